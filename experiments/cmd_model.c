@@ -1,0 +1,236 @@
+/* kvr model list | show: the model catalogue and its exact counts. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kvr_cli.h"
+#include "kvr_counts.h"
+#include "kvr_json.h"
+#include "kvr_model.h"
+#include "kvr_units.h"
+
+static const char show_help[] =
+    "usage: kvr model show NAME|FILE [--ctx N] [--json]\n"
+    "\n"
+    "Shows a model's shape, exact parameter count, weight bytes and KV-cache bytes.\n"
+    "NAME is a preset (kvr model list); FILE is an INI profile (*.ini) or a Hugging Face\n"
+    "config.json (*.json).\n"
+    "\n"
+    "  -c, --ctx N    also count the FLOPs of a prefill of N tokens, per operation\n"
+    "                 (tokens; k = 1024, so 16k = 16384; default: none)\n"
+    "  -j, --json     print JSON instead of a table\n"
+    "  -h, --help     this help\n";
+
+static const char list_help[] = "usage: kvr model list [--json]\n"
+                                "\n"
+                                "Lists the built-in model presets.\n"
+                                "\n"
+                                "  -j, --json     print JSON instead of a table\n"
+                                "  -h, --help     this help\n";
+
+static const char group_help[] =
+    "usage: kvr model <list|show> [options]\n"
+    "\n"
+    "  list           list the built-in model presets\n"
+    "  show NAME|FILE a model's shape, parameters, bytes and prefill FLOPs\n";
+
+static const char *attention_kind(const struct kvr_model *m)
+{
+    if (m->n_kv_heads == m->n_heads) return "MHA";
+    return m->n_kv_heads == 1 ? "MQA" : "GQA";
+}
+
+static void json_model_fields(struct kvr_json *j, const struct kvr_model *m)
+{
+    kvr_json_kv_str(j, "name", m->name);
+    kvr_json_kv_u64(j, "n_layers", m->n_layers);
+    kvr_json_kv_u64(j, "d_model", m->d_model);
+    kvr_json_kv_u64(j, "n_heads", m->n_heads);
+    kvr_json_kv_u64(j, "n_kv_heads", m->n_kv_heads);
+    kvr_json_kv_u64(j, "head_dim", m->head_dim);
+    kvr_json_kv_u64(j, "d_ffn", m->d_ffn);
+    kvr_json_kv_u64(j, "vocab", m->vocab);
+    kvr_json_kv_str(j, "attention", attention_kind(m));
+    kvr_json_kv_str(j, "norm", kvr_norm_name(m->norm));
+    kvr_json_kv_str(j, "mlp", kvr_mlp_name(m->mlp));
+    kvr_json_kv_bool(j, "parallel_attn", m->parallel_attn);
+    kvr_json_kv_u64(j, "block_norms", m->block_norms);
+    kvr_json_kv_bool(j, "rotary", m->rotary);
+    kvr_json_kv_bool(j, "bias", m->bias);
+    kvr_json_kv_bool(j, "tied_embeddings", m->tied_embeddings);
+    kvr_json_kv_str(j, "dtype", kvr_dtype_name(m->dtype));
+    kvr_json_kv_u64(j, "params", kvr_model_param_count(m));
+    kvr_json_kv_u64(j, "weight_bytes", kvr_model_weight_bytes(m));
+    /* all layers; the per-layer figure is the second key */
+    kvr_json_kv_u64(j, "kv_bytes_per_token", kvr_model_kv_bytes_per_token_layer(m) * m->n_layers);
+    kvr_json_kv_u64(j, "kv_bytes_per_token_per_layer", kvr_model_kv_bytes_per_token_layer(m));
+}
+
+/* Per-op costs of a whole prefill of ctx tokens: layer ops times n_layers, then the rest. */
+static enum kvr_status prefill_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t ctx,
+                                       struct kvr_op_cost *out)
+{
+    enum kvr_status st = kvr_op_cost(m, op, 0, ctx, KVR_MASK_CAUSAL, out);
+    if (st || op >= KVR_N_LAYER_OPS) return st;
+    uint64_t *f = &out->flops;
+    for (int i = 0; i < 6; i++)
+        if (__builtin_mul_overflow(f[i], (uint64_t)m->n_layers, &f[i]))
+            return kvr_error(KVR_ERR_RANGE, "prefill count of %s overflows", kvr_op_name(op));
+    return KVR_OK;
+}
+
+static enum kvr_status json_prefill(struct kvr_json *j, const struct kvr_model *m, uint64_t ctx)
+{
+    struct kvr_prefill_flops pf;
+    enum kvr_status st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &pf);
+    if (st) return st;
+    kvr_json_kv_u64(j, "ctx", ctx);
+    kvr_json_kv_u64(j, "prefill_flops", pf.total);
+    kvr_json_kv_u64(j, "prefill_flops_linear", pf.linear);
+    kvr_json_kv_u64(j, "prefill_flops_attention", pf.attention);
+    kvr_json_key(j, "ops");
+    kvr_json_array_begin(j);
+    for (int op = 0; op < KVR_N_OPS; op++) {
+        struct kvr_op_cost c;
+        if ((st = prefill_op_cost(m, (enum kvr_op)op, ctx, &c))) return st;
+        kvr_json_object_begin(j);
+        kvr_json_kv_str(j, "op", kvr_op_name((enum kvr_op)op));
+        kvr_json_kv_u64(j, "flops", c.flops);
+        kvr_json_kv_u64(j, "bytes", kvr_op_cost_bytes(&c));
+        kvr_json_object_end(j);
+    }
+    kvr_json_array_end(j);
+    return KVR_OK;
+}
+
+static void print_model_table(const struct kvr_model *m)
+{
+    char a[32], b[32];
+    printf("model        %s\n", m->name);
+    printf("layers       %u\n", m->n_layers);
+    printf("width        %u (d_ffn %u, %s MLP)\n", m->d_model, m->d_ffn,
+           m->mlp == KVR_MLP_SWIGLU ? "SwiGLU" : "GELU");
+    printf("heads        %u query, %u KV (%s), head_dim %u\n", m->n_heads, m->n_kv_heads,
+           attention_kind(m), m->head_dim);
+    printf("vocab        %u (%s embeddings)\n", m->vocab, m->tied_embeddings ? "tied" : "untied");
+    printf("block        %s, %u norm%s (%s), %s, %s\n",
+           m->parallel_attn ? "parallel attention+MLP" : "sequential", m->block_norms,
+           m->block_norms == 1 ? "" : "s", m->norm == KVR_NORM_RMSNORM ? "RMSNorm" : "LayerNorm",
+           m->rotary ? "rotary" : "no rotary", m->bias ? "biases" : "no biases");
+    printf("params       %llu (%s)\n", (unsigned long long)kvr_model_param_count(m),
+           kvr_format_count(a, sizeof a, (double)kvr_model_param_count(m)));
+    printf("weights      %s in %s\n", kvr_format_bytes(a, sizeof a, (double)kvr_model_weight_bytes(m)),
+           kvr_dtype_name(m->dtype));
+    uint64_t kv = kvr_model_kv_bytes_per_token_layer(m);
+    printf("KV cache     %s per token per layer, %s per token\n",
+           kvr_format_bytes(a, sizeof a, (double)kv),
+           kvr_format_bytes(b, sizeof b, (double)kv * m->n_layers));
+}
+
+static enum kvr_status print_prefill_table(const struct kvr_model *m, uint64_t ctx)
+{
+    struct kvr_prefill_flops pf;
+    enum kvr_status st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &pf);
+    if (st) return st;
+    char a[32], b[32], c[32];
+    printf("\nprefill of %llu tokens: %s FLOP (linear %s, attention %s)\n",
+           (unsigned long long)ctx, kvr_format_count(a, sizeof a, (double)pf.total),
+           kvr_format_count(b, sizeof b, (double)pf.linear),
+           kvr_format_count(c, sizeof c, (double)pf.attention));
+    printf("  %-13s %22s %22s\n", "op", "FLOP", "bytes");
+    for (int op = 0; op < KVR_N_OPS; op++) {
+        struct kvr_op_cost x;
+        if ((st = prefill_op_cost(m, (enum kvr_op)op, ctx, &x))) return st;
+        printf("  %-13s %22llu %22llu\n", kvr_op_name((enum kvr_op)op),
+               (unsigned long long)x.flops, (unsigned long long)kvr_op_cost_bytes(&x));
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status model_show(int argc, char **argv)
+{
+    static const struct option opts[] = {{"ctx", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool json = false;
+    uint64_t ctx = 0;
+    const char *ctx_text = NULL;
+    int c;
+    kvr_cli_opt_reset();
+    while ((c = kvr_cli_getopt(argc, argv, "c:jh", opts)) != -1) {
+        if (c == '?') return KVR_ERR_USAGE;
+        if (c == 'h') return fputs(show_help, stdout), KVR_OK;
+        if (c == 'j') json = true;
+        if (c == 'c') ctx_text = optarg;
+    }
+    if (optind + 1 != argc)
+        return kvr_error(KVR_ERR_USAGE, "model show: expected one model NAME or FILE, got %d",
+                         argc - optind);
+    if (ctx_text) {
+        if (kvr_parse_tokens(ctx_text, KVR_MAX_CTX, &ctx))
+            return kvr_error_prefix(KVR_ERR_INPUT, "--ctx: ");
+        if (ctx == 0) return kvr_error(KVR_ERR_INPUT, "--ctx: '%s' must be positive", ctx_text);
+    }
+    struct kvr_model m;
+    enum kvr_status st = kvr_model_resolve(argv[optind], &m);
+    if (st) return st;
+    if (!json) {
+        print_model_table(&m);
+        return ctx ? print_prefill_table(&m, ctx) : KVR_OK;
+    }
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    json_model_fields(&j, &m);
+    if (ctx && (st = json_prefill(&j, &m, ctx))) return st;
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+    return KVR_OK;
+}
+
+static enum kvr_status model_list(int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool json = false;
+    int c;
+    kvr_cli_opt_reset();
+    while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
+        if (c == '?') return KVR_ERR_USAGE;
+        if (c == 'h') return fputs(list_help, stdout), KVR_OK;
+        if (c == 'j') json = true;
+    }
+    if (optind != argc)
+        return kvr_error(KVR_ERR_USAGE, "model list: unexpected argument '%s'", argv[optind]);
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    if (json) kvr_json_array_begin(&j);
+    else printf("%-12s %6s %6s %5s %4s %6s %7s %16s\n", "name", "layers", "d_model", "heads",
+                "kv", "d_ffn", "vocab", "params");
+    for (int i = 0; i < kvr_model_preset_count(); i++) {
+        const struct kvr_model *m = kvr_model_preset_at(i);
+        if (json) {
+            kvr_json_object_begin(&j);
+            json_model_fields(&j, m);
+            kvr_json_object_end(&j);
+        } else {
+            printf("%-12s %6u %7u %5u %4u %6u %7u %16llu\n", m->name, m->n_layers, m->d_model,
+                   m->n_heads, m->n_kv_heads, m->d_ffn, m->vocab,
+                   (unsigned long long)kvr_model_param_count(m));
+        }
+    }
+    if (json) kvr_json_array_end(&j), kvr_json_finish(&j);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_cmd_model(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "show")) return model_show(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "list")) return model_list(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+        return fputs(group_help, stdout), KVR_OK;
+    fputs(group_help, stderr);
+    if (argc < 2) return kvr_error(KVR_ERR_USAGE, "model: missing subcommand (list or show)");
+    return kvr_error(KVR_ERR_USAGE, "model: unknown subcommand '%s' (list or show)", argv[1]);
+}

@@ -1,0 +1,246 @@
+/* Hugging Face config.json (Llama, Mistral and Falcon families). The JSON is read with SQLite's
+ * JSON functions on an in-memory database: no hand-written JSON parser. Every error names the
+ * file and the JSON key. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_file.h"
+#include "kvr_model.h"
+#include "kvr_model_fields.h"
+
+#define HF_CONFIG_MAX_BYTES (4u << 20)
+
+struct hf {
+    sqlite3 *db;
+    sqlite3_stmt *get; /* SELECT json_type(?1, ?2), json_extract(?1, ?2) */
+    const char *path;
+    const char *text;
+    const char *const *keys; /* JSON key of each kvr_model field, for messages */
+};
+
+enum hf_kind { HF_INT, HF_BOOL, HF_TEXT };
+
+/* Reads $.key as kind into *i or buf. Returns KVR_OK, or 1 with no message when the key is
+ * absent or null, or an error naming the key. */
+static int hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i, char *buf,
+                  size_t cap)
+{
+    char jpath[128];
+    snprintf(jpath, sizeof jpath, "$.%s", key);
+    sqlite3_reset(h->get);
+    sqlite3_bind_text(h->get, 1, h->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h->get, 2, jpath, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(h->get) != SQLITE_ROW)
+        return kvr_error(KVR_ERR_RUNTIME, "%s: sqlite: %s", h->path, sqlite3_errmsg(h->db));
+    const char *type = (const char *)sqlite3_column_text(h->get, 0);
+    if (!type || !strcmp(type, "null")) return 1;
+    if (kind == HF_INT && !strcmp(type, "integer")) {
+        *i = sqlite3_column_int64(h->get, 1);
+        return KVR_OK;
+    }
+    if (kind == HF_BOOL && (!strcmp(type, "true") || !strcmp(type, "false"))) {
+        *i = !strcmp(type, "true");
+        return KVR_OK;
+    }
+    if (kind == HF_TEXT && !strcmp(type, "text")) {
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(h->get, 1));
+        return KVR_OK;
+    }
+    static const char *const want[] = {"an integer", "true or false", "a string"};
+    return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" must be %s, got %s", h->path, key,
+                     want[kind], type);
+}
+
+/* An integer key that must be present (or any of two spellings), in [1, UINT32_MAX]. */
+static enum kvr_status hf_size(struct hf *h, const char *key, const char *alt, int required,
+                               uint32_t *out)
+{
+    long long v;
+    int rc = hf_get(h, key, HF_INT, &v, NULL, 0);
+    if (rc == 1 && alt) rc = hf_get(h, key = alt, HF_INT, &v, NULL, 0);
+    if (rc == 1) {
+        if (!required) return KVR_OK;
+        return kvr_error(KVR_ERR_INPUT, "%s: missing key \"%s\"", h->path, key);
+    }
+    if (rc) return (enum kvr_status)rc;
+    if (v <= 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" = %lld must be positive", h->path, key, v);
+    if (v > (long long)UINT32_MAX)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" = %lld is out of range", h->path, key, v);
+    *out = (uint32_t)v;
+    return KVR_OK;
+}
+
+static enum kvr_status hf_bool(struct hf *h, const char *key, bool *out)
+{
+    long long v;
+    int rc = hf_get(h, key, HF_BOOL, &v, NULL, 0);
+    if (rc == 1) return KVR_OK; /* keep the default */
+    if (rc) return (enum kvr_status)rc;
+    *out = v != 0;
+    return KVR_OK;
+}
+
+static enum kvr_status hf_dtype(struct hf *h, struct kvr_model *m)
+{
+    char s[32];
+    int rc = hf_get(h, "torch_dtype", HF_TEXT, NULL, s, sizeof s);
+    if (rc == 1) return KVR_OK;
+    if (rc) return (enum kvr_status)rc;
+    if (!strcmp(s, "bfloat16")) m->dtype = KVR_DTYPE_BF16;
+    else if (!strcmp(s, "float16")) m->dtype = KVR_DTYPE_FP16;
+    else if (!strcmp(s, "float32")) m->dtype = KVR_DTYPE_FP32;
+    else
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"torch_dtype\" = \"%s\" is not supported", h->path,
+                         s);
+    return KVR_OK;
+}
+
+static const char *const llama_keys[KVR_N_FIELDS] = {
+    [KVR_F_N_LAYERS] = "num_hidden_layers", [KVR_F_D_MODEL] = "hidden_size",
+    [KVR_F_N_HEADS] = "num_attention_heads", [KVR_F_N_KV_HEADS] = "num_key_value_heads",
+    [KVR_F_HEAD_DIM] = "head_dim", [KVR_F_D_FFN] = "intermediate_size",
+    [KVR_F_VOCAB] = "vocab_size"};
+
+static const char *const falcon_keys[KVR_N_FIELDS] = {
+    [KVR_F_N_LAYERS] = "num_hidden_layers", [KVR_F_D_MODEL] = "hidden_size",
+    [KVR_F_N_HEADS] = "num_attention_heads", [KVR_F_N_KV_HEADS] = "num_kv_heads",
+    [KVR_F_BLOCK_NORMS] = "num_ln_in_parallel_attn", [KVR_F_D_FFN] = "ffn_hidden_size",
+    [KVR_F_VOCAB] = "vocab_size"};
+
+static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m)
+{
+    enum kvr_status st;
+    h->keys = llama_keys;
+    *m = (struct kvr_model){.norm = KVR_NORM_RMSNORM, .mlp = KVR_MLP_SWIGLU, .block_norms = 2,
+                            .rotary = true, .dtype = KVR_DTYPE_BF16};
+    if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
+        (st = hf_size(h, "num_hidden_layers", NULL, 1, &m->n_layers)) ||
+        (st = hf_size(h, "num_attention_heads", NULL, 1, &m->n_heads)) ||
+        (st = hf_size(h, "intermediate_size", NULL, 1, &m->d_ffn)) ||
+        (st = hf_size(h, "vocab_size", NULL, 1, &m->vocab)))
+        return st;
+    m->n_kv_heads = m->n_heads;
+    m->head_dim = m->d_model / m->n_heads;
+    bool attn_bias = false, mlp_bias = false;
+    if ((st = hf_size(h, "num_key_value_heads", NULL, 0, &m->n_kv_heads)) ||
+        (st = hf_size(h, "head_dim", NULL, 0, &m->head_dim)) ||
+        (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)) ||
+        (st = hf_bool(h, "attention_bias", &attn_bias)) ||
+        (st = hf_bool(h, "mlp_bias", &mlp_bias)))
+        return st;
+    if (attn_bias != mlp_bias)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: keys \"attention_bias\" and \"mlp_bias\" differ; kvrun models "
+                         "biases on all linear layers or none",
+                         h->path);
+    m->bias = attn_bias;
+    char act[32];
+    int rc = hf_get(h, "hidden_act", HF_TEXT, NULL, act, sizeof act);
+    if (rc > 1) return (enum kvr_status)rc;
+    if (rc == 0 && strcmp(act, "silu") != 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"hidden_act\" = \"%s\" is not supported (silu)",
+                         h->path, act);
+    return KVR_OK;
+}
+
+static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
+{
+    enum kvr_status st;
+    h->keys = falcon_keys;
+    *m = (struct kvr_model){.norm = KVR_NORM_LAYERNORM, .mlp = KVR_MLP_GELU,
+                            .parallel_attn = true, .tied_embeddings = true,
+                            .dtype = KVR_DTYPE_BF16};
+    if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
+        (st = hf_size(h, "num_hidden_layers", "n_layer", 1, &m->n_layers)) ||
+        (st = hf_size(h, "num_attention_heads", "n_head", 1, &m->n_heads)) ||
+        (st = hf_size(h, "vocab_size", NULL, 1, &m->vocab)))
+        return st;
+    m->d_ffn = 4 * m->d_model;
+    bool new_arch = false, multi_query = true, alibi = false;
+    if ((st = hf_size(h, "ffn_hidden_size", NULL, 0, &m->d_ffn)) ||
+        (st = hf_bool(h, "new_decoder_architecture", &new_arch)) ||
+        (st = hf_bool(h, "multi_query", &multi_query)) || (st = hf_bool(h, "alibi", &alibi)) ||
+        (st = hf_bool(h, "parallel_attn", &m->parallel_attn)) ||
+        (st = hf_bool(h, "bias", &m->bias)) ||
+        (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)))
+        return st;
+    m->rotary = !alibi;
+    m->head_dim = m->d_model / m->n_heads;
+    /* As transformers' FalconConfig: the new architecture (40B, 180B) has num_kv_heads groups
+     * and two norms; the old one (7B) is multi-query with one shared norm. */
+    m->n_kv_heads = new_arch ? m->n_heads : (multi_query ? 1 : m->n_heads);
+    m->block_norms = new_arch ? 2 : (m->parallel_attn ? 1 : 2);
+    if (new_arch) {
+        if ((st = hf_size(h, "num_kv_heads", "n_head_kv", 0, &m->n_kv_heads)) ||
+            (st = hf_size(h, "num_ln_in_parallel_attn", NULL, 0, &m->block_norms)))
+            return st;
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status hf_family(struct hf *h, struct kvr_model *m)
+{
+    char type[64];
+    int rc = hf_get(h, "model_type", HF_TEXT, NULL, type, sizeof type);
+    if (rc == 1) return kvr_error(KVR_ERR_INPUT, "%s: missing key \"model_type\"", h->path);
+    if (rc) return (enum kvr_status)rc;
+    if (!strcmp(type, "llama") || !strcmp(type, "mistral")) return hf_llama(h, m);
+    if (!strcmp(type, "falcon") || !strcmp(type, "RefinedWebModel") || !strcmp(type, "RefinedWeb"))
+        return hf_falcon(h, m);
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s: key \"model_type\" = \"%s\" is not supported (llama, mistral, falcon)",
+                     h->path, type);
+}
+
+/* Name: the file's stem, or for ".../NAME/config.json" the folder's name. */
+static void hf_name(const char *path, char *buf, size_t cap)
+{
+    kvr_file_stem(path, buf, cap);
+    const char *slash = strrchr(path, '/');
+    if (strcmp(buf, "config") != 0 || !slash || slash == path) return;
+    const char *start = slash - 1;
+    while (start > path && start[-1] != '/') start--;
+    snprintf(buf, cap, "%.*s", (int)(slash - start), start);
+}
+
+static enum kvr_status hf_open(struct hf *h)
+{
+    if (sqlite3_open_v2(":memory:", &h->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db, "SELECT json_type(?1, ?2), json_extract(?1, ?2)", -1, &h->get,
+                           NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_stmt *valid = NULL;
+    int ok = sqlite3_prepare_v2(h->db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1,
+                                &valid, NULL) == SQLITE_OK;
+    if (ok) sqlite3_bind_text(valid, 1, h->text, -1, SQLITE_STATIC);
+    ok = ok && sqlite3_step(valid) == SQLITE_ROW && sqlite3_column_int(valid, 0);
+    sqlite3_finalize(valid);
+    if (!ok) return kvr_error(KVR_ERR_PARSE, "%s: malformed JSON (expected one object)", h->path);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out)
+{
+    char *text = NULL;
+    enum kvr_status st = kvr_file_read(path, HF_CONFIG_MAX_BYTES, &text, NULL);
+    if (st) return st;
+    struct hf h = {.path = path, .text = text};
+    struct kvr_model m;
+    st = hf_open(&h);
+    if (!st) st = hf_family(&h, &m);
+    if (!st) st = hf_dtype(&h, &m);
+    sqlite3_finalize(h.get);
+    sqlite3_close(h.db);
+    free(text);
+    if (st) return st;
+    hf_name(path, m.name, sizeof m.name);
+    int bad;
+    st = kvr_model_check(&m, &bad);
+    if (st && h.keys[bad]) return kvr_error_prefix(st, "%s: key \"%s\": ", path, h.keys[bad]);
+    if (st) return kvr_error_prefix(st, "%s: ", path);
+    *out = m;
+    return KVR_OK;
+}
