@@ -146,6 +146,7 @@ static enum kvr_status check_relations(const struct kvr_model *m, int *bad)
     if (m->d_model % m->n_heads)
         return kvr_error(KVR_ERR_INPUT, "n_heads = %u does not divide d_model = %u", m->n_heads,
                          m->d_model);
+    *bad = KVR_F_HEAD_DIM;
     if ((uint64_t)m->n_heads * m->head_dim > KVR_MAX_DMODEL)
         return kvr_error(KVR_ERR_INPUT, "n_heads * head_dim = %llu exceeds the limit %u",
                          (unsigned long long)m->n_heads * m->head_dim, KVR_MAX_DMODEL);

@@ -1,6 +1,7 @@
 /* Hugging Face config.json (Llama, Mistral and Falcon families). The JSON is read with SQLite's
  * JSON functions on an in-memory database: no hand-written JSON parser. Every error names the
  * file and the JSON key. */
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,8 @@ static enum kvr_status hf_size(struct hf *h, const char *key, const char *alt, i
         return kvr_error(KVR_ERR_INPUT, "%s: missing key \"%s\"", h->path, key);
     }
     if (rc) return (enum kvr_status)rc;
+    if (v == LLONG_MAX || v == LLONG_MIN) /* SQLite saturates integers beyond 64 bits */
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" is out of range", h->path, key);
     if (v <= 0)
         return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" = %lld must be positive", h->path, key, v);
     if (v > (long long)UINT32_MAX)
@@ -206,6 +209,23 @@ static void hf_name(const char *path, char *buf, size_t cap)
     snprintf(buf, cap, "%.*s", (int)(slash - start), start);
 }
 
+/* JSON leaves repeated keys undefined (SQLite reads the first, Python the last): refuse them. */
+static enum kvr_status hf_check_unique(struct hf *h)
+{
+    sqlite3_stmt *dup = NULL;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT key FROM json_each(?1) GROUP BY key HAVING count(*) > 1 LIMIT 1",
+                           -1, &dup, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(dup, 1, h->text, -1, SQLITE_STATIC);
+    enum kvr_status st = KVR_OK;
+    if (sqlite3_step(dup) == SQLITE_ROW)
+        st = kvr_error(KVR_ERR_PARSE, "%s: key \"%s\" appears more than once", h->path,
+                       (const char *)sqlite3_column_text(dup, 0));
+    sqlite3_finalize(dup);
+    return st;
+}
+
 static enum kvr_status hf_open(struct hf *h)
 {
     if (sqlite3_open_v2(":memory:", &h->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
@@ -219,7 +239,7 @@ static enum kvr_status hf_open(struct hf *h)
     ok = ok && sqlite3_step(valid) == SQLITE_ROW && sqlite3_column_int(valid, 0);
     sqlite3_finalize(valid);
     if (!ok) return kvr_error(KVR_ERR_PARSE, "%s: malformed JSON (expected one object)", h->path);
-    return KVR_OK;
+    return hf_check_unique(h);
 }
 
 enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out)

@@ -1,0 +1,179 @@
+/* Exact counts: tiny models derived by hand, presets against published parameter counts,
+ * and structural invariants of the attention pair count. */
+#include "kvr_counts.h"
+#include "tap.h"
+
+/* Tiny Llama-like model: d=8, 2 heads of 4, 1 KV head, d_ffn=16, vocab 10, 2 layers, bf16. */
+static const struct kvr_model tiny = {
+    .name = "tiny", .n_layers = 2, .d_model = 8, .n_heads = 2, .n_kv_heads = 1, .head_dim = 4,
+    .d_ffn = 16, .vocab = 10, .norm = KVR_NORM_RMSNORM, .mlp = KVR_MLP_SWIGLU,
+    .block_norms = 2, .rotary = true, .dtype = KVR_DTYPE_BF16};
+
+static void test_tiny_params(void)
+{
+    /* embed 10*8 = 80; per layer: norms 2*8 = 16, qkv 8*(8+2*4) = 128, out 8*8 = 64,
+     * mlp 3*8*16 = 384 -> 592, two layers 1184; final norm 8; untied head 80. Total 1352. */
+    is_u64(kvr_model_param_count(&tiny), 1352, "tiny: params");
+    is_u64(kvr_model_weight_bytes(&tiny), 2704, "tiny: weight bytes (bf16)");
+    /* K and V of 1 head of 4, 2 bytes each: 2*4*2 = 16 */
+    is_u64(kvr_model_kv_bytes_per_token_layer(&tiny), 16, "tiny: KV bytes per token per layer");
+}
+
+struct want {
+    enum kvr_op op;
+    uint64_t flops, weight, act_r, act_w, kv_r, kv_w;
+};
+
+static void test_tiny_ops(void)
+{
+    /* Chunk c = 2 after prefix s = 3: causal pairs 2*3 + 2*3/2 = 9 per head.
+     * Bytes are element counts times 2 (bf16). */
+    static const struct want w[] = {
+        {KVR_OP_NORM_ATTN, 4 * 2 * 8, 16, 32, 32, 0, 0},
+        {KVR_OP_QKV, 2 * 2 * 8 * 16, 256, 32, 32, 0, 2 * 2 * 4 * 2}, /* K,V of 2 tokens */
+        {KVR_OP_ROTARY, 3 * 2 * 12, 0, (2 * 12 + 2 * 4) * 2, 2 * 12 * 2, 0, 0},
+        {KVR_OP_ATTN_SCORES, 2 * 9 * 8, 0, 2 * 8 * 2, 0, 5 * 4 * 2, 0}, /* K of 5 positions */
+        {KVR_OP_ATTN_SOFTMAX, 5 * 9 * 2, 0, 0, 0, 0, 0},
+        {KVR_OP_ATTN_PV, 2 * 9 * 8, 0, 0, 2 * 8 * 2, 5 * 4 * 2, 0},
+        {KVR_OP_OUT_PROJ, 2 * 2 * 8 * 8, 128, 32, 32, 0, 0},
+        {KVR_OP_NORM_MLP, 4 * 2 * 8, 16, 32, 32, 0, 0},
+        {KVR_OP_MLP_UP, 2 * 2 * 8 * 32, 512, 32, 128, 0, 0},
+        {KVR_OP_MLP_ACT, 5 * 2 * 16, 0, 128, 64, 0, 0},
+        {KVR_OP_MLP_DOWN, 2 * 2 * 16 * 8, 256, 64, 32, 0, 0},
+        {KVR_OP_RESIDUAL, 2 * 2 * 8, 0, 4 * 16 * 2, 2 * 16 * 2, 0, 0},
+        {KVR_OP_FINAL_NORM, 4 * 8, 16, 16, 16, 0, 0},
+        {KVR_OP_LM_HEAD, 2 * 8 * 10, 160, 16, 20, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        struct kvr_op_cost c;
+        ok(kvr_op_cost(&tiny, w[i].op, 3, 2, KVR_MASK_CAUSAL, &c) == KVR_OK, "%s computes",
+           kvr_op_name(w[i].op));
+        is_u64(c.flops, w[i].flops, "  %s flops", kvr_op_name(w[i].op));
+        is_u64(c.weight_bytes, w[i].weight, "  %s weight bytes", kvr_op_name(w[i].op));
+        is_u64(c.act_read_bytes, w[i].act_r, "  %s activation reads", kvr_op_name(w[i].op));
+        is_u64(c.act_write_bytes, w[i].act_w, "  %s activation writes", kvr_op_name(w[i].op));
+        is_u64(c.kv_read_bytes, w[i].kv_r, "  %s KV reads", kvr_op_name(w[i].op));
+        is_u64(c.kv_write_bytes, w[i].kv_w, "  %s KV writes", kvr_op_name(w[i].op));
+    }
+    struct kvr_op_cost layer, dense;
+    kvr_layer_cost(&tiny, 3, 2, KVR_MASK_CAUSAL, &layer);
+    /* 64+512+72+144+90+144+256+64+1024+160+512+32 */
+    is_u64(layer.flops, 3074, "tiny: layer flops for (s=3, c=2)");
+    /* dense block: 2*(3+2) = 10 pairs instead of 9: scores and PV +16 each, softmax +10 */
+    kvr_op_cost(&tiny, KVR_OP_ATTN_SCORES, 3, 2, KVR_MASK_DENSE, &dense);
+    is_u64(dense.flops, 2 * 10 * 8, "tiny: dense scores count the masked block");
+}
+
+static void test_tiny_prefill(void)
+{
+    /* ctx = 5, causal pairs 15. Per layer linear: norms 2*4*5*8 = 320, qkv 1280, rotary 180,
+     * out 640, up 2560, act 400, down 1280, residual 80 -> 6740; attention 240+150+240 = 630.
+     * Two layers: 13480 + 1260; final norm 32 and LM head 160 on the last token. */
+    struct kvr_prefill_flops pf;
+    ok(kvr_prefill_flops(&tiny, 5, KVR_MASK_CAUSAL, &pf) == KVR_OK, "tiny prefill computes");
+    is_u64(pf.linear, 13480 + 32 + 160, "tiny prefill: linear flops");
+    is_u64(pf.attention, 1260, "tiny prefill: attention flops");
+    is_u64(pf.total, 14932, "tiny prefill: total flops");
+}
+
+static void test_tiny_falcon(void)
+{
+    /* MQA, LayerNorm, GELU, parallel block with one norm, tied, biases on.
+     * embed 80; layer: LN 16, qkv 8*16+16 = 144, out 64+8 = 72, up 8*32+32 = 288,
+     * down 32*8+8 = 264 -> 784; final LN 16; tied head 0. Total 880. */
+    struct kvr_model f = {.name = "tiny-falcon", .n_layers = 1, .d_model = 8, .n_heads = 2,
+                          .n_kv_heads = 1, .head_dim = 4, .d_ffn = 32, .vocab = 10,
+                          .norm = KVR_NORM_LAYERNORM, .mlp = KVR_MLP_GELU,
+                          .parallel_attn = true, .block_norms = 1, .rotary = true,
+                          .bias = true, .tied_embeddings = true, .dtype = KVR_DTYPE_FP32};
+    ok(kvr_model_validate(&f) == KVR_OK, "tiny falcon is valid");
+    is_u64(kvr_model_param_count(&f), 880, "tiny falcon: params");
+    is_u64(kvr_model_weight_bytes(&f), 3520, "tiny falcon: weight bytes (fp32)");
+    struct kvr_op_cost c;
+    kvr_op_cost(&f, KVR_OP_NORM_MLP, 0, 4, KVR_MASK_CAUSAL, &c);
+    is_u64(c.flops, 0, "one shared norm: no second norm");
+    kvr_op_cost(&f, KVR_OP_NORM_ATTN, 0, 4, KVR_MASK_CAUSAL, &c);
+    is_u64(c.flops, 7 * 4 * 8, "LayerNorm: 7 flops per element");
+    kvr_op_cost(&f, KVR_OP_MLP_UP, 0, 4, KVR_MASK_CAUSAL, &c);
+    is_u64(c.flops, 2 * 4 * 8 * 32 + 4 * 32, "GELU up projection with bias");
+    kvr_op_cost(&f, KVR_OP_MLP_ACT, 0, 4, KVR_MASK_CAUSAL, &c);
+    is_u64(c.flops, 8 * 4 * 32, "GELU: 8 flops per element");
+}
+
+static void test_presets(void)
+{
+    /* Published parameter counts (transformers' num_parameters(), data/README.md). */
+    static const struct {
+        const char *name;
+        uint64_t params;
+    } pub[] = {{"llama-7b", 6738415616ull},   {"llama-13b", 13015864320ull},
+               {"llama-30b", 32528943616ull}, {"llama-2-70b", 68976648192ull},
+               {"llama-3-8b", 8030261248ull}, {"mistral-7b", 7241732096ull},
+               {"falcon-7b", 6921720704ull}};
+    is_u64(kvr_model_preset_count(), 7, "seven presets");
+    for (size_t i = 0; i < sizeof pub / sizeof pub[0]; i++) {
+        const struct kvr_model *m = kvr_model_preset_find(pub[i].name);
+        if (!ok(m != NULL, "preset %s exists", pub[i].name)) continue;
+        ok(kvr_model_validate(m) == KVR_OK, "  %s is valid", pub[i].name);
+        is_u64(kvr_model_param_count(m), pub[i].params, "  %s parameter count", pub[i].name);
+        is_u64(kvr_model_weight_bytes(m), 2 * pub[i].params, "  %s bf16 weight bytes",
+               pub[i].name);
+    }
+    /* KV bytes: Llama-7B 2*32*128*2 = 16 KiB; Falcon-7B MQA 2*1*64*2 = 256 B (64x smaller). */
+    is_u64(kvr_model_kv_bytes_per_token_layer(kvr_model_preset_find("llama-7b")), 16384,
+           "llama-7b KV bytes per token per layer");
+    is_u64(kvr_model_kv_bytes_per_token_layer(kvr_model_preset_find("falcon-7b")), 256,
+           "falcon-7b KV bytes per token per layer");
+    is_u64(kvr_model_kv_bytes_per_token_layer(kvr_model_preset_find("llama-2-70b")), 4096,
+           "llama-2-70b GQA KV bytes per token per layer");
+}
+
+static void test_pairs(void)
+{
+    /* Brute force: pairs (q, k) with q in [s, s+c), k <= q. */
+    int all_ok = 1;
+    for (uint64_t s = 0; s < 20; s++)
+        for (uint64_t c = 0; c < 20; c++) {
+            uint64_t n = 0;
+            for (uint64_t q = s; q < s + c; q++) n += q + 1;
+            all_ok &= kvr_attn_pairs(s, c, KVR_MASK_CAUSAL) == n;
+            all_ok &= kvr_attn_pairs(s, c, KVR_MASK_DENSE) == c * (s + c);
+        }
+    ok(all_ok, "causal pairs equal the brute-force count; dense is c*(s+c)");
+    /* Chunks of any partition add up to the monolithic prefill's pairs. */
+    uint64_t chunks[] = {6144, 4096, 3072, 3072}, s = 0, sum = 0;
+    for (int i = 0; i < 4; i++) sum += kvr_attn_pairs(s, chunks[i], KVR_MASK_CAUSAL), s += chunks[i];
+    is_u64(sum, kvr_attn_pairs(0, 16384, KVR_MASK_CAUSAL), "partitioned pairs sum to the whole");
+}
+
+static void test_limits(void)
+{
+    const struct kvr_model *big = kvr_model_preset_find("llama-2-70b");
+    struct kvr_op_cost c;
+    ok(kvr_op_cost(big, KVR_OP_ATTN_SCORES, 0, KVR_MAX_CTX, KVR_MASK_DENSE, &c) == KVR_OK,
+       "largest context counts without overflow");
+    ok(kvr_op_cost(big, KVR_OP_QKV, 1, KVR_MAX_CTX, KVR_MASK_CAUSAL, &c) == KVR_ERR_RANGE,
+       "context beyond the limit is refused");
+    like(kvr_error_message(), "exceeds the limit", "  message says why");
+    struct kvr_prefill_flops pf;
+    ok(kvr_prefill_flops(kvr_model_preset_find("llama-7b"), KVR_MAX_CTX, KVR_MASK_CAUSAL, &pf) ==
+           KVR_OK,
+       "7B prefill at 4M tokens fits in 64 bits");
+    ok(pf.total == pf.linear + pf.attention, "total = linear + attention");
+    /* 80 layers * 4 * 8192 * (4M)^2 dense attention FLOPs is about 4.6e19 > 2^64 */
+    ok(kvr_prefill_flops(big, KVR_MAX_CTX, KVR_MASK_DENSE, &pf) == KVR_ERR_RANGE,
+       "70B dense prefill at 4M tokens overflows and says so");
+    like(kvr_error_message(), "overflows", "  overflow message");
+}
+
+int main(void)
+{
+    test_tiny_params();
+    test_tiny_ops();
+    test_tiny_prefill();
+    test_tiny_falcon();
+    test_presets();
+    test_pairs();
+    test_limits();
+    return tap_done();
+}
