@@ -118,7 +118,8 @@ static void print_model_table(const struct kvr_model *m)
            m->rotary ? "rotary" : "no rotary", m->bias ? "biases" : "no biases");
     printf("params       %llu (%s)\n", (unsigned long long)kvr_model_param_count(m),
            kvr_format_count(a, sizeof a, (double)kvr_model_param_count(m)));
-    printf("weights      %s in %s\n", kvr_format_bytes(a, sizeof a, (double)kvr_model_weight_bytes(m)),
+    printf("weights      %s in %s\n",
+           kvr_format_bytes(a, sizeof a, (double)kvr_model_weight_bytes(m)),
            kvr_dtype_name(m->dtype));
     uint64_t kv = kvr_model_kv_bytes_per_token_layer(m);
     printf("KV cache     %s per token per layer, %s per token\n",
@@ -132,16 +133,16 @@ static enum kvr_status print_prefill_table(const struct kvr_model *m, uint64_t c
     enum kvr_status st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &pf);
     if (st) return st;
     char a[32], b[32], c[32];
-    printf("\nprefill of %llu tokens: %s FLOP (linear %s, attention %s)\n",
-           (unsigned long long)ctx, kvr_format_count(a, sizeof a, (double)pf.total),
+    printf("\nprefill of %llu tokens: %s FLOP (linear %s, attention %s)\n", (unsigned long long)ctx,
+           kvr_format_count(a, sizeof a, (double)pf.total),
            kvr_format_count(b, sizeof b, (double)pf.linear),
            kvr_format_count(c, sizeof c, (double)pf.attention));
     printf("  %-13s %22s %22s\n", "op", "FLOP", "bytes");
     for (int op = 0; op < KVR_N_OPS; op++) {
         struct kvr_op_cost x;
         if ((st = prefill_op_cost(m, (enum kvr_op)op, ctx, &x))) return st;
-        printf("  %-13s %22llu %22llu\n", kvr_op_name((enum kvr_op)op),
-               (unsigned long long)x.flops, (unsigned long long)kvr_op_cost_bytes(&x));
+        printf("  %-13s %22llu %22llu\n", kvr_op_name((enum kvr_op)op), (unsigned long long)x.flops,
+               (unsigned long long)kvr_op_cost_bytes(&x));
     }
     return KVR_OK;
 }
@@ -190,9 +191,8 @@ static enum kvr_status model_show(int argc, char **argv)
 
 static enum kvr_status model_list(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool json = false;
     int c;
     kvr_cli_opt_reset();
@@ -205,9 +205,11 @@ static enum kvr_status model_list(int argc, char **argv)
         return kvr_error(KVR_ERR_USAGE, "model list: unexpected argument '%s'", argv[optind]);
     struct kvr_json j;
     kvr_json_init(&j, stdout);
-    if (json) kvr_json_array_begin(&j);
-    else printf("%-12s %6s %6s %5s %4s %6s %7s %16s\n", "name", "layers", "d_model", "heads",
-                "kv", "d_ffn", "vocab", "params");
+    if (json)
+        kvr_json_array_begin(&j);
+    else
+        printf("%-12s %6s %6s %5s %4s %6s %7s %16s\n", "name", "layers", "d_model", "heads", "kv",
+               "d_ffn", "vocab", "params");
     for (int i = 0; i < kvr_model_preset_count(); i++) {
         const struct kvr_model *m = kvr_model_preset_at(i);
         if (json) {

@@ -16,8 +16,10 @@ int kvr_cli_getopt(int argc, char **argv, const char *shortopts, const struct op
     int c = getopt_long(argc, argv, spec, longopts, NULL);
     const char *bad = argv[optind - 1];
     if (c == '?') {
-        if (optopt) kvr_error(KVR_ERR_USAGE, "%s: unknown option '-%c'", argv[0], optopt);
-        else kvr_error(KVR_ERR_USAGE, "%s: unknown option '%s'", argv[0], bad);
+        if (optopt)
+            kvr_error(KVR_ERR_USAGE, "%s: unknown option '-%c'", argv[0], optopt);
+        else
+            kvr_error(KVR_ERR_USAGE, "%s: unknown option '%s'", argv[0], bad);
         return '?';
     }
     if (c == ':') {

@@ -61,11 +61,16 @@ static void write_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", out);
-        else if (*p == '\t') fputs("\\t", out);
-        else if (*p < 0x20) fprintf(out, "\\u%04x", *p);
-        else fputc(*p, out);
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (*p == '\t')
+            fputs("\\t", out);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
     }
     fputc('"', out);
 }
@@ -99,8 +104,10 @@ void kvr_json_i64(struct kvr_json *j, int64_t v)
 void kvr_json_dbl(struct kvr_json *j, double v)
 {
     before_value(j);
-    if (isfinite(v)) fprintf(j->out, "%.17g", v);
-    else fputs("null", j->out);
+    if (isfinite(v))
+        fprintf(j->out, "%.17g", v);
+    else
+        fputs("null", j->out);
 }
 
 void kvr_json_bool(struct kvr_json *j, bool v)

@@ -5,9 +5,9 @@
 __extension__ typedef unsigned __int128 u128;
 
 static const char *const op_names[KVR_N_OPS] = {
-    "norm_attn", "qkv",      "rotary",  "attn_scores", "attn_softmax", "attn_pv",
-    "out_proj",  "norm_mlp", "mlp_up",  "mlp_act",     "mlp_down",     "residual",
-    "embed",     "final_norm", "lm_head"};
+    "norm_attn", "qkv",      "rotary",   "attn_scores", "attn_softmax",
+    "attn_pv",   "out_proj", "norm_mlp", "mlp_up",      "mlp_act",
+    "mlp_down",  "residual", "embed",    "final_norm",  "lm_head"};
 
 const char *kvr_op_name(enum kvr_op op)
 {
@@ -21,11 +21,14 @@ enum kvr_op_class kvr_op_class(enum kvr_op op)
     case KVR_OP_OUT_PROJ:
     case KVR_OP_MLP_UP:
     case KVR_OP_MLP_DOWN:
-    case KVR_OP_LM_HEAD: return KVR_CLASS_GEMM;
+    case KVR_OP_LM_HEAD:
+        return KVR_CLASS_GEMM;
     case KVR_OP_ATTN_SCORES:
     case KVR_OP_ATTN_SOFTMAX:
-    case KVR_OP_ATTN_PV: return KVR_CLASS_ATTENTION;
-    default: return KVR_CLASS_ELEMENTWISE;
+    case KVR_OP_ATTN_PV:
+        return KVR_CLASS_ATTENTION;
+    default:
+        return KVR_CLASS_ELEMENTWISE;
     }
 }
 
@@ -138,10 +141,12 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
 {
     u128 d = m->d_model, f = m->d_ffn;
     switch (op) {
-    case KVR_OP_NORM_ATTN: norm_cost(m, c, w); break;
+    case KVR_OP_NORM_ATTN:
+        norm_cost(m, c, w);
+        break;
     case KVR_OP_QKV:
         gemm_cost(c, d, q_dim(m) + 2 * kv_dim(m), m->bias, w);
-        w->act_write = c * q_dim(m);    /* Q stays an activation ... */
+        w->act_write = c * q_dim(m);     /* Q stays an activation ... */
         w->kv_write = 2 * c * kv_dim(m); /* ... K and V go to the cache */
         break;
     case KVR_OP_ROTARY:
@@ -152,16 +157,24 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
         break;
     case KVR_OP_ATTN_SCORES:
     case KVR_OP_ATTN_SOFTMAX:
-    case KVR_OP_ATTN_PV: attention_cost(m, op, s, c, mask, w); break;
-    case KVR_OP_OUT_PROJ: gemm_cost(c, q_dim(m), d, m->bias, w); break;
+    case KVR_OP_ATTN_PV:
+        attention_cost(m, op, s, c, mask, w);
+        break;
+    case KVR_OP_OUT_PROJ:
+        gemm_cost(c, q_dim(m), d, m->bias, w);
+        break;
     case KVR_OP_NORM_MLP:
         if (m->block_norms == 2) norm_cost(m, c, w);
         break;
     case KVR_OP_MLP_UP:
         gemm_cost(c, d, mlp_in_mats(m) * f, m->bias, w);
         break;
-    case KVR_OP_MLP_ACT: mlp_elementwise_cost(m, c, w); break;
-    case KVR_OP_MLP_DOWN: gemm_cost(c, f, d, m->bias, w); break;
+    case KVR_OP_MLP_ACT:
+        mlp_elementwise_cost(m, c, w);
+        break;
+    case KVR_OP_MLP_DOWN:
+        gemm_cost(c, f, d, m->bias, w);
+        break;
     case KVR_OP_RESIDUAL:
         w->flops = 2 * c * d;
         /* sequential: (x + attn) then (+ mlp): 4 reads, 2 writes; parallel: x + attn + mlp */
@@ -172,9 +185,14 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
         w->weight = c * d; /* the gathered rows */
         w->act_write = c * d;
         break;
-    case KVR_OP_FINAL_NORM: norm_cost(m, 1, w); break;
-    case KVR_OP_LM_HEAD: gemm_cost(1, d, m->vocab, 0, w); break;
-    default: break;
+    case KVR_OP_FINAL_NORM:
+        norm_cost(m, 1, w);
+        break;
+    case KVR_OP_LM_HEAD:
+        gemm_cost(1, d, m->vocab, 0, w);
+        break;
+    default:
+        break;
     }
 }
 
@@ -237,8 +255,10 @@ enum kvr_status kvr_prefill_flops(const struct kvr_model *m, uint64_t ctx, enum 
         enum kvr_status st = kvr_op_cost(m, (enum kvr_op)op, 0, ctx, mask, &x);
         if (st) return st;
         u128 times = op < KVR_N_LAYER_OPS ? m->n_layers : 1;
-        if (kvr_op_class((enum kvr_op)op) == KVR_CLASS_ATTENTION) attention += times * x.flops;
-        else linear += times * x.flops;
+        if (kvr_op_class((enum kvr_op)op) == KVR_CLASS_ATTENTION)
+            attention += times * x.flops;
+        else
+            linear += times * x.flops;
     }
     enum kvr_status st;
     if ((st = narrow(linear, &out->linear, "prefill flops")) ||

@@ -8,8 +8,8 @@
 struct ini_state {
     FILE *file;
     const char *path;
-    int line;            /* line of the text inih is looking at */
-    int at_line_start;   /* the previous chunk ended a line */
+    int line;          /* line of the text inih is looking at */
+    int at_line_start; /* the previous chunk ended a line */
     kvr_ini_handler handler;
     void *user;
     enum kvr_status status; /* first failure from a handler */

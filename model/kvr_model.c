@@ -7,10 +7,12 @@
 /* Presets. Every number is from the model's published Hugging Face config.json; data/README.md
  * names each source and the parameter count the reference framework reports for it. */
 #define LLAMA(nm, L, d, h, kv, f, V)                                                               \
-    {.name = nm, .n_layers = L, .d_model = d, .n_heads = h, .n_kv_heads = kv, .head_dim = d / h, \
-     .d_ffn = f, .vocab = V, .norm = KVR_NORM_RMSNORM, .mlp = KVR_MLP_SWIGLU,                   \
-     .parallel_attn = false, .block_norms = 2, .rotary = true, .bias = false,                   \
-     .tied_embeddings = false, .dtype = KVR_DTYPE_BF16}
+    {                                                                                              \
+        .name = nm, .n_layers = L, .d_model = d, .n_heads = h, .n_kv_heads = kv,                   \
+        .head_dim = d / h, .d_ffn = f, .vocab = V, .norm = KVR_NORM_RMSNORM,                       \
+        .mlp = KVR_MLP_SWIGLU, .parallel_attn = false, .block_norms = 2, .rotary = true,           \
+        .bias = false, .tied_embeddings = false, .dtype = KVR_DTYPE_BF16                           \
+    }
 
 static const struct kvr_model presets[] = {
     LLAMA("llama-7b", 32, 4096, 32, 32, 11008, 32000),
@@ -19,10 +21,22 @@ static const struct kvr_model presets[] = {
     LLAMA("llama-2-70b", 80, 8192, 64, 8, 28672, 32000),
     LLAMA("llama-3-8b", 32, 4096, 32, 8, 14336, 128256),
     LLAMA("mistral-7b", 32, 4096, 32, 8, 14336, 32000),
-    {.name = "falcon-7b", .n_layers = 32, .d_model = 4544, .n_heads = 71, .n_kv_heads = 1,
-     .head_dim = 64, .d_ffn = 18176, .vocab = 65024, .norm = KVR_NORM_LAYERNORM,
-     .mlp = KVR_MLP_GELU, .parallel_attn = true, .block_norms = 1, .rotary = true,
-     .bias = false, .tied_embeddings = true, .dtype = KVR_DTYPE_BF16},
+    {.name = "falcon-7b",
+     .n_layers = 32,
+     .d_model = 4544,
+     .n_heads = 71,
+     .n_kv_heads = 1,
+     .head_dim = 64,
+     .d_ffn = 18176,
+     .vocab = 65024,
+     .norm = KVR_NORM_LAYERNORM,
+     .mlp = KVR_MLP_GELU,
+     .parallel_attn = true,
+     .block_norms = 1,
+     .rotary = true,
+     .bias = false,
+     .tied_embeddings = true,
+     .dtype = KVR_DTYPE_BF16},
 };
 
 int kvr_model_preset_count(void)

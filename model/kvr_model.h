@@ -12,12 +12,12 @@ enum kvr_mlp { KVR_MLP_SWIGLU, KVR_MLP_GELU };
 enum kvr_dtype { KVR_DTYPE_BF16, KVR_DTYPE_FP16, KVR_DTYPE_FP32 };
 
 /* Limits that keep every per-layer count inside uint64_t (see kvr_counts.h). */
-#define KVR_MAX_LAYERS  4096u
-#define KVR_MAX_DMODEL  131072u    /* also bounds n_heads * head_dim */
-#define KVR_MAX_DFFN    524288u
-#define KVR_MAX_VOCAB   16777216u
-#define KVR_MAX_CTX     4194304u   /* tokens: 4M */
-#define KVR_NAME_CAP    64
+#define KVR_MAX_LAYERS 4096u
+#define KVR_MAX_DMODEL 131072u /* also bounds n_heads * head_dim */
+#define KVR_MAX_DFFN   524288u
+#define KVR_MAX_VOCAB  16777216u
+#define KVR_MAX_CTX    4194304u /* tokens: 4M */
+#define KVR_NAME_CAP   64
 
 struct kvr_model {
     char name[KVR_NAME_CAP];

@@ -10,14 +10,22 @@ static const struct {
     const char *key;
     int required;
 } fields[KVR_N_FIELDS] = {
-    [KVR_F_NAME] = {"name", 0},           [KVR_F_N_LAYERS] = {"n_layers", 1},
-    [KVR_F_D_MODEL] = {"d_model", 1},     [KVR_F_N_HEADS] = {"n_heads", 1},
-    [KVR_F_N_KV_HEADS] = {"n_kv_heads", 0}, [KVR_F_HEAD_DIM] = {"head_dim", 0},
-    [KVR_F_D_FFN] = {"d_ffn", 1},         [KVR_F_VOCAB] = {"vocab", 1},
-    [KVR_F_NORM] = {"norm", 1},           [KVR_F_MLP] = {"mlp", 1},
-    [KVR_F_PARALLEL_ATTN] = {"parallel_attn", 0}, [KVR_F_BLOCK_NORMS] = {"block_norms", 0},
-    [KVR_F_ROTARY] = {"rotary", 0},       [KVR_F_BIAS] = {"bias", 0},
-    [KVR_F_TIED] = {"tied_embeddings", 0}, [KVR_F_DTYPE] = {"dtype", 0},
+    [KVR_F_NAME] = {"name", 0},
+    [KVR_F_N_LAYERS] = {"n_layers", 1},
+    [KVR_F_D_MODEL] = {"d_model", 1},
+    [KVR_F_N_HEADS] = {"n_heads", 1},
+    [KVR_F_N_KV_HEADS] = {"n_kv_heads", 0},
+    [KVR_F_HEAD_DIM] = {"head_dim", 0},
+    [KVR_F_D_FFN] = {"d_ffn", 1},
+    [KVR_F_VOCAB] = {"vocab", 1},
+    [KVR_F_NORM] = {"norm", 1},
+    [KVR_F_MLP] = {"mlp", 1},
+    [KVR_F_PARALLEL_ATTN] = {"parallel_attn", 0},
+    [KVR_F_BLOCK_NORMS] = {"block_norms", 0},
+    [KVR_F_ROTARY] = {"rotary", 0},
+    [KVR_F_BIAS] = {"bias", 0},
+    [KVR_F_TIED] = {"tied_embeddings", 0},
+    [KVR_F_DTYPE] = {"dtype", 0},
 };
 
 int kvr_model_field_find(const char *key)
@@ -39,9 +47,12 @@ int kvr_model_field_required(enum kvr_model_field f)
 
 static enum kvr_status parse_bool(const char *key, const char *v, bool *out)
 {
-    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) *out = true;
-    else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) *out = false;
-    else return kvr_error(KVR_ERR_INPUT, "%s = '%s' is not a boolean (true or false)", key, v);
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+        *out = false;
+    else
+        return kvr_error(KVR_ERR_INPUT, "%s = '%s' is not a boolean (true or false)", key, v);
     return KVR_OK;
 }
 
@@ -49,8 +60,7 @@ static enum kvr_status parse_bool(const char *key, const char *v, bool *out)
 static enum kvr_status parse_size(const char *key, const char *v, uint32_t *out)
 {
     uint64_t x;
-    if (kvr_parse_u64(v, UINT32_MAX, &x))
-        return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", key);
+    if (kvr_parse_u64(v, UINT32_MAX, &x)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", key);
     if (x == 0) return kvr_error(KVR_ERR_INPUT, "%s = %s must be positive", key, v);
     *out = (uint32_t)x;
     return KVR_OK;
@@ -59,8 +69,7 @@ static enum kvr_status parse_size(const char *key, const char *v, uint32_t *out)
 static enum kvr_status parse_enum(const char *key, const char *v, int idx, const char *choices,
                                   int *out)
 {
-    if (idx < 0)
-        return kvr_error(KVR_ERR_INPUT, "%s = '%s' is not one of %s", key, v, choices);
+    if (idx < 0) return kvr_error(KVR_ERR_INPUT, "%s = '%s' is not one of %s", key, v, choices);
     *out = idx;
     return KVR_OK;
 }
@@ -77,18 +86,30 @@ enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f,
                              KVR_NAME_CAP - 1);
         snprintf(m->name, sizeof m->name, "%s", v);
         return KVR_OK;
-    case KVR_F_N_LAYERS: return parse_size(k, v, &m->n_layers);
-    case KVR_F_D_MODEL: return parse_size(k, v, &m->d_model);
-    case KVR_F_N_HEADS: return parse_size(k, v, &m->n_heads);
-    case KVR_F_N_KV_HEADS: return parse_size(k, v, &m->n_kv_heads);
-    case KVR_F_HEAD_DIM: return parse_size(k, v, &m->head_dim);
-    case KVR_F_D_FFN: return parse_size(k, v, &m->d_ffn);
-    case KVR_F_VOCAB: return parse_size(k, v, &m->vocab);
-    case KVR_F_BLOCK_NORMS: return parse_size(k, v, &m->block_norms);
-    case KVR_F_PARALLEL_ATTN: return parse_bool(k, v, &m->parallel_attn);
-    case KVR_F_ROTARY: return parse_bool(k, v, &m->rotary);
-    case KVR_F_BIAS: return parse_bool(k, v, &m->bias);
-    case KVR_F_TIED: return parse_bool(k, v, &m->tied_embeddings);
+    case KVR_F_N_LAYERS:
+        return parse_size(k, v, &m->n_layers);
+    case KVR_F_D_MODEL:
+        return parse_size(k, v, &m->d_model);
+    case KVR_F_N_HEADS:
+        return parse_size(k, v, &m->n_heads);
+    case KVR_F_N_KV_HEADS:
+        return parse_size(k, v, &m->n_kv_heads);
+    case KVR_F_HEAD_DIM:
+        return parse_size(k, v, &m->head_dim);
+    case KVR_F_D_FFN:
+        return parse_size(k, v, &m->d_ffn);
+    case KVR_F_VOCAB:
+        return parse_size(k, v, &m->vocab);
+    case KVR_F_BLOCK_NORMS:
+        return parse_size(k, v, &m->block_norms);
+    case KVR_F_PARALLEL_ATTN:
+        return parse_bool(k, v, &m->parallel_attn);
+    case KVR_F_ROTARY:
+        return parse_bool(k, v, &m->rotary);
+    case KVR_F_BIAS:
+        return parse_bool(k, v, &m->bias);
+    case KVR_F_TIED:
+        return parse_bool(k, v, &m->tied_embeddings);
     case KVR_F_NORM:
         st = parse_enum(k, v, kvr_norm_from_name(v), "rmsnorm, layernorm", &e);
         m->norm = (enum kvr_norm)e;
@@ -101,7 +122,8 @@ enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f,
         st = parse_enum(k, v, kvr_dtype_from_name(v), "bf16, fp16, fp32", &e);
         m->dtype = (enum kvr_dtype)e;
         return st;
-    case KVR_N_FIELDS: break;
+    case KVR_N_FIELDS:
+        break;
     }
     return kvr_error(KVR_ERR_INPUT, "unknown model field %d", (int)f);
 }

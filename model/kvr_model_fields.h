@@ -5,9 +5,23 @@
 #include "kvr_model.h"
 
 enum kvr_model_field {
-    KVR_F_NAME, KVR_F_N_LAYERS, KVR_F_D_MODEL, KVR_F_N_HEADS, KVR_F_N_KV_HEADS, KVR_F_HEAD_DIM,
-    KVR_F_D_FFN, KVR_F_VOCAB, KVR_F_NORM, KVR_F_MLP, KVR_F_PARALLEL_ATTN, KVR_F_BLOCK_NORMS,
-    KVR_F_ROTARY, KVR_F_BIAS, KVR_F_TIED, KVR_F_DTYPE, KVR_N_FIELDS
+    KVR_F_NAME,
+    KVR_F_N_LAYERS,
+    KVR_F_D_MODEL,
+    KVR_F_N_HEADS,
+    KVR_F_N_KV_HEADS,
+    KVR_F_HEAD_DIM,
+    KVR_F_D_FFN,
+    KVR_F_VOCAB,
+    KVR_F_NORM,
+    KVR_F_MLP,
+    KVR_F_PARALLEL_ATTN,
+    KVR_F_BLOCK_NORMS,
+    KVR_F_ROTARY,
+    KVR_F_BIAS,
+    KVR_F_TIED,
+    KVR_F_DTYPE,
+    KVR_N_FIELDS
 };
 
 /* The field called key, or -1. */
@@ -17,8 +31,7 @@ const char *kvr_model_field_key(enum kvr_model_field f);
 int kvr_model_field_required(enum kvr_model_field f);
 
 /* Sets one field from text; the message names the key and the value. */
-enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f,
-                                    const char *value);
+enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f, const char *value);
 
 /* Defaults of the optional fields given which ones were set (bit i = field i). */
 void kvr_model_fill_defaults(struct kvr_model *m, unsigned set_mask);

@@ -50,8 +50,8 @@ static int hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i
         return KVR_OK;
     }
     static const char *const want[] = {"an integer", "true or false", "a string"};
-    return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" must be %s, got %s", h->path, key,
-                     want[kind], type);
+    return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" must be %s, got %s", h->path, key, want[kind],
+                     type);
 }
 
 /* An integer key that must be present (or any of two spellings), in [1, UINT32_MAX]. */
@@ -92,33 +92,44 @@ static enum kvr_status hf_dtype(struct hf *h, struct kvr_model *m)
     int rc = hf_get(h, "torch_dtype", HF_TEXT, NULL, s, sizeof s);
     if (rc == 1) return KVR_OK;
     if (rc) return (enum kvr_status)rc;
-    if (!strcmp(s, "bfloat16")) m->dtype = KVR_DTYPE_BF16;
-    else if (!strcmp(s, "float16")) m->dtype = KVR_DTYPE_FP16;
-    else if (!strcmp(s, "float32")) m->dtype = KVR_DTYPE_FP32;
+    if (!strcmp(s, "bfloat16"))
+        m->dtype = KVR_DTYPE_BF16;
+    else if (!strcmp(s, "float16"))
+        m->dtype = KVR_DTYPE_FP16;
+    else if (!strcmp(s, "float32"))
+        m->dtype = KVR_DTYPE_FP32;
     else
-        return kvr_error(KVR_ERR_INPUT, "%s: key \"torch_dtype\" = \"%s\" is not supported", h->path,
-                         s);
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"torch_dtype\" = \"%s\" is not supported",
+                         h->path, s);
     return KVR_OK;
 }
 
-static const char *const llama_keys[KVR_N_FIELDS] = {
-    [KVR_F_N_LAYERS] = "num_hidden_layers", [KVR_F_D_MODEL] = "hidden_size",
-    [KVR_F_N_HEADS] = "num_attention_heads", [KVR_F_N_KV_HEADS] = "num_key_value_heads",
-    [KVR_F_HEAD_DIM] = "head_dim", [KVR_F_D_FFN] = "intermediate_size",
-    [KVR_F_VOCAB] = "vocab_size"};
+static const char *const llama_keys[KVR_N_FIELDS] = {[KVR_F_N_LAYERS] = "num_hidden_layers",
+                                                     [KVR_F_D_MODEL] = "hidden_size",
+                                                     [KVR_F_N_HEADS] = "num_attention_heads",
+                                                     [KVR_F_N_KV_HEADS] = "num_key_value_heads",
+                                                     [KVR_F_HEAD_DIM] = "head_dim",
+                                                     [KVR_F_D_FFN] = "intermediate_size",
+                                                     [KVR_F_VOCAB] = "vocab_size"};
 
-static const char *const falcon_keys[KVR_N_FIELDS] = {
-    [KVR_F_N_LAYERS] = "num_hidden_layers", [KVR_F_D_MODEL] = "hidden_size",
-    [KVR_F_N_HEADS] = "num_attention_heads", [KVR_F_N_KV_HEADS] = "num_kv_heads",
-    [KVR_F_BLOCK_NORMS] = "num_ln_in_parallel_attn", [KVR_F_D_FFN] = "ffn_hidden_size",
-    [KVR_F_VOCAB] = "vocab_size"};
+static const char *const falcon_keys[KVR_N_FIELDS] = {[KVR_F_N_LAYERS] = "num_hidden_layers",
+                                                      [KVR_F_D_MODEL] = "hidden_size",
+                                                      [KVR_F_N_HEADS] = "num_attention_heads",
+                                                      [KVR_F_N_KV_HEADS] = "num_kv_heads",
+                                                      [KVR_F_BLOCK_NORMS] =
+                                                          "num_ln_in_parallel_attn",
+                                                      [KVR_F_D_FFN] = "ffn_hidden_size",
+                                                      [KVR_F_VOCAB] = "vocab_size"};
 
 static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m)
 {
     enum kvr_status st;
     h->keys = llama_keys;
-    *m = (struct kvr_model){.norm = KVR_NORM_RMSNORM, .mlp = KVR_MLP_SWIGLU, .block_norms = 2,
-                            .rotary = true, .dtype = KVR_DTYPE_BF16};
+    *m = (struct kvr_model){.norm = KVR_NORM_RMSNORM,
+                            .mlp = KVR_MLP_SWIGLU,
+                            .block_norms = 2,
+                            .rotary = true,
+                            .dtype = KVR_DTYPE_BF16};
     if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
         (st = hf_size(h, "num_hidden_layers", NULL, 1, &m->n_layers)) ||
         (st = hf_size(h, "num_attention_heads", NULL, 1, &m->n_heads)) ||
@@ -131,8 +142,7 @@ static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m)
     if ((st = hf_size(h, "num_key_value_heads", NULL, 0, &m->n_kv_heads)) ||
         (st = hf_size(h, "head_dim", NULL, 0, &m->head_dim)) ||
         (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)) ||
-        (st = hf_bool(h, "attention_bias", &attn_bias)) ||
-        (st = hf_bool(h, "mlp_bias", &mlp_bias)))
+        (st = hf_bool(h, "attention_bias", &attn_bias)) || (st = hf_bool(h, "mlp_bias", &mlp_bias)))
         return st;
     if (attn_bias != mlp_bias)
         return kvr_error(KVR_ERR_INPUT,
@@ -153,8 +163,10 @@ static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
 {
     enum kvr_status st;
     h->keys = falcon_keys;
-    *m = (struct kvr_model){.norm = KVR_NORM_LAYERNORM, .mlp = KVR_MLP_GELU,
-                            .parallel_attn = true, .tied_embeddings = true,
+    *m = (struct kvr_model){.norm = KVR_NORM_LAYERNORM,
+                            .mlp = KVR_MLP_GELU,
+                            .parallel_attn = true,
+                            .tied_embeddings = true,
                             .dtype = KVR_DTYPE_BF16};
     if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
         (st = hf_size(h, "num_hidden_layers", "n_layer", 1, &m->n_layers)) ||

@@ -21,8 +21,7 @@ static enum kvr_status on_model_key(void *user, const char *section, const char 
     int f = kvr_model_field_find(key);
     if (f < 0) return kvr_error(KVR_ERR_INPUT, "unknown key '%s' in [model]", key);
     if (mi->set_mask & (1u << f))
-        return kvr_error(KVR_ERR_INPUT, "key '%s' repeats the one on line %d", key,
-                         mi->lines[f]);
+        return kvr_error(KVR_ERR_INPUT, "key '%s' repeats the one on line %d", key, mi->lines[f]);
     mi->set_mask |= 1u << f;
     mi->lines[f] = line;
     return kvr_model_field_set(mi->model, (enum kvr_model_field)f, value);

@@ -10,14 +10,22 @@ static _Thread_local char last_msg[KVR_MSG_CAP];
 const char *kvr_status_name(enum kvr_status st)
 {
     switch (st) {
-    case KVR_OK: return "ok";
-    case KVR_ERR_USAGE: return "usage error";
-    case KVR_ERR_INPUT: return "input error";
-    case KVR_ERR_PARSE: return "parse error";
-    case KVR_ERR_IO: return "I/O error";
-    case KVR_ERR_RANGE: return "out of range";
-    case KVR_ERR_NOMEM: return "out of memory";
-    case KVR_ERR_RUNTIME: return "runtime error";
+    case KVR_OK:
+        return "ok";
+    case KVR_ERR_USAGE:
+        return "usage error";
+    case KVR_ERR_INPUT:
+        return "input error";
+    case KVR_ERR_PARSE:
+        return "parse error";
+    case KVR_ERR_IO:
+        return "I/O error";
+    case KVR_ERR_RANGE:
+        return "out of range";
+    case KVR_ERR_NOMEM:
+        return "out of memory";
+    case KVR_ERR_RUNTIME:
+        return "runtime error";
     }
     return "unknown status";
 }
@@ -25,14 +33,17 @@ const char *kvr_status_name(enum kvr_status st)
 int kvr_status_exit_code(enum kvr_status st)
 {
     switch (st) {
-    case KVR_OK: return 0;
+    case KVR_OK:
+        return 0;
     case KVR_ERR_USAGE:
     case KVR_ERR_INPUT:
     case KVR_ERR_PARSE:
     case KVR_ERR_IO:
-    case KVR_ERR_RANGE: return 2; /* the user can fix these by changing the input */
+    case KVR_ERR_RANGE:
+        return 2; /* the user can fix these by changing the input */
     case KVR_ERR_NOMEM:
-    case KVR_ERR_RUNTIME: return 1;
+    case KVR_ERR_RUNTIME:
+        return 1;
     }
     return 1;
 }

@@ -96,10 +96,9 @@ enum kvr_status kvr_parse_tokens(const char *text, uint64_t max, uint64_t *out)
 }
 
 static const struct suffix byte_multipliers[] = {
-    {"", 1},     {"K", 1e3},          {"k", 1e3},          {"M", 1e6},
-    {"G", 1e9},  {"T", 1e12},         {"P", 1e15},         {"Ki", 1024.0},
-    {"Mi", 0x1p20}, {"Gi", 0x1p30},   {"Ti", 0x1p40},      {"Pi", 0x1p50},
-    {NULL, 0}};
+    {"", 1},        {"K", 1e3},     {"k", 1e3},     {"M", 1e6},     {"G", 1e9},
+    {"T", 1e12},    {"P", 1e15},    {"Ki", 1024.0}, {"Mi", 0x1p20}, {"Gi", 0x1p30},
+    {"Ti", 0x1p40}, {"Pi", 0x1p50}, {NULL, 0}};
 
 /* Parses number, multiplier, then one of the allowed tails (each with a scale factor). */
 static enum kvr_status parse_scaled(const char *what, const char *text,
@@ -121,8 +120,7 @@ static enum kvr_status parse_scaled(const char *what, const char *text,
             return KVR_OK;
         }
     }
-    return kvr_error(KVR_ERR_INPUT, "%s '%s' has unknown unit '%s' (%s)", what, text, m.end,
-                     hint);
+    return kvr_error(KVR_ERR_INPUT, "%s '%s' has unknown unit '%s' (%s)", what, text, m.end, hint);
 }
 
 enum kvr_status kvr_parse_bytes(const char *text, double *out_bytes)
@@ -134,7 +132,7 @@ enum kvr_status kvr_parse_bytes(const char *text, double *out_bytes)
 
 enum kvr_status kvr_parse_rate_Bps(const char *text, double *out_Bps)
 {
-    static const struct suffix tails[] = {{"", 1},        {"B/s", 1},       {"Bps", 1},
+    static const struct suffix tails[] = {{"", 1},        {"B/s", 1},     {"Bps", 1},
                                           {"b/s", 0.125}, {"bps", 0.125}, {NULL, 0}};
     return parse_scaled("rate", text, byte_multipliers, tails,
                         "use e.g. 10GB/s, 300GiB/s, or 100Gb/s for bits", out_Bps);
@@ -150,11 +148,10 @@ enum kvr_status kvr_parse_duration_s(const char *text, double *out_s)
 
 enum kvr_status kvr_parse_flops_rate(const char *text, double *out)
 {
-    static const struct suffix mult[] = {{"", 1},    {"K", 1e3},  {"M", 1e6}, {"G", 1e9},
+    static const struct suffix mult[] = {{"", 1},     {"K", 1e3},  {"M", 1e6}, {"G", 1e9},
                                          {"T", 1e12}, {"P", 1e15}, {NULL, 0}};
     static const struct suffix tails[] = {{"", 1}, {"FLOPS", 1}, {"FLOP/s", 1}, {NULL, 0}};
-    return parse_scaled("FLOP rate", text, mult, tails, "use e.g. 312TFLOPS or 989.5TFLOP/s",
-                        out);
+    return parse_scaled("FLOP rate", text, mult, tails, "use e.g. 312TFLOPS or 989.5TFLOP/s", out);
 }
 
 char *kvr_format_tokens(char *buf, size_t cap, uint64_t tokens)
@@ -167,8 +164,8 @@ char *kvr_format_tokens(char *buf, size_t cap, uint64_t tokens)
 }
 
 /* Prints v / base^k with the largest k that keeps the value >= 1. */
-static char *format_scaled(char *buf, size_t cap, double v, double base,
-                           const char *const *units, int n_units)
+static char *format_scaled(char *buf, size_t cap, double v, double base, const char *const *units,
+                           int n_units)
 {
     int k = 0;
     double a = fabs(v);
@@ -198,9 +195,13 @@ char *kvr_format_count(char *buf, size_t cap, double n)
 char *kvr_format_duration(char *buf, size_t cap, double s)
 {
     double a = fabs(s);
-    if (a == 0 || a >= 1) snprintf(buf, cap, "%.4g s", s);
-    else if (a >= 1e-3) snprintf(buf, cap, "%.4g ms", s * 1e3);
-    else if (a >= 1e-6) snprintf(buf, cap, "%.4g us", s * 1e6);
-    else snprintf(buf, cap, "%.4g ns", s * 1e9);
+    if (a == 0 || a >= 1)
+        snprintf(buf, cap, "%.4g s", s);
+    else if (a >= 1e-3)
+        snprintf(buf, cap, "%.4g ms", s * 1e3);
+    else if (a >= 1e-6)
+        snprintf(buf, cap, "%.4g us", s * 1e6);
+    else
+        snprintf(buf, cap, "%.4g ns", s * 1e9);
     return buf;
 }

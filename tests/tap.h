@@ -30,17 +30,16 @@ __attribute__((format(printf, 4, 5))) static int tap_ok(int pass, const char *fi
 
 #define is_u64(got, want, ...)                                                                     \
     do {                                                                                           \
-        uint64_t g_ = (got), w_ = (want);                                                         \
-        if (!ok(g_ == w_, __VA_ARGS__))                                                            \
-            printf("#   got %" PRIu64 ", want %" PRIu64 "\n", g_, w_);                            \
+        uint64_t g_ = (got), w_ = (want);                                                          \
+        if (!ok(g_ == w_, __VA_ARGS__)) printf("#   got %" PRIu64 ", want %" PRIu64 "\n", g_, w_); \
     } while (0)
 
 #define is_dbl(got, want, rel, ...)                                                                \
     do {                                                                                           \
-        double g_ = (got), w_ = (want);                                                           \
+        double g_ = (got), w_ = (want);                                                            \
         double d_ = g_ > w_ ? g_ - w_ : w_ - g_;                                                   \
         double s_ = w_ < 0 ? -w_ : w_;                                                             \
-        if (!ok(d_ <= (rel) * s_, __VA_ARGS__)) printf("#   got %.17g, want %.17g\n", g_, w_);     \
+        if (!ok(d_ <= (rel)*s_, __VA_ARGS__)) printf("#   got %.17g, want %.17g\n", g_, w_);       \
     } while (0)
 
 /* The message contains needle. */

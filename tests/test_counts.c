@@ -4,10 +4,19 @@
 #include "tap.h"
 
 /* Tiny Llama-like model: d=8, 2 heads of 4, 1 KV head, d_ffn=16, vocab 10, 2 layers, bf16. */
-static const struct kvr_model tiny = {
-    .name = "tiny", .n_layers = 2, .d_model = 8, .n_heads = 2, .n_kv_heads = 1, .head_dim = 4,
-    .d_ffn = 16, .vocab = 10, .norm = KVR_NORM_RMSNORM, .mlp = KVR_MLP_SWIGLU,
-    .block_norms = 2, .rotary = true, .dtype = KVR_DTYPE_BF16};
+static const struct kvr_model tiny = {.name = "tiny",
+                                      .n_layers = 2,
+                                      .d_model = 8,
+                                      .n_heads = 2,
+                                      .n_kv_heads = 1,
+                                      .head_dim = 4,
+                                      .d_ffn = 16,
+                                      .vocab = 10,
+                                      .norm = KVR_NORM_RMSNORM,
+                                      .mlp = KVR_MLP_SWIGLU,
+                                      .block_norms = 2,
+                                      .rotary = true,
+                                      .dtype = KVR_DTYPE_BF16};
 
 static void test_tiny_params(void)
 {
@@ -81,11 +90,22 @@ static void test_tiny_falcon(void)
     /* MQA, LayerNorm, GELU, parallel block with one norm, tied, biases on.
      * embed 80; layer: LN 16, qkv 8*16+16 = 144, out 64+8 = 72, up 8*32+32 = 288,
      * down 32*8+8 = 264 -> 784; final LN 16; tied head 0. Total 880. */
-    struct kvr_model f = {.name = "tiny-falcon", .n_layers = 1, .d_model = 8, .n_heads = 2,
-                          .n_kv_heads = 1, .head_dim = 4, .d_ffn = 32, .vocab = 10,
-                          .norm = KVR_NORM_LAYERNORM, .mlp = KVR_MLP_GELU,
-                          .parallel_attn = true, .block_norms = 1, .rotary = true,
-                          .bias = true, .tied_embeddings = true, .dtype = KVR_DTYPE_FP32};
+    struct kvr_model f = {.name = "tiny-falcon",
+                          .n_layers = 1,
+                          .d_model = 8,
+                          .n_heads = 2,
+                          .n_kv_heads = 1,
+                          .head_dim = 4,
+                          .d_ffn = 32,
+                          .vocab = 10,
+                          .norm = KVR_NORM_LAYERNORM,
+                          .mlp = KVR_MLP_GELU,
+                          .parallel_attn = true,
+                          .block_norms = 1,
+                          .rotary = true,
+                          .bias = true,
+                          .tied_embeddings = true,
+                          .dtype = KVR_DTYPE_FP32};
     ok(kvr_model_validate(&f) == KVR_OK, "tiny falcon is valid");
     is_u64(kvr_model_param_count(&f), 880, "tiny falcon: params");
     is_u64(kvr_model_weight_bytes(&f), 3520, "tiny falcon: weight bytes (fp32)");
@@ -116,8 +136,7 @@ static void test_presets(void)
         if (!ok(m != NULL, "preset %s exists", pub[i].name)) continue;
         ok(kvr_model_validate(m) == KVR_OK, "  %s is valid", pub[i].name);
         is_u64(kvr_model_param_count(m), pub[i].params, "  %s parameter count", pub[i].name);
-        is_u64(kvr_model_weight_bytes(m), 2 * pub[i].params, "  %s bf16 weight bytes",
-               pub[i].name);
+        is_u64(kvr_model_weight_bytes(m), 2 * pub[i].params, "  %s bf16 weight bytes", pub[i].name);
     }
     /* KV bytes: Llama-7B 2*32*128*2 = 16 KiB; Falcon-7B MQA 2*1*64*2 = 256 B (64x smaller). */
     is_u64(kvr_model_kv_bytes_per_token_layer(kvr_model_preset_find("llama-7b")), 16384,
@@ -142,7 +161,8 @@ static void test_pairs(void)
     ok(all_ok, "causal pairs equal the brute-force count; dense is c*(s+c)");
     /* Chunks of any partition add up to the monolithic prefill's pairs. */
     uint64_t chunks[] = {6144, 4096, 3072, 3072}, s = 0, sum = 0;
-    for (int i = 0; i < 4; i++) sum += kvr_attn_pairs(s, chunks[i], KVR_MASK_CAUSAL), s += chunks[i];
+    for (int i = 0; i < 4; i++)
+        sum += kvr_attn_pairs(s, chunks[i], KVR_MASK_CAUSAL), s += chunks[i];
     is_u64(sum, kvr_attn_pairs(0, 16384, KVR_MASK_CAUSAL), "partitioned pairs sum to the whole");
 }
 

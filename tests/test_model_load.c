@@ -56,7 +56,7 @@ static void load_bad(enum kvr_status (*load)(const char *, struct kvr_model *), 
 }
 
 #define LLAMA7B_INI                                                                                \
-    "; Llama 7B\n[model]\nname = llama7b-ini\nn_layers = 32\nd_model = 4096\nn_heads = 32\n"      \
+    "; Llama 7B\n[model]\nname = llama7b-ini\nn_layers = 32\nd_model = 4096\nn_heads = 32\n"       \
     "d_ffn = 11008\nvocab = 32000\nnorm = rmsnorm\nmlp = swiglu\n"
 
 static void test_ini(void)
@@ -81,8 +81,8 @@ static void test_ini(void)
              KVR_ERR_INPUT, "zero.ini:2: n_layers = 0 must be positive");
     load_bad(kvr_model_load_ini, "negative.ini", "[model]\nd_model = -8\n", KVR_ERR_INPUT,
              "negative.ini:2: d_model: integer '-8' is negative");
-    load_bad(kvr_model_load_ini, "heads.ini", LLAMA7B_INI "head_dim = 5000\n",
-             KVR_ERR_INPUT, "heads.ini:11: n_heads * head_dim = 160000 exceeds");
+    load_bad(kvr_model_load_ini, "heads.ini", LLAMA7B_INI "head_dim = 5000\n", KVR_ERR_INPUT,
+             "heads.ini:11: n_heads * head_dim = 160000 exceeds");
     load_bad(kvr_model_load_ini, "divide.ini",
              "[model]\nn_layers = 2\nd_model = 10\nn_heads = 3\nd_ffn = 8\nvocab = 4\n"
              "norm = rmsnorm\nmlp = swiglu\n",
@@ -98,7 +98,8 @@ static void test_ini(void)
     load_bad(kvr_model_load_ini, "suffix.ini", "[model]\nd_ffn = 11k\n", KVR_ERR_INPUT,
              "suffix.ini:2: d_ffn: integer '11k' has trailing characters 'k'");
     load_bad(kvr_model_load_ini, "overflow.ini", "[model]\nvocab = 99999999999999999999\n",
-             KVR_ERR_INPUT, "overflow.ini:2: vocab: integer '99999999999999999999' is out of range");
+             KVR_ERR_INPUT,
+             "overflow.ini:2: vocab: integer '99999999999999999999' is out of range");
     load_bad(kvr_model_load_ini, "dup.ini", LLAMA7B_INI "n_layers = 5000\n", KVR_ERR_INPUT,
              "dup.ini:11: key 'n_layers' repeats the one on line 4");
     load_bad(kvr_model_load_ini, "limit.ini",
@@ -112,14 +113,14 @@ static void test_ini(void)
 }
 
 #define LLAMA7B_JSON                                                                               \
-    "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_act\": \"silu\", \"hidden_size\": "     \
-    "4096, \"intermediate_size\": 11008, \"max_position_embeddings\": 2048, \"model_type\": "     \
+    "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_act\": \"silu\", \"hidden_size\": "      \
+    "4096, \"intermediate_size\": 11008, \"max_position_embeddings\": 2048, \"model_type\": "      \
     "\"llama\", \"num_attention_heads\": 32, \"num_hidden_layers\": 32, \"rms_norm_eps\": 1e-06, " \
     "\"tie_word_embeddings\": false, \"torch_dtype\": \"float16\", \"vocab_size\": 32000"
 
 /* A small Llama config with n layers and no optional keys. */
 #define SMALL_JSON(n)                                                                              \
-    "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, "                  \
+    "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, "                \
     "\"num_attention_heads\": 4, \"vocab_size\": 100, \"num_hidden_layers\": " #n
 
 static void test_hf(void)
@@ -162,14 +163,16 @@ static void test_hf_bad(void)
     load_bad(kvr_model_load_hf_config, "missing.json",
              "{\"model_type\": \"llama\", \"num_hidden_layers\": 2}", KVR_ERR_INPUT,
              "missing.json: missing key \"hidden_size\"");
-    load_bad(kvr_model_load_hf_config, "type.json", LLAMA7B_JSON ", \"num_key_value_heads\": \"8\"}",
-             KVR_ERR_INPUT, "key \"num_key_value_heads\" must be an integer, got text");
+    load_bad(kvr_model_load_hf_config, "type.json",
+             LLAMA7B_JSON ", \"num_key_value_heads\": \"8\"}", KVR_ERR_INPUT,
+             "key \"num_key_value_heads\" must be an integer, got text");
     load_bad(kvr_model_load_hf_config, "zero.json", LLAMA7B_JSON ", \"num_key_value_heads\": 0}",
              KVR_ERR_INPUT, "key \"num_key_value_heads\" = 0 must be positive");
     load_bad(kvr_model_load_hf_config, "neg.json", LLAMA7B_JSON ", \"head_dim\": -128}",
              KVR_ERR_INPUT, "key \"head_dim\" = -128 must be positive");
     load_bad(kvr_model_load_hf_config, "kvdiv.json", LLAMA7B_JSON ", \"num_key_value_heads\": 5}",
-             KVR_ERR_INPUT, "key \"num_key_value_heads\": n_kv_heads = 5 does not divide n_heads = 32");
+             KVR_ERR_INPUT,
+             "key \"num_key_value_heads\": n_kv_heads = 5 does not divide n_heads = 32");
     load_bad(kvr_model_load_hf_config, "div.json",
              "{\"model_type\": \"falcon\", \"hidden_size\": 4545, \"num_attention_heads\": 71, "
              "\"num_hidden_layers\": 32, \"vocab_size\": 65024}",
@@ -177,8 +180,9 @@ static void test_hf_bad(void)
     load_bad(kvr_model_load_hf_config, "huge.json",
              LLAMA7B_JSON ", \"num_key_value_heads\": 99999999999999999999}", KVR_ERR_INPUT,
              "key \"num_key_value_heads\" is out of range");
-    load_bad(kvr_model_load_hf_config, "big.json", LLAMA7B_JSON ", \"num_key_value_heads\": 8589934592}",
-             KVR_ERR_INPUT, "key \"num_key_value_heads\" = 8589934592 is out of range");
+    load_bad(kvr_model_load_hf_config, "big.json",
+             LLAMA7B_JSON ", \"num_key_value_heads\": 8589934592}", KVR_ERR_INPUT,
+             "key \"num_key_value_heads\" = 8589934592 is out of range");
     load_bad(kvr_model_load_hf_config, "family.json", "{\"model_type\": \"gpt2\"}", KVR_ERR_INPUT,
              "key \"model_type\" = \"gpt2\" is not supported");
     load_bad(kvr_model_load_hf_config, "act.json", SMALL_JSON(2) ", \"hidden_act\": \"relu\"}",
