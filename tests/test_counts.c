@@ -1,5 +1,6 @@
 /* Exact counts: tiny models derived by hand, presets against published parameter counts,
  * and structural invariants of the attention pair count. */
+#include "kvr_config.h"
 #include "kvr_counts.h"
 #include "tap.h"
 
@@ -147,6 +148,27 @@ static void test_presets(void)
            "llama-2-70b GQA KV bytes per token per layer");
 }
 
+/* data/golden/hf_param_counts.tsv: transformers' num_parameters() for each preset's config,
+ * written by scripts/hf_param_counts.py on the GPU machine. */
+static void test_reference_framework(void)
+{
+    char path[512], line[256], name[64];
+    snprintf(path, sizeof path, "%s/golden/hf_param_counts.tsv", KVR_SOURCE_DATADIR);
+    FILE *f = fopen(path, "r");
+    if (!ok(f != NULL, "golden file %s opens", path)) return;
+    int rows = 0;
+    unsigned long long params;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%63s %llu", name, &params) != 2) continue; /* comment and header */
+        const struct kvr_model *m = kvr_model_preset_find(name);
+        rows++;
+        if (ok(m != NULL, "golden row %s is a preset", name))
+            is_u64(kvr_model_param_count(m), params, "  %s: params as transformers reports", name);
+    }
+    fclose(f);
+    is_u64(rows, kvr_model_preset_count(), "every preset has a reference count");
+}
+
 static void test_pairs(void)
 {
     /* Brute force: pairs (q, k) with q in [s, s+c), k <= q. */
@@ -193,6 +215,7 @@ int main(void)
     test_tiny_prefill();
     test_tiny_falcon();
     test_presets();
+    test_reference_framework();
     test_pairs();
     test_limits();
     return tap_done();
