@@ -10,8 +10,9 @@
 
 static void print_version(void)
 {
-    printf("kvr %s\nfeatures: cuda=%s nccl=%s mpi=%s\n", KVR_VERSION, KVR_HAVE_CUDA ? "yes" : "no",
-           KVR_HAVE_NCCL ? "yes" : "no", KVR_HAVE_MPI ? "yes" : "no");
+    printf("kvr %s (git %s)\nfeatures: cuda=%s nccl=%s mpi=%s\n", KVR_PROJECT_VERSION,
+           KVR_GIT_VERSION, KVR_HAVE_CUDA ? "yes" : "no", KVR_HAVE_NCCL ? "yes" : "no",
+           KVR_HAVE_MPI ? "yes" : "no");
 }
 
 static enum kvr_status cmd_version(int argc, char **argv)
