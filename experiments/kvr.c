@@ -25,6 +25,8 @@ static enum kvr_status cmd_version(int argc, char **argv)
 static const struct kvr_command commands[] = {
     {"model", "list model presets; show a model's shape, parameters, bytes and FLOPs",
      kvr_cmd_model},
+    {"sim", "predict the TTFT of one plan with the analytical simulator", kvr_cmd_sim},
+    {"bench", "benchmarks: `kvr bench sim` (simulator evaluations per second)", kvr_cmd_bench},
     {"version", "print the version and the features built", cmd_version},
     {NULL, NULL, NULL},
 };

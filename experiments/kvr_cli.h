@@ -23,5 +23,7 @@ int kvr_cli_getopt(int argc, char **argv, const char *shortopts, const struct op
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,
                                  char **argv);
 
-/* The `model` command group. */
+/* The command groups. */
 enum kvr_status kvr_cmd_model(int argc, char **argv);
+enum kvr_status kvr_cmd_sim(int argc, char **argv);
+enum kvr_status kvr_cmd_bench(int argc, char **argv);

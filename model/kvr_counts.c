@@ -110,22 +110,28 @@ static void gemm_cost(u128 tokens, u128 k, u128 n, int bias, struct wide_cost *w
     w->act_write = tokens * n;
 }
 
-static void attention_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u128 c,
-                           enum kvr_mask mask, struct wide_cost *w)
+static void attention_block_cost(const struct kvr_model *m, enum kvr_op op, u128 n_queries,
+                                 u128 n_keys, u128 pairs, struct wide_cost *w)
 {
-    u128 pairs = mask == KVR_MASK_DENSE ? c * (s + c) : c * s + c * (c + 1) / 2;
-    u128 keys = (s + c) * kv_dim(m);
+    u128 keys = n_keys * kv_dim(m);
     if (op == KVR_OP_ATTN_SCORES) {
         w->flops = 2 * pairs * q_dim(m);
-        w->act_read = c * q_dim(m);
+        w->act_read = n_queries * q_dim(m);
         w->kv_read = keys; /* K */
     } else if (op == KVR_OP_ATTN_SOFTMAX) {
         w->flops = 5 * pairs * m->n_heads;
     } else {
         w->flops = 2 * pairs * q_dim(m);
         w->kv_read = keys; /* V */
-        w->act_write = c * q_dim(m);
+        w->act_write = n_queries * q_dim(m);
     }
+}
+
+static void attention_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u128 c,
+                           enum kvr_mask mask, struct wide_cost *w)
+{
+    u128 pairs = mask == KVR_MASK_DENSE ? c * (s + c) : c * s + c * (c + 1) / 2;
+    attention_block_cost(m, op, c, s + c, pairs, w);
 }
 
 static void mlp_elementwise_cost(const struct kvr_model *m, u128 c, struct wide_cost *w)
@@ -203,6 +209,9 @@ static enum kvr_status narrow(u128 v, uint64_t *out, const char *what)
     return KVR_OK;
 }
 
+static enum kvr_status narrow_cost(const struct kvr_model *m, const struct wide_cost *w,
+                                   struct kvr_op_cost *out);
+
 enum kvr_status kvr_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t s, uint64_t c,
                             enum kvr_mask mask, struct kvr_op_cost *out)
 {
@@ -212,6 +221,23 @@ enum kvr_status kvr_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t 
                          (unsigned long long)s, (unsigned long long)c, KVR_MAX_CTX);
     struct wide_cost w = {0};
     layer_op_cost(m, op, s, c, mask, &w);
+    return narrow_cost(m, &w, out);
+}
+
+enum kvr_status kvr_attn_cost(const struct kvr_model *m, enum kvr_op op, uint64_t n_queries,
+                              uint64_t n_keys, uint64_t pairs, struct kvr_op_cost *out)
+{
+    if (kvr_op_class(op) != KVR_CLASS_ATTENTION)
+        return kvr_error(KVR_ERR_INPUT, "%s is not an attention op", kvr_op_name(op));
+    struct wide_cost w = {0};
+    attention_block_cost(m, op, n_queries, n_keys, pairs, &w);
+    return narrow_cost(m, &w, out);
+}
+
+static enum kvr_status narrow_cost(const struct kvr_model *m, const struct wide_cost *wp,
+                                   struct kvr_op_cost *out)
+{
+    struct wide_cost w = *wp;
     u128 b = kvr_dtype_bytes(m->dtype);
     enum kvr_status st;
     if ((st = narrow(w.flops, &out->flops, "flops")) ||

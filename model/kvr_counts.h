@@ -70,6 +70,12 @@ uint64_t kvr_attn_pairs(uint64_t s, uint64_t c, enum kvr_mask mask);
 enum kvr_status kvr_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t s, uint64_t c,
                             enum kvr_mask mask, struct kvr_op_cost *out);
 
+/* One attention op (scores, softmax or PV) of n_queries queries against n_keys keys of which
+ * `pairs` query-key pairs are computed: the general block that ring attention and the dense
+ * baselines need. kvr_op_cost uses it with pairs = kvr_attn_pairs(s, c, mask). */
+enum kvr_status kvr_attn_cost(const struct kvr_model *m, enum kvr_op op, uint64_t n_queries,
+                              uint64_t n_keys, uint64_t pairs, struct kvr_op_cost *out);
+
 /* Sum over the ops of one layer. */
 enum kvr_status kvr_layer_cost(const struct kvr_model *m, uint64_t s, uint64_t c,
                                enum kvr_mask mask, struct kvr_op_cost *out);

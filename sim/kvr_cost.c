@@ -1,0 +1,102 @@
+#include "kvr_cost.h"
+
+#include <math.h>
+
+double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum kvr_op_class cls,
+                     double rows)
+{
+    double bytes = (double)kvr_op_cost_bytes(c), flops = (double)c->flops;
+    if (flops == 0 && bytes == 0) return 0;
+    double eff = g->compute_eff[cls] * rows / (rows + g->half_tokens[cls]);
+    double t_compute = flops > 0 ? flops / (g->peak_flops * eff) : 0;
+    double t_memory = bytes / (g->mem_Bps * g->mem_eff[cls]);
+    return (t_compute > t_memory ? t_compute : t_memory) + g->launch_s;
+}
+
+/* Sum of op times over [first, last] for a chunk; counts never overflow for validated inputs
+ * (kvr_counts.h limits), so a failed count is a programming error and costs infinity. */
+static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
+                    enum kvr_op last, uint64_t s, uint64_t c, enum kvr_mask mask)
+{
+    double t = 0;
+    for (int op = first; op <= (int)last; op++) {
+        struct kvr_op_cost x;
+        if (kvr_op_cost(m, (enum kvr_op)op, s, c, mask, &x)) return INFINITY;
+        t += kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)c);
+    }
+    return t;
+}
+
+double kvr_cost_pre_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c)
+{
+    return ops_s(m, g, KVR_OP_NORM_ATTN, KVR_OP_ROTARY, 0, c, KVR_MASK_CAUSAL);
+}
+
+double kvr_cost_attn_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t s, uint64_t c,
+                       enum kvr_mask mask)
+{
+    return ops_s(m, g, KVR_OP_ATTN_SCORES, KVR_OP_ATTN_PV, s, c, mask);
+}
+
+double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t n_queries,
+                             uint64_t n_keys, uint64_t pairs)
+{
+    double t = 0;
+    for (int op = KVR_OP_ATTN_SCORES; op <= KVR_OP_ATTN_PV; op++) {
+        struct kvr_op_cost x;
+        if (kvr_attn_cost(m, (enum kvr_op)op, n_queries, n_keys, pairs, &x)) return INFINITY;
+        t += kvr_cost_op_s(g, &x, KVR_CLASS_ATTENTION, (double)n_queries);
+    }
+    return t;
+}
+
+double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c)
+{
+    return ops_s(m, g, KVR_OP_OUT_PROJ, KVR_OP_RESIDUAL, 0, c, KVR_MASK_CAUSAL);
+}
+
+double kvr_cost_embed_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c)
+{
+    return ops_s(m, g, KVR_OP_EMBED, KVR_OP_EMBED, 0, c, KVR_MASK_CAUSAL);
+}
+
+double kvr_cost_head_s(const struct kvr_model *m, const struct kvr_gpu *g)
+{
+    return ops_s(m, g, KVR_OP_FINAL_NORM, KVR_OP_LM_HEAD, 0, 1, KVR_MASK_CAUSAL);
+}
+
+double kvr_link_s(const struct kvr_machine *m, int i, int j, double bytes, double share)
+{
+    return m->link_lat_s[i][j] + bytes / (m->link_Bps[i][j] * (1 - share));
+}
+
+/* One ring step: every rank i sends `bytes` to i+1 at once; the slowest link gates the step. */
+static double ring_step_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
+                          int stride)
+{
+    double worst = 0;
+    for (int i = 0; i < p; i++) {
+        int j = (i + 1) % p;
+        double t = kvr_link_s(m, i, j, bytes, shares ? shares[i * stride + j] : 0);
+        if (t > worst) worst = t;
+    }
+    return worst;
+}
+
+double kvr_allgather_s(const struct kvr_machine *m, int p, double block_bytes, const double *shares,
+                       int stride)
+{
+    return p > 1 ? (p - 1) * ring_step_s(m, p, block_bytes, shares, stride) : 0;
+}
+
+double kvr_reduce_scatter_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
+                            int stride)
+{
+    return p > 1 ? (p - 1) * ring_step_s(m, p, bytes / p, shares, stride) : 0;
+}
+
+double kvr_allreduce_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
+                       int stride)
+{
+    return p > 1 ? 2 * (p - 1) * ring_step_s(m, p, bytes / p, shares, stride) : 0;
+}

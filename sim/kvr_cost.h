@@ -1,0 +1,44 @@
+/* Cost model: seconds for operations on one GPU and for transfers over links.
+ *
+ *   op time   = max(FLOPs / (peak * compute_eff(class, rows)), bytes / (mem_bw * mem_eff(class)))
+ *               + launch overhead          (an op with no work costs nothing)
+ *   compute_eff(class, rows) = eff[class] * rows / (rows + half_tokens[class])
+ *   link time = latency + bytes / (bandwidth * (1 - noise share))
+ *   ring collectives over ranks 0..p-1 (p > 1), each step gated by its slowest link:
+ *     all-gather     (p-1) steps of the per-rank block
+ *     reduce-scatter (p-1) steps of size/p
+ *     all-reduce     2(p-1) steps of size/p
+ * sim/README.md writes these out with nccl-tests' algbw/busbw conventions. */
+#pragma once
+
+#include "kvr_counts.h"
+#include "kvr_machine.h"
+
+double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum kvr_op_class cls,
+                     double rows);
+
+/* A layer's phases for a chunk of c tokens after s, as KV-Runahead orders them:
+ * pre = norm, QKV, rotary; attention = scores, softmax, PV; post = out-proj, norm, MLP, residual.
+ */
+double kvr_cost_pre_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
+double kvr_cost_attn_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t s, uint64_t c,
+                       enum kvr_mask mask);
+/* Attention of n_queries against n_keys with `pairs` computed pairs (ring blocks). */
+double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t n_queries,
+                             uint64_t n_keys, uint64_t pairs);
+double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
+double kvr_cost_embed_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
+double kvr_cost_head_s(const struct kvr_model *m,
+                       const struct kvr_gpu *g); /* final norm + LM head */
+
+/* A transfer of bytes over link i -> j with share of its bandwidth taken by other traffic. */
+double kvr_link_s(const struct kvr_machine *m, int i, int j, double bytes, double share);
+
+/* Ring collectives over ranks 0..p-1; shares is this layer's noise matrix (row stride
+ * `stride`) or NULL. */
+double kvr_allgather_s(const struct kvr_machine *m, int p, double block_bytes, const double *shares,
+                       int stride);
+double kvr_reduce_scatter_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
+                            int stride);
+double kvr_allreduce_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
+                       int stride);

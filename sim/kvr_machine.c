@@ -1,0 +1,271 @@
+#include "kvr_machine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_units.h"
+
+/* Default efficiencies, before calibration (a later issue fits them on the GPU):
+ * GEMMs reach ~75% of dense peak on large shapes and half of that at 128 rows; fused attention
+ * ~55% at long sequences; element-wise kernels are memory bound at ~80% of HBM bandwidth. */
+#define DEFAULT_EFF                                                                                \
+    .compute_eff = {0.75, 0.55, 0.50}, .half_tokens = {128, 256, 1}, .mem_eff = {0.80, 0.80, 0.80}
+
+#define GPU(nm, peak, bw, mem)                                                                     \
+    {                                                                                              \
+        .name = nm, .peak_flops = peak, .mem_Bps = bw, .mem_bytes = mem, .launch_s = 4e-6,         \
+        DEFAULT_EFF                                                                                \
+    }
+
+/* Sources in data/README.md. */
+static const struct kvr_machine presets[] = {
+    {.name = "a100-nvlink",
+     .gpu = GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9),
+     .n_nodes = 1,
+     .gpus_per_node = 8,
+     .n_gpus = 8,
+     .intra_Bps = 300e9,
+     .intra_lat_s = 3e-6,
+     .inter_Bps = 25e9,
+     .inter_lat_s = 10e-6},
+    {.name = "a100-10GBps",
+     .gpu = GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9),
+     .n_nodes = 1,
+     .gpus_per_node = 8,
+     .n_gpus = 8,
+     .intra_Bps = 10e9,
+     .intra_lat_s = 10e-6,
+     .inter_Bps = 10e9,
+     .inter_lat_s = 10e-6},
+    {.name = "h100-nvlink",
+     .gpu = GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, 80e9),
+     .n_nodes = 1,
+     .gpus_per_node = 8,
+     .n_gpus = 8,
+     .intra_Bps = 450e9,
+     .intra_lat_s = 3e-6,
+     .inter_Bps = 50e9,
+     .inter_lat_s = 10e-6},
+    {.name = "h200-nvlink",
+     .gpu = GPU("H200-SXM-141GB", 989.4e12, 4.8e12, 141e9),
+     .n_nodes = 1,
+     .gpus_per_node = 8,
+     .n_gpus = 8,
+     .intra_Bps = 450e9,
+     .intra_lat_s = 3e-6,
+     .inter_Bps = 50e9,
+     .inter_lat_s = 10e-6},
+};
+
+int kvr_machine_preset_count(void)
+{
+    return (int)(sizeof presets / sizeof presets[0]);
+}
+
+const struct kvr_machine *kvr_machine_preset_at(int i)
+{
+    return (i >= 0 && i < kvr_machine_preset_count()) ? &presets[i] : NULL;
+}
+
+const char *kvr_class_name(int cls)
+{
+    static const char *const names[KVR_N_CLASSES] = {"gemm", "attention", "elementwise"};
+    return (cls >= 0 && cls < KVR_N_CLASSES) ? names[cls] : "?";
+}
+
+void kvr_machine_build_links(struct kvr_machine *m)
+{
+    int n = m->n_nodes * m->gpus_per_node;
+    for (int i = 0; i < n && i < KVR_MAX_GPUS; i++)
+        for (int j = 0; j < n && j < KVR_MAX_GPUS; j++) {
+            bool same = i / m->gpus_per_node == j / m->gpus_per_node;
+            m->link_Bps[i][j] = same ? m->intra_Bps : m->inter_Bps;
+            m->link_lat_s[i][j] = same ? m->intra_lat_s : m->inter_lat_s;
+        }
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+enum kvr_status kvr_machine_resolve(const char *name_or_file, struct kvr_machine *out)
+{
+    for (int i = 0; i < kvr_machine_preset_count(); i++)
+        if (!strcmp(presets[i].name, name_or_file)) {
+            *out = presets[i];
+            kvr_machine_build_links(out);
+            return KVR_OK;
+        }
+    if (ends_with(name_or_file, ".ini")) return kvr_machine_load_ini(name_or_file, out);
+    return kvr_error(KVR_ERR_INPUT,
+                     "unknown machine '%s': not a preset (a100-nvlink, a100-10GBps, "
+                     "h100-nvlink, h200-nvlink) and not an .ini file",
+                     name_or_file);
+}
+
+enum kvr_status kvr_machine_set_gpus(struct kvr_machine *m, const char *text)
+{
+    uint64_t p;
+    if (kvr_parse_u64(text, KVR_MAX_GPUS, &p)) return kvr_error_prefix(KVR_ERR_INPUT, "--gpus: ");
+    int size = m->n_nodes * m->gpus_per_node;
+    if (p == 0) return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be positive", text);
+    if ((int)p > size)
+        return kvr_error(KVR_ERR_INPUT, "--gpus: %s is larger than the topology of %s (%d GPUs)",
+                         text, m->name, size);
+    m->n_gpus = (int)p;
+    return KVR_OK;
+}
+
+static enum kvr_status parse_positive_rate(const char *what, const char *text, double *out)
+{
+    if (kvr_parse_rate_Bps(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
+    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: bandwidth '%s' must be > 0", what, text);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_machine_set_all_bw(struct kvr_machine *m, const char *text)
+{
+    double bw;
+    enum kvr_status st = parse_positive_rate("--bw", text, &bw);
+    if (st) return st;
+    m->intra_Bps = m->inter_Bps = bw;
+    for (int i = 0; i < KVR_MAX_GPUS; i++)
+        for (int j = 0; j < KVR_MAX_GPUS; j++) m->link_Bps[i][j] = bw;
+    return KVR_OK;
+}
+
+/* Parses "I-J" or "I>J" at the start of spec; *directed tells which; returns the rest. */
+static enum kvr_status parse_link_ends(const struct kvr_machine *m, const char *spec,
+                                       const char *end, int *i, int *j, bool *directed)
+{
+    char buf[64];
+    size_t n = (size_t)(end - spec);
+    if (n >= sizeof buf) n = sizeof buf - 1;
+    memcpy(buf, spec, n);
+    buf[n] = '\0';
+    char *sep = strpbrk(buf, "->");
+    if (!sep) return kvr_error(KVR_ERR_INPUT, "link '%s' is not I-J or I>J", buf);
+    *directed = *sep == '>';
+    *sep = '\0';
+    uint64_t a, b;
+    int size = m->n_nodes * m->gpus_per_node;
+    if (kvr_parse_u64(buf, KVR_MAX_GPUS, &a) || kvr_parse_u64(sep + 1, KVR_MAX_GPUS, &b) ||
+        (int)a >= size || (int)b >= size || a == b)
+        return kvr_error(KVR_ERR_INPUT, "unknown link '%.*s': GPUs are 0..%d and differ",
+                         (int)(end - spec), spec, size - 1);
+    *i = (int)a;
+    *j = (int)b;
+    return KVR_OK;
+}
+
+static enum kvr_status parse_latency(const char *what, const char *text, double *out)
+{
+    if (kvr_parse_duration_s(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
+    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: latency '%s' must be > 0", what, text);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) return kvr_error(KVR_ERR_INPUT, "--link '%s': expected I-J=RATE[,LATENCY]", spec);
+    int i, j;
+    bool directed;
+    enum kvr_status st = parse_link_ends(m, spec, eq, &i, &j, &directed);
+    if (st) return kvr_error_prefix(st, "--link: ");
+    char rate[64];
+    snprintf(rate, sizeof rate, "%s", eq + 1);
+    char *comma = strchr(rate, ',');
+    double lat = m->link_lat_s[i][j], bw;
+    if (comma) {
+        *comma = '\0';
+        if ((st = parse_latency("--link", comma + 1, &lat))) return st;
+    }
+    if ((st = parse_positive_rate("--link", rate, &bw))) return st;
+    m->link_Bps[i][j] = bw, m->link_lat_s[i][j] = lat;
+    if (!directed) m->link_Bps[j][i] = bw, m->link_lat_s[j][i] = lat;
+    return KVR_OK;
+}
+
+static enum kvr_status parse_share(const char *text, double *out)
+{
+    char *end;
+    *out = strtod(text, &end);
+    if (end == text || *end || !(*out >= 0 && *out < 1))
+        return kvr_error(KVR_ERR_INPUT, "noise share '%s' must be a number in [0, 1)", text);
+    return KVR_OK;
+}
+
+/* "I-J,K-L" marks those links (both ways) for noise. */
+static enum kvr_status set_noise_links(struct kvr_machine *m, const char *list)
+{
+    m->noise.all_links = !strcmp(list, "all");
+    if (m->noise.all_links) return KVR_OK;
+    memset(m->noise.on, 0, sizeof m->noise.on);
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        int i, j;
+        bool directed;
+        enum kvr_status st = parse_link_ends(m, p, end, &i, &j, &directed);
+        if (st) return st;
+        m->noise.on[i][j] = true;
+        if (!directed) m->noise.on[j][i] = true;
+        p = *end ? end + 1 : end;
+    }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *at = strchr(buf, '@'), *share = buf;
+    if (at) *at = '\0';
+    m->noise.mode = KVR_NOISE_CONSTANT;
+    if (!strncmp(buf, "random:", 7)) m->noise.mode = KVR_NOISE_RANDOM, share = buf + 7;
+    enum kvr_status st = parse_share(share, &m->noise.share);
+    if (!st) st = set_noise_links(m, at ? at + 1 : "all");
+    if (st) return kvr_error_prefix(st, "--noise '%s': ", spec);
+    if (m->noise.share == 0) m->noise.mode = KVR_NOISE_NONE;
+    return KVR_OK;
+}
+
+static enum kvr_status validate_gpu(const struct kvr_gpu *g)
+{
+    if (!(g->peak_flops > 0) || !(g->mem_Bps > 0) || !(g->mem_bytes > 0) || !(g->launch_s >= 0))
+        return kvr_error(KVR_ERR_INPUT, "GPU %s: peak, mem_bw and mem must be > 0, launch >= 0",
+                         g->name);
+    for (int c = 0; c < KVR_N_CLASSES; c++)
+        if (!(g->compute_eff[c] > 0 && g->compute_eff[c] <= 1) ||
+            !(g->mem_eff[c] > 0 && g->mem_eff[c] <= 1) || !(g->half_tokens[c] >= 0))
+            return kvr_error(KVR_ERR_INPUT,
+                             "GPU %s: efficiencies of %s must be in (0, 1], half_tokens >= 0",
+                             g->name, kvr_class_name(c));
+    return KVR_OK;
+}
+
+enum kvr_status kvr_machine_validate(const struct kvr_machine *m)
+{
+    int size = m->n_nodes * m->gpus_per_node;
+    if (m->n_nodes < 1 || m->gpus_per_node < 1 || size > KVR_MAX_GPUS)
+        return kvr_error(KVR_ERR_INPUT, "machine %s: topology %d x %d is outside 1..%d GPUs",
+                         m->name, m->n_nodes, m->gpus_per_node, KVR_MAX_GPUS);
+    if (m->n_gpus < 1 || m->n_gpus > size)
+        return kvr_error(KVR_ERR_INPUT, "machine %s: %d GPUs requested, the topology has %d",
+                         m->name, m->n_gpus, size);
+    for (int i = 0; i < size; i++)
+        for (int j = 0; j < size; j++)
+            if (i != j && (!(m->link_Bps[i][j] > 0) || !(m->link_lat_s[i][j] > 0)))
+                return kvr_error(KVR_ERR_INPUT,
+                                 "machine %s: link %d>%d needs bandwidth and latency > 0", m->name,
+                                 i, j);
+    if (!(m->noise.share >= 0 && m->noise.share < 1))
+        return kvr_error(KVR_ERR_INPUT, "machine %s: noise share %g is outside [0, 1)", m->name,
+                         m->noise.share);
+    return validate_gpu(&m->gpu);
+}

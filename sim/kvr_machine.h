@@ -1,0 +1,75 @@
+/* Machine profiles: the GPU, the topology (nodes x GPUs, intra/inter-node links), per-link
+ * overrides and background traffic (noise). The simulator and the executor's link emulation
+ * read the same profile. Built-in presets, INI files (data/machines/NAME.ini) and command-line
+ * overrides all end in this one struct. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvr_counts.h"
+#include "kvr_status.h"
+
+#define KVR_MAX_GPUS  64
+#define KVR_N_CLASSES 3 /* enum kvr_op_class */
+
+struct kvr_gpu {
+    char name[64];
+    double peak_flops; /* dense bf16/fp16 FLOP/s */
+    double mem_Bps;    /* memory bandwidth */
+    double mem_bytes;  /* capacity */
+    double launch_s;   /* per-kernel launch overhead */
+    /* Efficiency per op class: compute efficiency rises with the rows (tokens) of the op as
+     * eff * n / (n + half_tokens), so small GEMMs are less efficient; memory efficiency is flat. */
+    double compute_eff[KVR_N_CLASSES];
+    double half_tokens[KVR_N_CLASSES];
+    double mem_eff[KVR_N_CLASSES];
+};
+
+enum kvr_noise_mode { KVR_NOISE_NONE, KVR_NOISE_CONSTANT, KVR_NOISE_RANDOM };
+
+struct kvr_noise {
+    enum kvr_noise_mode mode;
+    double share;   /* constant: the share taken; random: drawn uniformly in [0, share) */
+    bool all_links; /* else only the links marked in on[][] */
+    bool on[KVR_MAX_GPUS][KVR_MAX_GPUS];
+    uint64_t seed;
+};
+
+struct kvr_machine {
+    char name[64];
+    struct kvr_gpu gpu;
+    int n_nodes, gpus_per_node; /* topology size = n_nodes * gpus_per_node */
+    int n_gpus;                 /* GPUs used (p), at most the topology size */
+    double intra_Bps, intra_lat_s, inter_Bps, inter_lat_s;
+    /* Directed link i -> j; filled from the topology by kvr_machine_build_links, then overrides. */
+    double link_Bps[KVR_MAX_GPUS][KVR_MAX_GPUS];
+    double link_lat_s[KVR_MAX_GPUS][KVR_MAX_GPUS];
+    struct kvr_noise noise;
+};
+
+int kvr_machine_preset_count(void);
+const struct kvr_machine *kvr_machine_preset_at(int i);
+/* A preset by name, or an INI file (*.ini); links are built. */
+enum kvr_status kvr_machine_resolve(const char *name_or_file, struct kvr_machine *out);
+enum kvr_status kvr_machine_load_ini(const char *path, struct kvr_machine *out);
+
+/* Fills link_Bps/link_lat_s from the topology (same node: intra, else inter). Overrides
+ * applied before are lost, so call it first. */
+void kvr_machine_build_links(struct kvr_machine *m);
+
+/* Command-line overrides, in this order: --gpus, --bw (every link), --link, --noise. Each
+ * message names the option and the value. */
+enum kvr_status kvr_machine_set_gpus(struct kvr_machine *m, const char *text);
+enum kvr_status kvr_machine_set_all_bw(struct kvr_machine *m, const char *text);
+/* "I-J=RATE" (both ways) or "I>J=RATE" (directed); RATE may be followed by ",LATENCY". */
+enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec);
+/* "SHARE" (constant on all links), "random:SHARE", optionally "@I-J,K-L" to pick links. */
+enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec);
+
+/* Checks the whole profile (positive rates and latencies, noise in [0, 1), p within the
+ * topology). */
+enum kvr_status kvr_machine_validate(const struct kvr_machine *m);
+
+/* Names for the op classes as used in profiles: gemm, attention, elementwise. */
+const char *kvr_class_name(int cls);

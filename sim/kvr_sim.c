@@ -1,0 +1,238 @@
+#include "kvr_sim.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_units.h"
+
+static const char *const scheme_names[KVR_N_SCHEMES] = {"single", "tsp",  "tsp-causal",
+                                                        "kvr",    "ring", "tp"};
+
+const char *kvr_scheme_name(enum kvr_scheme s)
+{
+    return (s >= 0 && s < KVR_N_SCHEMES) ? scheme_names[s] : "?";
+}
+
+int kvr_scheme_from_name(const char *name)
+{
+    for (int i = 0; i < KVR_N_SCHEMES; i++)
+        if (!strcmp(scheme_names[i], name)) return i;
+    return -1;
+}
+
+const char *kvr_event_kind_name(enum kvr_event_kind k)
+{
+    static const char *const names[] = {"compute", "send", "wait", "collective"};
+    return names[k];
+}
+
+void kvr_plan_even(struct kvr_plan *plan)
+{
+    for (int i = 0; i < plan->p; i++)
+        plan->tokens[i] =
+            plan->ctx / (uint64_t)plan->p + ((uint64_t)i < plan->ctx % (uint64_t)plan->p);
+}
+
+/* Seconds per token of a layer's token-local work and per attention pair, at the GPU's
+ * asymptotic efficiencies. */
+static void balance_coefficients(const struct kvr_model *m, const struct kvr_gpu *g, double *a,
+                                 double *b)
+{
+    *a = *b = 0;
+    for (int op = 0; op < KVR_N_LAYER_OPS; op++) {
+        struct kvr_op_cost x;
+        enum kvr_op_class cls = kvr_op_class((enum kvr_op)op);
+        double rate = g->peak_flops * g->compute_eff[cls];
+        if (cls == KVR_CLASS_ATTENTION) {
+            kvr_attn_cost(m, (enum kvr_op)op, 1, 1, 1, &x);
+            *b += (double)x.flops / rate;
+        } else {
+            kvr_op_cost(m, (enum kvr_op)op, 0, 1, KVR_MASK_CAUSAL, &x);
+            *a += (double)x.flops / rate;
+        }
+    }
+}
+
+void kvr_plan_balanced(struct kvr_plan *plan, const struct kvr_model *m, const struct kvr_gpu *g)
+{
+    double a, b, C = (double)plan->ctx;
+    balance_coefficients(m, g, &a, &b);
+    double total = a * C + b * C * C / 2;
+    uint64_t prev = 0;
+    for (int i = 0; i < plan->p; i++) {
+        double f = total * (i + 1) / plan->p;
+        double S = b > 0 ? (-a + sqrt(a * a + 2 * b * f)) / b : f / a;
+        uint64_t end = i + 1 == plan->p ? plan->ctx : (uint64_t)llround(S);
+        uint64_t lo = prev + 1,
+                 hi = plan->ctx - (uint64_t)(plan->p - 1 - i); /* keep chunks non-empty */
+        end = end < lo ? lo : end > hi ? hi : end;
+        plan->tokens[i] = end - prev;
+        prev = end;
+    }
+}
+
+enum kvr_status kvr_plan_parse_partition(struct kvr_plan *plan, const char *text)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == KVR_MAX_GPUS)
+            return kvr_error(KVR_ERR_INPUT, "--partition: more than %d chunks", KVR_MAX_GPUS);
+        if (kvr_parse_tokens(tok, KVR_MAX_CTX, &plan->tokens[n]))
+            return kvr_error_prefix(KVR_ERR_INPUT, "--partition: ");
+        n++;
+    }
+    if (n != plan->p)
+        return kvr_error(KVR_ERR_INPUT, "--partition '%s' has %d chunks, but --gpus is %d", text, n,
+                         plan->p);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_machine *machine)
+{
+    if (plan->p < 1 || plan->p > machine->n_gpus)
+        return kvr_error(KVR_ERR_INPUT, "p = %d is outside 1..%d GPUs of %s", plan->p,
+                         machine->n_gpus, machine->name);
+    if (plan->scheme == KVR_SCHEME_SINGLE && plan->p != 1)
+        return kvr_error(KVR_ERR_INPUT, "scheme single runs on one GPU, not %d", plan->p);
+    if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
+        return kvr_error(KVR_ERR_INPUT, "ctx %llu is outside 1..%u", (unsigned long long)plan->ctx,
+                         KVR_MAX_CTX);
+    if (plan->scheme == KVR_SCHEME_RING && plan->ctx < 2 * (uint64_t)plan->p)
+        return kvr_error(KVR_ERR_INPUT, "ring needs ctx >= 2p (%d) for zig-zag chunks",
+                         2 * plan->p);
+    uint64_t sum = 0;
+    for (int i = 0; i < plan->p; i++) {
+        if (plan->tokens[i] == 0) return kvr_error(KVR_ERR_INPUT, "partition chunk %d is empty", i);
+        sum += plan->tokens[i];
+    }
+    if (sum != plan->ctx)
+        return kvr_error(KVR_ERR_INPUT, "partition sums to %llu, not ctx = %llu",
+                         (unsigned long long)sum, (unsigned long long)plan->ctx);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_sim_open(const struct kvr_model *model, const struct kvr_machine *machine,
+                             struct kvr_sim **out)
+{
+    enum kvr_status st = kvr_model_validate(model);
+    if (st || (st = kvr_machine_validate(machine))) return st;
+    struct kvr_sim *sim = calloc(1, sizeof *sim);
+    if (!sim) return kvr_error(KVR_ERR_NOMEM, "simulator: out of memory");
+    sim->model = model;
+    sim->machine = machine;
+    if (machine->noise.mode != KVR_NOISE_NONE) {
+        size_t n = (size_t)model->n_layers * (size_t)machine->n_gpus * (size_t)machine->n_gpus;
+        sim->noise = calloc(n, sizeof *sim->noise);
+        gsl_set_error_handler_off();
+        sim->rng = gsl_rng_alloc(gsl_rng_mt19937);
+        if (!sim->noise || !sim->rng) {
+            kvr_sim_free(sim);
+            return kvr_error(KVR_ERR_NOMEM, "simulator: out of memory for the noise table");
+        }
+        kvr_sim_draw_noise(sim, 0);
+    }
+    *out = sim;
+    return KVR_OK;
+}
+
+void kvr_sim_free(struct kvr_sim *sim)
+{
+    if (!sim) return;
+    if (sim->rng) gsl_rng_free(sim->rng);
+    free(sim->noise);
+    free(sim);
+}
+
+enum kvr_status kvr_sim_draw_noise(struct kvr_sim *sim, uint64_t trial)
+{
+    const struct kvr_noise *nz = &sim->machine->noise;
+    if (!sim->noise) return KVR_OK;
+    int p = sim->machine->n_gpus;
+    /* one stream per trial: the same seed and trial give the same draws everywhere */
+    gsl_rng_set(sim->rng, (unsigned long)(nz->seed * 1000003u + trial));
+    for (uint32_t l = 0; l < sim->model->n_layers; l++)
+        for (int i = 0; i < p; i++)
+            for (int j = 0; j < p; j++) {
+                double share = 0;
+                if (nz->all_links || nz->on[i][j])
+                    share = nz->mode == KVR_NOISE_RANDOM ? nz->share * gsl_rng_uniform(sim->rng)
+                                                         : nz->share;
+                sim->noise[((size_t)l * p + i) * p + j] = share;
+            }
+    return KVR_OK;
+}
+
+const double *kvr_sim_layer_noise(const struct kvr_sim *sim, int layer)
+{
+    if (!sim->noise || layer < 0) return NULL;
+    int p = sim->machine->n_gpus;
+    return sim->noise + (size_t)layer * p * p;
+}
+
+void kvr_sim_event(struct kvr_sim *sim, int rank, int layer, enum kvr_event_kind kind,
+                   const char *what, double start_s, double end_s, double bytes, int peer)
+{
+    struct kvr_timeline *tl = sim->tl;
+    if (!tl) return;
+    if (tl->n == tl->cap) {
+        tl->n_dropped++;
+        return;
+    }
+    tl->events[tl->n++] = (struct kvr_event){.rank = rank,
+                                             .layer = layer,
+                                             .kind = kind,
+                                             .what = what,
+                                             .start_s = start_s,
+                                             .end_s = end_s,
+                                             .bytes = bytes,
+                                             .peer = peer};
+}
+
+/* The noise table is laid out for the machine's p GPUs; a plan on fewer ranks reads its
+ * top-left corner through kvr_sim_layer_noise with the machine's stride. */
+enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
+                            struct kvr_sim_result *res, struct kvr_timeline *timeline)
+{
+    memset(res, 0, sizeof *res);
+    res->scheme = plan->scheme;
+    res->p = plan->p;
+    sim->tl = timeline;
+    sim->res = res;
+    if (timeline) timeline->n = timeline->n_dropped = 0;
+    switch (plan->scheme) {
+    case KVR_SCHEME_SINGLE:
+        kvr_scheme_single(sim, plan);
+        break;
+    case KVR_SCHEME_TSP:
+        kvr_scheme_tsp(sim, plan, false);
+        break;
+    case KVR_SCHEME_TSP_CAUSAL:
+        kvr_scheme_tsp(sim, plan, true);
+        break;
+    case KVR_SCHEME_KVR:
+        kvr_scheme_kvr(sim, plan);
+        break;
+    case KVR_SCHEME_RING:
+        kvr_scheme_ring(sim, plan);
+        break;
+    case KVR_SCHEME_TP:
+        kvr_scheme_tp(sim, plan);
+        break;
+    default:
+        return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)plan->scheme);
+    }
+    struct kvr_prefill_flops pf;
+    enum kvr_status st = kvr_prefill_flops(sim->model, plan->ctx, KVR_MASK_CAUSAL, &pf);
+    if (st) return st;
+    res->lower_bound_s = (double)pf.total / (plan->p * sim->machine->gpu.peak_flops);
+    kvr_sim_memory(sim, plan);
+    sim->tl = NULL;
+    return KVR_OK;
+}
