@@ -184,17 +184,23 @@ struct trial_stats {
     double p50, p95, mean;
 };
 
+/* Written to PATH.tmp and renamed, so a failure never leaves a half-written file. */
 static enum kvr_status write_timeline(const char *path, const struct kvr_timeline *tl)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot write '%s'", path);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot write '%s'", tmp);
     fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
     for (size_t i = 0; i < tl->n; i++) {
         const struct kvr_event *e = &tl->events[i];
         fprintf(f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
                 kvr_event_kind_name(e->kind), e->what, e->start_s, e->end_s, e->bytes, e->peer);
     }
-    if (fclose(f) != 0) return kvr_error(KVR_ERR_IO, "--timeline: error writing '%s'", path);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        return kvr_error(KVR_ERR_IO, "--timeline: error writing '%s'", path);
+    }
     return KVR_OK;
 }
 

@@ -72,5 +72,30 @@ expect 2 "needs a value" "option without its value exits 2" -- model show llama-
 expect 2 "unknown command 'frobnicate'" "unknown command exits 2" -- frobnicate
 expect 2 "missing command" "no command exits 2" --
 
+# kvr sim
+simkeys="['scheme','ttft_s','lower_bound_s','partition','bytes_sent_total','ranks']"
+rankkeys="['rank','tokens','compute_s','comm_s','wait_s','mem_bytes','fits']"
+json_check "sim --json: keys, partition sums to ctx, TTFT above the bound" \
+    "all(k in d for k in $simkeys) and all(k in r for r in d['ranks'] for k in $rankkeys) and sum(d['partition']) == 16384 and d['ttft_s'] >= d['lower_bound_s']" \
+    -- sim --model llama-7b --machine a100-nvlink --gpus 4 --ctx 16k --scheme kvr --json
+json_check "sim --partition is used as given" "d['partition'] == [6144, 4096, 3584, 2560]" \
+    -- sim --gpus 4 --ctx 16k --partition 6144,4096,3584,2560 --json
+json_check "sim with noise and trials adds percentiles" \
+    "d['ttft_p50_s'] <= d['ttft_p95_s'] and d['ttft_mean_s'] > 0" \
+    -- sim --scheme tsp --noise random:0.5 --seed 3 --trials 20 --json
+json_check "bench sim --json reports evals_per_s" "d['evals_per_s'] > 0" -- bench sim --json
+"$kvr" sim --gpus 2 --ctx 1k --timeline "$tmp/tl.tsv" >/dev/null 2>&1 && head -1 "$tmp/tl.tsv" | grep -q "^rank	layer	kind" && grep -q "	send	kv	" "$tmp/tl.tsv"
+report $? "sim --timeline writes the events as TSV"
+expect 2 "sums to 16000, not ctx = 16384" "partition not summing to ctx exits 2" -- sim --gpus 2 --ctx 16k --partition 8000,8000
+expect 2 "chunk 1 is empty" "empty chunk exits 2" -- sim --gpus 2 --ctx 16k --partition 16k,0
+expect 2 "has 3 chunks, but --gpus is 2" "partition length exits 2" -- sim --gpus 2 --ctx 3k --partition 1k,1k,1k
+expect 2 "unknown link '2-9'" "unknown link exits 2" -- sim --link 2-9=1GB/s
+expect 2 "must be > 0" "zero bandwidth exits 2" -- sim --bw 0GB/s
+expect 2 "latency '0us' must be > 0" "zero latency exits 2" -- sim --link 0-1=1GB/s,0us
+expect 2 "must be a number in [0, 1)" "noise outside [0,1) exits 2" -- sim --noise 1.5
+expect 2 "larger than the topology" "p beyond the topology exits 2" -- sim --gpus 9
+expect 2 "unknown scheme 'zigzag'" "unknown scheme exits 2" -- sim --scheme zigzag
+expect 2 "unknown machine 'a100'" "unknown machine exits 2" -- sim --machine a100
+
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -1,10 +1,11 @@
-/* Fuzz target: the model loaders (INI, or Hugging Face JSON when the input starts with '{'),
- * then the exact counts of whatever loads. */
+/* Fuzz target: the profile loaders: Hugging Face JSON when the input starts with '{', else
+ * both the model INI and the machine INI loaders; then the counts of whatever model loads. */
 #include <stdio.h>
 #include <unistd.h>
 
 #include "fuzz.h"
 #include "kvr_counts.h"
+#include "kvr_machine.h"
 #include "kvr_model.h"
 
 const char *const kvr_fuzz_seeds[] = {
@@ -31,6 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fclose(f);
     struct kvr_model m;
     enum kvr_status st = json ? kvr_model_load_hf_config(path, &m) : kvr_model_load_ini(path, &m);
+    if (!json) {
+        static struct kvr_machine h;
+        (void)kvr_machine_load_ini(path, &h);
+    }
     unlink(path);
     if (st == KVR_OK) {
         struct kvr_prefill_flops pf;
