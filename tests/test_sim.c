@@ -5,6 +5,7 @@
 #include "kvr_config.h"
 #include "kvr_cost.h"
 #include "kvr_sim.h"
+#include "fixtures.h"
 #include "tap.h"
 
 static struct kvr_machine mach; /* large: link matrices */
@@ -34,20 +35,6 @@ static void infinite_links(struct kvr_machine *h)
         for (int j = 0; j < KVR_MAX_GPUS; j++)
             h->link_Bps[i][j] = 1e300, h->link_lat_s[i][j] = 1e-300;
 }
-
-static const struct kvr_model tiny = {.name = "tiny",
-                                      .n_layers = 2,
-                                      .d_model = 8,
-                                      .n_heads = 2,
-                                      .n_kv_heads = 1,
-                                      .head_dim = 4,
-                                      .d_ffn = 16,
-                                      .vocab = 10,
-                                      .norm = KVR_NORM_RMSNORM,
-                                      .mlp = KVR_MLP_SWIGLU,
-                                      .block_norms = 2,
-                                      .rotary = true,
-                                      .dtype = KVR_DTYPE_BF16};
 
 /* A GPU of 1 FLOP/s with free memory traffic and no launch cost: op time = FLOPs seconds. */
 static void unit_machine(struct kvr_machine *h, int p)
