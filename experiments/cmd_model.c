@@ -65,41 +65,39 @@ static void json_model_fields(struct kvr_json *j, const struct kvr_model *m)
     kvr_json_kv_u64(j, "kv_bytes_per_token_per_layer", kvr_model_kv_bytes_per_token_layer(m));
 }
 
-/* Per-op costs of a whole prefill of ctx tokens: layer ops times n_layers, then the rest. */
-static enum kvr_status prefill_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t ctx,
-                                       struct kvr_op_cost *out)
+/* Every number of a prefill, computed before anything is printed, so an overflow leaves no
+ * half-written output. */
+struct prefill {
+    uint64_t ctx;
+    struct kvr_prefill_flops flops;
+    struct kvr_op_cost ops[KVR_N_OPS];
+};
+
+static enum kvr_status prefill_compute(const struct kvr_model *m, uint64_t ctx, struct prefill *pr)
 {
-    enum kvr_status st = kvr_op_cost(m, op, 0, ctx, KVR_MASK_CAUSAL, out);
-    if (st || op >= KVR_N_LAYER_OPS) return st;
-    uint64_t *f = &out->flops;
-    for (int i = 0; i < 6; i++)
-        if (__builtin_mul_overflow(f[i], (uint64_t)m->n_layers, &f[i]))
-            return kvr_error(KVR_ERR_RANGE, "prefill count of %s overflows", kvr_op_name(op));
-    return KVR_OK;
+    pr->ctx = ctx;
+    enum kvr_status st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &pr->flops);
+    for (int op = 0; op < KVR_N_OPS && !st; op++)
+        st = kvr_prefill_op_cost(m, (enum kvr_op)op, ctx, KVR_MASK_CAUSAL, &pr->ops[op]);
+    return st;
 }
 
-static enum kvr_status json_prefill(struct kvr_json *j, const struct kvr_model *m, uint64_t ctx)
+static void json_prefill(struct kvr_json *j, const struct prefill *pr)
 {
-    struct kvr_prefill_flops pf;
-    enum kvr_status st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &pf);
-    if (st) return st;
-    kvr_json_kv_u64(j, "ctx", ctx);
-    kvr_json_kv_u64(j, "prefill_flops", pf.total);
-    kvr_json_kv_u64(j, "prefill_flops_linear", pf.linear);
-    kvr_json_kv_u64(j, "prefill_flops_attention", pf.attention);
+    kvr_json_kv_u64(j, "ctx", pr->ctx);
+    kvr_json_kv_u64(j, "prefill_flops", pr->flops.total);
+    kvr_json_kv_u64(j, "prefill_flops_linear", pr->flops.linear);
+    kvr_json_kv_u64(j, "prefill_flops_attention", pr->flops.attention);
     kvr_json_key(j, "ops");
     kvr_json_array_begin(j);
     for (int op = 0; op < KVR_N_OPS; op++) {
-        struct kvr_op_cost c;
-        if ((st = prefill_op_cost(m, (enum kvr_op)op, ctx, &c))) return st;
         kvr_json_object_begin(j);
         kvr_json_kv_str(j, "op", kvr_op_name((enum kvr_op)op));
-        kvr_json_kv_u64(j, "flops", c.flops);
-        kvr_json_kv_u64(j, "bytes", kvr_op_cost_bytes(&c));
+        kvr_json_kv_u64(j, "flops", pr->ops[op].flops);
+        kvr_json_kv_u64(j, "bytes", kvr_op_cost_bytes(&pr->ops[op]));
         kvr_json_object_end(j);
     }
     kvr_json_array_end(j);
-    return KVR_OK;
 }
 
 static void print_model_table(const struct kvr_model *m)
@@ -127,24 +125,18 @@ static void print_model_table(const struct kvr_model *m)
            kvr_format_bytes(b, sizeof b, (double)kv * m->n_layers));
 }
 
-static enum kvr_status print_prefill_table(const struct kvr_model *m, uint64_t ctx)
+static void print_prefill_table(const struct prefill *pr)
 {
-    struct kvr_prefill_flops pf;
-    enum kvr_status st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &pf);
-    if (st) return st;
     char a[32], b[32], c[32];
-    printf("\nprefill of %llu tokens: %s FLOP (linear %s, attention %s)\n", (unsigned long long)ctx,
-           kvr_format_count(a, sizeof a, (double)pf.total),
-           kvr_format_count(b, sizeof b, (double)pf.linear),
-           kvr_format_count(c, sizeof c, (double)pf.attention));
+    printf("\nprefill of %llu tokens: %s FLOP (linear %s, attention %s)\n",
+           (unsigned long long)pr->ctx, kvr_format_count(a, sizeof a, (double)pr->flops.total),
+           kvr_format_count(b, sizeof b, (double)pr->flops.linear),
+           kvr_format_count(c, sizeof c, (double)pr->flops.attention));
     printf("  %-13s %22s %22s\n", "op", "FLOP", "bytes");
-    for (int op = 0; op < KVR_N_OPS; op++) {
-        struct kvr_op_cost x;
-        if ((st = prefill_op_cost(m, (enum kvr_op)op, ctx, &x))) return st;
-        printf("  %-13s %22llu %22llu\n", kvr_op_name((enum kvr_op)op), (unsigned long long)x.flops,
-               (unsigned long long)kvr_op_cost_bytes(&x));
-    }
-    return KVR_OK;
+    for (int op = 0; op < KVR_N_OPS; op++)
+        printf("  %-13s %22llu %22llu\n", kvr_op_name((enum kvr_op)op),
+               (unsigned long long)pr->ops[op].flops,
+               (unsigned long long)kvr_op_cost_bytes(&pr->ops[op]));
 }
 
 static enum kvr_status model_show(int argc, char **argv)
@@ -173,17 +165,19 @@ static enum kvr_status model_show(int argc, char **argv)
         if (ctx == 0) return kvr_error(KVR_ERR_INPUT, "--ctx: '%s' must be positive", ctx_text);
     }
     struct kvr_model m;
+    struct prefill pr;
     enum kvr_status st = kvr_model_resolve(argv[optind], &m);
-    if (st) return st;
+    if (st || (ctx && (st = prefill_compute(&m, ctx, &pr)))) return st;
     if (!json) {
         print_model_table(&m);
-        return ctx ? print_prefill_table(&m, ctx) : KVR_OK;
+        if (ctx) print_prefill_table(&pr);
+        return KVR_OK;
     }
     struct kvr_json j;
     kvr_json_init(&j, stdout);
     kvr_json_object_begin(&j);
     json_model_fields(&j, &m);
-    if (ctx && (st = json_prefill(&j, &m, ctx))) return st;
+    if (ctx) json_prefill(&j, &pr);
     kvr_json_object_end(&j);
     kvr_json_finish(&j);
     return KVR_OK;

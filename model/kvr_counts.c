@@ -1,5 +1,7 @@
 #include "kvr_counts.h"
 
+#include <stdbool.h>
+
 /* Counts are formed in 128 bits and checked once on the way out, so no intermediate product
  * can wrap silently. */
 __extension__ typedef unsigned __int128 u128;
@@ -250,14 +252,28 @@ static enum kvr_status narrow_cost(const struct kvr_model *m, const struct wide_
     return KVR_OK;
 }
 
+/* Every byte and FLOP field of a cost, so sums and scalings name each field once. */
+#define KVR_COST_FIELDS(X)                                                                         \
+    X(flops) X(weight_bytes) X(act_read_bytes) X(act_write_bytes) X(kv_read_bytes) X(kv_write_bytes)
+
 static enum kvr_status add_cost(struct kvr_op_cost *sum, const struct kvr_op_cost *x)
 {
-    uint64_t *a = &sum->flops;
-    const uint64_t *b = &x->flops;
-    for (int i = 0; i < 6; i++) /* the struct is six uint64_t fields */
-        if (__builtin_add_overflow(a[i], b[i], &a[i]))
-            return kvr_error(KVR_ERR_RANGE, "cost sum overflows 64 bits");
-    return KVR_OK;
+    bool overflow = false;
+#define ADD(f) overflow |= __builtin_add_overflow(sum->f, x->f, &sum->f);
+    KVR_COST_FIELDS(ADD)
+#undef ADD
+    return overflow ? kvr_error(KVR_ERR_RANGE, "cost sum overflows 64 bits") : KVR_OK;
+}
+
+static enum kvr_status scale_cost(struct kvr_op_cost *c, uint64_t k)
+{
+    bool overflow = false;
+#define MUL(f) overflow |= __builtin_mul_overflow(c->f, k, &c->f);
+    KVR_COST_FIELDS(MUL)
+#undef MUL
+    return overflow ? kvr_error(KVR_ERR_RANGE, "cost times %llu overflows 64 bits",
+                                (unsigned long long)k)
+                    : KVR_OK;
 }
 
 enum kvr_status kvr_layer_cost(const struct kvr_model *m, uint64_t s, uint64_t c,
@@ -272,19 +288,26 @@ enum kvr_status kvr_layer_cost(const struct kvr_model *m, uint64_t s, uint64_t c
     return KVR_OK;
 }
 
+enum kvr_status kvr_prefill_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t ctx,
+                                    enum kvr_mask mask, struct kvr_op_cost *out)
+{
+    enum kvr_status st = kvr_op_cost(m, op, 0, ctx, mask, out);
+    if (st || op >= KVR_N_LAYER_OPS) return st;
+    return scale_cost(out, m->n_layers);
+}
+
 enum kvr_status kvr_prefill_flops(const struct kvr_model *m, uint64_t ctx, enum kvr_mask mask,
                                   struct kvr_prefill_flops *out)
 {
     u128 linear = 0, attention = 0;
     for (int op = 0; op < KVR_N_OPS; op++) {
         struct kvr_op_cost x;
-        enum kvr_status st = kvr_op_cost(m, (enum kvr_op)op, 0, ctx, mask, &x);
+        enum kvr_status st = kvr_prefill_op_cost(m, (enum kvr_op)op, ctx, mask, &x);
         if (st) return st;
-        u128 times = op < KVR_N_LAYER_OPS ? m->n_layers : 1;
         if (kvr_op_class((enum kvr_op)op) == KVR_CLASS_ATTENTION)
-            attention += times * x.flops;
+            attention += x.flops;
         else
-            linear += times * x.flops;
+            linear += x.flops;
     }
     enum kvr_status st;
     if ((st = narrow(linear, &out->linear, "prefill flops")) ||

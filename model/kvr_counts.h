@@ -80,6 +80,11 @@ enum kvr_status kvr_attn_cost(const struct kvr_model *m, enum kvr_op op, uint64_
 enum kvr_status kvr_layer_cost(const struct kvr_model *m, uint64_t s, uint64_t c,
                                enum kvr_mask mask, struct kvr_op_cost *out);
 
+/* One op over a whole prefill of ctx tokens: a layer op's cost times n_layers, or the op
+ * outside the layers as is. Fails with KVR_ERR_RANGE when a sum overflows 64 bits. */
+enum kvr_status kvr_prefill_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t ctx,
+                                    enum kvr_mask mask, struct kvr_op_cost *out);
+
 /* Whole prefill of ctx tokens on one device: embedding, all layers, final norm and LM head of
  * the last token. linear = everything but attention scores, softmax and PV. */
 struct kvr_prefill_flops {
