@@ -1,10 +1,8 @@
 /* kvr sim: predict TTFT, per-rank times and memory of one plan; kvr bench sim: evaluations per
  * second of the simulator. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kvr_cli.h"
 #include "kvr_json.h"

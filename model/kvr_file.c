@@ -39,3 +39,9 @@ void kvr_file_stem(const char *path, char *buf, size_t cap)
     size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
     snprintf(buf, cap, "%.*s", (int)n, base);
 }
+
+bool kvr_file_has_suffix(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && strcmp(path + n - k, suffix) == 0;
+}

@@ -1,6 +1,7 @@
 /* Whole-file reading with a size cap, for the small text files kvrun loads. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kvr_status.h"
@@ -8,6 +9,9 @@
 /* Reads path into a NUL-terminated buffer (free with free()); fails with KVR_ERR_IO naming the
  * path and the system's reason, or KVR_ERR_INPUT when the file is larger than max_bytes. */
 enum kvr_status kvr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len);
+
+/* Whether path ends with suffix (".ini", ".json"). */
+bool kvr_file_has_suffix(const char *path, const char *suffix);
 
 /* The file name without folders and extension ("data/models/x.ini" -> "x"), into buf. */
 void kvr_file_stem(const char *path, char *buf, size_t cap);

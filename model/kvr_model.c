@@ -1,4 +1,5 @@
 #include "kvr_model.h"
+#include "kvr_file.h"
 #include "kvr_model_fields.h"
 
 #include <stdio.h>
@@ -103,12 +104,6 @@ uint32_t kvr_dtype_bytes(enum kvr_dtype d)
     return d == KVR_DTYPE_FP32 ? 4 : 2;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 enum kvr_status kvr_model_resolve(const char *name_or_file, struct kvr_model *out)
 {
     const struct kvr_model *p = kvr_model_preset_find(name_or_file);
@@ -116,8 +111,9 @@ enum kvr_status kvr_model_resolve(const char *name_or_file, struct kvr_model *ou
         *out = *p;
         return KVR_OK;
     }
-    if (ends_with(name_or_file, ".ini")) return kvr_model_load_ini(name_or_file, out);
-    if (ends_with(name_or_file, ".json")) return kvr_model_load_hf_config(name_or_file, out);
+    if (kvr_file_has_suffix(name_or_file, ".ini")) return kvr_model_load_ini(name_or_file, out);
+    if (kvr_file_has_suffix(name_or_file, ".json"))
+        return kvr_model_load_hf_config(name_or_file, out);
     return kvr_error(KVR_ERR_INPUT,
                      "unknown model '%s': not a preset (see `kvr model list`) and not a "
                      ".ini or .json file",

@@ -58,7 +58,7 @@ static int hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i
 static enum kvr_status hf_size(struct hf *h, const char *key, const char *alt, int required,
                                uint32_t *out)
 {
-    long long v;
+    long long v = 0;
     int rc = hf_get(h, key, HF_INT, &v, NULL, 0);
     if (rc == 1 && alt) rc = hf_get(h, key = alt, HF_INT, &v, NULL, 0);
     if (rc == 1) {
@@ -78,7 +78,7 @@ static enum kvr_status hf_size(struct hf *h, const char *key, const char *alt, i
 
 static enum kvr_status hf_bool(struct hf *h, const char *key, bool *out)
 {
-    long long v;
+    long long v = 0;
     int rc = hf_get(h, key, HF_BOOL, &v, NULL, 0);
     if (rc == 1) return KVR_OK; /* keep the default */
     if (rc) return (enum kvr_status)rc;

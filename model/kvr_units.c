@@ -56,6 +56,20 @@ enum kvr_status kvr_parse_u64(const char *text, uint64_t max, uint64_t *out)
     return KVR_OK;
 }
 
+enum kvr_status kvr_parse_decimal(const char *what, const char *text, double lo, double hi,
+                                  double *out)
+{
+    struct mantissa m;
+    enum kvr_status st = scan_mantissa(what, text, &m);
+    if (st) return st;
+    if (*m.end)
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' has trailing characters '%s'", what, text, m.end);
+    if (m.value < lo || m.value > hi)
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' is outside [%g, %g]", what, text, lo, hi);
+    *out = m.value;
+    return KVR_OK;
+}
+
 struct suffix {
     const char *text;
     double scale;

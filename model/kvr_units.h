@@ -18,6 +18,11 @@
 /* A plain decimal integer in [0, max]. */
 enum kvr_status kvr_parse_u64(const char *text, uint64_t max, uint64_t *out);
 
+/* A plain decimal number (digits[.digits], no sign, exponent or unit) in [lo, hi]; what names
+ * the quantity in the message. Used for shares and efficiencies. */
+enum kvr_status kvr_parse_decimal(const char *what, const char *text, double lo, double hi,
+                                  double *out);
+
 /* A token count in [0, max]; the result must be a whole number of tokens. */
 enum kvr_status kvr_parse_tokens(const char *text, uint64_t max, uint64_t *out);
 

@@ -1,9 +1,9 @@
 #include "kvr_machine.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "kvr_file.h"
 #include "kvr_units.h"
 
 /* Default efficiencies, before calibration (a later issue fits them on the GPU):
@@ -85,12 +85,6 @@ void kvr_machine_build_links(struct kvr_machine *m)
         }
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 enum kvr_status kvr_machine_resolve(const char *name_or_file, struct kvr_machine *out)
 {
     for (int i = 0; i < kvr_machine_preset_count(); i++)
@@ -99,7 +93,7 @@ enum kvr_status kvr_machine_resolve(const char *name_or_file, struct kvr_machine
             kvr_machine_build_links(out);
             return KVR_OK;
         }
-    if (ends_with(name_or_file, ".ini")) return kvr_machine_load_ini(name_or_file, out);
+    if (kvr_file_has_suffix(name_or_file, ".ini")) return kvr_machine_load_ini(name_or_file, out);
     return kvr_error(KVR_ERR_INPUT,
                      "unknown machine '%s': not a preset (a100-nvlink, a100-10GBps, "
                      "h100-nvlink, h200-nvlink) and not an .ini file",
@@ -172,8 +166,8 @@ enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
 {
     const char *eq = strchr(spec, '=');
     if (!eq) return kvr_error(KVR_ERR_INPUT, "--link '%s': expected I-J=RATE[,LATENCY]", spec);
-    int i, j;
-    bool directed;
+    int i = 0, j = 0;
+    bool directed = false;
     enum kvr_status st = parse_link_ends(m, spec, eq, &i, &j, &directed);
     if (st) return kvr_error_prefix(st, "--link: ");
     char rate[64];
@@ -190,17 +184,17 @@ enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
     return KVR_OK;
 }
 
-static enum kvr_status parse_share(const char *text, double *out)
+enum kvr_status kvr_machine_set_noise_share(struct kvr_machine *m, const char *text)
 {
-    char *end;
-    *out = strtod(text, &end);
-    if (end == text || *end || !(*out >= 0 && *out < 1))
+    double share;
+    if (kvr_parse_decimal("noise share", text, 0, 1, &share) || share >= 1)
         return kvr_error(KVR_ERR_INPUT, "noise share '%s' must be a number in [0, 1)", text);
+    m->noise.share = share;
     return KVR_OK;
 }
 
 /* "I-J,K-L" marks those links (both ways) for noise. */
-static enum kvr_status set_noise_links(struct kvr_machine *m, const char *list)
+enum kvr_status kvr_machine_set_noise_links(struct kvr_machine *m, const char *list)
 {
     m->noise.all_links = !strcmp(list, "all");
     if (m->noise.all_links) return KVR_OK;
@@ -209,8 +203,8 @@ static enum kvr_status set_noise_links(struct kvr_machine *m, const char *list)
     while (*p) {
         const char *end = strchr(p, ',');
         if (!end) end = p + strlen(p);
-        int i, j;
-        bool directed;
+        int i = 0, j = 0;
+        bool directed = false;
         enum kvr_status st = parse_link_ends(m, p, end, &i, &j, &directed);
         if (st) return st;
         m->noise.on[i][j] = true;
@@ -228,8 +222,8 @@ enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec)
     if (at) *at = '\0';
     m->noise.mode = KVR_NOISE_CONSTANT;
     if (!strncmp(buf, "random:", 7)) m->noise.mode = KVR_NOISE_RANDOM, share = buf + 7;
-    enum kvr_status st = parse_share(share, &m->noise.share);
-    if (!st) st = set_noise_links(m, at ? at + 1 : "all");
+    enum kvr_status st = kvr_machine_set_noise_share(m, share);
+    if (!st) st = kvr_machine_set_noise_links(m, at ? at + 1 : "all");
     if (st) return kvr_error_prefix(st, "--noise '%s': ", spec);
     if (m->noise.share == 0) m->noise.mode = KVR_NOISE_NONE;
     return KVR_OK;

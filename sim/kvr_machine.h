@@ -67,6 +67,11 @@ enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec);
 /* "SHARE" (constant on all links), "random:SHARE", optionally "@I-J,K-L" to pick links. */
 enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec);
 
+/* The parts of --noise, also used by the INI loader: the share in [0, 1), and the links
+ * ("all" or "I-J,K>L"; overrides the earlier choice). The mode is left as it is. */
+enum kvr_status kvr_machine_set_noise_share(struct kvr_machine *m, const char *text);
+enum kvr_status kvr_machine_set_noise_links(struct kvr_machine *m, const char *list);
+
 /* Checks the whole profile (positive rates and latencies, noise in [0, 1), p within the
  * topology). */
 enum kvr_status kvr_machine_validate(const struct kvr_machine *m);

@@ -5,7 +5,6 @@
  * Every error names file:line. */
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kvr_file.h"
@@ -93,10 +92,9 @@ static enum kvr_status set_efficiency(struct kvr_gpu *g, const char *key, const 
         if (strncmp(key, prefix[a], n)) continue;
         for (int c = 0; c < KVR_N_CLASSES; c++) {
             if (strcmp(key + n, kvr_class_name(c))) continue;
-            char *end;
-            double x = strtod(v, &end);
+            double x;
             *hit = 1;
-            bool ok = end != v && !*end && (a == 1 ? x >= 0 : (x > 0 && x <= 1));
+            bool ok = !kvr_parse_decimal(key, v, 0, a == 1 ? 1e12 : 1, &x) && (a == 1 || x > 0);
             if (!ok)
                 return kvr_error(KVR_ERR_INPUT, "%s = '%s' must be %s", key, v,
                                  a == 1 ? "a number >= 0" : "in (0, 1]");
@@ -111,10 +109,8 @@ static enum kvr_status on_noise(struct machine_ini *mi, const char *key, const c
 {
     struct kvr_noise *nz = &mi->m->noise;
     if (!strcmp(key, "share")) {
-        char *end;
-        nz->share = strtod(v, &end);
-        if (end == v || *end || !(nz->share >= 0 && nz->share < 1))
-            return kvr_error(KVR_ERR_INPUT, "share = '%s' must be in [0, 1)", v);
+        enum kvr_status st = kvr_machine_set_noise_share(mi->m, v);
+        if (st) return st;
         if (nz->mode == KVR_NOISE_NONE) nz->mode = KVR_NOISE_CONSTANT;
     } else if (!strcmp(key, "mode")) {
         if (!strcmp(v, "constant"))
@@ -177,17 +173,9 @@ static enum kvr_status apply_deferred(struct machine_ini *mi, const char *path)
     for (int k = 0; k < mi->n_links; k++)
         if (kvr_machine_set_link(m, mi->links[k]))
             return kvr_error_prefix(KVR_ERR_INPUT, "%s:%d: ", path, mi->link_lines[k]);
-    if (mi->noise_links[0]) {
-        char spec[300];
-        snprintf(spec, sizeof spec, "%s%g@%s", m->noise.mode == KVR_NOISE_RANDOM ? "random:" : "",
-                 m->noise.share, mi->noise_links);
-        uint64_t seed = m->noise.seed;
-        if (kvr_machine_set_noise(m, spec))
-            return kvr_error_prefix(KVR_ERR_INPUT, "%s:%d: ", path, mi->noise_line);
-        m->noise.seed = seed;
-    } else {
-        m->noise.all_links = true;
-    }
+    const char *links = mi->noise_links[0] ? mi->noise_links : "all";
+    if (kvr_machine_set_noise_links(m, links))
+        return kvr_error_prefix(KVR_ERR_INPUT, "%s:%d: ", path, mi->noise_line);
     return KVR_OK;
 }
 

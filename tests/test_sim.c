@@ -317,6 +317,28 @@ static void test_machine_ini(void)
     fclose(f);
     ok(kvr_machine_load_ini(bad, &mach) == KVR_ERR_INPUT, "a link outside the topology");
     like(kvr_error_message(), ":9: --link: unknown link '1-7'", "  message has file:line");
+    f = fopen(bad, "w");
+    fputs("[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\neff.gemm = 0.625\n[topology]\n"
+          "gpus_per_node = 4\nintra_bw = 300GB/s\n[noise]\nshare = 0.123456789\nmode = random\n"
+          "links = 0-1,2>3\nseed = 7\n",
+          f);
+    fclose(f);
+    ok(kvr_machine_load_ini(bad, &mach) == KVR_OK, "[noise] section loads (%s)",
+       kvr_error_message());
+    ok(mach.noise.share == 0.123456789 && mach.noise.mode == KVR_NOISE_RANDOM &&
+           mach.noise.seed == 7,
+       "noise share, mode and seed are kept exactly");
+    ok(!mach.noise.all_links && mach.noise.on[0][1] && mach.noise.on[1][0] && mach.noise.on[2][3] &&
+           !mach.noise.on[3][2] && !mach.noise.on[1][2],
+       "noise only on the chosen links, 2>3 one way");
+    ok(mach.gpu.compute_eff[KVR_CLASS_GEMM] == 0.625, "eff.gemm is read");
+    f = fopen(bad, "w");
+    fputs("[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\neff.gemm = 1.5\n[topology]\n"
+          "gpus_per_node = 4\nintra_bw = 300GB/s\n",
+          f);
+    fclose(f);
+    ok(kvr_machine_load_ini(bad, &mach) == KVR_ERR_INPUT, "an efficiency above 1");
+    like(kvr_error_message(), ":5: eff.gemm = '1.5' must be in (0, 1]", "  message has file:line");
     remove(bad);
 }
 
