@@ -1,0 +1,231 @@
+/* The store's schema, its forward migrations, opening with every check, and provenance.
+ * This file is the only place that creates or alters tables. */
+#include "kvr_store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct kvr_store {
+    sqlite3 *db;
+    char path[1024];
+    int version;
+};
+
+/* migrations[i] takes a database from user_version i to i + 1. Never edit a released one:
+ * add the next. Column names carry SI units; plots read the views. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE run ("
+    "  id INTEGER PRIMARY KEY, version TEXT NOT NULL, host TEXT NOT NULL,"
+    "  device TEXT NOT NULL, argv TEXT NOT NULL, started_unix_s REAL NOT NULL);"
+    "CREATE TABLE plan ("
+    "  id INTEGER PRIMARY KEY, model TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  p INTEGER NOT NULL CHECK (p >= 1), ctx_tokens INTEGER NOT NULL CHECK (ctx_tokens >= p),"
+    "  scheme TEXT NOT NULL, method TEXT NOT NULL, partition_tokens TEXT NOT NULL,"
+    "  granularity_tokens INTEGER NOT NULL, predicted_ttft_s REAL NOT NULL,"
+    "  evaluations INTEGER NOT NULL, search_wall_s REAL NOT NULL,"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),"
+    "  UNIQUE (model, machine, p, ctx_tokens, scheme, method));"
+    "CREATE TABLE measurement ("
+    "  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id),"
+    "  model TEXT NOT NULL, machine TEXT NOT NULL, p INTEGER NOT NULL,"
+    "  ctx_tokens INTEGER NOT NULL, scheme TEXT NOT NULL, method TEXT NOT NULL,"
+    "  partition_tokens TEXT NOT NULL, backend TEXT NOT NULL, comm TEXT NOT NULL,"
+    "  link_settings TEXT NOT NULL, warmup INTEGER NOT NULL, reps INTEGER NOT NULL,"
+    "  ttft_median_s REAL NOT NULL, ttft_min_s REAL NOT NULL, ttft_max_s REAL NOT NULL,"
+    "  peak_mem_bytes REAL, first_token INTEGER, logits_checksum REAL,"
+    "  gpu TEXT, driver TEXT, nccl_version TEXT, mpi_version TEXT);"
+    "CREATE TABLE sweep_point ("
+    "  id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, point_key TEXT NOT NULL,"
+    "  figure TEXT NOT NULL, series TEXT NOT NULL, model TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  p INTEGER NOT NULL, ctx_tokens INTEGER NOT NULL, scheme TEXT NOT NULL,"
+    "  method TEXT NOT NULL, link_Bps REAL, link_spec TEXT, noise_spec TEXT, seed INTEGER,"
+    "  objective TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),"
+    "  partition_tokens TEXT, ttft_s REAL, ttft_p50_s REAL, ttft_p95_s REAL,"
+    "  compute_s REAL, comm_s REAL, wait_s REAL, lower_bound_s REAL, error TEXT,"
+    "  run_id INTEGER REFERENCES run(id), UNIQUE (sweep, point_key));"
+    "CREATE VIEW plan_table AS"
+    "  SELECT plan.model, plan.machine, plan.p, plan.ctx_tokens, plan.scheme, plan.method,"
+    "         plan.partition_tokens, plan.predicted_ttft_s, plan.evaluations,"
+    "         plan.search_wall_s, run.version, run.host, run.started_unix_s"
+    "  FROM plan JOIN run ON run.id = plan.run_id;",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
+
+sqlite3 *kvr_store_db(struct kvr_store *s)
+{
+    return s->db;
+}
+
+const char *kvr_store_path(const struct kvr_store *s)
+{
+    return s->path;
+}
+
+int kvr_store_schema_version(const struct kvr_store *s)
+{
+    return s->version;
+}
+
+/* SQLite's codes as kvrun statuses: a bad file is the user's to fix (exit 2). */
+enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
+                                    int line)
+{
+    int primary = rc & 0xff;
+    enum kvr_status st = KVR_ERR_RUNTIME;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) st = KVR_ERR_INPUT;
+    if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM)
+        st = KVR_ERR_IO;
+    const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    return kvr_error(st, "%s: %s (SQLite: %s; %s at %s:%d)", s ? s->path : "?",
+                     primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT
+                         ? "corrupt or not a database"
+                         : "database error",
+                     msg, what, file, line);
+}
+
+static enum kvr_status pragma_int(struct kvr_store *s, const char *sql, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(s->db, sql, -1, &st, NULL));
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    KVR_SQL_CHECK(s, rc);
+    return KVR_OK;
+}
+
+/* The file's identity before anything is written: ours (or empty), and not from the future. */
+static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode mode)
+{
+    int app_id, n_tables;
+    enum kvr_status st;
+    if ((st = pragma_int(s, "PRAGMA application_id", &app_id)) ||
+        (st = pragma_int(s, "PRAGMA user_version", &s->version)) ||
+        (st = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n_tables)))
+        return st;
+    if (app_id != KVR_STORE_APPLICATION_ID && (app_id != 0 || n_tables != 0))
+        return kvr_error(KVR_ERR_INPUT, "%s: not a kvrun database (application_id 0x%08x)",
+                         s->path, (unsigned)app_id);
+    if (s->version > KVR_STORE_SCHEMA_VERSION)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: written by a newer kvrun (schema %d; this build knows up to %d)",
+                         s->path, s->version, KVR_STORE_SCHEMA_VERSION);
+    if (mode == KVR_STORE_READ && s->version < KVR_STORE_SCHEMA_VERSION)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: schema %d is older than %d (empty, or not yet migrated: any "
+                         "writing command such as 'kvr search' migrates it)",
+                         s->path, s->version, KVR_STORE_SCHEMA_VERSION);
+    return KVR_OK;
+}
+
+static enum kvr_status exec_sql(struct kvr_store *s, const char *sql)
+{
+    KVR_SQL_CHECK(s, sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+    return KVR_OK;
+}
+
+static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
+{
+    (void)arg;
+    enum kvr_status st = pragma_int(s, "PRAGMA user_version", &s->version);
+    if (st) return st; /* re-read under the lock: another process may have migrated */
+    for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
+        if ((st = exec_sql(s, migrations[s->version]))) return st;
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+             KVR_STORE_APPLICATION_ID, KVR_STORE_SCHEMA_VERSION);
+    return exec_sql(s, sql);
+}
+
+enum kvr_status kvr_store_transaction(struct kvr_store *s,
+                                      enum kvr_status (*fn)(struct kvr_store *, void *), void *arg)
+{
+    enum kvr_status st = exec_sql(s, "BEGIN IMMEDIATE");
+    if (st) return st;
+    st = fn(s, arg);
+    if (!st) st = exec_sql(s, "COMMIT");
+    if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/* WAL is persistent in the file; switching needs a moment without readers, so retry. */
+static enum kvr_status ensure_wal(struct kvr_store *s)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return KVR_OK;
+        if ((rc & 0xff) != SQLITE_BUSY || attempt == 200)
+            return kvr_store_sql_error(s, rc, "PRAGMA journal_mode = WAL", __FILE__, __LINE__);
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+}
+
+static enum kvr_status open_db(struct kvr_store *s, const char *path, enum kvr_store_mode mode)
+{
+    struct stat sb;
+    if (mode == KVR_STORE_READ && stat(path, &sb) != 0)
+        return kvr_error(KVR_ERR_IO, "%s: cannot open database: %s", path, strerror(errno));
+    int flags = mode == KVR_STORE_READ ? SQLITE_OPEN_READONLY
+                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return kvr_error(KVR_ERR_IO, "%s: cannot open database: %s", path, sqlite3_errstr(rc));
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 30000);
+    if (mode == KVR_STORE_WRITE && sqlite3_db_readonly(s->db, "main") == 1)
+        return kvr_error(KVR_ERR_IO, "%s: database is read-only (cannot write results)", path);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struct kvr_store **out)
+{
+    struct kvr_store *s = calloc(1, sizeof *s);
+    if (!s) return kvr_error(KVR_ERR_NOMEM, "store: out of memory");
+    snprintf(s->path, sizeof s->path, "%s", path);
+    enum kvr_status st = open_db(s, path, mode);
+    if (!st) st = check_identity(s, mode);
+    if (!st && mode == KVR_STORE_WRITE) st = ensure_wal(s);
+    if (!st && mode == KVR_STORE_WRITE && s->version < KVR_STORE_SCHEMA_VERSION)
+        st = kvr_store_transaction(s, migrate_txn, NULL);
+    if (!st) st = exec_sql(s, "PRAGMA foreign_keys = ON");
+    if (st) {
+        kvr_store_close(s);
+        return st;
+    }
+    *out = s;
+    return KVR_OK;
+}
+
+void kvr_store_close(struct kvr_store *s)
+{
+    if (!s) return;
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
+enum kvr_status kvr_store_add_run(struct kvr_store *s, const struct kvr_provenance *p,
+                                  int64_t *run_id)
+{
+    static const char sql[] =
+        "INSERT INTO run (version, host, device, argv, started_unix_s) VALUES (?, ?, ?, ?, ?)";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(s->db, sql, -1, &q, NULL));
+    sqlite3_bind_text(q, 1, p->version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, p->host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 3, p->device, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 4, p->argv, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(q, 5, p->started_unix_s);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    KVR_SQL_CHECK(s, rc);
+    *run_id = sqlite3_last_insert_rowid(s->db);
+    return KVR_OK;
+}

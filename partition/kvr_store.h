@@ -1,0 +1,82 @@
+/* The SQLite store: the only module that knows the schema (kvr_store.c). Lookup tables
+ * (`plan`), executor results (`measurement`), sweep points (`sweep_point`) and the provenance
+ * of every row (`run`). WAL, a busy timeout, prepared statements, batched transactions.
+ *
+ * A corrupt file, a file that is not a kvrun database, one written by a newer kvrun, a missing
+ * file opened for reading, or a read-only file opened for writing all fail at open with
+ * KVR_ERR_INPUT / KVR_ERR_IO (exit 2), and nothing is changed. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvr_machine.h"
+#include "kvr_status.h"
+
+#define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
+#define KVR_STORE_SCHEMA_VERSION 1
+
+enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
+
+struct kvr_store;
+
+enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struct kvr_store **out);
+void kvr_store_close(struct kvr_store *s); /* accepts NULL */
+int kvr_store_schema_version(const struct kvr_store *s);
+
+/* Provenance of what one command writes: a `run` row. */
+struct kvr_provenance {
+    const char *version, *host, *device, *argv;
+    double started_unix_s;
+};
+enum kvr_status kvr_store_add_run(struct kvr_store *s, const struct kvr_provenance *p,
+                                  int64_t *run_id);
+
+/* Runs fn inside one write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error). */
+enum kvr_status kvr_store_transaction(struct kvr_store *s,
+                                      enum kvr_status (*fn)(struct kvr_store *, void *), void *arg);
+
+/* ---- plan rows (the lookup table) ---- */
+struct kvr_plan_row {
+    char model[128], machine[256], scheme[32], method[32];
+    int p;
+    uint64_t ctx_tokens, granularity_tokens;
+    uint64_t tokens[KVR_MAX_GPUS];
+    double predicted_ttft_s, search_wall_s;
+    uint64_t evaluations;
+    int64_t run_id;
+};
+
+/* NULL strings and p = 0 match anything. */
+struct kvr_plan_filter {
+    const char *model, *machine, *scheme, *method;
+    int p;
+};
+
+enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
+                                      bool *exists);
+/* Writes rows in one transaction; replace overwrites rows with the same key, otherwise rows
+ * already present are kept (another process may have written them first). */
+enum kvr_status kvr_store_put_plans(struct kvr_store *s, const struct kvr_plan_row *rows, size_t n,
+                                    bool replace);
+/* Rows matching f, ordered by model, machine, scheme, method, p, ctx (free with free()). */
+enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_filter *f,
+                                     struct kvr_plan_row **rows, size_t *n);
+
+/* Partition text as stored: "6144;4096;3584;2560". */
+void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap);
+enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens);
+
+/* Internals shared by the store's files. */
+struct sqlite3;
+struct sqlite3 *kvr_store_db(struct kvr_store *s);
+const char *kvr_store_path(const struct kvr_store *s);
+enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
+                                    int line);
+#define KVR_SQL_CHECK(s, call)                                                                     \
+    do {                                                                                           \
+        int sql_rc_ = (call);                                                                      \
+        if (sql_rc_ != SQLITE_OK && sql_rc_ != SQLITE_DONE && sql_rc_ != SQLITE_ROW)               \
+            return kvr_store_sql_error((s), sql_rc_, #call, __FILE__, __LINE__);                   \
+    } while (0)

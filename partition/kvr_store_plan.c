@@ -1,0 +1,164 @@
+/* plan rows: the lookup table's reads and batched writes. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_store.h"
+
+void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < p && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? ";" : "",
+                              (unsigned long long)tokens[i]);
+}
+
+enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens)
+{
+    const char *s = text;
+    for (int i = 0; i < p; i++) {
+        char *end;
+        if (*s < '0' || *s > '9') break;
+        tokens[i] = strtoull(s, &end, 10);
+        s = end;
+        if (i + 1 == p && !*s) return KVR_OK;
+        if (*s++ != ';') break;
+    }
+    return kvr_error(KVR_ERR_INPUT, "partition_tokens '%s' is not %d counts joined by ';'", text,
+                     p);
+}
+
+static void bind_key(sqlite3_stmt *q, const struct kvr_plan_row *r)
+{
+    sqlite3_bind_text(q, 1, r->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, r->machine, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, r->p);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)r->ctx_tokens);
+    sqlite3_bind_text(q, 5, r->scheme, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, r->method, -1, SQLITE_STATIC);
+}
+
+enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
+                                      bool *exists)
+{
+    static const char sql[] = "SELECT 1 FROM plan WHERE model = ?1 AND machine = ?2 AND p = ?3 "
+                              "AND ctx_tokens = ?4 AND scheme = ?5 AND method = ?6";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    bind_key(q, key);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    KVR_SQL_CHECK(s, rc);
+    *exists = rc == SQLITE_ROW;
+    return KVR_OK;
+}
+
+struct put_args {
+    const struct kvr_plan_row *rows;
+    size_t n;
+    bool replace;
+};
+
+static enum kvr_status put_txn(struct kvr_store *s, void *arg)
+{
+    const struct put_args *a = arg;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT %s INTO plan (model, machine, p, ctx_tokens, scheme, method, "
+             "partition_tokens, granularity_tokens, predicted_ttft_s, evaluations, "
+             "search_wall_s, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             a->replace ? "OR REPLACE" : "OR IGNORE");
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < a->n && rc == SQLITE_DONE; i++) {
+        const struct kvr_plan_row *r = &a->rows[i];
+        char tokens[KVR_MAX_GPUS * 21];
+        kvr_store_format_tokens(r->tokens, r->p, tokens, sizeof tokens);
+        sqlite3_reset(q);
+        bind_key(q, r);
+        sqlite3_bind_text(q, 7, tokens, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 8, (sqlite3_int64)r->granularity_tokens);
+        sqlite3_bind_double(q, 9, r->predicted_ttft_s);
+        sqlite3_bind_int64(q, 10, (sqlite3_int64)r->evaluations);
+        sqlite3_bind_double(q, 11, r->search_wall_s);
+        sqlite3_bind_int64(q, 12, r->run_id);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    KVR_SQL_CHECK(s, rc);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_store_put_plans(struct kvr_store *s, const struct kvr_plan_row *rows, size_t n,
+                                    bool replace)
+{
+    struct put_args a = {rows, n, replace};
+    return n ? kvr_store_transaction(s, put_txn, &a) : KVR_OK;
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+    snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr_plan_row *r)
+{
+    memset(r, 0, sizeof *r);
+    copy_text(r->model, sizeof r->model, sqlite3_column_text(q, 0));
+    copy_text(r->machine, sizeof r->machine, sqlite3_column_text(q, 1));
+    r->p = sqlite3_column_int(q, 2);
+    r->ctx_tokens = (uint64_t)sqlite3_column_int64(q, 3);
+    copy_text(r->scheme, sizeof r->scheme, sqlite3_column_text(q, 4));
+    copy_text(r->method, sizeof r->method, sqlite3_column_text(q, 5));
+    r->granularity_tokens = (uint64_t)sqlite3_column_int64(q, 7);
+    r->predicted_ttft_s = sqlite3_column_double(q, 8);
+    r->evaluations = (uint64_t)sqlite3_column_int64(q, 9);
+    r->search_wall_s = sqlite3_column_double(q, 10);
+    r->run_id = sqlite3_column_int64(q, 11);
+    if (r->p < 1 || r->p > KVR_MAX_GPUS)
+        return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
+    const unsigned char *text = sqlite3_column_text(q, 6);
+    enum kvr_status st =
+        kvr_store_parse_tokens(text ? (const char *)text : "", r->p, r->tokens);
+    return st ? kvr_error_prefix(st, "%s: plan: ", kvr_store_path(s)) : KVR_OK;
+}
+
+enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_filter *f,
+                                     struct kvr_plan_row **rows, size_t *n)
+{
+    static const char sql[] =
+        "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
+        "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id FROM plan "
+        "WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
+        "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
+        "AND (?5 = 0 OR p = ?5) ORDER BY model, machine, scheme, method, p, ctx_tokens";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    const char *texts[] = {f->model, f->machine, f->scheme, f->method};
+    for (int i = 0; i < 4; i++) sqlite3_bind_text(q, i + 1, texts[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 5, f->p);
+    struct kvr_plan_row *out = NULL;
+    size_t cnt = 0, cap = 0;
+    enum kvr_status st = KVR_OK;
+    int rc = SQLITE_DONE;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 32;
+            struct kvr_plan_row *grown = realloc(out, cap * sizeof *out);
+            if (!grown) st = kvr_error(KVR_ERR_NOMEM, "store: out of memory for plan rows");
+            else out = grown;
+        }
+        if (!st) st = read_row(s, q, &out[cnt++]);
+    }
+    sqlite3_finalize(q);
+    if (!st && rc != SQLITE_DONE) st = kvr_store_sql_error(s, rc, "list plans", __FILE__, __LINE__);
+    if (st) {
+        free(out);
+        return st;
+    }
+    *rows = out, *n = cnt;
+    return KVR_OK;
+}

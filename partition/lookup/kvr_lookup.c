@@ -1,0 +1,227 @@
+/* kvr_lookup: see kvr_lookup.h. libc only, so deployments can vendor these two files. */
+#include "kvr_lookup.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINE 4096
+
+struct kvr_lookup {
+    struct kvr_lookup_row *rows;
+    size_t n;
+    char *strings;      /* one block holding every key string */
+    uint64_t *tokens;   /* one block holding every partition */
+};
+
+__attribute__((format(printf, 4, 5))) static int fail(int rc, char *err, size_t cap,
+                                                      const char *fmt, ...)
+{
+    if (err && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+const char *kvr_lookup_rc_name(int rc)
+{
+    static const char *const names[] = {"ok", "not found", "out of range", "bad input",
+                                        "i/o error", "out of memory"};
+    return rc >= 0 && rc <= KVR_LOOKUP_NOMEM ? names[rc] : "?";
+}
+
+void kvr_lookup_fractions(const uint64_t *tokens, int p, double *frac)
+{
+    double sum = 0;
+    for (int i = 0; i < p; i++) sum += (double)tokens[i];
+    for (int i = 0; i < p; i++) frac[i] = sum > 0 ? (double)tokens[i] / sum : 1.0 / p;
+}
+
+void kvr_lookup_round(const double *frac, int p, uint64_t ctx, uint64_t granularity,
+                      uint64_t *tokens)
+{
+    uint64_t g = granularity >= 1 && ctx >= (uint64_t)p * granularity ? granularity : 1;
+    double cum = 0;
+    uint64_t prev = 0;
+    for (int i = 0; i + 1 < p; i++) {
+        cum += frac[i];
+        double want = cum * (double)ctx / (double)g;
+        uint64_t b = want > 0 ? (uint64_t)llround(want) * g : 0;
+        uint64_t lo = prev + g, hi = (ctx - (uint64_t)(p - 1 - i) * g) / g * g;
+        b = b < lo ? lo : b > hi ? hi : b; /* strictly increasing, room for the rest */
+        tokens[i] = b - prev;
+        prev = b;
+    }
+    tokens[p - 1] = ctx - prev;
+}
+
+/* The end row's (or two neighbours') fractions rounded to ctx. */
+static void from_rows(const struct kvr_lookup_row *lo, const struct kvr_lookup_row *hi,
+                      uint64_t ctx, struct kvr_lookup_answer *a)
+{
+    double f_lo[KVR_LOOKUP_MAX_P], f_hi[KVR_LOOKUP_MAX_P], f[KVR_LOOKUP_MAX_P];
+    int p = lo->p;
+    double w = hi->ctx_tokens == lo->ctx_tokens
+                   ? 0
+                   : (double)(ctx - lo->ctx_tokens) / (double)(hi->ctx_tokens - lo->ctx_tokens);
+    kvr_lookup_fractions(lo->partition_tokens, p, f_lo);
+    kvr_lookup_fractions(hi->partition_tokens, p, f_hi);
+    for (int i = 0; i < p; i++) f[i] = f_lo[i] + w * (f_hi[i] - f_lo[i]);
+    kvr_lookup_round(f, p, ctx, lo->granularity_tokens, a->tokens);
+    a->lo_ctx = lo->ctx_tokens;
+    a->hi_ctx = hi->ctx_tokens;
+    a->predicted_ttft_s = lo->predicted_ttft_s + w * (hi->predicted_ttft_s - lo->predicted_ttft_s);
+}
+
+int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_t ctx, int clamp,
+                     struct kvr_lookup_answer *a, char *err, size_t cap)
+{
+    memset(a, 0, sizeof *a);
+    if (n == 0) return fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for this key");
+    a->p = rows[0]->p;
+    if (ctx < (uint64_t)a->p)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "ctx %llu is smaller than p = %d",
+                    (unsigned long long)ctx, a->p);
+    size_t k = 0;
+    while (k < n && rows[k]->ctx_tokens < ctx) k++;
+    if (k < n && rows[k]->ctx_tokens == ctx) {
+        memcpy(a->tokens, rows[k]->partition_tokens, (size_t)a->p * sizeof *a->tokens);
+        a->exact = 1;
+        a->lo_ctx = a->hi_ctx = ctx;
+        a->predicted_ttft_s = rows[k]->predicted_ttft_s;
+        return KVR_LOOKUP_OK;
+    }
+    if (k == 0 || k == n) {
+        if (!clamp)
+            return fail(KVR_LOOKUP_OUT_OF_RANGE, err, cap,
+                        "ctx %llu is outside the table's range [%llu, %llu] (use clamp)",
+                        (unsigned long long)ctx, (unsigned long long)rows[0]->ctx_tokens,
+                        (unsigned long long)rows[n - 1]->ctx_tokens);
+        const struct kvr_lookup_row *end = rows[k == 0 ? 0 : n - 1];
+        from_rows(end, end, ctx, a);
+        a->clamped = 1;
+        return KVR_LOOKUP_OK;
+    }
+    from_rows(rows[k - 1], rows[k], ctx, a);
+    return KVR_LOOKUP_OK;
+}
+
+static int same_key(const struct kvr_lookup_row *r, const struct kvr_lookup_query *q)
+{
+    return !strcmp(r->model, q->model) && !strcmp(r->machine, q->machine) &&
+           !strcmp(r->scheme, q->scheme ? q->scheme : "kvr") &&
+           !strcmp(r->method, q->method ? q->method : "hier") && r->p == q->p;
+}
+
+int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
+                         struct kvr_lookup_answer *a, char *err, size_t cap)
+{
+    if (!t || !q || !q->model || !q->machine || q->p < 1 || q->p > KVR_LOOKUP_MAX_P)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "query needs a table, model, machine, p");
+    const struct kvr_lookup_row **sel = malloc((t->n ? t->n : 1) * sizeof *sel);
+    if (!sel) return fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++) /* rows are sorted by key, then ctx */
+        if (same_key(&t->rows[i], q)) sel[n++] = &t->rows[i];
+    int rc = n ? kvr_lookup_solve(sel, n, q->ctx_tokens, q->clamp, a, err, cap)
+               : fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d",
+                      q->model, q->machine, q->p);
+    free(sel);
+    return rc;
+}
+
+static int cmp_rows(const void *x, const void *y)
+{
+    const struct kvr_lookup_row *a = x, *b = y;
+    int c;
+    if ((c = strcmp(a->model, b->model)) || (c = strcmp(a->machine, b->machine)) ||
+        (c = strcmp(a->scheme, b->scheme)) || (c = strcmp(a->method, b->method)))
+        return c;
+    if (a->p != b->p) return a->p < b->p ? -1 : 1;
+    return (a->ctx_tokens > b->ctx_tokens) - (a->ctx_tokens < b->ctx_tokens);
+}
+
+/* Checks one row: chunks non-empty and summing to ctx, p and granularity in range. */
+static int check_row(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where)
+{
+    if (r->p < 1 || r->p > KVR_LOOKUP_MAX_P)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: p = %d is outside 1..%d", where, r->p,
+                    KVR_LOOKUP_MAX_P);
+    if (r->granularity_tokens < 1)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: granularity must be >= 1", where);
+    uint64_t sum = 0;
+    for (int i = 0; i < r->p; i++) {
+        if (r->partition_tokens[i] == 0)
+            return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: chunk %d is empty", where, i);
+        sum += r->partition_tokens[i];
+    }
+    if (sum != r->ctx_tokens)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: partition sums to %llu, not ctx %llu",
+                    where, (unsigned long long)sum, (unsigned long long)r->ctx_tokens);
+    return KVR_LOOKUP_OK;
+}
+
+int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr_lookup **out,
+                         char *err, size_t cap)
+{
+    size_t n_chars = 0, n_tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "row %zu", i);
+        int rc = check_row(&rows[i], err, cap, where);
+        if (rc) return rc;
+        n_chars += strlen(rows[i].model) + strlen(rows[i].machine) + strlen(rows[i].scheme) +
+                   strlen(rows[i].method) + 4;
+        n_tokens += (size_t)rows[i].p;
+    }
+    struct kvr_lookup *t = calloc(1, sizeof *t);
+    if (t) {
+        t->rows = calloc(n ? n : 1, sizeof *t->rows);
+        t->strings = malloc(n_chars + 1);
+        t->tokens = malloc((n_tokens ? n_tokens : 1) * sizeof *t->tokens);
+    }
+    if (!t || !t->rows || !t->strings || !t->tokens) {
+        kvr_lookup_free(t);
+        return fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory for %zu rows", n);
+    }
+    char *s = t->strings;
+    uint64_t *tok = t->tokens;
+    for (size_t i = 0; i < n; i++) {
+        struct kvr_lookup_row *r = &t->rows[i];
+        *r = rows[i];
+        const char **fields[] = {&r->model, &r->machine, &r->scheme, &r->method};
+        for (int f = 0; f < 4; f++) {
+            size_t len = strlen(*fields[f]) + 1;
+            memcpy(s, *fields[f], len);
+            *fields[f] = s;
+            s += len;
+        }
+        memcpy(tok, rows[i].partition_tokens, (size_t)r->p * sizeof *tok);
+        r->partition_tokens = tok;
+        tok += r->p;
+    }
+    t->n = n;
+    qsort(t->rows, n, sizeof *t->rows, cmp_rows);
+    *out = t;
+    return KVR_LOOKUP_OK;
+}
+
+void kvr_lookup_free(struct kvr_lookup *t)
+{
+    if (!t) return;
+    free(t->rows);
+    free(t->strings);
+    free(t->tokens);
+    free(t);
+}
+
+size_t kvr_lookup_n_rows(const struct kvr_lookup *t)
+{
+    return t ? t->n : 0;
+}

@@ -1,0 +1,88 @@
+/* kvr_lookup: the deployment side of kvrun's partition tables. Dependency-free C (libc only):
+ * it loads a table that `kvr export --format csv` wrote (or the rows that `--format c-header`
+ * embeds) and returns the KV-Runahead partition for any context length, rounded exactly as
+ * `kvr lookup --interp linear` rounds it.
+ *
+ *   exact row for ctx           -> its partition
+ *   ctx between two rows        -> chunk fractions interpolated linearly (KVR-P), then rounded
+ *   ctx outside the rows        -> error, or the nearest end row's fractions with clamp
+ *
+ * Rounding: cumulative boundaries round to the nearest multiple of the table's granularity g
+ * (g = 1 when ctx < p * g), kept strictly increasing, every chunk non-empty, the last chunk
+ * taking what is left so the chunks sum exactly to ctx. */
+#ifndef KVR_LOOKUP_H
+#define KVR_LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVR_LOOKUP_FORMAT_VERSION 1
+#define KVR_LOOKUP_MAX_P          64
+
+enum kvr_lookup_rc {
+    KVR_LOOKUP_OK = 0,
+    KVR_LOOKUP_NOT_FOUND,     /* no rows for the key */
+    KVR_LOOKUP_OUT_OF_RANGE,  /* ctx outside the rows and no clamp */
+    KVR_LOOKUP_BAD_INPUT,     /* malformed file or argument */
+    KVR_LOOKUP_IO,            /* file missing or unreadable */
+    KVR_LOOKUP_NOMEM,
+};
+
+/* One table row: the key, the context length and its partition (p entries). */
+struct kvr_lookup_row {
+    const char *model, *machine, *scheme, *method;
+    int p;
+    uint64_t granularity_tokens, ctx_tokens;
+    double predicted_ttft_s;
+    const uint64_t *partition_tokens;
+};
+
+struct kvr_lookup_query {
+    const char *model, *machine; /* required */
+    const char *scheme, *method; /* NULL: "kvr" and "hier" */
+    int p;
+    uint64_t ctx_tokens;
+    int clamp; /* nonzero: outside the rows, use the nearest end row's fractions */
+};
+
+struct kvr_lookup_answer {
+    uint64_t tokens[KVR_LOOKUP_MAX_P];
+    int p;
+    int exact;                /* 1: a stored row; 0: interpolated or clamped */
+    int clamped;              /* 1: ctx was outside the rows */
+    uint64_t lo_ctx, hi_ctx;  /* the neighbours used (equal for exact and clamped) */
+    double predicted_ttft_s;  /* stored for exact rows; interpolated linearly otherwise */
+};
+
+struct kvr_lookup; /* a loaded table */
+
+/* Loads a CSV export. Messages go to err (cap bytes) and name the file and line. */
+int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, size_t cap);
+/* Copies n rows (e.g. from a c-header export) into a table. */
+int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr_lookup **out,
+                         char *err, size_t cap);
+void kvr_lookup_free(struct kvr_lookup *t); /* accepts NULL */
+size_t kvr_lookup_n_rows(const struct kvr_lookup *t);
+
+int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
+                         struct kvr_lookup_answer *a, char *err, size_t cap);
+
+/* The interpolation itself, over rows of one key sorted by ctx (kvr lookup shares it). */
+int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_t ctx, int clamp,
+                     struct kvr_lookup_answer *a, char *err, size_t cap);
+
+/* Chunk fractions of a partition, and the rounding of fractions back to tokens. */
+void kvr_lookup_fractions(const uint64_t *tokens, int p, double *frac);
+void kvr_lookup_round(const double *frac, int p, uint64_t ctx, uint64_t granularity,
+                      uint64_t *tokens);
+
+const char *kvr_lookup_rc_name(int rc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
