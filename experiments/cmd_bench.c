@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kvr_bench.h"
 #include "kvr_cli.h"
 #include "kvr_json.h"
 #include "kvr_sim.h"
@@ -69,10 +70,11 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     kvr_cli_opt_reset();
     while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
         if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') return fputs("usage: kvr bench sim [--json]\n", stdout), KVR_OK;
+        if (c == 'h') return fputs("usage: kvr bench sim|search [--json]\n", stdout), KVR_OK;
         if (c == 'j') json = true;
     }
+    if (optind + 1 == argc && !strcmp(argv[optind], "search")) return kvr_bench_search(json);
     if (optind + 1 != argc || strcmp(argv[optind], "sim"))
-        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim'");
+        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim' or 'search'");
     return bench_sim(json);
 }

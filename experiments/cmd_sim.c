@@ -6,6 +6,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_json.h"
+#include "kvr_machine_args.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
 
@@ -21,46 +22,33 @@ static const char sim_help[] =
     "  -s, --scheme S        single, tsp, tsp-causal, kvr, kvr-even, ring, tp (default kvr)\n"
     "  -P, --partition LIST  kvr chunk per rank, e.g. 6144,4096,3584,2560 (tokens; default:\n"
     "                        the closed-form split balancing linear + attention compute)\n"
-    "      --bw RATE         every link's bandwidth, e.g. 10GB/s (default: the profile's)\n"
-    "      --link I-J=RATE[,LAT]  one link, both ways (I>J: one way); repeatable\n"
-    "      --noise SPEC      background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"
-    "                        per layer in [0, SHARE); add @I-J,K-L for chosen links (default "
-    "none)\n"
-    "      --seed X          noise seed                         (default 0)\n"
-    "      --trials T        noise trials; adds p50/p95/mean    (default 1)\n"
+    KVR_MACHINE_ARGS_HELP
     "  -t, --timeline FILE   write the events as TSV\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
 struct sim_args {
-    const char *model, *machine, *gpus, *ctx, *scheme, *partition, *bw, *noise, *timeline;
-    const char *links[KVR_MAX_GPUS * 2];
-    int n_links;
-    uint64_t seed, trials;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
+    struct kvr_machine_args mach;
     bool json, help;
 };
-
-enum { OPT_BW = 256, OPT_LINK, OPT_NOISE, OPT_SEED, OPT_TRIALS };
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
-                                         {"machine", required_argument, NULL, 'H'},
+                                         KVR_MACHINE_ARGS_OPTIONS,
                                          {"gpus", required_argument, NULL, 'g'},
                                          {"ctx", required_argument, NULL, 'c'},
                                          {"scheme", required_argument, NULL, 's'},
                                          {"partition", required_argument, NULL, 'P'},
-                                         {"bw", required_argument, NULL, OPT_BW},
-                                         {"link", required_argument, NULL, OPT_LINK},
-                                         {"noise", required_argument, NULL, OPT_NOISE},
-                                         {"seed", required_argument, NULL, OPT_SEED},
-                                         {"trials", required_argument, NULL, OPT_TRIALS},
                                          {"timeline", required_argument, NULL, 't'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    *a = (struct sim_args){
-        .model = "llama-7b", .machine = "a100-nvlink", .ctx = "16k", .scheme = "kvr", .trials = 1};
+    *a = (struct sim_args){.model = "llama-7b",
+                           .ctx = "16k",
+                           .scheme = "kvr",
+                           .mach = {.machine = "a100-nvlink", .trials = 1}};
     int c;
     kvr_cli_opt_reset();
     while ((c = kvr_cli_getopt(argc, argv, "m:H:g:c:s:P:t:jh", opts)) != -1) {
@@ -72,9 +60,6 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
             return KVR_OK;
         case 'm':
             a->model = optarg;
-            break;
-        case 'H':
-            a->machine = optarg;
             break;
         case 'g':
             a->gpus = optarg;
@@ -94,25 +79,10 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
         case 'j':
             a->json = true;
             break;
-        case OPT_BW:
-            a->bw = optarg;
-            break;
-        case OPT_NOISE:
-            a->noise = optarg;
-            break;
-        case OPT_LINK:
-            if (a->n_links == KVR_MAX_GPUS * 2)
-                return kvr_error(KVR_ERR_USAGE, "sim: too many --link options");
-            a->links[a->n_links++] = optarg;
-            break;
-        case OPT_SEED:
-            if (kvr_parse_u64(optarg, UINT64_MAX, &a->seed))
-                return kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
-            break;
-        case OPT_TRIALS:
-            if (kvr_parse_u64(optarg, 1000000, &a->trials) || a->trials == 0)
-                return kvr_error(KVR_ERR_INPUT, "--trials: '%s' must be 1..1000000", optarg);
-            break;
+        default: {
+            enum kvr_status st;
+            if (kvr_machine_args_take(&a->mach, c, optarg, &st) && st) return st;
+        }
         }
     }
     if (optind != argc)
@@ -122,15 +92,7 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 
 static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machine *h)
 {
-    enum kvr_status st = kvr_machine_resolve(a->machine, h);
-    if (st) return st;
-    if (a->gpus && (st = kvr_machine_set_gpus(h, a->gpus))) return st;
-    if (a->bw && (st = kvr_machine_set_all_bw(h, a->bw))) return st;
-    for (int i = 0; i < a->n_links; i++)
-        if ((st = kvr_machine_set_link(h, a->links[i]))) return st;
-    if (a->noise && (st = kvr_machine_set_noise(h, a->noise))) return st;
-    h->noise.seed = a->seed;
-    return kvr_machine_validate(h);
+    return kvr_machine_args_build(&a->mach, NULL, a->gpus, h);
 }
 
 static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_model *m,
@@ -322,9 +284,9 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     struct kvr_sim_result res;
     struct trial_stats stats = {0, 0, 0};
     if (a.timeline && !tl.events) st = kvr_error(KVR_ERR_NOMEM, "sim: no memory for the timeline");
-    if (!st) st = run_trials(sim, &plan, a.trials, &res, a.timeline ? &tl : NULL, &stats);
+    if (!st) st = run_trials(sim, &plan, a.mach.trials, &res, a.timeline ? &tl : NULL, &stats);
     if (!st && a.timeline) st = write_timeline(a.timeline, &tl);
-    bool with_stats = a.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
+    bool with_stats = a.mach.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
     if (!st && a.json)
         print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
     else if (!st)

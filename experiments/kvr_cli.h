@@ -3,6 +3,8 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "kvr_status.h"
 
@@ -27,3 +29,22 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
 enum kvr_status kvr_cmd_model(int argc, char **argv);
 enum kvr_status kvr_cmd_sim(int argc, char **argv);
 enum kvr_status kvr_cmd_bench(int argc, char **argv);
+enum kvr_status kvr_cmd_search(int argc, char **argv);
+enum kvr_status kvr_cmd_lookup(int argc, char **argv);
+enum kvr_status kvr_cmd_export(int argc, char **argv);
+
+/* A list of token counts: "1k,2k,4k", ranges "1k-16k+1k" (from-to+step, step default 1k), or
+ * both mixed. At most max_n values; message names the option. Free *out with free(). */
+enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out,
+                                       size_t *n);
+/* A comma list of integers in [lo, hi] ("2,4,8"). */
+enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo, int hi, int *out,
+                                       int cap, int *n);
+/* Splits a comma list into at most cap parts in buf (modified copy). */
+int kvr_cli_split(char *buf, const char **parts, int cap);
+
+/* "kvr search --model ..." as one string for provenance. */
+void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap);
+/* A progress bar on stderr when it is a terminal: "label [=====>    ] 42/192 ETA 3s". */
+void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s);
+double kvr_cli_now_s(void);

@@ -1,0 +1,8 @@
+/* The benchmarks behind `kvr bench`. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "kvr_status.h"
+
+enum kvr_status kvr_bench_search(bool json);

@@ -1,0 +1,78 @@
+#include "kvr_machine_args.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kvr_units.h"
+
+int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, enum kvr_status *st)
+{
+    *st = KVR_OK;
+    switch (c) {
+    case 'H':
+        a->machine = arg;
+        return 1;
+    case KVR_OPT_BW:
+        a->bw = arg;
+        return 1;
+    case KVR_OPT_NOISE:
+        a->noise = arg;
+        return 1;
+    case KVR_OPT_OBJECTIVE:
+        a->objective = arg;
+        return 1;
+    case KVR_OPT_LINK:
+        if (a->n_links == KVR_MAX_GPUS * 2)
+            *st = kvr_error(KVR_ERR_USAGE, "too many --link options (at most %d)",
+                            KVR_MAX_GPUS * 2);
+        else
+            a->links[a->n_links++] = arg;
+        return 1;
+    case KVR_OPT_SEED:
+        if (kvr_parse_u64(arg, UINT64_MAX, &a->seed)) *st = kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
+        return 1;
+    case KVR_OPT_TRIALS:
+        if (kvr_parse_u64(arg, 1000000, &a->trials) || a->trials == 0)
+            *st = kvr_error(KVR_ERR_INPUT, "--trials: '%s' must be 1..1000000", arg);
+        return 1;
+    }
+    return 0;
+}
+
+enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,
+                                       const char *gpus, struct kvr_machine *h)
+{
+    enum kvr_status st = kvr_machine_resolve(name ? name : a->machine, h);
+    if (st) return st;
+    if (gpus && (st = kvr_machine_set_gpus(h, gpus))) return st;
+    if (a->bw && (st = kvr_machine_set_all_bw(h, a->bw))) return st;
+    for (int i = 0; i < a->n_links; i++)
+        if ((st = kvr_machine_set_link(h, a->links[i]))) return st;
+    if (a->noise && (st = kvr_machine_set_noise(h, a->noise))) return st;
+    h->noise.seed = a->seed;
+    return kvr_machine_validate(h);
+}
+
+void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, char *buf,
+                          size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s", name ? name : a->machine);
+    if (a->bw && n < cap) n += (size_t)snprintf(buf + n, cap - n, "+bw=%s", a->bw);
+    for (int i = 0; i < a->n_links && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "+link=%s", a->links[i]);
+    if (a->noise && n < cap)
+        snprintf(buf + n, cap - n, "+noise=%s+seed=%llu+trials=%llu+objective=%s", a->noise,
+                 (unsigned long long)a->seed, (unsigned long long)a->trials,
+                 a->objective ? a->objective : "mean");
+}
+
+enum kvr_status kvr_machine_args_percentile(const struct kvr_machine_args *a, double *pct)
+{
+    *pct = 0;
+    if (!a->objective || !strcmp(a->objective, "mean")) return KVR_OK;
+    if (a->objective[0] != 'p' ||
+        kvr_parse_decimal("percentile", a->objective + 1, 0, 100, pct) || *pct <= 0)
+        return kvr_error(KVR_ERR_INPUT, "--objective: '%s' is not 'mean' or pNN with NN in (0, 100]",
+                         a->objective);
+    return KVR_OK;
+}

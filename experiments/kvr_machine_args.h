@@ -1,0 +1,61 @@
+/* The machine options shared by sim, search, lookup and sweep: a profile plus --bw, --link,
+ * --noise, --seed, and for noisy objectives --trials and --objective. They build the struct
+ * kvr_machine the simulator reads, and the machine key that names it in the lookup table. */
+#pragma once
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvr_machine.h"
+
+enum {
+    KVR_OPT_BW = 256,
+    KVR_OPT_LINK,
+    KVR_OPT_NOISE,
+    KVR_OPT_SEED,
+    KVR_OPT_TRIALS,
+    KVR_OPT_OBJECTIVE,
+    KVR_OPT_FIRST_FREE /* commands number their own long-only options from here */
+};
+
+#define KVR_MACHINE_ARGS_OPTIONS                                                                   \
+    {"machine", required_argument, NULL, 'H'}, {"bw", required_argument, NULL, KVR_OPT_BW},        \
+        {"link", required_argument, NULL, KVR_OPT_LINK},                                           \
+        {"noise", required_argument, NULL, KVR_OPT_NOISE},                                         \
+        {"seed", required_argument, NULL, KVR_OPT_SEED},                                           \
+        {"trials", required_argument, NULL, KVR_OPT_TRIALS},                                       \
+        {"objective", required_argument, NULL, KVR_OPT_OBJECTIVE}
+
+#define KVR_MACHINE_ARGS_HELP                                                                      \
+    "      --bw RATE         every link's bandwidth, e.g. 10GB/s (default: the profile's)\n"       \
+    "      --link I-J=RATE[,LAT]  one link, both ways (I>J: one way); repeatable\n"                \
+    "      --noise SPEC      background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"    \
+    "                        per layer in [0, SHARE); add @I-J,K-L for chosen links (default "     \
+    "none)\n"                                                                                      \
+    "      --seed X          noise seed                         (default 0)\n"                     \
+    "      --trials T        noise trials                       (default 1; 16 for search)\n"      \
+    "      --objective O     over noise trials: mean, or pNN (e.g. p95) (default mean)\n"
+
+struct kvr_machine_args {
+    const char *machine, *bw, *noise, *objective;
+    const char *links[KVR_MAX_GPUS * 2];
+    int n_links;
+    uint64_t seed, trials;
+};
+
+/* If c is one of the options above, records it (status in *st) and returns 1; else 0. */
+int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, enum kvr_status *st);
+
+/* The machine: profile `name` (NULL: a->machine), then --gpus (NULL: all), --bw, --link,
+ * --noise and the seed, validated. */
+enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,
+                                       const char *gpus, struct kvr_machine *h);
+
+/* The lookup table's machine key: the profile name, plus each override as given, plus with
+ * noise the seed, trials and objective ("a100-nvlink+bw=10GB/s"). */
+void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, char *buf,
+                          size_t cap);
+
+/* --objective as a percentile (0 for the mean). */
+enum kvr_status kvr_machine_args_percentile(const struct kvr_machine_args *a, double *pct);

@@ -1,0 +1,260 @@
+#include "kvr_search_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvr_cli.h"
+#include "kvr_version.h"
+
+#define BATCH_ROWS 32
+#define BATCH_S    0.5
+
+void kvr_search_args_default(struct kvr_search_args *a)
+{
+    *a = (struct kvr_search_args){.models = "llama-7b",
+                                  .ctx = "1k-16k+1k",
+                                  .method = "hier",
+                                  .scheme = "kvr",
+                                  .granularity = 64,
+                                  .mach = {.machine = "a100-nvlink", .trials = 16}};
+}
+
+static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr_search_job *job,
+                                     uint64_t **ctx, size_t *n_ctx)
+{
+    char buf[2048];
+    const char *parts[KVR_SEARCH_MAX_LIST];
+    snprintf(buf, sizeof buf, "%s", a->models);
+    job->n_models = kvr_cli_split(buf, parts, KVR_SEARCH_MAX_LIST);
+    if (job->n_models < 1)
+        return kvr_error(KVR_ERR_INPUT, "--model: '%s' is not a list of 1..%d models", a->models,
+                         KVR_SEARCH_MAX_LIST);
+    for (int i = 0; i < job->n_models; i++) {
+        enum kvr_status st = kvr_model_resolve(parts[i], &job->models[i]);
+        if (st) return kvr_error_prefix(st, "--model: ");
+    }
+    snprintf(buf, sizeof buf, "%s", a->mach.machine);
+    job->n_machines = kvr_cli_split(buf, parts, KVR_SEARCH_MAX_LIST);
+    if (job->n_machines < 1)
+        return kvr_error(KVR_ERR_INPUT, "--machine: '%s' is not a list of 1..%d profiles",
+                         a->mach.machine, KVR_SEARCH_MAX_LIST);
+    for (int i = 0; i < job->n_machines; i++)
+        snprintf(job->machine_names[i], sizeof job->machine_names[i], "%s", parts[i]);
+    return kvr_cli_parse_ctx_list("--ctx", a->ctx, ctx, n_ctx);
+}
+
+/* Every machine at every p, built once now so a bad value stops us before any I/O. */
+static enum kvr_status check_machines(const struct kvr_search_args *a, struct kvr_search_job *job)
+{
+    static struct kvr_machine h;
+    for (int i = 0; i < job->n_machines; i++) {
+        enum kvr_status st = kvr_machine_args_build(&a->mach, job->machine_names[i], NULL, &h);
+        if (st) return st;
+        kvr_machine_args_key(&a->mach, h.name, job->machine_keys[i], sizeof job->machine_keys[i]);
+        if (!a->gpus) job->gpus[0] = h.n_gpus, job->n_gpus = 1;
+        for (int k = 0; a->gpus && k < job->n_gpus; k++) {
+            char g[16];
+            snprintf(g, sizeof g, "%d", job->gpus[k]);
+            if ((st = kvr_machine_args_build(&a->mach, job->machine_names[i], g, &h))) return st;
+        }
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ctx, size_t n_ctx)
+{
+    job->n_items = (size_t)job->n_models * (size_t)job->n_machines * (size_t)job->n_gpus * n_ctx;
+    job->items = calloc(job->n_items, sizeof *job->items);
+    job->done = calloc(job->n_items, sizeof *job->done);
+    if (!job->items || !job->done)
+        return kvr_error(KVR_ERR_NOMEM, "search: out of memory for %zu searches", job->n_items);
+    size_t k = 0;
+    for (int m = 0; m < job->n_models; m++)
+        for (int h = 0; h < job->n_machines; h++)
+            for (int g = 0; g < job->n_gpus; g++)
+                for (size_t c = 0; c < n_ctx; c++)
+                    job->items[k++] = (struct kvr_search_item){m, h, job->gpus[g], ctx[c], false};
+    return KVR_OK;
+}
+
+enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct kvr_search_job *job)
+{
+    memset(job, 0, sizeof *job);
+    job->mach = a->mach;
+    uint64_t *ctx = NULL;
+    size_t n_ctx = 0;
+    int method = kvr_method_from_name(a->method), scheme = kvr_scheme_from_name(a->scheme);
+    enum kvr_status st = KVR_OK;
+    if (method < 0)
+        st = kvr_error(KVR_ERR_INPUT, "--method: unknown method '%s' (hier, exhaustive, "
+                       "nelder-mead, even, balanced)", a->method);
+    if (!st && scheme != KVR_SCHEME_KVR)
+        st = kvr_error(KVR_ERR_INPUT, "--scheme: '%s' does not take a partition (only kvr does)",
+                       a->scheme);
+    if (!st) st = kvr_machine_args_percentile(&a->mach, &job->objective.percentile);
+    if (!st && a->gpus)
+        st = kvr_cli_parse_int_list("--gpus", a->gpus, 1, KVR_MAX_GPUS, job->gpus, KVR_MAX_GPUS,
+                                    &job->n_gpus);
+    if (!st) st = prepare_lists(a, job, &ctx, &n_ctx);
+    if (!st) st = check_machines(a, job);
+    if (!st) st = make_items(job, ctx, n_ctx);
+    free(ctx);
+    job->method = (enum kvr_method)method;
+    job->objective.scheme = KVR_SCHEME_KVR;
+    job->objective.trials = a->mach.trials;
+    kvr_search_opts_default(&job->opts);
+    job->opts.granularity = a->granularity;
+    return st;
+}
+
+static void fill_key(const struct kvr_search_job *job, const struct kvr_search_item *it,
+                     struct kvr_plan_row *r)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->model, sizeof r->model, "%s", job->models[it->model].name);
+    snprintf(r->machine, sizeof r->machine, "%s", job->machine_keys[it->machine]);
+    snprintf(r->scheme, sizeof r->scheme, "%s", kvr_scheme_name(KVR_SCHEME_KVR));
+    snprintf(r->method, sizeof r->method, "%s", kvr_method_name(job->method));
+    r->p = it->p;
+    r->ctx_tokens = it->ctx;
+}
+
+enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct kvr_store *store,
+                                            bool force)
+{
+    for (size_t i = 0; i < job->n_items && !force; i++) {
+        struct kvr_plan_row key;
+        fill_key(job, &job->items[i], &key);
+        enum kvr_status st = kvr_store_plan_exists(store, &key, &job->items[i].present);
+        if (st) return st;
+        job->n_skipped += job->items[i].present;
+    }
+    return KVR_OK;
+}
+
+void kvr_search_provenance(const char *argv_text, const char *device, struct kvr_provenance *p,
+                           char *host, size_t host_cap)
+{
+    if (gethostname(host, host_cap) != 0) snprintf(host, host_cap, "unknown");
+    host[host_cap - 1] = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *p = (struct kvr_provenance){.version = KVR_GIT_VERSION,
+                                 .host = host,
+                                 .device = device,
+                                 .argv = argv_text,
+                                 .started_unix_s = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec};
+}
+
+/* Writer state: the run row is added with the first batch, so a search with nothing to do
+ * writes nothing. */
+struct writer {
+    struct kvr_store *store;
+    const char *argv_text;
+    int64_t run_id;
+    size_t flushed;
+    double last_s;
+    bool replace;
+};
+
+static enum kvr_status flush(struct writer *w, struct kvr_search_job *job, bool force)
+{
+    if (!w->store || w->flushed == job->n_done) return KVR_OK;
+    if (!force && job->n_done - w->flushed < BATCH_ROWS && kvr_cli_now_s() - w->last_s < BATCH_S)
+        return KVR_OK;
+    if (w->run_id == 0) {
+        char host[256];
+        struct kvr_provenance p;
+        kvr_search_provenance(w->argv_text, "simulator", &p, host, sizeof host);
+        enum kvr_status st = kvr_store_add_run(w->store, &p, &w->run_id);
+        if (st) return st;
+    }
+    for (size_t i = w->flushed; i < job->n_done; i++) job->done[i].run_id = w->run_id;
+    enum kvr_status st =
+        kvr_store_put_plans(w->store, job->done + w->flushed, job->n_done - w->flushed, w->replace);
+    w->flushed = job->n_done;
+    w->last_s = kvr_cli_now_s();
+    return st;
+}
+
+static enum kvr_status open_group(struct kvr_search_job *job, const struct kvr_search_item *it,
+                                  struct kvr_objective **obj)
+{
+    static struct kvr_machine h;
+    char g[16];
+    snprintf(g, sizeof g, "%d", it->p);
+    kvr_objective_free(*obj);
+    *obj = NULL;
+    enum kvr_status st = kvr_machine_args_build(&job->mach, job->machine_names[it->machine], g, &h);
+    return st ? st : kvr_objective_open(&job->models[it->model], &h, &job->objective, obj);
+}
+
+static enum kvr_status search_item(struct kvr_search_job *job, const struct kvr_search_item *it,
+                                   struct kvr_objective *obj)
+{
+    struct kvr_search_result res;
+    double t0 = kvr_cli_now_s();
+    enum kvr_status st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &res);
+    if (st) return st;
+    struct kvr_plan_row *r = &job->done[job->n_done++];
+    fill_key(job, it, r);
+    memcpy(r->tokens, res.tokens, (size_t)it->p * sizeof *res.tokens);
+    r->granularity_tokens = job->opts.granularity;
+    r->predicted_ttft_s = res.ttft_s;
+    r->evaluations = res.n_evals;
+    r->search_wall_s = kvr_cli_now_s() - t0;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_search_job_run(struct kvr_search_job *job, struct kvr_store *store,
+                                   const char *argv_text, bool replace)
+{
+    struct writer w = {store, argv_text, 0, 0, kvr_cli_now_s(), replace};
+    struct kvr_objective *obj = NULL;
+    const struct kvr_search_item *prev = NULL;
+    size_t todo = job->n_items - job->n_skipped, n = 0;
+    double t0 = kvr_cli_now_s();
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < job->n_items && !st; i++) {
+        const struct kvr_search_item *it = &job->items[i];
+        if (it->present) continue;
+        if (!prev || prev->model != it->model || prev->machine != it->machine || prev->p != it->p)
+            st = open_group(job, it, &obj);
+        prev = it;
+        if (!st) st = search_item(job, it, obj);
+        if (!st) st = flush(&w, job, false);
+        kvr_cli_progress("search", ++n, todo, kvr_cli_now_s() - t0);
+    }
+    enum kvr_status fst = flush(&w, job, true); /* keep what finished, even after an error */
+    kvr_objective_free(obj);
+    return st ? st : fst;
+}
+
+void kvr_search_job_free(struct kvr_search_job *job)
+{
+    free(job->items);
+    free(job->done);
+    job->items = NULL, job->done = NULL;
+}
+
+void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
+{
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "model", r->model);
+    kvr_json_kv_str(j, "machine", r->machine);
+    kvr_json_kv_u64(j, "p", (uint64_t)r->p);
+    kvr_json_kv_u64(j, "ctx", r->ctx_tokens);
+    kvr_json_kv_str(j, "scheme", r->scheme);
+    kvr_json_kv_str(j, "method", r->method);
+    kvr_json_key(j, "partition");
+    kvr_json_array_begin(j);
+    for (int i = 0; i < r->p; i++) kvr_json_u64(j, r->tokens[i]);
+    kvr_json_array_end(j);
+    kvr_json_kv_dbl(j, "predicted_ttft_s", r->predicted_ttft_s);
+    kvr_json_kv_u64(j, "evaluations", r->evaluations);
+    kvr_json_kv_dbl(j, "search_wall_s", r->search_wall_s);
+    kvr_json_object_end(j);
+}

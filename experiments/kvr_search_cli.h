@@ -1,0 +1,56 @@
+/* The work behind `kvr search` (also used by the sweeps and the benchmark): the product of
+ * models x machines x GPU counts x contexts, which keys are already stored, and the searches
+ * themselves with batched writes. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "kvr_json.h"
+#include "kvr_machine_args.h"
+#include "kvr_search.h"
+#include "kvr_store.h"
+
+#define KVR_SEARCH_MAX_LIST 16
+
+struct kvr_search_args {
+    const char *db, *models, *gpus, *ctx, *method, *scheme;
+    struct kvr_machine_args mach;
+    uint64_t granularity;
+    bool force, json, help;
+};
+void kvr_search_args_default(struct kvr_search_args *a);
+
+struct kvr_search_item {
+    int model, machine, p;
+    uint64_t ctx;
+    bool present; /* already in the database */
+};
+
+struct kvr_search_job {
+    struct kvr_model models[KVR_SEARCH_MAX_LIST];
+    char machine_names[KVR_SEARCH_MAX_LIST][256], machine_keys[KVR_SEARCH_MAX_LIST][512];
+    int n_models, n_machines, gpus[KVR_MAX_GPUS], n_gpus;
+    enum kvr_method method;
+    struct kvr_search_opts opts;
+    struct kvr_objective_opts objective;
+    struct kvr_machine_args mach;
+    struct kvr_search_item *items;
+    size_t n_items;
+    struct kvr_plan_row *done; /* rows searched by this run */
+    size_t n_done, n_skipped;
+};
+
+/* Parses and checks everything (models, machines at every p, lists) before any I/O. */
+enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct kvr_search_job *job);
+enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct kvr_store *store,
+                                            bool force);
+/* Runs the searches; with a store, writes rows in batches (each batch one transaction). */
+enum kvr_status kvr_search_job_run(struct kvr_search_job *job, struct kvr_store *store,
+                                   const char *argv_text, bool replace);
+void kvr_search_job_free(struct kvr_search_job *job);
+
+/* One plan row as a JSON object. */
+void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r);
+/* Provenance of this process for a `run` row. */
+void kvr_search_provenance(const char *argv_text, const char *device, struct kvr_provenance *p,
+                           char *host, size_t host_cap);
