@@ -59,8 +59,8 @@ static enum kvr_status oracle_gaps(const struct kvr_search_job *job, struct gaps
     for (size_t i = 0; i < job->n_done && !st; i++) {
         const struct kvr_plan_row *r = &job->done[i];
         bool do_ex = r->p == 2 || (r->p == 4 && r->ctx_tokens <= 4096);
-        bool do_nm = r->p >= 4 && (r->ctx_tokens == 4096 || r->ctx_tokens == 8192 ||
-                                   r->ctx_tokens == 16384);
+        bool do_nm =
+            r->p >= 4 && (r->ctx_tokens == 4096 || r->ctx_tokens == 8192 || r->ctx_tokens == 16384);
         if (!do_ex && !do_nm) continue;
         struct kvr_objective *obj = NULL;
         struct kvr_search_result o, h1;

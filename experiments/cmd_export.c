@@ -36,25 +36,42 @@ struct export_args {
 static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},    {"format", required_argument, NULL, 'f'},
-        {"out", required_argument, NULL, 'o'},   {"model", required_argument, NULL, 'm'},
+        {"db", required_argument, NULL, 'd'},      {"format", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},     {"model", required_argument, NULL, 'm'},
         {"machine", required_argument, NULL, 'H'}, {"gpus", required_argument, NULL, 'g'},
-        {"method", required_argument, NULL, 'M'}, {"scheme", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"method", required_argument, NULL, 'M'},  {"scheme", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     *a = (struct export_args){.format = "json", .method = "hier", .scheme = "kvr"};
     int c;
     kvr_cli_opt_reset();
     while ((c = kvr_cli_getopt(argc, argv, "d:f:o:m:H:g:M:s:h", opts)) != -1) {
         switch (c) {
-        case '?': return KVR_ERR_USAGE;
-        case 'h': a->help = true; return KVR_OK;
-        case 'd': a->db = optarg; break;
-        case 'f': a->format = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'm': a->model = optarg; break;
-        case 'H': a->machine = optarg; break;
-        case 'M': a->method = optarg; break;
-        case 's': a->scheme = optarg; break;
+        case '?':
+            return KVR_ERR_USAGE;
+        case 'h':
+            a->help = true;
+            return KVR_OK;
+        case 'd':
+            a->db = optarg;
+            break;
+        case 'f':
+            a->format = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'm':
+            a->model = optarg;
+            break;
+        case 'H':
+            a->machine = optarg;
+            break;
+        case 'M':
+            a->method = optarg;
+            break;
+        case 's':
+            a->scheme = optarg;
+            break;
         case 'g':
             if (kvr_parse_u64(optarg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0)
                 return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", optarg, KVR_MAX_GPUS);
@@ -87,8 +104,9 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
     char generator[128];
     snprintf(generator, sizeof generator, "kvr %s (git %s)", KVR_PROJECT_VERSION, KVR_GIT_VERSION);
     if (!st)
-        st = kvr_export_plans(rows, n, (enum kvr_export_format)kvr_export_format_from_name(a.format),
-                              generator, a.out);
+        st =
+            kvr_export_plans(rows, n, (enum kvr_export_format)kvr_export_format_from_name(a.format),
+                             generator, a.out);
     if (!st && strcmp(a.out, "-"))
         fprintf(stderr, "export: %zu rows written to %s (%s)\n", n, a.out, a.format);
     free(rows);

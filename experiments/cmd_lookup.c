@@ -29,9 +29,8 @@ static const char lookup_help[] =
     "                                                                  (default linear)\n"
     "      --clamp           outside the table, use the nearest end row's fractions\n"
     "  -M, --method M        the search method of the rows             (default hier)\n"
-    "  -s, --scheme S        the scheme of the rows                    (default kvr)\n"
-    KVR_MACHINE_ARGS_HELP
-    "  -j, --json            print JSON instead of a table\n"
+    "  -s, --scheme S        the scheme of the rows                    (default "
+    "kvr)\n" KVR_MACHINE_ARGS_HELP "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
 struct lookup_args {
@@ -44,32 +43,62 @@ enum { OPT_CLAMP = KVR_OPT_FIRST_FREE };
 
 static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"model", required_argument, NULL, 'm'},
-        KVR_MACHINE_ARGS_OPTIONS,                 {"gpus", required_argument, NULL, 'g'},
-        {"ctx", required_argument, NULL, 'c'},    {"interp", required_argument, NULL, 'i'},
-        {"method", required_argument, NULL, 'M'}, {"scheme", required_argument, NULL, 's'},
-        {"clamp", no_argument, NULL, OPT_CLAMP},  {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    *a = (struct lookup_args){.model = "llama-7b", .interp = "linear", .method = "hier",
-                              .scheme = "kvr", .mach = {.machine = "a100-nvlink", .trials = 16}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         KVR_MACHINE_ARGS_OPTIONS,
+                                         {"gpus", required_argument, NULL, 'g'},
+                                         {"ctx", required_argument, NULL, 'c'},
+                                         {"interp", required_argument, NULL, 'i'},
+                                         {"method", required_argument, NULL, 'M'},
+                                         {"scheme", required_argument, NULL, 's'},
+                                         {"clamp", no_argument, NULL, OPT_CLAMP},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    *a = (struct lookup_args){.model = "llama-7b",
+                              .interp = "linear",
+                              .method = "hier",
+                              .scheme = "kvr",
+                              .mach = {.machine = "a100-nvlink", .trials = 16}};
     int c;
     enum kvr_status st = KVR_OK;
     kvr_cli_opt_reset();
     while (!st && (c = kvr_cli_getopt(argc, argv, "d:m:H:g:c:i:M:s:jh", opts)) != -1) {
         switch (c) {
-        case '?': return KVR_ERR_USAGE;
-        case 'h': a->help = true; return KVR_OK;
-        case 'd': a->db = optarg; break;
-        case 'm': a->model = optarg; break;
-        case 'g': a->gpus = optarg; break;
-        case 'c': a->ctx = optarg; break;
-        case 'i': a->interp = optarg; break;
-        case 'M': a->method = optarg; break;
-        case 's': a->scheme = optarg; break;
-        case 'j': a->json = true; break;
-        case OPT_CLAMP: a->clamp = true; break;
-        default: kvr_machine_args_take(&a->mach, c, optarg, &st);
+        case '?':
+            return KVR_ERR_USAGE;
+        case 'h':
+            a->help = true;
+            return KVR_OK;
+        case 'd':
+            a->db = optarg;
+            break;
+        case 'm':
+            a->model = optarg;
+            break;
+        case 'g':
+            a->gpus = optarg;
+            break;
+        case 'c':
+            a->ctx = optarg;
+            break;
+        case 'i':
+            a->interp = optarg;
+            break;
+        case 'M':
+            a->method = optarg;
+            break;
+        case 's':
+            a->scheme = optarg;
+            break;
+        case 'j':
+            a->json = true;
+            break;
+        case OPT_CLAMP:
+            a->clamp = true;
+            break;
+        default:
+            kvr_machine_args_take(&a->mach, c, optarg, &st);
         }
     }
     if (!st && optind != argc)
@@ -128,9 +157,10 @@ static void print_answers(const struct lookup_args *args, const char *model, con
     for (size_t i = 0; i < n; i++) {
         char t[32], part[KVR_MAX_GPUS * 21], how[32];
         kvr_store_format_tokens(x[i].a.tokens, x[i].a.p, part, sizeof part);
-        snprintf(how, sizeof how, "%s", x[i].a.exact     ? "exact"
-                                        : x[i].a.clamped ? "clamped"
-                                                         : args->interp);
+        snprintf(how, sizeof how, "%s",
+                 x[i].a.exact     ? "exact"
+                 : x[i].a.clamped ? "clamped"
+                                  : args->interp);
         printf("%8llu %-13s %12s  %s\n", (unsigned long long)x[i].ctx, how,
                kvr_format_duration(t, sizeof t, x[i].ttft_s), part);
     }
@@ -157,8 +187,7 @@ static enum kvr_status load_rows(const struct lookup_args *a, const struct kvr_p
 
 static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_model *m,
                                   const struct kvr_machine *h, const struct kvr_plan_row *rows,
-                                  size_t n_rows, const uint64_t *ctx, struct answer *out,
-                                  size_t n)
+                                  size_t n_rows, const uint64_t *ctx, struct answer *out, size_t n)
 {
     struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = a->mach.trials};
     enum kvr_status st = kvr_machine_args_percentile(&a->mach, &oo.percentile);
@@ -168,8 +197,10 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
     for (size_t i = 0; i < n && !st; i++) {
         out[i].ctx = ctx[i];
         st = kvr_interp_partition(rows, n_rows, ctx[i], how, a->clamp, &out[i].a);
-        if (st) st = kvr_error_prefix(st, "--ctx %llu: ", (unsigned long long)ctx[i]);
-        else out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);
+        if (st)
+            st = kvr_error_prefix(st, "--ctx %llu: ", (unsigned long long)ctx[i]);
+        else
+            out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);
     }
     kvr_objective_free(obj);
     return st;

@@ -25,12 +25,13 @@ static const char search_help[] =
     "  -d, --db FILE           SQLite database, created when missing   (required)\n"
     "  -m, --model LIST        presets or files, comma-separated       (default llama-7b)\n"
     "  -H, --machine LIST      profiles, comma-separated               (default a100-nvlink)\n"
-    "  -g, --gpus LIST         GPU counts, e.g. 2,4,8                  (default: all of the profile)\n"
+    "  -g, --gpus LIST         GPU counts, e.g. 2,4,8                  (default: all of the "
+    "profile)\n"
     "  -c, --ctx LIST          tokens: 1k-16k+1k (from-to+step), 4k,8k (default 1k-16k+1k)\n"
     "  -M, --method M          hier, exhaustive, nelder-mead, even, balanced (default hier)\n"
     "  -G, --granularity N     chunk granularity in tokens             (default 64)\n"
-    "  -s, --scheme S          scheme taking a partition               (default kvr)\n"
-    KVR_MACHINE_ARGS_HELP
+    "  -s, --scheme S          scheme taking a partition               (default "
+    "kvr)\n" KVR_MACHINE_ARGS_HELP
     "  -f, --force             search keys already present again and replace them\n"
     "  -j, --json              print JSON instead of a table\n"
     "  -h, --help              this help\n";
@@ -55,22 +56,42 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
     kvr_cli_opt_reset();
     while (!st && (c = kvr_cli_getopt(argc, argv, "d:m:H:g:c:M:G:s:fjh", opts)) != -1) {
         switch (c) {
-        case '?': return KVR_ERR_USAGE;
-        case 'h': a->help = true; return KVR_OK;
-        case 'd': a->db = optarg; break;
-        case 'm': a->models = optarg; break;
-        case 'g': a->gpus = optarg; break;
-        case 'c': a->ctx = optarg; break;
-        case 'M': a->method = optarg; break;
-        case 's': a->scheme = optarg; break;
-        case 'f': a->force = true; break;
-        case 'j': a->json = true; break;
+        case '?':
+            return KVR_ERR_USAGE;
+        case 'h':
+            a->help = true;
+            return KVR_OK;
+        case 'd':
+            a->db = optarg;
+            break;
+        case 'm':
+            a->models = optarg;
+            break;
+        case 'g':
+            a->gpus = optarg;
+            break;
+        case 'c':
+            a->ctx = optarg;
+            break;
+        case 'M':
+            a->method = optarg;
+            break;
+        case 's':
+            a->scheme = optarg;
+            break;
+        case 'f':
+            a->force = true;
+            break;
+        case 'j':
+            a->json = true;
+            break;
         case 'G':
             if (kvr_parse_tokens(optarg, KVR_MAX_CTX, &a->granularity) || a->granularity == 0)
                 st = kvr_error(KVR_ERR_INPUT, "--granularity: '%s' must be 1..%u tokens", optarg,
                                KVR_MAX_CTX);
             break;
-        default: kvr_machine_args_take(&a->mach, c, optarg, &st);
+        default:
+            kvr_machine_args_take(&a->mach, c, optarg, &st);
         }
     }
     if (!st && optind != argc)
@@ -83,8 +104,8 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
                        bool json)
 {
     if (!json) {
-        printf("%-10s %-24s %3s %7s %-8s %12s %7s  %s\n", "model", "machine", "p", "ctx",
-               "method", "TTFT", "evals", "partition");
+        printf("%-10s %-24s %3s %7s %-8s %12s %7s  %s\n", "model", "machine", "p", "ctx", "method",
+               "TTFT", "evals", "partition");
         for (size_t i = 0; i < n; i++) {
             char t[32], part[KVR_MAX_GPUS * 21];
             kvr_store_format_tokens(rows[i].tokens, rows[i].p, part, sizeof part);

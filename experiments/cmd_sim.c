@@ -21,9 +21,8 @@ static const char sim_help[] =
     "  -c, --ctx N           context tokens, k = 1024           (default 16k)\n"
     "  -s, --scheme S        single, tsp, tsp-causal, kvr, kvr-even, ring, tp (default kvr)\n"
     "  -P, --partition LIST  kvr chunk per rank, e.g. 6144,4096,3584,2560 (tokens; default:\n"
-    "                        the closed-form split balancing linear + attention compute)\n"
-    KVR_MACHINE_ARGS_HELP
-    "  -t, --timeline FILE   write the events as TSV\n"
+    "                        the closed-form split balancing linear + attention "
+    "compute)\n" KVR_MACHINE_ARGS_HELP "  -t, --timeline FILE   write the events as TSV\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
@@ -35,16 +34,12 @@ struct sim_args {
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
-    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
-                                         KVR_MACHINE_ARGS_OPTIONS,
-                                         {"gpus", required_argument, NULL, 'g'},
-                                         {"ctx", required_argument, NULL, 'c'},
-                                         {"scheme", required_argument, NULL, 's'},
-                                         {"partition", required_argument, NULL, 'P'},
-                                         {"timeline", required_argument, NULL, 't'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
+        {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
+        {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
+        {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     *a = (struct sim_args){.model = "llama-7b",
                            .ctx = "16k",
                            .scheme = "kvr",

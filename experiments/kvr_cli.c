@@ -83,7 +83,8 @@ static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, 
     uint64_t a, b = 0, step = 1024;
     if (dash) *dash = 0;
     if (plus) *plus = 0;
-    if (kvr_parse_tokens(item, KVR_MAX_CTX, &a) || (dash && kvr_parse_tokens(dash + 1, KVR_MAX_CTX, &b)) ||
+    if (kvr_parse_tokens(item, KVR_MAX_CTX, &a) ||
+        (dash && kvr_parse_tokens(dash + 1, KVR_MAX_CTX, &b)) ||
         (plus && kvr_parse_tokens(plus + 1, KVR_MAX_CTX, &step)))
         return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", opt);
     if (!dash) b = a;
@@ -97,8 +98,7 @@ static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, 
     return st;
 }
 
-enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out,
-                                       size_t *n)
+enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out, size_t *n)
 {
     char buf[1024];
     if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf || !*text)
@@ -121,7 +121,8 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
     const char *parts[256];
     snprintf(buf, sizeof buf, "%s", text);
     int k = kvr_cli_split(buf, parts, cap < 256 ? cap : 256);
-    if (k <= 0) return kvr_error(KVR_ERR_INPUT, "%s: '%s' is not a list of 1..%d values", opt, text, cap);
+    if (k <= 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: '%s' is not a list of 1..%d values", opt, text, cap);
     for (int i = 0; i < k; i++) {
         uint64_t v;
         if (kvr_parse_u64(parts[i], (uint64_t)hi, &v) || v < (uint64_t)lo)
@@ -151,7 +152,8 @@ int kvr_cli_split(char *buf, const char **parts, int cap)
 void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "kvr");
-    for (int i = 0; i < argc && n < cap; i++) n += (size_t)snprintf(buf + n, cap - n, " %s", argv[i]);
+    for (int i = 0; i < argc && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, " %s", argv[i]);
 }
 
 double kvr_cli_now_s(void)

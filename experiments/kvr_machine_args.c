@@ -23,13 +23,14 @@ int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, en
         return 1;
     case KVR_OPT_LINK:
         if (a->n_links == KVR_MAX_GPUS * 2)
-            *st = kvr_error(KVR_ERR_USAGE, "too many --link options (at most %d)",
-                            KVR_MAX_GPUS * 2);
+            *st =
+                kvr_error(KVR_ERR_USAGE, "too many --link options (at most %d)", KVR_MAX_GPUS * 2);
         else
             a->links[a->n_links++] = arg;
         return 1;
     case KVR_OPT_SEED:
-        if (kvr_parse_u64(arg, UINT64_MAX, &a->seed)) *st = kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
+        if (kvr_parse_u64(arg, UINT64_MAX, &a->seed))
+            *st = kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
         return 1;
     case KVR_OPT_TRIALS:
         if (kvr_parse_u64(arg, 1000000, &a->trials) || a->trials == 0)
@@ -53,8 +54,7 @@ enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const c
     return kvr_machine_validate(h);
 }
 
-void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, char *buf,
-                          size_t cap)
+void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "%s", name ? name : a->machine);
     if (a->bw && n < cap) n += (size_t)snprintf(buf + n, cap - n, "+bw=%s", a->bw);
@@ -70,9 +70,10 @@ enum kvr_status kvr_machine_args_percentile(const struct kvr_machine_args *a, do
 {
     *pct = 0;
     if (!a->objective || !strcmp(a->objective, "mean")) return KVR_OK;
-    if (a->objective[0] != 'p' ||
-        kvr_parse_decimal("percentile", a->objective + 1, 0, 100, pct) || *pct <= 0)
-        return kvr_error(KVR_ERR_INPUT, "--objective: '%s' is not 'mean' or pNN with NN in (0, 100]",
+    if (a->objective[0] != 'p' || kvr_parse_decimal("percentile", a->objective + 1, 0, 100, pct) ||
+        *pct <= 0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--objective: '%s' is not 'mean' or pNN with NN in (0, 100]",
                          a->objective);
     return KVR_OK;
 }

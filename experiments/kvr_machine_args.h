@@ -25,7 +25,9 @@ enum {
         {"noise", required_argument, NULL, KVR_OPT_NOISE},                                         \
         {"seed", required_argument, NULL, KVR_OPT_SEED},                                           \
         {"trials", required_argument, NULL, KVR_OPT_TRIALS},                                       \
-        {"objective", required_argument, NULL, KVR_OPT_OBJECTIVE}
+    {                                                                                              \
+        "objective", required_argument, NULL, KVR_OPT_OBJECTIVE                                    \
+    }
 
 #define KVR_MACHINE_ARGS_HELP                                                                      \
     "      --bw RATE         every link's bandwidth, e.g. 10GB/s (default: the profile's)\n"       \

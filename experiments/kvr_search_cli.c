@@ -89,8 +89,10 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
     int method = kvr_method_from_name(a->method), scheme = kvr_scheme_from_name(a->scheme);
     enum kvr_status st = KVR_OK;
     if (method < 0)
-        st = kvr_error(KVR_ERR_INPUT, "--method: unknown method '%s' (hier, exhaustive, "
-                       "nelder-mead, even, balanced)", a->method);
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--method: unknown method '%s' (hier, exhaustive, "
+                       "nelder-mead, even, balanced)",
+                       a->method);
     if (!st && scheme != KVR_SCHEME_KVR)
         st = kvr_error(KVR_ERR_INPUT, "--scheme: '%s' does not take a partition (only kvr does)",
                        a->scheme);

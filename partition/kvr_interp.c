@@ -8,7 +8,9 @@
 
 int kvr_interp_from_name(const char *name)
 {
-    return !strcmp(name, "linear") ? KVR_INTERP_LINEAR : !strcmp(name, "steffen") ? KVR_INTERP_STEFFEN : -1;
+    return !strcmp(name, "linear")    ? KVR_INTERP_LINEAR
+           : !strcmp(name, "steffen") ? KVR_INTERP_STEFFEN
+                                      : -1;
 }
 
 const char *kvr_interp_name(enum kvr_interp how)
@@ -46,8 +48,7 @@ static enum kvr_status steffen(const struct kvr_plan_row *rows, size_t n, uint64
 }
 
 enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,
-                                     enum kvr_interp how, bool clamp,
-                                     struct kvr_lookup_answer *a)
+                                     enum kvr_interp how, bool clamp, struct kvr_lookup_answer *a)
 {
     const struct kvr_lookup_row **view = malloc((n ? n : 1) * sizeof *view);
     struct kvr_lookup_row *lr = malloc((n ? n : 1) * sizeof *lr);
@@ -56,8 +57,9 @@ enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, 
         return kvr_error(KVR_ERR_NOMEM, "interp: out of memory");
     }
     for (size_t k = 0; k < n; k++) {
-        lr[k] = (struct kvr_lookup_row){rows[k].model, rows[k].machine, rows[k].scheme,
-                                        rows[k].method, rows[k].p, rows[k].granularity_tokens,
+        lr[k] = (struct kvr_lookup_row){rows[k].model,      rows[k].machine,
+                                        rows[k].scheme,     rows[k].method,
+                                        rows[k].p,          rows[k].granularity_tokens,
                                         rows[k].ctx_tokens, rows[k].predicted_ttft_s,
                                         rows[k].tokens};
         view[k] = &lr[k];

@@ -15,5 +15,4 @@ const char *kvr_interp_name(enum kvr_interp how);
 
 /* rows: one key, sorted by ctx (as kvr_store_list_plans returns them). */
 enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,
-                                     enum kvr_interp how, bool clamp,
-                                     struct kvr_lookup_answer *a);
+                                     enum kvr_interp how, bool clamp, struct kvr_lookup_answer *a);

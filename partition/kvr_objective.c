@@ -17,8 +17,8 @@ struct kvr_objective {
     struct kvr_plan plan;
 };
 
-static const char *const method_names[KVR_N_METHODS] = {"hier", "exhaustive", "nelder-mead",
-                                                        "even", "balanced"};
+static const char *const method_names[KVR_N_METHODS] = {"hier", "exhaustive", "nelder-mead", "even",
+                                                        "balanced"};
 
 const char *kvr_method_name(enum kvr_method m)
 {

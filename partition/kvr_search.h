@@ -47,15 +47,15 @@ int kvr_objective_p(const struct kvr_objective *obj);
 
 struct kvr_search_result {
     uint64_t tokens[KVR_MAX_GPUS];
-    double ttft_s;      /* the objective at tokens */
-    uint64_t n_evals;   /* objective evaluations this search made */
+    double ttft_s;    /* the objective at tokens */
+    uint64_t n_evals; /* objective evaluations this search made */
 };
 
 struct kvr_search_opts {
-    uint64_t granularity; /* tokens; default 64 */
-    uint64_t coarse_max;  /* most coarse-grid points; default 512 */
+    uint64_t granularity;    /* tokens; default 64 */
+    uint64_t coarse_max;     /* most coarse-grid points; default 512 */
     uint64_t exhaustive_max; /* oracle refuses beyond this many partitions; default 5e6 */
-    int nm_starts;        /* Nelder-Mead starts (balanced, even, then seeded random); default 6 */
+    int nm_starts; /* Nelder-Mead starts (balanced, even, then seeded random); default 6 */
     uint64_t nm_seed;
 };
 void kvr_search_opts_default(struct kvr_search_opts *o);

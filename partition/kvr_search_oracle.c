@@ -120,16 +120,15 @@ static void nm_start(const struct relaxed *r, int k, gsl_rng *rng, gsl_vector *x
     uint64_t t[KVR_MAX_GPUS];
     kvr_search_start(r->obj, r->ctx, 1, t);
     for (int i = 0; i + 1 < r->p; i++) {
-        double v = k == 0 ? log((double)t[i] / (double)t[r->p - 1])
+        double v = k == 0   ? log((double)t[i] / (double)t[r->p - 1])
                    : k == 1 ? 0
                             : 2 * gsl_rng_uniform(rng) - 1;
         gsl_vector_set(x, (size_t)i, v);
     }
 }
 
-static enum kvr_status nm_starts(struct relaxed *r, const struct kvr_search_opts *o,
-                                 gsl_vector *x, gsl_vector *step, gsl_rng *rng, double *best_v,
-                                 uint64_t *best_t)
+static enum kvr_status nm_starts(struct relaxed *r, const struct kvr_search_opts *o, gsl_vector *x,
+                                 gsl_vector *step, gsl_rng *rng, double *best_v, uint64_t *best_t)
 {
     gsl_multimin_function f = {.f = relaxed_f, .n = x->size, .params = r};
     for (int k = 0; k < (o->nm_starts > 0 ? o->nm_starts : 1); k++) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct kvr_store {
     sqlite3 *db;
@@ -112,8 +113,8 @@ static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode m
         (st = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n_tables)))
         return st;
     if (app_id != KVR_STORE_APPLICATION_ID && (app_id != 0 || n_tables != 0))
-        return kvr_error(KVR_ERR_INPUT, "%s: not a kvrun database (application_id 0x%08x)",
-                         s->path, (unsigned)app_id);
+        return kvr_error(KVR_ERR_INPUT, "%s: not a kvrun database (application_id 0x%08x)", s->path,
+                         (unsigned)app_id);
     if (s->version > KVR_STORE_SCHEMA_VERSION)
         return kvr_error(KVR_ERR_INPUT,
                          "%s: written by a newer kvrun (schema %d; this build knows up to %d)",
@@ -168,14 +169,30 @@ static enum kvr_status ensure_wal(struct kvr_store *s)
     }
 }
 
-static enum kvr_status open_db(struct kvr_store *s, const char *path, enum kvr_store_mode mode)
+/* "file:PATH?immutable=1" with PATH percent-encoded where URIs need it. */
+static void immutable_uri(const char *path, char *uri, size_t cap)
+{
+    size_t n = (size_t)snprintf(uri, cap, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < cap; p++)
+        n += (size_t)(strchr("?#%", *p) || *p < 33 ? snprintf(uri + n, cap - n, "%%%02X", *p)
+                                                   : snprintf(uri + n, cap - n, "%c", *p));
+    snprintf(uri + n, cap - n, "?immutable=1");
+}
+
+/* A WAL database in a folder we cannot write (no -shm file) opens for reading only as
+ * immutable: nobody can be writing it there. */
+static enum kvr_status open_db(struct kvr_store *s, const char *path, enum kvr_store_mode mode,
+                               bool immutable)
 {
     struct stat sb;
     if (mode == KVR_STORE_READ && stat(path, &sb) != 0)
         return kvr_error(KVR_ERR_IO, "%s: cannot open database: %s", path, strerror(errno));
-    int flags = mode == KVR_STORE_READ ? SQLITE_OPEN_READONLY
-                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int flags =
+        mode == KVR_STORE_READ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    char uri[3200];
+    immutable_uri(path, uri, sizeof uri);
+    int rc = sqlite3_open_v2(immutable ? uri : path, &s->db,
+                             flags | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0), NULL);
     if (rc != SQLITE_OK)
         return kvr_error(KVR_ERR_IO, "%s: cannot open database: %s", path, sqlite3_errstr(rc));
     sqlite3_extended_result_codes(s->db, 1);
@@ -190,8 +207,14 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
     struct kvr_store *s = calloc(1, sizeof *s);
     if (!s) return kvr_error(KVR_ERR_NOMEM, "store: out of memory");
     snprintf(s->path, sizeof s->path, "%s", path);
-    enum kvr_status st = open_db(s, path, mode);
+    enum kvr_status st = open_db(s, path, mode, false);
     if (!st) st = check_identity(s, mode);
+    if (st == KVR_ERR_IO && mode == KVR_STORE_READ && access(path, W_OK) != 0) {
+        sqlite3_close_v2(s->db);
+        s->db = NULL;
+        st = open_db(s, path, mode, true);
+        if (!st) st = check_identity(s, mode);
+    }
     if (!st && mode == KVR_STORE_WRITE) st = ensure_wal(s);
     if (!st && mode == KVR_STORE_WRITE && s->version < KVR_STORE_SCHEMA_VERSION)
         st = kvr_store_transaction(s, migrate_txn, NULL);

@@ -121,8 +121,7 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
     if (r->p < 1 || r->p > KVR_MAX_GPUS)
         return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
     const unsigned char *text = sqlite3_column_text(q, 6);
-    enum kvr_status st =
-        kvr_store_parse_tokens(text ? (const char *)text : "", r->p, r->tokens);
+    enum kvr_status st = kvr_store_parse_tokens(text ? (const char *)text : "", r->p, r->tokens);
     return st ? kvr_error_prefix(st, "%s: plan: ", kvr_store_path(s)) : KVR_OK;
 }
 
@@ -148,8 +147,10 @@ enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_
         if (cnt == cap) {
             cap = cap ? 2 * cap : 32;
             struct kvr_plan_row *grown = realloc(out, cap * sizeof *out);
-            if (!grown) st = kvr_error(KVR_ERR_NOMEM, "store: out of memory for plan rows");
-            else out = grown;
+            if (!grown)
+                st = kvr_error(KVR_ERR_NOMEM, "store: out of memory for plan rows");
+            else
+                out = grown;
         }
         if (!st) st = read_row(s, q, &out[cnt++]);
     }

@@ -50,8 +50,10 @@ static void check_case(const struct kvr_model *m, struct kvr_machine *h, uint64_
     ok(!st, "%s: searches run", label);
     double g = gap(hier.ttft_s, ex.ttft_s);
     *max_gap = fmax(*max_gap, g);
-    ok(g <= 1e-3, "%s: hier within 0.1%% of exhaustive (gap %.4f%%, %llu vs %llu "
-       "evals)", label, 100 * g, (unsigned long long)hier.n_evals, (unsigned long long)ex.n_evals);
+    ok(g <= 1e-3,
+       "%s: hier within 0.1%% of exhaustive (gap %.4f%%, %llu vs %llu "
+       "evals)",
+       label, 100 * g, (unsigned long long)hier.n_evals, (unsigned long long)ex.n_evals);
     ok(hier.ttft_s <= even.ttft_s && hier.ttft_s <= bal.ttft_s,
        "%s: hier never worse than even (%.3f%%) or balanced", label,
        100 * gap(hier.ttft_s, even.ttft_s));

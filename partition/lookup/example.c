@@ -28,15 +28,16 @@ int main(int argc, char **argv)
     struct kvr_lookup *t;
     int rc = kvr_lookup_load_csv(argv[1], &t, err, sizeof err);
     if (rc) return fprintf(stderr, "kvr-lookup-example: %s\n", err), 2;
-    struct kvr_lookup_query q = {.model = argv[2], .machine = argv[3], .p = atoi(argv[4]),
-                                 .clamp = clamp};
+    struct kvr_lookup_query q = {
+        .model = argv[2], .machine = argv[3], .p = atoi(argv[4]), .clamp = clamp};
     for (unsigned long long ctx = from; ctx <= to && !rc; ctx += step) {
         struct kvr_lookup_answer a;
         q.ctx_tokens = ctx;
         if ((rc = kvr_lookup_partition(t, &q, &a, err, sizeof err))) break;
         printf("{\"ctx\": %llu, \"method\": \"%s\", \"partition\": [", ctx,
                a.exact ? "exact" : "interpolated");
-        for (int i = 0; i < a.p; i++) printf("%s%llu", i ? ", " : "", (unsigned long long)a.tokens[i]);
+        for (int i = 0; i < a.p; i++)
+            printf("%s%llu", i ? ", " : "", (unsigned long long)a.tokens[i]);
         printf("]}\n");
     }
     if (rc) fprintf(stderr, "kvr-lookup-example: %s\n", err);

@@ -13,8 +13,8 @@
 struct kvr_lookup {
     struct kvr_lookup_row *rows;
     size_t n;
-    char *strings;      /* one block holding every key string */
-    uint64_t *tokens;   /* one block holding every partition */
+    char *strings;    /* one block holding every key string */
+    uint64_t *tokens; /* one block holding every partition */
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(int rc, char *err, size_t cap,
@@ -31,8 +31,8 @@ __attribute__((format(printf, 4, 5))) static int fail(int rc, char *err, size_t 
 
 const char *kvr_lookup_rc_name(int rc)
 {
-    static const char *const names[] = {"ok", "not found", "out of range", "bad input",
-                                        "i/o error", "out of memory"};
+    static const char *const names[] = {"ok",        "not found", "out of range",
+                                        "bad input", "i/o error", "out of memory"};
     return rc >= 0 && rc <= KVR_LOOKUP_NOMEM ? names[rc] : "?";
 }
 
@@ -130,8 +130,8 @@ int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_que
     for (size_t i = 0; i < t->n; i++) /* rows are sorted by key, then ctx */
         if (same_key(&t->rows[i], q)) sel[n++] = &t->rows[i];
     int rc = n ? kvr_lookup_solve(sel, n, q->ctx_tokens, q->clamp, a, err, cap)
-               : fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d",
-                      q->model, q->machine, q->p);
+               : fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d", q->model,
+                      q->machine, q->p);
     free(sel);
     return rc;
 }
@@ -148,7 +148,7 @@ static int cmp_rows(const void *x, const void *y)
 }
 
 /* Checks one row: chunks non-empty and summing to ctx, p and granularity in range. */
-static int check_row(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where)
+int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where)
 {
     if (r->p < 1 || r->p > KVR_LOOKUP_MAX_P)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: p = %d is outside 1..%d", where, r->p,
@@ -174,7 +174,7 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
     for (size_t i = 0; i < n; i++) {
         char where[64];
         snprintf(where, sizeof where, "row %zu", i);
-        int rc = check_row(&rows[i], err, cap, where);
+        int rc = kvr_lookup_check_row(&rows[i], err, cap, where);
         if (rc) return rc;
         n_chars += strlen(rows[i].model) + strlen(rows[i].machine) + strlen(rows[i].scheme) +
                    strlen(rows[i].method) + 4;

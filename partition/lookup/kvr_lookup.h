@@ -25,10 +25,10 @@ extern "C" {
 
 enum kvr_lookup_rc {
     KVR_LOOKUP_OK = 0,
-    KVR_LOOKUP_NOT_FOUND,     /* no rows for the key */
-    KVR_LOOKUP_OUT_OF_RANGE,  /* ctx outside the rows and no clamp */
-    KVR_LOOKUP_BAD_INPUT,     /* malformed file or argument */
-    KVR_LOOKUP_IO,            /* file missing or unreadable */
+    KVR_LOOKUP_NOT_FOUND,    /* no rows for the key */
+    KVR_LOOKUP_OUT_OF_RANGE, /* ctx outside the rows and no clamp */
+    KVR_LOOKUP_BAD_INPUT,    /* malformed file or argument */
+    KVR_LOOKUP_IO,           /* file missing or unreadable */
     KVR_LOOKUP_NOMEM,
 };
 
@@ -52,10 +52,10 @@ struct kvr_lookup_query {
 struct kvr_lookup_answer {
     uint64_t tokens[KVR_LOOKUP_MAX_P];
     int p;
-    int exact;                /* 1: a stored row; 0: interpolated or clamped */
-    int clamped;              /* 1: ctx was outside the rows */
-    uint64_t lo_ctx, hi_ctx;  /* the neighbours used (equal for exact and clamped) */
-    double predicted_ttft_s;  /* stored for exact rows; interpolated linearly otherwise */
+    int exact;               /* 1: a stored row; 0: interpolated or clamped */
+    int clamped;             /* 1: ctx was outside the rows */
+    uint64_t lo_ctx, hi_ctx; /* the neighbours used (equal for exact and clamped) */
+    double predicted_ttft_s; /* stored for exact rows; interpolated linearly otherwise */
 };
 
 struct kvr_lookup; /* a loaded table */
@@ -74,6 +74,10 @@ int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_que
 /* The interpolation itself, over rows of one key sorted by ctx (kvr lookup shares it). */
 int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_t ctx, int clamp,
                      struct kvr_lookup_answer *a, char *err, size_t cap);
+
+/* Checks a row (p in range, granularity >= 1, chunks non-empty and summing to ctx); where
+ * prefixes the message. */
+int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where);
 
 /* Chunk fractions of a partition, and the rounding of fractions back to tokens. */
 void kvr_lookup_fractions(const uint64_t *tokens, int p, double *frac);

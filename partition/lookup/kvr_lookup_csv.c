@@ -12,10 +12,12 @@
 
 #include "kvr_lookup.h"
 
-#define MAX_LINE   8192
-#define N_FIELDS   9
-#define MAGIC      "# kvrun lookup table, format "
-#define HEADER     "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens"
+#define MAX_LINE 8192
+#define N_FIELDS 9
+#define MAGIC    "# kvrun lookup table, format "
+#define HEADER                                                                                     \
+    "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_"      \
+    "tokens"
 
 struct staging {
     struct kvr_lookup_row *rows;
@@ -42,9 +44,12 @@ static int split(char *line, char **fields, int max)
         if (*r == '"') {
             for (r++;; r++) {
                 if (!*r) return -1;
-                if (*r == '"' && r[1] == '"') *w++ = *r++;
-                else if (*r == '"') break;
-                else *w++ = *r;
+                if (*r == '"' && r[1] == '"')
+                    *w++ = *r++;
+                else if (*r == '"')
+                    break;
+                else
+                    *w++ = *r;
             }
             r++;
             if (*r && *r != ',') return -1;
@@ -82,8 +87,7 @@ static int parse_tokens(char *s, uint64_t *tok, int p)
 }
 
 /* Parses one data line into a staged row (strings packed into one allocation). */
-static int parse_row(char *line, struct kvr_lookup_row *r, char *err, size_t cap,
-                     const char *where)
+static int parse_row(char *line, struct kvr_lookup_row *r, char *err, size_t cap, const char *where)
 {
     char *f[N_FIELDS];
     uint64_t p, gran, ctx;
@@ -103,7 +107,8 @@ static int parse_row(char *line, struct kvr_lookup_row *r, char *err, size_t cap
     if (!s || !tok || parse_tokens(f[8], tok, (int)p)) {
         free(s), free(tok);
         return snprintf(err, cap, "%s: partition '%s' is not %d tokens joined by ';'", where, f[8],
-                        (int)p), -1;
+                        (int)p),
+               -1;
     }
     const char **dst[] = {&r->model, &r->machine, NULL, &r->scheme, &r->method};
     for (int i = 0; i < 5; i++) {
@@ -154,6 +159,7 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char *err, si
         memset(&s->rows[s->n], 0, sizeof s->rows[s->n]);
         if (parse_row(line, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
         s->n++;
+        if (kvr_lookup_check_row(&s->rows[s->n - 1], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     }
     return rc ? rc : ferror(f) ? (snprintf(err, cap, "%s: read error", path), KVR_LOOKUP_IO) : 0;
 }

@@ -1,0 +1,40 @@
+/* Fuzz target: the kvr_lookup CSV table loader, then a few queries on whatever loads. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "kvr_lookup.h"
+
+const char *const kvr_fuzz_seeds[] = {
+    "# kvrun lookup table, format 1\n"
+    "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
+    "partition_tokens\n"
+    "llama-7b,a100-nvlink,2,kvr,hier,64,1024,0.01,576;448\n"
+    "llama-7b,a100-nvlink,2,kvr,hier,64,2048,0.02,1088;960\n",
+    "# kvrun lookup table, format 1\n"
+    "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
+    "partition_tokens\n"
+    "\"a,b\",\"x\"\"y\",3,kvr,hier,1,3,1e-3,1;1;1\n",
+    NULL};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/kvr-fuzz-%d.csv", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    fwrite(data, 1, size, f);
+    fclose(f);
+    struct kvr_lookup *t = NULL;
+    char err[256];
+    if (kvr_lookup_load_csv(path, &t, err, sizeof err) == KVR_LOOKUP_OK) {
+        for (uint64_t ctx = 1; ctx < 5000; ctx += 499) {
+            struct kvr_lookup_query q = {"llama-7b", "a100-nvlink", NULL, NULL, 2, ctx, 1};
+            struct kvr_lookup_answer a;
+            (void)kvr_lookup_partition(t, &q, &a, err, sizeof err);
+        }
+    }
+    kvr_lookup_free(t);
+    unlink(path);
+    return 0;
+}
