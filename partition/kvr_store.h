@@ -15,7 +15,7 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 1
+#define KVR_STORE_SCHEMA_VERSION 2
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -63,6 +63,44 @@ enum kvr_status kvr_store_put_plans(struct kvr_store *s, const struct kvr_plan_r
 /* Rows matching f, ordered by model, machine, scheme, method, p, ctx (free with free()). */
 enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_filter *f,
                                      struct kvr_plan_row **rows, size_t *n);
+
+/* ---- sweep points ---- */
+struct kvr_sweep_point {
+    int64_t id;
+    char sweep[64], point_key[768], figure[32], series[32];
+    char model[128], machine[256], scheme[32], method[32], objective[16];
+    char link_spec[256], noise_spec[128];
+    double link_Bps; /* 0: the profile's links */
+    int link_from;   /* first rank of the first --link override, -1 without */
+    double noise_share;
+    uint64_t seed;
+    int p, series_rank;
+    uint64_t ctx_tokens;
+    /* results */
+    char state[16], error[256];
+    uint64_t tokens[KVR_MAX_GPUS];
+    double ttft_s, ttft_p50_s, ttft_p95_s, compute_s, comm_s, wait_s, lower_bound_s;
+    int64_t run_id;
+};
+
+/* Adds points as 'pending' in one transaction; points already recorded are kept as they are. */
+enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
+                                           size_t n);
+/* The sweep's points that are not 'done' (pending, running when interrupted, failed). */
+enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *sweep,
+                                           struct kvr_sweep_point **pts, size_t *n);
+/* Writes results and states (by id) in one transaction. */
+enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
+                                        size_t n);
+enum kvr_status kvr_store_count_points(struct kvr_store *s, const char *sweep, const char *state,
+                                       size_t *n);
+
+/* Rows of a plotting view for one figure, each as text values (NULL as ""), ordered by
+ * `order`; view, cols and order come from kvrun's own figure table, never from users. */
+typedef enum kvr_status (*kvr_store_row_fn)(void *arg, int n_cols, const char *const *values);
+enum kvr_status kvr_store_query_view(struct kvr_store *s, const char *view, const char *cols,
+                                     const char *order, const char *figure, kvr_store_row_fn fn,
+                                     void *arg);
 
 /* Partition text as stored: "6144;4096;3584;2560". */
 void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap);
