@@ -39,7 +39,7 @@ enum kvr_status kvr_store_transaction(struct kvr_store *s,
 
 /* ---- plan rows (the lookup table) ---- */
 struct kvr_plan_row {
-    char model[128], machine[256], scheme[32], method[32];
+    char model[128], machine[512], scheme[32], method[32];
     int p;
     uint64_t ctx_tokens, granularity_tokens;
     uint64_t tokens[KVR_MAX_GPUS];

@@ -1,0 +1,170 @@
+/* kvr sweep: run the points of sweep files into the database, resumably. Every point is
+ * recorded as pending first; results are written in batches (one transaction each), so an
+ * interrupted sweep resumes with only the points that are not done. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_cli.h"
+#include "kvr_json.h"
+#include "kvr_search_cli.h"
+#include "kvr_sweep.h"
+#include "kvr_units.h"
+
+#define BATCH 64
+
+static const char sweep_help[] =
+    "usage: kvr sweep FILE... [options]\n"
+    "\n"
+    "Expands each sweep file's axes, records every point in the database (table sweep_point)\n"
+    "and runs the points not yet done on the simulator. Re-running resumes.\n"
+    "\n"
+    "  -d, --db FILE         database (default: the file's [sweep] db, out/kvrun.db)\n"
+    "      --stop-after N    stop after N points, as an interruption would   (default: none)\n"
+    "  -j, --json            print a JSON summary per file instead of a line\n"
+    "  -h, --help            this help\n";
+
+struct sweep_args {
+    const char *db;
+    uint64_t stop_after;
+    bool json, help;
+    int first_file;
+};
+
+enum { OPT_STOP = 300 };
+
+static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                          {"stop-after", required_argument, NULL, OPT_STOP},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    *a = (struct sweep_args){.stop_after = UINT64_MAX};
+    int c;
+    kvr_cli_opt_reset();
+    while ((c = kvr_cli_getopt(argc, argv, "d:jh", opts)) != -1) {
+        if (c == '?') return KVR_ERR_USAGE;
+        if (c == 'h') a->help = true;
+        if (c == 'd') a->db = optarg;
+        if (c == 'j') a->json = true;
+        if (c == OPT_STOP && kvr_parse_u64(optarg, UINT64_MAX, &a->stop_after))
+            return kvr_error_prefix(KVR_ERR_INPUT, "--stop-after: ");
+    }
+    a->first_file = optind;
+    if (!a->help && optind == argc) return kvr_error(KVR_ERR_USAGE, "sweep: no sweep file given");
+    return KVR_OK;
+}
+
+struct tally {
+    size_t total, done_before, run, failed;
+    double wall_s;
+};
+
+static int cmp_key(const void *key, const void *item)
+{
+    return strcmp(key, ((const struct kvr_sweep_item *)item)->pt.point_key);
+}
+
+/* Runs the open points in batches; *budget counts down --stop-after. */
+static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_store *store,
+                                struct kvr_sweep_item *items, size_t n_items, const char *argv_text,
+                                uint64_t *budget, struct tally *t)
+{
+    struct kvr_sweep_point *open = NULL;
+    size_t n_open = 0;
+    enum kvr_status st = kvr_store_list_open_points(store, sp->name, &open, &n_open);
+    struct kvr_sweep_point *batch = calloc(BATCH, sizeof *batch);
+    int64_t run_id = 0;
+    char host[256];
+    struct kvr_provenance prov;
+    kvr_search_provenance(argv_text, "simulator", &prov, host, sizeof host);
+    if (!st && !batch) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+    if (!st && n_open) st = kvr_store_add_run(store, &prov, &run_id);
+    t->done_before = t->total - n_open;
+    double t0 = kvr_cli_now_s();
+    size_t nb = 0;
+    for (size_t i = 0; i < n_open && !st && *budget > 0; i++, (*budget)--) {
+        struct kvr_sweep_item *it = bsearch(open[i].point_key, items, n_items, sizeof *items, cmp_key);
+        if (!it) continue; /* recorded by an older version of the file: left as it is */
+        it->pt.id = open[i].id;
+        st = kvr_sweep_eval(sp, store, run_id, it);
+        batch[nb++] = it->pt;
+        t->run++, t->failed += !strcmp(it->pt.state, "failed");
+        if (!st && (nb == BATCH || i + 1 == n_open || *budget == 1))
+            st = kvr_store_finish_points(store, batch, nb), nb = 0;
+        kvr_cli_progress(sp->name, t->run, n_open, kvr_cli_now_s() - t0);
+    }
+    if (!st && nb) st = kvr_store_finish_points(store, batch, nb);
+    t->wall_s = kvr_cli_now_s() - t0;
+    free(open), free(batch);
+    return st;
+}
+
+static void print_tally(const struct kvr_sweep_spec *sp, const char *db, const struct tally *t,
+                        bool json)
+{
+    if (!json) {
+        printf("sweep %s (%s): %zu points, %zu run now (%zu failed), %zu already done, %.2f s -> "
+               "%s\n",
+               sp->name, sp->figure, t->total, t->run, t->failed, t->done_before, t->wall_s, db);
+        return;
+    }
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    kvr_json_kv_str(&j, "sweep", sp->name);
+    kvr_json_kv_str(&j, "figure", sp->figure);
+    kvr_json_kv_str(&j, "db", db);
+    kvr_json_kv_u64(&j, "points", t->total);
+    kvr_json_kv_u64(&j, "run", t->run);
+    kvr_json_kv_u64(&j, "failed", t->failed);
+    kvr_json_kv_u64(&j, "already_done", t->done_before);
+    kvr_json_kv_dbl(&j, "wall_s", t->wall_s);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+}
+
+static enum kvr_status run_file(const char *path, const struct sweep_args *a,
+                                const char *argv_text, uint64_t *budget, bool *any_failed)
+{
+    struct kvr_sweep_spec sp;
+    enum kvr_status st = kvr_sweep_load(path, &sp);
+    if (st) return st;
+    const char *db = a->db ? a->db : sp.db;
+    struct kvr_sweep_item *items = NULL;
+    struct kvr_store *store = NULL;
+    struct tally t = {0};
+    st = kvr_sweep_expand(&sp, &items, &t.total);
+    if (!st) st = kvr_store_open(db, KVR_STORE_WRITE, &store);
+    if (!st) {
+        struct kvr_sweep_point *pts = malloc((t.total ? t.total : 1) * sizeof *pts);
+        if (!pts) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+        for (size_t i = 0; pts && i < t.total; i++) pts[i] = items[i].pt;
+        if (!st) st = kvr_store_add_sweep_points(store, pts, t.total);
+        free(pts);
+    }
+    if (!st) st = run_open(&sp, store, items, t.total, argv_text, budget, &t);
+    if (!st) print_tally(&sp, db, &t, a->json);
+    *any_failed |= t.failed > 0;
+    kvr_store_close(store);
+    free(items);
+    kvr_sweep_free(&sp);
+    return st;
+}
+
+enum kvr_status kvr_cmd_sweep(int argc, char **argv)
+{
+    struct sweep_args a;
+    enum kvr_status st = parse_args(argc, argv, &a);
+    if (st || a.help) return st ? st : (fputs(sweep_help, stdout), KVR_OK);
+    char argv_text[4096];
+    kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
+    bool failed = false;
+    uint64_t budget = a.stop_after;
+    for (int i = a.first_file; i < argc && !st; i++)
+        st = run_file(argv[i], &a, argv_text, &budget, &failed);
+    if (!st && failed)
+        st = kvr_error(KVR_ERR_RUNTIME, "some points failed (their errors are in sweep_point.error)");
+    return st;
+}

@@ -1,0 +1,25 @@
+/* The figures: which sweep fills each, which view it reads, and how its data is cut into
+ * panels (files) and series (blocks) for its gnuplot script. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kvr_store.h"
+
+struct kvr_plot_figure {
+    const char *name, *title, *sweep, *view;
+    const char *file_cols; /* one file (panel) per value of these; "" for one file */
+    const char *block_col; /* one block (series) per value; "" for one block */
+    const char *cols;      /* the data columns */
+    const char *order;     /* within a file */
+    bool gantt;            /* re-simulates the stored partitions for per-rank timelines */
+};
+
+int kvr_plot_count(void);
+const struct kvr_plot_figure *kvr_plot_at(int i);
+const struct kvr_plot_figure *kvr_plot_figure(const char *name); /* NULL when unknown */
+
+/* Writes DATADIR/NAME-K.tsv and DATADIR/NAME.list; *rows counts the data rows. */
+enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_figure *f,
+                                const char *datadir, size_t *rows);

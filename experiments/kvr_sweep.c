@@ -1,0 +1,280 @@
+/* Sweep files: parsing (with file:line errors) and the expansion of their axes. */
+#include "kvr_sweep.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_cli.h"
+#include "kvr_file.h"
+#include "kvr_ini.h"
+#include "kvr_units.h"
+
+static const struct {
+    const char *name, *series;
+} schemes[KVR_SW_N] = {{"single", "single"},     {"tsp", "TSP"},
+                       {"tsp-causal", "TSP-causal"}, {"ring", "ring"},
+                       {"tp", "TP"},             {"kvr-even", "KVR-E"},
+                       {"kvr-balanced", "KVR-balanced"}, {"kvr-s", "KVR-S"},
+                       {"kvr-p", "KVR-P"}};
+
+const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s)
+{
+    return s < KVR_SW_N ? schemes[s].name : "?";
+}
+
+/* Splits value at sep into trimmed items; "" items are an error. */
+static enum kvr_status split_items(const char *key, const char *value, char sep,
+                                   char items[][256], int *n)
+{
+    *n = 0;
+    const char *s = value;
+    for (;;) {
+        const char *e = strchr(s, sep);
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        while (len && (*s == ' ' || *s == '\t')) s++, len--;
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+        if (!len) return kvr_error(KVR_ERR_INPUT, "%s: empty item in '%s'", key, value);
+        if (*n == KVR_SWEEP_MAX_AXIS || len >= 256)
+            return kvr_error(KVR_ERR_INPUT, "%s: more than %d items or one too long", key,
+                             KVR_SWEEP_MAX_AXIS);
+        memcpy(items[*n], s, len);
+        items[(*n)++][len] = 0;
+        if (!e) return KVR_OK;
+        s = e + 1;
+    }
+}
+
+static enum kvr_status set_schemes(struct kvr_sweep_spec *sp, char items[][256], int n)
+{
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < KVR_SW_N && strcmp(items[i], schemes[k].name)) k++;
+        if (k == KVR_SW_N)
+            return kvr_error(KVR_ERR_INPUT, "schemes: unknown scheme '%s' (single, tsp, "
+                             "tsp-causal, ring, tp, kvr-even, kvr-balanced, kvr-s, kvr-p)",
+                             items[i]);
+        sp->schemes[i] = (enum kvr_sweep_scheme)k;
+    }
+    sp->n_schemes = n;
+    return KVR_OK;
+}
+
+static enum kvr_status set_seeds(struct kvr_sweep_spec *sp, char items[][256], int n)
+{
+    sp->n_seeds = 0;
+    for (int i = 0; i < n; i++) {
+        char *dash = strchr(items[i], '-');
+        uint64_t a, b;
+        if (dash) *dash = 0;
+        if (kvr_parse_u64(items[i], UINT32_MAX, &a) || (dash && kvr_parse_u64(dash + 1, UINT32_MAX, &b)))
+            return kvr_error_prefix(KVR_ERR_INPUT, "seeds: ");
+        if (!dash) b = a;
+        if (b < a) return kvr_error(KVR_ERR_INPUT, "seeds: empty range %llu-%llu", (unsigned long long)a, (unsigned long long)b);
+        for (uint64_t s = a; s <= b; s++) {
+            if (sp->n_seeds == KVR_SWEEP_MAX_AXIS)
+                return kvr_error(KVR_ERR_INPUT, "seeds: more than %d", KVR_SWEEP_MAX_AXIS);
+            sp->seeds[sp->n_seeds++] = s;
+        }
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status copy_list(char dst[][256], int *n, char items[][256], int k)
+{
+    for (int i = 0; i < k; i++) snprintf(dst[i], 256, "%s", items[i]);
+    *n = k;
+    return KVR_OK;
+}
+
+static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, const char *value)
+{
+    static char items[KVR_SWEEP_MAX_AXIS][256]; /* each item < 256 (split_items) */
+    int n;
+    bool semi = !strcmp(key, "links") || !strcmp(key, "noise");
+    char packed[1024]; /* "2, 4, 8" -> "2,4,8" for the list parsers */
+    size_t k = 0;
+    for (const char *c = value; *c && k + 1 < sizeof packed; c++)
+        if (*c != ' ' && *c != '\t') packed[k++] = *c;
+    packed[k] = 0;
+    if (!strcmp(key, "ctx")) {
+        free(sp->ctx);
+        return kvr_cli_parse_ctx_list("ctx", packed, &sp->ctx, &sp->n_ctx);
+    }
+    if (!strcmp(key, "gpus"))
+        return kvr_cli_parse_int_list("gpus", packed, 1, KVR_MAX_GPUS, sp->gpus,
+                                      KVR_SWEEP_MAX_AXIS, &sp->n_gpus);
+    enum kvr_status st = split_items(key, value, semi ? ';' : ',', items, &n);
+    if (st) return st;
+    if (!strcmp(key, "schemes")) return set_schemes(sp, items, n);
+    if (!strcmp(key, "seeds")) return set_seeds(sp, items, n);
+    if (!strcmp(key, "models")) {
+        for (int i = 0; i < n; i++)
+            if ((st = kvr_model_resolve(items[i], &sp->models[i]))) return st;
+        sp->n_models = n;
+        return KVR_OK;
+    }
+    if (!strcmp(key, "machines")) {
+        static struct kvr_machine h;
+        for (int i = 0; i < n; i++)
+            if ((st = kvr_machine_resolve(items[i], &h))) return st;
+        return copy_list(sp->machines, &sp->n_machines, items, n);
+    }
+    if (!strcmp(key, "bw")) {
+        for (int i = 0; i < n; i++) {
+            double r;
+            if (strcmp(items[i], "profile") && kvr_parse_rate_Bps(items[i], &r))
+                return kvr_error_prefix(KVR_ERR_INPUT, "bw: ");
+            snprintf(sp->bw[i], sizeof sp->bw[i], "%s", items[i]);
+        }
+        sp->n_bw = n;
+        return KVR_OK;
+    }
+    if (!strcmp(key, "links")) {
+        for (int i = 0; i < n; i++) snprintf(sp->links[i], sizeof sp->links[i], "%s", items[i]);
+        sp->n_links = n;
+        return KVR_OK;
+    }
+    if (!strcmp(key, "noise")) {
+        for (int i = 0; i < n; i++) snprintf(sp->noise[i], sizeof sp->noise[i], "%s", items[i]);
+        sp->n_noise = n;
+        return KVR_OK;
+    }
+    return kvr_error(KVR_ERR_INPUT, "unknown axis '%s' (models, machines, gpus, ctx, schemes, bw, "
+                     "links, noise, seeds)", key);
+}
+
+static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, const char *value)
+{
+    if (!strcmp(key, "name")) return snprintf(sp->name, sizeof sp->name, "%s", value), KVR_OK;
+    if (!strcmp(key, "figure")) return snprintf(sp->figure, sizeof sp->figure, "%s", value), KVR_OK;
+    if (!strcmp(key, "db")) return snprintf(sp->db, sizeof sp->db, "%s", value), KVR_OK;
+    if (!strcmp(key, "objective")) {
+        if (strcmp(value, "sim") && strcmp(value, "exec"))
+            return kvr_error(KVR_ERR_INPUT, "objective: '%s' is not sim or exec", value);
+        return snprintf(sp->objective, sizeof sp->objective, "%s", value), KVR_OK;
+    }
+    if (!strcmp(key, "granularity"))
+        return kvr_parse_tokens(value, KVR_MAX_CTX, &sp->granularity) || !sp->granularity
+                   ? kvr_error(KVR_ERR_INPUT, "granularity: '%s' must be 1..%u tokens", value, KVR_MAX_CTX)
+                   : KVR_OK;
+    if (!strcmp(key, "trials"))
+        return kvr_parse_u64(value, 100000, &sp->trials) || !sp->trials
+                   ? kvr_error(KVR_ERR_INPUT, "trials: '%s' must be 1..100000", value)
+                   : KVR_OK;
+    return kvr_error(KVR_ERR_INPUT, "unknown key '%s' in [sweep] (name, figure, objective, db, "
+                     "granularity, trials)", key);
+}
+
+static enum kvr_status on_key(void *user, const char *section, const char *key, const char *value,
+                              int line)
+{
+    (void)line;
+    if (!strcmp(section, "sweep")) return sweep_key(user, key, value);
+    if (!strcmp(section, "axes")) return axis_key(user, key, value);
+    return kvr_error(KVR_ERR_INPUT, "unknown section [%s] (sweep, axes)", section);
+}
+
+enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    snprintf(sp->path, sizeof sp->path, "%s", path);
+    kvr_file_stem(path, sp->name, sizeof sp->name);
+    snprintf(sp->objective, sizeof sp->objective, "sim");
+    snprintf(sp->db, sizeof sp->db, "out/kvrun.db");
+    sp->granularity = 64, sp->trials = 16;
+    sp->n_bw = sp->n_links = sp->n_noise = sp->n_seeds = 1; /* profile, none, none, seed 0 */
+    snprintf(sp->bw[0], sizeof sp->bw[0], "profile");
+    snprintf(sp->links[0], sizeof sp->links[0], "none");
+    snprintf(sp->noise[0], sizeof sp->noise[0], "none");
+    enum kvr_status st = kvr_ini_parse(path, on_key, sp);
+    const char *missing = !sp->figure[0]      ? "[sweep] figure"
+                          : !sp->n_models     ? "[axes] models"
+                          : !sp->n_machines   ? "[axes] machines"
+                          : !sp->n_gpus       ? "[axes] gpus"
+                          : !sp->n_ctx        ? "[axes] ctx"
+                          : !sp->n_schemes    ? "[axes] schemes"
+                                              : NULL;
+    if (!st && missing) st = kvr_error(KVR_ERR_INPUT, "%s: missing %s", path, missing);
+    if (!st && !strcmp(sp->objective, "exec"))
+        st = kvr_error(KVR_ERR_INPUT, "%s: objective = exec needs the executor, which this "
+                       "build does not have yet (use objective = sim)", path);
+    if (st) kvr_sweep_free(sp);
+    return st;
+}
+
+void kvr_sweep_free(struct kvr_sweep_spec *sp)
+{
+    free(sp->ctx);
+    sp->ctx = NULL;
+}
+
+static int cmp_items(const void *a, const void *b)
+{
+    return strcmp(((const struct kvr_sweep_item *)a)->pt.point_key,
+                  ((const struct kvr_sweep_item *)b)->pt.point_key);
+}
+
+static const char *const methods[KVR_SW_N] = {"even", "even", "even", "even", "even",
+                                              "even", "balanced", "hier", "interp"};
+
+/* Fills one item from its axis values. */
+static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int l, int nz,
+                      uint64_t seed, int p, uint64_t ctx, enum kvr_sweep_scheme s,
+                      struct kvr_sweep_item *it)
+{
+    struct kvr_sweep_point *x = &it->pt;
+    memset(it, 0, sizeof *it);
+    it->model = m;
+    snprintf(it->bw, sizeof it->bw, "%s", strcmp(sp->bw[b], "profile") ? sp->bw[b] : "");
+    snprintf(it->link, sizeof it->link, "%s", strcmp(sp->links[l], "none") ? sp->links[l] : "");
+    snprintf(it->noise, sizeof it->noise, "%s", strcmp(sp->noise[nz], "none") ? sp->noise[nz] : "");
+    if (!it->noise[0]) seed = 0; /* seeds only matter with noise */
+    if (s == KVR_SW_SINGLE) p = 1;
+    snprintf(x->sweep, sizeof x->sweep, "%s", sp->name);
+    snprintf(x->figure, sizeof x->figure, "%s", sp->figure);
+    snprintf(x->series, sizeof x->series, "%s", schemes[s].series);
+    x->series_rank = (int)s;
+    snprintf(x->model, sizeof x->model, "%s", sp->models[m].name);
+    snprintf(x->machine, sizeof x->machine, "%s", sp->machines[h]);
+    snprintf(x->scheme, sizeof x->scheme, "%s", schemes[s].name);
+    snprintf(x->method, sizeof x->method, "%s", methods[s]);
+    snprintf(x->objective, sizeof x->objective, "%s", sp->objective);
+    snprintf(x->link_spec, sizeof x->link_spec, "%s", it->link);
+    snprintf(x->noise_spec, sizeof x->noise_spec, "%s", it->noise);
+    if (it->bw[0]) kvr_parse_rate_Bps(it->bw, &x->link_Bps);
+    x->link_from = it->link[0] ? atoi(it->link) : -1;
+    const char *share = strncmp(it->noise, "random:", 7) ? it->noise : it->noise + 7;
+    x->noise_share = it->noise[0] ? strtod(share, NULL) : 0;
+    x->seed = seed, x->p = p, x->ctx_tokens = ctx;
+    snprintf(x->point_key, sizeof x->point_key, "%s|%s|bw=%s|link=%s|noise=%s|seed=%llu|p=%d|ctx=%llu|%s",
+             x->model, x->machine, it->bw, it->link, it->noise, (unsigned long long)seed, p,
+             (unsigned long long)ctx, x->scheme);
+}
+
+enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,
+                                 size_t *n)
+{
+    size_t total = (size_t)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
+                   sp->n_seeds * sp->n_gpus * sp->n_ctx * sp->n_schemes;
+    struct kvr_sweep_item *it = calloc(total ? total : 1, sizeof *it);
+    if (!it) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory for %zu points", sp->path, total);
+    size_t k = 0;
+    for (int m = 0; m < sp->n_models; m++)
+        for (int h = 0; h < sp->n_machines; h++)
+            for (int b = 0; b < sp->n_bw; b++)
+                for (int l = 0; l < sp->n_links; l++)
+                    for (int nz = 0; nz < sp->n_noise; nz++)
+                        for (int sd = 0; sd < sp->n_seeds; sd++)
+                            for (int g = 0; g < sp->n_gpus; g++)
+                                for (size_t c = 0; c < sp->n_ctx; c++)
+                                    for (int s = 0; s < sp->n_schemes; s++)
+                                        make_item(sp, m, h, b, l, nz, sp->seeds[sd], sp->gpus[g],
+                                                  sp->ctx[c], sp->schemes[s], &it[k++]);
+    qsort(it, total, sizeof *it, cmp_items);
+    size_t u = 0; /* drop duplicates (single at every p, seeds without noise) */
+    for (size_t i = 0; i < total; i++)
+        if (u == 0 || strcmp(it[u - 1].pt.point_key, it[i].pt.point_key)) it[u++] = it[i];
+    *items = it, *n = u;
+    return KVR_OK;
+}

@@ -1,0 +1,70 @@
+/* Sweep files (experiments/sweeps/NAME.ini): the axes of one figure's experiment and where its
+ * points go. Parsed with line numbers, so every bad value is reported as file:line.
+ *
+ *   [sweep]  figure = fig1       name (default: the file stem), objective = sim | exec,
+ *            db = out/kvrun.db, granularity = 64, trials = 16
+ *   [axes]   models = llama-7b, falcon-7b      machines = a100-nvlink, a100-10GBps
+ *            gpus = 2,4,8         ctx = 1k-16k+1k        schemes = tsp, kvr-even, kvr-s, ...
+ *            bw = profile, 10GB/s                         seeds = 0-9
+ *            links = none; 0-1=1GB/s; 1-2=1GB/s          (';' separates: specs hold commas)
+ *            noise = none; random:0.2; random:0.4
+ *
+ * Schemes: single, tsp, tsp-causal, ring, tp, kvr-even (KVR-E), kvr-balanced, kvr-s (searched,
+ * from the lookup table), kvr-p (interpolated from the table's other contexts). */
+#pragma once
+
+#include <stdbool.h>
+
+#include "kvr_sim.h"
+#include "kvr_store.h"
+
+#define KVR_SWEEP_MAX_AXIS 64
+
+enum kvr_sweep_scheme {
+    KVR_SW_SINGLE,
+    KVR_SW_TSP,
+    KVR_SW_TSP_CAUSAL,
+    KVR_SW_RING,
+    KVR_SW_TP,
+    KVR_SW_KVR_EVEN,
+    KVR_SW_KVR_BALANCED,
+    KVR_SW_KVR_S,
+    KVR_SW_KVR_P,
+    KVR_SW_N
+};
+
+struct kvr_sweep_spec {
+    char path[1024], name[64], figure[32], objective[16], db[1024];
+    uint64_t granularity, trials;
+    struct kvr_model models[KVR_SWEEP_MAX_AXIS];
+    char machines[KVR_SWEEP_MAX_AXIS][256], bw[KVR_SWEEP_MAX_AXIS][64];
+    char links[KVR_SWEEP_MAX_AXIS][256], noise[KVR_SWEEP_MAX_AXIS][128];
+    int n_models, n_machines, n_bw, n_links, n_noise, n_gpus, n_schemes, n_seeds;
+    int gpus[KVR_SWEEP_MAX_AXIS];
+    enum kvr_sweep_scheme schemes[KVR_SWEEP_MAX_AXIS];
+    uint64_t seeds[KVR_SWEEP_MAX_AXIS];
+    uint64_t *ctx;
+    size_t n_ctx;
+};
+
+/* One point with the texts that build its machine ("" = not overridden). */
+struct kvr_sweep_item {
+    struct kvr_sweep_point pt;
+    int model;
+    char bw[64], link[256], noise[128];
+};
+
+enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *spec);
+void kvr_sweep_free(struct kvr_sweep_spec *spec);
+
+/* The product of the axes, sorted by point_key (free with free()). */
+enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *spec, struct kvr_sweep_item **items,
+                                 size_t *n);
+
+const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s);
+
+/* Evaluates one point on the simulator: its partition (searched or interpolated through the
+ * store's lookup table for kvr-s / kvr-p), TTFT (mean, p50, p95 over the trials with noise),
+ * the per-rank breakdown and the lower bound. Sets state to done, or failed with the error. */
+enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_store *store,
+                               int64_t run_id, struct kvr_sweep_item *item);

@@ -1,0 +1,175 @@
+/* One sweep point on the simulator. KVR-S partitions come from the lookup table (searched and
+ * stored when missing, so sweeps and `kvr lookup` share them); KVR-P interpolates the table's
+ * rows at the sweep's other contexts (leave-one-out), clamped at the ends. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_interp.h"
+#include "kvr_machine_args.h"
+#include "kvr_search.h"
+#include "kvr_sweep.h"
+
+struct point_env {
+    const struct kvr_sweep_spec *spec;
+    struct kvr_store *store;
+    int64_t run_id;
+    const struct kvr_model *model;
+    struct kvr_machine *h;
+    struct kvr_machine_args ma;
+    char key[512];
+};
+
+static enum kvr_status build_machine(struct point_env *e, const struct kvr_sweep_item *it)
+{
+    static struct kvr_machine h;
+    char p[16];
+    snprintf(p, sizeof p, "%d", it->pt.p);
+    e->ma = (struct kvr_machine_args){.machine = it->pt.machine,
+                                      .bw = it->bw[0] ? it->bw : NULL,
+                                      .noise = it->noise[0] ? it->noise : NULL,
+                                      .seed = it->pt.seed,
+                                      .trials = e->spec->trials};
+    if (it->link[0]) e->ma.links[e->ma.n_links++] = it->link;
+    e->h = &h;
+    enum kvr_status st = kvr_machine_args_build(&e->ma, NULL, p, &h);
+    if (!st) kvr_machine_args_key(&e->ma, h.name, e->key, sizeof e->key);
+    return st;
+}
+
+static void row_key(const struct point_env *e, uint64_t ctx, struct kvr_plan_row *r)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->model, sizeof r->model, "%s", e->model->name);
+    snprintf(r->machine, sizeof r->machine, "%s", e->key);
+    snprintf(r->scheme, sizeof r->scheme, "kvr");
+    snprintf(r->method, sizeof r->method, "hier");
+    r->p = e->h->n_gpus, r->ctx_tokens = ctx, r->granularity_tokens = e->spec->granularity;
+}
+
+/* Searches the contexts in ctx[0..n) that the table lacks, and stores them. */
+static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size_t n)
+{
+    struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = e->spec->trials};
+    struct kvr_search_opts so;
+    kvr_search_opts_default(&so);
+    so.granularity = e->spec->granularity;
+    struct kvr_objective *obj = NULL;
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        struct kvr_plan_row r;
+        bool present;
+        row_key(e, ctx[i], &r);
+        if ((st = kvr_store_plan_exists(e->store, &r, &present)) || present) continue;
+        struct kvr_search_result res;
+        if (!obj && (st = kvr_objective_open(e->model, e->h, &oo, &obj))) break;
+        if ((st = kvr_search_hier(obj, ctx[i], &so, &res))) break;
+        memcpy(r.tokens, res.tokens, (size_t)r.p * sizeof *r.tokens);
+        r.predicted_ttft_s = res.ttft_s, r.evaluations = res.n_evals, r.run_id = e->run_id;
+        st = kvr_store_put_plans(e->store, &r, 1, false);
+    }
+    kvr_objective_free(obj);
+    return st;
+}
+
+/* KVR-S: the stored row; KVR-P: interpolated from the rows at the sweep's other contexts. */
+static enum kvr_status table_partition(struct point_env *e, const struct kvr_sweep_item *it,
+                                       uint64_t *tokens)
+{
+    bool interp = it->pt.series_rank == KVR_SW_KVR_P;
+    enum kvr_status st = interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx)
+                                : fill_table(e, &it->pt.ctx_tokens, 1);
+    struct kvr_plan_filter f = {e->model->name, e->key, "kvr", "hier", e->h->n_gpus};
+    struct kvr_plan_row *rows = NULL;
+    size_t n = 0, k = 0;
+    if (!st) st = kvr_store_list_plans(e->store, &f, &rows, &n);
+    for (size_t i = 0; i < n; i++) { /* KVR-P never sees its own context */
+        bool on_axis = false;
+        for (size_t c = 0; c < e->spec->n_ctx; c++) on_axis |= rows[i].ctx_tokens == e->spec->ctx[c];
+        if (!interp || (on_axis && rows[i].ctx_tokens != it->pt.ctx_tokens)) rows[k++] = rows[i];
+    }
+    struct kvr_lookup_answer a;
+    if (!st && interp && k == 0)
+        st = kvr_error(KVR_ERR_INPUT, "KVR-P needs at least two contexts on the ctx axis");
+    if (!st) st = kvr_interp_partition(rows, k, it->pt.ctx_tokens, KVR_INTERP_LINEAR, true, &a);
+    if (!st) memcpy(tokens, a.tokens, (size_t)e->h->n_gpus * sizeof *tokens);
+    free(rows);
+    return st;
+}
+
+static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_item *it,
+                                 struct kvr_plan *plan)
+{
+    static const enum kvr_scheme sim_scheme[KVR_SW_N] = {
+        KVR_SCHEME_SINGLE, KVR_SCHEME_TSP, KVR_SCHEME_TSP_CAUSAL, KVR_SCHEME_RING, KVR_SCHEME_TP,
+        KVR_SCHEME_KVR,    KVR_SCHEME_KVR, KVR_SCHEME_KVR,        KVR_SCHEME_KVR};
+    enum kvr_sweep_scheme s = (enum kvr_sweep_scheme)it->pt.series_rank;
+    *plan = (struct kvr_plan){.scheme = sim_scheme[s], .p = it->pt.p, .ctx = it->pt.ctx_tokens};
+    enum kvr_status st = KVR_OK;
+    if (s == KVR_SW_KVR_BALANCED) kvr_plan_balanced(plan, e->model, &e->h->gpu);
+    else if (s == KVR_SW_KVR_S || s == KVR_SW_KVR_P) st = table_partition(e, it, plan->tokens);
+    else kvr_plan_even(plan);
+    return st ? st : kvr_plan_check(plan, e->h);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static double pct(const double *v, size_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    return lo + 1 < n ? v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]) : v[n - 1];
+}
+
+/* TTFT over the trials; the breakdown is the critical rank's (the one that ends last) of
+ * trial 0. */
+static enum kvr_status simulate(struct point_env *e, const struct kvr_plan *plan,
+                                struct kvr_sweep_point *x)
+{
+    struct kvr_sim *sim = NULL;
+    uint64_t trials = e->h->noise.mode == KVR_NOISE_NONE ? 1 : e->spec->trials;
+    double *v = malloc(trials * sizeof *v), mean = 0;
+    enum kvr_status st = v ? kvr_sim_open(e->model, e->h, &sim) : KVR_ERR_NOMEM;
+    if (!v) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory for %llu trials",
+                           (unsigned long long)trials);
+    for (uint64_t t = 0; t < trials && !st; t++) {
+        struct kvr_sim_result r;
+        if (!(st = kvr_sim_draw_noise(sim, t))) st = kvr_sim_run(sim, plan, &r, NULL);
+        if (st) break;
+        v[t] = r.ttft_s, mean += r.ttft_s / (double)trials;
+        if (t > 0) continue;
+        int c = 0;
+        for (int i = 1; i < plan->p; i++) c = r.rank[i].end_s > r.rank[c].end_s ? i : c;
+        x->compute_s = r.rank[c].compute_s, x->comm_s = r.rank[c].comm_s;
+        x->wait_s = r.rank[c].wait_s, x->lower_bound_s = r.lower_bound_s;
+        memcpy(x->tokens, plan->tokens, (size_t)plan->p * sizeof *plan->tokens);
+    }
+    if (!st) {
+        qsort(v, trials, sizeof *v, cmp_double);
+        x->ttft_s = mean, x->ttft_p50_s = pct(v, trials, 0.5), x->ttft_p95_s = pct(v, trials, 0.95);
+    }
+    free(v);
+    kvr_sim_free(sim);
+    return st;
+}
+
+enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_store *store,
+                               int64_t run_id, struct kvr_sweep_item *it)
+{
+    struct point_env e = {.spec = spec, .store = store, .run_id = run_id,
+                          .model = &spec->models[it->model]};
+    struct kvr_plan plan;
+    enum kvr_status st = build_machine(&e, it);
+    if (!st) st = make_plan(&e, it, &plan);
+    if (!st) st = simulate(&e, &plan, &it->pt);
+    it->pt.run_id = run_id;
+    snprintf(it->pt.state, sizeof it->pt.state, "%s", st ? "failed" : "done");
+    snprintf(it->pt.error, sizeof it->pt.error, "%s", st ? kvr_error_message() : "");
+    /* a bad point is recorded as failed; only a store failure stops the sweep */
+    return st == KVR_ERR_RUNTIME || st == KVR_ERR_NOMEM ? st : KVR_OK;
+}
