@@ -8,7 +8,7 @@ mode=${1:-main}
 case $mode in main | test) ;; *) echo "usage: ./setup.sh main|test" >&2; exit 2 ;; esac
 
 # Debian packages the build and the tests need (DESIGN.md, Machines).
-pkgs="meson ninja-build pkg-config gcc libc6-dev libgsl-dev libsqlite3-dev libinih-dev python3 git"
+pkgs="meson ninja-build pkg-config gcc libc6-dev libgsl-dev libsqlite3-dev libinih-dev python3 git gnuplot-nox"
 [ "$mode" = test ] && pkgs="$pkgs clang-format"
 missing=
 for p in $pkgs; do
@@ -31,7 +31,10 @@ configure build --buildtype=release
 meson compile -C build >/dev/null
 
 if [ "$mode" = main ]; then
-    exec ./build/experiments/kvr model show llama-7b --ctx 16k
+    # Every figure from scratch: sweeps into a fresh database, then the plots (out/ is ignored).
+    rm -rf out && mkdir -p out/figures
+    ./build/experiments/kvr sweep experiments/sweeps/*.ini --db out/kvrun.db
+    exec ./build/experiments/kvr plot all --db out/kvrun.db --out out/figures
 fi
 
 passed=0 failed=0

@@ -21,7 +21,8 @@ static const char plot_help[] =
     "\n"
     "  -d, --db FILE        database filled by kvr sweep               (required)\n"
     "  -o, --out DIR        existing output folder                     (required)\n"
-    "      --scripts DIR    gnuplot scripts                            (default: the source's plots/)\n"
+    "      --scripts DIR    gnuplot scripts                            (default: the source's "
+    "plots/)\n"
     "      --gnuplot PROG   gnuplot program                            (default gnuplot)\n"
     "  -h, --help           this help\n";
 
@@ -35,11 +36,11 @@ enum { OPT_SCRIPTS = 300, OPT_GNUPLOT };
 static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                          {"out", required_argument, NULL, 'o'},
-                                          {"scripts", required_argument, NULL, OPT_SCRIPTS},
-                                          {"gnuplot", required_argument, NULL, OPT_GNUPLOT},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"scripts", required_argument, NULL, OPT_SCRIPTS},
+                                         {"gnuplot", required_argument, NULL, OPT_GNUPLOT},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     *a = (struct plot_args){.scripts = KVR_SOURCE_PLOTDIR, .gnuplot = "gnuplot"};
     int c;
     kvr_cli_opt_reset();
@@ -52,7 +53,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
         if (c == OPT_GNUPLOT) a->gnuplot = optarg;
     }
     if (a->help) return KVR_OK;
-    if (optind + 1 != argc) return kvr_error(KVR_ERR_USAGE, "plot: expected one figure name or all");
+    if (optind + 1 != argc)
+        return kvr_error(KVR_ERR_USAGE, "plot: expected one figure name or all");
     a->name = argv[optind];
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "plot: --db and --out are required");
     struct stat sb;
@@ -70,8 +72,10 @@ static enum kvr_status check_gnuplot(const char *prog)
     snprintf(cmd, sizeof cmd, "'%s' --version >/dev/null 2>&1", prog);
     int rc = system(cmd);
     if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-        return kvr_error(KVR_ERR_INPUT, "gnuplot: cannot run '%s' (install gnuplot, e.g. "
-                         "apt-get install gnuplot-nox, or pass --gnuplot PROG)", prog);
+        return kvr_error(KVR_ERR_INPUT,
+                         "gnuplot: cannot run '%s' (install gnuplot, e.g. "
+                         "apt-get install gnuplot-nox, or pass --gnuplot PROG)",
+                         prog);
     return KVR_OK;
 }
 
@@ -82,8 +86,8 @@ static enum kvr_status render(const struct plot_args *a, const char *name)
         snprintf(cmd, sizeof cmd,
                  "'%s' -e \"datadir='%s/data'; outdir='%s'; name='%s'; term='%s'\" '%s/style.gp' "
                  "'%s/%s.gp' 2>'%s/data/%s.log'",
-                 a->gnuplot, a->out, a->out, name, t ? "svg" : "png", a->scripts, a->scripts,
-                 name, a->out, name);
+                 a->gnuplot, a->out, a->out, name, t ? "svg" : "png", a->scripts, a->scripts, name,
+                 a->out, name);
         int rc = system(cmd);
         if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
             return kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
@@ -114,8 +118,10 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv)
             st = kvr_error(KVR_ERR_INPUT, "%s: no data for %s (run: kvr sweep %s)", a.db, f->name,
                            f->sweep);
         if (!st) st = render(&a, f->name);
-        if (!st) printf("%-6s %-55s %5zu rows -> %s/%s.png, .svg\n", f->name, f->title, rows, a.out,
-                        f->name), n++;
+        if (!st)
+            printf("%-6s %-55s %5zu rows -> %s/%s.png, .svg\n", f->name, f->title, rows, a.out,
+                   f->name),
+                n++;
     }
     kvr_store_close(store);
     return st;

@@ -36,10 +36,10 @@ enum { OPT_STOP = 300 };
 static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                          {"stop-after", required_argument, NULL, OPT_STOP},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"stop-after", required_argument, NULL, OPT_STOP},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     *a = (struct sweep_args){.stop_after = UINT64_MAX};
     int c;
     kvr_cli_opt_reset();
@@ -85,7 +85,8 @@ static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_stor
     double t0 = kvr_cli_now_s();
     size_t nb = 0;
     for (size_t i = 0; i < n_open && !st && *budget > 0; i++, (*budget)--) {
-        struct kvr_sweep_item *it = bsearch(open[i].point_key, items, n_items, sizeof *items, cmp_key);
+        struct kvr_sweep_item *it =
+            bsearch(open[i].point_key, items, n_items, sizeof *items, cmp_key);
         if (!it) continue; /* recorded by an older version of the file: left as it is */
         it->pt.id = open[i].id;
         st = kvr_sweep_eval(sp, store, run_id, it);
@@ -125,8 +126,8 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db, const s
     kvr_json_finish(&j);
 }
 
-static enum kvr_status run_file(const char *path, const struct sweep_args *a,
-                                const char *argv_text, uint64_t *budget, bool *any_failed)
+static enum kvr_status run_file(const char *path, const struct sweep_args *a, const char *argv_text,
+                                uint64_t *budget, bool *any_failed)
 {
     struct kvr_sweep_spec sp;
     enum kvr_status st = kvr_sweep_load(path, &sp);
@@ -165,6 +166,7 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     for (int i = a.first_file; i < argc && !st; i++)
         st = run_file(argv[i], &a, argv_text, &budget, &failed);
     if (!st && failed)
-        st = kvr_error(KVR_ERR_RUNTIME, "some points failed (their errors are in sweep_point.error)");
+        st = kvr_error(KVR_ERR_RUNTIME,
+                       "some points failed (their errors are in sweep_point.error)");
     return st;
 }

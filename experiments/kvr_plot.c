@@ -18,20 +18,17 @@ static const struct kvr_plot_figure figures[] = {
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini", "plot_scaling",
      "machine", "series", "series_rank, p, ttft_s, lower_bound_s", "series_rank, p", false},
-    {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done",
-     "", "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank",
-     true},
-    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini",
-     "plot_breakdown", "link_Bps", "", "series, compute_s, comm_s, wait_s, ttft_s", "series_rank",
-     false},
+    {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done", "",
+     "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank", true},
+    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "plot_breakdown",
+     "link_Bps", "", "series, compute_s, comm_s, wait_s, ttft_s", "series_rank", false},
     {"fig6", "KVR-P vs KVR-S: TTFT gap", SWEEPS "fig6.ini", "plot_kvrp_gap", "machine", "p",
      "ctx_tokens, gap_pct", "p, ctx_tokens", false},
     {"fig7", "noisy network: TTFT vs competing traffic", SWEEPS "fig7.ini", "plot_noise", "",
      "series", "series_rank, noise_share, ttft_mean_s, ttft_min_s, ttft_max_s",
      "series_rank, noise_share", false},
-    {"fig8", "one slow link: even split vs re-searched split", SWEEPS "fig8.ini",
-     "plot_slow_link", "", "series", "series_rank, link_from, ttft_s", "series_rank, link_from",
-     false},
+    {"fig8", "one slow link: even split vs re-searched split", SWEEPS "fig8.ini", "plot_slow_link",
+     "", "series", "series_rank, link_from, ttft_s", "series_rank, link_from", false},
     {"fig9a", "GQA, MQA and Llama-2-70B on 8 GPUs", SWEEPS "fig9a.ini", "plot_ttft_ctx", "model",
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig9b", "two nodes: intra- vs inter-node links", SWEEPS "fig9b.ini", "plot_ttft_ctx",
@@ -70,9 +67,12 @@ static void label(const char *col, const char *v, char *buf, size_t cap)
     while (*col == ' ') col++;
     if (!strncmp(col, "link_Bps", 8)) {
         double bw = atof(v);
-        if (!*v) snprintf(buf, cap, "profile-links");
-        else if (bw >= 1e9) snprintf(buf, cap, "%gGB/s", bw / 1e9);
-        else snprintf(buf, cap, "%gMB/s", bw / 1e6);
+        if (!*v)
+            snprintf(buf, cap, "profile-links");
+        else if (bw >= 1e9)
+            snprintf(buf, cap, "%gGB/s", bw / 1e9);
+        else
+            snprintf(buf, cap, "%gMB/s", bw / 1e6);
     } else if (!strncmp(col, "p", 1) && (col[1] == 0 || col[1] == ',')) {
         snprintf(buf, cap, "p=%s", v);
     } else if (!strncmp(col, "machine", 7) || !strncmp(col, "model", 5)) {
@@ -85,7 +85,7 @@ static void label(const char *col, const char *v, char *buf, size_t cap)
 struct exporter {
     const struct kvr_plot_figure *f;
     const char *datadir;
-    int nf;                         /* file columns */
+    int nf; /* file columns */
     char file_key[512], block[128];
     FILE *out, *list;
     int n_files;
@@ -153,7 +153,8 @@ static enum kvr_status gantt_events(const char *const *v, struct kvr_timeline *t
 {
     struct kvr_model m;
     static struct kvr_machine h;
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_KVR, .p = atoi(v[4]), .ctx = strtoull(v[5], NULL, 10)};
+    struct kvr_plan plan = {
+        .scheme = KVR_SCHEME_KVR, .p = atoi(v[4]), .ctx = strtoull(v[5], NULL, 10)};
     char gpus[16], parts[KVR_MAX_GPUS * 21];
     snprintf(gpus, sizeof gpus, "%d", plan.p);
     snprintf(parts, sizeof parts, "%s", v[6]);
@@ -196,8 +197,8 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
     struct exporter x = {.f = f, .datadir = datadir, .nf = count_cols(f->file_cols)};
     x.list = fopen(path, "w");
     if (!x.list) return kvr_error(KVR_ERR_IO, "plot: cannot write '%s': %s", path, strerror(errno));
-    snprintf(cols, sizeof cols, "%s%s%s%s%s", f->file_cols, *f->file_cols ? ", " : "",
-             f->block_col, *f->block_col ? ", " : "", f->cols);
+    snprintf(cols, sizeof cols, "%s%s%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->block_col,
+             *f->block_col ? ", " : "", f->cols);
     snprintf(order, sizeof order, "%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->order);
     enum kvr_status st = kvr_store_query_view(store, f->view, cols, order, f->name,
                                               f->gantt ? on_gantt_row : on_row, &x);

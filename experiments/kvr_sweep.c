@@ -12,10 +12,14 @@
 
 static const struct {
     const char *name, *series;
-} schemes[KVR_SW_N] = {{"single", "single"},     {"tsp", "TSP"},
-                       {"tsp-causal", "TSP-causal"}, {"ring", "ring"},
-                       {"tp", "TP"},             {"kvr-even", "KVR-E"},
-                       {"kvr-balanced", "KVR-balanced"}, {"kvr-s", "KVR-S"},
+} schemes[KVR_SW_N] = {{"single", "single"},
+                       {"tsp", "TSP"},
+                       {"tsp-causal", "TSP-causal"},
+                       {"ring", "ring"},
+                       {"tp", "TP"},
+                       {"kvr-even", "KVR-E"},
+                       {"kvr-balanced", "KVR-balanced"},
+                       {"kvr-s", "KVR-S"},
                        {"kvr-p", "KVR-P"}};
 
 const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s)
@@ -24,8 +28,8 @@ const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s)
 }
 
 /* Splits value at sep into trimmed items; "" items are an error. */
-static enum kvr_status split_items(const char *key, const char *value, char sep,
-                                   char items[][256], int *n)
+static enum kvr_status split_items(const char *key, const char *value, char sep, char items[][256],
+                                   int *n)
 {
     *n = 0;
     const char *s = value;
@@ -51,7 +55,8 @@ static enum kvr_status set_schemes(struct kvr_sweep_spec *sp, char items[][256],
         int k = 0;
         while (k < KVR_SW_N && strcmp(items[i], schemes[k].name)) k++;
         if (k == KVR_SW_N)
-            return kvr_error(KVR_ERR_INPUT, "schemes: unknown scheme '%s' (single, tsp, "
+            return kvr_error(KVR_ERR_INPUT,
+                             "schemes: unknown scheme '%s' (single, tsp, "
                              "tsp-causal, ring, tp, kvr-even, kvr-balanced, kvr-s, kvr-p)",
                              items[i]);
         sp->schemes[i] = (enum kvr_sweep_scheme)k;
@@ -67,10 +72,13 @@ static enum kvr_status set_seeds(struct kvr_sweep_spec *sp, char items[][256], i
         char *dash = strchr(items[i], '-');
         uint64_t a, b;
         if (dash) *dash = 0;
-        if (kvr_parse_u64(items[i], UINT32_MAX, &a) || (dash && kvr_parse_u64(dash + 1, UINT32_MAX, &b)))
+        if (kvr_parse_u64(items[i], UINT32_MAX, &a) ||
+            (dash && kvr_parse_u64(dash + 1, UINT32_MAX, &b)))
             return kvr_error_prefix(KVR_ERR_INPUT, "seeds: ");
         if (!dash) b = a;
-        if (b < a) return kvr_error(KVR_ERR_INPUT, "seeds: empty range %llu-%llu", (unsigned long long)a, (unsigned long long)b);
+        if (b < a)
+            return kvr_error(KVR_ERR_INPUT, "seeds: empty range %llu-%llu", (unsigned long long)a,
+                             (unsigned long long)b);
         for (uint64_t s = a; s <= b; s++) {
             if (sp->n_seeds == KVR_SWEEP_MAX_AXIS)
                 return kvr_error(KVR_ERR_INPUT, "seeds: more than %d", KVR_SWEEP_MAX_AXIS);
@@ -102,8 +110,8 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
         return kvr_cli_parse_ctx_list("ctx", packed, &sp->ctx, &sp->n_ctx);
     }
     if (!strcmp(key, "gpus"))
-        return kvr_cli_parse_int_list("gpus", packed, 1, KVR_MAX_GPUS, sp->gpus,
-                                      KVR_SWEEP_MAX_AXIS, &sp->n_gpus);
+        return kvr_cli_parse_int_list("gpus", packed, 1, KVR_MAX_GPUS, sp->gpus, KVR_SWEEP_MAX_AXIS,
+                                      &sp->n_gpus);
     enum kvr_status st = split_items(key, value, semi ? ';' : ',', items, &n);
     if (st) return st;
     if (!strcmp(key, "schemes")) return set_schemes(sp, items, n);
@@ -140,8 +148,10 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
         sp->n_noise = n;
         return KVR_OK;
     }
-    return kvr_error(KVR_ERR_INPUT, "unknown axis '%s' (models, machines, gpus, ctx, schemes, bw, "
-                     "links, noise, seeds)", key);
+    return kvr_error(KVR_ERR_INPUT,
+                     "unknown axis '%s' (models, machines, gpus, ctx, schemes, bw, "
+                     "links, noise, seeds)",
+                     key);
 }
 
 static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, const char *value)
@@ -156,14 +166,17 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
     }
     if (!strcmp(key, "granularity"))
         return kvr_parse_tokens(value, KVR_MAX_CTX, &sp->granularity) || !sp->granularity
-                   ? kvr_error(KVR_ERR_INPUT, "granularity: '%s' must be 1..%u tokens", value, KVR_MAX_CTX)
+                   ? kvr_error(KVR_ERR_INPUT, "granularity: '%s' must be 1..%u tokens", value,
+                               KVR_MAX_CTX)
                    : KVR_OK;
     if (!strcmp(key, "trials"))
         return kvr_parse_u64(value, 100000, &sp->trials) || !sp->trials
                    ? kvr_error(KVR_ERR_INPUT, "trials: '%s' must be 1..100000", value)
                    : KVR_OK;
-    return kvr_error(KVR_ERR_INPUT, "unknown key '%s' in [sweep] (name, figure, objective, db, "
-                     "granularity, trials)", key);
+    return kvr_error(KVR_ERR_INPUT,
+                     "unknown key '%s' in [sweep] (name, figure, objective, db, "
+                     "granularity, trials)",
+                     key);
 }
 
 static enum kvr_status on_key(void *user, const char *section, const char *key, const char *value,
@@ -188,17 +201,19 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
     snprintf(sp->links[0], sizeof sp->links[0], "none");
     snprintf(sp->noise[0], sizeof sp->noise[0], "none");
     enum kvr_status st = kvr_ini_parse(path, on_key, sp);
-    const char *missing = !sp->figure[0]      ? "[sweep] figure"
-                          : !sp->n_models     ? "[axes] models"
-                          : !sp->n_machines   ? "[axes] machines"
-                          : !sp->n_gpus       ? "[axes] gpus"
-                          : !sp->n_ctx        ? "[axes] ctx"
-                          : !sp->n_schemes    ? "[axes] schemes"
-                                              : NULL;
+    const char *missing = !sp->figure[0]    ? "[sweep] figure"
+                          : !sp->n_models   ? "[axes] models"
+                          : !sp->n_machines ? "[axes] machines"
+                          : !sp->n_gpus     ? "[axes] gpus"
+                          : !sp->n_ctx      ? "[axes] ctx"
+                          : !sp->n_schemes  ? "[axes] schemes"
+                                            : NULL;
     if (!st && missing) st = kvr_error(KVR_ERR_INPUT, "%s: missing %s", path, missing);
     if (!st && !strcmp(sp->objective, "exec"))
-        st = kvr_error(KVR_ERR_INPUT, "%s: objective = exec needs the executor, which this "
-                       "build does not have yet (use objective = sim)", path);
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: objective = exec needs the executor, which this "
+                       "build does not have yet (use objective = sim)",
+                       path);
     if (st) kvr_sweep_free(sp);
     return st;
 }
@@ -215,7 +230,7 @@ static int cmp_items(const void *a, const void *b)
                   ((const struct kvr_sweep_item *)b)->pt.point_key);
 }
 
-static const char *const methods[KVR_SW_N] = {"even", "even", "even", "even", "even",
+static const char *const methods[KVR_SW_N] = {"even", "even",     "even", "even",  "even",
                                               "even", "balanced", "hier", "interp"};
 
 /* Fills one item from its axis values. */
@@ -247,9 +262,10 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
     const char *share = strncmp(it->noise, "random:", 7) ? it->noise : it->noise + 7;
     x->noise_share = it->noise[0] ? strtod(share, NULL) : 0;
     x->seed = seed, x->p = p, x->ctx_tokens = ctx;
-    snprintf(x->point_key, sizeof x->point_key, "%s|%s|bw=%s|link=%s|noise=%s|seed=%llu|p=%d|ctx=%llu|%s",
-             x->model, x->machine, it->bw, it->link, it->noise, (unsigned long long)seed, p,
-             (unsigned long long)ctx, x->scheme);
+    snprintf(x->point_key, sizeof x->point_key,
+             "%s|%s|bw=%s|link=%s|noise=%s|seed=%llu|p=%d|ctx=%llu|%s", x->model, x->machine,
+             it->bw, it->link, it->noise, (unsigned long long)seed, p, (unsigned long long)ctx,
+             x->scheme);
 }
 
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,

@@ -78,15 +78,16 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
                                        uint64_t *tokens)
 {
     bool interp = it->pt.series_rank == KVR_SW_KVR_P;
-    enum kvr_status st = interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx)
-                                : fill_table(e, &it->pt.ctx_tokens, 1);
+    enum kvr_status st =
+        interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx) : fill_table(e, &it->pt.ctx_tokens, 1);
     struct kvr_plan_filter f = {e->model->name, e->key, "kvr", "hier", e->h->n_gpus};
     struct kvr_plan_row *rows = NULL;
     size_t n = 0, k = 0;
     if (!st) st = kvr_store_list_plans(e->store, &f, &rows, &n);
     for (size_t i = 0; i < n; i++) { /* KVR-P never sees its own context */
         bool on_axis = false;
-        for (size_t c = 0; c < e->spec->n_ctx; c++) on_axis |= rows[i].ctx_tokens == e->spec->ctx[c];
+        for (size_t c = 0; c < e->spec->n_ctx; c++)
+            on_axis |= rows[i].ctx_tokens == e->spec->ctx[c];
         if (!interp || (on_axis && rows[i].ctx_tokens != it->pt.ctx_tokens)) rows[k++] = rows[i];
     }
     struct kvr_lookup_answer a;
@@ -107,9 +108,12 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
     enum kvr_sweep_scheme s = (enum kvr_sweep_scheme)it->pt.series_rank;
     *plan = (struct kvr_plan){.scheme = sim_scheme[s], .p = it->pt.p, .ctx = it->pt.ctx_tokens};
     enum kvr_status st = KVR_OK;
-    if (s == KVR_SW_KVR_BALANCED) kvr_plan_balanced(plan, e->model, &e->h->gpu);
-    else if (s == KVR_SW_KVR_S || s == KVR_SW_KVR_P) st = table_partition(e, it, plan->tokens);
-    else kvr_plan_even(plan);
+    if (s == KVR_SW_KVR_BALANCED)
+        kvr_plan_balanced(plan, e->model, &e->h->gpu);
+    else if (s == KVR_SW_KVR_S || s == KVR_SW_KVR_P)
+        st = table_partition(e, it, plan->tokens);
+    else
+        kvr_plan_even(plan);
     return st ? st : kvr_plan_check(plan, e->h);
 }
 
@@ -135,8 +139,9 @@ static enum kvr_status simulate(struct point_env *e, const struct kvr_plan *plan
     uint64_t trials = e->h->noise.mode == KVR_NOISE_NONE ? 1 : e->spec->trials;
     double *v = malloc(trials * sizeof *v), mean = 0;
     enum kvr_status st = v ? kvr_sim_open(e->model, e->h, &sim) : KVR_ERR_NOMEM;
-    if (!v) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory for %llu trials",
-                           (unsigned long long)trials);
+    if (!v)
+        st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory for %llu trials",
+                       (unsigned long long)trials);
     for (uint64_t t = 0; t < trials && !st; t++) {
         struct kvr_sim_result r;
         if (!(st = kvr_sim_draw_noise(sim, t))) st = kvr_sim_run(sim, plan, &r, NULL);
@@ -161,8 +166,8 @@ static enum kvr_status simulate(struct point_env *e, const struct kvr_plan *plan
 enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_store *store,
                                int64_t run_id, struct kvr_sweep_item *it)
 {
-    struct point_env e = {.spec = spec, .store = store, .run_id = run_id,
-                          .model = &spec->models[it->model]};
+    struct point_env e = {
+        .spec = spec, .store = store, .run_id = run_id, .model = &spec->models[it->model]};
     struct kvr_plan plan;
     enum kvr_status st = build_machine(&e, it);
     if (!st) st = make_plan(&e, it, &plan);

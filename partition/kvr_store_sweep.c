@@ -9,8 +9,10 @@
 
 static void bind_text(sqlite3_stmt *q, int i, const char *v)
 {
-    if (v && *v) sqlite3_bind_text(q, i, v, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(q, i);
+    if (v && *v)
+        sqlite3_bind_text(q, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, i);
 }
 
 struct pts_arg {
@@ -39,8 +41,10 @@ static enum kvr_status add_txn(struct kvr_store *s, void *arg)
         sqlite3_bind_int(q, 8, x->p);
         sqlite3_bind_int64(q, 9, (sqlite3_int64)x->ctx_tokens);
         bind_text(q, 10, x->scheme), bind_text(q, 11, x->method);
-        if (x->link_Bps > 0) sqlite3_bind_double(q, 12, x->link_Bps);
-        else sqlite3_bind_null(q, 12);
+        if (x->link_Bps > 0)
+            sqlite3_bind_double(q, 12, x->link_Bps);
+        else
+            sqlite3_bind_null(q, 12);
         bind_text(q, 13, x->link_spec);
         sqlite3_bind_int(q, 14, x->link_from);
         bind_text(q, 15, x->noise_spec);
@@ -144,7 +148,7 @@ static enum kvr_status finish_txn(struct kvr_store *s, void *arg)
         sqlite3_bind_int64(q, 1, x->id);
         bind_text(q, 2, x->state);
         bind_text(q, 3, tokens);
-        const double v[] = {x->ttft_s,  x->ttft_p50_s, x->ttft_p95_s,   x->compute_s,
+        const double v[] = {x->ttft_s, x->ttft_p50_s, x->ttft_p95_s,   x->compute_s,
                             x->comm_s, x->wait_s,     x->lower_bound_s};
         for (int k = 0; k < 7; k++) sqlite3_bind_double(q, 4 + k, v[k]);
         bind_text(q, 11, x->error);
@@ -184,8 +188,7 @@ enum kvr_status kvr_store_query_view(struct kvr_store *s, const char *view, cons
                                      void *arg)
 {
     char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE figure = ?1 ORDER BY %s", cols, view,
-             order);
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE figure = ?1 ORDER BY %s", cols, view, order);
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     sqlite3_bind_text(q, 1, figure, -1, SQLITE_STATIC);

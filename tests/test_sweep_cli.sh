@@ -1,0 +1,89 @@
+#!/bin/sh
+# kvr sweep and kvr plot end to end: expand, run, resume after a simulated interruption, render,
+# and the bad inputs of sweep files (file:line, exit 2).
+# Usage: test_sweep_cli.sh PATH/TO/kvr   (TAP on stdout)
+kvr=$1
+n=0 failed=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+
+report() {
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); [ -n "$3" ] && printf '%s\n' "$3" | sed 's/^/#   /'; fi
+}
+expect() { # expect CODE NEEDLE NAME -- ARGS...
+    code=$1 needle=$2 name=$3; shift 4
+    "$kvr" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    if [ "$rc" = "$code" ] && grep -qF -- "$needle" "$tmp/err"; then report 0 "$name"
+    else report 1 "$name" "exit $rc (want $code); stderr: $(cat "$tmp/err")"; fi
+}
+sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0])" "$@"; }
+
+cat >"$tmp/small.ini" <<'INI'
+; 2 machines x 2 p x 4 ctx x 4 schemes = 64 points
+[sweep]
+figure = fig1
+[axes]
+models = llama-7b
+machines = a100-nvlink, a100-10GBps
+gpus = 2, 4
+ctx = 1k-4k+1k
+schemes = tsp, kvr-even, kvr-s, kvr-p
+INI
+db=$tmp/s.db
+"$kvr" sweep "$tmp/small.ini" --db "$db" --stop-after 20 >"$tmp/out" 2>&1
+[ "$(sql "$db" "SELECT count(*) FROM sweep_point")" = 64 ] && [ "$(sql "$db" "SELECT count(*) FROM sweep_point WHERE state = 'done'")" = 20 ]
+report $? "expand: all 64 points recorded, 20 done when interrupted" "$(cat "$tmp/out")"
+sql "$db" "SELECT group_concat(ttft_s) FROM (SELECT ttft_s FROM sweep_point WHERE state = 'done' ORDER BY id)" >"$tmp/first20"
+"$kvr" sweep "$tmp/small.ini" --db "$db" --json >"$tmp/out" 2>&1
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['points']==64 and d['run']==44 and d['already_done']==20 and d['failed']==0 else 1)" "$tmp/out"
+report $? "resume runs only the 44 open points" "$(cat "$tmp/out")"
+sql "$db" "SELECT group_concat(ttft_s) FROM (SELECT ttft_s FROM sweep_point WHERE id IN (SELECT id FROM sweep_point ORDER BY id LIMIT 20) ORDER BY id)" >"$tmp/again20"
+cmp -s "$tmp/first20" "$tmp/again20"; report $? "  and leaves the finished points as they were"
+"$kvr" sweep "$tmp/small.ini" --db "$db" --json >"$tmp/out" 2>&1
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['run']==0 and d['already_done']==64 else 1)" "$tmp/out"
+report $? "a finished sweep recomputes nothing"
+[ "$(sql "$db" "SELECT count(*) FROM sweep_point WHERE series = 'KVR-S' AND ttft_s > (SELECT t.ttft_s FROM sweep_point t WHERE t.point_key = replace(sweep_point.point_key, '|kvr-s', '|kvr-even'))")" = 0 ]
+report $? "KVR-S is never slower than KVR-E at any point"
+mkdir "$tmp/fig"
+"$kvr" plot fig1 --db "$db" --out "$tmp/fig" >"$tmp/out" 2>&1 && [ -s "$tmp/fig/fig1.png" ] && [ -s "$tmp/fig/fig1.svg" ] &&
+    head -c 8 "$tmp/fig/fig1.png" | od -c | grep -q "P   N   G"
+report $? "plot renders a non-empty PNG and an SVG" "$(cat "$tmp/out")"
+python3 - "$tmp/fig/data" <<'PY'
+import sys, os
+d = sys.argv[1]
+panels = [l.split('\t')[0] for l in open(os.path.join(d, 'fig1.list'))]
+ok = len(panels) == 4
+for p in panels:
+    blocks = [b for b in open(os.path.join(d, p)).read().split('\n\n\n') if b.strip()]
+    rows = [len(b.strip().split('\n')) - 1 for b in blocks]
+    ok = ok and len(blocks) == 4 and rows == [4, 4, 4, 4]
+sys.exit(0 if ok else 1)
+PY
+report $? "the exported data: 4 panels x 4 series x 4 points"
+
+# bad input: file:line and exit 2
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\ncolour = red\n' >"$tmp/key.ini"
+expect 2 "key.ini:5: unknown axis 'colour'" "an unknown axis names file:line" -- sweep "$tmp/key.ini" --db "$tmp/x.db"
+printf '[sweep]\nfigure = fig1\nfast = yes\n' >"$tmp/skey.ini"
+expect 2 "skey.ini:3: unknown key 'fast'" "an unknown key names file:line" -- sweep "$tmp/skey.ini" --db "$tmp/x.db"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nctx = 8k-1k\n' >"$tmp/range.ini"
+expect 2 "range.ini:5: ctx: empty range 8192-1024" "an empty range names file:line" -- sweep "$tmp/range.ini" --db "$tmp/x.db"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nschemes = zigzag\n' >"$tmp/sch.ini"
+expect 2 "sch.ini:5: schemes: unknown scheme 'zigzag'" "an unknown scheme names file:line" -- sweep "$tmp/sch.ini" --db "$tmp/x.db"
+[ ! -e "$tmp/x.db" ]; report $? "  and no database is created"
+expect 2 "'$tmp/nodir' is not an existing directory" "plot into a missing folder exits 2" -- plot fig1 --db "$db" --out "$tmp/nodir"
+expect 2 "gnuplot: cannot run '/no/gnuplot'" "gnuplot missing exits 2" -- plot fig1 --db "$db" --out "$tmp/fig" --gnuplot /no/gnuplot
+cp "$db" "$tmp/v9.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version = 9'); c.commit()" "$tmp/v9.db"
+expect 2 "written by a newer kvrun (schema 9" "plot from a DB of another schema version exits 2" -- plot fig1 --db "$tmp/v9.db" --out "$tmp/fig"
+expect 2 "written by a newer kvrun (schema 9" "sweep into a DB of another schema version exits 2" -- sweep "$tmp/small.ini" --db "$tmp/v9.db"
+expect 2 "unknown figure 'fig99'" "unknown figure exits 2" -- plot fig99 --db "$db" --out "$tmp/fig"
+for f in "$src"/experiments/sweeps/*.ini; do
+    "$kvr" sweep "$f" --db "$tmp/check.db" --stop-after 0 >/dev/null 2>"$tmp/err" || { report 1 "sweep file $(basename "$f") loads" "$(cat "$tmp/err")"; continue; }
+done
+report 0 "every committed sweep file loads and expands"
+
+echo "1..$n"
+[ "$failed" = 0 ]
