@@ -68,7 +68,7 @@ static void label(const char *col, const char *v, char *buf, size_t cap)
     if (!strncmp(col, "link_Bps", 8)) {
         double bw = atof(v);
         if (!*v)
-            snprintf(buf, cap, "profile-links");
+            snprintf(buf, cap, "profile-bw");
         else if (bw >= 1e9)
             snprintf(buf, cap, "%gGB/s", bw / 1e9);
         else

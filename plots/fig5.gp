@@ -5,7 +5,10 @@ set style histogram rowstacked
 set style fill solid 0.9 border lc rgb '#333333'
 set boxwidth 0.7
 set ylabel 'time (ms)'
-set key top left
+set key outside top center horizontal
+set key autotitle columnheader  # the first row of the data names the columns
+set yrange [0:*]
+set offsets 0, 0, graph 0.05, 0
 set xtics rotate by -30
 do for [i=1:n_panels] {
     set title word(titles, i)

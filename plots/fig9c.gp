@@ -3,7 +3,7 @@ set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP
 set xlabel 'context (k tokens)'
 set ylabel 'GPUs (p)'
 set cblabel 'speedup (x)'
-set palette defined (0 '#0072B2', 1 '#F7F7F7', 2 '#D55E00')
+set palette defined (0.8 '#0072B2', 1.0 '#F7F7F7', 2.2 '#D55E00')  # white at 1x: no gain
 set cbrange [0.8:2.2]
 set style fill solid 1.0 noborder
 set yrange [1.5:8.5]
