@@ -121,20 +121,6 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
     return st ? kvr_error_prefix(st, "plan: ") : KVR_OK;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* Linear interpolation between order statistics of sorted v[0..n). */
-static double percentile(const double *v, size_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    return lo + 1 < n ? v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]) : v[n - 1];
-}
-
 struct trial_stats {
     double p50, p95, mean;
 };
@@ -176,8 +162,7 @@ static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *pl
         ttft[t] = t == 0 ? res->ttft_s : r.ttft_s;
         sum += ttft[t];
     }
-    qsort(ttft, trials, sizeof *ttft, cmp_double);
-    *stats = (struct trial_stats){percentile(ttft, trials, 0.5), percentile(ttft, trials, 0.95),
+    *stats = (struct trial_stats){kvr_quantile(ttft, trials, 0.5), kvr_quantile(ttft, trials, 0.95),
                                   sum / (double)trials};
     free(ttft);
     return st;

@@ -37,8 +37,8 @@ struct kvr_sweep_spec {
     char path[1024], name[64], figure[32], objective[16], db[1024];
     uint64_t granularity, trials;
     struct kvr_model models[KVR_SWEEP_MAX_AXIS];
-    char machines[KVR_SWEEP_MAX_AXIS][256], bw[KVR_SWEEP_MAX_AXIS][64];
-    char links[KVR_SWEEP_MAX_AXIS][256], noise[KVR_SWEEP_MAX_AXIS][128];
+    char machines[KVR_SWEEP_MAX_AXIS][256], bw[KVR_SWEEP_MAX_AXIS][256];
+    char links[KVR_SWEEP_MAX_AXIS][256], noise[KVR_SWEEP_MAX_AXIS][256];
     int n_models, n_machines, n_bw, n_links, n_noise, n_gpus, n_schemes, n_seeds;
     int gpus[KVR_SWEEP_MAX_AXIS];
     enum kvr_sweep_scheme schemes[KVR_SWEEP_MAX_AXIS];
@@ -51,7 +51,7 @@ struct kvr_sweep_spec {
 struct kvr_sweep_item {
     struct kvr_sweep_point pt;
     int model;
-    char bw[64], link[256], noise[128];
+    char bw[256], link[256], noise[256];
 };
 
 enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *spec);

@@ -117,19 +117,6 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
     return st ? st : kvr_plan_check(plan, e->h);
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double pct(const double *v, size_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    return lo + 1 < n ? v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]) : v[n - 1];
-}
-
 /* TTFT over the trials; the breakdown is the critical rank's (the one that ends last) of
  * trial 0. */
 static enum kvr_status simulate(struct point_env *e, const struct kvr_plan *plan,
@@ -155,8 +142,8 @@ static enum kvr_status simulate(struct point_env *e, const struct kvr_plan *plan
         memcpy(x->tokens, plan->tokens, (size_t)plan->p * sizeof *plan->tokens);
     }
     if (!st) {
-        qsort(v, trials, sizeof *v, cmp_double);
-        x->ttft_s = mean, x->ttft_p50_s = pct(v, trials, 0.5), x->ttft_p95_s = pct(v, trials, 0.95);
+        x->ttft_s = mean, x->ttft_p50_s = kvr_quantile(v, trials, 0.5);
+        x->ttft_p95_s = kvr_quantile(v, trials, 0.95);
     }
     free(v);
     kvr_sim_free(sim);

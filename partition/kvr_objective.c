@@ -81,19 +81,6 @@ void kvr_objective_free(struct kvr_objective *obj)
     free(obj);
 }
 
-/* Percentile q in (0, 100] of v[0..n) by linear interpolation between order statistics. */
-static double percentile(double *v, uint64_t n, double q)
-{
-    for (uint64_t i = 1; i < n; i++) /* insertion sort: trials are few */
-        for (uint64_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1], v[j - 1] = t;
-        }
-    double pos = q / 100 * (double)(n - 1);
-    uint64_t lo = (uint64_t)pos;
-    return lo + 1 < n ? v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]) : v[n - 1];
-}
-
 double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens)
 {
     struct kvr_plan *plan = &obj->plan;
@@ -114,7 +101,8 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
         mean += res.ttft_s / (double)obj->n_trials;
     }
     if (obj->n_trials == 1) return obj->vals[0];
-    return obj->percentile > 0 ? percentile(obj->vals, obj->n_trials, obj->percentile) : mean;
+    return obj->percentile > 0 ? kvr_quantile(obj->vals, obj->n_trials, obj->percentile / 100)
+                               : mean;
 }
 
 uint64_t kvr_objective_evals(const struct kvr_objective *obj)

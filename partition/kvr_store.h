@@ -69,7 +69,7 @@ struct kvr_sweep_point {
     int64_t id;
     char sweep[64], point_key[768], figure[32], series[32];
     char model[128], machine[256], scheme[32], method[32], objective[16];
-    char link_spec[256], noise_spec[128];
+    char link_spec[256], noise_spec[256];
     double link_Bps; /* 0: the profile's links */
     int link_from;   /* first rank of the first --link override, -1 without */
     double noise_share;

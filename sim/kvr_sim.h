@@ -114,5 +114,9 @@ void kvr_scheme_tp(struct kvr_sim *sim, const struct kvr_plan *plan);
 
 void kvr_tp_shard(const struct kvr_model *m, int p, int i, struct kvr_model *out);
 
+/* Sorts v[0..n) in place and returns its q-quantile (q in [0, 1]) by linear interpolation
+ * between order statistics: the p50/p95 of noise trials everywhere. */
+double kvr_quantile(double *v, size_t n, double q);
+
 /* Exact causal pairs between queries at [q0, q1) and keys at [k0, k1). */
 uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1);

@@ -7,29 +7,9 @@ kvr=$1 example=$2
 n=0 failed=0
 tmp=$(mktemp -d) || exit 1
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/tap_helpers.sh"
 src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
 
-report() { # report PASS NAME [DETAIL]
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); [ -n "$3" ] && printf '%s\n' "$3" | sed 's/^/#   /'; fi
-}
-expect() { # expect CODE NEEDLE NAME -- ARGS...
-    code=$1 needle=$2 name=$3; shift 4
-    "$kvr" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
-    if [ "$rc" = "$code" ] && grep -qF -- "$needle" "$tmp/err"; then report 0 "$name"
-    else report 1 "$name" "exit $rc (want $code); stderr: $(cat "$tmp/err")"; fi
-}
-json_check() { # json_check NAME PYTHON-EXPR -- ARGS...
-    name=$1 expr=$2; shift 3
-    "$kvr" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
-    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($expr) else 1)" "$tmp/out" 2>"$tmp/perr"
-    py=$?
-    if [ "$rc" = 0 ] && [ "$py" = 0 ]; then report 0 "$name"
-    else report 1 "$name" "exit $rc, check $py: $(head -c 400 "$tmp/out") $(cat "$tmp/err" "$tmp/perr")"; fi
-}
-sql() { # sql DB QUERY: one value
-    python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0])" "$@"
-}
 
 db=$tmp/plans.db
 S="--model llama-7b --machine a100-10GBps"

@@ -6,19 +6,9 @@ kvr=$1
 n=0 failed=0
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/tap_helpers.sh"
 src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
 
-report() {
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); [ -n "$3" ] && printf '%s\n' "$3" | sed 's/^/#   /'; fi
-}
-expect() { # expect CODE NEEDLE NAME -- ARGS...
-    code=$1 needle=$2 name=$3; shift 4
-    "$kvr" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
-    if [ "$rc" = "$code" ] && grep -qF -- "$needle" "$tmp/err"; then report 0 "$name"
-    else report 1 "$name" "exit $rc (want $code); stderr: $(cat "$tmp/err")"; fi
-}
-sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0])" "$@"; }
 
 cat >"$tmp/small.ini" <<'INI'
 ; 2 machines x 2 p x 4 ctx x 4 schemes = 64 points

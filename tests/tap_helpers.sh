@@ -1,0 +1,33 @@
+# Shared helpers of the shell tests (sourced): TAP reporting, exit code + message checks, JSON
+# checks, and one-value SQLite queries. The caller sets $kvr and $tmp, and n=0 failed=0.
+
+report() { # report PASS NAME [DETAIL]
+    n=$((n + 1))
+    if [ "$1" = 0 ]; then echo "ok $n - $2"; else
+        echo "not ok $n - $2"; failed=$((failed + 1))
+        [ -n "$3" ] && printf '%s\n' "$3" | sed 's/^/#   /'
+    fi
+}
+
+# expect CODE NEEDLE NAME -- ARGS...: exit code and a substring of stderr
+expect() {
+    code=$1 needle=$2 name=$3; shift 4
+    "$kvr" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    if [ "$rc" = "$code" ] && grep -qF -- "$needle" "$tmp/err"; then report 0 "$name"
+    else report 1 "$name" "exit $rc (want $code); stderr: $(cat "$tmp/err")"; fi
+}
+
+# json_check NAME PYTHON-EXPR -- ARGS...: stdout is JSON and the expression on it (d) holds
+json_check() {
+    name=$1 expr=$2; shift 3
+    "$kvr" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($expr) else 1)" "$tmp/out" 2>"$tmp/perr"
+    py=$?
+    if [ "$rc" = 0 ] && [ "$py" = 0 ]; then report 0 "$name"
+    else report 1 "$name" "exit $rc, check $py: $(head -c 400 "$tmp/out") $(cat "$tmp/err" "$tmp/perr")"; fi
+}
+
+# sql DB QUERY: the first value of the first row
+sql() {
+    python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0])" "$@"
+}
