@@ -10,13 +10,6 @@
 #include "kvr_json.h"
 #include "kvr_sim.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static enum kvr_status bench_sim(bool json)
 {
     struct kvr_model m;
@@ -30,7 +23,7 @@ static enum kvr_status bench_sim(bool json)
     if ((st = kvr_sim_open(&m, &h, &sim))) return st;
     struct kvr_sim_result res;
     long n = 0;
-    double sink = 0, t0 = now_s(), t1 = t0;
+    double sink = 0, t0 = kvr_cli_now_s(), t1 = t0;
     while (t1 - t0 < 1.0) { /* batches of 1000 keep the clock out of the measurement */
         for (int k = 0; k < 1000; k++) {
             plan.tokens[k & 7] += 1, plan.tokens[(k + 1) & 7] -= 1; /* vary the plan */
@@ -38,7 +31,7 @@ static enum kvr_status bench_sim(bool json)
             sink += res.ttft_s;
         }
         n += 1000;
-        t1 = now_s();
+        t1 = kvr_cli_now_s();
     }
     kvr_sim_free(sim);
     double rate = (double)n / (t1 - t0);

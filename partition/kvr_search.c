@@ -15,9 +15,12 @@ void kvr_search_opts_default(struct kvr_search_opts *o)
                                   .nm_seed = 1};
 }
 
-uint64_t kvr_search_grain(uint64_t ctx, int p, uint64_t granularity)
+enum kvr_status kvr_search_check_ctx(const struct kvr_objective *obj, uint64_t ctx)
 {
-    return granularity >= 1 && ctx >= (uint64_t)p * granularity ? granularity : 1;
+    int p = kvr_objective_p(obj);
+    return ctx < (uint64_t)p ? kvr_error(KVR_ERR_INPUT, "ctx %llu is smaller than p = %d",
+                                         (unsigned long long)ctx, p)
+                             : KVR_OK;
 }
 
 /* The best point so far. */
@@ -106,10 +109,9 @@ enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
                                 const struct kvr_search_opts *o, struct kvr_search_result *res)
 {
     int p = kvr_objective_p(obj);
-    if (ctx < (uint64_t)p)
-        return kvr_error(KVR_ERR_INPUT, "ctx %llu is smaller than p = %d", (unsigned long long)ctx,
-                         p);
-    uint64_t evals0 = kvr_objective_evals(obj), g = kvr_search_grain(ctx, p, o->granularity);
+    enum kvr_status st = kvr_search_check_ctx(obj, ctx);
+    if (st) return st;
+    uint64_t evals0 = kvr_objective_evals(obj), g = kvr_lookup_grain(p, ctx, o->granularity);
     struct best b = {.v = INFINITY};
     uint64_t t[KVR_MAX_GPUS];
     double even[KVR_MAX_GPUS];
@@ -146,9 +148,8 @@ static enum kvr_status fixed_split(struct kvr_objective *obj, uint64_t ctx, uint
                                    struct kvr_search_result *res)
 {
     int p = kvr_objective_p(obj);
-    if (ctx < (uint64_t)p)
-        return kvr_error(KVR_ERR_INPUT, "ctx %llu is smaller than p = %d", (unsigned long long)ctx,
-                         p);
+    enum kvr_status st = kvr_search_check_ctx(obj, ctx);
+    if (st) return st;
     uint64_t evals0 = kvr_objective_evals(obj);
     if (even) {
         struct kvr_plan plan = {.p = p, .ctx = ctx};
@@ -175,7 +176,7 @@ enum kvr_status kvr_search_run(struct kvr_objective *obj, enum kvr_method method
         return kvr_search_nelder_mead(obj, ctx, o, res);
     case KVR_METHOD_EVEN:
     case KVR_METHOD_BALANCED:
-        return fixed_split(obj, ctx, kvr_search_grain(ctx, kvr_objective_p(obj), o->granularity),
+        return fixed_split(obj, ctx, kvr_lookup_grain(kvr_objective_p(obj), ctx, o->granularity),
                            method == KVR_METHOD_EVEN, res);
     default:
         return kvr_error(KVR_ERR_INPUT, "unknown search method %d", (int)method);

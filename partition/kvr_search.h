@@ -72,7 +72,7 @@ enum kvr_status kvr_search_nelder_mead(struct kvr_objective *obj, uint64_t ctx,
                                        const struct kvr_search_opts *o,
                                        struct kvr_search_result *res);
 
-/* The granularity used for ctx on p ranks (g, or 1 when ctx < p * g). */
-uint64_t kvr_search_grain(uint64_t ctx, int p, uint64_t granularity);
+/* Every method needs ctx >= p (one token per rank at least). */
+enum kvr_status kvr_search_check_ctx(const struct kvr_objective *obj, uint64_t ctx);
 /* The balanced closed-form start, rounded to the grid. */
 void kvr_search_start(const struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t *tokens);

@@ -42,10 +42,9 @@ enum kvr_status kvr_search_exhaustive(struct kvr_objective *obj, uint64_t ctx,
                                       struct kvr_search_result *res)
 {
     int p = kvr_objective_p(obj);
-    if (ctx < (uint64_t)p)
-        return kvr_error(KVR_ERR_INPUT, "ctx %llu is smaller than p = %d", (unsigned long long)ctx,
-                         p);
-    uint64_t g = kvr_search_grain(ctx, p, o->granularity), units = (ctx - 1) / g;
+    enum kvr_status st = kvr_search_check_ctx(obj, ctx);
+    if (st) return st;
+    uint64_t g = kvr_lookup_grain(p, ctx, o->granularity), units = (ctx - 1) / g;
     double count = 1; /* C(units, p-1) partitions */
     for (int i = 1; i < p; i++) count = count * (double)(units - (uint64_t)(i - 1)) / i;
     if (count > (double)o->exhaustive_max)
@@ -150,9 +149,8 @@ enum kvr_status kvr_search_nelder_mead(struct kvr_objective *obj, uint64_t ctx,
                                        struct kvr_search_result *res)
 {
     struct relaxed r = {.obj = obj, .ctx = ctx, .p = kvr_objective_p(obj)};
-    if (ctx < (uint64_t)r.p)
-        return kvr_error(KVR_ERR_INPUT, "ctx %llu is smaller than p = %d", (unsigned long long)ctx,
-                         r.p);
+    enum kvr_status st = kvr_search_check_ctx(obj, ctx);
+    if (st) return st;
     uint64_t evals0 = kvr_objective_evals(obj);
     res->ttft_s = INFINITY;
     if (r.p == 1) {
@@ -164,7 +162,6 @@ enum kvr_status kvr_search_nelder_mead(struct kvr_objective *obj, uint64_t ctx,
     kvr_gsl_init();
     gsl_vector *x = gsl_vector_alloc((size_t)r.p - 1), *step = gsl_vector_alloc((size_t)r.p - 1);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    enum kvr_status st = KVR_OK;
     if (!x || !step || !rng) st = kvr_error(KVR_ERR_NOMEM, "Nelder-Mead: out of memory");
     if (!st) {
         gsl_rng_set(rng, (unsigned long)o->nm_seed);

@@ -43,10 +43,15 @@ void kvr_lookup_fractions(const uint64_t *tokens, int p, double *frac)
     for (int i = 0; i < p; i++) frac[i] = sum > 0 ? (double)tokens[i] / sum : 1.0 / p;
 }
 
+uint64_t kvr_lookup_grain(int p, uint64_t ctx, uint64_t granularity)
+{
+    return granularity >= 1 && ctx >= (uint64_t)p * granularity ? granularity : 1;
+}
+
 void kvr_lookup_round(const double *frac, int p, uint64_t ctx, uint64_t granularity,
                       uint64_t *tokens)
 {
-    uint64_t g = granularity >= 1 && ctx >= (uint64_t)p * granularity ? granularity : 1;
+    uint64_t g = kvr_lookup_grain(p, ctx, granularity);
     double cum = 0;
     uint64_t prev = 0;
     for (int i = 0; i + 1 < p; i++) {

@@ -79,6 +79,9 @@ int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_
  * prefixes the message. */
 int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where);
 
+/* The grain boundaries round to: granularity, or 1 when ctx < p * granularity. */
+uint64_t kvr_lookup_grain(int p, uint64_t ctx, uint64_t granularity);
+
 /* Chunk fractions of a partition, and the rounding of fractions back to tokens. */
 void kvr_lookup_fractions(const uint64_t *tokens, int p, double *frac);
 void kvr_lookup_round(const double *frac, int p, uint64_t ctx, uint64_t granularity,
