@@ -60,14 +60,19 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool json = false;
     int c;
+    if (argc >= 2 && !strcmp(argv[1], "attention")) return kvr_bench_attention(argc - 1, argv + 1);
     kvr_cli_opt_reset();
     while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
         if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') return fputs("usage: kvr bench sim|search [--json]\n", stdout), KVR_OK;
+        if (c == 'h')
+            return fputs(
+                       "usage: kvr bench sim|search [--json]\n       kvr bench attention --help\n",
+                       stdout),
+                   KVR_OK;
         if (c == 'j') json = true;
     }
     if (optind + 1 == argc && !strcmp(argv[optind], "search")) return kvr_bench_search(json);
     if (optind + 1 != argc || strcmp(argv[optind], "sim"))
-        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim' or 'search'");
+        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim', 'search' or 'attention'");
     return bench_sim(json);
 }

@@ -35,6 +35,7 @@ static const struct kvr_command commands[] = {
      kvr_cmd_sweep},
     {"plot", "export each figure's data from the database and render it with gnuplot",
      kvr_cmd_plot},
+    {"exec", "run a real prefill on a backend (cuda or ref) and time it", kvr_cmd_exec},
     {"bench", "benchmarks: `kvr bench sim` (simulator evaluations per second), `kvr bench search`",
      kvr_cmd_bench},
     {"version", "print the version and the features built", cmd_version},

@@ -6,3 +6,4 @@
 #include "kvr_status.h"
 
 enum kvr_status kvr_bench_search(bool json);
+enum kvr_status kvr_bench_attention(int argc, char **argv);

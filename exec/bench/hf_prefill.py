@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""PyTorch + Hugging Face reference prefill, the baseline of scripts/bench_exec.sh.
+
+The architecture comes from `kvr model show NAME --json` (the same shape kvrun runs), random
+weights in bf16 on the GPU, SDPA attention, the KV cache built (use_cache=True) and the logits
+of the last token only (the base model, then lm_head on the last hidden state). Timed with
+CUDA events around the whole prefill, after warm-ups; prints one JSON object per context.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+import torch
+import transformers
+
+
+def hf_config(m):
+    common = dict(vocab_size=m["vocab"], hidden_size=m["d_model"],
+                  num_hidden_layers=m["n_layers"], num_attention_heads=m["n_heads"],
+                  tie_word_embeddings=m["tied_embeddings"])
+    if m["norm"] == "rmsnorm":
+        return transformers.LlamaConfig(intermediate_size=m["d_ffn"],
+                                        num_key_value_heads=m["n_kv_heads"],
+                                        head_dim=m["head_dim"], rms_norm_eps=1e-5,
+                                        rope_theta=10000.0, max_position_embeddings=1 << 20,
+                                        **common)
+    if m["n_kv_heads"] not in (1, m["n_heads"]) or m["block_norms"] != 1:
+        sys.exit("hf_prefill.py: only Falcon-7B-style models (MQA or MHA, one norm)")
+    return transformers.FalconConfig(multi_query=m["n_kv_heads"] == 1,
+                                     parallel_attn=m["parallel_attn"], bias=m["bias"],
+                                     new_decoder_architecture=False, alibi=False,
+                                     ffn_hidden_size=m["d_ffn"], rope_theta=10000.0,
+                                     layer_norm_epsilon=1e-5, **common)
+
+
+def prefill(model, ids):
+    base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
+    out = base(input_ids=ids, use_cache=True)
+    return model.lm_head(out.last_hidden_state[:, -1:, :])
+
+
+def time_one(model, ctx, vocab, warmup, reps):
+    g = torch.Generator(device="cuda").manual_seed(1)
+    ids = torch.randint(0, vocab, (1, ctx), device="cuda", generator=g)
+    times = []
+    torch.cuda.reset_peak_memory_stats()
+    with torch.inference_mode():
+        for i in range(warmup + reps):
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            e0.record()
+            logits = prefill(model, ids)
+            first = int(logits[0, -1].argmax())
+            e1.record()
+            torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(e0.elapsed_time(e1) / 1e3)
+    return {"ctx": ctx, "ttft_s": statistics.median(times), "ttft_min_s": min(times),
+            "ttft_max_s": max(times), "first_token": first,
+            "peak_mem_bytes": torch.cuda.max_memory_allocated()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kvr", required=True, help="path of the kvr program")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--ctx", required=True, help="comma list of token counts")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    a = ap.parse_args()
+    m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_config(m),
+                                                              attn_implementation="sdpa")
+    model.eval()
+    for ctx in [int(c) for c in a.ctx.split(",")]:
+        r = time_one(model, ctx, m["vocab"], a.warmup, a.reps)
+        r.update(model=a.model, impl="pytorch-hf", torch=torch.__version__,
+                 transformers=transformers.__version__)
+        print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+/* The backend interface (internal to exec/): the primitive operations one layer is made of.
+ * kvr_exec.c writes the layer once in terms of these; each backend implements them on its own
+ * data (ref: float32 host arrays; cuda: bf16 device arrays, fp32 residual stream).
+ *
+ * Buffers are named, not passed: every backend owns the same set, sized for max_chunk rows.
+ * The KV cache holds max_ctx positions per layer, laid out [pos][n_kv_heads][head_dim] so that
+ * positions [0, S) of one layer are contiguous (what a KV-Runahead rank sends). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvr_counts.h"
+#include "kvr_model.h"
+#include "kvr_status.h"
+#include "kvr_weights.h"
+
+enum kvr_buf {
+    KVR_BUF_X,   /* residual stream [c][d_model], float32 on every backend */
+    KVR_BUF_XN,  /* normed input of attention (and of the MLP when one norm serves both) */
+    KVR_BUF_XN2, /* normed input of the MLP */
+    KVR_BUF_QKV, /* [c][qkv_width]; after rotary, its Q part is rotated in place */
+    KVR_BUF_ATT, /* attention output [c][n_heads head_dim] */
+    KVR_BUF_UP,  /* [c][up_width] */
+    KVR_BUF_ACT, /* [c][d_ffn] */
+    KVR_N_BUFS,
+};
+
+struct kvr_backend_ops {
+    const char *name;
+    void (*destroy)(void *be);
+    /* Tensor t of layer from float32 host data (converted to the backend's type). */
+    enum kvr_status (*set_tensor)(void *be, enum kvr_tensor t, uint32_t layer, const float *data);
+    enum kvr_status (*init_random)(void *be, uint64_t seed); /* every present tensor */
+    enum kvr_status (*embed)(void *be, const int32_t *tokens_host, uint32_t c); /* -> X */
+    /* out = norm(X[0..c)) with the weight (and bias) tensor pair starting at w */
+    enum kvr_status (*norm)(void *be, enum kvr_buf out, enum kvr_tensor w, uint32_t layer,
+                            uint32_t c);
+    /* out[c][rows(w)] (+)= in[c][cols(w)] w^T (+ bias w+1 when the model has biases) */
+    enum kvr_status (*linear)(void *be, enum kvr_buf out, enum kvr_buf in, enum kvr_tensor w,
+                              uint32_t layer, uint32_t c, bool accumulate);
+    /* Rotates Q (in place) and K of QKV at positions [s, s+c), writes K and V to the cache. */
+    enum kvr_status (*rotary)(void *be, uint32_t layer, uint32_t s, uint32_t c);
+    /* ATT = attention of QKV's Q (positions [s, s+c)) against cache keys [0, s+c), causal. */
+    enum kvr_status (*attention)(void *be, uint32_t layer, uint32_t s, uint32_t c,
+                                 enum kvr_mask mask);
+    enum kvr_status (*activation)(void *be, uint32_t c); /* UP -> ACT */
+    /* Final norm and LM head of row `row` of X; logits to the host (vocab floats). */
+    enum kvr_status (*logits)(void *be, uint32_t row, float *out);
+    /* Cache positions [pos0, pos0+n) of one layer to the host as float32, [n][kv][hd] each. */
+    enum kvr_status (*kv_read)(void *be, uint32_t layer, uint32_t pos0, uint32_t n, float *k,
+                               float *v);
+    enum kvr_status (*sync)(void *be);
+    /* Timer around device work: mark(0) records the start, mark(1) the end and its seconds. */
+    enum kvr_status (*timer)(void *be, int mark, double *elapsed_s);
+    /* Bytes the backend holds now, and the peak seen by the device (0 when unknown). */
+    void (*memory)(void *be, uint64_t *held_bytes, uint64_t *peak_bytes);
+    /* The device's name and its dense bf16 peak (FLOP/s; 0 when unknown). */
+    void (*device)(void *be, char *name, int cap, double *peak_flops);
+};
+
+struct kvr_backend {
+    const struct kvr_backend_ops *ops;
+    void *state;
+};
+
+/* Bytes a backend needs for a model with max_ctx cache positions and max_chunk rows. */
+uint64_t kvr_ref_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk);
+uint64_t kvr_cuda_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk);
+
+enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                               struct kvr_backend *out);
+/* Fails with a clear message when kvrun was built without CUDA or no GPU is present. */
+enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                                int device, struct kvr_backend *out);

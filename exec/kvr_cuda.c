@@ -1,0 +1,415 @@
+/* The cuda backend: bf16 weights and activations with fp32 accumulation, a float32 residual
+ * stream, GEMMs through cuBLAS (the residual adds are their beta = 1 accumulate), and the
+ * project's own kernels (kvr_cuda_kernels.cu) for norms, rotary, activations and attention.
+ * Everything is allocated once, after checking that it fits. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_backend.h"
+#include "kvr_cuda_check.h"
+#include "kvr_cuda_kernels.h"
+
+#define WORKSPACE_BYTES (32ull << 20)
+
+struct cu {
+    struct kvr_model m;
+    uint32_t max_ctx, max_chunk;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    cudaEvent_t ev0, ev1;
+    void *w[KVR_N_TENSORS]; /* bf16; [layer][numel] for layer tensors */
+    void *buf[KVR_N_BUFS];  /* X float32, the others bf16 */
+    void *k, *v;            /* bf16 [layer][max_ctx][kv][hd] */
+    void *xn_last;          /* bf16 [d]: final norm of one row */
+    float *logits;          /* [vocab] */
+    int32_t *tokens;        /* [max_chunk] */
+    void *workspace;
+    size_t free0, free_min; /* device memory free before we started, and the least seen */
+    uint64_t held;
+    int device;
+};
+
+static uint64_t buf_bytes(const struct kvr_model *m, enum kvr_buf b)
+{
+    switch (b) {
+    case KVR_BUF_X:
+        return 4ull * m->d_model;
+    case KVR_BUF_QKV:
+        return 2 * kvr_qkv_width(m);
+    case KVR_BUF_ATT:
+        return 2ull * m->n_heads * m->head_dim;
+    case KVR_BUF_UP:
+        return 2 * kvr_up_width(m);
+    case KVR_BUF_ACT:
+        return 2ull * m->d_ffn;
+    default:
+        return 2ull * m->d_model;
+    }
+}
+
+static uint64_t layer_stride(const struct kvr_model *m, enum kvr_tensor t)
+{
+    return kvr_tensor_is_layer(t) ? kvr_tensor_numel(m, t) : 0;
+}
+
+static void *tensor(struct cu *c, enum kvr_tensor t, uint32_t layer)
+{
+    if (!c->w[t]) return NULL;
+    return (char *)c->w[t] + 2 * layer * layer_stride(&c->m, t);
+}
+
+static uint64_t kv_row(const struct kvr_model *m)
+{
+    return (uint64_t)m->n_kv_heads * m->head_dim;
+}
+
+static void *kv_at(struct cu *c, void *base, uint32_t layer, uint32_t pos)
+{
+    return (char *)base + 2 * ((uint64_t)layer * c->max_ctx + pos) * kv_row(&c->m);
+}
+
+static void sample_free(struct cu *c)
+{
+    size_t f, t;
+    if (cudaMemGetInfo(&f, &t) == cudaSuccess && f < c->free_min) c->free_min = f;
+}
+
+static void cu_destroy(void *be)
+{
+    struct cu *c = be;
+    if (!c) return;
+    cudaSetDevice(c->device);
+    for (int t = 0; t < KVR_N_TENSORS; t++) cudaFree(c->w[t]);
+    for (int b = 0; b < KVR_N_BUFS; b++) cudaFree(c->buf[b]);
+    cudaFree(c->k), cudaFree(c->v), cudaFree(c->xn_last), cudaFree(c->logits);
+    cudaFree(c->tokens), cudaFree(c->workspace);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->ev0) cudaEventDestroy(c->ev0);
+    if (c->ev1) cudaEventDestroy(c->ev1);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+/* float -> bf16, round to nearest even (NaN stays NaN). */
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
+    return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+}
+
+static float from_bf16(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static enum kvr_status cu_set_tensor(void *be, enum kvr_tensor t, uint32_t layer, const float *data)
+{
+    struct cu *c = be;
+    void *dst = tensor(c, t, layer);
+    if (!dst)
+        return kvr_error(KVR_ERR_INPUT, "model %s has no tensor %s", c->m.name, kvr_tensor_name(t));
+    uint64_t n = kvr_tensor_numel(&c->m, t);
+    uint16_t *h = malloc(n * sizeof *h);
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) h[i] = to_bf16(data[i]);
+    cudaError_t e = cudaMemcpy(dst, h, n * 2, cudaMemcpyHostToDevice);
+    free(h);
+    KVR_CUDA_CHECK(e);
+    return KVR_OK;
+}
+
+/* Generated on the device with the same counter-based RNG as the reference. */
+static enum kvr_status cu_init_random(void *be, uint64_t seed)
+{
+    struct cu *c = be;
+    for (int t = 0; t < KVR_N_TENSORS; t++) {
+        if (!c->w[t]) continue;
+        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)t) ? c->m.n_layers : 1;
+        for (uint32_t l = 0; l < n_l; l++) {
+            struct kvr_init_rule r = kvr_tensor_init_rule(&c->m, (enum kvr_tensor)t, l);
+            KVR_LAUNCH_CHECK(kvr_cu_fill_random(tensor(c, (enum kvr_tensor)t, l),
+                                                kvr_tensor_numel(&c->m, (enum kvr_tensor)t), seed,
+                                                r.stream, r.scale, r.offset, c->stream));
+        }
+    }
+    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_embed(void *be, const int32_t *tokens, uint32_t n)
+{
+    struct cu *c = be;
+    KVR_CUDA_CHECK(
+        cudaMemcpyAsync(c->tokens, tokens, n * sizeof *tokens, cudaMemcpyHostToDevice, c->stream));
+    KVR_LAUNCH_CHECK(
+        kvr_cu_embed(c->buf[KVR_BUF_X], c->w[KVR_T_EMBED], c->tokens, n, c->m.d_model, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_norm(void *be, enum kvr_buf out, enum kvr_tensor w, uint32_t layer,
+                               uint32_t n)
+{
+    struct cu *c = be;
+    KVR_LAUNCH_CHECK(kvr_cu_norm(c->buf[out], c->buf[KVR_BUF_X], tensor(c, w, layer),
+                                 tensor(c, (enum kvr_tensor)(w + 1), layer), n, c->m.d_model,
+                                 c->m.norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
+    return KVR_OK;
+}
+
+/* out[rows][n] (+)= in[rows][k] W[n][k]^T: column-major out^T = W^T(op T) * in^T. */
+static enum kvr_status gemm(struct cu *c, void *out, int out_f32, const void *in, const void *w,
+                            uint64_t rows, uint64_t n, uint64_t k, bool accumulate)
+{
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    KVR_CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)rows, (int)k,
+                                  &alpha, w, CUDA_R_16BF, (int)k, in, CUDA_R_16BF, (int)k, &beta,
+                                  out, out_f32 ? CUDA_R_32F : CUDA_R_16BF, (int)n,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_linear(void *be, enum kvr_buf out, enum kvr_buf in, enum kvr_tensor w,
+                                 uint32_t layer, uint32_t n, bool accumulate)
+{
+    struct cu *c = be;
+    struct kvr_tensor_shape sh = kvr_tensor_shape(&c->m, w);
+    enum kvr_status st = gemm(c, c->buf[out], out == KVR_BUF_X, c->buf[in], tensor(c, w, layer), n,
+                              sh.rows, sh.cols, accumulate);
+    void *bias = tensor(c, (enum kvr_tensor)(w + 1), layer);
+    if (!st && bias)
+        KVR_LAUNCH_CHECK(
+            kvr_cu_add_bias(c->buf[out], out == KVR_BUF_X, bias, n, (uint32_t)sh.rows, c->stream));
+    return st;
+}
+
+static enum kvr_status cu_rotary(void *be, uint32_t layer, uint32_t s, uint32_t n)
+{
+    struct cu *c = be;
+    KVR_LAUNCH_CHECK(kvr_cu_rotary(c->buf[KVR_BUF_QKV], kv_at(c, c->k, layer, 0),
+                                   kv_at(c, c->v, layer, 0), s, n, c->m.n_heads, c->m.n_kv_heads,
+                                   c->m.head_dim, c->m.rotary, KVR_ROPE_THETA, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_attention(void *be, uint32_t layer, uint32_t s, uint32_t n,
+                                    enum kvr_mask mask)
+{
+    struct cu *c = be;
+    const struct kvr_model *m = &c->m;
+    KVR_LAUNCH_CHECK(kvr_cu_attention(
+        c->buf[KVR_BUF_QKV], kvr_qkv_width(m), kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0),
+        kv_row(m), c->buf[KVR_BUF_ATT], (uint64_t)m->n_heads * m->head_dim, s, n, m->n_heads,
+        m->n_kv_heads, m->head_dim, mask == KVR_MASK_DENSE, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_activation(void *be, uint32_t n)
+{
+    struct cu *c = be;
+    KVR_LAUNCH_CHECK(kvr_cu_activation(c->buf[KVR_BUF_ACT], c->buf[KVR_BUF_UP], n, c->m.d_ffn,
+                                       c->m.mlp == KVR_MLP_SWIGLU, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_logits(void *be, uint32_t row, float *out)
+{
+    struct cu *c = be;
+    const struct kvr_model *m = &c->m;
+    KVR_LAUNCH_CHECK(kvr_cu_norm(c->xn_last,
+                                 (float *)c->buf[KVR_BUF_X] + (uint64_t)row * m->d_model,
+                                 c->w[KVR_T_FINAL_NORM_W], c->w[KVR_T_FINAL_NORM_B], 1, m->d_model,
+                                 m->norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
+    const void *head = m->tied_embeddings ? c->w[KVR_T_EMBED] : c->w[KVR_T_LM_HEAD];
+    enum kvr_status st = gemm(c, c->logits, 1, c->xn_last, head, 1, m->vocab, m->d_model, false);
+    if (st) return st;
+    KVR_CUDA_CHECK(cudaMemcpyAsync(out, c->logits, m->vocab * sizeof(float), cudaMemcpyDeviceToHost,
+                                   c->stream));
+    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_kv_read(void *be, uint32_t layer, uint32_t pos0, uint32_t n, float *k,
+                                  float *v)
+{
+    struct cu *c = be;
+    uint64_t count = (uint64_t)n * kv_row(&c->m);
+    uint16_t *h = malloc(2 * count * sizeof *h);
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpy(h, kv_at(c, c->k, layer, pos0), 2 * count, cudaMemcpyDeviceToHost);
+    if (e == cudaSuccess)
+        e = cudaMemcpy(h + count, kv_at(c, c->v, layer, pos0), 2 * count, cudaMemcpyDeviceToHost);
+    for (uint64_t i = 0; e == cudaSuccess && i < count; i++)
+        k[i] = from_bf16(h[i]), v[i] = from_bf16(h[count + i]);
+    free(h);
+    KVR_CUDA_CHECK(e);
+    return KVR_OK;
+}
+
+static enum kvr_status cu_sync(void *be)
+{
+    KVR_CUDA_CHECK(cudaStreamSynchronize(((struct cu *)be)->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_timer(void *be, int mark, double *elapsed_s)
+{
+    struct cu *c = be;
+    if (mark == 0) {
+        KVR_CUDA_CHECK(cudaEventRecord(c->ev0, c->stream));
+        return KVR_OK;
+    }
+    float ms = 0;
+    KVR_CUDA_CHECK(cudaEventRecord(c->ev1, c->stream));
+    KVR_CUDA_CHECK(cudaEventSynchronize(c->ev1));
+    KVR_CUDA_CHECK(cudaEventElapsedTime(&ms, c->ev0, c->ev1));
+    sample_free(c);
+    *elapsed_s = 1e-3 * ms;
+    return KVR_OK;
+}
+
+static void cu_memory(void *be, uint64_t *held, uint64_t *peak)
+{
+    struct cu *c = be;
+    sample_free(c);
+    *held = c->held;
+    *peak = c->free0 > c->free_min ? c->free0 - c->free_min : 0;
+}
+
+/* Dense bf16 tensor-core peak: the datasheet figure where known, else 4096 FLOP per clock per
+ * SM (Hopper) at the reported clock. */
+static void cu_device(void *be, char *name, int cap, double *peak)
+{
+    struct cu *c = be;
+    struct cudaDeviceProp p;
+    int clock_khz = 0;
+    if (cudaGetDeviceProperties(&p, c->device) != cudaSuccess) {
+        snprintf(name, (size_t)cap, "cuda device %d", c->device);
+        *peak = 0;
+        return;
+    }
+    snprintf(name, (size_t)cap, "%s", p.name);
+    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, c->device);
+    if (strstr(p.name, "H100") && strstr(p.name, "PCIe"))
+        *peak = 756e12;
+    else if (strstr(p.name, "H100") || strstr(p.name, "H200") || strstr(p.name, "H800"))
+        *peak = 989.4e12;
+    else if (strstr(p.name, "A100"))
+        *peak = 312e12;
+    else
+        *peak = 4096.0 * p.multiProcessorCount * clock_khz * 1e3;
+}
+
+static const struct kvr_backend_ops cu_ops = {
+    .name = "cuda",
+    .destroy = cu_destroy,
+    .set_tensor = cu_set_tensor,
+    .init_random = cu_init_random,
+    .embed = cu_embed,
+    .norm = cu_norm,
+    .linear = cu_linear,
+    .rotary = cu_rotary,
+    .attention = cu_attention,
+    .activation = cu_activation,
+    .logits = cu_logits,
+    .kv_read = cu_kv_read,
+    .sync = cu_sync,
+    .timer = cu_timer,
+    .memory = cu_memory,
+    .device = cu_device,
+};
+
+static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
+{
+    KVR_CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 1));
+    c->held += bytes;
+    return KVR_OK;
+}
+
+static enum kvr_status cu_alloc_all(struct cu *c)
+{
+    const struct kvr_model *m = &c->m;
+    enum kvr_status st = KVR_OK;
+    uint64_t kv = 2 * (uint64_t)m->n_layers * c->max_ctx * kv_row(m);
+    for (int t = 0; t < KVR_N_TENSORS && !st; t++)
+        if (kvr_tensor_present(m, (enum kvr_tensor)t))
+            st = cu_alloc(c, &c->w[t],
+                          2 * kvr_tensor_numel(m, (enum kvr_tensor)t) *
+                              (kvr_tensor_is_layer((enum kvr_tensor)t) ? m->n_layers : 1));
+    for (int b = 0; b < KVR_N_BUFS && !st; b++)
+        st = cu_alloc(c, &c->buf[b], buf_bytes(m, (enum kvr_buf)b) * c->max_chunk);
+    if (!st) st = cu_alloc(c, &c->k, kv);
+    if (!st) st = cu_alloc(c, &c->v, kv);
+    if (!st) st = cu_alloc(c, &c->xn_last, 2ull * m->d_model);
+    if (!st) st = cu_alloc(c, (void **)&c->logits, 4ull * m->vocab);
+    if (!st) st = cu_alloc(c, (void **)&c->tokens, 4ull * c->max_chunk);
+    if (!st) st = cu_alloc(c, &c->workspace, WORKSPACE_BYTES);
+    return st;
+}
+
+static enum kvr_status cu_check_model(const struct kvr_model *m)
+{
+    if (m->head_dim != 64 && m->head_dim != 128)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--backend cuda: model %s has head_dim %u; the attention kernel takes 64 "
+                         "or 128",
+                         m->name, m->head_dim);
+    if ((uint64_t)m->vocab * m->d_model > INT32_MAX || kvr_up_width(m) > INT32_MAX)
+        return kvr_error(KVR_ERR_INPUT, "--backend cuda: model %s is too wide for cuBLAS", m->name);
+    return KVR_OK;
+}
+
+static enum kvr_status cu_setup(struct cu *c, int device)
+{
+    size_t total;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0)
+        return kvr_error(KVR_ERR_INPUT, "--backend cuda: no CUDA device (%s)",
+                         e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    if (device >= n)
+        return kvr_error(KVR_ERR_INPUT, "--device %d: this machine has %d CUDA device%s", device, n,
+                         n == 1 ? "" : "s");
+    KVR_CUDA_CHECK(cudaSetDevice(device));
+    KVR_CUDA_CHECK(cudaMemGetInfo(&c->free0, &total));
+    c->free_min = c->free0;
+    uint64_t need = kvr_cuda_bytes_needed(&c->m, c->max_ctx, c->max_chunk);
+    if (need > c->free0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s at %u tokens needs %.2f GB of GPU memory (weights, KV cache and "
+                         "activations); device %d has %.2f GB free of %.2f GB",
+                         c->m.name, c->max_ctx, need / 1e9, device, c->free0 / 1e9, total / 1e9);
+    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    KVR_CUDA_CHECK(cudaEventCreate(&c->ev0));
+    KVR_CUDA_CHECK(cudaEventCreate(&c->ev1));
+    KVR_CUBLAS_CHECK(cublasCreate(&c->blas));
+    KVR_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
+    enum kvr_status st = cu_alloc_all(c);
+    if (st) return st;
+    KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
+    return KVR_OK;
+}
+
+enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                                int device, struct kvr_backend *out)
+{
+    enum kvr_status st = cu_check_model(m);
+    if (st) return st;
+    struct cu *c = calloc(1, sizeof *c);
+    if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    c->m = *m, c->max_ctx = max_ctx, c->max_chunk = max_chunk, c->device = device;
+    if ((st = cu_setup(c, device))) {
+        cu_destroy(c);
+        return st;
+    }
+    *out = (struct kvr_backend){&cu_ops, c};
+    return KVR_OK;
+}

@@ -1,0 +1,139 @@
+/* The attention kernel's own benchmark and check (kvr bench attention). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_counts.h"
+#include "kvr_cuda_check.h"
+#include "kvr_cuda_kernels.h"
+#include "kvr_exec.h"
+
+int kvr_exec_cuda_devices(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError(); /* clear it */
+        return 0;
+    }
+    return n;
+}
+
+struct attn_bufs {
+    void *q, *k, *v, *o, *ref;
+    cudaEvent_t e0, e1;
+};
+
+static void attn_free(struct attn_bufs *a)
+{
+    cudaFree(a->q), cudaFree(a->k), cudaFree(a->v), cudaFree(a->o), cudaFree(a->ref);
+    if (a->e0) cudaEventDestroy(a->e0);
+    if (a->e1) cudaEventDestroy(a->e1);
+}
+
+static enum kvr_status attn_alloc(const struct kvr_attn_bench *b, struct attn_bufs *a)
+{
+    uint64_t q = (uint64_t)b->c * b->n_heads * b->head_dim * 2;
+    uint64_t kv = (uint64_t)(b->s + b->c) * b->n_kv * b->head_dim * 2;
+    KVR_CUDA_CHECK(cudaMalloc(&a->q, q));
+    KVR_CUDA_CHECK(cudaMalloc(&a->o, q));
+    KVR_CUDA_CHECK(cudaMalloc(&a->ref, q));
+    KVR_CUDA_CHECK(cudaMalloc(&a->k, kv));
+    KVR_CUDA_CHECK(cudaMalloc(&a->v, kv));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->q, q / 2, 1, 1, 1.0f, 0.0f, NULL));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->k, kv / 2, 1, 2, 1.0f, 0.0f, NULL));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->v, kv / 2, 1, 3, 1.0f, 0.0f, NULL));
+    /* poison the output: every element must be written */
+    KVR_CUDA_CHECK(cudaMemset(a->o, 0xff, q));
+    KVR_CUDA_CHECK(cudaEventCreate(&a->e0));
+    KVR_CUDA_CHECK(cudaEventCreate(&a->e1));
+    return KVR_OK;
+}
+
+static int launch(const struct kvr_attn_bench *b, const struct attn_bufs *a)
+{
+    uint64_t qs = (uint64_t)b->n_heads * b->head_dim, kvs = (uint64_t)b->n_kv * b->head_dim;
+    return kvr_cu_attention_mt(a->q, qs, a->k, a->v, kvs, a->o, qs, b->s, b->c, b->n_heads, b->n_kv,
+                               b->head_dim, b->dense, b->mt ? b->mt : 2, NULL);
+}
+
+static int cmp_dbl(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static enum kvr_status attn_time(struct kvr_attn_bench *b, const struct attn_bufs *a)
+{
+    double *t = malloc((size_t)b->reps * sizeof *t);
+    if (!t) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < b->warmup + b->reps; i++) {
+        float ms = 0;
+        cudaError_t e = cudaEventRecord(a->e0, NULL);
+        if (!e) e = (cudaError_t)launch(b, a);
+        if (!e) e = cudaEventRecord(a->e1, NULL);
+        if (!e) e = cudaEventSynchronize(a->e1);
+        if (!e) e = cudaEventElapsedTime(&ms, a->e0, a->e1);
+        if (e) {
+            free(t);
+            KVR_CUDA_CHECK(e);
+        }
+        if (i >= b->warmup) t[i - b->warmup] = 1e-3 * ms;
+    }
+    qsort(t, (size_t)b->reps, sizeof *t, cmp_dbl);
+    b->time_s = t[b->reps / 2], b->time_min_s = t[0];
+    b->tflops = (double)b->flops / b->time_s / 1e12;
+    free(t);
+    return KVR_OK;
+}
+
+static float bf16f(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static enum kvr_status attn_check(struct kvr_attn_bench *b, const struct attn_bufs *a)
+{
+    uint64_t qs = (uint64_t)b->n_heads * b->head_dim, n = (uint64_t)b->c * qs;
+    KVR_LAUNCH_CHECK(kvr_cu_attention_naive(a->q, qs, a->k, a->v, (uint64_t)b->n_kv * b->head_dim,
+                                            a->ref, qs, b->s, b->c, b->n_heads, b->n_kv,
+                                            b->head_dim, NULL));
+    uint16_t *h = malloc(2 * n * sizeof *h);
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    cudaError_t e = cudaMemcpy(h, a->o, 2 * n, cudaMemcpyDeviceToHost);
+    if (!e) e = cudaMemcpy(h + n, a->ref, 2 * n, cudaMemcpyDeviceToHost);
+    double num = 0, den = 0, mx = 0;
+    for (uint64_t i = 0; !e && i < n; i++) {
+        double x = bf16f(h[i]), y = bf16f(h[n + i]), d = fabs(x - y);
+        num += d * d, den += y * y;
+        if (!(d <= mx)) mx = d; /* NaN (unwritten, poisoned) wins */
+    }
+    free(h);
+    KVR_CUDA_CHECK(e);
+    b->max_abs_err = mx, b->rel_err = den > 0 ? sqrt(num / den) : NAN;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
+{
+    if (kvr_exec_cuda_devices() == 0)
+        return kvr_error(KVR_ERR_INPUT, "kvr bench attention: no CUDA device");
+    if ((b->head_dim != 64 && b->head_dim != 128) || !b->n_kv || b->n_heads % b->n_kv || !b->c ||
+        b->reps < 1)
+        return kvr_error(KVR_ERR_INPUT,
+                         "attention: head_dim %u (64 or 128), %u heads over %u KV "
+                         "heads, %u queries, %d reps",
+                         b->head_dim, b->n_heads, b->n_kv, b->c, b->reps);
+    b->flops = 4ull * b->head_dim * b->n_heads * kvr_attn_pairs(b->s, b->c, KVR_MASK_CAUSAL);
+    struct attn_bufs a = {0};
+    enum kvr_status st = attn_alloc(b, &a);
+    if (!st && b->check) {
+        st = launch(b, &a) ? kvr_error(KVR_ERR_RUNTIME, "attention launch failed") : KVR_OK;
+        if (!st) st = attn_check(b, &a);
+    }
+    if (!st) st = attn_time(b, &a);
+    attn_free(&a);
+    return st;
+}

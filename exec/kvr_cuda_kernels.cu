@@ -1,0 +1,554 @@
+/* CUDA kernels of the cuda backend and their extern "C" launchers. Host orchestration lives
+ * in kvr_cuda.c. bf16 storage, fp32 arithmetic everywhere. */
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "kvr_cuda_kernels.h"
+#include "kvr_rng.h"
+
+typedef __nv_bfloat16 bf16;
+
+#define STREAM(s) ((cudaStream_t)(s))
+
+static int launched(void)
+{
+    return (int)cudaGetLastError();
+}
+
+static unsigned blocks_for(uint64_t n, unsigned threads)
+{
+    uint64_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 65535u * 32u ? b : 65535u * 32u);
+}
+
+/* ---------------------------------------------------------------- element-wise kernels */
+
+__global__ void fill_random_kernel(bf16 *dst, uint64_t n, uint64_t seed, uint64_t sid, float scale,
+                                   float offset)
+{
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n;
+         i += (uint64_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16(offset + scale * kvr_rng_sym(seed, sid, i));
+}
+
+extern "C" int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t stream_id,
+                                  float scale, float offset, void *stream)
+{
+    fill_random_kernel<<<blocks_for(n, 256), 256, 0, STREAM(stream)>>>((bf16 *)dst, n, seed,
+                                                                       stream_id, scale, offset);
+    return launched();
+}
+
+__global__ void embed_kernel(float *x, const bf16 *emb, const int32_t *tokens, uint32_t d)
+{
+    const bf16 *row = emb + (uint64_t)tokens[blockIdx.x] * d;
+    float *out = x + (uint64_t)blockIdx.x * d;
+    for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) out[j] = __bfloat162float(row[j]);
+}
+
+extern "C" int kvr_cu_embed(float *x, const void *emb, const int32_t *tokens, uint32_t c,
+                            uint32_t d, void *stream)
+{
+    embed_kernel<<<c, 256, 0, STREAM(stream)>>>(x, (const bf16 *)emb, tokens, d);
+    return launched();
+}
+
+/* Sum over the block (256 threads); every thread gets the result. */
+__device__ float block_sum(float v, float *red)
+{
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads(); /* red may still be read from the previous call */
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float t = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) t += red[w];
+    return t;
+}
+
+/* One block per row. Two passes over the row (it stays in L1): mean, then centred squares. */
+__global__ void norm_kernel(bf16 *out, const float *x, const bf16 *w, const bf16 *b, uint32_t d,
+                            int layernorm, float eps)
+{
+    __shared__ float red[32];
+    const float *row = x + (uint64_t)blockIdx.x * d;
+    float mean = 0;
+    if (layernorm) {
+        float s = 0;
+        for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) s += row[j];
+        mean = block_sum(s, red) / (float)d;
+    }
+    float sq = 0;
+    for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) sq += (row[j] - mean) * (row[j] - mean);
+    float rstd = rsqrtf(block_sum(sq, red) / (float)d + eps);
+    bf16 *o = out + (uint64_t)blockIdx.x * d;
+    for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) {
+        float v = (row[j] - mean) * rstd * __bfloat162float(w[j]);
+        if (b) v += __bfloat162float(b[j]);
+        o[j] = __float2bfloat16(v);
+    }
+}
+
+extern "C" int kvr_cu_norm(void *out, const float *x, const void *w, const void *b, uint32_t rows,
+                           uint32_t d, int layernorm, float eps, void *stream)
+{
+    norm_kernel<<<rows, 256, 0, STREAM(stream)>>>((bf16 *)out, x, (const bf16 *)w, (const bf16 *)b,
+                                                  d, layernorm, eps);
+    return launched();
+}
+
+__global__ void add_bias_kernel(void *out, int out_f32, const bf16 *b, uint64_t total, uint32_t n)
+{
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < total;
+         i += (uint64_t)gridDim.x * blockDim.x) {
+        float bias = __bfloat162float(b[i % n]);
+        if (out_f32)
+            ((float *)out)[i] += bias;
+        else
+            ((bf16 *)out)[i] = __float2bfloat16(__bfloat162float(((bf16 *)out)[i]) + bias);
+    }
+}
+
+extern "C" int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t rows, uint32_t n,
+                               void *stream)
+{
+    uint64_t total = (uint64_t)rows * n;
+    add_bias_kernel<<<blocks_for(total, 256), 256, 0, STREAM(stream)>>>(out, out_f32,
+                                                                        (const bf16 *)b, total, n);
+    return launched();
+}
+
+/* One block per token: thread t handles rotary pairs (j, j + hd/2) of Q and K heads, then
+ * copies K and V into the cache. The angle uses precise sincosf (positions reach 10^6). */
+__global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, uint32_t s, uint32_t n_heads,
+                              uint32_t n_kv, uint32_t hd, int rotary, float theta)
+{
+    uint32_t i = blockIdx.x, pos = s + i, half = hd / 2, width = (n_heads + 2 * n_kv) * hd;
+    bf16 *row = qkv + (uint64_t)i * width;
+    if (rotary)
+        for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * half; t += blockDim.x) {
+            uint32_t head = t / half, j = t % half;
+            float inv_freq = powf(theta, -2.0f * (float)j / (float)hd), sn, cs;
+            sincosf((float)pos * inv_freq, &sn, &cs);
+            bf16 *x = row + head * hd;
+            float a = __bfloat162float(x[j]), b = __bfloat162float(x[j + half]);
+            x[j] = __float2bfloat16(a * cs - b * sn);
+            x[j + half] = __float2bfloat16(b * cs + a * sn);
+        }
+    __syncthreads();
+    uint32_t kvw = n_kv * hd;
+    const bf16 *k = row + n_heads * hd, *v = k + kvw;
+    for (uint32_t t = threadIdx.x; t < kvw; t += blockDim.x) {
+        kc[(uint64_t)pos * kvw + t] = k[t];
+        vc[(uint64_t)pos * kvw + t] = v[t];
+    }
+}
+
+extern "C" int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, uint32_t s, uint32_t c,
+                             uint32_t n_heads, uint32_t n_kv, uint32_t hd, int rotary, float theta,
+                             void *stream)
+{
+    rotary_kernel<<<c, 256, 0, STREAM(stream)>>>((bf16 *)qkv, (bf16 *)kcache, (bf16 *)vcache, s,
+                                                 n_heads, n_kv, hd, rotary, theta);
+    return launched();
+}
+
+__global__ void activation_kernel(bf16 *act, const bf16 *up, uint64_t total, uint32_t ffn,
+                                  int swiglu)
+{
+    for (uint64_t idx = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; idx < total;
+         idx += (uint64_t)gridDim.x * blockDim.x) {
+        uint64_t i = idx / ffn, j = idx % ffn;
+        const bf16 *row = up + i * (uint64_t)ffn * (swiglu ? 2 : 1);
+        float a = __bfloat162float(row[j]), y;
+        if (swiglu)
+            y = a / (1.0f + expf(-a)) * __bfloat162float(row[ffn + j]);
+        else
+            y = 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
+        act[idx] = __float2bfloat16(y);
+    }
+}
+
+extern "C" int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
+                                 void *stream)
+{
+    uint64_t total = (uint64_t)c * ffn;
+    activation_kernel<<<blocks_for(total, 256), 256, 0, STREAM(stream)>>>(
+        (bf16 *)act, (const bf16 *)up, total, ffn, swiglu);
+    return launched();
+}
+
+/* ---------------------------------------------------------------- attention, plain version */
+
+__global__ void attention_naive_kernel(const bf16 *q, uint64_t qs, const bf16 *k, const bf16 *v,
+                                       uint64_t kvs, bf16 *out, uint64_t os, uint32_t s, uint32_t c,
+                                       uint32_t n_heads, uint32_t n_kv, uint32_t hd)
+{
+    uint32_t i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+    if (i >= c) return;
+    uint32_t g = h / (n_heads / n_kv), n_keys = s + i + 1;
+    const bf16 *qr = q + (uint64_t)i * qs + h * hd;
+    float acc[128], mx = -INFINITY, sum = 0, scale = rsqrtf((float)hd);
+    for (uint32_t e = 0; e < hd; e++) acc[e] = 0;
+    for (uint32_t j = 0; j < n_keys; j++) {
+        const bf16 *kr = k + (uint64_t)j * kvs + g * hd, *vr = v + (uint64_t)j * kvs + g * hd;
+        float dot = 0;
+        for (uint32_t e = 0; e < hd; e++) dot += __bfloat162float(qr[e]) * __bfloat162float(kr[e]);
+        dot *= scale;
+        float m_new = fmaxf(mx, dot), alpha = expf(mx - m_new), p = expf(dot - m_new);
+        sum = sum * alpha + p;
+        for (uint32_t e = 0; e < hd; e++) acc[e] = acc[e] * alpha + p * __bfloat162float(vr[e]);
+        mx = m_new;
+    }
+    for (uint32_t e = 0; e < hd; e++)
+        out[(uint64_t)i * os + h * hd + e] = __float2bfloat16(acc[e] / sum);
+}
+
+extern "C" int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const void *k,
+                                      const void *v, uint64_t kv_stride, void *out,
+                                      uint64_t out_stride, uint32_t s, uint32_t c, uint32_t n_heads,
+                                      uint32_t n_kv, uint32_t hd, void *stream)
+{
+    if (hd > 128) return (int)cudaErrorInvalidValue;
+    dim3 grid((c + 63) / 64, n_heads);
+    attention_naive_kernel<<<grid, 64, 0, STREAM(stream)>>>(
+        (const bf16 *)q, q_stride, (const bf16 *)k, (const bf16 *)v, kv_stride, (bf16 *)out,
+        out_stride, s, c, n_heads, n_kv, hd);
+    return launched();
+}
+
+/* ---------------------------------------------------------------- flash attention
+ * FlashAttention-2 style on mma.sync m16n8k16 (bf16 in, fp32 accumulate). A block of 4 warps
+ * owns BR = 64 MT query rows of one head (each warp 16 MT rows) and walks the key tiles of
+ * BC = 64 in order, with K and V double-buffered in shared memory by cp.async. Scores and
+ * probabilities stay in registers; the online softmax works in the log2 domain. Shared memory
+ * rows are XOR-swizzled in 16-byte chunks so ldmatrix is conflict-free. */
+
+struct attn_args {
+    const bf16 *q, *k, *v;
+    bf16 *o;
+    uint64_t qs, kvs, os;
+    uint32_t s, c, group;
+    int dense;
+    float scale_log2;
+};
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p)
+{
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(src_bytes));
+}
+
+__device__ __forceinline__ void cp_commit()
+{
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+template <int N> __device__ __forceinline__ void cp_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm4(uint32_t addr, uint32_t *r)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void ldsm4_trans(uint32_t addr, uint32_t *r)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *(uint32_t *)&v;
+}
+
+__device__ __forceinline__ float ex2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+/* Element offset of 16-byte chunk ch of row `row` in a swizzled [rows][HD] tile. */
+template <int HD> __device__ __forceinline__ int swz(int row, int ch)
+{
+    return row * HD + ((ch ^ (row & 7)) << 3);
+}
+
+/* rows [row0, row0 + ROWS) of a [n][stride] matrix into a swizzled tile; rows >= n are zero */
+template <int HD, int ROWS>
+__device__ __forceinline__ void load_tile(bf16 *tile, const bf16 *src, uint64_t stride,
+                                          uint32_t row0, uint32_t n)
+{
+    constexpr int CH = HD / 8;
+#pragma unroll
+    for (int i = threadIdx.x; i < ROWS * CH; i += 128) {
+        int r = i / CH, ch = i % CH;
+        bool ok = row0 + r < n;
+        cp_async16(smem_addr(tile + swz<HD>(r, ch)), src + (ok ? row0 + r : 0) * stride + ch * 8,
+                   ok ? 16 : 0);
+    }
+}
+
+template <int HD, int MT> struct flash_tile {
+    static constexpr int BR = 64 * MT, BC = 64, NT = BC / 8, DT = HD / 8;
+    float o[MT][DT][4], m[MT][2], l[MT][2], sc[MT][NT][4];
+};
+
+/* S = Q K^T for this warp's rows and one key tile. */
+template <int HD, int MT>
+__device__ __forceinline__ void flash_scores(flash_tile<HD, MT> &t, const bf16 *sQ, const bf16 *K,
+                                             int wrow, int lane)
+{
+    constexpr int NT = flash_tile<HD, MT>::NT;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) t.sc[mt][nt][e] = 0;
+#pragma unroll
+    for (int kq = 0; kq < HD / 16; kq++) {
+        uint32_t qa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            int row = wrow + mt * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
+            ldsm4(smem_addr(sQ + swz<HD>(row, kq * 2 + (lane >> 4))), qa[mt]);
+        }
+#pragma unroll
+        for (int np = 0; np < NT / 2; np++) {
+            uint32_t b[4];
+            int key = np * 16 + (lane >> 4) * 8 + (lane & 7);
+            ldsm4(smem_addr(K + swz<HD>(key, kq * 2 + ((lane >> 3) & 1))), b);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma16816(t.sc[mt][2 * np], qa[mt], b[0], b[1]);
+                mma16816(t.sc[mt][2 * np + 1], qa[mt], b[2], b[3]);
+            }
+        }
+    }
+}
+
+/* -inf on pairs with key > query or key beyond the last key. */
+template <int HD, int MT>
+__device__ __forceinline__ void flash_mask(flash_tile<HD, MT> &t, uint32_t key0, uint32_t qpos0,
+                                           uint32_t kv_end, int lane)
+{
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nt = 0; nt < flash_tile<HD, MT>::NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                uint32_t key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
+                uint32_t qpos = qpos0 + mt * 16 + (lane >> 2) + (e >> 1) * 8;
+                if (key > qpos || key >= kv_end) t.sc[mt][nt][e] = -INFINITY;
+            }
+}
+
+/* Online softmax: new running max, rescale O and l, scores become probabilities. */
+template <int HD, int MT>
+__device__ __forceinline__ void flash_softmax(flash_tile<HD, MT> &t, float scale_log2)
+{
+    constexpr int NT = flash_tile<HD, MT>::NT, DT = flash_tile<HD, MT>::DT;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+                mx = fmaxf(mx, fmaxf(t.sc[mt][nt][2 * hf], t.sc[mt][nt][2 * hf + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            float m_new = fmaxf(t.m[mt][hf], mx * scale_log2);
+            float alpha = ex2(t.m[mt][hf] - m_new), sum = 0;
+            t.m[mt][hf] = m_new;
+#pragma unroll
+            for (int dt = 0; dt < DT; dt++) {
+                t.o[mt][dt][2 * hf] *= alpha;
+                t.o[mt][dt][2 * hf + 1] *= alpha;
+            }
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float p = ex2(t.sc[mt][nt][2 * hf + e] * scale_log2 - m_new);
+                    t.sc[mt][nt][2 * hf + e] = p;
+                    sum += p;
+                }
+            t.l[mt][hf] = t.l[mt][hf] * alpha + sum;
+        }
+}
+
+/* O += P V for one key tile: P's accumulator layout is the A-fragment layout of k16. */
+template <int HD, int MT>
+__device__ __forceinline__ void flash_pv(flash_tile<HD, MT> &t, const bf16 *V, int lane)
+{
+    constexpr int BC = flash_tile<HD, MT>::BC;
+#pragma unroll
+    for (int kk = 0; kk < BC / 16; kk++) {
+        uint32_t pa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            pa[mt][0] = pack_bf16(t.sc[mt][2 * kk][0], t.sc[mt][2 * kk][1]);
+            pa[mt][1] = pack_bf16(t.sc[mt][2 * kk][2], t.sc[mt][2 * kk][3]);
+            pa[mt][2] = pack_bf16(t.sc[mt][2 * kk + 1][0], t.sc[mt][2 * kk + 1][1]);
+            pa[mt][3] = pack_bf16(t.sc[mt][2 * kk + 1][2], t.sc[mt][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < HD / 16; dp++) {
+            uint32_t b[4];
+            int key = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
+            ldsm4_trans(smem_addr(V + swz<HD>(key, dp * 2 + (lane >> 4))), b);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma16816(t.o[mt][2 * dp], pa[mt], b[0], b[1]);
+                mma16816(t.o[mt][2 * dp + 1], pa[mt], b[2], b[3]);
+            }
+        }
+    }
+}
+
+template <int HD, int MT>
+__device__ __forceinline__ void flash_store(flash_tile<HD, MT> &t, const attn_args &a,
+                                            uint32_t row0, uint32_t h, int lane)
+{
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float l = t.l[mt][hf];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            float inv = 1.0f / l;
+            uint32_t row = row0 + mt * 16 + (lane >> 2) + hf * 8;
+            if (row >= a.c) continue;
+            bf16 *dst = a.o + row * a.os + h * HD + (lane & 3) * 2;
+#pragma unroll
+            for (int dt = 0; dt < flash_tile<HD, MT>::DT; dt++)
+                *(uint32_t *)(dst + dt * 8) =
+                    pack_bf16(t.o[mt][dt][2 * hf] * inv, t.o[mt][dt][2 * hf + 1] * inv);
+        }
+}
+
+template <int HD, int MT> __global__ void __launch_bounds__(128, 2) flash_kernel(attn_args a)
+{
+    using T = flash_tile<HD, MT>;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    bf16 *sQ = (bf16 *)smem_raw, *sK = sQ + T::BR * HD, *sV = sK + 2 * T::BC * HD;
+    const int lane = threadIdx.x & 31, wrow = (threadIdx.x >> 5) * 16 * MT;
+    /* the last query tiles have the most keys: start them first */
+    const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * T::BR, h = blockIdx.y;
+    const uint32_t qpos0 = a.s + row0, kv_end = a.s + a.c;
+    const uint32_t keys = a.dense ? kv_end : min(kv_end, qpos0 + T::BR);
+    const int n_tiles = (int)((keys + T::BC - 1) / T::BC);
+    const bf16 *kb = a.k + (h / a.group) * HD, *vb = a.v + (h / a.group) * HD;
+
+    load_tile<HD, T::BR>(sQ, a.q + h * HD, a.qs, row0, a.c);
+    load_tile<HD, T::BC>(sK, kb, a.kvs, 0, kv_end);
+    load_tile<HD, T::BC>(sV, vb, a.kvs, 0, kv_end);
+    cp_commit();
+
+    T t;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+        t.m[mt][0] = t.m[mt][1] = -INFINITY;
+        t.l[mt][0] = t.l[mt][1] = 0;
+#pragma unroll
+        for (int dt = 0; dt < T::DT; dt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) t.o[mt][dt][e] = 0;
+    }
+    for (int j = 0; j < n_tiles; j++) {
+        const int st = j & 1;
+        if (j + 1 < n_tiles) {
+            load_tile<HD, T::BC>(sK + (st ^ 1) * T::BC * HD, kb, a.kvs, (j + 1) * T::BC, kv_end);
+            load_tile<HD, T::BC>(sV + (st ^ 1) * T::BC * HD, vb, a.kvs, (j + 1) * T::BC, kv_end);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();
+        const uint32_t key0 = (uint32_t)j * T::BC;
+        flash_scores<HD, MT>(t, sQ, sK + st * T::BC * HD, wrow, lane);
+        if (key0 + T::BC > kv_end || key0 + T::BC - 1 > qpos0)
+            flash_mask<HD, MT>(t, key0, qpos0 + wrow, kv_end, lane);
+        flash_softmax<HD, MT>(t, a.scale_log2);
+        flash_pv<HD, MT>(t, sV + st * T::BC * HD, lane);
+        __syncthreads();
+    }
+    flash_store<HD, MT>(t, a, row0 + wrow, h, lane);
+}
+
+template <int HD, int MT>
+static int flash_launch(const attn_args &a, uint32_t n_heads, void *stream)
+{
+    using T = flash_tile<HD, MT>;
+    const int smem = (T::BR + 4 * T::BC) * HD * (int)sizeof(bf16);
+    cudaError_t e = cudaFuncSetAttribute(flash_kernel<HD, MT>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((a.c + T::BR - 1) / T::BR, n_heads);
+    flash_kernel<HD, MT><<<grid, 128, smem, STREAM(stream)>>>(a);
+    return launched();
+}
+
+extern "C" int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void *v,
+                                uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
+                                uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense,
+                                void *stream)
+{
+    return kvr_cu_attention_mt(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv,
+                               hd, dense, 2, stream);
+}
+
+extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
+                                   uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
+                                   uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                                   int dense, int mt, void *stream)
+{
+    if (c == 0) return 0;
+    if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
+    attn_args a = {(const bf16 *)q,
+                   (const bf16 *)k,
+                   (const bf16 *)v,
+                   (bf16 *)out,
+                   q_stride,
+                   kv_stride,
+                   out_stride,
+                   s,
+                   c,
+                   n_heads / n_kv,
+                   dense,
+                   (float)(1.4426950408889634 / sqrt((double)hd))};
+    if (hd == 128)
+        return mt == 1 ? flash_launch<128, 1>(a, n_heads, stream)
+                       : flash_launch<128, 2>(a, n_heads, stream);
+    if (hd == 64)
+        return mt == 1 ? flash_launch<64, 1>(a, n_heads, stream)
+                       : flash_launch<64, 2>(a, n_heads, stream);
+    return (int)cudaErrorInvalidValue;
+}

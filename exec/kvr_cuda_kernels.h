@@ -1,0 +1,51 @@
+/* Launchers of the CUDA kernels (kvr_cuda_kernels.cu), callable from C. No CUDA types: device
+ * pointers are void *, bf16 data is uint16_t-sized, streams are void *. Each returns the
+ * cudaError_t of its launch as an int (0 = success). */
+#pragma once
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* dst[i] = bf16(offset + scale * kvr_rng_sym(seed, stream_id, i)), i < n */
+int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t stream_id, float scale,
+                       float offset, void *stream);
+/* x[i][:] = float(emb[tokens[i]][:]) */
+int kvr_cu_embed(float *x, const void *emb, const int32_t *tokens, uint32_t c, uint32_t d,
+                 void *stream);
+/* out[i][:] = bf16(norm(x[i][:]) * w (+ b)); RMSNorm or LayerNorm */
+int kvr_cu_norm(void *out, const float *x, const void *w, const void *b, uint32_t rows, uint32_t d,
+                int layernorm, float eps, void *stream);
+/* Adds bias b[n] to every row of out (float32 when out_f32, else bf16). */
+int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t rows, uint32_t n, void *stream);
+/* Rotates Q in place and K of qkv [c][(h+2kv)hd] at positions s.., writes K and V to the
+ * caches [pos][kv][hd] at position s. rotary = 0 only copies. */
+int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, uint32_t s, uint32_t c, uint32_t n_heads,
+                  uint32_t n_kv, uint32_t hd, int rotary, float theta, void *stream);
+/* act[i][j] = silu(up[i][j]) * up[i][ffn + j] (swiglu) or gelu(up[i][j]) */
+int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
+                      void *stream);
+
+/* Flash attention: queries at positions [s, s+c) (rows of q, row stride q_stride elements,
+ * head h at column h*hd) against keys and values [0, s+c) (row stride kv_stride, KV head g at
+ * column g*hd), causal. dense = 1 computes the masked blocks too (the paper's TSP). hd is 64
+ * or 128; n_heads is a multiple of n_kv. out has row stride out_stride. */
+int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void *v,
+                     uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
+                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, void *stream);
+/* The same with MT m16 row tiles per warp (1: 64-row blocks; 2: 128-row blocks, the default):
+ * for the kernel benchmark. */
+int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
+                        uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
+                        uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, int mt,
+                        void *stream);
+/* The plain version, one thread per (query, head), float accumulation: the test oracle. */
+int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const void *k, const void *v,
+                           uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
+                           uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,22 @@
+/* kvrun built without CUDA: the cuda backend says so. */
+#include "kvr_backend.h"
+#include "kvr_exec.h"
+
+enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                                int device, struct kvr_backend *out)
+{
+    (void)m, (void)max_ctx, (void)max_chunk, (void)device, (void)out;
+    return kvr_error(KVR_ERR_INPUT, "--backend cuda: this kvr was built without CUDA "
+                                    "(meson setup -Dcuda=enabled on a machine with nvcc)");
+}
+
+int kvr_exec_cuda_devices(void)
+{
+    return 0;
+}
+
+enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
+{
+    (void)b;
+    return kvr_error(KVR_ERR_INPUT, "kvr bench attention: this kvr was built without CUDA");
+}

@@ -1,0 +1,256 @@
+/* The executor: the layer written once over the backend's primitive operations. */
+#include "kvr_exec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_backend.h"
+#include "kvr_safetensors.h"
+#include "kvr_weights.h"
+
+struct kvr_exec {
+    struct kvr_model model;
+    struct kvr_exec_opts opts;
+    struct kvr_backend be;
+};
+
+#define OPS(ex) ((ex)->be.ops)
+#define BE(ex)  ((ex)->be.state)
+
+const char *kvr_backend_name(enum kvr_backend_kind b)
+{
+    return b == KVR_BACKEND_CUDA ? "cuda" : "ref";
+}
+
+int kvr_backend_from_name(const char *s)
+{
+    if (!strcmp(s, "ref")) return KVR_BACKEND_REF;
+    if (!strcmp(s, "cuda")) return KVR_BACKEND_CUDA;
+    return -1;
+}
+
+uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o)
+{
+    uint32_t chunk = o->max_chunk ? o->max_chunk : o->max_ctx;
+    return o->backend == KVR_BACKEND_CUDA ? kvr_cuda_bytes_needed(m, o->max_ctx, chunk)
+                                          : kvr_ref_bytes_needed(m, o->max_ctx, chunk);
+}
+
+enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
+                              struct kvr_exec **out)
+{
+    *out = NULL;
+    enum kvr_status st = kvr_model_validate(m);
+    if (st) return st;
+    if (o->max_ctx == 0 || o->max_ctx > KVR_MAX_CTX)
+        return kvr_error(KVR_ERR_INPUT, "context of %u tokens is out of range [1, %u]", o->max_ctx,
+                         KVR_MAX_CTX);
+    if (!m->rotary)
+        return kvr_error(KVR_ERR_INPUT,
+                         "model %s has no rotary embeddings (ALiBi); the executor "
+                         "runs rotary models only",
+                         m->name);
+    uint32_t chunk = o->max_chunk ? o->max_chunk : o->max_ctx;
+    if (chunk > o->max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "chunk of %u tokens exceeds the context of %u", chunk,
+                         o->max_ctx);
+    struct kvr_exec *ex = calloc(1, sizeof *ex);
+    if (!ex) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    ex->model = *m;
+    ex->opts = *o;
+    ex->opts.max_chunk = chunk;
+    st = o->backend == KVR_BACKEND_CUDA ? kvr_cuda_create(m, o->max_ctx, chunk, o->device, &ex->be)
+                                        : kvr_ref_create(m, o->max_ctx, chunk, &ex->be);
+    if (!st)
+        st = o->weights ? kvr_safetensors_load(o->weights, ex)
+                        : OPS(ex)->init_random(BE(ex), o->seed);
+    if (st) {
+        kvr_exec_close(ex);
+        return st;
+    }
+    *out = ex;
+    return KVR_OK;
+}
+
+void kvr_exec_close(struct kvr_exec *ex)
+{
+    if (!ex) return;
+    if (ex->be.ops) ex->be.ops->destroy(ex->be.state);
+    free(ex);
+}
+
+const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex)
+{
+    return &ex->model;
+}
+
+enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t layer,
+                                    const float *data)
+{
+    return OPS(ex)->set_tensor(BE(ex), (enum kvr_tensor)tensor, layer, data);
+}
+
+static enum kvr_status check_chunk(const struct kvr_exec *ex, uint32_t s, uint32_t c)
+{
+    if (c == 0 || c > ex->opts.max_chunk)
+        return kvr_error(KVR_ERR_INPUT, "chunk of %u tokens is out of range [1, %u]", c,
+                         ex->opts.max_chunk);
+    if ((uint64_t)s + c > ex->opts.max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "chunk [%u, %u) exceeds the KV cache of %u positions", s,
+                         s + c, ex->opts.max_ctx);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint32_t c)
+{
+    enum kvr_status st = check_chunk(ex, 0, c);
+    if (st) return st;
+    for (uint32_t i = 0; i < c; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= ex->model.vocab)
+            return kvr_error(KVR_ERR_INPUT,
+                             "token %d at position %u is outside the vocabulary [0, %u)", tokens[i],
+                             i, ex->model.vocab);
+    return OPS(ex)->embed(BE(ex), tokens, c);
+}
+
+enum kvr_status kvr_exec_layer_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c)
+{
+    const struct kvr_backend_ops *o = OPS(ex);
+    void *be = BE(ex);
+    const struct kvr_model *m = &ex->model;
+    enum kvr_status st = check_chunk(ex, s, c);
+    if (st) return st;
+    if ((st = o->norm(be, KVR_BUF_XN, KVR_T_ATTN_NORM_W, layer, c))) return st;
+    /* Falcon-40B style: two norms of the same input, taken before attention changes X. */
+    if (m->parallel_attn && m->block_norms == 2 &&
+        (st = o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c)))
+        return st;
+    if ((st = o->linear(be, KVR_BUF_QKV, KVR_BUF_XN, KVR_T_WQKV, layer, c, false))) return st;
+    return o->rotary(be, layer, s, c);
+}
+
+enum kvr_status kvr_exec_layer_rest(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c,
+                                    enum kvr_mask mask)
+{
+    const struct kvr_backend_ops *o = OPS(ex);
+    void *be = BE(ex);
+    const struct kvr_model *m = &ex->model;
+    enum kvr_status st = check_chunk(ex, s, c);
+    if (st) return st;
+    if ((st = o->attention(be, layer, s, c, mask))) return st;
+    /* The residual add is the accumulate of the output projection (X += ATT Wo^T). */
+    if ((st = o->linear(be, KVR_BUF_X, KVR_BUF_ATT, KVR_T_WO, layer, c, true))) return st;
+    enum kvr_buf mlp_in = KVR_BUF_XN2;
+    if (m->parallel_attn && m->block_norms == 1)
+        mlp_in = KVR_BUF_XN;
+    else if (!m->parallel_attn && (st = o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c)))
+        return st;
+    if ((st = o->linear(be, KVR_BUF_UP, mlp_in, KVR_T_WUP, layer, c, false)) ||
+        (st = o->activation(be, c)))
+        return st;
+    return o->linear(be, KVR_BUF_X, KVR_BUF_ACT, KVR_T_WDOWN, layer, c, true);
+}
+
+enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits)
+{
+    return OPS(ex)->logits(BE(ex), c - 1, logits);
+}
+
+enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
+                               enum kvr_mask mask, float *logits)
+{
+    enum kvr_status st = check_chunk(ex, s, c);
+    if (st || (st = kvr_exec_embed(ex, tokens, c))) return st;
+    for (uint32_t l = 0; l < ex->model.n_layers; l++)
+        if ((st = kvr_exec_layer_qkv(ex, l, s, c)) || (st = kvr_exec_layer_rest(ex, l, s, c, mask)))
+            return st;
+    return logits ? kvr_exec_logits(ex, c, logits) : OPS(ex)->sync(BE(ex));
+}
+
+enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
+                                 float *k, float *v)
+{
+    if (layer >= ex->model.n_layers || (uint64_t)pos0 + n > ex->opts.max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "KV read of layer %u positions [%u, %u) is out of range",
+                         layer, pos0, pos0 + n);
+    return OPS(ex)->kv_read(BE(ex), layer, pos0, n, k, v);
+}
+
+int32_t kvr_logits_argmax(const float *logits, uint32_t vocab)
+{
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < vocab; i++)
+        if (logits[i] > logits[best]) best = i;
+    return (int32_t)best;
+}
+
+double kvr_logits_checksum(const float *logits, uint32_t vocab)
+{
+    double sum = 0;
+    for (uint32_t i = 0; i < vocab; i++) sum += logits[i];
+    return sum;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Times reps runs of the whole prefill (embedding to first token on the host). */
+static enum kvr_status time_reps(struct kvr_exec *ex, const int32_t *tokens, uint32_t ctx,
+                                 int warmup, int reps, double *times, float *logits)
+{
+    const struct kvr_backend_ops *o = OPS(ex);
+    enum kvr_status st;
+    for (int i = 0; i < warmup + reps; i++) {
+        double dt = 0;
+        if ((st = o->timer(BE(ex), 0, NULL)) ||
+            (st = kvr_exec_chunk(ex, tokens, 0, ctx, KVR_MASK_CAUSAL, logits)) ||
+            (st = o->timer(BE(ex), 1, &dt)))
+            return st;
+        if (i >= warmup) times[i - warmup] = dt;
+    }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
+                                    int warmup, int reps, struct kvr_exec_result *r)
+{
+    const struct kvr_model *m = &ex->model;
+    enum kvr_status st = check_chunk(ex, 0, ctx);
+    if (st) return st;
+    if (reps < 1 || warmup < 0)
+        return kvr_error(KVR_ERR_INPUT, "reps = %d must be >= 1 and warmup = %d >= 0", reps,
+                         warmup);
+    int32_t *tokens = malloc((size_t)ctx * sizeof *tokens);
+    float *logits = malloc((size_t)m->vocab * sizeof *logits);
+    double *times = malloc((size_t)reps * sizeof *times);
+    struct kvr_prefill_flops fl;
+    if (!tokens || !logits || !times) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &fl);
+    if (!st) {
+        kvr_tokens_random(token_seed, m->vocab, ctx, tokens);
+        st = time_reps(ex, tokens, ctx, warmup, reps, times, logits);
+    }
+    if (!st) {
+        memset(r, 0, sizeof *r);
+        qsort(times, (size_t)reps, sizeof *times, cmp_dbl);
+        r->ctx = ctx, r->reps = (uint32_t)reps;
+        r->ttft_s = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+        r->ttft_min_s = times[0], r->ttft_max_s = times[reps - 1];
+        r->tokens_per_s = ctx / r->ttft_s;
+        r->flops = fl.total;
+        r->tflops = (double)fl.total / r->ttft_s / 1e12;
+        OPS(ex)->device(BE(ex), r->device, sizeof r->device, &r->peak_flops);
+        r->mfu = r->peak_flops > 0 ? r->tflops * 1e12 / r->peak_flops : NAN;
+        uint64_t held = 0;
+        OPS(ex)->memory(BE(ex), &held, &r->peak_mem_bytes);
+        if (!r->peak_mem_bytes) r->peak_mem_bytes = held;
+        r->first_token = kvr_logits_argmax(logits, m->vocab);
+        r->logits_checksum = kvr_logits_checksum(logits, m->vocab);
+    }
+    free(tokens), free(logits), free(times);
+    return st;
+}

@@ -1,0 +1,94 @@
+/* The executor: one model on one backend, running prefill chunks for real.
+ *
+ * A chunk of c tokens at positions [s, s+c) runs every layer against the KV cache, which must
+ * already hold positions [0, s) (from an earlier chunk on this executor, or received from
+ * another rank). The layer is split in two halves so that schemes can move the cache between
+ * them: kvr_exec_layer_qkv (norms, QKV, rotary, cache write) and kvr_exec_layer_rest
+ * (attention, output projection, MLP, residuals). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvr_counts.h"
+#include "kvr_model.h"
+#include "kvr_status.h"
+
+enum kvr_backend_kind { KVR_BACKEND_REF, KVR_BACKEND_CUDA };
+
+const char *kvr_backend_name(enum kvr_backend_kind b);
+int kvr_backend_from_name(const char *s); /* -1 when unknown */
+
+struct kvr_exec_opts {
+    enum kvr_backend_kind backend;
+    uint32_t max_ctx;    /* KV-cache positions */
+    uint32_t max_chunk;  /* tokens of the largest chunk (0: max_ctx) */
+    uint64_t seed;       /* seeded random weights when weights is NULL */
+    const char *weights; /* a .safetensors file, or NULL */
+    int device;          /* CUDA device ordinal */
+};
+
+struct kvr_exec;
+
+/* Checks memory before allocating anything: the error states the bytes needed. */
+enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
+                              struct kvr_exec **out);
+void kvr_exec_close(struct kvr_exec *ex);
+const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex);
+uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o);
+
+/* Loads weights from a float32 host array (used by the safetensors loader). */
+enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t layer,
+                                    const float *data);
+
+/* One whole chunk: embedding, every layer, and (when logits is not NULL) the logits of its
+ * last token (vocab floats). */
+enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
+                               enum kvr_mask mask, float *logits);
+
+/* The pieces of kvr_exec_chunk, for schemes that communicate between them. */
+enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint32_t c);
+enum kvr_status kvr_exec_layer_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c);
+enum kvr_status kvr_exec_layer_rest(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c,
+                                    enum kvr_mask mask);
+enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits);
+
+/* KV cache of one layer, positions [pos0, pos0+n), as float32 on the host: [n][kv][hd]. */
+enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
+                                 float *k, float *v);
+
+/* A timed single-device prefill of ctx seeded tokens, as `kvr exec --scheme single` runs it. */
+struct kvr_exec_result {
+    uint32_t ctx, reps;
+    double ttft_s, ttft_min_s, ttft_max_s; /* median, min, max over reps */
+    double tokens_per_s;
+    double tflops, mfu; /* model FLOPs (causal pairs) over the median; mfu vs the peak */
+    uint64_t flops;
+    uint64_t peak_mem_bytes;
+    int32_t first_token;    /* argmax of the last token's logits */
+    double logits_checksum; /* sum of the last token's logits */
+    char device[64];
+    double peak_flops;
+};
+enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
+                                    int warmup, int reps, struct kvr_exec_result *r);
+
+/* Argmax and sum of logits (what the reports print). */
+int32_t kvr_logits_argmax(const float *logits, uint32_t vocab);
+double kvr_logits_checksum(const float *logits, uint32_t vocab);
+
+/* CUDA devices visible (0 without CUDA or without a GPU). */
+int kvr_exec_cuda_devices(void);
+
+/* The attention kernel alone on seeded random Q, K, V: c queries at [s, s+c) against keys
+ * [0, s+c). FLOPs count unmasked (causal) pairs only: 4 head_dim pairs n_heads. With check,
+ * the output is compared with the plain kernel (kvr_cu_attention_naive). */
+struct kvr_attn_bench {
+    uint32_t s, c, n_heads, n_kv, head_dim;
+    int dense, mt, warmup, reps; /* mt: row tiles per warp (1 or 2; 0 = the default) */
+    bool check;
+    /* results */
+    double time_s, time_min_s, tflops, max_abs_err, rel_err;
+    uint64_t flops;
+};
+enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b);

@@ -1,0 +1,348 @@
+/* The reference backend: plain C float32, written for clarity. It is the oracle that the CUDA
+ * backend and the multi-rank schemes are tested against, and what CI runs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvr_backend.h"
+
+struct ref {
+    struct kvr_model m;
+    uint32_t max_ctx, max_chunk;
+    float *w[KVR_N_TENSORS]; /* [layer][numel] for layer tensors, else [numel] */
+    float *buf[KVR_N_BUFS];
+    float *k, *v; /* [layer][max_ctx][kv][hd] */
+    double t0;
+    uint64_t held_bytes;
+};
+
+static uint64_t buf_width(const struct kvr_model *m, enum kvr_buf b)
+{
+    switch (b) {
+    case KVR_BUF_QKV:
+        return kvr_qkv_width(m);
+    case KVR_BUF_ATT:
+        return (uint64_t)m->n_heads * m->head_dim;
+    case KVR_BUF_UP:
+        return kvr_up_width(m);
+    case KVR_BUF_ACT:
+        return m->d_ffn;
+    default:
+        return m->d_model;
+    }
+}
+
+static uint64_t tensor_count(const struct kvr_model *m, enum kvr_tensor t)
+{
+    if (!kvr_tensor_present(m, t)) return 0;
+    return kvr_tensor_numel(m, t) * (kvr_tensor_is_layer(t) ? m->n_layers : 1);
+}
+
+static uint64_t kv_floats(const struct kvr_model *m, uint32_t max_ctx)
+{
+    return (uint64_t)m->n_layers * max_ctx * m->n_kv_heads * m->head_dim;
+}
+
+uint64_t kvr_ref_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk)
+{
+    uint64_t n = 2 * kv_floats(m, max_ctx);
+    for (int t = 0; t < KVR_N_TENSORS; t++) n += tensor_count(m, (enum kvr_tensor)t);
+    for (int b = 0; b < KVR_N_BUFS; b++) n += (uint64_t)max_chunk * buf_width(m, (enum kvr_buf)b);
+    return n * sizeof(float);
+}
+
+static float *tensor(struct ref *r, enum kvr_tensor t, uint32_t layer)
+{
+    if (!r->w[t]) return NULL;
+    return r->w[t] + (kvr_tensor_is_layer(t) ? (uint64_t)layer * kvr_tensor_numel(&r->m, t) : 0);
+}
+
+static float *kv_at(const struct ref *r, float *base, uint32_t layer, uint32_t pos)
+{
+    uint64_t row = (uint64_t)r->m.n_kv_heads * r->m.head_dim;
+    return base + ((uint64_t)layer * r->max_ctx + pos) * row;
+}
+
+static void ref_destroy(void *be)
+{
+    struct ref *r = be;
+    if (!r) return;
+    for (int t = 0; t < KVR_N_TENSORS; t++) free(r->w[t]);
+    for (int b = 0; b < KVR_N_BUFS; b++) free(r->buf[b]);
+    free(r->k), free(r->v), free(r);
+}
+
+static enum kvr_status ref_set_tensor(void *be, enum kvr_tensor t, uint32_t layer,
+                                      const float *data)
+{
+    struct ref *r = be;
+    float *dst = tensor(r, t, layer);
+    if (!dst)
+        return kvr_error(KVR_ERR_INPUT, "model %s has no tensor %s", r->m.name, kvr_tensor_name(t));
+    memcpy(dst, data, kvr_tensor_numel(&r->m, t) * sizeof *dst);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_init_random(void *be, uint64_t seed)
+{
+    struct ref *r = be;
+    for (int t = 0; t < KVR_N_TENSORS; t++) {
+        if (!r->w[t]) continue;
+        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)t) ? r->m.n_layers : 1;
+        for (uint32_t l = 0; l < n_l; l++)
+            kvr_tensor_fill_random(&r->m, (enum kvr_tensor)t, l, seed,
+                                   tensor(r, (enum kvr_tensor)t, l));
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status ref_embed(void *be, const int32_t *tokens, uint32_t c)
+{
+    struct ref *r = be;
+    uint32_t d = r->m.d_model;
+    for (uint32_t i = 0; i < c; i++)
+        memcpy(r->buf[KVR_BUF_X] + (uint64_t)i * d, r->w[KVR_T_EMBED] + (uint64_t)tokens[i] * d,
+               d * sizeof(float));
+    return KVR_OK;
+}
+
+/* One row: RMSNorm x / rms(x) * w, or LayerNorm (x - mean) / std * w + b. */
+static void norm_row(const struct kvr_model *m, const float *x, const float *w, const float *b,
+                     float *out)
+{
+    uint32_t d = m->d_model;
+    double mean = 0, sq = 0;
+    if (m->norm == KVR_NORM_LAYERNORM) {
+        for (uint32_t j = 0; j < d; j++) mean += x[j];
+        mean /= d;
+    }
+    for (uint32_t j = 0; j < d; j++) sq += (x[j] - mean) * (x[j] - mean);
+    float rstd = (float)(1.0 / sqrt(sq / d + KVR_NORM_EPS));
+    for (uint32_t j = 0; j < d; j++)
+        out[j] = (float)(x[j] - mean) * rstd * w[j] + (b ? b[j] : 0.0f);
+}
+
+static enum kvr_status ref_norm(void *be, enum kvr_buf out, enum kvr_tensor w, uint32_t layer,
+                                uint32_t c)
+{
+    struct ref *r = be;
+    const float *wt = tensor(r, w, layer), *bt = tensor(r, (enum kvr_tensor)(w + 1), layer);
+    uint32_t d = r->m.d_model;
+    for (uint32_t i = 0; i < c; i++)
+        norm_row(&r->m, r->buf[KVR_BUF_X] + (uint64_t)i * d, wt, bt, r->buf[out] + (uint64_t)i * d);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_linear(void *be, enum kvr_buf out, enum kvr_buf in, enum kvr_tensor w,
+                                  uint32_t layer, uint32_t c, bool accumulate)
+{
+    struct ref *r = be;
+    struct kvr_tensor_shape sh = kvr_tensor_shape(&r->m, w);
+    const float *wt = tensor(r, w, layer), *bt = tensor(r, (enum kvr_tensor)(w + 1), layer);
+    for (uint32_t i = 0; i < c; i++) {
+        const float *x = r->buf[in] + i * sh.cols;
+        float *y = r->buf[out] + i * sh.rows;
+        for (uint64_t o = 0; o < sh.rows; o++) {
+            const float *wr = wt + o * sh.cols;
+            float acc = bt ? bt[o] : 0.0f;
+            for (uint64_t k = 0; k < sh.cols; k++) acc += x[k] * wr[k];
+            y[o] = accumulate ? y[o] + acc : acc;
+        }
+    }
+    return KVR_OK;
+}
+
+/* Rotate-half rotary embedding (Llama and Falcon in transformers): pairs (j, j + hd/2). */
+static void rotate(float *x, uint32_t hd, uint32_t pos)
+{
+    for (uint32_t j = 0; j < hd / 2; j++) {
+        float inv_freq = powf(KVR_ROPE_THETA, -2.0f * (float)j / (float)hd);
+        float ang = (float)pos * inv_freq, cs = cosf(ang), sn = sinf(ang);
+        float a = x[j], b = x[j + hd / 2];
+        x[j] = a * cs - b * sn;
+        x[j + hd / 2] = b * cs + a * sn;
+    }
+}
+
+static enum kvr_status ref_rotary(void *be, uint32_t layer, uint32_t s, uint32_t c)
+{
+    struct ref *r = be;
+    const struct kvr_model *m = &r->m;
+    uint32_t hd = m->head_dim, kvw = m->n_kv_heads * hd;
+    for (uint32_t i = 0; i < c; i++) {
+        float *q = r->buf[KVR_BUF_QKV] + i * kvr_qkv_width(m);
+        float *k = q + (uint64_t)m->n_heads * hd, *v = k + kvw;
+        for (uint32_t h = 0; m->rotary && h < m->n_heads + m->n_kv_heads; h++)
+            rotate(q + (uint64_t)h * hd, hd, s + i); /* Q heads, then K heads */
+        memcpy(kv_at(r, r->k, layer, s + i), k, kvw * sizeof(float));
+        memcpy(kv_at(r, r->v, layer, s + i), v, kvw * sizeof(float));
+    }
+    return KVR_OK;
+}
+
+/* One query row of one head against keys [0, n_keys): softmax(q k^T / sqrt(hd)) v. */
+static void attend_row(const struct ref *r, uint32_t layer, uint32_t g, const float *q,
+                       uint32_t n_keys, double *p, float *out)
+{
+    uint32_t hd = r->m.head_dim;
+    double mx = -INFINITY, sum = 0, scale = 1.0 / sqrt((double)hd);
+    for (uint32_t j = 0; j < n_keys; j++) {
+        const float *k = kv_at(r, r->k, layer, j) + (uint64_t)g * hd;
+        double dot = 0;
+        for (uint32_t e = 0; e < hd; e++) dot += (double)q[e] * k[e];
+        p[j] = dot * scale;
+        if (p[j] > mx) mx = p[j];
+    }
+    for (uint32_t j = 0; j < n_keys; j++) sum += p[j] = exp(p[j] - mx);
+    for (uint32_t e = 0; e < hd; e++) {
+        double acc = 0;
+        for (uint32_t j = 0; j < n_keys; j++) acc += p[j] * kv_at(r, r->v, layer, j)[g * hd + e];
+        out[e] = (float)(acc / sum);
+    }
+}
+
+static enum kvr_status ref_attention(void *be, uint32_t layer, uint32_t s, uint32_t c,
+                                     enum kvr_mask mask)
+{
+    (void)mask; /* dense and causal give the same result; only their cost differs */
+    struct ref *r = be;
+    const struct kvr_model *m = &r->m;
+    uint32_t hd = m->head_dim, group = m->n_heads / m->n_kv_heads;
+    double *p = malloc(((size_t)s + c) * sizeof *p);
+    if (!p) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < c; i++)
+        for (uint32_t h = 0; h < m->n_heads; h++)
+            attend_row(r, layer, h / group, r->buf[KVR_BUF_QKV] + i * kvr_qkv_width(m) + h * hd,
+                       s + i + 1, p, r->buf[KVR_BUF_ATT] + ((uint64_t)i * m->n_heads + h) * hd);
+    free(p);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_activation(void *be, uint32_t c)
+{
+    struct ref *r = be;
+    uint64_t f = r->m.d_ffn, w = kvr_up_width(&r->m);
+    for (uint64_t i = 0; i < c; i++)
+        for (uint64_t j = 0; j < f; j++) {
+            float *up = r->buf[KVR_BUF_UP] + i * w;
+            float a = up[j];
+            r->buf[KVR_BUF_ACT][i * f + j] = r->m.mlp == KVR_MLP_SWIGLU
+                                                 ? a / (1.0f + expf(-a)) * up[f + j]
+                                                 : 0.5f * a * (1.0f + erff(a * (float)M_SQRT1_2));
+        }
+    return KVR_OK;
+}
+
+static enum kvr_status ref_logits(void *be, uint32_t row, float *out)
+{
+    struct ref *r = be;
+    const struct kvr_model *m = &r->m;
+    float *xn = r->buf[KVR_BUF_XN];
+    norm_row(m, r->buf[KVR_BUF_X] + (uint64_t)row * m->d_model, r->w[KVR_T_FINAL_NORM_W],
+             r->w[KVR_T_FINAL_NORM_B], xn);
+    const float *head = m->tied_embeddings ? r->w[KVR_T_EMBED] : r->w[KVR_T_LM_HEAD];
+    for (uint64_t o = 0; o < m->vocab; o++) {
+        float acc = 0;
+        for (uint32_t k = 0; k < m->d_model; k++) acc += xn[k] * head[o * m->d_model + k];
+        out[o] = acc;
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status ref_kv_read(void *be, uint32_t layer, uint32_t pos0, uint32_t n, float *k,
+                                   float *v)
+{
+    struct ref *r = be;
+    size_t bytes = (size_t)n * r->m.n_kv_heads * r->m.head_dim * sizeof(float);
+    memcpy(k, kv_at(r, r->k, layer, pos0), bytes);
+    memcpy(v, kv_at(r, r->v, layer, pos0), bytes);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_sync(void *be)
+{
+    (void)be;
+    return KVR_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static enum kvr_status ref_timer(void *be, int mark, double *elapsed_s)
+{
+    struct ref *r = be;
+    if (mark == 0)
+        r->t0 = now_s();
+    else
+        *elapsed_s = now_s() - r->t0;
+    return KVR_OK;
+}
+
+static void ref_memory(void *be, uint64_t *held, uint64_t *peak)
+{
+    *held = ((struct ref *)be)->held_bytes;
+    *peak = 0;
+}
+
+static void ref_device(void *be, char *name, int cap, double *peak)
+{
+    (void)be;
+    snprintf(name, (size_t)cap, "cpu (ref, float32)");
+    *peak = 0;
+}
+
+static const struct kvr_backend_ops ref_ops = {
+    .name = "ref",
+    .destroy = ref_destroy,
+    .set_tensor = ref_set_tensor,
+    .init_random = ref_init_random,
+    .embed = ref_embed,
+    .norm = ref_norm,
+    .linear = ref_linear,
+    .rotary = ref_rotary,
+    .attention = ref_attention,
+    .activation = ref_activation,
+    .logits = ref_logits,
+    .kv_read = ref_kv_read,
+    .sync = ref_sync,
+    .timer = ref_timer,
+    .memory = ref_memory,
+    .device = ref_device,
+};
+
+enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                               struct kvr_backend *out)
+{
+    uint64_t need = kvr_ref_bytes_needed(m, max_ctx, max_chunk);
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && (double)need > have)
+        return kvr_error(KVR_ERR_INPUT,
+                         "the ref backend needs %.3g GB for %s at %u tokens; this machine has "
+                         "%.3g GB (the ref backend is for small models)",
+                         need / 1e9, m->name, max_ctx, have / 1e9);
+    struct ref *r = calloc(1, sizeof *r);
+    if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk, r->held_bytes = need;
+    bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
+                !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float)));
+    for (int t = 0; t < KVR_N_TENSORS && !fail; t++) {
+        uint64_t n = tensor_count(m, (enum kvr_tensor)t);
+        fail = n && !(r->w[t] = malloc(n * sizeof(float)));
+    }
+    for (int b = 0; b < KVR_N_BUFS && !fail; b++)
+        fail = !(r->buf[b] =
+                     malloc((uint64_t)max_chunk * buf_width(m, (enum kvr_buf)b) * sizeof(float)));
+    if (fail) {
+        ref_destroy(r);
+        return kvr_error(KVR_ERR_NOMEM, "the ref backend could not allocate %.3g GB", need / 1e9);
+    }
+    *out = (struct kvr_backend){&ref_ops, r};
+    return KVR_OK;
+}

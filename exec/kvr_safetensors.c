@@ -1,0 +1,418 @@
+#include "kvr_safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvr_exec.h"
+#include "kvr_weights.h"
+
+#define ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
+#define ST_MAX_DIMS   4
+
+enum st_dtype { ST_F32, ST_BF16, ST_F16 };
+
+struct st_entry {
+    char name[128];
+    enum st_dtype dtype;
+    int n_dims;
+    uint64_t shape[ST_MAX_DIMS];
+    uint64_t begin, end; /* byte offsets into the data section */
+};
+
+struct st_file {
+    const char *path;
+    int fd;
+    uint64_t data_offset, data_bytes;
+    struct st_entry *e;
+    size_t n;
+};
+
+static enum kvr_status st_dtype_parse(const struct st_file *f, const char *name, const char *s,
+                                      enum st_dtype *out)
+{
+    if (s && !strcmp(s, "F32"))
+        *out = ST_F32;
+    else if (s && !strcmp(s, "BF16"))
+        *out = ST_BF16;
+    else if (s && !strcmp(s, "F16"))
+        *out = ST_F16;
+    else
+        return kvr_error(KVR_ERR_INPUT, "%s: tensor %s has dtype %s (supported: F32, BF16, F16)",
+                         f->path, name, s ? s : "(none)");
+    return KVR_OK;
+}
+
+static uint64_t dtype_bytes(enum st_dtype d)
+{
+    return d == ST_F32 ? 4 : 2;
+}
+
+/* Shape from its JSON array text, and the byte range checked against it and the file. */
+static enum kvr_status st_entry_check(struct st_file *f, sqlite3 *db, struct st_entry *e,
+                                      const char *shape_json)
+{
+    sqlite3_stmt *q = NULL;
+    enum kvr_status st = KVR_OK;
+    uint64_t numel = 1;
+    sqlite3_prepare_v2(db, "SELECT type, value FROM json_each(?1)", -1, &q, NULL);
+    sqlite3_bind_text(q, 1, shape_json ? shape_json : "null", -1, SQLITE_STATIC);
+    e->n_dims = 0;
+    while (!st && sqlite3_step(q) == SQLITE_ROW) {
+        sqlite3_int64 v = sqlite3_column_int64(q, 1);
+        if (strcmp((const char *)sqlite3_column_text(q, 0), "integer") || v < 0 ||
+            e->n_dims == ST_MAX_DIMS || (v && numel > UINT64_MAX / (uint64_t)v))
+            st = kvr_error(KVR_ERR_INPUT, "%s: tensor %s has a bad shape %s", f->path, e->name,
+                           shape_json);
+        else
+            numel *= (uint64_t)v, e->shape[e->n_dims++] = (uint64_t)v;
+    }
+    sqlite3_finalize(q);
+    if (st) return st;
+    if (e->end < e->begin || e->end > f->data_bytes ||
+        e->end - e->begin != numel * dtype_bytes(e->dtype))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64
+                         ") do not match its shape or lie beyond the %" PRIu64 " data bytes",
+                         f->path, e->name, e->begin, e->end, f->data_bytes);
+    return KVR_OK;
+}
+
+static enum kvr_status st_parse_rows(struct st_file *f, sqlite3 *db, const char *json)
+{
+    sqlite3_stmt *q = NULL;
+    const char *sql = "SELECT key, json_extract(value, '$.dtype'), json_extract(value, '$.shape'),"
+                      " json_extract(value, '$.data_offsets[0]'),"
+                      " json_extract(value, '$.data_offsets[1]'), type"
+                      " FROM json_each(?1) WHERE key != '__metadata__'";
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
+    enum kvr_status st = KVR_OK;
+    int rc;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct st_entry *grown = realloc(f->e, (f->n + 1) * sizeof *f->e);
+        if (!grown) {
+            st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+            break;
+        }
+        f->e = grown;
+        struct st_entry *e = memset(&f->e[f->n++], 0, sizeof *e);
+        snprintf(e->name, sizeof e->name, "%s", (const char *)sqlite3_column_text(q, 0));
+        if (strcmp((const char *)sqlite3_column_text(q, 5), "object") ||
+            sqlite3_column_type(q, 3) != SQLITE_INTEGER ||
+            sqlite3_column_type(q, 4) != SQLITE_INTEGER)
+            st = kvr_error(KVR_ERR_INPUT, "%s: tensor %s lacks dtype, shape or data_offsets",
+                           f->path, e->name);
+        if (!st)
+            st = st_dtype_parse(f, e->name, (const char *)sqlite3_column_text(q, 1), &e->dtype);
+        e->begin = (uint64_t)sqlite3_column_int64(q, 3);
+        e->end = (uint64_t)sqlite3_column_int64(q, 4);
+        if (!st) st = st_entry_check(f, db, e, (const char *)sqlite3_column_text(q, 2));
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = kvr_error(KVR_ERR_PARSE, "%s: the header is not valid JSON (%s)", f->path,
+                       sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    return st;
+}
+
+static enum kvr_status st_read_header(struct st_file *f, char **json)
+{
+    struct stat sb;
+    unsigned char len8[8];
+    if (fstat(f->fd, &sb) || pread(f->fd, len8, 8, 0) != 8)
+        return kvr_error(KVR_ERR_INPUT, "%s: too short for a safetensors file", f->path);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | len8[i]; /* little-endian */
+    if (n < 2 || n > ST_MAX_HEADER || n > (uint64_t)sb.st_size - 8)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: header length %" PRIu64 " is impossible for a file of %lld bytes",
+                         f->path, n, (long long)sb.st_size);
+    f->data_offset = 8 + n;
+    f->data_bytes = (uint64_t)sb.st_size - f->data_offset;
+    if (!(*json = malloc(n + 1))) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (pread(f->fd, *json, n, 8) != (ssize_t)n)
+        return kvr_error(KVR_ERR_IO, "%s: cannot read the header", f->path);
+    (*json)[n] = 0;
+    return KVR_OK;
+}
+
+static enum kvr_status st_open(const char *path, struct st_file *f)
+{
+    *f = (struct st_file){.path = path, .fd = open(path, O_RDONLY)};
+    if (f->fd < 0) return kvr_error(KVR_ERR_IO, "%s: %s", path, strerror(errno));
+    char *json = NULL;
+    sqlite3 *db = NULL;
+    enum kvr_status st = st_read_header(f, &json);
+    if (!st && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        st = kvr_error(KVR_ERR_RUNTIME, "sqlite: cannot open an in-memory database");
+    if (!st) {
+        sqlite3_stmt *q = NULL;
+        sqlite3_prepare_v2(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1, &q, NULL);
+        sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_ROW || !sqlite3_column_int(q, 0))
+            st = kvr_error(KVR_ERR_PARSE, "%s: the header is not a JSON object", path);
+        sqlite3_finalize(q);
+    }
+    if (!st) st = st_parse_rows(f, db, json);
+    sqlite3_close(db);
+    free(json);
+    return st;
+}
+
+static void st_close(struct st_file *f)
+{
+    if (f->fd >= 0) close(f->fd);
+    free(f->e);
+}
+
+static const struct st_entry *st_find(const struct st_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return &f->e[i];
+    return NULL;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023;
+    float v;
+    if (exp == 0)
+        v = ldexpf((float)man, -24);
+    else if (exp == 31)
+        v = man ? NAN : INFINITY;
+    else
+        v = ldexpf((float)(man | 1024), (int)exp - 25);
+    return sign ? -v : v;
+}
+
+/* Reads an entry's elements into out as float. */
+static enum kvr_status st_read(const struct st_file *f, const struct st_entry *e, float *out)
+{
+    uint64_t bytes = e->end - e->begin, n = bytes / dtype_bytes(e->dtype);
+    char *raw = e->dtype == ST_F32 ? (char *)out : malloc(bytes ? bytes : 1);
+    if (!raw) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (uint64_t done = 0; done < bytes;) {
+        ssize_t got =
+            pread(f->fd, raw + done, bytes - done, (off_t)(f->data_offset + e->begin + done));
+        if (got <= 0) {
+            if (raw != (char *)out) free(raw);
+            return kvr_error(KVR_ERR_IO, "%s: cannot read tensor %s", f->path, e->name);
+        }
+        done += (uint64_t)got;
+    }
+    if (e->dtype != ST_F32) {
+        const uint16_t *h = (const uint16_t *)raw;
+        for (uint64_t i = 0; i < n; i++) {
+            uint32_t bits = (uint32_t)h[i] << 16;
+            if (e->dtype == ST_BF16)
+                memcpy(&out[i], &bits, 4);
+            else
+                out[i] = half_to_float(h[i]);
+        }
+        free(raw);
+    }
+    return KVR_OK;
+}
+
+/* Where a part of one of our tensors comes from: a file tensor holding output features
+ * [first, first + count) of it (Llama's separate q/k/v and gate/up), or all of it. */
+enum part_rows { P_ALL, P_Q, P_K, P_V, P_GATE, P_UP, P_FALCON_QKV };
+
+struct part {
+    enum kvr_tensor t;
+    const char *name; /* printf format with the layer number for layer tensors */
+    enum part_rows rows;
+};
+
+static const struct part llama_parts[] = {
+    {KVR_T_ATTN_NORM_W, "model.layers.%u.input_layernorm.weight", P_ALL},
+    {KVR_T_MLP_NORM_W, "model.layers.%u.post_attention_layernorm.weight", P_ALL},
+    {KVR_T_WQKV, "model.layers.%u.self_attn.q_proj.weight", P_Q},
+    {KVR_T_WQKV, "model.layers.%u.self_attn.k_proj.weight", P_K},
+    {KVR_T_WQKV, "model.layers.%u.self_attn.v_proj.weight", P_V},
+    {KVR_T_BQKV, "model.layers.%u.self_attn.q_proj.bias", P_Q},
+    {KVR_T_BQKV, "model.layers.%u.self_attn.k_proj.bias", P_K},
+    {KVR_T_BQKV, "model.layers.%u.self_attn.v_proj.bias", P_V},
+    {KVR_T_WO, "model.layers.%u.self_attn.o_proj.weight", P_ALL},
+    {KVR_T_BO, "model.layers.%u.self_attn.o_proj.bias", P_ALL},
+    {KVR_T_WUP, "model.layers.%u.mlp.gate_proj.weight", P_GATE},
+    {KVR_T_WUP, "model.layers.%u.mlp.up_proj.weight", P_UP},
+    {KVR_T_BUP, "model.layers.%u.mlp.gate_proj.bias", P_GATE},
+    {KVR_T_BUP, "model.layers.%u.mlp.up_proj.bias", P_UP},
+    {KVR_T_WDOWN, "model.layers.%u.mlp.down_proj.weight", P_ALL},
+    {KVR_T_BDOWN, "model.layers.%u.mlp.down_proj.bias", P_ALL},
+    {KVR_T_EMBED, "model.embed_tokens.weight", P_ALL},
+    {KVR_T_FINAL_NORM_W, "model.norm.weight", P_ALL},
+    {KVR_T_LM_HEAD, "lm_head.weight", P_ALL},
+};
+
+/* Falcon: one norm (7B), two parallel norms (ln_attn, ln_mlp: 40B), or sequential. */
+static const struct part falcon_parts[] = {
+    {KVR_T_ATTN_NORM_W, "transformer.h.%u.input_layernorm.weight", P_ALL},
+    {KVR_T_ATTN_NORM_B, "transformer.h.%u.input_layernorm.bias", P_ALL},
+    {KVR_T_MLP_NORM_W, "transformer.h.%u.post_attention_layernorm.weight", P_ALL},
+    {KVR_T_MLP_NORM_B, "transformer.h.%u.post_attention_layernorm.bias", P_ALL},
+    {KVR_T_WQKV, "transformer.h.%u.self_attention.query_key_value.weight", P_FALCON_QKV},
+    {KVR_T_BQKV, "transformer.h.%u.self_attention.query_key_value.bias", P_FALCON_QKV},
+    {KVR_T_WO, "transformer.h.%u.self_attention.dense.weight", P_ALL},
+    {KVR_T_BO, "transformer.h.%u.self_attention.dense.bias", P_ALL},
+    {KVR_T_WUP, "transformer.h.%u.mlp.dense_h_to_4h.weight", P_ALL},
+    {KVR_T_BUP, "transformer.h.%u.mlp.dense_h_to_4h.bias", P_ALL},
+    {KVR_T_WDOWN, "transformer.h.%u.mlp.dense_4h_to_h.weight", P_ALL},
+    {KVR_T_BDOWN, "transformer.h.%u.mlp.dense_4h_to_h.bias", P_ALL},
+    {KVR_T_EMBED, "transformer.word_embeddings.weight", P_ALL},
+    {KVR_T_FINAL_NORM_W, "transformer.ln_f.weight", P_ALL},
+    {KVR_T_FINAL_NORM_B, "transformer.ln_f.bias", P_ALL},
+    {KVR_T_LM_HEAD, "lm_head.weight", P_ALL},
+};
+
+struct loader {
+    struct st_file f;
+    const struct kvr_model *m;
+    struct kvr_exec *ex;
+    const struct part *parts;
+    size_t n_parts;
+    bool falcon_two_norms; /* ln_attn / ln_mlp instead of input / post_attention norms */
+};
+
+/* The formats are this file's own constants above. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void part_name(const struct loader *L, const struct part *p, uint32_t layer, char *buf,
+                      size_t cap)
+{
+    const char *fmt = p->name;
+    if (L->falcon_two_norms && p->t == KVR_T_ATTN_NORM_W) fmt = "transformer.h.%u.ln_attn.weight";
+    if (L->falcon_two_norms && p->t == KVR_T_ATTN_NORM_B) fmt = "transformer.h.%u.ln_attn.bias";
+    if (L->falcon_two_norms && p->t == KVR_T_MLP_NORM_W) fmt = "transformer.h.%u.ln_mlp.weight";
+    if (L->falcon_two_norms && p->t == KVR_T_MLP_NORM_B) fmt = "transformer.h.%u.ln_mlp.bias";
+    snprintf(buf, cap, fmt, layer);
+}
+#pragma GCC diagnostic pop
+
+/* Output features [first, first+count) of our tensor that a part fills. */
+static void part_range(const struct kvr_model *m, enum part_rows rows, uint64_t full,
+                       uint64_t *first, uint64_t *count)
+{
+    uint64_t q = (uint64_t)m->n_heads * m->head_dim, kv = (uint64_t)m->n_kv_heads * m->head_dim;
+    switch (rows) {
+    case P_Q:
+        *first = 0, *count = q;
+        break;
+    case P_K:
+        *first = q, *count = kv;
+        break;
+    case P_V:
+        *first = q + kv, *count = kv;
+        break;
+    case P_GATE:
+        *first = 0, *count = m->d_ffn;
+        break;
+    case P_UP:
+        *first = m->d_ffn, *count = m->d_ffn;
+        break;
+    default:
+        *first = 0, *count = full;
+        break;
+    }
+}
+
+/* Falcon's fused QKV is grouped: per KV head, its query heads, then its K, then its V. */
+static void falcon_ungroup(const struct kvr_model *m, const float *src, float *dst, uint64_t unit)
+{
+    uint32_t g_size = m->n_heads / m->n_kv_heads, hd = m->head_dim;
+    uint64_t blk = (uint64_t)hd * unit, in = 0;
+    for (uint32_t g = 0; g < m->n_kv_heads; g++) {
+        for (uint32_t j = 0; j < g_size; j++, in++)
+            memcpy(dst + (uint64_t)(g * g_size + j) * blk, src + in * blk, blk * sizeof *dst);
+        memcpy(dst + (uint64_t)(m->n_heads + g) * blk, src + in++ * blk, blk * sizeof *dst);
+        memcpy(dst + (uint64_t)(m->n_heads + m->n_kv_heads + g) * blk, src + in++ * blk,
+               blk * sizeof *dst);
+    }
+}
+
+static enum kvr_status load_part(struct loader *L, const struct part *p, uint32_t layer, float *dst,
+                                 float *tmp)
+{
+    char name[128];
+    part_name(L, p, layer, name, sizeof name);
+    const struct st_entry *e = st_find(&L->f, name);
+    if (!e) return kvr_error(KVR_ERR_INPUT, "%s: tensor %s is missing", L->f.path, name);
+    struct kvr_tensor_shape sh = kvr_tensor_shape(L->m, p->t);
+    bool vec = sh.rows == 1;
+    uint64_t unit = vec ? 1 : sh.cols, full = vec ? sh.cols : sh.rows, first, count;
+    part_range(L->m, p->rows, full, &first, &count);
+    uint64_t want0 = count, want1 = vec ? 0 : unit;
+    bool shape_ok = vec ? e->n_dims == 1 && e->shape[0] == want0
+                        : e->n_dims == 2 && e->shape[0] == want0 && e->shape[1] == want1;
+    if (!shape_ok)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: tensor %s has shape [%" PRIu64 "%s%" PRIu64 "], the model (%s) needs "
+                         "[%" PRIu64 "%s%" PRIu64 "]",
+                         L->f.path, name, e->shape[0], e->n_dims > 1 ? ", " : "",
+                         e->n_dims > 1 ? e->shape[1] : 0, L->m->name, want0, vec ? "" : ", ",
+                         want1);
+    if (p->rows != P_FALCON_QKV) return st_read(&L->f, e, dst + first * unit);
+    enum kvr_status st = st_read(&L->f, e, tmp);
+    if (!st) falcon_ungroup(L->m, tmp, dst, unit);
+    return st;
+}
+
+static enum kvr_status load_tensor(struct loader *L, enum kvr_tensor t, uint32_t layer, float *buf,
+                                   float *tmp)
+{
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < L->n_parts && !st; i++)
+        if (L->parts[i].t == t) st = load_part(L, &L->parts[i], layer, buf, tmp);
+    return st ? st : kvr_exec_set_tensor(L->ex, t, layer, buf);
+}
+
+static enum kvr_status load_all(struct loader *L, float *buf, float *tmp)
+{
+    enum kvr_status st = KVR_OK;
+    for (int t = 0; t < KVR_N_TENSORS && !st; t++) {
+        if (!kvr_tensor_present(L->m, (enum kvr_tensor)t)) continue;
+        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)t) ? L->m->n_layers : 1;
+        for (uint32_t l = 0; l < n_l && !st; l++)
+            st = load_tensor(L, (enum kvr_tensor)t, l, buf, tmp);
+    }
+    return st;
+}
+
+enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex)
+{
+    struct loader L = {.m = kvr_exec_model(ex), .ex = ex};
+    enum kvr_status st = st_open(path, &L.f);
+    if (!st && st_find(&L.f, "model.embed_tokens.weight")) {
+        L.parts = llama_parts, L.n_parts = sizeof llama_parts / sizeof *llama_parts;
+    } else if (!st && st_find(&L.f, "transformer.word_embeddings.weight")) {
+        L.parts = falcon_parts, L.n_parts = sizeof falcon_parts / sizeof *falcon_parts;
+        L.falcon_two_norms = L.m->parallel_attn && L.m->block_norms == 2;
+    } else if (!st) {
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: neither model.embed_tokens.weight (Llama) nor "
+                       "transformer.word_embeddings.weight (Falcon) is in the file",
+                       path);
+    }
+    uint64_t max = 0;
+    for (int t = 0; t < KVR_N_TENSORS; t++) {
+        uint64_t n = kvr_tensor_numel(L.m, (enum kvr_tensor)t);
+        if (n > max) max = n;
+    }
+    float *buf = st ? NULL : malloc(max * sizeof *buf),
+          *tmp = st ? NULL : malloc(max * sizeof *tmp);
+    if (!st && (!buf || !tmp)) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) st = load_all(&L, buf, tmp);
+    free(buf), free(tmp);
+    st_close(&L.f);
+    return st;
+}

@@ -1,0 +1,13 @@
+/* Weights from a .safetensors file (Hugging Face names of the Llama and Falcon families).
+ * The header is JSON, read with SQLite's JSON functions; the tensors are read with pread and
+ * converted from F32, BF16 or F16 one tensor at a time, so host memory stays at one tensor.
+ * Every error names the file and the tensor. */
+#pragma once
+
+#include <stdint.h>
+
+#include "kvr_status.h"
+
+struct kvr_exec;
+
+enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex);

@@ -1,0 +1,92 @@
+/* The cuda backend against the ref backend (bf16 bounds), and the flash-attention kernel
+ * against the plain kernel over shapes: MHA, GQA, MQA, head_dim 64 and 128, odd lengths,
+ * prefix offsets, dense and causal. Skipped (77) without a GPU. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "exec_models.h"
+#include "kvr_weights.h"
+#include "tap.h"
+
+static void test_attention(uint32_t s, uint32_t c, uint32_t h, uint32_t kv, uint32_t hd, int dense,
+                           int mt)
+{
+    struct kvr_attn_bench b = {.s = s,
+                               .c = c,
+                               .n_heads = h,
+                               .n_kv = kv,
+                               .head_dim = hd,
+                               .dense = dense,
+                               .mt = mt,
+                               .reps = 1,
+                               .check = true};
+    enum kvr_status st = kvr_exec_bench_attention(&b);
+    if (!ok(!st && b.rel_err <= 1e-2 && b.max_abs_err <= 3e-2,
+            "attention s=%u c=%u heads %u/%u hd %u%s mt %d: rel err %.3g, max abs %.3g", s, c, h,
+            kv, hd, dense ? " dense" : "", mt, b.rel_err, b.max_abs_err))
+        printf("#   %s\n", st ? kvr_error_message() : "");
+}
+
+static void test_model(const struct kvr_model *m)
+{
+    enum { CTX = 131 };
+    int32_t tok[CTX];
+    kvr_tokens_random(9, m->vocab, CTX, tok);
+    struct kvr_exec *ref = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
+    struct kvr_exec *cu = exec_open(m, KVR_BACKEND_CUDA, CTX, NULL);
+    struct kvr_exec *cu2 = exec_open(m, KVR_BACKEND_CUDA, CTX, NULL);
+    if (!ok(ref && cu && cu2, "%s: ref and cuda executors open", m->name)) {
+        printf("#   %s\n", kvr_error_message());
+        return;
+    }
+    float *lr = malloc(m->vocab * 4), *lc = malloc(m->vocab * 4), *lc2 = malloc(m->vocab * 4);
+    uint32_t one[] = {CTX}, chunks[] = {64, 1, 66};
+    ok(!exec_chunks(ref, tok, one, 1, lr) && !exec_chunks(cu, tok, one, 1, lc) &&
+           !exec_chunks(cu2, tok, chunks, 3, lc2),
+       "%s: prefills run", m->name);
+    double e1 = rel_err(lc, lr, m->vocab), e2 = rel_err(lc2, lr, m->vocab);
+    ok(e1 <= 3e-2, "%s: cuda logits vs ref: rel err %.3g <= 3e-2", m->name, e1);
+    ok(e2 <= 3e-2, "%s: cuda chunks 64+1+66 vs ref: rel err %.3g <= 3e-2", m->name, e2);
+    size_t n = (size_t)CTX * m->n_kv_heads * m->head_dim;
+    float *kr = malloc(n * 4), *vr = malloc(n * 4), *kc = malloc(n * 4), *vc = malloc(n * 4);
+    double worst = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        kvr_exec_kv_read(ref, l, 0, CTX, kr, vr);
+        kvr_exec_kv_read(cu2, l, 0, CTX, kc, vc);
+        worst = fmax(worst, fmax(rel_err(kc, kr, n), rel_err(vc, vr, n)));
+    }
+    ok(worst <= 2e-2, "%s: chunked cuda KV cache vs ref: rel err %.3g <= 2e-2", m->name, worst);
+    kvr_exec_close(ref), kvr_exec_close(cu), kvr_exec_close(cu2);
+    free(lr), free(lc), free(lc2), free(kr), free(vr), free(kc), free(vc);
+}
+
+static void test_too_big(void)
+{
+    struct kvr_exec_opts o = {.backend = KVR_BACKEND_CUDA, .max_ctx = KVR_MAX_CTX};
+    struct kvr_exec *ex = NULL;
+    ok(kvr_exec_open(kvr_model_preset_find("llama-7b"), &o, &ex) == KVR_ERR_INPUT,
+       "llama-7b at 4M tokens is refused before allocating");
+    like(kvr_error_message(), "GB of GPU memory", "the message states the memory needed");
+    kvr_exec_close(ex);
+}
+
+int main(void)
+{
+    if (kvr_exec_cuda_devices() == 0) {
+        printf("1..0 # SKIP no CUDA device\n"); /* exit 77: skipped */
+        return 77;
+    }
+    for (int mt = 1; mt <= 2; mt++)
+        for (uint32_t hd = 64; hd <= 128; hd += 64) {
+            test_attention(0, 1, 4, 4, hd, 0, mt);
+            test_attention(0, 37, 4, 2, hd, 0, mt);
+            test_attention(100, 77, 6, 1, hd, 0, mt);
+            test_attention(0, 1000, 8, 2, hd, 0, mt);
+            test_attention(4000, 300, 4, 4, hd, 0, mt);
+            test_attention(513, 700, 4, 1, hd, 1, mt);
+        }
+    test_attention(0, 16384, 32, 32, 128, 0, 2);
+    for (int i = 0; i < N_EXEC_MODELS; i++) test_model(&exec_models[i]);
+    test_too_big();
+    return tap_done();
+}
