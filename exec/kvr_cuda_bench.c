@@ -53,7 +53,7 @@ static int launch(const struct kvr_attn_bench *b, const struct attn_bufs *a)
 {
     uint64_t qs = (uint64_t)b->n_heads * b->head_dim, kvs = (uint64_t)b->n_kv * b->head_dim;
     return kvr_cu_attention_mt(a->q, qs, a->k, a->v, kvs, a->o, qs, b->s, b->c, b->n_heads, b->n_kv,
-                               b->head_dim, b->dense, b->mt ? b->mt : 2, NULL);
+                               b->head_dim, b->dense, b->mt, NULL);
 }
 
 static int cmp_dbl(const void *x, const void *y)

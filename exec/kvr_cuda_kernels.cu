@@ -5,17 +5,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kvr_cuda_common.cuh"
 #include "kvr_cuda_kernels.h"
 #include "kvr_rng.h"
 
-typedef __nv_bfloat16 bf16;
-
-#define STREAM(s) ((cudaStream_t)(s))
-
-static int launched(void)
-{
-    return (int)cudaGetLastError();
-}
 
 static unsigned blocks_for(uint64_t n, unsigned threads)
 {
@@ -224,71 +217,6 @@ extern "C" int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const vo
  * BC = 64 in order, with K and V double-buffered in shared memory by cp.async. Scores and
  * probabilities stay in registers; the online softmax works in the log2 domain. Shared memory
  * rows are XOR-swizzled in 16-byte chunks so ldmatrix is conflict-free. */
-
-struct attn_args {
-    const bf16 *q, *k, *v;
-    bf16 *o;
-    uint64_t qs, kvs, os;
-    uint32_t s, c, group;
-    int dense;
-    float scale_log2;
-};
-
-__device__ __forceinline__ uint32_t smem_addr(const void *p)
-{
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(src_bytes));
-}
-
-__device__ __forceinline__ void cp_commit()
-{
-    asm volatile("cp.async.commit_group;\n" ::);
-}
-
-template <int N> __device__ __forceinline__ void cp_wait()
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldsm4(uint32_t addr, uint32_t *r)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
-__device__ __forceinline__ void ldsm4_trans(uint32_t addr, uint32_t *r)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr));
-}
-
-__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *(uint32_t *)&v;
-}
-
-__device__ __forceinline__ float ex2(float x)
-{
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
 
 /* Element offset of 16-byte chunk ch of row `row` in a swizzled [rows][HD] tile. */
 template <int HD> __device__ __forceinline__ int swz(int row, int ch)
@@ -522,7 +450,7 @@ extern "C" int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k,
                                 void *stream)
 {
     return kvr_cu_attention_mt(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv,
-                               hd, dense, 2, stream);
+                               hd, dense, 0, stream);
 }
 
 extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,

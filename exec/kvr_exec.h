@@ -85,7 +85,7 @@ int kvr_exec_cuda_devices(void);
  * the output is compared with the plain kernel (kvr_cu_attention_naive). */
 struct kvr_attn_bench {
     uint32_t s, c, n_heads, n_kv, head_dim;
-    int dense, mt, warmup, reps; /* mt: row tiles per warp (1 or 2; 0 = the default) */
+    int dense, mt, warmup, reps; /* mt: kernel variant (kvr_cu_attention_mt; 0 = default) */
     bool check;
     /* results */
     double time_s, time_min_s, tflops, max_abs_err, rel_err;

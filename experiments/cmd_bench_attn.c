@@ -10,7 +10,7 @@
 
 static const char help[] =
     "usage: kvr bench attention [--ctx N] [--prefix S] [--heads H] [--kv-heads G]\n"
-    "                           [--head-dim 64|128] [--dense] [--mt 1|2] [--reps R] [--check]\n"
+    "                           [--head-dim 64|128] [--dense] [--variant V] [--reps R] [--check]\n"
     "                           [--json]\n"
     "\n"
     "Times the attention kernel alone (CUDA events, median of the reps) for N queries at\n"
@@ -22,7 +22,8 @@ static const char help[] =
     "      --kv-heads G   KV heads (default: H)\n"
     "      --head-dim D   64 or 128 (default 128)\n"
     "      --dense        also compute the masked blocks (the paper's TSP)\n"
-    "      --mt M         16-row tiles per warp: 1 or 2 (default 2)\n"
+    "      --variant V    0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n"
+    "                     3 Hopper wgmma kernel, 4 the same with V's strides swapped\n"
     "  -r, --reps R       timed runs (default 20, after 3 warm-ups)\n"
     "      --check        compare with the plain kernel first\n"
     "  -j, --json         print JSON\n";
@@ -44,7 +45,7 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
         {"ctx", required_argument, 0, 'c'},      {"prefix", required_argument, 0, 'p'},
         {"heads", required_argument, 0, 'H'},    {"kv-heads", required_argument, 0, 'G'},
         {"head-dim", required_argument, 0, 'D'}, {"dense", no_argument, 0, 'd'},
-        {"mt", required_argument, 0, 'M'},       {"reps", required_argument, 0, 'r'},
+        {"variant", required_argument, 0, 'M'},       {"reps", required_argument, 0, 'r'},
         {"check", no_argument, 0, 'k'},          {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     *b = (struct kvr_attn_bench){
@@ -73,7 +74,7 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
             b->dense = 1;
             break;
         case 'M':
-            st = uint_opt("--mt", optarg, 2, &v), b->mt = (int)v;
+            st = uint_opt("--variant", optarg, 4, &v), b->mt = (int)v;
             break;
         case 'r':
             st = uint_opt("--reps", optarg, 100000, &v), b->reps = (int)v;

@@ -44,9 +44,12 @@ for r in rows:
     if r["impl"] != "kvrun":
         continue
     hf = next((h for h in rows if h["impl"] == "pytorch-hf" and h["model"] == r["model"] and h["ctx"] == r["ctx"]), None)
-    ht = f'{hf["ttft_s"]:.4f}' if hf else "-"
-    ratio = f'{r["ttft_s"] / hf["ttft_s"]:.3f}' if hf else "-"
-    hm = f'{hf["peak_mem_bytes"] / 1e9:.1f}' if hf else "-"
+    if hf and "error" in hf:
+        ht, ratio, hm = hf["error"], "-", "-"
+    else:
+        ht = f'{hf["ttft_s"]:.4f}' if hf else "-"
+        ratio = f'{r["ttft_s"] / hf["ttft_s"]:.3f}' if hf else "-"
+        hm = f'{hf["peak_mem_bytes"] / 1e9:.1f}' if hf else "-"
     print(f'| {r["model"]} | {r["ctx"]} | {r["ttft_s"]:.4f} | {ht} | {ratio} | {r["tflops"]:.0f} | {100 * r["mfu"]:.1f}% | {r["peak_mem_bytes"] / 1e9:.1f} | {hm} |')
 print("\nAttention kernel alone (kvr bench attention, causal, 16k queries, unmasked pairs only):\n")
 print("| heads | head_dim | time (ms) | TFLOP/s | rel err vs plain kernel |")

@@ -20,7 +20,7 @@ for args in "--ctx 300 --prefix 100 --heads 4 --kv-heads 2 --head-dim 64" "--ctx
 done | tee "$out/sanitizer.log"
 compute-sanitizer --tool memcheck --error-exitcode 9 $kvr exec --model /tmp/small.ini --ctx 150 --reps 1 --warmup 0 2>&1 | tail -4 | tee -a "$out/sanitizer.log"
 compute-sanitizer --tool racecheck --error-exitcode 9 $kvr bench attention --ctx 130 --heads 2 --head-dim 128 --reps 1 2>&1 | tail -2 | tee -a "$out/sanitizer.log"
-for mt in 1 2; do for hd in 128 64; do for d in "" --dense; do
-    $kvr bench attention --ctx 16k --heads $((hd == 128 ? 32 : 64)) --head-dim $hd --mt $mt $d
+for v in ${KVR_VARIANTS:-2 3 4}; do for hd in 128 64; do for d in "" --dense; do
+    $kvr bench attention --ctx 16k --heads $((hd == 128 ? 32 : 64)) --head-dim $hd --variant $v $d --check
 done; done; done 2>&1 | tee "$out/attention.log"
 ${KVR_SKIP_BENCH:+true} scripts/bench_exec.sh build-gpu "$out/bench" 2>&1 | tail -40

@@ -76,7 +76,7 @@ int main(void)
         printf("1..0 # SKIP no CUDA device\n"); /* exit 77: skipped */
         return 77;
     }
-    for (int mt = 1; mt <= 2; mt++)
+    for (int mt = 1; mt <= 3; mt++)
         for (uint32_t hd = 64; hd <= 128; hd += 64) {
             test_attention(0, 1, 4, 4, hd, 0, mt);
             test_attention(0, 37, 4, 2, hd, 0, mt);
@@ -85,7 +85,8 @@ int main(void)
             test_attention(4000, 300, 4, 4, hd, 0, mt);
             test_attention(513, 700, 4, 1, hd, 1, mt);
         }
-    test_attention(0, 16384, 32, 32, 128, 0, 2);
+    test_attention(0, 16384, 32, 32, 128, 0, 0);
+    test_attention(0, 16384, 71, 1, 64, 0, 0);
     for (int i = 0; i < N_EXEC_MODELS; i++) test_model(&exec_models[i]);
     test_too_big();
     return tap_done();

@@ -77,7 +77,11 @@ def main():
                                                               attn_implementation="sdpa")
     model.eval()
     for ctx in [int(c) for c in a.ctx.split(",")]:
-        r = time_one(model, ctx, m["vocab"], a.warmup, a.reps)
+        try:
+            r = time_one(model, ctx, m["vocab"], a.warmup, a.reps)
+        except torch.OutOfMemoryError:
+            r = {"ctx": ctx, "error": "out of memory"}
+            torch.cuda.empty_cache()
         r.update(model=a.model, impl="pytorch-hf", torch=torch.__version__,
                  transformers=transformers.__version__)
         print(json.dumps(r), flush=True)

@@ -1,0 +1,230 @@
+/* Flash attention on Hopper tensor cores (wgmma, sm_90a), FlashAttention-3 style without warp
+ * specialisation: a block of NWG warpgroups owns 64 NWG query rows of one head (64 per
+ * warpgroup) and walks key tiles of BC = 128. K and V are double-buffered in shared memory by
+ * cp.async in the 128-byte-swizzled layout that wgmma reads through descriptors:
+ *   S = Q K^T   both operands K-major in shared memory (m64n128k16, 8 or 4 k-steps);
+ *   O += P V    P from registers (its accumulator layout is wgmma's A-fragment layout), V
+ *               N-major ("transposed") in shared memory (m64n{HD}k16, 8 k-steps).
+ * Tiles are stored [HD/64 column blocks][rows][64], each 64-element (128-byte) row with its
+ * 16-byte chunks XOR-ed by (row % 8): the hardware's 128B swizzle, atoms of 8 rows (1024 B). */
+#include <math.h>
+
+#include "kvr_cuda_common.cuh"
+#include "kvr_cuda_kernels.h"
+#include "kvr_cuda_wgmma.cuh"
+
+namespace {
+
+constexpr int BC = 128, NWG = 2, BR = 64 * NWG, THREADS = 128 * NWG;
+
+template <int HD> constexpr int smem_bytes()
+{
+    return (BR + 4 * BC) * HD * 2 + 1024; /* Q, K and V double-buffered, 1024 B alignment */
+}
+
+/* Element offset of (row r, column k) in a swizzled [HD/64][rows][64] tile. */
+__device__ __forceinline__ int sw128(int r, int k, int rows)
+{
+    return (k >> 6) * rows * 64 + r * 64 + ((((k >> 3) & 7) ^ (r & 7)) << 3);
+}
+
+template <int HD, int ROWS>
+__device__ __forceinline__ void load_sw(bf16 *tile, const bf16 *src, uint64_t stride, uint32_t row0,
+                                        uint32_t n)
+{
+    constexpr int CH = HD / 8;
+#pragma unroll
+    for (int i = threadIdx.x; i < ROWS * CH; i += THREADS) {
+        int r = i / CH, k = (i % CH) * 8;
+        bool ok = row0 + r < n;
+        cp_async16(smem_addr(tile + sw128(r, k, ROWS)), src + (ok ? row0 + r : 0) * stride + k,
+                   ok ? 16 : 0);
+    }
+}
+
+/* Shared-memory matrix descriptor, 128-byte swizzle. */
+__device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo)
+{
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (uint64_t)((lbo >> 4) & 0x3FFF) << 16 |
+           (uint64_t)((sbo >> 4) & 0x3FFF) << 32 | 1ull << 62;
+}
+
+__device__ __forceinline__ void wg_fence()
+{
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void wg_commit_wait()
+{
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+
+/* Keeps the compiler from touching accumulators before the wait above. */
+template <int N> __device__ __forceinline__ void pin(float *d)
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+template <int HD>
+__device__ __forceinline__ void scores(float *sc, uint32_t q_base, uint32_t k_base, int wg)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+        /* k-step kk: 64-column block kk / 4, then 32 bytes per step inside the 128-byte row */
+        uint32_t q = q_base + wg * 64 * 128 + (kk >> 2) * BR * 128 + (kk & 3) * 32;
+        uint32_t k = k_base + (kk >> 2) * BC * 128 + (kk & 3) * 32;
+        uint64_t da = desc(q, 16, 1024), db = desc(k, 16, 1024);
+        wgmma_ss_n128(sc, da, db, kk > 0);
+    }
+    wg_commit_wait();
+    pin<64>(sc);
+}
+
+template <int HD>
+__device__ __forceinline__ void pv(float *o, const float *p, uint32_t v_base, int vswap)
+{
+    uint32_t lbo = vswap ? 1024 : BC * 128, sbo = vswap ? BC * 128 : 1024;
+    uint32_t a[BC / 16][4]; /* all of P packed first: no register writes between the wgmmas */
+#pragma unroll
+    for (int kk = 0; kk < BC / 16; kk++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) a[kk][r] = pack_bf16(p[8 * kk + 2 * r], p[8 * kk + 2 * r + 1]);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BC / 16; kk++) {
+        uint64_t db = desc(v_base + kk * 16 * 128, lbo, sbo);
+        if (HD == 128) wgmma_rs_n128_tb(o, a[kk], db);
+        else wgmma_rs_n64_tb(o, a[kk], db);
+    }
+    wg_commit_wait();
+    pin<HD / 2>(o);
+}
+
+/* Causal mask and online softmax over one tile; sc becomes P. Rows g and g+8 of the warp. */
+template <int HD>
+__device__ __forceinline__ void softmax(float *sc, float *o, float *m, float *l, uint32_t key0,
+                                        uint32_t qpos, uint32_t kv_end, bool mask, float sl2)
+{
+    const int lane = threadIdx.x & 31;
+    if (mask)
+#pragma unroll
+        for (int i = 0; i < 64; i++) {
+            uint32_t key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
+            uint32_t q = qpos + ((i >> 1) & 1) * 8;
+            if (key > q || key >= kv_end) sc[i] = -INFINITY;
+        }
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int b = 0; b < 16; b++) mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        float m_new = fmaxf(m[hf], mx * sl2), alpha = ex2(m[hf] - m_new), sum = 0;
+        m[hf] = m_new;
+#pragma unroll
+        for (int b = 0; b < HD / 8; b++) o[4 * b + 2 * hf] *= alpha, o[4 * b + 2 * hf + 1] *= alpha;
+#pragma unroll
+        for (int b = 0; b < 16; b++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                float p = ex2(sc[4 * b + 2 * hf + e] * sl2 - m_new);
+                sc[4 * b + 2 * hf + e] = p;
+                sum += p;
+            }
+        l[hf] = l[hf] * alpha + sum;
+    }
+}
+
+template <int HD>
+__device__ __forceinline__ void store(const float *o, const float *l, const attn_args &a,
+                                      uint32_t row, uint32_t h)
+{
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float s = l[hf];
+        s += __shfl_xor_sync(0xffffffffu, s, 1);
+        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        float inv = 1.0f / s;
+        uint32_t r = row + hf * 8;
+        if (r >= a.c) continue;
+        bf16 *dst = a.o + r * a.os + h * HD + (lane & 3) * 2;
+#pragma unroll
+        for (int b = 0; b < HD / 8; b++)
+            *(uint32_t *)(dst + b * 8) = pack_bf16(o[4 * b + 2 * hf] * inv, o[4 * b + 2 * hf + 1] * inv);
+    }
+}
+
+template <int HD> __global__ void __launch_bounds__(THREADS, 1) hopper_kernel(attn_args a, int vswap)
+{
+    extern __shared__ unsigned char raw[];
+    bf16 *sQ = (bf16 *)(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
+    bf16 *sK = sQ + BR * HD, *sV = sK + 2 * BC * HD;
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * BR, h = blockIdx.y;
+    const uint32_t qpos0 = a.s + row0, kv_end = a.s + a.c;
+    const uint32_t keys = a.dense ? kv_end : min(kv_end, qpos0 + BR);
+    const int n_tiles = (int)((keys + BC - 1) / BC);
+    const bf16 *kb = a.k + (h / a.group) * HD, *vb = a.v + (h / a.group) * HD;
+    const uint32_t my_row = row0 + wg * 64 + warp * 16 + (lane >> 2);
+
+    load_sw<HD, BR>(sQ, a.q + h * HD, a.qs, row0, a.c);
+    load_sw<HD, BC>(sK, kb, a.kvs, 0, kv_end);
+    load_sw<HD, BC>(sV, vb, a.kvs, 0, kv_end);
+    cp_commit();
+    float o[HD / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < HD / 2; i++) o[i] = 0;
+    for (int j = 0; j < n_tiles; j++) {
+        const int st = j & 1;
+        if (j + 1 < n_tiles) {
+            load_sw<HD, BC>(sK + (st ^ 1) * BC * HD, kb, a.kvs, (j + 1) * BC, kv_end);
+            load_sw<HD, BC>(sV + (st ^ 1) * BC * HD, vb, a.kvs, (j + 1) * BC, kv_end);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();
+        float sc[64];
+        const uint32_t key0 = (uint32_t)j * BC;
+        scores<HD>(sc, smem_addr(sQ), smem_addr(sK + st * BC * HD), wg);
+        bool need = key0 + BC > kv_end || key0 + BC - 1 > qpos0;
+        softmax<HD>(sc, o, m, l, key0, a.s + my_row, kv_end, need, a.scale_log2);
+        pv<HD>(o, sc, smem_addr(sV + st * BC * HD), vswap);
+        __syncthreads();
+    }
+    store<HD>(o, l, a, my_row, h);
+}
+
+template <int HD> int launch(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
+{
+    cudaError_t e = cudaFuncSetAttribute(hopper_kernel<HD>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<HD>());
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((a.c + BR - 1) / BR, n_heads);
+    hopper_kernel<HD><<<grid, THREADS, smem_bytes<HD>(), STREAM(stream)>>>(a, vswap);
+    return launched();
+}
+
+} // namespace
+
+extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const void *v,
+                                     uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
+                                     uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                                     int dense, int vswap, void *stream)
+{
+    if (c == 0) return 0;
+    if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
+    attn_args a = {(const bf16 *)q, (const bf16 *)k, (const bf16 *)v, (bf16 *)out,
+                   q_stride, kv_stride, out_stride, s, c, n_heads / n_kv, dense,
+                   (float)(1.4426950408889634 / sqrt((double)hd))};
+    if (hd == 128) return launch<128>(a, n_heads, vswap, stream);
+    if (hd == 64) return launch<64>(a, n_heads, vswap, stream);
+    return (int)cudaErrorInvalidValue;
+}
