@@ -1,6 +1,6 @@
 /* Flash attention on Hopper tensor cores (wgmma, sm_90a), FlashAttention-3 style without warp
  * specialisation: a block of NWG warpgroups owns 64 NWG query rows of one head (64 per
- * warpgroup) and walks key tiles of BC = 128. K and V are double-buffered in shared memory by
+ * warpgroup) and walks key tiles of BC = 128. K and V are triple-buffered in shared memory by
  * cp.async in the 128-byte-swizzled layout that wgmma reads through descriptors:
  *   S = Q K^T   both operands K-major in shared memory (m64n128k16, 8 or 4 k-steps);
  *   O += P V    P from registers (its accumulator layout is wgmma's A-fragment layout), V
@@ -15,11 +15,11 @@
 
 namespace {
 
-constexpr int BC = 128, NWG = 2, BR = 64 * NWG, THREADS = 128 * NWG;
+constexpr int BC = 128, NWG = 2, BR = 64 * NWG, THREADS = 128 * NWG, STAGES = 3;
 
 template <int HD> constexpr int smem_bytes()
 {
-    return (BR + 4 * BC) * HD * 2 + 1024; /* Q, K and V double-buffered, 1024 B alignment */
+    return (BR + 2 * STAGES * BC) * HD * 2 + 1024; /* Q, K and V stages, 1024 B alignment */
 }
 
 /* Element offset of (row r, column k) in a swizzled [HD/64][rows][64] tile. */
@@ -54,12 +54,6 @@ __device__ __forceinline__ void wg_fence()
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 }
 
-__device__ __forceinline__ void wg_commit_wait()
-{
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-}
-
 /* Keeps the compiler from touching accumulators before the wait above. */
 template <int N> __device__ __forceinline__ void pin(float *d)
 {
@@ -67,8 +61,9 @@ template <int N> __device__ __forceinline__ void pin(float *d)
     for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+/* Issues S = Q K^T (asynchronous: committed, not waited for). */
 template <int HD>
-__device__ __forceinline__ void scores(float *sc, uint32_t q_base, uint32_t k_base, int wg)
+__device__ __forceinline__ void scores_issue(float *sc, uint32_t q_base, uint32_t k_base, int wg)
 {
     wg_fence();
 #pragma unroll
@@ -79,19 +74,28 @@ __device__ __forceinline__ void scores(float *sc, uint32_t q_base, uint32_t k_ba
         uint64_t da = desc(q, 16, 1024), db = desc(k, 16, 1024);
         wgmma_ss_n128(sc, da, db, kk > 0);
     }
-    wg_commit_wait();
-    pin<64>(sc);
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 
-template <int HD>
-__device__ __forceinline__ void pv(float *o, const float *p, uint32_t v_base, int vswap)
+template <int N> __device__ __forceinline__ void wg_wait()
 {
-    uint32_t lbo = vswap ? 1024 : BC * 128, sbo = vswap ? BC * 128 : 1024;
-    uint32_t a[BC / 16][4]; /* all of P packed first: no register writes between the wgmmas */
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+/* P (fp32) packed to bf16 A fragments: its accumulator layout is wgmma's A layout. */
+__device__ __forceinline__ void pack_p(uint32_t (*a)[4], const float *p)
+{
 #pragma unroll
     for (int kk = 0; kk < BC / 16; kk++)
 #pragma unroll
         for (int r = 0; r < 4; r++) a[kk][r] = pack_bf16(p[8 * kk + 2 * r], p[8 * kk + 2 * r + 1]);
+}
+
+/* Issues O += P V (asynchronous). */
+template <int HD>
+__device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint32_t v_base, int vswap)
+{
+    uint32_t lbo = vswap ? 1024 : BC * 128, sbo = vswap ? BC * 128 : 1024;
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < BC / 16; kk++) {
@@ -99,13 +103,12 @@ __device__ __forceinline__ void pv(float *o, const float *p, uint32_t v_base, in
         if (HD == 128) wgmma_rs_n128_tb(o, a[kk], db);
         else wgmma_rs_n64_tb(o, a[kk], db);
     }
-    wg_commit_wait();
-    pin<HD / 2>(o);
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 
-/* Causal mask and online softmax over one tile; sc becomes P. Rows g and g+8 of the warp. */
-template <int HD>
-__device__ __forceinline__ void softmax(float *sc, float *o, float *m, float *l, uint32_t key0,
+/* Causal mask and online softmax over one tile; sc becomes P, alpha the factor that O must
+ * be rescaled by (once the previous P V is done). Rows g and g+8 of the warp. */
+__device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *alpha, uint32_t key0,
                                         uint32_t qpos, uint32_t kv_end, bool mask, float sl2)
 {
     const int lane = threadIdx.x & 31;
@@ -123,10 +126,9 @@ __device__ __forceinline__ void softmax(float *sc, float *o, float *m, float *l,
         for (int b = 0; b < 16; b++) mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        float m_new = fmaxf(m[hf], mx * sl2), alpha = ex2(m[hf] - m_new), sum = 0;
+        float m_new = fmaxf(m[hf], mx * sl2), sum = 0;
+        alpha[hf] = ex2(m[hf] - m_new);
         m[hf] = m_new;
-#pragma unroll
-        for (int b = 0; b < HD / 8; b++) o[4 * b + 2 * hf] *= alpha, o[4 * b + 2 * hf + 1] *= alpha;
 #pragma unroll
         for (int b = 0; b < 16; b++)
 #pragma unroll
@@ -135,8 +137,16 @@ __device__ __forceinline__ void softmax(float *sc, float *o, float *m, float *l,
                 sc[4 * b + 2 * hf + e] = p;
                 sum += p;
             }
-        l[hf] = l[hf] * alpha + sum;
+        l[hf] = l[hf] * alpha[hf] + sum;
     }
+}
+
+template <int HD> __device__ __forceinline__ void rescale(float *o, const float *alpha)
+{
+#pragma unroll
+    for (int b = 0; b < HD / 8; b++)
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) o[4 * b + 2 * hf] *= alpha[hf], o[4 * b + 2 * hf + 1] *= alpha[hf];
 }
 
 template <int HD>
@@ -159,46 +169,82 @@ __device__ __forceinline__ void store(const float *o, const float *l, const attn
     }
 }
 
+struct tiles {
+    bf16 *q, *k, *v; /* Q, then STAGES K tiles and STAGES V tiles */
+    const bf16 *kg, *vg;
+    uint64_t stride;
+    uint32_t kv_end;
+};
+
+/* Loads key tile j into stage j % STAGES and commits one cp.async group (empty past the end,
+ * so that the group count stays one per tile). */
+template <int HD> __device__ __forceinline__ void load_kv(const tiles &t, int j, int n_tiles)
+{
+    if (j < n_tiles) {
+        int st = j % STAGES;
+        load_sw<HD, BC>(t.k + st * BC * HD, t.kg, t.stride, (uint32_t)j * BC, t.kv_end);
+        load_sw<HD, BC>(t.v + st * BC * HD, t.vg, t.stride, (uint32_t)j * BC, t.kv_end);
+    }
+    cp_commit();
+}
+
+/* Tile j's data visible to this block's tensor cores. */
+__device__ __forceinline__ void tile_ready()
+{
+    cp_wait<1>();
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();
+}
+
+/* The loop overlaps each tile's softmax with the tensor cores: S(j) = Q K(j) and
+ * O += P(j-1) V(j-1) are issued together, the softmax of S(j) runs while P V is in flight, and
+ * O is rescaled once P V is done (FlashAttention-3, intra-warpgroup overlap). */
 template <int HD> __global__ void __launch_bounds__(THREADS, 1) hopper_kernel(attn_args a, int vswap)
 {
     extern __shared__ unsigned char raw[];
     bf16 *sQ = (bf16 *)(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
-    bf16 *sK = sQ + BR * HD, *sV = sK + 2 * BC * HD;
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * BR, h = blockIdx.y;
     const uint32_t qpos0 = a.s + row0, kv_end = a.s + a.c;
     const uint32_t keys = a.dense ? kv_end : min(kv_end, qpos0 + BR);
-    const int n_tiles = (int)((keys + BC - 1) / BC);
-    const bf16 *kb = a.k + (h / a.group) * HD, *vb = a.v + (h / a.group) * HD;
-    const uint32_t my_row = row0 + wg * 64 + warp * 16 + (lane >> 2);
+    const int n = (int)((keys + BC - 1) / BC);
+    const tiles t = {sQ, sQ + BR * HD, sQ + BR * HD + STAGES * BC * HD, a.k + (h / a.group) * HD,
+                     a.v + (h / a.group) * HD, a.kvs, kv_end};
+    const uint32_t my_row = row0 + wg * 64 + warp * 16 + (lane >> 2), q_addr = smem_addr(sQ);
 
     load_sw<HD, BR>(sQ, a.q + h * HD, a.qs, row0, a.c);
-    load_sw<HD, BC>(sK, kb, a.kvs, 0, kv_end);
-    load_sw<HD, BC>(sV, vb, a.kvs, 0, kv_end);
-    cp_commit();
-    float o[HD / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0};
+    load_kv<HD>(t, 0, n); /* Q travels in tile 0's group */
+    load_kv<HD>(t, 1, n);
+    float o[HD / 2], sc[64], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, alpha[2];
+    uint32_t p[BC / 16][4];
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] = 0;
-    for (int j = 0; j < n_tiles; j++) {
-        const int st = j & 1;
-        if (j + 1 < n_tiles) {
-            load_sw<HD, BC>(sK + (st ^ 1) * BC * HD, kb, a.kvs, (j + 1) * BC, kv_end);
-            load_sw<HD, BC>(sV + (st ^ 1) * BC * HD, vb, a.kvs, (j + 1) * BC, kv_end);
-            cp_commit();
-            cp_wait<1>();
-        } else {
-            cp_wait<0>();
-        }
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-        __syncthreads();
-        float sc[64];
+    tile_ready();
+    scores_issue<HD>(sc, q_addr, smem_addr(t.k), wg);
+    wg_wait<0>();
+    pin<64>(sc);
+    softmax(sc, m, l, alpha, 0, a.s + my_row, kv_end, true, a.scale_log2);
+    pack_p(p, sc);
+    load_kv<HD>(t, 2, n);
+    for (int j = 1; j < n; j++) {
+        tile_ready(); /* tile j */
         const uint32_t key0 = (uint32_t)j * BC;
-        scores<HD>(sc, smem_addr(sQ), smem_addr(sK + st * BC * HD), wg);
+        scores_issue<HD>(sc, q_addr, smem_addr(t.k + (j % STAGES) * BC * HD), wg);
+        pv_issue<HD>(o, p, smem_addr(t.v + ((j - 1) % STAGES) * BC * HD), vswap);
+        wg_wait<1>(); /* S(j) done, P(j-1) V(j-1) may still run */
+        pin<64>(sc);
         bool need = key0 + BC > kv_end || key0 + BC - 1 > qpos0;
-        softmax<HD>(sc, o, m, l, key0, a.s + my_row, kv_end, need, a.scale_log2);
-        pv<HD>(o, sc, smem_addr(sV + st * BC * HD), vswap);
-        __syncthreads();
+        softmax(sc, m, l, alpha, key0, a.s + my_row, kv_end, need, a.scale_log2);
+        wg_wait<0>();
+        pin<HD / 2>(o);
+        rescale<HD>(o, alpha);
+        pack_p(p, sc);
+        __syncthreads(); /* every warpgroup is done with tile j-1's stage */
+        load_kv<HD>(t, j + 2, n);
     }
+    pv_issue<HD>(o, p, smem_addr(t.v + ((n - 1) % STAGES) * BC * HD), vswap);
+    wg_wait<0>();
+    pin<HD / 2>(o);
     store<HD>(o, l, a, my_row, h);
 }
 
