@@ -53,11 +53,17 @@ struct kvr_backend_ops {
     enum kvr_status (*sync)(void *be);
     /* Timer around device work: mark(0) records the start, mark(1) the end and its seconds. */
     enum kvr_status (*timer)(void *be, int mark, double *elapsed_s);
+    /* Profiling: records time stamp idx (< KVR_MAX_STAMPS) on the device's stream, and the
+     * seconds between two recorded stamps (waits for them). */
+    enum kvr_status (*stamp)(void *be, uint32_t idx);
+    enum kvr_status (*stamp_span)(void *be, uint32_t a, uint32_t b, double *seconds);
     /* Bytes the backend holds now, and the peak seen by the device (0 when unknown). */
     void (*memory)(void *be, uint64_t *held_bytes, uint64_t *peak_bytes);
     /* The device's name and its dense bf16 peak (FLOP/s; 0 when unknown). */
     void (*device)(void *be, char *name, int cap, double *peak_flops);
 };
+
+#define KVR_MAX_STAMPS 4096
 
 struct kvr_backend {
     const struct kvr_backend_ops *ops;

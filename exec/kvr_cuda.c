@@ -19,12 +19,15 @@ struct cu {
     cudaStream_t stream;
     cublasHandle_t blas;
     cudaEvent_t ev0, ev1;
-    void *w[KVR_N_TENSORS]; /* bf16; [layer][numel] for layer tensors */
-    void *buf[KVR_N_BUFS];  /* X float32, the others bf16 */
-    void *k, *v;            /* bf16 [layer][max_ctx][kv][hd] */
-    void *xn_last;          /* bf16 [d]: final norm of one row */
-    float *logits;          /* [vocab] */
-    int32_t *tokens;        /* [max_chunk] */
+    cudaEvent_t *stamps;     /* KVR_MAX_STAMPS, created on first use */
+    void *w[KVR_N_TENSORS];  /* bf16; [layer][numel] for layer tensors */
+    void *buf[KVR_N_BUFS];   /* X float32, the others bf16 */
+    void *k, *v;             /* bf16 [layer][max_ctx][kv][hd] */
+    void *xn_last;           /* bf16 [d]: final norm of one row */
+    float *logits;           /* [vocab] */
+    int32_t *tokens;         /* [max_chunk] */
+    void *rope;              /* float2 [max_chunk][hd/2]: rotary cos, sin of positions rope_s.. */
+    uint32_t rope_s, rope_c; /* what the table holds (rope_c = 0: nothing) */
     void *workspace;
     size_t free0, free_min; /* device memory free before we started, and the least seen */
     uint64_t held;
@@ -84,8 +87,11 @@ static void cu_destroy(void *be)
     for (int t = 0; t < KVR_N_TENSORS; t++) cudaFree(c->w[t]);
     for (int b = 0; b < KVR_N_BUFS; b++) cudaFree(c->buf[b]);
     cudaFree(c->k), cudaFree(c->v), cudaFree(c->xn_last), cudaFree(c->logits);
-    cudaFree(c->tokens), cudaFree(c->workspace);
+    cudaFree(c->tokens), cudaFree(c->workspace), cudaFree(c->rope);
     if (c->blas) cublasDestroy(c->blas);
+    for (int i = 0; c->stamps && i < KVR_MAX_STAMPS; i++)
+        if (c->stamps[i]) cudaEventDestroy(c->stamps[i]);
+    free(c->stamps);
     if (c->ev0) cudaEventDestroy(c->ev0);
     if (c->ev1) cudaEventDestroy(c->ev1);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -192,9 +198,14 @@ static enum kvr_status cu_linear(void *be, enum kvr_buf out, enum kvr_buf in, en
 static enum kvr_status cu_rotary(void *be, uint32_t layer, uint32_t s, uint32_t n)
 {
     struct cu *c = be;
+    const struct kvr_model *m = &c->m;
+    if (m->rotary && (c->rope_s != s || c->rope_c < n)) { /* once per chunk, not per layer */
+        KVR_LAUNCH_CHECK(kvr_cu_rope_table(c->rope, s, n, m->head_dim, KVR_ROPE_THETA, c->stream));
+        c->rope_s = s, c->rope_c = n;
+    }
     KVR_LAUNCH_CHECK(kvr_cu_rotary(c->buf[KVR_BUF_QKV], kv_at(c, c->k, layer, 0),
-                                   kv_at(c, c->v, layer, 0), s, n, c->m.n_heads, c->m.n_kv_heads,
-                                   c->m.head_dim, c->m.rotary, KVR_ROPE_THETA, c->stream));
+                                   kv_at(c, c->v, layer, 0), m->rotary ? c->rope : NULL, s, n,
+                                   m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
     return KVR_OK;
 }
 
@@ -276,6 +287,26 @@ static enum kvr_status cu_timer(void *be, int mark, double *elapsed_s)
     return KVR_OK;
 }
 
+static enum kvr_status cu_stamp(void *be, uint32_t idx)
+{
+    struct cu *c = be;
+    if (!c->stamps && !(c->stamps = calloc(KVR_MAX_STAMPS, sizeof *c->stamps)))
+        return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!c->stamps[idx]) KVR_CUDA_CHECK(cudaEventCreate(&c->stamps[idx]));
+    KVR_CUDA_CHECK(cudaEventRecord(c->stamps[idx], c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_stamp_span(void *be, uint32_t a, uint32_t b, double *seconds)
+{
+    struct cu *c = be;
+    float ms = 0;
+    KVR_CUDA_CHECK(cudaEventSynchronize(c->stamps[b]));
+    KVR_CUDA_CHECK(cudaEventElapsedTime(&ms, c->stamps[a], c->stamps[b]));
+    *seconds = 1e-3 * ms;
+    return KVR_OK;
+}
+
 static void cu_memory(void *be, uint64_t *held, uint64_t *peak)
 {
     struct cu *c = be;
@@ -323,6 +354,8 @@ static const struct kvr_backend_ops cu_ops = {
     .kv_read = cu_kv_read,
     .sync = cu_sync,
     .timer = cu_timer,
+    .stamp = cu_stamp,
+    .stamp_span = cu_stamp_span,
     .memory = cu_memory,
     .device = cu_device,
 };
@@ -352,6 +385,7 @@ static enum kvr_status cu_alloc_all(struct cu *c)
     if (!st) st = cu_alloc(c, (void **)&c->logits, 4ull * m->vocab);
     if (!st) st = cu_alloc(c, (void **)&c->tokens, 4ull * c->max_chunk);
     if (!st) st = cu_alloc(c, &c->workspace, WORKSPACE_BYTES);
+    if (!st) st = cu_alloc(c, &c->rope, 4ull * m->head_dim * c->max_chunk);
     return st;
 }
 

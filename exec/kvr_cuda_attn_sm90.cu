@@ -13,7 +13,8 @@
 #include "kvr_cuda_kernels.h"
 #include "kvr_cuda_wgmma.cuh"
 
-namespace {
+namespace
+{
 
 constexpr int BC = 128, NWG = 2, BR = 64 * NWG, THREADS = 128 * NWG, STAGES = 3;
 
@@ -93,15 +94,18 @@ __device__ __forceinline__ void pack_p(uint32_t (*a)[4], const float *p)
 
 /* Issues O += P V (asynchronous). */
 template <int HD>
-__device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint32_t v_base, int vswap)
+__device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint32_t v_base,
+                                         int vswap)
 {
     uint32_t lbo = vswap ? 1024 : BC * 128, sbo = vswap ? BC * 128 : 1024;
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < BC / 16; kk++) {
         uint64_t db = desc(v_base + kk * 16 * 128, lbo, sbo);
-        if (HD == 128) wgmma_rs_n128_tb(o, a[kk], db);
-        else wgmma_rs_n64_tb(o, a[kk], db);
+        if (HD == 128)
+            wgmma_rs_n128_tb(o, a[kk], db);
+        else
+            wgmma_rs_n64_tb(o, a[kk], db);
     }
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
@@ -123,7 +127,8 @@ __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *al
     for (int hf = 0; hf < 2; hf++) {
         float mx = -INFINITY;
 #pragma unroll
-        for (int b = 0; b < 16; b++) mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
+        for (int b = 0; b < 16; b++)
+            mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         float m_new = fmaxf(m[hf], mx * sl2), sum = 0;
@@ -146,7 +151,8 @@ template <int HD> __device__ __forceinline__ void rescale(float *o, const float 
 #pragma unroll
     for (int b = 0; b < HD / 8; b++)
 #pragma unroll
-        for (int hf = 0; hf < 2; hf++) o[4 * b + 2 * hf] *= alpha[hf], o[4 * b + 2 * hf + 1] *= alpha[hf];
+        for (int hf = 0; hf < 2; hf++)
+            o[4 * b + 2 * hf] *= alpha[hf], o[4 * b + 2 * hf + 1] *= alpha[hf];
 }
 
 template <int HD>
@@ -165,7 +171,8 @@ __device__ __forceinline__ void store(const float *o, const float *l, const attn
         bf16 *dst = a.o + r * a.os + h * HD + (lane & 3) * 2;
 #pragma unroll
         for (int b = 0; b < HD / 8; b++)
-            *(uint32_t *)(dst + b * 8) = pack_bf16(o[4 * b + 2 * hf] * inv, o[4 * b + 2 * hf + 1] * inv);
+            *(uint32_t *)(dst + b * 8) =
+                pack_bf16(o[4 * b + 2 * hf] * inv, o[4 * b + 2 * hf + 1] * inv);
     }
 }
 
@@ -199,7 +206,8 @@ __device__ __forceinline__ void tile_ready()
 /* The loop overlaps each tile's softmax with the tensor cores: S(j) = Q K(j) and
  * O += P(j-1) V(j-1) are issued together, the softmax of S(j) runs while P V is in flight, and
  * O is rescaled once P V is done (FlashAttention-3, intra-warpgroup overlap). */
-template <int HD> __global__ void __launch_bounds__(THREADS, 1) hopper_kernel(attn_args a, int vswap)
+template <int HD>
+__global__ void __launch_bounds__(THREADS, 1) hopper_kernel(attn_args a, int vswap)
 {
     extern __shared__ unsigned char raw[];
     bf16 *sQ = (bf16 *)(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
@@ -208,8 +216,13 @@ template <int HD> __global__ void __launch_bounds__(THREADS, 1) hopper_kernel(at
     const uint32_t qpos0 = a.s + row0, kv_end = a.s + a.c;
     const uint32_t keys = a.dense ? kv_end : min(kv_end, qpos0 + BR);
     const int n = (int)((keys + BC - 1) / BC);
-    const tiles t = {sQ, sQ + BR * HD, sQ + BR * HD + STAGES * BC * HD, a.k + (h / a.group) * HD,
-                     a.v + (h / a.group) * HD, a.kvs, kv_end};
+    const tiles t = {sQ,
+                     sQ + BR * HD,
+                     sQ + BR * HD + STAGES * BC * HD,
+                     a.k + (h / a.group) * HD,
+                     a.v + (h / a.group) * HD,
+                     a.kvs,
+                     kv_end};
     const uint32_t my_row = row0 + wg * 64 + warp * 16 + (lane >> 2), q_addr = smem_addr(sQ);
 
     load_sw<HD, BR>(sQ, a.q + h * HD, a.qs, row0, a.c);
@@ -250,8 +263,8 @@ template <int HD> __global__ void __launch_bounds__(THREADS, 1) hopper_kernel(at
 
 template <int HD> int launch(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
 {
-    cudaError_t e = cudaFuncSetAttribute(hopper_kernel<HD>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<HD>());
+    cudaError_t e = cudaFuncSetAttribute(
+        hopper_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<HD>());
     if (e != cudaSuccess) return (int)e;
     dim3 grid((a.c + BR - 1) / BR, n_heads);
     hopper_kernel<HD><<<grid, THREADS, smem_bytes<HD>(), STREAM(stream)>>>(a, vswap);
@@ -267,8 +280,17 @@ extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const voi
 {
     if (c == 0) return 0;
     if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
-    attn_args a = {(const bf16 *)q, (const bf16 *)k, (const bf16 *)v, (bf16 *)out,
-                   q_stride, kv_stride, out_stride, s, c, n_heads / n_kv, dense,
+    attn_args a = {(const bf16 *)q,
+                   (const bf16 *)k,
+                   (const bf16 *)v,
+                   (bf16 *)out,
+                   q_stride,
+                   kv_stride,
+                   out_stride,
+                   s,
+                   c,
+                   n_heads / n_kv,
+                   dense,
                    (float)(1.4426950408889634 / sqrt((double)hd))};
     if (hd == 128) return launch<128>(a, n_heads, vswap, stream);
     if (hd == 64) return launch<64>(a, n_heads, vswap, stream);

@@ -9,7 +9,6 @@
 #include "kvr_cuda_kernels.h"
 #include "kvr_rng.h"
 
-
 static unsigned blocks_for(uint64_t n, unsigned threads)
 {
     uint64_t b = (n + threads - 1) / threads;
@@ -112,22 +111,40 @@ extern "C" int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t r
     return launched();
 }
 
-/* One block per token: thread t handles rotary pairs (j, j + hd/2) of Q and K heads, then
- * copies K and V into the cache. The angle uses precise sincosf (positions reach 10^6). */
-__global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, uint32_t s, uint32_t n_heads,
-                              uint32_t n_kv, uint32_t hd, int rotary, float theta)
+/* cos and sin of pos * theta^(-2j/hd) for positions [s, s+c) and j < hd/2, as float2 [c][hd/2]:
+ * computed once per chunk (precise sincosf: positions reach 10^6) and read by every layer. */
+__global__ void rope_table_kernel(float2 *table, uint32_t s, uint32_t half, float theta)
+{
+    uint32_t i = blockIdx.x;
+    for (uint32_t j = threadIdx.x; j < half; j += blockDim.x) {
+        float inv_freq = powf(theta, -(float)j / (float)half), sn, cs;
+        sincosf((float)(s + i) * inv_freq, &sn, &cs);
+        table[(uint64_t)i * half + j] = make_float2(cs, sn);
+    }
+}
+
+extern "C" int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t hd, float theta,
+                                 void *stream)
+{
+    rope_table_kernel<<<c, 64, 0, STREAM(stream)>>>((float2 *)table, s, hd / 2, theta);
+    return launched();
+}
+
+/* One block per token: thread t rotates pair (j, j + hd/2) of a Q or K head (rotate-half), then
+ * the block copies K and V into the cache at position s + i. */
+__global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, const float2 *table, uint32_t s,
+                              uint32_t n_heads, uint32_t n_kv, uint32_t hd)
 {
     uint32_t i = blockIdx.x, pos = s + i, half = hd / 2, width = (n_heads + 2 * n_kv) * hd;
     bf16 *row = qkv + (uint64_t)i * width;
-    if (rotary)
+    if (table)
         for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * half; t += blockDim.x) {
             uint32_t head = t / half, j = t % half;
-            float inv_freq = powf(theta, -2.0f * (float)j / (float)hd), sn, cs;
-            sincosf((float)pos * inv_freq, &sn, &cs);
+            float2 cs = table[(uint64_t)i * half + j];
             bf16 *x = row + head * hd;
             float a = __bfloat162float(x[j]), b = __bfloat162float(x[j + half]);
-            x[j] = __float2bfloat16(a * cs - b * sn);
-            x[j + half] = __float2bfloat16(b * cs + a * sn);
+            x[j] = __float2bfloat16(a * cs.x - b * cs.y);
+            x[j + half] = __float2bfloat16(b * cs.x + a * cs.y);
         }
     __syncthreads();
     uint32_t kvw = n_kv * hd;
@@ -138,37 +155,50 @@ __global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, uint32_t s, uint32_
     }
 }
 
-extern "C" int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, uint32_t s, uint32_t c,
-                             uint32_t n_heads, uint32_t n_kv, uint32_t hd, int rotary, float theta,
-                             void *stream)
+extern "C" int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s,
+                             uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream)
 {
-    rotary_kernel<<<c, 256, 0, STREAM(stream)>>>((bf16 *)qkv, (bf16 *)kcache, (bf16 *)vcache, s,
-                                                 n_heads, n_kv, hd, rotary, theta);
+    rotary_kernel<<<c, 256, 0, STREAM(stream)>>>((bf16 *)qkv, (bf16 *)kcache, (bf16 *)vcache,
+                                                 (const float2 *)table, s, n_heads, n_kv, hd);
     return launched();
 }
 
-__global__ void activation_kernel(bf16 *act, const bf16 *up, uint64_t total, uint32_t ffn,
-                                  int swiglu)
+__device__ __forceinline__ float act_one(float a, float up, int swiglu)
 {
-    for (uint64_t idx = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; idx < total;
-         idx += (uint64_t)gridDim.x * blockDim.x) {
-        uint64_t i = idx / ffn, j = idx % ffn;
-        const bf16 *row = up + i * (uint64_t)ffn * (swiglu ? 2 : 1);
-        float a = __bfloat162float(row[j]), y;
-        if (swiglu)
-            y = a / (1.0f + expf(-a)) * __bfloat162float(row[ffn + j]);
-        else
-            y = 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
-        act[idx] = __float2bfloat16(y);
+    if (swiglu) return a / (1.0f + __expf(-a)) * up;
+    return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
+}
+
+/* Row blockIdx.y; each thread 8 consecutive columns with 16-byte loads and stores (when ffn is
+ * a multiple of 8), else one column. No division per element. */
+__global__ void activation_kernel(bf16 *act, const bf16 *up, uint32_t ffn, int swiglu)
+{
+    const bf16 *row = up + (uint64_t)blockIdx.y * ffn * (swiglu ? 2 : 1);
+    bf16 *out = act + (uint64_t)blockIdx.y * ffn;
+    uint32_t j = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
+    if (ffn % 8 == 0) {
+        if (j >= ffn) return;
+        uint4 av = *(const uint4 *)(row + j), uv = av, ov;
+        if (swiglu) uv = *(const uint4 *)(row + ffn + j);
+        const bf16 *a8 = (const bf16 *)&av, *u8 = (const bf16 *)&uv;
+        bf16 *o8 = (bf16 *)&ov;
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            o8[e] =
+                __float2bfloat16(act_one(__bfloat162float(a8[e]), __bfloat162float(u8[e]), swiglu));
+        *(uint4 *)(out + j) = ov;
+        return;
     }
+    for (uint32_t e = j; e < j + 8 && e < ffn; e++)
+        out[e] = __float2bfloat16(
+            act_one(__bfloat162float(row[e]), swiglu ? __bfloat162float(row[ffn + e]) : 0, swiglu));
 }
 
 extern "C" int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
                                  void *stream)
 {
-    uint64_t total = (uint64_t)c * ffn;
-    activation_kernel<<<blocks_for(total, 256), 256, 0, STREAM(stream)>>>(
-        (bf16 *)act, (const bf16 *)up, total, ffn, swiglu);
+    dim3 grid((ffn + 8 * 128 - 1) / (8 * 128), c);
+    activation_kernel<<<grid, 128, 0, STREAM(stream)>>>((bf16 *)act, (const bf16 *)up, ffn, swiglu);
     return launched();
 }
 

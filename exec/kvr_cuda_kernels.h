@@ -20,10 +20,12 @@ int kvr_cu_norm(void *out, const float *x, const void *w, const void *b, uint32_
                 int layernorm, float eps, void *stream);
 /* Adds bias b[n] to every row of out (float32 when out_f32, else bf16). */
 int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t rows, uint32_t n, void *stream);
-/* Rotates Q in place and K of qkv [c][(h+2kv)hd] at positions s.., writes K and V to the
- * caches [pos][kv][hd] at position s. rotary = 0 only copies. */
-int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, uint32_t s, uint32_t c, uint32_t n_heads,
-                  uint32_t n_kv, uint32_t hd, int rotary, float theta, void *stream);
+/* cos and sin of the rotary angles of positions [s, s+c): float2 [c][hd/2] in table. */
+int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t hd, float theta, void *stream);
+/* Rotates Q in place and K of qkv [c][(h+2kv)hd] at positions s.. with the table (NULL: no
+ * rotation), writes K and V to the caches [pos][kv][hd] at position s. */
+int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s, uint32_t c,
+                  uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream);
 /* act[i][j] = silu(up[i][j]) * up[i][ffn + j] (swiglu) or gelu(up[i][j]) */
 int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
                       void *stream);

@@ -19,6 +19,7 @@ uint64_t kvr_cuda_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint
     uint64_t row = 4ull * m->d_model +
                    2ull * (2ull * m->d_model + kvr_qkv_width(m) +
                            (uint64_t)m->n_heads * m->head_dim + kvr_up_width(m) + m->d_ffn);
+    row += 4ull * m->head_dim; /* rotary table: cos and sin of hd/2 angles */
     uint64_t logits = 4ull * m->vocab + 2ull * m->d_model;
     return w + kv + row * max_chunk + logits + CUDA_WORKSPACE_BYTES;
 }

@@ -13,6 +13,10 @@ struct kvr_exec {
     struct kvr_model model;
     struct kvr_exec_opts opts;
     struct kvr_backend be;
+    bool profile;
+    uint32_t n_stamps;                    /* recorded, not yet collected */
+    uint8_t stamp_op[KVR_MAX_STAMPS / 2]; /* kvr_op of each pair */
+    double op_s[KVR_N_OPS];               /* collected seconds per op */
 };
 
 #define OPS(ex) ((ex)->be.ops)
@@ -102,6 +106,55 @@ static enum kvr_status check_chunk(const struct kvr_exec *ex, uint32_t s, uint32
     return KVR_OK;
 }
 
+/* Profiling: a pair of time stamps around each primitive operation, charged to its kvr_op
+ * (the simulator's operations; attention's three are one kernel, charged to the scores). */
+static enum kvr_status prof_mark(struct kvr_exec *ex, enum kvr_op op, bool end)
+{
+    if (!ex->profile || ex->n_stamps + 2 > KVR_MAX_STAMPS) return KVR_OK;
+    if (end) {
+        enum kvr_status st = OPS(ex)->stamp(BE(ex), ex->n_stamps + 1);
+        ex->n_stamps += 2;
+        return st;
+    }
+    ex->stamp_op[ex->n_stamps / 2] = (uint8_t)op;
+    return OPS(ex)->stamp(BE(ex), ex->n_stamps);
+}
+
+static enum kvr_status prof_collect(struct kvr_exec *ex)
+{
+    enum kvr_status st = KVR_OK;
+    for (uint32_t i = 0; i + 1 < ex->n_stamps && !st; i += 2) {
+        double dt = 0;
+        st = OPS(ex)->stamp_span(BE(ex), i, i + 1, &dt);
+        ex->op_s[ex->stamp_op[i / 2]] += dt;
+    }
+    ex->n_stamps = 0;
+    return st;
+}
+
+/* One primitive operation, profiled when asked. */
+#define STEP(op, call)                                                                             \
+    do {                                                                                           \
+        if ((st = prof_mark(ex, op, false)) || (st = (call)) || (st = prof_mark(ex, op, true)))    \
+            return st;                                                                             \
+    } while (0)
+
+void kvr_exec_set_profile(struct kvr_exec *ex, bool on)
+{
+    ex->profile = on;
+    ex->n_stamps = 0;
+}
+
+void kvr_exec_profile_get(const struct kvr_exec *ex, double op_s[KVR_N_OPS])
+{
+    memcpy(op_s, ex->op_s, sizeof ex->op_s);
+}
+
+void kvr_exec_profile_reset(struct kvr_exec *ex)
+{
+    memset(ex->op_s, 0, sizeof ex->op_s);
+}
+
 enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint32_t c)
 {
     enum kvr_status st = check_chunk(ex, 0, c);
@@ -111,7 +164,8 @@ enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint3
             return kvr_error(KVR_ERR_INPUT,
                              "token %d at position %u is outside the vocabulary [0, %u)", tokens[i],
                              i, ex->model.vocab);
-    return OPS(ex)->embed(BE(ex), tokens, c);
+    STEP(KVR_OP_EMBED, OPS(ex)->embed(BE(ex), tokens, c));
+    return KVR_OK;
 }
 
 enum kvr_status kvr_exec_layer_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c)
@@ -121,13 +175,13 @@ enum kvr_status kvr_exec_layer_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t
     const struct kvr_model *m = &ex->model;
     enum kvr_status st = check_chunk(ex, s, c);
     if (st) return st;
-    if ((st = o->norm(be, KVR_BUF_XN, KVR_T_ATTN_NORM_W, layer, c))) return st;
+    STEP(KVR_OP_NORM_ATTN, o->norm(be, KVR_BUF_XN, KVR_T_ATTN_NORM_W, layer, c));
     /* Falcon-40B style: two norms of the same input, taken before attention changes X. */
-    if (m->parallel_attn && m->block_norms == 2 &&
-        (st = o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c)))
-        return st;
-    if ((st = o->linear(be, KVR_BUF_QKV, KVR_BUF_XN, KVR_T_WQKV, layer, c, false))) return st;
-    return o->rotary(be, layer, s, c);
+    if (m->parallel_attn && m->block_norms == 2)
+        STEP(KVR_OP_NORM_MLP, o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c));
+    STEP(KVR_OP_QKV, o->linear(be, KVR_BUF_QKV, KVR_BUF_XN, KVR_T_WQKV, layer, c, false));
+    STEP(KVR_OP_ROTARY, o->rotary(be, layer, s, c));
+    return KVR_OK;
 }
 
 enum kvr_status kvr_exec_layer_rest(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c,
@@ -138,23 +192,24 @@ enum kvr_status kvr_exec_layer_rest(struct kvr_exec *ex, uint32_t layer, uint32_
     const struct kvr_model *m = &ex->model;
     enum kvr_status st = check_chunk(ex, s, c);
     if (st) return st;
-    if ((st = o->attention(be, layer, s, c, mask))) return st;
+    STEP(KVR_OP_ATTN_SCORES, o->attention(be, layer, s, c, mask));
     /* The residual add is the accumulate of the output projection (X += ATT Wo^T). */
-    if ((st = o->linear(be, KVR_BUF_X, KVR_BUF_ATT, KVR_T_WO, layer, c, true))) return st;
-    enum kvr_buf mlp_in = KVR_BUF_XN2;
-    if (m->parallel_attn && m->block_norms == 1)
-        mlp_in = KVR_BUF_XN;
-    else if (!m->parallel_attn && (st = o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c)))
-        return st;
-    if ((st = o->linear(be, KVR_BUF_UP, mlp_in, KVR_T_WUP, layer, c, false)) ||
-        (st = o->activation(be, c)))
-        return st;
-    return o->linear(be, KVR_BUF_X, KVR_BUF_ACT, KVR_T_WDOWN, layer, c, true);
+    STEP(KVR_OP_OUT_PROJ, o->linear(be, KVR_BUF_X, KVR_BUF_ATT, KVR_T_WO, layer, c, true));
+    enum kvr_buf mlp_in = m->parallel_attn && m->block_norms == 1 ? KVR_BUF_XN : KVR_BUF_XN2;
+    if (!m->parallel_attn)
+        STEP(KVR_OP_NORM_MLP, o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c));
+    STEP(KVR_OP_MLP_UP, o->linear(be, KVR_BUF_UP, mlp_in, KVR_T_WUP, layer, c, false));
+    STEP(KVR_OP_MLP_ACT, o->activation(be, c));
+    STEP(KVR_OP_MLP_DOWN, o->linear(be, KVR_BUF_X, KVR_BUF_ACT, KVR_T_WDOWN, layer, c, true));
+    return KVR_OK;
 }
 
+/* Final norm and LM head of the chunk's last token (charged to the LM head). */
 enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits)
 {
-    return OPS(ex)->logits(BE(ex), c - 1, logits);
+    enum kvr_status st;
+    STEP(KVR_OP_LM_HEAD, OPS(ex)->logits(BE(ex), c - 1, logits));
+    return ex->profile ? prof_collect(ex) : KVR_OK;
 }
 
 enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
@@ -165,7 +220,9 @@ enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint3
     for (uint32_t l = 0; l < ex->model.n_layers; l++)
         if ((st = kvr_exec_layer_qkv(ex, l, s, c)) || (st = kvr_exec_layer_rest(ex, l, s, c, mask)))
             return st;
-    return logits ? kvr_exec_logits(ex, c, logits) : OPS(ex)->sync(BE(ex));
+    if (logits) return kvr_exec_logits(ex, c, logits);
+    if ((st = OPS(ex)->sync(BE(ex)))) return st;
+    return ex->profile ? prof_collect(ex) : KVR_OK;
 }
 
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
@@ -252,5 +309,24 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
         r->logits_checksum = kvr_logits_checksum(logits, m->vocab);
     }
     free(tokens), free(logits), free(times);
+    return st;
+}
+
+enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
+                                        double op_s[KVR_N_OPS])
+{
+    enum kvr_status st = check_chunk(ex, 0, ctx);
+    int32_t *tokens = st ? NULL : malloc((size_t)ctx * sizeof *tokens);
+    float *logits = st ? NULL : malloc((size_t)ex->model.vocab * sizeof *logits);
+    if (!st && (!tokens || !logits)) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) {
+        kvr_tokens_random(token_seed, ex->model.vocab, ctx, tokens);
+        kvr_exec_profile_reset(ex);
+        kvr_exec_set_profile(ex, true);
+        st = kvr_exec_chunk(ex, tokens, 0, ctx, KVR_MASK_CAUSAL, logits);
+        kvr_exec_set_profile(ex, false);
+        kvr_exec_profile_get(ex, op_s);
+    }
+    free(tokens), free(logits);
     return st;
 }

@@ -16,6 +16,7 @@ struct ref {
     float *buf[KVR_N_BUFS];
     float *k, *v; /* [layer][max_ctx][kv][hd] */
     double t0;
+    double stamps[KVR_MAX_STAMPS];
     uint64_t held_bytes;
 };
 
@@ -285,6 +286,19 @@ static enum kvr_status ref_timer(void *be, int mark, double *elapsed_s)
     return KVR_OK;
 }
 
+static enum kvr_status ref_stamp(void *be, uint32_t idx)
+{
+    ((struct ref *)be)->stamps[idx] = now_s();
+    return KVR_OK;
+}
+
+static enum kvr_status ref_stamp_span(void *be, uint32_t a, uint32_t b, double *seconds)
+{
+    struct ref *r = be;
+    *seconds = r->stamps[b] - r->stamps[a];
+    return KVR_OK;
+}
+
 static void ref_memory(void *be, uint64_t *held, uint64_t *peak)
 {
     *held = ((struct ref *)be)->held_bytes;
@@ -313,6 +327,8 @@ static const struct kvr_backend_ops ref_ops = {
     .kv_read = ref_kv_read,
     .sync = ref_sync,
     .timer = ref_timer,
+    .stamp = ref_stamp,
+    .stamp_span = ref_stamp_span,
     .memory = ref_memory,
     .device = ref_device,
 };

@@ -45,7 +45,7 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
         {"ctx", required_argument, 0, 'c'},      {"prefix", required_argument, 0, 'p'},
         {"heads", required_argument, 0, 'H'},    {"kv-heads", required_argument, 0, 'G'},
         {"head-dim", required_argument, 0, 'D'}, {"dense", no_argument, 0, 'd'},
-        {"variant", required_argument, 0, 'M'},       {"reps", required_argument, 0, 'r'},
+        {"variant", required_argument, 0, 'M'},  {"reps", required_argument, 0, 'r'},
         {"check", no_argument, 0, 'k'},          {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     *b = (struct kvr_attn_bench){

@@ -26,6 +26,7 @@ static const char help[] =
     "      --seed S        seed of the random weights and tokens (default 1)\n"
     "      --weights FILE  load weights from a .safetensors file instead\n"
     "      --device D      CUDA device ordinal (default 0)\n"
+    "      --profile       one more run, timing every operation (device events)\n"
     "  -j, --json          print JSON\n"
     "  -h, --help          this help\n";
 
@@ -34,7 +35,7 @@ struct exec_args {
     uint64_t ctx, seed;
     int reps, warmup, device;
     enum kvr_backend_kind backend;
-    bool json, help;
+    bool json, help, profile;
 };
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
@@ -49,13 +50,19 @@ static enum kvr_status parse_int(const char *opt, const char *text, int lo, int 
 
 static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},  {"ctx", required_argument, 0, 'c'},
-        {"scheme", required_argument, 0, 's'}, {"backend", required_argument, 0, 'b'},
-        {"reps", required_argument, 0, 'r'},   {"warmup", required_argument, 0, 'w'},
-        {"seed", required_argument, 0, 'S'},   {"weights", required_argument, 0, 'W'},
-        {"device", required_argument, 0, 'D'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"ctx", required_argument, 0, 'c'},
+                                         {"scheme", required_argument, 0, 's'},
+                                         {"backend", required_argument, 0, 'b'},
+                                         {"reps", required_argument, 0, 'r'},
+                                         {"warmup", required_argument, 0, 'w'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"weights", required_argument, 0, 'W'},
+                                         {"device", required_argument, 0, 'D'},
+                                         {"profile", no_argument, 0, 'P'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     *a = (struct exec_args){.seed = 1,
                             .reps = 5,
                             .warmup = 2,
@@ -104,6 +111,9 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
         case 'j':
             a->json = true;
             break;
+        case 'P':
+            a->profile = true;
+            break;
         case 'h':
             a->help = true;
             return KVR_OK;
@@ -118,8 +128,42 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     return st;
 }
 
+/* Seconds per operation of one profiled prefill (op_s NULL: not profiled). */
+static void json_ops(struct kvr_json *j, const double *op_s)
+{
+    kvr_json_key(j, "ops");
+    kvr_json_array_begin(j);
+    for (int op = 0; op < KVR_N_OPS; op++) {
+        if (op == KVR_OP_ATTN_SOFTMAX || op == KVR_OP_ATTN_PV || op == KVR_OP_FINAL_NORM ||
+            op == KVR_OP_RESIDUAL)
+            continue;
+        kvr_json_object_begin(j);
+        kvr_json_kv_str(j, "op",
+                        op == KVR_OP_ATTN_SCORES ? "attention" : kvr_op_name((enum kvr_op)op));
+        kvr_json_kv_dbl(j, "time_s", op_s[op]);
+        kvr_json_object_end(j);
+    }
+    kvr_json_array_end(j);
+}
+
+static void print_ops(const double *op_s)
+{
+    double total = 0;
+    char t[32];
+    for (int op = 0; op < KVR_N_OPS; op++) total += op_s[op];
+    printf("\nprofile (one more run; device time per operation, all layers)\n");
+    for (int op = 0; op < KVR_N_OPS; op++) {
+        if (op == KVR_OP_ATTN_SOFTMAX || op == KVR_OP_ATTN_PV || op == KVR_OP_FINAL_NORM ||
+            op == KVR_OP_RESIDUAL)
+            continue;
+        printf("  %-14s %10s %5.1f%%\n",
+               op == KVR_OP_ATTN_SCORES ? "attention" : kvr_op_name((enum kvr_op)op),
+               kvr_format_duration(t, sizeof t, op_s[op]), total > 0 ? 100 * op_s[op] / total : 0);
+    }
+}
+
 static void print_json(const struct kvr_model *m, const struct exec_args *a,
-                       const struct kvr_exec_result *r)
+                       const struct kvr_exec_result *r, const double *op_s)
 {
     struct kvr_json j;
     kvr_json_init(&j, stdout);
@@ -141,6 +185,7 @@ static void print_json(const struct kvr_model *m, const struct exec_args *a,
     kvr_json_key(&j, "first_token");
     kvr_json_i64(&j, r->first_token);
     kvr_json_kv_dbl(&j, "logits_checksum", r->logits_checksum);
+    if (op_s) json_ops(&j, op_s);
     kvr_json_object_end(&j);
     kvr_json_finish(&j);
 }
@@ -175,13 +220,16 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
                               .device = a.device};
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
+    double op_s[KVR_N_OPS];
     if (!(st = kvr_exec_open(&m, &o, &ex)))
         st = kvr_exec_run_single(ex, (uint32_t)a.ctx, a.seed, a.warmup, a.reps, &r);
+    if (!st && a.profile) st = kvr_exec_profile_single(ex, (uint32_t)a.ctx, a.seed, op_s);
     kvr_exec_close(ex);
     if (st) return st;
     if (a.json)
-        print_json(&m, &a, &r);
+        print_json(&m, &a, &r, a.profile ? op_s : NULL);
     else
         print_table(&m, &a, &r);
+    if (!a.json && a.profile) print_ops(op_s);
     return KVR_OK;
 }

@@ -316,6 +316,27 @@ static void test_bad_input(const struct kvr_model *m)
     like(kvr_error_message(), "ALiBi", "its message says why");
 }
 
+/* Every operation the model has shows up in the profile, and their sum is within the run. */
+static void test_profile(const struct kvr_model *m)
+{
+    struct kvr_exec *ex = exec_open(m, KVR_BACKEND_REF, 40, NULL);
+    double op_s[KVR_N_OPS], sum = 0;
+    struct kvr_exec_result r;
+    ok(ex && !kvr_exec_run_single(ex, 40, 1, 0, 1, &r) && !kvr_exec_profile_single(ex, 40, 1, op_s),
+       "%s: a profiled run", m->name);
+    int missing = 0;
+    static const enum kvr_op used[] = {
+        KVR_OP_EMBED,    KVR_OP_NORM_ATTN, KVR_OP_QKV,     KVR_OP_ROTARY,   KVR_OP_ATTN_SCORES,
+        KVR_OP_OUT_PROJ, KVR_OP_MLP_UP,    KVR_OP_MLP_ACT, KVR_OP_MLP_DOWN, KVR_OP_LM_HEAD};
+    for (size_t i = 0; i < sizeof used / sizeof *used; i++) missing += !(op_s[used[i]] > 0);
+    for (int op = 0; op < KVR_N_OPS; op++) sum += op_s[op];
+    ok(!missing, "%s: every operation has a time (%d missing)", m->name, missing);
+    ok(op_s[KVR_OP_RESIDUAL] == 0 && op_s[KVR_OP_ATTN_PV] == 0, "%s: fused ops have none", m->name);
+    ok(sum > 0 && sum < 3 * r.ttft_max_s + 0.01, "%s: the ops sum to %.3g s, a run took %.3g s",
+       m->name, sum, r.ttft_max_s);
+    kvr_exec_close(ex);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) return 1;
@@ -335,6 +356,7 @@ int main(void)
                       "an F32 Falcon-40B-style file");
     test_bad_files(&exec_models[0]);
     test_bad_input(&exec_models[0]);
+    test_profile(&exec_models[0]);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;

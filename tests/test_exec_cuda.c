@@ -22,8 +22,8 @@ static void test_attention(uint32_t s, uint32_t c, uint32_t h, uint32_t kv, uint
                                .check = true};
     enum kvr_status st = kvr_exec_bench_attention(&b);
     if (!ok(!st && b.rel_err <= 1e-2 && b.max_abs_err <= 3e-2,
-            "attention s=%u c=%u heads %u/%u hd %u%s variant %d: rel err %.3g, max abs %.3g", s, c, h,
-            kv, hd, dense ? " dense" : "", mt, b.rel_err, b.max_abs_err))
+            "attention s=%u c=%u heads %u/%u hd %u%s variant %d: rel err %.3g, max abs %.3g", s, c,
+            h, kv, hd, dense ? " dense" : "", mt, b.rel_err, b.max_abs_err))
         printf("#   %s\n", st ? kvr_error_message() : "");
 }
 
