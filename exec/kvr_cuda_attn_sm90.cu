@@ -16,11 +16,15 @@
 namespace
 {
 
-constexpr int BC = 128, NWG = 2, BR = 64 * NWG, THREADS = 128 * NWG, STAGES = 3;
+/* A kernel shape: NWG warpgroups of 64 query rows, key tiles of BC, three stages. */
+template <int NWG_, int BC_> struct cfg {
+    static constexpr int NWG = NWG_, BC = BC_, BR = 64 * NWG_, THREADS = 128 * NWG_, STAGES = 3;
+};
 
-template <int HD> constexpr int smem_bytes()
+template <int HD, class C> constexpr int smem_bytes()
 {
-    return (BR + 2 * STAGES * BC) * HD * 2 + 1024; /* Q, K and V stages, 1024 B alignment */
+    return (C::BR + 2 * C::STAGES * C::BC) * HD * 2 +
+           1024; /* Q, K and V stages, 1024 B alignment */
 }
 
 /* Element offset of (row r, column k) in a swizzled [HD/64][rows][64] tile. */
@@ -29,7 +33,7 @@ __device__ __forceinline__ int sw128(int r, int k, int rows)
     return (k >> 6) * rows * 64 + r * 64 + ((((k >> 3) & 7) ^ (r & 7)) << 3);
 }
 
-template <int HD, int ROWS>
+template <int HD, int ROWS, int THREADS>
 __device__ __forceinline__ void load_sw(bf16 *tile, const bf16 *src, uint64_t stride, uint32_t row0,
                                         uint32_t n)
 {
@@ -63,17 +67,20 @@ template <int N> __device__ __forceinline__ void pin(float *d)
 }
 
 /* Issues S = Q K^T (asynchronous: committed, not waited for). */
-template <int HD>
+template <int HD, class C>
 __device__ __forceinline__ void scores_issue(float *sc, uint32_t q_base, uint32_t k_base, int wg)
 {
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++) {
         /* k-step kk: 64-column block kk / 4, then 32 bytes per step inside the 128-byte row */
-        uint32_t q = q_base + wg * 64 * 128 + (kk >> 2) * BR * 128 + (kk & 3) * 32;
-        uint32_t k = k_base + (kk >> 2) * BC * 128 + (kk & 3) * 32;
+        uint32_t q = q_base + wg * 64 * 128 + (kk >> 2) * C::BR * 128 + (kk & 3) * 32;
+        uint32_t k = k_base + (kk >> 2) * C::BC * 128 + (kk & 3) * 32;
         uint64_t da = desc(q, 16, 1024), db = desc(k, 16, 1024);
-        wgmma_ss_n128(sc, da, db, kk > 0);
+        if (C::BC == 128)
+            wgmma_ss_n128(sc, da, db, kk > 0);
+        else
+            wgmma_ss_n64(sc, da, db, kk > 0);
     }
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
@@ -84,23 +91,23 @@ template <int N> __device__ __forceinline__ void wg_wait()
 }
 
 /* P (fp32) packed to bf16 A fragments: its accumulator layout is wgmma's A layout. */
-__device__ __forceinline__ void pack_p(uint32_t (*a)[4], const float *p)
+template <class C> __device__ __forceinline__ void pack_p(uint32_t (*a)[4], const float *p)
 {
 #pragma unroll
-    for (int kk = 0; kk < BC / 16; kk++)
+    for (int kk = 0; kk < C::BC / 16; kk++)
 #pragma unroll
         for (int r = 0; r < 4; r++) a[kk][r] = pack_bf16(p[8 * kk + 2 * r], p[8 * kk + 2 * r + 1]);
 }
 
 /* Issues O += P V (asynchronous). */
-template <int HD>
+template <int HD, class C>
 __device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint32_t v_base,
                                          int vswap)
 {
-    uint32_t lbo = vswap ? 1024 : BC * 128, sbo = vswap ? BC * 128 : 1024;
+    uint32_t lbo = vswap ? 1024 : C::BC * 128, sbo = vswap ? C::BC * 128 : 1024;
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < BC / 16; kk++) {
+    for (int kk = 0; kk < C::BC / 16; kk++) {
         uint64_t db = desc(v_base + kk * 16 * 128, lbo, sbo);
         if (HD == 128)
             wgmma_rs_n128_tb(o, a[kk], db);
@@ -112,13 +119,14 @@ __device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint3
 
 /* Causal mask and online softmax over one tile; sc becomes P, alpha the factor that O must
  * be rescaled by (once the previous P V is done). Rows g and g+8 of the warp. */
+template <class C>
 __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *alpha, uint32_t key0,
                                         uint32_t qpos, uint32_t kv_end, bool mask, float sl2)
 {
     const int lane = threadIdx.x & 31;
     if (mask)
 #pragma unroll
-        for (int i = 0; i < 64; i++) {
+        for (int i = 0; i < C::BC / 2; i++) {
             uint32_t key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
             uint32_t q = qpos + ((i >> 1) & 1) * 8;
             if (key > q || key >= kv_end) sc[i] = -INFINITY;
@@ -127,7 +135,7 @@ __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *al
     for (int hf = 0; hf < 2; hf++) {
         float mx = -INFINITY;
 #pragma unroll
-        for (int b = 0; b < 16; b++)
+        for (int b = 0; b < C::BC / 8; b++)
             mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
@@ -135,7 +143,7 @@ __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *al
         alpha[hf] = ex2(m[hf] - m_new);
         m[hf] = m_new;
 #pragma unroll
-        for (int b = 0; b < 16; b++)
+        for (int b = 0; b < C::BC / 8; b++)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 float p = ex2(sc[4 * b + 2 * hf + e] * sl2 - m_new);
@@ -185,12 +193,15 @@ struct tiles {
 
 /* Loads key tile j into stage j % STAGES and commits one cp.async group (empty past the end,
  * so that the group count stays one per tile). */
-template <int HD> __device__ __forceinline__ void load_kv(const tiles &t, int j, int n_tiles)
+template <int HD, class C>
+__device__ __forceinline__ void load_kv(const tiles &t, int j, int n_tiles)
 {
     if (j < n_tiles) {
-        int st = j % STAGES;
-        load_sw<HD, BC>(t.k + st * BC * HD, t.kg, t.stride, (uint32_t)j * BC, t.kv_end);
-        load_sw<HD, BC>(t.v + st * BC * HD, t.vg, t.stride, (uint32_t)j * BC, t.kv_end);
+        int st = j % C::STAGES;
+        load_sw<HD, C::BC, C::THREADS>(t.k + st * C::BC * HD, t.kg, t.stride, (uint32_t)j * C::BC,
+                                       t.kv_end);
+        load_sw<HD, C::BC, C::THREADS>(t.v + st * C::BC * HD, t.vg, t.stride, (uint32_t)j * C::BC,
+                                       t.kv_end);
     }
     cp_commit();
 }
@@ -206,9 +217,11 @@ __device__ __forceinline__ void tile_ready()
 /* The loop overlaps each tile's softmax with the tensor cores: S(j) = Q K(j) and
  * O += P(j-1) V(j-1) are issued together, the softmax of S(j) runs while P V is in flight, and
  * O is rescaled once P V is done (FlashAttention-3, intra-warpgroup overlap). */
-template <int HD>
-__global__ void __launch_bounds__(THREADS, 1) hopper_kernel(attn_args a, int vswap)
+template <int HD, class C>
+__global__ void __launch_bounds__(C::THREADS, C::NWG == 1 ? 2 : 1)
+    hopper_kernel(attn_args a, int vswap)
 {
+    constexpr int BC = C::BC, BR = C::BR, STAGES = C::STAGES;
     extern __shared__ unsigned char raw[];
     bf16 *sQ = (bf16 *)(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
@@ -225,58 +238,63 @@ __global__ void __launch_bounds__(THREADS, 1) hopper_kernel(attn_args a, int vsw
                      kv_end};
     const uint32_t my_row = row0 + wg * 64 + warp * 16 + (lane >> 2), q_addr = smem_addr(sQ);
 
-    load_sw<HD, BR>(sQ, a.q + h * HD, a.qs, row0, a.c);
-    load_kv<HD>(t, 0, n); /* Q travels in tile 0's group */
-    load_kv<HD>(t, 1, n);
-    float o[HD / 2], sc[64], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, alpha[2];
+    load_sw<HD, BR, C::THREADS>(sQ, a.q + h * HD, a.qs, row0, a.c);
+    load_kv<HD, C>(t, 0, n); /* Q travels in tile 0's group */
+    load_kv<HD, C>(t, 1, n);
+    float o[HD / 2], sc[BC / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, alpha[2];
     uint32_t p[BC / 16][4];
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] = 0;
     tile_ready();
-    scores_issue<HD>(sc, q_addr, smem_addr(t.k), wg);
+    scores_issue<HD, C>(sc, q_addr, smem_addr(t.k), wg);
     wg_wait<0>();
-    pin<64>(sc);
-    softmax(sc, m, l, alpha, 0, a.s + my_row, kv_end, true, a.scale_log2);
-    pack_p(p, sc);
-    load_kv<HD>(t, 2, n);
+    pin<BC / 2>(sc);
+    softmax<C>(sc, m, l, alpha, 0, a.s + my_row, kv_end, true, a.scale_log2);
+    pack_p<C>(p, sc);
+    load_kv<HD, C>(t, 2, n);
     for (int j = 1; j < n; j++) {
         tile_ready(); /* tile j */
         const uint32_t key0 = (uint32_t)j * BC;
-        scores_issue<HD>(sc, q_addr, smem_addr(t.k + (j % STAGES) * BC * HD), wg);
-        pv_issue<HD>(o, p, smem_addr(t.v + ((j - 1) % STAGES) * BC * HD), vswap);
+        scores_issue<HD, C>(sc, q_addr, smem_addr(t.k + (j % STAGES) * BC * HD), wg);
+        pv_issue<HD, C>(o, p, smem_addr(t.v + ((j - 1) % STAGES) * BC * HD), vswap);
         wg_wait<1>(); /* S(j) done, P(j-1) V(j-1) may still run */
-        pin<64>(sc);
+        pin<BC / 2>(sc);
         bool need = key0 + BC > kv_end || key0 + BC - 1 > qpos0;
-        softmax(sc, m, l, alpha, key0, a.s + my_row, kv_end, need, a.scale_log2);
+        softmax<C>(sc, m, l, alpha, key0, a.s + my_row, kv_end, need, a.scale_log2);
         wg_wait<0>();
         pin<HD / 2>(o);
         rescale<HD>(o, alpha);
-        pack_p(p, sc);
+        pack_p<C>(p, sc);
         __syncthreads(); /* every warpgroup is done with tile j-1's stage */
-        load_kv<HD>(t, j + 2, n);
+        load_kv<HD, C>(t, j + 2, n);
     }
-    pv_issue<HD>(o, p, smem_addr(t.v + ((n - 1) % STAGES) * BC * HD), vswap);
+    pv_issue<HD, C>(o, p, smem_addr(t.v + ((n - 1) % STAGES) * BC * HD), vswap);
     wg_wait<0>();
     pin<HD / 2>(o);
     store<HD>(o, l, a, my_row, h);
 }
 
-template <int HD> int launch(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
+template <int HD, class C> int launch(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
 {
     cudaError_t e = cudaFuncSetAttribute(
-        hopper_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<HD>());
+        hopper_kernel<HD, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<HD, C>());
     if (e != cudaSuccess) return (int)e;
-    dim3 grid((a.c + BR - 1) / BR, n_heads);
-    hopper_kernel<HD><<<grid, THREADS, smem_bytes<HD>(), STREAM(stream)>>>(a, vswap);
+    dim3 grid((a.c + C::BR - 1) / C::BR, n_heads);
+    hopper_kernel<HD, C><<<grid, C::THREADS, smem_bytes<HD, C>(), STREAM(stream)>>>(a, vswap);
     return launched();
 }
+
+/* Shapes: 2 warpgroups and 128-key tiles (one block per SM), or 1 warpgroup and 64-key tiles
+ * (two independent blocks per SM). */
+typedef cfg<2, 128> wide;
+typedef cfg<1, 64> narrow;
 
 } // namespace
 
 extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const void *v,
                                      uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                                      uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                                     int dense, int vswap, void *stream)
+                                     int dense, int vswap, int shape, void *stream)
 {
     if (c == 0) return 0;
     if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
@@ -292,7 +310,12 @@ extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const voi
                    n_heads / n_kv,
                    dense,
                    (float)(1.4426950408889634 / sqrt((double)hd))};
-    if (hd == 128) return launch<128>(a, n_heads, vswap, stream);
-    if (hd == 64) return launch<64>(a, n_heads, vswap, stream);
+    bool nar = shape == 1;
+    if (hd == 128)
+        return nar ? launch<128, narrow>(a, n_heads, vswap, stream)
+                   : launch<128, wide>(a, n_heads, vswap, stream);
+    if (hd == 64)
+        return nar ? launch<64, narrow>(a, n_heads, vswap, stream)
+                   : launch<64, wide>(a, n_heads, vswap, stream);
     return (int)cudaErrorInvalidValue;
 }

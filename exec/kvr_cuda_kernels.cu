@@ -130,29 +130,38 @@ extern "C" int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t h
     return launched();
 }
 
-/* One block per token: thread t rotates pair (j, j + hd/2) of a Q or K head (rotate-half), then
- * the block copies K and V into the cache at position s + i. */
+/* One block per token: thread t rotates 8 pairs (j..j+7, j+hd/2..) of a Q or K head
+ * (rotate-half) with 16-byte loads and stores, then the block copies K and V into the cache at
+ * position s + i. hd is a multiple of 16. */
 __global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, const float2 *table, uint32_t s,
                               uint32_t n_heads, uint32_t n_kv, uint32_t hd)
 {
     uint32_t i = blockIdx.x, pos = s + i, half = hd / 2, width = (n_heads + 2 * n_kv) * hd;
     bf16 *row = qkv + (uint64_t)i * width;
     if (table)
-        for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * half; t += blockDim.x) {
-            uint32_t head = t / half, j = t % half;
-            float2 cs = table[(uint64_t)i * half + j];
+        for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * half / 8; t += blockDim.x) {
+            uint32_t head = t / (half / 8), j = t % (half / 8) * 8;
             bf16 *x = row + head * hd;
-            float a = __bfloat162float(x[j]), b = __bfloat162float(x[j + half]);
-            x[j] = __float2bfloat16(a * cs.x - b * cs.y);
-            x[j + half] = __float2bfloat16(b * cs.x + a * cs.y);
+            uint4 av = *(const uint4 *)(x + j), bv = *(const uint4 *)(x + j + half), ao, bo;
+            const bf16 *a8 = (const bf16 *)&av, *b8 = (const bf16 *)&bv;
+            bf16 *ao8 = (bf16 *)&ao, *bo8 = (bf16 *)&bo;
+            const float2 *cs = table + (uint64_t)i * half + j;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                float a = __bfloat162float(a8[e]), b = __bfloat162float(b8[e]);
+                float2 r = cs[e];
+                ao8[e] = __float2bfloat16(a * r.x - b * r.y);
+                bo8[e] = __float2bfloat16(b * r.x + a * r.y);
+            }
+            *(uint4 *)(x + j) = ao;
+            *(uint4 *)(x + j + half) = bo;
         }
     __syncthreads();
     uint32_t kvw = n_kv * hd;
-    const bf16 *k = row + n_heads * hd, *v = k + kvw;
-    for (uint32_t t = threadIdx.x; t < kvw; t += blockDim.x) {
-        kc[(uint64_t)pos * kvw + t] = k[t];
-        vc[(uint64_t)pos * kvw + t] = v[t];
-    }
+    const uint4 *k = (const uint4 *)(row + n_heads * hd),
+                *v = (const uint4 *)(row + n_heads * hd + kvw);
+    uint4 *kd = (uint4 *)(kc + (uint64_t)pos * kvw), *vd = (uint4 *)(vc + (uint64_t)pos * kvw);
+    for (uint32_t t = threadIdx.x; t < kvw / 8; t += blockDim.x) kd[t] = k[t], vd[t] = v[t];
 }
 
 extern "C" int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s,
@@ -491,7 +500,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
     if (mt == 0) mt = KVR_ATTN_DEFAULT_VARIANT;
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
-                                     n_kv, hd, dense, mt == 4, stream);
+                                     n_kv, hd, dense, mt == 4, mt == 5, stream);
     if (c == 0) return 0;
     if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
     attn_args a = {(const bf16 *)q,

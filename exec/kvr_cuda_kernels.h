@@ -40,17 +40,19 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
 /* A chosen kernel, for the benchmark and the tests: variant 1 and 2 are the mma.sync kernel
  * with 1 or 2 m16 row tiles per warp (64- or 128-row blocks); 3 is the Hopper wgmma kernel
  * (kvr_cuda_attn_sm90.cu); 4 is the same with the V descriptor's strides swapped (a layout
- * check); 0 is the default. */
+ * check that must fail); 5 is the Hopper kernel with one warpgroup per block; 0 is the
+ * default. */
 #define KVR_ATTN_DEFAULT_VARIANT 3
 int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
                         uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
                         uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, int mt,
                         void *stream);
-/* The Hopper (wgmma) kernel; vswap swaps the V descriptor's leading and stride offsets. */
+/* The Hopper (wgmma) kernel; vswap swaps the V descriptor's leading and stride offsets; shape
+ * 0 is 2 warpgroups with 128-key tiles, 1 is 1 warpgroup with 64-key tiles. */
 int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const void *v,
                           uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                           uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense,
-                          int vswap, void *stream);
+                          int vswap, int shape, void *stream);
 /* The plain version, one thread per (query, head), float accumulation: the test oracle. */
 int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const void *k, const void *v,
                            uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,

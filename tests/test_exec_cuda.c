@@ -76,8 +76,8 @@ int main(void)
         printf("1..0 # SKIP no CUDA device\n"); /* exit 77: skipped */
         return 77;
     }
-    for (int mt = 1; mt <= 3; mt++)
-        for (uint32_t hd = 64; hd <= 128; hd += 64) {
+    for (int mt = 1; mt <= 5; mt++) /* 4 is the deliberately wrong layout: skipped */
+        for (uint32_t hd = 64; hd <= 128 && mt != 4; hd += 64) {
             test_attention(0, 1, 4, 4, hd, 0, mt);
             test_attention(0, 37, 4, 2, hd, 0, mt);
             test_attention(100, 77, 6, 1, hd, 0, mt);
@@ -85,6 +85,10 @@ int main(void)
             test_attention(4000, 300, 4, 4, hd, 0, mt);
             test_attention(513, 700, 4, 1, hd, 1, mt);
         }
+    struct kvr_attn_bench wrong = {.c = 300, .n_heads = 4, .n_kv = 4, .head_dim = 128, .mt = 4,
+                                   .reps = 1, .check = true};
+    ok(!kvr_exec_bench_attention(&wrong) && wrong.rel_err > 0.1,
+       "the check catches a wrong V layout (variant 4: rel err %.3g)", wrong.rel_err);
     test_attention(0, 16384, 32, 32, 128, 0, 0);
     test_attention(0, 16384, 71, 1, 64, 0, 0);
     for (int i = 0; i < N_EXEC_MODELS; i++) test_model(&exec_models[i]);
