@@ -500,7 +500,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
     if (mt == 0) mt = KVR_ATTN_DEFAULT_VARIANT;
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
-                                     n_kv, hd, dense, mt == 4, mt == 5, stream);
+                                     n_kv, hd, dense, mt == 4, mt == 5 ? 1 : mt == 6 ? 2 : 0, stream);
     if (c == 0) return 0;
     if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
     attn_args a = {(const bf16 *)q,

@@ -23,5 +23,6 @@ compute-sanitizer --tool racecheck --error-exitcode 9 $kvr bench attention --ctx
 for v in ${KVR_VARIANTS:-2 3 4}; do for hd in 128 64; do for d in "" --dense; do
     $kvr bench attention --ctx 16k --heads $((hd == 128 ? 32 : 64)) --head-dim $hd --variant $v $d --check
 done; done; done 2>&1 | tee "$out/attention.log"
+for v in ${KVR_VARIANTS:-2 3 4}; do $kvr bench attention --ctx 32k --variant $v --reps 5; done 2>&1 | tee -a "$out/attention.log"
 for m in llama-7b falcon-7b; do $kvr exec --model $m --ctx 32k --reps 3 --profile; done 2>&1 | tee "$out/profile.log"
 ${KVR_SKIP_BENCH:+true} scripts/bench_exec.sh build-gpu "$out/bench" 2>&1 | tail -40
