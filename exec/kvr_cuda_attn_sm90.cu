@@ -206,10 +206,10 @@ __device__ __forceinline__ void load_kv(const tiles &t, int j, int n_tiles)
     cp_commit();
 }
 
-/* Tile j's data visible to this block's tensor cores. */
+/* Every cp.async group issued so far has landed and is visible to the tensor cores. */
 __device__ __forceinline__ void tile_ready()
 {
-    cp_wait<1>();
+    cp_wait<0>();
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     __syncthreads();
 }
@@ -240,20 +240,22 @@ __global__ void __launch_bounds__(C::THREADS, C::NWG == 1 ? 2 : 1)
 
     load_sw<HD, BR, C::THREADS>(sQ, a.q + h * HD, a.qs, row0, a.c);
     load_kv<HD, C>(t, 0, n); /* Q travels in tile 0's group */
-    load_kv<HD, C>(t, 1, n);
     float o[HD / 2], sc[BC / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, alpha[2];
     uint32_t p[BC / 16][4];
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] = 0;
     tile_ready();
+    load_kv<HD, C>(t, 1, n);
     scores_issue<HD, C>(sc, q_addr, smem_addr(t.k), wg);
     wg_wait<0>();
     pin<BC / 2>(sc);
     softmax<C>(sc, m, l, alpha, 0, a.s + my_row, kv_end, true, a.scale_log2);
     pack_p<C>(p, sc);
-    load_kv<HD, C>(t, 2, n);
     for (int j = 1; j < n; j++) {
-        tile_ready(); /* tile j */
+        /* One barrier per tile: past it, tile j has landed and every warpgroup is done with
+         * tile j-2, whose stage takes tile j+1 (loaded a whole tile ahead). */
+        tile_ready();
+        load_kv<HD, C>(t, j + 1, n);
         const uint32_t key0 = (uint32_t)j * BC;
         scores_issue<HD, C>(sc, q_addr, smem_addr(t.k + (j % STAGES) * BC * HD), wg);
         pv_issue<HD, C>(o, p, smem_addr(t.v + ((j - 1) % STAGES) * BC * HD), vswap);
@@ -265,115 +267,11 @@ __global__ void __launch_bounds__(C::THREADS, C::NWG == 1 ? 2 : 1)
         pin<HD / 2>(o);
         rescale<HD>(o, alpha);
         pack_p<C>(p, sc);
-        __syncthreads(); /* every warpgroup is done with tile j-1's stage */
-        load_kv<HD, C>(t, j + 2, n);
     }
     pv_issue<HD, C>(o, p, smem_addr(t.v + ((n - 1) % STAGES) * BC * HD), vswap);
     wg_wait<0>();
     pin<HD / 2>(o);
     store<HD>(o, l, a, my_row, h);
-}
-
-/* Deeper pipeline: S(j+1) is issued before P(j) V(j), so the tensor cores always have the
- * next GEMM queued while the warpgroup rescales O and packs P. K(j+2) and V(j+1) are loaded
- * together one iteration ahead, into stages that no warpgroup still reads; P is double-buffered
- * (the two halves of the unrolled loop swap them). */
-struct state {
-    uint32_t n, qpos0, kv_end, my_row, q_addr;
-    float m[2], l[2], alpha[2];
-};
-
-template <int HD, class C>
-__device__ __forceinline__ void deep_step(const tiles &t, const attn_args &a, state &z, float *sc,
-                                          float *o, uint32_t (*pc)[4], const uint32_t (*pp)[4],
-                                          uint32_t j, int wg, int vswap)
-{
-    constexpr int BC = C::BC, HDBC = BC * HD;
-    (void)pp; /* P(j-1): read by the P V in flight */
-    wg_wait<1>(); /* S(j) done */
-    pin<BC / 2>(sc);
-    const uint32_t key0 = j * BC;
-    bool need = key0 + BC > z.kv_end || key0 + BC - 1 > z.qpos0;
-    softmax<C>(sc, z.m, z.l, z.alpha, key0, a.s + z.my_row, z.kv_end, need, a.scale_log2);
-    pack_p<C>(pc, sc);
-    cp_wait<0>(); /* K(j+1) and V(j) */
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    __syncthreads(); /* every warpgroup: S(j-1) and P(j-2) V(j-2) done */
-    if (j + 1 < z.n) {
-        if (j + 2 < z.n)
-            load_sw<HD, BC, C::THREADS>(t.k + (j + 2) % 3 * HDBC, t.kg, t.stride, (j + 2) * BC, t.kv_end);
-        load_sw<HD, BC, C::THREADS>(t.v + (j + 1) % 3 * HDBC, t.vg, t.stride, (j + 1) * BC, t.kv_end);
-        cp_commit();
-        scores_issue<HD, C>(sc, z.q_addr, smem_addr(t.k + (j + 1) % 3 * HDBC), wg);
-        wg_wait<1>(); /* P(j-1) V(j-1) done, S(j+1) may run */
-    } else {
-        wg_wait<0>();
-    }
-    pin<HD / 2>(o);
-    rescale<HD>(o, z.alpha);
-    pv_issue<HD, C>(o, pc, smem_addr(t.v + j % 3 * HDBC), vswap);
-}
-
-template <int HD, class C>
-__global__ void __launch_bounds__(C::THREADS, 1) deep_kernel(attn_args a, int vswap)
-{
-    constexpr int BC = C::BC, BR = C::BR, HDBC = BC * HD;
-    extern __shared__ unsigned char raw[];
-    bf16 *sQ = (bf16 *)(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
-    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * BR, h = blockIdx.y;
-    state z;
-    z.qpos0 = a.s + row0, z.kv_end = a.s + a.c;
-    const uint32_t keys = a.dense ? z.kv_end : min(z.kv_end, z.qpos0 + BR);
-    z.n = (keys + BC - 1) / BC;
-    z.my_row = row0 + wg * 64 + warp * 16 + (lane >> 2), z.q_addr = smem_addr(sQ);
-    z.m[0] = z.m[1] = -INFINITY, z.l[0] = z.l[1] = 0;
-    const tiles t = {sQ, sQ + BR * HD, sQ + BR * HD + 3 * HDBC, a.k + (h / a.group) * HD,
-                     a.v + (h / a.group) * HD, a.kvs, z.kv_end};
-    float o[HD / 2], sc[BC / 2];
-    uint32_t pa[BC / 16][4], pb[BC / 16][4];
-#pragma unroll
-    for (int i = 0; i < HD / 2; i++) o[i] = 0;
-
-    load_sw<HD, BR, C::THREADS>(sQ, a.q + h * HD, a.qs, row0, a.c);
-    load_sw<HD, BC, C::THREADS>(t.k, t.kg, t.stride, 0, z.kv_end);
-    load_sw<HD, BC, C::THREADS>(t.v, t.vg, t.stride, 0, z.kv_end);
-    cp_commit();
-    if (z.n > 1) load_sw<HD, BC, C::THREADS>(t.k + HDBC, t.kg, t.stride, BC, z.kv_end);
-    cp_commit();
-    tile_ready(); /* Q, K(0), V(0) */
-    scores_issue<HD, C>(sc, z.q_addr, smem_addr(t.k), wg);
-    wg_wait<0>();
-    pin<BC / 2>(sc);
-    softmax<C>(sc, z.m, z.l, z.alpha, 0, a.s + z.my_row, z.kv_end, true, a.scale_log2);
-    pack_p<C>(pa, sc);
-    cp_wait<0>(); /* K(1) */
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    __syncthreads();
-    if (z.n > 1) {
-        if (z.n > 2) load_sw<HD, BC, C::THREADS>(t.k + 2 * HDBC, t.kg, t.stride, 2 * BC, z.kv_end);
-        load_sw<HD, BC, C::THREADS>(t.v + HDBC, t.vg, t.stride, BC, z.kv_end);
-        cp_commit();
-        scores_issue<HD, C>(sc, z.q_addr, smem_addr(t.k + HDBC), wg);
-    }
-    pv_issue<HD, C>(o, pa, smem_addr(t.v), vswap);
-    for (uint32_t j = 1; j < z.n; j += 2) {
-        deep_step<HD, C>(t, a, z, sc, o, pb, pa, j, wg, vswap);
-        if (j + 1 < z.n) deep_step<HD, C>(t, a, z, sc, o, pa, pb, j + 1, wg, vswap);
-    }
-    wg_wait<0>();
-    pin<HD / 2>(o);
-    store<HD>(o, z.l, a, z.my_row, h);
-}
-
-template <int HD, class C> int launch_deep(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
-{
-    cudaError_t e = cudaFuncSetAttribute(
-        deep_kernel<HD, C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<HD, C>());
-    if (e != cudaSuccess) return (int)e;
-    dim3 grid((a.c + C::BR - 1) / C::BR, n_heads);
-    deep_kernel<HD, C><<<grid, C::THREADS, smem_bytes<HD, C>(), STREAM(stream)>>>(a, vswap);
-    return launched();
 }
 
 template <int HD, class C> int launch(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
@@ -412,14 +310,12 @@ extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const voi
                    n_heads / n_kv,
                    dense,
                    (float)(1.4426950408889634 / sqrt((double)hd))};
-    bool nar = shape == 1, deep = shape == 2;
+    bool nar = shape == 1;
     if (hd == 128)
-        return deep  ? launch_deep<128, wide>(a, n_heads, vswap, stream)
-               : nar ? launch<128, narrow>(a, n_heads, vswap, stream)
-                     : launch<128, wide>(a, n_heads, vswap, stream);
+        return nar ? launch<128, narrow>(a, n_heads, vswap, stream)
+                   : launch<128, wide>(a, n_heads, vswap, stream);
     if (hd == 64)
-        return deep  ? launch_deep<64, wide>(a, n_heads, vswap, stream)
-               : nar ? launch<64, narrow>(a, n_heads, vswap, stream)
-                     : launch<64, wide>(a, n_heads, vswap, stream);
+        return nar ? launch<64, narrow>(a, n_heads, vswap, stream)
+                   : launch<64, wide>(a, n_heads, vswap, stream);
     return (int)cudaErrorInvalidValue;
 }

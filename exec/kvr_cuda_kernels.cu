@@ -59,22 +59,32 @@ __device__ float block_sum(float v, float *red)
     return t;
 }
 
-/* One block per row. Two passes over the row (it stays in L1): mean, then centred squares. */
+/* One block per row, float4 loads when d is a multiple of 4 (the row then stays in L1 for the
+ * later passes): mean (LayerNorm), centred squares, then the scaled bf16 output. */
 __global__ void norm_kernel(bf16 *out, const float *x, const bf16 *w, const bf16 *b, uint32_t d,
                             int layernorm, float eps)
 {
     __shared__ float red[32];
     const float *row = x + (uint64_t)blockIdx.x * d;
-    float mean = 0;
+    bf16 *o = out + (uint64_t)blockIdx.x * d;
+    const uint32_t n4 = d % 4 == 0 ? d / 4 : 0; /* float4 part */
+    const float4 *r4 = (const float4 *)row;
+    float mean = 0, s = 0;
     if (layernorm) {
-        float s = 0;
-        for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) s += row[j];
+        for (uint32_t j = threadIdx.x; j < n4; j += blockDim.x)
+            s += r4[j].x + r4[j].y + r4[j].z + r4[j].w;
+        for (uint32_t j = 4 * n4 + threadIdx.x; j < d; j += blockDim.x) s += row[j];
         mean = block_sum(s, red) / (float)d;
     }
     float sq = 0;
-    for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) sq += (row[j] - mean) * (row[j] - mean);
+    for (uint32_t j = threadIdx.x; j < n4; j += blockDim.x) {
+        float4 v = r4[j];
+        sq += (v.x - mean) * (v.x - mean) + (v.y - mean) * (v.y - mean) +
+              (v.z - mean) * (v.z - mean) + (v.w - mean) * (v.w - mean);
+    }
+    for (uint32_t j = 4 * n4 + threadIdx.x; j < d; j += blockDim.x)
+        sq += (row[j] - mean) * (row[j] - mean);
     float rstd = rsqrtf(block_sum(sq, red) / (float)d + eps);
-    bf16 *o = out + (uint64_t)blockIdx.x * d;
     for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) {
         float v = (row[j] - mean) * rstd * __bfloat162float(w[j]);
         if (b) v += __bfloat162float(b[j]);
@@ -500,7 +510,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
     if (mt == 0) mt = KVR_ATTN_DEFAULT_VARIANT;
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
-                                     n_kv, hd, dense, mt == 4, mt == 5 ? 1 : mt == 6 ? 2 : 0, stream);
+                                     n_kv, hd, dense, mt == 4, mt == 5, stream);
     if (c == 0) return 0;
     if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
     attn_args a = {(const bf16 *)q,

@@ -40,16 +40,15 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
 /* A chosen kernel, for the benchmark and the tests: variant 1 and 2 are the mma.sync kernel
  * with 1 or 2 m16 row tiles per warp (64- or 128-row blocks); 3 is the Hopper wgmma kernel
  * (kvr_cuda_attn_sm90.cu); 4 is the same with the V descriptor's strides swapped (a layout
- * check that must fail); 5 is the Hopper kernel with one warpgroup per block; 6 is the
- * Hopper kernel with the deeper pipeline (S(j+1) issued before P(j) V(j)); 0 is the default. */
+ * check that must fail); 5 is the Hopper kernel with one warpgroup per block; 0 is the
+ * default. */
 #define KVR_ATTN_DEFAULT_VARIANT 3
 int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
                         uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
                         uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, int mt,
                         void *stream);
 /* The Hopper (wgmma) kernel; vswap swaps the V descriptor's leading and stride offsets; shape
- * 0 is 2 warpgroups with 128-key tiles, 1 is 1 warpgroup with 64-key tiles, 2 is the deeper
- * pipeline with 2 warpgroups. */
+ * 0 is 2 warpgroups with 128-key tiles, 1 is 1 warpgroup with 64-key tiles. */
 int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const void *v,
                           uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                           uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense,

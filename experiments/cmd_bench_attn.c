@@ -24,8 +24,7 @@ static const char help[] =
     "      --dense        also compute the masked blocks (the paper's TSP)\n"
     "      --variant V    0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n"
     "                     3 Hopper wgmma kernel, 4 the same with V's strides swapped (wrong\n"
-    "                     on purpose: a layout check), 5 Hopper with one warpgroup per block,\n"
-    "                     6 Hopper with the deeper pipeline\n"
+    "                     on purpose: a layout check), 5 Hopper with one warpgroup per block\n"
     "  -r, --reps R       timed runs (default 20, after 3 warm-ups)\n"
     "      --check        compare with the plain kernel first\n"
     "  -j, --json         print JSON\n";
@@ -76,7 +75,7 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
             b->dense = 1;
             break;
         case 'M':
-            st = uint_opt("--variant", optarg, 6, &v), b->mt = (int)v;
+            st = uint_opt("--variant", optarg, 5, &v), b->mt = (int)v;
             break;
         case 'r':
             st = uint_opt("--reps", optarg, 100000, &v), b->reps = (int)v;
