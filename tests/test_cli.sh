@@ -80,5 +80,24 @@ expect 2 "larger than the topology" "p beyond the topology exits 2" -- sim --gpu
 expect 2 "unknown scheme 'zigzag'" "unknown scheme exits 2" -- sim --scheme zigzag
 expect 2 "unknown machine 'a100'" "unknown machine exits 2" -- sim --machine a100
 
+# kvr exec (the ref backend runs everywhere)
+tiny="$KVR_SOURCE_ROOT/data/models/tiny.ini"
+execkeys="['ttft_s','ttft_min_s','ttft_max_s','tokens_per_s','tflops','mfu','peak_mem_bytes','first_token','logits_checksum']"
+json_check "exec --json: keys, min <= median <= max, first token in the vocabulary" \
+    "all(k in d for k in $execkeys) and d['ttft_min_s'] <= d['ttft_s'] <= d['ttft_max_s'] and 0 <= d['first_token'] < 128" \
+    -- exec --model "$tiny" --ctx 40 --backend ref --reps 3 --warmup 1 --json
+json_check "exec --profile --json adds the per-operation times" \
+    "any(o['op'] == 'attention' and o['time_s'] > 0 for o in d['ops'])" \
+    -- exec --model "$tiny" --ctx 40 --backend ref --reps 1 --profile --json
+"$kvr" exec --model "$tiny" --ctx 33 --backend ref --seed 5 --json >"$tmp/e1" 2>&1
+"$kvr" exec --model "$tiny" --ctx 33 --backend ref --seed 5 --json >"$tmp/e2" 2>&1
+python3 -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); sys.exit(a['logits_checksum']!=b['logits_checksum'] or a['first_token']!=b['first_token'])" "$tmp/e1" "$tmp/e2"
+report $? "exec: the same seed gives the same first token and checksum"
+expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
+expect 2 "only 'single' runs" "exec with a multi-rank scheme exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
+expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"
+expect 2 "--model and --ctx are required" "exec without --ctx exits 2" -- exec --model "$tiny"
+expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --reps 0
+
 echo "1..$n"
 [ "$failed" = 0 ]
