@@ -20,34 +20,41 @@ static const char sweep_help[] =
     "and runs the points not yet done on the simulator. Re-running resumes.\n"
     "\n"
     "  -d, --db FILE         database (default: the file's [sweep] db, out/kvrun.db)\n"
+    "  -j, --jobs N          run the points on N threads (default 1; each thread has its own\n"
+    "                        connection to the database)\n"
     "      --stop-after N    stop after N points, as an interruption would   (default: none)\n"
-    "  -j, --json            print a JSON summary per file instead of a line\n"
+    "      --json            print a JSON summary per file instead of a line\n"
     "  -h, --help            this help\n";
 
 struct sweep_args {
     const char *db;
     uint64_t stop_after;
+    int jobs;
     bool json, help;
     int first_file;
 };
 
-enum { OPT_STOP = 300 };
+enum { OPT_STOP = 300, OPT_JSON };
 
 static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"stop-after", required_argument, NULL, OPT_STOP},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    *a = (struct sweep_args){.stop_after = UINT64_MAX};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},  {"stop-after", required_argument, NULL, OPT_STOP},
+        {"json", no_argument, NULL, OPT_JSON}, {"jobs", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
+    *a = (struct sweep_args){.stop_after = UINT64_MAX, .jobs = 1};
     int c;
     kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "d:jh", opts)) != -1) {
+    while ((c = kvr_cli_getopt(argc, argv, "d:j:h", opts)) != -1) {
         if (c == '?') return KVR_ERR_USAGE;
         if (c == 'h') a->help = true;
         if (c == 'd') a->db = optarg;
-        if (c == 'j') a->json = true;
+        if (c == OPT_JSON) a->json = true;
+        uint64_t jobs;
+        if (c == 'j' && (kvr_parse_u64(optarg, 256, &jobs) || jobs == 0))
+            return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
+                             optarg);
+        if (c == 'j') a->jobs = (int)jobs;
         if (c == OPT_STOP && kvr_parse_u64(optarg, UINT64_MAX, &a->stop_after))
             return kvr_error_prefix(KVR_ERR_INPUT, "--stop-after: ");
     }
@@ -68,8 +75,9 @@ static int cmp_key(const void *key, const void *item)
 
 /* Runs the open points in batches; *budget counts down --stop-after. */
 static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_store *store,
-                                struct kvr_sweep_item *items, size_t n_items, const char *argv_text,
-                                uint64_t *budget, struct tally *t)
+                                const char *db, int jobs, struct kvr_sweep_item *items,
+                                size_t n_items, const char *argv_text, uint64_t *budget,
+                                struct tally *t)
 {
     struct kvr_sweep_point *open = NULL;
     size_t n_open = 0;
@@ -84,6 +92,11 @@ static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_stor
     t->done_before = t->total - n_open;
     double t0 = kvr_cli_now_s();
     size_t nb = 0;
+    if (!st && jobs > 1) {
+        st = kvr_sweep_run_threads(sp, db, items, n_items, open, n_open, run_id, jobs, budget,
+                                   &t->run, &t->failed);
+        n_open = 0; /* done: skip the serial loop below */
+    }
     for (size_t i = 0; i < n_open && !st && *budget > 0; i++, (*budget)--) {
         struct kvr_sweep_item *it =
             bsearch(open[i].point_key, items, n_items, sizeof *items, cmp_key);
@@ -145,7 +158,7 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
         if (!st) st = kvr_store_add_sweep_points(store, pts, t.total);
         free(pts);
     }
-    if (!st) st = run_open(&sp, store, items, t.total, argv_text, budget, &t);
+    if (!st) st = run_open(&sp, store, db, a->jobs, items, t.total, argv_text, budget, &t);
     if (!st) print_tally(&sp, db, &t, a->json);
     *any_failed |= t.failed > 0;
     kvr_store_close(store);

@@ -68,3 +68,11 @@ const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s);
  * the per-rank breakdown and the lower bound. Sets state to done, or failed with the error. */
 enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_store *store,
                                int64_t run_id, struct kvr_sweep_item *item);
+
+/* Runs the open points on `jobs` threads, each with its own connection to db; *budget counts
+ * down --stop-after; *run and *failed count the points run now. */
+enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_spec *sp, const char *db,
+                                      struct kvr_sweep_item *items, size_t n_items,
+                                      const struct kvr_sweep_point *open, size_t n_open,
+                                      int64_t run_id, int jobs, uint64_t *budget, size_t *run,
+                                      size_t *failed);

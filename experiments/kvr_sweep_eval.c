@@ -21,9 +21,9 @@ struct point_env {
     char key[512];
 };
 
+/* e->h is the caller's (one per thread: sweeps run on several). */
 static enum kvr_status build_machine(struct point_env *e, const struct kvr_sweep_item *it)
 {
-    static struct kvr_machine h;
     char p[16];
     snprintf(p, sizeof p, "%d", it->pt.p);
     e->ma = (struct kvr_machine_args){.machine = it->pt.machine,
@@ -32,9 +32,8 @@ static enum kvr_status build_machine(struct point_env *e, const struct kvr_sweep
                                       .seed = it->pt.seed,
                                       .trials = e->spec->trials};
     if (it->link[0]) e->ma.links[e->ma.n_links++] = it->link;
-    e->h = &h;
-    enum kvr_status st = kvr_machine_args_build(&e->ma, NULL, p, &h);
-    if (!st) kvr_machine_args_key(&e->ma, h.name, e->key, sizeof e->key);
+    enum kvr_status st = kvr_machine_args_build(&e->ma, NULL, p, e->h);
+    if (!st) kvr_machine_args_key(&e->ma, e->h->name, e->key, sizeof e->key);
     return st;
 }
 
@@ -156,9 +155,12 @@ enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_sto
     struct point_env e = {
         .spec = spec, .store = store, .run_id = run_id, .model = &spec->models[it->model]};
     struct kvr_plan plan;
-    enum kvr_status st = build_machine(&e, it);
+    enum kvr_status st = (e.h = malloc(sizeof *e.h))
+                             ? build_machine(&e, it)
+                             : kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
     if (!st) st = make_plan(&e, it, &plan);
     if (!st) st = simulate(&e, &plan, &it->pt);
+    free(e.h);
     it->pt.run_id = run_id;
     snprintf(it->pt.state, sizeof it->pt.state, "%s", st ? "failed" : "done");
     snprintf(it->pt.error, sizeof it->pt.error, "%s", st ? kvr_error_message() : "");
