@@ -104,8 +104,14 @@ enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_spec *sp, const cha
                                       int64_t run_id, int jobs, uint64_t *budget, size_t *run,
                                       size_t *failed)
 {
-    struct par p = {.sp = sp, .db = db, .items = items, .n_items = n_items, .open = open,
-                    .n_open = n_open, .run_id = run_id, .budget = *budget};
+    struct par p = {.sp = sp,
+                    .db = db,
+                    .items = items,
+                    .n_items = n_items,
+                    .open = open,
+                    .n_open = n_open,
+                    .run_id = run_id,
+                    .budget = *budget};
     pthread_t *th = calloc((size_t)jobs, sizeof *th);
     if (!th) return kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
     pthread_mutex_init(&p.mu, NULL);
