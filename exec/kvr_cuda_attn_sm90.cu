@@ -33,17 +33,28 @@ __device__ __forceinline__ int sw128(int r, int k, int rows)
     return (k >> 6) * rows * 64 + r * 64 + ((((k >> 3) & 7) ^ (r & 7)) << 3);
 }
 
+/* Rows [row0, row0 + ROWS) of a [n][stride] matrix into a swizzled tile (rows >= n are zero).
+ * Each thread always copies the same 16-byte column chunk of rows r0, r0 + STEP, ...: STEP is a
+ * multiple of 8, so the swizzle (row % 8) is the same for all of them and the addresses are a
+ * base plus a constant step (the address arithmetic was a quarter of the kernel's time). */
 template <int HD, int ROWS, int THREADS>
 __device__ __forceinline__ void load_sw(bf16 *tile, const bf16 *src, uint64_t stride, uint32_t row0,
                                         uint32_t n)
 {
-    constexpr int CH = HD / 8;
+    constexpr int CH = HD / 8, STEP = THREADS / CH;
+    static_assert(STEP % 8 == 0 && ROWS % STEP == 0, "tile shape");
+    const int r0 = threadIdx.x / CH, k = threadIdx.x % CH * 8;
+    const uint32_t s = smem_addr(tile + sw128(r0, k, ROWS));
+    const bf16 *g = src + (uint64_t)(row0 + r0) * stride + k;
+    if (row0 + ROWS <= n) {
 #pragma unroll
-    for (int i = threadIdx.x; i < ROWS * CH; i += THREADS) {
-        int r = i / CH, k = (i % CH) * 8;
-        bool ok = row0 + r < n;
-        cp_async16(smem_addr(tile + sw128(r, k, ROWS)), src + (ok ? row0 + r : 0) * stride + k,
-                   ok ? 16 : 0);
+        for (int u = 0; u < ROWS / STEP; u++) cp_async16(s + u * STEP * 128, g + u * STEP * stride, 16);
+        return;
+    }
+#pragma unroll
+    for (int u = 0; u < ROWS / STEP; u++) {
+        bool ok = row0 + r0 + u * STEP < n;
+        cp_async16(s + u * STEP * 128, ok ? g + u * STEP * stride : src, ok ? 16 : 0);
     }
 }
 
