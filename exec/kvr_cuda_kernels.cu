@@ -507,7 +507,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
                                    uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
                                    int dense, int mt, void *stream)
 {
-    if (mt == 0) mt = KVR_ATTN_DEFAULT_VARIANT;
+    if (mt == 0) mt = hd == 64 ? KVR_ATTN_DEFAULT_VARIANT_HD64 : KVR_ATTN_DEFAULT_VARIANT;
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                      n_kv, hd, dense, mt == 4, mt == 5, stream);

@@ -42,7 +42,8 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * (kvr_cuda_attn_sm90.cu); 4 is the same with the V descriptor's strides swapped (a layout
  * check that must fail); 5 is the Hopper kernel with one warpgroup per block; 0 is the
  * default. */
-#define KVR_ATTN_DEFAULT_VARIANT 3
+#define KVR_ATTN_DEFAULT_VARIANT      3
+#define KVR_ATTN_DEFAULT_VARIANT_HD64 5 /* measured faster for head_dim 64 (Falcon's MQA) */
 int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
                         uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
                         uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, int mt,
