@@ -8,7 +8,8 @@ mode=${1:-main}
 case $mode in main | test) ;; *) echo "usage: ./setup.sh main|test" >&2; exit 2 ;; esac
 
 # Debian packages the build and the tests need (DESIGN.md, Machines).
-pkgs="meson ninja-build pkg-config gcc libc6-dev libgsl-dev libsqlite3-dev libinih-dev python3 git gnuplot-nox"
+pkgs="meson ninja-build pkg-config gcc libc6-dev libgsl-dev libsqlite3-dev libinih-dev python3 git gnuplot-nox
+      openmpi-bin libopenmpi-dev"
 [ "$mode" = test ] && pkgs="$pkgs clang-format"
 missing=
 for p in $pkgs; do

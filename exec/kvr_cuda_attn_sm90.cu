@@ -48,7 +48,8 @@ __device__ __forceinline__ void load_sw(bf16 *tile, const bf16 *src, uint64_t st
     const bf16 *g = src + (uint64_t)(row0 + r0) * stride + k;
     if (row0 + ROWS <= n) {
 #pragma unroll
-        for (int u = 0; u < ROWS / STEP; u++) cp_async16(s + u * STEP * 128, g + u * STEP * stride, 16);
+        for (int u = 0; u < ROWS / STEP; u++)
+            cp_async16(s + u * STEP * 128, g + u * STEP * stride, 16);
         return;
     }
 #pragma unroll

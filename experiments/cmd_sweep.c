@@ -7,6 +7,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_json.h"
+#include "kvr_mpi.h"
 #include "kvr_search_cli.h"
 #include "kvr_sweep.h"
 #include "kvr_units.h"
@@ -17,7 +18,8 @@ static const char sweep_help[] =
     "usage: kvr sweep FILE... [options]\n"
     "\n"
     "Expands each sweep file's axes, records every point in the database (table sweep_point)\n"
-    "and runs the points not yet done on the simulator. Re-running resumes.\n"
+    "and runs the points not yet done on the simulator. Re-running resumes. Under mpirun\n"
+    "the points are spread over the ranks and rank 0 is the only writer.\n"
     "\n"
     "  -d, --db FILE         database (default: the file's [sweep] db, out/kvrun.db)\n"
     "  -j, --jobs N          run the points on N threads (default 1; each thread has its own\n"
@@ -63,11 +65,6 @@ static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
     return KVR_OK;
 }
 
-struct tally {
-    size_t total, done_before, run, failed;
-    double wall_s;
-};
-
 static int cmp_key(const void *key, const void *item)
 {
     return strcmp(key, ((const struct kvr_sweep_item *)item)->pt.point_key);
@@ -77,7 +74,7 @@ static int cmp_key(const void *key, const void *item)
 static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_store *store,
                                 const char *db, int jobs, struct kvr_sweep_item *items,
                                 size_t n_items, const char *argv_text, uint64_t *budget,
-                                struct tally *t)
+                                struct kvr_sweep_tally *t)
 {
     struct kvr_sweep_point *open = NULL;
     size_t n_open = 0;
@@ -115,8 +112,8 @@ static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_stor
     return st;
 }
 
-static void print_tally(const struct kvr_sweep_spec *sp, const char *db, const struct tally *t,
-                        bool json)
+static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
+                        const struct kvr_sweep_tally *t, bool json)
 {
     if (!json) {
         printf("sweep %s (%s): %zu points, %zu run now (%zu failed), %zu already done, %.2f s -> "
@@ -140,7 +137,7 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db, const s
 }
 
 static enum kvr_status run_file(const char *path, const struct sweep_args *a, const char *argv_text,
-                                uint64_t *budget, bool *any_failed)
+                                int rank, int size, uint64_t *budget, bool *any_failed)
 {
     struct kvr_sweep_spec sp;
     enum kvr_status st = kvr_sweep_load(path, &sp);
@@ -148,8 +145,16 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
     const char *db = a->db ? a->db : sp.db;
     struct kvr_sweep_item *items = NULL;
     struct kvr_store *store = NULL;
-    struct tally t = {0};
+    struct kvr_sweep_tally t = {0};
     st = kvr_sweep_expand(&sp, &items, &t.total);
+    if (!st && size > 1) { /* under mpirun: rank 0 writes, everyone evaluates */
+        st = kvr_sweep_run_mpi(&sp, db, items, t.total, argv_text, rank, size, budget, &t);
+        if (!st && rank == 0) print_tally(&sp, db, &t, a->json);
+        *any_failed |= t.failed > 0;
+        free(items);
+        kvr_sweep_free(&sp);
+        return st;
+    }
     if (!st) st = kvr_store_open(db, KVR_STORE_WRITE, &store);
     if (!st) {
         struct kvr_sweep_point *pts = malloc((t.total ? t.total : 1) * sizeof *pts);
@@ -176,10 +181,17 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
     bool failed = false;
     uint64_t budget = a.stop_after;
+    int rank = 0, size = 1;
+    if ((st = kvr_mpi_init(&rank, &size))) return st;
+    if (size > 1 && a.jobs > 1)
+        return kvr_mpi_finalize(), kvr_error(KVR_ERR_USAGE, "sweep: -j and mpirun do not mix");
     for (int i = a.first_file; i < argc && !st; i++)
-        st = run_file(argv[i], &a, argv_text, &budget, &failed);
+        st = run_file(argv[i], &a, argv_text, rank, size, &budget, &failed);
     if (!st && failed)
         st = kvr_error(KVR_ERR_RUNTIME,
                        "some points failed (their errors are in sweep_point.error)");
+    /* every rank gets here with the same outcome: rank 0 shares its status (a rank that fails
+     * alone aborts the job instead) */
+    kvr_mpi_finalize();
     return st;
 }

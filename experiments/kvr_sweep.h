@@ -76,3 +76,26 @@ enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_spec *sp, const cha
                                       const struct kvr_sweep_point *open, size_t n_open,
                                       int64_t run_id, int jobs, uint64_t *budget, size_t *run,
                                       size_t *failed);
+
+/* The lookup-table rows (keys only) that evaluating a point reads: its own context for KVR-S,
+ * the sweep's whole ctx axis for KVR-P, none otherwise (free *rows with free()). */
+enum kvr_status kvr_sweep_plan_keys(const struct kvr_sweep_spec *spec,
+                                    const struct kvr_sweep_item *it, struct kvr_plan_row **rows,
+                                    size_t *n);
+/* Searches one of those rows (fills its partition, predicted TTFT and evaluations). */
+enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
+                                     const struct kvr_sweep_item *it, struct kvr_plan_row *row);
+
+/* What a sweep file's run did (rank 0's view under MPI). */
+struct kvr_sweep_tally {
+    size_t total, done_before, run, failed;
+    double wall_s;
+};
+
+/* Under mpirun (size > 1): rank 0 records the points and writes every result; the plans the
+ * points read are searched first by all ranks, then the open points run in rounds
+ * (kvr_sweep_mpi.c). Every rank calls it with the same loaded and expanded sweep. */
+enum kvr_status kvr_sweep_run_mpi(const struct kvr_sweep_spec *sp, const char *db,
+                                  struct kvr_sweep_item *items, size_t n_items,
+                                  const char *argv_text, int rank, int size, uint64_t *budget,
+                                  struct kvr_sweep_tally *t);

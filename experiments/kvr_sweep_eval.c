@@ -167,3 +167,48 @@ enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_sto
     /* a bad point is recorded as failed; only a store failure stops the sweep */
     return st == KVR_ERR_RUNTIME || st == KVR_ERR_NOMEM ? st : KVR_OK;
 }
+
+/* Under MPI the plans are searched first, spread over the ranks, and stored by rank 0 alone:
+ * these two functions name the rows a point reads and search one of them. */
+enum kvr_status kvr_sweep_plan_keys(const struct kvr_sweep_spec *spec,
+                                    const struct kvr_sweep_item *it, struct kvr_plan_row **rows,
+                                    size_t *n)
+{
+    *rows = NULL, *n = 0;
+    bool s = it->pt.series_rank == KVR_SW_KVR_S, p = it->pt.series_rank == KVR_SW_KVR_P;
+    if (!s && !p) return KVR_OK;
+    struct point_env e = {.spec = spec, .model = &spec->models[it->model]};
+    enum kvr_status st = (e.h = malloc(sizeof *e.h)) ? build_machine(&e, it)
+                                                     : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    size_t count = s ? 1 : spec->n_ctx;
+    if (!st && !(*rows = calloc(count, sizeof **rows)))
+        st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < count; i++)
+        row_key(&e, s ? it->pt.ctx_tokens : spec->ctx[i], &(*rows)[i]);
+    if (!st) *n = count;
+    free(e.h);
+    return st;
+}
+
+enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
+                                     const struct kvr_sweep_item *it, struct kvr_plan_row *row)
+{
+    struct point_env e = {.spec = spec, .model = &spec->models[it->model]};
+    struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = spec->trials};
+    struct kvr_search_opts so;
+    kvr_search_opts_default(&so);
+    so.granularity = spec->granularity;
+    struct kvr_objective *obj = NULL;
+    struct kvr_search_result res;
+    enum kvr_status st = (e.h = malloc(sizeof *e.h)) ? build_machine(&e, it)
+                                                     : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) st = kvr_objective_open(e.model, e.h, &oo, &obj);
+    if (!st) st = kvr_search_hier(obj, row->ctx_tokens, &so, &res);
+    if (!st) {
+        memcpy(row->tokens, res.tokens, (size_t)row->p * sizeof *row->tokens);
+        row->predicted_ttft_s = res.ttft_s, row->evaluations = res.n_evals;
+    }
+    kvr_objective_free(obj);
+    free(e.h);
+    return st;
+}
