@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvr_counts.h"
@@ -50,6 +51,13 @@ struct kvr_backend_ops {
     /* Cache positions [pos0, pos0+n) of one layer to the host as float32, [n][kv][hd] each. */
     enum kvr_status (*kv_read)(void *be, uint32_t layer, uint32_t pos0, uint32_t n, float *k,
                                float *v);
+    /* Raw cache rows [pos0, pos0+n) of one layer between the backend and host buffers, in the
+     * backend's own element type (kv_elem_bytes: 4 on ref, 2 on cuda): what ranks send. */
+    enum kvr_status (*kv_copy)(void *be, uint32_t layer, uint32_t pos0, uint32_t n, void *k,
+                               void *v, bool to_host);
+    uint32_t kv_elem_bytes;
+    /* Device addresses of a cache row (NULL on host backends). */
+    enum kvr_status (*kv_device)(void *be, uint32_t layer, uint32_t pos, void **k, void **v);
     enum kvr_status (*sync)(void *be);
     /* Timer around device work: mark(0) records the start, mark(1) the end and its seconds. */
     enum kvr_status (*timer)(void *be, int mark, double *elapsed_s);
@@ -79,3 +87,6 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
 /* Fails with a clear message when kvrun was built without CUDA or no GPU is present. */
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
                                 int device, struct kvr_backend *out);
+
+/* "CUDA driver 13.0" ("none" without CUDA). */
+void kvr_cuda_driver_version(char *buf, size_t cap);

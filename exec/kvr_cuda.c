@@ -265,6 +265,26 @@ static enum kvr_status cu_kv_read(void *be, uint32_t layer, uint32_t pos0, uint3
     return KVR_OK;
 }
 
+static enum kvr_status cu_kv_copy(void *be, uint32_t layer, uint32_t pos0, uint32_t n, void *k,
+                                  void *v, bool to_host)
+{
+    struct cu *c = be;
+    size_t bytes = 2 * (size_t)n * kv_row(&c->m);
+    void *ck = kv_at(c, c->k, layer, pos0), *cv = kv_at(c, c->v, layer, pos0);
+    enum cudaMemcpyKind kind = to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice;
+    KVR_CUDA_CHECK(cudaMemcpyAsync(to_host ? k : ck, to_host ? ck : k, bytes, kind, c->stream));
+    KVR_CUDA_CHECK(cudaMemcpyAsync(to_host ? v : cv, to_host ? cv : v, bytes, kind, c->stream));
+    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_kv_device(void *be, uint32_t layer, uint32_t pos, void **k, void **v)
+{
+    struct cu *c = be;
+    *k = kv_at(c, c->k, layer, pos), *v = kv_at(c, c->v, layer, pos);
+    return KVR_OK;
+}
+
 static enum kvr_status cu_sync(void *be)
 {
     KVR_CUDA_CHECK(cudaStreamSynchronize(((struct cu *)be)->stream));
@@ -352,6 +372,9 @@ static const struct kvr_backend_ops cu_ops = {
     .activation = cu_activation,
     .logits = cu_logits,
     .kv_read = cu_kv_read,
+    .kv_copy = cu_kv_copy,
+    .kv_elem_bytes = 2,
+    .kv_device = cu_kv_device,
     .sync = cu_sync,
     .timer = cu_timer,
     .stamp = cu_stamp,
@@ -446,4 +469,11 @@ enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uin
     }
     *out = (struct kvr_backend){&cu_ops, c};
     return KVR_OK;
+}
+
+void kvr_cuda_driver_version(char *buf, size_t cap)
+{
+    int v = 0;
+    if (cudaDriverGetVersion(&v) != cudaSuccess) v = 0;
+    snprintf(buf, cap, "CUDA driver %d.%d", v / 1000, v % 1000 / 10);
 }

@@ -2,6 +2,8 @@
 #include "kvr_backend.h"
 #include "kvr_exec.h"
 
+#include <stdio.h>
+
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
                                 int device, struct kvr_backend *out)
 {
@@ -19,4 +21,9 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
 {
     (void)b;
     return kvr_error(KVR_ERR_INPUT, "kvr bench attention: this kvr was built without CUDA");
+}
+
+void kvr_cuda_driver_version(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "none");
 }

@@ -2,6 +2,7 @@
 #include "kvr_exec.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -329,4 +330,57 @@ enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint6
     }
     free(tokens), free(logits);
     return st;
+}
+
+uint32_t kvr_exec_kv_row_bytes(const struct kvr_exec *ex)
+{
+    return ex->be.ops->kv_elem_bytes * ex->model.n_kv_heads * ex->model.head_dim;
+}
+
+enum kvr_status kvr_exec_kv_copy(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
+                                 void *k, void *v, bool to_host)
+{
+    if (layer >= ex->model.n_layers || (uint64_t)pos0 + n > ex->opts.max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "KV copy of layer %u positions [%u, %u) is out of range",
+                         layer, pos0, pos0 + n);
+    return n ? OPS(ex)->kv_copy(BE(ex), layer, pos0, n, k, v, to_host) : KVR_OK;
+}
+
+uint32_t kvr_exec_max_ctx(const struct kvr_exec *ex)
+{
+    return ex->opts.max_ctx;
+}
+
+enum kvr_status kvr_exec_sync(struct kvr_exec *ex)
+{
+    return OPS(ex)->sync(BE(ex));
+}
+
+enum kvr_status kvr_exec_kv_device(struct kvr_exec *ex, uint32_t layer, uint32_t pos, void **k,
+                                   void **v)
+{
+    if (!OPS(ex)->kv_device)
+        return kvr_error(KVR_ERR_INPUT, "--comm nccl needs --backend cuda (device buffers)");
+    return OPS(ex)->kv_device(BE(ex), layer, pos, k, v);
+}
+
+uint64_t kvr_exec_peak_memory(struct kvr_exec *ex)
+{
+    uint64_t held = 0, peak = 0;
+    OPS(ex)->memory(BE(ex), &held, &peak);
+    return peak ? peak : held;
+}
+
+void kvr_exec_device_name(struct kvr_exec *ex, char *name, int cap)
+{
+    double peak;
+    OPS(ex)->device(BE(ex), name, cap, &peak);
+}
+
+void kvr_exec_driver(const struct kvr_exec *ex, char *buf, size_t cap)
+{
+    if (ex->opts.backend == KVR_BACKEND_CUDA)
+        kvr_cuda_driver_version(buf, cap);
+    else
+        snprintf(buf, cap, "none");
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvr_counts.h"
@@ -87,6 +88,22 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
 /* Argmax and sum of logits (what the reports print). */
 int32_t kvr_logits_argmax(const float *logits, uint32_t vocab);
 double kvr_logits_checksum(const float *logits, uint32_t vocab);
+
+/* Raw KV-cache rows (the backend's element type) between the executor and host buffers of
+ * n * kvr_exec_kv_row_bytes bytes each: what the multi-rank schemes send. */
+uint32_t kvr_exec_kv_row_bytes(const struct kvr_exec *ex);
+enum kvr_status kvr_exec_kv_copy(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
+                                 void *k, void *v, bool to_host);
+uint32_t kvr_exec_max_ctx(const struct kvr_exec *ex);
+/* Peak device memory seen (the bytes held on host backends), and the device's name. */
+uint64_t kvr_exec_peak_memory(struct kvr_exec *ex);
+void kvr_exec_device_name(struct kvr_exec *ex, char *name, int cap);
+void kvr_exec_driver(const struct kvr_exec *ex, char *buf, size_t cap);
+/* Waits for the backend's queued work. */
+enum kvr_status kvr_exec_sync(struct kvr_exec *ex);
+/* Device addresses of cache row pos of one layer (cuda only): what nccl sends from. */
+enum kvr_status kvr_exec_kv_device(struct kvr_exec *ex, uint32_t layer, uint32_t pos, void **k,
+                                   void **v);
 
 /* CUDA devices visible (0 without CUDA or without a GPU). */
 int kvr_exec_cuda_devices(void);

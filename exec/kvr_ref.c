@@ -263,6 +263,17 @@ static enum kvr_status ref_kv_read(void *be, uint32_t layer, uint32_t pos0, uint
     return KVR_OK;
 }
 
+static enum kvr_status ref_kv_copy(void *be, uint32_t layer, uint32_t pos0, uint32_t n, void *k,
+                                   void *v, bool to_host)
+{
+    struct ref *r = be;
+    size_t bytes = (size_t)n * r->m.n_kv_heads * r->m.head_dim * sizeof(float);
+    float *ck = kv_at(r, r->k, layer, pos0), *cv = kv_at(r, r->v, layer, pos0);
+    memcpy(to_host ? k : (void *)ck, to_host ? (void *)ck : k, bytes);
+    memcpy(to_host ? v : (void *)cv, to_host ? (void *)cv : v, bytes);
+    return KVR_OK;
+}
+
 static enum kvr_status ref_sync(void *be)
 {
     (void)be;
@@ -325,6 +336,8 @@ static const struct kvr_backend_ops ref_ops = {
     .activation = ref_activation,
     .logits = ref_logits,
     .kv_read = ref_kv_read,
+    .kv_copy = ref_kv_copy,
+    .kv_elem_bytes = 4,
     .sync = ref_sync,
     .timer = ref_timer,
     .stamp = ref_stamp,

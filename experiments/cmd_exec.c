@@ -3,40 +3,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_exec.h"
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
+#include "kvr_mpi.h"
 #include "kvr_units.h"
 
 static const char help[] =
-    "usage: kvr exec --model M --ctx N [--scheme single] [--backend cuda|ref] [options]\n"
+    "usage: kvr exec --model M --ctx N [--scheme S] [--backend cuda|ref] [options]\n"
+    "       mpirun -np P kvr exec --model M --ctx N --scheme kvr|tsp|tsp-causal|ring [options]\n"
     "\n"
     "Runs a real prefill of N seeded tokens and reports its TTFT (median, min and max over\n"
     "the reps; CUDA events on the cuda backend), tokens/s, TFLOP/s and MFU (model FLOPs,\n"
     "causal pairs only), peak device memory, the first token and a checksum of the last\n"
-    "token's logits.\n"
+    "token's logits. Under mpirun each rank holds the full weights and runs its chunk; TTFT\n"
+    "is the time from a common barrier until the last rank has the first token.\n"
     "\n"
     "  -m, --model M       preset, INI profile or Hugging Face config.json\n"
     "  -c, --ctx N         prompt tokens (k = 1024; 16k = 16384)\n"
-    "  -s, --scheme S      single (default); the multi-rank schemes run under mpirun\n"
+    "  -s, --scheme S      single (default), or under mpirun: kvr (KV-Runahead chain), tsp\n"
+    "                      (all-gather, dense masked blocks), tsp-causal, ring (pass-KV)\n"
     "  -b, --backend B     cuda or ref (default: cuda when built with CUDA, else ref)\n"
     "  -r, --reps R        timed runs (default 5)\n"
     "  -w, --warmup W      untimed runs first (default 2)\n"
-    "      --seed S        seed of the random weights and tokens (default 1)\n"
+    "      --seed S        seed of the random weights, tokens and link noise (default 1)\n"
     "      --weights FILE  load weights from a .safetensors file instead\n"
-    "      --device D      CUDA device ordinal (default 0)\n"
-    "      --profile       one more run, timing every operation (device events)\n"
+    "      --device D      CUDA device ordinal (default: 0; under mpirun the local rank)\n"
+    "      --profile       one more run, timing every operation (device events; single)\n"
+    "  -p, --partition L   kvr chunks, one per rank (\"6k,4k,3.5k,2.5k\"); default: from --db,\n"
+    "                      else even\n"
+    "      --db FILE       lookup table for kvr's partition (exact row: KVR-S, else\n"
+    "                      interpolated: KVR-P), and where rank 0 stores the measurement\n"
+    "  -H, --machine NAME  profile whose links are emulated (each message held until its link\n"
+    "                      could have delivered it); default: full speed\n"
+    "      --bw, --link, --noise   as for kvr sim\n"
+    "      --comm C        mpi (host-staged, any backend; default) or nccl (cuda)\n"
+    "      --timeout S     seconds before a rank that waits on a dead or hung peer gives up\n"
+    "                      (default 120)\n"
+    "      --timeline FILE one more, synchronous run's per-rank events as TSV (kvr sim's form)\n"
+    "      --dump-logits FILE, --dump-kv FILE   the last rank's logits / whole KV cache\n"
+    "                      (float32; for the tests)\n"
     "  -j, --json          print JSON\n"
     "  -h, --help          this help\n";
 
-struct exec_args {
-    const char *model, *weights;
-    uint64_t ctx, seed;
-    int reps, warmup, device;
-    enum kvr_backend_kind backend;
-    bool json, help, profile;
-};
+enum { OPT_DB = KVR_OPT_FIRST_FREE, OPT_COMM, OPT_TIMEOUT, OPT_TIMELINE, OPT_DUMP_L, OPT_DUMP_KV };
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
@@ -48,6 +60,81 @@ static enum kvr_status parse_int(const char *opt, const char *text, int lo, int 
     return KVR_OK;
 }
 
+/* The options that name things. */
+static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
+{
+    int v;
+    switch (c) {
+    case 'm':
+        a->model = arg;
+        break;
+    case 'W':
+        a->weights = arg;
+        break;
+    case 'p':
+        a->partition = arg;
+        break;
+    case OPT_DB:
+        a->db = arg;
+        break;
+    case OPT_TIMELINE:
+        a->timeline = arg;
+        break;
+    case OPT_DUMP_L:
+        a->dump_logits = arg;
+        break;
+    case OPT_DUMP_KV:
+        a->dump_kv = arg;
+        break;
+    case 's':
+        if ((v = kvr_dist_scheme_from_name(arg)) < 0)
+            return kvr_error(KVR_ERR_USAGE,
+                             "--scheme: '%s' is not single, kvr, tsp, tsp-causal or ring", arg);
+        a->scheme = (enum kvr_dist_scheme)v;
+        break;
+    case 'b':
+        if ((v = kvr_backend_from_name(arg)) < 0)
+            return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", arg);
+        a->backend = (enum kvr_backend_kind)v;
+        break;
+    case OPT_COMM:
+        if ((v = kvr_comm_kind_from_name(arg)) < 0)
+            return kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", arg);
+        a->comm = (enum kvr_comm_kind)v;
+        break;
+    default:
+        return KVR_ERR_USAGE;
+    }
+    return KVR_OK;
+}
+
+/* The options that are numbers. */
+static enum kvr_status take_number(struct exec_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case 'c':
+        if (kvr_parse_tokens(arg, KVR_MAX_CTX, &a->ctx) || a->ctx == 0)
+            return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' is not a token count in [1, 4M]", arg);
+        return KVR_OK;
+    case 'r':
+        return parse_int("--reps", arg, 1, 100000, &a->reps);
+    case 'w':
+        return parse_int("--warmup", arg, 0, 100000, &a->warmup);
+    case 'D':
+        a->device_set = true;
+        return parse_int("--device", arg, 0, 1023, &a->device);
+    case OPT_TIMEOUT:
+        return kvr_parse_decimal("--timeout", arg, 0.001, 1e6, &a->timeout_s);
+    case KVR_OPT_SEED:
+        if (kvr_parse_u64(arg, UINT64_MAX, &a->seed))
+            return kvr_error(KVR_ERR_USAGE, "--seed: '%s' is not an integer", arg);
+        a->mach.seed = a->seed;
+        return KVR_OK;
+    default:
+        return take_text(a, c, arg);
+    }
+}
+
 static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
 {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
@@ -56,74 +143,48 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
                                          {"backend", required_argument, 0, 'b'},
                                          {"reps", required_argument, 0, 'r'},
                                          {"warmup", required_argument, 0, 'w'},
-                                         {"seed", required_argument, 0, 'S'},
+                                         {"seed", required_argument, 0, KVR_OPT_SEED},
                                          {"weights", required_argument, 0, 'W'},
                                          {"device", required_argument, 0, 'D'},
                                          {"profile", no_argument, 0, 'P'},
+                                         {"partition", required_argument, 0, 'p'},
+                                         {"db", required_argument, 0, OPT_DB},
+                                         {"machine", required_argument, 0, 'H'},
+                                         {"bw", required_argument, 0, KVR_OPT_BW},
+                                         {"link", required_argument, 0, KVR_OPT_LINK},
+                                         {"noise", required_argument, 0, KVR_OPT_NOISE},
+                                         {"comm", required_argument, 0, OPT_COMM},
+                                         {"timeout", required_argument, 0, OPT_TIMEOUT},
+                                         {"timeline", required_argument, 0, OPT_TIMELINE},
+                                         {"dump-logits", required_argument, 0, OPT_DUMP_L},
+                                         {"dump-kv", required_argument, 0, OPT_DUMP_KV},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *a = (struct exec_args){.seed = 1,
                             .reps = 5,
                             .warmup = 2,
+                            .timeout_s = 120,
                             .backend = KVR_HAVE_CUDA ? KVR_BACKEND_CUDA : KVR_BACKEND_REF};
+    a->mach.seed = 1, a->mach.trials = 1;
     enum kvr_status st = KVR_OK;
     kvr_cli_opt_reset();
-    for (int c; !st && (c = kvr_cli_getopt(argc, argv, "m:c:s:b:r:w:jh", opts)) != -1;) {
-        switch (c) {
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'c':
-            if (kvr_parse_tokens(optarg, KVR_MAX_CTX, &a->ctx) || a->ctx == 0)
-                st =
-                    kvr_error(KVR_ERR_USAGE, "--ctx: '%s' is not a token count in [1, 4M]", optarg);
-            break;
-        case 's':
-            if (strcmp(optarg, "single"))
-                st = kvr_error(KVR_ERR_USAGE,
-                               "--scheme: '%s' runs on several ranks; on one process only "
-                               "'single' runs",
-                               optarg);
-            break;
-        case 'b': {
-            int b = kvr_backend_from_name(optarg);
-            if (b < 0) st = kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", optarg);
-            a->backend = (enum kvr_backend_kind)b;
-            break;
-        }
-        case 'r':
-            st = parse_int("--reps", optarg, 1, 100000, &a->reps);
-            break;
-        case 'w':
-            st = parse_int("--warmup", optarg, 0, 100000, &a->warmup);
-            break;
-        case 'S':
-            if (kvr_parse_u64(optarg, UINT64_MAX, &a->seed))
-                st = kvr_error(KVR_ERR_USAGE, "--seed: '%s' is not an integer", optarg);
-            break;
-        case 'W':
-            a->weights = optarg;
-            break;
-        case 'D':
-            st = parse_int("--device", optarg, 0, 1023, &a->device);
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case 'P':
-            a->profile = true;
-            break;
-        case 'h':
+    for (int c; !st && (c = kvr_cli_getopt(argc, argv, "m:c:s:b:r:w:p:H:jh", opts)) != -1;) {
+        if (c == '?') return KVR_ERR_USAGE;
+        if (c == 'h')
             a->help = true;
-            return KVR_OK;
-        default:
-            return KVR_ERR_USAGE;
-        }
+        else if (c == 'j')
+            a->json = true;
+        else if (c == 'P')
+            a->profile = true;
+        else if (c != KVR_OPT_SEED && kvr_machine_args_take(&a->mach, c, optarg, &st))
+            a->links = true;
+        else
+            st = take_number(a, c, optarg);
     }
-    if (!st && optind < argc)
+    if (!st && !a->help && optind < argc)
         st = kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!st && (!a->model || !a->ctx))
+    if (!st && !a->help && (!a->model || !a->ctx))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx are required");
     return st;
 }
@@ -213,6 +274,25 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
     struct kvr_model m;
     if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
+    if (a.scheme != KVR_DIST_SINGLE || kvr_mpi_launched()) {
+        if (!kvr_mpi_launched())
+            return kvr_error(KVR_ERR_USAGE,
+                             "--scheme %s runs on several ranks: start it with mpirun -np P",
+                             kvr_dist_scheme_name(a.scheme));
+        int rank, size;
+        char argv_text[4096];
+        kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
+        if ((st = kvr_mpi_init(&rank, &size))) return st;
+        st = kvr_exec_ranks_cmd(&a, &m, argv_text, rank, size);
+        if (st && size > 1) { /* the others may be waiting for this rank: stop them all */
+            fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st),
+                    kvr_error_message());
+            fflush(stderr);
+            kvr_mpi_abort(kvr_status_exit_code(st));
+        }
+        kvr_mpi_finalize();
+        return st;
+    }
     struct kvr_exec_opts o = {.backend = a.backend,
                               .max_ctx = (uint32_t)a.ctx,
                               .seed = a.seed,

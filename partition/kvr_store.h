@@ -108,6 +108,20 @@ enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens
 
 /* Internals shared by the store's files. */
 struct sqlite3;
+/* ---- measurement rows (the executor's results, written by the kvr program on rank 0) ---- */
+struct kvr_measurement_row {
+    int64_t run_id;
+    char model[128], machine[512], scheme[32], method[32];
+    int p;
+    uint64_t ctx_tokens, tokens[KVR_MAX_GPUS];
+    char backend[16], comm[16], link_settings[512];
+    int warmup, reps;
+    double ttft_median_s, ttft_min_s, ttft_max_s, peak_mem_bytes, logits_checksum;
+    int64_t first_token;
+    char gpu[128], driver[64], nccl_version[64], mpi_version[128];
+};
+enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m);
+
 struct sqlite3 *kvr_store_db(struct kvr_store *s);
 const char *kvr_store_path(const struct kvr_store *s);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,

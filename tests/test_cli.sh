@@ -94,7 +94,7 @@ json_check "exec --profile --json adds the per-operation times" \
 python3 -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); sys.exit(a['logits_checksum']!=b['logits_checksum'] or a['first_token']!=b['first_token'])" "$tmp/e1" "$tmp/e2"
 report $? "exec: the same seed gives the same first token and checksum"
 expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
-expect 2 "only 'single' runs" "exec with a multi-rank scheme exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
+expect 2 "start it with mpirun" "exec with a multi-rank scheme on one process exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
 expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"
 expect 2 "--model and --ctx are required" "exec without --ctx exits 2" -- exec --model "$tiny"
 expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --reps 0

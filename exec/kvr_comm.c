@@ -1,0 +1,314 @@
+/* The communicator: the mpi implementation here, nccl in kvr_comm_nccl.c. Nonblocking MPI
+ * calls everywhere (collectives too), completed by polling with a deadline, so a dead or hung
+ * peer is an error after timeout_s instead of a hang. */
+#include "kvr_comm.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvr_comm_impl.h"
+#include "kvr_config.h"
+
+const char *kvr_comm_kind_name(enum kvr_comm_kind k)
+{
+    return k == KVR_COMM_NCCL ? "nccl" : "mpi";
+}
+
+int kvr_comm_kind_from_name(const char *s)
+{
+    if (!strcmp(s, "mpi")) return KVR_COMM_MPI;
+    if (!strcmp(s, "nccl")) return KVR_COMM_NCCL;
+    return -1;
+}
+
+double kvr_comm_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#if KVR_HAVE_MPI
+#include <mpi.h>
+
+#define KVR_MPI_CHECK(call)                                                                        \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MPI_SUCCESS) {                                                                  \
+            char msg_[MPI_MAX_ERROR_STRING];                                                       \
+            int len_ = 0;                                                                          \
+            MPI_Error_string(rc_, msg_, &len_);                                                    \
+            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: MPI: %s failed: %s", __FILE__, __LINE__,     \
+                             #call, msg_);                                                         \
+        }                                                                                          \
+    } while (0)
+
+struct kvr_comm_req {
+    MPI_Request r;
+    int peer, tag;
+    const char *what;
+};
+
+static enum kvr_status mpi_wait(struct kvr_comm *c, MPI_Request *r, const char *what, int peer)
+{
+    double t0 = kvr_comm_now_s();
+    for (int flag = 0;;) {
+        KVR_MPI_CHECK(MPI_Test(r, &flag, MPI_STATUS_IGNORE));
+        if (flag) return KVR_OK;
+        if (kvr_comm_now_s() - t0 > c->timeout_s)
+            return kvr_error(KVR_ERR_RUNTIME,
+                             "rank %d: timed out after %.0f s waiting for %s%s%.0d: a rank died "
+                             "or hangs",
+                             c->rank, c->timeout_s, what, peer >= 0 ? " with rank " : "", peer);
+        nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+    }
+}
+
+enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,
+                              struct kvr_comm **out)
+{
+    *out = NULL;
+    int init = 0;
+    MPI_Initialized(&init);
+    if (!init) return kvr_error(KVR_ERR_USAGE, "the multi-rank schemes run under mpirun");
+    struct kvr_comm *c = calloc(1, sizeof *c);
+    if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    c->kind = kind, c->timeout_s = timeout_s > 0 ? timeout_s : 1e9, c->device = device;
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    enum kvr_status st = kind == KVR_COMM_NCCL ? kvr_comm_nccl_open(c) : KVR_OK;
+    if (st) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    return KVR_OK;
+}
+
+void kvr_comm_close(struct kvr_comm *c)
+{
+    if (!c) return;
+    if (c->kind == KVR_COMM_NCCL) kvr_comm_nccl_close(c);
+    free(c);
+}
+
+void kvr_comm_versions(const struct kvr_comm *c, char *mpi, size_t mpi_cap, char *nccl,
+                       size_t nccl_cap)
+{
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(v, &len);
+    v[strcspn(v, ",\n")] = 0; /* "Open MPI v4.1.4, package: ..." -> "Open MPI v4.1.4" */
+    snprintf(mpi, mpi_cap, "%s", v);
+    kvr_comm_nccl_version(c, nccl, nccl_cap);
+}
+
+enum kvr_status kvr_comm_isend(struct kvr_comm *c, const void *buf, size_t bytes, int peer, int tag,
+                               struct kvr_comm_req **req)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_p2p(c, (void *)buf, bytes, peer, true, req);
+    if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: message of %zu bytes", bytes);
+    struct kvr_comm_req *r = calloc(1, sizeof *r);
+    if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    *r = (struct kvr_comm_req){.peer = peer, .tag = tag, .what = "a send"};
+    int rc = MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r);
+    if (rc != MPI_SUCCESS) free(r);
+    KVR_MPI_CHECK(rc);
+    *req = r;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_comm_irecv(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
+                               struct kvr_comm_req **req)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_p2p(c, buf, bytes, peer, false, req);
+    if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: message of %zu bytes", bytes);
+    struct kvr_comm_req *r = calloc(1, sizeof *r);
+    if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    *r = (struct kvr_comm_req){.peer = peer, .tag = tag, .what = "a receive"};
+    int rc = MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r);
+    if (rc != MPI_SUCCESS) free(r);
+    KVR_MPI_CHECK(rc);
+    *req = r;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_comm_wait(struct kvr_comm *c, struct kvr_comm_req *req)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_wait(c, req);
+    enum kvr_status st = mpi_wait(c, &req->r, req->what, req->peer);
+    free(req);
+    return st;
+}
+
+enum kvr_status kvr_comm_allgather(struct kvr_comm *c, const void *send, void *recv,
+                                   size_t bytes_each)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_allgather(c, send, recv, bytes_each);
+    if (bytes_each > INT32_MAX)
+        return kvr_error(KVR_ERR_RANGE, "MPI: all-gather of %zu bytes", bytes_each);
+    MPI_Request r;
+    KVR_MPI_CHECK(MPI_Iallgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE,
+                                 MPI_COMM_WORLD, &r));
+    return mpi_wait(c, &r, "an all-gather", -1);
+}
+
+enum kvr_status kvr_comm_allreduce_f32(struct kvr_comm *c, float *buf, size_t count)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_allreduce(c, buf, count);
+    MPI_Request r;
+    KVR_MPI_CHECK(
+        MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r));
+    return mpi_wait(c, &r, "an all-reduce", -1);
+}
+
+enum kvr_status kvr_comm_reduce_scatter_f32(struct kvr_comm *c, const float *send, float *recv,
+                                            size_t count_each)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_reduce_scatter(c, send, recv, count_each);
+    MPI_Request r;
+    KVR_MPI_CHECK(MPI_Ireduce_scatter_block(send, recv, (int)count_each, MPI_FLOAT, MPI_SUM,
+                                            MPI_COMM_WORLD, &r));
+    return mpi_wait(c, &r, "a reduce-scatter", -1);
+}
+
+enum kvr_status kvr_comm_barrier(struct kvr_comm *c)
+{
+    if (c->kind == KVR_COMM_NCCL) {
+        enum kvr_status st = kvr_comm_nccl_sync(c);
+        if (st) return st;
+    }
+    MPI_Request r;
+    KVR_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &r));
+    return mpi_wait(c, &r, "a barrier", -1);
+}
+
+enum kvr_status kvr_comm_max_f64(struct kvr_comm *c, double *v)
+{
+    MPI_Request r;
+    KVR_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &r));
+    return mpi_wait(c, &r, "a maximum", -1);
+}
+
+enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all)
+{
+    *all = NULL;
+    char *buf = c->rank == 0 ? malloc(bytes * (size_t)c->size + 1) : NULL;
+    if (c->rank == 0 && !buf) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    MPI_Request r;
+    int rc =
+        MPI_Igather(mine, (int)bytes, MPI_BYTE, buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD, &r);
+    enum kvr_status st = rc == MPI_SUCCESS ? mpi_wait(c, &r, "a gather", -1)
+                                           : kvr_error(KVR_ERR_RUNTIME, "MPI: gather failed");
+    if (st)
+        free(buf);
+    else
+        *all = buf;
+    return st;
+}
+
+void kvr_comm_abort(struct kvr_comm *c, int code)
+{
+    if (c && c->kind == KVR_COMM_NCCL) kvr_comm_nccl_abort(c);
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+#else /* built without MPI */
+
+enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,
+                              struct kvr_comm **out)
+{
+    (void)kind, (void)device, (void)timeout_s;
+    *out = NULL;
+    return kvr_error(KVR_ERR_INPUT, "the multi-rank schemes need MPI: this kvr was built without "
+                                    "it (install Open MPI and rebuild)");
+}
+
+void kvr_comm_close(struct kvr_comm *c)
+{
+    (void)c;
+}
+
+void kvr_comm_versions(const struct kvr_comm *c, char *mpi, size_t mpi_cap, char *nccl,
+                       size_t nccl_cap)
+{
+    (void)c;
+    snprintf(mpi, mpi_cap, "none"), snprintf(nccl, nccl_cap, "none");
+}
+
+#define NO_MPI return kvr_error(KVR_ERR_RUNTIME, "built without MPI")
+enum kvr_status kvr_comm_isend(struct kvr_comm *c, const void *b, size_t n, int p, int t,
+                               struct kvr_comm_req **r)
+{
+    (void)c, (void)b, (void)n, (void)p, (void)t, (void)r;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_irecv(struct kvr_comm *c, void *b, size_t n, int p, int t,
+                               struct kvr_comm_req **r)
+{
+    (void)c, (void)b, (void)n, (void)p, (void)t, (void)r;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_wait(struct kvr_comm *c, struct kvr_comm_req *r)
+{
+    (void)c, (void)r;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_allgather(struct kvr_comm *c, const void *s, void *r, size_t n)
+{
+    (void)c, (void)s, (void)r, (void)n;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_allreduce_f32(struct kvr_comm *c, float *b, size_t n)
+{
+    (void)c, (void)b, (void)n;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_reduce_scatter_f32(struct kvr_comm *c, const float *s, float *r, size_t n)
+{
+    (void)c, (void)s, (void)r, (void)n;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_barrier(struct kvr_comm *c)
+{
+    (void)c;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_max_f64(struct kvr_comm *c, double *v)
+{
+    (void)c, (void)v;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *m, size_t n, void **a)
+{
+    (void)c, (void)m, (void)n, (void)a;
+    NO_MPI;
+}
+void kvr_comm_abort(struct kvr_comm *c, int code)
+{
+    (void)c, (void)code;
+}
+#endif
+
+enum kvr_status kvr_comm_group(struct kvr_comm *c, bool start)
+{
+    return c && c->kind == KVR_COMM_NCCL ? kvr_comm_nccl_group(c, start) : KVR_OK;
+}
+
+int kvr_comm_rank(const struct kvr_comm *c)
+{
+    return c ? c->rank : 0;
+}
+
+int kvr_comm_size(const struct kvr_comm *c)
+{
+    return c ? c->size : 1;
+}
+
+bool kvr_comm_device_buffers(const struct kvr_comm *c)
+{
+    return c && c->kind == KVR_COMM_NCCL;
+}

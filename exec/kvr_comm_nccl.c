@@ -1,0 +1,153 @@
+/* The nccl communicator: device buffers, one CUDA stream, completion by CUDA events polled
+ * with the communicator's deadline (a dead or hung peer aborts the NCCL communicator and is an
+ * error). The unique id travels over MPI from rank 0. */
+#include <cuda_runtime_api.h>
+#include <mpi.h>
+/* nccl.h declares some functions without prototypes */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <nccl.h>
+#pragma GCC diagnostic pop
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "kvr_comm_impl.h"
+#include "kvr_cuda_check.h"
+
+#define KVR_NCCL_CHECK(call)                                                                       \
+    do {                                                                                           \
+        ncclResult_t r_ = (call);                                                                  \
+        if (r_ != ncclSuccess)                                                                     \
+            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: NCCL: %s failed: %s", __FILE__, __LINE__,    \
+                             #call, ncclGetErrorString(r_));                                       \
+    } while (0)
+
+struct nccl_state {
+    ncclComm_t comm;
+    cudaStream_t stream;
+};
+
+#define NS(c) ((struct nccl_state *)(c)->nccl)
+
+enum kvr_status kvr_comm_nccl_open(struct kvr_comm *c)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
+        return kvr_error(KVR_ERR_INPUT, "--comm nccl needs a CUDA device; this machine has none");
+    KVR_CUDA_CHECK(cudaSetDevice(c->device % n));
+    struct nccl_state *s = calloc(1, sizeof *s);
+    if (!s) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    c->nccl = s;
+    ncclUniqueId id;
+    if (c->rank == 0) KVR_NCCL_CHECK(ncclGetUniqueId(&id));
+    if (MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return kvr_error(KVR_ERR_RUNTIME, "MPI: broadcasting the NCCL unique id failed");
+    KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
+    KVR_NCCL_CHECK(ncclCommInitRank(&s->comm, c->size, id, c->rank));
+    return KVR_OK;
+}
+
+void kvr_comm_nccl_close(struct kvr_comm *c)
+{
+    struct nccl_state *s = NS(c);
+    if (!s) return;
+    if (s->comm) ncclCommDestroy(s->comm);
+    if (s->stream) cudaStreamDestroy(s->stream);
+    free(s);
+    c->nccl = NULL;
+}
+
+void kvr_comm_nccl_abort(struct kvr_comm *c)
+{
+    if (NS(c) && NS(c)->comm) ncclCommAbort(NS(c)->comm), NS(c)->comm = NULL;
+}
+
+void kvr_comm_nccl_version(const struct kvr_comm *c, char *buf, size_t cap)
+{
+    (void)c;
+    int v = 0;
+    ncclGetVersion(&v);
+    snprintf(buf, cap, "NCCL %d.%d.%d", v / 10000, v / 100 % 100, v % 100);
+}
+
+/* Waits for an event with the communicator's deadline. */
+static enum kvr_status event_wait(struct kvr_comm *c, cudaEvent_t ev, const char *what)
+{
+    double t0 = kvr_comm_now_s();
+    for (;;) {
+        cudaError_t e = cudaEventQuery(ev);
+        if (e == cudaSuccess) return KVR_OK;
+        if (e != cudaErrorNotReady) KVR_CUDA_CHECK(e);
+        if (kvr_comm_now_s() - t0 > c->timeout_s) {
+            kvr_comm_nccl_abort(c);
+            return kvr_error(KVR_ERR_RUNTIME,
+                             "rank %d: timed out after %.0f s waiting for %s (NCCL): a rank died "
+                             "or hangs",
+                             c->rank, c->timeout_s, what);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+    }
+}
+
+/* A request is the event recorded after the operation. */
+enum kvr_status kvr_comm_nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, bool send,
+                                  struct kvr_comm_req **req)
+{
+    struct nccl_state *s = NS(c);
+    cudaEvent_t ev;
+    if (send)
+        KVR_NCCL_CHECK(ncclSend(buf, bytes, ncclChar, peer, s->comm, s->stream));
+    else
+        KVR_NCCL_CHECK(ncclRecv(buf, bytes, ncclChar, peer, s->comm, s->stream));
+    KVR_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    KVR_CUDA_CHECK(cudaEventRecord(ev, s->stream));
+    *req = (struct kvr_comm_req *)ev;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_comm_nccl_wait(struct kvr_comm *c, struct kvr_comm_req *req)
+{
+    cudaEvent_t ev = (cudaEvent_t)req;
+    enum kvr_status st = event_wait(c, ev, "a point-to-point transfer");
+    cudaEventDestroy(ev);
+    return st;
+}
+
+enum kvr_status kvr_comm_nccl_sync(struct kvr_comm *c)
+{
+    cudaEvent_t ev;
+    KVR_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    KVR_CUDA_CHECK(cudaEventRecord(ev, NS(c)->stream));
+    enum kvr_status st = event_wait(c, ev, "a collective");
+    cudaEventDestroy(ev);
+    return st;
+}
+
+enum kvr_status kvr_comm_nccl_allgather(struct kvr_comm *c, const void *send, void *recv,
+                                        size_t bytes_each)
+{
+    KVR_NCCL_CHECK(ncclAllGather(send, recv, bytes_each, ncclChar, NS(c)->comm, NS(c)->stream));
+    return kvr_comm_nccl_sync(c);
+}
+
+enum kvr_status kvr_comm_nccl_allreduce(struct kvr_comm *c, float *buf, size_t count)
+{
+    KVR_NCCL_CHECK(ncclAllReduce(buf, buf, count, ncclFloat, ncclSum, NS(c)->comm, NS(c)->stream));
+    return kvr_comm_nccl_sync(c);
+}
+
+enum kvr_status kvr_comm_nccl_reduce_scatter(struct kvr_comm *c, const float *send, float *recv,
+                                             size_t count_each)
+{
+    KVR_NCCL_CHECK(
+        ncclReduceScatter(send, recv, count_each, ncclFloat, ncclSum, NS(c)->comm, NS(c)->stream));
+    return kvr_comm_nccl_sync(c);
+}
+
+enum kvr_status kvr_comm_nccl_group(struct kvr_comm *c, bool start)
+{
+    (void)c;
+    KVR_NCCL_CHECK(start ? ncclGroupStart() : ncclGroupEnd());
+    return KVR_OK;
+}

@@ -1,0 +1,56 @@
+/* The schemes on real ranks: one rank per process (mpirun), each with its own executor holding
+ * the full weights, the KV cache moved by a communicator.
+ *   kvr         KV-Runahead: rank i prefills chunk [S(i-1), S(i)); per layer it receives layer
+ *               l's cache [0, S(i-1)) from rank i-1, appends its own K/V and sends [0, S(i)) to
+ *               rank i+1 (asynchronously, before its own attention), then attends.
+ *   tsp, tsp-causal   even chunks; per layer an all-gather gives every rank the whole K and V;
+ *               tsp computes the masked blocks too (the paper's baseline).
+ *   ring        pass-KV: p-1 ring steps per layer move every rank's block to every other rank,
+ *               then each rank attends its queries to the prefix it now holds.
+ * The last rank ends with the whole KV cache and the first token. With a machine profile every
+ * received message is held until its link, at the profiled bandwidth and latency (less the
+ * simulator's noise share for that layer and link, same seed), could have delivered it. */
+#pragma once
+
+#include <stdint.h>
+
+#include "kvr_comm.h"
+#include "kvr_exec.h"
+#include "kvr_machine.h"
+#include "kvr_sim.h"
+
+enum kvr_dist_scheme {
+    KVR_DIST_SINGLE,
+    KVR_DIST_TSP,
+    KVR_DIST_TSP_CAUSAL,
+    KVR_DIST_KVR,
+    KVR_DIST_RING
+};
+
+const char *kvr_dist_scheme_name(enum kvr_dist_scheme s);
+int kvr_dist_scheme_from_name(const char *s); /* -1 when unknown */
+
+struct kvr_dist_opts {
+    enum kvr_dist_scheme scheme;
+    uint32_t ctx;
+    uint64_t partition[KVR_MAX_GPUS]; /* p chunks, summing to ctx */
+    const struct kvr_machine *links;  /* link emulation; NULL: full speed */
+    uint64_t noise_trial;             /* which draw of the machine's noise model */
+    struct kvr_timeline *timeline;    /* this rank's events (synchronous run), or NULL */
+};
+
+/* What this rank saw: its end time and, per peer, the bytes received and the seconds from
+ * their send to their delivery (the achieved link bandwidth is their ratio). */
+struct kvr_dist_stats {
+    double end_s;
+    double recv_bytes[KVR_MAX_GPUS], recv_s[KVR_MAX_GPUS];
+};
+
+/* Checks the partition against the communicator's size and the scheme's needs. */
+enum kvr_status kvr_dist_check(const struct kvr_dist_opts *o, int n_ranks);
+
+/* One prefill of tokens[0..ctx) on every rank (all ranks call it). logits: vocab floats,
+ * written on the last rank. */
+enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
+                                 const struct kvr_dist_opts *o, const int32_t *tokens,
+                                 float *logits, struct kvr_dist_stats *stats);

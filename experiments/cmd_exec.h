@@ -1,0 +1,28 @@
+/* kvr exec's options, shared by the one-process run (cmd_exec.c) and the run on ranks
+ * (cmd_exec_ranks.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvr_comm.h"
+#include "kvr_dist.h"
+#include "kvr_exec.h"
+#include "kvr_machine_args.h"
+
+struct exec_args {
+    const char *model, *weights, *partition, *db, *timeline, *dump_logits, *dump_kv;
+    uint64_t ctx, seed;
+    int reps, warmup, device;
+    bool device_set, links, json, help, profile;
+    double timeout_s;
+    enum kvr_backend_kind backend;
+    enum kvr_dist_scheme scheme;
+    enum kvr_comm_kind comm;
+    struct kvr_machine_args mach;
+};
+
+/* Under mpirun: the plan's partition, the timed run on every rank, rank 0's report and
+ * measurement row. */
+enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,
+                                   const char *argv_text, int rank, int size);

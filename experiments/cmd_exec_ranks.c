@@ -1,0 +1,225 @@
+/* kvr exec under mpirun: the plan's partition (given, from the lookup table, or even), the
+ * emulated links, the timed run on every rank, and rank 0's report and measurement row. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_exec.h"
+#include "kvr_exec_ranks.h"
+#include "kvr_interp.h"
+#include "kvr_json.h"
+#include "kvr_search_cli.h"
+#include "kvr_store.h"
+#include "kvr_units.h"
+
+struct plan_choice {
+    uint64_t tokens[KVR_MAX_GPUS];
+    char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp and ring */
+};
+
+/* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows. */
+static enum kvr_status from_table(const struct exec_args *a, const struct kvr_model *m,
+                                  const struct kvr_machine *h, int p, struct plan_choice *c)
+{
+    char key[512];
+    kvr_machine_args_key(&a->mach, h->name, key, sizeof key);
+    struct kvr_plan_filter f = {m->name, key, "kvr", "hier", p};
+    struct kvr_store *store = NULL;
+    struct kvr_plan_row *rows = NULL;
+    size_t n = 0;
+    struct kvr_lookup_answer ans;
+    enum kvr_status st = kvr_store_open(a->db, KVR_STORE_READ, &store);
+    if (!st) st = kvr_store_list_plans(store, &f, &rows, &n);
+    if (!st && n == 0)
+        st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows for %s on %s at p = %d (run kvr search)",
+                       a->db, m->name, key, p);
+    if (!st) st = kvr_interp_partition(rows, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
+    if (!st) {
+        memcpy(c->tokens, ans.tokens, (size_t)p * sizeof *c->tokens);
+        snprintf(c->method, sizeof c->method, "%s", ans.exact ? "kvr-s" : "kvr-p");
+    }
+    free(rows);
+    kvr_store_close(store);
+    return st;
+}
+
+static enum kvr_status choose(const struct exec_args *a, const struct kvr_model *m,
+                              const struct kvr_machine *h, int p, struct plan_choice *c)
+{
+    struct kvr_plan plan = {.p = p, .ctx = a->ctx};
+    snprintf(c->method, sizeof c->method, "%s", a->scheme == KVR_DIST_KVR ? "kvr-e" : "even");
+    enum kvr_status st = KVR_OK;
+    if (a->scheme == KVR_DIST_KVR && a->partition) {
+        if ((st = kvr_plan_parse_partition(&plan, a->partition)))
+            return kvr_error_prefix(st, "--partition (%d ranks): ", p);
+        snprintf(c->method, sizeof c->method, "given");
+    } else if (a->scheme == KVR_DIST_KVR && a->db) {
+        if (!h)
+            return kvr_error(KVR_ERR_USAGE, "--db: the lookup table's rows are per machine: "
+                                            "give --machine");
+        return from_table(a, m, h, p, c);
+    } else {
+        kvr_plan_even(&plan);
+    }
+    memcpy(c->tokens, plan.tokens, sizeof c->tokens);
+    return st;
+}
+
+static void json_report(const struct exec_args *a, const struct kvr_model *m, int p,
+                        const struct plan_choice *c, const struct kvr_ranks_result *r,
+                        const char *device)
+{
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    kvr_json_kv_str(&j, "model", m->name);
+    kvr_json_kv_str(&j, "backend", kvr_backend_name(a->backend));
+    kvr_json_kv_str(&j, "comm", kvr_comm_kind_name(a->comm));
+    kvr_json_kv_str(&j, "scheme", kvr_dist_scheme_name(a->scheme));
+    kvr_json_kv_str(&j, "method", c->method);
+    kvr_json_kv_str(&j, "device", device);
+    kvr_json_kv_u64(&j, "p", (uint64_t)p);
+    kvr_json_kv_u64(&j, "ctx", a->ctx);
+    kvr_json_key(&j, "partition");
+    kvr_json_array_begin(&j);
+    for (int i = 0; i < p; i++) kvr_json_u64(&j, c->tokens[i]);
+    kvr_json_array_end(&j);
+    kvr_json_kv_u64(&j, "reps", (uint64_t)a->reps);
+    kvr_json_kv_dbl(&j, "ttft_s", r->ttft_s);
+    kvr_json_kv_dbl(&j, "ttft_min_s", r->ttft_min_s);
+    kvr_json_kv_dbl(&j, "ttft_max_s", r->ttft_max_s);
+    kvr_json_kv_dbl(&j, "tokens_per_s", (double)a->ctx / r->ttft_s);
+    kvr_json_kv_u64(&j, "peak_mem_bytes", (uint64_t)r->peak_mem_bytes);
+    kvr_json_key(&j, "first_token");
+    kvr_json_i64(&j, r->first_token);
+    kvr_json_kv_dbl(&j, "logits_checksum", r->logits_checksum);
+    kvr_json_key(&j, "links");
+    kvr_json_array_begin(&j);
+    for (int f = 0; f < p; f++)
+        for (int t = 0; t < p; t++) {
+            if (!(r->link_bytes[f][t] > 0)) continue;
+            kvr_json_object_begin(&j);
+            kvr_json_kv_u64(&j, "from", (uint64_t)f);
+            kvr_json_kv_u64(&j, "to", (uint64_t)t);
+            kvr_json_kv_dbl(&j, "bytes", r->link_bytes[f][t]);
+            kvr_json_kv_dbl(&j, "achieved_Bps", r->link_bytes[f][t] / r->link_s[f][t]);
+            kvr_json_object_end(&j);
+        }
+    kvr_json_array_end(&j);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+}
+
+static void table_report(const struct exec_args *a, const struct kvr_model *m, int p,
+                         const struct plan_choice *c, const struct kvr_ranks_result *r,
+                         const char *device)
+{
+    char t0[32], t1[32], t2[32], b[32];
+    printf("%s, %llu tokens, scheme %s (%s) on %d ranks, backend %s, comm %s, on %s\npartition   ",
+           m->name, (unsigned long long)a->ctx, kvr_dist_scheme_name(a->scheme), c->method, p,
+           kvr_backend_name(a->backend), kvr_comm_kind_name(a->comm), device);
+    for (int i = 0; i < p; i++) printf("%s%llu", i ? "," : "", (unsigned long long)c->tokens[i]);
+    printf("\nTTFT        %s median (min %s, max %s, %d reps)\n",
+           kvr_format_duration(t0, sizeof t0, r->ttft_s),
+           kvr_format_duration(t1, sizeof t1, r->ttft_min_s),
+           kvr_format_duration(t2, sizeof t2, r->ttft_max_s), a->reps);
+    printf("first token %d (logits checksum %.6e), peak memory %s per rank\n", r->first_token,
+           r->logits_checksum, kvr_format_bytes(b, sizeof b, r->peak_mem_bytes));
+    for (int f = 0; f < p; f++)
+        for (int t = 0; t < p; t++)
+            if (r->link_bytes[f][t] > 0)
+                printf("link %d->%d  %s at %s\n", f, t,
+                       kvr_format_bytes(b, sizeof b, r->link_bytes[f][t]),
+                       kvr_format_rate_Bps(t0, sizeof t0, r->link_bytes[f][t] / r->link_s[f][t]));
+}
+
+/* Rank 0 stores the measurement with its provenance. */
+static enum kvr_status store_row(const struct exec_args *a, const struct kvr_model *m,
+                                 const struct kvr_machine *h, int p, const struct plan_choice *c,
+                                 const struct kvr_ranks_result *r, struct kvr_exec *ex,
+                                 struct kvr_comm *comm, const char *argv_text)
+{
+    struct kvr_measurement_row *x = calloc(1, sizeof *x);
+    if (!x) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    char host[256];
+    struct kvr_provenance prov;
+    kvr_exec_device_name(ex, x->gpu, sizeof x->gpu);
+    kvr_search_provenance(argv_text, x->gpu, &prov, host, sizeof host);
+    snprintf(x->model, sizeof x->model, "%s", m->name);
+    if (h) kvr_machine_args_key(&a->mach, h->name, x->machine, sizeof x->machine);
+    snprintf(x->link_settings, sizeof x->link_settings, "%s", h ? x->machine : "full speed");
+    if (!h) snprintf(x->machine, sizeof x->machine, "local");
+    snprintf(x->scheme, sizeof x->scheme, "%s", kvr_dist_scheme_name(a->scheme));
+    snprintf(x->method, sizeof x->method, "%s", c->method);
+    snprintf(x->backend, sizeof x->backend, "%s", kvr_backend_name(a->backend));
+    snprintf(x->comm, sizeof x->comm, "%s", kvr_comm_kind_name(a->comm));
+    kvr_exec_driver(ex, x->driver, sizeof x->driver);
+    kvr_comm_versions(comm, x->mpi_version, sizeof x->mpi_version, x->nccl_version,
+                      sizeof x->nccl_version);
+    x->p = p, x->ctx_tokens = a->ctx, x->warmup = a->warmup, x->reps = a->reps;
+    memcpy(x->tokens, c->tokens, sizeof x->tokens);
+    x->ttft_median_s = r->ttft_s, x->ttft_min_s = r->ttft_min_s, x->ttft_max_s = r->ttft_max_s;
+    x->peak_mem_bytes = r->peak_mem_bytes, x->first_token = r->first_token;
+    x->logits_checksum = r->logits_checksum;
+    struct kvr_store *store = NULL;
+    enum kvr_status st = kvr_store_open(a->db, KVR_STORE_WRITE, &store);
+    if (!st) st = kvr_store_add_run(store, &prov, &x->run_id);
+    if (!st) st = kvr_store_put_measurement(store, x);
+    kvr_store_close(store);
+    free(x);
+    return st;
+}
+
+/* The GPU of this rank: --device, else the local rank (ranks of one host share them round
+ * robin; on a one-GPU machine they all use GPU 0). */
+static int rank_device(const struct exec_args *a)
+{
+    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (a->device_set || !lr) return a->device;
+    int n = kvr_exec_cuda_devices();
+    return n > 0 ? atoi(lr) % n : 0;
+}
+
+enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,
+                                   const char *argv_text, int rank, int size)
+{
+    static struct kvr_machine h; /* large: not on the stack */
+    char p_text[16], device[128] = "";
+    snprintf(p_text, sizeof p_text, "%d", size);
+    enum kvr_status st = a->links ? kvr_machine_args_build(&a->mach, NULL, p_text, &h) : KVR_OK;
+    struct plan_choice c;
+    if (!st) st = choose(a, m, a->links ? &h : NULL, size, &c);
+    struct kvr_exec_opts o = {.backend = a->backend,
+                              .max_ctx = (uint32_t)a->ctx,
+                              .seed = a->seed,
+                              .weights = a->weights,
+                              .device = rank_device(a)};
+    struct kvr_exec *ex = NULL;
+    struct kvr_comm *comm = NULL;
+    if (!st) st = kvr_exec_open(m, &o, &ex);
+    if (!st) st = kvr_comm_open(a->comm, o.device, a->timeout_s, &comm);
+    struct kvr_ranks_result r;
+    struct kvr_ranks_args ra = {.ex = ex,
+                                .comm = comm,
+                                .seed = a->seed,
+                                .warmup = a->warmup,
+                                .reps = a->reps,
+                                .timeline_path = a->timeline,
+                                .dump_logits = a->dump_logits,
+                                .dump_kv = a->dump_kv};
+    ra.dist = (struct kvr_dist_opts){
+        .scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = a->links ? &h : NULL};
+    if (!st) memcpy(ra.dist.partition, c.tokens, sizeof c.tokens);
+    if (!st) st = kvr_ranks_run(&ra, &r);
+    if (!st && rank == 0) {
+        kvr_exec_device_name(ex, device, sizeof device);
+        if (a->json)
+            json_report(a, m, size, &c, &r, device);
+        else
+            table_report(a, m, size, &c, &r, device);
+        if (a->db) st = store_row(a, m, a->links ? &h : NULL, size, &c, &r, ex, comm, argv_text);
+    }
+    kvr_comm_close(comm);
+    kvr_exec_close(ex);
+    return st;
+}

@@ -1,0 +1,159 @@
+#include "kvr_exec_ranks.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_weights.h"
+
+/* What each rank sends rank 0 at the end. */
+struct rank_report {
+    int32_t first_token;
+    double checksum, peak_mem;
+    double recv_bytes[KVR_MAX_GPUS], recv_s[KVR_MAX_GPUS];
+};
+
+/* A timeline event that can travel between processes (no pointers). */
+struct wire_event {
+    int rank, layer, kind, peer;
+    char what[16];
+    double start_s, end_s, bytes;
+};
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *tokens, float *logits,
+                             struct rank_report *me, double *times)
+{
+    enum kvr_status st = KVR_OK;
+    for (int i = 0; i < a->warmup + a->reps && !st; i++) {
+        struct kvr_dist_stats s;
+        if ((st = kvr_dist_prefill(a->ex, a->comm, &a->dist, tokens, logits, &s))) break;
+        double ttft = s.end_s; /* until the last rank is done: the last one has the token */
+        if ((st = kvr_comm_max_f64(a->comm, &ttft)) || i < a->warmup) continue;
+        times[i - a->warmup] = ttft;
+        for (int j = 0; j < KVR_MAX_GPUS; j++)
+            me->recv_bytes[j] += s.recv_bytes[j], me->recv_s[j] += s.recv_s[j];
+    }
+    return st;
+}
+
+static enum kvr_status write_floats(const char *path, const float *v, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return kvr_error(KVR_ERR_IO, "%s: cannot write", path);
+    size_t w = fwrite(v, sizeof *v, n, f);
+    if (fclose(f) != 0 || w != n) return kvr_error(KVR_ERR_IO, "%s: write failed", path);
+    return KVR_OK;
+}
+
+/* The last rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. */
+static enum kvr_status dump_kv(const struct kvr_ranks_args *a)
+{
+    const struct kvr_model *m = kvr_exec_model(a->ex);
+    size_t n = (size_t)a->dist.ctx * m->n_kv_heads * m->head_dim;
+    float *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
+    FILE *f = fopen(a->dump_kv, "wb");
+    enum kvr_status st =
+        k && v && f ? KVR_OK : kvr_error(KVR_ERR_IO, "%s: cannot write", a->dump_kv);
+    for (uint32_t l = 0; l < m->n_layers && !st; l++) {
+        st = kvr_exec_kv_read(a->ex, l, 0, a->dist.ctx, k, v);
+        if (!st && (fwrite(k, sizeof *k, n, f) != n || fwrite(v, sizeof *v, n, f) != n))
+            st = kvr_error(KVR_ERR_IO, "%s: write failed", a->dump_kv);
+    }
+    if (f && fclose(f) != 0 && !st) st = kvr_error(KVR_ERR_IO, "%s: write failed", a->dump_kv);
+    free(k), free(v);
+    return st;
+}
+
+/* One more, synchronous prefill with every rank's events; rank 0 writes them as TSV. */
+static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *tokens,
+                                float *logits)
+{
+    enum { CAP = 16384 };
+    struct kvr_event *ev = calloc(CAP, sizeof *ev);
+    struct wire_event *w = calloc(CAP, sizeof *w), *all = NULL;
+    struct kvr_timeline tl = {.events = ev, .cap = CAP};
+    struct kvr_dist_opts o = a->dist;
+    o.timeline = &tl;
+    struct kvr_dist_stats s;
+    enum kvr_status st = ev && w ? kvr_dist_prefill(a->ex, a->comm, &o, tokens, logits, &s)
+                                 : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < tl.n; i++) {
+        w[i] = (struct wire_event){.rank = ev[i].rank,
+                                   .layer = ev[i].layer,
+                                   .kind = ev[i].kind,
+                                   .peer = ev[i].peer,
+                                   .start_s = ev[i].start_s,
+                                   .end_s = ev[i].end_s,
+                                   .bytes = ev[i].bytes};
+        snprintf(w[i].what, sizeof w[i].what, "%s", ev[i].what);
+    }
+    if (!st) st = kvr_comm_gather(a->comm, w, CAP * sizeof *w, (void **)&all);
+    FILE *f = !st && kvr_comm_rank(a->comm) == 0 ? fopen(a->timeline_path, "w") : NULL;
+    if (!st && kvr_comm_rank(a->comm) == 0 && !f)
+        st = kvr_error(KVR_ERR_IO, "--timeline: cannot write %s", a->timeline_path);
+    if (f) {
+        fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
+        for (size_t i = 0; i < (size_t)CAP * (size_t)kvr_comm_size(a->comm); i++)
+            if (all[i].what[0])
+                fprintf(f, "%d\t%d\t%s\t%s\t%.9f\t%.9f\t%.0f\t%d\n", all[i].rank, all[i].layer,
+                        kvr_event_kind_name((enum kvr_event_kind)all[i].kind), all[i].what,
+                        all[i].start_s, all[i].end_s, all[i].bytes, all[i].peer);
+        if (fclose(f) != 0) st = kvr_error(KVR_ERR_IO, "--timeline: write failed");
+    }
+    free(ev), free(w), free(all);
+    return st;
+}
+
+/* Rank 0 folds every rank's report into the result. */
+static void fold(const struct kvr_ranks_args *a, const struct rank_report *all, int p,
+                 struct kvr_ranks_result *r)
+{
+    r->first_token = all[p - 1].first_token, r->logits_checksum = all[p - 1].checksum;
+    for (int to = 0; to < p; to++) {
+        r->peak_mem_bytes = fmax(r->peak_mem_bytes, all[to].peak_mem);
+        for (int from = 0; from < p; from++)
+            r->link_bytes[from][to] = all[to].recv_bytes[from],
+            r->link_s[from][to] = all[to].recv_s[from];
+    }
+    (void)a;
+}
+
+enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_result *r)
+{
+    const struct kvr_model *m = kvr_exec_model(a->ex);
+    int rank = kvr_comm_rank(a->comm), p = kvr_comm_size(a->comm);
+    int32_t *tokens = malloc((size_t)a->dist.ctx * sizeof *tokens);
+    float *logits = calloc(m->vocab, sizeof *logits);
+    double *times = calloc((size_t)a->reps, sizeof *times);
+    struct rank_report me = {0}, *all = NULL;
+    memset(r, 0, sizeof *r);
+    enum kvr_status st =
+        tokens && logits && times ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) kvr_tokens_random(a->seed, m->vocab, a->dist.ctx, tokens);
+    if (!st) st = timed(a, tokens, logits, &me, times);
+    if (!st && rank == p - 1) {
+        me.first_token = kvr_logits_argmax(logits, m->vocab);
+        me.checksum = kvr_logits_checksum(logits, m->vocab);
+        if (a->dump_logits) st = write_floats(a->dump_logits, logits, m->vocab);
+        if (!st && a->dump_kv) st = dump_kv(a);
+    }
+    me.peak_mem = (double)kvr_exec_peak_memory(a->ex);
+    if (!st) st = kvr_comm_gather(a->comm, &me, sizeof me, (void **)&all);
+    if (!st && a->timeline_path) st = timeline(a, tokens, logits);
+    if (!st && rank == 0) {
+        qsort(times, (size_t)a->reps, sizeof *times, cmp_dbl);
+        int n = a->reps;
+        r->ttft_s = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+        r->ttft_min_s = times[0], r->ttft_max_s = times[n - 1];
+        fold(a, all, p, r);
+    }
+    free(tokens), free(logits), free(times), free(all);
+    return st;
+}

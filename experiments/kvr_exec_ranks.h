@@ -1,0 +1,28 @@
+/* kvr exec under mpirun: the timed multi-rank prefill of one plan, what rank 0 reports and
+ * stores, the timeline, and the last rank's dumps for the tests. */
+#pragma once
+
+#include "kvr_dist.h"
+#include "kvr_exec.h"
+
+struct kvr_ranks_args {
+    struct kvr_exec *ex;
+    struct kvr_comm *comm;
+    struct kvr_dist_opts dist;
+    uint64_t seed;
+    int warmup, reps;
+    const char *timeline_path;         /* TSV as `kvr sim --timeline` writes it, or NULL */
+    const char *dump_logits, *dump_kv; /* raw float32 files from the last rank, or NULL */
+};
+
+struct kvr_ranks_result {
+    double ttft_s, ttft_min_s, ttft_max_s; /* median, min, max over the reps */
+    int32_t first_token;
+    double logits_checksum;
+    double peak_mem_bytes;                         /* the largest rank's */
+    double link_bytes[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* from -> to, over the timed reps */
+    double link_s[KVR_MAX_GPUS][KVR_MAX_GPUS];
+};
+
+/* All ranks call it; the result is complete on rank 0. */
+enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_result *r);

@@ -1,0 +1,42 @@
+/* measurement rows: what the executor measured, with the settings and versions behind it. */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "kvr_store.h"
+
+static enum kvr_status put_txn(struct kvr_store *s, void *arg)
+{
+    const struct kvr_measurement_row *m = arg;
+    static const char sql[] =
+        "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
+        " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
+        " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
+        " nccl_version, mpi_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+        " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    char tokens[KVR_MAX_GPUS * 21];
+    kvr_store_format_tokens(m->tokens, m->p, tokens, sizeof tokens);
+    const char *texts[] = {m->model, m->machine};
+    sqlite3_bind_int64(q, 1, m->run_id);
+    for (int k = 0; k < 2; k++) sqlite3_bind_text(q, k + 2, texts[k], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 4, m->p);
+    sqlite3_bind_int64(q, 5, (sqlite3_int64)m->ctx_tokens);
+    const char *more[] = {m->scheme, m->method, tokens, m->backend, m->comm, m->link_settings};
+    for (int k = 0; k < 6; k++) sqlite3_bind_text(q, k + 6, more[k], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 12, m->warmup), sqlite3_bind_int(q, 13, m->reps);
+    sqlite3_bind_double(q, 14, m->ttft_median_s), sqlite3_bind_double(q, 15, m->ttft_min_s);
+    sqlite3_bind_double(q, 16, m->ttft_max_s), sqlite3_bind_double(q, 17, m->peak_mem_bytes);
+    sqlite3_bind_int64(q, 18, m->first_token), sqlite3_bind_double(q, 19, m->logits_checksum);
+    const char *versions[] = {m->gpu, m->driver, m->nccl_version, m->mpi_version};
+    for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    KVR_SQL_CHECK(s, rc == SQLITE_DONE ? SQLITE_OK : rc);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m)
+{
+    return kvr_store_transaction(s, put_txn, (void *)m);
+}

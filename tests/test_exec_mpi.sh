@@ -1,0 +1,93 @@
+#!/bin/sh
+# The schemes on real ranks (ref backend, mpi communicator): for kvr, tsp, tsp-causal and ring
+# on p = 1, 2, 3, 4 and 8 ranks, uneven KV-Runahead partitions included, the last rank's logits
+# and whole KV cache equal the single-rank run's (max abs diff <= 1e-5). Then the measurement
+# row, link emulation, the timeline, and the faults: a partition for the wrong rank count, a
+# rank that dies, a rank that hangs, nccl without a GPU. Skipped (77) without mpirun or an MPI
+# build. Usage: test_exec_mpi.sh KVR
+kvr=$1
+tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+. "$(dirname "$0")/tap_helpers.sh"
+if ! command -v mpirun >/dev/null || ! "$kvr" --version | grep -q "mpi=yes"; then
+    echo "1..0 # SKIP no mpirun or kvr built without MPI"
+    exit 77
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpi() { np=$1; shift; timeout 120 mpirun -np "$np" --oversubscribe "$kvr" "$@"; }
+
+printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
+printf '[model]\nname = mqa\nn_layers = 2\nd_model = 192\nn_heads = 3\nn_kv_heads = 1\nd_ffn = 256\nvocab = 80\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"
+
+# same: compare two float32 dumps, max abs diff <= 1e-5
+same() {
+    python3 - "$1" "$2" <<'PY'
+import array, sys
+a, b = array.array('f'), array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+sys.exit(0 if len(a) == len(b) > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 else 1)
+PY
+}
+
+for model in gqa mqa; do
+    common="--model $tmp/$model.ini --ctx 37 --backend ref --reps 1 --warmup 0"
+    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
+    report $? "$model: single-rank reference" "$(cat "$tmp/err")"
+    for p in 1 2 3 4 8; do
+        for scheme in kvr tsp tsp-causal ring; do
+            part=
+            if [ $scheme = kvr ]; then case $p in
+                3) part="--partition 20,10,7" ;; 4) part="--partition 15,10,7,5" ;;
+                8) part="--partition 8,7,6,5,4,3,2,2" ;; esac; fi
+            rm -f "$tmp/l" "$tmp/kv"
+            mpi $p exec $common --scheme $scheme $part --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+                same "$tmp/ref.l" "$tmp/l" && same "$tmp/ref.kv" "$tmp/kv"
+            report $? "$model: $scheme on $p ranks ${part:-even}: last rank's logits and KV cache equal single" "$(cat "$tmp/err")"
+        done
+    done
+done
+
+common="--model $tmp/gqa.ini --ctx 37 --backend ref --warmup 1 --reps 3"
+mpi 3 exec $common --scheme kvr --partition 20,10,7 --db "$tmp/m.db" --json >"$tmp/out" 2>"$tmp/err" &&
+    [ "$(sql "$tmp/m.db" "SELECT scheme || ' ' || method || ' ' || p || ' ' || partition_tokens || ' ' || comm FROM measurement")" = "kvr given 3 20;10;7 mpi" ] &&
+    [ -n "$(sql "$tmp/m.db" "SELECT mpi_version FROM measurement")" ] &&
+    [ "$(sql "$tmp/m.db" "SELECT count(*) FROM measurement JOIN run ON run.id = measurement.run_id")" = 1 ]
+report $? "rank 0 stores one measurement row with its provenance" "$(cat "$tmp/err")"
+mpi 3 exec $common --scheme kvr --machine a100-10GBps --bw 2MB/s --json >"$tmp/out" 2>"$tmp/err"
+python3 - "$tmp/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+links = {(l['from'], l['to']): l for l in d['links']}
+ok = set(links) == {(0, 1), (1, 2)} and all(l['achieved_Bps'] <= 2e6 * 1.02 for l in links.values())
+# rank 2 waits for 3 layers of [0, 26) rows (K and V, 2 KV heads of 32, float32) at 2 MB/s
+ok = ok and d['ttft_s'] >= 3 * 26 * 2 * 64 * 4 / 2e6
+sys.exit(0 if ok else 1)
+PY
+report $? "link emulation: 2 MB/s links are never beaten, and the chain waits for them" "$(cat "$tmp/out" "$tmp/err")"
+mpi 4 exec $common --scheme ring --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
+    head -1 "$tmp/tl.tsv" | grep -q "^rank	layer	kind	what" &&
+    [ "$(cut -f1 "$tmp/tl.tsv" | sort -u | grep -c '^[0-3]$')" = 4 ] && grep -q "	send	kv	" "$tmp/tl.tsv" && grep -q "	wait	kv	" "$tmp/tl.tsv"
+report $? "--timeline: every rank's compute, send and wait events as TSV" "$(cat "$tmp/err")"
+
+mpi 3 exec $common --scheme kvr --partition 20,17 >/dev/null 2>"$tmp/err"
+[ $? != 0 ] && grep -q "3 ranks" "$tmp/err"
+report $? "a partition for 2 ranks on 3 fails, naming the rank count" "$(cat "$tmp/err")"
+t0=$(date +%s)
+KVR_TEST_FAULT=die@1 mpi 3 exec $common --scheme kvr --timeout 5 >/dev/null 2>"$tmp/err"
+rc=$?; t1=$(date +%s)
+[ $rc != 0 ] && [ $((t1 - t0)) -lt 60 ]
+report $? "a rank that dies: the job ends with an error within 60 s (took $((t1 - t0)) s)" "$(cat "$tmp/err")"
+t0=$(date +%s)
+KVR_TEST_FAULT=hang@1 mpi 3 exec $common --scheme kvr --timeout 3 >/dev/null 2>"$tmp/err"
+rc=$?; t1=$(date +%s)
+[ $rc != 0 ] && [ $((t1 - t0)) -lt 60 ] && grep -q "timed out" "$tmp/err"
+report $? "a rank that hangs: the others time out with a clear error within 60 s (took $((t1 - t0)) s)" "$(cat "$tmp/err")"
+if [ "$("$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; echo $?)" != 0 ]; then
+    mpi 2 exec $common --scheme kvr --comm nccl >/dev/null 2>"$tmp/err"
+    [ $? != 0 ] && grep -qi "nccl" "$tmp/err"
+    report $? "--comm nccl without a GPU fails with a clear error" "$(cat "$tmp/err")"
+fi
+echo "1..$n"
+[ "$failed" = 0 ]
