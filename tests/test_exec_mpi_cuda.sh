@@ -1,0 +1,43 @@
+#!/bin/sh
+# The schemes on real ranks with the cuda backend: p ranks share the one GPU (mpi
+# communicator, host-staged), so this proves the multi-rank CUDA path, not its speed. The last
+# rank's logits and KV cache match the single-rank cuda run within bf16 bounds (relative L2
+# error <= 2e-2). Skipped (77) without a GPU, mpirun or an MPI build. Usage: SCRIPT KVR
+kvr=$1
+tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-cuda-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+. "$(dirname "$0")/tap_helpers.sh"
+if ! command -v mpirun >/dev/null || ! "$kvr" --version | grep -q "mpi=yes" ||
+    ! "$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; then
+    echo "1..0 # SKIP no GPU, no mpirun, or kvr built without MPI"
+    exit 77
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpi() { np=$1; shift; timeout 300 mpirun -np "$np" --oversubscribe "$kvr" "$@"; }
+close() {
+    python3 - "$1" "$2" <<'PY'
+import array, math, sys
+a, b = array.array('f'), array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+num = sum((x - y) ** 2 for x, y in zip(a, b)); den = sum(y * y for y in b)
+sys.exit(0 if len(a) == len(b) > 0 and math.sqrt(num / den) <= 2e-2 else 1)
+PY
+}
+printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/m.ini"
+common="--model $tmp/m.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
+mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
+report $? "single-rank cuda reference" "$(cat "$tmp/err")"
+for p in 2 3 4; do
+    for scheme in kvr tsp tsp-causal ring; do
+        part=
+        [ $scheme = kvr ] && [ $p = 3 ] && part="--partition 150,90,61"
+        [ $scheme = kvr ] && [ $p = 4 ] && part="--partition 120,80,60,41"
+        mpi $p exec $common --scheme $scheme $part --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+            close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
+        report $? "cuda: $scheme on $p ranks ${part:-even}: logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
+    done
+done
+echo "1..$n"
+[ "$failed" = 0 ]
