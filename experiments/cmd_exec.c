@@ -8,6 +8,7 @@
 #include "kvr_config.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
+#include "kvr_measure.h"
 #include "kvr_mpi.h"
 #include "kvr_units.h"
 
@@ -304,6 +305,13 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     if (!(st = kvr_exec_open(&m, &o, &ex)))
         st = kvr_exec_run_single(ex, (uint32_t)a.ctx, a.seed, a.warmup, a.reps, &r);
     if (!st && a.profile) st = kvr_exec_profile_single(ex, (uint32_t)a.ctx, a.seed, op_s);
+    if (!st && a.db) {
+        struct kvr_measurement_row x;
+        char argv_text[4096];
+        kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
+        kvr_measure_single(&x, &m, &r, kvr_backend_name(a.backend), a.warmup, a.reps);
+        st = kvr_measure_store(a.db, argv_text, ex, &x);
+    }
     kvr_exec_close(ex);
     if (st) return st;
     if (a.json)

@@ -8,6 +8,7 @@
 #include "kvr_exec_ranks.h"
 #include "kvr_interp.h"
 #include "kvr_json.h"
+#include "kvr_measure.h"
 #include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
@@ -141,10 +142,6 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
 {
     struct kvr_measurement_row *x = calloc(1, sizeof *x);
     if (!x) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    char host[256];
-    struct kvr_provenance prov;
-    kvr_exec_device_name(ex, x->gpu, sizeof x->gpu);
-    kvr_search_provenance(argv_text, x->gpu, &prov, host, sizeof host);
     snprintf(x->model, sizeof x->model, "%s", m->name);
     if (h) kvr_machine_args_key(&a->mach, h->name, x->machine, sizeof x->machine);
     snprintf(x->link_settings, sizeof x->link_settings, "%s", h ? x->machine : "full speed");
@@ -153,7 +150,6 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
     snprintf(x->method, sizeof x->method, "%s", c->method);
     snprintf(x->backend, sizeof x->backend, "%s", kvr_backend_name(a->backend));
     snprintf(x->comm, sizeof x->comm, "%s", kvr_comm_kind_name(a->comm));
-    kvr_exec_driver(ex, x->driver, sizeof x->driver);
     kvr_comm_versions(comm, x->mpi_version, sizeof x->mpi_version, x->nccl_version,
                       sizeof x->nccl_version);
     x->p = p, x->ctx_tokens = a->ctx, x->warmup = a->warmup, x->reps = a->reps;
@@ -161,11 +157,7 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
     x->ttft_median_s = r->ttft_s, x->ttft_min_s = r->ttft_min_s, x->ttft_max_s = r->ttft_max_s;
     x->peak_mem_bytes = r->peak_mem_bytes, x->first_token = r->first_token;
     x->logits_checksum = r->logits_checksum;
-    struct kvr_store *store = NULL;
-    enum kvr_status st = kvr_store_open(a->db, KVR_STORE_WRITE, &store);
-    if (!st) st = kvr_store_add_run(store, &prov, &x->run_id);
-    if (!st) st = kvr_store_put_measurement(store, x);
-    kvr_store_close(store);
+    enum kvr_status st = kvr_measure_store(a->db, argv_text, ex, x);
     free(x);
     return st;
 }

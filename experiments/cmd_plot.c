@@ -65,43 +65,12 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
     return KVR_OK;
 }
 
-/* gnuplot must run: its absence is the user's to fix (exit 2). */
-static enum kvr_status check_gnuplot(const char *prog)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "'%s' --version >/dev/null 2>&1", prog);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-        return kvr_error(KVR_ERR_INPUT,
-                         "gnuplot: cannot run '%s' (install gnuplot, e.g. "
-                         "apt-get install gnuplot-nox, or pass --gnuplot PROG)",
-                         prog);
-    return KVR_OK;
-}
-
-static enum kvr_status render(const struct plot_args *a, const char *name)
-{
-    for (int t = 0; t < 2; t++) {
-        char cmd[4096];
-        snprintf(cmd, sizeof cmd,
-                 "'%s' -e \"datadir='%s/data'; outdir='%s'; name='%s'; term='%s'\" '%s/style.gp' "
-                 "'%s/%s.gp' 2>'%s/data/%s.log'",
-                 a->gnuplot, a->out, a->out, name, t ? "svg" : "png", a->scripts, a->scripts, name,
-                 a->out, name);
-        int rc = system(cmd);
-        if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-            return kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
-                             a->scripts, name, a->out, name);
-    }
-    return KVR_OK;
-}
-
 enum kvr_status kvr_cmd_plot(int argc, char **argv)
 {
     struct plot_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
     if (st || a.help) return st ? st : (fputs(plot_help, stdout), KVR_OK);
-    if ((st = check_gnuplot(a.gnuplot))) return st;
+    if ((st = kvr_plot_check_gnuplot(a.gnuplot))) return st;
     char data[4096];
     snprintf(data, sizeof data, "%s/data", a.out);
     if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0)
@@ -117,7 +86,7 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv)
         if (!st && rows == 0)
             st = kvr_error(KVR_ERR_INPUT, "%s: no data for %s (run: kvr sweep %s)", a.db, f->name,
                            f->sweep);
-        if (!st) st = render(&a, f->name);
+        if (!st) st = kvr_plot_render(a.gnuplot, a.scripts, a.out, f->name);
         if (!st)
             printf("%-6s %-55s %5zu rows -> %s/%s.png, .svg\n", f->name, f->title, rows, a.out,
                    f->name),

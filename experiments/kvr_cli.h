@@ -35,6 +35,8 @@ enum kvr_status kvr_cmd_export(int argc, char **argv);
 enum kvr_status kvr_cmd_sweep(int argc, char **argv);
 enum kvr_status kvr_cmd_plot(int argc, char **argv);
 enum kvr_status kvr_cmd_exec(int argc, char **argv);
+enum kvr_status kvr_cmd_calibrate(int argc, char **argv);
+enum kvr_status kvr_cmd_validate(int argc, char **argv);
 
 /* A list of token counts: "1k,2k,4k", ranges "1k-16k+1k" (from-to+step, step default 1k), or
  * both mixed. At most max_n values; message names the option. Free *out with free(). */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,4 +207,34 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
     if (fclose(x.list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "plot: error writing '%s'", path);
     *rows = x.rows;
     return st;
+}
+
+enum kvr_status kvr_plot_check_gnuplot(const char *prog)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "'%s' --version >/dev/null 2>&1", prog);
+    int rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "gnuplot: cannot run '%s' (install gnuplot, e.g. "
+                         "apt-get install gnuplot-nox, or pass --gnuplot PROG)",
+                         prog);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const char *out,
+                                const char *name)
+{
+    for (int t = 0; t < 2; t++) {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd,
+                 "'%s' -e \"datadir='%s/data'; outdir='%s'; name='%s'; term='%s'\" '%s/style.gp' "
+                 "'%s/%s.gp' 2>'%s/data/%s.log'",
+                 gnuplot, out, out, name, t ? "svg" : "png", scripts, scripts, name, out, name);
+        int rc = system(cmd);
+        if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
+            return kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
+                             scripts, name, out, name);
+    }
+    return KVR_OK;
 }

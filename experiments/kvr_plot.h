@@ -23,3 +23,9 @@ const struct kvr_plot_figure *kvr_plot_figure(const char *name); /* NULL when un
 /* Writes DATADIR/NAME-K.tsv and DATADIR/NAME.list; *rows counts the data rows. */
 enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_figure *f,
                                 const char *datadir, size_t *rows);
+
+/* gnuplot must run: its absence is the user's to fix (exit 2). */
+enum kvr_status kvr_plot_check_gnuplot(const char *prog);
+/* Renders OUT/NAME.png and .svg from OUT/data with SCRIPTS/style.gp and SCRIPTS/NAME.gp. */
+enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const char *out,
+                                const char *name);

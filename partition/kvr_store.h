@@ -121,6 +121,9 @@ struct kvr_measurement_row {
     char gpu[128], driver[64], nccl_version[64], mpi_version[128];
 };
 enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m);
+/* Every measurement row (free *out with free()). */
+enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
+                                            size_t *n);
 
 struct sqlite3 *kvr_store_db(struct kvr_store *s);
 const char *kvr_store_path(const struct kvr_store *s);

@@ -229,7 +229,7 @@ enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec)
     return KVR_OK;
 }
 
-static enum kvr_status validate_gpu(const struct kvr_gpu *g)
+enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g)
 {
     if (!(g->peak_flops > 0) || !(g->mem_Bps > 0) || !(g->mem_bytes > 0) || !(g->launch_s >= 0))
         return kvr_error(KVR_ERR_INPUT, "GPU %s: peak, mem_bw and mem must be > 0, launch >= 0",
@@ -261,5 +261,5 @@ enum kvr_status kvr_machine_validate(const struct kvr_machine *m)
     if (!(m->noise.share >= 0 && m->noise.share < 1))
         return kvr_error(KVR_ERR_INPUT, "machine %s: noise share %g is outside [0, 1)", m->name,
                          m->noise.share);
-    return validate_gpu(&m->gpu);
+    return kvr_gpu_validate(&m->gpu);
 }

@@ -75,6 +75,8 @@ enum kvr_status kvr_machine_set_noise_links(struct kvr_machine *m, const char *l
 /* Checks the whole profile (positive rates and latencies, noise in [0, 1), p within the
  * topology). */
 enum kvr_status kvr_machine_validate(const struct kvr_machine *m);
+/* The GPU part alone: rates > 0, efficiencies in (0, 1], half_tokens >= 0. */
+enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g);
 
 /* Names for the op classes as used in profiles: gemm, attention, elementwise. */
 const char *kvr_class_name(int cls);

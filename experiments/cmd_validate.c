@@ -1,0 +1,215 @@
+/* kvr validate: the simulator's TTFT predictions against the executor's stored measurements,
+ * point by point, with MAPE and two figures (predicted against measured with the y = x line
+ * and +-10% bands; the error against context length). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvr_cli.h"
+#include "kvr_config.h"
+#include "kvr_json.h"
+#include "kvr_plot.h"
+#include "kvr_sim.h"
+#include "kvr_store.h"
+
+static const char help[] =
+    "usage: kvr validate [--db FILE] [--machine PROFILE] [--multi-gpu] [--out DIR] [--json]\n"
+    "\n"
+    "Predicts every stored measurement's plan (model, p, ctx, scheme, partition) with the\n"
+    "simulator on PROFILE and prints the relative error of each, the MAPE and the largest\n"
+    "error. Single-device measurements (p = 1) by default; --multi-gpu takes those of p > 1.\n"
+    "\n"
+    "  -d, --db FILE       measurements             (default: data/measurements/h100.sqlite)\n"
+    "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini)\n"
+    "      --multi-gpu     validate the multi-rank measurements instead\n"
+    "  -o, --out DIR       also draw validate.png/.svg and validate_err.png/.svg there\n"
+    "      --gnuplot PROG  gnuplot program          (default gnuplot)\n"
+    "  -j, --json          print JSON (keys points, mape_pct, max_err_pct, rows)\n";
+
+struct args {
+    const char *db, *machine, *out, *gnuplot;
+    bool multi, json, help;
+};
+
+struct point {
+    const struct kvr_measurement_row *m;
+    double predicted_s, err; /* predicted / measured - 1 */
+};
+
+static enum kvr_status parse(int argc, char **argv, struct args *a)
+{
+    enum { O_MULTI = 300, O_GNUPLOT };
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"machine", required_argument, 0, 'H'},
+                                         {"multi-gpu", no_argument, 0, O_MULTI},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"gnuplot", required_argument, 0, O_GNUPLOT},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    *a = (struct args){.db = KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
+                       .machine = KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini",
+                       .gnuplot = "gnuplot"};
+    kvr_cli_opt_reset();
+    for (int c; (c = kvr_cli_getopt(argc, argv, "d:H:o:jh", opts)) != -1;) {
+        if (c == '?') return KVR_ERR_USAGE;
+        if (c == 'd') a->db = optarg;
+        if (c == 'H') a->machine = optarg;
+        if (c == 'o') a->out = optarg;
+        if (c == O_MULTI) a->multi = true;
+        if (c == O_GNUPLOT) a->gnuplot = optarg;
+        if (c == 'j') a->json = true;
+        if (c == 'h') a->help = true;
+    }
+    if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+    return KVR_OK;
+}
+
+/* The simulator's TTFT for a measured plan. */
+static enum kvr_status predict(const struct kvr_measurement_row *x, const struct kvr_machine *base,
+                               double *ttft)
+{
+    static const char *const schemes[] = {"single", "tsp", "tsp-causal", "kvr", "ring"};
+    static const enum kvr_scheme sim[] = {KVR_SCHEME_SINGLE, KVR_SCHEME_TSP, KVR_SCHEME_TSP_CAUSAL,
+                                          KVR_SCHEME_KVR, KVR_SCHEME_RING};
+    struct kvr_model m;
+    struct kvr_machine h = *base;
+    struct kvr_plan plan = {.p = x->p, .ctx = x->ctx_tokens};
+    int s = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(x->scheme, schemes[i])) s = i;
+    if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", x->scheme);
+    enum kvr_status st = kvr_model_resolve(x->model, &m);
+    if (st) { /* a model from a profile file: the project's own, by name */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/%s.ini", KVR_SOURCE_DATADIR, x->model);
+        if (access(path, R_OK) == 0) st = kvr_model_resolve(path, &m);
+    }
+    if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
+    if (x->p > h.n_nodes * h.gpus_per_node)
+        return kvr_error(KVR_ERR_INPUT, "measurement on %d ranks: %s has fewer GPUs", x->p, h.name);
+    h.n_gpus = x->p, plan.scheme = sim[s];
+    memcpy(plan.tokens, x->tokens, sizeof plan.tokens);
+    if (plan.scheme != KVR_SCHEME_KVR) kvr_plan_even(&plan);
+    struct kvr_sim *sm = NULL;
+    struct kvr_sim_result r;
+    if (!(st = kvr_plan_check(&plan, &h)) && !(st = kvr_sim_open(&m, &h, &sm)))
+        st = kvr_sim_run(sm, &plan, &r, NULL);
+    kvr_sim_free(sm);
+    if (!st) *ttft = r.ttft_s;
+    return st;
+}
+
+static void print_table(const struct point *pts, size_t n, double mape, double max_err)
+{
+    printf("%-12s %3s %-10s %8s %12s %12s %8s\n", "model", "p", "scheme", "ctx", "measured_s",
+           "predicted_s", "error");
+    for (size_t i = 0; i < n; i++)
+        printf("%-12s %3d %-10s %8llu %12.5f %12.5f %+7.2f%%\n", pts[i].m->model, pts[i].m->p,
+               pts[i].m->scheme, (unsigned long long)pts[i].m->ctx_tokens, pts[i].m->ttft_median_s,
+               pts[i].predicted_s, 100 * pts[i].err);
+    printf("%zu points: MAPE %.2f%%, max error %.2f%%\n", n, mape, max_err);
+}
+
+static void print_json(const struct point *pts, size_t n, double mape, double max_err)
+{
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    kvr_json_kv_u64(&j, "points", n);
+    kvr_json_kv_dbl(&j, "mape_pct", mape);
+    kvr_json_kv_dbl(&j, "max_err_pct", max_err);
+    kvr_json_key(&j, "rows");
+    kvr_json_array_begin(&j);
+    for (size_t i = 0; i < n; i++) {
+        kvr_json_object_begin(&j);
+        kvr_json_kv_str(&j, "model", pts[i].m->model);
+        kvr_json_kv_u64(&j, "p", (uint64_t)pts[i].m->p);
+        kvr_json_kv_str(&j, "scheme", pts[i].m->scheme);
+        kvr_json_kv_u64(&j, "ctx", pts[i].m->ctx_tokens);
+        kvr_json_kv_dbl(&j, "measured_s", pts[i].m->ttft_median_s);
+        kvr_json_kv_dbl(&j, "predicted_s", pts[i].predicted_s);
+        kvr_json_kv_dbl(&j, "err_pct", 100 * pts[i].err);
+        kvr_json_object_end(&j);
+    }
+    kvr_json_array_end(&j);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+}
+
+/* One block per model (and scheme, p): ctx, measured, predicted, error %; then both figures. */
+static enum kvr_status figures(const struct args *a, const struct point *pts, size_t n)
+{
+    char dir[2048], path[2200];
+    struct stat sb;
+    if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
+    enum kvr_status st = kvr_plot_check_gnuplot(a->gnuplot);
+    if (st) return st;
+    snprintf(dir, sizeof dir, "%s/data", a->out);
+    if (mkdir(dir, 0755) != 0 && access(dir, W_OK) != 0)
+        return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", dir);
+    snprintf(path, sizeof path, "%s/validate-1.tsv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    for (size_t i = 0; i < n; i++) {
+        bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
+                     strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
+                     pts[i].m->p != pts[i - 1].m->p;
+        if (first && i) fprintf(f, "\n\n");
+        if (first)
+            fprintf(f, "%s %s p=%d\tctx\tmeasured_s\tpredicted_s\terr_pct\n", pts[i].m->model,
+                    pts[i].m->scheme, pts[i].m->p);
+        fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
+                pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
+    }
+    fclose(f);
+    const char *names[] = {"validate", "validate_err"};
+    for (int k = 0; k < 2 && !st; k++) {
+        snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
+        if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+        fprintf(f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single GPU");
+        fclose(f);
+        st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
+    }
+    return st;
+}
+
+enum kvr_status kvr_cmd_validate(int argc, char **argv)
+{
+    struct args a;
+    enum kvr_status st = parse(argc, argv, &a);
+    if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
+    static struct kvr_machine h;
+    struct kvr_store *store = NULL;
+    struct kvr_measurement_row *rows = NULL;
+    size_t n_rows = 0, n = 0;
+    if ((st = kvr_machine_resolve(a.machine, &h))) return kvr_error_prefix(st, "--machine: ");
+    if ((st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
+    st = kvr_store_list_measurements(store, &rows, &n_rows);
+    kvr_store_close(store);
+    struct point *pts = st ? NULL : calloc(n_rows + 1, sizeof *pts);
+    if (!st && !pts) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    double sum = 0, max_err = 0;
+    for (size_t i = 0; !st && i < n_rows; i++) {
+        if ((rows[i].p > 1) != a.multi) continue;
+        pts[n].m = &rows[i];
+        if ((st = predict(&rows[i], &h, &pts[n].predicted_s))) break;
+        pts[n].err = pts[n].predicted_s / rows[i].ttft_median_s - 1;
+        sum += fabs(pts[n].err), max_err = fmax(max_err, fabs(pts[n].err)), n++;
+    }
+    if (!st && n == 0)
+        st = kvr_error(KVR_ERR_INPUT, "%s: no %s measurements", a.db,
+                       a.multi ? "multi-GPU (p > 1)" : "single-device (p = 1)");
+    double mape = n ? 100 * sum / (double)n : 0;
+    if (!st && a.json)
+        print_json(pts, n, mape, 100 * max_err);
+    else if (!st)
+        print_table(pts, n, mape, 100 * max_err);
+    if (!st && a.out) st = figures(&a, pts, n);
+    free(rows), free(pts);
+    return st;
+}

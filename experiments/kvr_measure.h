@@ -1,0 +1,14 @@
+/* Writing executor measurements: one measurement row with a run row of provenance. */
+#pragma once
+
+#include "kvr_exec.h"
+#include "kvr_store.h"
+
+/* Fills the row's device and driver from ex, opens db for writing, adds the run (argv, host,
+ * device, time) and the row. */
+enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct kvr_exec *ex,
+                                  struct kvr_measurement_row *x);
+
+/* The row of a single-device run (p = 1, scheme single). */
+void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m,
+                        const struct kvr_exec_result *r, const char *backend, int warmup, int reps);

@@ -1,0 +1,133 @@
+#include "kvr_calib.h"
+
+#include <gsl/gsl_multifit_nlinear.h>
+#include <math.h>
+
+#include "kvr_cost.h"
+#include "kvr_gsl_check.h"
+
+const int kvr_calib_ops[] = {KVR_OP_EMBED,       KVR_OP_NORM_ATTN, KVR_OP_QKV,      KVR_OP_ROTARY,
+                             KVR_OP_ATTN_SCORES, KVR_OP_OUT_PROJ,  KVR_OP_NORM_MLP, KVR_OP_MLP_UP,
+                             KVR_OP_MLP_ACT,     KVR_OP_MLP_DOWN,  KVR_OP_LM_HEAD};
+const int kvr_calib_n_ops = (int)(sizeof kvr_calib_ops / sizeof kvr_calib_ops[0]);
+
+/* One op over the prefill: per layer (s = 0, c = ctx) times the layers, or once outside. */
+static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op)
+{
+    struct kvr_op_cost x;
+    bool layer = op < KVR_N_LAYER_OPS;
+    uint64_t rows = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : ctx;
+    if (kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) return INFINITY;
+    double t = kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)rows);
+    return layer ? t * m->n_layers : t;
+}
+
+double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op)
+{
+    if (op == KVR_OP_NORM_MLP && m->block_norms == 1) return 0;
+    if (op == KVR_OP_ATTN_SCORES)
+        return op_s(m, g, ctx, KVR_OP_ATTN_SCORES) + op_s(m, g, ctx, KVR_OP_ATTN_SOFTMAX) +
+               op_s(m, g, ctx, KVR_OP_ATTN_PV);
+    if (op == KVR_OP_MLP_DOWN) return op_s(m, g, ctx, op) + op_s(m, g, ctx, KVR_OP_RESIDUAL);
+    if (op == KVR_OP_LM_HEAD) return op_s(m, g, ctx, op) + op_s(m, g, ctx, KVR_OP_FINAL_NORM);
+    return op_s(m, g, ctx, op);
+}
+
+/* Parameters in an unconstrained space: efficiencies through a logistic, half-tokens and the
+ * launch overhead through exp. 3 classes x 3 + 1. */
+enum { N_PARAMS = 3 * KVR_N_CLASSES + 1 };
+
+static double logistic(double x)
+{
+    return 1 / (1 + exp(-x));
+}
+
+static void to_gpu(const gsl_vector *x, struct kvr_gpu *g)
+{
+    for (int c = 0; c < KVR_N_CLASSES; c++) {
+        g->compute_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c)));
+        g->half_tokens[c] = exp(gsl_vector_get(x, (size_t)(3 * c + 1)));
+        g->mem_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c + 2)));
+    }
+    g->launch_s = exp(gsl_vector_get(x, N_PARAMS - 1));
+}
+
+static void from_gpu(const struct kvr_gpu *g, gsl_vector *x)
+{
+    for (int c = 0; c < KVR_N_CLASSES; c++) {
+        double e = fmin(fmax(g->compute_eff[c], 1e-3), 0.999),
+               me = fmin(fmax(g->mem_eff[c], 1e-3), 0.999);
+        gsl_vector_set(x, (size_t)(3 * c), log(e / (1 - e)));
+        gsl_vector_set(x, (size_t)(3 * c + 1), log(fmax(g->half_tokens[c], 1e-3)));
+        gsl_vector_set(x, (size_t)(3 * c + 2), log(me / (1 - me)));
+    }
+    gsl_vector_set(x, N_PARAMS - 1, log(fmax(g->launch_s, 1e-9)));
+}
+
+struct fit_data {
+    struct kvr_gpu g;
+    const struct kvr_calib_point *pts;
+    size_t n;
+};
+
+static int residuals(const gsl_vector *x, void *data, gsl_vector *f)
+{
+    struct fit_data *d = data;
+    to_gpu(x, &d->g);
+    for (size_t i = 0; i < d->n; i++) {
+        const struct kvr_calib_point *p = &d->pts[i];
+        double pred = kvr_calib_predict(p->model, &d->g, p->ctx, p->op);
+        gsl_vector_set(f, i, (pred - p->time_s) / p->time_s);
+    }
+    return GSL_SUCCESS;
+}
+
+enum kvr_status kvr_calib_fit(struct kvr_gpu *g, const struct kvr_calib_point *pts, size_t n,
+                              struct kvr_calib_fit_result *res)
+{
+    if (n < N_PARAMS)
+        return kvr_error(KVR_ERR_INPUT, "calibration: %zu measured points for %d parameters", n,
+                         N_PARAMS);
+    for (size_t i = 0; i < n; i++)
+        if (!(pts[i].time_s > 0))
+            return kvr_error(KVR_ERR_INPUT, "calibration: point %zu (ctx %llu) has time %g s", i,
+                             (unsigned long long)pts[i].ctx, pts[i].time_s);
+    kvr_gsl_init();
+    struct fit_data d = {.g = *g, .pts = pts, .n = n};
+    gsl_multifit_nlinear_fdf fdf = {.f = residuals, .n = n, .p = N_PARAMS, .params = &d};
+    gsl_multifit_nlinear_parameters fp = gsl_multifit_nlinear_default_parameters();
+    gsl_multifit_nlinear_workspace *w =
+        gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, n, N_PARAMS);
+    gsl_vector *x = gsl_vector_alloc(N_PARAMS);
+    if (!w || !x) {
+        gsl_multifit_nlinear_free(w), gsl_vector_free(x);
+        return kvr_error(KVR_ERR_NOMEM, "calibration: out of memory");
+    }
+    from_gpu(g, x);
+    int info = 0, rc = gsl_multifit_nlinear_init(x, &fdf, w);
+    if (rc == GSL_SUCCESS)
+        rc = gsl_multifit_nlinear_driver(500, 1e-10, 1e-10, 1e-10, NULL, NULL, &info, w);
+    /* running out of iterations still leaves the best point found */
+    if (rc == GSL_SUCCESS || rc == GSL_EMAXITER) {
+        to_gpu(w->x, g);
+        gsl_vector *f = gsl_multifit_nlinear_residual(w);
+        double ss = 0, mx = 0;
+        for (size_t i = 0; i < n; i++) {
+            double r = fabs(gsl_vector_get(f, i));
+            ss += r * r, mx = fmax(mx, r);
+        }
+        *res = (struct kvr_calib_fit_result){sqrt(ss / (double)n), mx,
+                                             (int)gsl_multifit_nlinear_niter(w)};
+        rc = GSL_SUCCESS;
+        if (!isfinite(res->rms_rel) || kvr_gpu_validate(g)) {
+            gsl_multifit_nlinear_free(w), gsl_vector_free(x);
+            return kvr_error(KVR_ERR_INPUT,
+                             "calibration: the fit did not converge to a valid GPU (residuals %g): "
+                             "are the measurements from the base profile's GPU?",
+                             res->rms_rel);
+        }
+    }
+    gsl_multifit_nlinear_free(w), gsl_vector_free(x);
+    KVR_GSL_CHECK(rc);
+    return KVR_OK;
+}

@@ -1,0 +1,36 @@
+/* Calibration: fitting a GPU's cost parameters (per op class: compute efficiency, half-tokens
+ * and memory efficiency; the launch overhead) to the executor's measured operation times, by
+ * relative nonlinear least squares (GSL multifit_nlinear). A point is one operation group of a
+ * single-device prefill of ctx tokens, summed over the layers, as `kvr exec --profile`
+ * charges it: attention is scores + softmax + PV (one fused kernel), mlp_down includes the
+ * residual adds (the GEMM's accumulate), lm_head the final norm. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvr_machine.h"
+#include "kvr_model.h"
+
+struct kvr_calib_point {
+    const struct kvr_model *model;
+    uint64_t ctx;
+    int op; /* enum kvr_op where the profile charges it: NORM_ATTN, QKV, ..., LM_HEAD */
+    double time_s;
+};
+
+/* The operations the profile reports (the groups above), in order. */
+extern const int kvr_calib_ops[];
+extern const int kvr_calib_n_ops;
+
+/* Predicted seconds of one point's group on GPU g. */
+double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op);
+
+struct kvr_calib_fit_result {
+    double rms_rel, max_rel; /* relative residuals over the points fitted */
+    int iterations;
+};
+
+/* Fits g's efficiencies, half-tokens and launch overhead to the points, starting from g. */
+enum kvr_status kvr_calib_fit(struct kvr_gpu *g, const struct kvr_calib_point *pts, size_t n,
+                              struct kvr_calib_fit_result *res);
