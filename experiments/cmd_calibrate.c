@@ -274,7 +274,7 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
             h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12,
             h->gpu.mem_bytes / 1e9, h->gpu.launch_s * 1e6);
     for (int k = 0; k < KVR_N_CLASSES; k++)
-        fprintf(f, "eff.%s = %.9g\nhalf_tokens.%s = %.9g\nmem_eff.%s = %.9g\n", kvr_class_name(k),
+        fprintf(f, "eff.%s = %.9f\nhalf_tokens.%s = %.6f\nmem_eff.%s = %.9f\n", kvr_class_name(k),
                 h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),
                 h->gpu.mem_eff[k]);
     fprintf(f,
