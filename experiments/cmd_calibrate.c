@@ -88,6 +88,12 @@ static enum kvr_status read_csv(struct calib *c)
     for (int ln = 1; !st && fgets(line, sizeof line, f); ln++) {
         unsigned long long ctx;
         double t;
+        if (ln == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
+            line[strcspn(line, "\n")] = 0;
+            char *comma = strstr(line, ", ");
+            if (comma) *comma = 0, snprintf(c->driver, sizeof c->driver, "%s", comma + 2);
+            snprintf(c->gpu, sizeof c->gpu, "%.127s", line + 2);
+        }
         if (ln == 1 || line[0] == '#' || line[0] == '\n') continue;
         if (sscanf(line, "%63[^,],%llu,%63[^,],%lf", model, &ctx, op, &t) != 4 ||
             op_from_name(op) < -1 || !(t > 0) || ctx == 0)
@@ -196,7 +202,8 @@ static double sim_ttft(const struct kvr_model *m, struct kvr_machine *h, uint64_
 
 struct outcome {
     struct kvr_calib_fit_result fit;
-    struct errors op_fit, op_check, ttft_fit, ttft_check;
+    struct errors op_fit, op_check, ttft_fit, ttft_check, per_op[KVR_N_OPS];
+    double abs_err_s, meas_s; /* held-out operations: sum |predicted - measured|, measured */
     size_t n_points;
 };
 
@@ -245,6 +252,10 @@ static enum kvr_status fit(const struct calib *c, struct kvr_machine *h, const u
             err_add(fitted ? &o->op_fit : &o->op_check, pred, r->time_s);
         else
             err_add(fitted ? &o->ttft_fit : &o->ttft_check, pred, r->time_s);
+        if (r->op >= 0 && !fitted) {
+            err_add(&o->per_op[r->op], pred, r->time_s);
+            o->abs_err_s += fabs(pred - r->time_s), o->meas_s += r->time_s;
+        }
     }
     free(which), free(pts);
     return st;
@@ -263,11 +274,11 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
             c->driver[0] ? c->driver : "?");
     fprintf(f,
             "; Measurements: %s. Fitted on %zu operation times (contexts %s), rms %.2f%%, "
-            "max %.2f%%;\n; held out (%s): operations MAPE %.2f%% (max %.2f%%), TTFT MAPE "
-            "%.2f%% (max %.2f%%).\n",
+            "max %.2f%%;\n; held out (every other measured context): operations MAPE %.2f%% "
+            "(max %.2f%%, time-weighted %.2f%%), TTFT MAPE %.2f%% (max %.2f%%).\n",
             c->from ? c->from : "timed now", o->n_points, c->fit_ctx, 100 * o->fit.rms_rel,
-            100 * o->fit.max_rel, c->check_ctx, mape(&o->op_check), 100 * o->op_check.max,
-            mape(&o->ttft_check), 100 * o->ttft_check.max);
+            100 * o->fit.max_rel, mape(&o->op_check), 100 * o->op_check.max,
+            100 * o->abs_err_s / o->meas_s, mape(&o->ttft_check), 100 * o->ttft_check.max);
     fprintf(f,
             "[machine]\nname = %s\n\n[gpu]\nname = %s\npeak = %.6gTFLOPS\nmem_bw = %.6gTB/s\n"
             "mem = %.6gGB\nlaunch = %.6gus\n",
@@ -278,10 +289,11 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
                 h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),
                 h->gpu.mem_eff[k]);
     fprintf(f,
-            "\n[topology]\nnodes = %d\ngpus_per_node = %d\nintra_bw = %.6gGB/s\nintra_lat = "
+            "attn_hd_exp = %.6f\n\n[topology]\nnodes = %d\ngpus_per_node = %d\nintra_bw = "
+            "%.6gGB/s\nintra_lat = "
             "%.6gus\ninter_bw = %.6gGB/s\ninter_lat = %.6gus\n",
-            h->n_nodes, h->gpus_per_node, h->intra_Bps / 1e9, h->intra_lat_s * 1e6,
-            h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
+            h->gpu.attn_hd_exp, h->n_nodes, h->gpus_per_node, h->intra_Bps / 1e9,
+            h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
     return fclose(f) ? kvr_error(KVR_ERR_IO, "--out: write failed") : KVR_OK;
 }
 
@@ -301,7 +313,14 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
         for (int k = 0; k < KVR_N_CLASSES; k++)
             printf("  %-12s eff %.3f  half_tokens %8.1f  mem_eff %.3f\n", kvr_class_name(k),
                    h->gpu.compute_eff[k], h->gpu.half_tokens[k], h->gpu.mem_eff[k]);
-        printf("  launch %.2f us\n", h->gpu.launch_s * 1e6);
+        printf("  launch %.2f us; attention efficiency x (head_dim/128)^%.3f\n",
+               h->gpu.launch_s * 1e6, h->gpu.attn_hd_exp);
+        printf("held-out error per operation (MAPE, max); time-weighted over all: %.2f%%\n",
+               100 * o->abs_err_s / o->meas_s);
+        for (int op = 0; op < KVR_N_OPS; op++)
+            if (o->per_op[op].n)
+                printf("  %-12s %6.2f%% %6.2f%%\n", op_label(op), mape(&o->per_op[op]),
+                       100 * o->per_op[op].max);
         return;
     }
     struct kvr_json j;
@@ -313,6 +332,7 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
     kvr_json_kv_dbl(&j, "fit_ttft_mape_pct", mape(&o->ttft_fit));
     kvr_json_kv_dbl(&j, "check_op_mape_pct", mape(&o->op_check));
     kvr_json_kv_dbl(&j, "check_op_max_err_pct", 100 * o->op_check.max);
+    kvr_json_kv_dbl(&j, "check_op_time_weighted_err_pct", 100 * o->abs_err_s / o->meas_s);
     kvr_json_kv_dbl(&j, "check_ttft_mape_pct", mape(&o->ttft_check));
     kvr_json_kv_dbl(&j, "check_ttft_max_err_pct", 100 * o->ttft_check.max);
     kvr_json_kv_dbl(&j, "launch_s", h->gpu.launch_s);

@@ -171,7 +171,7 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
     for (int k = 0; k < 2 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
         if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
-        fprintf(f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single GPU");
+        fprintf(f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single-GPU");
         fclose(f);
         st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
     }

@@ -18,7 +18,7 @@ static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t 
     bool layer = op < KVR_N_LAYER_OPS;
     uint64_t rows = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : ctx;
     if (kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) return INFINITY;
-    double t = kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)rows);
+    double t = kvr_cost_model_op_s(m, g, &x, kvr_op_class((enum kvr_op)op), (double)rows);
     return layer ? t * m->n_layers : t;
 }
 
@@ -33,9 +33,9 @@ double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uin
     return op_s(m, g, ctx, op);
 }
 
-/* Parameters in an unconstrained space: efficiencies through a logistic, half-tokens and the
- * launch overhead through exp. 3 classes x 3 + 1. */
-enum { N_PARAMS = 3 * KVR_N_CLASSES + 1 };
+/* Parameters in an unconstrained space: efficiencies through a logistic, half-tokens, the
+ * launch overhead and attention's head-size exponent through exp. 3 classes x 3 + 2. */
+enum { N_PARAMS = 3 * KVR_N_CLASSES + 2 };
 
 static double logistic(double x)
 {
@@ -49,7 +49,8 @@ static void to_gpu(const gsl_vector *x, struct kvr_gpu *g)
         g->half_tokens[c] = exp(gsl_vector_get(x, (size_t)(3 * c + 1)));
         g->mem_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c + 2)));
     }
-    g->launch_s = exp(gsl_vector_get(x, N_PARAMS - 1));
+    g->launch_s = exp(gsl_vector_get(x, N_PARAMS - 2));
+    g->attn_hd_exp = exp(gsl_vector_get(x, N_PARAMS - 1));
 }
 
 static void from_gpu(const struct kvr_gpu *g, gsl_vector *x)
@@ -61,7 +62,8 @@ static void from_gpu(const struct kvr_gpu *g, gsl_vector *x)
         gsl_vector_set(x, (size_t)(3 * c + 1), log(fmax(g->half_tokens[c], 1e-3)));
         gsl_vector_set(x, (size_t)(3 * c + 2), log(me / (1 - me)));
     }
-    gsl_vector_set(x, N_PARAMS - 1, log(fmax(g->launch_s, 1e-9)));
+    gsl_vector_set(x, N_PARAMS - 2, log(fmax(g->launch_s, 1e-9)));
+    gsl_vector_set(x, N_PARAMS - 1, log(fmax(g->attn_hd_exp, 0.05)));
 }
 
 struct fit_data {

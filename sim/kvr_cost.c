@@ -13,6 +13,16 @@ double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum 
     return (t_compute > t_memory ? t_compute : t_memory) + g->launch_s;
 }
 
+double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g,
+                           const struct kvr_op_cost *c, enum kvr_op_class cls, double rows)
+{
+    if (cls != KVR_CLASS_ATTENTION || g->attn_hd_exp == 0) return kvr_cost_op_s(g, c, cls, rows);
+    struct kvr_gpu scaled = *g;
+    double e = g->compute_eff[cls] * pow(m->head_dim / 128.0, g->attn_hd_exp);
+    scaled.compute_eff[cls] = e < 1 ? e : 1;
+    return kvr_cost_op_s(&scaled, c, cls, rows);
+}
+
 /* Sum of op times over [first, last] for a chunk; counts never overflow for validated inputs
  * (kvr_counts.h limits), so a failed count is a programming error and costs infinity. */
 static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
@@ -22,7 +32,7 @@ static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr
     for (int op = first; op <= (int)last; op++) {
         struct kvr_op_cost x;
         if (kvr_op_cost(m, (enum kvr_op)op, s, c, mask, &x)) return INFINITY;
-        t += kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)c);
+        t += kvr_cost_model_op_s(m, g, &x, kvr_op_class((enum kvr_op)op), (double)c);
     }
     return t;
 }
@@ -45,7 +55,7 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
     for (int op = KVR_OP_ATTN_SCORES; op <= KVR_OP_ATTN_PV; op++) {
         struct kvr_op_cost x;
         if (kvr_attn_cost(m, (enum kvr_op)op, n_queries, n_keys, pairs, &x)) return INFINITY;
-        t += kvr_cost_op_s(g, &x, KVR_CLASS_ATTENTION, (double)n_queries);
+        t += kvr_cost_model_op_s(m, g, &x, KVR_CLASS_ATTENTION, (double)n_queries);
     }
     return t;
 }

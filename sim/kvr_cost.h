@@ -16,6 +16,9 @@
 
 double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum kvr_op_class cls,
                      double rows);
+/* The same for an op of model m: attention's efficiency scaled by the head size. */
+double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g,
+                           const struct kvr_op_cost *c, enum kvr_op_class cls, double rows);
 
 /* A layer's phases for a chunk of c tokens after s, as KV-Runahead orders them:
  * pre = norm, QKV, rotary; attention = scores, softmax, PV; post = out-proj, norm, MLP, residual.

@@ -24,6 +24,9 @@ struct kvr_gpu {
     double compute_eff[KVR_N_CLASSES];
     double half_tokens[KVR_N_CLASSES];
     double mem_eff[KVR_N_CLASSES];
+    /* Attention's compute efficiency scales with (head_dim / 128)^attn_hd_exp: a fused kernel
+     * does less work per byte of K and V at smaller heads (0: no scaling). */
+    double attn_hd_exp;
 };
 
 enum kvr_noise_mode { KVR_NOISE_NONE, KVR_NOISE_CONSTANT, KVR_NOISE_RANDOM };

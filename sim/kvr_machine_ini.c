@@ -1,5 +1,6 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
- * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS;
+ * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS,
+ *       attn_hd_exp;
  * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat;
  * [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
  * Every error names file:line. */
@@ -85,6 +86,12 @@ static enum kvr_status set_value(void *dst, enum kind kind, const char *v)
 /* eff.CLASS, half_tokens.CLASS, mem_eff.CLASS */
 static enum kvr_status set_efficiency(struct kvr_gpu *g, const char *key, const char *v, int *hit)
 {
+    if (!strcmp(key, "attn_hd_exp")) { /* attention efficiency x (head_dim / 128)^this */
+        *hit = 1;
+        if (kvr_parse_decimal(key, v, 0, 10, &g->attn_hd_exp))
+            return kvr_error(KVR_ERR_INPUT, "attn_hd_exp = '%s' must be a number in [0, 10]", v);
+        return KVR_OK;
+    }
     static const char *const prefix[] = {"eff.", "half_tokens.", "mem_eff."};
     double *arrays[] = {g->compute_eff, g->half_tokens, g->mem_eff};
     for (int a = 0; a < 3; a++) {

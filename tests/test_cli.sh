@@ -99,5 +99,22 @@ expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec
 expect 2 "--model and --ctx are required" "exec without --ctx exits 2" -- exec --model "$tiny"
 expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --reps 0
 
+# kvr calibrate and kvr validate on the committed H100 data (no GPU needed)
+cal="$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv"
+json_check "calibrate --from the committed times: held-out TTFT within 5% MAPE" \
+    "d['fit_points'] == 63 and d['check_ttft_mape_pct'] <= 5 and d['check_op_time_weighted_err_pct'] <= 10" \
+    -- calibrate --from "$cal" --out "$tmp/cal.ini" --json
+json_check "the calibrated profile it writes loads in kvr sim" "d['ttft_s'] > 0" \
+    -- sim --machine "$tmp/cal.ini" --gpus 1 --scheme single --ctx 8k --json
+json_check "validate --json on the committed measurements: 16 points, MAPE <= 5%" \
+    "d['points'] == 16 and d['mape_pct'] <= 5 and len(d['rows']) == 16" -- validate --json
+mkdir -p "$tmp/val"
+"$kvr" validate --out "$tmp/val" >/dev/null 2>"$tmp/err" && [ -s "$tmp/val/validate.png" ] && [ -s "$tmp/val/validate_err.svg" ]
+report $? "validate --out draws both figures" "$(cat "$tmp/err")"
+printf 'model,ctx,op,time_s\nllama-7b,1024,qkv,0.004\nllama-7b,x,qkv,1\n' >"$tmp/bad.csv"
+expect 2 "bad.csv:3:" "calibrate --from a bad line exits 2 with file:line" -- calibrate --from "$tmp/bad.csv"
+expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu
+expect 2 "no-such.ini" "validate with a missing profile exits 2" -- validate --machine "$tmp/no-such.ini"
+
 echo "1..$n"
 [ "$failed" = 0 ]
