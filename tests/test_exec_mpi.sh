@@ -71,6 +71,13 @@ mpi 4 exec $common --scheme ring --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err
     [ "$(cut -f1 "$tmp/tl.tsv" | sort -u | grep -c '^[0-3]$')" = 4 ] && grep -q "	send	kv	" "$tmp/tl.tsv" && grep -q "	wait	kv	" "$tmp/tl.tsv"
 report $? "--timeline: every rank's compute, send and wait events as TSV" "$(cat "$tmp/err")"
 
+"$kvr" search --db "$tmp/p.db" --model "$tmp/gqa.ini" --machine a100-nvlink --gpus 3 --ctx 256,512 --granularity 16 >/dev/null 2>&1
+for c in 256:kvr-s:102,83,71 384:kvr-p:160,128,96; do
+    ctx=${c%%:*} rest=${c#*:}
+    mpi 3 exec --model "$tmp/gqa.ini" --ctx $ctx --backend ref --reps 1 --warmup 0 --scheme kvr --db "$tmp/p.db" --machine a100-nvlink --json >"$tmp/out" 2>"$tmp/err"
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['method'] == sys.argv[2] and d['partition'] == [int(x) for x in sys.argv[3].split(',')] else 1)" "$tmp/out" ${rest%%:*} ${rest#*:}
+    report $? "kvr at $ctx tokens takes its partition from the lookup table (${rest%%:*})" "$(cat "$tmp/out" "$tmp/err")"
+done
 mpi 3 exec $common --scheme kvr --partition 20,17 >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "3 ranks" "$tmp/err"
 report $? "a partition for 2 ranks on 3 fails, naming the rank count" "$(cat "$tmp/err")"
