@@ -137,3 +137,16 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
     attn_free(&a);
     return st;
 }
+
+enum kvr_status kvr_exec_device_buffer(int device, size_t bytes, void **p)
+{
+    KVR_CUDA_CHECK(cudaSetDevice(device));
+    KVR_CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 1));
+    KVR_CUDA_CHECK(cudaMemset(*p, 0, bytes));
+    return KVR_OK;
+}
+
+void kvr_exec_device_free(void *p)
+{
+    cudaFree(p);
+}

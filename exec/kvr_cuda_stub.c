@@ -27,3 +27,14 @@ void kvr_cuda_driver_version(char *buf, size_t cap)
 {
     snprintf(buf, cap, "none");
 }
+
+enum kvr_status kvr_exec_device_buffer(int device, size_t bytes, void **p)
+{
+    (void)device, (void)bytes, (void)p;
+    return kvr_error(KVR_ERR_INPUT, "device buffers: this kvr was built without CUDA");
+}
+
+void kvr_exec_device_free(void *p)
+{
+    (void)p;
+}

@@ -105,6 +105,10 @@ enum kvr_status kvr_exec_sync(struct kvr_exec *ex);
 enum kvr_status kvr_exec_kv_device(struct kvr_exec *ex, uint32_t layer, uint32_t pos, void **k,
                                    void **v);
 
+/* Device memory for communicator benchmarks with nccl (an error without CUDA). */
+enum kvr_status kvr_exec_device_buffer(int device, size_t bytes, void **p);
+void kvr_exec_device_free(void *p);
+
 /* CUDA devices visible (0 without CUDA or without a GPU). */
 int kvr_exec_cuda_devices(void);
 

@@ -61,13 +61,14 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     bool json = false;
     int c;
     if (argc >= 2 && !strcmp(argv[1], "attention")) return kvr_bench_attention(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "comm")) return kvr_bench_comm(argc - 1, argv + 1);
     kvr_cli_opt_reset();
     while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
         if (c == '?') return KVR_ERR_USAGE;
         if (c == 'h')
-            return fputs(
-                       "usage: kvr bench sim|search [--json]\n       kvr bench attention --help\n",
-                       stdout),
+            return fputs("usage: kvr bench sim|search [--json]\n       kvr bench attention "
+                         "--help\n       kvr bench comm --help\n",
+                         stdout),
                    KVR_OK;
         if (c == 'j') json = true;
     }

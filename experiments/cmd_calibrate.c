@@ -35,6 +35,8 @@ static const char help[] =
     "      --db FILE       also store each TTFT as a measurement row (for kvr validate)\n"
     "  -o, --out FILE      write the calibrated profile (INI, with provenance)\n"
     "      --name NAME     the profile's name            (default: the base's + \"-calibrated\")\n"
+    "      --link-lat T, --link-bw RATE   the links' alpha and beta, as `mpirun -np 2 kvr bench\n"
+    "                      comm` fits them (default: the base's intra-node links)\n"
     "  -j, --json          print JSON\n";
 
 #define MAX_ROWS 4096
@@ -48,6 +50,7 @@ struct row {
 
 struct calib {
     const char *backend, *models, *fit_ctx, *check_ctx, *base, *from, *save, *db, *out, *name;
+    const char *link_lat, *link_bw;
     bool json, help;
     struct row *rows;
     size_t n;
@@ -347,7 +350,7 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
 
 static enum kvr_status parse(int argc, char **argv, struct calib *c)
 {
-    enum { O_MODELS = 300, O_FIT, O_CHECK, O_BASE, O_FROM, O_SAVE, O_DB, O_NAME };
+    enum { O_MODELS = 300, O_FIT, O_CHECK, O_BASE, O_FROM, O_SAVE, O_DB, O_NAME, O_LAT, O_BW };
     static const struct option opts[] = {{"backend", required_argument, 0, 'b'},
                                          {"models", required_argument, 0, O_MODELS},
                                          {"fit-ctx", required_argument, 0, O_FIT},
@@ -358,6 +361,8 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                                          {"db", required_argument, 0, O_DB},
                                          {"out", required_argument, 0, 'o'},
                                          {"name", required_argument, 0, O_NAME},
+                                         {"link-lat", required_argument, 0, O_LAT},
+                                         {"link-bw", required_argument, 0, O_BW},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -371,7 +376,8 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
         const char **slot[] = {[O_MODELS - 300] = &c->models,   [O_FIT - 300] = &c->fit_ctx,
                                [O_CHECK - 300] = &c->check_ctx, [O_BASE - 300] = &c->base,
                                [O_FROM - 300] = &c->from,       [O_SAVE - 300] = &c->save,
-                               [O_DB - 300] = &c->db,           [O_NAME - 300] = &c->name};
+                               [O_DB - 300] = &c->db,           [O_NAME - 300] = &c->name,
+                               [O_LAT - 300] = &c->link_lat,    [O_BW - 300] = &c->link_bw};
         if (o == '?') return KVR_ERR_USAGE;
         if (o == 'h')
             c->help = true;
@@ -381,7 +387,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
             c->out = optarg;
         else if (o == 'b')
             c->backend = optarg;
-        else if (o >= 300 && o <= O_NAME)
+        else if (o >= 300 && o <= O_BW)
             *slot[o - 300] = optarg;
     }
     if (kvr_backend_from_name(c->backend) < 0)
@@ -410,6 +416,11 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
     memcpy(all, fit_ctx, n_fit * sizeof *all),
         memcpy(all + n_fit, check_ctx, n_check * sizeof *all);
     h.n_gpus = 1;
+    if (c.link_lat && (st = kvr_parse_duration_s(c.link_lat, &h.intra_lat_s)))
+        st = kvr_error_prefix(st, "--link-lat: ");
+    if (!st && c.link_bw && (st = kvr_parse_rate_Bps(c.link_bw, &h.intra_Bps)))
+        st = kvr_error_prefix(st, "--link-bw: ");
+    if (st) goto out;
     snprintf(h.name + strlen(h.name), sizeof h.name - strlen(h.name), "-calibrated");
     if (c.name) snprintf(h.name, sizeof h.name, "%s", c.name);
     if (!(c.rows = calloc(MAX_ROWS, sizeof *c.rows)))

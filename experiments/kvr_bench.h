@@ -7,3 +7,4 @@
 
 enum kvr_status kvr_bench_search(bool json);
 enum kvr_status kvr_bench_attention(int argc, char **argv);
+enum kvr_status kvr_bench_comm(int argc, char **argv);

@@ -78,6 +78,17 @@ for c in 256:kvr-s:102,83,71 384:kvr-p:160,128,96; do
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['method'] == sys.argv[2] and d['partition'] == [int(x) for x in sys.argv[3].split(',')] else 1)" "$tmp/out" ${rest%%:*} ${rest#*:}
     report $? "kvr at $ctx tokens takes its partition from the lookup table (${rest%%:*})" "$(cat "$tmp/out" "$tmp/err")"
 done
+mpi 3 bench comm --max-bytes 64KB --iters 3 --json >"$tmp/out" 2>"$tmp/err"
+python3 - "$tmp/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = {'sendrecv': 1, 'all_gather': 2 / 3, 'reduce_scatter': 2 / 3, 'all_reduce': 4 / 3}
+ok = d['ranks'] == 3 and d['alpha_s'] >= 0 and d['beta_Bps'] > 0 and set(r['op'] for r in d['rows']) == set(f)
+ok = ok and all(abs(r['busbw_Bps'] - r['algbw_Bps'] * f[r['op']]) <= 1e-9 * r['algbw_Bps'] and
+                abs(r['algbw_Bps'] - r['bytes'] / r['time_s']) <= 1e-9 * r['algbw_Bps'] for r in d['rows'])
+sys.exit(0 if ok else 1)
+PY
+report $? "bench comm: every operation and size, algbw = bytes/time, busbw with nccl-tests' factors, an alpha-beta fit" "$(head -c 600 "$tmp/out"; cat "$tmp/err")"
 mpi 3 exec $common --scheme kvr --partition 20,17 >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "3 ranks" "$tmp/err"
 report $? "a partition for 2 ranks on 3 fails, naming the rank count" "$(cat "$tmp/err")"
