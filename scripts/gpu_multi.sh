@@ -21,7 +21,7 @@ printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_he
 c="--model /tmp/m.ini --ctx 1024 --backend cuda --reps 1 --warmup 0"
 run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
 for s in kvr tsp ring; do
-    run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json 2>&1 | grep -E '"first_token"|error' | tr -d '\n'
+    T=60 run $P $kvr exec $c --timeout 20 --scheme $s --comm nccl --dump-logits /tmp/n.l --json 2>&1 | grep -E '"first_token"|error' | tr -d '\n'
     python3 -c "
 import array,math,sys
 a,b=array.array('f'),array.array('f'); a.frombytes(open('/tmp/r.l','rb').read()); b.frombytes(open('/tmp/n.l','rb').read())
@@ -30,10 +30,10 @@ done 2>&1 | tee "$out/nccl_check.txt"
 # 2. links
 T=60 run $P $kvr bench comm --comm nccl --max-bytes 256MB --iters 10 | tee "$out/comm_nccl.txt" | tail -4
 # 3. prefills
-$kvr search --db "$db" --model llama-7b,falcon-7b --machine data/machines/h100-calibrated.ini --gpus $P --ctx 8k,16k,32k >/dev/null
+$kvr search --db "$db" --model llama-7b,falcon-7b --machine data/machines/h100-calibrated.ini --gpus $P --ctx 16k,32k >/dev/null
 for m in llama-7b falcon-7b; do
-    for ctx in 8k 16k 32k; do
-        k="--model $m --ctx $ctx --backend cuda --reps 3 --warmup 1 --db $db --json"
+    for ctx in 16k 32k; do
+        k="--model $m --ctx $ctx --backend cuda --reps 3 --warmup 1 --db $db --json --timeout 20"
         run 1 $kvr exec $k --scheme single | grep -E '"ttft_s"' | sed "s/^/$m $ctx single /"
         part=$($kvr lookup --db "$db" --model $m --machine data/machines/h100-calibrated.ini --gpus $P --ctx $ctx --json | python3 -c "import json,sys; print(','.join(map(str,json.load(sys.stdin)['partition'])))")
         for s in "kvr" "kvr --partition $part" tsp tsp-causal ring; do
