@@ -26,6 +26,9 @@
 struct nccl_state {
     ncclComm_t comm;
     cudaStream_t stream;
+    bool in_group;
+    cudaEvent_t pending[16]; /* events of the open group: recorded once it is enqueued */
+    int n_pending;
 };
 
 #define NS(c) ((struct nccl_state *)(c)->nccl)
@@ -101,7 +104,9 @@ enum kvr_status kvr_comm_nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, i
     else
         KVR_NCCL_CHECK(ncclRecv(buf, bytes, ncclChar, peer, s->comm, s->stream));
     KVR_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
-    KVR_CUDA_CHECK(cudaEventRecord(ev, s->stream));
+    /* inside a group nothing is on the stream before ncclGroupEnd: record the event then */
+    if (s->in_group && s->n_pending < 16) s->pending[s->n_pending++] = ev;
+    else KVR_CUDA_CHECK(cudaEventRecord(ev, s->stream));
     *req = (struct kvr_comm_req *)ev;
     return KVR_OK;
 }
@@ -147,7 +152,10 @@ enum kvr_status kvr_comm_nccl_reduce_scatter(struct kvr_comm *c, const float *se
 
 enum kvr_status kvr_comm_nccl_group(struct kvr_comm *c, bool start)
 {
-    (void)c;
+    struct nccl_state *s = NS(c);
     KVR_NCCL_CHECK(start ? ncclGroupStart() : ncclGroupEnd());
+    s->in_group = start;
+    for (; !start && s->n_pending > 0; s->n_pending--)
+        KVR_CUDA_CHECK(cudaEventRecord(s->pending[s->n_pending - 1], s->stream));
     return KVR_OK;
 }

@@ -171,14 +171,16 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
     enum kvr_status st = kvr_mpi_init(&rank, &size);
     struct kvr_comm *cm = NULL;
     if (!st && size < 2) st = kvr_error(KVR_ERR_USAGE, "bench comm needs at least 2 ranks");
-    if (!st) st = kvr_comm_open((enum kvr_comm_kind)kind, 0, 60, &cm);
+    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    int n_dev = kvr_exec_cuda_devices(), dev = lr && n_dev ? atoi(lr) % n_dev : 0;
+    if (!st) st = kvr_comm_open((enum kvr_comm_kind)kind, dev, 60, &cm);
     size_t cap = (size_t)max_bytes;
     char *a = NULL, *b = NULL;
     if (!st && kind == KVR_COMM_NCCL) {
         if (!(st = kvr_exec_device_buffer(
                   rank % (kvr_exec_cuda_devices() ? kvr_exec_cuda_devices() : 1), cap,
                   (void **)&a)))
-            st = kvr_exec_device_buffer(rank % kvr_exec_cuda_devices(), cap, (void **)&b);
+            st = kvr_exec_device_buffer(dev, cap, (void **)&b);
     } else if (!st && (!(a = calloc(cap, 1)) || !(b = calloc(cap, 1)))) {
         st = kvr_error(KVR_ERR_NOMEM, "out of memory for %zu-byte buffers", cap);
     }

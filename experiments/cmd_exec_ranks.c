@@ -18,7 +18,8 @@ struct plan_choice {
     char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp and ring */
 };
 
-/* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows. */
+/* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
+ * --db and --machine; without --machine, --db only receives the measurement). */
 static enum kvr_status from_table(const struct exec_args *a, const struct kvr_model *m,
                                   const struct kvr_machine *h, int p, struct plan_choice *c)
 {
@@ -54,11 +55,8 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
         if ((st = kvr_plan_parse_partition(&plan, a->partition)))
             return kvr_error_prefix(st, "--partition (%d ranks): ", p);
         snprintf(c->method, sizeof c->method, "given");
-    } else if (a->scheme == KVR_DIST_KVR && a->db) {
-        if (!h)
-            return kvr_error(KVR_ERR_USAGE, "--db: the lookup table's rows are per machine: "
-                                            "give --machine");
-        return from_table(a, m, h, p, c);
+    } else if (a->scheme == KVR_DIST_KVR && a->db && h) {
+        return from_table(a, m, h, p, c); /* the table's rows are per machine */
     } else {
         kvr_plan_even(&plan);
     }
