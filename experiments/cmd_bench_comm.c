@@ -177,9 +177,7 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
     size_t cap = (size_t)max_bytes;
     char *a = NULL, *b = NULL;
     if (!st && kind == KVR_COMM_NCCL) {
-        if (!(st = kvr_exec_device_buffer(
-                  rank % (kvr_exec_cuda_devices() ? kvr_exec_cuda_devices() : 1), cap,
-                  (void **)&a)))
+        if (!(st = kvr_exec_device_buffer(dev, cap, (void **)&a)))
             st = kvr_exec_device_buffer(dev, cap, (void **)&b);
     } else if (!st && (!(a = calloc(cap, 1)) || !(b = calloc(cap, 1)))) {
         st = kvr_error(KVR_ERR_NOMEM, "out of memory for %zu-byte buffers", cap);
