@@ -22,7 +22,8 @@ static const char help[] =
     "simulator on PROFILE and prints the relative error of each, the MAPE and the largest\n"
     "error. Single-device measurements (p = 1) by default; --multi-gpu takes those of p > 1.\n"
     "\n"
-    "  -d, --db FILE       measurements             (default: data/measurements/h100.sqlite)\n"
+    "  -d, --db FILE       measurements             (default: data/measurements/h100.sqlite,\n"
+    "                      with --multi-gpu data/measurements/h200x4-multi.sqlite)\n"
     "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini)\n"
     "      --multi-gpu     validate the multi-rank measurements instead\n"
     "  -o, --out DIR       also draw validate.png/.svg and validate_err.png/.svg there\n"
@@ -53,10 +54,11 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
     *a = (struct args){.db = KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
                        .machine = KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini",
                        .gnuplot = "gnuplot"};
+    bool db_given = false;
     kvr_cli_opt_reset();
     for (int c; (c = kvr_cli_getopt(argc, argv, "d:H:o:jh", opts)) != -1;) {
         if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'd') a->db = optarg;
+        if (c == 'd') a->db = optarg, db_given = true;
         if (c == 'H') a->machine = optarg;
         if (c == 'o') a->out = optarg;
         if (c == O_MULTI) a->multi = true;
@@ -65,6 +67,7 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
         if (c == 'h') a->help = true;
     }
     if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (a->multi && !db_given) a->db = KVR_SOURCE_DATADIR "/measurements/h200x4-multi.sqlite";
     return KVR_OK;
 }
 

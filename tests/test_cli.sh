@@ -113,7 +113,9 @@ mkdir -p "$tmp/val"
 report $? "validate --out draws both figures" "$(cat "$tmp/err")"
 printf 'model,ctx,op,time_s\nllama-7b,1024,qkv,0.004\nllama-7b,x,qkv,1\n' >"$tmp/bad.csv"
 expect 2 "bad.csv:3:" "calibrate --from a bad line exits 2 with file:line" -- calibrate --from "$tmp/bad.csv"
-expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu
+expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu --db "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite"
+json_check "validate --multi-gpu --json on the committed 4-GPU measurements" \
+    "d['points'] == 20 and d['mape_pct'] > 0" -- validate --multi-gpu --json
 expect 2 "no-such.ini" "validate with a missing profile exits 2" -- validate --machine "$tmp/no-such.ini"
 
 echo "1..$n"
