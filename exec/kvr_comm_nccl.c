@@ -105,8 +105,10 @@ enum kvr_status kvr_comm_nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, i
         KVR_NCCL_CHECK(ncclRecv(buf, bytes, ncclChar, peer, s->comm, s->stream));
     KVR_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
     /* inside a group nothing is on the stream before ncclGroupEnd: record the event then */
-    if (s->in_group && s->n_pending < 16) s->pending[s->n_pending++] = ev;
-    else KVR_CUDA_CHECK(cudaEventRecord(ev, s->stream));
+    if (s->in_group && s->n_pending < 16)
+        s->pending[s->n_pending++] = ev;
+    else
+        KVR_CUDA_CHECK(cudaEventRecord(ev, s->stream));
     *req = (struct kvr_comm_req *)ev;
     return KVR_OK;
 }
