@@ -137,9 +137,9 @@ void kvr_scheme_tsp(struct kvr_sim *sim, const struct kvr_plan *plan, bool causa
         uint64_t n = even.tokens[i];
         sim->res->rank[i].tokens = n;
         pre[i] = kvr_cost_pre_s(m, g, n);
-        /* dense: all ctx keys against the chunk's queries; causal: only blocks up to the
-         * diagonal, still dense inside (c x (s + c)) */
-        attn[i] = causal ? kvr_cost_attn_s(m, g, s, n, KVR_MASK_DENSE)
+        /* dense: all ctx keys against the chunk's queries; causal: only the unmasked pairs
+         * (c s + c(c+1)/2), as a flash kernel that skips the masked triangle computes them */
+        attn[i] = causal ? kvr_cost_attn_s(m, g, s, n, KVR_MASK_CAUSAL)
                          : kvr_cost_attn_s(m, g, plan->ctx - n, n, KVR_MASK_DENSE);
         post[i] = kvr_cost_post_s(m, g, n);
         block = (double)n * kvb > block ? (double)n * kvb : block;
