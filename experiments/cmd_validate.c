@@ -26,7 +26,9 @@ static const char help[] =
     "                      with --multi-gpu data/measurements/h200x4-multi.sqlite)\n"
     "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini)\n"
     "      --multi-gpu     validate the multi-rank measurements instead\n"
-    "  -o, --out DIR       also draw validate.png/.svg and validate_err.png/.svg there\n"
+    "  -o, --out DIR       also draw there validate (predicted against measured, y = x, +-10%),\n"
+    "                      validate_err (error against context) and validate_ttft (TTFT\n"
+    "                      against context, measured points beside predicted lines), PNG + SVG\n"
     "      --gnuplot PROG  gnuplot program          (default gnuplot)\n"
     "  -j, --json          print JSON (keys points, mape_pct, max_err_pct, rows)\n";
 
@@ -161,17 +163,18 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
     for (size_t i = 0; i < n; i++) {
         bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
                      strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
+                     strcmp(pts[i].m->method, pts[i - 1].m->method) ||
                      pts[i].m->p != pts[i - 1].m->p;
         if (first && i) fprintf(f, "\n\n");
         if (first)
-            fprintf(f, "%s %s p=%d\tctx\tmeasured_s\tpredicted_s\terr_pct\n", pts[i].m->model,
-                    pts[i].m->scheme, pts[i].m->p);
+            fprintf(f, "%s %s (%s) p=%d\tctx\tmeasured_s\tpredicted_s\terr_pct\n", pts[i].m->model,
+                    pts[i].m->scheme, pts[i].m->method, pts[i].m->p);
         fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
                 pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
     }
     fclose(f);
-    const char *names[] = {"validate", "validate_err"};
-    for (int k = 0; k < 2 && !st; k++) {
+    const char *names[] = {"validate", "validate_err", "validate_ttft"};
+    for (int k = 0; k < 3 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
         if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
         fprintf(f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single-GPU");

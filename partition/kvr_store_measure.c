@@ -83,7 +83,7 @@ enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_meas
         "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens, backend,"
         " comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
         " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version, mpi_version"
-        " FROM measurement ORDER BY model, p, scheme, ctx_tokens, id";
+        " FROM measurement ORDER BY model, p, scheme, method, ctx_tokens, id";
     *out = NULL, *n = 0;
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
