@@ -291,6 +291,9 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
         fprintf(f, "eff.%s = %.9f\nhalf_tokens.%s = %.6f\nmem_eff.%s = %.9f\n", kvr_class_name(k),
                 h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),
                 h->gpu.mem_eff[k]);
+    for (int op = 0; op < KVR_N_OPS; op++)
+        if (h->gpu.op_scale[op] > 0)
+            fprintf(f, "op_scale.%s = %.6f\n", kvr_op_name((enum kvr_op)op), h->gpu.op_scale[op]);
     fprintf(f,
             "attn_hd_exp = %.6f\n\n[topology]\nnodes = %d\ngpus_per_node = %d\nintra_bw = "
             "%.6gGB/s\nintra_lat = "

@@ -18,7 +18,7 @@ static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t 
     bool layer = op < KVR_N_LAYER_OPS;
     uint64_t rows = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : ctx;
     if (kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) return INFINITY;
-    double t = kvr_cost_model_op_s(m, g, &x, kvr_op_class((enum kvr_op)op), (double)rows);
+    double t = kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, (double)rows);
     return layer ? t * m->n_layers : t;
 }
 
@@ -33,9 +33,26 @@ double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uin
     return op_s(m, g, ctx, op);
 }
 
+/* The operation groups with a time multiplier of their own (kvr_gpu.op_scale). Each class keeps
+ * one group without: mlp_up for the GEMMs, mlp_act for the element-wise ops, attention (its
+ * class has no other), so the class parameters stay determined. A group's multiplier goes to
+ * every operation it stands for (the residual adds with mlp_down, the final norm with
+ * lm_head). */
+static const int scaled_groups[] = {KVR_OP_NORM_ATTN, KVR_OP_QKV,      KVR_OP_ROTARY,
+                                    KVR_OP_OUT_PROJ,  KVR_OP_NORM_MLP, KVR_OP_MLP_DOWN,
+                                    KVR_OP_EMBED,     KVR_OP_LM_HEAD};
+enum { N_SCALED = (int)(sizeof scaled_groups / sizeof scaled_groups[0]) };
+
+static void set_group_scale(struct kvr_gpu *g, int group, double v)
+{
+    g->op_scale[group] = v;
+    if (group == KVR_OP_MLP_DOWN) g->op_scale[KVR_OP_RESIDUAL] = v;
+    if (group == KVR_OP_LM_HEAD) g->op_scale[KVR_OP_FINAL_NORM] = v;
+}
+
 /* Parameters in an unconstrained space: efficiencies through a logistic, half-tokens, the
- * launch overhead and attention's head-size exponent through exp. 3 classes x 3 + 2. */
-enum { N_PARAMS = 3 * KVR_N_CLASSES + 2 };
+ * launch overhead, attention's head-size exponent and the groups' multipliers through exp. */
+enum { N_BASE = 3 * KVR_N_CLASSES + 2, N_PARAMS = N_BASE + N_SCALED };
 
 static double logistic(double x)
 {
@@ -49,8 +66,10 @@ static void to_gpu(const gsl_vector *x, struct kvr_gpu *g)
         g->half_tokens[c] = exp(gsl_vector_get(x, (size_t)(3 * c + 1)));
         g->mem_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c + 2)));
     }
-    g->launch_s = exp(gsl_vector_get(x, N_PARAMS - 2));
-    g->attn_hd_exp = exp(gsl_vector_get(x, N_PARAMS - 1));
+    g->launch_s = exp(gsl_vector_get(x, N_BASE - 2));
+    g->attn_hd_exp = exp(gsl_vector_get(x, N_BASE - 1));
+    for (int k = 0; k < N_SCALED; k++)
+        set_group_scale(g, scaled_groups[k], exp(gsl_vector_get(x, (size_t)(N_BASE + k))));
 }
 
 static void from_gpu(const struct kvr_gpu *g, gsl_vector *x)
@@ -62,8 +81,12 @@ static void from_gpu(const struct kvr_gpu *g, gsl_vector *x)
         gsl_vector_set(x, (size_t)(3 * c + 1), log(fmax(g->half_tokens[c], 1e-3)));
         gsl_vector_set(x, (size_t)(3 * c + 2), log(me / (1 - me)));
     }
-    gsl_vector_set(x, N_PARAMS - 2, log(fmax(g->launch_s, 1e-9)));
-    gsl_vector_set(x, N_PARAMS - 1, log(fmax(g->attn_hd_exp, 0.05)));
+    gsl_vector_set(x, N_BASE - 2, log(fmax(g->launch_s, 1e-9)));
+    gsl_vector_set(x, N_BASE - 1, log(fmax(g->attn_hd_exp, 0.05)));
+    for (int k = 0; k < N_SCALED; k++) {
+        double v = g->op_scale[scaled_groups[k]];
+        gsl_vector_set(x, (size_t)(N_BASE + k), log(v > 0 ? v : 1));
+    }
 }
 
 struct fit_data {

@@ -13,14 +13,20 @@ double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum 
     return (t_compute > t_memory ? t_compute : t_memory) + g->launch_s;
 }
 
-double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g,
-                           const struct kvr_op_cost *c, enum kvr_op_class cls, double rows)
+double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
+                           const struct kvr_op_cost *c, double rows)
 {
-    if (cls != KVR_CLASS_ATTENTION || g->attn_hd_exp == 0) return kvr_cost_op_s(g, c, cls, rows);
-    struct kvr_gpu scaled = *g;
-    double e = g->compute_eff[cls] * pow(m->head_dim / 128.0, g->attn_hd_exp);
-    scaled.compute_eff[cls] = e < 1 ? e : 1;
-    return kvr_cost_op_s(&scaled, c, cls, rows);
+    enum kvr_op_class cls = kvr_op_class(op);
+    double scale = g->op_scale[op] > 0 ? g->op_scale[op] : 1, t;
+    if (cls != KVR_CLASS_ATTENTION || g->attn_hd_exp == 0) {
+        t = kvr_cost_op_s(g, c, cls, rows);
+    } else {
+        struct kvr_gpu scaled = *g;
+        double e = g->compute_eff[cls] * pow(m->head_dim / 128.0, g->attn_hd_exp);
+        scaled.compute_eff[cls] = e < 1 ? e : 1;
+        t = kvr_cost_op_s(&scaled, c, cls, rows);
+    }
+    return t * scale;
 }
 
 /* Sum of op times over [first, last] for a chunk; counts never overflow for validated inputs
@@ -32,7 +38,7 @@ static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr
     for (int op = first; op <= (int)last; op++) {
         struct kvr_op_cost x;
         if (kvr_op_cost(m, (enum kvr_op)op, s, c, mask, &x)) return INFINITY;
-        t += kvr_cost_model_op_s(m, g, &x, kvr_op_class((enum kvr_op)op), (double)c);
+        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, (double)c);
     }
     return t;
 }
@@ -55,7 +61,7 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
     for (int op = KVR_OP_ATTN_SCORES; op <= KVR_OP_ATTN_PV; op++) {
         struct kvr_op_cost x;
         if (kvr_attn_cost(m, (enum kvr_op)op, n_queries, n_keys, pairs, &x)) return INFINITY;
-        t += kvr_cost_model_op_s(m, g, &x, KVR_CLASS_ATTENTION, (double)n_queries);
+        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, (double)n_queries);
     }
     return t;
 }

@@ -16,9 +16,10 @@
 
 double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum kvr_op_class cls,
                      double rows);
-/* The same for an op of model m: attention's efficiency scaled by the head size. */
-double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g,
-                           const struct kvr_op_cost *c, enum kvr_op_class cls, double rows);
+/* The same for operation op of model m: attention's efficiency scaled by the head size, and
+ * the operation's calibrated time multiplier (kvr_gpu.op_scale). */
+double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
+                           const struct kvr_op_cost *c, double rows);
 
 /* A layer's phases for a chunk of c tokens after s, as KV-Runahead orders them:
  * pre = norm, QKV, rotary; attention = scores, softmax, PV; post = out-proj, norm, MLP, residual.

@@ -229,6 +229,13 @@ enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec)
     return KVR_OK;
 }
 
+static bool op_scales_ok(const struct kvr_gpu *g)
+{
+    for (int op = 0; op < KVR_N_OPS; op++)
+        if (!(g->op_scale[op] >= 0 && g->op_scale[op] <= 100)) return false;
+    return true;
+}
+
 enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g)
 {
     if (!(g->peak_flops > 0) || !(g->mem_Bps > 0) || !(g->mem_bytes > 0) || !(g->launch_s >= 0))
@@ -237,7 +244,7 @@ enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g)
     for (int c = 0; c < KVR_N_CLASSES; c++)
         if (!(g->compute_eff[c] > 0 && g->compute_eff[c] <= 1) ||
             !(g->mem_eff[c] > 0 && g->mem_eff[c] <= 1) || !(g->half_tokens[c] >= 0) ||
-            !(g->attn_hd_exp >= 0 && g->attn_hd_exp <= 10))
+            !(g->attn_hd_exp >= 0 && g->attn_hd_exp <= 10) || !op_scales_ok(g))
             return kvr_error(KVR_ERR_INPUT,
                              "GPU %s: efficiencies of %s must be in (0, 1], half_tokens >= 0",
                              g->name, kvr_class_name(c));

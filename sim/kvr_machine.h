@@ -27,6 +27,9 @@ struct kvr_gpu {
     /* Attention's compute efficiency scales with (head_dim / 128)^attn_hd_exp: a fused kernel
      * does less work per byte of K and V at smaller heads (0: no scaling). */
     double attn_hd_exp;
+    /* Time multiplier of one operation (0: none), fitted by kvr calibrate: what the executor's
+     * kernels move or compute beyond the counts (an fp32 residual stream, the cache copy). */
+    double op_scale[KVR_N_OPS];
 };
 
 enum kvr_noise_mode { KVR_NOISE_NONE, KVR_NOISE_CONSTANT, KVR_NOISE_RANDOM };

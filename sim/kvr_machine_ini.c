@@ -1,6 +1,6 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
  * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS,
- *       attn_hd_exp;
+ *       attn_hd_exp, op_scale.OP;
  * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat;
  * [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
  * Every error names file:line. */
@@ -86,6 +86,17 @@ static enum kvr_status set_value(void *dst, enum kind kind, const char *v)
 /* eff.CLASS, half_tokens.CLASS, mem_eff.CLASS */
 static enum kvr_status set_efficiency(struct kvr_gpu *g, const char *key, const char *v, int *hit)
 {
+    if (!strncmp(key, "op_scale.", 9)) { /* one operation's time multiplier */
+        *hit = 1;
+        for (int op = 0; op < KVR_N_OPS; op++)
+            if (!strcmp(key + 9, kvr_op_name((enum kvr_op)op))) {
+                if (kvr_parse_decimal(key, v, 0, 100, &g->op_scale[op]))
+                    return kvr_error(KVR_ERR_INPUT, "%s = '%s' must be a number in [0, 100]", key,
+                                     v);
+                return KVR_OK;
+            }
+        return kvr_error(KVR_ERR_INPUT, "%s: unknown operation (see kvr model show --json)", key);
+    }
     if (!strcmp(key, "attn_hd_exp")) { /* attention efficiency x (head_dim / 128)^this */
         *hit = 1;
         if (kvr_parse_decimal(key, v, 0, 10, &g->attn_hd_exp))
