@@ -106,39 +106,58 @@ void kvr_comm_versions(const struct kvr_comm *c, char *mpi, size_t mpi_cap, char
     kvr_comm_nccl_version(c, nccl, nccl_cap);
 }
 
-enum kvr_status kvr_comm_isend(struct kvr_comm *c, const void *buf, size_t bytes, int peer, int tag,
+/* Point-to-point over MPI (host memory), whatever the communicator's kind. */
+static enum kvr_status mpi_p2p(void *buf, size_t bytes, int peer, int tag, bool send,
                                struct kvr_comm_req **req)
 {
-    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_p2p(c, (void *)buf, bytes, peer, true, req);
     if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: message of %zu bytes", bytes);
     struct kvr_comm_req *r = calloc(1, sizeof *r);
     if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    *r = (struct kvr_comm_req){.peer = peer, .tag = tag, .what = "a send"};
-    int rc = MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r);
+    *r = (struct kvr_comm_req){.peer = peer, .tag = tag, .what = send ? "a send" : "a receive"};
+    int rc = send ? MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r)
+                  : MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r);
     if (rc != MPI_SUCCESS) free(r);
     KVR_MPI_CHECK(rc);
     *req = r;
     return KVR_OK;
+}
+
+enum kvr_status kvr_comm_isend(struct kvr_comm *c, const void *buf, size_t bytes, int peer, int tag,
+                               struct kvr_comm_req **req)
+{
+    if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_p2p(c, (void *)buf, bytes, peer, true, req);
+    return mpi_p2p((void *)buf, bytes, peer, tag, true, req);
 }
 
 enum kvr_status kvr_comm_irecv(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
                                struct kvr_comm_req **req)
 {
     if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_p2p(c, buf, bytes, peer, false, req);
-    if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: message of %zu bytes", bytes);
-    struct kvr_comm_req *r = calloc(1, sizeof *r);
-    if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    *r = (struct kvr_comm_req){.peer = peer, .tag = tag, .what = "a receive"};
-    int rc = MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r);
-    if (rc != MPI_SUCCESS) free(r);
-    KVR_MPI_CHECK(rc);
-    *req = r;
-    return KVR_OK;
+    return mpi_p2p(buf, bytes, peer, tag, false, req);
 }
 
 enum kvr_status kvr_comm_wait(struct kvr_comm *c, struct kvr_comm_req *req)
 {
     if (c->kind == KVR_COMM_NCCL) return kvr_comm_nccl_wait(c, req);
+    return kvr_comm_host_wait(c, req);
+}
+
+enum kvr_status kvr_comm_host_isend(struct kvr_comm *c, const void *buf, size_t bytes, int peer,
+                                    int tag, struct kvr_comm_req **req)
+{
+    (void)c;
+    return mpi_p2p((void *)buf, bytes, peer, tag, true, req);
+}
+
+enum kvr_status kvr_comm_host_irecv(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
+                                    struct kvr_comm_req **req)
+{
+    (void)c;
+    return mpi_p2p(buf, bytes, peer, tag, false, req);
+}
+
+enum kvr_status kvr_comm_host_wait(struct kvr_comm *c, struct kvr_comm_req *req)
+{
     enum kvr_status st = mpi_wait(c, &req->r, req->what, req->peer);
     free(req);
     return st;
@@ -253,6 +272,23 @@ enum kvr_status kvr_comm_irecv(struct kvr_comm *c, void *b, size_t n, int p, int
     NO_MPI;
 }
 enum kvr_status kvr_comm_wait(struct kvr_comm *c, struct kvr_comm_req *r)
+{
+    (void)c, (void)r;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_host_isend(struct kvr_comm *c, const void *b, size_t n, int p, int t,
+                                    struct kvr_comm_req **r)
+{
+    (void)c, (void)b, (void)n, (void)p, (void)t, (void)r;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_host_irecv(struct kvr_comm *c, void *b, size_t n, int p, int t,
+                                    struct kvr_comm_req **r)
+{
+    (void)c, (void)b, (void)n, (void)p, (void)t, (void)r;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_host_wait(struct kvr_comm *c, struct kvr_comm_req *r)
 {
     (void)c, (void)r;
     NO_MPI;

@@ -35,6 +35,13 @@ enum kvr_status kvr_comm_isend(struct kvr_comm *c, const void *buf, size_t bytes
 enum kvr_status kvr_comm_irecv(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
                                struct kvr_comm_req **req);
 enum kvr_status kvr_comm_wait(struct kvr_comm *c, struct kvr_comm_req *req);
+/* Small host messages over MPI beside an nccl communicator (the send times that link
+ * emulation needs); wait for them with kvr_comm_host_wait. */
+enum kvr_status kvr_comm_host_isend(struct kvr_comm *c, const void *buf, size_t bytes, int peer,
+                                    int tag, struct kvr_comm_req **req);
+enum kvr_status kvr_comm_host_irecv(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
+                                    struct kvr_comm_req **req);
+enum kvr_status kvr_comm_host_wait(struct kvr_comm *c, struct kvr_comm_req *req);
 /* Brackets sends and receives that must be issued together (a ring step): NCCL groups them,
  * MPI needs nothing. */
 enum kvr_status kvr_comm_group(struct kvr_comm *c, bool start);

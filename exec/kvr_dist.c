@@ -38,7 +38,12 @@ struct dist {
     unsigned char *buf[4]; /* mpi staging: 2 receive and 2 send slots */
     size_t buf_rows;
     struct kvr_comm_req *req[4][2];
+    /* nccl with link emulation: each message's send time travels beside it over MPI */
+    double stamp[4];
+    struct kvr_comm_req *stamp_req[4];
 };
+
+#define STAMP_TAG 20000 /* added to a layer's tag: layers < 4096, tags stay under 32767 */
 
 static double now_s(const struct dist *d)
 {
@@ -103,6 +108,9 @@ static enum kvr_status recv_post(struct dist *d, int slot, uint32_t layer, int p
     enum kvr_status st = kvr_exec_kv_device(d->ex, layer, (uint32_t)pos, &k, &v);
     if (!st) st = kvr_comm_irecv(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0]);
     if (!st) st = kvr_comm_irecv(d->comm, v, rows * d->row, peer, tag, &d->req[slot][1]);
+    if (!st && d->o->links)
+        st = kvr_comm_host_irecv(d->comm, &d->stamp[slot], sizeof(double), peer, tag + STAMP_TAG,
+                                 &d->stamp_req[slot]);
     return st;
 }
 
@@ -114,6 +122,12 @@ static enum kvr_status recv_finish(struct dist *d, int slot, uint32_t layer, int
     enum kvr_status st = kvr_comm_wait(d->comm, d->req[slot][0]);
     if (!st && d->dev) st = kvr_comm_wait(d->comm, d->req[slot][1]);
     d->req[slot][0] = d->req[slot][1] = NULL;
+    if (!st && d->dev && d->stamp_req[slot]) { /* nccl: the data is in the cache already */
+        st = kvr_comm_host_wait(d->comm, d->stamp_req[slot]);
+        d->stamp_req[slot] = NULL;
+        if (!st) pace(d, peer, (int)layer, d->stamp[slot], (double)(2 * rows * d->row));
+        event(d, KVR_EV_WAIT, "kv", (int)layer, t, 0, peer);
+    }
     if (st || d->dev) return st;
     double sent;
     memcpy(&sent, d->buf[slot], sizeof sent);
@@ -131,6 +145,8 @@ static enum kvr_status send_rows(struct dist *d, int slot, uint32_t layer, int p
     enum kvr_status st = KVR_OK;
     for (int h = 0; h < 2 && !st; h++)
         if (d->req[slot][h]) st = kvr_comm_wait(d->comm, d->req[slot][h]), d->req[slot][h] = NULL;
+    if (!st && d->stamp_req[slot])
+        st = kvr_comm_host_wait(d->comm, d->stamp_req[slot]), d->stamp_req[slot] = NULL;
     if (st || !rows) return st;
     double t = now_s(d);
     if (d->dev) {
@@ -140,6 +156,11 @@ static enum kvr_status send_rows(struct dist *d, int slot, uint32_t layer, int p
             return st;
         if (!(st = kvr_comm_isend(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0])))
             st = kvr_comm_isend(d->comm, v, rows * d->row, peer, tag, &d->req[slot][1]);
+        d->stamp[slot] = now_s(d); /* the data was ready when the sync above returned */
+        if (!st && d->o->links)
+            st = kvr_comm_host_isend(d->comm, &d->stamp[slot], sizeof(double), peer,
+                                     tag + STAMP_TAG, &d->stamp_req[slot]);
+        event(d, KVR_EV_SEND, "kv", (int)layer, t, (double)(2 * rows * d->row), peer);
         return st;
     }
     unsigned char *k = d->buf[slot] + sizeof(double);
@@ -162,6 +183,12 @@ static enum kvr_status sends_done(struct dist *d)
                 if (!st) st = w;
                 d->req[s][h] = NULL;
             }
+    for (int s = 0; s < 4; s++)
+        if (d->stamp_req[s]) {
+            enum kvr_status w = kvr_comm_host_wait(d->comm, d->stamp_req[s]);
+            if (!st) st = w;
+            d->stamp_req[s] = NULL;
+        }
     return st;
 }
 
@@ -319,8 +346,9 @@ static enum kvr_status dist_setup(struct dist *d)
     for (int j = 0; j < d->p; j++) d->start[j + 1] = d->start[j] + o->partition[j];
     d->row = kvr_exec_kv_row_bytes(d->ex);
     d->dev = kvr_comm_device_buffers(d->comm);
-    if (d->dev && o->links)
-        return kvr_error(KVR_ERR_INPUT, "link emulation (--machine) needs --comm mpi");
+    if (d->dev && o->links && (o->scheme == KVR_DIST_TSP || o->scheme == KVR_DIST_TSP_CAUSAL))
+        return kvr_error(KVR_ERR_INPUT, "link emulation (--machine) of tsp's all-gather needs "
+                                        "--comm mpi");
     if (d->dev && o->scheme != KVR_DIST_KVR && o->scheme != KVR_DIST_RING)
         for (int j = 1; j < d->p; j++)
             if (o->partition[j] != o->partition[0])
