@@ -19,7 +19,8 @@ for p in 2 $P; do for m in llama-7b falcon-7b; do for ctx in 4k 8k 16k 24k 32k; 
     k="--model $m --ctx $ctx --backend cuda --reps 3 --warmup 1 --db $db --json --timeout 30 --comm nccl"
     [ $p = 2 ] && run 1 $kvr exec $k --scheme single | grep -E '"ttft_s"' | sed "s/^/$m $ctx single /"
     for s in kvr tsp tsp-causal ring; do
-        run $p $kvr exec $k --scheme $s ${s/kvr/--machine $prof} 2>&1 | grep -E '"ttft_s"|"method"|rror' | tr -d '\n' | sed "s/^/p=$p $m $ctx $s /"; echo
+        extra=; [ $s = kvr ] && extra="--machine $prof" # KVR-S or KVR-P from the table
+        run $p $kvr exec $k --scheme $s $extra 2>&1 | grep -E '"ttft_s"|"method"|rror' | tr -d '\n' | sed "s/^/p=$p $m $ctx $s /"; echo
     done
     run $p $kvr exec $k --scheme kvr --machine $prof --bw 10GB/s 2>&1 | grep -E '"ttft_s"|"method"|achieved|rror' | tr -d '\n' | sed "s/^/p=$p $m $ctx kvr 10GB\/s /"; echo
     run $p $kvr exec $k --scheme kvr --machine $prof --link 0-1=10GB/s 2>&1 | grep -E '"ttft_s"|achieved|rror' | tr -d '\n' | sed "s/^/p=$p $m $ctx kvr slow 0-1 /"; echo
