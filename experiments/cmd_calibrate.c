@@ -35,6 +35,8 @@ static const char help[] =
     "      --db FILE       also store each TTFT as a measurement row (for kvr validate)\n"
     "  -o, --out FILE      write the calibrated profile (INI, with provenance)\n"
     "      --name NAME     the profile's name            (default: the base's + \"-calibrated\")\n"
+    "      --attn-shapes L also time the attention kernel alone at QUERIES:PREFIX shapes\n"
+    "                      (default 1k:0,1k:8k,2k:4k,4k:12k,8k:8k; \"\" for none)\n"
     "      --link-lat T, --link-bw RATE   the links' alpha and beta, as `mpirun -np 2 kvr bench\n"
     "                      comm` fits them (default: the base's intra-node links)\n"
     "  -j, --json          print JSON\n";
@@ -44,13 +46,14 @@ static const char help[] =
 struct row {
     char model[64];
     uint64_t ctx;
-    int op; /* enum kvr_op, or -1 for the TTFT */
+    int op; /* enum kvr_op, KVR_CALIB_ATTN_LAYER, or -1 for the TTFT */
     double time_s;
+    uint64_t prefix; /* KVR_CALIB_ATTN_LAYER: keys before the queries */
 };
 
 struct calib {
     const char *backend, *models, *fit_ctx, *check_ctx, *base, *from, *save, *db, *out, *name;
-    const char *link_lat, *link_bw;
+    const char *link_lat, *link_bw, *attn_shapes;
     bool json, help;
     struct row *rows;
     size_t n;
@@ -61,6 +64,7 @@ static int op_from_name(const char *s)
 {
     if (!strcmp(s, "ttft")) return -1;
     if (!strcmp(s, "attention")) return KVR_OP_ATTN_SCORES;
+    if (!strcmp(s, "attention_layer")) return KVR_CALIB_ATTN_LAYER;
     for (int op = 0; op < KVR_N_OPS; op++)
         if (!strcmp(s, kvr_op_name((enum kvr_op)op))) return op;
     return -2;
@@ -68,6 +72,7 @@ static int op_from_name(const char *s)
 
 static const char *op_label(int op)
 {
+    if (op == KVR_CALIB_ATTN_LAYER) return "attention_layer";
     return op < 0 ? "ttft" : op == KVR_OP_ATTN_SCORES ? "attention" : kvr_op_name((enum kvr_op)op);
 }
 
@@ -98,14 +103,15 @@ static enum kvr_status read_csv(struct calib *c)
             snprintf(c->gpu, sizeof c->gpu, "%.127s", line + 2);
         }
         if (ln == 1 || line[0] == '#' || line[0] == '\n') continue;
-        if (sscanf(line, "%63[^,],%llu,%63[^,],%lf", model, &ctx, op, &t) != 4 ||
-            op_from_name(op) < -1 || !(t > 0) || ctx == 0)
+        unsigned long long prefix = 0;
+        int got = sscanf(line, "%63[^,],%llu,%63[^,],%lf,%llu", model, &ctx, op, &t, &prefix);
+        if (got < 4 || op_from_name(op) < -1 || !(t > 0) || ctx == 0)
             st = kvr_error(KVR_ERR_PARSE,
                            "%s:%d: expected model,ctx,op,time_s with a known op and a "
                            "positive time, got '%.*s'",
                            c->from, ln, (int)strcspn(line, "\n"), line);
         else
-            st = add_row(c, model, ctx, op_from_name(op), t);
+            st = add_row(c, model, ctx, op_from_name(op), t), c->rows[c->n - 1].prefix = prefix;
     }
     fclose(f);
     if (!st && c->n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: no measurements", c->from);
@@ -116,11 +122,41 @@ static enum kvr_status write_csv(const struct calib *c)
 {
     FILE *f = fopen(c->save, "w");
     if (!f) return kvr_error(KVR_ERR_IO, "--save: cannot write %s", c->save);
-    fprintf(f, "model,ctx,op,time_s\n# %s, %s\n", c->gpu, c->driver);
+    fprintf(f, "model,ctx,op,time_s,prefix\n# %s, %s\n", c->gpu, c->driver);
     for (size_t i = 0; i < c->n; i++)
-        fprintf(f, "%s,%llu,%s,%.9g\n", c->rows[i].model, (unsigned long long)c->rows[i].ctx,
-                op_label(c->rows[i].op), c->rows[i].time_s);
+        fprintf(f, "%s,%llu,%s,%.9g,%llu\n", c->rows[i].model, (unsigned long long)c->rows[i].ctx,
+                op_label(c->rows[i].op), c->rows[i].time_s, (unsigned long long)c->rows[i].prefix);
     return fclose(f) ? kvr_error(KVR_ERR_IO, "--save: write failed") : KVR_OK;
+}
+
+/* The attention kernel alone at each --attn-shapes C:S (queries after a prefix), per model. */
+static enum kvr_status measure_attention(struct calib *c, const char *spec,
+                                         const struct kvr_model *m)
+{
+    char buf[512];
+    const char *parts[32];
+    snprintf(buf, sizeof buf, "%s", c->attn_shapes);
+    int n = kvr_cli_split(buf, parts, 32);
+    enum kvr_status st = KVR_OK;
+    for (int i = 0; i < n && !st; i++) {
+        char cs[64], *colon;
+        uint64_t q, s;
+        snprintf(cs, sizeof cs, "%s", parts[i]);
+        if (!(colon = strchr(cs, ':')) || (*colon = 0, kvr_parse_tokens(cs, KVR_MAX_CTX, &q)) ||
+            kvr_parse_tokens(colon + 1, KVR_MAX_CTX, &s) || q == 0)
+            return kvr_error(KVR_ERR_USAGE, "--attn-shapes: '%s' is not QUERIES:PREFIX", parts[i]);
+        struct kvr_attn_bench b = {.s = (uint32_t)s,
+                                   .c = (uint32_t)q,
+                                   .n_heads = m->n_heads,
+                                   .n_kv = m->n_kv_heads,
+                                   .head_dim = m->head_dim,
+                                   .warmup = 3,
+                                   .reps = 10};
+        if (!(st = kvr_exec_bench_attention(&b)) &&
+            !(st = add_row(c, spec, q, KVR_CALIB_ATTN_LAYER, b.time_s)))
+            c->rows[c->n - 1].prefix = s;
+    }
+    return st;
 }
 
 /* Times every model at every context: TTFT (median of 3) and one profiled run. */
@@ -164,6 +200,9 @@ static enum kvr_status measure(struct calib *c, const uint64_t *ctx, size_t n_ct
                         (unsigned long long)ctx[i], r.ttft_s);
         }
         kvr_exec_close(ex);
+        /* the kernel benchmark is the cuda backend's */
+        if (!st && c->attn_shapes && *c->attn_shapes && !strcmp(c->backend, "cuda"))
+            st = measure_attention(c, parts[k], &m);
     }
     return st;
 }
@@ -205,7 +244,7 @@ static double sim_ttft(const struct kvr_model *m, struct kvr_machine *h, uint64_
 
 struct outcome {
     struct kvr_calib_fit_result fit;
-    struct errors op_fit, op_check, ttft_fit, ttft_check, per_op[KVR_N_OPS];
+    struct errors op_fit, op_check, ttft_fit, ttft_check, per_op[KVR_N_OPS + 1];
     double abs_err_s, meas_s; /* held-out operations: sum |predicted - measured|, measured */
     size_t n_points;
 };
@@ -242,15 +281,15 @@ static enum kvr_status fit(const struct calib *c, struct kvr_machine *h, const u
     for (size_t i = 0; !st && i < c->n; i++)
         if (c->rows[i].op >= 0 && in_list(fit_ctx, n_fit, c->rows[i].ctx))
             pts[n++] = (struct kvr_calib_point){&models[which[i]], c->rows[i].ctx, c->rows[i].op,
-                                                c->rows[i].time_s};
+                                                c->rows[i].time_s, c->rows[i].prefix};
     o->n_points = n;
     if (!st) st = kvr_calib_fit(&h->gpu, pts, n, &o->fit);
     for (size_t i = 0; !st && i < c->n; i++) {
         const struct row *r = &c->rows[i];
         const struct kvr_model *m = &models[which[i]];
         bool fitted = in_list(fit_ctx, n_fit, r->ctx);
-        double pred =
-            r->op >= 0 ? kvr_calib_predict(m, &h->gpu, r->ctx, r->op) : sim_ttft(m, h, r->ctx);
+        double pred = r->op >= 0 ? kvr_calib_predict_at(m, &h->gpu, r->prefix, r->ctx, r->op)
+                                 : sim_ttft(m, h, r->ctx);
         if (r->op >= 0)
             err_add(fitted ? &o->op_fit : &o->op_check, pred, r->time_s);
         else
@@ -323,7 +362,7 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
                h->gpu.launch_s * 1e6, h->gpu.attn_hd_exp);
         printf("held-out error per operation (MAPE, max); time-weighted over all: %.2f%%\n",
                100 * o->abs_err_s / o->meas_s);
-        for (int op = 0; op < KVR_N_OPS; op++)
+        for (int op = 0; op <= KVR_N_OPS; op++)
             if (o->per_op[op].n)
                 printf("  %-12s %6.2f%% %6.2f%%\n", op_label(op), mape(&o->per_op[op]),
                        100 * o->per_op[op].max);
@@ -353,7 +392,19 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
 
 static enum kvr_status parse(int argc, char **argv, struct calib *c)
 {
-    enum { O_MODELS = 300, O_FIT, O_CHECK, O_BASE, O_FROM, O_SAVE, O_DB, O_NAME, O_LAT, O_BW };
+    enum {
+        O_MODELS = 300,
+        O_FIT,
+        O_CHECK,
+        O_BASE,
+        O_FROM,
+        O_SAVE,
+        O_DB,
+        O_NAME,
+        O_LAT,
+        O_BW,
+        O_ATTN
+    };
     static const struct option opts[] = {{"backend", required_argument, 0, 'b'},
                                          {"models", required_argument, 0, O_MODELS},
                                          {"fit-ctx", required_argument, 0, O_FIT},
@@ -366,6 +417,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                                          {"name", required_argument, 0, O_NAME},
                                          {"link-lat", required_argument, 0, O_LAT},
                                          {"link-bw", required_argument, 0, O_BW},
+                                         {"attn-shapes", required_argument, 0, O_ATTN},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -373,14 +425,16 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                         .models = "llama-7b,falcon-7b",
                         .fit_ctx = "1k,4k,16k",
                         .check_ctx = "2k,8k,32k",
-                        .base = "h100-nvlink"};
+                        .base = "h100-nvlink",
+                        .attn_shapes = "1k:0,1k:8k,2k:4k,4k:12k,8k:8k"};
     kvr_cli_opt_reset();
     for (int o; (o = kvr_cli_getopt(argc, argv, "b:o:jh", opts)) != -1;) {
         const char **slot[] = {[O_MODELS - 300] = &c->models,   [O_FIT - 300] = &c->fit_ctx,
                                [O_CHECK - 300] = &c->check_ctx, [O_BASE - 300] = &c->base,
                                [O_FROM - 300] = &c->from,       [O_SAVE - 300] = &c->save,
                                [O_DB - 300] = &c->db,           [O_NAME - 300] = &c->name,
-                               [O_LAT - 300] = &c->link_lat,    [O_BW - 300] = &c->link_bw};
+                               [O_LAT - 300] = &c->link_lat,    [O_BW - 300] = &c->link_bw,
+                               [O_ATTN - 300] = &c->attn_shapes};
         if (o == '?') return KVR_ERR_USAGE;
         if (o == 'h')
             c->help = true;
@@ -390,7 +444,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
             c->out = optarg;
         else if (o == 'b')
             c->backend = optarg;
-        else if (o >= 300 && o <= O_BW)
+        else if (o >= 300 && o <= O_ATTN)
             *slot[o - 300] = optarg;
     }
     if (kvr_backend_from_name(c->backend) < 0)

@@ -22,6 +22,13 @@ static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t 
     return layer ? t * m->n_layers : t;
 }
 
+double kvr_calib_predict_at(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t prefix,
+                            uint64_t ctx, int op)
+{
+    if (op != KVR_CALIB_ATTN_LAYER) return kvr_calib_predict(m, g, ctx, op);
+    return kvr_cost_attn_s(m, g, prefix, ctx, KVR_MASK_CAUSAL); /* one layer, s = prefix */
+}
+
 double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op)
 {
     if (op == KVR_OP_NORM_MLP && m->block_norms == 1) return 0;
@@ -101,7 +108,7 @@ static int residuals(const gsl_vector *x, void *data, gsl_vector *f)
     to_gpu(x, &d->g);
     for (size_t i = 0; i < d->n; i++) {
         const struct kvr_calib_point *p = &d->pts[i];
-        double pred = kvr_calib_predict(p->model, &d->g, p->ctx, p->op);
+        double pred = kvr_calib_predict_at(p->model, &d->g, p->prefix, p->ctx, p->op);
         gsl_vector_set(f, i, (pred - p->time_s) / p->time_s);
     }
     return GSL_SUCCESS;

@@ -12,19 +12,27 @@
 #include "kvr_machine.h"
 #include "kvr_model.h"
 
+/* A point's op: where the profile charges it (enum kvr_op: NORM_ATTN, QKV, ..., LM_HEAD), or
+ * KVR_CALIB_ATTN_LAYER: the attention kernel alone for one layer, ctx queries after a prefix of
+ * `prefix` keys (kvr bench attention), which covers attention over (c, s). */
+#define KVR_CALIB_ATTN_LAYER KVR_N_OPS
+
 struct kvr_calib_point {
     const struct kvr_model *model;
     uint64_t ctx;
-    int op; /* enum kvr_op where the profile charges it: NORM_ATTN, QKV, ..., LM_HEAD */
+    int op;
     double time_s;
+    uint64_t prefix; /* KVR_CALIB_ATTN_LAYER only */
 };
 
 /* The operations the profile reports (the groups above), in order. */
 extern const int kvr_calib_ops[];
 extern const int kvr_calib_n_ops;
 
-/* Predicted seconds of one point's group on GPU g. */
+/* Predicted seconds of one point's group on GPU g (prefix: KVR_CALIB_ATTN_LAYER only). */
 double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op);
+double kvr_calib_predict_at(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t prefix,
+                            uint64_t ctx, int op);
 
 struct kvr_calib_fit_result {
     double rms_rel, max_rel; /* relative residuals over the points fitted */
