@@ -98,23 +98,6 @@ static void cu_destroy(void *be)
     free(c);
 }
 
-/* float -> bf16, round to nearest even (NaN stays NaN). */
-static uint16_t to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
-    return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
-}
-
-static float from_bf16(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static enum kvr_status cu_set_tensor(void *be, enum kvr_tensor t, uint32_t layer, const float *data)
 {
     struct cu *c = be;
@@ -124,7 +107,7 @@ static enum kvr_status cu_set_tensor(void *be, enum kvr_tensor t, uint32_t layer
     uint64_t n = kvr_tensor_numel(&c->m, t);
     uint16_t *h = malloc(n * sizeof *h);
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    for (uint64_t i = 0; i < n; i++) h[i] = to_bf16(data[i]);
+    for (uint64_t i = 0; i < n; i++) h[i] = kvr_float_to_bf16(data[i]);
     cudaError_t e = cudaMemcpy(dst, h, n * 2, cudaMemcpyHostToDevice);
     free(h);
     KVR_CUDA_CHECK(e);
@@ -259,7 +242,7 @@ static enum kvr_status cu_kv_read(void *be, uint32_t layer, uint32_t pos0, uint3
     if (e == cudaSuccess)
         e = cudaMemcpy(h + count, kv_at(c, c->v, layer, pos0), 2 * count, cudaMemcpyDeviceToHost);
     for (uint64_t i = 0; e == cudaSuccess && i < count; i++)
-        k[i] = from_bf16(h[i]), v[i] = from_bf16(h[count + i]);
+        k[i] = kvr_bf16_to_float(h[i]), v[i] = kvr_bf16_to_float(h[count + i]);
     free(h);
     KVR_CUDA_CHECK(e);
     return KVR_OK;

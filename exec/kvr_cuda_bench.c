@@ -7,6 +7,8 @@
 #include "kvr_cuda_check.h"
 #include "kvr_cuda_kernels.h"
 #include "kvr_exec.h"
+#include "kvr_weights.h"
+#include "kvr_sim.h"
 
 int kvr_exec_cuda_devices(void)
 {
@@ -56,12 +58,6 @@ static int launch(const struct kvr_attn_bench *b, const struct attn_bufs *a)
                                b->head_dim, b->dense, b->mt, NULL);
 }
 
-static int cmp_dbl(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 static enum kvr_status attn_time(struct kvr_attn_bench *b, const struct attn_bufs *a)
 {
     double *t = malloc((size_t)b->reps * sizeof *t);
@@ -79,19 +75,10 @@ static enum kvr_status attn_time(struct kvr_attn_bench *b, const struct attn_buf
         }
         if (i >= b->warmup) t[i - b->warmup] = 1e-3 * ms;
     }
-    qsort(t, (size_t)b->reps, sizeof *t, cmp_dbl);
-    b->time_s = t[b->reps / 2], b->time_min_s = t[0];
+    b->time_s = kvr_quantile(t, (size_t)b->reps, 0.5), b->time_min_s = t[0]; /* sorts t */
     b->tflops = (double)b->flops / b->time_s / 1e12;
     free(t);
     return KVR_OK;
-}
-
-static float bf16f(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
 }
 
 static enum kvr_status attn_check(struct kvr_attn_bench *b, const struct attn_bufs *a)
@@ -106,7 +93,7 @@ static enum kvr_status attn_check(struct kvr_attn_bench *b, const struct attn_bu
     if (!e) e = cudaMemcpy(h + n, a->ref, 2 * n, cudaMemcpyDeviceToHost);
     double num = 0, den = 0, mx = 0;
     for (uint64_t i = 0; !e && i < n; i++) {
-        double x = bf16f(h[i]), y = bf16f(h[n + i]), d = fabs(x - y);
+        double x = kvr_bf16_to_float(h[i]), y = kvr_bf16_to_float(h[n + i]), d = fabs(x - y);
         num += d * d, den += y * y;
         if (!(d <= mx)) mx = d; /* NaN (unwritten, poisoned) wins */
     }

@@ -8,6 +8,7 @@
 
 #include "kvr_backend.h"
 #include "kvr_safetensors.h"
+#include "kvr_sim.h"
 #include "kvr_weights.h"
 
 struct kvr_exec {
@@ -250,12 +251,6 @@ double kvr_logits_checksum(const float *logits, uint32_t vocab)
     return sum;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Times reps runs of the whole prefill (embedding to first token on the host). */
 static enum kvr_status time_reps(struct kvr_exec *ex, const int32_t *tokens, uint32_t ctx,
                                  int warmup, int reps, double *times, float *logits)
@@ -294,9 +289,8 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
     }
     if (!st) {
         memset(r, 0, sizeof *r);
-        qsort(times, (size_t)reps, sizeof *times, cmp_dbl);
         r->ctx = ctx, r->reps = (uint32_t)reps;
-        r->ttft_s = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+        r->ttft_s = kvr_quantile(times, (size_t)reps, 0.5); /* sorts times */
         r->ttft_min_s = times[0], r->ttft_max_s = times[reps - 1];
         r->tokens_per_s = ctx / r->ttft_s;
         r->flops = fl.total;

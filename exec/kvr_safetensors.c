@@ -212,11 +212,7 @@ static enum kvr_status st_read(const struct st_file *f, const struct st_entry *e
     if (e->dtype != ST_F32) {
         const uint16_t *h = (const uint16_t *)raw;
         for (uint64_t i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)h[i] << 16;
-            if (e->dtype == ST_BF16)
-                memcpy(&out[i], &bits, 4);
-            else
-                out[i] = half_to_float(h[i]);
+            out[i] = e->dtype == ST_BF16 ? kvr_bf16_to_float(h[i]) : half_to_float(h[i]);
         }
         free(raw);
     }

@@ -1,6 +1,7 @@
 #include "kvr_weights.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "kvr_rng.h"
 
@@ -134,4 +135,20 @@ void kvr_tensor_fill_random(const struct kvr_model *m, enum kvr_tensor t, uint32
 void kvr_tokens_random(uint64_t seed, uint32_t vocab, uint32_t n, int32_t *out)
 {
     for (uint32_t i = 0; i < n; i++) out[i] = (int32_t)(kvr_rng_bits(seed, UINT64_MAX, i) % vocab);
+}
+
+uint16_t kvr_float_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
+    return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+}
+
+float kvr_bf16_to_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
 }

@@ -21,12 +21,6 @@ struct wire_event {
     double start_s, end_s, bytes;
 };
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *tokens, float *logits,
                              struct rank_report *me, double *times)
 {
@@ -148,10 +142,8 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
     if (!st) st = kvr_comm_gather(a->comm, &me, sizeof me, (void **)&all);
     if (!st && a->timeline_path) st = timeline(a, tokens, logits);
     if (!st && rank == 0) {
-        qsort(times, (size_t)a->reps, sizeof *times, cmp_dbl);
-        int n = a->reps;
-        r->ttft_s = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
-        r->ttft_min_s = times[0], r->ttft_max_s = times[n - 1];
+        r->ttft_s = kvr_quantile(times, (size_t)a->reps, 0.5); /* sorts times */
+        r->ttft_min_s = times[0], r->ttft_max_s = times[a->reps - 1];
         fold(a, all, p, r);
     }
     free(tokens), free(logits), free(times), free(all);
