@@ -34,17 +34,7 @@ double kvr_comm_now_s(void)
 #if KVR_HAVE_MPI
 #include <mpi.h>
 
-#define KVR_MPI_CHECK(call)                                                                        \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != MPI_SUCCESS) {                                                                  \
-            char msg_[MPI_MAX_ERROR_STRING];                                                       \
-            int len_ = 0;                                                                          \
-            MPI_Error_string(rc_, msg_, &len_);                                                    \
-            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: MPI: %s failed: %s", __FILE__, __LINE__,     \
-                             #call, msg_);                                                         \
-        }                                                                                          \
-    } while (0)
+#include "kvr_mpi_check.h"
 
 struct kvr_comm_req {
     MPI_Request r;
@@ -212,20 +202,45 @@ enum kvr_status kvr_comm_max_f64(struct kvr_comm *c, double *v)
     return mpi_wait(c, &r, "a maximum", -1);
 }
 
-enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all)
+enum kvr_status kvr_comm_bcast(struct kvr_comm *c, void *buf, size_t bytes, int root)
 {
-    *all = NULL;
-    char *buf = c->rank == 0 ? malloc(bytes * (size_t)c->size + 1) : NULL;
-    if (c->rank == 0 && !buf) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: broadcast of %zu bytes", bytes);
     MPI_Request r;
-    int rc =
-        MPI_Igather(mine, (int)bytes, MPI_BYTE, buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD, &r);
-    enum kvr_status st = rc == MPI_SUCCESS ? mpi_wait(c, &r, "a gather", -1)
-                                           : kvr_error(KVR_ERR_RUNTIME, "MPI: gather failed");
+    KVR_MPI_CHECK(MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD, &r));
+    return mpi_wait(c, &r, "a broadcast", -1);
+}
+
+/* Sizes first, then the bytes; rank 0 gets them concatenated in rank order. */
+enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
+                                size_t *all_bytes)
+{
+    *all = NULL, *all_bytes = 0;
+    if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: gather of %zu bytes", bytes);
+    int n = (int)bytes, *counts = calloc((size_t)c->size, sizeof *counts);
+    int *displs = calloc((size_t)c->size, sizeof *displs);
+    if (!counts || !displs) {
+        free(counts), free(displs);
+        return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    }
+    MPI_Request r;
+    enum kvr_status st = MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD, &r)
+                             ? kvr_error(KVR_ERR_RUNTIME, "MPI: gathering sizes failed")
+                             : mpi_wait(c, &r, "a gather", -1);
+    size_t total = 0;
+    for (int k = 0; !st && c->rank == 0 && k < c->size; k++)
+        displs[k] = (int)total, total += (size_t)counts[k];
+    if (!st && total > INT32_MAX) st = kvr_error(KVR_ERR_RANGE, "MPI: gather of %zu bytes", total);
+    char *buf = !st && c->rank == 0 ? malloc(total ? total : 1) : NULL;
+    if (!st && c->rank == 0 && !buf) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = MPI_Igatherv(mine, n, MPI_BYTE, buf, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD, &r)
+                 ? kvr_error(KVR_ERR_RUNTIME, "MPI: gather failed")
+                 : mpi_wait(c, &r, "a gather", -1);
+    free(counts), free(displs);
     if (st)
         free(buf);
     else
-        *all = buf;
+        *all = buf, *all_bytes = total;
     return st;
 }
 
@@ -318,9 +333,14 @@ enum kvr_status kvr_comm_max_f64(struct kvr_comm *c, double *v)
     (void)c, (void)v;
     NO_MPI;
 }
-enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *m, size_t n, void **a)
+enum kvr_status kvr_comm_bcast(struct kvr_comm *c, void *b, size_t n, int root)
 {
-    (void)c, (void)m, (void)n, (void)a;
+    (void)c, (void)b, (void)n, (void)root;
+    NO_MPI;
+}
+enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *m, size_t n, void **a, size_t *an)
+{
+    (void)c, (void)m, (void)n, (void)a, (void)an;
     NO_MPI;
 }
 void kvr_comm_abort(struct kvr_comm *c, int code)

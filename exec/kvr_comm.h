@@ -56,7 +56,11 @@ enum kvr_status kvr_comm_reduce_scatter_f32(struct kvr_comm *c, const float *sen
 enum kvr_status kvr_comm_barrier(struct kvr_comm *c);
 /* The largest of every rank's value (for TTFT: the last rank to finish). */
 enum kvr_status kvr_comm_max_f64(struct kvr_comm *c, double *v);
-/* Every rank's bytes to rank 0, concatenated in rank order (rank 0 only; free()). */
-enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all);
+/* root's bytes to every rank. */
+enum kvr_status kvr_comm_bcast(struct kvr_comm *c, void *buf, size_t bytes, int root);
+/* Every rank's bytes (any number per rank) to rank 0, concatenated in rank order into *all
+ * and *all_bytes (rank 0 only; free()). */
+enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
+                                size_t *all_bytes);
 /* Ends every rank (after a failure the others cannot see). */
 void kvr_comm_abort(struct kvr_comm *c, int code);

@@ -29,13 +29,6 @@ static const char help[] =
 enum coll { P2P, ALLGATHER, REDUCE_SCATTER, ALLREDUCE, N_COLL };
 static const char *const coll_name[] = {"sendrecv", "all_gather", "reduce_scatter", "all_reduce"};
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double bus_factor(enum coll c, int p)
 {
     if (c == ALLREDUCE) return 2.0 * (p - 1) / p;
@@ -74,9 +67,9 @@ static enum kvr_status time_one(struct kvr_comm *cm, enum coll c, char *a, char 
     enum kvr_status st = KVR_OK;
     for (int i = 0; i < 3 && !st; i++) st = once(cm, c, a, b, bytes);
     if (!st) st = kvr_comm_barrier(cm);
-    double t0 = now_s();
+    double t0 = kvr_cli_now_s();
     for (int i = 0; i < iters && !st; i++) st = once(cm, c, a, b, bytes);
-    *t = (now_s() - t0) / iters / (c == P2P ? 2 : 1);
+    *t = (kvr_cli_now_s() - t0) / iters / (c == P2P ? 2 : 1);
     return st ? st : kvr_comm_max_f64(cm, t);
 }
 
@@ -171,8 +164,7 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
     enum kvr_status st = kvr_mpi_init(&rank, &size);
     struct kvr_comm *cm = NULL;
     if (!st && size < 2) st = kvr_error(KVR_ERR_USAGE, "bench comm needs at least 2 ranks");
-    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    int n_dev = kvr_exec_cuda_devices(), dev = lr && n_dev ? atoi(lr) % n_dev : 0;
+    int dev = kvr_mpi_local_device();
     if (!st) st = kvr_comm_open((enum kvr_comm_kind)kind, dev, 60, &cm);
     size_t cap = (size_t)max_bytes;
     char *a = NULL, *b = NULL;

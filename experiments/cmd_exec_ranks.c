@@ -9,6 +9,7 @@
 #include "kvr_interp.h"
 #include "kvr_json.h"
 #include "kvr_measure.h"
+#include "kvr_mpi.h"
 #include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
@@ -164,10 +165,7 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
  * robin; on a one-GPU machine they all use GPU 0). */
 static int rank_device(const struct exec_args *a)
 {
-    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    if (a->device_set || !lr) return a->device;
-    int n = kvr_exec_cuda_devices();
-    return n > 0 ? atoi(lr) % n : 0;
+    return a->device_set || !kvr_mpi_launched() ? a->device : kvr_mpi_local_device();
 }
 
 enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,

@@ -7,6 +7,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_json.h"
+#include "kvr_comm.h"
 #include "kvr_mpi.h"
 #include "kvr_search_cli.h"
 #include "kvr_sweep.h"
@@ -137,7 +138,7 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
 }
 
 static enum kvr_status run_file(const char *path, const struct sweep_args *a, const char *argv_text,
-                                int rank, int size, uint64_t *budget, bool *any_failed)
+                                struct kvr_comm *comm, uint64_t *budget, bool *any_failed)
 {
     struct kvr_sweep_spec sp;
     enum kvr_status st = kvr_sweep_load(path, &sp);
@@ -147,9 +148,9 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
     struct kvr_store *store = NULL;
     struct kvr_sweep_tally t = {0};
     st = kvr_sweep_expand(&sp, &items, &t.total);
-    if (!st && size > 1) { /* under mpirun: rank 0 writes, everyone evaluates */
-        st = kvr_sweep_run_mpi(&sp, db, items, t.total, argv_text, rank, size, budget, &t);
-        if (!st && rank == 0) print_tally(&sp, db, &t, a->json);
+    if (!st && comm) { /* under mpirun: rank 0 writes, everyone evaluates */
+        st = kvr_sweep_run_mpi(&sp, db, items, t.total, argv_text, comm, budget, &t);
+        if (!st && kvr_comm_rank(comm) == 0) print_tally(&sp, db, &t, a->json);
         *any_failed |= t.failed > 0;
         free(items);
         kvr_sweep_free(&sp);
@@ -182,11 +183,15 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     bool failed = false;
     uint64_t budget = a.stop_after;
     int rank = 0, size = 1;
+    struct kvr_comm *comm = NULL; /* only with several ranks */
     if ((st = kvr_mpi_init(&rank, &size))) return st;
     if (size > 1 && a.jobs > 1)
         return kvr_mpi_finalize(), kvr_error(KVR_ERR_USAGE, "sweep: -j and mpirun do not mix");
+    /* a generous deadline: ranks wait for rank 0's database work and for each other's points */
+    if (size > 1) st = kvr_comm_open(KVR_COMM_MPI, 0, 3600, &comm);
     for (int i = a.first_file; i < argc && !st; i++)
-        st = run_file(argv[i], &a, argv_text, rank, size, &budget, &failed);
+        st = run_file(argv[i], &a, argv_text, comm, &budget, &failed);
+    kvr_comm_close(comm);
     if (!st && failed)
         st = kvr_error(KVR_ERR_RUNTIME,
                        "some points failed (their errors are in sweep_point.error)");

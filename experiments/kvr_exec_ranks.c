@@ -88,13 +88,14 @@ static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *t
                                    .bytes = ev[i].bytes};
         snprintf(w[i].what, sizeof w[i].what, "%s", ev[i].what);
     }
-    if (!st) st = kvr_comm_gather(a->comm, w, CAP * sizeof *w, (void **)&all);
+    size_t all_bytes = 0;
+    if (!st) st = kvr_comm_gather(a->comm, w, CAP * sizeof *w, (void **)&all, &all_bytes);
     FILE *f = !st && kvr_comm_rank(a->comm) == 0 ? fopen(a->timeline_path, "w") : NULL;
     if (!st && kvr_comm_rank(a->comm) == 0 && !f)
         st = kvr_error(KVR_ERR_IO, "--timeline: cannot write %s", a->timeline_path);
     if (f) {
         fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
-        for (size_t i = 0; i < (size_t)CAP * (size_t)kvr_comm_size(a->comm); i++)
+        for (size_t i = 0; i < all_bytes / sizeof *all; i++)
             if (all[i].what[0])
                 fprintf(f, "%d\t%d\t%s\t%s\t%.9f\t%.9f\t%.0f\t%d\n", all[i].rank, all[i].layer,
                         kvr_event_kind_name((enum kvr_event_kind)all[i].kind), all[i].what,
@@ -139,7 +140,8 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
         if (!st && a->dump_kv) st = dump_kv(a);
     }
     me.peak_mem = (double)kvr_exec_peak_memory(a->ex);
-    if (!st) st = kvr_comm_gather(a->comm, &me, sizeof me, (void **)&all);
+    size_t all_bytes = 0;
+    if (!st) st = kvr_comm_gather(a->comm, &me, sizeof me, (void **)&all, &all_bytes);
     if (!st && a->timeline_path) st = timeline(a, tokens, logits);
     if (!st && rank == 0) {
         r->ttft_s = kvr_quantile(times, (size_t)a->reps, 0.5); /* sorts times */

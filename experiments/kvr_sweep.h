@@ -86,16 +86,18 @@ enum kvr_status kvr_sweep_plan_keys(const struct kvr_sweep_spec *spec,
 enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
                                      const struct kvr_sweep_item *it, struct kvr_plan_row *row);
 
+struct kvr_comm;
+
 /* What a sweep file's run did (rank 0's view under MPI). */
 struct kvr_sweep_tally {
     size_t total, done_before, run, failed;
     double wall_s;
 };
 
-/* Under mpirun (size > 1): rank 0 records the points and writes every result; the plans the
- * points read are searched first by all ranks, then the open points run in rounds
- * (kvr_sweep_mpi.c). Every rank calls it with the same loaded and expanded sweep. */
+/* Under mpirun (a communicator of several ranks): rank 0 records the points and writes every
+ * result; the plans the points read are searched first by all ranks, then the open points run in
+ * rounds (kvr_sweep_mpi.c). Every rank calls it with the same loaded and expanded sweep. */
 enum kvr_status kvr_sweep_run_mpi(const struct kvr_sweep_spec *sp, const char *db,
                                   struct kvr_sweep_item *items, size_t n_items,
-                                  const char *argv_text, int rank, int size, uint64_t *budget,
+                                  const char *argv_text, struct kvr_comm *comm, uint64_t *budget,
                                   struct kvr_sweep_tally *t);

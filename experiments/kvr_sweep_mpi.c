@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kvr_cli.h"
-#include "kvr_mpi.h"
+#include "kvr_comm.h"
 #include "kvr_search_cli.h"
 #include "kvr_sweep.h"
 
@@ -23,6 +23,7 @@ struct ctx {
     const struct kvr_sweep_spec *sp;
     struct kvr_sweep_item *items;
     size_t n_items;
+    struct kvr_comm *comm;
     int rank, size;
     struct kvr_store *store; /* rank 0: read-write; others: read-only (phase 2) */
     struct kvr_sweep_point *open;
@@ -41,10 +42,11 @@ static struct kvr_sweep_item *item_of(const struct ctx *c, const struct kvr_swee
 }
 
 /* Rank 0's status to everyone: the others fail too, without a message of their own. */
-static enum kvr_status agree(enum kvr_status st, int rank)
+static enum kvr_status agree(struct kvr_comm *comm, enum kvr_status st)
 {
+    int rank = kvr_comm_rank(comm);
     int code = (int)st;
-    enum kvr_status b = kvr_mpi_bcast(&code, sizeof code, 0);
+    enum kvr_status b = kvr_comm_bcast(comm, &code, sizeof code, 0);
     if (b) return b;
     if (code && rank != 0) return kvr_error((enum kvr_status)code, "sweep: rank 0 failed");
     return (enum kvr_status)code;
@@ -87,10 +89,11 @@ static enum kvr_status plans(struct ctx *c)
     struct need *v = NULL;
     uint64_t n = 0;
     enum kvr_status st = c->rank == 0 ? missing_rows(c, &v, &n) : KVR_OK;
-    if ((st = agree(st, c->rank)) || (st = kvr_mpi_bcast(&n, sizeof n, 0))) return free(v), st;
+    if ((st = agree(c->comm, st)) || (st = kvr_comm_bcast(c->comm, &n, sizeof n, 0)))
+        return free(v), st;
     if (c->rank != 0 && n && !(v = calloc(n, sizeof *v)))
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st && n) st = kvr_mpi_bcast(v, n * sizeof *v, 0);
+    if (!st && n) st = kvr_comm_bcast(c->comm, v, n * sizeof *v, 0);
     struct kvr_plan_row *mine = calloc(n / (uint64_t)c->size + 1, sizeof *mine);
     size_t k = 0;
     for (uint64_t i = (uint64_t)c->rank; !st && mine && i < n; i += (uint64_t)c->size) {
@@ -101,11 +104,11 @@ static enum kvr_status plans(struct ctx *c)
     }
     void *all = NULL;
     size_t all_bytes = 0;
-    if (!st) st = kvr_mpi_gather(mine, k * sizeof *mine, 0, &all, &all_bytes);
+    if (!st) st = kvr_comm_gather(c->comm, mine, k * sizeof *mine, &all, &all_bytes);
     if (!st && c->rank == 0 && all_bytes)
         st = kvr_store_put_plans(c->store, all, all_bytes / sizeof *mine, false);
     free(v), free(mine), free(all);
-    return agree(st, c->rank); /* the plans are committed before anyone reads them */
+    return agree(c->comm, st); /* the plans are committed before anyone reads them */
 }
 
 /* Phase 2, one round: points [first, first + len) of the open list. */
@@ -122,19 +125,19 @@ static enum kvr_status round_run(struct ctx *c, uint64_t first, uint64_t len, si
     }
     if (st) { /* the others would wait for this rank in the gather below */
         free(mine);
-        kvr_mpi_abort(kvr_status_exit_code(st));
+        kvr_comm_abort(c->comm, kvr_status_exit_code(st));
         return st;
     }
     void *all = NULL;
     size_t bytes = 0;
-    st = kvr_mpi_gather(mine, k * sizeof *mine, 0, &all, &bytes);
+    st = kvr_comm_gather(c->comm, mine, k * sizeof *mine, &all, &bytes);
     size_t n = bytes / sizeof *mine;
     const struct kvr_sweep_point *pts = all;
     for (size_t i = 0; !st && c->rank == 0 && i < n; i++)
         *failed += !strcmp(pts[i].state, "failed");
     if (!st && c->rank == 0 && n) st = kvr_store_finish_points(c->store, all, n);
     free(mine), free(all);
-    return agree(st, c->rank);
+    return agree(c->comm, st);
 }
 
 /* Rank 0: record every point, list the open ones, start a run. */
@@ -159,30 +162,36 @@ static enum kvr_status record(struct ctx *c, const char *db, const char *argv_te
 
 enum kvr_status kvr_sweep_run_mpi(const struct kvr_sweep_spec *sp, const char *db,
                                   struct kvr_sweep_item *items, size_t n_items,
-                                  const char *argv_text, int rank, int size, uint64_t *budget,
+                                  const char *argv_text, struct kvr_comm *comm, uint64_t *budget,
                                   struct kvr_sweep_tally *t)
 {
-    struct ctx c = {.sp = sp, .items = items, .n_items = n_items, .rank = rank, .size = size};
+    int rank = kvr_comm_rank(comm);
+    struct ctx c = {.sp = sp,
+                    .items = items,
+                    .n_items = n_items,
+                    .comm = comm,
+                    .rank = rank,
+                    .size = kvr_comm_size(comm)};
     uint64_t n_open = 0;
     double t0 = kvr_cli_now_s();
     enum kvr_status st = rank == 0 ? record(&c, db, argv_text, t, &n_open) : KVR_OK;
-    if ((st = agree(st, rank))) goto out;
+    if ((st = agree(c.comm, st))) goto out;
     c.m = n_open < *budget ? n_open : *budget;
-    if ((st = kvr_mpi_bcast(&c.m, sizeof c.m, 0)) ||
-        (st = kvr_mpi_bcast(&c.run_id, sizeof c.run_id, 0)) ||
-        (st = kvr_mpi_bcast(&t->done_before, sizeof t->done_before, 0)))
+    if ((st = kvr_comm_bcast(c.comm, &c.m, sizeof c.m, 0)) ||
+        (st = kvr_comm_bcast(c.comm, &c.run_id, sizeof c.run_id, 0)) ||
+        (st = kvr_comm_bcast(c.comm, &t->done_before, sizeof t->done_before, 0)))
         goto out;
     if (rank != 0 && c.m && !(c.open = calloc(c.m, sizeof *c.open))) {
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-        kvr_mpi_abort(1);
+        kvr_comm_abort(c.comm, 1);
     }
-    if (c.m && (st = kvr_mpi_bcast(c.open, c.m * sizeof *c.open, 0))) goto out;
+    if (c.m && (st = kvr_comm_bcast(c.comm, c.open, c.m * sizeof *c.open, 0))) goto out;
     if ((st = plans(&c))) goto out;
     if (rank != 0 && (st = kvr_store_open(db, KVR_STORE_READ, &c.store))) {
-        kvr_mpi_abort(kvr_status_exit_code(st)); /* rank 0 would wait for this one */
+        kvr_comm_abort(c.comm, kvr_status_exit_code(st)); /* rank 0 would wait for this one */
         goto out;
     }
-    uint64_t step = (uint64_t)size * ROUND_PER_RANK;
+    uint64_t step = (uint64_t)c.size * ROUND_PER_RANK;
     for (uint64_t first = 0; !st && first < c.m; first += step) {
         st = round_run(&c, first, c.m - first < step ? c.m - first : step, &t->failed);
         if (rank == 0)
