@@ -230,16 +230,11 @@ static bool in_list(const uint64_t *v, size_t n, uint64_t x)
     return false;
 }
 
-/* The simulator's single-device TTFT on the calibrated machine. */
-static double sim_ttft(const struct kvr_model *m, struct kvr_machine *h, uint64_t ctx)
+/* The simulator's single-device TTFT on the calibrated machine (NAN when it cannot run). */
+static double sim_ttft(const struct kvr_model *m, const struct kvr_machine *h, uint64_t ctx)
 {
-    struct kvr_sim *sim = NULL;
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_SINGLE, .p = 1, .ctx = ctx, .tokens = {ctx}};
-    struct kvr_sim_result r;
     double t = NAN;
-    if (!kvr_sim_open(m, h, &sim) && !kvr_sim_run(sim, &plan, &r, NULL)) t = r.ttft_s;
-    kvr_sim_free(sim);
-    return t;
+    return kvr_measure_predict(m, h, "single", 1, ctx, NULL, &t) ? NAN : t;
 }
 
 struct outcome {

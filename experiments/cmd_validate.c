@@ -11,6 +11,7 @@
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_json.h"
+#include "kvr_measure.h"
 #include "kvr_plot.h"
 #include "kvr_sim.h"
 #include "kvr_store.h"
@@ -77,16 +78,7 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
 static enum kvr_status predict(const struct kvr_measurement_row *x, const struct kvr_machine *base,
                                double *ttft)
 {
-    static const char *const schemes[] = {"single", "tsp", "tsp-causal", "kvr", "ring"};
-    static const enum kvr_scheme sim[] = {KVR_SCHEME_SINGLE, KVR_SCHEME_TSP, KVR_SCHEME_TSP_CAUSAL,
-                                          KVR_SCHEME_KVR, KVR_SCHEME_RING};
     struct kvr_model m;
-    struct kvr_machine h = *base;
-    struct kvr_plan plan = {.p = x->p, .ctx = x->ctx_tokens};
-    int s = -1;
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(x->scheme, schemes[i])) s = i;
-    if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", x->scheme);
     enum kvr_status st = kvr_model_resolve(x->model, &m);
     if (st) { /* a model from a profile file: the project's own, by name */
         char path[1024];
@@ -94,18 +86,7 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const struct
         if (access(path, R_OK) == 0) st = kvr_model_resolve(path, &m);
     }
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
-    if (x->p > h.n_nodes * h.gpus_per_node)
-        return kvr_error(KVR_ERR_INPUT, "measurement on %d ranks: %s has fewer GPUs", x->p, h.name);
-    h.n_gpus = x->p, plan.scheme = sim[s];
-    memcpy(plan.tokens, x->tokens, sizeof plan.tokens);
-    if (plan.scheme != KVR_SCHEME_KVR) kvr_plan_even(&plan);
-    struct kvr_sim *sm = NULL;
-    struct kvr_sim_result r;
-    if (!(st = kvr_plan_check(&plan, &h)) && !(st = kvr_sim_open(&m, &h, &sm)))
-        st = kvr_sim_run(sm, &plan, &r, NULL);
-    kvr_sim_free(sm);
-    if (!st) *ttft = r.ttft_s;
-    return st;
+    return kvr_measure_predict(&m, base, x->scheme, x->p, x->ctx_tokens, x->tokens, ttft);
 }
 
 static void print_table(const struct point *pts, size_t n, double mape, double max_err)

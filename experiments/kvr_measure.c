@@ -1,9 +1,11 @@
 #include "kvr_measure.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvr_search_cli.h"
+#include "kvr_sim.h"
 
 enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct kvr_exec *ex,
                                   struct kvr_measurement_row *x)
@@ -38,4 +40,31 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
     x->ttft_median_s = r->ttft_s, x->ttft_min_s = r->ttft_min_s, x->ttft_max_s = r->ttft_max_s;
     x->peak_mem_bytes = (double)r->peak_mem_bytes, x->first_token = r->first_token;
     x->logits_checksum = r->logits_checksum;
+}
+
+enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
+                                    const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
+                                    double *ttft)
+{
+    int s = kvr_scheme_from_name(scheme);
+    if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", scheme);
+    if (p > machine->n_nodes * machine->gpus_per_node)
+        return kvr_error(KVR_ERR_INPUT, "measurement on %d ranks: %s has fewer GPUs", p,
+                         machine->name);
+    struct kvr_machine *h = malloc(sizeof *h); /* large: not on the stack */
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    *h = *machine, h->n_gpus = p;
+    struct kvr_plan plan = {.scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx};
+    if (plan.scheme == KVR_SCHEME_KVR && tokens)
+        memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);
+    else
+        kvr_plan_even(&plan);
+    struct kvr_sim *sim = NULL;
+    struct kvr_sim_result r;
+    enum kvr_status st = kvr_plan_check(&plan, h);
+    if (!st && !(st = kvr_sim_open(m, h, &sim))) st = kvr_sim_run(sim, &plan, &r, NULL);
+    kvr_sim_free(sim);
+    free(h);
+    if (!st) *ttft = r.ttft_s;
+    return st;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kvr_exec.h"
+#include "kvr_machine.h"
 #include "kvr_store.h"
 
 /* Fills the row's device and driver from ex, opens db for writing, adds the run (argv, host,
@@ -12,3 +13,9 @@ enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct 
 /* The row of a single-device run (p = 1, scheme single). */
 void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m,
                         const struct kvr_exec_result *r, const char *backend, int warmup, int reps);
+
+/* The simulator's TTFT for a measured plan: scheme (single, tsp, tsp-causal, kvr, ring) on p
+ * GPUs of machine's topology, kvr with tokens (p chunks), the others split evenly. */
+enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
+                                    const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
+                                    double *ttft);
