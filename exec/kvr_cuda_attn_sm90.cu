@@ -308,20 +308,11 @@ extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const voi
                                      uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
                                      int dense, int vswap, int shape, void *stream)
 {
+    attn_args a;
+    if (!make_attn_args(&a, q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv, hd,
+                        dense))
+        return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
-    if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
-    attn_args a = {(const bf16 *)q,
-                   (const bf16 *)k,
-                   (const bf16 *)v,
-                   (bf16 *)out,
-                   q_stride,
-                   kv_stride,
-                   out_stride,
-                   s,
-                   c,
-                   n_heads / n_kv,
-                   dense,
-                   (float)(1.4426950408889634 / sqrt((double)hd))};
     bool nar = shape == 1;
     if (hd == 128)
         return nar ? launch<128, narrow>(a, n_heads, vswap, stream)

@@ -3,6 +3,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <math.h>
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
@@ -22,6 +23,19 @@ struct attn_args {
     int dense;
     float scale_log2;
 };
+
+/* The arguments both attention kernels take; false when the heads do not group evenly. The
+ * scale folds 1/sqrt(hd) and log2(e): the softmax works in the log2 domain (ex2). */
+static inline bool make_attn_args(attn_args *a, const void *q, uint64_t qs, const void *k,
+                                  const void *v, uint64_t kvs, void *out, uint64_t os, uint32_t s,
+                                  uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                                  int dense)
+{
+    if (n_kv == 0 || n_heads % n_kv) return false;
+    *a = attn_args{(const bf16 *)q, (const bf16 *)k, (const bf16 *)v, (bf16 *)out, qs, kvs, os,
+                   s, c, n_heads / n_kv, dense, (float)(1.4426950408889634 / sqrt((double)hd))};
+    return true;
+}
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p)
 {

@@ -511,20 +511,11 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                      n_kv, hd, dense, mt == 4, mt == 5, stream);
+    attn_args a;
+    if (!make_attn_args(&a, q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv, hd,
+                        dense))
+        return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
-    if (n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
-    attn_args a = {(const bf16 *)q,
-                   (const bf16 *)k,
-                   (const bf16 *)v,
-                   (bf16 *)out,
-                   q_stride,
-                   kv_stride,
-                   out_stride,
-                   s,
-                   c,
-                   n_heads / n_kv,
-                   dense,
-                   (float)(1.4426950408889634 / sqrt((double)hd))};
     if (hd == 128)
         return mt == 1 ? flash_launch<128, 1>(a, n_heads, stream)
                        : flash_launch<128, 2>(a, n_heads, stream);

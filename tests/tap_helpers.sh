@@ -31,3 +31,16 @@ json_check() {
 sql() {
     python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(sys.argv[2]).fetchone()[0])" "$@"
 }
+
+# mpi_setup: exits 77 (skipped) without mpirun or an MPI build of $kvr; otherwise lets Open MPI
+# run as root (CI does) and oversubscribe the cores, and forbids the cross-memory attach that
+# containers often refuse. Then `mpi NP ARGS...` runs $kvr on NP ranks.
+mpi_setup() {
+    if ! command -v mpirun >/dev/null || ! "$kvr" --version | grep -q "mpi=yes"; then
+        echo "1..0 # SKIP no mpirun or kvr built without MPI"
+        exit 77
+    fi
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+}
+mpi() { np=$1; shift; timeout 300 mpirun -np "$np" --oversubscribe "$kvr" "$@"; }

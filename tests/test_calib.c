@@ -47,6 +47,18 @@ static size_t points(const struct kvr_model *const *models, const uint64_t *ctx,
     return n;
 }
 
+/* The largest relative error of g's predictions on the points. */
+static double worst_error(const struct kvr_gpu *g, const struct kvr_calib_point *pts, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct kvr_calib_point *p = &pts[i];
+        double pred = kvr_calib_predict_at(p->model, g, p->prefix, p->ctx, p->op);
+        worst = fmax(worst, fabs(pred / p->time_s - 1));
+    }
+    return worst;
+}
+
 int main(void)
 {
     const struct kvr_model *models[] = {kvr_model_preset_find("llama-7b"),
@@ -59,22 +71,12 @@ int main(void)
     uint64_t fit_ctx[] = {1024, 4096, 16384}, check_ctx[] = {2048, 8192, 32768};
     size_t n_fit = points(models, fit_ctx, 3, &g_true, fit);
     size_t n_check = points(models, check_ctx, 3, &g_true, check);
-    double before = 0;
-    for (size_t i = 0; i < n_check; i++)
-        before = fmax(before, fabs(kvr_calib_predict_at(check[i].model, &g, check[i].prefix,
-                                                        check[i].ctx, check[i].op) /
-                                       check[i].time_s -
-                                   1));
+    double before = worst_error(&g, check, n_check);
     struct kvr_calib_fit_result r;
     enum kvr_status st = kvr_calib_fit(&g, fit, n_fit, &r);
     ok(!st, "the fit runs on %zu points (%d iterations, rms %.2g)", n_fit, r.iterations, r.rms_rel);
     ok(r.rms_rel < 1e-3, "it reproduces the points it was fitted on (rms %.3g)", r.rms_rel);
-    double worst = 0;
-    for (size_t i = 0; i < n_check; i++)
-        worst = fmax(worst, fabs(kvr_calib_predict_at(check[i].model, &g, check[i].prefix,
-                                                      check[i].ctx, check[i].op) /
-                                     check[i].time_s -
-                                 1));
+    double worst = worst_error(&g, check, n_check);
     ok(before > 0.1, "the defaults were off by %.0f%% somewhere (the test means something)",
        100 * before);
     ok(worst < 0.01, "held-out contexts: every operation within 1%% (worst %.3g%%)", 100 * worst);

@@ -10,13 +10,7 @@ tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
-if ! command -v mpirun >/dev/null || ! "$kvr" --version | grep -q "mpi=yes"; then
-    echo "1..0 # SKIP no mpirun or kvr built without MPI"
-    exit 77
-fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-mpi() { np=$1; shift; timeout 120 mpirun -np "$np" --oversubscribe "$kvr" "$@"; }
+mpi_setup
 
 printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
 printf '[model]\nname = mqa\nn_layers = 2\nd_model = 192\nn_heads = 3\nn_kv_heads = 1\nd_ffn = 256\nvocab = 80\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"

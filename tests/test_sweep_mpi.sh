@@ -7,15 +7,7 @@ tmp=$(mktemp -d /tmp/kvr-test-mpi-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
-if ! command -v mpirun >/dev/null || ! "$kvr" --version | grep -q "mpi=yes"; then
-    echo "1..0 # SKIP no mpirun or kvr built without MPI"
-    exit 77
-fi
-# Open MPI refuses root unless told; CI runs as root.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-# containers often forbid the cross-memory attach that shared-memory transfers try first
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-mpi() { timeout 300 mpirun -np 3 --oversubscribe "$kvr" "$@"; }
+mpi_setup
 
 cat >"$tmp/small.ini" <<'INI'
 [sweep]
@@ -29,10 +21,10 @@ schemes = tsp, kvr-even, kvr-s, kvr-p
 INI
 "$kvr" sweep "$tmp/small.ini" --db "$tmp/serial.db" >"$tmp/out" 2>&1
 report $? "serial sweep of 128 points" "$(cat "$tmp/out")"
-mpi sweep "$tmp/small.ini" --db "$tmp/mpi.db" --stop-after 50 >"$tmp/out" 2>&1
+mpi 3 sweep "$tmp/small.ini" --db "$tmp/mpi.db" --stop-after 50 >"$tmp/out" 2>&1
 [ "$(sql "$tmp/mpi.db" "SELECT count(*) FROM sweep_point WHERE state = 'done'")" = 50 ]
 report $? "mpirun -np 3 with --stop-after 50 finishes exactly 50 points" "$(cat "$tmp/out")"
-mpi sweep "$tmp/small.ini" --db "$tmp/mpi.db" --json >"$tmp/out" 2>&1
+mpi 3 sweep "$tmp/small.ini" --db "$tmp/mpi.db" --json >"$tmp/out" 2>&1
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['run']==78 and d['already_done']==50 and d['failed']==0 else 1)" "$tmp/out"
 report $? "the MPI sweep resumes the 78 open points, and only rank 0 prints" "$(cat "$tmp/out")"
 q="SELECT group_concat(point_key || '=' || ttft_s || '/' || partition_tokens, ';') FROM (SELECT * FROM sweep_point ORDER BY point_key)"
@@ -43,7 +35,7 @@ p="SELECT group_concat(model || machine || p || ctx_tokens || partition_tokens, 
 report $? "the plans searched on the ranks are stored once by rank 0, as the serial run's"
 [ "$(sql "$tmp/mpi.db" "SELECT count(DISTINCT run_id) FROM sweep_point")" = 2 ]
 report $? "two MPI runs, two run rows"
-mpi sweep "$tmp/small.ini" --db "$tmp/j.db" -j 2 >"$tmp/out" 2>"$tmp/err"
+mpi 3 sweep "$tmp/small.ini" --db "$tmp/j.db" -j 2 >"$tmp/out" 2>"$tmp/err"
 [ $? = 2 ] && grep -q "do not mix" "$tmp/err"
 report $? "-j under mpirun exits 2" "$(cat "$tmp/err")"
 echo "1..$n"
