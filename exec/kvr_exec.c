@@ -36,13 +36,6 @@ int kvr_backend_from_name(const char *s)
     return -1;
 }
 
-uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o)
-{
-    uint32_t chunk = o->max_chunk ? o->max_chunk : o->max_ctx;
-    return o->backend == KVR_BACKEND_CUDA ? kvr_cuda_bytes_needed(m, o->max_ctx, chunk)
-                                          : kvr_ref_bytes_needed(m, o->max_ctx, chunk);
-}
-
 enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
                               struct kvr_exec **out)
 {
@@ -338,11 +331,6 @@ enum kvr_status kvr_exec_kv_copy(struct kvr_exec *ex, uint32_t layer, uint32_t p
         return kvr_error(KVR_ERR_INPUT, "KV copy of layer %u positions [%u, %u) is out of range",
                          layer, pos0, pos0 + n);
     return n ? OPS(ex)->kv_copy(BE(ex), layer, pos0, n, k, v, to_host) : KVR_OK;
-}
-
-uint32_t kvr_exec_max_ctx(const struct kvr_exec *ex)
-{
-    return ex->opts.max_ctx;
 }
 
 enum kvr_status kvr_exec_sync(struct kvr_exec *ex)

@@ -36,7 +36,6 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
                               struct kvr_exec **out);
 void kvr_exec_close(struct kvr_exec *ex);
 const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex);
-uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o);
 
 /* Loads weights from a float32 host array (used by the safetensors loader). */
 enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t layer,
@@ -94,7 +93,6 @@ double kvr_logits_checksum(const float *logits, uint32_t vocab);
 uint32_t kvr_exec_kv_row_bytes(const struct kvr_exec *ex);
 enum kvr_status kvr_exec_kv_copy(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
                                  void *k, void *v, bool to_host);
-uint32_t kvr_exec_max_ctx(const struct kvr_exec *ex);
 /* Peak device memory seen (the bytes held on host backends), and the device's name. */
 uint64_t kvr_exec_peak_memory(struct kvr_exec *ex);
 void kvr_exec_device_name(struct kvr_exec *ex, char *name, int cap);
