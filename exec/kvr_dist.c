@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const names[] = {"single", "tsp", "tsp-causal", "kvr", "ring"};
+static const char *const names[] = {"single", "tsp", "tsp-causal", "kvr", "ring-pass"};
 
 const char *kvr_dist_scheme_name(enum kvr_dist_scheme s)
 {
@@ -349,7 +349,7 @@ static enum kvr_status dist_setup(struct dist *d)
     if (d->dev && o->links && (o->scheme == KVR_DIST_TSP || o->scheme == KVR_DIST_TSP_CAUSAL))
         return kvr_error(KVR_ERR_INPUT, "link emulation (--machine) of tsp's all-gather needs "
                                         "--comm mpi");
-    if (d->dev && o->scheme != KVR_DIST_KVR && o->scheme != KVR_DIST_RING)
+    if (d->dev && o->scheme != KVR_DIST_KVR && o->scheme != KVR_DIST_RING_PASS)
         for (int j = 1; j < d->p; j++)
             if (o->partition[j] != o->partition[0])
                 return kvr_error(KVR_ERR_INPUT, "--comm nccl: tsp needs equal chunks");
@@ -387,7 +387,7 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
         if (!st && o->scheme == KVR_DIST_KVR) st = run_kvr(&d);
         if (!st && (o->scheme == KVR_DIST_TSP || o->scheme == KVR_DIST_TSP_CAUSAL))
             st = run_tsp(&d, o->scheme == KVR_DIST_TSP ? KVR_MASK_DENSE : KVR_MASK_CAUSAL);
-        if (!st && o->scheme == KVR_DIST_RING) st = run_ring(&d);
+        if (!st && o->scheme == KVR_DIST_RING_PASS) st = run_ring(&d);
         if (!st && o->scheme == KVR_DIST_SINGLE)
             st = kvr_error(KVR_ERR_INPUT, "scheme single runs on one rank, not %d", d.p);
         if (!st) st = d.rank == d.p - 1 ? kvr_exec_logits(ex, c, logits) : kvr_exec_sync(ex);

@@ -5,8 +5,9 @@
  *               rank i+1 (asynchronously, before its own attention), then attends.
  *   tsp, tsp-causal   even chunks; per layer an all-gather gives every rank the whole K and V;
  *               tsp computes the masked blocks too (the paper's baseline).
- *   ring        pass-KV: p-1 ring steps per layer move every rank's block to every other rank,
- *               then each rank attends its queries to the prefix it now holds.
+ *   ring-pass   pass-KV: p-1 ring steps per layer move every rank's block to every other rank,
+ *               then each rank attends its queries to the prefix it now holds (contiguous
+ *               chunks, no overlap: the simulator's ring-pass, not its zig-zag ring).
  * The last rank ends with the whole KV cache and the first token. With a machine profile every
  * received message is held until its link, at the profiled bandwidth and latency (less the
  * simulator's noise share for that layer and link, same seed), could have delivered it. */
@@ -24,7 +25,7 @@ enum kvr_dist_scheme {
     KVR_DIST_TSP,
     KVR_DIST_TSP_CAUSAL,
     KVR_DIST_KVR,
-    KVR_DIST_RING
+    KVR_DIST_RING_PASS
 };
 
 const char *kvr_dist_scheme_name(enum kvr_dist_scheme s);

@@ -14,7 +14,7 @@
 
 static const char help[] =
     "usage: kvr exec --model M --ctx N [--scheme S] [--backend cuda|ref] [options]\n"
-    "       mpirun -np P kvr exec --model M --ctx N --scheme kvr|tsp|tsp-causal|ring [options]\n"
+    "       mpirun -np P kvr exec --model M --ctx N[,N..] --scheme S[,S..] [options]\n"
     "\n"
     "Runs a real prefill of N seeded tokens and reports its TTFT (median, min and max over\n"
     "the reps; CUDA events on the cuda backend), tokens/s, TFLOP/s and MFU (model FLOPs,\n"
@@ -25,7 +25,10 @@ static const char help[] =
     "  -m, --model M       preset, INI profile or Hugging Face config.json\n"
     "  -c, --ctx N         prompt tokens (k = 1024; 16k = 16384)\n"
     "  -s, --scheme S      single (default), or under mpirun: kvr (KV-Runahead chain), tsp\n"
-    "                      (all-gather, dense masked blocks), tsp-causal, ring (pass-KV)\n"
+    "                      (all-gather, dense masked blocks), tsp-causal, ring-pass (pass-KV\n"
+    "                      ring, then attention). Under mpirun --ctx and --scheme take lists\n"
+    "                      (4k,8k / kvr,tsp): one process runs every pair in turn, a report\n"
+    "                      and a measurement row each, sharing the weights\n"
     "  -b, --backend B     cuda or ref (default: cuda when built with CUDA, else ref)\n"
     "  -r, --reps R        timed runs (default 5)\n"
     "  -w, --warmup W      untimed runs first (default 2)\n"
@@ -61,6 +64,61 @@ static enum kvr_status parse_int(const char *opt, const char *text, int lo, int 
     return KVR_OK;
 }
 
+/* The next comma-separated item of *text into item (NUL-terminated); false at the end. */
+static bool next_item(const char **text, char *item, size_t size)
+{
+    if (!**text) return false;
+    size_t n = strcspn(*text, ",");
+    snprintf(item, size, "%.*s", (int)(n < size ? n : size - 1), *text);
+    *text += n + ((*text)[n] == ',');
+    return true;
+}
+
+static enum kvr_status parse_ctxs(struct exec_args *a, const char *arg)
+{
+    char item[64];
+    const char *rest = arg;
+    a->n_ctx = 0, a->ctx = 0;
+    while (next_item(&rest, item, sizeof item)) {
+        uint64_t v;
+        if (a->n_ctx == KVR_EXEC_MAX_LIST)
+            return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' has more than %d contexts", arg,
+                             KVR_EXEC_MAX_LIST);
+        if (kvr_parse_tokens(item, KVR_MAX_CTX, &v) || v == 0)
+            return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' is not a token count in [1, 4M]", item);
+        a->ctxs[a->n_ctx++] = v;
+        if (v > a->ctx) a->ctx = v;
+    }
+    if (!a->n_ctx) return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' names no context", arg);
+    return KVR_OK;
+}
+
+static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
+{
+    char item[64];
+    const char *rest = arg;
+    a->n_schemes = 0;
+    while (next_item(&rest, item, sizeof item)) {
+        int v = kvr_dist_scheme_from_name(item);
+        if (!strcmp(item, "ring"))
+            return kvr_error(KVR_ERR_USAGE,
+                             "--scheme: the executor runs 'ring-pass' (contiguous chunks, pass-KV "
+                             "steps, then attention); zig-zag ring attention with overlap is "
+                             "simulated only (kvr sim --scheme ring)");
+        if (v < 0)
+            return kvr_error(KVR_ERR_USAGE,
+                             "--scheme: '%s' is not single, kvr, tsp, tsp-causal or ring-pass",
+                             item);
+        if (a->n_schemes == KVR_EXEC_MAX_LIST)
+            return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' has more than %d schemes", arg,
+                             KVR_EXEC_MAX_LIST);
+        a->schemes[a->n_schemes++] = (enum kvr_dist_scheme)v;
+    }
+    if (!a->n_schemes) return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' names no scheme", arg);
+    a->scheme = a->schemes[0];
+    return KVR_OK;
+}
+
 /* The options that name things. */
 static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
 {
@@ -88,11 +146,7 @@ static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
         a->dump_kv = arg;
         break;
     case 's':
-        if ((v = kvr_dist_scheme_from_name(arg)) < 0)
-            return kvr_error(KVR_ERR_USAGE,
-                             "--scheme: '%s' is not single, kvr, tsp, tsp-causal or ring", arg);
-        a->scheme = (enum kvr_dist_scheme)v;
-        break;
+        return parse_schemes(a, arg);
     case 'b':
         if ((v = kvr_backend_from_name(arg)) < 0)
             return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", arg);
@@ -114,9 +168,7 @@ static enum kvr_status take_number(struct exec_args *a, int c, const char *arg)
 {
     switch (c) {
     case 'c':
-        if (kvr_parse_tokens(arg, KVR_MAX_CTX, &a->ctx) || a->ctx == 0)
-            return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' is not a token count in [1, 4M]", arg);
-        return KVR_OK;
+        return parse_ctxs(a, arg);
     case 'r':
         return parse_int("--reps", arg, 1, 100000, &a->reps);
     case 'w':
@@ -187,6 +239,9 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
         st = kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!st && !a->help && (!a->model || !a->ctx))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx are required");
+    if (!st && a->partition && a->n_ctx > 1)
+        st = kvr_error(KVR_ERR_USAGE, "--partition fits one context, not a list in --ctx");
+    if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
     return st;
 }
 
@@ -275,7 +330,9 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
     struct kvr_model m;
     if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
-    if (a.scheme != KVR_DIST_SINGLE || kvr_mpi_launched()) {
+    if (a.scheme != KVR_DIST_SINGLE || a.n_schemes > 1 || a.n_ctx > 1 || kvr_mpi_launched()) {
+        if (!kvr_mpi_launched() && (a.n_schemes > 1 || a.n_ctx > 1))
+            return kvr_error(KVR_ERR_USAGE, "lists in --ctx or --scheme run under mpirun");
         if (!kvr_mpi_launched())
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme %s runs on several ranks: start it with mpirun -np P",

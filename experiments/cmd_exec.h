@@ -10,9 +10,14 @@
 #include "kvr_exec.h"
 #include "kvr_machine_args.h"
 
+#define KVR_EXEC_MAX_LIST 16 /* contexts or schemes one process under mpirun runs in turn */
+
 struct exec_args {
     const char *model, *weights, *partition, *db, *timeline, *dump_logits, *dump_kv;
-    uint64_t ctx, seed;
+    uint64_t ctx, seed; /* ctx: the largest of ctxs, what the executor is sized for */
+    uint64_t ctxs[KVR_EXEC_MAX_LIST];
+    enum kvr_dist_scheme schemes[KVR_EXEC_MAX_LIST];
+    int n_ctx, n_schemes;
     int reps, warmup, device;
     bool device_set, links, json, help, profile;
     double timeout_s;

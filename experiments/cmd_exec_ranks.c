@@ -168,24 +168,14 @@ static int rank_device(const struct exec_args *a)
     return a->device_set || !kvr_mpi_launched() ? a->device : kvr_mpi_local_device();
 }
 
-enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,
-                                   const char *argv_text, int rank, int size)
+/* One (ctx, scheme) pair of the lists on the open executor and communicator. */
+static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model *m,
+                               struct kvr_machine *h, struct kvr_exec *ex, struct kvr_comm *comm,
+                               const char *argv_text, int rank, int size)
 {
-    static struct kvr_machine h; /* large: not on the stack */
-    char p_text[16], device[128] = "";
-    snprintf(p_text, sizeof p_text, "%d", size);
-    enum kvr_status st = a->links ? kvr_machine_args_build(&a->mach, NULL, p_text, &h) : KVR_OK;
+    char device[128] = "";
     struct plan_choice c;
-    if (!st) st = choose(a, m, a->links ? &h : NULL, size, &c);
-    struct kvr_exec_opts o = {.backend = a->backend,
-                              .max_ctx = (uint32_t)a->ctx,
-                              .seed = a->seed,
-                              .weights = a->weights,
-                              .device = rank_device(a)};
-    struct kvr_exec *ex = NULL;
-    struct kvr_comm *comm = NULL;
-    if (!st) st = kvr_exec_open(m, &o, &ex);
-    if (!st) st = kvr_comm_open(a->comm, o.device, a->timeout_s, &comm);
+    enum kvr_status st = choose(a, m, h, size, &c);
     struct kvr_ranks_result r;
     struct kvr_ranks_args ra = {.ex = ex,
                                 .comm = comm,
@@ -195,8 +185,7 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
                                 .timeline_path = a->timeline,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
-    ra.dist = (struct kvr_dist_opts){
-        .scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = a->links ? &h : NULL};
+    ra.dist = (struct kvr_dist_opts){.scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h};
     if (!st) memcpy(ra.dist.partition, c.tokens, sizeof c.tokens);
     if (!st) st = kvr_ranks_run(&ra, &r);
     if (!st && rank == 0) {
@@ -205,8 +194,35 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
             json_report(a, m, size, &c, &r, device);
         else
             table_report(a, m, size, &c, &r, device);
-        if (a->db) st = store_row(a, m, a->links ? &h : NULL, size, &c, &r, ex, comm, argv_text);
+        fflush(stdout);
+        if (a->db) st = store_row(a, m, h, size, &c, &r, ex, comm, argv_text);
     }
+    return st;
+}
+
+enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,
+                                   const char *argv_text, int rank, int size)
+{
+    static struct kvr_machine h; /* large: not on the stack */
+    char p_text[16];
+    snprintf(p_text, sizeof p_text, "%d", size);
+    enum kvr_status st = a->links ? kvr_machine_args_build(&a->mach, NULL, p_text, &h) : KVR_OK;
+    struct kvr_exec_opts o = {.backend = a->backend,
+                              .max_ctx = (uint32_t)a->ctx,
+                              .seed = a->seed,
+                              .weights = a->weights,
+                              .device = rank_device(a)};
+    struct kvr_exec *ex = NULL;
+    struct kvr_comm *comm = NULL;
+    if (!st) st = kvr_exec_open(m, &o, &ex);
+    if (!st) st = kvr_comm_open(a->comm, o.device, a->timeout_s, &comm);
+    /* every pair in turn on the same weights; the lists are the same on every rank */
+    struct exec_args one = *a;
+    for (int i = 0; i < a->n_ctx && !st; i++)
+        for (int k = 0; k < a->n_schemes && !st; k++) {
+            one.ctx = a->ctxs[i], one.scheme = a->schemes[k];
+            st = run_one(&one, m, a->links ? &h : NULL, ex, comm, argv_text, rank, size);
+        }
     kvr_comm_close(comm);
     kvr_exec_close(ex);
     return st;

@@ -55,7 +55,8 @@ enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *h = *machine, h->n_gpus = p;
     struct kvr_plan plan = {.scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx};
-    if (plan.scheme == KVR_SCHEME_KVR && tokens)
+    /* the schemes that take any partition run the measured one; the others split evenly */
+    if ((plan.scheme == KVR_SCHEME_KVR || plan.scheme == KVR_SCHEME_RING_PASS) && tokens)
         memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);
     else
         kvr_plan_even(&plan);

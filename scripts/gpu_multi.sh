@@ -20,7 +20,7 @@ db=$out/multi.sqlite
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/m.ini
 c="--model /tmp/m.ini --ctx 1024 --backend cuda --reps 1 --warmup 0"
 run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
-for s in kvr tsp ring; do
+for s in kvr tsp ring-pass; do
     T=60 run $P $kvr exec $c --timeout 20 --scheme $s --comm nccl --dump-logits /tmp/n.l --json 2>&1 | grep -E '"first_token"|error' | tr -d '\n'
     python3 -c "
 import array,math,sys
@@ -36,7 +36,7 @@ for m in llama-7b falcon-7b; do
         k="--model $m --ctx $ctx --backend cuda --reps 3 --warmup 1 --db $db --json --timeout 20"
         run 1 $kvr exec $k --scheme single | grep -E '"ttft_s"' | sed "s/^/$m $ctx single /"
         part=$($kvr lookup --db "$db" --model $m --machine data/machines/h100-calibrated.ini --gpus $P --ctx $ctx --json | python3 -c "import json,sys; print(','.join(map(str,json.load(sys.stdin)['partition'])))")
-        for s in "kvr" "kvr --partition $part" tsp tsp-causal ring; do
+        for s in "kvr" "kvr --partition $part" tsp tsp-causal ring-pass; do
             run $P $kvr exec $k --comm nccl --scheme $s 2>&1 | grep -E '"ttft_s"|error' | sed "s/^/$m $ctx $s /"
         done
     done

@@ -12,7 +12,7 @@ run() { timeout 90 mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; 
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/m.ini
 c="--model /tmp/m.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 20"
 run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
-for s in ring kvr; do
+for s in ring-pass kvr; do
     run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l >/dev/null 2>&1
     python3 -c "
 import array,math

@@ -18,7 +18,7 @@ done
 for p in 2 $P; do for m in llama-7b falcon-7b; do for ctx in 4k 8k 16k 24k 32k; do
     k="--model $m --ctx $ctx --backend cuda --reps 3 --warmup 1 --db $db --json --timeout 30 --comm nccl"
     [ $p = 2 ] && run 1 $kvr exec $k --scheme single | grep -E '"ttft_s"' | sed "s/^/$m $ctx single /"
-    for s in kvr tsp tsp-causal ring; do
+    for s in kvr tsp tsp-causal ring-pass; do
         extra=; [ $s = kvr ] && extra="--machine $prof" # KVR-S or KVR-P from the table
         run $p $kvr exec $k --scheme $s $extra 2>&1 | grep -E '"ttft_s"|"method"|rror' | tr -d '\n' | sed "s/^/p=$p $m $ctx $s /"; echo
     done

@@ -238,6 +238,53 @@ void kvr_scheme_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
     finish(sim, &c, plan, 0); /* rank 0 holds the last chunk, so the last token */
 }
 
+/* The executor's ring (exec/kvr_dist.c): contiguous chunks; per layer, p-1 steps in which every
+ * rank sends the block it got last to the next rank and receives one from the previous, as one
+ * NCCL group (a transfer starts once both ends have entered the step); then causal attention
+ * over the gathered prefix. Nothing overlaps, and the last chunk's rank does the most
+ * attention: the cost of skipping ring attention's zig-zag and block-wise overlap. */
+void kvr_scheme_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan)
+{
+    const struct kvr_model *m = sim->model;
+    const struct kvr_gpu *g = &sim->machine->gpu;
+    const int p = plan->p;
+    double pre[KVR_MAX_GPUS], attn[KVR_MAX_GPUS], post[KVR_MAX_GPUS], block[KVR_MAX_GPUS];
+    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    struct clocks c = {{0}};
+    uint64_t s = 0;
+    for (int i = 0; i < p; i++) {
+        uint64_t n = plan->tokens[i];
+        sim->res->rank[i].tokens = n;
+        pre[i] = kvr_cost_pre_s(m, g, n);
+        attn[i] = kvr_cost_attn_s(m, g, s, n, KVR_MASK_CAUSAL);
+        post[i] = kvr_cost_post_s(m, g, n);
+        block[i] = (double)n * kvb;
+        s += n;
+        compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
+    }
+    for (int l = 0; l < (int)m->n_layers; l++) {
+        for (int i = 0; i < p; i++) compute(sim, &c, i, l, "pre", pre[i]);
+        for (int t = 1; t < p; t++) {
+            double done[KVR_MAX_GPUS], link_free = 0;
+            for (int i = 0; i < p; i++) done[i] = c.t[i];
+            for (int i = 0; i < p; i++) {
+                int to = (i + 1) % p, b = ((i - t + 1) % p + p) % p;
+                double ready = c.t[i] > c.t[to] ? c.t[i] : c.t[to];
+                double end = send(sim, &link_free, i, to, l, ready, block[b]);
+                link_free = 0; /* each rank's own link */
+                if (end > done[i]) done[i] = end;
+                if (end > done[to]) done[to] = end;
+            }
+            for (int i = 0; i < p; i++) wait_until(sim, &c, i, l, done[i]);
+        }
+        for (int i = 0; i < p; i++) {
+            compute(sim, &c, i, l, "attn", attn[i]);
+            compute(sim, &c, i, l, "post", post[i]);
+        }
+    }
+    finish(sim, &c, plan, p - 1);
+}
+
 /* Rank i's shard of n items split over p (the first n % p ranks get one more). */
 static uint32_t shard(uint32_t n, int p, int i)
 {

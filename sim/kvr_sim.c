@@ -9,8 +9,8 @@
 
 #include "kvr_units.h"
 
-static const char *const scheme_names[KVR_N_SCHEMES] = {"single", "tsp",  "tsp-causal",
-                                                        "kvr",    "ring", "tp"};
+static const char *const scheme_names[KVR_N_SCHEMES] = {"single", "tsp", "tsp-causal", "kvr",
+                                                        "ring",   "tp",  "ring-pass"};
 
 const char *kvr_scheme_name(enum kvr_scheme s)
 {
@@ -224,6 +224,9 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
         break;
     case KVR_SCHEME_TP:
         kvr_scheme_tp(sim, plan);
+        break;
+    case KVR_SCHEME_RING_PASS:
+        kvr_scheme_ring_pass(sim, plan);
         break;
     default:
         return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)plan->scheme);

@@ -18,6 +18,8 @@ enum kvr_scheme {
     KVR_SCHEME_KVR,        /* KV-Runahead: any partition, KV handed down a chain */
     KVR_SCHEME_RING,       /* ring attention, pass-KV, zig-zag sharding */
     KVR_SCHEME_TP,         /* Megatron tensor parallelism */
+    KVR_SCHEME_RING_PASS,  /* the executor's ring: contiguous chunks, p-1 pass-KV steps, then
+                              causal attention (no overlap) */
     KVR_N_SCHEMES
 };
 
@@ -110,6 +112,7 @@ void kvr_scheme_single(struct kvr_sim *sim, const struct kvr_plan *plan);
 void kvr_scheme_kvr(struct kvr_sim *sim, const struct kvr_plan *plan);
 void kvr_scheme_tsp(struct kvr_sim *sim, const struct kvr_plan *plan, bool causal);
 void kvr_scheme_ring(struct kvr_sim *sim, const struct kvr_plan *plan);
+void kvr_scheme_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan);
 void kvr_scheme_tp(struct kvr_sim *sim, const struct kvr_plan *plan);
 
 void kvr_tp_shard(const struct kvr_model *m, int p, int i, struct kvr_model *out);

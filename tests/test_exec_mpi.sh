@@ -1,5 +1,5 @@
 #!/bin/sh
-# The schemes on real ranks (ref backend, mpi communicator): for kvr, tsp, tsp-causal and ring
+# The schemes on real ranks (ref backend, mpi communicator): for kvr, tsp, tsp-causal and ring-pass
 # on p = 1, 2, 3, 4 and 8 ranks, uneven KV-Runahead partitions included, the last rank's logits
 # and whole KV cache equal the single-rank run's (max abs diff <= 1e-5). Then the measurement
 # row, link emulation, the timeline, and the faults: a partition for the wrong rank count, a
@@ -30,7 +30,7 @@ for model in gqa mqa; do
     mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
     report $? "$model: single-rank reference" "$(cat "$tmp/err")"
     for p in 1 2 3 4 8; do
-        for scheme in kvr tsp tsp-causal ring; do
+        for scheme in kvr tsp tsp-causal ring-pass; do
             part=
             if [ $scheme = kvr ]; then case $p in
                 3) part="--partition 20,10,7" ;; 4) part="--partition 15,10,7,5" ;;
@@ -60,7 +60,7 @@ ok = ok and d['ttft_s'] >= 3 * 26 * 2 * 64 * 4 / 2e6
 sys.exit(0 if ok else 1)
 PY
 report $? "link emulation: 2 MB/s links are never beaten, and the chain waits for them" "$(cat "$tmp/out" "$tmp/err")"
-mpi 4 exec $common --scheme ring --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
+mpi 4 exec $common --scheme ring-pass --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
     head -1 "$tmp/tl.tsv" | grep -q "^rank	layer	kind	what" &&
     [ "$(cut -f1 "$tmp/tl.tsv" | sort -u | grep -c '^[0-3]$')" = 4 ] && grep -q "	send	kv	" "$tmp/tl.tsv" && grep -q "	wait	kv	" "$tmp/tl.tsv"
 report $? "--timeline: every rank's compute, send and wait events as TSV" "$(cat "$tmp/err")"
@@ -83,6 +83,31 @@ ok = ok and all(abs(r['busbw_Bps'] - r['algbw_Bps'] * f[r['op']]) <= 1e-9 * r['a
 sys.exit(0 if ok else 1)
 PY
 report $? "bench comm: every operation and size, algbw = bytes/time, busbw with nccl-tests' factors, an alpha-beta fit" "$(head -c 600 "$tmp/out"; cat "$tmp/err")"
+# lists: one process runs every (ctx, scheme) pair; each equals its own run
+mpi 3 exec $common --ctx 30,37 --scheme kvr,tsp-causal --db "$tmp/l.db" --json >"$tmp/out" 2>"$tmp/err" &&
+    mpi 3 exec $common --ctx 30 --scheme tsp-causal --json >"$tmp/one" 2>>"$tmp/err" &&
+    python3 - "$tmp/out" "$tmp/one" <<'PY'
+import json, sys
+def objs(path):
+    text, out, i, dec = open(path).read(), [], 0, json.JSONDecoder()
+    while text[i:].strip():
+        while text[i].isspace(): i += 1
+        o, i = dec.raw_decode(text, i); out.append(o)
+    return out
+runs, one = objs(sys.argv[1]), objs(sys.argv[2])[0]
+keys = [(r['ctx'], r['scheme']) for r in runs]
+ok = keys == [(30, 'kvr'), (30, 'tsp-causal'), (37, 'kvr'), (37, 'tsp-causal')]
+ok = ok and runs[1]['logits_checksum'] == one['logits_checksum'] and runs[1]['first_token'] == one['first_token']
+sys.exit(0 if ok else 1)
+PY
+[ $? = 0 ] && [ "$(sql "$tmp/l.db" "SELECT group_concat(ctx_tokens || scheme, ' ') FROM (SELECT * FROM measurement ORDER BY id)")" = "30kvr 30tsp-causal 37kvr 37tsp-causal" ]
+report $? "--ctx and --scheme lists: every pair runs in turn, a report and a row each, as its own run" "$(cat "$tmp/err")"
+"$kvr" exec $common --ctx 30,37 >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && grep -q "mpirun" "$tmp/err"
+report $? "lists without mpirun: exit 2, naming mpirun" "$(cat "$tmp/err")"
+mpi 2 exec $common --scheme ring >/dev/null 2>"$tmp/err"
+[ $? != 0 ] && grep -q "ring-pass" "$tmp/err" && grep -q "simulated only" "$tmp/err"
+report $? "--scheme ring: refused, naming the executor's ring-pass" "$(cat "$tmp/err")"
 mpi 3 exec $common --scheme kvr --partition 20,17 >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "3 ranks" "$tmp/err"
 report $? "a partition for 2 ranks on 3 fails, naming the rank count" "$(cat "$tmp/err")"

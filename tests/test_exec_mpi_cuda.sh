@@ -27,7 +27,7 @@ common="--model $tmp/m.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
 mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
 report $? "single-rank cuda reference" "$(cat "$tmp/err")"
 for p in 2 3 4; do
-    for scheme in kvr tsp tsp-causal ring; do
+    for scheme in kvr tsp tsp-causal ring-pass; do
         part=
         [ $scheme = kvr ] && [ $p = 3 ] && part="--partition 150,90,61"
         [ $scheme = kvr ] && [ $p = 4 ] && part="--partition 120,80,60,41"

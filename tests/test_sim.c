@@ -95,6 +95,27 @@ static void test_hand_timeline(void)
     kvr_sim_free(sim);
 }
 
+/* ring-pass on the same toy (chunks 3, 2; block 0 = 48 B takes 49 s, block 1 = 32 B 33 s):
+ * layer 0: pre ends at 972 (r0) and 648 (r1); both transfers start when both ranks are in the
+ *   step (972): 0->1 ends 1021, 1->0 ends 1005, so both leave the step at 1021;
+ *   r0 attn + post until 1021 + 252 + 3072 = 4345, r1 until 1021 + 378 + 2048 = 3447.
+ * layer 1: pre until 5317 (r0) and 4095 (r1); the step ends at 5317 + 49 = 5366;
+ *   r1 until 5366 + 378 + 2048 = 7792, head 192: TTFT 7984; r1 waited 373 + 1271. */
+static void test_ring_pass_timeline(void)
+{
+    unit_machine(&mach, 2);
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_RING_PASS, .p = 2, .ctx = 5, .tokens = {3, 2}};
+    struct kvr_sim *sim;
+    struct kvr_sim_result r;
+    ok(kvr_sim_open(&tiny, &mach, &sim) == KVR_OK && kvr_sim_run(sim, &plan, &r, NULL) == KVR_OK,
+       "ring-pass toy plan runs");
+    is_dbl(r.ttft_s, 7984, 1e-9, "ring-pass toy TTFT = 7984 s");
+    is_dbl(r.rank[1].wait_s, 373 + 1271, 1e-9, "ring-pass: rank 1 waits 373 + 1271 s");
+    is_dbl(r.rank[0].end_s, 5366 + 252 + 3072, 1e-9, "ring-pass: rank 0 ends at 8690 s");
+    is_dbl(r.bytes_sent_total, 2 * (48 + 32), 1e-12, "ring-pass: each block crosses once a layer");
+    kvr_sim_free(sim);
+}
+
 static void test_closed_forms(void)
 {
     const struct kvr_model *m = kvr_model_preset_find("llama-7b");
@@ -128,9 +149,9 @@ static void test_closed_forms(void)
     kvr_sim_free(sim);
 }
 
-static const enum kvr_scheme all_schemes[] = {KVR_SCHEME_SINGLE,     KVR_SCHEME_TSP,
-                                              KVR_SCHEME_TSP_CAUSAL, KVR_SCHEME_KVR,
-                                              KVR_SCHEME_RING,       KVR_SCHEME_TP};
+static const enum kvr_scheme all_schemes[] = {
+    KVR_SCHEME_SINGLE, KVR_SCHEME_TSP, KVR_SCHEME_TSP_CAUSAL, KVR_SCHEME_KVR,
+    KVR_SCHEME_RING,   KVR_SCHEME_TP,  KVR_SCHEME_RING_PASS};
 
 static void test_lower_bound_and_bandwidth(void)
 {
@@ -138,7 +159,7 @@ static void test_lower_bound_and_bandwidth(void)
     static const char *const bws[] = {"1GB/s", "10GB/s", "50GB/s", "300GB/s", "3TB/s"};
     int below = 0, worse = 0, n = 0;
     for (int mi = 0; mi < 3; mi++)
-        for (int si = 0; si < 6; si++)
+        for (int si = 0; si < 7; si++)
             for (int p = 2; p <= 8; p *= 2) {
                 double prev = INFINITY;
                 for (int b = 0; b < 5; b++) {
@@ -164,7 +185,7 @@ static void test_flop_scaling(void)
 {
     /* pure compute: memory traffic free, no launch cost; double every FLOP rate */
     const struct kvr_model *m = kvr_model_preset_find("falcon-7b");
-    for (int si = 0; si < 6; si++) {
+    for (int si = 0; si < 7; si++) {
         kvr_machine_resolve("a100-nvlink", &mach);
         infinite_links(&mach);
         mach.gpu.mem_Bps = 1e300, mach.gpu.launch_s = 0;
@@ -209,7 +230,7 @@ static void test_relabelling(void)
 static void test_monotone_ctx(void)
 {
     int bad = 0;
-    for (int si = 0; si < 6; si++) {
+    for (int si = 0; si < 7; si++) {
         double prev = 0;
         for (uint64_t ctx = 1024; ctx <= 16384; ctx += 1024) {
             kvr_machine_resolve("a100-10GBps", &mach);
@@ -345,6 +366,7 @@ static void test_machine_ini(void)
 int main(void)
 {
     test_hand_timeline();
+    test_ring_pass_timeline();
     test_closed_forms();
     test_lower_bound_and_bandwidth();
     test_flop_scaling();
