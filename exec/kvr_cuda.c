@@ -221,8 +221,7 @@ static enum kvr_status cu_logits(void *be, uint32_t row, float *out)
                                  c->w[KVR_T_FINAL_NORM_W], c->w[KVR_T_FINAL_NORM_B], 1, m->d_model,
                                  m->norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
     const void *head = m->tied_embeddings ? c->w[KVR_T_EMBED] : c->w[KVR_T_LM_HEAD];
-    enum kvr_status st = gemm(c, c->logits, 1, c->xn_last, head, 1, m->vocab, m->d_model, false);
-    if (st) return st;
+    KVR_LAUNCH_CHECK(kvr_cu_gemv(c->logits, head, c->xn_last, m->vocab, m->d_model, c->stream));
     KVR_CUDA_CHECK(cudaMemcpyAsync(out, c->logits, m->vocab * sizeof(float), cudaMemcpyDeviceToHost,
                                    c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));

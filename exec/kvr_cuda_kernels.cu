@@ -33,17 +33,64 @@ extern "C" int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t
     return launched();
 }
 
+/* One block per token; when d is a multiple of 8 each thread moves 8 values (a 16-byte load,
+ * two 16-byte stores), else one. */
 __global__ void embed_kernel(float *x, const bf16 *emb, const int32_t *tokens, uint32_t d)
 {
     const bf16 *row = emb + (uint64_t)tokens[blockIdx.x] * d;
     float *out = x + (uint64_t)blockIdx.x * d;
-    for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) out[j] = __bfloat162float(row[j]);
+    if (d % 8) {
+        for (uint32_t j = threadIdx.x; j < d; j += blockDim.x) out[j] = __bfloat162float(row[j]);
+        return;
+    }
+    for (uint32_t j = threadIdx.x * 8; j < d; j += blockDim.x * 8) {
+        uint4 v = *(const uint4 *)(row + j);
+        const bf16 *e = (const bf16 *)&v;
+        float4 a = make_float4(__bfloat162float(e[0]), __bfloat162float(e[1]),
+                               __bfloat162float(e[2]), __bfloat162float(e[3]));
+        float4 b = make_float4(__bfloat162float(e[4]), __bfloat162float(e[5]),
+                               __bfloat162float(e[6]), __bfloat162float(e[7]));
+        *(float4 *)(out + j) = a;
+        *(float4 *)(out + j + 4) = b;
+    }
 }
 
 extern "C" int kvr_cu_embed(float *x, const void *emb, const int32_t *tokens, uint32_t c,
                             uint32_t d, void *stream)
 {
-    embed_kernel<<<c, 256, 0, STREAM(stream)>>>(x, (const bf16 *)emb, tokens, d);
+    embed_kernel<<<c, 128, 0, STREAM(stream)>>>(x, (const bf16 *)emb, tokens, d);
+    return launched();
+}
+
+/* The LM head of one token, y = W x (W [n][k] bf16, x [k] bf16, y fp32): a GEMM with one row
+ * leaves the tensor cores idle and cuBLAS reaches about half of the memory bandwidth, so a
+ * warp per output row streams W with 16-byte loads (k a multiple of 8) and reduces by shuffle.
+ * x is read through the cache by every warp. */
+__global__ void gemv_kernel(float *y, const bf16 *w, const bf16 *x, uint32_t n, uint32_t k)
+{
+    uint32_t lane = threadIdx.x & 31, row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= n) return;
+    const bf16 *wr = w + (uint64_t)row * k;
+    float acc = 0;
+    if (k % 8 == 0) {
+        for (uint32_t j = lane * 8; j < k; j += 32 * 8) {
+            uint4 wv = *(const uint4 *)(wr + j), xv = __ldg((const uint4 *)(x + j));
+            const bf16 *a = (const bf16 *)&wv, *b = (const bf16 *)&xv;
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc += __bfloat162float(a[e]) * __bfloat162float(b[e]);
+        }
+    } else {
+        for (uint32_t j = lane; j < k; j += 32)
+            acc += __bfloat162float(wr[j]) * __bfloat162float(x[j]);
+    }
+    for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) y[row] = acc;
+}
+
+extern "C" int kvr_cu_gemv(float *y, const void *w, const void *x, uint32_t n, uint32_t k,
+                           void *stream)
+{
+    gemv_kernel<<<(n + 7) / 8, 256, 0, STREAM(stream)>>>(y, (const bf16 *)w, (const bf16 *)x, n, k);
     return launched();
 }
 

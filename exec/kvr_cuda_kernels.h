@@ -15,6 +15,8 @@ int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t stream_id,
 /* x[i][:] = float(emb[tokens[i]][:]) */
 int kvr_cu_embed(float *x, const void *emb, const int32_t *tokens, uint32_t c, uint32_t d,
                  void *stream);
+/* y[i] = sum_j w[i][j] x[j], i < n (w [n][k] and x bf16, y float32): one token's LM head */
+int kvr_cu_gemv(float *y, const void *w, const void *x, uint32_t n, uint32_t k, void *stream);
 /* out[i][:] = bf16(norm(x[i][:]) * w (+ b)); RMSNorm or LayerNorm */
 int kvr_cu_norm(void *out, const float *x, const void *w, const void *b, uint32_t rows, uint32_t d,
                 int layernorm, float eps, void *stream);

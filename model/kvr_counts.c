@@ -153,15 +153,17 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
         norm_cost(m, c, w);
         break;
     case KVR_OP_QKV:
-        gemm_cost(c, d, q_dim(m) + 2 * kv_dim(m), m->bias, w);
-        w->act_write = c * q_dim(m);     /* Q stays an activation ... */
-        w->kv_write = 2 * c * kv_dim(m); /* ... K and V go to the cache */
+        gemm_cost(c, d, q_dim(m) + 2 * kv_dim(m), m->bias, w); /* Q, K, V as activations */
         break;
     case KVR_OP_ROTARY:
-        if (!m->rotary) break;
-        w->flops = 3 * c * (q_dim(m) + kv_dim(m));
-        w->act_read = c * (q_dim(m) + kv_dim(m)) + c * m->head_dim; /* + cos/sin table */
-        w->act_write = c * (q_dim(m) + kv_dim(m));
+        /* rotates Q and K in place, then copies K and V into the cache (the executor's fused
+         * kernel; a model without rotary still copies): reads Q, K, V (+ the cos/sin table),
+         * writes Q, K and the cache's K, V */
+        if (m->rotary) w->flops = 3 * c * (q_dim(m) + kv_dim(m));
+        w->act_read = m->rotary ? c * (q_dim(m) + 2 * kv_dim(m)) + c * m->head_dim : 0;
+        w->act_read += m->rotary ? 0 : 2 * c * kv_dim(m);
+        w->act_write = m->rotary ? c * (q_dim(m) + kv_dim(m)) : 0;
+        w->kv_write = 2 * c * kv_dim(m);
         break;
     case KVR_OP_ATTN_SCORES:
     case KVR_OP_ATTN_SOFTMAX:

@@ -145,15 +145,31 @@ static enum kvr_status pragma_int(struct kvr_store *s, const char *sql, int *out
     return KVR_OK;
 }
 
+/* The header's ids and the table count, read by one statement: one snapshot, so a process that
+ * creates the database meanwhile is seen either before or after, never half-way (three
+ * separate reads once saw its tables without its application_id). */
+static enum kvr_status read_identity(struct kvr_store *s, int *app_id, int *n_tables)
+{
+    static const char sql[] = "SELECT (SELECT application_id FROM pragma_application_id), "
+                              "(SELECT user_version FROM pragma_user_version), "
+                              "(SELECT count(*) FROM sqlite_schema)";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(s->db, sql, -1, &q, NULL));
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *app_id = sqlite3_column_int(q, 0), s->version = sqlite3_column_int(q, 1),
+        *n_tables = sqlite3_column_int(q, 2);
+    sqlite3_finalize(q);
+    KVR_SQL_CHECK(s, rc);
+    return KVR_OK;
+}
+
 /* The file's identity before anything is written: ours (or empty), and not from the future. */
 static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode mode)
 {
-    int app_id, n_tables;
-    enum kvr_status st;
-    if ((st = pragma_int(s, "PRAGMA application_id", &app_id)) ||
-        (st = pragma_int(s, "PRAGMA user_version", &s->version)) ||
-        (st = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n_tables)))
-        return st;
+    int app_id = 0, n_tables = 0;
+    enum kvr_status st = read_identity(s, &app_id, &n_tables);
+    if (st) return st;
     if (app_id != KVR_STORE_APPLICATION_ID && (app_id != 0 || n_tables != 0))
         return kvr_error(KVR_ERR_INPUT, "%s: not a kvrun database (application_id 0x%08x)", s->path,
                          (unsigned)app_id);

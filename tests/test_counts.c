@@ -26,8 +26,9 @@ static void test_tiny_ops(void)
      * Bytes are element counts times 2 (bf16). */
     static const struct want w[] = {
         {KVR_OP_NORM_ATTN, 4 * 2 * 8, 16, 32, 32, 0, 0},
-        {KVR_OP_QKV, 2 * 2 * 8 * 16, 256, 32, 32, 0, 2 * 2 * 4 * 2}, /* K,V of 2 tokens */
-        {KVR_OP_ROTARY, 3 * 2 * 12, 0, (2 * 12 + 2 * 4) * 2, 2 * 12 * 2, 0, 0},
+        {KVR_OP_QKV, 2 * 2 * 8 * 16, 256, 32, 2 * 16 * 2, 0, 0}, /* Q, K, V of 2 tokens */
+        /* reads Q, K, V and the table; writes Q, K in place and K, V of 2 tokens to the cache */
+        {KVR_OP_ROTARY, 3 * 2 * 12, 0, (2 * 16 + 2 * 4) * 2, 2 * 12 * 2, 0, 2 * 2 * 4 * 2},
         {KVR_OP_ATTN_SCORES, 2 * 9 * 8, 0, 2 * 8 * 2, 0, 5 * 4 * 2, 0}, /* K of 5 positions */
         {KVR_OP_ATTN_SOFTMAX, 5 * 9 * 2, 0, 0, 0, 0, 0},
         {KVR_OP_ATTN_PV, 2 * 9 * 8, 0, 0, 2 * 8 * 2, 5 * 4 * 2, 0},
