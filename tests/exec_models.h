@@ -1,6 +1,7 @@
 /* Small models for the executor tests: every architecture the executor runs (GQA Llama, MHA,
  * multi-query parallel Falcon-7B, Falcon-40B's two parallel norms, biases, untied heads), with
- * head_dim 64 or 128 so the same models run on the cuda backend. */
+ * head_dim 64 or 128 so the same models run on the cuda backend, and widths that are not
+ * multiples of 8. */
 #pragma once
 
 #include <stdlib.h>
@@ -50,6 +51,9 @@ static const struct kvr_model exec_models[] = {
      .bias = true,
      .tied_embeddings = false,
      .dtype = KVR_DTYPE_BF16},
+    /* widths that are not multiples of 8: the kernels' scalar paths (embedding, LM head,
+     * activation) */
+    LLAMA_LIKE("llama-odd-widths", 196, 2, 1, 64, 300),
 };
 #define N_EXEC_MODELS ((int)(sizeof exec_models / sizeof exec_models[0]))
 
