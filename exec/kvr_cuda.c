@@ -26,6 +26,9 @@ struct cu {
     void *xn_last;           /* bf16 [d]: final norm of one row */
     float *logits;           /* [vocab] */
     int32_t *tokens;         /* [max_chunk] */
+    int32_t *tokens_host;    /* pinned [max_chunk]: the upload's staging, so it runs async */
+    float *logits_host;      /* pinned [vocab]: the logits' download staging */
+    cudaEvent_t uploaded;    /* the last token upload is done: tokens_host is free again */
     void *rope;              /* float2 [max_chunk][hd/2]: rotary cos, sin of positions rope_s.. */
     uint32_t rope_s, rope_c; /* what the table holds (rope_c = 0: nothing) */
     void *workspace;
@@ -93,6 +96,8 @@ static void cu_destroy(void *be)
         if (c->stamps[i]) cudaEventDestroy(c->stamps[i]);
     free(c->stamps);
     if (c->ev0) cudaEventDestroy(c->ev0);
+    if (c->uploaded) cudaEventDestroy(c->uploaded);
+    cudaFreeHost(c->tokens_host), cudaFreeHost(c->logits_host);
     if (c->ev1) cudaEventDestroy(c->ev1);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
@@ -135,8 +140,12 @@ static enum kvr_status cu_init_random(void *be, uint64_t seed)
 static enum kvr_status cu_embed(void *be, const int32_t *tokens, uint32_t n)
 {
     struct cu *c = be;
-    KVR_CUDA_CHECK(
-        cudaMemcpyAsync(c->tokens, tokens, n * sizeof *tokens, cudaMemcpyHostToDevice, c->stream));
+    /* through pinned memory: a pageable upload stalls the host for a variable time */
+    KVR_CUDA_CHECK(cudaEventSynchronize(c->uploaded));
+    memcpy(c->tokens_host, tokens, n * sizeof *tokens);
+    KVR_CUDA_CHECK(cudaMemcpyAsync(c->tokens, c->tokens_host, n * sizeof *tokens,
+                                   cudaMemcpyHostToDevice, c->stream));
+    KVR_CUDA_CHECK(cudaEventRecord(c->uploaded, c->stream));
     KVR_LAUNCH_CHECK(
         kvr_cu_embed(c->buf[KVR_BUF_X], c->w[KVR_T_EMBED], c->tokens, n, c->m.d_model, c->stream));
     return KVR_OK;
@@ -222,9 +231,10 @@ static enum kvr_status cu_logits(void *be, uint32_t row, float *out)
                                  m->norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
     const void *head = m->tied_embeddings ? c->w[KVR_T_EMBED] : c->w[KVR_T_LM_HEAD];
     KVR_LAUNCH_CHECK(kvr_cu_gemv(c->logits, head, c->xn_last, m->vocab, m->d_model, c->stream));
-    KVR_CUDA_CHECK(cudaMemcpyAsync(out, c->logits, m->vocab * sizeof(float), cudaMemcpyDeviceToHost,
-                                   c->stream));
+    KVR_CUDA_CHECK(cudaMemcpyAsync(c->logits_host, c->logits, m->vocab * sizeof(float),
+                                   cudaMemcpyDeviceToHost, c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    memcpy(out, c->logits_host, m->vocab * sizeof(float));
     return KVR_OK;
 }
 
@@ -429,6 +439,9 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     KVR_CUDA_CHECK(cudaEventCreate(&c->ev0));
     KVR_CUDA_CHECK(cudaEventCreate(&c->ev1));
+    KVR_CUDA_CHECK(cudaEventCreateWithFlags(&c->uploaded, cudaEventDisableTiming));
+    KVR_CUDA_CHECK(cudaMallocHost((void **)&c->tokens_host, 4ull * c->max_chunk));
+    KVR_CUDA_CHECK(cudaMallocHost((void **)&c->logits_host, 4ull * c->m.vocab));
     KVR_CUBLAS_CHECK(cublasCreate(&c->blas));
     KVR_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
     enum kvr_status st = cu_alloc_all(c);

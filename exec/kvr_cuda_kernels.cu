@@ -63,9 +63,18 @@ extern "C" int kvr_cu_embed(float *x, const void *emb, const int32_t *tokens, ui
 }
 
 /* The LM head of one token, y = W x (W [n][k] bf16, x [k] bf16, y fp32): a GEMM with one row
- * leaves the tensor cores idle and cuBLAS reaches about half of the memory bandwidth, so a
- * warp per output row streams W with 16-byte loads (k a multiple of 8) and reduces by shuffle.
- * x is read through the cache by every warp. */
+ * leaves the tensor cores idle and cuBLAS reached about half of the memory bandwidth, so a warp
+ * per output row streams W with 16-byte loads (k a multiple of 8), four in flight per lane,
+ * and reduces by shuffle. x is read through the cache by every warp. */
+__device__ __forceinline__ float dot8(uint4 a, uint4 b)
+{
+    const bf16 *p = (const bf16 *)&a, *q = (const bf16 *)&b;
+    float s = 0;
+#pragma unroll
+    for (int e = 0; e < 8; e++) s += __bfloat162float(p[e]) * __bfloat162float(q[e]);
+    return s;
+}
+
 __global__ void gemv_kernel(float *y, const bf16 *w, const bf16 *x, uint32_t n, uint32_t k)
 {
     uint32_t lane = threadIdx.x & 31, row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -73,12 +82,19 @@ __global__ void gemv_kernel(float *y, const bf16 *w, const bf16 *x, uint32_t n, 
     const bf16 *wr = w + (uint64_t)row * k;
     float acc = 0;
     if (k % 8 == 0) {
-        for (uint32_t j = lane * 8; j < k; j += 32 * 8) {
-            uint4 wv = *(const uint4 *)(wr + j), xv = __ldg((const uint4 *)(x + j));
-            const bf16 *a = (const bf16 *)&wv, *b = (const bf16 *)&xv;
-#pragma unroll
-            for (int e = 0; e < 8; e++) acc += __bfloat162float(a[e]) * __bfloat162float(b[e]);
+        const uint32_t step = 32 * 8;
+        uint32_t j = lane * 8;
+        for (; j + 3 * step < k; j += 4 * step) {
+            uint4 w0 = __ldcs((const uint4 *)(wr + j)), w1 = __ldcs((const uint4 *)(wr + j + step)),
+                  w2 = __ldcs((const uint4 *)(wr + j + 2 * step)),
+                  w3 = __ldcs((const uint4 *)(wr + j + 3 * step));
+            acc += dot8(w0, __ldg((const uint4 *)(x + j))) +
+                   dot8(w1, __ldg((const uint4 *)(x + j + step))) +
+                   dot8(w2, __ldg((const uint4 *)(x + j + 2 * step))) +
+                   dot8(w3, __ldg((const uint4 *)(x + j + 3 * step)));
         }
+        for (; j < k; j += step)
+            acc += dot8(__ldcs((const uint4 *)(wr + j)), __ldg((const uint4 *)(x + j)));
     } else {
         for (uint32_t j = lane; j < k; j += 32)
             acc += __bfloat162float(wr[j]) * __bfloat162float(x[j]);

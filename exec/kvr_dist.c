@@ -2,6 +2,8 @@
  * on the host as [double sent_s][K rows][V rows]; nccl moves the cache rows directly. */
 #include "kvr_dist.h"
 
+#include "kvr_cost.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,14 @@ static void event(struct dist *d, enum kvr_event_kind k, const char *what, int l
                                              .peer = peer};
 }
 
+static void sleep_until(const struct dist *d, double t)
+{
+    double w = t - now_s(d);
+    if (w > 0)
+        nanosleep(&(struct timespec){.tv_sec = (time_t)w, .tv_nsec = (long)(fmod(w, 1) * 1e9)},
+                  NULL);
+}
+
 /* Holds a message from `from` until its emulated link could have delivered it. */
 static void pace(struct dist *d, int from, int layer, double sent_s, double bytes)
 {
@@ -81,11 +91,7 @@ static void pace(struct dist *d, int from, int layer, double sent_s, double byte
         double bw = h->link_Bps[from][d->rank] * (1 - (nz ? nz[from * d->p + d->rank] : 0));
         done = fmax(sent_s, d->link_free[from]) + h->link_lat_s[from][d->rank] + bytes / bw;
         d->link_free[from] = done;
-        if (done > now) {
-            double w = done - now;
-            nanosleep(&(struct timespec){.tv_sec = (time_t)w, .tv_nsec = (long)(fmod(w, 1) * 1e9)},
-                      NULL);
-        }
+        sleep_until(d, done);
     }
     d->stats->recv_bytes[from] += bytes;
     d->stats->recv_s[from] += fmax(done, now) - sent_s;
@@ -245,6 +251,23 @@ static enum kvr_status run_kvr(struct dist *d)
     return st ? st : sends_done(d);
 }
 
+/* nccl: holds the all-gather until the emulated ring (the simulator's: p-1 steps of the
+ * per-rank block, each gated by its slowest link less this layer's noise) could have finished
+ * after `start`, when the last rank was ready. */
+static void pace_allgather(struct dist *d, int layer, double start, uint64_t rows)
+{
+    const struct kvr_machine *h = d->o->links;
+    double block = (double)(2 * rows * d->row);
+    double done =
+        start + kvr_allgather_s(h, d->p, block, kvr_sim_layer_noise(d->noise, layer), h->n_gpus);
+    sleep_until(d, done);
+    for (int j = 0; j < d->p; j++)
+        if (j != d->rank) {
+            d->stats->recv_bytes[j] += (double)(2 * (d->start[j + 1] - d->start[j]) * d->row);
+            d->stats->recv_s[j] += fmax(done, now_s(d)) - start;
+        }
+}
+
 /* TSP's all-gather of this layer's K and V: mpi through host buffers (chunks padded to the
  * largest), nccl in place in the cache (equal chunks). */
 static enum kvr_status allgather_kv(struct dist *d, uint32_t l, unsigned char *all)
@@ -259,8 +282,11 @@ static enum kvr_status allgather_kv(struct dist *d, uint32_t l, unsigned char *a
         void *k, *v;
         if ((st = kvr_exec_sync(d->ex)) || (st = kvr_exec_kv_device(d->ex, l, 0, &k, &v)))
             return st;
-        if (!(st = kvr_comm_allgather(d->comm, (char *)k + s * d->row, k, c * d->row)))
+        double start = now_s(d); /* emulated: the ring starts once every rank is ready */
+        if (d->o->links) st = kvr_comm_max_f64(d->comm, &start);
+        if (!st && !(st = kvr_comm_allgather(d->comm, (char *)k + s * d->row, k, c * d->row)))
             st = kvr_comm_allgather(d->comm, (char *)v + s * d->row, v, c * d->row);
+        if (!st && d->o->links) pace_allgather(d, (int)l, start, c);
         event(d, KVR_EV_COLLECTIVE, "allgather", (int)l, t, (double)(2 * c * d->row), -1);
         return st;
     }
@@ -346,9 +372,6 @@ static enum kvr_status dist_setup(struct dist *d)
     for (int j = 0; j < d->p; j++) d->start[j + 1] = d->start[j] + o->partition[j];
     d->row = kvr_exec_kv_row_bytes(d->ex);
     d->dev = kvr_comm_device_buffers(d->comm);
-    if (d->dev && o->links && (o->scheme == KVR_DIST_TSP || o->scheme == KVR_DIST_TSP_CAUSAL))
-        return kvr_error(KVR_ERR_INPUT, "link emulation (--machine) of tsp's all-gather needs "
-                                        "--comm mpi");
     if (d->dev && o->scheme != KVR_DIST_KVR && o->scheme != KVR_DIST_RING_PASS)
         for (int j = 1; j < d->p; j++)
             if (o->partition[j] != o->partition[0])

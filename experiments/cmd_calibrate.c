@@ -39,6 +39,7 @@ static const char help[] =
     "                      (default 1k:0,1k:8k,2k:4k,4k:12k,8k:8k; \"\" for none)\n"
     "      --link-lat T, --link-bw RATE   the links' alpha and beta, as `mpirun -np 2 kvr bench\n"
     "                      comm` fits them (default: the base's intra-node links)\n"
+    "      --points        also print every measured point with its prediction and error\n"
     "  -j, --json          print JSON\n";
 
 #define MAX_ROWS 4096
@@ -54,7 +55,7 @@ struct row {
 struct calib {
     const char *backend, *models, *fit_ctx, *check_ctx, *base, *from, *save, *db, *out, *name;
     const char *link_lat, *link_bw, *attn_shapes;
-    bool json, help;
+    bool json, help, points;
     struct row *rows;
     size_t n;
     char gpu[128], driver[64];
@@ -289,6 +290,12 @@ static enum kvr_status fit(const struct calib *c, struct kvr_machine *h, const u
             err_add(fitted ? &o->op_fit : &o->op_check, pred, r->time_s);
         else
             err_add(fitted ? &o->ttft_fit : &o->ttft_check, pred, r->time_s);
+        if (c->points && !c->json)
+            printf("point %-10s %6llu %6llu %-14s %6s measured %10.4g s predicted %10.4g s "
+                   "%+7.2f%%\n",
+                   r->model, (unsigned long long)r->ctx, (unsigned long long)r->prefix,
+                   r->op >= 0 ? op_label(r->op) : "ttft", fitted ? "fit" : "check", r->time_s,
+                   pred, 100 * (pred / r->time_s - 1));
         if (r->op >= 0 && !fitted) {
             err_add(&o->per_op[r->op], pred, r->time_s);
             o->abs_err_s += fabs(pred - r->time_s), o->meas_s += r->time_s;
@@ -414,6 +421,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                                          {"link-bw", required_argument, 0, O_BW},
                                          {"attn-shapes", required_argument, 0, O_ATTN},
                                          {"json", no_argument, 0, 'j'},
+                                         {"points", no_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *c = (struct calib){.backend = "cuda",
@@ -435,6 +443,8 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
             c->help = true;
         else if (o == 'j')
             c->json = true;
+        else if (o == 'P')
+            c->points = true;
         else if (o == 'o')
             c->out = optarg;
         else if (o == 'b')

@@ -29,16 +29,37 @@ double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, e
     return t * scale;
 }
 
+/* The size that sets an op's efficiency: the tokens for most ops; for attention the mean keys
+ * per query, the length of a query tile's loop over key blocks, which is what amortises the
+ * tile's fixed cost (a flash kernel with few queries after a long prefix is as efficient as a
+ * long causal prefill; one over a short causal chunk is not). */
+static double eff_rows(enum kvr_op op, uint64_t n_queries, double pairs)
+{
+    if (kvr_op_class(op) != KVR_CLASS_ATTENTION || n_queries == 0) return (double)n_queries;
+    return pairs / (double)n_queries;
+}
+
+static double pairs_of(uint64_t s, uint64_t c, enum kvr_mask mask)
+{
+    return mask == KVR_MASK_DENSE ? (double)c * (double)(s + c)
+                                  : (double)c * (double)s + (double)c * (c + 1) / 2.0;
+}
+
+double kvr_cost_eff_rows(enum kvr_op op, uint64_t s, uint64_t c, enum kvr_mask mask)
+{
+    return eff_rows(op, c, pairs_of(s, c, mask));
+}
+
 /* Sum of op times over [first, last] for a chunk; counts never overflow for validated inputs
  * (kvr_counts.h limits), so a failed count is a programming error and costs infinity. */
 static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
                     enum kvr_op last, uint64_t s, uint64_t c, enum kvr_mask mask)
 {
-    double t = 0;
+    double t = 0, pairs = pairs_of(s, c, mask);
     for (int op = first; op <= (int)last; op++) {
         struct kvr_op_cost x;
         if (kvr_op_cost(m, (enum kvr_op)op, s, c, mask, &x)) return INFINITY;
-        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, (double)c);
+        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, eff_rows((enum kvr_op)op, c, pairs));
     }
     return t;
 }
@@ -61,7 +82,8 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
     for (int op = KVR_OP_ATTN_SCORES; op <= KVR_OP_ATTN_PV; op++) {
         struct kvr_op_cost x;
         if (kvr_attn_cost(m, (enum kvr_op)op, n_queries, n_keys, pairs, &x)) return INFINITY;
-        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, (double)n_queries);
+        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x,
+                                 eff_rows((enum kvr_op)op, n_queries, (double)pairs));
     }
     return t;
 }
