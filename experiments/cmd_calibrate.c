@@ -294,8 +294,8 @@ static enum kvr_status fit(const struct calib *c, struct kvr_machine *h, const u
             printf("point %-10s %6llu %6llu %-14s %6s measured %10.4g s predicted %10.4g s "
                    "%+7.2f%%\n",
                    r->model, (unsigned long long)r->ctx, (unsigned long long)r->prefix,
-                   r->op >= 0 ? op_label(r->op) : "ttft", fitted ? "fit" : "check", r->time_s,
-                   pred, 100 * (pred / r->time_s - 1));
+                   r->op >= 0 ? op_label(r->op) : "ttft", fitted ? "fit" : "check", r->time_s, pred,
+                   100 * (pred / r->time_s - 1));
         if (r->op >= 0 && !fitted) {
             err_add(&o->per_op[r->op], pred, r->time_s);
             o->abs_err_s += fabs(pred - r->time_s), o->meas_s += r->time_s;

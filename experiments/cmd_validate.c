@@ -11,6 +11,7 @@
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_json.h"
+#include "kvr_machine_args.h"
 #include "kvr_measure.h"
 #include "kvr_plot.h"
 #include "kvr_sim.h"
@@ -74,9 +75,20 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
     return KVR_OK;
 }
 
+/* The machine a measurement ran on: the profile given, with the link settings the run emulated
+ * (its machine key's overrides: "h100-nccl+bw=10GB/s"). */
+static enum kvr_status row_machine(const struct kvr_measurement_row *x, const char *base,
+                                   struct kvr_machine *h)
+{
+    struct kvr_machine_args ma;
+    char buf[sizeof x->link_settings];
+    enum kvr_status st = kvr_machine_args_from_key(x->link_settings, &ma, buf, sizeof buf);
+    if (!st) st = kvr_machine_args_build(&ma, base, NULL, h);
+    return st ? kvr_error_prefix(st, "measurement with links '%s': ", x->link_settings) : KVR_OK;
+}
+
 /* The simulator's TTFT for a measured plan. */
-static enum kvr_status predict(const struct kvr_measurement_row *x, const struct kvr_machine *base,
-                               double *ttft)
+static enum kvr_status predict(const struct kvr_measurement_row *x, const char *base, double *ttft)
 {
     struct kvr_model m;
     enum kvr_status st = kvr_model_resolve(x->model, &m);
@@ -86,7 +98,9 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const struct
         if (access(path, R_OK) == 0) st = kvr_model_resolve(path, &m);
     }
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
-    return kvr_measure_predict(&m, base, x->scheme, x->p, x->ctx_tokens, x->tokens, ttft);
+    static struct kvr_machine h; /* large: not on the stack */
+    if ((st = row_machine(x, base, &h))) return st;
+    return kvr_measure_predict(&m, &h, x->scheme, x->p, x->ctx_tokens, x->tokens, ttft);
 }
 
 static void print_table(const struct point *pts, size_t n, double mape, double max_err)
@@ -184,7 +198,7 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     for (size_t i = 0; !st && i < n_rows; i++) {
         if ((rows[i].p > 1) != a.multi) continue;
         pts[n].m = &rows[i];
-        if ((st = predict(&rows[i], &h, &pts[n].predicted_s))) break;
+        if ((st = predict(&rows[i], a.machine, &pts[n].predicted_s))) break;
         pts[n].err = pts[n].predicted_s / rows[i].ttft_median_s - 1;
         sum += fabs(pts[n].err), max_err = fmax(max_err, fabs(pts[n].err)), n++;
     }

@@ -66,6 +66,37 @@ void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, ch
                  a->objective ? a->objective : "mean");
 }
 
+enum kvr_status kvr_machine_args_from_key(const char *key, struct kvr_machine_args *a, char *buf,
+                                          size_t cap)
+{
+    *a = (struct kvr_machine_args){.trials = 1};
+    if ((size_t)snprintf(buf, cap, "%s", key) >= cap)
+        return kvr_error(KVR_ERR_INPUT, "machine key '%.40s...' is too long", key);
+    char *part = strchr(buf, '+');
+    while (part) {
+        *part++ = 0;
+        char *next = strchr(part, '+'), *eq = strchr(part, '=');
+        if (next) *next = 0;
+        if (!eq) return kvr_error(KVR_ERR_INPUT, "machine key '%s': '%s' has no value", key, part);
+        *eq++ = 0;
+        if (!strcmp(part, "bw"))
+            a->bw = eq;
+        else if (!strcmp(part, "link") && a->n_links < (int)(sizeof a->links / sizeof *a->links))
+            a->links[a->n_links++] = eq;
+        else if (!strcmp(part, "noise"))
+            a->noise = eq;
+        else if (!strcmp(part, "objective"))
+            a->objective = eq;
+        else if (!strcmp(part, "seed") || !strcmp(part, "trials")) {
+            if (kvr_parse_u64(eq, UINT64_MAX, !strcmp(part, "seed") ? &a->seed : &a->trials))
+                return kvr_error(KVR_ERR_INPUT, "machine key '%s': %s '%s'", key, part, eq);
+        } else
+            return kvr_error(KVR_ERR_INPUT, "machine key '%s': unknown setting '%s'", key, part);
+        part = next;
+    }
+    return KVR_OK;
+}
+
 enum kvr_status kvr_machine_args_percentile(const struct kvr_machine_args *a, double *pct)
 {
     *pct = 0;

@@ -59,5 +59,10 @@ enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const c
 void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, char *buf,
                           size_t cap);
 
+/* The overrides of a key back into *a (the inverse of kvr_machine_args_key; the profile name
+ * before the first '+' is left out). The values point into buf, a copy of key (cap bytes). */
+enum kvr_status kvr_machine_args_from_key(const char *key, struct kvr_machine_args *a, char *buf,
+                                          size_t cap);
+
 /* --objective as a percentile (0 for the mean). */
 enum kvr_status kvr_machine_args_percentile(const struct kvr_machine_args *a, double *pct);

@@ -60,6 +60,18 @@ ok = ok and d['ttft_s'] >= 3 * 26 * 2 * 64 * 4 / 2e6
 sys.exit(0 if ok else 1)
 PY
 report $? "link emulation: 2 MB/s links are never beaten, and the chain waits for them" "$(cat "$tmp/out" "$tmp/err")"
+tiny="--model $(dirname "$0")/../data/models/tiny.ini --ctx 37 --backend ref --warmup 0 --reps 1 --scheme kvr --partition 13,12,12 --db $tmp/e.db"
+mpi 3 exec $tiny --machine a100-10GBps --bw 2MB/s >/dev/null 2>"$tmp/err" && mpi 3 exec $tiny >/dev/null 2>>"$tmp/err" &&
+    "$kvr" validate --multi-gpu --db "$tmp/e.db" --machine a100-10GBps --json >"$tmp/out" 2>>"$tmp/err" &&
+    python3 - "$tmp/out" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))['rows']
+# the emulated run is predicted at 2 MB/s: rank 2 waits for 2 layers of [0, 25) fp32 K and V
+# rows (2 KV heads of 16) at least; the full-speed one at the profile's 10 GB/s, far less
+slow, fast = rows[0]['predicted_s'], rows[1]['predicted_s']
+sys.exit(0 if len(rows) == 2 and slow >= 2 * 25 * 2 * 32 * 4 / 2e6 and fast < slow / 10 else 1)
+PY
+report $? "validate predicts each row on the links it emulated (the machine key's --bw)" "$(cat "$tmp/out" "$tmp/err")"
 mpi 4 exec $common --scheme ring-pass --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
     head -1 "$tmp/tl.tsv" | grep -q "^rank	layer	kind	what" &&
     [ "$(cut -f1 "$tmp/tl.tsv" | sort -u | grep -c '^[0-3]$')" = 4 ] && grep -q "	send	kv	" "$tmp/tl.tsv" && grep -q "	wait	kv	" "$tmp/tl.tsv"

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Issue 9 on one host with several GPUs (one rank per GPU, NCCL, multicast off), in two calls
+# that fit the device tool's 10-minute limit:
+#   gpu_multi3.sh a   build; nccl against one rank (tsp with link emulation too); the links
+#                     (kvr bench comm on 2 and P GPUs); the profile: the committed H100 operation
+#                     fit plus the measured alpha and beta (kvr calibrate --from --link-lat
+#                     --link-bw); the lookup tables; single; then everything on 2 GPUs
+#   gpu_multi3.sh b   everything on P GPUs (P = all of them), and the validation
+# "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
+# (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
+# emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
+# schemes. Measurements go to build-gpu/multi3.sqlite (kept while the machine stays warm) and
+# are copied to $OUT with the profile and the log.
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+phase=${1:-a}
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+. .gpu-deps/env.sh
+t0=$(date +%s)
+stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
+P=$(nvidia-smi -L | wc -l)
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
+[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >/dev/null 2>&1
+meson compile -C build-gpu 2>&1 | grep -E "error" | head
+kvr=build-gpu/experiments/kvr
+db=build-gpu/multi3.sqlite prof=build-gpu/h100-nccl.ini
+run() { timeout "${T:-300}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
+stamp built
+
+# The links of p GPUs: bench comm's alpha-beta fit; then the profile (on P GPUs).
+links() {
+    T=90 run $1 $kvr bench comm --comm nccl --max-bytes 256MB --iters 8 --json >build-gpu/comm$1.json
+    python3 -c "
+import json; d = json.load(open('build-gpu/comm$1.json'))
+big = max(r['bytes'] for r in d['rows'])
+bw = {r['op']: r['busbw_Bps'] for r in d['rows'] if r['bytes'] == big}
+print('p=$1 alpha %.2f us beta %.1f GB/s; at %d MB busbw: %s' % (d['alpha_s'] * 1e6, d['beta_Bps'] / 1e9, big >> 20,
+      ', '.join('%s %.0f GB/s' % (k, v / 1e9) for k, v in sorted(bw.items()))))"
+}
+profile() {
+    read -r lat bw < <(python3 -c "import json; d = json.load(open('build-gpu/comm$P.json')); print('%.9fs %.0fB/s' % (d['alpha_s'], d['beta_Bps']))")
+    $kvr calibrate --from data/calibration/h100-ops.csv --link-lat "$lat" --link-bw "$bw" \
+        --name h100-nccl --out $prof | head -3
+    cp $prof "$out/"
+    for p in 2 $P; do
+        for extra in "" "--bw 10GB/s" "--link 0-1=10GB/s"; do
+            $kvr search --db $db --model llama-7b,falcon-7b --machine $prof $extra --gpus $p \
+                --ctx 4k,8k,16k,32k >/dev/null || echo "search failed: p=$p $extra"
+        done
+    done
+}
+
+# Every measurement of model m on p GPUs.
+measure() {
+    local p=$1 m=$2 k="--model $2 --backend cuda --db $db --json --timeout 60 --comm nccl"
+    show() { grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' | sed 's/"ctx"/\n"ctx"/g; s/  */ /g' | grep . | sed "s/^/p=$p $m $1: /"; }
+    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme tsp,tsp-causal,ring-pass,kvr | show full
+    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme kvr --machine $prof | show table
+    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme kvr,tsp,ring-pass --machine $prof --bw 10GB/s | show 10GB/s
+    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 16k,32k --scheme kvr,tsp,ring-pass --machine $prof --link 0-1=10GB/s | show slow-0-1
+}
+
+if [ "$phase" = a ]; then
+    rm -f $db $prof
+    printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/m.ini
+    c="--model /tmp/m.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 30"
+    run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
+    for s in "kvr" "tsp" "ring-pass" "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
+        T=60 run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e || head -3 /tmp/e
+        python3 -c "
+import array, math
+a, b = array.array('f'), array.array('f'); a.frombytes(open('/tmp/r.l', 'rb').read()); b.frombytes(open('/tmp/n.l', 'rb').read())
+print('nccl $s on $P ranks: rel err %.2e' % math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a)))"
+    done
+    stamp checked
+    links 2
+    links $P
+    profile
+    stamp profiled
+    for m in llama-7b falcon-7b; do
+        run 1 $kvr exec --model $m --backend cuda --db $db --json --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme single |
+            grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
+        measure 2 $m
+        stamp "p=2 $m"
+    done
+else
+    [ -f $prof ] || { links $P; profile; }
+    for m in llama-7b falcon-7b; do
+        measure $P $m
+        stamp "p=$P $m"
+    done
+    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | tail -4
+fi
+python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
+cp $db "$out/multi3-$phase.sqlite"
+cp build-gpu/comm*.json "$out/" 2>/dev/null
+stamp done
