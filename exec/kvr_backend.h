@@ -33,7 +33,10 @@ struct kvr_backend_ops {
     /* Tensor t of layer from float32 host data (converted to the backend's type). */
     enum kvr_status (*set_tensor)(void *be, enum kvr_tensor t, uint32_t layer, const float *data);
     enum kvr_status (*init_random)(void *be, uint64_t seed); /* every present tensor */
-    enum kvr_status (*embed)(void *be, const int32_t *tokens_host, uint32_t c); /* -> X */
+    /* The prompt's token ids to the backend: a transfer, not a model operation, so it stays
+     * out of the embedding's profiled time. */
+    enum kvr_status (*upload)(void *be, const int32_t *tokens_host, uint32_t c);
+    enum kvr_status (*embed)(void *be, uint32_t c); /* uploaded tokens -> X */
     /* out = norm(X[0..c)) with the weight (and bias) tensor pair starting at w */
     enum kvr_status (*norm)(void *be, enum kvr_buf out, enum kvr_tensor w, uint32_t layer,
                             uint32_t c);
@@ -46,8 +49,10 @@ struct kvr_backend_ops {
     enum kvr_status (*attention)(void *be, uint32_t layer, uint32_t s, uint32_t c,
                                  enum kvr_mask mask);
     enum kvr_status (*activation)(void *be, uint32_t c); /* UP -> ACT */
-    /* Final norm and LM head of row `row` of X; logits to the host (vocab floats). */
-    enum kvr_status (*logits)(void *be, uint32_t row, float *out);
+    /* Final norm and LM head of row `row` of X, kept in the backend; then the logits to the
+     * host (vocab floats), a transfer outside the LM head's profiled time. */
+    enum kvr_status (*logits)(void *be, uint32_t row);
+    enum kvr_status (*logits_read)(void *be, float *out);
     /* Cache positions [pos0, pos0+n) of one layer to the host as float32, [n][kv][hd] each. */
     enum kvr_status (*kv_read)(void *be, uint32_t layer, uint32_t pos0, uint32_t n, float *k,
                                float *v);

@@ -137,7 +137,7 @@ static enum kvr_status cu_init_random(void *be, uint64_t seed)
     return KVR_OK;
 }
 
-static enum kvr_status cu_embed(void *be, const int32_t *tokens, uint32_t n)
+static enum kvr_status cu_upload(void *be, const int32_t *tokens, uint32_t n)
 {
     struct cu *c = be;
     /* through pinned memory: a pageable upload stalls the host for a variable time */
@@ -146,6 +146,12 @@ static enum kvr_status cu_embed(void *be, const int32_t *tokens, uint32_t n)
     KVR_CUDA_CHECK(cudaMemcpyAsync(c->tokens, c->tokens_host, n * sizeof *tokens,
                                    cudaMemcpyHostToDevice, c->stream));
     KVR_CUDA_CHECK(cudaEventRecord(c->uploaded, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_embed(void *be, uint32_t n)
+{
+    struct cu *c = be;
     KVR_LAUNCH_CHECK(
         kvr_cu_embed(c->buf[KVR_BUF_X], c->w[KVR_T_EMBED], c->tokens, n, c->m.d_model, c->stream));
     return KVR_OK;
@@ -221,7 +227,7 @@ static enum kvr_status cu_activation(void *be, uint32_t n)
     return KVR_OK;
 }
 
-static enum kvr_status cu_logits(void *be, uint32_t row, float *out)
+static enum kvr_status cu_logits(void *be, uint32_t row)
 {
     struct cu *c = be;
     const struct kvr_model *m = &c->m;
@@ -231,10 +237,16 @@ static enum kvr_status cu_logits(void *be, uint32_t row, float *out)
                                  m->norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
     const void *head = m->tied_embeddings ? c->w[KVR_T_EMBED] : c->w[KVR_T_LM_HEAD];
     KVR_LAUNCH_CHECK(kvr_cu_gemv(c->logits, head, c->xn_last, m->vocab, m->d_model, c->stream));
-    KVR_CUDA_CHECK(cudaMemcpyAsync(c->logits_host, c->logits, m->vocab * sizeof(float),
+    return KVR_OK;
+}
+
+static enum kvr_status cu_logits_read(void *be, float *out)
+{
+    struct cu *c = be;
+    KVR_CUDA_CHECK(cudaMemcpyAsync(c->logits_host, c->logits, c->m.vocab * sizeof(float),
                                    cudaMemcpyDeviceToHost, c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    memcpy(out, c->logits_host, m->vocab * sizeof(float));
+    memcpy(out, c->logits_host, c->m.vocab * sizeof(float));
     return KVR_OK;
 }
 
@@ -356,6 +368,7 @@ static const struct kvr_backend_ops cu_ops = {
     .destroy = cu_destroy,
     .set_tensor = cu_set_tensor,
     .init_random = cu_init_random,
+    .upload = cu_upload,
     .embed = cu_embed,
     .norm = cu_norm,
     .linear = cu_linear,
@@ -363,6 +376,7 @@ static const struct kvr_backend_ops cu_ops = {
     .attention = cu_attention,
     .activation = cu_activation,
     .logits = cu_logits,
+    .logits_read = cu_logits_read,
     .kv_read = cu_kv_read,
     .kv_copy = cu_kv_copy,
     .kv_elem_bytes = 2,

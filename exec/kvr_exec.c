@@ -159,7 +159,8 @@ enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint3
             return kvr_error(KVR_ERR_INPUT,
                              "token %d at position %u is outside the vocabulary [0, %u)", tokens[i],
                              i, ex->model.vocab);
-    STEP(KVR_OP_EMBED, OPS(ex)->embed(BE(ex), tokens, c));
+    if ((st = OPS(ex)->upload(BE(ex), tokens, c))) return st;
+    STEP(KVR_OP_EMBED, OPS(ex)->embed(BE(ex), c));
     return KVR_OK;
 }
 
@@ -203,7 +204,8 @@ enum kvr_status kvr_exec_layer_rest(struct kvr_exec *ex, uint32_t layer, uint32_
 enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits)
 {
     enum kvr_status st;
-    STEP(KVR_OP_LM_HEAD, OPS(ex)->logits(BE(ex), c - 1, logits));
+    STEP(KVR_OP_LM_HEAD, OPS(ex)->logits(BE(ex), c - 1));
+    if ((st = OPS(ex)->logits_read(BE(ex), logits))) return st;
     return ex->profile ? prof_collect(ex) : KVR_OK;
 }
 
@@ -301,21 +303,27 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
 }
 
 enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
-                                        double op_s[KVR_N_OPS])
+                                        int runs, double op_s[KVR_N_OPS])
 {
-    enum kvr_status st = check_chunk(ex, 0, ctx);
+    enum kvr_status st =
+        runs < 1 ? kvr_error(KVR_ERR_INPUT, "profile: %d runs", runs) : check_chunk(ex, 0, ctx);
     int32_t *tokens = st ? NULL : malloc((size_t)ctx * sizeof *tokens);
     float *logits = st ? NULL : malloc((size_t)ex->model.vocab * sizeof *logits);
-    if (!st && (!tokens || !logits)) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st) {
-        kvr_tokens_random(token_seed, ex->model.vocab, ctx, tokens);
+    double *each = st ? NULL : malloc((size_t)runs * KVR_N_OPS * sizeof *each);
+    if (!st && (!tokens || !logits || !each)) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) kvr_tokens_random(token_seed, ex->model.vocab, ctx, tokens);
+    for (int r = 0; r < runs && !st; r++) { /* each op's median over the runs */
         kvr_exec_profile_reset(ex);
         kvr_exec_set_profile(ex, true);
         st = kvr_exec_chunk(ex, tokens, 0, ctx, KVR_MASK_CAUSAL, logits);
         kvr_exec_set_profile(ex, false);
-        kvr_exec_profile_get(ex, op_s);
+        double one[KVR_N_OPS];
+        kvr_exec_profile_get(ex, one);
+        for (int op = 0; op < KVR_N_OPS; op++) each[op * runs + r] = one[op];
     }
-    free(tokens), free(logits);
+    for (int op = 0; op < KVR_N_OPS && !st; op++)
+        op_s[op] = kvr_quantile(each + op * runs, (size_t)runs, 0.5);
+    free(tokens), free(logits), free(each);
     return st;
 }
 

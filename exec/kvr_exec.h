@@ -60,9 +60,10 @@ enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits);
 void kvr_exec_set_profile(struct kvr_exec *ex, bool on);
 void kvr_exec_profile_get(const struct kvr_exec *ex, double op_s[KVR_N_OPS]);
 void kvr_exec_profile_reset(struct kvr_exec *ex);
-/* One profiled prefill of ctx seeded tokens (after kvr_exec_run_single's timed ones). */
+/* `runs` profiled prefills of ctx seeded tokens (after kvr_exec_run_single's timed ones):
+ * each operation's median device time over the runs. */
 enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
-                                        double op_s[KVR_N_OPS]);
+                                        int runs, double op_s[KVR_N_OPS]);
 
 /* KV cache of one layer, positions [pos0, pos0+n), as float32 on the host: [n][kv][hd]. */
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,

@@ -14,7 +14,9 @@ struct ref {
     uint32_t max_ctx, max_chunk;
     float *w[KVR_N_TENSORS]; /* [layer][numel] for layer tensors, else [numel] */
     float *buf[KVR_N_BUFS];
-    float *k, *v; /* [layer][max_ctx][kv][hd] */
+    float *k, *v;    /* [layer][max_ctx][kv][hd] */
+    int32_t *tokens; /* [max_chunk]: the uploaded prompt */
+    float *logits;   /* [vocab] */
     double t0;
     double stamps[KVR_MAX_STAMPS];
     uint64_t held_bytes;
@@ -73,7 +75,7 @@ static void ref_destroy(void *be)
     if (!r) return;
     for (int t = 0; t < KVR_N_TENSORS; t++) free(r->w[t]);
     for (int b = 0; b < KVR_N_BUFS; b++) free(r->buf[b]);
-    free(r->k), free(r->v), free(r);
+    free(r->k), free(r->v), free(r->tokens), free(r->logits), free(r);
 }
 
 static enum kvr_status ref_set_tensor(void *be, enum kvr_tensor t, uint32_t layer,
@@ -100,9 +102,17 @@ static enum kvr_status ref_init_random(void *be, uint64_t seed)
     return KVR_OK;
 }
 
-static enum kvr_status ref_embed(void *be, const int32_t *tokens, uint32_t c)
+static enum kvr_status ref_upload(void *be, const int32_t *tokens, uint32_t c)
 {
     struct ref *r = be;
+    memcpy(r->tokens, tokens, c * sizeof *tokens);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_embed(void *be, uint32_t c)
+{
+    struct ref *r = be;
+    const int32_t *tokens = r->tokens;
     uint32_t d = r->m.d_model;
     for (uint32_t i = 0; i < c; i++)
         memcpy(r->buf[KVR_BUF_X] + (uint64_t)i * d, r->w[KVR_T_EMBED] + (uint64_t)tokens[i] * d,
@@ -237,9 +247,17 @@ static enum kvr_status ref_activation(void *be, uint32_t c)
     return KVR_OK;
 }
 
-static enum kvr_status ref_logits(void *be, uint32_t row, float *out)
+static enum kvr_status ref_logits_read(void *be, float *out)
 {
     struct ref *r = be;
+    memcpy(out, r->logits, r->m.vocab * sizeof *out);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_logits(void *be, uint32_t row)
+{
+    struct ref *r = be;
+    float *out = r->logits;
     const struct kvr_model *m = &r->m;
     float *xn = r->buf[KVR_BUF_XN];
     norm_row(m, r->buf[KVR_BUF_X] + (uint64_t)row * m->d_model, r->w[KVR_T_FINAL_NORM_W],
@@ -328,6 +346,7 @@ static const struct kvr_backend_ops ref_ops = {
     .destroy = ref_destroy,
     .set_tensor = ref_set_tensor,
     .init_random = ref_init_random,
+    .upload = ref_upload,
     .embed = ref_embed,
     .norm = ref_norm,
     .linear = ref_linear,
@@ -335,6 +354,7 @@ static const struct kvr_backend_ops ref_ops = {
     .attention = ref_attention,
     .activation = ref_activation,
     .logits = ref_logits,
+    .logits_read = ref_logits_read,
     .kv_read = ref_kv_read,
     .kv_copy = ref_kv_copy,
     .kv_elem_bytes = 4,
@@ -360,7 +380,9 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
     if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk, r->held_bytes = need;
     bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
-                !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float)));
+                !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
+                !(r->tokens = malloc(max_chunk * sizeof *r->tokens)) ||
+                !(r->logits = malloc(m->vocab * sizeof *r->logits));
     for (int t = 0; t < KVR_N_TENSORS && !fail; t++) {
         uint64_t n = tensor_count(m, (enum kvr_tensor)t);
         fail = n && !(r->w[t] = malloc(n * sizeof(float)));

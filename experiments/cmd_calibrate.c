@@ -184,7 +184,7 @@ static enum kvr_status measure(struct calib *c, const uint64_t *ctx, size_t n_ct
             struct kvr_exec_result r;
             double op_s[KVR_N_OPS];
             if ((st = kvr_exec_run_single(ex, (uint32_t)ctx[i], 1, 1, 3, &r)) ||
-                (st = kvr_exec_profile_single(ex, (uint32_t)ctx[i], 1, op_s)))
+                (st = kvr_exec_profile_single(ex, (uint32_t)ctx[i], 1, 5, op_s)))
                 break;
             /* rows name the model as given (a preset or a file), so --from finds it again */
             st = add_row(c, parts[k], ctx[i], -1, r.ttft_s);

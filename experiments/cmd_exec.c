@@ -35,7 +35,8 @@ static const char help[] =
     "      --seed S        seed of the random weights, tokens and link noise (default 1)\n"
     "      --weights FILE  load weights from a .safetensors file instead\n"
     "      --device D      CUDA device ordinal (default: 0; under mpirun the local rank)\n"
-    "      --profile       one more run, timing every operation (device events; single)\n"
+    "      --profile       reps more runs, timing every operation (device events; each op's\n"
+    "                      median; the token upload and the logits download are not ops)\n"
     "  -p, --partition L   kvr chunks, one per rank (\"6k,4k,3.5k,2.5k\"); default: from --db,\n"
     "                      else even\n"
     "      --db FILE       lookup table for kvr's partition (exact row: KVR-S, else\n"
@@ -268,7 +269,7 @@ static void print_ops(const double *op_s)
     double total = 0;
     char t[32];
     for (int op = 0; op < KVR_N_OPS; op++) total += op_s[op];
-    printf("\nprofile (one more run; device time per operation, all layers)\n");
+    printf("\nprofile (median of reps more runs; device time per operation, all layers)\n");
     for (int op = 0; op < KVR_N_OPS; op++) {
         if (op == KVR_OP_ATTN_SOFTMAX || op == KVR_OP_ATTN_PV || op == KVR_OP_FINAL_NORM ||
             op == KVR_OP_RESIDUAL)
@@ -361,7 +362,7 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     double op_s[KVR_N_OPS];
     if (!(st = kvr_exec_open(&m, &o, &ex)))
         st = kvr_exec_run_single(ex, (uint32_t)a.ctx, a.seed, a.warmup, a.reps, &r);
-    if (!st && a.profile) st = kvr_exec_profile_single(ex, (uint32_t)a.ctx, a.seed, op_s);
+    if (!st && a.profile) st = kvr_exec_profile_single(ex, (uint32_t)a.ctx, a.seed, a.reps, op_s);
     if (!st && a.db) {
         struct kvr_measurement_row x;
         char argv_text[4096];

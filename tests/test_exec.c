@@ -322,7 +322,8 @@ static void test_profile(const struct kvr_model *m)
     struct kvr_exec *ex = exec_open(m, KVR_BACKEND_REF, 40, NULL);
     double op_s[KVR_N_OPS], sum = 0;
     struct kvr_exec_result r;
-    ok(ex && !kvr_exec_run_single(ex, 40, 1, 0, 1, &r) && !kvr_exec_profile_single(ex, 40, 1, op_s),
+    ok(ex && !kvr_exec_run_single(ex, 40, 1, 0, 1, &r) &&
+           !kvr_exec_profile_single(ex, 40, 1, 3, op_s),
        "%s: a profiled run", m->name);
     int missing = 0;
     static const enum kvr_op used[] = {
