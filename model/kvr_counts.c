@@ -1,5 +1,6 @@
 #include "kvr_counts.h"
 
+#include <math.h>
 #include <stdbool.h>
 
 /* Counts are formed in 128 bits and checked once on the way out, so no intermediate product
@@ -192,7 +193,10 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
         w->act_write = (m->parallel_attn ? 1 : 2) * c * d;
         break;
     case KVR_OP_EMBED:
-        w->weight = c * d; /* the gathered rows */
+        /* the distinct rows gathered: a prompt of c tokens drawn uniformly from the vocabulary
+         * V holds V (1 - (1 - 1/V)^c) of them on average (the executor's seeded prompts are;
+         * real text repeats more) */
+        w->weight = (u128)(m->vocab * -expm1((double)c * log1p(-1.0 / m->vocab)) + 0.5) * d;
         w->act_write = c * d;
         break;
     case KVR_OP_FINAL_NORM:

@@ -20,6 +20,19 @@ struct want {
     uint64_t flops, weight, act_r, act_w, kv_r, kv_w;
 };
 
+/* The embedding reads each distinct row once: a uniformly random prompt of c tokens holds
+ * V (1 - (1 - 1/V)^c) distinct ones on average (V = 10: 1.9 of 2 tokens, 9.85 of 40). */
+static void test_embed_rows(void)
+{
+    struct kvr_op_cost c2, c40;
+    ok(kvr_op_cost(&tiny, KVR_OP_EMBED, 0, 2, KVR_MASK_CAUSAL, &c2) == KVR_OK &&
+           kvr_op_cost(&tiny, KVR_OP_EMBED, 0, 40, KVR_MASK_CAUSAL, &c40) == KVR_OK,
+       "embedding costs compute");
+    is_u64(c2.weight_bytes, 2 * 8 * 2, "2 tokens of 10: 2 rows of 8 bf16 read");
+    is_u64(c40.weight_bytes, 10 * 8 * 2, "40 tokens of 10: the 10 rows once each");
+    is_u64(c40.act_write_bytes, 40 * 8 * 2, "40 tokens of 10: 40 rows written");
+}
+
 static void test_tiny_ops(void)
 {
     /* Chunk c = 2 after prefix s = 3: causal pairs 2*3 + 2*3/2 = 9 per head.
@@ -198,6 +211,7 @@ static void test_limits(void)
 int main(void)
 {
     test_tiny_params();
+    test_embed_rows();
     test_tiny_ops();
     test_tiny_prefill();
     test_tiny_falcon();
