@@ -101,8 +101,8 @@ expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --b
 
 # kvr calibrate and kvr validate on the committed H100 data (no GPU needed)
 cal="$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv"
-json_check "calibrate --from the committed times: held-out TTFT within 5% MAPE" \
-    "d['fit_points'] == 63 and d['check_ttft_mape_pct'] <= 5 and d['check_op_time_weighted_err_pct'] <= 10" \
+json_check "calibrate --from the committed times: held-out TTFT within 5% MAPE, operations within 10%" \
+    "d['fit_points'] == 69 and d['check_ttft_mape_pct'] <= 5 and d['check_op_mape_pct'] <= 10 and d['check_op_time_weighted_err_pct'] <= 10" \
     -- calibrate --from "$cal" --out "$tmp/cal.ini" --json
 json_check "the calibrated profile it writes loads in kvr sim" "d['ttft_s'] > 0" \
     -- sim --machine "$tmp/cal.ini" --gpus 1 --scheme single --ctx 8k --json
