@@ -42,6 +42,11 @@ struct kvr_comm_req {
     const char *what;
 };
 
+void kvr_comm_backoff(double waited_s)
+{
+    if (waited_s > 2e-3) nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+}
+
 static enum kvr_status mpi_wait(struct kvr_comm *c, MPI_Request *r, const char *what, int peer)
 {
     double t0 = kvr_comm_now_s();
@@ -53,7 +58,7 @@ static enum kvr_status mpi_wait(struct kvr_comm *c, MPI_Request *r, const char *
                              "rank %d: timed out after %.0f s waiting for %s%s%.0d: a rank died "
                              "or hangs",
                              c->rank, c->timeout_s, what, peer >= 0 ? " with rank " : "", peer);
-        nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+        kvr_comm_backoff(kvr_comm_now_s() - t0);
     }
 }
 

@@ -15,6 +15,10 @@ struct kvr_comm {
 };
 
 double kvr_comm_now_s(void);
+/* Between two polls of a pending operation, `waited_s` into the wait: nothing for the first
+ * 2 ms (a sleep costs 50-80 us of timer slack, which every hop of the chain would pay), then a
+ * short sleep so that long waits leave the core alone. */
+void kvr_comm_backoff(double waited_s);
 
 enum kvr_status kvr_comm_nccl_open(struct kvr_comm *c);
 void kvr_comm_nccl_close(struct kvr_comm *c);

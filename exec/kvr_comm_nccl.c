@@ -89,7 +89,7 @@ static enum kvr_status event_wait(struct kvr_comm *c, cudaEvent_t ev, const char
                              "or hangs",
                              c->rank, c->timeout_s, what);
         }
-        nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+        kvr_comm_backoff(kvr_comm_now_s() - t0);
     }
 }
 

@@ -105,12 +105,15 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
 
 static void print_table(const struct point *pts, size_t n, double mape, double max_err)
 {
-    printf("%-12s %3s %-10s %8s %12s %12s %8s\n", "model", "p", "scheme", "ctx", "measured_s",
-           "predicted_s", "error");
-    for (size_t i = 0; i < n; i++)
-        printf("%-12s %3d %-10s %8llu %12.5f %12.5f %+7.2f%%\n", pts[i].m->model, pts[i].m->p,
-               pts[i].m->scheme, (unsigned long long)pts[i].m->ctx_tokens, pts[i].m->ttft_median_s,
-               pts[i].predicted_s, 100 * pts[i].err);
+    printf("%-12s %3s %-10s %-7s %8s %12s %12s %8s  %s\n", "model", "p", "scheme", "method", "ctx",
+           "measured_s", "predicted_s", "error", "links");
+    for (size_t i = 0; i < n; i++) {
+        const char *links = strchr(pts[i].m->link_settings, '+');
+        printf("%-12s %3d %-10s %-7s %8llu %12.5f %12.5f %+7.2f%%  %s\n", pts[i].m->model,
+               pts[i].m->p, pts[i].m->scheme, pts[i].m->method,
+               (unsigned long long)pts[i].m->ctx_tokens, pts[i].m->ttft_median_s,
+               pts[i].predicted_s, 100 * pts[i].err, links ? links + 1 : "");
+    }
     printf("%zu points: MAPE %.2f%%, max error %.2f%%\n", n, mape, max_err);
 }
 
@@ -129,6 +132,8 @@ static void print_json(const struct point *pts, size_t n, double mape, double ma
         kvr_json_kv_str(&j, "model", pts[i].m->model);
         kvr_json_kv_u64(&j, "p", (uint64_t)pts[i].m->p);
         kvr_json_kv_str(&j, "scheme", pts[i].m->scheme);
+        kvr_json_kv_str(&j, "method", pts[i].m->method);
+        kvr_json_kv_str(&j, "links", pts[i].m->link_settings);
         kvr_json_kv_u64(&j, "ctx", pts[i].m->ctx_tokens);
         kvr_json_kv_dbl(&j, "measured_s", pts[i].m->ttft_median_s);
         kvr_json_kv_dbl(&j, "predicted_s", pts[i].predicted_s);

@@ -55,7 +55,7 @@ profile() {
 # Every measurement of model m on p GPUs.
 measure() {
     local p=$1 m=$2 k="--model $2 --backend cuda --db $db --json --timeout 60 --comm nccl"
-    show() { grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' | sed 's/"ctx"/\n"ctx"/g; s/  */ /g' | grep . | sed "s/^/p=$p $m $1: /"; }
+    show() { grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' | sed 's/"ctx"/\n"ctx"/g; s/  */ /g' | grep . | sed "s|^|p=$p $m $1: |"; }
     run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme tsp,tsp-causal,ring-pass,kvr | show full
     run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme kvr --machine $prof | show table
     run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme kvr,tsp,ring-pass --machine $prof --bw 10GB/s | show 10GB/s
