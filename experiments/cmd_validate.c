@@ -25,8 +25,10 @@ static const char help[] =
     "error. Single-device measurements (p = 1) by default; --multi-gpu takes those of p > 1.\n"
     "\n"
     "  -d, --db FILE       measurements             (default: data/measurements/h100.sqlite,\n"
-    "                      with --multi-gpu data/measurements/h200x4-multi.sqlite)\n"
-    "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini)\n"
+    "                      with --multi-gpu data/measurements/h100x4-multi.sqlite)\n"
+    "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini;\n"
+    "                      with --multi-gpu data/machines/h100x4-nccl.ini, the same fit with\n"
+    "                      the NCCL links measured on those GPUs)\n"
     "      --multi-gpu     validate the multi-rank measurements instead\n"
     "  -o, --out DIR       also draw there validate (predicted against measured, y = x, +-10%),\n"
     "                      validate_err (error against context) and validate_ttft (TTFT\n"
@@ -58,12 +60,12 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
     *a = (struct args){.db = KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
                        .machine = KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini",
                        .gnuplot = "gnuplot"};
-    bool db_given = false;
+    bool db_given = false, machine_given = false;
     kvr_cli_opt_reset();
     for (int c; (c = kvr_cli_getopt(argc, argv, "d:H:o:jh", opts)) != -1;) {
         if (c == '?') return KVR_ERR_USAGE;
         if (c == 'd') a->db = optarg, db_given = true;
-        if (c == 'H') a->machine = optarg;
+        if (c == 'H') a->machine = optarg, machine_given = true;
         if (c == 'o') a->out = optarg;
         if (c == O_MULTI) a->multi = true;
         if (c == O_GNUPLOT) a->gnuplot = optarg;
@@ -71,7 +73,8 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
         if (c == 'h') a->help = true;
     }
     if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (a->multi && !db_given) a->db = KVR_SOURCE_DATADIR "/measurements/h200x4-multi.sqlite";
+    if (a->multi && !db_given) a->db = KVR_SOURCE_DATADIR "/measurements/h100x4-multi.sqlite";
+    if (a->multi && !machine_given) a->machine = KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini";
     return KVR_OK;
 }
 
@@ -145,6 +148,97 @@ static void print_json(const struct point *pts, size_t n, double mape, double ma
     kvr_json_finish(&j);
 }
 
+/* The links a measurement ran on, for a panel title: "full-speed" without emulated
+ * overrides (a run emulating the profile's own, measured links is one too). */
+static const char *links_label(const struct kvr_measurement_row *m)
+{
+    const char *plus = strchr(m->link_settings, '+');
+    return plus ? plus + 1 : "full-speed";
+}
+
+/* The series of a point: its scheme, or KVR-E/-S/-P and the like for kvr's methods. */
+static void series_label(const struct kvr_measurement_row *m, char *buf, size_t cap)
+{
+    if (strcmp(m->scheme, "kvr") || !strncmp(m->method, "given", 5)) {
+        snprintf(buf, cap, "%s", m->scheme);
+        return;
+    }
+    snprintf(buf, cap, "%s", m->method);
+    for (char *c = buf; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+}
+
+static bool same_panel(const struct point *a, const struct point *b)
+{
+    return !strcmp(a->m->model, b->m->model) && a->m->p == b->m->p &&
+           !strcmp(links_label(a->m), links_label(b->m));
+}
+
+/* The rows of series `series` in the panel of pts[0], contexts ascending. */
+static void write_series(FILE *f, const struct point *pts, size_t n, const char *series)
+{
+    char other[64];
+    for (uint64_t last = 0;;) {
+        const struct point *next = NULL;
+        for (size_t b = 0; b < n; b++) {
+            series_label(pts[b].m, other, sizeof other);
+            if (same_panel(&pts[b], &pts[0]) && !strcmp(series, other) &&
+                pts[b].m->ctx_tokens > last &&
+                (!next || pts[b].m->ctx_tokens < next->m->ctx_tokens))
+                next = &pts[b];
+        }
+        if (!next) return;
+        fprintf(f, "x\t%llu\t%.9g\t%.9g\n", (unsigned long long)next->m->ctx_tokens,
+                next->m->ttft_median_s, next->predicted_s);
+        last = next->m->ctx_tokens;
+    }
+}
+
+/* Paper-style panels: one per model, rank count and links, one block per series (ctx,
+ * measured, predicted), contexts ascending; their files and titles in validate_panels.list. */
+static enum kvr_status write_panels(const char *dir, const struct point *pts, size_t n)
+{
+    char path[2200], name[64], series[64];
+    snprintf(path, sizeof path, "%s/validate_panels.list", dir);
+    FILE *list = fopen(path, "w");
+    if (!list) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    int k = 0;
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) seen = same_panel(&pts[i], &pts[j]);
+        if (seen) continue;
+        snprintf(name, sizeof name, "validate-panel-%d.tsv", ++k);
+        fprintf(list, "%s\t%s,p=%d,%s\n", name, pts[i].m->model, pts[i].m->p,
+                links_label(pts[i].m));
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
+            break;
+        }
+        /* the same block (colour) for a series in every panel; an absent one is an empty,
+         * untitled block */
+        static const char *const order[] = {"tsp",   "tsp-causal", "ring-pass", "KVR-E",
+                                            "KVR-S", "KVR-P",      "kvr",       "single"};
+        for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
+            bool present = false;
+            for (size_t a = i; a < n && !present; a++) {
+                series_label(pts[a].m, series, sizeof series);
+                present = same_panel(&pts[a], &pts[i]) && !strcmp(series, order[o]);
+            }
+            fprintf(f, "%s%s\tctx\tmeasured_s\tpredicted_s\n", o ? "\n\n" : "",
+                    present ? order[o] : "");
+            if (present)
+                write_series(f, pts + i, n - i, order[o]);
+            else
+                fprintf(f, "x\tNaN\tNaN\tNaN\n");
+        }
+        if (fclose(f) != 0) st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    }
+    if (fclose(list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "cannot write the panel list");
+    return st;
+}
+
 /* One block per model (and scheme, p): ctx, measured, predicted, error %; then both figures. */
 static enum kvr_status figures(const struct args *a, const struct point *pts, size_t n)
 {
@@ -173,6 +267,7 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
                 pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
     }
     fclose(f);
+    if ((st = write_panels(dir, pts, n))) return st;
     const char *names[] = {"validate", "validate_err", "validate_ttft"};
     for (int k = 0; k < 3 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
@@ -181,7 +276,8 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
         fclose(f);
         st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
     }
-    return st;
+    /* validate_panels.list was written with its panels */
+    return st ? st : kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, "validate_panels");
 }
 
 enum kvr_status kvr_cmd_validate(int argc, char **argv)

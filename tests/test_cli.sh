@@ -109,13 +109,13 @@ json_check "the calibrated profile it writes loads in kvr sim" "d['ttft_s'] > 0"
 json_check "validate --json on the committed measurements: 16 points, MAPE <= 5%" \
     "d['points'] == 16 and d['mape_pct'] <= 5 and len(d['rows']) == 16" -- validate --json
 mkdir -p "$tmp/val"
-"$kvr" validate --out "$tmp/val" >/dev/null 2>"$tmp/err" && [ -s "$tmp/val/validate.png" ] && [ -s "$tmp/val/validate_err.svg" ]
-report $? "validate --out draws both figures" "$(cat "$tmp/err")"
+"$kvr" validate --out "$tmp/val" >/dev/null 2>"$tmp/err" && [ -s "$tmp/val/validate.png" ] && [ -s "$tmp/val/validate_err.svg" ] && [ -s "$tmp/val/validate_panels.png" ] && [ "$(wc -l <"$tmp/val/data/validate_panels.list")" = 2 ]
+report $? "validate --out draws its figures, the panels one per model" "$(cat "$tmp/err")"
 printf 'model,ctx,op,time_s\nllama-7b,1024,qkv,0.004\nllama-7b,x,qkv,1\n' >"$tmp/bad.csv"
 expect 2 "bad.csv:3:" "calibrate --from a bad line exits 2 with file:line" -- calibrate --from "$tmp/bad.csv"
 expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu --db "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite"
-json_check "validate --multi-gpu --json on the committed 4-GPU measurements" \
-    "d['points'] == 20 and d['mape_pct'] > 0" -- validate --multi-gpu --json
+json_check "validate --multi-gpu --json on the committed 4-GPU measurements: 160 points, MAPE <= 10%" \
+    "d['points'] == 160 and 0 < d['mape_pct'] <= 10 and len({r['links'] for r in d['rows']}) == 4" -- validate --multi-gpu --json
 expect 2 "no-such.ini" "validate with a missing profile exits 2" -- validate --machine "$tmp/no-such.ini"
 
 echo "1..$n"
