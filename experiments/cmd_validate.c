@@ -106,6 +106,83 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     return kvr_measure_predict(&m, &h, x->scheme, x->p, x->ctx_tokens, x->tokens, ttft);
 }
 
+/* The links a measurement ran on, for a panel title: "full-speed" without emulated
+ * overrides (a run emulating the profile's own, measured links is one too). */
+static const char *links_label(const struct kvr_measurement_row *m)
+{
+    const char *plus = strchr(m->link_settings, '+');
+    return plus ? plus + 1 : "full-speed";
+}
+
+/* The series of a point: its scheme, or KVR-E/-S/-P and the like for kvr's methods. */
+static void series_label(const struct kvr_measurement_row *m, char *buf, size_t cap)
+{
+    if (strcmp(m->scheme, "kvr") || !strncmp(m->method, "given", 5)) {
+        snprintf(buf, cap, "%s", m->scheme);
+        return;
+    }
+    snprintf(buf, cap, "%s", m->method);
+    for (char *c = buf; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+}
+
+/* MAPE over the points of each distinct label (links or series), in order of appearance:
+ * the link-bound points check the link model, the full-speed ones compute and schedule. */
+typedef void (*label_fn)(const struct kvr_measurement_row *m, char *buf, size_t cap);
+
+static void links_of(const struct kvr_measurement_row *m, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", links_label(m));
+}
+
+static void group_mape(const struct point *pts, size_t n, label_fn label, size_t k, char *name,
+                       size_t cap, int *count, double *mape)
+{
+    char other[256];
+    label(pts[k].m, name, cap);
+    double sum = 0;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        label(pts[i].m, other, sizeof other);
+        if (!strcmp(name, other)) sum += fabs(pts[i].err), ++*count;
+    }
+    *mape = 100 * sum / *count;
+}
+
+/* Calls fn(name, count, mape) once per distinct label. */
+static void for_groups(const struct point *pts, size_t n, label_fn label,
+                       void (*fn)(void *ctx, const char *name, int count, double mape), void *ctx)
+{
+    char name[256], other[256];
+    for (size_t k = 0; k < n; k++) {
+        label(pts[k].m, name, sizeof name);
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++) {
+            label(pts[j].m, other, sizeof other);
+            seen = !strcmp(name, other);
+        }
+        if (seen) continue;
+        int count;
+        double mape;
+        group_mape(pts, n, label, k, name, sizeof name, &count, &mape);
+        fn(ctx, name, count, mape);
+    }
+}
+
+static void print_group(void *ctx, const char *name, int count, double mape)
+{
+    printf("  %-12s %-24s %4d points  MAPE %6.2f%%\n", (const char *)ctx, name, count, mape);
+}
+
+static void json_group(void *ctx, const char *name, int count, double mape)
+{
+    struct kvr_json *j = ctx;
+    kvr_json_key(j, name);
+    kvr_json_object_begin(j);
+    kvr_json_kv_u64(j, "points", (uint64_t)count);
+    kvr_json_kv_dbl(j, "mape_pct", mape);
+    kvr_json_object_end(j);
+}
+
 static void print_table(const struct point *pts, size_t n, double mape, double max_err)
 {
     printf("%-12s %3s %-10s %-7s %8s %12s %12s %8s  %s\n", "model", "p", "scheme", "method", "ctx",
@@ -118,6 +195,8 @@ static void print_table(const struct point *pts, size_t n, double mape, double m
                pts[i].predicted_s, 100 * pts[i].err, links ? links + 1 : "");
     }
     printf("%zu points: MAPE %.2f%%, max error %.2f%%\n", n, mape, max_err);
+    for_groups(pts, n, links_of, print_group, "links");
+    for_groups(pts, n, series_label, print_group, "series");
 }
 
 static void print_json(const struct point *pts, size_t n, double mape, double max_err)
@@ -128,6 +207,14 @@ static void print_json(const struct point *pts, size_t n, double mape, double ma
     kvr_json_kv_u64(&j, "points", n);
     kvr_json_kv_dbl(&j, "mape_pct", mape);
     kvr_json_kv_dbl(&j, "max_err_pct", max_err);
+    kvr_json_key(&j, "by_links");
+    kvr_json_object_begin(&j);
+    for_groups(pts, n, links_of, json_group, &j);
+    kvr_json_object_end(&j);
+    kvr_json_key(&j, "by_series");
+    kvr_json_object_begin(&j);
+    for_groups(pts, n, series_label, json_group, &j);
+    kvr_json_object_end(&j);
     kvr_json_key(&j, "rows");
     kvr_json_array_begin(&j);
     for (size_t i = 0; i < n; i++) {
@@ -146,25 +233,6 @@ static void print_json(const struct point *pts, size_t n, double mape, double ma
     kvr_json_array_end(&j);
     kvr_json_object_end(&j);
     kvr_json_finish(&j);
-}
-
-/* The links a measurement ran on, for a panel title: "full-speed" without emulated
- * overrides (a run emulating the profile's own, measured links is one too). */
-static const char *links_label(const struct kvr_measurement_row *m)
-{
-    const char *plus = strchr(m->link_settings, '+');
-    return plus ? plus + 1 : "full-speed";
-}
-
-/* The series of a point: its scheme, or KVR-E/-S/-P and the like for kvr's methods. */
-static void series_label(const struct kvr_measurement_row *m, char *buf, size_t cap)
-{
-    if (strcmp(m->scheme, "kvr") || !strncmp(m->method, "given", 5)) {
-        snprintf(buf, cap, "%s", m->scheme);
-        return;
-    }
-    snprintf(buf, cap, "%s", m->method);
-    for (char *c = buf; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
 }
 
 static bool same_panel(const struct point *a, const struct point *b)

@@ -115,7 +115,7 @@ printf 'model,ctx,op,time_s\nllama-7b,1024,qkv,0.004\nllama-7b,x,qkv,1\n' >"$tmp
 expect 2 "bad.csv:3:" "calibrate --from a bad line exits 2 with file:line" -- calibrate --from "$tmp/bad.csv"
 expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu --db "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite"
 json_check "validate --multi-gpu --json on the committed 4-GPU measurements: 160 points, MAPE <= 10%" \
-    "d['points'] == 160 and 0 < d['mape_pct'] <= 10 and len({r['links'] for r in d['rows']}) == 4" -- validate --multi-gpu --json
+    "d['points'] == 160 and 0 < d['mape_pct'] <= 10 and len({r['links'] for r in d['rows']}) == 4 and sorted(d['by_links']) == ['bw=10GB/s', 'full-speed', 'link=0-1=10GB/s'] and sum(g['points'] for g in d['by_series'].values()) == 160" -- validate --multi-gpu --json
 expect 2 "no-such.ini" "validate with a missing profile exits 2" -- validate --machine "$tmp/no-such.ini"
 
 echo "1..$n"
