@@ -16,6 +16,7 @@
 #include "kvr_plot.h"
 #include "kvr_sim.h"
 #include "kvr_store.h"
+#include "kvr_validate_timeline.h"
 
 static const char help[] =
     "usage: kvr validate [--db FILE] [--machine PROFILE] [--multi-gpu] [--out DIR] [--json]\n"
@@ -34,11 +35,18 @@ static const char help[] =
     "                      validate_err (error against context) and validate_ttft (TTFT\n"
     "                      against context, measured points beside predicted lines), PNG + SVG\n"
     "      --gnuplot PROG  gnuplot program          (default gnuplot)\n"
-    "  -j, --json          print JSON (keys points, mape_pct, max_err_pct, rows)\n";
+    "  -j, --json          print JSON (keys points, mape_pct, max_err_pct, by_links, by_series,\n"
+    "                      rows)\n"
+    "\n"
+    "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P] [--json]\n"
+    "compares one run's per-rank timeline (kvr exec --timeline) with the simulator's for the\n"
+    "same plan, phase by phase: compute (pre; attention and the rest of the layer), which no\n"
+    "link touches, apart from the waits and collectives that the links and the schedule add.\n";
 
 struct args {
     const char *db, *machine, *out, *gnuplot;
     bool multi, json, help;
+    struct kvr_validate_timeline_args tl; /* --timeline */
 };
 
 struct point {
@@ -48,12 +56,16 @@ struct point {
 
 static enum kvr_status parse(int argc, char **argv, struct args *a)
 {
-    enum { O_MULTI = 300, O_GNUPLOT };
+    enum { O_MULTI = 300, O_GNUPLOT, O_TIMELINE, O_MODEL, O_SCHEME, O_PARTITION };
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
                                          {"machine", required_argument, 0, 'H'},
                                          {"multi-gpu", no_argument, 0, O_MULTI},
                                          {"out", required_argument, 0, 'o'},
                                          {"gnuplot", required_argument, 0, O_GNUPLOT},
+                                         {"timeline", required_argument, 0, O_TIMELINE},
+                                         {"model", required_argument, 0, O_MODEL},
+                                         {"scheme", required_argument, 0, O_SCHEME},
+                                         {"partition", required_argument, 0, O_PARTITION},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -69,12 +81,18 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
         if (c == 'o') a->out = optarg;
         if (c == O_MULTI) a->multi = true;
         if (c == O_GNUPLOT) a->gnuplot = optarg;
+        if (c == O_TIMELINE) a->tl.path = optarg;
+        if (c == O_MODEL) a->tl.model = optarg;
+        if (c == O_SCHEME) a->tl.scheme = optarg;
+        if (c == O_PARTITION) a->tl.partition = optarg;
         if (c == 'j') a->json = true;
         if (c == 'h') a->help = true;
     }
     if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
     if (a->multi && !db_given) a->db = KVR_SOURCE_DATADIR "/measurements/h100x4-multi.sqlite";
-    if (a->multi && !machine_given) a->machine = KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini";
+    if ((a->multi || a->tl.path) && !machine_given)
+        a->machine = KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini";
+    a->tl.machine = a->machine, a->tl.json = a->json;
     return KVR_OK;
 }
 
@@ -353,6 +371,7 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     struct args a;
     enum kvr_status st = parse(argc, argv, &a);
     if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
+    if (a.tl.path) return kvr_validate_timeline(&a.tl);
     static struct kvr_machine h;
     struct kvr_store *store = NULL;
     struct kvr_measurement_row *rows = NULL;

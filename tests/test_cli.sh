@@ -116,6 +116,16 @@ expect 2 "bad.csv:3:" "calibrate --from a bad line exits 2 with file:line" -- ca
 expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu --db "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite"
 json_check "validate --multi-gpu --json on the committed 4-GPU measurements: 160 points, MAPE <= 10%" \
     "d['points'] == 160 and 0 < d['mape_pct'] <= 10 and len({r['links'] for r in d['rows']}) == 4 and sorted(d['by_links']) == ['bw=10GB/s', 'full-speed', 'link=0-1=10GB/s'] and sum(g['points'] for g in d['by_series'].values()) == 160" -- validate --multi-gpu --json
+# validate --timeline on the simulator's own timeline: every phase predicted exactly
+tiny="$KVR_SOURCE_ROOT/data/models/tiny.ini"
+"$kvr" sim --model "$tiny" --machine a100-10GBps --gpus 3 --ctx 600 --scheme kvr --partition 300,180,120 --timeline "$tmp/s.tsv" >/dev/null 2>"$tmp/err"
+json_check "validate --timeline of the simulator's own timeline: every phase of every rank within the TSV's rounding" \
+    "len(d['ranks']) == 3 and all(abs(r[ph]['measured_s'] - r[ph]['predicted_s']) <= 1e-6 * r[ph]['predicted_s'] for r in d['ranks'] for ph in ('pre', 'attn+post', 'wait')) and d['ranks'][2]['wait']['measured_s'] > 0" \
+    -- validate --timeline "$tmp/s.tsv" --model "$tiny" --scheme kvr --partition 300,180,120 --machine a100-10GBps --json
+expect 2 "line 4 is not an event of ranks 0..1" "validate --timeline with a partition of too few ranks exits 2, naming the line" \
+    -- validate --timeline "$tmp/s.tsv" --model "$tiny" --scheme kvr --partition 300,300 --machine a100-10GBps
+expect 2 "needs --model, --scheme and --partition" "validate --timeline without the plan exits 2" \
+    -- validate --timeline "$tmp/s.tsv"
 expect 2 "no-such.ini" "validate with a missing profile exits 2" -- validate --machine "$tmp/no-such.ini"
 
 echo "1..$n"

@@ -1,0 +1,164 @@
+/* kvr validate --timeline: one measured run's per-rank timeline (kvr exec --timeline) against
+ * the simulator's timeline of the same plan, phase by phase. Compute (pre; attention with the
+ * rest of the layer) involves no link, so its error is the cost model's alone; the waits and
+ * the collectives add the schedule and the links. */
+#include "kvr_validate_timeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_json.h"
+#include "kvr_machine_args.h"
+#include "kvr_sim.h"
+
+enum { PH_PRE, PH_REST, PH_WAIT, PH_COLL, N_PH };
+static const char *const ph_names[N_PH] = {"pre", "attn+post", "wait", "collective"};
+
+struct sums {
+    double s[KVR_MAX_GPUS][N_PH];
+};
+
+/* The phase an event is charged to (-1: none of them, as the embedding or a send). */
+static int phase_of(const char *kind, const char *what)
+{
+    if (!strcmp(kind, "compute") && !strcmp(what, "pre")) return PH_PRE;
+    if (!strcmp(kind, "compute") &&
+        (!strcmp(what, "attn+post") || !strcmp(what, "attn") || !strcmp(what, "post")))
+        return PH_REST;
+    if (!strcmp(kind, "wait")) return PH_WAIT;
+    if (!strcmp(kind, "collective")) return PH_COLL;
+    return -1;
+}
+
+static enum kvr_status read_tsv(const char *path, int p, struct sums *m)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot read '%s'", path);
+    char line[512], kind[32], what[32];
+    enum kvr_status st = KVR_OK;
+    int lineno = 0, n = 0;
+    while (!st && fgets(line, sizeof line, f)) {
+        int rank, layer;
+        double t0, t1;
+        if (++lineno == 1 && !strncmp(line, "rank\t", 5)) continue;
+        if (sscanf(line, "%d\t%d\t%31[^\t]\t%31[^\t]\t%lf\t%lf", &rank, &layer, kind, what, &t0,
+                   &t1) != 6 ||
+            rank < 0 || rank >= p || !(t1 >= t0))
+            st = kvr_error(KVR_ERR_INPUT, "--timeline: %s line %d is not an event of ranks 0..%d",
+                           path, lineno, p - 1);
+        int ph = st ? -1 : phase_of(kind, what);
+        if (ph >= 0) m->s[rank][ph] += t1 - t0, n++;
+    }
+    fclose(f);
+    if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
+    return st;
+}
+
+static void sim_sums(const struct kvr_timeline *tl, struct sums *s)
+{
+    for (size_t i = 0; i < tl->n; i++) {
+        const struct kvr_event *e = &tl->events[i];
+        int ph = phase_of(kvr_event_kind_name(e->kind), e->what);
+        if (ph >= 0) s->s[e->rank][ph] += e->end_s - e->start_s;
+    }
+}
+
+static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, struct kvr_plan *plan,
+                                struct sums *pred)
+{
+    struct kvr_model m;
+    static struct kvr_machine h; /* large: not on the stack */
+    int s = kvr_scheme_from_name(a->scheme);
+    if (s < 0) return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a scheme", a->scheme);
+    plan->scheme = (enum kvr_scheme)s, plan->p = 1;
+    for (const char *c = a->partition; *c; c++) plan->p += *c == ',';
+    enum kvr_status st = kvr_plan_parse_partition(plan, a->partition);
+    if (st) return st;
+    for (int i = 0; i < plan->p; i++) plan->ctx += plan->tokens[i];
+    if ((st = kvr_model_resolve(a->model, &m))) return kvr_error_prefix(st, "--model: ");
+    char gpus[16];
+    snprintf(gpus, sizeof gpus, "%d", plan->p);
+    struct kvr_machine_args ma = {.machine = a->machine, .trials = 1};
+    if ((st = kvr_machine_args_build(&ma, NULL, gpus, &h)))
+        return kvr_error_prefix(st, "--machine: ");
+    if ((st = kvr_plan_check(plan, &h))) return st;
+    struct kvr_timeline tl = {.cap = 1 << 16};
+    tl.events = calloc(tl.cap, sizeof *tl.events);
+    struct kvr_sim *sim = NULL;
+    struct kvr_sim_result r;
+    if (!tl.events) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!(st = kvr_sim_open(&m, &h, &sim))) st = kvr_sim_run(sim, plan, &r, &tl);
+    if (!st) sim_sums(&tl, pred);
+    kvr_sim_free(sim);
+    free(tl.events);
+    return st;
+}
+
+static double err_pct(double pred, double meas)
+{
+    return meas > 0 ? 100 * (pred / meas - 1) : NAN;
+}
+
+static void print_text(const struct kvr_plan *plan, const struct sums *m, const struct sums *p)
+{
+    printf("%-4s %8s %-11s %12s %12s %8s\n", "rank", "tokens", "phase", "measured_ms",
+           "predicted_ms", "error");
+    double cm = 0, cp = 0;
+    for (int r = 0; r < plan->p; r++)
+        for (int ph = 0; ph < N_PH; ph++) {
+            if (!(m->s[r][ph] > 0) && !(p->s[r][ph] > 0)) continue;
+            printf("%-4d %8llu %-11s %12.3f %12.3f", r, (unsigned long long)plan->tokens[r],
+                   ph_names[ph], 1e3 * m->s[r][ph], 1e3 * p->s[r][ph]);
+            if (m->s[r][ph] > 0)
+                printf(" %+7.2f%%\n", err_pct(p->s[r][ph], m->s[r][ph]));
+            else
+                printf(" %8s\n", "-");
+            if (ph <= PH_REST) cm += m->s[r][ph], cp += p->s[r][ph];
+        }
+    printf("compute of all ranks (pre, attn+post): measured %.3f ms, predicted %.3f ms, %+.2f%%\n",
+           1e3 * cm, 1e3 * cp, err_pct(cp, cm));
+}
+
+static void print_json(const struct kvr_plan *plan, const struct sums *m, const struct sums *p)
+{
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    kvr_json_key(&j, "ranks");
+    kvr_json_array_begin(&j);
+    for (int r = 0; r < plan->p; r++) {
+        kvr_json_object_begin(&j);
+        kvr_json_kv_u64(&j, "tokens", plan->tokens[r]);
+        for (int ph = 0; ph < N_PH; ph++) {
+            kvr_json_key(&j, ph_names[ph]);
+            kvr_json_object_begin(&j);
+            kvr_json_kv_dbl(&j, "measured_s", m->s[r][ph]);
+            kvr_json_kv_dbl(&j, "predicted_s", p->s[r][ph]);
+            kvr_json_object_end(&j);
+        }
+        kvr_json_object_end(&j);
+    }
+    kvr_json_array_end(&j);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+}
+
+enum kvr_status kvr_validate_timeline(const struct kvr_validate_timeline_args *a)
+{
+    if (!a->model || !a->scheme || !a->partition)
+        return kvr_error(KVR_ERR_USAGE,
+                         "--timeline needs --model, --scheme and --partition (the measured plan)");
+    struct kvr_plan plan = {0};
+    static struct sums meas, pred;
+    memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred);
+    enum kvr_status st = simulate(a, &plan, &pred);
+    if (!st) st = read_tsv(a->path, plan.p, &meas);
+    if (st) return st;
+    if (a->json)
+        print_json(&plan, &meas, &pred);
+    else
+        print_text(&plan, &meas, &pred);
+    return KVR_OK;
+}
