@@ -132,8 +132,8 @@ static enum kvr_status recv_finish(struct dist *d, int slot, uint32_t layer, int
         st = kvr_comm_host_wait(d->comm, d->stamp_req[slot]);
         d->stamp_req[slot] = NULL;
         if (!st) pace(d, peer, (int)layer, d->stamp[slot], (double)(2 * rows * d->row));
-        event(d, KVR_EV_WAIT, "kv", (int)layer, t, 0, peer);
     }
+    if (!st && d->dev) event(d, KVR_EV_WAIT, "kv", (int)layer, t, 0, peer);
     if (st || d->dev) return st;
     double sent;
     memcpy(&sent, d->buf[slot], sizeof sent);
@@ -240,12 +240,15 @@ static enum kvr_status run_kvr(struct dist *d)
     enum kvr_status st = i > 0 ? recv_post(d, 0, 0, i - 1, 0, prev, 0) : KVR_OK;
     for (uint32_t l = 0; l < n_layers && !st; l++) {
         if ((st = pre(d, l))) break;
-        if (i > 0 && ((st = recv_finish(d, (int)(l % 2), l, i - 1, 0, prev)) ||
-                      (l + 1 < n_layers &&
-                       (st = recv_post(d, (int)((l + 1) % 2), l + 1, i - 1, 0, prev, (int)l + 1)))))
-            break;
-        /* the whole cache so far goes on before this rank's own attention */
+        if (i > 0 && (st = recv_finish(d, (int)(l % 2), l, i - 1, 0, prev))) break;
+        /* the whole cache so far goes on before this rank's own attention, and before the
+         * next layer's receive is posted: NCCL runs a rank's transfers in order on one stream,
+         * so a receive posted first would hold this send until the previous rank's next layer
+         * (every hop of the chain a layer late) */
         if (i < p - 1 && (st = send_rows(d, 2 + (int)(l % 2), l, i + 1, 0, upto, (int)l))) break;
+        if (i > 0 && l + 1 < n_layers &&
+            (st = recv_post(d, (int)((l + 1) % 2), l + 1, i - 1, 0, prev, (int)l + 1)))
+            break;
         st = post(d, l, KVR_MASK_CAUSAL);
     }
     return st ? st : sends_done(d);

@@ -6,6 +6,8 @@
 #                     fit plus the measured alpha and beta (kvr calibrate --from --link-lat
 #                     --link-bw); the lookup tables; single; then everything on 2 GPUs
 #   gpu_multi3.sh b   everything on P GPUs (P = all of them), and the validation
+#   gpu_multi3.sh kvr only kvr's measurements again (2 and P GPUs), on the committed profile
+#                     and tables, into a copy of the committed database; and one timeline
 # "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
 # (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
@@ -52,14 +54,16 @@ profile() {
     done
 }
 
-# Every measurement of model m on p GPUs.
+# Every measurement of model m on p GPUs (only kvr's with KVR_ONLY=1).
 measure() {
     local p=$1 m=$2 k="--model $2 --backend cuda --db $db --json --timeout 60 --comm nccl"
+    local full=tsp,tsp-causal,ring-pass,kvr emul=kvr,tsp,ring-pass
+    [ "${KVR_ONLY:-0}" = 1 ] && full=kvr emul=kvr
     show() { grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' | sed 's/"ctx"/\n"ctx"/g; s/  */ /g' | grep . | sed "s|^|p=$p $m $1: |"; }
-    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme tsp,tsp-causal,ring-pass,kvr | show full
+    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme $full | show full
     run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme kvr --machine $prof | show table
-    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme kvr,tsp,ring-pass --machine $prof --bw 10GB/s | show 10GB/s
-    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 16k,32k --scheme kvr,tsp,ring-pass --machine $prof --link 0-1=10GB/s | show slow-0-1
+    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme $emul --machine $prof --bw 10GB/s | show 10GB/s
+    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 16k,32k --scheme $emul --machine $prof --link 0-1=10GB/s | show slow-0-1
 }
 
 if [ "$phase" = a ]; then
@@ -85,6 +89,12 @@ print('nccl $s on $P ranks: rel err %.2e' % math.sqrt(sum((x - y) ** 2 for x, y 
         measure 2 $m
         stamp "p=2 $m"
     done
+elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the committed tables
+    cp data/machines/h100x4-nccl.ini $prof
+    cp data/measurements/h100x4-multi.sqlite $db
+    for p in 2 $P; do for m in llama-7b falcon-7b; do KVR_ONLY=1 measure $p $m; stamp "kvr p=$p $m"; done; done
+    run $P $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
+        --partition 11648,8448,6784,5888 --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
 else
     [ -f $prof ] || { links $P; profile; }
     for m in llama-7b falcon-7b; do
