@@ -124,9 +124,8 @@ static void fit_alpha_beta(const struct result *r, int n, double *alpha, double 
 {
     double x[64], y[64], c0, c1, cov00, cov01, cov11, sumsq;
     for (int i = 0; i < n; i++) x[i] = (double)r[i].bytes, y[i] = r[i].t[P2P];
-    if (n > 0 &&
-        (gsl_fit_linear(x, 1, y, 1, (size_t)n, &c0, &c1, &cov00, &cov01, &cov11, &sumsq) ||
-         !(c1 > 0))) {
+    if (n > 0 && (gsl_fit_linear(x, 1, y, 1, (size_t)n, &c0, &c1, &cov00, &cov01, &cov11, &sumsq) ||
+                  !(c1 > 0))) {
         /* noise (a loaded or oversubscribed host) can tilt the line: then the smallest time is
          * the latency and the largest message gives the bandwidth */
         c0 = y[0];

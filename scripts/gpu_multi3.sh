@@ -13,20 +13,11 @@
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
 # schemes. Measurements go to build-gpu/multi3.sqlite (kept while the machine stays warm) and
 # are copied to $OUT with the profile and the log.
-set -uo pipefail
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 phase=${1:-a}
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-. .gpu-deps/env.sh
+. scripts/gpu_env.sh
 t0=$(date +%s)
 stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
-P=$(nvidia-smi -L | wc -l)
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
-[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >/dev/null 2>&1
-meson compile -C build-gpu 2>&1 | grep -E "error" | head
-kvr=build-gpu/experiments/kvr
 db=build-gpu/multi3.sqlite prof=build-gpu/h100-nccl.ini
 run() { timeout "${T:-300}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
 stamp built

@@ -2,17 +2,9 @@
 # Per-rank timelines of 4-GPU runs (NCCL) for kvr validate --timeline: KVR-S (the committed
 # table's partition on data/machines/h100x4-nccl.ini) of Llama-7B and Falcon-7B at 16k and
 # 32k, and tsp of Llama-7B at 32k. Each is kvr exec's extra synchronous run. TSVs under $OUT.
-set -uo pipefail
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-. .gpu-deps/env.sh
-P=$(nvidia-smi -L | wc -l)
+. scripts/gpu_env.sh
 nvidia-smi --query-gpu=name --format=csv,noheader | head -1
-[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >/dev/null 2>&1
-meson compile -C build-gpu 2>&1 | grep -E "error" | head
-kvr=build-gpu/experiments/kvr db=data/measurements/h100x4-multi.sqlite prof=data/machines/h100x4-nccl.ini
+db=data/measurements/h100x4-multi.sqlite prof=data/machines/h100x4-nccl.ini
 for m in llama-7b falcon-7b; do for ctx in 16k 32k; do
     part=$($kvr lookup --db $db --model $m --machine $prof --gpus $P --ctx $ctx --json |
         python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition'])))")

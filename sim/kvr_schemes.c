@@ -72,26 +72,39 @@ void kvr_scheme_single(struct kvr_sim *sim, const struct kvr_plan *plan)
     finish(sim, &c, plan, 0);
 }
 
-void kvr_scheme_kvr(struct kvr_sim *sim, const struct kvr_plan *plan)
+/* Contiguous chunks in rank order (kvr, ring-pass): each rank's tokens, its per-layer costs
+ * (causal attention after the chunks before it) and its embedding. */
+static void contiguous_chunks(struct kvr_sim *sim, struct clocks *c, const struct kvr_plan *plan,
+                              double *pre, double *attn, double *post)
 {
     const struct kvr_model *m = sim->model;
     const struct kvr_gpu *g = &sim->machine->gpu;
-    const int p = plan->p;
-    double pre[KVR_MAX_GPUS], attn[KVR_MAX_GPUS], post[KVR_MAX_GPUS], link_free[KVR_MAX_GPUS];
-    double arrive[KVR_MAX_GPUS], kv_bytes[KVR_MAX_GPUS];
-    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
-    struct clocks c = {{0}};
     uint64_t s = 0;
-    for (int i = 0; i < p; i++) {
+    for (int i = 0; i < plan->p; i++) {
         uint64_t n = plan->tokens[i];
         sim->res->rank[i].tokens = n;
         pre[i] = kvr_cost_pre_s(m, g, n);
         attn[i] = kvr_cost_attn_s(m, g, s, n, KVR_MASK_CAUSAL);
         post[i] = kvr_cost_post_s(m, g, n);
         s += n;
+        compute(sim, c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
+    }
+}
+
+void kvr_scheme_kvr(struct kvr_sim *sim, const struct kvr_plan *plan)
+{
+    const struct kvr_model *m = sim->model;
+    const int p = plan->p;
+    double pre[KVR_MAX_GPUS], attn[KVR_MAX_GPUS], post[KVR_MAX_GPUS], link_free[KVR_MAX_GPUS];
+    double arrive[KVR_MAX_GPUS], kv_bytes[KVR_MAX_GPUS];
+    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    struct clocks c = {{0}};
+    contiguous_chunks(sim, &c, plan, pre, attn, post);
+    uint64_t s = 0;
+    for (int i = 0; i < p; i++) {
+        s += plan->tokens[i];
         kv_bytes[i] = (double)s * kvb; /* rank i hands on the cache of [0, S_i) */
         link_free[i] = 0;
-        compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
     }
     for (int l = 0; l < (int)m->n_layers; l++)
         for (int i = 0; i < p; i++) {
@@ -246,22 +259,12 @@ void kvr_scheme_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
 void kvr_scheme_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan)
 {
     const struct kvr_model *m = sim->model;
-    const struct kvr_gpu *g = &sim->machine->gpu;
     const int p = plan->p;
     double pre[KVR_MAX_GPUS], attn[KVR_MAX_GPUS], post[KVR_MAX_GPUS], block[KVR_MAX_GPUS];
     double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
     struct clocks c = {{0}};
-    uint64_t s = 0;
-    for (int i = 0; i < p; i++) {
-        uint64_t n = plan->tokens[i];
-        sim->res->rank[i].tokens = n;
-        pre[i] = kvr_cost_pre_s(m, g, n);
-        attn[i] = kvr_cost_attn_s(m, g, s, n, KVR_MASK_CAUSAL);
-        post[i] = kvr_cost_post_s(m, g, n);
-        block[i] = (double)n * kvb;
-        s += n;
-        compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
-    }
+    contiguous_chunks(sim, &c, plan, pre, attn, post);
+    for (int i = 0; i < p; i++) block[i] = (double)plan->tokens[i] * kvb;
     for (int l = 0; l < (int)m->n_layers; l++) {
         for (int i = 0; i < p; i++) compute(sim, &c, i, l, "pre", pre[i]);
         for (int t = 1; t < p; t++) {
