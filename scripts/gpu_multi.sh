@@ -3,17 +3,8 @@
 # the nccl path against one rank, the link bandwidths (kvr bench comm), then Llama-7B and
 # Falcon-7B prefills: single, tsp, tsp-causal, KVR-E, KVR-S (the lookup table's partition),
 # ring, stored in $OUT/multi.sqlite for `kvr validate --multi-gpu`.
-set -uo pipefail
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-out=${OUT:-gpu-out}
-mkdir -p "$out"
-. .gpu-deps/env.sh
+. scripts/gpu_env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpus.txt"
-P=$(nvidia-smi -L | wc -l)
-meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >/dev/null 2>&1
-meson compile -C build-gpu 2>&1 | grep -E "error" | head
-kvr=build-gpu/experiments/kvr
 run() { timeout "${T:-120}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
 db=$out/multi.sqlite
 # 1. nccl and mpi against one rank (small model, head_dim 64)
