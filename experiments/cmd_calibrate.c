@@ -336,11 +336,12 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
         if (h->gpu.op_scale[op] > 0)
             fprintf(f, "op_scale.%s = %.6f\n", kvr_op_name((enum kvr_op)op), h->gpu.op_scale[op]);
     fprintf(f,
-            "attn_hd_exp = %.6f\n\n[topology]\nnodes = %d\ngpus_per_node = %d\nintra_bw = "
+            "attn_hd_exp = %.6f\nattn_keys_exp = %.6f\n\n[topology]\nnodes = %d\ngpus_per_node = "
+            "%d\nintra_bw = "
             "%.6gGB/s\nintra_lat = "
             "%.6gus\ninter_bw = %.6gGB/s\ninter_lat = %.6gus\n",
-            h->gpu.attn_hd_exp, h->n_nodes, h->gpus_per_node, h->intra_Bps / 1e9,
-            h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
+            h->gpu.attn_hd_exp, h->gpu.attn_keys_exp, h->n_nodes, h->gpus_per_node,
+            h->intra_Bps / 1e9, h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
     return fclose(f) ? kvr_error(KVR_ERR_IO, "--out: write failed") : KVR_OK;
 }
 
@@ -362,6 +363,8 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
                    h->gpu.compute_eff[k], h->gpu.half_tokens[k], h->gpu.mem_eff[k]);
         printf("  launch %.2f us; attention efficiency x (head_dim/128)^%.3f\n",
                h->gpu.launch_s * 1e6, h->gpu.attn_hd_exp);
+        printf("  attention's rows: queries^%.3f x (mean keys per query)^%.3f\n",
+               1 - h->gpu.attn_keys_exp, h->gpu.attn_keys_exp);
         printf("held-out error per operation (MAPE, max); time-weighted over all: %.2f%%\n",
                100 * o->abs_err_s / o->meas_s);
         for (int op = 0; op <= KVR_N_OPS; op++)

@@ -18,7 +18,7 @@ static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t 
     bool layer = op < KVR_N_LAYER_OPS;
     uint64_t c = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : ctx;
     if (kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) return INFINITY;
-    double rows = kvr_cost_eff_rows((enum kvr_op)op, 0, c, KVR_MASK_CAUSAL);
+    double rows = kvr_cost_eff_rows(g, (enum kvr_op)op, 0, c, KVR_MASK_CAUSAL);
     double t = kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, rows);
     return layer ? t * m->n_layers : t;
 }
@@ -60,7 +60,7 @@ static void set_group_scale(struct kvr_gpu *g, int group, double v)
 
 /* Parameters in an unconstrained space: efficiencies through a logistic, half-tokens, the
  * launch overhead, attention's head-size exponent and the groups' multipliers through exp. */
-enum { N_BASE = 3 * KVR_N_CLASSES + 2, N_PARAMS = N_BASE + N_SCALED };
+enum { N_BASE = 3 * KVR_N_CLASSES + 3, N_PARAMS = N_BASE + N_SCALED };
 
 static double logistic(double x)
 {
@@ -74,8 +74,9 @@ static void to_gpu(const gsl_vector *x, struct kvr_gpu *g)
         g->half_tokens[c] = exp(gsl_vector_get(x, (size_t)(3 * c + 1)));
         g->mem_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c + 2)));
     }
-    g->launch_s = exp(gsl_vector_get(x, N_BASE - 2));
-    g->attn_hd_exp = exp(gsl_vector_get(x, N_BASE - 1));
+    g->launch_s = exp(gsl_vector_get(x, N_BASE - 3));
+    g->attn_hd_exp = exp(gsl_vector_get(x, N_BASE - 2));
+    g->attn_keys_exp = logistic(gsl_vector_get(x, N_BASE - 1));
     for (int k = 0; k < N_SCALED; k++)
         set_group_scale(g, scaled_groups[k], exp(gsl_vector_get(x, (size_t)(N_BASE + k))));
 }
@@ -89,8 +90,10 @@ static void from_gpu(const struct kvr_gpu *g, gsl_vector *x)
         gsl_vector_set(x, (size_t)(3 * c + 1), log(fmax(g->half_tokens[c], 1e-3)));
         gsl_vector_set(x, (size_t)(3 * c + 2), log(me / (1 - me)));
     }
-    gsl_vector_set(x, N_BASE - 2, log(fmax(g->launch_s, 1e-9)));
-    gsl_vector_set(x, N_BASE - 1, log(fmax(g->attn_hd_exp, 0.05)));
+    gsl_vector_set(x, N_BASE - 3, log(fmax(g->launch_s, 1e-9)));
+    gsl_vector_set(x, N_BASE - 2, log(fmax(g->attn_hd_exp, 0.05)));
+    double a = fmin(fmax(g->attn_keys_exp, 0.02), 0.98); /* the logistic's open interval */
+    gsl_vector_set(x, N_BASE - 1, log(a / (1 - a)));
     for (int k = 0; k < N_SCALED; k++) {
         double v = g->op_scale[scaled_groups[k]];
         gsl_vector_set(x, (size_t)(N_BASE + k), log(v > 0 ? v : 1));

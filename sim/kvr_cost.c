@@ -29,14 +29,16 @@ double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, e
     return t * scale;
 }
 
-/* The size that sets an op's efficiency: the tokens for most ops; for attention the mean keys
- * per query, the length of a query tile's loop over key blocks, which is what amortises the
- * tile's fixed cost (a flash kernel with few queries after a long prefix is as efficient as a
- * long causal prefill; one over a short causal chunk is not). */
-static double eff_rows(enum kvr_op op, uint64_t n_queries, double pairs)
+/* The rows that set an op's efficiency: its tokens; for attention queries^(1-a) times the mean
+ * keys per query^a (a = attn_keys_exp; kvr_gpu), since the length of a query tile's loop over
+ * the key blocks amortises the tile's fixed cost as well (a few queries after a long prefix
+ * run more efficiently than a short causal chunk). */
+static double eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t n_queries, double pairs)
 {
-    if (kvr_op_class(op) != KVR_CLASS_ATTENTION || n_queries == 0) return (double)n_queries;
-    return pairs / (double)n_queries;
+    double a = g->attn_keys_exp;
+    if (kvr_op_class(op) != KVR_CLASS_ATTENTION || n_queries == 0 || a == 0)
+        return (double)n_queries;
+    return pow((double)n_queries, 1 - a) * pow(pairs / (double)n_queries, a);
 }
 
 static double pairs_of(uint64_t s, uint64_t c, enum kvr_mask mask)
@@ -45,9 +47,10 @@ static double pairs_of(uint64_t s, uint64_t c, enum kvr_mask mask)
                                   : (double)c * (double)s + (double)c * (c + 1) / 2.0;
 }
 
-double kvr_cost_eff_rows(enum kvr_op op, uint64_t s, uint64_t c, enum kvr_mask mask)
+double kvr_cost_eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t s, uint64_t c,
+                         enum kvr_mask mask)
 {
-    return eff_rows(op, c, pairs_of(s, c, mask));
+    return eff_rows(g, op, c, pairs_of(s, c, mask));
 }
 
 /* Sum of op times over [first, last] for a chunk; counts never overflow for validated inputs
@@ -59,7 +62,7 @@ static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr
     for (int op = first; op <= (int)last; op++) {
         struct kvr_op_cost x;
         if (kvr_op_cost(m, (enum kvr_op)op, s, c, mask, &x)) return INFINITY;
-        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, eff_rows((enum kvr_op)op, c, pairs));
+        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, eff_rows(g, (enum kvr_op)op, c, pairs));
     }
     return t;
 }
@@ -83,7 +86,7 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
         struct kvr_op_cost x;
         if (kvr_attn_cost(m, (enum kvr_op)op, n_queries, n_keys, pairs, &x)) return INFINITY;
         t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x,
-                                 eff_rows((enum kvr_op)op, n_queries, (double)pairs));
+                                 eff_rows(g, (enum kvr_op)op, n_queries, (double)pairs));
     }
     return t;
 }

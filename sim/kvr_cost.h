@@ -3,7 +3,7 @@
  *   op time   = max(FLOPs / (peak * compute_eff(class, rows)), bytes / (mem_bw * mem_eff(class)))
  *               + launch overhead          (an op with no work costs nothing)
  *   compute_eff(class, rows) = eff[class] * rows / (rows + half_tokens[class])
- *   rows = the op's tokens; for attention the mean keys per query (pairs / queries)
+ *   rows = the op's tokens; for attention queries^(1-a) (pairs / queries)^a, a = attn_keys_exp
  *   link time = latency + bytes / (bandwidth * (1 - noise share))
  *   ring collectives over ranks 0..p-1 (p > 1), each step gated by its slowest link:
  *     all-gather     (p-1) steps of the per-rank block
@@ -23,7 +23,8 @@ double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, e
                            const struct kvr_op_cost *c, double rows);
 
 /* The rows that set op's efficiency for a chunk of c tokens after s (see above). */
-double kvr_cost_eff_rows(enum kvr_op op, uint64_t s, uint64_t c, enum kvr_mask mask);
+double kvr_cost_eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t s, uint64_t c,
+                         enum kvr_mask mask);
 
 /* A layer's phases for a chunk of c tokens after s, as KV-Runahead orders them:
  * pre = norm, QKV, rotary; attention = scores, softmax, PV; post = out-proj, norm, MLP, residual.

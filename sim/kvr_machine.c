@@ -244,7 +244,8 @@ enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g)
     for (int c = 0; c < KVR_N_CLASSES; c++)
         if (!(g->compute_eff[c] > 0 && g->compute_eff[c] <= 1) ||
             !(g->mem_eff[c] > 0 && g->mem_eff[c] <= 1) || !(g->half_tokens[c] >= 0) ||
-            !(g->attn_hd_exp >= 0 && g->attn_hd_exp <= 10) || !op_scales_ok(g))
+            !(g->attn_hd_exp >= 0 && g->attn_hd_exp <= 10) ||
+            !(g->attn_keys_exp >= 0 && g->attn_keys_exp <= 1) || !op_scales_ok(g))
             return kvr_error(KVR_ERR_INPUT,
                              "GPU %s: efficiencies of %s must be in (0, 1], half_tokens >= 0",
                              g->name, kvr_class_name(c));

@@ -27,6 +27,11 @@ struct kvr_gpu {
     /* Attention's compute efficiency scales with (head_dim / 128)^attn_hd_exp: a fused kernel
      * does less work per byte of K and V at smaller heads (0: no scaling). */
     double attn_hd_exp;
+    /* The rows that set attention's efficiency: queries^(1-a) * (mean keys per query)^a with a
+     * = attn_keys_exp in [0, 1]. 0 (the default): the queries, like every other op; towards 1
+     * the length of a query tile's loop over the keys, which a long prefix makes efficient
+     * even for few queries. kvr calibrate fits it with the (queries, prefix) shapes. */
+    double attn_keys_exp;
     /* Time multiplier of one operation (0: none), fitted by kvr calibrate: what the executor's
      * kernels move or compute beyond the counts (an fp32 residual stream, the cache copy). */
     double op_scale[KVR_N_OPS];

@@ -1,6 +1,6 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
  * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS,
- *       attn_hd_exp, op_scale.OP;
+ *       attn_hd_exp, attn_keys_exp, op_scale.OP;
  * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat;
  * [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
  * Every error names file:line. */
@@ -101,6 +101,12 @@ static enum kvr_status set_efficiency(struct kvr_gpu *g, const char *key, const 
         *hit = 1;
         if (kvr_parse_decimal(key, v, 0, 10, &g->attn_hd_exp))
             return kvr_error(KVR_ERR_INPUT, "attn_hd_exp = '%s' must be a number in [0, 10]", v);
+        return KVR_OK;
+    }
+    if (!strcmp(key, "attn_keys_exp")) { /* attention's rows: queries^(1-a) mean_keys^a */
+        *hit = 1;
+        if (kvr_parse_decimal(key, v, 0, 1, &g->attn_keys_exp))
+            return kvr_error(KVR_ERR_INPUT, "attn_keys_exp = '%s' must be a number in [0, 1]", v);
         return KVR_OK;
     }
     static const char *const prefix[] = {"eff.", "half_tokens.", "mem_eff."};

@@ -19,7 +19,7 @@ static struct kvr_gpu truth(void)
     double eff[] = {0.78, 0.47, 0.30}, half[] = {300, 900, 10}, mem[] = {0.85, 0.60, 0.72};
     for (int c = 0; c < KVR_N_CLASSES; c++)
         g.compute_eff[c] = eff[c], g.half_tokens[c] = half[c], g.mem_eff[c] = mem[c];
-    g.launch_s = 7e-6, g.attn_hd_exp = 0.3;
+    g.launch_s = 7e-6, g.attn_hd_exp = 0.3, g.attn_keys_exp = 0.6;
     /* what the executor moves beyond the counts: an fp32 residual stream, the cache copy */
     g.op_scale[KVR_OP_NORM_ATTN] = 1.5, g.op_scale[KVR_OP_ROTARY] = 1.3;
     g.op_scale[KVR_OP_OUT_PROJ] = 1.1;

@@ -126,10 +126,8 @@ static void test_closed_forms(void)
     for (int op = 0; op < KVR_N_LAYER_OPS; op++) {
         struct kvr_op_cost x;
         kvr_op_cost(m, (enum kvr_op)op, 0, C, KVR_MASK_CAUSAL, &x);
-        enum kvr_op_class cls = kvr_op_class((enum kvr_op)op);
-        /* attention's efficiency goes by its mean keys per query: (C + 1) / 2 when causal */
-        double rows = cls == KVR_CLASS_ATTENTION ? (C + 1) / 2.0 : (double)C;
-        sum += m->n_layers * kvr_cost_op_s(g, &x, cls, rows);
+        /* a preset's attention goes by its queries too (attn_keys_exp 0) */
+        sum += m->n_layers * kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)C);
     }
     struct kvr_plan single = make_plan(KVR_SCHEME_SINGLE, 1, C);
     is_dbl(ttft(m, &mach, &single), sum, 1e-12, "single = sum of the operation costs");
@@ -150,6 +148,33 @@ static void test_closed_forms(void)
     for (int i = 0; i < 8; i++) busiest = fmax(busiest, r.rank[i].compute_s);
     is_dbl(r.ttft_s, busiest, 1e-9, "tsp at infinite bandwidth = the busiest rank's compute");
     kvr_sim_free(sim);
+}
+
+/* attn_keys_exp a: attention's efficiency rows are queries^(1-a) * (pairs / queries)^a. */
+static void test_attn_keys_exp(void)
+{
+    const struct kvr_model *m = kvr_model_preset_find("llama-7b");
+    kvr_machine_resolve("a100-nvlink", &mach);
+    struct kvr_gpu g = mach.gpu;
+    uint64_t s = 8192, c = 1024;
+    double pairs = (double)c * s + c * (c + 1) / 2.0;
+    for (int k = 0; k < 3; k++) {
+        double a = k * 0.5, want = 0;
+        g.attn_keys_exp = a;
+        for (int op = KVR_OP_ATTN_SCORES; op <= KVR_OP_ATTN_PV; op++) {
+            struct kvr_op_cost x;
+            kvr_op_cost(m, (enum kvr_op)op, s, c, KVR_MASK_CAUSAL, &x);
+            double rows = pow((double)c, 1 - a) * pow(pairs / c, a);
+            want += kvr_cost_op_s(&g, &x, KVR_CLASS_ATTENTION, rows);
+        }
+        is_dbl(kvr_cost_attn_s(m, &g, s, c, KVR_MASK_CAUSAL), want, 1e-12,
+               "attn_keys_exp %.1f: 1k queries after 8k keys cost as their rows say", a);
+    }
+    g.attn_keys_exp = 0;
+    double by_queries = kvr_cost_attn_s(m, &g, s, c, KVR_MASK_CAUSAL);
+    g.attn_keys_exp = 1;
+    ok(kvr_cost_attn_s(m, &g, s, c, KVR_MASK_CAUSAL) < by_queries,
+       "a long prefix makes few queries more efficient when the keys count");
 }
 
 static const enum kvr_scheme all_schemes[] = {
@@ -371,6 +396,7 @@ int main(void)
     test_hand_timeline();
     test_ring_pass_timeline();
     test_closed_forms();
+    test_attn_keys_exp();
     test_lower_bound_and_bandwidth();
     test_flop_scaling();
     test_relabelling();
