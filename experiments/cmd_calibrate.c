@@ -39,6 +39,8 @@ static const char help[] =
     "                      (default 1k:0,1k:8k,2k:4k,4k:12k,8k:8k; \"\" for none)\n"
     "      --link-lat T, --link-bw RATE   the links' alpha and beta, as `mpirun -np 2 kvr bench\n"
     "                      comm` fits them (default: the base's intra-node links)\n"
+    "      --overlap-bw RATE  the most an asynchronous transfer gets beside compute, as kvr\n"
+    "                      validate --timeline measures it (default: no cap)\n"
     "      --points        also print every measured point with its prediction and error\n"
     "  -j, --json          print JSON\n";
 
@@ -54,7 +56,7 @@ struct row {
 
 struct calib {
     const char *backend, *models, *fit_ctx, *check_ctx, *base, *from, *save, *db, *out, *name;
-    const char *link_lat, *link_bw, *attn_shapes;
+    const char *link_lat, *link_bw, *overlap_bw, *attn_shapes;
     bool json, help, points;
     struct row *rows;
     size_t n;
@@ -342,6 +344,7 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
             "%.6gus\ninter_bw = %.6gGB/s\ninter_lat = %.6gus\n",
             h->gpu.attn_hd_exp, h->gpu.attn_keys_exp, h->n_nodes, h->gpus_per_node,
             h->intra_Bps / 1e9, h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
+    if (h->overlap_Bps > 0) fprintf(f, "overlap_bw = %.6gGB/s\n", h->overlap_Bps / 1e9);
     return fclose(f) ? kvr_error(KVR_ERR_IO, "--out: write failed") : KVR_OK;
 }
 
@@ -408,6 +411,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
         O_NAME,
         O_LAT,
         O_BW,
+        O_OVERLAP,
         O_ATTN
     };
     static const struct option opts[] = {{"backend", required_argument, 0, 'b'},
@@ -422,6 +426,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                                          {"name", required_argument, 0, O_NAME},
                                          {"link-lat", required_argument, 0, O_LAT},
                                          {"link-bw", required_argument, 0, O_BW},
+                                         {"overlap-bw", required_argument, 0, O_OVERLAP},
                                          {"attn-shapes", required_argument, 0, O_ATTN},
                                          {"json", no_argument, 0, 'j'},
                                          {"points", no_argument, 0, 'P'},
@@ -440,6 +445,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                                [O_FROM - 300] = &c->from,       [O_SAVE - 300] = &c->save,
                                [O_DB - 300] = &c->db,           [O_NAME - 300] = &c->name,
                                [O_LAT - 300] = &c->link_lat,    [O_BW - 300] = &c->link_bw,
+                               [O_OVERLAP - 300] = &c->overlap_bw,
                                [O_ATTN - 300] = &c->attn_shapes};
         if (o == '?') return KVR_ERR_USAGE;
         if (o == 'h')
@@ -485,6 +491,8 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
         st = kvr_error_prefix(st, "--link-lat: ");
     if (!st && c.link_bw && (st = kvr_parse_rate_Bps(c.link_bw, &h.intra_Bps)))
         st = kvr_error_prefix(st, "--link-bw: ");
+    if (!st && c.overlap_bw && (st = kvr_parse_rate_Bps(c.overlap_bw, &h.overlap_Bps)))
+        st = kvr_error_prefix(st, "--overlap-bw: ");
     if (st) goto out;
     snprintf(h.name + strlen(h.name), sizeof h.name - strlen(h.name), "-calibrated");
     if (c.name) snprintf(h.name, sizeof h.name, "%s", c.name);

@@ -20,6 +20,55 @@ struct sums {
     double s[KVR_MAX_GPUS][N_PH];
 };
 
+/* The sends and the waits of a measured timeline, for the rate of the transfers a receiver
+ * waited for (its wait ends when the data arrives). */
+enum { MAX_XFER = 4096 };
+struct xfers {
+    int n_send, n_wait;
+    struct {
+        int rank, layer, peer;
+        double t0, t1, bytes;
+    } send[MAX_XFER], wait[MAX_XFER];
+};
+
+static void add_xfer(struct xfers *x, const char *kind, int rank, int layer, int peer, double t0,
+                     double t1, double bytes)
+{
+    bool is_send = !strcmp(kind, "send");
+    if (!is_send && strcmp(kind, "wait")) return;
+    int *n = is_send ? &x->n_send : &x->n_wait;
+    if (*n == MAX_XFER) return;
+    (is_send ? x->send : x->wait)[*n].rank = rank;
+    (is_send ? x->send : x->wait)[*n].layer = layer;
+    (is_send ? x->send : x->wait)[*n].peer = peer;
+    (is_send ? x->send : x->wait)[*n].t0 = t0;
+    (is_send ? x->send : x->wait)[*n].t1 = t1;
+    (is_send ? x->send : x->wait)[*n].bytes = bytes;
+    ++*n;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median rate of the sends whose receiver waited at least 0.1 ms for them (0: none). */
+static double waited_rate(const struct xfers *x, int *count)
+{
+    static double r[MAX_XFER];
+    int n = 0;
+    for (int i = 0; i < x->n_send; i++)
+        for (int j = 0; j < x->n_wait; j++)
+            if (x->wait[j].rank == x->send[i].peer && x->wait[j].layer == x->send[i].layer &&
+                x->wait[j].t1 - x->wait[j].t0 > 1e-4 && x->wait[j].t1 > x->send[i].t0)
+                r[n++] = x->send[i].bytes / (x->wait[j].t1 - x->send[i].t0);
+    *count = n;
+    if (!n) return 0;
+    qsort(r, (size_t)n, sizeof *r, cmp_dbl);
+    return r[n / 2];
+}
+
 /* The phase an event is charged to (-1: none of them, as the embedding or a send). */
 static int phase_of(const char *kind, const char *what)
 {
@@ -32,7 +81,7 @@ static int phase_of(const char *kind, const char *what)
     return -1;
 }
 
-static enum kvr_status read_tsv(const char *path, int p, struct sums *m)
+static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct xfers *x)
 {
     FILE *f = fopen(path, "r");
     if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot read '%s'", path);
@@ -40,16 +89,17 @@ static enum kvr_status read_tsv(const char *path, int p, struct sums *m)
     enum kvr_status st = KVR_OK;
     int lineno = 0, n = 0;
     while (!st && fgets(line, sizeof line, f)) {
-        int rank, layer;
-        double t0, t1;
+        int rank, layer, peer = -1;
+        double t0, t1, bytes = 0;
         if (++lineno == 1 && !strncmp(line, "rank\t", 5)) continue;
-        if (sscanf(line, "%d\t%d\t%31[^\t]\t%31[^\t]\t%lf\t%lf", &rank, &layer, kind, what, &t0,
-                   &t1) != 6 ||
+        if (sscanf(line, "%d\t%d\t%31[^\t]\t%31[^\t]\t%lf\t%lf\t%lf\t%d", &rank, &layer, kind, what,
+                   &t0, &t1, &bytes, &peer) < 6 ||
             rank < 0 || rank >= p || !(t1 >= t0))
             st = kvr_error(KVR_ERR_INPUT, "--timeline: %s line %d is not an event of ranks 0..%d",
                            path, lineno, p - 1);
         int ph = st ? -1 : phase_of(kind, what);
         if (ph >= 0) m->s[rank][ph] += t1 - t0, n++;
+        if (!st) add_xfer(x, kind, rank, layer, peer, t0, t1, bytes);
     }
     fclose(f);
     if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
@@ -121,11 +171,14 @@ static void print_text(const struct kvr_plan *plan, const struct sums *m, const 
            1e3 * cm, 1e3 * cp, err_pct(cp, cm));
 }
 
-static void print_json(const struct kvr_plan *plan, const struct sums *m, const struct sums *p)
+static void print_json(const struct kvr_plan *plan, const struct sums *m, const struct sums *p,
+                       double rate, int n_waited)
 {
     struct kvr_json j;
     kvr_json_init(&j, stdout);
     kvr_json_object_begin(&j);
+    kvr_json_kv_u64(&j, "waited_transfers", (uint64_t)n_waited);
+    kvr_json_kv_dbl(&j, "waited_transfer_Bps", rate);
     kvr_json_key(&j, "ranks");
     kvr_json_array_begin(&j);
     for (int r = 0; r < plan->p; r++) {
@@ -152,13 +205,20 @@ enum kvr_status kvr_validate_timeline(const struct kvr_validate_timeline_args *a
                          "--timeline needs --model, --scheme and --partition (the measured plan)");
     struct kvr_plan plan = {0};
     static struct sums meas, pred;
-    memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred);
+    static struct xfers x;
+    memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred), memset(&x, 0, sizeof x);
     enum kvr_status st = simulate(a, &plan, &pred);
-    if (!st) st = read_tsv(a->path, plan.p, &meas);
+    if (!st) st = read_tsv(a->path, plan.p, &meas, &x);
     if (st) return st;
+    int n_waited;
+    double rate = waited_rate(&x, &n_waited);
     if (a->json)
-        print_json(&plan, &meas, &pred);
+        print_json(&plan, &meas, &pred, rate, n_waited);
     else
         print_text(&plan, &meas, &pred);
+    if (!a->json && n_waited)
+        printf("transfers a receiver waited for: %d, median %.1f GB/s from send to arrival "
+               "(kvr calibrate --overlap-bw)\n",
+               n_waited, rate / 1e9);
     return KVR_OK;
 }

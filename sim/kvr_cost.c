@@ -111,6 +111,13 @@ double kvr_link_s(const struct kvr_machine *m, int i, int j, double bytes, doubl
     return m->link_lat_s[i][j] + bytes / (m->link_Bps[i][j] * (1 - share));
 }
 
+double kvr_link_overlap_s(const struct kvr_machine *m, int i, int j, double bytes, double share)
+{
+    double bw = m->link_Bps[i][j] * (1 - share);
+    if (m->overlap_Bps > 0 && bw > m->overlap_Bps) bw = m->overlap_Bps;
+    return m->link_lat_s[i][j] + bytes / bw;
+}
+
 /* One ring step: every rank i sends `bytes` to i+1 at once; the slowest link gates the step. */
 static double ring_step_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
                           int stride)

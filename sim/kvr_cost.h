@@ -42,6 +42,9 @@ double kvr_cost_head_s(const struct kvr_model *m,
 
 /* A transfer of bytes over link i -> j with share of its bandwidth taken by other traffic. */
 double kvr_link_s(const struct kvr_machine *m, int i, int j, double bytes, double share);
+/* The same for an asynchronous transfer that overlaps compute at both ends: at most the
+ * machine's overlap_Bps. */
+double kvr_link_overlap_s(const struct kvr_machine *m, int i, int j, double bytes, double share);
 
 /* Ring collectives over ranks 0..p-1; shares is this layer's noise matrix (row stride
  * `stride`) or NULL. */

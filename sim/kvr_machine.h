@@ -53,6 +53,9 @@ struct kvr_machine {
     int n_nodes, gpus_per_node; /* topology size = n_nodes * gpus_per_node */
     int n_gpus;                 /* GPUs used (p), at most the topology size */
     double intra_Bps, intra_lat_s, inter_Bps, inter_lat_s;
+    /* The most an asynchronous transfer gets while the GPUs at its ends compute (0: no cap):
+     * NCCL moves data with kernels that share the SMs with the GEMMs they overlap. */
+    double overlap_Bps;
     /* Directed link i -> j; filled from the topology by kvr_machine_build_links, then overrides. */
     double link_Bps[KVR_MAX_GPUS][KVR_MAX_GPUS];
     double link_lat_s[KVR_MAX_GPUS][KVR_MAX_GPUS];

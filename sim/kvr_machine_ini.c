@@ -1,7 +1,7 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
  * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS,
  *       attn_hd_exp, attn_keys_exp, op_scale.OP;
- * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat;
+ * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat, overlap_bw;
  * [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
  * Every error names file:line. */
 #include <stddef.h>
@@ -37,6 +37,7 @@ static const struct key_spec keys[] = {
     {"topology", "intra_lat", K_DURATION, M(intra_lat_s), 0},
     {"topology", "inter_bw", K_RATE, M(inter_Bps), 0},
     {"topology", "inter_lat", K_DURATION, M(inter_lat_s), 0},
+    {"topology", "overlap_bw", K_RATE, M(overlap_Bps), 0},
 };
 #define N_KEYS (int)(sizeof keys / sizeof keys[0])
 

@@ -32,13 +32,14 @@ static void wait_until(struct kvr_sim *sim, struct clocks *c, int r, int layer, 
     c->t[r] = t;
 }
 
-/* An asynchronous send from r to peer, not before `ready`, serialised on the link; returns the
- * arrival time. */
+/* A send from r to peer, not before `ready`, serialised on the link; returns the arrival time.
+ * `overlapped`: asynchronous, beside compute at both ends (kvr_link_overlap_s). */
 static double send(struct kvr_sim *sim, double *link_free, int r, int peer, int layer, double ready,
-                   double bytes)
+                   double bytes, bool overlapped)
 {
-    double start = ready > *link_free ? ready : *link_free;
-    double dur = kvr_link_s(sim->machine, r, peer, bytes, share(sim, layer, r, peer));
+    double start = ready > *link_free ? ready : *link_free, nz = share(sim, layer, r, peer);
+    double dur = overlapped ? kvr_link_overlap_s(sim->machine, r, peer, bytes, nz)
+                            : kvr_link_s(sim->machine, r, peer, bytes, nz);
     kvr_sim_event(sim, r, layer, KVR_EV_SEND, "kv", start, start + dur, bytes, peer);
     sim->res->rank[r].comm_s += dur;
     sim->res->bytes_sent_total += bytes;
@@ -111,7 +112,8 @@ void kvr_scheme_kvr(struct kvr_sim *sim, const struct kvr_plan *plan)
             compute(sim, &c, i, l, "pre", pre[i]);
             double have = i > 0 && arrive[i] > c.t[i] ? arrive[i] : c.t[i];
             /* the concatenated cache goes down the chain before this rank's own attention */
-            if (i + 1 < p) arrive[i + 1] = send(sim, &link_free[i], i, i + 1, l, have, kv_bytes[i]);
+            if (i + 1 < p)
+                arrive[i + 1] = send(sim, &link_free[i], i, i + 1, l, have, kv_bytes[i], true);
             if (i > 0) wait_until(sim, &c, i, l, arrive[i]);
             compute(sim, &c, i, l, "attn", attn[i]);
             compute(sim, &c, i, l, "post", post[i]);
@@ -238,7 +240,7 @@ void kvr_scheme_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
             /* pass the block held at step j on to the next rank, overlapping the compute */
             for (int i = 0; j + 1 < p && i < p; i++) {
                 int k = ((i - j) % p + p) % p, to = (i + 1) % p;
-                next[to] = send(sim, &link_free[i], i, to, l, avail[i], block_bytes[k]);
+                next[to] = send(sim, &link_free[i], i, to, l, avail[i], block_bytes[k], true);
             }
             for (int i = 0; i < p; i++) {
                 wait_until(sim, &c, i, l, avail[i]);
@@ -273,7 +275,7 @@ void kvr_scheme_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan)
             for (int i = 0; i < p; i++) {
                 int to = (i + 1) % p, b = ((i - t + 1) % p + p) % p;
                 double ready = c.t[i] > c.t[to] ? c.t[i] : c.t[to];
-                double end = send(sim, &link_free, i, to, l, ready, block[b]);
+                double end = send(sim, &link_free, i, to, l, ready, block[b], false);
                 link_free = 0; /* each rank's own link */
                 if (end > done[i]) done[i] = end;
                 if (end > done[to]) done[to] = end;

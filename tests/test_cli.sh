@@ -122,6 +122,10 @@ tiny="$KVR_SOURCE_ROOT/data/models/tiny.ini"
 json_check "validate --timeline of the simulator's own timeline: every phase of every rank within the TSV's rounding" \
     "len(d['ranks']) == 3 and all(abs(r[ph]['measured_s'] - r[ph]['predicted_s']) <= 1e-6 * r[ph]['predicted_s'] for r in d['ranks'] for ph in ('pre', 'attn+post', 'wait')) and d['ranks'][2]['wait']['measured_s'] > 0" \
     -- validate --timeline "$tmp/s.tsv" --model "$tiny" --scheme kvr --partition 300,180,120 --machine a100-10GBps --json
+"$kvr" sim --model llama-7b --machine a100-10GBps --gpus 3 --ctx 8k --scheme kvr --partition 3072,2816,2304 --timeline "$tmp/sl.tsv" >/dev/null 2>"$tmp/err"
+json_check "validate --timeline: the transfers a receiver waited for reach the simulated 10 GB/s link, less its latency" \
+    "d['waited_transfers'] > 0 and 9.9e9 < d['waited_transfer_Bps'] <= 10e9" \
+    -- validate --timeline "$tmp/sl.tsv" --model llama-7b --scheme kvr --partition 3072,2816,2304 --machine a100-10GBps --json
 expect 2 "line 4 is not an event of ranks 0..1" "validate --timeline with a partition of too few ranks exits 2, naming the line" \
     -- validate --timeline "$tmp/s.tsv" --model "$tiny" --scheme kvr --partition 300,300 --machine a100-10GBps
 expect 2 "needs --model, --scheme and --partition" "validate --timeline without the plan exits 2" \

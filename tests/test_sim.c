@@ -177,6 +177,27 @@ static void test_attn_keys_exp(void)
        "a long prefix makes few queries more efficient when the keys count");
 }
 
+/* overlap_Bps caps the asynchronous transfers (kvr's chain) only: tsp's all-gather and
+ * ring-pass's steps, where nothing computes meanwhile, keep the link's bandwidth. */
+static void test_overlap_cap(void)
+{
+    const struct kvr_model *m = kvr_model_preset_find("llama-7b");
+    enum kvr_scheme schemes[] = {KVR_SCHEME_KVR, KVR_SCHEME_TSP, KVR_SCHEME_RING_PASS};
+    for (int k = 0; k < 3; k++) {
+        kvr_machine_resolve("a100-nvlink", &mach);
+        struct kvr_plan plan = make_plan(schemes[k], 4, 16384);
+        double free_links = ttft(m, &mach, &plan);
+        mach.overlap_Bps = 1e9;
+        double capped = ttft(m, &mach, &plan);
+        if (k == 0)
+            ok(capped > free_links * 1.5, "kvr: a 1 GB/s overlap cap slows the chain (%.3g -> %.3g s)",
+               free_links, capped);
+        else
+            is_dbl(capped, free_links, 0, "%s: the overlap cap changes nothing",
+                   kvr_scheme_name(schemes[k]));
+    }
+}
+
 static const enum kvr_scheme all_schemes[] = {
     KVR_SCHEME_SINGLE, KVR_SCHEME_TSP, KVR_SCHEME_TSP_CAUSAL, KVR_SCHEME_KVR,
     KVR_SCHEME_RING,   KVR_SCHEME_TP,  KVR_SCHEME_RING_PASS};
@@ -397,6 +418,7 @@ int main(void)
     test_ring_pass_timeline();
     test_closed_forms();
     test_attn_keys_exp();
+    test_overlap_cap();
     test_lower_bound_and_bandwidth();
     test_flop_scaling();
     test_relabelling();
