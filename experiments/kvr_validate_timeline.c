@@ -23,28 +23,19 @@ struct sums {
 /* The sends and the waits of a measured timeline, for the rate of the transfers a receiver
  * waited for (its wait ends when the data arrives). */
 enum { MAX_XFER = 4096 };
+struct xfer {
+    int rank, layer, peer;
+    double t0, t1, bytes;
+};
 struct xfers {
     int n_send, n_wait;
-    struct {
-        int rank, layer, peer;
-        double t0, t1, bytes;
-    } send[MAX_XFER], wait[MAX_XFER];
+    struct xfer send[MAX_XFER], wait[MAX_XFER];
 };
 
-static void add_xfer(struct xfers *x, const char *kind, int rank, int layer, int peer, double t0,
-                     double t1, double bytes)
+static void add_xfer(struct xfers *x, const char *kind, struct xfer e)
 {
-    bool is_send = !strcmp(kind, "send");
-    if (!is_send && strcmp(kind, "wait")) return;
-    int *n = is_send ? &x->n_send : &x->n_wait;
-    if (*n == MAX_XFER) return;
-    (is_send ? x->send : x->wait)[*n].rank = rank;
-    (is_send ? x->send : x->wait)[*n].layer = layer;
-    (is_send ? x->send : x->wait)[*n].peer = peer;
-    (is_send ? x->send : x->wait)[*n].t0 = t0;
-    (is_send ? x->send : x->wait)[*n].t1 = t1;
-    (is_send ? x->send : x->wait)[*n].bytes = bytes;
-    ++*n;
+    if (!strcmp(kind, "send") && x->n_send < MAX_XFER) x->send[x->n_send++] = e;
+    if (!strcmp(kind, "wait") && x->n_wait < MAX_XFER) x->wait[x->n_wait++] = e;
 }
 
 static int cmp_dbl(const void *a, const void *b)
@@ -99,7 +90,7 @@ static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct 
                            path, lineno, p - 1);
         int ph = st ? -1 : phase_of(kind, what);
         if (ph >= 0) m->s[rank][ph] += t1 - t0, n++;
-        if (!st) add_xfer(x, kind, rank, layer, peer, t0, t1, bytes);
+        if (!st) add_xfer(x, kind, (struct xfer){rank, layer, peer, t0, t1, bytes});
     }
     fclose(f);
     if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
