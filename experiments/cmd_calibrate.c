@@ -440,11 +440,16 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                         .attn_shapes = "1k:0,1k:8k,2k:4k,4k:12k,8k:8k"};
     kvr_cli_opt_reset();
     for (int o; (o = kvr_cli_getopt(argc, argv, "b:o:jh", opts)) != -1;) {
-        const char **slot[] = {[O_MODELS - 300] = &c->models,   [O_FIT - 300] = &c->fit_ctx,
-                               [O_CHECK - 300] = &c->check_ctx, [O_BASE - 300] = &c->base,
-                               [O_FROM - 300] = &c->from,       [O_SAVE - 300] = &c->save,
-                               [O_DB - 300] = &c->db,           [O_NAME - 300] = &c->name,
-                               [O_LAT - 300] = &c->link_lat,    [O_BW - 300] = &c->link_bw,
+        const char **slot[] = {[O_MODELS - 300] = &c->models,
+                               [O_FIT - 300] = &c->fit_ctx,
+                               [O_CHECK - 300] = &c->check_ctx,
+                               [O_BASE - 300] = &c->base,
+                               [O_FROM - 300] = &c->from,
+                               [O_SAVE - 300] = &c->save,
+                               [O_DB - 300] = &c->db,
+                               [O_NAME - 300] = &c->name,
+                               [O_LAT - 300] = &c->link_lat,
+                               [O_BW - 300] = &c->link_bw,
                                [O_OVERLAP - 300] = &c->overlap_bw,
                                [O_ATTN - 300] = &c->attn_shapes};
         if (o == '?') return KVR_ERR_USAGE;

@@ -190,8 +190,8 @@ static void test_overlap_cap(void)
         mach.overlap_Bps = 1e9;
         double capped = ttft(m, &mach, &plan);
         if (k == 0)
-            ok(capped > free_links * 1.5, "kvr: a 1 GB/s overlap cap slows the chain (%.3g -> %.3g s)",
-               free_links, capped);
+            ok(capped > free_links * 1.5,
+               "kvr: a 1 GB/s overlap cap slows the chain (%.3g -> %.3g s)", free_links, capped);
         else
             is_dbl(capped, free_links, 0, "%s: the overlap cap changes nothing",
                    kvr_scheme_name(schemes[k]));
