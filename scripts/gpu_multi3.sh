@@ -6,8 +6,9 @@
 #                     fit plus the measured alpha and beta (kvr calibrate --from --link-lat
 #                     --link-bw); the lookup tables; single; then everything on 2 GPUs
 #   gpu_multi3.sh b   everything on P GPUs (P = all of them), and the validation
-#   gpu_multi3.sh kvr only kvr's measurements again (2 and P GPUs), on the committed profile
-#                     and tables, into a copy of the committed database; and one timeline
+#   gpu_multi3.sh kvr only kvr's measurements again (2 and P GPUs), with the tables searched
+#                     again on the committed profile, into a copy of the committed database;
+#                     and one timeline
 # "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
 # (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
@@ -37,6 +38,11 @@ profile() {
     $kvr calibrate --from data/calibration/h100-ops.csv --link-lat "$lat" --link-bw "$bw" \
         --name h100-nccl --out $prof | head -3
     cp $prof "$out/"
+    tables
+}
+
+# The lookup tables of both models on 2 and P GPUs, at full speed and with the emulated links.
+tables() {
     for p in 2 $P; do
         for extra in "" "--bw 10GB/s" "--link 0-1=10GB/s"; do
             $kvr search --db $db --model llama-7b,falcon-7b --machine $prof $extra --gpus $p \
@@ -83,9 +89,15 @@ print('nccl $s on $P ranks: rel err %.2e' % math.sqrt(sum((x - y) ** 2 for x, y 
 elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the committed tables
     cp data/machines/h100x4-nccl.ini $prof
     cp data/measurements/h100x4-multi.sqlite $db
+    # the tables again on the committed profile (its overlap cap, the fitted attention rows)
+    python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('DELETE FROM plan'); c.commit()"
+    tables
     for p in 2 $P; do for m in llama-7b falcon-7b; do KVR_ONLY=1 measure $p $m; stamp "kvr p=$p $m"; done; done
+    part=$($kvr lookup --db $db --model llama-7b --machine $prof --gpus $P --ctx 32k --json |
+        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition'])))")
+    echo "timeline: llama-7b 32k kvr --partition $part"
     run $P $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
-        --partition 11648,8448,6784,5888 --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
+        --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
 else
     [ -f $prof ] || { links $P; profile; }
     for m in llama-7b falcon-7b; do
