@@ -242,6 +242,9 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx are required");
     if (!st && a->partition && a->n_ctx > 1)
         st = kvr_error(KVR_ERR_USAGE, "--partition fits one context, not a list in --ctx");
+    if (!st && (a->n_ctx > 1 || a->n_schemes > 1) && (a->timeline || a->dump_logits || a->dump_kv))
+        st = kvr_error(KVR_ERR_USAGE, "--timeline, --dump-logits and --dump-kv describe one run: "
+                                      "give one context and one scheme");
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
     return st;
 }

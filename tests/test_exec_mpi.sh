@@ -118,6 +118,9 @@ report $? "--ctx and --scheme lists: every pair runs in turn, a report and a row
 "$kvr" exec $common --ctx 30,37 >/dev/null 2>"$tmp/err"
 [ $? = 2 ] && grep -q "mpirun" "$tmp/err"
 report $? "lists without mpirun: exit 2, naming mpirun" "$(cat "$tmp/err")"
+"$kvr" exec $common --scheme kvr,tsp --timeline "$tmp/t.tsv" >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && grep -q "describe one run" "$tmp/err" && [ ! -e "$tmp/t.tsv" ]
+report $? "a list with --timeline: exit 2, nothing written" "$(cat "$tmp/err")"
 mpi 2 exec $common --scheme ring >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "ring-pass" "$tmp/err" && grep -q "simulated only" "$tmp/err"
 report $? "--scheme ring: refused, naming the executor's ring-pass" "$(cat "$tmp/err")"
