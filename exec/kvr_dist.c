@@ -11,18 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const names[] = {"single", "tsp", "tsp-causal", "kvr", "ring-pass"};
-
-const char *kvr_dist_scheme_name(enum kvr_dist_scheme s)
+bool kvr_dist_runs(enum kvr_scheme s)
 {
-    return (unsigned)s < 5 ? names[s] : "?";
-}
-
-int kvr_dist_scheme_from_name(const char *s)
-{
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(s, names[i])) return i;
-    return -1;
+    return s == KVR_SCHEME_SINGLE || s == KVR_SCHEME_TSP || s == KVR_SCHEME_TSP_CAUSAL ||
+           s == KVR_SCHEME_KVR || s == KVR_SCHEME_RING_PASS;
 }
 
 struct dist {
@@ -375,7 +367,7 @@ static enum kvr_status dist_setup(struct dist *d)
     for (int j = 0; j < d->p; j++) d->start[j + 1] = d->start[j] + o->partition[j];
     d->row = kvr_exec_kv_row_bytes(d->ex);
     d->dev = kvr_comm_device_buffers(d->comm);
-    if (d->dev && o->scheme != KVR_DIST_KVR && o->scheme != KVR_DIST_RING_PASS)
+    if (d->dev && o->scheme != KVR_SCHEME_KVR && o->scheme != KVR_SCHEME_RING_PASS)
         for (int j = 1; j < d->p; j++)
             if (o->partition[j] != o->partition[0])
                 return kvr_error(KVR_ERR_INPUT, "--comm nccl: tsp needs equal chunks");
@@ -410,11 +402,11 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
         st = kvr_exec_chunk(ex, tokens, 0, o->ctx, KVR_MASK_CAUSAL, logits);
     else if (!st) {
         st = kvr_exec_embed(ex, tokens + s, c);
-        if (!st && o->scheme == KVR_DIST_KVR) st = run_kvr(&d);
-        if (!st && (o->scheme == KVR_DIST_TSP || o->scheme == KVR_DIST_TSP_CAUSAL))
-            st = run_tsp(&d, o->scheme == KVR_DIST_TSP ? KVR_MASK_DENSE : KVR_MASK_CAUSAL);
-        if (!st && o->scheme == KVR_DIST_RING_PASS) st = run_ring(&d);
-        if (!st && o->scheme == KVR_DIST_SINGLE)
+        if (!st && o->scheme == KVR_SCHEME_KVR) st = run_kvr(&d);
+        if (!st && (o->scheme == KVR_SCHEME_TSP || o->scheme == KVR_SCHEME_TSP_CAUSAL))
+            st = run_tsp(&d, o->scheme == KVR_SCHEME_TSP ? KVR_MASK_DENSE : KVR_MASK_CAUSAL);
+        if (!st && o->scheme == KVR_SCHEME_RING_PASS) st = run_ring(&d);
+        if (!st && o->scheme == KVR_SCHEME_SINGLE)
             st = kvr_error(KVR_ERR_INPUT, "scheme single runs on one rank, not %d", d.p);
         if (!st) st = d.rank == d.p - 1 ? kvr_exec_logits(ex, c, logits) : kvr_exec_sync(ex);
     }

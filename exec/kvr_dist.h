@@ -13,6 +13,7 @@
  * simulator's noise share for that layer and link, same seed), could have delivered it. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kvr_comm.h"
@@ -20,19 +21,12 @@
 #include "kvr_machine.h"
 #include "kvr_sim.h"
 
-enum kvr_dist_scheme {
-    KVR_DIST_SINGLE,
-    KVR_DIST_TSP,
-    KVR_DIST_TSP_CAUSAL,
-    KVR_DIST_KVR,
-    KVR_DIST_RING_PASS
-};
-
-const char *kvr_dist_scheme_name(enum kvr_dist_scheme s);
-int kvr_dist_scheme_from_name(const char *s); /* -1 when unknown */
+/* The simulator's schemes that run on ranks: single, tsp, tsp-causal, kvr and ring-pass (the
+ * zig-zag ring and tp are simulated only). */
+bool kvr_dist_runs(enum kvr_scheme s);
 
 struct kvr_dist_opts {
-    enum kvr_dist_scheme scheme;
+    enum kvr_scheme scheme;
     uint32_t ctx;
     uint64_t partition[KVR_MAX_GPUS]; /* p chunks, summing to ctx */
     const struct kvr_machine *links;  /* link emulation; NULL: full speed */

@@ -100,20 +100,20 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
     const char *rest = arg;
     a->n_schemes = 0;
     while (next_item(&rest, item, sizeof item)) {
-        int v = kvr_dist_scheme_from_name(item);
-        if (!strcmp(item, "ring"))
+        int v = kvr_scheme_from_name(item);
+        if (v == KVR_SCHEME_RING)
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme: the executor runs 'ring-pass' (contiguous chunks, pass-KV "
                              "steps, then attention); zig-zag ring attention with overlap is "
                              "simulated only (kvr sim --scheme ring)");
-        if (v < 0)
+        if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v))
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme: '%s' is not single, kvr, tsp, tsp-causal or ring-pass",
                              item);
         if (a->n_schemes == KVR_EXEC_MAX_LIST)
             return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' has more than %d schemes", arg,
                              KVR_EXEC_MAX_LIST);
-        a->schemes[a->n_schemes++] = (enum kvr_dist_scheme)v;
+        a->schemes[a->n_schemes++] = (enum kvr_scheme)v;
     }
     if (!a->n_schemes) return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' names no scheme", arg);
     a->scheme = a->schemes[0];
@@ -334,13 +334,13 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
     struct kvr_model m;
     if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
-    if (a.scheme != KVR_DIST_SINGLE || a.n_schemes > 1 || a.n_ctx > 1 || kvr_mpi_launched()) {
+    if (a.scheme != KVR_SCHEME_SINGLE || a.n_schemes > 1 || a.n_ctx > 1 || kvr_mpi_launched()) {
         if (!kvr_mpi_launched() && (a.n_schemes > 1 || a.n_ctx > 1))
             return kvr_error(KVR_ERR_USAGE, "lists in --ctx or --scheme run under mpirun");
         if (!kvr_mpi_launched())
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme %s runs on several ranks: start it with mpirun -np P",
-                             kvr_dist_scheme_name(a.scheme));
+                             kvr_scheme_name(a.scheme));
         int rank, size;
         char argv_text[4096];
         kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);

@@ -16,13 +16,13 @@ struct exec_args {
     const char *model, *weights, *partition, *db, *timeline, *dump_logits, *dump_kv;
     uint64_t ctx, seed; /* ctx: the largest of ctxs, what the executor is sized for */
     uint64_t ctxs[KVR_EXEC_MAX_LIST];
-    enum kvr_dist_scheme schemes[KVR_EXEC_MAX_LIST];
+    enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;
     int reps, warmup, device;
     bool device_set, links, json, help, profile;
     double timeout_s;
     enum kvr_backend_kind backend;
-    enum kvr_dist_scheme scheme;
+    enum kvr_scheme scheme;
     enum kvr_comm_kind comm;
     struct kvr_machine_args mach;
 };

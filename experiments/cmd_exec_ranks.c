@@ -50,13 +50,13 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
                               const struct kvr_machine *h, int p, struct plan_choice *c)
 {
     struct kvr_plan plan = {.p = p, .ctx = a->ctx};
-    snprintf(c->method, sizeof c->method, "%s", a->scheme == KVR_DIST_KVR ? "kvr-e" : "even");
+    snprintf(c->method, sizeof c->method, "%s", a->scheme == KVR_SCHEME_KVR ? "kvr-e" : "even");
     enum kvr_status st = KVR_OK;
-    if (a->scheme == KVR_DIST_KVR && a->partition) {
+    if (a->scheme == KVR_SCHEME_KVR && a->partition) {
         if ((st = kvr_plan_parse_partition(&plan, a->partition)))
             return kvr_error_prefix(st, "--partition (%d ranks): ", p);
         snprintf(c->method, sizeof c->method, "given");
-    } else if (a->scheme == KVR_DIST_KVR && a->db && h) {
+    } else if (a->scheme == KVR_SCHEME_KVR && a->db && h) {
         return from_table(a, m, h, p, c); /* the table's rows are per machine */
     } else {
         kvr_plan_even(&plan);
@@ -75,7 +75,7 @@ static void json_report(const struct exec_args *a, const struct kvr_model *m, in
     kvr_json_kv_str(&j, "model", m->name);
     kvr_json_kv_str(&j, "backend", kvr_backend_name(a->backend));
     kvr_json_kv_str(&j, "comm", kvr_comm_kind_name(a->comm));
-    kvr_json_kv_str(&j, "scheme", kvr_dist_scheme_name(a->scheme));
+    kvr_json_kv_str(&j, "scheme", kvr_scheme_name(a->scheme));
     kvr_json_kv_str(&j, "method", c->method);
     kvr_json_kv_str(&j, "device", device);
     kvr_json_kv_u64(&j, "p", (uint64_t)p);
@@ -116,7 +116,7 @@ static void table_report(const struct exec_args *a, const struct kvr_model *m, i
 {
     char t0[32], t1[32], t2[32], b[32];
     printf("%s, %llu tokens, scheme %s (%s) on %d ranks, backend %s, comm %s, on %s\npartition   ",
-           m->name, (unsigned long long)a->ctx, kvr_dist_scheme_name(a->scheme), c->method, p,
+           m->name, (unsigned long long)a->ctx, kvr_scheme_name(a->scheme), c->method, p,
            kvr_backend_name(a->backend), kvr_comm_kind_name(a->comm), device);
     for (int i = 0; i < p; i++) printf("%s%llu", i ? "," : "", (unsigned long long)c->tokens[i]);
     printf("\nTTFT        %s median (min %s, max %s, %d reps)\n",
@@ -145,7 +145,7 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
     if (h) kvr_machine_args_key(&a->mach, h->name, x->machine, sizeof x->machine);
     snprintf(x->link_settings, sizeof x->link_settings, "%s", h ? x->machine : "full speed");
     if (!h) snprintf(x->machine, sizeof x->machine, "local");
-    snprintf(x->scheme, sizeof x->scheme, "%s", kvr_dist_scheme_name(a->scheme));
+    snprintf(x->scheme, sizeof x->scheme, "%s", kvr_scheme_name(a->scheme));
     snprintf(x->method, sizeof x->method, "%s", c->method);
     snprintf(x->backend, sizeof x->backend, "%s", kvr_backend_name(a->backend));
     snprintf(x->comm, sizeof x->comm, "%s", kvr_comm_kind_name(a->comm));
