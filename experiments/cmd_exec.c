@@ -65,42 +65,34 @@ static enum kvr_status parse_int(const char *opt, const char *text, int lo, int 
     return KVR_OK;
 }
 
-/* The next comma-separated item of *text into item (NUL-terminated); false at the end. */
-static bool next_item(const char **text, char *item, size_t size)
-{
-    if (!**text) return false;
-    size_t n = strcspn(*text, ",");
-    snprintf(item, size, "%.*s", (int)(n < size ? n : size - 1), *text);
-    *text += n + ((*text)[n] == ',');
-    return true;
-}
-
 static enum kvr_status parse_ctxs(struct exec_args *a, const char *arg)
 {
-    char item[64];
-    const char *rest = arg;
-    a->n_ctx = 0, a->ctx = 0;
-    while (next_item(&rest, item, sizeof item)) {
-        uint64_t v;
-        if (a->n_ctx == KVR_EXEC_MAX_LIST)
-            return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' has more than %d contexts", arg,
-                             KVR_EXEC_MAX_LIST);
-        if (kvr_parse_tokens(item, KVR_MAX_CTX, &v) || v == 0)
-            return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' is not a token count in [1, 4M]", item);
-        a->ctxs[a->n_ctx++] = v;
-        if (v > a->ctx) a->ctx = v;
+    uint64_t *v = NULL;
+    size_t n = 0;
+    enum kvr_status st = kvr_cli_parse_ctx_list("--ctx", arg, &v, &n);
+    if (!st && n > KVR_EXEC_MAX_LIST)
+        st = kvr_error(KVR_ERR_USAGE, "--ctx: '%s' has more than %d contexts", arg,
+                       KVR_EXEC_MAX_LIST);
+    a->n_ctx = st ? 0 : (int)n, a->ctx = 0;
+    for (int i = 0; i < a->n_ctx; i++) {
+        a->ctxs[i] = v[i];
+        if (v[i] > a->ctx) a->ctx = v[i];
     }
-    if (!a->n_ctx) return kvr_error(KVR_ERR_USAGE, "--ctx: '%s' names no context", arg);
-    return KVR_OK;
+    free(v);
+    return st;
 }
 
 static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
 {
-    char item[64];
-    const char *rest = arg;
-    a->n_schemes = 0;
-    while (next_item(&rest, item, sizeof item)) {
-        int v = kvr_scheme_from_name(item);
+    char buf[256];
+    const char *parts[KVR_EXEC_MAX_LIST];
+    snprintf(buf, sizeof buf, "%s", arg);
+    a->n_schemes = kvr_cli_split(buf, parts, KVR_EXEC_MAX_LIST);
+    if (a->n_schemes <= 0)
+        return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a list of 1..%d schemes", arg,
+                         KVR_EXEC_MAX_LIST);
+    for (int i = 0; i < a->n_schemes; i++) {
+        int v = kvr_scheme_from_name(parts[i]);
         if (v == KVR_SCHEME_RING)
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme: the executor runs 'ring-pass' (contiguous chunks, pass-KV "
@@ -109,13 +101,9 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
         if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v))
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme: '%s' is not single, kvr, tsp, tsp-causal or ring-pass",
-                             item);
-        if (a->n_schemes == KVR_EXEC_MAX_LIST)
-            return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' has more than %d schemes", arg,
-                             KVR_EXEC_MAX_LIST);
-        a->schemes[a->n_schemes++] = (enum kvr_scheme)v;
+                             parts[i]);
+        a->schemes[i] = (enum kvr_scheme)v;
     }
-    if (!a->n_schemes) return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' names no scheme", arg);
     a->scheme = a->schemes[0];
     return KVR_OK;
 }
