@@ -153,11 +153,11 @@ static void links_of(const struct kvr_measurement_row *m, char *buf, size_t cap)
     snprintf(buf, cap, "%s", links_label(m));
 }
 
-static void group_mape(const struct point *pts, size_t n, label_fn label, size_t k, char *name,
-                       size_t cap, int *count, double *mape)
+/* The points labelled `name`: how many, and their MAPE. */
+static void group_mape(const struct point *pts, size_t n, label_fn label, const char *name,
+                       int *count, double *mape)
 {
     char other[256];
-    label(pts[k].m, name, cap);
     double sum = 0;
     *count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -182,7 +182,7 @@ static void for_groups(const struct point *pts, size_t n, label_fn label,
         if (seen) continue;
         int count;
         double mape;
-        group_mape(pts, n, label, k, name, sizeof name, &count, &mape);
+        group_mape(pts, n, label, name, &count, &mape);
         fn(ctx, name, count, mape);
     }
 }
