@@ -38,12 +38,6 @@ static void add_xfer(struct xfers *x, const char *kind, struct xfer e)
     if (!strcmp(kind, "wait") && x->n_wait < MAX_XFER) x->wait[x->n_wait++] = e;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median rate of the sends whose receiver waited at least 0.1 ms for them (0: none). */
 static double waited_rate(const struct xfers *x, int *count)
 {
@@ -55,9 +49,7 @@ static double waited_rate(const struct xfers *x, int *count)
                 x->wait[j].t1 - x->wait[j].t0 > 1e-4 && x->wait[j].t1 > x->send[i].t0)
                 r[n++] = x->send[i].bytes / (x->wait[j].t1 - x->send[i].t0);
     *count = n;
-    if (!n) return 0;
-    qsort(r, (size_t)n, sizeof *r, cmp_dbl);
-    return r[n / 2];
+    return n ? kvr_quantile(r, (size_t)n, 0.5) : 0;
 }
 
 /* The phase an event is charged to (-1: none of them, as the embedding or a send). */
