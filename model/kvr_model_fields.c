@@ -128,6 +128,64 @@ enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f,
     return kvr_error(KVR_ERR_INPUT, "unknown model field %d", (int)f);
 }
 
+void kvr_model_field_format(const struct kvr_model *m, enum kvr_model_field f, char *buf,
+                            size_t cap)
+{
+    switch (f) {
+    case KVR_F_NAME:
+        snprintf(buf, cap, "%s", m->name);
+        return;
+    case KVR_F_N_LAYERS:
+        snprintf(buf, cap, "%u", m->n_layers);
+        return;
+    case KVR_F_D_MODEL:
+        snprintf(buf, cap, "%u", m->d_model);
+        return;
+    case KVR_F_N_HEADS:
+        snprintf(buf, cap, "%u", m->n_heads);
+        return;
+    case KVR_F_N_KV_HEADS:
+        snprintf(buf, cap, "%u", m->n_kv_heads);
+        return;
+    case KVR_F_HEAD_DIM:
+        snprintf(buf, cap, "%u", m->head_dim);
+        return;
+    case KVR_F_D_FFN:
+        snprintf(buf, cap, "%u", m->d_ffn);
+        return;
+    case KVR_F_VOCAB:
+        snprintf(buf, cap, "%u", m->vocab);
+        return;
+    case KVR_F_BLOCK_NORMS:
+        snprintf(buf, cap, "%u", m->block_norms);
+        return;
+    case KVR_F_PARALLEL_ATTN:
+        snprintf(buf, cap, "%s", m->parallel_attn ? "true" : "false");
+        return;
+    case KVR_F_ROTARY:
+        snprintf(buf, cap, "%s", m->rotary ? "true" : "false");
+        return;
+    case KVR_F_BIAS:
+        snprintf(buf, cap, "%s", m->bias ? "true" : "false");
+        return;
+    case KVR_F_TIED:
+        snprintf(buf, cap, "%s", m->tied_embeddings ? "true" : "false");
+        return;
+    case KVR_F_NORM:
+        snprintf(buf, cap, "%s", kvr_norm_name(m->norm));
+        return;
+    case KVR_F_MLP:
+        snprintf(buf, cap, "%s", kvr_mlp_name(m->mlp));
+        return;
+    case KVR_F_DTYPE:
+        snprintf(buf, cap, "%s", kvr_dtype_name(m->dtype));
+        return;
+    case KVR_N_FIELDS:
+        break;
+    }
+    snprintf(buf, cap, "?");
+}
+
 void kvr_model_fill_defaults(struct kvr_model *m, unsigned set)
 {
 #define UNSET(f) (!(set & (1u << (f))))

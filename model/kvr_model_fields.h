@@ -33,6 +33,10 @@ int kvr_model_field_required(enum kvr_model_field f);
 /* Sets one field from text; the message names the key and the value. */
 enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f, const char *value);
 
+/* The field's value as a file would spell it (the inverse of kvr_model_field_set). */
+void kvr_model_field_format(const struct kvr_model *m, enum kvr_model_field f, char *buf,
+                            size_t cap);
+
 /* Defaults of the optional fields given which ones were set (bit i = field i). */
 void kvr_model_fill_defaults(struct kvr_model *m, unsigned set_mask);
 

@@ -6,6 +6,7 @@
 
 #include "kvr_config.h"
 #include "kvr_counts.h"
+#include "kvr_hash.h"
 #include "kvr_model.h"
 #include "tap.h"
 
@@ -216,6 +217,22 @@ static void test_resolve(void)
     ok(m.dtype == KVR_DTYPE_FP16, "torch_dtype float16 is read");
 }
 
+/* The model's hash follows its content, not its name: renaming keeps it, any field changes it. */
+static void test_hash(void)
+{
+    struct kvr_model a = *kvr_model_preset_find("llama-7b"), b = a;
+    snprintf(b.name, sizeof b.name, "renamed");
+    ok(kvr_model_hash(&a) == kvr_model_hash(&b), "hash ignores the name");
+    b.n_layers = 80;
+    ok(kvr_model_hash(&a) != kvr_model_hash(&b), "hash changes with n_layers");
+    b = a;
+    b.tied_embeddings = !a.tied_embeddings;
+    ok(kvr_model_hash(&a) != kvr_model_hash(&b), "hash changes with a boolean field");
+    char hex[KVR_HASH_HEX];
+    kvr_hash_hex(kvr_hash_str(KVR_HASH_INIT, "a"), hex);
+    ok(!strcmp(hex, "af63dc4c8601ec8c"), "FNV-1a 64 of 'a' is the published vector: %s", hex);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) return printf("Bail out! mkdtemp failed\n"), 1;
@@ -223,6 +240,7 @@ int main(void)
     test_hf();
     test_hf_bad();
     test_resolve();
+    test_hash();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);
