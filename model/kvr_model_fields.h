@@ -2,6 +2,8 @@
  * model/. */
 #pragma once
 
+#include <stddef.h>
+
 #include "kvr_model.h"
 
 enum kvr_model_field {
