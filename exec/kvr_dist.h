@@ -21,8 +21,7 @@
 #include "kvr_machine.h"
 #include "kvr_sim.h"
 
-/* The simulator's schemes that run on ranks: single, tsp, tsp-causal, kvr and ring-pass (the
- * zig-zag ring and tp are simulated only). */
+/* The schemes with an executor entry in the scheme table (kvr_scheme_list.h). */
 bool kvr_dist_runs(enum kvr_scheme s);
 
 struct kvr_dist_opts {

@@ -24,9 +24,9 @@ static const char help[] =
     "\n"
     "  -m, --model M       preset, INI profile or Hugging Face config.json\n"
     "  -c, --ctx N         prompt tokens (k = 1024; 16k = 16384)\n"
-    "  -s, --scheme S      single (default), or under mpirun: kvr (KV-Runahead chain), tsp\n"
-    "                      (all-gather, dense masked blocks), tsp-causal, ring-pass (pass-KV\n"
-    "                      ring, then attention). Under mpirun --ctx and --scheme take lists\n"
+    "  -s, --scheme S      single (default), or under mpirun: @EXEC_SCHEMES@\n"
+    "                      ('kvr help schemes' says what each is). Under mpirun --ctx and\n"
+    "                      --scheme take lists\n"
     "                      (4k,8k / kvr,tsp): one process runs every pair in turn, a report\n"
     "                      and a measurement row each, sharing the weights\n"
     "  -b, --backend B     cuda or ref (default: cuda when built with CUDA, else ref)\n"
@@ -37,8 +37,8 @@ static const char help[] =
     "      --device D      CUDA device ordinal (default: 0; under mpirun the local rank)\n"
     "      --profile       reps more runs, timing every operation (device events; each op's\n"
     "                      median; the token upload and the logits download are not ops)\n"
-    "  -p, --partition L   kvr chunks, one per rank (\"6k,4k,3.5k,2.5k\"); default: from --db,\n"
-    "                      else even\n"
+    "  -p, --partition L   chunks of @PART_SCHEMES@, one per rank (\"6k,4k,3.5k,2.5k\");\n"
+    "                      default: kvr from --db, else even\n"
     "      --db FILE       lookup table for kvr's partition (exact row: KVR-S, else\n"
     "                      interpolated: KVR-P), and where rank 0 stores the measurement\n"
     "  -H, --machine NAME  profile whose links are emulated (each message held until its link\n"
@@ -98,10 +98,12 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
                              "--scheme: the executor runs 'ring-pass' (contiguous chunks, pass-KV "
                              "steps, then attention); zig-zag ring attention with overlap is "
                              "simulated only (kvr sim --scheme ring)");
-        if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v))
-            return kvr_error(KVR_ERR_USAGE,
-                             "--scheme: '%s' is not single, kvr, tsp, tsp-causal or ring-pass",
-                             parts[i]);
+        if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
+            char names[256];
+            kvr_scheme_list_text(KVR_LIST_EXECUTES, names, sizeof names);
+            return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not one the executor runs (%s)",
+                             parts[i], names);
+        }
         a->schemes[i] = (enum kvr_scheme)v;
     }
     a->scheme = a->schemes[0];
@@ -319,7 +321,7 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
 {
     struct exec_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, help), KVR_OK);
     struct kvr_model m;
     if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
     if (a.scheme != KVR_SCHEME_SINGLE || a.n_schemes > 1 || a.n_ctx > 1 || kvr_mpi_launched()) {

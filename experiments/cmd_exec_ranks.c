@@ -26,7 +26,8 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
 {
     char key[512];
     kvr_machine_args_key(&a->mach, h->name, key, sizeof key);
-    struct kvr_plan_filter f = {m->name, key, "kvr", "hier", p};
+    struct kvr_plan_filter f = {m->name, key, kvr_scheme_name(a->scheme),
+                                kvr_part_source_get(KVR_PART_SEARCHED)->sweep, p};
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;
@@ -39,7 +40,8 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
     if (!st) st = kvr_interp_partition(rows, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
     if (!st) {
         memcpy(c->tokens, ans.tokens, (size_t)p * sizeof *c->tokens);
-        snprintf(c->method, sizeof c->method, "%s", ans.exact ? "kvr-s" : "kvr-p");
+        enum kvr_part_source src = ans.exact ? KVR_PART_SEARCHED : KVR_PART_INTERP;
+        snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(src)->measured);
     }
     free(rows);
     kvr_store_close(store);
@@ -50,13 +52,23 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
                               const struct kvr_machine *h, int p, struct plan_choice *c)
 {
     struct kvr_plan plan = {.p = p, .ctx = a->ctx};
-    snprintf(c->method, sizeof c->method, "%s", a->scheme == KVR_SCHEME_KVR ? "kvr-e" : "even");
+    /* the measurement's method column: kvr-e for a scheme the search optimises, else even */
+    bool searched = kvr_scheme_get(a->scheme)->options & KVR_SO_SEARCHED;
+    bool any = kvr_scheme_get(a->scheme)->options & KVR_SO_PARTITION;
+    snprintf(c->method, sizeof c->method, "%s",
+             searched ? kvr_part_source_get(KVR_PART_EVEN)->measured : "even");
     enum kvr_status st = KVR_OK;
-    if (a->scheme == KVR_SCHEME_KVR && a->partition) {
+    if (a->partition && !any) {
+        char names[256];
+        kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
+        return kvr_error(KVR_ERR_USAGE, "--partition applies to schemes %s only, not %s", names,
+                         kvr_scheme_name(a->scheme));
+    }
+    if (a->partition) {
         if ((st = kvr_plan_parse_partition(&plan, a->partition)))
             return kvr_error_prefix(st, "--partition (%d ranks): ", p);
-        snprintf(c->method, sizeof c->method, "given");
-    } else if (a->scheme == KVR_SCHEME_KVR && a->db && h) {
+        snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(KVR_PART_GIVEN)->measured);
+    } else if (searched && a->db && h) {
         return from_table(a, m, h, p, c); /* the table's rows are per machine */
     } else {
         kvr_plan_even(&plan);

@@ -19,13 +19,12 @@ static const char sim_help[] =
     "  -H, --machine H       preset or .ini profile             (default a100-nvlink)\n"
     "  -g, --gpus P          GPUs used, at most the topology    (default: all of the profile)\n"
     "  -c, --ctx N           context tokens, k = 1024           (default 16k)\n"
-    "  -s, --scheme S        single, tsp, tsp-causal, kvr, kvr-even, ring (zig-zag ring "
-    "attention),\n"
-    "                        tp, ring-pass (the executor's ring: pass-KV, then attention) (default "
-    "kvr)\n"
-    "  -P, --partition LIST  kvr chunk per rank, e.g. 6144,4096,3584,2560 (tokens; default:\n"
-    "                        the closed-form split balancing linear + attention "
-    "compute)\n" KVR_MACHINE_ARGS_HELP "  -t, --timeline FILE   write the events as TSV\n"
+    "  -s, --scheme S        @SIM_SCHEMES@\n"
+    "                        (default kvr; NAME-even: an even split; 'kvr help schemes')\n"
+    "  -P, --partition LIST  chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560\n"
+    "                        (tokens; default: kvr the closed-form split balancing linear +\n"
+    "                        attention compute, the others even)\n" KVR_MACHINE_ARGS_HELP
+    "  -t, --timeline FILE   write the events as TSV\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
@@ -100,22 +99,25 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
     if (kvr_parse_tokens(a->ctx, KVR_MAX_CTX, &plan->ctx))
         return kvr_error_prefix(KVR_ERR_INPUT, "--ctx: ");
     if (plan->ctx == 0) return kvr_error(KVR_ERR_INPUT, "--ctx: '%s' must be positive", a->ctx);
-    bool even = !strcmp(a->scheme, "kvr-even");
-    int s = even ? KVR_SCHEME_KVR : kvr_scheme_from_name(a->scheme);
-    if (s < 0)
-        return kvr_error(KVR_ERR_INPUT,
-                         "--scheme: unknown scheme '%s' (single, tsp, tsp-causal, "
-                         "kvr, kvr-even, ring, tp)",
+    int src = -1;
+    char names[512];
+    if (!kvr_plan_name_parse(a->scheme, &plan->scheme, &src) ||
+        (src >= 0 && kvr_part_source_get(src)->needs_table)) {
+        kvr_scheme_list_text(KVR_LIST_SIM, names, sizeof names);
+        return kvr_error(KVR_ERR_INPUT, "--scheme: unknown scheme '%s' (%s)", a->scheme, names);
+    }
+    const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
+    if (d->options & KVR_SO_ONE_GPU) plan->p = 1;
+    if (a->partition && (!(d->options & KVR_SO_PARTITION) || src >= 0)) {
+        kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
+        return kvr_error(KVR_ERR_INPUT, "--partition applies to schemes %s only, not %s", names,
                          a->scheme);
-    plan->scheme = (enum kvr_scheme)s;
-    if (plan->scheme == KVR_SCHEME_SINGLE) plan->p = 1;
-    if (a->partition && (plan->scheme != KVR_SCHEME_KVR || even))
-        return kvr_error(KVR_ERR_INPUT, "--partition applies to scheme kvr only, not %s",
-                         a->scheme);
+    }
+    bool balanced = src < 0 ? (d->options & KVR_SO_BALANCED) : src == KVR_PART_BALANCED;
     if (a->partition) {
         enum kvr_status st = kvr_plan_parse_partition(plan, a->partition);
         if (st) return st;
-    } else if (plan->scheme == KVR_SCHEME_KVR && !even) {
+    } else if (balanced) {
         kvr_plan_balanced(plan, m, &h->gpu);
     } else {
         kvr_plan_even(plan);
@@ -252,7 +254,7 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
 {
     struct sim_args a;
     enum kvr_status st = parse_sim_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(sim_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, sim_help), KVR_OK);
     struct kvr_model m;
     static struct kvr_machine h; /* large: link matrices */
     struct kvr_plan plan;

@@ -136,12 +136,12 @@ static const char *links_label(const struct kvr_measurement_row *m)
 /* The series of a point: its scheme, or KVR-E/-S/-P and the like for kvr's methods. */
 static void series_label(const struct kvr_measurement_row *m, char *buf, size_t cap)
 {
-    if (strcmp(m->scheme, "kvr") || !strncmp(m->method, "given", 5)) {
+    const struct kvr_scheme_desc *d = kvr_scheme_find(m->scheme);
+    int src = kvr_part_source_from_measured(m->method);
+    if (!d || !(d->options & KVR_SO_SEARCHED) || src < 0 || src == KVR_PART_GIVEN)
         snprintf(buf, cap, "%s", m->scheme);
-        return;
-    }
-    snprintf(buf, cap, "%s", m->method);
-    for (char *c = buf; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    else
+        kvr_plan_label(d->id, src, buf, cap);
 }
 
 /* MAPE over the points of each distinct label (links or series), in order of appearance:

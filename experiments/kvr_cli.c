@@ -1,5 +1,7 @@
 #include "kvr_cli.h"
 
+#include "kvr_scheme.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,10 @@ static void print_commands(FILE *out, const char *prog, const struct kvr_command
     fprintf(out, "usage: %s <command> [options]\n\ncommands:\n", prog);
     for (const struct kvr_command *c = cmds; c->name; c++)
         fprintf(out, "  %-12s %s\n", c->name, c->summary);
-    fprintf(out, "\nRun '%s <command> --help' for a command's options.\n", prog);
+    fprintf(out,
+            "\nRun '%s <command> --help' for a command's options, '%s help schemes' for the "
+            "schemes.\n",
+            prog, prog);
 }
 
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,
@@ -51,6 +56,10 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
         return kvr_error(KVR_ERR_USAGE, "%s: missing command", prog);
     }
     const char *name = argv[1];
+    if (!strcmp(name, "help") && argc >= 3) {
+        if (!strcmp(argv[2], "schemes")) return kvr_cmd_help_schemes(argc - 2, argv + 2);
+        return kvr_error(KVR_ERR_USAGE, "help: unknown topic '%s' (schemes)", argv[2]);
+    }
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
         print_commands(stdout, prog, cmds);
         return KVR_OK;
@@ -172,4 +181,55 @@ void kvr_cli_progress(const char *label, size_t done, size_t total, double elaps
             "==============================", width - fill, "", done, total, eta);
     if (done == total) fputc('\n', stderr);
     fflush(stderr);
+}
+
+/* The list a help token stands for (kvr_cli_print_help). */
+static bool help_token(const char *s, size_t *len, char *list, size_t cap)
+{
+    static const struct {
+        const char *token;
+        enum kvr_scheme_filter which;
+    } tokens[] = {{"@SCHEMES@", KVR_LIST_SCHEMES},
+                  {"@EXEC_SCHEMES@", KVR_LIST_EXECUTES},
+                  {"@SIM_SCHEMES@", KVR_LIST_SIM},
+                  {"@SERIES@", KVR_LIST_SERIES},
+                  {"@PART_SCHEMES@", KVR_LIST_PARTITION}};
+    for (size_t i = 0; i < sizeof tokens / sizeof *tokens; i++)
+        if (!strncmp(s, tokens[i].token, *len = strlen(tokens[i].token))) {
+            kvr_scheme_list_text(tokens[i].which, list, cap);
+            return true;
+        }
+    return false;
+}
+
+/* Writes a list at column col, wrapped before 96 columns at its commas, continuing at col. */
+static void print_wrapped(FILE *out, const char *list, size_t col)
+{
+    size_t at = col;
+    for (const char *s = list; *s;) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) + 1 : strlen(s);
+        if (at > col && at + n + 1 > 96)
+            fprintf(out, "\n%*s", (int)col, ""), at = col;
+        else if (at > col)
+            fputc(' ', out), at++;
+        fwrite(s, 1, n, out), at += n;
+        s += n;
+        while (*s == ' ') s++;
+    }
+}
+
+void kvr_cli_print_help(FILE *out, const char *text)
+{
+    size_t col = 0, len;
+    char list[1024];
+    for (const char *s = text; *s;) {
+        if (*s == '@' && help_token(s, &len, list, sizeof list)) {
+            print_wrapped(out, list, col);
+            s += len;
+            continue;
+        }
+        fputc(*s, out);
+        col = *s++ == '\n' ? 0 : col + 1;
+    }
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kvr_status.h"
 
@@ -25,6 +26,11 @@ int kvr_cli_getopt(int argc, char **argv, const char *shortopts, const struct op
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,
                                  char **argv);
 
+/* Prints a help text with the scheme table's lists in place of its tokens, wrapped at their
+ * column: @SCHEMES@ (every scheme), @EXEC_SCHEMES@ (those the executor runs), @SIM_SCHEMES@
+ * (kvr sim's names), @SERIES@ (a sweep's), @PART_SCHEMES@ (those that take any partition). */
+void kvr_cli_print_help(FILE *out, const char *text);
+
 /* The command groups. */
 enum kvr_status kvr_cmd_model(int argc, char **argv);
 enum kvr_status kvr_cmd_sim(int argc, char **argv);
@@ -37,6 +43,7 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv);
 enum kvr_status kvr_cmd_exec(int argc, char **argv);
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv);
 enum kvr_status kvr_cmd_validate(int argc, char **argv);
+enum kvr_status kvr_cmd_help_schemes(int argc, char **argv); /* kvr help schemes */
 
 /* A list of token counts: "1k,2k,4k", ranges "1k-16k+1k" (from-to+step, step default 1k), or
  * both mixed. At most max_n values; message names the option. Free *out with free(). */

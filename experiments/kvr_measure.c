@@ -56,7 +56,7 @@ enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_
     *h = *machine, h->n_gpus = p;
     struct kvr_plan plan = {.scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx};
     /* the schemes that take any partition run the measured one; the others split evenly */
-    if ((plan.scheme == KVR_SCHEME_KVR || plan.scheme == KVR_SCHEME_RING_PASS) && tokens)
+    if ((kvr_scheme_get(plan.scheme)->options & KVR_SO_PARTITION) && tokens)
         memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);
     else
         kvr_plan_even(&plan);

@@ -10,21 +10,15 @@
 #include "kvr_ini.h"
 #include "kvr_units.h"
 
-static const struct {
-    const char *name, *series;
-} schemes[KVR_SW_N] = {{"single", "single"},
-                       {"tsp", "TSP"},
-                       {"tsp-causal", "TSP-causal"},
-                       {"ring", "ring"},
-                       {"tp", "TP"},
-                       {"kvr-even", "KVR-E"},
-                       {"kvr-balanced", "KVR-balanced"},
-                       {"kvr-s", "KVR-S"},
-                       {"kvr-p", "KVR-P"}};
+#define MAX_SERIES 64
 
-const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s)
+bool kvr_sweep_series_of(int rank, struct kvr_sweep_series *out)
 {
-    return s < KVR_SW_N ? schemes[s].name : "?";
+    enum kvr_scheme schemes[MAX_SERIES];
+    int sources[MAX_SERIES], n = kvr_plan_series(schemes, sources, MAX_SERIES);
+    if (rank < 0 || rank >= n || rank >= MAX_SERIES) return false;
+    *out = (struct kvr_sweep_series){schemes[rank], sources[rank], rank};
+    return true;
 }
 
 /* Splits value at sep into trimmed items; "" items are an error. */
@@ -52,14 +46,19 @@ static enum kvr_status split_items(const char *key, const char *value, char sep,
 static enum kvr_status set_schemes(struct kvr_sweep_spec *sp, char items[][256], int n)
 {
     for (int i = 0; i < n; i++) {
+        struct kvr_sweep_series x;
+        char name[64];
         int k = 0;
-        while (k < KVR_SW_N && strcmp(items[i], schemes[k].name)) k++;
-        if (k == KVR_SW_N)
-            return kvr_error(KVR_ERR_INPUT,
-                             "schemes: unknown scheme '%s' (single, tsp, "
-                             "tsp-causal, ring, tp, kvr-even, kvr-balanced, kvr-s, kvr-p)",
-                             items[i]);
-        sp->schemes[i] = (enum kvr_sweep_scheme)k;
+        for (; kvr_sweep_series_of(k, &x); k++) {
+            kvr_plan_name(x.scheme, x.source, name, sizeof name);
+            if (!strcmp(items[i], name)) break;
+        }
+        if (!kvr_sweep_series_of(k, &x)) {
+            char names[1024];
+            kvr_scheme_list_text(KVR_LIST_SERIES, names, sizeof names);
+            return kvr_error(KVR_ERR_INPUT, "schemes: unknown scheme '%s' (%s)", items[i], names);
+        }
+        sp->schemes[i] = x;
     }
     sp->n_schemes = n;
     return KVR_OK;
@@ -230,12 +229,9 @@ static int cmp_items(const void *a, const void *b)
                   ((const struct kvr_sweep_item *)b)->pt.point_key);
 }
 
-static const char *const methods[KVR_SW_N] = {"even", "even",     "even", "even",  "even",
-                                              "even", "balanced", "hier", "interp"};
-
 /* Fills one item from its axis values. */
 static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int l, int nz,
-                      uint64_t seed, int p, uint64_t ctx, enum kvr_sweep_scheme s,
+                      uint64_t seed, int p, uint64_t ctx, struct kvr_sweep_series s,
                       struct kvr_sweep_item *it)
 {
     struct kvr_sweep_point *x = &it->pt;
@@ -245,15 +241,16 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
     snprintf(it->link, sizeof it->link, "%s", strcmp(sp->links[l], "none") ? sp->links[l] : "");
     snprintf(it->noise, sizeof it->noise, "%s", strcmp(sp->noise[nz], "none") ? sp->noise[nz] : "");
     if (!it->noise[0]) seed = 0; /* seeds only matter with noise */
-    if (s == KVR_SW_SINGLE) p = 1;
+    if (kvr_scheme_get(s.scheme)->options & KVR_SO_ONE_GPU) p = 1;
     snprintf(x->sweep, sizeof x->sweep, "%s", sp->name);
     snprintf(x->figure, sizeof x->figure, "%s", sp->figure);
-    snprintf(x->series, sizeof x->series, "%s", schemes[s].series);
-    x->series_rank = (int)s;
+    kvr_plan_label(s.scheme, s.source, x->series, sizeof x->series);
+    x->series_rank = s.rank;
     snprintf(x->model, sizeof x->model, "%s", sp->models[m].name);
     snprintf(x->machine, sizeof x->machine, "%s", sp->machines[h]);
-    snprintf(x->scheme, sizeof x->scheme, "%s", schemes[s].name);
-    snprintf(x->method, sizeof x->method, "%s", methods[s]);
+    kvr_plan_name(s.scheme, s.source, x->scheme, sizeof x->scheme);
+    snprintf(x->method, sizeof x->method, "%s",
+             kvr_part_source_get(s.source < 0 ? KVR_PART_EVEN : s.source)->sweep);
     snprintf(x->objective, sizeof x->objective, "%s", sp->objective);
     snprintf(x->link_spec, sizeof x->link_spec, "%s", it->link);
     snprintf(x->noise_spec, sizeof x->noise_spec, "%s", it->noise);

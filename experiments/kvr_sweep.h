@@ -9,8 +9,10 @@
  *            links = none; 0-1=1GB/s; 1-2=1GB/s          (';' separates: specs hold commas)
  *            noise = none; random:0.2; random:0.4
  *
- * Schemes: single, tsp, tsp-causal, ring, tp, kvr-even (KVR-E), kvr-balanced, kvr-s (searched,
- * from the lookup table), kvr-p (interpolated from the table's other contexts). */
+ * Schemes: the scheme table's plan names (kvr_plan_series, `kvr help schemes`): each scheme
+ * that splits evenly by its name, one that takes any partition as NAME-SOURCE: kvr-even (KVR-E),
+ * kvr-balanced, kvr-s (searched, from the lookup table), kvr-p (interpolated from the table's
+ * other contexts). */
 #pragma once
 
 #include <stdbool.h>
@@ -20,17 +22,12 @@
 
 #define KVR_SWEEP_MAX_AXIS 64
 
-enum kvr_sweep_scheme {
-    KVR_SW_SINGLE,
-    KVR_SW_TSP,
-    KVR_SW_TSP_CAUSAL,
-    KVR_SW_RING,
-    KVR_SW_TP,
-    KVR_SW_KVR_EVEN,
-    KVR_SW_KVR_BALANCED,
-    KVR_SW_KVR_S,
-    KVR_SW_KVR_P,
-    KVR_SW_N
+/* A series of a sweep: a scheme and where its partition comes from (-1: the scheme's own split).
+ * Its rank is its place in kvr_plan_series, the order of the series in figures. */
+struct kvr_sweep_series {
+    enum kvr_scheme scheme;
+    int source; /* enum kvr_part_source or -1 */
+    int rank;
 };
 
 struct kvr_sweep_spec {
@@ -41,7 +38,7 @@ struct kvr_sweep_spec {
     char links[KVR_SWEEP_MAX_AXIS][256], noise[KVR_SWEEP_MAX_AXIS][256];
     int n_models, n_machines, n_bw, n_links, n_noise, n_gpus, n_schemes, n_seeds;
     int gpus[KVR_SWEEP_MAX_AXIS];
-    enum kvr_sweep_scheme schemes[KVR_SWEEP_MAX_AXIS];
+    struct kvr_sweep_series schemes[KVR_SWEEP_MAX_AXIS];
     uint64_t seeds[KVR_SWEEP_MAX_AXIS];
     uint64_t *ctx;
     size_t n_ctx;
@@ -61,7 +58,8 @@ void kvr_sweep_free(struct kvr_sweep_spec *spec);
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *spec, struct kvr_sweep_item **items,
                                  size_t *n);
 
-const char *kvr_sweep_scheme_name(enum kvr_sweep_scheme s);
+/* The series of a point's series_rank (false when out of range). */
+bool kvr_sweep_series_of(int rank, struct kvr_sweep_series *out);
 
 /* Evaluates one point on the simulator: its partition (searched or interpolated through the
  * store's lookup table for kvr-s / kvr-p), TTFT (mean, p50, p95 over the trials with noise),

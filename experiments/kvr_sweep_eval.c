@@ -76,7 +76,9 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
 static enum kvr_status table_partition(struct point_env *e, const struct kvr_sweep_item *it,
                                        uint64_t *tokens)
 {
-    bool interp = it->pt.series_rank == KVR_SW_KVR_P;
+    struct kvr_sweep_series x = {0};
+    kvr_sweep_series_of(it->pt.series_rank, &x);
+    bool interp = x.source == KVR_PART_INTERP;
     enum kvr_status st =
         interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx) : fill_table(e, &it->pt.ctx_tokens, 1);
     struct kvr_plan_filter f = {e->model->name, e->key, "kvr", "hier", e->h->n_gpus};
@@ -101,15 +103,15 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
 static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_item *it,
                                  struct kvr_plan *plan)
 {
-    static const enum kvr_scheme sim_scheme[KVR_SW_N] = {
-        KVR_SCHEME_SINGLE, KVR_SCHEME_TSP, KVR_SCHEME_TSP_CAUSAL, KVR_SCHEME_RING, KVR_SCHEME_TP,
-        KVR_SCHEME_KVR,    KVR_SCHEME_KVR, KVR_SCHEME_KVR,        KVR_SCHEME_KVR};
-    enum kvr_sweep_scheme s = (enum kvr_sweep_scheme)it->pt.series_rank;
-    *plan = (struct kvr_plan){.scheme = sim_scheme[s], .p = it->pt.p, .ctx = it->pt.ctx_tokens};
+    struct kvr_sweep_series x;
+    if (!kvr_sweep_series_of(it->pt.series_rank, &x))
+        return kvr_error(KVR_ERR_INPUT, "sweep point with series rank %d: no such series",
+                         it->pt.series_rank);
+    *plan = (struct kvr_plan){.scheme = x.scheme, .p = it->pt.p, .ctx = it->pt.ctx_tokens};
     enum kvr_status st = KVR_OK;
-    if (s == KVR_SW_KVR_BALANCED)
+    if (x.source == KVR_PART_BALANCED)
         kvr_plan_balanced(plan, e->model, &e->h->gpu);
-    else if (s == KVR_SW_KVR_S || s == KVR_SW_KVR_P)
+    else if (x.source >= 0 && kvr_part_source_get(x.source)->needs_table)
         st = table_partition(e, it, plan->tokens);
     else
         kvr_plan_even(plan);
@@ -175,7 +177,9 @@ enum kvr_status kvr_sweep_plan_keys(const struct kvr_sweep_spec *spec,
                                     size_t *n)
 {
     *rows = NULL, *n = 0;
-    bool s = it->pt.series_rank == KVR_SW_KVR_S, p = it->pt.series_rank == KVR_SW_KVR_P;
+    struct kvr_sweep_series x = {.source = -1};
+    kvr_sweep_series_of(it->pt.series_rank, &x);
+    bool s = x.source == KVR_PART_SEARCHED, p = x.source == KVR_PART_INTERP;
     if (!s && !p) return KVR_OK;
     struct point_env e = {.spec = spec, .model = &spec->models[it->model]};
     enum kvr_status st = (e.h = malloc(sizeof *e.h)) ? build_machine(&e, it)

@@ -104,7 +104,11 @@ static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, stru
     struct kvr_model m;
     static struct kvr_machine h; /* large: not on the stack */
     int s = kvr_scheme_from_name(a->scheme);
-    if (s < 0) return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a scheme", a->scheme);
+    if (s < 0) {
+        char names[256];
+        kvr_scheme_list_text(KVR_LIST_SCHEMES, names, sizeof names);
+        return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a scheme (%s)", a->scheme, names);
+    }
     plan->scheme = (enum kvr_scheme)s, plan->p = 1;
     for (const char *c = a->partition; *c; c++) plan->p += *c == ',';
     enum kvr_status st = kvr_plan_parse_partition(plan, a->partition);

@@ -1,4 +1,4 @@
-#include "kvr_sim.h"
+#include "kvr_sim_int.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_rng.h>
@@ -8,21 +8,6 @@
 #include <string.h>
 
 #include "kvr_units.h"
-
-static const char *const scheme_names[KVR_N_SCHEMES] = {"single", "tsp", "tsp-causal", "kvr",
-                                                        "ring",   "tp",  "ring-pass"};
-
-const char *kvr_scheme_name(enum kvr_scheme s)
-{
-    return (s >= 0 && s < KVR_N_SCHEMES) ? scheme_names[s] : "?";
-}
-
-int kvr_scheme_from_name(const char *name)
-{
-    for (int i = 0; i < KVR_N_SCHEMES; i++)
-        if (!strcmp(scheme_names[i], name)) return i;
-    return -1;
-}
 
 const char *kvr_event_kind_name(enum kvr_event_kind k)
 {
@@ -99,13 +84,15 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     if (plan->p < 1 || plan->p > machine->n_gpus)
         return kvr_error(KVR_ERR_INPUT, "p = %d is outside 1..%d GPUs of %s", plan->p,
                          machine->n_gpus, machine->name);
-    if (plan->scheme == KVR_SCHEME_SINGLE && plan->p != 1)
-        return kvr_error(KVR_ERR_INPUT, "scheme single runs on one GPU, not %d", plan->p);
+    const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
+    if (!d) return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)plan->scheme);
+    if ((d->options & KVR_SO_ONE_GPU) && plan->p != 1)
+        return kvr_error(KVR_ERR_INPUT, "scheme %s runs on one GPU, not %d", d->name, plan->p);
     if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
         return kvr_error(KVR_ERR_INPUT, "ctx %llu is outside 1..%u", (unsigned long long)plan->ctx,
                          KVR_MAX_CTX);
-    if (plan->scheme == KVR_SCHEME_RING && plan->ctx < 2 * (uint64_t)plan->p)
-        return kvr_error(KVR_ERR_INPUT, "ring needs ctx >= 2p (%d) for zig-zag chunks",
+    if ((d->options & KVR_SO_ZIGZAG) && plan->ctx < 2 * (uint64_t)plan->p)
+        return kvr_error(KVR_ERR_INPUT, "%s needs ctx >= 2p (%d) for zig-zag chunks", d->name,
                          2 * plan->p);
     uint64_t sum = 0;
     for (int i = 0; i < plan->p; i++) {
@@ -195,6 +182,12 @@ void kvr_sim_event(struct kvr_sim *sim, int rank, int layer, enum kvr_event_kind
                                              .peer = peer};
 }
 
+static const kvr_sim_scheme_fn entries[KVR_N_SCHEMES] = {
+#define KVR_SCHEME(id, name, label, sim, exec, options, help) [KVR_SCHEME_##id] = sim,
+#include "kvr_scheme_list.h"
+#undef KVR_SCHEME
+};
+
 /* The noise table is laid out for the machine's p GPUs; a plan on fewer ranks reads its
  * top-left corner through kvr_sim_layer_noise with the machine's stride. */
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
@@ -206,31 +199,12 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
     sim->tl = timeline;
     sim->res = res;
     if (timeline) timeline->n = timeline->n_dropped = 0;
-    switch (plan->scheme) {
-    case KVR_SCHEME_SINGLE:
-        kvr_scheme_single(sim, plan);
-        break;
-    case KVR_SCHEME_TSP:
-        kvr_scheme_tsp(sim, plan, false);
-        break;
-    case KVR_SCHEME_TSP_CAUSAL:
-        kvr_scheme_tsp(sim, plan, true);
-        break;
-    case KVR_SCHEME_KVR:
-        kvr_scheme_kvr(sim, plan);
-        break;
-    case KVR_SCHEME_RING:
-        kvr_scheme_ring(sim, plan);
-        break;
-    case KVR_SCHEME_TP:
-        kvr_scheme_tp(sim, plan);
-        break;
-    case KVR_SCHEME_RING_PASS:
-        kvr_scheme_ring_pass(sim, plan);
-        break;
-    default:
+    if (!kvr_scheme_get(plan->scheme))
         return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)plan->scheme);
-    }
+    for (int r = 0; r < plan->p; r++)
+        sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0;
+    sim->sharded = false;
+    entries[plan->scheme](sim, plan);
     struct kvr_prefill_flops pf;
     enum kvr_status st = kvr_prefill_flops(sim->model, plan->ctx, KVR_MASK_CAUSAL, &pf);
     if (st) return st;

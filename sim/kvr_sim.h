@@ -10,27 +10,14 @@
 
 #include "kvr_machine.h"
 #include "kvr_model.h"
-
-enum kvr_scheme {
-    KVR_SCHEME_SINGLE,     /* one GPU */
-    KVR_SCHEME_TSP,        /* even split, K/V all-gather per layer, dense masked attention */
-    KVR_SCHEME_TSP_CAUSAL, /* the same, skipping fully masked blocks */
-    KVR_SCHEME_KVR,        /* KV-Runahead: any partition, KV handed down a chain */
-    KVR_SCHEME_RING,       /* ring attention, pass-KV, zig-zag sharding */
-    KVR_SCHEME_TP,         /* Megatron tensor parallelism */
-    KVR_SCHEME_RING_PASS,  /* the executor's ring: contiguous chunks, p-1 pass-KV steps, then
-                              causal attention (no overlap) */
-    KVR_N_SCHEMES
-};
-
-const char *kvr_scheme_name(enum kvr_scheme s);
-int kvr_scheme_from_name(const char *name); /* -1 when unknown */
+#include "kvr_scheme.h"
 
 struct kvr_plan {
     enum kvr_scheme scheme;
     int p;
     uint64_t ctx;
-    uint64_t tokens[KVR_MAX_GPUS]; /* chunk per rank; kvr uses it, the others split evenly */
+    uint64_t tokens[KVR_MAX_GPUS]; /* chunk per rank; the schemes that take any partition
+                                      (KVR_SO_PARTITION) use it, the others split evenly */
 };
 
 /* Even split of ctx over p ranks (the first ctx % p ranks get one more token). */
@@ -89,33 +76,13 @@ void kvr_sim_free(struct kvr_sim *sim);
  * ignores t). */
 enum kvr_status kvr_sim_draw_noise(struct kvr_sim *sim, uint64_t trial);
 
-/* Simulates a checked plan. timeline may be NULL. */
+/* Simulates a checked plan through its scheme's simulator entry. timeline may be NULL. */
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
                             struct kvr_sim_result *res, struct kvr_timeline *timeline);
 
-/* Internals shared by kvr_sim.c, kvr_schemes.c and kvr_memory.c. */
-struct kvr_sim {
-    const struct kvr_model *model;
-    const struct kvr_machine *machine;
-    double *noise; /* n_layers x n_gpus x n_gpus shares, NULL without noise */
-    void *rng;     /* gsl_rng */
-    struct kvr_timeline *tl;
-    struct kvr_sim_result *res;
-};
-
+/* The noise shares of one layer (n_gpus x n_gpus, the machine's stride), NULL without noise:
+ * the executor's link emulation reads the simulator's draws. */
 const double *kvr_sim_layer_noise(const struct kvr_sim *sim, int layer);
-void kvr_sim_event(struct kvr_sim *sim, int rank, int layer, enum kvr_event_kind kind,
-                   const char *what, double start_s, double end_s, double bytes, int peer);
-void kvr_sim_memory(struct kvr_sim *sim, const struct kvr_plan *plan);
-
-void kvr_scheme_single(struct kvr_sim *sim, const struct kvr_plan *plan);
-void kvr_scheme_kvr(struct kvr_sim *sim, const struct kvr_plan *plan);
-void kvr_scheme_tsp(struct kvr_sim *sim, const struct kvr_plan *plan, bool causal);
-void kvr_scheme_ring(struct kvr_sim *sim, const struct kvr_plan *plan);
-void kvr_scheme_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan);
-void kvr_scheme_tp(struct kvr_sim *sim, const struct kvr_plan *plan);
-
-void kvr_tp_shard(const struct kvr_model *m, int p, int i, struct kvr_model *out);
 
 /* Sorts v[0..n) in place and returns its q-quantile (q in [0, 1]) by linear interpolation
  * between order statistics: the p50/p95 of noise trials everywhere. */

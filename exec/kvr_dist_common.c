@@ -1,0 +1,288 @@
+/* The schemes on real ranks: the driver (kvr_dist_prefill), the checks and the set-up, and the
+ * chain and transfer helpers the schemes share (kvr_dist_int.h). Each message of the mpi
+ * communicator is staged on the host as [double sent_s][K rows][V rows]; nccl moves the cache
+ * rows directly. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvr_dist_int.h"
+
+double kvr_dist_now_s(const struct kvr_dist *d)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - d->t0;
+}
+
+void kvr_dist_event(struct kvr_dist *d, enum kvr_event_kind k, const char *what, int layer,
+                    double t0, double bytes, int peer)
+{
+    struct kvr_timeline *tl = d->o->timeline;
+    if (!tl) return;
+    if (tl->n == tl->cap) {
+        tl->n_dropped++;
+        return;
+    }
+    tl->events[tl->n++] = (struct kvr_event){.rank = d->rank,
+                                             .layer = layer,
+                                             .kind = k,
+                                             .what = what,
+                                             .start_s = t0,
+                                             .end_s = kvr_dist_now_s(d),
+                                             .bytes = bytes,
+                                             .peer = peer};
+}
+
+void kvr_dist_sleep_until(const struct kvr_dist *d, double t)
+{
+    double w = t - kvr_dist_now_s(d);
+    if (w > 0)
+        nanosleep(&(struct timespec){.tv_sec = (time_t)w, .tv_nsec = (long)(fmod(w, 1) * 1e9)},
+                  NULL);
+}
+
+void kvr_dist_pace(struct kvr_dist *d, int from, int layer, double sent_s, double bytes)
+{
+    double now = kvr_dist_now_s(d), done = now;
+    const struct kvr_machine *h = d->o->links;
+    if (h) {
+        const double *nz = kvr_sim_layer_noise(d->noise, layer);
+        double bw = h->link_Bps[from][d->rank] * (1 - (nz ? nz[from * d->p + d->rank] : 0));
+        done = fmax(sent_s, d->link_free[from]) + h->link_lat_s[from][d->rank] + bytes / bw;
+        d->link_free[from] = done;
+        kvr_dist_sleep_until(d, done);
+    }
+    d->stats->recv_bytes[from] += bytes;
+    d->stats->recv_s[from] += fmax(done, now) - sent_s;
+}
+
+size_t kvr_dist_msg_bytes(const struct kvr_dist *d, uint64_t rows)
+{
+    return sizeof(double) + 2 * rows * d->row;
+}
+
+enum kvr_status kvr_dist_recv_post(struct kvr_dist *d, int slot, uint32_t layer, int peer,
+                                   uint64_t pos, uint64_t rows, int tag)
+{
+    if (!rows) return KVR_OK;
+    if (!d->dev)
+        return kvr_comm_irecv(d->comm, d->buf[slot], kvr_dist_msg_bytes(d, rows), peer, tag,
+                              &d->req[slot][0]);
+    void *k, *v;
+    enum kvr_status st = kvr_exec_kv_device(d->ex, layer, (uint32_t)pos, &k, &v);
+    if (!st) st = kvr_comm_irecv(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0]);
+    if (!st) st = kvr_comm_irecv(d->comm, v, rows * d->row, peer, tag, &d->req[slot][1]);
+    if (!st && d->o->links)
+        st = kvr_comm_host_irecv(d->comm, &d->stamp[slot], sizeof(double), peer,
+                                 tag + KVR_DIST_STAMP_TAG, &d->stamp_req[slot]);
+    return st;
+}
+
+enum kvr_status kvr_dist_recv_finish(struct kvr_dist *d, int slot, uint32_t layer, int peer,
+                                     uint64_t pos, uint64_t rows)
+{
+    if (!rows) return KVR_OK;
+    double t = kvr_dist_now_s(d);
+    enum kvr_status st = kvr_comm_wait(d->comm, d->req[slot][0]);
+    if (!st && d->dev) st = kvr_comm_wait(d->comm, d->req[slot][1]);
+    d->req[slot][0] = d->req[slot][1] = NULL;
+    if (!st && d->dev && d->stamp_req[slot]) { /* nccl: the data is in the cache already */
+        st = kvr_comm_host_wait(d->comm, d->stamp_req[slot]);
+        d->stamp_req[slot] = NULL;
+        if (!st) kvr_dist_pace(d, peer, (int)layer, d->stamp[slot], (double)(2 * rows * d->row));
+    }
+    if (!st && d->dev) kvr_dist_event(d, KVR_EV_WAIT, "kv", (int)layer, t, 0, peer);
+    if (st || d->dev) return st;
+    double sent;
+    memcpy(&sent, d->buf[slot], sizeof sent);
+    kvr_dist_pace(d, peer, (int)layer, sent, (double)(2 * rows * d->row));
+    kvr_dist_event(d, KVR_EV_WAIT, "kv", (int)layer, t, 0, peer);
+    unsigned char *k = d->buf[slot] + sizeof(double);
+    return kvr_exec_kv_copy(d->ex, layer, (uint32_t)pos, (uint32_t)rows, k, k + rows * d->row,
+                            false);
+}
+
+enum kvr_status kvr_dist_send_rows(struct kvr_dist *d, int slot, uint32_t layer, int peer,
+                                   uint64_t pos, uint64_t rows, int tag)
+{
+    enum kvr_status st = KVR_OK;
+    for (int h = 0; h < 2 && !st; h++)
+        if (d->req[slot][h]) st = kvr_comm_wait(d->comm, d->req[slot][h]), d->req[slot][h] = NULL;
+    if (!st && d->stamp_req[slot])
+        st = kvr_comm_host_wait(d->comm, d->stamp_req[slot]), d->stamp_req[slot] = NULL;
+    if (st || !rows) return st;
+    double t = kvr_dist_now_s(d);
+    if (d->dev) {
+        void *k, *v;
+        if ((st = kvr_exec_sync(d->ex)) ||
+            (st = kvr_exec_kv_device(d->ex, layer, (uint32_t)pos, &k, &v)))
+            return st;
+        if (!(st = kvr_comm_isend(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0])))
+            st = kvr_comm_isend(d->comm, v, rows * d->row, peer, tag, &d->req[slot][1]);
+        d->stamp[slot] = kvr_dist_now_s(d); /* the data was ready when the sync above returned */
+        if (!st && d->o->links)
+            st = kvr_comm_host_isend(d->comm, &d->stamp[slot], sizeof(double), peer,
+                                     tag + KVR_DIST_STAMP_TAG, &d->stamp_req[slot]);
+        kvr_dist_event(d, KVR_EV_SEND, "kv", (int)layer, t, (double)(2 * rows * d->row), peer);
+        return st;
+    }
+    unsigned char *k = d->buf[slot] + sizeof(double);
+    st = kvr_exec_kv_copy(d->ex, layer, (uint32_t)pos, (uint32_t)rows, k, k + rows * d->row, true);
+    double sent = kvr_dist_now_s(d);
+    memcpy(d->buf[slot], &sent, sizeof sent);
+    if (!st)
+        st = kvr_comm_isend(d->comm, d->buf[slot], kvr_dist_msg_bytes(d, rows), peer, tag,
+                            &d->req[slot][0]);
+    kvr_dist_event(d, KVR_EV_SEND, "kv", (int)layer, t, (double)(2 * rows * d->row), peer);
+    return st;
+}
+
+enum kvr_status kvr_dist_sends_done(struct kvr_dist *d)
+{
+    enum kvr_status st = KVR_OK;
+    for (int s = 0; s < 4; s++)
+        for (int h = 0; h < 2; h++)
+            if (d->req[s][h]) {
+                enum kvr_status w = kvr_comm_wait(d->comm, d->req[s][h]);
+                if (!st) st = w;
+                d->req[s][h] = NULL;
+            }
+    for (int s = 0; s < 4; s++)
+        if (d->stamp_req[s]) {
+            enum kvr_status w = kvr_comm_host_wait(d->comm, d->stamp_req[s]);
+            if (!st) st = w;
+            d->stamp_req[s] = NULL;
+        }
+    return st;
+}
+
+/* Fault injection for the tests: KVR_TEST_FAULT=die@R or hang@R makes rank R exit or stop
+ * answering at layer 1, so the others must notice within their timeout. */
+static void test_fault(const struct kvr_dist *d, uint32_t l)
+{
+    const char *f = getenv("KVR_TEST_FAULT");
+    int r = -1;
+    if (!f || l != 1) return;
+    if (sscanf(f, "die@%d", &r) == 1 && r == d->rank) _exit(3);
+    if (sscanf(f, "hang@%d", &r) == 1 && r == d->rank)
+        for (;;) pause();
+}
+
+enum kvr_status kvr_dist_pre(struct kvr_dist *d, uint32_t l)
+{
+    test_fault(d, l);
+    double t = kvr_dist_now_s(d);
+    uint32_t s = (uint32_t)d->start[d->rank], c = (uint32_t)(d->start[d->rank + 1] - s);
+    enum kvr_status st = kvr_exec_layer_qkv(d->ex, l, s, c);
+    if (!st && d->o->timeline) st = kvr_exec_sync(d->ex);
+    kvr_dist_event(d, KVR_EV_COMPUTE, "pre", (int)l, t, 0, -1);
+    return st;
+}
+
+enum kvr_status kvr_dist_post(struct kvr_dist *d, uint32_t l, enum kvr_mask mask)
+{
+    double t = kvr_dist_now_s(d);
+    uint32_t s = (uint32_t)d->start[d->rank], c = (uint32_t)(d->start[d->rank + 1] - s);
+    enum kvr_status st = kvr_exec_layer_rest(d->ex, l, s, c, mask);
+    if (!st && d->o->timeline) st = kvr_exec_sync(d->ex);
+    kvr_dist_event(d, KVR_EV_COMPUTE, "attn+post", (int)l, t, 0, -1);
+    return st;
+}
+
+enum kvr_status kvr_dist_sim_only(struct kvr_dist *d)
+{
+    return kvr_error(KVR_ERR_INPUT, "scheme %s is simulated only", kvr_scheme_name(d->o->scheme));
+}
+
+#define KVR_EXEC(f)  f
+#define KVR_SIM_ONLY kvr_dist_sim_only
+static const kvr_dist_scheme_fn entries[KVR_N_SCHEMES] = {
+#define KVR_SCHEME(id, name, label, sim, exec, options, help) [KVR_SCHEME_##id] = exec,
+#include "kvr_scheme_list.h"
+#undef KVR_SCHEME
+};
+#undef KVR_EXEC
+#undef KVR_SIM_ONLY
+
+bool kvr_dist_runs(enum kvr_scheme s)
+{
+    return kvr_scheme_executes(s);
+}
+
+enum kvr_status kvr_dist_check(const struct kvr_dist_opts *o, int n_ranks)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < n_ranks && i < KVR_MAX_GPUS; i++) {
+        if (o->partition[i] == 0)
+            return kvr_error(KVR_ERR_INPUT, "chunk %d of the partition is empty (%d ranks)", i,
+                             n_ranks);
+        sum += o->partition[i];
+    }
+    if (n_ranks > KVR_MAX_GPUS)
+        return kvr_error(KVR_ERR_INPUT, "%d ranks: at most %d", n_ranks, KVR_MAX_GPUS);
+    if (sum != o->ctx)
+        return kvr_error(KVR_ERR_INPUT,
+                         "the partition's %d chunks sum to %llu, not ctx = %u: it must have one "
+                         "chunk per rank (%d ranks)",
+                         n_ranks, (unsigned long long)sum, o->ctx, n_ranks);
+    if (o->links && o->links->n_gpus < n_ranks)
+        return kvr_error(KVR_ERR_INPUT, "machine %s has %d GPUs, fewer than the %d ranks",
+                         o->links->name, o->links->n_gpus, n_ranks);
+    return KVR_OK;
+}
+
+static enum kvr_status dist_setup(struct kvr_dist *d)
+{
+    const struct kvr_dist_opts *o = d->o;
+    for (int j = 0; j < d->p; j++) d->start[j + 1] = d->start[j] + o->partition[j];
+    d->row = kvr_exec_kv_row_bytes(d->ex);
+    d->dev = kvr_comm_device_buffers(d->comm);
+    const struct kvr_scheme_desc *sd = kvr_scheme_get(o->scheme);
+    if (!sd) return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)o->scheme);
+    if (d->dev && !(sd->options & KVR_SO_PARTITION))
+        for (int j = 1; j < d->p; j++)
+            if (o->partition[j] != o->partition[0])
+                return kvr_error(KVR_ERR_INPUT, "--comm nccl: %s needs equal chunks", sd->name);
+    enum kvr_status st = KVR_OK;
+    if (o->links && !(st = kvr_sim_open(d->m, o->links, &d->noise)))
+        st = kvr_sim_draw_noise(d->noise, o->noise_trial);
+    d->buf_rows = o->ctx;
+    for (int s = 0; s < 4 && !st && !d->dev; s++)
+        if (!(d->buf[s] = malloc(kvr_dist_msg_bytes(d, d->buf_rows))))
+            st = kvr_error(KVR_ERR_NOMEM, "out of memory for the transfer buffers");
+    return st;
+}
+
+enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
+                                 const struct kvr_dist_opts *o, const int32_t *tokens,
+                                 float *logits, struct kvr_dist_stats *stats)
+{
+    struct kvr_dist d = {.ex = ex,
+                         .comm = comm,
+                         .o = o,
+                         .m = kvr_exec_model(ex),
+                         .rank = kvr_comm_rank(comm),
+                         .p = kvr_comm_size(comm),
+                         .stats = stats};
+    memset(stats, 0, sizeof *stats);
+    enum kvr_status st = kvr_dist_check(o, d.p);
+    if (!st) st = dist_setup(&d);
+    if (!st) st = kvr_comm_barrier(comm); /* everyone starts together */
+    d.t0 = kvr_dist_now_s(&d);
+    uint32_t s = (uint32_t)d.start[d.rank], c = (uint32_t)(d.start[d.rank + 1] - s);
+    if (!st && d.p == 1)
+        st = kvr_exec_chunk(ex, tokens, 0, o->ctx, KVR_MASK_CAUSAL, logits);
+    else if (!st) {
+        st = kvr_exec_embed(ex, tokens + s, c);
+        if (!st) st = entries[o->scheme](&d);
+        if (!st) st = d.rank == d.p - 1 ? kvr_exec_logits(ex, c, logits) : kvr_exec_sync(ex);
+    }
+    stats->end_s = kvr_dist_now_s(&d);
+    for (int i = 0; i < 4; i++) free(d.buf[i]);
+    kvr_sim_free(d.noise);
+    return st;
+}

@@ -1,0 +1,90 @@
+/* tsp and tsp-causal on ranks: even chunks, an all-gather of K and V per layer (dense masked
+ * blocks for tsp, only the unmasked pairs for tsp-causal). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvr_cost.h"
+#include "kvr_dist_int.h"
+
+/* nccl: holds the all-gather until the emulated ring (the simulator's: p-1 steps of the
+ * per-rank block, each gated by its slowest link less this layer's noise) could have finished
+ * after `start`, when the last rank was ready. */
+static void pace_allgather(struct kvr_dist *d, int layer, double start, uint64_t rows)
+{
+    const struct kvr_machine *h = d->o->links;
+    double block = (double)(2 * rows * d->row);
+    double done =
+        start + kvr_allgather_s(h, d->p, block, kvr_sim_layer_noise(d->noise, layer), h->n_gpus);
+    kvr_dist_sleep_until(d, done);
+    for (int j = 0; j < d->p; j++)
+        if (j != d->rank) {
+            d->stats->recv_bytes[j] += (double)(2 * (d->start[j + 1] - d->start[j]) * d->row);
+            d->stats->recv_s[j] += fmax(done, kvr_dist_now_s(d)) - start;
+        }
+}
+
+/* TSP's all-gather of this layer's K and V: mpi through host buffers (chunks padded to the
+ * largest), nccl in place in the cache (equal chunks). */
+static enum kvr_status allgather_kv(struct kvr_dist *d, uint32_t l, unsigned char *all)
+{
+    int i = d->rank;
+    uint64_t cmax = 0, s = d->start[i], c = d->start[i + 1] - s;
+    for (int j = 0; j < d->p; j++)
+        cmax = d->start[j + 1] - d->start[j] > cmax ? d->start[j + 1] - d->start[j] : cmax;
+    enum kvr_status st = KVR_OK;
+    double t = kvr_dist_now_s(d);
+    if (d->dev) {
+        void *k, *v;
+        if ((st = kvr_exec_sync(d->ex)) || (st = kvr_exec_kv_device(d->ex, l, 0, &k, &v)))
+            return st;
+        double start = kvr_dist_now_s(d); /* emulated: the ring starts once every rank is ready */
+        if (d->o->links) st = kvr_comm_max_f64(d->comm, &start);
+        if (!st && !(st = kvr_comm_allgather(d->comm, (char *)k + s * d->row, k, c * d->row)))
+            st = kvr_comm_allgather(d->comm, (char *)v + s * d->row, v, c * d->row);
+        if (!st && d->o->links) pace_allgather(d, (int)l, start, c);
+        kvr_dist_event(d, KVR_EV_COLLECTIVE, "allgather", (int)l, t, (double)(2 * c * d->row), -1);
+        return st;
+    }
+    size_t part = kvr_dist_msg_bytes(d, cmax);
+    unsigned char *mine = d->buf[2], *k = mine + sizeof(double);
+    double sent = kvr_dist_now_s(d);
+    memcpy(mine, &sent, sizeof sent);
+    st = kvr_exec_kv_copy(d->ex, l, (uint32_t)s, (uint32_t)c, k, k + cmax * d->row, true);
+    if (!st) st = kvr_comm_allgather(d->comm, mine, all, part);
+    for (int j = 0; j < d->p && !st; j++) {
+        uint64_t sj = d->start[j], cj = d->start[j + 1] - sj;
+        if (j == i) continue;
+        memcpy(&sent, all + j * part, sizeof sent);
+        kvr_dist_pace(d, j, (int)l, sent, (double)(2 * cj * d->row));
+        k = all + j * part + sizeof(double);
+        st = kvr_exec_kv_copy(d->ex, l, (uint32_t)sj, (uint32_t)cj, k, k + cmax * d->row, false);
+    }
+    kvr_dist_event(d, KVR_EV_COLLECTIVE, "allgather", (int)l, t, (double)(2 * c * d->row), -1);
+    return st;
+}
+
+static enum kvr_status tsp(struct kvr_dist *d, enum kvr_mask mask)
+{
+    uint64_t cmax = 0;
+    for (int j = 0; j < d->p; j++)
+        cmax = d->start[j + 1] - d->start[j] > cmax ? d->start[j + 1] - d->start[j] : cmax;
+    unsigned char *all = d->dev ? NULL : malloc(kvr_dist_msg_bytes(d, cmax) * (size_t)d->p);
+    if (!d->dev && !all) return kvr_error(KVR_ERR_NOMEM, "tsp: out of memory");
+    enum kvr_status st = KVR_OK;
+    for (uint32_t l = 0; l < d->m->n_layers && !st; l++)
+        if (!(st = kvr_dist_pre(d, l)) && !(st = allgather_kv(d, l, all)))
+            st = kvr_dist_post(d, l, mask);
+    free(all);
+    return st;
+}
+
+enum kvr_status kvr_dist_tsp(struct kvr_dist *d)
+{
+    return tsp(d, KVR_MASK_DENSE);
+}
+
+enum kvr_status kvr_dist_tsp_causal(struct kvr_dist *d)
+{
+    return tsp(d, KVR_MASK_CAUSAL);
+}

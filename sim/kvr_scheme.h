@@ -1,0 +1,90 @@
+/* Schemes as descriptors: one row per scheme in kvr_scheme_list.h (name, figure label,
+ * simulator entry, executor entry or none, options, help), and the partition sources a scheme
+ * that takes any partition can draw from. Everything that names a scheme reads these tables:
+ * the simulator and the executor dispatch through them, sweeps, validation and plots take
+ * their names and labels, and every --help and error list is printed from them. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Options of a scheme (the `options` column). */
+enum {
+    KVR_SO_EVEN = 0,           /* an even split, always */
+    KVR_SO_ONE_GPU = 1 << 0,   /* p = 1 */
+    KVR_SO_PARTITION = 1 << 1, /* any partition (--partition, the partition sources) */
+    KVR_SO_BALANCED = 1 << 2,  /* without one, kvr sim takes the balanced closed form */
+    KVR_SO_SEARCHED = 1 << 3,  /* the partition search and its lookup tables optimise it */
+    KVR_SO_ZIGZAG = 1 << 4,    /* 2p zig-zag chunks: ctx >= 2p */
+    KVR_SO_SHARDED = 1 << 5,   /* weights sharded over the p ranks */
+};
+
+enum kvr_scheme {
+#define KVR_SCHEME(id, name, label, sim, exec, options, help) KVR_SCHEME_##id,
+#include "kvr_scheme_list.h"
+#undef KVR_SCHEME
+    KVR_N_SCHEMES
+};
+
+struct kvr_scheme_desc {
+    enum kvr_scheme id;
+    const char *name, *label;
+    bool executes; /* has an executor entry */
+    unsigned options;
+    const char *help;
+};
+
+/* The row of s (NULL when s is out of range); by name (NULL when unknown). */
+const struct kvr_scheme_desc *kvr_scheme_get(enum kvr_scheme s);
+const struct kvr_scheme_desc *kvr_scheme_find(const char *name);
+const char *kvr_scheme_name(enum kvr_scheme s);
+int kvr_scheme_from_name(const char *name); /* -1 when unknown */
+bool kvr_scheme_executes(enum kvr_scheme s);
+
+/* Where the partition of a scheme that takes any partition comes from. */
+enum kvr_part_source {
+    KVR_PART_EVEN,     /* even split */
+    KVR_PART_BALANCED, /* the closed form balancing linear + attention compute */
+    KVR_PART_SEARCHED, /* the lookup table's searched row (KVR-S) */
+    KVR_PART_INTERP,   /* interpolated from the table's other contexts (KVR-P) */
+    KVR_PART_GIVEN,    /* --partition */
+    KVR_N_PART_SOURCES
+};
+
+struct kvr_part_source_desc {
+    enum kvr_part_source id;
+    const char *name;     /* "even", "balanced", "searched", "interpolated", "given" */
+    const char *suffix;   /* of a plan name: kvr-even, kvr-balanced, kvr-s, kvr-p (NULL: none) */
+    const char *label;    /* of a series: KVR-E, KVR-balanced, KVR-S, KVR-P ("": the scheme's) */
+    const char *sweep;    /* a sweep point's method column: even, balanced, hier, interp */
+    const char *measured; /* a measurement's method column for kvr: kvr-e, kvr-s, kvr-p, given */
+    bool needs_table;     /* read from a lookup table (searched, interpolated) */
+};
+
+const struct kvr_part_source_desc *kvr_part_source_get(enum kvr_part_source s);
+const char *kvr_part_source_name(enum kvr_part_source s);
+/* The source a measurement's method column names (given:... counts as given); -1 if none. */
+int kvr_part_source_from_measured(const char *method);
+
+/* A plan name: a scheme's name, or NAME-SUFFIX for a scheme that takes any partition
+ * (kvr-even, kvr-balanced, kvr-s, kvr-p; the table sources only where the search optimises
+ * the scheme). *source is -1 for a bare name. Returns false when the name is no plan name. */
+bool kvr_plan_name_parse(const char *name, enum kvr_scheme *scheme, int *source);
+/* Writes the plan name and the series label of (scheme, source); source -1: the bare scheme. */
+void kvr_plan_name(enum kvr_scheme s, int source, char *buf, size_t cap);
+void kvr_plan_label(enum kvr_scheme s, int source, char *buf, size_t cap);
+/* The plan names of a sweep: every scheme without a partition, then NAME-SUFFIX for each
+ * source it can take but `given`, in table order (the order of the series in figures).
+ * Returns how many; fills at most cap. */
+int kvr_plan_series(enum kvr_scheme *schemes, int *sources, int cap);
+
+/* Which names to list (kvr_scheme_list_text). */
+enum kvr_scheme_filter {
+    KVR_LIST_SCHEMES,   /* every scheme */
+    KVR_LIST_EXECUTES,  /* those with an executor entry */
+    KVR_LIST_PARTITION, /* those that take any partition */
+    KVR_LIST_SIM,       /* every scheme, and NAME-even / NAME-balanced where allowed */
+    KVR_LIST_SERIES,    /* kvr_plan_series' names */
+};
+/* "single, tsp, ..." for help and error messages. */
+void kvr_scheme_list_text(enum kvr_scheme_filter which, char *buf, size_t cap);

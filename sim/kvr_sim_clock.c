@@ -1,0 +1,79 @@
+/* The per-rank clocks every scheme builds its timeline with (kvr_sim_int.h). */
+#include "kvr_cost.h"
+#include "kvr_sim_int.h"
+
+double kvr_sim_share(const struct kvr_sim *sim, int layer, int i, int j)
+{
+    const double *n = kvr_sim_layer_noise(sim, layer);
+    return n ? n[i * sim->machine->n_gpus + j] : 0;
+}
+
+void kvr_sim_compute(struct kvr_sim *sim, struct kvr_clocks *c, int r, int layer, const char *what,
+                     double dur)
+{
+    kvr_sim_event(sim, r, layer, KVR_EV_COMPUTE, what, c->t[r], c->t[r] + dur, 0, -1);
+    c->t[r] += dur;
+    sim->res->rank[r].compute_s += dur;
+}
+
+void kvr_sim_wait_until(struct kvr_sim *sim, struct kvr_clocks *c, int r, int layer, double t)
+{
+    if (t <= c->t[r]) return;
+    kvr_sim_event(sim, r, layer, KVR_EV_WAIT, "wait", c->t[r], t, 0, -1);
+    sim->res->rank[r].wait_s += t - c->t[r];
+    c->t[r] = t;
+}
+
+double kvr_sim_send(struct kvr_sim *sim, double *link_free, int r, int peer, int layer,
+                    double ready, double bytes, bool overlapped)
+{
+    double start = ready > *link_free ? ready : *link_free, nz = kvr_sim_share(sim, layer, r, peer);
+    double dur = overlapped ? kvr_link_overlap_s(sim->machine, r, peer, bytes, nz)
+                            : kvr_link_s(sim->machine, r, peer, bytes, nz);
+    kvr_sim_event(sim, r, layer, KVR_EV_SEND, "kv", start, start + dur, bytes, peer);
+    sim->res->rank[r].comm_s += dur;
+    sim->res->bytes_sent_total += bytes;
+    *link_free = start + dur;
+    return start + dur;
+}
+
+void kvr_sim_finish(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
+                    int last)
+{
+    const struct kvr_model *m = sim->model;
+    kvr_sim_compute(sim, c, last, (int)m->n_layers, "head", kvr_cost_head_s(m, &sim->machine->gpu));
+    for (int r = 0; r < plan->p; r++) sim->res->rank[r].end_s = c->t[r];
+    sim->res->ttft_s = c->t[last];
+}
+
+void kvr_sim_collective(struct kvr_sim *sim, struct kvr_clocks *c, int p, int layer,
+                        const char *what, double dur, double bytes_total)
+{
+    double start = 0;
+    for (int r = 0; r < p; r++) start = c->t[r] > start ? c->t[r] : start;
+    for (int r = 0; r < p; r++) {
+        kvr_sim_wait_until(sim, c, r, layer, start);
+        kvr_sim_event(sim, r, layer, KVR_EV_COLLECTIVE, what, start, start + dur, bytes_total / p,
+                      -1);
+        c->t[r] = start + dur;
+        sim->res->rank[r].comm_s += dur;
+    }
+    sim->res->bytes_sent_total += bytes_total;
+}
+
+void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,
+                               const struct kvr_plan *plan, double *pre, double *attn, double *post)
+{
+    const struct kvr_model *m = sim->model;
+    const struct kvr_gpu *g = &sim->machine->gpu;
+    uint64_t s = 0;
+    for (int i = 0; i < plan->p; i++) {
+        uint64_t n = plan->tokens[i];
+        sim->res->rank[i].tokens = n;
+        pre[i] = kvr_cost_pre_s(m, g, n);
+        attn[i] = kvr_cost_attn_s(m, g, s, n, KVR_MASK_CAUSAL);
+        post[i] = kvr_cost_post_s(m, g, n);
+        s += n;
+        kvr_sim_compute(sim, c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
+    }
+}

@@ -1,0 +1,81 @@
+#!/bin/sh
+# The scheme table against every subcommand: `kvr help schemes --json` lists each scheme once,
+# and sim, exec, sweep and validate take exactly its names, list them in their help and errors,
+# and take a partition exactly where the table says.
+# Usage: test_schemes.sh PATH/TO/kvr   (TAP on stdout)
+kvr=$1
+n=0 failed=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/tap_helpers.sh"
+src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+
+"$kvr" help schemes --json >"$tmp/schemes.json"
+report $? "kvr help schemes --json runs"
+# field F of every scheme (or, with a filter expression on s, of those that pass), one a line
+field() {
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('\n'.join(str(s[sys.argv[2]]) for s in d['schemes'] if eval(sys.argv[3])))" "$tmp/schemes.json" "$1" "${2:-True}"
+}
+names=$(field name)
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); n=[s['name'] for s in d['schemes']]; sys.exit(0 if len(n) >= 7 and len(set(n)) == len(n) and all(s['simulator'] and s['label'] and s['help'] for s in d['schemes']) else 1)" "$tmp/schemes.json"
+report $? "every scheme once, each with a label, a simulator entry and a help line"
+"$kvr" help schemes >"$tmp/table"
+ok=0; for s in $names; do grep -q "^$s " "$tmp/table" || ok=1; done
+report $ok "the plain table has a row per scheme"
+
+# kvr sim: its help and its error list name every scheme; each simulates
+"$kvr" sim --help >"$tmp/help"
+ok=0; for s in $names; do grep -qw -- "$s" "$tmp/help" || ok=1; done
+report $ok "kvr sim --help lists every scheme"
+"$kvr" sim --scheme nope 2>"$tmp/err"
+ok=0; for s in $names; do grep -qw -- "$s" "$tmp/err" || ok=1; done
+report $ok "kvr sim's unknown-scheme error lists every scheme" "$(cat "$tmp/err")"
+for s in $names; do
+    json_check "kvr sim --scheme $s simulates" "d['scheme'] == '$s' and d['ttft_s'] > 0" -- sim --scheme "$s" --gpus 2 --ctx 4k --json
+done
+# --partition exactly for the schemes that take any partition
+for s in $(field name "s['any_partition']"); do
+    json_check "kvr sim --scheme $s takes --partition" "d['partition'] == [3072, 1024]" -- sim --scheme "$s" --gpus 2 --ctx 4k --partition 3k,1k --json
+done
+for s in $(field name "not s['any_partition'] and not s['one_gpu']"); do
+    expect 2 "--partition applies to" "kvr sim --scheme $s refuses --partition" -- sim --scheme "$s" --gpus 2 --ctx 4k --partition 3k,1k
+done
+
+# kvr exec: its help lists the executor's schemes; the others are refused by name
+model="--model $src/data/models/tiny.ini --ctx 37 --backend ref --reps 1 --warmup 0"
+"$kvr" exec --help >"$tmp/help"
+ok=0; for s in $(field name "s['executor']"); do grep -qw -- "$s" "$tmp/help" || ok=1; done
+report $ok "kvr exec --help lists every scheme the executor runs"
+for s in $(field name "not s['executor']"); do
+    "$kvr" exec $model --scheme "$s" >/dev/null 2>"$tmp/err"
+    [ $? = 2 ] && { grep -q "not one the executor runs" "$tmp/err" || grep -q "simulated only" "$tmp/err"; }
+    report $? "kvr exec refuses the simulator-only scheme $s" "$(cat "$tmp/err")"
+done
+for s in $(field name "s['executor']"); do
+    "$kvr" exec $model --scheme "$s" >/dev/null 2>"$tmp/err"
+    ! grep -q "not one the executor runs\|simulated only" "$tmp/err"
+    report $? "kvr exec takes the scheme $s (or asks for mpirun)" "$(cat "$tmp/err")"
+done
+
+# kvr sweep: every scheme's sweep names parse (and are the error's list)
+sweep_names=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(', '.join(n for s in d['schemes'] for n in s['sweep_names']))" "$tmp/schemes.json")
+printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k, 2k\nschemes = %s\n' "$sweep_names" >"$tmp/all.ini"
+"$kvr" sweep "$tmp/all.ini" --db "$tmp/s.db" --json >"$tmp/out" 2>"$tmp/err"
+[ $? = 0 ] && [ "$(sql "$tmp/s.db" "SELECT count(DISTINCT scheme) FROM sweep_point WHERE state = 'done'")" = "$(echo "$sweep_names" | tr ',' '\n' | wc -l)" ]
+report $? "kvr sweep runs every scheme's sweep names ($sweep_names)" "$(cat "$tmp/err")"
+printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = nope\n' >"$tmp/bad.ini"
+expect 2 "($sweep_names)" "kvr sweep's unknown-scheme error lists the table's sweep names" -- sweep "$tmp/bad.ini" --db "$tmp/b.db"
+sql "$tmp/s.db" "SELECT group_concat(series, ',') FROM (SELECT DISTINCT series, series_rank FROM sweep_point ORDER BY series_rank)" >"$tmp/series"
+want=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(s['label'] for s in d['schemes'] if not s['any_partition']))" "$tmp/schemes.json")
+case "$(cat "$tmp/series")" in "$want"*) report 0 "sweep series carry the table's labels, in table order" ;;
+*) report 1 "sweep series carry the table's labels, in table order" "$(cat "$tmp/series") vs $want" ;; esac
+
+# kvr validate --timeline: its scheme error lists the table
+printf 'rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n' >"$tmp/tl.tsv"
+"$kvr" validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme nope --partition 1k,1k 2>"$tmp/err"
+ok=$?; [ $ok = 2 ] && ok=0
+for s in $names; do grep -qw -- "$s" "$tmp/err" || ok=1; done
+report $ok "kvr validate --timeline's unknown-scheme error lists every scheme" "$(cat "$tmp/err")"
+
+echo "1..$n"
+[ "$failed" = 0 ]
