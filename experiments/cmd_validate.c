@@ -167,6 +167,26 @@ static void group_mape(const struct point *pts, size_t n, label_fn label, const 
     *mape = 100 * sum / *count;
 }
 
+/* The series a measurement can have, in the panels' order (a series keeps its colour): the
+ * executor's even-split schemes, then per searched scheme its measured sources' labels and its
+ * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws 8. */
+static int measured_series(char order[][32], int cap)
+{
+    int n = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < KVR_N_SCHEMES; i++) {
+            const struct kvr_scheme_desc *d = kvr_scheme_get((enum kvr_scheme)i);
+            bool one = d->options & KVR_SO_ONE_GPU, searched = d->options & KVR_SO_SEARCHED;
+            if (!d->executes || (pass == 0) != (!one && !searched) || (pass == 1) != searched)
+                continue;
+            for (int k = 0; pass == 1 && k < KVR_N_PART_SOURCES && n < cap; k++)
+                if (k != KVR_PART_GIVEN && kvr_part_source_get((enum kvr_part_source)k)->measured)
+                    kvr_plan_label(d->id, k, order[n++], 32);
+            if (n < cap) snprintf(order[n++], 32, "%s", d->name);
+        }
+    return n;
+}
+
 /* Calls fn(name, count, mape) once per distinct label. */
 static void for_groups(const struct point *pts, size_t n, label_fn label,
                        void (*fn)(void *ctx, const char *name, int count, double mape), void *ctx)
@@ -305,9 +325,9 @@ static enum kvr_status write_panels(const char *dir, const struct point *pts, si
         }
         /* the same block (colour) for a series in every panel; an absent one is an empty,
          * untitled block */
-        static const char *const order[] = {"tsp",   "tsp-causal", "ring-pass", "KVR-E",
-                                            "KVR-S", "KVR-P",      "kvr",       "single"};
-        for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
+        char order[16][32];
+        int n_order = measured_series(order, 16);
+        for (int o = 0; o < n_order; o++) {
             bool present = false;
             for (size_t a = i; a < n && !present; a++) {
                 series_label(pts[a].m, series, sizeof series);

@@ -12,28 +12,65 @@
 
 #define SWEEPS "experiments/sweeps/"
 
+/* What the figures read besides the store's sweep_done view: queries over it. ?2, ?3 and ?4
+ * are the series labels of KVR-S, KVR-P and TSP, from the scheme table (the store keeps no
+ * labels). */
+static const struct {
+    const char *name, *sql;
+} sources[] = {
+    {"plot_kvrp_gap",
+     "(SELECT s.figure, s.model, s.machine, s.link_Bps, s.p, s.ctx_tokens,"
+     "        100.0 * (pr.ttft_s - s.ttft_s) / s.ttft_s AS gap_pct, s.ttft_s AS kvrs_ttft_s,"
+     "        pr.ttft_s AS kvrp_ttft_s"
+     " FROM sweep_done s JOIN sweep_done pr ON pr.sweep = s.sweep AND pr.model = s.model"
+     "  AND pr.machine = s.machine AND pr.link_Bps IS s.link_Bps AND pr.p = s.p"
+     "  AND pr.ctx_tokens = s.ctx_tokens AND pr.link_spec IS s.link_spec"
+     "  AND pr.noise_spec IS s.noise_spec AND pr.seed IS s.seed"
+     " WHERE s.series = ?2 AND pr.series = ?3)"},
+    {"plot_noise",
+     "(SELECT figure, model, machine, p, ctx_tokens, series, series_rank, noise_share,"
+     "        avg(ttft_s) AS ttft_mean_s, min(ttft_s) AS ttft_min_s, max(ttft_s) AS ttft_max_s,"
+     "        avg(ttft_p95_s) AS ttft_p95_mean_s, count(*) AS seeds"
+     " FROM sweep_done GROUP BY figure, model, machine, p, ctx_tokens, series, noise_share)"},
+    {"plot_speedup",
+     "(SELECT k.figure, k.model, k.machine, k.link_Bps, k.p, k.ctx_tokens,"
+     "        t.ttft_s / k.ttft_s AS speedup"
+     " FROM sweep_done k JOIN sweep_done t ON t.sweep = k.sweep AND t.model = k.model"
+     "  AND t.machine = k.machine AND t.link_Bps IS k.link_Bps AND t.p = k.p"
+     "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
+     "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
+     " WHERE k.series = ?2 AND t.series = ?4)"},
+};
+
+static const char *source_sql(const char *name)
+{
+    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
+        if (!strcmp(sources[i].name, name)) return sources[i].sql;
+    return name; /* a view of the store */
+}
+
 static const struct kvr_plot_figure figures[] = {
-    {"fig1", "TTFT vs context, Llama-7B", SWEEPS "fig1.ini", "plot_ttft_ctx", "machine, p",
-     "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
-    {"fig2", "TTFT vs context, Falcon-7B", SWEEPS "fig2.ini", "plot_ttft_ctx", "machine, p",
-     "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
-    {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini", "plot_scaling",
+    {"fig1", "TTFT vs context, Llama-7B", SWEEPS "fig1.ini", "sweep_done", "machine, p", "series",
+     "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
+    {"fig2", "TTFT vs context, Falcon-7B", SWEEPS "fig2.ini", "sweep_done", "machine, p", "series",
+     "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
+    {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini", "sweep_done",
      "machine", "series", "series_rank, p, ttft_s, lower_bound_s", "series_rank, p", false},
     {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done", "",
      "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank", true},
-    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "plot_breakdown",
+    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "sweep_done",
      "link_Bps", "", "series, compute_s, comm_s, wait_s, ttft_s", "series_rank", false},
     {"fig6", "KVR-P vs KVR-S: TTFT gap", SWEEPS "fig6.ini", "plot_kvrp_gap", "machine", "p",
      "ctx_tokens, gap_pct", "p, ctx_tokens", false},
     {"fig7", "noisy network: TTFT vs competing traffic", SWEEPS "fig7.ini", "plot_noise", "",
      "series", "series_rank, noise_share, ttft_mean_s, ttft_min_s, ttft_max_s",
      "series_rank, noise_share", false},
-    {"fig8", "one slow link: even split vs re-searched split", SWEEPS "fig8.ini", "plot_slow_link",
-     "", "series", "series_rank, link_from, ttft_s", "series_rank, link_from", false},
-    {"fig9a", "GQA, MQA and Llama-2-70B on 8 GPUs", SWEEPS "fig9a.ini", "plot_ttft_ctx", "model",
+    {"fig8", "one slow link: even split vs re-searched split", SWEEPS "fig8.ini", "sweep_done", "",
+     "series", "series_rank, link_from, ttft_s", "series_rank, link_from", false},
+    {"fig9a", "GQA, MQA and Llama-2-70B on 8 GPUs", SWEEPS "fig9a.ini", "sweep_done", "model",
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
-    {"fig9b", "two nodes: intra- vs inter-node links", SWEEPS "fig9b.ini", "plot_ttft_ctx",
-     "machine", "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
+    {"fig9b", "two nodes: intra- vs inter-node links", SWEEPS "fig9b.ini", "sweep_done", "machine",
+     "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig9c", "KVR-S / TSP speedup over (p, ctx, bandwidth)", SWEEPS "fig9c.ini", "plot_speedup",
      "link_Bps", "", "p, ctx_tokens, speedup", "p, ctx_tokens", false},
 };
@@ -201,8 +238,15 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
     snprintf(cols, sizeof cols, "%s%s%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->block_col,
              *f->block_col ? ", " : "", f->cols);
     snprintf(order, sizeof order, "%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->order);
-    enum kvr_status st = kvr_store_query_view(store, f->view, cols, order, f->name,
-                                              f->gantt ? on_gantt_row : on_row, &x);
+    char sql[2048], kvrs[32], kvrp[32];
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE figure = ?1 ORDER BY %s", cols,
+             source_sql(f->view), order);
+    kvr_plan_label(KVR_SCHEME_KVR, KVR_PART_SEARCHED, kvrs, sizeof kvrs);
+    kvr_plan_label(KVR_SCHEME_KVR, KVR_PART_INTERP, kvrp, sizeof kvrp);
+    const char *params[] = {f->name, kvrs, kvrp, kvr_scheme_get(KVR_SCHEME_TSP)->label};
+    int n_params = strstr(sql, "?4") ? 4 : strstr(sql, "?3") ? 3 : 1;
+    enum kvr_status st =
+        kvr_store_query_rows(store, sql, params, n_params, f->gantt ? on_gantt_row : on_row, &x);
     if (x.out && fclose(x.out) != 0 && !st) st = kvr_error(KVR_ERR_IO, "plot: error writing data");
     if (fclose(x.list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "plot: error writing '%s'", path);
     *rows = x.rows;

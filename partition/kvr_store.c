@@ -1,6 +1,6 @@
 /* The store's schema, its forward migrations, opening with every check, and provenance.
  * This file is the only place that creates or alters tables. */
-#include "kvr_store.h"
+#include "kvr_store_int.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -18,7 +18,8 @@ struct kvr_store {
 };
 
 /* migrations[i] takes a database from user_version i to i + 1. Never edit a released one:
- * add the next. Column names carry SI units; plots read the views. */
+ * add the next. Column names carry SI units. The views of 1 -> 2 that name series were
+ * dropped by 2 -> 3: a figure's query lives with the figure. */
 static const char *const migrations[] = {
     /* 0 -> 1 */
     "CREATE TABLE run ("
@@ -98,6 +99,12 @@ static const char *const migrations[] = {
     "   AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
     "   AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
     "  WHERE k.series = 'KVR-S' AND t.series = 'TSP';",
+    /* 2 -> 3: the store keeps no figure labels: the figures' views go (kvr plot queries the
+     * tables itself, experiments/kvr_plot.c); sweep_done and sweep_progress stay */
+    "DROP VIEW IF EXISTS plot_ttft_ctx; DROP VIEW IF EXISTS plot_scaling;"
+    "DROP VIEW IF EXISTS plot_breakdown; DROP VIEW IF EXISTS plot_kvrp_gap;"
+    "DROP VIEW IF EXISTS plot_noise; DROP VIEW IF EXISTS plot_slow_link;"
+    "DROP VIEW IF EXISTS plot_speedup;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
@@ -177,11 +184,11 @@ static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode m
         return kvr_error(KVR_ERR_INPUT,
                          "%s: written by a newer kvrun (schema %d; this build knows up to %d)",
                          s->path, s->version, KVR_STORE_SCHEMA_VERSION);
-    if (mode == KVR_STORE_READ && s->version < KVR_STORE_SCHEMA_VERSION)
+    if (mode == KVR_STORE_READ && s->version < KVR_STORE_READABLE_VERSION)
         return kvr_error(KVR_ERR_INPUT,
                          "%s: schema %d is older than %d (empty, or not yet migrated: any "
                          "writing command such as 'kvr search' migrates it)",
-                         s->path, s->version, KVR_STORE_SCHEMA_VERSION);
+                         s->path, s->version, KVR_STORE_READABLE_VERSION);
     return KVR_OK;
 }
 

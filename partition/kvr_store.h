@@ -15,7 +15,10 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 2
+#define KVR_STORE_SCHEMA_VERSION 3
+/* Reading accepts schema 2: it differs from 3 only by the figure views that schema 3 drops
+ * (plots query the tables themselves). */
+#define KVR_STORE_READABLE_VERSION 2
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -95,19 +98,18 @@ enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sw
 enum kvr_status kvr_store_count_points(struct kvr_store *s, const char *sweep, const char *state,
                                        size_t *n);
 
-/* Rows of a plotting view for one figure, each as text values (NULL as ""), ordered by
- * `order`; view, cols and order come from kvrun's own figure table, never from users. */
+/* The rows of a read-only query, each as text values (NULL as ""), with params bound as text
+ * to ?1..?n. The SQL comes from kvrun's own tables (the figures'), never from users; the
+ * store's views (`sweep_done`, `plan_table`) are what it may read. */
 typedef enum kvr_status (*kvr_store_row_fn)(void *arg, int n_cols, const char *const *values);
-enum kvr_status kvr_store_query_view(struct kvr_store *s, const char *view, const char *cols,
-                                     const char *order, const char *figure, kvr_store_row_fn fn,
+enum kvr_status kvr_store_query_rows(struct kvr_store *s, const char *sql,
+                                     const char *const *params, int n_params, kvr_store_row_fn fn,
                                      void *arg);
 
 /* Partition text as stored: "6144;4096;3584;2560". */
 void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap);
 enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens);
 
-/* Internals shared by the store's files. */
-struct sqlite3;
 /* ---- measurement rows (the executor's results, written by the kvr program on rank 0) ---- */
 struct kvr_measurement_row {
     int64_t run_id;
@@ -124,14 +126,3 @@ enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_
 /* Every measurement row (free *out with free()). */
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
                                             size_t *n);
-
-struct sqlite3 *kvr_store_db(struct kvr_store *s);
-const char *kvr_store_path(const struct kvr_store *s);
-enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
-                                    int line);
-#define KVR_SQL_CHECK(s, call)                                                                     \
-    do {                                                                                           \
-        int sql_rc_ = (call);                                                                      \
-        if (sql_rc_ != SQLITE_OK && sql_rc_ != SQLITE_DONE && sql_rc_ != SQLITE_ROW)               \
-            return kvr_store_sql_error((s), sql_rc_, #call, __FILE__, __LINE__);                   \
-    } while (0)

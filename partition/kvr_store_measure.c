@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvr_store.h"
+#include "kvr_store_int.h"
 
 static enum kvr_status put_txn(struct kvr_store *s, void *arg)
 {

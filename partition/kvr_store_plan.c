@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvr_store.h"
+#include "kvr_store_int.h"
 
 void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap)
 {

@@ -1,11 +1,11 @@
 /* sweep_point rows: recording a sweep's points, resuming the open ones, writing results, and
- * reading the plotting views. */
+ * reading rows for the figures. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvr_store.h"
+#include "kvr_store_int.h"
 
 static void bind_text(sqlite3_stmt *q, int i, const char *v)
 {
@@ -183,15 +183,17 @@ enum kvr_status kvr_store_count_points(struct kvr_store *s, const char *sweep, c
     return KVR_OK;
 }
 
-enum kvr_status kvr_store_query_view(struct kvr_store *s, const char *view, const char *cols,
-                                     const char *order, const char *figure, kvr_store_row_fn fn,
+enum kvr_status kvr_store_query_rows(struct kvr_store *s, const char *sql,
+                                     const char *const *params, int n_params, kvr_store_row_fn fn,
                                      void *arg)
 {
-    char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE figure = ?1 ORDER BY %s", cols, view, order);
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
-    sqlite3_bind_text(q, 1, figure, -1, SQLITE_STATIC);
+    if (!sqlite3_stmt_readonly(q)) {
+        sqlite3_finalize(q);
+        return kvr_error(KVR_ERR_RUNTIME, "%s: a query that writes: %s", kvr_store_path(s), sql);
+    }
+    for (int i = 0; i < n_params; i++) sqlite3_bind_text(q, i + 1, params[i], -1, SQLITE_STATIC);
     enum kvr_status st = KVR_OK;
     int rc, n = sqlite3_column_count(q);
     while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {

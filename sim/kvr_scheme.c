@@ -22,7 +22,7 @@ static const struct kvr_scheme_desc schemes[KVR_N_SCHEMES] = {
 
 static const struct kvr_part_source_desc sources[KVR_N_PART_SOURCES] = {
     {KVR_PART_EVEN, "even", "even", "E", "even", "kvr-e", false},
-    {KVR_PART_BALANCED, "balanced", "balanced", "balanced", "balanced", "balanced", false},
+    {KVR_PART_BALANCED, "balanced", "balanced", "balanced", "balanced", NULL, false},
     {KVR_PART_SEARCHED, "searched", "s", "S", "hier", "kvr-s", true},
     {KVR_PART_INTERP, "interpolated", "p", "P", "interp", "kvr-p", true},
     {KVR_PART_GIVEN, "given", NULL, "", "given", "given", false},
@@ -72,7 +72,8 @@ const char *kvr_part_source_name(enum kvr_part_source s)
 int kvr_part_source_from_measured(const char *method)
 {
     for (int i = 0; i < KVR_N_PART_SOURCES; i++)
-        if (!strncmp(method, sources[i].measured, strlen(sources[i].measured)) &&
+        if (sources[i].measured &&
+            !strncmp(method, sources[i].measured, strlen(sources[i].measured)) &&
             (i == KVR_PART_GIVEN || !method[strlen(sources[i].measured)]))
             return i;
     return -1;

@@ -57,7 +57,8 @@ struct kvr_part_source_desc {
     const char *suffix;   /* of a plan name: kvr-even, kvr-balanced, kvr-s, kvr-p (NULL: none) */
     const char *label;    /* of a series: KVR-E, KVR-balanced, KVR-S, KVR-P ("": the scheme's) */
     const char *sweep;    /* a sweep point's method column: even, balanced, hier, interp */
-    const char *measured; /* a measurement's method column for kvr: kvr-e, kvr-s, kvr-p, given */
+    const char *measured; /* a measurement's method column: kvr-e, kvr-s, kvr-p, given (NULL:
+                             the executor never runs it) */
     bool needs_table;     /* read from a lookup table (searched, interpolated) */
 };
 
