@@ -42,5 +42,8 @@ mpi_setup() {
     fi
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+    # each test its own session folder: concurrent mpiruns (meson test -j, two checkouts) else
+    # race on /tmp/ompi.HOST.UID ("mkdir ... File exists")
+    [ -n "${tmp:-}" ] && mkdir -p "$tmp/ompi" && export OMPI_MCA_orte_tmpdir_base="$tmp/ompi"
 }
 mpi() { np=$1; shift; timeout 300 mpirun -np "$np" --oversubscribe "$kvr" "$@"; }
