@@ -12,6 +12,31 @@
 
 #define SWEEPS "experiments/sweeps/"
 
+/* fig10: every KVR-S partition cut into its ranks (partition_tokens is "c0;c1;..."), with each
+ * rank's share of the context and the cumulative shares below and above it. */
+#define PARTITION_SHARES                                                                           \
+    "(WITH RECURSIVE s(figure, model, machine, p, ctx_tokens, rank, tok, rest, cum) AS ("         \
+    "  SELECT figure, model, machine, p, ctx_tokens, -1, 0, partition_tokens || ';', 0"          \
+    "  FROM sweep_done WHERE series = 'KVR-S'"                                                     \
+    "  UNION ALL SELECT figure, model, machine, p, ctx_tokens, rank + 1,"                         \
+    "  CAST(substr(rest, 1, instr(rest, ';') - 1) AS INTEGER), substr(rest, instr(rest, ';') + 1),"\
+    "  cum + CAST(substr(rest, 1, instr(rest, ';') - 1) AS INTEGER) FROM s WHERE rest <> '')"     \
+    " SELECT figure, model, machine, p, rank, ctx_tokens, 1.0 * tok / ctx_tokens AS share,"       \
+    "  1.0 * (cum - tok) / ctx_tokens AS share_lo, 1.0 * cum / ctx_tokens AS share_hi"            \
+    " FROM s WHERE rank >= 0)"
+
+/* fig11: TTFT of each baseline over each KVR partition at the same point; pair_rank orders the
+ * bars (KVR-S before KVR-P; TSP, TSP-causal, TSP-paper). */
+#define SPEEDUP_PAIRS                                                                              \
+    "(SELECT k.figure, k.model, k.machine, k.p, k.ctx_tokens, k.series || '/' || t.series AS pair,"\
+    "  t.ttft_s / k.ttft_s AS speedup, (CASE k.series WHEN 'KVR-S' THEN 0 ELSE 3 END) +"          \
+    "  (CASE t.series WHEN 'TSP' THEN 0 WHEN 'TSP-causal' THEN 1 ELSE 2 END) AS pair_rank"        \
+    " FROM sweep_done k JOIN sweep_done t ON t.sweep = k.sweep AND t.model = k.model"             \
+    "  AND t.machine = k.machine AND t.link_Bps IS k.link_Bps AND t.p = k.p"                      \
+    "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"                            \
+    "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"                                     \
+    " WHERE k.series IN ('KVR-S', 'KVR-P') AND t.series IN ('TSP', 'TSP-causal', 'TSP-paper'))"
+
 static const struct kvr_plot_figure figures[] = {
     {"fig1", "TTFT vs context, Llama-7B", SWEEPS "fig1.ini", "plot_ttft_ctx", "machine, p",
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
@@ -36,6 +61,14 @@ static const struct kvr_plot_figure figures[] = {
      "machine", "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig9c", "KVR-S / TSP speedup over (p, ctx, bandwidth)", SWEEPS "fig9c.ini", "plot_speedup",
      "link_Bps", "", "p, ctx_tokens, speedup", "p, ctx_tokens", false},
+    {"fig10", "the lookup table: each rank's share of the context", SWEEPS "fig10.ini",
+     PARTITION_SHARES, "model, machine, p", "rank", "ctx_tokens, share, share_lo, share_hi",
+     "rank, ctx_tokens", false},
+    {"fig11", "speedup of KVR-S and KVR-P over TSP and TSP-causal", SWEEPS "fig11.ini",
+     SPEEDUP_PAIRS, "machine", "pair", "pair_rank, model, ctx_tokens, speedup",
+     "pair_rank, model, ctx_tokens", false},
+    {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "plot_ttft_ctx", "p", "series",
+     "series_rank, link_Bps, ttft_s", "series_rank, link_Bps", false},
 };
 
 int kvr_plot_count(void)

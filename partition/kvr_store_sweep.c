@@ -187,7 +187,7 @@ enum kvr_status kvr_store_query_view(struct kvr_store *s, const char *view, cons
                                      const char *order, const char *figure, kvr_store_row_fn fn,
                                      void *arg)
 {
-    char sql[1024];
+    char sql[4096]; /* view may be a parenthesised query */
     snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE figure = ?1 ORDER BY %s", cols, view, order);
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
