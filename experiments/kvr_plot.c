@@ -12,6 +12,17 @@
 
 #define SWEEPS "experiments/sweeps/"
 
+/* fig3: the scaling points with the GPUs each plan really uses: chunks above 2% of the
+ * context (the others hold a token-grid minimum and do nothing useful). */
+#define SCALING_USED                                                                               \
+    "(WITH RECURSIVE s(id, ctx, rest, used) AS ("                                                 \
+    "  SELECT id, ctx_tokens, partition_tokens || ';', 0 FROM sweep_done"                         \
+    "  UNION ALL SELECT id, ctx, substr(rest, instr(rest, ';') + 1), used +"                      \
+    "  (CAST(substr(rest, 1, instr(rest, ';') - 1) AS INTEGER) > 0.02 * ctx) FROM s"              \
+    "  WHERE rest <> '')"                                                                           \
+    " SELECT d.figure, d.machine, d.series, d.series_rank, d.p, d.ttft_s, d.lower_bound_s,"       \
+    "  (SELECT max(used) FROM s WHERE s.id = d.id) AS gpus_used FROM sweep_done d)"
+
 /* fig10: every KVR-S partition cut into its ranks (partition_tokens is "c0;c1;..."), with each
  * rank's share of the context and the cumulative shares below and above it. */
 #define PARTITION_SHARES                                                                           \
@@ -42,8 +53,8 @@ static const struct kvr_plot_figure figures[] = {
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig2", "TTFT vs context, Falcon-7B", SWEEPS "fig2.ini", "plot_ttft_ctx", "machine, p",
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
-    {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini", "plot_scaling",
-     "machine", "series", "series_rank, p, ttft_s, lower_bound_s", "series_rank, p", false},
+    {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini", SCALING_USED,
+     "machine", "series", "series_rank, p, ttft_s, lower_bound_s, gpus_used", "series_rank, p", false},
     {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done", "",
      "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank", true},
     {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "plot_breakdown",
