@@ -12,9 +12,9 @@
 
 #define SWEEPS "experiments/sweeps/"
 
-/* What the figures read besides the store's sweep_done view: queries over it. ?2, ?3 and ?4
- * are the series labels of KVR-S, KVR-P and TSP, from the scheme table (the store keeps no
- * labels). */
+/* What the figures read besides the store's sweep_done view: queries over it. ?2 to ?6 are
+ * the series labels of KVR-S, KVR-P, TSP, TSP-causal and TSP-paper, from the scheme table (the
+ * store keeps no labels). */
 static const struct {
     const char *name, *sql;
 } sources[] = {
@@ -40,6 +40,34 @@ static const struct {
      "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
      "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
      " WHERE k.series = ?2 AND t.series = ?4)"},
+    {"plot_scaling_used", /* fig3: the GPUs each plan really uses: chunks above 2% of ctx */
+     "(WITH RECURSIVE s(id, ctx, rest, used) AS ("
+     "  SELECT id, ctx_tokens, partition_tokens || ';', 0 FROM sweep_done"
+     "  UNION ALL SELECT id, ctx, substr(rest, instr(rest, ';') + 1), used +"
+     "  (CAST(substr(rest, 1, instr(rest, ';') - 1) AS INTEGER) > 0.02 * ctx) FROM s"
+     "  WHERE rest <> '')"
+     " SELECT d.figure, d.machine, d.series, d.series_rank, d.p, d.ttft_s, d.lower_bound_s,"
+     "  (SELECT max(used) FROM s WHERE s.id = d.id) AS gpus_used FROM sweep_done d)"},
+    {"plot_partition_shares", /* fig10: each KVR-S partition ("c0;c1;...") cut into its ranks */
+     "(WITH RECURSIVE s(figure, model, machine, p, ctx_tokens, rank, tok, rest, cum) AS ("
+     "  SELECT figure, model, machine, p, ctx_tokens, -1, 0, partition_tokens || ';', 0"
+     "  FROM sweep_done WHERE series = ?2"
+     "  UNION ALL SELECT figure, model, machine, p, ctx_tokens, rank + 1,"
+     "  CAST(substr(rest, 1, instr(rest, ';') - 1) AS INTEGER), substr(rest, instr(rest, ';') + 1),"
+     "  cum + CAST(substr(rest, 1, instr(rest, ';') - 1) AS INTEGER) FROM s WHERE rest <> '')"
+     " SELECT figure, model, machine, p, rank, ctx_tokens, 1.0 * tok / ctx_tokens AS share,"
+     "  1.0 * (cum - tok) / ctx_tokens AS share_lo, 1.0 * cum / ctx_tokens AS share_hi"
+     " FROM s WHERE rank >= 0)"},
+    {"plot_speedup_pairs", /* fig11: each baseline's TTFT over each KVR plan's at one point; */
+     /* pair_rank orders the bars: KVR-S before KVR-P; TSP, TSP-causal, TSP-paper */
+     "(SELECT k.figure, k.model, k.machine, k.p, k.ctx_tokens, k.series || '/' || t.series AS pair,"
+     "  t.ttft_s / k.ttft_s AS speedup, (CASE k.series WHEN ?2 THEN 0 ELSE 3 END) +"
+     "  (CASE t.series WHEN ?4 THEN 0 WHEN ?5 THEN 1 ELSE 2 END) AS pair_rank"
+     " FROM sweep_done k JOIN sweep_done t ON t.sweep = k.sweep AND t.model = k.model"
+     "  AND t.machine = k.machine AND t.link_Bps IS k.link_Bps AND t.p = k.p"
+     "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
+     "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
+     " WHERE k.series IN (?2, ?3) AND t.series IN (?4, ?5, ?6))"},
 };
 
 static const char *source_sql(const char *name)
@@ -54,8 +82,9 @@ static const struct kvr_plot_figure figures[] = {
      "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig2", "TTFT vs context, Falcon-7B", SWEEPS "fig2.ini", "sweep_done", "machine, p", "series",
      "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
-    {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini", "sweep_done",
-     "machine", "series", "series_rank, p, ttft_s, lower_bound_s", "series_rank, p", false},
+    {"fig3", "scaling at 12k: TTFT vs p, with the lower bound", SWEEPS "fig3.ini",
+     "plot_scaling_used", "machine", "series", "series_rank, p, ttft_s, lower_bound_s, gpus_used",
+     "series_rank, p", false},
     {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done", "",
      "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank", true},
     {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "sweep_done",
@@ -73,6 +102,14 @@ static const struct kvr_plot_figure figures[] = {
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig9c", "KVR-S / TSP speedup over (p, ctx, bandwidth)", SWEEPS "fig9c.ini", "plot_speedup",
      "link_Bps", "", "p, ctx_tokens, speedup", "p, ctx_tokens", false},
+    {"fig10", "the lookup table: each rank's share of the context", SWEEPS "fig10.ini",
+     "plot_partition_shares", "model, machine, p", "rank", "ctx_tokens, share, share_lo, share_hi",
+     "rank, ctx_tokens", false},
+    {"fig11", "speedup of KVR-S and KVR-P over TSP and TSP-causal", SWEEPS "fig11.ini",
+     "plot_speedup_pairs", "machine", "pair", "pair_rank, model, ctx_tokens, speedup",
+     "pair_rank, model, ctx_tokens", false},
+    {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "sweep_done", "p", "series",
+     "series_rank, link_Bps, ttft_s", "series_rank, link_Bps", false},
 };
 
 int kvr_plot_count(void)
@@ -243,8 +280,18 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
              source_sql(f->view), order);
     kvr_plan_label(KVR_SCHEME_KVR, KVR_PART_SEARCHED, kvrs, sizeof kvrs);
     kvr_plan_label(KVR_SCHEME_KVR, KVR_PART_INTERP, kvrp, sizeof kvrp);
-    const char *params[] = {f->name, kvrs, kvrp, kvr_scheme_get(KVR_SCHEME_TSP)->label};
-    int n_params = strstr(sql, "?4") ? 4 : strstr(sql, "?3") ? 3 : 1;
+    const char *params[] = {f->name,
+                            kvrs,
+                            kvrp,
+                            kvr_scheme_get(KVR_SCHEME_TSP)->label,
+                            kvr_scheme_get(KVR_SCHEME_TSP_CAUSAL)->label,
+                            "TSP-paper"};
+    int n_params = 1;
+    for (int k = 2; k <= 6; k++) {
+        char mark[4];
+        snprintf(mark, sizeof mark, "?%d", k);
+        if (strstr(sql, mark)) n_params = k;
+    }
     enum kvr_status st =
         kvr_store_query_rows(store, sql, params, n_params, f->gantt ? on_gantt_row : on_row, &x);
     if (x.out && fclose(x.out) != 0 && !st) st = kvr_error(KVR_ERR_IO, "plot: error writing data");

@@ -1,9 +1,10 @@
 # TTFT against context: one panel per (bandwidth, p), one line per scheme.
-set multiplot layout 2, 3 title 'Falcon-7B (multi-query): TTFT against context (A100 presets)' font ',16'
+set multiplot layout 2, 3 title 'Falcon-7B (multi-query): TTFT against context, simulated (A100 presets)' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
 do for [i=1:n_panels] {
-    set title word(titles, i)
-    plot for [b=0:*] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt b+1 title columnheader(1)
+    set title pretty(i)
+    S = series(i)
+    plot for [b=0:*] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title columnheader(1)
 }
 unset multiplot

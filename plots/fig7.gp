@@ -1,6 +1,8 @@
-# Noisy network: mean TTFT over seeds, bars from the best to the worst seed.
-set title 'Llama-7B, 4 GPUs, 8k, 10 GB/s: TTFT under competing traffic (10 seeds x 16 trials)' font ',16'
+# Noisy network: TTFT under competing traffic. A point is the mean over 10 seeds of each seed's
+# 16-trial mean TTFT; its bar spans the best and the worst seed's 16-trial mean.
+set title "Llama-7B, 4 A100s, 8k, 10 GB/s, simulated: TTFT under competing traffic\n{/*0.8 point: mean over 10 seeds of a 16-trial mean; bar: best to worst seed}" font ',15'
 set xlabel 'competing traffic: largest share of a link taken per layer'
 set ylabel 'TTFT (ms)'
 set xrange [-0.05:0.75]
-plot for [b=0:*] panel(1) index b using 3:(ms($4)):(ms($5)):(ms($6)) with yerrorlines lt b+1 title columnheader(1)
+S = series(1)
+plot for [b=0:*] panel(1) index b using 3:(ms($4)):(ms($5)):(ms($6)) with yerrorlines lt lt_of(word(S, b+1)) title columnheader(1)

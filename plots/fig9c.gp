@@ -1,16 +1,25 @@
-# Heat maps of the KVR-S / TSP TTFT speedup over (p, ctx), one per bandwidth.
-set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP' font ',16'
+# Heat maps of the KVR-S / TSP TTFT speedup over (p, ctx), one per bandwidth, the value printed
+# in every fourth column (4k, 8k, ...). The colour bar spans the data (white at its minimum when no cell is below 1x).
+set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100)' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'GPUs (p)'
 set cblabel 'speedup (x)'
-set palette defined (0.8 '#0072B2', 1.0 '#F7F7F7', 2.2 '#D55E00')  # white at 1x: no gain
-set cbrange [0.8:2.2]
+lo = 1e9; hi = 0
+do for [i=1:n_panels] {
+    stats panel(i) using 4 nooutput
+    lo = STATS_min < lo ? STATS_min : lo
+    hi = STATS_max > hi ? STATS_max : hi
+}
+if (lo < 1) { set palette defined (lo '#0072B2', 1.0 '#F7F7F7', hi '#D55E00') } \
+else { set palette defined (0 '#F7F7F7', 1 '#D55E00') }
+set cbrange [lo:hi]
 set style fill solid 1.0 noborder
 set yrange [1.5:8.5]
 set xrange [0:33]
 set key off
 do for [i=1:n_panels] {
-    set title word(titles, i)
-    plot panel(i) using ($3/1024):2:(0.5):(0.5):4 with boxxyerror fc palette
+    set title pretty(i)
+    plot panel(i) using ($3/1024):2:(0.5):(0.5):4 with boxxyerror fc palette, \
+         '' using (abs($3 / 4096.0 - floor($3 / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',8'
 }
 unset multiplot

@@ -7,23 +7,37 @@ if (term eq 'svg') {
     set terminal pngcairo size 1500,900 enhanced font 'DejaVu Sans,13' linewidth 1.5
 }
 set output outdir.'/'.name.'.'.term
-set linetype 1 lc rgb '#0072B2' lw 2 pt 7 ps 0.8 dt 1   # blue
-set linetype 2 lc rgb '#D55E00' lw 2 pt 5 ps 0.8 dt 1   # vermillion
-set linetype 3 lc rgb '#009E73' lw 2 pt 9 ps 0.9 dt 1   # bluish green
-set linetype 4 lc rgb '#CC79A7' lw 2 pt 11 ps 0.9 dt 1  # reddish purple
-set linetype 5 lc rgb '#E69F00' lw 2 pt 13 ps 0.9 dt 1  # orange
-set linetype 6 lc rgb '#56B4E9' lw 2 pt 4 ps 0.8 dt 2   # sky blue
-set linetype 7 lc rgb '#000000' lw 2 pt 6 ps 0.8 dt 4   # black
-set linetype 8 lc rgb '#F0E442' lw 2 pt 8 ps 0.8 dt 1   # yellow
+# One colour, marker and dash per scheme in every figure (not by block order): lt_of(label).
+set linetype 1 lc rgb '#0072B2' lw 2 pt 7 ps 0.8 dt 1   # TSP: blue, disc
+set linetype 2 lc rgb '#56B4E9' lw 2 pt 5 ps 0.8 dt 2   # TSP-causal: sky blue, square, dashed
+set linetype 3 lc rgb '#009E73' lw 2 pt 9 ps 0.9 dt 1   # ring: bluish green, triangle
+set linetype 4 lc rgb '#CC79A7' lw 2 pt 11 ps 0.9 dt 1  # TP: reddish purple, down triangle
+set linetype 5 lc rgb '#E69F00' lw 2 pt 13 ps 0.9 dt 4  # KVR-E: orange, diamond, dash-dot
+set linetype 6 lc rgb '#D55E00' lw 2.5 pt 7 ps 0.9 dt 1 # KVR-S: vermillion, disc, solid
+set linetype 7 lc rgb '#000000' lw 2 pt 6 ps 0.8 dt 4   # single / lower bound: black
+set linetype 8 lc rgb '#8B2500' lw 1.5 pt 6 ps 1.4 dt 2 # KVR-P: dark vermillion, open ring, dashed
+set linetype 9 lc rgb '#009E73' lw 1.5 pt 8 ps 0.9 dt 2 # ring-pass: green, open triangle, dashed
+set linetype 10 lc rgb '#1B3A6B' lw 2 pt 3 ps 0.9 dt 3  # TSP-paper: navy, star, dotted
+set linetype 11 lc rgb '#777777' lw 2 pt 1 ps 0.9 dt 1  # other series: grey
+set linetype 12 lc rgb '#F0E442' lw 2 pt 12 ps 0.9 dt 1 # yellow
+lt_of(s) = s eq 'TSP' ? 1 : s eq 'TSP-causal' ? 2 : s eq 'ring' ? 3 : s eq 'TP' ? 4 : \
+    s eq 'KVR-E' ? 5 : s eq 'KVR-S' ? 6 : s eq 'single' ? 7 : s eq 'KVR-P' ? 8 : \
+    s eq 'ring-pass' ? 9 : s eq 'TSP-paper' ? 10 : 11
 set grid lc rgb '#dddddd' lw 1
 set key top left box opaque samplen 2 spacing 1.1
 set border lw 1.2
 set datafile separator '\t'
 set datafile missing 'NaN'
-# The panels of a figure: data files and their titles from NAME.list.
+# The panels of a figure: data files and their titles from NAME.list. Titles are written in
+# words (pretty): 'a100-10GBps,p=2' reads 'A100, 10 GB/s, 2 GPUs' (plots/labels.sed).
+plotdir = system("dirname '".ARG0."'")
 list = datadir.'/'.name.'.list'
 files = system('cut -f1 '.list)
 titles = system('cut -f2 '.list)
 n_panels = words(files)
 panel(i) = datadir.'/'.word(files, i)
+pretty(i) = system(sprintf("sed -n '%dp' '%s' | cut -f2 | sed -f '%s/labels.sed'", i, list, plotdir))
+# The series of panel i in block order (the first field of each block's header row).
+series(i) = system(sprintf("awk -F'\t' 'h==0&&NF{print $1; h=1} !NF{h=0}' '%s'", panel(i)))
 ms(x) = 1000 * x
+sim = 'simulated'

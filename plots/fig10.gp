@@ -1,0 +1,23 @@
+# The lookup table itself: each rank's share of the context in the searched (KVR-S) partition,
+# stacked from rank 0 (bottom, the earliest tokens) to rank p-1 (top). Uneven by design:
+# later ranks attend to longer prefixes, so earlier ranks get more tokens.
+set multiplot layout 2, 4 title 'The KVR-S lookup table: share of the context per rank, simulated (A100)' font ',16'
+set xlabel 'context (k tokens)'
+set ylabel 'share of the context'
+set yrange [0:1]
+set xrange [1:16]
+set key off
+set style fill solid 0.85 border lc rgb '#ffffff'
+set palette defined (0 '#D55E00', 0.5 '#F7F7F7', 1 '#0072B2')
+set cbrange [0:1]
+unset colorbox
+do for [i=1:n_panels] {
+    set title pretty(i) font ',9'
+    S = series(i)
+    nb = words(S)
+    plot for [b=0:nb-1] panel(i) index b using ($2/1024):4:5 with filledcurves \
+             fc palette frac (nb > 1 ? b / (nb - 1.0) : 0), \
+         for [b=0:nb-1] panel(i) index b using (column(2) == 16384 ? 15.2 : NaN):(($4 + $5) / 2):(sprintf('%d', b)) \
+             with labels font ',9'
+}
+unset multiplot

@@ -1,0 +1,63 @@
+#!/bin/sh
+# The figures as a reviewer reads them: every committed figure renders from its sweep, every
+# panel title is written in words, every scheme label has its own colour, and fig5's stacked
+# bars add up to each scheme's TTFT (the overlapped communication lies within what was sent).
+# Usage: test_figures.sh PATH/TO/kvr   (TAP on stdout)
+kvr=$1
+n=0 failed=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/tap_helpers.sh"
+src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+
+"$kvr" sweep "$src"/experiments/sweeps/*.ini --db "$tmp/f.db" >"$tmp/out" 2>&1
+report $? "every sweep file runs" "$(tail -5 "$tmp/out")"
+mkdir "$tmp/fig"
+"$kvr" plot all --db "$tmp/f.db" --out "$tmp/fig" >"$tmp/out" 2>&1
+report $? "kvr plot all renders" "$(tail -5 "$tmp/out")"
+
+# Panel titles: after plots/labels.sed, no profile key or 'p=' spelling is left.
+raw=$(cut -f2 "$tmp"/fig/data/*.list | sed -f "$src/plots/labels.sed" | grep -E 'GBps|,p=|^p=|-nvlink|-2x4|profile-bw' || true)
+[ -z "$raw" ]; report $? "every panel title reads as words" "left raw: $raw"
+
+# Scheme labels: each series that names a scheme maps to a linetype of its own in style.gp.
+labels=$(for f in "$tmp"/fig/data/*.tsv; do awk -F'\t' 'h==0&&NF{print $1; h=1} !NF{h=0}' "$f"; done | sort -u |
+    grep -E '^(TSP|TSP-causal|TSP-paper|ring|ring-pass|TP|KVR-E|KVR-S|KVR-P|single)$')
+for l in $labels; do
+    grep -q "s eq '$l' ?" "$src/plots/style.gp"; report $? "scheme label '$l' has its own colour in style.gp"
+done
+python3 - "$src/plots/style.gp" <<'PY'
+import re, sys
+m = re.findall(r"s eq '([^']+)' \? (\d+)", open(sys.argv[1]).read())
+lts = [int(v) for _, v in m]
+sys.exit(0 if len(lts) == len(set(lts)) and len(lts) >= 10 else 1)
+PY
+report $? "no two schemes share a linetype"
+
+# fig5: compute + exposed communication + waiting = TTFT, with 0 <= exposed <= communication.
+python3 - "$tmp/fig/data" <<'PY'
+import os, sys
+d = sys.argv[1]
+bad, rows = [], 0
+for name in sorted(os.listdir(d)):
+    if not (name.startswith('fig5-') and name.endswith('.tsv')):
+        continue
+    lines = [l.rstrip('\n').split('\t') for l in open(os.path.join(d, name)) if l.strip()]
+    for r in lines[1:]:
+        comp, comm, wait, ttft = map(float, r[2:6])
+        exposed = ttft - comp - wait
+        rows += 1
+        if exposed < -1e-9 or exposed > comm + 1e-9:
+            bad.append('%s %s: compute %.4f wait %.4f ttft %.4f comm %.4f' % (name, r[1], comp, wait, ttft, comm))
+print('\n'.join(bad))
+sys.exit(0 if rows >= 8 and not bad else 1)
+PY
+report $? "fig5: every bar adds up to its TTFT and the exposed part lies within the communication"
+
+for f in "$src"/plots/fig*.gp; do
+    b=$(basename "$f" .gp)
+    [ -s "$tmp/fig/$b.png" ] && [ -s "$tmp/fig/$b.svg" ]; report $? "$b renders PNG and SVG"
+done
+
+echo "1..$n"
+[ "$failed" = 0 ]
