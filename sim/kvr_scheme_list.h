@@ -24,6 +24,9 @@ KVR_SCHEME(TSP, "tsp", "TSP", kvr_sim_tsp, KVR_EXEC(kvr_dist_tsp),
 KVR_SCHEME(TSP_CAUSAL, "tsp-causal", "TSP-causal", kvr_sim_tsp_causal, KVR_EXEC(kvr_dist_tsp_causal),
            KVR_SO_EVEN,
            "tsp computing only the unmasked pairs (a flash kernel skipping the masked triangle)")
+KVR_SCHEME(TSP_PAPER, "tsp-paper", "TSP-paper", kvr_sim_tsp_paper, KVR_SIM_ONLY,
+           KVR_SO_EVEN,
+           "the paper's baseline as it most plausibly ran: tsp with K/V expanded to every query head")
 KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_SIM_ONLY,
            KVR_SO_EVEN | KVR_SO_ZIGZAG,
            "ring attention: pass-KV, zig-zag sharding (2p chunks), overlapped")
