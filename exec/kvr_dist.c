@@ -228,18 +228,22 @@ static enum kvr_status run_kvr(struct dist *d)
 {
     int i = d->rank, p = d->p;
     uint64_t prev = d->start[i], upto = d->start[i + 1];
+    /* With a sliding window W the ranks after this one attend only positions from
+     * S_i - (W - 1) on: the chain hands on [first(S_i), S_i), not [0, S_i). */
+    uint64_t in0 = kvr_window_first(d->m, prev), out0 = kvr_window_first(d->m, upto);
     uint32_t n_layers = d->m->n_layers;
-    enum kvr_status st = i > 0 ? recv_post(d, 0, 0, i - 1, 0, prev, 0) : KVR_OK;
+    enum kvr_status st = i > 0 ? recv_post(d, 0, 0, i - 1, in0, prev - in0, 0) : KVR_OK;
     for (uint32_t l = 0; l < n_layers && !st; l++) {
         if ((st = pre(d, l))) break;
-        if (i > 0 && (st = recv_finish(d, (int)(l % 2), l, i - 1, 0, prev))) break;
+        if (i > 0 && (st = recv_finish(d, (int)(l % 2), l, i - 1, in0, prev - in0))) break;
         /* the whole cache so far goes on before this rank's own attention, and before the
          * next layer's receive is posted: NCCL runs a rank's transfers in order on one stream,
          * so a receive posted first would hold this send until the previous rank's next layer
          * (every hop of the chain a layer late) */
-        if (i < p - 1 && (st = send_rows(d, 2 + (int)(l % 2), l, i + 1, 0, upto, (int)l))) break;
+        if (i < p - 1 && (st = send_rows(d, 2 + (int)(l % 2), l, i + 1, out0, upto - out0, (int)l)))
+            break;
         if (i > 0 && l + 1 < n_layers &&
-            (st = recv_post(d, (int)((l + 1) % 2), l + 1, i - 1, 0, prev, (int)l + 1)))
+            (st = recv_post(d, (int)((l + 1) % 2), l + 1, i - 1, in0, prev - in0, (int)l + 1)))
             break;
         st = post(d, l, KVR_MASK_CAUSAL);
     }
@@ -395,7 +399,8 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
     memset(stats, 0, sizeof *stats);
     enum kvr_status st = kvr_dist_check(o, d.p);
     if (!st) st = dist_setup(&d);
-    if (!st) st = kvr_comm_barrier(comm); /* everyone starts together */
+    if (!st) st = kvr_exec_set_prompt_len(ex, o->ctx); /* dynamic NTK: the whole prompt's */
+    if (!st) st = kvr_comm_barrier(comm);              /* everyone starts together */
     d.t0 = now_s(&d);
     uint32_t s = (uint32_t)d.start[d.rank], c = (uint32_t)(d.start[d.rank + 1] - s);
     if (!st && d.p == 1)

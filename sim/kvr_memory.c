@@ -22,9 +22,10 @@ static void kv_held(const struct kvr_sim *sim, const struct kvr_plan *plan, int 
     *tokens_one_layer = 0;
     switch (plan->scheme) {
     case KVR_SCHEME_KVR: {
+        /* what it received, [first(S_{r-1}), S_{r-1}) with a sliding window, and its own */
         uint64_t s = 0;
-        for (int i = 0; i <= r; i++) s += plan->tokens[i];
-        *tokens_all_layers = (double)s;
+        for (int i = 0; i < r; i++) s += plan->tokens[i];
+        *tokens_all_layers = (double)(s + plan->tokens[r] - kvr_window_first(sim->model, s));
         break;
     }
     case KVR_SCHEME_RING: {

@@ -104,7 +104,9 @@ void kvr_scheme_kvr(struct kvr_sim *sim, const struct kvr_plan *plan)
     uint64_t s = 0;
     for (int i = 0; i < p; i++) {
         s += plan->tokens[i];
-        kv_bytes[i] = (double)s * kvb; /* rank i hands on the cache of [0, S_i) */
+        /* rank i hands on the cache of [0, S_i); with a sliding window W only the part later
+         * ranks can still attend, [S_i - (W-1), S_i) (#17; exec/kvr_dist.c sends the same) */
+        kv_bytes[i] = (double)(s - kvr_window_first(m, s)) * kvb;
         link_free[i] = 0;
     }
     for (int l = 0; l < (int)m->n_layers; l++)
@@ -198,13 +200,18 @@ static void zigzag(const struct kvr_plan *plan, int i, uint64_t lo[2], uint64_t 
     }
 }
 
-static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki)
+/* With a sliding window W (#17) the pairs with i - j >= W drop out: they are the causal pairs
+ * of the same queries against the keys shifted by W. */
+static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64_t w)
 {
     uint64_t qlo[2], qhi[2], klo[2], khi[2], sum = 0;
     zigzag(plan, qi, qlo, qhi);
     zigzag(plan, ki, klo, khi);
     for (int a = 0; a < 2; a++)
-        for (int b = 0; b < 2; b++) sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
+        for (int b = 0; b < 2; b++) {
+            sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
+            if (w) sum -= kvr_pairs_between(qlo[a], qhi[a], klo[b] + w, khi[b] + w);
+        }
     return sum;
 }
 
@@ -230,7 +237,8 @@ void kvr_scheme_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
     }
     for (int i = 0; i < p; i++)
         for (int k = 0; k < p; k++) {
-            uint64_t n_keys = sim->res->rank[k].tokens, pairs = zigzag_pairs(plan, i, k);
+            uint64_t n_keys = sim->res->rank[k].tokens,
+                     pairs = zigzag_pairs(plan, i, k, m->sliding_window);
             attn[i][k] =
                 pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens, n_keys, pairs) : 0;
         }

@@ -21,8 +21,8 @@ json_check "model show falcon-7b --json: keys and exact count" \
 json_check "model show --ctx 16k: prefill FLOPs split" \
     "d['prefill_flops_attention'] == 32*(4*4096+5*32)*16384*16385//2 and d['prefill_flops'] == d['prefill_flops_linear'] + d['prefill_flops_attention'] and len(d['ops']) == 15" \
     -- model show llama-7b --ctx 16k --json
-json_check "model list --json lists the seven presets" \
-    "len(d) == 7 and {m['name'] for m in d} >= {'llama-7b','falcon-7b','llama-2-70b','llama-3-8b','mistral-7b','llama-13b','llama-30b'}" \
+json_check "model list --json lists the nine presets" \
+    "len(d) == 9 and {m['name'] for m in d} >= {'llama-7b','falcon-7b','llama-2-70b','llama-3-8b','llama-3.1-8b','qwen2-7b','mistral-7b','llama-13b','llama-30b'}" \
     -- model list --json
 json_check "model show FILE.ini" "d['params'] == 6921720704" \
     -- model show "$KVR_SOURCE_ROOT/data/models/falcon-7b.ini" --json

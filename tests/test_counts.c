@@ -91,7 +91,8 @@ static void test_tiny_falcon(void)
     /* MQA, LayerNorm, GELU, parallel block with one norm, tied, biases on.
      * embed 80; layer: LN 16, qkv 8*16+16 = 144, out 64+8 = 72, up 8*32+32 = 288,
      * down 32*8+8 = 264 -> 784; final LN 16; tied head 0. Total 880. */
-    struct kvr_model f = {.name = "tiny-falcon",
+    struct kvr_model f = {KVR_MODEL_DEFAULTS,
+                          .name = "tiny-falcon",
                           .n_layers = 1,
                           .d_model = 8,
                           .n_heads = 2,
@@ -104,7 +105,9 @@ static void test_tiny_falcon(void)
                           .parallel_attn = true,
                           .block_norms = 1,
                           .rotary = true,
-                          .bias = true,
+                          .bias_qkv = true,
+                          .bias_out = true,
+                          .bias_mlp = true,
                           .tied_embeddings = true,
                           .dtype = KVR_DTYPE_FP32};
     ok(kvr_model_validate(&f) == KVR_OK, "tiny falcon is valid");
@@ -129,9 +132,10 @@ static void test_presets(void)
         uint64_t params;
     } pub[] = {{"llama-7b", 6738415616ull},   {"llama-13b", 13015864320ull},
                {"llama-30b", 32528943616ull}, {"llama-2-70b", 68976648192ull},
-               {"llama-3-8b", 8030261248ull}, {"mistral-7b", 7241732096ull},
+               {"llama-3-8b", 8030261248ull}, {"llama-3.1-8b", 8030261248ull},
+               {"qwen2-7b", 7615616512ull},   {"mistral-7b", 7241732096ull},
                {"falcon-7b", 6921720704ull}};
-    is_u64(kvr_model_preset_count(), 7, "seven presets");
+    is_u64(kvr_model_preset_count(), 9, "nine presets");
     for (size_t i = 0; i < sizeof pub / sizeof pub[0]; i++) {
         const struct kvr_model *m = kvr_model_preset_find(pub[i].name);
         if (!ok(m != NULL, "preset %s exists", pub[i].name)) continue;
