@@ -65,7 +65,7 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     st = o->backend == KVR_BACKEND_CUDA ? kvr_cuda_create(m, o->max_ctx, chunk, o->device, &ex->be)
                                         : kvr_ref_create(m, o->max_ctx, chunk, &ex->be);
     if (!st)
-        st = o->weights ? kvr_safetensors_load(o->weights, ex)
+        st = o->weights ? kvr_safetensors_load(o->weights, ex, o->allow_unused)
                         : OPS(ex)->init_random(BE(ex), o->seed);
     if (st) {
         kvr_exec_close(ex);

@@ -25,7 +25,8 @@ struct kvr_exec_opts {
     uint32_t max_ctx;    /* KV-cache positions */
     uint32_t max_chunk;  /* tokens of the largest chunk (0: max_ctx) */
     uint64_t seed;       /* seeded random weights when weights is NULL */
-    const char *weights; /* a .safetensors file, or NULL */
+    const char *weights; /* a .safetensors file, a sharded index or a folder; or NULL */
+    bool allow_unused;   /* accept checkpoint tensors the model does not use */
     int device;          /* CUDA device ordinal */
 };
 
