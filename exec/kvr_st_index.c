@@ -129,7 +129,7 @@ static int is_file(const char *p)
 enum kvr_status kvr_st_resolve(const char *w, char *out, size_t cap, int *is_index)
 {
     struct stat sb;
-    if (stat(w, &sb) != 0) return kvr_error(KVR_ERR_INPUT, "--weights %s: %s", w, strerror(errno));
+    if (stat(w, &sb) != 0) return kvr_error(KVR_ERR_IO, "--weights %s: %s", w, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         snprintf(out, cap, "%s/model.safetensors.index.json", w);
         if (is_file(out)) return *is_index = 1, KVR_OK;

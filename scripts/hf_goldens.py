@@ -27,6 +27,8 @@ SMALL = dict(vocab_size=V, num_hidden_layers=2)
 LL = dict(hidden_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=64,
           intermediate_size=64, **SMALL)
 
+QW = {**{k: v for k, v in LL.items() if k != "head_dim"}, "hidden_size": 128}  # head_dim 64
+
 CASES = {
     # name: (config, ctx, prompt format, what it checks)
     "llama_base": (LlamaConfig(**LL), 40, "txt", "Llama, rotary base 10000, head_dim 64, GQA 2:1"),
@@ -55,9 +57,9 @@ CASES = {
     "llama_sharded": (LlamaConfig(**LL), 40, "txt", "llama_base's model in 3 shards with an index"),
     "mistral_window": (MistralConfig(**LL, sliding_window=8), 40, "txt",
                        "Mistral, sliding window 8 < prompt 40"),
-    "qwen2_bias": (Qwen2Config(**{k: v for k, v in LL.items() if k != "head_dim"}, rope_theta=1e6),
-                   40, "txt", "Qwen2: q, k, v biases, base 1e6, head_dim 32"),
-    "qwen2_window": (Qwen2Config(**{k: v for k, v in LL.items() if k != "head_dim"},
+    "qwen2_bias": (Qwen2Config(**QW, rope_theta=1e6), 40, "txt",
+                   "Qwen2: q, k, v biases, base 1e6"),
+    "qwen2_window": (Qwen2Config(**QW,
                                  use_sliding_window=True, sliding_window=8, max_window_layers=0),
                      40, "txt", "Qwen2 with use_sliding_window, every layer (max_window_layers 0)"),
     "falcon7b": (FalconConfig(hidden_size=128, num_attention_heads=2, ffn_hidden_size=96,

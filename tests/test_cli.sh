@@ -96,7 +96,7 @@ report $? "exec: the same seed gives the same first token and checksum"
 expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
 expect 2 "start it with mpirun" "exec with a multi-rank scheme on one process exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
 expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"
-expect 2 "--model and --ctx are required" "exec without --ctx exits 2" -- exec --model "$tiny"
+expect 2 "--model and --ctx (or --tokens) are required" "exec without --ctx exits 2" -- exec --model "$tiny"
 expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --reps 0
 
 # kvr calibrate and kvr validate on the committed H100 data (no GPU needed)

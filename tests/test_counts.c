@@ -212,8 +212,38 @@ static void test_limits(void)
     like(kvr_error_message(), "overflows", "  overflow message");
 }
 
+/* Sliding window (#17): brute force over (i, j) with 0 <= i - j < W, and Mistral-7B at 32k by
+ * hand: W(W+1)/2 + (C - W) W = 8,390,656 + 117,440,512 = 125,831,168 pairs per head and layer,
+ * attention FLOPs 32 x 125,831,168 x (4 * 4096 + 5 * 32) = 66,616,026,988,544. */
+static void test_window(void)
+{
+    struct kvr_model m = tiny;
+    m.sliding_window = 5;
+    int bad = 0;
+    for (uint64_t s = 0; s < 14; s++)
+        for (uint64_t c = 1; c < 14; c++) {
+            uint64_t brute = 0, keys_lo = s + c;
+            for (uint64_t i = s; i < s + c; i++)
+                for (uint64_t j = 0; j <= i; j++)
+                    if (i - j < 5) brute++, keys_lo = j < keys_lo ? j : keys_lo;
+            bad += kvr_model_attn_pairs(&m, s, c, KVR_MASK_CAUSAL) != brute;
+            bad += kvr_model_attn_keys(&m, s, c) != s + c - keys_lo;
+        }
+    is_u64((uint64_t)bad, 0, "windowed pairs and keys equal the brute-force count (W = 5)");
+    const struct kvr_model *mi = kvr_model_preset_find("mistral-7b");
+    is_u64(kvr_model_attn_pairs(mi, 0, 32768, KVR_MASK_CAUSAL), 125831168ull,
+           "mistral-7b at 32k: W(W+1)/2 + (C-W)W pairs");
+    struct kvr_prefill_flops pf;
+    kvr_prefill_flops(mi, 32768, KVR_MASK_CAUSAL, &pf);
+    is_u64(pf.attention, 66616026988544ull, "mistral-7b at 32k: attention FLOPs by hand");
+    m.sliding_window = 0;
+    is_u64(kvr_model_attn_pairs(&m, 3, 4, KVR_MASK_CAUSAL), kvr_attn_pairs(3, 4, KVR_MASK_CAUSAL),
+           "no window: the causal count");
+}
+
 int main(void)
 {
+    test_window();
     test_tiny_params();
     test_embed_rows();
     test_tiny_ops();
