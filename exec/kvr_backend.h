@@ -45,7 +45,11 @@ struct kvr_backend_ops {
                               uint32_t layer, uint32_t c, bool accumulate);
     /* Rotates Q (in place) and K of QKV at positions [s, s+c), writes K and V to the cache. */
     enum kvr_status (*rotary)(void *be, uint32_t layer, uint32_t s, uint32_t c);
-    /* ATT = attention of QKV's Q (positions [s, s+c)) against cache keys [0, s+c), causal. */
+    /* The prompt's length, which dynamic NTK rotary scaling reads (as transformers does for a
+     * prefill: every chunk rotates with the frequencies of the whole prompt). */
+    enum kvr_status (*set_prompt)(void *be, uint32_t ctx);
+    /* ATT = attention of QKV's Q (positions [s, s+c)) against cache keys [0, s+c), causal,
+     * inside the model's sliding window (query i: keys [kvr_window_first(i), i]). */
     enum kvr_status (*attention)(void *be, uint32_t layer, uint32_t s, uint32_t c,
                                  enum kvr_mask mask);
     enum kvr_status (*activation)(void *be, uint32_t c); /* UP -> ACT */

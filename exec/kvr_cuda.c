@@ -31,6 +31,8 @@ struct cu {
     cudaEvent_t uploaded;    /* the last token upload is done: tokens_host is free again */
     void *rope;              /* float2 [max_chunk][hd/2]: rotary cos, sin of positions rope_s.. */
     uint32_t rope_s, rope_c; /* what the table holds (rope_c = 0: nothing) */
+    float *inv_freq;         /* device [rot/2]: kvr_rope_inv_freq for the prompt's length */
+    float rope_scale;        /* multiplies cos and sin (yarn's attention factor) */
     void *workspace;
     size_t free0, free_min; /* device memory free before we started, and the least seen */
     uint64_t held;
@@ -90,7 +92,7 @@ static void cu_destroy(void *be)
     for (int t = 0; t < KVR_N_TENSORS; t++) cudaFree(c->w[t]);
     for (int b = 0; b < KVR_N_BUFS; b++) cudaFree(c->buf[b]);
     cudaFree(c->k), cudaFree(c->v), cudaFree(c->xn_last), cudaFree(c->logits);
-    cudaFree(c->tokens), cudaFree(c->workspace), cudaFree(c->rope);
+    cudaFree(c->tokens), cudaFree(c->workspace), cudaFree(c->rope), cudaFree(c->inv_freq);
     if (c->blas) cublasDestroy(c->blas);
     for (int i = 0; c->stamps && i < KVR_MAX_STAMPS; i++)
         if (c->stamps[i]) cudaEventDestroy(c->stamps[i]);
@@ -163,7 +165,7 @@ static enum kvr_status cu_norm(void *be, enum kvr_buf out, enum kvr_tensor w, ui
     struct cu *c = be;
     KVR_LAUNCH_CHECK(kvr_cu_norm(c->buf[out], c->buf[KVR_BUF_X], tensor(c, w, layer),
                                  tensor(c, (enum kvr_tensor)(w + 1), layer), n, c->m.d_model,
-                                 c->m.norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
+                                 c->m.norm == KVR_NORM_LAYERNORM, (float)c->m.norm_eps, c->stream));
     return KVR_OK;
 }
 
@@ -198,12 +200,35 @@ static enum kvr_status cu_rotary(void *be, uint32_t layer, uint32_t s, uint32_t 
     struct cu *c = be;
     const struct kvr_model *m = &c->m;
     if (m->rotary && (c->rope_s != s || c->rope_c < n)) { /* once per chunk, not per layer */
-        KVR_LAUNCH_CHECK(kvr_cu_rope_table(c->rope, s, n, m->head_dim, KVR_ROPE_THETA, c->stream));
+        KVR_LAUNCH_CHECK(kvr_cu_rope_table(c->rope, s, n, kvr_rotary_dims(m), c->inv_freq,
+                                           c->rope_scale, c->stream));
         c->rope_s = s, c->rope_c = n;
     }
     KVR_LAUNCH_CHECK(kvr_cu_rotary(c->buf[KVR_BUF_QKV], kv_at(c, c->k, layer, 0),
                                    kv_at(c, c->v, layer, 0), m->rotary ? c->rope : NULL, s, n,
-                                   m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
+                                   m->n_heads, m->n_kv_heads, m->head_dim, kvr_rotary_dims(m),
+                                   c->stream));
+    return KVR_OK;
+}
+
+/* The rotary frequencies of a prompt of ctx tokens (dynamic NTK reads ctx), to the device. */
+static enum kvr_status cu_set_prompt(void *be, uint32_t ctx)
+{
+    struct cu *c = be;
+    uint32_t half = kvr_rotary_dims(&c->m) / 2;
+    if (!c->m.rotary || !half) return KVR_OK;
+    double *f = malloc(half * sizeof *f), scale = 1;
+    float *ff = malloc(half * sizeof *ff);
+    if (!f || !ff) return free(f), free(ff), kvr_error(KVR_ERR_NOMEM, "out of memory");
+    kvr_rope_inv_freq(&c->m, ctx, f, &scale);
+    for (uint32_t j = 0; j < half; j++) ff[j] = (float)f[j];
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpy(c->inv_freq, ff, half * sizeof(float), cudaMemcpyHostToDevice);
+    free(f), free(ff);
+    KVR_CUDA_CHECK(e);
+    c->rope_scale = (float)scale;
+    c->rope_c = 0; /* the table is stale */
     return KVR_OK;
 }
 
@@ -234,7 +259,7 @@ static enum kvr_status cu_logits(void *be, uint32_t row)
     KVR_LAUNCH_CHECK(kvr_cu_norm(c->xn_last,
                                  (float *)c->buf[KVR_BUF_X] + (uint64_t)row * m->d_model,
                                  c->w[KVR_T_FINAL_NORM_W], c->w[KVR_T_FINAL_NORM_B], 1, m->d_model,
-                                 m->norm == KVR_NORM_LAYERNORM, KVR_NORM_EPS, c->stream));
+                                 m->norm == KVR_NORM_LAYERNORM, (float)m->norm_eps, c->stream));
     const void *head = m->tied_embeddings ? c->w[KVR_T_EMBED] : c->w[KVR_T_LM_HEAD];
     KVR_LAUNCH_CHECK(kvr_cu_gemv(c->logits, head, c->xn_last, m->vocab, m->d_model, c->stream));
     return KVR_OK;
@@ -373,6 +398,7 @@ static const struct kvr_backend_ops cu_ops = {
     .norm = cu_norm,
     .linear = cu_linear,
     .rotary = cu_rotary,
+    .set_prompt = cu_set_prompt,
     .attention = cu_attention,
     .activation = cu_activation,
     .logits = cu_logits,
@@ -415,11 +441,23 @@ static enum kvr_status cu_alloc_all(struct cu *c)
     if (!st) st = cu_alloc(c, (void **)&c->tokens, 4ull * c->max_chunk);
     if (!st) st = cu_alloc(c, &c->workspace, WORKSPACE_BYTES);
     if (!st) st = cu_alloc(c, &c->rope, 4ull * m->head_dim * c->max_chunk);
+    if (!st) st = cu_alloc(c, (void **)&c->inv_freq, 4ull * (m->head_dim / 2 + 1));
     return st;
 }
 
 static enum kvr_status cu_check_model(const struct kvr_model *m)
 {
+    /* the attention kernels (kvr_cuda_attn_sm90.cu) do not take a window yet */
+    if (m->sliding_window)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--backend cuda: model %s has sliding_window = %u: sliding window not "
+                         "yet supported by the cuda backend (use --backend ref)",
+                         m->name, m->sliding_window);
+    if (m->rotary && kvr_rotary_dims(m) % 16)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--backend cuda: model %s rotates %u dimensions per head; the rotary "
+                         "kernel takes a multiple of 16",
+                         m->name, kvr_rotary_dims(m));
     if (m->head_dim != 64 && m->head_dim != 128)
         return kvr_error(KVR_ERR_INPUT,
                          "--backend cuda: model %s has head_dim %u; the attention kernel takes 64 "
@@ -461,7 +499,7 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     enum kvr_status st = cu_alloc_all(c);
     if (st) return st;
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
-    return KVR_OK;
+    return cu_set_prompt(c, c->max_ctx);
 }
 
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,

@@ -184,32 +184,34 @@ extern "C" int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t r
     return launched();
 }
 
-/* cos and sin of pos * theta^(-2j/hd) for positions [s, s+c) and j < hd/2, as float2 [c][hd/2]:
- * computed once per chunk (precise sincosf: positions reach 10^6) and read by every layer. */
-__global__ void rope_table_kernel(float2 *table, uint32_t s, uint32_t half, float theta)
+/* cos and sin of pos * inv_freq[j] (times scale: yarn's attention factor) for positions
+ * [s, s+c) and j < half, as float2 [c][half]: computed once per chunk (precise sincosf:
+ * positions reach 10^6) and read by every layer. inv_freq comes from kvr_rope_inv_freq. */
+__global__ void rope_table_kernel(float2 *table, uint32_t s, uint32_t half, const float *inv_freq,
+                                  float scale)
 {
     uint32_t i = blockIdx.x;
     for (uint32_t j = threadIdx.x; j < half; j += blockDim.x) {
-        float inv_freq = powf(theta, -(float)j / (float)half), sn, cs;
-        sincosf((float)(s + i) * inv_freq, &sn, &cs);
-        table[(uint64_t)i * half + j] = make_float2(cs, sn);
+        float sn, cs;
+        sincosf((float)(s + i) * inv_freq[j], &sn, &cs);
+        table[(uint64_t)i * half + j] = make_float2(cs * scale, sn * scale);
     }
 }
 
-extern "C" int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t hd, float theta,
-                                 void *stream)
+extern "C" int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t rot,
+                                 const float *inv_freq, float scale, void *stream)
 {
-    rope_table_kernel<<<c, 64, 0, STREAM(stream)>>>((float2 *)table, s, hd / 2, theta);
+    rope_table_kernel<<<c, 64, 0, STREAM(stream)>>>((float2 *)table, s, rot / 2, inv_freq, scale);
     return launched();
 }
 
-/* One block per token: thread t rotates 8 pairs (j..j+7, j+hd/2..) of a Q or K head
- * (rotate-half) with 16-byte loads and stores, then the block copies K and V into the cache at
- * position s + i. hd is a multiple of 16. */
+/* One block per token: thread t rotates 8 pairs (j..j+7, j+rot/2..) of the first rot dimensions
+ * of a Q or K head (rotate-half) with 16-byte loads and stores, then the block copies K and V
+ * into the cache at position s + i. hd and rot are multiples of 16. */
 __global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, const float2 *table, uint32_t s,
-                              uint32_t n_heads, uint32_t n_kv, uint32_t hd)
+                              uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint32_t rot)
 {
-    uint32_t i = blockIdx.x, pos = s + i, half = hd / 2, width = (n_heads + 2 * n_kv) * hd;
+    uint32_t i = blockIdx.x, pos = s + i, half = rot / 2, width = (n_heads + 2 * n_kv) * hd;
     bf16 *row = qkv + (uint64_t)i * width;
     if (table)
         for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * half / 8; t += blockDim.x) {
@@ -238,10 +240,11 @@ __global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, const float2 *table
 }
 
 extern "C" int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s,
-                             uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream)
+                             uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint32_t rot,
+                             void *stream)
 {
     rotary_kernel<<<c, 256, 0, STREAM(stream)>>>((bf16 *)qkv, (bf16 *)kcache, (bf16 *)vcache,
-                                                 (const float2 *)table, s, n_heads, n_kv, hd);
+                                                 (const float2 *)table, s, n_heads, n_kv, hd, rot);
     return launched();
 }
 

@@ -22,12 +22,15 @@ int kvr_cu_norm(void *out, const float *x, const void *w, const void *b, uint32_
                 int layernorm, float eps, void *stream);
 /* Adds bias b[n] to every row of out (float32 when out_f32, else bf16). */
 int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t rows, uint32_t n, void *stream);
-/* cos and sin of the rotary angles of positions [s, s+c): float2 [c][hd/2] in table. */
-int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t hd, float theta, void *stream);
-/* Rotates Q in place and K of qkv [c][(h+2kv)hd] at positions s.. with the table (NULL: no
- * rotation), writes K and V to the caches [pos][kv][hd] at position s. */
+/* cos and sin (times scale) of the rotary angles pos * inv_freq[j] of positions [s, s+c):
+ * float2 [c][rot/2] in table; inv_freq is a device array of rot/2 floats. */
+int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t rot, const float *inv_freq,
+                      float scale, void *stream);
+/* Rotates the first rot dimensions of each Q head in place and of each K head of qkv
+ * [c][(h+2kv)hd] at positions s.. with the table (NULL: no rotation), writes K and V to the
+ * caches [pos][kv][hd] at position s. hd and rot are multiples of 16. */
 int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s, uint32_t c,
-                  uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream);
+                  uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint32_t rot, void *stream);
 /* act[i][j] = silu(up[i][j]) * up[i][ffn + j] (swiglu) or gelu(up[i][j]) */
 int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
                       void *stream);

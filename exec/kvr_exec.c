@@ -19,6 +19,9 @@ struct kvr_exec {
     uint32_t n_stamps;                    /* recorded, not yet collected */
     uint8_t stamp_op[KVR_MAX_STAMPS / 2]; /* kvr_op of each pair */
     double op_s[KVR_N_OPS];               /* collected seconds per op */
+    int32_t *tokens;                      /* the prompt (kvr_exec_set_tokens), or NULL: seeded */
+    uint32_t n_tokens;
+    float *logits; /* the last kvr_exec_run_single's last-token logits, or NULL */
 };
 
 #define OPS(ex) ((ex)->be.ops)
@@ -62,7 +65,7 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     st = o->backend == KVR_BACKEND_CUDA ? kvr_cuda_create(m, o->max_ctx, chunk, o->device, &ex->be)
                                         : kvr_ref_create(m, o->max_ctx, chunk, &ex->be);
     if (!st)
-        st = o->weights ? kvr_safetensors_load(o->weights, ex)
+        st = o->weights ? kvr_safetensors_load(o->weights, ex, o->allow_unused)
                         : OPS(ex)->init_random(BE(ex), o->seed);
     if (st) {
         kvr_exec_close(ex);
@@ -72,11 +75,49 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     return KVR_OK;
 }
 
+enum kvr_status kvr_exec_set_prompt_len(struct kvr_exec *ex, uint32_t ctx)
+{
+    if (ctx == 0 || ctx > ex->opts.max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "prompt of %u tokens is out of range [1, %u]", ctx,
+                         ex->opts.max_ctx);
+    return OPS(ex)->set_prompt ? OPS(ex)->set_prompt(BE(ex), ctx) : KVR_OK;
+}
+
+enum kvr_status kvr_exec_set_tokens(struct kvr_exec *ex, const int32_t *tokens, uint32_t n)
+{
+    int32_t *copy = malloc((size_t)n * sizeof *copy + 1);
+    if (!copy) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    memcpy(copy, tokens, (size_t)n * sizeof *copy);
+    free(ex->tokens);
+    ex->tokens = copy, ex->n_tokens = n;
+    return KVR_OK;
+}
+
+const float *kvr_exec_last_logits(const struct kvr_exec *ex)
+{
+    return ex->logits;
+}
+
+/* The prompt of a timed run: the given tokens (their count must be ctx), else seeded. */
+static enum kvr_status prompt_tokens(const struct kvr_exec *ex, uint32_t ctx, uint64_t seed,
+                                     int32_t *out)
+{
+    if (!ex->tokens) {
+        kvr_tokens_random(seed, ex->model.vocab, ctx, out);
+        return KVR_OK;
+    }
+    if (ex->n_tokens != ctx)
+        return kvr_error(KVR_ERR_INPUT, "the prompt has %u tokens, not ctx = %u", ex->n_tokens,
+                         ctx);
+    memcpy(out, ex->tokens, (size_t)ctx * sizeof *out);
+    return KVR_OK;
+}
+
 void kvr_exec_close(struct kvr_exec *ex)
 {
     if (!ex) return;
     if (ex->be.ops) ex->be.ops->destroy(ex->be.state);
-    free(ex);
+    free(ex->tokens), free(ex->logits), free(ex);
 }
 
 const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex)
@@ -278,10 +319,9 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
     struct kvr_prefill_flops fl;
     if (!tokens || !logits || !times) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     if (!st) st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &fl);
-    if (!st) {
-        kvr_tokens_random(token_seed, m->vocab, ctx, tokens);
-        st = time_reps(ex, tokens, ctx, warmup, reps, times, logits);
-    }
+    if (!st) st = kvr_exec_set_prompt_len(ex, ctx);
+    if (!st) st = prompt_tokens(ex, ctx, token_seed, tokens);
+    if (!st) st = time_reps(ex, tokens, ctx, warmup, reps, times, logits);
     if (!st) {
         memset(r, 0, sizeof *r);
         r->ctx = ctx, r->reps = (uint32_t)reps;
@@ -297,6 +337,8 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
         if (!r->peak_mem_bytes) r->peak_mem_bytes = held;
         r->first_token = kvr_logits_argmax(logits, m->vocab);
         r->logits_checksum = kvr_logits_checksum(logits, m->vocab);
+        free(ex->logits);
+        ex->logits = logits, logits = NULL;
     }
     free(tokens), free(logits), free(times);
     return st;
@@ -311,7 +353,8 @@ enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint6
     float *logits = st ? NULL : malloc((size_t)ex->model.vocab * sizeof *logits);
     double *each = st ? NULL : malloc((size_t)runs * KVR_N_OPS * sizeof *each);
     if (!st && (!tokens || !logits || !each)) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st) kvr_tokens_random(token_seed, ex->model.vocab, ctx, tokens);
+    if (!st) st = kvr_exec_set_prompt_len(ex, ctx);
+    if (!st) st = prompt_tokens(ex, ctx, token_seed, tokens);
     for (int r = 0; r < runs && !st; r++) { /* each op's median over the runs */
         kvr_exec_profile_reset(ex);
         kvr_exec_set_profile(ex, true);

@@ -25,7 +25,8 @@ struct kvr_exec_opts {
     uint32_t max_ctx;    /* KV-cache positions */
     uint32_t max_chunk;  /* tokens of the largest chunk (0: max_ctx) */
     uint64_t seed;       /* seeded random weights when weights is NULL */
-    const char *weights; /* a .safetensors file, or NULL */
+    const char *weights; /* a .safetensors file, a sharded index or a folder; or NULL */
+    bool allow_unused;   /* accept checkpoint tensors the model does not use */
     int device;          /* CUDA device ordinal */
 };
 
@@ -36,6 +37,16 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
                               struct kvr_exec **out);
 void kvr_exec_close(struct kvr_exec *ex);
 const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex);
+
+/* The prompt's length, for rotary scaling that depends on it (dynamic NTK, as transformers
+ * computes it for a prefill of ctx tokens); default: max_ctx. kvr_exec_run_single and the
+ * ranks' prefill set it themselves. */
+enum kvr_status kvr_exec_set_prompt_len(struct kvr_exec *ex, uint32_t ctx);
+/* The prompt of the timed runs (copied): kvr_exec_run_single and kvr_exec_profile_single use
+ * it instead of seeded tokens; its length must be their ctx. */
+enum kvr_status kvr_exec_set_tokens(struct kvr_exec *ex, const int32_t *tokens, uint32_t n);
+/* The last-token logits (vocab floats) of the last kvr_exec_run_single, or NULL. */
+const float *kvr_exec_last_logits(const struct kvr_exec *ex);
 
 /* Loads weights from a float32 host array (used by the safetensors loader). */
 enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t layer,
@@ -69,7 +80,8 @@ enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint6
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
                                  float *k, float *v);
 
-/* A timed single-device prefill of ctx seeded tokens, as `kvr exec --scheme single` runs it. */
+/* A timed single-device prefill of ctx seeded tokens (or the kvr_exec_set_tokens prompt), as `kvr
+ * exec --scheme single` runs it. */
 struct kvr_exec_result {
     uint32_t ctx, reps;
     double ttft_s, ttft_min_s, ttft_max_s; /* median, min, max over reps */

@@ -14,9 +14,11 @@ struct ref {
     uint32_t max_ctx, max_chunk;
     float *w[KVR_N_TENSORS]; /* [layer][numel] for layer tensors, else [numel] */
     float *buf[KVR_N_BUFS];
-    float *k, *v;    /* [layer][max_ctx][kv][hd] */
-    int32_t *tokens; /* [max_chunk]: the uploaded prompt */
-    float *logits;   /* [vocab] */
+    float *k, *v;      /* [layer][max_ctx][kv][hd] */
+    int32_t *tokens;   /* [max_chunk]: the uploaded prompt */
+    double *inv_freq;  /* [rotary dims / 2] for the prompt's length (kvr_rope_inv_freq) */
+    double rope_scale; /* multiplies cos and sin (yarn's attention factor) */
+    float *logits;     /* [vocab] */
     double t0;
     double stamps[KVR_MAX_STAMPS];
     uint64_t held_bytes;
@@ -75,7 +77,7 @@ static void ref_destroy(void *be)
     if (!r) return;
     for (int t = 0; t < KVR_N_TENSORS; t++) free(r->w[t]);
     for (int b = 0; b < KVR_N_BUFS; b++) free(r->buf[b]);
-    free(r->k), free(r->v), free(r->tokens), free(r->logits), free(r);
+    free(r->k), free(r->v), free(r->tokens), free(r->logits), free(r->inv_freq), free(r);
 }
 
 static enum kvr_status ref_set_tensor(void *be, enum kvr_tensor t, uint32_t layer,
@@ -131,7 +133,7 @@ static void norm_row(const struct kvr_model *m, const float *x, const float *w, 
         mean /= d;
     }
     for (uint32_t j = 0; j < d; j++) sq += (x[j] - mean) * (x[j] - mean);
-    float rstd = (float)(1.0 / sqrt(sq / d + KVR_NORM_EPS));
+    float rstd = (float)(1.0 / sqrt(sq / d + m->norm_eps));
     for (uint32_t j = 0; j < d; j++)
         out[j] = (float)(x[j] - mean) * rstd * w[j] + (b ? b[j] : 0.0f);
 }
@@ -166,51 +168,60 @@ static enum kvr_status ref_linear(void *be, enum kvr_buf out, enum kvr_buf in, e
     return KVR_OK;
 }
 
-/* Rotate-half rotary embedding (Llama and Falcon in transformers): pairs (j, j + hd/2). */
-static void rotate(float *x, uint32_t hd, uint32_t pos)
+/* Rotate-half rotary embedding (Llama and Falcon in transformers) of the first rot
+ * dimensions: pairs (j, j + rot/2) at angle pos * inv_freq[j]; cos and sin times the scale. */
+static void rotate(const struct ref *r, float *x, uint32_t rot, uint32_t pos)
 {
-    for (uint32_t j = 0; j < hd / 2; j++) {
-        float inv_freq = powf(KVR_ROPE_THETA, -2.0f * (float)j / (float)hd);
-        float ang = (float)pos * inv_freq, cs = cosf(ang), sn = sinf(ang);
-        float a = x[j], b = x[j + hd / 2];
-        x[j] = a * cs - b * sn;
-        x[j + hd / 2] = b * cs + a * sn;
+    for (uint32_t j = 0; j < rot / 2; j++) {
+        double ang = (double)pos * r->inv_freq[j];
+        double cs = cos(ang) * r->rope_scale, sn = sin(ang) * r->rope_scale;
+        double a = x[j], b = x[j + rot / 2];
+        x[j] = (float)(a * cs - b * sn);
+        x[j + rot / 2] = (float)(b * cs + a * sn);
     }
+}
+
+static enum kvr_status ref_set_prompt(void *be, uint32_t ctx)
+{
+    struct ref *r = be;
+    if (r->m.rotary) kvr_rope_inv_freq(&r->m, ctx, r->inv_freq, &r->rope_scale);
+    return KVR_OK;
 }
 
 static enum kvr_status ref_rotary(void *be, uint32_t layer, uint32_t s, uint32_t c)
 {
     struct ref *r = be;
     const struct kvr_model *m = &r->m;
-    uint32_t hd = m->head_dim, kvw = m->n_kv_heads * hd;
+    uint32_t hd = m->head_dim, kvw = m->n_kv_heads * hd, rot = kvr_rotary_dims(m);
     for (uint32_t i = 0; i < c; i++) {
         float *q = r->buf[KVR_BUF_QKV] + i * kvr_qkv_width(m);
         float *k = q + (uint64_t)m->n_heads * hd, *v = k + kvw;
         for (uint32_t h = 0; m->rotary && h < m->n_heads + m->n_kv_heads; h++)
-            rotate(q + (uint64_t)h * hd, hd, s + i); /* Q heads, then K heads */
+            rotate(r, q + (uint64_t)h * hd, rot, s + i); /* Q heads, then K heads */
         memcpy(kv_at(r, r->k, layer, s + i), k, kvw * sizeof(float));
         memcpy(kv_at(r, r->v, layer, s + i), v, kvw * sizeof(float));
     }
     return KVR_OK;
 }
 
-/* One query row of one head against keys [0, n_keys): softmax(q k^T / sqrt(hd)) v. */
-static void attend_row(const struct ref *r, uint32_t layer, uint32_t g, const float *q,
+/* One query row of one head against keys [k0, n_keys): softmax(q k^T / sqrt(hd)) v. */
+static void attend_row(const struct ref *r, uint32_t layer, uint32_t g, const float *q, uint32_t k0,
                        uint32_t n_keys, double *p, float *out)
 {
     uint32_t hd = r->m.head_dim;
     double mx = -INFINITY, sum = 0, scale = 1.0 / sqrt((double)hd);
-    for (uint32_t j = 0; j < n_keys; j++) {
+    for (uint32_t j = 0; j < k0; j++) p[j] = 0; /* outside the window */
+    for (uint32_t j = k0; j < n_keys; j++) {
         const float *k = kv_at(r, r->k, layer, j) + (uint64_t)g * hd;
         double dot = 0;
         for (uint32_t e = 0; e < hd; e++) dot += (double)q[e] * k[e];
         p[j] = dot * scale;
         if (p[j] > mx) mx = p[j];
     }
-    for (uint32_t j = 0; j < n_keys; j++) sum += p[j] = exp(p[j] - mx);
+    for (uint32_t j = k0; j < n_keys; j++) sum += p[j] = exp(p[j] - mx);
     for (uint32_t e = 0; e < hd; e++) {
         double acc = 0;
-        for (uint32_t j = 0; j < n_keys; j++) acc += p[j] * kv_at(r, r->v, layer, j)[g * hd + e];
+        for (uint32_t j = k0; j < n_keys; j++) acc += p[j] * kv_at(r, r->v, layer, j)[g * hd + e];
         out[e] = (float)(acc / sum);
     }
 }
@@ -227,7 +238,8 @@ static enum kvr_status ref_attention(void *be, uint32_t layer, uint32_t s, uint3
     for (uint32_t i = 0; i < c; i++)
         for (uint32_t h = 0; h < m->n_heads; h++)
             attend_row(r, layer, h / group, r->buf[KVR_BUF_QKV] + i * kvr_qkv_width(m) + h * hd,
-                       s + i + 1, p, r->buf[KVR_BUF_ATT] + ((uint64_t)i * m->n_heads + h) * hd);
+                       (uint32_t)kvr_window_first(m, s + i), s + i + 1, p,
+                       r->buf[KVR_BUF_ATT] + ((uint64_t)i * m->n_heads + h) * hd);
     free(p);
     return KVR_OK;
 }
@@ -351,6 +363,7 @@ static const struct kvr_backend_ops ref_ops = {
     .norm = ref_norm,
     .linear = ref_linear,
     .rotary = ref_rotary,
+    .set_prompt = ref_set_prompt,
     .attention = ref_attention,
     .activation = ref_activation,
     .logits = ref_logits,
@@ -382,7 +395,8 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
     bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
                 !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
                 !(r->tokens = malloc(max_chunk * sizeof *r->tokens)) ||
-                !(r->logits = malloc(m->vocab * sizeof *r->logits));
+                !(r->logits = malloc(m->vocab * sizeof *r->logits)) ||
+                !(r->inv_freq = malloc((kvr_rotary_dims(m) / 2 + 1) * sizeof *r->inv_freq));
     for (int t = 0; t < KVR_N_TENSORS && !fail; t++) {
         uint64_t n = tensor_count(m, (enum kvr_tensor)t);
         fail = n && !(r->w[t] = malloc(n * sizeof(float)));
@@ -394,6 +408,7 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
         ref_destroy(r);
         return kvr_error(KVR_ERR_NOMEM, "the ref backend could not allocate %.3g GB", need / 1e9);
     }
+    ref_set_prompt(r, max_ctx);
     *out = (struct kvr_backend){&ref_ops, r};
     return KVR_OK;
 }

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvr_exec.h"
+#include "kvr_st_index.h"
 #include "kvr_weights.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
@@ -21,6 +23,7 @@ enum st_dtype { ST_F32, ST_BF16, ST_F16 };
 
 struct st_entry {
     char name[128];
+    bool used;
     enum st_dtype dtype;
     int n_dims;
     uint64_t shape[ST_MAX_DIMS];
@@ -28,8 +31,10 @@ struct st_entry {
 };
 
 struct st_file {
-    const char *path;
+    char path[1024];
     int fd;
+    const unsigned char *map; /* the whole file, memory-mapped read-only */
+    size_t map_bytes;
     uint64_t data_offset, data_bytes;
     struct st_entry *e;
     size_t n;
@@ -147,11 +152,20 @@ static enum kvr_status st_read_header(struct st_file *f, char **json)
 
 static enum kvr_status st_open(const char *path, struct st_file *f)
 {
-    *f = (struct st_file){.path = path, .fd = open(path, O_RDONLY)};
+    *f = (struct st_file){.fd = open(path, O_RDONLY)};
+    snprintf(f->path, sizeof f->path, "%s", path);
     if (f->fd < 0) return kvr_error(KVR_ERR_IO, "%s: %s", path, strerror(errno));
     char *json = NULL;
     sqlite3 *db = NULL;
     enum kvr_status st = st_read_header(f, &json);
+    if (!st) {
+        f->map_bytes = (size_t)(f->data_offset + f->data_bytes);
+        void *mp = mmap(NULL, f->map_bytes, PROT_READ, MAP_PRIVATE, f->fd, 0);
+        if (mp == MAP_FAILED)
+            st = kvr_error(KVR_ERR_IO, "%s: cannot map the file: %s", path, strerror(errno));
+        else
+            f->map = mp;
+    }
     if (!st && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
         st = kvr_error(KVR_ERR_RUNTIME, "sqlite: cannot open an in-memory database");
     if (!st) {
@@ -170,6 +184,7 @@ static enum kvr_status st_open(const char *path, struct st_file *f)
 
 static void st_close(struct st_file *f)
 {
+    if (f->map) munmap((void *)f->map, f->map_bytes);
     if (f->fd >= 0) close(f->fd);
     free(f->e);
 }
@@ -194,27 +209,19 @@ static float half_to_float(uint16_t h)
     return sign ? -v : v;
 }
 
-/* Reads an entry's elements into out as float. */
+/* Reads an entry's elements (from the mapped file) into out as float. */
 static enum kvr_status st_read(const struct st_file *f, const struct st_entry *e, float *out)
 {
-    uint64_t bytes = e->end - e->begin, n = bytes / dtype_bytes(e->dtype);
-    char *raw = e->dtype == ST_F32 ? (char *)out : malloc(bytes ? bytes : 1);
-    if (!raw) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    for (uint64_t done = 0; done < bytes;) {
-        ssize_t got =
-            pread(f->fd, raw + done, bytes - done, (off_t)(f->data_offset + e->begin + done));
-        if (got <= 0) {
-            if (raw != (char *)out) free(raw);
-            return kvr_error(KVR_ERR_IO, "%s: cannot read tensor %s", f->path, e->name);
-        }
-        done += (uint64_t)got;
+    uint64_t n = (e->end - e->begin) / dtype_bytes(e->dtype);
+    const unsigned char *src = f->map + f->data_offset + e->begin;
+    if (e->dtype == ST_F32) {
+        memcpy(out, src, n * 4);
+        return KVR_OK;
     }
-    if (e->dtype != ST_F32) {
-        const uint16_t *h = (const uint16_t *)raw;
-        for (uint64_t i = 0; i < n; i++) {
-            out[i] = e->dtype == ST_BF16 ? kvr_bf16_to_float(h[i]) : half_to_float(h[i]);
-        }
-        free(raw);
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        out[i] = e->dtype == ST_BF16 ? kvr_bf16_to_float(h) : half_to_float(h);
     }
     return KVR_OK;
 }
@@ -272,7 +279,10 @@ static const struct part falcon_parts[] = {
 };
 
 struct loader {
-    struct st_file f;
+    struct st_file *f; /* the shards, in the index's order (one for a plain file) */
+    size_t n_files;
+    struct kvr_st_index ix; /* empty for a plain file */
+    const char *what;       /* --weights as given, for messages */
     const struct kvr_model *m;
     struct kvr_exec *ex;
     const struct part *parts;
@@ -336,13 +346,57 @@ static void falcon_ungroup(const struct kvr_model *m, const float *src, float *d
     }
 }
 
+/* A tensor by name: in the shard the index puts it in (only there), or in the one file. */
+static const struct st_entry *find(const struct loader *L, const char *name,
+                                   const struct st_file **file)
+{
+    const char *shard = L->ix.n_names ? kvr_st_index_shard(&L->ix, name) : NULL;
+    if (L->ix.n_names && !shard) return NULL;
+    for (size_t i = 0; i < L->n_files; i++) {
+        if (shard && strcmp(L->f[i].path, shard)) continue;
+        const struct st_entry *e = st_find(&L->f[i], name);
+        if (e) return *file = &L->f[i], e;
+    }
+    return NULL;
+}
+
+/* A tensor the model needs and the checkpoint lacks: where it should have been. */
+static enum kvr_status missing(const struct loader *L, const char *name)
+{
+    const char *shard = kvr_st_index_shard(&L->ix, name);
+    if (shard)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: tensor %s is missing from shard %s, where the index "
+                         "puts it",
+                         L->what, name, shard);
+    if (L->ix.n_names) {
+        /* the shard that holds the same layer's (or the model's) other tensors */
+        char prefix[128];
+        const char *dot = strstr(name, "layers.") ? strchr(strstr(name, "layers.") + 7, '.')
+                          : strstr(name, ".h.")   ? strchr(strstr(name, ".h.") + 3, '.')
+                                                  : NULL;
+        snprintf(prefix, sizeof prefix, "%.*s", dot ? (int)(dot - name + 1) : 0, name);
+        for (size_t i = 0; *prefix && i < L->ix.n_names; i++)
+            if (!strncmp(L->ix.names[i], prefix, strlen(prefix)))
+                return kvr_error(KVR_ERR_INPUT,
+                                 "%s: tensor %s is missing: the index lists no shard for it (the "
+                                 "rest of %s* is in %s)",
+                                 L->what, name, prefix, L->ix.shards[L->ix.shard_of[i]]);
+        return kvr_error(KVR_ERR_INPUT, "%s: tensor %s is missing: the index lists no shard for it",
+                         L->what, name);
+    }
+    return kvr_error(KVR_ERR_INPUT, "%s: tensor %s is missing", L->what, name);
+}
+
 static enum kvr_status load_part(struct loader *L, const struct part *p, uint32_t layer, float *dst,
                                  float *tmp)
 {
     char name[128];
     part_name(L, p, layer, name, sizeof name);
-    const struct st_entry *e = st_find(&L->f, name);
-    if (!e) return kvr_error(KVR_ERR_INPUT, "%s: tensor %s is missing", L->f.path, name);
+    const struct st_file *f = NULL;
+    const struct st_entry *e = find(L, name, &f);
+    if (!e) return missing(L, name);
+    ((struct st_entry *)e)->used = true;
     struct kvr_tensor_shape sh = kvr_tensor_shape(L->m, p->t);
     bool vec = sh.rows == 1;
     uint64_t unit = vec ? 1 : sh.cols, full = vec ? sh.cols : sh.rows, first, count;
@@ -354,11 +408,11 @@ static enum kvr_status load_part(struct loader *L, const struct part *p, uint32_
         return kvr_error(KVR_ERR_INPUT,
                          "%s: tensor %s has shape [%" PRIu64 "%s%" PRIu64 "], the model (%s) needs "
                          "[%" PRIu64 "%s%" PRIu64 "]",
-                         L->f.path, name, e->shape[0], e->n_dims > 1 ? ", " : "",
+                         f->path, name, e->shape[0], e->n_dims > 1 ? ", " : "",
                          e->n_dims > 1 ? e->shape[1] : 0, L->m->name, want0, vec ? "" : ", ",
                          want1);
-    if (p->rows != P_FALCON_QKV) return st_read(&L->f, e, dst + first * unit);
-    enum kvr_status st = st_read(&L->f, e, tmp);
+    if (p->rows != P_FALCON_QKV) return st_read(f, e, dst + first * unit);
+    enum kvr_status st = st_read(f, e, tmp);
     if (!st) falcon_ungroup(L->m, tmp, dst, unit);
     return st;
 }
@@ -384,19 +438,61 @@ static enum kvr_status load_all(struct loader *L, float *buf, float *tmp)
     return st;
 }
 
-enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex)
+/* Every tensor of the checkpoint must have been read: one the model does not use means the
+ * config and the weights disagree (a bias the config lacks, a head it ties). */
+static enum kvr_status check_unused(const struct loader *L, bool allow)
 {
-    struct loader L = {.m = kvr_exec_model(ex), .ex = ex};
-    enum kvr_status st = st_open(path, &L.f);
-    if (!st && st_find(&L.f, "model.embed_tokens.weight")) {
+    for (size_t i = 0; i < L->n_files; i++)
+        for (size_t j = 0; j < L->f[i].n; j++) {
+            const struct st_entry *e = &L->f[i].e[j];
+            if (e->used || strstr(e->name, "rotary_emb.inv_freq")) continue; /* derived buffer */
+            if (allow) continue;
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: tensor %s is not used by model %s (its config does not have "
+                             "it; --allow-unused accepts it)",
+                             L->f[i].path, e->name, L->m->name);
+        }
+    return KVR_OK;
+}
+
+/* The shards (or the one file) named by --weights, opened and mapped in the index's order. */
+static enum kvr_status open_files(struct loader *L, const char *weights)
+{
+    char path[1024];
+    int is_index = 0;
+    enum kvr_status st = kvr_st_resolve(weights, path, sizeof path, &is_index);
+    if (!st && is_index) st = kvr_st_index_read(path, &L->ix);
+    size_t n = st ? 0 : is_index ? L->ix.n_shards : 1;
+    if (!st && !(L->f = calloc(n, sizeof *L->f))) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !st; i++, L->n_files++) {
+        L->f[i].fd = -1;
+        st = st_open(is_index ? L->ix.shards[i] : path, &L->f[i]);
+    }
+    if (!st && !is_index) L->n_files = 1;
+    return st;
+}
+
+static void close_files(struct loader *L)
+{
+    for (size_t i = 0; i < L->n_files; i++) st_close(&L->f[i]);
+    free(L->f);
+    kvr_st_index_free(&L->ix);
+}
+
+enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool allow_unused)
+{
+    struct loader L = {.m = kvr_exec_model(ex), .ex = ex, .what = path};
+    const struct st_file *f;
+    enum kvr_status st = open_files(&L, path);
+    if (!st && find(&L, "model.embed_tokens.weight", &f)) {
         L.parts = llama_parts, L.n_parts = sizeof llama_parts / sizeof *llama_parts;
-    } else if (!st && st_find(&L.f, "transformer.word_embeddings.weight")) {
+    } else if (!st && find(&L, "transformer.word_embeddings.weight", &f)) {
         L.parts = falcon_parts, L.n_parts = sizeof falcon_parts / sizeof *falcon_parts;
         L.falcon_two_norms = L.m->parallel_attn && L.m->block_norms == 2;
     } else if (!st) {
         st = kvr_error(KVR_ERR_INPUT,
                        "%s: neither model.embed_tokens.weight (Llama) nor "
-                       "transformer.word_embeddings.weight (Falcon) is in the file",
+                       "transformer.word_embeddings.weight (Falcon) is in the checkpoint",
                        path);
     }
     uint64_t max = 0;
@@ -408,7 +504,8 @@ enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex)
           *tmp = st ? NULL : malloc(max * sizeof *tmp);
     if (!st && (!buf || !tmp)) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     if (!st) st = load_all(&L, buf, tmp);
+    if (!st) st = check_unused(&L, allow_unused);
     free(buf), free(tmp);
-    st_close(&L.f);
+    close_files(&L);
     return st;
 }

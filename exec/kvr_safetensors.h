@@ -4,10 +4,13 @@
  * Every error names the file and the tensor. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kvr_status.h"
 
 struct kvr_exec;
 
-enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex);
+/* path: a .safetensors file, a model.safetensors.index.json, or a folder holding either. A
+ * tensor the model does not use is an error unless allow_unused. */
+enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool allow_unused);

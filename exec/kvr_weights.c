@@ -56,10 +56,12 @@ bool kvr_tensor_present(const struct kvr_model *m, enum kvr_tensor t)
     case KVR_T_MLP_NORM_B:
         return ln && m->block_norms == 2;
     case KVR_T_BQKV:
+        return m->bias_qkv;
     case KVR_T_BO:
+        return m->bias_out;
     case KVR_T_BUP:
     case KVR_T_BDOWN:
-        return m->bias;
+        return m->bias_mlp;
     case KVR_T_LM_HEAD:
         return !m->tied_embeddings;
     default:

@@ -70,7 +70,3 @@ void kvr_tokens_random(uint64_t seed, uint32_t vocab, uint32_t n, int32_t *out);
 /* bf16 <-> float on the host: round to nearest even (NaN stays NaN); widening is exact. */
 uint16_t kvr_float_to_bf16(float f);
 float kvr_bf16_to_float(uint16_t h);
-
-/* Norm epsilon and rotary base used by every backend (Llama-2 and Falcon values). */
-#define KVR_NORM_EPS   1e-5f
-#define KVR_ROPE_THETA 10000.0f

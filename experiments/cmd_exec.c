@@ -33,7 +33,12 @@ static const char help[] =
     "  -r, --reps R        timed runs (default 5)\n"
     "  -w, --warmup W      untimed runs first (default 2)\n"
     "      --seed S        seed of the random weights, tokens and link noise (default 1)\n"
-    "      --weights FILE  load weights from a .safetensors file instead\n"
+    "      --weights PATH  load weights from a .safetensors file, a sharded\n"
+    "                      model.safetensors.index.json, or a folder holding either\n"
+    "      --allow-unused  accept checkpoint tensors the model does not use (default: error)\n"
+    "      --tokens FILE   the prompt's token ids instead of seeded ones: one integer a line,\n"
+    "                      a JSON array (.json) or an int32/int64 .npy; --ctx defaults to\n"
+    "                      their count\n"
     "      --device D      CUDA device ordinal (default: 0; under mpirun the local rank)\n"
     "      --profile       reps more runs, timing every operation (device events; each op's\n"
     "                      median; the token upload and the logits download are not ops)\n"
@@ -53,7 +58,16 @@ static const char help[] =
     "  -j, --json          print JSON\n"
     "  -h, --help          this help\n";
 
-enum { OPT_DB = KVR_OPT_FIRST_FREE, OPT_COMM, OPT_TIMEOUT, OPT_TIMELINE, OPT_DUMP_L, OPT_DUMP_KV };
+enum {
+    OPT_DB = KVR_OPT_FIRST_FREE,
+    OPT_COMM,
+    OPT_TIMEOUT,
+    OPT_TIMELINE,
+    OPT_DUMP_L,
+    OPT_DUMP_KV,
+    OPT_TOKENS,
+    OPT_ALLOW_UNUSED
+};
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
@@ -136,6 +150,9 @@ static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
     case OPT_DUMP_KV:
         a->dump_kv = arg;
         break;
+    case OPT_TOKENS:
+        a->tokens_path = arg;
+        break;
     case 's':
         return parse_schemes(a, arg);
     case 'b':
@@ -202,6 +219,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
                                          {"timeline", required_argument, 0, OPT_TIMELINE},
                                          {"dump-logits", required_argument, 0, OPT_DUMP_L},
                                          {"dump-kv", required_argument, 0, OPT_DUMP_KV},
+                                         {"tokens", required_argument, 0, OPT_TOKENS},
+                                         {"allow-unused", no_argument, 0, OPT_ALLOW_UNUSED},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -221,6 +240,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
             a->json = true;
         else if (c == 'P')
             a->profile = true;
+        else if (c == OPT_ALLOW_UNUSED)
+            a->allow_unused = true;
         else if (c != KVR_OPT_SEED && kvr_machine_args_take(&a->mach, c, optarg, &st))
             a->links = true;
         else
@@ -228,8 +249,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     }
     if (!st && !a->help && optind < argc)
         st = kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!st && !a->help && (!a->model || !a->ctx))
-        st = kvr_error(KVR_ERR_USAGE, "--model and --ctx are required");
+    if (!st && !a->help && (!a->model || (!a->ctx && !a->tokens_path)))
+        st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
+    if (!st && a->tokens_path && a->n_ctx > 1)
+        st = kvr_error(KVR_ERR_USAGE, "--tokens is one prompt, not a list in --ctx");
     if (!st && a->partition && a->n_ctx > 1)
         st = kvr_error(KVR_ERR_USAGE, "--partition fits one context, not a list in --ctx");
     if (!st && (a->n_ctx > 1 || a->n_schemes > 1) && (a->timeline || a->dump_logits || a->dump_kv))
@@ -324,6 +347,7 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, help), KVR_OK);
     struct kvr_model m;
     if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
+    if ((st = kvr_exec_prompt(&a, &m))) return st;
     if (a.scheme != KVR_SCHEME_SINGLE || a.n_schemes > 1 || a.n_ctx > 1 || kvr_mpi_launched()) {
         if (!kvr_mpi_launched() && (a.n_schemes > 1 || a.n_ctx > 1))
             return kvr_error(KVR_ERR_USAGE, "lists in --ctx or --scheme run under mpirun");
@@ -349,12 +373,15 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
                               .max_ctx = (uint32_t)a.ctx,
                               .seed = a.seed,
                               .weights = a.weights,
+                              .allow_unused = a.allow_unused,
                               .device = a.device};
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
     double op_s[KVR_N_OPS];
-    if (!(st = kvr_exec_open(&m, &o, &ex)))
-        st = kvr_exec_run_single(ex, (uint32_t)a.ctx, a.seed, a.warmup, a.reps, &r);
+    if (!(st = kvr_exec_open(&m, &o, &ex)) && a.tokens)
+        st = kvr_exec_set_tokens(ex, a.tokens, (uint32_t)a.ctx);
+    if (!st) st = kvr_exec_run_single(ex, (uint32_t)a.ctx, a.seed, a.warmup, a.reps, &r);
+    if (!st) st = kvr_exec_single_outputs(&a, ex);
     if (!st && a.profile) st = kvr_exec_profile_single(ex, (uint32_t)a.ctx, a.seed, a.reps, op_s);
     if (!st && a.db) {
         struct kvr_measurement_row x;
@@ -364,6 +391,7 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
         st = kvr_measure_store(a.db, argv_text, ex, &x);
     }
     kvr_exec_close(ex);
+    free(a.tokens);
     if (st) return st;
     if (a.json)
         print_json(&m, &a, &r, a.profile ? op_s : NULL);

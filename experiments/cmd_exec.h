@@ -14,7 +14,10 @@
 
 struct exec_args {
     const char *model, *weights, *partition, *db, *timeline, *dump_logits, *dump_kv;
-    uint64_t ctx, seed; /* ctx: the largest of ctxs, what the executor is sized for */
+    const char *tokens_path; /* --tokens FILE: the prompt (else seeded) */
+    int32_t *tokens;         /* read from tokens_path once the model's vocabulary is known */
+    bool allow_unused;       /* --allow-unused: checkpoint tensors the model does not use */
+    uint64_t ctx, seed;      /* ctx: the largest of ctxs, what the executor is sized for */
     uint64_t ctxs[KVR_EXEC_MAX_LIST];
     enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;
@@ -31,3 +34,9 @@ struct exec_args {
  * measurement row. */
 enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,
                                    const char *argv_text, int rank, int size);
+
+/* One process (cmd_exec_single.c): reads --tokens (setting ctx to their count) and warns when
+ * ctx exceeds the model's max_position_embeddings; then, after the timed run, writes
+ * --dump-logits, --dump-kv and --timeline. */
+enum kvr_status kvr_exec_prompt(struct exec_args *a, const struct kvr_model *m);
+enum kvr_status kvr_exec_single_outputs(const struct exec_args *a, struct kvr_exec *ex);

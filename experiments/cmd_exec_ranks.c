@@ -192,6 +192,7 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
     struct kvr_ranks_args ra = {.ex = ex,
                                 .comm = comm,
                                 .seed = a->seed,
+                                .tokens = a->tokens,
                                 .warmup = a->warmup,
                                 .reps = a->reps,
                                 .timeline_path = a->timeline,
@@ -223,6 +224,7 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
                               .max_ctx = (uint32_t)a->ctx,
                               .seed = a->seed,
                               .weights = a->weights,
+                              .allow_unused = a->allow_unused,
                               .device = rank_device(a)};
     struct kvr_exec *ex = NULL;
     struct kvr_comm *comm = NULL;

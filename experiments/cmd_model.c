@@ -4,6 +4,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_counts.h"
+#include "kvr_hash.h"
 #include "kvr_json.h"
 #include "kvr_model.h"
 #include "kvr_units.h"
@@ -55,9 +56,30 @@ static void json_model_fields(struct kvr_json *j, const struct kvr_model *m)
     kvr_json_kv_bool(j, "parallel_attn", m->parallel_attn);
     kvr_json_kv_u64(j, "block_norms", m->block_norms);
     kvr_json_kv_bool(j, "rotary", m->rotary);
-    kvr_json_kv_bool(j, "bias", m->bias);
+    kvr_json_kv_bool(j, "bias", kvr_model_any_bias(m));
+    kvr_json_kv_bool(j, "bias_qkv", m->bias_qkv);
+    kvr_json_kv_bool(j, "bias_out", m->bias_out);
+    kvr_json_kv_bool(j, "bias_mlp", m->bias_mlp);
     kvr_json_kv_bool(j, "tied_embeddings", m->tied_embeddings);
     kvr_json_kv_str(j, "dtype", kvr_dtype_name(m->dtype));
+    kvr_json_kv_dbl(j, "norm_eps", m->norm_eps);
+    kvr_json_kv_dbl(j, "rope_theta", m->rope_theta);
+    kvr_json_kv_dbl(j, "rotary_fraction", m->rotary_fraction);
+    kvr_json_kv_u64(j, "rotary_dims", m->rotary ? kvr_rotary_dims(m) : 0);
+    kvr_json_kv_str(j, "rope_scaling", kvr_rope_scaling_name(m->rope_scaling));
+    kvr_json_kv_dbl(j, "rope_factor", m->rope_factor);
+    kvr_json_kv_dbl(j, "rope_low_freq_factor", m->rope_low_freq);
+    kvr_json_kv_dbl(j, "rope_high_freq_factor", m->rope_high_freq);
+    kvr_json_kv_u64(j, "rope_original_max_pos", m->rope_orig_ctx);
+    kvr_json_kv_dbl(j, "rope_beta_fast", m->rope_beta_fast);
+    kvr_json_kv_dbl(j, "rope_beta_slow", m->rope_beta_slow);
+    kvr_json_kv_dbl(j, "rope_attention_factor", m->rope_attn_factor);
+    kvr_json_kv_bool(j, "rope_truncate", m->rope_truncate);
+    kvr_json_kv_u64(j, "max_position_embeddings", m->max_pos);
+    kvr_json_kv_u64(j, "sliding_window", m->sliding_window);
+    char hash[KVR_HASH_HEX];
+    kvr_hash_hex(kvr_model_hash(m), hash);
+    kvr_json_kv_str(j, "hash", hash);
     kvr_json_kv_u64(j, "params", kvr_model_param_count(m));
     kvr_json_kv_u64(j, "weight_bytes", kvr_model_weight_bytes(m));
     /* all layers; the per-layer figure is the second key */
@@ -100,6 +122,24 @@ static void json_prefill(struct kvr_json *j, const struct prefill *pr)
     kvr_json_array_end(j);
 }
 
+static void print_rope(const struct kvr_model *m)
+{
+    if (!m->rotary) {
+        printf("rotary       none\n");
+        return;
+    }
+    printf("rotary       base %g, %u of %u dims, scaling %s", m->rope_theta, kvr_rotary_dims(m),
+           m->head_dim, kvr_rope_scaling_name(m->rope_scaling));
+    if (m->rope_scaling != KVR_ROPE_NONE) printf(" (factor %g", m->rope_factor);
+    if (m->rope_scaling == KVR_ROPE_LLAMA3)
+        printf(", low %g, high %g, original %u", m->rope_low_freq, m->rope_high_freq,
+               m->rope_orig_ctx);
+    if (m->rope_scaling == KVR_ROPE_YARN)
+        printf(", beta %g/%g, original %u, attention factor %g", m->rope_beta_fast,
+               m->rope_beta_slow, m->rope_orig_ctx, m->rope_attn_factor);
+    printf("%s\n", m->rope_scaling != KVR_ROPE_NONE ? ")" : "");
+}
+
 static void print_model_table(const struct kvr_model *m)
 {
     char a[32], b[32];
@@ -110,10 +150,18 @@ static void print_model_table(const struct kvr_model *m)
     printf("heads        %u query, %u KV (%s), head_dim %u\n", m->n_heads, m->n_kv_heads,
            attention_kind(m), m->head_dim);
     printf("vocab        %u (%s embeddings)\n", m->vocab, m->tied_embeddings ? "tied" : "untied");
-    printf("block        %s, %u norm%s (%s), %s, %s\n",
+    printf("block        %s, %u norm%s (%s, eps %g), biases:%s%s%s%s\n",
            m->parallel_attn ? "parallel attention+MLP" : "sequential", m->block_norms,
            m->block_norms == 1 ? "" : "s", m->norm == KVR_NORM_RMSNORM ? "RMSNorm" : "LayerNorm",
-           m->rotary ? "rotary" : "no rotary", m->bias ? "biases" : "no biases");
+           m->norm_eps, m->bias_qkv ? " qkv" : "", m->bias_out ? " out" : "",
+           m->bias_mlp ? " mlp" : "", kvr_model_any_bias(m) ? "" : " none");
+    print_rope(m);
+    if (m->sliding_window)
+        printf("window       %u tokens (query i attends keys i-%u .. i), every layer\n",
+               m->sliding_window, m->sliding_window - 1);
+    else
+        printf("window       none (full causal attention)\n");
+    if (m->max_pos) printf("max context  %u (max_position_embeddings)\n", m->max_pos);
     printf("params       %llu (%s)\n", (unsigned long long)kvr_model_param_count(m),
            kvr_format_count(a, sizeof a, (double)kvr_model_param_count(m)));
     printf("weights      %s in %s\n",
@@ -123,6 +171,9 @@ static void print_model_table(const struct kvr_model *m)
     printf("KV cache     %s per token per layer, %s per token\n",
            kvr_format_bytes(a, sizeof a, (double)kv),
            kvr_format_bytes(b, sizeof b, (double)kv * m->n_layers));
+    char hash[KVR_HASH_HEX];
+    kvr_hash_hex(kvr_model_hash(m), hash);
+    printf("hash         %s (every field but the name)\n", hash);
 }
 
 static void print_prefill_table(const struct prefill *pr)

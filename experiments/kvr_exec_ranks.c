@@ -131,7 +131,8 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
     memset(r, 0, sizeof *r);
     enum kvr_status st =
         tokens && logits && times ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st) kvr_tokens_random(a->seed, m->vocab, a->dist.ctx, tokens);
+    if (!st && a->tokens) memcpy(tokens, a->tokens, (size_t)a->dist.ctx * sizeof *tokens);
+    if (!st && !a->tokens) kvr_tokens_random(a->seed, m->vocab, a->dist.ctx, tokens);
     if (!st) st = timed(a, tokens, logits, &me, times);
     if (!st && rank == p - 1) {
         me.first_token = kvr_logits_argmax(logits, m->vocab);

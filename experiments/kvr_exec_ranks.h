@@ -10,6 +10,7 @@ struct kvr_ranks_args {
     struct kvr_comm *comm;
     struct kvr_dist_opts dist;
     uint64_t seed;
+    const int32_t *tokens; /* the prompt (dist.ctx ids), or NULL: seeded */
     int warmup, reps;
     const char *timeline_path;         /* TSV as `kvr sim --timeline` writes it, or NULL */
     const char *dump_logits, *dump_kv; /* raw float32 files from the last rank, or NULL */

@@ -62,9 +62,10 @@ static uint64_t mlp_in_mats(const struct kvr_model *m)
 
 static uint64_t layer_params(const struct kvr_model *m)
 {
-    uint64_t d = m->d_model, f = m->d_ffn, qkv = q_dim(m) + 2 * kv_dim(m), b = m->bias;
-    uint64_t attn = d * qkv + b * qkv + q_dim(m) * d + b * d;
-    uint64_t mlp = mlp_in_mats(m) * (d * f + b * f) + f * d + b * d;
+    uint64_t d = m->d_model, f = m->d_ffn, qkv = q_dim(m) + 2 * kv_dim(m);
+    uint64_t bq = m->bias_qkv, bo = m->bias_out, bm = m->bias_mlp;
+    uint64_t attn = d * qkv + bq * qkv + q_dim(m) * d + bo * d;
+    uint64_t mlp = mlp_in_mats(m) * (d * f + bm * f) + f * d + bm * d;
     return m->block_norms * norm_params(m) + attn + mlp;
 }
 
@@ -89,6 +90,25 @@ uint64_t kvr_attn_pairs(uint64_t s, uint64_t c, enum kvr_mask mask)
 {
     if (mask == KVR_MASK_DENSE) return c * (s + c);
     return c * s + c * (c + 1) / 2;
+}
+
+/* Query i sees keys [kvr_window_first(i), i]: the keys of the chunk [s, s+c) span
+ * [first(s), s+c), so min(s, W-1) + c of them (s + c without a window). */
+uint64_t kvr_model_attn_keys(const struct kvr_model *m, uint64_t s, uint64_t c)
+{
+    return s + c - kvr_window_first(m, s);
+}
+
+/* Causal: sum over queries i in [s, s+c) of min(i+1, W): the first n1 = clamp(W - s, 0, c)
+ * queries see all of their i+1 keys (n1 s + n1(n1+1)/2), the rest W each. Dense: every
+ * query against every key the chunk spans. */
+uint64_t kvr_model_attn_pairs(const struct kvr_model *m, uint64_t s, uint64_t c, enum kvr_mask mask)
+{
+    uint64_t w = m->sliding_window;
+    if (mask == KVR_MASK_DENSE) return c * kvr_model_attn_keys(m, s, c);
+    if (!w) return kvr_attn_pairs(s, c, mask);
+    uint64_t n1 = w > s ? (w - s < c ? w - s : c) : 0;
+    return n1 * s + n1 * (n1 + 1) / 2 + (c - n1) * w;
 }
 
 /* One op's cost in 128-bit element counts; bytes are multiplied by the dtype size later. */
@@ -133,8 +153,8 @@ static void attention_block_cost(const struct kvr_model *m, enum kvr_op op, u128
 static void attention_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u128 c,
                            enum kvr_mask mask, struct wide_cost *w)
 {
-    u128 pairs = mask == KVR_MASK_DENSE ? c * (s + c) : c * s + c * (c + 1) / 2;
-    attention_block_cost(m, op, c, s + c, pairs, w);
+    u128 pairs = kvr_model_attn_pairs(m, (uint64_t)s, (uint64_t)c, mask);
+    attention_block_cost(m, op, c, kvr_model_attn_keys(m, (uint64_t)s, (uint64_t)c), pairs, w);
 }
 
 static void mlp_elementwise_cost(const struct kvr_model *m, u128 c, struct wide_cost *w)
@@ -154,14 +174,15 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
         norm_cost(m, c, w);
         break;
     case KVR_OP_QKV:
-        gemm_cost(c, d, q_dim(m) + 2 * kv_dim(m), m->bias, w); /* Q, K, V as activations */
+        gemm_cost(c, d, q_dim(m) + 2 * kv_dim(m), m->bias_qkv, w); /* Q, K, V as activations */
         break;
     case KVR_OP_ROTARY:
         /* rotates Q and K in place, then copies K and V into the cache (the executor's fused
          * kernel; a model without rotary still copies): reads Q, K, V (+ the cos/sin table),
          * writes Q, K and the cache's K, V */
-        if (m->rotary) w->flops = 3 * c * (q_dim(m) + kv_dim(m));
-        w->act_read = m->rotary ? c * (q_dim(m) + 2 * kv_dim(m)) + c * m->head_dim : 0;
+        /* the first kvr_rotary_dims of each Q and K head turn (partial rotary: fewer) */
+        if (m->rotary) w->flops = 3 * c * ((u128)m->n_heads + m->n_kv_heads) * kvr_rotary_dims(m);
+        w->act_read = m->rotary ? c * (q_dim(m) + 2 * kv_dim(m)) + c * kvr_rotary_dims(m) : 0;
         w->act_read += m->rotary ? 0 : 2 * c * kv_dim(m);
         w->act_write = m->rotary ? c * (q_dim(m) + kv_dim(m)) : 0;
         w->kv_write = 2 * c * kv_dim(m);
@@ -172,19 +193,19 @@ static void layer_op_cost(const struct kvr_model *m, enum kvr_op op, u128 s, u12
         attention_cost(m, op, s, c, mask, w);
         break;
     case KVR_OP_OUT_PROJ:
-        gemm_cost(c, q_dim(m), d, m->bias, w);
+        gemm_cost(c, q_dim(m), d, m->bias_out, w);
         break;
     case KVR_OP_NORM_MLP:
         if (m->block_norms == 2) norm_cost(m, c, w);
         break;
     case KVR_OP_MLP_UP:
-        gemm_cost(c, d, mlp_in_mats(m) * f, m->bias, w);
+        gemm_cost(c, d, mlp_in_mats(m) * f, m->bias_mlp, w);
         break;
     case KVR_OP_MLP_ACT:
         mlp_elementwise_cost(m, c, w);
         break;
     case KVR_OP_MLP_DOWN:
-        gemm_cost(c, f, d, m->bias, w);
+        gemm_cost(c, f, d, m->bias_mlp, w);
         break;
     case KVR_OP_RESIDUAL:
         w->flops = 2 * c * d;

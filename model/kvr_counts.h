@@ -65,6 +65,12 @@ uint64_t kvr_model_kv_bytes_per_token_layer(const struct kvr_model *m);
 /* Unmasked (or, dense, all) query-key pairs of a chunk of c after a prefix of s, per head. */
 uint64_t kvr_attn_pairs(uint64_t s, uint64_t c, enum kvr_mask mask);
 
+/* The same for a model, honouring its sliding window (query i sees keys j with 0 <= i-j < W),
+ * and the keys [kvr_window_first(s), s+c) that the chunk's queries span. */
+uint64_t kvr_model_attn_pairs(const struct kvr_model *m, uint64_t s, uint64_t c,
+                              enum kvr_mask mask);
+uint64_t kvr_model_attn_keys(const struct kvr_model *m, uint64_t s, uint64_t c);
+
 /* Cost of one operation; for the ops outside the layers s is ignored. Fails with KVR_ERR_RANGE
  * when s + c exceeds KVR_MAX_CTX. The model must be valid (kvr_model_validate). */
 enum kvr_status kvr_op_cost(const struct kvr_model *m, enum kvr_op op, uint64_t s, uint64_t c,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kvr_model.h"
 
@@ -20,9 +21,26 @@ enum kvr_model_field {
     KVR_F_PARALLEL_ATTN,
     KVR_F_BLOCK_NORMS,
     KVR_F_ROTARY,
-    KVR_F_BIAS,
+    KVR_F_BIAS, /* all three biases at once (older profiles); not with the three below */
     KVR_F_TIED,
     KVR_F_DTYPE,
+    KVR_F_BIAS_QKV,
+    KVR_F_BIAS_OUT,
+    KVR_F_BIAS_MLP,
+    KVR_F_NORM_EPS,
+    KVR_F_ROPE_THETA,
+    KVR_F_ROTARY_FRACTION,
+    KVR_F_ROPE_SCALING,
+    KVR_F_ROPE_FACTOR,
+    KVR_F_ROPE_LOW_FREQ,
+    KVR_F_ROPE_HIGH_FREQ,
+    KVR_F_ROPE_ORIG_CTX,
+    KVR_F_ROPE_BETA_FAST,
+    KVR_F_ROPE_BETA_SLOW,
+    KVR_F_ROPE_ATTN_FACTOR,
+    KVR_F_ROPE_TRUNCATE,
+    KVR_F_MAX_POS,
+    KVR_F_SLIDING_WINDOW,
     KVR_N_FIELDS
 };
 
@@ -40,7 +58,9 @@ void kvr_model_field_format(const struct kvr_model *m, enum kvr_model_field f, c
                             size_t cap);
 
 /* Defaults of the optional fields given which ones were set (bit i = field i). */
-void kvr_model_fill_defaults(struct kvr_model *m, unsigned set_mask);
+void kvr_model_fill_defaults(struct kvr_model *m, uint64_t set_mask);
+/* The rotary defaults of every family: base 10000, whole head, no scaling. */
+void kvr_model_rope_defaults(struct kvr_model *m);
 
 /* kvr_model_validate, also telling which field is at fault (for file:line messages). */
 enum kvr_status kvr_model_check(const struct kvr_model *m, int *bad_field);

@@ -2,6 +2,7 @@
  * JSON functions on an in-memory database: no hand-written JSON parser. Every error names the
  * file and the JSON key. */
 #include <limits.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,23 +11,14 @@
 #include "kvr_file.h"
 #include "kvr_model.h"
 #include "kvr_model_fields.h"
+#include "kvr_model_hf.h"
 
 #define HF_CONFIG_MAX_BYTES (4u << 20)
 
-struct hf {
-    sqlite3 *db;
-    sqlite3_stmt *get; /* SELECT json_type(?1, ?2), json_extract(?1, ?2) */
-    const char *path;
-    const char *text;
-    const char *const *keys; /* JSON key of each kvr_model field, for messages */
-};
+#define hf_get kvr_hf_get
 
-enum hf_kind { HF_INT, HF_BOOL, HF_TEXT };
-
-/* Reads $.key as kind into *i or buf. Returns KVR_OK, or 1 with no message when the key is
- * absent or null, or an error naming the key. */
-static int hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i, char *buf,
-                  size_t cap)
+int kvr_hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i, char *buf,
+               size_t cap)
 {
     char jpath[128];
     snprintf(jpath, sizeof jpath, "$.%s", key);
@@ -49,9 +41,35 @@ static int hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i
         snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(h->get, 1));
         return KVR_OK;
     }
-    static const char *const want[] = {"an integer", "true or false", "a string"};
+    if (kind == HF_REAL && (!strcmp(type, "integer") || !strcmp(type, "real"))) {
+        *(double *)(void *)buf = sqlite3_column_double(h->get, 1);
+        return KVR_OK;
+    }
+    static const char *const want[] = {"an integer", "true or false", "a string", "a number"};
     return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" must be %s, got %s", h->path, key, want[kind],
                      type);
+}
+
+void kvr_hf_type(struct hf *h, const char *key, char *buf, size_t cap)
+{
+    char jpath[128];
+    snprintf(jpath, sizeof jpath, "$.%s", key);
+    sqlite3_reset(h->get);
+    sqlite3_bind_text(h->get, 1, h->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h->get, 2, jpath, -1, SQLITE_TRANSIENT);
+    const char *t = NULL;
+    if (sqlite3_step(h->get) == SQLITE_ROW) t = (const char *)sqlite3_column_text(h->get, 0);
+    snprintf(buf, cap, "%s", t ? t : "null");
+}
+
+int kvr_hf_has(struct hf *h, const char *key)
+{
+    char jpath[128];
+    snprintf(jpath, sizeof jpath, "$.%s", key);
+    sqlite3_reset(h->get);
+    sqlite3_bind_text(h->get, 1, h->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h->get, 2, jpath, -1, SQLITE_TRANSIENT);
+    return sqlite3_step(h->get) == SQLITE_ROW && sqlite3_column_type(h->get, 0) != SQLITE_NULL;
 }
 
 /* An integer key that must be present (or any of two spellings), in [1, UINT32_MAX]. */
@@ -86,12 +104,20 @@ static enum kvr_status hf_bool(struct hf *h, const char *key, bool *out)
     return KVR_OK;
 }
 
+/* "dtype" (transformers >= 4.56) or "torch_dtype" (older); both must agree. */
 static enum kvr_status hf_dtype(struct hf *h, struct kvr_model *m)
 {
-    char s[32];
-    int rc = hf_get(h, "torch_dtype", HF_TEXT, NULL, s, sizeof s);
-    if (rc == 1) return KVR_OK;
-    if (rc) return (enum kvr_status)rc;
+    char s[32], t[32];
+    const char *key = "dtype";
+    int rc = hf_get(h, "dtype", HF_TEXT, NULL, s, sizeof s);
+    int rc2 = hf_get(h, "torch_dtype", HF_TEXT, NULL, t, sizeof t);
+    if (rc > 1 || rc2 > 1) return (enum kvr_status)(rc > 1 ? rc : rc2);
+    if (rc == 0 && rc2 == 0 && strcmp(s, t))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: keys \"dtype\" = \"%s\" and \"torch_dtype\" = \"%s\" differ", h->path,
+                         s, t);
+    if (rc == 1 && rc2 == 1) return KVR_OK;
+    if (rc == 1) memcpy(s, t, sizeof s), key = "torch_dtype";
     if (!strcmp(s, "bfloat16"))
         m->dtype = KVR_DTYPE_BF16;
     else if (!strcmp(s, "float16"))
@@ -99,8 +125,9 @@ static enum kvr_status hf_dtype(struct hf *h, struct kvr_model *m)
     else if (!strcmp(s, "float32"))
         m->dtype = KVR_DTYPE_FP32;
     else
-        return kvr_error(KVR_ERR_INPUT, "%s: key \"torch_dtype\" = \"%s\" is not supported",
-                         h->path, s);
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"%s\" = \"%s\" is not supported (bfloat16, float16, float32)",
+                         h->path, key, s);
     return KVR_OK;
 }
 
@@ -121,15 +148,43 @@ static const char *const falcon_keys[KVR_N_FIELDS] = {[KVR_F_N_LAYERS] = "num_hi
                                                       [KVR_F_D_FFN] = "ffn_hidden_size",
                                                       [KVR_F_VOCAB] = "vocab_size"};
 
-static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m)
+/* A number key; absent or null keeps *out. */
+static enum kvr_status hf_real(struct hf *h, const char *key, double *out)
+{
+    double v;
+    int rc = hf_get(h, key, HF_REAL, NULL, (char *)&v, sizeof v);
+    if (rc == 1) return KVR_OK;
+    if (rc) return (enum kvr_status)rc;
+    *out = v;
+    return KVR_OK;
+}
+
+/* A text key that, when present, must be `want` (what transformers' family computes). */
+static enum kvr_status hf_text_is(struct hf *h, const char *key, const char *want)
+{
+    char v[64];
+    int rc = hf_get(h, key, HF_TEXT, NULL, v, sizeof v);
+    if (rc > 1) return (enum kvr_status)rc;
+    if (rc == 0 && strcmp(v, want) != 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" = \"%s\" is not supported (%s)", h->path,
+                         key, v, want);
+    return KVR_OK;
+}
+
+/* A key this family's transformers code does not have, refused when true. */
+static enum kvr_status hf_refuse_true(struct hf *h, const char *key)
+{
+    bool v = false;
+    enum kvr_status st = hf_bool(h, key, &v);
+    if (!st && v)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" = true: model_type \"%s\" has no such bias",
+                         h->path, key, h->family);
+    return st;
+}
+
+static enum kvr_status hf_llama_shape(struct hf *h, struct kvr_model *m)
 {
     enum kvr_status st;
-    h->keys = llama_keys;
-    *m = (struct kvr_model){.norm = KVR_NORM_RMSNORM,
-                            .mlp = KVR_MLP_SWIGLU,
-                            .block_norms = 2,
-                            .rotary = true,
-                            .dtype = KVR_DTYPE_BF16};
     if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
         (st = hf_size(h, "num_hidden_layers", NULL, 1, &m->n_layers)) ||
         (st = hf_size(h, "num_attention_heads", NULL, 1, &m->n_heads)) ||
@@ -138,25 +193,43 @@ static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m)
         return st;
     m->n_kv_heads = m->n_heads;
     m->head_dim = m->d_model / m->n_heads;
-    bool attn_bias = false, mlp_bias = false;
-    if ((st = hf_size(h, "num_key_value_heads", NULL, 0, &m->n_kv_heads)) ||
-        (st = hf_size(h, "head_dim", NULL, 0, &m->head_dim)) ||
+    if ((st = hf_size(h, "num_key_value_heads", NULL, 0, &m->n_kv_heads))) return st;
+    return hf_size(h, "head_dim", NULL, 0, &m->head_dim);
+}
+
+/* Llama, Mistral and Qwen2 (transformers' LlamaConfig, MistralConfig, Qwen2Config defaults):
+ * RMSNorm (eps 1e-6 unless given), SwiGLU of silu. Llama's attention_bias covers q, k, v and o,
+ * mlp_bias the MLP; Qwen2 always has q, k, v biases and no others; Mistral none. */
+static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m, int kind)
+{
+    enum kvr_status st;
+    h->keys = llama_keys;
+    *m = (struct kvr_model){.norm = KVR_NORM_RMSNORM,
+                            .mlp = KVR_MLP_SWIGLU,
+                            .block_norms = 2,
+                            .rotary = true,
+                            .dtype = KVR_DTYPE_BF16,
+                            .norm_eps = 1e-6,
+                            .max_pos = kind == 1   ? 131072
+                                       : kind == 2 ? 32768
+                                                   : 2048};
+    if ((st = hf_llama_shape(h, m)) ||
         (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)) ||
-        (st = hf_bool(h, "attention_bias", &attn_bias)) || (st = hf_bool(h, "mlp_bias", &mlp_bias)))
+        (st = hf_real(h, "rms_norm_eps", &m->norm_eps)) ||
+        (st = hf_text_is(h, "hidden_act", "silu")))
         return st;
-    if (attn_bias != mlp_bias)
-        return kvr_error(KVR_ERR_INPUT,
-                         "%s: keys \"attention_bias\" and \"mlp_bias\" differ; kvrun models "
-                         "biases on all linear layers or none",
-                         h->path);
-    m->bias = attn_bias;
-    char act[32];
-    int rc = hf_get(h, "hidden_act", HF_TEXT, NULL, act, sizeof act);
-    if (rc > 1) return (enum kvr_status)rc;
-    if (rc == 0 && strcmp(act, "silu") != 0)
-        return kvr_error(KVR_ERR_INPUT, "%s: key \"hidden_act\" = \"%s\" is not supported (silu)",
-                         h->path, act);
-    return KVR_OK;
+    if (kind == 0) {
+        bool attn_bias = false;
+        if ((st = hf_bool(h, "attention_bias", &attn_bias)) ||
+            (st = hf_bool(h, "mlp_bias", &m->bias_mlp)))
+            return st;
+        m->bias_qkv = m->bias_out = attn_bias;
+    } else if ((st = hf_refuse_true(h, "attention_bias")) || (st = hf_refuse_true(h, "mlp_bias"))) {
+        return st;
+    }
+    m->bias_qkv = m->bias_qkv || kind == 2;
+    if ((st = hf_size(h, "max_position_embeddings", NULL, 0, &m->max_pos))) return st;
+    return kind ? kvr_hf_window(h, m, kind == 2) : KVR_OK;
 }
 
 static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
@@ -167,7 +240,10 @@ static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
                             .mlp = KVR_MLP_GELU,
                             .parallel_attn = true,
                             .tied_embeddings = true,
-                            .dtype = KVR_DTYPE_BF16};
+                            .dtype = KVR_DTYPE_BF16,
+                            .norm_eps = 1e-5,
+                            .max_pos = 2048};
+    bool bias = false;
     if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
         (st = hf_size(h, "num_hidden_layers", "n_layer", 1, &m->n_layers)) ||
         (st = hf_size(h, "num_attention_heads", "n_head", 1, &m->n_heads)) ||
@@ -178,10 +254,13 @@ static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
     if ((st = hf_size(h, "ffn_hidden_size", NULL, 0, &m->d_ffn)) ||
         (st = hf_bool(h, "new_decoder_architecture", &new_arch)) ||
         (st = hf_bool(h, "multi_query", &multi_query)) || (st = hf_bool(h, "alibi", &alibi)) ||
-        (st = hf_bool(h, "parallel_attn", &m->parallel_attn)) ||
-        (st = hf_bool(h, "bias", &m->bias)) ||
-        (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)))
+        (st = hf_bool(h, "parallel_attn", &m->parallel_attn)) || (st = hf_bool(h, "bias", &bias)) ||
+        (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)) ||
+        (st = hf_real(h, "layer_norm_epsilon", &m->norm_eps)) ||
+        (st = hf_size(h, "max_position_embeddings", NULL, 0, &m->max_pos)) ||
+        (st = hf_text_is(h, "activation", "gelu")))
         return st;
+    m->bias_qkv = m->bias_out = m->bias_mlp = bias; /* Falcon's one flag: every linear layer */
     m->rotary = !alibi;
     m->head_dim = m->d_model / m->n_heads;
     /* As transformers' FalconConfig: the new architecture (40B, 180B) has num_kv_heads groups
@@ -202,23 +281,76 @@ static enum kvr_status hf_family(struct hf *h, struct kvr_model *m)
     int rc = hf_get(h, "model_type", HF_TEXT, NULL, type, sizeof type);
     if (rc == 1) return kvr_error(KVR_ERR_INPUT, "%s: missing key \"model_type\"", h->path);
     if (rc) return (enum kvr_status)rc;
-    if (!strcmp(type, "llama") || !strcmp(type, "mistral")) return hf_llama(h, m);
+    snprintf(h->family_buf, sizeof h->family_buf, "%s", type);
+    h->family = h->family_buf;
+    if (!strcmp(type, "llama")) return hf_llama(h, m, 0);
+    if (!strcmp(type, "mistral")) return hf_llama(h, m, 1);
+    if (!strcmp(type, "qwen2")) return hf_llama(h, m, 2);
     if (!strcmp(type, "falcon") || !strcmp(type, "RefinedWebModel") || !strcmp(type, "RefinedWeb"))
         return hf_falcon(h, m);
     return kvr_error(KVR_ERR_INPUT,
-                     "%s: key \"model_type\" = \"%s\" is not supported (llama, mistral, falcon)",
+                     "%s: key \"model_type\" = \"%s\" is not supported (llama, mistral, qwen2, "
+                     "falcon)",
                      h->path, type);
 }
 
-/* Name: the file's stem, or for ".../NAME/config.json" the folder's name. */
-static void hf_name(const char *path, char *buf, size_t cap)
+/* Name: the config's "_name_or_path" (its last component), else the real name of the folder
+ * holding config.json (or the file's stem), whatever the path's spelling ("config", ".",
+ * "Meta-Llama-3-8B/"). */
+static void hf_name(struct hf *h, char *buf, size_t cap)
 {
-    kvr_file_stem(path, buf, cap);
-    const char *slash = strrchr(path, '/');
-    if (strcmp(buf, "config") != 0 || !slash || slash == path) return;
-    const char *start = slash - 1;
-    while (start > path && start[-1] != '/') start--;
-    snprintf(buf, cap, "%.*s", (int)(slash - start), start);
+    char v[512];
+    if (hf_get(h, "_name_or_path", HF_TEXT, NULL, v, sizeof v) == 0) {
+        size_t n = strlen(v);
+        while (n > 0 && v[n - 1] == '/') v[--n] = 0;
+        const char *base = strrchr(v, '/');
+        base = base ? base + 1 : v;
+        if (*base && strlen(base) < cap) {
+            snprintf(buf, cap, "%s", base);
+            return;
+        }
+    }
+    char *real = realpath(h->path, NULL);
+    const char *p = real ? real : h->path;
+    kvr_file_stem(p, buf, cap);
+    const char *slash = strrchr(p, '/');
+    if (!strcmp(buf, "config") && slash && slash != p) {
+        const char *start = slash - 1;
+        while (start > p && start[-1] != '/') start--;
+        snprintf(buf, cap, "%.*s", (int)(slash - start), start);
+    }
+    free(real);
+}
+
+/* Whether a number key equals 1 (partial_rotary_factor = 1 rotates everything). */
+static bool is_one(struct hf *h, const char *key)
+{
+    double v = 0;
+    return hf_real(h, key, &v) == KVR_OK && v == 1.0;
+}
+
+/* Keys that change the computation in ways kvrun does not implement. */
+static enum kvr_status hf_refusals(struct hf *h)
+{
+    static const char *const refused[] = {"quantization_config",
+                                          "partial_rotary_factor",
+                                          "rope_parameters.partial_rotary_factor",
+                                          "attn_logit_softcapping",
+                                          "final_logit_softcapping",
+                                          "qk_layernorm",
+                                          "use_qk_norm"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char t[16];
+        kvr_hf_type(h, refused[i], t, sizeof t);
+        bool off = !strcmp(t, "null") || !strcmp(t, "false") ||
+                   (strstr(refused[i], "rotary_factor") && is_one(h, refused[i]));
+        if (!off)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: key \"%s\" is set: model_type \"%s\" as kvrun (and transformers) "
+                             "computes it does not take it",
+                             h->path, refused[i], h->family);
+    }
+    return KVR_OK;
 }
 
 /* JSON leaves repeated keys undefined (SQLite reads the first, Python the last): refuse them. */
@@ -264,11 +396,14 @@ enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out
     st = hf_open(&h);
     if (!st) st = hf_family(&h, &m);
     if (!st) st = hf_dtype(&h, &m);
+    if (!st) st = hf_refusals(&h);
+    if (!st && m.rotary) st = kvr_hf_rope(&h, &m);
+    if (!st && !m.rotary) kvr_model_rope_defaults(&m), m.rotary = false;
+    if (!st) hf_name(&h, m.name, sizeof m.name);
     sqlite3_finalize(h.get);
     sqlite3_close(h.db);
     free(text);
     if (st) return st;
-    hf_name(path, m.name, sizeof m.name);
     int bad;
     st = kvr_model_check(&m, &bad);
     if (st && h.keys[bad]) return kvr_error_prefix(st, "%s: key \"%s\": ", path, h.keys[bad]);

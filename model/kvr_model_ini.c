@@ -8,7 +8,7 @@
 
 struct model_ini {
     struct kvr_model *model;
-    unsigned set_mask;
+    uint64_t set_mask;
     int lines[KVR_N_FIELDS];
 };
 
@@ -20,9 +20,9 @@ static enum kvr_status on_model_key(void *user, const char *section, const char 
         return kvr_error(KVR_ERR_INPUT, "unknown section [%s] (expected [model])", section);
     int f = kvr_model_field_find(key);
     if (f < 0) return kvr_error(KVR_ERR_INPUT, "unknown key '%s' in [model]", key);
-    if (mi->set_mask & (1u << f))
+    if (mi->set_mask & (1ull << f))
         return kvr_error(KVR_ERR_INPUT, "key '%s' repeats the one on line %d", key, mi->lines[f]);
-    mi->set_mask |= 1u << f;
+    mi->set_mask |= 1ull << f;
     mi->lines[f] = line;
     return kvr_model_field_set(mi->model, (enum kvr_model_field)f, value);
 }
@@ -34,15 +34,22 @@ enum kvr_status kvr_model_load_ini(const char *path, struct kvr_model *out)
     enum kvr_status st = kvr_ini_parse(path, on_model_key, &mi);
     if (st) return st;
     for (int f = 0; f < KVR_N_FIELDS; f++)
-        if (kvr_model_field_required((enum kvr_model_field)f) && !(mi.set_mask & (1u << f)))
+        if (kvr_model_field_required((enum kvr_model_field)f) && !(mi.set_mask & (1ull << f)))
             return kvr_error(KVR_ERR_INPUT, "%s: missing key '%s' in [model]", path,
                              kvr_model_field_key((enum kvr_model_field)f));
-    if (!(mi.set_mask & (1u << KVR_F_NAME))) kvr_file_stem(path, m.name, sizeof m.name);
+    uint64_t three = 1ull << KVR_F_BIAS_QKV | 1ull << KVR_F_BIAS_OUT | 1ull << KVR_F_BIAS_MLP;
+    if ((mi.set_mask & (1ull << KVR_F_BIAS)) && (mi.set_mask & three))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s:%d: key 'bias' sets all three biases; give it or bias_qkv, bias_out "
+                         "and bias_mlp, not both",
+                         path, mi.lines[KVR_F_BIAS]);
+    if (!(mi.set_mask & (1ull << KVR_F_NAME))) kvr_file_stem(path, m.name, sizeof m.name);
     kvr_model_fill_defaults(&m, mi.set_mask);
     int bad;
     st = kvr_model_check(&m, &bad);
     if (st) {
-        if (mi.set_mask & (1u << bad)) return kvr_error_prefix(st, "%s:%d: ", path, mi.lines[bad]);
+        if (mi.set_mask & (1ull << bad))
+            return kvr_error_prefix(st, "%s:%d: ", path, mi.lines[bad]);
         return kvr_error_prefix(st, "%s: ", path);
     }
     *out = m;

@@ -6,7 +6,8 @@ import sys
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, FalconConfig, LlamaConfig, MistralConfig
+from transformers import (AutoModelForCausalLM, FalconConfig, LlamaConfig, MistralConfig,
+                          Qwen2Config)
 
 LLAMA = dict(hidden_act="silu", tie_word_embeddings=False)
 CONFIGS = {
@@ -22,6 +23,17 @@ CONFIGS = {
     "llama-3-8b": LlamaConfig(hidden_size=4096, intermediate_size=14336, num_attention_heads=32,
                               num_key_value_heads=8, num_hidden_layers=32, vocab_size=128256,
                               rope_theta=500000.0, **LLAMA),
+    "llama-3.1-8b": LlamaConfig(hidden_size=4096, intermediate_size=14336, num_attention_heads=32,
+                                num_key_value_heads=8, num_hidden_layers=32, vocab_size=128256,
+                                max_position_embeddings=131072,
+                                rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0,
+                                                 "factor": 8.0, "low_freq_factor": 1.0,
+                                                 "high_freq_factor": 4.0,
+                                                 "original_max_position_embeddings": 8192},
+                                **LLAMA),
+    "qwen2-7b": Qwen2Config(hidden_size=3584, intermediate_size=18944, num_attention_heads=28,
+                            num_key_value_heads=4, num_hidden_layers=28, vocab_size=152064,
+                            rope_theta=1000000.0, tie_word_embeddings=False),
     "mistral-7b": MistralConfig(hidden_size=4096, intermediate_size=14336,
                                 num_attention_heads=32, num_key_value_heads=8,
                                 num_hidden_layers=32, vocab_size=32000, **LLAMA),

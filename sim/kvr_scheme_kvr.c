@@ -16,8 +16,11 @@ void kvr_sim_kvr(struct kvr_sim *sim, const struct kvr_plan *plan)
     uint64_t s = 0;
     for (int i = 0; i < p; i++) {
         s += plan->tokens[i];
-        kv_bytes[i] = (double)s * kvb; /* rank i hands on the cache of [0, S_i) */
-        sim->kv_tokens[i] = (double)s; /* and keeps it */
+        /* rank i hands on the cache of [0, S_i); with a sliding window W only the part later
+         * ranks can still attend, [S_i - (W-1), S_i) (exec/kvr_dist_kvr.c sends the same) */
+        kv_bytes[i] = (double)(s - kvr_window_first(m, s)) * kvb;
+        /* and keeps what it received, [first(S_{i-1}), S_{i-1}), with its own chunk */
+        sim->kv_tokens[i] = (double)(s - kvr_window_first(m, s - plan->tokens[i]));
         link_free[i] = 0;
     }
     for (int l = 0; l < (int)m->n_layers; l++)

@@ -29,13 +29,18 @@ static void zigzag(const struct kvr_plan *plan, int i, uint64_t lo[2], uint64_t 
     }
 }
 
-static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki)
+/* With a sliding window W the pairs with i - j >= W drop out: they are the causal pairs of the
+ * same queries against the keys shifted by W. */
+static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64_t w)
 {
     uint64_t qlo[2], qhi[2], klo[2], khi[2], sum = 0;
     zigzag(plan, qi, qlo, qhi);
     zigzag(plan, ki, klo, khi);
     for (int a = 0; a < 2; a++)
-        for (int b = 0; b < 2; b++) sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
+        for (int b = 0; b < 2; b++) {
+            sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
+            if (w) sum -= kvr_pairs_between(qlo[a], qhi[a], klo[b] + w, khi[b] + w);
+        }
     return sum;
 }
 
@@ -74,7 +79,7 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
     kv_held(sim, p);
     for (int i = 0; i < p; i++)
         for (int k = 0; k < p; k++) {
-            uint64_t n_keys = sim->res->rank[k].tokens, pairs = zigzag_pairs(plan, i, k);
+            uint64_t n_keys = sim->res->rank[k].tokens, pairs = zigzag_pairs(plan, i, k, m->sliding_window);
             attn[i][k] =
                 pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens, n_keys, pairs) : 0;
         }

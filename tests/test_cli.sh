@@ -21,8 +21,8 @@ json_check "model show falcon-7b --json: keys and exact count" \
 json_check "model show --ctx 16k: prefill FLOPs split" \
     "d['prefill_flops_attention'] == 32*(4*4096+5*32)*16384*16385//2 and d['prefill_flops'] == d['prefill_flops_linear'] + d['prefill_flops_attention'] and len(d['ops']) == 15" \
     -- model show llama-7b --ctx 16k --json
-json_check "model list --json lists the seven presets" \
-    "len(d) == 7 and {m['name'] for m in d} >= {'llama-7b','falcon-7b','llama-2-70b','llama-3-8b','mistral-7b','llama-13b','llama-30b'}" \
+json_check "model list --json lists the nine presets" \
+    "len(d) == 9 and {m['name'] for m in d} >= {'llama-7b','falcon-7b','llama-2-70b','llama-3-8b','llama-3.1-8b','qwen2-7b','mistral-7b','llama-13b','llama-30b'}" \
     -- model list --json
 json_check "model show FILE.ini" "d['params'] == 6921720704" \
     -- model show "$KVR_SOURCE_ROOT/data/models/falcon-7b.ini" --json
@@ -96,7 +96,7 @@ report $? "exec: the same seed gives the same first token and checksum"
 expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
 expect 2 "start it with mpirun" "exec with a multi-rank scheme on one process exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
 expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"
-expect 2 "--model and --ctx are required" "exec without --ctx exits 2" -- exec --model "$tiny"
+expect 2 "--model and --ctx (or --tokens) are required" "exec without --ctx exits 2" -- exec --model "$tiny"
 expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --reps 0
 
 # kvr calibrate and kvr validate on the committed H100 data (no GPU needed)

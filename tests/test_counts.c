@@ -91,7 +91,8 @@ static void test_tiny_falcon(void)
     /* MQA, LayerNorm, GELU, parallel block with one norm, tied, biases on.
      * embed 80; layer: LN 16, qkv 8*16+16 = 144, out 64+8 = 72, up 8*32+32 = 288,
      * down 32*8+8 = 264 -> 784; final LN 16; tied head 0. Total 880. */
-    struct kvr_model f = {.name = "tiny-falcon",
+    struct kvr_model f = {KVR_MODEL_DEFAULTS,
+                          .name = "tiny-falcon",
                           .n_layers = 1,
                           .d_model = 8,
                           .n_heads = 2,
@@ -104,7 +105,9 @@ static void test_tiny_falcon(void)
                           .parallel_attn = true,
                           .block_norms = 1,
                           .rotary = true,
-                          .bias = true,
+                          .bias_qkv = true,
+                          .bias_out = true,
+                          .bias_mlp = true,
                           .tied_embeddings = true,
                           .dtype = KVR_DTYPE_FP32};
     ok(kvr_model_validate(&f) == KVR_OK, "tiny falcon is valid");
@@ -129,9 +132,10 @@ static void test_presets(void)
         uint64_t params;
     } pub[] = {{"llama-7b", 6738415616ull},   {"llama-13b", 13015864320ull},
                {"llama-30b", 32528943616ull}, {"llama-2-70b", 68976648192ull},
-               {"llama-3-8b", 8030261248ull}, {"mistral-7b", 7241732096ull},
+               {"llama-3-8b", 8030261248ull}, {"llama-3.1-8b", 8030261248ull},
+               {"qwen2-7b", 7615616512ull},   {"mistral-7b", 7241732096ull},
                {"falcon-7b", 6921720704ull}};
-    is_u64(kvr_model_preset_count(), 7, "seven presets");
+    is_u64(kvr_model_preset_count(), 9, "nine presets");
     for (size_t i = 0; i < sizeof pub / sizeof pub[0]; i++) {
         const struct kvr_model *m = kvr_model_preset_find(pub[i].name);
         if (!ok(m != NULL, "preset %s exists", pub[i].name)) continue;
@@ -208,8 +212,38 @@ static void test_limits(void)
     like(kvr_error_message(), "overflows", "  overflow message");
 }
 
+/* Sliding window (#17): brute force over (i, j) with 0 <= i - j < W, and Mistral-7B at 32k by
+ * hand: W(W+1)/2 + (C - W) W = 8,390,656 + 117,440,512 = 125,831,168 pairs per head and layer,
+ * attention FLOPs 32 x 125,831,168 x (4 * 4096 + 5 * 32) = 66,616,026,988,544. */
+static void test_window(void)
+{
+    struct kvr_model m = tiny;
+    m.sliding_window = 5;
+    int bad = 0;
+    for (uint64_t s = 0; s < 14; s++)
+        for (uint64_t c = 1; c < 14; c++) {
+            uint64_t brute = 0, keys_lo = s + c;
+            for (uint64_t i = s; i < s + c; i++)
+                for (uint64_t j = 0; j <= i; j++)
+                    if (i - j < 5) brute++, keys_lo = j < keys_lo ? j : keys_lo;
+            bad += kvr_model_attn_pairs(&m, s, c, KVR_MASK_CAUSAL) != brute;
+            bad += kvr_model_attn_keys(&m, s, c) != s + c - keys_lo;
+        }
+    is_u64((uint64_t)bad, 0, "windowed pairs and keys equal the brute-force count (W = 5)");
+    const struct kvr_model *mi = kvr_model_preset_find("mistral-7b");
+    is_u64(kvr_model_attn_pairs(mi, 0, 32768, KVR_MASK_CAUSAL), 125831168ull,
+           "mistral-7b at 32k: W(W+1)/2 + (C-W)W pairs");
+    struct kvr_prefill_flops pf;
+    kvr_prefill_flops(mi, 32768, KVR_MASK_CAUSAL, &pf);
+    is_u64(pf.attention, 66616026988544ull, "mistral-7b at 32k: attention FLOPs by hand");
+    m.sliding_window = 0;
+    is_u64(kvr_model_attn_pairs(&m, 3, 4, KVR_MASK_CAUSAL), kvr_attn_pairs(3, 4, KVR_MASK_CAUSAL),
+           "no window: the causal count");
+}
+
 int main(void)
 {
+    test_window();
     test_tiny_params();
     test_embed_rows();
     test_tiny_ops();

@@ -106,7 +106,7 @@ static void write_falcon(const struct kvr_model *m, const char *path)
         add_whole(&w, m, NAME("self_attention.dense.weight"), 0, KVR_T_WO, l);
         add_whole(&w, m, NAME("mlp.dense_h_to_4h.weight"), 0, KVR_T_WUP, l);
         add_whole(&w, m, NAME("mlp.dense_4h_to_h.weight"), 0, KVR_T_WDOWN, l);
-        if (m->bias) {
+        if (m->bias_qkv) {
             add_falcon_qkv(&w, m, NAME("self_attention.query_key_value.bias"), KVR_T_BQKV, l);
             add_whole(&w, m, NAME("self_attention.dense.bias"), 0, KVR_T_BO, l);
             add_whole(&w, m, NAME("mlp.dense_h_to_4h.bias"), 0, KVR_T_BUP, l);

@@ -1,0 +1,241 @@
+/* Hugging Face config.json: rotary parameters and the sliding window. transformers v5 writes
+ * "rope_parameters" {rope_type, rope_theta, factor, ...}; v4 wrote "rope_theta" and
+ * "rope_scaling" {type or rope_type, factor, ...}. Both are read; every key of the object is
+ * either used or refused by name, and rope types kvrun does not implement are refused. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvr_model_fields.h"
+#include "kvr_model_hf.h"
+
+static int get_real(struct hf *h, const char *obj, const char *key, double *out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s.%s", obj, key);
+    return kvr_hf_get(h, path, HF_REAL, NULL, (char *)out, sizeof *out);
+}
+
+/* The keys an object may hold, so that a parameter kvrun would ignore is refused instead. */
+static enum kvr_status check_keys(struct hf *h, const char *obj)
+{
+    static const char *const known[] = {"rope_type",
+                                        "type",
+                                        "rope_theta",
+                                        "factor",
+                                        "low_freq_factor",
+                                        "high_freq_factor",
+                                        "original_max_position_embeddings",
+                                        "attention_factor",
+                                        "beta_fast",
+                                        "beta_slow",
+                                        "mscale",
+                                        "mscale_all_dim",
+                                        "truncate",
+                                        "partial_rotary_factor"};
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT key, type FROM json_each(?1, '$.%s')", obj);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+    enum kvr_status st = KVR_OK;
+    while (!st && sqlite3_step(q) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(q, 0);
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof *known && !ok; i++) ok = !strcmp(k, known[i]);
+        if (!ok && !strcmp((const char *)sqlite3_column_text(q, 1), "object"))
+            st = kvr_error(KVR_ERR_INPUT,
+                           "%s: key \"%s.%s\": rotary parameters per layer type are not supported",
+                           h->path, obj, k);
+        else if (!ok)
+            st = kvr_error(KVR_ERR_INPUT, "%s: key \"%s.%s\" is not a rotary parameter kvrun knows",
+                           h->path, obj, k);
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+static enum kvr_status rope_type(struct hf *h, const char *obj, struct kvr_model *m)
+{
+    char path[128], t[64] = "default";
+    snprintf(path, sizeof path, "%s.rope_type", obj);
+    int rc = kvr_hf_get(h, path, HF_TEXT, NULL, t, sizeof t);
+    if (rc == 1) {
+        snprintf(path, sizeof path, "%s.type", obj);
+        rc = kvr_hf_get(h, path, HF_TEXT, NULL, t, sizeof t);
+    }
+    if (rc > 1) return (enum kvr_status)rc;
+    int r = !strcmp(t, "default") ? KVR_ROPE_NONE : kvr_rope_scaling_from_name(t);
+    if (r < 0 || !strcmp(t, "none"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"%s\" = \"%s\": rotary scaling of this type is not supported "
+                         "(default, linear, dynamic, llama3, yarn)",
+                         h->path, path, t);
+    m->rope_scaling = (enum kvr_rope_scaling)r;
+    return KVR_OK;
+}
+
+/* A parameter the type needs (transformers reads it without a default). */
+static enum kvr_status need(struct hf *h, const char *obj, const char *key,
+                            const struct kvr_model *m, double *out)
+{
+    int rc = get_real(h, obj, key, out);
+    if (rc == 1)
+        return kvr_error(KVR_ERR_INPUT, "%s: rope type %s needs key \"%s.%s\"", h->path,
+                         kvr_rope_scaling_name(m->rope_scaling), obj, key);
+    return (enum kvr_status)rc;
+}
+
+static double mscale(double factor, double ms)
+{
+    return factor <= 1 ? 1.0 : 0.1 * ms * log(factor) + 1.0;
+}
+
+static enum kvr_status yarn(struct hf *h, const char *obj, struct kvr_model *m)
+{
+    double f = 0, af = 0, ms = 0, msa = 0, bf = 0, bs = 0;
+    if (get_real(h, obj, "factor", &f) == 1) f = (double)m->max_pos / m->rope_orig_ctx;
+    m->rope_factor = f;
+    if (get_real(h, obj, "beta_fast", &bf) == 0 && bf) m->rope_beta_fast = bf;
+    if (get_real(h, obj, "beta_slow", &bs) == 0 && bs) m->rope_beta_slow = bs;
+    char path[128];
+    long long tr = 1;
+    snprintf(path, sizeof path, "%s.truncate", obj);
+    int rc = kvr_hf_get(h, path, HF_BOOL, &tr, NULL, 0);
+    if (rc > 1) return (enum kvr_status)rc;
+    m->rope_truncate = tr != 0;
+    if (get_real(h, obj, "attention_factor", &af) == 0) {
+        m->rope_attn_factor = af;
+    } else {
+        get_real(h, obj, "mscale", &ms), get_real(h, obj, "mscale_all_dim", &msa);
+        m->rope_attn_factor = ms && msa ? mscale(f, ms) / mscale(f, msa) : mscale(f, 1);
+    }
+    return KVR_OK;
+}
+
+/* The scaling type's own parameters. */
+static enum kvr_status scaling(struct hf *h, const char *obj, struct kvr_model *m)
+{
+    enum kvr_status st = KVR_OK;
+    double orig = 0;
+    if (m->rope_scaling == KVR_ROPE_LLAMA3 || m->rope_scaling == KVR_ROPE_YARN) {
+        /* as transformers' standardize_rope_params: the object's, the top level's, else
+         * max_position_embeddings */
+        if (get_real(h, obj, "original_max_position_embeddings", &orig) == 1 &&
+            kvr_hf_get(h, "original_max_position_embeddings", HF_REAL, NULL, (char *)&orig,
+                       sizeof orig) == 1)
+            orig = m->max_pos;
+        if (!(orig >= 1 && orig <= UINT32_MAX))
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: original_max_position_embeddings = %g is out of range", h->path,
+                             orig);
+        m->rope_orig_ctx = (uint32_t)orig;
+    }
+    switch (m->rope_scaling) {
+    case KVR_ROPE_LINEAR:
+    case KVR_ROPE_DYNAMIC:
+        return need(h, obj, "factor", m, &m->rope_factor);
+    case KVR_ROPE_LLAMA3:
+        if ((st = need(h, obj, "factor", m, &m->rope_factor)) ||
+            (st = need(h, obj, "low_freq_factor", m, &m->rope_low_freq)) ||
+            (st = need(h, obj, "high_freq_factor", m, &m->rope_high_freq)))
+            return st;
+        return KVR_OK;
+    case KVR_ROPE_YARN:
+        return yarn(h, obj, m);
+    default:
+        return KVR_OK;
+    }
+}
+
+enum kvr_status kvr_hf_rope(struct hf *h, struct kvr_model *m)
+{
+    char tp[16], ts[16];
+    kvr_model_rope_defaults(m);
+    kvr_hf_type(h, "rope_parameters", tp, sizeof tp);
+    kvr_hf_type(h, "rope_scaling", ts, sizeof ts);
+    const char *obj = !strcmp(tp, "object") ? "rope_parameters" : "rope_scaling";
+    if (!strcmp(tp, "object") && !strcmp(ts, "object"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: keys \"rope_parameters\" and \"rope_scaling\" are both set; give one",
+                         h->path);
+    if (strcmp(tp, "null") && strcmp(tp, "object"))
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"rope_parameters\" must be an object", h->path);
+    if (strcmp(ts, "null") && strcmp(ts, "object"))
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"rope_scaling\" must be an object", h->path);
+    int rc = kvr_hf_get(h, "rope_theta", HF_REAL, NULL, (char *)&m->rope_theta, sizeof(double));
+    if (rc > 1) return (enum kvr_status)rc;
+    bool have_obj = !strcmp(tp, "object") || !strcmp(ts, "object");
+    if (!have_obj) return KVR_OK;
+    enum kvr_status st;
+    if ((st = check_keys(h, obj)) || (st = rope_type(h, obj, m))) return st;
+    if ((rc = get_real(h, obj, "rope_theta", &m->rope_theta)) > 1) return (enum kvr_status)rc;
+    return scaling(h, obj, m);
+}
+
+/* Qwen2's layer types: all full (no window), or all sliding; a mix is refused. */
+static enum kvr_status layer_types(struct hf *h, struct kvr_model *m, uint32_t window)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT sum(value = 'sliding_attention'), sum(value = 'full_attention'),"
+                           " count(*) FROM json_each(?1, '$.layer_types')",
+                           -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+    long long sl = 0, full = 0, n = 0;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        sl = sqlite3_column_int64(q, 0), full = sqlite3_column_int64(q, 1),
+        n = sqlite3_column_int64(q, 2);
+    sqlite3_finalize(q);
+    if (n != m->n_layers || sl + full != n)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"layer_types\" must list \"full_attention\" or "
+                         "\"sliding_attention\" for each of the %u layers",
+                         h->path, m->n_layers);
+    if (sl && full)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"layer_types\": %lld sliding and %lld full layers; kvrun "
+                         "models one window for every layer",
+                         h->path, sl, full);
+    if (sl && !window)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"layer_types\" has sliding layers but \"sliding_window\" is "
+                         "null",
+                         h->path);
+    m->sliding_window = sl ? window : 0;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2)
+{
+    long long w = 4096; /* MistralConfig's and Qwen2Config's default */
+    int rc = kvr_hf_get(h, "sliding_window", HF_INT, &w, NULL, 0);
+    if (rc > 1) return (enum kvr_status)rc;
+    if (rc == 1 && kvr_hf_has(h, "sliding_window")) w = 0; /* null: none */
+    if (w < 0 || w > UINT32_MAX)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"sliding_window\" = %lld is out of range",
+                         h->path, w);
+    if (!qwen2) {
+        m->sliding_window = (uint32_t)w;
+        return KVR_OK;
+    }
+    long long first = 28, use = 0;
+    if ((rc = kvr_hf_get(h, "use_sliding_window", HF_BOOL, &use, NULL, 0)) > 1)
+        return (enum kvr_status)rc;
+    if (!use) w = 0; /* Qwen2Config: sliding_window = None unless use_sliding_window */
+    char t[16];
+    kvr_hf_type(h, "layer_types", t, sizeof t);
+    if (!strcmp(t, "array")) return layer_types(h, m, (uint32_t)w);
+    if ((rc = kvr_hf_get(h, "max_window_layers", HF_INT, &first, NULL, 0)) > 1)
+        return (enum kvr_status)rc;
+    /* layers i >= max_window_layers slide */
+    if (w && first > 0 && first < (long long)m->n_layers)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"max_window_layers\" = %lld: layers from %lld on slide and "
+                         "the others do not; kvrun models one window for every layer",
+                         h->path, first, first);
+    m->sliding_window = w && first <= 0 ? (uint32_t)w : 0;
+    return KVR_OK;
+}
