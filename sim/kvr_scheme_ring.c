@@ -79,7 +79,8 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
     kv_held(sim, p);
     for (int i = 0; i < p; i++)
         for (int k = 0; k < p; k++) {
-            uint64_t n_keys = sim->res->rank[k].tokens, pairs = zigzag_pairs(plan, i, k, m->sliding_window);
+            uint64_t n_keys = sim->res->rank[k].tokens,
+                     pairs = zigzag_pairs(plan, i, k, m->sliding_window);
             attn[i][k] =
                 pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens, n_keys, pairs) : 0;
         }
