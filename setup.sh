@@ -35,6 +35,8 @@ if [ "$mode" = main ]; then
     # Every figure from scratch: sweeps into a fresh database, then the plots (out/ is ignored).
     rm -rf out && mkdir -p out/figures
     ./build/experiments/kvr sweep experiments/sweeps/*.ini --db out/kvrun.db
+    ./build/experiments/kvr paper --db out/kvrun.db | tee out/paper.txt
+    echo "paper  the paper's claims against the simulator -> out/paper.txt"
     exec ./build/experiments/kvr plot all --db out/kvrun.db --out out/figures
 fi
 

@@ -40,6 +40,8 @@ static const struct kvr_command commands[] = {
      kvr_cmd_calibrate},
     {"validate", "the simulator's TTFT predictions against stored executor measurements",
      kvr_cmd_validate},
+    {"paper", "the KV-Runahead paper's claims against the simulator (the paper sweep's points)",
+     kvr_cmd_paper},
     {"bench",
      "benchmarks: `kvr bench sim`, `kvr bench search`, `kvr bench attention`, `kvr bench comm`",
      kvr_cmd_bench},

@@ -43,6 +43,7 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv);
 enum kvr_status kvr_cmd_exec(int argc, char **argv);
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv);
 enum kvr_status kvr_cmd_validate(int argc, char **argv);
+enum kvr_status kvr_cmd_paper(int argc, char **argv);
 enum kvr_status kvr_cmd_help_schemes(int argc, char **argv); /* kvr help schemes */
 
 /* A list of token counts: "1k,2k,4k", ranges "1k-16k+1k" (from-to+step, step default 1k), or

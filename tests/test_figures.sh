@@ -54,6 +54,38 @@ sys.exit(0 if rows >= 8 and not bad else 1)
 PY
 report $? "fig5: every bar adds up to its TTFT and the exposed part lies within the communication"
 
+# tsp-paper: K/V expanded to every query head. MHA (Llama-7B): exactly tsp. MQA (Falcon-7B, 71
+# query heads over 1 KV head): the all-gather moves 71 times tsp's bytes.
+for m in llama-7b falcon-7b; do
+    "$kvr" sim --model $m --machine a100-nvlink --gpus 8 --ctx 16k --scheme tsp --json >"$tmp/t.json" &&
+        "$kvr" sim --model $m --machine a100-nvlink --gpus 8 --ctx 16k --scheme tsp-paper --json >"$tmp/tp.json"
+    python3 - "$tmp/t.json" "$tmp/tp.json" "$m" <<'PY'
+import json, sys
+t, tp, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+ratio = tp['bytes_sent_total'] / t['bytes_sent_total']
+want = 1 if m == 'llama-7b' else 71
+same_ttft = abs(tp['ttft_s'] - t['ttft_s']) < 1e-12
+sys.exit(0 if abs(ratio - want) < 1e-9 and (same_ttft if want == 1 else tp['ttft_s'] > t['ttft_s']) else 1)
+PY
+    report $? "tsp-paper on $m: bytes x(heads / KV heads) of tsp, and tsp's TTFT when they are equal"
+done
+
+# kvr paper: the reproduction table from the paper sweep's points.
+"$kvr" paper --db "$tmp/f.db" --json >"$tmp/paper.json" 2>"$tmp/err"
+python3 - "$tmp/paper.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d['claims']
+ok = len(rows) == 4 * 3 * 3 and all(r['speedup_16k'] and r['speedup_16k'] > 1 for r in rows)
+ok = ok and all(r['reached'] == (r['speedup_best'] >= r['paper_speedup']) for r in rows)
+sys.exit(0 if ok else 1)
+PY
+report $? "kvr paper --json: every claim x baseline x profile, each with a speedup above 1" "$(head -c 300 "$tmp/paper.json") $(cat "$tmp/err")"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\n' >"$tmp/one.ini"
+"$kvr" sweep "$tmp/one.ini" --db "$tmp/one.db" >/dev/null 2>&1
+expect 2 "no points of the paper sweep" "kvr paper on a database without the paper sweep exits 2" -- paper --db "$tmp/one.db"
+expect 2 "cannot open database" "kvr paper on a missing database exits 2" -- paper --db "$tmp/missing.db"
+
 for f in "$src"/plots/fig*.gp; do
     b=$(basename "$f" .gp)
     [ -s "$tmp/fig/$b.png" ] && [ -s "$tmp/fig/$b.svg" ]; report $? "$b renders PNG and SVG"
