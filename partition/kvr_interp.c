@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kvr_gsl_check.h"
+#include "kvr_lookup_int.h"
 
 int kvr_interp_from_name(const char *name)
 {
