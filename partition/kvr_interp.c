@@ -14,11 +14,6 @@ int kvr_interp_from_name(const char *name)
                                       : -1;
 }
 
-const char *kvr_interp_name(enum kvr_interp how)
-{
-    return how == KVR_INTERP_STEFFEN ? "steffen" : "linear";
-}
-
 /* Steffen's monotone cubic through (ctx_k, fraction_k[i]) for each chunk i. */
 static enum kvr_status steffen(const struct kvr_plan_row *rows, size_t n, uint64_t ctx, size_t lo,
                                struct kvr_lookup_answer *a)
