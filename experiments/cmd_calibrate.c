@@ -33,6 +33,7 @@ static const char help[] =
     "      --from CSV      fit on these measurements instead of timing (model,ctx,op,time_s)\n"
     "      --save CSV      write the measurements (what --from reads)\n"
     "      --db FILE       also store each TTFT as a measurement row (for kvr validate)\n"
+    "      --allow-dirty   store them although this kvr was built from uncommitted changes\n"
     "  -o, --out FILE      write the calibrated profile (INI, with provenance)\n"
     "      --name NAME     the profile's name            (default: the base's + \"-calibrated\")\n"
     "      --attn-shapes L also time the attention kernel alone at QUERIES:PREFIX shapes\n"
@@ -47,7 +48,7 @@ static const char help[] =
 struct calib {
     const char *backend, *models, *fit_ctx, *check_ctx, *base, *from, *save, *db, *out, *name;
     const char *link_lat, *link_bw, *overlap_bw, *attn_shapes;
-    bool json, help, points;
+    bool json, help, points, allow_dirty;
     struct kvr_calibrate_data data;
 };
 
@@ -117,7 +118,8 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
         O_LAT,
         O_BW,
         O_OVERLAP,
-        O_ATTN
+        O_ATTN,
+        O_DIRTY
     };
     static const struct option opts[] = {{"backend", required_argument, 0, 'b'},
                                          {"models", required_argument, 0, O_MODELS},
@@ -135,6 +137,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
                                          {"attn-shapes", required_argument, 0, O_ATTN},
                                          {"json", no_argument, 0, 'j'},
                                          {"points", no_argument, 0, 'P'},
+                                         {"allow-dirty", no_argument, 0, O_DIRTY},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     *c = (struct calib){.backend = "cuda",
@@ -164,6 +167,8 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
             c->json = true;
         else if (o == 'P')
             c->points = true;
+        else if (o == O_DIRTY)
+            c->allow_dirty = true;
         else if (o == 'o')
             c->out = optarg;
         else if (o == 'b')
@@ -174,7 +179,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
     if (kvr_backend_from_name(c->backend) < 0)
         return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
     if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    return KVR_OK;
+    return c->db && !c->help ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
 }
 
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
