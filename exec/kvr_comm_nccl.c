@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "kvr_comm_impl.h"
+#include "kvr_comm_int.h"
 #include "kvr_cuda_check.h"
 
 #define KVR_NCCL_CHECK(call)                                                                       \
@@ -33,8 +33,10 @@ struct nccl_state {
 
 #define NS(c) ((struct nccl_state *)(c)->nccl)
 
-enum kvr_status kvr_comm_nccl_open(struct kvr_comm *c)
+static enum kvr_status nccl_open(struct kvr_comm *c)
 {
+    enum kvr_status st = kvr_comm_mpi_open(c);
+    if (st) return st;
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
         return kvr_error(KVR_ERR_INPUT, "--comm nccl needs a CUDA device; this machine has none");
@@ -51,7 +53,7 @@ enum kvr_status kvr_comm_nccl_open(struct kvr_comm *c)
     return KVR_OK;
 }
 
-void kvr_comm_nccl_close(struct kvr_comm *c)
+static void nccl_close(struct kvr_comm *c)
 {
     struct nccl_state *s = NS(c);
     if (!s) return;
@@ -61,12 +63,12 @@ void kvr_comm_nccl_close(struct kvr_comm *c)
     c->nccl = NULL;
 }
 
-void kvr_comm_nccl_abort(struct kvr_comm *c)
+static void nccl_abort(struct kvr_comm *c)
 {
     if (NS(c) && NS(c)->comm) ncclCommAbort(NS(c)->comm), NS(c)->comm = NULL;
 }
 
-void kvr_comm_nccl_version(const struct kvr_comm *c, char *buf, size_t cap)
+static void nccl_version(const struct kvr_comm *c, char *buf, size_t cap)
 {
     (void)c;
     int v = 0;
@@ -83,7 +85,7 @@ static enum kvr_status event_wait(struct kvr_comm *c, cudaEvent_t ev, const char
         if (e == cudaSuccess) return KVR_OK;
         if (e != cudaErrorNotReady) KVR_CUDA_CHECK(e);
         if (kvr_comm_now_s() - t0 > c->timeout_s) {
-            kvr_comm_nccl_abort(c);
+            nccl_abort(c);
             return kvr_error(KVR_ERR_RUNTIME,
                              "rank %d: timed out after %.0f s waiting for %s (NCCL): a rank died "
                              "or hangs",
@@ -94,9 +96,10 @@ static enum kvr_status event_wait(struct kvr_comm *c, cudaEvent_t ev, const char
 }
 
 /* A request is the event recorded after the operation. */
-enum kvr_status kvr_comm_nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, bool send,
-                                  struct kvr_comm_req **req)
+static enum kvr_status nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
+                                bool send, struct kvr_comm_req **req)
 {
+    (void)tag; /* NCCL orders a pair's transfers on the stream */
     struct nccl_state *s = NS(c);
     cudaEvent_t ev;
     if (send)
@@ -113,7 +116,7 @@ enum kvr_status kvr_comm_nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, i
     return KVR_OK;
 }
 
-enum kvr_status kvr_comm_nccl_wait(struct kvr_comm *c, struct kvr_comm_req *req)
+static enum kvr_status nccl_wait(struct kvr_comm *c, struct kvr_comm_req *req)
 {
     cudaEvent_t ev = (cudaEvent_t)req;
     enum kvr_status st = event_wait(c, ev, "a point-to-point transfer");
@@ -121,7 +124,7 @@ enum kvr_status kvr_comm_nccl_wait(struct kvr_comm *c, struct kvr_comm_req *req)
     return st;
 }
 
-enum kvr_status kvr_comm_nccl_sync(struct kvr_comm *c)
+static enum kvr_status nccl_sync(struct kvr_comm *c)
 {
     cudaEvent_t ev;
     KVR_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
@@ -131,28 +134,28 @@ enum kvr_status kvr_comm_nccl_sync(struct kvr_comm *c)
     return st;
 }
 
-enum kvr_status kvr_comm_nccl_allgather(struct kvr_comm *c, const void *send, void *recv,
-                                        size_t bytes_each)
+static enum kvr_status nccl_allgather(struct kvr_comm *c, const void *send, void *recv,
+                                      size_t bytes_each)
 {
     KVR_NCCL_CHECK(ncclAllGather(send, recv, bytes_each, ncclChar, NS(c)->comm, NS(c)->stream));
-    return kvr_comm_nccl_sync(c);
+    return nccl_sync(c);
 }
 
-enum kvr_status kvr_comm_nccl_allreduce(struct kvr_comm *c, float *buf, size_t count)
+static enum kvr_status nccl_allreduce(struct kvr_comm *c, float *buf, size_t count)
 {
     KVR_NCCL_CHECK(ncclAllReduce(buf, buf, count, ncclFloat, ncclSum, NS(c)->comm, NS(c)->stream));
-    return kvr_comm_nccl_sync(c);
+    return nccl_sync(c);
 }
 
-enum kvr_status kvr_comm_nccl_reduce_scatter(struct kvr_comm *c, const float *send, float *recv,
-                                             size_t count_each)
+static enum kvr_status nccl_reduce_scatter(struct kvr_comm *c, const float *send, float *recv,
+                                           size_t count_each)
 {
     KVR_NCCL_CHECK(
         ncclReduceScatter(send, recv, count_each, ncclFloat, ncclSum, NS(c)->comm, NS(c)->stream));
-    return kvr_comm_nccl_sync(c);
+    return nccl_sync(c);
 }
 
-enum kvr_status kvr_comm_nccl_group(struct kvr_comm *c, bool start)
+static enum kvr_status nccl_group(struct kvr_comm *c, bool start)
 {
     struct nccl_state *s = NS(c);
     KVR_NCCL_CHECK(start ? ncclGroupStart() : ncclGroupEnd());
@@ -161,3 +164,33 @@ enum kvr_status kvr_comm_nccl_group(struct kvr_comm *c, bool start)
         KVR_CUDA_CHECK(cudaEventRecord(s->pending[s->n_pending - 1], s->stream));
     return KVR_OK;
 }
+
+/* A barrier: this rank's NCCL work done, then MPI's barrier. */
+static enum kvr_status nccl_barrier(struct kvr_comm *c)
+{
+    enum kvr_status st = nccl_sync(c);
+    return st ? st : kvr_comm_mpi_barrier(c);
+}
+
+const struct kvr_comm_ops kvr_comm_nccl_ops = {
+    .name = "nccl",
+    .device_buffers = true,
+    .open = nccl_open,
+    .close = nccl_close,
+    .abort = nccl_abort,
+    .version = nccl_version,
+    .p2p = nccl_p2p,
+    .wait = nccl_wait,
+    .group = nccl_group,
+    .allgather = nccl_allgather,
+    .allreduce_f32 = nccl_allreduce,
+    .reduce_scatter_f32 = nccl_reduce_scatter,
+    .barrier = nccl_barrier,
+    .host_p2p = kvr_comm_mpi_p2p,
+    .host_wait = kvr_comm_mpi_wait,
+    .max_f64 = kvr_comm_mpi_max_f64,
+    .bcast = kvr_comm_mpi_bcast,
+    .gather = kvr_comm_mpi_gather,
+    .mpi_version = kvr_comm_mpi_version,
+    .mpi_abort = kvr_comm_mpi_abort,
+};

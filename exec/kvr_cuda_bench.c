@@ -8,7 +8,7 @@
 #include "kvr_cuda_kernels.h"
 #include "kvr_exec.h"
 #include "kvr_weights.h"
-#include "kvr_sim.h"
+#include "kvr_stats.h"
 
 int kvr_exec_cuda_devices(void)
 {

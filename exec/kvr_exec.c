@@ -8,8 +8,8 @@
 
 #include "kvr_backend.h"
 #include "kvr_safetensors.h"
-#include "kvr_sim.h"
 #include "kvr_weights.h"
+#include "kvr_stats.h"
 
 struct kvr_exec {
     struct kvr_model model;

@@ -46,6 +46,8 @@ static const char help[] =
     "                      default: kvr from --db, else even\n"
     "      --db FILE       lookup table for kvr's partition (exact row: KVR-S, else\n"
     "                      interpolated: KVR-P), and where rank 0 stores the measurement\n"
+    "      --allow-dirty   store it although this kvr was built from uncommitted changes\n"
+    "                      (refused otherwise: the row names the commit that produced it)\n"
     "  -H, --machine NAME  profile whose links are emulated (each message held until its link\n"
     "                      could have delivered it); default: full speed\n"
     "      --bw, --link, --noise   as for kvr sim\n"
@@ -66,7 +68,8 @@ enum {
     OPT_DUMP_L,
     OPT_DUMP_KV,
     OPT_TOKENS,
-    OPT_ALLOW_UNUSED
+    OPT_ALLOW_UNUSED,
+    OPT_ALLOW_DIRTY
 };
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
@@ -210,6 +213,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
                                          {"profile", no_argument, 0, 'P'},
                                          {"partition", required_argument, 0, 'p'},
                                          {"db", required_argument, 0, OPT_DB},
+                                         {"allow-dirty", no_argument, 0, OPT_ALLOW_DIRTY},
                                          {"machine", required_argument, 0, 'H'},
                                          {"bw", required_argument, 0, KVR_OPT_BW},
                                          {"link", required_argument, 0, KVR_OPT_LINK},
@@ -242,6 +246,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
             a->profile = true;
         else if (c == OPT_ALLOW_UNUSED)
             a->allow_unused = true;
+        else if (c == OPT_ALLOW_DIRTY)
+            a->allow_dirty = true;
         else if (c != KVR_OPT_SEED && kvr_machine_args_take(&a->mach, c, optarg, &st))
             a->links = true;
         else
@@ -259,6 +265,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
         st = kvr_error(KVR_ERR_USAGE, "--timeline, --dump-logits and --dump-kv describe one run: "
                                       "give one context and one scheme");
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
+    if (!st && !a->help && a->db) st = kvr_measure_check_clean(a->allow_dirty);
     return st;
 }
 

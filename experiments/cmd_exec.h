@@ -22,7 +22,7 @@ struct exec_args {
     enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;
     int reps, warmup, device;
-    bool device_set, links, json, help, profile;
+    bool device_set, links, json, help, profile, allow_dirty;
     double timeout_s;
     enum kvr_backend_kind backend;
     enum kvr_scheme scheme;

@@ -9,6 +9,7 @@
 #include "kvr_machine_args.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
+#include "kvr_stats.h"
 
 static const char sim_help[] =
     "usage: kvr sim [options]\n"

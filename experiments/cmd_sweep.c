@@ -13,8 +13,6 @@
 #include "kvr_sweep.h"
 #include "kvr_units.h"
 
-#define BATCH 64
-
 static const char sweep_help[] =
     "usage: kvr sweep FILE... [options]\n"
     "\n"
@@ -66,53 +64,6 @@ static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
     return KVR_OK;
 }
 
-static int cmp_key(const void *key, const void *item)
-{
-    return strcmp(key, ((const struct kvr_sweep_item *)item)->pt.point_key);
-}
-
-/* Runs the open points in batches; *budget counts down --stop-after. */
-static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_store *store,
-                                const char *db, int jobs, struct kvr_sweep_item *items,
-                                size_t n_items, const char *argv_text, uint64_t *budget,
-                                struct kvr_sweep_tally *t)
-{
-    struct kvr_sweep_point *open = NULL;
-    size_t n_open = 0;
-    enum kvr_status st = kvr_store_list_open_points(store, sp->name, &open, &n_open);
-    struct kvr_sweep_point *batch = calloc(BATCH, sizeof *batch);
-    int64_t run_id = 0;
-    char host[256];
-    struct kvr_provenance prov;
-    kvr_search_provenance(argv_text, "simulator", &prov, host, sizeof host);
-    if (!st && !batch) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
-    if (!st && n_open) st = kvr_store_add_run(store, &prov, &run_id);
-    t->done_before = t->total - n_open;
-    double t0 = kvr_cli_now_s();
-    size_t nb = 0;
-    if (!st && jobs > 1) {
-        st = kvr_sweep_run_threads(sp, db, items, n_items, open, n_open, run_id, jobs, budget,
-                                   &t->run, &t->failed);
-        n_open = 0; /* done: skip the serial loop below */
-    }
-    for (size_t i = 0; i < n_open && !st && *budget > 0; i++, (*budget)--) {
-        struct kvr_sweep_item *it =
-            bsearch(open[i].point_key, items, n_items, sizeof *items, cmp_key);
-        if (!it) continue; /* recorded by an older version of the file: left as it is */
-        it->pt.id = open[i].id;
-        st = kvr_sweep_eval(sp, store, run_id, it);
-        batch[nb++] = it->pt;
-        t->run++, t->failed += !strcmp(it->pt.state, "failed");
-        if (!st && (nb == BATCH || i + 1 == n_open || *budget == 1))
-            st = kvr_store_finish_points(store, batch, nb), nb = 0;
-        kvr_cli_progress(sp->name, t->run, n_open, kvr_cli_now_s() - t0);
-    }
-    if (!st && nb) st = kvr_store_finish_points(store, batch, nb);
-    t->wall_s = kvr_cli_now_s() - t0;
-    free(open), free(batch);
-    return st;
-}
-
 static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
                         const struct kvr_sweep_tally *t, bool json)
 {
@@ -145,7 +96,6 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
     if (st) return st;
     const char *db = a->db ? a->db : sp.db;
     struct kvr_sweep_item *items = NULL;
-    struct kvr_store *store = NULL;
     struct kvr_sweep_tally t = {0};
     st = kvr_sweep_expand(&sp, &items, &t.total);
     if (!st && comm) { /* under mpirun: rank 0 writes, everyone evaluates */
@@ -156,18 +106,9 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
         kvr_sweep_free(&sp);
         return st;
     }
-    if (!st) st = kvr_store_open(db, KVR_STORE_WRITE, &store);
-    if (!st) {
-        struct kvr_sweep_point *pts = malloc((t.total ? t.total : 1) * sizeof *pts);
-        if (!pts) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
-        for (size_t i = 0; pts && i < t.total; i++) pts[i] = items[i].pt;
-        if (!st) st = kvr_store_add_sweep_points(store, pts, t.total);
-        free(pts);
-    }
-    if (!st) st = run_open(&sp, store, db, a->jobs, items, t.total, argv_text, budget, &t);
+    if (!st) st = kvr_sweep_run(&sp, db, a->jobs, items, t.total, argv_text, budget, &t);
     if (!st) print_tally(&sp, db, &t, a->json);
     *any_failed |= t.failed > 0;
-    kvr_store_close(store);
     free(items);
     kvr_sweep_free(&sp);
     return st;

@@ -55,7 +55,13 @@ int main(int argc, char **argv)
         print_version();
         return 0;
     }
-    enum kvr_status st = kvr_cli_dispatch("kvr", commands, argc, argv);
+    enum kvr_status st;
+    if (argc >= 3 && !strcmp(argv[1], "help")) /* kvr help TOPIC */
+        st = !strcmp(argv[2], "schemes")
+                 ? kvr_cmd_help_schemes(argc - 2, argv + 2)
+                 : kvr_error(KVR_ERR_USAGE, "help: unknown topic '%s' (schemes)", argv[2]);
+    else
+        st = kvr_cli_dispatch("kvr", commands, argc, argv);
     if (st) fprintf(stderr, "kvr: %s: %s\n", kvr_status_name(st), kvr_error_message());
     if (st == KVR_ERR_USAGE) fprintf(stderr, "Try 'kvr help' or 'kvr <command> --help'.\n");
     if (fflush(stdout) != 0 && !st) {

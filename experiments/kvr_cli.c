@@ -56,10 +56,6 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
         return kvr_error(KVR_ERR_USAGE, "%s: missing command", prog);
     }
     const char *name = argv[1];
-    if (!strcmp(name, "help") && argc >= 3) {
-        if (!strcmp(argv[2], "schemes")) return kvr_cmd_help_schemes(argc - 2, argv + 2);
-        return kvr_error(KVR_ERR_USAGE, "help: unknown topic '%s' (schemes)", argv[2]);
-    }
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
         print_commands(stdout, prog, cmds);
         return KVR_OK;

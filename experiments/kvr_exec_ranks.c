@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kvr_weights.h"
+#include "kvr_stats.h"
 
 /* What each rank sends rank 0 at the end. */
 struct rank_report {

@@ -5,7 +5,18 @@
 #include <string.h>
 
 #include "kvr_search_cli.h"
+#include "kvr_version.h"
 #include "kvr_sim.h"
+
+enum kvr_status kvr_measure_check_clean(bool allow_dirty)
+{
+    if (allow_dirty || !strstr(KVR_GIT_VERSION, "-dirty")) return KVR_OK;
+    return kvr_error(KVR_ERR_USAGE,
+                     "--db: this kvr (%s) was built from a tree with uncommitted changes, so no "
+                     "commit names what produced the measurement: commit and rebuild, or pass "
+                     "--allow-dirty",
+                     KVR_GIT_VERSION);
+}
 
 enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct kvr_exec *ex,
                                   struct kvr_measurement_row *x)

@@ -7,6 +7,10 @@
 
 /* Fills the row's device and driver from ex, opens db for writing, adds the run (argv, host,
  * device, time) and the row. */
+/* A measurement names the commit that produced it: refused (usage error) when this kvr was
+ * built from a tree with uncommitted changes (a "-dirty" version), unless allow_dirty. */
+enum kvr_status kvr_measure_check_clean(bool allow_dirty);
+
 enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct kvr_exec *ex,
                                   struct kvr_measurement_row *x);
 

@@ -92,6 +92,14 @@ struct kvr_sweep_tally {
     double wall_s;
 };
 
+/* Records the expanded points in db (the ones already there stay as they are) and runs the open
+ * ones, serially or on `jobs` threads, writing results in batches; *budget counts down
+ * --stop-after (UINT64_MAX: no limit). t->total is set; run, failed, done_before and wall_s
+ * describe this call. */
+enum kvr_status kvr_sweep_run(const struct kvr_sweep_spec *sp, const char *db, int jobs,
+                              struct kvr_sweep_item *items, size_t n_items, const char *argv_text,
+                              uint64_t *budget, struct kvr_sweep_tally *t);
+
 /* Under mpirun (a communicator of several ranks): rank 0 records the points and writes every
  * result; the plans the points read are searched first by all ranks, then the open points run in
  * rounds (kvr_sweep_mpi.c). Every rank calls it with the same loaded and expanded sweep. */

@@ -10,6 +10,7 @@
 #include "kvr_machine_args.h"
 #include "kvr_search.h"
 #include "kvr_sweep.h"
+#include "kvr_stats.h"
 
 struct point_env {
     const struct kvr_sweep_spec *spec;

@@ -12,6 +12,7 @@
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
 #include "kvr_sim.h"
+#include "kvr_stats.h"
 
 enum { PH_PRE, PH_REST, PH_WAIT, PH_COLL, N_PH };
 static const char *const ph_names[N_PH] = {"pre", "attn+post", "wait", "collective"};

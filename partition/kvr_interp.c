@@ -5,17 +5,13 @@
 #include <string.h>
 
 #include "kvr_gsl_check.h"
+#include "kvr_lookup_int.h"
 
 int kvr_interp_from_name(const char *name)
 {
     return !strcmp(name, "linear")    ? KVR_INTERP_LINEAR
            : !strcmp(name, "steffen") ? KVR_INTERP_STEFFEN
                                       : -1;
-}
-
-const char *kvr_interp_name(enum kvr_interp how)
-{
-    return how == KVR_INTERP_STEFFEN ? "steffen" : "linear";
 }
 
 /* Steffen's monotone cubic through (ctx_k, fraction_k[i]) for each chunk i. */

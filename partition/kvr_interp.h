@@ -11,7 +11,6 @@
 
 enum kvr_interp { KVR_INTERP_LINEAR, KVR_INTERP_STEFFEN };
 int kvr_interp_from_name(const char *name); /* -1 when unknown */
-const char *kvr_interp_name(enum kvr_interp how);
 
 /* rows: one key, sorted by ctx (as kvr_store_list_plans returns them). */
 enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,

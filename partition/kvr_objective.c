@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 #include "kvr_search.h"
+#include "kvr_stats.h"
 
 struct kvr_objective {
     struct kvr_model model;

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 #include "kvr_search.h"
 
 void kvr_search_opts_default(struct kvr_search_opts *o)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kvr_gsl_check.h"
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 #include "kvr_search.h"
 
 struct enumerate {

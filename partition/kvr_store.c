@@ -119,11 +119,6 @@ const char *kvr_store_path(const struct kvr_store *s)
     return s->path;
 }
 
-int kvr_store_schema_version(const struct kvr_store *s)
-{
-    return s->version;
-}
-
 /* SQLite's codes as kvrun statuses: a bad file is the user's to fix (exit 2). */
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line)

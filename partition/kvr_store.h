@@ -26,7 +26,6 @@ struct kvr_store;
 
 enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struct kvr_store **out);
 void kvr_store_close(struct kvr_store *s); /* accepts NULL */
-int kvr_store_schema_version(const struct kvr_store *s);
 
 /* Provenance of what one command writes: a `run` row. */
 struct kvr_provenance {
@@ -95,8 +94,6 @@ enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *swee
 /* Writes results and states (by id) in one transaction. */
 enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
                                         size_t n);
-enum kvr_status kvr_store_count_points(struct kvr_store *s, const char *sweep, const char *state,
-                                       size_t *n);
 
 /* The rows of a read-only query, each as text values (NULL as ""), with params bound as text
  * to ?1..?n. The SQL comes from kvrun's own tables (the figures'), never from users; the

@@ -167,22 +167,6 @@ enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sw
     return n ? kvr_store_transaction(s, finish_txn, &a) : KVR_OK;
 }
 
-enum kvr_status kvr_store_count_points(struct kvr_store *s, const char *sweep, const char *state,
-                                       size_t *n)
-{
-    static const char sql[] =
-        "SELECT count(*) FROM sweep_point WHERE sweep = ?1 AND (?2 IS NULL OR state = ?2)";
-    sqlite3_stmt *q = NULL;
-    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
-    sqlite3_bind_text(q, 1, sweep, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
-    *n = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(q, 0) : 0;
-    sqlite3_finalize(q);
-    KVR_SQL_CHECK(s, rc);
-    return KVR_OK;
-}
-
 enum kvr_status kvr_store_query_rows(struct kvr_store *s, const char *sql,
                                      const char *const *params, int n_params, kvr_store_row_fn fn,
                                      void *arg)

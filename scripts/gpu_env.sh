@@ -1,6 +1,7 @@
-# Sourced by the multi-GPU scripts: NVLink multicast off everywhere (the device tool's rule),
-# Open MPI as root in a container, the output folder ($OUT or ./gpu-out) in $out, the
-# carried build dependencies (.gpu-deps), P = the GPUs of this host, and a build of build-gpu.
+# Sourced by scripts/gpu.sh before every task: NVLink multicast off everywhere (the device
+# tool's rule), Open MPI as root in a container, the output folder ($OUT or ./gpu-out) in $out,
+# the carried build dependencies (.gpu-deps), P = the GPUs of this host, and a release build
+# with CUDA and MPI in build-gpu ($kvr is its program).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -8,6 +9,13 @@ out=${OUT:-gpu-out}
 mkdir -p "$out"
 . .gpu-deps/env.sh
 P=$(nvidia-smi -L | wc -l)
-[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >/dev/null 2>&1
+t0=$(date +%s)
+stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
+[ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >"$out/setup.log" 2>&1
 meson compile -C build-gpu 2>&1 | grep -E "error" | head
 kvr=build-gpu/experiments/kvr
+[ -x $kvr ] || { echo "gpu_env: the build failed (see $out/setup.log)"; exit 1; }
+# mpirun on n ranks with the environment above, bounded by T seconds (default 300)
+run() { timeout "${T:-300}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
+# a small model with head_dim 64, for the checks against one rank
+printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/gqa64.ini

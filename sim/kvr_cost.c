@@ -137,12 +137,6 @@ double kvr_allgather_s(const struct kvr_machine *m, int p, double block_bytes, c
     return p > 1 ? (p - 1) * ring_step_s(m, p, block_bytes, shares, stride) : 0;
 }
 
-double kvr_reduce_scatter_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
-                            int stride)
-{
-    return p > 1 ? (p - 1) * ring_step_s(m, p, bytes / p, shares, stride) : 0;
-}
-
 double kvr_allreduce_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
                        int stride)
 {

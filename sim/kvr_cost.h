@@ -7,7 +7,6 @@
  *   link time = latency + bytes / (bandwidth * (1 - noise share))
  *   ring collectives over ranks 0..p-1 (p > 1), each step gated by its slowest link:
  *     all-gather     (p-1) steps of the per-rank block
- *     reduce-scatter (p-1) steps of size/p
  *     all-reduce     2(p-1) steps of size/p
  * sim/README.md writes these out with nccl-tests' algbw/busbw conventions. */
 #pragma once
@@ -50,7 +49,5 @@ double kvr_link_overlap_s(const struct kvr_machine *m, int i, int j, double byte
  * `stride`) or NULL. */
 double kvr_allgather_s(const struct kvr_machine *m, int p, double block_bytes, const double *shares,
                        int stride);
-double kvr_reduce_scatter_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
-                            int stride);
 double kvr_allreduce_s(const struct kvr_machine *m, int p, double bytes, const double *shares,
                        int stride);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "kvr_counts.h"
@@ -67,6 +68,9 @@ const struct kvr_machine *kvr_machine_preset_at(int i);
 /* A preset by name, or an INI file (*.ini); links are built. */
 enum kvr_status kvr_machine_resolve(const char *name_or_file, struct kvr_machine *out);
 enum kvr_status kvr_machine_load_ini(const char *path, struct kvr_machine *out);
+/* Writes h as a profile that kvr_machine_load_ini reads back: [machine], [gpu] (every cost
+ * parameter), [topology]; the caller adds its provenance comments before. */
+void kvr_machine_write_ini(FILE *f, const struct kvr_machine *h);
 
 /* Fills link_Bps/link_lat_s from the topology (same node: intra, else inter). Overrides
  * applied before are lost, so call it first. */

@@ -226,3 +226,29 @@ enum kvr_status kvr_machine_load_ini(const char *path, struct kvr_machine *out)
     *out = m;
     return KVR_OK;
 }
+
+/* The writer beside its reader: what kvr_machine_load_ini reads back to the same machine
+ * (the GPU's cost parameters and the topology; per-link overrides and noise are not written). */
+void kvr_machine_write_ini(FILE *f, const struct kvr_machine *h)
+{
+    fprintf(f,
+            "[machine]\nname = %s\n\n[gpu]\nname = %s\npeak = %.6gTFLOPS\nmem_bw = %.6gTB/s\n"
+            "mem = %.6gGB\nlaunch = %.6gus\n",
+            h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12,
+            h->gpu.mem_bytes / 1e9, h->gpu.launch_s * 1e6);
+    for (int k = 0; k < KVR_N_CLASSES; k++)
+        fprintf(f, "eff.%s = %.9f\nhalf_tokens.%s = %.6f\nmem_eff.%s = %.9f\n", kvr_class_name(k),
+                h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),
+                h->gpu.mem_eff[k]);
+    for (int op = 0; op < KVR_N_OPS; op++)
+        if (h->gpu.op_scale[op] > 0)
+            fprintf(f, "op_scale.%s = %.6f\n", kvr_op_name((enum kvr_op)op), h->gpu.op_scale[op]);
+    fprintf(f,
+            "attn_hd_exp = %.6f\nattn_keys_exp = %.6f\n\n[topology]\nnodes = %d\ngpus_per_node = "
+            "%d\nintra_bw = "
+            "%.6gGB/s\nintra_lat = "
+            "%.6gus\ninter_bw = %.6gGB/s\ninter_lat = %.6gus\n",
+            h->gpu.attn_hd_exp, h->gpu.attn_keys_exp, h->n_nodes, h->gpus_per_node,
+            h->intra_Bps / 1e9, h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
+    if (h->overlap_Bps > 0) fprintf(f, "overlap_bw = %.6gGB/s\n", h->overlap_Bps / 1e9);
+}

@@ -63,12 +63,6 @@ const struct kvr_part_source_desc *kvr_part_source_get(enum kvr_part_source s)
     return (int)s >= 0 && s < KVR_N_PART_SOURCES ? &sources[s] : NULL;
 }
 
-const char *kvr_part_source_name(enum kvr_part_source s)
-{
-    const struct kvr_part_source_desc *d = kvr_part_source_get(s);
-    return d ? d->name : "?";
-}
-
 int kvr_part_source_from_measured(const char *method)
 {
     for (int i = 0; i < KVR_N_PART_SOURCES; i++)

@@ -63,7 +63,6 @@ struct kvr_part_source_desc {
 };
 
 const struct kvr_part_source_desc *kvr_part_source_get(enum kvr_part_source s);
-const char *kvr_part_source_name(enum kvr_part_source s);
 /* The source a measurement's method column names (given:... counts as given); -1 if none. */
 int kvr_part_source_from_measured(const char *method);
 

@@ -213,17 +213,3 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
     sim->tl = NULL;
     return KVR_OK;
 }
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-double kvr_quantile(double *v, size_t n, double q)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    return lo + 1 < n ? v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]) : v[n - 1];
-}

@@ -84,9 +84,5 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
  * the executor's link emulation reads the simulator's draws. */
 const double *kvr_sim_layer_noise(const struct kvr_sim *sim, int layer);
 
-/* Sorts v[0..n) in place and returns its q-quantile (q in [0, 1]) by linear interpolation
- * between order statistics: the p50/p95 of noise trials everywhere. */
-double kvr_quantile(double *v, size_t n, double q);
-
 /* Exact causal pairs between queries at [q0, q1) and keys at [k0, k1). */
 uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1);

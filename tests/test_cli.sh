@@ -93,6 +93,19 @@ json_check "exec --profile --json adds the per-operation times" \
 "$kvr" exec --model "$tiny" --ctx 33 --backend ref --seed 5 --json >"$tmp/e2" 2>&1
 python3 -c "import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); sys.exit(a['logits_checksum']!=b['logits_checksum'] or a['first_token']!=b['first_token'])" "$tmp/e1" "$tmp/e2"
 report $? "exec: the same seed gives the same first token and checksum"
+# a measurement names the commit that produced it: a dirty build refuses --db without
+# --allow-dirty
+if "$kvr" --version | grep -q -- "-dirty"; then
+    expect 2 "--allow-dirty" "exec --db from a dirty build is refused, naming --allow-dirty" -- exec --model "$tiny" --ctx 8 --backend ref --reps 1 --warmup 0 --db "$tmp/dirty.db"
+    expect 2 "--allow-dirty" "calibrate --db from a dirty build is refused" -- calibrate --backend ref --models "$tiny" --db "$tmp/dirty.db"
+    "$kvr" exec --model "$tiny" --ctx 8 --backend ref --reps 1 --warmup 0 --db "$tmp/dirty.db" --allow-dirty >/dev/null 2>"$tmp/err" &&
+        [ "$(sql "$tmp/dirty.db" "SELECT version FROM run")" = "$("$kvr" --version | sed -n 's/.*(git \(.*\))/\1/p')" ]
+    report $? "exec --db --allow-dirty stores the row with the dirty version" "$(cat "$tmp/err")"
+else
+    "$kvr" exec --model "$tiny" --ctx 8 --backend ref --reps 1 --warmup 0 --db "$tmp/clean.db" >/dev/null 2>"$tmp/err" &&
+        ! sql "$tmp/clean.db" "SELECT version FROM run" | grep -q -- "-dirty"
+    report $? "exec --db from a clean build stores its commit" "$(cat "$tmp/err")"
+fi
 expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
 expect 2 "start it with mpirun" "exec with a multi-rank scheme on one process exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
 expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"

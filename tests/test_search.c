@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 #include "kvr_search.h"
 #include "tap.h"
 

@@ -1,5 +1,6 @@
-/* kvr_lookup: see kvr_lookup.h. libc only, so deployments can vendor these two files. */
-#include "kvr_lookup.h"
+/* kvr_lookup: see kvr_lookup.h. libc only, so deployments can vendor these files (with
+ * kvr_lookup_int.h). */
+#include "kvr_lookup_int.h"
 
 #include <errno.h>
 #include <math.h>

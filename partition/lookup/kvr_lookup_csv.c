@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 
 #define MAX_LINE 8192
 #define N_FIELDS 9

@@ -1,17 +1,17 @@
-#!/bin/bash
-# Per-rank timelines of 4-GPU runs (NCCL) for kvr validate --timeline: KVR-S (the committed
-# table's partition on data/machines/h100x4-nccl.ini) of Llama-7B and Falcon-7B at 16k and
-# 32k, and tsp of Llama-7B at 32k. Each is kvr exec's extra synchronous run. TSVs under $OUT.
-. scripts/gpu_env.sh
+# Per-rank timelines of P-GPU runs, for kvr validate --timeline.
+# KVR-S (the committed table's partition on data/machines/h100x4-nccl.ini) of Llama-7B and
+# Falcon-7B at 16k and 32k, and tsp of Llama-7B at 32k: each kvr exec's extra synchronous run.
+# TSVs under $out.
+# Regenerates: data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv (tl-llama-7b-32k-kvr.tsv).
 nvidia-smi --query-gpu=name --format=csv,noheader | head -1
 db=data/measurements/h100x4-multi.sqlite prof=data/machines/h100x4-nccl.ini
 for m in llama-7b falcon-7b; do for ctx in 16k 32k; do
     part=$($kvr lookup --db $db --model $m --machine $prof --gpus $P --ctx $ctx --json |
         python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition'])))")
-    timeout 120 mpirun -np $P --bind-to none -x NCCL_NVLS_ENABLE $kvr exec --model $m --ctx $ctx \
+    T=120 run $P $kvr exec --model $m --ctx $ctx \
         --backend cuda --comm nccl --scheme kvr --partition $part --reps 1 --warmup 1 \
         --timeline "$out/tl-$m-$ctx-kvr.tsv" | grep -E "TTFT"
     echo "$m $ctx kvr $part"
 done; done
-timeout 120 mpirun -np $P --bind-to none -x NCCL_NVLS_ENABLE $kvr exec --model llama-7b --ctx 32k \
+T=120 run $P $kvr exec --model llama-7b --ctx 32k \
     --backend cuda --comm nccl --scheme tsp --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-tsp.tsv" | grep TTFT

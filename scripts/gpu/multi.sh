@@ -1,26 +1,24 @@
-#!/bin/bash
-# Issue 9 on one host with several GPUs (one rank per GPU, NCCL, multicast off), in two calls
-# that fit the device tool's 10-minute limit:
-#   gpu_multi3.sh a   build; nccl against one rank (tsp with link emulation too); the links
-#                     (kvr bench comm on 2 and P GPUs); the profile: the committed H100 operation
-#                     fit plus the measured alpha and beta (kvr calibrate --from --link-lat
-#                     --link-bw); the lookup tables; single; then everything on 2 GPUs
-#   gpu_multi3.sh b   everything on P GPUs (P = all of them), and the validation
-#   gpu_multi3.sh kvr only kvr's measurements again (2 and P GPUs), with the tables searched
-#                     again on the committed profile, into a copy of the committed database;
-#                     and one timeline
+# Several GPUs of one host (one rank per GPU, NCCL): the multi-GPU measurements.
+# In calls that fit the 10-minute limit:
+#   multi a     nccl against one rank (tsp with link emulation too); the links (kvr bench comm on
+#               2 and P GPUs); the profile: the committed H100 operation fit plus the measured
+#               alpha and beta (kvr calibrate --from --link-lat --link-bw); the lookup tables;
+#               single; then everything on 2 GPUs
+#   multi b     everything on P GPUs (P = all of them), and the validation
+#   multi kvr   only kvr's measurements again (2 and P GPUs), with the tables searched again on
+#               the committed profile, into a copy of the committed database; and one timeline
 # "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
 # (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
 # schemes. Measurements go to build-gpu/multi3.sqlite (kept while the machine stays warm) and
-# are copied to $OUT with the profile and the log.
+# are copied to $out (multi3-PHASE.sqlite) with the profile (h100-nccl.ini), comm*.json, and
+# the timeline.
+# Regenerates: data/measurements/h100x4-multi.sqlite (the phases' databases merged; kvr: the kvr
+# rows again), data/machines/h100x4-nccl.ini, data/measurements/h100x4-comm-nccl-p2.json and
+# -p4.json, data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv (phase kvr).
 phase=${1:-a}
-. scripts/gpu_env.sh
-t0=$(date +%s)
-stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
 db=build-gpu/multi3.sqlite prof=build-gpu/h100-nccl.ini
-run() { timeout "${T:-300}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
 stamp built
 
 # The links of p GPUs: bench comm's alpha-beta fit; then the profile (on P GPUs).
@@ -65,8 +63,7 @@ measure() {
 
 if [ "$phase" = a ]; then
     rm -f $db $prof
-    printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/m.ini
-    c="--model /tmp/m.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 30"
+    c="--model /tmp/gqa64.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 30"
     run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
     for s in "kvr" "tsp" "ring-pass" "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
         T=60 run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e || head -3 /tmp/e

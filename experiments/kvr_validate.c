@@ -1,0 +1,266 @@
+/* The validation engine behind kvr validate: every stored measurement's plan predicted by the
+ * simulator on the links it ran on, the errors, MAPE by links and by series, and the figures'
+ * data (validate-1.tsv, the paper-style panels). */
+#include "kvr_validate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvr_config.h"
+#include "kvr_machine_args.h"
+#include "kvr_measure.h"
+#include "kvr_scheme.h"
+
+/* The machine a measurement ran on: the profile given, with the link settings the run emulated
+ * (its machine key's overrides: "h100-nccl+bw=10GB/s"). */
+static enum kvr_status row_machine(const struct kvr_measurement_row *x, const char *base,
+                                   struct kvr_machine *h)
+{
+    struct kvr_machine_args ma;
+    char buf[sizeof x->link_settings];
+    enum kvr_status st = kvr_machine_args_from_key(x->link_settings, &ma, buf, sizeof buf);
+    if (!st) st = kvr_machine_args_build(&ma, base, NULL, h);
+    return st ? kvr_error_prefix(st, "measurement with links '%s': ", x->link_settings) : KVR_OK;
+}
+
+/* The simulator's TTFT for a measured plan. */
+static enum kvr_status predict(const struct kvr_measurement_row *x, const char *base, double *ttft)
+{
+    struct kvr_model m;
+    enum kvr_status st = kvr_model_resolve(x->model, &m);
+    if (st) { /* a model from a profile file: the project's own, by name */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/%s.ini", KVR_SOURCE_DATADIR, x->model);
+        if (access(path, R_OK) == 0) st = kvr_model_resolve(path, &m);
+    }
+    if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
+    static struct kvr_machine h; /* large: not on the stack */
+    if ((st = row_machine(x, base, &h))) return st;
+    return kvr_measure_predict(&m, &h, x->scheme, x->p, x->ctx_tokens, x->tokens, ttft);
+}
+
+/* The links a measurement ran on, for a panel title: "full-speed" without emulated
+ * overrides (a run emulating the profile's own, measured links is one too). */
+const char *kvr_validate_links(const struct kvr_measurement_row *m)
+{
+    const char *plus = strchr(m->link_settings, '+');
+    return plus ? plus + 1 : "full-speed";
+}
+
+/* The series of a point: its scheme, or KVR-E/-S/-P and the like for kvr's methods. */
+void kvr_validate_series_label(const struct kvr_measurement_row *m, char *buf, size_t cap)
+{
+    const struct kvr_scheme_desc *d = kvr_scheme_find(m->scheme);
+    int src = kvr_part_source_from_measured(m->method);
+    if (!d || !(d->options & KVR_SO_SEARCHED) || src < 0 || src == KVR_PART_GIVEN)
+        snprintf(buf, cap, "%s", m->scheme);
+    else
+        kvr_plan_label(d->id, src, buf, cap);
+}
+
+/* MAPE over the points of each distinct label (links or series), in order of appearance:
+ * the link-bound points check the link model, the full-speed ones compute and schedule. */
+void kvr_validate_links_of(const struct kvr_measurement_row *m, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", kvr_validate_links(m));
+}
+
+/* The points labelled `name`: how many, and their MAPE. */
+static void group_mape(const struct kvr_validate_point *pts, size_t n, kvr_validate_label_fn label,
+                       const char *name, int *count, double *mape)
+{
+    char other[256];
+    double sum = 0;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        label(pts[i].m, other, sizeof other);
+        if (!strcmp(name, other)) sum += fabs(pts[i].err), ++*count;
+    }
+    *mape = 100 * sum / *count;
+}
+
+/* The series a measurement can have, in the panels' order (a series keeps its colour): the
+ * executor's even-split schemes, then per searched scheme its measured sources' labels and its
+ * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws 8. */
+static int measured_series(char order[][32], int cap)
+{
+    int n = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < KVR_N_SCHEMES; i++) {
+            const struct kvr_scheme_desc *d = kvr_scheme_get((enum kvr_scheme)i);
+            bool one = d->options & KVR_SO_ONE_GPU, searched = d->options & KVR_SO_SEARCHED;
+            if (!d->executes || (pass == 0) != (!one && !searched) || (pass == 1) != searched)
+                continue;
+            for (int k = 0; pass == 1 && k < KVR_N_PART_SOURCES && n < cap; k++)
+                if (k != KVR_PART_GIVEN && kvr_part_source_get((enum kvr_part_source)k)->measured)
+                    kvr_plan_label(d->id, k, order[n++], 32);
+            if (n < cap) snprintf(order[n++], 32, "%s", d->name);
+        }
+    return n;
+}
+
+/* Calls fn(name, count, mape) once per distinct label. */
+void kvr_validate_groups(const struct kvr_validate_point *pts, size_t n,
+                         kvr_validate_label_fn label,
+                         void (*fn)(void *ctx, const char *name, int count, double mape), void *ctx)
+{
+    char name[256], other[256];
+    for (size_t k = 0; k < n; k++) {
+        label(pts[k].m, name, sizeof name);
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++) {
+            label(pts[j].m, other, sizeof other);
+            seen = !strcmp(name, other);
+        }
+        if (seen) continue;
+        int count;
+        double mape;
+        group_mape(pts, n, label, name, &count, &mape);
+        fn(ctx, name, count, mape);
+    }
+}
+
+static bool same_panel(const struct kvr_validate_point *a, const struct kvr_validate_point *b)
+{
+    return !strcmp(a->m->model, b->m->model) && a->m->p == b->m->p &&
+           !strcmp(kvr_validate_links(a->m), kvr_validate_links(b->m));
+}
+
+/* The rows of series `series` in the panel of pts[0], contexts ascending. */
+static void write_series(FILE *f, const struct kvr_validate_point *pts, size_t n,
+                         const char *series)
+{
+    char other[64];
+    for (uint64_t last = 0;;) {
+        const struct kvr_validate_point *next = NULL;
+        for (size_t b = 0; b < n; b++) {
+            kvr_validate_series_label(pts[b].m, other, sizeof other);
+            if (same_panel(&pts[b], &pts[0]) && !strcmp(series, other) &&
+                pts[b].m->ctx_tokens > last &&
+                (!next || pts[b].m->ctx_tokens < next->m->ctx_tokens))
+                next = &pts[b];
+        }
+        if (!next) return;
+        fprintf(f, "x\t%llu\t%.9g\t%.9g\n", (unsigned long long)next->m->ctx_tokens,
+                next->m->ttft_median_s, next->predicted_s);
+        last = next->m->ctx_tokens;
+    }
+}
+
+/* Paper-style panels: one per model, rank count and links, one block per series (ctx,
+ * measured, predicted), contexts ascending; their files and titles in validate_panels.list. */
+static enum kvr_status write_panels(const char *dir, const struct kvr_validate_point *pts, size_t n)
+{
+    char path[2200], name[64], series[64];
+    snprintf(path, sizeof path, "%s/validate_panels.list", dir);
+    FILE *list = fopen(path, "w");
+    if (!list) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    int k = 0;
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) seen = same_panel(&pts[i], &pts[j]);
+        if (seen) continue;
+        snprintf(name, sizeof name, "validate-panel-%d.tsv", ++k);
+        fprintf(list, "%s\t%s,p=%d,%s\n", name, pts[i].m->model, pts[i].m->p,
+                kvr_validate_links(pts[i].m));
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
+            break;
+        }
+        /* the same block (colour) for a series in every panel; an absent one is an empty,
+         * untitled block */
+        char order[16][32];
+        int n_order = measured_series(order, 16);
+        for (int o = 0; o < n_order; o++) {
+            bool present = false;
+            for (size_t a = i; a < n && !present; a++) {
+                kvr_validate_series_label(pts[a].m, series, sizeof series);
+                present = same_panel(&pts[a], &pts[i]) && !strcmp(series, order[o]);
+            }
+            fprintf(f, "%s%s\tctx\tmeasured_s\tpredicted_s\n", o ? "\n\n" : "",
+                    present ? order[o] : "");
+            if (present)
+                write_series(f, pts + i, n - i, order[o]);
+            else
+                fprintf(f, "x\tNaN\tNaN\tNaN\n");
+        }
+        if (fclose(f) != 0) st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    }
+    if (fclose(list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "cannot write the panel list");
+    return st;
+}
+
+enum kvr_status kvr_validate_load(const char *db, const char *machine, bool multi,
+                                  struct kvr_validate_set *v)
+{
+    static struct kvr_machine h; /* large: not on the stack */
+    struct kvr_store *store = NULL;
+    *v = (struct kvr_validate_set){0};
+    enum kvr_status st = kvr_machine_resolve(machine, &h);
+    if (st) return kvr_error_prefix(st, "--machine: ");
+    if ((st = kvr_store_open(db, KVR_STORE_READ, &store))) return st;
+    st = kvr_store_list_measurements(store, &v->rows, &v->n_rows);
+    kvr_store_close(store);
+    if (!st && !(v->pts = calloc(v->n_rows + 1, sizeof *v->pts)))
+        st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    double sum = 0, max_err = 0;
+    for (size_t i = 0; !st && i < v->n_rows; i++) {
+        struct kvr_validate_point *x = &v->pts[v->n];
+        if ((v->rows[i].p > 1) != multi) continue;
+        x->m = &v->rows[i];
+        if ((st = predict(&v->rows[i], machine, &x->predicted_s))) break;
+        x->err = x->predicted_s / v->rows[i].ttft_median_s - 1;
+        sum += fabs(x->err), max_err = fmax(max_err, fabs(x->err)), v->n++;
+    }
+    if (!st && v->n == 0)
+        st = kvr_error(KVR_ERR_INPUT, "%s: no %s measurements", db,
+                       multi ? "multi-GPU (p > 1)" : "single-device (p = 1)");
+    v->mape_pct = v->n ? 100 * sum / (double)v->n : 0, v->max_err_pct = 100 * max_err;
+    if (st) kvr_validate_free(v);
+    return st;
+}
+
+void kvr_validate_free(struct kvr_validate_set *v)
+{
+    free(v->rows), free(v->pts);
+    *v = (struct kvr_validate_set){0};
+}
+
+enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_set *v,
+                                    const char *title)
+{
+    const struct kvr_validate_point *pts = v->pts;
+    size_t n = v->n;
+    char path[2200];
+    snprintf(path, sizeof path, "%s/validate-1.tsv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    for (size_t i = 0; i < n; i++) {
+        bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
+                     strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
+                     strcmp(pts[i].m->method, pts[i - 1].m->method) ||
+                     pts[i].m->p != pts[i - 1].m->p;
+        if (first && i) fprintf(f, "\n\n");
+        if (first)
+            fprintf(f, "%s %s (%s) p=%d\tctx\tmeasured_s\tpredicted_s\terr_pct\n", pts[i].m->model,
+                    pts[i].m->scheme, pts[i].m->method, pts[i].m->p);
+        fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
+                pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
+    }
+    fclose(f);
+    enum kvr_status st = write_panels(dir, pts, n); /* with validate_panels.list */
+    const char *names[] = {"validate", "validate_err", "validate_ttft"};
+    for (int k = 0; k < 3 && !st; k++) {
+        snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
+        if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+        fprintf(f, "validate-1.tsv\t%s\n", title);
+        fclose(f);
+    }
+    return st;
+}

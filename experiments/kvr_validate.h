@@ -1,0 +1,46 @@
+/* The validation engine behind kvr validate: stored measurements against the simulator's
+ * predictions of the same plans, on the links each run emulated. tests/test_engine.c runs it on
+ * the committed data. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kvr_store.h"
+
+struct kvr_validate_point {
+    const struct kvr_measurement_row *m;
+    double predicted_s, err; /* predicted / measured - 1 */
+};
+
+struct kvr_validate_set {
+    struct kvr_measurement_row *rows; /* every row of the database */
+    size_t n_rows;
+    struct kvr_validate_point *pts; /* the validated ones, in the database's order */
+    size_t n;
+    double mape_pct, max_err_pct;
+};
+
+/* Predicts every measurement of p = 1 (multi: of p > 1) in db on the profile `machine` with
+ * the links its run emulated. No such measurement is an input error. */
+enum kvr_status kvr_validate_load(const char *db, const char *machine, bool multi,
+                                  struct kvr_validate_set *v);
+void kvr_validate_free(struct kvr_validate_set *v);
+
+/* A point's labels: its links ("full-speed", "bw=10GB/s", ...) and its series (the scheme's
+ * name, or the label of a searched scheme's partition source: KVR-E, KVR-S, KVR-P). */
+typedef void (*kvr_validate_label_fn)(const struct kvr_measurement_row *m, char *buf, size_t cap);
+const char *kvr_validate_links(const struct kvr_measurement_row *m);
+void kvr_validate_links_of(const struct kvr_measurement_row *m, char *buf, size_t cap);
+void kvr_validate_series_label(const struct kvr_measurement_row *m, char *buf, size_t cap);
+/* Calls fn(ctx, label, points, MAPE %) once per distinct label, in order of appearance. */
+void kvr_validate_groups(const struct kvr_validate_point *pts, size_t n,
+                         kvr_validate_label_fn label,
+                         void (*fn)(void *ctx, const char *name, int count, double mape),
+                         void *ctx);
+
+/* The figures' data in dir: validate-1.tsv (one block per model, scheme, method and p), the
+ * paper-style panels (validate-panel-K.tsv, validate_panels.list) and the lists of
+ * validate, validate_err and validate_ttft (titled `title`). */
+enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_set *v,
+                                    const char *title);

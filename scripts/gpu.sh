@@ -1,0 +1,31 @@
+#!/bin/bash
+# One entry for the GPU machine: scripts/gpu.sh TASK [ARGS]. Sources the common environment
+# (scripts/gpu_env.sh: NVLink multicast off, Open MPI as root, the carried .gpu-deps, the build
+# in build-gpu, $out = $OUT or ./gpu-out, $P = the GPUs of this host, $kvr, run, stamp), then
+# runs scripts/gpu/TASK.sh. Each task's first line says what it does, and its "Regenerates:"
+# lines which committed data it makes; `scripts/gpu.sh help` lists them.
+# Before copying the tree to the machine, record its commit (scripts/version.sh reads it):
+#   git describe --always --dirty --tags > .kvr-version
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+task=${1:-help}
+usage() {
+    echo "usage: scripts/gpu.sh TASK [ARGS]   (logs and data under \$OUT or ./gpu-out)"
+    for f in "$here"/gpu/*.sh; do
+        printf '  %-10s %s\n' "$(basename "$f" .sh)" "$(sed -n '1s/^# *//p' "$f")"
+        # the heading's comment lines from "Regenerates:" on
+        sed -n '/^# Regenerates:/,/^[^#]/p' "$f" | grep '^#' | sed 's/^# */             /'
+    done
+}
+case $task in
+help | --help | -h) usage; exit 0 ;;
+esac
+if [ ! -f "$here/gpu/$task.sh" ]; then
+    echo "gpu.sh: no task '$task'" >&2
+    usage >&2
+    exit 2
+fi
+shift
+cd "$here/.." || exit 1
+. scripts/gpu_env.sh
+. "scripts/gpu/$task.sh"
