@@ -9,6 +9,7 @@
 
 #include "kvr_calib.h"
 #include "kvr_cli.h"
+#include "kvr_out.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
@@ -123,13 +124,15 @@ static enum kvr_status read_csv(struct calib *c)
 
 static enum kvr_status write_csv(const struct calib *c)
 {
-    FILE *f = fopen(c->save, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--save: cannot write %s", c->save);
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--save", c->save);
+    if (st) return st;
+    FILE *f = o.f;
     fprintf(f, "model,ctx,op,time_s,prefix\n# %s, %s\n", c->gpu, c->driver);
     for (size_t i = 0; i < c->n; i++)
         fprintf(f, "%s,%llu,%s,%.9g,%llu\n", c->rows[i].model, (unsigned long long)c->rows[i].ctx,
                 op_label(c->rows[i].op), c->rows[i].time_s, (unsigned long long)c->rows[i].prefix);
-    return fclose(f) ? kvr_error(KVR_ERR_IO, "--save: write failed") : KVR_OK;
+    return kvr_out_commit(&o);
 }
 
 /* The attention kernel alone at each --attn-shapes C:S (queries after a prefix), per model. */
@@ -307,12 +310,26 @@ static enum kvr_status fit(const struct calib *c, struct kvr_machine *h, const u
     return st;
 }
 
+/* The profile is replaced only by one that kvr sim loads: the temp file is read back first. */
+static enum kvr_status commit_loadable(struct kvr_out *out)
+{
+    static struct kvr_machine back;
+    enum kvr_status st = KVR_OK;
+    if (out->tmp[0] && fflush(out->f) == 0 && (st = kvr_machine_load_ini(out->tmp, &back))) {
+        kvr_out_abort(out);
+        return kvr_error_prefix(KVR_ERR_RUNTIME, "--out: the profile would not load back: ");
+    }
+    return kvr_out_commit(out);
+}
+
 /* The profile: the base's links and the fitted GPU, with where they came from. */
 static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine *h,
                                  const struct outcome *o)
 {
-    FILE *f = fopen(c->out, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--out: cannot write %s", c->out);
+    struct kvr_out out;
+    enum kvr_status st = kvr_out_open(&out, "--out", c->out);
+    if (st) return st;
+    FILE *f = out.f;
     char date[32];
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
@@ -345,7 +362,7 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
             h->gpu.attn_hd_exp, h->gpu.attn_keys_exp, h->n_nodes, h->gpus_per_node,
             h->intra_Bps / 1e9, h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
     if (h->overlap_Bps > 0) fprintf(f, "overlap_bw = %.6gGB/s\n", h->overlap_Bps / 1e9);
-    return fclose(f) ? kvr_error(KVR_ERR_IO, "--out: write failed") : KVR_OK;
+    return commit_loadable(&out);
 }
 
 static void report(const struct calib *c, const struct kvr_machine *h, const struct outcome *o)
@@ -396,6 +413,40 @@ static void report(const struct calib *c, const struct kvr_machine *h, const str
     }
     kvr_json_object_end(&j);
     kvr_json_finish(&j);
+}
+
+/* Every path named, and no output over an input; --db only stores what is timed now. */
+static enum kvr_status check_paths(const struct calib *c)
+{
+    enum kvr_status st = KVR_OK;
+    if (c->from && c->db)
+        return kvr_error(KVR_ERR_USAGE, "--db: stores the measurements timed now; with --from "
+                                        "nothing is measured (import them with kvr exec)");
+    const char *names[] = {"--from", "--save", "--db", "--out", "--base"};
+    const char *paths[] = {c->from, c->save, c->db, c->out, c->base};
+    for (int i = 0; i < 4 && !st; i++)
+        if (paths[i]) st = kvr_path_check(names[i], paths[i]);
+    for (int o = 1; o < 4 && !st; o++)
+        for (int i = 0; i < 5 && !st; i++)
+            if (i != o) st = kvr_out_check_not_input(names[o], paths[o], names[i], paths[i]);
+    if (!st && c->save && c->out && !strcmp(c->save, c->out))
+        st = kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
+    return st;
+}
+
+/* --name becomes an INI value: 1..63 printable characters, no comment character, no blanks
+ * at either end, so the profile reads back as written. */
+static enum kvr_status check_name(const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n > 0 && n < 64 && name[0] != ' ' && name[n - 1] != ' ';
+    for (size_t i = 0; i < n && ok; i++)
+        ok = (unsigned char)name[i] >= 32 && name[i] != 127 && name[i] != ';' && name[i] != '#';
+    return ok ? KVR_OK
+              : kvr_error(KVR_ERR_USAGE,
+                          "--name: '%s' must be 1..63 printable characters "
+                          "without ';', '#' or blanks at the ends",
+                          name);
 }
 
 static enum kvr_status parse(int argc, char **argv, struct calib *c)
@@ -469,7 +520,7 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
     if (kvr_backend_from_name(c->backend) < 0)
         return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
     if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    return KVR_OK;
+    return check_paths(c);
 }
 
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
@@ -498,6 +549,11 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
         st = kvr_error_prefix(st, "--link-bw: ");
     if (!st && c.overlap_bw && (st = kvr_parse_rate_Bps(c.overlap_bw, &h.overlap_Bps)))
         st = kvr_error_prefix(st, "--overlap-bw: ");
+    if (!st && c.link_bw && !(h.intra_Bps > 0))
+        st = kvr_error(KVR_ERR_USAGE, "--link-bw: '%s' must be positive", c.link_bw);
+    if (!st && c.link_lat && !(h.intra_lat_s > 0))
+        st = kvr_error(KVR_ERR_USAGE, "--link-lat: '%s' must be positive", c.link_lat);
+    if (!st && c.name) st = check_name(c.name);
     if (st) goto out;
     snprintf(h.name + strlen(h.name), sizeof h.name - strlen(h.name), "-calibrated");
     if (c.name) snprintf(h.name, sizeof h.name, "%s", c.name);

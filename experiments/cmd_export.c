@@ -6,6 +6,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_export.h"
+#include "kvr_out.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 #include "kvr_config.h"
@@ -81,6 +82,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
     if (optind != argc)
         return kvr_error(KVR_ERR_USAGE, "export: unexpected argument '%s'", argv[optind]);
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
+    enum kvr_status st = kvr_out_check_not_input("--out", a->out, "--db", a->db);
+    if (st) return st;
     if (kvr_export_format_from_name(a->format) < 0)
         return kvr_error(KVR_ERR_INPUT, "--format: unknown format '%s' (json, csv, c-header)",
                          a->format);

@@ -7,6 +7,7 @@
 #include "kvr_cli.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
+#include "kvr_out.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
 
@@ -128,24 +129,19 @@ struct trial_stats {
     double p50, p95, mean;
 };
 
-/* Written to PATH.tmp and renamed, so a failure never leaves a half-written file. */
+/* Through kvr_out: never a half-written file. */
 static enum kvr_status write_timeline(const char *path, const struct kvr_timeline *tl)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot write '%s'", tmp);
-    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--timeline", path);
+    if (st) return st;
+    fprintf(o.f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
     for (size_t i = 0; i < tl->n; i++) {
         const struct kvr_event *e = &tl->events[i];
-        fprintf(f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
+        fprintf(o.f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
                 kvr_event_kind_name(e->kind), e->what, e->start_s, e->end_s, e->bytes, e->peer);
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return kvr_error(KVR_ERR_IO, "--timeline: error writing '%s'", path);
-    }
-    return KVR_OK;
+    return kvr_out_commit(&o);
 }
 
 /* Runs trial 0 (with the timeline) and the other trials for statistics. */

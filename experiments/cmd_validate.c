@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kvr_cli.h"
+#include "kvr_out.h"
 #include "kvr_config.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
@@ -286,10 +287,11 @@ static enum kvr_status write_panels(const char *dir, const struct point *pts, si
 {
     char path[2200], name[64], series[64];
     snprintf(path, sizeof path, "%s/validate_panels.list", dir);
-    FILE *list = fopen(path, "w");
-    if (!list) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    struct kvr_out list_w, file_w;
+    enum kvr_status st = kvr_out_open(&list_w, "--out", path);
+    if (st) return st;
+    FILE *list = list_w.f;
     int k = 0;
-    enum kvr_status st = KVR_OK;
     for (size_t i = 0; i < n && !st; i++) {
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++) seen = same_panel(&pts[i], &pts[j]);
@@ -298,11 +300,8 @@ static enum kvr_status write_panels(const char *dir, const struct point *pts, si
         fprintf(list, "%s\t%s,p=%d,%s\n", name, pts[i].m->model, pts[i].m->p,
                 links_label(pts[i].m));
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
-            break;
-        }
+        if ((st = kvr_out_open(&file_w, "--out", path))) break;
+        FILE *f = file_w.f;
         /* the same block (colour) for a series in every panel; an absent one is an empty,
          * untitled block */
         static const char *const order[] = {"tsp",   "tsp-causal", "ring-pass", "KVR-E",
@@ -320,10 +319,10 @@ static enum kvr_status write_panels(const char *dir, const struct point *pts, si
             else
                 fprintf(f, "x\tNaN\tNaN\tNaN\n");
         }
-        if (fclose(f) != 0) st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
+        st = kvr_out_commit(&file_w);
     }
-    if (fclose(list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "cannot write the panel list");
-    return st;
+    if (st) kvr_out_abort(&list_w);
+    return st ? st : kvr_out_commit(&list_w);
 }
 
 /* One block per model (and scheme, p): ctx, measured, predicted, error %; then both figures. */
@@ -339,8 +338,9 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
     if (mkdir(dir, 0755) != 0 && access(dir, W_OK) != 0)
         return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", dir);
     snprintf(path, sizeof path, "%s/validate-1.tsv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    struct kvr_out o;
+    if ((st = kvr_out_open(&o, "--out", path))) return st;
+    FILE *f = o.f;
     for (size_t i = 0; i < n; i++) {
         bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
                      strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
@@ -353,15 +353,14 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
         fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
                 pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
     }
-    fclose(f);
-    if ((st = write_panels(dir, pts, n))) return st;
+    if ((st = kvr_out_commit(&o)) || (st = write_panels(dir, pts, n))) return st;
     const char *names[] = {"validate", "validate_err", "validate_ttft"};
     for (int k = 0; k < 3 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
-        if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
-        fprintf(f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single-GPU");
-        fclose(f);
-        st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
+        if ((st = kvr_out_open(&o, "--out", path))) return st;
+        fprintf(o.f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single-GPU");
+        if (!(st = kvr_out_commit(&o)))
+            st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
     }
     /* validate_panels.list was written with its panels */
     return st ? st : kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, "validate_panels");

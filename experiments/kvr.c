@@ -1,6 +1,8 @@
 /* kvr: the one program of kvrun. Subcommands live in cmd_*.c; this file dispatches, prints
  * the version, and turns a status into the exit code (0 ok, 1 runtime failure, 2 usage or
  * input error). */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,18 +49,29 @@ static const struct kvr_command commands[] = {
     {NULL, NULL, NULL},
 };
 
+/* Every byte of standard output must have reached it: a full disk or a closed pipe at any
+ * point (ferror stays set after a failed flush) is a failure, never exit 0. */
+static int finish_stdout(enum kvr_status st)
+{
+    errno = 0;
+    bool bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) bad = true, e = errno;
+    if (bad && !st) {
+        fprintf(stderr, "kvr: error writing standard output: %s\n", strerror(e ? e : EIO));
+        return 1;
+    }
+    return kvr_status_exit_code(st);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
         print_version();
-        return 0;
+        return finish_stdout(KVR_OK);
     }
     enum kvr_status st = kvr_cli_dispatch("kvr", commands, argc, argv);
     if (st) fprintf(stderr, "kvr: %s: %s\n", kvr_status_name(st), kvr_error_message());
     if (st == KVR_ERR_USAGE) fprintf(stderr, "Try 'kvr help' or 'kvr <command> --help'.\n");
-    if (fflush(stdout) != 0 && !st) {
-        fprintf(stderr, "kvr: error writing output\n");
-        return 1;
-    }
-    return kvr_status_exit_code(st);
+    return finish_stdout(st);
 }

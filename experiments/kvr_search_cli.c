@@ -66,6 +66,11 @@ static enum kvr_status check_machines(const struct kvr_search_args *a, struct kv
 
 static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ctx, size_t n_ctx)
 {
+    for (int g = 0; g < job->n_gpus; g++) /* every rank needs a token: refused before any I/O */
+        for (size_t c = 0; c < n_ctx; c++)
+            if (ctx[c] < (uint64_t)job->gpus[g])
+                return kvr_error(KVR_ERR_INPUT, "--ctx: %llu is smaller than --gpus %d",
+                                 (unsigned long long)ctx[c], job->gpus[g]);
     job->n_items = (size_t)job->n_models * (size_t)job->n_machines * (size_t)job->n_gpus * n_ctx;
     job->items = calloc(job->n_items, sizeof *job->items);
     job->done = calloc(job->n_items, sizeof *job->done);
