@@ -10,6 +10,8 @@
 #include "kvr_calib.h"
 #include "kvr_cli.h"
 #include "kvr_out.h"
+#include "kvr_readers.h"
+#include "kvr_file.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
@@ -90,34 +92,29 @@ static enum kvr_status add_row(struct calib *c, const char *model, uint64_t ctx,
     return KVR_OK;
 }
 
-/* model,ctx,op,time_s with a header line; every bad line named as file:line. */
+/* model,ctx,op,time_s[,prefix] with a header line; every bad line named as file:line. */
 static enum kvr_status read_csv(struct calib *c)
 {
-    FILE *f = fopen(c->from, "r");
-    if (!f) return kvr_error(KVR_ERR_IO, "%s: cannot open", c->from);
-    char line[512], model[64], op[64];
-    enum kvr_status st = KVR_OK;
-    for (int ln = 1; !st && fgets(line, sizeof line, f); ln++) {
-        unsigned long long ctx;
-        double t;
-        if (ln == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
-            line[strcspn(line, "\n")] = 0;
+    struct kvr_lines r;
+    enum kvr_status st = kvr_lines_open(&r, c->from, 64u << 20);
+    if (st) return kvr_error_prefix(st, "--from: ");
+    for (char *line; !st && (line = kvr_lines_next(&r));) {
+        if (r.line == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
             char *comma = strstr(line, ", ");
             if (comma) *comma = 0, snprintf(c->driver, sizeof c->driver, "%s", comma + 2);
             snprintf(c->gpu, sizeof c->gpu, "%.127s", line + 2);
         }
-        if (ln == 1 || line[0] == '#' || line[0] == '\n') continue;
-        unsigned long long prefix = 0;
-        int got = sscanf(line, "%63[^,],%llu,%63[^,],%lf,%llu", model, &ctx, op, &t, &prefix);
-        if (got < 4 || op_from_name(op) < -1 || !(t > 0) || ctx == 0)
-            st = kvr_error(KVR_ERR_PARSE,
-                           "%s:%d: expected model,ctx,op,time_s with a known op and a "
-                           "positive time, got '%.*s'",
-                           c->from, ln, (int)strcspn(line, "\n"), line);
-        else
-            st = add_row(c, model, ctx, op_from_name(op), t), c->rows[c->n - 1].prefix = prefix;
+        if (r.line == 1 || line[0] == '#' || line[0] == 0) continue;
+        struct kvr_calib_csv_row row;
+        st = kvr_calib_csv_parse(line, &row);
+        if (!st && op_from_name(row.op) < -1)
+            st = kvr_error(KVR_ERR_INPUT, "unknown op '%s'", row.op);
+        if (st)
+            st = kvr_error_prefix(st, "%s:%d: ", c->from, r.line);
+        else if (!(st = add_row(c, row.model, row.ctx, op_from_name(row.op), row.time_s)))
+            c->rows[c->n - 1].prefix = row.prefix;
     }
-    fclose(f);
+    kvr_lines_close(&r);
     if (!st && c->n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: no measurements", c->from);
     return st;
 }

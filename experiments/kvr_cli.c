@@ -100,15 +100,16 @@ static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, 
 
 enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out, size_t *n)
 {
-    char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf || !*text)
-        return kvr_error(KVR_ERR_INPUT, "%s: '%s' is empty or too long", opt, text);
     *out = NULL, *n = 0;
+    if (!*text) return kvr_error(KVR_ERR_INPUT, "%s: the list is empty", opt);
+    char *buf = strdup(text);
+    if (!buf) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", opt);
     size_t cap = 0;
     enum kvr_status st = KVR_OK;
     for (char *save = NULL, *it = strtok_r(buf, ",", &save); it && !st;
          it = strtok_r(NULL, ",", &save))
         st = parse_range(opt, it, out, n, &cap);
+    free(buf);
     if (!st && *n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: '%s' lists nothing", opt, text);
     if (st) free(*out), *out = NULL, *n = 0;
     return st;
