@@ -4,6 +4,7 @@
  * Every error names the file and the tensor. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvr_status.h"
@@ -11,3 +12,7 @@
 struct kvr_exec;
 
 enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex);
+
+/* Reads the header and every tensor without an executor, with the loader's checks (dtype,
+ * integer shape, offsets, unique names, finite values); for the fuzz target and tests. */
+enum kvr_status kvr_safetensors_check(const char *path, size_t *n_tensors);
