@@ -341,8 +341,12 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,
                                  size_t *n)
 {
-    size_t total = (size_t)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
-                   sp->n_seeds * sp->n_gpus * sp->n_ctx * sp->n_schemes;
+    double want = (double)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
+                  sp->n_seeds * sp->n_gpus * (double)sp->n_ctx * sp->n_schemes;
+    if (want > KVR_SWEEP_MAX_POINTS)
+        return kvr_error(KVR_ERR_INPUT, "%s: the axes make %.0f points (at most %d)", sp->path,
+                         want, KVR_SWEEP_MAX_POINTS);
+    size_t total = (size_t)want;
     struct kvr_sweep_item *it = calloc(total ? total : 1, sizeof *it);
     if (!it) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory for %zu points", sp->path, total);
     size_t k = 0;

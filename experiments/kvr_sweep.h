@@ -18,7 +18,8 @@
 #include "kvr_sim.h"
 #include "kvr_store.h"
 
-#define KVR_SWEEP_MAX_AXIS 64
+#define KVR_SWEEP_MAX_AXIS   64
+#define KVR_SWEEP_MAX_POINTS 1000000 /* the product of the axes */
 
 enum kvr_sweep_scheme {
     KVR_SW_SINGLE,
