@@ -7,86 +7,78 @@
 #include "kvr_cli.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
+#include "kvr_opt.h"
 #include "kvr_out.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
 
-static const char sim_help[] =
-    "usage: kvr sim [options]\n"
-    "\n"
-    "Predicts the TTFT of one plan with the analytical simulator.\n"
-    "\n"
-    "  -m, --model M         preset, .ini or config.json        (default llama-7b)\n"
-    "  -H, --machine H       preset or .ini profile             (default a100-nvlink)\n"
-    "  -g, --gpus P          GPUs used, at most the topology    (default: all of the profile)\n"
-    "  -c, --ctx N           context tokens, k = 1024           (default 16k)\n"
-    "  -s, --scheme S        single, tsp, tsp-causal, kvr, kvr-even, ring (zig-zag ring "
-    "attention),\n"
-    "                        tp, ring-pass (the executor's ring: pass-KV, then attention) (default "
-    "kvr)\n"
-    "  -P, --partition LIST  kvr chunk per rank, e.g. 6144,4096,3584,2560 (tokens; default:\n"
-    "                        the closed-form split balancing linear + attention "
-    "compute)\n" KVR_MACHINE_ARGS_HELP "  -t, --timeline FILE   write the events as TSV\n"
-    "  -j, --json            print JSON instead of a table\n"
-    "  -h, --help            this help\n";
-
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
     struct kvr_machine_args mach;
-    bool json, help;
+    bool json, quiet, help;
 };
+
+#define OFF(f) offsetof(struct sim_args, f)
+static const struct kvr_opt sim_opts[] = {
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "M",
+     .def = "llama-7b",
+     .help = "preset, .ini or config.json",
+     .offset = OFF(model)},
+    KVR_MACHINE_OPTS(struct sim_args, mach, "a100-nvlink", "1"),
+    {.name = "gpus",
+     .short_name = 'g',
+     .arg = "P",
+     .help = "GPUs used, at most the topology",
+     .def_help = "all of the profile",
+     .offset = OFF(gpus)},
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "N",
+     .def = "16k",
+     .unit = "tokens",
+     .help = "context tokens, k = 1024",
+     .offset = OFF(ctx)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .def = "kvr",
+     .help = "single, tsp, tsp-causal, kvr, kvr-even, ring (zig-zag ring attention),\n"
+             "tp, ring-pass (the executor's ring: pass-KV, then attention)",
+     .offset = OFF(scheme)},
+    {.name = "partition",
+     .short_name = 'P',
+     .arg = "LIST",
+     .help = "kvr chunk per rank, e.g. 6144,4096,3584,2560 (tokens)",
+     .def_help = "the closed-form split balancing linear + attention compute",
+     .offset = OFF(partition)},
+    {.name = "timeline",
+     .short_name = 't',
+     .arg = "FILE",
+     .help = "write the events as TSV",
+     .offset = OFF(timeline)},
+    KVR_OPT_COMMON(struct sim_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec sim_spec = {
+    .usage = "usage: kvr sim [options]\n\nPredicts the TTFT of one plan with the analytical "
+             "simulator.\n",
+    .opts = sim_opts};
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
-        {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
-        {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
-        {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    *a = (struct sim_args){.model = "llama-7b",
-                           .ctx = "16k",
-                           .scheme = "kvr",
-                           .mach = {.machine = "a100-nvlink", .trials = 1}};
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "m:H:g:c:s:P:t:jh", opts)) != -1) {
-        switch (c) {
-        case '?':
-            return KVR_ERR_USAGE;
-        case 'h':
-            a->help = true;
-            return KVR_OK;
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'g':
-            a->gpus = optarg;
-            break;
-        case 'c':
-            a->ctx = optarg;
-            break;
-        case 's':
-            a->scheme = optarg;
-            break;
-        case 'P':
-            a->partition = optarg;
-            break;
-        case 't':
-            a->timeline = optarg;
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        default: {
-            enum kvr_status st;
-            if (kvr_machine_args_take(&a->mach, c, optarg, &st) && st) return st;
-        }
-        }
-    }
-    if (optind != argc)
-        return kvr_error(KVR_ERR_USAGE, "sim: unexpected argument '%s'", argv[optind]);
-    return KVR_OK;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&sim_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    if ((st = kvr_machine_args_finish(&a->mach))) return st;
+    if (a->timeline) st = kvr_path_check("--timeline", a->timeline);
+    if (!st && a->timeline)
+        st = kvr_out_check_not_input("--timeline", a->timeline, "--model", a->model);
+    if (!st && a->timeline)
+        st = kvr_out_check_not_input("--timeline", a->timeline, "--machine", a->mach.machine);
+    return st;
 }
 
 static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machine *h)
@@ -248,7 +240,7 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
 {
     struct sim_args a;
     enum kvr_status st = parse_sim_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(sim_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&sim_spec, stdout), KVR_OK);
     struct kvr_model m;
     static struct kvr_machine h; /* large: link matrices */
     struct kvr_plan plan;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "kvr_model.h"
+#include "kvr_opt.h"
 #include "kvr_units.h"
 
 void kvr_cli_opt_reset(void)
@@ -166,7 +167,11 @@ double kvr_cli_now_s(void)
 
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s)
 {
-    if (!isatty(STDERR_FILENO) || total == 0) return;
+    static double last_s = -1;
+    if (kvr_opt_quiet || !isatty(STDERR_FILENO) || total == 0) return;
+    double now = kvr_cli_now_s(); /* redrawn at most ten times a second, and at the end */
+    if (done != total && last_s >= 0 && now - last_s < 0.1 && now >= last_s) return;
+    last_s = done == total ? -1 : now;
     int width = 30, fill = (int)((double)width * (double)done / (double)total);
     double eta = done ? elapsed_s * (double)(total - done) / (double)done : 0;
     fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu ETA %.0fs ", label, fill,

@@ -50,6 +50,7 @@ int kvr_cli_split(char *buf, const char **parts, int cap);
 
 /* "kvr search --model ..." as one string for provenance. */
 void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap);
-/* A progress bar on stderr when it is a terminal: "label [=====>    ] 42/192 ETA 3s". */
+/* A progress bar on stderr when it is a terminal and not --quiet, redrawn at most ten times a
+ * second: "label [=====>    ] 42/192 ETA 3s". */
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s);
 double kvr_cli_now_s(void);

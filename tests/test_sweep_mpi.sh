@@ -35,7 +35,7 @@ p="SELECT group_concat(model || machine || p || ctx_tokens || partition_tokens, 
 report $? "the plans searched on the ranks are stored once by rank 0, as the serial run's"
 [ "$(sql "$tmp/mpi.db" "SELECT count(DISTINCT run_id) FROM sweep_point")" = 2 ]
 report $? "two MPI runs, two run rows"
-mpi 3 sweep "$tmp/small.ini" --db "$tmp/j.db" -j 2 >"$tmp/out" 2>"$tmp/err"
+mpi 3 sweep "$tmp/small.ini" --db "$tmp/j.db" --jobs 2 >"$tmp/out" 2>"$tmp/err"
 [ $? = 2 ] && grep -q "do not mix" "$tmp/err"
 report $? "-j under mpirun exits 2" "$(cat "$tmp/err")"
 echo "1..$n"
