@@ -10,32 +10,6 @@
 #include "kvr_opt.h"
 #include "kvr_units.h"
 
-void kvr_cli_opt_reset(void)
-{
-    optind = 0; /* glibc: 0 also resets getopt's internal state between subcommands */
-    opterr = 0;
-}
-
-int kvr_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
-{
-    char spec[64];
-    snprintf(spec, sizeof spec, ":%s", shortopts); /* leading ':' reports missing arguments */
-    int c = getopt_long(argc, argv, spec, longopts, NULL);
-    const char *bad = argv[optind - 1];
-    if (c == '?') {
-        if (optopt)
-            kvr_error(KVR_ERR_USAGE, "%s: unknown option '-%c'", argv[0], optopt);
-        else
-            kvr_error(KVR_ERR_USAGE, "%s: unknown option '%s'", argv[0], bad);
-        return '?';
-    }
-    if (c == ':') {
-        kvr_error(KVR_ERR_USAGE, "%s: option '%s' needs a value", argv[0], bad);
-        return '?';
-    }
-    return c;
-}
-
 static void print_commands(FILE *out, const char *prog, const struct kvr_command *cmds)
 {
     fprintf(out, "usage: %s <command> [options]\n\ncommands:\n", prog);
@@ -53,6 +27,14 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
     }
     const char *name = argv[1];
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc > 3) return kvr_error(KVR_ERR_USAGE, "%s help: one topic at most", prog);
+        for (const struct kvr_command *c = cmds; argc == 3 && c->name; c++)
+            if (!strcmp(c->name, argv[2])) { /* kvr help CMD = kvr CMD --help */
+                char *sub[] = {argv[2], "--help", NULL};
+                return c->run(2, sub);
+            }
+        if (argc == 3)
+            return kvr_error(KVR_ERR_USAGE, "%s help: unknown command '%s'", prog, argv[2]);
         print_commands(stdout, prog, cmds);
         return KVR_OK;
     }

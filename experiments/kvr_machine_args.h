@@ -19,26 +19,6 @@ enum {
     KVR_OPT_FIRST_FREE /* commands number their own long-only options from here */
 };
 
-#define KVR_MACHINE_ARGS_OPTIONS                                                                   \
-    {"machine", required_argument, NULL, 'H'}, {"bw", required_argument, NULL, KVR_OPT_BW},        \
-        {"link", required_argument, NULL, KVR_OPT_LINK},                                           \
-        {"noise", required_argument, NULL, KVR_OPT_NOISE},                                         \
-        {"seed", required_argument, NULL, KVR_OPT_SEED},                                           \
-        {"trials", required_argument, NULL, KVR_OPT_TRIALS},                                       \
-    {                                                                                              \
-        "objective", required_argument, NULL, KVR_OPT_OBJECTIVE                                    \
-    }
-
-#define KVR_MACHINE_ARGS_HELP                                                                      \
-    "      --bw RATE         every link's bandwidth, e.g. 10GB/s (default: the profile's)\n"       \
-    "      --link I-J=RATE[,LAT]  one link, both ways (I>J: one way); repeatable\n"                \
-    "      --noise SPEC      background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"    \
-    "                        per layer in [0, SHARE); add @I-J,K-L for chosen links (default "     \
-    "none)\n"                                                                                      \
-    "      --seed X          noise seed                         (default 0)\n"                     \
-    "      --trials T        noise trials                       (default 1; 16 for search)\n"      \
-    "      --objective O     over noise trials: mean, or pNN (e.g. p95) (default mean)\n"
-
 struct kvr_machine_args {
     const char *machine, *bw, *noise, *objective;
     const char *links[KVR_MAX_GPUS * 2];
