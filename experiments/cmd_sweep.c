@@ -18,8 +18,9 @@
 #define BATCH 64
 
 struct sweep_args {
-    const char *db, *stop_arg, *jobs_arg;
+    const char *db, *stop_arg, *jobs_arg, *timeout_arg;
     uint64_t stop_after;
+    double timeout_s;
     int jobs;
     bool json, quiet, help;
     char **files;
@@ -40,6 +41,13 @@ static const struct kvr_opt sweep_opts[] = {
      .def = "1",
      .help = "run the points on N threads (each with its own connection)",
      .offset = OFF(jobs_arg)},
+    {.name = "timeout",
+     .arg = "S",
+     .def = "600",
+     .unit = "s",
+     .help = "under mpirun: seconds a rank waits for another before the job\nis stopped "
+             "(a rank that died or hangs)",
+     .offset = OFF(timeout_arg)},
     {.name = "stop-after",
      .arg = "N",
      .help = "stop after N points, as an interruption would",
@@ -69,6 +77,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
         return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
                          a->jobs_arg);
     a->jobs = (int)jobs;
+    if (kvr_parse_decimal("--timeout", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
+        return kvr_error_prefix(KVR_ERR_USAGE, "--timeout: ");
     if (a->stop_arg && kvr_parse_u64(a->stop_arg, UINT64_MAX, &a->stop_after))
         return kvr_error_prefix(KVR_ERR_INPUT, "--stop-after: ");
     if (a->db && (st = kvr_path_check("--db", a->db))) return st;
@@ -215,11 +225,17 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     if ((st = kvr_mpi_init(&rank, &size))) return st;
     if (size > 1 && a.jobs > 1)
         return kvr_mpi_finalize(), kvr_error(KVR_ERR_USAGE, "sweep: --jobs and mpirun do not mix");
-    /* a generous deadline: ranks wait for rank 0's database work and for each other's points */
-    if (size > 1) st = kvr_comm_open(KVR_COMM_MPI, 0, 3600, &comm);
+    /* the deadline of every exchange: ranks wait for rank 0's database work and for each
+     * other's points, never forever */
+    if (size > 1) st = kvr_comm_open(KVR_COMM_MPI, 0, a.timeout_s, &comm);
     for (int i = 0; i < a.n_files && !st; i++)
         st = run_file(a.files[i], &a, argv_text, comm, &budget, &failed);
     kvr_comm_close(comm);
+    if (st && size > 1) { /* a peer may be dead or hung: finalizing would wait for it */
+        fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st), kvr_error_message());
+        fflush(stderr);
+        kvr_mpi_abort(kvr_status_exit_code(st));
+    }
     if (!st && failed)
         st = kvr_error(KVR_ERR_RUNTIME,
                        "some points failed (their errors are in sweep_point.error)");
