@@ -15,22 +15,29 @@ enum kvr_status kvr_path_check(const char *what, const char *path)
     return KVR_OK;
 }
 
-/* The file a path names: a symlink's final target (it may not exist yet when the link dangles
- * or the path is new). */
+/* The file a path names: a symlink's final target, followed link by link, so a dangling link
+ * names the file to create (40 links at most, as the kernel allows). */
 static enum kvr_status resolve(struct kvr_out *o, const char *path)
 {
-    struct stat lst;
-    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
-        char real[PATH_MAX];
-        if (!realpath(path, real))
-            return kvr_error(KVR_ERR_IO, "%s: symlink '%s' has no reachable target: %s", o->what,
-                             path, strerror(errno));
-        if ((size_t)snprintf(o->path, sizeof o->path, "%s", real) >= sizeof o->path)
-            return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
-        return KVR_OK;
-    }
-    if ((size_t)snprintf(o->path, sizeof o->path, "%s", path) >= sizeof o->path)
+    char cur[PATH_MAX], link[PATH_MAX];
+    if ((size_t)snprintf(cur, sizeof cur, "%s", path) >= sizeof cur)
         return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+    for (int hops = 0;; hops++) {
+        struct stat lst;
+        if (lstat(cur, &lst) != 0 || !S_ISLNK(lst.st_mode)) break;
+        if (hops == 40) return kvr_error(KVR_ERR_USAGE, "%s: '%s': too many links", o->what, path);
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0) return kvr_error(KVR_ERR_IO, "%s: '%s': %s", o->what, cur, strerror(errno));
+        link[n] = 0;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", cur);
+        const char *d = dirname(dir);
+        int k = link[0] == '/' ? snprintf(cur, sizeof cur, "%s", link)
+                               : snprintf(cur, sizeof cur, "%s/%s", d, link);
+        if (k < 0 || (size_t)k >= sizeof cur)
+            return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+    }
+    snprintf(o->path, sizeof o->path, "%s", cur);
     return KVR_OK;
 }
 
@@ -52,6 +59,7 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
     umask(mask);
     (void)fchmod(fd, old ? old->st_mode & 07777 : 0666 & ~mask);
     o->f = fdopen(fd, "w");
+    if (o->f) setvbuf(o->f, NULL, _IOFBF, 1 << 16);
     if (!o->f) {
         close(fd);
         unlink(o->tmp);
@@ -80,6 +88,7 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
         o->f = fopen(o->path, "w");
         if (!o->f)
             return kvr_error(KVR_ERR_IO, "%s: cannot write '%s': %s", what, path, strerror(errno));
+        setvbuf(o->f, NULL, _IOFBF, 1 << 16);
         return KVR_OK;
     }
     return open_temp(o, exists ? &sb : NULL);

@@ -1,6 +1,7 @@
 /* The one writer of every file kvrun makes. kvr_out_open picks how:
  * - "-" is standard output (flushed and checked at commit);
- * - a symlink is followed to its target, which is what gets written (the link stays);
+ * - a symlink is followed to its target, which is what gets written (the link stays; a
+ *   dangling link names the file to create);
  * - an existing non-regular target (a device, a FIFO) is written through, never replaced;
  * - anything else is written to a unique temp file in the target's folder (mkstemp), flushed,
  *   fsync'ed and renamed over the target at commit, so a failure or a kill never leaves a
