@@ -181,7 +181,7 @@ static enum kvr_status measure(struct calib *c, const uint64_t *ctx, size_t n_ct
                 kvr_measure_single(&x, &m, &r, c->backend, 1, 3);
                 st = kvr_measure_store(c->db, "kvr calibrate", ex, &x);
             }
-            if (!c->json)
+            if (!c->json && !c->quiet)
                 fprintf(stderr, "calibrate: %s at %llu tokens: TTFT %.4f s\n", m.name,
                         (unsigned long long)ctx[i], r.ttft_s);
         }
