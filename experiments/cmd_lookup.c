@@ -86,6 +86,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
     if (!a->db || !a->gpus || !a->ctx)
         return kvr_error(KVR_ERR_USAGE, "lookup: --db, --gpus and --ctx are required");
     if ((st = kvr_machine_args_finish(&a->mach))) return st;
+    if (!a->mach.noise && (st = kvr_opt_refuse(&lookup_spec, &res, kvr_noise_only_opts,
+                                               "applies with --noise only (the table's key "
+                                               "has none without noise)")))
+        return st;
     if (kvr_interp_from_name(a->interp) < 0)
         return kvr_error(KVR_ERR_INPUT, "--interp: unknown method '%s' (linear, steffen)",
                          a->interp);

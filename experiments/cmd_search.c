@@ -84,6 +84,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
     enum kvr_status st = kvr_opt_parse(&search_spec, argc, argv, a, &res);
     if (st || res.help) return st;
     if (!a->db) return kvr_error(KVR_ERR_USAGE, "search: --db FILE is required");
+    if (!a->mach.noise && (st = kvr_opt_refuse(&search_spec, &res, kvr_noise_only_opts,
+                                               "applies with --noise only (the table's key "
+                                               "has none without noise)")))
+        return st;
     return kvr_search_args_finish(a);
 }
 

@@ -73,6 +73,10 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
     enum kvr_status st = kvr_opt_parse(&sim_spec, argc, argv, a, &res);
     if (st || res.help) return st;
     if ((st = kvr_machine_args_finish(&a->mach))) return st;
+    if (!a->mach.noise && (st = kvr_opt_refuse(&sim_spec, &res, kvr_noise_only_opts,
+                                               "applies with --noise only: without noise "
+                                               "every trial is the same")))
+        return st;
     if (a->timeline) st = kvr_path_check("--timeline", a->timeline);
     if (!st && a->timeline)
         st = kvr_out_check_not_input("--timeline", a->timeline, "--model", a->model);
@@ -118,7 +122,7 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
 }
 
 struct trial_stats {
-    double p50, p95, mean;
+    double p50, p95, mean, objective; /* objective: --objective's statistic of the trials */
 };
 
 /* Through kvr_out: never a half-written file. */
@@ -138,7 +142,7 @@ static enum kvr_status write_timeline(const char *path, const struct kvr_timelin
 
 /* Runs trial 0 (with the timeline) and the other trials for statistics. */
 static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *plan, uint64_t trials,
-                                  struct kvr_sim_result *res, struct kvr_timeline *tl,
+                                  double pct, struct kvr_sim_result *res, struct kvr_timeline *tl,
                                   struct trial_stats *stats)
 {
     double *ttft = malloc(trials * sizeof *ttft), sum = 0;
@@ -153,15 +157,17 @@ static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *pl
         ttft[t] = t == 0 ? res->ttft_s : r.ttft_s;
         sum += ttft[t];
     }
-    *stats = (struct trial_stats){kvr_quantile(ttft, trials, 0.5), kvr_quantile(ttft, trials, 0.95),
-                                  sum / (double)trials};
+    *stats = (struct trial_stats){
+        kvr_quantile(ttft, trials, 0.5), kvr_quantile(ttft, trials, 0.95), sum / (double)trials,
+        pct > 0 ? kvr_quantile(ttft, trials, pct / 100) : sum / (double)trials};
     free(ttft);
     return st;
 }
 
 static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
                        const struct kvr_plan *plan, const struct kvr_sim_result *r,
-                       const struct trial_stats *stats, bool with_stats, const char *scheme)
+                       const struct trial_stats *stats, bool with_stats, const char *scheme,
+                       const char *objective)
 {
     struct kvr_json j;
     kvr_json_init(&j, stdout);
@@ -178,6 +184,8 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_kv_dbl(&j, "ttft_p50_s", stats->p50);
         kvr_json_kv_dbl(&j, "ttft_p95_s", stats->p95);
         kvr_json_kv_dbl(&j, "ttft_mean_s", stats->mean);
+        kvr_json_kv_str(&j, "objective", objective ? objective : "mean");
+        kvr_json_kv_dbl(&j, "objective_s", stats->objective);
     }
     kvr_json_key(&j, "partition");
     kvr_json_array_begin(&j);
@@ -206,7 +214,8 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
 
 static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
                         const struct kvr_plan *plan, const struct kvr_sim_result *r,
-                        const struct trial_stats *stats, bool with_stats, const char *scheme)
+                        const struct trial_stats *stats, bool with_stats, const char *scheme,
+                        const char *objective)
 {
     char a[32], b[32], c[32], d[32];
     printf("%s: %s on %s, p = %d, ctx = %s\n", scheme, m->name, h->name, plan->p,
@@ -216,9 +225,11 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
            kvr_format_duration(b, sizeof b, r->lower_bound_s), r->ttft_s / r->lower_bound_s,
            kvr_format_bytes(c, sizeof c, r->bytes_sent_total));
     if (with_stats)
-        printf("noise: p50 %s  p95 %s  mean %s\n", kvr_format_duration(a, sizeof a, stats->p50),
+        printf("noise: p50 %s  p95 %s  mean %s  objective (%s) %s\n",
+               kvr_format_duration(a, sizeof a, stats->p50),
                kvr_format_duration(b, sizeof b, stats->p95),
-               kvr_format_duration(c, sizeof c, stats->mean));
+               kvr_format_duration(c, sizeof c, stats->mean), objective ? objective : "mean",
+               kvr_format_duration(d, sizeof d, stats->objective));
     printf("%4s %8s %11s %11s %11s %12s %s\n", "rank", "tokens", "compute", "comm", "wait",
            "memory", "fits");
     for (int i = 0; i < plan->p; i++) {
@@ -253,15 +264,17 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     struct kvr_timeline tl = {.events = a.timeline ? calloc(cap, sizeof(struct kvr_event)) : NULL,
                               .cap = cap};
     struct kvr_sim_result res;
-    struct trial_stats stats = {0, 0, 0};
+    struct trial_stats stats = {0, 0, 0, 0};
     if (a.timeline && !tl.events) st = kvr_error(KVR_ERR_NOMEM, "sim: no memory for the timeline");
-    if (!st) st = run_trials(sim, &plan, a.mach.trials, &res, a.timeline ? &tl : NULL, &stats);
+    double pct = 0;
+    if (!st) st = kvr_machine_args_percentile(&a.mach, &pct);
+    if (!st) st = run_trials(sim, &plan, a.mach.trials, pct, &res, a.timeline ? &tl : NULL, &stats);
     if (!st && a.timeline) st = write_timeline(a.timeline, &tl);
     bool with_stats = a.mach.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
     if (!st && a.json)
-        print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
+        print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
     else if (!st)
-        print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
+        print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
     free(tl.events);
     kvr_sim_free(sim);
     return st;

@@ -40,6 +40,8 @@ int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, en
     return 0;
 }
 
+const char *const kvr_noise_only_opts[] = {"seed", "trials", "objective", NULL};
+
 enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
 {
     enum kvr_status st = KVR_OK;

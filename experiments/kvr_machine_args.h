@@ -70,6 +70,9 @@ struct kvr_machine_args {
         .offset = offsetof(type, m.objective)                                                      \
     }
 
+/* The options that only mean something with --noise (refused without it). */
+extern const char *const kvr_noise_only_opts[];
+
 /* The one default of --seed in every command. */
 #define KVR_SEED_DEFAULT "0"
 

@@ -176,7 +176,13 @@ for o in "--partition 8,8" "--machine a100-nvlink" "--bw 10GB/s" "--comm nccl" \
     expect 2 "applies to the schemes on ranks" "single-process exec refuses $o" \
         -- exec --model llama-7b --ctx 16 --backend ref $o
 done
-expect 2 "--objective: 'bogus'" "sim --objective bogus exits 2" -- sim --objective bogus
+expect 2 "--objective: 'bogus'" "sim --objective bogus exits 2" -- sim --objective bogus --noise 0.1
+expect 2 "--trials applies with --noise only" "sim --trials without --noise exits 2" -- sim --trials 5
+expect 2 "--seed applies with --noise only" "search --seed without --noise exits 2" \
+    -- search --db "$tmp/q.db" --ctx 1k --gpus 2 --seed 3
+json_check "sim --objective p95 is honoured (objective_s = ttft_p95_s)" \
+    "d['objective'] == 'p95' and d['objective_s'] == d['ttft_p95_s'] and d['objective_s'] != d['ttft_mean_s']" \
+    -- sim --scheme tsp --noise random:0.5 --seed 3 --trials 20 --objective p95 --json
 expect 2 "--db: stores the measurements timed now" "calibrate --db with --from exits 2" \
     -- calibrate --from "$ops" --db "$tmp/m.db"
 expect 2 "--models times operations" "calibrate --models with --from exits 2" \
