@@ -42,7 +42,7 @@ static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *toke
 static enum kvr_status write_floats(const char *path, const float *v, size_t n)
 {
     struct kvr_out o;
-    enum kvr_status st = kvr_out_open(&o, "--dump", path);
+    enum kvr_status st = kvr_out_open(&o, "--dump-logits", path);
     if (st) return st;
     (void)fwrite(v, sizeof *v, n, o.f);
     return kvr_out_commit(&o);

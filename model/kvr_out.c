@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum kvr_status kvr_path_check(const char *what, const char *path)
@@ -69,6 +70,28 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
     return KVR_OK;
 }
 
+/* A device or a FIFO is written through, never replaced. A FIFO nobody reads would block the
+ * open forever: it is retried for 10 s, then refused. */
+static enum kvr_status open_through(struct kvr_out *o, bool fifo)
+{
+    int fd = -1;
+    for (int tries = 0; tries < 1000; tries++) {
+        fd = open(o->path, O_WRONLY | (fifo ? O_NONBLOCK : 0));
+        if (fd >= 0 || errno != ENXIO) break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    if (fd < 0)
+        return kvr_error(KVR_ERR_IO, "%s: cannot write '%s': %s", o->what, o->path,
+                         errno == ENXIO ? "no process reads the FIFO" : strerror(errno));
+    if (fifo) (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!(o->f = fdopen(fd, "w"))) {
+        close(fd);
+        return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", o->what);
+    }
+    setvbuf(o->f, NULL, _IOFBF, 1 << 16);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path)
 {
     *o = (struct kvr_out){.what = what};
@@ -84,13 +107,7 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
     bool exists = stat(o->path, &sb) == 0;
     if (exists && S_ISDIR(sb.st_mode))
         return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
-    if (exists && !S_ISREG(sb.st_mode)) { /* a device or a FIFO: write through */
-        o->f = fopen(o->path, "w");
-        if (!o->f)
-            return kvr_error(KVR_ERR_IO, "%s: cannot write '%s': %s", what, path, strerror(errno));
-        setvbuf(o->f, NULL, _IOFBF, 1 << 16);
-        return KVR_OK;
-    }
+    if (exists && !S_ISREG(sb.st_mode)) return open_through(o, S_ISFIFO(sb.st_mode));
     return open_temp(o, exists ? &sb : NULL);
 }
 

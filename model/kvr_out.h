@@ -2,7 +2,8 @@
  * - "-" is standard output (flushed and checked at commit);
  * - a symlink is followed to its target, which is what gets written (the link stays; a
  *   dangling link names the file to create);
- * - an existing non-regular target (a device, a FIFO) is written through, never replaced;
+ * - an existing non-regular target (a device, a FIFO) is written through, never replaced (a
+ *   FIFO without a reader for 10 s is refused rather than waited for);
  * - anything else is written to a unique temp file in the target's folder (mkstemp), flushed,
  *   fsync'ed and renamed over the target at commit, so a failure or a kill never leaves a
  *   half-written file and concurrent writers never mix (the last rename wins whole).

@@ -64,6 +64,11 @@ for c in "export --db $tmp/q.db --format csv --out $tmp/fifo" \
     [ "$rc" = 0 ] && [ -p "$tmp/fifo" ] && [ -s "$tmp/fifo.out" ]
     report $? "kvr ${c%% *} writes through a FIFO and leaves it a FIFO"
 done
+mkfifo "$tmp/fifo2"
+t0=$(date +%s)
+expect 2 "no process reads the FIFO" "a FIFO nobody reads is refused, not waited for forever" \
+    -- export --db "$tmp/q.db" --out "$tmp/fifo2"
+[ -p "$tmp/fifo2" ] && [ $(($(date +%s) - t0)) -lt 60 ]; report $? "  within a minute, the FIFO left as it is"
 # a device is written through: /dev/full stays a device and the error reaches the exit code
 expect 1 "error writing '/dev/full'" "export --out /dev/full exits 1" \
     -- export --db "$tmp/q.db" --out /dev/full
@@ -199,6 +204,15 @@ expect 2 "--name" "calibrate --name with a comment character exits 2" \
 "$kvr" help sim >"$tmp/out" 2>&1 && grep -q "usage: kvr sim" "$tmp/out" &&
     grep -q -- "--partition LIST" "$tmp/out"
 report $? "kvr help sim prints sim's help"
+# one meaning per short option across every command's help (generated from the tables)
+for c in "model show" "model list" sim search lookup export sweep plot exec calibrate validate \
+    bench "bench attention" "bench comm" version; do
+    # shellcheck disable=SC2086
+    "$kvr" $c --help
+done 2>&1 | sed -n 's/^  -\(.\), --\([a-z-]*\).*/\1 \2/p' | sort -u >"$tmp/shorts"
+dups=$(cut -d' ' -f1 "$tmp/shorts" | uniq -d)
+[ -s "$tmp/shorts" ] && [ -z "$dups" ]
+report $? "every short option means one long option in all 15 commands' help" "$(grep "^[$dups] " "$tmp/shorts" 2>/dev/null)"
 # one meaning per short option: -j is --json everywhere, -P the partition
 json_check "sweep -j is --json" "d['points'] == 1" -- sweep "$tmp/ok.ini" --db "$tmp/ok2.db" -j
 json_check "sim -P is --partition" "d['partition'] == [600, 424]" -- sim -g 2 -c 1024 -P 600,424 -j
