@@ -26,11 +26,14 @@ static enum kvr_status mpi_wait(struct kvr_comm *c, MPI_Request *r, const char *
     for (int flag = 0;;) {
         KVR_MPI_CHECK(MPI_Test(r, &flag, MPI_STATUS_IGNORE));
         if (flag) return KVR_OK;
-        if (kvr_comm_now_s() - t0 > c->timeout_s)
+        if (kvr_comm_now_s() - t0 > c->timeout_s) {
+            char with[32] = ""; /* the peer of a point-to-point wait; none for a collective */
+            if (peer >= 0) snprintf(with, sizeof with, " with rank %d", peer);
             return kvr_error(KVR_ERR_RUNTIME,
-                             "rank %d: timed out after %.0f s waiting for %s%s%.0d: a rank died "
+                             "rank %d: timed out after %.0f s waiting for %s%s: a rank died "
                              "or hangs",
-                             c->rank, c->timeout_s, what, peer >= 0 ? " with rank " : "", peer);
+                             c->rank, c->timeout_s, what, with);
+        }
         kvr_comm_backoff(kvr_comm_now_s() - t0);
     }
 }

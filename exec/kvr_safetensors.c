@@ -90,12 +90,20 @@ static enum kvr_status st_entry_check(struct st_file *f, sqlite3 *db, struct st_
     return KVR_OK;
 }
 
+static const struct st_entry *st_find(const struct st_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (!strcmp(f->e[i].name, name)) return &f->e[i];
+    return NULL;
+}
+
 static enum kvr_status st_parse_rows(struct st_file *f, sqlite3 *db, const char *json)
 {
     sqlite3_stmt *q = NULL;
     const char *sql = "SELECT key, json_extract(value, '$.dtype'), json_extract(value, '$.shape'),"
                       " json_extract(value, '$.data_offsets[0]'),"
-                      " json_extract(value, '$.data_offsets[1]'), type"
+                      " json_extract(value, '$.data_offsets[1]'), type,"
+                      " json_type(value, '$.shape')"
                       " FROM json_each(?1) WHERE key != '__metadata__'";
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
@@ -109,11 +117,21 @@ static enum kvr_status st_parse_rows(struct st_file *f, sqlite3 *db, const char 
             break;
         }
         f->e = grown;
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        if (!name || strlen(name) >= sizeof f->e->name || st_find(f, name)) {
+            st = kvr_error(KVR_ERR_INPUT, "%s: tensor name '%.*s' is %s", f->path, 200,
+                           name ? name : "", name && st_find(f, name) ? "given twice" : "too long");
+            break;
+        }
         struct st_entry *e = memset(&f->e[f->n++], 0, sizeof *e);
-        snprintf(e->name, sizeof e->name, "%s", (const char *)sqlite3_column_text(q, 0));
-        if (strcmp((const char *)sqlite3_column_text(q, 5), "object") ||
-            sqlite3_column_type(q, 3) != SQLITE_INTEGER ||
-            sqlite3_column_type(q, 4) != SQLITE_INTEGER)
+        snprintf(e->name, sizeof e->name, "%s", name);
+        const char *shape_type = (const char *)sqlite3_column_text(q, 6);
+        if (!shape_type || strcmp(shape_type, "array"))
+            st = kvr_error(KVR_ERR_INPUT, "%s: tensor %s: shape is not an array of integers",
+                           f->path, e->name);
+        else if (strcmp((const char *)sqlite3_column_text(q, 5), "object") ||
+                 sqlite3_column_type(q, 3) != SQLITE_INTEGER ||
+                 sqlite3_column_type(q, 4) != SQLITE_INTEGER)
             st = kvr_error(KVR_ERR_INPUT, "%s: tensor %s lacks dtype, shape or data_offsets",
                            f->path, e->name);
         if (!st)
@@ -189,13 +207,6 @@ static void st_close(struct st_file *f)
     free(f->e);
 }
 
-static const struct st_entry *st_find(const struct st_file *f, const char *name)
-{
-    for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->e[i].name, name)) return &f->e[i];
-    return NULL;
-}
-
 static float half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023;
@@ -214,15 +225,16 @@ static enum kvr_status st_read(const struct st_file *f, const struct st_entry *e
 {
     uint64_t n = (e->end - e->begin) / dtype_bytes(e->dtype);
     const unsigned char *src = f->map + f->data_offset + e->begin;
-    if (e->dtype == ST_F32) {
-        memcpy(out, src, n * 4);
-        return KVR_OK;
-    }
-    for (uint64_t i = 0; i < n; i++) {
+    if (e->dtype == ST_F32) memcpy(out, src, n * 4);
+    for (uint64_t i = 0; e->dtype != ST_F32 && i < n; i++) {
         uint16_t h;
         memcpy(&h, src + 2 * i, 2);
         out[i] = e->dtype == ST_BF16 ? kvr_bf16_to_float(h) : half_to_float(h);
     }
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(out[i]))
+            return kvr_error(KVR_ERR_INPUT, "%s: tensor %s holds %s at element %" PRIu64, f->path,
+                             e->name, isnan(out[i]) ? "NaN" : "an infinity", i);
     return KVR_OK;
 }
 
@@ -507,5 +519,26 @@ enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool
     if (!st) st = check_unused(&L, allow_unused);
     free(buf), free(tmp);
     close_files(&L);
+    return st;
+}
+
+enum kvr_status kvr_safetensors_check(const char *path, size_t *n_tensors)
+{
+    struct st_file f;
+    enum kvr_status st = st_open(path, &f);
+    size_t cap = 0;
+    float *buf = NULL;
+    for (size_t i = 0; !st && i < f.n; i++) {
+        size_t n = (size_t)((f.e[i].end - f.e[i].begin) / dtype_bytes(f.e[i].dtype));
+        if (n > cap) {
+            free(buf);
+            cap = n;
+            if (!(buf = malloc(cap * sizeof *buf))) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+        }
+        if (!st) st = st_read(&f, &f.e[i], buf);
+    }
+    if (!st && n_tensors) *n_tensors = f.n;
+    free(buf);
+    st_close(&f);
     return st;
 }

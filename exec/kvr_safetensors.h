@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvr_status.h"
@@ -14,3 +15,7 @@ struct kvr_exec;
 /* path: a .safetensors file, a model.safetensors.index.json, or a folder holding either. A
  * tensor the model does not use is an error unless allow_unused. */
 enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool allow_unused);
+
+/* Reads the header and every tensor without an executor, with the loader's checks (dtype,
+ * integer shape, offsets, unique names, finite values); for the fuzz target and tests. */
+enum kvr_status kvr_safetensors_check(const char *path, size_t *n_tensors);

@@ -7,6 +7,7 @@
 
 #include "kvr_bench.h"
 #include "kvr_cli.h"
+#include "kvr_opt.h"
 #include "kvr_json.h"
 #include "kvr_sim.h"
 
@@ -54,26 +55,28 @@ static enum kvr_status bench_sim(bool json)
     return KVR_OK;
 }
 
+struct bench_args {
+    bool json, quiet, help;
+};
+static const struct kvr_opt bench_opts[] = {KVR_OPT_COMMON(struct bench_args), KVR_OPT_END};
+static const struct kvr_opt_spec bench_spec = {
+    .usage = "usage: kvr bench sim|search [--json]\n       kvr bench attention --help\n       "
+             "kvr bench comm --help\n\nsim: simulator evaluations per second; search: the "
+             "paper's 192-search table,\ntime and quality.\n",
+    .opts = bench_opts,
+    .min_args = 1,
+    .max_args = 1};
+
 enum kvr_status kvr_cmd_bench(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    bool json = false;
-    int c;
     if (argc >= 2 && !strcmp(argv[1], "attention")) return kvr_bench_attention(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "comm")) return kvr_bench_comm(argc - 1, argv + 1);
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h')
-            return fputs("usage: kvr bench sim|search [--json]\n       kvr bench attention "
-                         "--help\n       kvr bench comm --help\n",
-                         stdout),
-                   KVR_OK;
-        if (c == 'j') json = true;
-    }
-    if (optind + 1 == argc && !strcmp(argv[optind], "search")) return kvr_bench_search(json);
-    if (optind + 1 != argc || strcmp(argv[optind], "sim"))
-        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim', 'search' or 'attention'");
-    return bench_sim(json);
+    struct bench_args a;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&bench_spec, argc, argv, &a, &res);
+    if (st || a.help) return st ? st : (kvr_opt_help(&bench_spec, stdout), KVR_OK);
+    if (!strcmp(res.args[0], "search")) return kvr_bench_search(a.json);
+    if (strcmp(res.args[0], "sim"))
+        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim', 'search', 'attention' or 'comm'");
+    return bench_sim(a.json);
 }

@@ -4,30 +4,65 @@
 
 #include "kvr_bench.h"
 #include "kvr_cli.h"
+#include "kvr_opt.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
 #include "kvr_units.h"
 
-static const char help[] =
-    "usage: kvr bench attention [--ctx N] [--prefix S] [--heads H] [--kv-heads G]\n"
-    "                           [--head-dim 64|128] [--dense] [--variant V] [--reps R] [--check]\n"
-    "                           [--json]\n"
-    "\n"
-    "Times the attention kernel alone (CUDA events, median of the reps) for N queries at\n"
-    "positions [S, S+N) against keys [0, S+N); TFLOP/s counts unmasked pairs only.\n"
-    "\n"
-    "  -c, --ctx N        queries (tokens; default 16k)\n"
-    "  -p, --prefix S     keys before the first query (tokens; default 0)\n"
-    "      --heads H      query heads (default 32)\n"
-    "      --kv-heads G   KV heads (default: H)\n"
-    "      --head-dim D   64 or 128 (default 128)\n"
-    "      --dense        also compute the masked blocks (the paper's TSP)\n"
-    "      --variant V    0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n"
-    "                     3 Hopper wgmma kernel, 4 the same with V's strides swapped (wrong\n"
-    "                     on purpose: a layout check), 5 Hopper with one warpgroup per block\n"
-    "  -r, --reps R       timed runs (default 20, after 3 warm-ups)\n"
-    "      --check        compare with the plain kernel first\n"
-    "  -j, --json         print JSON\n";
+struct attn_args {
+    const char *ctx, *prefix, *heads, *kv_heads, *head_dim, *variant, *reps;
+    bool dense, check, json, quiet, help;
+};
+
+#define OFF(f) offsetof(struct attn_args, f)
+static const struct kvr_opt attn_opts[] = {
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "N",
+     .def = "16k",
+     .unit = "tokens",
+     .help = "queries",
+     .offset = OFF(ctx)},
+    {.name = "prefix",
+     .short_name = 'p',
+     .arg = "S",
+     .def = "0",
+     .unit = "tokens",
+     .help = "keys before the first query",
+     .offset = OFF(prefix)},
+    {.name = "heads", .arg = "H", .def = "32", .help = "query heads", .offset = OFF(heads)},
+    {.name = "kv-heads", .arg = "G", .help = "KV heads", .def_help = "H", .offset = OFF(kv_heads)},
+    {.name = "head-dim", .arg = "D", .def = "128", .help = "64 or 128", .offset = OFF(head_dim)},
+    {.name = "dense",
+     .help = "also compute the masked blocks (the paper's TSP)",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(dense)},
+    {.name = "variant",
+     .arg = "V",
+     .def = "0",
+     .help = "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
+             "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
+             "Hopper with one warpgroup per block",
+     .offset = OFF(variant)},
+    {.name = "reps",
+     .short_name = 'r',
+     .arg = "R",
+     .def = "20",
+     .help = "timed runs, after 3 warm-ups",
+     .offset = OFF(reps)},
+    {.name = "check",
+     .help = "compare with the plain kernel first",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(check)},
+    KVR_OPT_COMMON(struct attn_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec attn_spec = {
+    .usage = "usage: kvr bench attention [options]\n\nTimes the attention kernel alone (CUDA "
+             "events, median of the reps) for N queries at\npositions [S, S+N) against keys "
+             "[0, S+N); TFLOP/s counts unmasked pairs only.\n",
+    .opts = attn_opts};
 
 static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max, uint32_t *out)
 {
@@ -42,59 +77,20 @@ static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max,
 static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bool *json,
                              bool *help_)
 {
-    static const struct option opts[] = {
-        {"ctx", required_argument, 0, 'c'},      {"prefix", required_argument, 0, 'p'},
-        {"heads", required_argument, 0, 'H'},    {"kv-heads", required_argument, 0, 'G'},
-        {"head-dim", required_argument, 0, 'D'}, {"dense", no_argument, 0, 'd'},
-        {"variant", required_argument, 0, 'M'},  {"reps", required_argument, 0, 'r'},
-        {"check", no_argument, 0, 'k'},          {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    *b = (struct kvr_attn_bench){
-        .c = 16384, .n_heads = 32, .head_dim = 128, .warmup = 3, .reps = 20};
-    enum kvr_status st = KVR_OK;
+    struct attn_args a;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&attn_spec, argc, argv, &a, &res);
+    *help_ = a.help, *json = a.json;
+    if (st || a.help) return st;
+    *b = (struct kvr_attn_bench){.warmup = 3, .dense = a.dense, .check = a.check};
     uint32_t v = 0;
-    kvr_cli_opt_reset();
-    for (int c; !st && (c = kvr_cli_getopt(argc, argv, "c:p:r:jh", opts)) != -1;) {
-        switch (c) {
-        case 'c':
-            st = uint_opt("--ctx", optarg, KVR_MAX_CTX, &b->c);
-            break;
-        case 'p':
-            st = uint_opt("--prefix", optarg, KVR_MAX_CTX, &b->s);
-            break;
-        case 'H':
-            st = uint_opt("--heads", optarg, 1024, &b->n_heads);
-            break;
-        case 'G':
-            st = uint_opt("--kv-heads", optarg, 1024, &b->n_kv);
-            break;
-        case 'D':
-            st = uint_opt("--head-dim", optarg, 1024, &b->head_dim);
-            break;
-        case 'd':
-            b->dense = 1;
-            break;
-        case 'M':
-            st = uint_opt("--variant", optarg, 5, &v), b->mt = (int)v;
-            break;
-        case 'r':
-            st = uint_opt("--reps", optarg, 100000, &v), b->reps = (int)v;
-            break;
-        case 'k':
-            b->check = true;
-            break;
-        case 'j':
-            *json = true;
-            break;
-        case 'h':
-            *help_ = true;
-            return KVR_OK;
-        default:
-            return KVR_ERR_USAGE;
-        }
-    }
-    if (!st && optind < argc)
-        st = kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (!st) st = uint_opt("--ctx", a.ctx, KVR_MAX_CTX, &b->c);
+    if (!st) st = uint_opt("--prefix", a.prefix, KVR_MAX_CTX, &b->s);
+    if (!st) st = uint_opt("--heads", a.heads, 1024, &b->n_heads);
+    if (!st && a.kv_heads) st = uint_opt("--kv-heads", a.kv_heads, 1024, &b->n_kv);
+    if (!st) st = uint_opt("--head-dim", a.head_dim, 1024, &b->head_dim);
+    if (!st) st = uint_opt("--variant", a.variant, 5, &v), b->mt = (int)v;
+    if (!st) st = uint_opt("--reps", a.reps, 100000, &v), b->reps = (int)v;
     if (!b->n_kv) b->n_kv = b->n_heads;
     return st;
 }
@@ -104,7 +100,7 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
     struct kvr_attn_bench b;
     bool json = false, want_help = false;
     enum kvr_status st = parse(argc, argv, &b, &json, &want_help);
-    if (st || want_help) return st ? st : (fputs(help, stdout), KVR_OK);
+    if (st || want_help) return st ? st : (kvr_opt_help(&attn_spec, stdout), KVR_OK);
     if ((st = kvr_exec_bench_attention(&b))) return st;
     if (json) {
         struct kvr_json j;

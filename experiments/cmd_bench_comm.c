@@ -12,6 +12,7 @@
 
 #include "kvr_bench.h"
 #include "kvr_cli.h"
+#include "kvr_opt.h"
 #include "kvr_comm.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
@@ -140,31 +141,48 @@ static void fit_alpha_beta(const struct result *r, int n, double *alpha, double 
     *alpha = c0 > 0 ? c0 : 0, *beta = 1 / c1;
 }
 
+struct comm_args {
+    const char *comm, *max_bytes, *iters;
+    bool json, quiet, help;
+};
+
+#define OFF(f) offsetof(struct comm_args, f)
+static const struct kvr_opt comm_opts[] = {{.name = "comm",
+                                            .arg = "C",
+                                            .def = "mpi",
+                                            .help = "mpi (host-staged) or nccl",
+                                            .offset = OFF(comm)},
+                                           {.name = "max-bytes",
+                                            .arg = "B",
+                                            .def = "64MB",
+                                            .help = "largest message",
+                                            .offset = OFF(max_bytes)},
+                                           {.name = "iters",
+                                            .arg = "N",
+                                            .def = "20",
+                                            .help = "timed iterations per size (5 above 16 MiB)",
+                                            .offset = OFF(iters)},
+                                           KVR_OPT_COMMON(struct comm_args),
+                                           KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec comm_spec = {.usage = help, .opts = comm_opts};
+
 enum kvr_status kvr_bench_comm(int argc, char **argv)
 {
-    enum { O_COMM = 300, O_MAX, O_ITERS };
-    static const struct option opts[] = {{"comm", required_argument, 0, O_COMM},
-                                         {"max-bytes", required_argument, 0, O_MAX},
-                                         {"iters", required_argument, 0, O_ITERS},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *comm_name = "mpi";
+    struct comm_args o;
+    struct kvr_opt_result res;
+    enum kvr_status pst = kvr_opt_parse(&comm_spec, argc, argv, &o, &res);
+    if (pst || o.help) return pst ? pst : (kvr_opt_help(&comm_spec, stdout), KVR_OK);
+    const char *comm_name = o.comm;
     double max_bytes = 64e6;
     uint64_t iters = 20;
-    bool json = false;
-    kvr_cli_opt_reset();
-    for (int c; (c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1;) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') return fputs(help, stdout), KVR_OK;
-        if (c == 'j') json = true;
-        if (c == O_COMM) comm_name = optarg;
-        if (c == O_MAX && (kvr_parse_bytes(optarg, &max_bytes) || max_bytes < 8))
-            return kvr_error(KVR_ERR_USAGE, "--max-bytes: '%s' is not a size of 8 bytes or more",
-                             optarg);
-        if (c == O_ITERS && (kvr_parse_u64(optarg, 100000, &iters) || iters == 0))
-            return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", optarg);
-    }
+    bool json = o.json;
+    if (kvr_parse_bytes(o.max_bytes, &max_bytes) || max_bytes < 8)
+        return kvr_error(KVR_ERR_USAGE, "--max-bytes: '%s' is not a size of 8 bytes or more",
+                         o.max_bytes);
+    if (kvr_parse_u64(o.iters, 100000, &iters) || iters == 0)
+        return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", o.iters);
     int kind = kvr_comm_kind_from_name(comm_name), rank, size;
     if (kind < 0) return kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", comm_name);
     if (!kvr_mpi_launched())

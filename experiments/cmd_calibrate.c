@@ -9,6 +9,8 @@
 
 #include "kvr_calibrate.h"
 #include "kvr_cli.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
@@ -16,39 +18,20 @@
 #include "kvr_sim.h"
 #include "kvr_units.h"
 
-static const char help[] =
+static const char usage[] =
     "usage: kvr calibrate [--backend cuda] [--out data/machines/NAME.ini] [options]\n"
     "\n"
     "Times every operation of single-device prefills (kvr exec --profile) for each model and\n"
     "context, fits the simulator's GPU parameters (per op class: efficiency, half-tokens and\n"
     "memory efficiency; the launch overhead) on the --fit-ctx contexts by relative least\n"
     "squares (GSL), and reports the operation-level and TTFT errors on the fitted and the\n"
-    "held-out (--check-ctx) contexts.\n"
-    "\n"
-    "  -b, --backend B     cuda (default) or ref\n"
-    "      --models L      models to time                  (default llama-7b,falcon-7b)\n"
-    "      --fit-ctx L     contexts the fit sees           (default 1k,4k,16k)\n"
-    "      --check-ctx L   held-out contexts               (default 2k,8k,32k)\n"
-    "      --base NAME     profile whose GPU and links start the fit (default h100-nvlink)\n"
-    "      --from CSV      fit on these measurements instead of timing (model,ctx,op,time_s)\n"
-    "      --save CSV      write the measurements (what --from reads)\n"
-    "      --db FILE       also store each TTFT as a measurement row (for kvr validate)\n"
-    "      --allow-dirty   store them although this kvr was built from uncommitted changes\n"
-    "  -o, --out FILE      write the calibrated profile (INI, with provenance)\n"
-    "      --name NAME     the profile's name            (default: the base's + \"-calibrated\")\n"
-    "      --attn-shapes L also time the attention kernel alone at QUERIES:PREFIX shapes\n"
-    "                      (default 1k:0,1k:8k,2k:4k,4k:12k,8k:8k; \"\" for none)\n"
-    "      --link-lat T, --link-bw RATE   the links' alpha and beta, as `mpirun -np 2 kvr bench\n"
-    "                      comm` fits them (default: the base's intra-node links)\n"
-    "      --overlap-bw RATE  the most an asynchronous transfer gets beside compute, as kvr\n"
-    "                      validate --timeline measures it (default: no cap)\n"
-    "      --points        also print every measured point with its prediction and error\n"
-    "  -j, --json          print JSON\n";
+    "held-out (--check-ctx) contexts. The profile written always loads back (it is read\n"
+    "before it replaces the old one).\n";
 
 struct calib {
     const char *backend, *models, *fit_ctx, *check_ctx, *base, *from, *save, *db, *out, *name;
     const char *link_lat, *link_bw, *overlap_bw, *attn_shapes;
-    bool json, help, points, allow_dirty;
+    bool json, quiet, help, points, allow_dirty;
     struct kvr_calibrate_data data;
 };
 
@@ -104,89 +87,150 @@ static void report(const struct calib *c, const struct kvr_machine *h,
     kvr_json_finish(&j);
 }
 
+/* Every path named, and no output over an input; --db only stores what is timed now. */
+static enum kvr_status check_paths(const struct calib *c)
+{
+    enum kvr_status st = KVR_OK;
+    if (c->from && c->db)
+        return kvr_error(KVR_ERR_USAGE, "--db: stores the measurements timed now; with --from "
+                                        "nothing is measured (import them with kvr exec)");
+    const char *names[] = {"--from", "--save", "--db", "--out", "--base"};
+    const char *paths[] = {c->from, c->save, c->db, c->out, c->base};
+    for (int i = 0; i < 4 && !st; i++)
+        if (paths[i]) st = kvr_path_check(names[i], paths[i]);
+    for (int o = 1; o < 4 && !st; o++)
+        for (int i = 0; i < 5 && !st; i++)
+            if (i != o) st = kvr_out_check_not_input(names[o], paths[o], names[i], paths[i]);
+    if (!st && c->save && c->out && !strcmp(c->save, c->out))
+        st = kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
+    return st;
+}
+
+/* --name becomes an INI value: 1..63 printable characters, no comment character, no blanks
+ * at either end, so the profile reads back as written. */
+static enum kvr_status check_name(const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n > 0 && n < 64 && name[0] != ' ' && name[n - 1] != ' ';
+    for (size_t i = 0; i < n && ok; i++)
+        ok = (unsigned char)name[i] >= 32 && name[i] != 127 && name[i] != ';' && name[i] != '#';
+    return ok ? KVR_OK
+              : kvr_error(KVR_ERR_USAGE,
+                          "--name: '%s' must be 1..63 printable characters "
+                          "without ';', '#' or blanks at the ends",
+                          name);
+}
+
+#define OFF(f) offsetof(struct calib, f)
+static const struct kvr_opt calib_opts[] = {
+    {.name = "backend",
+     .short_name = 'b',
+     .arg = "B",
+     .def = "cuda",
+     .help = "cuda or ref",
+     .offset = OFF(backend)},
+    {.name = "models",
+     .arg = "L",
+     .def = "llama-7b,falcon-7b",
+     .help = "models to time",
+     .offset = OFF(models)},
+    {.name = "fit-ctx",
+     .arg = "L",
+     .def = "1k,4k,16k",
+     .unit = "tokens",
+     .help = "contexts the fit sees",
+     .offset = OFF(fit_ctx)},
+    {.name = "check-ctx",
+     .arg = "L",
+     .def = "2k,8k,32k",
+     .unit = "tokens",
+     .help = "held-out contexts",
+     .offset = OFF(check_ctx)},
+    {.name = "base",
+     .arg = "NAME",
+     .def = "h100-nvlink",
+     .help = "profile whose GPU and links start the fit",
+     .offset = OFF(base)},
+    {.name = "from",
+     .arg = "CSV",
+     .help = "fit on these measurements instead of timing (model,ctx,op,time_s)",
+     .offset = OFF(from)},
+    {.name = "save",
+     .arg = "CSV",
+     .help = "write the measurements (what --from reads)",
+     .offset = OFF(save)},
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "also store each TTFT timed now as a measurement row (for kvr validate)",
+     .offset = OFF(db)},
+    {.name = "out",
+     .short_name = 'o',
+     .arg = "FILE",
+     .help = "write the calibrated profile (INI, with provenance)",
+     .offset = OFF(out)},
+    {.name = "name",
+     .arg = "NAME",
+     .help = "the profile's name",
+     .def_help = "the base's + \"-calibrated\"",
+     .offset = OFF(name)},
+    {.name = "attn-shapes",
+     .arg = "L",
+     .def = "1k:0,1k:8k,2k:4k,4k:12k,8k:8k",
+     .help = "also time the attention kernel alone at QUERIES:PREFIX shapes (\"\": none)",
+     .offset = OFF(attn_shapes)},
+    {.name = "link-lat",
+     .arg = "T",
+     .unit = "s",
+     .help = "the links' alpha, as `mpirun -np 2 kvr bench comm` fits it",
+     .def_help = "the base's intra-node links",
+     .offset = OFF(link_lat)},
+    {.name = "link-bw",
+     .arg = "RATE",
+     .help = "the links' beta, as kvr bench comm fits it",
+     .def_help = "the base's intra-node links",
+     .offset = OFF(link_bw)},
+    {.name = "overlap-bw",
+     .arg = "RATE",
+     .help = "the most an asynchronous transfer gets beside compute,\nas kvr validate "
+             "--timeline measures it",
+     .def_help = "no cap",
+     .offset = OFF(overlap_bw)},
+    {.name = "allow-dirty",
+     .help = "store measurements although this kvr was built from uncommitted changes",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(allow_dirty)},
+    {.name = "points",
+     .help = "also print every measured point with its prediction and error",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(points)},
+    KVR_OPT_COMMON(struct calib),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec calib_spec = {.usage = usage, .opts = calib_opts};
+
 static enum kvr_status parse(int argc, char **argv, struct calib *c)
 {
-    enum {
-        O_MODELS = 300,
-        O_FIT,
-        O_CHECK,
-        O_BASE,
-        O_FROM,
-        O_SAVE,
-        O_DB,
-        O_NAME,
-        O_LAT,
-        O_BW,
-        O_OVERLAP,
-        O_ATTN,
-        O_DIRTY
-    };
-    static const struct option opts[] = {{"backend", required_argument, 0, 'b'},
-                                         {"models", required_argument, 0, O_MODELS},
-                                         {"fit-ctx", required_argument, 0, O_FIT},
-                                         {"check-ctx", required_argument, 0, O_CHECK},
-                                         {"base", required_argument, 0, O_BASE},
-                                         {"from", required_argument, 0, O_FROM},
-                                         {"save", required_argument, 0, O_SAVE},
-                                         {"db", required_argument, 0, O_DB},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"name", required_argument, 0, O_NAME},
-                                         {"link-lat", required_argument, 0, O_LAT},
-                                         {"link-bw", required_argument, 0, O_BW},
-                                         {"overlap-bw", required_argument, 0, O_OVERLAP},
-                                         {"attn-shapes", required_argument, 0, O_ATTN},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"points", no_argument, 0, 'P'},
-                                         {"allow-dirty", no_argument, 0, O_DIRTY},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    *c = (struct calib){.backend = "cuda",
-                        .models = "llama-7b,falcon-7b",
-                        .fit_ctx = "1k,4k,16k",
-                        .check_ctx = "2k,8k,32k",
-                        .base = "h100-nvlink",
-                        .attn_shapes = "1k:0,1k:8k,2k:4k,4k:12k,8k:8k"};
-    kvr_cli_opt_reset();
-    for (int o; (o = kvr_cli_getopt(argc, argv, "b:o:jh", opts)) != -1;) {
-        const char **slot[] = {[O_MODELS - 300] = &c->models,
-                               [O_FIT - 300] = &c->fit_ctx,
-                               [O_CHECK - 300] = &c->check_ctx,
-                               [O_BASE - 300] = &c->base,
-                               [O_FROM - 300] = &c->from,
-                               [O_SAVE - 300] = &c->save,
-                               [O_DB - 300] = &c->db,
-                               [O_NAME - 300] = &c->name,
-                               [O_LAT - 300] = &c->link_lat,
-                               [O_BW - 300] = &c->link_bw,
-                               [O_OVERLAP - 300] = &c->overlap_bw,
-                               [O_ATTN - 300] = &c->attn_shapes};
-        if (o == '?') return KVR_ERR_USAGE;
-        if (o == 'h')
-            c->help = true;
-        else if (o == 'j')
-            c->json = true;
-        else if (o == 'P')
-            c->points = true;
-        else if (o == O_DIRTY)
-            c->allow_dirty = true;
-        else if (o == 'o')
-            c->out = optarg;
-        else if (o == 'b')
-            c->backend = optarg;
-        else if (o >= 300 && o <= O_ATTN)
-            *slot[o - 300] = optarg;
-    }
+    *c = (struct calib){0};
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&calib_spec, argc, argv, c, &res);
+    if (st || c->help) return st;
+    static const char *const timing_only[] = {"backend", "models", "attn-shapes", NULL};
+    if (c->from && (st = kvr_opt_refuse(&calib_spec, &res, timing_only,
+                                        "times operations: with --from nothing is timed")))
+        return st;
     if (kvr_backend_from_name(c->backend) < 0)
         return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
-    if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    return c->db && !c->help ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
+    if ((st = check_paths(c))) return st;
+    return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
 }
 
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
 {
     struct calib c;
     enum kvr_status st = parse(argc, argv, &c);
-    if (st || c.help) return st ? st : (fputs(help, stdout), KVR_OK);
+    if (st || c.help) return st ? st : (kvr_opt_help(&calib_spec, stdout), KVR_OK);
     uint64_t *fit_ctx = NULL, *check_ctx = NULL, all[64];
     size_t n_fit = 0, n_check = 0;
     static struct kvr_machine h;
@@ -208,10 +252,15 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
         st = kvr_error_prefix(st, "--link-bw: ");
     if (!st && c.overlap_bw && (st = kvr_parse_rate_Bps(c.overlap_bw, &h.overlap_Bps)))
         st = kvr_error_prefix(st, "--overlap-bw: ");
+    if (!st && c.link_bw && !(h.intra_Bps > 0))
+        st = kvr_error(KVR_ERR_USAGE, "--link-bw: '%s' must be positive", c.link_bw);
+    if (!st && c.link_lat && !(h.intra_lat_s > 0))
+        st = kvr_error(KVR_ERR_USAGE, "--link-lat: '%s' must be positive", c.link_lat);
+    if (!st && c.name) st = check_name(c.name);
     if (st) goto out;
     snprintf(h.name + strlen(h.name), sizeof h.name - strlen(h.name), "-calibrated");
     if (c.name) snprintf(h.name, sizeof h.name, "%s", c.name);
-    struct kvr_calibrate_timing t = {c.backend, c.models, c.attn_shapes, c.db, c.json};
+    struct kvr_calibrate_timing t = {c.backend, c.models, c.attn_shapes, c.db, c.json || c.quiet};
     st = kvr_calibrate_alloc(&c.data);
     if (!st)
         st = c.from ? kvr_calibrate_read_csv(c.from, &c.data)

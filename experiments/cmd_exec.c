@@ -10,67 +10,159 @@
 #include "kvr_json.h"
 #include "kvr_measure.h"
 #include "kvr_mpi.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_units.h"
 
-static const char help[] =
-    "usage: kvr exec --model M --ctx N [--scheme S] [--backend cuda|ref] [options]\n"
-    "       mpirun -np P kvr exec --model M --ctx N[,N..] --scheme S[,S..] [options]\n"
-    "\n"
-    "Runs a real prefill of N seeded tokens and reports its TTFT (median, min and max over\n"
-    "the reps; CUDA events on the cuda backend), tokens/s, TFLOP/s and MFU (model FLOPs,\n"
-    "causal pairs only), peak device memory, the first token and a checksum of the last\n"
-    "token's logits. Under mpirun each rank holds the full weights and runs its chunk; TTFT\n"
-    "is the time from a common barrier until the last rank has the first token.\n"
-    "\n"
-    "  -m, --model M       preset, INI profile or Hugging Face config.json\n"
-    "  -c, --ctx N         prompt tokens (k = 1024; 16k = 16384)\n"
-    "  -s, --scheme S      single (default), or under mpirun: @EXEC_SCHEMES@\n"
-    "                      ('kvr help schemes' says what each is). Under mpirun --ctx and\n"
-    "                      --scheme take lists\n"
-    "                      (4k,8k / kvr,tsp): one process runs every pair in turn, a report\n"
-    "                      and a measurement row each, sharing the weights\n"
-    "  -b, --backend B     cuda or ref (default: cuda when built with CUDA, else ref)\n"
-    "  -r, --reps R        timed runs (default 5)\n"
-    "  -w, --warmup W      untimed runs first (default 2)\n"
-    "      --seed S        seed of the random weights, tokens and link noise (default 1)\n"
-    "      --weights PATH  load weights from a .safetensors file, a sharded\n"
-    "                      model.safetensors.index.json, or a folder holding either\n"
-    "      --allow-unused  accept checkpoint tensors the model does not use (default: error)\n"
-    "      --tokens FILE   the prompt's token ids instead of seeded ones: one integer a line,\n"
-    "                      a JSON array (.json) or an int32/int64 .npy; --ctx defaults to\n"
-    "                      their count\n"
-    "      --device D      CUDA device ordinal (default: 0; under mpirun the local rank)\n"
-    "      --profile       reps more runs, timing every operation (device events; each op's\n"
-    "                      median; the token upload and the logits download are not ops)\n"
-    "  -p, --partition L   chunks of @PART_SCHEMES@, one per rank (\"6k,4k,3.5k,2.5k\");\n"
-    "                      default: kvr from --db, else even\n"
-    "      --db FILE       lookup table for kvr's partition (exact row: KVR-S, else\n"
-    "                      interpolated: KVR-P), and where rank 0 stores the measurement\n"
-    "      --allow-dirty   store it although this kvr was built from uncommitted changes\n"
-    "                      (refused otherwise: the row names the commit that produced it)\n"
-    "  -H, --machine NAME  profile whose links are emulated (each message held until its link\n"
-    "                      could have delivered it); default: full speed\n"
-    "      --bw, --link, --noise   as for kvr sim\n"
-    "      --comm C        mpi (host-staged, any backend; default) or nccl (cuda)\n"
-    "      --timeout S     seconds before a rank that waits on a dead or hung peer gives up\n"
-    "                      (default 120)\n"
-    "      --timeline FILE one more, synchronous run's per-rank events as TSV (kvr sim's form)\n"
-    "      --dump-logits FILE, --dump-kv FILE   the last rank's logits / whole KV cache\n"
-    "                      (float32; for the tests)\n"
-    "  -j, --json          print JSON\n"
-    "  -h, --help          this help\n";
+#define OFF(f) offsetof(struct exec_args, f)
+static const struct kvr_opt exec_opts[] = {
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "M",
+     .help = "preset, INI profile or Hugging Face config.json (required)",
+     .offset = OFF(model)},
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "N",
+     .unit = "tokens",
+     .help = "prompt tokens, k = 1024 (required); under mpirun a list 4k,8k",
+     .offset = OFF(ctx_arg)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .def = "single",
+     .help = "single, or under mpirun: @EXEC_SCHEMES@\n('kvr help schemes' says what each "
+             "is); under mpirun a list kvr,tsp:\nevery (ctx, scheme) pair runs in turn",
+     .offset = OFF(scheme_arg)},
+    {.name = "backend",
+     .short_name = 'b',
+     .arg = "B",
+     .help = "cuda or ref",
+     .def_help = "cuda when built with CUDA, else ref",
+     .offset = OFF(backend_arg)},
+    {.name = "reps",
+     .short_name = 'r',
+     .arg = "R",
+     .def = "5",
+     .help = "timed runs",
+     .offset = OFF(reps_arg)},
+    {.name = "warmup",
+     .short_name = 'w',
+     .arg = "W",
+     .def = "2",
+     .help = "untimed runs first",
+     .offset = OFF(warmup_arg)},
+    {.name = "seed",
+     .arg = "S",
+     .def = KVR_SEED_DEFAULT,
+     .help = "seed of the random weights, tokens and link noise",
+     .offset = OFF(mach.seed_arg)},
+    {.name = "weights",
+     .arg = "PATH",
+     .help = "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "
+             "or a folder holding either",
+     .offset = OFF(weights)},
+    {.name = "allow-unused",
+     .help = "accept checkpoint tensors the model does not use",
+     .def_help = "an error",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(allow_unused)},
+    {.name = "tokens",
+     .arg = "FILE",
+     .help = "the prompt's token ids instead of seeded ones: one integer a line,\na JSON "
+             "array (.json) or an int32/int64 .npy; --ctx defaults to their count",
+     .offset = OFF(tokens_path)},
+    {.name = "device",
+     .arg = "D",
+     .help = "CUDA device ordinal",
+     .def_help = "0; under mpirun the local rank",
+     .offset = OFF(device_arg)},
+    {.name = "profile",
+     .help = "reps more runs, timing every operation (each op's median)",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(profile)},
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "where the measurement row is stored; under mpirun also the lookup table\n"
+             "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P)",
+     .offset = OFF(db)},
+    {.name = "allow-dirty",
+     .help = "store the row although this kvr was built from uncommitted changes\n(refused "
+             "otherwise: the row names the commit that produced it)",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(allow_dirty)},
+    {.name = "partition",
+     .short_name = 'P',
+     .arg = "L",
+     .help = "under mpirun: chunks of @PART_SCHEMES@, one per rank (6k,4k,3.5k,2.5k)",
+     .def_help = "from --db, else even",
+     .offset = OFF(partition)},
+    {.name = "machine",
+     .short_name = 'H',
+     .arg = "NAME",
+     .help = "under mpirun: profile whose links are emulated",
+     .def_help = "full speed",
+     .offset = OFF(mach.machine)},
+    {.name = "bw",
+     .arg = "RATE",
+     .help = "under mpirun: every emulated link's bandwidth",
+     .offset = OFF(mach.bw)},
+    {.name = "link",
+     .arg = "I-J=RATE[,LAT]",
+     .help = "under mpirun: one emulated link; repeatable",
+     .kind = KVR_OPT_MULTI,
+     .offset = OFF(mach.links),
+     .count_offset = OFF(mach.n_links),
+     .max = KVR_MAX_GPUS * 2},
+    {.name = "noise",
+     .arg = "SPEC",
+     .help = "under mpirun: emulated background traffic",
+     .offset = OFF(mach.noise)},
+    {.name = "comm",
+     .arg = "C",
+     .def = "mpi",
+     .help = "under mpirun: mpi (host-staged, any backend) or nccl (cuda)",
+     .offset = OFF(comm_arg)},
+    {.name = "timeout",
+     .arg = "S",
+     .def = "120",
+     .unit = "s",
+     .help = "under mpirun: seconds before a rank waiting on a dead peer gives up",
+     .offset = OFF(timeout_arg)},
+    {.name = "timeline",
+     .short_name = 't',
+     .arg = "FILE",
+     .help = "one more, synchronous run's per-rank events as TSV",
+     .offset = OFF(timeline)},
+    {.name = "dump-logits",
+     .arg = "FILE",
+     .help = "the last rank's logits (float32)",
+     .offset = OFF(dump_logits)},
+    {.name = "dump-kv",
+     .arg = "FILE",
+     .help = "the last rank's whole KV cache (float32)",
+     .offset = OFF(dump_kv)},
+    KVR_OPT_COMMON(struct exec_args),
+    KVR_OPT_END};
+#undef OFF
 
-enum {
-    OPT_DB = KVR_OPT_FIRST_FREE,
-    OPT_COMM,
-    OPT_TIMEOUT,
-    OPT_TIMELINE,
-    OPT_DUMP_L,
-    OPT_DUMP_KV,
-    OPT_TOKENS,
-    OPT_ALLOW_UNUSED,
-    OPT_ALLOW_DIRTY
-};
+static const struct kvr_opt_spec exec_spec = {
+    .usage = "usage: kvr exec --model M --ctx N [--scheme S] [--backend cuda|ref] [options]\n"
+             "       mpirun -np P kvr exec --model M --ctx N[,N..] --scheme S[,S..] [options]\n"
+             "\nRuns a real prefill of N seeded tokens and reports its TTFT (median, min and "
+             "max over\nthe reps; CUDA events on the cuda backend), tokens/s, TFLOP/s and MFU "
+             "(model FLOPs,\ncausal pairs only), peak device memory, the first token and a "
+             "checksum of the last\ntoken's logits. Under mpirun each rank holds the full "
+             "weights and runs its chunk; TTFT\nis the time from a common barrier until the "
+             "last rank has the first token. The\noptions marked 'under mpirun' are refused in "
+             "one process.\n",
+    .opts = exec_opts};
+
+/* What one process cannot honour: the plan on ranks and everything about it. */
+static const char *const ranks_only[] = {"partition", "machine", "bw",      "link",
+                                         "noise",     "comm",    "timeout", NULL};
+static struct kvr_opt_result exec_res;
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
@@ -127,135 +219,46 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
     return KVR_OK;
 }
 
-/* The options that name things. */
-static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
+/* The numbers and names given as text, converted and checked. */
+static enum kvr_status convert(struct exec_args *a)
 {
+    enum kvr_status st = KVR_OK;
     int v;
-    switch (c) {
-    case 'm':
-        a->model = arg;
-        break;
-    case 'W':
-        a->weights = arg;
-        break;
-    case 'p':
-        a->partition = arg;
-        break;
-    case OPT_DB:
-        a->db = arg;
-        break;
-    case OPT_TIMELINE:
-        a->timeline = arg;
-        break;
-    case OPT_DUMP_L:
-        a->dump_logits = arg;
-        break;
-    case OPT_DUMP_KV:
-        a->dump_kv = arg;
-        break;
-    case OPT_TOKENS:
-        a->tokens_path = arg;
-        break;
-    case 's':
-        return parse_schemes(a, arg);
-    case 'b':
-        if ((v = kvr_backend_from_name(arg)) < 0)
-            return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", arg);
-        a->backend = (enum kvr_backend_kind)v;
-        break;
-    case OPT_COMM:
-        if ((v = kvr_comm_kind_from_name(arg)) < 0)
-            return kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", arg);
-        a->comm = (enum kvr_comm_kind)v;
-        break;
-    default:
-        return KVR_ERR_USAGE;
-    }
-    return KVR_OK;
-}
-
-/* The options that are numbers. */
-static enum kvr_status take_number(struct exec_args *a, int c, const char *arg)
-{
-    switch (c) {
-    case 'c':
-        return parse_ctxs(a, arg);
-    case 'r':
-        return parse_int("--reps", arg, 1, 100000, &a->reps);
-    case 'w':
-        return parse_int("--warmup", arg, 0, 100000, &a->warmup);
-    case 'D':
-        a->device_set = true;
-        return parse_int("--device", arg, 0, 1023, &a->device);
-    case OPT_TIMEOUT:
-        return kvr_parse_decimal("--timeout", arg, 0.001, 1e6, &a->timeout_s);
-    case KVR_OPT_SEED:
-        if (kvr_parse_u64(arg, UINT64_MAX, &a->seed))
-            return kvr_error(KVR_ERR_USAGE, "--seed: '%s' is not an integer", arg);
-        a->mach.seed = a->seed;
-        return KVR_OK;
-    default:
-        return take_text(a, c, arg);
-    }
+    if (a->ctx_arg) st = parse_ctxs(a, a->ctx_arg);
+    if (!st && a->scheme_arg) st = parse_schemes(a, a->scheme_arg);
+    if (!st && a->backend_arg && (v = kvr_backend_from_name(a->backend_arg)) < 0)
+        st = kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", a->backend_arg);
+    if (!st && a->backend_arg) a->backend = (enum kvr_backend_kind)v;
+    if (!st && (v = kvr_comm_kind_from_name(a->comm_arg)) < 0)
+        st = kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", a->comm_arg);
+    if (!st) a->comm = (enum kvr_comm_kind)v;
+    if (!st) st = parse_int("--reps", a->reps_arg, 1, 100000, &a->reps);
+    if (!st) st = parse_int("--warmup", a->warmup_arg, 0, 100000, &a->warmup);
+    if (!st && a->device_arg) st = parse_int("--device", a->device_arg, 0, 1023, &a->device);
+    a->device_set = a->device_arg != NULL;
+    if (!st && kvr_parse_decimal("--timeout", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
+        st = kvr_error_prefix(KVR_ERR_USAGE, "--timeout: ");
+    if (!st) st = kvr_machine_args_finish(&a->mach);
+    a->seed = a->mach.seed;
+    a->links = a->mach.machine || a->mach.bw || a->mach.noise || a->mach.n_links;
+    return st;
 }
 
 static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
 {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"ctx", required_argument, 0, 'c'},
-                                         {"scheme", required_argument, 0, 's'},
-                                         {"backend", required_argument, 0, 'b'},
-                                         {"reps", required_argument, 0, 'r'},
-                                         {"warmup", required_argument, 0, 'w'},
-                                         {"seed", required_argument, 0, KVR_OPT_SEED},
-                                         {"weights", required_argument, 0, 'W'},
-                                         {"device", required_argument, 0, 'D'},
-                                         {"profile", no_argument, 0, 'P'},
-                                         {"partition", required_argument, 0, 'p'},
-                                         {"db", required_argument, 0, OPT_DB},
-                                         {"allow-dirty", no_argument, 0, OPT_ALLOW_DIRTY},
-                                         {"machine", required_argument, 0, 'H'},
-                                         {"bw", required_argument, 0, KVR_OPT_BW},
-                                         {"link", required_argument, 0, KVR_OPT_LINK},
-                                         {"noise", required_argument, 0, KVR_OPT_NOISE},
-                                         {"comm", required_argument, 0, OPT_COMM},
-                                         {"timeout", required_argument, 0, OPT_TIMEOUT},
-                                         {"timeline", required_argument, 0, OPT_TIMELINE},
-                                         {"dump-logits", required_argument, 0, OPT_DUMP_L},
-                                         {"dump-kv", required_argument, 0, OPT_DUMP_KV},
-                                         {"tokens", required_argument, 0, OPT_TOKENS},
-                                         {"allow-unused", no_argument, 0, OPT_ALLOW_UNUSED},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    *a = (struct exec_args){.seed = 1,
-                            .reps = 5,
-                            .warmup = 2,
-                            .timeout_s = 120,
-                            .backend = KVR_HAVE_CUDA ? KVR_BACKEND_CUDA : KVR_BACKEND_REF};
-    a->mach.seed = 1, a->mach.trials = 1;
-    enum kvr_status st = KVR_OK;
-    kvr_cli_opt_reset();
-    for (int c; !st && (c = kvr_cli_getopt(argc, argv, "m:c:s:b:r:w:p:H:jh", opts)) != -1;) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h')
-            a->help = true;
-        else if (c == 'j')
-            a->json = true;
-        else if (c == 'P')
-            a->profile = true;
-        else if (c == OPT_ALLOW_UNUSED)
-            a->allow_unused = true;
-        else if (c == OPT_ALLOW_DIRTY)
-            a->allow_dirty = true;
-        else if (c != KVR_OPT_SEED && kvr_machine_args_take(&a->mach, c, optarg, &st))
-            a->links = true;
-        else
-            st = take_number(a, c, optarg);
-    }
-    if (!st && !a->help && optind < argc)
-        st = kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!st && !a->help && (!a->model || (!a->ctx && !a->tokens_path)))
+    *a = (struct exec_args){.backend = KVR_HAVE_CUDA ? KVR_BACKEND_CUDA : KVR_BACKEND_REF};
+    a->mach.trials = 1;
+    enum kvr_status st = kvr_opt_parse(&exec_spec, argc, argv, a, &exec_res);
+    if (st || a->help) return st;
+    if ((st = convert(a))) return st;
+    const char *paths[] = {"--weights", "--db", "--timeline", "--dump-logits", "--dump-kv"};
+    const char *vals[] = {a->weights, a->db, a->timeline, a->dump_logits, a->dump_kv};
+    for (int i = 0; i < 5 && !st; i++)
+        if (vals[i]) st = kvr_path_check(paths[i], vals[i]);
+    for (int o = 2; o < 5 && !st; o++)
+        for (int i = 0; i < 5 && !st; i++)
+            if (i != o) st = kvr_out_check_not_input(paths[o], vals[o], paths[i], vals[i]);
+    if (!st && (!a->model || (!a->ctx && !a->tokens_path)))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
     if (!st && a->tokens_path && a->n_ctx > 1)
         st = kvr_error(KVR_ERR_USAGE, "--tokens is one prompt, not a list in --ctx");
@@ -351,7 +354,7 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
 {
     struct exec_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, help), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&exec_spec, stdout), KVR_OK);
     struct kvr_model m;
     if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
     if ((st = kvr_exec_prompt(&a, &m))) return st;
@@ -376,6 +379,9 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
         kvr_mpi_finalize();
         return st;
     }
+    if ((st = kvr_opt_refuse(&exec_spec, &exec_res, ranks_only,
+                             "applies to the schemes on ranks: start them with mpirun -np P")))
+        return st;
     struct kvr_exec_opts o = {.backend = a.backend,
                               .max_ctx = (uint32_t)a.ctx,
                               .seed = a.seed,

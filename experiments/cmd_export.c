@@ -6,92 +6,121 @@
 
 #include "kvr_cli.h"
 #include "kvr_export.h"
+#include "kvr_json.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 #include "kvr_config.h"
 #include "kvr_version.h"
 
-static const char export_help[] =
-    "usage: kvr export --db FILE --format F --out FILE [filters]\n"
-    "\n"
-    "Writes the plan rows (the lookup table) for deployments; the formats are in\n"
-    "partition/README.md. The file is replaced only once it is complete.\n"
-    "\n"
-    "  -d, --db FILE        SQLite database written by kvr search      (required)\n"
-    "  -f, --format F       json, csv or c-header                      (default json)\n"
-    "  -o, --out FILE       output file, - for stdout                  (required)\n"
-    "  -m, --model M        only this model name                       (default: all)\n"
-    "  -H, --machine KEY    only this machine key, as stored           (default: all)\n"
-    "  -g, --gpus P         only this GPU count                        (default: all)\n"
-    "  -M, --method M       only this search method                    (default hier)\n"
-    "  -s, --scheme S       only this scheme                           (default kvr)\n"
-    "  -h, --help           this help\n";
-
 struct export_args {
-    const char *db, *format, *out, *model, *machine, *method, *scheme;
+    const char *db, *format, *out, *model, *machine, *method, *scheme, *gpus_arg;
     uint64_t gpus;
-    bool help;
+    bool json, quiet, help;
 };
+
+#define OFF(f) offsetof(struct export_args, f)
+static const struct kvr_opt export_opts[] = {
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "SQLite database written by kvr search (required)",
+     .offset = OFF(db)},
+    {.name = "format",
+     .short_name = 'f',
+     .arg = "F",
+     .def = "json",
+     .help = "json, csv or c-header",
+     .offset = OFF(format)},
+    {.name = "out",
+     .short_name = 'o',
+     .arg = "FILE",
+     .help = "output file, - for stdout (required); a symlink's target is written",
+     .offset = OFF(out)},
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "M",
+     .help = "only this model name",
+     .def_help = "all",
+     .offset = OFF(model)},
+    {.name = "machine",
+     .short_name = 'H',
+     .arg = "KEY",
+     .help = "only this machine key, as stored",
+     .def_help = "all",
+     .offset = OFF(machine)},
+    {.name = "gpus",
+     .short_name = 'g',
+     .arg = "P",
+     .help = "only this GPU count",
+     .def_help = "all",
+     .offset = OFF(gpus_arg)},
+    {.name = "method",
+     .short_name = 'M',
+     .arg = "M",
+     .def = "hier",
+     .help = "only this search method",
+     .offset = OFF(method)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .def = "kvr",
+     .help = "only this scheme",
+     .offset = OFF(scheme)},
+    KVR_OPT_COMMON(struct export_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec export_spec = {
+    .usage = "usage: kvr export --db FILE --format F --out FILE [filters]\n\nWrites the plan "
+             "rows (the lookup table) for deployments; the formats are in\npartition/README.md. "
+             "The file is replaced only once it is complete. --json prints\nthe summary (rows, "
+             "format, out) on stdout.\n",
+    .opts = export_opts};
 
 static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"format", required_argument, NULL, 'f'},
-        {"out", required_argument, NULL, 'o'},     {"model", required_argument, NULL, 'm'},
-        {"machine", required_argument, NULL, 'H'}, {"gpus", required_argument, NULL, 'g'},
-        {"method", required_argument, NULL, 'M'},  {"scheme", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-    *a = (struct export_args){.format = "json", .method = "hier", .scheme = "kvr"};
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "d:f:o:m:H:g:M:s:h", opts)) != -1) {
-        switch (c) {
-        case '?':
-            return KVR_ERR_USAGE;
-        case 'h':
-            a->help = true;
-            return KVR_OK;
-        case 'd':
-            a->db = optarg;
-            break;
-        case 'f':
-            a->format = optarg;
-            break;
-        case 'o':
-            a->out = optarg;
-            break;
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'H':
-            a->machine = optarg;
-            break;
-        case 'M':
-            a->method = optarg;
-            break;
-        case 's':
-            a->scheme = optarg;
-            break;
-        case 'g':
-            if (kvr_parse_u64(optarg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0)
-                return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", optarg, KVR_MAX_GPUS);
-            break;
-        }
-    }
-    if (optind != argc)
-        return kvr_error(KVR_ERR_USAGE, "export: unexpected argument '%s'", argv[optind]);
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&export_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
+        return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
+    if ((st = kvr_path_check("--db", a->db)) || (st = kvr_path_check("--out", a->out)) ||
+        (st = kvr_out_check_not_input("--out", a->out, "--db", a->db)))
+        return st;
+    if (a->json && !strcmp(a->out, "-"))
+        return kvr_error(KVR_ERR_USAGE, "--json prints the summary on stdout: give --out a file");
     if (kvr_export_format_from_name(a->format) < 0)
         return kvr_error(KVR_ERR_INPUT, "--format: unknown format '%s' (json, csv, c-header)",
                          a->format);
     return KVR_OK;
 }
 
+static void print_summary(const struct export_args *a, size_t n)
+{
+    if (!a->json) {
+        if (strcmp(a->out, "-") && !a->quiet)
+            fprintf(stderr, "export: %zu rows written to %s (%s)\n", n, a->out, a->format);
+        return;
+    }
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    kvr_json_kv_u64(&j, "rows", n);
+    kvr_json_kv_str(&j, "format", a->format);
+    kvr_json_kv_str(&j, "out", a->out);
+    kvr_json_kv_str(&j, "db", a->db);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+}
+
 enum kvr_status kvr_cmd_export(int argc, char **argv)
 {
     struct export_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(export_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&export_spec, stdout), KVR_OK);
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;
@@ -107,8 +136,7 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
         st =
             kvr_export_plans(rows, n, (enum kvr_export_format)kvr_export_format_from_name(a.format),
                              generator, a.out);
-    if (!st && strcmp(a.out, "-"))
-        fprintf(stderr, "export: %zu rows written to %s (%s)\n", n, a.out, a.format);
+    if (!st) print_summary(&a, n);
     free(rows);
     return st;
 }

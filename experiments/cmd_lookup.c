@@ -9,105 +9,91 @@
 #include "kvr_interp.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
+#include "kvr_opt.h"
 #include "kvr_search.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 
-static const char lookup_help[] =
-    "usage: kvr lookup --db FILE --gpus P --ctx N [options]\n"
-    "\n"
-    "Returns the KV-Runahead partition for a context length: the stored row, or one\n"
-    "interpolated between the neighbouring rows, rounded to the table's granularity.\n"
-    "\n"
-    "  -d, --db FILE         SQLite database written by kvr search     (required)\n"
-    "  -m, --model M         preset or file                            (default llama-7b)\n"
-    "  -H, --machine H       profile; with the options below, the key kvr search used\n"
-    "                                                                  (default a100-nvlink)\n"
-    "  -g, --gpus P          GPU count                                 (required)\n"
-    "  -c, --ctx LIST        tokens: 12k, or a list/range 1k-16k+1     (required)\n"
-    "  -i, --interp I        linear (chunk fractions, the paper's) or steffen (monotone cubic)\n"
-    "                                                                  (default linear)\n"
-    "      --clamp           outside the table, use the nearest end row's fractions\n"
-    "  -M, --method M        the search method of the rows             (default hier)\n"
-    "  -s, --scheme S        the scheme of the rows                    (default "
-    "kvr)\n" KVR_MACHINE_ARGS_HELP "  -j, --json            print JSON instead of a table\n"
-    "  -h, --help            this help\n";
-
 struct lookup_args {
     const char *db, *model, *gpus, *ctx, *interp, *method, *scheme;
     struct kvr_machine_args mach;
-    bool clamp, json, help;
+    bool clamp, json, quiet, help;
 };
 
-enum { OPT_CLAMP = KVR_OPT_FIRST_FREE };
+#define OFF(f) offsetof(struct lookup_args, f)
+static const struct kvr_opt lookup_opts[] = {
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "SQLite database written by kvr search (required)",
+     .offset = OFF(db)},
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "M",
+     .def = "llama-7b",
+     .help = "preset or file",
+     .offset = OFF(model)},
+    KVR_MACHINE_OPTS(struct lookup_args, mach, "a100-nvlink", "16"),
+    {.name = "gpus",
+     .short_name = 'g',
+     .arg = "P",
+     .help = "GPU count (required)",
+     .offset = OFF(gpus)},
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "LIST",
+     .unit = "tokens",
+     .help = "12k, or a list/range 1k-16k+1 (required)",
+     .offset = OFF(ctx)},
+    {.name = "interp",
+     .short_name = 'i',
+     .arg = "I",
+     .def = "linear",
+     .help = "linear (chunk fractions, the paper's) or steffen (monotone cubic)",
+     .offset = OFF(interp)},
+    {.name = "clamp",
+     .help = "outside the table, use the nearest end row's fractions",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(clamp)},
+    {.name = "method",
+     .short_name = 'M',
+     .arg = "M",
+     .def = "hier",
+     .help = "the search method of the rows",
+     .offset = OFF(method)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .def = "kvr",
+     .help = "the scheme of the rows",
+     .offset = OFF(scheme)},
+    KVR_OPT_COMMON(struct lookup_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec lookup_spec = {
+    .usage = "usage: kvr lookup --db FILE --gpus P --ctx N [options]\n\nReturns the "
+             "KV-Runahead partition for a context length: the stored row, or one\ninterpolated "
+             "between the neighbouring rows, rounded to the table's granularity.\nThe machine "
+             "options name the key kvr search used.\n",
+    .opts = lookup_opts};
 
 static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"model", required_argument, NULL, 'm'},
-                                         KVR_MACHINE_ARGS_OPTIONS,
-                                         {"gpus", required_argument, NULL, 'g'},
-                                         {"ctx", required_argument, NULL, 'c'},
-                                         {"interp", required_argument, NULL, 'i'},
-                                         {"method", required_argument, NULL, 'M'},
-                                         {"scheme", required_argument, NULL, 's'},
-                                         {"clamp", no_argument, NULL, OPT_CLAMP},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    *a = (struct lookup_args){.model = "llama-7b",
-                              .interp = "linear",
-                              .method = "hier",
-                              .scheme = "kvr",
-                              .mach = {.machine = "a100-nvlink", .trials = 16}};
-    int c;
-    enum kvr_status st = KVR_OK;
-    kvr_cli_opt_reset();
-    while (!st && (c = kvr_cli_getopt(argc, argv, "d:m:H:g:c:i:M:s:jh", opts)) != -1) {
-        switch (c) {
-        case '?':
-            return KVR_ERR_USAGE;
-        case 'h':
-            a->help = true;
-            return KVR_OK;
-        case 'd':
-            a->db = optarg;
-            break;
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'g':
-            a->gpus = optarg;
-            break;
-        case 'c':
-            a->ctx = optarg;
-            break;
-        case 'i':
-            a->interp = optarg;
-            break;
-        case 'M':
-            a->method = optarg;
-            break;
-        case 's':
-            a->scheme = optarg;
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case OPT_CLAMP:
-            a->clamp = true;
-            break;
-        default:
-            kvr_machine_args_take(&a->mach, c, optarg, &st);
-        }
-    }
-    if (!st && optind != argc)
-        st = kvr_error(KVR_ERR_USAGE, "lookup: unexpected argument '%s'", argv[optind]);
-    if (!st && (!a->db || !a->gpus || !a->ctx))
-        st = kvr_error(KVR_ERR_USAGE, "lookup: --db, --gpus and --ctx are required");
-    if (!st && kvr_interp_from_name(a->interp) < 0)
-        st = kvr_error(KVR_ERR_INPUT, "--interp: unknown method '%s' (linear, steffen)", a->interp);
-    return st;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&lookup_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    if (!a->db || !a->gpus || !a->ctx)
+        return kvr_error(KVR_ERR_USAGE, "lookup: --db, --gpus and --ctx are required");
+    if ((st = kvr_machine_args_finish(&a->mach))) return st;
+    if (!a->mach.noise && (st = kvr_opt_refuse(&lookup_spec, &res, kvr_noise_only_opts,
+                                               "applies with --noise only (the table's key "
+                                               "has none without noise)")))
+        return st;
+    if (kvr_interp_from_name(a->interp) < 0)
+        return kvr_error(KVR_ERR_INPUT, "--interp: unknown method '%s' (linear, steffen)",
+                         a->interp);
+    return KVR_OK;
 }
 
 struct answer {
@@ -210,7 +196,7 @@ enum kvr_status kvr_cmd_lookup(int argc, char **argv)
 {
     struct lookup_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(lookup_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&lookup_spec, stdout), KVR_OK);
     struct kvr_model m;
     static struct kvr_machine h;
     char key[512];

@@ -3,30 +3,42 @@
 #include <string.h>
 
 #include "kvr_cli.h"
+#include "kvr_opt.h"
 #include "kvr_counts.h"
 #include "kvr_hash.h"
 #include "kvr_json.h"
 #include "kvr_model.h"
 #include "kvr_units.h"
 
-static const char show_help[] =
-    "usage: kvr model show NAME|FILE [--ctx N] [--json]\n"
-    "\n"
-    "Shows a model's shape, exact parameter count, weight bytes and KV-cache bytes.\n"
-    "NAME is a preset (kvr model list); FILE is an INI profile (*.ini) or a Hugging Face\n"
-    "config.json (*.json).\n"
-    "\n"
-    "  -c, --ctx N    also count the FLOPs of a prefill of N tokens, per operation\n"
-    "                 (tokens; k = 1024, so 16k = 16384; default: none)\n"
-    "  -j, --json     print JSON instead of a table\n"
-    "  -h, --help     this help\n";
+struct model_args {
+    const char *ctx;
+    bool json, quiet, help;
+};
 
-static const char list_help[] = "usage: kvr model list [--json]\n"
-                                "\n"
-                                "Lists the built-in model presets.\n"
-                                "\n"
-                                "  -j, --json     print JSON instead of a table\n"
-                                "  -h, --help     this help\n";
+static const struct kvr_opt show_opts[] = {
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "N",
+     .unit = "tokens",
+     .help = "also count the FLOPs of a prefill of N tokens, per operation\n(k = 1024, so 16k = "
+             "16384)",
+     .def_help = "none",
+     .offset = offsetof(struct model_args, ctx)},
+    KVR_OPT_COMMON(struct model_args),
+    KVR_OPT_END};
+static const struct kvr_opt_spec show_spec = {
+    .usage = "usage: kvr model show NAME|FILE [--ctx N] [--json]\n\nShows a model's shape, "
+             "exact parameter count, weight bytes and KV-cache bytes.\nNAME is a preset (kvr "
+             "model list); FILE is an INI profile (*.ini) or a Hugging Face\nconfig.json "
+             "(*.json).\n",
+    .opts = show_opts,
+    .min_args = 1,
+    .max_args = 1};
+
+static const struct kvr_opt list_opts[] = {KVR_OPT_COMMON(struct model_args), KVR_OPT_END};
+static const struct kvr_opt_spec list_spec = {
+    .usage = "usage: kvr model list [--json]\n\nLists the built-in model presets.\n",
+    .opts = list_opts};
 
 static const char group_help[] =
     "usage: kvr model <list|show> [options]\n"
@@ -192,24 +204,13 @@ static void print_prefill_table(const struct prefill *pr)
 
 static enum kvr_status model_show(int argc, char **argv)
 {
-    static const struct option opts[] = {{"ctx", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    bool json = false;
+    struct model_args a;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&show_spec, argc, argv, &a, &res);
+    if (st || a.help) return st ? st : (kvr_opt_help(&show_spec, stdout), KVR_OK);
+    bool json = a.json;
     uint64_t ctx = 0;
-    const char *ctx_text = NULL;
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "c:jh", opts)) != -1) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') return fputs(show_help, stdout), KVR_OK;
-        if (c == 'j') json = true;
-        if (c == 'c') ctx_text = optarg;
-    }
-    if (optind + 1 != argc)
-        return kvr_error(KVR_ERR_USAGE, "model show: expected one model NAME or FILE, got %d",
-                         argc - optind);
+    const char *ctx_text = a.ctx;
     if (ctx_text) {
         if (kvr_parse_tokens(ctx_text, KVR_MAX_CTX, &ctx))
             return kvr_error_prefix(KVR_ERR_INPUT, "--ctx: ");
@@ -217,7 +218,7 @@ static enum kvr_status model_show(int argc, char **argv)
     }
     struct kvr_model m;
     struct prefill pr;
-    enum kvr_status st = kvr_model_resolve(argv[optind], &m);
+    st = kvr_model_resolve(res.args[0], &m);
     if (st || (ctx && (st = prefill_compute(&m, ctx, &pr)))) return st;
     if (!json) {
         print_model_table(&m);
@@ -236,18 +237,11 @@ static enum kvr_status model_show(int argc, char **argv)
 
 static enum kvr_status model_list(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    bool json = false;
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') return fputs(list_help, stdout), KVR_OK;
-        if (c == 'j') json = true;
-    }
-    if (optind != argc)
-        return kvr_error(KVR_ERR_USAGE, "model list: unexpected argument '%s'", argv[optind]);
+    struct model_args a;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&list_spec, argc, argv, &a, &res);
+    if (st || a.help) return st ? st : (kvr_opt_help(&list_spec, stdout), KVR_OK);
+    bool json = a.json;
     struct kvr_json j;
     kvr_json_init(&j, stdout);
     if (json)

@@ -10,53 +10,59 @@
 
 #include "kvr_cli.h"
 #include "kvr_config.h"
+#include "kvr_json.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_plot.h"
 #include "kvr_store.h"
 
-static const char plot_help[] =
-    "usage: kvr plot NAME|all --db FILE --out DIR [options]\n"
-    "\n"
-    "Exports each figure's data from the database's views and renders it with gnuplot as\n"
-    "DIR/NAME.png and DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig9c, or all.\n"
-    "\n"
-    "  -d, --db FILE        database filled by kvr sweep               (required)\n"
-    "  -o, --out DIR        existing output folder                     (required)\n"
-    "      --scripts DIR    gnuplot scripts                            (default: the source's "
-    "plots/)\n"
-    "      --gnuplot PROG   gnuplot program                            (default gnuplot)\n"
-    "  -h, --help           this help\n";
-
 struct plot_args {
     const char *name, *db, *out, *scripts, *gnuplot;
-    bool help;
+    bool json, quiet, help;
 };
 
-enum { OPT_SCRIPTS = 300, OPT_GNUPLOT };
+#define OFF(f) offsetof(struct plot_args, f)
+static const struct kvr_opt plot_opts[] = {{.name = "db",
+                                            .short_name = 'd',
+                                            .arg = "FILE",
+                                            .help = "database filled by kvr sweep (required)",
+                                            .offset = OFF(db)},
+                                           {.name = "out",
+                                            .short_name = 'o',
+                                            .arg = "DIR",
+                                            .help = "existing output folder (required)",
+                                            .offset = OFF(out)},
+                                           {.name = "scripts",
+                                            .arg = "DIR",
+                                            .def = KVR_SOURCE_PLOTDIR,
+                                            .help = "gnuplot scripts",
+                                            .offset = OFF(scripts)},
+                                           {.name = "gnuplot",
+                                            .arg = "PROG",
+                                            .def = "gnuplot",
+                                            .help = "gnuplot program",
+                                            .offset = OFF(gnuplot)},
+                                           KVR_OPT_COMMON(struct plot_args),
+                                           KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec plot_spec = {
+    .usage = "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
+             "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
+             "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig9c, or all.\n--json lists what "
+             "was written.\n",
+    .opts = plot_opts,
+    .min_args = 1,
+    .max_args = 1};
 
 static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"scripts", required_argument, NULL, OPT_SCRIPTS},
-                                         {"gnuplot", required_argument, NULL, OPT_GNUPLOT},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    *a = (struct plot_args){.scripts = KVR_SOURCE_PLOTDIR, .gnuplot = "gnuplot"};
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "d:o:h", opts)) != -1) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') a->help = true;
-        if (c == 'd') a->db = optarg;
-        if (c == 'o') a->out = optarg;
-        if (c == OPT_SCRIPTS) a->scripts = optarg;
-        if (c == OPT_GNUPLOT) a->gnuplot = optarg;
-    }
-    if (a->help) return KVR_OK;
-    if (optind + 1 != argc)
-        return kvr_error(KVR_ERR_USAGE, "plot: expected one figure name or all");
-    a->name = argv[optind];
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&plot_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    a->name = res.args[0];
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "plot: --db and --out are required");
+    if ((st = kvr_path_check("--db", a->db)) || (st = kvr_path_check("--out", a->out))) return st;
     struct stat sb;
     if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
@@ -65,19 +71,44 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
     return KVR_OK;
 }
 
+static void report_figure(struct kvr_json *j, const struct plot_args *a,
+                          const struct kvr_plot_figure *f, size_t rows)
+{
+    if (!a->json) {
+        printf("%-6s %-55s %5zu rows -> %s/%s.png, .svg\n", f->name, f->title, rows, a->out,
+               f->name);
+        return;
+    }
+    char path[4200];
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "figure", f->name);
+    kvr_json_kv_u64(j, "rows", rows);
+    snprintf(path, sizeof path, "%s/%s.png", a->out, f->name);
+    kvr_json_kv_str(j, "png", path);
+    snprintf(path, sizeof path, "%s/%s.svg", a->out, f->name);
+    kvr_json_kv_str(j, "svg", path);
+    snprintf(path, sizeof path, "%s/data/%s.list", a->out, f->name);
+    kvr_json_kv_str(j, "data", path);
+    kvr_json_object_end(j);
+}
+
 enum kvr_status kvr_cmd_plot(int argc, char **argv)
 {
     struct plot_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(plot_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&plot_spec, stdout), KVR_OK);
     if ((st = kvr_plot_check_gnuplot(a.gnuplot))) return st;
+    struct kvr_store *store = NULL; /* opened (and so checked) before anything is created */
+    if ((st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
     char data[4096];
     snprintf(data, sizeof data, "%s/data", a.out);
-    if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0)
+    if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0) {
+        kvr_store_close(store);
         return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", data);
-    struct kvr_store *store = NULL;
-    if ((st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
-    int n = 0;
+    }
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    if (a.json) kvr_json_array_begin(&j);
     for (int i = 0; i < kvr_plot_count() && !st; i++) {
         const struct kvr_plot_figure *f = kvr_plot_at(i);
         if (strcmp(a.name, "all") && strcmp(a.name, f->name)) continue;
@@ -87,11 +118,9 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv)
             st = kvr_error(KVR_ERR_INPUT, "%s: no data for %s (run: kvr sweep %s)", a.db, f->name,
                            f->sweep);
         if (!st) st = kvr_plot_render(a.gnuplot, a.scripts, a.out, f->name);
-        if (!st)
-            printf("%-6s %-55s %5zu rows -> %s/%s.png, .svg\n", f->name, f->title, rows, a.out,
-                   f->name),
-                n++;
+        if (!st) report_figure(&j, &a, f, rows);
     }
+    if (a.json && !st) kvr_json_array_end(&j), kvr_json_finish(&j);
     kvr_store_close(store);
     return st;
 }

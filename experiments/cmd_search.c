@@ -10,94 +10,85 @@
 #include "kvr_cli.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
+#include "kvr_opt.h"
 #include "kvr_search.h"
 #include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 #include "kvr_version.h"
 
-static const char search_help[] =
-    "usage: kvr search --db FILE [options]\n"
-    "\n"
-    "Searches the KV-Runahead partition of every (model, machine, p, ctx) with the simulator\n"
-    "and stores it in the lookup table (SQLite table `plan`). Keys already present are skipped.\n"
-    "\n"
-    "  -d, --db FILE           SQLite database, created when missing   (required)\n"
-    "  -m, --model LIST        presets or files, comma-separated       (default llama-7b)\n"
-    "  -H, --machine LIST      profiles, comma-separated               (default a100-nvlink)\n"
-    "  -g, --gpus LIST         GPU counts, e.g. 2,4,8                  (default: all of the "
-    "profile)\n"
-    "  -c, --ctx LIST          tokens: 1k-16k+1k (from-to+step), 4k,8k (default 1k-16k+1k)\n"
-    "  -M, --method M          hier, exhaustive, nelder-mead, even, balanced (default hier)\n"
-    "  -G, --granularity N     chunk granularity in tokens             (default 64)\n"
-    "  -s, --scheme S          scheme taking a partition               (default "
-    "kvr)\n" KVR_MACHINE_ARGS_HELP
-    "  -f, --force             search keys already present again and replace them\n"
-    "  -j, --json              print JSON instead of a table\n"
-    "  -h, --help              this help\n";
+#define OFF(f) offsetof(struct kvr_search_args, f)
+static const struct kvr_opt search_opts[] = {
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "SQLite database, created when missing (required)",
+     .offset = OFF(db)},
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "LIST",
+     .def = "llama-7b",
+     .help = "presets or files, comma-separated",
+     .offset = OFF(models)},
+    KVR_MACHINE_OPTS(struct kvr_search_args, mach, "a100-nvlink", "16"),
+    {.name = "gpus",
+     .short_name = 'g',
+     .arg = "LIST",
+     .help = "GPU counts, e.g. 2,4,8",
+     .def_help = "all of the profile",
+     .offset = OFF(gpus)},
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "LIST",
+     .def = "1k-16k+1k",
+     .unit = "tokens",
+     .help = "from-to+step, or a list: 4k,8k",
+     .offset = OFF(ctx)},
+    {.name = "method",
+     .short_name = 'M',
+     .arg = "M",
+     .def = "hier",
+     .help = "hier, exhaustive, nelder-mead, even, balanced",
+     .offset = OFF(method)},
+    {.name = "granularity",
+     .short_name = 'G',
+     .arg = "N",
+     .def = "64",
+     .unit = "tokens",
+     .help = "chunk granularity",
+     .offset = OFF(granularity_arg)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .def = "kvr",
+     .help = "scheme taking a partition",
+     .offset = OFF(scheme)},
+    {.name = "force",
+     .help = "search keys already present again and replace them",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(force)},
+    KVR_OPT_COMMON(struct kvr_search_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec search_spec = {
+    .usage = "usage: kvr search --db FILE [options]\n\nSearches the KV-Runahead partition of "
+             "every (model, machine, p, ctx) with the simulator\nand stores it in the lookup "
+             "table (SQLite table `plan`). Keys already present are skipped.\n",
+    .opts = search_opts};
 
 static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args *a)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"model", required_argument, NULL, 'm'},
-                                         KVR_MACHINE_ARGS_OPTIONS,
-                                         {"gpus", required_argument, NULL, 'g'},
-                                         {"ctx", required_argument, NULL, 'c'},
-                                         {"method", required_argument, NULL, 'M'},
-                                         {"granularity", required_argument, NULL, 'G'},
-                                         {"scheme", required_argument, NULL, 's'},
-                                         {"force", no_argument, NULL, 'f'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     kvr_search_args_default(a);
-    int c;
-    enum kvr_status st = KVR_OK;
-    kvr_cli_opt_reset();
-    while (!st && (c = kvr_cli_getopt(argc, argv, "d:m:H:g:c:M:G:s:fjh", opts)) != -1) {
-        switch (c) {
-        case '?':
-            return KVR_ERR_USAGE;
-        case 'h':
-            a->help = true;
-            return KVR_OK;
-        case 'd':
-            a->db = optarg;
-            break;
-        case 'm':
-            a->models = optarg;
-            break;
-        case 'g':
-            a->gpus = optarg;
-            break;
-        case 'c':
-            a->ctx = optarg;
-            break;
-        case 'M':
-            a->method = optarg;
-            break;
-        case 's':
-            a->scheme = optarg;
-            break;
-        case 'f':
-            a->force = true;
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case 'G':
-            if (kvr_parse_tokens(optarg, KVR_MAX_CTX, &a->granularity) || a->granularity == 0)
-                st = kvr_error(KVR_ERR_INPUT, "--granularity: '%s' must be 1..%u tokens", optarg,
-                               KVR_MAX_CTX);
-            break;
-        default:
-            kvr_machine_args_take(&a->mach, c, optarg, &st);
-        }
-    }
-    if (!st && optind != argc)
-        st = kvr_error(KVR_ERR_USAGE, "search: unexpected argument '%s'", argv[optind]);
-    if (!st && !a->db) st = kvr_error(KVR_ERR_USAGE, "search: --db FILE is required");
-    return st;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&search_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    if (!a->db) return kvr_error(KVR_ERR_USAGE, "search: --db FILE is required");
+    if (!a->mach.noise && (st = kvr_opt_refuse(&search_spec, &res, kvr_noise_only_opts,
+                                               "applies with --noise only (the table's key "
+                                               "has none without noise)")))
+        return st;
+    return kvr_search_args_finish(a);
 }
 
 static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, double wall_s,
@@ -135,7 +126,7 @@ enum kvr_status kvr_cmd_search(int argc, char **argv)
 {
     struct kvr_search_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(search_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&search_spec, stdout), KVR_OK);
     struct kvr_search_job job;
     if ((st = kvr_search_job_prepare(&a, &job))) return st;
     struct kvr_store *store = NULL;

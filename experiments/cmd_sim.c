@@ -7,85 +7,82 @@
 #include "kvr_cli.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
 #include "kvr_stats.h"
 
-static const char sim_help[] =
-    "usage: kvr sim [options]\n"
-    "\n"
-    "Predicts the TTFT of one plan with the analytical simulator.\n"
-    "\n"
-    "  -m, --model M         preset, .ini or config.json        (default llama-7b)\n"
-    "  -H, --machine H       preset or .ini profile             (default a100-nvlink)\n"
-    "  -g, --gpus P          GPUs used, at most the topology    (default: all of the profile)\n"
-    "  -c, --ctx N           context tokens, k = 1024           (default 16k)\n"
-    "  -s, --scheme S        @SIM_SCHEMES@\n"
-    "                        (default kvr; NAME-even: an even split; 'kvr help schemes')\n"
-    "  -P, --partition LIST  chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560\n"
-    "                        (tokens; default: kvr the closed-form split balancing linear +\n"
-    "                        attention compute, the others even)\n" KVR_MACHINE_ARGS_HELP
-    "  -t, --timeline FILE   write the events as TSV\n"
-    "  -j, --json            print JSON instead of a table\n"
-    "  -h, --help            this help\n";
-
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
     struct kvr_machine_args mach;
-    bool json, help;
+    bool json, quiet, help;
 };
+
+#define OFF(f) offsetof(struct sim_args, f)
+static const struct kvr_opt sim_opts[] = {
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "M",
+     .def = "llama-7b",
+     .help = "preset, .ini or config.json",
+     .offset = OFF(model)},
+    KVR_MACHINE_OPTS(struct sim_args, mach, "a100-nvlink", "1"),
+    {.name = "gpus",
+     .short_name = 'g',
+     .arg = "P",
+     .help = "GPUs used, at most the topology",
+     .def_help = "all of the profile",
+     .offset = OFF(gpus)},
+    {.name = "ctx",
+     .short_name = 'c',
+     .arg = "N",
+     .def = "16k",
+     .unit = "tokens",
+     .help = "context tokens, k = 1024",
+     .offset = OFF(ctx)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .def = "kvr",
+     .help = "@SIM_SCHEMES@\n(NAME-even: an even split; 'kvr help schemes')",
+     .offset = OFF(scheme)},
+    {.name = "partition",
+     .short_name = 'P',
+     .arg = "LIST",
+     .help = "chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560 (tokens)",
+     .def_help = "the closed-form split balancing linear + attention compute",
+     .offset = OFF(partition)},
+    {.name = "timeline",
+     .short_name = 't',
+     .arg = "FILE",
+     .help = "write the events as TSV",
+     .offset = OFF(timeline)},
+    KVR_OPT_COMMON(struct sim_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec sim_spec = {
+    .usage = "usage: kvr sim [options]\n\nPredicts the TTFT of one plan with the analytical "
+             "simulator.\n",
+    .opts = sim_opts};
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
-        {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
-        {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
-        {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    *a = (struct sim_args){.model = "llama-7b",
-                           .ctx = "16k",
-                           .scheme = "kvr",
-                           .mach = {.machine = "a100-nvlink", .trials = 1}};
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "m:H:g:c:s:P:t:jh", opts)) != -1) {
-        switch (c) {
-        case '?':
-            return KVR_ERR_USAGE;
-        case 'h':
-            a->help = true;
-            return KVR_OK;
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'g':
-            a->gpus = optarg;
-            break;
-        case 'c':
-            a->ctx = optarg;
-            break;
-        case 's':
-            a->scheme = optarg;
-            break;
-        case 'P':
-            a->partition = optarg;
-            break;
-        case 't':
-            a->timeline = optarg;
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        default: {
-            enum kvr_status st;
-            if (kvr_machine_args_take(&a->mach, c, optarg, &st) && st) return st;
-        }
-        }
-    }
-    if (optind != argc)
-        return kvr_error(KVR_ERR_USAGE, "sim: unexpected argument '%s'", argv[optind]);
-    return KVR_OK;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&sim_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    if ((st = kvr_machine_args_finish(&a->mach))) return st;
+    if (!a->mach.noise && (st = kvr_opt_refuse(&sim_spec, &res, kvr_noise_only_opts,
+                                               "applies with --noise only: without noise "
+                                               "every trial is the same")))
+        return st;
+    if (a->timeline) st = kvr_path_check("--timeline", a->timeline);
+    if (!st && a->timeline)
+        st = kvr_out_check_not_input("--timeline", a->timeline, "--model", a->model);
+    if (!st && a->timeline)
+        st = kvr_out_check_not_input("--timeline", a->timeline, "--machine", a->mach.machine);
+    return st;
 }
 
 static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machine *h)
@@ -128,32 +125,27 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
 }
 
 struct trial_stats {
-    double p50, p95, mean;
+    double p50, p95, mean, objective; /* objective: --objective's statistic of the trials */
 };
 
-/* Written to PATH.tmp and renamed, so a failure never leaves a half-written file. */
+/* Through kvr_out: never a half-written file. */
 static enum kvr_status write_timeline(const char *path, const struct kvr_timeline *tl)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot write '%s'", tmp);
-    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--timeline", path);
+    if (st) return st;
+    fprintf(o.f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
     for (size_t i = 0; i < tl->n; i++) {
         const struct kvr_event *e = &tl->events[i];
-        fprintf(f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
+        fprintf(o.f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
                 kvr_event_kind_name(e->kind), e->what, e->start_s, e->end_s, e->bytes, e->peer);
     }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return kvr_error(KVR_ERR_IO, "--timeline: error writing '%s'", path);
-    }
-    return KVR_OK;
+    return kvr_out_commit(&o);
 }
 
 /* Runs trial 0 (with the timeline) and the other trials for statistics. */
 static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *plan, uint64_t trials,
-                                  struct kvr_sim_result *res, struct kvr_timeline *tl,
+                                  double pct, struct kvr_sim_result *res, struct kvr_timeline *tl,
                                   struct trial_stats *stats)
 {
     double *ttft = malloc(trials * sizeof *ttft), sum = 0;
@@ -168,15 +160,17 @@ static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *pl
         ttft[t] = t == 0 ? res->ttft_s : r.ttft_s;
         sum += ttft[t];
     }
-    *stats = (struct trial_stats){kvr_quantile(ttft, trials, 0.5), kvr_quantile(ttft, trials, 0.95),
-                                  sum / (double)trials};
+    *stats = (struct trial_stats){
+        kvr_quantile(ttft, trials, 0.5), kvr_quantile(ttft, trials, 0.95), sum / (double)trials,
+        pct > 0 ? kvr_quantile(ttft, trials, pct / 100) : sum / (double)trials};
     free(ttft);
     return st;
 }
 
 static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
                        const struct kvr_plan *plan, const struct kvr_sim_result *r,
-                       const struct trial_stats *stats, bool with_stats, const char *scheme)
+                       const struct trial_stats *stats, bool with_stats, const char *scheme,
+                       const char *objective)
 {
     struct kvr_json j;
     kvr_json_init(&j, stdout);
@@ -193,6 +187,8 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_kv_dbl(&j, "ttft_p50_s", stats->p50);
         kvr_json_kv_dbl(&j, "ttft_p95_s", stats->p95);
         kvr_json_kv_dbl(&j, "ttft_mean_s", stats->mean);
+        kvr_json_kv_str(&j, "objective", objective ? objective : "mean");
+        kvr_json_kv_dbl(&j, "objective_s", stats->objective);
     }
     kvr_json_key(&j, "partition");
     kvr_json_array_begin(&j);
@@ -221,7 +217,8 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
 
 static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
                         const struct kvr_plan *plan, const struct kvr_sim_result *r,
-                        const struct trial_stats *stats, bool with_stats, const char *scheme)
+                        const struct trial_stats *stats, bool with_stats, const char *scheme,
+                        const char *objective)
 {
     char a[32], b[32], c[32], d[32];
     printf("%s: %s on %s, p = %d, ctx = %s\n", scheme, m->name, h->name, plan->p,
@@ -231,9 +228,11 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
            kvr_format_duration(b, sizeof b, r->lower_bound_s), r->ttft_s / r->lower_bound_s,
            kvr_format_bytes(c, sizeof c, r->bytes_sent_total));
     if (with_stats)
-        printf("noise: p50 %s  p95 %s  mean %s\n", kvr_format_duration(a, sizeof a, stats->p50),
+        printf("noise: p50 %s  p95 %s  mean %s  objective (%s) %s\n",
+               kvr_format_duration(a, sizeof a, stats->p50),
                kvr_format_duration(b, sizeof b, stats->p95),
-               kvr_format_duration(c, sizeof c, stats->mean));
+               kvr_format_duration(c, sizeof c, stats->mean), objective ? objective : "mean",
+               kvr_format_duration(d, sizeof d, stats->objective));
     printf("%4s %8s %11s %11s %11s %12s %s\n", "rank", "tokens", "compute", "comm", "wait",
            "memory", "fits");
     for (int i = 0; i < plan->p; i++) {
@@ -255,7 +254,7 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
 {
     struct sim_args a;
     enum kvr_status st = parse_sim_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, sim_help), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&sim_spec, stdout), KVR_OK);
     struct kvr_model m;
     static struct kvr_machine h; /* large: link matrices */
     struct kvr_plan plan;
@@ -268,15 +267,17 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     struct kvr_timeline tl = {.events = a.timeline ? calloc(cap, sizeof(struct kvr_event)) : NULL,
                               .cap = cap};
     struct kvr_sim_result res;
-    struct trial_stats stats = {0, 0, 0};
+    struct trial_stats stats = {0, 0, 0, 0};
     if (a.timeline && !tl.events) st = kvr_error(KVR_ERR_NOMEM, "sim: no memory for the timeline");
-    if (!st) st = run_trials(sim, &plan, a.mach.trials, &res, a.timeline ? &tl : NULL, &stats);
+    double pct = 0;
+    if (!st) st = kvr_machine_args_percentile(&a.mach, &pct);
+    if (!st) st = run_trials(sim, &plan, a.mach.trials, pct, &res, a.timeline ? &tl : NULL, &stats);
     if (!st && a.timeline) st = write_timeline(a.timeline, &tl);
     bool with_stats = a.mach.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
     if (!st && a.json)
-        print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
+        print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
     else if (!st)
-        print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
+        print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
     free(tl.events);
     kvr_sim_free(sim);
     return st;

@@ -9,59 +9,96 @@
 #include "kvr_json.h"
 #include "kvr_comm.h"
 #include "kvr_mpi.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_search_cli.h"
 #include "kvr_sweep.h"
 #include "kvr_units.h"
 
-static const char sweep_help[] =
-    "usage: kvr sweep FILE... [options]\n"
-    "\n"
-    "Expands each sweep file's axes, records every point in the database (table sweep_point)\n"
-    "and runs the points not yet done on the simulator. Re-running resumes. Under mpirun\n"
-    "the points are spread over the ranks and rank 0 is the only writer.\n"
-    "\n"
-    "  -d, --db FILE         database (default: the file's [sweep] db, out/kvrun.db)\n"
-    "  -j, --jobs N          run the points on N threads (default 1; each thread has its own\n"
-    "                        connection to the database)\n"
-    "      --stop-after N    stop after N points, as an interruption would   (default: none)\n"
-    "      --json            print a JSON summary per file instead of a line\n"
-    "  -h, --help            this help\n";
-
 struct sweep_args {
-    const char *db;
+    const char *db, *stop_arg, *jobs_arg, *timeout_arg;
     uint64_t stop_after;
+    double timeout_s;
     int jobs;
-    bool json, help;
-    int first_file;
+    bool json, quiet, help;
+    char **files;
+    int n_files;
 };
 
-enum { OPT_STOP = 300, OPT_JSON };
+#define OFF(f) offsetof(struct sweep_args, f)
+static const struct kvr_opt sweep_opts[] = {
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "database",
+     .def_help = "the file's [sweep] db, out/kvrun.db",
+     .offset = OFF(db)},
+    {.name = "jobs",
+     .short_name = 'J',
+     .arg = "N",
+     .def = "1",
+     .help = "run the points on N threads (each with its own connection)",
+     .offset = OFF(jobs_arg)},
+    {.name = "timeout",
+     .arg = "S",
+     .def = "600",
+     .unit = "s",
+     .help = "under mpirun: seconds a rank waits for another before the job\nis stopped "
+             "(a rank that died or hangs)",
+     .offset = OFF(timeout_arg)},
+    {.name = "stop-after",
+     .arg = "N",
+     .help = "stop after N points, as an interruption would",
+     .def_help = "none",
+     .offset = OFF(stop_arg)},
+    KVR_OPT_COMMON(struct sweep_args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec sweep_spec = {
+    .usage = "usage: kvr sweep FILE... [options]\n\nExpands each sweep file's axes, records "
+             "every point in the database (table sweep_point)\nand runs the points not yet done "
+             "on the simulator. Re-running resumes. Under mpirun\nthe points are spread over "
+             "the ranks and rank 0 is the only writer. Every file is read\nand checked before "
+             "anything is written. --json prints a summary per file.\n",
+    .opts = sweep_opts,
+    .max_args = -1};
 
 static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},  {"stop-after", required_argument, NULL, OPT_STOP},
-        {"json", no_argument, NULL, OPT_JSON}, {"jobs", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
-    *a = (struct sweep_args){.stop_after = UINT64_MAX, .jobs = 1};
-    int c;
-    kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "d:j:h", opts)) != -1) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'h') a->help = true;
-        if (c == 'd') a->db = optarg;
-        if (c == OPT_JSON) a->json = true;
-        uint64_t jobs;
-        if (c == 'j' && (kvr_parse_u64(optarg, 256, &jobs) || jobs == 0))
-            return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
-                             optarg);
-        if (c == 'j') a->jobs = (int)jobs;
-        if (c == OPT_STOP && kvr_parse_u64(optarg, UINT64_MAX, &a->stop_after))
-            return kvr_error_prefix(KVR_ERR_INPUT, "--stop-after: ");
-    }
-    a->first_file = optind;
-    if (!a->help && optind == argc) return kvr_error(KVR_ERR_USAGE, "sweep: no sweep file given");
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&sweep_spec, argc, argv, a, &res);
+    if (st || res.help) return st;
+    a->files = res.args, a->n_files = res.n_args, a->stop_after = UINT64_MAX;
+    uint64_t jobs;
+    if (kvr_parse_u64(a->jobs_arg, 256, &jobs) || jobs == 0)
+        return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
+                         a->jobs_arg);
+    a->jobs = (int)jobs;
+    if (kvr_parse_decimal("--timeout", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
+        return kvr_error_prefix(KVR_ERR_USAGE, "--timeout: ");
+    if (a->stop_arg && kvr_parse_u64(a->stop_arg, UINT64_MAX, &a->stop_after))
+        return kvr_error_prefix(KVR_ERR_INPUT, "--stop-after: ");
+    if (a->db && (st = kvr_path_check("--db", a->db))) return st;
+    if (a->n_files == 0) return kvr_error(KVR_ERR_USAGE, "sweep: no sweep file given");
     return KVR_OK;
+}
+
+/* Every file loaded and expanded once before any database is touched. */
+static enum kvr_status check_files(const struct sweep_args *a)
+{
+    static struct kvr_sweep_spec sp;
+    enum kvr_status st = KVR_OK;
+    for (int i = 0; i < a->n_files && !st; i++) {
+        struct kvr_sweep_item *items = NULL;
+        size_t n = 0;
+        if ((st = kvr_sweep_load(a->files[i], &sp))) break;
+        st = kvr_sweep_expand(&sp, &items, &n);
+        if (!st && !a->db && !sp.db[0]) st = kvr_error(KVR_ERR_INPUT, "%s: db is empty", sp.path);
+        free(items);
+        kvr_sweep_free(&sp);
+    }
+    return st;
 }
 
 static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
@@ -118,7 +155,8 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
 {
     struct sweep_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(sweep_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&sweep_spec, stdout), KVR_OK);
+    if ((st = check_files(&a))) return st;
     char argv_text[4096];
     kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
     bool failed = false;
@@ -127,12 +165,18 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     struct kvr_comm *comm = NULL; /* only with several ranks */
     if ((st = kvr_mpi_init(&rank, &size))) return st;
     if (size > 1 && a.jobs > 1)
-        return kvr_mpi_finalize(), kvr_error(KVR_ERR_USAGE, "sweep: -j and mpirun do not mix");
-    /* a generous deadline: ranks wait for rank 0's database work and for each other's points */
-    if (size > 1) st = kvr_comm_open(KVR_COMM_MPI, 0, 3600, &comm);
-    for (int i = a.first_file; i < argc && !st; i++)
-        st = run_file(argv[i], &a, argv_text, comm, &budget, &failed);
+        return kvr_mpi_finalize(), kvr_error(KVR_ERR_USAGE, "sweep: --jobs and mpirun do not mix");
+    /* the deadline of every exchange: ranks wait for rank 0's database work and for each
+     * other's points, never forever */
+    if (size > 1) st = kvr_comm_open(KVR_COMM_MPI, 0, a.timeout_s, &comm);
+    for (int i = 0; i < a.n_files && !st; i++)
+        st = run_file(a.files[i], &a, argv_text, comm, &budget, &failed);
     kvr_comm_close(comm);
+    if (st && size > 1) { /* a peer may be dead or hung: finalizing would wait for it */
+        fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st), kvr_error_message());
+        fflush(stderr);
+        kvr_mpi_abort(kvr_status_exit_code(st));
+    }
     if (!st && failed)
         st = kvr_error(KVR_ERR_RUNTIME,
                        "some points failed (their errors are in sweep_point.error)");

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "kvr_cli.h"
+#include "kvr_opt.h"
+#include "kvr_out.h"
 #include "kvr_config.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
@@ -19,26 +21,14 @@
 #include "kvr_validate.h"
 #include "kvr_validate_timeline.h"
 
-static const char help[] =
+static const char usage[] =
     "usage: kvr validate [--db FILE] [--machine PROFILE] [--multi-gpu] [--out DIR] [--json]\n"
     "\n"
     "Predicts every stored measurement's plan (model, p, ctx, scheme, partition) with the\n"
     "simulator on PROFILE and prints the relative error of each, the MAPE and the largest\n"
     "error. Single-device measurements (p = 1) by default; --multi-gpu takes those of p > 1.\n"
     "\n"
-    "  -d, --db FILE       measurements             (default: data/measurements/h100.sqlite,\n"
-    "                      with --multi-gpu data/measurements/h100x4-multi.sqlite)\n"
-    "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini;\n"
-    "                      with --multi-gpu data/machines/h100x4-nccl.ini, the same fit with\n"
-    "                      the NCCL links measured on those GPUs)\n"
-    "      --multi-gpu     validate the multi-rank measurements instead\n"
-    "  -o, --out DIR       also draw there validate (predicted against measured, y = x, +-10%),\n"
-    "                      validate_err (error against context), validate_ttft (TTFT against\n"
-    "                      context, measured points beside predicted lines) and validate_panels\n"
-    "                      (one panel per model, p and links, a colour per scheme), PNG + SVG\n"
-    "      --gnuplot PROG  gnuplot program          (default gnuplot)\n"
-    "  -j, --json          print JSON (keys points, mape_pct, max_err_pct, by_links, by_series,\n"
-    "                      rows)\n"
+    "--json keys: points, mape_pct, max_err_pct, by_links, by_series, rows.\n"
     "\n"
     "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P] [--json]\n"
     "compares one run's per-rank timeline (kvr exec --timeline) with the simulator's for the\n"
@@ -47,48 +37,89 @@ static const char help[] =
 
 struct args {
     const char *db, *machine, *out, *gnuplot;
-    bool multi, json, help;
+    bool multi, json, quiet, help;
     struct kvr_validate_timeline_args tl; /* --timeline */
 };
 
+#define OFF(f) offsetof(struct args, f)
+static const struct kvr_opt validate_opts[] = {
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "measurements",
+     .def_help = "data/measurements/h100.sqlite,\nwith --multi-gpu "
+                 "data/measurements/h100x4-multi.sqlite",
+     .offset = OFF(db)},
+    {.name = "machine",
+     .short_name = 'H',
+     .arg = "P",
+     .help = "profile or INI file",
+     .def_help = "data/machines/h100-calibrated.ini;\nwith --multi-gpu or --timeline "
+                 "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
+                 "those GPUs",
+     .offset = OFF(machine)},
+    {.name = "multi-gpu",
+     .help = "validate the multi-rank measurements instead",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(multi)},
+    {.name = "out",
+     .short_name = 'o',
+     .arg = "DIR",
+     .help = "also draw there validate (predicted against measured, y = x, +-10%),\n"
+             "validate_err (error against context), validate_ttft (TTFT against\ncontext, "
+             "measured points beside predicted lines) and validate_panels\n(one panel per "
+             "model, p and links, a colour per scheme), PNG + SVG",
+     .offset = OFF(out)},
+    {.name = "gnuplot",
+     .arg = "PROG",
+     .def = "gnuplot",
+     .help = "gnuplot program",
+     .offset = OFF(gnuplot)},
+    {.name = "timeline",
+     .short_name = 't',
+     .arg = "FILE",
+     .help = "compare this run's timeline (kvr exec --timeline) instead",
+     .offset = OFF(tl.path)},
+    {.name = "model",
+     .short_name = 'm',
+     .arg = "M",
+     .help = "with --timeline: the measured model",
+     .offset = OFF(tl.model)},
+    {.name = "scheme",
+     .short_name = 's',
+     .arg = "S",
+     .help = "with --timeline: kvr, tsp, tsp-causal, ring-pass",
+     .offset = OFF(tl.scheme)},
+    {.name = "partition",
+     .short_name = 'P',
+     .arg = "L",
+     .help = "with --timeline: one chunk per rank, a,b,c",
+     .offset = OFF(tl.partition)},
+    KVR_OPT_COMMON(struct args),
+    KVR_OPT_END};
+#undef OFF
+
+static const struct kvr_opt_spec validate_spec = {.usage = usage, .opts = validate_opts};
+
 static enum kvr_status parse(int argc, char **argv, struct args *a)
 {
-    enum { O_MULTI = 300, O_GNUPLOT, O_TIMELINE, O_MODEL, O_SCHEME, O_PARTITION };
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"machine", required_argument, 0, 'H'},
-                                         {"multi-gpu", no_argument, 0, O_MULTI},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"gnuplot", required_argument, 0, O_GNUPLOT},
-                                         {"timeline", required_argument, 0, O_TIMELINE},
-                                         {"model", required_argument, 0, O_MODEL},
-                                         {"scheme", required_argument, 0, O_SCHEME},
-                                         {"partition", required_argument, 0, O_PARTITION},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    *a = (struct args){.db = KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
-                       .machine = KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini",
-                       .gnuplot = "gnuplot"};
-    bool db_given = false, machine_given = false;
-    kvr_cli_opt_reset();
-    for (int c; (c = kvr_cli_getopt(argc, argv, "d:H:o:jh", opts)) != -1;) {
-        if (c == '?') return KVR_ERR_USAGE;
-        if (c == 'd') a->db = optarg, db_given = true;
-        if (c == 'H') a->machine = optarg, machine_given = true;
-        if (c == 'o') a->out = optarg;
-        if (c == O_MULTI) a->multi = true;
-        if (c == O_GNUPLOT) a->gnuplot = optarg;
-        if (c == O_TIMELINE) a->tl.path = optarg;
-        if (c == O_MODEL) a->tl.model = optarg;
-        if (c == O_SCHEME) a->tl.scheme = optarg;
-        if (c == O_PARTITION) a->tl.partition = optarg;
-        if (c == 'j') a->json = true;
-        if (c == 'h') a->help = true;
-    }
-    if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (a->multi && !db_given) a->db = KVR_SOURCE_DATADIR "/measurements/h100x4-multi.sqlite";
-    if ((a->multi || a->tl.path) && !machine_given)
-        a->machine = KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini";
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&validate_spec, argc, argv, a, &res);
+    if (st || a->help) return st;
+    static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
+    static const char *const timeline_only[] = {"model", "scheme", "partition", NULL};
+    if (a->tl.path &&
+        (st = kvr_opt_refuse(&validate_spec, &res, table_only, "does not apply to --timeline")))
+        return st;
+    if (!a->tl.path &&
+        (st = kvr_opt_refuse(&validate_spec, &res, timeline_only, "applies with --timeline only")))
+        return st;
+    if (!a->db)
+        a->db = a->multi ? KVR_SOURCE_DATADIR "/measurements/h100x4-multi.sqlite"
+                         : KVR_SOURCE_DATADIR "/measurements/h100.sqlite";
+    if (!a->machine)
+        a->machine = a->multi || a->tl.path ? KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini"
+                                            : KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini";
     a->tl.machine = a->machine, a->tl.json = a->json;
     return KVR_OK;
 }
@@ -187,7 +218,7 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
 {
     struct args a;
     enum kvr_status st = parse(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_opt_help(&validate_spec, stdout), KVR_OK);
     if (a.tl.path) return kvr_validate_timeline(&a.tl);
     struct kvr_validate_set v;
     if ((st = kvr_validate_load(a.db, a.machine, a.multi, &v))) return st;

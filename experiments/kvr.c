@@ -1,11 +1,15 @@
 /* kvr: the one program of kvrun. Subcommands live in cmd_*.c; this file dispatches, prints
  * the version, and turns a status into the exit code (0 ok, 1 runtime failure, 2 usage or
  * input error). */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "kvr_cli.h"
 #include "kvr_config.h"
+#include "kvr_json.h"
+#include "kvr_opt.h"
 #include "kvr_version.h"
 
 static void print_version(void)
@@ -15,10 +19,35 @@ static void print_version(void)
            KVR_HAVE_MPI ? "yes" : "no");
 }
 
+struct version_args {
+    bool json, quiet, help;
+};
+static const struct kvr_opt version_opts[] = {KVR_OPT_COMMON(struct version_args), KVR_OPT_END};
+static const struct kvr_opt_spec version_spec = {
+    .usage = "usage: kvr version [--json]\n\nThe version (from git) and the features built. "
+             "--json keys: version, git, features (cuda, nccl, mpi).\n",
+    .opts = version_opts};
+
 static enum kvr_status cmd_version(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    print_version();
+    struct version_args a;
+    struct kvr_opt_result res;
+    enum kvr_status st = kvr_opt_parse(&version_spec, argc, argv, &a, &res);
+    if (st || a.help) return st ? st : (kvr_opt_help(&version_spec, stdout), KVR_OK);
+    if (!a.json) return print_version(), KVR_OK;
+    struct kvr_json j;
+    kvr_json_init(&j, stdout);
+    kvr_json_object_begin(&j);
+    kvr_json_kv_str(&j, "version", KVR_PROJECT_VERSION);
+    kvr_json_kv_str(&j, "git", KVR_GIT_VERSION);
+    kvr_json_key(&j, "features");
+    kvr_json_object_begin(&j);
+    kvr_json_kv_bool(&j, "cuda", KVR_HAVE_CUDA);
+    kvr_json_kv_bool(&j, "nccl", KVR_HAVE_NCCL);
+    kvr_json_kv_bool(&j, "mpi", KVR_HAVE_MPI);
+    kvr_json_object_end(&j);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
     return KVR_OK;
 }
 
@@ -49,24 +78,35 @@ static const struct kvr_command commands[] = {
     {NULL, NULL, NULL},
 };
 
+/* Every byte of standard output must have reached it: a full disk or a closed pipe at any
+ * point (ferror stays set after a failed flush) is a failure, never exit 0. */
+static int finish_stdout(enum kvr_status st)
+{
+    errno = 0;
+    bool bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) bad = true, e = errno;
+    if (bad && !st) {
+        fprintf(stderr, "kvr: error writing standard output: %s\n", strerror(e ? e : EIO));
+        return 1;
+    }
+    return kvr_status_exit_code(st);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
-        print_version();
-        return 0;
+        char *sub[] = {"version", argc >= 3 ? argv[2] : NULL, NULL};
+        enum kvr_status st = cmd_version(argc >= 3 ? 2 : 1, sub);
+        if (st) fprintf(stderr, "kvr: %s: %s\n", kvr_status_name(st), kvr_error_message());
+        return finish_stdout(st);
     }
     enum kvr_status st;
-    if (argc >= 3 && !strcmp(argv[1], "help")) /* kvr help TOPIC */
-        st = !strcmp(argv[2], "schemes")
-                 ? kvr_cmd_help_schemes(argc - 2, argv + 2)
-                 : kvr_error(KVR_ERR_USAGE, "help: unknown topic '%s' (schemes)", argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "help") && !strcmp(argv[2], "schemes"))
+        st = kvr_cmd_help_schemes(argc - 2, argv + 2); /* kvr help schemes: the scheme table */
     else
         st = kvr_cli_dispatch("kvr", commands, argc, argv);
     if (st) fprintf(stderr, "kvr: %s: %s\n", kvr_status_name(st), kvr_error_message());
     if (st == KVR_ERR_USAGE) fprintf(stderr, "Try 'kvr help' or 'kvr <command> --help'.\n");
-    if (fflush(stdout) != 0 && !st) {
-        fprintf(stderr, "kvr: error writing output\n");
-        return 1;
-    }
-    return kvr_status_exit_code(st);
+    return finish_stdout(st);
 }

@@ -12,6 +12,9 @@
 #include "kvr_cli.h"
 #include "kvr_exec.h"
 #include "kvr_measure.h"
+#include "kvr_file.h"
+#include "kvr_out.h"
+#include "kvr_readers.h"
 #include "kvr_units.h"
 
 enum kvr_status kvr_calibrate_alloc(struct kvr_calibrate_data *c)
@@ -54,48 +57,45 @@ static enum kvr_status add_row(struct kvr_calibrate_data *c, const char *model, 
     return KVR_OK;
 }
 
-/* model,ctx,op,time_s with a header line; every bad line named as file:line. */
+/* model,ctx,op,time_s[,prefix] with a header line; every bad line named as file:line (strict
+ * numbers, lines of any length: kvr_readers.h). */
 enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *c)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return kvr_error(KVR_ERR_IO, "%s: cannot open", path);
-    char line[512], model[64], op[64];
-    enum kvr_status st = KVR_OK;
-    for (int ln = 1; !st && fgets(line, sizeof line, f); ln++) {
-        unsigned long long ctx;
-        double t;
-        if (ln == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
-            line[strcspn(line, "\n")] = 0;
+    struct kvr_lines r;
+    enum kvr_status st = kvr_lines_open(&r, path, 64u << 20);
+    if (st) return kvr_error_prefix(st, "--from: ");
+    for (char *line; !st && (line = kvr_lines_next(&r));) {
+        if (r.line == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
             char *comma = strstr(line, ", ");
             if (comma) *comma = 0, snprintf(c->driver, sizeof c->driver, "%s", comma + 2);
             snprintf(c->gpu, sizeof c->gpu, "%.127s", line + 2);
         }
-        if (ln == 1 || line[0] == '#' || line[0] == '\n') continue;
-        unsigned long long prefix = 0;
-        int got = sscanf(line, "%63[^,],%llu,%63[^,],%lf,%llu", model, &ctx, op, &t, &prefix);
-        if (got < 4 || op_from_name(op) < -1 || !(t > 0) || ctx == 0)
-            st = kvr_error(KVR_ERR_PARSE,
-                           "%s:%d: expected model,ctx,op,time_s with a known op and a "
-                           "positive time, got '%.*s'",
-                           path, ln, (int)strcspn(line, "\n"), line);
-        else
-            st = add_row(c, model, ctx, op_from_name(op), t), c->rows[c->n - 1].prefix = prefix;
+        if (r.line == 1 || line[0] == '#' || line[0] == 0) continue;
+        struct kvr_calib_csv_row row;
+        st = kvr_calib_csv_parse(line, &row);
+        if (!st && op_from_name(row.op) < -1)
+            st = kvr_error(KVR_ERR_INPUT, "unknown op '%s'", row.op);
+        if (st)
+            st = kvr_error_prefix(st, "%s:%d: ", path, r.line);
+        else if (!(st = add_row(c, row.model, row.ctx, op_from_name(row.op), row.time_s)))
+            c->rows[c->n - 1].prefix = row.prefix;
     }
-    fclose(f);
+    kvr_lines_close(&r);
     if (!st && c->n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: no measurements", path);
     return st;
 }
 
 enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calibrate_data *c)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--save: cannot write %s", path);
-    fprintf(f, "model,ctx,op,time_s,prefix\n# %s, %s\n", c->gpu, c->driver);
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--save", path);
+    if (st) return st;
+    fprintf(o.f, "model,ctx,op,time_s,prefix\n# %s, %s\n", c->gpu, c->driver);
     for (size_t i = 0; i < c->n; i++)
-        fprintf(f, "%s,%llu,%s,%.9g,%llu\n", c->rows[i].model, (unsigned long long)c->rows[i].ctx,
+        fprintf(o.f, "%s,%llu,%s,%.9g,%llu\n", c->rows[i].model, (unsigned long long)c->rows[i].ctx,
                 kvr_calibrate_op_label(c->rows[i].op), c->rows[i].time_s,
                 (unsigned long long)c->rows[i].prefix);
-    return fclose(f) ? kvr_error(KVR_ERR_IO, "--save: write failed") : KVR_OK;
+    return kvr_out_commit(&o);
 }
 
 /* The attention kernel alone at each --attn-shapes C:S (queries after a prefix), per model. */
@@ -270,8 +270,10 @@ enum kvr_status kvr_calibrate_write_profile(const char *path, const char *from, 
                                             const struct kvr_machine *h,
                                             const struct kvr_calibrate_outcome *o)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--out: cannot write %s", path);
+    struct kvr_out out;
+    enum kvr_status st = kvr_out_open(&out, "--out", path);
+    if (st) return st;
+    FILE *f = out.f;
     char date[32];
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
@@ -286,5 +288,11 @@ enum kvr_status kvr_calibrate_write_profile(const char *path, const char *from, 
             100 * o->abs_err_s / o->meas_s, kvr_calibrate_mape(&o->ttft_check),
             100 * o->ttft_check.max);
     kvr_machine_write_ini(f, h);
-    return fclose(f) ? kvr_error(KVR_ERR_IO, "--out: write failed") : KVR_OK;
+    /* the profile replaces the old one only if kvr sim loads it: the temp file is read back */
+    static struct kvr_machine back;
+    if (out.tmp[0] && fflush(out.f) == 0 && (st = kvr_machine_load_ini(out.tmp, &back))) {
+        kvr_out_abort(&out);
+        return kvr_error_prefix(KVR_ERR_RUNTIME, "--out: the profile would not load back: ");
+    }
+    return kvr_out_commit(&out);
 }

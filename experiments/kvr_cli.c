@@ -9,33 +9,8 @@
 #include <unistd.h>
 
 #include "kvr_model.h"
+#include "kvr_opt.h"
 #include "kvr_units.h"
-
-void kvr_cli_opt_reset(void)
-{
-    optind = 0; /* glibc: 0 also resets getopt's internal state between subcommands */
-    opterr = 0;
-}
-
-int kvr_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
-{
-    char spec[64];
-    snprintf(spec, sizeof spec, ":%s", shortopts); /* leading ':' reports missing arguments */
-    int c = getopt_long(argc, argv, spec, longopts, NULL);
-    const char *bad = argv[optind - 1];
-    if (c == '?') {
-        if (optopt)
-            kvr_error(KVR_ERR_USAGE, "%s: unknown option '-%c'", argv[0], optopt);
-        else
-            kvr_error(KVR_ERR_USAGE, "%s: unknown option '%s'", argv[0], bad);
-        return '?';
-    }
-    if (c == ':') {
-        kvr_error(KVR_ERR_USAGE, "%s: option '%s' needs a value", argv[0], bad);
-        return '?';
-    }
-    return c;
-}
 
 static void print_commands(FILE *out, const char *prog, const struct kvr_command *cmds)
 {
@@ -57,6 +32,14 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
     }
     const char *name = argv[1];
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc > 3) return kvr_error(KVR_ERR_USAGE, "%s help: one topic at most", prog);
+        for (const struct kvr_command *c = cmds; argc == 3 && c->name; c++)
+            if (!strcmp(c->name, argv[2])) { /* kvr help CMD = kvr CMD --help */
+                char *sub[] = {argv[2], "--help", NULL};
+                return c->run(2, sub);
+            }
+        if (argc == 3)
+            return kvr_error(KVR_ERR_USAGE, "%s help: unknown command '%s'", prog, argv[2]);
         print_commands(stdout, prog, cmds);
         return KVR_OK;
     }
@@ -105,15 +88,16 @@ static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, 
 
 enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out, size_t *n)
 {
-    char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf || !*text)
-        return kvr_error(KVR_ERR_INPUT, "%s: '%s' is empty or too long", opt, text);
     *out = NULL, *n = 0;
+    if (!*text) return kvr_error(KVR_ERR_INPUT, "%s: the list is empty", opt);
+    char *buf = strdup(text);
+    if (!buf) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", opt);
     size_t cap = 0;
     enum kvr_status st = KVR_OK;
     for (char *save = NULL, *it = strtok_r(buf, ",", &save); it && !st;
          it = strtok_r(NULL, ",", &save))
         st = parse_range(opt, it, out, n, &cap);
+    free(buf);
     if (!st && *n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: '%s' lists nothing", opt, text);
     if (st) free(*out), *out = NULL, *n = 0;
     return st;
@@ -170,7 +154,11 @@ double kvr_cli_now_s(void)
 
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s)
 {
-    if (!isatty(STDERR_FILENO) || total == 0) return;
+    static double last_s = -1;
+    if (kvr_opt_quiet || !isatty(STDERR_FILENO) || total == 0) return;
+    double now = kvr_cli_now_s(); /* redrawn at most ten times a second, and at the end */
+    if (done != total && last_s >= 0 && now - last_s < 0.1 && now >= last_s) return;
+    last_s = done == total ? -1 : now;
     int width = 30, fill = (int)((double)width * (double)done / (double)total);
     double eta = done ? elapsed_s * (double)(total - done) / (double)done : 0;
     fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu ETA %.0fs ", label, fill,

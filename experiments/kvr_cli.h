@@ -16,13 +16,10 @@ struct kvr_command {
     enum kvr_status (*run)(int argc, char **argv);
 };
 
-/* Runs getopt_long over argv with error reporting of the house: unknown options and missing
- * arguments become KVR_ERR_USAGE with a message naming the option. Returns the option code,
- * -1 at the end, or '?' after recording the error. Call kvr_cli_opt_reset() first. */
-void kvr_cli_opt_reset(void);
-int kvr_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* Options: kvr_opt.h (one table per subcommand, one parser). */
 
-/* Dispatches argv[1] among cmds (NULL-terminated by name); "help" and --help print usage. */
+/* Dispatches argv[1] among cmds (NULL-terminated by name); "help" and --help print usage,
+ * "help CMD" the command's own help. */
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,
                                  char **argv);
 
@@ -58,6 +55,7 @@ int kvr_cli_split(char *buf, const char **parts, int cap);
 
 /* "kvr search --model ..." as one string for provenance. */
 void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap);
-/* A progress bar on stderr when it is a terminal: "label [=====>    ] 42/192 ETA 3s". */
+/* A progress bar on stderr when it is a terminal and not --quiet, redrawn at most ten times a
+ * second: "label [=====>    ] 42/192 ETA 3s". */
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s);
 double kvr_cli_now_s(void);

@@ -1,5 +1,7 @@
 #include "kvr_exec_ranks.h"
 
+#include "kvr_out.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +42,11 @@ static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *toke
 
 static enum kvr_status write_floats(const char *path, const float *v, size_t n)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return kvr_error(KVR_ERR_IO, "%s: cannot write", path);
-    size_t w = fwrite(v, sizeof *v, n, f);
-    if (fclose(f) != 0 || w != n) return kvr_error(KVR_ERR_IO, "%s: write failed", path);
-    return KVR_OK;
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--dump-logits", path);
+    if (st) return st;
+    (void)fwrite(v, sizeof *v, n, o.f);
+    return kvr_out_commit(&o);
 }
 
 /* The last rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. */
@@ -53,15 +55,16 @@ static enum kvr_status dump_kv(const struct kvr_ranks_args *a)
     const struct kvr_model *m = kvr_exec_model(a->ex);
     size_t n = (size_t)a->dist.ctx * m->n_kv_heads * m->head_dim;
     float *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
-    FILE *f = fopen(a->dump_kv, "wb");
-    enum kvr_status st =
-        k && v && f ? KVR_OK : kvr_error(KVR_ERR_IO, "%s: cannot write", a->dump_kv);
+    struct kvr_out o;
+    enum kvr_status st = k && v ? kvr_out_open(&o, "--dump-kv", a->dump_kv)
+                                : kvr_error(KVR_ERR_NOMEM, "--dump-kv: out of memory");
+    bool opened = !st;
     for (uint32_t l = 0; l < m->n_layers && !st; l++) {
         st = kvr_exec_kv_read(a->ex, l, 0, a->dist.ctx, k, v);
-        if (!st && (fwrite(k, sizeof *k, n, f) != n || fwrite(v, sizeof *v, n, f) != n))
-            st = kvr_error(KVR_ERR_IO, "%s: write failed", a->dump_kv);
+        if (!st) (void)(fwrite(k, sizeof *k, n, o.f) + fwrite(v, sizeof *v, n, o.f));
     }
-    if (f && fclose(f) != 0 && !st) st = kvr_error(KVR_ERR_IO, "%s: write failed", a->dump_kv);
+    if (opened && st) kvr_out_abort(&o);
+    if (opened && !st) st = kvr_out_commit(&o);
     free(k), free(v);
     return st;
 }
@@ -91,9 +94,9 @@ static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *t
     }
     size_t all_bytes = 0;
     if (!st) st = kvr_comm_gather(a->comm, w, CAP * sizeof *w, (void **)&all, &all_bytes);
-    FILE *f = !st && kvr_comm_rank(a->comm) == 0 ? fopen(a->timeline_path, "w") : NULL;
-    if (!st && kvr_comm_rank(a->comm) == 0 && !f)
-        st = kvr_error(KVR_ERR_IO, "--timeline: cannot write %s", a->timeline_path);
+    struct kvr_out out = {0};
+    if (!st && kvr_comm_rank(a->comm) == 0) st = kvr_out_open(&out, "--timeline", a->timeline_path);
+    FILE *f = st ? NULL : out.f;
     if (f) {
         fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
         for (size_t i = 0; i < all_bytes / sizeof *all; i++)
@@ -101,7 +104,7 @@ static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *t
                 fprintf(f, "%d\t%d\t%s\t%s\t%.9f\t%.9f\t%.0f\t%d\n", all[i].rank, all[i].layer,
                         kvr_event_kind_name((enum kvr_event_kind)all[i].kind), all[i].what,
                         all[i].start_s, all[i].end_s, all[i].bytes, all[i].peer);
-        if (fclose(f) != 0) st = kvr_error(KVR_ERR_IO, "--timeline: write failed");
+        st = kvr_out_commit(&out);
     }
     free(ev), free(w), free(all);
     return st;

@@ -40,6 +40,18 @@ int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, en
     return 0;
 }
 
+const char *const kvr_noise_only_opts[] = {"seed", "trials", "objective", NULL};
+
+enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
+{
+    enum kvr_status st = KVR_OK;
+    if (a->seed_arg) kvr_machine_args_take(a, KVR_OPT_SEED, a->seed_arg, &st);
+    if (!st && a->trials_arg) kvr_machine_args_take(a, KVR_OPT_TRIALS, a->trials_arg, &st);
+    double pct;
+    if (!st) st = kvr_machine_args_percentile(a, &pct);
+    return st;
+}
+
 enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,
                                        const char *gpus, struct kvr_machine *h)
 {

@@ -19,32 +19,66 @@ enum {
     KVR_OPT_FIRST_FREE /* commands number their own long-only options from here */
 };
 
-#define KVR_MACHINE_ARGS_OPTIONS                                                                   \
-    {"machine", required_argument, NULL, 'H'}, {"bw", required_argument, NULL, KVR_OPT_BW},        \
-        {"link", required_argument, NULL, KVR_OPT_LINK},                                           \
-        {"noise", required_argument, NULL, KVR_OPT_NOISE},                                         \
-        {"seed", required_argument, NULL, KVR_OPT_SEED},                                           \
-        {"trials", required_argument, NULL, KVR_OPT_TRIALS},                                       \
-    {                                                                                              \
-        "objective", required_argument, NULL, KVR_OPT_OBJECTIVE                                    \
-    }
-
-#define KVR_MACHINE_ARGS_HELP                                                                      \
-    "      --bw RATE         every link's bandwidth, e.g. 10GB/s (default: the profile's)\n"       \
-    "      --link I-J=RATE[,LAT]  one link, both ways (I>J: one way); repeatable\n"                \
-    "      --noise SPEC      background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"    \
-    "                        per layer in [0, SHARE); add @I-J,K-L for chosen links (default "     \
-    "none)\n"                                                                                      \
-    "      --seed X          noise seed                         (default 0)\n"                     \
-    "      --trials T        noise trials                       (default 1; 16 for search)\n"      \
-    "      --objective O     over noise trials: mean, or pNN (e.g. p95) (default mean)\n"
-
 struct kvr_machine_args {
     const char *machine, *bw, *noise, *objective;
     const char *links[KVR_MAX_GPUS * 2];
     int n_links;
     uint64_t seed, trials;
+    const char *seed_arg, *trials_arg; /* as given (kvr_opt tables); kvr_machine_args_finish */
 };
+
+/* The entries of a command's kvr_opt table (kvr_opt.h) for a struct kvr_machine_args member
+ * `m` of `type`; trials_def is the command's default trial count ("1", "16"). */
+#define KVR_MACHINE_OPTS(type, m, machine_def, trials_def)                                         \
+    {.name = "machine",                                                                            \
+     .short_name = 'H',                                                                            \
+     .arg = "H",                                                                                   \
+     .def = machine_def,                                                                           \
+     .help = "preset or .ini profile",                                                             \
+     .offset = offsetof(type, m.machine)},                                                         \
+        {.name = "bw",                                                                             \
+         .arg = "RATE",                                                                            \
+         .help = "every link's bandwidth, e.g. 10GB/s",                                            \
+         .def_help = "the profile's",                                                              \
+         .offset = offsetof(type, m.bw)},                                                          \
+        {.name = "link",                                                                           \
+         .arg = "I-J=RATE[,LAT]",                                                                  \
+         .help = "one link, both ways (I>J: one way); repeatable",                                 \
+         .kind = KVR_OPT_MULTI,                                                                    \
+         .offset = offsetof(type, m.links),                                                        \
+         .count_offset = offsetof(type, m.n_links),                                                \
+         .max = KVR_MAX_GPUS * 2},                                                                 \
+        {.name = "noise",                                                                          \
+         .arg = "SPEC",                                                                            \
+         .help = "background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"               \
+                 "per layer in [0, SHARE); add @I-J,K-L for chosen links",                         \
+         .def_help = "none",                                                                       \
+         .offset = offsetof(type, m.noise)},                                                       \
+        {.name = "seed",                                                                           \
+         .arg = "X",                                                                               \
+         .def = KVR_SEED_DEFAULT,                                                                  \
+         .help = "seed of the noise (and of exec's weights and tokens)",                           \
+         .offset = offsetof(type, m.seed_arg)},                                                    \
+        {.name = "trials",                                                                         \
+         .arg = "T",                                                                               \
+         .def = trials_def,                                                                        \
+         .help = "noise trials",                                                                   \
+         .offset = offsetof(type, m.trials_arg)},                                                  \
+    {                                                                                              \
+        .name = "objective", .arg = "O", .def = "mean",                                            \
+        .help = "over noise trials: mean, or pNN (e.g. p95)",                                      \
+        .offset = offsetof(type, m.objective)                                                      \
+    }
+
+/* The options that only mean something with --noise (refused without it). */
+extern const char *const kvr_noise_only_opts[];
+
+/* The one default of --seed in every command. */
+#define KVR_SEED_DEFAULT "0"
+
+/* Converts and checks seed_arg and trials_arg (KVR_ERR_INPUT naming the option), and
+ * --objective. */
+enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a);
 
 /* If c is one of the options above, records it (status in *st) and returns 1; else 0. */
 int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, enum kvr_status *st);

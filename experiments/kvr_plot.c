@@ -1,5 +1,7 @@
 #include "kvr_plot.h"
 
+#include "kvr_out.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -162,7 +164,8 @@ struct exporter {
     const char *datadir;
     int nf; /* file columns */
     char file_key[512], block[128];
-    FILE *out, *list;
+    FILE *out, *list; /* the open data file (NULL: none yet) and the list */
+    struct kvr_out out_w, list_w;
     int n_files;
     size_t rows;
 };
@@ -184,11 +187,12 @@ static enum kvr_status next_file(struct exporter *x, const char *const *v)
         label(nth_col(x->f->file_cols, i, col, sizeof col), v[i], part, sizeof part);
         snprintf(title + strlen(title), sizeof title - strlen(title), "%s%s", i ? "," : "", part);
     }
-    if (x->out && fclose(x->out) != 0) return kvr_error(KVR_ERR_IO, "plot: error writing data");
+    enum kvr_status st = KVR_OK;
+    if (x->out && (x->out = NULL, st = kvr_out_commit(&x->out_w))) return st;
     snprintf(name, sizeof name, "%s-%d.tsv", x->f->name, x->n_files++);
     snprintf(path, sizeof path, "%s/%s", x->datadir, name);
-    x->out = fopen(path, "w");
-    if (!x->out) return kvr_error(KVR_ERR_IO, "plot: cannot write '%s': %s", path, strerror(errno));
+    if ((st = kvr_out_open(&x->out_w, "plot data", path))) return st;
+    x->out = x->out_w.f;
     fprintf(x->list, "%s\t%s\n", name, *title ? title : x->f->name);
     x->block[0] = 0;
     return KVR_OK;
@@ -270,12 +274,13 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
     char path[4200], cols[512], order[256];
     snprintf(path, sizeof path, "%s/%s.list", datadir, f->name);
     struct exporter x = {.f = f, .datadir = datadir, .nf = count_cols(f->file_cols)};
-    x.list = fopen(path, "w");
-    if (!x.list) return kvr_error(KVR_ERR_IO, "plot: cannot write '%s': %s", path, strerror(errno));
+    enum kvr_status st = kvr_out_open(&x.list_w, "plot list", path);
+    if (st) return st;
+    x.list = x.list_w.f;
     snprintf(cols, sizeof cols, "%s%s%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->block_col,
              *f->block_col ? ", " : "", f->cols);
     snprintf(order, sizeof order, "%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->order);
-    char sql[2048], kvrs[32], kvrp[32];
+    char sql[4096], kvrs[32], kvrp[32];
     snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE figure = ?1 ORDER BY %s", cols,
              source_sql(f->view), order);
     kvr_plan_label(KVR_SCHEME_KVR, KVR_PART_SEARCHED, kvrs, sizeof kvrs);
@@ -292,10 +297,13 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
         snprintf(mark, sizeof mark, "?%d", k);
         if (strstr(sql, mark)) n_params = k;
     }
-    enum kvr_status st =
-        kvr_store_query_rows(store, sql, params, n_params, f->gantt ? on_gantt_row : on_row, &x);
-    if (x.out && fclose(x.out) != 0 && !st) st = kvr_error(KVR_ERR_IO, "plot: error writing data");
-    if (fclose(x.list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "plot: error writing '%s'", path);
+    st = kvr_store_query_rows(store, sql, params, n_params, f->gantt ? on_gantt_row : on_row, &x);
+    if (x.out && st) kvr_out_abort(&x.out_w);
+    if (x.out && !st) st = kvr_out_commit(&x.out_w);
+    if (st)
+        kvr_out_abort(&x.list_w);
+    else
+        st = kvr_out_commit(&x.list_w);
     *rows = x.rows;
     return st;
 }

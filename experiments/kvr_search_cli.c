@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "kvr_cli.h"
+#include "kvr_out.h"
+#include "kvr_units.h"
 #include "kvr_version.h"
 
 #define BATCH_ROWS 32
@@ -20,6 +22,16 @@ void kvr_search_args_default(struct kvr_search_args *a)
                                   .scheme = "kvr",
                                   .granularity = 64,
                                   .mach = {.machine = "a100-nvlink", .trials = 16}};
+}
+
+enum kvr_status kvr_search_args_finish(struct kvr_search_args *a)
+{
+    if (a->granularity_arg &&
+        (kvr_parse_tokens(a->granularity_arg, KVR_MAX_CTX, &a->granularity) || !a->granularity))
+        return kvr_error(KVR_ERR_INPUT, "--granularity: '%s' must be 1..%u tokens",
+                         a->granularity_arg, KVR_MAX_CTX);
+    enum kvr_status st = kvr_machine_args_finish(&a->mach);
+    return st ? st : kvr_path_check("--db", a->db);
 }
 
 static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr_search_job *job,
@@ -66,6 +78,11 @@ static enum kvr_status check_machines(const struct kvr_search_args *a, struct kv
 
 static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ctx, size_t n_ctx)
 {
+    for (int g = 0; g < job->n_gpus; g++) /* every rank needs a token: refused before any I/O */
+        for (size_t c = 0; c < n_ctx; c++)
+            if (ctx[c] < (uint64_t)job->gpus[g])
+                return kvr_error(KVR_ERR_INPUT, "--ctx: %llu is smaller than --gpus %d",
+                                 (unsigned long long)ctx[c], job->gpus[g]);
     job->n_items = (size_t)job->n_models * (size_t)job->n_machines * (size_t)job->n_gpus * n_ctx;
     job->items = calloc(job->n_items, sizeof *job->items);
     job->done = calloc(job->n_items, sizeof *job->done);

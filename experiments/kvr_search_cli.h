@@ -16,8 +16,11 @@ struct kvr_search_args {
     const char *db, *models, *gpus, *ctx, *method, *scheme;
     struct kvr_machine_args mach;
     uint64_t granularity;
-    bool force, json, help;
+    const char *granularity_arg; /* as given; converted by kvr_search_args_finish */
+    bool force, json, quiet, help;
 };
+/* Converts granularity_arg and the machine options (KVR_ERR_INPUT naming the option). */
+enum kvr_status kvr_search_args_finish(struct kvr_search_args *a);
 void kvr_search_args_default(struct kvr_search_args *a);
 
 struct kvr_search_item {

@@ -8,6 +8,7 @@
 #include "kvr_cli.h"
 #include "kvr_file.h"
 #include "kvr_ini.h"
+#include "kvr_machine_args.h"
 #include "kvr_units.h"
 
 #define MAX_SERIES 64
@@ -99,18 +100,22 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
     static char items[KVR_SWEEP_MAX_AXIS][256]; /* each item < 256 (split_items) */
     int n;
     bool semi = !strcmp(key, "links") || !strcmp(key, "noise");
-    char packed[1024]; /* "2, 4, 8" -> "2,4,8" for the list parsers */
-    size_t k = 0;
-    for (const char *c = value; *c && k + 1 < sizeof packed; c++)
-        if (*c != ' ' && *c != '\t') packed[k++] = *c;
-    packed[k] = 0;
-    if (!strcmp(key, "ctx")) {
-        free(sp->ctx);
-        return kvr_cli_parse_ctx_list("ctx", packed, &sp->ctx, &sp->n_ctx);
+    if (!strcmp(key, "ctx") || !strcmp(key, "gpus")) {
+        char *packed = malloc(strlen(value) + 1); /* "2, 4, 8" -> "2,4,8" for the list parsers */
+        if (!packed) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", key);
+        size_t k = 0;
+        for (const char *c = value; *c; c++)
+            if (*c != ' ' && *c != '\t') packed[k++] = *c;
+        packed[k] = 0;
+        enum kvr_status st;
+        if (!strcmp(key, "ctx"))
+            free(sp->ctx), st = kvr_cli_parse_ctx_list("ctx", packed, &sp->ctx, &sp->n_ctx);
+        else
+            st = kvr_cli_parse_int_list("gpus", packed, 1, KVR_MAX_GPUS, sp->gpus,
+                                        KVR_SWEEP_MAX_AXIS, &sp->n_gpus);
+        free(packed);
+        return st;
     }
-    if (!strcmp(key, "gpus"))
-        return kvr_cli_parse_int_list("gpus", packed, 1, KVR_MAX_GPUS, sp->gpus, KVR_SWEEP_MAX_AXIS,
-                                      &sp->n_gpus);
     enum kvr_status st = split_items(key, value, semi ? ';' : ',', items, &n);
     if (st) return st;
     if (!strcmp(key, "schemes")) return set_schemes(sp, items, n);
@@ -132,6 +137,8 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
             double r;
             if (strcmp(items[i], "profile") && kvr_parse_rate_Bps(items[i], &r))
                 return kvr_error_prefix(KVR_ERR_INPUT, "bw: ");
+            if (strcmp(items[i], "profile") && !(r > 0))
+                return kvr_error(KVR_ERR_INPUT, "bw: '%s' must be positive", items[i]);
             snprintf(sp->bw[i], sizeof sp->bw[i], "%s", items[i]);
         }
         sp->n_bw = n;
@@ -153,11 +160,21 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
                      key);
 }
 
+/* A text value into a fixed field, refused (never truncated) when too long. */
+static enum kvr_status set_text(char *dst, size_t cap, const char *key, const char *value)
+{
+    if (strlen(value) >= cap)
+        return kvr_error(KVR_ERR_INPUT, "%s: '%.40s...' is longer than %zu characters", key, value,
+                         cap - 1);
+    memcpy(dst, value, strlen(value) + 1);
+    return KVR_OK;
+}
+
 static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, const char *value)
 {
-    if (!strcmp(key, "name")) return snprintf(sp->name, sizeof sp->name, "%s", value), KVR_OK;
-    if (!strcmp(key, "figure")) return snprintf(sp->figure, sizeof sp->figure, "%s", value), KVR_OK;
-    if (!strcmp(key, "db")) return snprintf(sp->db, sizeof sp->db, "%s", value), KVR_OK;
+    if (!strcmp(key, "name")) return set_text(sp->name, sizeof sp->name, key, value);
+    if (!strcmp(key, "figure")) return set_text(sp->figure, sizeof sp->figure, key, value);
+    if (!strcmp(key, "db")) return set_text(sp->db, sizeof sp->db, key, value);
     if (!strcmp(key, "objective")) {
         if (strcmp(value, "sim") && strcmp(value, "exec"))
             return kvr_error(KVR_ERR_INPUT, "objective: '%s' is not sim or exec", value);
@@ -178,13 +195,64 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
                      key);
 }
 
+/* The lines of the axes checked against each other once the whole file is read. */
+enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_N };
+static const char *const line_keys[L_N] = {"machines", "gpus", "bw", "links", "noise"};
+
+struct loader {
+    struct kvr_sweep_spec *sp;
+    int lines[L_N];
+};
+
 static enum kvr_status on_key(void *user, const char *section, const char *key, const char *value,
                               int line)
 {
-    (void)line;
-    if (!strcmp(section, "sweep")) return sweep_key(user, key, value);
-    if (!strcmp(section, "axes")) return axis_key(user, key, value);
-    return kvr_error(KVR_ERR_INPUT, "unknown section [%s] (sweep, axes)", section);
+    struct loader *ld = user;
+    if (!strcmp(section, "sweep")) return sweep_key(ld->sp, key, value);
+    if (strcmp(section, "axes"))
+        return kvr_error(KVR_ERR_INPUT, "unknown section [%s] (sweep, axes)", section);
+    for (int k = 0; k < L_N; k++)
+        if (!strcmp(key, line_keys[k])) ld->lines[k] = line;
+    return axis_key(ld->sp, key, value);
+}
+
+/* One machine the sweep will build: profile h at p GPUs with one bw, link and noise value. */
+static enum kvr_status try_machine(const struct kvr_sweep_spec *sp, int h, int p, const char *bw,
+                                   const char *link, const char *noise)
+{
+    static struct kvr_machine m;
+    char g[16];
+    snprintf(g, sizeof g, "%d", p);
+    struct kvr_machine_args a = {.machine = sp->machines[h], .trials = 1};
+    a.bw = bw && strcmp(bw, "profile") ? bw : NULL;
+    a.noise = noise && strcmp(noise, "none") ? noise : NULL;
+    if (link && strcmp(link, "none")) a.links[a.n_links++] = link;
+    return kvr_machine_args_build(&a, NULL, g, &m);
+}
+
+/* Every value of the machine axes checked now, at its line, rather than point by point at run
+ * time: gpus against each machine, then each bw, link and noise value on each of them. */
+static enum kvr_status check_axes(const struct loader *ld)
+{
+    const struct kvr_sweep_spec *sp = ld->sp;
+    for (int h = 0; h < sp->n_machines; h++)
+        for (int g = 0; g < sp->n_gpus; g++) {
+            int p = sp->gpus[g], k = L_GPUS;
+            enum kvr_status st = try_machine(sp, h, p, NULL, NULL, NULL);
+            for (int i = 0; !st && i < sp->n_bw; i++)
+                k = L_BW, st = try_machine(sp, h, p, sp->bw[i], NULL, NULL);
+            for (int i = 0; !st && i < sp->n_links; i++)
+                k = L_LINKS, st = try_machine(sp, h, p, NULL, sp->links[i], NULL);
+            for (int i = 0; !st && i < sp->n_noise; i++)
+                k = L_NOISE, st = try_machine(sp, h, p, NULL, NULL, sp->noise[i]);
+            if (st && ld->lines[k])
+                return kvr_error_prefix(st, "%s:%d: %s (on %s at gpus = %d): ", sp->path,
+                                        ld->lines[k], line_keys[k], sp->machines[h], p);
+            if (st)
+                return kvr_error_prefix(st, "%s:%d: machines (%s at gpus = %d): ", sp->path,
+                                        ld->lines[L_MACHINES], sp->machines[h], p);
+        }
+    return KVR_OK;
 }
 
 enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
@@ -199,7 +267,8 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
     snprintf(sp->bw[0], sizeof sp->bw[0], "profile");
     snprintf(sp->links[0], sizeof sp->links[0], "none");
     snprintf(sp->noise[0], sizeof sp->noise[0], "none");
-    enum kvr_status st = kvr_ini_parse(path, on_key, sp);
+    struct loader ld = {.sp = sp};
+    enum kvr_status st = kvr_ini_parse(path, on_key, &ld);
     const char *missing = !sp->figure[0]    ? "[sweep] figure"
                           : !sp->n_models   ? "[axes] models"
                           : !sp->n_machines ? "[axes] machines"
@@ -208,6 +277,7 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
                           : !sp->n_schemes  ? "[axes] schemes"
                                             : NULL;
     if (!st && missing) st = kvr_error(KVR_ERR_INPUT, "%s: missing %s", path, missing);
+    if (!st) st = check_axes(&ld);
     if (!st && !strcmp(sp->objective, "exec"))
         st = kvr_error(KVR_ERR_INPUT,
                        "%s: objective = exec needs the executor, which this "
@@ -268,8 +338,12 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,
                                  size_t *n)
 {
-    size_t total = (size_t)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
-                   sp->n_seeds * sp->n_gpus * sp->n_ctx * sp->n_schemes;
+    double want = (double)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
+                  sp->n_seeds * sp->n_gpus * (double)sp->n_ctx * sp->n_schemes;
+    if (want > KVR_SWEEP_MAX_POINTS)
+        return kvr_error(KVR_ERR_INPUT, "%s: the axes make %.0f points (at most %d)", sp->path,
+                         want, KVR_SWEEP_MAX_POINTS);
+    size_t total = (size_t)want;
     struct kvr_sweep_item *it = calloc(total ? total : 1, sizeof *it);
     if (!it) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory for %zu points", sp->path, total);
     size_t k = 0;

@@ -20,7 +20,8 @@
 #include "kvr_sim.h"
 #include "kvr_store.h"
 
-#define KVR_SWEEP_MAX_AXIS 64
+#define KVR_SWEEP_MAX_AXIS   64
+#define KVR_SWEEP_MAX_POINTS 1000000 /* the product of the axes */
 
 /* A series of a sweep: a scheme and where its partition comes from (-1: the scheme's own split).
  * Its rank is its place in kvr_plan_series, the order of the series in figures. */

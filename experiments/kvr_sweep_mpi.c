@@ -6,6 +6,7 @@
  * travel. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvr_cli.h"
 #include "kvr_comm.h"
@@ -112,8 +113,19 @@ static enum kvr_status plans(struct ctx *c)
 }
 
 /* Phase 2, one round: points [first, first + len) of the open list. */
+/* Fault injection for the tests (as kvr exec's): KVR_TEST_FAULT=hang@R stops rank R in its
+ * first round, so the others must give up within the sweep's --timeout instead of hanging. */
+static void test_fault(int rank)
+{
+    const char *f = getenv("KVR_TEST_FAULT");
+    int r = -1;
+    if (f && sscanf(f, "hang@%d", &r) == 1 && r == rank)
+        for (;;) pause();
+}
+
 static enum kvr_status round_run(struct ctx *c, uint64_t first, uint64_t len, size_t *failed)
 {
+    test_fault(c->rank);
     struct kvr_sweep_point *mine = calloc(len / (uint64_t)c->size + 1, sizeof *mine);
     size_t k = 0;
     enum kvr_status st = mine ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "out of memory");

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_file.h"
 #include "kvr_json.h"
+#include "kvr_readers.h"
 #include "kvr_machine_args.h"
 #include "kvr_sim.h"
 #include "kvr_stats.h"
@@ -67,25 +69,22 @@ static int phase_of(const char *kind, const char *what)
 
 static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct xfers *x)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot read '%s'", path);
-    char line[512], kind[32], what[32];
-    enum kvr_status st = KVR_OK;
-    int lineno = 0, n = 0;
-    while (!st && fgets(line, sizeof line, f)) {
-        int rank, layer, peer = -1;
-        double t0, t1, bytes = 0;
-        if (++lineno == 1 && !strncmp(line, "rank\t", 5)) continue;
-        if (sscanf(line, "%d\t%d\t%31[^\t]\t%31[^\t]\t%lf\t%lf\t%lf\t%d", &rank, &layer, kind, what,
-                   &t0, &t1, &bytes, &peer) < 6 ||
-            rank < 0 || rank >= p || !(t1 >= t0))
-            st = kvr_error(KVR_ERR_INPUT, "--timeline: %s line %d is not an event of ranks 0..%d",
-                           path, lineno, p - 1);
-        int ph = st ? -1 : phase_of(kind, what);
-        if (ph >= 0) m->s[rank][ph] += t1 - t0, n++;
-        if (!st) add_xfer(x, kind, (struct xfer){rank, layer, peer, t0, t1, bytes});
+    struct kvr_lines r;
+    enum kvr_status st = kvr_lines_open(&r, path, 256u << 20);
+    if (st) return kvr_error_prefix(st, "--timeline: ");
+    int n = 0;
+    for (char *line; !st && (line = kvr_lines_next(&r));) {
+        if (r.line == 1 && !strncmp(line, "rank\t", 5)) continue;
+        struct kvr_tsv_event e;
+        if ((st = kvr_timeline_tsv_parse(line, p, &e))) {
+            st = kvr_error_prefix(st, "--timeline: %s:%d: ", path, r.line);
+            break;
+        }
+        int ph = phase_of(e.kind, e.what);
+        if (ph >= 0) m->s[e.rank][ph] += e.end_s - e.start_s, n++;
+        add_xfer(x, e.kind, (struct xfer){e.rank, e.layer, e.peer, e.start_s, e.end_s, e.bytes});
     }
-    fclose(f);
+    kvr_lines_close(&r);
     if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
     return st;
 }

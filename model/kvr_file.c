@@ -45,3 +45,36 @@ bool kvr_file_has_suffix(const char *path, const char *suffix)
     size_t n = strlen(path), k = strlen(suffix);
     return n >= k && strcmp(path + n - k, suffix) == 0;
 }
+
+enum kvr_status kvr_lines_open(struct kvr_lines *r, const char *path, size_t max_bytes)
+{
+    *r = (struct kvr_lines){.path = path};
+    enum kvr_status st = kvr_file_read(path, max_bytes, &r->buf, &r->len);
+    if (st) return st;
+    const char *nul = memchr(r->buf, 0, r->len);
+    if (nul) {
+        int line = 1;
+        for (const char *c = r->buf; c < nul; c++) line += *c == '\n';
+        kvr_lines_close(r);
+        return kvr_error(KVR_ERR_PARSE, "%s:%d: NUL byte in a text file", path, line);
+    }
+    return KVR_OK;
+}
+
+char *kvr_lines_next(struct kvr_lines *r)
+{
+    if (!r->buf || r->pos >= r->len) return NULL;
+    char *s = r->buf + r->pos, *nl = memchr(s, '\n', r->len - r->pos);
+    size_t n = nl ? (size_t)(nl - s) : r->len - r->pos;
+    r->pos += n + (nl ? 1 : 0);
+    if (n > 0 && s[n - 1] == '\r') n--;
+    s[n] = 0;
+    r->line++;
+    return s;
+}
+
+void kvr_lines_close(struct kvr_lines *r)
+{
+    free(r->buf);
+    r->buf = NULL;
+}

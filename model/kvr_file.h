@@ -15,3 +15,16 @@ bool kvr_file_has_suffix(const char *path, const char *suffix);
 
 /* The file name without folders and extension ("data/models/x.ini" -> "x"), into buf. */
 void kvr_file_stem(const char *path, char *buf, size_t cap);
+
+/* Line-by-line reading of a whole text file (read once, at most max_bytes, NUL bytes refused
+ * with path:line): lines of any length, numbered from 1, "\n" or "\r\n" endings. */
+struct kvr_lines {
+    const char *path;
+    char *buf;
+    size_t len, pos;
+    int line; /* the number of the line kvr_lines_next returned last */
+};
+enum kvr_status kvr_lines_open(struct kvr_lines *r, const char *path, size_t max_bytes);
+/* The next line without its ending (NUL-terminated, in place), or NULL at the end. */
+char *kvr_lines_next(struct kvr_lines *r);
+void kvr_lines_close(struct kvr_lines *r);

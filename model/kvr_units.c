@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,38 @@ enum kvr_status kvr_parse_decimal(const char *what, const char *text, double lo,
     if (m.value < lo || m.value > hi)
         return kvr_error(KVR_ERR_INPUT, "%s '%s' is outside [%g, %g]", what, text, lo, hi);
     *out = m.value;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_parse_real(const char *what, const char *text, double lo, double hi,
+                               double *out)
+{
+    const char *p = text + (*text == '-' || *text == '+');
+    bool digit = (*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9');
+    if (!digit || strspn(p, "0123456789.eE+-") != strlen(p))
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' is not a number", what, text);
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (*end)
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' has trailing characters '%s'", what, text, end);
+    if (errno == ERANGE || !isfinite(v) || v < lo || v > hi)
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' is outside [%g, %g]", what, text, lo, hi);
+    *out = v;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_parse_int(const char *what, const char *text, long long lo, long long hi,
+                              long long *out)
+{
+    const char *p = text + (*text == '-');
+    if (!*p || strspn(p, "0123456789") != strlen(p))
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' is not an integer", what, text);
+    errno = 0;
+    long long v = strtoll(text, NULL, 10);
+    if (errno == ERANGE || v < lo || v > hi)
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' is outside [%lld, %lld]", what, text, lo, hi);
+    *out = v;
     return KVR_OK;
 }
 

@@ -23,6 +23,14 @@ enum kvr_status kvr_parse_u64(const char *text, uint64_t max, uint64_t *out);
 enum kvr_status kvr_parse_decimal(const char *what, const char *text, double lo, double hi,
                                   double *out);
 
+/* A finite number as printf's %g writes it ("2.7e-05", "-3.5"), whole text, in [lo, hi]:
+ * no blanks, no inf/nan, no hex, no trailing characters. For data files (CSV, TSV). */
+enum kvr_status kvr_parse_real(const char *what, const char *text, double lo, double hi,
+                               double *out);
+/* A decimal integer with an optional '-' in [lo, hi], whole text. */
+enum kvr_status kvr_parse_int(const char *what, const char *text, long long lo, long long hi,
+                              long long *out);
+
 /* A token count in [0, max]; the result must be a whole number of tokens. */
 enum kvr_status kvr_parse_tokens(const char *text, uint64_t max, uint64_t *out);
 

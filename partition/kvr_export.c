@@ -1,5 +1,7 @@
 #include "kvr_export.h"
 
+#include "kvr_out.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,20 +138,9 @@ enum kvr_status kvr_export_plans(const struct kvr_plan_row *rows, size_t n,
                                  enum kvr_export_format fmt, const char *generator,
                                  const char *path)
 {
-    if (!strcmp(path, "-")) {
-        write_any(stdout, rows, n, fmt, generator);
-        return ferror(stdout) ? kvr_error(KVR_ERR_IO, "--out -: error writing stdout") : KVR_OK;
-    }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--out: cannot write '%s': %s", tmp, strerror(errno));
-    write_any(f, rows, n, fmt, generator);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return kvr_error(KVR_ERR_IO, "--out: error writing '%s': %s", path, strerror(e));
-    }
-    return KVR_OK;
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--out", path);
+    if (st) return st;
+    write_any(o.f, rows, n, fmt, generator);
+    return kvr_out_commit(&o);
 }

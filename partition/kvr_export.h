@@ -1,6 +1,6 @@
 /* Exporters of the lookup table for deployments: JSON (schema in partition/README.md), CSV (read
- * by the kvr_lookup library) and a C header (rows for kvr_lookup_from_rows). Files are written
- * to PATH.tmp and renamed, so a failure never leaves a half-written table; "-" is stdout. */
+ * by the kvr_lookup library) and a C header (rows for kvr_lookup_from_rows). Written through
+ * kvr_out (model/kvr_out.h): temp file and rename, "-" is stdout, devices written through. */
 #pragma once
 
 #include <stddef.h>

@@ -166,6 +166,51 @@ static enum kvr_status read_identity(struct kvr_store *s, int *app_id, int *n_ta
     return KVR_OK;
 }
 
+/* Whether the schema holds an object of that name (table, view or index). */
+static enum kvr_status has_object(struct kvr_store *s, const char *name, size_t len, bool *yes)
+{
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(
+        s, sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_schema WHERE name = ?", -1, &q, NULL));
+    sqlite3_bind_text(q, 1, name, (int)len, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) KVR_SQL_CHECK(s, rc);
+    *yes = rc == SQLITE_ROW;
+    return KVR_OK;
+}
+
+/* Every table and view the migrations up to the file's version create (less those a later one
+ * drops) must be there: a file with our application_id but missing tables is damaged, refused
+ * before anything (journal mode included) is changed. */
+static enum kvr_status check_objects(struct kvr_store *s)
+{
+    /* tables only: a view holds no data, and later schemas drop the old figure views */
+    static const char *const kinds[] = {"CREATE TABLE "};
+    for (int v = 0; v < s->version && v < N_MIGRATIONS; v++)
+        for (int k = 0; k < 1; k++)
+            for (const char *c = strstr(migrations[v], kinds[k]); c; c = strstr(c + 1, kinds[k])) {
+                const char *name = c + strlen(kinds[k]);
+                size_t len = strspn(name, "abcdefghijklmnopqrstuvwxyz_0123456789");
+                char drop[96], drop_if[112];
+                snprintf(drop, sizeof drop, "DROP %s%.*s", kinds[k] + 7, (int)len, name);
+                snprintf(drop_if, sizeof drop_if, "DROP %sIF EXISTS %.*s", kinds[k] + 7, (int)len,
+                         name);
+                bool dropped = false, yes = false;
+                for (int w = v; w < s->version && w < N_MIGRATIONS && !dropped; w++)
+                    dropped = strstr(migrations[w], drop) || strstr(migrations[w], drop_if);
+                enum kvr_status st = dropped ? KVR_OK : has_object(s, name, len, &yes);
+                if (st) return st;
+                if (!dropped && !yes)
+                    return kvr_error(KVR_ERR_INPUT,
+                                     "%s: a kvrun database (schema %d) without its %.*s '%.*s': "
+                                     "damaged, refused untouched",
+                                     s->path, s->version, (int)strlen(kinds[k]) - 8, kinds[k] + 7,
+                                     (int)len, name);
+            }
+    return KVR_OK;
+}
+
 /* The file's identity before anything is written: ours (or empty), and not from the future. */
 static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode mode)
 {
@@ -184,7 +229,7 @@ static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode m
                          "%s: schema %d is older than %d (empty, or not yet migrated: any "
                          "writing command such as 'kvr search' migrates it)",
                          s->path, s->version, KVR_STORE_READABLE_VERSION);
-    return KVR_OK;
+    return app_id == KVR_STORE_APPLICATION_ID ? check_objects(s) : KVR_OK;
 }
 
 static enum kvr_status exec_sql(struct kvr_store *s, const char *sql)
@@ -262,8 +307,25 @@ static enum kvr_status open_db(struct kvr_store *s, const char *path, enum kvr_s
     return KVR_OK;
 }
 
+/* Immutable reading ignores a WAL file: with one there, the rows would be stale or missing. */
+static enum kvr_status check_no_wal(const char *path)
+{
+    char wal[4200];
+    struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (stat(wal, &sb) == 0 && sb.st_size > 0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: its write-ahead log %s is not checkpointed and the folder is not "
+                         "writable (no -shm can be made): it cannot be read correctly; copy the "
+                         "database and its -wal to a writable folder",
+                         path, wal);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struct kvr_store **out)
 {
+    if (!path || !*path || !strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+        return kvr_error(KVR_ERR_USAGE, "--db: '%s' is not a database file path", path ? path : "");
     struct kvr_store *s = calloc(1, sizeof *s);
     if (!s) return kvr_error(KVR_ERR_NOMEM, "store: out of memory");
     snprintf(s->path, sizeof s->path, "%s", path);
@@ -272,7 +334,8 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
     if (st == KVR_ERR_IO && mode == KVR_STORE_READ && access(path, W_OK) != 0) {
         sqlite3_close_v2(s->db);
         s->db = NULL;
-        st = open_db(s, path, mode, true);
+        st = check_no_wal(path);
+        if (!st) st = open_db(s, path, mode, true);
         if (!st) st = check_identity(s, mode);
     }
     if (!st && mode == KVR_STORE_WRITE) st = ensure_wal(s);

@@ -38,16 +38,16 @@ report $? "a finished sweep recomputes nothing"
 report $? "KVR-S is never slower than KVR-E at any point"
 # -j: the same points on 3 threads (interrupted, then resumed) give the same numbers
 jdb=$tmp/j.db
-"$kvr" sweep "$tmp/small.ini" --db "$jdb" -j 3 --stop-after 25 >"$tmp/out" 2>&1
+"$kvr" sweep "$tmp/small.ini" --db "$jdb" --jobs 3 --stop-after 25 >"$tmp/out" 2>&1
 [ "$(sql "$jdb" "SELECT count(*) FROM sweep_point WHERE state = 'done'")" = 25 ]
-report $? "-j 3 with --stop-after 25 finishes exactly 25 points" "$(cat "$tmp/out")"
+report $? "--jobs 3 with --stop-after 25 finishes exactly 25 points" "$(cat "$tmp/out")"
 "$kvr" sweep "$tmp/small.ini" --db "$jdb" --jobs 3 --json >"$tmp/out" 2>&1
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['run']==39 and d['already_done']==25 and d['failed']==0 else 1)" "$tmp/out"
-report $? "-j 3 resumes the 39 open points" "$(cat "$tmp/out")"
+report $? "--jobs 3 resumes the 39 open points" "$(cat "$tmp/out")"
 q="SELECT group_concat(point_key || '=' || ttft_s || '/' || partition_tokens, ';') FROM (SELECT * FROM sweep_point ORDER BY point_key)"
 [ "$(sql "$db" "$q")" = "$(sql "$jdb" "$q")" ] && [ "$(sql "$jdb" "SELECT count(*) FROM plan")" = "$(sql "$db" "SELECT count(*) FROM plan")" ]
-report $? "-j 3 gives the serial run's TTFTs and partitions, and the same plan rows once each"
-expect 2 "--jobs: '0' is not a thread count" "sweep -j 0 exits 2" -- sweep "$tmp/small.ini" --db "$jdb" -j 0
+report $? "--jobs 3 gives the serial run's TTFTs and partitions, and the same plan rows once each"
+expect 2 "--jobs: '0' is not a thread count" "sweep --jobs 0 exits 2" -- sweep "$tmp/small.ini" --db "$jdb" --jobs 0
 
 mkdir "$tmp/fig"
 "$kvr" plot fig1 --db "$db" --out "$tmp/fig" >"$tmp/out" 2>&1 && [ -s "$tmp/fig/fig1.png" ] && [ -s "$tmp/fig/fig1.svg" ] &&

@@ -1,6 +1,6 @@
 #!/bin/sh
 # kvr sweep under mpirun -np 3: the points spread over the ranks give the serial run's numbers
-# and plan rows; an interrupted MPI sweep resumes; -j does not mix with mpirun. Skipped (77)
+# and plan rows; an interrupted MPI sweep resumes; --jobs does not mix with mpirun; a hung rank ends the job. Skipped (77)
 # without mpirun or without an MPI build. Usage: test_sweep_mpi.sh KVR
 kvr=$1
 tmp=$(mktemp -d /tmp/kvr-test-mpi-XXXXXX)
@@ -35,8 +35,17 @@ p="SELECT group_concat(model || machine || p || ctx_tokens || partition_tokens, 
 report $? "the plans searched on the ranks are stored once by rank 0, as the serial run's"
 [ "$(sql "$tmp/mpi.db" "SELECT count(DISTINCT run_id) FROM sweep_point")" = 2 ]
 report $? "two MPI runs, two run rows"
-mpi 3 sweep "$tmp/small.ini" --db "$tmp/j.db" -j 2 >"$tmp/out" 2>"$tmp/err"
+mpi 3 sweep "$tmp/small.ini" --db "$tmp/j.db" --jobs 2 >"$tmp/out" 2>"$tmp/err"
 [ $? = 2 ] && grep -q "do not mix" "$tmp/err"
 report $? "-j under mpirun exits 2" "$(cat "$tmp/err")"
+# never hang: a rank that stops answering ends the job within --timeout, with an error that
+# names the peer correctly (no "rank :" or "all-gather-1" from a bad format)
+t0=$(date +%s)
+KVR_TEST_FAULT=hang@1 timeout 120 mpirun -np 2 --oversubscribe -x KVR_TEST_FAULT "$kvr" sweep \
+    "$tmp/small.ini" --db "$tmp/hang.db" --timeout 3 >"$tmp/out" 2>"$tmp/err"
+rc=$? t1=$(date +%s)
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "timed out after 3 s waiting for" "$tmp/err" &&
+    ! grep -q "rank :\|-1:" "$tmp/err"
+report $? "a hung rank stops the MPI sweep within its timeout (exit $rc after $((t1 - t0)) s)" "$(tail -5 "$tmp/err")"
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -161,6 +161,13 @@ int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, 
                     KVR_LOOKUP_MAX_P);
     if (r->granularity_tokens < 1)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: granularity must be >= 1", where);
+    if (!isfinite(r->predicted_ttft_s) || r->predicted_ttft_s < 0)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: TTFT %g is not a finite time >= 0", where,
+                    r->predicted_ttft_s);
+    if (!r->model || !*r->model || !r->machine || !*r->machine || !r->scheme || !*r->scheme ||
+        !r->method || !*r->method)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap,
+                    "%s: model, machine, scheme, method must be set", where);
     uint64_t sum = 0;
     for (int i = 0; i < r->p; i++) {
         if (r->partition_tokens[i] == 0)
@@ -214,6 +221,16 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
     }
     t->n = n;
     qsort(t->rows, n, sizeof *t->rows, cmp_rows);
+    for (size_t i = 1; i < n; i++) /* one answer per key: exact and interpolated agree */
+        if (!cmp_rows(&t->rows[i - 1], &t->rows[i])) {
+            const struct kvr_lookup_row *r = &t->rows[i];
+            fail(KVR_LOOKUP_BAD_INPUT, err, cap,
+                 "two rows for model %s, machine %s, scheme %s, method %s, p = %d, ctx = %llu",
+                 r->model, r->machine, r->scheme, r->method, r->p,
+                 (unsigned long long)r->ctx_tokens);
+            kvr_lookup_free(t);
+            return KVR_LOOKUP_BAD_INPUT;
+        }
     *out = t;
     return KVR_LOOKUP_OK;
 }

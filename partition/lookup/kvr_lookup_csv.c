@@ -5,6 +5,7 @@
  *   llama-7b,a100-nvlink,4,kvr,hier,64,16384,0.81,6144;4096;3584;2560
  *
  * Fields holding a comma or a quote are quoted, quotes doubled (RFC 4180). */
+#define _POSIX_C_SOURCE 200809L /* getline */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,6 @@
 
 #include "kvr_lookup_int.h"
 
-#define MAX_LINE 8192
 #define N_FIELDS 9
 #define MAGIC    "# kvrun lookup table, format "
 #define HEADER                                                                                     \
@@ -76,14 +76,31 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+/* p chunks joined by ';', each a plain integer ("a;;b" and a trailing ';' are refused). */
 static int parse_tokens(char *s, uint64_t *tok, int p)
 {
     int n = 0;
-    for (char *save = NULL, *t = strtok_r(s, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+    for (char *t = s;; n++) {
+        char *semi = strchr(t, ';');
+        if (semi) *semi = 0;
         if (n == p || parse_u64(t, &tok[n])) return -1;
-        n++;
+        if (!semi) break;
+        t = semi + 1;
     }
-    return n == p ? 0 : -1;
+    return n + 1 == p ? 0 : -1;
+}
+
+/* A finite number >= 0 as %g writes it: no blanks, sign, inf, nan or hex. */
+static int parse_time(const char *s, double *out)
+{
+    if (!((*s >= '0' && *s <= '9') || *s == '.') || strspn(s, "0123456789.eE+-") != strlen(s))
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= 0) || v > 1e300) return -1;
+    *out = v;
+    return 0;
 }
 
 /* Parses one data line into a staged row (strings packed into one allocation). */
@@ -91,15 +108,14 @@ static int parse_row(char *line, struct kvr_lookup_row *r, char *err, size_t cap
 {
     char *f[N_FIELDS];
     uint64_t p, gran, ctx;
-    char *end;
     if (split(line, f, N_FIELDS) != N_FIELDS)
         return snprintf(err, cap, "%s: expected %d fields", where, N_FIELDS), -1;
     if (parse_u64(f[2], &p) || p < 1 || p > KVR_LOOKUP_MAX_P)
         return snprintf(err, cap, "%s: p '%s' is not in 1..%d", where, f[2], KVR_LOOKUP_MAX_P), -1;
     if (parse_u64(f[5], &gran) || parse_u64(f[6], &ctx))
         return snprintf(err, cap, "%s: bad granularity '%s' or ctx '%s'", where, f[5], f[6]), -1;
-    double ttft = strtod(f[7], &end);
-    if (!*f[7] || *end) return snprintf(err, cap, "%s: bad TTFT '%s'", where, f[7]), -1;
+    double ttft;
+    if (parse_time(f[7], &ttft)) return snprintf(err, cap, "%s: bad TTFT '%s'", where, f[7]), -1;
     size_t len = 0;
     for (int i = 0; i < 5; i++) len += strlen(f[i]) + 1;
     char *s = malloc(len);
@@ -122,33 +138,40 @@ static int parse_row(char *line, struct kvr_lookup_row *r, char *err, size_t cap
     return 0;
 }
 
-static int read_header(FILE *f, const char *path, char *line, char *err, size_t cap)
+/* The next line without its ending, any length (*line grows); -1 at the end. */
+static ssize_t next_line(FILE *f, char **line, size_t *cap)
+{
+    ssize_t len = getline(line, cap, f);
+    while (len > 0 && ((*line)[len - 1] == '\n' || (*line)[len - 1] == '\r')) (*line)[--len] = 0;
+    if (len >= 0 && (ssize_t)strlen(*line) != len) return -2; /* a NUL byte */
+    return len;
+}
+
+static int read_header(FILE *f, const char *path, char **line, size_t *lcap, char *err, size_t cap)
 {
     unsigned version = 0;
-    if (!fgets(line, MAX_LINE, f) || strncmp(line, MAGIC, strlen(MAGIC)) ||
-        sscanf(line + strlen(MAGIC), "%u", &version) != 1)
+    if (next_line(f, line, lcap) < 0 || strncmp(*line, MAGIC, strlen(MAGIC)) ||
+        sscanf(*line + strlen(MAGIC), "%u", &version) != 1)
         return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), KVR_LOOKUP_BAD_INPUT;
     if (version != KVR_LOOKUP_FORMAT_VERSION)
         return snprintf(err, cap, "%s:1: format %u, this library reads format %d", path, version,
                         KVR_LOOKUP_FORMAT_VERSION),
                KVR_LOOKUP_BAD_INPUT;
-    if (!fgets(line, MAX_LINE, f) || strncmp(line, HEADER, strlen(HEADER)))
+    if (next_line(f, line, lcap) < 0 || strcmp(*line, HEADER))
         return snprintf(err, cap, "%s:2: expected the header '%s'", path, HEADER),
                KVR_LOOKUP_BAD_INPUT;
     return KVR_LOOKUP_OK;
 }
 
-static int read_rows(FILE *f, const char *path, struct staging *s, char *err, size_t cap)
+static int read_rows(FILE *f, const char *path, struct staging *s, char **line, char *err,
+                     size_t cap)
 {
-    static char line[MAX_LINE];
-    int rc = read_header(f, path, line, err, cap);
-    for (int lineno = 3; !rc && fgets(line, sizeof line, f); lineno++) {
+    size_t lcap = 0;
+    int rc = read_header(f, path, line, &lcap, err, cap);
+    ssize_t len = 0;
+    for (int lineno = 3; !rc && (len = next_line(f, line, &lcap)) >= 0; lineno++) {
         char where[512];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
-        size_t len = strlen(line);
-        if (len && line[len - 1] != '\n' && !feof(f))
-            return snprintf(err, cap, "%s: line too long", where), KVR_LOOKUP_BAD_INPUT;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (!len) continue;
         if (s->n == s->cap) {
             size_t nc = s->cap ? 2 * s->cap : 64;
@@ -157,10 +180,12 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char *err, si
             s->rows = nr, s->cap = nc;
         }
         memset(&s->rows[s->n], 0, sizeof s->rows[s->n]);
-        if (parse_row(line, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
+        if (parse_row(*line, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
         s->n++;
         if (kvr_lookup_check_row(&s->rows[s->n - 1], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     }
+    if (!rc && len == -2)
+        return snprintf(err, cap, "%s: a NUL byte in the table", path), KVR_LOOKUP_BAD_INPUT;
     return rc ? rc : ferror(f) ? (snprintf(err, cap, "%s: read error", path), KVR_LOOKUP_IO) : 0;
 }
 
@@ -169,7 +194,9 @@ int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, si
     FILE *f = fopen(path, "r");
     if (!f) return snprintf(err, cap, "%s: cannot open: %s", path, strerror(errno)), KVR_LOOKUP_IO;
     struct staging s = {0};
-    int rc = read_rows(f, path, &s, err, cap);
+    char *line = NULL;
+    int rc = read_rows(f, path, &s, &line, err, cap);
+    free(line);
     fclose(f);
     if (!rc) {
         rc = kvr_lookup_from_rows(s.rows, s.n, out, err, cap);

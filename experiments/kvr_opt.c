@@ -1,0 +1,171 @@
+/* The option parser of every subcommand. Short options mean one thing in the whole program:
+ *   -b --backend  -c --ctx  -d --db  -f --format  -g --gpus  -G --granularity  -h --help
+ *   -H --machine  -i --interp  -j --json  -J --jobs  -m --model  -M --method  -o --out
+ *   -P --partition  -q --quiet  -r --reps  -s --scheme  -t --timeline  -w --warmup
+ * (bench attention keeps its own -p --prefix). Everything else is long only. */
+#include "kvr_opt.h"
+
+#include "kvr_cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_OPTS 64
+
+bool kvr_opt_quiet;
+
+static int count_opts(const struct kvr_opt *o)
+{
+    int n = 0;
+    while (o[n].name) n++;
+    return n;
+}
+
+static void store_defaults(const struct kvr_opt *o, int n, void *base)
+{
+    for (int i = 0; i < n; i++) {
+        char *at = (char *)base + o[i].offset;
+        if (o[i].kind == KVR_OPT_TEXT) *(const char **)at = o[i].def;
+        if (o[i].kind == KVR_OPT_FLAG) *(bool *)at = false;
+        if (o[i].kind == KVR_OPT_MULTI) *(int *)((char *)base + o[i].count_offset) = 0;
+    }
+}
+
+static enum kvr_status take(const struct kvr_opt *o, void *base, const char *arg)
+{
+    char *at = (char *)base + o->offset;
+    if (o->kind == KVR_OPT_FLAG) {
+        *(bool *)at = true;
+        return KVR_OK;
+    }
+    if (o->kind == KVR_OPT_TEXT) {
+        *(const char **)at = arg;
+        return KVR_OK;
+    }
+    int *n = (int *)((char *)base + o->count_offset);
+    if (*n == o->max)
+        return kvr_error(KVR_ERR_USAGE, "--%s: given more than %d times", o->name, o->max);
+    ((const char **)at)[(*n)++] = arg;
+    return KVR_OK;
+}
+
+/* getopt_long's tables from ours: a short name returns itself, a long-only one 256 + index. */
+static void build(const struct kvr_opt *o, int n, struct option *lo, char *shorts)
+{
+    size_t k = 0;
+    shorts[k++] = ':'; /* report missing arguments as ':' */
+    for (int i = 0; i < n; i++) {
+        int has = o[i].kind == KVR_OPT_FLAG ? no_argument : required_argument;
+        lo[i] = (struct option){o[i].name, has, NULL, o[i].short_name ? o[i].short_name : 256 + i};
+        if (o[i].short_name) {
+            shorts[k++] = o[i].short_name;
+            if (has == required_argument) shorts[k++] = ':';
+        }
+    }
+    lo[n] = (struct option){0};
+    shorts[k] = 0;
+}
+
+static int index_of(const struct kvr_opt *o, int n, int c)
+{
+    for (int i = 0; i < n; i++)
+        if ((o[i].short_name && o[i].short_name == c) || 256 + i == c) return i;
+    return -1;
+}
+
+static enum kvr_status bad_option(char **argv, int c)
+{
+    const char *bad = argv[optind - 1];
+    if (c == ':') return kvr_error(KVR_ERR_USAGE, "%s: option '%s' needs a value", argv[0], bad);
+    if (optopt && optopt < 256)
+        return kvr_error(KVR_ERR_USAGE, "%s: unknown option '-%c'", argv[0], optopt);
+    return kvr_error(KVR_ERR_USAGE, "%s: unknown option '%s'", argv[0], bad);
+}
+
+enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **argv, void *base,
+                              struct kvr_opt_result *res)
+{
+    const struct kvr_opt *o = spec->opts;
+    int n = count_opts(o);
+    static struct option lo[MAX_OPTS + 1];
+    static char shorts[3 * MAX_OPTS + 2];
+    if (n > MAX_OPTS) return kvr_error(KVR_ERR_RUNTIME, "%s: too many options", argv[0]);
+    *res = (struct kvr_opt_result){0};
+    store_defaults(o, n, base);
+    build(o, n, lo, shorts);
+    optind = 0, opterr = 0;
+    enum kvr_status st = KVR_OK;
+    for (int c; !st && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1;) {
+        int i = c == '?' || c == ':' ? -1 : index_of(o, n, c);
+        if (i < 0) return bad_option(argv, c);
+        res->given |= 1ull << i;
+        st = take(&o[i], base, optarg);
+        if (!strcmp(o[i].name, "help")) res->help = true;
+        if (!strcmp(o[i].name, "quiet")) kvr_opt_quiet = true;
+    }
+    if (st || res->help) return st;
+    res->args = argv + optind, res->n_args = argc - optind;
+    if (res->n_args > spec->max_args && spec->max_args >= 0)
+        return kvr_error(KVR_ERR_USAGE, "%s: unexpected argument '%s'", argv[0],
+                         argv[optind + (spec->max_args > 0 ? spec->max_args : 0)]);
+    if (res->n_args < spec->min_args)
+        return kvr_error(KVR_ERR_USAGE, "%s: missing argument (see kvr %s --help)", argv[0],
+                         argv[0]);
+    return KVR_OK;
+}
+
+bool kvr_opt_given(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
+                   const char *name)
+{
+    for (int i = 0; spec->opts[i].name; i++)
+        if (!strcmp(spec->opts[i].name, name)) return res->given >> i & 1;
+    return false;
+}
+
+enum kvr_status kvr_opt_refuse(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
+                               const char *const *names, const char *why)
+{
+    for (int k = 0; names[k]; k++)
+        if (kvr_opt_given(spec, res, names[k]))
+            return kvr_error(KVR_ERR_USAGE, "--%s %s", names[k], why);
+    return KVR_OK;
+}
+
+/* "  -m, --model M" padded to the help column, then the help, then the default. */
+static void help_line(const struct kvr_opt *o, FILE *out)
+{
+    char head[64];
+    int k = snprintf(head, sizeof head, "  %c%c%s--%s%s%s", o->short_name ? '-' : ' ',
+                     o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
+                     o->arg ? " " : "", o->arg ? o->arg : "");
+    fprintf(out, "%s%*s", head, k < 25 ? 25 - k : 1, "");
+    for (const char *h = o->help; *h; h++) {
+        fputc(*h, out);
+        if (*h == '\n') fprintf(out, "%25s", "");
+    }
+    if (o->def || o->def_help)
+        fprintf(out, " (default %s%s%s)", o->def ? o->def : o->def_help,
+                o->unit && o->def ? " " : "", o->unit && o->def ? o->unit : "");
+    else if (o->unit)
+        fprintf(out, " (%s)", o->unit);
+    fputc('\n', out);
+}
+
+/* The help is rendered first, then printed through kvr_cli_print_help, so a help string may
+ * name a list of the scheme table (@SCHEMES@, @SIM_SCHEMES@, ...) that can't drift from it. */
+void kvr_opt_help(const struct kvr_opt_spec *spec, FILE *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    FILE *to = mem ? mem : out;
+    fputs(spec->usage, to);
+    fputc('\n', to);
+    for (const struct kvr_opt *o = spec->opts; o->name; o++) help_line(o, to);
+    if (spec->footer) fputs(spec->footer, to);
+    if (!mem) return;
+    if (fclose(mem) == 0 && text) kvr_cli_print_help(out, text);
+    free(text);
+}

@@ -1,0 +1,97 @@
+/* Options described once: each subcommand has one table (long name, short name, argument,
+ * default, unit, help line) from which kvr_opt_parse fills the command's struct and
+ * kvr_opt_help prints the help, so a default shown is the default used. Short names have one
+ * meaning across the program (see kvr_opt.c). Values are stored as text (the command converts
+ * and checks them, naming the option); flags as bool; repeatable options append. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kvr_status.h"
+
+enum kvr_opt_kind {
+    KVR_OPT_TEXT, /* const char * at offset */
+    KVR_OPT_FLAG, /* bool at offset */
+    KVR_OPT_MULTI /* const char *[max] at offset, int count at count_offset; repeatable */
+};
+
+struct kvr_opt {
+    const char *name; /* long name, without "--" */
+    char short_name;  /* 0: long only */
+    const char *arg;  /* the argument's name in the help ("FILE"); NULL for flags */
+    const char *def;  /* the default value stored before parsing (NULL: none) */
+    const char *unit; /* unit of the value, shown after the default ("tokens"), or NULL */
+    const char *help; /* one line; '\n' starts a continuation line */
+    enum kvr_opt_kind kind;
+    size_t offset, count_offset;
+    int max;
+    const char *def_help; /* the default in words when it is not a value ("all of the profile") */
+};
+
+#define KVR_OPT_END                                                                                \
+    {                                                                                              \
+        0                                                                                          \
+    }
+
+/* A subcommand's table and its help text around it. */
+struct kvr_opt_spec {
+    const char *usage;  /* "usage: kvr sim [options]\n\nPredicts ...\n" */
+    const char *footer; /* printed after the options, or NULL */
+    const struct kvr_opt *opts;
+    int min_args, max_args; /* positional arguments allowed (max -1: any) */
+};
+
+/* What a parse saw: the positional arguments and which options were given. */
+struct kvr_opt_result {
+    char **args;
+    int n_args;
+    uint64_t given; /* bit i: opts[i] appeared on the command line */
+    bool help;      /* --help: print kvr_opt_help and succeed */
+};
+
+/* Stores the defaults into the struct at base, then parses argv (argv[0] is the command's
+ * name). Unknown options, missing values and wrong argument counts are KVR_ERR_USAGE. */
+enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **argv, void *base,
+                              struct kvr_opt_result *res);
+/* Whether the option with that long name was given. */
+bool kvr_opt_given(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
+                   const char *name);
+/* KVR_ERR_USAGE naming the first of the listed options (NULL-terminated) that was given, with
+ * why (e.g. "applies under mpirun only"): the house's "used or refused". */
+enum kvr_status kvr_opt_refuse(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
+                               const char *const *names, const char *why);
+void kvr_opt_help(const struct kvr_opt_spec *spec, FILE *out);
+
+/* The shared --json, --quiet and --help entries for a struct with bool json, quiet, help. */
+#define KVR_OPT_COMMON(type)                                                                       \
+    {"json",                                                                                       \
+     'j',                                                                                          \
+     NULL,                                                                                         \
+     NULL,                                                                                         \
+     NULL,                                                                                         \
+     "print JSON instead of a table",                                                              \
+     KVR_OPT_FLAG,                                                                                 \
+     offsetof(type, json),                                                                         \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL},                                                                                        \
+        {"quiet",                                                                                  \
+         'q',                                                                                      \
+         NULL,                                                                                     \
+         NULL,                                                                                     \
+         NULL,                                                                                     \
+         "no progress bars or notes on stderr",                                                    \
+         KVR_OPT_FLAG,                                                                             \
+         offsetof(type, quiet),                                                                    \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "help", 'h', NULL, NULL, NULL, "this help", KVR_OPT_FLAG, offsetof(type, help), 0, 0, NULL \
+    }
+
+/* Set by --quiet (any command): progress bars and notes stay off. */
+extern bool kvr_opt_quiet;

@@ -1,0 +1,158 @@
+#include "kvr_out.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum kvr_status kvr_path_check(const char *what, const char *path)
+{
+    if (!path || !*path) return kvr_error(KVR_ERR_USAGE, "%s: the path is empty", what);
+    return KVR_OK;
+}
+
+/* The file a path names: a symlink's final target, followed link by link, so a dangling link
+ * names the file to create (40 links at most, as the kernel allows). */
+static enum kvr_status resolve(struct kvr_out *o, const char *path)
+{
+    char cur[PATH_MAX], link[PATH_MAX];
+    if ((size_t)snprintf(cur, sizeof cur, "%s", path) >= sizeof cur)
+        return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+    for (int hops = 0;; hops++) {
+        struct stat lst;
+        if (lstat(cur, &lst) != 0 || !S_ISLNK(lst.st_mode)) break;
+        if (hops == 40) return kvr_error(KVR_ERR_USAGE, "%s: '%s': too many links", o->what, path);
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0) return kvr_error(KVR_ERR_IO, "%s: '%s': %s", o->what, cur, strerror(errno));
+        link[n] = 0;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", cur);
+        const char *d = dirname(dir);
+        int k = link[0] == '/' ? snprintf(cur, sizeof cur, "%s", link)
+                               : snprintf(cur, sizeof cur, "%s/%s", d, link);
+        if (k < 0 || (size_t)k >= sizeof cur)
+            return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+    }
+    snprintf(o->path, sizeof o->path, "%s", cur);
+    return KVR_OK;
+}
+
+static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
+{
+    char dir_buf[4096], base_buf[4096];
+    snprintf(dir_buf, sizeof dir_buf, "%s", o->path);
+    snprintf(base_buf, sizeof base_buf, "%s", o->path);
+    const char *dir = dirname(dir_buf), *base = basename(base_buf);
+    if ((size_t)snprintf(o->tmp, sizeof o->tmp, "%s/.%s.tmp-XXXXXX", dir, base) >= sizeof o->tmp)
+        return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        int e = errno;
+        o->tmp[0] = 0;
+        return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", o->what, dir, strerror(e));
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, old ? old->st_mode & 07777 : 0666 & ~mask);
+    o->f = fdopen(fd, "w");
+    if (o->f) setvbuf(o->f, NULL, _IOFBF, 1 << 16);
+    if (!o->f) {
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = 0;
+        return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", o->what);
+    }
+    return KVR_OK;
+}
+
+/* A device or a FIFO is written through, never replaced. A FIFO nobody reads would block the
+ * open forever: it is retried for 10 s, then refused. */
+static enum kvr_status open_through(struct kvr_out *o, bool fifo)
+{
+    int fd = -1;
+    for (int tries = 0; tries < 1000; tries++) {
+        fd = open(o->path, O_WRONLY | (fifo ? O_NONBLOCK : 0));
+        if (fd >= 0 || errno != ENXIO) break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    if (fd < 0)
+        return kvr_error(KVR_ERR_IO, "%s: cannot write '%s': %s", o->what, o->path,
+                         errno == ENXIO ? "no process reads the FIFO" : strerror(errno));
+    if (fifo) (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!(o->f = fdopen(fd, "w"))) {
+        close(fd);
+        return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", o->what);
+    }
+    setvbuf(o->f, NULL, _IOFBF, 1 << 16);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path)
+{
+    *o = (struct kvr_out){.what = what};
+    enum kvr_status st = kvr_path_check(what, path);
+    if (st) return st;
+    if (!strcmp(path, "-")) {
+        o->f = stdout, o->is_stdout = true;
+        snprintf(o->path, sizeof o->path, "-");
+        return KVR_OK;
+    }
+    if ((st = resolve(o, path))) return st;
+    struct stat sb;
+    bool exists = stat(o->path, &sb) == 0;
+    if (exists && S_ISDIR(sb.st_mode))
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
+    if (exists && !S_ISREG(sb.st_mode)) return open_through(o, S_ISFIFO(sb.st_mode));
+    return open_temp(o, exists ? &sb : NULL);
+}
+
+static enum kvr_status fail(struct kvr_out *o, int e)
+{
+    /* a runtime failure (exit 1): full disk, file-size limit, device error */
+    enum kvr_status st = kvr_error(KVR_ERR_RUNTIME, "%s: error writing '%s': %s", o->what, o->path,
+                                   strerror(e ? e : EIO));
+    if (o->tmp[0]) unlink(o->tmp);
+    o->tmp[0] = 0;
+    return st;
+}
+
+enum kvr_status kvr_out_commit(struct kvr_out *o)
+{
+    FILE *f = o->f;
+    o->f = NULL;
+    if (!f) return kvr_error(KVR_ERR_IO, "%s: not open", o->what);
+    errno = 0;
+    bool bad = fflush(f) != 0 || ferror(f);
+    int e = errno;
+    if (o->is_stdout) return bad ? fail(o, e) : KVR_OK;
+    if (!bad && o->tmp[0] && fsync(fileno(f)) != 0) bad = true, e = errno;
+    if (fclose(f) != 0 && !bad) bad = true, e = errno;
+    if (bad) return fail(o, e);
+    if (o->tmp[0] && rename(o->tmp, o->path) != 0) return fail(o, errno);
+    o->tmp[0] = 0;
+    return KVR_OK;
+}
+
+void kvr_out_abort(struct kvr_out *o)
+{
+    if (o->f && !o->is_stdout) fclose(o->f);
+    if (o->tmp[0]) unlink(o->tmp);
+    o->f = NULL, o->tmp[0] = 0;
+}
+
+enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,
+                                        const char *in)
+{
+    struct stat a, b;
+    if (!out || !in || !strcmp(out, "-") || !strcmp(in, "-")) return KVR_OK;
+    if (stat(out, &a) != 0 || stat(in, &b) != 0) return KVR_OK;
+    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino && S_ISREG(a.st_mode))
+        return kvr_error(KVR_ERR_USAGE, "%s '%s' is the %s '%s': it would be overwritten", out_what,
+                         out, in_what, in);
+    return KVR_OK;
+}

@@ -1,0 +1,39 @@
+/* The one writer of every file kvrun makes. kvr_out_open picks how:
+ * - "-" is standard output (flushed and checked at commit);
+ * - a symlink is followed to its target, which is what gets written (the link stays; a
+ *   dangling link names the file to create);
+ * - an existing non-regular target (a device, a FIFO) is written through, never replaced (a
+ *   FIFO without a reader for 10 s is refused rather than waited for);
+ * - anything else is written to a unique temp file in the target's folder (mkstemp), flushed,
+ *   fsync'ed and renamed over the target at commit, so a failure or a kill never leaves a
+ *   half-written file and concurrent writers never mix (the last rename wins whole).
+ * Every write error (full disk, file-size limit, EIO) surfaces at kvr_out_commit. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "kvr_status.h"
+
+struct kvr_out {
+    FILE *f;          /* write here */
+    const char *what; /* the option or role, for messages ("--out") */
+    char path[4096];  /* the file written (the symlink's target) */
+    char tmp[4096];   /* the temp file, "" when writing through or to stdout */
+    bool is_stdout;
+};
+
+/* Opens the output; what names it in messages. Nothing is created when this fails. */
+enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path);
+/* Flushes, checks, fsyncs and renames; on any failure the temp file is removed, the target is
+ * untouched and the status names the output and the system's reason. Always closes. */
+enum kvr_status kvr_out_commit(struct kvr_out *o);
+/* Closes and removes the temp file (the target stays as it was); safe after a failed open. */
+void kvr_out_abort(struct kvr_out *o);
+
+/* KVR_ERR_USAGE when output path names the same file as input path (both existing; links
+ * followed), e.g. "kvr export --db q.db --out q.db". NULL paths and "-" never clash. */
+enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,
+                                        const char *in);
+/* Whether path is "" (refused everywhere a file is named: KVR_ERR_USAGE naming what). */
+enum kvr_status kvr_path_check(const char *what, const char *path);

@@ -1,0 +1,316 @@
+#!/bin/sh
+# Reliability of the kvr program, one block per class of defect (issue #16): writes never
+# destroy a file, failures never exit 0, readers refuse what they cannot read correctly, nothing
+# hangs, parsers take long lines and refuse junk. Cases that need a private mount namespace
+# (disk full on a tiny tmpfs, a read-only folder as root) are skipped where it is not allowed.
+# Usage: test_reliability.sh PATH/TO/kvr   (TAP on stdout)
+kvr=$1
+n=0 failed=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/tap_helpers.sh"
+src=${KVR_SOURCE_ROOT:-.}
+ops=$src/data/calibration/h100-ops.csv
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+same() { cmp -s "$1" "$2"; } # same FILE FILE
+has_ns=no
+unshare -rm sh -c 'mount -t tmpfs -o size=16k tmpfs "$1"' sh "$tmp" 2>/dev/null && has_ns=yes
+# in_ns SCRIPT ARGS...: SCRIPT under sh in a private mount namespace, $tmp/mnt a tmpfs of
+# $ns_size (24 KiB unless set)
+in_ns() {
+    mkdir -p "$tmp/mnt"
+    s=$1; shift
+    unshare -rm sh -c "mount -t tmpfs -o size=${ns_size:-24k} tmpfs '$tmp/mnt' && $s" sh "$@"
+}
+
+"$kvr" search --db "$tmp/q.db" --ctx 1k-8k+1k --gpus 2 >/dev/null 2>&1
+report $? "set-up: a lookup table of 8 rows"
+"$kvr" export --db "$tmp/q.db" --out "$tmp/good.json" 2>/dev/null
+"$kvr" calibrate --from "$ops" --out "$tmp/good.ini" --save "$tmp/good.csv" >/dev/null 2>&1
+report $? "set-up: a calibrated profile and its measurements"
+
+## 1. Writes never destroy. Every output goes through one writer (model/kvr_out.c).
+# an output that is one of the command's inputs is refused, the input untouched (4 commands)
+cp "$tmp/q.db" "$tmp/q0.db"
+expect 2 "is the --db" "export --out DB refuses to overwrite its database" \
+    -- export --db "$tmp/q.db" --out "$tmp/q.db"
+same "$tmp/q.db" "$tmp/q0.db"; report $? "  and the database is unchanged"
+cp "$tmp/good.csv" "$tmp/c0.csv"
+expect 2 "is the --from" "calibrate --save CSV refuses to overwrite its --from" \
+    -- calibrate --from "$tmp/good.csv" --save "$tmp/good.csv"
+same "$tmp/good.csv" "$tmp/c0.csv"; report $? "  and the measurements are unchanged"
+cp "$src/data/models/falcon-7b.ini" "$tmp/m.ini"
+expect 2 "is the --model" "sim --timeline MODEL.ini refuses to overwrite its model" \
+    -- sim --model "$tmp/m.ini" --gpus 2 --ctx 1k --timeline "$tmp/m.ini"
+expect 2 "is the --base" "calibrate --out refuses to overwrite its --base profile" \
+    -- calibrate --from "$ops" --base "$tmp/good.ini" --out "$tmp/good.ini"
+# a symlink is followed: its target is written, the link stays a link (3 commands)
+ln -s "$tmp/t-export.json" "$tmp/l1"; ln -s "$tmp/t-sim.tsv" "$tmp/l2"
+ln -s "$tmp/t-cal.ini" "$tmp/l3"
+"$kvr" export --db "$tmp/q.db" --out "$tmp/l1" 2>/dev/null &&
+    "$kvr" sim --gpus 2 --ctx 1k --timeline "$tmp/l2" >/dev/null &&
+    "$kvr" calibrate --from "$ops" --out "$tmp/l3" >/dev/null &&
+    [ -L "$tmp/l1" ] && [ -L "$tmp/l2" ] && [ -L "$tmp/l3" ] && [ -s "$tmp/t-export.json" ] &&
+    [ -s "$tmp/t-sim.tsv" ] && [ -s "$tmp/t-cal.ini" ]
+report $? "export, sim --timeline, calibrate --out write a symlink's target and keep the link"
+# a FIFO is written through, never replaced (2 commands)
+mkfifo "$tmp/fifo"
+for c in "export --db $tmp/q.db --format csv --out $tmp/fifo" \
+    "sim --gpus 2 --ctx 1k --timeline $tmp/fifo"; do
+    cat "$tmp/fifo" >"$tmp/fifo.out" &
+    # shellcheck disable=SC2086
+    "$kvr" $c >/dev/null 2>&1; rc=$?
+    wait
+    [ "$rc" = 0 ] && [ -p "$tmp/fifo" ] && [ -s "$tmp/fifo.out" ]
+    report $? "kvr ${c%% *} writes through a FIFO and leaves it a FIFO"
+done
+mkfifo "$tmp/fifo2"
+t0=$(date +%s)
+expect 2 "no process reads the FIFO" "a FIFO nobody reads is refused, not waited for forever" \
+    -- export --db "$tmp/q.db" --out "$tmp/fifo2"
+[ -p "$tmp/fifo2" ] && [ $(($(date +%s) - t0)) -lt 60 ]; report $? "  within a minute, the FIFO left as it is"
+# a device is written through: /dev/full stays a device and the error reaches the exit code
+expect 1 "error writing '/dev/full'" "export --out /dev/full exits 1" \
+    -- export --db "$tmp/q.db" --out /dev/full
+[ -c /dev/full ]; report $? "  and /dev/full is still a character device"
+expect 1 "/dev/full" "sim --timeline /dev/full exits 1" -- sim --gpus 2 --ctx 1k --timeline /dev/full
+# a write that fails half-way (file-size limit) leaves the old file whole, no temp file (4 outputs)
+cp "$tmp/good.json" "$tmp/x.json"; cp "$tmp/good.ini" "$tmp/x.ini"; cp "$tmp/good.csv" "$tmp/x.csv"
+cp "$tmp/good.json" "$tmp/x.tsv"
+for c in "export --db $tmp/q.db --out $tmp/x.json" "calibrate --from $ops --out $tmp/x.ini" \
+    "calibrate --from $ops --save $tmp/x.csv" "sim --gpus 2 --ctx 1k --timeline $tmp/x.tsv"; do
+    # shellcheck disable=SC2086
+    (trap '' XFSZ; ulimit -f 1; exec "$kvr" $c) >/dev/null 2>"$tmp/err"; rc=$?
+    out=$(echo "$c" | sed 's/.* //')
+    good=$tmp/good.${out##*.}; [ "${out##*.}" = tsv ] && good=$tmp/good.json
+    [ "$rc" = 1 ] && same "$out" "$good" && [ -z "$(ls -A "$tmp" | grep '\.tmp-')" ]
+    report $? "file-size limit: kvr ${c%% *} ${out##*.} exits 1, the old file intact" \
+        "exit $rc; $(cat "$tmp/err")"
+done
+"$kvr" sim --machine "$tmp/x.ini" --gpus 1 --scheme single >/dev/null
+report $? "  the calibrated profile still loads after the failed rewrite"
+# the same on a full disk (a 24 KiB tmpfs): export and calibrate
+if [ "$has_ns" = yes ]; then
+    in_ns 'cp "$1" "$3/mnt/q.json" && dd if=/dev/zero of="$3/mnt/fill" bs=1k count=19 2>/dev/null;
+        "$2" export --db "$4" --out "$3/mnt/q.json" 2>"$3/err"; rc=$?;
+        cmp -s "$1" "$3/mnt/q.json" && [ $rc = 1 ] && [ -z "$(ls -A "$3/mnt" | grep tmp-)" ]' \
+        "$tmp/good.json" "$kvr" "$tmp" "$tmp/q.db"
+    report $? "full disk: export exits 1, the old file intact, no temp file left" "$(cat "$tmp/err")"
+else
+    skip "full disk: export exits 1" "no private mount namespace"
+fi
+# concurrent writers to one path: each result is one whole file, never a mix
+ok=0
+for round in 1 2 3 4 5 6 7 8; do
+    for f in json csv c-header; do
+        "$kvr" export --db "$tmp/q.db" --format $f --out "$tmp/race.out" 2>/dev/null &
+    done
+    wait
+    "$kvr" export --db "$tmp/q.db" --format json --out "$tmp/r.json" 2>/dev/null
+    "$kvr" export --db "$tmp/q.db" --format csv --out "$tmp/r.csv" 2>/dev/null
+    "$kvr" export --db "$tmp/q.db" --format c-header --out "$tmp/r.h" 2>/dev/null
+    if same "$tmp/race.out" "$tmp/r.json" || same "$tmp/race.out" "$tmp/r.csv" ||
+        same "$tmp/race.out" "$tmp/r.h"; then :; else ok=1; fi
+done
+[ "$ok" = 0 ] && [ -z "$(ls -A "$tmp" | grep '\.tmp-')" ]
+report $? "3 concurrent exports to one path, 8 rounds: always one whole format, no temp files"
+# nothing is created before the input is validated (5 commands)
+expect 2 "smaller than --gpus 8" "search --ctx 4 --gpus 8 exits 2" -- search --db "$tmp/s.db" --ctx 4 --gpus 8
+[ ! -e "$tmp/s.db" ]; report $? "  and creates no database"
+mkdir "$tmp/fig"
+expect 2 "cannot open database" "plot --db missing.db exits 2" \
+    -- plot fig1 --db "$tmp/missing.db" --out "$tmp/fig"
+[ ! -e "$tmp/fig/data" ] && [ ! -e "$tmp/missing.db" ]; report $? "  and creates neither data/ nor the db"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 16\n' >"$tmp/g16.ini"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\n' >"$tmp/ok.ini"
+expect 2 "g16.ini:8: gpus" "sweep: gpus = 16 on an 8-GPU machine is found at read time, file:line" \
+    -- sweep "$tmp/ok.ini" "$tmp/g16.ini" --db "$tmp/sw.db"
+[ ! -e "$tmp/sw.db" ]; report $? "  and not even the good file before it ran (no database)"
+expect 2 "--format: unknown" "export --format bogus exits 2" \
+    -- export --db "$tmp/q.db" --format bogus --out "$tmp/none.json"
+expect 2 "--name" "calibrate --name '' exits 2" -- calibrate --from "$ops" --name '' --out "$tmp/none.ini"
+[ ! -e "$tmp/none.json" ] && [ ! -e "$tmp/none.ini" ]; report $? "  neither writes its --out"
+# plot on a full disk: an error, not a crash (the data file was closed twice)
+if [ "$has_ns" = yes ] && command -v gnuplot >/dev/null; then
+    "$kvr" sweep "$src/experiments/sweeps/fig3.ini" --db "$tmp/p.db" >/dev/null 2>&1
+    in_ns 'dd if=/dev/zero of="$3/mnt/fill" bs=1k count=22 2>/dev/null;
+        "$1" plot fig3 --db "$2" --out "$3/mnt" >/dev/null 2>"$3/err"; [ $? = 1 ] || [ $? = 2 ]' \
+        "$kvr" "$tmp/p.db" "$tmp"
+    report $? "full disk: plot exits with an error, no abort" "$(cat "$tmp/err")"
+else
+    skip "full disk: plot" "no private mount namespace or gnuplot"
+fi
+
+## 2. Failures never exit 0.
+# every output error reaches the exit code: --json > /dev/full (11 commands)
+for c in "model list --json" "model show llama-7b --json" "sim --json" \
+    "search --db $tmp/q.db --ctx 1k --gpus 2 --json" \
+    "lookup --db $tmp/q.db --gpus 2 --ctx 1536 --json" \
+    "export --db $tmp/q.db --out $tmp/e.json --json" "sweep $tmp/ok.ini --db $tmp/ok.db --json" \
+    "version --json" "--version" "calibrate --from $ops --json" "validate --json" "help"; do
+    # shellcheck disable=SC2086
+    "$kvr" $c >/dev/full 2>"$tmp/err"; rc=$?
+    [ "$rc" = 1 ]; report $? "kvr $c > /dev/full exits 1" "exit $rc: $(cat "$tmp/err")"
+done
+# --db '' is refused everywhere a database is named (6 commands)
+for c in "search --ctx 1k --gpus 2" "lookup --gpus 2 --ctx 1k" "export --out $tmp/e2.json" \
+    "sweep $tmp/ok.ini" "plot fig1 --out $tmp/fig" "exec --model llama-7b --ctx 16 --backend ref"; do
+    # shellcheck disable=SC2086
+    "$kvr" $c --db '' >/dev/null 2>"$tmp/err"; rc=$?
+    [ "$rc" = 2 ] && grep -q -- "--db" "$tmp/err"
+    report $? "kvr ${c%% *} --db '' exits 2" "exit $rc: $(cat "$tmp/err")"
+done
+# a sweep file with an empty value or a repeated key is refused with file:line (not "0 run now")
+printf '[sweep]\nname =\nfigure = fig1\n' >"$tmp/empty.ini"
+expect 2 "empty.ini:2: key 'name' has no value" "sweep name = (empty) exits 2 with file:line" \
+    -- sweep "$tmp/empty.ini" --db "$tmp/e.db"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nbw = 0GB/s\n' >"$tmp/bw0.ini"
+expect 2 "bw0.ini:9: bw: '0GB/s' must be positive" "sweep bw = 0GB/s: file:line at read time" \
+    -- sweep "$tmp/bw0.ini" --db "$tmp/e.db"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nnoise = random:3\n' >"$tmp/nz.ini"
+expect 2 "nz.ini:9: noise" "sweep noise = random:3: file:line at read time" \
+    -- sweep "$tmp/nz.ini" --db "$tmp/e.db"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nlinks = 0-1=fast\n' >"$tmp/ln.ini"
+expect 2 "ln.ini:9: links" "sweep links = 0-1=fast: file:line at read time" \
+    -- sweep "$tmp/ln.ini" --db "$tmp/e.db"
+[ ! -e "$tmp/e.db" ]; report $? "  none of them creates the database"
+# every option is used or refused (10 cases)
+for o in "--partition 8,8" "--machine a100-nvlink" "--bw 10GB/s" "--comm nccl"; do
+    # shellcheck disable=SC2086
+    expect 2 "applies to the schemes on ranks" "single-process exec refuses $o" \
+        -- exec --model llama-7b --ctx 16 --backend ref $o
+done
+# ... and honours the dumps and the timeline (model-fidelity issue): each file is written
+"$kvr" exec --model "$src/data/models/tiny.ini" --ctx 16 --backend ref --reps 1 --warmup 0 \
+    --dump-logits "$tmp/l.bin" --dump-kv "$tmp/kv.bin" --timeline "$tmp/t.tsv" >"$tmp/out" 2>&1 &&
+    [ -s "$tmp/l.bin" ] && [ -s "$tmp/kv.bin" ] && [ -s "$tmp/t.tsv" ]
+report $? "single-process exec writes --dump-logits, --dump-kv and --timeline" "$(cat "$tmp/out")"
+expect 2 "--objective: 'bogus'" "sim --objective bogus exits 2" -- sim --objective bogus --noise 0.1
+expect 2 "--trials applies with --noise only" "sim --trials without --noise exits 2" -- sim --trials 5
+expect 2 "--seed applies with --noise only" "search --seed without --noise exits 2" \
+    -- search --db "$tmp/q.db" --ctx 1k --gpus 2 --seed 3
+json_check "sim --objective p95 is honoured (objective_s = ttft_p95_s)" \
+    "d['objective'] == 'p95' and d['objective_s'] == d['ttft_p95_s'] and d['objective_s'] != d['ttft_mean_s']" \
+    -- sim --scheme tsp --noise random:0.5 --seed 3 --trials 20 --objective p95 --json
+expect 2 "--db: stores the measurements timed now" "calibrate --db with --from exits 2" \
+    -- calibrate --from "$ops" --db "$tmp/m.db"
+expect 2 "--models times operations" "calibrate --models with --from exits 2" \
+    -- calibrate --from "$ops" --models llama-7b
+expect 2 "--model applies with --timeline only" "validate --model without --timeline exits 2" \
+    -- validate --model llama-7b
+# calibrate never writes a profile kvr sim refuses (3 cases), and help takes its topic
+expect 2 "--link-bw: '0GB/s' must be positive" "calibrate --link-bw 0GB/s exits 2" \
+    -- calibrate --from "$ops" --link-bw 0GB/s --out "$tmp/bad.ini"
+expect 2 "--name" "calibrate --name with a newline exits 2" \
+    -- calibrate --from "$ops" --name "$(printf 'a\nb')" --out "$tmp/bad.ini"
+expect 2 "--name" "calibrate --name with a comment character exits 2" \
+    -- calibrate --from "$ops" --name "a;b" --out "$tmp/bad.ini"
+"$kvr" help sim >"$tmp/out" 2>&1 && grep -q "usage: kvr sim" "$tmp/out" &&
+    grep -q -- "--partition LIST" "$tmp/out"
+report $? "kvr help sim prints sim's help"
+# one meaning per short option across every command's help (generated from the tables)
+for c in "model show" "model list" sim search lookup export sweep plot exec calibrate validate \
+    bench "bench attention" "bench comm" version; do
+    # shellcheck disable=SC2086
+    "$kvr" $c --help
+done 2>&1 | sed -n 's/^  -\(.\), --\([a-z-]*\).*/\1 \2/p' | sort -u >"$tmp/shorts"
+dups=$(cut -d' ' -f1 "$tmp/shorts" | uniq -d)
+[ -s "$tmp/shorts" ] && [ -z "$dups" ]
+report $? "every short option means one long option in all 15 commands' help" "$(grep "^[$dups] " "$tmp/shorts" 2>/dev/null)"
+# one meaning per short option: -j is --json everywhere, -P the partition
+json_check "sweep -j is --json" "d['points'] == 1" -- sweep "$tmp/ok.ini" --db "$tmp/ok2.db" -j
+json_check "sim -P is --partition" "d['partition'] == [600, 424]" -- sim -g 2 -c 1024 -P 600,424 -j
+
+## 3. A database that cannot be read correctly is refused (exit 2), never read partially.
+cp "$tmp/q.db" "$tmp/nt.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DROP TABLE measurement'); c.commit()" "$tmp/nt.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('PRAGMA journal_mode').fetchone()[0])" "$tmp/nt.db" >"$tmp/mode0"
+cp "$tmp/nt.db" "$tmp/nt0.db"
+for c in "export --out $tmp/nt.json" "lookup --gpus 2 --ctx 1k" "search --ctx 1k --gpus 2"; do
+    # shellcheck disable=SC2086
+    "$kvr" $c --db "$tmp/nt.db" >/dev/null 2>"$tmp/err"; rc=$?
+    [ "$rc" = 2 ] && grep -q "without its TABLE 'measurement'" "$tmp/err" && same "$tmp/nt.db" "$tmp/nt0.db"
+    report $? "kvr ${c%% *}: a kvrun database missing a table exits 2, the file untouched" "exit $rc: $(cat "$tmp/err")"
+done
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('PRAGMA journal_mode').fetchone()[0])" "$tmp/nt.db" >"$tmp/mode1"
+same "$tmp/mode0" "$tmp/mode1"; report $? "  and its journal mode is unchanged"
+# a WAL that was not checkpointed, no -shm, in a read-only folder: refused, not read stale
+if [ "$has_ns" = yes ]; then
+    cp "$tmp/q.db" "$tmp/w.db"
+    python3 - "$tmp/w.db" <<'PY'
+import os, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA wal_autocheckpoint = 0")
+c.execute("UPDATE plan SET predicted_ttft_s = 2 * predicted_ttft_s")
+c.commit()
+os._exit(0)  # leave the WAL un-checkpointed
+PY
+    [ -s "$tmp/w.db-wal" ]; report $? "set-up: a database whose rows are in its WAL"
+    ns_size=4m in_ns 'cp "$3/w.db" "$3/w.db-wal" "$3/mnt/" && mount -o remount,ro "$3/mnt" &&
+        "$1" export --db "$3/mnt/w.db" --format csv --out - >"$3/wal.out" 2>"$3/err"; [ $? = 2 ]' \
+        "$kvr" "" "$tmp"
+    report $? "read-only folder, WAL without -shm: export exits 2" "$(cat "$tmp/err")"
+    grep -q "write-ahead log" "$tmp/err" && [ ! -s "$tmp/wal.out" ]
+    report $? "  naming the log, and prints no rows"
+else
+    skip "read-only folder, WAL without -shm" "no private mount namespace"
+fi
+
+## 4. Never hang: a link to /dev/zero as any text input is refused at its size cap (5 readers)
+ln -s /dev/zero "$tmp/zero.ini"; ln -s /dev/zero "$tmp/zero.csv"
+for c in "model show $tmp/zero.ini" "sim --machine $tmp/zero.ini" "sweep $tmp/zero.ini --db $tmp/z.db" \
+    "calibrate --from $tmp/zero.csv" \
+    "validate --timeline $tmp/zero.csv --model llama-7b --scheme kvr --partition 8,8"; do
+    # shellcheck disable=SC2086
+    timeout 60 "$kvr" $c >/dev/null 2>"$tmp/err"; rc=$?
+    [ "$rc" = 2 ] && grep -q "larger than" "$tmp/err"
+    report $? "kvr ${c%% *} on /dev/zero exits 2 at the size cap" "exit $rc: $(cat "$tmp/err")"
+done
+
+## 5. Parsers: long lines are legal and line numbers stay right; junk is refused.
+long=$(seq -s, 1024 1024 80000) # 462 characters
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = %s\n\nbogus\n' "$long" >"$tmp/long.ini"
+expect 2 "long.ini:10: malformed line" "sweep: a 470-byte ctx line is legal, the next error is on line 10" \
+    -- sweep "$tmp/long.ini" --db "$tmp/l.db"
+pad=$(printf '%0300d' 0)
+printf '[model]\n; %s\nn_layers = 2\nd_model = 10\nn_heads = 3\nd_ffn = 8\nvocab = 4\nnorm = rmsnorm\nmlp = swiglu\n' "$pad" >"$tmp/lm.ini"
+expect 2 "lm.ini:5: n_heads = 3 does not divide" "model INI: after a 300-byte comment the line number is right" \
+    -- model show "$tmp/lm.ini"
+{ echo "; $pad"; cat "$tmp/good.ini"; echo "[gpu]"; echo "peak = 1TFLOPS"; } >"$tmp/dup.ini"
+lines=$(wc -l <"$tmp/dup.ini")
+expect 2 "dup.ini:$lines: key 'peak' repeats the one on line" "machine INI: a repeated key is refused at its line" \
+    -- sim --machine "$tmp/dup.ini" --gpus 1 --scheme single
+printf '[model]\nn_layers = 2\0\nd_model = 64\n' >"$tmp/nul.ini"
+expect 2 "nul.ini:2: NUL byte" "model INI: a NUL byte is refused at its line" -- model show "$tmp/nul.ini"
+printf '[sweep]\nfigure = fig1\nfigure = fig2\n' >"$tmp/dup2.ini"
+expect 2 "dup2.ini:3: key 'figure' repeats the one on line 2" "sweep INI: a repeated key is refused" \
+    -- sweep "$tmp/dup2.ini" --db "$tmp/e.db"
+# calibrate CSV: strict numbers with file:line, long lines legal (8 cases)
+for bad in "llama-7b,-1024,attention,0.001" "llama-7b,99999999999999,attention,1" \
+    "llama-7b,1024,attention,2.7e-05junk" "llama-7b,1024,attention,inf" \
+    "llama-7b,1024,attention,nan" "llama-7b,1024,attention,0x10" "llama-7b,1024,attention, 1" \
+    "llama-7b,1024,bogus-op,1"; do
+    { head -3 "$ops"; echo "# $pad"; echo "$bad"; } >"$tmp/b.csv"
+    expect 2 "b.csv:5:" "calibrate CSV refuses '$bad' at line 5 (after a 300-byte line)" \
+        -- calibrate --from "$tmp/b.csv"
+done
+# timeline TSV: strict numbers (5 cases), long fields legal
+"$kvr" sim --gpus 2 --ctx 1k --partition 600,424 --timeline "$tmp/tl.tsv" >/dev/null
+"$kvr" validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme kvr --partition 600,424 \
+    --machine a100-nvlink >/dev/null 2>"$tmp/err"
+report $? "validate --timeline reads kvr sim's timeline" "$(cat "$tmp/err")"
+zeros=$(printf '%0250d' 0)
+{ head -2 "$tmp/tl.tsv"; printf '0\t0\tcompute\tpre\t0.%s1\t0.5\t0\t-1\n' "$zeros"; } >"$tmp/tl2.tsv"
+"$kvr" validate --timeline "$tmp/tl2.tsv" --model llama-7b --scheme kvr --partition 600,424 \
+    --machine a100-nvlink >/dev/null 2>"$tmp/err"
+report $? "a 280-byte timeline line is legal" "$(cat "$tmp/err")"
+for bad in '0\t0\tcompute\tpre\t0\tinf\t0\t-1' '0\t0\tcompute\tpre\t0\t1.0abc\t0\t-1' \
+    '0\t0\tcompute\tpre\t0\tnan\t0\t-1' '5\t0\tcompute\tpre\t0\t1\t0\t-1' \
+    '0\t0\tcompute\tpre\t2\t1\t0\t-1'; do
+    { head -3 "$tmp/tl2.tsv"; printf "$bad\n"; } >"$tmp/tl3.tsv"
+    expect 2 "tl3.tsv:4:" "timeline TSV refuses '$bad' at line 4" \
+        -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
+done
+
+echo "1..$n"
+[ "$failed" = 0 ]
