@@ -215,7 +215,7 @@ static enum kvr_status cu_attention(void *be, uint32_t layer, uint32_t s, uint32
     KVR_LAUNCH_CHECK(kvr_cu_attention(
         c->buf[KVR_BUF_QKV], kvr_qkv_width(m), kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0),
         kv_row(m), c->buf[KVR_BUF_ATT], (uint64_t)m->n_heads * m->head_dim, s, n, m->n_heads,
-        m->n_kv_heads, m->head_dim, mask == KVR_MASK_DENSE, c->stream));
+        m->n_kv_heads, m->head_dim, mask == KVR_MASK_DENSE, 0, NULL, c->stream));
     return KVR_OK;
 }
 

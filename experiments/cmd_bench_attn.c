@@ -10,11 +10,12 @@
 
 static const char help[] =
     "usage: kvr bench attention [--ctx N] [--prefix S] [--heads H] [--kv-heads G]\n"
-    "                           [--head-dim 64|128] [--dense] [--variant V] [--reps R] [--check]\n"
-    "                           [--json]\n"
+    "                           [--head-dim 64|128] [--dense] [--window W] [--lse] [--variant V]\n"
+    "                           [--reps R] [--check] [--json]\n"
     "\n"
     "Times the attention kernel alone (CUDA events, median of the reps) for N queries at\n"
-    "positions [S, S+N) against keys [0, S+N); TFLOP/s counts unmasked pairs only.\n"
+    "positions [S, S+N) against keys [0, S+N); TFLOP/s counts unmasked pairs only (inside the\n"
+    "window when one is given).\n"
     "\n"
     "  -c, --ctx N        queries (tokens; default 16k)\n"
     "  -p, --prefix S     keys before the first query (tokens; default 0)\n"
@@ -22,9 +23,13 @@ static const char help[] =
     "      --kv-heads G   KV heads (default: H)\n"
     "      --head-dim D   64 or 128 (default 128)\n"
     "      --dense        also compute the masked blocks (the paper's TSP)\n"
+    "      --window W     sliding window: query i sees key j iff 0 <= i-j < W (default 0: none)\n"
+    "      --lse          also write each row's log-sum-exp (checked with --check)\n"
     "      --variant V    0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n"
     "                     3 Hopper wgmma kernel, 4 the same with V's strides swapped (wrong\n"
-    "                     on purpose: a layout check), 5 Hopper with one warpgroup per block\n"
+    "                     on purpose: a layout check), 5 Hopper with one warpgroup per block,\n"
+    "                     6 warp-specialised TMA kernel (key range split when the grid is\n"
+    "                     small), 7 the same with every key range split in 3\n"
     "  -r, --reps R       timed runs (default 20, after 3 warm-ups)\n"
     "      --check        compare with the plain kernel first\n"
     "  -j, --json         print JSON\n";
@@ -48,6 +53,7 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
         {"head-dim", required_argument, 0, 'D'}, {"dense", no_argument, 0, 'd'},
         {"variant", required_argument, 0, 'M'},  {"reps", required_argument, 0, 'r'},
         {"check", no_argument, 0, 'k'},          {"json", no_argument, 0, 'j'},
+        {"window", required_argument, 0, 'W'},   {"lse", no_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     *b = (struct kvr_attn_bench){
         .c = 16384, .n_heads = 32, .head_dim = 128, .warmup = 3, .reps = 20};
@@ -74,8 +80,14 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
         case 'd':
             b->dense = 1;
             break;
+        case 'W':
+            st = uint_opt("--window", optarg, KVR_MAX_CTX, &b->window);
+            break;
+        case 'L':
+            b->lse = true;
+            break;
         case 'M':
-            st = uint_opt("--variant", optarg, 5, &v), b->mt = (int)v;
+            st = uint_opt("--variant", optarg, KVR_ATTN_N_VARIANTS, &v), b->mt = (int)v;
             break;
         case 'r':
             st = uint_opt("--reps", optarg, 100000, &v), b->reps = (int)v;
@@ -116,6 +128,8 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
         kvr_json_kv_u64(&j, "kv_heads", b.n_kv);
         kvr_json_kv_u64(&j, "head_dim", b.head_dim);
         kvr_json_kv_bool(&j, "dense", b.dense);
+        kvr_json_kv_u64(&j, "window", b.window);
+        kvr_json_kv_u64(&j, "variant", (uint64_t)b.mt);
         kvr_json_kv_u64(&j, "flops", b.flops);
         kvr_json_kv_dbl(&j, "time_s", b.time_s);
         kvr_json_kv_dbl(&j, "time_min_s", b.time_min_s);
@@ -123,17 +137,20 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
         if (b.check) {
             kvr_json_kv_dbl(&j, "max_abs_err", b.max_abs_err);
             kvr_json_kv_dbl(&j, "rel_err", b.rel_err);
+            if (b.lse) kvr_json_kv_dbl(&j, "lse_max_abs_err", b.lse_err);
         }
         kvr_json_object_end(&j);
         kvr_json_finish(&j);
         return KVR_OK;
     }
     char t[32];
-    printf("attention c=%u s=%u heads=%u/%u hd=%u%s: %s median, %.1f TFLOP/s (unmasked pairs)", b.c,
-           b.s, b.n_heads, b.n_kv, b.head_dim, b.dense ? " dense" : "",
+    printf("attention c=%u s=%u heads=%u/%u hd=%u%s window=%u variant %d: %s median, %.1f TFLOP/s "
+           "(unmasked pairs)",
+           b.c, b.s, b.n_heads, b.n_kv, b.head_dim, b.dense ? " dense" : "", b.window, b.mt,
            kvr_format_duration(t, sizeof t, b.time_s), b.tflops);
     if (b.check)
         printf("; vs plain kernel: max abs err %.3g, rel err %.3g", b.max_abs_err, b.rel_err);
+    if (b.check && b.lse) printf(", lse max abs err %.3g", b.lse_err);
     printf("\n");
     return KVR_OK;
 }
