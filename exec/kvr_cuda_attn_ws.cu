@@ -388,9 +388,10 @@ template <class C> int launch(ws_params &p, int n_split, void *stream)
 }
 
 /* Shapes: head_dim 128, 2 consumer warpgroups (128 rows), 128-key tiles, 2 stages (160 KB);
- * head_dim 64, the same with 3 stages. */
+ * head_dim 64, the same with 3 stages, or 3 consumer warpgroups (192 rows, 160 registers). */
 typedef wcfg<128, 2, 128, 2> ws128;
 typedef wcfg<64, 2, 128, 3> ws64;
+typedef wcfg<64, 3, 128, 3> ws64x3;
 
 } // namespace
 
@@ -398,20 +399,23 @@ extern "C" int kvr_cu_attention_ws(const void *q, uint64_t q_stride, const void 
                                    uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                                    uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
                                    int dense, uint32_t window, float *lse, int n_split,
-                                   void *stream)
+                                   int n_consumers, void *stream)
 {
+    const bool x3 = n_consumers == 3;
     ws_params p = {};
     if (!make_attn_args(&p.a, q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv,
                         hd, dense, window, lse) ||
-        (hd != 64 && hd != 128) || n_split > 64)
+        (hd != 64 && hd != 128) || n_split > 64 || (x3 && hd != 64) || n_consumers == 1 ||
+        n_consumers > 3)
         return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
-    const uint32_t br = hd == 128 ? ws128::BR : ws64::BR, bc = hd == 128 ? ws128::BC : ws64::BC;
+    const uint32_t br = hd == 128 ? ws128::BR : x3 ? ws64x3::BR : ws64::BR, bc = 128;
     /* where TMA cannot read the matrices (alignment), the cp.async kernel does the same work */
     if (!tensor_map(&p.tq, q, (uint64_t)n_heads * hd, c, q_stride, br) ||
         !tensor_map(&p.tk, k, (uint64_t)n_kv * hd, s + c, kv_stride, bc) ||
         !tensor_map(&p.tv, v, (uint64_t)n_kv * hd, s + c, kv_stride, bc))
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                      n_kv, hd, dense, window, lse, 0, hd == 64, stream);
-    return hd == 128 ? launch<ws128>(p, n_split, stream) : launch<ws64>(p, n_split, stream);
+    if (hd == 128) return launch<ws128>(p, n_split, stream);
+    return x3 ? launch<ws64x3>(p, n_split, stream) : launch<ws64>(p, n_split, stream);
 }
