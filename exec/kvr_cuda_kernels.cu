@@ -579,10 +579,11 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
                                    int dense, uint32_t window, float *lse, int mt, void *stream)
 {
     if (mt == 0) mt = hd == 64 ? KVR_ATTN_DEFAULT_VARIANT_HD64 : KVR_ATTN_DEFAULT_VARIANT;
-    if (mt >= 6)
+    if (mt >= 6) {
+        int n_split = mt == 7 ? 3 : 0, n_consumers = mt == 8 ? 3 : mt == 9 ? 4 : 0;
         return kvr_cu_attention_ws(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
-                                   n_kv, hd, dense, window, lse, mt == 7 ? 3 : 0, mt == 8 ? 3 : 0,
-                                   stream);
+                                   n_kv, hd, dense, window, lse, n_split, n_consumers, stream);
+    }
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                      n_kv, hd, dense, window, lse, mt == 4, mt == 5, stream);
