@@ -154,7 +154,8 @@ def main():
     ap.add_argument("jsonl")
     ap.add_argument("md")
     ap.add_argument("--commit", default="unknown")
-    ap.add_argument("--variants", default="0,6")
+    ap.add_argument("--variants", default="0", help="kvrun variants, head_dim 128")
+    ap.add_argument("--variants64", default="0,6,9", help="kvrun variants, head_dim 64")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="first three shapes only")
@@ -171,9 +172,7 @@ def main():
             # rounds alternate kvrun and SDPA so that neither always runs on a hotter card;
             # each keeps its best round
             for rnd in range(a.rounds):
-                for var in a.variants.split(","):
-                    if var == "8" and d != 64:
-                        continue
+                for var in (a.variants64 if d == 64 else a.variants).split(","):
                     measure(row, f"kvrun-v{var}", rnd, lambda: kvr_ms(a, s, c, h, g, d, w, var),
                             flops)
                 for bname, be in BACKENDS:
@@ -182,7 +181,8 @@ def main():
             rows.append(row)
             f.write(json.dumps(row) + "\n")
             f.flush()
-    write_md(a.md, ver, rows, a.variants.split(","))
+    variants = list(dict.fromkeys(a.variants.split(",") + a.variants64.split(",")))
+    write_md(a.md, ver, rows, variants)
 
 
 def cell(r, key, what="tflops"):

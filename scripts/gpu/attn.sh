@@ -25,7 +25,9 @@ for v in 6 7; do
     smoke --ctx 1000 --prefix 300 --heads 4 --kv-heads 2 --variant $v --window 200 || ok=0
     smoke --ctx 777 --heads 4 --kv-heads 1 --head-dim 64 --variant $v || ok=0
 done
-smoke --ctx 1000 --prefix 300 --heads 4 --kv-heads 1 --head-dim 64 --variant 8 --window 200 || ok=0
+for v in 8 9; do
+    smoke --ctx 1000 --prefix 300 --heads 4 --kv-heads 1 --head-dim 64 --variant $v --window 200 || ok=0
+done
 stamp smoke
 if [ $ok = 0 ]; then # the new kernel is wrong or hangs: check the others' window and LSE, stop
     for v in 1 2 3 5; do smoke --ctx 1000 --prefix 300 --heads 4 --kv-heads 2 --variant $v --window 200; done
@@ -41,16 +43,16 @@ if want bench; then
     nvidia-smi dmon -s pc -d 1 >"$out/dmon.log" 2>&1 &
     dmon=$!
     timeout 400 python3 exec/bench/attn_peer.py $kvr "$out/attn_peer.jsonl" "$out/attn_peer.md" \
-        --commit "$commit" --variants "${KVR_VARIANTS:-0,8}" >"$out/attn_peer.log" 2>&1
+        --commit "$commit" --rounds 3 >"$out/attn_peer.log" 2>&1
     echo "attn_peer rc=$?"; grep -i " error" "$out/attn_peer.log" | head -5
     kill $dmon
     stamp bench
 fi
 if want sanitize; then
     for tool in memcheck racecheck; do
-        for v in 6 7 8; do
+        for v in 6 7 8 9; do
             for hd in 64 128; do
-                [ $v = 8 ] && [ $hd = 128 ] && continue
+                [ $v -ge 8 ] && [ $hd = 128 ] && continue
                 timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ctx 300 \
                     --prefix 200 --heads 2 --kv-heads 1 --head-dim $hd --variant $v --window 150 --lse \
                     --reps 1 --check >/tmp/san.log 2>&1
@@ -69,5 +71,26 @@ if want ncu; then
     done
     grep -E "^## |ws_kernel|duration|per_second|hmma|hit_rate|dram__|warps_active" "$out/ncu.log" | sed 's/  */ /g'
     stamp ncu
+fi
+if want e2e; then # Llama-7B prefill end to end, kvrun against PyTorch + Hugging Face (SDPA)
+    ctxs=${KVR_BENCH_CTX:-2048,4096,8192,16384,32768}
+    for ctx in ${ctxs//,/ }; do
+        timeout 120 $kvr exec --model llama-7b --ctx $ctx --backend cuda --warmup 2 --reps 5 --json |
+            python3 -c 'import json,sys; r=json.load(sys.stdin); r["impl"]="kvrun"; print(json.dumps(r))' >>"$out/e2e.jsonl"
+    done
+    timeout 300 python3 exec/bench/hf_prefill.py --kvr $kvr --model llama-7b --ctx "$ctxs" >>"$out/e2e.jsonl"
+    python3 - "$out/e2e.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| ctx | kvrun TTFT ms | PyTorch+HF TTFT ms | ratio | kvrun MFU |")
+for r in rows:
+    if r.get("impl") != "kvrun":
+        continue
+    h = next((x for x in rows if x.get("impl") == "pytorch-hf" and x["ctx"] == r["ctx"]), {})
+    ht = h.get("ttft_s")
+    print(f'| {r["ctx"]} | {1e3 * r["ttft_s"]:.1f} | {1e3 * ht:.1f} | {r["ttft_s"] / ht:.3f} | {r["mfu"]:.3f} |'
+          if ht else f'| {r["ctx"]} | {1e3 * r["ttft_s"]:.1f} | - | - | {r["mfu"]:.3f} |')
+PY
+    stamp e2e
 fi
 [ -f "$out/attn_peer.md" ] && cat "$out/attn_peer.md"
