@@ -20,8 +20,8 @@
 namespace
 {
 
-template <int HD_, int NC_, int BC_, int ST_, int EMU_ = 0> struct wcfg {
-    static constexpr int HD = HD_, NC = NC_, BC = BC_, ST = ST_, BR = 64 * NC_, EMU = EMU_;
+template <int HD_, int NC_, int BC_, int ST_> struct wcfg {
+    static constexpr int HD = HD_, NC = NC_, BC = BC_, ST = ST_, BR = 64 * NC_;
     static constexpr int THREADS = 128 * (NC_ + 1), Q_BYTES = BR * HD * 2, KV_BYTES = BC * HD * 2;
     static constexpr int SMEM = Q_BYTES + 2 * ST * KV_BYTES + 1024 + 8 * (1 + 4 * ST);
     static constexpr int REGS = NC_ == 2 ? 240 : 160; /* consumer registers after setmaxnreg */
@@ -188,7 +188,7 @@ __device__ void consume(const ws_params &p, const bars<C> &b, uint32_t q_addr, u
     wg_wait<0>();
     if (leader) mbar_arrive(b.ek(0));
     pin<BC / 2>(sc);
-    softmax<C, C::EMU>(sc, m, l, alpha, (uint32_t)lo * BC, qpos, a, true, a.scale_log2);
+    softmax<C>(sc, m, l, alpha, (uint32_t)lo * BC, qpos, a, true, a.scale_log2);
     pack_p<C>(pf, sc);
     for (int it = 1; it < n; it++) {
         const int st = it % ST, pst = (it - 1) % ST;
@@ -203,8 +203,8 @@ __device__ void consume(const ws_params &p, const bars<C> &b, uint32_t q_addr, u
         wg_wait<1>(); /* S(it) done, P V may still run */
         if (leader) mbar_arrive(b.ek(st));
         pin<BC / 2>(sc);
-        softmax<C, C::EMU>(sc, m, l, alpha, key0, qpos, a, attn_tile_masked(a, key0, BC, wq0, wq1),
-                           a.scale_log2);
+        softmax<C>(sc, m, l, alpha, key0, qpos, a, attn_tile_masked(a, key0, BC, wq0, wq1),
+                   a.scale_log2);
         wg_wait<0>();
         if (leader) mbar_arrive(b.ev(pst));
         pin<HD / 2>(o);
@@ -397,7 +397,6 @@ template <class C> int launch(ws_params &p, int n_split, void *stream)
 typedef wcfg<128, 2, 128, 2> ws128;
 typedef wcfg<64, 2, 128, 3> ws64;
 typedef wcfg<64, 3, 128, 3> ws64x3;
-typedef wcfg<64, 3, 128, 3, 4> ws64x3e; /* a quarter of the exponentials on the FMA pipe */
 
 } // namespace
 
@@ -407,12 +406,12 @@ extern "C" int kvr_cu_attention_ws(const void *q, uint64_t q_stride, const void 
                                    int dense, uint32_t window, float *lse, int n_split,
                                    int n_consumers, void *stream)
 {
-    const bool x3 = n_consumers >= 3, emu = n_consumers == 4;
+    const bool x3 = n_consumers == 3;
     ws_params p = {};
     if (!make_attn_args(&p.a, q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv,
                         hd, dense, window, lse) ||
         (hd != 64 && hd != 128) || n_split > 64 || (x3 && hd != 64) || n_consumers == 1 ||
-        n_consumers > 4)
+        n_consumers > 3)
         return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
     const uint32_t br = hd == 128 ? ws128::BR : x3 ? ws64x3::BR : ws64::BR, bc = 128;
@@ -423,6 +422,5 @@ extern "C" int kvr_cu_attention_ws(const void *q, uint64_t q_stride, const void 
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                      n_kv, hd, dense, window, lse, 0, hd == 64, stream);
     if (hd == 128) return launch<ws128>(p, n_split, stream);
-    if (emu) return launch<ws64x3e>(p, n_split, stream);
     return x3 ? launch<ws64x3>(p, n_split, stream) : launch<ws64>(p, n_split, stream);
 }

@@ -580,7 +580,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
 {
     if (mt == 0) mt = hd == 64 ? KVR_ATTN_DEFAULT_VARIANT_HD64 : KVR_ATTN_DEFAULT_VARIANT;
     if (mt >= 6) {
-        int n_split = mt == 7 ? 3 : 0, n_consumers = mt == 8 ? 3 : mt == 9 ? 4 : 0;
+        int n_split = mt == 7 ? 3 : 0, n_consumers = mt == 8 ? 3 : 0;
         return kvr_cu_attention_ws(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                    n_kv, hd, dense, window, lse, n_split, n_consumers, stream);
     }
@@ -593,10 +593,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
         return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
     if (hd == 128)
-        return mt == 1 ? flash_launch<128, 1>(a, n_heads, stream)
-                       : flash_launch<128, 2>(a, n_heads, stream);
-    if (hd == 64)
-        return mt == 1 ? flash_launch<64, 1>(a, n_heads, stream)
-                       : flash_launch<64, 2>(a, n_heads, stream);
+        return (mt == 1 ? flash_launch<128, 1> : flash_launch<128, 2>)(a, n_heads, stream);
+    if (hd == 64) return (mt == 1 ? flash_launch<64, 1> : flash_launch<64, 2>)(a, n_heads, stream);
     return (int)cudaErrorInvalidValue;
 }

@@ -158,21 +158,7 @@ __device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint3
 
 /* Causal mask and online softmax over one tile; sc becomes P, alpha the factor that O must
  * be rescaled by (once the previous P V is done). Rows g and g+8 of the warp. */
-/* 2^x on the FMA pipe (x <= 0; -inf gives 2^-126): x = j + f with j the nearest integer (the
- * 1.5 * 2^23 trick leaves it in the low bits of t), 2^f by a degree-3 minimax polynomial on
- * [-1/2, 1/2] (relative error 7.5e-5, under bf16's 3.9e-3), 2^j added to the exponent. */
-__device__ __forceinline__ float ex2_fma(float x)
-{
-    x = fmaxf(x, -126.0f);
-    const float t = x + 12582912.0f, f = x - (t - 12582912.0f);
-    const float p =
-        fmaf(fmaf(fmaf(0.0551716661f, f, 0.242611154f), f, 0.693260989f), f, 0.999928072f);
-    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
-}
-
-/* EMU > 0 computes one in EMU groups of 8 columns' exponentials with ex2_fma instead of the
- * multi-function unit, which the softmax of head_dim 64 keeps as busy as the tensor cores. */
-template <class C, int EMU = 0>
+template <class C>
 __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *alpha, uint32_t key0,
                                         uint32_t qpos, const attn_args &a, bool mask, float sl2)
 {
@@ -199,8 +185,7 @@ __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *al
         for (int b = 0; b < C::BC / 8; b++)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-                float x = sc[4 * b + 2 * hf + e] * sl2 - m_off;
-                float p = EMU && b % EMU == EMU - 1 ? ex2_fma(x) : ex2(x);
+                float p = ex2(sc[4 * b + 2 * hf + e] * sl2 - m_off);
                 sc[4 * b + 2 * hf + e] = p;
                 sum += p;
             }

@@ -30,8 +30,7 @@ static const char help[] =
     "                     on purpose: a layout check), 5 Hopper with one warpgroup per block,\n"
     "                     6 warp-specialised TMA kernel (key range split when the grid is\n"
     "                     small), 7 the same with every key range split in 3, 8 the same\n"
-    "                     with 3 consumer warpgroups (head_dim 64 only), 9 that with a quarter\n"
-    "                     of the exponentials on the FMA pipe\n"
+    "                     with 3 consumer warpgroups (head_dim 64 only)\n"
     "  -r, --reps R       timed runs (default 20, after 3 warm-ups)\n"
     "      --check        compare with the plain kernel first\n"
     "  -j, --json         print JSON\n";

@@ -155,7 +155,7 @@ def main():
     ap.add_argument("md")
     ap.add_argument("--commit", default="unknown")
     ap.add_argument("--variants", default="0", help="kvrun variants, head_dim 128")
-    ap.add_argument("--variants64", default="0,6,9", help="kvrun variants, head_dim 64")
+    ap.add_argument("--variants64", default="0,6", help="kvrun variants, head_dim 64")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="first three shapes only")
