@@ -110,6 +110,21 @@ template <class C> struct bars {
     }
 };
 
+/* Tile it (key tile lo + it) of K or V into its stage once every consumer has released the
+ * stage's previous tile. */
+template <class C>
+__device__ __forceinline__ void load_tile(const CUtensorMap &map, uint32_t full, uint32_t empty,
+                                          uint32_t base, int g, int lo, int it)
+{
+    const int st = it % C::ST;
+    if (it >= C::ST) mbar_wait(empty, ((uint32_t)(it / C::ST) & 1) ^ 1);
+    mbar_expect_tx(full, C::KV_BYTES);
+#pragma unroll
+    for (int cb = 0; cb < C::HD / 64; cb++)
+        tma_load(base + st * C::KV_BYTES + cb * C::BC * 128, &map, full, g + cb * 64,
+                 (lo + it) * C::BC);
+}
+
 /* The producer's thread: Q once, then K and V of each tile as soon as its stage is free. */
 template <class C>
 __device__ void produce(const ws_params &p, const bars<C> &b, uint32_t q_addr, uint32_t row0,
@@ -121,19 +136,12 @@ __device__ void produce(const ws_params &p, const bars<C> &b, uint32_t q_addr, u
 #pragma unroll
     for (int cb = 0; cb < C::HD / 64; cb++)
         tma_load(q_addr + cb * C::BR * 128, &p.tq, b.q(), (int)h * C::HD + cb * 64, (int)row0);
-    for (int it = 0; it < n; it++) {
-        const int st = it % C::ST, y = (lo + it) * C::BC;
-        const uint32_t ph = (uint32_t)(it / C::ST) & 1;
-        if (it >= C::ST) mbar_wait(b.ek(st), ph ^ 1);
-        mbar_expect_tx(b.fk(st), C::KV_BYTES);
-#pragma unroll
-        for (int cb = 0; cb < C::HD / 64; cb++)
-            tma_load(k_addr + st * C::KV_BYTES + cb * C::BC * 128, &p.tk, b.fk(st), g + cb * 64, y);
-        if (it >= C::ST) mbar_wait(b.ev(st), ph ^ 1);
-        mbar_expect_tx(b.fv(st), C::KV_BYTES);
-#pragma unroll
-        for (int cb = 0; cb < C::HD / 64; cb++)
-            tma_load(v_addr + st * C::KV_BYTES + cb * C::BC * 128, &p.tv, b.fv(st), g + cb * 64, y);
+    /* in the order the consumers take them: K(0), then K(it) before V(it - 1) */
+    for (int it = 0; it <= n; it++) {
+        if (it < n) load_tile<C>(p.tk, b.fk(it % C::ST), b.ek(it % C::ST), k_addr, g, lo, it);
+        if (it > 0)
+            load_tile<C>(p.tv, b.fv((it - 1) % C::ST), b.ev((it - 1) % C::ST), v_addr, g, lo,
+                         it - 1);
     }
 }
 

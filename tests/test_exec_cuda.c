@@ -97,6 +97,15 @@ int main(void)
         for (uint32_t hd = 64; hd <= (mt == 8 ? 64 : 128) && mt != 4; hd += 64)
             for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
                 test_attention(shapes[i], hd, i % 2 == 1, mt);
+    bool pairs_ok = true; /* the window's pair count against a plain sum */
+    for (uint32_t w = 1; w < 40; w += 3)
+        for (uint32_t st = 0; st < 50; st += 7) {
+            uint64_t sum = 0;
+            for (uint32_t q = st; q < st + 30; q++) sum += q + 1 < w ? q + 1 : w;
+            pairs_ok &= kvr_attn_window_pairs(st, 30, w) == sum;
+        }
+    ok(pairs_ok && kvr_attn_window_pairs(7, 30, 0) == 7 * 30 + 30 * 31 / 2,
+       "window pair counts match the plain sum");
     struct kvr_attn_bench wrong = {
         .c = 300, .n_heads = 4, .n_kv = 4, .head_dim = 128, .mt = 4, .reps = 1, .check = true};
     enum kvr_status wst = kvr_exec_bench_attention(&wrong);
