@@ -240,7 +240,7 @@ static enum kvr_status cu_attention(void *be, uint32_t layer, uint32_t s, uint32
     KVR_LAUNCH_CHECK(kvr_cu_attention(
         c->buf[KVR_BUF_QKV], kvr_qkv_width(m), kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0),
         kv_row(m), c->buf[KVR_BUF_ATT], (uint64_t)m->n_heads * m->head_dim, s, n, m->n_heads,
-        m->n_kv_heads, m->head_dim, mask == KVR_MASK_DENSE, c->stream));
+        m->n_kv_heads, m->head_dim, mask == KVR_MASK_DENSE, m->sliding_window, NULL, c->stream));
     return KVR_OK;
 }
 
@@ -447,12 +447,6 @@ static enum kvr_status cu_alloc_all(struct cu *c)
 
 static enum kvr_status cu_check_model(const struct kvr_model *m)
 {
-    /* the attention kernels (kvr_cuda_attn_sm90.cu) do not take a window yet */
-    if (m->sliding_window)
-        return kvr_error(KVR_ERR_INPUT,
-                         "--backend cuda: model %s has sliding_window = %u: sliding window not "
-                         "yet supported by the cuda backend (use --backend ref)",
-                         m->name, m->sliding_window);
     if (m->rotary && kvr_rotary_dims(m) % 16)
         return kvr_error(KVR_ERR_INPUT,
                          "--backend cuda: model %s rotates %u dimensions per head; the rotary "

@@ -59,143 +59,6 @@ __device__ __forceinline__ void load_sw(bf16 *tile, const bf16 *src, uint64_t st
     }
 }
 
-/* Shared-memory matrix descriptor, 128-byte swizzle. */
-__device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo)
-{
-    return (uint64_t)((addr & 0x3FFFF) >> 4) | (uint64_t)((lbo >> 4) & 0x3FFF) << 16 |
-           (uint64_t)((sbo >> 4) & 0x3FFF) << 32 | 1ull << 62;
-}
-
-__device__ __forceinline__ void wg_fence()
-{
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-
-/* Keeps the compiler from touching accumulators before the wait above. */
-template <int N> __device__ __forceinline__ void pin(float *d)
-{
-#pragma unroll
-    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
-
-/* Issues S = Q K^T (asynchronous: committed, not waited for). */
-template <int HD, class C>
-__device__ __forceinline__ void scores_issue(float *sc, uint32_t q_base, uint32_t k_base, int wg)
-{
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++) {
-        /* k-step kk: 64-column block kk / 4, then 32 bytes per step inside the 128-byte row */
-        uint32_t q = q_base + wg * 64 * 128 + (kk >> 2) * C::BR * 128 + (kk & 3) * 32;
-        uint32_t k = k_base + (kk >> 2) * C::BC * 128 + (kk & 3) * 32;
-        uint64_t da = desc(q, 16, 1024), db = desc(k, 16, 1024);
-        if (C::BC == 128)
-            wgmma_ss_n128(sc, da, db, kk > 0);
-        else
-            wgmma_ss_n64(sc, da, db, kk > 0);
-    }
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-
-template <int N> __device__ __forceinline__ void wg_wait()
-{
-    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-
-/* P (fp32) packed to bf16 A fragments: its accumulator layout is wgmma's A layout. */
-template <class C> __device__ __forceinline__ void pack_p(uint32_t (*a)[4], const float *p)
-{
-#pragma unroll
-    for (int kk = 0; kk < C::BC / 16; kk++)
-#pragma unroll
-        for (int r = 0; r < 4; r++) a[kk][r] = pack_bf16(p[8 * kk + 2 * r], p[8 * kk + 2 * r + 1]);
-}
-
-/* Issues O += P V (asynchronous). */
-template <int HD, class C>
-__device__ __forceinline__ void pv_issue(float *o, const uint32_t (*a)[4], uint32_t v_base,
-                                         int vswap)
-{
-    uint32_t lbo = vswap ? 1024 : C::BC * 128, sbo = vswap ? C::BC * 128 : 1024;
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < C::BC / 16; kk++) {
-        uint64_t db = desc(v_base + kk * 16 * 128, lbo, sbo);
-        if (HD == 128)
-            wgmma_rs_n128_tb(o, a[kk], db);
-        else
-            wgmma_rs_n64_tb(o, a[kk], db);
-    }
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-
-/* Causal mask and online softmax over one tile; sc becomes P, alpha the factor that O must
- * be rescaled by (once the previous P V is done). Rows g and g+8 of the warp. */
-template <class C>
-__device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *alpha, uint32_t key0,
-                                        uint32_t qpos, uint32_t kv_end, bool mask, float sl2)
-{
-    const int lane = threadIdx.x & 31;
-    if (mask)
-#pragma unroll
-        for (int i = 0; i < C::BC / 2; i++) {
-            uint32_t key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
-            uint32_t q = qpos + ((i >> 1) & 1) * 8;
-            if (key > q || key >= kv_end) sc[i] = -INFINITY;
-        }
-#pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int b = 0; b < C::BC / 8; b++)
-            mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        float m_new = fmaxf(m[hf], mx * sl2), sum = 0;
-        alpha[hf] = ex2(m[hf] - m_new);
-        m[hf] = m_new;
-#pragma unroll
-        for (int b = 0; b < C::BC / 8; b++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                float p = ex2(sc[4 * b + 2 * hf + e] * sl2 - m_new);
-                sc[4 * b + 2 * hf + e] = p;
-                sum += p;
-            }
-        l[hf] = l[hf] * alpha[hf] + sum;
-    }
-}
-
-template <int HD> __device__ __forceinline__ void rescale(float *o, const float *alpha)
-{
-#pragma unroll
-    for (int b = 0; b < HD / 8; b++)
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++)
-            o[4 * b + 2 * hf] *= alpha[hf], o[4 * b + 2 * hf + 1] *= alpha[hf];
-}
-
-template <int HD>
-__device__ __forceinline__ void store(const float *o, const float *l, const attn_args &a,
-                                      uint32_t row, uint32_t h)
-{
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        float s = l[hf];
-        s += __shfl_xor_sync(0xffffffffu, s, 1);
-        s += __shfl_xor_sync(0xffffffffu, s, 2);
-        float inv = 1.0f / s;
-        uint32_t r = row + hf * 8;
-        if (r >= a.c) continue;
-        bf16 *dst = a.o + r * a.os + h * HD + (lane & 3) * 2;
-#pragma unroll
-        for (int b = 0; b < HD / 8; b++)
-            *(uint32_t *)(dst + b * 8) =
-                pack_bf16(o[4 * b + 2 * hf] * inv, o[4 * b + 2 * hf + 1] * inv);
-    }
-}
-
 struct tiles {
     bf16 *q, *k, *v; /* Q, then STAGES K tiles and STAGES V tiles */
     const bf16 *kg, *vg;
@@ -203,13 +66,13 @@ struct tiles {
     uint32_t kv_end;
 };
 
-/* Loads key tile j into stage j % STAGES and commits one cp.async group (empty past the end,
- * so that the group count stays one per tile). */
+/* Loads key tile j into stage (j - lo) % STAGES and commits one cp.async group (empty past the
+ * end, so that the group count stays one per tile). */
 template <int HD, class C>
-__device__ __forceinline__ void load_kv(const tiles &t, int j, int n_tiles)
+__device__ __forceinline__ void load_kv(const tiles &t, int j, int lo, int n_tiles)
 {
     if (j < n_tiles) {
-        int st = j % C::STAGES;
+        int st = (j - lo) % C::STAGES;
         load_sw<HD, C::BC, C::THREADS>(t.k + st * C::BC * HD, t.kg, t.stride, (uint32_t)j * C::BC,
                                        t.kv_end);
         load_sw<HD, C::BC, C::THREADS>(t.v + st * C::BC * HD, t.vg, t.stride, (uint32_t)j * C::BC,
@@ -238,9 +101,9 @@ __global__ void __launch_bounds__(C::THREADS, C::NWG == 1 ? 2 : 1)
     bf16 *sQ = (bf16 *)(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * BR, h = blockIdx.y;
-    const uint32_t qpos0 = a.s + row0, kv_end = a.s + a.c;
-    const uint32_t keys = a.dense ? kv_end : min(kv_end, qpos0 + BR);
-    const int n = (int)((keys + BC - 1) / BC);
+    const uint32_t kv_end = a.s + a.c, wq0 = a.s + row0 + wg * 64, wq1 = wq0 + 63;
+    int lo, n;
+    attn_tiles(a, row0, BR, BC, &lo, &n); /* tiles [lo, n) */
     const tiles t = {sQ,
                      sQ + BR * HD,
                      sQ + BR * HD + STAGES * BC * HD,
@@ -251,39 +114,40 @@ __global__ void __launch_bounds__(C::THREADS, C::NWG == 1 ? 2 : 1)
     const uint32_t my_row = row0 + wg * 64 + warp * 16 + (lane >> 2), q_addr = smem_addr(sQ);
 
     load_sw<HD, BR, C::THREADS>(sQ, a.q + h * HD, a.qs, row0, a.c);
-    load_kv<HD, C>(t, 0, n); /* Q travels in tile 0's group */
+    load_kv<HD, C>(t, lo, lo, n); /* Q travels in the first tile's group */
     float o[HD / 2], sc[BC / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, alpha[2];
     uint32_t p[BC / 16][4];
 #pragma unroll
     for (int i = 0; i < HD / 2; i++) o[i] = 0;
     tile_ready();
-    load_kv<HD, C>(t, 1, n);
+    load_kv<HD, C>(t, lo + 1, lo, n);
     scores_issue<HD, C>(sc, q_addr, smem_addr(t.k), wg);
     wg_wait<0>();
     pin<BC / 2>(sc);
-    softmax<C>(sc, m, l, alpha, 0, a.s + my_row, kv_end, true, a.scale_log2);
+    softmax<C>(sc, m, l, alpha, (uint32_t)lo * BC, a.s + my_row, a, true, a.scale_log2);
     pack_p<C>(p, sc);
-    for (int j = 1; j < n; j++) {
+    for (int j = lo + 1; j < n; j++) {
         /* One barrier per tile: past it, tile j has landed and every warpgroup is done with
          * tile j-2, whose stage takes tile j+1 (loaded a whole tile ahead). */
         tile_ready();
-        load_kv<HD, C>(t, j + 1, n);
+        load_kv<HD, C>(t, j + 1, lo, n);
         const uint32_t key0 = (uint32_t)j * BC;
-        scores_issue<HD, C>(sc, q_addr, smem_addr(t.k + (j % STAGES) * BC * HD), wg);
-        pv_issue<HD, C>(o, p, smem_addr(t.v + ((j - 1) % STAGES) * BC * HD), vswap);
+        const int st = (j - lo) % STAGES, pst = (j - 1 - lo) % STAGES;
+        scores_issue<HD, C>(sc, q_addr, smem_addr(t.k + st * BC * HD), wg);
+        pv_issue<HD, C>(o, p, smem_addr(t.v + pst * BC * HD), vswap);
         wg_wait<1>(); /* S(j) done, P(j-1) V(j-1) may still run */
         pin<BC / 2>(sc);
-        bool need = key0 + BC > kv_end || key0 + BC - 1 > qpos0;
-        softmax<C>(sc, m, l, alpha, key0, a.s + my_row, kv_end, need, a.scale_log2);
+        bool need = attn_tile_masked(a, key0, BC, wq0, wq1);
+        softmax<C>(sc, m, l, alpha, key0, a.s + my_row, a, need, a.scale_log2);
         wg_wait<0>();
         pin<HD / 2>(o);
         rescale<HD>(o, alpha);
         pack_p<C>(p, sc);
     }
-    pv_issue<HD, C>(o, p, smem_addr(t.v + ((n - 1) % STAGES) * BC * HD), vswap);
+    pv_issue<HD, C>(o, p, smem_addr(t.v + ((n - 1 - lo) % STAGES) * BC * HD), vswap);
     wg_wait<0>();
     pin<HD / 2>(o);
-    store<HD>(o, l, a, my_row, h);
+    store<HD>(o, m, l, a, my_row, h);
 }
 
 template <int HD, class C> int launch(const attn_args &a, uint32_t n_heads, int vswap, void *stream)
@@ -306,11 +170,12 @@ typedef cfg<1, 64> narrow;
 extern "C" int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const void *v,
                                      uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                                      uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                                     int dense, int vswap, int shape, void *stream)
+                                     int dense, uint32_t window, float *lse, int vswap, int shape,
+                                     void *stream)
 {
     attn_args a;
     if (!make_attn_args(&a, q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv, hd,
-                        dense))
+                        dense, window, lse))
         return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
     bool nar = shape == 1;

@@ -22,12 +22,14 @@ int kvr_exec_cuda_devices(void)
 
 struct attn_bufs {
     void *q, *k, *v, *o, *ref;
+    float *lse, *ref_lse;
     cudaEvent_t e0, e1;
 };
 
 static void attn_free(struct attn_bufs *a)
 {
     cudaFree(a->q), cudaFree(a->k), cudaFree(a->v), cudaFree(a->o), cudaFree(a->ref);
+    cudaFree(a->lse), cudaFree(a->ref_lse);
     if (a->e0) cudaEventDestroy(a->e0);
     if (a->e1) cudaEventDestroy(a->e1);
 }
@@ -41,6 +43,12 @@ static enum kvr_status attn_alloc(const struct kvr_attn_bench *b, struct attn_bu
     KVR_CUDA_CHECK(cudaMalloc(&a->ref, q));
     KVR_CUDA_CHECK(cudaMalloc(&a->k, kv));
     KVR_CUDA_CHECK(cudaMalloc(&a->v, kv));
+    if (b->lse) {
+        uint64_t n = (uint64_t)b->c * b->n_heads * sizeof(float);
+        KVR_CUDA_CHECK(cudaMalloc((void **)&a->lse, n));
+        KVR_CUDA_CHECK(cudaMalloc((void **)&a->ref_lse, n));
+        KVR_CUDA_CHECK(cudaMemset(a->lse, 0xff, n)); /* NaN: every row must be written */
+    }
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->q, q / 2, 1, 1, 1.0f, 0.0f, NULL));
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->k, kv / 2, 1, 2, 1.0f, 0.0f, NULL));
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->v, kv / 2, 1, 3, 1.0f, 0.0f, NULL));
@@ -55,7 +63,7 @@ static int launch(const struct kvr_attn_bench *b, const struct attn_bufs *a)
 {
     uint64_t qs = (uint64_t)b->n_heads * b->head_dim, kvs = (uint64_t)b->n_kv * b->head_dim;
     return kvr_cu_attention_mt(a->q, qs, a->k, a->v, kvs, a->o, qs, b->s, b->c, b->n_heads, b->n_kv,
-                               b->head_dim, b->dense, b->mt, NULL);
+                               b->head_dim, b->dense, b->window, a->lse, b->mt, NULL);
 }
 
 static enum kvr_status attn_time(struct kvr_attn_bench *b, const struct attn_bufs *a)
@@ -81,12 +89,31 @@ static enum kvr_status attn_time(struct kvr_attn_bench *b, const struct attn_buf
     return KVR_OK;
 }
 
+/* Largest |lse - lse_ref| (NaN, the poison, wins). */
+static enum kvr_status lse_check(struct kvr_attn_bench *b, const struct attn_bufs *a)
+{
+    uint64_t n = (uint64_t)b->c * b->n_heads;
+    float *h = malloc(2 * n * sizeof *h);
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    cudaError_t e = cudaMemcpy(h, a->lse, n * sizeof *h, cudaMemcpyDeviceToHost);
+    if (!e) e = cudaMemcpy(h + n, a->ref_lse, n * sizeof *h, cudaMemcpyDeviceToHost);
+    double mx = 0;
+    for (uint64_t i = 0; !e && i < n; i++) {
+        double d = fabs((double)h[i] - h[n + i]);
+        if (!(d <= mx)) mx = d;
+    }
+    free(h);
+    KVR_CUDA_CHECK(e);
+    b->lse_err = mx;
+    return KVR_OK;
+}
+
 static enum kvr_status attn_check(struct kvr_attn_bench *b, const struct attn_bufs *a)
 {
     uint64_t qs = (uint64_t)b->n_heads * b->head_dim, n = (uint64_t)b->c * qs;
     KVR_LAUNCH_CHECK(kvr_cu_attention_naive(a->q, qs, a->k, a->v, (uint64_t)b->n_kv * b->head_dim,
                                             a->ref, qs, b->s, b->c, b->n_heads, b->n_kv,
-                                            b->head_dim, NULL));
+                                            b->head_dim, b->window, a->ref_lse, NULL));
     uint16_t *h = malloc(2 * n * sizeof *h);
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     cudaError_t e = cudaMemcpy(h, a->o, 2 * n, cudaMemcpyDeviceToHost);
@@ -100,7 +127,17 @@ static enum kvr_status attn_check(struct kvr_attn_bench *b, const struct attn_bu
     free(h);
     KVR_CUDA_CHECK(e);
     b->max_abs_err = mx, b->rel_err = den > 0 ? sqrt(num / den) : NAN;
-    return KVR_OK;
+    return b->lse ? lse_check(b, a) : KVR_OK;
+}
+
+uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window)
+{
+    if (!window) return kvr_attn_pairs(s, c, KVR_MASK_CAUSAL);
+    /* the query at position p sees min(p + 1, window) keys, p in [s, s + c) */
+    uint64_t lo = s + 1, hi = s + c, full = window > s ? window : s;
+    uint64_t tri_hi = hi < window ? hi : window, tri = 0;
+    if (tri_hi >= lo) tri = (lo + tri_hi) * (tri_hi - lo + 1) / 2;
+    return tri + (hi > full ? (hi - full) * window : 0);
 }
 
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
@@ -113,7 +150,12 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
                          "attention: head_dim %u (64 or 128), %u heads over %u KV "
                          "heads, %u queries, %d reps",
                          b->head_dim, b->n_heads, b->n_kv, b->c, b->reps);
-    b->flops = 4ull * b->head_dim * b->n_heads * kvr_attn_pairs(b->s, b->c, KVR_MASK_CAUSAL);
+    if (b->mt == 8 && b->head_dim != 64)
+        return kvr_error(KVR_ERR_INPUT,
+                         "attention: variant 8 (three consumer warpgroups) takes "
+                         "head_dim 64, not %u",
+                         b->head_dim);
+    b->flops = 4ull * b->head_dim * b->n_heads * kvr_attn_window_pairs(b->s, b->c, b->window);
     struct attn_bufs a = {0};
     enum kvr_status st = attn_alloc(b, &a);
     if (!st && b->check) {

@@ -18,23 +18,63 @@ static inline int launched(void)
 struct attn_args {
     const bf16 *q, *k, *v;
     bf16 *o;
+    float *lse; /* [c][n_heads] natural-log LSE of the scaled scores, or NULL */
     uint64_t qs, kvs, os;
-    uint32_t s, c, group;
+    uint32_t s, c, group, n_heads, window; /* window 0: full causal attention */
     int dense;
     float scale_log2;
 };
 
-/* The arguments both attention kernels take; false when the heads do not group evenly. The
+/* The arguments every attention kernel takes; false when the heads do not group evenly. The
  * scale folds 1/sqrt(hd) and log2(e): the softmax works in the log2 domain (ex2). */
 static inline bool make_attn_args(attn_args *a, const void *q, uint64_t qs, const void *k,
                                   const void *v, uint64_t kvs, void *out, uint64_t os, uint32_t s,
                                   uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                                  int dense)
+                                  int dense, uint32_t window, float *lse)
 {
     if (n_kv == 0 || n_heads % n_kv) return false;
-    *a = attn_args{(const bf16 *)q, (const bf16 *)k, (const bf16 *)v, (bf16 *)out, qs, kvs, os,
-                   s, c, n_heads / n_kv, dense, (float)(1.4426950408889634 / sqrt((double)hd))};
+    *a = attn_args{(const bf16 *)q,
+                   (const bf16 *)k,
+                   (const bf16 *)v,
+                   (bf16 *)out,
+                   lse,
+                   qs,
+                   kvs,
+                   os,
+                   s,
+                   c,
+                   n_heads / n_kv,
+                   n_heads,
+                   window,
+                   dense,
+                   (float)(1.4426950408889634 / sqrt((double)hd))};
     return true;
+}
+
+/* Key tiles [*lo, *hi) of BC keys that query rows [row0, row0 + br) need: up to the last row's
+ * position (all keys when dense), from the first row's window start. Tiles wholly outside the
+ * window are skipped, not masked. */
+__host__ __device__ __forceinline__ void attn_tiles(const attn_args &a, uint32_t row0, uint32_t br,
+                                                    uint32_t bc, int *lo, int *hi)
+{
+    const uint32_t kv_end = a.s + a.c, qlo = a.s + row0;
+    const uint32_t qhi = qlo + br - 1 < kv_end - 1 ? qlo + br - 1 : kv_end - 1;
+    const uint32_t keys = a.dense ? kv_end : qhi + 1;
+    *hi = (int)((keys + bc - 1) / bc);
+    *lo = (a.dense || !a.window || qlo + 1 <= a.window) ? 0 : (int)((qlo + 1 - a.window) / bc);
+}
+
+/* Whether a key tile [key0, key0 + bc) has masked pairs for query positions [qlo, qhi]. */
+__device__ __forceinline__ bool attn_tile_masked(const attn_args &a, uint32_t key0, uint32_t bc,
+                                                 uint32_t qlo, uint32_t qhi)
+{
+    return key0 + bc - 1 > qlo || key0 + bc > a.s + a.c || (a.window && key0 + a.window <= qhi);
+}
+
+/* Whether query position q does not see key position key. */
+__device__ __forceinline__ bool attn_masked(const attn_args &a, uint32_t key, uint32_t q)
+{
+    return key > q || key >= a.s + a.c || (a.window && q - key >= a.window);
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p)
@@ -93,3 +133,15 @@ __device__ __forceinline__ float ex2(float x)
     return y;
 }
 
+/* The running max as the exponent's offset: 0 while a row has seen no key (max -inf), so that
+ * its probabilities are ex2(-inf) = 0 rather than NaN (a window can mask a whole tile). */
+__device__ __forceinline__ float max_offset(float m)
+{
+    return m == -INFINITY ? 0.0f : m;
+}
+
+/* Natural-log LSE from the log2-domain running max m (scaled scores) and the sum l. */
+__device__ __forceinline__ float lse_of(float m, float l)
+{
+    return (m + log2f(l)) * 0.6931471805599453f;
+}

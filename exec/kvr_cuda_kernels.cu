@@ -289,17 +289,21 @@ extern "C" int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t
 
 /* ---------------------------------------------------------------- attention, plain version */
 
+/* Query i (position s + i) sees keys [max(0, s + i + 1 - window), s + i] (all up to s + i
+ * when window is 0); the LSE (natural log, scaled scores) goes to lse[i][h] when lse is set. */
 __global__ void attention_naive_kernel(const bf16 *q, uint64_t qs, const bf16 *k, const bf16 *v,
                                        uint64_t kvs, bf16 *out, uint64_t os, uint32_t s, uint32_t c,
-                                       uint32_t n_heads, uint32_t n_kv, uint32_t hd)
+                                       uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                                       uint32_t window, float *lse)
 {
     uint32_t i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
     if (i >= c) return;
     uint32_t g = h / (n_heads / n_kv), n_keys = s + i + 1;
+    uint32_t first = window && n_keys > window ? n_keys - window : 0;
     const bf16 *qr = q + (uint64_t)i * qs + h * hd;
     float acc[128], mx = -INFINITY, sum = 0, scale = rsqrtf((float)hd);
     for (uint32_t e = 0; e < hd; e++) acc[e] = 0;
-    for (uint32_t j = 0; j < n_keys; j++) {
+    for (uint32_t j = first; j < n_keys; j++) {
         const bf16 *kr = k + (uint64_t)j * kvs + g * hd, *vr = v + (uint64_t)j * kvs + g * hd;
         float dot = 0;
         for (uint32_t e = 0; e < hd; e++) dot += __bfloat162float(qr[e]) * __bfloat162float(kr[e]);
@@ -311,18 +315,21 @@ __global__ void attention_naive_kernel(const bf16 *q, uint64_t qs, const bf16 *k
     }
     for (uint32_t e = 0; e < hd; e++)
         out[(uint64_t)i * os + h * hd + e] = __float2bfloat16(acc[e] / sum);
+    if (lse) lse[(uint64_t)i * n_heads + h] = mx + logf(sum);
 }
 
 extern "C" int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const void *k,
                                       const void *v, uint64_t kv_stride, void *out,
                                       uint64_t out_stride, uint32_t s, uint32_t c, uint32_t n_heads,
-                                      uint32_t n_kv, uint32_t hd, void *stream)
+                                      uint32_t n_kv, uint32_t hd, uint32_t window, float *lse,
+                                      void *stream)
 {
-    if (hd > 128) return (int)cudaErrorInvalidValue;
+    if (hd > 128 || n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
+    if (c == 0) return 0;
     dim3 grid((c + 63) / 64, n_heads);
     attention_naive_kernel<<<grid, 64, 0, STREAM(stream)>>>(
         (const bf16 *)q, q_stride, (const bf16 *)k, (const bf16 *)v, kv_stride, (bf16 *)out,
-        out_stride, s, c, n_heads, n_kv, hd);
+        out_stride, s, c, n_heads, n_kv, hd, window, lse);
     return launched();
 }
 
@@ -393,10 +400,10 @@ __device__ __forceinline__ void flash_scores(flash_tile<HD, MT> &t, const bf16 *
     }
 }
 
-/* -inf on pairs with key > query or key beyond the last key. */
+/* -inf on pairs with key > query, key beyond the last key or outside the window. */
 template <int HD, int MT>
-__device__ __forceinline__ void flash_mask(flash_tile<HD, MT> &t, uint32_t key0, uint32_t qpos0,
-                                           uint32_t kv_end, int lane)
+__device__ __forceinline__ void flash_mask(flash_tile<HD, MT> &t, const attn_args &a, uint32_t key0,
+                                           uint32_t qpos0, int lane)
 {
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -406,7 +413,7 @@ __device__ __forceinline__ void flash_mask(flash_tile<HD, MT> &t, uint32_t key0,
             for (int e = 0; e < 4; e++) {
                 uint32_t key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
                 uint32_t qpos = qpos0 + mt * 16 + (lane >> 2) + (e >> 1) * 8;
-                if (key > qpos || key >= kv_end) t.sc[mt][nt][e] = -INFINITY;
+                if (attn_masked(a, key, qpos)) t.sc[mt][nt][e] = -INFINITY;
             }
 }
 
@@ -425,8 +432,8 @@ __device__ __forceinline__ void flash_softmax(flash_tile<HD, MT> &t, float scale
                 mx = fmaxf(mx, fmaxf(t.sc[mt][nt][2 * hf], t.sc[mt][nt][2 * hf + 1]));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            float m_new = fmaxf(t.m[mt][hf], mx * scale_log2);
-            float alpha = ex2(t.m[mt][hf] - m_new), sum = 0;
+            float m_new = fmaxf(t.m[mt][hf], mx * scale_log2), m_off = max_offset(m_new);
+            float alpha = ex2(t.m[mt][hf] - m_off), sum = 0;
             t.m[mt][hf] = m_new;
 #pragma unroll
             for (int dt = 0; dt < DT; dt++) {
@@ -437,7 +444,7 @@ __device__ __forceinline__ void flash_softmax(flash_tile<HD, MT> &t, float scale
             for (int nt = 0; nt < NT; nt++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    float p = ex2(t.sc[mt][nt][2 * hf + e] * scale_log2 - m_new);
+                    float p = ex2(t.sc[mt][nt][2 * hf + e] * scale_log2 - m_off);
                     t.sc[mt][nt][2 * hf + e] = p;
                     sum += p;
                 }
@@ -488,6 +495,7 @@ __device__ __forceinline__ void flash_store(flash_tile<HD, MT> &t, const attn_ar
             float inv = 1.0f / l;
             uint32_t row = row0 + mt * 16 + (lane >> 2) + hf * 8;
             if (row >= a.c) continue;
+            if (a.lse && (lane & 3) == 0) a.lse[row * a.n_heads + h] = lse_of(t.m[mt][hf], l);
             bf16 *dst = a.o + row * a.os + h * HD + (lane & 3) * 2;
 #pragma unroll
             for (int dt = 0; dt < flash_tile<HD, MT>::DT; dt++)
@@ -505,13 +513,14 @@ template <int HD, int MT> __global__ void __launch_bounds__(128, 2) flash_kernel
     /* the last query tiles have the most keys: start them first */
     const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * T::BR, h = blockIdx.y;
     const uint32_t qpos0 = a.s + row0, kv_end = a.s + a.c;
-    const uint32_t keys = a.dense ? kv_end : min(kv_end, qpos0 + T::BR);
-    const int n_tiles = (int)((keys + T::BC - 1) / T::BC);
+    int lo, hi;
+    attn_tiles(a, row0, T::BR, T::BC, &lo, &hi);
+    const uint32_t wq0 = qpos0 + wrow, wq1 = wq0 + 16 * MT - 1; /* this warp's positions */
     const bf16 *kb = a.k + (h / a.group) * HD, *vb = a.v + (h / a.group) * HD;
 
     load_tile<HD, T::BR>(sQ, a.q + h * HD, a.qs, row0, a.c);
-    load_tile<HD, T::BC>(sK, kb, a.kvs, 0, kv_end);
-    load_tile<HD, T::BC>(sV, vb, a.kvs, 0, kv_end);
+    load_tile<HD, T::BC>(sK, kb, a.kvs, lo * T::BC, kv_end);
+    load_tile<HD, T::BC>(sV, vb, a.kvs, lo * T::BC, kv_end);
     cp_commit();
 
     T t;
@@ -524,9 +533,9 @@ template <int HD, int MT> __global__ void __launch_bounds__(128, 2) flash_kernel
 #pragma unroll
             for (int e = 0; e < 4; e++) t.o[mt][dt][e] = 0;
     }
-    for (int j = 0; j < n_tiles; j++) {
-        const int st = j & 1;
-        if (j + 1 < n_tiles) {
+    for (int j = lo; j < hi; j++) {
+        const int st = (j - lo) & 1;
+        if (j + 1 < hi) {
             load_tile<HD, T::BC>(sK + (st ^ 1) * T::BC * HD, kb, a.kvs, (j + 1) * T::BC, kv_end);
             load_tile<HD, T::BC>(sV + (st ^ 1) * T::BC * HD, vb, a.kvs, (j + 1) * T::BC, kv_end);
             cp_commit();
@@ -537,8 +546,7 @@ template <int HD, int MT> __global__ void __launch_bounds__(128, 2) flash_kernel
         __syncthreads();
         const uint32_t key0 = (uint32_t)j * T::BC;
         flash_scores<HD, MT>(t, sQ, sK + st * T::BC * HD, wrow, lane);
-        if (key0 + T::BC > kv_end || key0 + T::BC - 1 > qpos0)
-            flash_mask<HD, MT>(t, key0, qpos0 + wrow, kv_end, lane);
+        if (attn_tile_masked(a, key0, T::BC, wq0, wq1)) flash_mask<HD, MT>(t, a, key0, wq0, lane);
         flash_softmax<HD, MT>(t, a.scale_log2);
         flash_pv<HD, MT>(t, sV + st * T::BC * HD, lane);
         __syncthreads();
@@ -562,31 +570,33 @@ static int flash_launch(const attn_args &a, uint32_t n_heads, void *stream)
 extern "C" int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void *v,
                                 uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                                 uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense,
-                                void *stream)
+                                uint32_t window, float *lse, void *stream)
 {
     return kvr_cu_attention_mt(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv,
-                               hd, dense, 0, stream);
+                               hd, dense, window, lse, 0, stream);
 }
 
 extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
                                    uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                                    uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                                   int dense, int mt, void *stream)
+                                   int dense, uint32_t window, float *lse, int mt, void *stream)
 {
     if (mt == 0) mt = hd == 64 ? KVR_ATTN_DEFAULT_VARIANT_HD64 : KVR_ATTN_DEFAULT_VARIANT;
+    if (mt >= 6) {
+        int n_split = mt == 7 ? 3 : 0, n_consumers = mt == 8 ? 3 : 0;
+        return kvr_cu_attention_ws(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
+                                   n_kv, hd, dense, window, lse, n_split, n_consumers, stream);
+    }
     if (mt >= 3)
         return kvr_cu_attention_sm90(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
-                                     n_kv, hd, dense, mt == 4, mt == 5, stream);
+                                     n_kv, hd, dense, window, lse, mt == 4, mt == 5, stream);
     attn_args a;
     if (!make_attn_args(&a, q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads, n_kv, hd,
-                        dense))
+                        dense, window, lse))
         return (int)cudaErrorInvalidValue;
     if (c == 0) return 0;
     if (hd == 128)
-        return mt == 1 ? flash_launch<128, 1>(a, n_heads, stream)
-                       : flash_launch<128, 2>(a, n_heads, stream);
-    if (hd == 64)
-        return mt == 1 ? flash_launch<64, 1>(a, n_heads, stream)
-                       : flash_launch<64, 2>(a, n_heads, stream);
+        return (mt == 1 ? flash_launch<128, 1> : flash_launch<128, 2>)(a, n_heads, stream);
+    if (hd == 64) return (mt == 1 ? flash_launch<64, 1> : flash_launch<64, 2>)(a, n_heads, stream);
     return (int)cudaErrorInvalidValue;
 }

@@ -37,32 +37,51 @@ int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int s
 
 /* Flash attention: queries at positions [s, s+c) (rows of q, row stride q_stride elements,
  * head h at column h*hd) against keys and values [0, s+c) (row stride kv_stride, KV head g at
- * column g*hd), causal. dense = 1 computes the masked blocks too (the paper's TSP). hd is 64
- * or 128; n_heads is a multiple of n_kv. out has row stride out_stride. */
+ * column g*hd), causal. window > 0 is a sliding window: the query at position i sees key j iff
+ * 0 <= i - j < window (key tiles wholly outside it are skipped). dense = 1 computes the masked
+ * blocks too (the paper's TSP; the result is the same). hd is 64 or 128; n_heads is a multiple
+ * of n_kv. out has row stride out_stride. lse, when not NULL, gets float [c][n_heads]: the
+ * natural-log log-sum-exp of each row's scaled scores (q.k / sqrt(hd)) over the keys it sees. */
 int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void *v,
                      uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
-                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, void *stream);
+                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, uint32_t window,
+                     float *lse, void *stream);
 /* A chosen kernel, for the benchmark and the tests: variant 1 and 2 are the mma.sync kernel
  * with 1 or 2 m16 row tiles per warp (64- or 128-row blocks); 3 is the Hopper wgmma kernel
  * (kvr_cuda_attn_sm90.cu); 4 is the same with the V descriptor's strides swapped (a layout
- * check that must fail); 5 is the Hopper kernel with one warpgroup per block; 0 is the
- * default. */
-#define KVR_ATTN_DEFAULT_VARIANT      3
-#define KVR_ATTN_DEFAULT_VARIANT_HD64 5 /* measured faster for head_dim 64 (Falcon's MQA) */
+ * check that must fail); 5 is the Hopper kernel with one warpgroup per block; 6 is the
+ * warp-specialised TMA kernel (kvr_cuda_attn_ws.cu), key range split when the grid is small;
+ * 7 is the same with every key range split in 3 (a check of the merge); 8 is the
+ * warp-specialised kernel with 3 consumer warpgroups (192-row blocks; head_dim 64 only, refused
+ * for 128); 0 is the default. */
+#define KVR_ATTN_DEFAULT_VARIANT      6 /* 16k causal on one H200: 608 TFLOP/s against 509 (3) */
+#define KVR_ATTN_DEFAULT_VARIANT_HD64 8 /* 16k, 71/1 heads: 498 against 454 (6), 362 (5) */
 int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
                         uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
-                        uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, int mt,
-                        void *stream);
+                        uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, uint32_t window,
+                        float *lse, int mt, void *stream);
 /* The Hopper (wgmma) kernel; vswap swaps the V descriptor's leading and stride offsets; shape
  * 0 is 2 warpgroups with 128-key tiles, 1 is 1 warpgroup with 64-key tiles. */
 int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const void *v,
                           uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
                           uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense,
-                          int vswap, int shape, void *stream);
+                          uint32_t window, float *lse, int vswap, int shape, void *stream);
+/* The warp-specialised Hopper kernel: a producer warp loads Q, K and V by TMA into mbarrier
+ * stages, consumer warpgroups ping-pong their GEMMs. n_split > 0 splits each block's key range
+ * in n_split parts merged by their LSE (flash-decoding); 0 chooses from the grid's size.
+ * n_consumers is 2 or 3 (3: head_dim 64 only); 0 is 2. Automatic splits keep the partials within
+ * KVR_ATTN_WORKSPACE_BYTES of device memory, allocated on first use and kept (one buffer per
+ * device). */
+#define KVR_ATTN_WORKSPACE_BYTES (64ull << 20)
+int kvr_cu_attention_ws(const void *q, uint64_t q_stride, const void *k, const void *v,
+                        uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
+                        uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, uint32_t window,
+                        float *lse, int n_split, int n_consumers, void *stream);
 /* The plain version, one thread per (query, head), float accumulation: the test oracle. */
 int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const void *k, const void *v,
                            uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,
-                           uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream);
+                           uint32_t c, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                           uint32_t window, float *lse, void *stream);
 
 #ifdef __cplusplus
 }

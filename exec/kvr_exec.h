@@ -124,14 +124,19 @@ void kvr_exec_device_free(void *p);
 int kvr_exec_cuda_devices(void);
 
 /* The attention kernel alone on seeded random Q, K, V: c queries at [s, s+c) against keys
- * [0, s+c). FLOPs count unmasked (causal) pairs only: 4 head_dim pairs n_heads. With check,
- * the output is compared with the plain kernel (kvr_cu_attention_naive). */
+ * [0, s+c), causal, within a sliding window of `window` keys when it is not 0. FLOPs count
+ * unmasked pairs only (inside the window): 4 head_dim pairs n_heads. With check, the output
+ * (and with lse, the log-sum-exp output) is compared with the plain kernel
+ * (kvr_cu_attention_naive). */
+#define KVR_ATTN_N_VARIANTS 8 /* kvr_cu_attention_mt's variants are 0..8 */
 struct kvr_attn_bench {
-    uint32_t s, c, n_heads, n_kv, head_dim;
+    uint32_t s, c, n_heads, n_kv, head_dim, window;
     int dense, mt, warmup, reps; /* mt: kernel variant (kvr_cu_attention_mt; 0 = default) */
-    bool check;
+    bool check, lse;
     /* results */
-    double time_s, time_min_s, tflops, max_abs_err, rel_err;
+    double time_s, time_min_s, tflops, max_abs_err, rel_err, lse_err;
     uint64_t flops;
 };
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b);
+/* Unmasked pairs per head of c queries at [s, s+c), causal, inside a window (0: none). */
+uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window);

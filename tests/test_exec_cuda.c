@@ -1,6 +1,7 @@
-/* The cuda backend against the ref backend (bf16 bounds), and the flash-attention kernel
+/* The cuda backend against the ref backend (bf16 bounds), and every flash-attention kernel
  * against the plain kernel over shapes: MHA, GQA, MQA, head_dim 64 and 128, odd lengths,
- * prefix offsets, dense and causal. Skipped (77) without a GPU. */
+ * prefix offsets (split key ranges), dense and causal, sliding windows, the LSE output.
+ * Skipped (77) without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -8,22 +9,32 @@
 #include "kvr_weights.h"
 #include "tap.h"
 
-static void test_attention(uint32_t s, uint32_t c, uint32_t h, uint32_t kv, uint32_t hd, int dense,
-                           int mt)
+struct shape {
+    uint32_t s, c, h, kv, window;
+    int dense;
+};
+
+static void test_attention(struct shape sh, uint32_t hd, bool lse, int mt)
 {
+    uint32_t s = sh.s, c = sh.c, h = sh.h, kv = sh.kv;
+    int dense = sh.dense;
     struct kvr_attn_bench b = {.s = s,
                                .c = c,
                                .n_heads = h,
                                .n_kv = kv,
                                .head_dim = hd,
                                .dense = dense,
+                               .window = sh.window,
                                .mt = mt,
                                .reps = 1,
-                               .check = true};
+                               .check = true,
+                               .lse = lse};
     enum kvr_status st = kvr_exec_bench_attention(&b);
-    if (!ok(!st && b.rel_err <= 1e-2 && b.max_abs_err <= 3e-2,
-            "attention s=%u c=%u heads %u/%u hd %u%s variant %d: rel err %.3g, max abs %.3g", s, c,
-            h, kv, hd, dense ? " dense" : "", mt, b.rel_err, b.max_abs_err))
+    if (!ok(!st && b.rel_err <= 1e-2 && b.max_abs_err <= 3e-2 && (!lse || b.lse_err <= 1e-2),
+            "attention s=%u c=%u heads %u/%u hd %u%s window %u variant %d: rel err %.3g, max abs "
+            "%.3g%s lse err %.3g",
+            s, c, h, kv, hd, dense ? " dense" : "", sh.window, mt, b.rel_err, b.max_abs_err,
+            lse ? "," : ", no", lse ? b.lse_err : 0.0))
         printf("#   %s\n", st ? kvr_error_message() : "");
 }
 
@@ -76,22 +87,36 @@ int main(void)
         printf("1..0 # SKIP no CUDA device\n"); /* exit 77: skipped */
         return 77;
     }
-    for (int mt = 1; mt <= 5; mt++) /* 4 is the deliberately wrong layout: skipped */
-        for (uint32_t hd = 64; hd <= 128 && mt != 4; hd += 64) {
-            test_attention(0, 1, 4, 4, hd, 0, mt);
-            test_attention(0, 37, 4, 2, hd, 0, mt);
-            test_attention(100, 77, 6, 1, hd, 0, mt);
-            test_attention(0, 1000, 8, 2, hd, 0, mt);
-            test_attention(4000, 300, 4, 4, hd, 0, mt);
-            test_attention(513, 700, 4, 1, hd, 1, mt);
+    static const struct shape shapes[] = {
+        {0, 1, 4, 4, 0, 0},      {0, 37, 4, 2, 0, 0},      {100, 77, 6, 1, 0, 0},
+        {0, 1000, 8, 2, 0, 0},   {4000, 300, 4, 4, 0, 0},  {513, 700, 4, 1, 0, 1},
+        {0, 1000, 4, 2, 100, 0}, {300, 500, 4, 4, 129, 0}, {2000, 64, 4, 1, 1000, 0},
+        {0, 777, 2, 2, 1, 0},    {513, 700, 4, 1, 200, 1}, {5000, 3, 8, 8, 0, 0},
+    };
+    for (int mt = 1; mt <= KVR_ATTN_N_VARIANTS; mt++) /* 4 is the deliberately wrong layout */
+        for (uint32_t hd = 64; hd <= (mt == 8 ? 64 : 128) && mt != 4; hd += 64)
+            for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+                test_attention(shapes[i], hd, i % 2 == 1, mt);
+    bool pairs_ok = true; /* the window's pair count against a plain sum */
+    for (uint32_t w = 1; w < 40; w += 3)
+        for (uint32_t st = 0; st < 50; st += 7) {
+            uint64_t sum = 0;
+            for (uint32_t q = st; q < st + 30; q++) sum += q + 1 < w ? q + 1 : w;
+            pairs_ok &= kvr_attn_window_pairs(st, 30, w) == sum;
         }
+    ok(pairs_ok && kvr_attn_window_pairs(7, 30, 0) == 7 * 30 + 30 * 31 / 2,
+       "window pair counts match the plain sum");
     struct kvr_attn_bench wrong = {
         .c = 300, .n_heads = 4, .n_kv = 4, .head_dim = 128, .mt = 4, .reps = 1, .check = true};
     enum kvr_status wst = kvr_exec_bench_attention(&wrong);
     ok(!wst && wrong.rel_err > 0.1, "the check catches a wrong V layout (variant 4: rel err %.3g)",
        wrong.rel_err);
-    test_attention(0, 16384, 32, 32, 128, 0, 0);
-    test_attention(0, 16384, 71, 1, 64, 0, 0);
+    for (int mt = 0; mt <= 6; mt += 6) {
+        test_attention((struct shape){0, 16384, 32, 32, 0, 0}, 128, false, mt);
+        test_attention((struct shape){0, 16384, 71, 1, 0, 0}, 64, true, mt);
+        test_attention((struct shape){30720, 2048, 32, 8, 0, 0}, 128, true, mt);
+        test_attention((struct shape){0, 8192, 32, 8, 4096, 0}, 128, true, mt);
+    }
     for (int i = 0; i < N_EXEC_MODELS; i++) test_model(&exec_models[i]);
     test_too_big();
     return tap_done();

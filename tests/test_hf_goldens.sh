@@ -4,9 +4,9 @@
 # one process and through mpirun as a 3-rank KV-Runahead chain whose chunks (20, 12, 8) cross
 # the sliding window's edge (W = 8); the prompt comes from --tokens (text, JSON and .npy); one
 # case is sharded. Then the refusals: every config key kvrun cannot honour, tensors the config
-# lacks, a tensor missing from its shard, prompts outside the vocabulary, the cuda backend on
-# a window. Usage: test_hf_goldens.sh KVR [cuda]  (cuda: the GPU test, cosine >= 0.999 and the
-# same top token on every case without a window; exits 77 without a GPU)
+# lacks, a tensor missing from its shard, prompts outside the vocabulary.
+# Usage: test_hf_goldens.sh KVR [cuda]  (cuda: the GPU test, cosine >= 0.999 and the same top
+# token on every case, the sliding-window ones included; exits 77 without a GPU)
 kvr=$(realpath "$1") mode=${2:-ref}
 src=$(cd "$(dirname "$0")/.." && pwd)
 G="$src/tests/golden/hf"
@@ -37,7 +37,6 @@ if [ "$mode" = cuda ]; then
     if [ "$("$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; echo $?)" != 0 ]; then
         echo "1..0 # SKIP no GPU"; exit 77; fi
     for c in $cases; do
-        grep -q '"sliding_window": [1-9]' "$G/$c/config.json" && grep -q '"use_sliding_window": true\|"model_type": "mistral"' "$G/$c/config.json" && continue
         "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
             --backend cuda --reps 1 --warmup 0 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
             cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
@@ -148,9 +147,5 @@ expect 0 "exceeds the model's max_position_embeddings (16)" "--ctx past max_posi
     [ "$(wc -c <"$tmp/kv")" = $((2 * 2 * 40 * 64 * 4)) ] && head -1 "$tmp/tl.tsv" | grep -q "^rank	layer	kind" &&
     [ "$(grep -c "	compute	" "$tmp/tl.tsv")" = 6 ]
 report $? "one process honours --dump-kv and --timeline" "$(cat "$tmp/err")"
-if "$kvr" --version | grep -q "cuda=yes"; then
-    expect 2 "sliding window not yet supported by the cuda backend" "the cuda backend refuses a sliding window" \
-        -- exec --model "$G/mistral_window/config.json" --tokens "$G/mistral_window/tokens.txt" --backend cuda --reps 1 --warmup 0
-fi
 echo "1..$n"
 [ "$failed" = 0 ]
