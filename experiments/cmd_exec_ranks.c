@@ -26,7 +26,15 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
 {
     char key[512];
     kvr_machine_args_key(&a->mach, h->name, key, sizeof key);
-    struct kvr_plan_filter f = {m->name, key, "kvr", "hier", p};
+    struct kvr_plan_row hk;
+    kvr_plan_row_set_hashes(&hk, m, h); /* h is the machine at p */
+    struct kvr_plan_filter f = {.model = m->name,
+                                .machine = key,
+                                .scheme = "kvr",
+                                .method = "hier",
+                                .p = p,
+                                .model_hash = hk.model_hash,
+                                .machine_hash = hk.machine_hash};
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;

@@ -1,5 +1,5 @@
-/* kvr export: the lookup table for deployments, as JSON, CSV (read by the kvr_lookup library)
- * or a C header. */
+/* kvr export: the lookup table for deployments (format 2), as JSON, CSV (read by the kvr_lookup
+ * library and the kvrun Python package) or a C header. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +25,12 @@ static const char export_help[] =
     "  -g, --gpus P         only this GPU count                        (default: all)\n"
     "  -M, --method M       only this search method                    (default hier)\n"
     "  -s, --scheme S       only this scheme                           (default kvr)\n"
+    "      --model-hash H   only this model definition (16 hex digits) (default: all)\n"
+    "      --machine-hash H only this machine definition               (default: all)\n"
     "  -h, --help           this help\n";
 
 struct export_args {
-    const char *db, *format, *out, *model, *machine, *method, *scheme;
+    const char *db, *format, *out, *model, *machine, *method, *scheme, *model_hash, *machine_hash;
     uint64_t gpus;
     bool help;
 };
@@ -36,11 +38,12 @@ struct export_args {
 static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"format", required_argument, NULL, 'f'},
-        {"out", required_argument, NULL, 'o'},     {"model", required_argument, NULL, 'm'},
-        {"machine", required_argument, NULL, 'H'}, {"gpus", required_argument, NULL, 'g'},
-        {"method", required_argument, NULL, 'M'},  {"scheme", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"db", required_argument, NULL, 'd'},       {"format", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},      {"model", required_argument, NULL, 'm'},
+        {"machine", required_argument, NULL, 'H'},  {"gpus", required_argument, NULL, 'g'},
+        {"method", required_argument, NULL, 'M'},   {"scheme", required_argument, NULL, 's'},
+        {"model-hash", required_argument, NULL, 1}, {"machine-hash", required_argument, NULL, 2},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     *a = (struct export_args){.format = "json", .method = "hier", .scheme = "kvr"};
     int c;
     kvr_cli_opt_reset();
@@ -72,6 +75,12 @@ static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
         case 's':
             a->scheme = optarg;
             break;
+        case 1:
+            a->model_hash = optarg;
+            break;
+        case 2:
+            a->machine_hash = optarg;
+            break;
         case 'g':
             if (kvr_parse_u64(optarg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0)
                 return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", optarg, KVR_MAX_GPUS);
@@ -95,18 +104,24 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;
-    struct kvr_plan_filter f = {a.model, a.machine, a.scheme, a.method, (int)a.gpus};
+    struct kvr_plan_filter f = {.model = a.model,
+                                .machine = a.machine,
+                                .scheme = a.scheme,
+                                .method = a.method,
+                                .p = (int)a.gpus,
+                                .model_hash = a.model_hash,
+                                .machine_hash = a.machine_hash};
     st = kvr_store_open(a.db, KVR_STORE_READ, &store);
     if (!st) st = kvr_store_list_plans(store, &f, &rows, &n);
-    kvr_store_close(store);
     if (!st && n == 0)
         st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows match the filters (nothing written)", a.db);
     char generator[128];
     snprintf(generator, sizeof generator, "kvr %s (git %s)", KVR_PROJECT_VERSION, KVR_GIT_VERSION);
     if (!st)
-        st =
-            kvr_export_plans(rows, n, (enum kvr_export_format)kvr_export_format_from_name(a.format),
-                             generator, a.out);
+        st = kvr_export_plans(store, rows, n,
+                              (enum kvr_export_format)kvr_export_format_from_name(a.format),
+                              generator, a.out);
+    kvr_store_close(store);
     if (!st && strcmp(a.out, "-"))
         fprintf(stderr, "export: %zu rows written to %s (%s)\n", n, a.out, a.format);
     free(rows);

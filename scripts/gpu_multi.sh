@@ -26,7 +26,7 @@ for m in llama-7b falcon-7b; do
     for ctx in 16k 32k; do
         k="--model $m --ctx $ctx --backend cuda --reps 3 --warmup 1 --db $db --json --timeout 20"
         run 1 $kvr exec $k --scheme single | grep -E '"ttft_s"' | sed "s/^/$m $ctx single /"
-        part=$($kvr lookup --db "$db" --model $m --machine data/machines/h100-calibrated.ini --gpus $P --ctx $ctx --json | python3 -c "import json,sys; print(','.join(map(str,json.load(sys.stdin)['partition'])))")
+        part=$($kvr lookup --db "$db" --model $m --machine data/machines/h100-calibrated.ini --gpus $P --ctx $ctx --json | python3 -c "import json,sys; print(','.join(map(str,json.load(sys.stdin)['partition_tokens'])))")
         for s in "kvr" "kvr --partition $part" tsp tsp-causal ring-pass; do
             run $P $kvr exec $k --comm nccl --scheme $s 2>&1 | grep -E '"ttft_s"|error' | sed "s/^/$m $ctx $s /"
         done
