@@ -1,6 +1,7 @@
 /* kvr plot: each figure's data from its plotting view (DIR/data/NAME-K.tsv: one file per panel,
  * one block per series, a .list manifest of panels), then its gnuplot script
  * (plots/NAME.gp with the shared plots/style.gp), as PNG and SVG in DIR. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 #include <unistd.h>
 
 #include "kvr_cli.h"
-#include "kvr_config.h"
+#include "kvr_datadir.h"
 #include "kvr_plot.h"
 #include "kvr_store.h"
 
@@ -21,8 +22,8 @@ static const char plot_help[] =
     "\n"
     "  -d, --db FILE        database filled by kvr sweep               (required)\n"
     "  -o, --out DIR        existing output folder                     (required)\n"
-    "      --scripts DIR    gnuplot scripts                            (default: the source's "
-    "plots/)\n"
+    "      --scripts DIR    gnuplot scripts             (default: plots/ in the data directory,\n"
+    "                       $KVR_DATADIR or PREFIX/share/kvrun)\n"
     "      --gnuplot PROG   gnuplot program                            (default gnuplot)\n"
     "  -h, --help           this help\n";
 
@@ -41,7 +42,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
                                          {"gnuplot", required_argument, NULL, OPT_GNUPLOT},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    *a = (struct plot_args){.scripts = KVR_SOURCE_PLOTDIR, .gnuplot = "gnuplot"};
+    *a = (struct plot_args){.gnuplot = "gnuplot"};
     int c;
     kvr_cli_opt_reset();
     while ((c = kvr_cli_getopt(argc, argv, "d:o:h", opts)) != -1) {
@@ -62,7 +63,15 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
         return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
     if (strcmp(a->name, "all") && !kvr_plot_figure(a->name))
         return kvr_error(KVR_ERR_INPUT, "plot: unknown figure '%s' (see kvr plot --help)", a->name);
-    return KVR_OK;
+    static char scripts[4200], style[4300];
+    enum kvr_status st = KVR_OK;
+    if (!a->scripts && !(st = kvr_datadir_path("plots", scripts, sizeof scripts)))
+        a->scripts = scripts;
+    snprintf(style, sizeof style, "%s/style.gp", a->scripts ? a->scripts : "");
+    if (!st && access(style, R_OK) != 0)
+        st = kvr_error(KVR_ERR_IO, "--scripts: no gnuplot scripts in '%s' (%s: %s)", a->scripts,
+                       style, strerror(errno));
+    return st;
 }
 
 enum kvr_status kvr_cmd_plot(int argc, char **argv)

@@ -10,6 +10,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_config.h"
+#include "kvr_datadir.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
 #include "kvr_measure.h"
@@ -26,7 +27,8 @@ static const char help[] =
     "error. Single-device measurements (p = 1) by default; --multi-gpu takes those of p > 1.\n"
     "\n"
     "  -d, --db FILE       measurements             (default: data/measurements/h100.sqlite,\n"
-    "                      with --multi-gpu data/measurements/h100x4-multi.sqlite)\n"
+    "                      with --multi-gpu data/measurements/h100x4-multi.sqlite, in the\n"
+    "                      data directory: $KVR_DATADIR or PREFIX/share/kvrun)\n"
     "  -H, --machine P     profile or INI file      (default: data/machines/h100-calibrated.ini;\n"
     "                      with --multi-gpu data/machines/h100x4-nccl.ini, the same fit with\n"
     "                      the NCCL links measured on those GPUs)\n"
@@ -70,9 +72,7 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    *a = (struct args){.db = KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
-                       .machine = KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini",
-                       .gnuplot = "gnuplot"};
+    *a = (struct args){.gnuplot = "gnuplot"};
     bool db_given = false, machine_given = false;
     kvr_cli_opt_reset();
     for (int c; (c = kvr_cli_getopt(argc, argv, "d:H:o:jh", opts)) != -1;) {
@@ -90,11 +90,21 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
         if (c == 'h') a->help = true;
     }
     if (optind < argc) return kvr_error(KVR_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (a->multi && !db_given) a->db = KVR_SOURCE_DATADIR "/measurements/h100x4-multi.sqlite";
-    if ((a->multi || a->tl.path) && !machine_given)
-        a->machine = KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini";
+    /* the defaults: the committed data in the data directory (kvr_datadir.h) */
+    static char db[4200], machine[4200];
+    enum kvr_status st = KVR_OK;
+    if (!db_given)
+        st = kvr_datadir_path(a->multi ? "data/measurements/h100x4-multi.sqlite"
+                                       : "data/measurements/h100.sqlite",
+                              db, sizeof db),
+        a->db = db;
+    if (!st && !machine_given)
+        st = kvr_datadir_path((a->multi || a->tl.path) ? "data/machines/h100x4-nccl.ini"
+                                                       : "data/machines/h100-calibrated.ini",
+                              machine, sizeof machine),
+        a->machine = machine;
     a->tl.machine = a->machine, a->tl.json = a->json;
-    return KVR_OK;
+    return st;
 }
 
 /* The machine a measurement ran on: the profile given, with the link settings the run emulated
@@ -115,9 +125,10 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     struct kvr_model m;
     enum kvr_status st = kvr_model_resolve(x->model, &m);
     if (st) { /* a model from a profile file: the project's own, by name */
-        char path[1024];
-        snprintf(path, sizeof path, "%s/models/%s.ini", KVR_SOURCE_DATADIR, x->model);
-        if (access(path, R_OK) == 0) st = kvr_model_resolve(path, &m);
+        char rel[256], path[4200];
+        snprintf(rel, sizeof rel, "data/models/%s.ini", x->model);
+        if (!kvr_datadir_path(rel, path, sizeof path) && access(path, R_OK) == 0)
+            st = kvr_model_resolve(path, &m);
     }
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
     static struct kvr_machine h; /* large: not on the stack */
@@ -356,15 +367,17 @@ static enum kvr_status figures(const struct args *a, const struct point *pts, si
     fclose(f);
     if ((st = write_panels(dir, pts, n))) return st;
     const char *names[] = {"validate", "validate_err", "validate_ttft"};
+    char plots[4200];
+    if ((st = kvr_datadir_path("plots", plots, sizeof plots))) return st;
     for (int k = 0; k < 3 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
         if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
         fprintf(f, "validate-1.tsv\t%s\n", a->multi ? "multi-GPU" : "single-GPU");
         fclose(f);
-        st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
+        st = kvr_plot_render(a->gnuplot, plots, a->out, names[k]);
     }
     /* validate_panels.list was written with its panels */
-    return st ? st : kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, "validate_panels");
+    return st ? st : kvr_plot_render(a->gnuplot, plots, a->out, "validate_panels");
 }
 
 enum kvr_status kvr_cmd_validate(int argc, char **argv)
