@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd_exec.h"
+#include "kvr_timeline_out.h"
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
@@ -47,13 +48,23 @@ static const char help[] =
     "      --comm C        mpi (host-staged, any backend; default) or nccl (cuda)\n"
     "      --timeout S     seconds before a rank that waits on a dead or hung peer gives up\n"
     "                      (default 120)\n"
-    "      --timeline FILE one more, synchronous run's per-rank events as TSV (kvr sim's form)\n"
+    "      --timeline FILE one more, synchronous run's per-rank events as TSV (kvr sim's form;\n"
+    "                      a Chrome trace for *.json)\n"
+    "      --timeline-format F  tsv or chrome (Trace Event Format, for Perfetto)\n"
     "      --dump-logits FILE, --dump-kv FILE   the last rank's logits / whole KV cache\n"
     "                      (float32; for the tests)\n"
     "  -j, --json          print JSON\n"
     "  -h, --help          this help\n";
 
-enum { OPT_DB = KVR_OPT_FIRST_FREE, OPT_COMM, OPT_TIMEOUT, OPT_TIMELINE, OPT_DUMP_L, OPT_DUMP_KV };
+enum {
+    OPT_DB = KVR_OPT_FIRST_FREE,
+    OPT_COMM,
+    OPT_TIMEOUT,
+    OPT_TIMELINE,
+    OPT_DUMP_L,
+    OPT_DUMP_KV,
+    OPT_TIMELINE_FMT
+};
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
@@ -128,6 +139,9 @@ static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
     case OPT_TIMELINE:
         a->timeline = arg;
         break;
+    case OPT_TIMELINE_FMT:
+        a->timeline_format = arg;
+        break;
     case OPT_DUMP_L:
         a->dump_logits = arg;
         break;
@@ -179,30 +193,32 @@ static enum kvr_status take_number(struct exec_args *a, int c, const char *arg)
 
 static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
 {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"ctx", required_argument, 0, 'c'},
-                                         {"scheme", required_argument, 0, 's'},
-                                         {"backend", required_argument, 0, 'b'},
-                                         {"reps", required_argument, 0, 'r'},
-                                         {"warmup", required_argument, 0, 'w'},
-                                         {"seed", required_argument, 0, KVR_OPT_SEED},
-                                         {"weights", required_argument, 0, 'W'},
-                                         {"device", required_argument, 0, 'D'},
-                                         {"profile", no_argument, 0, 'P'},
-                                         {"partition", required_argument, 0, 'p'},
-                                         {"db", required_argument, 0, OPT_DB},
-                                         {"machine", required_argument, 0, 'H'},
-                                         {"bw", required_argument, 0, KVR_OPT_BW},
-                                         {"link", required_argument, 0, KVR_OPT_LINK},
-                                         {"noise", required_argument, 0, KVR_OPT_NOISE},
-                                         {"comm", required_argument, 0, OPT_COMM},
-                                         {"timeout", required_argument, 0, OPT_TIMEOUT},
-                                         {"timeline", required_argument, 0, OPT_TIMELINE},
-                                         {"dump-logits", required_argument, 0, OPT_DUMP_L},
-                                         {"dump-kv", required_argument, 0, OPT_DUMP_KV},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},
+        {"ctx", required_argument, 0, 'c'},
+        {"scheme", required_argument, 0, 's'},
+        {"backend", required_argument, 0, 'b'},
+        {"reps", required_argument, 0, 'r'},
+        {"warmup", required_argument, 0, 'w'},
+        {"seed", required_argument, 0, KVR_OPT_SEED},
+        {"weights", required_argument, 0, 'W'},
+        {"device", required_argument, 0, 'D'},
+        {"profile", no_argument, 0, 'P'},
+        {"partition", required_argument, 0, 'p'},
+        {"db", required_argument, 0, OPT_DB},
+        {"machine", required_argument, 0, 'H'},
+        {"bw", required_argument, 0, KVR_OPT_BW},
+        {"link", required_argument, 0, KVR_OPT_LINK},
+        {"noise", required_argument, 0, KVR_OPT_NOISE},
+        {"comm", required_argument, 0, OPT_COMM},
+        {"timeout", required_argument, 0, OPT_TIMEOUT},
+        {"timeline", required_argument, 0, OPT_TIMELINE},
+        {"timeline-format", required_argument, 0, OPT_TIMELINE_FMT},
+        {"dump-logits", required_argument, 0, OPT_DUMP_L},
+        {"dump-kv", required_argument, 0, OPT_DUMP_KV},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     *a = (struct exec_args){.seed = 1,
                             .reps = 5,
                             .warmup = 2,
@@ -233,6 +249,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     if (!st && (a->n_ctx > 1 || a->n_schemes > 1) && (a->timeline || a->dump_logits || a->dump_kv))
         st = kvr_error(KVR_ERR_USAGE, "--timeline, --dump-logits and --dump-kv describe one run: "
                                       "give one context and one scheme");
+    if (!st && a->timeline_format && !a->timeline)
+        st = kvr_error(KVR_ERR_USAGE, "--timeline-format needs --timeline FILE");
+    enum kvr_timeline_format fmt;
+    if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
     return st;
 }

@@ -14,7 +14,8 @@
 
 struct exec_args {
     const char *model, *weights, *partition, *db, *timeline, *dump_logits, *dump_kv;
-    uint64_t ctx, seed; /* ctx: the largest of ctxs, what the executor is sized for */
+    const char *timeline_format; /* tsv, chrome; NULL: by the file's suffix */
+    uint64_t ctx, seed;          /* ctx: the largest of ctxs, what the executor is sized for */
     uint64_t ctxs[KVR_EXEC_MAX_LIST];
     enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;

@@ -191,6 +191,8 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .warmup = a->warmup,
                                 .reps = a->reps,
                                 .timeline_path = a->timeline,
+                                .timeline_format = a->timeline_format,
+                                .machine_name = h ? h->name : NULL,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
     ra.dist = (struct kvr_dist_opts){.scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h};

@@ -7,6 +7,7 @@
 #include "kvr_cli.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
+#include "kvr_timeline_out.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
 
@@ -25,12 +26,15 @@ static const char sim_help[] =
     "kvr)\n"
     "  -P, --partition LIST  kvr chunk per rank, e.g. 6144,4096,3584,2560 (tokens; default:\n"
     "                        the closed-form split balancing linear + attention "
-    "compute)\n" KVR_MACHINE_ARGS_HELP "  -t, --timeline FILE   write the events as TSV\n"
+    "compute)\n" KVR_MACHINE_ARGS_HELP
+    "  -t, --timeline FILE   write the events of trial 0 (TSV; Chrome trace for *.json)\n"
+    "      --timeline-format F  tsv or chrome (Trace Event Format, for Perfetto)\n"
+    "                                                           (default: by the suffix)\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
 struct sim_args {
-    const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format;
     struct kvr_machine_args mach;
     bool json, help;
 };
@@ -38,11 +42,17 @@ struct sim_args {
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
-        {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
-        {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
-        {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"model", required_argument, NULL, 'm'},
+        KVR_MACHINE_ARGS_OPTIONS,
+        {"gpus", required_argument, NULL, 'g'},
+        {"ctx", required_argument, NULL, 'c'},
+        {"scheme", required_argument, NULL, 's'},
+        {"partition", required_argument, NULL, 'P'},
+        {"timeline", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"timeline-format", required_argument, NULL, KVR_OPT_FIRST_FREE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     *a = (struct sim_args){.model = "llama-7b",
                            .ctx = "16k",
                            .scheme = "kvr",
@@ -77,6 +87,9 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
         case 'j':
             a->json = true;
             break;
+        case KVR_OPT_FIRST_FREE:
+            a->timeline_format = optarg;
+            break;
         default: {
             enum kvr_status st;
             if (kvr_machine_args_take(&a->mach, c, optarg, &st) && st) return st;
@@ -85,7 +98,10 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
     }
     if (optind != argc)
         return kvr_error(KVR_ERR_USAGE, "sim: unexpected argument '%s'", argv[optind]);
-    return KVR_OK;
+    if (a->timeline_format && !a->timeline)
+        return kvr_error(KVR_ERR_USAGE, "sim: --timeline-format needs --timeline FILE");
+    enum kvr_timeline_format fmt;
+    return a->timeline ? kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt) : KVR_OK;
 }
 
 static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machine *h)
@@ -127,26 +143,6 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
 struct trial_stats {
     double p50, p95, mean;
 };
-
-/* Written to PATH.tmp and renamed, so a failure never leaves a half-written file. */
-static enum kvr_status write_timeline(const char *path, const struct kvr_timeline *tl)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot write '%s'", tmp);
-    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
-    for (size_t i = 0; i < tl->n; i++) {
-        const struct kvr_event *e = &tl->events[i];
-        fprintf(f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
-                kvr_event_kind_name(e->kind), e->what, e->start_s, e->end_s, e->bytes, e->peer);
-    }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return kvr_error(KVR_ERR_IO, "--timeline: error writing '%s'", path);
-    }
-    return KVR_OK;
-}
 
 /* Runs trial 0 (with the timeline) and the other trials for statistics. */
 static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *plan, uint64_t trials,
@@ -268,7 +264,12 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     struct trial_stats stats = {0, 0, 0};
     if (a.timeline && !tl.events) st = kvr_error(KVR_ERR_NOMEM, "sim: no memory for the timeline");
     if (!st) st = run_trials(sim, &plan, a.mach.trials, &res, a.timeline ? &tl : NULL, &stats);
-    if (!st && a.timeline) st = write_timeline(a.timeline, &tl);
+    if (!st && a.timeline) {
+        enum kvr_timeline_format fmt;
+        struct kvr_timeline_meta meta = {a.scheme, m.name, h.name, "simulator", plan.p, res.ttft_s};
+        st = kvr_timeline_format_pick(a.timeline_format, a.timeline, &fmt);
+        if (!st) st = kvr_timeline_write(a.timeline, fmt, tl.events, tl.n, &meta);
+    }
     bool with_stats = a.mach.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
     if (!st && a.json)
         print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
