@@ -81,6 +81,12 @@ a={x['ctx_tokens']: x['partition_tokens'] for x in json.load(open(sys.argv[1]))}
 rows=[list(map(int,l.split())) for l in open(sys.argv[2])]
 sys.exit(0 if len(rows) > 2000 and all(a[r[0]] == r[1:] for r in rows) else 1)" "$tmp/kvr.json" "$tmp/hdr.txt"
 report $? "export --format c-header compiles and agrees with kvr lookup" "$(cat "$tmp/err")"
+printf '# kvrun lookup table, format 1\nmodel,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens\nm,h,2,kvr,hier,64,1024,0.1,576;448\nm,h,2,kvr,hier,64,2048,0.2,1088;960\n' >"$tmp/v1.csv"
+[ "$("$example" "$tmp/v1.csv" m h 2 1536 2>"$tmp/err")" = '{"ctx": 1536, "method": "interpolated", "partition": [832, 704]}' ]
+report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 2 1536 2>&1)"
+sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
+"$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "map.csv:2: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
