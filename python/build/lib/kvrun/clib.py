@@ -1,6 +1,7 @@
 """Optional: the C library ``libkvr_lookup`` (installed by kvrun's ``meson install``) through
 ctypes, for deployments that want the very code ``kvr lookup`` runs. It reads CSV exports
-(formats 1 and 2). Found through ``KVR_LOOKUP_LIB`` (a path), else the system's library search.
+(formats 1 and 2). Found through ``KVR_LOOKUP_LIB`` (a path; empty: do not use one), else the
+system's library search.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ class _Answer(ctypes.Structure):
 
 
 def _find() -> Optional[str]:
-    return os.environ.get("KVR_LOOKUP_LIB") or ctypes.util.find_library("kvr_lookup")
+    """KVR_LOOKUP_LIB (set but empty: none), else the system's search."""
+    env = os.environ.get("KVR_LOOKUP_LIB")
+    if env is not None:
+        return env or None
+    return ctypes.util.find_library("kvr_lookup")
 
 
 def available() -> bool:
