@@ -20,7 +20,8 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 set -e
 "$py" -m venv --system-site-packages "$tmp/venv"
-"$tmp/venv/bin/pip" install --quiet --no-build-isolation --no-index --no-deps "$src/python"
+cp -R "$src/python" "$tmp/pkg" && rm -rf "$tmp/pkg/build" "$tmp/pkg"/src/*.egg-info # build outside the tree
+"$tmp/venv/bin/pip" install --quiet --no-build-isolation --no-index --no-deps "$tmp/pkg"
 # the package comes from the virtual environment, not from the source tree
 "$tmp/venv/bin/python" -c "import kvrun, sys; sys.exit(0 if kvrun.__file__.startswith(sys.argv[1]) else 1)" "$tmp/venv"
 # a sanitizer build's library needs its runtime loaded first, which python is not: no ctypes
