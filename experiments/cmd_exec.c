@@ -363,6 +363,9 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
         kvr_mpi_finalize();
         return st;
     }
+    if (a.timeline) /* the timeline is the ranks' run's */
+        return kvr_error(KVR_ERR_USAGE, "--timeline: a one-process run writes no timeline; start "
+                                        "it under mpirun (mpirun -np 1 works too)");
     struct kvr_exec_opts o = {.backend = a.backend,
                               .max_ctx = (uint32_t)a.ctx,
                               .seed = a.seed,

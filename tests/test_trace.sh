@@ -52,10 +52,12 @@ expect 2 "--timeline-format: unknown format 'xml' (chrome, tsv)" "an unknown --t
 expect 2 "--timeline-format needs --timeline FILE" "--timeline-format without --timeline exits 2" -- sim --timeline-format chrome
 [ ! -e "$tmp/x" ] && [ ! -e "$tmp/x.tmp" ]; report $? "  and writes nothing"
 
+printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
+expect 2 "--timeline: a one-process run writes no timeline" "exec --timeline outside mpirun exits 2 (not ignored)" \
+    -- exec --model "$tmp/gqa.ini" --ctx 16 --backend ref --reps 1 --warmup 0 --timeline "$tmp/one.json"
 if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-    printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
     timeout 300 mpirun -np 4 --oversubscribe "$kvr" exec --model "$tmp/gqa.ini" --ctx 64 --backend ref --reps 1 --warmup 0 \
         --scheme kvr --partition 24,16,14,10 --timeline "$tmp/e.json" >/dev/null 2>"$tmp/err" &&
         check_trace "$tmp/e.json" 4 executor >"$tmp/chk" 2>&1
