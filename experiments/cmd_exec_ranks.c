@@ -41,9 +41,12 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
     struct kvr_lookup_answer ans;
     enum kvr_status st = kvr_store_open(a->db, KVR_STORE_READ, &store);
     if (!st) st = kvr_store_list_plans(store, &f, &rows, &n);
+    size_t n_other = 0;
+    if (!st && n == 0) st = kvr_store_count_other_definitions(store, &f, &n_other);
     if (!st && n == 0)
-        st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows for %s on %s at p = %d (run kvr search)",
-                       a->db, m->name, key, p);
+        st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows for %s on %s at p = %d%s (run kvr search)",
+                       a->db, m->name, key, p,
+                       n_other ? " of the current definitions, only of older ones" : "");
     if (!st) st = kvr_interp_partition(rows, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
     if (!st) {
         memcpy(c->tokens, ans.tokens, (size_t)p * sizeof *c->tokens);
