@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd_exec.h"
+#include "kvr_timeline_out.h"
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
@@ -133,8 +134,13 @@ static const struct kvr_opt exec_opts[] = {
     {.name = "timeline",
      .short_name = 't',
      .arg = "FILE",
-     .help = "one more, synchronous run's per-rank events as TSV",
+     .help = "one more, synchronous run's per-rank events (TSV; a Chrome trace for *.json)",
      .offset = OFF(timeline)},
+    {.name = "timeline-format",
+     .arg = "F",
+     .help = "tsv or chrome (Trace Event Format, for Perfetto)",
+     .def_help = "by the suffix",
+     .offset = OFF(timeline_format)},
     {.name = "dump-logits",
      .arg = "FILE",
      .help = "the last rank's logits (float32)",
@@ -267,6 +273,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     if (!st && (a->n_ctx > 1 || a->n_schemes > 1) && (a->timeline || a->dump_logits || a->dump_kv))
         st = kvr_error(KVR_ERR_USAGE, "--timeline, --dump-logits and --dump-kv describe one run: "
                                       "give one context and one scheme");
+    if (!st && a->timeline_format && !a->timeline)
+        st = kvr_error(KVR_ERR_USAGE, "--timeline-format needs --timeline FILE");
+    enum kvr_timeline_format fmt;
+    if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
     if (!st && !a->help && a->db) st = kvr_measure_check_clean(a->allow_dirty);
     return st;

@@ -14,10 +14,11 @@
 
 struct exec_args {
     const char *model, *weights, *partition, *db, *timeline, *dump_logits, *dump_kv;
-    const char *tokens_path; /* --tokens FILE: the prompt (else seeded) */
-    int32_t *tokens;         /* read from tokens_path once the model's vocabulary is known */
-    bool allow_unused;       /* --allow-unused: checkpoint tensors the model does not use */
-    uint64_t ctx, seed;      /* ctx: the largest of ctxs, what the executor is sized for */
+    const char *tokens_path;     /* --tokens FILE: the prompt (else seeded) */
+    int32_t *tokens;             /* read from tokens_path once the model's vocabulary is known */
+    bool allow_unused;           /* --allow-unused: checkpoint tensors the model does not use */
+    const char *timeline_format; /* tsv, chrome; NULL: by the file's suffix */
+    uint64_t ctx, seed;          /* ctx: the largest of ctxs, what the executor is sized for */
     uint64_t ctxs[KVR_EXEC_MAX_LIST];
     enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;

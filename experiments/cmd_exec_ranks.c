@@ -26,17 +26,27 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
 {
     char key[512];
     kvr_machine_args_key(&a->mach, h->name, key, sizeof key);
-    struct kvr_plan_filter f = {m->name, key, kvr_scheme_name(a->scheme),
-                                kvr_part_source_get(KVR_PART_SEARCHED)->sweep, p};
+    struct kvr_plan_row hk;
+    kvr_plan_row_set_hashes(&hk, m, h); /* h is the machine at p */
+    struct kvr_plan_filter f = {.model = m->name,
+                                .machine = key,
+                                .scheme = kvr_scheme_name(a->scheme),
+                                .method = kvr_part_source_get(KVR_PART_SEARCHED)->sweep,
+                                .p = p,
+                                .model_hash = hk.model_hash,
+                                .machine_hash = hk.machine_hash};
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;
     struct kvr_lookup_answer ans;
     enum kvr_status st = kvr_store_open(a->db, KVR_STORE_READ, &store);
     if (!st) st = kvr_store_list_plans(store, &f, &rows, &n);
+    size_t n_other = 0;
+    if (!st && n == 0) st = kvr_store_count_other_definitions(store, &f, &n_other);
     if (!st && n == 0)
-        st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows for %s on %s at p = %d (run kvr search)",
-                       a->db, m->name, key, p);
+        st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows for %s on %s at p = %d%s (run kvr search)",
+                       a->db, m->name, key, p,
+                       n_other ? " of the current definitions, only of older ones" : "");
     if (!st) st = kvr_interp_partition(rows, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
     if (!st) {
         memcpy(c->tokens, ans.tokens, (size_t)p * sizeof *c->tokens);
@@ -196,6 +206,8 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .warmup = a->warmup,
                                 .reps = a->reps,
                                 .timeline_path = a->timeline,
+                                .timeline_format = a->timeline_format,
+                                .machine_name = h ? h->name : NULL,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
     ra.dist = (struct kvr_dist_opts){.scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h};

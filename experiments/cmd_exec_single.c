@@ -7,8 +7,11 @@
 #include <time.h>
 
 #include "cmd_exec.h"
+#include "kvr_out.h"
 #include "kvr_sim.h"
+#include "kvr_timeline_out.h"
 #include "kvr_tokens.h"
+#include "kvr_weights.h"
 
 enum kvr_status kvr_exec_prompt(struct exec_args *a, const struct kvr_model *m)
 {
@@ -35,18 +38,32 @@ static enum kvr_status write_floats(FILE *f, const char *path, const float *v, s
     return KVR_OK;
 }
 
+/* Floats through kvr_out (never a half-written file). */
+static enum kvr_status dump_logits(const char *path, const float *l, size_t n)
+{
+    struct kvr_out o;
+    enum kvr_status st = l ? kvr_out_open(&o, "--dump-logits", path)
+                           : kvr_error(KVR_ERR_RUNTIME, "--dump-logits: no logits");
+    if (st) return st;
+    if ((st = write_floats(o.f, path, l, n))) return kvr_out_abort(&o), st;
+    return kvr_out_commit(&o);
+}
+
 /* The whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32 (the ranks' form). */
 static enum kvr_status dump_kv(struct kvr_exec *ex, const char *path, uint32_t ctx)
 {
     const struct kvr_model *m = kvr_exec_model(ex);
     size_t n = (size_t)ctx * m->n_kv_heads * m->head_dim;
     float *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
-    FILE *f = fopen(path, "wb");
-    enum kvr_status st = k && v && f ? KVR_OK : kvr_error(KVR_ERR_IO, "%s: cannot write", path);
+    struct kvr_out o;
+    enum kvr_status st =
+        k && v ? kvr_out_open(&o, "--dump-kv", path) : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    bool open = !st;
     for (uint32_t l = 0; l < m->n_layers && !st; l++)
-        if (!(st = kvr_exec_kv_read(ex, l, 0, ctx, k, v)) && !(st = write_floats(f, path, k, n)))
-            st = write_floats(f, path, v, n);
-    if (f && fclose(f) != 0 && !st) st = kvr_error(KVR_ERR_IO, "%s: write failed", path);
+        if (!(st = kvr_exec_kv_read(ex, l, 0, ctx, k, v)) && !(st = write_floats(o.f, path, k, n)))
+            st = write_floats(o.f, path, v, n);
+    if (open && st) kvr_out_abort(&o);
+    if (open && !st) st = kvr_out_commit(&o);
     free(k), free(v);
     return st;
 }
@@ -58,36 +75,48 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void event(FILE *f, int layer, const char *what, double t0, double base)
+struct events {
+    struct kvr_event *v;
+    size_t n;
+    double base;
+};
+
+static void event(struct events *e, int layer, const char *what, double t0)
 {
-    fprintf(f, "0\t%d\tcompute\t%s\t%.9f\t%.9f\t0\t-1\n", layer, what, t0 - base, now_s() - base);
+    e->v[e->n++] =
+        (struct kvr_event){0, layer, KVR_EV_COMPUTE, what, t0 - e->base, now_s() - e->base, 0, -1};
 }
 
-/* One more, synchronous prefill: rank 0's compute events in kvr sim's TSV form. */
-static enum kvr_status timeline(struct kvr_exec *ex, const char *path, const int32_t *tokens,
-                                uint32_t ctx, float *logits)
+/* One more, synchronous prefill: rank 0's compute events, as TSV (kvr sim's form) or a Chrome
+ * trace (kvr_timeline_out.h). */
+static enum kvr_status timeline(const struct exec_args *a, struct kvr_exec *ex,
+                                const int32_t *tokens, uint32_t ctx, float *logits)
 {
     const struct kvr_model *m = kvr_exec_model(ex);
-    FILE *f = fopen(path, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "--timeline: cannot write %s", path);
-    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
-    double base = now_s(), t = base;
+    struct events e = {calloc(2 * (size_t)m->n_layers + 2, sizeof *e.v), 0, now_s()};
+    if (!e.v) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    double t = e.base;
     enum kvr_status st = kvr_exec_embed(ex, tokens, ctx);
     if (!st) st = kvr_exec_sync(ex);
-    event(f, -1, "embed", t, base);
+    event(&e, -1, "embed", t);
     for (uint32_t l = 0; l < m->n_layers && !st; l++) {
         t = now_s();
         if (!(st = kvr_exec_layer_qkv(ex, l, 0, ctx))) st = kvr_exec_sync(ex);
-        event(f, (int)l, "pre", t, base);
+        event(&e, (int)l, "pre", t);
         t = now_s();
         if (!st && !(st = kvr_exec_layer_rest(ex, l, 0, ctx, KVR_MASK_CAUSAL)))
             st = kvr_exec_sync(ex);
-        event(f, (int)l, "attn+post", t, base);
+        event(&e, (int)l, "attn+post", t);
     }
     t = now_s();
     if (!st) st = kvr_exec_logits(ex, ctx, logits);
-    event(f, (int)m->n_layers, "head", t, base);
-    if (fclose(f) != 0 && !st) st = kvr_error(KVR_ERR_IO, "--timeline: write failed");
+    event(&e, (int)m->n_layers, "head", t);
+    enum kvr_timeline_format fmt;
+    struct kvr_timeline_meta meta = {"single",   m->name, "one device",
+                                     "executor", 1,       now_s() - e.base};
+    if (!st) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
+    if (!st) st = kvr_timeline_write(a->timeline, fmt, e.v, e.n, &meta);
+    free(e.v);
     return st;
 }
 
@@ -96,14 +125,7 @@ enum kvr_status kvr_exec_single_outputs(const struct exec_args *a, struct kvr_ex
     const struct kvr_model *m = kvr_exec_model(ex);
     uint32_t ctx = (uint32_t)a->ctx;
     enum kvr_status st = KVR_OK;
-    if (a->dump_logits) {
-        FILE *f = fopen(a->dump_logits, "wb");
-        const float *l = kvr_exec_last_logits(ex);
-        st = f && l ? write_floats(f, a->dump_logits, l, m->vocab)
-                    : kvr_error(KVR_ERR_IO, "%s: cannot write", a->dump_logits);
-        if (f && fclose(f) != 0 && !st)
-            st = kvr_error(KVR_ERR_IO, "%s: write failed", a->dump_logits);
-    }
+    if (a->dump_logits) st = dump_logits(a->dump_logits, kvr_exec_last_logits(ex), m->vocab);
     if (!st && a->dump_kv) st = dump_kv(ex, a->dump_kv, ctx);
     if (!st && a->timeline) {
         int32_t *tokens = malloc((size_t)ctx * sizeof *tokens);
@@ -111,7 +133,7 @@ enum kvr_status kvr_exec_single_outputs(const struct exec_args *a, struct kvr_ex
         if (!tokens || !logits) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
         if (!st && a->tokens) memcpy(tokens, a->tokens, (size_t)ctx * sizeof *tokens);
         if (!st && !a->tokens) kvr_tokens_random(a->seed, m->vocab, ctx, tokens);
-        if (!st) st = timeline(ex, a->timeline, tokens, ctx, logits);
+        if (!st) st = timeline(a, ex, tokens, ctx, logits);
         free(tokens), free(logits);
     }
     return st;

@@ -1,5 +1,5 @@
-/* kvr export: the lookup table for deployments, as JSON, CSV (read by the kvr_lookup library)
- * or a C header. */
+/* kvr export: the lookup table for deployments (format 2), as JSON, CSV (read by the kvr_lookup
+ * library and the kvrun Python package) or a C header. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,8 @@
 #include "kvr_version.h"
 
 struct export_args {
-    const char *db, *format, *out, *model, *machine, *method, *scheme, *gpus_arg;
+    const char *db, *format, *out, *model, *machine, *method, *scheme, *gpus_arg, *model_hash,
+        *machine_hash;
     uint64_t gpus;
     bool json, quiet, help;
 };
@@ -68,6 +69,16 @@ static const struct kvr_opt export_opts[] = {
      .def = "kvr",
      .help = "only this scheme",
      .offset = OFF(scheme)},
+    {.name = "model-hash",
+     .arg = "H",
+     .help = "only this model definition (16 hex digits)",
+     .def_help = "all",
+     .offset = OFF(model_hash)},
+    {.name = "machine-hash",
+     .arg = "H",
+     .help = "only this machine definition",
+     .def_help = "all",
+     .offset = OFF(machine_hash)},
     KVR_OPT_COMMON(struct export_args),
     KVR_OPT_END};
 #undef OFF
@@ -124,18 +135,24 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;
-    struct kvr_plan_filter f = {a.model, a.machine, a.scheme, a.method, (int)a.gpus};
+    struct kvr_plan_filter f = {.model = a.model,
+                                .machine = a.machine,
+                                .scheme = a.scheme,
+                                .method = a.method,
+                                .p = (int)a.gpus,
+                                .model_hash = a.model_hash,
+                                .machine_hash = a.machine_hash};
     st = kvr_store_open(a.db, KVR_STORE_READ, &store);
     if (!st) st = kvr_store_list_plans(store, &f, &rows, &n);
-    kvr_store_close(store);
     if (!st && n == 0)
         st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows match the filters (nothing written)", a.db);
     char generator[128];
     snprintf(generator, sizeof generator, "kvr %s (git %s)", KVR_PROJECT_VERSION, KVR_GIT_VERSION);
     if (!st)
-        st =
-            kvr_export_plans(rows, n, (enum kvr_export_format)kvr_export_format_from_name(a.format),
-                             generator, a.out);
+        st = kvr_export_plans(store, rows, n,
+                              (enum kvr_export_format)kvr_export_format_from_name(a.format),
+                              generator, a.out);
+    kvr_store_close(store);
     if (!st) print_summary(&a, n);
     free(rows);
     return st;

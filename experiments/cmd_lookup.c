@@ -102,15 +102,18 @@ struct answer {
     double ttft_s;
 };
 
-static void json_answer(struct kvr_json *j, const struct lookup_args *args, const char *model,
-                        const char *machine, const struct answer *x)
+/* Field names as in the export (format 2): ctx_tokens, partition_tokens, the hashes. */
+static void json_answer(struct kvr_json *j, const struct lookup_args *args,
+                        const struct kvr_plan_filter *f, const struct answer *x)
 {
     kvr_json_object_begin(j);
-    kvr_json_kv_str(j, "model", model);
-    kvr_json_kv_str(j, "machine", machine);
+    kvr_json_kv_str(j, "model", f->model);
+    kvr_json_kv_str(j, "model_hash", f->model_hash);
+    kvr_json_kv_str(j, "machine", f->machine);
+    kvr_json_kv_str(j, "machine_hash", f->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)x->a.p);
-    kvr_json_kv_u64(j, "ctx", x->ctx);
-    kvr_json_key(j, "partition");
+    kvr_json_kv_u64(j, "ctx_tokens", x->ctx);
+    kvr_json_key(j, "partition_tokens");
     kvr_json_array_begin(j);
     for (int i = 0; i < x->a.p; i++) kvr_json_u64(j, x->a.tokens[i]);
     kvr_json_array_end(j);
@@ -126,20 +129,21 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args, cons
     kvr_json_object_end(j);
 }
 
-static void print_answers(const struct lookup_args *args, const char *model, const char *machine,
+static void print_answers(const struct lookup_args *args, const struct kvr_plan_filter *f,
                           const struct answer *x, size_t n)
 {
+    const char *model = f->model, *machine = f->machine;
     if (args->json) {
         struct kvr_json j;
         kvr_json_init(&j, stdout);
         if (n > 1) kvr_json_array_begin(&j);
-        for (size_t i = 0; i < n; i++) json_answer(&j, args, model, machine, &x[i]);
+        for (size_t i = 0; i < n; i++) json_answer(&j, args, f, &x[i]);
         if (n > 1) kvr_json_array_end(&j);
         kvr_json_finish(&j);
         return;
     }
-    printf("%s on %s, p = %d\n%8s %-13s %12s  %s\n", model, machine, x[0].a.p, "ctx", "method",
-           "TTFT", "partition");
+    printf("%s (%s) on %s (%s), p = %d\n%8s %-13s %12s  %s\n", model, f->model_hash, machine,
+           f->machine_hash, x[0].a.p, "ctx", "method", "TTFT", "partition");
     for (size_t i = 0; i < n; i++) {
         char t[32], part[KVR_MAX_GPUS * 21], how[32];
         kvr_store_format_tokens(x[i].a.tokens, x[i].a.p, part, sizeof part);
@@ -159,10 +163,20 @@ static enum kvr_status load_rows(const struct lookup_args *a, const struct kvr_p
     struct kvr_store *store = NULL;
     enum kvr_status st = kvr_store_open(a->db, KVR_STORE_READ, &store);
     if (!st) st = kvr_store_list_plans(store, f, rows, n);
+    size_t n_other = 0;
+    if (!st && *n == 0) st = kvr_store_count_other_definitions(store, f, &n_other);
     kvr_store_close(store);
     if (!st && *n == 0) {
         free(*rows);
         *rows = NULL;
+        if (n_other)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: only older definitions of model %s / machine %s have plan rows "
+                             "at p = %d (%zu rows; the current ones hash to %s / %s: the model "
+                             "or the profile changed since, or the rows predate content hashes); "
+                             "run 'kvr search' again",
+                             a->db, f->model, f->machine, f->p, n_other, f->model_hash,
+                             f->machine_hash);
         st = kvr_error(KVR_ERR_INPUT,
                        "%s: no plan rows for model %s, machine %s, p = %d, scheme %s, method %s "
                        "(run 'kvr search' first)",
@@ -207,12 +221,20 @@ enum kvr_status kvr_cmd_lookup(int argc, char **argv)
         (st = kvr_cli_parse_ctx_list("--ctx", a.ctx, &ctx, &n_ctx)))
         return st;
     kvr_machine_args_key(&a.mach, h.name, key, sizeof key);
-    struct kvr_plan_filter f = {m.name, key, a.scheme, a.method, h.n_gpus};
+    struct kvr_plan_row hk;
+    kvr_plan_row_set_hashes(&hk, &m, &h);
+    struct kvr_plan_filter f = {.model = m.name,
+                                .machine = key,
+                                .scheme = a.scheme,
+                                .method = a.method,
+                                .p = h.n_gpus,
+                                .model_hash = hk.model_hash,
+                                .machine_hash = hk.machine_hash};
     struct kvr_plan_row *rows = NULL;
     struct answer *out = calloc(n_ctx, sizeof *out);
     st = out ? load_rows(&a, &f, &rows, &n_rows) : kvr_error(KVR_ERR_NOMEM, "lookup: no memory");
     if (!st) st = answer_all(&a, &m, &h, rows, n_rows, ctx, out, n_ctx);
-    if (!st) print_answers(&a, m.name, key, out, n_ctx);
+    if (!st) print_answers(&a, &f, out, n_ctx);
     free(out), free(rows), free(ctx);
     return st;
 }

@@ -1,6 +1,7 @@
 /* kvr plot: each figure's data from its plotting view (DIR/data/NAME-K.tsv: one file per panel,
  * one block per series, a .list manifest of panels), then its gnuplot script
  * (plots/NAME.gp with the shared plots/style.gp), as PNG and SVG in DIR. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "kvr_cli.h"
 #include "kvr_config.h"
+#include "kvr_datadir.h"
 #include "kvr_json.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
@@ -22,28 +24,29 @@ struct plot_args {
 };
 
 #define OFF(f) offsetof(struct plot_args, f)
-static const struct kvr_opt plot_opts[] = {{.name = "db",
-                                            .short_name = 'd',
-                                            .arg = "FILE",
-                                            .help = "database filled by kvr sweep (required)",
-                                            .offset = OFF(db)},
-                                           {.name = "out",
-                                            .short_name = 'o',
-                                            .arg = "DIR",
-                                            .help = "existing output folder (required)",
-                                            .offset = OFF(out)},
-                                           {.name = "scripts",
-                                            .arg = "DIR",
-                                            .def = KVR_SOURCE_PLOTDIR,
-                                            .help = "gnuplot scripts",
-                                            .offset = OFF(scripts)},
-                                           {.name = "gnuplot",
-                                            .arg = "PROG",
-                                            .def = "gnuplot",
-                                            .help = "gnuplot program",
-                                            .offset = OFF(gnuplot)},
-                                           KVR_OPT_COMMON(struct plot_args),
-                                           KVR_OPT_END};
+static const struct kvr_opt plot_opts[] = {
+    {.name = "db",
+     .short_name = 'd',
+     .arg = "FILE",
+     .help = "database filled by kvr sweep (required)",
+     .offset = OFF(db)},
+    {.name = "out",
+     .short_name = 'o',
+     .arg = "DIR",
+     .help = "existing output folder (required)",
+     .offset = OFF(out)},
+    {.name = "scripts",
+     .arg = "DIR",
+     .help = "gnuplot scripts",
+     .def_help = "plots/ in the data directory, $KVR_DATADIR or PREFIX/share/kvrun",
+     .offset = OFF(scripts)},
+    {.name = "gnuplot",
+     .arg = "PROG",
+     .def = "gnuplot",
+     .help = "gnuplot program",
+     .offset = OFF(gnuplot)},
+    KVR_OPT_COMMON(struct plot_args),
+    KVR_OPT_END};
 #undef OFF
 
 static const struct kvr_opt_spec plot_spec = {
@@ -68,7 +71,14 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
         return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
     if (strcmp(a->name, "all") && !kvr_plot_figure(a->name))
         return kvr_error(KVR_ERR_INPUT, "plot: unknown figure '%s' (see kvr plot --help)", a->name);
-    return KVR_OK;
+    static char scripts[4200], style[4300];
+    if (!a->scripts && !(st = kvr_datadir_path("plots", scripts, sizeof scripts)))
+        a->scripts = scripts;
+    snprintf(style, sizeof style, "%s/style.gp", a->scripts ? a->scripts : "");
+    if (!st && access(style, R_OK) != 0)
+        st = kvr_error(KVR_ERR_IO, "--scripts: no gnuplot scripts in '%s' (%s: %s)", a->scripts,
+                       style, strerror(errno));
+    return st;
 }
 
 static void report_figure(struct kvr_json *j, const struct plot_args *a,

@@ -12,9 +12,10 @@
 #include "kvr_sim.h"
 #include "kvr_units.h"
 #include "kvr_stats.h"
+#include "kvr_timeline_out.h"
 
 struct sim_args {
-    const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format;
     struct kvr_machine_args mach;
     bool json, quiet, help;
 };
@@ -56,8 +57,13 @@ static const struct kvr_opt sim_opts[] = {
     {.name = "timeline",
      .short_name = 't',
      .arg = "FILE",
-     .help = "write the events as TSV",
+     .help = "write the events of trial 0 (TSV; Chrome trace for *.json)",
      .offset = OFF(timeline)},
+    {.name = "timeline-format",
+     .arg = "F",
+     .help = "tsv or chrome (Trace Event Format, for Perfetto)",
+     .def_help = "by the suffix",
+     .offset = OFF(timeline_format)},
     KVR_OPT_COMMON(struct sim_args),
     KVR_OPT_END};
 #undef OFF
@@ -82,6 +88,10 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
         st = kvr_out_check_not_input("--timeline", a->timeline, "--model", a->model);
     if (!st && a->timeline)
         st = kvr_out_check_not_input("--timeline", a->timeline, "--machine", a->mach.machine);
+    if (!st && a->timeline_format && !a->timeline)
+        st = kvr_error(KVR_ERR_USAGE, "sim: --timeline-format needs --timeline FILE");
+    enum kvr_timeline_format fmt;
+    if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     return st;
 }
 
@@ -127,21 +137,6 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
 struct trial_stats {
     double p50, p95, mean, objective; /* objective: --objective's statistic of the trials */
 };
-
-/* Through kvr_out: never a half-written file. */
-static enum kvr_status write_timeline(const char *path, const struct kvr_timeline *tl)
-{
-    struct kvr_out o;
-    enum kvr_status st = kvr_out_open(&o, "--timeline", path);
-    if (st) return st;
-    fprintf(o.f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
-    for (size_t i = 0; i < tl->n; i++) {
-        const struct kvr_event *e = &tl->events[i];
-        fprintf(o.f, "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n", e->rank, e->layer,
-                kvr_event_kind_name(e->kind), e->what, e->start_s, e->end_s, e->bytes, e->peer);
-    }
-    return kvr_out_commit(&o);
-}
 
 /* Runs trial 0 (with the timeline) and the other trials for statistics. */
 static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *plan, uint64_t trials,
@@ -272,7 +267,12 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     double pct = 0;
     if (!st) st = kvr_machine_args_percentile(&a.mach, &pct);
     if (!st) st = run_trials(sim, &plan, a.mach.trials, pct, &res, a.timeline ? &tl : NULL, &stats);
-    if (!st && a.timeline) st = write_timeline(a.timeline, &tl);
+    if (!st && a.timeline) {
+        enum kvr_timeline_format fmt;
+        struct kvr_timeline_meta meta = {a.scheme, m.name, h.name, "simulator", plan.p, res.ttft_s};
+        st = kvr_timeline_format_pick(a.timeline_format, a.timeline, &fmt);
+        if (!st) st = kvr_timeline_write(a.timeline, fmt, tl.events, tl.n, &meta);
+    }
     bool with_stats = a.mach.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
     if (!st && a.json)
         print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);

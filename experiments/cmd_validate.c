@@ -12,6 +12,7 @@
 #include "kvr_opt.h"
 #include "kvr_out.h"
 #include "kvr_config.h"
+#include "kvr_datadir.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
 #include "kvr_measure.h"
@@ -114,14 +115,20 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
     if (!a->tl.path &&
         (st = kvr_opt_refuse(&validate_spec, &res, timeline_only, "applies with --timeline only")))
         return st;
-    if (!a->db)
-        a->db = a->multi ? KVR_SOURCE_DATADIR "/measurements/h100x4-multi.sqlite"
-                         : KVR_SOURCE_DATADIR "/measurements/h100.sqlite";
-    if (!a->machine)
-        a->machine = a->multi || a->tl.path ? KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini"
-                                            : KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini";
+    /* the defaults: the committed data in the data directory (kvr_datadir.h) */
+    static char db[4200], machine[4200];
+    if (!a->db && !(st = kvr_datadir_path(a->multi ? "data/measurements/h100x4-multi.sqlite"
+                                                   : "data/measurements/h100.sqlite",
+                                          db, sizeof db)))
+        a->db = db;
+    if (!st && !a->machine &&
+        !(st = kvr_datadir_path((a->multi || a->tl.path) ? "data/machines/h100x4-nccl.ini"
+                                                         : "data/machines/h100-calibrated.ini",
+                                machine, sizeof machine)))
+        a->machine = machine;
+    if (st) return st;
     a->tl.machine = a->machine, a->tl.json = a->json;
-    return KVR_OK;
+    return st;
 }
 
 static void print_group(void *ctx, const char *name, int count, double mape)
@@ -209,8 +216,9 @@ static enum kvr_status figures(const struct args *a, const struct kvr_validate_s
         return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", dir);
     if ((st = kvr_validate_export(dir, v, a->multi ? "multi-GPU" : "single-GPU"))) return st;
     const char *names[] = {"validate", "validate_err", "validate_ttft", "validate_panels"};
-    for (int k = 0; k < 4 && !st; k++)
-        st = kvr_plot_render(a->gnuplot, KVR_SOURCE_PLOTDIR, a->out, names[k]);
+    char plots[4200];
+    if ((st = kvr_datadir_path("plots", plots, sizeof plots))) return st;
+    for (int k = 0; k < 4 && !st; k++) st = kvr_plot_render(a->gnuplot, plots, a->out, names[k]);
     return st;
 }
 

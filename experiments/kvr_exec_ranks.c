@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_timeline_out.h"
 #include "kvr_weights.h"
 #include "kvr_stats.h"
 
@@ -69,7 +70,34 @@ static enum kvr_status dump_kv(const struct kvr_ranks_args *a)
     return st;
 }
 
-/* One more, synchronous prefill with every rank's events; rank 0 writes them as TSV. */
+/* Rank 0: every rank's events (empty slots have no name) into the timeline file. */
+static enum kvr_status write_events(const struct kvr_ranks_args *a, const struct wire_event *all,
+                                    size_t n, double ttft_s)
+{
+    struct kvr_event *ev = calloc(n ? n : 1, sizeof *ev);
+    if (!ev) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].what[0])
+            ev[k++] =
+                (struct kvr_event){all[i].rank,  all[i].layer,   (enum kvr_event_kind)all[i].kind,
+                                   all[i].what,  all[i].start_s, all[i].end_s,
+                                   all[i].bytes, all[i].peer};
+    enum kvr_timeline_format fmt;
+    struct kvr_timeline_meta meta = {kvr_scheme_name(a->dist.scheme),
+                                     kvr_exec_model(a->ex)->name,
+                                     a->machine_name ? a->machine_name : "full speed",
+                                     "executor",
+                                     kvr_comm_size(a->comm),
+                                     ttft_s};
+    enum kvr_status st = kvr_timeline_format_pick(a->timeline_format, a->timeline_path, &fmt);
+    if (!st) st = kvr_timeline_write(a->timeline_path, fmt, ev, k, &meta);
+    free(ev);
+    return st;
+}
+
+/* One more, synchronous prefill with every rank's events; rank 0 writes them (TSV or a
+ * Chrome trace). */
 static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *tokens,
                                 float *logits)
 {
@@ -93,19 +121,11 @@ static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *t
         snprintf(w[i].what, sizeof w[i].what, "%s", ev[i].what);
     }
     size_t all_bytes = 0;
+    double ttft = s.end_s; /* the run's: until the last rank is done */
+    if (!st) st = kvr_comm_max_f64(a->comm, &ttft);
     if (!st) st = kvr_comm_gather(a->comm, w, CAP * sizeof *w, (void **)&all, &all_bytes);
-    struct kvr_out out = {0};
-    if (!st && kvr_comm_rank(a->comm) == 0) st = kvr_out_open(&out, "--timeline", a->timeline_path);
-    FILE *f = st ? NULL : out.f;
-    if (f) {
-        fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
-        for (size_t i = 0; i < all_bytes / sizeof *all; i++)
-            if (all[i].what[0])
-                fprintf(f, "%d\t%d\t%s\t%s\t%.9f\t%.9f\t%.0f\t%d\n", all[i].rank, all[i].layer,
-                        kvr_event_kind_name((enum kvr_event_kind)all[i].kind), all[i].what,
-                        all[i].start_s, all[i].end_s, all[i].bytes, all[i].peer);
-        st = kvr_out_commit(&out);
-    }
+    if (!st && kvr_comm_rank(a->comm) == 0)
+        st = write_events(a, all, all_bytes / sizeof *all, ttft);
     free(ev), free(w), free(all);
     return st;
 }

@@ -13,6 +13,8 @@ struct kvr_ranks_args {
     const int32_t *tokens; /* the prompt (dist.ctx ids), or NULL: seeded */
     int warmup, reps;
     const char *timeline_path;         /* TSV as `kvr sim --timeline` writes it, or NULL */
+    const char *timeline_format;       /* tsv, chrome; NULL: by the suffix (kvr_timeline_out.h) */
+    const char *machine_name;          /* for the trace's otherData */
     const char *dump_logits, *dump_kv; /* raw float32 files from the last rank, or NULL */
 };
 

@@ -1,5 +1,6 @@
 #include "kvr_search_cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "kvr_cli.h"
 #include "kvr_out.h"
 #include "kvr_units.h"
+#include "kvr_hash.h"
+#include "kvr_machine_hash.h"
 #include "kvr_version.h"
 
 #define BATCH_ROWS 32
@@ -47,6 +50,7 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
     for (int i = 0; i < job->n_models; i++) {
         enum kvr_status st = kvr_model_resolve(parts[i], &job->models[i]);
         if (st) return kvr_error_prefix(st, "--model: ");
+        kvr_hash_hex(kvr_model_hash(&job->models[i]), job->model_hashes[i]);
     }
     snprintf(buf, sizeof buf, "%s", a->mach.machine);
     job->n_machines = kvr_cli_split(buf, parts, KVR_SEARCH_MAX_LIST);
@@ -67,10 +71,12 @@ static enum kvr_status check_machines(const struct kvr_search_args *a, struct kv
         if (st) return st;
         kvr_machine_args_key(&a->mach, h.name, job->machine_keys[i], sizeof job->machine_keys[i]);
         if (!a->gpus) job->gpus[0] = h.n_gpus, job->n_gpus = 1;
+        kvr_hash_hex(kvr_machine_hash(&h), job->machine_hashes[i][h.n_gpus]);
         for (int k = 0; a->gpus && k < job->n_gpus; k++) {
             char g[16];
             snprintf(g, sizeof g, "%d", job->gpus[k]);
             if ((st = kvr_machine_args_build(&a->mach, job->machine_names[i], g, &h))) return st;
+            kvr_hash_hex(kvr_machine_hash(&h), job->machine_hashes[i][h.n_gpus]);
         }
     }
     return KVR_OK;
@@ -139,11 +145,56 @@ static void fill_key(const struct kvr_search_job *job, const struct kvr_search_i
     snprintf(r->method, sizeof r->method, "%s", kvr_method_name(job->method));
     r->p = it->p;
     r->ctx_tokens = it->ctx;
+    snprintf(r->model_hash, sizeof r->model_hash, "%s", job->model_hashes[it->model]);
+    snprintf(r->machine_hash, sizeof r->machine_hash, "%s",
+             job->machine_hashes[it->machine][it->p]);
+}
+
+static enum kvr_status open_group(struct kvr_search_job *job, const struct kvr_search_item *it,
+                                  struct kvr_objective **obj);
+
+/* Rows from before content hashes with this item's names: a row whose stored TTFT the current
+ * definitions reproduce (to 1e-9) was searched on them and takes their hashes; any other is
+ * marked stale and never served again. */
+static enum kvr_status settle_legacy(struct kvr_search_job *job, struct kvr_store *store,
+                                     const struct kvr_search_item *it)
+{
+    struct kvr_plan_row key, *rows = NULL;
+    fill_key(job, it, &key);
+    struct kvr_plan_filter f = {.model = key.model,
+                                .machine = key.machine,
+                                .scheme = key.scheme,
+                                .method = key.method,
+                                .p = key.p};
+    size_t n = 0;
+    int64_t *ids = NULL;
+    bool *matched = NULL;
+    struct kvr_objective *obj = NULL;
+    enum kvr_status st = kvr_store_list_legacy(store, &f, &rows, &n, &ids);
+    if (!st && n && !(matched = calloc(n, sizeof *matched)))
+        st = kvr_error(KVR_ERR_NOMEM, "search: out of memory");
+    if (!st && n) st = open_group(job, it, &obj);
+    for (size_t i = 0; i < n && !st; i++) {
+        double t = kvr_objective_eval(obj, rows[i].ctx_tokens, rows[i].tokens);
+        matched[i] = fabs(t - rows[i].predicted_ttft_s) <= 1e-9 * rows[i].predicted_ttft_s;
+        job->n_legacy_matched += matched[i], job->n_legacy_stale += !matched[i];
+    }
+    if (!st) st = kvr_store_settle_legacy(store, ids, matched, n, key.model_hash, key.machine_hash);
+    kvr_objective_free(obj);
+    free(rows), free(ids), free(matched);
+    return st;
 }
 
 enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct kvr_store *store,
                                             bool force)
 {
+    for (size_t i = 0; i < job->n_items; i++) {
+        const struct kvr_search_item *it = &job->items[i], *prev = i ? it - 1 : NULL;
+        if (prev && prev->model == it->model && prev->machine == it->machine && prev->p == it->p)
+            continue;
+        enum kvr_status st = settle_legacy(job, store, it);
+        if (st) return st;
+    }
     for (size_t i = 0; i < job->n_items && !force; i++) {
         struct kvr_plan_row key;
         fill_key(job, &job->items[i], &key);
@@ -168,6 +219,31 @@ void kvr_search_provenance(const char *argv_text, const char *device, struct kvr
                                  .started_unix_s = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec};
 }
 
+/* Every model and every machine at every p of the job, each stored once (by hash). */
+static enum kvr_status put_definitions(const struct kvr_search_job *job, struct kvr_store *store,
+                                       int64_t run_id)
+{
+    static struct kvr_machine h;
+    struct kvr_definition d;
+    enum kvr_status st = KVR_OK;
+    for (int m = 0; m < job->n_models && !st; m++) {
+        if (!(st = kvr_definition_of_model(&job->models[m], &d)))
+            st = kvr_store_put_definition(store, &d, run_id);
+        kvr_definition_free(&d);
+    }
+    for (int i = 0; i < job->n_machines && !st; i++)
+        for (int g = 0; g < job->n_gpus && !st; g++) {
+            char p[16];
+            snprintf(p, sizeof p, "%d", job->gpus[g]);
+            if ((st = kvr_machine_args_build(&job->mach, job->machine_names[i], p, &h))) break;
+            if (!(st = kvr_definition_of_machine(&h, job->machine_keys[i], job->machine_names[i],
+                                                 &d)))
+                st = kvr_store_put_definition(store, &d, run_id);
+            kvr_definition_free(&d);
+        }
+    return st;
+}
+
 /* Writer state: the run row is added with the first batch, so a search with nothing to do
  * writes nothing. */
 struct writer {
@@ -189,6 +265,7 @@ static enum kvr_status flush(struct writer *w, struct kvr_search_job *job, bool 
         struct kvr_provenance p;
         kvr_search_provenance(w->argv_text, "simulator", &p, host, sizeof host);
         enum kvr_status st = kvr_store_add_run(w->store, &p, &w->run_id);
+        if (!st) st = put_definitions(job, w->store, w->run_id);
         if (st) return st;
     }
     for (size_t i = w->flushed; i < job->n_done; i++) job->done[i].run_id = w->run_id;
@@ -263,12 +340,14 @@ void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
 {
     kvr_json_object_begin(j);
     kvr_json_kv_str(j, "model", r->model);
+    kvr_json_kv_str(j, "model_hash", r->model_hash);
     kvr_json_kv_str(j, "machine", r->machine);
+    kvr_json_kv_str(j, "machine_hash", r->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)r->p);
-    kvr_json_kv_u64(j, "ctx", r->ctx_tokens);
+    kvr_json_kv_u64(j, "ctx_tokens", r->ctx_tokens);
     kvr_json_kv_str(j, "scheme", r->scheme);
     kvr_json_kv_str(j, "method", r->method);
-    kvr_json_key(j, "partition");
+    kvr_json_key(j, "partition_tokens");
     kvr_json_array_begin(j);
     for (int i = 0; i < r->p; i++) kvr_json_u64(j, r->tokens[i]);
     kvr_json_array_end(j);

@@ -32,6 +32,9 @@ struct kvr_search_item {
 struct kvr_search_job {
     struct kvr_model models[KVR_SEARCH_MAX_LIST];
     char machine_names[KVR_SEARCH_MAX_LIST][256], machine_keys[KVR_SEARCH_MAX_LIST][512];
+    /* content hashes: of each model, and of each machine at each p */
+    char model_hashes[KVR_SEARCH_MAX_LIST][KVR_STORE_HASH_CAP];
+    char machine_hashes[KVR_SEARCH_MAX_LIST][KVR_MAX_GPUS + 1][KVR_STORE_HASH_CAP];
     int n_models, n_machines, gpus[KVR_MAX_GPUS], n_gpus;
     enum kvr_method method;
     struct kvr_search_opts opts;
@@ -41,6 +44,7 @@ struct kvr_search_job {
     size_t n_items;
     struct kvr_plan_row *done; /* rows searched by this run */
     size_t n_done, n_skipped;
+    size_t n_legacy_matched, n_legacy_stale; /* rows from schema 2 settled by this run */
 };
 
 /* Parses and checks everything (models, machines at every p, lists) before any I/O. */

@@ -95,6 +95,23 @@ static enum kvr_status copy_list(char dst[][256], int *n, char items[][256], int
     return KVR_OK;
 }
 
+/* A relative file name in a sweep file (a model or machine profile: it holds a '/' or ends in
+ * .ini or .json) names a file beside the sweep file, wherever it is run from; presets stay. */
+static enum kvr_status beside_sweep(const struct kvr_sweep_spec *sp, char item[256])
+{
+    bool file = strchr(item, '/') || kvr_file_has_suffix(item, ".ini") ||
+                kvr_file_has_suffix(item, ".json");
+    const char *slash = strrchr(sp->path, '/');
+    if (!file || item[0] == '/' || !slash) return KVR_OK;
+    char joined[1400];
+    snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - sp->path), sp->path, item);
+    if (strlen(joined) >= 256)
+        return kvr_error(KVR_ERR_INPUT, "'%s' beside %s: path longer than 255 characters", item,
+                         sp->path);
+    snprintf(item, 256, "%s", joined);
+    return KVR_OK;
+}
+
 static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, const char *value)
 {
     static char items[KVR_SWEEP_MAX_AXIS][256]; /* each item < 256 (split_items) */
@@ -122,14 +139,17 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
     if (!strcmp(key, "seeds")) return set_seeds(sp, items, n);
     if (!strcmp(key, "models")) {
         for (int i = 0; i < n; i++)
-            if ((st = kvr_model_resolve(items[i], &sp->models[i]))) return st;
+            if ((st = beside_sweep(sp, items[i])) ||
+                (st = kvr_model_resolve(items[i], &sp->models[i])))
+                return st;
         sp->n_models = n;
         return KVR_OK;
     }
     if (!strcmp(key, "machines")) {
         static struct kvr_machine h;
         for (int i = 0; i < n; i++)
-            if ((st = kvr_machine_resolve(items[i], &h))) return st;
+            if ((st = beside_sweep(sp, items[i])) || (st = kvr_machine_resolve(items[i], &h)))
+                return st;
         return copy_list(sp->machines, &sp->n_machines, items, n);
     }
     if (!strcmp(key, "bw")) {

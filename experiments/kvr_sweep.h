@@ -84,6 +84,10 @@ enum kvr_status kvr_sweep_plan_keys(const struct kvr_sweep_spec *spec,
 /* Searches one of those rows (fills its partition, predicted TTFT and evaluations). */
 enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
                                      const struct kvr_sweep_item *it, struct kvr_plan_row *row);
+/* Stores the model's and the machine's definitions of a point (rows' hashes refer to them). */
+enum kvr_status kvr_sweep_put_definitions(const struct kvr_sweep_spec *spec,
+                                          const struct kvr_sweep_item *it, struct kvr_store *store,
+                                          int64_t run_id);
 
 struct kvr_comm;
 

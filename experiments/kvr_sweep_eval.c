@@ -46,6 +46,20 @@ static void row_key(const struct point_env *e, uint64_t ctx, struct kvr_plan_row
     snprintf(r->scheme, sizeof r->scheme, "kvr");
     snprintf(r->method, sizeof r->method, "hier");
     r->p = e->h->n_gpus, r->ctx_tokens = ctx, r->granularity_tokens = e->spec->granularity;
+    kvr_plan_row_set_hashes(r, e->model, e->h);
+}
+
+/* The model's and the machine's definitions, stored once each (by hash). */
+static enum kvr_status put_definitions(const struct point_env *e, struct kvr_store *store,
+                                       const char *machine_file, int64_t run_id)
+{
+    struct kvr_definition dm, dh;
+    enum kvr_status st = kvr_definition_of_model(e->model, &dm);
+    if (!st) st = kvr_definition_of_machine(e->h, e->key, machine_file, &dh);
+    if (!st) st = kvr_store_put_definition(store, &dm, run_id);
+    if (!st) st = kvr_store_put_definition(store, &dh, run_id);
+    kvr_definition_free(&dm), kvr_definition_free(&dh);
+    return st;
 }
 
 /* Searches the contexts in ctx[0..n) that the table lacks, and stores them. */
@@ -64,6 +78,7 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
         if ((st = kvr_store_plan_exists(e->store, &r, &present)) || present) continue;
         struct kvr_search_result res;
         if (!obj && (st = kvr_objective_open(e->model, e->h, &oo, &obj))) break;
+        if ((st = put_definitions(e, e->store, e->ma.machine, e->run_id))) break;
         if ((st = kvr_search_hier(obj, ctx[i], &so, &res))) break;
         memcpy(r.tokens, res.tokens, (size_t)r.p * sizeof *r.tokens);
         r.predicted_ttft_s = res.ttft_s, r.evaluations = res.n_evals, r.run_id = e->run_id;
@@ -82,7 +97,15 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
     bool interp = x.source == KVR_PART_INTERP;
     enum kvr_status st =
         interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx) : fill_table(e, &it->pt.ctx_tokens, 1);
-    struct kvr_plan_filter f = {e->model->name, e->key, "kvr", "hier", e->h->n_gpus};
+    struct kvr_plan_row hk;
+    row_key(e, 0, &hk);
+    struct kvr_plan_filter f = {.model = e->model->name,
+                                .machine = e->key,
+                                .scheme = "kvr",
+                                .method = "hier",
+                                .p = e->h->n_gpus,
+                                .model_hash = hk.model_hash,
+                                .machine_hash = hk.machine_hash};
     struct kvr_plan_row *rows = NULL;
     size_t n = 0, k = 0;
     if (!st) st = kvr_store_list_plans(e->store, &f, &rows, &n);
@@ -214,6 +237,18 @@ enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
         row->predicted_ttft_s = res.ttft_s, row->evaluations = res.n_evals;
     }
     kvr_objective_free(obj);
+    free(e.h);
+    return st;
+}
+
+enum kvr_status kvr_sweep_put_definitions(const struct kvr_sweep_spec *spec,
+                                          const struct kvr_sweep_item *it, struct kvr_store *store,
+                                          int64_t run_id)
+{
+    struct point_env e = {.spec = spec, .model = &spec->models[it->model]};
+    enum kvr_status st = (e.h = malloc(sizeof *e.h)) ? build_machine(&e, it)
+                                                     : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) st = put_definitions(&e, store, it->pt.machine, run_id);
     free(e.h);
     return st;
 }

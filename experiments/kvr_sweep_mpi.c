@@ -72,6 +72,7 @@ static enum kvr_status missing_rows(struct ctx *c, struct need **out, uint64_t *
                       !strcmp(v[j].row.model, rows[r].model) && v[j].row.p == rows[r].p &&
                       v[j].row.ctx_tokens == rows[r].ctx_tokens;
             if (dup) continue;
+            if ((st = kvr_sweep_put_definitions(c->sp, it, c->store, c->run_id))) break;
             struct need *g = realloc(v, (n + 1) * sizeof *v);
             if (!g)
                 st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");

@@ -3,6 +3,8 @@
  * data (validate-1.tsv, the paper-style panels). */
 #include "kvr_validate.h"
 
+#include "kvr_datadir.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +34,10 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     struct kvr_model m;
     enum kvr_status st = kvr_model_resolve(x->model, &m);
     if (st) { /* a model from a profile file: the project's own, by name */
-        char path[1024];
-        snprintf(path, sizeof path, "%s/models/%s.ini", KVR_SOURCE_DATADIR, x->model);
-        if (access(path, R_OK) == 0) st = kvr_model_resolve(path, &m);
+        char rel[256], path[4200];
+        snprintf(rel, sizeof rel, "data/models/%s.ini", x->model);
+        if (!kvr_datadir_path(rel, path, sizeof path) && access(path, R_OK) == 0)
+            st = kvr_model_resolve(path, &m);
     }
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
     static struct kvr_machine h; /* large: not on the stack */

@@ -20,3 +20,6 @@ void kvr_hash_hex(uint64_t h, char out[KVR_HASH_HEX]);
 /* The model's identity: the hash of every field but its name, each as "key=value\n" in the
  * order of the field table (kvr_model_fields.c), so a field added there enters the hash. */
 uint64_t kvr_model_hash(const struct kvr_model *m);
+/* The text kvr_model_hash hashes ("n_layers=32\n..."), written to buf (truncated at cap);
+ * returns its full length. The store keeps it beside the hash, so a table can be re-read. */
+size_t kvr_model_canonical(const struct kvr_model *m, char *buf, size_t cap);

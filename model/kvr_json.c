@@ -116,6 +116,12 @@ void kvr_json_bool(struct kvr_json *j, bool v)
     fputs(v ? "true" : "false", j->out);
 }
 
+void kvr_json_null(struct kvr_json *j)
+{
+    before_value(j);
+    fputs("null", j->out);
+}
+
 void kvr_json_finish(struct kvr_json *j)
 {
     fputc('\n', j->out);

@@ -27,6 +27,7 @@ void kvr_json_u64(struct kvr_json *j, uint64_t v);
 void kvr_json_i64(struct kvr_json *j, int64_t v);
 void kvr_json_dbl(struct kvr_json *j, double v); /* non-finite values become null */
 void kvr_json_bool(struct kvr_json *j, bool v);
+void kvr_json_null(struct kvr_json *j);
 /* Ends the document with a newline. */
 void kvr_json_finish(struct kvr_json *j);
 

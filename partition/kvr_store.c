@@ -105,6 +105,38 @@ static const char *const migrations[] = {
     "DROP VIEW IF EXISTS plot_breakdown; DROP VIEW IF EXISTS plot_kvrp_gap;"
     "DROP VIEW IF EXISTS plot_noise; DROP VIEW IF EXISTS plot_slow_link;"
     "DROP VIEW IF EXISTS plot_speedup;",
+    /* 3 -> 4: content-addressed plans. Each model and machine definition once (canonical
+     * text and hash); a plan's key holds both hashes beside the names. Rows from before keep
+     * their names with empty hashes until a search matches them to a definition (same TTFT
+     * on the current one) or marks them stale; neither kind is ever served unmatched. */
+    "CREATE TABLE definition ("
+    "  kind TEXT NOT NULL CHECK (kind IN ('model', 'machine')), hash TEXT NOT NULL,"
+    "  name TEXT NOT NULL, canonical_text TEXT NOT NULL, provenance TEXT NOT NULL,"
+    "  run_id INTEGER REFERENCES run(id), PRIMARY KEY (kind, hash));"
+    "CREATE TABLE plan_v4 ("
+    "  id INTEGER PRIMARY KEY, model TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  model_hash TEXT NOT NULL DEFAULT '', machine_hash TEXT NOT NULL DEFAULT '',"
+    "  stale INTEGER NOT NULL DEFAULT 0 CHECK (stale IN (0, 1)),"
+    "  p INTEGER NOT NULL CHECK (p >= 1), ctx_tokens INTEGER NOT NULL CHECK (ctx_tokens >= p),"
+    "  scheme TEXT NOT NULL, method TEXT NOT NULL, partition_tokens TEXT NOT NULL,"
+    "  granularity_tokens INTEGER NOT NULL, predicted_ttft_s REAL NOT NULL,"
+    "  evaluations INTEGER NOT NULL, search_wall_s REAL NOT NULL,"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),"
+    "  UNIQUE (model, machine, model_hash, machine_hash, p, ctx_tokens, scheme, method));"
+    "INSERT INTO plan_v4 (id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
+    "  granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id)"
+    "  SELECT id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
+    "  granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id FROM plan;"
+    "DROP VIEW plan_table;"
+    "DROP TABLE plan;"
+    "ALTER TABLE plan_v4 RENAME TO plan;"
+    "CREATE INDEX plan_names ON plan (model, machine, p, scheme, method);"
+    "CREATE VIEW plan_table AS"
+    "  SELECT plan.model, plan.machine, plan.model_hash, plan.machine_hash, plan.stale, plan.p,"
+    "         plan.ctx_tokens, plan.scheme, plan.method, plan.partition_tokens,"
+    "         plan.predicted_ttft_s, plan.evaluations, plan.search_wall_s, run.version,"
+    "         run.host, run.started_unix_s"
+    "  FROM plan JOIN run ON run.id = plan.run_id;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
@@ -192,13 +224,16 @@ static enum kvr_status check_objects(struct kvr_store *s)
             for (const char *c = strstr(migrations[v], kinds[k]); c; c = strstr(c + 1, kinds[k])) {
                 const char *name = c + strlen(kinds[k]);
                 size_t len = strspn(name, "abcdefghijklmnopqrstuvwxyz_0123456789");
-                char drop[96], drop_if[112];
-                snprintf(drop, sizeof drop, "DROP %s%.*s", kinds[k] + 7, (int)len, name);
-                snprintf(drop_if, sizeof drop_if, "DROP %sIF EXISTS %.*s", kinds[k] + 7, (int)len,
+                char drop[96], drop_if[112], renamed[112];
+                snprintf(drop, sizeof drop, "DROP %s%.*s;", kinds[k] + 7, (int)len, name);
+                snprintf(drop_if, sizeof drop_if, "DROP %sIF EXISTS %.*s;", kinds[k] + 7, (int)len,
+                         name);
+                snprintf(renamed, sizeof renamed, "ALTER %s%.*s RENAME", kinds[k] + 7, (int)len,
                          name);
                 bool dropped = false, yes = false;
                 for (int w = v; w < s->version && w < N_MIGRATIONS && !dropped; w++)
-                    dropped = strstr(migrations[w], drop) || strstr(migrations[w], drop_if);
+                    dropped = strstr(migrations[w], drop) || strstr(migrations[w], drop_if) ||
+                              strstr(migrations[w], renamed);
                 enum kvr_status st = dropped ? KVR_OK : has_object(s, name, len, &yes);
                 if (st) return st;
                 if (!dropped && !yes)
@@ -224,11 +259,9 @@ static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode m
         return kvr_error(KVR_ERR_INPUT,
                          "%s: written by a newer kvrun (schema %d; this build knows up to %d)",
                          s->path, s->version, KVR_STORE_SCHEMA_VERSION);
-    if (mode == KVR_STORE_READ && s->version < KVR_STORE_READABLE_VERSION)
-        return kvr_error(KVR_ERR_INPUT,
-                         "%s: schema %d is older than %d (empty, or not yet migrated: any "
-                         "writing command such as 'kvr search' migrates it)",
-                         s->path, s->version, KVR_STORE_READABLE_VERSION);
+    if (mode == KVR_STORE_READ && s->version == 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: empty (no kvrun schema; 'kvr search' creates one)",
+                         s->path);
     return app_id == KVR_STORE_APPLICATION_ID ? check_objects(s) : KVR_OK;
 }
 
@@ -322,6 +355,28 @@ static enum kvr_status check_no_wal(const char *path)
     return KVR_OK;
 }
 
+/* Reading an older schema: a private in-memory copy is migrated; the file stays as it is. */
+static enum kvr_status copy_to_memory(struct kvr_store *s)
+{
+    sqlite3 *mem = NULL;
+    int rc = sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(mem, "main", s->db, "main") : NULL;
+    if (b) {
+        rc = sqlite3_backup_step(b, -1);
+        sqlite3_backup_finish(b);
+    }
+    if (!b || rc != SQLITE_DONE) {
+        enum kvr_status st = kvr_store_sql_error(s, b ? rc : sqlite3_errcode(mem),
+                                                 "copy for migration", __FILE__, __LINE__);
+        sqlite3_close_v2(mem);
+        return st;
+    }
+    sqlite3_close_v2(s->db);
+    s->db = mem;
+    sqlite3_extended_result_codes(s->db, 1);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struct kvr_store **out)
 {
     if (!path || !*path || !strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
@@ -339,7 +394,9 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
         if (!st) st = check_identity(s, mode);
     }
     if (!st && mode == KVR_STORE_WRITE) st = ensure_wal(s);
-    if (!st && mode == KVR_STORE_WRITE && s->version < KVR_STORE_SCHEMA_VERSION)
+    if (!st && mode == KVR_STORE_READ && s->version < KVR_STORE_SCHEMA_VERSION)
+        st = copy_to_memory(s);
+    if (!st && s->version < KVR_STORE_SCHEMA_VERSION)
         st = kvr_store_transaction(s, migrate_txn, NULL);
     if (!st) st = exec_sql(s, "PRAGMA foreign_keys = ON");
     if (st) {

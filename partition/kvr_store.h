@@ -12,13 +12,11 @@
 #include <stdint.h>
 
 #include "kvr_machine.h"
+#include "kvr_model.h"
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 3
-/* Reading accepts schema 2: it differs from 3 only by the figure views that schema 3 drops
- * (plots query the tables themselves). */
-#define KVR_STORE_READABLE_VERSION 2
+#define KVR_STORE_SCHEMA_VERSION 4
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -39,9 +37,15 @@ enum kvr_status kvr_store_add_run(struct kvr_store *s, const struct kvr_provenan
 enum kvr_status kvr_store_transaction(struct kvr_store *s,
                                       enum kvr_status (*fn)(struct kvr_store *, void *), void *arg);
 
-/* ---- plan rows (the lookup table) ---- */
+/* ---- plan rows (the lookup table) ----
+ * The key: names, the hashes of the resolved model and machine (kvr_hash.h,
+ * kvr_machine_hash.h; 16 hex digits), p, ctx, scheme, method. Rows migrated from schema 2 have
+ * empty hashes until kvr_store_match_legacy settles them. */
+#define KVR_STORE_HASH_CAP 17
 struct kvr_plan_row {
     char model[128], machine[512], scheme[32], method[32];
+    char model_hash[KVR_STORE_HASH_CAP], machine_hash[KVR_STORE_HASH_CAP];
+    bool stale; /* a migrated row whose definition did not match the current one */
     int p;
     uint64_t ctx_tokens, granularity_tokens;
     uint64_t tokens[KVR_MAX_GPUS];
@@ -50,11 +54,49 @@ struct kvr_plan_row {
     int64_t run_id;
 };
 
-/* NULL strings and p = 0 match anything. */
+/* NULL strings and p = 0 match anything; stale rows are listed only with include_stale. */
 struct kvr_plan_filter {
     const char *model, *machine, *scheme, *method;
     int p;
+    const char *model_hash, *machine_hash;
+    bool include_stale;
 };
+
+/* ---- definitions: each model and machine once, by hash (kvr_store_def.c) ---- */
+struct kvr_definition {
+    const char *kind; /* "model" or "machine" */
+    char hash[KVR_STORE_HASH_CAP];
+    char name[512];
+    char *canonical_text, *provenance; /* owned (free with kvr_definition_free) */
+};
+/* The definitions of a model and of a machine (at its n_gpus), hashes filled in. */
+enum kvr_status kvr_definition_of_model(const struct kvr_model *m, struct kvr_definition *d);
+enum kvr_status kvr_definition_of_machine(const struct kvr_machine *h, const char *key,
+                                          const char *name_or_file, struct kvr_definition *d);
+void kvr_definition_free(struct kvr_definition *d); /* accepts a zeroed one */
+/* A plan key's hashes from the resolved model and machine (at p = h->n_gpus). */
+void kvr_plan_row_set_hashes(struct kvr_plan_row *r, const struct kvr_model *m,
+                             const struct kvr_machine *h);
+/* Stores d unless its (kind, hash) is already there. */
+enum kvr_status kvr_store_put_definition(struct kvr_store *s, const struct kvr_definition *d,
+                                         int64_t run_id);
+/* The stored definition of (kind, hash); *found false when there is none. */
+enum kvr_status kvr_store_get_definition(struct kvr_store *s, const char *kind, const char *hash,
+                                         struct kvr_definition *d, bool *found);
+/* The version (git describe) and start time of run `id` ("unknown", 0 when missing). */
+enum kvr_status kvr_store_get_run(struct kvr_store *s, int64_t id, char *version, size_t cap,
+                                  double *started_unix_s);
+/* Rows migrated from schema 2 (empty hashes, not stale) of the names in f. */
+enum kvr_status kvr_store_list_legacy(struct kvr_store *s, const struct kvr_plan_filter *f,
+                                      struct kvr_plan_row **rows, size_t *n, int64_t **ids);
+/* Gives legacy row `id` the hashes (matched) or marks it stale (hashes NULL). */
+enum kvr_status kvr_store_settle_legacy(struct kvr_store *s, const int64_t *ids,
+                                        const bool *matched, size_t n, const char *model_hash,
+                                        const char *machine_hash);
+/* How many rows of f's names exist under other hashes (older definitions), and whether
+ * legacy or stale ones are among them. */
+enum kvr_status kvr_store_count_other_definitions(struct kvr_store *s,
+                                                  const struct kvr_plan_filter *f, size_t *n);
 
 enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
                                       bool *exists);

@@ -38,13 +38,16 @@ static void bind_key(sqlite3_stmt *q, const struct kvr_plan_row *r)
     sqlite3_bind_int64(q, 4, (sqlite3_int64)r->ctx_tokens);
     sqlite3_bind_text(q, 5, r->scheme, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 6, r->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 13, r->model_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 14, r->machine_hash, -1, SQLITE_STATIC);
 }
 
 enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
                                       bool *exists)
 {
     static const char sql[] = "SELECT 1 FROM plan WHERE model = ?1 AND machine = ?2 AND p = ?3 "
-                              "AND ctx_tokens = ?4 AND scheme = ?5 AND method = ?6";
+                              "AND ctx_tokens = ?4 AND scheme = ?5 AND method = ?6 "
+                              "AND model_hash = ?13 AND machine_hash = ?14";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     bind_key(q, key);
@@ -68,7 +71,8 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
     snprintf(sql, sizeof sql,
              "INSERT %s INTO plan (model, machine, p, ctx_tokens, scheme, method, "
              "partition_tokens, granularity_tokens, predicted_ttft_s, evaluations, "
-             "search_wall_s, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             "search_wall_s, run_id, model_hash, machine_hash) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
              a->replace ? "OR REPLACE" : "OR IGNORE");
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
@@ -95,6 +99,10 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
 enum kvr_status kvr_store_put_plans(struct kvr_store *s, const struct kvr_plan_row *rows, size_t n,
                                     bool replace)
 {
+    for (size_t i = 0; i < n; i++)
+        if (strlen(rows[i].model_hash) != 16 || strlen(rows[i].machine_hash) != 16)
+            return kvr_error(KVR_ERR_RUNTIME, "plan row for %s on %s without content hashes",
+                             rows[i].model, rows[i].machine);
     struct put_args a = {rows, n, replace};
     return n ? kvr_store_transaction(s, put_txn, &a) : KVR_OK;
 }
@@ -118,6 +126,9 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
     r->evaluations = (uint64_t)sqlite3_column_int64(q, 9);
     r->search_wall_s = sqlite3_column_double(q, 10);
     r->run_id = sqlite3_column_int64(q, 11);
+    copy_text(r->model_hash, sizeof r->model_hash, sqlite3_column_text(q, 12));
+    copy_text(r->machine_hash, sizeof r->machine_hash, sqlite3_column_text(q, 13));
+    r->stale = sqlite3_column_int(q, 14) != 0;
     if (r->p < 1 || r->p > KVR_MAX_GPUS)
         return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
     const unsigned char *text = sqlite3_column_text(q, 6);
@@ -130,15 +141,21 @@ enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_
 {
     static const char sql[] =
         "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
-        "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id FROM plan "
+        "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id, model_hash, "
+        "machine_hash, stale FROM plan "
         "WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
         "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
-        "AND (?5 = 0 OR p = ?5) ORDER BY model, machine, scheme, method, p, ctx_tokens";
+        "AND (?5 = 0 OR p = ?5) AND (?6 IS NULL OR model_hash = ?6) "
+        "AND (?7 IS NULL OR machine_hash = ?7) AND (?8 OR stale = 0) "
+        "ORDER BY model, model_hash, machine, machine_hash, scheme, method, p, ctx_tokens";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     const char *texts[] = {f->model, f->machine, f->scheme, f->method};
     for (int i = 0; i < 4; i++) sqlite3_bind_text(q, i + 1, texts[i], -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 5, f->p);
+    sqlite3_bind_text(q, 6, f->model_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 7, f->machine_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 8, f->include_stale);
     struct kvr_plan_row *out = NULL;
     size_t cnt = 0, cap = 0;
     enum kvr_status st = KVR_OK;

@@ -14,28 +14,28 @@ src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
 db=$tmp/plans.db
 S="--model llama-7b --machine a100-10GBps"
 json_check "search fills 16 rows that sum to ctx" \
-    "d['searches'] == 16 and d['skipped'] == 0 and all(sum(r['partition']) == r['ctx'] for r in d['rows'])" \
+    "d['searches'] == 16 and d['skipped'] == 0 and all(sum(r['partition_tokens']) == r['ctx_tokens'] for r in d['rows'])" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "a second search skips every key already present" "d['searches'] == 0 and d['skipped'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "--force searches them again" "d['searches'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json --force
-[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 3 ] &&
+[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 4 ] &&
     [ "$(sql "$db" 'PRAGMA journal_mode')" = wal ] && [ "$(sql "$db" 'SELECT count(*) FROM run')" = 2 ]
-report $? "the store: 16 plan rows, schema 3, WAL, one run row per writing search"
+report $? "the store: 16 plan rows, schema 4, WAL, one run row per writing search"
 "$kvr" search $S --gpus 4 --ctx 3k --db "$db" --json --force >"$tmp/s3" 2>&1
 json_check "lookup of a stored ctx returns the row" \
-    "d['method'] == 'exact' and d['partition'] == json.load(open('$tmp/s3'))['rows'][0]['partition'] and d['neighbours'] == [3072]" \
+    "d['method'] == 'exact' and d['partition_tokens'] == json.load(open('$tmp/s3'))['rows'][0]['partition_tokens'] and d['neighbours'] == [3072]" \
     -- lookup $S --gpus 4 --ctx 3k --db "$db" --json
 json_check "lookup between rows interpolates (KVR-P) on the grain" \
-    "d['method'] == 'interpolated' and d['neighbours'] == [2048, 3072] and sum(d['partition']) == 2560 and all(t % 64 == 0 for t in d['partition'][:-1]) and d['predicted_ttft_s'] > 0" \
+    "d['method'] == 'interpolated' and d['neighbours'] == [2048, 3072] and sum(d['partition_tokens']) == 2560 and all(t % 64 == 0 for t in d['partition_tokens'][:-1]) and d['predicted_ttft_s'] > 0" \
     -- lookup $S --gpus 4 --ctx 2.5k --db "$db" --json
-json_check "lookup --interp steffen" "d['method'] == 'interpolated' and d['interp'] == 'steffen' and sum(d['partition']) == 5000" \
+json_check "lookup --interp steffen" "d['method'] == 'interpolated' and d['interp'] == 'steffen' and sum(d['partition_tokens']) == 5000" \
     -- lookup $S --gpus 4 --ctx 5000 --interp steffen --db "$db" --json
-json_check "lookup of a range lists every ctx" "len(d) == 7169 and all(sum(x['partition']) == x['ctx'] for x in d)" \
+json_check "lookup of a range lists every ctx" "len(d) == 7169 and all(sum(x['partition_tokens']) == x['ctx_tokens'] for x in d)" \
     -- lookup $S --gpus 2 --ctx 1024-8192+1 --db "$db" --json
 expect 2 "outside the table's range [1024, 8192]" "lookup beyond the table exits 2" -- lookup $S --gpus 4 --ctx 9k --db "$db"
-json_check "lookup --clamp says so" "d['clamped'] and sum(d['partition']) == 9216" \
+json_check "lookup --clamp says so" "d['clamped'] and sum(d['partition_tokens']) == 9216" \
     -- lookup $S --gpus 4 --ctx 9k --clamp --db "$db" --json
 expect 2 "no plan rows for model llama-7b, machine a100-nvlink" "lookup of a key not searched exits 2" \
     -- lookup --gpus 4 --ctx 2k --db "$db"
@@ -43,16 +43,16 @@ expect 2 "no plan rows for model llama-7b, machine a100-nvlink" "lookup of a key
 # export, and the deployment library against kvr lookup on every ctx from 1k to 16k
 "$kvr" search $S --gpus 4 --ctx 1k-16k+1k --db "$db" >/dev/null 2>&1
 json_check "export --format json: versioned schema" \
-    "d['format'] == 'kvrun-lookup-table' and d['format_version'] == 1 and len(d['rows']) == 16 and all(sum(r['partition_tokens']) == r['ctx_tokens'] for r in d['rows'])" \
+    "d['format'] == 'kvrun-lookup-table' and d['format_version'] == 2 and len(d['rows']) == 16 and all(sum(r['partition_tokens']) == r['ctx_tokens'] for r in d['rows'])" \
     -- export --db "$db" --gpus 4 --format json --out -
-"$kvr" export --db "$db" --format csv --out "$tmp/table.csv" 2>/dev/null && head -1 "$tmp/table.csv" | grep -q "format 1"
+"$kvr" export --db "$db" --format csv --out "$tmp/table.csv" 2>/dev/null && head -1 "$tmp/table.csv" | grep -q "^format_version,model,model_hash,"
 report $? "export --format csv"
 "$kvr" lookup $S --gpus 4 --ctx 1024-16384+1 --db "$db" --json >"$tmp/kvr.json" 2>"$tmp/err" &&
     "$example" "$tmp/table.csv" llama-7b a100-10GBps 4 1024 16384 1 >"$tmp/lib.jsonl" 2>>"$tmp/err"
 python3 -c "
 import json,sys
 a=json.load(open(sys.argv[1])); b=[json.loads(l) for l in open(sys.argv[2])]
-bad=[(x['ctx'],x['partition'],y['partition']) for x,y in zip(a,b) if (x['ctx'],x['partition'],x['method'])!=(y['ctx'],y['partition'],y['method'])]
+bad=[(x['ctx_tokens'],x['partition_tokens'],y['partition']) for x,y in zip(a,b) if (x['ctx_tokens'],x['partition_tokens'],x['method'])!=(y['ctx'],y['partition'],y['method'])]
 print('# compared', len(a), 'contexts;', len(bad), 'differ', bad[:3]); sys.exit(0 if len(a)==len(b)==15361 and not bad else 1)" "$tmp/kvr.json" "$tmp/lib.jsonl"
 report $? "kvr_lookup (CSV) agrees with kvr lookup on every ctx 1k..16k" "$(cat "$tmp/err")"
 "$kvr" export --db "$db" --format c-header --out "$tmp/table.h" 2>/dev/null
@@ -77,16 +77,76 @@ cc -std=c11 -I"$src/partition/lookup" -I"$tmp" "$tmp/hdr.c" "$src/partition/look
     "$tmp/hdr" >"$tmp/hdr.txt" &&
     python3 -c "
 import json,sys
-a={x['ctx']: x['partition'] for x in json.load(open(sys.argv[1]))}
+a={x['ctx_tokens']: x['partition_tokens'] for x in json.load(open(sys.argv[1]))}
 rows=[list(map(int,l.split())) for l in open(sys.argv[2])]
 sys.exit(0 if len(rows) > 2000 and all(a[r[0]] == r[1:] for r in rows) else 1)" "$tmp/kvr.json" "$tmp/hdr.txt"
 report $? "export --format c-header compiles and agrees with kvr lookup" "$(cat "$tmp/err")"
-printf '# kvrun lookup table, format 2\n' >"$tmp/v2.csv"
-"$example" "$tmp/v2.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
-[ $rc = 2 ] && grep -q "v2.csv:1: format 2" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
-sed '3s/;[0-9]*$/;0/' "$tmp/table.csv" >"$tmp/bad.csv"
+printf '# kvrun lookup table, format 1\nmodel,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens\nm,h,2,kvr,hier,64,1024,0.1,576;448\nm,h,2,kvr,hier,64,2048,0.2,1088;960\n' >"$tmp/v1.csv"
+[ "$("$example" "$tmp/v1.csv" m h 2 1536 2>"$tmp/err")" = '{"ctx": 1536, "method": "interpolated", "partition": [832, 704]}' ]
+report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 2 1536 2>&1)"
+sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
+"$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "map.csv:2: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
+printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
+"$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
+python3 -c "
+import sys; L=open(sys.argv[1], newline='').read().split('\r\n'); f=L[2].split(','); t=f[14].split(';'); t[-1]='0'; f[14]=';'.join(t); L[2]=','.join(f)
+open(sys.argv[2], 'w', newline='').write('\r\n'.join(L))" "$tmp/table.csv" "$tmp/bad.csv"
 "$example" "$tmp/bad.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "bad.csv:3: " "$tmp/err"; report $? "kvr_lookup refuses an empty chunk" "$(cat "$tmp/err")"
+
+# content-addressed plans: an edited model or profile is searched again and never served stale
+cp "$src/data/models/tiny.ini" "$tmp/m.ini" && cp "$src/data/machines/h100-2x4.ini" "$tmp/h.ini"
+C="--model $tmp/m.ini --machine $tmp/h.ini --gpus 4"
+json_check "search of a model file and a profile file" "d['searches'] == 4" -- search $C --ctx 1k-4k+1k --db "$tmp/ca.db" --json
+sed -i 's/^n_layers = 2$/n_layers = 8/' "$tmp/m.ini"
+"$kvr" search $C --ctx 1k-4k+1k --db "$tmp/ca.db" --json >"$tmp/ca1" 2>&1
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['searches'] == 4 and d['skipped'] == 0 else 1)" "$tmp/ca1"
+report $? "the edited model file (2 -> 8 layers) is searched again" "$(cat "$tmp/ca1")"
+# serves(SEARCH-JSON): kvr lookup at 2k returns the row that search wrote, with its hashes
+serves() {
+    "$kvr" lookup $C --ctx 2k --db "$tmp/ca.db" --json >"$tmp/cal" 2>&1 &&
+    python3 -c "
+import json,sys; s=json.load(open(sys.argv[1])); l=json.load(open(sys.argv[2])); r=[x for x in s['rows'] if x['ctx_tokens'] == 2048][0]
+sys.exit(0 if (l['model_hash'], l['machine_hash'], l['partition_tokens'], l['predicted_ttft_s'], l['method']) == (r['model_hash'], r['machine_hash'], r['partition_tokens'], r['predicted_ttft_s'], 'exact') else 1)" "$1" "$tmp/cal"
+}
+serves "$tmp/ca1"; report $? "  and kvr lookup serves the new rows" "$(cat "$tmp/cal")"
+sed -i 's/^launch = 4us$/launch = 40us/' "$tmp/h.ini"
+expect 2 "only older definitions of model tiny / machine h100-2x4" "after editing the profile, lookup refuses the older rows" \
+    -- lookup $C --ctx 2k --db "$tmp/ca.db"
+"$kvr" search $C --ctx 1k-4k+1k --db "$tmp/ca.db" --json >"$tmp/ca2" 2>&1
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['searches'] == 4 and d['skipped'] == 0 else 1)" "$tmp/ca2"
+report $? "the edited profile (launch 4 -> 40 us) is searched again" "$(cat "$tmp/ca2")"
+serves "$tmp/ca2"; report $? "  and kvr lookup serves the new rows" "$(cat "$tmp/cal")"
+[ "$(sql "$tmp/ca.db" "SELECT count(*) FROM definition WHERE kind = 'model'")" = 2 ] &&
+    [ "$(sql "$tmp/ca.db" "SELECT count(*) FROM definition WHERE kind = 'machine'")" = 2 ] &&
+    [ "$(sql "$tmp/ca.db" "SELECT count(DISTINCT model_hash || machine_hash) FROM plan")" = 3 ]
+report $? "each definition is stored once, with its canonical text; three definitions' rows"
+python3 -c "
+import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
+t=c.execute(\"SELECT canonical_text FROM definition WHERE kind='model' AND canonical_text LIKE '%n_layers=8%'\").fetchone()
+sys.exit(0 if t else 1)" "$tmp/ca.db"
+report $? "  the definition table re-reads the edited model (n_layers=8)"
+
+# migration from schema 2 (a committed table of 48 rows): read as it is, matched or marked stale
+old=$src/data/measurements/h200x4-kvr-newtables.sqlite
+cp "$old" "$tmp/old.db" && cp "$old" "$tmp/old2.db"
+M="--model llama-7b --machine $src/data/machines/h100x4-nccl.ini --gpus 4"
+expect 2 "only older definitions" "lookup in a schema-2 table says its rows predate the definitions" -- lookup $M --ctx 8k --db "$tmp/old.db"
+cmp -s "$old" "$tmp/old.db"; report $? "  and reading leaves the file untouched"
+json_check "a search migrates it and matches the old rows the current profile reproduces" \
+    "d['searches'] == 0 and d['skipped'] == 1" -- search $M --ctx 8k --db "$tmp/old.db" --json
+[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 4 ] &&
+    [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash != '' AND stale = 0")" = 4 ] &&
+    [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash = '' AND stale = 0")" = 44 ]
+report $? "  schema 4; its 4 rows keep their names and gain the hashes, the other 44 wait"
+json_check "  and lookup serves them" "d['method'] == 'exact' and d['ctx_tokens'] == 16384" -- lookup $M --ctx 16k --db "$tmp/old.db" --json
+sed 's/^launch = .*/launch = 9us/' "$src/data/machines/h100x4-nccl.ini" >"$tmp/nccl-edited.ini"
+json_check "old rows an edited profile does not reproduce are searched again" "d['searches'] == 1" \
+    -- search --model llama-7b --machine "$tmp/nccl-edited.ini" --gpus 4 --ctx 8k --db "$tmp/old2.db" --json
+[ "$(sql "$tmp/old2.db" "SELECT count(*) FROM plan WHERE stale = 1")" = 4 ]
+report $? "  and marked stale (4 rows), never served"
 
 # reliability: every refusal exits 2 and leaves the file byte for byte as it was
 unchanged() { cmp -s "$1" "$2"; }

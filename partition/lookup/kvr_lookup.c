@@ -118,11 +118,28 @@ int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_
     return KVR_LOOKUP_OK;
 }
 
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
 static int same_key(const struct kvr_lookup_row *r, const struct kvr_lookup_query *q)
 {
     return !strcmp(r->model, q->model) && !strcmp(r->machine, q->machine) &&
            !strcmp(r->scheme, q->scheme ? q->scheme : "kvr") &&
-           !strcmp(r->method, q->method ? q->method : "hier") && r->p == q->p;
+           !strcmp(r->method, q->method ? q->method : "hier") && r->p == q->p &&
+           (!q->model_hash || !strcmp(or_empty(r->model_hash), q->model_hash)) &&
+           (!q->machine_hash || !strcmp(or_empty(r->machine_hash), q->machine_hash));
+}
+
+/* Rows of two definitions under one name: the query must say which. */
+static int ambiguous(const struct kvr_lookup_row *const *sel, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(or_empty(sel[i]->model_hash), or_empty(sel[0]->model_hash)) ||
+            strcmp(or_empty(sel[i]->machine_hash), or_empty(sel[0]->machine_hash)))
+            return 1;
+    return 0;
 }
 
 int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
@@ -135,9 +152,14 @@ int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_que
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++) /* rows are sorted by key, then ctx */
         if (same_key(&t->rows[i], q)) sel[n++] = &t->rows[i];
-    int rc = n ? kvr_lookup_solve(sel, n, q->ctx_tokens, q->clamp, a, err, cap)
-               : fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d", q->model,
-                      q->machine, q->p);
+    int rc = !n ? fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d", q->model,
+                       q->machine, q->p)
+             : ambiguous(sel, n)
+                 ? fail(KVR_LOOKUP_BAD_INPUT, err, cap,
+                        "rows of more than one definition of %s on %s (p = %d): give the "
+                        "model_hash and machine_hash",
+                        q->model, q->machine, q->p)
+                 : kvr_lookup_solve(sel, n, q->ctx_tokens, q->clamp, a, err, cap);
     free(sel);
     return rc;
 }
@@ -147,7 +169,9 @@ static int cmp_rows(const void *x, const void *y)
     const struct kvr_lookup_row *a = x, *b = y;
     int c;
     if ((c = strcmp(a->model, b->model)) || (c = strcmp(a->machine, b->machine)) ||
-        (c = strcmp(a->scheme, b->scheme)) || (c = strcmp(a->method, b->method)))
+        (c = strcmp(a->scheme, b->scheme)) || (c = strcmp(a->method, b->method)) ||
+        (c = strcmp(or_empty(a->model_hash), or_empty(b->model_hash))) ||
+        (c = strcmp(or_empty(a->machine_hash), or_empty(b->machine_hash))))
         return c;
     if (a->p != b->p) return a->p < b->p ? -1 : 1;
     return (a->ctx_tokens > b->ctx_tokens) - (a->ctx_tokens < b->ctx_tokens);
@@ -190,7 +214,8 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
         int rc = kvr_lookup_check_row(&rows[i], err, cap, where);
         if (rc) return rc;
         n_chars += strlen(rows[i].model) + strlen(rows[i].machine) + strlen(rows[i].scheme) +
-                   strlen(rows[i].method) + 4;
+                   strlen(rows[i].method) + strlen(or_empty(rows[i].model_hash)) +
+                   strlen(or_empty(rows[i].machine_hash)) + 6;
         n_tokens += (size_t)rows[i].p;
     }
     struct kvr_lookup *t = calloc(1, sizeof *t);
@@ -208,8 +233,10 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
     for (size_t i = 0; i < n; i++) {
         struct kvr_lookup_row *r = &t->rows[i];
         *r = rows[i];
-        const char **fields[] = {&r->model, &r->machine, &r->scheme, &r->method};
-        for (int f = 0; f < 4; f++) {
+        const char **fields[] = {&r->model,  &r->machine,    &r->scheme,
+                                 &r->method, &r->model_hash, &r->machine_hash};
+        for (int f = 0; f < 6; f++) {
+            if (!*fields[f]) continue; /* format 1: no hashes */
             size_t len = strlen(*fields[f]) + 1;
             memcpy(s, *fields[f], len);
             *fields[f] = s;

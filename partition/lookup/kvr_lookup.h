@@ -20,8 +20,14 @@
 extern "C" {
 #endif
 
-#define KVR_LOOKUP_FORMAT_VERSION 1
+/* The newest table format this library reads; it reads format 1 too. */
+#define KVR_LOOKUP_FORMAT_VERSION 2
 #define KVR_LOOKUP_MAX_P          64
+/* Format 2 CSV: this header line, then one row per line (RFC 4180; CRLF or LF). The lists
+ * partition_tokens and mapping are ';'-joined integers; mapping[i] is the GPU of chunk i. */
+#define KVR_LOOKUP_CSV2_HEADER                                                                     \
+    "format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,objective,"    \
+    "objective_trials,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens,mapping"
 
 enum kvr_lookup_rc {
     KVR_LOOKUP_OK = 0,
@@ -39,6 +45,8 @@ struct kvr_lookup_row {
     uint64_t granularity_tokens, ctx_tokens;
     double predicted_ttft_s;
     const uint64_t *partition_tokens;
+    /* format 2: the content hashes of the model and machine definitions (NULL in format 1) */
+    const char *model_hash, *machine_hash;
 };
 
 struct kvr_lookup_query {
@@ -47,6 +55,8 @@ struct kvr_lookup_query {
     int p;
     uint64_t ctx_tokens;
     int clamp; /* nonzero: outside the rows, use the nearest end row's fractions */
+    /* NULL: any; a table holding rows of two definitions under the names needs them */
+    const char *model_hash, *machine_hash;
 };
 
 struct kvr_lookup_answer {
@@ -60,7 +70,7 @@ struct kvr_lookup_answer {
 
 struct kvr_lookup; /* a loaded table */
 
-/* Loads a CSV export. Messages go to err (cap bytes) and name the file and line. */
+/* Loads a CSV export (format 1 or 2). Messages go to err (cap bytes) and name the file and line. */
 int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, size_t cap);
 /* Copies n rows (e.g. from a c-header export) into a table. */
 int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr_lookup **out,

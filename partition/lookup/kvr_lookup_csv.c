@@ -1,4 +1,9 @@
-/* CSV tables written by `kvr export --format csv` (partition/README.md):
+/* CSV tables written by `kvr export --format csv` (partition/README.md). Format 2:
+ *
+ *   format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,objective,...
+ *   2,llama-7b,0123456789abcdef,a100-nvlink,fedcba9876543210,4,1,kvr,hier,mean,1,64,16384,...
+ *
+ * Format 1 (still read):
  *
  *   # kvrun lookup table, format 1
  *   model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens
@@ -13,8 +18,7 @@
 
 #include "kvr_lookup_int.h"
 
-#define N_FIELDS 9
-#define MAGIC    "# kvrun lookup table, format "
+#define MAGIC "# kvrun lookup table, format "
 #define HEADER                                                                                     \
     "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_"      \
     "tokens"
@@ -103,42 +107,105 @@ static int parse_time(const char *s, double *out)
     return 0;
 }
 
-/* Parses one data line into a staged row (strings packed into one allocation). */
-static int parse_row(char *line, struct kvr_lookup_row *r, char *err, size_t cap, const char *where)
+/* Where a format's fields are: model, machine, p, scheme, method, granularity, ctx, TTFT,
+ * partition, then (format 2) model_hash, machine_hash, format_version, tp_degree, mapping. */
+struct layout {
+    int n_fields, version;
+    int at[14];
+};
+static const struct layout v1 = {9, 1, {0, 1, 2, 3, 4, 5, 6, 7, 8, -1, -1, -1, -1, -1}};
+static const struct layout v2 = {16, 2, {1, 3, 5, 7, 8, 11, 12, 13, 14, 2, 4, 0, 6, 15}};
+enum {
+    F_MODEL,
+    F_MACHINE,
+    F_P,
+    F_SCHEME,
+    F_METHOD,
+    F_GRAN,
+    F_CTX,
+    F_TTFT,
+    F_PART,
+    F_MHASH,
+    F_HHASH,
+    F_VERSION,
+    F_TP,
+    F_MAPPING
+};
+
+static int is_hash(const char *s)
 {
-    char *f[N_FIELDS];
+    return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
+}
+
+/* Format 2's own fields: the row's version, t = 1 (this library has no TP layouts), the
+ * identity mapping (chunk i on GPU i), hashes of 16 hex digits. Anything else is refused. */
+static int check_v2(char **f, const struct layout *L, int p, char *err, size_t cap,
+                    const char *where)
+{
+    uint64_t v, tp, map[KVR_LOOKUP_MAX_P];
+    if (parse_u64(f[L->at[F_VERSION]], &v) || v != 2)
+        return snprintf(err, cap, "%s: format_version '%s' (this library reads 1 and 2)", where,
+                        f[L->at[F_VERSION]]),
+               -1;
+    if (parse_u64(f[L->at[F_TP]], &tp) || tp != 1)
+        return snprintf(err, cap, "%s: tp_degree '%s' (this library serves t = 1 only)", where,
+                        f[L->at[F_TP]]),
+               -1;
+    if (!is_hash(f[L->at[F_MHASH]]) || !is_hash(f[L->at[F_HHASH]]))
+        return snprintf(err, cap, "%s: model_hash/machine_hash are not 16 hex digits", where), -1;
+    int bad = parse_tokens(f[L->at[F_MAPPING]], map, p);
+    for (int i = 0; i < p && !bad; i++) bad = map[i] != (uint64_t)i;
+    if (bad)
+        return snprintf(err, cap,
+                        "%s: mapping is not the identity 0;1;...;%d (this library maps "
+                        "chunk i to GPU i only)",
+                        where, p - 1),
+               -1;
+    return 0;
+}
+
+/* Parses one data line into a staged row (strings packed into one allocation). */
+static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *r, char *err,
+                     size_t cap, const char *where)
+{
+    char *f[16];
     uint64_t p, gran, ctx;
-    if (split(line, f, N_FIELDS) != N_FIELDS)
-        return snprintf(err, cap, "%s: expected %d fields", where, N_FIELDS), -1;
-    if (parse_u64(f[2], &p) || p < 1 || p > KVR_LOOKUP_MAX_P)
-        return snprintf(err, cap, "%s: p '%s' is not in 1..%d", where, f[2], KVR_LOOKUP_MAX_P), -1;
-    if (parse_u64(f[5], &gran) || parse_u64(f[6], &ctx))
-        return snprintf(err, cap, "%s: bad granularity '%s' or ctx '%s'", where, f[5], f[6]), -1;
+    if (split(line, f, L->n_fields) != L->n_fields)
+        return snprintf(err, cap, "%s: expected %d fields", where, L->n_fields), -1;
+    const char *ps = f[L->at[F_P]], *gs = f[L->at[F_GRAN]], *cs = f[L->at[F_CTX]];
+    const char *ts = f[L->at[F_TTFT]];
+    if (parse_u64(ps, &p) || p < 1 || p > KVR_LOOKUP_MAX_P)
+        return snprintf(err, cap, "%s: p '%s' is not in 1..%d", where, ps, KVR_LOOKUP_MAX_P), -1;
+    if (parse_u64(gs, &gran) || parse_u64(cs, &ctx))
+        return snprintf(err, cap, "%s: bad granularity '%s' or ctx '%s'", where, gs, cs), -1;
     double ttft;
-    if (parse_time(f[7], &ttft)) return snprintf(err, cap, "%s: bad TTFT '%s'", where, f[7]), -1;
+    if (parse_time(ts, &ttft)) return snprintf(err, cap, "%s: bad TTFT '%s'", where, ts), -1;
+    if (L->version == 2 && check_v2(f, L, (int)p, err, cap, where)) return -1;
+    static const int strs[] = {F_MODEL, F_MACHINE, F_SCHEME, F_METHOD, F_MHASH, F_HHASH};
+    int n_strs = L->version == 2 ? 6 : 4;
     size_t len = 0;
-    for (int i = 0; i < 5; i++) len += strlen(f[i]) + 1;
+    for (int i = 0; i < n_strs; i++) len += strlen(f[L->at[strs[i]]]) + 1;
     char *s = malloc(len);
     uint64_t *tok = malloc(p * sizeof *tok);
-    if (!s || !tok || parse_tokens(f[8], tok, (int)p)) {
+    if (!s || !tok || parse_tokens(f[L->at[F_PART]], tok, (int)p)) {
         free(s), free(tok);
-        return snprintf(err, cap, "%s: partition '%s' is not %d tokens joined by ';'", where, f[8],
-                        (int)p),
+        return snprintf(err, cap, "%s: partition '%s' is not %d tokens joined by ';'", where,
+                        f[L->at[F_PART]], (int)p),
                -1;
     }
-    const char **dst[] = {&r->model, &r->machine, NULL, &r->scheme, &r->method};
-    for (int i = 0; i < 5; i++) {
-        if (!dst[i]) continue;
-        strcpy(s, f[i]);
+    const char **dst[] = {&r->model,  &r->machine,    &r->scheme,
+                          &r->method, &r->model_hash, &r->machine_hash};
+    for (int i = 0; i < n_strs; i++) {
+        strcpy(s, f[L->at[strs[i]]]);
         *dst[i] = s;
-        s += strlen(f[i]) + 1;
+        s += strlen(f[L->at[strs[i]]]) + 1;
     }
     r->p = (int)p, r->granularity_tokens = gran, r->ctx_tokens = ctx;
     r->predicted_ttft_s = ttft, r->partition_tokens = tok;
     return 0;
 }
 
-/* The next line without its ending, any length (*line grows); -1 at the end. */
+/* The next line without its ending, any length (*line grows); -1 at the end, -2 at a NUL. */
 static ssize_t next_line(FILE *f, char **line, size_t *cap)
 {
     ssize_t len = getline(line, cap, f);
@@ -147,29 +214,41 @@ static ssize_t next_line(FILE *f, char **line, size_t *cap)
     return len;
 }
 
-static int read_header(FILE *f, const char *path, char **line, size_t *lcap, char *err, size_t cap)
+/* Format 2 starts with its header; format 1 with a comment line naming the format, then its
+ * header. Returns the layout (NULL on error) and the number of the first data line. */
+static const struct layout *read_header(FILE *f, const char *path, char **line, size_t *lcap,
+                                        char *err, size_t cap, int *first)
 {
     unsigned version = 0;
-    if (next_line(f, line, lcap) < 0 || strncmp(*line, MAGIC, strlen(MAGIC)) ||
-        sscanf(*line + strlen(MAGIC), "%u", &version) != 1)
-        return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), KVR_LOOKUP_BAD_INPUT;
-    if (version != KVR_LOOKUP_FORMAT_VERSION)
-        return snprintf(err, cap, "%s:1: format %u, this library reads format %d", path, version,
-                        KVR_LOOKUP_FORMAT_VERSION),
-               KVR_LOOKUP_BAD_INPUT;
+    if (next_line(f, line, lcap) < 0)
+        return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), NULL;
+    *first = 2;
+    if (!strcmp(*line, KVR_LOOKUP_CSV2_HEADER)) return &v2;
+    if (!strncmp(*line, "format_version,", 15))
+        return snprintf(err, cap, "%s:1: a format 2 header other than '%s'", path,
+                        KVR_LOOKUP_CSV2_HEADER),
+               NULL;
+    if (strncmp(*line, MAGIC, strlen(MAGIC)) || sscanf(*line + strlen(MAGIC), "%u", &version) != 1)
+        return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), NULL;
+    if (version != 1)
+        return snprintf(err, cap, "%s:1: format %u, this library reads formats 1 and %d", path,
+                        version, KVR_LOOKUP_FORMAT_VERSION),
+               NULL;
     if (next_line(f, line, lcap) < 0 || strcmp(*line, HEADER))
-        return snprintf(err, cap, "%s:2: expected the header '%s'", path, HEADER),
-               KVR_LOOKUP_BAD_INPUT;
-    return KVR_LOOKUP_OK;
+        return snprintf(err, cap, "%s:2: expected the header '%s'", path, HEADER), NULL;
+    *first = 3;
+    return &v1;
 }
 
 static int read_rows(FILE *f, const char *path, struct staging *s, char **line, char *err,
                      size_t cap)
 {
     size_t lcap = 0;
-    int rc = read_header(f, path, line, &lcap, err, cap);
+    int first = 2;
+    const struct layout *L = read_header(f, path, line, &lcap, err, cap, &first);
+    int rc = L ? KVR_LOOKUP_OK : KVR_LOOKUP_BAD_INPUT;
     ssize_t len = 0;
-    for (int lineno = 3; !rc && (len = next_line(f, line, &lcap)) >= 0; lineno++) {
+    for (int lineno = first; !rc && (len = next_line(f, line, &lcap)) >= 0; lineno++) {
         char where[512];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!len) continue;
@@ -180,7 +259,7 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char **line, 
             s->rows = nr, s->cap = nc;
         }
         memset(&s->rows[s->n], 0, sizeof s->rows[s->n]);
-        if (parse_row(*line, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
+        if (parse_row(*line, L, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
         s->n++;
         if (kvr_lookup_check_row(&s->rows[s->n - 1], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     }

@@ -91,7 +91,7 @@ elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the commi
     tables
     for p in 2 $P; do for m in llama-7b falcon-7b; do KVR_ONLY=1 measure $p $m; stamp "kvr p=$p $m"; done; done
     part=$($kvr lookup --db $db --model llama-7b --machine $prof --gpus $P --ctx 32k --json |
-        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition'])))")
+        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition_tokens'])))")
     echo "timeline: llama-7b 32k kvr --partition $part"
     run $P $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
         --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT

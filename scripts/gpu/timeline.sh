@@ -7,7 +7,7 @@ nvidia-smi --query-gpu=name --format=csv,noheader | head -1
 db=data/measurements/h100x4-multi.sqlite prof=data/machines/h100x4-nccl.ini
 for m in llama-7b falcon-7b; do for ctx in 16k 32k; do
     part=$($kvr lookup --db $db --model $m --machine $prof --gpus $P --ctx $ctx --json |
-        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition'])))")
+        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition_tokens'])))")
     T=120 run $P $kvr exec --model $m --ctx $ctx \
         --backend cuda --comm nccl --scheme kvr --partition $part --reps 1 --warmup 1 \
         --timeline "$out/tl-$m-$ctx-kvr.tsv" | grep -E "TTFT"

@@ -15,6 +15,12 @@ const char *const kvr_fuzz_seeds[] = {
     "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
     "partition_tokens\n"
     "\"a,b\",\"x\"\"y\",3,kvr,hier,1,3,1e-3,1;1;1\n",
+    KVR_LOOKUP_CSV2_HEADER
+    "\r\n"
+    "2,llama-7b,2ac73f3fa25ed2b5,a100-nvlink,dcbdcc66874abebf,2,1,kvr,hier,mean,1,64,1024,0.01,"
+    "576;448,0;1\r\n"
+    "2,llama-7b,2ac73f3fa25ed2b5,a100-nvlink,dcbdcc66874abebf,2,1,kvr,hier,mean,1,64,2048,0.02,"
+    "1088;960,0;1\r\n",
     NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     if (kvr_lookup_load_csv(path, &t, err, sizeof err) == KVR_LOOKUP_OK) {
         for (uint64_t ctx = 1; ctx < 5000; ctx += 499) {
-            struct kvr_lookup_query q = {"llama-7b", "a100-nvlink", NULL, NULL, 2, ctx, 1};
+            struct kvr_lookup_query q = {"llama-7b", "a100-nvlink", NULL, NULL, 2, ctx,
+                                         1,          NULL,          NULL};
             struct kvr_lookup_answer a;
             (void)kvr_lookup_partition(t, &q, &a, err, sizeof err);
         }

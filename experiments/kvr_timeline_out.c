@@ -1,0 +1,147 @@
+#include "kvr_timeline_out.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvr_file.h"
+#include "kvr_json.h"
+#include "kvr_out.h"
+
+enum kvr_status kvr_timeline_format_pick(const char *name, const char *path,
+                                         enum kvr_timeline_format *fmt)
+{
+    if (!name) {
+        *fmt = kvr_file_has_suffix(path, ".json") ? KVR_TIMELINE_CHROME : KVR_TIMELINE_TSV;
+        return KVR_OK;
+    }
+    if (!strcmp(name, "tsv") || !strcmp(name, "chrome")) {
+        *fmt = !strcmp(name, "chrome") ? KVR_TIMELINE_CHROME : KVR_TIMELINE_TSV;
+        return KVR_OK;
+    }
+    return kvr_error(KVR_ERR_INPUT, "--timeline-format: unknown format '%s' (chrome, tsv)", name);
+}
+
+/* The simulator's times print with 9 significant digits, the executor's to the nanosecond. */
+static void write_tsv(FILE *f, const struct kvr_event *ev, size_t n, bool sim)
+{
+    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct kvr_event *e = &ev[i];
+        fprintf(f,
+                sim ? "%d\t%d\t%s\t%s\t%.9g\t%.9g\t%.0f\t%d\n"
+                    : "%d\t%d\t%s\t%s\t%.9f\t%.9f\t%.0f\t%d\n",
+                e->rank, e->layer, kvr_event_kind_name(e->kind), e->what, e->start_s, e->end_s,
+                e->bytes, e->peer);
+    }
+}
+
+enum { PID_RANKS = 1, PID_LINKS = 2 };
+
+static void meta_name(struct kvr_json *j, const char *what, int pid, int tid, const char *name)
+{
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "ph", "M");
+    kvr_json_kv_str(j, "name", what);
+    kvr_json_kv_u64(j, "pid", (uint64_t)pid);
+    kvr_json_kv_u64(j, "tid", (uint64_t)tid);
+    kvr_json_key(j, "args");
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "name", name);
+    kvr_json_object_end(j);
+    kvr_json_object_end(j);
+}
+
+/* A link's track: tid = from * KVR_MAX_GPUS + to, so tracks sort by sender. */
+static int link_tid(const struct kvr_event *e)
+{
+    return e->rank * KVR_MAX_GPUS + e->peer;
+}
+
+static bool on_link(const struct kvr_event *e)
+{
+    return e->kind == KVR_EV_SEND && e->peer >= 0;
+}
+
+static void tracks(struct kvr_json *j, const struct kvr_event *ev, size_t n, int p)
+{
+    static bool seen[KVR_MAX_GPUS * KVR_MAX_GPUS];
+    char name[64];
+    memset(seen, 0, sizeof seen);
+    meta_name(j, "process_name", PID_RANKS, 0, "ranks");
+    meta_name(j, "process_name", PID_LINKS, 0, "links");
+    for (int r = 0; r < p; r++) {
+        snprintf(name, sizeof name, "rank %d", r);
+        meta_name(j, "thread_name", PID_RANKS, r, name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int t = link_tid(&ev[i]);
+        if (!on_link(&ev[i]) || seen[t]) continue;
+        seen[t] = true;
+        snprintf(name, sizeof name, "link %d->%d", ev[i].rank, ev[i].peer);
+        meta_name(j, "thread_name", PID_LINKS, t, name);
+    }
+}
+
+static void event(struct kvr_json *j, const struct kvr_event *e)
+{
+    bool link = on_link(e);
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "ph", "X");
+    kvr_json_kv_str(j, "name", e->what);
+    kvr_json_kv_str(j, "cat", kvr_event_kind_name(e->kind));
+    kvr_json_kv_u64(j, "pid", link ? PID_LINKS : PID_RANKS);
+    kvr_json_kv_u64(j, "tid", (uint64_t)(link ? link_tid(e) : e->rank));
+    kvr_json_kv_dbl(j, "ts", e->start_s * 1e6);
+    kvr_json_kv_dbl(j, "dur", (e->end_s - e->start_s) * 1e6);
+    kvr_json_key(j, "args");
+    kvr_json_object_begin(j);
+    kvr_json_key(j, "layer");
+    kvr_json_i64(j, e->layer);
+    kvr_json_kv_dbl(j, "bytes", e->bytes);
+    kvr_json_key(j, "from");
+    kvr_json_i64(j, e->rank);
+    kvr_json_key(j, "to");
+    kvr_json_i64(j, link ? e->peer : e->rank);
+    kvr_json_object_end(j);
+    kvr_json_object_end(j);
+}
+
+static void write_chrome(FILE *f, const struct kvr_event *ev, size_t n,
+                         const struct kvr_timeline_meta *m)
+{
+    struct kvr_json j;
+    kvr_json_init(&j, f);
+    kvr_json_object_begin(&j);
+    kvr_json_kv_str(&j, "displayTimeUnit", "ms");
+    kvr_json_key(&j, "otherData");
+    kvr_json_object_begin(&j);
+    kvr_json_kv_str(&j, "source", m->source);
+    kvr_json_kv_str(&j, "scheme", m->scheme);
+    kvr_json_kv_str(&j, "model", m->model);
+    kvr_json_kv_str(&j, "machine", m->machine);
+    kvr_json_kv_u64(&j, "p", (uint64_t)m->p);
+    kvr_json_kv_dbl(&j, "ttft_s", m->ttft_s);
+    kvr_json_object_end(&j);
+    kvr_json_key(&j, "traceEvents");
+    kvr_json_array_begin(&j);
+    tracks(&j, ev, n, m->p);
+    for (size_t i = 0; i < n; i++) event(&j, &ev[i]);
+    kvr_json_array_end(&j);
+    kvr_json_object_end(&j);
+    kvr_json_finish(&j);
+}
+
+enum kvr_status kvr_timeline_write(const char *path, enum kvr_timeline_format fmt,
+                                   const struct kvr_event *ev, size_t n,
+                                   const struct kvr_timeline_meta *meta)
+{
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "--timeline", path);
+    if (st) return st;
+    if (fmt == KVR_TIMELINE_CHROME)
+        write_chrome(o.f, ev, n, meta);
+    else
+        write_tsv(o.f, ev, n, !strcmp(meta->source, "simulator"));
+    return kvr_out_commit(&o);
+}

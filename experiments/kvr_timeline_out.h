@@ -1,0 +1,29 @@
+/* Timelines to files, for `kvr sim --timeline` and `kvr exec --timeline`:
+ *   tsv     rank, layer, kind, what, start_s, end_s, bytes, peer (what validate --timeline reads)
+ *   chrome  the Trace Event Format (Chrome's about:tracing, Perfetto): JSON with one track
+ *           (pid 1, tid = rank) per rank for compute, waits and collectives, and one track
+ *           (pid 2) per link i->j for the transfers on it; complete ("X") events in
+ *           microseconds from the run's start, with layer, bytes, from and to as args;
+ *           otherData holds the run's TTFT, scheme, model and machine.
+ * Written to PATH.tmp and renamed, so a failure never leaves a half-written file. */
+#pragma once
+
+#include <stddef.h>
+
+#include "kvr_sim.h"
+
+enum kvr_timeline_format { KVR_TIMELINE_TSV, KVR_TIMELINE_CHROME };
+
+/* --timeline-format NAME (tsv, chrome), or with NULL by the file's suffix: .json is chrome. */
+enum kvr_status kvr_timeline_format_pick(const char *name, const char *path,
+                                         enum kvr_timeline_format *fmt);
+
+struct kvr_timeline_meta {
+    const char *scheme, *model, *machine, *source; /* source: "simulator" or "executor" */
+    int p;
+    double ttft_s;
+};
+
+enum kvr_status kvr_timeline_write(const char *path, enum kvr_timeline_format fmt,
+                                   const struct kvr_event *ev, size_t n,
+                                   const struct kvr_timeline_meta *meta);

@@ -1,0 +1,93 @@
+"""Optional: the C library ``libkvr_lookup`` (installed by kvrun's ``meson install``) through
+ctypes, for deployments that want the very code ``kvr lookup`` runs. It reads CSV exports
+(formats 1 and 2). Found through ``KVR_LOOKUP_LIB`` (a path; empty: do not use one), else the
+system's library search.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from typing import Optional
+
+from .lookup import Answer
+from .table import LookupError_, PathLike
+
+__all__ = ["available", "CTable"]
+
+_MAX_P = 64
+
+
+class _Query(ctypes.Structure):
+    _fields_ = [("model", ctypes.c_char_p), ("machine", ctypes.c_char_p),
+                ("scheme", ctypes.c_char_p), ("method", ctypes.c_char_p), ("p", ctypes.c_int),
+                ("ctx_tokens", ctypes.c_uint64), ("clamp", ctypes.c_int),
+                ("model_hash", ctypes.c_char_p), ("machine_hash", ctypes.c_char_p)]
+
+
+class _Answer(ctypes.Structure):
+    _fields_ = [("tokens", ctypes.c_uint64 * _MAX_P), ("p", ctypes.c_int), ("exact", ctypes.c_int),
+                ("clamped", ctypes.c_int), ("lo_ctx", ctypes.c_uint64), ("hi_ctx", ctypes.c_uint64),
+                ("predicted_ttft_s", ctypes.c_double)]
+
+
+def _find() -> Optional[str]:
+    """KVR_LOOKUP_LIB (set but empty: none), else the system's search."""
+    env = os.environ.get("KVR_LOOKUP_LIB")
+    if env is not None:
+        return env or None
+    return ctypes.util.find_library("kvr_lookup")
+
+
+def available() -> bool:
+    """Whether libkvr_lookup can be loaded."""
+    path = _find()
+    if not path:
+        return False
+    try:
+        ctypes.CDLL(path)
+    except OSError:
+        return False
+    return True
+
+
+class CTable:
+    """A CSV table loaded by libkvr_lookup; ``lookup`` answers as :meth:`kvrun.Table.lookup`."""
+
+    def __init__(self, csv_path: PathLike, library: Optional[str] = None) -> None:
+        path = library or _find()
+        if not path:
+            raise LookupError_("libkvr_lookup not found (set KVR_LOOKUP_LIB)")
+        self._lib = ctypes.CDLL(path)
+        self._lib.kvr_lookup_load_csv.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
+                                                  ctypes.c_char_p, ctypes.c_size_t]
+        self._lib.kvr_lookup_partition.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Query),
+                                                   ctypes.POINTER(_Answer), ctypes.c_char_p,
+                                                   ctypes.c_size_t]
+        self._lib.kvr_lookup_free.argtypes = [ctypes.c_void_p]
+        self._t = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(1024)
+        if self._lib.kvr_lookup_load_csv(os.fsencode(csv_path), ctypes.byref(self._t), err, 1024):
+            raise LookupError_(err.value.decode())
+
+    def close(self) -> None:
+        if self._t:
+            self._lib.kvr_lookup_free(self._t)
+            self._t = ctypes.c_void_p()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def lookup(self, model: str, machine: str, p: int, ctx_tokens: int, clamp: bool = False,
+               scheme: str = "kvr", method: str = "hier", model_hash: Optional[str] = None,
+               machine_hash: Optional[str] = None) -> Answer:
+        enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+        q = _Query(enc(model), enc(machine), enc(scheme), enc(method), p, ctx_tokens, int(clamp),
+                   enc(model_hash), enc(machine_hash))
+        a, err = _Answer(), ctypes.create_string_buffer(1024)
+        if self._lib.kvr_lookup_partition(self._t, ctypes.byref(q), ctypes.byref(a), err, 1024):
+            raise LookupError_(err.value.decode())
+        neighbours = (a.lo_ctx,) if a.lo_ctx == a.hi_ctx else (a.lo_ctx, a.hi_ctx)
+        return Answer(ctx_tokens, tuple(a.tokens[:a.p]), tuple(range(a.p)), bool(a.exact),
+                      bool(a.clamped), neighbours, a.predicted_ttft_s)

@@ -1,0 +1,125 @@
+"""Exact and interpolated lookup, rounded exactly as ``kvr_lookup`` (C) and ``kvr lookup``.
+
+The arithmetic follows ``partition/lookup/kvr_lookup.c`` operation for operation in IEEE
+doubles, so the partitions agree bit for bit:
+
+* ``ctx`` with a row: that row's partition.
+* ``lo < ctx < hi`` (neighbouring rows): each chunk's fraction ``c_i / sum`` is interpolated
+  linearly with ``w = (ctx - lo) / (hi - lo)``.
+* Rounding: ``g`` = granularity (``g = 1`` when ``ctx < p * g``); cumulative boundaries
+  ``b_i = llround(ctx * (f_0 + ... + f_i) / g) * g`` for ``i < p - 1``, each clamped to
+  ``[b_(i-1) + g, floor((ctx - (p-1-i) * g) / g) * g]``; the last chunk takes the rest.
+* Outside the rows: :class:`OutOfRange`, or with ``clamp`` the nearest end row's fractions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+from .table import LookupError_, Row
+
+__all__ = ["Answer", "OutOfRange", "fractions", "grain", "llround", "round_fractions", "solve"]
+
+
+class OutOfRange(LookupError_):
+    """The context length is outside the rows of the key and ``clamp`` was not given."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A partition for one context length.
+
+    ``tokens[i]`` is the length of chunk ``i``; chunk ``i`` holds the tokens
+    ``[sum(tokens[:i]), sum(tokens[:i+1]))`` (earliest first) and runs at chain position ``i``
+    on GPU ``mapping[i]``.
+    """
+
+    ctx_tokens: int
+    tokens: Tuple[int, ...]
+    mapping: Tuple[int, ...]
+    exact: bool
+    clamped: bool
+    neighbours: Tuple[int, ...]
+    predicted_ttft_s: float
+
+    @property
+    def method(self) -> str:
+        """``"exact"`` or ``"interpolated"``, as ``kvr lookup --json`` says."""
+        return "exact" if self.exact else "interpolated"
+
+
+def llround(x: float) -> int:
+    """C's ``llround`` for x >= 0: halves away from zero (Python's ``round`` is to even)."""
+    r = math.floor(x)
+    return int(r + 1 if x - r >= 0.5 else r)
+
+
+def grain(p: int, ctx: int, granularity: int) -> int:
+    """The grain boundaries round to: the granularity, or 1 when ``ctx < p * granularity``."""
+    return granularity if granularity >= 1 and ctx >= p * granularity else 1
+
+
+def fractions(tokens: Sequence[int]) -> List[float]:
+    """Each chunk's share of the context (``kvr_lookup_fractions``)."""
+    total = 0.0
+    for t in tokens:
+        total += float(t)
+    p = len(tokens)
+    return [float(t) / total if total > 0 else 1.0 / p for t in tokens]
+
+
+def round_fractions(frac: Sequence[float], ctx: int, granularity: int) -> List[int]:
+    """Chunk fractions back to token counts summing to ``ctx`` (``kvr_lookup_round``)."""
+    p = len(frac)
+    g = grain(p, ctx, granularity)
+    cum, prev, out = 0.0, 0, []
+    for i in range(p - 1):
+        cum += frac[i]
+        want = cum * float(ctx) / float(g)
+        b = llround(want) * g if want > 0 else 0
+        lo, hi = prev + g, (ctx - (p - 1 - i) * g) // g * g
+        b = lo if b < lo else hi if b > hi else b
+        out.append(b - prev)
+        prev = b
+    out.append(ctx - prev)
+    return out
+
+
+def _from_rows(lo: Row, hi: Row, ctx: int) -> Tuple[List[int], float]:
+    span = hi.ctx_tokens - lo.ctx_tokens
+    w = 0.0 if span == 0 else float(ctx - lo.ctx_tokens) / float(span)
+    f_lo, f_hi = fractions(lo.partition_tokens), fractions(hi.partition_tokens)
+    f = [a + w * (b - a) for a, b in zip(f_lo, f_hi)]
+    ttft = lo.predicted_ttft_s + w * (hi.predicted_ttft_s - lo.predicted_ttft_s)
+    return round_fractions(f, ctx, lo.granularity_tokens), ttft
+
+
+def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
+    """The partition for ``ctx`` from the rows of one key, sorted by ``ctx_tokens``."""
+    if not rows:
+        raise LookupError_("no rows for this key")
+    p = rows[0].p
+    if ctx < p:
+        raise LookupError_(f"ctx {ctx} is smaller than p = {p}")
+    mapping = tuple(rows[0].mapping)
+    k = 0
+    while k < len(rows) and rows[k].ctx_tokens < ctx:
+        k += 1
+    if k < len(rows) and rows[k].ctx_tokens == ctx:
+        r = rows[k]
+        return Answer(ctx, tuple(r.partition_tokens), mapping, True, False, (ctx,),
+                      r.predicted_ttft_s)
+    if k == 0 or k == len(rows):
+        if not clamp:
+            raise OutOfRange(f"ctx {ctx} is outside the table's range "
+                             f"[{rows[0].ctx_tokens}, {rows[-1].ctx_tokens}] (use clamp)")
+        end = rows[0 if k == 0 else -1]
+        tokens, ttft = _from_rows(end, end, ctx)
+        return Answer(ctx, tuple(tokens), mapping, False, True, (end.ctx_tokens,), ttft)
+    tokens, ttft = _from_rows(rows[k - 1], rows[k], ctx)
+    return Answer(ctx, tuple(tokens), mapping, False, False,
+                  (rows[k - 1].ctx_tokens, rows[k].ctx_tokens), ttft)
+
+

@@ -1,0 +1,250 @@
+"""Lookup tables in kvrun's format 2 (and format 1): the JSON and CSV exports of
+``kvr export`` and the SQLite database ``kvr search`` writes (schema 4), read with the standard
+library only.
+
+A row's key is (model, model_hash, machine, machine_hash, p, scheme, method); the hashes name
+the exact model and machine definitions the row was searched on, so a table that holds rows of
+two definitions under one name refuses a query that does not say which.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from .lookup import Answer
+
+__all__ = ["LookupError_", "Row", "Table", "FORMAT_VERSION", "CSV_HEADER"]
+
+FORMAT_VERSION = 2
+CSV_HEADER = ("format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,"
+              "objective,objective_trials,granularity_tokens,ctx_tokens,predicted_ttft_s,"
+              "partition_tokens,mapping").split(",")
+_CSV1_MAGIC = "# kvrun lookup table, format "
+_CSV1_HEADER = ("model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
+                "partition_tokens").split(",")
+_STORE_APPLICATION_ID = 0x4B565231
+_STORE_SCHEMA = 4
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class LookupError_(ValueError):
+    """A table that cannot be read, or a query it cannot answer (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One searched partition: ``partition_tokens[i]`` tokens for chunk ``i`` on GPU ``mapping[i]``."""
+
+    model: str
+    machine: str
+    p: int
+    scheme: str
+    method: str
+    granularity_tokens: int
+    ctx_tokens: int
+    predicted_ttft_s: float
+    partition_tokens: Tuple[int, ...]
+    model_hash: str = ""
+    machine_hash: str = ""
+    mapping: Tuple[int, ...] = ()
+    tp_degree: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.p <= 64:
+            raise LookupError_(f"p = {self.p} is outside 1..64")
+        if len(self.partition_tokens) != self.p or any(t < 1 for t in self.partition_tokens):
+            raise LookupError_(f"partition {list(self.partition_tokens)} is not {self.p} non-empty chunks")
+        if sum(self.partition_tokens) != self.ctx_tokens:
+            raise LookupError_(f"partition sums to {sum(self.partition_tokens)}, not ctx {self.ctx_tokens}")
+        if self.granularity_tokens < 1:
+            raise LookupError_("granularity must be >= 1")
+        if not self.mapping:
+            object.__setattr__(self, "mapping", tuple(range(self.p)))
+        if sorted(self.mapping) != list(range(self.p)) or self.tp_degree != 1:
+            raise LookupError_(f"mapping {list(self.mapping)} / tp_degree {self.tp_degree}: this "
+                               "version serves t = 1 with each chunk on its own GPU")
+
+    @property
+    def key(self) -> Tuple[str, str, str, str, int, str, str]:
+        return (self.model, self.model_hash, self.machine, self.machine_hash, self.p,
+                self.scheme, self.method)
+
+
+def _ints(text: str) -> Tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(";"))
+    except ValueError:
+        raise LookupError_(f"'{text}' is not integers joined by ';'") from None
+
+
+@dataclass
+class Table:
+    """A loaded lookup table: rows sorted by key then context, plus the definitions (format 2
+    JSON and SQLite) that the rows' hashes name."""
+
+    rows: List[Row]
+    models: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    machines: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows.sort(key=lambda r: (r.key, r.ctx_tokens))
+
+    # ---- loading ----
+    @classmethod
+    def load(cls, path: PathLike) -> "Table":
+        """A JSON or CSV export, or a kvrun SQLite database, by its first bytes."""
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head.startswith(b"SQLite format 3"):
+            return cls.from_sqlite(path)
+        if head.lstrip().startswith(b"{"):
+            return cls.from_json(path)
+        return cls.from_csv(path)
+
+    @classmethod
+    def from_json(cls, path: PathLike) -> "Table":
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        return cls.from_document(doc, str(path))
+
+    @classmethod
+    def from_document(cls, doc: Dict[str, Any], where: str = "table") -> "Table":
+        """A parsed JSON export (format 1 or 2)."""
+        if doc.get("format") != "kvrun-lookup-table":
+            raise LookupError_(f"{where}: not a kvrun lookup table")
+        version = doc.get("format_version")
+        if version not in (1, 2):
+            raise LookupError_(f"{where}: format {version}; this package reads formats 1 and 2")
+        rows = []
+        for i, r in enumerate(doc.get("rows", [])):
+            try:
+                rows.append(Row(model=r["model"], machine=r["machine"], p=int(r["p"]),
+                                scheme=r["scheme"], method=r["method"],
+                                granularity_tokens=int(r["granularity_tokens"]),
+                                ctx_tokens=int(r["ctx_tokens"]),
+                                predicted_ttft_s=float(r["predicted_ttft_s"]),
+                                partition_tokens=tuple(r["partition_tokens"]),
+                                model_hash=r.get("model_hash", ""),
+                                machine_hash=r.get("machine_hash", ""),
+                                mapping=tuple(r.get("mapping", ())),
+                                tp_degree=int(r.get("tp_degree", 1))))
+            except (KeyError, TypeError, ValueError) as e:
+                raise LookupError_(f"{where}: rows[{i}]: {e}") from None
+        meta = {k: v for k, v in doc.items() if k not in ("rows", "models", "machines")}
+        return cls(rows, {m["hash"]: m for m in doc.get("models", [])},
+                   {m["hash"]: m for m in doc.get("machines", [])}, meta)
+
+    @classmethod
+    def from_csv(cls, path: PathLike) -> "Table":
+        """A CSV export: format 2 (RFC 4180, header first) or format 1 (a comment line first)."""
+        with open(path, newline="", encoding="utf-8") as f:
+            first = f.readline()
+            if first.startswith(_CSV1_MAGIC):
+                return cls(_csv1_rows(f, str(path), first))
+            f.seek(0)
+            reader = csv.DictReader(f)
+            if reader.fieldnames != CSV_HEADER:
+                raise LookupError_(f"{path}:1: expected the format 2 header {','.join(CSV_HEADER)}")
+            rows = []
+            for n, r in enumerate(reader, start=2):
+                if r["format_version"] != "2":
+                    raise LookupError_(f"{path}:{n}: format_version {r['format_version']}")
+                try:
+                    rows.append(Row(model=r["model"], machine=r["machine"], p=int(r["p"]),
+                                    scheme=r["scheme"], method=r["method"],
+                                    granularity_tokens=int(r["granularity_tokens"]),
+                                    ctx_tokens=int(r["ctx_tokens"]),
+                                    predicted_ttft_s=float(r["predicted_ttft_s"]),
+                                    partition_tokens=_ints(r["partition_tokens"]),
+                                    model_hash=r["model_hash"], machine_hash=r["machine_hash"],
+                                    mapping=_ints(r["mapping"]), tp_degree=int(r["tp_degree"])))
+                except (TypeError, ValueError) as e:
+                    raise LookupError_(f"{path}:{n}: {e}") from None
+        return cls(rows)
+
+    @classmethod
+    def from_sqlite(cls, path: PathLike) -> "Table":
+        """The plan rows of a kvrun database (schema 4), read-only; stale rows and rows from
+        before content hashes are left out (kvr lookup never serves them either)."""
+        uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
+        try:
+            con = sqlite3.connect(uri, uri=True)
+            app, ver = con.execute("SELECT (SELECT application_id FROM pragma_application_id),"
+                                   " (SELECT user_version FROM pragma_user_version)").fetchone()
+        except sqlite3.Error as e:
+            raise LookupError_(f"{path}: {e}") from None
+        try:
+            if app != _STORE_APPLICATION_ID:
+                raise LookupError_(f"{path}: not a kvrun database")
+            if ver != _STORE_SCHEMA:
+                raise LookupError_(f"{path}: schema {ver}; this package reads schema {_STORE_SCHEMA} "
+                                   "(a writing kvr command migrates older ones)")
+            rows = [Row(model=m, machine=h, p=p, scheme=s, method=me, granularity_tokens=g,
+                        ctx_tokens=c, predicted_ttft_s=t, partition_tokens=_ints(part),
+                        model_hash=mh, machine_hash=hh)
+                    for (m, h, p, s, me, g, c, t, part, mh, hh) in con.execute(
+                        "SELECT model, machine, p, scheme, method, granularity_tokens, ctx_tokens,"
+                        " predicted_ttft_s, partition_tokens, model_hash, machine_hash FROM plan"
+                        " WHERE stale = 0 AND model_hash != ''")]
+            defs: Dict[str, Dict[str, Dict[str, Any]]] = {"model": {}, "machine": {}}
+            for kind, hsh, name, text, prov in con.execute(
+                    "SELECT kind, hash, name, canonical_text, provenance FROM definition"):
+                defs[kind][hsh] = {"name": name, "hash": hsh, "canonical_text": text,
+                                   "provenance": prov}
+        finally:
+            con.close()
+        return cls(rows, defs["model"], defs["machine"], {"format_version": 2, "source": str(path)})
+
+    # ---- queries ----
+    def select(self, model: str, machine: str, p: int, scheme: str = "kvr",
+               method: str = "hier", model_hash: Optional[str] = None,
+               machine_hash: Optional[str] = None) -> List[Row]:
+        """The rows of one key, sorted by context; refuses rows of two definitions."""
+        sel = [r for r in self.rows
+               if (r.model, r.machine, r.p, r.scheme, r.method) == (model, machine, p, scheme, method)
+               and (model_hash is None or r.model_hash == model_hash)
+               and (machine_hash is None or r.machine_hash == machine_hash)]
+        if not sel:
+            raise LookupError_(f"no rows for {model} on {machine}, p = {p}")
+        if len({(r.model_hash, r.machine_hash) for r in sel}) > 1:
+            raise LookupError_(f"rows of more than one definition of {model} on {machine} "
+                               f"(p = {p}): give the model_hash and machine_hash")
+        return sel
+
+    def lookup(self, model: str, machine: str, p: int, ctx_tokens: int, clamp: bool = False,
+               **key: Any) -> "Answer":
+        """The partition for ``ctx_tokens``: exact row, else interpolated (see kvrun.lookup)."""
+        from .lookup import solve
+        return solve(self.select(model, machine, p, **key), ctx_tokens, clamp)
+
+    def keys(self) -> List[Tuple[str, str, str, str, int, str, str]]:
+        """Every distinct key (model, model_hash, machine, machine_hash, p, scheme, method)."""
+        return sorted({r.key for r in self.rows})
+
+
+def _csv1_rows(f: Iterable[str], path: str, first: str) -> List[Row]:
+    if first.strip() != _CSV1_MAGIC + "1":
+        raise LookupError_(f"{path}:1: {first.strip()}; this package reads formats 1 and 2")
+    reader = csv.reader(f)
+    if next(reader, None) != _CSV1_HEADER:
+        raise LookupError_(f"{path}:2: expected the format 1 header")
+    rows = []
+    for n, r in enumerate(reader, start=3):
+        if not r:
+            continue
+        try:
+            m, h, p, s, me, g, c, t, part = r
+            rows.append(Row(m, h, int(p), s, me, int(g), int(c), float(t), _ints(part)))
+        except ValueError as e:
+            raise LookupError_(f"{path}:{n}: {e}") from None
+    return rows
+
+

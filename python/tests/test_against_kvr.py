@@ -1,0 +1,95 @@
+"""The package against the kvr program: same partitions on every context, valid exports."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+import kvrun
+from kvrun import clib
+
+from conftest import DEGREES, MACHINE, MODEL
+
+
+@pytest.mark.parametrize("source", ["json", "csv", "db"])
+def test_lookup_equals_kvr_lookup_on_every_context(searched: Dict[str, Path],
+                                                    kvr_answers: Dict[int, List[dict]],
+                                                    source: str) -> None:
+    table = kvrun.Table.load(searched[source])
+    for p in DEGREES:
+        want = kvr_answers[p]
+        assert len(want) == 32768 - 1024 + 1
+        bad = []
+        for w in want:
+            a = table.lookup(MODEL, MACHINE, p, w["ctx_tokens"])
+            if (list(a.tokens), a.method, list(a.neighbours)) != (
+                    w["partition_tokens"], w["method"], w["neighbours"]):
+                bad.append((w["ctx_tokens"], list(a.tokens), w["partition_tokens"]))
+        assert not bad, f"p = {p}: {len(bad)} contexts differ, first {bad[:3]}"
+
+
+def test_hashes_match_kvr_lookup(searched: Dict[str, Path], kvr_answers: Dict[int, List[dict]]) -> None:
+    rows = kvrun.Table.load(searched["json"]).select(MODEL, MACHINE, 4)
+    assert {(r.model_hash, r.machine_hash) for r in rows} == {
+        (kvr_answers[4][0]["model_hash"], kvr_answers[4][0]["machine_hash"])}
+
+
+def test_c_library_through_ctypes(searched: Dict[str, Path], kvr_answers: Dict[int, List[dict]]) -> None:
+    if not clib.available():
+        pytest.skip("libkvr_lookup not found (KVR_LOOKUP_LIB)")
+    t = clib.CTable(searched["csv"])
+    for w in kvr_answers[8][::97]:
+        assert list(t.lookup(MODEL, MACHINE, 8, w["ctx_tokens"]).tokens) == w["partition_tokens"]
+    with pytest.raises(kvrun.LookupError_, match="outside the table's range"):
+        t.lookup(MODEL, MACHINE, 8, 40000)
+
+
+def test_csv_export_reads_with_dictreader(searched: Dict[str, Path]) -> None:
+    with open(searched["csv"], newline="") as f:
+        first = f.readline()
+        assert not first.startswith("#")
+        f.seek(0)
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == kvrun.CSV_HEADER
+        rows = list(reader)
+    assert len(rows) == 3 * 32
+    for r in rows:
+        assert r["format_version"] == "2" and r["tp_degree"] == "1"
+        parts = [int(x) for x in r["partition_tokens"].split(";")]
+        assert len(parts) == int(r["p"]) and sum(parts) == int(r["ctx_tokens"])
+        assert [int(x) for x in r["mapping"].split(";")] == list(range(int(r["p"])))
+        assert int(r["ctx_tokens"]) % 1024 == 0 and float(r["predicted_ttft_s"]) > 0
+
+
+def test_json_export_follows_the_schema(searched: Dict[str, Path], source_root: Path) -> None:
+    schema = json.loads((source_root / "partition" / "kvrun-lookup-table-2.schema.json").read_text())
+    doc = json.loads(searched["json"].read_text())
+    kvrun.validate(doc, schema)
+    assert doc["format_version"] == 2 and len(doc["rows"]) == 96
+    hashes = {m["hash"] for m in doc["models"]} | {m["hash"] for m in doc["machines"]}
+    assert all(r["model_hash"] in hashes and r["machine_hash"] in hashes for r in doc["rows"])
+    assert {m["p"] for m in doc["machines"]} == set(DEGREES)
+    # the validator can fail: a missing field, a wrong type, an unknown key
+    for mutate in (lambda d: d["rows"][0].pop("mapping"),
+                   lambda d: d["rows"][0].update(p="4"),
+                   lambda d: d["machines"][0].update(extra=1),
+                   lambda d: d.update(format_version=1)):
+        bad = copy.deepcopy(doc)
+        mutate(bad)
+        with pytest.raises(kvrun.SchemaError):
+            kvrun.validate(bad, schema)
+
+
+def test_example_prints_ranges(searched: Dict[str, Path], source_root: Path) -> None:
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(source_root / "python" / "examples" / "cp_prefill.py"),
+                          str(searched["json"]), MODEL, MACHINE, "12345", "4"],
+                         check=True, capture_output=True, text=True).stdout
+    ranges = json.loads(out)
+    assert ranges[0]["start"] == 0 and ranges[-1]["end"] == 12345 and len(ranges) == 4

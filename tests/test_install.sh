@@ -1,0 +1,87 @@
+#!/bin/sh
+# meson install into a temporary prefix, moved elsewhere (the tree is relocatable), then the
+# main job (every sweep file, every figure) and kvr validate from the installed tree alone: no
+# source or build path in the program, and (where `unshare -m` may mount) the source and build
+# folders hidden under empty tmpfs mounts while it runs. Also: the man page renders, the bash
+# completion completes, the relocatable .pc file builds a consumer of libkvr_lookup, and a
+# program without a data directory refuses with exit 2.
+# Usage: test_install.sh MESON BUILD_DIR   (TAP on stdout)
+meson=$1 build=$(realpath "$2")
+n=0 failed=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/tap_helpers.sh"
+src=$(realpath "${KVR_SOURCE_ROOT:-$(dirname "$0")/..}")
+
+"$meson" install -C "$build" --no-rebuild --quiet --destdir "$tmp/stage" >"$tmp/install.log" 2>&1
+report $? "meson install --destdir" "$(tail -n 5 "$tmp/install.log")"
+stage_prefix=$(find "$tmp/stage" -path '*/bin/kvr' | head -n 1 | sed 's|/bin/kvr$||')
+P=$tmp/moved
+mv "$stage_prefix" "$P"
+kvr=$P/bin/kvr
+share=$P/share/kvrun
+[ -x "$kvr" ] && [ -f "$share/data/machines/h100-calibrated.ini" ] && [ -f "$share/data/models/tiny.ini" ] &&
+    [ -f "$share/data/calibration/h100-ops.csv" ] && [ -f "$share/plots/style.gp" ] &&
+    [ -f "$share/experiments/sweeps/fig1.ini" ] && [ -f "$share/partition/kvrun-lookup-table-2.schema.json" ]
+report $? "installed: kvr, share/kvrun/{data,plots,experiments/sweeps,partition}" "$(find "$P" -maxdepth 3 | head -n 30)"
+# (nvcc's fat binaries name their .cu sources; no path to data, plots, sweeps or build/share)
+! grep -a -q -e "$src/data" -e "$src/plots" -e "$src/experiments" -e "$build/share" "$kvr"
+report $? "the installed kvr holds no path into the source's data, plots or sweeps" "$(grep -a -o -e "$src/[a-z]*" "$kvr" | sort -u | head -n 5)"
+
+# the main job, from the installed tree only
+cat >"$tmp/job.sh" <<JOB
+set -e
+cd "$tmp/run"
+"$kvr" sweep "$share"/experiments/sweeps/*.ini --db out/kvrun.db
+"$kvr" plot all --db out/kvrun.db --out out/figures
+"$kvr" validate --json >validate.json
+JOB
+mkdir -p "$tmp/run/out/figures"
+hidden=no
+hide="mount -t tmpfs none '$build' && mount -t tmpfs none '$src'"
+if unshare -m sh -c "$hide && [ -z \"\$(ls -A '$src')\" ]" 2>/dev/null; then
+    hidden=yes
+    env -u KVR_DATADIR unshare -m sh -c "$hide && sh '$tmp/job.sh'" >"$tmp/job.log" 2>&1
+else
+    env -u KVR_DATADIR sh "$tmp/job.sh" >"$tmp/job.log" 2>&1
+fi
+rc=$?
+pngs=$(ls "$tmp/run/out/figures"/*.png 2>/dev/null | wc -l)
+want=$(ls "$src"/plots/fig*.gp | wc -l)
+[ $rc = 0 ] && [ "$pngs" = "$want" ]
+report $? "main job (every sweep, every figure) from the moved install, source and build hidden: $hidden" "exit $rc, $pngs PNGs: $(tail -n 8 "$tmp/job.log")"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['points'] == 16 and d['mape_pct'] < 10 else 1)" "$tmp/run/validate.json" 2>"$tmp/err"
+report $? "  kvr validate reads its committed data from share/kvrun" "$(head -c 300 "$tmp/run/validate.json") $(cat "$tmp/err")"
+
+# no data directory: refused, naming where it looked; KVR_DATADIR points elsewhere
+mkdir -p "$tmp/lonely/bin" && cp "$kvr" "$tmp/lonely/bin/kvr"
+env -u KVR_DATADIR "$tmp/lonely/bin/kvr" validate --json >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "no kvrun data directory" "$tmp/err"
+report $? "a program without a data directory exits 2 and says so" "exit $rc: $(cat "$tmp/err")"
+KVR_DATADIR=$share "$tmp/lonely/bin/kvr" validate --json >"$tmp/out" 2>"$tmp/err"
+report $? "  KVR_DATADIR names one" "$(cat "$tmp/err")"
+KVR_DATADIR=$tmp/nowhere "$tmp/lonely/bin/kvr" validate >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "KVR_DATADIR: '$tmp/nowhere'" "$tmp/err"
+report $? "  a KVR_DATADIR that does not exist exits 2" "exit $rc: $(cat "$tmp/err")"
+
+# man page and bash completion
+man_page=$P/share/man/man1/kvr.1
+MANWIDTH=100 man -l "$man_page" >"$tmp/man.txt" 2>"$tmp/err" && grep -q "kvr search --db FILE" "$tmp/man.txt" &&
+    grep -q -- "--granularity" "$tmp/man.txt" && grep -q "KVR_DATADIR" "$tmp/man.txt"
+report $? "man -l kvr.1 renders every command's help" "$(cat "$tmp/err"; head -n 5 "$tmp/man.txt")"
+comp=$P/share/bash-completion/completions/kvr
+out=$(bash -c ". '$comp'; COMP_WORDS=(kvr se); COMP_CWORD=1; _kvr; echo \${COMPREPLY[*]}; COMP_WORDS=(kvr search --gra); COMP_CWORD=2; _kvr; echo \${COMPREPLY[*]}" 2>&1)
+[ "$out" = "$(printf 'search\n--granularity')" ]
+report $? "bash completion: 'kvr se' -> search, 'kvr search --gra' -> --granularity" "$out"
+
+# the relocatable .pc file: pkg-config finds the moved prefix; a consumer builds and runs
+pc=$(find "$P" -name kvr_lookup.pc | head -n 1)
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kvr_lookup 2>"$tmp/err")
+printf '#include <kvr_lookup.h>\n#include <stdio.h>\nint main(void){ printf("%%d\\n", KVR_LOOKUP_FORMAT_VERSION); return 0; }\n' >"$tmp/c.c"
+libdir=$(dirname "$(dirname "$pc")")
+case $flags in *"$P"*) ;; *) false ;; esac && cc "$tmp/c.c" $flags -o "$tmp/c" 2>>"$tmp/err" &&
+    [ "$(LD_LIBRARY_PATH=$libdir "$tmp/c")" = 2 ]
+report $? "kvr_lookup.pc is relocatable: '$flags'" "$(cat "$tmp/err")"
+
+echo "1..$n"
+[ "$failed" = 0 ]

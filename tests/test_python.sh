@@ -1,0 +1,31 @@
+#!/bin/sh
+# The kvrun Python package: `pip install ./python` into a fresh virtual environment (standard
+# PEP 517 build with setuptools, offline: --no-build-isolation uses the Debian setuptools and
+# wheel), then its pytest suite against the kvr program and libkvr_lookup through ctypes.
+# Usage: test_python.sh PATH/TO/kvr PATH/TO/libkvr_lookup.so   (exit status; pytest's output)
+# Without python3-venv or python3-pytest: exit 77 (skipped), unless KVR_REQUIRE_PYTHON=1
+# (./setup.sh test, which installs them), where it fails.
+kvr=$(realpath "$1") lib=$(realpath "$2")
+src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+py=
+for c in ${KVR_PYTHON:-} /usr/bin/python3 python3; do
+    if command -v "$c" >/dev/null && "$c" -c "import venv, ensurepip, pytest, wheel" 2>/dev/null; then py=$c; break; fi
+done
+if [ -z "$py" ]; then
+    echo "no python3 with venv, ensurepip, pytest and wheel (Debian: python3-venv python3-pytest python3-wheel)"
+    [ "${KVR_REQUIRE_PYTHON:-0}" = 1 ] && exit 1
+    exit 77
+fi
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+set -e
+"$py" -m venv --system-site-packages "$tmp/venv"
+cp -R "$src/python" "$tmp/pkg" && rm -rf "$tmp/pkg/build" "$tmp/pkg"/src/*.egg-info # build outside the tree
+"$tmp/venv/bin/pip" install --quiet --no-build-isolation --no-index --no-deps "$tmp/pkg"
+# the package comes from the virtual environment, not from the source tree
+"$tmp/venv/bin/python" -c "import kvrun, sys; sys.exit(0 if kvrun.__file__.startswith(sys.argv[1]) else 1)" "$tmp/venv"
+# a sanitizer build's library needs its runtime loaded first, which python is not: no ctypes
+if ldd "$lib" 2>/dev/null | grep -q 'libasan'; then lib=; echo "# libkvr_lookup is an ASan build: ctypes test skipped"; fi
+cd "$tmp"
+KVR=$kvr KVR_LOOKUP_LIB=$lib KVR_SOURCE_ROOT=$(realpath "$src") \
+    "$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider "$(realpath "$src")/python/tests"
