@@ -64,12 +64,11 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     if (!st)
         st = o->weights ? kvr_safetensors_load(o->weights, ex)
                         : OPS(ex)->init_random(BE(ex), o->seed);
-    if (st) {
+    if (st)
         kvr_exec_close(ex);
-        return st;
-    }
-    *out = ex;
-    return KVR_OK;
+    else
+        *out = ex;
+    return st;
 }
 
 void kvr_exec_close(struct kvr_exec *ex)

@@ -65,12 +65,11 @@ enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct k
     obj->percentile = opts->percentile;
     obj->plan = (struct kvr_plan){.scheme = opts->scheme, .p = machine->n_gpus};
     enum kvr_status st = open_sims(obj);
-    if (st) {
+    if (st)
         kvr_objective_free(obj);
-        return st;
-    }
-    *out = obj;
-    return KVR_OK;
+    else
+        *out = obj;
+    return st;
 }
 
 void kvr_objective_free(struct kvr_objective *obj)

@@ -18,44 +18,20 @@
         DEFAULT_EFF                                                                                \
     }
 
+/* One host of 8 GPUs with its links: within the node (bandwidth, latency) and between nodes. */
+#define HOST8(nm, gpu_, intra_bw, intra_lat, inter_bw, inter_lat)                                  \
+    {                                                                                              \
+        .name = nm, .gpu = gpu_, .n_nodes = 1, .gpus_per_node = 8, .n_gpus = 8,                    \
+        .intra_Bps = intra_bw, .intra_lat_s = intra_lat, .inter_Bps = inter_bw,                    \
+        .inter_lat_s = inter_lat                                                                   \
+    }
+
 /* Sources in data/README.md. */
 static const struct kvr_machine presets[] = {
-    {.name = "a100-nvlink",
-     .gpu = GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 300e9,
-     .intra_lat_s = 3e-6,
-     .inter_Bps = 25e9,
-     .inter_lat_s = 10e-6},
-    {.name = "a100-10GBps",
-     .gpu = GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 10e9,
-     .intra_lat_s = 10e-6,
-     .inter_Bps = 10e9,
-     .inter_lat_s = 10e-6},
-    {.name = "h100-nvlink",
-     .gpu = GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, 80e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 450e9,
-     .intra_lat_s = 3e-6,
-     .inter_Bps = 50e9,
-     .inter_lat_s = 10e-6},
-    {.name = "h200-nvlink",
-     .gpu = GPU("H200-SXM-141GB", 989.4e12, 4.8e12, 141e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 450e9,
-     .intra_lat_s = 3e-6,
-     .inter_Bps = 50e9,
-     .inter_lat_s = 10e-6},
+    HOST8("a100-nvlink", GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9), 300e9, 3e-6, 25e9, 10e-6),
+    HOST8("a100-10GBps", GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9), 10e9, 10e-6, 10e9, 10e-6),
+    HOST8("h100-nvlink", GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, 80e9), 450e9, 3e-6, 50e9, 10e-6),
+    HOST8("h200-nvlink", GPU("H200-SXM-141GB", 989.4e12, 4.8e12, 141e9), 450e9, 3e-6, 50e9, 10e-6),
 };
 
 int kvr_machine_preset_count(void)

@@ -3,12 +3,8 @@
 # and sim, exec, sweep and validate take exactly its names, list them in their help and errors,
 # and take a partition exactly where the table says.
 # Usage: test_schemes.sh PATH/TO/kvr   (TAP on stdout)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
-src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+tap_begin "$1"
 
 "$kvr" help schemes --json >"$tmp/schemes.json"
 report $? "kvr help schemes --json runs"
