@@ -13,15 +13,17 @@
 
 #define KVR_COMM_NCCL_BUILT (KVR_HAVE_NCCL && KVR_HAVE_CUDA && KVR_HAVE_MPI)
 
+static const char *const kind_names[] = {[KVR_COMM_MPI] = "mpi", [KVR_COMM_NCCL] = "nccl"};
+
 const char *kvr_comm_kind_name(enum kvr_comm_kind k)
 {
-    return k == KVR_COMM_NCCL ? "nccl" : "mpi";
+    return k == KVR_COMM_NCCL ? kind_names[k] : kind_names[KVR_COMM_MPI];
 }
 
 int kvr_comm_kind_from_name(const char *s)
 {
-    if (!strcmp(s, "mpi")) return KVR_COMM_MPI;
-    if (!strcmp(s, "nccl")) return KVR_COMM_NCCL;
+    for (int k = 0; k < (int)(sizeof kind_names / sizeof *kind_names); k++)
+        if (!strcmp(kind_names[k], s)) return k;
     return -1;
 }
 
@@ -60,6 +62,13 @@ static const struct kvr_comm_ops *ops_of(enum kvr_comm_kind kind)
 #endif
 }
 
+void kvr_comm_close(struct kvr_comm *c)
+{
+    if (!c) return;
+    if (c->ops->close) c->ops->close(c);
+    free(c);
+}
+
 enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,
                               struct kvr_comm **out)
 {
@@ -76,13 +85,6 @@ enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeou
     else
         *out = c;
     return st;
-}
-
-void kvr_comm_close(struct kvr_comm *c)
-{
-    if (!c) return;
-    if (c->ops->close) c->ops->close(c);
-    free(c);
 }
 
 void kvr_comm_versions(const struct kvr_comm *c, char *mpi, size_t mpi_cap, char *nccl,

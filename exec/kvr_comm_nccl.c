@@ -16,12 +16,7 @@
 #include "kvr_cuda_check.h"
 
 #define KVR_NCCL_CHECK(call)                                                                       \
-    do {                                                                                           \
-        ncclResult_t r_ = (call);                                                                  \
-        if (r_ != ncclSuccess)                                                                     \
-            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: NCCL: %s failed: %s", __FILE__, __LINE__,    \
-                             #call, ncclGetErrorString(r_));                                       \
-    } while (0)
+    KVR_FOREIGN_CHECK(ncclResult_t, call, #call, ncclSuccess, "NCCL", ncclGetErrorString)
 
 struct nccl_state {
     ncclComm_t comm;

@@ -36,6 +36,13 @@ int kvr_backend_from_name(const char *s)
     return -1;
 }
 
+void kvr_exec_close(struct kvr_exec *ex)
+{
+    if (!ex) return;
+    if (ex->be.ops) ex->be.ops->destroy(ex->be.state);
+    free(ex);
+}
+
 enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
                               struct kvr_exec **out)
 {
@@ -69,13 +76,6 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     else
         *out = ex;
     return st;
-}
-
-void kvr_exec_close(struct kvr_exec *ex)
-{
-    if (!ex) return;
-    if (ex->be.ops) ex->be.ops->destroy(ex->be.state);
-    free(ex);
 }
 
 const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex)

@@ -49,8 +49,7 @@ static void json_source(struct kvr_json *j, const struct kvr_part_source_desc *d
 static void print_json(void)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_key(&j, "schemes");
     kvr_json_array_begin(&j);
     for (int i = 0; i < KVR_N_SCHEMES; i++) {
@@ -72,8 +71,7 @@ static void print_json(void)
     for (int i = 0; i < KVR_N_PART_SOURCES; i++)
         json_source(&j, kvr_part_source_get((enum kvr_part_source)i));
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static void print_table(void)

@@ -179,8 +179,7 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
                        const struct trial_stats *stats, bool with_stats, const char *scheme)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_str(&j, "scheme", scheme);
     kvr_json_kv_str(&j, "model", m->name);
     kvr_json_kv_str(&j, "machine", h->name);
@@ -215,8 +214,7 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_object_end(&j);
     }
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static void print_table(const struct kvr_model *m, const struct kvr_machine *h,

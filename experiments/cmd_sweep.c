@@ -74,8 +74,7 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
         return;
     }
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_str(&j, "sweep", sp->name);
     kvr_json_kv_str(&j, "figure", sp->figure);
     kvr_json_kv_str(&j, "db", db);
@@ -84,8 +83,7 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
     kvr_json_kv_u64(&j, "failed", t->failed);
     kvr_json_kv_u64(&j, "already_done", t->done_before);
     kvr_json_kv_dbl(&j, "wall_s", t->wall_s);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static enum kvr_status run_file(const char *path, const struct sweep_args *a, const char *argv_text,

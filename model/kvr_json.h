@@ -29,6 +29,9 @@ void kvr_json_dbl(struct kvr_json *j, double v); /* non-finite values become nul
 void kvr_json_bool(struct kvr_json *j, bool v);
 /* Ends the document with a newline. */
 void kvr_json_finish(struct kvr_json *j);
+/* A document that is one object: init and its "{"; its "}" and the finish. */
+void kvr_json_begin(struct kvr_json *j, FILE *out);
+void kvr_json_end(struct kvr_json *j);
 
 /* key + value in one call */
 void kvr_json_kv_str(struct kvr_json *j, const char *key, const char *v);

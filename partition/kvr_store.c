@@ -325,6 +325,13 @@ static enum kvr_status open_db(struct kvr_store *s, const char *path, enum kvr_s
     return KVR_OK;
 }
 
+void kvr_store_close(struct kvr_store *s)
+{
+    if (!s) return;
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
 enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struct kvr_store **out)
 {
     struct kvr_store *s = calloc(1, sizeof *s);
@@ -347,13 +354,6 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
     else
         *out = s;
     return st;
-}
-
-void kvr_store_close(struct kvr_store *s)
-{
-    if (!s) return;
-    sqlite3_close_v2(s->db);
-    free(s);
 }
 
 enum kvr_status kvr_store_add_run(struct kvr_store *s, const struct kvr_provenance *p,

@@ -89,11 +89,19 @@ enum kvr_status kvr_machine_set_gpus(struct kvr_machine *m, const char *text)
     return KVR_OK;
 }
 
+/* A positive quantity of option `what` through its unit parser ("bandwidth", "latency"). */
+static enum kvr_status parse_positive(const char *what, const char *noun,
+                                      enum kvr_status (*parse)(const char *, double *),
+                                      const char *text, double *out)
+{
+    if (parse(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
+    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: %s '%s' must be > 0", what, noun, text);
+    return KVR_OK;
+}
+
 static enum kvr_status parse_positive_rate(const char *what, const char *text, double *out)
 {
-    if (kvr_parse_rate_Bps(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
-    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: bandwidth '%s' must be > 0", what, text);
-    return KVR_OK;
+    return parse_positive(what, "bandwidth", kvr_parse_rate_Bps, text, out);
 }
 
 enum kvr_status kvr_machine_set_all_bw(struct kvr_machine *m, const char *text)
@@ -131,13 +139,6 @@ static enum kvr_status parse_link_ends(const struct kvr_machine *m, const char *
     return KVR_OK;
 }
 
-static enum kvr_status parse_latency(const char *what, const char *text, double *out)
-{
-    if (kvr_parse_duration_s(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
-    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: latency '%s' must be > 0", what, text);
-    return KVR_OK;
-}
-
 enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
 {
     const char *eq = strchr(spec, '=');
@@ -152,7 +153,8 @@ enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
     double lat = m->link_lat_s[i][j], bw;
     if (comma) {
         *comma = '\0';
-        if ((st = parse_latency("--link", comma + 1, &lat))) return st;
+        if ((st = parse_positive("--link", "latency", kvr_parse_duration_s, comma + 1, &lat)))
+            return st;
     }
     if ((st = parse_positive_rate("--link", rate, &bw))) return st;
     m->link_Bps[i][j] = bw, m->link_lat_s[i][j] = lat;

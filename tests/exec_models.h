@@ -9,48 +9,15 @@
 
 #include "kvr_exec.h"
 #include "kvr_model.h"
+#include "model_shapes.h"
 
-#define LLAMA_LIKE(nm, d, h, kv, hd, ffn)                                                          \
-    {                                                                                              \
-        .name = nm, .n_layers = 2, .d_model = d, .n_heads = h, .n_kv_heads = kv, .head_dim = hd,   \
-        .d_ffn = ffn, .vocab = 96, .norm = KVR_NORM_RMSNORM, .mlp = KVR_MLP_SWIGLU,                \
-        .block_norms = 2, .rotary = true, .dtype = KVR_DTYPE_BF16                                  \
-    }
+#define LLAMA_LIKE(nm, d, h, kv, hd, ffn) LLAMA_SHAPE(nm, 2, d, h, kv, hd, ffn, 96, KVR_DTYPE_BF16)
 
 static const struct kvr_model exec_models[] = {
     LLAMA_LIKE("llama-gqa", 128, 4, 2, 64, 192),
     LLAMA_LIKE("llama-mha-hd128", 256, 2, 2, 128, 320),
-    {.name = "falcon-mqa",
-     .n_layers = 2,
-     .d_model = 192,
-     .n_heads = 3,
-     .n_kv_heads = 1,
-     .head_dim = 64,
-     .d_ffn = 256,
-     .vocab = 80,
-     .norm = KVR_NORM_LAYERNORM,
-     .mlp = KVR_MLP_GELU,
-     .parallel_attn = true,
-     .block_norms = 1,
-     .rotary = true,
-     .tied_embeddings = true,
-     .dtype = KVR_DTYPE_BF16},
-    {.name = "falcon-40b-like",
-     .n_layers = 2,
-     .d_model = 256,
-     .n_heads = 4,
-     .n_kv_heads = 2,
-     .head_dim = 64,
-     .d_ffn = 384,
-     .vocab = 72,
-     .norm = KVR_NORM_LAYERNORM,
-     .mlp = KVR_MLP_GELU,
-     .parallel_attn = true,
-     .block_norms = 2,
-     .rotary = true,
-     .bias = true,
-     .tied_embeddings = false,
-     .dtype = KVR_DTYPE_BF16},
+    FALCON_SHAPE("falcon-mqa", 2, 192, 3, 1, 64, 256, 80, 1, false, true, KVR_DTYPE_BF16),
+    FALCON_SHAPE("falcon-40b-like", 2, 256, 4, 2, 64, 384, 72, 2, true, false, KVR_DTYPE_BF16),
     /* widths that are not multiples of 8: the kernels' scalar paths (embedding, LM head,
      * activation) */
     LLAMA_LIKE("llama-odd-widths", 196, 2, 1, 64, 300),

@@ -91,22 +91,8 @@ static void test_tiny_falcon(void)
     /* MQA, LayerNorm, GELU, parallel block with one norm, tied, biases on.
      * embed 80; layer: LN 16, qkv 8*16+16 = 144, out 64+8 = 72, up 8*32+32 = 288,
      * down 32*8+8 = 264 -> 784; final LN 16; tied head 0. Total 880. */
-    struct kvr_model f = {.name = "tiny-falcon",
-                          .n_layers = 1,
-                          .d_model = 8,
-                          .n_heads = 2,
-                          .n_kv_heads = 1,
-                          .head_dim = 4,
-                          .d_ffn = 32,
-                          .vocab = 10,
-                          .norm = KVR_NORM_LAYERNORM,
-                          .mlp = KVR_MLP_GELU,
-                          .parallel_attn = true,
-                          .block_norms = 1,
-                          .rotary = true,
-                          .bias = true,
-                          .tied_embeddings = true,
-                          .dtype = KVR_DTYPE_FP32};
+    struct kvr_model f =
+        FALCON_SHAPE("tiny-falcon", 1, 8, 2, 1, 4, 32, 10, 1, true, true, KVR_DTYPE_FP32);
     ok(kvr_model_validate(&f) == KVR_OK, "tiny falcon is valid");
     is_u64(kvr_model_param_count(&f), 880, "tiny falcon: params");
     is_u64(kvr_model_weight_bytes(&f), 3520, "tiny falcon: weight bytes (fp32)");
