@@ -30,7 +30,7 @@ static const char search_help[] =
     "  -c, --ctx LIST          tokens: 1k-16k+1k (from-to+step), 4k,8k (default 1k-16k+1k)\n"
     "  -M, --method M          hier, exhaustive, nelder-mead, even, balanced (default hier)\n"
     "  -G, --granularity N     chunk granularity in tokens             (default 64)\n"
-    "  -s, --scheme S          scheme taking a partition               (default "
+    "  -s, --scheme S          @SEARCHED_SCHEMES@ (the schemes the search optimises; default "
     "kvr)\n" KVR_MACHINE_ARGS_HELP
     "  -f, --force             search keys already present again and replace them\n"
     "  -j, --json              print JSON instead of a table\n"
@@ -133,7 +133,7 @@ enum kvr_status kvr_cmd_search(int argc, char **argv)
 {
     struct kvr_search_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(search_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, search_help), KVR_OK);
     struct kvr_search_job job;
     if ((st = kvr_search_job_prepare(&a, &job))) return st;
     struct kvr_store *store = NULL;

@@ -53,6 +53,14 @@ for s in $(field name "s['executor']"); do
     report $? "kvr exec takes the scheme $s (or asks for mpirun)" "$(cat "$tmp/err")"
 done
 
+# kvr search: its help lists the schemes the search optimises; the others are refused
+"$kvr" search --help >"$tmp/help"
+ok=0; for s in $(field name "s['searched']"); do grep -qw -- "$s" "$tmp/help" || ok=1; done
+report $ok "kvr search --help lists every scheme the search optimises"
+for s in $(field name "not s['searched']"); do
+    expect 2 "does not take a partition that the search optimises" "kvr search refuses $s" -- search --db "$tmp/q.db" --scheme "$s" --gpus 2 --ctx 1k
+done
+
 # kvr sweep: every scheme's sweep names parse (and are the error's list)
 sweep_names=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(', '.join(n for s in d['schemes'] for n in s['sweep_names']))" "$tmp/schemes.json")
 printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k, 2k\nschemes = %s\n' "$sweep_names" >"$tmp/all.ini"
