@@ -24,7 +24,7 @@ static const char export_help[] =
     "  -H, --machine KEY    only this machine key, as stored           (default: all)\n"
     "  -g, --gpus P         only this GPU count                        (default: all)\n"
     "  -M, --method M       only this search method                    (default hier)\n"
-    "  -s, --scheme S       only this scheme                           (default kvr)\n"
+    "  -s, --scheme S       only this scheme: @SEARCHED_SCHEMES@       (default kvr)\n"
     "  -h, --help           this help\n";
 
 struct export_args {
@@ -91,7 +91,7 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
 {
     struct export_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(export_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, export_help), KVR_OK);
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;

@@ -29,7 +29,7 @@ static const char lookup_help[] =
     "                                                                  (default linear)\n"
     "      --clamp           outside the table, use the nearest end row's fractions\n"
     "  -M, --method M        the search method of the rows             (default hier)\n"
-    "  -s, --scheme S        the scheme of the rows                    (default "
+    "  -s, --scheme S        the scheme of the rows: @SEARCHED_SCHEMES@  (default "
     "kvr)\n" KVR_MACHINE_ARGS_HELP "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
@@ -210,7 +210,7 @@ enum kvr_status kvr_cmd_lookup(int argc, char **argv)
 {
     struct lookup_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(lookup_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, lookup_help), KVR_OK);
     struct kvr_model m;
     static struct kvr_machine h;
     char key[512];

@@ -25,7 +25,10 @@ static const char sweep_help[] =
     "                        connection to the database)\n"
     "      --stop-after N    stop after N points, as an interruption would   (default: none)\n"
     "      --json            print a JSON summary per file instead of a line\n"
-    "  -h, --help            this help\n";
+    "  -h, --help            this help\n"
+    "\n"
+    "A sweep file's schemes (experiments/README.md; kvr help schemes):\n"
+    "  @SERIES@\n";
 
 struct sweep_args {
     const char *db;
@@ -116,7 +119,7 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
 {
     struct sweep_args a;
     enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (fputs(sweep_help, stdout), KVR_OK);
+    if (st || a.help) return st ? st : (kvr_cli_print_help(stdout, sweep_help), KVR_OK);
     char argv_text[4096];
     kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
     bool failed = false;

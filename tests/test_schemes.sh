@@ -67,6 +67,9 @@ printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\n
 "$kvr" sweep "$tmp/all.ini" --db "$tmp/s.db" --json >"$tmp/out" 2>"$tmp/err"
 [ $? = 0 ] && [ "$(sql "$tmp/s.db" "SELECT count(DISTINCT scheme) FROM sweep_point WHERE state = 'done'")" = "$(echo "$sweep_names" | tr ',' '\n' | wc -l)" ]
 report $? "kvr sweep runs every scheme's sweep names ($sweep_names)" "$(cat "$tmp/err")"
+"$kvr" sweep --help >"$tmp/help"
+ok=0; for s in $(echo "$sweep_names" | tr -d ','); do grep -qw -- "$s" "$tmp/help" || ok=1; done
+report $ok "kvr sweep --help lists every sweep name"
 printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = nope\n' >"$tmp/bad.ini"
 expect 2 "($sweep_names)" "kvr sweep's unknown-scheme error lists the table's sweep names" -- sweep "$tmp/bad.ini" --db "$tmp/b.db"
 sql "$tmp/s.db" "SELECT group_concat(series, ',') FROM (SELECT DISTINCT series, series_rank FROM sweep_point ORDER BY series_rank)" >"$tmp/series"
