@@ -73,9 +73,17 @@ report $ok "kvr sweep --help lists every sweep name"
 printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = nope\n' >"$tmp/bad.ini"
 expect 2 "($sweep_names)" "kvr sweep's unknown-scheme error lists the table's sweep names" -- sweep "$tmp/bad.ini" --db "$tmp/b.db"
 sql "$tmp/s.db" "SELECT group_concat(series, ',') FROM (SELECT DISTINCT series, series_rank FROM sweep_point ORDER BY series_rank)" >"$tmp/series"
-want=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(s['label'] for s in d['schemes'] if not s['any_partition']))" "$tmp/schemes.json")
-case "$(cat "$tmp/series")" in "$want"*) report 0 "sweep series carry the table's labels, in table order" ;;
-*) report 1 "sweep series carry the table's labels, in table order" "$(cat "$tmp/series") vs $want" ;; esac
+want=$(python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+src = {x['suffix']: x['label'] for x in d['partition_sources'] if x['suffix']}
+out = []
+for s in d['schemes']:
+    for n in s['sweep_names']:
+        out.append(s['label'] if n == s['name'] else s['label'] + '-' + src[n[len(s['name']) + 1:]])
+print(','.join(out))" "$tmp/schemes.json")
+[ "$(cat "$tmp/series")" = "$want" ]
+report $? "sweep series carry the table's labels, in table order" "$(cat "$tmp/series") vs $want"
 
 # kvr validate --timeline: its scheme error lists the table
 printf 'rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n' >"$tmp/tl.tsv"
