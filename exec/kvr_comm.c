@@ -13,15 +13,17 @@
 
 #define KVR_COMM_NCCL_BUILT (KVR_HAVE_NCCL && KVR_HAVE_CUDA && KVR_HAVE_MPI)
 
+static const char *const kind_names[] = {[KVR_COMM_MPI] = "mpi", [KVR_COMM_NCCL] = "nccl"};
+
 const char *kvr_comm_kind_name(enum kvr_comm_kind k)
 {
-    return k == KVR_COMM_NCCL ? "nccl" : "mpi";
+    return k == KVR_COMM_NCCL ? kind_names[k] : kind_names[KVR_COMM_MPI];
 }
 
 int kvr_comm_kind_from_name(const char *s)
 {
-    if (!strcmp(s, "mpi")) return KVR_COMM_MPI;
-    if (!strcmp(s, "nccl")) return KVR_COMM_NCCL;
+    for (int k = 0; k < (int)(sizeof kind_names / sizeof *kind_names); k++)
+        if (!strcmp(kind_names[k], s)) return k;
     return -1;
 }
 
@@ -60,6 +62,13 @@ static const struct kvr_comm_ops *ops_of(enum kvr_comm_kind kind)
 #endif
 }
 
+void kvr_comm_close(struct kvr_comm *c)
+{
+    if (!c) return;
+    if (c->ops->close) c->ops->close(c);
+    free(c);
+}
+
 enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,
                               struct kvr_comm **out)
 {
@@ -71,26 +80,18 @@ enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeou
     *c = (struct kvr_comm){
         .ops = ops, .kind = kind, .device = device, .timeout_s = timeout_s > 0 ? timeout_s : 1e9};
     enum kvr_status st = ops->open(c);
-    if (st) {
+    if (st)
         kvr_comm_close(c);
-        return st;
-    }
-    *out = c;
-    return KVR_OK;
-}
-
-void kvr_comm_close(struct kvr_comm *c)
-{
-    if (!c) return;
-    if (c->ops->close) c->ops->close(c);
-    free(c);
+    else
+        *out = c;
+    return st;
 }
 
 void kvr_comm_versions(const struct kvr_comm *c, char *mpi, size_t mpi_cap, char *nccl,
                        size_t nccl_cap)
 {
     snprintf(mpi, mpi_cap, "none"), snprintf(nccl, nccl_cap, "none");
-    if (c) c->ops->mpi_version(mpi, mpi_cap);
+    if (c) c->ops->host->version(mpi, mpi_cap);
 #if KVR_COMM_NCCL_BUILT
     if (c) kvr_comm_nccl_ops.version(c, nccl, nccl_cap); /* the NCCL built in, either kind */
 #endif
@@ -116,18 +117,18 @@ enum kvr_status kvr_comm_wait(struct kvr_comm *c, struct kvr_comm_req *req)
 enum kvr_status kvr_comm_host_isend(struct kvr_comm *c, const void *buf, size_t bytes, int peer,
                                     int tag, struct kvr_comm_req **req)
 {
-    return c->ops->host_p2p(c, (void *)buf, bytes, peer, tag, true, req);
+    return c->ops->host->p2p(c, (void *)buf, bytes, peer, tag, true, req);
 }
 
 enum kvr_status kvr_comm_host_irecv(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
                                     struct kvr_comm_req **req)
 {
-    return c->ops->host_p2p(c, buf, bytes, peer, tag, false, req);
+    return c->ops->host->p2p(c, buf, bytes, peer, tag, false, req);
 }
 
 enum kvr_status kvr_comm_host_wait(struct kvr_comm *c, struct kvr_comm_req *req)
 {
-    return c->ops->host_wait(c, req);
+    return c->ops->host->wait(c, req);
 }
 
 enum kvr_status kvr_comm_group(struct kvr_comm *c, bool start)
@@ -159,25 +160,25 @@ enum kvr_status kvr_comm_barrier(struct kvr_comm *c)
 
 enum kvr_status kvr_comm_max_f64(struct kvr_comm *c, double *v)
 {
-    return c->ops->max_f64(c, v);
+    return c->ops->host->max_f64(c, v);
 }
 
 enum kvr_status kvr_comm_bcast(struct kvr_comm *c, void *buf, size_t bytes, int root)
 {
-    return c->ops->bcast(c, buf, bytes, root);
+    return c->ops->host->bcast(c, buf, bytes, root);
 }
 
 enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
                                 size_t *all_bytes)
 {
-    return c->ops->gather(c, mine, bytes, all, all_bytes);
+    return c->ops->host->gather(c, mine, bytes, all, all_bytes);
 }
 
 void kvr_comm_abort(struct kvr_comm *c, int code)
 {
     if (!c) return;
     if (c->ops->abort) c->ops->abort(c);
-    c->ops->mpi_abort(code);
+    c->ops->host->abort(code);
 }
 
 int kvr_comm_rank(const struct kvr_comm *c)

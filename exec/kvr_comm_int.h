@@ -10,6 +10,8 @@
 
 #include "kvr_comm.h"
 
+struct kvr_comm_host_ops;
+
 struct kvr_comm_ops {
     const char *name;
     bool device_buffers; /* buffers are device memory */
@@ -29,16 +31,22 @@ struct kvr_comm_ops {
     enum kvr_status (*reduce_scatter_f32)(struct kvr_comm *c, const float *send, float *recv,
                                           size_t count_each);
     enum kvr_status (*barrier)(struct kvr_comm *c);
-    /* host messages and small collectives beside the data path (MPI for both kinds) */
-    enum kvr_status (*host_p2p)(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
-                                bool send, struct kvr_comm_req **req);
-    enum kvr_status (*host_wait)(struct kvr_comm *c, struct kvr_comm_req *req);
+    const struct kvr_comm_host_ops *host; /* beside the data path: MPI's, for both kinds */
+};
+
+/* Host messages and small collectives beside the data path, the library's version and the
+ * abort: MPI's (kvr_comm_mpi.c) for every kind. */
+struct kvr_comm_host_ops {
+    enum kvr_status (*p2p)(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
+                           bool send, struct kvr_comm_req **req);
+    enum kvr_status (*wait)(struct kvr_comm *c, struct kvr_comm_req *req);
+    enum kvr_status (*barrier)(struct kvr_comm *c);
     enum kvr_status (*max_f64)(struct kvr_comm *c, double *v);
     enum kvr_status (*bcast)(struct kvr_comm *c, void *buf, size_t bytes, int root);
     enum kvr_status (*gather)(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
                               size_t *all_bytes);
-    void (*mpi_version)(char *buf, size_t cap);
-    void (*mpi_abort)(int code);
+    void (*version)(char *buf, size_t cap);
+    void (*abort)(int code);
 };
 
 struct kvr_comm {
@@ -52,19 +60,10 @@ struct kvr_comm {
 extern const struct kvr_comm_ops kvr_comm_mpi_ops;  /* kvr_comm_mpi.c, with MPI */
 extern const struct kvr_comm_ops kvr_comm_nccl_ops; /* kvr_comm_nccl.c, with NCCL */
 
-/* The MPI layer (kvr_comm_mpi.c), shared by nccl's table: rank and size (MPI initialised),
- * host point-to-point and its wait, the small collectives, the version, the abort. */
+/* MPI's side, shared by nccl's table (kvr_comm_mpi.c): rank and size (MPI initialised), and
+ * the host operations. */
 enum kvr_status kvr_comm_mpi_open(struct kvr_comm *c);
-enum kvr_status kvr_comm_mpi_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
-                                 bool send, struct kvr_comm_req **req);
-enum kvr_status kvr_comm_mpi_wait(struct kvr_comm *c, struct kvr_comm_req *req);
-enum kvr_status kvr_comm_mpi_barrier(struct kvr_comm *c);
-enum kvr_status kvr_comm_mpi_max_f64(struct kvr_comm *c, double *v);
-enum kvr_status kvr_comm_mpi_bcast(struct kvr_comm *c, void *buf, size_t bytes, int root);
-enum kvr_status kvr_comm_mpi_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
-                                    size_t *all_bytes);
-void kvr_comm_mpi_version(char *buf, size_t cap);
-void kvr_comm_mpi_abort(int code);
+extern const struct kvr_comm_host_ops kvr_comm_mpi_host;
 
 double kvr_comm_now_s(void);
 /* Between two polls of a pending operation, `waited_s` into the wait: nothing for the first

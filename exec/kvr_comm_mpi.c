@@ -48,7 +48,7 @@ enum kvr_status kvr_comm_mpi_open(struct kvr_comm *c)
     return KVR_OK;
 }
 
-void kvr_comm_mpi_version(char *buf, size_t cap)
+static void mpi_version(char *buf, size_t cap)
 {
     char v[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
@@ -58,8 +58,8 @@ void kvr_comm_mpi_version(char *buf, size_t cap)
 }
 
 /* Point-to-point over MPI (host memory), whatever the communicator's kind. */
-enum kvr_status kvr_comm_mpi_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
-                                 bool send, struct kvr_comm_req **req)
+static enum kvr_status mpi_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
+                               bool send, struct kvr_comm_req **req)
 {
     (void)c;
     if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: message of %zu bytes", bytes);
@@ -74,7 +74,7 @@ enum kvr_status kvr_comm_mpi_p2p(struct kvr_comm *c, void *buf, size_t bytes, in
     return KVR_OK;
 }
 
-enum kvr_status kvr_comm_mpi_wait(struct kvr_comm *c, struct kvr_comm_req *req)
+static enum kvr_status mpi_wait_req(struct kvr_comm *c, struct kvr_comm_req *req)
 {
     enum kvr_status st = mpi_wait(c, &req->r, req->what, req->peer);
     free(req);
@@ -109,21 +109,21 @@ static enum kvr_status mpi_reduce_scatter_f32(struct kvr_comm *c, const float *s
     return mpi_wait(c, &r, "a reduce-scatter", -1);
 }
 
-enum kvr_status kvr_comm_mpi_barrier(struct kvr_comm *c)
+static enum kvr_status mpi_barrier(struct kvr_comm *c)
 {
     MPI_Request r;
     KVR_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &r));
     return mpi_wait(c, &r, "a barrier", -1);
 }
 
-enum kvr_status kvr_comm_mpi_max_f64(struct kvr_comm *c, double *v)
+static enum kvr_status mpi_max_f64(struct kvr_comm *c, double *v)
 {
     MPI_Request r;
     KVR_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &r));
     return mpi_wait(c, &r, "a maximum", -1);
 }
 
-enum kvr_status kvr_comm_mpi_bcast(struct kvr_comm *c, void *buf, size_t bytes, int root)
+static enum kvr_status mpi_bcast(struct kvr_comm *c, void *buf, size_t bytes, int root)
 {
     if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: broadcast of %zu bytes", bytes);
     MPI_Request r;
@@ -132,8 +132,8 @@ enum kvr_status kvr_comm_mpi_bcast(struct kvr_comm *c, void *buf, size_t bytes, 
 }
 
 /* Sizes first, then the bytes; rank 0 gets them concatenated in rank order. */
-enum kvr_status kvr_comm_mpi_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
-                                    size_t *all_bytes)
+static enum kvr_status mpi_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
+                                  size_t *all_bytes)
 {
     *all = NULL, *all_bytes = 0;
     if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: gather of %zu bytes", bytes);
@@ -165,7 +165,7 @@ enum kvr_status kvr_comm_mpi_gather(struct kvr_comm *c, const void *mine, size_t
     return st;
 }
 
-void kvr_comm_mpi_abort(int code)
+static void mpi_abort(int code)
 {
     MPI_Abort(MPI_COMM_WORLD, code);
 }
@@ -176,22 +176,27 @@ static enum kvr_status mpi_group(struct kvr_comm *c, bool start)
     return KVR_OK;
 }
 
+const struct kvr_comm_host_ops kvr_comm_mpi_host = {
+    .p2p = mpi_p2p,
+    .wait = mpi_wait_req,
+    .barrier = mpi_barrier,
+    .max_f64 = mpi_max_f64,
+    .bcast = mpi_bcast,
+    .gather = mpi_gather,
+    .version = mpi_version,
+    .abort = mpi_abort,
+};
+
 const struct kvr_comm_ops kvr_comm_mpi_ops = {
     .name = "mpi",
     .device_buffers = false,
     .open = kvr_comm_mpi_open,
-    .p2p = kvr_comm_mpi_p2p,
-    .wait = kvr_comm_mpi_wait,
+    .p2p = mpi_p2p,
+    .wait = mpi_wait_req,
     .group = mpi_group,
     .allgather = mpi_allgather,
     .allreduce_f32 = mpi_allreduce_f32,
     .reduce_scatter_f32 = mpi_reduce_scatter_f32,
-    .barrier = kvr_comm_mpi_barrier,
-    .host_p2p = kvr_comm_mpi_p2p,
-    .host_wait = kvr_comm_mpi_wait,
-    .max_f64 = kvr_comm_mpi_max_f64,
-    .bcast = kvr_comm_mpi_bcast,
-    .gather = kvr_comm_mpi_gather,
-    .mpi_version = kvr_comm_mpi_version,
-    .mpi_abort = kvr_comm_mpi_abort,
+    .barrier = mpi_barrier,
+    .host = &kvr_comm_mpi_host,
 };

@@ -16,12 +16,7 @@
 #include "kvr_cuda_check.h"
 
 #define KVR_NCCL_CHECK(call)                                                                       \
-    do {                                                                                           \
-        ncclResult_t r_ = (call);                                                                  \
-        if (r_ != ncclSuccess)                                                                     \
-            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: NCCL: %s failed: %s", __FILE__, __LINE__,    \
-                             #call, ncclGetErrorString(r_));                                       \
-    } while (0)
+    KVR_FOREIGN_CHECK(ncclResult_t, call, #call, ncclSuccess, "NCCL", ncclGetErrorString)
 
 struct nccl_state {
     ncclComm_t comm;
@@ -169,7 +164,7 @@ static enum kvr_status nccl_group(struct kvr_comm *c, bool start)
 static enum kvr_status nccl_barrier(struct kvr_comm *c)
 {
     enum kvr_status st = nccl_sync(c);
-    return st ? st : kvr_comm_mpi_barrier(c);
+    return st ? st : kvr_comm_mpi_host.barrier(c);
 }
 
 const struct kvr_comm_ops kvr_comm_nccl_ops = {
@@ -186,11 +181,5 @@ const struct kvr_comm_ops kvr_comm_nccl_ops = {
     .allreduce_f32 = nccl_allreduce,
     .reduce_scatter_f32 = nccl_reduce_scatter,
     .barrier = nccl_barrier,
-    .host_p2p = kvr_comm_mpi_p2p,
-    .host_wait = kvr_comm_mpi_wait,
-    .max_f64 = kvr_comm_mpi_max_f64,
-    .bcast = kvr_comm_mpi_bcast,
-    .gather = kvr_comm_mpi_gather,
-    .mpi_version = kvr_comm_mpi_version,
-    .mpi_abort = kvr_comm_mpi_abort,
+    .host = &kvr_comm_mpi_host,
 };

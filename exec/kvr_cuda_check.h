@@ -8,20 +8,11 @@
 #include "kvr_status.h"
 
 #define KVR_CUDA_CHECK(call)                                                                       \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess)                                                                     \
-            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: CUDA: %s failed: %s", __FILE__, __LINE__,    \
-                             #call, cudaGetErrorString(e_));                                       \
-    } while (0)
+    KVR_FOREIGN_CHECK(cudaError_t, call, #call, cudaSuccess, "CUDA", cudaGetErrorString)
 
 /* The launchers of kvr_cuda_kernels.h return a cudaError_t as an int. */
 #define KVR_LAUNCH_CHECK(call) KVR_CUDA_CHECK((cudaError_t)(call))
 
 #define KVR_CUBLAS_CHECK(call)                                                                     \
-    do {                                                                                           \
-        cublasStatus_t s_ = (call);                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: cuBLAS: %s failed: %s", __FILE__, __LINE__,  \
-                             #call, cublasGetStatusString(s_));                                    \
-    } while (0)
+    KVR_FOREIGN_CHECK(cublasStatus_t, call, #call, CUBLAS_STATUS_SUCCESS, "cuBLAS",                \
+                      cublasGetStatusString)

@@ -38,16 +38,14 @@ static enum kvr_status bench_sim(bool json)
     double rate = (double)n / (t1 - t0);
     if (json) {
         struct kvr_json j;
-        kvr_json_init(&j, stdout);
-        kvr_json_object_begin(&j);
+        kvr_json_begin(&j, stdout);
         kvr_json_kv_str(&j, "bench", "sim");
         kvr_json_kv_str(&j, "case", "kvr llama-7b a100-nvlink p=8 ctx=16k");
         kvr_json_kv_u64(&j, "evals", (uint64_t)n);
         kvr_json_kv_dbl(&j, "wall_s", t1 - t0);
         kvr_json_kv_dbl(&j, "evals_per_s", rate);
         kvr_json_kv_dbl(&j, "us_per_eval", 1e6 / rate);
-        kvr_json_object_end(&j);
-        kvr_json_finish(&j);
+        kvr_json_end(&j);
     } else {
         printf("sim: %ld evaluations in %.2f s: %.0f per second (%.2f us each); checksum %.3g\n", n,
                t1 - t0, rate, 1e6 / rate, sink);

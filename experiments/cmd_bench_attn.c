@@ -118,8 +118,7 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
     if ((st = kvr_exec_bench_attention(&b))) return st;
     if (json) {
         struct kvr_json j;
-        kvr_json_init(&j, stdout);
-        kvr_json_object_begin(&j);
+        kvr_json_begin(&j, stdout);
         kvr_json_kv_u64(&j, "ctx", b.c);
         kvr_json_kv_u64(&j, "prefix", b.s);
         kvr_json_kv_u64(&j, "heads", b.n_heads);
@@ -137,8 +136,7 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
             kvr_json_kv_dbl(&j, "rel_err", b.rel_err);
             if (b.lse) kvr_json_kv_dbl(&j, "lse_max_abs_err", b.lse_err);
         }
-        kvr_json_object_end(&j);
-        kvr_json_finish(&j);
+        kvr_json_end(&j);
         return KVR_OK;
     }
     char t[32];

@@ -84,8 +84,7 @@ static void print_results(const struct result *r, int n, int p, double alpha, do
 {
     if (json) {
         struct kvr_json j;
-        kvr_json_init(&j, stdout);
-        kvr_json_object_begin(&j);
+        kvr_json_begin(&j, stdout);
         kvr_json_kv_str(&j, "comm", comm);
         kvr_json_kv_u64(&j, "ranks", (uint64_t)p);
         kvr_json_kv_dbl(&j, "alpha_s", alpha);
@@ -103,8 +102,7 @@ static void print_results(const struct result *r, int n, int p, double alpha, do
                 kvr_json_object_end(&j);
             }
         kvr_json_array_end(&j);
-        kvr_json_object_end(&j);
-        kvr_json_finish(&j);
+        kvr_json_end(&j);
         return;
     }
     printf("%d ranks, comm %s; algbw / busbw in GB/s, time in us\n%12s", p, comm, "bytes");

@@ -114,8 +114,7 @@ static void print(bool json, size_t searches, double wall_s, uint64_t evals, con
         return;
     }
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "searches", searches);
     kvr_json_kv_dbl(&j, "wall_s", wall_s);
     kvr_json_kv_u64(&j, "evaluations", evals);
@@ -127,8 +126,7 @@ static void print(bool json, size_t searches, double wall_s, uint64_t evals, con
     kvr_json_kv_dbl(&j, "kvrp_mean_gap_pct", p->sum / (double)p->n);
     kvr_json_kv_dbl(&j, "kvrp_max_gap_pct", p->max);
     kvr_json_kv_u64(&j, "kvrp_cases", p->n);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 enum kvr_status kvr_bench_search(bool json)

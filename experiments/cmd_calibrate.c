@@ -66,8 +66,7 @@ static void report(const struct calib *c, const struct kvr_machine *h,
         return;
     }
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "fit_points", o->n_points);
     kvr_json_kv_dbl(&j, "fit_rms_pct", 100 * o->fit.rms_rel);
     kvr_json_kv_dbl(&j, "fit_op_mape_pct", kvr_calibrate_mape(&o->op_fit));
@@ -83,8 +82,7 @@ static void report(const struct calib *c, const struct kvr_machine *h,
         snprintf(key, sizeof key, "eff_%s", kvr_class_name(k));
         kvr_json_kv_dbl(&j, key, h->gpu.compute_eff[k]);
     }
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 /* Every path named, and no output over an input; --db only stores what is timed now. */

@@ -320,8 +320,7 @@ static void print_json(const struct kvr_model *m, const struct exec_args *a,
                        const struct kvr_exec_result *r, const double *op_s)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_str(&j, "model", m->name);
     kvr_json_kv_str(&j, "backend", kvr_backend_name(a->backend));
     kvr_json_kv_str(&j, "scheme", "single");
@@ -340,8 +339,7 @@ static void print_json(const struct kvr_model *m, const struct exec_args *a,
     kvr_json_i64(&j, r->first_token);
     kvr_json_kv_dbl(&j, "logits_checksum", r->logits_checksum);
     if (op_s) json_ops(&j, op_s);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static void print_table(const struct kvr_model *m, const struct exec_args *a,

@@ -92,8 +92,7 @@ static void json_report(const struct exec_args *a, const struct kvr_model *m, in
                         const char *device)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_str(&j, "model", m->name);
     kvr_json_kv_str(&j, "backend", kvr_backend_name(a->backend));
     kvr_json_kv_str(&j, "comm", kvr_comm_kind_name(a->comm));
@@ -128,8 +127,7 @@ static void json_report(const struct exec_args *a, const struct kvr_model *m, in
             kvr_json_object_end(&j);
         }
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static void table_report(const struct exec_args *a, const struct kvr_model *m, int p,

@@ -65,7 +65,7 @@ static const struct kvr_opt lookup_opts[] = {
      .short_name = 's',
      .arg = "S",
      .def = "kvr",
-     .help = "the scheme of the rows",
+     .help = "the scheme of the rows: @SEARCHED_SCHEMES@",
      .offset = OFF(scheme)},
     KVR_OPT_COMMON(struct lookup_args),
     KVR_OPT_END};

@@ -226,12 +226,10 @@ static enum kvr_status model_show(int argc, char **argv)
         return KVR_OK;
     }
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     json_model_fields(&j, &m);
     if (ctx) json_prefill(&j, &pr);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
     return KVR_OK;
 }
 

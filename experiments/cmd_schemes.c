@@ -27,11 +27,29 @@ static void json_plan_names(struct kvr_json *j, const struct kvr_scheme_desc *d)
     kvr_json_array_end(j);
 }
 
+/* The options column, as JSON keys. */
+static const struct {
+    const char *key;
+    unsigned bit;
+} options[] = {{"any_partition", KVR_SO_PARTITION}, {"searched", KVR_SO_SEARCHED},
+               {"one_gpu", KVR_SO_ONE_GPU},         {"zigzag", KVR_SO_ZIGZAG},
+               {"sharded", KVR_SO_SHARDED},         {"balanced", KVR_SO_BALANCED}};
+
+/* A partition source, as JSON. */
+static void json_source(struct kvr_json *j, const struct kvr_part_source_desc *d)
+{
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "name", d->name);
+    kvr_json_kv_str(j, "suffix", d->suffix ? d->suffix : "");
+    kvr_json_kv_str(j, "label", d->label);
+    kvr_json_kv_bool(j, "needs_table", d->needs_table);
+    kvr_json_object_end(j);
+}
+
 static void print_json(void)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_key(&j, "schemes");
     kvr_json_array_begin(&j);
     for (int i = 0; i < KVR_N_SCHEMES; i++) {
@@ -41,11 +59,8 @@ static void print_json(void)
         kvr_json_kv_str(&j, "label", d->label);
         kvr_json_kv_bool(&j, "simulator", true);
         kvr_json_kv_bool(&j, "executor", d->executes);
-        kvr_json_kv_bool(&j, "any_partition", d->options & KVR_SO_PARTITION);
-        kvr_json_kv_bool(&j, "searched", d->options & KVR_SO_SEARCHED);
-        kvr_json_kv_bool(&j, "one_gpu", d->options & KVR_SO_ONE_GPU);
-        kvr_json_kv_bool(&j, "zigzag", d->options & KVR_SO_ZIGZAG);
-        kvr_json_kv_bool(&j, "sharded", d->options & KVR_SO_SHARDED);
+        for (size_t k = 0; k < sizeof options / sizeof *options; k++)
+            kvr_json_kv_bool(&j, options[k].key, d->options & options[k].bit);
         json_plan_names(&j, d);
         kvr_json_kv_str(&j, "help", d->help);
         kvr_json_object_end(&j);
@@ -53,18 +68,10 @@ static void print_json(void)
     kvr_json_array_end(&j);
     kvr_json_key(&j, "partition_sources");
     kvr_json_array_begin(&j);
-    for (int i = 0; i < KVR_N_PART_SOURCES; i++) {
-        const struct kvr_part_source_desc *d = kvr_part_source_get((enum kvr_part_source)i);
-        kvr_json_object_begin(&j);
-        kvr_json_kv_str(&j, "name", d->name);
-        kvr_json_kv_str(&j, "suffix", d->suffix ? d->suffix : "");
-        kvr_json_kv_str(&j, "label", d->label);
-        kvr_json_kv_bool(&j, "needs_table", d->needs_table);
-        kvr_json_object_end(&j);
-    }
+    for (int i = 0; i < KVR_N_PART_SOURCES; i++)
+        json_source(&j, kvr_part_source_get((enum kvr_part_source)i));
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static void print_table(void)

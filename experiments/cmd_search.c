@@ -61,7 +61,7 @@ static const struct kvr_opt search_opts[] = {
      .short_name = 's',
      .arg = "S",
      .def = "kvr",
-     .help = "scheme taking a partition",
+     .help = "@SEARCHED_SCHEMES@ (the schemes the search optimises)",
      .offset = OFF(scheme)},
     {.name = "force",
      .help = "search keys already present again and replace them",
@@ -109,8 +109,7 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
         return;
     }
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "searches", n);
     kvr_json_kv_u64(&j, "skipped", skipped);
     kvr_json_kv_dbl(&j, "wall_s", wall_s);
@@ -118,8 +117,7 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
     kvr_json_array_begin(&j);
     for (size_t i = 0; i < n; i++) kvr_search_json_row(&j, &rows[i]);
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 enum kvr_status kvr_cmd_search(int argc, char **argv)

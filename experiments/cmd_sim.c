@@ -109,11 +109,15 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
     if (plan->ctx == 0) return kvr_error(KVR_ERR_INPUT, "--ctx: '%s' must be positive", a->ctx);
     int src = -1;
     char names[512];
-    if (!kvr_plan_name_parse(a->scheme, &plan->scheme, &src) ||
-        (src >= 0 && kvr_part_source_get(src)->needs_table)) {
-        kvr_scheme_list_text(KVR_LIST_SIM, names, sizeof names);
+    bool known = kvr_plan_name_parse(a->scheme, &plan->scheme, &src);
+    kvr_scheme_list_text(KVR_LIST_SIM, names, sizeof names);
+    if (!known)
         return kvr_error(KVR_ERR_INPUT, "--scheme: unknown scheme '%s' (%s)", a->scheme, names);
-    }
+    if (src >= 0 && kvr_part_source_get(src)->needs_table)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--scheme: '%s' takes its partition from a lookup table: get it with "
+                         "kvr lookup and pass it as --partition (kvr sim takes %s)",
+                         a->scheme, names);
     const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
     if (d->options & KVR_SO_ONE_GPU) plan->p = 1;
     if (a->partition && (!(d->options & KVR_SO_PARTITION) || src >= 0)) {
@@ -168,8 +172,7 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
                        const char *objective)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_str(&j, "scheme", scheme);
     kvr_json_kv_str(&j, "model", m->name);
     kvr_json_kv_str(&j, "machine", h->name);
@@ -206,8 +209,7 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_object_end(&j);
     }
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static void print_table(const struct kvr_model *m, const struct kvr_machine *h,

@@ -62,6 +62,7 @@ static const struct kvr_opt_spec sweep_spec = {
              "the ranks and rank 0 is the only writer. Every file is read\nand checked before "
              "anything is written. --json prints a summary per file.\n",
     .opts = sweep_opts,
+    .footer = "\nA sweep file's schemes (experiments/README.md; kvr help schemes):\n  @SERIES@\n",
     .max_args = -1};
 
 static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
@@ -111,8 +112,7 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
         return;
     }
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_str(&j, "sweep", sp->name);
     kvr_json_kv_str(&j, "figure", sp->figure);
     kvr_json_kv_str(&j, "db", db);
@@ -121,8 +121,7 @@ static void print_tally(const struct kvr_sweep_spec *sp, const char *db,
     kvr_json_kv_u64(&j, "failed", t->failed);
     kvr_json_kv_u64(&j, "already_done", t->done_before);
     kvr_json_kv_dbl(&j, "wall_s", t->wall_s);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 static enum kvr_status run_file(const char *path, const struct sweep_args *a, const char *argv_text,

@@ -169,8 +169,7 @@ static void print_json(const struct kvr_validate_set *v)
     const struct kvr_validate_point *pts = v->pts;
     size_t n = v->n;
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "points", n);
     kvr_json_kv_dbl(&j, "mape_pct", v->mape_pct);
     kvr_json_kv_dbl(&j, "max_err_pct", v->max_err_pct);
@@ -198,8 +197,7 @@ static void print_json(const struct kvr_validate_set *v)
         kvr_json_object_end(&j);
     }
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 /* The figures: the engine writes their data, gnuplot draws them. */

@@ -25,7 +25,8 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
 
 /* Prints a help text with the scheme table's lists in place of its tokens, wrapped at their
  * column: @SCHEMES@ (every scheme), @EXEC_SCHEMES@ (those the executor runs), @SIM_SCHEMES@
- * (kvr sim's names), @SERIES@ (a sweep's), @PART_SCHEMES@ (those that take any partition). */
+ * (kvr sim's names), @SERIES@ (a sweep's), @PART_SCHEMES@ (those that take any partition),
+ * @SEARCHED_SCHEMES@ (those the partition search optimises). */
 void kvr_cli_print_help(FILE *out, const char *text);
 
 /* The command groups. */

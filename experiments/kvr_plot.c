@@ -17,18 +17,22 @@
 /* What the figures read besides the store's sweep_done view: queries over it. ?2 to ?6 are
  * the series labels of KVR-S, KVR-P, TSP, TSP-causal and TSP-paper, from the scheme table (the
  * store keeps no labels). */
+/* A point's key: the same sweep, model, machine, links, noise, seed, p and context. */
+#define POINT_KEY(t)                                                                               \
+    "(" t ".sweep, " t ".model, " t ".machine, " t ".link_Bps, " t ".link_spec, " t                \
+    ".noise_spec, " t ".seed, " t ".p, " t ".ctx_tokens)"
+/* Every point of series qa (alias a) beside the same point of series qb (alias b). */
+#define PAIRED(a, b, qa, qb)                                                                       \
+    " FROM sweep_done " a " JOIN sweep_done " b                                                    \
+    " ON " POINT_KEY(b) " IS " POINT_KEY(a) " WHERE " a ".series = " qa " AND " b ".series = " qb
+
 static const struct {
     const char *name, *sql;
 } sources[] = {
     {"plot_kvrp_gap",
      "(SELECT s.figure, s.model, s.machine, s.link_Bps, s.p, s.ctx_tokens,"
-     "        100.0 * (pr.ttft_s - s.ttft_s) / s.ttft_s AS gap_pct, s.ttft_s AS kvrs_ttft_s,"
-     "        pr.ttft_s AS kvrp_ttft_s"
-     " FROM sweep_done s JOIN sweep_done pr ON pr.sweep = s.sweep AND pr.model = s.model"
-     "  AND pr.machine = s.machine AND pr.link_Bps IS s.link_Bps AND pr.p = s.p"
-     "  AND pr.ctx_tokens = s.ctx_tokens AND pr.link_spec IS s.link_spec"
-     "  AND pr.noise_spec IS s.noise_spec AND pr.seed IS s.seed"
-     " WHERE s.series = ?2 AND pr.series = ?3)"},
+     " 100.0 * (pr.ttft_s - s.ttft_s) / s.ttft_s AS gap_pct,"
+     " s.ttft_s AS kvrs_ttft_s, pr.ttft_s AS kvrp_ttft_s" PAIRED("s", "pr", "?2", "?3") ")"},
     {"plot_noise",
      "(SELECT figure, model, machine, p, ctx_tokens, series, series_rank, noise_share,"
      "        avg(ttft_s) AS ttft_mean_s, min(ttft_s) AS ttft_min_s, max(ttft_s) AS ttft_max_s,"

@@ -116,9 +116,14 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
                        "--method: unknown method '%s' (hier, exhaustive, "
                        "nelder-mead, even, balanced)",
                        a->method);
-    if (!st && scheme != KVR_SCHEME_KVR)
-        st = kvr_error(KVR_ERR_INPUT, "--scheme: '%s' does not take a partition (only kvr does)",
-                       a->scheme);
+    if (!st && (scheme < 0 || !(kvr_scheme_get(scheme)->options & KVR_SO_SEARCHED))) {
+        char names[256];
+        kvr_scheme_list_text(KVR_LIST_SEARCHED, names, sizeof names);
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--scheme: '%s' does not take a partition that the search optimises "
+                       "(only %s)",
+                       a->scheme, names);
+    }
     if (!st) st = kvr_machine_args_percentile(&a->mach, &job->objective.percentile);
     if (!st && a->gpus)
         st = kvr_cli_parse_int_list("--gpus", a->gpus, 1, KVR_MAX_GPUS, job->gpus, KVR_MAX_GPUS,
@@ -128,7 +133,7 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
     if (!st) st = make_items(job, ctx, n_ctx);
     free(ctx);
     job->method = (enum kvr_method)method;
-    job->objective.scheme = KVR_SCHEME_KVR;
+    job->objective.scheme = scheme < 0 ? KVR_SCHEME_KVR : (enum kvr_scheme)scheme;
     job->objective.trials = a->mach.trials;
     kvr_search_opts_default(&job->opts);
     job->opts.granularity = a->granularity;
@@ -141,7 +146,7 @@ static void fill_key(const struct kvr_search_job *job, const struct kvr_search_i
     memset(r, 0, sizeof *r);
     snprintf(r->model, sizeof r->model, "%s", job->models[it->model].name);
     snprintf(r->machine, sizeof r->machine, "%s", job->machine_keys[it->machine]);
-    snprintf(r->scheme, sizeof r->scheme, "%s", kvr_scheme_name(KVR_SCHEME_KVR));
+    snprintf(r->scheme, sizeof r->scheme, "%s", kvr_scheme_name(job->objective.scheme));
     snprintf(r->method, sizeof r->method, "%s", kvr_method_name(job->method));
     r->p = it->p;
     r->ctx_tokens = it->ctx;

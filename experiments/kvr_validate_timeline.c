@@ -162,8 +162,7 @@ static void print_json(const struct kvr_plan *plan, const struct sums *m, const 
                        double rate, int n_waited)
 {
     struct kvr_json j;
-    kvr_json_init(&j, stdout);
-    kvr_json_object_begin(&j);
+    kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "waited_transfers", (uint64_t)n_waited);
     kvr_json_kv_dbl(&j, "waited_transfer_Bps", rate);
     kvr_json_key(&j, "ranks");
@@ -181,8 +180,7 @@ static void print_json(const struct kvr_plan *plan, const struct sums *m, const 
         kvr_json_object_end(&j);
     }
     kvr_json_array_end(&j);
-    kvr_json_object_end(&j);
-    kvr_json_finish(&j);
+    kvr_json_end(&j);
 }
 
 enum kvr_status kvr_validate_timeline(const struct kvr_validate_timeline_args *a)

@@ -128,6 +128,18 @@ void kvr_json_finish(struct kvr_json *j)
     fflush(j->out);
 }
 
+void kvr_json_begin(struct kvr_json *j, FILE *out)
+{
+    kvr_json_init(j, out);
+    kvr_json_object_begin(j);
+}
+
+void kvr_json_end(struct kvr_json *j)
+{
+    kvr_json_object_end(j);
+    kvr_json_finish(j);
+}
+
 void kvr_json_kv_str(struct kvr_json *j, const char *key, const char *v)
 {
     kvr_json_key(j, key);

@@ -30,6 +30,9 @@ void kvr_json_bool(struct kvr_json *j, bool v);
 void kvr_json_null(struct kvr_json *j);
 /* Ends the document with a newline. */
 void kvr_json_finish(struct kvr_json *j);
+/* A document that is one object: init and its "{"; its "}" and the finish. */
+void kvr_json_begin(struct kvr_json *j, FILE *out);
+void kvr_json_end(struct kvr_json *j);
 
 /* key + value in one call */
 void kvr_json_kv_str(struct kvr_json *j, const char *key, const char *v);

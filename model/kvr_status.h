@@ -35,3 +35,14 @@ enum kvr_status kvr_error_prefix(enum kvr_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 void kvr_error_clear(void);
+
+/* The body of a foreign API's check macro (KVR_CUDA_CHECK, KVR_CUBLAS_CHECK, KVR_NCCL_CHECK):
+ * a call returning T that is not ok becomes KVR_ERR_RUNTIME with the call's text, the
+ * library's own message (msg(result)), file and line. */
+#define KVR_FOREIGN_CHECK(T, call, text, ok, lib, msg)                                             \
+    do {                                                                                           \
+        T r_ = (call);                                                                             \
+        if (r_ != (ok))                                                                            \
+            return kvr_error(KVR_ERR_RUNTIME, "%s:%d: " lib ": %s failed: %s", __FILE__, __LINE__, \
+                             text, msg(r_));                                                       \
+    } while (0)

@@ -47,6 +47,15 @@ static enum kvr_status open_sims(struct kvr_objective *obj)
     return KVR_OK;
 }
 
+void kvr_objective_free(struct kvr_objective *obj)
+{
+    if (!obj) return;
+    for (uint64_t t = 0; obj->sims && t < obj->n_trials; t++) kvr_sim_free(obj->sims[t]);
+    free(obj->sims);
+    free(obj->vals);
+    free(obj);
+}
+
 enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct kvr_machine *machine,
                                    const struct kvr_objective_opts *opts,
                                    struct kvr_objective **out)
@@ -65,21 +74,11 @@ enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct k
     obj->percentile = opts->percentile;
     obj->plan = (struct kvr_plan){.scheme = opts->scheme, .p = machine->n_gpus};
     enum kvr_status st = open_sims(obj);
-    if (st) {
+    if (st)
         kvr_objective_free(obj);
-        return st;
-    }
-    *out = obj;
-    return KVR_OK;
-}
-
-void kvr_objective_free(struct kvr_objective *obj)
-{
-    if (!obj) return;
-    for (uint64_t t = 0; obj->sims && t < obj->n_trials; t++) kvr_sim_free(obj->sims[t]);
-    free(obj->sims);
-    free(obj->vals);
-    free(obj);
+    else
+        *out = obj;
+    return st;
 }
 
 double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens)

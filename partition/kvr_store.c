@@ -295,6 +295,69 @@ enum kvr_status kvr_store_transaction(struct kvr_store *s,
     return st;
 }
 
+void kvr_store_column_text(sqlite3_stmt *q, int col, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+struct write_rows {
+    const char *sql;
+    size_t n;
+    kvr_store_bind_fn bind;
+    const void *arg;
+};
+
+static enum kvr_status write_rows_txn(struct kvr_store *s, void *arg)
+{
+    const struct write_rows *w = arg;
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(s->db, w->sql, -1, &q, NULL));
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < w->n && rc == SQLITE_DONE; i++) {
+        sqlite3_reset(q);
+        w->bind(q, i, w->arg);
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    KVR_SQL_CHECK(s, rc);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_store_write_rows(struct kvr_store *s, const char *sql, size_t n,
+                                     kvr_store_bind_fn bind, const void *arg)
+{
+    struct write_rows w = {sql, n, bind, arg};
+    return n ? kvr_store_transaction(s, write_rows_txn, &w) : KVR_OK;
+}
+
+enum kvr_status kvr_store_read_rows(struct kvr_store *s, sqlite3_stmt *q, size_t elem_bytes,
+                                    kvr_store_read_fn read, void **out, size_t *n)
+{
+    char *rows = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 64;
+            char *grown = realloc(rows, cap * elem_bytes);
+            if (!grown) {
+                free(rows), sqlite3_finalize(q);
+                return kvr_error(KVR_ERR_NOMEM, "%s: out of memory for %zu rows", s->path, cap);
+            }
+            rows = grown;
+        }
+        read(q, rows + cnt++ * elem_bytes);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        return kvr_store_sql_error(s, rc, "reading rows", __FILE__, __LINE__);
+    }
+    *out = rows, *n = cnt;
+    return KVR_OK;
+}
+
 /* WAL is persistent in the file; switching needs a moment without readers, so retry. */
 static enum kvr_status ensure_wal(struct kvr_store *s)
 {
@@ -399,12 +462,11 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
     if (!st && s->version < KVR_STORE_SCHEMA_VERSION)
         st = kvr_store_transaction(s, migrate_txn, NULL);
     if (!st) st = exec_sql(s, "PRAGMA foreign_keys = ON");
-    if (st) {
+    if (st)
         kvr_store_close(s);
-        return st;
-    }
-    *out = s;
-    return KVR_OK;
+    else
+        *out = s;
+    return st;
 }
 
 void kvr_store_close(struct kvr_store *s)

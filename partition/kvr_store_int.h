@@ -8,6 +8,20 @@
 
 sqlite3 *kvr_store_db(struct kvr_store *s);
 const char *kvr_store_path(const struct kvr_store *s);
+
+/* Column col of the current row as text ("" for NULL), truncated to cap. */
+void kvr_store_column_text(sqlite3_stmt *q, int col, char *dst, size_t cap);
+
+/* Writes n rows with one prepared statement in one transaction; bind(q, i, arg) binds row i
+ * (the statement is reset before each). */
+typedef void (*kvr_store_bind_fn)(sqlite3_stmt *q, size_t i, const void *arg);
+enum kvr_status kvr_store_write_rows(struct kvr_store *s, const char *sql, size_t n,
+                                     kvr_store_bind_fn bind, const void *arg);
+/* Steps a prepared query to its end (and finalizes it), reading each row with read(q, elem)
+ * into a growing array of elem_bytes elements: *out (free()) and *n. */
+typedef void (*kvr_store_read_fn)(sqlite3_stmt *q, void *elem);
+enum kvr_status kvr_store_read_rows(struct kvr_store *s, sqlite3_stmt *q, size_t elem_bytes,
+                                    kvr_store_read_fn read, void **out, size_t *n);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line);
 #define KVR_SQL_CHECK(s, call)                                                                     \

@@ -6,17 +6,16 @@
 
 #include "kvr_store_int.h"
 
-static enum kvr_status put_txn(struct kvr_store *s, void *arg)
+static const char put_sql[] =
+    "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
+    " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
+    " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
+    " nccl_version, mpi_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+
+static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
 {
-    const struct kvr_measurement_row *m = arg;
-    static const char sql[] =
-        "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
-        " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
-        " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
-        " nccl_version, mpi_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-        " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
-    sqlite3_stmt *q = NULL;
-    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    const struct kvr_measurement_row *m = (const struct kvr_measurement_row *)arg + i;
     char tokens[KVR_MAX_GPUS * 21];
     kvr_store_format_tokens(m->tokens, m->p, tokens, sizeof tokens);
     const char *texts[] = {m->model, m->machine};
@@ -32,48 +31,43 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
     sqlite3_bind_int64(q, 18, m->first_token), sqlite3_bind_double(q, 19, m->logits_checksum);
     const char *versions[] = {m->gpu, m->driver, m->nccl_version, m->mpi_version};
     for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    KVR_SQL_CHECK(s, rc == SQLITE_DONE ? SQLITE_OK : rc);
-    return KVR_OK;
 }
 
 enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m)
 {
-    return kvr_store_transaction(s, put_txn, (void *)m);
-}
-
-static void copy_text(sqlite3_stmt *q, int col, char *dst, size_t cap)
-{
-    const unsigned char *t = sqlite3_column_text(q, col);
-    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+    return kvr_store_write_rows(s, put_sql, 1, bind_row, m);
 }
 
 /* One row from the SELECT in kvr_store_list_measurements. */
-static void read_row(sqlite3_stmt *q, struct kvr_measurement_row *m)
+static void read_row(sqlite3_stmt *q, void *elem)
 {
+    struct kvr_measurement_row *m = elem;
     memset(m, 0, sizeof *m);
     m->run_id = sqlite3_column_int64(q, 0);
-    copy_text(q, 1, m->model, sizeof m->model), copy_text(q, 2, m->machine, sizeof m->machine);
+    kvr_store_column_text(q, 1, m->model, sizeof m->model),
+        kvr_store_column_text(q, 2, m->machine, sizeof m->machine);
     m->p = sqlite3_column_int(q, 3);
     m->ctx_tokens = (uint64_t)sqlite3_column_int64(q, 4);
-    copy_text(q, 5, m->scheme, sizeof m->scheme), copy_text(q, 6, m->method, sizeof m->method);
+    kvr_store_column_text(q, 5, m->scheme, sizeof m->scheme),
+        kvr_store_column_text(q, 6, m->method, sizeof m->method);
     char tokens[KVR_MAX_GPUS * 21];
-    copy_text(q, 7, tokens, sizeof tokens);
+    kvr_store_column_text(q, 7, tokens, sizeof tokens);
     char *s = tokens;
     for (int i = 0; i < m->p && i < KVR_MAX_GPUS && *s; i++) {
         m->tokens[i] = strtoull(s, &s, 10);
         if (*s == ';' || *s == ',') s++;
     }
-    copy_text(q, 8, m->backend, sizeof m->backend), copy_text(q, 9, m->comm, sizeof m->comm);
-    copy_text(q, 10, m->link_settings, sizeof m->link_settings);
+    kvr_store_column_text(q, 8, m->backend, sizeof m->backend),
+        kvr_store_column_text(q, 9, m->comm, sizeof m->comm);
+    kvr_store_column_text(q, 10, m->link_settings, sizeof m->link_settings);
     m->warmup = sqlite3_column_int(q, 11), m->reps = sqlite3_column_int(q, 12);
     m->ttft_median_s = sqlite3_column_double(q, 13), m->ttft_min_s = sqlite3_column_double(q, 14);
     m->ttft_max_s = sqlite3_column_double(q, 15), m->peak_mem_bytes = sqlite3_column_double(q, 16);
     m->first_token = sqlite3_column_int64(q, 17), m->logits_checksum = sqlite3_column_double(q, 18);
-    copy_text(q, 19, m->gpu, sizeof m->gpu), copy_text(q, 20, m->driver, sizeof m->driver);
-    copy_text(q, 21, m->nccl_version, sizeof m->nccl_version);
-    copy_text(q, 22, m->mpi_version, sizeof m->mpi_version);
+    kvr_store_column_text(q, 19, m->gpu, sizeof m->gpu),
+        kvr_store_column_text(q, 20, m->driver, sizeof m->driver);
+    kvr_store_column_text(q, 21, m->nccl_version, sizeof m->nccl_version);
+    kvr_store_column_text(q, 22, m->mpi_version, sizeof m->mpi_version);
 }
 
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
@@ -87,17 +81,8 @@ enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_meas
     *out = NULL, *n = 0;
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct kvr_measurement_row *g = realloc(*out, (*n + 1) * sizeof **out);
-        if (!g) {
-            sqlite3_finalize(q);
-            return kvr_error(KVR_ERR_NOMEM, "out of memory");
-        }
-        *out = g;
-        read_row(q, &(*out)[(*n)++]);
-    }
-    sqlite3_finalize(q);
-    KVR_SQL_CHECK(s, rc == SQLITE_DONE ? SQLITE_OK : rc);
-    return KVR_OK;
+    void *rows = NULL;
+    enum kvr_status st = kvr_store_read_rows(s, q, sizeof **out, read_row, &rows, n);
+    *out = rows;
+    return st;
 }

@@ -15,85 +15,63 @@ static void bind_text(sqlite3_stmt *q, int i, const char *v)
         sqlite3_bind_null(q, i);
 }
 
-struct pts_arg {
-    const struct kvr_sweep_point *pts;
-    size_t n;
-};
-
-static enum kvr_status add_txn(struct kvr_store *s, void *arg)
+static void bind_add(sqlite3_stmt *q, size_t i, const void *arg)
 {
-    const struct pts_arg *a = arg;
-    static const char sql[] =
-        "INSERT OR IGNORE INTO sweep_point (sweep, point_key, figure, series, series_rank, model,"
-        " machine, p, ctx_tokens, scheme, method, link_Bps, link_spec, link_from, noise_spec,"
-        " noise_share, seed, objective, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-        " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending')";
-    sqlite3_stmt *q = NULL;
-    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
-    int rc = SQLITE_DONE;
-    for (size_t i = 0; i < a->n && rc == SQLITE_DONE; i++) {
-        const struct kvr_sweep_point *x = &a->pts[i];
-        sqlite3_reset(q);
-        const char *texts[] = {x->sweep, x->point_key, x->figure, x->series};
-        for (int k = 0; k < 4; k++) bind_text(q, k + 1, texts[k]);
-        sqlite3_bind_int(q, 5, x->series_rank);
-        bind_text(q, 6, x->model), bind_text(q, 7, x->machine);
-        sqlite3_bind_int(q, 8, x->p);
-        sqlite3_bind_int64(q, 9, (sqlite3_int64)x->ctx_tokens);
-        bind_text(q, 10, x->scheme), bind_text(q, 11, x->method);
-        if (x->link_Bps > 0)
-            sqlite3_bind_double(q, 12, x->link_Bps);
-        else
-            sqlite3_bind_null(q, 12);
-        bind_text(q, 13, x->link_spec);
-        sqlite3_bind_int(q, 14, x->link_from);
-        bind_text(q, 15, x->noise_spec);
-        sqlite3_bind_double(q, 16, x->noise_share);
-        sqlite3_bind_int64(q, 17, (sqlite3_int64)x->seed);
-        bind_text(q, 18, x->objective);
-        rc = sqlite3_step(q);
-    }
-    sqlite3_finalize(q);
-    KVR_SQL_CHECK(s, rc);
-    return KVR_OK;
+    const struct kvr_sweep_point *x = (const struct kvr_sweep_point *)arg + i;
+    const char *texts[] = {x->sweep, x->point_key, x->figure, x->series};
+    for (int k = 0; k < 4; k++) bind_text(q, k + 1, texts[k]);
+    sqlite3_bind_int(q, 5, x->series_rank);
+    bind_text(q, 6, x->model), bind_text(q, 7, x->machine);
+    sqlite3_bind_int(q, 8, x->p);
+    sqlite3_bind_int64(q, 9, (sqlite3_int64)x->ctx_tokens);
+    bind_text(q, 10, x->scheme), bind_text(q, 11, x->method);
+    if (x->link_Bps > 0)
+        sqlite3_bind_double(q, 12, x->link_Bps);
+    else
+        sqlite3_bind_null(q, 12);
+    bind_text(q, 13, x->link_spec);
+    sqlite3_bind_int(q, 14, x->link_from);
+    bind_text(q, 15, x->noise_spec);
+    sqlite3_bind_double(q, 16, x->noise_share);
+    sqlite3_bind_int64(q, 17, (sqlite3_int64)x->seed);
+    bind_text(q, 18, x->objective);
 }
 
 enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
                                            size_t n)
 {
-    struct pts_arg a = {pts, n};
-    return n ? kvr_store_transaction(s, add_txn, &a) : KVR_OK;
+    static const char sql[] =
+        "INSERT OR IGNORE INTO sweep_point (sweep, point_key, figure, series, series_rank, model,"
+        " machine, p, ctx_tokens, scheme, method, link_Bps, link_spec, link_from, noise_spec,"
+        " noise_share, seed, objective, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+        " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending')";
+    return kvr_store_write_rows(s, sql, n, bind_add, pts);
 }
 
-static void text_col(sqlite3_stmt *q, int i, char *dst, size_t cap)
+static void read_point(sqlite3_stmt *q, void *elem)
 {
-    const unsigned char *v = sqlite3_column_text(q, i);
-    snprintf(dst, cap, "%s", v ? (const char *)v : "");
-}
-
-static void read_point(sqlite3_stmt *q, struct kvr_sweep_point *x)
-{
+    struct kvr_sweep_point *x = elem;
     memset(x, 0, sizeof *x);
     x->id = sqlite3_column_int64(q, 0);
-    text_col(q, 1, x->sweep, sizeof x->sweep);
-    text_col(q, 2, x->point_key, sizeof x->point_key);
-    text_col(q, 3, x->figure, sizeof x->figure);
-    text_col(q, 4, x->series, sizeof x->series);
+    kvr_store_column_text(q, 1, x->sweep, sizeof x->sweep);
+    kvr_store_column_text(q, 2, x->point_key, sizeof x->point_key);
+    kvr_store_column_text(q, 3, x->figure, sizeof x->figure);
+    kvr_store_column_text(q, 4, x->series, sizeof x->series);
     x->series_rank = sqlite3_column_int(q, 5);
-    text_col(q, 6, x->model, sizeof x->model);
-    text_col(q, 7, x->machine, sizeof x->machine);
+    kvr_store_column_text(q, 6, x->model, sizeof x->model);
+    kvr_store_column_text(q, 7, x->machine, sizeof x->machine);
     x->p = sqlite3_column_int(q, 8);
     x->ctx_tokens = (uint64_t)sqlite3_column_int64(q, 9);
-    text_col(q, 10, x->scheme, sizeof x->scheme);
-    text_col(q, 11, x->method, sizeof x->method);
+    kvr_store_column_text(q, 10, x->scheme, sizeof x->scheme);
+    kvr_store_column_text(q, 11, x->method, sizeof x->method);
     x->link_Bps = sqlite3_column_double(q, 12);
-    text_col(q, 13, x->link_spec, sizeof x->link_spec);
+    kvr_store_column_text(q, 13, x->link_spec, sizeof x->link_spec);
     x->link_from = sqlite3_column_int(q, 14);
-    text_col(q, 15, x->noise_spec, sizeof x->noise_spec);
+    kvr_store_column_text(q, 15, x->noise_spec, sizeof x->noise_spec);
     x->noise_share = sqlite3_column_double(q, 16);
     x->seed = (uint64_t)sqlite3_column_int64(q, 17);
-    text_col(q, 18, x->objective, sizeof x->objective);
-    text_col(q, 19, x->state, sizeof x->state);
+    kvr_store_column_text(q, 18, x->objective, sizeof x->objective);
+    kvr_store_column_text(q, 19, x->state, sizeof x->state);
 }
 
 enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *sweep,
@@ -106,65 +84,35 @@ enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *swee
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     sqlite3_bind_text(q, 1, sweep, -1, SQLITE_STATIC);
-    struct kvr_sweep_point *out = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? 2 * cap : 64;
-            struct kvr_sweep_point *grown = realloc(out, cap * sizeof *out);
-            if (!grown) {
-                free(out), sqlite3_finalize(q);
-                return kvr_error(KVR_ERR_NOMEM, "store: out of memory for sweep points");
-            }
-            out = grown;
-        }
-        read_point(q, &out[cnt++]);
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) {
-        free(out);
-        return kvr_store_sql_error(s, rc, "list sweep points", __FILE__, __LINE__);
-    }
-    *pts = out, *n = cnt;
-    return KVR_OK;
+    void *rows = NULL;
+    enum kvr_status st = kvr_store_read_rows(s, q, sizeof **pts, read_point, &rows, n);
+    *pts = rows;
+    return st;
 }
 
-static enum kvr_status finish_txn(struct kvr_store *s, void *arg)
+static void bind_finish(sqlite3_stmt *q, size_t i, const void *arg)
 {
-    const struct pts_arg *a = arg;
-    static const char sql[] =
-        "UPDATE sweep_point SET state = ?2, partition_tokens = ?3, ttft_s = ?4, ttft_p50_s = ?5,"
-        " ttft_p95_s = ?6, compute_s = ?7, comm_s = ?8, wait_s = ?9, lower_bound_s = ?10,"
-        " error = ?11, run_id = ?12 WHERE id = ?1";
-    sqlite3_stmt *q = NULL;
-    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
-    int rc = SQLITE_DONE;
-    for (size_t i = 0; i < a->n && rc == SQLITE_DONE; i++) {
-        const struct kvr_sweep_point *x = &a->pts[i];
-        char tokens[KVR_MAX_GPUS * 21];
-        kvr_store_format_tokens(x->tokens, x->p, tokens, sizeof tokens);
-        sqlite3_reset(q);
-        sqlite3_bind_int64(q, 1, x->id);
-        bind_text(q, 2, x->state);
-        bind_text(q, 3, tokens);
-        const double v[] = {x->ttft_s, x->ttft_p50_s, x->ttft_p95_s,   x->compute_s,
-                            x->comm_s, x->wait_s,     x->lower_bound_s};
-        for (int k = 0; k < 7; k++) sqlite3_bind_double(q, 4 + k, v[k]);
-        bind_text(q, 11, x->error);
-        sqlite3_bind_int64(q, 12, x->run_id);
-        rc = sqlite3_step(q);
-    }
-    sqlite3_finalize(q);
-    KVR_SQL_CHECK(s, rc);
-    return KVR_OK;
+    const struct kvr_sweep_point *x = (const struct kvr_sweep_point *)arg + i;
+    char tokens[KVR_MAX_GPUS * 21];
+    kvr_store_format_tokens(x->tokens, x->p, tokens, sizeof tokens);
+    sqlite3_bind_int64(q, 1, x->id);
+    bind_text(q, 2, x->state);
+    bind_text(q, 3, tokens);
+    const double v[] = {x->ttft_s, x->ttft_p50_s, x->ttft_p95_s,   x->compute_s,
+                        x->comm_s, x->wait_s,     x->lower_bound_s};
+    for (int k = 0; k < 7; k++) sqlite3_bind_double(q, 4 + k, v[k]);
+    bind_text(q, 11, x->error);
+    sqlite3_bind_int64(q, 12, x->run_id);
 }
 
 enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
                                         size_t n)
 {
-    struct pts_arg a = {pts, n};
-    return n ? kvr_store_transaction(s, finish_txn, &a) : KVR_OK;
+    static const char sql[] =
+        "UPDATE sweep_point SET state = ?2, partition_tokens = ?3, ttft_s = ?4, ttft_p50_s = ?5,"
+        " ttft_p95_s = ?6, compute_s = ?7, comm_s = ?8, wait_s = ?9, lower_bound_s = ?10,"
+        " error = ?11, run_id = ?12 WHERE id = ?1";
+    return kvr_store_write_rows(s, sql, n, bind_finish, pts);
 }
 
 enum kvr_status kvr_store_query_rows(struct kvr_store *s, const char *sql,

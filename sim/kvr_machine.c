@@ -18,44 +18,20 @@
         DEFAULT_EFF                                                                                \
     }
 
+/* One host of 8 GPUs with its links: within the node (bandwidth, latency) and between nodes. */
+#define HOST8(nm, gpu_, intra_bw, intra_lat, inter_bw, inter_lat)                                  \
+    {                                                                                              \
+        .name = nm, .gpu = gpu_, .n_nodes = 1, .gpus_per_node = 8, .n_gpus = 8,                    \
+        .intra_Bps = intra_bw, .intra_lat_s = intra_lat, .inter_Bps = inter_bw,                    \
+        .inter_lat_s = inter_lat                                                                   \
+    }
+
 /* Sources in data/README.md. */
 static const struct kvr_machine presets[] = {
-    {.name = "a100-nvlink",
-     .gpu = GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 300e9,
-     .intra_lat_s = 3e-6,
-     .inter_Bps = 25e9,
-     .inter_lat_s = 10e-6},
-    {.name = "a100-10GBps",
-     .gpu = GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 10e9,
-     .intra_lat_s = 10e-6,
-     .inter_Bps = 10e9,
-     .inter_lat_s = 10e-6},
-    {.name = "h100-nvlink",
-     .gpu = GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, 80e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 450e9,
-     .intra_lat_s = 3e-6,
-     .inter_Bps = 50e9,
-     .inter_lat_s = 10e-6},
-    {.name = "h200-nvlink",
-     .gpu = GPU("H200-SXM-141GB", 989.4e12, 4.8e12, 141e9),
-     .n_nodes = 1,
-     .gpus_per_node = 8,
-     .n_gpus = 8,
-     .intra_Bps = 450e9,
-     .intra_lat_s = 3e-6,
-     .inter_Bps = 50e9,
-     .inter_lat_s = 10e-6},
+    HOST8("a100-nvlink", GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9), 300e9, 3e-6, 25e9, 10e-6),
+    HOST8("a100-10GBps", GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9), 10e9, 10e-6, 10e9, 10e-6),
+    HOST8("h100-nvlink", GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, 80e9), 450e9, 3e-6, 50e9, 10e-6),
+    HOST8("h200-nvlink", GPU("H200-SXM-141GB", 989.4e12, 4.8e12, 141e9), 450e9, 3e-6, 50e9, 10e-6),
 };
 
 int kvr_machine_preset_count(void)
@@ -113,11 +89,19 @@ enum kvr_status kvr_machine_set_gpus(struct kvr_machine *m, const char *text)
     return KVR_OK;
 }
 
+/* A positive quantity of option `what` through its unit parser ("bandwidth", "latency"). */
+static enum kvr_status parse_positive(const char *what, const char *noun,
+                                      enum kvr_status (*parse)(const char *, double *),
+                                      const char *text, double *out)
+{
+    if (parse(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
+    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: %s '%s' must be > 0", what, noun, text);
+    return KVR_OK;
+}
+
 static enum kvr_status parse_positive_rate(const char *what, const char *text, double *out)
 {
-    if (kvr_parse_rate_Bps(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
-    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: bandwidth '%s' must be > 0", what, text);
-    return KVR_OK;
+    return parse_positive(what, "bandwidth", kvr_parse_rate_Bps, text, out);
 }
 
 enum kvr_status kvr_machine_set_all_bw(struct kvr_machine *m, const char *text)
@@ -155,13 +139,6 @@ static enum kvr_status parse_link_ends(const struct kvr_machine *m, const char *
     return KVR_OK;
 }
 
-static enum kvr_status parse_latency(const char *what, const char *text, double *out)
-{
-    if (kvr_parse_duration_s(text, out)) return kvr_error_prefix(KVR_ERR_INPUT, "%s: ", what);
-    if (*out <= 0) return kvr_error(KVR_ERR_INPUT, "%s: latency '%s' must be > 0", what, text);
-    return KVR_OK;
-}
-
 enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
 {
     const char *eq = strchr(spec, '=');
@@ -176,7 +153,8 @@ enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
     double lat = m->link_lat_s[i][j], bw;
     if (comma) {
         *comma = '\0';
-        if ((st = parse_latency("--link", comma + 1, &lat))) return st;
+        if ((st = parse_positive("--link", "latency", kvr_parse_duration_s, comma + 1, &lat)))
+            return st;
     }
     if ((st = parse_positive_rate("--link", rate, &bw))) return st;
     m->link_Bps[i][j] = bw, m->link_lat_s[i][j] = lat;

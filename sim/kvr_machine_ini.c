@@ -50,6 +50,14 @@ struct machine_ini {
     int noise_line;
 };
 
+/* The unit parser of each kind of number. */
+static enum kvr_status (*const parse_number[])(const char *, double *) = {
+    [K_FLOPS] = kvr_parse_flops_rate,
+    [K_RATE] = kvr_parse_rate_Bps,
+    [K_BYTES] = kvr_parse_bytes,
+    [K_DURATION] = kvr_parse_duration_s,
+};
+
 static enum kvr_status set_value(void *dst, enum kind kind, const char *v)
 {
     double x = 0;
@@ -57,16 +65,10 @@ static enum kvr_status set_value(void *dst, enum kind kind, const char *v)
     enum kvr_status st = KVR_OK;
     switch (kind) {
     case K_FLOPS:
-        st = kvr_parse_flops_rate(v, &x);
-        break;
     case K_RATE:
-        st = kvr_parse_rate_Bps(v, &x);
-        break;
     case K_BYTES:
-        st = kvr_parse_bytes(v, &x);
-        break;
     case K_DURATION:
-        st = kvr_parse_duration_s(v, &x);
+        st = parse_number[kind](v, &x);
         break;
     case K_COUNT:
         st = kvr_parse_u64(v, KVR_MAX_GPUS, &n);

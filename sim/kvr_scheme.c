@@ -148,7 +148,9 @@ void kvr_scheme_list_text(enum kvr_scheme_filter which, char *buf, size_t cap)
     for (int i = 0; i < KVR_N_SCHEMES; i++) {
         const struct kvr_scheme_desc *d = &schemes[i];
         bool part = d->options & KVR_SO_PARTITION;
-        if ((which == KVR_LIST_EXECUTES && !d->executes) || (which == KVR_LIST_PARTITION && !part))
+        if ((which == KVR_LIST_EXECUTES && !d->executes) ||
+            (which == KVR_LIST_PARTITION && !part) ||
+            (which == KVR_LIST_SEARCHED && !(d->options & KVR_SO_SEARCHED)))
             continue;
         append(buf, cap, &len, d->name);
         for (int k = 0; which == KVR_LIST_SIM && k < KVR_N_PART_SOURCES; k++)

@@ -83,6 +83,7 @@ enum kvr_scheme_filter {
     KVR_LIST_SCHEMES,   /* every scheme */
     KVR_LIST_EXECUTES,  /* those with an executor entry */
     KVR_LIST_PARTITION, /* those that take any partition */
+    KVR_LIST_SEARCHED,  /* those the partition search optimises */
     KVR_LIST_SIM,       /* every scheme, and NAME-even / NAME-balanced where allowed */
     KVR_LIST_SERIES,    /* kvr_plan_series' names */
 };

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_count, tap_failures;
@@ -49,6 +50,14 @@ __attribute__((format(printf, 4, 5))) static int tap_ok(int pass, const char *fi
         if (!ok(m_ && strstr(m_, (needle)), __VA_ARGS__))                                          \
             printf("#   message '%s' lacks '%s'\n", m_ ? m_ : "(null)", (needle));                 \
     } while (0)
+
+/* Removes a test's temporary folder (and says so when it cannot). */
+__attribute__((unused)) static void tap_rmdir(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+}
 
 static int tap_done(void)
 {

@@ -1,6 +1,15 @@
 # Shared helpers of the shell tests (sourced): TAP reporting, exit code + message checks, JSON
 # checks, and one-value SQLite queries. The caller sets $kvr and $tmp, and n=0 failed=0.
 
+# tap_begin KVR: the program under test in $kvr, the counters, a temporary folder $tmp removed
+# on exit, and the source root in $src
+tap_begin() {
+    kvr=$1 n=0 failed=0
+    tmp=$(mktemp -d) || exit 1
+    trap 'rm -rf "$tmp"' EXIT
+    src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+}
+
 report() { # report PASS NAME [DETAIL]
     n=$((n + 1))
     if [ "$1" = 0 ]; then echo "ok $n - $2"; else

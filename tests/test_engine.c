@@ -175,8 +175,6 @@ int main(void)
     test_resume();
     test_calibrate();
     test_validate();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+    tap_rmdir(dir);
     return tap_done();
 }

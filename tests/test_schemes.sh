@@ -3,12 +3,8 @@
 # and sim, exec, sweep and validate take exactly its names, list them in their help and errors,
 # and take a partition exactly where the table says.
 # Usage: test_schemes.sh PATH/TO/kvr   (TAP on stdout)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
-src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+tap_begin "$1"
 
 "$kvr" help schemes --json >"$tmp/schemes.json"
 report $? "kvr help schemes --json runs"
@@ -57,18 +53,37 @@ for s in $(field name "s['executor']"); do
     report $? "kvr exec takes the scheme $s (or asks for mpirun)" "$(cat "$tmp/err")"
 done
 
+# kvr search: its help lists the schemes the search optimises; the others are refused
+"$kvr" search --help >"$tmp/help"
+ok=0; for s in $(field name "s['searched']"); do grep -qw -- "$s" "$tmp/help" || ok=1; done
+report $ok "kvr search --help lists every scheme the search optimises"
+for s in $(field name "not s['searched']"); do
+    expect 2 "does not take a partition that the search optimises" "kvr search refuses $s" -- search --db "$tmp/q.db" --scheme "$s" --gpus 2 --ctx 1k
+done
+
 # kvr sweep: every scheme's sweep names parse (and are the error's list)
 sweep_names=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(', '.join(n for s in d['schemes'] for n in s['sweep_names']))" "$tmp/schemes.json")
 printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k, 2k\nschemes = %s\n' "$sweep_names" >"$tmp/all.ini"
 "$kvr" sweep "$tmp/all.ini" --db "$tmp/s.db" --json >"$tmp/out" 2>"$tmp/err"
 [ $? = 0 ] && [ "$(sql "$tmp/s.db" "SELECT count(DISTINCT scheme) FROM sweep_point WHERE state = 'done'")" = "$(echo "$sweep_names" | tr ',' '\n' | wc -l)" ]
 report $? "kvr sweep runs every scheme's sweep names ($sweep_names)" "$(cat "$tmp/err")"
+"$kvr" sweep --help >"$tmp/help"
+ok=0; for s in $(echo "$sweep_names" | tr -d ','); do grep -qw -- "$s" "$tmp/help" || ok=1; done
+report $ok "kvr sweep --help lists every sweep name"
 printf '[sweep]\nfigure = t\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = nope\n' >"$tmp/bad.ini"
 expect 2 "($sweep_names)" "kvr sweep's unknown-scheme error lists the table's sweep names" -- sweep "$tmp/bad.ini" --db "$tmp/b.db"
 sql "$tmp/s.db" "SELECT group_concat(series, ',') FROM (SELECT DISTINCT series, series_rank FROM sweep_point ORDER BY series_rank)" >"$tmp/series"
-want=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(s['label'] for s in d['schemes'] if not s['any_partition']))" "$tmp/schemes.json")
-case "$(cat "$tmp/series")" in "$want"*) report 0 "sweep series carry the table's labels, in table order" ;;
-*) report 1 "sweep series carry the table's labels, in table order" "$(cat "$tmp/series") vs $want" ;; esac
+want=$(python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+src = {x['suffix']: x['label'] for x in d['partition_sources'] if x['suffix']}
+out = []
+for s in d['schemes']:
+    for n in s['sweep_names']:
+        out.append(s['label'] if n == s['name'] else s['label'] + '-' + src[n[len(s['name']) + 1:]])
+print(','.join(out))" "$tmp/schemes.json")
+[ "$(cat "$tmp/series")" = "$want" ]
+report $? "sweep series carry the table's labels, in table order" "$(cat "$tmp/series") vs $want"
 
 # kvr validate --timeline: its scheme error lists the table
 printf 'rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n' >"$tmp/tl.tsv"
