@@ -177,6 +177,9 @@ printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlin
 expect 2 "ln.ini:9: links" "sweep links = 0-1=fast: file:line at read time" \
     -- sweep "$tmp/ln.ini" --db "$tmp/e.db"
 [ ! -e "$tmp/e.db" ]; report $? "  none of them creates the database"
+cp "$tmp/ok.ini" "$tmp/ok0.ini"
+expect 2 "not a database" "sweep --db naming the sweep file exits 2" -- sweep "$tmp/ok.ini" --db "$tmp/ok.ini"
+same "$tmp/ok.ini" "$tmp/ok0.ini"; report $? "  and leaves the file as it was"
 # every option is used or refused (10 cases)
 for o in "--partition 8,8" "--machine a100-nvlink" "--bw 10GB/s" "--comm nccl"; do
     # shellcheck disable=SC2086
@@ -220,6 +223,12 @@ done 2>&1 | sed -n 's/^  -\(.\), --\([a-z-]*\).*/\1 \2/p' | sort -u >"$tmp/short
 dups=$(cut -d' ' -f1 "$tmp/shorts" | uniq -d)
 [ -s "$tmp/shorts" ] && [ -z "$dups" ]
 report $? "every short option means one long option in all 15 commands' help" "$(grep "^[$dups] " "$tmp/shorts" 2>/dev/null)"
+# the defaults the help shows are the ones used (both come from the option table)
+"$kvr" sim --help >"$tmp/h" 2>&1
+hctx=$(sed -n 's/.*--ctx N .*(default \([0-9]*\)k tokens).*/\1/p' "$tmp/h")
+hmodel=$(sed -n 's/.*--model M .*(default \([a-z0-9-]*\)).*/\1/p' "$tmp/h")
+json_check "sim's help defaults (ctx ${hctx}k, model $hmodel) are what sim uses" \
+    "d['ctx'] == ${hctx:-0} * 1024 and d['model'] == '$hmodel' and d['scheme'] == 'kvr'" -- sim --json
 # one meaning per short option: -j is --json everywhere, -P the partition
 json_check "sweep -j is --json" "d['points'] == 1" -- sweep "$tmp/ok.ini" --db "$tmp/ok2.db" -j
 json_check "sim -P is --partition" "d['partition'] == [600, 424]" -- sim -g 2 -c 1024 -P 600,424 -j
