@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvr_file.h"
 #include "kvr_sim.h"
@@ -325,19 +326,34 @@ enum kvr_status kvr_plot_check_gnuplot(const char *prog)
     return KVR_OK;
 }
 
+/* gnuplot writes each picture into a fresh folder beside the data; only a whole picture is
+ * renamed over OUT/NAME.png (.svg), so a failed render never leaves a half-written figure. */
 enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const char *out,
                                 const char *name)
 {
-    for (int t = 0; t < 2; t++) {
-        char cmd[4096];
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/data/.render-XXXXXX", out);
+    if (!mkdtemp(tmp))
+        return kvr_error(KVR_ERR_RUNTIME, "plot: cannot make a folder in %s/data: %s", out,
+                         strerror(errno));
+    enum kvr_status st = KVR_OK;
+    for (int t = 0; t < 2 && !st; t++) {
+        char cmd[8192], from[4200], to[4200];
+        const char *term = t ? "svg" : "png";
         snprintf(cmd, sizeof cmd,
                  "'%s' -e \"datadir='%s/data'; outdir='%s'; name='%s'; term='%s'\" '%s/style.gp' "
                  "'%s/%s.gp' 2>'%s/data/%s.log'",
-                 gnuplot, out, out, name, t ? "svg" : "png", scripts, scripts, name, out, name);
+                 gnuplot, out, tmp, name, term, scripts, scripts, name, out, name);
         int rc = system(cmd);
+        snprintf(from, sizeof from, "%s/%s.%s", tmp, name, term);
+        snprintf(to, sizeof to, "%s/%s.%s", out, name, term);
         if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-            return kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
-                             scripts, name, out, name);
+            st = kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
+                           scripts, name, out, name);
+        else if (rename(from, to) != 0)
+            st = kvr_error(KVR_ERR_RUNTIME, "plot: cannot replace %s: %s", to, strerror(errno));
+        unlink(from);
     }
-    return KVR_OK;
+    rmdir(tmp);
+    return st;
 }

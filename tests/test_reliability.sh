@@ -133,9 +133,32 @@ expect 2 "--format: unknown" "export --format bogus exits 2" \
     -- export --db "$tmp/q.db" --format bogus --out "$tmp/none.json"
 expect 2 "--name" "calibrate --name '' exits 2" -- calibrate --from "$ops" --name '' --out "$tmp/none.ini"
 [ ! -e "$tmp/none.json" ] && [ ! -e "$tmp/none.ini" ]; report $? "  neither writes its --out"
+# a gnuplot that fails half-way through a picture leaves the old figure whole (2 commands)
+if command -v gnuplot >/dev/null; then
+    "$kvr" sweep "$src/experiments/sweeps/fig3.ini" --db "$tmp/p.db" >/dev/null 2>&1
+    mkdir -p "$tmp/figs"
+    "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" >/dev/null 2>&1
+    report $? "set-up: fig3 rendered"
+    cp "$tmp/figs/fig3.png" "$tmp/fig3-old.png"
+    printf '#!/bin/sh
+[ "$1" = --version ] && exit 0
+eval "$2"
+echo partial >"$outdir/$name.$term"
+exit 1
+' >"$tmp/badplot"
+    chmod +x "$tmp/badplot"
+    expect 1 "gnuplot failed" "plot with a gnuplot that fails mid-picture exits 1" \
+        -- plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/badplot"
+    same "$tmp/figs/fig3.png" "$tmp/fig3-old.png" && [ -z "$(ls -A "$tmp/figs/data" | grep render)" ]
+    report $? "  the old fig3.png is whole, no render folder left"
+    expect 1 "gnuplot failed" "validate --out with a failing gnuplot exits 1" \
+        -- validate --out "$tmp/figs" --gnuplot "$tmp/badplot"
+    [ ! -e "$tmp/figs/validate.png" ]; report $? "  and leaves no partial validate.png"
+else
+    skip "plot with a failing gnuplot" "no gnuplot"
+fi
 # plot on a full disk: an error, not a crash (the data file was closed twice)
 if [ "$has_ns" = yes ] && command -v gnuplot >/dev/null; then
-    "$kvr" sweep "$src/experiments/sweeps/fig3.ini" --db "$tmp/p.db" >/dev/null 2>&1
     in_ns 'dd if=/dev/zero of="$3/mnt/fill" bs=1k count=22 2>/dev/null;
         "$1" plot fig3 --db "$2" --out "$3/mnt" >/dev/null 2>"$3/err"; [ $? = 1 ] || [ $? = 2 ]' \
         "$kvr" "$tmp/p.db" "$tmp"
