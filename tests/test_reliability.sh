@@ -134,7 +134,9 @@ expect 2 "--format: unknown" "export --format bogus exits 2" \
 expect 2 "--name" "calibrate --name '' exits 2" -- calibrate --from "$ops" --name '' --out "$tmp/none.ini"
 [ ! -e "$tmp/none.json" ] && [ ! -e "$tmp/none.ini" ]; report $? "  neither writes its --out"
 # a gnuplot that fails half-way through a picture leaves the old figure whole (2 commands)
+gnuplot_ok=
 if command -v gnuplot >/dev/null; then
+    gnuplot_ok=yes
     "$kvr" sweep "$src/experiments/sweeps/fig3.ini" --db "$tmp/p.db" >/dev/null 2>&1
     mkdir -p "$tmp/figs"
     "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" >/dev/null 2>&1
@@ -168,12 +170,15 @@ else
 fi
 
 ## 2. Failures never exit 0.
-# every output error reaches the exit code: --json > /dev/full (11 commands)
+printf '[model]\nn_layers = 2\nd_model = 64\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 128\nvocab = 100\nnorm = rmsnorm\nmlp = swiglu\n' >"$tmp/tiny.ini"
+# every output error reaches the exit code: --json > /dev/full (14 commands)
 for c in "model list --json" "model show llama-7b --json" "sim --json" \
     "search --db $tmp/q.db --ctx 1k --gpus 2 --json" \
     "lookup --db $tmp/q.db --gpus 2 --ctx 1536 --json" \
     "export --db $tmp/q.db --out $tmp/e.json --json" "sweep $tmp/ok.ini --db $tmp/ok.db --json" \
-    "version --json" "--version" "calibrate --from $ops --json" "validate --json" "help"; do
+    "version --json" "--version" "calibrate --from $ops --json" "validate --json" "help" \
+    "exec --model $tmp/tiny.ini --ctx 8 --backend ref --reps 1 --warmup 0 --json" \
+    ${gnuplot_ok:+"plot fig3 --db $tmp/p.db --out $tmp/figs --json"}; do
     # shellcheck disable=SC2086
     "$kvr" $c >/dev/full 2>"$tmp/err"; rc=$?
     [ "$rc" = 1 ]; report $? "kvr $c > /dev/full exits 1" "exit $rc: $(cat "$tmp/err")"
