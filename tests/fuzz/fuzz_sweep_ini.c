@@ -10,12 +10,12 @@
 const char *const kvr_fuzz_seeds[] = {
     "[sweep]\nfigure = fig1\nname = t ; comment\ntrials = 4\n[axes]\nmodels = llama-7b\n"
     "machines = a100-nvlink, a100-10GBps\ngpus = 2, 4\nctx = 1k-4k+1k\n"
-    "schemes = single, tsp, kvr-even, kvr-s, kvr-p\nbw = profile, 10GB/s\n",
+    "schemes = single, tsp, kvr-even, kvr-s, kvr-p\nbw = profile, 10GB/s\nnoise = none; 0.1\n",
     "[sweep]\nfigure = fig7\n[axes]\nmodels = llama-7b\nmachines = a100-10GBps\ngpus = 4\n"
     "ctx = 4k\nschemes = tsp, kvr-even\nlinks = none; 0-1=1GB/s,5us\nnoise = none; random:0.3\n"
     "seeds = 0-3\n",
     "\xEF\xBB\xBF[sweep]\r\nfigure = fig3\r\ngranularity = 128\r\n[axes]\r\nmodels = falcon-7b\r\n"
-    "machines = a100-nvlink\r\ngpus = 8\r\nctx = 12k\r\nschemes = tsp, kvr-balanced\r\n",
+    "machines = a100-nvlink\r\ngpus = 8\r\nctx = 12k\r\nschemes = tsp, kvr-balanced, kvr-s\r\n",
     NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
