@@ -203,6 +203,15 @@ static void test_lookup_csv(void)
              "%s,h,2,kvr,hier,64,1024,0.01,576;448\nm,h,2,kvr,hier,64,1024,x,1;1\n", name);
     ok(csv(rows, err, sizeof err) == KVR_LOOKUP_BAD_INPUT, "after a 4.2 kB line");
     like(err, "t.csv:4", "  the error is on line 4");
+    struct kvr_lookup *t = NULL;
+    ok(kvr_lookup_load_csv("/dev/zero", &t, err, sizeof err) == KVR_LOOKUP_BAD_INPUT && !t,
+       "/dev/zero is refused (an endless line), not read until memory runs out");
+    FILE *f = fopen(at("nul.csv"), "wb");
+    fputs(CSV_HEAD, f);
+    fwrite("m,h,2,kvr,hier,64,1024,0.01,576;448\0\n", 1, 38, f);
+    fclose(f);
+    ok(kvr_lookup_load_csv(at("nul.csv"), &t, err, sizeof err) == KVR_LOOKUP_BAD_INPUT,
+       "a NUL byte in a row is refused");
 }
 
 int main(void)

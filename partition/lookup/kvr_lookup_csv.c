@@ -10,7 +10,6 @@
  *   llama-7b,a100-nvlink,4,kvr,hier,64,16384,0.81,6144;4096;3584;2560
  *
  * Fields holding a comma or a quote are quoted, quotes doubled (RFC 4180). */
-#define _POSIX_C_SOURCE 200809L /* getline */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,13 +204,29 @@ static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *
     return 0;
 }
 
-/* The next line without its ending, any length (*line grows); -1 at the end, -2 at a NUL. */
-static ssize_t next_line(FILE *f, char **line, size_t *cap)
+#define MAX_LINE_BYTES (1u << 20) /* long lines are legal; an endless one (/dev/zero) is not */
+
+/* The next line without its ending (*line grows up to MAX_LINE_BYTES); -1 at the end, -2 for a
+ * NUL byte or a line beyond the cap. */
+static long next_line(FILE *f, char **line, size_t *cap)
 {
-    ssize_t len = getline(line, cap, f);
-    while (len > 0 && ((*line)[len - 1] == '\n' || (*line)[len - 1] == '\r')) (*line)[--len] = 0;
-    if (len >= 0 && (ssize_t)strlen(*line) != len) return -2; /* a NUL byte */
-    return len;
+    size_t n = 0;
+    int c = EOF;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (c == 0 || n + 2 > MAX_LINE_BYTES) return -2;
+        if (n + 2 > *cap) {
+            size_t nc = *cap ? 2 * *cap : 256;
+            char *g = realloc(*line, nc);
+            if (!g) return -2;
+            *line = g, *cap = nc;
+        }
+        (*line)[n++] = (char)c;
+    }
+    if (c == EOF && n == 0) return -1;
+    if (!*line && !(*line = malloc(*cap = 256))) return -2;
+    while (n && (*line)[n - 1] == '\r') n--;
+    (*line)[n] = 0;
+    return (long)n;
 }
 
 /* Format 2 starts with its header; format 1 with a comment line naming the format, then its
@@ -247,7 +262,7 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char **line, 
     int first = 2;
     const struct layout *L = read_header(f, path, line, &lcap, err, cap, &first);
     int rc = L ? KVR_LOOKUP_OK : KVR_LOOKUP_BAD_INPUT;
-    ssize_t len = 0;
+    long len = 0;
     for (int lineno = first; !rc && (len = next_line(f, line, &lcap)) >= 0; lineno++) {
         char where[512];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
@@ -264,7 +279,8 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char **line, 
         if (kvr_lookup_check_row(&s->rows[s->n - 1], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     }
     if (!rc && len == -2)
-        return snprintf(err, cap, "%s: a NUL byte in the table", path), KVR_LOOKUP_BAD_INPUT;
+        return snprintf(err, cap, "%s: a NUL byte or a line over %u bytes", path, MAX_LINE_BYTES),
+               KVR_LOOKUP_BAD_INPUT;
     return rc ? rc : ferror(f) ? (snprintf(err, cap, "%s: read error", path), KVR_LOOKUP_IO) : 0;
 }
 
