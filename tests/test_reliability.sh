@@ -248,6 +248,15 @@ expect 2 "--name" "calibrate --name with a comment character exits 2" \
 "$kvr" help sim >"$tmp/out" 2>&1 && grep -q "usage: kvr sim" "$tmp/out" &&
     grep -q -- "--partition LIST" "$tmp/out"
 report $? "kvr help sim prints sim's help"
+# --quiet: no progress bar even on a terminal (script(1) gives the command one)
+if command -v script >/dev/null; then
+    script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 >/dev/null" /dev/null >"$tmp/tty1" 2>&1
+    script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 --force --quiet >/dev/null" /dev/null >"$tmp/tty2" 2>&1
+    grep -q "search \[" "$tmp/tty1" && ! grep -q "search \[" "$tmp/tty2"
+    report $? "a terminal shows search's progress bar, --quiet hides it"
+else
+    skip "--quiet hides the progress bar" "no script(1)"
+fi
 # one meaning per short option across every command's help (generated from the tables)
 for c in "model show" "model list" sim search lookup export sweep plot exec calibrate validate \
     bench "bench attention" "bench comm" version; do
