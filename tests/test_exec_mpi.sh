@@ -137,6 +137,9 @@ KVR_TEST_FAULT=hang@1 mpi 3 exec $common --scheme kvr --timeout 3 >/dev/null 2>"
 rc=$?; t1=$(date +%s)
 [ $rc != 0 ] && [ $((t1 - t0)) -lt 60 ] && grep -q "timed out" "$tmp/err"
 report $? "a rank that hangs: the others time out with a clear error within 60 s (took $((t1 - t0)) s)" "$(cat "$tmp/err")"
+grep "timed out" "$tmp/err" | grep -q "waiting for a receive with rank [0-9]\|waiting for a send with rank [0-9]\|waiting for an all-gather: \|waiting for a [a-z-]*: " &&
+    ! grep -q "with rank :\|all-gather-1\|rank -1" "$tmp/err"
+report $? "  the timeout names the peer (or the collective) correctly" "$(grep "timed out" "$tmp/err")"
 if [ "$("$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; echo $?)" != 0 ]; then
     mpi 2 exec $common --scheme kvr --comm nccl >/dev/null 2>"$tmp/err"
     [ $? != 0 ] && grep -qi "nccl" "$tmp/err"
