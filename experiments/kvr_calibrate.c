@@ -64,6 +64,7 @@ enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_da
     struct kvr_lines r;
     enum kvr_status st = kvr_lines_open(&r, path, 64u << 20);
     if (st) return kvr_error_prefix(st, "--from: ");
+    char known[64] = ""; /* the last model name resolved */
     for (char *line; !st && (line = kvr_lines_next(&r));) {
         if (r.line == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
             char *comma = strstr(line, ", ");
@@ -75,6 +76,11 @@ enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_da
         st = kvr_calib_csv_parse(line, &row);
         if (!st && op_from_name(row.op) < -1)
             st = kvr_error(KVR_ERR_INPUT, "unknown op '%s'", row.op);
+        if (!st && strcmp(row.model, known)) { /* checked here, at its line */
+            struct kvr_model m;
+            if (!(st = kvr_model_resolve(row.model, &m)))
+                snprintf(known, sizeof known, "%s", row.model);
+        }
         if (st)
             st = kvr_error_prefix(st, "%s:%d: ", path, r.line);
         else if (!(st = add_row(c, row.model, row.ctx, op_from_name(row.op), row.time_s)))

@@ -60,6 +60,10 @@ enum kvr_status kvr_timeline_tsv_parse(char *line, int p, struct kvr_tsv_event *
     enum kvr_status st = kvr_parse_int("rank", f[0], 0, p - 1, &rank);
     if (!st) st = kvr_parse_int("layer", f[1], -1, 1 << 20, &layer);
     if (!st) st = text_field("kind", f[2], e->kind, sizeof e->kind);
+    if (!st && strcmp(e->kind, "compute") && strcmp(e->kind, "send") && strcmp(e->kind, "wait") &&
+        strcmp(e->kind, "collective"))
+        st =
+            kvr_error(KVR_ERR_INPUT, "kind '%s' is not compute, send, wait or collective", e->kind);
     if (!st) st = text_field("what", f[3], e->what, sizeof e->what);
     if (!st) st = kvr_parse_real("start_s", f[4], 0, 1e9, &e->start_s);
     if (!st) st = kvr_parse_real("end_s", f[5], e->start_s, 1e9, &e->end_s);

@@ -340,16 +340,16 @@ expect 2 "nul.ini:2: NUL byte" "model INI: a NUL byte is refused at its line" --
 printf '[sweep]\nfigure = fig1\nfigure = fig2\n' >"$tmp/dup2.ini"
 expect 2 "dup2.ini:3: key 'figure' repeats the one on line 2" "sweep INI: a repeated key is refused" \
     -- sweep "$tmp/dup2.ini" --db "$tmp/e.db"
-# calibrate CSV: strict numbers with file:line, long lines legal (8 cases)
+# calibrate CSV: strict numbers and known names with file:line, long lines legal (9 cases)
 for bad in "llama-7b,-1024,attention,0.001" "llama-7b,99999999999999,attention,1" \
     "llama-7b,1024,attention,2.7e-05junk" "llama-7b,1024,attention,inf" \
     "llama-7b,1024,attention,nan" "llama-7b,1024,attention,0x10" "llama-7b,1024,attention, 1" \
-    "llama-7b,1024,bogus-op,1"; do
+    "llama-7b,1024,bogus-op,1" "bogus-model,1024,attention,1"; do
     { head -3 "$ops"; echo "# $pad"; echo "$bad"; } >"$tmp/b.csv"
     expect 2 "b.csv:5:" "calibrate CSV refuses '$bad' at line 5 (after a 300-byte line)" \
         -- calibrate --from "$tmp/b.csv"
 done
-# timeline TSV: strict numbers (5 cases), long fields legal
+# timeline TSV: strict numbers and kinds (6 cases), long fields legal
 "$kvr" sim --gpus 2 --ctx 1k --partition 600,424 --timeline "$tmp/tl.tsv" >/dev/null
 "$kvr" validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme kvr --partition 600,424 \
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
@@ -361,7 +361,7 @@ zeros=$(printf '%0250d' 0)
 report $? "a 280-byte timeline line is legal" "$(cat "$tmp/err")"
 for bad in '0\t0\tcompute\tpre\t0\tinf\t0\t-1' '0\t0\tcompute\tpre\t0\t1.0abc\t0\t-1' \
     '0\t0\tcompute\tpre\t0\tnan\t0\t-1' '5\t0\tcompute\tpre\t0\t1\t0\t-1' \
-    '0\t0\tcompute\tpre\t2\t1\t0\t-1'; do
+    '0\t0\tcompute\tpre\t2\t1\t0\t-1' '0\t0\tcomputer\tpre\t0\t1\t0\t-1'; do
     { head -3 "$tmp/tl2.tsv"; printf "$bad\n"; } >"$tmp/tl3.tsv"
     expect 2 "tl3.tsv:4:" "timeline TSV refuses '$bad' at line 4" \
         -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
