@@ -223,7 +223,10 @@ static enum kvr_status check_objects(struct kvr_store *s)
         for (int k = 0; k < 1; k++)
             for (const char *c = strstr(migrations[v], kinds[k]); c; c = strstr(c + 1, kinds[k])) {
                 const char *name = c + strlen(kinds[k]);
-                size_t len = strspn(name, "abcdefghijklmnopqrstuvwxyz_0123456789");
+                if (!strncmp(name, "IF NOT EXISTS ", 14)) name += 14;
+                size_t len =
+                    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+                if (len == 0) continue; /* a quoted name: not checked */
                 char drop[96], drop_if[112], renamed[112];
                 snprintf(drop, sizeof drop, "DROP %s%.*s;", kinds[k] + 7, (int)len, name);
                 snprintf(drop_if, sizeof drop_if, "DROP %sIF EXISTS %.*s;", kinds[k] + 7, (int)len,
