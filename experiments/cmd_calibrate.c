@@ -220,6 +220,10 @@ static enum kvr_status parse(int argc, char **argv, struct calib *c)
         return st;
     if (kvr_backend_from_name(c->backend) < 0)
         return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
+    static const char *const cuda_only[] = {"attn-shapes", NULL};
+    if (strcmp(c->backend, "cuda") &&
+        (st = kvr_opt_refuse(&calib_spec, &res, cuda_only, "times the cuda attention kernel")))
+        return st;
     if ((st = check_paths(c))) return st;
     return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
 }

@@ -264,6 +264,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     for (int o = 2; o < 5 && !st; o++)
         for (int i = 0; i < 5 && !st; i++)
             if (i != o) st = kvr_out_check_not_input(paths[o], vals[o], paths[i], vals[i]);
+    if (!st && a->device_arg && a->backend != KVR_BACKEND_CUDA)
+        st = kvr_error(KVR_ERR_USAGE, "--device picks a CUDA device: not for --backend ref");
     if (!st && (!a->model || (!a->ctx && !a->tokens_path)))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
     if (!st && a->tokens_path && a->n_ctx > 1)
@@ -373,6 +375,10 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme %s runs on several ranks: start it with mpirun -np P",
                              kvr_scheme_name(a.scheme));
+        static const char *const one_process[] = {"profile", NULL};
+        if ((st = kvr_opt_refuse(&exec_spec, &exec_res, one_process,
+                                 "times the operations of one process: run it without mpirun")))
+            return st;
         int rank, size;
         char argv_text[4096];
         kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);

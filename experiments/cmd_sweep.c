@@ -20,7 +20,7 @@ struct sweep_args {
     uint64_t stop_after;
     double timeout_s;
     int jobs;
-    bool json, quiet, help;
+    bool json, quiet, help, timeout_given;
     char **files;
     int n_files;
 };
@@ -71,6 +71,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
     enum kvr_status st = kvr_opt_parse(&sweep_spec, argc, argv, a, &res);
     if (st || res.help) return st;
     a->files = res.args, a->n_files = res.n_args, a->stop_after = UINT64_MAX;
+    a->timeout_given = kvr_opt_given(&sweep_spec, &res, "timeout");
     uint64_t jobs;
     if (kvr_parse_u64(a->jobs_arg, 256, &jobs) || jobs == 0)
         return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
@@ -163,6 +164,10 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     int rank = 0, size = 1;
     struct kvr_comm *comm = NULL; /* only with several ranks */
     if ((st = kvr_mpi_init(&rank, &size))) return st;
+    if (size == 1 && a.timeout_given)
+        return kvr_mpi_finalize(),
+               kvr_error(KVR_ERR_USAGE, "--timeout bounds the waits between MPI ranks: it applies "
+                                        "under mpirun only");
     if (size > 1 && a.jobs > 1)
         return kvr_mpi_finalize(), kvr_error(KVR_ERR_USAGE, "sweep: --jobs and mpirun do not mix");
     /* the deadline of every exchange: ranks wait for rank 0's database work and for each

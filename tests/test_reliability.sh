@@ -214,7 +214,7 @@ expect 2 "gr.ini:3: granularity changes nothing here" "sweep granularity without
 cp "$tmp/ok.ini" "$tmp/ok0.ini"
 expect 2 "not a database" "sweep --db naming the sweep file exits 2" -- sweep "$tmp/ok.ini" --db "$tmp/ok.ini"
 same "$tmp/ok.ini" "$tmp/ok0.ini"; report $? "  and leaves the file as it was"
-# every option is used or refused (10 cases)
+# every option is used or refused (exec x 6, sim x 3, search, calibrate x 3, sweep, validate)
 for o in "--partition 8,8" "--machine a100-nvlink" "--bw 10GB/s" "--comm nccl"; do
     # shellcheck disable=SC2086
     expect 2 "applies to the schemes on ranks" "single-process exec refuses $o" \
@@ -225,6 +225,13 @@ done
     --dump-logits "$tmp/l.bin" --dump-kv "$tmp/kv.bin" --timeline "$tmp/t.tsv" >"$tmp/out" 2>&1 &&
     [ -s "$tmp/l.bin" ] && [ -s "$tmp/kv.bin" ] && [ -s "$tmp/t.tsv" ]
 report $? "single-process exec writes --dump-logits, --dump-kv and --timeline" "$(cat "$tmp/out")"
+expect 2 "--device picks a CUDA device" "exec --device with --backend ref exits 2" \
+    -- exec --model llama-7b --ctx 16 --backend ref --device 1
+expect 2 "--attn-shapes times the cuda attention kernel" "calibrate --backend ref --attn-shapes exits 2" \
+    -- calibrate --backend ref --attn-shapes 1k:0
+expect 2 "--timeout bounds the waits between MPI ranks" "sweep --timeout without mpirun exits 2" \
+    -- sweep "$tmp/ok.ini" --db "$tmp/ok3.db" --timeout 5
+[ ! -e "$tmp/ok3.db" ]; report $? "  before creating the database"
 expect 2 "--objective: 'bogus'" "sim --objective bogus exits 2" -- sim --objective bogus --noise 0.1
 expect 2 "--trials applies with --noise only" "sim --trials without --noise exits 2" -- sim --trials 5
 expect 2 "--seed applies with --noise only" "search --seed without --noise exits 2" \
