@@ -245,7 +245,8 @@ static enum kvr_status check_used(const struct loader *ld)
     bool noise = false, search = false;
     for (int i = 0; i < sp->n_noise; i++) noise |= strcmp(sp->noise[i], "none") != 0;
     for (int i = 0; i < sp->n_schemes; i++)
-        search |= sp->schemes[i] == KVR_SW_KVR_S || sp->schemes[i] == KVR_SW_KVR_P;
+        search |=
+            sp->schemes[i].source == KVR_PART_SEARCHED || sp->schemes[i].source == KVR_PART_INTERP;
     int k = !noise && ld->lines[L_SEEDS]    ? L_SEEDS
             : !noise && ld->lines[L_TRIALS] ? L_TRIALS
             : !search && ld->lines[L_GRAN]  ? L_GRAN
