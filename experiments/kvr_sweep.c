@@ -216,9 +216,8 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
 }
 
 /* The lines of the axes checked against each other once the whole file is read. */
-enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_SEEDS, L_TRIALS, L_GRAN, L_N };
-static const char *const line_keys[L_N] = {"machines", "gpus",  "bw",     "links",
-                                           "noise",    "seeds", "trials", "granularity"};
+enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_N };
+static const char *const line_keys[L_N] = {"machines", "gpus", "bw", "links", "noise"};
 
 struct loader {
     struct kvr_sweep_spec *sp;
@@ -235,27 +234,6 @@ static enum kvr_status on_key(void *user, const char *section, const char *key, 
     if (strcmp(section, "axes"))
         return kvr_error(KVR_ERR_INPUT, "unknown section [%s] (sweep, axes)", section);
     return axis_key(ld->sp, key, value);
-}
-
-/* A key that changes nothing is refused at its line: seeds and trials without a noise axis
- * (every trial would be the same), a granularity without a scheme that searches (kvr-s, kvr-p). */
-static enum kvr_status check_used(const struct loader *ld)
-{
-    const struct kvr_sweep_spec *sp = ld->sp;
-    bool noise = false, search = false;
-    for (int i = 0; i < sp->n_noise; i++) noise |= strcmp(sp->noise[i], "none") != 0;
-    for (int i = 0; i < sp->n_schemes; i++)
-        search |=
-            sp->schemes[i].source == KVR_PART_SEARCHED || sp->schemes[i].source == KVR_PART_INTERP;
-    int k = !noise && ld->lines[L_SEEDS]    ? L_SEEDS
-            : !noise && ld->lines[L_TRIALS] ? L_TRIALS
-            : !search && ld->lines[L_GRAN]  ? L_GRAN
-                                            : -1;
-    if (k < 0) return KVR_OK;
-    return kvr_error(KVR_ERR_INPUT, "%s:%d: %s changes nothing here (%s)", sp->path, ld->lines[k],
-                     line_keys[k],
-                     k == L_GRAN ? "only kvr-s and kvr-p search partitions"
-                                 : "it applies with a noise axis only");
 }
 
 /* One machine the sweep will build: profile h at p GPUs with one bw, link and noise value. */
@@ -320,7 +298,6 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
                                             : NULL;
     if (!st && missing) st = kvr_error(KVR_ERR_INPUT, "%s: missing %s", path, missing);
     if (!st) st = check_axes(&ld);
-    if (!st) st = check_used(&ld);
     if (!st && !strcmp(sp->objective, "exec"))
         st = kvr_error(KVR_ERR_INPUT,
                        "%s: objective = exec needs the executor, which this "

@@ -204,12 +204,6 @@ expect 2 "nz.ini:9: noise" "sweep noise = random:3: file:line at read time" \
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nlinks = 0-1=fast\n' >"$tmp/ln.ini"
 expect 2 "ln.ini:9: links" "sweep links = 0-1=fast: file:line at read time" \
     -- sweep "$tmp/ln.ini" --db "$tmp/e.db"
-printf '[sweep]\nfigure = fig1\ntrials = 8\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\n' >"$tmp/tr.ini"
-expect 2 "tr.ini:3: trials changes nothing here" "sweep trials without a noise axis: refused at its line" \
-    -- sweep "$tmp/tr.ini" --db "$tmp/e.db"
-printf '[sweep]\nfigure = fig1\ngranularity = 128\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\n' >"$tmp/gr.ini"
-expect 2 "gr.ini:3: granularity changes nothing here" "sweep granularity without kvr-s/kvr-p: refused" \
-    -- sweep "$tmp/gr.ini" --db "$tmp/e.db"
 [ ! -e "$tmp/e.db" ]; report $? "  none of them creates the database"
 cp "$tmp/ok.ini" "$tmp/ok0.ini"
 expect 2 "not a database" "sweep --db naming the sweep file exits 2" -- sweep "$tmp/ok.ini" --db "$tmp/ok.ini"
