@@ -66,13 +66,20 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
         if (c == '?') return KVR_ERR_USAGE;
         if (c == 'h')
-            return fputs("usage: kvr bench sim|search [--json]\n       kvr bench attention "
+            return fputs("usage: kvr bench sim|search [paper|scale] [--json]\n       kvr bench "
+                         "attention "
                          "--help\n       kvr bench comm --help\n",
                          stdout),
                    KVR_OK;
         if (c == 'j') json = true;
     }
-    if (optind + 1 == argc && !strcmp(argv[optind], "search")) return kvr_bench_search(json);
+    if (optind < argc && !strcmp(argv[optind], "search")) {
+        const char *part = optind + 2 == argc ? argv[optind + 1] : optind + 1 == argc ? "" : NULL;
+        if (!part || (*part && strcmp(part, "paper") && strcmp(part, "scale")))
+            return kvr_error(KVR_ERR_USAGE, "bench search: expected 'paper', 'scale' or nothing");
+        enum kvr_status st = strcmp(part, "scale") ? kvr_bench_search(json) : KVR_OK;
+        return st || !strcmp(part, "paper") ? st : kvr_bench_search_scale(json);
+    }
     if (optind + 1 != argc || strcmp(argv[optind], "sim"))
         return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim', 'search' or 'attention'");
     return bench_sim(json);

@@ -327,9 +327,9 @@ static enum kvr_status write_ini(const struct calib *c, const struct kvr_machine
             100 * o->abs_err_s / o->meas_s, mape(&o->ttft_check), 100 * o->ttft_check.max);
     fprintf(f,
             "[machine]\nname = %s\n\n[gpu]\nname = %s\npeak = %.6gTFLOPS\nmem_bw = %.6gTB/s\n"
-            "mem = %.6gGB\nlaunch = %.6gus\n",
-            h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12,
-            h->gpu.mem_bytes / 1e9, h->gpu.launch_s * 1e6);
+            "mem = %.0f\nmem_reserve = %.0f\nlaunch = %.6gus\n",
+            h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12, h->gpu.mem_bytes,
+            h->gpu.mem_reserve_bytes, h->gpu.launch_s * 1e6);
     for (int k = 0; k < KVR_N_CLASSES; k++)
         fprintf(f, "eff.%s = %.9f\nhalf_tokens.%s = %.6f\nmem_eff.%s = %.9f\n", kvr_class_name(k),
                 h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),

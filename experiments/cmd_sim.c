@@ -32,17 +32,22 @@ static const char sim_help[] =
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
     struct kvr_machine_args mach;
-    bool json, help;
+    bool json, help, allow_oom;
 };
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
-        {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
-        {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
-        {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         KVR_MACHINE_ARGS_OPTIONS,
+                                         {"gpus", required_argument, NULL, 'g'},
+                                         {"ctx", required_argument, NULL, 'c'},
+                                         {"scheme", required_argument, NULL, 's'},
+                                         {"partition", required_argument, NULL, 'P'},
+                                         {"timeline", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"allow-oom", no_argument, NULL, 'O'},
+                                         {NULL, 0, NULL, 0}};
     *a = (struct sim_args){.model = "llama-7b",
                            .ctx = "16k",
                            .scheme = "kvr",
@@ -76,6 +81,9 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
             break;
         case 'j':
             a->json = true;
+            break;
+        case 'O':
+            a->allow_oom = true;
             break;
         default: {
             enum kvr_status st;
@@ -274,6 +282,7 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
         print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
     else if (!st)
         print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme);
+    if (!st && !a.allow_oom) st = kvr_sim_check_fits(&res);
     free(tl.events);
     kvr_sim_free(sim);
     return st;

@@ -1,9 +1,8 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
- * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS,
- *       attn_hd_exp, attn_keys_exp, op_scale.OP;
- * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat, overlap_bw;
- * [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
- * Every error names file:line. */
+ * [gpu] name, peak, mem_bw, mem, mem_reserve (default 2GiB), launch, eff.CLASS, half_tokens.CLASS,
+ * mem_eff.CLASS, attn_hd_exp, attn_keys_exp, op_scale.OP; [topology] nodes, gpus_per_node, gpus,
+ * intra_bw, intra_lat, inter_bw, inter_lat, overlap_bw; [links] I-J = RATE[,LATENCY] (or I>J,
+ * directed); [noise] share, mode, links, seed. Every error names file:line. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +28,7 @@ static const struct key_spec keys[] = {
     {"gpu", "peak", K_FLOPS, M(gpu.peak_flops), 1},
     {"gpu", "mem_bw", K_RATE, M(gpu.mem_Bps), 1},
     {"gpu", "mem", K_BYTES, M(gpu.mem_bytes), 1},
+    {"gpu", "mem_reserve", K_BYTES, M(gpu.mem_reserve_bytes), 0},
     {"gpu", "launch", K_DURATION, M(gpu.launch_s), 0},
     {"topology", "nodes", K_COUNT, M(n_nodes), 0},
     {"topology", "gpus_per_node", K_COUNT, M(gpus_per_node), 1},

@@ -1,0 +1,212 @@
+/* hier, the product's search (KVR-S): a bottleneck bisection, a scan along the bottleneck, and
+ * a refinement with exact evaluations.
+ *
+ * The chain's TTFT is a longest path through (rank, layer): per layer rank i costs
+ * cycle_i = pre + attention + post of its chunk after the prefix S_{i-1} (a function of the
+ * prefix sums, decreasing in S_{i-1} for a fixed S_i), and hop i carries the cache [0, S_i)
+ * (increasing in S_i). For a bottleneck T, the backward greedy gives each rank from the last
+ * one down the largest chunk whose cycle is <= T, so every prefix S_i is as small as T allows
+ * (the hops carry the least KV, the pipeline fills soonest) and the front ranks take what is
+ * left (at least one grain each). Bisection on T finds the smallest feasible bottleneck T*;
+ * the answer lies on the curve T >= T* (a larger T trades the per-layer bottleneck for less
+ * KV on the hops), so a geometric scan of T in [T*, T(one rank)] evaluated exactly, a golden-
+ * section search around its best, and a refinement by moves across each boundary (2(p-1)
+ * exact evaluations a pass, steps halving down to the grain) finish it. Greedy cost: p log C
+ * cost-model calls per T; exact evaluations: O(p) per pass, each O(p L): about p^2 overall. */
+#include <math.h>
+#include <string.h>
+
+#include "kvr_cost.h"
+#include "kvr_lookup.h"
+#include "kvr_search.h"
+
+struct chain {
+    const struct kvr_model *m;
+    const struct kvr_machine *h;
+    int p;
+    uint64_t ctx, g;
+    double kvb; /* KV bytes per token of one layer */
+};
+
+static double cycle_s(const struct chain *c, uint64_t s, uint64_t n)
+{
+    const struct kvr_gpu *g = &c->h->gpu;
+    return kvr_cost_pre_s(c->m, g, n) + kvr_cost_attn_s(c->m, g, s, n, KVR_MASK_CAUSAL) +
+           kvr_cost_post_s(c->m, g, n);
+}
+
+/* The expected share of a noisy link as the transfer time sees it: E[1 / (1 - U s)] for U
+ * uniform in [0, 1) is -ln(1 - s) / s. */
+static double mean_share(const struct kvr_machine *h, int i, int j)
+{
+    const struct kvr_noise *nz = &h->noise;
+    if (nz->mode == KVR_NOISE_NONE || !(nz->all_links || nz->on[i][j]) || nz->share <= 0) return 0;
+    if (nz->mode == KVR_NOISE_CONSTANT) return nz->share;
+    return 1 - nz->share / -log1p(-nz->share);
+}
+
+static double hop_s(const struct chain *c, int i, uint64_t s)
+{
+    return kvr_link_overlap_s(c->h, i, i + 1, (double)s * c->kvb, mean_share(c->h, i, i + 1));
+}
+
+/* Backward greedy for bottleneck T: prefix ends S[0..p-1]; false when T is infeasible. */
+static bool greedy(const struct chain *c, double T, uint64_t *S)
+{
+    const uint64_t g = c->g;
+    S[c->p - 1] = c->ctx;
+    for (int m = c->p - 1; m >= 1; m--) {
+        uint64_t lo = (uint64_t)m, hi = (S[m] - 1) / g; /* in grains: ranks 0..m-1 need one */
+        if (hi < lo || cycle_s(c, hi * g, S[m] - hi * g) > T) return false;
+        while (lo < hi) { /* the smallest prefix whose chunk up to S[m] fits in T */
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (cycle_s(c, mid * g, S[m] - mid * g) <= T)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        S[m - 1] = lo * g;
+        if (hop_s(c, m - 1, S[m - 1]) > T) return false;
+    }
+    return cycle_s(c, 0, S[0]) <= T;
+}
+
+static void to_tokens(const uint64_t *S, int p, uint64_t *tokens)
+{
+    for (int i = 0; i < p; i++) tokens[i] = S[i] - (i ? S[i - 1] : 0);
+}
+
+struct scan {
+    struct kvr_objective *obj;
+    const struct chain *c;
+    uint64_t best[KVR_MAX_GPUS];
+    double best_v, best_T;
+};
+
+/* The exact objective of the greedy partition at T (INFINITY when T is infeasible). */
+static double at(struct scan *s, double T)
+{
+    uint64_t S[KVR_MAX_GPUS], t[KVR_MAX_GPUS];
+    if (!greedy(s->c, T, S)) return INFINITY;
+    to_tokens(S, s->c->p, t);
+    double v = kvr_objective_eval(s->obj, s->c->ctx, t);
+    if (v < s->best_v) {
+        s->best_v = v, s->best_T = T;
+        memcpy(s->best, t, (size_t)s->c->p * sizeof *t);
+    }
+    return v;
+}
+
+/* The smallest feasible bottleneck, by bisection on log T between an infeasible and a feasible
+ * one (the whole context on one rank is always feasible for the greedy). */
+static double smallest_bottleneck(const struct chain *c, double hi)
+{
+    uint64_t S[KVR_MAX_GPUS];
+    double lo = hi / (4.0 * c->p);
+    for (int k = 0; k < 20 && greedy(c, lo, S); k++) lo /= 4;
+    for (int k = 0; k < 40 && hi / lo > 1 + 1e-6; k++) {
+        double mid = sqrt(lo * hi);
+        if (greedy(c, mid, S))
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi;
+}
+
+/* Geometric scan of T in [T*, T1], then golden section around the best step. */
+static void scan_bottleneck(struct scan *s, double t_star, double t_one)
+{
+    const int n = 24;
+    double r = pow(t_one / t_star, 1.0 / n);
+    if (!(r > 1)) r = 1 + 1e-3;
+    for (int k = 0; k <= n; k++) at(s, t_star * pow(r, k));
+    double a = log(fmax(s->best_T / r, t_star)), b = log(s->best_T * r);
+    const double phi = 0.6180339887498949;
+    double x1 = b - phi * (b - a), x2 = a + phi * (b - a);
+    double f1 = at(s, exp(x1)), f2 = at(s, exp(x2));
+    for (int k = 0; k < 12; k++) {
+        if (f1 <= f2)
+            b = x2, x2 = x1, f2 = f1, x1 = b - phi * (b - a), f1 = at(s, exp(x1));
+        else
+            a = x1, x1 = x2, f1 = f2, x2 = a + phi * (b - a), f2 = at(s, exp(x2));
+    }
+}
+
+bool kvr_search_on_grid(const uint64_t *tokens, int p, uint64_t g)
+{
+    uint64_t s = 0;
+    for (int i = 0; i + 1 < p; i++) {
+        s += tokens[i];
+        if (tokens[i] == 0 || s % g) return false;
+    }
+    return p < 1 || tokens[p - 1] > 0;
+}
+
+/* One pass of moves of step tokens across every boundary; true when something improved. */
+static bool refine_pass(struct kvr_objective *obj, uint64_t ctx, uint64_t step, uint64_t *t,
+                        double *v)
+{
+    int p = kvr_objective_p(obj);
+    bool improved = false;
+    for (int i = 0; i + 1 < p; i++)
+        for (int dir = 0; dir < 2; dir++) {
+            uint64_t *from = dir ? &t[i] : &t[i + 1], *to = dir ? &t[i + 1] : &t[i];
+            if (*from <= step) continue; /* chunks stay non-empty */
+            *from -= step, *to += step;
+            double w = kvr_objective_eval(obj, ctx, t);
+            if (w < *v * (1 - 1e-12)) {
+                *v = w, improved = true;
+                break; /* the other direction would undo it */
+            }
+            *from += step, *to -= step;
+        }
+    return improved;
+}
+
+double kvr_search_refine(struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t step,
+                         uint64_t *tokens)
+{
+    double v = kvr_objective_eval(obj, ctx, tokens);
+    step = step / g * g < g ? g : step / g * g;
+    for (;; step = step / 2 / g * g) {
+        for (int pass = 0; pass < 64 && refine_pass(obj, ctx, step, tokens, &v); pass++) {
+        }
+        if (step / 2 / g * g < g) break;
+    }
+    return v;
+}
+
+enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
+                                const struct kvr_search_opts *o, struct kvr_search_result *res)
+{
+    int p = kvr_objective_p(obj);
+    enum kvr_status st = kvr_search_check_ctx(obj, ctx);
+    if (st) return st;
+    uint64_t evals0 = kvr_objective_evals(obj), g = kvr_lookup_grain(p, ctx, o->granularity);
+    const struct kvr_model *m = kvr_objective_model(obj);
+    struct chain c = {.m = m,
+                      .h = kvr_objective_machine(obj),
+                      .p = p,
+                      .ctx = ctx,
+                      .g = g,
+                      .kvb = (double)kvr_model_kv_bytes_per_token_layer(m)};
+    struct scan s = {.obj = obj, .c = &c, .best_v = INFINITY};
+    if (p > 1) {
+        double t_one = cycle_s(&c, 0, ctx); /* everything on the last rank */
+        double t_star = smallest_bottleneck(&c, t_one * 1.0001);
+        scan_bottleneck(&s, t_star, t_one * 1.0001);
+    }
+    /* the balanced closed form on the grid, as a candidate too */
+    uint64_t t[KVR_MAX_GPUS];
+    kvr_search_start(obj, ctx, g, t);
+    double v = kvr_objective_eval(obj, ctx, t);
+    if (v < s.best_v) s.best_v = v, memcpy(s.best, t, (size_t)p * sizeof *t);
+    if (!isfinite(s.best_v)) return kvr_objective_nofit_error(obj, ctx);
+    if (p > 1) s.best_v = kvr_search_refine(obj, ctx, g, 8 * g, s.best);
+    memcpy(res->tokens, s.best, (size_t)p * sizeof *s.best);
+    res->ttft_s = s.best_v;
+    res->n_evals = kvr_objective_evals(obj) - evals0;
+    res->granularity = g;
+    return KVR_OK;
+}

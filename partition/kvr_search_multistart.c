@@ -1,0 +1,80 @@
+/* The strong oracle for tests and `kvr bench search`: the best of hier, the descent oracle and
+ * Nelder-Mead rounded to the grid (both at p <= 16: beyond they take minutes), hier's
+ * refinement from seeded random starts, and all-pair moves (p(p-1) a step) from the best. */
+#include <math.h>
+#include <string.h>
+
+#include "kvr_lookup.h"
+#include "kvr_search.h"
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+struct best {
+    uint64_t tokens[KVR_MAX_GPUS];
+    double v;
+};
+
+static void keep(struct best *b, const uint64_t *t, double v, int p)
+{
+    if (v < b->v) b->v = v, memcpy(b->tokens, t, (size_t)p * sizeof *t);
+}
+
+static void keep_result(struct best *b, const struct kvr_search_result *r, enum kvr_status st,
+                        int p, uint64_t g)
+{
+    if (st == KVR_OK && kvr_search_on_grid(r->tokens, p, g)) keep(b, r->tokens, r->ttft_s, p);
+}
+
+/* Random fractions (exponential draws: uniform on the simplex), rounded to the grid. */
+static void random_start(uint64_t *seed, int p, uint64_t ctx, uint64_t g, uint64_t *t)
+{
+    double frac[KVR_MAX_GPUS], sum = 0;
+    for (int i = 0; i < p; i++) {
+        double u = ((double)(splitmix64(seed) >> 11) + 0.5) / 9007199254740992.0;
+        sum += frac[i] = -log(u);
+    }
+    for (int i = 0; i < p; i++) frac[i] /= sum;
+    kvr_lookup_round(frac, p, ctx, g, t);
+}
+
+enum kvr_status kvr_search_multistart(struct kvr_objective *obj, uint64_t ctx,
+                                      const struct kvr_search_opts *o,
+                                      struct kvr_search_result *res)
+{
+    int p = kvr_objective_p(obj);
+    uint64_t evals0 = kvr_objective_evals(obj), g = kvr_lookup_grain(p, ctx, o->granularity);
+    struct best b = {.v = INFINITY};
+    struct kvr_search_result r;
+    enum kvr_status st = kvr_search_hier(obj, ctx, o, &r);
+    if (st) return st; /* hier refuses what nothing else would find (ctx < p, no fit) */
+    keep_result(&b, &r, st, p, g);
+    if (p <= 16) {
+        keep_result(&b, &r, kvr_search_descent(obj, ctx, o, &r), p, g);
+        if (kvr_search_nelder_mead(obj, ctx, o, &r) == KVR_OK) {
+            double frac[KVR_MAX_GPUS];
+            kvr_lookup_fractions(r.tokens, p, frac);
+            kvr_lookup_round(frac, p, ctx, g, r.tokens);
+            keep(&b, r.tokens, kvr_search_refine(obj, ctx, g, 4 * g, r.tokens), p);
+        }
+    }
+    uint64_t seed = o->nm_seed, t[KVR_MAX_GPUS];
+    for (int k = 0; k < (o->nm_starts > 0 ? o->nm_starts : 1) && p > 1; k++) {
+        random_start(&seed, p, ctx, g, t);
+        keep(&b, t, kvr_search_refine(obj, ctx, g, ctx / (uint64_t)p / 2, t), p);
+    }
+    if (p > 1) {
+        memcpy(t, b.tokens, (size_t)p * sizeof *t);
+        keep(&b, t, kvr_search_polish(obj, ctx, g, 4 * g, t), p);
+    }
+    memcpy(res->tokens, b.tokens, (size_t)p * sizeof *b.tokens);
+    res->ttft_s = b.v;
+    res->n_evals = kvr_objective_evals(obj) - evals0;
+    res->granularity = g;
+    return KVR_OK;
+}
