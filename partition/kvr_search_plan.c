@@ -136,3 +136,21 @@ enum kvr_status kvr_mapping_parse(const char *text, int n, int n_total, int *map
     }
     return KVR_OK;
 }
+
+void kvr_plan_row_set_search(struct kvr_plan_row *r, const struct kvr_plan_search *ps)
+{
+    int p = r->p;
+    memcpy(r->tokens, ps->best.tokens, (size_t)p * sizeof *r->tokens);
+    r->granularity_tokens = ps->best.granularity;
+    r->predicted_ttft_s = ps->best.ttft_s;
+    r->evaluations = ps->best.n_evals;
+    bool identity = true;
+    for (int i = 0; i < p; i++) identity &= ps->map[i] == i;
+    r->n_mapping = identity ? 0 : p;
+    memcpy(r->mapping, ps->map, (size_t)p * sizeof *r->mapping);
+    r->fewer_p = ps->fewer_p;
+    if (ps->fewer_p < 1) return;
+    memcpy(r->fewer_tokens, ps->fewer.tokens, (size_t)ps->fewer_p * sizeof *r->fewer_tokens);
+    memcpy(r->fewer_mapping, ps->fewer_map, (size_t)ps->fewer_p * sizeof *r->fewer_mapping);
+    r->fewer_predicted_ttft_s = ps->fewer.ttft_s;
+}

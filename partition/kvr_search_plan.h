@@ -16,6 +16,7 @@
 #pragma once
 
 #include "kvr_search.h"
+#include "kvr_store.h"
 
 struct kvr_plan_search {
     struct kvr_search_result best; /* on all p ranks */
@@ -37,3 +38,7 @@ enum kvr_status kvr_search_plan(struct kvr_objective *obj, uint64_t ctx,
 /* "0;1;2;3" for the first n entries of map, and back (n entries, each < n_total). */
 void kvr_mapping_format(const int *map, int n, char *buf, size_t cap);
 enum kvr_status kvr_mapping_parse(const char *text, int n, int n_total, int *map);
+
+/* A plan row's partition, granularity, prediction, evaluations, mapping (identity: not
+ * recorded) and fewer-GPU plan from a plan search; the key fields are the caller's. */
+void kvr_plan_row_set_search(struct kvr_plan_row *r, const struct kvr_plan_search *ps);

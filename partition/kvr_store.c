@@ -17,6 +17,47 @@ struct kvr_store {
     int version;
 };
 
+/* The sweep views as schema 2 created them; schema 3 rebuilds sweep_point and creates them
+ * again from the same text. */
+#define SWEEP_VIEWS                                                                                \
+    "CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = 'done';"                    \
+    "CREATE VIEW sweep_progress AS"                                                                \
+    "  SELECT sweep, state, count(*) AS points FROM sweep_point GROUP BY sweep, state;"            \
+    "CREATE VIEW plot_ttft_ctx AS"                                                                 \
+    "  SELECT figure, model, machine, link_Bps, p, series, series_rank, ctx_tokens, ttft_s,"       \
+    "         lower_bound_s FROM sweep_done;"                                                      \
+    "CREATE VIEW plot_scaling AS"                                                                  \
+    "  SELECT figure, model, machine, link_Bps, series, series_rank, p, ttft_s, lower_bound_s"     \
+    "  FROM sweep_done;"                                                                           \
+    "CREATE VIEW plot_breakdown AS"                                                                \
+    "  SELECT figure, model, machine, link_Bps, p, ctx_tokens, series, series_rank, compute_s,"    \
+    "         comm_s, wait_s, ttft_s FROM sweep_done;"                                             \
+    "CREATE VIEW plot_kvrp_gap AS"                                                                 \
+    "  SELECT s.figure, s.model, s.machine, s.link_Bps, s.p, s.ctx_tokens,"                        \
+    "         100.0 * (pr.ttft_s - s.ttft_s) / s.ttft_s AS gap_pct, s.ttft_s AS kvrs_ttft_s,"      \
+    "         pr.ttft_s AS kvrp_ttft_s"                                                            \
+    "  FROM sweep_done s JOIN sweep_done pr ON pr.sweep = s.sweep AND pr.model = s.model"          \
+    "   AND pr.machine = s.machine AND pr.link_Bps IS s.link_Bps AND pr.p = s.p"                   \
+    "   AND pr.ctx_tokens = s.ctx_tokens AND pr.link_spec IS s.link_spec"                          \
+    "   AND pr.noise_spec IS s.noise_spec AND pr.seed IS s.seed"                                   \
+    "  WHERE s.series = 'KVR-S' AND pr.series = 'KVR-P';"                                          \
+    "CREATE VIEW plot_noise AS"                                                                    \
+    "  SELECT figure, model, machine, p, ctx_tokens, series, series_rank, noise_share,"            \
+    "         avg(ttft_s) AS ttft_mean_s, min(ttft_s) AS ttft_min_s, max(ttft_s) AS ttft_max_s,"   \
+    "         avg(ttft_p95_s) AS ttft_p95_mean_s, count(*) AS seeds"                               \
+    "  FROM sweep_done GROUP BY figure, model, machine, p, ctx_tokens, series, noise_share;"       \
+    "CREATE VIEW plot_slow_link AS"                                                                \
+    "  SELECT figure, model, machine, p, ctx_tokens, series, series_rank, link_from, ttft_s"       \
+    "  FROM sweep_done;"                                                                           \
+    "CREATE VIEW plot_speedup AS"                                                                  \
+    "  SELECT k.figure, k.model, k.machine, k.link_Bps, k.p, k.ctx_tokens,"                        \
+    "         t.ttft_s / k.ttft_s AS speedup"                                                      \
+    "  FROM sweep_done k JOIN sweep_done t ON t.sweep = k.sweep AND t.model = k.model"             \
+    "   AND t.machine = k.machine AND t.link_Bps IS k.link_Bps AND t.p = k.p"                      \
+    "   AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"                            \
+    "   AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"                                     \
+    "  WHERE k.series = 'KVR-S' AND t.series = 'TSP';"
+
 /* migrations[i] takes a database from user_version i to i + 1. Never edit a released one:
  * add the next. Column names carry SI units; plots read the views. */
 static const char *const migrations[] = {
@@ -60,44 +101,41 @@ static const char *const migrations[] = {
     "ALTER TABLE sweep_point ADD COLUMN noise_share REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE sweep_point ADD COLUMN link_from INTEGER NOT NULL DEFAULT -1;"
     "ALTER TABLE sweep_point ADD COLUMN series_rank INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);"
-    "CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = 'done';"
-    "CREATE VIEW sweep_progress AS"
-    "  SELECT sweep, state, count(*) AS points FROM sweep_point GROUP BY sweep, state;"
-    "CREATE VIEW plot_ttft_ctx AS"
-    "  SELECT figure, model, machine, link_Bps, p, series, series_rank, ctx_tokens, ttft_s,"
-    "         lower_bound_s FROM sweep_done;"
-    "CREATE VIEW plot_scaling AS"
-    "  SELECT figure, model, machine, link_Bps, series, series_rank, p, ttft_s, lower_bound_s"
-    "  FROM sweep_done;"
-    "CREATE VIEW plot_breakdown AS"
-    "  SELECT figure, model, machine, link_Bps, p, ctx_tokens, series, series_rank, compute_s,"
-    "         comm_s, wait_s, ttft_s FROM sweep_done;"
-    "CREATE VIEW plot_kvrp_gap AS"
-    "  SELECT s.figure, s.model, s.machine, s.link_Bps, s.p, s.ctx_tokens,"
-    "         100.0 * (pr.ttft_s - s.ttft_s) / s.ttft_s AS gap_pct, s.ttft_s AS kvrs_ttft_s,"
-    "         pr.ttft_s AS kvrp_ttft_s"
-    "  FROM sweep_done s JOIN sweep_done pr ON pr.sweep = s.sweep AND pr.model = s.model"
-    "   AND pr.machine = s.machine AND pr.link_Bps IS s.link_Bps AND pr.p = s.p"
-    "   AND pr.ctx_tokens = s.ctx_tokens AND pr.link_spec IS s.link_spec"
-    "   AND pr.noise_spec IS s.noise_spec AND pr.seed IS s.seed"
-    "  WHERE s.series = 'KVR-S' AND pr.series = 'KVR-P';"
-    "CREATE VIEW plot_noise AS"
-    "  SELECT figure, model, machine, p, ctx_tokens, series, series_rank, noise_share,"
-    "         avg(ttft_s) AS ttft_mean_s, min(ttft_s) AS ttft_min_s, max(ttft_s) AS ttft_max_s,"
-    "         avg(ttft_p95_s) AS ttft_p95_mean_s, count(*) AS seeds"
-    "  FROM sweep_done GROUP BY figure, model, machine, p, ctx_tokens, series, noise_share;"
-    "CREATE VIEW plot_slow_link AS"
-    "  SELECT figure, model, machine, p, ctx_tokens, series, series_rank, link_from, ttft_s"
-    "  FROM sweep_done;"
-    "CREATE VIEW plot_speedup AS"
-    "  SELECT k.figure, k.model, k.machine, k.link_Bps, k.p, k.ctx_tokens,"
-    "         t.ttft_s / k.ttft_s AS speedup"
-    "  FROM sweep_done k JOIN sweep_done t ON t.sweep = k.sweep AND t.model = k.model"
-    "   AND t.machine = k.machine AND t.link_Bps IS k.link_Bps AND t.p = k.p"
-    "   AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
-    "   AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
-    "  WHERE k.series = 'KVR-S' AND t.series = 'TSP';",
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS,
+    /* 2 -> 3: plans record their chain mapping and the plan on fewer GPUs that is as fast;
+     * sweep points that do not fit are 'infeasible', with the bytes */
+    "ALTER TABLE plan ADD COLUMN mapping TEXT;"
+    "ALTER TABLE plan ADD COLUMN fewer_p INTEGER;"
+    "ALTER TABLE plan ADD COLUMN fewer_partition_tokens TEXT;"
+    "ALTER TABLE plan ADD COLUMN fewer_mapping TEXT;"
+    "ALTER TABLE plan ADD COLUMN fewer_predicted_ttft_s REAL;"
+    "DROP VIEW sweep_done; DROP VIEW sweep_progress; DROP VIEW plot_ttft_ctx;"
+    "DROP VIEW plot_scaling; DROP VIEW plot_breakdown; DROP VIEW plot_kvrp_gap;"
+    "DROP VIEW plot_noise; DROP VIEW plot_slow_link; DROP VIEW plot_speedup;"
+    "CREATE TABLE sweep_point_v3 ("
+    "  id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, point_key TEXT NOT NULL,"
+    "  figure TEXT NOT NULL, series TEXT NOT NULL, model TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  p INTEGER NOT NULL, ctx_tokens INTEGER NOT NULL, scheme TEXT NOT NULL,"
+    "  method TEXT NOT NULL, link_Bps REAL, link_spec TEXT, noise_spec TEXT, seed INTEGER,"
+    "  objective TEXT NOT NULL,"
+    "  state TEXT NOT NULL"
+    "    CHECK (state IN ('pending', 'running', 'done', 'failed', 'infeasible')),"
+    "  partition_tokens TEXT, ttft_s REAL, ttft_p50_s REAL, ttft_p95_s REAL,"
+    "  compute_s REAL, comm_s REAL, wait_s REAL, lower_bound_s REAL, error TEXT,"
+    "  run_id INTEGER REFERENCES run(id), noise_share REAL NOT NULL DEFAULT 0,"
+    "  link_from INTEGER NOT NULL DEFAULT -1, series_rank INTEGER NOT NULL DEFAULT 0,"
+    "  mem_needed_bytes REAL, mem_available_bytes REAL, UNIQUE (sweep, point_key));"
+    "INSERT INTO sweep_point_v3 (id, sweep, point_key, figure, series, model, machine, p,"
+    "  ctx_tokens, scheme, method, link_Bps, link_spec, noise_spec, seed, objective, state,"
+    "  partition_tokens, ttft_s, ttft_p50_s, ttft_p95_s, compute_s, comm_s, wait_s,"
+    "  lower_bound_s, error, run_id, noise_share, link_from, series_rank)"
+    "  SELECT id, sweep, point_key, figure, series, model, machine, p, ctx_tokens, scheme,"
+    "  method, link_Bps, link_spec, noise_spec, seed, objective, state, partition_tokens, ttft_s,"
+    "  ttft_p50_s, ttft_p95_s, compute_s, comm_s, wait_s, lower_bound_s, error, run_id,"
+    "  noise_share, link_from, series_rank FROM sweep_point;"
+    "DROP TABLE sweep_point;"
+    "ALTER TABLE sweep_point_v3 RENAME TO sweep_point;"
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS,
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");

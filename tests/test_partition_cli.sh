@@ -20,9 +20,9 @@ json_check "a second search skips every key already present" "d['searches'] == 0
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "--force searches them again" "d['searches'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json --force
-[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 2 ] &&
+[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 3 ] &&
     [ "$(sql "$db" 'PRAGMA journal_mode')" = wal ] && [ "$(sql "$db" 'SELECT count(*) FROM run')" = 2 ]
-report $? "the store: 16 plan rows, schema 2, WAL, one run row per writing search"
+report $? "the store: 16 plan rows, schema 3, WAL, one run row per writing search"
 "$kvr" search $S --gpus 4 --ctx 3k --db "$db" --json --force >"$tmp/s3" 2>&1
 json_check "lookup of a stored ctx returns the row" \
     "d['method'] == 'exact' and d['partition'] == json.load(open('$tmp/s3'))['rows'][0]['partition'] and d['neighbours'] == [3072]" \
@@ -128,7 +128,7 @@ report $? "two concurrent searches both succeed and keep all $((6 * 95)) rows" "
 
 # SIGKILL in the middle: the DB stays consistent and a re-run completes only what is missing
 kdb=$tmp/killed.db
-"$kvr" search $S --gpus 8 --ctx 1k-400k+1k --db "$kdb" >/dev/null 2>&1 & pk=$!
+"$kvr" search $S --gpus 8 --ctx 256-100k+256 --db "$kdb" >/dev/null 2>&1 & pk=$!
 i=0; while [ $i -lt 100 ] && [ "$(sql "$kdb" 'SELECT count(*) FROM plan' 2>/dev/null || echo 0)" -lt 40 ]; do sleep 0.1; i=$((i + 1)); done
 kill -KILL $pk 2>/dev/null; wait $pk 2>/dev/null
 before=$(sql "$kdb" 'SELECT count(*) FROM plan')
@@ -136,7 +136,7 @@ ok=$(sql "$kdb" 'PRAGMA integrity_check')
 [ "$ok" = ok ] && [ "$before" -gt 0 ] && [ "$before" -lt 400 ]
 report $? "a search killed with SIGKILL leaves a consistent DB ($before of 400 rows)" "integrity $ok, rows $before"
 json_check "  and a re-run searches only the missing keys" "d['skipped'] == $before and d['searches'] == 400 - $before" \
-    -- search $S --gpus 8 --ctx 1k-400k+1k --db "$kdb" --json
+    -- search $S --gpus 8 --ctx 256-100k+256 --db "$kdb" --json
 
 # bad input
 expect 2 "unknown method 'fast'" "unknown --method exits 2" -- search --db "$db" --method fast
