@@ -66,7 +66,8 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     while ((c = kvr_cli_getopt(argc, argv, "jh", opts)) != -1) {
         if (c == '?') return KVR_ERR_USAGE;
         if (c == 'h')
-            return fputs("usage: kvr bench sim|search [paper|scale] [--json]\n       kvr bench "
+            return fputs("usage: kvr bench sim|search [paper|scale|table|kvrp] [--json]\n       "
+                         "kvr bench "
                          "attention "
                          "--help\n       kvr bench comm --help\n",
                          stdout),
@@ -75,8 +76,11 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     }
     if (optind < argc && !strcmp(argv[optind], "search")) {
         const char *part = optind + 2 == argc ? argv[optind + 1] : optind + 1 == argc ? "" : NULL;
+        if (part && !strcmp(part, "kvrp")) return kvr_bench_search_scale_loo(json);
+        if (part && !strcmp(part, "table")) return kvr_bench_search_issue(json);
         if (!part || (*part && strcmp(part, "paper") && strcmp(part, "scale")))
-            return kvr_error(KVR_ERR_USAGE, "bench search: expected 'paper', 'scale' or nothing");
+            return kvr_error(KVR_ERR_USAGE,
+                             "bench search: expected 'paper', 'scale', 'table', 'kvrp' or nothing");
         enum kvr_status st = strcmp(part, "scale") ? kvr_bench_search(json) : KVR_OK;
         return st || !strcmp(part, "paper") ? st : kvr_bench_search_scale(json);
     }

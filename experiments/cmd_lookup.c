@@ -26,7 +26,9 @@ static const char lookup_help[] =
     "                                                                  (default a100-nvlink)\n"
     "  -g, --gpus P          GPU count                                 (required)\n"
     "  -c, --ctx LIST        tokens: 12k, or a list/range 1k-16k+1     (required)\n"
-    "  -i, --interp I        linear (chunk fractions, the paper's) or steffen (monotone cubic)\n"
+    "  -i, --interp I        linear (chunk fractions, the paper's), steffen (monotone cubic),\n"
+    "                        balanced (closed form + the rows' correction) or bottleneck (hier's\n"
+    "                        greedy at the rows' bottleneck ratio: within 1% up to p = 64)\n"
     "                                                                  (default linear)\n"
     "      --clamp           outside the table, use the nearest end row's fractions\n"
     "  -M, --method M        the search method of the rows             (default hier)\n"
@@ -107,7 +109,9 @@ static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
     if (!st && (!a->db || !a->gpus || !a->ctx))
         st = kvr_error(KVR_ERR_USAGE, "lookup: --db, --gpus and --ctx are required");
     if (!st && kvr_interp_from_name(a->interp) < 0)
-        st = kvr_error(KVR_ERR_INPUT, "--interp: unknown method '%s' (linear, steffen)", a->interp);
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--interp: unknown method '%s' (linear, steffen, balanced, bottleneck)",
+                       a->interp);
     return st;
 }
 
@@ -219,7 +223,7 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
     enum kvr_interp how = (enum kvr_interp)kvr_interp_from_name(a->interp);
     for (size_t i = 0; i < n && !st; i++) {
         out[i].ctx = ctx[i];
-        st = kvr_interp_partition(rows, n_rows, ctx[i], how, a->clamp, &out[i].a);
+        st = kvr_interp_partition_model(rows, n_rows, ctx[i], how, a->clamp, m, h, &out[i].a);
         if (st) {
             st = kvr_error_prefix(st, "--ctx %llu: ", (unsigned long long)ctx[i]);
             break;

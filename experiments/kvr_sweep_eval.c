@@ -1,6 +1,7 @@
 /* One sweep point on the simulator. KVR-S partitions come from the lookup table (searched and
  * stored when missing, so sweeps and `kvr lookup` share them); KVR-P interpolates the table's
- * rows at the sweep's other contexts (leave-one-out), clamped at the ends. */
+ * rows at the sweep's other contexts (leave-one-out; the bottleneck representation), clamped at
+ * the ends. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,10 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
     struct kvr_lookup_answer a;
     if (!st && interp && k == 0)
         st = kvr_error(KVR_ERR_INPUT, "KVR-P needs at least two contexts on the ctx axis");
-    if (!st) st = kvr_interp_partition(rows, k, it->pt.ctx_tokens, KVR_INTERP_LINEAR, true, &a);
+    /* the bottleneck representation: within 1% of KVR-S up to p = 64 (partition/README.md) */
+    if (!st)
+        st = kvr_interp_partition_model(rows, k, it->pt.ctx_tokens, KVR_INTERP_BOTTLENECK, true,
+                                        e->model, e->h, &a);
     if (!st) memcpy(tokens, a.tokens, (size_t)e->h->n_gpus * sizeof *tokens);
     free(rows);
     return st;

@@ -210,3 +210,49 @@ enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
     res->granularity = g;
     return KVR_OK;
 }
+
+/* The greedy's pieces for KVR-P (kvr_interp.c): a partition's bottleneck, the smallest
+ * feasible one, and the greedy partition at a bottleneck. */
+static struct chain make_chain(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                               uint64_t ctx, uint64_t g)
+{
+    return (struct chain){.m = m,
+                          .h = h,
+                          .p = p,
+                          .ctx = ctx,
+                          .g = g,
+                          .kvb = (double)kvr_model_kv_bytes_per_token_layer(m)};
+}
+
+double kvr_bottleneck_of(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                         const uint64_t *tokens)
+{
+    uint64_t ctx = 0;
+    for (int i = 0; i < p; i++) ctx += tokens[i];
+    struct chain c = make_chain(m, h, p, ctx, 1);
+    double T = 0;
+    uint64_t s = 0;
+    for (int i = 0; i < p; i++) {
+        T = fmax(T, cycle_s(&c, s, tokens[i]));
+        if (i > 0) T = fmax(T, hop_s(&c, i - 1, s));
+        s += tokens[i];
+    }
+    return T;
+}
+
+double kvr_bottleneck_min(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                          uint64_t ctx, uint64_t g)
+{
+    struct chain c = make_chain(m, h, p, ctx, g);
+    return p > 1 ? smallest_bottleneck(&c, cycle_s(&c, 0, ctx) * 1.0001) : cycle_s(&c, 0, ctx);
+}
+
+bool kvr_bottleneck_partition(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                              uint64_t ctx, uint64_t g, double T, uint64_t *tokens)
+{
+    struct chain c = make_chain(m, h, p, ctx, g);
+    uint64_t S[KVR_MAX_GPUS];
+    if (!greedy(&c, T, S)) return false;
+    to_tokens(S, p, tokens);
+    return true;
+}

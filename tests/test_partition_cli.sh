@@ -150,5 +150,42 @@ expect 2 "no plan rows match" "export with nothing to write exits 2" -- export -
 expect 2 "cannot write" "export into a missing folder exits 2" -- export --db "$db" --out "$tmp/no/such/dir/t.json"
 expect 2 "unknown method 'cubic'" "unknown --interp exits 2" -- lookup --db "$db" --gpus 4 --ctx 1k --interp cubic
 
+# Only plans that fit (issue 18): kvr sim exits 3 with the bytes, the search stores nothing,
+# a sweep point is 'infeasible' with the bytes and no figure view shows it, lookup refuses
+B="--model llama-2-70b --machine a100-10GBps --gpus 8 --ctx 32k"
+expect 3 "rank 0 needs" "sim of a plan that does not fit exits 3 with the bytes per rank" -- sim $B
+"$kvr" sim $B --allow-oom >/dev/null 2>&1
+report $? "  and exits 0 with --allow-oom"
+odb=$tmp/oom.db
+expect 3 "do not fit" "a search whose plans do not fit exits 3" -- search $B --db "$odb"
+rows=$(sql "$odb" 'SELECT count(*) FROM plan' 2>/dev/null || echo 0)
+[ "$rows" = 0 ]
+report $? "  and stores no plan ($rows rows)"
+cat >"$tmp/oom.ini" <<'INI'
+[sweep]
+figure = fig9a
+[axes]
+models = llama-2-70b, llama-7b
+machines = a100-10GBps
+gpus = 8
+ctx = 16k, 32k
+schemes = tsp, kvr-s
+INI
+"$kvr" sweep "$tmp/oom.ini" --db "$tmp/sweep.db" >/dev/null 2>&1
+inf=$(sql "$tmp/sweep.db" "SELECT count(*) FROM sweep_point WHERE state = 'infeasible' AND mem_needed_bytes > mem_available_bytes AND mem_available_bytes > 0")
+shown=$(sql "$tmp/sweep.db" "SELECT count(*) FROM plot_ttft_ctx WHERE model = 'llama-2-70b'")
+done_ok=$(sql "$tmp/sweep.db" "SELECT count(*) FROM sweep_point WHERE model = 'llama-7b' AND state = 'done'")
+[ "$inf" = 4 ] && [ "$shown" = 0 ] && [ "$done_ok" = 4 ]
+report $? "a sweep stores points that do not fit as infeasible with the bytes; no figure view shows them" "infeasible $inf, plotted $shown, llama-7b done $done_ok"
+rows=$(sql "$tmp/sweep.db" "SELECT count(*) FROM plan WHERE model = 'llama-2-70b'")
+[ "$rows" = 0 ]
+report $? "  and the sweep's search stored no plan for them ($rows)"
+ldb=$tmp/fit.db
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k,32k --db "$ldb" >/dev/null 2>&1
+sed 's/^mem = 80GiB$/mem = 40GiB/; s/^name = a100-2x4$/name = a100-10GBps/' "$src/data/machines/a100-2x4.ini" | sed 's/^intra_bw = .*/intra_bw = 10GB\/s/; s/^inter_bw = .*/inter_bw = 10GB\/s/' >"$tmp/small.ini"
+"$kvr" search --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 16k,48k --db "$ldb" >/dev/null 2>&1
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE plan SET ctx_tokens = 70000, partition_tokens = '64;64;64;64;64;64;64;' || (70000 - 448) WHERE ctx_tokens = 49152\"); c.commit()" "$ldb"
+expect 3 "fits in GPU memory" "lookup never returns a partition that does not fit" -- lookup --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 70000 --db "$ldb"
+
 echo "1..$n"
 [ "$failed" = 0 ]
