@@ -1,6 +1,8 @@
 /* The strong oracle for tests and `kvr bench search`: the best of hier, the descent oracle and
  * Nelder-Mead rounded to the grid (both at p <= 16: beyond they take minutes), hier's
- * refinement from seeded random starts, and all-pair moves (p(p-1) a step) from the best. */
+ * refinement from seeded random starts (one anywhere on the simplex at p <= 16, then hops: the
+ * best so far with every boundary moved by a random -4..4 grains), and all-pair moves (p(p-1)
+ * a step) from the best. */
 #include <math.h>
 #include <string.h>
 
@@ -43,6 +45,24 @@ static void random_start(uint64_t *seed, int p, uint64_t ctx, uint64_t g, uint64
     kvr_lookup_round(frac, p, ctx, g, t);
 }
 
+/* The best partition with every boundary moved by a random -4..4 grains (kept in order). */
+static void perturb(uint64_t *seed, const uint64_t *best, int p, uint64_t g, uint64_t *t)
+{
+    uint64_t S[KVR_MAX_GPUS], s = 0, ctx = 0;
+    for (int i = 0; i < p; i++) ctx += best[i];
+    for (int i = 0; i + 1 < p; i++) {
+        s += best[i];
+        int64_t d = (int64_t)(splitmix64(seed) % 9) - 4, x = (int64_t)s + d * (int64_t)g;
+        int64_t lo = (int64_t)(i ? S[i - 1] + g : g),
+                hi = (int64_t)(ctx - (uint64_t)(p - 1 - i) * g);
+        S[i] = (uint64_t)(x < lo ? lo : x > hi ? hi : x);
+        if (S[i] % g) S[i] = s; /* the rest, off the grid: keep it as it was */
+    }
+    S[p - 1] = ctx;
+    for (int i = 0; i < p; i++) t[i] = S[i] - (i ? S[i - 1] : 0);
+    if (!kvr_search_on_grid(t, p, g) || S[p - 2] >= ctx) memcpy(t, best, (size_t)p * sizeof *t);
+}
+
 enum kvr_status kvr_search_multistart(struct kvr_objective *obj, uint64_t ctx,
                                       const struct kvr_search_opts *o,
                                       struct kvr_search_result *res)
@@ -65,8 +85,13 @@ enum kvr_status kvr_search_multistart(struct kvr_objective *obj, uint64_t ctx,
     }
     uint64_t seed = o->nm_seed, t[KVR_MAX_GPUS];
     for (int k = 0; k < (o->nm_starts > 0 ? o->nm_starts : 1) && p > 1; k++) {
-        random_start(&seed, p, ctx, g, t);
-        keep(&b, t, kvr_search_refine(obj, ctx, g, ctx / (uint64_t)p / 2, t), p);
+        if (k == 0 && p <= 16) { /* one start anywhere on the simplex */
+            random_start(&seed, p, ctx, g, t);
+            keep(&b, t, kvr_search_refine(obj, ctx, g, ctx / (uint64_t)p / 2, t), p);
+            continue;
+        }
+        perturb(&seed, b.tokens, p, g, t); /* then hops from the best so far */
+        keep(&b, t, kvr_search_refine(obj, ctx, g, 4 * g, t), p);
     }
     if (p > 1) {
         memcpy(t, b.tokens, (size_t)p * sizeof *t);

@@ -101,7 +101,15 @@ static const char *const migrations[] = {
     "ALTER TABLE sweep_point ADD COLUMN noise_share REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE sweep_point ADD COLUMN link_from INTEGER NOT NULL DEFAULT -1;"
     "ALTER TABLE sweep_point ADD COLUMN series_rank INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS,
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS
+    /* fig3 says where fewer GPUs are as fast: the KVR-S plan's fewer_p (0: none) */
+    "DROP VIEW plot_scaling;"
+    "CREATE VIEW plot_scaling AS"
+    "  SELECT s.figure, s.model, s.machine, s.link_Bps, s.series, s.series_rank, s.p, s.ttft_s,"
+    "         s.lower_bound_s, COALESCE(pl.fewer_p, 0) AS fewer_p"
+    "  FROM sweep_done s LEFT JOIN plan pl ON s.series = 'KVR-S' AND pl.model = s.model"
+    "   AND pl.machine = s.machine AND pl.p = s.p AND pl.ctx_tokens = s.ctx_tokens"
+    "   AND pl.scheme = 'kvr' AND pl.method = 'hier';",
     /* 2 -> 3: plans record their chain mapping and the plan on fewer GPUs that is as fast;
      * sweep points that do not fit are 'infeasible', with the bytes */
     "ALTER TABLE plan ADD COLUMN mapping TEXT;"
@@ -135,7 +143,15 @@ static const char *const migrations[] = {
     "  noise_share, link_from, series_rank FROM sweep_point;"
     "DROP TABLE sweep_point;"
     "ALTER TABLE sweep_point_v3 RENAME TO sweep_point;"
-    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS,
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS
+    /* fig3 says where fewer GPUs are as fast: the KVR-S plan's fewer_p (0: none) */
+    "DROP VIEW plot_scaling;"
+    "CREATE VIEW plot_scaling AS"
+    "  SELECT s.figure, s.model, s.machine, s.link_Bps, s.series, s.series_rank, s.p, s.ttft_s,"
+    "         s.lower_bound_s, COALESCE(pl.fewer_p, 0) AS fewer_p"
+    "  FROM sweep_done s LEFT JOIN plan pl ON s.series = 'KVR-S' AND pl.model = s.model"
+    "   AND pl.machine = s.machine AND pl.p = s.p AND pl.ctx_tokens = s.ctx_tokens"
+    "   AND pl.scheme = 'kvr' AND pl.method = 'hier';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");

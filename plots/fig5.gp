@@ -1,4 +1,5 @@
 # TTFT breakdown of the rank that finishes last: compute, communication it waits on, waiting.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 1, 2 title 'Llama-7B, 4 GPUs, 16k: where the TTFT goes (rank that finishes last)' font ',16'
 set style data histograms
 set style histogram rowstacked

@@ -1,4 +1,5 @@
 # One 1 GB/s link at each position of the chain (-1: none).
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set title 'Llama-7B, 4 GPUs, 8k, 10 GB/s with one 1 GB/s link: even split against re-searched' font ',16'
 set xlabel 'slow link i -> i+1 (-1: none)'
 set ylabel 'TTFT (ms)'

@@ -1,4 +1,5 @@
 # Two nodes of four against one node of eight.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 1, 2 title 'Llama-7B on 8 H100s: one node against two nodes (50 GB/s between)' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'

@@ -1,4 +1,5 @@
 # Heat maps of the KVR-S / TSP TTFT speedup over (p, ctx), one per bandwidth.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'GPUs (p)'
