@@ -21,6 +21,9 @@ static const char search_help[] =
     "\n"
     "Searches the KV-Runahead partition of every (model, machine, p, ctx) with the simulator\n"
     "and stores it in the lookup table (SQLite table `plan`). Keys already present are skipped.\n"
+    "hier also searches the chain's mapping to GPUs on multi-node profiles and the best plan on\n"
+    "fewer GPUs (stored with the row when within 0.5%). A plan that does not fit in GPU memory\n"
+    "is never stored: it is named on stderr and the exit code is 3.\n"
     "\n"
     "  -d, --db FILE           SQLite database, created when missing   (required)\n"
     "  -m, --model LIST        presets or files, comma-separated       (default llama-7b)\n"
@@ -28,8 +31,10 @@ static const char search_help[] =
     "  -g, --gpus LIST         GPU counts, e.g. 2,4,8                  (default: all of the "
     "profile)\n"
     "  -c, --ctx LIST          tokens: 1k-16k+1k (from-to+step), 4k,8k (default 1k-16k+1k)\n"
-    "  -M, --method M          hier, exhaustive, nelder-mead, even, balanced (default hier)\n"
-    "  -G, --granularity N     chunk granularity in tokens             (default 64)\n"
+    "  -M, --method M          hier, exhaustive, nelder-mead, even, balanced, descent,\n"
+    "                          multistart (oracles)                    (default hier)\n"
+    "  -G, --granularity N     chunk granularity in tokens, e.g. 16 (vLLM's KV block);\n"
+    "                          every stored boundary is on it          (default 64)\n"
     "  -s, --scheme S          scheme taking a partition               (default "
     "kvr)\n" KVR_MACHINE_ARGS_HELP
     "  -f, --force             search keys already present again and replace them\n"
@@ -104,15 +109,15 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
                        bool json)
 {
     if (!json) {
-        printf("%-10s %-24s %3s %7s %-8s %12s %7s  %s\n", "model", "machine", "p", "ctx", "method",
-               "TTFT", "evals", "partition");
+        printf("%-10s %-24s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "ctx",
+               "method", "TTFT", "evals", "fewer", "partition");
         for (size_t i = 0; i < n; i++) {
             char t[32], part[KVR_MAX_GPUS * 21];
             kvr_store_format_tokens(rows[i].tokens, rows[i].p, part, sizeof part);
-            printf("%-10s %-24s %3d %7llu %-8s %12s %7llu  %s\n", rows[i].model, rows[i].machine,
-                   rows[i].p, (unsigned long long)rows[i].ctx_tokens, rows[i].method,
-                   kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
-                   (unsigned long long)rows[i].evaluations, part);
+            printf("%-10s %-24s %3d %7llu %-8s %12s %7llu %5d  %s\n", rows[i].model,
+                   rows[i].machine, rows[i].p, (unsigned long long)rows[i].ctx_tokens,
+                   rows[i].method, kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
+                   (unsigned long long)rows[i].evaluations, rows[i].fewer_p, part);
         }
         printf("%zu searched, %zu already present, %.2f s\n", n, skipped, wall_s);
         return;
@@ -145,7 +150,9 @@ enum kvr_status kvr_cmd_search(int argc, char **argv)
     kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
     double t0 = kvr_cli_now_s();
     if (!st) st = kvr_search_job_run(&job, store, argv_text, a.force);
-    if (!st) print_rows(job.done, job.n_done, job.n_skipped, kvr_cli_now_s() - t0, a.json);
+    /* plans that do not fit are named on stderr and not stored; the others are printed */
+    if (!st || st == KVR_ERR_NOFIT)
+        print_rows(job.done, job.n_done, job.n_skipped, kvr_cli_now_s() - t0, a.json);
     kvr_search_job_free(&job);
     kvr_store_close(store);
     return st;

@@ -91,7 +91,7 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
     if (method < 0)
         st = kvr_error(KVR_ERR_INPUT,
                        "--method: unknown method '%s' (hier, exhaustive, "
-                       "nelder-mead, even, balanced)",
+                       "nelder-mead, even, balanced, descent, multistart)",
                        a->method);
     if (!st && scheme != KVR_SCHEME_KVR)
         st = kvr_error(KVR_ERR_INPUT, "--scheme: '%s' does not take a partition (only kvr does)",

@@ -129,15 +129,19 @@ static enum kvr_status by_bottleneck(const struct kvr_plan_row *lo, const struct
                          ((double)hi->ctx_tokens - (double)lo->ctx_tokens);
     const struct kvr_plan_row *nb[2] = {lo, hi};
     double r[2];
+    bool tail = p > 2; /* both neighbours' last rank keeps one grain: that family */
+    for (int k = 0; k < 2; k++)
+        tail &= nb[k]->tokens[p - 1] <=
+                kvr_lookup_grain(p, nb[k]->ctx_tokens, nb[k]->granularity_tokens);
     for (int k = 0; k < 2; k++) {
         uint64_t g = kvr_lookup_grain(p, nb[k]->ctx_tokens, nb[k]->granularity_tokens);
-        r[k] = kvr_bottleneck_of(m, h, p, nb[k]->tokens) /
-               kvr_bottleneck_min(m, h, p, nb[k]->ctx_tokens, g);
+        r[k] = kvr_bottleneck_of(m, h, tail ? p - 1 : p, nb[k]->tokens) /
+               kvr_bottleneck_min(m, h, p, nb[k]->ctx_tokens, g, tail);
     }
     uint64_t g = kvr_lookup_grain(p, ctx, lo->granularity_tokens);
-    double T = ((1 - w) * r[0] + w * r[1]) * kvr_bottleneck_min(m, h, p, ctx, g);
+    double T = ((1 - w) * r[0] + w * r[1]) * kvr_bottleneck_min(m, h, p, ctx, g, tail);
     for (int k = 0; k < 60; k++, T *= 1.001) /* the ratio may sit just below feasibility */
-        if (kvr_bottleneck_partition(m, h, p, ctx, g, T, a->tokens)) return KVR_OK;
+        if (kvr_bottleneck_partition(m, h, p, ctx, g, tail, T, a->tokens)) return KVR_OK;
     return kvr_error(KVR_ERR_RUNTIME, "interp: no greedy partition of %llu at the bottleneck",
                      (unsigned long long)ctx);
 }

@@ -114,13 +114,14 @@ bool kvr_search_on_grid(const uint64_t *tokens, int p, uint64_t g);
 
 /* hier's backward greedy (kvr_search_hier.c), for KVR-P: a partition's bottleneck (the largest
  * per-layer rank cycle or hop time), the smallest feasible bottleneck at ctx on grid g, and the
- * greedy partition at bottleneck T (false when T is infeasible). */
+ * greedy partition at bottleneck T (false when T is infeasible); tail: the family whose last
+ * rank keeps one grain. */
 double kvr_bottleneck_of(const struct kvr_model *m, const struct kvr_machine *h, int p,
                          const uint64_t *tokens);
 double kvr_bottleneck_min(const struct kvr_model *m, const struct kvr_machine *h, int p,
-                          uint64_t ctx, uint64_t g);
+                          uint64_t ctx, uint64_t g, bool tail);
 bool kvr_bottleneck_partition(const struct kvr_model *m, const struct kvr_machine *h, int p,
-                              uint64_t ctx, uint64_t g, double T, uint64_t *tokens);
+                              uint64_t ctx, uint64_t g, bool tail, double T, uint64_t *tokens);
 
 /* The balanced closed-form start, rounded to the grid. */
 void kvr_search_start(const struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t *tokens);

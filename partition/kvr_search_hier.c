@@ -11,8 +11,11 @@
  * the answer lies on the curve T >= T* (a larger T trades the per-layer bottleneck for less
  * KV on the hops), so a geometric scan of T in [T*, T(one rank)] evaluated exactly, a golden-
  * section search around its best, and a refinement by moves across each boundary (2(p-1)
- * exact evaluations a pass, steps halving down to the grain) finish it. Greedy cost: p log C
- * cost-model calls per T; exact evaluations: O(p) per pass, each O(p L): about p^2 overall. */
+ * exact evaluations a pass, steps halving down to the grain) finish it. The scan runs twice:
+ * the plain greedy, and the greedy on p-1 ranks with the last rank keeping one grain (it then
+ * only waits for the last hop and runs the LM head: a short tail, which wins under noise). Greedy
+ * cost: p log C cost-model calls per T; exact evaluations: O(p) per pass, each O(p L): about p^2
+ * overall. */
 #include <math.h>
 #include <string.h>
 
@@ -25,7 +28,9 @@ struct chain {
     const struct kvr_machine *h;
     int p;
     uint64_t ctx, g;
-    double kvb; /* KV bytes per token of one layer */
+    double kvb;       /* KV bytes per token of one layer */
+    double mem_bytes; /* what a rank may use: capacity less the reserve */
+    bool tail;        /* the variant whose last rank holds one grain */
 };
 
 static double cycle_s(const struct chain *c, uint64_t s, uint64_t n)
@@ -50,17 +55,29 @@ static double hop_s(const struct chain *c, int i, uint64_t s)
     return kvr_link_overlap_s(c->h, i, i + 1, (double)s * c->kvb, mean_share(c->h, i, i + 1));
 }
 
+/* Rank m's chunk [s, e) fits in the bottleneck and in the GPU's memory (both decrease in s). */
+static bool rank_ok(const struct chain *c, double T, uint64_t s, uint64_t e)
+{
+    return cycle_s(c, s, e - s) <= T && kvr_memory_kvr_rank_bytes(c->m, e, e - s) <= c->mem_bytes;
+}
+
 /* Backward greedy for bottleneck T: prefix ends S[0..p-1]; false when T is infeasible. */
 static bool greedy(const struct chain *c, double T, uint64_t *S)
 {
     const uint64_t g = c->g;
     S[c->p - 1] = c->ctx;
-    for (int m = c->p - 1; m >= 1; m--) {
+    int first = c->p - 1;
+    if (c->tail && c->p > 2) { /* the last rank keeps one grain: the LM head's rank */
+        S[c->p - 2] = (c->ctx - 1) / g * g;
+        if (!rank_ok(c, T, S[c->p - 2], c->ctx)) return false;
+        first = c->p - 2;
+    }
+    for (int m = first; m >= 1; m--) {
         uint64_t lo = (uint64_t)m, hi = (S[m] - 1) / g; /* in grains: ranks 0..m-1 need one */
-        if (hi < lo || cycle_s(c, hi * g, S[m] - hi * g) > T) return false;
-        while (lo < hi) { /* the smallest prefix whose chunk up to S[m] fits in T */
+        if (hi < lo || !rank_ok(c, T, hi * g, S[m])) return false;
+        while (lo < hi) { /* the smallest prefix whose chunk up to S[m] fits */
             uint64_t mid = lo + (hi - lo) / 2;
-            if (cycle_s(c, mid * g, S[m] - mid * g) <= T)
+            if (rank_ok(c, T, mid * g, S[m]))
                 hi = mid;
             else
                 lo = mid + 1;
@@ -68,7 +85,7 @@ static bool greedy(const struct chain *c, double T, uint64_t *S)
         S[m - 1] = lo * g;
         if (hop_s(c, m - 1, S[m - 1]) > T) return false;
     }
-    return cycle_s(c, 0, S[0]) <= T;
+    return rank_ok(c, T, 0, S[0]);
 }
 
 static void to_tokens(const uint64_t *S, int p, uint64_t *tokens)
@@ -79,8 +96,9 @@ static void to_tokens(const uint64_t *S, int p, uint64_t *tokens)
 struct scan {
     struct kvr_objective *obj;
     const struct chain *c;
-    uint64_t best[KVR_MAX_GPUS];
-    double best_v, best_T;
+    uint64_t best[KVR_MAX_GPUS], last[KVR_MAX_GPUS];
+    double best_v, best_T, last_v;
+    bool have_last;
 };
 
 /* The exact objective of the greedy partition at T (INFINITY when T is infeasible). */
@@ -89,7 +107,10 @@ static double at(struct scan *s, double T)
     uint64_t S[KVR_MAX_GPUS], t[KVR_MAX_GPUS];
     if (!greedy(s->c, T, S)) return INFINITY;
     to_tokens(S, s->c->p, t);
+    size_t bytes = (size_t)s->c->p * sizeof *t;
+    if (s->have_last && !memcmp(t, s->last, bytes)) return s->last_v; /* same partition */
     double v = kvr_objective_eval(s->obj, s->c->ctx, t);
+    memcpy(s->last, t, bytes), s->last_v = v, s->have_last = true;
     if (v < s->best_v) {
         s->best_v = v, s->best_T = T;
         memcpy(s->best, t, (size_t)s->c->p * sizeof *t);
@@ -191,11 +212,17 @@ enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
                       .ctx = ctx,
                       .g = g,
                       .kvb = (double)kvr_model_kv_bytes_per_token_layer(m)};
+    c.mem_bytes = c.h->gpu.mem_bytes - c.h->gpu.mem_reserve_bytes;
     struct scan s = {.obj = obj, .c = &c, .best_v = INFINITY};
     if (p > 1) {
         double t_one = cycle_s(&c, 0, ctx); /* everything on the last rank */
         double t_star = smallest_bottleneck(&c, t_one * 1.0001);
         scan_bottleneck(&s, t_star, t_one * 1.0001);
+        /* and the family whose last rank keeps one grain and only runs the LM head after the
+         * last hop: under noise its short tail can win (found by the strong oracle) */
+        c.tail = p > 2;
+        s.have_last = false;
+        if (c.tail) scan_bottleneck(&s, smallest_bottleneck(&c, t_one * 1.0001), t_one * 1.0001);
     }
     /* the balanced closed form on the grid, as a candidate too */
     uint64_t t[KVR_MAX_GPUS];
@@ -221,7 +248,8 @@ static struct chain make_chain(const struct kvr_model *m, const struct kvr_machi
                           .p = p,
                           .ctx = ctx,
                           .g = g,
-                          .kvb = (double)kvr_model_kv_bytes_per_token_layer(m)};
+                          .kvb = (double)kvr_model_kv_bytes_per_token_layer(m),
+                          .mem_bytes = h->gpu.mem_bytes - h->gpu.mem_reserve_bytes};
 }
 
 double kvr_bottleneck_of(const struct kvr_model *m, const struct kvr_machine *h, int p,
@@ -241,16 +269,18 @@ double kvr_bottleneck_of(const struct kvr_model *m, const struct kvr_machine *h,
 }
 
 double kvr_bottleneck_min(const struct kvr_model *m, const struct kvr_machine *h, int p,
-                          uint64_t ctx, uint64_t g)
+                          uint64_t ctx, uint64_t g, bool tail)
 {
     struct chain c = make_chain(m, h, p, ctx, g);
+    c.tail = tail && p > 2;
     return p > 1 ? smallest_bottleneck(&c, cycle_s(&c, 0, ctx) * 1.0001) : cycle_s(&c, 0, ctx);
 }
 
 bool kvr_bottleneck_partition(const struct kvr_model *m, const struct kvr_machine *h, int p,
-                              uint64_t ctx, uint64_t g, double T, uint64_t *tokens)
+                              uint64_t ctx, uint64_t g, bool tail, double T, uint64_t *tokens)
 {
     struct chain c = make_chain(m, h, p, ctx, g);
+    c.tail = tail && p > 2;
     uint64_t S[KVR_MAX_GPUS];
     if (!greedy(&c, T, S)) return false;
     to_tokens(S, p, tokens);

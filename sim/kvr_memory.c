@@ -69,6 +69,13 @@ void kvr_sim_memory(struct kvr_sim *sim, const struct kvr_plan *plan)
     }
 }
 
+double kvr_memory_kvr_rank_bytes(const struct kvr_model *m, uint64_t prefix_end, uint64_t tokens)
+{
+    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    return (double)kvr_model_weight_bytes(m) + (double)prefix_end * m->n_layers * kvb +
+           activation_bytes(m, tokens);
+}
+
 bool kvr_sim_fits(const struct kvr_sim_result *res)
 {
     for (int r = 0; r < res->p; r++)

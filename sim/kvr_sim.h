@@ -94,6 +94,9 @@ enum kvr_status kvr_sim_draw_noise(struct kvr_sim *sim, uint64_t trial);
 /* Memory: whether every rank fits, the most any rank needs, and KVR_ERR_NOFIT (exit 3) with
  * the bytes needed and available per rank that does not fit. */
 bool kvr_sim_fits(const struct kvr_sim_result *res);
+/* What kvr_sim_memory gives a kvr rank holding the cache [0, prefix_end) and a chunk of tokens
+ * (the search's greedy keeps every rank within the memory with it). */
+double kvr_memory_kvr_rank_bytes(const struct kvr_model *m, uint64_t prefix_end, uint64_t tokens);
 double kvr_sim_mem_needed(const struct kvr_sim_result *res);
 enum kvr_status kvr_sim_check_fits(const struct kvr_sim_result *res);
 
