@@ -187,5 +187,22 @@ sed 's/^mem = 80GiB$/mem = 40GiB/; s/^name = a100-2x4$/name = a100-10GBps/' "$sr
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE plan SET ctx_tokens = 70000, partition_tokens = '64;64;64;64;64;64;64;' || (70000 - 448) WHERE ctx_tokens = 49152\"); c.commit()" "$ldb"
 expect 3 "fits in GPU memory" "lookup never returns a partition that does not fit" -- lookup --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 70000 --db "$ldb"
 
+# The forward migration 2 -> 3 (tests/data/store-v2.db: a schema-2 file with plans and sweep
+# points): a writing command migrates it, rows and states are kept, 'infeasible' is accepted,
+# the views are back and fig3's view has fewer_p
+mdb=$tmp/v2.db
+cp "$src/tests/data/store-v2.db" "$mdb"
+"$kvr" search --model llama-7b --machine a100-nvlink --gpus 4 --ctx 16k --db "$mdb" >/dev/null 2>&1
+v=$(sql "$mdb" 'PRAGMA user_version')
+kept=$(sql "$mdb" "SELECT group_concat(partition_tokens, '|') FROM plan ORDER BY ctx_tokens")
+states=$(sql "$mdb" "SELECT group_concat(state, ',') FROM (SELECT state FROM sweep_point ORDER BY id)")
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE sweep_point SET state = 'infeasible' WHERE state = 'failed'\"); c.commit()" "$mdb" 2>/dev/null
+inf=$(sql "$mdb" "SELECT count(*) FROM sweep_point WHERE state = 'infeasible'")
+views=$(sql "$mdb" "SELECT count(*) FROM plot_ttft_ctx")
+fp=$(sql "$mdb" "SELECT count(fewer_p) FROM plot_scaling")
+[ "$v" = 3 ] && [ "$states" = "done,failed,pending" ] && [ "$inf" = 1 ] && [ "$views" = 1 ] && [ "$fp" = 1 ] &&
+    echo "$kept" | grep -q '5120;4032;3776;3456'
+report $? "schema 2 -> 3: plans and sweep points kept, 'infeasible' accepted, views rebuilt" "v $v, plans $kept, states $states, infeasible $inf, views $views, fewer_p $fp"
+
 echo "1..$n"
 [ "$failed" = 0 ]
