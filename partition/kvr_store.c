@@ -101,15 +101,7 @@ static const char *const migrations[] = {
     "ALTER TABLE sweep_point ADD COLUMN noise_share REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE sweep_point ADD COLUMN link_from INTEGER NOT NULL DEFAULT -1;"
     "ALTER TABLE sweep_point ADD COLUMN series_rank INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS
-    /* fig3 says where fewer GPUs are as fast: the KVR-S plan's fewer_p (0: none) */
-    "DROP VIEW plot_scaling;"
-    "CREATE VIEW plot_scaling AS"
-    "  SELECT s.figure, s.model, s.machine, s.link_Bps, s.series, s.series_rank, s.p, s.ttft_s,"
-    "         s.lower_bound_s, COALESCE(pl.fewer_p, 0) AS fewer_p"
-    "  FROM sweep_done s LEFT JOIN plan pl ON s.series = 'KVR-S' AND pl.model = s.model"
-    "   AND pl.machine = s.machine AND pl.p = s.p AND pl.ctx_tokens = s.ctx_tokens"
-    "   AND pl.scheme = 'kvr' AND pl.method = 'hier';",
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS,
     /* 2 -> 3: plans record their chain mapping and the plan on fewer GPUs that is as fast;
      * sweep points that do not fit are 'infeasible', with the bytes */
     "ALTER TABLE plan ADD COLUMN mapping TEXT;"
@@ -143,8 +135,16 @@ static const char *const migrations[] = {
     "  noise_share, link_from, series_rank FROM sweep_point;"
     "DROP TABLE sweep_point;"
     "ALTER TABLE sweep_point_v3 RENAME TO sweep_point;"
-    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);" SWEEP_VIEWS
-    /* fig3 says where fewer GPUs are as fast: the KVR-S plan's fewer_p (0: none) */
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);",
+};
+/* The rest of a migration, run right after it in the same transaction (ISO C bounds one
+ * string literal at 4095 characters); NULL when none. */
+static const char *const migrations_rest[] = {
+    NULL,
+    NULL,
+    /* 2 -> 3, continued: the views again, and fig3's fewer_p (0: no plan on fewer GPUs is as
+     * fast as the KVR-S plan) */
+    SWEEP_VIEWS
     "DROP VIEW plot_scaling;"
     "CREATE VIEW plot_scaling AS"
     "  SELECT s.figure, s.model, s.machine, s.link_Bps, s.series, s.series_rank, s.p, s.ttft_s,"
@@ -155,6 +155,8 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
+_Static_assert(sizeof migrations_rest / sizeof migrations_rest[0] == N_MIGRATIONS,
+               "a rest (or NULL) per migration");
 
 sqlite3 *kvr_store_db(struct kvr_store *s)
 {
@@ -251,7 +253,9 @@ static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
     enum kvr_status st = pragma_int(s, "PRAGMA user_version", &s->version);
     if (st) return st; /* re-read under the lock: another process may have migrated */
     for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
-        if ((st = exec_sql(s, migrations[s->version]))) return st;
+        if ((st = exec_sql(s, migrations[s->version])) ||
+            (migrations_rest[s->version] && (st = exec_sql(s, migrations_rest[s->version]))))
+            return st;
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
              KVR_STORE_APPLICATION_ID, KVR_STORE_SCHEMA_VERSION);

@@ -204,5 +204,27 @@ fp=$(sql "$mdb" "SELECT count(fewer_p) FROM plot_scaling")
     echo "$kept" | grep -q '5120;4032;3776;3456'
 report $? "schema 2 -> 3: plans and sweep points kept, 'infeasible' accepted, views rebuilt" "v $v, plans $kept, states $states, infeasible $inf, views $views, fewer_p $fp"
 
+# The grid is honest: every stored boundary is a multiple of the row's granularity_tokens
+gdb=$tmp/grid.db
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 2,4,8 --ctx 1k-16k+1500 --db "$gdb" >/dev/null 2>&1
+"$kvr" search --model llama-7b --machine a100-nvlink --gpus 8 --ctx 5000,9999 --granularity 16 --db "$gdb" >/dev/null 2>&1
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" >/dev/null 2>&1
+off=$(python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); bad = 0; n = 0
+for part, g in c.execute('SELECT partition_tokens, granularity_tokens FROM plan'):
+    t = [int(x) for x in part.split(';')]; s = 0; n += 1
+    for x in t[:-1]:
+        s += x; bad += s % g != 0
+print(bad, n, c.execute('SELECT count(*) FROM plan WHERE granularity_tokens = 16').fetchone()[0])" "$gdb")
+[ "$off" = "0 36 2" ]
+report $? "every stored partition is on the granularity its row records (64, and 16 when asked)" "off-grid boundaries, rows, rows at 16: $off"
+expect 2 "ctx 4 < p = 8" "sim with ctx < p says so" -- sim --gpus 8 --ctx 4
+"$kvr" lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" >"$tmp/fewer.txt" 2>&1
+"$kvr" lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" --json >"$tmp/fewer.json" 2>&1
+grep -q "fewer GPUs are as fast" "$tmp/fewer.txt" &&
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert 1 <= d['fewer_p'] < 8 and sum(d['fewer_partition']) == 16384 and d['fewer_predicted_ttft_s'] <= 1.005 * d['predicted_ttft_s']" "$tmp/fewer.json"
+report $? "lookup says when fewer GPUs are as fast (10 GB/s, p = 8, 16k)" "$(cat "$tmp/fewer.txt" "$tmp/fewer.json")"
+
 echo "1..$n"
 [ "$failed" = 0 ]
