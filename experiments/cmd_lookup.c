@@ -231,13 +231,10 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
         for (size_t k = 0; k < n_rows; k++)
             if (rows[k].ctx_tokens == out[i].a.lo_ctx) out[i].row = &rows[k];
         if (out[i].row && out[i].row->n_mapping) {
-            int map[KVR_MAX_GPUS], total = h->n_nodes * h->gpus_per_node, k = 0;
-            bool used[KVR_MAX_GPUS] = {false};
-            for (int j = 0; j < out[i].row->n_mapping; j++)
-                used[map[k++] = out[i].row->mapping[j]] = true;
-            for (int j = 0; j < total; j++)
-                if (!used[j]) map[k++] = j;
-            st = kvr_objective_set_mapping(obj, map);
+            int map[KVR_MAX_GPUS];
+            st = kvr_mapping_complete(out[i].row->mapping, out[i].row->n_mapping,
+                                      h->n_nodes * h->gpus_per_node, map);
+            if (!st) st = kvr_objective_set_mapping(obj, map);
         }
         /* never an answer that does not fit: exit 3 with the bytes */
         if (!st) out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);

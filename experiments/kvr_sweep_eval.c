@@ -78,7 +78,7 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
 
 /* KVR-S: the stored row; KVR-P: interpolated from the rows at the sweep's other contexts. */
 static enum kvr_status table_partition(struct point_env *e, const struct kvr_sweep_item *it,
-                                       uint64_t *tokens)
+                                       uint64_t *tokens, int *chain, int *n_chain)
 {
     bool interp = it->pt.series_rank == KVR_SW_KVR_P;
     enum kvr_status st =
@@ -101,6 +101,11 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
         st = kvr_interp_partition_model(rows, k, it->pt.ctx_tokens, KVR_INTERP_BOTTLENECK, true,
                                         e->model, e->h, &a);
     if (!st) memcpy(tokens, a.tokens, (size_t)e->h->n_gpus * sizeof *tokens);
+    for (size_t i = 0; !st && i < k; i++) /* the chain's GPUs: the (lower) neighbour's */
+        if (rows[i].ctx_tokens == a.lo_ctx && rows[i].n_mapping) {
+            *n_chain = rows[i].n_mapping;
+            memcpy(chain, rows[i].mapping, (size_t)rows[i].n_mapping * sizeof *chain);
+        }
     free(rows);
     return st;
 }
@@ -116,9 +121,20 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
     enum kvr_status st = KVR_OK;
     if (s == KVR_SW_KVR_BALANCED)
         kvr_plan_balanced(plan, e->model, &e->h->gpu);
-    else if (s == KVR_SW_KVR_S || s == KVR_SW_KVR_P)
-        st = table_partition(e, it, plan->tokens);
-    else
+    else if (s == KVR_SW_KVR_S || s == KVR_SW_KVR_P) {
+        int chain[KVR_MAX_GPUS], n_chain = 0, map[KVR_MAX_GPUS];
+        st = table_partition(e, it, plan->tokens, chain, &n_chain);
+        /* the plan runs on its mapping: the machine seen from its chain positions */
+        if (!st && n_chain)
+            st = kvr_mapping_complete(chain, n_chain, e->h->n_nodes * e->h->gpus_per_node, map);
+        struct kvr_machine *base = n_chain && !st ? malloc(sizeof *base) : NULL;
+        if (!st && n_chain && !base) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+        if (base) {
+            *base = *e->h;
+            st = kvr_machine_permute(base, map, e->h);
+            free(base);
+        }
+    } else
         kvr_plan_even(plan);
     return st ? st : kvr_plan_check(plan, e->h);
 }

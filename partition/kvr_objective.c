@@ -162,32 +162,53 @@ const int *kvr_objective_mapping(const struct kvr_objective *obj)
 
 /* Chain position i runs on GPU map[i] of the opened machine: the links (and which links carry
  * noise) are permuted, so position i -> i+1 is the link map[i] -> map[i+1]. */
-enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *map)
+enum kvr_status kvr_machine_permute(const struct kvr_machine *base, const int *map,
+                                    struct kvr_machine *out)
 {
-    const struct kvr_machine *b = &obj->base;
-    int n = b->n_nodes * b->gpus_per_node;
+    int n = base->n_nodes * base->gpus_per_node;
     bool seen[KVR_MAX_GPUS] = {false};
     for (int i = 0; i < n; i++) {
         if (map[i] < 0 || map[i] >= n || seen[map[i]])
             return kvr_error(KVR_ERR_INPUT,
-                             "mapping: entry %d (GPU %d) is not a permutation of "
-                             "0..%d",
-                             i, map[i], n - 1);
+                             "mapping: entry %d (GPU %d) is not a permutation of 0..%d", i, map[i],
+                             n - 1);
         seen[map[i]] = true;
     }
-    struct kvr_machine *m = &obj->machine;
-    for (int i = 0; i < n; i++) {
-        obj->map[i] = map[i];
+    for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            m->link_Bps[i][j] = b->link_Bps[map[i]][map[j]];
-            m->link_lat_s[i][j] = b->link_lat_s[map[i]][map[j]];
-            m->noise.on[i][j] = b->noise.on[map[i]][map[j]];
+            out->link_Bps[i][j] = base->link_Bps[map[i]][map[j]];
+            out->link_lat_s[i][j] = base->link_lat_s[map[i]][map[j]];
+            out->noise.on[i][j] = base->noise.on[map[i]][map[j]];
         }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_mapping_complete(const int *chain, int p, int n_total, int *map)
+{
+    bool used[KVR_MAX_GPUS] = {false};
+    int k = 0;
+    for (int i = 0; i < p; i++) {
+        if (chain[i] < 0 || chain[i] >= n_total || used[chain[i]])
+            return kvr_error(KVR_ERR_INPUT,
+                             "mapping: GPU %d at chain position %d is not one of "
+                             "0..%d, or repeats",
+                             chain[i], i, n_total - 1);
+        used[map[k++] = chain[i]] = true;
     }
-    for (uint64_t t = 0; t < obj->n_trials; t++) {
-        enum kvr_status st = kvr_sim_draw_noise(obj->sims[t], t);
-        if (st) return st;
-    }
+    for (int j = 0; j < n_total; j++)
+        if (!used[j]) map[k++] = j;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *map)
+{
+    const struct kvr_machine *b = &obj->base;
+    int n = b->n_nodes * b->gpus_per_node;
+    enum kvr_status st = kvr_machine_permute(b, map, &obj->machine);
+    if (st) return st;
+    memcpy(obj->map, map, (size_t)n * sizeof *map);
+    for (uint64_t t = 0; t < obj->n_trials; t++)
+        if ((st = kvr_sim_draw_noise(obj->sims[t], t))) return st;
     return KVR_OK;
 }
 

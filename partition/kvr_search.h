@@ -55,6 +55,13 @@ const struct kvr_machine *kvr_objective_machine(const struct kvr_objective *obj)
  * topology; the first p entries are the chain). Identity when opened. */
 enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *map);
 const int *kvr_objective_mapping(const struct kvr_objective *obj);
+/* The links (and noisy links) of base seen from chain positions: out's i -> j is base's
+ * map[i] -> map[j]; map a permutation of the whole topology; base and out distinct. The rest
+ * of out is untouched. */
+enum kvr_status kvr_machine_permute(const struct kvr_machine *base, const int *map,
+                                    struct kvr_machine *out);
+/* A whole-topology permutation from a chain's p GPUs, the unused GPUs after them in order. */
+enum kvr_status kvr_mapping_complete(const int *chain, int p, int n_total, int *map);
 const struct kvr_machine *kvr_objective_base_machine(const struct kvr_objective *obj);
 /* The same model, machine (identity mapping) and objective on p GPUs (1 <= p). */
 enum kvr_status kvr_objective_open_fewer(const struct kvr_objective *obj, int p,

@@ -2,7 +2,8 @@
 # from block 1 (TSP, present at every p; block 0 is single, at p = 1 only).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 # A KVR-S point labelled "N as fast" has a plan on N < p GPUs within 0.5% of it (or faster):
-# the other GPUs do nothing useful (column 6, fewer_p; 0: none).
+# the other GPUs do nothing useful (column 6, fewer_p; 0: none). The view joins the plan by the
+# profile name as the sweep gives it, so a sweep with --bw/--link/--noise overrides gets no label.
 set multiplot layout 1, 2 title 'Llama-7B at 12k context: scaling with the number of GPUs' font ',16'
 set xlabel 'GPUs (p)'
 set ylabel 'TTFT (ms)'
