@@ -165,5 +165,15 @@ enum kvr_status kvr_interp_partition_model(const struct kvr_plan_row *rows, size
         by_balanced(lo, hi, ctx, m, h, a);
         return KVR_OK;
     }
-    return by_bottleneck(lo, hi, ctx, m, h, a);
+    if (!lo->n_mapping) return by_bottleneck(lo, hi, ctx, m, h, a);
+    /* the greedy sees the links from the chain's positions: the lower neighbour's mapping */
+    int map[KVR_MAX_GPUS];
+    struct kvr_machine *mapped = malloc(sizeof *mapped);
+    if (!mapped) return kvr_error(KVR_ERR_NOMEM, "interp: out of memory");
+    *mapped = *h;
+    st = kvr_mapping_complete(lo->mapping, lo->n_mapping, h->n_nodes * h->gpus_per_node, map);
+    if (!st) st = kvr_machine_permute(h, map, mapped);
+    if (!st) st = by_bottleneck(lo, hi, ctx, m, mapped, a);
+    free(mapped);
+    return st;
 }

@@ -27,7 +27,8 @@ enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, 
  * closed-form balanced split, d interpolated linearly between the neighbours' F - B. Bottleneck:
  * each neighbour's bottleneck T over the smallest feasible one T* at its ctx, interpolated
  * linearly; the answer is hier's greedy partition at ctx for r * T*(ctx): on the grid, every
- * rank within the bottleneck, smooth in ctx as p grows. Outside the rows: an error, or with
+ * rank within the bottleneck, smooth in ctx as p grows; h as opened, the lower neighbour's
+ * mapping applied. Outside the rows: an error, or with
  * clamp the end row's fractions, as kvr_interp_partition. */
 enum kvr_status kvr_interp_partition_model(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,
                                            enum kvr_interp how, bool clamp,
