@@ -40,6 +40,12 @@ static void write_json(FILE *f, const struct kvr_plan_row *rows, size_t n, const
         kvr_json_array_begin(&j);
         for (int k = 0; k < r->p; k++) kvr_json_u64(&j, r->tokens[k]);
         kvr_json_array_end(&j);
+        if (r->n_mapping) { /* a chain not in GPU order: position k runs on GPU mapping[k] */
+            kvr_json_key(&j, "mapping");
+            kvr_json_array_begin(&j);
+            for (int k = 0; k < r->n_mapping; k++) kvr_json_u64(&j, (uint64_t)r->mapping[k]);
+            kvr_json_array_end(&j);
+        }
         kvr_json_object_end(&j);
     }
     kvr_json_array_end(&j);
@@ -136,6 +142,16 @@ enum kvr_status kvr_export_plans(const struct kvr_plan_row *rows, size_t n,
                                  enum kvr_export_format fmt, const char *generator,
                                  const char *path)
 {
+    /* CSV and the C header (format 1, what kvr_lookup reads) have no mapping column: a row
+     * whose chain is not in GPU order would be served in the wrong order, so it is refused */
+    for (size_t i = 0; i < n && fmt != KVR_EXPORT_JSON; i++)
+        if (rows[i].n_mapping)
+            return kvr_error(KVR_ERR_INPUT,
+                             "export: the plan of %s on %s, p = %d, ctx %llu maps its chain to "
+                             "GPUs out of order, which format 1 CSV and C headers cannot carry "
+                             "(export JSON, which has \"mapping\")",
+                             rows[i].model, rows[i].machine, rows[i].p,
+                             (unsigned long long)rows[i].ctx_tokens);
     if (!strcmp(path, "-")) {
         write_any(stdout, rows, n, fmt, generator);
         return ferror(stdout) ? kvr_error(KVR_ERR_IO, "--out -: error writing stdout") : KVR_OK;

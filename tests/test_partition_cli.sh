@@ -226,5 +226,14 @@ grep -q "fewer GPUs are as fast" "$tmp/fewer.txt" &&
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert 1 <= d['fewer_p'] < 8 and sum(d['fewer_partition']) == 16384 and d['fewer_predicted_ttft_s'] <= 1.005 * d['predicted_ttft_s']" "$tmp/fewer.json"
 report $? "lookup says when fewer GPUs are as fast (10 GB/s, p = 8, 16k)" "$(cat "$tmp/fewer.txt" "$tmp/fewer.json")"
 
+# A plan whose chain is not in GPU order (h100-2x4's slow link 1>2): JSON carries the mapping,
+# CSV and the C header (no mapping column) refuse it
+xdb=$tmp/mapped.db
+"$kvr" search --model llama-7b --machine "$src/data/machines/h100-2x4.ini" --ctx 16k --db "$xdb" >/dev/null 2>&1
+"$kvr" export --db "$xdb" --format json --out "$tmp/mapped.json" >/dev/null 2>&1 &&
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; m=r['mapping']; assert sorted(m) == list(range(8)) and all(not (m[i] == 1 and m[i+1] == 2) for i in range(7)), m" "$tmp/mapped.json"
+report $? "export JSON carries the chain mapping, which avoids the slow link 1>2"
+expect 2 "cannot carry" "export CSV of a plan with a mapping exits 2" -- export --db "$xdb" --format csv --out "$tmp/mapped.csv"
+
 echo "1..$n"
 [ "$failed" = 0 ]
