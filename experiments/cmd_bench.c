@@ -58,12 +58,16 @@ struct bench_args {
 };
 static const struct kvr_opt bench_opts[] = {KVR_OPT_COMMON(struct bench_args), KVR_OPT_END};
 static const struct kvr_opt_spec bench_spec = {
-    .usage = "usage: kvr bench sim|search [--json]\n       kvr bench attention --help\n       "
-             "kvr bench comm --help\n\nsim: simulator evaluations per second; search: the "
-             "paper's 192-search table,\ntime and quality.\n",
+    .usage = "usage: kvr bench sim|search [paper|scale|table|kvrp] [--json]\n       kvr bench "
+             "attention --help\n       kvr bench comm --help\n\nsim: simulator evaluations per "
+             "second; search: the paper's 192-search table,\ntime and quality (paper), then the "
+             "cluster-scale cases (scale): p = 8-64 on one\nnode and on 2x4, 4x8, 8x8 profiles, "
+             "with and without noise; table: the issue's\ntable of one search per p; kvrp: "
+             "KVR-P leave-one-out at large p. Run from the source\nroot (the profiles are "
+             "data/machines/a100-*.ini).\n",
     .opts = bench_opts,
     .min_args = 1,
-    .max_args = 1};
+    .max_args = 2};
 
 enum kvr_status kvr_cmd_bench(int argc, char **argv)
 {
@@ -73,8 +77,17 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     struct kvr_opt_result res;
     enum kvr_status st = kvr_opt_parse(&bench_spec, argc, argv, &a, &res);
     if (st || a.help) return st ? st : (kvr_opt_help(&bench_spec, stdout), KVR_OK);
-    if (!strcmp(res.args[0], "search")) return kvr_bench_search(a.json);
-    if (strcmp(res.args[0], "sim"))
+    if (!strcmp(res.args[0], "search")) {
+        const char *part = res.n_args == 2 ? res.args[1] : "";
+        if (!strcmp(part, "kvrp")) return kvr_bench_search_scale_loo(a.json);
+        if (!strcmp(part, "table")) return kvr_bench_search_issue(a.json);
+        if (*part && strcmp(part, "paper") && strcmp(part, "scale"))
+            return kvr_error(KVR_ERR_USAGE,
+                             "bench search: expected 'paper', 'scale', 'table', 'kvrp' or nothing");
+        st = strcmp(part, "scale") ? kvr_bench_search(a.json) : KVR_OK;
+        return st || !strcmp(part, "paper") ? st : kvr_bench_search_scale(a.json);
+    }
+    if (res.n_args != 1 || strcmp(res.args[0], "sim"))
         return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim', 'search', 'attention' or 'comm'");
     return bench_sim(a.json);
 }

@@ -48,6 +48,17 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
                        a->db, m->name, key, p,
                        n_other ? " of the current definitions, only of older ones" : "");
     if (!st) st = kvr_interp_partition(rows, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
+    for (size_t i = 0; !st && i < n; i++) /* ranks run in GPU order: refuse another mapping */
+        if (rows[i].n_mapping &&
+            (rows[i].ctx_tokens == ans.lo_ctx || rows[i].ctx_tokens == ans.hi_ctx))
+            for (int k = 0; k < rows[i].n_mapping && !st; k++)
+                if (rows[i].mapping[k] != k)
+                    st = kvr_error(KVR_ERR_INPUT,
+                                   "%s: the plan at ctx %llu maps chain position %d to GPU %d; "
+                                   "kvr exec runs the chain in rank order (launch the ranks in "
+                                   "the plan's mapping order, or search with the identity)",
+                                   a->db, (unsigned long long)rows[i].ctx_tokens, k,
+                                   rows[i].mapping[k]);
     if (!st) {
         memcpy(c->tokens, ans.tokens, (size_t)p * sizeof *c->tokens);
         enum kvr_part_source src = ans.exact ? KVR_PART_SEARCHED : KVR_PART_INTERP;

@@ -1,6 +1,7 @@
 /* kvr lookup: the partition for any context length from the lookup table. An exact row when
  * there is one, else interpolated between its neighbours (KVR-P), rounded to the table's
  * granularity; the predicted TTFT is the simulator's for the returned partition. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,9 @@ static const struct kvr_opt lookup_opts[] = {
      .short_name = 'i',
      .arg = "I",
      .def = "linear",
-     .help = "linear (chunk fractions, the paper's) or steffen (monotone cubic)",
+     .help = "linear (chunk fractions, the paper's), steffen (monotone cubic),\nbalanced "
+             "(closed form + the rows' correction) or bottleneck (hier's\ngreedy at the rows' "
+             "bottleneck ratio: within 1% up to p = 64)",
      .offset = OFF(interp)},
     {.name = "clamp",
      .help = "outside the table, use the nearest end row's fractions",
@@ -91,7 +94,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
                                                "has none without noise)")))
         return st;
     if (kvr_interp_from_name(a->interp) < 0)
-        return kvr_error(KVR_ERR_INPUT, "--interp: unknown method '%s' (linear, steffen)",
+        return kvr_error(KVR_ERR_INPUT,
+                         "--interp: unknown method '%s' (linear, steffen, balanced, bottleneck)",
                          a->interp);
     return KVR_OK;
 }
@@ -100,6 +104,8 @@ struct answer {
     uint64_t ctx;
     struct kvr_lookup_answer a;
     double ttft_s;
+    const struct kvr_plan_row *row; /* the lower neighbour: its mapping, and its fewer-GPU plan
+                                       when the answer is that row */
 };
 
 /* Field names as in the export (format 2): ctx_tokens, partition_tokens, the hashes. */
@@ -121,6 +127,20 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args,
     kvr_json_kv_str(j, "interp", x->a.exact || x->a.clamped ? "none" : args->interp);
     kvr_json_kv_bool(j, "clamped", x->a.clamped);
     kvr_json_kv_dbl(j, "predicted_ttft_s", x->ttft_s);
+    kvr_json_key(j, "mapping");
+    kvr_json_array_begin(j);
+    for (int i = 0; i < x->a.p; i++)
+        kvr_json_u64(j, (uint64_t)(x->row && x->row->n_mapping ? x->row->mapping[i] : i));
+    kvr_json_array_end(j);
+    int fewer = x->a.exact && x->row ? x->row->fewer_p : 0;
+    kvr_json_kv_u64(j, "fewer_p", (uint64_t)fewer);
+    if (fewer) {
+        kvr_json_key(j, "fewer_partition");
+        kvr_json_array_begin(j);
+        for (int i = 0; i < fewer; i++) kvr_json_u64(j, x->row->fewer_tokens[i]);
+        kvr_json_array_end(j);
+        kvr_json_kv_dbl(j, "fewer_predicted_ttft_s", x->row->fewer_predicted_ttft_s);
+    }
     kvr_json_key(j, "neighbours");
     kvr_json_array_begin(j);
     kvr_json_u64(j, x->a.lo_ctx);
@@ -153,6 +173,12 @@ static void print_answers(const struct lookup_args *args, const struct kvr_plan_
                                   : args->interp);
         printf("%8llu %-13s %12s  %s\n", (unsigned long long)x[i].ctx, how,
                kvr_format_duration(t, sizeof t, x[i].ttft_s), part);
+        const struct kvr_plan_row *r = x[i].row;
+        if (x[i].a.exact && r && r->fewer_p) {
+            kvr_store_format_tokens(r->fewer_tokens, r->fewer_p, part, sizeof part);
+            printf("%8s fewer GPUs are as fast: %d GPUs, %s, partition %s\n", "", r->fewer_p,
+                   kvr_format_duration(t, sizeof t, r->fewer_predicted_ttft_s), part);
+        }
     }
 }
 
@@ -196,11 +222,25 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
     enum kvr_interp how = (enum kvr_interp)kvr_interp_from_name(a->interp);
     for (size_t i = 0; i < n && !st; i++) {
         out[i].ctx = ctx[i];
-        st = kvr_interp_partition(rows, n_rows, ctx[i], how, a->clamp, &out[i].a);
-        if (st)
+        st = kvr_interp_partition_model(rows, n_rows, ctx[i], how, a->clamp, m, h, &out[i].a);
+        if (st) {
             st = kvr_error_prefix(st, "--ctx %llu: ", (unsigned long long)ctx[i]);
-        else
-            out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);
+            break;
+        }
+        for (size_t k = 0; k < n_rows; k++)
+            if (rows[k].ctx_tokens == out[i].a.lo_ctx) out[i].row = &rows[k];
+        if (out[i].row && out[i].row->n_mapping) {
+            int map[KVR_MAX_GPUS];
+            st = kvr_mapping_complete(out[i].row->mapping, out[i].row->n_mapping,
+                                      h->n_nodes * h->gpus_per_node, map);
+            if (!st) st = kvr_objective_set_mapping(obj, map);
+        }
+        /* never an answer that does not fit: exit 3 with the bytes */
+        if (!st) out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);
+        if (!st && !isfinite(out[i].ttft_s))
+            st =
+                kvr_error_prefix(kvr_objective_nofit_error(obj, ctx[i]),
+                                 "--ctx %llu: the table's partition: ", (unsigned long long)ctx[i]);
     }
     kvr_objective_free(obj);
     return st;

@@ -48,14 +48,14 @@ static const struct kvr_opt search_opts[] = {
      .short_name = 'M',
      .arg = "M",
      .def = "hier",
-     .help = "hier, exhaustive, nelder-mead, even, balanced",
+     .help = "hier, exhaustive, nelder-mead, even, balanced, descent,\nmultistart (oracles)",
      .offset = OFF(method)},
     {.name = "granularity",
      .short_name = 'G',
      .arg = "N",
      .def = "64",
      .unit = "tokens",
-     .help = "chunk granularity",
+     .help = "chunk granularity, e.g. 16 (vLLM's KV block); every stored\nboundary is on it",
      .offset = OFF(granularity_arg)},
     {.name = "scheme",
      .short_name = 's',
@@ -74,7 +74,10 @@ static const struct kvr_opt search_opts[] = {
 static const struct kvr_opt_spec search_spec = {
     .usage = "usage: kvr search --db FILE [options]\n\nSearches the KV-Runahead partition of "
              "every (model, machine, p, ctx) with the simulator\nand stores it in the lookup "
-             "table (SQLite table `plan`). Keys already present are skipped.\n",
+             "table (SQLite table `plan`). Keys already present are skipped.\nhier also searches "
+             "the chain's mapping to GPUs on multi-node profiles and the best\nplan on fewer GPUs "
+             "(stored with the row when within 0.5%). A plan that does not fit\nin GPU memory is "
+             "never stored: it is named on stderr and the exit code is 3.\n",
     .opts = search_opts};
 
 static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args *a)
@@ -95,15 +98,15 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
                        bool json)
 {
     if (!json) {
-        printf("%-10s %-24s %3s %7s %-8s %12s %7s  %s\n", "model", "machine", "p", "ctx", "method",
-               "TTFT", "evals", "partition");
+        printf("%-10s %-24s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "ctx",
+               "method", "TTFT", "evals", "fewer", "partition");
         for (size_t i = 0; i < n; i++) {
             char t[32], part[KVR_MAX_GPUS * 21];
             kvr_store_format_tokens(rows[i].tokens, rows[i].p, part, sizeof part);
-            printf("%-10s %-24s %3d %7llu %-8s %12s %7llu  %s\n", rows[i].model, rows[i].machine,
-                   rows[i].p, (unsigned long long)rows[i].ctx_tokens, rows[i].method,
-                   kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
-                   (unsigned long long)rows[i].evaluations, part);
+            printf("%-10s %-24s %3d %7llu %-8s %12s %7llu %5d  %s\n", rows[i].model,
+                   rows[i].machine, rows[i].p, (unsigned long long)rows[i].ctx_tokens,
+                   rows[i].method, kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
+                   (unsigned long long)rows[i].evaluations, rows[i].fewer_p, part);
         }
         printf("%zu searched, %zu already present, %.2f s\n", n, skipped, wall_s);
         return;
@@ -134,7 +137,9 @@ enum kvr_status kvr_cmd_search(int argc, char **argv)
     kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
     double t0 = kvr_cli_now_s();
     if (!st) st = kvr_search_job_run(&job, store, argv_text, a.force);
-    if (!st) print_rows(job.done, job.n_done, job.n_skipped, kvr_cli_now_s() - t0, a.json);
+    /* plans that do not fit are named on stderr and not stored; the others are printed */
+    if (!st || st == KVR_ERR_NOFIT)
+        print_rows(job.done, job.n_done, job.n_skipped, kvr_cli_now_s() - t0, a.json);
     kvr_search_job_free(&job);
     kvr_store_close(store);
     return st;

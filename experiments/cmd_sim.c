@@ -17,7 +17,7 @@
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format;
     struct kvr_machine_args mach;
-    bool json, quiet, help;
+    bool json, quiet, help, allow_oom;
 };
 
 #define OFF(f) offsetof(struct sim_args, f)
@@ -59,6 +59,11 @@ static const struct kvr_opt sim_opts[] = {
      .arg = "FILE",
      .help = "write the events of trial 0 (TSV; Chrome trace for *.json)",
      .offset = OFF(timeline)},
+    {.name = "allow-oom",
+     .help = "print the plan even when it does not fit in GPU memory, exit 0\n(else exit 3 "
+             "with the bytes needed and available per rank)",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(allow_oom)},
     {.name = "timeline-format",
      .arg = "F",
      .help = "tsv or chrome (Trace Event Format, for Perfetto)",
@@ -280,6 +285,7 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
         print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
     else if (!st)
         print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
+    if (!st && !a.allow_oom) st = kvr_sim_check_fits(&res);
     free(tl.events);
     kvr_sim_free(sim);
     return st;

@@ -1,6 +1,6 @@
 /* kvr: the one program of kvrun. Subcommands live in cmd_*.c; this file dispatches, prints
  * the version, and turns a status into the exit code (0 ok, 1 runtime failure, 2 usage or
- * input error). */
+ * input error, 3 a plan that does not fit in GPU memory). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -6,5 +6,11 @@
 #include "kvr_status.h"
 
 enum kvr_status kvr_bench_search(bool json);
+/* The cluster-scale cases (cmd_bench_scale.c); run from the source root (data/machines/). */
+enum kvr_status kvr_bench_search_scale(bool json);
+/* KVR-P by leave-one-out at p = 8..64 (cmd_bench_scale.c). */
+enum kvr_status kvr_bench_search_scale_loo(bool json);
+/* One search at p = 8..64 on one node and on 8 nodes, hier and descent (cmd_bench_scale.c). */
+enum kvr_status kvr_bench_search_issue(bool json);
 enum kvr_status kvr_bench_attention(int argc, char **argv);
 enum kvr_status kvr_bench_comm(int argc, char **argv);

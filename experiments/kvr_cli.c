@@ -21,6 +21,8 @@ static void print_commands(FILE *out, const char *prog, const struct kvr_command
             "\nRun '%s <command> --help' for a command's options, '%s help schemes' for the "
             "schemes.\n",
             prog, prog);
+    fprintf(out, "Exit codes: 0 ok, 1 runtime failure, 2 usage or input error, 3 a plan that does "
+                 "not fit in GPU memory.\n");
 }
 
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,

@@ -114,7 +114,7 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
     if (method < 0)
         st = kvr_error(KVR_ERR_INPUT,
                        "--method: unknown method '%s' (hier, exhaustive, "
-                       "nelder-mead, even, balanced)",
+                       "nelder-mead, even, balanced, descent, multistart)",
                        a->method);
     if (!st && (scheme < 0 || !(kvr_scheme_get(scheme)->options & KVR_SO_SEARCHED))) {
         char names[256];
@@ -296,16 +296,27 @@ static enum kvr_status open_group(struct kvr_search_job *job, const struct kvr_s
 static enum kvr_status search_item(struct kvr_search_job *job, const struct kvr_search_item *it,
                                    struct kvr_objective *obj)
 {
-    struct kvr_search_result res;
+    struct kvr_plan_search ps;
     double t0 = kvr_cli_now_s();
-    enum kvr_status st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &res);
+    enum kvr_status st;
+    if (job->method == KVR_METHOD_HIER) { /* the product: over mappings, and fewer GPUs */
+        st = kvr_search_plan(obj, it->ctx, &job->opts, &ps);
+    } else {
+        memset(&ps, 0, sizeof ps);
+        for (int i = 0; i < KVR_MAX_GPUS; i++) ps.map[i] = i;
+        st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &ps.best);
+    }
+    if (st == KVR_ERR_NOFIT) { /* never stored: said, counted, and the exit code is 3 */
+        fprintf(stderr, "kvr: search: %s on %s, p = %d, ctx = %llu: %s\n",
+                job->models[it->model].name, job->machine_keys[it->machine], it->p,
+                (unsigned long long)it->ctx, kvr_error_message());
+        job->n_nofit++;
+        return KVR_OK;
+    }
     if (st) return st;
     struct kvr_plan_row *r = &job->done[job->n_done++];
     fill_key(job, it, r);
-    memcpy(r->tokens, res.tokens, (size_t)it->p * sizeof *res.tokens);
-    r->granularity_tokens = job->opts.granularity;
-    r->predicted_ttft_s = res.ttft_s;
-    r->evaluations = res.n_evals;
+    kvr_plan_row_set_search(r, &ps);
     r->search_wall_s = kvr_cli_now_s() - t0;
     return KVR_OK;
 }
@@ -331,6 +342,11 @@ enum kvr_status kvr_search_job_run(struct kvr_search_job *job, struct kvr_store 
     }
     enum kvr_status fst = flush(&w, job, true); /* keep what finished, even after an error */
     kvr_objective_free(obj);
+    if (!st && !fst && job->n_nofit)
+        return kvr_error(KVR_ERR_NOFIT,
+                         "search: %zu of %zu plans do not fit in GPU memory (not "
+                         "stored)",
+                         job->n_nofit, todo);
     return st ? st : fst;
 }
 
@@ -357,7 +373,20 @@ void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
     for (int i = 0; i < r->p; i++) kvr_json_u64(j, r->tokens[i]);
     kvr_json_array_end(j);
     kvr_json_kv_dbl(j, "predicted_ttft_s", r->predicted_ttft_s);
+    kvr_json_kv_u64(j, "granularity_tokens", r->granularity_tokens);
     kvr_json_kv_u64(j, "evaluations", r->evaluations);
     kvr_json_kv_dbl(j, "search_wall_s", r->search_wall_s);
+    kvr_json_key(j, "mapping");
+    kvr_json_array_begin(j);
+    for (int i = 0; i < r->p; i++) kvr_json_u64(j, (uint64_t)(r->n_mapping ? r->mapping[i] : i));
+    kvr_json_array_end(j);
+    kvr_json_kv_u64(j, "fewer_p", (uint64_t)r->fewer_p);
+    if (r->fewer_p > 0) {
+        kvr_json_key(j, "fewer_partition");
+        kvr_json_array_begin(j);
+        for (int i = 0; i < r->fewer_p; i++) kvr_json_u64(j, r->fewer_tokens[i]);
+        kvr_json_array_end(j);
+        kvr_json_kv_dbl(j, "fewer_predicted_ttft_s", r->fewer_predicted_ttft_s);
+    }
     kvr_json_object_end(j);
 }

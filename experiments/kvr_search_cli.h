@@ -7,7 +7,7 @@
 
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
-#include "kvr_search.h"
+#include "kvr_search_plan.h"
 #include "kvr_store.h"
 
 #define KVR_SEARCH_MAX_LIST 16
@@ -42,8 +42,8 @@ struct kvr_search_job {
     struct kvr_machine_args mach;
     struct kvr_search_item *items;
     size_t n_items;
-    struct kvr_plan_row *done; /* rows searched by this run */
-    size_t n_done, n_skipped;
+    struct kvr_plan_row *done;               /* rows searched by this run */
+    size_t n_done, n_skipped, n_nofit;       /* n_nofit: searches whose plans do not fit */
     size_t n_legacy_matched, n_legacy_stale; /* rows from schema 2 settled by this run */
 };
 

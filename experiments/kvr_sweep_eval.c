@@ -1,6 +1,7 @@
 /* One sweep point on the simulator. KVR-S partitions come from the lookup table (searched and
  * stored when missing, so sweeps and `kvr lookup` share them); KVR-P interpolates the table's
- * rows at the sweep's other contexts (leave-one-out), clamped at the ends. */
+ * rows at the sweep's other contexts (leave-one-out; the bottleneck representation), clamped at
+ * the ends. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 
 #include "kvr_interp.h"
 #include "kvr_machine_args.h"
-#include "kvr_search.h"
+#include "kvr_search_plan.h"
 #include "kvr_sweep.h"
 #include "kvr_stats.h"
 
@@ -76,12 +77,15 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
         bool present;
         row_key(e, ctx[i], &r);
         if ((st = kvr_store_plan_exists(e->store, &r, &present)) || present) continue;
-        struct kvr_search_result res;
+        struct kvr_plan_search res;
         if (!obj && (st = kvr_objective_open(e->model, e->h, &oo, &obj))) break;
         if ((st = put_definitions(e, e->store, e->ma.machine, e->run_id))) break;
-        if ((st = kvr_search_hier(obj, ctx[i], &so, &res))) break;
-        memcpy(r.tokens, res.tokens, (size_t)r.p * sizeof *r.tokens);
-        r.predicted_ttft_s = res.ttft_s, r.evaluations = res.n_evals, r.run_id = e->run_id;
+        if ((st = kvr_search_plan(obj, ctx[i], &so, &res))) {
+            if (st == KVR_ERR_NOFIT && n > 1) st = KVR_OK; /* KVR-P interpolates the rest */
+            continue;
+        }
+        kvr_plan_row_set_search(&r, &res);
+        r.run_id = e->run_id;
         st = kvr_store_put_plans(e->store, &r, 1, false);
     }
     kvr_objective_free(obj);
@@ -90,7 +94,7 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
 
 /* KVR-S: the stored row; KVR-P: interpolated from the rows at the sweep's other contexts. */
 static enum kvr_status table_partition(struct point_env *e, const struct kvr_sweep_item *it,
-                                       uint64_t *tokens)
+                                       uint64_t *tokens, int *chain, int *n_chain)
 {
     struct kvr_sweep_series x = {0};
     kvr_sweep_series_of(it->pt.series_rank, &x);
@@ -118,8 +122,16 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
     struct kvr_lookup_answer a;
     if (!st && interp && k == 0)
         st = kvr_error(KVR_ERR_INPUT, "KVR-P needs at least two contexts on the ctx axis");
-    if (!st) st = kvr_interp_partition(rows, k, it->pt.ctx_tokens, KVR_INTERP_LINEAR, true, &a);
+    /* the bottleneck representation: within 1% of KVR-S up to p = 64 (partition/README.md) */
+    if (!st)
+        st = kvr_interp_partition_model(rows, k, it->pt.ctx_tokens, KVR_INTERP_BOTTLENECK, true,
+                                        e->model, e->h, &a);
     if (!st) memcpy(tokens, a.tokens, (size_t)e->h->n_gpus * sizeof *tokens);
+    for (size_t i = 0; !st && i < k; i++) /* the chain's GPUs: the (lower) neighbour's */
+        if (rows[i].ctx_tokens == a.lo_ctx && rows[i].n_mapping) {
+            *n_chain = rows[i].n_mapping;
+            memcpy(chain, rows[i].mapping, (size_t)rows[i].n_mapping * sizeof *chain);
+        }
     free(rows);
     return st;
 }
@@ -135,9 +147,20 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
     enum kvr_status st = KVR_OK;
     if (x.source == KVR_PART_BALANCED)
         kvr_plan_balanced(plan, e->model, &e->h->gpu);
-    else if (x.source >= 0 && kvr_part_source_get(x.source)->needs_table)
-        st = table_partition(e, it, plan->tokens);
-    else
+    else if (x.source >= 0 && kvr_part_source_get(x.source)->needs_table) {
+        int chain[KVR_MAX_GPUS], n_chain = 0, map[KVR_MAX_GPUS];
+        st = table_partition(e, it, plan->tokens, chain, &n_chain);
+        /* the plan runs on its mapping: the machine seen from its chain positions */
+        if (!st && n_chain)
+            st = kvr_mapping_complete(chain, n_chain, e->h->n_nodes * e->h->gpus_per_node, map);
+        struct kvr_machine *base = n_chain && !st ? malloc(sizeof *base) : NULL;
+        if (!st && n_chain && !base) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+        if (base) {
+            *base = *e->h;
+            st = kvr_machine_permute(base, map, e->h);
+            free(base);
+        }
+    } else
         kvr_plan_even(plan);
     return st ? st : kvr_plan_check(plan, e->h);
 }
@@ -160,6 +183,14 @@ static enum kvr_status simulate(struct point_env *e, const struct kvr_plan *plan
         if (st) break;
         v[t] = r.ttft_s, mean += r.ttft_s / (double)trials;
         if (t > 0) continue;
+        x->mem_needed_bytes = x->mem_available_bytes = 0;
+        if (!kvr_sim_fits(&r)) { /* memory does not depend on the noise */
+            x->mem_needed_bytes = kvr_sim_mem_needed(&r);
+            x->mem_available_bytes = r.mem_available_bytes;
+            memcpy(x->tokens, plan->tokens, (size_t)plan->p * sizeof *plan->tokens);
+            st = kvr_sim_check_fits(&r);
+            break;
+        }
         int c = 0;
         for (int i = 1; i < plan->p; i++) c = r.rank[i].end_s > r.rank[c].end_s ? i : c;
         x->compute_s = r.rank[c].compute_s, x->comm_s = r.rank[c].comm_s;
@@ -185,10 +216,18 @@ enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_sto
                              ? build_machine(&e, it)
                              : kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
     if (!st) st = make_plan(&e, it, &plan);
+    if (st == KVR_ERR_NOFIT) { /* no partition fits: the balanced one's bytes say by how much */
+        plan = (struct kvr_plan){.scheme = KVR_SCHEME_KVR, .p = it->pt.p, .ctx = it->pt.ctx_tokens};
+        kvr_plan_balanced(&plan, e.model, &e.h->gpu);
+        st = kvr_plan_check(&plan, e.h);
+    }
     if (!st) st = simulate(&e, &plan, &it->pt);
     free(e.h);
     it->pt.run_id = run_id;
-    snprintf(it->pt.state, sizeof it->pt.state, "%s", st ? "failed" : "done");
+    snprintf(it->pt.state, sizeof it->pt.state, "%s",
+             st == KVR_ERR_NOFIT ? "infeasible"
+             : st                ? "failed"
+                                 : "done");
     snprintf(it->pt.error, sizeof it->pt.error, "%s", st ? kvr_error_message() : "");
     /* a bad point is recorded as failed; only a store failure stops the sweep */
     return st == KVR_ERR_RUNTIME || st == KVR_ERR_NOMEM ? st : KVR_OK;
@@ -227,15 +266,12 @@ enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
     kvr_search_opts_default(&so);
     so.granularity = spec->granularity;
     struct kvr_objective *obj = NULL;
-    struct kvr_search_result res;
+    struct kvr_plan_search res;
     enum kvr_status st = (e.h = malloc(sizeof *e.h)) ? build_machine(&e, it)
                                                      : kvr_error(KVR_ERR_NOMEM, "out of memory");
     if (!st) st = kvr_objective_open(e.model, e.h, &oo, &obj);
-    if (!st) st = kvr_search_hier(obj, row->ctx_tokens, &so, &res);
-    if (!st) {
-        memcpy(row->tokens, res.tokens, (size_t)row->p * sizeof *row->tokens);
-        row->predicted_ttft_s = res.ttft_s, row->evaluations = res.n_evals;
-    }
+    if (!st) st = kvr_search_plan(obj, row->ctx_tokens, &so, &res);
+    if (!st) kvr_plan_row_set_search(row, &res);
     kvr_objective_free(obj);
     free(e.h);
     return st;

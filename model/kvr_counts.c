@@ -336,10 +336,14 @@ enum kvr_status kvr_prefill_flops(const struct kvr_model *m, uint64_t ctx, enum 
         else
             linear += x.flops;
     }
-    enum kvr_status st;
-    if ((st = narrow(linear, &out->linear, "prefill flops")) ||
-        (st = narrow(attention, &out->attention, "prefill flops")) ||
-        (st = narrow(linear + attention, &out->total, "prefill flops")))
-        return st;
+    if (linear + attention > (u128)UINT64_MAX) /* the totals are 64-bit: say where it ends */
+        return kvr_error(KVR_ERR_RANGE,
+                         "%s at %llu tokens: the whole prefill is %.4g FLOPs, beyond the 64-bit "
+                         "totals (%.4g); per-layer and per-operation counts stay exact, and the "
+                         "simulator sums in double",
+                         m->name, (unsigned long long)ctx, (double)(linear + attention),
+                         (double)UINT64_MAX);
+    out->linear = (uint64_t)linear, out->attention = (uint64_t)attention;
+    out->total = (uint64_t)(linear + attention);
     return KVR_OK;
 }

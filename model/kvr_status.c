@@ -26,6 +26,8 @@ const char *kvr_status_name(enum kvr_status st)
         return "out of memory";
     case KVR_ERR_RUNTIME:
         return "runtime error";
+    case KVR_ERR_NOFIT:
+        return "does not fit";
     }
     return "unknown status";
 }
@@ -44,6 +46,8 @@ int kvr_status_exit_code(enum kvr_status st)
     case KVR_ERR_NOMEM:
     case KVR_ERR_RUNTIME:
         return 1;
+    case KVR_ERR_NOFIT:
+        return 3; /* the plan needs more memory than the GPUs have */
     }
     return 1;
 }

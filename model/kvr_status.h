@@ -13,12 +13,14 @@ enum kvr_status {
     KVR_ERR_RANGE,   /* a count overflowed its type */
     KVR_ERR_NOMEM,   /* allocation failed */
     KVR_ERR_RUNTIME, /* a foreign library failed at run time */
+    KVR_ERR_NOFIT,   /* a plan needs more GPU memory than a rank has (exit 3) */
 };
 
 /* Short fixed name of a status ("input error", ...). */
 const char *kvr_status_name(enum kvr_status st);
 
-/* The process exit code for a status: 0 ok, 2 usage or input error, 1 runtime failure. */
+/* The process exit code for a status: 0 ok, 2 usage or input error, 1 runtime failure,
+ * 3 a plan that does not fit in GPU memory. */
 int kvr_status_exit_code(enum kvr_status st);
 
 /* Records a formatted message for this thread and returns st, so callers can write

@@ -43,11 +43,16 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_list(FILE *f, const uint64_t *v, int p, int identity)
+static void csv_list(FILE *f, const uint64_t *v, int p)
 {
-    for (int i = 0; i < p; i++)
-        fprintf(f, "%s%llu", i ? ";" : "",
-                identity ? (unsigned long long)i : (unsigned long long)v[i]);
+    for (int i = 0; i < p; i++) fprintf(f, "%s%llu", i ? ";" : "", (unsigned long long)v[i]);
+}
+
+/* chain position k runs on GPU mapping[k]; identity when the row records none */
+static void csv_mapping(FILE *f, const struct kvr_plan_row *r)
+{
+    for (int k = 0; k < r->p; k++)
+        fprintf(f, "%s%d", k ? ";" : "", r->n_mapping ? r->mapping[k] : k);
 }
 
 /* Format 2: a header line, then one row per line, CRLF line ends (RFC 4180). The lists
@@ -67,7 +72,7 @@ static void write_csv(FILE *f, const struct kvr_export_doc *d)
         fprintf(f, ",%s,%lu,%llu,%llu,%.17g,", stat, trials,
                 (unsigned long long)r->granularity_tokens, (unsigned long long)r->ctx_tokens,
                 r->predicted_ttft_s);
-        csv_list(f, r->tokens, r->p, 0), fputc(',', f), csv_list(f, NULL, r->p, 1);
+        csv_list(f, r->tokens, r->p), fputc(',', f), csv_mapping(f, r);
         fputs("\r\n", f);
     }
 }
@@ -186,6 +191,16 @@ enum kvr_status kvr_export_plans(struct kvr_store *s, const struct kvr_plan_row 
                                  enum kvr_export_format fmt, const char *generator,
                                  const char *path)
 {
+    /* the C header's rows (kvr_lookup_from_rows) have no mapping: a chain not in GPU order would
+     * be served in the wrong order, so it is refused (JSON and CSV carry "mapping") */
+    for (size_t i = 0; i < n && fmt == KVR_EXPORT_C_HEADER; i++)
+        if (rows[i].n_mapping)
+            return kvr_error(KVR_ERR_INPUT,
+                             "export: the plan of %s on %s, p = %d, ctx %llu maps its chain to "
+                             "GPUs out of order, which a C header cannot carry (export JSON or "
+                             "CSV, which have \"mapping\")",
+                             rows[i].model, rows[i].machine, rows[i].p,
+                             (unsigned long long)rows[i].ctx_tokens);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct kvr_export_doc d = {

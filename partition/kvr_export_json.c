@@ -153,7 +153,10 @@ static void json_row(struct kvr_json *j, const struct kvr_plan_row *r,
     kvr_json_kv_u64(j, "ctx_tokens", r->ctx_tokens);
     kvr_json_kv_dbl(j, "predicted_ttft_s", r->predicted_ttft_s);
     json_list(j, "partition_tokens", r->tokens, r->p);
-    json_list(j, "mapping", NULL, r->p);
+    kvr_json_key(j, "mapping"); /* chain position k runs on GPU mapping[k]; identity unless set */
+    kvr_json_array_begin(j);
+    for (int k = 0; k < r->p; k++) kvr_json_u64(j, (uint64_t)(r->n_mapping ? r->mapping[k] : k));
+    kvr_json_array_end(j);
     kvr_json_kv_str(j, "simulator_version", run->version);
     kvr_json_kv_dbl(j, "searched_unix_s", run->started_unix_s);
     kvr_json_object_end(j);
@@ -182,7 +185,7 @@ void kvr_export_write_json(FILE *f, const struct kvr_export_doc *d)
     kvr_json_key(&j, "layout");
     kvr_json_object_begin(&j);
     kvr_json_kv_u64(&j, "tp_degree", 1);
-    kvr_json_kv_str(&j, "mapping", "rows give mapping[i], the GPU of chunk i; identity today");
+    kvr_json_kv_str(&j, "mapping", "rows give mapping[i], the GPU of chunk i (chain position i)");
     kvr_json_object_end(&j);
     json_definitions(&j, d, "model");
     json_definitions(&j, d, "machine");

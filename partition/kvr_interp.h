@@ -9,9 +9,27 @@
 #include "kvr_lookup.h"
 #include "kvr_store.h"
 
-enum kvr_interp { KVR_INTERP_LINEAR, KVR_INTERP_STEFFEN };
+enum kvr_interp {
+    KVR_INTERP_LINEAR,
+    KVR_INTERP_STEFFEN,
+    KVR_INTERP_BALANCED,   /* the balanced closed form plus the neighbours' correction */
+    KVR_INTERP_BOTTLENECK, /* hier's greedy at the neighbours' bottleneck ratio T / T* */
+};
 int kvr_interp_from_name(const char *name); /* -1 when unknown */
 
 /* rows: one key, sorted by ctx (as kvr_store_list_plans returns them). */
 enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,
                                      enum kvr_interp how, bool clamp, struct kvr_lookup_answer *a);
+
+/* The same with the model and machine, which the balanced and bottleneck representations need
+ * (linear and steffen ignore them). Balanced: cumulative fractions F_i = B_i(ctx) + d_i, B the
+ * closed-form balanced split, d interpolated linearly between the neighbours' F - B. Bottleneck:
+ * each neighbour's bottleneck T over the smallest feasible one T* at its ctx, interpolated
+ * linearly; the answer is hier's greedy partition at ctx for r * T*(ctx): on the grid, every
+ * rank within the bottleneck, smooth in ctx as p grows; h as opened, the lower neighbour's
+ * mapping applied. Outside the rows: an error, or with
+ * clamp the end row's fractions, as kvr_interp_partition. */
+enum kvr_status kvr_interp_partition_model(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,
+                                           enum kvr_interp how, bool clamp,
+                                           const struct kvr_model *m, const struct kvr_machine *h,
+                                           struct kvr_lookup_answer *a);

@@ -10,16 +10,22 @@
 
 struct kvr_objective {
     struct kvr_model model;
-    struct kvr_machine machine;
+    struct kvr_machine base;    /* as opened */
+    struct kvr_machine machine; /* base with the chain mapping applied (what the sims read) */
+    int map[KVR_MAX_GPUS];      /* chain position -> GPU of base */
+    uint64_t n_nofit;           /* evaluations refused for memory */
+    double nofit_min_bytes;     /* the least any refused plan's worst rank needed */
+    double nofit_avail_bytes;
     struct kvr_sim **sims;
     uint64_t n_trials, n_evals;
     double percentile;
     double *vals;
     struct kvr_plan plan;
+    struct kvr_objective_opts opts;
 };
 
-static const char *const method_names[KVR_N_METHODS] = {"hier", "exhaustive", "nelder-mead", "even",
-                                                        "balanced"};
+static const char *const method_names[KVR_N_METHODS] = {
+    "hier", "exhaustive", "nelder-mead", "even", "balanced", "descent", "multistart"};
 
 const char *kvr_method_name(enum kvr_method m)
 {
@@ -68,10 +74,13 @@ enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct k
     struct kvr_objective *obj = calloc(1, sizeof *obj);
     if (!obj) return kvr_error(KVR_ERR_NOMEM, "search: out of memory");
     obj->model = *model;
-    obj->machine = *machine;
+    obj->base = obj->machine = *machine;
+    for (int i = 0; i < KVR_MAX_GPUS; i++) obj->map[i] = i;
+    obj->nofit_min_bytes = INFINITY;
     /* without noise every trial is the same: one is enough */
     obj->n_trials = machine->noise.mode == KVR_NOISE_NONE || opts->trials < 1 ? 1 : opts->trials;
     obj->percentile = opts->percentile;
+    obj->opts = *opts;
     obj->plan = (struct kvr_plan){.scheme = opts->scheme, .p = machine->n_gpus};
     enum kvr_status st = open_sims(obj);
     if (st)
@@ -97,6 +106,13 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
     for (uint64_t t = 0; t < obj->n_trials; t++) {
         struct kvr_sim_result res;
         if (kvr_sim_run(obj->sims[t], plan, &res, NULL)) return INFINITY;
+        if (!kvr_sim_fits(&res)) { /* memory does not depend on the noise: refuse it at once */
+            double need = kvr_sim_mem_needed(&res);
+            obj->n_nofit++;
+            obj->nofit_min_bytes = need < obj->nofit_min_bytes ? need : obj->nofit_min_bytes;
+            obj->nofit_avail_bytes = res.mem_available_bytes;
+            return INFINITY;
+        }
         obj->vals[t] = res.ttft_s;
         mean += res.ttft_s / (double)obj->n_trials;
     }
@@ -122,4 +138,102 @@ void kvr_search_start(const struct kvr_objective *obj, uint64_t ctx, uint64_t g,
     double frac[KVR_MAX_GPUS];
     kvr_lookup_fractions(plan.tokens, plan.p, frac);
     kvr_lookup_round(frac, plan.p, ctx, g, tokens);
+}
+
+const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj)
+{
+    return &obj->model;
+}
+
+const struct kvr_machine *kvr_objective_machine(const struct kvr_objective *obj)
+{
+    return &obj->machine;
+}
+
+uint64_t kvr_objective_trials(const struct kvr_objective *obj)
+{
+    return obj->n_trials;
+}
+
+const int *kvr_objective_mapping(const struct kvr_objective *obj)
+{
+    return obj->map;
+}
+
+/* Chain position i runs on GPU map[i] of the opened machine: the links (and which links carry
+ * noise) are permuted, so position i -> i+1 is the link map[i] -> map[i+1]. */
+enum kvr_status kvr_machine_permute(const struct kvr_machine *base, const int *map,
+                                    struct kvr_machine *out)
+{
+    int n = base->n_nodes * base->gpus_per_node;
+    bool seen[KVR_MAX_GPUS] = {false};
+    for (int i = 0; i < n; i++) {
+        if (map[i] < 0 || map[i] >= n || seen[map[i]])
+            return kvr_error(KVR_ERR_INPUT,
+                             "mapping: entry %d (GPU %d) is not a permutation of 0..%d", i, map[i],
+                             n - 1);
+        seen[map[i]] = true;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            out->link_Bps[i][j] = base->link_Bps[map[i]][map[j]];
+            out->link_lat_s[i][j] = base->link_lat_s[map[i]][map[j]];
+            out->noise.on[i][j] = base->noise.on[map[i]][map[j]];
+        }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_mapping_complete(const int *chain, int p, int n_total, int *map)
+{
+    bool used[KVR_MAX_GPUS] = {false};
+    int k = 0;
+    for (int i = 0; i < p; i++) {
+        if (chain[i] < 0 || chain[i] >= n_total || used[chain[i]])
+            return kvr_error(KVR_ERR_INPUT,
+                             "mapping: GPU %d at chain position %d is not one of "
+                             "0..%d, or repeats",
+                             chain[i], i, n_total - 1);
+        used[map[k++] = chain[i]] = true;
+    }
+    for (int j = 0; j < n_total; j++)
+        if (!used[j]) map[k++] = j;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *map)
+{
+    const struct kvr_machine *b = &obj->base;
+    int n = b->n_nodes * b->gpus_per_node;
+    enum kvr_status st = kvr_machine_permute(b, map, &obj->machine);
+    if (st) return st;
+    memcpy(obj->map, map, (size_t)n * sizeof *map);
+    for (uint64_t t = 0; t < obj->n_trials; t++)
+        if ((st = kvr_sim_draw_noise(obj->sims[t], t))) return st;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_objective_nofit_error(const struct kvr_objective *obj, uint64_t ctx)
+{
+    if (obj->n_nofit == 0)
+        return kvr_error(KVR_ERR_RUNTIME, "search found no valid partition of %llu on %d ranks",
+                         (unsigned long long)ctx, obj->plan.p);
+    return kvr_error(KVR_ERR_NOFIT,
+                     "no partition of %llu tokens on %d ranks fits in GPU memory: the best needs "
+                     "%.0f bytes on its fullest rank, %.0f are available per rank",
+                     (unsigned long long)ctx, obj->plan.p, obj->nofit_min_bytes,
+                     obj->nofit_avail_bytes);
+}
+
+const struct kvr_machine *kvr_objective_base_machine(const struct kvr_objective *obj)
+{
+    return &obj->base;
+}
+
+enum kvr_status kvr_objective_open_fewer(const struct kvr_objective *obj, int p,
+                                         struct kvr_objective **out)
+{
+    static _Thread_local struct kvr_machine h; /* large: link matrices */
+    h = obj->base;
+    h.n_gpus = p;
+    return kvr_objective_open(&obj->model, &h, &obj->opts, out);
 }

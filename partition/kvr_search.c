@@ -1,5 +1,7 @@
-/* The hierarchical grid search (see kvr_search.h): balanced start, coarse simplex grid,
- * then pairwise refinement with halving steps down to the granularity. */
+/* The descent oracle (the product before the bottleneck search in kvr_search_hier.c): balanced
+ * start, coarse simplex grid, then pairwise refinement with halving steps down to the
+ * granularity; and the methods' dispatch. Only on-grid candidates: every result is on the grid
+ * it reports. */
 #include <math.h>
 #include <string.h>
 
@@ -105,8 +107,8 @@ static int descend(struct kvr_objective *obj, uint64_t ctx, uint64_t step, struc
     }
 }
 
-enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
-                                const struct kvr_search_opts *o, struct kvr_search_result *res)
+enum kvr_status kvr_search_descent(struct kvr_objective *obj, uint64_t ctx,
+                                   const struct kvr_search_opts *o, struct kvr_search_result *res)
 {
     int p = kvr_objective_p(obj);
     enum kvr_status st = kvr_search_check_ctx(obj, ctx);
@@ -115,14 +117,12 @@ enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
     struct best b = {.v = INFINITY};
     uint64_t t[KVR_MAX_GPUS];
     double even[KVR_MAX_GPUS];
-    /* the even and balanced splits, exact and on the grid: never worse than either */
-    for (int exact = 0; exact < 2; exact++) {
-        kvr_search_start(obj, ctx, exact ? 1 : g, t);
-        consider(obj, ctx, t, &b);
-        for (int i = 0; i < p; i++) even[i] = 1.0 / p;
-        kvr_lookup_round(even, p, ctx, exact ? 1 : g, t);
-        consider(obj, ctx, t, &b);
-    }
+    /* the even and balanced splits on the grid: never worse than either */
+    kvr_search_start(obj, ctx, g, t);
+    consider(obj, ctx, t, &b);
+    for (int i = 0; i < p; i++) even[i] = 1.0 / p;
+    kvr_lookup_round(even, p, ctx, g, t);
+    consider(obj, ctx, t, &b);
     uint64_t K = p > 1 ? coarse_parts(ctx, p, g, o->coarse_max) : 1;
     if (p > 1) {
         struct coarse c = {.obj = obj, .ctx = ctx, .g = g, .K = K, .p = p, .b = &b};
@@ -134,11 +134,10 @@ enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
         descend(obj, ctx, step, &b);
         if (step == g) break;
     }
-    if (!isfinite(b.v))
-        return kvr_error(KVR_ERR_RUNTIME, "search found no valid partition of %llu on %d ranks",
-                         (unsigned long long)ctx, p);
+    if (!isfinite(b.v)) return kvr_objective_nofit_error(obj, ctx);
     memcpy(res->tokens, b.tokens, (size_t)p * sizeof *b.tokens);
     res->ttft_s = b.v;
+    res->granularity = g;
     res->n_evals = kvr_objective_evals(obj) - evals0;
     return KVR_OK;
 }
@@ -160,7 +159,8 @@ static enum kvr_status fixed_split(struct kvr_objective *obj, uint64_t ctx, uint
     }
     res->ttft_s = kvr_objective_eval(obj, ctx, res->tokens);
     res->n_evals = kvr_objective_evals(obj) - evals0;
-    return KVR_OK;
+    res->granularity = even ? 1 : g; /* the even split is exact */
+    return isfinite(res->ttft_s) ? KVR_OK : kvr_objective_nofit_error(obj, ctx);
 }
 
 enum kvr_status kvr_search_run(struct kvr_objective *obj, enum kvr_method method, uint64_t ctx,
@@ -174,6 +174,10 @@ enum kvr_status kvr_search_run(struct kvr_objective *obj, enum kvr_method method
         return kvr_search_exhaustive(obj, ctx, o, res);
     case KVR_METHOD_NM:
         return kvr_search_nelder_mead(obj, ctx, o, res);
+    case KVR_METHOD_DESCENT:
+        return kvr_search_descent(obj, ctx, o, res);
+    case KVR_METHOD_MULTISTART:
+        return kvr_search_multistart(obj, ctx, o, res);
     case KVR_METHOD_EVEN:
     case KVR_METHOD_BALANCED:
         return fixed_split(obj, ctx, kvr_lookup_grain(kvr_objective_p(obj), ctx, o->granularity),
@@ -181,4 +185,18 @@ enum kvr_status kvr_search_run(struct kvr_objective *obj, enum kvr_method method
     default:
         return kvr_error(KVR_ERR_INPUT, "unknown search method %d", (int)method);
     }
+}
+
+double kvr_search_polish(struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t step,
+                         uint64_t *tokens)
+{
+    int p = kvr_objective_p(obj);
+    struct best b = {.v = kvr_objective_eval(obj, ctx, tokens)};
+    memcpy(b.tokens, tokens, (size_t)p * sizeof *tokens);
+    for (step = step / g * g < g ? g : step / g * g; p > 1; step = step / 2 / g * g) {
+        descend(obj, ctx, step, &b);
+        if (step / 2 / g * g < g) break;
+    }
+    memcpy(tokens, b.tokens, (size_t)p * sizeof *tokens);
+    return b.v;
 }

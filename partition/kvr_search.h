@@ -12,6 +12,7 @@
  * over seeded trials (the same draws for every candidate: common random numbers). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kvr_sim.h"
@@ -22,6 +23,8 @@ enum kvr_method {
     KVR_METHOD_NM,         /* oracle: Nelder-Mead on the relaxation */
     KVR_METHOD_EVEN,       /* KVR-E, no search */
     KVR_METHOD_BALANCED,   /* closed-form equal-compute split, no search */
+    KVR_METHOD_DESCENT,    /* oracle: the earlier product, coarse grid + all-pair descent */
+    KVR_METHOD_MULTISTART, /* strong oracle: hier, descent, Nelder-Mead and random restarts */
     KVR_N_METHODS
 };
 const char *kvr_method_name(enum kvr_method m);
@@ -44,11 +47,34 @@ void kvr_objective_free(struct kvr_objective *obj);
 double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens);
 uint64_t kvr_objective_evals(const struct kvr_objective *obj);
 int kvr_objective_p(const struct kvr_objective *obj);
+uint64_t kvr_objective_trials(const struct kvr_objective *obj);
+const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj);
+/* The machine with the mapping applied: position i of the chain is its GPU i. */
+const struct kvr_machine *kvr_objective_machine(const struct kvr_objective *obj);
+/* Chain position i -> GPU map[i] of the machine as opened (map: a permutation of the whole
+ * topology; the first p entries are the chain). Identity when opened. */
+enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *map);
+const int *kvr_objective_mapping(const struct kvr_objective *obj);
+/* The links (and noisy links) of base seen from chain positions: out's i -> j is base's
+ * map[i] -> map[j]; map a permutation of the whole topology; base and out distinct. The rest
+ * of out is untouched. */
+enum kvr_status kvr_machine_permute(const struct kvr_machine *base, const int *map,
+                                    struct kvr_machine *out);
+/* A whole-topology permutation from a chain's p GPUs, the unused GPUs after them in order. */
+enum kvr_status kvr_mapping_complete(const int *chain, int p, int n_total, int *map);
+const struct kvr_machine *kvr_objective_base_machine(const struct kvr_objective *obj);
+/* The same model, machine (identity mapping) and objective on p GPUs (1 <= p). */
+enum kvr_status kvr_objective_open_fewer(const struct kvr_objective *obj, int p,
+                                         struct kvr_objective **out);
+/* A plan that does not fit evaluates to INFINITY; when a search found nothing finite this
+ * names why: KVR_ERR_NOFIT with the bytes needed and available, else a runtime error. */
+enum kvr_status kvr_objective_nofit_error(const struct kvr_objective *obj, uint64_t ctx);
 
 struct kvr_search_result {
     uint64_t tokens[KVR_MAX_GPUS];
-    double ttft_s;    /* the objective at tokens */
-    uint64_t n_evals; /* objective evaluations this search made */
+    double ttft_s;        /* the objective at tokens */
+    uint64_t n_evals;     /* objective evaluations this search made */
+    uint64_t granularity; /* the grid every boundary is on (1 when ctx < p * requested) */
 };
 
 struct kvr_search_opts {
@@ -74,5 +100,35 @@ enum kvr_status kvr_search_nelder_mead(struct kvr_objective *obj, uint64_t ctx,
 
 /* Every method needs ctx >= p (one token per rank at least). */
 enum kvr_status kvr_search_check_ctx(const struct kvr_objective *obj, uint64_t ctx);
+/* The descent oracle (the product before the bottleneck search, kvr_search_descent.c), and
+ * the strong oracle: the best of hier, descent from hier's answer, Nelder-Mead rounded to the
+ * grid and polished, and hier's refinement from seeded random starts. */
+enum kvr_status kvr_search_descent(struct kvr_objective *obj, uint64_t ctx,
+                                   const struct kvr_search_opts *o, struct kvr_search_result *res);
+enum kvr_status kvr_search_multistart(struct kvr_objective *obj, uint64_t ctx,
+                                      const struct kvr_search_opts *o,
+                                      struct kvr_search_result *res);
+/* Refinement on the grid g from tokens (in/out, on the grid): moves of step tokens across each
+ * boundary, halving from step down to g; returns the objective at the result. */
+double kvr_search_refine(struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t step,
+                         uint64_t *tokens);
+/* The descent oracle's all-pair moves (any chunk to any chunk) from tokens, halving from step
+ * down to g; p(p-1) evaluations a step: an oracle's polish, not the product. */
+double kvr_search_polish(struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t step,
+                         uint64_t *tokens);
+/* True when every boundary S_0..S_{p-2} of tokens is a multiple of g. */
+bool kvr_search_on_grid(const uint64_t *tokens, int p, uint64_t g);
+
+/* hier's backward greedy (kvr_search_hier.c), for KVR-P: a partition's bottleneck (the largest
+ * per-layer rank cycle or hop time), the smallest feasible bottleneck at ctx on grid g, and the
+ * greedy partition at bottleneck T (false when T is infeasible); tail: the family whose last
+ * rank keeps one grain. */
+double kvr_bottleneck_of(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                         const uint64_t *tokens);
+double kvr_bottleneck_min(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                          uint64_t ctx, uint64_t g, bool tail);
+bool kvr_bottleneck_partition(const struct kvr_model *m, const struct kvr_machine *h, int p,
+                              uint64_t ctx, uint64_t g, bool tail, double T, uint64_t *tokens);
+
 /* The balanced closed-form start, rounded to the grid. */
 void kvr_search_start(const struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t *tokens);

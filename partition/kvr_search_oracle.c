@@ -56,9 +56,11 @@ enum kvr_status kvr_search_exhaustive(struct kvr_objective *obj, uint64_t ctx,
     uint64_t evals0 = kvr_objective_evals(obj);
     struct enumerate e = {.obj = obj, .ctx = ctx, .g = g, .p = p, .best_v = INFINITY};
     enumerate_rec(&e, 0, ctx);
+    if (!isfinite(e.best_v)) return kvr_objective_nofit_error(obj, ctx);
     memcpy(res->tokens, e.best_t, (size_t)p * sizeof *e.best_t);
     res->ttft_s = e.best_v;
     res->n_evals = kvr_objective_evals(obj) - evals0;
+    res->granularity = g;
     return KVR_OK;
 }
 
@@ -157,7 +159,8 @@ enum kvr_status kvr_search_nelder_mead(struct kvr_objective *obj, uint64_t ctx,
         res->tokens[0] = ctx;
         res->ttft_s = kvr_objective_eval(obj, ctx, res->tokens);
         res->n_evals = 1;
-        return KVR_OK;
+        res->granularity = 1;
+        return isfinite(res->ttft_s) ? KVR_OK : kvr_objective_nofit_error(obj, ctx);
     }
     kvr_gsl_init();
     gsl_vector *x = gsl_vector_alloc((size_t)r.p - 1), *step = gsl_vector_alloc((size_t)r.p - 1);
@@ -170,5 +173,7 @@ enum kvr_status kvr_search_nelder_mead(struct kvr_objective *obj, uint64_t ctx,
     }
     gsl_vector_free(x), gsl_vector_free(step), gsl_rng_free(rng);
     res->n_evals = kvr_objective_evals(obj) - evals0;
+    res->granularity = 1; /* one-token rounding */
+    if (!st && !isfinite(res->ttft_s)) st = kvr_objective_nofit_error(obj, ctx);
     return st;
 }

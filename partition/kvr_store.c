@@ -137,9 +137,50 @@ static const char *const migrations[] = {
     "         plan.predicted_ttft_s, plan.evaluations, plan.search_wall_s, run.version,"
     "         run.host, run.started_unix_s"
     "  FROM plan JOIN run ON run.id = plan.run_id;",
+    /* 4 -> 5: plans record their chain mapping and the plan on fewer GPUs that is as fast;
+     * sweep points that do not fit are 'infeasible', with the bytes (sweep_point is rebuilt for
+     * its CHECK, so its two views go and come back) */
+    "ALTER TABLE plan ADD COLUMN mapping TEXT;"
+    "ALTER TABLE plan ADD COLUMN fewer_p INTEGER;"
+    "ALTER TABLE plan ADD COLUMN fewer_partition_tokens TEXT;"
+    "ALTER TABLE plan ADD COLUMN fewer_mapping TEXT;"
+    "ALTER TABLE plan ADD COLUMN fewer_predicted_ttft_s REAL;"
+    "DROP VIEW sweep_done; DROP VIEW sweep_progress;"
+    "CREATE TABLE sweep_point_v5 ("
+    "  id INTEGER PRIMARY KEY, sweep TEXT NOT NULL, point_key TEXT NOT NULL,"
+    "  figure TEXT NOT NULL, series TEXT NOT NULL, model TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  p INTEGER NOT NULL, ctx_tokens INTEGER NOT NULL, scheme TEXT NOT NULL,"
+    "  method TEXT NOT NULL, link_Bps REAL, link_spec TEXT, noise_spec TEXT, seed INTEGER,"
+    "  objective TEXT NOT NULL,"
+    "  state TEXT NOT NULL"
+    "    CHECK (state IN ('pending', 'running', 'done', 'failed', 'infeasible')),"
+    "  partition_tokens TEXT, ttft_s REAL, ttft_p50_s REAL, ttft_p95_s REAL,"
+    "  compute_s REAL, comm_s REAL, wait_s REAL, lower_bound_s REAL, error TEXT,"
+    "  run_id INTEGER REFERENCES run(id), noise_share REAL NOT NULL DEFAULT 0,"
+    "  link_from INTEGER NOT NULL DEFAULT -1, series_rank INTEGER NOT NULL DEFAULT 0,"
+    "  mem_needed_bytes REAL, mem_available_bytes REAL, UNIQUE (sweep, point_key));"
+    "INSERT INTO sweep_point_v5 (id, sweep, point_key, figure, series, model, machine, p,"
+    "  ctx_tokens, scheme, method, link_Bps, link_spec, noise_spec, seed, objective, state,"
+    "  partition_tokens, ttft_s, ttft_p50_s, ttft_p95_s, compute_s, comm_s, wait_s,"
+    "  lower_bound_s, error, run_id, noise_share, link_from, series_rank)"
+    "  SELECT id, sweep, point_key, figure, series, model, machine, p, ctx_tokens, scheme,"
+    "  method, link_Bps, link_spec, noise_spec, seed, objective, state, partition_tokens, ttft_s,"
+    "  ttft_p50_s, ttft_p95_s, compute_s, comm_s, wait_s, lower_bound_s, error, run_id,"
+    "  noise_share, link_from, series_rank FROM sweep_point;"
+    "DROP TABLE sweep_point;"
+    "ALTER TABLE sweep_point_v5 RENAME TO sweep_point;"
+    "CREATE INDEX sweep_point_state ON sweep_point (sweep, state);"
+    "CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = 'done';"
+    "CREATE VIEW sweep_progress AS"
+    "  SELECT sweep, state, count(*) AS points FROM sweep_point GROUP BY sweep, state;",
 };
+/* The rest of a migration, run right after it in the same transaction (ISO C bounds one
+ * string literal at 4095 characters); NULL when none. */
+static const char *const migrations_rest[] = {NULL, NULL, NULL, NULL, NULL};
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
+_Static_assert(sizeof migrations_rest / sizeof migrations_rest[0] == N_MIGRATIONS,
+               "a rest (or NULL) per migration");
 
 sqlite3 *kvr_store_db(struct kvr_store *s)
 {
@@ -280,7 +321,9 @@ static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
     enum kvr_status st = pragma_int(s, "PRAGMA user_version", &s->version);
     if (st) return st; /* re-read under the lock: another process may have migrated */
     for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
-        if ((st = exec_sql(s, migrations[s->version]))) return st;
+        if ((st = exec_sql(s, migrations[s->version])) ||
+            (migrations_rest[s->version] && (st = exec_sql(s, migrations_rest[s->version]))))
+            return st;
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
              KVR_STORE_APPLICATION_ID, KVR_STORE_SCHEMA_VERSION);

@@ -16,7 +16,7 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 4
+#define KVR_STORE_SCHEMA_VERSION 5
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -52,6 +52,13 @@ struct kvr_plan_row {
     double predicted_ttft_s, search_wall_s;
     uint64_t evaluations;
     int64_t run_id;
+    int mapping[KVR_MAX_GPUS]; /* chain position -> GPU; n_mapping 0: identity (not recorded) */
+    int n_mapping;
+    /* the plan on fewer GPUs that is as fast (within 0.5%), fewer_p 0 when none */
+    int fewer_p;
+    uint64_t fewer_tokens[KVR_MAX_GPUS];
+    int fewer_mapping[KVR_MAX_GPUS];
+    double fewer_predicted_ttft_s;
 };
 
 /* NULL strings and p = 0 match anything; stale rows are listed only with include_stale. */
@@ -125,12 +132,15 @@ struct kvr_sweep_point {
     uint64_t tokens[KVR_MAX_GPUS];
     double ttft_s, ttft_p50_s, ttft_p95_s, compute_s, comm_s, wait_s, lower_bound_s;
     int64_t run_id;
+    /* state 'infeasible': the fullest rank's bytes and what a rank has (0 otherwise) */
+    double mem_needed_bytes, mem_available_bytes;
 };
 
 /* Adds points as 'pending' in one transaction; points already recorded are kept as they are. */
 enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
                                            size_t n);
-/* The sweep's points that are not 'done' (pending, running when interrupted, failed). */
+/* The sweep's points that are not 'done' or 'infeasible' (pending, running when interrupted,
+ * failed): a point that does not fit is settled, like one that is done. */
 enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *sweep,
                                            struct kvr_sweep_point **pts, size_t *n);
 /* Writes results and states (by id) in one transaction. */

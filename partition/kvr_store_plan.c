@@ -58,6 +58,64 @@ enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan
     return KVR_OK;
 }
 
+static void format_map(const int *map, int n, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? ";" : "", map[i]);
+}
+
+/* The mapping (NULL: identity) and the fewer-GPU plan (NULL columns without one). */
+static void bind_fewer(sqlite3_stmt *q, const struct kvr_plan_row *r)
+{
+    char buf[KVR_MAX_GPUS * 21];
+    /* after the key (?1-?6, hashes ?13 ?14) and the row (?7-?12) */
+    for (int k = 15; k <= 19; k++) sqlite3_bind_null(q, k);
+    if (r->n_mapping > 0) {
+        format_map(r->mapping, r->n_mapping, buf, sizeof buf);
+        sqlite3_bind_text(q, 15, buf, -1, SQLITE_TRANSIENT);
+    }
+    if (r->fewer_p < 1) return;
+    sqlite3_bind_int(q, 16, r->fewer_p);
+    kvr_store_format_tokens(r->fewer_tokens, r->fewer_p, buf, sizeof buf);
+    sqlite3_bind_text(q, 17, buf, -1, SQLITE_TRANSIENT);
+    format_map(r->fewer_mapping, r->fewer_p, buf, sizeof buf);
+    sqlite3_bind_text(q, 18, buf, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(q, 19, r->fewer_predicted_ttft_s);
+}
+
+static enum kvr_status parse_map(const char *text, int n, int *map)
+{
+    const char *s = text;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v >= KVR_MAX_GPUS || (i + 1 < n ? *end != ';' : *end != 0))
+            return kvr_error(KVR_ERR_INPUT, "mapping '%s' is not %d GPUs joined by ';'", text, n);
+        map[i] = (int)v;
+        s = end + 1;
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status read_fewer(sqlite3_stmt *q, struct kvr_plan_row *r)
+{
+    /* columns 15-19 of the list query (after the hashes and stale, 12-14) */
+    const unsigned char *map = sqlite3_column_text(q, 15), *ft = sqlite3_column_text(q, 17);
+    const unsigned char *fm = sqlite3_column_text(q, 18);
+    enum kvr_status st = KVR_OK;
+    if (map && (st = parse_map((const char *)map, r->p, r->mapping))) return st;
+    r->n_mapping = map ? r->p : 0;
+    r->fewer_p = sqlite3_column_type(q, 16) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 16);
+    if (r->fewer_p < 1) return KVR_OK;
+    if (r->fewer_p >= r->p || !ft || !fm)
+        return kvr_error(KVR_ERR_INPUT, "fewer-GPU plan with p = %d of %d", r->fewer_p, r->p);
+    r->fewer_predicted_ttft_s = sqlite3_column_double(q, 19);
+    if ((st = kvr_store_parse_tokens((const char *)ft, r->fewer_p, r->fewer_tokens))) return st;
+    return parse_map((const char *)fm, r->fewer_p, r->fewer_mapping);
+}
+
 struct put_args {
     const struct kvr_plan_row *rows;
     size_t n;
@@ -71,8 +129,9 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
     snprintf(sql, sizeof sql,
              "INSERT %s INTO plan (model, machine, p, ctx_tokens, scheme, method, "
              "partition_tokens, granularity_tokens, predicted_ttft_s, evaluations, "
-             "search_wall_s, run_id, model_hash, machine_hash) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             "search_wall_s, run_id, model_hash, machine_hash, mapping, fewer_p, "
+             "fewer_partition_tokens, fewer_mapping, fewer_predicted_ttft_s) VALUES (?1, ?2, ?3, "
+             "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
              a->replace ? "OR REPLACE" : "OR IGNORE");
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
@@ -89,6 +148,7 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
         sqlite3_bind_int64(q, 10, (sqlite3_int64)r->evaluations);
         sqlite3_bind_double(q, 11, r->search_wall_s);
         sqlite3_bind_int64(q, 12, r->run_id);
+        bind_fewer(q, r);
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
@@ -133,6 +193,7 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
         return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
     const unsigned char *text = sqlite3_column_text(q, 6);
     enum kvr_status st = kvr_store_parse_tokens(text ? (const char *)text : "", r->p, r->tokens);
+    if (!st) st = read_fewer(q, r);
     return st ? kvr_error_prefix(st, "%s: plan: ", kvr_store_path(s)) : KVR_OK;
 }
 
@@ -142,7 +203,8 @@ enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_
     static const char sql[] =
         "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
         "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id, model_hash, "
-        "machine_hash, stale FROM plan "
+        "machine_hash, stale, mapping, fewer_p, fewer_partition_tokens, fewer_mapping, "
+        "fewer_predicted_ttft_s FROM plan "
         "WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
         "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
         "AND (?5 = 0 OR p = ?5) AND (?6 IS NULL OR model_hash = ?6) "

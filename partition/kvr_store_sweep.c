@@ -80,7 +80,8 @@ enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *swee
     static const char sql[] =
         "SELECT id, sweep, point_key, figure, series, series_rank, model, machine, p, ctx_tokens,"
         " scheme, method, link_Bps, link_spec, link_from, noise_spec, noise_share, seed,"
-        " objective, state FROM sweep_point WHERE sweep = ?1 AND state <> 'done' ORDER BY id";
+        " objective, state FROM sweep_point WHERE sweep = ?1 AND state NOT IN ('done', "
+        "'infeasible') ORDER BY id";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     sqlite3_bind_text(q, 1, sweep, -1, SQLITE_STATIC);
@@ -103,6 +104,12 @@ static void bind_finish(sqlite3_stmt *q, size_t i, const void *arg)
     for (int k = 0; k < 7; k++) sqlite3_bind_double(q, 4 + k, v[k]);
     bind_text(q, 11, x->error);
     sqlite3_bind_int64(q, 12, x->run_id);
+    if (x->mem_needed_bytes > 0) { /* infeasible: the bytes; NULL otherwise */
+        sqlite3_bind_double(q, 13, x->mem_needed_bytes);
+        sqlite3_bind_double(q, 14, x->mem_available_bytes);
+    } else {
+        sqlite3_bind_null(q, 13), sqlite3_bind_null(q, 14);
+    }
 }
 
 enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
@@ -111,7 +118,8 @@ enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sw
     static const char sql[] =
         "UPDATE sweep_point SET state = ?2, partition_tokens = ?3, ttft_s = ?4, ttft_p50_s = ?5,"
         " ttft_p95_s = ?6, compute_s = ?7, comm_s = ?8, wait_s = ?9, lower_bound_s = ?10,"
-        " error = ?11, run_id = ?12 WHERE id = ?1";
+        " error = ?11, run_id = ?12, mem_needed_bytes = ?13, mem_available_bytes = ?14"
+        " WHERE id = ?1";
     return kvr_store_write_rows(s, sql, n, bind_finish, pts);
 }
 

@@ -1,4 +1,5 @@
 # TTFT against context: one panel per (bandwidth, p), one line per scheme.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 2, 3 title 'Falcon-7B (multi-query): TTFT against context, simulated (A100 presets)' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'

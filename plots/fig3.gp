@@ -3,6 +3,7 @@
 # horizontal reference. A linear axis from 0: the data span 80 to 1300 ms. Each KVR-S point
 # is labelled with the GPUs its plan really uses: chunks above 2% of the context (the others
 # hold a token-grid minimum and do nothing useful).
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 1, 2 title 'Llama-7B at 12k context: scaling with the number of GPUs, simulated' font ',16'
 set xlabel 'GPUs (p)'
 set ylabel 'TTFT (ms)'

@@ -1,5 +1,6 @@
 # Per-rank timelines (Gantt) of KVR-E and KVR-S: compute and waiting for the KV cache, one row
 # per rank, on one time axis.
+# Plans that do not fit in GPU memory are never stored, so never drawn.
 set multiplot layout 2, 1 title 'Llama-7B, 4 ranks, 16k context, 300 GB/s: per-rank timeline' font ',16'
 stats panel(1) using 4 nooutput
 set xrange [0:ms(STATS_max) * 1.02]

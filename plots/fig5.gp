@@ -2,6 +2,7 @@
 # communication it is exposed to (TTFT - compute - waiting), and waiting. Communication that
 # runs beside compute (ring's and KVR's asynchronous transfers) is not part of the TTFT and is
 # drawn apart, as the hatched bar on the right of each scheme.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 1, 2 title 'Llama-7B, 4 A100s, 16k, simulated: where the TTFT goes (rank that finishes last)' font ',16'
 set style fill solid 0.9 border lc rgb '#333333'
 set ylabel 'time (ms)'

@@ -1,4 +1,5 @@
 # KVR-P against KVR-S: the TTFT gap of the interpolated partition, per p and bandwidth.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 set multiplot layout 1, 2 title 'KVR-P (interpolated) against KVR-S (searched), Llama-7B, simulated' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT gap of KVR-P over KVR-S (%)'

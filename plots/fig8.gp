@@ -1,3 +1,4 @@
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 # One 1 GB/s link at each position of the chain (-1: none), as grouped bars per scheme.
 set title 'Llama-7B, 4 A100s, 8k, 10 GB/s with one 1 GB/s link, simulated: even split against re-searched' font ',14'
 set xlabel 'slow link (i -> i+1)'

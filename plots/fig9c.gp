@@ -1,3 +1,4 @@
+# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
 # Heat maps of the KVR-S / TSP TTFT speedup over (p, ctx), one per bandwidth, the value printed
 # in every fourth column (4k, 8k, ...). The colour bar spans the data (white at its minimum when no cell is below 1x).
 set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100)' font ',16'

@@ -15,7 +15,7 @@
 #define GPU(nm, peak, bw, mem)                                                                     \
     {                                                                                              \
         .name = nm, .peak_flops = peak, .mem_Bps = bw, .mem_bytes = mem, .launch_s = 4e-6,         \
-        DEFAULT_EFF                                                                                \
+        .mem_reserve_bytes = KVR_GPU_RESERVE_BYTES, DEFAULT_EFF                                    \
     }
 
 /* One host of 8 GPUs with its links: within the node (bandwidth, latency) and between nodes. */
@@ -26,12 +26,19 @@
         .inter_lat_s = inter_lat                                                                   \
     }
 
-/* Sources in data/README.md. */
+/* Capacities as the cards report them (nvidia-smi, cudaMemGetInfo's total): 80 GiB on the
+ * A100/H100 80GB, 143771 MiB on the H200. Sources in data/README.md. */
+#define GiB(x) ((x)*1073741824.0)
+#define MiB(x) ((x)*1048576.0)
 static const struct kvr_machine presets[] = {
-    HOST8("a100-nvlink", GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9), 300e9, 3e-6, 25e9, 10e-6),
-    HOST8("a100-10GBps", GPU("A100-SXM4-80GB", 312e12, 2.039e12, 80e9), 10e9, 10e-6, 10e9, 10e-6),
-    HOST8("h100-nvlink", GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, 80e9), 450e9, 3e-6, 50e9, 10e-6),
-    HOST8("h200-nvlink", GPU("H200-SXM-141GB", 989.4e12, 4.8e12, 141e9), 450e9, 3e-6, 50e9, 10e-6),
+    HOST8("a100-nvlink", GPU("A100-SXM4-80GB", 312e12, 2.039e12, GiB(80)), 300e9, 3e-6, 25e9,
+          10e-6),
+    HOST8("a100-10GBps", GPU("A100-SXM4-80GB", 312e12, 2.039e12, GiB(80)), 10e9, 10e-6, 10e9,
+          10e-6),
+    HOST8("h100-nvlink", GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, GiB(80)), 450e9, 3e-6, 50e9,
+          10e-6),
+    HOST8("h200-nvlink", GPU("H200-SXM-141GB", 989.4e12, 4.8e12, MiB(143771)), 450e9, 3e-6, 50e9,
+          10e-6),
 };
 
 int kvr_machine_preset_count(void)
@@ -219,6 +226,9 @@ enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g)
     if (!(g->peak_flops > 0) || !(g->mem_Bps > 0) || !(g->mem_bytes > 0) || !(g->launch_s >= 0))
         return kvr_error(KVR_ERR_INPUT, "GPU %s: peak, mem_bw and mem must be > 0, launch >= 0",
                          g->name);
+    if (!(g->mem_reserve_bytes >= 0 && g->mem_reserve_bytes < g->mem_bytes))
+        return kvr_error(KVR_ERR_INPUT, "GPU %s: mem_reserve %.0f bytes must be in [0, mem = %.0f)",
+                         g->name, g->mem_reserve_bytes, g->mem_bytes);
     for (int c = 0; c < KVR_N_CLASSES; c++)
         if (!(g->compute_eff[c] > 0 && g->compute_eff[c] <= 1) ||
             !(g->mem_eff[c] > 0 && g->mem_eff[c] <= 1) || !(g->half_tokens[c] >= 0) ||

@@ -13,13 +13,19 @@
 
 #define KVR_MAX_GPUS  64
 #define KVR_N_CLASSES 3 /* enum kvr_op_class */
+/* The default reserve per GPU: the CUDA context (~0.5 GiB), cuBLAS workspaces, NCCL's channel
+ * buffers and allocator slack. Profiles set their own with [gpu] mem_reserve. */
+#define KVR_GPU_RESERVE_BYTES 2147483648.0 /* 2 GiB */
 
 struct kvr_gpu {
     char name[64];
     double peak_flops; /* dense bf16/fp16 FLOP/s */
     double mem_Bps;    /* memory bandwidth */
-    double mem_bytes;  /* capacity */
-    double launch_s;   /* per-kernel launch overhead */
+    double mem_bytes;  /* capacity as the card reports it (80 GiB A100/H100, 143771 MiB H200) */
+    /* Held back from the plans: the CUDA context, library workspaces (cuBLAS, NCCL buffers) and
+     * allocator slack. A plan fits when every rank needs at most mem_bytes - mem_reserve_bytes. */
+    double mem_reserve_bytes;
+    double launch_s; /* per-kernel launch overhead */
     /* Efficiency per op class: compute efficiency rises with the rows (tokens) of the op as
      * eff * n / (n + half_tokens), so small GEMMs are less efficient; memory efficiency is flat. */
     double compute_eff[KVR_N_CLASSES];

@@ -1,9 +1,8 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
- * [gpu] name, peak, mem_bw, mem, launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS,
- *       attn_hd_exp, attn_keys_exp, op_scale.OP;
- * [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat, overlap_bw;
- * [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
- * Every error names file:line. */
+ * [gpu] name, peak, mem_bw, mem, mem_reserve (default 2GiB), launch, eff.CLASS, half_tokens.CLASS,
+ * mem_eff.CLASS, attn_hd_exp, attn_keys_exp, op_scale.OP; [topology] nodes, gpus_per_node, gpus,
+ * intra_bw, intra_lat, inter_bw, inter_lat, overlap_bw; [links] I-J = RATE[,LATENCY] (or I>J,
+ * directed); [noise] share, mode, links, seed. Every error names file:line. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +28,7 @@ static const struct key_spec keys[] = {
     {"gpu", "peak", K_FLOPS, M(gpu.peak_flops), 1},
     {"gpu", "mem_bw", K_RATE, M(gpu.mem_Bps), 1},
     {"gpu", "mem", K_BYTES, M(gpu.mem_bytes), 1},
+    {"gpu", "mem_reserve", K_BYTES, M(gpu.mem_reserve_bytes), 0},
     {"gpu", "launch", K_DURATION, M(gpu.launch_s), 0},
     {"topology", "nodes", K_COUNT, M(n_nodes), 0},
     {"topology", "gpus_per_node", K_COUNT, M(gpus_per_node), 1},
@@ -235,9 +235,9 @@ void kvr_machine_write_ini(FILE *f, const struct kvr_machine *h)
 {
     fprintf(f,
             "[machine]\nname = %s\n\n[gpu]\nname = %s\npeak = %.6gTFLOPS\nmem_bw = %.6gTB/s\n"
-            "mem = %.6gGB\nlaunch = %.6gus\n",
-            h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12,
-            h->gpu.mem_bytes / 1e9, h->gpu.launch_s * 1e6);
+            "mem = %.0f\nmem_reserve = %.0f\nlaunch = %.6gus\n",
+            h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12, h->gpu.mem_bytes,
+            h->gpu.mem_reserve_bytes, h->gpu.launch_s * 1e6);
     for (int k = 0; k < KVR_N_CLASSES; k++)
         fprintf(f, "eff.%s = %.9f\nhalf_tokens.%s = %.6f\nmem_eff.%s = %.9f\n", kvr_class_name(k),
                 h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),

@@ -91,6 +91,9 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
         return kvr_error(KVR_ERR_INPUT, "ctx %llu is outside 1..%u", (unsigned long long)plan->ctx,
                          KVR_MAX_CTX);
+    if (plan->ctx < (uint64_t)plan->p)
+        return kvr_error(KVR_ERR_INPUT, "ctx %llu < p = %d: every rank needs a token at least",
+                         (unsigned long long)plan->ctx, plan->p);
     if ((d->options & KVR_SO_ZIGZAG) && plan->ctx < 2 * (uint64_t)plan->p)
         return kvr_error(KVR_ERR_INPUT, "%s needs ctx >= 2p (%d) for zig-zag chunks", d->name,
                          2 * plan->p);
@@ -188,12 +191,43 @@ static const kvr_sim_scheme_fn entries[KVR_N_SCHEMES] = {
 #undef KVR_SCHEME
 };
 
+/* Megatron shards heads and KV heads: p must divide the heads, and the KV heads, or be a
+ * multiple of the KV heads (each then replicated on p / kv ranks, as vLLM does for MQA/GQA). */
+enum kvr_status kvr_plan_check_model(const struct kvr_plan *plan, const struct kvr_model *m)
+{
+    if (plan->scheme != KVR_SCHEME_TP) return KVR_OK;
+    uint32_t p = (uint32_t)plan->p, kv = m->n_kv_heads;
+    if (m->n_heads % p != 0 || (kv % p != 0 && p % kv != 0))
+        return kvr_error(KVR_ERR_INPUT,
+                         "tp on %u GPUs: %s has %u heads and %u KV heads; p must divide the heads "
+                         "and divide or be a multiple of the KV heads",
+                         p, m->name, m->n_heads, kv);
+    return KVR_OK;
+}
+
+/* The whole prefill's causal FLOPs in double: per-layer counts are exact 64-bit integers up to
+ * KVR_MAX_CTX, a sum over 80 layers at 4M tokens is not (llama-2-70b: 2.3e19 > 2^64). */
+static enum kvr_status prefill_flops_d(const struct kvr_model *m, uint64_t ctx, double *out)
+{
+    struct kvr_op_cost x;
+    enum kvr_status st = kvr_layer_cost(m, 0, ctx, KVR_MASK_CAUSAL, &x);
+    if (st) return st;
+    *out = (double)x.flops * m->n_layers;
+    for (int op = KVR_N_LAYER_OPS; op < KVR_N_OPS; op++) {
+        if ((st = kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x))) return st;
+        *out += (double)x.flops;
+    }
+    return KVR_OK;
+}
+
 /* The noise table is laid out for the machine's p GPUs; a plan on fewer ranks reads its
  * top-left corner through kvr_sim_layer_noise with the machine's stride. */
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
                             struct kvr_sim_result *res, struct kvr_timeline *timeline)
 {
     memset(res, 0, sizeof *res);
+    enum kvr_status st = kvr_plan_check_model(plan, sim->model);
+    if (st) return st;
     res->scheme = plan->scheme;
     res->p = plan->p;
     sim->tl = timeline;
@@ -205,10 +239,9 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
         sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0;
     sim->sharded = false;
     entries[plan->scheme](sim, plan);
-    struct kvr_prefill_flops pf;
-    enum kvr_status st = kvr_prefill_flops(sim->model, plan->ctx, KVR_MASK_CAUSAL, &pf);
-    if (st) return st;
-    res->lower_bound_s = (double)pf.total / (plan->p * sim->machine->gpu.peak_flops);
+    double flops = 0;
+    if ((st = prefill_flops_d(sim->model, plan->ctx, &flops))) return st;
+    res->lower_bound_s = flops / (plan->p * sim->machine->gpu.peak_flops);
     kvr_sim_memory(sim, plan);
     sim->tl = NULL;
     return KVR_OK;

@@ -31,6 +31,8 @@ void kvr_plan_balanced(struct kvr_plan *plan, const struct kvr_model *m, const s
 /* Parses "6144,4096,..." into plan->tokens; the sum must be ctx, no chunk empty, p entries. */
 enum kvr_status kvr_plan_parse_partition(struct kvr_plan *plan, const char *text);
 enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_machine *machine);
+/* What the model allows: tp needs p to divide the heads and fit the KV heads (see kvr_sim.c). */
+enum kvr_status kvr_plan_check_model(const struct kvr_plan *plan, const struct kvr_model *m);
 
 enum kvr_event_kind { KVR_EV_COMPUTE, KVR_EV_SEND, KVR_EV_WAIT, KVR_EV_COLLECTIVE };
 const char *kvr_event_kind_name(enum kvr_event_kind k);
@@ -75,6 +77,15 @@ void kvr_sim_free(struct kvr_sim *sim);
 /* Draws the per-layer, per-link noise shares of trial t (seeded GSL generator; constant noise
  * ignores t). */
 enum kvr_status kvr_sim_draw_noise(struct kvr_sim *sim, uint64_t trial);
+
+/* Memory: whether every rank fits, the most any rank needs, and KVR_ERR_NOFIT (exit 3) with
+ * the bytes needed and available per rank that does not fit. */
+bool kvr_sim_fits(const struct kvr_sim_result *res);
+/* What kvr_sim_memory gives a kvr rank holding the cache [0, prefix_end) and a chunk of tokens
+ * (the search's greedy keeps every rank within the memory with it). */
+double kvr_memory_kvr_rank_bytes(const struct kvr_model *m, uint64_t prefix_end, uint64_t tokens);
+double kvr_sim_mem_needed(const struct kvr_sim_result *res);
+enum kvr_status kvr_sim_check_fits(const struct kvr_sim_result *res);
 
 /* Simulates a checked plan through its scheme's simulator entry. timeline may be NULL. */
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,

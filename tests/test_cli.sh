@@ -48,7 +48,7 @@ expect 2 "cannot open" "missing file exits 2" -- model show "$tmp/none.ini"
 expect 2 "--ctx: token count '16q' has unknown suffix 'q'" "unknown unit suffix exits 2" -- model show llama-7b --ctx 16q
 expect 2 "--ctx: '0' must be positive" "zero context exits 2" -- model show llama-7b --ctx 0
 expect 2 "out of range" "context out of range exits 2" -- model show llama-7b --ctx 99999999999999999999999
-expect 2 "prefill flops overflows 64 bits" "a prefill count beyond 64 bits exits 2" -- model show llama-2-70b --ctx 4M --json
+expect 2 "beyond the 64-bit totals" "a prefill count beyond 64 bits exits 2" -- model show llama-2-70b --ctx 4M --json
 [ ! -s "$tmp/out" ]; report $? "  and writes no partial output"
 expect 2 "unknown option '--bogus'" "unknown option exits 2" -- model show llama-7b --bogus
 expect 2 "needs a value" "option without its value exits 2" -- model show llama-7b --ctx

@@ -20,9 +20,9 @@ json_check "a second search skips every key already present" "d['searches'] == 0
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "--force searches them again" "d['searches'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json --force
-[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 4 ] &&
+[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 5 ] &&
     [ "$(sql "$db" 'PRAGMA journal_mode')" = wal ] && [ "$(sql "$db" 'SELECT count(*) FROM run')" = 2 ]
-report $? "the store: 16 plan rows, schema 4, WAL, one run row per writing search"
+report $? "the store: 16 plan rows, schema 5, WAL, one run row per writing search"
 "$kvr" search $S --gpus 4 --ctx 3k --db "$db" --json --force >"$tmp/s3" 2>&1
 json_check "lookup of a stored ctx returns the row" \
     "d['method'] == 'exact' and d['partition_tokens'] == json.load(open('$tmp/s3'))['rows'][0]['partition_tokens'] and d['neighbours'] == [3072]" \
@@ -86,7 +86,7 @@ printf '# kvrun lookup table, format 1\nmodel,machine,p,scheme,method,granularit
 report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 2 1536 2>&1)"
 sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
 "$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
-[ $rc = 2 ] && grep -q "map.csv:2: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
+[ $rc = 2 ] && grep -qE "map.csv:[0-9]+: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
@@ -137,10 +137,10 @@ expect 2 "only older definitions" "lookup in a schema-2 table says its rows pred
 cmp -s "$old" "$tmp/old.db"; report $? "  and reading leaves the file untouched"
 json_check "a search migrates it and matches the old rows the current profile reproduces" \
     "d['searches'] == 0 and d['skipped'] == 1" -- search $M --ctx 8k --db "$tmp/old.db" --json
-[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 4 ] &&
+[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 5 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash != '' AND stale = 0")" = 4 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash = '' AND stale = 0")" = 44 ]
-report $? "  schema 4; its 4 rows keep their names and gain the hashes, the other 44 wait"
+report $? "  schema 5; its 4 rows keep their names and gain the hashes, the other 44 wait"
 json_check "  and lookup serves them" "d['method'] == 'exact' and d['ctx_tokens'] == 16384" -- lookup $M --ctx 16k --db "$tmp/old.db" --json
 sed 's/^launch = .*/launch = 9us/' "$src/data/machines/h100x4-nccl.ini" >"$tmp/nccl-edited.ini"
 json_check "old rows an edited profile does not reproduce are searched again" "d['searches'] == 1" \
@@ -188,7 +188,7 @@ report $? "two concurrent searches both succeed and keep all $((6 * 95)) rows" "
 
 # SIGKILL in the middle: the DB stays consistent and a re-run completes only what is missing
 kdb=$tmp/killed.db
-"$kvr" search $S --gpus 8 --ctx 1k-400k+1k --db "$kdb" >/dev/null 2>&1 & pk=$!
+"$kvr" search $S --gpus 8 --ctx 256-100k+256 --db "$kdb" >/dev/null 2>&1 & pk=$!
 i=0; while [ $i -lt 100 ] && [ "$(sql "$kdb" 'SELECT count(*) FROM plan' 2>/dev/null || echo 0)" -lt 40 ]; do sleep 0.1; i=$((i + 1)); done
 kill -KILL $pk 2>/dev/null; wait $pk 2>/dev/null
 before=$(sql "$kdb" 'SELECT count(*) FROM plan')
@@ -196,7 +196,7 @@ ok=$(sql "$kdb" 'PRAGMA integrity_check')
 [ "$ok" = ok ] && [ "$before" -gt 0 ] && [ "$before" -lt 400 ]
 report $? "a search killed with SIGKILL leaves a consistent DB ($before of 400 rows)" "integrity $ok, rows $before"
 json_check "  and a re-run searches only the missing keys" "d['skipped'] == $before and d['searches'] == 400 - $before" \
-    -- search $S --gpus 8 --ctx 1k-400k+1k --db "$kdb" --json
+    -- search $S --gpus 8 --ctx 256-100k+256 --db "$kdb" --json
 
 # bad input
 expect 2 "unknown method 'fast'" "unknown --method exits 2" -- search --db "$db" --method fast
@@ -209,6 +209,100 @@ expect 2 "no plan rows match" "export with nothing to write exits 2" -- export -
 [ ! -e "$tmp/none.json" ]; report $? "  and writes no file"
 expect 2 "cannot write" "export into a missing folder exits 2" -- export --db "$db" --out "$tmp/no/such/dir/t.json"
 expect 2 "unknown method 'cubic'" "unknown --interp exits 2" -- lookup --db "$db" --gpus 4 --ctx 1k --interp cubic
+
+# Only plans that fit (issue 18): kvr sim exits 3 with the bytes, the search stores nothing,
+# a sweep point is 'infeasible' with the bytes and no figure view shows it, lookup refuses
+B="--model llama-2-70b --machine a100-10GBps --gpus 8 --ctx 32k"
+expect 3 "rank 0 needs" "sim of a plan that does not fit exits 3 with the bytes per rank" -- sim $B
+"$kvr" sim $B --allow-oom >/dev/null 2>&1
+report $? "  and exits 0 with --allow-oom"
+odb=$tmp/oom.db
+expect 3 "do not fit" "a search whose plans do not fit exits 3" -- search $B --db "$odb"
+rows=$(sql "$odb" 'SELECT count(*) FROM plan' 2>/dev/null || echo 0)
+[ "$rows" = 0 ]
+report $? "  and stores no plan ($rows rows)"
+cat >"$tmp/oom.ini" <<'INI'
+[sweep]
+figure = fig9a
+[axes]
+models = llama-2-70b, llama-7b
+machines = a100-10GBps
+gpus = 8
+ctx = 16k, 32k
+schemes = tsp, kvr-s
+INI
+"$kvr" sweep "$tmp/oom.ini" --db "$tmp/sweep.db" >/dev/null 2>&1
+inf=$(sql "$tmp/sweep.db" "SELECT count(*) FROM sweep_point WHERE state = 'infeasible' AND mem_needed_bytes > mem_available_bytes AND mem_available_bytes > 0")
+shown=$(sql "$tmp/sweep.db" "SELECT count(*) FROM sweep_done WHERE model = 'llama-2-70b'")
+done_ok=$(sql "$tmp/sweep.db" "SELECT count(*) FROM sweep_point WHERE model = 'llama-7b' AND state = 'done'")
+[ "$inf" = 4 ] && [ "$shown" = 0 ] && [ "$done_ok" = 4 ]
+report $? "a sweep stores points that do not fit as infeasible with the bytes; the figures' view (sweep_done) has none of them" "infeasible $inf, plotted $shown, llama-7b done $done_ok"
+rows=$(sql "$tmp/sweep.db" "SELECT count(*) FROM plan WHERE model = 'llama-2-70b'")
+[ "$rows" = 0 ]
+report $? "  and the sweep's search stored no plan for them ($rows)"
+ldb=$tmp/fit.db
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k,32k --db "$ldb" >/dev/null 2>&1
+sed 's/^mem = 80GiB$/mem = 40GiB/; s/^name = a100-2x4$/name = a100-10GBps/' "$src/data/machines/a100-2x4.ini" | sed 's/^intra_bw = .*/intra_bw = 10GB\/s/; s/^inter_bw = .*/inter_bw = 10GB\/s/' >"$tmp/small.ini"
+"$kvr" search --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 16k,48k --db "$ldb" >/dev/null 2>&1
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE plan SET ctx_tokens = 70000, partition_tokens = '64;64;64;64;64;64;64;' || (70000 - 448) WHERE ctx_tokens = 49152\"); c.commit()" "$ldb"
+expect 3 "fits in GPU memory" "lookup never returns a partition that does not fit" -- lookup --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 70000 --db "$ldb"
+
+# The forward migrations from schema 2 (a committed schema-2 file, given sweep points in three
+# states): a writing command migrates it to 5, plans and sweep points are kept, 'infeasible'
+# is accepted, and no figure label is left in the schema
+mdb=$tmp/v2.db
+cp "$src/data/measurements/h100x4-multi.sqlite" "$mdb"
+python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for i, st in enumerate(['done', 'failed', 'pending']):
+    c.execute(\"INSERT INTO sweep_point (sweep, point_key, figure, series, model, machine, p, ctx_tokens, scheme, method, objective, state) VALUES ('m', ?, 'fig1', 'TSP', 'llama-7b', 'a100-nvlink', 2, 1024, 'tsp', 'even', 'sim', ?)\", ('k%d' % i, st))
+c.commit()" "$mdb"
+before=$(sql "$mdb" "SELECT group_concat(partition_tokens, '|') FROM (SELECT partition_tokens FROM plan ORDER BY id)")
+"$kvr" search --model llama-7b --machine a100-nvlink --gpus 4 --ctx 16k --db "$mdb" >/dev/null 2>&1
+v=$(sql "$mdb" 'PRAGMA user_version')
+kept=$(sql "$mdb" "SELECT group_concat(partition_tokens, '|') FROM (SELECT partition_tokens FROM plan WHERE id <= 48 ORDER BY id)")
+states=$(sql "$mdb" "SELECT group_concat(state, ',') FROM (SELECT state FROM sweep_point ORDER BY id)")
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE sweep_point SET state = 'infeasible' WHERE state = 'failed'\"); c.commit()" "$mdb" 2>/dev/null
+inf=$(sql "$mdb" "SELECT count(*) FROM sweep_point WHERE state = 'infeasible'")
+labels=$(sql "$mdb" "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%KVR-%'")
+[ "$v" = 5 ] && [ "$states" = "done,failed,pending" ] && [ "$inf" = 1 ] && [ "$labels" = 0 ] &&
+    [ "$kept" = "$before" ]
+report $? "schema 2 -> 5: plans and sweep points kept, 'infeasible' accepted, no figure label" "v $v, states $states, infeasible $inf, labels $labels"
+
+# The grid is honest: every stored boundary is a multiple of the row's granularity_tokens
+gdb=$tmp/grid.db
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 2,4,8 --ctx 1k-16k+1500 --db "$gdb" >/dev/null 2>&1
+"$kvr" search --model llama-7b --machine a100-nvlink --gpus 8 --ctx 5000,9999 --granularity 16 --db "$gdb" >/dev/null 2>&1
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" >/dev/null 2>&1
+off=$(python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); bad = 0; n = 0
+for part, g in c.execute('SELECT partition_tokens, granularity_tokens FROM plan'):
+    t = [int(x) for x in part.split(';')]; s = 0; n += 1
+    for x in t[:-1]:
+        s += x; bad += s % g != 0
+print(bad, n, c.execute('SELECT count(*) FROM plan WHERE granularity_tokens = 16').fetchone()[0])" "$gdb")
+[ "$off" = "0 36 2" ]
+report $? "every stored partition is on the granularity its row records (64, and 16 when asked)" "off-grid boundaries, rows, rows at 16: $off"
+expect 2 "ctx 4 < p = 8" "sim with ctx < p says so" -- sim --gpus 8 --ctx 4
+"$kvr" lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" >"$tmp/fewer.txt" 2>&1
+"$kvr" lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" --json >"$tmp/fewer.json" 2>&1
+grep -q "fewer GPUs are as fast" "$tmp/fewer.txt" &&
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert 1 <= d['fewer_p'] < 8 and sum(d['fewer_partition']) == 16384 and d['fewer_predicted_ttft_s'] <= 1.005 * d['predicted_ttft_s']" "$tmp/fewer.json"
+report $? "lookup says when fewer GPUs are as fast (10 GB/s, p = 8, 16k)" "$(cat "$tmp/fewer.txt" "$tmp/fewer.json")"
+
+# A plan whose chain is not in GPU order (h100-2x4's slow link 1>2): JSON carries the mapping,
+# CSV carries it too (its mapping column); the C header (no mapping column) refuses it
+xdb=$tmp/mapped.db
+"$kvr" search --model llama-7b --machine "$src/data/machines/h100-2x4.ini" --ctx 16k --db "$xdb" >/dev/null 2>&1
+"$kvr" export --db "$xdb" --format json --out "$tmp/mapped.json" >/dev/null 2>&1 &&
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; m=r['mapping']; assert sorted(m) == list(range(8)) and all(not (m[i] == 1 and m[i+1] == 2) for i in range(7)), m" "$tmp/mapped.json"
+report $? "export JSON carries the chain mapping, which avoids the slow link 1>2"
+"$kvr" export --db "$xdb" --format csv --out "$tmp/mapped.csv" >/dev/null 2>&1 &&
+    python3 -c "import csv,json,sys; j=json.load(open(sys.argv[1]))['rows'][0]['mapping']; r=next(csv.DictReader(open(sys.argv[2], newline=''))); sys.exit(0 if [int(x) for x in r['mapping'].split(';')] == j else 1)" "$tmp/mapped.json" "$tmp/mapped.csv"
+report $? "export CSV carries the same chain mapping"
+expect 2 "cannot carry" "export C header of a plan with a mapping exits 2" -- export --db "$xdb" --format c-header --out "$tmp/mapped.h"
 
 echo "1..$n"
 [ "$failed" = 0 ]

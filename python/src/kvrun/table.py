@@ -1,5 +1,5 @@
 """Lookup tables in kvrun's format 2 (and format 1): the JSON and CSV exports of
-``kvr export`` and the SQLite database ``kvr search`` writes (schema 4), read with the standard
+``kvr export`` and the SQLite database ``kvr search`` writes (schema 5), read with the standard
 library only.
 
 A row's key is (model, model_hash, machine, machine_hash, p, scheme, method); the hashes name
@@ -29,7 +29,7 @@ _CSV1_MAGIC = "# kvrun lookup table, format "
 _CSV1_HEADER = ("model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
                 "partition_tokens").split(",")
 _STORE_APPLICATION_ID = 0x4B565231
-_STORE_SCHEMA = 4
+_STORE_SCHEMA = 5
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -172,7 +172,7 @@ class Table:
 
     @classmethod
     def from_sqlite(cls, path: PathLike) -> "Table":
-        """The plan rows of a kvrun database (schema 4), read-only; stale rows and rows from
+        """The plan rows of a kvrun database (schema 5), read-only; stale rows and rows from
         before content hashes are left out (kvr lookup never serves them either)."""
         uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
         try:
@@ -189,11 +189,11 @@ class Table:
                                    "(a writing kvr command migrates older ones)")
             rows = [Row(model=m, machine=h, p=p, scheme=s, method=me, granularity_tokens=g,
                         ctx_tokens=c, predicted_ttft_s=t, partition_tokens=_ints(part),
-                        model_hash=mh, machine_hash=hh)
-                    for (m, h, p, s, me, g, c, t, part, mh, hh) in con.execute(
+                        model_hash=mh, machine_hash=hh, mapping=_ints(mp) if mp else ())
+                    for (m, h, p, s, me, g, c, t, part, mh, hh, mp) in con.execute(
                         "SELECT model, machine, p, scheme, method, granularity_tokens, ctx_tokens,"
-                        " predicted_ttft_s, partition_tokens, model_hash, machine_hash FROM plan"
-                        " WHERE stale = 0 AND model_hash != ''")]
+                        " predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping"
+                        " FROM plan WHERE stale = 0 AND model_hash != ''")]
             defs: Dict[str, Dict[str, Dict[str, Any]]] = {"model": {}, "machine": {}}
             for kind, hsh, name, text, prov in con.execute(
                     "SELECT kind, hash, name, canonical_text, provenance FROM definition"):

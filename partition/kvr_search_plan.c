@@ -1,0 +1,156 @@
+/* The plan search over mappings and fewer GPUs (see kvr_search_plan.h). */
+#include "kvr_search_plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Contiguous per node, nodes in order `nodes_desc`, GPUs inside a node in order `gpus_desc`. */
+static void contiguous(const struct kvr_machine *h, bool nodes_desc, bool gpus_desc, int *map)
+{
+    int gpn = h->gpus_per_node, nn = h->n_nodes;
+    for (int k = 0; k < nn * gpn; k++) {
+        int node = k / gpn, gpu = k % gpn;
+        map[k] = (nodes_desc ? nn - 1 - node : node) * gpn + (gpus_desc ? gpn - 1 - gpu : gpu);
+    }
+}
+
+/* Two mappings are the same candidate when every hop of the chain looks the same. */
+static bool same_hops(const struct kvr_machine *h, int p, const int *a, const int *b)
+{
+    for (int i = 0; i + 1 < p; i++) {
+        int a0 = a[i], a1 = a[i + 1], b0 = b[i], b1 = b[i + 1];
+        if (h->link_Bps[a0][a1] != h->link_Bps[b0][b1] ||
+            h->link_lat_s[a0][a1] != h->link_lat_s[b0][b1] ||
+            (h->noise.all_links ? false : h->noise.on[a0][a1] != h->noise.on[b0][b1]))
+            return false;
+    }
+    return true;
+}
+
+/* The candidates, distinct; returns how many. */
+static int candidates(const struct kvr_machine *h, int p, int maps[4][KVR_MAX_GPUS])
+{
+    int n = 0;
+    for (int k = 0; k < 4; k++) {
+        contiguous(h, k & 2, k & 1, maps[n]);
+        bool dup = false;
+        for (int j = 0; j < n && !dup; j++) dup = same_hops(h, p, maps[j], maps[n]);
+        if (!dup) n++;
+    }
+    return n;
+}
+
+static enum kvr_status search_mappings(struct kvr_objective *obj, uint64_t ctx,
+                                       const struct kvr_search_opts *o,
+                                       const struct kvr_machine *base, struct kvr_plan_search *out)
+{
+    int p = kvr_objective_p(obj), maps[4][KVR_MAX_GPUS], best = -1;
+    int n = candidates(base, p, maps), total = base->n_nodes * base->gpus_per_node;
+    enum kvr_status st = KVR_OK, last = KVR_OK;
+    out->best.ttft_s = INFINITY;
+    for (int k = 0; k < n; k++) {
+        struct kvr_search_result r;
+        if ((st = kvr_objective_set_mapping(obj, maps[k]))) return st;
+        out->n_searches++;
+        if ((last = kvr_search_hier(obj, ctx, o, &r))) continue;
+        if (r.ttft_s < out->best.ttft_s) out->best = r, best = k;
+    }
+    out->n_mappings = n;
+    if (best < 0) return last;
+    memcpy(out->map, maps[best], (size_t)total * sizeof *out->map);
+    uint64_t evals = out->best.n_evals;
+    (void)evals;
+    return kvr_objective_set_mapping(obj, out->map);
+}
+
+/* hier on p' GPUs: the chain's last p' positions of the best mapping, then the others. */
+static enum kvr_status search_fewer_one(struct kvr_objective *obj, uint64_t ctx, int q,
+                                        const struct kvr_search_opts *o, int total,
+                                        struct kvr_plan_search *out)
+{
+    int p = kvr_objective_p(obj), map[KVR_MAX_GPUS], k = 0;
+    for (int i = p - q; i < p; i++) map[k++] = out->map[i];
+    for (int i = 0; i < p - q; i++) map[k++] = out->map[i];
+    for (int i = p; i < total; i++) map[k++] = out->map[i];
+    struct kvr_objective *fo = NULL;
+    struct kvr_search_result r;
+    enum kvr_status st = kvr_objective_open_fewer(obj, q, &fo);
+    if (!st) st = kvr_objective_set_mapping(fo, map);
+    if (!st) st = kvr_search_hier(fo, ctx, o, &r);
+    if (fo) out->fewer_evals += kvr_objective_evals(fo);
+    kvr_objective_free(fo);
+    out->n_searches++;
+    if (st == KVR_ERR_NOFIT) return KVR_OK; /* fewer GPUs may not hold it */
+    if (st) return st;
+    if (r.ttft_s <= out->best.ttft_s * (1 + KVR_FEWER_TOLERANCE) &&
+        (out->fewer_p == 0 || r.ttft_s < out->fewer.ttft_s)) {
+        out->fewer_p = q, out->fewer = r;
+        memcpy(out->fewer_map, map, (size_t)total * sizeof *map);
+    }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_search_plan(struct kvr_objective *obj, uint64_t ctx,
+                                const struct kvr_search_opts *o, struct kvr_plan_search *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct kvr_machine *base = kvr_objective_base_machine(obj);
+    int p = kvr_objective_p(obj), total = base->n_nodes * base->gpus_per_node;
+    enum kvr_status st = search_mappings(obj, ctx, o, base, out);
+    if (st) return st;
+    int u = 0;
+    for (int i = 0; i < p; i++) u += out->best.tokens[i] > out->best.granularity;
+    int qs[3] = {u, u + 1, p / 2};
+    for (int k = 0; k < 3 && !st; k++) {
+        bool dup = qs[k] < 1 || qs[k] >= p;
+        for (int j = 0; j < k; j++) dup |= qs[j] == qs[k];
+        if (!dup) st = search_fewer_one(obj, ctx, qs[k], o, total, out);
+    }
+    return st;
+}
+
+void kvr_mapping_format(const int *map, int n, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? ";" : "", map[i]);
+}
+
+enum kvr_status kvr_mapping_parse(const char *text, int n, int n_total, int *map)
+{
+    const char *s = text;
+    bool seen[KVR_MAX_GPUS] = {false};
+    for (int i = 0; i < n; i++) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v >= n_total || seen[v] || (*end != ';' && i + 1 < n) ||
+            (i + 1 == n && *end))
+            return kvr_error(KVR_ERR_INPUT, "mapping '%s' is not %d distinct GPUs of 0..%d", text,
+                             n, n_total - 1);
+        seen[v] = true;
+        map[i] = (int)v;
+        s = end + 1;
+    }
+    return KVR_OK;
+}
+
+void kvr_plan_row_set_search(struct kvr_plan_row *r, const struct kvr_plan_search *ps)
+{
+    int p = r->p;
+    memcpy(r->tokens, ps->best.tokens, (size_t)p * sizeof *r->tokens);
+    r->granularity_tokens = ps->best.granularity;
+    r->predicted_ttft_s = ps->best.ttft_s;
+    r->evaluations = ps->best.n_evals;
+    bool identity = true;
+    for (int i = 0; i < p; i++) identity &= ps->map[i] == i;
+    r->n_mapping = identity ? 0 : p;
+    memcpy(r->mapping, ps->map, (size_t)p * sizeof *r->mapping);
+    r->fewer_p = ps->fewer_p;
+    if (ps->fewer_p < 1) return;
+    memcpy(r->fewer_tokens, ps->fewer.tokens, (size_t)ps->fewer_p * sizeof *r->fewer_tokens);
+    memcpy(r->fewer_mapping, ps->fewer_map, (size_t)ps->fewer_p * sizeof *r->fewer_mapping);
+    r->fewer_predicted_ttft_s = ps->fewer.ttft_s;
+}
