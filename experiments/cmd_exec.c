@@ -48,12 +48,22 @@ static const char help[] =
     "      --timeout S     seconds before a rank that waits on a dead or hung peer gives up\n"
     "                      (default 120)\n"
     "      --timeline FILE one more, synchronous run's per-rank events as TSV (kvr sim's form)\n"
-    "      --dump-logits FILE, --dump-kv FILE   the last rank's logits / whole KV cache\n"
-    "                      (float32; for the tests)\n"
+    "      --ring-pass kv|q   ring: pass the K/V blocks around the ring (default) or the\n"
+    "                      queries (their partial outputs go back to their owners)\n"
+    "      --dump-logits FILE, --dump-kv FILE   the logits rank's logits / whole KV cache\n"
+    "                      (float32; for the tests; the last rank, rank 0 for ring)\n"
     "  -j, --json          print JSON\n"
     "  -h, --help          this help\n";
 
-enum { OPT_DB = KVR_OPT_FIRST_FREE, OPT_COMM, OPT_TIMEOUT, OPT_TIMELINE, OPT_DUMP_L, OPT_DUMP_KV };
+enum {
+    OPT_DB = KVR_OPT_FIRST_FREE,
+    OPT_COMM,
+    OPT_TIMEOUT,
+    OPT_TIMELINE,
+    OPT_DUMP_L,
+    OPT_DUMP_KV,
+    OPT_RING_PASS
+};
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
@@ -93,11 +103,6 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
                          KVR_EXEC_MAX_LIST);
     for (int i = 0; i < a->n_schemes; i++) {
         int v = kvr_scheme_from_name(parts[i]);
-        if (v == KVR_SCHEME_RING)
-            return kvr_error(KVR_ERR_USAGE,
-                             "--scheme: the executor runs 'ring-pass' (contiguous chunks, pass-KV "
-                             "steps, then attention); zig-zag ring attention with overlap is "
-                             "simulated only (kvr sim --scheme ring)");
         if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
             char names[256];
             kvr_scheme_list_text(KVR_LIST_EXECUTES, names, sizeof names);
@@ -142,6 +147,11 @@ static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
         if ((v = kvr_backend_from_name(arg)) < 0)
             return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", arg);
         a->backend = (enum kvr_backend_kind)v;
+        break;
+    case OPT_RING_PASS:
+        if ((v = kvr_ring_pass_from_name(arg)) < 0)
+            return kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv or q", arg);
+        a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
         break;
     case OPT_COMM:
         if ((v = kvr_comm_kind_from_name(arg)) < 0)
@@ -202,6 +212,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
                                          {"timeline", required_argument, 0, OPT_TIMELINE},
                                          {"dump-logits", required_argument, 0, OPT_DUMP_L},
                                          {"dump-kv", required_argument, 0, OPT_DUMP_KV},
+                                         {"ring-pass", required_argument, 0, OPT_RING_PASS},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -236,6 +247,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
         st = kvr_error(KVR_ERR_USAGE, "--timeline, --dump-logits and --dump-kv describe one run: "
                                       "give one context and one scheme");
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
+    bool ring = false;
+    for (int i = 0; i < a->n_schemes; i++) ring |= a->schemes[i] == KVR_SCHEME_RING;
+    if (!st && a->ring_pass_set && !ring)
+        st = kvr_error(KVR_ERR_USAGE, "--ring-pass applies to --scheme ring only");
     return st;
 }
 

@@ -19,7 +19,8 @@ struct exec_args {
     enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;
     int reps, warmup, device;
-    bool device_set, links, json, help, profile;
+    bool device_set, links, json, help, profile, ring_pass_set;
+    enum kvr_ring_pass ring_pass; /* --ring-pass: what ring passes around */
     double timeout_s;
     enum kvr_backend_kind backend;
     enum kvr_scheme scheme;

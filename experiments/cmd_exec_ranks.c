@@ -70,6 +70,11 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
         snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(KVR_PART_GIVEN)->measured);
     } else if (searched && a->db && h) {
         return from_table(a, m, h, p, c); /* the table's rows are per machine */
+    } else if (kvr_scheme_get(a->scheme)->options & KVR_SO_ZIGZAG) {
+        if (a->ctx < 2 * (uint64_t)p)
+            return kvr_error(KVR_ERR_USAGE, "--scheme %s needs --ctx >= 2p (%d) for zig-zag chunks",
+                             kvr_scheme_name(a->scheme), 2 * p);
+        kvr_plan_zigzag(&plan); /* each rank's tokens under zig-zag sharding */
     } else {
         kvr_plan_even(&plan);
     }
@@ -197,7 +202,8 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .timeline_path = a->timeline,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
-    ra.dist = (struct kvr_dist_opts){.scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h};
+    ra.dist = (struct kvr_dist_opts){
+        .scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h, .ring_pass = a->ring_pass};
     if (!st) memcpy(ra.dist.partition, c.tokens, sizeof c.tokens);
     if (!st) st = kvr_ranks_run(&ra, &r);
     if (!st && rank == 0) {

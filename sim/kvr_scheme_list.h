@@ -24,9 +24,9 @@ KVR_SCHEME(TSP, "tsp", "TSP", kvr_sim_tsp, KVR_EXEC(kvr_dist_tsp),
 KVR_SCHEME(TSP_CAUSAL, "tsp-causal", "TSP-causal", kvr_sim_tsp_causal, KVR_EXEC(kvr_dist_tsp_causal),
            KVR_SO_EVEN,
            "tsp computing only the unmasked pairs (a flash kernel skipping the masked triangle)")
-KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_SIM_ONLY,
+KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_EXEC(kvr_dist_ring),
            KVR_SO_EVEN | KVR_SO_ZIGZAG,
-           "ring attention: pass-KV, zig-zag sharding (2p chunks), overlapped")
+           "ring attention: zig-zag sharding (2p chunks), pass-KV (or --ring-pass q), overlapped")
 KVR_SCHEME(TP, "tp", "TP", kvr_sim_tp, KVR_SIM_ONLY,
            KVR_SO_EVEN | KVR_SO_SHARDED,
            "Megatron tensor parallelism: heads, MLP and vocabulary split, all-reduces")

@@ -12,12 +12,20 @@
 #include "kvr_model.h"
 #include "kvr_scheme.h"
 
+/* What travels around the ring of `ring` (zig-zag ring attention): the K/V blocks (pass-KV, the
+ * default) or the queries, whose partial outputs and log-sum-exps go back to their owners at
+ * the end of the layer (pass-Q). */
+enum kvr_ring_pass { KVR_RING_PASS_KV, KVR_RING_PASS_Q };
+const char *kvr_ring_pass_name(enum kvr_ring_pass r);
+int kvr_ring_pass_from_name(const char *s); /* -1 when unknown */
+
 struct kvr_plan {
     enum kvr_scheme scheme;
     int p;
     uint64_t ctx;
     uint64_t tokens[KVR_MAX_GPUS]; /* chunk per rank; the schemes that take any partition
                                       (KVR_SO_PARTITION) use it, the others split evenly */
+    enum kvr_ring_pass ring_pass;  /* ring only */
 };
 
 /* Even split of ctx over p ranks (the first ctx % p ranks get one more token). */
@@ -87,6 +95,12 @@ const double *kvr_sim_layer_noise(const struct kvr_sim *sim, int layer);
 /* Sorts v[0..n) in place and returns its q-quantile (q in [0, 1]) by linear interpolation
  * between order statistics: the p50/p95 of noise trials everywhere. */
 double kvr_quantile(double *v, size_t n, double q);
+
+/* Zig-zag sharding (ring): ctx cut into 2p chunks (the first ctx % 2p one token longer); rank
+ * i holds chunks i and 2p-1-i, positions [lo[0], hi[0]) and [lo[1], hi[1]). */
+void kvr_zigzag_chunks(uint64_t ctx, int p, int i, uint64_t lo[2], uint64_t hi[2]);
+/* Sets plan->tokens to the tokens each rank holds under zig-zag sharding. */
+void kvr_plan_zigzag(struct kvr_plan *plan);
 
 /* Exact causal pairs between queries at [q0, q1) and keys at [k0, k1). */
 uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1);
