@@ -35,7 +35,7 @@ struct xfer {
     bool overlapped;
     unsigned char *host;
     struct kvr_comm_req *req[4], *stamp_req;
-    double stamp;
+    double stamp, posted_s; /* posted_s: when the receive was posted */
 };
 
 struct ring {
@@ -152,6 +152,7 @@ static enum kvr_status xfer_send(struct ring *g, struct xfer *x)
 static enum kvr_status xfer_recv_post(struct ring *g, struct xfer *x)
 {
     struct kvr_dist *d = g->d;
+    x->posted_s = kvr_dist_now_s(d);
     if (!d->dev)
         return kvr_comm_irecv(d->comm, x->host, piece_bytes(g, &x->pc) + sizeof(double), x->peer,
                               x->tag, &x->req[0]);
@@ -168,7 +169,8 @@ static enum kvr_status xfer_recv_post(struct ring *g, struct xfer *x)
 }
 
 /* Holds a received message until its emulated link could have delivered it: the simulator's
- * link time, with the overlap cap for the transfers that run beside the attention. */
+ * link time (with the overlap cap for the transfers that run beside the attention), from when
+ * both ends were in the exchange and the link was free. */
 static void ring_pace(struct ring *g, const struct xfer *x, double sent_s)
 {
     struct kvr_dist *d = g->d;
@@ -179,7 +181,7 @@ static void ring_pace(struct ring *g, const struct xfer *x, double sent_s)
         double share = nz ? nz[x->peer * d->p + d->rank] : 0;
         double dur = x->overlapped ? kvr_link_overlap_s(h, x->peer, d->rank, bytes, share)
                                    : kvr_link_s(h, x->peer, d->rank, bytes, share);
-        done = fmax(sent_s, d->link_free[x->peer]) + dur;
+        done = fmax(fmax(sent_s, x->posted_s), d->link_free[x->peer]) + dur;
         d->link_free[x->peer] = done;
         kvr_dist_sleep_until(d, done);
     }

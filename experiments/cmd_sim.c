@@ -24,24 +24,30 @@ static const char sim_help[] =
     "  -P, --partition LIST  chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560\n"
     "                        (tokens; default: kvr the closed-form split balancing linear +\n"
     "                        attention compute, the others even)\n" KVR_MACHINE_ARGS_HELP
+    "      --ring-pass kv|q  ring: pass the K/V blocks (default) or the queries around\n"
     "  -t, --timeline FILE   write the events as TSV\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
 struct sim_args {
-    const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *ring_pass;
     struct kvr_machine_args mach;
     bool json, help;
 };
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
-        {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
-        {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
-        {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         KVR_MACHINE_ARGS_OPTIONS,
+                                         {"gpus", required_argument, NULL, 'g'},
+                                         {"ctx", required_argument, NULL, 'c'},
+                                         {"scheme", required_argument, NULL, 's'},
+                                         {"partition", required_argument, NULL, 'P'},
+                                         {"timeline", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"ring-pass", required_argument, NULL, KVR_OPT_FIRST_FREE},
+                                         {NULL, 0, NULL, 0}};
     *a = (struct sim_args){.model = "llama-7b",
                            .ctx = "16k",
                            .scheme = "kvr",
@@ -72,6 +78,9 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
             break;
         case 't':
             a->timeline = optarg;
+            break;
+        case KVR_OPT_FIRST_FREE:
+            a->ring_pass = optarg;
             break;
         case 'j':
             a->json = true;
@@ -122,6 +131,12 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
     } else {
         kvr_plan_even(plan);
     }
+    if (a->ring_pass && plan->scheme != KVR_SCHEME_RING)
+        return kvr_error(KVR_ERR_INPUT, "--ring-pass applies to --scheme ring only, not %s",
+                         a->scheme);
+    int rp = a->ring_pass ? kvr_ring_pass_from_name(a->ring_pass) : KVR_RING_PASS_KV;
+    if (rp < 0) return kvr_error(KVR_ERR_INPUT, "--ring-pass: '%s' is not kv or q", a->ring_pass);
+    plan->ring_pass = (enum kvr_ring_pass)rp;
     enum kvr_status st = kvr_plan_check(plan, h);
     return st ? kvr_error_prefix(st, "plan: ") : KVR_OK;
 }
