@@ -16,7 +16,7 @@
 
 struct plan_choice {
     uint64_t tokens[KVR_MAX_GPUS];
-    char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp and ring */
+    char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp; pass-kv or pass-q for ring */
 };
 
 /* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
@@ -57,6 +57,8 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
     bool any = kvr_scheme_get(a->scheme)->options & KVR_SO_PARTITION;
     snprintf(c->method, sizeof c->method, "%s",
              searched ? kvr_part_source_get(KVR_PART_EVEN)->measured : "even");
+    if (a->scheme == KVR_SCHEME_RING) /* what travelled (kvr validate predicts that) */
+        snprintf(c->method, sizeof c->method, "pass-%s", kvr_ring_pass_name(a->ring_pass));
     enum kvr_status st = KVR_OK;
     if (a->partition && !any) {
         char names[256];

@@ -122,7 +122,7 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
     static struct kvr_machine h; /* large: not on the stack */
     if ((st = row_machine(x, base, &h))) return st;
-    return kvr_measure_predict(&m, &h, x->scheme, x->p, x->ctx_tokens, x->tokens, ttft);
+    return kvr_measure_predict(&m, &h, x->scheme, x->p, x->ctx_tokens, x->tokens, x->method, ttft);
 }
 
 /* The links a measurement ran on, for a panel title: "full-speed" without emulated
@@ -169,7 +169,7 @@ static void group_mape(const struct point *pts, size_t n, label_fn label, const 
 
 /* The series a measurement can have, in the panels' order (a series keeps its colour): the
  * executor's even-split schemes, then per searched scheme its measured sources' labels and its
- * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws 8. */
+ * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws 9. */
 static int measured_series(char order[][32], int cap)
 {
     int n = 0;
