@@ -264,8 +264,11 @@ static enum kvr_status layer_pass_kv(struct ring *g, uint32_t l)
         }
         double t = kvr_dist_now_s(d);
         st = kvr_exec_ring_attn(d->ex, l, -1, mine, &g->span[k], j ? SLOT_IN : SLOT_ACC);
-        if (!st && j) st = kvr_exec_ring_merge(d->ex, SLOT_ACC, SLOT_IN, rows_of(g, i));
         st = phase_end(g, "attn", l, t, st);
+        t = kvr_dist_now_s(d);
+        if (!st && j)
+            st = phase_end(g, "merge", l, t,
+                           kvr_exec_ring_merge(d->ex, SLOT_ACC, SLOT_IN, rows_of(g, i)));
         if (!st && j + 1 < p) st = exchange_end(g);
     }
     return st;

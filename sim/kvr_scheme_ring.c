@@ -208,8 +208,8 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
         ring_steps(sim, &c, plan, &rc, l, link_free);
         if (q) ring_return(sim, &c, plan, &rc, l, link_free);
         for (int i = 0; i < p; i++) {
-            kvr_sim_compute(sim, &c, i, l, "finish", rc.finish[i]);
-            kvr_sim_compute(sim, &c, i, l, "post", rc.post[i]);
+            /* the output written out, then the rest of the layer: the executor's "post" */
+            kvr_sim_compute(sim, &c, i, l, "post", rc.finish[i] + rc.post[i]);
         }
     }
     kvr_sim_finish(sim, &c, plan, 0); /* rank 0 holds the last chunk, so the last token */
