@@ -48,8 +48,9 @@ static const char help[] =
     "      --timeout S     seconds before a rank that waits on a dead or hung peer gives up\n"
     "                      (default 120)\n"
     "      --timeline FILE one more, synchronous run's per-rank events as TSV (kvr sim's form)\n"
-    "      --ring-pass kv|q   ring: pass the K/V blocks around the ring (default) or the\n"
-    "                      queries (their partial outputs go back to their owners)\n"
+    "      --ring-pass P   ring: kv passes the K/V blocks around the ring (default), q the\n"
+    "                      queries (their partial outputs go back to their owners), auto the\n"
+    "                      one --machine's profile predicts faster for the shape\n"
     "      --dump-logits FILE, --dump-kv FILE   the logits rank's logits / whole KV cache\n"
     "                      (float32; for the tests; the last rank, rank 0 for ring)\n"
     "  -j, --json          print JSON\n"
@@ -150,7 +151,7 @@ static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
         break;
     case OPT_RING_PASS:
         if ((v = kvr_ring_pass_from_name(arg)) < 0)
-            return kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv or q", arg);
+            return kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv, q or auto", arg);
         a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
         break;
     case OPT_COMM:

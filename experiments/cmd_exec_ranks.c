@@ -187,6 +187,30 @@ static int rank_device(const struct exec_args *a)
     return a->device_set || !kvr_mpi_launched() ? a->device : kvr_mpi_local_device();
 }
 
+/* ring with --ring-pass auto: the pass the simulator predicts faster on the profile. */
+static enum kvr_status ring_pass_pick(const struct exec_args *a, const struct kvr_model *m,
+                                      const struct kvr_machine *h, int p, enum kvr_ring_pass *out)
+{
+    *out = a->ring_pass;
+    if (a->scheme != KVR_SCHEME_RING || a->ring_pass != KVR_RING_PASS_AUTO) return KVR_OK;
+    if (!h)
+        return kvr_error(KVR_ERR_USAGE, "--ring-pass auto needs --machine: the profile whose "
+                                        "prediction picks the pass (its links are emulated)");
+    struct kvr_plan plan = {
+        .scheme = KVR_SCHEME_RING, .p = p, .ctx = a->ctx, .ring_pass = KVR_RING_PASS_AUTO};
+    kvr_plan_zigzag(&plan);
+    struct kvr_sim *sim = NULL;
+    struct kvr_sim_result *r = malloc(sizeof *r);
+    enum kvr_status st = r ? kvr_sim_open(m, h, &sim) : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) st = kvr_plan_check(&plan, h);
+    if (!st) st = kvr_sim_draw_noise(sim, 0);
+    if (!st) st = kvr_sim_run(sim, &plan, r, NULL);
+    if (!st) *out = r->ring_pass;
+    kvr_sim_free(sim);
+    free(r);
+    return st;
+}
+
 /* One (ctx, scheme) pair of the lists on the open executor and communicator. */
 static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model *m,
                                struct kvr_machine *h, struct kvr_exec *ex, struct kvr_comm *comm,
@@ -194,7 +218,10 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
 {
     char device[128] = "";
     struct plan_choice c;
-    enum kvr_status st = choose(a, m, h, size, &c);
+    struct exec_args picked = *a;
+    enum kvr_status st = ring_pass_pick(a, m, h, size, &picked.ring_pass);
+    a = &picked;
+    if (!st) st = choose(a, m, h, size, &c);
     struct kvr_ranks_result r;
     struct kvr_ranks_args ra = {.ex = ex,
                                 .comm = comm,

@@ -24,7 +24,8 @@ static const char sim_help[] =
     "  -P, --partition LIST  chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560\n"
     "                        (tokens; default: kvr the closed-form split balancing linear +\n"
     "                        attention compute, the others even)\n" KVR_MACHINE_ARGS_HELP
-    "      --ring-pass kv|q  ring: pass the K/V blocks (default) or the queries around\n"
+    "      --ring-pass P     ring: kv passes the K/V blocks around (default), q the queries,\n"
+    "                        auto the faster of the two for this shape and machine\n"
     "  -t, --timeline FILE   write the events as TSV\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
@@ -135,7 +136,8 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
         return kvr_error(KVR_ERR_INPUT, "--ring-pass applies to --scheme ring only, not %s",
                          a->scheme);
     int rp = a->ring_pass ? kvr_ring_pass_from_name(a->ring_pass) : KVR_RING_PASS_KV;
-    if (rp < 0) return kvr_error(KVR_ERR_INPUT, "--ring-pass: '%s' is not kv or q", a->ring_pass);
+    if (rp < 0)
+        return kvr_error(KVR_ERR_INPUT, "--ring-pass: '%s' is not kv, q or auto", a->ring_pass);
     plan->ring_pass = (enum kvr_ring_pass)rp;
     enum kvr_status st = kvr_plan_check(plan, h);
     return st ? kvr_error_prefix(st, "plan: ") : KVR_OK;
@@ -200,6 +202,8 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
     kvr_json_kv_str(&j, "machine", h->name);
     kvr_json_kv_u64(&j, "p", (uint64_t)plan->p);
     kvr_json_kv_u64(&j, "ctx", plan->ctx);
+    if (plan->scheme == KVR_SCHEME_RING)
+        kvr_json_kv_str(&j, "ring_pass", kvr_ring_pass_name(r->ring_pass));
     kvr_json_kv_dbl(&j, "ttft_s", r->ttft_s);
     kvr_json_kv_dbl(&j, "lower_bound_s", r->lower_bound_s);
     kvr_json_kv_dbl(&j, "lower_bound_ratio", r->ttft_s / r->lower_bound_s);
@@ -240,6 +244,7 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
     char a[32], b[32], c[32], d[32];
     printf("%s: %s on %s, p = %d, ctx = %s\n", scheme, m->name, h->name, plan->p,
            kvr_format_tokens(a, sizeof a, plan->ctx));
+    if (plan->scheme == KVR_SCHEME_RING) printf("ring pass %s\n", kvr_ring_pass_name(r->ring_pass));
     printf("TTFT %s   lower bound %s (x%.3f)   sent %s\n",
            kvr_format_duration(a, sizeof a, r->ttft_s),
            kvr_format_duration(b, sizeof b, r->lower_bound_s), r->ttft_s / r->lower_bound_s,

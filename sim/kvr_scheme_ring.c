@@ -53,14 +53,27 @@ void kvr_plan_zigzag(struct kvr_plan *plan)
 
 const char *kvr_ring_pass_name(enum kvr_ring_pass r)
 {
-    return r == KVR_RING_PASS_Q ? "q" : "kv";
+    return r == KVR_RING_PASS_Q ? "q" : r == KVR_RING_PASS_AUTO ? "auto" : "kv";
 }
 
 int kvr_ring_pass_from_name(const char *s)
 {
     if (!strcmp(s, "kv")) return KVR_RING_PASS_KV;
     if (!strcmp(s, "q")) return KVR_RING_PASS_Q;
+    if (!strcmp(s, "auto")) return KVR_RING_PASS_AUTO;
     return -1;
+}
+
+enum kvr_status kvr_sim_ring_auto(struct kvr_sim *sim, const struct kvr_plan *plan,
+                                  struct kvr_sim_result *res, struct kvr_timeline *timeline)
+{
+    struct kvr_plan kv = *plan, q = *plan;
+    kv.ring_pass = KVR_RING_PASS_KV, q.ring_pass = KVR_RING_PASS_Q;
+    enum kvr_status st = kvr_sim_run(sim, &q, res, NULL);
+    double t_q = res->ttft_s;
+    if (!st) st = kvr_sim_run(sim, &kv, res, timeline);
+    if (!st && t_q < res->ttft_s) st = kvr_sim_run(sim, &q, res, timeline);
+    return st;
 }
 
 /* Causal pairs of rank qi's queries against rank ki's keys. */
@@ -198,6 +211,7 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
         kvr_sim_compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
     }
     kv_held(sim, p);
+    sim->res->ring_pass = plan->ring_pass;
     ring_costs(sim, plan, &rc);
     bool q = plan->ring_pass == KVR_RING_PASS_Q;
     for (int l = 0; l < (int)m->n_layers; l++) {

@@ -193,6 +193,8 @@ static const kvr_sim_scheme_fn entries[KVR_N_SCHEMES] = {
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
                             struct kvr_sim_result *res, struct kvr_timeline *timeline)
 {
+    if (plan->scheme == KVR_SCHEME_RING && plan->ring_pass == KVR_RING_PASS_AUTO)
+        return kvr_sim_ring_auto(sim, plan, res, timeline);
     memset(res, 0, sizeof *res);
     res->scheme = plan->scheme;
     res->p = plan->p;

@@ -14,8 +14,9 @@
 
 /* What travels around the ring of `ring` (zig-zag ring attention): the K/V blocks (pass-KV, the
  * default) or the queries, whose partial outputs and log-sum-exps go back to their owners at
- * the end of the layer (pass-Q). */
-enum kvr_ring_pass { KVR_RING_PASS_KV, KVR_RING_PASS_Q };
+ * the end of the layer (pass-Q); auto: whichever the simulator predicts faster for the shape
+ * and machine (kvr_sim_run resolves it, kvr_sim_result.ring_pass says which). */
+enum kvr_ring_pass { KVR_RING_PASS_KV, KVR_RING_PASS_Q, KVR_RING_PASS_AUTO };
 const char *kvr_ring_pass_name(enum kvr_ring_pass r);
 int kvr_ring_pass_from_name(const char *s); /* -1 when unknown */
 
@@ -71,6 +72,7 @@ struct kvr_sim_result {
     double lower_bound_s; /* total causal prefill FLOPs / (p * peak) */
     double bytes_sent_total;
     double mem_available_bytes;
+    enum kvr_ring_pass ring_pass; /* ring: the pass simulated (kv or q, auto resolved) */
     struct kvr_rank_result rank[KVR_MAX_GPUS];
 };
 

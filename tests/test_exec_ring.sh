@@ -85,12 +85,22 @@ mpi 4 exec $common --scheme ring --ring-pass q --timeline "$tmp/tl.tsv" >/dev/nu
     grep -q "	send	out	" "$tmp/tl.tsv" && grep -q "	compute	merge	" "$tmp/tl.tsv"
 report $? "--timeline: pass-Q's query and output transfers and merges on every rank" "$(cat "$tmp/err")"
 
+# auto: the pass the simulator picks on the profile, recorded as the method
+for m in gqa mqa; do
+    mpi 3 exec --model "$tmp/$m.ini" --ctx 37 --backend ref --reps 1 --warmup 0 --scheme ring --ring-pass auto --machine a100-10GBps --json >"$tmp/out" 2>"$tmp/err" &&
+        "$kvr" sim --model "$tmp/$m.ini" --machine a100-10GBps --gpus 3 --ctx 37 --scheme ring --ring-pass auto --json >"$tmp/sim" 2>>"$tmp/err" &&
+        python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2])); sys.exit(0 if r['method'] == 'pass-' + s['ring_pass'] and s['ring_pass'] in ('kv', 'q') else 1)" "$tmp/out" "$tmp/sim"
+    report $? "$m: --ring-pass auto runs the pass the simulator picks ($(grep -o '"ring_pass": "[a-z]*"' "$tmp/sim"))" "$(cat "$tmp/out" "$tmp/sim" "$tmp/err")"
+done
+mpi 2 exec $common --scheme ring --ring-pass auto >/dev/null 2>"$tmp/err"
+[ $? != 0 ] && grep -q "needs --machine" "$tmp/err"
+report $? "--ring-pass auto without --machine: refused" "$(cat "$tmp/err")"
 mpi 2 exec $common --scheme kvr --ring-pass q >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "ring-pass" "$tmp/err"
 report $? "--ring-pass without --scheme ring: refused" "$(cat "$tmp/err")"
 mpi 2 exec $common --scheme ring --ring-pass x >/dev/null 2>"$tmp/err"
-[ $? != 0 ] && grep -q "'x' is not kv or q" "$tmp/err"
-report $? "--ring-pass x: refused, naming kv and q" "$(cat "$tmp/err")"
+[ $? != 0 ] && grep -q "'x' is not kv, q or auto" "$tmp/err"
+report $? "--ring-pass x: refused, naming kv, q and auto" "$(cat "$tmp/err")"
 mpi 8 exec --model "$tmp/gqa.ini" --ctx 15 --backend ref --reps 1 --warmup 0 --scheme ring >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "2p (16)" "$tmp/err"
 report $? "ring with ctx < 2p: refused" "$(cat "$tmp/err")"

@@ -149,10 +149,39 @@ static void test_invariants(void)
     ok(tk > 0 && tq > 0, "both passes at 64k on 8 GPUs (%.4g s pass-KV, %.4g s pass-Q)", tk, tq);
 }
 
+/* auto: the faster of the two passes, and it says which; with a 10 GB/s overlap cap the ring is
+ * link-bound and pass-Q (half the bytes of Llama-7B's K/V) wins for Llama-7B, so both answers
+ * occur. */
+static void test_auto(void)
+{
+    const char *models[] = {"llama-7b", "falcon-7b"};
+    uint64_t ctxs[] = {16384, 65536};
+    int n_q = 0;
+    for (int k = 0; k < 8; k++) {
+        kvr_machine_resolve("a100-nvlink", &mach);
+        if (k >= 4) mach.overlap_Bps = 10e9;
+        const struct kvr_model *m = kvr_model_preset_find(models[k % 2]);
+        struct kvr_plan kv = ring_plan(4, ctxs[k / 2 % 2], KVR_RING_PASS_KV), q = kv, a = kv;
+        q.ring_pass = KVR_RING_PASS_Q, a.ring_pass = KVR_RING_PASS_AUTO;
+        struct kvr_sim_result r;
+        double tk = run(m, &mach, &kv, &r) ? NAN : r.ttft_s;
+        double tq = run(m, &mach, &q, &r) ? NAN : r.ttft_s;
+        enum kvr_status st = run(m, &mach, &a, &r);
+        n_q += !st && r.ring_pass == KVR_RING_PASS_Q;
+        ok(!st && r.ttft_s == fmin(tk, tq) &&
+               r.ring_pass == (tq < tk ? KVR_RING_PASS_Q : KVR_RING_PASS_KV),
+           "auto, %s at %llu%s: the faster pass (%s; kv %.4g s, q %.4g s)", models[k % 2],
+           (unsigned long long)kv.ctx, k >= 4 ? ", overlap cap 10 GB/s" : "",
+           kvr_ring_pass_name(r.ring_pass), tk, tq);
+    }
+    ok(n_q > 0, "auto picks pass-Q somewhere (%d of 8)", n_q);
+}
+
 int main(void)
 {
     test_zigzag();
     test_closed_form_p2();
     test_invariants();
+    test_auto();
     return tap_done();
 }
