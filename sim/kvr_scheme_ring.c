@@ -87,16 +87,25 @@ static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki)
     return sum;
 }
 
-/* Each rank keeps its own tokens' KV (all layers) and two in-flight blocks of one layer: the one
- * being used and the one arriving. */
-static void kv_held(struct kvr_sim *sim, int p)
+/* Each rank keeps its own tokens' KV (all layers) and the workspace of one layer, counted as
+ * KV tokens of in-flight memory: pass-KV two K/V blocks (the one in hand, the one arriving)
+ * and two fp32 output slots (the running output, a partial); pass-Q two query blocks and p + 2
+ * output slots (running, received, one per other rank's queries). */
+static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan)
 {
-    double biggest = 0;
-    for (int i = 0; i < p; i++)
+    const struct kvr_model *m = sim->model;
+    double biggest = 0, kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    double elem = kvb / (2.0 * m->n_kv_heads * m->head_dim);
+    double q_row = (double)m->n_heads * m->head_dim * elem,
+           o_row = m->n_heads * (m->head_dim + 1) * 4.0;
+    for (int i = 0; i < plan->p; i++)
         if (sim->res->rank[i].tokens > biggest) biggest = (double)sim->res->rank[i].tokens;
-    for (int i = 0; i < p; i++)
+    double flight = plan->ring_pass == KVR_RING_PASS_Q
+                        ? biggest * (2 * q_row + (plan->p + 2) * o_row)
+                        : biggest * (2 * kvb + 2 * o_row);
+    for (int i = 0; i < plan->p; i++)
         sim->kv_tokens[i] = (double)sim->res->rank[i].tokens,
-        sim->kv_flight_tokens[i] = 2 * biggest;
+        sim->kv_flight_tokens[i] = flight / kvb;
 }
 
 /* A memory-bound element-wise pass over `bytes` (the merges, the packing, the finish). */
@@ -210,7 +219,7 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
         sim->res->rank[i].tokens = n;
         kvr_sim_compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
     }
-    kv_held(sim, p);
+    kv_held(sim, plan);
     sim->res->ring_pass = plan->ring_pass;
     ring_costs(sim, plan, &rc);
     bool q = plan->ring_pass == KVR_RING_PASS_Q;
