@@ -12,7 +12,7 @@
  * pass-Q, per layer: pre; the queries are packed; at step j rank i holds the queries of rank
  * b = (i-j) mod p, passes them on as above and attends them to its own K/V, keeping the
  * partial output and LSE; after the p steps the partials go back to their owners in p-1
- * pairwise rounds (ring_return), each rank merges the p-1 it receives, finish, post.
+ * pairwise rounds (ring_return), each merged as it arrives; finish, post.
  * Rank 0 holds chunk 2p-1, so the last token: it computes the logits. */
 #include <string.h>
 
@@ -180,27 +180,24 @@ static void ring_steps(struct kvr_sim *sim, struct kvr_clocks *c, const struct k
 /* pass-Q: every partial back to its owner in p-1 rounds; in round j rank i sends the partial
  * of block i-j to its owner and receives its own from rank i+j (one group), each transfer once
  * both ends are in the round, at full speed (nothing computes meanwhile); a rank leaves the
- * round when its send and its receive are done. Then the p-1 merges. */
+ * round when its send and its receive are done, merges what it received, and enters the
+ * next. */
 static void ring_return(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
                         const struct ring_costs *rc, int l, double *link_free)
 {
     const int p = plan->p;
-    double ready[KVR_MAX_GPUS], sent[KVR_MAX_GPUS];
-    memcpy(ready, c->t, sizeof ready);
+    double sent[KVR_MAX_GPUS];
     for (int j = 1; j < p; j++) {
         for (int i = 0; i < p; i++) {
             int b = ((i - j) % p + p) % p;
-            double start = ready[i] > ready[b] ? ready[i] : ready[b];
+            double start = c->t[i] > c->t[b] ? c->t[i] : c->t[b];
             sent[i] = kvr_sim_send(sim, &link_free[i], i, b, l, start, rc->partial_bytes[b], false);
         }
         for (int i = 0; i < p; i++) {
             double got = sent[(i + j) % p];
-            ready[i] = sent[i] > got ? sent[i] : got;
+            kvr_sim_wait_until(sim, c, i, l, sent[i] > got ? sent[i] : got);
+            kvr_sim_compute(sim, c, i, l, "merge", rc->merge[i]);
         }
-    }
-    for (int i = 0; i < p; i++) {
-        kvr_sim_wait_until(sim, c, i, l, ready[i]);
-        for (int j = 1; j < p; j++) kvr_sim_compute(sim, c, i, l, "merge", rc->merge[i]);
     }
 }
 
