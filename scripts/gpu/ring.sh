@@ -1,20 +1,22 @@
-#!/bin/bash
-# Issue 23's runs for the multi-GPU issue (25): zig-zag ring attention (kvr exec --scheme ring,
-# pass-KV and pass-Q) against KVR-S on one host of P GPUs, one rank per GPU, NCCL, multicast
-# off. Run from the project root with .gpu-deps carried:
-#   scripts/gpu/ring.sh check     ring on P ranks with nccl gives the single-rank logits (bf16
-#                                 bounds) on a small model, both passes, a context 2P does not
-#                                 divide; and the emulated 10 GB/s links
-#   scripts/gpu/ring.sh predict   the simulator's prediction on the committed 4xH100 profile
-#                                 (needs no GPU): ring (kv, q), KVR-S, ring-pass, TSP-causal
-#   scripts/gpu/ring.sh measure   the measurements: KVR-S (tables searched on the committed
-#                                 profile) and ring pass-KV and pass-Q at $CTX for Llama-7B and
-#                                 Falcon-7B into build-gpu/ring.sqlite (copied to $OUT)
-# CTX defaults to 16k,32k,64k,128k. The ring's attention runs on the plain kernels of
-# exec/kvr_cuda_ring.cu until the fast kernel with a log-sum-exp is switched in: measure only
-# after that (the plain kernel is one thread per query row and head).
+# Zig-zag ring attention (issue 23) against KVR-S on several GPUs of one host, for issue 25.
+# One rank per GPU, NCCL, multicast off. Run from the project root with .gpu-deps carried, as
+# `bash scripts/gpu/ring.sh PHASE` (it sources scripts/gpu_env.sh itself unless scripts/gpu.sh
+# already did: `scripts/gpu.sh ring PHASE`):
+#   ring check     ring on P ranks with nccl gives the single-rank logits (bf16 bounds) on a
+#                  small model, pass-KV and pass-Q, a context 2P does not divide, at full speed
+#                  and with the links emulated at a100-10GBps
+#   ring predict   the simulator's prediction on the committed 4xH100 profile (no GPU needed):
+#                  ring pass-KV, pass-Q, auto, KVR-S (searched on the profile), ring-pass,
+#                  TSP-causal at $CTX; ring-predicted.tsv in $out
+#   ring measure   KVR-S (tables searched on the committed profile) and ring pass-KV and pass-Q
+#                  at $CTX for Llama-7B and Falcon-7B into build-gpu/ring.sqlite (copied to $out)
+# CTX defaults to 16k,32k,64k,128k (KVR-S at 128k does not fit an 80 GB H100; H200s hold it).
+# The ring's attention runs on the plain kernels of exec/kvr_cuda_ring.cu until the fast
+# kernel with a log-sum-exp is switched in: measure only after that (the plain kernel is one
+# thread per query row and head, far from the fast kernel's speed).
+# Regenerates: nothing committed yet (the ring's first GPU measurements go with issue 25).
 phase=${1:-check}
-. scripts/gpu_env.sh
+[ -n "${kvr:-}" ] || . scripts/gpu_env.sh
 CTX=${CTX:-16k,32k,64k,128k}
 prof=data/machines/h100x4-nccl.ini db=build-gpu/ring.sqlite
 run() { timeout "${T:-540}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
@@ -39,16 +41,18 @@ elif [ "$phase" = predict ]; then
     python3 - "$kvr" "$prof" <<'PY' | tee "$out/ring-predicted.tsv"
 import json, subprocess, sys
 kvr, prof = sys.argv[1], sys.argv[2]
-print("model\tctx\tKVR-S_ms\tring_kv_ms\tring_q_ms\tring-pass_ms\tTSP-causal_ms\tring_kv/KVR-S\tring_q/KVR-S")
+print("model\tctx\tKVR-S_ms\tring_kv_ms\tring_q_ms\tring_auto\tring-pass_ms\tTSP-causal_ms\tring_kv/KVR-S\tring_q/KVR-S")
 for r in json.load(open('build-gpu/ring-search.json'))['rows']:
     def sim(*a):
-        d = json.loads(subprocess.run([kvr, 'sim', '--model', r['model'], '--machine', prof, '--gpus', '4',
-                                       '--ctx', str(r['ctx']), '--json', *a], capture_output=True, text=True, check=True).stdout)
-        return d['ttft_s'] * 1e3
-    s = sim('--scheme', 'kvr', '--partition', ','.join(map(str, r['partition'])))
-    kv, q = sim('--scheme', 'ring'), sim('--scheme', 'ring', '--ring-pass', 'q')
-    print('%s\t%dk\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f' % (r['model'], r['ctx'] // 1024, s, kv, q,
-          sim('--scheme', 'ring-pass'), sim('--scheme', 'tsp-causal'), kv / s, q / s))
+        return json.loads(subprocess.run([kvr, 'sim', '--model', r['model'], '--machine', prof, '--gpus', '4',
+                                          '--ctx', str(r['ctx']), '--json', *a], capture_output=True, text=True,
+                                         check=True).stdout)
+    ms = lambda *a: sim(*a)['ttft_s'] * 1e3
+    s = ms('--scheme', 'kvr', '--partition', ','.join(map(str, r['partition'])))
+    kv, q = ms('--scheme', 'ring'), ms('--scheme', 'ring', '--ring-pass', 'q')
+    auto = sim('--scheme', 'ring', '--ring-pass', 'auto')['ring_pass']
+    print('%s\t%dk\t%.1f\t%.1f\t%.1f\t%s\t%.1f\t%.1f\t%.3f\t%.3f' % (r['model'], r['ctx'] // 1024, s, kv, q, auto,
+          ms('--scheme', 'ring-pass'), ms('--scheme', 'tsp-causal'), kv / s, q / s))
 PY
 elif [ "$phase" = measure ]; then
     $kvr search --db $db --model llama-7b,falcon-7b --machine $prof --gpus $P --ctx "$CTX" >/dev/null
