@@ -82,7 +82,7 @@ struct kvr_backend_ops {
     enum kvr_status (*ring_setup)(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
     enum kvr_status (*ring_q_pack)(void *be, uint32_t q_slot, uint32_t n);
     enum kvr_status (*ring_attn)(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                 const struct kvr_span *k, uint32_t o_slot);
+                                 const struct kvr_span *k, uint32_t window, uint32_t o_slot);
     enum kvr_status (*ring_merge)(void *be, uint32_t dst, uint32_t src, uint32_t n);
     enum kvr_status (*ring_finish)(void *be, uint32_t o_slot, uint32_t n);
     enum kvr_status (*ring_area)(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,

@@ -376,7 +376,7 @@ static enum kvr_status cu_rotary_rows(void *be, uint32_t layer, uint32_t row0, u
 static enum kvr_status cu_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
 static enum kvr_status cu_ring_q_pack(void *be, uint32_t q_slot, uint32_t n);
 static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                    const struct kvr_span *k, uint32_t o_slot);
+                                    const struct kvr_span *k, uint32_t window, uint32_t o_slot);
 static enum kvr_status cu_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n);
 static enum kvr_status cu_ring_finish(void *be, uint32_t o_slot, uint32_t n);
 static enum kvr_status cu_ring_area(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
@@ -587,7 +587,7 @@ static struct kvr_cu_span cu_span(const struct kvr_span *s)
 }
 
 static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                    const struct kvr_span *k, uint32_t o_slot)
+                                    const struct kvr_span *k, uint32_t window, uint32_t o_slot)
 {
     struct cu *c = be;
     const struct kvr_model *m = &c->m;
@@ -595,7 +595,7 @@ static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const 
     uint64_t qs = q_slot < 0 ? kvr_qkv_width(m) : ring_q_width(m);
     KVR_LAUNCH_CHECK(kvr_cu_ring_attn(qp, qs, kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0),
                                       kv_row(m), ring_o_at(c, o_slot), cu_span(q), cu_span(k),
-                                      m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
+                                      window, m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
     return KVR_OK;
 }
 

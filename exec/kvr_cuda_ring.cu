@@ -9,16 +9,17 @@ __device__ __forceinline__ uint32_t span_pos(const kvr_cu_span &s, uint32_t row)
 
 __global__ void ring_attn_kernel(const bf16 *q, uint64_t qs, const bf16 *k, const bf16 *v,
                                  uint64_t kvs, float *o, kvr_cu_span qspan, kvr_cu_span kspan,
-                                 uint32_t n_heads, uint32_t n_kv, uint32_t hd)
+                                 uint32_t window, uint32_t n_heads, uint32_t n_kv, uint32_t hd)
 {
     uint32_t i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
     if (i >= qspan.n[0] + qspan.n[1]) return;
     uint32_t g = h / (n_heads / n_kv), x = span_pos(qspan, i);
+    uint32_t first = window && x + 1 > window ? x + 1 - window : 0;
     const bf16 *qr = q + (uint64_t)i * qs + h * hd;
     float acc[128], mx = -INFINITY, sum = 0, scale = rsqrtf((float)hd);
     for (uint32_t e = 0; e < hd; e++) acc[e] = 0;
     for (int r = 0; r < 2; r++)
-        for (uint32_t j = kspan.pos[r]; j < kspan.pos[r] + kspan.n[r] && j <= x; j++) {
+        for (uint32_t j = max(kspan.pos[r], first); j < kspan.pos[r] + kspan.n[r] && j <= x; j++) {
             const bf16 *kr = k + (uint64_t)j * kvs + g * hd, *vr = v + (uint64_t)j * kvs + g * hd;
             float dot = 0;
             for (uint32_t e = 0; e < hd; e++)
@@ -36,15 +37,15 @@ __global__ void ring_attn_kernel(const bf16 *q, uint64_t qs, const bf16 *k, cons
 
 extern "C" int kvr_cu_ring_attn(const void *q, uint64_t q_stride, const void *k, const void *v,
                                 uint64_t kv_stride, float *o, struct kvr_cu_span qs,
-                                struct kvr_cu_span ks, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                                void *stream)
+                                struct kvr_cu_span ks, uint32_t window, uint32_t n_heads,
+                                uint32_t n_kv, uint32_t hd, void *stream)
 {
     uint32_t rows = qs.n[0] + qs.n[1];
     if (hd > 128 || n_kv == 0 || n_heads % n_kv) return (int)cudaErrorInvalidValue;
     if (rows == 0) return 0;
     dim3 grid((rows + 63) / 64, n_heads);
     ring_attn_kernel<<<grid, 64, 0, STREAM(stream)>>>((const bf16 *)q, q_stride, (const bf16 *)k,
-                                                      (const bf16 *)v, kv_stride, o, qs, ks,
+                                                      (const bf16 *)v, kv_stride, o, qs, ks, window,
                                                       n_heads, n_kv, hd);
     return launched();
 }

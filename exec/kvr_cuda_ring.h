@@ -19,12 +19,13 @@ struct kvr_cu_span {
 
 /* Queries q (bf16 rows of stride q_stride, head h at column h hd) at the positions of span qs
  * against the keys and values of the caches k, v (bf16 [pos][kv_stride], position 0 of the
- * layer) at the positions of span ks, a query at x seeing the keys at positions <= x. Writes
+ * layer) at the positions of span ks, a query at x seeing the keys at positions j <= x (and
+ * x - j < window when window > 0). Writes
  * o [row][n_heads hd + n_heads] float: the normalised output of each head, then each head's
  * log-sum-exp (natural log; -inf and 0 output for a row without keys). */
 int kvr_cu_ring_attn(const void *q, uint64_t q_stride, const void *k, const void *v,
                      uint64_t kv_stride, float *o, struct kvr_cu_span qs, struct kvr_cu_span ks,
-                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream);
+                     uint32_t window, uint32_t n_heads, uint32_t n_kv, uint32_t hd, void *stream);
 /* dst rows [0, rows) = the merge of dst and src by their log-sum-exps (same layout as above). */
 int kvr_cu_ring_merge(float *dst, const float *src, uint32_t rows, uint32_t n_heads, uint32_t hd,
                       void *stream);

@@ -47,6 +47,14 @@ struct ring {
     struct xfer send, recv;
 };
 
+/* The model's sliding window (0: none). The model of this branch has none; with main's
+ * sliding_window field this returns m->sliding_window (the ring attention honours it). */
+static uint32_t ring_window(const struct kvr_model *m)
+{
+    (void)m;
+    return 0;
+}
+
 static uint32_t rows_of(const struct ring *g, int r)
 {
     return kvr_span_rows(&g->span[r]);
@@ -263,7 +271,8 @@ static enum kvr_status layer_pass_kv(struct ring *g, uint32_t l)
             if ((st = exchange_start(g))) break;
         }
         double t = kvr_dist_now_s(d);
-        st = kvr_exec_ring_attn(d->ex, l, -1, mine, &g->span[k], j ? SLOT_IN : SLOT_ACC);
+        st = kvr_exec_ring_attn(d->ex, l, -1, mine, &g->span[k], ring_window(d->m),
+                                j ? SLOT_IN : SLOT_ACC);
         st = phase_end(g, "attn", l, t, st);
         t = kvr_dist_now_s(d);
         if (!st && j)
@@ -291,7 +300,7 @@ static enum kvr_status layer_pass_q(struct ring *g, uint32_t l)
             if ((st = exchange_start(g))) break;
         }
         t = kvr_dist_now_s(d);
-        st = kvr_exec_ring_attn(d->ex, l, j % 2, &g->span[b], &g->span[i],
+        st = kvr_exec_ring_attn(d->ex, l, j % 2, &g->span[b], &g->span[i], ring_window(d->m),
                                 j ? SLOT_OUT + (uint32_t)b : SLOT_ACC);
         st = phase_end(g, "attn", l, t, st);
         if (!st && j + 1 < p) st = exchange_end(g);

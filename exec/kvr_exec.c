@@ -449,7 +449,7 @@ enum kvr_status kvr_exec_ring_q_pack(struct kvr_exec *ex, uint32_t q_slot, uint3
 
 enum kvr_status kvr_exec_ring_attn(struct kvr_exec *ex, uint32_t layer, int q_slot,
                                    const struct kvr_span *q, const struct kvr_span *k,
-                                   uint32_t o_slot)
+                                   uint32_t window, uint32_t o_slot)
 {
     enum kvr_status st = layer >= ex->model.n_layers
                              ? kvr_error(KVR_ERR_INPUT, "ring attention: layer %u", layer)
@@ -457,7 +457,7 @@ enum kvr_status kvr_exec_ring_attn(struct kvr_exec *ex, uint32_t layer, int q_sl
     if (!st) st = check_span(ex, k);
     if (!st) st = ring_ready(ex, kvr_span_rows(q), q_slot, o_slot);
     if (st) return st;
-    STEP(KVR_OP_ATTN_SCORES, OPS(ex)->ring_attn(BE(ex), layer, q_slot, q, k, o_slot));
+    STEP(KVR_OP_ATTN_SCORES, OPS(ex)->ring_attn(BE(ex), layer, q_slot, q, k, window, o_slot));
     return KVR_OK;
 }
 

@@ -151,13 +151,14 @@ enum kvr_status kvr_exec_ring_setup(struct kvr_exec *ex, uint32_t rows, uint32_t
 /* QKV's rotated queries, rows [0, n), into a query slot. */
 enum kvr_status kvr_exec_ring_q_pack(struct kvr_exec *ex, uint32_t q_slot, uint32_t n);
 /* Attention of the queries at span q (QKV's rows when q_slot < 0, else the query slot's) to
- * the cache keys of span k of layer: the query at position x sees the keys at positions <= x
- * (causal inside a diagonal block, nothing masked before it; fully masked parts cost nothing).
- * The output and its log-sum-exp go to rows [0, rows(q)) of output slot o_slot; a row that sees
- * no key gets output 0 and log-sum-exp -inf. */
+ * the cache keys of span k of layer: the query at position x sees the keys at positions j <= x
+ * (causal inside a diagonal block, nothing masked before it; fully masked parts cost nothing),
+ * and with a sliding window W > 0 only those with x - j < W. The output and its log-sum-exp
+ * go to rows [0, rows(q)) of output slot o_slot; a row that sees no key gets output 0 and
+ * log-sum-exp -inf. */
 enum kvr_status kvr_exec_ring_attn(struct kvr_exec *ex, uint32_t layer, int q_slot,
                                    const struct kvr_span *q, const struct kvr_span *k,
-                                   uint32_t o_slot);
+                                   uint32_t window, uint32_t o_slot);
 /* Rows [0, n) of output slot dst become the merge of dst and src: o = (e^(l_d - m) o_d +
  * e^(l_s - m) o_s) / (e^(l_d - m) + e^(l_s - m)), l = m + log(...), m = max(l_d, l_s). */
 enum kvr_status kvr_exec_ring_merge(struct kvr_exec *ex, uint32_t dst, uint32_t src, uint32_t n);

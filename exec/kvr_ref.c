@@ -352,7 +352,7 @@ static enum kvr_status ref_rotary_rows(void *be, uint32_t layer, uint32_t row0, 
 static enum kvr_status ref_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
 static enum kvr_status ref_ring_q_pack(void *be, uint32_t q_slot, uint32_t n);
 static enum kvr_status ref_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                     const struct kvr_span *k, uint32_t o_slot);
+                                     const struct kvr_span *k, uint32_t window, uint32_t o_slot);
 static enum kvr_status ref_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n);
 static enum kvr_status ref_ring_finish(void *be, uint32_t o_slot, uint32_t n);
 static enum kvr_status ref_ring_area(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
@@ -505,15 +505,17 @@ static uint32_t span_pos(const struct kvr_span *s, uint32_t row)
     return row < s->n[0] ? s->pos[0] + row : s->pos[1] + (row - s->n[0]);
 }
 
-/* One query (head h, KV head g, position x) against the keys of span k at positions <= x, in
- * double: out = the normalised output, *lse its log-sum-exp (-inf and 0 without keys). */
+/* One query (head h, KV head g, position x) against the keys of span k at positions in
+ * [first, x], in double: out = the normalised output, *lse its log-sum-exp (-inf and 0 without
+ * keys). */
 static void ring_row(const struct ref *r, uint32_t layer, uint32_t g, const float *q, uint32_t x,
-                     const struct kvr_span *k, double *p, double *out, double *lse)
+                     uint32_t first, const struct kvr_span *k, double *p, double *out, double *lse)
 {
     uint32_t hd = r->m.head_dim, n = 0;
     double mx = -INFINITY, sum = 0, scale = 1.0 / sqrt((double)hd);
     for (int h = 0; h < 2; h++)
-        for (uint32_t j = k->pos[h]; j < k->pos[h] + k->n[h] && j <= x; j++) {
+        for (uint32_t j = k->pos[h] > first ? k->pos[h] : first; j < k->pos[h] + k->n[h] && j <= x;
+             j++) {
             const float *kr = kv_at(r, r->k, layer, j) + (uint64_t)g * hd;
             double dot = 0;
             for (uint32_t e = 0; e < hd; e++) dot += (double)q[e] * kr[e];
@@ -527,7 +529,8 @@ static void ring_row(const struct ref *r, uint32_t layer, uint32_t g, const floa
     for (uint32_t j = 0; j < n; j++) sum += p[j] = exp(p[j] - mx);
     n = 0;
     for (int h = 0; h < 2; h++)
-        for (uint32_t j = k->pos[h]; j < k->pos[h] + k->n[h] && j <= x; j++, n++) {
+        for (uint32_t j = k->pos[h] > first ? k->pos[h] : first; j < k->pos[h] + k->n[h] && j <= x;
+             j++, n++) {
             const float *vr = kv_at(r, r->v, layer, j) + (uint64_t)g * hd;
             for (uint32_t e = 0; e < hd; e++) out[e] += p[n] * vr[e];
         }
@@ -536,7 +539,7 @@ static void ring_row(const struct ref *r, uint32_t layer, uint32_t g, const floa
 }
 
 static enum kvr_status ref_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                     const struct kvr_span *k, uint32_t o_slot)
+                                     const struct kvr_span *k, uint32_t window, uint32_t o_slot)
 {
     struct ref *r = be;
     const struct kvr_model *m = &r->m;
@@ -547,8 +550,9 @@ static enum kvr_status ref_ring_attn(void *be, uint32_t layer, int q_slot, const
         const float *qr = q_slot < 0 ? r->buf[KVR_BUF_QKV] + i * kvr_qkv_width(m)
                                      : ring_q(r, (uint32_t)q_slot) + i * ring_q_width(m);
         double *o = ring_o(r, o_slot) + i * ring_o_width(m);
+        uint32_t x = span_pos(q, i), first = window && x + 1 > window ? x + 1 - window : 0;
         for (uint32_t h = 0; h < m->n_heads; h++)
-            ring_row(r, layer, h / group, qr + (uint64_t)h * hd, span_pos(q, i), k, p,
+            ring_row(r, layer, h / group, qr + (uint64_t)h * hd, x, first, k, p,
                      o + (uint64_t)h * hd, o + ring_q_width(m) + h);
     }
     free(p);

@@ -76,14 +76,26 @@ enum kvr_status kvr_sim_ring_auto(struct kvr_sim *sim, const struct kvr_plan *pl
     return st;
 }
 
-/* Causal pairs of rank qi's queries against rank ki's keys. */
-static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki)
+/* The model's sliding window (0: none). The model of this branch has none; with main's
+ * sliding_window field this returns m->sliding_window (as exec/kvr_dist_ring.c's). */
+static uint64_t model_window(const struct kvr_model *m)
+{
+    (void)m;
+    return 0;
+}
+
+/* Causal pairs of rank qi's queries against rank ki's keys; with a sliding window w the pairs
+ * with i - j >= w drop out: the causal pairs of the same queries against the keys shifted by w. */
+static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64_t w)
 {
     uint64_t qlo[2], qhi[2], klo[2], khi[2], sum = 0;
     kvr_zigzag_chunks(plan->ctx, plan->p, qi, qlo, qhi);
     kvr_zigzag_chunks(plan->ctx, plan->p, ki, klo, khi);
     for (int a = 0; a < 2; a++)
-        for (int b = 0; b < 2; b++) sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
+        for (int b = 0; b < 2; b++) {
+            sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
+            if (w) sum -= kvr_pairs_between(qlo[a], qhi[a], klo[b] + w, khi[b] + w);
+        }
     return sum;
 }
 
@@ -142,7 +154,7 @@ static void ring_costs(struct kvr_sim *sim, const struct kvr_plan *plan, struct 
     }
     for (int i = 0; i < plan->p; i++)
         for (int k = 0; k < plan->p; k++) {
-            uint64_t pairs = zigzag_pairs(plan, i, k);
+            uint64_t pairs = zigzag_pairs(plan, i, k, model_window(m));
             rc->attn[i][k] = pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens,
                                                            sim->res->rank[k].tokens, pairs)
                                    : 0;
