@@ -326,6 +326,11 @@ static enum kvr_status ring_open(struct ring *g, struct kvr_dist *d)
     const struct kvr_model *m = d->m;
     bool q = d->o->ring_pass == KVR_RING_PASS_Q;
     *g = (struct ring){.d = d, .i = d->rank, .p = d->p};
+    if (d->o->ring_pass != KVR_RING_PASS_KV && d->o->ring_pass != KVR_RING_PASS_Q)
+        return kvr_error(KVR_ERR_INPUT,
+                         "ring: pass %s is not kv or q (auto is resolved by the "
+                         "caller: kvr exec --ring-pass auto --machine P)",
+                         kvr_ring_pass_name(d->o->ring_pass));
     if (d->o->ctx < 2 * (uint32_t)d->p)
         return kvr_error(KVR_ERR_INPUT, "ring needs ctx >= 2p (%d) for zig-zag chunks", 2 * d->p);
     for (int r = 0; r < d->p; r++) {
