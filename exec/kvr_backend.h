@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "kvr_counts.h"
+#include "kvr_exec.h"
 #include "kvr_model.h"
 #include "kvr_status.h"
 #include "kvr_weights.h"
@@ -78,6 +79,20 @@ struct kvr_backend_ops {
     void (*memory)(void *be, uint64_t *held_bytes, uint64_t *peak_bytes);
     /* The device's name and its dense bf16 peak (FLOP/s; 0 when unknown). */
     void (*device)(void *be, char *name, int cap, double *peak_flops);
+
+    /* Ring attention (exec/kvr_dist_ring.c; kvr_exec.h's kvr_exec_ring_* say what each does). */
+    /* Rotary and cache write of QKV's rows [row0, row0+c) at positions [s, s+c). */
+    enum kvr_status (*rotary_rows)(void *be, uint32_t layer, uint32_t row0, uint32_t s, uint32_t c);
+    enum kvr_status (*ring_setup)(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
+    enum kvr_status (*ring_q_pack)(void *be, uint32_t q_slot, uint32_t n);
+    enum kvr_status (*ring_attn)(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
+                                 const struct kvr_span *k, uint32_t window, uint32_t o_slot);
+    enum kvr_status (*ring_merge)(void *be, uint32_t dst, uint32_t src, uint32_t n);
+    enum kvr_status (*ring_finish)(void *be, uint32_t o_slot, uint32_t n);
+    enum kvr_status (*ring_area)(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
+                                 size_t *row_bytes);
+    enum kvr_status (*ring_copy)(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
+                                 void *host, bool to_host);
 };
 
 #define KVR_MAX_STAMPS 4096

@@ -10,6 +10,7 @@
 #include "kvr_backend.h"
 #include "kvr_cuda_check.h"
 #include "kvr_cuda_kernels.h"
+#include "kvr_cuda_ring.h"
 
 #define WORKSPACE_BYTES (32ull << 20)
 
@@ -37,6 +38,11 @@ struct cu {
     size_t free0, free_min; /* device memory free before we started, and the least seen */
     uint64_t held;
     int device;
+    /* ring attention's workspace (kvr_exec_ring_setup), allocated on first use */
+    void *ring_q;  /* bf16 [n_q][rows][n_heads hd] */
+    float *ring_o; /* [n_o][rows][n_heads hd + n_heads] */
+    uint32_t ring_rows;
+    uint64_t ring_bytes;
 };
 
 static uint64_t buf_bytes(const struct kvr_model *m, enum kvr_buf b)
@@ -93,6 +99,7 @@ static void cu_destroy(void *be)
     for (int b = 0; b < KVR_N_BUFS; b++) cudaFree(c->buf[b]);
     cudaFree(c->k), cudaFree(c->v), cudaFree(c->xn_last), cudaFree(c->logits);
     cudaFree(c->tokens), cudaFree(c->workspace), cudaFree(c->rope), cudaFree(c->inv_freq);
+    cudaFree(c->ring_q), cudaFree(c->ring_o);
     if (c->blas) cublasDestroy(c->blas);
     for (int i = 0; c->stamps && i < KVR_MAX_STAMPS; i++)
         if (c->stamps[i]) cudaEventDestroy(c->stamps[i]);
@@ -388,6 +395,20 @@ static void cu_device(void *be, char *name, int cap, double *peak)
         *peak = 4096.0 * p.multiProcessorCount * clock_khz * 1e3;
 }
 
+/* Ring attention (defined at the end of the file). */
+static enum kvr_status cu_rotary_rows(void *be, uint32_t layer, uint32_t row0, uint32_t s,
+                                      uint32_t n);
+static enum kvr_status cu_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
+static enum kvr_status cu_ring_q_pack(void *be, uint32_t q_slot, uint32_t n);
+static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
+                                    const struct kvr_span *k, uint32_t window, uint32_t o_slot);
+static enum kvr_status cu_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n);
+static enum kvr_status cu_ring_finish(void *be, uint32_t o_slot, uint32_t n);
+static enum kvr_status cu_ring_area(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
+                                    size_t *row_bytes);
+static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
+                                    void *host, bool to_host);
+
 static const struct kvr_backend_ops cu_ops = {
     .name = "cuda",
     .destroy = cu_destroy,
@@ -413,6 +434,14 @@ static const struct kvr_backend_ops cu_ops = {
     .stamp_span = cu_stamp_span,
     .memory = cu_memory,
     .device = cu_device,
+    .rotary_rows = cu_rotary_rows,
+    .ring_setup = cu_ring_setup,
+    .ring_q_pack = cu_ring_q_pack,
+    .ring_attn = cu_ring_attn,
+    .ring_merge = cu_ring_merge,
+    .ring_finish = cu_ring_finish,
+    .ring_area = cu_ring_area,
+    .ring_copy = cu_ring_copy,
 };
 
 static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
@@ -517,4 +546,126 @@ void kvr_cuda_driver_version(char *buf, size_t cap)
     int v = 0;
     if (cudaDriverGetVersion(&v) != cudaSuccess) v = 0;
     snprintf(buf, cap, "CUDA driver %d.%d", v / 1000, v % 1000 / 10);
+}
+
+/* Ring attention: bf16 query slots, float output slots (kvr_cuda_ring.cu's plain kernels). */
+static uint64_t ring_q_width(const struct kvr_model *m)
+{
+    return (uint64_t)m->n_heads * m->head_dim;
+}
+
+static uint64_t ring_o_width(const struct kvr_model *m)
+{
+    return (uint64_t)m->n_heads * (m->head_dim + 1);
+}
+
+static void *ring_q_at(struct cu *c, uint32_t slot)
+{
+    return (char *)c->ring_q + 2 * (uint64_t)slot * c->ring_rows * ring_q_width(&c->m);
+}
+
+static float *ring_o_at(struct cu *c, uint32_t slot)
+{
+    return c->ring_o + (uint64_t)slot * c->ring_rows * ring_o_width(&c->m);
+}
+
+/* The rotary of QKV's rows [row0, row0+n): the whole-chunk rotary on a view that starts there. */
+static enum kvr_status cu_rotary_rows(void *be, uint32_t layer, uint32_t row0, uint32_t s,
+                                      uint32_t n)
+{
+    struct cu *c = be;
+    void *whole = c->buf[KVR_BUF_QKV];
+    c->buf[KVR_BUF_QKV] = (char *)whole + 2 * (uint64_t)row0 * kvr_qkv_width(&c->m);
+    enum kvr_status st = cu_rotary(be, layer, s, n);
+    c->buf[KVR_BUF_QKV] = whole;
+    return st;
+}
+
+static enum kvr_status cu_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o)
+{
+    struct cu *c = be;
+    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    cudaFree(c->ring_q), cudaFree(c->ring_o);
+    c->held -= c->ring_bytes;
+    c->ring_q = NULL, c->ring_o = NULL, c->ring_rows = 0, c->ring_bytes = 0;
+    uint64_t qb = 2 * (uint64_t)n_q * rows * ring_q_width(&c->m);
+    uint64_t ob = 4 * (uint64_t)n_o * rows * ring_o_width(&c->m);
+    if (cudaMalloc(&c->ring_q, qb ? qb : 1) != cudaSuccess ||
+        cudaMalloc((void **)&c->ring_o, ob) != cudaSuccess) {
+        cudaGetLastError();
+        return kvr_error(KVR_ERR_INPUT,
+                         "--backend cuda: the ring attention workspace (%.3g GB for %u rows) "
+                         "does not fit beside the model",
+                         (double)(qb + ob) / 1e9, rows);
+    }
+    c->held += qb + ob;
+    c->ring_rows = rows, c->ring_bytes = qb + ob;
+    return KVR_OK;
+}
+
+static enum kvr_status cu_ring_q_pack(void *be, uint32_t q_slot, uint32_t n)
+{
+    struct cu *c = be;
+    uint64_t w = ring_q_width(&c->m);
+    KVR_CUDA_CHECK(cudaMemcpy2DAsync(ring_q_at(c, q_slot), 2 * w, c->buf[KVR_BUF_QKV],
+                                     2 * kvr_qkv_width(&c->m), 2 * w, n, cudaMemcpyDeviceToDevice,
+                                     c->stream));
+    return KVR_OK;
+}
+
+static struct kvr_cu_span cu_span(const struct kvr_span *s)
+{
+    return (struct kvr_cu_span){{s->pos[0], s->pos[1]}, {s->n[0], s->n[1]}};
+}
+
+static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
+                                    const struct kvr_span *k, uint32_t window, uint32_t o_slot)
+{
+    struct cu *c = be;
+    const struct kvr_model *m = &c->m;
+    const void *qp = q_slot < 0 ? c->buf[KVR_BUF_QKV] : ring_q_at(c, (uint32_t)q_slot);
+    uint64_t qs = q_slot < 0 ? kvr_qkv_width(m) : ring_q_width(m);
+    KVR_LAUNCH_CHECK(kvr_cu_ring_attn(qp, qs, kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0),
+                                      kv_row(m), ring_o_at(c, o_slot), cu_span(q), cu_span(k),
+                                      window, m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n)
+{
+    struct cu *c = be;
+    KVR_LAUNCH_CHECK(kvr_cu_ring_merge(ring_o_at(c, dst), ring_o_at(c, src), n, c->m.n_heads,
+                                       c->m.head_dim, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_ring_finish(void *be, uint32_t o_slot, uint32_t n)
+{
+    struct cu *c = be;
+    KVR_LAUNCH_CHECK(kvr_cu_ring_finish(c->buf[KVR_BUF_ATT], ring_o_at(c, o_slot), n, c->m.n_heads,
+                                        c->m.head_dim, c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_ring_area(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
+                                    size_t *row_bytes)
+{
+    struct cu *c = be;
+    *ptr = part == KVR_RING_Q ? ring_q_at(c, slot) : (void *)ring_o_at(c, slot);
+    *row_bytes = part == KVR_RING_Q ? 2 * ring_q_width(&c->m) : 4 * ring_o_width(&c->m);
+    return KVR_OK;
+}
+
+static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
+                                    void *host, bool to_host)
+{
+    struct cu *c = be;
+    void *at;
+    size_t row;
+    cu_ring_area(be, part, slot, &at, &row);
+    KVR_CUDA_CHECK(cudaMemcpyAsync(to_host ? host : at, to_host ? at : host, n * row,
+                                   to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice,
+                                   c->stream));
+    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
 }

@@ -7,10 +7,16 @@
  *               tsp computes the masked blocks too (the paper's baseline).
  *   ring-pass   pass-KV: p-1 ring steps per layer move every rank's block to every other rank,
  *               then each rank attends its queries to the prefix it now holds (contiguous
- *               chunks, no overlap: the simulator's ring-pass, not its zig-zag ring).
- * The last rank ends with the whole KV cache and the first token. With a machine profile every
- * received message is held until its link, at the profiled bandwidth and latency (less the
- * simulator's noise share for that layer and link, same seed), could have delivered it. */
+ *               chunks, no overlap: the simulator's ring-pass).
+ *   ring        zig-zag ring attention (kvr_dist_ring.c): rank i holds chunks i and 2p-1-i of
+ *               2p; per layer p steps, each step's transfer (the K/V blocks, or with pass-Q the
+ *               queries) overlapped with the attention on the block in hand, the partial
+ *               outputs merged by their log-sum-exp.
+ * The logits rank (kvr_dist_logits_rank: the last rank; rank 0 for ring, which holds the last
+ * token) ends with the first token and, after kvr_dist_assemble_kv, the whole KV cache. With a
+ * machine profile every received message is held until its link, at the profiled bandwidth and
+ * latency (less the simulator's noise share for that layer and link, same seed), could have
+ * delivered it. */
 #pragma once
 
 #include <stdbool.h>
@@ -31,7 +37,11 @@ struct kvr_dist_opts {
     const struct kvr_machine *links;  /* link emulation; NULL: full speed */
     uint64_t noise_trial;             /* which draw of the machine's noise model */
     struct kvr_timeline *timeline;    /* this rank's events (synchronous run), or NULL */
+    enum kvr_ring_pass ring_pass;     /* ring: what travels (kvr_sim.h) */
 };
+
+/* The rank that holds the last token and computes the logits: p - 1, or 0 for ring. */
+int kvr_dist_logits_rank(enum kvr_scheme s, int p);
 
 /* What this rank saw: its end time and, per peer, the bytes received and the seconds from
  * their send to their delivery (the achieved link bandwidth is their ratio). */
@@ -48,3 +58,9 @@ enum kvr_status kvr_dist_check(const struct kvr_dist_opts *o, int n_ranks);
 enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
                                  const struct kvr_dist_opts *o, const int32_t *tokens,
                                  float *logits, struct kvr_dist_stats *stats);
+
+/* After a prefill (all ranks call it): the logits rank's cache holds every position's K/V of
+ * every layer. A no-op for the schemes that end so already (ring with pass-Q sends each rank's
+ * own blocks there: for the checks and dumps, not part of the timed prefill). */
+enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
+                                     const struct kvr_dist_opts *o);

@@ -243,7 +243,7 @@ static enum kvr_status dist_setup(struct kvr_dist *d)
     d->dev = kvr_comm_device_buffers(d->comm);
     const struct kvr_scheme_desc *sd = kvr_scheme_get(o->scheme);
     if (!sd) return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)o->scheme);
-    if (d->dev && !(sd->options & KVR_SO_PARTITION))
+    if (d->dev && !(sd->options & (KVR_SO_PARTITION | KVR_SO_ZIGZAG)))
         for (int j = 1; j < d->p; j++)
             if (o->partition[j] != o->partition[0])
                 return kvr_error(KVR_ERR_INPUT, "--comm nccl: %s needs equal chunks", sd->name);
@@ -254,6 +254,32 @@ static enum kvr_status dist_setup(struct kvr_dist *d)
     for (int s = 0; s < 4 && !st && !d->dev; s++)
         if (!(d->buf[s] = malloc(kvr_dist_msg_bytes(d, d->buf_rows))))
             st = kvr_error(KVR_ERR_NOMEM, "out of memory for the transfer buffers");
+    return st;
+}
+
+int kvr_dist_logits_rank(enum kvr_scheme s, int p)
+{
+    const struct kvr_scheme_desc *sd = kvr_scheme_get(s);
+    return sd && (sd->options & KVR_SO_ZIGZAG) ? 0 : p - 1;
+}
+
+/* This rank's c tokens: its contiguous chunk, or under zig-zag sharding its two chunks. */
+static enum kvr_status embed_mine(struct kvr_dist *d, const int32_t *tokens, uint32_t c)
+{
+    const struct kvr_scheme_desc *sd = kvr_scheme_get(d->o->scheme);
+    if (!(sd->options & KVR_SO_ZIGZAG)) return kvr_exec_embed(d->ex, tokens + d->start[d->rank], c);
+    uint64_t lo[2], hi[2], n = 0;
+    kvr_zigzag_chunks(d->o->ctx, d->p, d->rank, lo, hi);
+    if (hi[0] - lo[0] + hi[1] - lo[1] != c)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: rank %d holds %llu tokens under zig-zag sharding, not %u", sd->name,
+                         d->rank, (unsigned long long)(hi[0] - lo[0] + hi[1] - lo[1]), c);
+    int32_t *mine = malloc((size_t)c * sizeof *mine);
+    if (!mine) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (int h = 0; h < 2; h++)
+        for (uint64_t x = lo[h]; x < hi[h]; x++) mine[n++] = tokens[x];
+    enum kvr_status st = kvr_exec_embed(d->ex, mine, c);
+    free(mine);
     return st;
 }
 
@@ -278,9 +304,11 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
     if (!st && d.p == 1)
         st = kvr_exec_chunk(ex, tokens, 0, o->ctx, KVR_MASK_CAUSAL, logits);
     else if (!st) {
-        st = kvr_exec_embed(ex, tokens + s, c);
+        st = embed_mine(&d, tokens, c);
         if (!st) st = entries[o->scheme](&d);
-        if (!st) st = d.rank == d.p - 1 ? kvr_exec_logits(ex, c, logits) : kvr_exec_sync(ex);
+        if (!st)
+            st = d.rank == kvr_dist_logits_rank(o->scheme, d.p) ? kvr_exec_logits(ex, c, logits)
+                                                                : kvr_exec_sync(ex);
     }
     stats->end_s = kvr_dist_now_s(&d);
     for (int i = 0; i < 4; i++) free(d.buf[i]);

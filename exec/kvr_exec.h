@@ -140,3 +140,50 @@ struct kvr_attn_bench {
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b);
 /* Unmasked pairs per head of c queries at [s, s+c), causal, inside a window (0: none). */
 uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window);
+
+/* Ring attention (exec/kvr_dist_ring.c): a rank's rows hold up to two position ranges (zig-zag
+ * sharding), and attention runs block by block with each block's log-sum-exp, the partial
+ * outputs merged by it. */
+struct kvr_span {
+    uint32_t pos[2], n[2]; /* rows [0, n[0]) at positions pos[0].., then n[1] at pos[1].. */
+};
+static inline uint32_t kvr_span_rows(const struct kvr_span *s)
+{
+    return s->n[0] + s->n[1];
+}
+/* kvr_exec_layer_qkv for the rows of a span: norms and QKV on all of them, rotary and the cache
+ * write of each range at its positions. */
+enum kvr_status kvr_exec_layer_qkv_span(struct kvr_exec *ex, uint32_t layer,
+                                        const struct kvr_span *s);
+/* kvr_exec_layer_rest after the attention: ATT (rows [0, c)) through the output projection and
+ * the MLP. */
+enum kvr_status kvr_exec_layer_after_attn(struct kvr_exec *ex, uint32_t layer, uint32_t c);
+
+/* The workspace: n_q query slots of `rows` rows [n_heads head_dim] in the backend's element
+ * type, and n_o output slots whose rows are [n_heads head_dim] partial outputs followed by their
+ * n_heads log-sum-exps, in the accumulation type (ref: double, the float64 merge of the oracle;
+ * cuda: float). Rows [0, n) of a slot are contiguous: what ranks send. */
+enum kvr_ring_part { KVR_RING_Q, KVR_RING_O };
+enum kvr_status kvr_exec_ring_setup(struct kvr_exec *ex, uint32_t rows, uint32_t n_q, uint32_t n_o);
+/* QKV's rotated queries, rows [0, n), into a query slot. */
+enum kvr_status kvr_exec_ring_q_pack(struct kvr_exec *ex, uint32_t q_slot, uint32_t n);
+/* Attention of the queries at span q (QKV's rows when q_slot < 0, else the query slot's) to
+ * the cache keys of span k of layer: the query at position x sees the keys at positions j <= x
+ * (causal inside a diagonal block, nothing masked before it; fully masked parts cost nothing),
+ * and with a sliding window W > 0 only those with x - j < W. The output and its log-sum-exp
+ * go to rows [0, rows(q)) of output slot o_slot; a row that sees no key gets output 0 and
+ * log-sum-exp -inf. */
+enum kvr_status kvr_exec_ring_attn(struct kvr_exec *ex, uint32_t layer, int q_slot,
+                                   const struct kvr_span *q, const struct kvr_span *k,
+                                   uint32_t window, uint32_t o_slot);
+/* Rows [0, n) of output slot dst become the merge of dst and src: o = (e^(l_d - m) o_d +
+ * e^(l_s - m) o_s) / (e^(l_d - m) + e^(l_s - m)), l = m + log(...), m = max(l_d, l_s). */
+enum kvr_status kvr_exec_ring_merge(struct kvr_exec *ex, uint32_t dst, uint32_t src, uint32_t n);
+/* ATT rows [0, n) = the output of slot o_slot, in the backend's type. */
+enum kvr_status kvr_exec_ring_finish(struct kvr_exec *ex, uint32_t o_slot, uint32_t n);
+/* Address of a slot's row 0 (device memory on cuda) and the bytes of one of its rows. */
+enum kvr_status kvr_exec_ring_area(struct kvr_exec *ex, enum kvr_ring_part part, uint32_t slot,
+                                   void **ptr, size_t *row_bytes);
+/* Rows [0, n) of a slot between the backend and a host buffer. */
+enum kvr_status kvr_exec_ring_copy(struct kvr_exec *ex, enum kvr_ring_part part, uint32_t slot,
+                                   uint32_t n, void *host, bool to_host);

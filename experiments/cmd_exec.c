@@ -141,6 +141,11 @@ static const struct kvr_opt exec_opts[] = {
      .help = "tsv or chrome (Trace Event Format, for Perfetto)",
      .def_help = "by the suffix",
      .offset = OFF(timeline_format)},
+    {.name = "ring-pass",
+     .arg = "P",
+     .help = "under mpirun, --scheme ring: kv passes the K/V blocks (default), q the\nqueries, "
+             "auto the faster for the shape (needs --machine)",
+     .offset = OFF(ring_pass_arg)},
     {.name = "dump-logits",
      .arg = "FILE",
      .help = "the last rank's logits (float32)",
@@ -208,11 +213,6 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
                          KVR_EXEC_MAX_LIST);
     for (int i = 0; i < a->n_schemes; i++) {
         int v = kvr_scheme_from_name(parts[i]);
-        if (v == KVR_SCHEME_RING)
-            return kvr_error(KVR_ERR_USAGE,
-                             "--scheme: the executor runs 'ring-pass' (contiguous chunks, pass-KV "
-                             "steps, then attention); zig-zag ring attention with overlap is "
-                             "simulated only (kvr sim --scheme ring)");
         if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
             char names[256];
             kvr_scheme_list_text(KVR_LIST_EXECUTES, names, sizeof names);
@@ -247,6 +247,13 @@ static enum kvr_status convert(struct exec_args *a)
     if (!st) st = kvr_machine_args_finish(&a->mach);
     a->seed = a->mach.seed;
     a->links = a->mach.machine || a->mach.bw || a->mach.noise || a->mach.n_links;
+    if (!st && a->ring_pass_arg) {
+        if ((v = kvr_ring_pass_from_name(a->ring_pass_arg)) < 0)
+            st = kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv, q or auto",
+                           a->ring_pass_arg);
+        else
+            a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
+    }
     return st;
 }
 
@@ -281,6 +288,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
     if (!st && !a->help && a->db) st = kvr_measure_check_clean(a->allow_dirty);
+    bool ring = false;
+    for (int i = 0; i < a->n_schemes; i++) ring |= a->schemes[i] == KVR_SCHEME_RING;
+    if (!st && a->ring_pass_set && !ring)
+        st = kvr_error(KVR_ERR_USAGE, "--ring-pass applies to --scheme ring only");
     return st;
 }
 

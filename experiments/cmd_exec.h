@@ -23,9 +23,10 @@ struct exec_args {
     enum kvr_scheme schemes[KVR_EXEC_MAX_LIST];
     int n_ctx, n_schemes;
     int reps, warmup, device;
-    bool device_set, links, json, quiet, help, profile, allow_dirty;
+    bool device_set, links, json, quiet, help, profile, allow_dirty, ring_pass_set;
+    enum kvr_ring_pass ring_pass; /* --ring-pass: what ring passes around */
     const char *ctx_arg, *scheme_arg, *backend_arg, *reps_arg, *warmup_arg, *device_arg, *comm_arg,
-        *timeout_arg; /* as given; converted by cmd_exec.c */
+        *timeout_arg, *ring_pass_arg; /* as given; converted by cmd_exec.c */
     double timeout_s;
     enum kvr_backend_kind backend;
     enum kvr_scheme scheme;

@@ -16,7 +16,7 @@
 
 struct plan_choice {
     uint64_t tokens[KVR_MAX_GPUS];
-    char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp and ring */
+    char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp; pass-kv or pass-q for ring */
 };
 
 /* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
@@ -78,6 +78,8 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
     bool any = kvr_scheme_get(a->scheme)->options & KVR_SO_PARTITION;
     snprintf(c->method, sizeof c->method, "%s",
              searched ? kvr_part_source_get(KVR_PART_EVEN)->measured : "even");
+    if (a->scheme == KVR_SCHEME_RING) /* what travelled (kvr validate predicts that) */
+        snprintf(c->method, sizeof c->method, "pass-%s", kvr_ring_pass_name(a->ring_pass));
     enum kvr_status st = KVR_OK;
     if (a->partition && !any) {
         char names[256];
@@ -91,6 +93,11 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
         snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(KVR_PART_GIVEN)->measured);
     } else if (searched && a->db && h) {
         return from_table(a, m, h, p, c); /* the table's rows are per machine */
+    } else if (kvr_scheme_get(a->scheme)->options & KVR_SO_ZIGZAG) {
+        if (a->ctx < 2 * (uint64_t)p)
+            return kvr_error(KVR_ERR_USAGE, "--scheme %s needs --ctx >= 2p (%d) for zig-zag chunks",
+                             kvr_scheme_name(a->scheme), 2 * p);
+        kvr_plan_zigzag(&plan); /* each rank's tokens under zig-zag sharding */
     } else {
         kvr_plan_even(&plan);
     }
@@ -199,6 +206,30 @@ static int rank_device(const struct exec_args *a)
     return a->device_set || !kvr_mpi_launched() ? a->device : kvr_mpi_local_device();
 }
 
+/* ring with --ring-pass auto: the pass the simulator predicts faster on the profile. */
+static enum kvr_status ring_pass_pick(const struct exec_args *a, const struct kvr_model *m,
+                                      const struct kvr_machine *h, int p, enum kvr_ring_pass *out)
+{
+    *out = a->ring_pass;
+    if (a->scheme != KVR_SCHEME_RING || a->ring_pass != KVR_RING_PASS_AUTO) return KVR_OK;
+    if (!h)
+        return kvr_error(KVR_ERR_USAGE, "--ring-pass auto needs --machine: the profile whose "
+                                        "prediction picks the pass (its links are emulated)");
+    struct kvr_plan plan = {
+        .scheme = KVR_SCHEME_RING, .p = p, .ctx = a->ctx, .ring_pass = KVR_RING_PASS_AUTO};
+    kvr_plan_zigzag(&plan);
+    struct kvr_sim *sim = NULL;
+    struct kvr_sim_result *r = malloc(sizeof *r);
+    enum kvr_status st = r ? kvr_sim_open(m, h, &sim) : kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) st = kvr_plan_check(&plan, h);
+    if (!st) st = kvr_sim_draw_noise(sim, 0);
+    if (!st) st = kvr_sim_run(sim, &plan, r, NULL);
+    if (!st) *out = r->ring_pass;
+    kvr_sim_free(sim);
+    free(r);
+    return st;
+}
+
 /* One (ctx, scheme) pair of the lists on the open executor and communicator. */
 static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model *m,
                                struct kvr_machine *h, struct kvr_exec *ex, struct kvr_comm *comm,
@@ -206,7 +237,10 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
 {
     char device[128] = "";
     struct plan_choice c;
-    enum kvr_status st = choose(a, m, h, size, &c);
+    struct exec_args picked = *a;
+    enum kvr_status st = ring_pass_pick(a, m, h, size, &picked.ring_pass);
+    a = &picked;
+    if (!st) st = choose(a, m, h, size, &c);
     struct kvr_ranks_result r;
     struct kvr_ranks_args ra = {.ex = ex,
                                 .comm = comm,
@@ -219,7 +253,8 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .machine_name = h ? h->name : NULL,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
-    ra.dist = (struct kvr_dist_opts){.scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h};
+    ra.dist = (struct kvr_dist_opts){
+        .scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h, .ring_pass = a->ring_pass};
     if (!st) memcpy(ra.dist.partition, c.tokens, sizeof c.tokens);
     if (!st) st = kvr_ranks_run(&ra, &r);
     if (!st && rank == 0) {

@@ -15,7 +15,7 @@
 #include "kvr_timeline_out.h"
 
 struct sim_args {
-    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format, *ring_pass;
     struct kvr_machine_args mach;
     bool json, quiet, help, allow_oom;
 };
@@ -59,6 +59,11 @@ static const struct kvr_opt sim_opts[] = {
      .arg = "FILE",
      .help = "write the events of trial 0 (TSV; Chrome trace for *.json)",
      .offset = OFF(timeline)},
+    {.name = "ring-pass",
+     .arg = "P",
+     .help = "ring: kv passes the K/V blocks around (default), q the queries,\nauto the faster "
+             "of the two for this shape and machine",
+     .offset = OFF(ring_pass)},
     {.name = "allow-oom",
      .help = "print the plan even when it does not fit in GPU memory, exit 0\n(else exit 3 "
              "with the bytes needed and available per rank)",
@@ -139,6 +144,13 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
     } else {
         kvr_plan_even(plan);
     }
+    if (a->ring_pass && plan->scheme != KVR_SCHEME_RING)
+        return kvr_error(KVR_ERR_INPUT, "--ring-pass applies to --scheme ring only, not %s",
+                         a->scheme);
+    int rp = a->ring_pass ? kvr_ring_pass_from_name(a->ring_pass) : KVR_RING_PASS_KV;
+    if (rp < 0)
+        return kvr_error(KVR_ERR_INPUT, "--ring-pass: '%s' is not kv, q or auto", a->ring_pass);
+    plan->ring_pass = (enum kvr_ring_pass)rp;
     enum kvr_status st = kvr_plan_check(plan, h);
     return st ? kvr_error_prefix(st, "plan: ") : KVR_OK;
 }
@@ -183,6 +195,8 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
     kvr_json_kv_str(&j, "machine", h->name);
     kvr_json_kv_u64(&j, "p", (uint64_t)plan->p);
     kvr_json_kv_u64(&j, "ctx", plan->ctx);
+    if (plan->scheme == KVR_SCHEME_RING)
+        kvr_json_kv_str(&j, "ring_pass", kvr_ring_pass_name(r->ring_pass));
     kvr_json_kv_dbl(&j, "ttft_s", r->ttft_s);
     kvr_json_kv_dbl(&j, "lower_bound_s", r->lower_bound_s);
     kvr_json_kv_dbl(&j, "lower_bound_ratio", r->ttft_s / r->lower_bound_s);
@@ -225,6 +239,7 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
     char a[32], b[32], c[32], d[32];
     printf("%s: %s on %s, p = %d, ctx = %s\n", scheme, m->name, h->name, plan->p,
            kvr_format_tokens(a, sizeof a, plan->ctx));
+    if (plan->scheme == KVR_SCHEME_RING) printf("ring pass %s\n", kvr_ring_pass_name(r->ring_pass));
     printf("TTFT %s   lower bound %s (x%.3f)   sent %s\n",
            kvr_format_duration(a, sizeof a, r->ttft_s),
            kvr_format_duration(b, sizeof b, r->lower_bound_s), r->ttft_s / r->lower_bound_s,

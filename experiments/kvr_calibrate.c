@@ -205,7 +205,7 @@ static bool in_list(const uint64_t *v, size_t n, uint64_t x)
 static double sim_ttft(const struct kvr_model *m, const struct kvr_machine *h, uint64_t ctx)
 {
     double t = NAN;
-    return kvr_measure_predict(m, h, "single", 1, ctx, NULL, &t) ? NAN : t;
+    return kvr_measure_predict(m, h, "single", 1, ctx, NULL, NULL, &t) ? NAN : t;
 }
 
 /* The rows' models, resolved once (points keep pointers to them). */

@@ -50,7 +50,7 @@ static enum kvr_status write_floats(const char *path, const float *v, size_t n)
     return kvr_out_commit(&o);
 }
 
-/* The last rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. */
+/* The logits rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. */
 static enum kvr_status dump_kv(const struct kvr_ranks_args *a)
 {
     const struct kvr_model *m = kvr_exec_model(a->ex);
@@ -134,14 +134,14 @@ static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *t
 static void fold(const struct kvr_ranks_args *a, const struct rank_report *all, int p,
                  struct kvr_ranks_result *r)
 {
-    r->first_token = all[p - 1].first_token, r->logits_checksum = all[p - 1].checksum;
+    int last = kvr_dist_logits_rank(a->dist.scheme, p);
+    r->first_token = all[last].first_token, r->logits_checksum = all[last].checksum;
     for (int to = 0; to < p; to++) {
         r->peak_mem_bytes = fmax(r->peak_mem_bytes, all[to].peak_mem);
         for (int from = 0; from < p; from++)
             r->link_bytes[from][to] = all[to].recv_bytes[from],
             r->link_s[from][to] = all[to].recv_s[from];
     }
-    (void)a;
 }
 
 enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_result *r)
@@ -158,7 +158,8 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
     if (!st && a->tokens) memcpy(tokens, a->tokens, (size_t)a->dist.ctx * sizeof *tokens);
     if (!st && !a->tokens) kvr_tokens_random(a->seed, m->vocab, a->dist.ctx, tokens);
     if (!st) st = timed(a, tokens, logits, &me, times);
-    if (!st && rank == p - 1) {
+    if (!st && a->dump_kv) st = kvr_dist_assemble_kv(a->ex, a->comm, &a->dist);
+    if (!st && rank == kvr_dist_logits_rank(a->dist.scheme, p)) {
         me.first_token = kvr_logits_argmax(logits, m->vocab);
         me.checksum = kvr_logits_checksum(logits, m->vocab);
         if (a->dump_logits) st = write_floats(a->dump_logits, logits, m->vocab);

@@ -55,7 +55,7 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
 
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
-                                    double *ttft)
+                                    const char *method, double *ttft)
 {
     int s = kvr_scheme_from_name(scheme);
     if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", scheme);
@@ -71,6 +71,9 @@ enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_
         memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);
     else
         kvr_plan_even(&plan);
+    /* ring's measurement rows say what travelled: pass-kv or pass-q */
+    if (plan.scheme == KVR_SCHEME_RING && method && !strcmp(method, "pass-q"))
+        plan.ring_pass = KVR_RING_PASS_Q;
     struct kvr_sim *sim = NULL;
     struct kvr_sim_result r;
     enum kvr_status st = kvr_plan_check(&plan, h);

@@ -19,7 +19,8 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
                         const struct kvr_exec_result *r, const char *backend, int warmup, int reps);
 
 /* The simulator's TTFT for a measured plan: scheme (single, tsp, tsp-causal, kvr, ring) on p
- * GPUs of machine's topology, kvr with tokens (p chunks), the others split evenly. */
+ * GPUs of machine's topology, kvr with tokens (p chunks), the others split evenly; method (may
+ * be NULL) is the row's: for ring, pass-q predicts pass-Q. */
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
-                                    double *ttft);
+                                    const char *method, double *ttft);

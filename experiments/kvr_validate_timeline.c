@@ -58,10 +58,11 @@ static double waited_rate(const struct xfers *x, int *count)
 /* The phase an event is charged to (-1: none of them, as the embedding or a send). */
 static int phase_of(const char *kind, const char *what)
 {
-    if (!strcmp(kind, "compute") && !strcmp(what, "pre")) return PH_PRE;
-    if (!strcmp(kind, "compute") &&
-        (!strcmp(what, "attn+post") || !strcmp(what, "attn") || !strcmp(what, "post")))
-        return PH_REST;
+    if (!strcmp(kind, "compute") && (!strcmp(what, "pre") || !strcmp(what, "pack")))
+        return PH_PRE; /* pack: ring pass-Q's queries, after pre */
+    if (!strcmp(kind, "compute") && (!strcmp(what, "attn+post") || !strcmp(what, "attn") ||
+                                     !strcmp(what, "post") || !strcmp(what, "merge")))
+        return PH_REST; /* merge: ring's partial outputs */
     if (!strcmp(kind, "wait")) return PH_WAIT;
     if (!strcmp(kind, "collective")) return PH_COLL;
     return -1;

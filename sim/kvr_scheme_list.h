@@ -27,9 +27,9 @@ KVR_SCHEME(TSP_CAUSAL, "tsp-causal", "TSP-causal", kvr_sim_tsp_causal, KVR_EXEC(
 KVR_SCHEME(TSP_PAPER, "tsp-paper", "TSP-paper", kvr_sim_tsp_paper, KVR_SIM_ONLY,
            KVR_SO_EVEN,
            "the paper's baseline as it most plausibly ran: tsp with K/V expanded to every query head")
-KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_SIM_ONLY,
+KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_EXEC(kvr_dist_ring),
            KVR_SO_EVEN | KVR_SO_ZIGZAG,
-           "ring attention: pass-KV, zig-zag sharding (2p chunks), overlapped")
+           "ring attention: zig-zag sharding (2p chunks), pass-KV (or --ring-pass q), overlapped")
 KVR_SCHEME(TP, "tp", "TP", kvr_sim_tp, KVR_SIM_ONLY,
            KVR_SO_EVEN | KVR_SO_SHARDED,
            "Megatron tensor parallelism: heads, MLP and vocabulary split, all-reduces")

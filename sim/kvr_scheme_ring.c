@@ -1,5 +1,19 @@
-/* ring: ring attention with pass-KV and zig-zag sharding (2p chunks, rank i holds chunks i and
- * 2p-1-i), block-wise attention overlapped with the passes. */
+/* ring: ring attention with zig-zag sharding (2p chunks, rank i holds chunks i and 2p-1-i),
+ * block-wise attention overlapped with the passes, partial outputs merged by their
+ * log-sum-exp: the executor's schedule (exec/kvr_dist_ring.c), step for step.
+ *
+ * pass-KV, per layer: pre; p steps; at step j rank i holds the K/V block of rank (i-j) mod p.
+ * A step's transfer (rank i sends that block to i+1 and receives the next from i-1, one NCCL
+ * group) starts once both ends have entered the step and runs beside the attention (capped at
+ * overlap_Bps); the rank attends its queries to the block in hand (exact causal pairs, one
+ * block op), merges the partial output into its running one (steps after the first), and
+ * leaves the step when its send and its receive are done. Then the output is written out
+ * (finish) and post.
+ * pass-Q, per layer: pre; the queries are packed; at step j rank i holds the queries of rank
+ * b = (i-j) mod p, passes them on as above and attends them to its own K/V, keeping the
+ * partial output and LSE; after the p steps the partials go back to their owners in p-1
+ * pairwise rounds (ring_return), each merged as it arrives; finish, post.
+ * Rank 0 holds chunk 2p-1, so the last token: it computes the logits. */
 #include <string.h>
 
 #include "kvr_cost.h"
@@ -18,10 +32,9 @@ uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1)
     return total;
 }
 
-/* Zig-zag: 2p near-equal chunks, rank i holds chunks i and 2p-1-i. */
-static void zigzag(const struct kvr_plan *plan, int i, uint64_t lo[2], uint64_t hi[2])
+void kvr_zigzag_chunks(uint64_t ctx, int p, int i, uint64_t lo[2], uint64_t hi[2])
 {
-    uint64_t n = 2 * (uint64_t)plan->p, base = plan->ctx / n, extra = plan->ctx % n;
+    uint64_t n = 2 * (uint64_t)p, base = ctx / n, extra = ctx % n;
     for (int h = 0; h < 2; h++) {
         uint64_t k = h == 0 ? (uint64_t)i : n - 1 - (uint64_t)i;
         lo[h] = k * base + (k < extra ? k : extra);
@@ -29,13 +42,53 @@ static void zigzag(const struct kvr_plan *plan, int i, uint64_t lo[2], uint64_t 
     }
 }
 
-/* With a sliding window W the pairs with i - j >= W drop out: they are the causal pairs of the
- * same queries against the keys shifted by W. */
+void kvr_plan_zigzag(struct kvr_plan *plan)
+{
+    for (int i = 0; i < plan->p; i++) {
+        uint64_t lo[2], hi[2];
+        kvr_zigzag_chunks(plan->ctx, plan->p, i, lo, hi);
+        plan->tokens[i] = hi[0] - lo[0] + hi[1] - lo[1];
+    }
+}
+
+const char *kvr_ring_pass_name(enum kvr_ring_pass r)
+{
+    return r == KVR_RING_PASS_Q ? "q" : r == KVR_RING_PASS_AUTO ? "auto" : "kv";
+}
+
+int kvr_ring_pass_from_name(const char *s)
+{
+    if (!strcmp(s, "kv")) return KVR_RING_PASS_KV;
+    if (!strcmp(s, "q")) return KVR_RING_PASS_Q;
+    if (!strcmp(s, "auto")) return KVR_RING_PASS_AUTO;
+    return -1;
+}
+
+enum kvr_status kvr_sim_ring_auto(struct kvr_sim *sim, const struct kvr_plan *plan,
+                                  struct kvr_sim_result *res, struct kvr_timeline *timeline)
+{
+    struct kvr_plan kv = *plan, q = *plan;
+    kv.ring_pass = KVR_RING_PASS_KV, q.ring_pass = KVR_RING_PASS_Q;
+    enum kvr_status st = kvr_sim_run(sim, &q, res, NULL);
+    double t_q = res->ttft_s;
+    if (!st) st = kvr_sim_run(sim, &kv, res, timeline);
+    if (!st && t_q < res->ttft_s) st = kvr_sim_run(sim, &q, res, timeline);
+    return st;
+}
+
+/* The model's sliding window (0: none), as exec/kvr_dist_ring.c's. */
+static uint64_t model_window(const struct kvr_model *m)
+{
+    return m->sliding_window;
+}
+
+/* Causal pairs of rank qi's queries against rank ki's keys; with a sliding window w the pairs
+ * with i - j >= w drop out: the causal pairs of the same queries against the keys shifted by w. */
 static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64_t w)
 {
     uint64_t qlo[2], qhi[2], klo[2], khi[2], sum = 0;
-    zigzag(plan, qi, qlo, qhi);
-    zigzag(plan, ki, klo, khi);
+    kvr_zigzag_chunks(plan->ctx, plan->p, qi, qlo, qhi);
+    kvr_zigzag_chunks(plan->ctx, plan->p, ki, klo, khi);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
             sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
@@ -44,16 +97,118 @@ static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64
     return sum;
 }
 
-/* Each rank keeps its own tokens' KV (all layers) and two in-flight blocks of one layer: the one
- * being used and the one arriving. */
-static void kv_held(struct kvr_sim *sim, int p)
+/* Each rank keeps its own tokens' KV (all layers) and the workspace of one layer, counted as
+ * KV tokens of in-flight memory: pass-KV two K/V blocks (the one in hand, the one arriving)
+ * and two fp32 output slots (the running output, a partial); pass-Q two query blocks and p + 2
+ * output slots (running, received, one per other rank's queries). */
+static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan)
 {
-    double biggest = 0;
-    for (int i = 0; i < p; i++)
+    const struct kvr_model *m = sim->model;
+    double biggest = 0, kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    double elem = kvb / (2.0 * m->n_kv_heads * m->head_dim);
+    double q_row = (double)m->n_heads * m->head_dim * elem,
+           o_row = m->n_heads * (m->head_dim + 1) * 4.0;
+    for (int i = 0; i < plan->p; i++)
         if (sim->res->rank[i].tokens > biggest) biggest = (double)sim->res->rank[i].tokens;
-    for (int i = 0; i < p; i++)
+    double flight = plan->ring_pass == KVR_RING_PASS_Q
+                        ? biggest * (2 * q_row + (plan->p + 2) * o_row)
+                        : biggest * (2 * kvb + 2 * o_row);
+    for (int i = 0; i < plan->p; i++)
         sim->kv_tokens[i] = (double)sim->res->rank[i].tokens,
-        sim->kv_flight_tokens[i] = 2 * biggest;
+        sim->kv_flight_tokens[i] = flight / kvb;
+}
+
+/* A memory-bound element-wise pass over `bytes` (the merges, the packing, the finish). */
+static double elementwise_s(const struct kvr_gpu *g, double rows, double bytes)
+{
+    struct kvr_op_cost x = {.act_read_bytes = (uint64_t)bytes};
+    return kvr_cost_op_s(g, &x, KVR_CLASS_ELEMENTWISE, rows);
+}
+
+/* One rank's per-layer costs and its blocks' sizes. */
+struct ring_costs {
+    double pre[KVR_MAX_GPUS], post[KVR_MAX_GPUS], merge[KVR_MAX_GPUS], finish[KVR_MAX_GPUS];
+    double pack[KVR_MAX_GPUS];
+    double block_bytes[KVR_MAX_GPUS];        /* what travels at a step: K/V, or Q */
+    double partial_bytes[KVR_MAX_GPUS];      /* pass-Q: a partial output and its LSE (fp32) */
+    double attn[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* queries of i against keys of k */
+};
+
+static void ring_costs(struct kvr_sim *sim, const struct kvr_plan *plan, struct ring_costs *rc)
+{
+    const struct kvr_model *m = sim->model;
+    const struct kvr_gpu *g = &sim->machine->gpu;
+    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    double elem = kvb / (2.0 * m->n_kv_heads * m->head_dim), qw = (double)m->n_heads * m->head_dim;
+    for (int i = 0; i < plan->p; i++) {
+        double n = (double)sim->res->rank[i].tokens;
+        rc->pre[i] = kvr_cost_pre_s(m, g, (uint64_t)n);
+        rc->post[i] = kvr_cost_post_s(m, g, (uint64_t)n);
+        rc->merge[i] = elementwise_s(g, n, 3 * n * (qw + m->n_heads) * 4);
+        rc->finish[i] = elementwise_s(g, n, n * qw * (4 + elem));
+        rc->pack[i] = elementwise_s(g, n, 2 * n * qw * elem);
+        rc->block_bytes[i] = plan->ring_pass == KVR_RING_PASS_Q ? n * qw * elem : n * kvb;
+        rc->partial_bytes[i] = n * (qw + m->n_heads) * 4;
+    }
+    for (int i = 0; i < plan->p; i++)
+        for (int k = 0; k < plan->p; k++) {
+            uint64_t pairs = zigzag_pairs(plan, i, k, model_window(m));
+            rc->attn[i][k] = pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens,
+                                                           sim->res->rank[k].tokens, pairs)
+                                   : 0;
+        }
+}
+
+/* The p steps of one layer: the block of rank (i-j) mod p in hand at step j; pass-KV attends
+ * this rank's queries to it and merges, pass-Q attends its queries to this rank's keys. */
+static void ring_steps(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
+                       const struct ring_costs *rc, int l, double *link_free)
+{
+    const int p = plan->p;
+    bool q = plan->ring_pass == KVR_RING_PASS_Q;
+    for (int j = 0; j < p; j++) {
+        double enter[KVR_MAX_GPUS], arrive[KVR_MAX_GPUS];
+        memcpy(enter, c->t, sizeof enter);
+        for (int i = 0; j + 1 < p && i < p; i++) {
+            int b = ((i - j) % p + p) % p, to = (i + 1) % p;
+            double start = enter[i] > enter[to] ? enter[i] : enter[to];
+            arrive[to] =
+                kvr_sim_send(sim, &link_free[i], i, to, l, start, rc->block_bytes[b], true);
+        }
+        for (int i = 0; i < p; i++) {
+            int b = ((i - j) % p + p) % p;
+            kvr_sim_compute(sim, c, i, l, "attn", q ? rc->attn[b][i] : rc->attn[i][b]);
+            if (j > 0 && !q) kvr_sim_compute(sim, c, i, l, "merge", rc->merge[i]);
+        }
+        for (int i = 0; j + 1 < p && i < p; i++) {
+            double done = arrive[i] > arrive[(i + 1) % p] ? arrive[i] : arrive[(i + 1) % p];
+            kvr_sim_wait_until(sim, c, i, l, done);
+        }
+    }
+}
+
+/* pass-Q: every partial back to its owner in p-1 rounds; in round j rank i sends the partial
+ * of block i-j to its owner and receives its own from rank i+j (one group), each transfer once
+ * both ends are in the round, at full speed (nothing computes meanwhile); a rank leaves the
+ * round when its send and its receive are done, merges what it received, and enters the
+ * next. */
+static void ring_return(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
+                        const struct ring_costs *rc, int l, double *link_free)
+{
+    const int p = plan->p;
+    double sent[KVR_MAX_GPUS];
+    for (int j = 1; j < p; j++) {
+        for (int i = 0; i < p; i++) {
+            int b = ((i - j) % p + p) % p;
+            double start = c->t[i] > c->t[b] ? c->t[i] : c->t[b];
+            sent[i] = kvr_sim_send(sim, &link_free[i], i, b, l, start, rc->partial_bytes[b], false);
+        }
+        for (int i = 0; i < p; i++) {
+            double got = sent[(i + j) % p];
+            kvr_sim_wait_until(sim, c, i, l, sent[i] > got ? sent[i] : got);
+            kvr_sim_compute(sim, c, i, l, "merge", rc->merge[i]);
+        }
+    }
 }
 
 void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
@@ -61,46 +216,31 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
     const struct kvr_model *m = sim->model;
     const struct kvr_gpu *g = &sim->machine->gpu;
     const int p = plan->p;
-    double pre[KVR_MAX_GPUS], post[KVR_MAX_GPUS], link_free[KVR_MAX_GPUS] = {0};
-    double avail[KVR_MAX_GPUS], next[KVR_MAX_GPUS], block_bytes[KVR_MAX_GPUS];
-    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
-    static _Thread_local double attn[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* queries of i, keys of k */
+    static _Thread_local struct ring_costs rc;
+    double link_free[KVR_MAX_GPUS] = {0};
     struct kvr_clocks c = {{0}};
     for (int i = 0; i < p; i++) {
         uint64_t lo[2], hi[2];
-        zigzag(plan, i, lo, hi);
+        kvr_zigzag_chunks(plan->ctx, p, i, lo, hi);
         uint64_t n = hi[0] - lo[0] + hi[1] - lo[1];
         sim->res->rank[i].tokens = n;
-        pre[i] = kvr_cost_pre_s(m, g, n);
-        post[i] = kvr_cost_post_s(m, g, n);
-        block_bytes[i] = (double)n * kvb;
         kvr_sim_compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
     }
-    kv_held(sim, p);
-    for (int i = 0; i < p; i++)
-        for (int k = 0; k < p; k++) {
-            uint64_t n_keys = sim->res->rank[k].tokens,
-                     pairs = zigzag_pairs(plan, i, k, m->sliding_window);
-            attn[i][k] =
-                pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens, n_keys, pairs) : 0;
-        }
+    kv_held(sim, plan);
+    sim->res->ring_pass = plan->ring_pass;
+    ring_costs(sim, plan, &rc);
+    bool q = plan->ring_pass == KVR_RING_PASS_Q;
     for (int l = 0; l < (int)m->n_layers; l++) {
-        for (int i = 0; i < p; i++)
-            kvr_sim_compute(sim, &c, i, l, "pre", pre[i]), avail[i] = c.t[i];
-        for (int j = 0; j < p; j++) {
-            /* pass the block held at step j on to the next rank, overlapping the compute */
-            for (int i = 0; j + 1 < p && i < p; i++) {
-                int k = ((i - j) % p + p) % p, to = (i + 1) % p;
-                next[to] =
-                    kvr_sim_send(sim, &link_free[i], i, to, l, avail[i], block_bytes[k], true);
-            }
-            for (int i = 0; i < p; i++) {
-                kvr_sim_wait_until(sim, &c, i, l, avail[i]);
-                kvr_sim_compute(sim, &c, i, l, "attn", attn[i][((i - j) % p + p) % p]);
-            }
-            memcpy(avail, next, sizeof avail);
+        for (int i = 0; i < p; i++) {
+            kvr_sim_compute(sim, &c, i, l, "pre", rc.pre[i]);
+            if (q) kvr_sim_compute(sim, &c, i, l, "pack", rc.pack[i]);
         }
-        for (int i = 0; i < p; i++) kvr_sim_compute(sim, &c, i, l, "post", post[i]);
+        ring_steps(sim, &c, plan, &rc, l, link_free);
+        if (q) ring_return(sim, &c, plan, &rc, l, link_free);
+        for (int i = 0; i < p; i++) {
+            /* the output written out, then the rest of the layer: the executor's "post" */
+            kvr_sim_compute(sim, &c, i, l, "post", rc.finish[i] + rc.post[i]);
+        }
     }
     kvr_sim_finish(sim, &c, plan, 0); /* rank 0 holds the last chunk, so the last token */
 }

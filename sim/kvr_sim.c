@@ -225,6 +225,8 @@ static enum kvr_status prefill_flops_d(const struct kvr_model *m, uint64_t ctx, 
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
                             struct kvr_sim_result *res, struct kvr_timeline *timeline)
 {
+    if (plan->scheme == KVR_SCHEME_RING && plan->ring_pass == KVR_RING_PASS_AUTO)
+        return kvr_sim_ring_auto(sim, plan, res, timeline);
     memset(res, 0, sizeof *res);
     enum kvr_status st = kvr_plan_check_model(plan, sim->model);
     if (st) return st;

@@ -12,12 +12,21 @@
 #include "kvr_model.h"
 #include "kvr_scheme.h"
 
+/* What travels around the ring of `ring` (zig-zag ring attention): the K/V blocks (pass-KV, the
+ * default) or the queries, whose partial outputs and log-sum-exps go back to their owners at
+ * the end of the layer (pass-Q); auto: whichever the simulator predicts faster for the shape
+ * and machine (kvr_sim_run resolves it, kvr_sim_result.ring_pass says which). */
+enum kvr_ring_pass { KVR_RING_PASS_KV, KVR_RING_PASS_Q, KVR_RING_PASS_AUTO };
+const char *kvr_ring_pass_name(enum kvr_ring_pass r);
+int kvr_ring_pass_from_name(const char *s); /* -1 when unknown */
+
 struct kvr_plan {
     enum kvr_scheme scheme;
     int p;
     uint64_t ctx;
     uint64_t tokens[KVR_MAX_GPUS]; /* chunk per rank; the schemes that take any partition
                                       (KVR_SO_PARTITION) use it, the others split evenly */
+    enum kvr_ring_pass ring_pass;  /* ring only */
 };
 
 /* Even split of ctx over p ranks (the first ctx % p ranks get one more token). */
@@ -65,6 +74,7 @@ struct kvr_sim_result {
     double lower_bound_s; /* total causal prefill FLOPs / (p * peak) */
     double bytes_sent_total;
     double mem_available_bytes;
+    enum kvr_ring_pass ring_pass; /* ring: the pass simulated (kv or q, auto resolved) */
     struct kvr_rank_result rank[KVR_MAX_GPUS];
 };
 
@@ -94,6 +104,12 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
 /* The noise shares of one layer (n_gpus x n_gpus, the machine's stride), NULL without noise:
  * the executor's link emulation reads the simulator's draws. */
 const double *kvr_sim_layer_noise(const struct kvr_sim *sim, int layer);
+
+/* Zig-zag sharding (ring): ctx cut into 2p chunks (the first ctx % 2p one token longer); rank
+ * i holds chunks i and 2p-1-i, positions [lo[0], hi[0]) and [lo[1], hi[1]). */
+void kvr_zigzag_chunks(uint64_t ctx, int p, int i, uint64_t lo[2], uint64_t hi[2]);
+/* Sets plan->tokens to the tokens each rank holds under zig-zag sharding. */
+void kvr_plan_zigzag(struct kvr_plan *plan);
 
 /* Exact causal pairs between queries at [q0, q1) and keys at [k0, k1). */
 uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1);

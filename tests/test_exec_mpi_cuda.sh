@@ -36,5 +36,20 @@ for p in 2 3 4; do
         report $? "cuda: $scheme on $p ranks ${part:-even}: logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
     done
 done
+# ring (zig-zag, rank 0 holds the last token and dumps), pass-KV and pass-Q, MHA, GQA and MQA
+printf '[model]\nname = mha64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 4\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
+printf '[model]\nname = mqa64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 1\nd_ffn = 512\nvocab = 500\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"
+for model in m mha mqa; do
+    common="--model $tmp/$model.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
+    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
+    report $? "$model: single-rank cuda reference" "$(cat "$tmp/err")"
+    for p in 2 3 4; do
+        for pass in kv q; do
+            mpi $p exec $common --scheme ring --ring-pass $pass --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+                close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
+            report $? "cuda: $model ring pass-$pass on $p ranks: rank 0's logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
+        done
+    done
+done
 echo "1..$n"
 [ "$failed" = 0 ]
