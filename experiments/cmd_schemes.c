@@ -46,6 +46,7 @@ static void print_json(void)
         kvr_json_kv_bool(&j, "one_gpu", d->options & KVR_SO_ONE_GPU);
         kvr_json_kv_bool(&j, "zigzag", d->options & KVR_SO_ZIGZAG);
         kvr_json_kv_bool(&j, "sharded", d->options & KVR_SO_SHARDED);
+        kvr_json_kv_bool(&j, "kv_forward", d->options & KVR_SO_FORWARD);
         json_plan_names(&j, d);
         kvr_json_kv_str(&j, "help", d->help);
         kvr_json_object_end(&j);

@@ -23,32 +23,38 @@ static const char sim_help[] =
     "                        (default kvr; NAME-even: an even split; 'kvr help schemes')\n"
     "  -P, --partition LIST  chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560\n"
     "                        (tokens; default: kvr the closed-form split balancing linear +\n"
-    "                        attention compute, the others even)\n" KVR_MACHINE_ARGS_HELP
+    "                        attention compute, the others even)\n"
+    "  -F, --kv-forward MODE the KV chain's hand-off (kvr): whole (store-and-forward,\n"
+    "                        the default), streamed (each piece on as it arrives),\n"
+    "                        direct (each chunk to every later rank)\n" KVR_MACHINE_ARGS_HELP
     "  -t, --timeline FILE   write the events as TSV\n"
     "  -j, --json            print JSON instead of a table\n"
     "  -h, --help            this help\n";
 
 struct sim_args {
-    const char *model, *gpus, *ctx, *scheme, *partition, *timeline;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *kv_forward;
     struct kvr_machine_args mach;
     bool json, help;
 };
 
 static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
 {
+    /* clang-format off */
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},    KVR_MACHINE_ARGS_OPTIONS,
         {"gpus", required_argument, NULL, 'g'},     {"ctx", required_argument, NULL, 'c'},
         {"scheme", required_argument, NULL, 's'},   {"partition", required_argument, NULL, 'P'},
         {"timeline", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},           {"kv-forward", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0}};
+    /* clang-format on */
     *a = (struct sim_args){.model = "llama-7b",
                            .ctx = "16k",
                            .scheme = "kvr",
                            .mach = {.machine = "a100-nvlink", .trials = 1}};
     int c;
     kvr_cli_opt_reset();
-    while ((c = kvr_cli_getopt(argc, argv, "m:H:g:c:s:P:t:jh", opts)) != -1) {
+    while ((c = kvr_cli_getopt(argc, argv, "m:H:g:c:s:P:t:F:jh", opts)) != -1) {
         switch (c) {
         case '?':
             return KVR_ERR_USAGE;
@@ -72,6 +78,9 @@ static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
             break;
         case 't':
             a->timeline = optarg;
+            break;
+        case 'F':
+            a->kv_forward = optarg;
             break;
         case 'j':
             a->json = true;
@@ -112,6 +121,14 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
         kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
         return kvr_error(KVR_ERR_INPUT, "--partition applies to schemes %s only, not %s", names,
                          a->scheme);
+    }
+    if (a->kv_forward) {
+        int f = kvr_kv_forward_from_name(a->kv_forward);
+        kvr_kv_forward_list_text(names, sizeof names);
+        if (f < 0)
+            return kvr_error(KVR_ERR_INPUT, "--kv-forward: unknown mode '%s' (%s)", a->kv_forward,
+                             names);
+        plan->kv_forward = (enum kvr_kv_forward)f;
     }
     bool balanced = src < 0 ? (d->options & KVR_SO_BALANCED) : src == KVR_PART_BALANCED;
     if (a->partition) {
@@ -197,6 +214,10 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
     kvr_json_array_begin(&j);
     for (int i = 0; i < plan->p; i++) kvr_json_u64(&j, r->rank[i].tokens);
     kvr_json_array_end(&j);
+    if (kvr_scheme_get(plan->scheme)->options & KVR_SO_FORWARD) {
+        kvr_json_kv_str(&j, "kv_forward", kvr_kv_forward_name(plan->kv_forward));
+        kvr_json_kv_dbl(&j, "last_first_wait_s", r->rank[plan->p - 1].first_wait_s);
+    }
     kvr_json_kv_dbl(&j, "bytes_sent_total", r->bytes_sent_total);
     kvr_json_kv_dbl(&j, "mem_available_bytes", r->mem_available_bytes);
     kvr_json_key(&j, "ranks");
@@ -209,6 +230,7 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_kv_dbl(&j, "compute_s", x->compute_s);
         kvr_json_kv_dbl(&j, "comm_s", x->comm_s);
         kvr_json_kv_dbl(&j, "wait_s", x->wait_s);
+        kvr_json_kv_dbl(&j, "first_wait_s", x->first_wait_s);
         kvr_json_kv_dbl(&j, "mem_bytes", x->mem_bytes);
         kvr_json_kv_bool(&j, "fits", x->fits);
         kvr_json_object_end(&j);
@@ -229,6 +251,10 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
            kvr_format_duration(a, sizeof a, r->ttft_s),
            kvr_format_duration(b, sizeof b, r->lower_bound_s), r->ttft_s / r->lower_bound_s,
            kvr_format_bytes(c, sizeof c, r->bytes_sent_total));
+    if (kvr_scheme_get(plan->scheme)->options & KVR_SO_FORWARD)
+        printf("KV hand-off %s   last rank's start-up wait (layer 0) %s\n",
+               kvr_kv_forward_name(plan->kv_forward),
+               kvr_format_duration(a, sizeof a, r->rank[plan->p - 1].first_wait_s));
     if (with_stats)
         printf("noise: p50 %s  p95 %s  mean %s\n", kvr_format_duration(a, sizeof a, stats->p50),
                kvr_format_duration(b, sizeof b, stats->p95),
