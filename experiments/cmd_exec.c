@@ -41,6 +41,9 @@ static const char help[] =
     "                      default: kvr from --db, else even\n"
     "      --db FILE       lookup table for kvr's partition (exact row: KVR-S, else\n"
     "                      interpolated: KVR-P), and where rank 0 stores the measurement\n"
+    "      --kv-forward M  kvr's hand-off of the KV cache: whole (store-and-forward, the\n"
+    "                      default), streamed (each piece on as it arrives), direct (each\n"
+    "                      chunk to every later rank)\n"
     "  -H, --machine NAME  profile whose links are emulated (each message held until its link\n"
     "                      could have delivered it); default: full speed\n"
     "      --bw, --link, --noise   as for kvr sim\n"
@@ -53,7 +56,15 @@ static const char help[] =
     "  -j, --json          print JSON\n"
     "  -h, --help          this help\n";
 
-enum { OPT_DB = KVR_OPT_FIRST_FREE, OPT_COMM, OPT_TIMEOUT, OPT_TIMELINE, OPT_DUMP_L, OPT_DUMP_KV };
+enum {
+    OPT_DB = KVR_OPT_FIRST_FREE,
+    OPT_COMM,
+    OPT_TIMEOUT,
+    OPT_TIMELINE,
+    OPT_DUMP_L,
+    OPT_DUMP_KV,
+    OPT_KV_FORWARD
+};
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
 {
@@ -143,6 +154,12 @@ static enum kvr_status take_text(struct exec_args *a, int c, const char *arg)
             return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", arg);
         a->backend = (enum kvr_backend_kind)v;
         break;
+    case OPT_KV_FORWARD:
+        if ((v = kvr_kv_forward_from_name(arg)) < 0)
+            return kvr_error(KVR_ERR_USAGE, "--kv-forward: '%s' is not whole, streamed or direct",
+                             arg);
+        a->kv_forward = (enum kvr_kv_forward)v, a->kv_forward_set = true;
+        break;
     case OPT_COMM:
         if ((v = kvr_comm_kind_from_name(arg)) < 0)
             return kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", arg);
@@ -202,6 +219,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
                                          {"timeline", required_argument, 0, OPT_TIMELINE},
                                          {"dump-logits", required_argument, 0, OPT_DUMP_L},
                                          {"dump-kv", required_argument, 0, OPT_DUMP_KV},
+                                         {"kv-forward", required_argument, 0, OPT_KV_FORWARD},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -236,6 +254,12 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
         st = kvr_error(KVR_ERR_USAGE, "--timeline, --dump-logits and --dump-kv describe one run: "
                                       "give one context and one scheme");
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
+    bool chain = false;
+    for (int i = 0; i < a->n_schemes; i++)
+        chain |= (kvr_scheme_get(a->schemes[i])->options & KVR_SO_FORWARD) != 0;
+    if (!st && !a->help && a->kv_forward_set && !chain)
+        st = kvr_error(KVR_ERR_USAGE, "--kv-forward %s: no scheme in --scheme has a KV chain (kvr)",
+                       kvr_kv_forward_name(a->kv_forward));
     return st;
 }
 

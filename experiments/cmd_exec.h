@@ -24,6 +24,8 @@ struct exec_args {
     enum kvr_backend_kind backend;
     enum kvr_scheme scheme;
     enum kvr_comm_kind comm;
+    enum kvr_kv_forward kv_forward; /* --kv-forward: kvr's hand-off (whole by default) */
+    bool kv_forward_set;
     struct kvr_machine_args mach;
 };
 

@@ -31,7 +31,10 @@ static const char search_help[] =
     "  -M, --method M          hier, exhaustive, nelder-mead, even, balanced (default hier)\n"
     "  -G, --granularity N     chunk granularity in tokens             (default 64)\n"
     "  -s, --scheme S          scheme taking a partition               (default "
-    "kvr)\n" KVR_MACHINE_ARGS_HELP
+    "kvr)\n"
+    "  -F, --kv-forward MODE   the chain's hand-off: whole, streamed, direct, or auto (each,\n"
+    "                          the fastest stored with its mode)       (default "
+    "whole)\n" KVR_MACHINE_ARGS_HELP
     "  -f, --force             search keys already present again and replace them\n"
     "  -j, --json              print JSON instead of a table\n"
     "  -h, --help              this help\n";
@@ -46,6 +49,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
                                          {"method", required_argument, NULL, 'M'},
                                          {"granularity", required_argument, NULL, 'G'},
                                          {"scheme", required_argument, NULL, 's'},
+                                         {"kv-forward", required_argument, NULL, 'F'},
                                          {"force", no_argument, NULL, 'f'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
@@ -54,7 +58,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
     int c;
     enum kvr_status st = KVR_OK;
     kvr_cli_opt_reset();
-    while (!st && (c = kvr_cli_getopt(argc, argv, "d:m:H:g:c:M:G:s:fjh", opts)) != -1) {
+    while (!st && (c = kvr_cli_getopt(argc, argv, "d:m:H:g:c:M:G:s:F:fjh", opts)) != -1) {
         switch (c) {
         case '?':
             return KVR_ERR_USAGE;
@@ -78,6 +82,9 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
             break;
         case 's':
             a->scheme = optarg;
+            break;
+        case 'F':
+            a->kv_forward = optarg;
             break;
         case 'f':
             a->force = true;
@@ -104,13 +111,14 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
                        bool json)
 {
     if (!json) {
-        printf("%-10s %-24s %3s %7s %-8s %12s %7s  %s\n", "model", "machine", "p", "ctx", "method",
-               "TTFT", "evals", "partition");
+        printf("%-10s %-24s %3s %7s %-8s %-8s %12s %7s  %s\n", "model", "machine", "p", "ctx",
+               "method", "forward", "TTFT", "evals", "partition");
         for (size_t i = 0; i < n; i++) {
             char t[32], part[KVR_MAX_GPUS * 21];
             kvr_store_format_tokens(rows[i].tokens, rows[i].p, part, sizeof part);
-            printf("%-10s %-24s %3d %7llu %-8s %12s %7llu  %s\n", rows[i].model, rows[i].machine,
-                   rows[i].p, (unsigned long long)rows[i].ctx_tokens, rows[i].method,
+            printf("%-10s %-24s %3d %7llu %-8s %-8s %12s %7llu  %s\n", rows[i].model,
+                   rows[i].machine, rows[i].p, (unsigned long long)rows[i].ctx_tokens,
+                   rows[i].method, rows[i].kv_forward,
                    kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
                    (unsigned long long)rows[i].evaluations, part);
         }

@@ -1,5 +1,6 @@
 #include "kvr_search_cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ void kvr_search_args_default(struct kvr_search_args *a)
                                   .ctx = "1k-16k+1k",
                                   .method = "hier",
                                   .scheme = "kvr",
+                                  .kv_forward = "whole",
                                   .granularity = 64,
                                   .mach = {.machine = "a100-nvlink", .trials = 16}};
 }
@@ -96,6 +98,12 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
     if (!st && scheme != KVR_SCHEME_KVR)
         st = kvr_error(KVR_ERR_INPUT, "--scheme: '%s' does not take a partition (only kvr does)",
                        a->scheme);
+    job->kv_forward = strcmp(a->kv_forward, "auto") ? kvr_kv_forward_from_name(a->kv_forward) : -1;
+    if (!st && job->kv_forward < 0 && strcmp(a->kv_forward, "auto"))
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--kv-forward: unknown mode '%s' (whole, streamed, direct, "
+                       "auto)",
+                       a->kv_forward);
     if (!st) st = kvr_machine_args_percentile(&a->mach, &job->objective.percentile);
     if (!st && a->gpus)
         st = kvr_cli_parse_int_list("--gpus", a->gpus, 1, KVR_MAX_GPUS, job->gpus, KVR_MAX_GPUS,
@@ -194,19 +202,31 @@ static enum kvr_status open_group(struct kvr_search_job *job, const struct kvr_s
     return st ? st : kvr_objective_open(&job->models[it->model], &h, &job->objective, obj);
 }
 
+/* The search in the job's hand-off mode, or in each (auto), keeping the fastest (the first of
+ * equals: whole before streamed before direct). */
 static enum kvr_status search_item(struct kvr_search_job *job, const struct kvr_search_item *it,
                                    struct kvr_objective *obj)
 {
-    struct kvr_search_result res;
+    struct kvr_search_result res, best = {.ttft_s = INFINITY};
     double t0 = kvr_cli_now_s();
-    enum kvr_status st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &res);
-    if (st) return st;
+    int lo = job->kv_forward < 0 ? 0 : job->kv_forward,
+        hi = job->kv_forward < 0 ? KVR_N_FWD - 1 : lo;
+    int mode = lo;
+    uint64_t evals = 0;
+    for (int f = lo; f <= hi; f++) {
+        kvr_objective_set_kv_forward(obj, (enum kvr_kv_forward)f);
+        enum kvr_status st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &res);
+        if (st) return st;
+        evals += res.n_evals;
+        if (res.ttft_s < best.ttft_s) best = res, mode = f;
+    }
     struct kvr_plan_row *r = &job->done[job->n_done++];
     fill_key(job, it, r);
-    memcpy(r->tokens, res.tokens, (size_t)it->p * sizeof *res.tokens);
+    snprintf(r->kv_forward, sizeof r->kv_forward, "%s", kvr_kv_forward_name(mode));
+    memcpy(r->tokens, best.tokens, (size_t)it->p * sizeof *best.tokens);
     r->granularity_tokens = job->opts.granularity;
-    r->predicted_ttft_s = res.ttft_s;
-    r->evaluations = res.n_evals;
+    r->predicted_ttft_s = best.ttft_s;
+    r->evaluations = evals;
     r->search_wall_s = kvr_cli_now_s() - t0;
     return KVR_OK;
 }
@@ -251,6 +271,7 @@ void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
     kvr_json_kv_u64(j, "ctx", r->ctx_tokens);
     kvr_json_kv_str(j, "scheme", r->scheme);
     kvr_json_kv_str(j, "method", r->method);
+    kvr_json_kv_str(j, "kv_forward", r->kv_forward[0] ? r->kv_forward : "whole");
     kvr_json_key(j, "partition");
     kvr_json_array_begin(j);
     for (int i = 0; i < r->p; i++) kvr_json_u64(j, r->tokens[i]);

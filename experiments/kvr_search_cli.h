@@ -14,6 +14,7 @@
 
 struct kvr_search_args {
     const char *db, *models, *gpus, *ctx, *method, *scheme;
+    const char *kv_forward; /* whole, streamed, direct, or auto: each, keeping the best */
     struct kvr_machine_args mach;
     uint64_t granularity;
     bool force, json, help;
@@ -31,6 +32,7 @@ struct kvr_search_job {
     char machine_names[KVR_SEARCH_MAX_LIST][256], machine_keys[KVR_SEARCH_MAX_LIST][512];
     int n_models, n_machines, gpus[KVR_MAX_GPUS], n_gpus;
     enum kvr_method method;
+    int kv_forward; /* enum kvr_kv_forward, or -1: try each (auto) */
     struct kvr_search_opts opts;
     struct kvr_objective_opts objective;
     struct kvr_machine_args mach;

@@ -74,7 +74,7 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
 
 /* KVR-S: the stored row; KVR-P: interpolated from the rows at the sweep's other contexts. */
 static enum kvr_status table_partition(struct point_env *e, const struct kvr_sweep_item *it,
-                                       uint64_t *tokens)
+                                       uint64_t *tokens, char mode[16])
 {
     struct kvr_sweep_series x = {0};
     kvr_sweep_series_of(it->pt.series_rank, &x);
@@ -96,11 +96,19 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
         st = kvr_error(KVR_ERR_INPUT, "KVR-P needs at least two contexts on the ctx axis");
     if (!st) st = kvr_interp_partition(rows, k, it->pt.ctx_tokens, KVR_INTERP_LINEAR, true, &a);
     if (!st) memcpy(tokens, a.tokens, (size_t)e->h->n_gpus * sizeof *tokens);
+    /* the hand-off the rows were searched for (KVR-S: its row's; KVR-P: theirs when they all
+     * agree, else whole) */
+    for (size_t i = 0, first = 1; !st && i < k; i++) {
+        if (!interp && rows[i].ctx_tokens != it->pt.ctx_tokens) continue;
+        if (first || strcmp(rows[i].kv_forward, mode))
+            snprintf(mode, 16, "%s", first ? rows[i].kv_forward : "whole");
+        first = 0;
+    }
     free(rows);
     return st;
 }
 
-static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_item *it,
+static enum kvr_status make_plan(struct point_env *e, struct kvr_sweep_item *it,
                                  struct kvr_plan *plan)
 {
     struct kvr_sweep_series x;
@@ -112,9 +120,13 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
     if (x.source == KVR_PART_BALANCED)
         kvr_plan_balanced(plan, e->model, &e->h->gpu);
     else if (x.source >= 0 && kvr_part_source_get(x.source)->needs_table)
-        st = table_partition(e, it, plan->tokens);
+        st = table_partition(e, it, plan->tokens, it->pt.kv_forward);
     else
         kvr_plan_even(plan);
+    int f = it->pt.kv_forward[0] ? kvr_kv_forward_from_name(it->pt.kv_forward) : KVR_FWD_WHOLE;
+    if (!st && f < 0)
+        st = kvr_error(KVR_ERR_INPUT, "sweep point with kv_forward '%s'", it->pt.kv_forward);
+    if (!st) plan->kv_forward = (enum kvr_kv_forward)f;
     return st ? st : kvr_plan_check(plan, e->h);
 }
 

@@ -105,6 +105,11 @@ static const char *const migrations[] = {
     "DROP VIEW IF EXISTS plot_breakdown; DROP VIEW IF EXISTS plot_kvrp_gap;"
     "DROP VIEW IF EXISTS plot_noise; DROP VIEW IF EXISTS plot_slow_link;"
     "DROP VIEW IF EXISTS plot_speedup;",
+    /* 3 -> 4: the KV chain's hand-off mode (whole, streamed, direct) of a plan, a measurement
+     * and a sweep point; 'whole' is what every earlier row ran */
+    "ALTER TABLE plan ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';"
+    "ALTER TABLE measurement ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';"
+    "ALTER TABLE sweep_point ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");

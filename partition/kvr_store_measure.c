@@ -13,8 +13,8 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
         "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
         " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
         " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
-        " nccl_version, mpi_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-        " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+        " nccl_version, mpi_version, kv_forward) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     char tokens[KVR_MAX_GPUS * 21];
@@ -32,6 +32,7 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
     sqlite3_bind_int64(q, 18, m->first_token), sqlite3_bind_double(q, 19, m->logits_checksum);
     const char *versions[] = {m->gpu, m->driver, m->nccl_version, m->mpi_version};
     for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 24, m->kv_forward[0] ? m->kv_forward : "whole", -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     KVR_SQL_CHECK(s, rc == SQLITE_DONE ? SQLITE_OK : rc);
@@ -74,16 +75,19 @@ static void read_row(sqlite3_stmt *q, struct kvr_measurement_row *m)
     copy_text(q, 19, m->gpu, sizeof m->gpu), copy_text(q, 20, m->driver, sizeof m->driver);
     copy_text(q, 21, m->nccl_version, sizeof m->nccl_version);
     copy_text(q, 22, m->mpi_version, sizeof m->mpi_version);
+    copy_text(q, 23, m->kv_forward, sizeof m->kv_forward);
 }
 
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
                                             size_t *n)
 {
-    static const char sql[] =
-        "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens, backend,"
-        " comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
-        " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version, mpi_version"
-        " FROM measurement ORDER BY model, p, scheme, method, ctx_tokens, id";
+    char sql[640]; /* schema 3 has no kv_forward: its rows ran whole */
+    snprintf(sql, sizeof sql,
+             "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
+             " backend, comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
+             " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version,"
+             " mpi_version, %s FROM measurement ORDER BY model, p, scheme, method, ctx_tokens, id",
+             kvr_store_schema_version(s) >= KVR_STORE_FORWARD_VERSION ? "kv_forward" : "'whole'");
     *out = NULL, *n = 0;
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));

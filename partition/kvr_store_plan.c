@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_scheme.h"
 #include "kvr_store_int.h"
 
 void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap)
@@ -68,7 +69,8 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
     snprintf(sql, sizeof sql,
              "INSERT %s INTO plan (model, machine, p, ctx_tokens, scheme, method, "
              "partition_tokens, granularity_tokens, predicted_ttft_s, evaluations, "
-             "search_wall_s, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             "search_wall_s, run_id, kv_forward) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
              a->replace ? "OR REPLACE" : "OR IGNORE");
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
@@ -85,6 +87,7 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
         sqlite3_bind_int64(q, 10, (sqlite3_int64)r->evaluations);
         sqlite3_bind_double(q, 11, r->search_wall_s);
         sqlite3_bind_int64(q, 12, r->run_id);
+        sqlite3_bind_text(q, 13, r->kv_forward[0] ? r->kv_forward : "whole", -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
@@ -118,6 +121,10 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
     r->evaluations = (uint64_t)sqlite3_column_int64(q, 9);
     r->search_wall_s = sqlite3_column_double(q, 10);
     r->run_id = sqlite3_column_int64(q, 11);
+    copy_text(r->kv_forward, sizeof r->kv_forward, sqlite3_column_text(q, 12));
+    if (kvr_kv_forward_from_name(r->kv_forward) < 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: plan row with kv_forward '%s'", kvr_store_path(s),
+                         r->kv_forward);
     if (r->p < 1 || r->p > KVR_MAX_GPUS)
         return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
     const unsigned char *text = sqlite3_column_text(q, 6);
@@ -128,12 +135,14 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
 enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_filter *f,
                                      struct kvr_plan_row **rows, size_t *n)
 {
-    static const char sql[] =
-        "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
-        "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id FROM plan "
-        "WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
-        "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
-        "AND (?5 = 0 OR p = ?5) ORDER BY model, machine, scheme, method, p, ctx_tokens";
+    char sql[640]; /* schema 3 has no kv_forward: its rows ran whole */
+    snprintf(sql, sizeof sql,
+             "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
+             "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id, %s "
+             "FROM plan WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
+             "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
+             "AND (?5 = 0 OR p = ?5) ORDER BY model, machine, scheme, method, p, ctx_tokens",
+             kvr_store_schema_version(s) >= KVR_STORE_FORWARD_VERSION ? "kv_forward" : "'whole'");
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     const char *texts[] = {f->model, f->machine, f->scheme, f->method};

@@ -26,8 +26,8 @@ static enum kvr_status add_txn(struct kvr_store *s, void *arg)
     static const char sql[] =
         "INSERT OR IGNORE INTO sweep_point (sweep, point_key, figure, series, series_rank, model,"
         " machine, p, ctx_tokens, scheme, method, link_Bps, link_spec, link_from, noise_spec,"
-        " noise_share, seed, objective, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-        " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending')";
+        " noise_share, seed, objective, state, kv_forward) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending', ?19)";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     int rc = SQLITE_DONE;
@@ -51,6 +51,7 @@ static enum kvr_status add_txn(struct kvr_store *s, void *arg)
         sqlite3_bind_double(q, 16, x->noise_share);
         sqlite3_bind_int64(q, 17, (sqlite3_int64)x->seed);
         bind_text(q, 18, x->objective);
+        bind_text(q, 19, x->kv_forward[0] ? x->kv_forward : "whole");
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
@@ -136,7 +137,7 @@ static enum kvr_status finish_txn(struct kvr_store *s, void *arg)
     static const char sql[] =
         "UPDATE sweep_point SET state = ?2, partition_tokens = ?3, ttft_s = ?4, ttft_p50_s = ?5,"
         " ttft_p95_s = ?6, compute_s = ?7, comm_s = ?8, wait_s = ?9, lower_bound_s = ?10,"
-        " error = ?11, run_id = ?12 WHERE id = ?1";
+        " error = ?11, run_id = ?12, kv_forward = ?13 WHERE id = ?1";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     int rc = SQLITE_DONE;
@@ -153,6 +154,7 @@ static enum kvr_status finish_txn(struct kvr_store *s, void *arg)
         for (int k = 0; k < 7; k++) sqlite3_bind_double(q, 4 + k, v[k]);
         bind_text(q, 11, x->error);
         sqlite3_bind_int64(q, 12, x->run_id);
+        bind_text(q, 13, x->kv_forward[0] ? x->kv_forward : "whole");
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);

@@ -20,9 +20,9 @@ json_check "a second search skips every key already present" "d['searches'] == 0
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "--force searches them again" "d['searches'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json --force
-[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 3 ] &&
+[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 4 ] &&
     [ "$(sql "$db" 'PRAGMA journal_mode')" = wal ] && [ "$(sql "$db" 'SELECT count(*) FROM run')" = 2 ]
-report $? "the store: 16 plan rows, schema 3, WAL, one run row per writing search"
+report $? "the store: 16 plan rows, schema 4, WAL, one run row per writing search"
 "$kvr" search $S --gpus 4 --ctx 3k --db "$db" --json --force >"$tmp/s3" 2>&1
 json_check "lookup of a stored ctx returns the row" \
     "d['method'] == 'exact' and d['partition'] == json.load(open('$tmp/s3'))['rows'][0]['partition'] and d['neighbours'] == [3072]" \

@@ -89,7 +89,7 @@ done
 report 0 "every committed sweep file loads and expands"
 
 # a schema-2 database (with the figure views it had) still opens for plotting, and a writing
-# command migrates it to schema 3, which keeps no figure labels
+# command migrates it to the current schema (4), which keeps no figure labels
 cp "$db" "$tmp/v2.db"
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"CREATE VIEW plot_speedup AS SELECT * FROM sweep_done WHERE series = 'KVR-S'\"); c.execute('PRAGMA user_version = 2'); c.commit()" "$tmp/v2.db"
 if command -v gnuplot >/dev/null; then
@@ -97,9 +97,9 @@ if command -v gnuplot >/dev/null; then
     report $? "plot reads a schema-2 database" "$(cat "$tmp/out")"
 fi
 "$kvr" sweep "$tmp/small.ini" --db "$tmp/v2.db" >"$tmp/out" 2>&1 &&
-    [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 3 ] &&
+    [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 4 ] &&
     [ "$(sql "$tmp/v2.db" "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%KVR-%'")" = 0 ]
-report $? "a writing command migrates schema 2 to 3: no figure label left in the schema" "$(cat "$tmp/out")"
+report $? "a writing command migrates schema 2 to 4: no figure label left in the schema" "$(cat "$tmp/out")"
 
 echo "1..$n"
 [ "$failed" = 0 ]
