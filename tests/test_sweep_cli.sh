@@ -91,7 +91,7 @@ report 0 "every committed sweep file loads and expands"
 # a schema-2 database (with the figure views it had) still opens for plotting, and a writing
 # command migrates it to the current schema (4), which keeps no figure labels
 cp "$db" "$tmp/v2.db"
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"CREATE VIEW plot_speedup AS SELECT * FROM sweep_done WHERE series = 'KVR-S'\"); c.execute('PRAGMA user_version = 2'); c.commit()" "$tmp/v2.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DROP VIEW sweep_done'); [c.execute('ALTER TABLE %s DROP COLUMN kv_forward' % t) for t in ('plan', 'measurement', 'sweep_point')]; c.execute('CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = \\'done\\''); c.execute(\"CREATE VIEW plot_speedup AS SELECT * FROM sweep_done WHERE series = 'KVR-S'\"); c.execute('PRAGMA user_version = 2'); c.commit()" "$tmp/v2.db"
 if command -v gnuplot >/dev/null; then
     "$kvr" plot fig1 --db "$tmp/v2.db" --out "$tmp" >"$tmp/out" 2>&1
     report $? "plot reads a schema-2 database" "$(cat "$tmp/out")"
