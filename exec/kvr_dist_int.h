@@ -7,9 +7,10 @@
 
 /* Transfer slots (a staging buffer on mpi, the requests, the send time): 0, 1 receive and 2, 3
  * send (whole chain, ring-pass); the hand-off modes' pieces (kvr_dist_kvr.c) from
- * KVR_DIST_PIECE_SLOT: receive and send slots per layer parity and rank. */
+ * KVR_DIST_PIECE_SLOT: a receive slot per layer parity and rank, a send slot per layer mod 4
+ * and rank (a send may still be in flight a layer after the next one is queued). */
 #define KVR_DIST_PIECE_SLOT 4
-#define KVR_DIST_SLOTS      (KVR_DIST_PIECE_SLOT + 4 * KVR_MAX_GPUS)
+#define KVR_DIST_SLOTS      (KVR_DIST_PIECE_SLOT + 6 * KVR_MAX_GPUS)
 
 struct kvr_dist {
     struct kvr_exec *ex;

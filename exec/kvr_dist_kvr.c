@@ -40,7 +40,7 @@ static int recv_slot(uint32_t l, int k)
 }
 static int send_slot(uint32_t l, int k)
 {
-    return KVR_DIST_PIECE_SLOT + (2 + (int)(l % 2)) * KVR_MAX_GPUS + k;
+    return KVR_DIST_PIECE_SLOT + (2 + (int)(l % 4)) * KVR_MAX_GPUS + k;
 }
 static int piece_tag(const struct kvr_dist *d, uint32_t l, int k)
 {
@@ -86,7 +86,7 @@ static enum kvr_status streamed_post(struct kvr_dist *d, uint32_t l, bool own_fi
     for (int n = 0; n <= i && !st; n++) {
         int k = n < i ? streamed_piece(i, l, n) : -1;
         if (!d->dev) { /* the forward of layer l-2 from this buffer must have left */
-            if (k >= 0 && !(st = kvr_dist_slot_wait(d, send_slot(l, k))))
+            if (k >= 0 && !(st = kvr_dist_slot_wait(d, send_slot(l + 2, k))))
                 st = kvr_dist_recv_post(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k),
                                         piece_tag(d, l, k));
             continue;

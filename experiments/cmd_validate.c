@@ -39,7 +39,8 @@ static const char help[] =
     "  -j, --json          print JSON (keys points, mape_pct, max_err_pct, by_links, by_series,\n"
     "                      rows)\n"
     "\n"
-    "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P] [--json]\n"
+    "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P]\n"
+    "    [--kv-forward whole|streamed|direct] [--json]\n"
     "compares one run's per-rank timeline (kvr exec --timeline) with the simulator's for the\n"
     "same plan, phase by phase: compute (pre; attention and the rest of the layer), which no\n"
     "link touches, apart from the waits and collectives that the links and the schedule add.\n";
@@ -57,7 +58,7 @@ struct point {
 
 static enum kvr_status parse(int argc, char **argv, struct args *a)
 {
-    enum { O_MULTI = 300, O_GNUPLOT, O_TIMELINE, O_MODEL, O_SCHEME, O_PARTITION };
+    enum { O_MULTI = 300, O_GNUPLOT, O_TIMELINE, O_MODEL, O_SCHEME, O_PARTITION, O_FWD };
     static const struct option opts[] = {{"db", required_argument, 0, 'd'},
                                          {"machine", required_argument, 0, 'H'},
                                          {"multi-gpu", no_argument, 0, O_MULTI},
@@ -67,6 +68,7 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
                                          {"model", required_argument, 0, O_MODEL},
                                          {"scheme", required_argument, 0, O_SCHEME},
                                          {"partition", required_argument, 0, O_PARTITION},
+                                         {"kv-forward", required_argument, 0, O_FWD},
                                          {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -86,6 +88,7 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
         if (c == O_MODEL) a->tl.model = optarg;
         if (c == O_SCHEME) a->tl.scheme = optarg;
         if (c == O_PARTITION) a->tl.partition = optarg;
+        if (c == O_FWD) a->tl.kv_forward = optarg;
         if (c == 'j') a->json = true;
         if (c == 'h') a->help = true;
     }

@@ -55,6 +55,9 @@ for mode in whole streamed direct; do
         --timeline "$out/timeline-$mode.tsv" >/dev/null 2>&1 || echo "timeline $mode failed"
     awk -F'\t' -v r=$((P - 1)) -v m=$mode '$1 == r && $2 == 0 && $3 == "wait" {w += $6 - $5}
         END {printf "%s: the last rank waits %.2f ms at layer 0 (measured)\n", m, 1e3 * w}' "$out/timeline-$mode.tsv"
+    $kvr validate --timeline "$out/timeline-$mode.tsv" --model llama-7b --scheme kvr \
+        --partition "$part" --machine $prof --kv-forward $mode >"$out/validate-$mode.txt" 2>&1
+    tail -4 "$out/validate-$mode.txt"
 done
 sh scripts/kv_forward_predict.sh $kvr >"$out/predicted.txt"
 cat "$out/predicted.txt"
