@@ -85,6 +85,10 @@ report $? "search --kv-forward auto keeps the fastest mode's plan, and records t
 [ "$(sql "$tmp/auto.db" "SELECT count(DISTINCT kv_forward) > 0 AND count(*) = 3 FROM plan")" = 1 ] &&
     [ "$(sql "$tmp/whole.db" "SELECT group_concat(kv_forward) FROM plan")" = "whole,whole,whole" ]
 report $? "the plan rows' kv_forward column"
+expect 2 "was searched for kv_forward" "export refuses plans of a mode its formats cannot carry" \
+    -- export --db "$tmp/streamed.db" --format json --out "$tmp/t.json"
+"$kvr" export --db "$tmp/whole.db" --format json --out "$tmp/t.json" >/dev/null 2>"$tmp/err"
+report $? "export of whole plans as before" "$(cat "$tmp/err")"
 expect 2 "--kv-forward: unknown mode 'fast'" "search refuses an unknown mode" -- search $S --kv-forward fast --db "$tmp/x.db"
 
 # a schema-3 store (before the column) reads as before: lookups take its rows, as whole
