@@ -22,7 +22,8 @@ struct nccl_state {
     ncclComm_t comm;
     cudaStream_t stream;
     bool in_group;
-    cudaEvent_t pending[16]; /* events of the open group: recorded once it is enqueued */
+    cudaEvent_t pending[256]; /* events of the open group: recorded once it is enqueued (the
+                                 chain's direct hand-off: 2 per peer) */
     int n_pending;
 };
 
@@ -101,9 +102,12 @@ static enum kvr_status nccl_p2p(struct kvr_comm *c, void *buf, size_t bytes, int
         KVR_NCCL_CHECK(ncclSend(buf, bytes, ncclChar, peer, s->comm, s->stream));
     else
         KVR_NCCL_CHECK(ncclRecv(buf, bytes, ncclChar, peer, s->comm, s->stream));
+    if (s->in_group && s->n_pending == (int)(sizeof s->pending / sizeof s->pending[0]))
+        return kvr_error(KVR_ERR_RUNTIME, "nccl: more than %d transfers in one group",
+                         s->n_pending);
     KVR_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
     /* inside a group nothing is on the stream before ncclGroupEnd: record the event then */
-    if (s->in_group && s->n_pending < 16)
+    if (s->in_group)
         s->pending[s->n_pending++] = ev;
     else
         KVR_CUDA_CHECK(cudaEventRecord(ev, s->stream));

@@ -2,7 +2,9 @@
  * the full weights, the KV cache moved by a communicator.
  *   kvr         KV-Runahead: rank i prefills chunk [S(i-1), S(i)); per layer it receives layer
  *               l's cache [0, S(i-1)) from rank i-1, appends its own K/V and sends [0, S(i)) to
- *               rank i+1 (asynchronously, before its own attention), then attends.
+ *               rank i+1 (asynchronously, before its own attention), then attends; or, with
+ *               kv_forward streamed, every piece (a rank's chunk of the layer) forwarded as
+ *               it arrives, or direct, each rank's chunk sent to every later rank.
  *   tsp, tsp-causal   even chunks; per layer an all-gather gives every rank the whole K and V;
  *               tsp computes the masked blocks too (the paper's baseline).
  *   ring-pass   pass-KV: p-1 ring steps per layer move every rank's block to every other rank,
@@ -38,6 +40,7 @@ struct kvr_dist_opts {
     uint64_t noise_trial;             /* which draw of the machine's noise model */
     struct kvr_timeline *timeline;    /* this rank's events (synchronous run), or NULL */
     enum kvr_ring_pass ring_pass;     /* ring: what travels (kvr_sim.h) */
+    enum kvr_kv_forward kv_forward;   /* the chain's hand-off (kvr; whole for the others) */
 };
 
 /* The rank that holds the last token and computes the logits: p - 1, or 0 for ring. */

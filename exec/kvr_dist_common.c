@@ -65,13 +65,29 @@ size_t kvr_dist_msg_bytes(const struct kvr_dist *d, uint64_t rows)
     return sizeof(double) + 2 * rows * d->row;
 }
 
+/* mpi: slot's staging buffer holds at least `rows` rows (the chain's pieces, on first use). */
+static enum kvr_status slot_reserve(struct kvr_dist *d, int slot, uint64_t rows)
+{
+    size_t bytes = kvr_dist_msg_bytes(d, rows);
+    if (d->buf_bytes[slot] >= bytes) return KVR_OK;
+    free(d->buf[slot]);
+    d->buf_bytes[slot] = 0;
+    if (!(d->buf[slot] = malloc(bytes)))
+        return kvr_error(KVR_ERR_NOMEM, "out of memory for a transfer buffer of %zu bytes", bytes);
+    d->buf_bytes[slot] = bytes;
+    return KVR_OK;
+}
+
 enum kvr_status kvr_dist_recv_post(struct kvr_dist *d, int slot, uint32_t layer, int peer,
                                    uint64_t pos, uint64_t rows, int tag)
 {
     if (!rows) return KVR_OK;
-    if (!d->dev)
-        return kvr_comm_irecv(d->comm, d->buf[slot], kvr_dist_msg_bytes(d, rows), peer, tag,
-                              &d->req[slot][0]);
+    if (!d->dev) {
+        enum kvr_status st = slot_reserve(d, slot, rows);
+        return st ? st
+                  : kvr_comm_irecv(d->comm, d->buf[slot], kvr_dist_msg_bytes(d, rows), peer, tag,
+                                   &d->req[slot][0]);
+    }
     void *k, *v;
     enum kvr_status st = kvr_exec_kv_device(d->ex, layer, (uint32_t)pos, &k, &v);
     if (!st) st = kvr_comm_irecv(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0]);
@@ -106,52 +122,83 @@ enum kvr_status kvr_dist_recv_finish(struct kvr_dist *d, int slot, uint32_t laye
                             false);
 }
 
-enum kvr_status kvr_dist_send_rows(struct kvr_dist *d, int slot, uint32_t layer, int peer,
-                                   uint64_t pos, uint64_t rows, int tag)
+enum kvr_status kvr_dist_slot_wait(struct kvr_dist *d, int slot)
 {
     enum kvr_status st = KVR_OK;
     for (int h = 0; h < 2 && !st; h++)
         if (d->req[slot][h]) st = kvr_comm_wait(d->comm, d->req[slot][h]), d->req[slot][h] = NULL;
     if (!st && d->stamp_req[slot])
         st = kvr_comm_host_wait(d->comm, d->stamp_req[slot]), d->stamp_req[slot] = NULL;
+    return st;
+}
+
+enum kvr_status kvr_dist_send_stamp(struct kvr_dist *d, int slot, int peer, int tag)
+{
+    if (!d->dev || !d->o->links) return KVR_OK;
+    d->stamp[slot] = kvr_dist_now_s(d);
+    return kvr_comm_host_isend(d->comm, &d->stamp[slot], sizeof(double), peer,
+                               tag + KVR_DIST_STAMP_TAG, &d->stamp_req[slot]);
+}
+
+/* nccl: K and V from the cache in place. */
+static enum kvr_status send_device(struct kvr_dist *d, int slot, uint32_t layer, int peer,
+                                   uint64_t pos, uint64_t rows, int tag, int flags)
+{
+    void *k, *v;
+    enum kvr_status st = flags & KVR_DIST_SYNC ? kvr_exec_sync(d->ex) : KVR_OK;
+    if (!st) st = kvr_exec_kv_device(d->ex, layer, (uint32_t)pos, &k, &v);
+    if (!st) st = kvr_comm_isend(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0]);
+    if (!st) st = kvr_comm_isend(d->comm, v, rows * d->row, peer, tag, &d->req[slot][1]);
+    d->stamp[slot] = kvr_dist_now_s(d); /* the data was ready when the sync above returned */
+    if (!st && d->o->links && !(flags & KVR_DIST_STAMP_LATER))
+        st = kvr_comm_host_isend(d->comm, &d->stamp[slot], sizeof(double), peer,
+                                 tag + KVR_DIST_STAMP_TAG, &d->stamp_req[slot]);
+    return st;
+}
+
+enum kvr_status kvr_dist_send_piece(struct kvr_dist *d, int slot, int from, uint32_t layer,
+                                    int peer, uint64_t pos, uint64_t rows, int tag, int flags)
+{
+    enum kvr_status st = kvr_dist_slot_wait(d, slot);
     if (st || !rows) return st;
     double t = kvr_dist_now_s(d);
     if (d->dev) {
-        void *k, *v;
-        if ((st = kvr_exec_sync(d->ex)) ||
-            (st = kvr_exec_kv_device(d->ex, layer, (uint32_t)pos, &k, &v)))
-            return st;
-        if (!(st = kvr_comm_isend(d->comm, k, rows * d->row, peer, tag, &d->req[slot][0])))
-            st = kvr_comm_isend(d->comm, v, rows * d->row, peer, tag, &d->req[slot][1]);
-        d->stamp[slot] = kvr_dist_now_s(d); /* the data was ready when the sync above returned */
-        if (!st && d->o->links)
-            st = kvr_comm_host_isend(d->comm, &d->stamp[slot], sizeof(double), peer,
-                                     tag + KVR_DIST_STAMP_TAG, &d->stamp_req[slot]);
+        st = send_device(d, slot, layer, peer, pos, rows, tag, flags);
         kvr_dist_event(d, KVR_EV_SEND, "kv", (int)layer, t, (double)(2 * rows * d->row), peer);
         return st;
     }
-    unsigned char *k = d->buf[slot] + sizeof(double);
-    st = kvr_exec_kv_copy(d->ex, layer, (uint32_t)pos, (uint32_t)rows, k, k + rows * d->row, true);
+    unsigned char *b = d->buf[from < 0 ? slot : from];
+    if (from < 0) {
+        if ((st = slot_reserve(d, slot, rows))) return st;
+        b = d->buf[slot];
+        st = kvr_exec_kv_copy(d->ex, layer, (uint32_t)pos, (uint32_t)rows, b + sizeof(double),
+                              b + sizeof(double) + rows * d->row, true);
+    }
     double sent = kvr_dist_now_s(d);
-    memcpy(d->buf[slot], &sent, sizeof sent);
+    if (!(flags & KVR_DIST_KEEP_STAMP)) memcpy(b, &sent, sizeof sent);
     if (!st)
-        st = kvr_comm_isend(d->comm, d->buf[slot], kvr_dist_msg_bytes(d, rows), peer, tag,
-                            &d->req[slot][0]);
+        st = kvr_comm_isend(d->comm, b, kvr_dist_msg_bytes(d, rows), peer, tag, &d->req[slot][0]);
     kvr_dist_event(d, KVR_EV_SEND, "kv", (int)layer, t, (double)(2 * rows * d->row), peer);
     return st;
+}
+
+enum kvr_status kvr_dist_send_rows(struct kvr_dist *d, int slot, uint32_t layer, int peer,
+                                   uint64_t pos, uint64_t rows, int tag)
+{
+    return kvr_dist_send_piece(d, slot, -1, layer, peer, pos, rows, tag, KVR_DIST_SYNC);
 }
 
 enum kvr_status kvr_dist_sends_done(struct kvr_dist *d)
 {
     enum kvr_status st = KVR_OK;
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < KVR_DIST_SLOTS; s++)
         for (int h = 0; h < 2; h++)
             if (d->req[s][h]) {
                 enum kvr_status w = kvr_comm_wait(d->comm, d->req[s][h]);
                 if (!st) st = w;
                 d->req[s][h] = NULL;
             }
-    for (int s = 0; s < 4; s++)
+    for (int s = 0; s < KVR_DIST_SLOTS; s++)
         if (d->stamp_req[s]) {
             enum kvr_status w = kvr_comm_host_wait(d->comm, d->stamp_req[s]);
             if (!st) st = w;
@@ -229,6 +276,11 @@ enum kvr_status kvr_dist_check(const struct kvr_dist_opts *o, int n_ranks)
                          "the partition's %d chunks sum to %llu, not ctx = %u: it must have one "
                          "chunk per rank (%d ranks)",
                          n_ranks, (unsigned long long)sum, o->ctx, n_ranks);
+    const struct kvr_scheme_desc *sd = kvr_scheme_get(o->scheme);
+    if (o->kv_forward != KVR_FWD_WHOLE && ((int)o->kv_forward < 0 || o->kv_forward >= KVR_N_FWD ||
+                                           !sd || !(sd->options & KVR_SO_FORWARD)))
+        return kvr_error(KVR_ERR_INPUT, "--kv-forward %s: scheme %s has no KV chain to forward",
+                         kvr_kv_forward_name(o->kv_forward), kvr_scheme_name(o->scheme));
     if (o->links && o->links->n_gpus < n_ranks)
         return kvr_error(KVR_ERR_INPUT, "machine %s has %d GPUs, fewer than the %d ranks",
                          o->links->name, o->links->n_gpus, n_ranks);
@@ -251,9 +303,7 @@ static enum kvr_status dist_setup(struct kvr_dist *d)
     if (o->links && !(st = kvr_sim_open(d->m, o->links, &d->noise)))
         st = kvr_sim_draw_noise(d->noise, o->noise_trial);
     d->buf_rows = o->ctx;
-    for (int s = 0; s < 4 && !st && !d->dev; s++)
-        if (!(d->buf[s] = malloc(kvr_dist_msg_bytes(d, d->buf_rows))))
-            st = kvr_error(KVR_ERR_NOMEM, "out of memory for the transfer buffers");
+    for (int s = 0; s < 4 && !st && !d->dev; s++) st = slot_reserve(d, s, d->buf_rows);
     return st;
 }
 
@@ -311,7 +361,7 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
                                                                 : kvr_exec_sync(ex);
     }
     stats->end_s = kvr_dist_now_s(&d);
-    for (int i = 0; i < 4; i++) free(d.buf[i]);
+    for (int i = 0; i < KVR_DIST_SLOTS; i++) free(d.buf[i]);
     kvr_sim_free(d.noise);
     return st;
 }

@@ -5,6 +5,13 @@
 
 #include "kvr_dist.h"
 
+/* Transfer slots (a staging buffer on mpi, the requests, the send time): 0, 1 receive and 2, 3
+ * send (whole chain, ring-pass); the hand-off modes' pieces (kvr_dist_kvr.c) from
+ * KVR_DIST_PIECE_SLOT: a receive slot per layer parity and rank, a send slot per layer mod 4
+ * and rank (a send may still be in flight a layer after the next one is queued). */
+#define KVR_DIST_PIECE_SLOT 4
+#define KVR_DIST_SLOTS      (KVR_DIST_PIECE_SLOT + 6 * KVR_MAX_GPUS)
+
 struct kvr_dist {
     struct kvr_exec *ex;
     struct kvr_comm *comm;
@@ -17,12 +24,13 @@ struct kvr_dist {
     double t0, link_free[KVR_MAX_GPUS];
     struct kvr_sim *noise; /* the noise draws of o->links */
     struct kvr_dist_stats *stats;
-    unsigned char *buf[4]; /* mpi staging: 2 receive and 2 send slots */
-    size_t buf_rows;
-    struct kvr_comm_req *req[4][2];
+    unsigned char *buf[KVR_DIST_SLOTS]; /* mpi staging: 0, 1 receive, 2, 3 send; the chain's
+                                           pieces from KVR_DIST_PIECE_SLOT, sized on first use */
+    size_t buf_rows, buf_bytes[KVR_DIST_SLOTS];
+    struct kvr_comm_req *req[KVR_DIST_SLOTS][2];
     /* nccl with link emulation: each message's send time travels beside it over MPI */
-    double stamp[4];
-    struct kvr_comm_req *stamp_req[4];
+    double stamp[KVR_DIST_SLOTS];
+    struct kvr_comm_req *stamp_req[KVR_DIST_SLOTS];
 };
 
 /* An executor entry: the layers of one prefill on this rank, after the embedding (the driver
@@ -60,6 +68,22 @@ enum kvr_status kvr_dist_recv_finish(struct kvr_dist *d, int slot, uint32_t laye
 /* Send of cache rows [pos, pos+rows) of layer from slot (2, 3); its previous send done first. */
 enum kvr_status kvr_dist_send_rows(struct kvr_dist *d, int slot, uint32_t layer, int peer,
                                    uint64_t pos, uint64_t rows, int tag);
+/* Flags of kvr_dist_send_piece. */
+enum {
+    KVR_DIST_SYNC = 1,        /* nccl: this rank's compute first (its own rows) */
+    KVR_DIST_STAMP_LATER = 2, /* nccl + links: kvr_dist_send_stamp once this rank has the rows */
+    KVR_DIST_KEEP_STAMP = 4,  /* mpi: `from`'s buffer is in flight already: keep its stamp */
+};
+/* Send of cache rows [pos, pos+rows) of layer to peer with slot's requests (waited first).
+ * mpi: from < 0 stages the rows into slot's buffer; from >= 0 sends from's buffer as it is
+ * (a received piece forwarded, restamped; or rows staged already, KVR_DIST_KEEP_STAMP).
+ * nccl: from the cache in place (after this rank's compute with KVR_DIST_SYNC). */
+enum kvr_status kvr_dist_send_piece(struct kvr_dist *d, int slot, int from, uint32_t layer,
+                                    int peer, uint64_t pos, uint64_t rows, int tag, int flags);
+/* nccl + links: the send time of slot's forward (KVR_DIST_STAMP_LATER), now. */
+enum kvr_status kvr_dist_send_stamp(struct kvr_dist *d, int slot, int peer, int tag);
+/* Waits for what slot still has in flight. */
+enum kvr_status kvr_dist_slot_wait(struct kvr_dist *d, int slot);
 /* Waits for every send still in flight. */
 enum kvr_status kvr_dist_sends_done(struct kvr_dist *d);
 /* The halves of a layer on this rank's chunk, with their timeline events (synchronous when a

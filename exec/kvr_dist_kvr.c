@@ -1,8 +1,16 @@
-/* kvr on ranks: the KV cache handed down the chain, each layer's [0, S_i) sent on before
- * this rank's own attention. */
+/* kvr on ranks: the KV cache handed down the chain in the plan's mode (kvr_scheme.h):
+ *   whole     each layer's [0, S_i) sent on to i+1 once [0, S_{i-1}) is in, before this rank's
+ *             own attention;
+ *   streamed  each piece (one rank's chunk of the layer) forwarded to i+1 as soon as it is in,
+ *             and this rank's own chunk as soon as computed;
+ *   direct    this rank's chunk of each layer sent to every later rank.
+ * Every piece lands in the receiver's cache at its own rows (nccl: in place; mpi: from the
+ * staging buffer), the same layout in every mode, and the attention of a rank starts when all
+ * its keys are in. On nccl all of a rank's transfers run in order on the communicator's one
+ * stream, beside the compute stream; the order below is the simulator's (kvr_scheme_kvr.c). */
 #include "kvr_dist_int.h"
 
-enum kvr_status kvr_dist_kvr(struct kvr_dist *d)
+static enum kvr_status kvr_whole(struct kvr_dist *d)
 {
     int i = d->rank, p = d->p;
     uint64_t prev = d->start[i], upto = d->start[i + 1];
@@ -28,4 +36,168 @@ enum kvr_status kvr_dist_kvr(struct kvr_dist *d)
         st = kvr_dist_post(d, l, KVR_MASK_CAUSAL);
     }
     return st ? st : kvr_dist_sends_done(d);
+}
+
+/* Piece k of layer l: rank k's rows, its slots and its tag. */
+static int recv_slot(uint32_t l, int k)
+{
+    return KVR_DIST_PIECE_SLOT + (int)(l % 2) * KVR_MAX_GPUS + k;
+}
+static int send_slot(uint32_t l, int k)
+{
+    return KVR_DIST_PIECE_SLOT + (2 + (int)(l % 4)) * KVR_MAX_GPUS + k;
+}
+static int piece_tag(const struct kvr_dist *d, uint32_t l, int k)
+{
+    return (int)l * d->p + k;
+}
+static uint64_t rows_of(const struct kvr_dist *d, int k)
+{
+    return d->start[k + 1] - d->start[k];
+}
+
+/* Streamed: the n-th piece rank i receives at layer l, in the order rank i-1 sent them (layer
+ * 0: its own first, then what it received, so i-1, i-2, ..., 0; later layers: what it
+ * received first, then its own, so 0, 1, ..., i-1). */
+static int streamed_piece(int i, uint32_t l, int n)
+{
+    return l == 0 ? i - 1 - n : n;
+}
+
+static enum kvr_status send_own(struct kvr_dist *d, uint32_t l, int peer, int slot, int from,
+                                int flags)
+{
+    int i = d->rank;
+    return kvr_dist_send_piece(d, slot, from, l, peer, d->start[i], rows_of(d, i),
+                               piece_tag(d, l, i), flags);
+}
+
+/* nccl: the forward of piece k, queued behind its receive on the stream (it leaves once the
+ * piece is in); its send time, with link emulation, once this rank has paced the piece. */
+static enum kvr_status forward_queued(struct kvr_dist *d, uint32_t l, int k)
+{
+    return kvr_dist_send_piece(d, send_slot(l, k), -1, l, d->rank + 1, d->start[k], rows_of(d, k),
+                               piece_tag(d, l, k), KVR_DIST_STAMP_LATER);
+}
+
+/* Streamed, the receives of layer l from i-1 (own_first: this rank's own chunk goes first, at
+ * layer 0). nccl: each receive grouped with the forward of the piece before it, so one piece
+ * comes in while the previous one goes out. mpi: the receives only (forwarded in finish). */
+static enum kvr_status streamed_post(struct kvr_dist *d, uint32_t l, bool own_first)
+{
+    int i = d->rank;
+    bool fwd = i < d->p - 1;
+    enum kvr_status st = own_first && d->dev ? kvr_exec_sync(d->ex) : KVR_OK;
+    for (int n = 0; n <= i && !st; n++) {
+        int k = n < i ? streamed_piece(i, l, n) : -1;
+        if (!d->dev) { /* the forward of layer l-2 from this buffer must have left */
+            if (k >= 0 && !(st = kvr_dist_slot_wait(d, send_slot(l + 2, k))))
+                st = kvr_dist_recv_post(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k),
+                                        piece_tag(d, l, k));
+            continue;
+        }
+        if ((st = kvr_comm_group(d->comm, true))) break;
+        if (n == 0 && own_first && fwd) st = send_own(d, l, i + 1, send_slot(l, i), -1, 0);
+        if (!st && n > 0 && fwd) st = forward_queued(d, l, streamed_piece(i, l, n - 1));
+        if (!st && k >= 0)
+            st = kvr_dist_recv_post(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k),
+                                    piece_tag(d, l, k));
+        enum kvr_status g = kvr_comm_group(d->comm, false);
+        if (!st) st = g;
+    }
+    if (!st && !d->dev && own_first && fwd) st = send_own(d, l, i + 1, send_slot(l, i), -1, 0);
+    return st;
+}
+
+/* Streamed: waits for layer l's pieces in order, each into the cache; mpi forwards each as
+ * it comes (from its staging buffer), nccl sends the forward's time (link emulation). */
+static enum kvr_status streamed_finish(struct kvr_dist *d, uint32_t l)
+{
+    int i = d->rank;
+    enum kvr_status st = KVR_OK;
+    for (int n = 0; n < i && !st; n++) {
+        int k = streamed_piece(i, l, n), tag = piece_tag(d, l, k);
+        st = kvr_dist_recv_finish(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k));
+        if (st || i == d->p - 1) continue;
+        st = d->dev ? kvr_dist_send_stamp(d, send_slot(l, k), i + 1, tag)
+                    : kvr_dist_send_piece(d, send_slot(l, k), recv_slot(l, k), l, i + 1,
+                                          d->start[k], rows_of(d, k), tag, 0);
+    }
+    return st;
+}
+
+/* Layer 0: own chunk, then the pieces as they come; later layers: the pieces (their receives
+ * and forwards queued during the layer before), then the own chunk. */
+static enum kvr_status kvr_streamed(struct kvr_dist *d)
+{
+    int i = d->rank;
+    uint32_t n_layers = d->m->n_layers;
+    enum kvr_status st = KVR_OK;
+    for (uint32_t l = 0; l < n_layers && !st; l++) {
+        if ((st = kvr_dist_pre(d, l))) break;
+        if (l == 0)
+            st = streamed_post(d, 0, true);
+        else if (i < d->p - 1)
+            st = send_own(d, l, i + 1, send_slot(l, i), -1, KVR_DIST_SYNC);
+        if (!st && l + 1 < n_layers) st = streamed_post(d, l + 1, false);
+        if (!st) st = streamed_finish(d, l);
+        if (!st) st = kvr_dist_post(d, l, KVR_MASK_CAUSAL);
+    }
+    return st ? st : kvr_dist_sends_done(d);
+}
+
+/* Direct: the receives of layer l from every earlier rank, one group. */
+static enum kvr_status direct_post(struct kvr_dist *d, uint32_t l)
+{
+    enum kvr_status st = KVR_OK;
+    for (int k = 0; k < d->rank && !st; k++)
+        st = kvr_dist_recv_post(d, recv_slot(l, k), l, k, d->start[k], rows_of(d, k),
+                                piece_tag(d, l, k));
+    return st;
+}
+
+/* Direct: this rank's chunk of layer l to every later rank, nearest first (mpi: staged once,
+ * the same buffer to all). With_recv: layer l's receives in the same nccl group (layer 0). */
+static enum kvr_status direct_send(struct kvr_dist *d, uint32_t l, bool with_recv)
+{
+    int i = d->rank, first = send_slot(l, i + 1);
+    enum kvr_status st = kvr_exec_sync(d->ex);
+    for (int j = i + 1; j < d->p && !st; j++) st = kvr_dist_slot_wait(d, send_slot(l, j));
+    if (!st) st = kvr_comm_group(d->comm, true);
+    if (!st && with_recv) st = direct_post(d, l);
+    for (int j = i + 1; j < d->p && !st; j++)
+        st = j == i + 1 ? send_own(d, l, j, first, -1, 0)
+                        : send_own(d, l, j, send_slot(l, j), first, KVR_DIST_KEEP_STAMP);
+    enum kvr_status g = kvr_comm_group(d->comm, false);
+    return st ? st : g;
+}
+
+static enum kvr_status kvr_direct(struct kvr_dist *d)
+{
+    uint32_t n_layers = d->m->n_layers;
+    enum kvr_status st = KVR_OK;
+    for (uint32_t l = 0; l < n_layers && !st; l++) {
+        if ((st = kvr_dist_pre(d, l))) break;
+        st = direct_send(d, l, l == 0);
+        if (!st && l + 1 < n_layers && !(st = kvr_comm_group(d->comm, true))) {
+            st = direct_post(d, l + 1);
+            enum kvr_status g = kvr_comm_group(d->comm, false);
+            if (!st) st = g;
+        }
+        for (int k = 0; k < d->rank && !st; k++)
+            st = kvr_dist_recv_finish(d, recv_slot(l, k), l, k, d->start[k], rows_of(d, k));
+        if (!st) st = kvr_dist_post(d, l, KVR_MASK_CAUSAL);
+    }
+    return st ? st : kvr_dist_sends_done(d);
+}
+
+enum kvr_status kvr_dist_kvr(struct kvr_dist *d)
+{
+    if (d->o->kv_forward == KVR_FWD_WHOLE) return kvr_whole(d);
+    if ((int)d->m->n_layers * d->p + KVR_DIST_STAMP_TAG > 32767)
+        return kvr_error(KVR_ERR_INPUT, "--kv-forward %s: %u layers x %d ranks exceed the tags",
+                         kvr_kv_forward_name(d->o->kv_forward), d->m->n_layers, d->p);
+    if (d->o->kv_forward == KVR_FWD_STREAMED) return kvr_streamed(d);
+    if (d->o->kv_forward == KVR_FWD_DIRECT) return kvr_direct(d);
+    return kvr_error(KVR_ERR_INPUT, "unknown KV hand-off mode %d", (int)d->o->kv_forward);
 }

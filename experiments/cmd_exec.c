@@ -141,6 +141,12 @@ static const struct kvr_opt exec_opts[] = {
      .help = "tsv or chrome (Trace Event Format, for Perfetto)",
      .def_help = "by the suffix",
      .offset = OFF(timeline_format)},
+    {.name = "kv-forward",
+     .short_name = 'F',
+     .arg = "MODE",
+     .help = "under mpirun, kvr: the chain's hand-off, whole, streamed or direct",
+     .def_help = "the table row's mode with --db, else whole",
+     .offset = OFF(kv_forward_arg)},
     {.name = "ring-pass",
      .arg = "P",
      .help = "under mpirun, --scheme ring: kv passes the K/V blocks (default), q the\nqueries, "
@@ -254,6 +260,13 @@ static enum kvr_status convert(struct exec_args *a)
         else
             a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
     }
+    if (!st && a->kv_forward_arg) {
+        if ((v = kvr_kv_forward_from_name(a->kv_forward_arg)) < 0)
+            st = kvr_error(KVR_ERR_USAGE, "--kv-forward: '%s' is not whole, streamed or direct",
+                           a->kv_forward_arg);
+        else
+            a->kv_forward = (enum kvr_kv_forward)v, a->kv_forward_set = true;
+    }
     return st;
 }
 
@@ -292,6 +305,12 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     for (int i = 0; i < a->n_schemes; i++) ring |= a->schemes[i] == KVR_SCHEME_RING;
     if (!st && a->ring_pass_set && !ring)
         st = kvr_error(KVR_ERR_USAGE, "--ring-pass applies to --scheme ring only");
+    bool chain = false;
+    for (int i = 0; i < a->n_schemes; i++)
+        chain |= (kvr_scheme_get(a->schemes[i])->options & KVR_SO_FORWARD) != 0;
+    if (!st && !a->help && a->kv_forward_set && !chain)
+        st = kvr_error(KVR_ERR_USAGE, "--kv-forward %s: no scheme in --scheme has a KV chain (kvr)",
+                       kvr_kv_forward_name(a->kv_forward));
     return st;
 }
 

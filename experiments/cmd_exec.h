@@ -26,11 +26,13 @@ struct exec_args {
     bool device_set, links, json, quiet, help, profile, allow_dirty, ring_pass_set;
     enum kvr_ring_pass ring_pass; /* --ring-pass: what ring passes around */
     const char *ctx_arg, *scheme_arg, *backend_arg, *reps_arg, *warmup_arg, *device_arg, *comm_arg,
-        *timeout_arg, *ring_pass_arg; /* as given; converted by cmd_exec.c */
+        *timeout_arg, *ring_pass_arg, *kv_forward_arg; /* as given; converted by cmd_exec.c */
     double timeout_s;
     enum kvr_backend_kind backend;
     enum kvr_scheme scheme;
     enum kvr_comm_kind comm;
+    enum kvr_kv_forward kv_forward; /* --kv-forward: kvr's hand-off (whole by default) */
+    bool kv_forward_set;
     struct kvr_machine_args mach;
 };
 

@@ -17,7 +17,22 @@
 struct plan_choice {
     uint64_t tokens[KVR_MAX_GPUS];
     char method[32]; /* given, kvr-e, kvr-s, kvr-p; even for tsp; pass-kv or pass-q for ring */
+    int kv_forward;  /* the table row's hand-off mode; -1 without one */
+    enum kvr_kv_forward mode; /* what runs: --kv-forward, else the table's, else whole */
 };
+
+/* The table's mode at ctx: the exact row's; between rows, theirs when they all agree, else
+ * whole (an interpolated partition was searched for no one mode). */
+static int table_mode(const struct kvr_plan_row *rows, size_t n, uint64_t ctx, bool exact)
+{
+    int mode = -1;
+    for (size_t i = 0; i < n; i++) {
+        int f = kvr_kv_forward_from_name(rows[i].kv_forward);
+        if (exact && rows[i].ctx_tokens == ctx) return f;
+        if (!exact) mode = mode == -1 || mode == f ? f : KVR_FWD_WHOLE;
+    }
+    return mode < 0 ? KVR_FWD_WHOLE : mode;
+}
 
 /* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
  * --db and --machine; without --machine, --db only receives the measurement). */
@@ -63,6 +78,7 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
         memcpy(c->tokens, ans.tokens, (size_t)p * sizeof *c->tokens);
         enum kvr_part_source src = ans.exact ? KVR_PART_SEARCHED : KVR_PART_INTERP;
         snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(src)->measured);
+        c->kv_forward = table_mode(rows, n, a->ctx, ans.exact);
     }
     free(rows);
     kvr_store_close(store);
@@ -73,6 +89,7 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
                               const struct kvr_machine *h, int p, struct plan_choice *c)
 {
     struct kvr_plan plan = {.p = p, .ctx = a->ctx};
+    c->kv_forward = -1;
     /* the measurement's method column: kvr-e for a scheme the search optimises, else even */
     bool searched = kvr_scheme_get(a->scheme)->options & KVR_SO_SEARCHED;
     bool any = kvr_scheme_get(a->scheme)->options & KVR_SO_PARTITION;
@@ -116,6 +133,8 @@ static void json_report(const struct exec_args *a, const struct kvr_model *m, in
     kvr_json_kv_str(&j, "comm", kvr_comm_kind_name(a->comm));
     kvr_json_kv_str(&j, "scheme", kvr_scheme_name(a->scheme));
     kvr_json_kv_str(&j, "method", c->method);
+    if (kvr_scheme_get(a->scheme)->options & KVR_SO_FORWARD)
+        kvr_json_kv_str(&j, "kv_forward", kvr_kv_forward_name(c->mode));
     kvr_json_kv_str(&j, "device", device);
     kvr_json_kv_u64(&j, "p", (uint64_t)p);
     kvr_json_kv_u64(&j, "ctx", a->ctx);
@@ -157,6 +176,8 @@ static void table_report(const struct exec_args *a, const struct kvr_model *m, i
            m->name, (unsigned long long)a->ctx, kvr_scheme_name(a->scheme), c->method, p,
            kvr_backend_name(a->backend), kvr_comm_kind_name(a->comm), device);
     for (int i = 0; i < p; i++) printf("%s%llu", i ? "," : "", (unsigned long long)c->tokens[i]);
+    if (kvr_scheme_get(a->scheme)->options & KVR_SO_FORWARD)
+        printf("\nKV hand-off %s", kvr_kv_forward_name(c->mode));
     printf("\nTTFT        %s median (min %s, max %s, %d reps)\n",
            kvr_format_duration(t0, sizeof t0, r->ttft_s),
            kvr_format_duration(t1, sizeof t1, r->ttft_min_s),
@@ -185,6 +206,7 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
     if (!h) snprintf(x->machine, sizeof x->machine, "local");
     snprintf(x->scheme, sizeof x->scheme, "%s", kvr_scheme_name(a->scheme));
     snprintf(x->method, sizeof x->method, "%s", c->method);
+    snprintf(x->kv_forward, sizeof x->kv_forward, "%s", kvr_kv_forward_name(c->mode));
     snprintf(x->backend, sizeof x->backend, "%s", kvr_backend_name(a->backend));
     snprintf(x->comm, sizeof x->comm, "%s", kvr_comm_kind_name(a->comm));
     kvr_comm_versions(comm, x->mpi_version, sizeof x->mpi_version, x->nccl_version,
@@ -255,6 +277,11 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .dump_kv = a->dump_kv};
     ra.dist = (struct kvr_dist_opts){
         .scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h, .ring_pass = a->ring_pass};
+    c.mode = a->kv_forward_set          ? a->kv_forward
+             : !st && c.kv_forward >= 0 ? (enum kvr_kv_forward)c.kv_forward
+                                        : KVR_FWD_WHOLE;
+    if (!(kvr_scheme_get(a->scheme)->options & KVR_SO_FORWARD)) c.mode = KVR_FWD_WHOLE;
+    ra.dist.kv_forward = c.mode;
     if (!st) memcpy(ra.dist.partition, c.tokens, sizeof c.tokens);
     if (!st) st = kvr_ranks_run(&ra, &r);
     if (!st && rank == 0) {

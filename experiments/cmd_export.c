@@ -146,6 +146,13 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
     if (!st) st = kvr_store_list_plans(store, &f, &rows, &n);
     if (!st && n == 0)
         st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows match the filters (nothing written)", a.db);
+    for (size_t i = 0; !st && i < n; i++) /* the formats have no field for it yet */
+        if (rows[i].kv_forward[0] && strcmp(rows[i].kv_forward, "whole"))
+            st = kvr_error(KVR_ERR_INPUT,
+                           "%s: the plan of %s at p = %d, ctx %llu was searched for kv_forward %s, "
+                           "which the export formats cannot carry (nothing written)",
+                           a.db, rows[i].model, rows[i].p, (unsigned long long)rows[i].ctx_tokens,
+                           rows[i].kv_forward);
     char generator[128];
     snprintf(generator, sizeof generator, "kvr %s (git %s)", KVR_PROJECT_VERSION, KVR_GIT_VERSION);
     if (!st)

@@ -63,6 +63,13 @@ static const struct kvr_opt search_opts[] = {
      .def = "kvr",
      .help = "@SEARCHED_SCHEMES@ (the schemes the search optimises)",
      .offset = OFF(scheme)},
+    {.name = "kv-forward",
+     .short_name = 'F',
+     .arg = "MODE",
+     .def = "whole",
+     .help = "the chain's hand-off: whole, streamed, direct, or auto (each; the\nfastest stored "
+             "with its mode)",
+     .offset = OFF(kv_forward)},
     {.name = "force",
      .help = "search keys already present again and replace them",
      .kind = KVR_OPT_FLAG,

@@ -15,7 +15,8 @@
 #include "kvr_timeline_out.h"
 
 struct sim_args {
-    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format, *ring_pass;
+    const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format, *ring_pass,
+        *kv_forward;
     struct kvr_machine_args mach;
     bool json, quiet, help, allow_oom;
 };
@@ -59,6 +60,12 @@ static const struct kvr_opt sim_opts[] = {
      .arg = "FILE",
      .help = "write the events of trial 0 (TSV; Chrome trace for *.json)",
      .offset = OFF(timeline)},
+    {.name = "kv-forward",
+     .short_name = 'F',
+     .arg = "MODE",
+     .help = "the KV chain's hand-off (kvr): whole (store-and-forward, the\ndefault), streamed "
+             "(each piece on as it arrives), direct (each chunk\nto every later rank)",
+     .offset = OFF(kv_forward)},
     {.name = "ring-pass",
      .arg = "P",
      .help = "ring: kv passes the K/V blocks around (default), q the queries,\nauto the faster "
@@ -134,6 +141,14 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
         kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
         return kvr_error(KVR_ERR_INPUT, "--partition applies to schemes %s only, not %s", names,
                          a->scheme);
+    }
+    if (a->kv_forward) {
+        int f = kvr_kv_forward_from_name(a->kv_forward);
+        kvr_kv_forward_list_text(names, sizeof names);
+        if (f < 0)
+            return kvr_error(KVR_ERR_INPUT, "--kv-forward: unknown mode '%s' (%s)", a->kv_forward,
+                             names);
+        plan->kv_forward = (enum kvr_kv_forward)f;
     }
     bool balanced = src < 0 ? (d->options & KVR_SO_BALANCED) : src == KVR_PART_BALANCED;
     if (a->partition) {
@@ -211,6 +226,10 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
     kvr_json_array_begin(&j);
     for (int i = 0; i < plan->p; i++) kvr_json_u64(&j, r->rank[i].tokens);
     kvr_json_array_end(&j);
+    if (kvr_scheme_get(plan->scheme)->options & KVR_SO_FORWARD) {
+        kvr_json_kv_str(&j, "kv_forward", kvr_kv_forward_name(plan->kv_forward));
+        kvr_json_kv_dbl(&j, "last_first_wait_s", r->rank[plan->p - 1].first_wait_s);
+    }
     kvr_json_kv_dbl(&j, "bytes_sent_total", r->bytes_sent_total);
     kvr_json_kv_dbl(&j, "mem_available_bytes", r->mem_available_bytes);
     kvr_json_key(&j, "ranks");
@@ -223,6 +242,7 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_kv_dbl(&j, "compute_s", x->compute_s);
         kvr_json_kv_dbl(&j, "comm_s", x->comm_s);
         kvr_json_kv_dbl(&j, "wait_s", x->wait_s);
+        kvr_json_kv_dbl(&j, "first_wait_s", x->first_wait_s);
         kvr_json_kv_dbl(&j, "mem_bytes", x->mem_bytes);
         kvr_json_kv_bool(&j, "fits", x->fits);
         kvr_json_object_end(&j);
@@ -244,6 +264,10 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
            kvr_format_duration(a, sizeof a, r->ttft_s),
            kvr_format_duration(b, sizeof b, r->lower_bound_s), r->ttft_s / r->lower_bound_s,
            kvr_format_bytes(c, sizeof c, r->bytes_sent_total));
+    if (kvr_scheme_get(plan->scheme)->options & KVR_SO_FORWARD)
+        printf("KV hand-off %s   last rank's start-up wait (layer 0) %s\n",
+               kvr_kv_forward_name(plan->kv_forward),
+               kvr_format_duration(a, sizeof a, r->rank[plan->p - 1].first_wait_s));
     if (with_stats)
         printf("noise: p50 %s  p95 %s  mean %s  objective (%s) %s\n",
                kvr_format_duration(a, sizeof a, stats->p50),

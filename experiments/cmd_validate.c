@@ -31,7 +31,8 @@ static const char usage[] =
     "\n"
     "--json keys: points, mape_pct, max_err_pct, by_links, by_series, rows.\n"
     "\n"
-    "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P] [--json]\n"
+    "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P]\n"
+    "    [--kv-forward whole|streamed|direct] [--json]\n"
     "compares one run's per-rank timeline (kvr exec --timeline) with the simulator's for the\n"
     "same plan, phase by phase: compute (pre; attention and the rest of the layer), which no\n"
     "link touches, apart from the waits and collectives that the links and the schedule add.\n";
@@ -96,6 +97,10 @@ static const struct kvr_opt validate_opts[] = {
      .arg = "L",
      .help = "with --timeline: one chunk per rank, a,b,c",
      .offset = OFF(tl.partition)},
+    {.name = "kv-forward",
+     .arg = "MODE",
+     .help = "with --timeline: the run's KV hand-off (whole, streamed, direct)",
+     .offset = OFF(tl.kv_forward)},
     KVR_OPT_COMMON(struct args),
     KVR_OPT_END};
 #undef OFF
@@ -108,7 +113,7 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
     enum kvr_status st = kvr_opt_parse(&validate_spec, argc, argv, a, &res);
     if (st || a->help) return st;
     static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
-    static const char *const timeline_only[] = {"model", "scheme", "partition", NULL};
+    static const char *const timeline_only[] = {"model", "scheme", "partition", "kv-forward", NULL};
     if (a->tl.path &&
         (st = kvr_opt_refuse(&validate_spec, &res, table_only, "does not apply to --timeline")))
         return st;

@@ -57,15 +57,27 @@ enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
                                     const char *method, double *ttft)
 {
+    return kvr_measure_predict_fwd(m, machine, scheme, "", p, ctx, tokens, method, ttft);
+}
+
+enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
+                                        const struct kvr_machine *machine, const char *scheme,
+                                        const char *kv_forward, int p, uint64_t ctx,
+                                        const uint64_t *tokens, const char *method, double *ttft)
+{
     int s = kvr_scheme_from_name(scheme);
+    int f = kv_forward[0] ? kvr_kv_forward_from_name(kv_forward) : KVR_FWD_WHOLE;
     if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", scheme);
+    if (f < 0)
+        return kvr_error(KVR_ERR_INPUT, "measurement with kv_forward '%s': unknown", kv_forward);
     if (p > machine->n_nodes * machine->gpus_per_node)
         return kvr_error(KVR_ERR_INPUT, "measurement on %d ranks: %s has fewer GPUs", p,
                          machine->name);
     struct kvr_machine *h = malloc(sizeof *h); /* large: not on the stack */
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *h = *machine, h->n_gpus = p;
-    struct kvr_plan plan = {.scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx};
+    struct kvr_plan plan = {
+        .scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx, .kv_forward = (enum kvr_kv_forward)f};
     /* the schemes that take any partition run the measured one; the others split evenly */
     if ((kvr_scheme_get(plan.scheme)->options & KVR_SO_PARTITION) && tokens)
         memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);

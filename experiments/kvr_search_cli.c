@@ -23,6 +23,7 @@ void kvr_search_args_default(struct kvr_search_args *a)
                                   .ctx = "1k-16k+1k",
                                   .method = "hier",
                                   .scheme = "kvr",
+                                  .kv_forward = "whole",
                                   .granularity = 64,
                                   .mach = {.machine = "a100-nvlink", .trials = 16}};
 }
@@ -124,6 +125,11 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
                        "(only %s)",
                        a->scheme, names);
     }
+    job->kv_forward = strcmp(a->kv_forward, "auto") ? kvr_kv_forward_from_name(a->kv_forward) : -1;
+    if (!st && job->kv_forward < 0 && strcmp(a->kv_forward, "auto"))
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--kv-forward: unknown mode '%s' (whole, streamed, direct, auto)",
+                       a->kv_forward);
     if (!st) st = kvr_machine_args_percentile(&a->mach, &job->objective.percentile);
     if (!st && a->gpus)
         st = kvr_cli_parse_int_list("--gpus", a->gpus, 1, KVR_MAX_GPUS, job->gpus, KVR_MAX_GPUS,
@@ -293,30 +299,45 @@ static enum kvr_status open_group(struct kvr_search_job *job, const struct kvr_s
     return st ? st : kvr_objective_open(&job->models[it->model], &h, &job->objective, obj);
 }
 
+/* The search in the job's hand-off mode, or in each (auto), keeping the fastest (the first of
+ * equals: whole before streamed before direct). */
 static enum kvr_status search_item(struct kvr_search_job *job, const struct kvr_search_item *it,
                                    struct kvr_objective *obj)
 {
-    struct kvr_plan_search ps;
+    struct kvr_plan_search ps, best;
     double t0 = kvr_cli_now_s();
-    enum kvr_status st;
-    if (job->method == KVR_METHOD_HIER) { /* the product: over mappings, and fewer GPUs */
-        st = kvr_search_plan(obj, it->ctx, &job->opts, &ps);
-    } else {
-        memset(&ps, 0, sizeof ps);
-        for (int i = 0; i < KVR_MAX_GPUS; i++) ps.map[i] = i;
-        st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &ps.best);
+    enum kvr_status st = KVR_OK;
+    /* --kv-forward auto tries every hand-off mode and keeps the fastest, with its mode */
+    int lo = job->kv_forward < 0 ? 0 : job->kv_forward,
+        hi = job->kv_forward < 0 ? KVR_N_FWD - 1 : lo, mode = -1;
+    uint64_t evals = 0;
+    for (int fm = lo; fm <= hi; fm++) {
+        kvr_objective_set_kv_forward(obj, (enum kvr_kv_forward)fm);
+        if (job->method == KVR_METHOD_HIER) { /* the product: over mappings, and fewer GPUs */
+            st = kvr_search_plan(obj, it->ctx, &job->opts, &ps);
+        } else {
+            memset(&ps, 0, sizeof ps);
+            for (int g = 0; g < KVR_MAX_GPUS; g++) ps.map[g] = g;
+            st = kvr_search_run(obj, job->method, it->ctx, &job->opts, &ps.best);
+        }
+        if (st == KVR_ERR_NOFIT) continue;
+        if (st) return st;
+        evals += ps.best.n_evals;
+        if (mode < 0 || ps.best.ttft_s < best.best.ttft_s) best = ps, mode = fm;
     }
-    if (st == KVR_ERR_NOFIT) { /* never stored: said, counted, and the exit code is 3 */
+    if (mode < 0) { /* never stored: said, counted, and the exit code is 3 */
         fprintf(stderr, "kvr: search: %s on %s, p = %d, ctx = %llu: %s\n",
                 job->models[it->model].name, job->machine_keys[it->machine], it->p,
                 (unsigned long long)it->ctx, kvr_error_message());
         job->n_nofit++;
         return KVR_OK;
     }
-    if (st) return st;
+    ps = best;
     struct kvr_plan_row *r = &job->done[job->n_done++];
     fill_key(job, it, r);
     kvr_plan_row_set_search(r, &ps);
+    snprintf(r->kv_forward, sizeof r->kv_forward, "%s", kvr_kv_forward_name(mode));
+    r->evaluations = evals; /* over every mode tried */
     r->search_wall_s = kvr_cli_now_s() - t0;
     return KVR_OK;
 }
@@ -368,6 +389,7 @@ void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
     kvr_json_kv_u64(j, "ctx_tokens", r->ctx_tokens);
     kvr_json_kv_str(j, "scheme", r->scheme);
     kvr_json_kv_str(j, "method", r->method);
+    kvr_json_kv_str(j, "kv_forward", r->kv_forward[0] ? r->kv_forward : "whole");
     kvr_json_key(j, "partition_tokens");
     kvr_json_array_begin(j);
     for (int i = 0; i < r->p; i++) kvr_json_u64(j, r->tokens[i]);

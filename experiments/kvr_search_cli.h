@@ -14,6 +14,7 @@
 
 struct kvr_search_args {
     const char *db, *models, *gpus, *ctx, *method, *scheme;
+    const char *kv_forward; /* whole, streamed, direct, or auto: each, keeping the best */
     struct kvr_machine_args mach;
     uint64_t granularity;
     const char *granularity_arg; /* as given; converted by kvr_search_args_finish */
@@ -37,6 +38,7 @@ struct kvr_search_job {
     char machine_hashes[KVR_SEARCH_MAX_LIST][KVR_MAX_GPUS + 1][KVR_STORE_HASH_CAP];
     int n_models, n_machines, gpus[KVR_MAX_GPUS], n_gpus;
     enum kvr_method method;
+    int kv_forward; /* enum kvr_kv_forward, or -1: try each (auto) */
     struct kvr_search_opts opts;
     struct kvr_objective_opts objective;
     struct kvr_machine_args mach;

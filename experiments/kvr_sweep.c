@@ -169,6 +169,17 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
         sp->n_links = n;
         return KVR_OK;
     }
+    if (!strcmp(key, "kv_forward")) {
+        for (int i = 0; i < n; i++) {
+            int f = kvr_kv_forward_from_name(items[i]);
+            if (f < 0 || n > KVR_N_FWD)
+                return kvr_error(KVR_ERR_INPUT, "kv_forward: '%s' is not whole, streamed or direct",
+                                 items[i]);
+            sp->fwd[i] = (enum kvr_kv_forward)f;
+        }
+        sp->n_fwd = n;
+        return KVR_OK;
+    }
     if (!strcmp(key, "noise")) {
         for (int i = 0; i < n; i++) snprintf(sp->noise[i], sizeof sp->noise[i], "%s", items[i]);
         sp->n_noise = n;
@@ -176,7 +187,7 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
     }
     return kvr_error(KVR_ERR_INPUT,
                      "unknown axis '%s' (models, machines, gpus, ctx, schemes, bw, "
-                     "links, noise, seeds)",
+                     "links, noise, seeds, kv_forward)",
                      key);
 }
 
@@ -284,6 +295,7 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
     snprintf(sp->db, sizeof sp->db, "out/kvrun.db");
     sp->granularity = 64, sp->trials = 16;
     sp->n_bw = sp->n_links = sp->n_noise = sp->n_seeds = 1; /* profile, none, none, seed 0 */
+    sp->n_fwd = 1, sp->fwd[0] = KVR_FWD_WHOLE;
     snprintf(sp->bw[0], sizeof sp->bw[0], "profile");
     snprintf(sp->links[0], sizeof sp->links[0], "none");
     snprintf(sp->noise[0], sizeof sp->noise[0], "none");
@@ -319,10 +331,24 @@ static int cmp_items(const void *a, const void *b)
                   ((const struct kvr_sweep_item *)b)->pt.point_key);
 }
 
+/* The point's hand-off mode: the axis' for a chain with its own partition, else whole (a
+ * table's series take their row's, kvr_sweep_eval); a mode other than whole names the series
+ * and ends the point's key (keys without one stay as they were). */
+static void set_forward(enum kvr_kv_forward f, struct kvr_sweep_series s, struct kvr_sweep_point *x)
+{
+    bool own = s.source < 0 || !kvr_part_source_get(s.source)->needs_table;
+    if (!(kvr_scheme_get(s.scheme)->options & KVR_SO_FORWARD) || !own) f = KVR_FWD_WHOLE;
+    snprintf(x->kv_forward, sizeof x->kv_forward, "%s", kvr_kv_forward_name(f));
+    if (f == KVR_FWD_WHOLE) return;
+    size_t n = strlen(x->series), k = strlen(x->point_key);
+    snprintf(x->series + n, sizeof x->series - n, " %s", x->kv_forward);
+    snprintf(x->point_key + k, sizeof x->point_key - k, "|fwd=%s", x->kv_forward);
+}
+
 /* Fills one item from its axis values. */
 static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int l, int nz,
                       uint64_t seed, int p, uint64_t ctx, struct kvr_sweep_series s,
-                      struct kvr_sweep_item *it)
+                      enum kvr_kv_forward f, struct kvr_sweep_item *it)
 {
     struct kvr_sweep_point *x = &it->pt;
     memset(it, 0, sizeof *it);
@@ -353,13 +379,14 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
              "%s|%s|bw=%s|link=%s|noise=%s|seed=%llu|p=%d|ctx=%llu|%s", x->model, x->machine,
              it->bw, it->link, it->noise, (unsigned long long)seed, p, (unsigned long long)ctx,
              x->scheme);
+    set_forward(f, s, x);
 }
 
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,
                                  size_t *n)
 {
     double want = (double)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
-                  sp->n_seeds * sp->n_gpus * (double)sp->n_ctx * sp->n_schemes;
+                  sp->n_seeds * sp->n_gpus * (double)sp->n_ctx * sp->n_schemes * sp->n_fwd;
     if (want > KVR_SWEEP_MAX_POINTS)
         return kvr_error(KVR_ERR_INPUT, "%s: the axes make %.0f points (at most %d)", sp->path,
                          want, KVR_SWEEP_MAX_POINTS);
@@ -376,8 +403,10 @@ enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_swe
                             for (int g = 0; g < sp->n_gpus; g++)
                                 for (size_t c = 0; c < sp->n_ctx; c++)
                                     for (int s = 0; s < sp->n_schemes; s++)
-                                        make_item(sp, m, h, b, l, nz, sp->seeds[sd], sp->gpus[g],
-                                                  sp->ctx[c], sp->schemes[s], &it[k++]);
+                                        for (int f = 0; f < sp->n_fwd; f++)
+                                            make_item(sp, m, h, b, l, nz, sp->seeds[sd],
+                                                      sp->gpus[g], sp->ctx[c], sp->schemes[s],
+                                                      sp->fwd[f], &it[k++]);
     qsort(it, total, sizeof *it, cmp_items);
     size_t u = 0; /* drop duplicates (single at every p, seeds without noise) */
     for (size_t i = 0; i < total; i++)

@@ -8,11 +8,15 @@
  *            bw = profile, 10GB/s                         seeds = 0-9
  *            links = none; 0-1=1GB/s; 1-2=1GB/s          (';' separates: specs hold commas)
  *            noise = none; random:0.2; random:0.4
+ *            kv_forward = whole, streamed, direct   (the chain's hand-off; default whole)
  *
  * Schemes: the scheme table's plan names (kvr_plan_series, `kvr help schemes`): each scheme
  * that splits evenly by its name, one that takes any partition as NAME-SOURCE: kvr-even (KVR-E),
  * kvr-balanced, kvr-s (searched, from the lookup table), kvr-p (interpolated from the table's
- * other contexts). */
+ * other contexts). The kv_forward axis multiplies the chain's series that make their own
+ * partition (kvr-even, kvr-balanced: the label gains the mode, KVR-E streamed); kvr-s and kvr-p
+ * run the mode their table row was searched for (kvr search --kv-forward), recorded in the
+ * point's kv_forward. */
 #pragma once
 
 #include <stdbool.h>
@@ -39,6 +43,8 @@ struct kvr_sweep_spec {
     char links[KVR_SWEEP_MAX_AXIS][256], noise[KVR_SWEEP_MAX_AXIS][256];
     int n_models, n_machines, n_bw, n_links, n_noise, n_gpus, n_schemes, n_seeds;
     int gpus[KVR_SWEEP_MAX_AXIS];
+    enum kvr_kv_forward fwd[KVR_N_FWD];
+    int n_fwd;
     struct kvr_sweep_series schemes[KVR_SWEEP_MAX_AXIS];
     uint64_t seeds[KVR_SWEEP_MAX_AXIS];
     uint64_t *ctx;

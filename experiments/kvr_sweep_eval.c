@@ -94,7 +94,7 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
 
 /* KVR-S: the stored row; KVR-P: interpolated from the rows at the sweep's other contexts. */
 static enum kvr_status table_partition(struct point_env *e, const struct kvr_sweep_item *it,
-                                       uint64_t *tokens, int *chain, int *n_chain)
+                                       uint64_t *tokens, int *chain, int *n_chain, char mode[16])
 {
     struct kvr_sweep_series x = {0};
     kvr_sweep_series_of(it->pt.series_rank, &x);
@@ -132,11 +132,19 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
             *n_chain = rows[i].n_mapping;
             memcpy(chain, rows[i].mapping, (size_t)rows[i].n_mapping * sizeof *chain);
         }
+    /* the hand-off the rows were searched for (KVR-S: its row's; KVR-P: theirs when they all
+     * agree, else whole) */
+    for (size_t i = 0, first = 1; !st && i < k; i++) {
+        if (!interp && rows[i].ctx_tokens != it->pt.ctx_tokens) continue;
+        if (first || strcmp(rows[i].kv_forward, mode))
+            snprintf(mode, 16, "%s", first ? rows[i].kv_forward : "whole");
+        first = 0;
+    }
     free(rows);
     return st;
 }
 
-static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_item *it,
+static enum kvr_status make_plan(struct point_env *e, struct kvr_sweep_item *it,
                                  struct kvr_plan *plan)
 {
     struct kvr_sweep_series x;
@@ -149,7 +157,7 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
         kvr_plan_balanced(plan, e->model, &e->h->gpu);
     else if (x.source >= 0 && kvr_part_source_get(x.source)->needs_table) {
         int chain[KVR_MAX_GPUS], n_chain = 0, map[KVR_MAX_GPUS];
-        st = table_partition(e, it, plan->tokens, chain, &n_chain);
+        st = table_partition(e, it, plan->tokens, chain, &n_chain, it->pt.kv_forward);
         /* the plan runs on its mapping: the machine seen from its chain positions */
         if (!st && n_chain)
             st = kvr_mapping_complete(chain, n_chain, e->h->n_nodes * e->h->gpus_per_node, map);
@@ -162,6 +170,10 @@ static enum kvr_status make_plan(struct point_env *e, const struct kvr_sweep_ite
         }
     } else
         kvr_plan_even(plan);
+    int f = it->pt.kv_forward[0] ? kvr_kv_forward_from_name(it->pt.kv_forward) : KVR_FWD_WHOLE;
+    if (!st && f < 0)
+        st = kvr_error(KVR_ERR_INPUT, "sweep point with kv_forward '%s'", it->pt.kv_forward);
+    if (!st) plan->kv_forward = (enum kvr_kv_forward)f;
     return st ? st : kvr_plan_check(plan, e->h);
 }
 

@@ -42,7 +42,8 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
     static struct kvr_machine h; /* large: not on the stack */
     if ((st = row_machine(x, base, &h))) return st;
-    return kvr_measure_predict(&m, &h, x->scheme, x->p, x->ctx_tokens, x->tokens, x->method, ttft);
+    return kvr_measure_predict_fwd(&m, &h, x->scheme, x->kv_forward, x->p, x->ctx_tokens, x->tokens,
+                                   x->method, ttft);
 }
 
 /* The links a measurement ran on, for a panel title: "full-speed" without emulated

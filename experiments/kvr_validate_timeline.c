@@ -115,6 +115,11 @@ static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, stru
     enum kvr_status st = kvr_plan_parse_partition(plan, a->partition);
     if (st) return st;
     for (int i = 0; i < plan->p; i++) plan->ctx += plan->tokens[i];
+    int f = a->kv_forward ? kvr_kv_forward_from_name(a->kv_forward) : KVR_FWD_WHOLE;
+    if (f < 0)
+        return kvr_error(KVR_ERR_USAGE, "--kv-forward: '%s' is not whole, streamed or direct",
+                         a->kv_forward);
+    plan->kv_forward = (enum kvr_kv_forward)f;
     if ((st = kvr_model_resolve(a->model, &m))) return kvr_error_prefix(st, "--model: ");
     char gpus[16];
     snprintf(gpus, sizeof gpus, "%d", plan->p);

@@ -81,7 +81,8 @@ enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct k
     obj->n_trials = machine->noise.mode == KVR_NOISE_NONE || opts->trials < 1 ? 1 : opts->trials;
     obj->percentile = opts->percentile;
     obj->opts = *opts;
-    obj->plan = (struct kvr_plan){.scheme = opts->scheme, .p = machine->n_gpus};
+    obj->plan = (struct kvr_plan){
+        .scheme = opts->scheme, .p = machine->n_gpus, .kv_forward = opts->kv_forward};
     enum kvr_status st = open_sims(obj);
     if (st)
         kvr_objective_free(obj);
@@ -119,6 +120,11 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
     if (obj->n_trials == 1) return obj->vals[0];
     return obj->percentile > 0 ? kvr_quantile(obj->vals, obj->n_trials, obj->percentile / 100)
                                : mean;
+}
+
+void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f)
+{
+    obj->plan.kv_forward = f;
 }
 
 uint64_t kvr_objective_evals(const struct kvr_objective *obj)

@@ -31,9 +31,10 @@ const char *kvr_method_name(enum kvr_method m);
 int kvr_method_from_name(const char *name); /* -1 when unknown */
 
 struct kvr_objective_opts {
-    enum kvr_scheme scheme; /* must take a partition */
-    uint64_t trials;        /* noise trials; 1 without noise */
-    double percentile;      /* 0: the mean over trials; else in (0, 100] */
+    enum kvr_scheme scheme;         /* must take a partition */
+    uint64_t trials;                /* noise trials; 1 without noise */
+    double percentile;              /* 0: the mean over trials; else in (0, 100] */
+    enum kvr_kv_forward kv_forward; /* the chain's hand-off (whole by default) */
 };
 
 struct kvr_objective; /* the simulator handles of every trial, and an evaluation count */
@@ -46,6 +47,9 @@ void kvr_objective_free(struct kvr_objective *obj);
 /* TTFT objective of a partition of ctx (p = machine's n_gpus); INFINITY for an invalid one. */
 double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens);
 uint64_t kvr_objective_evals(const struct kvr_objective *obj);
+/* The hand-off mode the objective's plans use from now on (the search tries each, kvr search
+ * --kv-forward auto). */
+void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f);
 int kvr_objective_p(const struct kvr_objective *obj);
 uint64_t kvr_objective_trials(const struct kvr_objective *obj);
 const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj);

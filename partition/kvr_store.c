@@ -173,10 +173,15 @@ static const char *const migrations[] = {
     "CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = 'done';"
     "CREATE VIEW sweep_progress AS"
     "  SELECT sweep, state, count(*) AS points FROM sweep_point GROUP BY sweep, state;",
+    /* 5 -> 6: the KV chain's hand-off mode (whole, streamed, direct) of a plan, a measurement
+     * and a sweep point; 'whole' is what every earlier row ran */
+    "ALTER TABLE plan ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';"
+    "ALTER TABLE measurement ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';"
+    "ALTER TABLE sweep_point ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';",
 };
 /* The rest of a migration, run right after it in the same transaction (ISO C bounds one
  * string literal at 4095 characters); NULL when none. */
-static const char *const migrations_rest[] = {NULL, NULL, NULL, NULL, NULL};
+static const char *const migrations_rest[] = {NULL, NULL, NULL, NULL, NULL, NULL};
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
 _Static_assert(sizeof migrations_rest / sizeof migrations_rest[0] == N_MIGRATIONS,

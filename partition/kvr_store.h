@@ -16,7 +16,7 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 5
+#define KVR_STORE_SCHEMA_VERSION 6
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -45,7 +45,8 @@ enum kvr_status kvr_store_transaction(struct kvr_store *s,
 struct kvr_plan_row {
     char model[128], machine[512], scheme[32], method[32];
     char model_hash[KVR_STORE_HASH_CAP], machine_hash[KVR_STORE_HASH_CAP];
-    bool stale; /* a migrated row whose definition did not match the current one */
+    bool stale;          /* a migrated row whose definition did not match the current one */
+    char kv_forward[16]; /* the chain's hand-off the plan was searched for ("" = whole) */
     int p;
     uint64_t ctx_tokens, granularity_tokens;
     uint64_t tokens[KVR_MAX_GPUS];
@@ -121,8 +122,9 @@ struct kvr_sweep_point {
     char sweep[64], point_key[768], figure[32], series[32];
     char model[128], machine[256], scheme[32], method[32], objective[16];
     char link_spec[256], noise_spec[256];
-    double link_Bps; /* 0: the profile's links */
-    int link_from;   /* first rank of the first --link override, -1 without */
+    char kv_forward[16]; /* the chain's hand-off ("" = whole) */
+    double link_Bps;     /* 0: the profile's links */
+    int link_from;       /* first rank of the first --link override, -1 without */
     double noise_share;
     uint64_t seed;
     int p, series_rank;
@@ -163,6 +165,7 @@ enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens
 struct kvr_measurement_row {
     int64_t run_id;
     char model[128], machine[512], scheme[32], method[32];
+    char kv_forward[16]; /* the chain's hand-off ("" = whole) */
     int p;
     uint64_t ctx_tokens, tokens[KVR_MAX_GPUS];
     char backend[16], comm[16], link_settings[512];

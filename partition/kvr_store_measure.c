@@ -10,8 +10,8 @@ static const char put_sql[] =
     "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
     " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
     " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
-    " nccl_version, mpi_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    " nccl_version, mpi_version, kv_forward) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+    " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
 static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
 {
@@ -31,6 +31,7 @@ static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
     sqlite3_bind_int64(q, 18, m->first_token), sqlite3_bind_double(q, 19, m->logits_checksum);
     const char *versions[] = {m->gpu, m->driver, m->nccl_version, m->mpi_version};
     for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 24, m->kv_forward[0] ? m->kv_forward : "whole", -1, SQLITE_TRANSIENT);
 }
 
 enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m)
@@ -68,16 +69,19 @@ static void read_row(sqlite3_stmt *q, void *elem)
         kvr_store_column_text(q, 20, m->driver, sizeof m->driver);
     kvr_store_column_text(q, 21, m->nccl_version, sizeof m->nccl_version);
     kvr_store_column_text(q, 22, m->mpi_version, sizeof m->mpi_version);
+    kvr_store_column_text(q, 23, m->kv_forward, sizeof m->kv_forward);
 }
 
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
                                             size_t *n)
 {
+    /* a file of an older schema is read through a migrated copy: kv_forward is there ('whole') */
     static const char sql[] =
-        "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens, backend,"
-        " comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
-        " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version, mpi_version"
-        " FROM measurement ORDER BY model, p, scheme, method, ctx_tokens, id";
+        "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
+        " backend, comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
+        " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version,"
+        " mpi_version, kv_forward FROM measurement ORDER BY model, p, scheme, method, ctx_tokens,"
+        " id";
     *out = NULL, *n = 0;
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));

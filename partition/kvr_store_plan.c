@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_scheme.h"
 #include "kvr_store_int.h"
 
 void kvr_store_format_tokens(const uint64_t *tokens, int p, char *buf, size_t cap)
@@ -130,8 +131,9 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
              "INSERT %s INTO plan (model, machine, p, ctx_tokens, scheme, method, "
              "partition_tokens, granularity_tokens, predicted_ttft_s, evaluations, "
              "search_wall_s, run_id, model_hash, machine_hash, mapping, fewer_p, "
-             "fewer_partition_tokens, fewer_mapping, fewer_predicted_ttft_s) VALUES (?1, ?2, ?3, "
-             "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             "fewer_partition_tokens, fewer_mapping, fewer_predicted_ttft_s, kv_forward) VALUES "
+             "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+             "?19, ?20)",
              a->replace ? "OR REPLACE" : "OR IGNORE");
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
@@ -149,6 +151,7 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
         sqlite3_bind_double(q, 11, r->search_wall_s);
         sqlite3_bind_int64(q, 12, r->run_id);
         bind_fewer(q, r);
+        sqlite3_bind_text(q, 20, r->kv_forward[0] ? r->kv_forward : "whole", -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
     }
     sqlite3_finalize(q);
@@ -189,6 +192,10 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
     copy_text(r->model_hash, sizeof r->model_hash, sqlite3_column_text(q, 12));
     copy_text(r->machine_hash, sizeof r->machine_hash, sqlite3_column_text(q, 13));
     r->stale = sqlite3_column_int(q, 14) != 0;
+    copy_text(r->kv_forward, sizeof r->kv_forward, sqlite3_column_text(q, 20));
+    if (kvr_kv_forward_from_name(r->kv_forward) < 0)
+        return kvr_error(KVR_ERR_INPUT, "%s: plan row with kv_forward '%s'", kvr_store_path(s),
+                         r->kv_forward);
     if (r->p < 1 || r->p > KVR_MAX_GPUS)
         return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
     const unsigned char *text = sqlite3_column_text(q, 6);
@@ -204,7 +211,7 @@ enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_
         "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
         "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id, model_hash, "
         "machine_hash, stale, mapping, fewer_p, fewer_partition_tokens, fewer_mapping, "
-        "fewer_predicted_ttft_s FROM plan "
+        "fewer_predicted_ttft_s, kv_forward FROM plan "
         "WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
         "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
         "AND (?5 = 0 OR p = ?5) AND (?6 IS NULL OR model_hash = ?6) "

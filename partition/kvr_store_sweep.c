@@ -35,6 +35,7 @@ static void bind_add(sqlite3_stmt *q, size_t i, const void *arg)
     sqlite3_bind_double(q, 16, x->noise_share);
     sqlite3_bind_int64(q, 17, (sqlite3_int64)x->seed);
     bind_text(q, 18, x->objective);
+    bind_text(q, 19, x->kv_forward[0] ? x->kv_forward : "whole");
 }
 
 enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
@@ -43,8 +44,8 @@ enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr
     static const char sql[] =
         "INSERT OR IGNORE INTO sweep_point (sweep, point_key, figure, series, series_rank, model,"
         " machine, p, ctx_tokens, scheme, method, link_Bps, link_spec, link_from, noise_spec,"
-        " noise_share, seed, objective, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-        " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending')";
+        " noise_share, seed, objective, state, kv_forward) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending', ?19)";
     return kvr_store_write_rows(s, sql, n, bind_add, pts);
 }
 
@@ -110,6 +111,7 @@ static void bind_finish(sqlite3_stmt *q, size_t i, const void *arg)
     } else {
         sqlite3_bind_null(q, 13), sqlite3_bind_null(q, 14);
     }
+    bind_text(q, 15, x->kv_forward[0] ? x->kv_forward : "whole");
 }
 
 enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
@@ -118,7 +120,8 @@ enum kvr_status kvr_store_finish_points(struct kvr_store *s, const struct kvr_sw
     static const char sql[] =
         "UPDATE sweep_point SET state = ?2, partition_tokens = ?3, ttft_s = ?4, ttft_p50_s = ?5,"
         " ttft_p95_s = ?6, compute_s = ?7, comm_s = ?8, wait_s = ?9, lower_bound_s = ?10,"
-        " error = ?11, run_id = ?12, mem_needed_bytes = ?13, mem_available_bytes = ?14"
+        " error = ?11, run_id = ?12, mem_needed_bytes = ?13, mem_available_bytes = ?14,"
+        " kv_forward = ?15"
         " WHERE id = ?1";
     return kvr_store_write_rows(s, sql, n, bind_finish, pts);
 }

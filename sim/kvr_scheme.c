@@ -58,6 +58,25 @@ bool kvr_scheme_executes(enum kvr_scheme s)
     return d && d->executes;
 }
 
+static const char *const forward_names[KVR_N_FWD] = {"whole", "streamed", "direct"};
+
+const char *kvr_kv_forward_name(enum kvr_kv_forward f)
+{
+    return (int)f >= 0 && f < KVR_N_FWD ? forward_names[f] : "?";
+}
+
+int kvr_kv_forward_from_name(const char *name)
+{
+    for (int i = 0; i < KVR_N_FWD; i++)
+        if (name && !strcmp(name, forward_names[i])) return i;
+    return -1;
+}
+
+void kvr_kv_forward_list_text(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s, %s, %s", forward_names[0], forward_names[1], forward_names[2]);
+}
+
 const struct kvr_part_source_desc *kvr_part_source_get(enum kvr_part_source s)
 {
     return (int)s >= 0 && s < KVR_N_PART_SOURCES ? &sources[s] : NULL;

@@ -17,7 +17,21 @@ enum {
     KVR_SO_SEARCHED = 1 << 3,  /* the partition search and its lookup tables optimise it */
     KVR_SO_ZIGZAG = 1 << 4,    /* 2p zig-zag chunks: ctx >= 2p */
     KVR_SO_SHARDED = 1 << 5,   /* weights sharded over the p ranks */
+    KVR_SO_FORWARD = 1 << 6,   /* the KV hand-off mode of a chain (--kv-forward) */
 };
+
+/* How a chain hands the KV cache on (schemes with KVR_SO_FORWARD; the plan's kv_forward):
+ *   whole     the paper's store-and-forward: rank i sends [0, S_i) once [0, S_{i-1}) arrived;
+ *   streamed  rank i forwards each upstream rank's chunk of the layer as it arrives and sends
+ *             its own as soon as computed (layer 0: its own first; later layers: the
+ *             upstream pieces first, then its own);
+ *   direct    rank i sends its own chunk of each layer to every later rank (nearest first).
+ * The receiving side assembles the same cache layout, in place, in every mode. */
+enum kvr_kv_forward { KVR_FWD_WHOLE, KVR_FWD_STREAMED, KVR_FWD_DIRECT, KVR_N_FWD };
+const char *kvr_kv_forward_name(enum kvr_kv_forward f); /* "whole", "streamed", "direct" */
+int kvr_kv_forward_from_name(const char *name);         /* -1 when unknown */
+/* "whole, streamed, direct" for help and error messages. */
+void kvr_kv_forward_list_text(char *buf, size_t cap);
 
 enum kvr_scheme {
 #define KVR_SCHEME(id, name, label, sim, exec, options, help) KVR_SCHEME_##id,

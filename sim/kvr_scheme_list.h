@@ -34,8 +34,8 @@ KVR_SCHEME(TP, "tp", "TP", kvr_sim_tp, KVR_SIM_ONLY,
            KVR_SO_EVEN | KVR_SO_SHARDED,
            "Megatron tensor parallelism: heads, MLP and vocabulary split, all-reduces")
 KVR_SCHEME(KVR, "kvr", "KVR", kvr_sim_kvr, KVR_EXEC(kvr_dist_kvr),
-           KVR_SO_PARTITION | KVR_SO_BALANCED | KVR_SO_SEARCHED,
-           "KV-Runahead: any partition, the KV cache handed down a chain of ranks")
+           KVR_SO_PARTITION | KVR_SO_BALANCED | KVR_SO_SEARCHED | KVR_SO_FORWARD,
+           "KV-Runahead: any partition, the KV cache handed down a chain of ranks (--kv-forward)")
 KVR_SCHEME(RING_PASS, "ring-pass", "ring-pass", kvr_sim_ring_pass, KVR_EXEC(kvr_dist_ring_pass),
            KVR_SO_PARTITION,
            "the executor's ring: contiguous chunks, p-1 pass-KV steps, then causal attention")

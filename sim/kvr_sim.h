@@ -24,9 +24,10 @@ struct kvr_plan {
     enum kvr_scheme scheme;
     int p;
     uint64_t ctx;
-    uint64_t tokens[KVR_MAX_GPUS]; /* chunk per rank; the schemes that take any partition
-                                      (KVR_SO_PARTITION) use it, the others split evenly */
-    enum kvr_ring_pass ring_pass;  /* ring only */
+    uint64_t tokens[KVR_MAX_GPUS];  /* chunk per rank; the schemes that take any partition
+                                       (KVR_SO_PARTITION) use it, the others split evenly */
+    enum kvr_ring_pass ring_pass;   /* ring only */
+    enum kvr_kv_forward kv_forward; /* the chain's hand-off (KVR_SO_FORWARD); whole (0) else */
 };
 
 /* Even split of ctx over p ranks (the first ctx % p ranks get one more token). */
@@ -63,6 +64,7 @@ struct kvr_timeline {
 struct kvr_rank_result {
     uint64_t tokens;
     double compute_s, comm_s, wait_s, end_s;
+    double first_wait_s; /* of wait_s, the part at layer 0: the chain's start-up */
     double mem_bytes, weight_bytes, kv_bytes, act_bytes;
     bool fits;
 };

@@ -21,6 +21,7 @@ void kvr_sim_wait_until(struct kvr_sim *sim, struct kvr_clocks *c, int r, int la
     if (t <= c->t[r]) return;
     kvr_sim_event(sim, r, layer, KVR_EV_WAIT, "wait", c->t[r], t, 0, -1);
     sim->res->rank[r].wait_s += t - c->t[r];
+    if (layer == 0) sim->res->rank[r].first_wait_s += t - c->t[r];
     c->t[r] = t;
 }
 

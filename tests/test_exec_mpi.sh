@@ -1,5 +1,6 @@
 #!/bin/sh
-# The schemes on real ranks (ref backend, mpi communicator): for kvr, tsp, tsp-causal and ring-pass
+# The schemes on real ranks (ref backend, mpi communicator): for kvr (each KV hand-off mode:
+# whole, streamed, direct), tsp, tsp-causal and ring-pass
 # on p = 1, 2, 3, 4 and 8 ranks, uneven KV-Runahead partitions included, the last rank's logits
 # and whole KV cache equal the single-rank run's (max abs diff <= 1e-5). Then the measurement
 # row, link emulation, the timeline, and the faults: a partition for the wrong rank count, a
@@ -35,10 +36,16 @@ for model in gqa mqa; do
             if [ $scheme = kvr ]; then case $p in
                 3) part="--partition 20,10,7" ;; 4) part="--partition 15,10,7,5" ;;
                 8) part="--partition 8,7,6,5,4,3,2,2" ;; esac; fi
-            rm -f "$tmp/l" "$tmp/kv"
-            mpi $p exec $common --scheme $scheme $part --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                same "$tmp/ref.l" "$tmp/l" && same "$tmp/ref.kv" "$tmp/kv"
-            report $? "$model: $scheme on $p ranks ${part:-even}: last rank's logits and KV cache equal single" "$(cat "$tmp/err")"
+            modes=whole
+            [ $scheme = kvr ] && modes="whole streamed direct"
+            for mode in $modes; do
+                fwd=
+                [ $mode != whole ] && fwd="--kv-forward $mode"
+                rm -f "$tmp/l" "$tmp/kv"
+                mpi $p exec $common --scheme $scheme $part $fwd --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+                    same "$tmp/ref.l" "$tmp/l" && same "$tmp/ref.kv" "$tmp/kv"
+                report $? "$model: $scheme${fwd:+ $mode} on $p ranks ${part:-even}: last rank's logits and KV cache equal single" "$(cat "$tmp/err")"
+            done
         done
     done
 done
@@ -49,6 +56,14 @@ mpi 3 exec $common --scheme kvr --partition 20,10,7 --db "$tmp/m.db" --allow-dir
     [ -n "$(sql "$tmp/m.db" "SELECT mpi_version FROM measurement")" ] &&
     [ "$(sql "$tmp/m.db" "SELECT count(*) FROM measurement JOIN run ON run.id = measurement.run_id")" = 1 ]
 report $? "rank 0 stores one measurement row with its provenance" "$(cat "$tmp/err")"
+mpi 3 exec $common --reps 1 --scheme kvr --partition 20,10,7 --kv-forward direct --db "$tmp/m.db" --allow-dirty >/dev/null 2>"$tmp/err" &&
+    [ "$(sql "$tmp/m.db" "SELECT group_concat(kv_forward) FROM measurement")" = "whole,direct" ]
+report $? "the measurement row records the KV hand-off mode" "$(cat "$tmp/err")"
+"$kvr" search --db "$tmp/fwd.db" --model "$tmp/gqa.ini" --machine a100-10GBps --gpus 3 --ctx 37 --granularity 1 --kv-forward streamed >/dev/null 2>"$tmp/err" &&
+    mpi 3 exec $common --reps 1 --scheme kvr --machine a100-10GBps --db "$tmp/fwd.db" --allow-dirty --json >"$tmp/out" 2>>"$tmp/err" &&
+    grep -q '"kv_forward": "streamed"' "$tmp/out" && grep -q '"method": "kvr-s"' "$tmp/out" &&
+    [ "$(sql "$tmp/fwd.db" "SELECT kv_forward FROM measurement")" = streamed ]
+report $? "kvr exec --db runs the table row's hand-off mode and records it" "$(cat "$tmp/err" "$tmp/out")"
 mpi 3 exec $common --scheme kvr --machine a100-10GBps --bw 2MB/s --json >"$tmp/out" 2>"$tmp/err"
 python3 - "$tmp/out" <<'PY'
 import json, sys
@@ -60,6 +75,28 @@ ok = ok and d['ttft_s'] >= 3 * 26 * 2 * 64 * 4 / 2e6
 sys.exit(0 if ok else 1)
 PY
 report $? "link emulation: 2 MB/s links are never beaten, and the chain waits for them" "$(cat "$tmp/out" "$tmp/err")"
+for mode in streamed direct; do
+    mpi 3 exec $common --scheme kvr --kv-forward $mode --machine a100-10GBps --bw 2MB/s --json >"$tmp/out" 2>"$tmp/err"
+    python3 - "$tmp/out" $mode <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+links = {(l['from'], l['to']): l for l in d['links']}
+want = {(0, 1), (1, 2)} if sys.argv[2] == 'streamed' else {(0, 1), (0, 2), (1, 2)}
+ok = d['kv_forward'] == sys.argv[2] and set(links) == want
+ok = ok and all(l['achieved_Bps'] <= 2e6 * 1.02 for l in links.values())
+# the links carry what whole's chain does, [0, S_i) for i < 2 of each of 3 layers in each of
+# 3 reps (13 + 25 rows of K and V, 2 KV heads of 32, float32)
+ok = ok and sum(l['bytes'] for l in links.values()) == 3 * 3 * (13 + 25) * 2 * 64 * 4
+sys.exit(0 if ok else 1)
+PY
+    report $? "link emulation, --kv-forward $mode: the links the mode uses, at 2 MB/s at most" "$(cat "$tmp/out" "$tmp/err")"
+done
+mpi 3 exec $common --scheme kvr --kv-forward streamed --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
+    [ "$(awk -F'\t' '$1 == 1 && $3 == "send" && $2 == 0' "$tmp/tl.tsv" | wc -l)" = 2 ]
+report $? "--kv-forward streamed: rank 1 sends two pieces a layer (its own, then rank 0's)" "$(cat "$tmp/err")"
+mpi 2 exec --model "$tmp/gqa.ini" --ctx 37 --backend ref --scheme tsp --kv-forward direct >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && grep -q "no scheme in --scheme has a KV chain" "$tmp/err"
+report $? "--kv-forward on tsp alone is refused" "$(cat "$tmp/err")"
 tiny="--model $(dirname "$0")/../data/models/tiny.ini --ctx 37 --backend ref --warmup 0 --reps 1 --scheme kvr --partition 13,12,12 --db $tmp/e.db --allow-dirty"
 mpi 3 exec $tiny --machine a100-10GBps --bw 2MB/s >/dev/null 2>"$tmp/err" && mpi 3 exec $tiny >/dev/null 2>>"$tmp/err" &&
     "$kvr" validate --multi-gpu --db "$tmp/e.db" --machine a100-10GBps --json >"$tmp/out" 2>>"$tmp/err" &&

@@ -2,7 +2,7 @@
 # The schemes on real ranks with the cuda backend: p ranks share the one GPU (mpi
 # communicator, host-staged), so this proves the multi-rank CUDA path, not its speed. The last
 # rank's logits and KV cache match the single-rank cuda run within bf16 bounds (relative L2
-# error <= 2e-2). Skipped (77) without a GPU, mpirun or an MPI build. Usage: SCRIPT KVR
+# error <= 2e-2), kvr in each KV hand-off mode. Skipped (77) without a GPU, mpirun or an MPI build. Usage: SCRIPT KVR
 kvr=$1
 tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-cuda-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -31,9 +31,15 @@ for p in 2 3 4; do
         part=
         [ $scheme = kvr ] && [ $p = 3 ] && part="--partition 150,90,61"
         [ $scheme = kvr ] && [ $p = 4 ] && part="--partition 120,80,60,41"
-        mpi $p exec $common --scheme $scheme $part --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-            close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
-        report $? "cuda: $scheme on $p ranks ${part:-even}: logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
+        modes=whole
+        [ $scheme = kvr ] && modes="whole streamed direct"
+        for mode in $modes; do
+            fwd=
+            [ $mode != whole ] && fwd="--kv-forward $mode"
+            mpi $p exec $common --scheme $scheme $part $fwd --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+                close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
+            report $? "cuda: $scheme${fwd:+ $mode} on $p ranks ${part:-even}: logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
+        done
     done
 done
 # ring (zig-zag, rank 0 holds the last token and dumps), pass-KV and pass-Q, MHA, GQA and MQA

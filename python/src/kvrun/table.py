@@ -1,5 +1,5 @@
 """Lookup tables in kvrun's format 2 (and format 1): the JSON and CSV exports of
-``kvr export`` and the SQLite database ``kvr search`` writes (schema 5), read with the standard
+``kvr export`` and the SQLite database ``kvr search`` writes (schema 6), read with the standard
 library only.
 
 A row's key is (model, model_hash, machine, machine_hash, p, scheme, method); the hashes name
@@ -29,7 +29,7 @@ _CSV1_MAGIC = "# kvrun lookup table, format "
 _CSV1_HEADER = ("model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
                 "partition_tokens").split(",")
 _STORE_APPLICATION_ID = 0x4B565231
-_STORE_SCHEMA = 5
+_STORE_SCHEMA = 6
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -172,7 +172,7 @@ class Table:
 
     @classmethod
     def from_sqlite(cls, path: PathLike) -> "Table":
-        """The plan rows of a kvrun database (schema 5), read-only; stale rows and rows from
+        """The plan rows of a kvrun database (schema 6), read-only; stale rows and rows from
         before content hashes are left out (kvr lookup never serves them either)."""
         uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
         try:

@@ -1,0 +1,64 @@
+#!/bin/bash
+# The KV hand-off modes on one host's GPUs (issue 22's runs, for the multi-GPU issue 25): one
+# rank per GPU, NCCL, multicast off. Target: Llama-7B at 16k on 4 GPUs at >= 88% of ideal
+# (single / 4 / TTFT), up from 83.9% with `whole` (data/measurements/h100x4-RESULTS.md).
+#   scripts/gpu/chain.sh [CTX...]   (default 16k 32k; about 5 minutes on 4 GPUs)
+# For each context: single on one GPU; kvr on P GPUs in each mode (whole, streamed, direct)
+# with the partition searched for that mode on the committed profile (kvr search --kv-forward
+# MODE), then auto's plan (the fastest mode, searched); every run's first token and logits
+# checksum against whole's. At the first context one timeline per mode (the last rank's layer-0
+# wait, measured). Then the simulator's predictions. Logs and build-gpu/chain.sqlite to $OUT.
+. scripts/gpu_env.sh
+ctxs=("$@")
+[ $# -eq 0 ] && ctxs=(16k 32k)
+prof=data/machines/h100x4-nccl.ini db=build-gpu/chain.sqlite
+run() { timeout "${T:-240}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
+echo "P = $P GPUs"
+
+# one plan: the search in MODE, then the run; prints TTFT, share of ideal, logits against whole
+one() {
+    local ctx=$1 mode=$2 single=$3 part fwd
+    $kvr search --db $db --model llama-7b --machine $prof --gpus "$P" --ctx "$ctx" \
+        --kv-forward "$mode" --force --json >"$out/search-$mode-$ctx.json" || echo "search failed: $mode"
+    read -r part fwd < <(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['rows'][0]; print(','.join(map(str, r['partition'])), r['kv_forward'])" "$out/search-$mode-$ctx.json")
+    echo "$mode:$part:$fwd" >>"$out/plans-$ctx.txt"
+    run "$P" $kvr exec --model llama-7b --ctx "$ctx" --backend cuda --comm nccl --scheme kvr \
+        --partition "$part" --kv-forward "$fwd" --db $db --reps 5 --warmup 2 --timeout 60 \
+        --json >"$out/kvr-$mode-$ctx.json" 2>"$out/kvr-$mode-$ctx.err" ||
+        { echo "kvr $mode $ctx failed"; tail -3 "$out/kvr-$mode-$ctx.err"; return; }
+    python3 - "$out/kvr-$mode-$ctx.json" "$out/kvr-whole-$ctx.json" "$single" "$P" "$ctx" "$mode" <<'PY'
+import json, sys
+d, w = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+single, p = float(sys.argv[3]), int(sys.argv[4])
+eff = single / p / d['ttft_s']
+same = d['first_token'] == w['first_token'] and d['logits_checksum'] == w['logits_checksum']
+print("%s %-8s (runs %s) partition %s: TTFT %.1f ms, %.1f%% of ideal (target 88%%), logits %s whole's"
+      % (sys.argv[5], sys.argv[6], d.get('kv_forward'), d['partition'], 1e3 * d['ttft_s'], 100 * eff,
+         "equal to" if same else "DIFFER from"))
+PY
+}
+
+for ctx in "${ctxs[@]}"; do
+    rm -f "$out/plans-$ctx.txt"
+    $kvr exec --model llama-7b --ctx "$ctx" --backend cuda --reps 5 --warmup 2 --json >"$out/single-$ctx.json"
+    single=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ttft_s'])" "$out/single-$ctx.json")
+    echo "$ctx single: $(python3 -c "print('%.1f ms' % (1e3 * $single))")"
+    for mode in whole streamed direct auto; do one "$ctx" $mode "$single"; done
+done
+
+# the chain's layer-0 wait per mode, measured on a synchronous run's timeline
+for mode in whole streamed direct; do
+    part=$(grep "^$mode:" "$out/plans-${ctxs[0]}.txt" | cut -d: -f2)
+    run "$P" $kvr exec --model llama-7b --ctx "${ctxs[0]}" --backend cuda --comm nccl --scheme kvr \
+        --partition "$part" --kv-forward $mode --reps 1 --warmup 1 \
+        --timeline "$out/timeline-$mode.tsv" >/dev/null 2>&1 || echo "timeline $mode failed"
+    awk -F'\t' -v r=$((P - 1)) -v m=$mode '$1 == r && $2 == 0 && $3 == "wait" {w += $6 - $5}
+        END {printf "%s: the last rank waits %.2f ms at layer 0 (measured)\n", m, 1e3 * w}' "$out/timeline-$mode.tsv"
+    $kvr validate --timeline "$out/timeline-$mode.tsv" --model llama-7b --scheme kvr \
+        --partition "$part" --machine $prof --kv-forward $mode >"$out/validate-$mode.txt" 2>&1
+    tail -4 "$out/validate-$mode.txt"
+done
+sh scripts/kv_forward_predict.sh $kvr >"$out/predicted.txt"
+cat "$out/predicted.txt"
+cp $db "$out/" 2>/dev/null
