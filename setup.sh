@@ -54,7 +54,7 @@ rc=0; meson test -C build --print-errorlogs >build/test.log 2>&1 || rc=$?
 cat build/test.log; count build/test.log $rc
 
 # Sanitizers: the same suite under ASan+UBSan, optional GPU/MPI parts off.
-configure build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dpkgconfig.relocatable=true \
     -Dcuda=disabled -Dnccl=disabled -Dmpi=disabled
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 rc=0; meson test -C build-asan --print-errorlogs >build-asan/test.log 2>&1 || rc=$?

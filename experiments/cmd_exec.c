@@ -390,21 +390,21 @@ static void print_table(const struct kvr_model *m, const struct exec_args *a,
     printf("first token  %d (logits checksum %.6e)\n", r->first_token, r->logits_checksum);
 }
 
-enum kvr_status kvr_cmd_exec(int argc, char **argv)
+/* The command after its options: every return goes back through kvr_cmd_exec, which frees
+ * the prompt read from --tokens. */
+static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
 {
-    struct exec_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&exec_spec, stdout), KVR_OK);
+    enum kvr_status st;
     struct kvr_model m;
-    if ((st = kvr_model_resolve(a.model, &m))) return kvr_error_prefix(st, "--model: ");
-    if ((st = kvr_exec_prompt(&a, &m))) return st;
-    if (a.scheme != KVR_SCHEME_SINGLE || a.n_schemes > 1 || a.n_ctx > 1 || kvr_mpi_launched()) {
-        if (!kvr_mpi_launched() && (a.n_schemes > 1 || a.n_ctx > 1))
+    if ((st = kvr_model_resolve(a->model, &m))) return kvr_error_prefix(st, "--model: ");
+    if ((st = kvr_exec_prompt(a, &m))) return st;
+    if (a->scheme != KVR_SCHEME_SINGLE || a->n_schemes > 1 || a->n_ctx > 1 || kvr_mpi_launched()) {
+        if (!kvr_mpi_launched() && (a->n_schemes > 1 || a->n_ctx > 1))
             return kvr_error(KVR_ERR_USAGE, "lists in --ctx or --scheme run under mpirun");
         if (!kvr_mpi_launched())
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme %s runs on several ranks: start it with mpirun -np P",
-                             kvr_scheme_name(a.scheme));
+                             kvr_scheme_name(a->scheme));
         static const char *const one_process[] = {"profile", NULL};
         if ((st = kvr_opt_refuse(&exec_spec, &exec_res, one_process,
                                  "times the operations of one process: run it without mpirun")))
@@ -413,7 +413,7 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
         char argv_text[4096];
         kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
         if ((st = kvr_mpi_init(&rank, &size))) return st;
-        st = kvr_exec_ranks_cmd(&a, &m, argv_text, rank, size);
+        st = kvr_exec_ranks_cmd(a, &m, argv_text, rank, size);
         if (st && size > 1) { /* the others may be waiting for this rank: stop them all */
             fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st),
                     kvr_error_message());
@@ -426,34 +426,44 @@ enum kvr_status kvr_cmd_exec(int argc, char **argv)
     if ((st = kvr_opt_refuse(&exec_spec, &exec_res, ranks_only,
                              "applies to the schemes on ranks: start them with mpirun -np P")))
         return st;
-    struct kvr_exec_opts o = {.backend = a.backend,
-                              .max_ctx = (uint32_t)a.ctx,
-                              .seed = a.seed,
-                              .weights = a.weights,
-                              .allow_unused = a.allow_unused,
-                              .device = a.device};
+    struct kvr_exec_opts o = {.backend = a->backend,
+                              .max_ctx = (uint32_t)a->ctx,
+                              .seed = a->seed,
+                              .weights = a->weights,
+                              .allow_unused = a->allow_unused,
+                              .device = a->device};
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
     double op_s[KVR_N_OPS];
-    if (!(st = kvr_exec_open(&m, &o, &ex)) && a.tokens)
-        st = kvr_exec_set_tokens(ex, a.tokens, (uint32_t)a.ctx);
-    if (!st) st = kvr_exec_run_single(ex, (uint32_t)a.ctx, a.seed, a.warmup, a.reps, &r);
-    if (!st) st = kvr_exec_single_outputs(&a, ex);
-    if (!st && a.profile) st = kvr_exec_profile_single(ex, (uint32_t)a.ctx, a.seed, a.reps, op_s);
-    if (!st && a.db) {
+    if (!(st = kvr_exec_open(&m, &o, &ex)) && a->tokens)
+        st = kvr_exec_set_tokens(ex, a->tokens, (uint32_t)a->ctx);
+    if (!st) st = kvr_exec_run_single(ex, (uint32_t)a->ctx, a->seed, a->warmup, a->reps, &r);
+    if (!st) st = kvr_exec_single_outputs(a, ex);
+    if (!st && a->profile)
+        st = kvr_exec_profile_single(ex, (uint32_t)a->ctx, a->seed, a->reps, op_s);
+    if (!st && a->db) {
         struct kvr_measurement_row x;
         char argv_text[4096];
         kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
-        kvr_measure_single(&x, &m, &r, kvr_backend_name(a.backend), a.warmup, a.reps);
-        st = kvr_measure_store(a.db, argv_text, ex, &x);
+        kvr_measure_single(&x, &m, &r, kvr_backend_name(a->backend), a->warmup, a->reps);
+        st = kvr_measure_store(a->db, argv_text, ex, &x);
     }
     kvr_exec_close(ex);
-    free(a.tokens);
     if (st) return st;
-    if (a.json)
-        print_json(&m, &a, &r, a.profile ? op_s : NULL);
+    if (a->json)
+        print_json(&m, a, &r, a->profile ? op_s : NULL);
     else
-        print_table(&m, &a, &r);
-    if (!a.json && a.profile) print_ops(op_s);
+        print_table(&m, a, &r);
+    if (!a->json && a->profile) print_ops(op_s);
     return KVR_OK;
+}
+
+enum kvr_status kvr_cmd_exec(int argc, char **argv)
+{
+    struct exec_args a;
+    enum kvr_status st = parse_args(argc, argv, &a);
+    if (st || a.help) return st ? st : (kvr_opt_help(&exec_spec, stdout), KVR_OK);
+    st = exec_parsed(argc, argv, &a);
+    free(a.tokens);
+    return st;
 }
