@@ -56,3 +56,20 @@ mpi_setup() {
     [ -n "${tmp:-}" ] && mkdir -p "$tmp/ompi" && export OMPI_MCA_orte_tmpdir_base="$tmp/ompi"
 }
 mpi() { np=$1; shift; timeout 300 mpirun -np "$np" --oversubscribe "$kvr" "$@"; }
+
+# same_f32 A B: two float32 dumps of one length, max abs diff <= 1e-5 (the rank tests' check)
+same_f32() {
+    python3 - "$1" "$2" <<'PY'
+import array, sys
+a, b = array.array('f'), array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+sys.exit(0 if len(a) == len(b) > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 else 1)
+PY
+}
+
+# rank_models DIR: the rank tests' tiny models, DIR/gqa.ini and DIR/mqa.ini (MQA with LayerNorm,
+# GELU, parallel attention and tied embeddings: the Falcon path)
+rank_models() {
+    printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$1/gqa.ini"
+    printf '[model]\nname = mqa\nn_layers = 2\nd_model = 192\nn_heads = 3\nn_kv_heads = 1\nd_ffn = 256\nvocab = 80\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$1/mqa.ini"
+}

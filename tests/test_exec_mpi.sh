@@ -13,18 +13,7 @@ n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
 mpi_setup
 
-printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
-printf '[model]\nname = mqa\nn_layers = 2\nd_model = 192\nn_heads = 3\nn_kv_heads = 1\nd_ffn = 256\nvocab = 80\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"
-
-# same: compare two float32 dumps, max abs diff <= 1e-5
-same() {
-    python3 - "$1" "$2" <<'PY'
-import array, sys
-a, b = array.array('f'), array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-sys.exit(0 if len(a) == len(b) > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 else 1)
-PY
-}
+rank_models "$tmp"
 
 for model in gqa mqa; do
     common="--model $tmp/$model.ini --ctx 37 --backend ref --reps 1 --warmup 0"
@@ -43,7 +32,7 @@ for model in gqa mqa; do
                 [ $mode != whole ] && fwd="--kv-forward $mode"
                 rm -f "$tmp/l" "$tmp/kv"
                 mpi $p exec $common --scheme $scheme $part $fwd --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                    same "$tmp/ref.l" "$tmp/l" && same "$tmp/ref.kv" "$tmp/kv"
+                    same_f32 "$tmp/ref.l" "$tmp/l" && same_f32 "$tmp/ref.kv" "$tmp/kv"
                 report $? "$model: $scheme${fwd:+ $mode} on $p ranks ${part:-even}: last rank's logits and KV cache equal single" "$(cat "$tmp/err")"
             done
         done

@@ -13,18 +13,7 @@ n=0 failed=0
 mpi_setup
 
 printf '[model]\nname = mha\nn_layers = 2\nd_model = 64\nn_heads = 2\nn_kv_heads = 2\nd_ffn = 96\nvocab = 64\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
-printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
-printf '[model]\nname = mqa\nn_layers = 2\nd_model = 192\nn_heads = 3\nn_kv_heads = 1\nd_ffn = 256\nvocab = 80\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"
-
-# same A B: two float32 dumps of one length, max abs diff <= 1e-5; differ A B: they are not
-same() {
-    python3 - "$1" "$2" <<'PY'
-import array, sys
-a, b = array.array('f'), array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-sys.exit(0 if len(a) == len(b) > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 else 1)
-PY
-}
+rank_models "$tmp"
 
 # contexts: 37 (odd, no p divides 2p into it), 22 (2p = 4 divides, 6 and 8 do not), 45 for p = 8
 for model in mha gqa mqa; do
@@ -38,7 +27,7 @@ for model in mha gqa mqa; do
             for pass in kv q; do
                 rm -f "$tmp/l" "$tmp/kv"
                 mpi $p exec $common --scheme ring --ring-pass $pass --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                    same "$tmp/ref.l" "$tmp/l" && same "$tmp/ref.kv" "$tmp/kv"
+                    same_f32 "$tmp/ref.l" "$tmp/l" && same_f32 "$tmp/ref.kv" "$tmp/kv"
                 report $? "$model ctx $ctx: ring pass-$pass on $p ranks: rank 0's logits and KV cache equal single" "$(cat "$tmp/err")"
             done
         done
@@ -48,7 +37,7 @@ done
 # the check can fail: a different seed's logits are not the reference's
 common="--model $tmp/gqa.ini --ctx 37 --backend ref --reps 1 --warmup 0"
 mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" >/dev/null 2>"$tmp/err"
-mpi 3 exec $common --scheme ring --seed 2 --dump-logits "$tmp/l" >/dev/null 2>>"$tmp/err" && ! same "$tmp/ref.l" "$tmp/l"
+mpi 3 exec $common --scheme ring --seed 2 --dump-logits "$tmp/l" >/dev/null 2>>"$tmp/err" && ! same_f32 "$tmp/ref.l" "$tmp/l"
 report $? "the comparison can fail: another seed's logits differ" "$(cat "$tmp/err")"
 
 # link emulation: at 2 MB/s the ring's transfers take what the simulator says they take

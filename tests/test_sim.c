@@ -7,6 +7,7 @@
 #include "kvr_sim.h"
 #include "fixtures.h"
 #include "tap.h"
+#include "unit_machine.h"
 
 static struct kvr_machine mach; /* large: link matrices */
 
@@ -34,26 +35,6 @@ static void infinite_links(struct kvr_machine *h)
     for (int i = 0; i < KVR_MAX_GPUS; i++)
         for (int j = 0; j < KVR_MAX_GPUS; j++)
             h->link_Bps[i][j] = 1e300, h->link_lat_s[i][j] = 1e-300;
-}
-
-/* A GPU of 1 FLOP/s with free memory traffic and no launch cost: op time = FLOPs seconds. */
-static void unit_machine(struct kvr_machine *h, int p)
-{
-    *h = (struct kvr_machine){.name = "unit",
-                              .n_nodes = 1,
-                              .gpus_per_node = p,
-                              .n_gpus = p,
-                              .intra_Bps = 1,
-                              .intra_lat_s = 1,
-                              .inter_Bps = 1,
-                              .inter_lat_s = 1};
-    h->gpu = (struct kvr_gpu){.name = "unit",
-                              .peak_flops = 1,
-                              .mem_Bps = 1e300,
-                              .mem_bytes = 1e12,
-                              .compute_eff = {1, 1, 1},
-                              .mem_eff = {1, 1, 1}};
-    kvr_machine_build_links(h);
 }
 
 static void test_hand_timeline(void)

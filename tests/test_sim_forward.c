@@ -8,6 +8,7 @@
 #include "kvr_sim.h"
 #include "fixtures.h"
 #include "tap.h"
+#include "unit_machine.h"
 
 static struct kvr_machine mach; /* large: link matrices */
 
@@ -21,27 +22,6 @@ static bool run(const struct kvr_model *m, const struct kvr_machine *h, struct k
     bool good = !kvr_plan_check(plan, h) && !kvr_sim_run(sim, plan, r, NULL);
     kvr_sim_free(sim);
     return good;
-}
-
-/* A GPU of 1 FLOP/s with free memory traffic and no launch cost (op time = FLOPs seconds),
- * links of 1 B/s with 1 s latency. */
-static void unit_machine(struct kvr_machine *h, int p)
-{
-    *h = (struct kvr_machine){.name = "unit",
-                              .n_nodes = 1,
-                              .gpus_per_node = p,
-                              .n_gpus = p,
-                              .intra_Bps = 1,
-                              .intra_lat_s = 1,
-                              .inter_Bps = 1,
-                              .inter_lat_s = 1};
-    h->gpu = (struct kvr_gpu){.name = "unit",
-                              .peak_flops = 1,
-                              .mem_Bps = 1e300,
-                              .mem_bytes = 1e12,
-                              .compute_eff = {1, 1, 1},
-                              .mem_eff = {1, 1, 1}};
-    kvr_machine_build_links(h);
 }
 
 static double last_wait(const struct kvr_machine *h, struct kvr_plan plan, enum kvr_kv_forward f)

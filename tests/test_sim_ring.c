@@ -8,28 +8,9 @@
 #include "kvr_sim.h"
 #include "fixtures.h"
 #include "tap.h"
+#include "unit_machine.h"
 
 static struct kvr_machine mach; /* large: link matrices */
-
-/* A GPU of 1 FLOP/s with free memory traffic and no launch cost, links of 1 B/s after 1 s. */
-static void unit_machine(struct kvr_machine *h, int p)
-{
-    *h = (struct kvr_machine){.name = "unit",
-                              .n_nodes = 1,
-                              .gpus_per_node = p,
-                              .n_gpus = p,
-                              .intra_Bps = 1,
-                              .intra_lat_s = 1,
-                              .inter_Bps = 1,
-                              .inter_lat_s = 1};
-    h->gpu = (struct kvr_gpu){.name = "unit",
-                              .peak_flops = 1,
-                              .mem_Bps = 1e300,
-                              .mem_bytes = 1e12,
-                              .compute_eff = {1, 1, 1},
-                              .mem_eff = {1, 1, 1}};
-    kvr_machine_build_links(h);
-}
 
 static enum kvr_status run(const struct kvr_model *m, const struct kvr_machine *h,
                            struct kvr_plan *plan, struct kvr_sim_result *r)
