@@ -31,7 +31,7 @@ static void put_gpu(struct text *t, const struct kvr_gpu *g)
 {
     put(t, "gpu.name=%s\ngpu.peak_flops=%.17g\ngpu.mem_Bps=%.17g\ngpu.mem_bytes=%.17g\n", g->name,
         g->peak_flops, g->mem_Bps, g->mem_bytes);
-    put(t, "gpu.launch_s=%.17g\n", g->launch_s);
+    put(t, "gpu.mem_reserve_bytes=%.17g\ngpu.launch_s=%.17g\n", g->mem_reserve_bytes, g->launch_s);
     for (int c = 0; c < KVR_N_CLASSES; c++)
         put(t, "gpu.compute_eff.%s=%.17g\ngpu.half_tokens.%s=%.17g\ngpu.mem_eff.%s=%.17g\n",
             kvr_class_name(c), g->compute_eff[c], kvr_class_name(c), g->half_tokens[c],

@@ -119,6 +119,9 @@ expect 2 "only older definitions of model tiny / machine h100-2x4" "after editin
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['searches'] == 4 and d['skipped'] == 0 else 1)" "$tmp/ca2"
 report $? "the edited profile (launch 4 -> 40 us) is searched again" "$(cat "$tmp/ca2")"
 serves "$tmp/ca2"; report $? "  and kvr lookup serves the new rows" "$(cat "$tmp/cal")"
+cp "$tmp/h.ini" "$tmp/hr.ini" && sed -i 's/^\[gpu\]$/[gpu]\nmem_reserve = 4GiB/' "$tmp/hr.ini"
+expect 2 "only older definitions of model tiny / machine h100-2x4" "a profile that reserves more memory is another machine: lookup refuses" \
+    -- lookup --model $tmp/m.ini --machine $tmp/hr.ini --gpus 4 --ctx 2k --db "$tmp/ca.db"
 [ "$(sql "$tmp/ca.db" "SELECT count(*) FROM definition WHERE kind = 'model'")" = 2 ] &&
     [ "$(sql "$tmp/ca.db" "SELECT count(*) FROM definition WHERE kind = 'machine'")" = 2 ] &&
     [ "$(sql "$tmp/ca.db" "SELECT count(DISTINCT model_hash || machine_hash) FROM plan")" = 3 ]
