@@ -389,6 +389,15 @@ enum kvr_status kvr_bench_search_scale_loo(bool json)
     return st;
 }
 
+/* Every case is printed, failed or not; then the run fails with the first failed case. */
+static enum kvr_status first_failure(const struct scale_result *xs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (xs[i].st)
+            return kvr_error(xs[i].st, "case %zu of %zu failed: %s", i + 1, n, xs[i].error);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_bench_search_scale(bool json)
 {
     static const struct {
@@ -421,7 +430,7 @@ enum kvr_status kvr_bench_search_scale(bool json)
         printf("plan search CPU time (hier on each mapping and the fewer-GPU searches) ~ p^%.2f "
                "(one node, p = 8..64, 16k, no noise; one search alone: kvr bench search table)\n",
                e1);
-        return KVR_OK;
+        return first_failure(xs, n);
     }
     struct kvr_json j;
     kvr_json_init(&j, stdout);
@@ -433,5 +442,5 @@ enum kvr_status kvr_bench_search_scale(bool json)
     kvr_json_array_end(&j);
     kvr_json_object_end(&j);
     kvr_json_finish(&j);
-    return KVR_OK;
+    return first_failure(xs, n);
 }

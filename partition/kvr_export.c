@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kvr_lookup.h"
+#include "kvr_store_int.h"
 
 int kvr_export_format_from_name(const char *name)
 {

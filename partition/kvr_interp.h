@@ -15,7 +15,8 @@ enum kvr_interp {
     KVR_INTERP_BALANCED,   /* the balanced closed form plus the neighbours' correction */
     KVR_INTERP_BOTTLENECK, /* hier's greedy at the neighbours' bottleneck ratio T / T* */
 };
-int kvr_interp_from_name(const char *name); /* -1 when unknown */
+int kvr_interp_from_name(const char *name);       /* -1 when unknown */
+const char *kvr_interp_name(enum kvr_interp how); /* "?" when out of range */
 
 /* rows: one key, sorted by ctx (as kvr_store_list_plans returns them). */
 enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, uint64_t ctx,

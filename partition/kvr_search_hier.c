@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "kvr_cost.h"
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 #include "kvr_search.h"
 
 struct chain {

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kvr_lookup.h"
+#include "kvr_lookup_int.h"
 #include "kvr_search.h"
 
 static uint64_t splitmix64(uint64_t *x)

@@ -60,8 +60,6 @@ static enum kvr_status search_mappings(struct kvr_objective *obj, uint64_t ctx,
     out->n_mappings = n;
     if (best < 0) return last;
     memcpy(out->map, maps[best], (size_t)total * sizeof *out->map);
-    uint64_t evals = out->best.n_evals;
-    (void)evals;
     return kvr_objective_set_mapping(obj, out->map);
 }
 
