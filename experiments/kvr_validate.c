@@ -14,6 +14,7 @@
 #include "kvr_config.h"
 #include "kvr_machine_args.h"
 #include "kvr_measure.h"
+#include "kvr_out.h"
 #include "kvr_scheme.h"
 
 /* The machine a measurement ran on: the profile given, with the link settings the run emulated
@@ -160,10 +161,11 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
 {
     char path[2200], name[64], series[64];
     snprintf(path, sizeof path, "%s/validate_panels.list", dir);
-    FILE *list = fopen(path, "w");
-    if (!list) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    struct kvr_out lo, po;
+    enum kvr_status st = kvr_out_open(&lo, "validate --out", path);
+    if (st) return st;
+    FILE *list = lo.f;
     int k = 0;
-    enum kvr_status st = KVR_OK;
     for (size_t i = 0; i < n && !st; i++) {
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++) seen = same_panel(&pts[i], &pts[j]);
@@ -172,11 +174,8 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
         fprintf(list, "%s\t%s,p=%d,%s\n", name, pts[i].m->model, pts[i].m->p,
                 kvr_validate_links(pts[i].m));
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
-            break;
-        }
+        if ((st = kvr_out_open(&po, "validate --out", path))) break;
+        FILE *f = po.f;
         /* the same block (colour) for a series in every panel; an absent one is an empty,
          * untitled block */
         char order[16][32];
@@ -194,10 +193,10 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
             else
                 fprintf(f, "x\tNaN\tNaN\tNaN\n");
         }
-        if (fclose(f) != 0) st = kvr_error(KVR_ERR_IO, "cannot write %s", path);
+        st = kvr_out_commit(&po);
     }
-    if (fclose(list) != 0 && !st) st = kvr_error(KVR_ERR_IO, "cannot write the panel list");
-    return st;
+    if (st) return kvr_out_abort(&lo), st;
+    return kvr_out_commit(&lo);
 }
 
 enum kvr_status kvr_validate_load(const char *db, const char *machine, bool multi,
@@ -243,8 +242,10 @@ enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_s
     size_t n = v->n;
     char path[2200];
     snprintf(path, sizeof path, "%s/validate-1.tsv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "validate --out", path);
+    if (st) return st;
+    FILE *f = o.f;
     for (size_t i = 0; i < n; i++) {
         bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
                      strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
@@ -257,14 +258,14 @@ enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_s
         fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
                 pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
     }
-    fclose(f);
-    enum kvr_status st = write_panels(dir, pts, n); /* with validate_panels.list */
+    if ((st = kvr_out_commit(&o))) return st;
+    st = write_panels(dir, pts, n); /* with validate_panels.list */
     const char *names[] = {"validate", "validate_err", "validate_ttft"};
     for (int k = 0; k < 3 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
-        if (!(f = fopen(path, "w"))) return kvr_error(KVR_ERR_IO, "cannot write %s", path);
-        fprintf(f, "validate-1.tsv\t%s\n", title);
-        fclose(f);
+        if ((st = kvr_out_open(&o, "validate --out", path))) break;
+        fprintf(o.f, "validate-1.tsv\t%s\n", title);
+        st = kvr_out_commit(&o);
     }
     return st;
 }
