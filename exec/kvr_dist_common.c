@@ -276,11 +276,8 @@ enum kvr_status kvr_dist_check(const struct kvr_dist_opts *o, int n_ranks)
                          "the partition's %d chunks sum to %llu, not ctx = %u: it must have one "
                          "chunk per rank (%d ranks)",
                          n_ranks, (unsigned long long)sum, o->ctx, n_ranks);
-    const struct kvr_scheme_desc *sd = kvr_scheme_get(o->scheme);
-    if (o->kv_forward != KVR_FWD_WHOLE && ((int)o->kv_forward < 0 || o->kv_forward >= KVR_N_FWD ||
-                                           !sd || !(sd->options & KVR_SO_FORWARD)))
-        return kvr_error(KVR_ERR_INPUT, "--kv-forward %s: scheme %s has no KV chain to forward",
-                         kvr_kv_forward_name(o->kv_forward), kvr_scheme_name(o->scheme));
+    enum kvr_status st = kvr_scheme_check_forward(o->scheme, o->kv_forward);
+    if (st) return st;
     if (o->links && o->links->n_gpus < n_ranks)
         return kvr_error(KVR_ERR_INPUT, "machine %s has %d GPUs, fewer than the %d ranks",
                          o->links->name, o->links->n_gpus, n_ranks);

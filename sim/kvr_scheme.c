@@ -72,6 +72,18 @@ int kvr_kv_forward_from_name(const char *name)
     return -1;
 }
 
+enum kvr_status kvr_scheme_check_forward(enum kvr_scheme s, enum kvr_kv_forward f)
+{
+    const struct kvr_scheme_desc *d = kvr_scheme_get(s);
+    if (!d) return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)s);
+    if ((int)f < 0 || f >= KVR_N_FWD)
+        return kvr_error(KVR_ERR_INPUT, "unknown KV hand-off mode %d", (int)f);
+    if (f != KVR_FWD_WHOLE && !(d->options & KVR_SO_FORWARD))
+        return kvr_error(KVR_ERR_INPUT, "--kv-forward %s: scheme %s has no KV chain to forward",
+                         forward_names[f], d->name);
+    return KVR_OK;
+}
+
 void kvr_kv_forward_list_text(char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s, %s, %s", forward_names[0], forward_names[1], forward_names[2]);

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kvr_status.h"
+
 /* Options of a scheme (the `options` column). */
 enum {
     KVR_SO_EVEN = 0,           /* an even split, always */
@@ -54,6 +56,10 @@ const struct kvr_scheme_desc *kvr_scheme_find(const char *name);
 const char *kvr_scheme_name(enum kvr_scheme s);
 int kvr_scheme_from_name(const char *name); /* -1 when unknown */
 bool kvr_scheme_executes(enum kvr_scheme s);
+/* KVR_OK when scheme s is known and mode f is one it runs (whole for every scheme, the
+ * others for chains with KVR_SO_FORWARD); else KVR_ERR_INPUT naming both. The one check of
+ * the plan, the simulator and the ranks. */
+enum kvr_status kvr_scheme_check_forward(enum kvr_scheme s, enum kvr_kv_forward f);
 
 /* Where the partition of a scheme that takes any partition comes from. */
 enum kvr_part_source {

@@ -84,13 +84,9 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     if (plan->p < 1 || plan->p > machine->n_gpus)
         return kvr_error(KVR_ERR_INPUT, "p = %d is outside 1..%d GPUs of %s", plan->p,
                          machine->n_gpus, machine->name);
+    enum kvr_status st = kvr_scheme_check_forward(plan->scheme, plan->kv_forward);
+    if (st) return st;
     const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
-    if (!d) return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)plan->scheme);
-    if ((int)plan->kv_forward < 0 || plan->kv_forward >= KVR_N_FWD)
-        return kvr_error(KVR_ERR_INPUT, "unknown KV hand-off mode %d", (int)plan->kv_forward);
-    if (plan->kv_forward != KVR_FWD_WHOLE && !(d->options & KVR_SO_FORWARD))
-        return kvr_error(KVR_ERR_INPUT, "--kv-forward %s: scheme %s has no KV chain to forward",
-                         kvr_kv_forward_name(plan->kv_forward), d->name);
     if ((d->options & KVR_SO_ONE_GPU) && plan->p != 1)
         return kvr_error(KVR_ERR_INPUT, "scheme %s runs on one GPU, not %d", d->name, plan->p);
     if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
@@ -240,13 +236,7 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
     sim->tl = timeline;
     sim->res = res;
     if (timeline) timeline->n = timeline->n_dropped = 0;
-    if (!kvr_scheme_get(plan->scheme))
-        return kvr_error(KVR_ERR_INPUT, "unknown scheme %d", (int)plan->scheme);
-    if (plan->kv_forward != KVR_FWD_WHOLE &&
-        (plan->kv_forward >= KVR_N_FWD ||
-         !(kvr_scheme_get(plan->scheme)->options & KVR_SO_FORWARD)))
-        return kvr_error(KVR_ERR_INPUT, "KV hand-off mode %d does not apply to scheme %s",
-                         (int)plan->kv_forward, kvr_scheme_name(plan->scheme));
+    if ((st = kvr_scheme_check_forward(plan->scheme, plan->kv_forward))) return st;
     for (int r = 0; r < plan->p; r++)
         sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0;
     sim->sharded = false;

@@ -178,6 +178,14 @@ static void test_one_rank_and_refusals(void)
     struct kvr_sim *sim;
     kvr_sim_open(m, &mach, &sim);
     ok(kvr_sim_run(sim, &tsp, &r, NULL) == KVR_ERR_INPUT, "kvr_sim_run refuses it too");
+    struct kvr_plan bad = {.scheme = KVR_SCHEME_KVR, .p = 4, .ctx = 8192};
+    kvr_plan_even(&bad);
+    bad.kv_forward = (enum kvr_kv_forward) - 1;
+    ok(kvr_plan_check(&bad, &mach) == KVR_ERR_INPUT &&
+           kvr_sim_run(sim, &bad, &r, NULL) == KVR_ERR_INPUT,
+       "a negative hand-off mode on kvr: refused by the check and by kvr_sim_run");
+    bad.kv_forward = KVR_N_FWD;
+    ok(kvr_sim_run(sim, &bad, &r, NULL) == KVR_ERR_INPUT, "  and one past the last mode");
     kvr_sim_free(sim);
     ok(kvr_kv_forward_from_name("streamed") == KVR_FWD_STREAMED &&
            kvr_kv_forward_from_name("bogus") == -1 &&
