@@ -20,15 +20,6 @@
 #include "kvr_search.h"
 #include "kvr_search_plan.h"
 
-/* CPU seconds of this process: the dev machine's 2 cores are shared, so wall time overstates
- * a search's cost; the tables show both. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 struct scale_case {
     const char *machine;
     int p;
@@ -113,10 +104,10 @@ static void run_case(const struct scale_case *c, struct scale_result *x)
     memset(x, 0, sizeof *x);
     enum kvr_status st = kvr_model_resolve(c->model, &m);
     if (!st) st = open_case(c, &m, &obj);
-    double t0 = kvr_cli_now_s(), c0 = cpu_s();
+    double t0 = kvr_cli_now_s(), c0 = kvr_cli_cpu_s();
     uint64_t e0 = obj ? kvr_objective_evals(obj) : 0;
     if (!st) st = kvr_search_plan(obj, c->ctx, &o, &x->plan);
-    x->wall_s = kvr_cli_now_s() - t0, x->cpu_s = cpu_s() - c0;
+    x->wall_s = kvr_cli_now_s() - t0, x->cpu_s = kvr_cli_cpu_s() - c0;
     if (!st) x->evals = kvr_objective_evals(obj) - e0 + x->plan.fewer_evals;
     struct kvr_search_result orc;
     if (!st) st = kvr_objective_set_mapping(obj, x->plan.map);
@@ -296,13 +287,13 @@ static enum kvr_status issue_row(struct issue_row *x)
     if (!st) st = open_case(&c, &m, &obj);
     x->hier_s = INFINITY;
     for (int k = 0; k < 3 && !st; k++) {
-        double t0 = cpu_s();
+        double t0 = kvr_cli_cpu_s();
         st = kvr_search_hier(obj, c.ctx, &o, &h);
-        x->hier_s = fmin(x->hier_s, cpu_s() - t0);
+        x->hier_s = fmin(x->hier_s, kvr_cli_cpu_s() - t0);
     }
-    double t0 = cpu_s();
+    double t0 = kvr_cli_cpu_s();
     if (!st) st = kvr_search_descent(obj, c.ctx, &o, &d);
-    x->descent_s = cpu_s() - t0;
+    x->descent_s = kvr_cli_cpu_s() - t0;
     if (!st) st = kvr_search_multistart(obj, c.ctx, &o, &s);
     if (!st) {
         double best = fmin(s.ttft_s, fmin(h.ttft_s, d.ttft_s));

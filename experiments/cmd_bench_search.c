@@ -25,13 +25,6 @@ static void add_gap(struct gaps *g, double v, double ref)
     g->max = g->n == 1 || x > g->max ? x : g->max;
 }
 
-static double cpu_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double table_cpu_s; /* CPU seconds of the table (the dev machine's cores are shared) */
 
 static enum kvr_status build_table(struct kvr_search_job *job, double *wall_s)
@@ -42,9 +35,9 @@ static enum kvr_status build_table(struct kvr_search_job *job, double *wall_s)
     a.mach.machine = "a100-nvlink,a100-10GBps";
     a.gpus = "2,4,8";
     enum kvr_status st = kvr_search_job_prepare(&a, job);
-    double t0 = kvr_cli_now_s(), c0 = cpu_now_s();
+    double t0 = kvr_cli_now_s(), c0 = kvr_cli_cpu_s();
     if (!st) st = kvr_search_job_run(job, NULL, NULL, false);
-    *wall_s = kvr_cli_now_s() - t0, table_cpu_s = cpu_now_s() - c0;
+    *wall_s = kvr_cli_now_s() - t0, table_cpu_s = kvr_cli_cpu_s() - c0;
     return st;
 }
 

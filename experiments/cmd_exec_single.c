@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cmd_exec.h"
+#include "kvr_cli.h"
 #include "kvr_out.h"
 #include "kvr_sim.h"
 #include "kvr_timeline_out.h"
@@ -68,13 +69,6 @@ static enum kvr_status dump_kv(struct kvr_exec *ex, const char *path, uint32_t c
     return st;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 struct events {
     struct kvr_event *v;
     size_t n;
@@ -83,8 +77,8 @@ struct events {
 
 static void event(struct events *e, int layer, const char *what, double t0)
 {
-    e->v[e->n++] =
-        (struct kvr_event){0, layer, KVR_EV_COMPUTE, what, t0 - e->base, now_s() - e->base, 0, -1};
+    e->v[e->n++] = (struct kvr_event){
+        0, layer, KVR_EV_COMPUTE, what, t0 - e->base, kvr_cli_now_s() - e->base, 0, -1};
 }
 
 /* One more, synchronous prefill: rank 0's compute events, as TSV (kvr sim's form) or a Chrome
@@ -93,27 +87,27 @@ static enum kvr_status timeline(const struct exec_args *a, struct kvr_exec *ex,
                                 const int32_t *tokens, uint32_t ctx, float *logits)
 {
     const struct kvr_model *m = kvr_exec_model(ex);
-    struct events e = {calloc(2 * (size_t)m->n_layers + 2, sizeof *e.v), 0, now_s()};
+    struct events e = {calloc(2 * (size_t)m->n_layers + 2, sizeof *e.v), 0, kvr_cli_now_s()};
     if (!e.v) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     double t = e.base;
     enum kvr_status st = kvr_exec_embed(ex, tokens, ctx);
     if (!st) st = kvr_exec_sync(ex);
     event(&e, -1, "embed", t);
     for (uint32_t l = 0; l < m->n_layers && !st; l++) {
-        t = now_s();
+        t = kvr_cli_now_s();
         if (!(st = kvr_exec_layer_qkv(ex, l, 0, ctx))) st = kvr_exec_sync(ex);
         event(&e, (int)l, "pre", t);
-        t = now_s();
+        t = kvr_cli_now_s();
         if (!st && !(st = kvr_exec_layer_rest(ex, l, 0, ctx, KVR_MASK_CAUSAL)))
             st = kvr_exec_sync(ex);
         event(&e, (int)l, "attn+post", t);
     }
-    t = now_s();
+    t = kvr_cli_now_s();
     if (!st) st = kvr_exec_logits(ex, ctx, logits);
     event(&e, (int)m->n_layers, "head", t);
     enum kvr_timeline_format fmt;
     struct kvr_timeline_meta meta = {"single",   m->name, "one device",
-                                     "executor", 1,       now_s() - e.base};
+                                     "executor", 1,       kvr_cli_now_s() - e.base};
     if (!st) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!st) st = kvr_timeline_write(a->timeline, fmt, e.v, e.n, &meta);
     free(e.v);

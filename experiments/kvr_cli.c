@@ -147,11 +147,20 @@ void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap)
         n += (size_t)snprintf(buf + n, cap - n, " %s", argv[i]);
 }
 
-double kvr_cli_now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double kvr_cli_now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+double kvr_cli_cpu_s(void)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s)
