@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kvr_sim_int.h"
+#include "kvr_tp.h"
 #include "kvr_units.h"
 
 static double activation_bytes(const struct kvr_model *m, uint64_t tokens)

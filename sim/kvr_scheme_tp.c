@@ -1,23 +1,7 @@
 /* tp: Megatron tensor parallelism. */
 #include "kvr_cost.h"
 #include "kvr_sim_int.h"
-
-/* Rank i's shard of n items split over p (the first n % p ranks get one more). */
-static uint32_t shard(uint32_t n, int p, int i)
-{
-    return n / (uint32_t)p + ((uint32_t)i < n % (uint32_t)p);
-}
-
-/* Rank i's part of the model under tensor parallelism: heads and MLP columns split, KV heads
- * split when there are at least p of them, else replicated (one per rank). */
-void kvr_tp_shard(const struct kvr_model *m, int p, int i, struct kvr_model *out)
-{
-    *out = *m;
-    out->n_heads = shard(m->n_heads, p, i);
-    out->n_kv_heads = m->n_kv_heads >= (uint32_t)p ? shard(m->n_kv_heads, p, i) : 1;
-    out->d_ffn = shard(m->d_ffn, p, i);
-    out->vocab = shard(m->vocab, p, i);
-}
+#include "kvr_tp.h"
 
 static double tp_ops_s(const struct kvr_model *full, const struct kvr_model *part,
                        const struct kvr_gpu *g, enum kvr_op first, enum kvr_op last, uint64_t n)

@@ -62,5 +62,3 @@ void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,
 enum kvr_status kvr_sim_ring_auto(struct kvr_sim *sim, const struct kvr_plan *plan,
                                   struct kvr_sim_result *res, struct kvr_timeline *timeline);
 
-/* Rank i's part of the model under tensor parallelism (kvr_scheme_tp.c). */
-void kvr_tp_shard(const struct kvr_model *m, int p, int i, struct kvr_model *out);

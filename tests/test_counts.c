@@ -3,6 +3,7 @@
 #include "kvr_config.h"
 #include "kvr_counts.h"
 #include "fixtures.h"
+#include "kvr_tp.h"
 #include "tap.h"
 
 static void test_tiny_params(void)
@@ -241,8 +242,36 @@ static void test_window(void)
            "no window: the causal count");
 }
 
+/* Megatron shards: even splits, KV heads replicated past their count, the refusals. */
+static void test_tp(void)
+{
+    struct kvr_model m = {.name = "x", .n_heads = 32, .n_kv_heads = 8, .d_ffn = 100, .vocab = 7};
+    struct kvr_model s;
+    kvr_tp_shard(&m, 3, 0, &s);
+    ok(s.n_heads == 11 && s.n_kv_heads == 3 && s.d_ffn == 34 && s.vocab == 3,
+       "shard 0 of 3 gets one more");
+    kvr_tp_shard(&m, 16, 15, &s);
+    ok(s.n_heads == 2 && s.n_kv_heads == 1, "16 shards of 8 KV heads: one replicated each");
+    ok(kvr_tp_check(&m, 4, "--tp") == KVR_OK && kvr_tp_check(&m, 16, "--tp") == KVR_OK,
+       "t = 4 and 16 shard 32 heads over 8 KV heads");
+    ok(kvr_tp_check(&m, 3, "--tp") == KVR_ERR_INPUT, "t = 3 does not divide 32 heads");
+    m.n_kv_heads = 4;
+    ok(kvr_tp_check(&m, 8, "--tp") == KVR_OK && kvr_tp_check(&m, 32, "--tp") == KVR_OK,
+       "8, 32 over 4 KV heads");
+    m.n_kv_heads = 12, m.n_heads = 48;
+    ok(kvr_tp_check(&m, 8, "--tp") == KVR_ERR_INPUT,
+       "8 neither divides nor is a multiple of 12 KV heads");
+    ok(kvr_tp_check(&m, 0, "--tp") == KVR_ERR_INPUT, "t = 0 refused");
+    m.n_heads = 32, m.n_kv_heads = 8;
+    ok(kvr_tp_head0(&m, 4, 3) == 24 && kvr_tp_kv_head0(&m, 4, 3) == 6,
+       "shard 3 of 4: heads 24.., KV heads 6..");
+    ok(kvr_tp_head0(&m, 16, 5) == 10 && kvr_tp_kv_head0(&m, 16, 5) == 2,
+       "shard 5 of 16: heads 10, 11 on KV head 2");
+}
+
 int main(void)
 {
+    test_tp();
     test_window();
     test_tiny_params();
     test_embed_rows();
