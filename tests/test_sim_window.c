@@ -10,6 +10,7 @@
 
 #include "kvr_calib.h"
 #include "kvr_cost.h"
+#include "kvr_search.h"
 #include "kvr_sim.h"
 #include "fixtures.h"
 #include "tap.h"
@@ -200,6 +201,39 @@ static void test_ring(void)
     }
 }
 
+/* The balanced split (kvr_plan_balanced): a = 1348 FLOPs of token-local work a token (pre 324,
+ * post 1024), b = 42 a pair. ctx 100 on 2 ranks, window 2: the prefix's work is 2a + 2b =
+ * 2780 up to the window, then a + 2b = 1432 a token; half of 134800 + 42 (2 + 98 x 2) = 143116
+ * is 71558, reached at S = 2 + (71558 - 2780) / 1432 = 50.03: (50, 50). Without the window half
+ * of 134800 + 42 x 5000 is 172400 = 1348 S + 21 S^2 at S = 64.03: (64, 36). */
+static void test_balanced(void)
+{
+    unit_machine(&mach, 2);
+    struct kvr_model w = windowed(2);
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_KVR, .p = 2, .ctx = 100};
+    kvr_plan_balanced(&plan, &w, &mach.gpu);
+    ok(plan.tokens[0] == 50 && plan.tokens[1] == 50, "balanced, window 2, ctx 100: 50 + 50 (%llu)",
+       (unsigned long long)plan.tokens[0]);
+    kvr_plan_balanced(&plan, &tiny, &mach.gpu);
+    ok(plan.tokens[0] == 64 && plan.tokens[1] == 36, "balanced, no window, ctx 100: 64 + 36 (%llu)",
+       (unsigned long long)plan.tokens[0]);
+}
+
+/* The search's model of the chain (kvr_search_hier.c) hands on what kvr_scheme_kvr.c does:
+ * chunks 3, 2 on a link of 0.001 B/s, the hop [first(3), 3) is 1 + 16 / 0.001 = 16001 s
+ * (48001 s for [0, 3) without the window), above both ranks' cycles (4254 s, 2864 s). */
+static void test_search_hop(void)
+{
+    unit_machine(&mach, 2);
+    mach.link_Bps[0][1] = 1e-3;
+    struct kvr_model w = windowed(2);
+    const uint64_t tokens[2] = {3, 2};
+    is_dbl(kvr_bottleneck_of(&w, &mach, 2, tokens), 16001, 1e-12,
+           "search's bottleneck, window 2: the hop of one token, 16001 s");
+    is_dbl(kvr_bottleneck_of(&tiny, &mach, 2, tokens), 48001, 1e-12,
+           "search's bottleneck, no window: the hop of 3 tokens, 48001 s");
+}
+
 int main(void)
 {
     test_efficiency_pairs();
@@ -208,5 +242,7 @@ int main(void)
     test_tsp();
     test_ring_pass();
     test_ring();
+    test_balanced();
+    test_search_hop();
     return tap_done();
 }
