@@ -148,7 +148,9 @@ static enum kvr_status on_noise(struct machine_ini *mi, const char *key, const c
         else
             return kvr_error(KVR_ERR_INPUT, "mode = '%s' is not constant or random", v);
     } else if (!strcmp(key, "links")) {
-        snprintf(mi->noise_links, sizeof mi->noise_links, "%s", v);
+        if ((size_t)snprintf(mi->noise_links, sizeof mi->noise_links, "%s", v) >=
+            sizeof mi->noise_links)
+            return kvr_error(KVR_ERR_INPUT, "links = '%.40s...' is too long", v);
         mi->noise_line = line;
     } else if (!strcmp(key, "seed")) {
         if (kvr_parse_u64(v, UINT64_MAX, &nz->seed))
@@ -165,7 +167,9 @@ static enum kvr_status on_machine_key(void *user, const char *section, const cha
     struct machine_ini *mi = user;
     if (!strcmp(section, "links")) {
         if (mi->n_links == 32) return kvr_error(KVR_ERR_INPUT, "more than 32 link overrides");
-        snprintf(mi->links[mi->n_links], sizeof mi->links[0], "%s=%s", key, v);
+        if ((size_t)snprintf(mi->links[mi->n_links], sizeof mi->links[0], "%s=%s", key, v) >=
+            sizeof mi->links[0])
+            return kvr_error(KVR_ERR_INPUT, "link '%s = %s' is too long", key, v);
         mi->link_lines[mi->n_links++] = line;
         return KVR_OK;
     }
@@ -266,18 +270,29 @@ struct unit {
     double scale;
 };
 
-/* key = value in the first unit of units (ending in the base unit, scale 1) that kvr's parser
- * reads back as v exactly. */
+/* v in the unit of units (the last the base unit, scale 1) whose text kvr's parser reads back
+ * as v exactly, the shortest such (the base unit always is). */
+static void format_number(char *text, size_t cap, double v, const struct unit *units,
+                          enum kvr_status (*parse)(const char *, double *))
+{
+    char num[400], best[420] = "";
+    for (const struct unit *u = units;; u++) {
+        put_decimal(num, sizeof num, v / u->scale);
+        snprintf(text, cap, "%s%s", num, u->text);
+        double back;
+        bool exact = u->scale == 1 || (!parse(text, &back) && back == v);
+        if (exact && (!best[0] || strlen(text) < strlen(best)))
+            snprintf(best, sizeof best, "%s", text);
+        if (u->scale == 1) break;
+    }
+    snprintf(text, cap, "%s", best);
+}
+
 static void put_number(FILE *f, const char *key, double v, const struct unit *units,
                        enum kvr_status (*parse)(const char *, double *))
 {
-    char num[400], text[420];
-    for (const struct unit *u = units;; u++) {
-        put_decimal(num, sizeof num, v / u->scale);
-        snprintf(text, sizeof text, "%s%s", num, u->text);
-        double back;
-        if (u->scale == 1 || (!parse(text, &back) && back == v)) break;
-    }
+    char text[420];
+    format_number(text, sizeof text, v, units, parse);
     fprintf(f, "%s = %s\n", key, text);
 }
 
@@ -323,10 +338,10 @@ static void put_gpu(FILE *f, const struct kvr_gpu *g)
 /* A link's rate and latency as [links] writes them: RATE,LATENCY. */
 static void link_text(char *buf, size_t cap, double bw, double lat)
 {
-    char r[400], l[400];
-    put_decimal(r, sizeof r, bw);
-    put_decimal(l, sizeof l, lat);
-    snprintf(buf, cap, "%sB/s,%ss", r, l);
+    char r[420], l[420];
+    format_number(r, sizeof r, bw, bw_units, kvr_parse_rate_Bps);
+    format_number(l, sizeof l, lat, time_units, kvr_parse_duration_s);
+    snprintf(buf, cap, "%s,%s", r, l);
 }
 
 /* The links the topology alone would not give (kvr_machine_build_links: same node intra,
@@ -334,7 +349,7 @@ static void link_text(char *buf, size_t cap, double bw, double lat)
 static void put_links(FILE *f, const struct kvr_machine *h)
 {
     int size = h->n_nodes * h->gpus_per_node, n = 0;
-    char text[820];
+    char text[860];
     for (int i = 0; i < size; i++)
         for (int j = 0; j < size; j++) {
             bool same = i / h->gpus_per_node == j / h->gpus_per_node;

@@ -126,6 +126,18 @@ int main(void)
     a.noise.mode = KVR_NOISE_CONSTANT;
     a.n_gpus = 8;
     round_trip(&a, "awkward, constant noise on all links, 8 GPUs");
+    /* a value the reader cannot hold is refused, not cut short */
+    char path[256];
+    snprintf(path, sizeof path, "%s/long.ini", dir);
+    FILE *f = fopen(path, "w");
+    if (f)
+        fprintf(f,
+                "[gpu]\npeak = 1TFLOPS\nmem_bw = 1TB/s\nmem = 1GiB\n[topology]\n"
+                "gpus_per_node = 2\nintra_bw = 1GB/s\n[links]\n0-1 = 1%0100dB/s\n",
+                0),
+            fclose(f);
+    ok(f && kvr_machine_load_ini(path, &b) == KVR_ERR_INPUT, "an over-long link value is refused");
+    like(kvr_error_message(), "too long", "  the message says so");
     tap_rmdir(dir);
     return tap_done();
 }
