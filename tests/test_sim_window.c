@@ -234,6 +234,41 @@ static void test_search_hop(void)
            "search's bottleneck, no window: the hop of 3 tokens, 48001 s");
 }
 
+/* The presets at 32k on 4 GPUs, chunks of 8k, by hand: K/V of a token and layer 2 x 8 x 128 x 2
+ * = 4096 B (Mistral-7B, Llama-3.1-8B; 32 layers), 2 x 4 x 128 x 2 = 2048 B (Qwen2-7B, 28 layers,
+ * no window: use_sliding_window false). KVR's whole hand-off, per layer:
+ *   Mistral (W 4096)  3 hops x 4095 tokens x 4096 B x 32 = 1,610,219,520 B;
+ *   Llama-3.1         (8k + 16k + 24k) x 4096 x 32 = 6,442,450,944 B;
+ *   Qwen2             (8k + 16k + 24k) x 2048 x 28 = 2,818,572,288 B.
+ * Mistral's last rank keeps [24576 - 4095, 32768) = 12287 tokens: 12287 x 32 x 4096 =
+ * 1,610,481,664 B; TSP gathers 4 x 3 x 8192 x 4096 x 32 = 12,884,901,888 B and keeps
+ * 32768 x 32 x 4096 = 4,294,967,296 B on every rank, as without the window. */
+static void test_presets(void)
+{
+    static const struct {
+        const char *model;
+        double bytes;
+    } want[] = {
+        {"mistral-7b", 1610219520.0}, {"llama-3.1-8b", 6442450944.0}, {"qwen2-7b", 2818572288.0}};
+    kvr_machine_resolve("a100-nvlink", &mach);
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        const struct kvr_model *m = kvr_model_preset_find(want[k].model);
+        struct kvr_plan plan = {.scheme = KVR_SCHEME_KVR, .p = 4, .ctx = 32768};
+        kvr_plan_even(&plan);
+        struct kvr_sim_result r;
+        ok(m && !run(m, &plan, &r, NULL), "%s at 32k on 4 GPUs runs", want[k].model);
+        is_dbl(r.bytes_sent_total, want[k].bytes, 1e-15, "%s, kvr whole: %.0f B handed on",
+               want[k].model, want[k].bytes);
+        if (k) continue;
+        is_dbl(r.rank[3].kv_bytes, 1610481664.0, 1e-15,
+               "mistral-7b: the last rank keeps 12287 tokens");
+        plan.scheme = KVR_SCHEME_TSP;
+        ok(!run(m, &plan, &r, NULL) && r.bytes_sent_total == 12884901888.0 &&
+               r.rank[0].kv_bytes == 4294967296.0,
+           "mistral-7b, tsp: 12,884,901,888 B gathered, 4,294,967,296 B kept per rank");
+    }
+}
+
 int main(void)
 {
     test_efficiency_pairs();
@@ -244,5 +279,6 @@ int main(void)
     test_ring();
     test_balanced();
     test_search_hop();
+    test_presets();
     return tap_done();
 }
