@@ -237,8 +237,8 @@ enum kvr_status kvr_machine_load_ini(const char *path, struct kvr_machine *out)
 }
 
 /* The writer beside its reader: every number in its shortest decimal that reads back as the
- * same double (no exponent: the unit parsers take digits[.digits]), in the key's usual unit
- * when that reads back exactly, else in the base unit (FLOPS, B/s, s, bytes), which always
+ * same double (no exponent: the unit parsers take digits[.digits]), in the unit whose text is
+ * shortest among those that read back exactly; the base unit (FLOPS, B/s, s, bytes) always
  * does (the mantissa times 1). */
 static void put_decimal(char *buf, size_t cap, double v)
 {
@@ -313,7 +313,7 @@ static void put_gpu(FILE *f, const struct kvr_gpu *g)
     char key[64];
     fprintf(f, "\n[gpu]\nname = %s\n", g->name);
     put_number(f, "peak", g->peak_flops, flops_units, kvr_parse_flops_rate);
-    put_number(f, "mem_bw", g->mem_Bps, bw_units + 1, kvr_parse_rate_Bps);
+    put_number(f, "mem_bw", g->mem_Bps, bw_units + 1, kvr_parse_rate_Bps); /* TB/s, B/s */
     put_number(f, "mem", g->mem_bytes, byte_units, kvr_parse_bytes);
     put_number(f, "mem_reserve", g->mem_reserve_bytes, byte_units, kvr_parse_bytes);
     put_number(f, "launch", g->launch_s, time_units, kvr_parse_duration_s);
