@@ -160,6 +160,22 @@ static void test_tsp(void)
         }
 }
 
+/* tsp-paper gathers K/V expanded to tiny's 2 query heads: 32 B a token, a step of 1 + 96 =
+ * 97 s, 2 x 96 B a layer (384 B), 12 expanded tokens kept (384 B), the window or not; the dense
+ * block as tsp's: 2 (972 + 97 + 504 + 3072) + 192 = 9482 s. */
+static void test_tsp_paper(void)
+{
+    unit_machine(&mach, 2);
+    struct kvr_model w = windowed(2);
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_TSP_PAPER, .p = 2, .ctx = 6};
+    kvr_plan_even(&plan);
+    struct kvr_sim_result r;
+    ok(!run(&w, &plan, &r, NULL), "tsp-paper, window 2 runs");
+    is_dbl(r.ttft_s, 9482, 1e-9, "tsp-paper, window 2: TTFT 9482 s");
+    ok(fabs(r.bytes_sent_total - 384) < 1e-9 && fabs(r.rank[1].kv_bytes - 384) < 1e-9,
+       "tsp-paper, window 2: 384 B gathered (expanded, whole chunks), 384 B kept per rank");
+}
+
 /* ring-pass, p = 2, chunks 3, 3: one step of whole blocks (2 x 48 B a layer, 192 B), every
  * rank keeps the whole cache (192 B), the window or not; only the attention shrinks. */
 static void test_ring_pass(void)
@@ -275,6 +291,7 @@ int main(void)
     test_kvr_whole();
     test_kvr_pieces();
     test_tsp();
+    test_tsp_paper();
     test_ring_pass();
     test_ring();
     test_balanced();
