@@ -51,9 +51,12 @@ static double mean_share(const struct kvr_machine *h, int i, int j)
     return 1 - nz->share / -log1p(-nz->share);
 }
 
+/* Hop i carries [first(s), s): with a sliding window only what later ranks attend
+ * (kvr_scheme_kvr.c's whole hand-off). */
 static double hop_s(const struct chain *c, int i, uint64_t s)
 {
-    return kvr_link_overlap_s(c->h, i, i + 1, (double)s * c->kvb, mean_share(c->h, i, i + 1));
+    double rows = (double)(s - kvr_window_first(c->m, s));
+    return kvr_link_overlap_s(c->h, i, i + 1, rows * c->kvb, mean_share(c->h, i, i + 1));
 }
 
 /* Rank m's chunk [s, e) fits in the bottleneck and in the GPU's memory (both decrease in s). */

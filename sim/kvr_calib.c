@@ -18,7 +18,7 @@ static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t 
     bool layer = op < KVR_N_LAYER_OPS;
     uint64_t c = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : ctx;
     if (kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) return INFINITY;
-    double rows = kvr_cost_eff_rows(g, (enum kvr_op)op, 0, c, KVR_MASK_CAUSAL);
+    double rows = kvr_cost_model_eff_rows(m, g, (enum kvr_op)op, 0, c, KVR_MASK_CAUSAL);
     double t = kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, rows);
     return layer ? t * m->n_layers : t;
 }

@@ -53,16 +53,24 @@ double kvr_cost_eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t s, ui
     return eff_rows(g, op, c, pairs_of(s, c, mask));
 }
 
+/* The pairs the op computes (kvr_op_cost's): a sliding window's, not the causal count. */
+double kvr_cost_model_eff_rows(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
+                               uint64_t s, uint64_t c, enum kvr_mask mask)
+{
+    return eff_rows(g, op, c, (double)kvr_model_attn_pairs(m, s, c, mask));
+}
+
 /* Sum of op times over [first, last] for a chunk; counts never overflow for validated inputs
  * (kvr_counts.h limits), so a failed count is a programming error and costs infinity. */
 static double ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
                     enum kvr_op last, uint64_t s, uint64_t c, enum kvr_mask mask)
 {
-    double t = 0, pairs = pairs_of(s, c, mask);
+    double t = 0;
     for (int op = first; op <= (int)last; op++) {
         struct kvr_op_cost x;
         if (kvr_op_cost(m, (enum kvr_op)op, s, c, mask, &x)) return INFINITY;
-        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, eff_rows(g, (enum kvr_op)op, c, pairs));
+        t += kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x,
+                                 kvr_cost_model_eff_rows(m, g, (enum kvr_op)op, s, c, mask));
     }
     return t;
 }

@@ -21,9 +21,14 @@ double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum 
 double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
                            const struct kvr_op_cost *c, double rows);
 
-/* The rows that set op's efficiency for a chunk of c tokens after s (see above). */
+/* The rows that set op's efficiency for a chunk of c tokens after s (see above), without a
+ * sliding window (the causal or dense pair count); for a model use kvr_cost_model_eff_rows. */
 double kvr_cost_eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t s, uint64_t c,
                          enum kvr_mask mask);
+/* The same with model m's pairs (kvr_model_attn_pairs: its sliding window honoured), as every
+ * op time of the simulator uses them. */
+double kvr_cost_model_eff_rows(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
+                               uint64_t s, uint64_t c, enum kvr_mask mask);
 
 /* A layer's phases for a chunk of c tokens after s, as KV-Runahead orders them:
  * pre = norm, QKV, rotary; attention = scores, softmax, PV; post = out-proj, norm, MLP, residual.

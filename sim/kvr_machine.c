@@ -155,7 +155,8 @@ enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
     enum kvr_status st = parse_link_ends(m, spec, eq, &i, &j, &directed);
     if (st) return kvr_error_prefix(st, "--link: ");
     char rate[64];
-    snprintf(rate, sizeof rate, "%s", eq + 1);
+    if ((size_t)snprintf(rate, sizeof rate, "%s", eq + 1) >= sizeof rate)
+        return kvr_error(KVR_ERR_INPUT, "--link '%s': the rate and latency are too long", spec);
     char *comma = strchr(rate, ',');
     double lat = m->link_lat_s[i][j], bw;
     if (comma) {

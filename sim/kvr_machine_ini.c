@@ -5,6 +5,7 @@
  * directed); [noise] share, mode, links, seed. Every error names file:line. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvr_file.h"
@@ -58,7 +59,7 @@ static enum kvr_status (*const parse_number[])(const char *, double *) = {
     [K_DURATION] = kvr_parse_duration_s,
 };
 
-static enum kvr_status set_value(void *dst, enum kind kind, const char *v)
+static enum kvr_status set_value(void *dst, enum kind kind, const char *v, const void *zero_ok)
 {
     double x = 0;
     uint64_t n;
@@ -80,7 +81,7 @@ static enum kvr_status set_value(void *dst, enum kind kind, const char *v)
         snprintf(dst, 64, "%s", v);
         return KVR_OK;
     }
-    if (!st && !(x > 0) && kind != K_DURATION)
+    if (!st && !(x > 0) && kind != K_DURATION && dst != zero_ok)
         return kvr_error(KVR_ERR_INPUT, "'%s' must be > 0", v);
     if (!st) *(double *)dst = x;
     return st;
@@ -147,7 +148,9 @@ static enum kvr_status on_noise(struct machine_ini *mi, const char *key, const c
         else
             return kvr_error(KVR_ERR_INPUT, "mode = '%s' is not constant or random", v);
     } else if (!strcmp(key, "links")) {
-        snprintf(mi->noise_links, sizeof mi->noise_links, "%s", v);
+        if ((size_t)snprintf(mi->noise_links, sizeof mi->noise_links, "%s", v) >=
+            sizeof mi->noise_links)
+            return kvr_error(KVR_ERR_INPUT, "links = '%.40s...' is too long", v);
         mi->noise_line = line;
     } else if (!strcmp(key, "seed")) {
         if (kvr_parse_u64(v, UINT64_MAX, &nz->seed))
@@ -164,7 +167,9 @@ static enum kvr_status on_machine_key(void *user, const char *section, const cha
     struct machine_ini *mi = user;
     if (!strcmp(section, "links")) {
         if (mi->n_links == 32) return kvr_error(KVR_ERR_INPUT, "more than 32 link overrides");
-        snprintf(mi->links[mi->n_links], sizeof mi->links[0], "%s=%s", key, v);
+        if ((size_t)snprintf(mi->links[mi->n_links], sizeof mi->links[0], "%s=%s", key, v) >=
+            sizeof mi->links[0])
+            return kvr_error(KVR_ERR_INPUT, "link '%s = %s' is too long", key, v);
         mi->link_lines[mi->n_links++] = line;
         return KVR_OK;
     }
@@ -173,7 +178,9 @@ static enum kvr_status on_machine_key(void *user, const char *section, const cha
         if (strcmp(section, keys[k].section) || strcmp(key, keys[k].key)) continue;
         if (mi->set & (1u << k)) return kvr_error(KVR_ERR_INPUT, "key '%s' repeats", key);
         mi->set |= 1u << k;
-        enum kvr_status st = set_value((char *)mi->m + keys[k].offset, keys[k].kind, v);
+        /* mem_reserve may be 0 (kvr_gpu_validate's range), as the writer writes it */
+        enum kvr_status st = set_value((char *)mi->m + keys[k].offset, keys[k].kind, v,
+                                       &mi->m->gpu.mem_reserve_bytes);
         return st ? kvr_error_prefix(st, "%s: ", key) : KVR_OK;
     }
     int hit = 0;
@@ -229,28 +236,168 @@ enum kvr_status kvr_machine_load_ini(const char *path, struct kvr_machine *out)
     return KVR_OK;
 }
 
-/* The writer beside its reader: what kvr_machine_load_ini reads back to the same machine
- * (the GPU's cost parameters and the topology; per-link overrides and noise are not written). */
+/* The writer beside its reader: every number in its shortest decimal that reads back as the
+ * same double (no exponent: the unit parsers take digits[.digits]), in the unit whose text is
+ * shortest among those that read back exactly; the base unit (FLOPS, B/s, s, bytes) always
+ * does (the mantissa times 1). */
+static void put_decimal(char *buf, size_t cap, double v)
+{
+    char e[40], digits[24];
+    int prec = 1, nd = 0;
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    snprintf(e, sizeof e, "%.*e", prec - 1, v);
+    const char *q = e;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
+    int point = atoi(q + 1) + 1; /* v = 0.digits x 10^point */
+    size_t n = 0;
+    if (point <= 0) {
+        buf[n++] = '0', buf[n++] = '.';
+        for (int k = point; k < 0 && n + 1 < cap; k++) buf[n++] = '0';
+    }
+    for (int k = 0; (k < nd || k < point) && n + 2 < cap; k++) {
+        if (k == point && point > 0) buf[n++] = '.';
+        buf[n++] = k < nd ? digits[k] : '0';
+    }
+    buf[n] = 0;
+}
+
+struct unit {
+    const char *text;
+    double scale;
+};
+
+/* v in the unit of units (the last the base unit, scale 1) whose text kvr's parser reads back
+ * as v exactly, the shortest such (the base unit always is). */
+static void format_number(char *text, size_t cap, double v, const struct unit *units,
+                          enum kvr_status (*parse)(const char *, double *))
+{
+    char num[400], best[420] = "";
+    for (const struct unit *u = units;; u++) {
+        put_decimal(num, sizeof num, v / u->scale);
+        snprintf(text, cap, "%s%s", num, u->text);
+        double back;
+        bool exact = u->scale == 1 || (!parse(text, &back) && back == v);
+        if (exact && (!best[0] || strlen(text) < strlen(best)))
+            snprintf(best, sizeof best, "%s", text);
+        if (u->scale == 1) break;
+    }
+    snprintf(text, cap, "%s", best);
+}
+
+static void put_number(FILE *f, const char *key, double v, const struct unit *units,
+                       enum kvr_status (*parse)(const char *, double *))
+{
+    char text[420];
+    format_number(text, sizeof text, v, units, parse);
+    fprintf(f, "%s = %s\n", key, text);
+}
+
+static const struct unit flops_units[] = {{"TFLOPS", 1e12}, {"FLOPS", 1}};
+static const struct unit bw_units[] = {{"GB/s", 1e9}, {"TB/s", 1e12}, {"B/s", 1}};
+static const struct unit time_units[] = {{"us", 1e-6}, {"s", 1}};
+static const struct unit byte_units[] = {{"GiB", 0x1p30}, {"", 1}};
+static const struct unit plain[] = {{"", 1}};
+
+static enum kvr_status parse_plain(const char *text, double *out)
+{
+    *out = strtod(text, NULL);
+    return KVR_OK;
+}
+
+static void put_gpu(FILE *f, const struct kvr_gpu *g)
+{
+    char key[64];
+    fprintf(f, "\n[gpu]\nname = %s\n", g->name);
+    put_number(f, "peak", g->peak_flops, flops_units, kvr_parse_flops_rate);
+    put_number(f, "mem_bw", g->mem_Bps, bw_units + 1, kvr_parse_rate_Bps); /* TB/s, B/s */
+    put_number(f, "mem", g->mem_bytes, byte_units, kvr_parse_bytes);
+    put_number(f, "mem_reserve", g->mem_reserve_bytes, byte_units, kvr_parse_bytes);
+    put_number(f, "launch", g->launch_s, time_units, kvr_parse_duration_s);
+    for (int k = 0; k < KVR_N_CLASSES; k++) {
+        const char *c = kvr_class_name(k);
+        snprintf(key, sizeof key, "eff.%s", c);
+        put_number(f, key, g->compute_eff[k], plain, parse_plain);
+        snprintf(key, sizeof key, "half_tokens.%s", c);
+        put_number(f, key, g->half_tokens[k], plain, parse_plain);
+        snprintf(key, sizeof key, "mem_eff.%s", c);
+        put_number(f, key, g->mem_eff[k], plain, parse_plain);
+    }
+    for (int op = 0; op < KVR_N_OPS; op++)
+        if (g->op_scale[op] > 0) {
+            snprintf(key, sizeof key, "op_scale.%s", kvr_op_name((enum kvr_op)op));
+            put_number(f, key, g->op_scale[op], plain, parse_plain);
+        }
+    put_number(f, "attn_hd_exp", g->attn_hd_exp, plain, parse_plain);
+    put_number(f, "attn_keys_exp", g->attn_keys_exp, plain, parse_plain);
+}
+
+/* A link's rate and latency as [links] writes them: RATE,LATENCY. */
+static void link_text(char *buf, size_t cap, double bw, double lat)
+{
+    char r[420], l[420];
+    format_number(r, sizeof r, bw, bw_units, kvr_parse_rate_Bps);
+    format_number(l, sizeof l, lat, time_units, kvr_parse_duration_s);
+    snprintf(buf, cap, "%s,%s", r, l);
+}
+
+/* The links the topology alone would not give (kvr_machine_build_links: same node intra,
+ * else inter), both ways at once ("I-J") where they agree. */
+static void put_links(FILE *f, const struct kvr_machine *h)
+{
+    int size = h->n_nodes * h->gpus_per_node, n = 0;
+    char text[860];
+    for (int i = 0; i < size; i++)
+        for (int j = 0; j < size; j++) {
+            bool same = i / h->gpus_per_node == j / h->gpus_per_node;
+            double bw = same ? h->intra_Bps : h->inter_Bps,
+                   lat = same ? h->intra_lat_s : h->inter_lat_s;
+            double b = h->link_Bps[i][j], t = h->link_lat_s[i][j];
+            if (i == j || (b == bw && t == lat)) continue;
+            bool both = b == h->link_Bps[j][i] && t == h->link_lat_s[j][i];
+            if (both && j < i) continue; /* written as j-i */
+            link_text(text, sizeof text, b, t);
+            fprintf(f, "%s%d%c%d = %s\n", n++ ? "" : "\n[links]\n", i, both ? '-' : '>', j, text);
+        }
+}
+
+static void put_noise(FILE *f, const struct kvr_machine *h)
+{
+    const struct kvr_noise *nz = &h->noise;
+    if (nz->mode == KVR_NOISE_NONE) return;
+    char share[400];
+    put_decimal(share, sizeof share, nz->share);
+    fprintf(f, "\n[noise]\nshare = %s\nmode = %s\nseed = %llu\nlinks = ", share,
+            nz->mode == KVR_NOISE_RANDOM ? "random" : "constant", (unsigned long long)nz->seed);
+    int size = h->n_nodes * h->gpus_per_node, n = 0;
+    if (nz->all_links) fprintf(f, "all");
+    for (int i = 0; i < size && !nz->all_links; i++)
+        for (int j = 0; j < size; j++) {
+            bool both = nz->on[j][i];
+            if (i == j || !nz->on[i][j] || (both && j < i)) continue;
+            fprintf(f, "%s%d%c%d", n++ ? "," : "", i, both ? '-' : '>', j);
+        }
+    fprintf(f, "\n");
+}
+
+/* What kvr_machine_load_ini reads back to the same machine, field for field (so the same
+ * kvr_machine_hash): the GPU's cost parameters, the topology, the per-link overrides and the
+ * noise. */
 void kvr_machine_write_ini(FILE *f, const struct kvr_machine *h)
 {
-    fprintf(f,
-            "[machine]\nname = %s\n\n[gpu]\nname = %s\npeak = %.6gTFLOPS\nmem_bw = %.6gTB/s\n"
-            "mem = %.0f\nmem_reserve = %.0f\nlaunch = %.6gus\n",
-            h->name, h->gpu.name, h->gpu.peak_flops / 1e12, h->gpu.mem_Bps / 1e12, h->gpu.mem_bytes,
-            h->gpu.mem_reserve_bytes, h->gpu.launch_s * 1e6);
-    for (int k = 0; k < KVR_N_CLASSES; k++)
-        fprintf(f, "eff.%s = %.9f\nhalf_tokens.%s = %.6f\nmem_eff.%s = %.9f\n", kvr_class_name(k),
-                h->gpu.compute_eff[k], kvr_class_name(k), h->gpu.half_tokens[k], kvr_class_name(k),
-                h->gpu.mem_eff[k]);
-    for (int op = 0; op < KVR_N_OPS; op++)
-        if (h->gpu.op_scale[op] > 0)
-            fprintf(f, "op_scale.%s = %.6f\n", kvr_op_name((enum kvr_op)op), h->gpu.op_scale[op]);
-    fprintf(f,
-            "attn_hd_exp = %.6f\nattn_keys_exp = %.6f\n\n[topology]\nnodes = %d\ngpus_per_node = "
-            "%d\nintra_bw = "
-            "%.6gGB/s\nintra_lat = "
-            "%.6gus\ninter_bw = %.6gGB/s\ninter_lat = %.6gus\n",
-            h->gpu.attn_hd_exp, h->gpu.attn_keys_exp, h->n_nodes, h->gpus_per_node,
-            h->intra_Bps / 1e9, h->intra_lat_s * 1e6, h->inter_Bps / 1e9, h->inter_lat_s * 1e6);
-    if (h->overlap_Bps > 0) fprintf(f, "overlap_bw = %.6gGB/s\n", h->overlap_Bps / 1e9);
+    fprintf(f, "[machine]\nname = %s\n", h->name);
+    put_gpu(f, &h->gpu);
+    fprintf(f, "\n[topology]\nnodes = %d\ngpus_per_node = %d\ngpus = %d\n", h->n_nodes,
+            h->gpus_per_node, h->n_gpus);
+    put_number(f, "intra_bw", h->intra_Bps, bw_units, kvr_parse_rate_Bps);
+    put_number(f, "intra_lat", h->intra_lat_s, time_units, kvr_parse_duration_s);
+    put_number(f, "inter_bw", h->inter_Bps, bw_units, kvr_parse_rate_Bps);
+    put_number(f, "inter_lat", h->inter_lat_s, time_units, kvr_parse_duration_s);
+    if (h->overlap_Bps > 0)
+        put_number(f, "overlap_bw", h->overlap_Bps, bw_units, kvr_parse_rate_Bps);
+    put_links(f, h);
+    put_noise(f, h);
 }

@@ -5,8 +5,9 @@
  * output plus its activation; attention is fused, so no score matrix; fp32 logits of the last
  * token). The KV cache each rank holds, and whether the weights are sharded, come from the
  * scheme (struct kvr_sim). Dense TSP (the paper's baseline, timed as the whole masked block)
- * also holds its score block and its probabilities, 2 * c * ctx * heads * dtype bytes of one
- * layer. A plan fits when every rank's sum is within the GPU's memory less its reserve. */
+ * also holds its score block and its probabilities, 2 * c * keys * heads * dtype bytes of one
+ * layer (keys = ctx; with a sliding window W the min(ctx - c, W - 1) + c that the block spans). A
+ * plan fits when every rank's sum is within the GPU's memory less its reserve. */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,9 +42,11 @@ void kvr_sim_memory(struct kvr_sim *sim, const struct kvr_plan *plan)
         rr->weight_bytes = (double)kvr_model_weight_bytes(&part);
         rr->kv_bytes = (all * m->n_layers + one) * kvb;
         rr->act_bytes = activation_bytes(&part, rr->tokens);
-        if (dense_scores(plan->scheme)) /* the dense score block and its probabilities */
-            rr->act_bytes += 2.0 * (double)rr->tokens * (double)plan->ctx * part.n_heads *
-                             kvr_dtype_bytes(m->dtype);
+        if (dense_scores(plan->scheme)) /* the dense block and its probabilities, as timed:
+                                         * the keys a last chunk spans (ctx; a window's) */
+            rr->act_bytes += 2.0 * (double)rr->tokens *
+                             (double)kvr_model_attn_keys(m, plan->ctx - rr->tokens, rr->tokens) *
+                             part.n_heads * kvr_dtype_bytes(m->dtype);
         rr->mem_bytes = rr->weight_bytes + rr->kv_bytes + rr->act_bytes;
         rr->fits = rr->mem_bytes <= res->mem_available_bytes;
     }

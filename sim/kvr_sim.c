@@ -42,15 +42,29 @@ static void balance_coefficients(const struct kvr_model *m, const struct kvr_gpu
     }
 }
 
+/* The work of the prefix [0, S), a S + b pairs(S), and its inverse: pairs(S) = S^2 / 2, or
+ * with a sliding window W past it W^2 / 2 + (S - W) W (each query then sees W keys). */
+static double prefix_work(double a, double b, double w, double S)
+{
+    return w > 0 && S > w ? a * S + b * (w * w / 2 + (S - w) * w) : a * S + b * S * S / 2;
+}
+
+static double prefix_end(double a, double b, double w, double f)
+{
+    if (w > 0 && f > prefix_work(a, b, w, w))
+        return w + (f - prefix_work(a, b, w, w)) / (a + b * w);
+    return b > 0 ? (-a + sqrt(a * a + 2 * b * f)) / b : f / a;
+}
+
 void kvr_plan_balanced(struct kvr_plan *plan, const struct kvr_model *m, const struct kvr_gpu *g)
 {
-    double a, b, C = (double)plan->ctx;
+    double a, b, C = (double)plan->ctx, w = (double)m->sliding_window;
     balance_coefficients(m, g, &a, &b);
-    double total = a * C + b * C * C / 2;
+    double total = prefix_work(a, b, w, C);
     uint64_t prev = 0;
     for (int i = 0; i < plan->p; i++) {
         double f = total * (i + 1) / plan->p;
-        double S = b > 0 ? (-a + sqrt(a * a + 2 * b * f)) / b : f / a;
+        double S = prefix_end(a, b, w, f);
         uint64_t end = i + 1 == plan->p ? plan->ctx : (uint64_t)llround(S);
         uint64_t lo = prev + 1,
                  hi = plan->ctx - (uint64_t)(plan->p - 1 - i); /* keep chunks non-empty */

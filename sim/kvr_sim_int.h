@@ -61,4 +61,3 @@ void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,
  * timeline (kvr_scheme_ring.c). */
 enum kvr_status kvr_sim_ring_auto(struct kvr_sim *sim, const struct kvr_plan *plan,
                                   struct kvr_sim_result *res, struct kvr_timeline *timeline);
-
