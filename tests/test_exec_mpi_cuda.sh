@@ -4,7 +4,7 @@
 # rank's logits and KV cache match the single-rank cuda run within bf16 bounds (relative L2
 # error <= 2e-2), kvr in each KV hand-off mode; ring (on the fast attention kernel) pass-KV and
 # pass-Q for MHA, GQA and MQA. Skipped (77) without a GPU, mpirun or an MPI build.
-# Usage: SCRIPT KVR; KVR_TEST_RING_ONLY=1 runs the ring's cases alone, on 2 and 4 ranks.
+# Usage: SCRIPT KVR; KVR_TEST_RING_ONLY=1 runs the ring's cases alone, on 4 ranks.
 kvr=$1
 tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-cuda-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -48,7 +48,7 @@ done
 # ring (zig-zag, rank 0 holds the last token and dumps), pass-KV and pass-Q, MHA, GQA and MQA
 printf '[model]\nname = mha64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 4\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
 printf '[model]\nname = mqa64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 1\nd_ffn = 512\nvocab = 500\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"
-[ -n "${KVR_TEST_RING_ONLY:-}" ] && ps="2 4" || ps="2 3 4"
+[ -n "${KVR_TEST_RING_ONLY:-}" ] && ps=4 || ps="2 3 4"
 # 301: blocks shorter than a tile; 1537 (gqa): blocks of several tiles, not multiples of one
 for case in m:301 mha:301 mqa:301 m:1537; do
     model=${case%:*} ctx=${case#*:}

@@ -44,7 +44,8 @@ if [ "$phase" = check ]; then
     done
 elif [ "$phase" = kernels ]; then
     export KVR_TEST_RING_ONLY=1
-    stamp "kernels: built"
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.draw,power.limit --format=csv,noheader | tee "$out/gpu.txt"
+    stamp "kernels: built $($kvr --version | head -1)"
     timeout 120 build-gpu/tests/test_exec_ring_ops >"$out/ring-ops.tap" 2>&1
     echo "test_exec_ring_ops rc=$? $(grep -c '^ok' "$out/ring-ops.tap") ok, $(grep -c '^not ok' "$out/ring-ops.tap") not ok"
     grep -A2 '^not ok' "$out/ring-ops.tap" | head -20
@@ -53,7 +54,7 @@ elif [ "$phase" = kernels ]; then
     $b --ring 4 --ctx 4k --heads 8 --kv-heads 2 --check --reps 3 | tee "$out/ring-bench.txt"
     for a in "--heads 32" "--heads 32 --kv-heads 8" "--heads 71 --kv-heads 1 --head-dim 64"; do
         $b --ring 4 --ctx 16k $a | tee -a "$out/ring-bench.txt"
-        [ -n "${BASE:-}" ] && echo "base: $($BASE bench attention --reps 20 --ctx 16k $a)" | tee -a "$out/ring-bench.txt"
+        [ -x "${BASE:-}" ] && echo "base: $($BASE bench attention --reps 20 --ctx 16k $a)" | tee -a "$out/ring-bench.txt"
     done
     stamp "kernels: bench"
     for tool in memcheck racecheck; do
