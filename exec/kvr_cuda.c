@@ -548,7 +548,8 @@ void kvr_cuda_driver_version(char *buf, size_t cap)
     snprintf(buf, cap, "CUDA driver %d.%d", v / 1000, v % 1000 / 10);
 }
 
-/* Ring attention: bf16 query slots, float output slots (kvr_cuda_ring.cu's plain kernels). */
+/* Ring attention: bf16 query slots, float output slots (kvr_cuda_ring.cu's fast path: the
+ * warp-specialised kernel on each block, vectorised merge and finish; rows padded to 16 bytes). */
 static uint64_t ring_q_width(const struct kvr_model *m)
 {
     return (uint64_t)m->n_heads * m->head_dim;
@@ -556,7 +557,7 @@ static uint64_t ring_q_width(const struct kvr_model *m)
 
 static uint64_t ring_o_width(const struct kvr_model *m)
 {
-    return (uint64_t)m->n_heads * (m->head_dim + 1);
+    return ((uint64_t)m->n_heads * (m->head_dim + 1) + 3) / 4 * 4;
 }
 
 static void *ring_q_at(struct cu *c, uint32_t slot)
@@ -625,25 +626,28 @@ static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const 
     const struct kvr_model *m = &c->m;
     const void *qp = q_slot < 0 ? c->buf[KVR_BUF_QKV] : ring_q_at(c, (uint32_t)q_slot);
     uint64_t qs = q_slot < 0 ? kvr_qkv_width(m) : ring_q_width(m);
-    KVR_LAUNCH_CHECK(kvr_cu_ring_attn(qp, qs, kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0),
-                                      kv_row(m), ring_o_at(c, o_slot), cu_span(q), cu_span(k),
-                                      window, m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
+    KVR_LAUNCH_CHECK(
+        kvr_cu_ring_attn_fast(qp, qs, kv_at(c, c->k, layer, 0), kv_at(c, c->v, layer, 0), kv_row(m),
+                              ring_o_at(c, o_slot), ring_o_width(m), cu_span(q), cu_span(k), window,
+                              m->n_heads, m->n_kv_heads, m->head_dim, c->stream));
     return KVR_OK;
 }
 
 static enum kvr_status cu_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n)
 {
     struct cu *c = be;
-    KVR_LAUNCH_CHECK(kvr_cu_ring_merge(ring_o_at(c, dst), ring_o_at(c, src), n, c->m.n_heads,
-                                       c->m.head_dim, c->stream));
+    KVR_LAUNCH_CHECK(kvr_cu_ring_merge_fast(ring_o_at(c, dst), ring_o_at(c, src),
+                                            ring_o_width(&c->m), n, c->m.n_heads, c->m.head_dim,
+                                            c->stream));
     return KVR_OK;
 }
 
 static enum kvr_status cu_ring_finish(void *be, uint32_t o_slot, uint32_t n)
 {
     struct cu *c = be;
-    KVR_LAUNCH_CHECK(kvr_cu_ring_finish(c->buf[KVR_BUF_ATT], ring_o_at(c, o_slot), n, c->m.n_heads,
-                                        c->m.head_dim, c->stream));
+    KVR_LAUNCH_CHECK(kvr_cu_ring_finish_fast(c->buf[KVR_BUF_ATT], ring_o_at(c, o_slot),
+                                             ring_o_width(&c->m), n, c->m.n_heads, c->m.head_dim,
+                                             c->stream));
     return KVR_OK;
 }
 

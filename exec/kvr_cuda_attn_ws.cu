@@ -15,6 +15,7 @@
 
 #include "kvr_cuda_common.cuh"
 #include "kvr_cuda_kernels.h"
+#include "kvr_cuda_ring.h"
 #include "kvr_cuda_wgmma.cuh"
 
 namespace
@@ -31,6 +32,11 @@ struct ws_params {
     CUtensorMap tq, tk, tv;
     attn_args a;
     float *part_o, *part_lse; /* split partials: [split][c][n_heads][HD] and [split][c][n_heads] */
+    /* o32 (a block of ring attention, kvr_cu_attention_block): float output o32[r o32s + h HD]
+     * and LSE a.lse[r lses + h] instead of bf16; acc: merged into what is there by LSE */
+    float *o32;
+    uint64_t o32s, lses;
+    int acc;
 };
 
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count)
@@ -170,6 +176,45 @@ __device__ void store_part(const float *o, const float *m, const float *l, const
     }
 }
 
+/* A ring block's result in float, written or (acc) merged by LSE into what is there; a row that
+ * saw no key gets output 0 and LSE -inf (acc: stays as it was). Lane 4g reads the old LSE for
+ * its quad and hands it over, so that no lane reads it after another wrote it. */
+template <int HD>
+__device__ void store32(const float *o, const float *m, const float *l, const ws_params &p,
+                        uint32_t row, uint32_t h)
+{
+    const attn_args &a = p.a;
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float s = l[hf];
+        s += __shfl_xor_sync(0xffffffffu, s, 1);
+        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        const uint32_t r = row + hf * 8;
+        float *lp = a.lse + r * p.lses + h, old = -INFINITY;
+        if (p.acc && r < a.c && (lane & 3) == 0) old = *lp;
+        old = __shfl_sync(0xffffffffu, old, lane & ~3);
+        if (r >= a.c || (p.acc && s == 0)) continue;
+        float lse = s > 0 ? lse_of(m[hf], s) : -INFINITY, wn = s > 0 ? 1.0f / s : 0.0f, wo = 0;
+        if (old != -INFINITY) { /* acc with an earlier block that saw keys */
+            const float mx = fmaxf(old, lse), eo = __expf(old - mx), en = __expf(lse - mx);
+            const float inv = 1.0f / (eo + en);
+            wo = eo * inv, wn *= en * inv, lse = mx + __logf(eo + en);
+        }
+        float *dst = p.o32 + r * p.o32s + h * HD + (lane & 3) * 2;
+#pragma unroll
+        for (int bb = 0; bb < HD / 8; bb++) {
+            float2 v = make_float2(o[4 * bb + 2 * hf] * wn, o[4 * bb + 2 * hf + 1] * wn);
+            if (wo != 0) {
+                const float2 w = *(const float2 *)(dst + bb * 8);
+                v.x += wo * w.x, v.y += wo * w.y;
+            }
+            *(float2 *)(dst + bb * 8) = v;
+        }
+        if ((lane & 3) == 0) *lp = lse;
+    }
+}
+
 /* A consumer warpgroup cw: its 64 rows against tiles [lo, lo + n). Barrier 1 + cw is its turn
  * to issue GEMMs; it hands the turn to the next warpgroup once its GEMMs are issued. */
 template <class C>
@@ -226,10 +271,12 @@ __device__ void consume(const ws_params &p, const bars<C> &b, uint32_t q_addr, u
     if (cw != C::NC - 1) bar_arrive(next); /* the last turn is nobody's */
     wg_wait<0>();
     pin<HD / 2>(o);
-    if (gridDim.z == 1)
-        store<HD>(o, m, l, a, my_row, h);
-    else
+    if (gridDim.z > 1)
         store_part<HD>(o, m, l, p, my_row, h, blockIdx.z);
+    else if (p.o32)
+        store32<HD>(o, m, l, p, my_row, h);
+    else
+        store<HD>(o, m, l, a, my_row, h);
 }
 
 template <class C>
@@ -262,11 +309,15 @@ __global__ void __launch_bounds__(C::THREADS, 1) ws_kernel(const __grid_constant
         consume<C>(p, b, q_addr, row0, h, lo, hi - lo, wg - 1);
         return;
     }
-    if (gridDim.z == 1) return; /* (never: a block has at least its own keys) */
-    /* an empty split: nothing seen */
+    if (gridDim.z == 1 && !p.o32) return; /* (never: a prefill block sees its own keys) */
+    /* an empty split, or a ring block's rows that see no key */
     const float o0[C::HD / 2] = {}, m0[2] = {-INFINITY, -INFINITY}, l0[2] = {0, 0};
     const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    store_part<C::HD>(o0, m0, l0, p, row0 + (wg - 1) * 64 + warp * 16 + (lane >> 2), h, blockIdx.z);
+    const uint32_t my_row = row0 + (wg - 1) * 64 + warp * 16 + (lane >> 2);
+    if (gridDim.z > 1)
+        store_part<C::HD>(o0, m0, l0, p, my_row, h, blockIdx.z);
+    else
+        store32<C::HD>(o0, m0, l0, p, my_row, h);
 }
 
 /* Merges the n_split partials of each (row, head): weights exp(lse_i - max). One thread per
@@ -295,6 +346,50 @@ __global__ void merge_kernel(const float *part_o, const float *part_lse, bf16 *o
     *(uint32_t *)dst = pack_bf16(acc.x * inv, acc.y * inv);
     *(uint32_t *)(dst + 2) = pack_bf16(acc.z * inv, acc.w * inv);
     if (lse && d == 0) lse[rh] = mx + logf(w);
+}
+
+/* merge_kernel for a ring block (ws_params' o32): float output, and with acc merged by LSE
+ * into what is there. One thread per four columns; the first of a (row, head)'s HD / 4 threads
+ * reads the old LSE and hands it over (a shuffle among them), so none reads it after the write. */
+template <int HD>
+__global__ void merge32_kernel(const float *part_o, const float *part_lse, float *o32,
+                               uint64_t o32s, float *lse, uint64_t lses, uint32_t c,
+                               uint32_t n_heads, int n_split, int acc)
+{
+    constexpr int G = HD / 4;
+    uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x, rows = (uint64_t)c * n_heads;
+    if (i >= rows * G) return; /* whole groups: rows * G is a multiple of G */
+    const uint64_t rh = i / G;
+    const int d = (int)(i % G) * 4;
+    const unsigned gmask = G == 32 ? 0xffffffffu : 0xffffu << (threadIdx.x & 16);
+    const uint32_t r = (uint32_t)(rh / n_heads), h = (uint32_t)(rh % n_heads);
+    float mx = -INFINITY, w = 0, old = -INFINITY;
+    if (acc && d == 0) old = lse[r * lses + h];
+    old = __shfl_sync(gmask, old, 0, G);
+    for (int sp = 0; sp < n_split; sp++) mx = fmaxf(mx, part_lse[sp * rows + rh]);
+    float4 a4 = make_float4(0, 0, 0, 0);
+    for (int sp = 0; sp < n_split; sp++) {
+        float e = part_lse[sp * rows + rh];
+        float f = e == -INFINITY ? 0.0f : __expf(e - mx);
+        float4 v = *(const float4 *)(part_o + (sp * rows + rh) * HD + d);
+        a4.x += f * v.x, a4.y += f * v.y, a4.z += f * v.z, a4.w += f * v.w;
+        w += f;
+    }
+    if (acc && w == 0) return; /* nothing seen: stays */
+    float ln = w > 0 ? mx + __logf(w) : -INFINITY, wn = w > 0 ? 1.0f / w : 0.0f, wo = 0;
+    if (old != -INFINITY) {
+        const float m2 = fmaxf(old, ln), eo = __expf(old - m2), en = __expf(ln - m2);
+        const float inv = 1.0f / (eo + en);
+        wo = eo * inv, wn *= en * inv, ln = m2 + __logf(eo + en);
+    }
+    float4 *dst = (float4 *)(o32 + r * o32s + h * HD + d);
+    float4 v = make_float4(a4.x * wn, a4.y * wn, a4.z * wn, a4.w * wn);
+    if (wo != 0) {
+        const float4 u = *dst;
+        v.x += wo * u.x, v.y += wo * u.y, v.z += wo * u.z, v.w += wo * u.w;
+    }
+    *dst = v;
+    if (d == 0) lse[r * lses + h] = ln;
 }
 
 typedef CUresult (*encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
@@ -395,8 +490,12 @@ template <class C> int launch(ws_params &p, int n_split, void *stream)
     ws_kernel<C><<<grid, C::THREADS, C::SMEM, STREAM(stream)>>>(p);
     if (n_split == 1 || (e = cudaGetLastError())) return (int)e;
     uint64_t threads = (uint64_t)a.c * a.n_heads * (C::HD / 4);
-    merge_kernel<C::HD><<<(unsigned)((threads + 255) / 256), 256, 0, STREAM(stream)>>>(
-        p.part_o, p.part_lse, p.a.o, a.os, a.lse, a.c, a.n_heads, n_split);
+    if (p.o32)
+        merge32_kernel<C::HD><<<(unsigned)((threads + 255) / 256), 256, 0, STREAM(stream)>>>(
+            p.part_o, p.part_lse, p.o32, p.o32s, p.a.lse, p.lses, a.c, a.n_heads, n_split, p.acc);
+    else
+        merge_kernel<C::HD><<<(unsigned)((threads + 255) / 256), 256, 0, STREAM(stream)>>>(
+            p.part_o, p.part_lse, p.a.o, a.os, a.lse, a.c, a.n_heads, n_split);
     return launched();
 }
 
@@ -431,4 +530,25 @@ extern "C" int kvr_cu_attention_ws(const void *q, uint64_t q_stride, const void 
                                      n_kv, hd, dense, window, lse, 0, hd == 64, stream);
     if (hd == 128) return launch<ws128>(p, n_split, stream);
     return x3 ? launch<ws64x3>(p, n_split, stream) : launch<ws64>(p, n_split, stream);
+}
+
+/* A block of ring attention on the warp-specialised kernel (kvr_cuda_ring.h). */
+extern "C" int kvr_cu_attention_block(const struct kvr_cu_attn_block *b, void *stream)
+{
+    ws_params p = {};
+    const uint32_t hd = b->hd;
+    if (!make_attn_args(&p.a, b->q, b->q_stride, b->k, b->v, b->kv_stride, NULL, 0, b->q0, b->nq,
+                        b->n_heads, b->n_kv, hd, 0, b->window, b->lse) ||
+        (hd != 64 && hd != 128) || !b->o || !b->lse || b->nk == 0 || b->n_split < 0 ||
+        b->n_split > 64 || b->o_stride % 4 || ((uintptr_t)b->o & 15))
+        return (int)cudaErrorInvalidValue;
+    if (b->nq == 0) return 0;
+    p.a.k0 = b->k0, p.a.nk = b->nk;
+    p.o32 = b->o, p.o32s = b->o_stride, p.lses = b->lse_stride, p.acc = b->accumulate;
+    const uint32_t br = hd == 128 ? ws128::BR : ws64x3::BR;
+    if (!tensor_map(&p.tq, b->q, (uint64_t)b->n_heads * hd, b->nq, b->q_stride, br) ||
+        !tensor_map(&p.tk, b->k, (uint64_t)b->n_kv * hd, b->nk, b->kv_stride, 128) ||
+        !tensor_map(&p.tv, b->v, (uint64_t)b->n_kv * hd, b->nk, b->kv_stride, 128))
+        return (int)cudaErrorNotSupported; /* TMA cannot read them: the caller's plain kernel */
+    return hd == 128 ? launch<ws128>(p, b->n_split, stream) : launch<ws64x3>(p, b->n_split, stream);
 }

@@ -23,6 +23,8 @@ struct attn_args {
     uint32_t s, c, group, n_heads, window; /* window 0: full causal attention */
     int dense;
     float scale_log2;
+    /* the keys: nk rows of k, v at positions k0.. (make_attn_args: [0, s+c), the prefill's) */
+    uint32_t k0, nk;
 };
 
 /* The arguments every attention kernel takes; false when the heads do not group evenly. The
@@ -47,34 +49,42 @@ static inline bool make_attn_args(attn_args *a, const void *q, uint64_t qs, cons
                    n_heads,
                    window,
                    dense,
-                   (float)(1.4426950408889634 / sqrt((double)hd))};
+                   (float)(1.4426950408889634 / sqrt((double)hd)),
+                   0,
+                   s + c};
     return true;
 }
 
-/* Key tiles [*lo, *hi) of BC keys that query rows [row0, row0 + br) need: up to the last row's
- * position (all keys when dense), from the first row's window start. Tiles wholly outside the
- * window are skipped, not masked. */
+/* Key tiles [*lo, *hi) of BC keys (rows of k, v) that query rows [row0, row0 + br) need: up to
+ * the last row's position (all keys when dense), from the first row's window start. Tiles wholly
+ * outside the window or before the first key are skipped, not masked (*lo == *hi: none). */
 __host__ __device__ __forceinline__ void attn_tiles(const attn_args &a, uint32_t row0, uint32_t br,
                                                     uint32_t bc, int *lo, int *hi)
 {
-    const uint32_t kv_end = a.s + a.c, qlo = a.s + row0;
-    const uint32_t qhi = qlo + br - 1 < kv_end - 1 ? qlo + br - 1 : kv_end - 1;
-    const uint32_t keys = a.dense ? kv_end : qhi + 1;
+    const uint32_t q_end = a.s + a.c, qlo = a.s + row0;
+    const uint32_t qhi = qlo + br - 1 < q_end - 1 ? qlo + br - 1 : q_end - 1;
+    const uint32_t seen = qhi + 1 <= a.k0 ? 0 : qhi + 1 - a.k0;
+    const uint32_t keys = a.dense || seen > a.nk ? a.nk : seen;
     *hi = (int)((keys + bc - 1) / bc);
-    *lo = (a.dense || !a.window || qlo + 1 <= a.window) ? 0 : (int)((qlo + 1 - a.window) / bc);
+    *lo = (a.dense || !a.window || qlo + 1 <= a.window + a.k0)
+              ? 0
+              : (int)((qlo + 1 - a.window - a.k0) / bc);
+    if (*lo > *hi) *lo = *hi;
 }
 
-/* Whether a key tile [key0, key0 + bc) has masked pairs for query positions [qlo, qhi]. */
+/* Whether a key tile [key0, key0 + bc) (rows of k) has masked pairs for query positions
+ * [qlo, qhi]. */
 __device__ __forceinline__ bool attn_tile_masked(const attn_args &a, uint32_t key0, uint32_t bc,
                                                  uint32_t qlo, uint32_t qhi)
 {
-    return key0 + bc - 1 > qlo || key0 + bc > a.s + a.c || (a.window && key0 + a.window <= qhi);
+    return key0 + a.k0 + bc - 1 > qlo || key0 + bc > a.nk ||
+           (a.window && key0 + a.k0 + a.window <= qhi);
 }
 
-/* Whether query position q does not see key position key. */
+/* Whether query position q does not see key row key (at position k0 + key). */
 __device__ __forceinline__ bool attn_masked(const attn_args &a, uint32_t key, uint32_t q)
 {
-    return key > q || key >= a.s + a.c || (a.window && q - key >= a.window);
+    return key + a.k0 > q || key >= a.nk || (a.window && q - key - a.k0 >= a.window);
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p)

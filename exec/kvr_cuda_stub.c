@@ -23,6 +23,12 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
     return kvr_error(KVR_ERR_INPUT, "kvr bench attention: this kvr was built without CUDA");
 }
 
+enum kvr_status kvr_exec_bench_ring(struct kvr_ring_bench *b)
+{
+    (void)b;
+    return kvr_error(KVR_ERR_INPUT, "kvr bench attention --ring: this kvr was built without CUDA");
+}
+
 void kvr_cuda_driver_version(char *buf, size_t cap)
 {
     snprintf(buf, cap, "none");

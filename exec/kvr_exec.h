@@ -140,6 +140,25 @@ struct kvr_attn_bench {
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b);
 /* Unmasked pairs per head of c queries at [s, s+c), causal, inside a window (0: none). */
 uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window);
+/* The ring's attention kernels alone (kvr bench attention --ring P; cuda): for each of p ranks
+ * under zig-zag sharding of ctx and each of its p steps, the fast ring step (the warp-specialised
+ * kernel on each block), the fast merge into the running output and the finish, each the median
+ * of reps CUDA-event timings after warmup runs, on random data. All p^2 steps together are the
+ * causal (windowed) attention of [0, ctx): the prefill kernel's pairs. check first compares the
+ * fast path with the plain kernels (kvr_cuda_ring.cu): every step (output and LSE, poisoned
+ * slots), the merged steps with one plain pass over all keys, the fast merge with the plain one
+ * (on the plain steps), the fast finish with the plain one (bit for bit). */
+struct kvr_ring_bench {
+    uint32_t ctx, n_heads, n_kv, head_dim, window;
+    int p, warmup, reps;
+    bool check;
+    /* results; step kinds: 0 own keys (the diagonal), 1 an earlier rank's, 2 a later rank's */
+    double kind_s[3], time_s, merge_s, finish_s, tflops;
+    uint64_t kind_flops[3], flops;
+    double step_err, step_lse_err, merged_err, merged_lse_err, merge_err, merge_lse_err;
+    bool finish_equal;
+};
+enum kvr_status kvr_exec_bench_ring(struct kvr_ring_bench *b);
 
 /* Ring attention (exec/kvr_dist_ring.c): a rank's rows hold up to two position ranges (zig-zag
  * sharding), and attention runs block by block with each block's log-sum-exp, the partial

@@ -7,10 +7,11 @@
 #include "kvr_opt.h"
 #include "kvr_exec.h"
 #include "kvr_json.h"
+#include "kvr_machine.h"
 #include "kvr_units.h"
 
 struct attn_args {
-    const char *ctx, *prefix, *heads, *kv_heads, *head_dim, *variant, *reps, *window;
+    const char *ctx, *prefix, *heads, *kv_heads, *head_dim, *variant, *reps, *window, *ring;
     bool dense, lse, check, json, quiet, help;
 };
 
@@ -62,6 +63,13 @@ static const struct kvr_opt attn_opts[] = {
      .def = "20",
      .help = "timed runs, after 3 warm-ups",
      .offset = OFF(reps)},
+    {.name = "ring",
+     .arg = "P",
+     .def = "0",
+     .help = "ring attention's kernels instead: every step of P ranks under zig-zag\nsharding "
+             "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
+             "pairs; --check compares them with the plain kernels",
+     .offset = OFF(ring)},
     {.name = "check",
      .help = "compare with the plain kernel first",
      .kind = KVR_OPT_FLAG,
@@ -88,7 +96,7 @@ static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max,
 }
 
 static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bool *json,
-                             bool *help_)
+                             bool *help_, uint32_t *ring)
 {
     struct attn_args a;
     struct kvr_opt_result res;
@@ -105,16 +113,107 @@ static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bo
     if (!st) st = uint_opt("--window", a.window, KVR_MAX_CTX, &b->window);
     if (!st) st = uint_opt("--variant", a.variant, KVR_ATTN_N_VARIANTS, &v), b->mt = (int)v;
     if (!st) st = uint_opt("--reps", a.reps, 100000, &v), b->reps = (int)v;
+    if (!st) st = uint_opt("--ring", a.ring, KVR_MAX_GPUS, ring);
+    if (!st && *ring && (b->s || b->mt || b->dense || b->lse))
+        st = kvr_error(KVR_ERR_USAGE,
+                       "--ring %u: takes no --prefix, --variant, --dense or --lse (the ring's "
+                       "steps run on the default kernel from key 0 and always write the LSE)",
+                       *ring);
     if (!b->n_kv) b->n_kv = b->n_heads;
     return st;
+}
+
+static const char *ring_kinds[3] = {"diagonal", "earlier", "later"};
+
+static double ring_kind_tflops(const struct kvr_ring_bench *r, int k)
+{
+    return r->kind_s[k] > 0 ? (double)r->kind_flops[k] / r->kind_s[k] / 1e12 : 0;
+}
+
+static void ring_json(const struct kvr_ring_bench *r, const struct kvr_attn_bench *b)
+{
+    struct kvr_json j;
+    kvr_json_begin(&j, stdout);
+    kvr_json_kv_u64(&j, "ctx", r->ctx);
+    kvr_json_kv_u64(&j, "ranks", (uint64_t)r->p);
+    kvr_json_kv_u64(&j, "heads", r->n_heads);
+    kvr_json_kv_u64(&j, "kv_heads", r->n_kv);
+    kvr_json_kv_u64(&j, "head_dim", r->head_dim);
+    kvr_json_kv_u64(&j, "window", r->window);
+    kvr_json_kv_u64(&j, "flops", r->flops);
+    kvr_json_kv_dbl(&j, "steps_time_s", r->time_s);
+    kvr_json_kv_dbl(&j, "steps_tflops", r->tflops);
+    for (int k = 0; k < 3; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_tflops", ring_kinds[k]);
+        kvr_json_kv_dbl(&j, key, ring_kind_tflops(r, k));
+    }
+    kvr_json_kv_dbl(&j, "merge_time_s", r->merge_s);
+    kvr_json_kv_dbl(&j, "finish_time_s", r->finish_s);
+    kvr_json_kv_dbl(&j, "prefill_time_s", b->time_s);
+    kvr_json_kv_dbl(&j, "prefill_tflops", b->tflops);
+    if (r->check) {
+        kvr_json_kv_dbl(&j, "step_max_abs_err", r->step_err);
+        kvr_json_kv_dbl(&j, "step_lse_max_abs_err", r->step_lse_err);
+        kvr_json_kv_dbl(&j, "merged_max_abs_err", r->merged_err);
+        kvr_json_kv_dbl(&j, "merged_lse_max_abs_err", r->merged_lse_err);
+        kvr_json_kv_dbl(&j, "merge_max_abs_err", r->merge_err);
+        kvr_json_kv_dbl(&j, "merge_lse_max_abs_err", r->merge_lse_err);
+        kvr_json_kv_bool(&j, "finish_equal", r->finish_equal);
+    }
+    kvr_json_end(&j);
+}
+
+static void ring_print(const struct kvr_ring_bench *r, const struct kvr_attn_bench *b)
+{
+    char t[32], u[32], w[32];
+    printf(
+        "ring attention c=%u on %d ranks, heads=%u/%u hd=%u window=%u: %d steps %s (%.1f TFLOP/s "
+        "over unmasked pairs; ",
+        r->ctx, r->p, r->n_heads, r->n_kv, r->head_dim, r->window, r->p * r->p,
+        kvr_format_duration(t, sizeof t, r->time_s), r->tflops);
+    for (int k = 0; k < 3; k++)
+        if (r->kind_s[k] > 0)
+            printf("%s%s %.1f", k ? ", " : "", ring_kinds[k], ring_kind_tflops(r, k));
+    printf("), merges %s, finishes %s; prefill kernel on the same pairs %s (%.1f TFLOP/s)\n",
+           kvr_format_duration(u, sizeof u, r->merge_s),
+           kvr_format_duration(t, sizeof t, r->finish_s),
+           kvr_format_duration(w, sizeof w, b->time_s), b->tflops);
+    if (r->check)
+        printf("vs plain kernels: step max abs err %.3g (lse %.3g), merged steps vs all keys %.3g "
+               "(lse %.3g), fast merge %.3g (lse %.3g), finish %s\n",
+               r->step_err, r->step_lse_err, r->merged_err, r->merged_lse_err, r->merge_err,
+               r->merge_lse_err, r->finish_equal ? "equal" : "DIFFERS");
+}
+
+/* The ring's steps, then the prefill kernel on the same context (the same pairs in all). */
+static enum kvr_status bench_ring(struct kvr_attn_bench *b, int p, bool json)
+{
+    struct kvr_ring_bench r = {.ctx = b->c,
+                               .n_heads = b->n_heads,
+                               .n_kv = b->n_kv,
+                               .head_dim = b->head_dim,
+                               .window = b->window,
+                               .p = p,
+                               .warmup = b->warmup,
+                               .reps = b->reps,
+                               .check = b->check};
+    enum kvr_status st = kvr_exec_bench_ring(&r);
+    b->check = false; /* the prefill kernel's own checks are test_exec_cuda's */
+    if (!st) st = kvr_exec_bench_attention(b);
+    if (st) return st;
+    (json ? ring_json : ring_print)(&r, b);
+    return KVR_OK;
 }
 
 enum kvr_status kvr_bench_attention(int argc, char **argv)
 {
     struct kvr_attn_bench b;
     bool json = false, want_help = false;
-    enum kvr_status st = parse(argc, argv, &b, &json, &want_help);
+    uint32_t ring = 0;
+    enum kvr_status st = parse(argc, argv, &b, &json, &want_help, &ring);
     if (st || want_help) return st ? st : (kvr_opt_help(&attn_spec, stdout), KVR_OK);
+    if (ring) return bench_ring(&b, (int)ring, json);
     if ((st = kvr_exec_bench_attention(&b))) return st;
     if (json) {
         struct kvr_json j;

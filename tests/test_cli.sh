@@ -45,6 +45,9 @@ expect 2 "div.ini:4: n_heads = 3 does not divide d_model = 10" "heads not dividi
 expect 2 "bad.json: malformed JSON" "malformed JSON exits 2" -- model show "$tmp/bad.json"
 expect 2 "missing key \"hidden_size\"" "missing JSON key exits 2" -- model show "$tmp/missing.json"
 expect 2 "cannot open" "missing file exits 2" -- model show "$tmp/none.ini"
+expect 2 "--ring 4: takes no --prefix" "bench attention --ring refuses a prefix (its steps start at key 0)" -- bench attention --ring 4 --prefix 3
+expect 2 "--ring 2: takes no" "bench attention --ring refuses --lse (it always writes the LSE)" -- bench attention --ring 2 --lse
+expect 2 "--ring: '65' is not a count in [0, 64]" "bench attention --ring takes at most 64 ranks" -- bench attention --ring 65
 expect 2 "--ctx: token count '16q' has unknown suffix 'q'" "unknown unit suffix exits 2" -- model show llama-7b --ctx 16q
 expect 2 "--ctx: '0' must be positive" "zero context exits 2" -- model show llama-7b --ctx 0
 expect 2 "out of range" "context out of range exits 2" -- model show llama-7b --ctx 99999999999999999999999

@@ -2,7 +2,9 @@
 # The schemes on real ranks with the cuda backend: p ranks share the one GPU (mpi
 # communicator, host-staged), so this proves the multi-rank CUDA path, not its speed. The last
 # rank's logits and KV cache match the single-rank cuda run within bf16 bounds (relative L2
-# error <= 2e-2), kvr in each KV hand-off mode. Skipped (77) without a GPU, mpirun or an MPI build. Usage: SCRIPT KVR
+# error <= 2e-2), kvr in each KV hand-off mode; ring (on the fast attention kernel) pass-KV and
+# pass-Q for MHA, GQA and MQA. Skipped (77) without a GPU, mpirun or an MPI build.
+# Usage: SCRIPT KVR; KVR_TEST_RING_ONLY=1 runs the ring's cases alone, on 4 ranks.
 kvr=$1
 tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-cuda-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -26,7 +28,8 @@ printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_he
 common="--model $tmp/m.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
 mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
 report $? "single-rank cuda reference" "$(cat "$tmp/err")"
-for p in 2 3 4; do
+[ -n "${KVR_TEST_RING_ONLY:-}" ] && ps_other= || ps_other="2 3 4"
+for p in $ps_other; do
     for scheme in kvr tsp tsp-causal ring-pass; do
         part=
         [ $scheme = kvr ] && [ $p = 3 ] && part="--partition 150,90,61"
@@ -45,15 +48,18 @@ done
 # ring (zig-zag, rank 0 holds the last token and dumps), pass-KV and pass-Q, MHA, GQA and MQA
 printf '[model]\nname = mha64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 4\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
 printf '[model]\nname = mqa64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 1\nd_ffn = 512\nvocab = 500\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 1\ntied_embeddings = true\ndtype = bf16\n' >"$tmp/mqa.ini"
-for model in m mha mqa; do
-    common="--model $tmp/$model.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
+[ -n "${KVR_TEST_RING_ONLY:-}" ] && ps=4 || ps="2 3 4"
+# 301: blocks shorter than a tile; 1537 (gqa): blocks of several tiles, not multiples of one
+for case in m:301 mha:301 mqa:301 m:1537; do
+    model=${case%:*} ctx=${case#*:}
+    common="--model $tmp/$model.ini --ctx $ctx --backend cuda --reps 1 --warmup 0"
     mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-    report $? "$model: single-rank cuda reference" "$(cat "$tmp/err")"
-    for p in 2 3 4; do
+    report $? "$model ctx $ctx: single-rank cuda reference" "$(cat "$tmp/err")"
+    for p in $ps; do
         for pass in kv q; do
             mpi $p exec $common --scheme ring --ring-pass $pass --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
                 close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
-            report $? "cuda: $model ring pass-$pass on $p ranks: rank 0's logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
+            report $? "cuda: $model ring pass-$pass at ctx $ctx on $p ranks: rank 0's logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
         done
     done
 done

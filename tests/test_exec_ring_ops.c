@@ -1,7 +1,10 @@
 /* Ring attention's backend operations (kvr_exec_ring_*): on the ref backend, the LSE merge of a
  * rank's zig-zag blocks equals the attention against all keys at once (float64, 1e-9); on the
- * cuda backend (when a GPU is present) its plain LSE kernel and merge match the ref oracle
- * within bf16 bounds, queries from QKV and from a packed slot alike. MHA, GQA, MQA. */
+ * cuda backend (when a GPU is present) its fast path (the warp-specialised kernel per block,
+ * vectorised merge) matches the ref oracle within bf16 bounds, queries from QKV and from a
+ * packed slot alike; MHA, GQA, MQA. With a GPU, the fast kernels against the plain ones on
+ * random data: MHA/GQA/MQA, head_dim 64 and 128, blocks not multiples of a tile, diagonal and
+ * off-diagonal steps, windows, split and unsplit key ranges. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -46,7 +49,8 @@ static enum kvr_status ring_blocks(struct kvr_exec *ex, const int32_t *tok, uint
     return st;
 }
 
-/* A slot's rows as doubles (ref: double; cuda: float). */
+/* A slot's rows as doubles (ref: double; cuda: float, rows padded to 16 bytes), without the
+ * padding: [rows][n_heads (head_dim + 1)]. */
 static double *slot_values(struct kvr_exec *ex, uint32_t slot, uint32_t rows, size_t *n)
 {
     void *at;
@@ -54,12 +58,16 @@ static double *slot_values(struct kvr_exec *ex, uint32_t slot, uint32_t rows, si
     if (kvr_exec_ring_area(ex, KVR_RING_O, slot, &at, &row)) return NULL;
     unsigned char *raw = malloc(row * rows);
     const struct kvr_model *m = kvr_exec_model(ex);
-    bool dbl = row == sizeof(double) * m->n_heads * (m->head_dim + 1); /* ref */
-    size_t each = dbl ? sizeof(double) : sizeof(float);
-    *n = row * rows / each;
+    size_t w = (size_t)m->n_heads * (m->head_dim + 1);
+    bool dbl = row == sizeof(double) * w; /* ref */
+    size_t each = dbl ? sizeof(double) : sizeof(float), stride = row / each;
+    *n = w * rows;
     double *v = raw ? malloc(*n * sizeof *v) : NULL;
     if (v && !kvr_exec_ring_copy(ex, KVR_RING_O, slot, rows, raw, true))
-        for (size_t i = 0; i < *n; i++) v[i] = dbl ? ((double *)raw)[i] : ((float *)raw)[i];
+        for (size_t i = 0; i < *n; i++) {
+            size_t at_i = i / w * stride + i % w;
+            v[i] = dbl ? ((double *)raw)[at_i] : ((float *)raw)[at_i];
+        }
     free(raw);
     return v;
 }
@@ -144,11 +152,57 @@ static void test_model(const struct kvr_model *m, bool gpu)
     free(full[0]), free(full[1]);
 }
 
+/* Unmasked pairs per head of a causal prefill of ctx tokens in a window (0: none), summed. */
+static uint64_t prefill_pairs(uint32_t ctx, uint32_t window)
+{
+    uint64_t n = 0;
+    for (uint64_t q = 0; q < ctx; q++) n += window && q + 1 > window ? window : q + 1;
+    return n;
+}
+
+/* The fast ring path's kernels against the plain ones on random data (kvr_exec_bench_ring's
+ * check): every step of every rank, the merged steps against all keys at once, the fast merge,
+ * the finish; and all steps together are exactly the prefill's pairs. */
+static void test_ring_kernels(void)
+{
+    static const struct {
+        uint32_t ctx, p, h, kv, hd, window;
+    } shapes[] = {
+        {1000, 2, 4, 4, 64, 0},    {1001, 3, 4, 2, 128, 0},   {777, 4, 3, 1, 64, 0},
+        {1500, 4, 8, 2, 128, 100}, {2000, 2, 4, 1, 64, 129},  {4099, 4, 2, 2, 128, 1000},
+        {300, 8, 4, 4, 64, 0},     {130, 2, 2, 1, 128, 1},    {97, 2, 3, 1, 64, 30},
+        {2048, 2, 128, 16, 64, 0}, {2048, 2, 96, 96, 128, 0}, {2500, 5, 96, 12, 128, 300},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        struct kvr_ring_bench b = {.ctx = shapes[i].ctx,
+                                   .p = (int)shapes[i].p,
+                                   .n_heads = shapes[i].h,
+                                   .n_kv = shapes[i].kv,
+                                   .head_dim = shapes[i].hd,
+                                   .window = shapes[i].window,
+                                   .reps = 1,
+                                   .check = true};
+        enum kvr_status st = kvr_exec_bench_ring(&b);
+        uint64_t want = 4ull * b.head_dim * b.n_heads * prefill_pairs(b.ctx, b.window);
+        if (!ok(!st && b.step_err <= 3e-2 && b.step_lse_err <= 1e-2 && b.merged_err <= 3e-2 &&
+                    b.merged_lse_err <= 1e-2 && b.merge_err <= 1e-5 && b.merge_lse_err <= 1e-5 &&
+                    b.finish_equal && b.flops == want,
+                "fast ring kernels, ctx %u on %u ranks, heads %u/%u hd %u window %u: step %.2g "
+                "(lse %.2g), merged vs all keys %.2g (lse %.2g), merge %.2g (lse %.2g), finish "
+                "%s, pairs %s",
+                b.ctx, b.p, b.n_heads, b.n_kv, b.head_dim, b.window, b.step_err, b.step_lse_err,
+                b.merged_err, b.merged_lse_err, b.merge_err, b.merge_lse_err,
+                b.finish_equal ? "equal" : "differs", b.flops == want ? "the prefill's" : "WRONG"))
+            printf("#   %s\n", st ? kvr_error_message() : "");
+    }
+}
+
 int main(void)
 {
     (void)exec_chunks; /* exec_models.h's, unused here */
     bool gpu = kvr_exec_cuda_devices() > 0;
     for (int i = 0; i < N_EXEC_MODELS; i++) test_model(&exec_models[i], gpu);
+    if (gpu) test_ring_kernels();
     if (!gpu) printf("# no GPU: the cuda half is skipped\n");
     return tap_done();
 }

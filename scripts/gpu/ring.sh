@@ -10,10 +10,17 @@
 #                  TSP-causal at $CTX; ring-predicted.tsv in $out
 #   ring measure   KVR-S (tables searched on the committed profile) and ring pass-KV and pass-Q
 #                  at $CTX for Llama-7B and Falcon-7B into build-gpu/ring.sqlite (copied to $out)
+#   ring kernels   one GPU is enough: the fast ring path's GPU tests (test_exec_ring_ops, the
+#                  ring cases of test_exec_mpi_cuda.sh on ranks sharing the GPU, a try of nccl
+#                  there), compute-sanitizer memcheck and racecheck on it, `kvr bench attention
+#                  --ring 4` at 16k (every zig-zag step, beside the prefill kernel on the same
+#                  pairs; BASE=DIR/kvr adds another build's prefill kernel, alternating), and
+#                  the whole prefill: ring on 1 rank and on 4 ranks sharing the GPU against the
+#                  single rank (an overhead, not a speedup: the ranks take turns on one GPU)
 # CTX defaults to 16k,32k,64k,128k (KVR-S at 128k does not fit an 80 GB H100; H200s hold it).
-# The ring's attention runs on the plain kernels of exec/kvr_cuda_ring.cu until the fast
-# kernel with a log-sum-exp is switched in: measure only after that (the plain kernel is one
-# thread per query row and head, far from the fast kernel's speed).
+# The ring's attention runs on the fast path (exec/kvr_cuda_ring.cu: the warp-specialised
+# kernel of kvr_cuda_attn_ws.cu on each block with its log-sum-exp, vectorised fp32 merge and
+# finish; `ring kernels` checks it against the plain kernels), so `measure` measures the ring.
 # Regenerates: nothing committed yet (the ring's first GPU measurements go with issue 25).
 phase=${1:-check}
 [ -n "${kvr:-}" ] || . scripts/gpu_env.sh
@@ -35,6 +42,49 @@ if [ "$phase" = check ]; then
         T=60 run $P $kvr exec $c --scheme ring $s --comm nccl --dump-logits /tmp/n.l --json >"$out/ring-check.json" 2>/tmp/e || head -3 /tmp/e
         relerr /tmp/r.l /tmp/n.l "nccl ring $s on $P ranks"
     done
+elif [ "$phase" = kernels ]; then
+    export KVR_TEST_RING_ONLY=1
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.draw,power.limit --format=csv,noheader | tee "$out/gpu.txt"
+    stamp "kernels: built $($kvr --version | head -1)"
+    timeout 120 build-gpu/tests/test_exec_ring_ops >"$out/ring-ops.tap" 2>&1
+    echo "test_exec_ring_ops rc=$? $(grep -c '^ok' "$out/ring-ops.tap") ok, $(grep -c '^not ok' "$out/ring-ops.tap") not ok"
+    grep -A2 '^not ok' "$out/ring-ops.tap" | head -20
+    stamp "kernels: ring ops"
+    b="$kvr bench attention --reps 20"
+    $b --ring 4 --ctx 4k --heads 8 --kv-heads 2 --check --reps 3 | tee "$out/ring-bench.txt"
+    for a in "--heads 32" "--heads 32 --kv-heads 8" "--heads 71 --kv-heads 1 --head-dim 64"; do
+        $b --ring 4 --ctx 16k $a | tee -a "$out/ring-bench.txt"
+        [ -x "${BASE:-}" ] && echo "base: $($BASE bench attention --reps 20 --ctx 16k $a)" | tee -a "$out/ring-bench.txt"
+    done
+    stamp "kernels: bench"
+    for tool in memcheck racecheck; do
+        for hd in 64 128; do
+            timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ring 2 \
+                --ctx 500 --heads 4 --kv-heads 2 --head-dim $hd --window 200 --check --reps 1 >/tmp/san.log 2>&1
+            echo "$tool ring hd$hd: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)" | tee -a "$out/sanitize.log"
+        done
+    done
+    T=60 run 2 compute-sanitizer --tool memcheck --error-exitcode 9 $kvr exec --model /tmp/gqa64.ini --ctx 301 \
+        --backend cuda --reps 1 --warmup 0 --scheme ring >/tmp/san.log 2>&1
+    echo "memcheck ring exec on 2 ranks: rc=$? $(grep -E 'ERROR SUMMARY' /tmp/san.log | sort | uniq -c | paste -sd' ')" | tee -a "$out/sanitize.log"
+    stamp "kernels: sanitizer"
+    timeout 200 tests/test_exec_mpi_cuda.sh $kvr >"$out/mpi-cuda.tap" 2>&1
+    echo "test_exec_mpi_cuda (ring only) rc=$? $(grep -c '^ok' "$out/mpi-cuda.tap") ok, $(grep -c '^not ok' "$out/mpi-cuda.tap") not ok"
+    grep -A3 '^not ok' "$out/mpi-cuda.tap" | head -20
+    T=60 run 2 $kvr exec --model /tmp/gqa64.ini --ctx 301 --backend cuda --reps 1 --warmup 0 --scheme ring \
+        --comm nccl >/tmp/nccl.log 2>&1
+    echo "nccl, 2 ranks sharing the GPU: rc=$? $(grep -iE 'error|ttft' /tmp/nccl.log | head -2 | paste -sd' ')" | tee -a "$out/ring-bench.txt"
+    stamp "kernels: ranks"
+    printf '[model]\nname = llama-7b-8l\nn_layers = 8\nd_model = 4096\nn_heads = 32\nn_kv_heads = 32\nd_ffn = 11008\nvocab = 32000\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/l8.ini
+    e="exec --backend cuda --ctx 16k --json --warmup 1"
+    for m in llama-7b /tmp/l8.ini; do
+        echo "$m single: $($kvr $e --reps 3 --model $m | grep -E '"ttft_s"')" | tee -a "$out/ring-prefill.txt"
+        echo "$m ring on 1 rank: $(T=60 run 1 $kvr $e --reps 3 --model $m --scheme ring | grep -E '"ttft_s"')" | tee -a "$out/ring-prefill.txt"
+    done
+    for pass in kv q; do
+        echo "/tmp/l8.ini ring pass-$pass, 4 ranks sharing the GPU (mpi): $(T=90 run 4 $kvr $e --reps 1 --model /tmp/l8.ini --scheme ring --ring-pass $pass | grep -E '"ttft_s"')" | tee -a "$out/ring-prefill.txt"
+    done
+    stamp "kernels: prefill"
 elif [ "$phase" = predict ]; then
     $kvr search --db build-gpu/ring-pred.sqlite --model llama-7b,falcon-7b --machine $prof --gpus 4 \
         --ctx "$CTX" --json >build-gpu/ring-search.json
