@@ -408,6 +408,7 @@ static enum kvr_status cu_ring_area(void *be, enum kvr_ring_part part, uint32_t 
                                     size_t *row_bytes);
 static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                     void *host, bool to_host);
+static enum kvr_status cu_keep_row(void *be, uint32_t row);
 
 static const struct kvr_backend_ops cu_ops = {
     .name = "cuda",
@@ -442,6 +443,7 @@ static const struct kvr_backend_ops cu_ops = {
     .ring_finish = cu_ring_finish,
     .ring_area = cu_ring_area,
     .ring_copy = cu_ring_copy,
+    .keep_row = cu_keep_row,
 };
 
 static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
@@ -667,5 +669,19 @@ static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t 
                                    to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice,
                                    c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_keep_row(void *be, uint32_t row)
+{
+    struct cu *c = be;
+    static const enum kvr_buf keep[] = {KVR_BUF_X, KVR_BUF_XN, KVR_BUF_XN2, KVR_BUF_QKV};
+    if (row >= c->max_chunk)
+        return kvr_error(KVR_ERR_INPUT, "keep_row: row %u of %u", row, c->max_chunk);
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        uint64_t w = buf_bytes(&c->m, keep[i]);
+        KVR_CUDA_CHECK(cudaMemcpyAsync(c->buf[keep[i]], (char *)c->buf[keep[i]] + row * w, w,
+                                       cudaMemcpyDeviceToDevice, c->stream));
+    }
     return KVR_OK;
 }

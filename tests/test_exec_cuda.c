@@ -58,6 +58,11 @@ static void test_model(const struct kvr_model *m)
     double e1 = rel_err(lc, lr, m->vocab), e2 = rel_err(lc2, lr, m->vocab);
     ok(e1 <= 3e-2, "%s: cuda logits vs ref: rel err %.3g <= 3e-2", m->name, e1);
     ok(e2 <= 3e-2, "%s: cuda chunks 64+1+66 vs ref: rel err %.3g <= 3e-2", m->name, e2);
+    float *lf = malloc(m->vocab * 4);
+    double e3 =
+        exec_full_layers(cu, tok, CTX, m->n_layers, lf) ? INFINITY : rel_err(lc, lf, m->vocab);
+    ok(e3 <= 1e-2, "%s: cuda pruned last layer vs every row: rel err %.3g <= 1e-2", m->name, e3);
+    free(lf);
     size_t n = (size_t)CTX * m->n_kv_heads * m->head_dim;
     float *kr = malloc(n * 4), *vr = malloc(n * 4), *kc = malloc(n * 4), *vc = malloc(n * 4);
     double worst = 0;
