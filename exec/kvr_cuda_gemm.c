@@ -5,6 +5,7 @@
 #include <cublasLt.h>
 #pragma GCC diagnostic pop
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kvr_cuda_check.h"
@@ -156,12 +157,19 @@ static enum kvr_status tune(struct kvr_cu_gemm *g, struct shape *s, void *out, c
     int n = 0;
     enum kvr_status st = desc_make(s, &d);
     if (!st) st = heuristic(g, &d, res, &n);
-    float best = st ? INFINITY : time_ms(g, s, &d, NULL, out, in, w) * KEEP_GAIN;
+    const float ex = st ? INFINITY : time_ms(g, s, &d, NULL, out, in, w);
+    float best = ex * KEEP_GAIN, lt = INFINITY;
     for (int i = 0; i < n && !st; i++) {
         if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
         float t = time_ms(g, s, &d, &res[i].algo, out, in, w);
+        lt = fminf(lt, t);
         if (t < best) best = t, s->lt = true, s->algo = res[i].algo;
     }
+    if (getenv("KVR_GEMM_LOG")) /* a diagnostic: what the tuner saw */
+        fprintf(stderr,
+                "gemm rows %llu n %llu k %llu%s: GemmEx %.4f ms, best of %d cuBLASLt %.4f ms: %s\n",
+                (unsigned long long)s->rows, (unsigned long long)s->n, (unsigned long long)s->k,
+                s->acc ? " accumulate" : "", ex, n, lt, s->lt ? "cuBLASLt" : "GemmEx");
     cudaGetLastError(); /* a failed candidate leaves nothing behind */
     if (s->lt && !st)
         s->d = d;
