@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         const char *name;
         long n, k;
         int f32;
-    } sh[] = {{"qkv", qkv, d, 0}, {"out_proj", d, d, 1}, {"mlp_up", up, d, 0}, {"mlp_down", d, ffn, 1}};
+    } sh[] = {
+        {"qkv", qkv, d, 0}, {"out_proj", d, d, 1}, {"mlp_up", up, d, 0}, {"mlp_down", d, ffn, 1}};
     cublasHandle_t h;
     cublasLtHandle_t lt;
     CK(cublasCreate(&h));
