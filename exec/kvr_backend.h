@@ -44,7 +44,8 @@ struct kvr_backend_ops {
     /* out[c][rows(w)] (+)= in[c][cols(w)] w^T (+ bias w+1 when the model has biases) */
     enum kvr_status (*linear)(void *be, enum kvr_buf out, enum kvr_buf in, enum kvr_tensor w,
                               uint32_t layer, uint32_t c, bool accumulate);
-    /* Rotates Q (in place) and K of QKV at positions [s, s+c), writes K and V to the cache. */
+    /* Rotates Q (in place) of QKV at positions [s, s+c), writes the rotated K and V to the
+     * cache (QKV's K part is dead afterwards: a backend may leave it unrotated). */
     enum kvr_status (*rotary)(void *be, uint32_t layer, uint32_t s, uint32_t c);
     /* The prompt's length, which dynamic NTK rotary scaling reads (as transformers does for a
      * prefill: every chunk rotates with the frequencies of the whole prompt). */
@@ -93,6 +94,10 @@ struct kvr_backend_ops {
                                  size_t *row_bytes);
     enum kvr_status (*ring_copy)(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                  void *host, bool to_host);
+
+    /* Row `row` of X, XN, XN2 and QKV to row 0: the last layer of a prefill carries on with its
+     * last token alone (kvr_exec_chunk). */
+    enum kvr_status (*keep_row)(void *be, uint32_t row);
 };
 
 #define KVR_MAX_STAMPS 4096

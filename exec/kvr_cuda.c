@@ -9,6 +9,7 @@
 
 #include "kvr_backend.h"
 #include "kvr_cuda_check.h"
+#include "kvr_cuda_gemm.h"
 #include "kvr_cuda_kernels.h"
 #include "kvr_cuda_ring.h"
 
@@ -19,6 +20,7 @@ struct cu {
     uint32_t max_ctx, max_chunk;
     cudaStream_t stream;
     cublasHandle_t blas;
+    struct kvr_cu_gemm *gemm; /* the GEMMs: cublasGemmEx or a timed cuBLASLt algorithm */
     cudaEvent_t ev0, ev1;
     cudaEvent_t *stamps;     /* KVR_MAX_STAMPS, created on first use */
     void *w[KVR_N_TENSORS];  /* bf16; [layer][numel] for layer tensors */
@@ -100,6 +102,7 @@ static void cu_destroy(void *be)
     cudaFree(c->k), cudaFree(c->v), cudaFree(c->xn_last), cudaFree(c->logits);
     cudaFree(c->tokens), cudaFree(c->workspace), cudaFree(c->rope), cudaFree(c->inv_freq);
     cudaFree(c->ring_q), cudaFree(c->ring_o);
+    kvr_cu_gemm_close(c->gemm);
     if (c->blas) cublasDestroy(c->blas);
     for (int i = 0; c->stamps && i < KVR_MAX_STAMPS; i++)
         if (c->stamps[i]) cudaEventDestroy(c->stamps[i]);
@@ -176,16 +179,13 @@ static enum kvr_status cu_norm(void *be, enum kvr_buf out, enum kvr_tensor w, ui
     return KVR_OK;
 }
 
-/* out[rows][n] (+)= in[rows][k] W[n][k]^T: column-major out^T = W^T(op T) * in^T. */
+/* out[rows][n] (+)= in[rows][k] W[n][k]^T (kvr_cuda_gemm.c); an accumulate's tuning times on
+ * UP, which no accumulating GEMM reads or writes. */
 static enum kvr_status gemm(struct cu *c, void *out, int out_f32, const void *in, const void *w,
                             uint64_t rows, uint64_t n, uint64_t k, bool accumulate)
 {
-    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    KVR_CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)rows, (int)k,
-                                  &alpha, w, CUDA_R_16BF, (int)k, in, CUDA_R_16BF, (int)k, &beta,
-                                  out, out_f32 ? CUDA_R_32F : CUDA_R_16BF, (int)n,
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    return KVR_OK;
+    return kvr_cu_gemm(c->gemm, out, out_f32, in, w, rows, n, k, accumulate, c->buf[KVR_BUF_UP],
+                       buf_bytes(&c->m, KVR_BUF_UP) * c->max_chunk);
 }
 
 static enum kvr_status cu_linear(void *be, enum kvr_buf out, enum kvr_buf in, enum kvr_tensor w,
@@ -408,6 +408,7 @@ static enum kvr_status cu_ring_area(void *be, enum kvr_ring_part part, uint32_t 
                                     size_t *row_bytes);
 static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                     void *host, bool to_host);
+static enum kvr_status cu_keep_row(void *be, uint32_t row);
 
 static const struct kvr_backend_ops cu_ops = {
     .name = "cuda",
@@ -442,6 +443,7 @@ static const struct kvr_backend_ops cu_ops = {
     .ring_finish = cu_ring_finish,
     .ring_area = cu_ring_area,
     .ring_copy = cu_ring_copy,
+    .keep_row = cu_keep_row,
 };
 
 static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
@@ -491,6 +493,17 @@ static enum kvr_status cu_check_model(const struct kvr_model *m)
     return KVR_OK;
 }
 
+/* KVR_GEMM_TUNE=0 in the environment keeps every GEMM on cublasGemmEx (the plain path, for
+ * measurements side by side); unset or 1 times cuBLASLt's algorithms per shape. */
+static enum kvr_status gemm_tune(bool *on)
+{
+    const char *e = getenv("KVR_GEMM_TUNE");
+    *on = !e || !strcmp(e, "1");
+    if (e && strcmp(e, "0") && strcmp(e, "1"))
+        return kvr_error(KVR_ERR_INPUT, "KVR_GEMM_TUNE=%s (environment): 0 or 1", e);
+    return KVR_OK;
+}
+
 static enum kvr_status cu_setup(struct cu *c, int device)
 {
     size_t total;
@@ -522,6 +535,10 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     enum kvr_status st = cu_alloc_all(c);
     if (st) return st;
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
+    bool tune = true;
+    if ((st = gemm_tune(&tune)) ||
+        (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune)))
+        return st;
     return cu_set_prompt(c, c->max_ctx);
 }
 
@@ -671,5 +688,19 @@ static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t 
                                    to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice,
                                    c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
+}
+
+static enum kvr_status cu_keep_row(void *be, uint32_t row)
+{
+    struct cu *c = be;
+    static const enum kvr_buf keep[] = {KVR_BUF_X, KVR_BUF_XN, KVR_BUF_XN2, KVR_BUF_QKV};
+    if (row >= c->max_chunk)
+        return kvr_error(KVR_ERR_INPUT, "keep_row: row %u of %u", row, c->max_chunk);
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        uint64_t w = buf_bytes(&c->m, keep[i]);
+        KVR_CUDA_CHECK(cudaMemcpyAsync(c->buf[keep[i]], (char *)c->buf[keep[i]] + row * w, w,
+                                       cudaMemcpyDeviceToDevice, c->stream));
+    }
     return KVR_OK;
 }

@@ -91,6 +91,24 @@ __device__ __forceinline__ void split_range(int *lo, int *hi, int sp, int n_spli
     *hi = min(*hi, l + per), *lo = l;
 }
 
+/* The blocks' order, longest first across a group of heads whose keys and values fit in L2
+ * together: the grid's block b (x fastest) runs row block *rb of head *h. A group of G
+ * consecutive heads runs its longest row blocks first (one per head), then the next longest, so
+ * that the SMs run out of work together (a short context has few, uneven blocks per head); the
+ * group's K and V (2 x keys x HD x 2 bytes per KV head, G heads sharing a KV head count once)
+ * stay within L2_GROUP_BYTES, so at 32k (16 MB per MHA head) G = 1: head after head. */
+#define L2_GROUP_BYTES (16u << 20)
+
+__device__ __forceinline__ void block_order(const attn_args &a, uint32_t hd, uint32_t *rb,
+                                            uint32_t *h)
+{
+    const uint32_t fit = L2_GROUP_BYTES / (4 * hd) / (a.s + a.c) * a.group; /* heads */
+    const uint32_t n_rb = gridDim.x, g = max(1u, min(fit, a.n_heads));
+    const uint32_t b = blockIdx.y * n_rb + blockIdx.x, g0 = b / (g * n_rb) * g;
+    const uint32_t gl = min(g, a.n_heads - g0), r = b - g0 * n_rb;
+    *rb = n_rb - 1 - r / gl, *h = g0 + r % gl;
+}
+
 /* Barrier addresses: full Q, then full K, full V, empty K, empty V for each stage. */
 template <class C> struct bars {
     uint32_t base;
@@ -286,7 +304,9 @@ __global__ void __launch_bounds__(C::THREADS, 1) ws_kernel(const __grid_constant
     const uint32_t q_addr = smem_addr(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
     const bars<C> b = {q_addr + C::Q_BYTES + 2 * C::ST * C::KV_BYTES};
     const int wg = threadIdx.x >> 7;
-    const uint32_t row0 = (gridDim.x - 1 - blockIdx.x) * C::BR, h = blockIdx.y;
+    uint32_t rb, h;
+    block_order(p.a, C::HD, &rb, &h);
+    const uint32_t row0 = rb * C::BR;
     int lo, hi;
     attn_tiles(p.a, row0, C::BR, C::BC, &lo, &hi);
     split_range(&lo, &hi, blockIdx.z, gridDim.z);

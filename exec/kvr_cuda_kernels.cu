@@ -205,38 +205,50 @@ extern "C" int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t r
     return launched();
 }
 
-/* One block per token: thread t rotates 8 pairs (j..j+7, j+rot/2..) of the first rot dimensions
- * of a Q or K head (rotate-half) with 16-byte loads and stores, then the block copies K and V
- * into the cache at position s + i. hd and rot are multiples of 16. */
+/* 8 rotate-half pairs (dims j..j+7 with j+half..) of one head, from src to dst (which may be
+ * src: each thread reads its 16 bytes before it writes them). */
+__device__ __forceinline__ void rotate8(const bf16 *src, bf16 *dst, uint32_t j, uint32_t half,
+                                        const float2 *cs)
+{
+    uint4 av = *(const uint4 *)(src + j), bv = *(const uint4 *)(src + j + half), ao, bo;
+    const bf16 *a8 = (const bf16 *)&av, *b8 = (const bf16 *)&bv;
+    bf16 *ao8 = (bf16 *)&ao, *bo8 = (bf16 *)&bo;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        float a = __bfloat162float(a8[e]), b = __bfloat162float(b8[e]);
+        float2 r = cs[j + e];
+        ao8[e] = __float2bfloat16(a * r.x - b * r.y);
+        bo8[e] = __float2bfloat16(b * r.x + a * r.y);
+    }
+    *(uint4 *)(dst + j) = ao;
+    *(uint4 *)(dst + j + half) = bo;
+}
+
+/* One block per token, 16-byte accesses: the first rot dimensions of each Q head rotate in
+ * place; each K head rotates straight into the cache at position s + i (its dimensions past rot
+ * copied), V is copied there: QKV's K part is left as it was (nothing reads it). hd and rot are
+ * multiples of 16; no table, no rotation. */
 __global__ void rotary_kernel(bf16 *qkv, bf16 *kc, bf16 *vc, const float2 *table, uint32_t s,
                               uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint32_t rot)
 {
-    uint32_t i = blockIdx.x, pos = s + i, half = rot / 2, width = (n_heads + 2 * n_kv) * hd;
-    bf16 *row = qkv + (uint64_t)i * width;
-    if (table)
-        for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * half / 8; t += blockDim.x) {
-            uint32_t head = t / (half / 8), j = t % (half / 8) * 8;
-            bf16 *x = row + head * hd;
-            uint4 av = *(const uint4 *)(x + j), bv = *(const uint4 *)(x + j + half), ao, bo;
-            const bf16 *a8 = (const bf16 *)&av, *b8 = (const bf16 *)&bv;
-            bf16 *ao8 = (bf16 *)&ao, *bo8 = (bf16 *)&bo;
-            const float2 *cs = table + (uint64_t)i * half + j;
-#pragma unroll
-            for (int e = 0; e < 8; e++) {
-                float a = __bfloat162float(a8[e]), b = __bfloat162float(b8[e]);
-                float2 r = cs[e];
-                ao8[e] = __float2bfloat16(a * r.x - b * r.y);
-                bo8[e] = __float2bfloat16(b * r.x + a * r.y);
-            }
-            *(uint4 *)(x + j) = ao;
-            *(uint4 *)(x + j + half) = bo;
-        }
-    __syncthreads();
-    uint32_t kvw = n_kv * hd;
-    const uint4 *k = (const uint4 *)(row + n_heads * hd),
-                *v = (const uint4 *)(row + n_heads * hd + kvw);
-    uint4 *kd = (uint4 *)(kc + (uint64_t)pos * kvw), *vd = (uint4 *)(vc + (uint64_t)pos * kvw);
-    for (uint32_t t = threadIdx.x; t < kvw / 8; t += blockDim.x) kd[t] = k[t], vd[t] = v[t];
+    const uint32_t i = blockIdx.x, pos = s + i, half = table ? rot / 2 : 0, kvw = n_kv * hd;
+    const bf16 *row = qkv + (uint64_t)i * (n_heads + 2 * n_kv) * hd;
+    const bf16 *k = row + n_heads * hd;
+    bf16 *kd = kc + (uint64_t)pos * kvw;
+    const float2 *cs = table + (uint64_t)i * half;
+    const uint32_t hp = half / 8, rest = (hd - 2 * half) / 8;
+    for (uint32_t t = threadIdx.x; t < (n_heads + n_kv) * hp; t += blockDim.x) {
+        const uint32_t head = t / hp, j = t % hp * 8;
+        bf16 *x = (bf16 *)row + head * hd;
+        rotate8(x, head < n_heads ? x : kd + (head - n_heads) * hd, j, half, cs);
+    }
+    for (uint32_t t = threadIdx.x; t < n_kv * rest; t += blockDim.x) {
+        const uint32_t off = t / rest * hd + 2 * half + t % rest * 8;
+        *(uint4 *)(kd + off) = *(const uint4 *)(k + off);
+    }
+    const uint4 *v = (const uint4 *)(k + kvw);
+    uint4 *vd = (uint4 *)(vc + (uint64_t)pos * kvw);
+    for (uint32_t t = threadIdx.x; t < kvw / 8; t += blockDim.x) vd[t] = v[t];
 }
 
 extern "C" int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s,

@@ -26,9 +26,9 @@ int kvr_cu_add_bias(void *out, int out_f32, const void *b, uint32_t rows, uint32
  * float2 [c][rot/2] in table; inv_freq is a device array of rot/2 floats. */
 int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t rot, const float *inv_freq,
                       float scale, void *stream);
-/* Rotates the first rot dimensions of each Q head in place and of each K head of qkv
- * [c][(h+2kv)hd] at positions s.. with the table (NULL: no rotation), writes K and V to the
- * caches [pos][kv][hd] at position s. hd and rot are multiples of 16. */
+/* Rotates the first rot dimensions of each Q head of qkv [c][(h+2kv)hd] in place at positions
+ * s.. with the table (NULL: no rotation), and writes each K head rotated, and V, to the caches
+ * [pos][kv][hd] at position s (qkv's K part is left unrotated). hd and rot are multiples of 16. */
 int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s, uint32_t c,
                   uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint32_t rot, void *stream);
 /* act[i][j] = silu(up[i][j]) * up[i][ffn + j] (swiglu) or gelu(up[i][j]) */

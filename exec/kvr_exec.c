@@ -258,17 +258,50 @@ enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits)
     return ex->profile ? prof_collect(ex) : KVR_OK;
 }
 
+/* The last layer of a chunk: its K and V (the QKV half) are all that later chunks read, and
+ * the first token needs the chunk's last row alone, so the rest of the layer runs on that row
+ * (its query against the whole cache) when the logits are wanted, else not at all. */
+static enum kvr_status last_layer(struct kvr_exec *ex, uint32_t s, uint32_t c, enum kvr_mask mask,
+                                  bool logits)
+{
+    const uint32_t l = ex->model.n_layers - 1;
+    enum kvr_status st = kvr_exec_layer_qkv(ex, l, s, c);
+    if (st || !logits) return st;
+    if (c > 1 && (st = OPS(ex)->keep_row(BE(ex), c - 1))) return st;
+    return kvr_exec_layer_rest(ex, l, s + c - 1, 1, mask);
+}
+
 enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
                                enum kvr_mask mask, float *logits)
 {
     enum kvr_status st = check_chunk(ex, s, c);
     if (st || (st = kvr_exec_embed(ex, tokens, c))) return st;
-    for (uint32_t l = 0; l < ex->model.n_layers; l++)
+    for (uint32_t l = 0; l + 1 < ex->model.n_layers; l++)
         if ((st = kvr_exec_layer_qkv(ex, l, s, c)) || (st = kvr_exec_layer_rest(ex, l, s, c, mask)))
             return st;
-    if (logits) return kvr_exec_logits(ex, c, logits);
+    if ((st = last_layer(ex, s, c, mask, logits != NULL))) return st;
+    if (logits) return kvr_exec_logits(ex, 1, logits); /* the last row is row 0 now */
     if ((st = OPS(ex)->sync(BE(ex)))) return st;
     return ex->profile ? prof_collect(ex) : KVR_OK;
+}
+
+/* The FLOPs kvr_exec_chunk(0, ctx) executes: the whole prefill's, less the last layer's
+ * attention and what follows it on every row but the last. */
+enum kvr_status kvr_exec_prefill_flops(const struct kvr_model *m, uint32_t ctx, enum kvr_mask mask,
+                                       uint64_t *flops)
+{
+    struct kvr_prefill_flops fl;
+    enum kvr_status st = kvr_prefill_flops(m, ctx, mask, &fl);
+    *flops = fl.total;
+    for (int op = KVR_OP_ATTN_SCORES; op <= KVR_OP_RESIDUAL && !st && ctx > 1; op++) {
+        struct kvr_op_cost all, one;
+        if (op == KVR_OP_NORM_MLP && m->parallel_attn && m->block_norms == 2) continue;
+        if ((st = kvr_op_cost(m, (enum kvr_op)op, 0, ctx, mask, &all)) ||
+            (st = kvr_op_cost(m, (enum kvr_op)op, ctx - 1, 1, mask, &one)))
+            break;
+        *flops -= all.flops - one.flops;
+    }
+    return st;
 }
 
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
@@ -324,9 +357,9 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
     int32_t *tokens = malloc((size_t)ctx * sizeof *tokens);
     float *logits = malloc((size_t)m->vocab * sizeof *logits);
     double *times = malloc((size_t)reps * sizeof *times);
-    struct kvr_prefill_flops fl;
+    uint64_t flops = 0;
     if (!tokens || !logits || !times) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st) st = kvr_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &fl);
+    if (!st) st = kvr_exec_prefill_flops(m, ctx, KVR_MASK_CAUSAL, &flops);
     if (!st) st = kvr_exec_set_prompt_len(ex, ctx);
     if (!st) st = prompt_tokens(ex, ctx, token_seed, tokens);
     if (!st) st = time_reps(ex, tokens, ctx, warmup, reps, times, logits);
@@ -336,8 +369,8 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
         r->ttft_s = kvr_quantile(times, (size_t)reps, 0.5); /* sorts times */
         r->ttft_min_s = times[0], r->ttft_max_s = times[reps - 1];
         r->tokens_per_s = ctx / r->ttft_s;
-        r->flops = fl.total;
-        r->tflops = (double)fl.total / r->ttft_s / 1e12;
+        r->flops = flops;
+        r->tflops = (double)flops / r->ttft_s / 1e12;
         OPS(ex)->device(BE(ex), r->device, sizeof r->device, &r->peak_flops);
         r->mfu = r->peak_flops > 0 ? r->tflops * 1e12 / r->peak_flops : NAN;
         uint64_t held = 0;

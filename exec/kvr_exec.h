@@ -53,9 +53,15 @@ enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t la
                                     const float *data);
 
 /* One whole chunk: embedding, every layer, and (when logits is not NULL) the logits of its
- * last token (vocab floats). */
+ * last token (vocab floats). The last layer computes the KV cache of every row, and its
+ * attention and MLP for the last token only (for none without logits): nothing else reads them.
+ * X then holds that one row. */
 enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
                                enum kvr_mask mask, float *logits);
+/* The FLOPs that kvr_exec_chunk(0, ctx) with logits executes (the last layer's rest on one
+ * row), what kvr_exec_run_single's tflops and mfu count. */
+enum kvr_status kvr_exec_prefill_flops(const struct kvr_model *m, uint32_t ctx, enum kvr_mask mask,
+                                       uint64_t *flops);
 
 /* The pieces of kvr_exec_chunk, for schemes that communicate between them. */
 enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint32_t c);
@@ -86,7 +92,7 @@ struct kvr_exec_result {
     uint32_t ctx, reps;
     double ttft_s, ttft_min_s, ttft_max_s; /* median, min, max over reps */
     double tokens_per_s;
-    double tflops, mfu; /* model FLOPs (causal pairs) over the median; mfu vs the peak */
+    double tflops, mfu; /* executed FLOPs (kvr_exec_prefill_flops) over the median; vs the peak */
     uint64_t flops;
     uint64_t peak_mem_bytes;
     int32_t first_token;    /* argmax of the last token's logits */

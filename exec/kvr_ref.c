@@ -371,6 +371,7 @@ static enum kvr_status ref_ring_area(void *be, enum kvr_ring_part part, uint32_t
                                      size_t *row_bytes);
 static enum kvr_status ref_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                      void *host, bool to_host);
+static enum kvr_status ref_keep_row(void *be, uint32_t row);
 
 static const struct kvr_backend_ops ref_ops = {
     .name = "ref",
@@ -404,6 +405,7 @@ static const struct kvr_backend_ops ref_ops = {
     .ring_finish = ref_ring_finish,
     .ring_area = ref_ring_area,
     .ring_copy = ref_ring_copy,
+    .keep_row = ref_keep_row,
 };
 
 enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
@@ -620,5 +622,18 @@ static enum kvr_status ref_ring_copy(void *be, enum kvr_ring_part part, uint32_t
     size_t row;
     ref_ring_area(be, part, slot, &at, &row);
     memcpy(to_host ? host : at, to_host ? at : host, n * row);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_keep_row(void *be, uint32_t row)
+{
+    struct ref *r = be;
+    static const enum kvr_buf keep[] = {KVR_BUF_X, KVR_BUF_XN, KVR_BUF_XN2, KVR_BUF_QKV};
+    if (row >= r->max_chunk)
+        return kvr_error(KVR_ERR_INPUT, "keep_row: row %u of %u", row, r->max_chunk);
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        uint64_t w = buf_width(&r->m, keep[i]);
+        memmove(r->buf[keep[i]], r->buf[keep[i]] + row * w, w * sizeof(float));
+    }
     return KVR_OK;
 }

@@ -77,3 +77,15 @@ static enum kvr_status exec_chunks(struct kvr_exec *ex, const int32_t *tokens,
     }
     return st;
 }
+
+/* The prefill without kvr_exec_chunk's pruned last layer: every layer on every row, then the
+ * logits of row c - 1 (the oracle of the pruning). */
+static inline enum kvr_status exec_full_layers(struct kvr_exec *ex, const int32_t *tokens,
+                                               uint32_t c, uint32_t n_layers, float *logits)
+{
+    enum kvr_status st = kvr_exec_embed(ex, tokens, c);
+    for (uint32_t l = 0; l < n_layers && !st; l++)
+        if (!(st = kvr_exec_layer_qkv(ex, l, 0, c)))
+            st = kvr_exec_layer_rest(ex, l, 0, c, KVR_MASK_CAUSAL);
+    return st ? st : kvr_exec_logits(ex, c, logits);
+}

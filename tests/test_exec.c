@@ -338,10 +338,41 @@ static void test_profile(const struct kvr_model *m)
     kvr_exec_close(ex);
 }
 
+/* kvr_exec_chunk runs the last layer's attention and MLP on the last token alone: the same
+ * logits and cache as every layer on every row, and fewer FLOPs counted for it. */
+static void test_pruned(const struct kvr_model *m)
+{
+    enum { CTX = 29 };
+    int32_t tok[CTX];
+    kvr_tokens_random(11, m->vocab, CTX, tok);
+    struct kvr_exec *a = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
+    struct kvr_exec *b = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
+    float *la = malloc(m->vocab * 4), *lb = malloc(m->vocab * 4);
+    uint32_t one[] = {CTX};
+    ok(a && b && !exec_chunks(a, tok, one, 1, la) &&
+           !exec_full_layers(b, tok, CTX, m->n_layers, lb),
+       "%s: pruned and full last layer run", m->name);
+    ok(max_abs_diff(la, lb, m->vocab) <= 1e-5,
+       "%s: the pruned last layer gives the full layer's logits (max diff %.3g)", m->name,
+       max_abs_diff(la, lb, m->vocab));
+    kvr_exec_close(a), kvr_exec_close(b);
+    free(la), free(lb);
+    uint64_t e1 = 0, e = 0;
+    struct kvr_prefill_flops f1, f;
+    ok(!kvr_exec_prefill_flops(m, 1, KVR_MASK_CAUSAL, &e1) &&
+           !kvr_prefill_flops(m, 1, KVR_MASK_CAUSAL, &f1) && e1 == f1.total &&
+           !kvr_exec_prefill_flops(m, CTX, KVR_MASK_CAUSAL, &e) &&
+           !kvr_prefill_flops(m, CTX, KVR_MASK_CAUSAL, &f) && e < f.total &&
+           f.total - e < f.total / m->n_layers,
+       "%s: executed FLOPs: all of them for one token, less than 1/%u fewer for %u", m->name,
+       m->n_layers, CTX);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) return 1;
     for (int i = 0; i < N_EXEC_MODELS; i++) test_chunked(&exec_models[i]);
+    for (int i = 0; i < N_EXEC_MODELS; i++) test_pruned(&exec_models[i]);
     test_closed_form_kv(&exec_models[0]);
     test_closed_form_kv(&exec_models[1]);
     write_llama(&exec_models[0], 0, path_of("llama.safetensors"), NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "exec_models.h"
+#include "kvr_cuda_gemm.h"
 #include "kvr_weights.h"
 #include "tap.h"
 
@@ -58,6 +59,11 @@ static void test_model(const struct kvr_model *m)
     double e1 = rel_err(lc, lr, m->vocab), e2 = rel_err(lc2, lr, m->vocab);
     ok(e1 <= 3e-2, "%s: cuda logits vs ref: rel err %.3g <= 3e-2", m->name, e1);
     ok(e2 <= 3e-2, "%s: cuda chunks 64+1+66 vs ref: rel err %.3g <= 3e-2", m->name, e2);
+    float *lf = malloc(m->vocab * 4);
+    double e3 =
+        exec_full_layers(cu, tok, CTX, m->n_layers, lf) ? INFINITY : rel_err(lc, lf, m->vocab);
+    ok(e3 <= 1e-2, "%s: cuda pruned last layer vs every row: rel err %.3g <= 1e-2", m->name, e3);
+    free(lf);
     size_t n = (size_t)CTX * m->n_kv_heads * m->head_dim;
     float *kr = malloc(n * 4), *vr = malloc(n * 4), *kc = malloc(n * 4), *vc = malloc(n * 4);
     double worst = 0;
@@ -81,12 +87,33 @@ static void test_too_big(void)
     kvr_exec_close(ex);
 }
 
+/* Every cuBLASLt algorithm the GEMM tuner may pick against cublasGemmEx (the plain path). */
+static void test_gemm(uint64_t rows, uint64_t n, uint64_t k, bool f32, bool acc)
+{
+    double worst = INFINITY;
+    int n_algos = 0;
+    enum kvr_status st = kvr_cu_gemm_check(rows, n, k, f32, acc, &worst, &n_algos);
+    double bound = f32 ? 1e-4 : 1e-2;
+    if (!ok(!st && n_algos > 0 && worst <= bound,
+            "gemm %llux%llux%llu %s%s: %d cuBLASLt algorithms against cublasGemmEx, worst rel err "
+            "%.3g <= %.0e",
+            (unsigned long long)rows, (unsigned long long)n, (unsigned long long)k,
+            f32 ? "float32" : "bf16", acc ? " accumulate" : "", n_algos, worst, bound))
+        printf("#   %s\n", st ? kvr_error_message() : "");
+}
+
 int main(void)
 {
     if (kvr_exec_cuda_devices() == 0) {
         printf("1..0 # SKIP no CUDA device\n"); /* exit 77: skipped */
         return 77;
     }
+    test_gemm(131, 320, 256, false, false);
+    test_gemm(131, 256, 320, true, true);
+    test_gemm(1, 4096, 4096, true, true);
+    test_gemm(77, 96, 64, false, false);
+    test_gemm(2048, 4096, 11008, true, true);
+    test_gemm(2048, 12288, 4096, false, false);
     static const struct shape shapes[] = {
         {0, 1, 4, 4, 0, 0},      {0, 37, 4, 2, 0, 0},      {100, 77, 6, 1, 0, 0},
         {0, 1000, 8, 2, 0, 0},   {4000, 300, 4, 4, 0, 0},  {513, 700, 4, 1, 0, 1},

@@ -5,6 +5,8 @@ The architecture comes from `kvr model show NAME --json` (the same shape kvrun r
 weights in bf16 on the GPU, SDPA attention, the KV cache built (use_cache=True) and the logits
 of the last token only (the base model, then lm_head on the last hidden state). Timed with
 CUDA events around the whole prefill, after warm-ups; prints one JSON object per context.
+--compile runs the decoder under torch.compile (inductor, default mode; each context compiles
+in its warm-ups, which stay outside the timing): impl "pytorch-hf-compile".
 """
 import argparse
 import json
@@ -35,13 +37,16 @@ def hf_config(m):
                                      layer_norm_epsilon=1e-5, **common)
 
 
-def prefill(model, ids):
-    base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
+def decoder(model):
+    return model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
+
+
+def prefill(model, base, ids):
     out = base(input_ids=ids, use_cache=True)
     return model.lm_head(out.last_hidden_state[:, -1:, :])
 
 
-def time_one(model, ctx, vocab, warmup, reps):
+def time_one(model, base, ctx, vocab, warmup, reps):
     g = torch.Generator(device="cuda").manual_seed(1)
     ids = torch.randint(0, vocab, (1, ctx), device="cuda", generator=g)
     times = []
@@ -50,7 +55,7 @@ def time_one(model, ctx, vocab, warmup, reps):
         for i in range(warmup + reps):
             e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             e0.record()
-            logits = prefill(model, ids)
+            logits = prefill(model, base, ids)
             first = int(logits[0, -1].argmax())
             e1.record()
             torch.cuda.synchronize()
@@ -68,6 +73,7 @@ def main():
     ap.add_argument("--ctx", required=True, help="comma list of token counts")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--compile", action="store_true", help="the decoder under torch.compile")
     a = ap.parse_args()
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
     torch.manual_seed(0)
@@ -76,13 +82,17 @@ def main():
         model = transformers.AutoModelForCausalLM.from_config(hf_config(m),
                                                               attn_implementation="sdpa")
     model.eval()
+    if a.compile:  # one static graph per context, as a deployment would warm them up
+        torch._dynamo.config.automatic_dynamic_shapes = False
+    base = torch.compile(decoder(model)) if a.compile else decoder(model)
     for ctx in [int(c) for c in a.ctx.split(",")]:
         try:
-            r = time_one(model, ctx, m["vocab"], a.warmup, a.reps)
+            r = time_one(model, base, ctx, m["vocab"], a.warmup, a.reps)
         except torch.OutOfMemoryError:
             r = {"ctx": ctx, "error": "out of memory"}
             torch.cuda.empty_cache()
-        r.update(model=a.model, impl="pytorch-hf", torch=torch.__version__,
+        r.update(model=a.model, impl="pytorch-hf-compile" if a.compile else "pytorch-hf",
+                 torch=torch.__version__,
                  transformers=transformers.__version__)
         print(json.dumps(r), flush=True)
 

@@ -1,0 +1,296 @@
+/* The cuda backend's GEMMs: cublasGemmEx, or the cuBLASLt algorithm that timing found faster
+ * for the shape (kvr_cuda_gemm.h). Column-major view: out^T[n][rows] = W^T(op T) * in^T. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes" /* cublasLt.h's cublasLtGetVersion() */
+#include <cublasLt.h>
+#pragma GCC diagnostic pop
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kvr_cuda_check.h"
+#include "kvr_cuda_gemm.h"
+#include "kvr_cuda_kernels.h"
+#include "kvr_weights.h"
+
+#define MAX_SHAPES 128
+#define MAX_ALGOS  8
+#define KEEP_GAIN  0.98 /* a cuBLASLt algorithm must take at most this share of GemmEx's time */
+
+#define KVR_LT_CHECK(call)                                                                         \
+    KVR_FOREIGN_CHECK(cublasStatus_t, call, #call, CUBLAS_STATUS_SUCCESS, "cuBLASLt",              \
+                      cublasGetStatusString)
+
+/* A shape's cuBLASLt description (the operation and the three layouts). */
+struct lt_desc {
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+};
+
+struct shape {
+    uint64_t rows, n, k;
+    bool f32, acc;
+    bool lt; /* false: cublasGemmEx */
+    cublasLtMatmulAlgo_t algo;
+    struct lt_desc d; /* when lt */
+};
+
+struct kvr_cu_gemm {
+    cublasHandle_t blas;
+    cublasLtHandle_t lt;
+    cudaStream_t stream;
+    void *ws;
+    size_t ws_bytes;
+    bool tune;
+    cudaEvent_t e0, e1;
+    struct shape shapes[MAX_SHAPES];
+    int n_shapes;
+};
+
+enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
+                                 void *workspace, size_t ws_bytes, bool tune)
+{
+    struct kvr_cu_gemm *g = calloc(1, sizeof *g);
+    if (!g) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    *out = g;
+    g->blas = blas, g->stream = stream, g->ws = workspace, g->ws_bytes = ws_bytes, g->tune = tune;
+    KVR_LT_CHECK(cublasLtCreate(&g->lt));
+    KVR_CUDA_CHECK(cudaEventCreate(&g->e0));
+    KVR_CUDA_CHECK(cudaEventCreate(&g->e1));
+    return KVR_OK;
+}
+
+static void desc_free(struct lt_desc *d);
+
+void kvr_cu_gemm_close(struct kvr_cu_gemm *g)
+{
+    if (!g) return;
+    for (int i = 0; i < g->n_shapes; i++) desc_free(&g->shapes[i].d);
+    if (g->lt) cublasLtDestroy(g->lt);
+    if (g->e0) cudaEventDestroy(g->e0);
+    if (g->e1) cudaEventDestroy(g->e1);
+    free(g);
+}
+
+static void desc_free(struct lt_desc *d)
+{
+    if (d->op) cublasLtMatmulDescDestroy(d->op);
+    if (d->a) cublasLtMatrixLayoutDestroy(d->a);
+    if (d->b) cublasLtMatrixLayoutDestroy(d->b);
+    if (d->c) cublasLtMatrixLayoutDestroy(d->c);
+}
+
+static enum kvr_status desc_make(const struct shape *s, struct lt_desc *d)
+{
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    KVR_LT_CHECK(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    KVR_LT_CHECK(
+        cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    KVR_LT_CHECK(
+        cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    KVR_LT_CHECK(cublasLtMatrixLayoutCreate(&d->a, CUDA_R_16BF, s->k, s->n, (int64_t)s->k));
+    KVR_LT_CHECK(cublasLtMatrixLayoutCreate(&d->b, CUDA_R_16BF, s->k, s->rows, (int64_t)s->k));
+    KVR_LT_CHECK(cublasLtMatrixLayoutCreate(&d->c, s->f32 ? CUDA_R_32F : CUDA_R_16BF, s->n, s->rows,
+                                            (int64_t)s->n));
+    return KVR_OK;
+}
+
+/* Up to MAX_ALGOS algorithms the heuristic offers for the shape within the workspace. */
+static enum kvr_status heuristic(struct kvr_cu_gemm *g, const struct lt_desc *d,
+                                 cublasLtMatmulHeuristicResult_t *res, int *n)
+{
+    cublasLtMatmulPreference_t pref;
+    *n = 0;
+    KVR_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    cublasStatus_t e = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &g->ws_bytes, sizeof g->ws_bytes);
+    if (e == CUBLAS_STATUS_SUCCESS)
+        e = cublasLtMatmulAlgoGetHeuristic(g->lt, d->op, d->a, d->b, d->c, d->c, pref, MAX_ALGOS,
+                                           res, n);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (e == CUBLAS_STATUS_NOT_SUPPORTED) *n = 0, e = CUBLAS_STATUS_SUCCESS;
+    KVR_LT_CHECK(e);
+    return KVR_OK;
+}
+
+/* One GEMM of shape s: cublasGemmEx when algo is NULL, else that cuBLASLt algorithm. */
+static enum kvr_status run(struct kvr_cu_gemm *g, const struct shape *s, const struct lt_desc *d,
+                           const cublasLtMatmulAlgo_t *algo, void *out, const void *in,
+                           const void *w)
+{
+    const float alpha = 1.0f, beta = s->acc ? 1.0f : 0.0f;
+    if (!algo) {
+        KVR_CUBLAS_CHECK(cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, (int)s->rows,
+                                      (int)s->k, &alpha, w, CUDA_R_16BF, (int)s->k, in, CUDA_R_16BF,
+                                      (int)s->k, &beta, out, s->f32 ? CUDA_R_32F : CUDA_R_16BF,
+                                      (int)s->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return KVR_OK;
+    }
+    KVR_LT_CHECK(cublasLtMatmul(g->lt, d->op, &alpha, w, d->a, in, d->b, &beta, out, d->c, out,
+                                d->c, algo, g->ws, g->ws_bytes, g->stream));
+    return KVR_OK;
+}
+
+/* The best of two timed runs (after one untimed) of a candidate, in ms; +inf when it fails. */
+static float time_ms(struct kvr_cu_gemm *g, const struct shape *s, const struct lt_desc *d,
+                     const cublasLtMatmulAlgo_t *algo, void *out, const void *in, const void *w)
+{
+    float best = INFINITY;
+    if (run(g, s, d, algo, out, in, w)) return INFINITY;
+    for (int r = 0; r < 2; r++) {
+        float ms = INFINITY;
+        if (cudaEventRecord(g->e0, g->stream) || run(g, s, d, algo, out, in, w) ||
+            cudaEventRecord(g->e1, g->stream) || cudaEventSynchronize(g->e1) ||
+            cudaEventElapsedTime(&ms, g->e0, g->e1))
+            return INFINITY;
+        best = fminf(best, ms);
+    }
+    return best;
+}
+
+/* Chooses s's algorithm by timing on out (which it overwrites). */
+static enum kvr_status tune(struct kvr_cu_gemm *g, struct shape *s, void *out, const void *in,
+                            const void *w)
+{
+    struct lt_desc d = {0};
+    cublasLtMatmulHeuristicResult_t res[MAX_ALGOS];
+    int n = 0;
+    enum kvr_status st = desc_make(s, &d);
+    if (!st) st = heuristic(g, &d, res, &n);
+    const float ex = st ? INFINITY : time_ms(g, s, &d, NULL, out, in, w);
+    float best = ex * KEEP_GAIN, lt = INFINITY;
+    for (int i = 0; i < n && !st; i++) {
+        if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+        float t = time_ms(g, s, &d, &res[i].algo, out, in, w);
+        lt = fminf(lt, t);
+        if (t < best) best = t, s->lt = true, s->algo = res[i].algo;
+    }
+    if (getenv("KVR_GEMM_LOG")) /* a diagnostic: what the tuner saw */
+        fprintf(stderr,
+                "gemm rows %llu n %llu k %llu%s: GemmEx %.4f ms, best of %d cuBLASLt %.4f ms: %s\n",
+                (unsigned long long)s->rows, (unsigned long long)s->n, (unsigned long long)s->k,
+                s->acc ? " accumulate" : "", ex, n, lt, s->lt ? "cuBLASLt" : "GemmEx");
+    cudaGetLastError(); /* a failed candidate leaves nothing behind */
+    if (s->lt && !st)
+        s->d = d;
+    else
+        desc_free(&d);
+    return st;
+}
+
+static struct shape *find(struct kvr_cu_gemm *g, const struct shape *key)
+{
+    for (int i = 0; i < g->n_shapes; i++) {
+        struct shape *s = &g->shapes[i];
+        if (s->rows == key->rows && s->n == key->n && s->k == key->k && s->f32 == key->f32 &&
+            s->acc == key->acc)
+            return s;
+    }
+    return NULL;
+}
+
+enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, const void *in,
+                            const void *w, uint64_t rows, uint64_t n, uint64_t k, bool accumulate,
+                            void *scratch, size_t scratch_bytes)
+{
+    struct shape key = {.rows = rows, .n = n, .k = k, .f32 = out_f32, .acc = accumulate};
+    struct shape *s = find(g, &key);
+    enum kvr_status st = KVR_OK;
+    bool room = !accumulate || (scratch && scratch_bytes >= rows * n * 4);
+    if (!s && g->tune && room && g->n_shapes < MAX_SHAPES) {
+        s = &g->shapes[g->n_shapes++];
+        *s = key;
+        st = tune(g, s, accumulate ? scratch : out, in, w);
+    }
+    if (st) return st;
+    return s && s->lt ? run(g, s, &s->d, &s->algo, out, in, w)
+                      : run(g, &key, NULL, NULL, out, in, w);
+}
+
+/* rel L2 error of the device arrays a against b (n elements, float32 or bf16) */
+static enum kvr_status compare(const void *a, const void *b, uint64_t n, bool f32, double *err)
+{
+    size_t es = f32 ? 4 : 2;
+    char *h = malloc(2 * n * es);
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    cudaError_t e = cudaMemcpy(h, a, n * es, cudaMemcpyDeviceToHost);
+    if (!e) e = cudaMemcpy(h + n * es, b, n * es, cudaMemcpyDeviceToHost);
+    double num = 0, den = 0;
+    for (uint64_t i = 0; !e && i < n; i++) {
+        double x = f32 ? ((float *)h)[i] : kvr_bf16_to_float(((uint16_t *)h)[i]);
+        double y = f32 ? ((float *)h)[n + i] : kvr_bf16_to_float(((uint16_t *)h)[n + i]);
+        num += (x - y) * (x - y), den += y * y;
+    }
+    free(h);
+    KVR_CUDA_CHECK(e);
+    *err = den > 0 ? sqrt(num / den) : INFINITY;
+    if (!(*err == *err)) *err = INFINITY; /* NaN: an element was not written */
+    return KVR_OK;
+}
+
+struct check_bufs {
+    void *w, *in, *c0, *ref, *out, *ws;
+};
+
+static enum kvr_status check_alloc(struct check_bufs *b, uint64_t rows, uint64_t n, uint64_t k,
+                                   size_t es, size_t ws)
+{
+    KVR_CUDA_CHECK(cudaMalloc(&b->w, 2 * n * k));
+    KVR_CUDA_CHECK(cudaMalloc(&b->in, 2 * rows * k));
+    KVR_CUDA_CHECK(cudaMalloc(&b->c0, es * rows * n));
+    KVR_CUDA_CHECK(cudaMalloc(&b->ref, es * rows * n));
+    KVR_CUDA_CHECK(cudaMalloc(&b->out, es * rows * n));
+    KVR_CUDA_CHECK(cudaMalloc(&b->ws, ws));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(b->w, n * k, 5, 1, 0.5f, 0.0f, NULL));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(b->in, rows * k, 5, 2, 1.0f, 0.0f, NULL));
+    return KVR_OK;
+}
+
+/* Every cuBLASLt candidate of the shape against cublasGemmEx (the accumulate's C: a first
+ * random product, the same for both). */
+static enum kvr_status check_run(struct kvr_cu_gemm *g, struct check_bufs *b, struct shape *s,
+                                 double *worst, int *n_algos)
+{
+    size_t bytes = (s->f32 ? 4 : 2) * s->rows * s->n;
+    struct shape first = *s;
+    first.acc = false;
+    cublasLtMatmulHeuristicResult_t res[MAX_ALGOS];
+    int n = 0;
+    enum kvr_status st = run(g, &first, NULL, NULL, b->c0, b->in, b->w);
+    if (!st) st = desc_make(s, &s->d);
+    if (!st) st = heuristic(g, &s->d, res, &n);
+    *worst = 0, *n_algos = 0;
+    for (int i = -1; i < n && !st; i++) {
+        if (i >= 0 && res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+        void *dst = i < 0 ? b->ref : b->out;
+        KVR_CUDA_CHECK(s->acc ? cudaMemcpy(dst, b->c0, bytes, cudaMemcpyDeviceToDevice)
+                              : cudaMemset(dst, 0xff, bytes)); /* NaN until written */
+        st = run(g, s, &s->d, i < 0 ? NULL : &res[i].algo, dst, b->in, b->w);
+        double e = 0;
+        if (!st && i >= 0 && !(st = compare(b->out, b->ref, s->rows * s->n, s->f32, &e)))
+            *worst = fmax(*worst, e), ++*n_algos;
+    }
+    return st;
+}
+
+enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool out_f32,
+                                  bool accumulate, double *worst_rel_err, int *n_algos)
+{
+    const size_t ws = 32u << 20;
+    struct check_bufs b = {0};
+    struct kvr_cu_gemm *g = NULL;
+    cublasHandle_t blas = NULL;
+    struct shape s = {.rows = rows, .n = n, .k = k, .f32 = out_f32, .acc = accumulate};
+    enum kvr_status st = check_alloc(&b, rows, n, k, out_f32 ? 4 : 2, ws);
+    if (!st && cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
+        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
+    if (!st && cublasSetWorkspace(blas, b.ws, ws) != CUBLAS_STATUS_SUCCESS)
+        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
+    if (!st) st = kvr_cu_gemm_open(&g, blas, NULL, b.ws, ws, false);
+    if (!st) st = check_run(g, &b, &s, worst_rel_err, n_algos);
+    desc_free(&s.d);
+    kvr_cu_gemm_close(g);
+    if (blas) cublasDestroy(blas);
+    cudaFree(b.w), cudaFree(b.in), cudaFree(b.c0), cudaFree(b.ref), cudaFree(b.out), cudaFree(b.ws);
+    return st;
+}

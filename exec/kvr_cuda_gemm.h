@@ -1,0 +1,31 @@
+/* The cuda backend's GEMMs (internal to exec/, C): out[rows][n] (+)= in[rows][k] W[n][k]^T in
+ * bf16 with fp32 accumulation, out bf16 or float32. Each shape's algorithm is chosen once, by
+ * timing: cublasGemmEx's default against the algorithms cuBLASLt's heuristic offers with the
+ * workspace; a cuBLASLt algorithm is kept only when it is at least 2% faster. No CUDA types:
+ * handles and streams are void *. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvr_status.h"
+
+struct kvr_cu_gemm;
+
+/* blas is the backend's cublasHandle_t (on stream), workspace its cuBLAS workspace. tune false:
+ * always cublasGemmEx (the plain path). */
+enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
+                                 void *workspace, size_t ws_bytes, bool tune);
+void kvr_cu_gemm_close(struct kvr_cu_gemm *g);
+
+/* The GEMM. The first call of a shape times the candidates: on out itself (accumulate false) or
+ * on scratch (accumulate: at least rows * n * 4 bytes the call may overwrite, else no tuning). */
+enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, const void *in,
+                            const void *w, uint64_t rows, uint64_t n, uint64_t k, bool accumulate,
+                            void *scratch, size_t scratch_bytes);
+
+/* The test of every candidate: each cuBLASLt algorithm of the shape against cublasGemmEx on
+ * random data (out poisoned first): the worst relative L2 error, and how many were run. */
+enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool out_f32,
+                                  bool accumulate, double *worst_rel_err, int *n_algos);
