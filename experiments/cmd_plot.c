@@ -52,8 +52,9 @@ static const struct kvr_opt plot_opts[] = {
 static const struct kvr_opt_spec plot_spec = {
     .usage = "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
              "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
-             "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig9c, or all.\n--json lists what "
-             "was written.\n",
+             "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig14, or all. fig14 reads the\n"
+             "committed measurements (data/measurements/h100x4-multi.sqlite, predicted on\n"
+             "data/machines/h100x4-nccl.ini), not --db.\n--json lists what was written.\n",
     .opts = plot_opts,
     .min_args = 1,
     .max_args = 1};

@@ -117,6 +117,8 @@ static const struct kvr_plot_figure figures[] = {
      "pair_rank, model, ctx_tokens", false},
     {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "sweep_done", "p", "series",
      "series_rank, link_Bps, ttft_s", "series_rank, link_Bps", false},
+    {"fig14", "measured on 4xH100 against simulated", "data/measurements/h100x4-multi.sqlite",
+     KVR_PLOT_MEASURED, "", "", "", "", false},
 };
 
 int kvr_plot_count(void)
@@ -276,6 +278,7 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
 enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_figure *f,
                                 const char *datadir, size_t *rows)
 {
+    if (!strcmp(f->view, KVR_PLOT_MEASURED)) return kvr_plot_export_measured(f, datadir, rows);
     char path[4200], cols[512], order[256];
     snprintf(path, sizeof path, "%s/%s.list", datadir, f->name);
     struct exporter x = {.f = f, .datadir = datadir, .nf = count_cols(f->file_cols)};

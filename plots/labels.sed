@@ -8,6 +8,9 @@ s/h100-nvlink/one node of 8 H100s (NVLink)/
 s/h100-2x4/two nodes of 4 H100s (50 GB\/s between)/
 s/h200-nvlink/H200, NVLink/
 s/profile-bw/the profile's links (300 GB\/s NVLink)/
+s/full-speed/NVLink at full speed/
+s/bw=/every link at /
+s/link=\([0-9]*\)-\([0-9]*\)=/link \1-\2 at /
 s/\([0-9.][0-9.]*\)GB\/s/\1 GB\/s/g
 s/p=1$/1 GPU/
 s/p=\([0-9]*\)/\1 GPUs/

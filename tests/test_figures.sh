@@ -54,6 +54,51 @@ sys.exit(0 if rows >= 8 and not bad else 1)
 PY
 report $? "fig5: every bar adds up to its TTFT and the exposed part lies within the communication"
 
+# fig14, measured against simulated: every multi-GPU row of the committed database is plotted
+# once, its measured point is the row's median TTFT, and its predicted point is what kvr sim
+# gives for the same plan (partition, links) on the profile the figure names.
+python3 - "$tmp/fig/data" "$src/data/measurements/h100x4-multi.sqlite" "$kvr" \
+    "$src/data/machines/h100x4-nccl.ini" <<'PY'
+import json, os, sqlite3, subprocess, sys
+d, db, kvr, machine = sys.argv[1:5]
+titles = dict(l.rstrip('\n').split('\t') for l in open(os.path.join(d, 'fig14.list')))
+rows = []
+for name, title in titles.items():
+    model = title.split(',')[0]
+    for l in open(os.path.join(d, name)):
+        f = l.rstrip('\n').split('\t')
+        if len(f) == 8 and f[1] != 'ctx_tokens':
+            rows.append((model,) + tuple(f))
+c = sqlite3.connect(db)
+want = c.execute('SELECT model, p, ctx_tokens, scheme, method, link_settings, ttft_median_s,'
+                 ' partition_tokens FROM measurement WHERE p > 1').fetchall()
+bad, seen = [], set()
+for model, label, ctx, meas, pred, scheme, method, part, links in rows:
+    p = len(part.split(','))
+    key = (model, p, int(ctx), scheme, method, links)
+    hits = [w for w in want if w[:6] == key]
+    if len(hits) != 1 or key in seen:
+        bad.append('%s: %d rows in the database' % (key, len(hits)))
+        continue
+    seen.add(key)
+    if abs(float(meas) / hits[0][6] - 1) > 1e-8 or hits[0][7].replace(';', ',') != part:
+        bad.append('%s: measured %s, committed %s (%s)' % (key, meas, hits[0][6], hits[0][7]))
+    cmd = [kvr, 'sim', '--model', model, '--machine', machine, '--gpus', str(p), '--ctx', ctx,
+           '--scheme', scheme, '--json', '--allow-oom']
+    if scheme in ('kvr', 'ring-pass'):
+        cmd += ['--partition', part]
+    for o in links.split('+')[1:]:
+        k, v = o.split('=', 1)
+        cmd += ['--' + k, v]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    sim = json.loads(r.stdout)['ttft_s'] if r.returncode == 0 else float('nan')
+    if not abs(float(pred) / sim - 1) < 1e-7:
+        bad.append('%s: predicted %s, kvr sim %s (%s)' % (key, pred, sim, ' '.join(cmd[2:])))
+print('\n'.join(bad[:10]))
+sys.exit(0 if len(rows) == len(want) and len(want) >= 100 and not bad else 1)
+PY
+report $? "fig14: each measured point is its committed row, each predicted point is kvr sim of its plan"
+
 # tsp-paper: K/V expanded to every query head. MHA (Llama-7B): exactly tsp. MQA (Falcon-7B, 71
 # query heads over 1 KV head): the all-gather moves 71 times tsp's bytes.
 for m in llama-7b falcon-7b; do
