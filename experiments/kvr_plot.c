@@ -275,6 +275,35 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
     return KVR_OK;
 }
 
+/* What a figure does not draw: its points that do not fit in GPU memory, one line per model
+ * and p (model, p, first and last context, series, most bytes needed, bytes available) in
+ * DATADIR/NAME.infeasible (empty when none), for the figure's caption (style.gp: oom_note). */
+static enum kvr_status on_infeasible(void *arg, int n, const char *const *v)
+{
+    FILE *f = arg;
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? "\t" : "", v[i]);
+    fputc('\n', f);
+    return KVR_OK;
+}
+
+static enum kvr_status write_infeasible(struct kvr_store *store, const struct kvr_plot_figure *f,
+                                        const char *datadir)
+{
+    static const char sql[] =
+        "SELECT model, p, min(ctx_tokens), max(ctx_tokens), group_concat(DISTINCT series),"
+        " max(mem_needed_bytes), max(mem_available_bytes) FROM sweep_point"
+        " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p ORDER BY model, p";
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.infeasible", datadir, f->name);
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "plot data", path);
+    if (st) return st;
+    const char *params[] = {f->name};
+    st = kvr_store_query_rows(store, sql, params, 1, on_infeasible, o.f);
+    if (st) return kvr_out_abort(&o), st;
+    return kvr_out_commit(&o);
+}
+
 enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_figure *f,
                                 const char *datadir, size_t *rows)
 {
@@ -306,6 +335,7 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
         if (strstr(sql, mark)) n_params = k;
     }
     st = kvr_store_query_rows(store, sql, params, n_params, f->gantt ? on_gantt_row : on_row, &x);
+    if (!st) st = write_infeasible(store, f, datadir);
     if (x.out && st) kvr_out_abort(&x.out_w);
     if (x.out && !st) st = kvr_out_commit(&x.out_w);
     if (st)

@@ -1,6 +1,7 @@
 # Profile keys and panel labels as words, for figure titles (plots/style.gp: pretty). A title
 # joins its parts with commas (model, machine, bandwidth, p).
 s/,/, /g
+s/a100-10GBps-x4/4 A100s, 10 GB\/s/
 s/a100-10GBps/A100, 10 GB\/s/
 s/a100-nvlink/A100, 300 GB\/s NVLink/
 s/a100-published/A100 (published efficiencies)/

@@ -54,6 +54,21 @@ sys.exit(0 if rows >= 8 and not bad else 1)
 PY
 report $? "fig5: every bar adds up to its TTFT and the exposed part lies within the communication"
 
+# fig8: every series runs on the figure's four GPUs, so a slow link among them slows the searched
+# plan too (on an 8-GPU profile the search had mapped the chain onto the other four GPUs).
+python3 - "$tmp/fig/data" <<'PY'
+import os, sys
+d = sys.argv[1]
+kvrs = {}
+for l in open(os.path.join(d, 'fig8-0.tsv')):
+    f = l.rstrip('\n').split('\t')
+    if len(f) == 4 and f[0] == 'KVR-S' and f[2] != 'link_from':
+        kvrs[int(f[2])] = float(f[3])
+print(kvrs)
+sys.exit(0 if len(kvrs) == 4 and all(kvrs[k] > kvrs[-1] for k in (0, 1, 2)) else 1)
+PY
+report $? "fig8: a slow link among the four GPUs slows KVR-S too (its plan runs on them)"
+
 # fig14, measured against simulated: every multi-GPU row of the committed database is plotted
 # once, its measured point is the row's median TTFT, and its predicted point is what kvr sim
 # gives for the same plan (partition, links) on the profile the figure names.
