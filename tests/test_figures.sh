@@ -136,11 +136,11 @@ python3 - "$tmp/paper.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 rows = d['claims']
-ok = len(rows) == 4 * 3 * 3 and all(r['speedup_16k'] and r['speedup_16k'] > 1 for r in rows)
+ok = len(rows) == 4 * 3 * 4 and all(r['speedup_16k'] and r['speedup_16k'] > 1 for r in rows)
 ok = ok and all(r['reached'] == (r['speedup_best'] >= r['paper_speedup']) for r in rows)
 sys.exit(0 if ok else 1)
 PY
-report $? "kvr paper --json: every claim x baseline x profile, each with a speedup above 1" "$(head -c 300 "$tmp/paper.json") $(cat "$tmp/err")"
+report $? "kvr paper --json: every claim x baseline x profile (4), each with a speedup above 1" "$(head -c 300 "$tmp/paper.json") $(cat "$tmp/err")"
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\n' >"$tmp/one.ini"
 "$kvr" sweep "$tmp/one.ini" --db "$tmp/one.db" >/dev/null 2>&1
 expect 2 "no points of the paper sweep" "kvr paper on a database without the paper sweep exits 2" -- paper --db "$tmp/one.db"
