@@ -141,6 +141,35 @@ ok = ok and all(r['reached'] == (r['speedup_best'] >= r['paper_speedup']) for r 
 sys.exit(0 if ok else 1)
 PY
 report $? "kvr paper --json: every claim x baseline x profile (4), each with a speedup above 1" "$(head -c 300 "$tmp/paper.json") $(cat "$tmp/err")"
+# ... and each of its 16k numbers is today's simulator: the baseline's TTFT is kvr sim of it, KVR-S's
+# is the plan kvr search finds, on the same profile and links.
+python3 - "$tmp/paper.json" "$kvr" "$src/data/machines" "$tmp" <<'PY'
+import json, os, subprocess, sys
+d, kvr, machines, tmp = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+def run(*a):
+    r = subprocess.run([kvr] + list(a) + ['--json'], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+bad, n = [], 0
+for r in d['claims']:
+    m = 'llama-7b' if r['claim'].startswith('Llama') else 'falcon-7b'
+    h = r['profile'] if r['profile'] == 'a100-nvlink' else os.path.join(machines, r['profile'] + '.ini')
+    bw = ['--bw', '10GB/s'] if '10 GB/s' in r['claim'] else []
+    base = run('sim', '--model', m, '--machine', h, '--gpus', '8', '--ctx', '16k', '--scheme',
+               r['baseline'].lower(), *bw)
+    db = os.path.join(tmp, 'paper-check.db')
+    if os.path.exists(db): os.remove(db)
+    kvrs = run('search', '--model', m, '--machine', h, '--gpus', '8', '--ctx', '16k', '--db', db, *bw)
+    got = (base['ttft_s'] if base else None, kvrs['rows'][0]['predicted_ttft_s'] if kvrs else None)
+    n += 1
+    if None in got or abs(got[0] / r['baseline_ttft_16k_s'] - 1) > 1e-9 or \
+            abs(got[1] / r['kvrs_ttft_16k_s'] - 1) > 1e-9 or \
+            abs(got[0] / got[1] / r['speedup_16k'] - 1) > 1e-9:
+        bad.append('%s %s %s: table %s / %s, now %s' % (r['claim'], r['baseline'], r['profile'],
+                   r['baseline_ttft_16k_s'], r['kvrs_ttft_16k_s'], got))
+print('\n'.join(bad[:5]))
+sys.exit(0 if n == 48 and not bad else 1)
+PY
+report $? "kvr paper: every 16k speedup is kvr sim of the baseline over the plan kvr search finds"
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\n' >"$tmp/one.ini"
 "$kvr" sweep "$tmp/one.ini" --db "$tmp/one.db" >/dev/null 2>&1
 expect 2 "no points of the paper sweep" "kvr paper on a database without the paper sweep exits 2" -- paper --db "$tmp/one.db"
