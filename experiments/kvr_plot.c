@@ -112,7 +112,7 @@ static const struct kvr_plot_figure figures[] = {
     {"fig10", "the lookup table: each rank's share of the context", SWEEPS "fig10.ini",
      "plot_partition_shares", "model, machine, p", "rank", "ctx_tokens, share, share_lo, share_hi",
      "rank, ctx_tokens", false},
-    {"fig11", "speedup of KVR-S and KVR-P over TSP and TSP-causal", SWEEPS "fig11.ini",
+    {"fig11", "speedup of KVR-S and KVR-P over the TSP baselines", SWEEPS "fig11.ini",
      "plot_speedup_pairs", "machine", "pair", "pair_rank, model, ctx_tokens, speedup",
      "pair_rank, model, ctx_tokens", false},
     {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "sweep_done", "p", "series",

@@ -1,7 +1,7 @@
 # Per-rank timelines (Gantt) of KVR-E and KVR-S: compute and waiting for the KV cache, one row
 # per rank, on one time axis; greys for the parts (no scheme colour means a part).
 # Plans that do not fit in GPU memory are never stored, so never drawn.
-set multiplot layout 2, 1 title 'Llama-7B, 4 ranks, 16k context, 300 GB/s, simulated: per-rank timeline' font ',16'
+set multiplot layout 2, 1 title 'Llama-7B on 4 A100s, 16k context, 300 GB/s NVLink, simulated: per-rank timeline' font ',16'
 stats panel(1) using 4 nooutput
 set xrange [0:ms(STATS_max) * 1.02]
 set xlabel 'time (ms)'
