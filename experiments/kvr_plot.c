@@ -276,7 +276,7 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
 }
 
 /* What a figure does not draw: its points that do not fit in GPU memory, one line per model
- * and p (model, p, first and last context, series, most bytes needed, bytes available) in
+ * and p (model, p, first and last context, series, most bytes needed, bytes available, points) in
  * DATADIR/NAME.infeasible (empty when none), for the figure's caption (style.gp: oom_note). */
 static enum kvr_status on_infeasible(void *arg, int n, const char *const *v)
 {
@@ -291,7 +291,7 @@ static enum kvr_status write_infeasible(struct kvr_store *store, const struct kv
 {
     static const char sql[] =
         "SELECT model, p, min(ctx_tokens), max(ctx_tokens), group_concat(DISTINCT series),"
-        " max(mem_needed_bytes), max(mem_available_bytes) FROM sweep_point"
+        " max(mem_needed_bytes), max(mem_available_bytes), count(*) FROM sweep_point"
         " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p ORDER BY model, p";
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.infeasible", datadir, f->name);
