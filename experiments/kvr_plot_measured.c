@@ -1,7 +1,9 @@
 /* The figures drawn from committed measurements instead of the sweeps' database (fig14): each
  * measured TTFT beside the simulator's prediction of the same plan on the links its run
  * emulated (the validation engine, kvr_validate.c), one panel (file) per model, rank count and
- * links, one block per series. A row holds what `kvr sim` needs to predict it again (scheme,
+ * links, one block per series, and a last block of the same model's single-GPU measurements on
+ * the same machine (the reference every panel shares). A row holds what `kvr sim` needs to
+ * predict it again (scheme,
  * partition, links), so tests/test_figures.sh checks both columns against their sources. */
 #include "kvr_plot.h"
 
@@ -45,6 +47,29 @@ static void write_row(FILE *f, const char *label, const struct kvr_validate_poin
     fprintf(f, "\t%s\n", m->link_settings);
 }
 
+/* The single-GPU block of a panel: the model's p = 1 measurements, contexts ascending. */
+static void write_single(FILE *f, const struct kvr_validate_set *one, const char *model, bool after,
+                         size_t *rows)
+{
+    for (uint64_t last = 0, header = 0; one;) {
+        const struct kvr_validate_point *next = NULL;
+        for (size_t i = 0; i < one->n; i++) {
+            const struct kvr_measurement_row *m = one->pts[i].m;
+            if (!strcmp(m->model, model) && m->ctx_tokens > last &&
+                (!next || m->ctx_tokens < next->m->ctx_tokens))
+                next = &one->pts[i];
+        }
+        if (!next) return;
+        if (!header++)
+            fprintf(f,
+                    "%ssingle\tctx_tokens\tmeasured_s\tpredicted_s\tscheme\tmethod\tpartition"
+                    "\tlinks\n",
+                    after ? "\n\n" : "");
+        write_row(f, "single", next);
+        last = next->m->ctx_tokens, ++*rows;
+    }
+}
+
 /* One panel: a block per series present (the figures' series order), contexts ascending. */
 static void write_panel(FILE *f, const struct kvr_validate_set *v, const char *model, int p,
                         const char *links, size_t *rows)
@@ -84,7 +109,8 @@ static int add_key(const char **keys, int n, const char *k)
 
 /* The panels in order: models as they first appear, p ascending, full-speed links first. */
 static enum kvr_status write_panels(const struct kvr_plot_figure *f, const char *datadir,
-                                    const struct kvr_validate_set *v, FILE *list, size_t *rows)
+                                    const struct kvr_validate_set *v,
+                                    const struct kvr_validate_set *one, FILE *list, size_t *rows)
 {
     const char *models[MAX_KEYS], *links[MAX_KEYS] = {"full-speed"};
     int n_models = 0, n_links = 1, max_p = 0, k = 0;
@@ -107,6 +133,7 @@ static enum kvr_status write_panels(const struct kvr_plot_figure *f, const char 
                 struct kvr_out o;
                 if ((st = kvr_out_open(&o, "plot data", path))) break;
                 write_panel(o.f, v, models[a], p, links[l], rows);
+                write_single(o.f, one, models[a], true, rows);
                 fprintf(list, "%s\t%s,p=%d,%s\n", name, models[a], p, links[l]);
                 st = kvr_out_commit(&o);
             }
@@ -121,21 +148,27 @@ enum kvr_status kvr_plot_export_measured(const struct kvr_plot_figure *f, const 
     for (size_t i = 0; i < sizeof profiles / sizeof *profiles; i++)
         if (!strcmp(profiles[i].figure, f->name)) profile = profiles[i].machine;
     if (!profile) return kvr_error(KVR_ERR_INPUT, "%s: no profile for its measurements", f->name);
-    struct kvr_validate_set v;
+    struct kvr_validate_set v, one = {0};
     *rows = 0;
     enum kvr_status st = kvr_datadir_path(f->sweep, db, sizeof db);
     if (!st) st = kvr_datadir_path(profile, machine, sizeof machine);
     if (!st) st = kvr_validate_load(db, machine, true, &v);
     if (st) return kvr_error_prefix(st, "%s: ", f->name);
+    bool singles = false; /* the same machine's single-GPU runs, when the database has some */
+    for (size_t i = 0; i < v.n_rows; i++) singles = singles || v.rows[i].p == 1;
+    if (singles && (st = kvr_validate_load(db, machine, false, &one))) {
+        kvr_validate_free(&v);
+        return kvr_error_prefix(st, "%s: ", f->name);
+    }
     snprintf(path, sizeof path, "%s/%s.list", datadir, f->name);
     struct kvr_out lo;
     if (!(st = kvr_out_open(&lo, "plot list", path))) {
-        st = write_panels(f, datadir, &v, lo.f, rows);
+        st = write_panels(f, datadir, &v, singles ? &one : NULL, lo.f, rows);
         if (st)
             kvr_out_abort(&lo);
         else
             st = kvr_out_commit(&lo);
     }
-    kvr_validate_free(&v);
+    kvr_validate_free(&v), kvr_validate_free(&one);
     return st;
 }

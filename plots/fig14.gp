@@ -3,7 +3,8 @@
 # (same partition, the links each run emulated, profile data/machines/h100x4-nccl.ini) as lines.
 # One panel per model and GPU count (rows) and links (columns: full speed, every link at
 # 10 GB/s, link 0-1 at 10 GB/s); one colour and marker per scheme (style.gp); the same log axes
-# in every panel. Data: kvr plot fig14 (no sweep: the rows come from the committed database).
+# in every panel; the model's single-GPU runs on the same machine in every panel of it (black).
+# Data: kvr plot fig14 (no sweep: the rows come from the committed database).
 cols = 3
 rows = (n_panels + cols - 1) / cols
 if (term eq 'svg') {
@@ -20,10 +21,10 @@ do for [i=1:n_panels] {
     lo = STATS_min_y < lo ? STATS_min_y : lo
     hi = STATS_max_x > hi ? STATS_max_x : hi
     hi = STATS_max_y > hi ? STATS_max_y : hi
-    stats panel(i) using (abs($4 / $3 - 1)) nooutput
+    stats panel(i) using (strcol(1) eq 'single' ? NaN : abs($4 / $3 - 1)) nooutput
     err = err + STATS_sum; npts = npts + STATS_records
 }
-set multiplot layout rows, cols title sprintf("TTFT measured on 4×H100 (points) against simulated (lines): the same plans, %d points, mean error %.1f%%", npts, 100 * err / npts) font ',15'
+set multiplot layout rows, cols title sprintf("TTFT measured on 4×H100 (points) against simulated (lines): the same plans, %d multi-GPU points, mean error %.1f%%", npts, 100 * err / npts)."\n{/*0.75 single: the same model measured on one of the four H100s (the same in every panel of a model)}" font ',15'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
 set logscale xy 2
