@@ -35,7 +35,8 @@ static const char paper_help[] =
 static const char *const profiles[N_PROFILES] = {"a100-nvlink", "a100-published-nocap",
                                                  "a100-published", "a100-eager"};
 static const char *const profile_words[N_PROFILES] = {
-    "presets (default efficiencies, perfect overlap)", "published efficiencies, perfect overlap",
+    "the preset (default efficiencies, perfect overlap)",
+    "published efficiencies; its NVLink row: 240 GB/s point to point; perfect overlap",
     "published efficiencies, 57 GB/s overlap cap",
     "hypothesis: profile 2 with eager attention, 12 bytes moved per materialized score"};
 static const char *const bases[N_BASES] = {"TSP", "TSP-causal", "TSP-paper"};
@@ -162,7 +163,7 @@ static void print_table(const struct points *ps)
            WHY + 1);
     char cells[N_PROFILES][32], why[256];
     for (int p = 0; p < N_PROFILES; p++) {
-        printf("  profile %d: %s (%s)\n", p + 1, profiles[p], profile_words[p]);
+        printf("  profile %d: %s: %s\n", p + 1, profiles[p], profile_words[p]);
         snprintf(cells[p], sizeof cells[p], "profile %d", p + 1);
     }
     printf("\n");
