@@ -137,6 +137,12 @@ sys.exit(0 if len(seen) == len(want) and len(want) >= 100 and not bad else 1)
 PY
 report $? "fig14: each measured point is its committed row, each predicted point is kvr sim of its plan"
 
+mkdir "$tmp/f14"
+"$kvr" plot fig14 --out "$tmp/f14" >"$tmp/out" 2>&1 && [ -s "$tmp/f14/fig14.png" ]
+report $? "kvr plot fig14 needs no database" "$(tail -3 "$tmp/out")"
+expect 2 "draws the committed measurements" "kvr plot fig14 --db (a database it would not read) exits 2" -- \
+    plot fig14 --db "$tmp/f.db" --out "$tmp/f14"
+
 # tsp-paper: K/V expanded to every query head. MHA (Llama-7B): exactly tsp. MQA (Falcon-7B, 71
 # query heads over 1 KV head): the all-gather moves 71 times tsp's bytes.
 for m in llama-7b falcon-7b; do
