@@ -13,14 +13,14 @@ set multiplot layout 1, 2 title 'Llama-7B, 4 A100s, 16k, simulated: where the TT
 set style fill solid 1.0 border lc rgb '#333333'
 set ylabel 'time (ms)'
 set yrange [0:hi * 1.08]
-set bmargin 7
+set bmargin 8
 set offsets 0.5, 0.5, 0, 0
 set xtics rotate by -30 nomirror
 exposed(c, w, t) = (t - c - w) > 0 ? t - c - w : 0
 hidden(comm, c, w, t) = comm - exposed(c, w, t) > 0 ? comm - exposed(c, w, t) : 0
 do for [i=1:n_panels] {
     set title pretty(i)
-    if (i == 1) { set key at screen 0.5, screen 0.015 center bottom horizontal box opaque } else { set key off }
+    if (i == 1) { set key at screen 0.5, screen 0.01 center bottom horizontal maxcols 2 box opaque } else { set key off }
     plot panel(i) every ::1 using ($0 - 0.12):(ms($3) / 2):(0.3):(ms($3) / 2):xtic(2) \
               with boxxyerror lt 13 dt 1 fs solid 1.0 title 'compute', \
          '' every ::1 using ($0 - 0.12):(ms($3 + exposed($3, $5, $6) / 2)):(0.3):(ms(exposed($3, $5, $6)) / 2) \
