@@ -2,8 +2,9 @@
  * simulator computes for them. Reads the points of experiments/sweeps/paper.ini from the
  * database (kvr sweep writes them; ./setup.sh main runs every sweep file): Llama-7B and
  * Falcon-7B on 8 A100s at 300 and 10 GB/s, 4k-16k, KVR-S and KVR-P against three TSP
- * baselines, on three A100 profiles (the presets, and the profile from published measurements
- * with and without its overlap cap). data/README.md says where each paper number comes from. */
+ * baselines, on four A100 profiles (the presets; the profile from published measurements with
+ * and without its overlap cap; and a hypothesis, the uncapped one with eager attention).
+ * data/README.md says where each paper number comes from. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,11 @@ static const char paper_help[] =
     "\n"
     "The paper's claims against the simulator: KVR-S over each TSP baseline (TSP as kvrun\n"
     "models it, TSP-causal, and TSP-paper, K/V expanded to every query head) on 8 A100s at\n"
-    "300 and 10 GB/s, at 16k and at its best context of 4k-16k, on three A100 profiles, and\n"
-    "KVR-P's gap to KVR-S. Reads the points of experiments/sweeps/paper.ini.\n"
+    "300 and 10 GB/s, at 16k and at its best context of 4k-16k, on four A100 profiles (the\n"
+    "presets; published efficiencies without and with an overlap cap; the hypothesis of eager\n"
+    "attention), and KVR-P's gap to KVR-S. Reads the points of experiments/sweeps/paper.ini.\n"
+    "--json: per claim, baseline and profile the speedups, the baseline's and KVR-S's TTFT at\n"
+    "16k and the extra baseline time the paper's number would need.\n"
     "\n"
     "  -d, --db FILE   database the paper sweep ran into    (default out/kvrun.db)\n"
     "  -j, --json      print JSON instead of a table\n"
