@@ -28,7 +28,7 @@ static const struct kvr_opt plot_opts[] = {
     {.name = "db",
      .short_name = 'd',
      .arg = "FILE",
-     .help = "database filled by kvr sweep (required)",
+     .help = "database filled by kvr sweep (required, but refused with fig14 alone)",
      .offset = OFF(db)},
     {.name = "out",
      .short_name = 'o',
@@ -52,7 +52,9 @@ static const struct kvr_opt plot_opts[] = {
 static const struct kvr_opt_spec plot_spec = {
     .usage = "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
              "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
-             "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig9c, or all.\n--json lists what "
+             "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig14, or all. fig14 draws the\n"
+             "committed measurements (data/measurements/h100x4-multi.sqlite, predicted on\n"
+             "data/machines/h100x4-nccl.ini): kvr plot fig14 takes no --db.\n--json lists what "
              "was written.\n",
     .opts = plot_opts,
     .min_args = 1,
@@ -64,8 +66,16 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
     enum kvr_status st = kvr_opt_parse(&plot_spec, argc, argv, a, &res);
     if (st || res.help) return st;
     a->name = res.args[0];
-    if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "plot: --db and --out are required");
-    if ((st = kvr_path_check("--db", a->db)) || (st = kvr_path_check("--out", a->out))) return st;
+    /* a figure of committed measurements alone reads no database of sweeps: --db is refused */
+    const struct kvr_plot_figure *one = kvr_plot_figure(a->name);
+    if (one && !strcmp(one->view, KVR_PLOT_MEASURED) && a->db)
+        return kvr_error(KVR_ERR_USAGE,
+                         "--db: %s draws the committed measurements (%s), not a database",
+                         one->name, one->sweep);
+    if ((!a->db && !(one && !strcmp(one->view, KVR_PLOT_MEASURED))) || !a->out)
+        return kvr_error(KVR_ERR_USAGE, "plot: --db and --out are required");
+    if ((a->db && (st = kvr_path_check("--db", a->db))) || (st = kvr_path_check("--out", a->out)))
+        return st;
     struct stat sb;
     if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
@@ -109,7 +119,7 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv)
     if (st || a.help) return st ? st : (kvr_opt_help(&plot_spec, stdout), KVR_OK);
     if ((st = kvr_plot_check_gnuplot(a.gnuplot))) return st;
     struct kvr_store *store = NULL; /* opened (and so checked) before anything is created */
-    if ((st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
+    if (a.db && (st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
     char data[4096];
     snprintf(data, sizeof data, "%s/data", a.out);
     if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0) {

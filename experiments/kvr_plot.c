@@ -112,11 +112,13 @@ static const struct kvr_plot_figure figures[] = {
     {"fig10", "the lookup table: each rank's share of the context", SWEEPS "fig10.ini",
      "plot_partition_shares", "model, machine, p", "rank", "ctx_tokens, share, share_lo, share_hi",
      "rank, ctx_tokens", false},
-    {"fig11", "speedup of KVR-S and KVR-P over TSP and TSP-causal", SWEEPS "fig11.ini",
+    {"fig11", "speedup of KVR-S and KVR-P over the TSP baselines", SWEEPS "fig11.ini",
      "plot_speedup_pairs", "machine", "pair", "pair_rank, model, ctx_tokens, speedup",
      "pair_rank, model, ctx_tokens", false},
     {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "sweep_done", "p", "series",
      "series_rank, link_Bps, ttft_s", "series_rank, link_Bps", false},
+    {"fig14", "measured on 4xH100 against simulated", "data/measurements/h100x4-multi.sqlite",
+     KVR_PLOT_MEASURED, "", "", "", "", false},
 };
 
 int kvr_plot_count(void)
@@ -273,9 +275,39 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
     return KVR_OK;
 }
 
+/* What a figure does not draw: its points that do not fit in GPU memory, one line per model
+ * and p (model, p, first and last context, series, most bytes needed, bytes available, points) in
+ * DATADIR/NAME.infeasible (empty when none), for the figure's caption (style.gp: oom_note). */
+static enum kvr_status on_infeasible(void *arg, int n, const char *const *v)
+{
+    FILE *f = arg;
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? "\t" : "", v[i]);
+    fputc('\n', f);
+    return KVR_OK;
+}
+
+static enum kvr_status write_infeasible(struct kvr_store *store, const struct kvr_plot_figure *f,
+                                        const char *datadir)
+{
+    static const char sql[] =
+        "SELECT model, p, min(ctx_tokens), max(ctx_tokens), group_concat(DISTINCT series),"
+        " max(mem_needed_bytes), max(mem_available_bytes), count(*) FROM sweep_point"
+        " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p ORDER BY model, p";
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.infeasible", datadir, f->name);
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "plot data", path);
+    if (st) return st;
+    const char *params[] = {f->name};
+    st = kvr_store_query_rows(store, sql, params, 1, on_infeasible, o.f);
+    if (st) return kvr_out_abort(&o), st;
+    return kvr_out_commit(&o);
+}
+
 enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_figure *f,
                                 const char *datadir, size_t *rows)
 {
+    if (!strcmp(f->view, KVR_PLOT_MEASURED)) return kvr_plot_export_measured(f, datadir, rows);
     char path[4200], cols[512], order[256];
     snprintf(path, sizeof path, "%s/%s.list", datadir, f->name);
     struct exporter x = {.f = f, .datadir = datadir, .nf = count_cols(f->file_cols)};
@@ -303,6 +335,7 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
         if (strstr(sql, mark)) n_params = k;
     }
     st = kvr_store_query_rows(store, sql, params, n_params, f->gantt ? on_gantt_row : on_row, &x);
+    if (!st) st = write_infeasible(store, f, datadir);
     if (x.out && st) kvr_out_abort(&x.out_w);
     if (x.out && !st) st = kvr_out_commit(&x.out_w);
     if (st)

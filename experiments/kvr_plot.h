@@ -24,6 +24,13 @@ const struct kvr_plot_figure *kvr_plot_figure(const char *name); /* NULL when un
 enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_figure *f,
                                 const char *datadir, size_t *rows);
 
+/* A figure of committed measurements has this view and its database (relative to the data
+ * directory, kvr_datadir.h) as its sweep: every multi-GPU measurement beside the simulator's
+ * prediction of its plan (kvr_plot_measured.c, which names the profile that predicts them). */
+#define KVR_PLOT_MEASURED "measured"
+enum kvr_status kvr_plot_export_measured(const struct kvr_plot_figure *f, const char *datadir,
+                                         size_t *rows);
+
 /* gnuplot must run: its absence is the user's to fix (exit 2). */
 enum kvr_status kvr_plot_check_gnuplot(const char *prog);
 /* Renders OUT/NAME.png and .svg from OUT/data with SCRIPTS/style.gp and SCRIPTS/NAME.gp. */

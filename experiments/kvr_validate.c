@@ -90,7 +90,7 @@ static void group_mape(const struct kvr_validate_point *pts, size_t n, kvr_valid
 /* The series a measurement can have, in the panels' order (a series keeps its colour): the
  * executor's even-split schemes, then per searched scheme its measured sources' labels and its
  * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws 8. */
-static int measured_series(char order[][32], int cap)
+int kvr_validate_series_order(char order[][32], int cap)
 {
     int n = 0;
     for (int pass = 0; pass < 3; pass++)
@@ -179,7 +179,7 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
         /* the same block (colour) for a series in every panel; an absent one is an empty,
          * untitled block */
         char order[16][32];
-        int n_order = measured_series(order, 16);
+        int n_order = kvr_validate_series_order(order, 16);
         for (int o = 0; o < n_order; o++) {
             bool present = false;
             for (size_t a = i; a < n && !present; a++) {

@@ -33,6 +33,9 @@ typedef void (*kvr_validate_label_fn)(const struct kvr_measurement_row *m, char 
 const char *kvr_validate_links(const struct kvr_measurement_row *m);
 void kvr_validate_links_of(const struct kvr_measurement_row *m, char *buf, size_t cap);
 void kvr_validate_series_label(const struct kvr_measurement_row *m, char *buf, size_t cap);
+/* The series a measurement can have (kvr_validate_series_label's), in the figures' order:
+ * the even-split schemes, the searched schemes' sources and names, the one-GPU schemes. */
+int kvr_validate_series_order(char order[][32], int cap);
 /* Calls fn(ctx, label, points, MAPE %) once per distinct label, in order of appearance. */
 void kvr_validate_groups(const struct kvr_validate_point *pts, size_t n,
                          kvr_validate_label_fn label,

@@ -1,9 +1,26 @@
 # TTFT against context: one panel per (bandwidth, p), one line per scheme.
-# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
-set multiplot layout 2, 3 title 'Falcon-7B (multi-query): TTFT against context, simulated (A100 presets)' font ',16'
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
+set multiplot layout 2, 3 title 'Falcon-7B (multi-query): TTFT against context, simulated (A100 presets)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
+# one y axis per row (a bandwidth): the panels of a row compare p; log, so that a gap between
+# two schemes (a speedup) reads the same at every p
+set logscale y
+set format y '%g'
+set ytics add (20, 50, 200, 500, 2000)
+set key top left horizontal maxcols 3 samplen 2 font ',11'
+cols = 3
 do for [i=1:n_panels] {
+    if ((i - 1) % cols == 0) {
+        hi = 0; lo = 1e9
+        set yrange [*:*]
+        do for [j=i:(i + cols - 1 < n_panels ? i + cols - 1 : n_panels)] {
+            stats panel(j) using (ms($4)) nooutput
+            hi = STATS_max > hi ? STATS_max : hi
+            lo = STATS_min < lo ? STATS_min : lo
+        }
+        set yrange [lo / 1.1:hi * 2.5]
+    }
     set title pretty(i)
     S = series(i)
     plot for [b=0:*] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title columnheader(1)

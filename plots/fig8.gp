@@ -1,9 +1,9 @@
-# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
 # One 1 GB/s link at each position of the chain (-1: none), as grouped bars per scheme.
-set title 'Llama-7B, 4 A100s, 8k, 10 GB/s with one 1 GB/s link, simulated: even split against re-searched' font ',14'
-set xlabel 'slow link (i -> i+1)'
+set title 'Llama-7B, 4 A100s, 8k, 10 GB/s with one 1 GB/s link, simulated: even split against re-searched'."\n{/*0.8 KVR-S re-searches the partition for the slow link (and the chain's direction) on the same four GPUs; a 64-token chunk is a rank left almost idle}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',14'
+set xlabel 'the slow link (between GPUs i and i+1)'
 set ylabel 'TTFT (ms)'
-set xtics ('none' -1, '0 -> 1' 0, '1 -> 2' 1, '2 -> 3' 2)
+set xtics ('none' -1, '0-1' 0, '1-2' 1, '2-3' 2)
 set xrange [-1.6:2.6]
 set yrange [0:*]
 set key top left

@@ -1,6 +1,7 @@
 # Profile keys and panel labels as words, for figure titles (plots/style.gp: pretty). A title
 # joins its parts with commas (model, machine, bandwidth, p).
 s/,/, /g
+s/a100-10GBps-x4/4 A100s, 10 GB\/s/
 s/a100-10GBps/A100, 10 GB\/s/
 s/a100-nvlink/A100, 300 GB\/s NVLink/
 s/a100-published/A100 (published efficiencies)/
@@ -8,6 +9,9 @@ s/h100-nvlink/one node of 8 H100s (NVLink)/
 s/h100-2x4/two nodes of 4 H100s (50 GB\/s between)/
 s/h200-nvlink/H200, NVLink/
 s/profile-bw/the profile's links (300 GB\/s NVLink)/
+s/full-speed/NVLink at full speed/
+s/bw=/every link at /
+s/link=\([0-9]*\)-\([0-9]*\)=/link \1-\2 at /
 s/\([0-9.][0-9.]*\)GB\/s/\1 GB\/s/g
 s/p=1$/1 GPU/
 s/p=\([0-9]*\)/\1 GPUs/

@@ -20,6 +20,14 @@ set linetype 9 lc rgb '#009E73' lw 1.5 pt 8 ps 0.9 dt 2 # ring-pass: green, open
 set linetype 10 lc rgb '#1B3A6B' lw 2 pt 3 ps 0.9 dt 3  # TSP-paper: navy, star, dotted
 set linetype 11 lc rgb '#777777' lw 2 pt 1 ps 0.9 dt 1  # other series: grey
 set linetype 12 lc rgb '#F0E442' lw 2 pt 12 ps 0.9 dt 1 # yellow
+# Parts of a time (fig4, fig5) and series that are not schemes (fig6's GPU counts): greys,
+# so that no colour of a scheme means anything else.
+set linetype 13 lc rgb '#9A9A9A' lw 2 pt 7 ps 0.8 dt 1  # compute: grey
+set linetype 14 lc rgb '#303030' lw 2 pt 7 ps 0.8 dt 1  # exposed communication: near-black
+set linetype 15 lc rgb '#303030' lw 1 pt 7 ps 0.8 dt 1  # waiting: hatched (fs pattern 2)
+set linetype 16 lc rgb '#000000' lw 2 pt 7 ps 0.9 dt 1  # non-scheme series 1: black disc
+set linetype 17 lc rgb '#555555' lw 2 pt 5 ps 0.9 dt 2  # non-scheme series 2: grey square, dashed
+set linetype 18 lc rgb '#999999' lw 2 pt 9 ps 1.0 dt 3  # non-scheme series 3: light triangle, dotted
 lt_of(s) = s eq 'TSP' ? 1 : s eq 'TSP-causal' ? 2 : s eq 'ring' ? 3 : s eq 'TP' ? 4 : \
     s eq 'KVR-E' ? 5 : s eq 'KVR-S' ? 6 : s eq 'single' ? 7 : s eq 'KVR-P' ? 8 : \
     s eq 'ring-pass' ? 9 : s eq 'TSP-paper' ? 10 : 11
@@ -41,3 +49,7 @@ pretty(i) = system(sprintf("sed -n '%dp' '%s' | cut -f2 | sed -f '%s/labels.sed'
 series(i) = system(sprintf("awk -F'\t' 'h==0&&NF{print $1; h=1} !NF{h=0}' '%s'", panel(i)))
 ms(x) = 1000 * x
 sim = 'simulated'
+# The figure's points that do not fit in GPU memory (NAME.infeasible, written by kvr plot): never
+# drawn; oom_note says which, for a caption line ('' when every point fits).
+oom_list = datadir.'/'.name.'.infeasible'
+oom_note = system(sprintf("[ -s '%s' ] && awk -F'\t' '{printf \"%%s%%s on %%d GPUs at %%gk-%%gk: %%s (up to %%.0f GiB of %%.0f)\", (NR > 1 ? \"; \" : \"not drawn (they do not fit in GPU memory): \"), $1, $2, $3 / 1024, $4 / 1024, $5, $6 / 2^30, $7 / 2^30}' '%s' | sed -f '%s/labels.sed'", oom_list, oom_list, plotdir))

@@ -54,6 +54,95 @@ sys.exit(0 if rows >= 8 and not bad else 1)
 PY
 report $? "fig5: every bar adds up to its TTFT and the exposed part lies within the communication"
 
+# Points that do not fit: none is drawn, each is named in its figure's caption list.
+python3 - "$tmp/fig/data" "$tmp/f.db" <<'PY'
+import os, sqlite3, sys
+d, db = sys.argv[1:3]
+c = sqlite3.connect(db)
+bad = []
+for fig, n in c.execute("SELECT figure, count(*) FROM sweep_point WHERE state = 'infeasible' GROUP BY figure"):
+    f = os.path.join(d, fig + '.infeasible')
+    listed = sum(int(l.split('\t')[7]) for l in open(f)) if os.path.exists(f) else 0
+    if listed != n:
+        bad.append('%s: %d infeasible points, %d in its caption list' % (fig, n, listed))
+# fig9c: TSP does not fit on 2 GPUs past 28k, so no speedup cell is drawn there
+for name in os.listdir(d):
+    if name.startswith('fig9c-') and name.endswith('.tsv'):
+        for l in open(os.path.join(d, name)):
+            f = l.split('\t')
+            if f[1] == '2' and f[2].isdigit() and int(f[2]) > 28 * 1024:
+                bad.append('%s: a cell at p = 2, %s tokens' % (name, f[2]))
+print('\n'.join(bad))
+sys.exit(0 if not bad and c.execute("SELECT count(*) FROM sweep_point WHERE state = 'infeasible'").fetchone()[0] > 0 else 1)
+PY
+report $? "infeasible points: none drawn (fig9c), every one named in its figure's caption list"
+
+# fig8: every series runs on the figure's four GPUs, so a slow link among them slows the searched
+# plan too (on an 8-GPU profile the search had mapped the chain onto the other four GPUs).
+python3 - "$tmp/fig/data" <<'PY'
+import os, sys
+d = sys.argv[1]
+kvrs = {}
+for l in open(os.path.join(d, 'fig8-0.tsv')):
+    f = l.rstrip('\n').split('\t')
+    if len(f) == 4 and f[0] == 'KVR-S' and f[2] != 'link_from':
+        kvrs[int(f[2])] = float(f[3])
+print(kvrs)
+sys.exit(0 if len(kvrs) == 4 and all(kvrs[k] > kvrs[-1] for k in (0, 1, 2)) else 1)
+PY
+report $? "fig8: a slow link among the four GPUs slows KVR-S too (its plan runs on them)"
+
+# fig14, measured against simulated: every row of the committed database is plotted (a
+# multi-GPU row once, a single-GPU row in each panel of its model), its measured point is the row's median TTFT, and its predicted point is what kvr sim
+# gives for the same plan (partition, links) on the profile the figure names.
+python3 - "$tmp/fig/data" "$src/data/measurements/h100x4-multi.sqlite" "$kvr" \
+    "$src/data/machines/h100x4-nccl.ini" <<'PY'
+import json, os, sqlite3, subprocess, sys
+d, db, kvr, machine = sys.argv[1:5]
+titles = dict(l.rstrip('\n').split('\t') for l in open(os.path.join(d, 'fig14.list')))
+rows = []
+for name, title in titles.items():
+    model = title.split(',')[0]
+    for l in open(os.path.join(d, name)):
+        f = l.rstrip('\n').split('\t')
+        if len(f) == 8 and f[1] != 'ctx_tokens':
+            rows.append((model,) + tuple(f))
+c = sqlite3.connect(db)
+want = c.execute('SELECT model, p, ctx_tokens, scheme, method, link_settings, ttft_median_s,'
+                 ' partition_tokens FROM measurement').fetchall()
+bad, seen = [], set()
+for model, label, ctx, meas, pred, scheme, method, part, links in rows:
+    p = len(part.split(','))
+    key = (model, p, int(ctx), scheme, method, links)
+    hits = [w for w in want if w[:6] == key]
+    if len(hits) != 1 or (key in seen and scheme != 'single'):
+        bad.append('%s: %d rows in the database' % (key, len(hits)))
+        continue
+    seen.add(key)  # a single-GPU row is drawn in every panel of its model
+    if abs(float(meas) / hits[0][6] - 1) > 1e-8 or hits[0][7].replace(';', ',') != part:
+        bad.append('%s: measured %s, committed %s (%s)' % (key, meas, hits[0][6], hits[0][7]))
+    cmd = [kvr, 'sim', '--model', model, '--machine', machine, '--gpus', str(p), '--ctx', ctx,
+           '--scheme', scheme, '--json', '--allow-oom']
+    if scheme in ('kvr', 'ring-pass'):
+        cmd += ['--partition', part]
+    for o in links.split('+')[1:]:
+        k, v = o.split('=', 1)
+        cmd += ['--' + k, v]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    sim = json.loads(r.stdout)['ttft_s'] if r.returncode == 0 else float('nan')
+    if not abs(float(pred) / sim - 1) < 1e-7:
+        bad.append('%s: predicted %s, kvr sim %s (%s)' % (key, pred, sim, ' '.join(cmd[2:])))
+print('\n'.join(bad[:10]))
+sys.exit(0 if len(seen) == len(want) and len(want) >= 100 and not bad else 1)
+PY
+report $? "fig14: each measured point is its committed row, each predicted point is kvr sim of its plan"
+
+mkdir "$tmp/f14"
+"$kvr" plot fig14 --out "$tmp/f14" >"$tmp/out" 2>&1 && [ -s "$tmp/f14/fig14.png" ]
+report $? "kvr plot fig14 needs no database" "$(tail -3 "$tmp/out")"
+expect 2 "draws the committed measurements" "kvr plot fig14 --db (a database it would not read) exits 2" -- \
+    plot fig14 --db "$tmp/f.db" --out "$tmp/f14"
+
 # tsp-paper: K/V expanded to every query head. MHA (Llama-7B): exactly tsp. MQA (Falcon-7B, 71
 # query heads over 1 KV head): the all-gather moves 71 times tsp's bytes.
 for m in llama-7b falcon-7b; do
@@ -76,11 +165,40 @@ python3 - "$tmp/paper.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 rows = d['claims']
-ok = len(rows) == 4 * 3 * 3 and all(r['speedup_16k'] and r['speedup_16k'] > 1 for r in rows)
+ok = len(rows) == 4 * 3 * 4 and all(r['speedup_16k'] and r['speedup_16k'] > 1 for r in rows)
 ok = ok and all(r['reached'] == (r['speedup_best'] >= r['paper_speedup']) for r in rows)
 sys.exit(0 if ok else 1)
 PY
-report $? "kvr paper --json: every claim x baseline x profile, each with a speedup above 1" "$(head -c 300 "$tmp/paper.json") $(cat "$tmp/err")"
+report $? "kvr paper --json: every claim x baseline x profile (4), each with a speedup above 1" "$(head -c 300 "$tmp/paper.json") $(cat "$tmp/err")"
+# ... and each of its 16k numbers is today's simulator: the baseline's TTFT is kvr sim of it, KVR-S's
+# is the plan kvr search finds, on the same profile and links.
+python3 - "$tmp/paper.json" "$kvr" "$src/data/machines" "$tmp" <<'PY'
+import json, os, subprocess, sys
+d, kvr, machines, tmp = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+def run(*a):
+    r = subprocess.run([kvr] + list(a) + ['--json'], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+bad, n = [], 0
+for r in d['claims']:
+    m = 'llama-7b' if r['claim'].startswith('Llama') else 'falcon-7b'
+    h = r['profile'] if r['profile'] == 'a100-nvlink' else os.path.join(machines, r['profile'] + '.ini')
+    bw = ['--bw', '10GB/s'] if '10 GB/s' in r['claim'] else []
+    base = run('sim', '--model', m, '--machine', h, '--gpus', '8', '--ctx', '16k', '--scheme',
+               r['baseline'].lower(), *bw)
+    db = os.path.join(tmp, 'paper-check.db')
+    if os.path.exists(db): os.remove(db)
+    kvrs = run('search', '--model', m, '--machine', h, '--gpus', '8', '--ctx', '16k', '--db', db, *bw)
+    got = (base['ttft_s'] if base else None, kvrs['rows'][0]['predicted_ttft_s'] if kvrs else None)
+    n += 1
+    if None in got or abs(got[0] / r['baseline_ttft_16k_s'] - 1) > 1e-9 or \
+            abs(got[1] / r['kvrs_ttft_16k_s'] - 1) > 1e-9 or \
+            abs(got[0] / got[1] / r['speedup_16k'] - 1) > 1e-9:
+        bad.append('%s %s %s: table %s / %s, now %s' % (r['claim'], r['baseline'], r['profile'],
+                   r['baseline_ttft_16k_s'], r['kvrs_ttft_16k_s'], got))
+print('\n'.join(bad[:5]))
+sys.exit(0 if n == 48 and not bad else 1)
+PY
+report $? "kvr paper: every 16k speedup is kvr sim of the baseline over the plan kvr search finds"
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\n' >"$tmp/one.ini"
 "$kvr" sweep "$tmp/one.ini" --db "$tmp/one.db" >/dev/null 2>&1
 expect 2 "no points of the paper sweep" "kvr paper on a database without the paper sweep exits 2" -- paper --db "$tmp/one.db"
