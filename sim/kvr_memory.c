@@ -4,10 +4,12 @@
  * (residual stream, normed input, and the widest intermediate: QKV output or the MLP's up
  * output plus its activation; attention is fused, so no score matrix; fp32 logits of the last
  * token). The KV cache each rank holds, and whether the weights are sharded, come from the
- * scheme (struct kvr_sim). Dense TSP (the paper's baseline, timed as the whole masked block)
- * also holds its score block and its probabilities, 2 * c * keys * heads * dtype bytes of one
- * layer (keys = ctx; with a sliding window W the min(ctx - c, W - 1) + c that the block spans). A
- * plan fits when every rank's sum is within the GPU's memory less its reserve. */
+ * scheme (struct kvr_sim). tsp computes its dense block in the fused kernel as the executor
+ * does (no score matrix: the 4xH100 runs of tsp at 32k on 2 GPUs peaked at 36.5 GB). tsp-paper,
+ * the paper's baseline as it most plausibly ran (eager attention, never executed here), also
+ * holds its score block and its probabilities, 2 * c * keys * heads * dtype bytes of one layer
+ * (keys = ctx; with a sliding window W the min(ctx - c, W - 1) + c that the block spans). A plan
+ * fits when every rank's sum is within the GPU's memory less its reserve. */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +27,7 @@ static double activation_bytes(const struct kvr_model *m, uint64_t tokens)
 
 static bool dense_scores(enum kvr_scheme s)
 {
-    return s == KVR_SCHEME_TSP || s == KVR_SCHEME_TSP_PAPER;
+    return s == KVR_SCHEME_TSP_PAPER;
 }
 
 void kvr_sim_memory(struct kvr_sim *sim, const struct kvr_plan *plan)

@@ -65,17 +65,10 @@ for fig, n in c.execute("SELECT figure, count(*) FROM sweep_point WHERE state = 
     listed = sum(int(l.split('\t')[7]) for l in open(f)) if os.path.exists(f) else 0
     if listed != n:
         bad.append('%s: %d infeasible points, %d in its caption list' % (fig, n, listed))
-# fig9c: TSP does not fit on 2 GPUs past 28k, so no speedup cell is drawn there
-for name in os.listdir(d):
-    if name.startswith('fig9c-') and name.endswith('.tsv'):
-        for l in open(os.path.join(d, name)):
-            f = l.split('\t')
-            if f[1] == '2' and f[2].isdigit() and int(f[2]) > 28 * 1024:
-                bad.append('%s: a cell at p = 2, %s tokens' % (name, f[2]))
 print('\n'.join(bad))
 sys.exit(0 if not bad and c.execute("SELECT count(*) FROM sweep_point WHERE state = 'infeasible'").fetchone()[0] > 0 else 1)
 PY
-report $? "infeasible points: none drawn (fig9c), every one named in its figure's caption list"
+report $? "infeasible points: every one named in its figure's caption list"
 
 # fig8: every series runs on the figure's four GPUs, so a slow link among them slows the searched
 # plan too (on an 8-GPU profile the search had mapped the chain onto the other four GPUs).

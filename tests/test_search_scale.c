@@ -188,12 +188,15 @@ static void test_sim_checks(void)
     ok(kvr_sim_run(sim, &plan, &r, NULL) == KVR_ERR_INPUT &&
            strstr(kvr_error_message(), "71 heads"),
        "tp: 4 GPUs cannot shard Falcon-7B's 71 heads (refused)");
-    plan.scheme = KVR_SCHEME_TSP;
-    double dense, causal;
+    plan.scheme = KVR_SCHEME_TSP_PAPER;
+    double dense, causal, fused;
     kvr_sim_run(sim, &plan, &r, NULL), dense = r.rank[0].act_bytes;
     plan.scheme = KVR_SCHEME_TSP_CAUSAL;
     kvr_sim_run(sim, &plan, &r, NULL), causal = r.rank[0].act_bytes;
-    is_dbl(dense - causal, 2.0 * 1024 * 4096 * 71 * 2, 1, "dense TSP holds its score block");
+    plan.scheme = KVR_SCHEME_TSP;
+    kvr_sim_run(sim, &plan, &r, NULL), fused = r.rank[0].act_bytes;
+    is_dbl(dense - causal, 2.0 * 1024 * 4096 * 71 * 2, 1, "tsp-paper holds its score block");
+    is_dbl(fused, causal, 0, "tsp's dense block is fused, as the executor runs it: no score block");
     kvr_sim_free(sim);
     h.n_gpus = 8;
     plan = (struct kvr_plan){.scheme = KVR_SCHEME_KVR, .p = 8, .ctx = KVR_MAX_CTX};

@@ -127,8 +127,9 @@ static void test_kvr_pieces(void)
  *   tsp-causal  3 queries after 3: 2 + 2 + 2 = 6 pairs, 252 s (15 pairs, 630 s).
  * Layer: pre 972, all-gather 49, attention, post 3072 (the barrier waits for rank 1); then
  * the head 192: tsp 2 (972 + 49 + 504 + 3072) + 192 = 9386 s (9890 without the window),
- * tsp-causal 8882 s (9638). Dense tsp holds its score block and probabilities of the keys it
- * computes: 2 x 3 x 4 x 2 heads x 2 B = 96 B (144 B without the window). */
+ * tsp-causal 8882 s (9638). tsp's dense block is fused as the executor runs it; tsp-paper (eager)
+ * holds its score block and probabilities of the keys it computes: 2 x 3 x 4 x 2 heads x 2 B =
+ * 96 B (144 B without the window). */
 static void test_tsp(void)
 {
     unit_machine(&mach, 2);
@@ -149,12 +150,17 @@ static void test_tsp(void)
                "%s, %s: whole chunks gathered (192 B), 192 B of KV kept per rank", name,
                win ? "no window" : "window 2");
             if (!causal) {
-                double scores = r.rank[1].act_bytes - (win ? 144 : 96);
+                double fused = r.rank[1].act_bytes;
                 struct kvr_plan c = plan;
                 c.scheme = KVR_SCHEME_TSP_CAUSAL;
+                ok(!run(win ? &tiny : &w, &c, &r, NULL) && fabs(r.rank[1].act_bytes - fused) < 1e-9,
+                   "tsp, %s: the dense block is fused (the activations of tsp-causal)",
+                   win ? "no window" : "window 2");
+                double causal_act = r.rank[1].act_bytes;
+                c.scheme = KVR_SCHEME_TSP_PAPER;
                 ok(!run(win ? &tiny : &w, &c, &r, NULL) &&
-                       fabs(r.rank[1].act_bytes - scores) < 1e-9,
-                   "tsp, %s: the dense score block adds %s B", win ? "no window" : "window 2",
+                       fabs(r.rank[1].act_bytes - causal_act - (win ? 144 : 96)) < 1e-9,
+                   "tsp-paper, %s: the dense score block adds %s B", win ? "no window" : "window 2",
                    win ? "144" : "96");
             }
         }
