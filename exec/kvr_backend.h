@@ -93,6 +93,15 @@ struct kvr_backend_ops {
                                  size_t *row_bytes);
     enum kvr_status (*ring_copy)(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                  void *host, bool to_host);
+
+    /* Tensor parallelism (exec/kvr_exec_tp.c). The LM head's rows [v0, v0+n) of the vocabulary:
+     * logits computes and logits_read returns those n (an untied head is reallocated to n rows,
+     * so call it before any weight is set; a tied head reads the embedding's rows). */
+    enum kvr_status (*vocab_part)(void *be, uint32_t v0, uint32_t n);
+    /* The residual stream X's address (device memory on cuda), and its rows [0, c) between the
+     * backend and a host buffer (after the backend's queued work). */
+    enum kvr_status (*x_area)(void *be, float **x);
+    enum kvr_status (*x_copy)(void *be, uint32_t c, float *host, bool to_host);
 };
 
 #define KVR_MAX_STAMPS 4096
