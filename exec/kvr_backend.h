@@ -102,6 +102,13 @@ struct kvr_backend_ops {
      * backend and a host buffer (after the backend's queued work). */
     enum kvr_status (*x_area)(void *be, float **x);
     enum kvr_status (*x_copy)(void *be, uint32_t c, float *host, bool to_host);
+    /* Seeded values of a shard's slice (kvr_exec_tp_seed): for i < rows, k < row_len, element
+     * dst0 + i dst_stride + k of tensor t of layer = r->offset + r->scale
+     * kvr_rng_sym(seed, r->stream, src0 + i src_stride + k), the full tensor's indices. */
+    enum kvr_status (*seed_rows)(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                 uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                 uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                 const struct kvr_init_rule *r);
 };
 
 #define KVR_MAX_STAMPS 4096

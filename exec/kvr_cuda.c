@@ -11,6 +11,7 @@
 #include "kvr_cuda_check.h"
 #include "kvr_cuda_kernels.h"
 #include "kvr_cuda_ring.h"
+#include "kvr_cuda_tp.h"
 
 #define WORKSPACE_BYTES (32ull << 20)
 
@@ -417,6 +418,10 @@ static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t 
 static enum kvr_status cu_vocab_part(void *be, uint32_t v0, uint32_t n);
 static enum kvr_status cu_x_area(void *be, float **x);
 static enum kvr_status cu_x_copy(void *be, uint32_t c, float *host, bool to_host);
+static enum kvr_status cu_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                    uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                    uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                    const struct kvr_init_rule *r);
 
 static const struct kvr_backend_ops cu_ops = {
     .name = "cuda",
@@ -454,6 +459,7 @@ static const struct kvr_backend_ops cu_ops = {
     .vocab_part = cu_vocab_part,
     .x_area = cu_x_area,
     .x_copy = cu_x_copy,
+    .seed_rows = cu_seed_rows,
 };
 
 static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
@@ -717,4 +723,19 @@ static enum kvr_status cu_x_copy(void *be, uint32_t n, float *host, bool to_host
                                    c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
     return KVR_OK;
+}
+
+/* A shard's seeded slice on the device (kvr_cuda_tp.cu). */
+static enum kvr_status cu_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                    uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                    uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                    const struct kvr_init_rule *r)
+{
+    struct cu *c = be;
+    char *dst = tensor(c, t, layer);
+    if (!dst) return kvr_error(KVR_ERR_INPUT, "no tensor %s", kvr_tensor_name(t));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random_rows(dst + 2 * dst0, rows, row_len, dst_stride, src0,
+                                             src_stride, seed, r->stream, r->scale, r->offset,
+                                             c->stream));
+    return KVR_OK; /* on the stream: kvr_exec_tp_seed syncs once */
 }

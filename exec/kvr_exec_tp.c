@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvr_rng.h"
-
 struct kvr_exec_tp {
     struct kvr_model full;
     int t, j;
@@ -88,15 +86,14 @@ static uint64_t slice_numel(const struct kvr_exec_tp *tp, enum kvr_tensor x)
     return !s.n_seg ? sh.rows * sh.cols : s.cols ? sh.rows * n : n * sh.cols;
 }
 
-/* out = the slice: of src (the full tensor) when not NULL, else of the full tensor's seeded
- * values (rule r under seed), element by element at the full tensor's indices. */
+/* out = the slice of src, the full tensor. */
 static void slice_fill(const struct kvr_exec_tp *tp, enum kvr_tensor x, const float *src,
-                       struct kvr_init_rule r, uint64_t seed, float *out)
+                       float *out)
 {
     struct kvr_tensor_shape sh = kvr_tensor_shape(&tp->full, x);
     struct slice s = slice_of(tp, x);
     uint64_t k = 0;
-#define PUT(idx) out[k++] = src ? src[idx] : r.offset + r.scale * kvr_rng_sym(seed, r.stream, idx)
+#define PUT(idx) out[k++] = src[idx]
     if (s.zero) {
         memset(out, 0, sh.rows * sh.cols * sizeof *out);
     } else if (!s.n_seg) {
@@ -154,35 +151,58 @@ enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be
     return be->ops->vocab_part(be->state, tp->v0, tp->n_vocab);
 }
 
-static enum kvr_status tp_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
-                                 enum kvr_tensor x, uint32_t layer, const float *src, uint64_t seed)
+enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
+                                       enum kvr_tensor x, uint32_t layer, const float *src)
 {
     float *part = malloc(slice_numel(tp, x) * sizeof *part + 1);
     if (!part)
         return kvr_error(KVR_ERR_NOMEM, "out of memory for a slice of %s", kvr_tensor_name(x));
-    slice_fill(tp, x, src, kvr_tensor_init_rule(&tp->full, x, layer), seed, part);
+    slice_fill(tp, x, src, part);
     enum kvr_status st = be->ops->set_tensor(be->state, x, layer, part);
     free(part);
+    return st;
+}
+
+/* Tensor x of layer seeded on the backend, segment by segment (a column-parallel segment is
+ * contiguous in the full tensor; a row-parallel one is a column range of every row). */
+static enum kvr_status seed_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
+                                   enum kvr_tensor x, uint32_t layer, uint64_t seed)
+{
+    struct kvr_tensor_shape sh = kvr_tensor_shape(&tp->full, x);
+    struct slice s = slice_of(tp, x);
+    struct kvr_init_rule r = kvr_tensor_init_rule(&tp->full, x, layer);
+    const struct kvr_backend_ops *o = be->ops;
+    if (s.zero) r.scale = 0, r.offset = 0;
+    if (!s.n_seg)
+        return o->seed_rows(be->state, x, layer, 0, 1, sh.rows * sh.cols, 0, 0, 0, seed, &r);
+    uint64_t width = 0, at = 0;
+    for (int g = 0; g < s.n_seg; g++) width += s.seg[g].n;
+    enum kvr_status st = KVR_OK;
+    for (int g = 0; g < s.n_seg && !st; g++) {
+        const struct seg *e = &s.seg[g];
+        st = s.cols ? o->seed_rows(be->state, x, layer, at, sh.rows, e->n, width, e->src, sh.cols,
+                                   seed, &r)
+                    : o->seed_rows(be->state, x, layer, at * sh.cols, 1, e->n * sh.cols, 0,
+                                   e->src * sh.cols, 0, seed, &r);
+        at += e->n;
+    }
     return st;
 }
 
 enum kvr_status kvr_exec_tp_seed(const struct kvr_exec_tp *tp, struct kvr_backend *be,
                                  uint64_t seed)
 {
+    if (!be->ops->seed_rows)
+        return kvr_error(KVR_ERR_INPUT, "--tp %d: the %s backend cannot seed a shard", tp->t,
+                         be->ops->name);
     enum kvr_status st = KVR_OK;
     for (int x = 0; x < KVR_N_TENSORS && !st; x++) {
         if (!kvr_tensor_present(&tp->full, (enum kvr_tensor)x)) continue;
         uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)x) ? tp->full.n_layers : 1;
         for (uint32_t l = 0; l < n_l && !st; l++)
-            st = tp_tensor(tp, be, (enum kvr_tensor)x, l, NULL, seed);
+            st = seed_tensor(tp, be, (enum kvr_tensor)x, l, seed);
     }
-    return st;
-}
-
-enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
-                                       enum kvr_tensor x, uint32_t layer, const float *full_data)
-{
-    return tp_tensor(tp, be, x, layer, full_data, 0);
+    return st ? st : be->ops->sync(be->state);
 }
 
 enum kvr_status kvr_exec_tp_set_comm(struct kvr_exec_tp *tp, struct kvr_comm *stage)

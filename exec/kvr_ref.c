@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvr_backend.h"
+#include "kvr_rng.h"
 
 struct ref {
     struct kvr_model m;
@@ -380,6 +381,10 @@ static enum kvr_status ref_ring_copy(void *be, enum kvr_ring_part part, uint32_t
 static enum kvr_status ref_vocab_part(void *be, uint32_t v0, uint32_t n);
 static enum kvr_status ref_x_area(void *be, float **x);
 static enum kvr_status ref_x_copy(void *be, uint32_t c, float *host, bool to_host);
+static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                     uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                     uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                     const struct kvr_init_rule *r);
 
 static const struct kvr_backend_ops ref_ops = {
     .name = "ref",
@@ -416,6 +421,7 @@ static const struct kvr_backend_ops ref_ops = {
     .vocab_part = ref_vocab_part,
     .x_area = ref_x_area,
     .x_copy = ref_x_copy,
+    .seed_rows = ref_seed_rows,
 };
 
 enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
@@ -664,5 +670,19 @@ static enum kvr_status ref_x_copy(void *be, uint32_t c, float *host, bool to_hos
     struct ref *r = be;
     size_t bytes = (size_t)c * r->m.d_model * sizeof(float);
     memcpy(to_host ? host : r->buf[KVR_BUF_X], to_host ? r->buf[KVR_BUF_X] : host, bytes);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                     uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                     uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                     const struct kvr_init_rule *r)
+{
+    float *dst = tensor(be, t, layer);
+    if (!dst) return kvr_error(KVR_ERR_INPUT, "no tensor %s", kvr_tensor_name(t));
+    for (uint64_t i = 0; i < rows; i++)
+        for (uint64_t k = 0; k < row_len; k++)
+            dst[dst0 + i * dst_stride + k] =
+                r->offset + r->scale * kvr_rng_sym(seed, r->stream, src0 + i * src_stride + k);
     return KVR_OK;
 }

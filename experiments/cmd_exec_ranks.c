@@ -107,8 +107,9 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
     }
     if (a->partition) {
         if ((st = kvr_plan_parse_partition(&plan, a->partition)))
-            return a->tp > 1 ? kvr_error_prefix(st, "--partition (%d stages of --tp %d): ", p, a->tp)
-                             : kvr_error_prefix(st, "--partition (%d ranks): ", p);
+            return a->tp > 1
+                       ? kvr_error_prefix(st, "--partition (%d stages of --tp %d): ", p, a->tp)
+                       : kvr_error_prefix(st, "--partition (%d ranks): ", p);
         snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(KVR_PART_GIVEN)->measured);
     } else if (searched && a->db && h) {
         return from_table(a, m, h, p, c); /* the table's rows are per machine */
