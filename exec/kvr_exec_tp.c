@@ -249,6 +249,8 @@ enum kvr_status kvr_exec_tp_allreduce(struct kvr_exec_tp *tp, struct kvr_backend
     float *x = NULL;
     if (!st) st = be->ops->x_area(be->state, &x);
     bool host_be = !be->ops->kv_device; /* ref: X is host memory */
+    if (!st && host_be && kvr_comm_device_buffers(tp->stage))
+        st = kvr_error(KVR_ERR_INPUT, "--comm nccl needs --backend cuda (device buffers)");
     if (!st) st = be->ops->sync(be->state);
     if (st) return st;
     if (kvr_comm_device_buffers(tp->stage) || host_be)

@@ -286,6 +286,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     enum kvr_status st = kvr_opt_parse(&exec_spec, argc, argv, a, &exec_res);
     if (st || a->help) return st;
     if ((st = convert(a))) return st;
+    a->tp_set = kvr_opt_given(&exec_spec, &exec_res, "tp");
     const char *paths[] = {"--weights", "--db", "--timeline", "--dump-logits", "--dump-kv"};
     const char *vals[] = {a->weights, a->db, a->timeline, a->dump_logits, a->dump_kv};
     for (int i = 0; i < 5 && !st; i++)

@@ -35,6 +35,7 @@ struct exec_args {
     bool kv_forward_set;
     const char *tp_arg; /* --tp T: tensor-parallel degree of each stage (hybrid layouts) */
     int tp;             /* converted (1 without --tp); kvr_exec_ranks_cmd resolves --scheme tp */
+    bool tp_set;        /* --tp was given */
     struct kvr_machine_args mach;
 };
 

@@ -324,7 +324,7 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
     bool tp = false, other = false;
     for (int k = 0; k < a->n_schemes; k++)
         a->schemes[k] == KVR_SCHEME_TP ? (tp = true) : (other = true);
-    bool given = strcmp(a->tp_arg, "1") != 0;
+    bool given = a->tp_set;
     *t = tp ? size : a->tp;
     if (tp && given && a->tp != size)
         return kvr_error(KVR_ERR_USAGE, "--scheme tp runs one stage of all %d ranks: not --tp %d",
