@@ -337,6 +337,12 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
     if (size % *t)
         return kvr_error(KVR_ERR_USAGE, "--tp %d does not divide the %d ranks", *t, size);
     if (*t == 1) return KVR_OK;
+    for (int k = 0; k < a->n_schemes; k++)
+        if (a->schemes[k] == KVR_SCHEME_SINGLE)
+            return kvr_error(KVR_ERR_USAGE,
+                             "--tp %d: scheme single is one rank, not a layout (one "
+                             "stage of tensor parallelism is --scheme tp)",
+                             *t);
     enum kvr_status st = kvr_tp_check(m, *t, "--tp");
     if (st) return kvr_error_prefix(st, "--model %s: ", m->name);
     const char *no = a->links      ? "--machine, --bw, --link and --noise (link emulation)"
