@@ -98,6 +98,21 @@ struct kvr_backend_ops {
     /* Row `row` of X, XN, XN2 and QKV to row 0: the last layer of a prefill carries on with its
      * last token alone (kvr_exec_chunk). */
     enum kvr_status (*keep_row)(void *be, uint32_t row);
+    /* Tensor parallelism (exec/kvr_exec_tp.c). The LM head's rows [v0, v0+n) of the vocabulary:
+     * logits computes and logits_read returns those n (an untied head is reallocated to n rows,
+     * so call it before any weight is set; a tied head reads the embedding's rows). */
+    enum kvr_status (*vocab_part)(void *be, uint32_t v0, uint32_t n);
+    /* The residual stream X's address (device memory on cuda), and its rows [0, c) between the
+     * backend and a host buffer (after the backend's queued work). */
+    enum kvr_status (*x_area)(void *be, float **x);
+    enum kvr_status (*x_copy)(void *be, uint32_t c, float *host, bool to_host);
+    /* Seeded values of a shard's slice (kvr_exec_tp_seed): for i < rows, k < row_len, element
+     * dst0 + i dst_stride + k of tensor t of layer = r->offset + r->scale
+     * kvr_rng_sym(seed, r->stream, src0 + i src_stride + k), the full tensor's indices. */
+    enum kvr_status (*seed_rows)(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                 uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                 uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                 const struct kvr_init_rule *r);
 };
 
 #define KVR_MAX_STAMPS 4096

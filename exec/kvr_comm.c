@@ -66,7 +66,26 @@ void kvr_comm_close(struct kvr_comm *c)
 {
     if (!c) return;
     if (c->ops->close) c->ops->close(c);
+    if (c->mpi) c->ops->host->comm_free(c);
     free(c);
+}
+
+enum kvr_status kvr_comm_split(struct kvr_comm *parent, int color, int key, struct kvr_comm **out)
+{
+    *out = NULL;
+    struct kvr_comm *c = calloc(1, sizeof *c);
+    if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    *c = (struct kvr_comm){.ops = parent->ops,
+                           .kind = parent->kind,
+                           .device = parent->device,
+                           .timeout_s = parent->timeout_s};
+    enum kvr_status st = parent->ops->host->split(parent, color, key, c);
+    if (!st) st = c->ops->open(c); /* rank and size in the sub-communicator, the kind's set-up */
+    if (st)
+        kvr_comm_close(c);
+    else
+        *out = c;
+    return st;
 }
 
 enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,

@@ -23,6 +23,10 @@ int kvr_comm_kind_from_name(const char *s); /* -1 when unknown */
 enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,
                               struct kvr_comm **out);
 void kvr_comm_close(struct kvr_comm *c);
+/* A sub-communicator of c, of c's kind (every rank of c calls it): the ranks of c with the same
+ * color, ranked by key. mpi: MPI_Comm_split; nccl: a new NCCL communicator over those ranks, its
+ * unique id broadcast over the MPI sub-communicator. Close it before c. */
+enum kvr_status kvr_comm_split(struct kvr_comm *c, int color, int key, struct kvr_comm **out);
 int kvr_comm_rank(const struct kvr_comm *c);
 int kvr_comm_size(const struct kvr_comm *c);
 bool kvr_comm_device_buffers(const struct kvr_comm *c); /* nccl: buffers are device memory */

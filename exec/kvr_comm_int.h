@@ -47,6 +47,10 @@ struct kvr_comm_host_ops {
                               size_t *all_bytes);
     void (*version)(char *buf, size_t cap);
     void (*abort)(int code);
+    /* Sub-communicators: out's MPI side (out->mpi, rank, size) for the ranks of c with the same
+     * color, ordered by key; and its release. */
+    enum kvr_status (*split)(struct kvr_comm *c, int color, int key, struct kvr_comm *out);
+    void (*comm_free)(struct kvr_comm *c);
 };
 
 struct kvr_comm {
@@ -55,6 +59,7 @@ struct kvr_comm {
     int rank, size, device;
     double timeout_s;
     void *nccl; /* struct nccl_state, nccl only */
+    void *mpi;  /* MPI_Comm * of a sub-communicator (kvr_comm_split); NULL: MPI_COMM_WORLD */
 };
 
 extern const struct kvr_comm_ops kvr_comm_mpi_ops;  /* kvr_comm_mpi.c, with MPI */

@@ -14,6 +14,12 @@
 
 #include "kvr_mpi_check.h"
 
+/* The MPI communicator of c: its own for a sub-communicator, else the world. */
+static MPI_Comm W(const struct kvr_comm *c)
+{
+    return c->mpi ? *(MPI_Comm *)c->mpi : MPI_COMM_WORLD;
+}
+
 struct kvr_comm_req {
     MPI_Request r;
     int peer, tag;
@@ -43,8 +49,8 @@ enum kvr_status kvr_comm_mpi_open(struct kvr_comm *c)
     int init = 0;
     MPI_Initialized(&init);
     if (!init) return kvr_error(KVR_ERR_USAGE, "the multi-rank schemes run under mpirun");
-    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    MPI_Comm_rank(W(c), &c->rank);
+    MPI_Comm_size(W(c), &c->size);
     return KVR_OK;
 }
 
@@ -61,13 +67,12 @@ static void mpi_version(char *buf, size_t cap)
 static enum kvr_status mpi_p2p(struct kvr_comm *c, void *buf, size_t bytes, int peer, int tag,
                                bool send, struct kvr_comm_req **req)
 {
-    (void)c;
     if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: message of %zu bytes", bytes);
     struct kvr_comm_req *r = calloc(1, sizeof *r);
     if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *r = (struct kvr_comm_req){.peer = peer, .tag = tag, .what = send ? "a send" : "a receive"};
-    int rc = send ? MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r)
-                  : MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, tag, MPI_COMM_WORLD, &r->r);
+    int rc = send ? MPI_Isend(buf, (int)bytes, MPI_BYTE, peer, tag, W(c), &r->r)
+                  : MPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, tag, W(c), &r->r);
     if (rc != MPI_SUCCESS) free(r);
     KVR_MPI_CHECK(rc);
     *req = r;
@@ -87,16 +92,15 @@ static enum kvr_status mpi_allgather(struct kvr_comm *c, const void *send, void 
     if (bytes_each > INT32_MAX)
         return kvr_error(KVR_ERR_RANGE, "MPI: all-gather of %zu bytes", bytes_each);
     MPI_Request r;
-    KVR_MPI_CHECK(MPI_Iallgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE,
-                                 MPI_COMM_WORLD, &r));
+    KVR_MPI_CHECK(
+        MPI_Iallgather(send, (int)bytes_each, MPI_BYTE, recv, (int)bytes_each, MPI_BYTE, W(c), &r));
     return mpi_wait(c, &r, "an all-gather", -1);
 }
 
 static enum kvr_status mpi_allreduce_f32(struct kvr_comm *c, float *buf, size_t count)
 {
     MPI_Request r;
-    KVR_MPI_CHECK(
-        MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r));
+    KVR_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, W(c), &r));
     return mpi_wait(c, &r, "an all-reduce", -1);
 }
 
@@ -104,22 +108,22 @@ static enum kvr_status mpi_reduce_scatter_f32(struct kvr_comm *c, const float *s
                                               size_t count_each)
 {
     MPI_Request r;
-    KVR_MPI_CHECK(MPI_Ireduce_scatter_block(send, recv, (int)count_each, MPI_FLOAT, MPI_SUM,
-                                            MPI_COMM_WORLD, &r));
+    KVR_MPI_CHECK(
+        MPI_Ireduce_scatter_block(send, recv, (int)count_each, MPI_FLOAT, MPI_SUM, W(c), &r));
     return mpi_wait(c, &r, "a reduce-scatter", -1);
 }
 
 static enum kvr_status mpi_barrier(struct kvr_comm *c)
 {
     MPI_Request r;
-    KVR_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &r));
+    KVR_MPI_CHECK(MPI_Ibarrier(W(c), &r));
     return mpi_wait(c, &r, "a barrier", -1);
 }
 
 static enum kvr_status mpi_max_f64(struct kvr_comm *c, double *v)
 {
     MPI_Request r;
-    KVR_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &r));
+    KVR_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, W(c), &r));
     return mpi_wait(c, &r, "a maximum", -1);
 }
 
@@ -127,7 +131,7 @@ static enum kvr_status mpi_bcast(struct kvr_comm *c, void *buf, size_t bytes, in
 {
     if (bytes > INT32_MAX) return kvr_error(KVR_ERR_RANGE, "MPI: broadcast of %zu bytes", bytes);
     MPI_Request r;
-    KVR_MPI_CHECK(MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD, &r));
+    KVR_MPI_CHECK(MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, W(c), &r));
     return mpi_wait(c, &r, "a broadcast", -1);
 }
 
@@ -144,7 +148,7 @@ static enum kvr_status mpi_gather(struct kvr_comm *c, const void *mine, size_t b
         return kvr_error(KVR_ERR_NOMEM, "out of memory");
     }
     MPI_Request r;
-    enum kvr_status st = MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD, &r)
+    enum kvr_status st = MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, W(c), &r)
                              ? kvr_error(KVR_ERR_RUNTIME, "MPI: gathering sizes failed")
                              : mpi_wait(c, &r, "a gather", -1);
     size_t total = 0;
@@ -154,7 +158,7 @@ static enum kvr_status mpi_gather(struct kvr_comm *c, const void *mine, size_t b
     char *buf = !st && c->rank == 0 ? malloc(total ? total : 1) : NULL;
     if (!st && c->rank == 0 && !buf) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     if (!st)
-        st = MPI_Igatherv(mine, n, MPI_BYTE, buf, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD, &r)
+        st = MPI_Igatherv(mine, n, MPI_BYTE, buf, counts, displs, MPI_BYTE, 0, W(c), &r)
                  ? kvr_error(KVR_ERR_RUNTIME, "MPI: gather failed")
                  : mpi_wait(c, &r, "a gather", -1);
     free(counts), free(displs);
@@ -168,6 +172,25 @@ static enum kvr_status mpi_gather(struct kvr_comm *c, const void *mine, size_t b
 static void mpi_abort(int code)
 {
     MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+static enum kvr_status mpi_split(struct kvr_comm *c, int color, int key, struct kvr_comm *out)
+{
+    MPI_Comm *sub = malloc(sizeof *sub);
+    if (!sub) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    int rc = MPI_Comm_split(W(c), color, key, sub);
+    if (rc != MPI_SUCCESS) free(sub);
+    KVR_MPI_CHECK(rc);
+    out->mpi = sub;
+    return KVR_OK;
+}
+
+static void mpi_comm_free(struct kvr_comm *c)
+{
+    if (!c->mpi) return;
+    MPI_Comm_free((MPI_Comm *)c->mpi);
+    free(c->mpi);
+    c->mpi = NULL;
 }
 
 static enum kvr_status mpi_group(struct kvr_comm *c, bool start)
@@ -185,6 +208,8 @@ const struct kvr_comm_host_ops kvr_comm_mpi_host = {
     .gather = mpi_gather,
     .version = mpi_version,
     .abort = mpi_abort,
+    .split = mpi_split,
+    .comm_free = mpi_comm_free,
 };
 
 const struct kvr_comm_ops kvr_comm_mpi_ops = {

@@ -42,8 +42,9 @@ static enum kvr_status nccl_open(struct kvr_comm *c)
     c->nccl = s;
     ncclUniqueId id;
     if (c->rank == 0) KVR_NCCL_CHECK(ncclGetUniqueId(&id));
-    if (MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return kvr_error(KVR_ERR_RUNTIME, "MPI: broadcasting the NCCL unique id failed");
+    /* over this communicator's MPI side: the world's, or a sub-communicator's (kvr_comm_split) */
+    if ((st = kvr_comm_mpi_host.bcast(c, &id, sizeof id, 0)))
+        return kvr_error_prefix(st, "broadcasting the NCCL unique id: ");
     KVR_CUDA_CHECK(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
     KVR_NCCL_CHECK(ncclCommInitRank(&s->comm, c->size, id, c->rank));
     return KVR_OK;

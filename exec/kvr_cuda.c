@@ -12,6 +12,7 @@
 #include "kvr_cuda_gemm.h"
 #include "kvr_cuda_kernels.h"
 #include "kvr_cuda_ring.h"
+#include "kvr_cuda_tp.h"
 
 #define WORKSPACE_BYTES (32ull << 20)
 
@@ -45,6 +46,7 @@ struct cu {
     float *ring_o; /* [n_o][rows][n_heads hd + n_heads] */
     uint32_t ring_rows;
     uint64_t ring_bytes;
+    uint32_t v0, n_vocab; /* the LM head's rows (cu_vocab_part; else the whole vocabulary) */
 };
 
 static uint64_t buf_bytes(const struct kvr_model *m, enum kvr_buf b)
@@ -121,7 +123,8 @@ static enum kvr_status cu_set_tensor(void *be, enum kvr_tensor t, uint32_t layer
     void *dst = tensor(c, t, layer);
     if (!dst)
         return kvr_error(KVR_ERR_INPUT, "model %s has no tensor %s", c->m.name, kvr_tensor_name(t));
-    uint64_t n = kvr_tensor_numel(&c->m, t);
+    uint64_t n =
+        t == KVR_T_LM_HEAD ? (uint64_t)c->n_vocab * c->m.d_model : kvr_tensor_numel(&c->m, t);
     uint16_t *h = malloc(n * sizeof *h);
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     for (uint64_t i = 0; i < n; i++) h[i] = kvr_float_to_bf16(data[i]);
@@ -267,18 +270,20 @@ static enum kvr_status cu_logits(void *be, uint32_t row)
                                  (float *)c->buf[KVR_BUF_X] + (uint64_t)row * m->d_model,
                                  c->w[KVR_T_FINAL_NORM_W], c->w[KVR_T_FINAL_NORM_B], 1, m->d_model,
                                  m->norm == KVR_NORM_LAYERNORM, (float)m->norm_eps, c->stream));
-    const void *head = m->tied_embeddings ? c->w[KVR_T_EMBED] : c->w[KVR_T_LM_HEAD];
-    KVR_LAUNCH_CHECK(kvr_cu_gemv(c->logits, head, c->xn_last, m->vocab, m->d_model, c->stream));
+    const void *head = m->tied_embeddings
+                           ? (const char *)c->w[KVR_T_EMBED] + 2ull * c->v0 * m->d_model
+                           : c->w[KVR_T_LM_HEAD];
+    KVR_LAUNCH_CHECK(kvr_cu_gemv(c->logits, head, c->xn_last, c->n_vocab, m->d_model, c->stream));
     return KVR_OK;
 }
 
 static enum kvr_status cu_logits_read(void *be, float *out)
 {
     struct cu *c = be;
-    KVR_CUDA_CHECK(cudaMemcpyAsync(c->logits_host, c->logits, c->m.vocab * sizeof(float),
+    KVR_CUDA_CHECK(cudaMemcpyAsync(c->logits_host, c->logits, c->n_vocab * sizeof(float),
                                    cudaMemcpyDeviceToHost, c->stream));
     KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    memcpy(out, c->logits_host, c->m.vocab * sizeof(float));
+    memcpy(out, c->logits_host, c->n_vocab * sizeof(float));
     return KVR_OK;
 }
 
@@ -410,6 +415,15 @@ static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t 
                                     void *host, bool to_host);
 static enum kvr_status cu_keep_row(void *be, uint32_t row);
 
+/* Tensor parallelism (defined at the end of the file). */
+static enum kvr_status cu_vocab_part(void *be, uint32_t v0, uint32_t n);
+static enum kvr_status cu_x_area(void *be, float **x);
+static enum kvr_status cu_x_copy(void *be, uint32_t c, float *host, bool to_host);
+static enum kvr_status cu_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                    uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                    uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                    const struct kvr_init_rule *r);
+
 static const struct kvr_backend_ops cu_ops = {
     .name = "cuda",
     .destroy = cu_destroy,
@@ -444,6 +458,10 @@ static const struct kvr_backend_ops cu_ops = {
     .ring_area = cu_ring_area,
     .ring_copy = cu_ring_copy,
     .keep_row = cu_keep_row,
+    .vocab_part = cu_vocab_part,
+    .x_area = cu_x_area,
+    .x_copy = cu_x_copy,
+    .seed_rows = cu_seed_rows,
 };
 
 static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
@@ -550,6 +568,7 @@ enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uin
     struct cu *c = calloc(1, sizeof *c);
     if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     c->m = *m, c->max_ctx = max_ctx, c->max_chunk = max_chunk, c->device = device;
+    c->n_vocab = m->vocab;
     if ((st = cu_setup(c, device))) {
         cu_destroy(c);
         return st;
@@ -703,4 +722,54 @@ static enum kvr_status cu_keep_row(void *be, uint32_t row)
                                        cudaMemcpyDeviceToDevice, c->stream));
     }
     return KVR_OK;
+}
+/* Tensor parallelism: the LM head's rows, and the residual stream for the stage's all-reduce. */
+static enum kvr_status cu_vocab_part(void *be, uint32_t v0, uint32_t n)
+{
+    struct cu *c = be;
+    if (n == 0 || (uint64_t)v0 + n > c->m.vocab)
+        return kvr_error(KVR_ERR_INPUT, "LM head rows [%u, %u) outside the vocabulary of %u", v0,
+                         v0 + n, c->m.vocab);
+    if (c->w[KVR_T_LM_HEAD]) {
+        KVR_CUDA_CHECK(cudaFree(c->w[KVR_T_LM_HEAD]));
+        c->w[KVR_T_LM_HEAD] = NULL;
+        c->held -= 2ull * c->m.vocab * c->m.d_model;
+        enum kvr_status st = cu_alloc(c, &c->w[KVR_T_LM_HEAD], 2ull * n * c->m.d_model);
+        if (st) return st;
+    }
+    c->v0 = v0, c->n_vocab = n;
+    return KVR_OK;
+}
+
+static enum kvr_status cu_x_area(void *be, float **x)
+{
+    *x = ((struct cu *)be)->buf[KVR_BUF_X];
+    return KVR_OK;
+}
+
+static enum kvr_status cu_x_copy(void *be, uint32_t n, float *host, bool to_host)
+{
+    struct cu *c = be;
+    size_t bytes = (size_t)n * c->m.d_model * sizeof(float);
+    void *x = c->buf[KVR_BUF_X];
+    KVR_CUDA_CHECK(cudaMemcpyAsync(to_host ? host : x, to_host ? x : host, bytes,
+                                   to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice,
+                                   c->stream));
+    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return KVR_OK;
+}
+
+/* A shard's seeded slice on the device (kvr_cuda_tp.cu). */
+static enum kvr_status cu_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                    uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                    uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                    const struct kvr_init_rule *r)
+{
+    struct cu *c = be;
+    char *dst = tensor(c, t, layer);
+    if (!dst) return kvr_error(KVR_ERR_INPUT, "no tensor %s", kvr_tensor_name(t));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random_rows(dst + 2 * dst0, rows, row_len, dst_stride, src0,
+                                             src_stride, seed, r->stream, r->scale, r->offset,
+                                             c->stream));
+    return KVR_OK; /* on the stream: kvr_exec_tp_seed syncs once */
 }

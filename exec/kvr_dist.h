@@ -41,6 +41,10 @@ struct kvr_dist_opts {
     struct kvr_timeline *timeline;    /* this rank's events (synchronous run), or NULL */
     enum kvr_ring_pass ring_pass;     /* ring: what travels (kvr_sim.h) */
     enum kvr_kv_forward kv_forward;   /* the chain's hand-off (kvr; whole for the others) */
+    /* Hybrid layouts (tensor parallelism t > 1): the scheme runs over comm, the chain of shard j
+     * of every stage (t chains side by side), each executor a shard whose stage all-reduces
+     * inside its layers; every rank of `world` leaves one barrier together. NULL: comm. */
+    struct kvr_comm *world;
 };
 
 /* The rank that holds the last token and computes the logits: p - 1, or 0 for ring. */

@@ -345,7 +345,7 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
     enum kvr_status st = kvr_dist_check(o, d.p);
     if (!st) st = dist_setup(&d);
     if (!st) st = kvr_exec_set_prompt_len(ex, o->ctx); /* dynamic NTK: the whole prompt's */
-    if (!st) st = kvr_comm_barrier(comm);              /* everyone starts together */
+    if (!st) st = kvr_comm_barrier(o->world ? o->world : comm); /* everyone starts together */
     d.t0 = kvr_dist_now_s(&d);
     uint32_t s = (uint32_t)d.start[d.rank], c = (uint32_t)(d.start[d.rank + 1] - s);
     if (!st && d.p == 1)

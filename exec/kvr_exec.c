@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kvr_backend.h"
+#include "kvr_exec_tp.h"
 #include "kvr_safetensors.h"
 #include "kvr_weights.h"
 #include "kvr_stats.h"
@@ -23,6 +24,8 @@ struct kvr_exec {
     uint32_t n_tokens;
     float *logits; /* the last kvr_exec_run_single's last-token logits, or NULL */
     uint32_t ring_rows, ring_n_q, ring_n_o; /* the ring attention workspace (0: none) */
+    struct kvr_model full;  /* the whole model; `model` is its shard with tensor parallelism */
+    struct kvr_exec_tp *tp; /* tensor-parallel shard (kvr_exec_tp.h), or NULL: the whole model */
 };
 
 #define OPS(ex) ((ex)->be.ops)
@@ -60,14 +63,20 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
                          o->max_ctx);
     struct kvr_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    ex->model = *m;
+    ex->model = ex->full = *m;
     ex->opts = *o;
     ex->opts.max_chunk = chunk;
-    st = o->backend == KVR_BACKEND_CUDA ? kvr_cuda_create(m, o->max_ctx, chunk, o->device, &ex->be)
-                                        : kvr_ref_create(m, o->max_ctx, chunk, &ex->be);
+    if (o->tp > 1) st = kvr_exec_tp_open(m, o->tp, o->tp_rank, &ex->tp, &ex->model);
+    const struct kvr_model *bm = &ex->model; /* the backend holds the shard */
     if (!st)
-        st = o->weights ? kvr_safetensors_load(o->weights, ex, o->allow_unused)
-                        : OPS(ex)->init_random(BE(ex), o->seed);
+        st = o->backend == KVR_BACKEND_CUDA
+                 ? kvr_cuda_create(bm, o->max_ctx, chunk, o->device, &ex->be)
+                 : kvr_ref_create(bm, o->max_ctx, chunk, &ex->be);
+    if (!st && ex->tp) st = kvr_exec_tp_setup(ex->tp, &ex->be);
+    if (!st && o->weights) st = kvr_safetensors_load(o->weights, ex, o->allow_unused);
+    if (!st && !o->weights)
+        st = ex->tp ? kvr_exec_tp_seed(ex->tp, &ex->be, o->seed)
+                    : OPS(ex)->init_random(BE(ex), o->seed);
     if (st) {
         kvr_exec_close(ex);
         return st;
@@ -118,6 +127,7 @@ void kvr_exec_close(struct kvr_exec *ex)
 {
     if (!ex) return;
     if (ex->be.ops) ex->be.ops->destroy(ex->be.state);
+    kvr_exec_tp_free(ex->tp);
     free(ex->tokens), free(ex->logits), free(ex);
 }
 
@@ -129,7 +139,29 @@ const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex)
 enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t layer,
                                     const float *data)
 {
+    if (ex->tp)
+        return kvr_exec_tp_set_tensor(ex->tp, &ex->be, (enum kvr_tensor)tensor, layer, data);
     return OPS(ex)->set_tensor(BE(ex), (enum kvr_tensor)tensor, layer, data);
+}
+
+const struct kvr_model *kvr_exec_full_model(const struct kvr_exec *ex)
+{
+    return &ex->full;
+}
+
+int kvr_exec_tp_degree(const struct kvr_exec *ex)
+{
+    return ex->tp ? ex->opts.tp : 1;
+}
+
+enum kvr_status kvr_exec_set_stage(struct kvr_exec *ex, struct kvr_comm *stage)
+{
+    if (!ex->tp)
+        return stage && kvr_comm_size(stage) > 1
+                   ? kvr_error(KVR_ERR_INPUT, "a stage of %d ranks for an unsharded executor",
+                               kvr_comm_size(stage))
+                   : KVR_OK;
+    return kvr_exec_tp_set_comm(ex->tp, stage);
 }
 
 static enum kvr_status check_chunk(const struct kvr_exec *ex, uint32_t s, uint32_t c)
@@ -238,14 +270,22 @@ enum kvr_status kvr_exec_layer_after_attn(struct kvr_exec *ex, uint32_t layer, u
     const struct kvr_model *m = &ex->model;
     enum kvr_status st = check_chunk(ex, 0, c);
     if (st) return st;
-    /* The residual add is the accumulate of the output projection (X += ATT Wo^T). */
-    STEP(KVR_OP_OUT_PROJ, o->linear(be, KVR_BUF_X, KVR_BUF_ATT, KVR_T_WO, layer, c, true));
+    /* The residual add is the accumulate of the output projection (X += ATT Wo^T). With tensor
+     * parallelism the row-parallel projections leave partial sums: shard 0 accumulates its
+     * part into X (the residual, and the biases only it holds), the others overwrite X with
+     * theirs, and the stage's all-reduce sums them: the residual and the biases once. */
+    bool add = !ex->tp || kvr_exec_tp_shard(ex) == 0;
+    STEP(KVR_OP_OUT_PROJ, o->linear(be, KVR_BUF_X, KVR_BUF_ATT, KVR_T_WO, layer, c, add));
+    if (ex->tp && !m->parallel_attn && (st = kvr_exec_tp_allreduce(ex->tp, &ex->be, c))) return st;
     enum kvr_buf mlp_in = m->parallel_attn && m->block_norms == 1 ? KVR_BUF_XN : KVR_BUF_XN2;
     if (!m->parallel_attn)
         STEP(KVR_OP_NORM_MLP, o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c));
     STEP(KVR_OP_MLP_UP, o->linear(be, KVR_BUF_UP, mlp_in, KVR_T_WUP, layer, c, false));
     STEP(KVR_OP_MLP_ACT, o->activation(be, c));
-    STEP(KVR_OP_MLP_DOWN, o->linear(be, KVR_BUF_X, KVR_BUF_ACT, KVR_T_WDOWN, layer, c, true));
+    /* a parallel block adds the MLP's part to the attention's, one all-reduce for both */
+    STEP(KVR_OP_MLP_DOWN,
+         o->linear(be, KVR_BUF_X, KVR_BUF_ACT, KVR_T_WDOWN, layer, c, add || m->parallel_attn));
+    if (ex->tp && (st = kvr_exec_tp_allreduce(ex->tp, &ex->be, c))) return st;
     return KVR_OK;
 }
 
@@ -254,7 +294,10 @@ enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits)
 {
     enum kvr_status st;
     STEP(KVR_OP_LM_HEAD, OPS(ex)->logits(BE(ex), c - 1));
-    if ((st = OPS(ex)->logits_read(BE(ex), logits))) return st;
+    /* tensor parallelism: this shard's vocabulary rows, gathered over the stage */
+    if ((st = ex->tp ? kvr_exec_tp_logits(ex->tp, &ex->be, logits)
+                     : OPS(ex)->logits_read(BE(ex), logits)))
+        return st;
     return ex->profile ? prof_collect(ex) : KVR_OK;
 }
 
@@ -302,6 +345,16 @@ enum kvr_status kvr_exec_prefill_flops(const struct kvr_model *m, uint32_t ctx, 
         *flops -= all.flops - one.flops;
     }
     return st;
+}
+
+enum kvr_status kvr_exec_kv_gather(struct kvr_exec *ex, uint32_t layer, uint32_t n, float *k,
+                                   float *v)
+{
+    if (!ex->tp) return kvr_exec_kv_read(ex, layer, 0, n, k, v);
+    if (layer >= ex->model.n_layers || n > ex->opts.max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "KV gather of layer %u positions [0, %u) is out of range",
+                         layer, n);
+    return kvr_exec_tp_kv_gather(ex->tp, &ex->be, layer, n, k, v);
 }
 
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
@@ -567,4 +620,9 @@ enum kvr_status kvr_exec_ring_copy(struct kvr_exec *ex, enum kvr_ring_part part,
     enum kvr_status st =
         ring_ready(ex, n, part == KVR_RING_Q ? (int)slot : -1, part == KVR_RING_O ? slot : 0);
     return st ? st : OPS(ex)->ring_copy(BE(ex), part, slot, n, host, to_host);
+}
+
+int kvr_exec_tp_shard(const struct kvr_exec *ex)
+{
+    return ex->tp ? ex->opts.tp_rank : 0;
 }

@@ -28,6 +28,10 @@ struct kvr_exec_opts {
     const char *weights; /* a .safetensors file, a sharded index or a folder; or NULL */
     bool allow_unused;   /* accept checkpoint tensors the model does not use */
     int device;          /* CUDA device ordinal */
+    /* Megatron tensor parallelism: this executor holds shard tp_rank of tp (model/kvr_tp.h;
+     * 0 or 1: the whole model). Its stage (the tp ranks of its TP group) is set by
+     * kvr_exec_set_stage before the first layer runs. */
+    int tp, tp_rank;
 };
 
 struct kvr_exec;
@@ -36,7 +40,18 @@ struct kvr_exec;
 enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
                               struct kvr_exec **out);
 void kvr_exec_close(struct kvr_exec *ex);
+/* The model this executor runs: with tensor parallelism its shard (the shard's heads, KV heads
+ * and MLP columns; the whole vocabulary), whose KV cache rows are what the ranks move. */
 const struct kvr_model *kvr_exec_model(const struct kvr_exec *ex);
+/* The whole model (what checkpoints hold and kvr_exec_set_tensor takes), and t (1 unsharded). */
+const struct kvr_model *kvr_exec_full_model(const struct kvr_exec *ex);
+int kvr_exec_tp_degree(const struct kvr_exec *ex);
+int kvr_exec_tp_shard(const struct kvr_exec *ex);
+/* The stage of a sharded executor: a communicator of its t shards ranked by shard, over which
+ * every layer all-reduces the residual stream (after the output projection and after the MLP;
+ * once for a parallel block) and the logits are gathered. */
+struct kvr_comm;
+enum kvr_status kvr_exec_set_stage(struct kvr_exec *ex, struct kvr_comm *stage);
 
 /* The prompt's length, for rotary scaling that depends on it (dynamic NTK, as transformers
  * computes it for a prefill of ctx tokens); default: max_ctx. kvr_exec_run_single and the
@@ -48,7 +63,8 @@ enum kvr_status kvr_exec_set_tokens(struct kvr_exec *ex, const int32_t *tokens, 
 /* The last-token logits (vocab floats) of the last kvr_exec_run_single, or NULL. */
 const float *kvr_exec_last_logits(const struct kvr_exec *ex);
 
-/* Loads weights from a float32 host array (used by the safetensors loader). */
+/* Loads weights from a float32 host array (used by the safetensors loader): a tensor of the
+ * whole model, of which a sharded executor keeps its slice. */
 enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t layer,
                                     const float *data);
 
@@ -82,6 +98,11 @@ void kvr_exec_profile_reset(struct kvr_exec *ex);
 enum kvr_status kvr_exec_profile_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
                                         int runs, double op_s[KVR_N_OPS]);
 
+/* The stage's whole KV cache of one layer, positions [0, n), as the whole model's
+ * [n][kv][hd] float32 on shard 0 (every shard of the stage calls it; k, v unused elsewhere);
+ * kvr_exec_kv_read without tensor parallelism. */
+enum kvr_status kvr_exec_kv_gather(struct kvr_exec *ex, uint32_t layer, uint32_t n, float *k,
+                                   float *v);
 /* KV cache of one layer, positions [pos0, pos0+n), as float32 on the host: [n][kv][hd]. */
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
                                  float *k, float *v);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvr_backend.h"
+#include "kvr_rng.h"
 
 struct ref {
     struct kvr_model m;
@@ -23,6 +24,7 @@ struct ref {
     double stamps[KVR_MAX_STAMPS];
     uint64_t held_bytes;
     struct ref_ring *ring; /* ring attention's workspace, or NULL */
+    uint32_t v0, n_vocab;  /* the LM head's rows (ref_vocab_part; else the whole vocabulary) */
 };
 
 static void ref_ring_free(struct ref *r);
@@ -92,7 +94,9 @@ static enum kvr_status ref_set_tensor(void *be, enum kvr_tensor t, uint32_t laye
     float *dst = tensor(r, t, layer);
     if (!dst)
         return kvr_error(KVR_ERR_INPUT, "model %s has no tensor %s", r->m.name, kvr_tensor_name(t));
-    memcpy(dst, data, kvr_tensor_numel(&r->m, t) * sizeof *dst);
+    uint64_t n =
+        t == KVR_T_LM_HEAD ? (uint64_t)r->n_vocab * r->m.d_model : kvr_tensor_numel(&r->m, t);
+    memcpy(dst, data, n * sizeof *dst);
     return KVR_OK;
 }
 
@@ -267,7 +271,7 @@ static enum kvr_status ref_activation(void *be, uint32_t c)
 static enum kvr_status ref_logits_read(void *be, float *out)
 {
     struct ref *r = be;
-    memcpy(out, r->logits, r->m.vocab * sizeof *out);
+    memcpy(out, r->logits, r->n_vocab * sizeof *out);
     return KVR_OK;
 }
 
@@ -279,8 +283,9 @@ static enum kvr_status ref_logits(void *be, uint32_t row)
     float *xn = r->buf[KVR_BUF_XN];
     norm_row(m, r->buf[KVR_BUF_X] + (uint64_t)row * m->d_model, r->w[KVR_T_FINAL_NORM_W],
              r->w[KVR_T_FINAL_NORM_B], xn);
-    const float *head = m->tied_embeddings ? r->w[KVR_T_EMBED] : r->w[KVR_T_LM_HEAD];
-    for (uint64_t o = 0; o < m->vocab; o++) {
+    const float *head =
+        m->tied_embeddings ? r->w[KVR_T_EMBED] + (uint64_t)r->v0 * m->d_model : r->w[KVR_T_LM_HEAD];
+    for (uint64_t o = 0; o < r->n_vocab; o++) {
         float acc = 0;
         for (uint32_t k = 0; k < m->d_model; k++) acc += xn[k] * head[o * m->d_model + k];
         out[o] = acc;
@@ -373,6 +378,15 @@ static enum kvr_status ref_ring_copy(void *be, enum kvr_ring_part part, uint32_t
                                      void *host, bool to_host);
 static enum kvr_status ref_keep_row(void *be, uint32_t row);
 
+/* Tensor parallelism (defined at the end of the file). */
+static enum kvr_status ref_vocab_part(void *be, uint32_t v0, uint32_t n);
+static enum kvr_status ref_x_area(void *be, float **x);
+static enum kvr_status ref_x_copy(void *be, uint32_t c, float *host, bool to_host);
+static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                     uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                     uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                     const struct kvr_init_rule *r);
+
 static const struct kvr_backend_ops ref_ops = {
     .name = "ref",
     .destroy = ref_destroy,
@@ -406,6 +420,10 @@ static const struct kvr_backend_ops ref_ops = {
     .ring_area = ref_ring_area,
     .ring_copy = ref_ring_copy,
     .keep_row = ref_keep_row,
+    .vocab_part = ref_vocab_part,
+    .x_area = ref_x_area,
+    .x_copy = ref_x_copy,
+    .seed_rows = ref_seed_rows,
 };
 
 enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
@@ -421,6 +439,7 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
     struct ref *r = calloc(1, sizeof *r);
     if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk, r->held_bytes = need;
+    r->n_vocab = m->vocab;
     bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
                 !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
                 !(r->tokens = malloc(max_chunk * sizeof *r->tokens)) ||
@@ -635,5 +654,50 @@ static enum kvr_status ref_keep_row(void *be, uint32_t row)
         uint64_t w = buf_width(&r->m, keep[i]);
         memmove(r->buf[keep[i]], r->buf[keep[i]] + row * w, w * sizeof(float));
     }
+    return KVR_OK;
+}
+
+/* Tensor parallelism: the LM head's rows, and the residual stream for the stage's all-reduce. */
+static enum kvr_status ref_vocab_part(void *be, uint32_t v0, uint32_t n)
+{
+    struct ref *r = be;
+    if (n == 0 || (uint64_t)v0 + n > r->m.vocab)
+        return kvr_error(KVR_ERR_INPUT, "LM head rows [%u, %u) outside the vocabulary of %u", v0,
+                         v0 + n, r->m.vocab);
+    if (r->w[KVR_T_LM_HEAD]) {
+        free(r->w[KVR_T_LM_HEAD]);
+        if (!(r->w[KVR_T_LM_HEAD] = malloc((uint64_t)n * r->m.d_model * sizeof(float))))
+            return kvr_error(KVR_ERR_NOMEM, "out of memory for the LM head");
+        r->held_bytes -= (uint64_t)(r->m.vocab - n) * r->m.d_model * sizeof(float);
+    }
+    r->v0 = v0, r->n_vocab = n;
+    return KVR_OK;
+}
+
+static enum kvr_status ref_x_area(void *be, float **x)
+{
+    *x = ((struct ref *)be)->buf[KVR_BUF_X];
+    return KVR_OK;
+}
+
+static enum kvr_status ref_x_copy(void *be, uint32_t c, float *host, bool to_host)
+{
+    struct ref *r = be;
+    size_t bytes = (size_t)c * r->m.d_model * sizeof(float);
+    memcpy(to_host ? host : r->buf[KVR_BUF_X], to_host ? r->buf[KVR_BUF_X] : host, bytes);
+    return KVR_OK;
+}
+
+static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
+                                     uint64_t rows, uint64_t row_len, uint64_t dst_stride,
+                                     uint64_t src0, uint64_t src_stride, uint64_t seed,
+                                     const struct kvr_init_rule *r)
+{
+    float *dst = tensor(be, t, layer);
+    if (!dst) return kvr_error(KVR_ERR_INPUT, "no tensor %s", kvr_tensor_name(t));
+    for (uint64_t i = 0; i < rows; i++)
+        for (uint64_t k = 0; k < row_len; k++)
+            dst[dst0 + i * dst_stride + k] =
+                r->offset + r->scale * kvr_rng_sym(seed, r->stream, src0 + i * src_stride + k);
     return KVR_OK;
 }

@@ -493,7 +493,7 @@ static void close_files(struct loader *L)
 
 enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool allow_unused)
 {
-    struct loader L = {.m = kvr_exec_model(ex), .ex = ex, .what = path};
+    struct loader L = {.m = kvr_exec_full_model(ex), .ex = ex, .what = path};
     const struct st_file *f;
     enum kvr_status st = open_files(&L, path);
     if (!st && find(&L, "model.embed_tokens.weight", &f)) {

@@ -32,7 +32,7 @@ static const struct kvr_opt exec_opts[] = {
      .short_name = 's',
      .arg = "S",
      .def = "single",
-     .help = "single, or under mpirun: @EXEC_SCHEMES@\n('kvr help schemes' says what each "
+     .help = "single, or under mpirun: @EXEC_SCHEMES@, tp\n('kvr help schemes' says what each "
              "is); under mpirun a list kvr,tsp:\nevery (ctx, scheme) pair runs in turn",
      .offset = OFF(scheme_arg)},
     {.name = "backend",
@@ -147,6 +147,13 @@ static const struct kvr_opt exec_opts[] = {
      .help = "under mpirun, kvr: the chain's hand-off, whole, streamed or direct",
      .def_help = "the table row's mode with --db, else whole",
      .offset = OFF(kv_forward_arg)},
+    {.name = "tp",
+     .arg = "T",
+     .def = "1",
+     .help = "under mpirun: hybrid layout, each of the P/T stages a Megatron\ntensor-parallel "
+             "group of T ranks (ranks sT..sT+T-1; the scheme runs\nbetween the stages shard by "
+             "shard); --scheme tp is T = P",
+     .offset = OFF(tp_arg)},
     {.name = "ring-pass",
      .arg = "P",
      .help = "under mpirun, --scheme ring: kv passes the K/V blocks (default), q the\nqueries, "
@@ -177,8 +184,8 @@ static const struct kvr_opt_spec exec_spec = {
     .opts = exec_opts};
 
 /* What one process cannot honour: the plan on ranks and everything about it. */
-static const char *const ranks_only[] = {"partition", "machine", "bw",      "link",
-                                         "noise",     "comm",    "timeout", NULL};
+static const char *const ranks_only[] = {"partition", "machine", "bw", "link", "noise",
+                                         "comm",      "timeout", "tp", NULL};
 static struct kvr_opt_result exec_res;
 
 static enum kvr_status parse_int(const char *opt, const char *text, int lo, int hi, int *out)
@@ -219,7 +226,8 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
                          KVR_EXEC_MAX_LIST);
     for (int i = 0; i < a->n_schemes; i++) {
         int v = kvr_scheme_from_name(parts[i]);
-        if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
+        /* tp on ranks is the hybrid layout with one stage (kvr_exec_ranks_cmd) */
+        if (v < 0 || (!kvr_dist_runs((enum kvr_scheme)v) && v != KVR_SCHEME_TP)) {
             char names[256];
             kvr_scheme_list_text(KVR_LIST_EXECUTES, names, sizeof names);
             return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not one the executor runs (%s)",
@@ -245,6 +253,7 @@ static enum kvr_status convert(struct exec_args *a)
         st = kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", a->comm_arg);
     if (!st) a->comm = (enum kvr_comm_kind)v;
     if (!st) st = parse_int("--reps", a->reps_arg, 1, 100000, &a->reps);
+    if (!st) st = parse_int("--tp", a->tp_arg, 1, KVR_MAX_GPUS, &a->tp);
     if (!st) st = parse_int("--warmup", a->warmup_arg, 0, 100000, &a->warmup);
     if (!st && a->device_arg) st = parse_int("--device", a->device_arg, 0, 1023, &a->device);
     a->device_set = a->device_arg != NULL;
@@ -277,6 +286,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     enum kvr_status st = kvr_opt_parse(&exec_spec, argc, argv, a, &exec_res);
     if (st || a->help) return st;
     if ((st = convert(a))) return st;
+    a->tp_set = kvr_opt_given(&exec_spec, &exec_res, "tp");
     const char *paths[] = {"--weights", "--db", "--timeline", "--dump-logits", "--dump-kv"};
     const char *vals[] = {a->weights, a->db, a->timeline, a->dump_logits, a->dump_kv};
     for (int i = 0; i < 5 && !st; i++)

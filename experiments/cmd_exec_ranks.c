@@ -12,6 +12,7 @@
 #include "kvr_mpi.h"
 #include "kvr_search_cli.h"
 #include "kvr_store.h"
+#include "kvr_tp.h"
 #include "kvr_units.h"
 
 struct plan_choice {
@@ -106,7 +107,9 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
     }
     if (a->partition) {
         if ((st = kvr_plan_parse_partition(&plan, a->partition)))
-            return kvr_error_prefix(st, "--partition (%d ranks): ", p);
+            return a->tp > 1
+                       ? kvr_error_prefix(st, "--partition (%d stages of --tp %d): ", p, a->tp)
+                       : kvr_error_prefix(st, "--partition (%d ranks): ", p);
         snprintf(c->method, sizeof c->method, "%s", kvr_part_source_get(KVR_PART_GIVEN)->measured);
     } else if (searched && a->db && h) {
         return from_table(a, m, h, p, c); /* the table's rows are per machine */
@@ -137,10 +140,11 @@ static void json_report(const struct exec_args *a, const struct kvr_model *m, in
         kvr_json_kv_str(&j, "kv_forward", kvr_kv_forward_name(c->mode));
     kvr_json_kv_str(&j, "device", device);
     kvr_json_kv_u64(&j, "p", (uint64_t)p);
+    kvr_json_kv_u64(&j, "tp", (uint64_t)a->tp);
     kvr_json_kv_u64(&j, "ctx", a->ctx);
-    kvr_json_key(&j, "partition");
+    kvr_json_key(&j, "partition"); /* one chunk per stage */
     kvr_json_array_begin(&j);
-    for (int i = 0; i < p; i++) kvr_json_u64(&j, c->tokens[i]);
+    for (int i = 0; i < p / a->tp; i++) kvr_json_u64(&j, c->tokens[i]);
     kvr_json_array_end(&j);
     kvr_json_kv_u64(&j, "reps", (uint64_t)a->reps);
     kvr_json_kv_dbl(&j, "ttft_s", r->ttft_s);
@@ -172,10 +176,13 @@ static void table_report(const struct exec_args *a, const struct kvr_model *m, i
                          const char *device)
 {
     char t0[32], t1[32], t2[32], b[32];
-    printf("%s, %llu tokens, scheme %s (%s) on %d ranks, backend %s, comm %s, on %s\npartition   ",
-           m->name, (unsigned long long)a->ctx, kvr_scheme_name(a->scheme), c->method, p,
+    printf("%s, %llu tokens, scheme %s (%s) on %d ranks, backend %s, comm %s, on %s\n", m->name,
+           (unsigned long long)a->ctx, kvr_scheme_name(a->scheme), c->method, p,
            kvr_backend_name(a->backend), kvr_comm_kind_name(a->comm), device);
-    for (int i = 0; i < p; i++) printf("%s%llu", i ? "," : "", (unsigned long long)c->tokens[i]);
+    if (a->tp > 1) printf("layout      %d stages of %d tensor-parallel ranks\n", p / a->tp, a->tp);
+    printf("partition   ");
+    for (int i = 0; i < p / a->tp; i++)
+        printf("%s%llu", i ? "," : "", (unsigned long long)c->tokens[i]);
     if (kvr_scheme_get(a->scheme)->options & KVR_SO_FORWARD)
         printf("\nKV hand-off %s", kvr_kv_forward_name(c->mode));
     printf("\nTTFT        %s median (min %s, max %s, %d reps)\n",
@@ -252,20 +259,30 @@ static enum kvr_status ring_pass_pick(const struct exec_args *a, const struct kv
     return st;
 }
 
-/* One (ctx, scheme) pair of the lists on the open executor and communicator. */
+/* The communicators of a run: every rank, and with --tp the stage (TP group) and the chain
+ * (shard j of every stage) of this rank. */
+struct comms {
+    struct kvr_comm *world, *stage, *chain;
+};
+
+/* One (ctx, scheme) pair of the lists on the open executor and communicators. */
 static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model *m,
-                               struct kvr_machine *h, struct kvr_exec *ex, struct kvr_comm *comm,
+                               struct kvr_machine *h, struct kvr_exec *ex, const struct comms *cs,
                                const char *argv_text, int rank, int size)
 {
     char device[128] = "";
     struct plan_choice c;
     struct exec_args picked = *a;
-    enum kvr_status st = ring_pass_pick(a, m, h, size, &picked.ring_pass);
+    int stages = size / a->tp;
+    struct kvr_comm *comm = a->tp > 1 ? cs->chain : cs->world;
+    enum kvr_status st = ring_pass_pick(a, m, h, stages, &picked.ring_pass);
     a = &picked;
-    if (!st) st = choose(a, m, h, size, &c);
+    if (!st) st = choose(a, m, h, stages, &c);
     struct kvr_ranks_result r;
     struct kvr_ranks_args ra = {.ex = ex,
                                 .comm = comm,
+                                .world = a->tp > 1 ? cs->world : NULL,
+                                .tp = a->tp,
                                 .seed = a->seed,
                                 .tokens = a->tokens,
                                 .warmup = a->warmup,
@@ -275,8 +292,11 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .machine_name = h ? h->name : NULL,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
-    ra.dist = (struct kvr_dist_opts){
-        .scheme = a->scheme, .ctx = (uint32_t)a->ctx, .links = h, .ring_pass = a->ring_pass};
+    ra.dist = (struct kvr_dist_opts){.scheme = a->scheme,
+                                     .ctx = (uint32_t)a->ctx,
+                                     .links = h,
+                                     .ring_pass = a->ring_pass,
+                                     .world = ra.world};
     c.mode = a->kv_forward_set          ? a->kv_forward
              : !st && c.kv_forward >= 0 ? (enum kvr_kv_forward)c.kv_forward
                                         : KVR_FWD_WHOLE;
@@ -291,8 +311,55 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
         else
             table_report(a, m, size, &c, &r, device);
         fflush(stdout);
-        if (a->db) st = store_row(a, m, h, size, &c, &r, ex, comm, argv_text);
+        if (a->db) st = store_row(a, m, h, size, &c, &r, ex, cs->world, argv_text);
     }
+    return st;
+}
+
+/* --tp with the schemes of the list: t (--scheme tp is t = P, one stage), and what a hybrid
+ * layout cannot honour yet, refused by name. */
+static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_model *m, int size,
+                                  int *t)
+{
+    bool tp = false, other = false;
+    for (int k = 0; k < a->n_schemes; k++)
+        a->schemes[k] == KVR_SCHEME_TP ? (tp = true) : (other = true);
+    bool given = a->tp_set;
+    *t = tp ? size : a->tp;
+    if (tp && given && a->tp != size)
+        return kvr_error(KVR_ERR_USAGE, "--scheme tp runs one stage of all %d ranks: not --tp %d",
+                         size, a->tp);
+    if (tp && other && !given)
+        return kvr_error(KVR_ERR_USAGE,
+                         "--scheme tp (t = P = %d) with other schemes in the list: "
+                         "give --tp %d so that every scheme runs with it",
+                         size, size);
+    if (size % *t)
+        return kvr_error(KVR_ERR_USAGE, "--tp %d does not divide the %d ranks", *t, size);
+    if (*t == 1) return KVR_OK;
+    for (int k = 0; k < a->n_schemes; k++)
+        if (a->schemes[k] == KVR_SCHEME_SINGLE)
+            return kvr_error(KVR_ERR_USAGE,
+                             "--tp %d: scheme single is one rank, not a layout (one "
+                             "stage of tensor parallelism is --scheme tp)",
+                             *t);
+    enum kvr_status st = kvr_tp_check(m, *t, "--tp");
+    if (st) return kvr_error_prefix(st, "--model %s: ", m->name);
+    const char *no = a->links      ? "--machine, --bw, --link and --noise (link emulation)"
+                     : a->timeline ? "--timeline"
+                     : a->db ? "--db (the lookup table and the measurement rows have no t yet)"
+                             : NULL;
+    if (no) return kvr_error(KVR_ERR_USAGE, "--tp %d: %s not yet with tensor parallelism", *t, no);
+    return KVR_OK;
+}
+
+/* The world, and with t > 1 this rank's stage (color: its stage) and chain (color: its shard). */
+static enum kvr_status open_comms(const struct exec_args *a, int device, int rank, int t,
+                                  struct comms *cs)
+{
+    enum kvr_status st = kvr_comm_open(a->comm, device, a->timeout_s, &cs->world);
+    if (!st && t > 1) st = kvr_comm_split(cs->world, rank / t, rank % t, &cs->stage);
+    if (!st && t > 1) st = kvr_comm_split(cs->world, rank % t, rank / t, &cs->chain);
     return st;
 }
 
@@ -302,25 +369,33 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
     static struct kvr_machine h; /* large: not on the stack */
     char p_text[16];
     snprintf(p_text, sizeof p_text, "%d", size);
-    enum kvr_status st = a->links ? kvr_machine_args_build(&a->mach, NULL, p_text, &h) : KVR_OK;
+    int t = 1;
+    enum kvr_status st = resolve_tp(a, m, size, &t);
+    if (!st && a->links) st = kvr_machine_args_build(&a->mach, NULL, p_text, &h);
     struct kvr_exec_opts o = {.backend = a->backend,
                               .max_ctx = (uint32_t)a->ctx,
                               .seed = a->seed,
                               .weights = a->weights,
                               .allow_unused = a->allow_unused,
-                              .device = rank_device(a)};
+                              .device = rank_device(a),
+                              .tp = t,
+                              .tp_rank = rank % t};
     struct kvr_exec *ex = NULL;
-    struct kvr_comm *comm = NULL;
+    struct comms cs = {0};
     if (!st) st = kvr_exec_open(m, &o, &ex);
-    if (!st) st = kvr_comm_open(a->comm, o.device, a->timeout_s, &comm);
+    if (!st) st = open_comms(a, o.device, rank, t, &cs);
+    if (!st && t > 1) st = kvr_exec_set_stage(ex, cs.stage);
     /* every pair in turn on the same weights; the lists are the same on every rank */
     struct exec_args one = *a;
+    one.tp = t;
     for (int i = 0; i < a->n_ctx && !st; i++)
         for (int k = 0; k < a->n_schemes && !st; k++) {
             one.ctx = a->ctxs[i], one.scheme = a->schemes[k];
-            st = run_one(&one, m, a->links ? &h : NULL, ex, comm, argv_text, rank, size);
+            st = run_one(&one, m, a->links ? &h : NULL, ex, &cs, argv_text, rank, size);
         }
-    kvr_comm_close(comm);
+    kvr_comm_close(cs.chain);
+    kvr_comm_close(cs.stage);
+    kvr_comm_close(cs.world);
     kvr_exec_close(ex);
     return st;
 }

@@ -25,6 +25,17 @@ struct wire_event {
     double start_s, end_s, bytes;
 };
 
+/* Every rank: the world with --tp, else the chain. */
+static struct kvr_comm *all_ranks(const struct kvr_ranks_args *a)
+{
+    return a->world ? a->world : a->comm;
+}
+
+static int tp_of(const struct kvr_ranks_args *a)
+{
+    return a->tp > 1 ? a->tp : 1;
+}
+
 static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *tokens, float *logits,
                              struct rank_report *me, double *times)
 {
@@ -33,7 +44,7 @@ static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *toke
         struct kvr_dist_stats s;
         if ((st = kvr_dist_prefill(a->ex, a->comm, &a->dist, tokens, logits, &s))) break;
         double ttft = s.end_s; /* until the last rank is done: the last one has the token */
-        if ((st = kvr_comm_max_f64(a->comm, &ttft)) || i < a->warmup) continue;
+        if ((st = kvr_comm_max_f64(all_ranks(a), &ttft)) || i < a->warmup) continue;
         times[i - a->warmup] = ttft;
         for (int j = 0; j < KVR_MAX_GPUS; j++)
             me->recv_bytes[j] += s.recv_bytes[j], me->recv_s[j] += s.recv_s[j];
@@ -50,19 +61,22 @@ static enum kvr_status write_floats(const char *path, const float *v, size_t n)
     return kvr_out_commit(&o);
 }
 
-/* The logits rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. */
+/* The logits rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. With
+ * --tp every shard of the logits stage calls it, shard 0 gathers the stage's heads and writes. */
 static enum kvr_status dump_kv(const struct kvr_ranks_args *a)
 {
-    const struct kvr_model *m = kvr_exec_model(a->ex);
+    const struct kvr_model *m = kvr_exec_full_model(a->ex);
     size_t n = (size_t)a->dist.ctx * m->n_kv_heads * m->head_dim;
     float *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
+    bool writer = kvr_exec_tp_shard(a->ex) == 0;
     struct kvr_out o;
-    enum kvr_status st = k && v ? kvr_out_open(&o, "--dump-kv", a->dump_kv)
-                                : kvr_error(KVR_ERR_NOMEM, "--dump-kv: out of memory");
-    bool opened = !st;
+    enum kvr_status st = !k || !v ? kvr_error(KVR_ERR_NOMEM, "--dump-kv: out of memory")
+                         : writer ? kvr_out_open(&o, "--dump-kv", a->dump_kv)
+                                  : KVR_OK;
+    bool opened = !st && writer;
     for (uint32_t l = 0; l < m->n_layers && !st; l++) {
-        st = kvr_exec_kv_read(a->ex, l, 0, a->dist.ctx, k, v);
-        if (!st) (void)(fwrite(k, sizeof *k, n, o.f) + fwrite(v, sizeof *v, n, o.f));
+        st = kvr_exec_kv_gather(a->ex, l, a->dist.ctx, k, v);
+        if (!st && writer) (void)(fwrite(k, sizeof *k, n, o.f) + fwrite(v, sizeof *v, n, o.f));
     }
     if (opened && st) kvr_out_abort(&o);
     if (opened && !st) st = kvr_out_commit(&o);
@@ -88,7 +102,7 @@ static enum kvr_status write_events(const struct kvr_ranks_args *a, const struct
                                      kvr_exec_model(a->ex)->name,
                                      a->machine_name ? a->machine_name : "full speed",
                                      "executor",
-                                     kvr_comm_size(a->comm),
+                                     kvr_comm_size(all_ranks(a)),
                                      ttft_s};
     enum kvr_status st = kvr_timeline_format_pick(a->timeline_format, a->timeline_path, &fmt);
     if (!st) st = kvr_timeline_write(a->timeline_path, fmt, ev, k, &meta);
@@ -122,31 +136,32 @@ static enum kvr_status timeline(const struct kvr_ranks_args *a, const int32_t *t
     }
     size_t all_bytes = 0;
     double ttft = s.end_s; /* the run's: until the last rank is done */
-    if (!st) st = kvr_comm_max_f64(a->comm, &ttft);
-    if (!st) st = kvr_comm_gather(a->comm, w, CAP * sizeof *w, (void **)&all, &all_bytes);
-    if (!st && kvr_comm_rank(a->comm) == 0)
+    if (!st) st = kvr_comm_max_f64(all_ranks(a), &ttft);
+    if (!st) st = kvr_comm_gather(all_ranks(a), w, CAP * sizeof *w, (void **)&all, &all_bytes);
+    if (!st && kvr_comm_rank(all_ranks(a)) == 0)
         st = write_events(a, all, all_bytes / sizeof *all, ttft);
     free(ev), free(w), free(all);
     return st;
 }
 
-/* Rank 0 folds every rank's report into the result. */
+/* Rank 0 folds every rank's report (p of them, t to a stage) into the result: the logits
+ * stage's shard 0 has the token; a chain's peers are its stages, world rank s t + j. */
 static void fold(const struct kvr_ranks_args *a, const struct rank_report *all, int p,
                  struct kvr_ranks_result *r)
 {
-    int last = kvr_dist_logits_rank(a->dist.scheme, p);
+    int t = tp_of(a), last = kvr_dist_logits_rank(a->dist.scheme, p / t) * t;
     r->first_token = all[last].first_token, r->logits_checksum = all[last].checksum;
     for (int to = 0; to < p; to++) {
         r->peak_mem_bytes = fmax(r->peak_mem_bytes, all[to].peak_mem);
-        for (int from = 0; from < p; from++)
-            r->link_bytes[from][to] = all[to].recv_bytes[from],
-            r->link_s[from][to] = all[to].recv_s[from];
+        for (int from = 0; from < p / t; from++)
+            r->link_bytes[from * t + to % t][to] = all[to].recv_bytes[from],
+                                          r->link_s[from * t + to % t][to] = all[to].recv_s[from];
     }
 }
 
 enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_result *r)
 {
-    const struct kvr_model *m = kvr_exec_model(a->ex);
+    const struct kvr_model *m = kvr_exec_model(a->ex); /* the whole vocabulary, also a shard's */
     int rank = kvr_comm_rank(a->comm), p = kvr_comm_size(a->comm);
     int32_t *tokens = malloc((size_t)a->dist.ctx * sizeof *tokens);
     float *logits = calloc(m->vocab, sizeof *logits);
@@ -162,17 +177,18 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
     if (!st && rank == kvr_dist_logits_rank(a->dist.scheme, p)) {
         me.first_token = kvr_logits_argmax(logits, m->vocab);
         me.checksum = kvr_logits_checksum(logits, m->vocab);
-        if (a->dump_logits) st = write_floats(a->dump_logits, logits, m->vocab);
+        if (a->dump_logits && kvr_exec_tp_shard(a->ex) == 0)
+            st = write_floats(a->dump_logits, logits, m->vocab);
         if (!st && a->dump_kv) st = dump_kv(a);
     }
     me.peak_mem = (double)kvr_exec_peak_memory(a->ex);
     size_t all_bytes = 0;
-    if (!st) st = kvr_comm_gather(a->comm, &me, sizeof me, (void **)&all, &all_bytes);
+    if (!st) st = kvr_comm_gather(all_ranks(a), &me, sizeof me, (void **)&all, &all_bytes);
     if (!st && a->timeline_path) st = timeline(a, tokens, logits);
-    if (!st && rank == 0) {
+    if (!st && kvr_comm_rank(all_ranks(a)) == 0) {
         r->ttft_s = kvr_quantile(times, (size_t)a->reps, 0.5); /* sorts times */
         r->ttft_min_s = times[0], r->ttft_max_s = times[a->reps - 1];
-        fold(a, all, p, r);
+        fold(a, all, kvr_comm_size(all_ranks(a)), r);
     }
     free(tokens), free(logits), free(times), free(all);
     return st;

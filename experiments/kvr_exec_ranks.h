@@ -7,7 +7,11 @@
 
 struct kvr_ranks_args {
     struct kvr_exec *ex;
-    struct kvr_comm *comm;
+    struct kvr_comm *comm; /* the chain the scheme runs on (every rank without --tp) */
+    /* --tp t > 1: every rank (the reports, TTFT's maximum), and t: world rank s t + j is shard j
+     * of stage s, rank s of chain j; NULL and 1 without it */
+    struct kvr_comm *world;
+    int tp;
     struct kvr_dist_opts dist;
     uint64_t seed;
     const int32_t *tokens; /* the prompt (dist.ctx ids), or NULL: seeded */

@@ -7,6 +7,13 @@
 #   multi b     everything on P GPUs (P = all of them), and the validation
 #   multi kvr   only kvr's measurements again (2 and P GPUs), with the tables searched again on
 #               the committed profile, into a copy of the committed database; and one timeline
+#   multi hybrid check|tp|2|4   the hybrid layouts (issue #21, for #25): Llama-2-70B (seeded
+#               weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on P = 8 GPUs with
+#               nccl. check: at 8k the logits of kvr x t, tsp-causal x t and ring x t (t = 2, 4)
+#               against TP-8 (relative error, top token); tp: TP-8 at 8k-128k; 2, 4: tsp-causal x t
+#               and ring x t at 8k-128k (one process), then kvr x t at each context with a
+#               partition balanced in closed form (kvr search --tp is not on main yet: when it is,
+#               take the plan searched on the profile instead). JSON lines into $out/hybrid-*.jsonl.
 # "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
 # (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
@@ -95,6 +102,64 @@ elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the commi
     echo "timeline: llama-7b 32k kvr --partition $part"
     run $P $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
         --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
+elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on P GPUs
+    step=${2:-check} m=llama-2-70b ctxs="8k 16k 32k 64k 128k"
+    k="--model $m --backend cuda --comm nccl --timeout 600 --json"
+    [ "$P" = 8 ] || echo "hybrid: written for 8 GPUs, this host has $P"
+    hout="$out/hybrid-$step.jsonl"
+    # kvr's stages balanced in closed form: stage i's tokens c_i cost c_i (A + B (S_{i-1} + c_i/2))
+    # (A: linear FLOPs per token, B: attention FLOPs per query-key pair; a shard divides both by t)
+    balanced() { # balanced CTX STAGES
+        python3 - "$1" "$2" <<'PY'
+import sys
+C, n = int(sys.argv[1]), int(sys.argv[2])
+d, H, KV, hd, F = 8192, 64, 8, 128, 28672  # Llama-2-70B
+A, B = 2 * (2 * d * H * hd + 2 * d * KV * hd + 3 * d * F), 4 * H * hd
+def parts(T):
+    S, out = 0, []
+    for _ in range(n):  # c with c (A + B (S + c / 2)) = T
+        a, b = B / 2, A + B * S
+        c = (-b + (b * b + 4 * a * T) ** 0.5) / (2 * a)
+        out.append(c); S += c
+    return out
+lo, hi = 0.0, C * (A + B * C)
+for _ in range(200):
+    mid = (lo + hi) / 2
+    lo, hi = (mid, hi) if sum(parts(mid)) < C else (lo, mid)
+c = [max(64, int(round(x / 64)) * 64) for x in parts(hi)]
+c[-1] = C - sum(c[:-1])
+print(",".join(map(str, c)))
+PY
+    }
+    tok() { python3 -c "print(int('$1'[:-1]) * 1024)"; }
+    if [ "$step" = check ]; then
+        c="--ctx 8k --reps 1 --warmup 0"
+        T=300 run $P $kvr exec $k $c --scheme tp --dump-logits /tmp/tp8.l >>"$hout"
+        for lay in "kvr --tp 2" "kvr --tp 4" "tsp-causal --tp 2" "tsp-causal --tp 4" "ring --tp 2" "ring --tp 4"; do
+            rm -f /tmp/h.l
+            T=300 run $P $kvr exec $k $c --scheme $lay --dump-logits /tmp/h.l >>"$hout" || echo "failed: $lay"
+            python3 -c "
+import array, math
+a, b = array.array('f'), array.array('f'); a.frombytes(open('/tmp/tp8.l', 'rb').read()); b.frombytes(open('/tmp/h.l', 'rb').read())
+top = max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
+print('$m 8k $lay against TP-$P: rel err %.2e, top token %s' % (math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a)), 'same' if top else 'DIFFERS'))"
+            stamp "checked $lay"
+        done
+    elif [ "$step" = tp ]; then
+        T=580 run $P $kvr exec $k --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
+    else
+        t=$step
+        T=580 run $P $kvr exec $k --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tsp-causal,ring --tp $t >>"$hout"
+        stamp "tsp-causal, ring x$t"
+        for ctx in $ctxs; do
+            T=300 run $P $kvr exec $k --reps 2 --warmup 1 --ctx $ctx --scheme kvr --tp $t \
+                --partition "$(balanced "$(tok $ctx)" $((P / t)))" >>"$hout"
+            stamp "kvr x$t $ctx"
+        done
+    fi
+    grep -hE '"(scheme|tp|ctx|ttft_s)"' "$hout" | paste -sd' ' | sed 's/"model"/\n"model"/g' | grep . | tail -20
+    stamp done
+    exit 0
 else
     [ -f $prof ] || { links $P; profile; }
     for m in llama-7b falcon-7b; do

@@ -1,0 +1,30 @@
+# The hybrid layouts (--tp) on one GPU: ranks sharing it against one rank.
+# tests/test_exec_tp_cuda.sh (tp, kvr, tsp, ring... x t with p ranks on the GPU, bf16 bounds),
+# the Hugging Face goldens on cuda (the unsharded path through the changed LM head), then
+# Llama-7B (seeded on the device) as tp x2 and kvr x2 on 2 and 4 ranks sharing the GPU against
+# one rank (relative error, top token; times of ranks sharing a GPU mean nothing).
+# Logs: hybrid.log, tp_cuda.log. Regenerates: nothing.
+{
+    stamp built
+    sh tests/test_exec_tp_cuda.sh $kvr >"$out/tp_cuda.log" 2>&1
+    echo "exec_tp_cuda: rc $?, $(grep -c '^ok' "$out/tp_cuda.log") ok, $(grep -c '^not ok' "$out/tp_cuda.log") not ok"
+    grep -A3 '^not ok' "$out/tp_cuda.log" | head -30
+    stamp "exec_tp_cuda done"
+    sh tests/test_hf_goldens.sh $kvr cuda >"$out/hf_cuda.log" 2>&1
+    echo "hf goldens cuda: rc $?, $(grep -c '^ok' "$out/hf_cuda.log") ok"
+    grep -A2 '^not ok' "$out/hf_cuda.log" | head -10
+    stamp "hf goldens (cuda) done"
+    c="--model llama-7b --ctx 2k --backend cuda --reps 1 --warmup 0 --timeout 120"
+    T=100 run 1 $kvr exec $c --dump-logits /tmp/r7.l | grep -E "TTFT|first"
+    for s in "2 tp" "4 kvr --tp 2 --partition 1200,848"; do
+        set -- $s
+        rm -f /tmp/t7.l
+        T=100 run $1 $kvr exec $c --scheme "${@:2}" --dump-logits /tmp/t7.l 2>&1 | grep -E "first|error|memory" | head -3
+        python3 -c "
+import array, math
+a, b = array.array('f'), array.array('f'); a.frombytes(open('/tmp/r7.l', 'rb').read()); b.frombytes(open('/tmp/t7.l', 'rb').read())
+top = max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
+print('llama-7b 2k $s: rel err %.2e, top token %s' % (math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a)), 'same' if top else 'DIFFERS'))"
+        stamp "llama-7b $s"
+    done
+} 2>&1 | tee "$out/hybrid.log"
