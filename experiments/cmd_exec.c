@@ -226,8 +226,7 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
                          KVR_EXEC_MAX_LIST);
     for (int i = 0; i < a->n_schemes; i++) {
         int v = kvr_scheme_from_name(parts[i]);
-        /* tp on ranks is the hybrid layout with one stage (kvr_exec_ranks_cmd) */
-        if (v < 0 || (!kvr_dist_runs((enum kvr_scheme)v) && v != KVR_SCHEME_TP)) {
+        if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
             char names[256];
             kvr_scheme_list_text(KVR_LIST_EXECUTES, names, sizeof names);
             return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not one the executor runs (%s)",

@@ -89,7 +89,7 @@ static void group_mape(const struct kvr_validate_point *pts, size_t n, kvr_valid
 
 /* The series a measurement can have, in the panels' order (a series keeps its colour): the
  * executor's even-split schemes, then per searched scheme its measured sources' labels and its
- * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws 8. */
+ * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws up to 16 (the cap). */
 int kvr_validate_series_order(char order[][32], int cap)
 {
     int n = 0;

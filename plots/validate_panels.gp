@@ -4,7 +4,7 @@
 # plans. Data: kvr validate --out DIR (validate_panels.list, validate-panel-K.tsv).
 # every panel has the same n_series blocks, in kvr validate's order (so a scheme keeps its
 # colour); an absent series is an untitled block with no valid point
-n_series = 9
+n_series = 16  # at most kvr_validate_series_order's 16; blocks past the file's last are skipped
 cols = n_panels >= 3 ? 3 : n_panels
 rows = (n_panels + cols - 1) / cols
 if (term eq 'svg') {

@@ -30,7 +30,7 @@ KVR_SCHEME(TSP_PAPER, "tsp-paper", "TSP-paper", kvr_sim_tsp_paper, KVR_SIM_ONLY,
 KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_EXEC(kvr_dist_ring),
            KVR_SO_EVEN | KVR_SO_ZIGZAG,
            "ring attention: zig-zag sharding (2p chunks), pass-KV (or --ring-pass q), overlapped")
-KVR_SCHEME(TP, "tp", "TP", kvr_sim_tp, KVR_SIM_ONLY,
+KVR_SCHEME(TP, "tp", "TP", kvr_sim_tp, KVR_EXEC(kvr_dist_tp),
            KVR_SO_EVEN | KVR_SO_SHARDED,
            "Megatron tensor parallelism: heads, MLP and vocabulary split, all-reduces")
 KVR_SCHEME(KVR, "kvr", "KVR", kvr_sim_kvr, KVR_EXEC(kvr_dist_kvr),

@@ -44,11 +44,6 @@ ok=0; for s in $(field name "s['executor']"); do grep -qw -- "$s" "$tmp/help" ||
 report $ok "kvr exec --help lists every scheme the executor runs"
 for s in $(field name "not s['executor']"); do
     "$kvr" exec $model --scheme "$s" >/dev/null 2>"$tmp/err"; rc=$?
-    if [ "$s" = tp ]; then # runs on ranks as the one-stage hybrid layout (exec --tp): mpirun
-        [ $rc = 2 ] && grep -q "mpirun" "$tmp/err"
-        report $? "kvr exec --scheme tp in one process: exit 2, naming mpirun" "$(cat "$tmp/err")"
-        continue
-    fi
     [ $rc = 2 ] && { grep -q "not one the executor runs" "$tmp/err" || grep -q "simulated only" "$tmp/err"; }
     report $? "kvr exec refuses the simulator-only scheme $s" "$(cat "$tmp/err")"
 done
