@@ -186,6 +186,8 @@ enum kvr_status kvr_machine_permute(const struct kvr_machine *base, const int *m
             out->link_lat_s[i][j] = base->link_lat_s[map[i]][map[j]];
             out->noise.on[i][j] = base->noise.on[map[i]][map[j]];
         }
+    for (int i = 0; i < n; i++) out->gpu_of[i] = base->permuted ? base->gpu_of[map[i]] : map[i];
+    out->permuted = true;
     return KVR_OK;
 }
 

@@ -91,6 +91,12 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
     return t;
 }
 
+double kvr_cost_ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
+                      enum kvr_op last, uint64_t c)
+{
+    return ops_s(m, g, first, last, 0, c, KVR_MASK_CAUSAL);
+}
+
 double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c)
 {
     return ops_s(m, g, KVR_OP_OUT_PROJ, KVR_OP_RESIDUAL, 0, c, KVR_MASK_CAUSAL);

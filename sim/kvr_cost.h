@@ -34,6 +34,9 @@ double kvr_cost_attn_s(const struct kvr_model *m, const struct kvr_gpu *g, uint6
 /* Attention of n_queries against n_keys with `pairs` computed pairs (ring blocks). */
 double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t n_queries,
                              uint64_t n_keys, uint64_t pairs);
+/* Ops [first, last] (none of them attention) for c tokens: what pre and post sum. */
+double kvr_cost_ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
+                      enum kvr_op last, uint64_t c);
 double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
 double kvr_cost_embed_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
 double kvr_cost_head_s(const struct kvr_model *m,
