@@ -112,8 +112,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
     return kvr_search_args_finish(a);
 }
 
-static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, double wall_s,
-                       bool json)
+static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, size_t unfit,
+                       double wall_s, bool json)
 {
     if (!json) {
         printf("%-10s %-24s %3s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "tp",
@@ -129,12 +129,14 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
                    (unsigned long long)rows[i].evaluations, rows[i].fewer_p, part);
         }
         printf("%zu searched, %zu already present, %.2f s\n", n, skipped, wall_s);
+        if (unfit) printf("%zu layouts do not fit (not stored)\n", unfit);
         return;
     }
     struct kvr_json j;
     kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "searches", n);
     kvr_json_kv_u64(&j, "skipped", skipped);
+    kvr_json_kv_u64(&j, "unfit_layouts", unfit); /* --tp auto: the t that do not fit */
     kvr_json_kv_dbl(&j, "wall_s", wall_s);
     kvr_json_key(&j, "rows");
     kvr_json_array_begin(&j);
@@ -159,7 +161,8 @@ enum kvr_status kvr_cmd_search(int argc, char **argv)
     if (!st) st = kvr_search_job_run(&job, store, argv_text, a.force);
     /* plans that do not fit are named on stderr and not stored; the others are printed */
     if (!st || st == KVR_ERR_NOFIT)
-        print_rows(job.done, job.n_done, job.n_skipped, kvr_cli_now_s() - t0, a.json);
+        print_rows(job.done, job.n_done, job.n_skipped, job.n_tp_nofit, kvr_cli_now_s() - t0,
+                   a.json);
     kvr_search_job_free(&job);
     kvr_store_close(store);
     return st;
