@@ -351,28 +351,19 @@ static enum kvr_status search_layout(struct kvr_search_job *job, const struct kv
     int lo = job->kv_forward < 0 ? 0 : job->kv_forward,
         hi = job->kv_forward < 0 ? KVR_N_FWD - 1 : lo;
     double best = INFINITY;
+    enum kvr_status nofit = KVR_OK;
     for (int fm = lo; !st && fm <= hi; fm++) {
         o.objective.kv_forward = (enum kvr_kv_forward)fm;
-        if ((st = kvr_layout_search(&job->models[it->model], &h, it->ctx, &o, &res)) ||
-            res.best < 0)
-            continue;
-        const struct kvr_layout_candidate *c = &res.cand[res.best];
-        r->evaluations += c->n_evals;
-        if (c->ttft_s >= best) continue;
-        best = c->ttft_s;
-        memcpy(r->tokens, c->plan.tokens, sizeof r->tokens);
-        r->predicted_ttft_s = c->ttft_s, r->granularity_tokens = c->granularity;
-        r->n_mapping = c->map_kind == KVR_MAP_BLOCK ? 0 : it->p;
-        memcpy(r->mapping, c->map, sizeof r->mapping);
+        if ((st = kvr_layout_search(&job->models[it->model], &h, it->ctx, &o, &res))) break;
+        struct kvr_plan_row x = *r;
+        if ((nofit = kvr_layout_row_set(&res, &h, &x))) continue;
+        r->evaluations += x.evaluations;
+        if (x.predicted_ttft_s >= best) continue;
+        best = x.predicted_ttft_s, x.evaluations = r->evaluations, *r = x;
         snprintf(r->kv_forward, sizeof r->kv_forward, "%s", kvr_kv_forward_name(fm));
     }
     *found = isfinite(best);
-    if (!st && !*found)
-        st =
-            kvr_error(KVR_ERR_NOFIT,
-                      "no layout of tp %d fits in GPU memory (fullest GPU %.0f "
-                      "bytes, %.0f available)",
-                      it->tp, res.cand[0].mem_max_bytes, h.gpu.mem_bytes - h.gpu.mem_reserve_bytes);
+    if (!st && !*found) st = nofit;
     return st == KVR_ERR_NOFIT ? KVR_OK : st;
 }
 

@@ -101,3 +101,26 @@ enum kvr_status kvr_layout_search(const struct kvr_model *model, const struct kv
     if (res->n_cand == 0 && o->tp_only) return kvr_layout_check_tp(model, p, o->tp_only, "--tp");
     return KVR_OK;
 }
+
+enum kvr_status kvr_layout_row_set(const struct kvr_layout_result *res, const struct kvr_machine *h,
+                                   struct kvr_plan_row *r)
+{
+    if (res->best < 0) {
+        double least = INFINITY;
+        for (int k = 0; k < res->n_cand; k++)
+            least = res->cand[k].mem_max_bytes < least ? res->cand[k].mem_max_bytes : least;
+        return kvr_error(KVR_ERR_NOFIT,
+                         "no layout of tp %d fits in GPU memory: the best needs %.0f bytes on its "
+                         "fullest GPU, %.0f are available",
+                         res->n_cand ? res->cand[0].plan.tp : r->tp, least,
+                         h->gpu.mem_bytes - h->gpu.mem_reserve_bytes);
+    }
+    const struct kvr_layout_candidate *c = &res->cand[res->best];
+    memcpy(r->tokens, c->plan.tokens, sizeof r->tokens);
+    r->predicted_ttft_s = c->ttft_s, r->granularity_tokens = c->granularity;
+    r->evaluations = c->n_evals;
+    r->n_mapping = c->map_kind == KVR_MAP_BLOCK ? 0 : c->plan.p;
+    memcpy(r->mapping, c->map, sizeof r->mapping);
+    r->fewer_p = 0;
+    return KVR_OK;
+}

@@ -11,6 +11,7 @@
 
 #include "kvr_layout.h"
 #include "kvr_search.h"
+#include "kvr_store.h"
 
 #define KVR_LAYOUT_MAX_CANDIDATES 32
 
@@ -45,3 +46,9 @@ void kvr_layout_opts_default(struct kvr_layout_opts *o);
 enum kvr_status kvr_layout_search(const struct kvr_model *model, const struct kvr_machine *machine,
                                   uint64_t ctx, const struct kvr_layout_opts *o,
                                   struct kvr_layout_result *res);
+
+/* A plan row's partition (per stage), granularity, prediction, evaluations and mapping (block:
+ * not recorded) from the best candidate; KVR_ERR_NOFIT, with the fullest GPU's bytes, when no
+ * candidate fits. The key fields (tp included) are the caller's. */
+enum kvr_status kvr_layout_row_set(const struct kvr_layout_result *res, const struct kvr_machine *h,
+                                   struct kvr_plan_row *r);
