@@ -169,6 +169,41 @@ static void test_bytes_memory(void)
            "shard %d of each stage keeps its stage's clock", g);
 }
 
+/* The hand-off modes over stages: with identical GPUs every shard of a stage keeps its stage's
+ * clock (t chains side by side), and direct's bytes by hand: stage i sends its chunk to every
+ * later stage, on each of its t shards. */
+static void test_modes(void)
+{
+    const struct kvr_model *m = kvr_model_preset_find("llama-2-70b");
+    kvr_machine_resolve("h100-nvlink", &mach);
+    static const enum kvr_kv_forward modes[] = {KVR_FWD_STREAMED, KVR_FWD_DIRECT};
+    for (int k = 0; k < 2; k++) {
+        struct kvr_plan plan = {
+            .scheme = KVR_SCHEME_KVR, .p = 8, .ctx = 32768, .tp = 2, .kv_forward = modes[k]};
+        uint64_t c[4] = {12288, 8192, 7168, 5120};
+        memcpy(plan.tokens, c, sizeof c);
+        struct kvr_sim_result r;
+        bool same = !run(m, &mach, &plan, &r, NULL);
+        for (int i = 0; same && i < 4; i++) /* rank 7 alone adds the LM head */
+            same = (i == 3 || r.rank[2 * i].end_s == r.rank[2 * i + 1].end_s) &&
+                   r.rank[2 * i].wait_s == r.rank[2 * i + 1].wait_s &&
+                   r.rank[2 * i].comm_s == r.rank[2 * i + 1].comm_s && r.rank[2 * i].wait_s >= 0;
+        ok(same && r.rank[6].wait_s > 0, "kvr x 2 %s: both shards of every stage keep its clock",
+           kvr_kv_forward_name(modes[k]));
+        double kvb = 2.0 * 4 * 128 * 2, act = 2.0 * 8192, want = 0; /* a shard: 4 KV heads */
+        for (int i = 0; i < 4; i++) {
+            double chain = modes[k] == KVR_FWD_DIRECT ? (3 - i) * (double)c[i]
+                                                      : (i < 3) * (double)(c[0] + 0.0);
+            if (modes[k] == KVR_FWD_STREAMED) { /* stage i forwards [0, S_i) piece by piece */
+                chain = 0;
+                for (int q = 0; q <= i && i < 3; q++) chain += (double)c[q];
+            }
+            want += 2 * chain * kvb + 2 * 2.0 * 1 * (double)c[i] * act;
+        }
+        is_dbl(r.bytes_sent_total, 80 * want, 1e-12, "  its bytes by hand: chains + all-reduces");
+    }
+}
+
 /* Two nodes of 4, kvr x 4 in 2 stages: block keeps each stage in a node, so only the chain's
  * hand-off crosses (4 shards x S_0 tokens x the shard's KV per layer); strided puts every
  * stage across the nodes, so the all-reduces cross instead and the chain stays inside. */
@@ -280,6 +315,7 @@ int main(void)
     test_tp("mistral-7b", "a100-10GBps", KVR_SCHEME_KVR, 8, 20000);
     test_tp("llama-2-70b", "h100-nvlink", KVR_SCHEME_KVR, 16, 65536); /* KV heads replicated */
     test_bytes_memory();
+    test_modes();
     test_between_nodes();
     test_invariants();
     test_sp();
