@@ -60,8 +60,8 @@ static const struct kvr_opt sim_opts[] = {
      .offset = OFF(partition)},
     {.name = "tp",
      .arg = "T",
-     .help = "hybrid layout: p/T stages, each a Megatron tensor-parallel group of T\nGPUs (schemes "
-             "kvr, tsp, tsp-causal, tsp-paper, ring; 1: the plain scheme)",
+     .help = "hybrid layout: p/T stages, each a Megatron tensor-parallel group of T\nGPUs, for "
+             "@LAYOUT_SCHEMES@ (1: the plain scheme, the same numbers)",
      .def_help = "the plain scheme",
      .offset = OFF(tp)},
     {.name = "map",

@@ -22,8 +22,8 @@ int kvr_plan_stages(const struct kvr_plan *plan)
 
 bool kvr_layout_scheme_ok(enum kvr_scheme s)
 {
-    return s == KVR_SCHEME_KVR || s == KVR_SCHEME_TSP || s == KVR_SCHEME_TSP_CAUSAL ||
-           s == KVR_SCHEME_TSP_PAPER || s == KVR_SCHEME_RING;
+    const struct kvr_scheme_desc *d = kvr_scheme_get(s);
+    return d && (d->options & KVR_SO_LAYOUT);
 }
 
 enum kvr_status kvr_layout_check_tp(const struct kvr_model *m, int p, int t, const char *what)
@@ -35,11 +35,12 @@ enum kvr_status kvr_layout_check_tp(const struct kvr_model *m, int p, int t, con
 
 enum kvr_status kvr_layout_check(const struct kvr_model *m, const struct kvr_plan *plan)
 {
-    if (!kvr_layout_scheme_ok(plan->scheme))
-        return kvr_error(KVR_ERR_INPUT,
-                         "--tp: scheme %s has no tensor-parallel layout (kvr, tsp, tsp-causal, "
-                         "tsp-paper and ring do)",
-                         kvr_scheme_name(plan->scheme));
+    if (!kvr_layout_scheme_ok(plan->scheme)) {
+        char names[256];
+        kvr_scheme_list_text(KVR_LIST_LAYOUT, names, sizeof names);
+        return kvr_error(KVR_ERR_INPUT, "--tp: scheme %s has no tensor-parallel layout (%s do)",
+                         kvr_scheme_name(plan->scheme), names);
+    }
     if (plan->sp && kvr_plan_tp(plan) < 2)
         return kvr_error(KVR_ERR_INPUT, "--sp: sequence parallelism needs --tp 2 or more");
     return kvr_layout_check_tp(m, plan->p, kvr_plan_tp(plan), "--tp");

@@ -21,7 +21,7 @@
 /* t of a plan (1 without a layout) and its stages (the chunks of its partition). */
 int kvr_plan_tp(const struct kvr_plan *plan);
 int kvr_plan_stages(const struct kvr_plan *plan);
-/* Whether scheme s has a layout with t > 1 (kvr, tsp, tsp-causal, tsp-paper, ring). */
+/* Whether scheme s has a layout with t > 1 (KVR_SO_LAYOUT in the scheme table). */
 bool kvr_layout_scheme_ok(enum kvr_scheme s);
 /* Checks t on p and the model: t divides p (the sim's own rule), and kvr_tp_check's Megatron
  * rule (t divides the heads, and divides the KV heads or is a multiple of them). `what` names

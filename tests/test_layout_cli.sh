@@ -61,6 +61,9 @@ a, b = (json.load(open(f)) for f in sys.argv[1:3])
 sys.exit(0 if b['ttft_s'] < a['ttft_s'] and b['sp'] and a['bytes_sent_total'] == b['bytes_sent_total'] else 1)" "$tmp/a.json" "$tmp/b.json"
 report $? "--sp: faster, the same bytes"
 
+json_check "help schemes: the scheme table marks the schemes with a layout" \
+    "sorted(s['name'] for s in d['schemes'] if s['layout']) == ['kvr', 'ring', 'tsp', 'tsp-causal', 'tsp-paper']" \
+    -- help schemes --json
 expect 2 "--tp 3: must divide the 8 GPUs" "--tp that does not divide p exits 2" -- sim --tp 3
 expect 2 "does not divide the 71 heads" "--tp that does not divide the heads exits 2" -- sim --model falcon-7b --tp 2
 expect 2 "no tensor-parallel layout" "--tp on a scheme without a layout exits 2" -- sim --scheme ring-pass --tp 2
