@@ -108,14 +108,20 @@ static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ct
             if (ctx[c] < (uint64_t)job->gpus[g])
                 return kvr_error(KVR_ERR_INPUT, "--ctx: %llu is smaller than --gpus %d",
                                  (unsigned long long)ctx[c], job->gpus[g]);
-    job->n_items = (size_t)job->n_models * (size_t)job->n_machines * (size_t)job->n_gpus * n_ctx *
-                   KVR_MAX_GPUS;
-    job->items = calloc(job->n_items, sizeof *job->items);
-    job->done = calloc(job->n_items, sizeof *job->done);
+    int tps[KVR_MAX_GPUS], n_tps;
+    size_t n_groups = 0; /* (model, machine, p, t) */
+    for (int m = 0; m < job->n_models; m++)
+        for (int g = 0; g < job->n_gpus; g++) {
+            enum kvr_status st = item_tps(job, m, job->gpus[g], tps, &n_tps);
+            if (st) return st;
+            n_groups += (size_t)n_tps * (size_t)job->n_machines;
+        }
+    job->n_items = n_groups * n_ctx;
+    job->items = calloc(job->n_items ? job->n_items : 1, sizeof *job->items);
+    job->done = calloc(job->n_items ? job->n_items : 1, sizeof *job->done);
     if (!job->items || !job->done)
         return kvr_error(KVR_ERR_NOMEM, "search: out of memory for %zu searches", job->n_items);
     size_t k = 0;
-    int tps[KVR_MAX_GPUS], n_tps;
     for (int m = 0; m < job->n_models; m++)
         for (int h = 0; h < job->n_machines; h++)
             for (int g = 0; g < job->n_gpus; g++) {
@@ -235,9 +241,9 @@ enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct k
 {
     for (size_t i = 0; i < job->n_items; i++) {
         const struct kvr_search_item *it = &job->items[i], *prev = i ? it - 1 : NULL;
-        if (it->tp > 1 ||
-            (prev && prev->model == it->model && prev->machine == it->machine && prev->p == it->p))
-            continue; /* rows from before content hashes are all t = 1 */
+        if (it->tp > 1 || (prev && prev->model == it->model && prev->machine == it->machine &&
+                           prev->p == it->p && prev->tp == it->tp))
+            continue; /* rows from before content hashes are all t = 1: once per group */
         enum kvr_status st = settle_legacy(job, store, it);
         if (st) return st;
     }
