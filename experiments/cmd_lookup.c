@@ -285,7 +285,8 @@ static enum kvr_status answer_tp(const struct lookup_args *a, const struct kvr_m
     return st;
 }
 
-/* --tp T: that layout's answers; best: each t the rows have, the fastest per context. */
+/* --tp T: that layout's answers; best: each t the rows have that answers every context with a
+ * plan that fits, the fastest per context. */
 static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_model *m,
                                   const struct kvr_machine *h, const struct kvr_plan_row *rows,
                                   size_t n_rows, const uint64_t *ctx, struct answer *out, size_t n)
@@ -294,6 +295,7 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
                         *orig = calloc(n_rows ? n_rows : 1, sizeof *orig);
     struct answer *cand = calloc(n, sizeof *cand);
     bool best = !strcmp(a->tp, "best"), any = false;
+    enum kvr_status last = KVR_OK;
     enum kvr_status st =
         staged && orig && cand ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "lookup: no memory");
     for (int t = 1; !st && t <= h->n_gpus; t++) {
@@ -303,6 +305,12 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
         for (size_t i = 0, j = 0; i < n_rows; i++)
             if ((rows[i].tp > 1 ? rows[i].tp : 1) == t) orig[j++] = rows[i];
         st = answer_tp(a, m, h, t, staged, orig, k, ctx, cand, n);
+        /* best: a t whose rows do not answer every context, or whose answer does not fit, is
+         * left out; the others compete */
+        if (best && (st == KVR_ERR_NOFIT || st == KVR_ERR_INPUT)) {
+            last = st, st = KVR_OK;
+            continue;
+        }
         for (size_t i = 0; !st && i < n; i++)
             if (!any || cand[i].ttft_s < out[i].ttft_s) {
                 out[i] = cand[i];
@@ -310,6 +318,7 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
             }
         if (!st) any = true;
     }
+    if (!st && !any && last) st = last; /* its message names why */
     if (!st && !any) st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows with tp %s", a->db, a->tp);
     free(staged), free(orig), free(cand);
     return st;

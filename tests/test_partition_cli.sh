@@ -218,6 +218,12 @@ json_check "lookup --tp 8 is one stage" "d['tp'] == 8 and d['partition_tokens'] 
     -- lookup $L --ctx 16k --tp 8 --db "$ldb" --json
 expect 2 "no plan rows for model llama-2-70b, machine h100-nvlink, p = 8, tp 1" "lookup of t = 1 in a table of layouts exits 2" \
     -- lookup $L --ctx 16k --db "$ldb"
+"$kvr" search $L --ctx 32k,64k --tp 2 --db "$tmp/best.db" -q >/dev/null 2>&1
+"$kvr" search $L --ctx 32k,128k --tp 4 --db "$tmp/best.db" -q >/dev/null 2>&1
+json_check "lookup --tp best leaves out a t whose rows do not reach the context (t = 2 ends at 64k)" \
+    "d['tp'] == 4 and sum(d['partition_tokens']) == 98304" -- lookup $L --ctx 96k --tp best --db "$tmp/best.db" --json
+expect 3 "4 stages of tp 2 fits" "  and lookup --tp 2 --clamp there does not fit (exit 3)" \
+    -- lookup $L --ctx 96k --tp 2 --clamp --db "$tmp/best.db"
 expect 2 "use linear or steffen" "lookup --tp 2 --interp bottleneck exits 2" -- lookup $L --ctx 24k --tp 2 --interp bottleneck --db "$ldb"
 expect 3 "no partition of 16384 tokens on 8 ranks fits" "search of t = 1 alone on Llama-2-70B exits 3" \
     -- search $L --ctx 16k --tp 1 --db "$ldb"
