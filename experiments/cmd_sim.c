@@ -394,7 +394,10 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
         return st;
     struct kvr_sim *sim = NULL;
     if ((st = kvr_sim_open(&m, &h, &sim))) return st;
-    size_t cap = (size_t)plan.p * (m.n_layers + 2) * (6 + 3 * (size_t)plan.p);
+    /* per rank and layer: the phases, a layout's stage collectives with their waits, and up to
+     * 8 events a peer (ring pass-Q: a step's send, attention and wait, a return's send, wait
+     * and merge) */
+    size_t cap = (size_t)plan.p * (m.n_layers + 2) * (16 + 8 * (size_t)plan.p);
     struct kvr_timeline tl = {.events = a.timeline ? calloc(cap, sizeof(struct kvr_event)) : NULL,
                               .cap = cap};
     struct kvr_sim_result res;
@@ -403,6 +406,9 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     double pct = 0;
     if (!st) st = kvr_machine_args_percentile(&a.mach, &pct);
     if (!st) st = run_trials(sim, &plan, a.mach.trials, pct, &res, a.timeline ? &tl : NULL, &stats);
+    if (!st && a.timeline && tl.n_dropped) /* never a timeline with events missing */
+        st = kvr_error(KVR_ERR_RUNTIME, "--timeline: %zu events beyond the %zu allotted",
+                       tl.n_dropped, tl.cap);
     if (!st && a.timeline) {
         enum kvr_timeline_format fmt;
         struct kvr_timeline_meta meta = {a.scheme, m.name, h.name, "simulator", plan.p, res.ttft_s};

@@ -64,6 +64,12 @@ report $? "--sp: faster, the same bytes"
 json_check "help schemes: the scheme table marks the schemes with a layout" \
     "sorted(s['name'] for s in d['schemes'] if s['layout']) == ['kvr', 'ring', 'tsp', 'tsp-causal', 'tsp-paper']" \
     -- help schemes --json
+# a timeline holds every event (the LM head, the last, is there) for the busiest schedules
+for args in "--scheme ring --ring-pass q" "--scheme ring --ring-pass q --tp 2" "--scheme kvr --tp 2 --kv-forward direct"; do
+    "$kvr" sim --model llama-7b --ctx 4k --gpus 8 $args --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
+        [ "$(grep -c "	head	" "$tmp/tl.tsv")" = 1 ] && [ "$(awk -F'\t' '$4 == "pre"' "$tmp/tl.tsv" | wc -l)" = $((8 * 32)) ]
+    report $? "--timeline keeps every event: $args" "$(cat "$tmp/err")"
+done
 expect 2 "--tp 3: must divide the 8 GPUs" "--tp that does not divide p exits 2" -- sim --tp 3
 expect 2 "does not divide the 71 heads" "--tp that does not divide the heads exits 2" -- sim --model falcon-7b --tp 2
 expect 2 "no tensor-parallel layout" "--tp on a scheme without a layout exits 2" -- sim --scheme ring-pass --tp 2
