@@ -16,8 +16,8 @@
 
 struct export_args {
     const char *db, *format, *out, *model, *machine, *method, *scheme, *gpus_arg, *model_hash,
-        *machine_hash;
-    uint64_t gpus;
+        *machine_hash, *tp_arg;
+    uint64_t gpus, tp;
     bool json, quiet, help;
 };
 
@@ -57,6 +57,11 @@ static const struct kvr_opt export_opts[] = {
      .help = "only this GPU count",
      .def_help = "all",
      .offset = OFF(gpus_arg)},
+    {.name = "tp",
+     .arg = "T",
+     .help = "only the rows of layout t (1: the plain plans)",
+     .def_help = "every t",
+     .offset = OFF(tp_arg)},
     {.name = "method",
      .short_name = 'M',
      .arg = "M",
@@ -97,6 +102,8 @@ static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
     if (st || res.help) return st;
     if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
         return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
+    if (a->tp_arg && (kvr_parse_u64(a->tp_arg, KVR_MAX_GPUS, &a->tp) || a->tp == 0))
+        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' must be 1..%d", a->tp_arg, KVR_MAX_GPUS);
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
     if ((st = kvr_path_check("--db", a->db)) || (st = kvr_path_check("--out", a->out)) ||
         (st = kvr_out_check_not_input("--out", a->out, "--db", a->db)))
@@ -140,6 +147,7 @@ enum kvr_status kvr_cmd_export(int argc, char **argv)
                                 .scheme = a.scheme,
                                 .method = a.method,
                                 .p = (int)a.gpus,
+                                .tp = a.tp_arg ? (int)a.tp : -1,
                                 .model_hash = a.model_hash,
                                 .machine_hash = a.machine_hash};
     st = kvr_store_open(a.db, KVR_STORE_READ, &store);

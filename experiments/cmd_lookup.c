@@ -16,7 +16,7 @@
 #include "kvr_units.h"
 
 struct lookup_args {
-    const char *db, *model, *gpus, *ctx, *interp, *method, *scheme;
+    const char *db, *model, *gpus, *ctx, *interp, *method, *scheme, *tp;
     struct kvr_machine_args mach;
     bool clamp, json, quiet, help;
 };
@@ -70,6 +70,12 @@ static const struct kvr_opt lookup_opts[] = {
      .def = "kvr",
      .help = "the scheme of the rows: @SEARCHED_SCHEMES@",
      .offset = OFF(scheme)},
+    {.name = "tp",
+     .arg = "T",
+     .help = "the rows' layout: a TP degree t (p/t stages of t GPUs), or best (the\nfastest t "
+             "the table has for each context)",
+     .def = "1",
+     .offset = OFF(tp)},
     KVR_OPT_COMMON(struct lookup_args),
     KVR_OPT_END};
 #undef OFF
@@ -93,6 +99,10 @@ static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
                                                "applies with --noise only (the table's key "
                                                "has none without noise)")))
         return st;
+    uint64_t t;
+    if (strcmp(a->tp, "best") && (kvr_parse_u64(a->tp, KVR_MAX_GPUS, &t) || t == 0))
+        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' is not a TP degree 1..%d or best", a->tp,
+                         KVR_MAX_GPUS);
     if (kvr_interp_from_name(a->interp) < 0)
         return kvr_error(KVR_ERR_INPUT,
                          "--interp: unknown method '%s' (linear, steffen, balanced, bottleneck)",
@@ -102,10 +112,12 @@ static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
 
 struct answer {
     uint64_t ctx;
+    int p, tp; /* GPUs and the layout's t; a.p is the partition's chunks (p / t stages) */
     struct kvr_lookup_answer a;
     double ttft_s;
     const struct kvr_plan_row *row; /* the lower neighbour: its mapping, and its fewer-GPU plan
-                                       when the answer is that row */
+                                       when the answer is that row (NULL or &lower) */
+    struct kvr_plan_row lower;
 };
 
 /* Field names as in the export (format 2): ctx_tokens, partition_tokens, the hashes. */
@@ -117,7 +129,8 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args,
     kvr_json_kv_str(j, "model_hash", f->model_hash);
     kvr_json_kv_str(j, "machine", f->machine);
     kvr_json_kv_str(j, "machine_hash", f->machine_hash);
-    kvr_json_kv_u64(j, "p", (uint64_t)x->a.p);
+    kvr_json_kv_u64(j, "p", (uint64_t)x->p);
+    kvr_json_kv_u64(j, "tp", (uint64_t)x->tp);
     kvr_json_kv_u64(j, "ctx_tokens", x->ctx);
     kvr_json_key(j, "partition_tokens");
     kvr_json_array_begin(j);
@@ -129,7 +142,7 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args,
     kvr_json_kv_dbl(j, "predicted_ttft_s", x->ttft_s);
     kvr_json_key(j, "mapping");
     kvr_json_array_begin(j);
-    for (int i = 0; i < x->a.p; i++)
+    for (int i = 0; i < x->p; i++) /* the GPU of each rank stage * tp + shard */
         kvr_json_u64(j, (uint64_t)(x->row && x->row->n_mapping ? x->row->mapping[i] : i));
     kvr_json_array_end(j);
     int fewer = x->a.exact && x->row ? x->row->fewer_p : 0;
@@ -162,8 +175,8 @@ static void print_answers(const struct lookup_args *args, const struct kvr_plan_
         kvr_json_finish(&j);
         return;
     }
-    printf("%s (%s) on %s (%s), p = %d\n%8s %-13s %12s  %s\n", model, f->model_hash, machine,
-           f->machine_hash, x[0].a.p, "ctx", "method", "TTFT", "partition");
+    printf("%s (%s) on %s (%s), p = %d\n%8s %3s %-13s %12s  %s\n", model, f->model_hash, machine,
+           f->machine_hash, x[0].p, "ctx", "tp", "method", "TTFT", "partition");
     for (size_t i = 0; i < n; i++) {
         char t[32], part[KVR_MAX_GPUS * 21], how[32];
         kvr_store_format_tokens(x[i].a.tokens, x[i].a.p, part, sizeof part);
@@ -171,7 +184,7 @@ static void print_answers(const struct lookup_args *args, const struct kvr_plan_
                  x[i].a.exact     ? "exact"
                  : x[i].a.clamped ? "clamped"
                                   : args->interp);
-        printf("%8llu %-13s %12s  %s\n", (unsigned long long)x[i].ctx, how,
+        printf("%8llu %3d %-13s %12s  %s\n", (unsigned long long)x[i].ctx, x[i].tp, how,
                kvr_format_duration(t, sizeof t, x[i].ttft_s), part);
         const struct kvr_plan_row *r = x[i].row;
         if (x[i].a.exact && r && r->fewer_p) {
@@ -203,32 +216,58 @@ static enum kvr_status load_rows(const struct lookup_args *a, const struct kvr_p
                              "run 'kvr search' again",
                              a->db, f->model, f->machine, f->p, n_other, f->model_hash,
                              f->machine_hash);
+        char tp[32] = "";
+        if (f->tp != 0) snprintf(tp, sizeof tp, ", tp %s", a->tp);
         st = kvr_error(KVR_ERR_INPUT,
-                       "%s: no plan rows for model %s, machine %s, p = %d, scheme %s, method %s "
-                       "(run 'kvr search' first)",
-                       a->db, f->model, f->machine, f->p, f->scheme, f->method);
+                       "%s: no plan rows for model %s, machine %s, p = %d%s, scheme %s, method %s "
+                       "(run 'kvr search%s' first)",
+                       a->db, f->model, f->machine, f->p, tp, f->scheme, f->method,
+                       f->tp ? " --tp ..." : "");
     }
     return st;
 }
 
-static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_model *m,
-                                  const struct kvr_machine *h, const struct kvr_plan_row *rows,
-                                  size_t n_rows, const uint64_t *ctx, struct answer *out, size_t n)
+/* The rows of layout t, as the interpolation sees them: one chunk per stage. */
+static size_t rows_of_tp(const struct kvr_plan_row *rows, size_t n, int t, struct kvr_plan_row *out)
 {
-    struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = a->mach.trials};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((rows[i].tp > 1 ? rows[i].tp : 1) == t) {
+            out[k] = rows[i];
+            if (t > 1) out[k].p = kvr_plan_row_chunks(&rows[i]), out[k].tp = 1;
+            out[k++].n_mapping = t > 1 ? 0 : rows[i].n_mapping;
+        }
+    return k;
+}
+
+/* The answers of layout t (rows already of t, staged by rows_of_tp; orig: the rows as stored,
+ * for their mappings). */
+static enum kvr_status answer_tp(const struct lookup_args *a, const struct kvr_model *m,
+                                 const struct kvr_machine *h, int t,
+                                 const struct kvr_plan_row *rows, const struct kvr_plan_row *orig,
+                                 size_t n_rows, const uint64_t *ctx, struct answer *out, size_t n)
+{
+    struct kvr_objective_opts oo = {
+        .scheme = KVR_SCHEME_KVR, .trials = a->mach.trials, .tp = t > 1 ? t : 0};
     enum kvr_status st = kvr_machine_args_percentile(&a->mach, &oo.percentile);
     struct kvr_objective *obj = NULL;
     if (!st) st = kvr_objective_open(m, h, &oo, &obj);
     enum kvr_interp how = (enum kvr_interp)kvr_interp_from_name(a->interp);
+    if (!st && t > 1 && how != KVR_INTERP_LINEAR && how != KVR_INTERP_STEFFEN)
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--interp %s models a chain of whole GPUs: with --tp %d "
+                       "use linear or steffen",
+                       a->interp, t);
     for (size_t i = 0; i < n && !st; i++) {
-        out[i].ctx = ctx[i];
+        out[i] = (struct answer){.ctx = ctx[i], .p = h->n_gpus, .tp = t};
         st = kvr_interp_partition_model(rows, n_rows, ctx[i], how, a->clamp, m, h, &out[i].a);
         if (st) {
             st = kvr_error_prefix(st, "--ctx %llu: ", (unsigned long long)ctx[i]);
             break;
         }
         for (size_t k = 0; k < n_rows; k++)
-            if (rows[k].ctx_tokens == out[i].a.lo_ctx) out[i].row = &rows[k];
+            if (rows[k].ctx_tokens == out[i].a.lo_ctx)
+                out[i].lower = orig[k], out[i].row = &out[i].lower;
         if (out[i].row && out[i].row->n_mapping) {
             int map[KVR_MAX_GPUS];
             st = kvr_mapping_complete(out[i].row->mapping, out[i].row->n_mapping,
@@ -243,6 +282,45 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
                                  "--ctx %llu: the table's partition: ", (unsigned long long)ctx[i]);
     }
     kvr_objective_free(obj);
+    return st;
+}
+
+/* --tp T: that layout's answers; best: each t the rows have that answers every context with a
+ * plan that fits, the fastest per context. */
+static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_model *m,
+                                  const struct kvr_machine *h, const struct kvr_plan_row *rows,
+                                  size_t n_rows, const uint64_t *ctx, struct answer *out, size_t n)
+{
+    struct kvr_plan_row *staged = calloc(n_rows ? n_rows : 1, sizeof *staged),
+                        *orig = calloc(n_rows ? n_rows : 1, sizeof *orig);
+    struct answer *cand = calloc(n, sizeof *cand);
+    bool best = !strcmp(a->tp, "best"), any = false;
+    enum kvr_status last = KVR_OK;
+    enum kvr_status st =
+        staged && orig && cand ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "lookup: no memory");
+    for (int t = 1; !st && t <= h->n_gpus; t++) {
+        if (!best && t != atoi(a->tp)) continue;
+        size_t k = rows_of_tp(rows, n_rows, t, staged);
+        if (k == 0) continue;
+        for (size_t i = 0, j = 0; i < n_rows; i++)
+            if ((rows[i].tp > 1 ? rows[i].tp : 1) == t) orig[j++] = rows[i];
+        st = answer_tp(a, m, h, t, staged, orig, k, ctx, cand, n);
+        /* best: a t whose rows do not answer every context, or whose answer does not fit, is
+         * left out; the others compete */
+        if (best && (st == KVR_ERR_NOFIT || st == KVR_ERR_INPUT)) {
+            last = st, st = KVR_OK;
+            continue;
+        }
+        for (size_t i = 0; !st && i < n; i++)
+            if (!any || cand[i].ttft_s < out[i].ttft_s) {
+                out[i] = cand[i];
+                if (out[i].row) out[i].row = &out[i].lower;
+            }
+        if (!st) any = true;
+    }
+    if (!st && !any && last) st = last; /* its message names why */
+    if (!st && !any) st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows with tp %s", a->db, a->tp);
+    free(staged), free(orig), free(cand);
     return st;
 }
 
@@ -268,6 +346,7 @@ enum kvr_status kvr_cmd_lookup(int argc, char **argv)
                                 .scheme = a.scheme,
                                 .method = a.method,
                                 .p = h.n_gpus,
+                                .tp = strcmp(a.tp, "best") ? atoi(a.tp) : -1,
                                 .model_hash = hk.model_hash,
                                 .machine_hash = hk.machine_hash};
     struct kvr_plan_row *rows = NULL;

@@ -31,9 +31,13 @@ static void json_plan_names(struct kvr_json *j, const struct kvr_scheme_desc *d)
 static const struct {
     const char *key;
     unsigned bit;
-} options[] = {{"any_partition", KVR_SO_PARTITION}, {"searched", KVR_SO_SEARCHED},
-               {"one_gpu", KVR_SO_ONE_GPU},         {"zigzag", KVR_SO_ZIGZAG},
-               {"sharded", KVR_SO_SHARDED},         {"balanced", KVR_SO_BALANCED}};
+} options[] = {{"any_partition", KVR_SO_PARTITION},
+               {"searched", KVR_SO_SEARCHED},
+               {"one_gpu", KVR_SO_ONE_GPU},
+               {"zigzag", KVR_SO_ZIGZAG},
+               {"sharded", KVR_SO_SHARDED},
+               {"balanced", KVR_SO_BALANCED},
+               {"layout", KVR_SO_LAYOUT}};
 
 /* A partition source, as JSON. */
 static void json_source(struct kvr_json *j, const struct kvr_part_source_desc *d)

@@ -70,6 +70,17 @@ static const struct kvr_opt search_opts[] = {
      .help = "the chain's hand-off: whole, streamed, direct, or auto (each; the\nfastest stored "
              "with its mode)",
      .offset = OFF(kv_forward)},
+    {.name = "tp",
+     .arg = "LIST",
+     .help = "hybrid layouts: a list of TP degrees t (p/t stages of t GPUs; a row\nper t, the "
+             "best of the block and strided mappings), or auto (every t\nthat divides p and the "
+             "model's heads; those that do not fit are said and\nskipped)",
+     .def_help = "the plain scheme (t = 1)",
+     .offset = OFF(tp)},
+    {.name = "sp",
+     .help = "with --tp: Megatron's sequence parallelism inside the stages",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(sp)},
     {.name = "force",
      .help = "search keys already present again and replace them",
      .kind = KVR_OPT_FLAG,
@@ -101,27 +112,31 @@ static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args 
     return kvr_search_args_finish(a);
 }
 
-static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, double wall_s,
-                       bool json)
+static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, size_t unfit,
+                       double wall_s, bool json)
 {
     if (!json) {
-        printf("%-10s %-24s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "ctx",
-               "method", "TTFT", "evals", "fewer", "partition");
+        printf("%-10s %-24s %3s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "tp",
+               "ctx", "method", "TTFT", "evals", "fewer", "partition");
         for (size_t i = 0; i < n; i++) {
             char t[32], part[KVR_MAX_GPUS * 21];
-            kvr_store_format_tokens(rows[i].tokens, rows[i].p, part, sizeof part);
-            printf("%-10s %-24s %3d %7llu %-8s %12s %7llu %5d  %s\n", rows[i].model,
-                   rows[i].machine, rows[i].p, (unsigned long long)rows[i].ctx_tokens,
-                   rows[i].method, kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
+            kvr_store_format_tokens(rows[i].tokens, kvr_plan_row_chunks(&rows[i]), part,
+                                    sizeof part);
+            printf("%-10s %-24s %3d %3d %7llu %-8s %12s %7llu %5d  %s\n", rows[i].model,
+                   rows[i].machine, rows[i].p, rows[i].tp > 1 ? rows[i].tp : 1,
+                   (unsigned long long)rows[i].ctx_tokens, rows[i].method,
+                   kvr_format_duration(t, sizeof t, rows[i].predicted_ttft_s),
                    (unsigned long long)rows[i].evaluations, rows[i].fewer_p, part);
         }
         printf("%zu searched, %zu already present, %.2f s\n", n, skipped, wall_s);
+        if (unfit) printf("%zu layouts do not fit (not stored)\n", unfit);
         return;
     }
     struct kvr_json j;
     kvr_json_begin(&j, stdout);
     kvr_json_kv_u64(&j, "searches", n);
     kvr_json_kv_u64(&j, "skipped", skipped);
+    kvr_json_kv_u64(&j, "unfit_layouts", unfit); /* --tp auto: the t that do not fit */
     kvr_json_kv_dbl(&j, "wall_s", wall_s);
     kvr_json_key(&j, "rows");
     kvr_json_array_begin(&j);
@@ -146,7 +161,8 @@ enum kvr_status kvr_cmd_search(int argc, char **argv)
     if (!st) st = kvr_search_job_run(&job, store, argv_text, a.force);
     /* plans that do not fit are named on stderr and not stored; the others are printed */
     if (!st || st == KVR_ERR_NOFIT)
-        print_rows(job.done, job.n_done, job.n_skipped, kvr_cli_now_s() - t0, a.json);
+        print_rows(job.done, job.n_done, job.n_skipped, job.n_tp_nofit, kvr_cli_now_s() - t0,
+                   a.json);
     kvr_search_job_free(&job);
     kvr_store_close(store);
     return st;

@@ -6,9 +6,12 @@
 
 #include "kvr_cli.h"
 #include "kvr_json.h"
+#include "kvr_layout.h"
 #include "kvr_machine_args.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
+#include "kvr_search.h"
+#include "kvr_search_plan.h"
 #include "kvr_sim.h"
 #include "kvr_units.h"
 #include "kvr_stats.h"
@@ -16,9 +19,9 @@
 
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format, *ring_pass,
-        *kv_forward;
+        *kv_forward, *tp, *map;
     struct kvr_machine_args mach;
-    bool json, quiet, help, allow_oom;
+    bool json, quiet, help, allow_oom, sp;
 };
 
 #define OFF(f) offsetof(struct sim_args, f)
@@ -55,6 +58,24 @@ static const struct kvr_opt sim_opts[] = {
      .help = "chunk per rank for @PART_SCHEMES@, e.g. 6144,4096,3584,2560 (tokens)",
      .def_help = "the closed-form split balancing linear + attention compute",
      .offset = OFF(partition)},
+    {.name = "tp",
+     .arg = "T",
+     .help = "hybrid layout: p/T stages, each a Megatron tensor-parallel group of T\nGPUs, for "
+             "@LAYOUT_SCHEMES@ (1: the plain scheme, the same numbers)",
+     .def_help = "the plain scheme",
+     .offset = OFF(tp)},
+    {.name = "map",
+     .arg = "M",
+     .help = "the GPU of each rank (rank = stage * T + shard): block (the identity: a\nstage on "
+             "consecutive GPUs), strided (rank s*T+j on GPU j*p/T+s: the chain\non consecutive "
+             "GPUs) or a list G0,G1,... of p distinct GPUs",
+     .def = "block",
+     .offset = OFF(map)},
+    {.name = "sp",
+     .help = "with --tp 2 or more: Megatron's sequence parallelism (norms and\nresiduals on 1/T of "
+             "a stage's tokens; reduce-scatter + all-gather, the same bytes)",
+     .kind = KVR_OPT_FLAG,
+     .offset = OFF(sp)},
     {.name = "timeline",
      .short_name = 't',
      .arg = "FILE",
@@ -117,6 +138,42 @@ static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machin
     return kvr_machine_args_build(&a->mach, NULL, a->gpus, h);
 }
 
+/* --tp and --sp onto the plan (checked on the model and p). */
+static enum kvr_status setup_layout(const struct sim_args *a, const struct kvr_model *m,
+                                    struct kvr_plan *plan)
+{
+    if (!a->tp) return a->sp ? kvr_error(KVR_ERR_INPUT, "--sp needs --tp T (2 or more)") : KVR_OK;
+    uint64_t t;
+    if (kvr_parse_u64(a->tp, KVR_MAX_GPUS, &t) || t == 0)
+        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' is not a TP degree in 1..%d", a->tp,
+                         KVR_MAX_GPUS);
+    plan->tp = (int)t;
+    plan->sp = a->sp;
+    return kvr_layout_check(m, plan);
+}
+
+/* --map: the machine seen from the ranks (kvr_machine_permute, as the search's mappings);
+ * map[] gets the GPU of each rank. */
+static enum kvr_status apply_map(const struct sim_args *a, const struct kvr_plan *plan,
+                                 struct kvr_machine *h, int *map)
+{
+    static _Thread_local struct kvr_machine base; /* large: link matrices */
+    int total = h->n_nodes * h->gpus_per_node, kind = kvr_map_from_name(a->map),
+        chain[KVR_MAX_GPUS];
+    if (kind >= 0) {
+        kvr_layout_map((enum kvr_map)kind, plan->p, kvr_plan_tp(plan), total, map);
+    } else {
+        char text[1024];
+        snprintf(text, sizeof text, "%s", a->map);
+        for (char *c = text; *c; c++) *c = *c == ',' ? ';' : *c;
+        enum kvr_status st = kvr_mapping_parse(text, plan->p, total, chain);
+        if (!st) st = kvr_mapping_complete(chain, plan->p, total, map);
+        if (st) return kvr_error_prefix(st, "--map: block, strided or a list of GPUs: ");
+    }
+    base = *h;
+    return kvr_machine_permute(&base, map, h);
+}
+
 static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_model *m,
                                   const struct kvr_machine *h, struct kvr_plan *plan)
 {
@@ -137,6 +194,8 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
                          a->scheme, names);
     const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
     if (d->options & KVR_SO_ONE_GPU) plan->p = 1;
+    enum kvr_status lst = setup_layout(a, m, plan);
+    if (lst) return lst;
     if (a->partition && (!(d->options & KVR_SO_PARTITION) || src >= 0)) {
         kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
         return kvr_error(KVR_ERR_INPUT, "--partition applies to schemes %s only, not %s", names,
@@ -198,8 +257,26 @@ static enum kvr_status run_trials(struct kvr_sim *sim, const struct kvr_plan *pl
     return st;
 }
 
+/* The layout's keys: tp, stages, map (its name, or the GPU list), bytes_inter_node. */
+static void json_layout(struct kvr_json *j, const struct kvr_plan *plan, const int *map,
+                        const struct kvr_sim_result *r)
+{
+    int t = kvr_plan_tp(plan), kind = kvr_layout_map_kind(map, plan->p, t);
+    char text[512];
+    kvr_mapping_format(map, plan->p, text, sizeof text);
+    kvr_json_kv_u64(j, "tp", (uint64_t)t);
+    kvr_json_kv_u64(j, "stages", (uint64_t)kvr_plan_stages(plan));
+    kvr_json_kv_bool(j, "sp", plan->sp);
+    kvr_json_kv_str(j, "map", kind >= 0 ? kvr_map_name((enum kvr_map)kind) : text);
+    kvr_json_key(j, "mapping");
+    kvr_json_array_begin(j);
+    for (int i = 0; i < plan->p; i++) kvr_json_u64(j, (uint64_t)map[i]);
+    kvr_json_array_end(j);
+    kvr_json_kv_dbl(j, "bytes_inter_node", r->bytes_inter_node);
+}
+
 static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
-                       const struct kvr_plan *plan, const struct kvr_sim_result *r,
+                       const struct kvr_plan *plan, const int *map, const struct kvr_sim_result *r,
                        const struct trial_stats *stats, bool with_stats, const char *scheme,
                        const char *objective)
 {
@@ -222,9 +299,11 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         kvr_json_kv_str(&j, "objective", objective ? objective : "mean");
         kvr_json_kv_dbl(&j, "objective_s", stats->objective);
     }
-    kvr_json_key(&j, "partition");
+    json_layout(&j, plan, map, r);
+    kvr_json_key(&j, "partition"); /* per stage: per rank without --tp */
     kvr_json_array_begin(&j);
-    for (int i = 0; i < plan->p; i++) kvr_json_u64(&j, r->rank[i].tokens);
+    for (int i = 0; i < kvr_plan_stages(plan); i++)
+        kvr_json_u64(&j, r->rank[i * kvr_plan_tp(plan)].tokens);
     kvr_json_array_end(&j);
     if (kvr_scheme_get(plan->scheme)->options & KVR_SO_FORWARD) {
         kvr_json_kv_str(&j, "kv_forward", kvr_kv_forward_name(plan->kv_forward));
@@ -238,6 +317,9 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
         const struct kvr_rank_result *x = &r->rank[i];
         kvr_json_object_begin(&j);
         kvr_json_kv_u64(&j, "rank", (uint64_t)i);
+        kvr_json_kv_u64(&j, "stage", (uint64_t)(i / kvr_plan_tp(plan)));
+        kvr_json_kv_u64(&j, "shard", (uint64_t)(i % kvr_plan_tp(plan)));
+        kvr_json_kv_u64(&j, "gpu", (uint64_t)map[i]);
         kvr_json_kv_u64(&j, "tokens", x->tokens);
         kvr_json_kv_dbl(&j, "compute_s", x->compute_s);
         kvr_json_kv_dbl(&j, "comm_s", x->comm_s);
@@ -252,13 +334,20 @@ static void print_json(const struct kvr_model *m, const struct kvr_machine *h,
 }
 
 static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
-                        const struct kvr_plan *plan, const struct kvr_sim_result *r,
+                        const struct kvr_plan *plan, const int *map, const struct kvr_sim_result *r,
                         const struct trial_stats *stats, bool with_stats, const char *scheme,
                         const char *objective)
 {
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], c[32], d[32], text[512];
     printf("%s: %s on %s, p = %d, ctx = %s\n", scheme, m->name, h->name, plan->p,
            kvr_format_tokens(a, sizeof a, plan->ctx));
+    int t = kvr_plan_tp(plan), kind = kvr_layout_map_kind(map, plan->p, t);
+    kvr_mapping_format(map, plan->p, text, sizeof text);
+    if (plan->tp > 0 || kind != KVR_MAP_BLOCK)
+        printf("layout: %d stages x tp %d%s, map %s (GPUs %s)   between nodes %s\n",
+               kvr_plan_stages(plan), t, plan->sp ? " + sp" : "",
+               kind >= 0 ? kvr_map_name((enum kvr_map)kind) : "given", text,
+               kvr_format_bytes(a, sizeof a, r->bytes_inter_node));
     if (plan->scheme == KVR_SCHEME_RING) printf("ring pass %s\n", kvr_ring_pass_name(r->ring_pass));
     printf("TTFT %s   lower bound %s (x%.3f)   sent %s\n",
            kvr_format_duration(a, sizeof a, r->ttft_s),
@@ -274,11 +363,11 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
                kvr_format_duration(b, sizeof b, stats->p95),
                kvr_format_duration(c, sizeof c, stats->mean), objective ? objective : "mean",
                kvr_format_duration(d, sizeof d, stats->objective));
-    printf("%4s %8s %11s %11s %11s %12s %s\n", "rank", "tokens", "compute", "comm", "wait",
-           "memory", "fits");
+    printf("%4s %4s %8s %11s %11s %11s %12s %s\n", "rank", "gpu", "tokens", "compute", "comm",
+           "wait", "memory", "fits");
     for (int i = 0; i < plan->p; i++) {
         const struct kvr_rank_result *x = &r->rank[i];
-        printf("%4d %8llu %11s %11s %11s %12s %s\n", i, (unsigned long long)x->tokens,
+        printf("%4d %4d %8llu %11s %11s %11s %12s %s\n", i, map[i], (unsigned long long)x->tokens,
                kvr_format_duration(a, sizeof a, x->compute_s),
                kvr_format_duration(b, sizeof b, x->comm_s),
                kvr_format_duration(c, sizeof c, x->wait_s),
@@ -299,12 +388,16 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     struct kvr_model m;
     static struct kvr_machine h; /* large: link matrices */
     struct kvr_plan plan;
+    int map[KVR_MAX_GPUS];
     if ((st = kvr_model_resolve(a.model, &m)) || (st = setup_machine(&a, &h)) ||
-        (st = setup_plan(&a, &m, &h, &plan)))
+        (st = setup_plan(&a, &m, &h, &plan)) || (st = apply_map(&a, &plan, &h, map)))
         return st;
     struct kvr_sim *sim = NULL;
     if ((st = kvr_sim_open(&m, &h, &sim))) return st;
-    size_t cap = (size_t)plan.p * (m.n_layers + 2) * (6 + 3 * (size_t)plan.p);
+    /* per rank and layer: the phases, a layout's stage collectives with their waits, and up to
+     * 8 events a peer (ring pass-Q: a step's send, attention and wait, a return's send, wait
+     * and merge) */
+    size_t cap = (size_t)plan.p * (m.n_layers + 2) * (16 + 8 * (size_t)plan.p);
     struct kvr_timeline tl = {.events = a.timeline ? calloc(cap, sizeof(struct kvr_event)) : NULL,
                               .cap = cap};
     struct kvr_sim_result res;
@@ -313,6 +406,9 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     double pct = 0;
     if (!st) st = kvr_machine_args_percentile(&a.mach, &pct);
     if (!st) st = run_trials(sim, &plan, a.mach.trials, pct, &res, a.timeline ? &tl : NULL, &stats);
+    if (!st && a.timeline && tl.n_dropped) /* never a timeline with events missing */
+        st = kvr_error(KVR_ERR_RUNTIME, "--timeline: %zu events beyond the %zu allotted",
+                       tl.n_dropped, tl.cap);
     if (!st && a.timeline) {
         enum kvr_timeline_format fmt;
         struct kvr_timeline_meta meta = {a.scheme, m.name, h.name, "simulator", plan.p, res.ttft_s};
@@ -321,9 +417,9 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     }
     bool with_stats = a.mach.trials > 1 || h.noise.mode != KVR_NOISE_NONE;
     if (!st && a.json)
-        print_json(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
+        print_json(&m, &h, &plan, map, &res, &stats, with_stats, a.scheme, a.mach.objective);
     else if (!st)
-        print_table(&m, &h, &plan, &res, &stats, with_stats, a.scheme, a.mach.objective);
+        print_table(&m, &h, &plan, map, &res, &stats, with_stats, a.scheme, a.mach.objective);
     if (!st && !a.allow_oom) st = kvr_sim_check_fits(&res);
     free(tl.events);
     kvr_sim_free(sim);

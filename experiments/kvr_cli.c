@@ -184,10 +184,10 @@ static bool help_token(const char *s, size_t *len, char *list, size_t cap)
     static const struct {
         const char *token;
         enum kvr_scheme_filter which;
-    } tokens[] = {
-        {"@SCHEMES@", KVR_LIST_SCHEMES},        {"@EXEC_SCHEMES@", KVR_LIST_EXECUTES},
-        {"@SIM_SCHEMES@", KVR_LIST_SIM},        {"@SERIES@", KVR_LIST_SERIES},
-        {"@PART_SCHEMES@", KVR_LIST_PARTITION}, {"@SEARCHED_SCHEMES@", KVR_LIST_SEARCHED}};
+    } tokens[] = {{"@SCHEMES@", KVR_LIST_SCHEMES},        {"@EXEC_SCHEMES@", KVR_LIST_EXECUTES},
+                  {"@SIM_SCHEMES@", KVR_LIST_SIM},        {"@SERIES@", KVR_LIST_SERIES},
+                  {"@PART_SCHEMES@", KVR_LIST_PARTITION}, {"@SEARCHED_SCHEMES@", KVR_LIST_SEARCHED},
+                  {"@LAYOUT_SCHEMES@", KVR_LIST_LAYOUT}};
     for (size_t i = 0; i < sizeof tokens / sizeof *tokens; i++)
         if (!strncmp(s, tokens[i].token, *len = strlen(tokens[i].token))) {
             kvr_scheme_list_text(tokens[i].which, list, cap);

@@ -75,6 +75,11 @@ static const struct {
      "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
      "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
      " WHERE k.series IN (?2, ?3) AND t.series IN (?4, ?5, ?6))"},
+    {"plot_best_tp", /* fig9a, fig13: each series at its fastest t among its points that fit
+                        (sweep_done holds no infeasible point; the bare tp column is the min
+                        row's: SQLite's min() picks it) */
+     "(SELECT figure, model, machine, p, series, series_rank, ctx_tokens, min(ttft_s) AS ttft_s,"
+     "  tp FROM sweep_done GROUP BY figure, model, machine, p, series, series_rank, ctx_tokens)"},
 };
 
 static const char *source_sql(const char *name)
@@ -103,8 +108,9 @@ static const struct kvr_plot_figure figures[] = {
      "series_rank, noise_share", false},
     {"fig8", "one slow link: even split vs re-searched split", SWEEPS "fig8.ini", "sweep_done", "",
      "series", "series_rank, link_from, ttft_s", "series_rank, link_from", false},
-    {"fig9a", "GQA, MQA and Llama-2-70B on 8 GPUs", SWEEPS "fig9a.ini", "sweep_done", "model",
-     "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
+    {"fig9a", "GQA, MQA and Llama-2-70B on 8 GPUs (plans that fit, each at its best tp)",
+     SWEEPS "fig9a.ini", "plot_best_tp", "model", "series", "series_rank, ctx_tokens, ttft_s, tp",
+     "series_rank, ctx_tokens", false},
     {"fig9b", "two nodes: intra- vs inter-node links", SWEEPS "fig9b.ini", "sweep_done", "machine",
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
     {"fig9c", "KVR-S / TSP speedup over (p, ctx, bandwidth)", SWEEPS "fig9c.ini", "plot_speedup",
@@ -117,6 +123,9 @@ static const struct kvr_plot_figure figures[] = {
      "pair_rank, model, ctx_tokens", false},
     {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "sweep_done", "p", "series",
      "series_rank, link_Bps, ttft_s", "series_rank, link_Bps", false},
+    {"fig13", "Llama-2-70B on 8 and 16 GPUs: TP against the layouts at their best t",
+     SWEEPS "fig13.ini", "plot_best_tp", "machine, p", "series",
+     "series_rank, ctx_tokens, ttft_s, tp", "series_rank, ctx_tokens", false},
     {"fig14", "measured on 4xH100 against simulated", "data/measurements/h100x4-multi.sqlite",
      KVR_PLOT_MEASURED, "", "", "", "", false},
 };

@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "kvr_cli.h"
+#include "kvr_opt.h"
 #include "kvr_out.h"
 #include "kvr_units.h"
 #include "kvr_hash.h"
+#include "kvr_layout_search.h"
 #include "kvr_machine_hash.h"
 #include "kvr_version.h"
 
@@ -83,6 +85,22 @@ static enum kvr_status check_machines(const struct kvr_search_args *a, struct kv
     return KVR_OK;
 }
 
+/* The t of model m on p GPUs: --tp's list (each must apply: refused otherwise), every t the
+ * model allows (auto), or 1. */
+static enum kvr_status item_tps(const struct kvr_search_job *job, int m, int p, int *tps, int *n)
+{
+    *n = 0;
+    if (!job->n_tps && !job->tp_auto) return tps[(*n)++] = 1, KVR_OK;
+    for (int t = 1; job->tp_auto && t <= p; t++)
+        if (!kvr_layout_check_tp(&job->models[m], p, t, "--tp")) tps[(*n)++] = t;
+    for (int k = 0; k < job->n_tps; k++) {
+        enum kvr_status st = kvr_layout_check_tp(&job->models[m], p, job->tps[k], "--tp");
+        if (st) return kvr_error_prefix(st, "%s on %d GPUs: ", job->models[m].name, p);
+        tps[(*n)++] = job->tps[k];
+    }
+    return KVR_OK;
+}
+
 static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ctx, size_t n_ctx)
 {
     for (int g = 0; g < job->n_gpus; g++) /* every rank needs a token: refused before any I/O */
@@ -90,17 +108,31 @@ static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ct
             if (ctx[c] < (uint64_t)job->gpus[g])
                 return kvr_error(KVR_ERR_INPUT, "--ctx: %llu is smaller than --gpus %d",
                                  (unsigned long long)ctx[c], job->gpus[g]);
-    job->n_items = (size_t)job->n_models * (size_t)job->n_machines * (size_t)job->n_gpus * n_ctx;
-    job->items = calloc(job->n_items, sizeof *job->items);
-    job->done = calloc(job->n_items, sizeof *job->done);
+    int tps[KVR_MAX_GPUS], n_tps;
+    size_t n_groups = 0; /* (model, machine, p, t) */
+    for (int m = 0; m < job->n_models; m++)
+        for (int g = 0; g < job->n_gpus; g++) {
+            enum kvr_status st = item_tps(job, m, job->gpus[g], tps, &n_tps);
+            if (st) return st;
+            n_groups += (size_t)n_tps * (size_t)job->n_machines;
+        }
+    job->n_items = n_groups * n_ctx;
+    job->items = calloc(job->n_items ? job->n_items : 1, sizeof *job->items);
+    job->done = calloc(job->n_items ? job->n_items : 1, sizeof *job->done);
     if (!job->items || !job->done)
         return kvr_error(KVR_ERR_NOMEM, "search: out of memory for %zu searches", job->n_items);
     size_t k = 0;
     for (int m = 0; m < job->n_models; m++)
         for (int h = 0; h < job->n_machines; h++)
-            for (int g = 0; g < job->n_gpus; g++)
-                for (size_t c = 0; c < n_ctx; c++)
-                    job->items[k++] = (struct kvr_search_item){m, h, job->gpus[g], ctx[c], false};
+            for (int g = 0; g < job->n_gpus; g++) {
+                enum kvr_status st = item_tps(job, m, job->gpus[g], tps, &n_tps);
+                if (st) return st;
+                for (int t = 0; t < n_tps; t++) /* a group per (model, machine, p, t) */
+                    for (size_t c = 0; c < n_ctx; c++)
+                        job->items[k++] =
+                            (struct kvr_search_item){m, h, job->gpus[g], tps[t], ctx[c], false};
+            }
+    job->n_items = k;
     return KVR_OK;
 }
 
@@ -130,6 +162,13 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
         st = kvr_error(KVR_ERR_INPUT,
                        "--kv-forward: unknown mode '%s' (whole, streamed, direct, auto)",
                        a->kv_forward);
+    if (!st && a->tp && !strcmp(a->tp, "auto"))
+        job->tp_auto = true;
+    else if (!st && a->tp)
+        st = kvr_cli_parse_int_list("--tp", a->tp, 1, KVR_MAX_GPUS, job->tps, KVR_MAX_GPUS,
+                                    &job->n_tps);
+    if (!st && a->sp && !a->tp) st = kvr_error(KVR_ERR_INPUT, "--sp needs --tp LIST|auto");
+    job->sp = a->sp;
     if (!st) st = kvr_machine_args_percentile(&a->mach, &job->objective.percentile);
     if (!st && a->gpus)
         st = kvr_cli_parse_int_list("--gpus", a->gpus, 1, KVR_MAX_GPUS, job->gpus, KVR_MAX_GPUS,
@@ -155,6 +194,7 @@ static void fill_key(const struct kvr_search_job *job, const struct kvr_search_i
     snprintf(r->scheme, sizeof r->scheme, "%s", kvr_scheme_name(job->objective.scheme));
     snprintf(r->method, sizeof r->method, "%s", kvr_method_name(job->method));
     r->p = it->p;
+    r->tp = it->tp;
     r->ctx_tokens = it->ctx;
     snprintf(r->model_hash, sizeof r->model_hash, "%s", job->model_hashes[it->model]);
     snprintf(r->machine_hash, sizeof r->machine_hash, "%s",
@@ -201,8 +241,9 @@ enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct k
 {
     for (size_t i = 0; i < job->n_items; i++) {
         const struct kvr_search_item *it = &job->items[i], *prev = i ? it - 1 : NULL;
-        if (prev && prev->model == it->model && prev->machine == it->machine && prev->p == it->p)
-            continue;
+        if (it->tp > 1 || (prev && prev->model == it->model && prev->machine == it->machine &&
+                           prev->p == it->p && prev->tp == it->tp))
+            continue; /* rows from before content hashes are all t = 1: once per group */
         enum kvr_status st = settle_legacy(job, store, it);
         if (st) return st;
     }
@@ -299,6 +340,62 @@ static enum kvr_status open_group(struct kvr_search_job *job, const struct kvr_s
     return st ? st : kvr_objective_open(&job->models[it->model], &h, &job->objective, obj);
 }
 
+/* A layout of t > 1 GPUs a stage (kvr_layout_search.h over both mappings), in the job's
+ * hand-off mode or each; *found false when no candidate fits. */
+static enum kvr_status search_layout(struct kvr_search_job *job, const struct kvr_search_item *it,
+                                     struct kvr_plan_row *r, bool *found)
+{
+    static _Thread_local struct kvr_machine h;
+    static _Thread_local struct kvr_layout_result res;
+    char g[16];
+    snprintf(g, sizeof g, "%d", it->p);
+    enum kvr_status st = kvr_machine_args_build(&job->mach, job->machine_names[it->machine], g, &h);
+    struct kvr_layout_opts o;
+    kvr_layout_opts_default(&o);
+    o.method = job->method, o.tp_only = it->tp, o.search = job->opts;
+    o.objective = job->objective, o.objective.sp = job->sp;
+    int lo = job->kv_forward < 0 ? 0 : job->kv_forward,
+        hi = job->kv_forward < 0 ? KVR_N_FWD - 1 : lo;
+    double best = INFINITY;
+    enum kvr_status nofit = KVR_OK;
+    for (int fm = lo; !st && fm <= hi; fm++) {
+        o.objective.kv_forward = (enum kvr_kv_forward)fm;
+        if ((st = kvr_layout_search(&job->models[it->model], &h, it->ctx, &o, &res))) break;
+        struct kvr_plan_row x = *r;
+        if ((nofit = kvr_layout_row_set(&res, &h, &x))) continue;
+        r->evaluations += x.evaluations;
+        if (x.predicted_ttft_s >= best) continue;
+        best = x.predicted_ttft_s, x.evaluations = r->evaluations, *r = x;
+        snprintf(r->kv_forward, sizeof r->kv_forward, "%s", kvr_kv_forward_name(fm));
+    }
+    *found = isfinite(best);
+    if (!st && !*found) st = nofit;
+    return st == KVR_ERR_NOFIT ? KVR_OK : st;
+}
+
+/* A layout's row, or its refusal: said on stderr; counted as a failure unless --tp auto. */
+static enum kvr_status search_layout_item(struct kvr_search_job *job,
+                                          const struct kvr_search_item *it)
+{
+    double t0 = kvr_cli_now_s();
+    struct kvr_plan_row *r = &job->done[job->n_done];
+    fill_key(job, it, r);
+    bool found = false;
+    enum kvr_status st = search_layout(job, it, r, &found);
+    if (st) return st;
+    if (!found) {
+        if (!job->tp_auto || !kvr_opt_quiet)
+            fprintf(stderr, "kvr: search: %s on %s, p = %d, tp = %d, ctx = %llu: %s\n",
+                    job->models[it->model].name, job->machine_keys[it->machine], it->p, it->tp,
+                    (unsigned long long)it->ctx, kvr_error_message());
+        job->tp_auto ? job->n_tp_nofit++ : job->n_nofit++;
+        return KVR_OK;
+    }
+    r->search_wall_s = kvr_cli_now_s() - t0;
+    job->n_done++;
+    return KVR_OK;
+}
+
 /* The search in the job's hand-off mode, or in each (auto), keeping the fastest (the first of
  * equals: whole before streamed before direct). */
 static enum kvr_status search_item(struct kvr_search_job *job, const struct kvr_search_item *it,
@@ -324,6 +421,14 @@ static enum kvr_status search_item(struct kvr_search_job *job, const struct kvr_
         if (st) return st;
         evals += ps.best.n_evals;
         if (mode < 0 || ps.best.ttft_s < best.best.ttft_s) best = ps, mode = fm;
+    }
+    if (mode < 0 && job->tp_auto) { /* --tp auto: t = 1 not fitting is one of the layouts */
+        if (!kvr_opt_quiet)
+            fprintf(stderr, "kvr: search: %s on %s, p = %d, tp = 1, ctx = %llu: %s\n",
+                    job->models[it->model].name, job->machine_keys[it->machine], it->p,
+                    (unsigned long long)it->ctx, kvr_error_message());
+        job->n_tp_nofit++;
+        return KVR_OK;
     }
     if (mode < 0) { /* never stored: said, counted, and the exit code is 3 */
         fprintf(stderr, "kvr: search: %s on %s, p = %d, ctx = %llu: %s\n",
@@ -354,10 +459,15 @@ enum kvr_status kvr_search_job_run(struct kvr_search_job *job, struct kvr_store 
     for (size_t i = 0; i < job->n_items && !st; i++) {
         const struct kvr_search_item *it = &job->items[i];
         if (it->present) continue;
-        if (!prev || prev->model != it->model || prev->machine != it->machine || prev->p != it->p)
-            st = open_group(job, it, &obj);
-        prev = it;
-        if (!st) st = search_item(job, it, obj);
+        if (it->tp > 1) {
+            st = search_layout_item(job, it);
+        } else {
+            if (!prev || prev->model != it->model || prev->machine != it->machine ||
+                prev->p != it->p)
+                st = open_group(job, it, &obj);
+            prev = it;
+            if (!st) st = search_item(job, it, obj);
+        }
         if (!st) st = flush(&w, job, false);
         kvr_cli_progress("search", ++n, todo, kvr_cli_now_s() - t0);
     }
@@ -386,13 +496,14 @@ void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
     kvr_json_kv_str(j, "machine", r->machine);
     kvr_json_kv_str(j, "machine_hash", r->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)r->p);
+    kvr_json_kv_u64(j, "tp", (uint64_t)(r->tp > 1 ? r->tp : 1));
     kvr_json_kv_u64(j, "ctx_tokens", r->ctx_tokens);
     kvr_json_kv_str(j, "scheme", r->scheme);
     kvr_json_kv_str(j, "method", r->method);
     kvr_json_kv_str(j, "kv_forward", r->kv_forward[0] ? r->kv_forward : "whole");
-    kvr_json_key(j, "partition_tokens");
+    kvr_json_key(j, "partition_tokens"); /* one chunk per stage */
     kvr_json_array_begin(j);
-    for (int i = 0; i < r->p; i++) kvr_json_u64(j, r->tokens[i]);
+    for (int i = 0; i < kvr_plan_row_chunks(r); i++) kvr_json_u64(j, r->tokens[i]);
     kvr_json_array_end(j);
     kvr_json_kv_dbl(j, "predicted_ttft_s", r->predicted_ttft_s);
     kvr_json_kv_u64(j, "granularity_tokens", r->granularity_tokens);

@@ -15,6 +15,8 @@
 struct kvr_search_args {
     const char *db, *models, *gpus, *ctx, *method, *scheme;
     const char *kv_forward; /* whole, streamed, direct, or auto: each, keeping the best */
+    const char *tp;         /* hybrid layouts: a list of t, or auto (NULL: the plain scheme) */
+    bool sp;                /* with tp: sequence parallelism inside the stages */
     struct kvr_machine_args mach;
     uint64_t granularity;
     const char *granularity_arg; /* as given; converted by kvr_search_args_finish */
@@ -26,6 +28,7 @@ void kvr_search_args_default(struct kvr_search_args *a);
 
 struct kvr_search_item {
     int model, machine, p;
+    int tp; /* the layout's t (1: the plain scheme, one row per t) */
     uint64_t ctx;
     bool present; /* already in the database */
 };
@@ -38,14 +41,17 @@ struct kvr_search_job {
     char machine_hashes[KVR_SEARCH_MAX_LIST][KVR_MAX_GPUS + 1][KVR_STORE_HASH_CAP];
     int n_models, n_machines, gpus[KVR_MAX_GPUS], n_gpus;
     enum kvr_method method;
-    int kv_forward; /* enum kvr_kv_forward, or -1: try each (auto) */
+    int kv_forward;               /* enum kvr_kv_forward, or -1: try each (auto) */
+    int tps[KVR_MAX_GPUS], n_tps; /* --tp's list; n_tps 0: 1 only; tp_auto: every t allowed */
+    bool tp_auto, sp;
     struct kvr_search_opts opts;
     struct kvr_objective_opts objective;
     struct kvr_machine_args mach;
     struct kvr_search_item *items;
     size_t n_items;
-    struct kvr_plan_row *done;               /* rows searched by this run */
-    size_t n_done, n_skipped, n_nofit;       /* n_nofit: searches whose plans do not fit */
+    struct kvr_plan_row *done;         /* rows searched by this run */
+    size_t n_done, n_skipped, n_nofit; /* n_nofit: searches whose plans do not fit */
+    size_t n_tp_nofit; /* --tp auto: layouts that do not fit (said, not stored, not an error) */
     size_t n_legacy_matched, n_legacy_stale; /* rows from schema 2 settled by this run */
 };
 

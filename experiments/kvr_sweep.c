@@ -8,6 +8,7 @@
 #include "kvr_cli.h"
 #include "kvr_file.h"
 #include "kvr_ini.h"
+#include "kvr_layout.h"
 #include "kvr_machine_args.h"
 #include "kvr_units.h"
 
@@ -169,6 +170,17 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
         sp->n_links = n;
         return KVR_OK;
     }
+    if (!strcmp(key, "tp")) {
+        for (int i = 0; i < n; i++) {
+            uint64_t t = 0;
+            if (strcmp(items[i], "none") && (kvr_parse_u64(items[i], KVR_MAX_GPUS, &t) || t == 0))
+                return kvr_error(KVR_ERR_INPUT, "tp: '%s' is not none or a TP degree 1..%d",
+                                 items[i], KVR_MAX_GPUS);
+            sp->tp[i] = (int)t;
+        }
+        sp->n_tp = n;
+        return KVR_OK;
+    }
     if (!strcmp(key, "kv_forward")) {
         for (int i = 0; i < n; i++) {
             int f = kvr_kv_forward_from_name(items[i]);
@@ -187,7 +199,7 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
     }
     return kvr_error(KVR_ERR_INPUT,
                      "unknown axis '%s' (models, machines, gpus, ctx, schemes, bw, "
-                     "links, noise, seeds, kv_forward)",
+                     "links, noise, seeds, kv_forward, tp)",
                      key);
 }
 
@@ -296,6 +308,7 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
     sp->granularity = 64, sp->trials = 16;
     sp->n_bw = sp->n_links = sp->n_noise = sp->n_seeds = 1; /* profile, none, none, seed 0 */
     sp->n_fwd = 1, sp->fwd[0] = KVR_FWD_WHOLE;
+    sp->n_tp = 1, sp->tp[0] = 0; /* none */
     snprintf(sp->bw[0], sizeof sp->bw[0], "profile");
     snprintf(sp->links[0], sizeof sp->links[0], "none");
     snprintf(sp->noise[0], sizeof sp->noise[0], "none");
@@ -345,10 +358,27 @@ static void set_forward(enum kvr_kv_forward f, struct kvr_sweep_series s, struct
     snprintf(x->point_key + k, sizeof x->point_key - k, "|fwd=%s", x->kv_forward);
 }
 
+/* The point's layout: t for a scheme that has layouts (the key ends in |tp=t), none for the
+ * others (their points collapse into one). */
+static void set_tp(int tp, struct kvr_sweep_series s, struct kvr_sweep_point *x)
+{
+    x->tp = kvr_layout_scheme_ok(s.scheme) ? tp : 0;
+    size_t k = strlen(x->point_key);
+    if (x->tp > 0) snprintf(x->point_key + k, sizeof x->point_key - k, "|tp=%d", x->tp);
+}
+
+/* Whether a point of layout tp exists: none, or a t that divides p and the model's heads. */
+static bool tp_applies(const struct kvr_sweep_spec *sp, int m, int p, int tp,
+                       struct kvr_sweep_series s)
+{
+    return tp == 0 || !kvr_layout_scheme_ok(s.scheme) ||
+           kvr_layout_check_tp(&sp->models[m], p, tp, "tp") == KVR_OK;
+}
+
 /* Fills one item from its axis values. */
 static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int l, int nz,
                       uint64_t seed, int p, uint64_t ctx, struct kvr_sweep_series s,
-                      enum kvr_kv_forward f, struct kvr_sweep_item *it)
+                      enum kvr_kv_forward f, int tp, struct kvr_sweep_item *it)
 {
     struct kvr_sweep_point *x = &it->pt;
     memset(it, 0, sizeof *it);
@@ -380,13 +410,15 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
              it->bw, it->link, it->noise, (unsigned long long)seed, p, (unsigned long long)ctx,
              x->scheme);
     set_forward(f, s, x);
+    set_tp(tp, s, x);
 }
 
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,
                                  size_t *n)
 {
     double want = (double)sp->n_models * sp->n_machines * sp->n_bw * sp->n_links * sp->n_noise *
-                  sp->n_seeds * sp->n_gpus * (double)sp->n_ctx * sp->n_schemes * sp->n_fwd;
+                  sp->n_seeds * sp->n_gpus * (double)sp->n_ctx * sp->n_schemes * sp->n_fwd *
+                  sp->n_tp;
     if (want > KVR_SWEEP_MAX_POINTS)
         return kvr_error(KVR_ERR_INPUT, "%s: the axes make %.0f points (at most %d)", sp->path,
                          want, KVR_SWEEP_MAX_POINTS);
@@ -404,9 +436,14 @@ enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_swe
                                 for (size_t c = 0; c < sp->n_ctx; c++)
                                     for (int s = 0; s < sp->n_schemes; s++)
                                         for (int f = 0; f < sp->n_fwd; f++)
-                                            make_item(sp, m, h, b, l, nz, sp->seeds[sd],
-                                                      sp->gpus[g], sp->ctx[c], sp->schemes[s],
-                                                      sp->fwd[f], &it[k++]);
+                                            for (int t = 0; t < sp->n_tp; t++)
+                                                if (tp_applies(sp, m, sp->gpus[g], sp->tp[t],
+                                                               sp->schemes[s]))
+                                                    make_item(sp, m, h, b, l, nz, sp->seeds[sd],
+                                                              sp->gpus[g], sp->ctx[c],
+                                                              sp->schemes[s], sp->fwd[f], sp->tp[t],
+                                                              &it[k++]);
+    total = k;
     qsort(it, total, sizeof *it, cmp_items);
     size_t u = 0; /* drop duplicates (single at every p, seeds without noise) */
     for (size_t i = 0; i < total; i++)

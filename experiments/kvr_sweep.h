@@ -9,6 +9,10 @@
  *            links = none; 0-1=1GB/s; 1-2=1GB/s          (';' separates: specs hold commas)
  *            noise = none; random:0.2; random:0.4
  *            kv_forward = whole, streamed, direct   (the chain's hand-off; default whole)
+ *            tp = none, 1, 2, 4, 8   hybrid layouts (sim/kvr_layout.h): p/t stages of t GPUs
+ *                     for kvr, tsp, tsp-causal, tsp-paper and ring (kvr-s, kvr-p: the table's
+ *                     row of that t, searched over both mappings); the other schemes take
+ *                     none; a t that does not divide p or the model's heads gives no point
  *
  * Schemes: the scheme table's plan names (kvr_plan_series, `kvr help schemes`): each scheme
  * that splits evenly by its name, one that takes any partition as NAME-SOURCE: kvr-even (KVR-E),
@@ -45,6 +49,7 @@ struct kvr_sweep_spec {
     int gpus[KVR_SWEEP_MAX_AXIS];
     enum kvr_kv_forward fwd[KVR_N_FWD];
     int n_fwd;
+    int tp[KVR_SWEEP_MAX_AXIS], n_tp; /* tp 0: none (the plain scheme) */
     struct kvr_sweep_series schemes[KVR_SWEEP_MAX_AXIS];
     uint64_t seeds[KVR_SWEEP_MAX_AXIS];
     uint64_t *ctx;

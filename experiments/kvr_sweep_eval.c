@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kvr_interp.h"
+#include "kvr_layout_search.h"
 #include "kvr_machine_args.h"
 #include "kvr_search_plan.h"
 #include "kvr_sweep.h"
@@ -39,9 +40,10 @@ static enum kvr_status build_machine(struct point_env *e, const struct kvr_sweep
     return st;
 }
 
-static void row_key(const struct point_env *e, uint64_t ctx, struct kvr_plan_row *r)
+static void row_key(const struct point_env *e, uint64_t ctx, int tp, struct kvr_plan_row *r)
 {
     memset(r, 0, sizeof *r);
+    r->tp = tp > 1 ? tp : 1;
     snprintf(r->model, sizeof r->model, "%s", e->model->name);
     snprintf(r->machine, sizeof r->machine, "%s", e->key);
     snprintf(r->scheme, sizeof r->scheme, "kvr");
@@ -63,8 +65,22 @@ static enum kvr_status put_definitions(const struct point_env *e, struct kvr_sto
     return st;
 }
 
-/* Searches the contexts in ctx[0..n) that the table lacks, and stores them. */
-static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size_t n)
+/* A layout's row (t > 1): the layout search over both mappings (kvr search --tp t's). */
+static enum kvr_status search_layout_row(const struct kvr_sweep_spec *spec,
+                                         const struct kvr_model *m, const struct kvr_machine *h,
+                                         struct kvr_plan_row *r)
+{
+    static _Thread_local struct kvr_layout_result res;
+    struct kvr_layout_opts o;
+    kvr_layout_opts_default(&o);
+    o.tp_only = r->tp, o.objective.trials = spec->trials;
+    o.search.granularity = spec->granularity;
+    enum kvr_status st = kvr_layout_search(m, h, r->ctx_tokens, &o, &res);
+    return st ? st : kvr_layout_row_set(&res, h, r);
+}
+
+/* Searches the contexts in ctx[0..n) that the table lacks (of layout tp), and stores them. */
+static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size_t n, int tp)
 {
     struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = e->spec->trials};
     struct kvr_search_opts so;
@@ -75,16 +91,17 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
     for (size_t i = 0; i < n && !st; i++) {
         struct kvr_plan_row r;
         bool present;
-        row_key(e, ctx[i], &r);
+        row_key(e, ctx[i], tp, &r);
         if ((st = kvr_store_plan_exists(e->store, &r, &present)) || present) continue;
         struct kvr_plan_search res;
-        if (!obj && (st = kvr_objective_open(e->model, e->h, &oo, &obj))) break;
+        if (tp <= 1 && !obj && (st = kvr_objective_open(e->model, e->h, &oo, &obj))) break;
         if ((st = put_definitions(e, e->store, e->ma.machine, e->run_id))) break;
-        if ((st = kvr_search_plan(obj, ctx[i], &so, &res))) {
+        if (tp > 1 ? (st = search_layout_row(e->spec, e->model, e->h, &r))
+                   : (st = kvr_search_plan(obj, ctx[i], &so, &res))) {
             if (st == KVR_ERR_NOFIT && n > 1) st = KVR_OK; /* KVR-P interpolates the rest */
             continue;
         }
-        kvr_plan_row_set_search(&r, &res);
+        if (tp <= 1) kvr_plan_row_set_search(&r, &res);
         r.run_id = e->run_id;
         st = kvr_store_put_plans(e->store, &r, 1, false);
     }
@@ -99,15 +116,17 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
     struct kvr_sweep_series x = {0};
     kvr_sweep_series_of(it->pt.series_rank, &x);
     bool interp = x.source == KVR_PART_INTERP;
-    enum kvr_status st =
-        interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx) : fill_table(e, &it->pt.ctx_tokens, 1);
+    int tp = it->pt.tp;
+    enum kvr_status st = interp ? fill_table(e, e->spec->ctx, e->spec->n_ctx, tp)
+                                : fill_table(e, &it->pt.ctx_tokens, 1, tp);
     struct kvr_plan_row hk;
-    row_key(e, 0, &hk);
+    row_key(e, 0, tp, &hk);
     struct kvr_plan_filter f = {.model = e->model->name,
                                 .machine = e->key,
                                 .scheme = "kvr",
                                 .method = "hier",
                                 .p = e->h->n_gpus,
+                                .tp = tp,
                                 .model_hash = hk.model_hash,
                                 .machine_hash = hk.machine_hash};
     struct kvr_plan_row *rows = NULL;
@@ -122,11 +141,21 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
     struct kvr_lookup_answer a;
     if (!st && interp && k == 0)
         st = kvr_error(KVR_ERR_INPUT, "KVR-P needs at least two contexts on the ctx axis");
-    /* the bottleneck representation: within 1% of KVR-S up to p = 64 (partition/README.md) */
-    if (!st)
+    /* the bottleneck representation: within 1% of KVR-S up to p = 64 (partition/README.md); a
+     * layout's rows interpolate their stages' fractions linearly (the bottleneck's greedy
+     * models a chain of whole GPUs) */
+    struct kvr_plan_row *staged = tp > 1 && k ? calloc(k, sizeof *staged) : NULL;
+    if (!st && tp > 1 && k && !staged) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+    for (size_t i = 0; staged && i < k; i++)
+        staged[i] = rows[i], staged[i].p = kvr_plan_row_chunks(&rows[i]), staged[i].tp = 1,
+        staged[i].n_mapping = 0;
+    if (!st && tp > 1)
+        st = kvr_interp_partition(staged, k, it->pt.ctx_tokens, KVR_INTERP_LINEAR, true, &a);
+    else if (!st)
         st = kvr_interp_partition_model(rows, k, it->pt.ctx_tokens, KVR_INTERP_BOTTLENECK, true,
                                         e->model, e->h, &a);
-    if (!st) memcpy(tokens, a.tokens, (size_t)e->h->n_gpus * sizeof *tokens);
+    free(staged);
+    if (!st) memcpy(tokens, a.tokens, (size_t)a.p * sizeof *tokens);
     for (size_t i = 0; !st && i < k; i++) /* the chain's GPUs: the (lower) neighbour's */
         if (rows[i].ctx_tokens == a.lo_ctx && rows[i].n_mapping) {
             *n_chain = rows[i].n_mapping;
@@ -151,7 +180,8 @@ static enum kvr_status make_plan(struct point_env *e, struct kvr_sweep_item *it,
     if (!kvr_sweep_series_of(it->pt.series_rank, &x))
         return kvr_error(KVR_ERR_INPUT, "sweep point with series rank %d: no such series",
                          it->pt.series_rank);
-    *plan = (struct kvr_plan){.scheme = x.scheme, .p = it->pt.p, .ctx = it->pt.ctx_tokens};
+    *plan = (struct kvr_plan){
+        .scheme = x.scheme, .p = it->pt.p, .ctx = it->pt.ctx_tokens, .tp = it->pt.tp};
     enum kvr_status st = KVR_OK;
     if (x.source == KVR_PART_BALANCED)
         kvr_plan_balanced(plan, e->model, &e->h->gpu);
@@ -229,7 +259,8 @@ enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_sto
                              : kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
     if (!st) st = make_plan(&e, it, &plan);
     if (st == KVR_ERR_NOFIT) { /* no partition fits: the balanced one's bytes say by how much */
-        plan = (struct kvr_plan){.scheme = KVR_SCHEME_KVR, .p = it->pt.p, .ctx = it->pt.ctx_tokens};
+        plan = (struct kvr_plan){
+            .scheme = KVR_SCHEME_KVR, .p = it->pt.p, .ctx = it->pt.ctx_tokens, .tp = it->pt.tp};
         kvr_plan_balanced(&plan, e.model, &e.h->gpu);
         st = kvr_plan_check(&plan, e.h);
     }
@@ -263,7 +294,7 @@ enum kvr_status kvr_sweep_plan_keys(const struct kvr_sweep_spec *spec,
     if (!st && !(*rows = calloc(count, sizeof **rows)))
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < count; i++)
-        row_key(&e, s ? it->pt.ctx_tokens : spec->ctx[i], &(*rows)[i]);
+        row_key(&e, s ? it->pt.ctx_tokens : spec->ctx[i], it->pt.tp, &(*rows)[i]);
     if (!st) *n = count;
     free(e.h);
     return st;
@@ -281,9 +312,13 @@ enum kvr_status kvr_sweep_search_row(const struct kvr_sweep_spec *spec,
     struct kvr_plan_search res;
     enum kvr_status st = (e.h = malloc(sizeof *e.h)) ? build_machine(&e, it)
                                                      : kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st) st = kvr_objective_open(e.model, e.h, &oo, &obj);
-    if (!st) st = kvr_search_plan(obj, row->ctx_tokens, &so, &res);
-    if (!st) kvr_plan_row_set_search(row, &res);
+    if (!st && row->tp > 1) {
+        st = search_layout_row(spec, e.model, e.h, row);
+    } else {
+        if (!st) st = kvr_objective_open(e.model, e.h, &oo, &obj);
+        if (!st) st = kvr_search_plan(obj, row->ctx_tokens, &so, &res);
+        if (!st) kvr_plan_row_set_search(row, &res);
+    }
     kvr_objective_free(obj);
     free(e.h);
     return st;

@@ -68,12 +68,13 @@ static void write_csv(FILE *f, const struct kvr_export_doc *d)
         kvr_export_objective(r->machine, stat, sizeof stat, &trials);
         fprintf(f, "%d,", KVR_EXPORT_FORMAT_VERSION);
         csv_field(f, r->model), fprintf(f, ",%s,", r->model_hash);
-        csv_field(f, r->machine), fprintf(f, ",%s,%d,1,", r->machine_hash, r->p);
+        csv_field(f, r->machine),
+            fprintf(f, ",%s,%d,%d,", r->machine_hash, r->p, r->tp > 1 ? r->tp : 1);
         csv_field(f, r->scheme), fputc(',', f), csv_field(f, r->method);
         fprintf(f, ",%s,%lu,%llu,%llu,%.17g,", stat, trials,
                 (unsigned long long)r->granularity_tokens, (unsigned long long)r->ctx_tokens,
                 r->predicted_ttft_s);
-        csv_list(f, r->tokens, r->p), fputc(',', f), csv_mapping(f, r);
+        csv_list(f, r->tokens, kvr_plan_row_chunks(r)), fputc(',', f), csv_mapping(f, r);
         fputs("\r\n", f);
     }
 }
@@ -194,7 +195,16 @@ enum kvr_status kvr_export_plans(struct kvr_store *s, const struct kvr_plan_row 
 {
     /* the C header's rows (kvr_lookup_from_rows) have no mapping: a chain not in GPU order would
      * be served in the wrong order, so it is refused (JSON and CSV carry "mapping") */
-    for (size_t i = 0; i < n && fmt == KVR_EXPORT_C_HEADER; i++)
+    for (size_t i = 0; i < n && fmt == KVR_EXPORT_C_HEADER; i++) {
+        if (rows[i].tp > 1) /* kvr_lookup_row has p chunks, one per GPU */
+            return kvr_error(KVR_ERR_INPUT,
+                             "export: the plan of %s on %s, p = %d, ctx %llu is a hybrid layout "
+                             "(tp %d: %d stages of %d GPUs), which a C header cannot carry "
+                             "(export JSON or CSV, which have \"tp_degree\"; or pick the t = 1 "
+                             "rows with --tp 1)",
+                             rows[i].model, rows[i].machine, rows[i].p,
+                             (unsigned long long)rows[i].ctx_tokens, rows[i].tp,
+                             rows[i].p / rows[i].tp, rows[i].tp);
         if (rows[i].n_mapping)
             return kvr_error(KVR_ERR_INPUT,
                              "export: the plan of %s on %s, p = %d, ctx %llu maps its chain to "
@@ -202,6 +212,7 @@ enum kvr_status kvr_export_plans(struct kvr_store *s, const struct kvr_plan_row 
                              "CSV, which have \"mapping\")",
                              rows[i].model, rows[i].machine, rows[i].p,
                              (unsigned long long)rows[i].ctx_tokens);
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct kvr_export_doc d = {

@@ -144,7 +144,7 @@ static void json_row(struct kvr_json *j, const struct kvr_plan_row *r,
     kvr_json_kv_str(j, "machine", r->machine);
     kvr_json_kv_str(j, "machine_hash", r->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)r->p);
-    kvr_json_kv_u64(j, "tp_degree", 1);
+    kvr_json_kv_u64(j, "tp_degree", (uint64_t)(r->tp > 1 ? r->tp : 1));
     kvr_json_kv_str(j, "scheme", r->scheme);
     kvr_json_kv_str(j, "method", r->method);
     kvr_json_kv_str(j, "objective", stat);
@@ -152,7 +152,7 @@ static void json_row(struct kvr_json *j, const struct kvr_plan_row *r,
     kvr_json_kv_u64(j, "granularity_tokens", r->granularity_tokens);
     kvr_json_kv_u64(j, "ctx_tokens", r->ctx_tokens);
     kvr_json_kv_dbl(j, "predicted_ttft_s", r->predicted_ttft_s);
-    json_list(j, "partition_tokens", r->tokens, r->p);
+    json_list(j, "partition_tokens", r->tokens, kvr_plan_row_chunks(r)); /* one per stage */
     kvr_json_key(j, "mapping"); /* chain position k runs on GPU mapping[k]; identity unless set */
     kvr_json_array_begin(j);
     for (int k = 0; k < r->p; k++) kvr_json_u64(j, (uint64_t)(r->n_mapping ? r->mapping[k] : k));
@@ -184,8 +184,17 @@ void kvr_export_write_json(FILE *f, const struct kvr_export_doc *d)
     kvr_json_object_end(&j);
     kvr_json_key(&j, "layout");
     kvr_json_object_begin(&j);
-    kvr_json_kv_u64(&j, "tp_degree", 1);
-    kvr_json_kv_str(&j, "mapping", "rows give mapping[i], the GPU of chunk i (chain position i)");
+    /* the rows' common t (1 for a table without layouts, as before), 0 when they differ: each
+     * row's tp_degree t then says it; t > 1 is a hybrid layout of p / t stages of t
+     * tensor-parallel GPUs, chunk i (stage i) on the GPUs mapping[i t .. i t + t - 1] */
+    int common = d->n ? (d->rows[0].tp > 1 ? d->rows[0].tp : 1) : 1;
+    for (size_t i = 1; i < d->n; i++)
+        if ((d->rows[i].tp > 1 ? d->rows[i].tp : 1) != common) common = 0;
+    kvr_json_kv_u64(&j, "tp_degree", (uint64_t)common);
+    kvr_json_kv_str(&j, "mapping",
+                    "rows give mapping[i], the GPU of chunk i (chain position i); with "
+                    "tp_degree t > 1, mapping[r] is the GPU of stage r / t, shard r % t, and "
+                    "partition_tokens has p / t chunks, one per stage");
     kvr_json_object_end(&j);
     json_definitions(&j, d, "model");
     json_definitions(&j, d, "machine");

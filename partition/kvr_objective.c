@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_layout.h"
 #include "kvr_lookup_int.h"
 #include "kvr_search.h"
 #include "kvr_stats.h"
@@ -81,9 +82,13 @@ enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct k
     obj->n_trials = machine->noise.mode == KVR_NOISE_NONE || opts->trials < 1 ? 1 : opts->trials;
     obj->percentile = opts->percentile;
     obj->opts = *opts;
-    obj->plan = (struct kvr_plan){
-        .scheme = opts->scheme, .p = machine->n_gpus, .kv_forward = opts->kv_forward};
-    enum kvr_status st = open_sims(obj);
+    obj->plan = (struct kvr_plan){.scheme = opts->scheme,
+                                  .p = machine->n_gpus,
+                                  .kv_forward = opts->kv_forward,
+                                  .tp = opts->tp,
+                                  .sp = opts->sp};
+    enum kvr_status st = opts->tp > 0 ? kvr_layout_check(model, &obj->plan) : KVR_OK;
+    if (!st) st = open_sims(obj);
     if (st)
         kvr_objective_free(obj);
     else
@@ -96,13 +101,14 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
     struct kvr_plan *plan = &obj->plan;
     uint64_t sum = 0;
     obj->n_evals++;
-    for (int i = 0; i < plan->p; i++) {
+    int n = kvr_plan_stages(plan);
+    for (int i = 0; i < n; i++) {
         if (tokens[i] == 0) return INFINITY;
         sum += tokens[i];
     }
     if (sum != ctx || ctx > KVR_MAX_CTX) return INFINITY;
     plan->ctx = ctx;
-    memcpy(plan->tokens, tokens, (size_t)plan->p * sizeof *tokens);
+    memcpy(plan->tokens, tokens, (size_t)n * sizeof *tokens);
     double mean = 0;
     for (uint64_t t = 0; t < obj->n_trials; t++) {
         struct kvr_sim_result res;
@@ -134,16 +140,28 @@ uint64_t kvr_objective_evals(const struct kvr_objective *obj)
 
 int kvr_objective_p(const struct kvr_objective *obj)
 {
+    return kvr_plan_stages(&obj->plan);
+}
+
+int kvr_objective_tp(const struct kvr_objective *obj)
+{
+    return kvr_plan_tp(&obj->plan);
+}
+
+int kvr_objective_gpus(const struct kvr_objective *obj)
+{
     return obj->plan.p;
 }
 
 void kvr_search_start(const struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t *tokens)
 {
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_KVR, .p = obj->plan.p, .ctx = ctx};
+    struct kvr_plan plan = {
+        .scheme = KVR_SCHEME_KVR, .p = obj->plan.p, .ctx = ctx, .tp = obj->plan.tp};
     kvr_plan_balanced(&plan, &obj->model, &obj->machine.gpu);
     double frac[KVR_MAX_GPUS];
-    kvr_lookup_fractions(plan.tokens, plan.p, frac);
-    kvr_lookup_round(frac, plan.p, ctx, g, tokens);
+    int n = kvr_plan_stages(&plan);
+    kvr_lookup_fractions(plan.tokens, n, frac);
+    kvr_lookup_round(frac, n, ctx, g, tokens);
 }
 
 const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj)
@@ -186,6 +204,8 @@ enum kvr_status kvr_machine_permute(const struct kvr_machine *base, const int *m
             out->link_lat_s[i][j] = base->link_lat_s[map[i]][map[j]];
             out->noise.on[i][j] = base->noise.on[map[i]][map[j]];
         }
+    for (int i = 0; i < n; i++) out->gpu_of[i] = base->permuted ? base->gpu_of[map[i]] : map[i];
+    out->permuted = true;
     return KVR_OK;
 }
 
@@ -223,6 +243,12 @@ enum kvr_status kvr_objective_nofit_error(const struct kvr_objective *obj, uint6
     if (obj->n_nofit == 0)
         return kvr_error(KVR_ERR_RUNTIME, "search found no valid partition of %llu on %d ranks",
                          (unsigned long long)ctx, obj->plan.p);
+    if (obj->plan.tp > 1)
+        return kvr_error(KVR_ERR_NOFIT,
+                         "no partition of %llu tokens on %d GPUs as %d stages of tp %d fits in GPU "
+                         "memory: the best needs %.0f bytes on its fullest GPU, %.0f are available",
+                         (unsigned long long)ctx, obj->plan.p, kvr_plan_stages(&obj->plan),
+                         obj->plan.tp, obj->nofit_min_bytes, obj->nofit_avail_bytes);
     return kvr_error(KVR_ERR_NOFIT,
                      "no partition of %llu tokens on %d ranks fits in GPU memory: the best needs "
                      "%.0f bytes on its fullest rank, %.0f are available per rank",

@@ -35,6 +35,11 @@ struct kvr_objective_opts {
     uint64_t trials;                /* noise trials; 1 without noise */
     double percentile;              /* 0: the mean over trials; else in (0, 100] */
     enum kvr_kv_forward kv_forward; /* the chain's hand-off (whole by default) */
+    /* a hybrid layout (kvr_layout.h): 0 the plain scheme; t >= 1: p / t stages of t GPUs, the
+     * partition one chunk per stage (kvr_objective_p is the number of stages); sp: sequence
+     * parallelism inside the stages */
+    int tp;
+    bool sp;
 };
 
 struct kvr_objective; /* the simulator handles of every trial, and an evaluation count */
@@ -50,7 +55,11 @@ uint64_t kvr_objective_evals(const struct kvr_objective *obj);
 /* The hand-off mode the objective's plans use from now on (the search tries each, kvr search
  * --kv-forward auto). */
 void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f);
+/* The chunks of a partition: p, or a layout's p / t stages. */
 int kvr_objective_p(const struct kvr_objective *obj);
+/* The layout's t (1 without one) and the GPUs (p). */
+int kvr_objective_tp(const struct kvr_objective *obj);
+int kvr_objective_gpus(const struct kvr_objective *obj);
 uint64_t kvr_objective_trials(const struct kvr_objective *obj);
 const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj);
 /* The machine with the mapping applied: position i of the chain is its GPU i. */

@@ -16,18 +16,22 @@
  * the plain greedy, and the greedy on p-1 ranks with the last rank keeping one grain (it then
  * only waits for the last hop and runs the LM head: a short tail, which wins under noise). Greedy
  * cost: p log C cost-model calls per T; exact evaluations: O(p) per pass, each O(p L): about p^2
- * overall. */
+ * overall. Over a layout's stages (kvr_layout.h) a rank is a stage: its cycle is one shard's
+ * pre + attention + post plus the stage's TP all-reduces, its hop the shard's KV from stage i to
+ * i + 1 (positions i t -> (i + 1) t), its memory the shard's. */
 #include <math.h>
 #include <string.h>
 
 #include "kvr_cost.h"
 #include "kvr_lookup_int.h"
+#include "kvr_tp.h"
 #include "kvr_search.h"
 
 struct chain {
-    const struct kvr_model *m;
+    const struct kvr_model *m; /* one shard's model (the model itself at t = 1) */
     const struct kvr_machine *h;
-    int p;
+    int p, t;
+    double ar_s_per_byte, ar_lat_s; /* a layout's all-reduces per layer (0 at t = 1) */
     uint64_t ctx, g;
     double kvb;       /* KV bytes per token of one layer */
     double mem_bytes; /* what a rank may use: capacity less the reserve */
@@ -38,7 +42,18 @@ static double cycle_s(const struct chain *c, uint64_t s, uint64_t n)
 {
     const struct kvr_gpu *g = &c->h->gpu;
     return kvr_cost_pre_s(c->m, g, n) + kvr_cost_attn_s(c->m, g, s, n, KVR_MASK_CAUSAL) +
-           kvr_cost_post_s(c->m, g, n);
+           kvr_cost_post_s(c->m, g, n) + c->ar_lat_s + c->ar_s_per_byte * (double)n;
+}
+
+/* A stage's TP all-reduces per layer, ring over t (kvr_layout.c), read on stage 0's links:
+ * 2 (t - 1) steps of c d dtype / t bytes, one all-reduce for a parallel block, two else. */
+static void layout_costs(struct chain *c)
+{
+    if (c->t < 2) return;
+    double n_ar = c->m->parallel_attn ? 1 : 2, steps = 2.0 * (c->t - 1);
+    double row = (double)c->m->d_model * kvr_dtype_bytes(c->m->dtype) / c->t;
+    c->ar_lat_s = n_ar * steps * c->h->link_lat_s[0][1];
+    c->ar_s_per_byte = n_ar * steps * row / c->h->link_Bps[0][1];
 }
 
 /* The expected share of a noisy link as the transfer time sees it: E[1 / (1 - U s)] for U
@@ -55,8 +70,9 @@ static double mean_share(const struct kvr_machine *h, int i, int j)
  * (kvr_scheme_kvr.c's whole hand-off). */
 static double hop_s(const struct chain *c, int i, uint64_t s)
 {
+    int a = i * c->t, b = (i + 1) * c->t;
     double rows = (double)(s - kvr_window_first(c->m, s));
-    return kvr_link_overlap_s(c->h, i, i + 1, rows * c->kvb, mean_share(c->h, i, i + 1));
+    return kvr_link_overlap_s(c->h, a, b, rows * c->kvb, mean_share(c->h, a, b));
 }
 
 /* Rank m's chunk [s, e) fits in the bottleneck and in the GPU's memory (both decrease in s). */
@@ -226,14 +242,18 @@ enum kvr_status kvr_search_hier(struct kvr_objective *obj, uint64_t ctx,
     enum kvr_status st = kvr_search_check_ctx(obj, ctx);
     if (st) return st;
     uint64_t evals0 = kvr_objective_evals(obj), g = kvr_lookup_grain(p, ctx, o->granularity);
-    const struct kvr_model *m = kvr_objective_model(obj);
-    struct chain c = {.m = m,
+    struct kvr_model part;
+    int tp = kvr_objective_tp(obj);
+    kvr_tp_shard(kvr_objective_model(obj), tp, 0, &part);
+    struct chain c = {.m = &part,
                       .h = kvr_objective_machine(obj),
                       .p = p,
+                      .t = tp,
                       .ctx = ctx,
                       .g = g,
-                      .kvb = (double)kvr_model_kv_bytes_per_token_layer(m)};
+                      .kvb = (double)kvr_model_kv_bytes_per_token_layer(&part)};
     c.mem_bytes = c.h->gpu.mem_bytes - c.h->gpu.mem_reserve_bytes;
+    layout_costs(&c);
     struct scan s = {.obj = obj, .c = &c, .best_v = INFINITY};
     if (p > 1) {
         double t_one = cycle_s(&c, 0, ctx); /* everything on the last rank */
@@ -267,6 +287,7 @@ static struct chain make_chain(const struct kvr_model *m, const struct kvr_machi
     return (struct chain){.m = m,
                           .h = h,
                           .p = p,
+                          .t = 1,
                           .ctx = ctx,
                           .g = g,
                           .kvb = (double)kvr_model_kv_bytes_per_token_layer(m),

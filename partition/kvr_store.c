@@ -178,10 +178,54 @@ static const char *const migrations[] = {
     "ALTER TABLE plan ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';"
     "ALTER TABLE measurement ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';"
     "ALTER TABLE sweep_point ADD COLUMN kv_forward TEXT NOT NULL DEFAULT 'whole';",
+    /* 6 -> 7: hybrid layouts (#21). A plan's TP degree t joins its key (a row per t; the table
+     * is rebuilt, SQLite cannot alter a UNIQUE constraint); its partition has p / t chunks and
+     * its mapping gives the GPU of each rank stage * t + shard. Every earlier row is t = 1.
+     * Sweep points record t (0: the plain scheme). */
+    "CREATE TABLE plan_v7 ("
+    "  id INTEGER PRIMARY KEY, model TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  model_hash TEXT NOT NULL DEFAULT '', machine_hash TEXT NOT NULL DEFAULT '',"
+    "  stale INTEGER NOT NULL DEFAULT 0 CHECK (stale IN (0, 1)),"
+    "  p INTEGER NOT NULL CHECK (p >= 1), ctx_tokens INTEGER NOT NULL CHECK (ctx_tokens >= p),"
+    "  scheme TEXT NOT NULL, method TEXT NOT NULL, partition_tokens TEXT NOT NULL,"
+    "  granularity_tokens INTEGER NOT NULL, predicted_ttft_s REAL NOT NULL,"
+    "  evaluations INTEGER NOT NULL, search_wall_s REAL NOT NULL,"
+    "  run_id INTEGER NOT NULL REFERENCES run(id), mapping TEXT, fewer_p INTEGER,"
+    "  fewer_partition_tokens TEXT, fewer_mapping TEXT, fewer_predicted_ttft_s REAL,"
+    "  kv_forward TEXT NOT NULL DEFAULT 'whole',"
+    "  tp INTEGER NOT NULL DEFAULT 1 CHECK (tp >= 1 AND p % tp = 0),"
+    "  UNIQUE (model, machine, model_hash, machine_hash, p, ctx_tokens, scheme, method, tp));"
+    "INSERT INTO plan_v7 (id, model, machine, model_hash, machine_hash, stale, p, ctx_tokens,"
+    "  scheme, method, partition_tokens, granularity_tokens, predicted_ttft_s, evaluations,"
+    "  search_wall_s, run_id, mapping, fewer_p, fewer_partition_tokens, fewer_mapping,"
+    "  fewer_predicted_ttft_s, kv_forward)"
+    "  SELECT id, model, machine, model_hash, machine_hash, stale, p, ctx_tokens, scheme,"
+    "  method, partition_tokens, granularity_tokens, predicted_ttft_s, evaluations,"
+    "  search_wall_s, run_id, mapping, fewer_p, fewer_partition_tokens, fewer_mapping,"
+    "  fewer_predicted_ttft_s, kv_forward FROM plan;"
+    "DROP VIEW plan_table;"
+    "DROP TABLE plan;"
+    "ALTER TABLE plan_v7 RENAME TO plan;",
 };
 /* The rest of a migration, run right after it in the same transaction (ISO C bounds one
  * string literal at 4095 characters); NULL when none. */
-static const char *const migrations_rest[] = {NULL, NULL, NULL, NULL, NULL, NULL};
+static const char *const migrations_rest[] = {
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    "CREATE INDEX plan_names ON plan (model, machine, p, scheme, method);"
+    "CREATE VIEW plan_table AS"
+    "  SELECT plan.model, plan.machine, plan.model_hash, plan.machine_hash, plan.stale, plan.p,"
+    "         plan.tp, plan.ctx_tokens, plan.scheme, plan.method, plan.partition_tokens,"
+    "         plan.mapping, plan.predicted_ttft_s, plan.evaluations, plan.search_wall_s,"
+    "         run.version, run.host, run.started_unix_s"
+    "  FROM plan JOIN run ON run.id = plan.run_id;"
+    "ALTER TABLE sweep_point ADD COLUMN tp INTEGER NOT NULL DEFAULT 0;"
+    "DROP VIEW sweep_done; CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = "
+    "'done';"};
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
 _Static_assert(sizeof migrations_rest / sizeof migrations_rest[0] == N_MIGRATIONS,

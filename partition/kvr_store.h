@@ -16,7 +16,7 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 6
+#define KVR_STORE_SCHEMA_VERSION 7
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -48,6 +48,10 @@ struct kvr_plan_row {
     bool stale;          /* a migrated row whose definition did not match the current one */
     char kv_forward[16]; /* the chain's hand-off the plan was searched for ("" = whole) */
     int p;
+    /* the hybrid layout (schema 7, kvr_layout.h): TP degree t (0 and 1: the plain scheme; a row
+     * of a table without the column reads as 1); tokens has p / t chunks, one per stage, and
+     * mapping gives the GPU of each rank stage * t + shard */
+    int tp;
     uint64_t ctx_tokens, granularity_tokens;
     uint64_t tokens[KVR_MAX_GPUS];
     double predicted_ttft_s, search_wall_s;
@@ -62,10 +66,11 @@ struct kvr_plan_row {
     double fewer_predicted_ttft_s;
 };
 
-/* NULL strings and p = 0 match anything; stale rows are listed only with include_stale. */
+/* NULL strings and p = 0 match anything; stale rows are listed only with include_stale; tp 0
+ * matches t = 1 (the plain plans), -1 any t, else that t. */
 struct kvr_plan_filter {
     const char *model, *machine, *scheme, *method;
-    int p;
+    int p, tp;
     const char *model_hash, *machine_hash;
     bool include_stale;
 };
@@ -106,6 +111,9 @@ enum kvr_status kvr_store_settle_legacy(struct kvr_store *s, const int64_t *ids,
 enum kvr_status kvr_store_count_other_definitions(struct kvr_store *s,
                                                   const struct kvr_plan_filter *f, size_t *n);
 
+/* The chunks of a row's partition: p / t. */
+int kvr_plan_row_chunks(const struct kvr_plan_row *r);
+
 enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
                                       bool *exists);
 /* Writes rows in one transaction; replace overwrites rows with the same key, otherwise rows
@@ -128,6 +136,7 @@ struct kvr_sweep_point {
     double noise_share;
     uint64_t seed;
     int p, series_rank;
+    int tp; /* schema 7: the layout's TP degree (0: the plain scheme); tokens per stage */
     uint64_t ctx_tokens;
     /* results */
     char state[16], error[256];

@@ -114,7 +114,7 @@ enum kvr_status kvr_store_list_legacy(struct kvr_store *s, const struct kvr_plan
     if (st || !*n) return st;
     static const char sql[] = "SELECT id FROM plan WHERE model = ?1 AND machine = ?2 AND p = ?3 "
                               "AND ctx_tokens = ?4 AND scheme = ?5 AND method = ?6 "
-                              "AND model_hash = '' AND machine_hash = '' AND stale = 0";
+                              "AND model_hash = '' AND machine_hash = '' AND stale = 0 AND tp = 1";
     sqlite3_stmt *q = NULL;
     *ids = calloc(*n, sizeof **ids);
     int rc = *ids ? sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL) : SQLITE_NOMEM;

@@ -31,8 +31,14 @@ enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens
                      p);
 }
 
+int kvr_plan_row_chunks(const struct kvr_plan_row *r)
+{
+    return r->tp > 1 && r->p % r->tp == 0 ? r->p / r->tp : r->p;
+}
+
 static void bind_key(sqlite3_stmt *q, const struct kvr_plan_row *r)
 {
+    sqlite3_bind_int(q, 21, r->tp > 1 ? r->tp : 1);
     sqlite3_bind_text(q, 1, r->model, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, r->machine, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 3, r->p);
@@ -48,7 +54,7 @@ enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan
 {
     static const char sql[] = "SELECT 1 FROM plan WHERE model = ?1 AND machine = ?2 AND p = ?3 "
                               "AND ctx_tokens = ?4 AND scheme = ?5 AND method = ?6 "
-                              "AND model_hash = ?13 AND machine_hash = ?14";
+                              "AND model_hash = ?13 AND machine_hash = ?14 AND tp = ?21";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     bind_key(q, key);
@@ -131,9 +137,9 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
              "INSERT %s INTO plan (model, machine, p, ctx_tokens, scheme, method, "
              "partition_tokens, granularity_tokens, predicted_ttft_s, evaluations, "
              "search_wall_s, run_id, model_hash, machine_hash, mapping, fewer_p, "
-             "fewer_partition_tokens, fewer_mapping, fewer_predicted_ttft_s, kv_forward) VALUES "
-             "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-             "?19, ?20)",
+             "fewer_partition_tokens, fewer_mapping, fewer_predicted_ttft_s, kv_forward, tp) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+             "?18, ?19, ?20, ?21)",
              a->replace ? "OR REPLACE" : "OR IGNORE");
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
@@ -141,7 +147,7 @@ static enum kvr_status put_txn(struct kvr_store *s, void *arg)
     for (size_t i = 0; i < a->n && rc == SQLITE_DONE; i++) {
         const struct kvr_plan_row *r = &a->rows[i];
         char tokens[KVR_MAX_GPUS * 21];
-        kvr_store_format_tokens(r->tokens, r->p, tokens, sizeof tokens);
+        kvr_store_format_tokens(r->tokens, kvr_plan_row_chunks(r), tokens, sizeof tokens);
         sqlite3_reset(q);
         bind_key(q, r);
         sqlite3_bind_text(q, 7, tokens, -1, SQLITE_TRANSIENT);
@@ -198,8 +204,13 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
                          r->kv_forward);
     if (r->p < 1 || r->p > KVR_MAX_GPUS)
         return kvr_error(KVR_ERR_INPUT, "%s: plan row with p = %d", kvr_store_path(s), r->p);
+    r->tp = sqlite3_column_int(q, 21);
+    if (r->tp < 1 || r->p % r->tp)
+        return kvr_error(KVR_ERR_INPUT, "%s: plan row with tp = %d at p = %d", kvr_store_path(s),
+                         r->tp, r->p);
     const unsigned char *text = sqlite3_column_text(q, 6);
-    enum kvr_status st = kvr_store_parse_tokens(text ? (const char *)text : "", r->p, r->tokens);
+    enum kvr_status st =
+        kvr_store_parse_tokens(text ? (const char *)text : "", kvr_plan_row_chunks(r), r->tokens);
     if (!st) st = read_fewer(q, r);
     return st ? kvr_error_prefix(st, "%s: plan: ", kvr_store_path(s)) : KVR_OK;
 }
@@ -211,12 +222,13 @@ enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_
         "SELECT model, machine, p, ctx_tokens, scheme, method, partition_tokens, "
         "granularity_tokens, predicted_ttft_s, evaluations, search_wall_s, run_id, model_hash, "
         "machine_hash, stale, mapping, fewer_p, fewer_partition_tokens, fewer_mapping, "
-        "fewer_predicted_ttft_s, kv_forward FROM plan "
+        "fewer_predicted_ttft_s, kv_forward, tp FROM plan "
         "WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR machine = ?2) "
         "AND (?3 IS NULL OR scheme = ?3) AND (?4 IS NULL OR method = ?4) "
         "AND (?5 = 0 OR p = ?5) AND (?6 IS NULL OR model_hash = ?6) "
         "AND (?7 IS NULL OR machine_hash = ?7) AND (?8 OR stale = 0) "
-        "ORDER BY model, model_hash, machine, machine_hash, scheme, method, p, ctx_tokens";
+        "AND (?9 < 0 OR tp = max(?9, 1)) "
+        "ORDER BY model, model_hash, machine, machine_hash, scheme, method, p, tp, ctx_tokens";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     const char *texts[] = {f->model, f->machine, f->scheme, f->method};
@@ -225,6 +237,7 @@ enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_
     sqlite3_bind_text(q, 6, f->model_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 7, f->machine_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 8, f->include_stale);
+    sqlite3_bind_int(q, 9, f->tp);
     struct kvr_plan_row *out = NULL;
     size_t cnt = 0, cap = 0;
     enum kvr_status st = KVR_OK;

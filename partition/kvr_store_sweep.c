@@ -36,6 +36,7 @@ static void bind_add(sqlite3_stmt *q, size_t i, const void *arg)
     sqlite3_bind_int64(q, 17, (sqlite3_int64)x->seed);
     bind_text(q, 18, x->objective);
     bind_text(q, 19, x->kv_forward[0] ? x->kv_forward : "whole");
+    sqlite3_bind_int(q, 20, x->tp);
 }
 
 enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
@@ -44,8 +45,8 @@ enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr
     static const char sql[] =
         "INSERT OR IGNORE INTO sweep_point (sweep, point_key, figure, series, series_rank, model,"
         " machine, p, ctx_tokens, scheme, method, link_Bps, link_spec, link_from, noise_spec,"
-        " noise_share, seed, objective, state, kv_forward) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending', ?19)";
+        " noise_share, seed, objective, state, kv_forward, tp) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending', ?19, ?20)";
     return kvr_store_write_rows(s, sql, n, bind_add, pts);
 }
 
@@ -73,6 +74,7 @@ static void read_point(sqlite3_stmt *q, void *elem)
     x->seed = (uint64_t)sqlite3_column_int64(q, 17);
     kvr_store_column_text(q, 18, x->objective, sizeof x->objective);
     kvr_store_column_text(q, 19, x->state, sizeof x->state);
+    x->tp = sqlite3_column_int(q, 20);
 }
 
 enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *sweep,
@@ -81,7 +83,7 @@ enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *swee
     static const char sql[] =
         "SELECT id, sweep, point_key, figure, series, series_rank, model, machine, p, ctx_tokens,"
         " scheme, method, link_Bps, link_spec, link_from, noise_spec, noise_share, seed,"
-        " objective, state FROM sweep_point WHERE sweep = ?1 AND state NOT IN ('done', "
+        " objective, state, tp FROM sweep_point WHERE sweep = ?1 AND state NOT IN ('done', "
         "'infeasible') ORDER BY id";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
@@ -96,7 +98,8 @@ static void bind_finish(sqlite3_stmt *q, size_t i, const void *arg)
 {
     const struct kvr_sweep_point *x = (const struct kvr_sweep_point *)arg + i;
     char tokens[KVR_MAX_GPUS * 21];
-    kvr_store_format_tokens(x->tokens, x->p, tokens, sizeof tokens);
+    int chunks = x->tp > 1 && x->p % x->tp == 0 ? x->p / x->tp : x->p;
+    kvr_store_format_tokens(x->tokens, chunks, tokens, sizeof tokens);
     sqlite3_bind_int64(q, 1, x->id);
     bind_text(q, 2, x->state);
     bind_text(q, 3, tokens);

@@ -41,18 +41,6 @@ static double eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t n_queri
     return pow((double)n_queries, 1 - a) * pow(pairs / (double)n_queries, a);
 }
 
-static double pairs_of(uint64_t s, uint64_t c, enum kvr_mask mask)
-{
-    return mask == KVR_MASK_DENSE ? (double)c * (double)(s + c)
-                                  : (double)c * (double)s + (double)c * (c + 1) / 2.0;
-}
-
-double kvr_cost_eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t s, uint64_t c,
-                         enum kvr_mask mask)
-{
-    return eff_rows(g, op, c, pairs_of(s, c, mask));
-}
-
 /* The pairs the op computes (kvr_op_cost's): a sliding window's, not the causal count. */
 double kvr_cost_model_eff_rows(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
                                uint64_t s, uint64_t c, enum kvr_mask mask)
@@ -97,6 +85,12 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
                                  eff_rows(g, (enum kvr_op)op, n_queries, (double)pairs));
     }
     return t;
+}
+
+double kvr_cost_ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
+                      enum kvr_op last, uint64_t c)
+{
+    return ops_s(m, g, first, last, 0, c, KVR_MASK_CAUSAL);
 }
 
 double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c)

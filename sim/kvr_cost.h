@@ -21,12 +21,9 @@ double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum 
 double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
                            const struct kvr_op_cost *c, double rows);
 
-/* The rows that set op's efficiency for a chunk of c tokens after s (see above), without a
- * sliding window (the causal or dense pair count); for a model use kvr_cost_model_eff_rows. */
-double kvr_cost_eff_rows(const struct kvr_gpu *g, enum kvr_op op, uint64_t s, uint64_t c,
-                         enum kvr_mask mask);
-/* The same with model m's pairs (kvr_model_attn_pairs: its sliding window honoured), as every
- * op time of the simulator uses them. */
+/* The rows that set op's efficiency for a chunk of c tokens after s (see above), with model m's
+ * pairs (kvr_model_attn_pairs: its sliding window honoured), as every op time of the simulator
+ * uses them. */
 double kvr_cost_model_eff_rows(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
                                uint64_t s, uint64_t c, enum kvr_mask mask);
 
@@ -39,6 +36,9 @@ double kvr_cost_attn_s(const struct kvr_model *m, const struct kvr_gpu *g, uint6
 /* Attention of n_queries against n_keys with `pairs` computed pairs (ring blocks). */
 double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t n_queries,
                              uint64_t n_keys, uint64_t pairs);
+/* Ops [first, last] (none of them attention) for c tokens: what pre and post sum. */
+double kvr_cost_ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
+                      enum kvr_op last, uint64_t c);
 double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
 double kvr_cost_embed_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
 double kvr_cost_head_s(const struct kvr_model *m,

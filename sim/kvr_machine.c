@@ -261,3 +261,9 @@ enum kvr_status kvr_machine_validate(const struct kvr_machine *m)
                          m->noise.share);
     return kvr_gpu_validate(&m->gpu);
 }
+
+int kvr_machine_node(const struct kvr_machine *m, int i)
+{
+    int g = m->permuted ? m->gpu_of[i] : i;
+    return m->gpus_per_node > 0 ? g / m->gpus_per_node : 0;
+}

@@ -67,7 +67,14 @@ struct kvr_machine {
     double link_Bps[KVR_MAX_GPUS][KVR_MAX_GPUS];
     double link_lat_s[KVR_MAX_GPUS][KVR_MAX_GPUS];
     struct kvr_noise noise;
+    /* Seen from chain positions (kvr_machine_permute): position i is GPU gpu_of[i] of the
+     * topology; when !permuted, GPU i. Not part of the profile (nor of its hash). */
+    bool permuted;
+    int gpu_of[KVR_MAX_GPUS];
 };
+
+/* The node of position i (its GPU's, under a permutation). */
+int kvr_machine_node(const struct kvr_machine *m, int i);
 
 int kvr_machine_preset_count(void);
 const struct kvr_machine *kvr_machine_preset_at(int i);

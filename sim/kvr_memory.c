@@ -1,4 +1,5 @@
-/* Memory per rank: weights (full for the context-parallel schemes, a shard for tp), the KV
+/* Memory per rank: weights (full for the context-parallel schemes, a shard for tp and for a
+ * layout's stages: weights / t), the KV
  * cache the rank holds at the end of the prefill (all layers), and peak activations:
  *   act = tokens * dtype * (2 d + max(q + 2 kv, (mlp matrices + 1) * d_ffn)) + vocab * 4
  * (residual stream, normed input, and the widest intermediate: QKV output or the MLP's up
@@ -38,7 +39,9 @@ void kvr_sim_memory(struct kvr_sim *sim, const struct kvr_plan *plan)
     for (int r = 0; r < plan->p; r++) {
         struct kvr_rank_result *rr = &res->rank[r];
         struct kvr_model part = *m;
-        if (sim->sharded) kvr_tp_shard(m, plan->p, r, &part);
+        if (sim->sharded) /* tp: p shards; a layout: t per stage */
+            kvr_tp_shard(m, sim->tp_t > 0 ? sim->tp_t : plan->p, sim->tp_t > 0 ? r % sim->tp_t : r,
+                         &part);
         double all = sim->kv_tokens[r], one = sim->kv_flight_tokens[r];
         double kvb = (double)kvr_model_kv_bytes_per_token_layer(&part);
         rr->weight_bytes = (double)kvr_model_weight_bytes(&part);

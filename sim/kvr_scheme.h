@@ -20,6 +20,7 @@ enum {
     KVR_SO_ZIGZAG = 1 << 4,    /* 2p zig-zag chunks: ctx >= 2p */
     KVR_SO_SHARDED = 1 << 5,   /* weights sharded over the p ranks */
     KVR_SO_FORWARD = 1 << 6,   /* the KV hand-off mode of a chain (--kv-forward) */
+    KVR_SO_LAYOUT = 1 << 7,    /* runs over p/t stages of TP groups (--tp; sim/kvr_layout.h) */
 };
 
 /* How a chain hands the KV cache on (schemes with KVR_SO_FORWARD; the plan's kv_forward):
@@ -106,6 +107,7 @@ enum kvr_scheme_filter {
     KVR_LIST_SEARCHED,  /* those the partition search optimises */
     KVR_LIST_SIM,       /* every scheme, and NAME-even / NAME-balanced where allowed */
     KVR_LIST_SERIES,    /* kvr_plan_series' names */
+    KVR_LIST_LAYOUT,    /* those with a hybrid layout (KVR_SO_LAYOUT) */
 };
 /* "single, tsp, ..." for help and error messages. */
 void kvr_scheme_list_text(enum kvr_scheme_filter which, char *buf, size_t cap);

@@ -13,10 +13,14 @@
  * b = (i-j) mod p, passes them on as above and attends them to its own K/V, keeping the
  * partial output and LSE; after the p steps the partials go back to their owners in p-1
  * pairwise rounds (ring_return), each merged as it arrives; finish, post.
- * Rank 0 holds chunk 2p-1, so the last token: it computes the logits. */
+ * Rank 0 holds chunk 2p-1, so the last token: it computes the logits.
+ * Over a layout's stages (kvr_layout.h) the ring's members are the n = p / t stages: shard j's
+ * ring runs over shard j of every stage (t rings side by side, on one shard's heads), and each
+ * stage's post has its TP all-reduces; with t = 1 every loop is the plain scheme's. */
 #include <string.h>
 
 #include "kvr_cost.h"
+#include "kvr_layout.h"
 #include "kvr_sim_int.h"
 
 uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1)
@@ -44,9 +48,10 @@ void kvr_zigzag_chunks(uint64_t ctx, int p, int i, uint64_t lo[2], uint64_t hi[2
 
 void kvr_plan_zigzag(struct kvr_plan *plan)
 {
-    for (int i = 0; i < plan->p; i++) {
+    int n = kvr_plan_stages(plan);
+    for (int i = 0; i < n; i++) {
         uint64_t lo[2], hi[2];
-        kvr_zigzag_chunks(plan->ctx, plan->p, i, lo, hi);
+        kvr_zigzag_chunks(plan->ctx, n, i, lo, hi);
         plan->tokens[i] = hi[0] - lo[0] + hi[1] - lo[1];
     }
 }
@@ -82,13 +87,14 @@ static uint64_t model_window(const struct kvr_model *m)
     return m->sliding_window;
 }
 
-/* Causal pairs of rank qi's queries against rank ki's keys; with a sliding window w the pairs
- * with i - j >= w drop out: the causal pairs of the same queries against the keys shifted by w. */
-static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64_t w)
+/* Causal pairs of stage qi's queries against stage ki's keys (n stages); with a sliding window
+ * w the pairs with i - j >= w drop out: the causal pairs of the same queries against the keys
+ * shifted by w. */
+static uint64_t zigzag_pairs(uint64_t ctx, int n, int qi, int ki, uint64_t w)
 {
     uint64_t qlo[2], qhi[2], klo[2], khi[2], sum = 0;
-    kvr_zigzag_chunks(plan->ctx, plan->p, qi, qlo, qhi);
-    kvr_zigzag_chunks(plan->ctx, plan->p, ki, klo, khi);
+    kvr_zigzag_chunks(ctx, n, qi, qlo, qhi);
+    kvr_zigzag_chunks(ctx, n, ki, klo, khi);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
             sum += kvr_pairs_between(qlo[a], qhi[a], klo[b], khi[b]);
@@ -99,20 +105,19 @@ static uint64_t zigzag_pairs(const struct kvr_plan *plan, int qi, int ki, uint64
 
 /* Each rank keeps its own tokens' KV (all layers) and the workspace of one layer, counted as
  * KV tokens of in-flight memory: pass-KV two K/V blocks (the one in hand, the one arriving)
- * and two fp32 output slots (the running output, a partial); pass-Q two query blocks and p + 2
- * output slots (running, received, one per other rank's queries). */
-static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan)
+ * and two fp32 output slots (the running output, a partial); pass-Q two query blocks and n + 2
+ * output slots (running, received, one per other stage's queries). One shard's heads. */
+static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan, const struct kvr_stages *S)
 {
-    const struct kvr_model *m = sim->model;
+    const struct kvr_model *m = &S->part;
     double biggest = 0, kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
     double elem = kvb / (2.0 * m->n_kv_heads * m->head_dim);
     double q_row = (double)m->n_heads * m->head_dim * elem,
            o_row = m->n_heads * (m->head_dim + 1) * 4.0;
     for (int i = 0; i < plan->p; i++)
         if (sim->res->rank[i].tokens > biggest) biggest = (double)sim->res->rank[i].tokens;
-    double flight = plan->ring_pass == KVR_RING_PASS_Q
-                        ? biggest * (2 * q_row + (plan->p + 2) * o_row)
-                        : biggest * (2 * kvb + 2 * o_row);
+    double flight = plan->ring_pass == KVR_RING_PASS_Q ? biggest * (2 * q_row + (S->n + 2) * o_row)
+                                                       : biggest * (2 * kvb + 2 * o_row);
     for (int i = 0; i < plan->p; i++)
         sim->kv_tokens[i] = (double)sim->res->rank[i].tokens,
         sim->kv_flight_tokens[i] = flight / kvb;
@@ -125,88 +130,95 @@ static double elementwise_s(const struct kvr_gpu *g, double rows, double bytes)
     return kvr_cost_op_s(g, &x, KVR_CLASS_ELEMENTWISE, rows);
 }
 
-/* One rank's per-layer costs and its blocks' sizes. */
+/* One stage's per-layer costs and its blocks' sizes (one shard's heads). */
 struct ring_costs {
-    double pre[KVR_MAX_GPUS], post[KVR_MAX_GPUS], merge[KVR_MAX_GPUS], finish[KVR_MAX_GPUS];
-    double pack[KVR_MAX_GPUS];
+    struct kvr_stage_cost sc[KVR_MAX_GPUS];
+    double merge[KVR_MAX_GPUS], finish[KVR_MAX_GPUS], pack[KVR_MAX_GPUS];
     double block_bytes[KVR_MAX_GPUS];        /* what travels at a step: K/V, or Q */
     double partial_bytes[KVR_MAX_GPUS];      /* pass-Q: a partial output and its LSE (fp32) */
     double attn[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* queries of i against keys of k */
 };
 
-static void ring_costs(struct kvr_sim *sim, const struct kvr_plan *plan, struct ring_costs *rc)
+static void ring_costs(struct kvr_sim *sim, const struct kvr_plan *plan, const struct kvr_stages *S,
+                       struct ring_costs *rc)
 {
-    const struct kvr_model *m = sim->model;
+    const struct kvr_model *m = &S->part;
     const struct kvr_gpu *g = &sim->machine->gpu;
     double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
     double elem = kvb / (2.0 * m->n_kv_heads * m->head_dim), qw = (double)m->n_heads * m->head_dim;
-    for (int i = 0; i < plan->p; i++) {
-        double n = (double)sim->res->rank[i].tokens;
-        rc->pre[i] = kvr_cost_pre_s(m, g, (uint64_t)n);
-        rc->post[i] = kvr_cost_post_s(m, g, (uint64_t)n);
+    for (int i = 0; i < S->n; i++) {
+        double n = (double)sim->res->rank[i * S->t].tokens;
+        kvr_stage_cost(sim, S, (uint64_t)n, &rc->sc[i]);
         rc->merge[i] = elementwise_s(g, n, 3 * n * (qw + m->n_heads) * 4);
         rc->finish[i] = elementwise_s(g, n, n * qw * (4 + elem));
         rc->pack[i] = elementwise_s(g, n, 2 * n * qw * elem);
         rc->block_bytes[i] = plan->ring_pass == KVR_RING_PASS_Q ? n * qw * elem : n * kvb;
         rc->partial_bytes[i] = n * (qw + m->n_heads) * 4;
     }
-    for (int i = 0; i < plan->p; i++)
-        for (int k = 0; k < plan->p; k++) {
-            uint64_t pairs = zigzag_pairs(plan, i, k, model_window(m));
-            rc->attn[i][k] = pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i].tokens,
-                                                           sim->res->rank[k].tokens, pairs)
+    for (int i = 0; i < S->n; i++)
+        for (int k = 0; k < S->n; k++) {
+            uint64_t pairs = zigzag_pairs(plan->ctx, S->n, i, k, model_window(m));
+            rc->attn[i][k] = pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i * S->t].tokens,
+                                                           sim->res->rank[k * S->t].tokens, pairs)
                                    : 0;
         }
 }
 
-/* The p steps of one layer: the block of rank (i-j) mod p in hand at step j; pass-KV attends
- * this rank's queries to it and merges, pass-Q attends its queries to this rank's keys. */
+/* The n steps of one layer: the block of stage (i-j) mod n in hand at step j; pass-KV attends
+ * this stage's queries to it and merges, pass-Q attends its queries to this stage's keys. Shard
+ * q of stage i sends to shard q of stage i+1. */
 static void ring_steps(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
-                       const struct ring_costs *rc, int l, double *link_free)
+                       const struct kvr_stages *S, const struct ring_costs *rc, int l,
+                       double *link_free)
 {
-    const int p = plan->p;
+    const int n = S->n, t = S->t;
     bool q = plan->ring_pass == KVR_RING_PASS_Q;
-    for (int j = 0; j < p; j++) {
+    for (int j = 0; j < n; j++) {
         double enter[KVR_MAX_GPUS], arrive[KVR_MAX_GPUS];
         memcpy(enter, c->t, sizeof enter);
-        for (int i = 0; j + 1 < p && i < p; i++) {
-            int b = ((i - j) % p + p) % p, to = (i + 1) % p;
-            double start = enter[i] > enter[to] ? enter[i] : enter[to];
-            arrive[to] =
-                kvr_sim_send(sim, &link_free[i], i, to, l, start, rc->block_bytes[b], true);
+        for (int h = 0; j + 1 < n && h < t; h++)
+            for (int i = 0; i < n; i++) {
+                int b = ((i - j) % n + n) % n, x = i * t + h, to = (i + 1) % n * t + h;
+                double start = enter[x] > enter[to] ? enter[x] : enter[to];
+                arrive[to] =
+                    kvr_sim_send(sim, &link_free[x], x, to, l, start, rc->block_bytes[b], true);
+            }
+        for (int r = 0; r < plan->p; r++) {
+            int i = r / t, b = ((i - j) % n + n) % n;
+            kvr_sim_compute(sim, c, r, l, "attn", q ? rc->attn[b][i] : rc->attn[i][b]);
+            if (j > 0 && !q) kvr_sim_compute(sim, c, r, l, "merge", rc->merge[i]);
         }
-        for (int i = 0; i < p; i++) {
-            int b = ((i - j) % p + p) % p;
-            kvr_sim_compute(sim, c, i, l, "attn", q ? rc->attn[b][i] : rc->attn[i][b]);
-            if (j > 0 && !q) kvr_sim_compute(sim, c, i, l, "merge", rc->merge[i]);
-        }
-        for (int i = 0; j + 1 < p && i < p; i++) {
-            double done = arrive[i] > arrive[(i + 1) % p] ? arrive[i] : arrive[(i + 1) % p];
-            kvr_sim_wait_until(sim, c, i, l, done);
+        for (int r = 0; j + 1 < n && r < plan->p; r++) {
+            int nx = (r / t + 1) % n * t + r % t;
+            double done = arrive[r] > arrive[nx] ? arrive[r] : arrive[nx];
+            kvr_sim_wait_until(sim, c, r, l, done);
         }
     }
 }
 
-/* pass-Q: every partial back to its owner in p-1 rounds; in round j rank i sends the partial
- * of block i-j to its owner and receives its own from rank i+j (one group), each transfer once
- * both ends are in the round, at full speed (nothing computes meanwhile); a rank leaves the
- * round when its send and its receive are done, merges what it received, and enters the
- * next. */
+/* pass-Q: every partial back to its owner in n-1 rounds; in round j stage i sends the partial
+ * of block i-j to its owner and receives its own from stage i+j (one group, shard to shard),
+ * each transfer once both ends are in the round, at full speed (nothing computes meanwhile); a
+ * rank leaves the round when its send and its receive are done, merges what it received, and
+ * enters the next. */
 static void ring_return(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
-                        const struct ring_costs *rc, int l, double *link_free)
+                        const struct kvr_stages *S, const struct ring_costs *rc, int l,
+                        double *link_free)
 {
-    const int p = plan->p;
+    const int n = S->n, t = S->t;
     double sent[KVR_MAX_GPUS];
-    for (int j = 1; j < p; j++) {
-        for (int i = 0; i < p; i++) {
-            int b = ((i - j) % p + p) % p;
-            double start = c->t[i] > c->t[b] ? c->t[i] : c->t[b];
-            sent[i] = kvr_sim_send(sim, &link_free[i], i, b, l, start, rc->partial_bytes[b], false);
-        }
-        for (int i = 0; i < p; i++) {
-            double got = sent[(i + j) % p];
-            kvr_sim_wait_until(sim, c, i, l, sent[i] > got ? sent[i] : got);
-            kvr_sim_compute(sim, c, i, l, "merge", rc->merge[i]);
+    for (int j = 1; j < n; j++) {
+        for (int h = 0; h < t; h++)
+            for (int i = 0; i < n; i++) {
+                int b = ((i - j) % n + n) % n, x = i * t + h, to = b * t + h;
+                double start = c->t[x] > c->t[to] ? c->t[x] : c->t[to];
+                sent[x] =
+                    kvr_sim_send(sim, &link_free[x], x, to, l, start, rc->partial_bytes[b], false);
+            }
+        for (int r = 0; r < plan->p; r++) {
+            double got = sent[(r / t + j) % n * t + r % t];
+            kvr_sim_wait_until(sim, c, r, l, sent[r] > got ? sent[r] : got);
+            kvr_sim_compute(sim, c, r, l, "merge", rc->merge[r / t]);
         }
     }
 }
@@ -215,32 +227,33 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
 {
     const struct kvr_model *m = sim->model;
     const struct kvr_gpu *g = &sim->machine->gpu;
-    const int p = plan->p;
+    struct kvr_stages S;
+    kvr_sim_stages(sim, plan, &S);
     static _Thread_local struct ring_costs rc;
     double link_free[KVR_MAX_GPUS] = {0};
     struct kvr_clocks c = {{0}};
-    for (int i = 0; i < p; i++) {
+    for (int r = 0; r < plan->p; r++) {
         uint64_t lo[2], hi[2];
-        kvr_zigzag_chunks(plan->ctx, p, i, lo, hi);
+        kvr_zigzag_chunks(plan->ctx, S.n, r / S.t, lo, hi);
         uint64_t n = hi[0] - lo[0] + hi[1] - lo[1];
-        sim->res->rank[i].tokens = n;
-        kvr_sim_compute(sim, &c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
+        sim->res->rank[r].tokens = n;
+        kvr_sim_compute(sim, &c, r, -1, "embed", kvr_cost_embed_s(m, g, n));
     }
-    kv_held(sim, plan);
+    kv_held(sim, plan, &S);
     sim->res->ring_pass = plan->ring_pass;
-    ring_costs(sim, plan, &rc);
+    ring_costs(sim, plan, &S, &rc);
     bool q = plan->ring_pass == KVR_RING_PASS_Q;
     for (int l = 0; l < (int)m->n_layers; l++) {
-        for (int i = 0; i < p; i++) {
-            kvr_sim_compute(sim, &c, i, l, "pre", rc.pre[i]);
-            if (q) kvr_sim_compute(sim, &c, i, l, "pack", rc.pack[i]);
+        for (int r = 0; r < plan->p; r++) {
+            kvr_sim_compute(sim, &c, r, l, "pre", rc.sc[r / S.t].pre);
+            if (q) kvr_sim_compute(sim, &c, r, l, "pack", rc.pack[r / S.t]);
         }
-        ring_steps(sim, &c, plan, &rc, l, link_free);
-        if (q) ring_return(sim, &c, plan, &rc, l, link_free);
-        for (int i = 0; i < p; i++) {
-            /* the output written out, then the rest of the layer: the executor's "post" */
-            kvr_sim_compute(sim, &c, i, l, "post", rc.finish[i] + rc.post[i]);
-        }
+        ring_steps(sim, &c, plan, &S, &rc, l, link_free);
+        if (q) ring_return(sim, &c, plan, &S, &rc, l, link_free);
+        /* the output written out, then the rest of the layer: the executor's "post" */
+        for (int i = 0; i < S.n; i++)
+            kvr_sim_stage_post(sim, &c, &S, &rc.sc[i], i, l, sim->res->rank[i * S.t].tokens,
+                               rc.finish[i]);
     }
     kvr_sim_finish(sim, &c, plan, 0); /* rank 0 holds the last chunk, so the last token */
 }

@@ -12,7 +12,8 @@ static double tp_ops_s(const struct kvr_model *full, const struct kvr_model *par
         bool replicated = o == KVR_OP_NORM_ATTN || o == KVR_OP_NORM_MLP || o == KVR_OP_RESIDUAL;
         struct kvr_op_cost x;
         if (kvr_op_cost(replicated ? full : part, o, 0, n, KVR_MASK_CAUSAL, &x) == KVR_OK)
-            t += kvr_cost_model_op_s(full, g, o, &x, (double)n);
+            t += kvr_cost_model_op_s(full, g, o, &x,
+                                     kvr_cost_model_eff_rows(full, g, o, 0, n, KVR_MASK_CAUSAL));
     }
     return t;
 }

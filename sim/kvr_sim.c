@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_layout.h"
 #include "kvr_units.h"
 
 const char *kvr_event_kind_name(enum kvr_event_kind k)
@@ -17,9 +18,9 @@ const char *kvr_event_kind_name(enum kvr_event_kind k)
 
 void kvr_plan_even(struct kvr_plan *plan)
 {
-    for (int i = 0; i < plan->p; i++)
-        plan->tokens[i] =
-            plan->ctx / (uint64_t)plan->p + ((uint64_t)i < plan->ctx % (uint64_t)plan->p);
+    int n = kvr_plan_stages(plan);
+    for (int i = 0; i < n; i++)
+        plan->tokens[i] = plan->ctx / (uint64_t)n + ((uint64_t)i < plan->ctx % (uint64_t)n);
 }
 
 /* Seconds per token of a layer's token-local work and per attention pair, at the GPU's
@@ -59,15 +60,15 @@ static double prefix_end(double a, double b, double w, double f)
 void kvr_plan_balanced(struct kvr_plan *plan, const struct kvr_model *m, const struct kvr_gpu *g)
 {
     double a, b, C = (double)plan->ctx, w = (double)m->sliding_window;
-    balance_coefficients(m, g, &a, &b);
+    balance_coefficients(m, g, &a, &b); /* a stage's shards scale a and b alike by 1/t */
     double total = prefix_work(a, b, w, C);
     uint64_t prev = 0;
-    for (int i = 0; i < plan->p; i++) {
-        double f = total * (i + 1) / plan->p;
+    int n = kvr_plan_stages(plan);
+    for (int i = 0; i < n; i++) {
+        double f = total * (i + 1) / n;
         double S = prefix_end(a, b, w, f);
-        uint64_t end = i + 1 == plan->p ? plan->ctx : (uint64_t)llround(S);
-        uint64_t lo = prev + 1,
-                 hi = plan->ctx - (uint64_t)(plan->p - 1 - i); /* keep chunks non-empty */
+        uint64_t end = i + 1 == n ? plan->ctx : (uint64_t)llround(S);
+        uint64_t lo = prev + 1, hi = plan->ctx - (uint64_t)(n - 1 - i); /* keep chunks non-empty */
         end = end < lo ? lo : end > hi ? hi : end;
         plan->tokens[i] = end - prev;
         prev = end;
@@ -87,7 +88,12 @@ enum kvr_status kvr_plan_parse_partition(struct kvr_plan *plan, const char *text
             return kvr_error_prefix(KVR_ERR_INPUT, "--partition: ");
         n++;
     }
-    if (n != plan->p)
+    if (plan->tp > 1 && n != kvr_plan_stages(plan))
+        return kvr_error(KVR_ERR_INPUT,
+                         "--partition '%s' has %d chunks, but the plan has %d stages (--gpus %d / "
+                         "--tp %d)",
+                         text, n, kvr_plan_stages(plan), plan->p, plan->tp);
+    if (plan->tp <= 1 && n != plan->p)
         return kvr_error(KVR_ERR_INPUT, "--partition '%s' has %d chunks, but --gpus is %d", text, n,
                          plan->p);
     return KVR_OK;
@@ -109,11 +115,16 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     if (plan->ctx < (uint64_t)plan->p)
         return kvr_error(KVR_ERR_INPUT, "ctx %llu < p = %d: every rank needs a token at least",
                          (unsigned long long)plan->ctx, plan->p);
-    if ((d->options & KVR_SO_ZIGZAG) && plan->ctx < 2 * (uint64_t)plan->p)
+    if (plan->tp < 0 || (plan->tp > 0 && (plan->tp > plan->p || plan->p % plan->tp)))
+        return kvr_error(KVR_ERR_INPUT, "--tp %d does not divide p = %d", plan->tp, plan->p);
+    if (plan->tp > 1 && !kvr_layout_scheme_ok(plan->scheme))
+        return kvr_error(KVR_ERR_INPUT, "--tp: scheme %s has no tensor-parallel layout", d->name);
+    int n = kvr_plan_stages(plan);
+    if ((d->options & KVR_SO_ZIGZAG) && plan->ctx < 2 * (uint64_t)n)
         return kvr_error(KVR_ERR_INPUT, "%s needs ctx >= 2p (%d) for zig-zag chunks", d->name,
-                         2 * plan->p);
+                         2 * n);
     uint64_t sum = 0;
-    for (int i = 0; i < plan->p; i++) {
+    for (int i = 0; i < n; i++) {
         if (plan->tokens[i] == 0) return kvr_error(KVR_ERR_INPUT, "partition chunk %d is empty", i);
         sum += plan->tokens[i];
     }
@@ -210,6 +221,7 @@ static const kvr_sim_scheme_fn entries[KVR_N_SCHEMES] = {
  * multiple of the KV heads (each then replicated on p / kv ranks, as vLLM does for MQA/GQA). */
 enum kvr_status kvr_plan_check_model(const struct kvr_plan *plan, const struct kvr_model *m)
 {
+    if (plan->tp > 0) return kvr_layout_check(m, plan);
     if (plan->scheme != KVR_SCHEME_TP) return KVR_OK;
     uint32_t p = (uint32_t)plan->p, kv = m->n_kv_heads;
     if (m->n_heads % p != 0 || (kv % p != 0 && p % kv != 0))
@@ -254,6 +266,7 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
     for (int r = 0; r < plan->p; r++)
         sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0;
     sim->sharded = false;
+    sim->tp_t = 0;
     entries[plan->scheme](sim, plan);
     double flops = 0;
     if ((st = prefill_flops_d(sim->model, plan->ctx, &flops))) return st;

@@ -28,9 +28,15 @@ struct kvr_plan {
                                        (KVR_SO_PARTITION) use it, the others split evenly */
     enum kvr_ring_pass ring_pass;   /* ring only */
     enum kvr_kv_forward kv_forward; /* the chain's hand-off (KVR_SO_FORWARD); whole (0) else */
+    /* A hybrid layout (kvr_layout.h): 0 = the scheme as it is; t >= 1 = p / t stages, each a
+     * Megatron tensor-parallel group of t GPUs, tokens[] one chunk per stage (t = 1: the same
+     * plan); sp: Megatron's sequence parallelism inside the stages (t > 1 only). */
+    int tp;
+    bool sp;
 };
 
-/* Even split of ctx over p ranks (the first ctx % p ranks get one more token). */
+/* Even split of ctx over p ranks (over the p / t stages of a layout) (the first ctx % p ranks get
+ * one more token). */
 void kvr_plan_even(struct kvr_plan *plan);
 /* The closed-form split that gives every rank equal compute time, linear plus attention:
  * with a = seconds per token of the token-local work and b = seconds per attention pair, rank i
@@ -75,6 +81,8 @@ struct kvr_sim_result {
     double ttft_s;
     double lower_bound_s; /* total causal prefill FLOPs / (p * peak) */
     double bytes_sent_total;
+    double bytes_inter_node; /* of those, what crosses between nodes (kvr_machine_node; a ring
+                                collective: its hops that do, each bytes_total / n) */
     double mem_available_bytes;
     enum kvr_ring_pass ring_pass; /* ring: the pass simulated (kv or q, auto resolved) */
     struct kvr_rank_result rank[KVR_MAX_GPUS];

@@ -34,6 +34,8 @@ double kvr_sim_send(struct kvr_sim *sim, double *link_free, int r, int peer, int
     kvr_sim_event(sim, r, layer, KVR_EV_SEND, "kv", start, start + dur, bytes, peer);
     sim->res->rank[r].comm_s += dur;
     sim->res->bytes_sent_total += bytes;
+    if (kvr_machine_node(sim->machine, r) != kvr_machine_node(sim->machine, peer))
+        sim->res->bytes_inter_node += bytes;
     *link_free = start + dur;
     return start + dur;
 }
@@ -60,6 +62,9 @@ void kvr_sim_collective(struct kvr_sim *sim, struct kvr_clocks *c, int p, int la
         sim->res->rank[r].comm_s += dur;
     }
     sim->res->bytes_sent_total += bytes_total;
+    for (int r = 0; p > 1 && r < p; r++)
+        if (kvr_machine_node(sim->machine, r) != kvr_machine_node(sim->machine, (r + 1) % p))
+            sim->res->bytes_inter_node += bytes_total / p;
 }
 
 void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,

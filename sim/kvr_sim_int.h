@@ -17,6 +17,7 @@ struct kvr_sim {
      * whether the weights are sharded over the ranks */
     double kv_tokens[KVR_MAX_GPUS], kv_flight_tokens[KVR_MAX_GPUS];
     bool sharded;
+    int tp_t; /* a layout's TP degree (rank r holds shard r % tp_t); 0: tp's p shards */
 };
 
 /* The simulator entry of a scheme (the `sim` column). */
@@ -56,6 +57,39 @@ void kvr_sim_finish(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_
 void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,
                                const struct kvr_plan *plan, double *pre, double *attn,
                                double *post);
+
+/* The stages of a plan (kvr_layout.h): t GPUs each, n of them; rank i * t + j is shard j of
+ * stage i; part is one shard's model (every shard alike: t divides the heads), the model itself
+ * when t = 1. kvr_sim_stages fills it and tells the memory model. */
+struct kvr_stages {
+    int t, n;
+    bool sp;
+    struct kvr_model part;
+};
+void kvr_sim_stages(struct kvr_sim *sim, const struct kvr_plan *plan, struct kvr_stages *S);
+
+/* A stage's per-layer phases for c tokens: pre (norm, QKV, rotary), post (out-proj .. residual)
+ * and, with t > 1, post's out-projection and MLP parts apart (sp: norms and residuals on
+ * ceil(c / t) tokens). With t = 1 pre and post are kvr_cost_pre_s and kvr_cost_post_s. */
+struct kvr_stage_cost {
+    double pre, post, proj, mlp;
+};
+void kvr_stage_cost(const struct kvr_sim *sim, const struct kvr_stages *S, uint64_t c,
+                    struct kvr_stage_cost *out);
+/* Stage i after its attention at layer l, `lead_s` of work first (ring's finish): with t = 1
+ * one "post" of lead_s + post; else proj, an all-reduce of the stage's c x d activations, mlp,
+ * another all-reduce (a parallel block: one, after the MLP). */
+void kvr_sim_stage_post(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_stages *S,
+                        const struct kvr_stage_cost *sc, int i, int l, uint64_t tokens,
+                        double lead_s);
+/* Ring collectives over the ranks g[0..n) in that order (kvr_cost.h's over 0..n-1, the same
+ * arithmetic), and a barrier plus a collective on them. */
+double kvr_group_allgather_s(const struct kvr_sim *sim, const int *g, int n, int layer,
+                             double block_bytes);
+double kvr_group_allreduce_s(const struct kvr_sim *sim, const int *g, int n, int layer,
+                             double bytes);
+void kvr_sim_group_collective(struct kvr_sim *sim, struct kvr_clocks *c, const int *g, int n,
+                              int layer, const char *what, double dur, double bytes_total);
 
 /* ring with --ring-pass auto: both passes simulated, the faster one run again into res and
  * timeline (kvr_scheme_ring.c). */

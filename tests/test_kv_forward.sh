@@ -93,15 +93,16 @@ expect 2 "--kv-forward: unknown mode 'fast'" "search refuses an unknown mode" --
 
 # a schema-5 store (before the column) reads as before: lookups take its rows, as whole
 cp "$tmp/whole.db" "$tmp/v3.db"
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('ALTER TABLE plan DROP COLUMN kv_forward'); c.execute('ALTER TABLE measurement DROP COLUMN kv_forward'); c.execute('ALTER TABLE sweep_point DROP COLUMN kv_forward'); c.execute('PRAGMA user_version = 5'); c.commit(); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()" "$tmp/v3.db"
+python3 "$(dirname "$0")/store_to_v5.py" "$tmp/v3.db"
 "$kvr" lookup --model llama-7b --machine data/machines/h100x4-nccl.ini --gpus 4 --ctx 16k --db "$tmp/v3.db" --json >"$tmp/o3" 2>"$tmp/err" &&
     "$kvr" lookup --model llama-7b --machine data/machines/h100x4-nccl.ini --gpus 4 --ctx 16k --db "$tmp/whole.db" --json >"$tmp/o4" 2>>"$tmp/err" &&
     cmp -s "$tmp/o3" "$tmp/o4" && [ "$(sql "$tmp/v3.db" "PRAGMA user_version")" = 5 ]
 report $? "a schema-5 store reads as today, unchanged" "$(cat "$tmp/err" "$tmp/o3")"
 "$kvr" search $S --db "$tmp/v3.db" --force >/dev/null 2>"$tmp/err" &&
-    [ "$(sql "$tmp/v3.db" "PRAGMA user_version")" = 6 ] &&
-    [ "$(sql "$tmp/v3.db" "SELECT group_concat(DISTINCT kv_forward) FROM plan")" = whole ]
-report $? "a writing command migrates it to 6: kv_forward 'whole' on every row" "$(cat "$tmp/err")"
+    [ "$(sql "$tmp/v3.db" "PRAGMA user_version")" = 7 ] &&
+    [ "$(sql "$tmp/v3.db" "SELECT group_concat(DISTINCT kv_forward) FROM plan")" = whole ] &&
+    [ "$(sql "$tmp/v3.db" "SELECT group_concat(DISTINCT tp) FROM plan")" = 1 ]
+report $? "a writing command migrates it to 7: kv_forward 'whole' and tp 1 on every row" "$(cat "$tmp/err")"
 
 # sweeps: the kv_forward axis multiplies KVR-E (each mode its series and key suffix), not tsp;
 # KVR-S runs its table row's mode; a point's TTFT is kvr sim's in that mode

@@ -20,9 +20,9 @@ json_check "a second search skips every key already present" "d['searches'] == 0
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "--force searches them again" "d['searches'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json --force
-[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 6 ] &&
+[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 7 ] &&
     [ "$(sql "$db" 'PRAGMA journal_mode')" = wal ] && [ "$(sql "$db" 'SELECT count(*) FROM run')" = 2 ]
-report $? "the store: 16 plan rows, schema 6, WAL, one run row per writing search"
+report $? "the store: 16 plan rows, schema 7, WAL, one run row per writing search"
 "$kvr" search $S --gpus 4 --ctx 3k --db "$db" --json --force >"$tmp/s3" 2>&1
 json_check "lookup of a stored ctx returns the row" \
     "d['method'] == 'exact' and d['partition_tokens'] == json.load(open('$tmp/s3'))['rows'][0]['partition_tokens'] and d['neighbours'] == [3072]" \
@@ -140,10 +140,11 @@ expect 2 "only older definitions" "lookup in a schema-2 table says its rows pred
 cmp -s "$old" "$tmp/old.db"; report $? "  and reading leaves the file untouched"
 json_check "a search migrates it and matches the old rows the current profile reproduces" \
     "d['searches'] == 0 and d['skipped'] == 1" -- search $M --ctx 8k --db "$tmp/old.db" --json
-[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 6 ] &&
+[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 7 ] &&
+    [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE tp = 1")" = 48 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash != '' AND stale = 0")" = 4 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash = '' AND stale = 0")" = 44 ]
-report $? "  schema 5; its 4 rows keep their names and gain the hashes, the other 44 wait"
+report $? "  schema 7, every row t = 1; its 4 rows keep their names and gain the hashes, the other 44 wait"
 json_check "  and lookup serves them" "d['method'] == 'exact' and d['ctx_tokens'] == 16384" -- lookup $M --ctx 16k --db "$tmp/old.db" --json
 sed 's/^launch = .*/launch = 9us/' "$src/data/machines/h100x4-nccl.ini" >"$tmp/nccl-edited.ini"
 json_check "old rows an edited profile does not reproduce are searched again" "d['searches'] == 1" \
@@ -200,6 +201,48 @@ ok=$(sql "$kdb" 'PRAGMA integrity_check')
 report $? "a search killed with SIGKILL leaves a consistent DB ($before of 400 rows)" "integrity $ok, rows $before"
 json_check "  and a re-run searches only the missing keys" "d['skipped'] == $before and d['searches'] == 400 - $before" \
     -- search $S --gpus 8 --ctx 256-100k+256 --db "$kdb" --json
+
+# hybrid layouts (#21): a row per TP degree, the unfit one not stored, lookup per t and best,
+# exports carry tp (JSON, CSV) or refuse it (C header)
+ldb=$tmp/layouts.db
+L="--model llama-2-70b --machine h100-nvlink --gpus 8"
+json_check "search --tp auto: rows for t = 2, 4, 8 (t = 1 does not fit), p/t chunks summing to ctx" \
+    "d['unfit_layouts'] == 2 and [r['tp'] for r in d['rows']] == [2, 2, 4, 4, 8, 8] and all(len(r['partition_tokens']) == 8 // r['tp'] and sum(r['partition_tokens']) == r['ctx_tokens'] for r in d['rows'])" \
+    -- search $L --ctx 16k,32k --tp auto --db "$ldb" --json
+[ "$(sql "$ldb" 'SELECT count(*) FROM plan WHERE tp = 2')" = 2 ] && [ "$(sql "$ldb" 'SELECT count(*) FROM plan WHERE tp = 1')" = 0 ]
+report $? "  stored with their tp, none for t = 1"
+json_check "lookup --tp best: the fastest that fits (t = 2 at 24k, interpolated over 4 stages)" \
+    "d['tp'] == 2 and len(d['partition_tokens']) == 4 and sum(d['partition_tokens']) == 24576 and d['method'] == 'interpolated'" \
+    -- lookup $L --ctx 24k --tp best --db "$ldb" --json
+json_check "lookup --tp 8 is one stage" "d['tp'] == 8 and d['partition_tokens'] == [16384]" \
+    -- lookup $L --ctx 16k --tp 8 --db "$ldb" --json
+expect 2 "no plan rows for model llama-2-70b, machine h100-nvlink, p = 8, tp 1" "lookup of t = 1 in a table of layouts exits 2" \
+    -- lookup $L --ctx 16k --db "$ldb"
+"$kvr" search $L --ctx 32k,64k --tp 2 --db "$tmp/best.db" -q >/dev/null 2>&1
+"$kvr" search $L --ctx 32k,128k --tp 4 --db "$tmp/best.db" -q >/dev/null 2>&1
+json_check "lookup --tp best leaves out a t whose rows do not reach the context (t = 2 ends at 64k)" \
+    "d['tp'] == 4 and sum(d['partition_tokens']) == 98304" -- lookup $L --ctx 96k --tp best --db "$tmp/best.db" --json
+expect 3 "4 stages of tp 2 fits" "  and lookup --tp 2 --clamp there does not fit (exit 3)" \
+    -- lookup $L --ctx 96k --tp 2 --clamp --db "$tmp/best.db"
+expect 2 "use linear or steffen" "lookup --tp 2 --interp bottleneck exits 2" -- lookup $L --ctx 24k --tp 2 --interp bottleneck --db "$ldb"
+expect 3 "no partition of 16384 tokens on 8 ranks fits" "search of t = 1 alone on Llama-2-70B exits 3" \
+    -- search $L --ctx 16k --tp 1 --db "$ldb"
+expect 2 "does not divide the 64 heads" "search --tp 3 at p = 6 (3 does not divide 64 heads) exits 2" \
+    -- search --model llama-2-70b --machine h100-nvlink --gpus 6 --ctx 4k --tp 3 --db "$ldb"
+expect 2 "--sp needs --tp" "search --sp without --tp exits 2" -- search $L --ctx 4k --sp --db "$ldb"
+"$kvr" export --db "$ldb" --format json --out "$tmp/l.json" 2>/dev/null &&
+    python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = d['layout']['tp_degree'] == 0 and sorted(r['tp_degree'] for r in d['rows']) == [2, 2, 4, 4, 8, 8]
+ok = ok and all(len(r['partition_tokens']) * r['tp_degree'] == r['p'] and len(r['mapping']) == r['p'] for r in d['rows'])
+sys.exit(0 if ok else 1)" "$tmp/l.json"
+report $? "JSON export carries tp_degree, p/t chunks, p GPUs in the mapping"
+"$kvr" export --db "$ldb" --format csv --tp 4 --out "$tmp/l.csv" 2>/dev/null &&
+    [ "$(grep -c ',8,4,kvr,' "$tmp/l.csv")" = 2 ] && [ "$(wc -l < "$tmp/l.csv")" = 3 ]
+report $? "CSV export --tp 4: the t = 4 rows with their tp_degree"
+expect 2 "is a hybrid layout (tp 2" "a C header refuses the layouts" -- export --db "$ldb" --format c-header --out "$tmp/l.h"
+expect 2 "--tp: 'x' must be 1..64" "export --tp x exits 2" -- export --db "$ldb" --format csv --tp x --out "$tmp/l.csv"
 
 # bad input
 expect 2 "unknown method 'fast'" "unknown --method exits 2" -- search --db "$db" --method fast
@@ -269,9 +312,9 @@ states=$(sql "$mdb" "SELECT group_concat(state, ',') FROM (SELECT state FROM swe
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE sweep_point SET state = 'infeasible' WHERE state = 'failed'\"); c.commit()" "$mdb" 2>/dev/null
 inf=$(sql "$mdb" "SELECT count(*) FROM sweep_point WHERE state = 'infeasible'")
 labels=$(sql "$mdb" "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%KVR-%'")
-[ "$v" = 6 ] && [ "$states" = "done,failed,pending" ] && [ "$inf" = 1 ] && [ "$labels" = 0 ] &&
+[ "$v" = 7 ] && [ "$states" = "done,failed,pending" ] && [ "$inf" = 1 ] && [ "$labels" = 0 ] &&
     [ "$kept" = "$before" ]
-report $? "schema 2 -> 6: plans and sweep points kept, 'infeasible' accepted, no figure label" "v $v, states $states, infeasible $inf, labels $labels"
+report $? "schema 2 -> 7: plans and sweep points kept, 'infeasible' accepted, no figure label" "v $v, states $states, infeasible $inf, labels $labels"
 
 # The grid is honest: every stored boundary is a multiple of the row's granularity_tokens
 gdb=$tmp/grid.db

@@ -88,6 +88,40 @@ for f in "$src"/experiments/sweeps/*.ini; do
 done
 report 0 "every committed sweep file loads and expands"
 
+# the tp axis (#21): layouts for the schemes that have them, none for the others, no point for
+# a t that does not divide p; a point that does not fit is 'infeasible'; KVR-S of a layout
+# equals kvr sim with its stored partition; kvr x p is TP
+cat >"$tmp/tp.ini" <<'INI'
+[sweep]
+figure = fig13
+[axes]
+models = llama-2-70b
+machines = h100-nvlink
+gpus = 4, 8
+ctx = 8k, 16k
+schemes = tp, ring, kvr-s
+tp = none, 2, 8
+INI
+tdb=$tmp/tp.db
+"$kvr" sweep "$tmp/tp.ini" --db "$tdb" >"$tmp/out" 2>&1
+# tp: 2 p x 2 ctx; ring and kvr-s: (none, 2) at p = 4 and (none, 2, 8) at p = 8, x 2 ctx
+[ "$(sql "$tdb" "SELECT count(*) FROM sweep_point")" = $((4 + 2 * 2 * 5)) ] &&
+    [ "$(sql "$tdb" "SELECT count(*) FROM sweep_point WHERE scheme = 'tp' AND tp <> 0")" = 0 ] &&
+    [ "$(sql "$tdb" "SELECT count(*) FROM sweep_point WHERE tp = 0 AND scheme <> 'tp' AND state <> 'infeasible'")" = 0 ] &&
+    [ "$(sql "$tdb" "SELECT count(*) FROM sweep_point WHERE tp = 2 AND state = 'done'")" = 8 ]
+report $? "sweep tp axis: the points, none for tp, the plain 70B never fits, t = 2 does" "$(cat "$tmp/out")"
+part=$(sql "$tdb" "SELECT replace(partition_tokens, ';', ',') FROM sweep_point WHERE scheme = 'kvr-s' AND tp = 2 AND p = 8 AND ctx_tokens = 16384")
+want=$(sql "$tdb" "SELECT ttft_s FROM sweep_point WHERE scheme = 'kvr-s' AND tp = 2 AND p = 8 AND ctx_tokens = 16384")
+json_check "  KVR-S x 2 is kvr sim --tp 2 with its partition ($part)" "abs(d['ttft_s'] - $want) <= 1e-12 * $want and len(d['partition']) == 4" \
+    -- sim --model llama-2-70b --machine h100-nvlink --ctx 16k --scheme kvr --tp 2 --partition "$part" --json
+[ "$(sql "$tdb" "SELECT count(*) FROM sweep_point a JOIN sweep_point b ON a.p = b.p AND a.ctx_tokens = b.ctx_tokens WHERE a.scheme = 'tp' AND b.scheme = 'kvr-s' AND b.tp = a.p")" = 2 ] &&
+[ "$(sql "$tdb" "SELECT count(*) FROM sweep_point a JOIN sweep_point b ON a.p = b.p AND a.ctx_tokens = b.ctx_tokens WHERE a.scheme = 'tp' AND b.scheme = 'kvr-s' AND b.tp = a.p AND abs(a.ttft_s - b.ttft_s) > 1e-9 * a.ttft_s")" = 0 ]
+report $? "  KVR-S x p is TP"
+[ "$(sql "$tdb" "SELECT count(*) FROM plan WHERE tp = 2")" = 4 ]
+report $? "  the layouts' rows are in the lookup table with their tp"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\ntp = 3x\n' >"$tmp/bad_tp.ini"
+expect 2 "tp: '3x' is not none or a TP degree" "a bad tp value exits 2" -- sweep "$tmp/bad_tp.ini" --db "$tmp/bad.db"
+
 # a committed schema-2 database (with the figure views it had) opens for reading untouched, and
 # a writing command migrates it to the current schema, which keeps no figure labels
 cp "$src/data/measurements/h100x4-multi.sqlite" "$tmp/v2.db"
@@ -95,9 +129,9 @@ cp "$src/data/measurements/h100x4-multi.sqlite" "$tmp/v2.db"
     [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 2 ]
 report $? "validate reads a schema-2 database and leaves it at schema 2" "$(head -c 300 "$tmp/out")"
 "$kvr" sweep "$tmp/small.ini" --db "$tmp/v2.db" >"$tmp/out" 2>&1 &&
-    [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 6 ] &&
+    [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 7 ] &&
     [ "$(sql "$tmp/v2.db" "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%KVR-%'")" = 0 ]
-report $? "a writing command migrates schema 2 to 6: no figure label left in the schema" "$(cat "$tmp/out")"
+report $? "a writing command migrates schema 2 to 7: no figure label left in the schema" "$(cat "$tmp/out")"
 
 echo "1..$n"
 [ "$failed" = 0 ]

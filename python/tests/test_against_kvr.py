@@ -93,3 +93,27 @@ def test_example_prints_ranges(searched: Dict[str, Path], source_root: Path) -> 
                          check=True, capture_output=True, text=True).stdout
     ranges = json.loads(out)
     assert ranges[0]["start"] == 0 and ranges[-1]["end"] == 12345 and len(ranges) == 4
+
+
+def test_layouts_export_read_and_look_up(tmp_path: Path, source_root: Path) -> None:
+    """kvr search --tp (a row per t): the JSON export follows the schema, the package reads it
+    and the database, and its lookups of each t equal kvr lookup --tp's (#21)."""
+    from conftest import run_kvr
+    db, out = tmp_path / "l.db", tmp_path / "l.json"
+    key = ["--model", "llama-2-70b", "--machine", "h100-nvlink", "--gpus", "8"]
+    run_kvr("search", *key, "--ctx", "8k,16k,32k", "--tp", "2,4", "--db", str(db))
+    run_kvr("export", "--db", str(db), "--format", "json", "--out", str(out))
+    doc = json.loads(out.read_text())
+    kvrun.validate(doc, json.loads((source_root / "partition" /
+                                    "kvrun-lookup-table-2.schema.json").read_text()))
+    assert doc["layout"]["tp_degree"] == 0 and {r["tp_degree"] for r in doc["rows"]} == {2, 4}
+    for source in (out, db):
+        table = kvrun.Table.load(source)
+        for t in (2, 4):
+            want = json.loads(run_kvr("lookup", *key, "--ctx", "24k", "--tp", str(t), "--db",
+                                      str(db), "--json"))
+            a = table.lookup("llama-2-70b", "h100-nvlink", 8, 24576, tp=t)
+            assert a.tp == t and list(a.tokens) == want["partition_tokens"]
+            assert len(kvrun.ranges_of(a)) == 8
+        with pytest.raises(kvrun.LookupError_):
+            table.lookup("llama-2-70b", "h100-nvlink", 8, 24576)  # no rows of t = 1

@@ -77,3 +77,22 @@ def test_ranges_cover_the_prompt() -> None:
     assert [x.gpu for x in r] == [0, 1, 2, 3]
     planner = kvrun.PrefillPlanner(t, "m", "h", min_tokens_per_rank=1000)
     assert len(planner.plan(1500, 4)) == 1  # too short for 4 ranks of >= 1000 tokens
+
+
+def test_hybrid_layout_rows() -> None:
+    """A row of tp_degree t: p / t chunks (one per stage), each stage's range on its t GPUs;
+    the plain rows of the same key stay apart (tp = 1), and a t not dividing p is refused."""
+    lay = [kvrun.Row("m", "h", 4, "kvr", "hier", 64, sum(t), 1.0 + i, tuple(t), model_hash="a" * 16,
+                     machine_hash="b" * 16, mapping=(0, 2, 1, 3), tp_degree=2)
+           for i, t in enumerate(((1024, 1024), (2048, 2048)))]
+    t = kvrun.Table(lay + rows((512, 512, 512, 512)))
+    a = t.lookup("m", "h", 4, 3072, tp=2)
+    assert a.tp == 2 and len(a.tokens) == 2 and sum(a.tokens) == 3072
+    r = kvrun.ranges_of(a)
+    assert [x.gpu for x in r] == [0, 2, 1, 3] and r[0].start == r[1].start == 0
+    assert r[2].start == r[3].start == a.tokens[0] and r[3].end == 3072
+    assert t.lookup("m", "h", 4, 2048).tp == 1 and len(t.lookup("m", "h", 4, 2048).tokens) == 4
+    with pytest.raises(kvrun.LookupError_):
+        kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (1024, 1024), tp_degree=3)
+    with pytest.raises(kvrun.LookupError_):  # a layout's row with p chunks
+        kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (512,) * 4, tp_degree=2)

@@ -33,7 +33,8 @@ class Answer:
 
     ``tokens[i]`` is the length of chunk ``i``; chunk ``i`` holds the tokens
     ``[sum(tokens[:i]), sum(tokens[:i+1]))`` (earliest first) and runs at chain position ``i``
-    on GPU ``mapping[i]``.
+    on GPU ``mapping[i]``; with ``tp`` > 1 chunk ``i`` is stage ``i``'s, on the GPUs
+    ``mapping[i * tp : (i + 1) * tp]``.
     """
 
     ctx_tokens: int
@@ -43,6 +44,7 @@ class Answer:
     clamped: bool
     neighbours: Tuple[int, ...]
     predicted_ttft_s: float
+    tp: int = 1
 
     @property
     def method(self) -> str:
@@ -100,7 +102,7 @@ def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
     """The partition for ``ctx`` from the rows of one key, sorted by ``ctx_tokens``."""
     if not rows:
         raise LookupError_("no rows for this key")
-    p = rows[0].p
+    p, tp = rows[0].p, rows[0].tp_degree
     if ctx < p:
         raise LookupError_(f"ctx {ctx} is smaller than p = {p}")
     mapping = tuple(rows[0].mapping)
@@ -110,16 +112,16 @@ def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
     if k < len(rows) and rows[k].ctx_tokens == ctx:
         r = rows[k]
         return Answer(ctx, tuple(r.partition_tokens), mapping, True, False, (ctx,),
-                      r.predicted_ttft_s)
+                      r.predicted_ttft_s, tp)
     if k == 0 or k == len(rows):
         if not clamp:
             raise OutOfRange(f"ctx {ctx} is outside the table's range "
                              f"[{rows[0].ctx_tokens}, {rows[-1].ctx_tokens}] (use clamp)")
         end = rows[0 if k == 0 else -1]
         tokens, ttft = _from_rows(end, end, ctx)
-        return Answer(ctx, tuple(tokens), mapping, False, True, (end.ctx_tokens,), ttft)
+        return Answer(ctx, tuple(tokens), mapping, False, True, (end.ctx_tokens,), ttft, tp)
     tokens, ttft = _from_rows(rows[k - 1], rows[k], ctx)
     return Answer(ctx, tuple(tokens), mapping, False, False,
-                  (rows[k - 1].ctx_tokens, rows[k].ctx_tokens), ttft)
+                  (rows[k - 1].ctx_tokens, rows[k].ctx_tokens), ttft, tp)
 
 

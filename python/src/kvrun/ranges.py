@@ -20,7 +20,8 @@ __all__ = ["RankRange", "token_ranges", "ranges_of", "PrefillPlanner"]
 @dataclass(frozen=True)
 class RankRange:
     """Tokens ``[start, end)`` of the prompt, computed at chain position ``position`` on GPU
-    ``gpu`` (``gpu == position`` in format 2 tables, whose mapping is the identity)."""
+    ``gpu`` (``mapping[position]``); a hybrid layout (tp > 1) gives one range per GPU, the
+    ``tp`` GPUs of a stage sharing its range (position = stage * tp + shard)."""
 
     position: int
     gpu: int
@@ -34,9 +35,10 @@ class RankRange:
 
 def ranges_of(answer: Answer) -> List[RankRange]:
     """The contiguous ranges of an answer, earliest tokens first."""
-    out, start = [], 0
+    out, start, t = [], 0, answer.tp
     for i, n in enumerate(answer.tokens):
-        out.append(RankRange(i, answer.mapping[i], start, start + n))
+        for j in range(t):
+            out.append(RankRange(i * t + j, answer.mapping[i * t + j], start, start + n))
         start += n
     return out
 

@@ -29,7 +29,7 @@ _CSV1_MAGIC = "# kvrun lookup table, format "
 _CSV1_HEADER = ("model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
                 "partition_tokens").split(",")
 _STORE_APPLICATION_ID = 0x4B565231
-_STORE_SCHEMA = 6
+_STORE_SCHEMA = 7
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -40,7 +40,10 @@ class LookupError_(ValueError):
 
 @dataclass(frozen=True)
 class Row:
-    """One searched partition: ``partition_tokens[i]`` tokens for chunk ``i`` on GPU ``mapping[i]``."""
+    """One searched partition: ``partition_tokens[i]`` tokens for chunk ``i``. With
+    ``tp_degree`` t = 1 chunk ``i`` runs on GPU ``mapping[i]``; with t > 1 (a hybrid layout:
+    p / t stages, each a tensor-parallel group of t GPUs) chunk ``i`` is stage ``i``'s, on the
+    GPUs ``mapping[i * t : (i + 1) * t]``."""
 
     model: str
     machine: str
@@ -59,22 +62,29 @@ class Row:
     def __post_init__(self) -> None:
         if not 1 <= self.p <= 64:
             raise LookupError_(f"p = {self.p} is outside 1..64")
-        if len(self.partition_tokens) != self.p or any(t < 1 for t in self.partition_tokens):
-            raise LookupError_(f"partition {list(self.partition_tokens)} is not {self.p} non-empty chunks")
+        if self.tp_degree < 1 or self.p % self.tp_degree:
+            raise LookupError_(f"tp_degree {self.tp_degree} does not divide p = {self.p}")
+        n = self.p // self.tp_degree
+        if len(self.partition_tokens) != n or any(t < 1 for t in self.partition_tokens):
+            raise LookupError_(f"partition {list(self.partition_tokens)} is not {n} non-empty chunks")
         if sum(self.partition_tokens) != self.ctx_tokens:
             raise LookupError_(f"partition sums to {sum(self.partition_tokens)}, not ctx {self.ctx_tokens}")
         if self.granularity_tokens < 1:
             raise LookupError_("granularity must be >= 1")
         if not self.mapping:
             object.__setattr__(self, "mapping", tuple(range(self.p)))
-        if sorted(self.mapping) != list(range(self.p)) or self.tp_degree != 1:
-            raise LookupError_(f"mapping {list(self.mapping)} / tp_degree {self.tp_degree}: this "
-                               "version serves t = 1 with each chunk on its own GPU")
+        if sorted(self.mapping) != list(range(self.p)):
+            raise LookupError_(f"mapping {list(self.mapping)} is not a permutation of the {self.p} GPUs")
 
     @property
-    def key(self) -> Tuple[str, str, str, str, int, str, str]:
+    def stages(self) -> int:
+        """The chunks of the partition: p / tp_degree."""
+        return self.p // self.tp_degree
+
+    @property
+    def key(self) -> Tuple[str, str, str, str, int, int, str, str]:
         return (self.model, self.model_hash, self.machine, self.machine_hash, self.p,
-                self.scheme, self.method)
+                self.tp_degree, self.scheme, self.method)
 
 
 def _ints(text: str) -> Tuple[int, ...]:
@@ -172,7 +182,7 @@ class Table:
 
     @classmethod
     def from_sqlite(cls, path: PathLike) -> "Table":
-        """The plan rows of a kvrun database (schema 6), read-only; stale rows and rows from
+        """The plan rows of a kvrun database (schema 7), read-only; stale rows and rows from
         before content hashes are left out (kvr lookup never serves them either)."""
         uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
         try:
@@ -189,10 +199,11 @@ class Table:
                                    "(a writing kvr command migrates older ones)")
             rows = [Row(model=m, machine=h, p=p, scheme=s, method=me, granularity_tokens=g,
                         ctx_tokens=c, predicted_ttft_s=t, partition_tokens=_ints(part),
-                        model_hash=mh, machine_hash=hh, mapping=_ints(mp) if mp else ())
-                    for (m, h, p, s, me, g, c, t, part, mh, hh, mp) in con.execute(
+                        model_hash=mh, machine_hash=hh, mapping=_ints(mp) if mp else (),
+                        tp_degree=tp)
+                    for (m, h, p, s, me, g, c, t, part, mh, hh, mp, tp) in con.execute(
                         "SELECT model, machine, p, scheme, method, granularity_tokens, ctx_tokens,"
-                        " predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping"
+                        " predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, tp"
                         " FROM plan WHERE stale = 0 AND model_hash != ''")]
             defs: Dict[str, Dict[str, Dict[str, Any]]] = {"model": {}, "machine": {}}
             for kind, hsh, name, text, prov in con.execute(
@@ -206,14 +217,17 @@ class Table:
     # ---- queries ----
     def select(self, model: str, machine: str, p: int, scheme: str = "kvr",
                method: str = "hier", model_hash: Optional[str] = None,
-               machine_hash: Optional[str] = None) -> List[Row]:
-        """The rows of one key, sorted by context; refuses rows of two definitions."""
+               machine_hash: Optional[str] = None, tp: int = 1) -> List[Row]:
+        """The rows of one key (``tp``: the layout's t, 1 the plain plans), sorted by context;
+        refuses rows of two definitions."""
         sel = [r for r in self.rows
                if (r.model, r.machine, r.p, r.scheme, r.method) == (model, machine, p, scheme, method)
+               and r.tp_degree == tp
                and (model_hash is None or r.model_hash == model_hash)
                and (machine_hash is None or r.machine_hash == machine_hash)]
         if not sel:
-            raise LookupError_(f"no rows for {model} on {machine}, p = {p}")
+            raise LookupError_(f"no rows for {model} on {machine}, p = {p}"
+                               + (f", tp = {tp}" if tp != 1 else ""))
         if len({(r.model_hash, r.machine_hash) for r in sel}) > 1:
             raise LookupError_(f"rows of more than one definition of {model} on {machine} "
                                f"(p = {p}): give the model_hash and machine_hash")
@@ -225,8 +239,8 @@ class Table:
         from .lookup import solve
         return solve(self.select(model, machine, p, **key), ctx_tokens, clamp)
 
-    def keys(self) -> List[Tuple[str, str, str, str, int, str, str]]:
-        """Every distinct key (model, model_hash, machine, machine_hash, p, scheme, method)."""
+    def keys(self) -> List[Tuple[str, str, str, str, int, int, str, str]]:
+        """Every distinct key (model, model_hash, machine, machine_hash, p, tp, scheme, method)."""
         return sorted({r.key for r in self.rows})
 
 
