@@ -1,0 +1,40 @@
+# The lead's check of merged main on one GPU: the unit and GPU suites (cuda against ref, the
+# fast ring steps, TP layouts and chains on ranks sharing the GPU, HF goldens on cuda),
+# compute-sanitizer on the attention kernels (their new block order and key blocks) and the
+# ring path, then kvrun's attention against cuDNN SDPA (2 alternating rounds) and Llama-7B's
+# TTFT at 16k and 32k. Logs: final.log, test.log, sanitize.log, attn_peer.*, e2e.log.
+# Regenerates: nothing committed by itself (the numbers go into the notes).
+{
+    commit=$(cat .kvr-version 2>/dev/null || echo unknown)
+    stamp "built $commit"
+    nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
+    timeout 420 meson test -C build-gpu --suite gpu --suite unit --print-errorlogs --num-processes 4 2>&1 |
+        grep -E "^ *[0-9]+/|Ok:|Fail:|Skipped:" >"$out/test.log"
+    grep -E "Ok:|Fail:" "$out/test.log"; grep -E "FAIL|ERROR|TIMEOUT" "$out/test.log"
+    grep -E "^not ok" -A4 build-gpu/meson-logs/testlog.txt | head -30
+    stamp tested
+    for tool in memcheck racecheck; do
+        for v in 6 8; do
+            hd=$([ $v = 8 ] && echo 64 || echo 128)
+            timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ctx 300 \
+                --prefix 200 --heads 2 --kv-heads 1 --head-dim $hd --variant $v --window 150 --lse \
+                --reps 1 --check >/tmp/san.log 2>&1
+            echo "$tool variant $v hd$hd: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)"
+        done
+        timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ctx 1000 \
+            --heads 4 --kv-heads 2 --ring 4 --check --reps 1 >/tmp/san.log 2>&1
+        echo "$tool ring 4: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)"
+    done | tee "$out/sanitize.log"
+    timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 $kvr exec --model /tmp/gqa64.ini \
+        --ctx 150 --backend cuda --reps 1 --warmup 0 2>&1 | tail -1 | tee -a "$out/sanitize.log"
+    stamp sanitized
+    timeout 240 python3 exec/bench/attn_peer.py $kvr "$out/attn_peer.jsonl" "$out/attn_peer.md" \
+        --commit "$commit" --rounds 2 >"$out/attn_peer.log" 2>&1
+    echo "attn_peer rc=$?"; cat "$out/attn_peer.md" 2>/dev/null | tail -12
+    stamp "attention peer"
+    for ctx in 16k 32k; do
+        timeout 100 $kvr exec --model llama-7b --ctx $ctx --backend cuda --warmup 2 --reps 5 2>&1 |
+            grep -E "TTFT|MFU|first"
+    done | tee "$out/e2e.log"
+    stamp e2e
+} 2>&1 | tee "$out/final.log"
