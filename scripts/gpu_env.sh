@@ -7,6 +7,8 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 out=${OUT:-gpu-out}
 mkdir -p "$out"
+# the commit recorded before the copy (scripts/version.sh): a .git here may be an earlier one's
+[ -s .kvr-version ] && export KVR_VERSION="$(head -1 .kvr-version)"
 . .gpu-deps/env.sh
 P=$(nvidia-smi -L | wc -l)
 t0=$(date +%s)

@@ -3,6 +3,9 @@
 # ("-dirty" with uncommitted changes, which measurements refuse); in a copy without .git (the
 # tree carried to the GPU machine) the one recorded in .kvr-version when the copy was made
 # (`git describe --always --dirty --tags > .kvr-version`); else the project version.
+# $KVR_VERSION, when set, wins: scripts/gpu_env.sh sets it from .kvr-version, because the GPU
+# machine's copy may hold a stale .git of an earlier call (its rows named that commit).
+[ -n "${KVR_VERSION:-}" ] && { echo "$KVR_VERSION"; exit 0; }
 cd "$(dirname "$0")/.." || exit 1
 # only this tree's own checkout: a copy inside another checkout must not take its commit
 if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$(pwd -P)" ]; then
