@@ -17,63 +17,34 @@ struct attn_args {
 
 #define OFF(f) offsetof(struct attn_args, f)
 static const struct kvr_opt attn_opts[] = {
-    {.name = "ctx",
-     .short_name = 'c',
-     .arg = "N",
-     .def = "16k",
-     .unit = "tokens",
-     .help = "queries",
-     .offset = OFF(ctx)},
-    {.name = "prefix",
-     .short_name = 'p',
-     .arg = "S",
-     .def = "0",
-     .unit = "tokens",
-     .help = "keys before the first query",
-     .offset = OFF(prefix)},
-    {.name = "heads", .arg = "H", .def = "32", .help = "query heads", .offset = OFF(heads)},
-    {.name = "kv-heads", .arg = "G", .help = "KV heads", .def_help = "H", .offset = OFF(kv_heads)},
-    {.name = "head-dim", .arg = "D", .def = "128", .help = "64 or 128", .offset = OFF(head_dim)},
-    {.name = "dense",
-     .help = "also compute the masked blocks (the paper's TSP)",
-     .kind = KVR_OPT_FLAG,
-     .offset = OFF(dense)},
-    {.name = "window",
-     .arg = "W",
-     .def = "0",
-     .unit = "tokens",
-     .help = "sliding window: query i sees key j iff 0 <= i-j < W (0: none)",
-     .offset = OFF(window)},
-    {.name = "lse",
-     .help = "also write each row's log-sum-exp (checked with --check)",
-     .kind = KVR_OPT_FLAG,
-     .offset = OFF(lse)},
-    {.name = "variant",
-     .arg = "V",
-     .def = "0",
-     .help = "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
-             "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
-             "Hopper with one warpgroup per block,\n6 warp-specialised TMA kernel (key range "
-             "split when the grid is\nsmall), 7 the same with every key range split in 3, 8 the "
-             "same\nwith 3 consumer warpgroups (head_dim 64 only)",
-     .offset = OFF(variant)},
-    {.name = "reps",
-     .short_name = 'r',
-     .arg = "R",
-     .def = "20",
-     .help = "timed runs, after 3 warm-ups",
-     .offset = OFF(reps)},
-    {.name = "ring",
-     .arg = "P",
-     .def = "0",
-     .help = "ring attention's kernels instead: every step of P ranks under zig-zag\nsharding "
-             "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
-             "pairs; --check compares them with the plain kernels",
-     .offset = OFF(ring)},
-    {.name = "check",
-     .help = "compare with the plain kernel first",
-     .kind = KVR_OPT_FLAG,
-     .offset = OFF(check)},
+    KVR_OPT("ctx", 'c', "N", OFF(ctx), "queries", .def = "16k", .unit = "tokens"),
+    KVR_OPT("prefix", 'p', "S", OFF(prefix), "keys before the first query", .def = "0",
+            .unit = "tokens"),
+    KVR_OPT("heads", 0, "H", OFF(heads), "query heads", .def = "32"),
+    KVR_OPT("kv-heads", 0, "G", OFF(kv_heads), "KV heads", .def_help = "H"),
+    KVR_OPT("head-dim", 0, "D", OFF(head_dim), "64 or 128", .def = "128"),
+    KVR_OPT("dense", 0, NULL, OFF(dense), "also compute the masked blocks (the paper's TSP)",
+            .kind = KVR_OPT_FLAG),
+    KVR_OPT("window", 0, "W", OFF(window),
+            "sliding window: query i sees key j iff 0 <= i-j < W (0: none)", .def = "0",
+            .unit = "tokens"),
+    KVR_OPT("lse", 0, NULL, OFF(lse), "also write each row's log-sum-exp (checked with --check)",
+            .kind = KVR_OPT_FLAG),
+    KVR_OPT("variant", 0, "V", OFF(variant),
+            "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
+            "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
+            "Hopper with one warpgroup per block,\n6 warp-specialised TMA kernel (key range "
+            "split when the grid is\nsmall), 7 the same with every key range split in 3, 8 the "
+            "same\nwith 3 consumer warpgroups (head_dim 64 only)",
+            .def = "0"),
+    KVR_OPT("reps", 'r', "R", OFF(reps), "timed runs, after 3 warm-ups", .def = "20"),
+    KVR_OPT("ring", 0, "P", OFF(ring),
+            "ring attention's kernels instead: every step of P ranks under zig-zag\nsharding "
+            "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
+            "pairs; --check compares them with the plain kernels",
+            .def = "0"),
+    KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first",
+            .kind = KVR_OPT_FLAG),
     KVR_OPT_COMMON(struct attn_args),
     KVR_OPT_END};
 #undef OFF

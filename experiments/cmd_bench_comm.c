@@ -145,23 +145,11 @@ struct comm_args {
 };
 
 #define OFF(f) offsetof(struct comm_args, f)
-static const struct kvr_opt comm_opts[] = {{.name = "comm",
-                                            .arg = "C",
-                                            .def = "mpi",
-                                            .help = "mpi (host-staged) or nccl",
-                                            .offset = OFF(comm)},
-                                           {.name = "max-bytes",
-                                            .arg = "B",
-                                            .def = "64MB",
-                                            .help = "largest message",
-                                            .offset = OFF(max_bytes)},
-                                           {.name = "iters",
-                                            .arg = "N",
-                                            .def = "20",
-                                            .help = "timed iterations per size (5 above 16 MiB)",
-                                            .offset = OFF(iters)},
-                                           KVR_OPT_COMMON(struct comm_args),
-                                           KVR_OPT_END};
+static const struct kvr_opt comm_opts[] = {
+    KVR_OPT("comm", 0, "C", OFF(comm), "mpi (host-staged) or nccl", .def = "mpi"),
+    KVR_OPT("max-bytes", 0, "B", OFF(max_bytes), "largest message", .def = "64MB"),
+    KVR_OPT("iters", 0, "N", OFF(iters), "timed iterations per size (5 above 16 MiB)", .def = "20"),
+    KVR_OPT_COMMON(struct comm_args), KVR_OPT_END};
 #undef OFF
 
 static const struct kvr_opt_spec comm_spec = {.usage = help, .opts = comm_opts};

@@ -16,16 +16,11 @@ struct model_args {
 };
 
 static const struct kvr_opt show_opts[] = {
-    {.name = "ctx",
-     .short_name = 'c',
-     .arg = "N",
-     .unit = "tokens",
-     .help = "also count the FLOPs of a prefill of N tokens, per operation\n(k = 1024, so 16k = "
-             "16384)",
-     .def_help = "none",
-     .offset = offsetof(struct model_args, ctx)},
-    KVR_OPT_COMMON(struct model_args),
-    KVR_OPT_END};
+    KVR_OPT("ctx", 'c', "N", offsetof(struct model_args, ctx),
+            "also count the FLOPs of a prefill of N tokens, per operation\n(k = 1024, so 16k = "
+            "16384)",
+            .unit = "tokens", .def_help = "none"),
+    KVR_OPT_COMMON(struct model_args), KVR_OPT_END};
 static const struct kvr_opt_spec show_spec = {
     .usage = "usage: kvr model show NAME|FILE [--ctx N] [--json]\n\nShows a model's shape, "
              "exact parameter count, weight bytes and KV-cache bytes.\nNAME is a preset (kvr "

@@ -25,26 +25,12 @@ struct plot_args {
 
 #define OFF(f) offsetof(struct plot_args, f)
 static const struct kvr_opt plot_opts[] = {
-    {.name = "db",
-     .short_name = 'd',
-     .arg = "FILE",
-     .help = "database filled by kvr sweep (required, but refused with fig14 alone)",
-     .offset = OFF(db)},
-    {.name = "out",
-     .short_name = 'o',
-     .arg = "DIR",
-     .help = "existing output folder (required)",
-     .offset = OFF(out)},
-    {.name = "scripts",
-     .arg = "DIR",
-     .help = "gnuplot scripts",
-     .def_help = "plots/ in the data directory, $KVR_DATADIR or PREFIX/share/kvrun",
-     .offset = OFF(scripts)},
-    {.name = "gnuplot",
-     .arg = "PROG",
-     .def = "gnuplot",
-     .help = "gnuplot program",
-     .offset = OFF(gnuplot)},
+    KVR_OPT("db", 'd', "FILE", OFF(db),
+            "database filled by kvr sweep (required, but refused with fig14 alone)"),
+    KVR_OPT("out", 'o', "DIR", OFF(out), "existing output folder (required)"),
+    KVR_OPT("scripts", 0, "DIR", OFF(scripts), "gnuplot scripts",
+            .def_help = "plots/ in the data directory, $KVR_DATADIR or PREFIX/share/kvrun"),
+    KVR_OPT("gnuplot", 0, "PROG", OFF(gnuplot), "gnuplot program", .def = "gnuplot"),
     KVR_OPT_COMMON(struct plot_args),
     KVR_OPT_END};
 #undef OFF

@@ -27,30 +27,16 @@ struct sweep_args {
 
 #define OFF(f) offsetof(struct sweep_args, f)
 static const struct kvr_opt sweep_opts[] = {
-    {.name = "db",
-     .short_name = 'd',
-     .arg = "FILE",
-     .help = "database",
-     .def_help = "the file's [sweep] db, out/kvrun.db",
-     .offset = OFF(db)},
-    {.name = "jobs",
-     .short_name = 'J',
-     .arg = "N",
-     .def = "1",
-     .help = "run the points on N threads (each with its own connection)",
-     .offset = OFF(jobs_arg)},
-    {.name = "timeout",
-     .arg = "S",
-     .def = "600",
-     .unit = "s",
-     .help = "under mpirun: seconds a rank waits for another before the job\nis stopped "
-             "(a rank that died or hangs)",
-     .offset = OFF(timeout_arg)},
-    {.name = "stop-after",
-     .arg = "N",
-     .help = "stop after N points, as an interruption would",
-     .def_help = "none",
-     .offset = OFF(stop_arg)},
+    KVR_OPT("db", 'd', "FILE", OFF(db), "database",
+            .def_help = "the file's [sweep] db, out/kvrun.db"),
+    KVR_OPT("jobs", 'J', "N", OFF(jobs_arg),
+            "run the points on N threads (each with its own connection)", .def = "1"),
+    KVR_OPT("timeout", 0, "S", OFF(timeout_arg),
+            "under mpirun: seconds a rank waits for another before the job\nis stopped "
+            "(a rank that died or hangs)",
+            .def = "600", .unit = "s"),
+    KVR_OPT("stop-after", 0, "N", OFF(stop_arg), "stop after N points, as an interruption would",
+            .def_help = "none"),
     KVR_OPT_COMMON(struct sweep_args),
     KVR_OPT_END};
 #undef OFF

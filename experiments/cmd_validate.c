@@ -45,62 +45,29 @@ struct args {
 
 #define OFF(f) offsetof(struct args, f)
 static const struct kvr_opt validate_opts[] = {
-    {.name = "db",
-     .short_name = 'd',
-     .arg = "FILE",
-     .help = "measurements",
-     .def_help = "data/measurements/h100.sqlite,\nwith --multi-gpu "
-                 "data/measurements/h100x4-multi.sqlite",
-     .offset = OFF(db)},
-    {.name = "machine",
-     .short_name = 'H',
-     .arg = "P",
-     .help = "profile or INI file",
-     .def_help = "data/machines/h100-calibrated.ini;\nwith --multi-gpu or --timeline "
-                 "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
-                 "those GPUs",
-     .offset = OFF(machine)},
-    {.name = "multi-gpu",
-     .help = "validate the multi-rank measurements instead",
-     .kind = KVR_OPT_FLAG,
-     .offset = OFF(multi)},
-    {.name = "out",
-     .short_name = 'o',
-     .arg = "DIR",
-     .help = "also draw there validate (predicted against measured, y = x, +-10%),\n"
-             "validate_err (error against context), validate_ttft (TTFT against\ncontext, "
-             "measured points beside predicted lines) and validate_panels\n(one panel per "
-             "model, p and links, a colour per scheme), PNG + SVG",
-     .offset = OFF(out)},
-    {.name = "gnuplot",
-     .arg = "PROG",
-     .def = "gnuplot",
-     .help = "gnuplot program",
-     .offset = OFF(gnuplot)},
-    {.name = "timeline",
-     .short_name = 't',
-     .arg = "FILE",
-     .help = "compare this run's timeline (kvr exec --timeline) instead",
-     .offset = OFF(tl.path)},
-    {.name = "model",
-     .short_name = 'm',
-     .arg = "M",
-     .help = "with --timeline: the measured model",
-     .offset = OFF(tl.model)},
-    {.name = "scheme",
-     .short_name = 's',
-     .arg = "S",
-     .help = "with --timeline: kvr, tsp, tsp-causal, ring-pass",
-     .offset = OFF(tl.scheme)},
-    {.name = "partition",
-     .short_name = 'P',
-     .arg = "L",
-     .help = "with --timeline: one chunk per rank, a,b,c",
-     .offset = OFF(tl.partition)},
-    {.name = "kv-forward",
-     .arg = "MODE",
-     .help = "with --timeline: the run's KV hand-off (whole, streamed, direct)",
-     .offset = OFF(tl.kv_forward)},
+    KVR_OPT("db", 'd', "FILE", OFF(db), "measurements",
+            .def_help = "data/measurements/h100.sqlite,\nwith --multi-gpu "
+                        "data/measurements/h100x4-multi.sqlite"),
+    KVR_OPT("machine", 'H', "P", OFF(machine), "profile or INI file",
+            .def_help =
+                "data/machines/h100-calibrated.ini;\nwith --multi-gpu or --timeline "
+                "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
+                "those GPUs"),
+    KVR_OPT("multi-gpu", 0, NULL, OFF(multi), "validate the multi-rank measurements instead",
+            .kind = KVR_OPT_FLAG),
+    KVR_OPT("out", 'o', "DIR", OFF(out),
+            "also draw there validate (predicted against measured, y = x, +-10%),\n"
+            "validate_err (error against context), validate_ttft (TTFT against\ncontext, "
+            "measured points beside predicted lines) and validate_panels\n(one panel per "
+            "model, p and links, a colour per scheme), PNG + SVG"),
+    KVR_OPT("gnuplot", 0, "PROG", OFF(gnuplot), "gnuplot program", .def = "gnuplot"),
+    KVR_OPT("timeline", 't', "FILE", OFF(tl.path),
+            "compare this run's timeline (kvr exec --timeline) instead"),
+    KVR_OPT("model", 'm', "M", OFF(tl.model), "with --timeline: the measured model"),
+    KVR_OPT("scheme", 's', "S", OFF(tl.scheme), "with --timeline: kvr, tsp, tsp-causal, ring-pass"),
+    KVR_OPT("partition", 'P', "L", OFF(tl.partition), "with --timeline: one chunk per rank, a,b,c"),
+    KVR_OPT("kv-forward", 0, "MODE", OFF(tl.kv_forward),
+            "with --timeline: the run's KV hand-off (whole, streamed, direct)"),
     KVR_OPT_COMMON(struct args),
     KVR_OPT_END};
 #undef OFF

@@ -30,45 +30,23 @@ struct kvr_machine_args {
 /* The entries of a command's kvr_opt table (kvr_opt.h) for a struct kvr_machine_args member
  * `m` of `type`; trials_def is the command's default trial count ("1", "16"). */
 #define KVR_MACHINE_OPTS(type, m, machine_def, trials_def)                                         \
-    {.name = "machine",                                                                            \
-     .short_name = 'H',                                                                            \
-     .arg = "H",                                                                                   \
-     .def = machine_def,                                                                           \
-     .help = "preset or .ini profile",                                                             \
-     .offset = offsetof(type, m.machine)},                                                         \
-        {.name = "bw",                                                                             \
-         .arg = "RATE",                                                                            \
-         .help = "every link's bandwidth, e.g. 10GB/s",                                            \
-         .def_help = "the profile's",                                                              \
-         .offset = offsetof(type, m.bw)},                                                          \
-        {.name = "link",                                                                           \
-         .arg = "I-J=RATE[,LAT]",                                                                  \
-         .help = "one link, both ways (I>J: one way); repeatable",                                 \
-         .kind = KVR_OPT_MULTI,                                                                    \
-         .offset = offsetof(type, m.links),                                                        \
-         .count_offset = offsetof(type, m.n_links),                                                \
-         .max = KVR_MAX_GPUS * 2},                                                                 \
-        {.name = "noise",                                                                          \
-         .arg = "SPEC",                                                                            \
-         .help = "background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"               \
-                 "per layer in [0, SHARE); add @I-J,K-L for chosen links",                         \
-         .def_help = "none",                                                                       \
-         .offset = offsetof(type, m.noise)},                                                       \
-        {.name = "seed",                                                                           \
-         .arg = "X",                                                                               \
-         .def = KVR_SEED_DEFAULT,                                                                  \
-         .help = "seed of the noise (and of exec's weights and tokens)",                           \
-         .offset = offsetof(type, m.seed_arg)},                                                    \
-        {.name = "trials",                                                                         \
-         .arg = "T",                                                                               \
-         .def = trials_def,                                                                        \
-         .help = "noise trials",                                                                   \
-         .offset = offsetof(type, m.trials_arg)},                                                  \
-    {                                                                                              \
-        .name = "objective", .arg = "O", .def = "mean",                                            \
-        .help = "over noise trials: mean, or pNN (e.g. p95)",                                      \
-        .offset = offsetof(type, m.objective)                                                      \
-    }
+    KVR_OPT("machine", 'H', "H", offsetof(type, m.machine), "preset or .ini profile",              \
+            .def = machine_def),                                                                   \
+        KVR_OPT("bw", 0, "RATE", offsetof(type, m.bw), "every link's bandwidth, e.g. 10GB/s",      \
+                .def_help = "the profile's"),                                                      \
+        KVR_OPT("link", 0, "I-J=RATE[,LAT]", offsetof(type, m.links),                              \
+                "one link, both ways (I>J: one way); repeatable", .kind = KVR_OPT_MULTI,           \
+                .count_offset = offsetof(type, m.n_links), .max = KVR_MAX_GPUS * 2),               \
+        KVR_OPT("noise", 0, "SPEC", offsetof(type, m.noise),                                       \
+                "background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"                \
+                "per layer in [0, SHARE); add @I-J,K-L for chosen links",                          \
+                .def_help = "none"),                                                               \
+        KVR_OPT("seed", 0, "X", offsetof(type, m.seed_arg),                                        \
+                "seed of the noise (and of exec's weights and tokens)", .def = KVR_SEED_DEFAULT),  \
+        KVR_OPT("trials", 0, "T", offsetof(type, m.trials_arg), "noise trials",                    \
+                .def = trials_def),                                                                \
+        KVR_OPT("objective", 0, "O", offsetof(type, m.objective),                                  \
+                "over noise trials: mean, or pNN (e.g. p95)", .def = "mean")
 
 /* The options that only mean something with --noise (refused without it). */
 extern const char *const kvr_noise_only_opts[];

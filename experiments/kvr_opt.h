@@ -31,6 +31,13 @@ struct kvr_opt {
     const char *def_help; /* the default in words when it is not a value ("all of the profile") */
 };
 
+/* One entry: the long name, the short one (0: none), the argument's name (NULL: a flag's), the
+ * field's offset, then the help line and any other field by name (.def, .unit, .kind, ...). */
+#define KVR_OPT(name_, short_, arg_, offset_, ...)                                                 \
+    {                                                                                              \
+        .name = name_, .short_name = short_, .arg = arg_, .offset = offset_, .help = __VA_ARGS__   \
+    }
+
 #define KVR_OPT_END                                                                                \
     {                                                                                              \
         0                                                                                          \
@@ -67,31 +74,11 @@ void kvr_opt_help(const struct kvr_opt_spec *spec, FILE *out);
 
 /* The shared --json, --quiet and --help entries for a struct with bool json, quiet, help. */
 #define KVR_OPT_COMMON(type)                                                                       \
-    {"json",                                                                                       \
-     'j',                                                                                          \
-     NULL,                                                                                         \
-     NULL,                                                                                         \
-     NULL,                                                                                         \
-     "print JSON instead of a table",                                                              \
-     KVR_OPT_FLAG,                                                                                 \
-     offsetof(type, json),                                                                         \
-     0,                                                                                            \
-     0,                                                                                            \
-     NULL},                                                                                        \
-        {"quiet",                                                                                  \
-         'q',                                                                                      \
-         NULL,                                                                                     \
-         NULL,                                                                                     \
-         NULL,                                                                                     \
-         "no progress bars or notes on stderr",                                                    \
-         KVR_OPT_FLAG,                                                                             \
-         offsetof(type, quiet),                                                                    \
-         0,                                                                                        \
-         0,                                                                                        \
-         NULL},                                                                                    \
-    {                                                                                              \
-        "help", 'h', NULL, NULL, NULL, "this help", KVR_OPT_FLAG, offsetof(type, help), 0, 0, NULL \
-    }
+    KVR_OPT("json", 'j', NULL, offsetof(type, json), "print JSON instead of a table",              \
+            .kind = KVR_OPT_FLAG),                                                                 \
+        KVR_OPT("quiet", 'q', NULL, offsetof(type, quiet), "no progress bars or notes on stderr",  \
+                .kind = KVR_OPT_FLAG),                                                             \
+        KVR_OPT("help", 'h', NULL, offsetof(type, help), "this help", .kind = KVR_OPT_FLAG)
 
 /* Set by --quiet (any command): progress bars and notes stay off. */
 extern bool kvr_opt_quiet;
