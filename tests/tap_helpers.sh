@@ -67,6 +67,44 @@ sys.exit(0 if len(a) == len(b) > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 
 PY
 }
 
+# gpu_setup: exits 77 (skipped) when $kvr has no GPU to run the attention kernel on.
+gpu_setup() {
+    if ! "$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; then
+        echo "1..0 # SKIP no GPU"
+        exit 77
+    fi
+}
+
+# close_bf16 A B: two float32 dumps of one length within bf16 bounds (relative L2 error <= 2e-2)
+close_bf16() {
+    python3 - "$1" "$2" <<'PY'
+import array, math, sys
+a, b = array.array('f'), array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+num = sum((x - y) ** 2 for x, y in zip(a, b)); den = sum(y * y for y in b)
+sys.exit(0 if len(a) == len(b) > 0 and math.sqrt(num / den) <= 2e-2 else 1)
+PY
+}
+
+# layouts MODEL CASE...: each CASE P:T:SCHEME[:PARTITION[:OPTION VALUE]] (kvr exec --tp) against
+# MODEL's single-rank run ($tmp/MODEL.ini, $ctx tokens on $backend): logits and KV cache (KV=no:
+# the logits only) compared by the command in $cmp (same, close_bf16); $what names the check.
+layouts() {
+    model=$1; shift
+    common="--model $tmp/$model.ini --ctx $ctx --backend $backend --reps 1 --warmup 0"
+    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
+    report $? "$backend: $model: single-rank reference" "$(cat "$tmp/err")"
+    for case in "$@"; do
+        p=$(echo "$case" | cut -d: -f1) t=$(echo "$case" | cut -d: -f2) scheme=$(echo "$case" | cut -d: -f3)
+        part=$(echo "$case" | cut -d: -f4) opt=$(echo "$case" | cut -d: -f5)
+        rm -f "$tmp/l" "$tmp/kv"
+        mpi "$p" exec $common --scheme "$scheme" --tp "$t" ${part:+--partition $part} $opt \
+            --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+            $cmp "$tmp/l" "$tmp/ref.l" && { [ "${KV:-}" = no ] || $cmp "$tmp/kv" "$tmp/ref.kv"; }
+        report $? "$backend: $model $scheme x$t on $p ranks ${part:-even}${opt:+ $opt}: logits$([ "${KV:-}" = no ] || echo " and KV cache") $what" "$(cat "$tmp/err")"
+    done
+}
+
 # rank_models DIR: the rank tests' tiny models, DIR/gqa.ini and DIR/mqa.ini (MQA with LayerNorm,
 # GELU, parallel attention and tied embeddings: the Falcon path)
 rank_models() {

@@ -10,20 +10,8 @@ tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-cuda-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
-if ! "$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; then
-    echo "1..0 # SKIP no GPU"
-    exit 77
-fi
+gpu_setup
 mpi_setup
-close() {
-    python3 - "$1" "$2" <<'PY'
-import array, math, sys
-a, b = array.array('f'), array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-num = sum((x - y) ** 2 for x, y in zip(a, b)); den = sum(y * y for y in b)
-sys.exit(0 if len(a) == len(b) > 0 and math.sqrt(num / den) <= 2e-2 else 1)
-PY
-}
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/m.ini"
 common="--model $tmp/m.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
 mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
@@ -40,7 +28,7 @@ for p in $ps_other; do
             fwd=
             [ $mode != whole ] && fwd="--kv-forward $mode"
             mpi $p exec $common --scheme $scheme $part $fwd --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
+                close_bf16 "$tmp/l" "$tmp/ref.l" && close_bf16 "$tmp/kv" "$tmp/ref.kv"
             report $? "cuda: $scheme${fwd:+ $mode} on $p ranks ${part:-even}: logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
         done
     done
@@ -58,7 +46,7 @@ for case in m:301 mha:301 mqa:301 m:1537; do
     for p in $ps; do
         for pass in kv q; do
             mpi $p exec $common --scheme ring --ring-pass $pass --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                close "$tmp/l" "$tmp/ref.l" && close "$tmp/kv" "$tmp/ref.kv"
+                close_bf16 "$tmp/l" "$tmp/ref.l" && close_bf16 "$tmp/kv" "$tmp/ref.kv"
             report $? "cuda: $model ring pass-$pass at ctx $ctx on $p ranks: rank 0's logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
         done
     done

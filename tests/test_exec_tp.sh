@@ -40,23 +40,7 @@ printf '[model]\nname = mqa4\nn_layers = 2\nd_model = 192\nn_heads = 4\nn_kv_hea
 printf '[model]\nname = bias\nn_layers = 2\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 190\nvocab = 90\nnorm = layernorm\nmlp = gelu\nparallel_attn = true\nblock_norms = 2\nbias_qkv = true\nbias_out = true\nbias_mlp = true\ndtype = bf16\n' >"$tmp/bias.ini"
 printf '[model]\nname = window\nn_layers = 2\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\nsliding_window = 8\ndtype = bf16\n' >"$tmp/window.ini"
 
-# layouts MODEL CASE...: CASE is P:T:SCHEME[:PARTITION[:OPTION VALUE]] against MODEL's single
-# run; with KV=no before it, the logits only (a windowed chain sends only the window's keys)
-layouts() {
-    model=$1; shift
-    common="--model $tmp/$model.ini --ctx 37 --backend ref --reps 1 --warmup 0"
-    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-    report $? "$model: single-rank reference" "$(cat "$tmp/err")"
-    for case in "$@"; do
-        p=$(echo "$case" | cut -d: -f1) t=$(echo "$case" | cut -d: -f2) scheme=$(echo "$case" | cut -d: -f3)
-        part=$(echo "$case" | cut -d: -f4) opt=$(echo "$case" | cut -d: -f5)
-        rm -f "$tmp/l" "$tmp/kv"
-        mpi "$p" exec $common --scheme "$scheme" --tp "$t" ${part:+--partition $part} $opt \
-            --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-            same "$tmp/l" "$tmp/ref.l" && { [ "${KV:-}" = no ] || same "$tmp/kv" "$tmp/ref.kv"; }
-        report $? "$model: $scheme x$t on $p ranks ${part:-even}${opt:+ $opt}: logits$([ "${KV:-}" = no ] || echo " and KV cache") equal single" "$(cat "$tmp/err")"
-    done
-}
+ctx=37 backend=ref cmp=same what="equal single"
 
 layouts gqa 2:2:tp 4:4:tp 4:1:kvr:15,10,7,5 \
     4:2:kvr:25,12 "4:2:kvr:25,12:--kv-forward streamed" "4:2:kvr:25,12:--kv-forward direct" \
