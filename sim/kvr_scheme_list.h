@@ -37,6 +37,6 @@ KVR_SCHEME(KVR, "kvr", "KVR", kvr_sim_kvr, KVR_EXEC(kvr_dist_kvr),
            KVR_SO_PARTITION | KVR_SO_BALANCED | KVR_SO_SEARCHED | KVR_SO_FORWARD | KVR_SO_LAYOUT,
            "KV-Runahead: any partition, the KV cache handed down a chain of ranks (--kv-forward)")
 KVR_SCHEME(RING_PASS, "ring-pass", "ring-pass", kvr_sim_ring_pass, KVR_EXEC(kvr_dist_ring_pass),
-           KVR_SO_PARTITION,
+           KVR_SO_PARTITION | KVR_SO_LAYOUT,
            "the executor's ring: contiguous chunks, p-1 pass-KV steps, then causal attention")
 /* clang-format on */

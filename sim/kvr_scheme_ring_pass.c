@@ -5,35 +5,54 @@
  * every rank sends the block it got last to the next rank and receives one from the previous, as
  * one NCCL group (a transfer starts once both ends have entered the step); then causal attention
  * over the gathered prefix. Nothing overlaps, and the last chunk's rank does the most
- * attention: the cost of skipping ring attention's zig-zag and block-wise overlap. */
+ * attention: the cost of skipping ring attention's zig-zag and block-wise overlap. Over a
+ * layout's n = p/t stages (kvr_layout.h) shard j's ring runs over shard j of every stage (t
+ * rings of n - 1 steps side by side, its heads' blocks), each stage's post with its TP
+ * all-reduces, as exec --tp runs it; with t = 1 the plain scheme. */
 void kvr_sim_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan)
 {
     const struct kvr_model *m = sim->model;
-    const int p = plan->p;
-    double pre[KVR_MAX_GPUS], attn[KVR_MAX_GPUS], post[KVR_MAX_GPUS], block[KVR_MAX_GPUS];
-    double kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
+    const struct kvr_gpu *g = &sim->machine->gpu;
+    struct kvr_stages S;
+    kvr_sim_stages(sim, plan, &S);
+    const int n = S.n, t = S.t;
+    struct kvr_stage_cost sc[KVR_MAX_GPUS];
+    double attn[KVR_MAX_GPUS], block[KVR_MAX_GPUS];
+    double kvb = (double)kvr_model_kv_bytes_per_token_layer(&S.part);
     struct kvr_clocks c = {{0}};
-    kvr_sim_contiguous_chunks(sim, &c, plan, pre, attn, post);
-    for (int i = 0; i < p; i++) block[i] = (double)plan->tokens[i] * kvb;
-    for (int l = 0; l < (int)m->n_layers; l++) {
-        for (int i = 0; i < p; i++) kvr_sim_compute(sim, &c, i, l, "pre", pre[i]);
-        for (int t = 1; t < p; t++) {
-            double done[KVR_MAX_GPUS], link_free = 0;
-            for (int i = 0; i < p; i++) done[i] = c.t[i];
-            for (int i = 0; i < p; i++) {
-                int to = (i + 1) % p, b = ((i - t + 1) % p + p) % p;
-                double ready = c.t[i] > c.t[to] ? c.t[i] : c.t[to];
-                double end = kvr_sim_send(sim, &link_free, i, to, l, ready, block[b], false);
-                link_free = 0; /* each rank's own link */
-                if (end > done[i]) done[i] = end;
-                if (end > done[to]) done[to] = end;
-            }
-            for (int i = 0; i < p; i++) kvr_sim_wait_until(sim, &c, i, l, done[i]);
-        }
-        for (int i = 0; i < p; i++) {
-            kvr_sim_compute(sim, &c, i, l, "attn", attn[i]);
-            kvr_sim_compute(sim, &c, i, l, "post", post[i]);
+    uint64_t s = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t k = plan->tokens[i];
+        kvr_stage_cost(sim, &S, k, &sc[i]);
+        attn[i] = kvr_cost_attn_s(&S.part, g, s, k, KVR_MASK_CAUSAL);
+        block[i] = (double)k * kvb;
+        s += k;
+        for (int j = 0; j < t; j++) {
+            sim->res->rank[i * t + j].tokens = k;
+            kvr_sim_compute(sim, &c, i * t + j, -1, "embed", kvr_cost_embed_s(m, g, k));
         }
     }
-    kvr_sim_finish(sim, &c, plan, p - 1);
+    for (int l = 0; l < (int)m->n_layers; l++) {
+        for (int r = 0; r < plan->p; r++) kvr_sim_compute(sim, &c, r, l, "pre", sc[r / t].pre);
+        for (int step = 1; step < n; step++) {
+            double done[KVR_MAX_GPUS], link_free = 0;
+            for (int r = 0; r < plan->p; r++) done[r] = c.t[r];
+            for (int j = 0; j < t; j++)
+                for (int i = 0; i < n; i++) {
+                    int from = i * t + j, to = (i + 1) % n * t + j,
+                        b = ((i - step + 1) % n + n) % n;
+                    double ready = c.t[from] > c.t[to] ? c.t[from] : c.t[to];
+                    double end = kvr_sim_send(sim, &link_free, from, to, l, ready, block[b], false);
+                    link_free = 0; /* each rank's own link */
+                    if (end > done[from]) done[from] = end;
+                    if (end > done[to]) done[to] = end;
+                }
+            for (int r = 0; r < plan->p; r++) kvr_sim_wait_until(sim, &c, r, l, done[r]);
+        }
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < t; j++) kvr_sim_compute(sim, &c, i * t + j, l, "attn", attn[i]);
+            kvr_sim_stage_post(sim, &c, &S, &sc[i], i, l, plan->tokens[i], 0);
+        }
+    }
+    kvr_sim_finish(sim, &c, plan, plan->p - 1);
 }

@@ -96,7 +96,8 @@ static void test_t1_all(void)
         {.scheme = KVR_SCHEME_TSP_CAUSAL},
         {.scheme = KVR_SCHEME_TSP_PAPER},
         {.scheme = KVR_SCHEME_RING},
-        {.scheme = KVR_SCHEME_RING, .ring_pass = KVR_RING_PASS_Q}};
+        {.scheme = KVR_SCHEME_RING, .ring_pass = KVR_RING_PASS_Q},
+        {.scheme = KVR_SCHEME_RING_PASS}};
     static const char *const models[] = {"llama-7b", "falcon-7b", "mistral-7b", "llama-2-70b"};
     for (size_t k = 0; k < sizeof plans / sizeof *plans; k++)
         for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
@@ -167,6 +168,25 @@ static void test_bytes_memory(void)
         ok(r.rank[g].end_s == r.rank[0].end_s && r.rank[g].compute_s == r.rank[0].compute_s &&
                (g == 3 || r.rank[g + 4].compute_s == r.rank[4].compute_s),
            "shard %d of each stage keeps its stage's clock", g);
+}
+
+/* ring-pass x 4 over 2 stages: each of the 4 chains sends both stages' blocks once a layer (n - 1
+ * = 1 step), beside the stages' two all-reduces; every GPU keeps the whole cache of its heads. */
+static void test_ring_pass_bytes(void)
+{
+    const struct kvr_model *m = kvr_model_preset_find("llama-2-70b");
+    kvr_machine_resolve("h100-nvlink", &mach);
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_RING_PASS, .p = 8, .ctx = 32768, .tp = 4};
+    plan.tokens[0] = 20480, plan.tokens[1] = 12288;
+    struct kvr_sim_result r;
+    ok(!run(m, &mach, &plan, &r, NULL), "ring-pass x 4 runs");
+    double kvb_shard = 2.0 * 2 * 128 * 2, act = 2.0 * 8192, ar = 0;
+    double ring = 4 * 32768 * kvb_shard; /* 4 chains, blocks of 20480 and 12288 tokens */
+    for (int i = 0; i < 2; i++) ar += 2 * 2.0 * (4 - 1) * (double)plan.tokens[i] * act;
+    is_dbl(r.bytes_sent_total, 80 * (ring + ar), 1e-12,
+           "ring-pass x 4 bytes: rings + all-reduces, by hand");
+    is_dbl(r.rank[0].kv_bytes, 32768.0 * 80 * kvb_shard, 1e-12,
+           "ring-pass x 4: the whole cache of a shard's heads");
 }
 
 /* The hand-off modes over stages: with identical GPUs every shard of a stage keeps its stage's
@@ -292,7 +312,7 @@ static void test_refusals(void)
     plan = (struct kvr_plan){.scheme = KVR_SCHEME_KVR, .p = 8, .ctx = 8192, .tp = 8};
     kvr_plan_even(&plan);
     refused(&plan, "falcon-7b", "71 heads");
-    plan.scheme = KVR_SCHEME_RING_PASS;
+    plan.scheme = KVR_SCHEME_TP;
     refused(&plan, "llama-7b", "no tensor-parallel layout");
     plan = (struct kvr_plan){.scheme = KVR_SCHEME_KVR, .p = 8, .ctx = 8192, .tp = 1, .sp = true};
     kvr_plan_even(&plan);
@@ -311,10 +331,12 @@ int main(void)
     test_tp("llama-7b", "a100-nvlink", KVR_SCHEME_KVR, 8, 16384);
     test_tp("llama-2-70b", "a100-nvlink", KVR_SCHEME_KVR, 8, 32768);
     test_tp("llama-2-70b", "h100-nvlink", KVR_SCHEME_TSP_CAUSAL, 8, 5000);
+    test_tp("llama-2-70b", "h100-nvlink", KVR_SCHEME_RING_PASS, 8, 5000);
     test_tp("llama-3-8b", "h100-nvlink", KVR_SCHEME_KVR, 4, 12345);
     test_tp("mistral-7b", "a100-10GBps", KVR_SCHEME_KVR, 8, 20000);
     test_tp("llama-2-70b", "h100-nvlink", KVR_SCHEME_KVR, 16, 65536); /* KV heads replicated */
     test_bytes_memory();
+    test_ring_pass_bytes();
     test_modes();
     test_between_nodes();
     test_invariants();

@@ -62,7 +62,7 @@ sys.exit(0 if b['ttft_s'] < a['ttft_s'] and b['sp'] and a['bytes_sent_total'] ==
 report $? "--sp: faster, the same bytes"
 
 json_check "help schemes: the scheme table marks the schemes with a layout" \
-    "sorted(s['name'] for s in d['schemes'] if s['layout']) == ['kvr', 'ring', 'tsp', 'tsp-causal', 'tsp-paper']" \
+    "sorted(s['name'] for s in d['schemes'] if s['layout']) == ['kvr', 'ring', 'ring-pass', 'tsp', 'tsp-causal', 'tsp-paper']" \
     -- help schemes --json
 # a timeline holds every event (the LM head, the last, is there) for the busiest schedules
 for args in "--scheme ring --ring-pass q" "--scheme ring --ring-pass q --tp 2" "--scheme kvr --tp 2 --kv-forward direct"; do
@@ -72,7 +72,7 @@ for args in "--scheme ring --ring-pass q" "--scheme ring --ring-pass q --tp 2" "
 done
 expect 2 "--tp 3: must divide the 8 GPUs" "--tp that does not divide p exits 2" -- sim --tp 3
 expect 2 "does not divide the 71 heads" "--tp that does not divide the heads exits 2" -- sim --model falcon-7b --tp 2
-expect 2 "no tensor-parallel layout" "--tp on a scheme without a layout exits 2" -- sim --scheme ring-pass --tp 2
+expect 2 "no tensor-parallel layout" "--tp on a scheme without a layout exits 2" -- sim --scheme tp --tp 2
 expect 2 "--tp: 'x' is not a TP degree" "a --tp that is no number exits 2" -- sim --tp x
 expect 2 "--map: block, strided or a list" "a short --map exits 2" -- sim --tp 2 --map 0,1
 expect 2 "not 8 distinct GPUs" "a --map that is no permutation exits 2" -- sim --tp 2 --map 0,0,1,2,3,4,5,6
