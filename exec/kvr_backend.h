@@ -132,5 +132,9 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
                                 int device, struct kvr_backend *out);
 
+/* Device memory free now on a CUDA device (0 without CUDA or on an error): what
+ * kvr_exec_fit_chunk sizes sub-chunks against, the same figure kvr_cuda_create checks. */
+uint64_t kvr_cuda_free_bytes(int device);
+
 /* "CUDA driver 13.0" ("none" without CUDA). */
 void kvr_cuda_driver_version(char *buf, size_t cap);

@@ -560,6 +560,13 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     return cu_set_prompt(c, c->max_ctx);
 }
 
+uint64_t kvr_cuda_free_bytes(int device)
+{
+    size_t f = 0, t = 0;
+    if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&f, &t) != cudaSuccess) return 0;
+    return f;
+}
+
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
                                 int device, struct kvr_backend *out)
 {

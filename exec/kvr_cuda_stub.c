@@ -12,6 +12,12 @@ enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uin
                                     "(meson setup -Dcuda=enabled on a machine with nvcc)");
 }
 
+uint64_t kvr_cuda_free_bytes(int device)
+{
+    (void)device;
+    return 0;
+}
+
 int kvr_exec_cuda_devices(void)
 {
     return 0;

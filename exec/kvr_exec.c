@@ -382,6 +382,48 @@ double kvr_logits_checksum(const float *logits, uint32_t vocab)
 }
 
 /* Times reps runs of the whole prefill (embedding to first token on the host). */
+enum kvr_status kvr_exec_prefill(struct kvr_exec *ex, const int32_t *tokens, uint32_t ctx,
+                                 float *logits)
+{
+    if (ctx == 0 || ctx > ex->opts.max_ctx)
+        return kvr_error(KVR_ERR_INPUT, "prompt of %u tokens is out of range [1, %u]", ctx,
+                         ex->opts.max_ctx);
+    enum kvr_status st = KVR_OK;
+    for (uint32_t s = 0; s < ctx && !st; s += ex->opts.max_chunk) {
+        uint32_t c = ctx - s < ex->opts.max_chunk ? ctx - s : ex->opts.max_chunk;
+        st = kvr_exec_chunk(ex, tokens + s, s, c, KVR_MASK_CAUSAL, s + c == ctx ? logits : NULL);
+    }
+    return st;
+}
+
+uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o)
+{
+    uint32_t chunk = o->max_chunk ? o->max_chunk : o->max_ctx;
+    return o->backend == KVR_BACKEND_CUDA ? kvr_cuda_bytes_needed(m, o->max_ctx, chunk)
+                                          : kvr_ref_bytes_needed(m, o->max_ctx, chunk);
+}
+
+enum kvr_status kvr_exec_fit_chunk(const struct kvr_model *m, const struct kvr_exec_opts *o,
+                                   uint32_t *chunk)
+{
+    *chunk = o->max_ctx;
+    if (o->backend != KVR_BACKEND_CUDA) return KVR_OK;
+    uint64_t free_b = kvr_cuda_free_bytes(o->device);
+    if (free_b == 0 || kvr_cuda_bytes_needed(m, o->max_ctx, o->max_ctx) <= free_b)
+        return KVR_OK; /* fits whole, or no device: kvr_exec_open says why */
+    uint32_t c = o->max_ctx / 1024 * 1024;
+    while (c >= 1024 && kvr_cuda_bytes_needed(m, o->max_ctx, c) > free_b) c -= 1024;
+    if (c < 1024)
+        return kvr_error(
+            KVR_ERR_INPUT,
+            "%s at %u tokens: weights and KV cache with sub-chunks of 1024 tokens need "
+            "%.2f GB of GPU memory; device %d has %.2f GB free",
+            m->name, o->max_ctx, kvr_cuda_bytes_needed(m, o->max_ctx, 1024) / 1e9, o->device,
+            free_b / 1e9);
+    *chunk = c;
+    return KVR_OK;
+}
+
 static enum kvr_status time_reps(struct kvr_exec *ex, const int32_t *tokens, uint32_t ctx,
                                  int warmup, int reps, double *times, float *logits)
 {
@@ -389,8 +431,7 @@ static enum kvr_status time_reps(struct kvr_exec *ex, const int32_t *tokens, uin
     enum kvr_status st;
     for (int i = 0; i < warmup + reps; i++) {
         double dt = 0;
-        if ((st = o->timer(BE(ex), 0, NULL)) ||
-            (st = kvr_exec_chunk(ex, tokens, 0, ctx, KVR_MASK_CAUSAL, logits)) ||
+        if ((st = o->timer(BE(ex), 0, NULL)) || (st = kvr_exec_prefill(ex, tokens, ctx, logits)) ||
             (st = o->timer(BE(ex), 1, &dt)))
             return st;
         if (i >= warmup) times[i - warmup] = dt;
@@ -402,7 +443,11 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
                                     int warmup, int reps, struct kvr_exec_result *r)
 {
     const struct kvr_model *m = &ex->model;
-    enum kvr_status st = check_chunk(ex, 0, ctx);
+    enum kvr_status st =
+        ctx == 0 || ctx > ex->opts.max_ctx
+            ? kvr_error(KVR_ERR_INPUT, "prompt of %u tokens is out of range [1, %u]", ctx,
+                        ex->opts.max_ctx)
+            : KVR_OK;
     if (st) return st;
     if (reps < 1 || warmup < 0)
         return kvr_error(KVR_ERR_INPUT, "reps = %d must be >= 1 and warmup = %d >= 0", reps,
@@ -419,6 +464,8 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
     if (!st) {
         memset(r, 0, sizeof *r);
         r->ctx = ctx, r->reps = (uint32_t)reps;
+        r->chunk = ctx < ex->opts.max_chunk ? ctx : ex->opts.max_chunk;
+        r->mem_predicted_bytes = kvr_exec_bytes_needed(&ex->model, &ex->opts);
         r->ttft_s = kvr_quantile(times, (size_t)reps, 0.5); /* sorts times */
         r->ttft_min_s = times[0], r->ttft_max_s = times[reps - 1];
         r->tokens_per_s = ctx / r->ttft_s;

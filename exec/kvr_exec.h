@@ -23,7 +23,8 @@ int kvr_backend_from_name(const char *s); /* -1 when unknown */
 struct kvr_exec_opts {
     enum kvr_backend_kind backend;
     uint32_t max_ctx;    /* KV-cache positions */
-    uint32_t max_chunk;  /* tokens of the largest chunk (0: max_ctx) */
+    uint32_t max_chunk;  /* tokens of the largest chunk (0: max_ctx); a single prefill longer
+                          * than it runs in sub-chunks of max_chunk (kvr_exec_prefill) */
     uint64_t seed;       /* seeded random weights when weights is NULL */
     const char *weights; /* a .safetensors file, a sharded index or a folder; or NULL */
     bool allow_unused;   /* accept checkpoint tensors the model does not use */
@@ -36,6 +37,14 @@ struct kvr_exec_opts {
 
 struct kvr_exec;
 
+/* The largest chunk for a single prefill of o->max_ctx tokens whose memory (weights, KV cache,
+ * activations of the chunk) fits the device now: max_ctx when it fits whole, else the largest
+ * multiple of 1024 tokens (the ref backend: max_ctx). KVR_ERR_INPUT with the bytes when not even
+ * 1024 tokens fit. */
+enum kvr_status kvr_exec_fit_chunk(const struct kvr_model *m, const struct kvr_exec_opts *o,
+                                   uint32_t *chunk);
+/* The device bytes the backend plans for (what kvr_exec_open checks), by the options. */
+uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o);
 /* Checks memory before allocating anything: the error states the bytes needed. */
 enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
                               struct kvr_exec **out);
@@ -107,6 +116,11 @@ enum kvr_status kvr_exec_kv_gather(struct kvr_exec *ex, uint32_t layer, uint32_t
 enum kvr_status kvr_exec_kv_read(struct kvr_exec *ex, uint32_t layer, uint32_t pos0, uint32_t n,
                                  float *k, float *v);
 
+/* A single prefill of tokens [0, ctx) in sub-chunks of max_chunk (each after the cache the ones
+ * before wrote; the last layer of all but the last one only writes its K/V), the last token's
+ * logits into logits. The same result as one chunk, with a chunk's activations held. */
+enum kvr_status kvr_exec_prefill(struct kvr_exec *ex, const int32_t *tokens, uint32_t ctx,
+                                 float *logits);
 /* A timed single-device prefill of ctx seeded tokens (or the kvr_exec_set_tokens prompt), as `kvr
  * exec --scheme single` runs it. */
 struct kvr_exec_result {
@@ -116,8 +130,10 @@ struct kvr_exec_result {
     double tflops, mfu; /* executed FLOPs (kvr_exec_prefill_flops) over the median; vs the peak */
     uint64_t flops;
     uint64_t peak_mem_bytes;
-    int32_t first_token;    /* argmax of the last token's logits */
-    double logits_checksum; /* sum of the last token's logits */
+    uint64_t mem_predicted_bytes; /* kvr_exec_bytes_needed: the plan checked before allocating */
+    uint32_t chunk;               /* tokens per sub-chunk (ctx: one chunk) */
+    int32_t first_token;          /* argmax of the last token's logits */
+    double logits_checksum;       /* sum of the last token's logits */
     char device[64];
     double peak_flops;
 };

@@ -42,6 +42,11 @@ static const struct kvr_opt exec_opts[] = {
             "array (.json) or an int32/int64 .npy; --ctx defaults to their count"),
     KVR_OPT("device", 0, "D", OFF(device_arg), "CUDA device ordinal",
             .def_help = "0; under mpirun the local rank"),
+    KVR_OPT("chunk", 0, "N", OFF(chunk_arg),
+            "one process: prefill in sub-chunks of N tokens (each after the cache of\nthe ones "
+            "before: the same logits, one sub-chunk's activations held); auto:\nthe whole "
+            "prompt when it fits the GPU, else the largest multiple of 1024 that does",
+            .def = "auto", .unit = "tokens"),
     KVR_OPT("profile", 0, NULL, OFF(profile),
             "reps more runs, timing every operation (each op's median)", .kind = KVR_OPT_FLAG),
     KVR_OPT("db", 'd', "FILE", OFF(db),
@@ -292,6 +297,8 @@ static void print_json(const struct kvr_model *m, const struct exec_args *a,
     kvr_json_kv_dbl(&j, "tflops", r->tflops);
     kvr_json_kv_dbl(&j, "mfu", r->mfu);
     kvr_json_kv_u64(&j, "peak_mem_bytes", r->peak_mem_bytes);
+    kvr_json_kv_u64(&j, "mem_predicted_bytes", r->mem_predicted_bytes);
+    kvr_json_kv_u64(&j, "chunk_tokens", r->chunk);
     kvr_json_key(&j, "first_token");
     kvr_json_i64(&j, r->first_token);
     kvr_json_kv_dbl(&j, "logits_checksum", r->logits_checksum);
@@ -311,8 +318,37 @@ static void print_table(const struct kvr_model *m, const struct exec_args *a,
            kvr_format_duration(t2, sizeof t2, r->ttft_max_s), r->reps);
     printf("throughput   %.0f tokens/s, %.1f TFLOP/s", r->tokens_per_s, r->tflops);
     if (r->peak_flops > 0) printf(", MFU %.1f%%", 100 * r->mfu);
-    printf("\nmemory       %s peak\n", kvr_format_bytes(b, sizeof b, (double)r->peak_mem_bytes));
+    printf("\nmemory       %s peak, ", kvr_format_bytes(b, sizeof b, (double)r->peak_mem_bytes));
+    printf("%s planned\n", kvr_format_bytes(b, sizeof b, (double)r->mem_predicted_bytes));
+    if (r->chunk < r->ctx)
+        printf("sub-chunks   %s tokens each (one sub-chunk's activations held)\n",
+               kvr_format_tokens(n, sizeof n, r->chunk));
     printf("first token  %d (logits checksum %.6e)\n", r->first_token, r->logits_checksum);
+}
+
+/* --chunk: the sub-chunk of one process's prefill (auto: kvr_exec_fit_chunk); --profile and
+ * --timeline time one whole chunk, so they refuse sub-chunks. */
+static enum kvr_status single_chunk(const struct exec_args *a, const struct kvr_model *m,
+                                    struct kvr_exec_opts *o)
+{
+    uint64_t c = 0;
+    enum kvr_status st = KVR_OK;
+    if (!strcmp(a->chunk_arg, "auto")) {
+        uint32_t fit;
+        if ((st = kvr_exec_fit_chunk(m, o, &fit))) return st;
+        c = fit;
+    } else if (kvr_parse_tokens(a->chunk_arg, KVR_MAX_CTX, &c) || c == 0) {
+        return kvr_error(KVR_ERR_USAGE, "--chunk: '%s' is neither auto nor a token count >= 1",
+                         a->chunk_arg);
+    }
+    o->max_chunk = (uint32_t)(c < a->ctx ? c : a->ctx);
+    if (o->max_chunk < a->ctx && (a->profile || a->timeline))
+        return kvr_error(KVR_ERR_USAGE,
+                         "--%s times one whole chunk, but the prefill runs in sub-chunks of %u "
+                         "tokens (--chunk %s): give --chunk %llu or a smaller --ctx",
+                         a->profile ? "profile" : "timeline", o->max_chunk, a->chunk_arg,
+                         (unsigned long long)a->ctx);
+    return st;
 }
 
 /* The command after its options: every return goes back through kvr_cmd_exec, which frees
@@ -330,7 +366,7 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
             return kvr_error(KVR_ERR_USAGE,
                              "--scheme %s runs on several ranks: start it with mpirun -np P",
                              kvr_scheme_name(a->scheme));
-        static const char *const one_process[] = {"profile", NULL};
+        static const char *const one_process[] = {"profile", "chunk", NULL};
         if ((st = kvr_opt_refuse(&exec_spec, &exec_res, one_process,
                                  "times the operations of one process: run it without mpirun")))
             return st;
@@ -357,6 +393,7 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
                               .weights = a->weights,
                               .allow_unused = a->allow_unused,
                               .device = a->device};
+    if ((st = single_chunk(a, &m, &o))) return st;
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
     double op_s[KVR_N_OPS];

@@ -33,9 +33,10 @@ struct exec_args {
     enum kvr_comm_kind comm;
     enum kvr_kv_forward kv_forward; /* --kv-forward: kvr's hand-off (whole by default) */
     bool kv_forward_set;
-    const char *tp_arg; /* --tp T: tensor-parallel degree of each stage (hybrid layouts) */
-    int tp;             /* converted (1 without --tp); kvr_exec_ranks_cmd resolves --scheme tp */
-    bool tp_set;        /* --tp was given */
+    const char *chunk_arg; /* --chunk N|auto: one process's sub-chunks (auto: whole if it fits) */
+    const char *tp_arg;    /* --tp T: tensor-parallel degree of each stage (hybrid layouts) */
+    int tp;                /* converted (1 without --tp); kvr_exec_ranks_cmd resolves --scheme tp */
+    bool tp_set;           /* --tp was given */
     struct kvr_machine_args mach;
 };
 

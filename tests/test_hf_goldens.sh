@@ -42,6 +42,12 @@ if [ "$mode" = cuda ]; then
             cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
         report $? "cuda $c: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
     done
+    for c in mistral_window llama_dynamic; do
+        "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+            --backend cuda --reps 1 --warmup 0 --chunk 16 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
+            cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
+        report $? "cuda $c in sub-chunks of 16 tokens: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
+    done
     echo "1..$n"; [ "$failed" = 0 ]; exit
 fi
 
@@ -50,6 +56,14 @@ for c in $cases; do
         --backend ref --reps 1 --warmup 0 --dump-logits "$tmp/$c.l" >/dev/null 2>"$tmp/err" &&
         cmp_logits "$tmp/$c.l" "$G/$c/logits.f32" ref >"$tmp/cmp"
     report $? "ref $c ($(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['what'])" "$G/$c/case.json")): $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
+done
+# sub-chunks (--chunk): each after the cache of the ones before, crossing the sliding window's
+# edge (mistral_window, qwen2_window) and dynamic NTK's whole-prompt length: Hugging Face's logits
+for c in llama_base llama_dynamic mistral_window qwen2_window falcon7b; do
+    "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+        --backend ref --reps 1 --warmup 0 --chunk 7 --dump-logits "$tmp/c.l" >/dev/null 2>"$tmp/err" &&
+        cmp_logits "$tmp/c.l" "$G/$c/logits.f32" ref >"$tmp/cmp"
+    report $? "ref $c in sub-chunks of 7 tokens: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
 done
 # the goldens can fail: the same weights under another rotary base are far off
 "$kvr" exec --model "$G/llama_base/config.json" --weights "$G/llama_theta5e5" --tokens "$G/llama_base/tokens.txt" \
