@@ -6,6 +6,8 @@
 {
     stamp "built $(cat .kvr-version 2>/dev/null)"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    timeout 120 meson test -C build-gpu hf_goldens_cuda 2>&1 | grep -E "^ *[0-9]+/"
+    grep -E "sub-chunks|^not ok" build-gpu/meson-logs/testlog.txt | head -6
     one() { # one MODEL CTX [kvr options]: kvrun, one JSON line, and its memory
         timeout 200 $kvr exec --model "$1" --ctx "$2" --backend cuda --warmup 1 --reps 2 --json "${@:3}" |
             tee -a "$out/long.jsonl" | python3 -c '
