@@ -266,13 +266,14 @@ __device__ __forceinline__ float act_one(float a, float up, int swiglu)
     return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
 }
 
-/* Row blockIdx.y; each thread 8 consecutive columns with 16-byte loads and stores (when ffn is
- * a multiple of 8), else one column. No division per element. */
+/* Row blockIdx.x (rows in x: gridDim.y stops at 65535, a 64k chunk has more); each thread 8
+ * consecutive columns of block blockIdx.y with 16-byte loads and stores (when ffn is a multiple
+ * of 8), else one column. No division per element. */
 __global__ void activation_kernel(bf16 *act, const bf16 *up, uint32_t ffn, int swiglu)
 {
-    const bf16 *row = up + (uint64_t)blockIdx.y * ffn * (swiglu ? 2 : 1);
-    bf16 *out = act + (uint64_t)blockIdx.y * ffn;
-    uint32_t j = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
+    const bf16 *row = up + (uint64_t)blockIdx.x * ffn * (swiglu ? 2 : 1);
+    bf16 *out = act + (uint64_t)blockIdx.x * ffn;
+    uint32_t j = (blockIdx.y * blockDim.x + threadIdx.x) * 8;
     if (ffn % 8 == 0) {
         if (j >= ffn) return;
         uint4 av = *(const uint4 *)(row + j), uv = av, ov;
@@ -294,7 +295,7 @@ __global__ void activation_kernel(bf16 *act, const bf16 *up, uint32_t ffn, int s
 extern "C" int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
                                  void *stream)
 {
-    dim3 grid((ffn + 8 * 128 - 1) / (8 * 128), c);
+    dim3 grid(c, (ffn + 8 * 128 - 1) / (8 * 128));
     activation_kernel<<<grid, 128, 0, STREAM(stream)>>>((bf16 *)act, (const bf16 *)up, ffn, swiglu);
     return launched();
 }
