@@ -71,6 +71,13 @@ enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_da
             if (comma) *comma = 0, snprintf(c->driver, sizeof c->driver, "%s", comma + 2);
             snprintf(c->gpu, sizeof c->gpu, "%.127s", line + 2);
         }
+        if (!strncmp(line, "# last layer: ", 14)) {
+            const char *v = line + 14;
+            if (strcmp(v, "pruned") && strcmp(v, "full"))
+                st = kvr_error(KVR_ERR_INPUT, "%s:%d: last layer '%s' is not pruned or full", path,
+                               r.line, v);
+            c->last_layer_known = true, c->full_last_layer = !strcmp(v, "full");
+        }
         if (r.line == 1 || line[0] == '#' || line[0] == 0) continue;
         struct kvr_calib_csv_row row;
         st = kvr_calib_csv_parse(line, &row);
@@ -88,6 +95,12 @@ enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_da
     }
     kvr_lines_close(&r);
     if (!st && c->n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: no measurements", path);
+    if (!st && !c->last_layer_known)
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: no '# last layer: pruned|full' line: say how the executor that took "
+                       "the times ran its last layer (pruned on the last row since commit "
+                       "b4e1d92, 2026-12-01; full on every row before)",
+                       path);
     return st;
 }
 
@@ -96,7 +109,8 @@ enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calib
     struct kvr_out o;
     enum kvr_status st = kvr_out_open(&o, "--save", path);
     if (st) return st;
-    fprintf(o.f, "model,ctx,op,time_s,prefix\n# %s, %s\n", c->gpu, c->driver);
+    fprintf(o.f, "model,ctx,op,time_s,prefix\n# %s, %s\n# last layer: %s\n", c->gpu, c->driver,
+            c->full_last_layer ? "full" : "pruned");
     for (size_t i = 0; i < c->n; i++)
         fprintf(o.f, "%s,%llu,%s,%.9g,%llu\n", c->rows[i].model, (unsigned long long)c->rows[i].ctx,
                 kvr_calibrate_op_label(c->rows[i].op), c->rows[i].time_s,
@@ -155,6 +169,7 @@ enum kvr_status kvr_calibrate_measure(const struct kvr_calibrate_timing *t, cons
         if ((st = kvr_model_resolve(parts[k], &m)) || (st = kvr_exec_open(&m, &o, &ex))) break;
         kvr_exec_device_name(ex, c->gpu, sizeof c->gpu);
         kvr_exec_driver(ex, c->driver, sizeof c->driver);
+        c->last_layer_known = true, c->full_last_layer = false; /* this executor prunes */
         for (size_t i = 0; i < n_ctx && !st; i++) {
             struct kvr_exec_result r;
             double op_s[KVR_N_OPS];
@@ -201,11 +216,13 @@ static bool in_list(const uint64_t *v, size_t n, uint64_t x)
     return false;
 }
 
-/* The simulator's single-device TTFT on the calibrated machine (NAN when it cannot run). */
-static double sim_ttft(const struct kvr_model *m, const struct kvr_machine *h, uint64_t ctx)
+/* The simulator's single-device TTFT on the calibrated machine (NAN when it cannot run), the
+ * last layer as the executor that took the times ran it. */
+static double sim_ttft(const struct kvr_model *m, const struct kvr_machine *h, uint64_t ctx,
+                       bool full)
 {
     double t = NAN;
-    return kvr_measure_predict(m, h, "single", 1, ctx, NULL, NULL, &t) ? NAN : t;
+    return kvr_measure_predict_last(m, h, "single", "", 1, ctx, NULL, NULL, full, &t) ? NAN : t;
 }
 
 /* The rows' models, resolved once (points keep pointers to them). */
@@ -240,16 +257,18 @@ enum kvr_status kvr_calibrate_fit(const struct kvr_calibrate_data *c, struct kvr
     size_t n = 0;
     for (size_t i = 0; !st && i < c->n; i++)
         if (c->rows[i].op >= 0 && in_list(fit_ctx, n_fit, c->rows[i].ctx))
-            pts[n++] = (struct kvr_calib_point){&models[which[i]], c->rows[i].ctx, c->rows[i].op,
-                                                c->rows[i].time_s, c->rows[i].prefix};
+            pts[n++] =
+                (struct kvr_calib_point){&models[which[i]], c->rows[i].ctx,    c->rows[i].op,
+                                         c->rows[i].time_s, c->rows[i].prefix, c->full_last_layer};
     o->n_points = n;
     if (!st) st = kvr_calib_fit(&h->gpu, pts, n, &o->fit);
     for (size_t i = 0; !st && i < c->n; i++) {
         const struct kvr_calibrate_row *r = &c->rows[i];
         const struct kvr_model *m = &models[which[i]];
         bool fitted = in_list(fit_ctx, n_fit, r->ctx);
-        double pred = r->op >= 0 ? kvr_calib_predict_at(m, &h->gpu, r->prefix, r->ctx, r->op)
-                                 : sim_ttft(m, h, r->ctx);
+        struct kvr_calib_point pt = {m, r->ctx, r->op, r->time_s, r->prefix, c->full_last_layer};
+        double pred = r->op >= 0 ? kvr_calib_predict_point(&pt, &h->gpu)
+                                 : sim_ttft(m, h, r->ctx, c->full_last_layer);
         if (r->op >= 0)
             err_add(fitted ? &o->op_fit : &o->op_check, pred, r->time_s);
         else

@@ -27,6 +27,9 @@ struct kvr_calibrate_data {
     struct kvr_calibrate_row *rows; /* KVR_CALIBRATE_MAX_ROWS */
     size_t n;
     char gpu[128], driver[64]; /* where the times came from */
+    /* how the executor ran the last layer (a CSV's "# last layer: pruned|full" line): on the
+     * last row alone (kvr_exec_chunk since commit b4e1d92) or on every row (before) */
+    bool last_layer_known, full_last_layer;
 };
 
 struct kvr_calibrate_errors {
@@ -51,8 +54,9 @@ struct kvr_calibrate_timing {
 
 enum kvr_status kvr_calibrate_alloc(struct kvr_calibrate_data *d);
 void kvr_calibrate_free(struct kvr_calibrate_data *d);
-/* model,ctx,op,time_s[,prefix] with a header line (and "# GPU, driver"); bad lines as
- * path:line. */
+/* model,ctx,op,time_s[,prefix] with a header line (and "# GPU, driver"), and a comment line
+ * "# last layer: pruned" or "# last layer: full" (how the executor that took the times ran its
+ * last layer; a file without it is refused: nothing else tells); bad lines as path:line. */
 enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *d);
 enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calibrate_data *d);
 /* Times every model at every context: TTFT (median of 3) and one profiled run. */

@@ -65,6 +65,16 @@ enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
                                         const char *kv_forward, int p, uint64_t ctx,
                                         const uint64_t *tokens, const char *method, double *ttft)
 {
+    return kvr_measure_predict_last(m, machine, scheme, kv_forward, p, ctx, tokens, method, false,
+                                    ttft);
+}
+
+enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
+                                         const struct kvr_machine *machine, const char *scheme,
+                                         const char *kv_forward, int p, uint64_t ctx,
+                                         const uint64_t *tokens, const char *method,
+                                         bool full_last_layer, double *ttft)
+{
     int s = kvr_scheme_from_name(scheme);
     int f = kv_forward[0] ? kvr_kv_forward_from_name(kv_forward) : KVR_FWD_WHOLE;
     if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", scheme);
@@ -76,8 +86,11 @@ enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
     struct kvr_machine *h = malloc(sizeof *h); /* large: not on the stack */
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *h = *machine, h->n_gpus = p;
-    struct kvr_plan plan = {
-        .scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx, .kv_forward = (enum kvr_kv_forward)f};
+    struct kvr_plan plan = {.scheme = (enum kvr_scheme)s,
+                            .p = p,
+                            .ctx = ctx,
+                            .kv_forward = (enum kvr_kv_forward)f,
+                            .full_last_layer = full_last_layer};
     /* the schemes that take any partition run the measured one; the others split evenly */
     if ((kvr_scheme_get(plan.scheme)->options & KVR_SO_PARTITION) && tokens)
         memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);

@@ -29,8 +29,10 @@ static enum kvr_status row_machine(const struct kvr_measurement_row *x, const ch
     return st ? kvr_error_prefix(st, "measurement with links '%s': ", x->link_settings) : KVR_OK;
 }
 
-/* The simulator's TTFT for a measured plan. */
-static enum kvr_status predict(const struct kvr_measurement_row *x, const char *base, double *ttft)
+/* The simulator's TTFT for a measured plan (full: a one-rank run before the executor pruned
+ * its last layer). */
+static enum kvr_status predict(const struct kvr_measurement_row *x, const char *base, bool full,
+                               double *ttft)
 {
     struct kvr_model m;
     enum kvr_status st = kvr_model_resolve(x->model, &m);
@@ -43,8 +45,27 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
     static struct kvr_machine h; /* large: not on the stack */
     if ((st = row_machine(x, base, &h))) return st;
-    return kvr_measure_predict_fwd(&m, &h, x->scheme, x->kv_forward, x->p, x->ctx_tokens, x->tokens,
-                                   x->method, ttft);
+    return kvr_measure_predict_last(&m, &h, x->scheme, x->kv_forward, x->p, x->ctx_tokens,
+                                    x->tokens, x->method, full, ttft);
+}
+
+/* Whether a one-rank measurement ran the last layer on every row: its run started before the
+ * executor pruned it (kvr_measure.h). A row without its run is refused: nothing tells. */
+static enum kvr_status row_full_last(struct kvr_store *s, const struct kvr_measurement_row *x,
+                                     bool *full)
+{
+    char version[128];
+    double t0 = 0;
+    *full = false;
+    if (x->p != 1) return KVR_OK;
+    enum kvr_status st = kvr_store_get_run(s, x->run_id, version, sizeof version, &t0);
+    if (!st && t0 <= 0)
+        st = kvr_error(KVR_ERR_INPUT,
+                       "measurement of %s at %llu tokens: its run %lld is missing, so nothing "
+                       "tells whether the executor pruned the last layer",
+                       x->model, (unsigned long long)x->ctx_tokens, (long long)x->run_id);
+    *full = t0 < KVR_EXEC_PRUNED_SINCE_UNIX_S;
+    return st;
 }
 
 /* The links a measurement ran on, for a panel title: "full-speed" without emulated
@@ -89,7 +110,8 @@ static void group_mape(const struct kvr_validate_point *pts, size_t n, kvr_valid
 
 /* The series a measurement can have, in the panels' order (a series keeps its colour): the
  * executor's even-split schemes, then per searched scheme its measured sources' labels and its
- * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws up to 16 (the cap). */
+ * name (a given partition), then the one-GPU schemes; plots/validate_panels.gp draws up to 16 (the
+ * cap). */
 int kvr_validate_series_order(char order[][32], int cap)
 {
     int n = 0;
@@ -209,18 +231,21 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
     if (st) return kvr_error_prefix(st, "--machine: ");
     if ((st = kvr_store_open(db, KVR_STORE_READ, &store))) return st;
     st = kvr_store_list_measurements(store, &v->rows, &v->n_rows);
-    kvr_store_close(store);
     if (!st && !(v->pts = calloc(v->n_rows + 1, sizeof *v->pts)))
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     double sum = 0, max_err = 0;
     for (size_t i = 0; !st && i < v->n_rows; i++) {
         struct kvr_validate_point *x = &v->pts[v->n];
+        bool full = false;
         if ((v->rows[i].p > 1) != multi) continue;
         x->m = &v->rows[i];
-        if ((st = predict(&v->rows[i], machine, &x->predicted_s))) break;
+        if ((st = row_full_last(store, &v->rows[i], &full)) ||
+            (st = predict(&v->rows[i], machine, full, &x->predicted_s)))
+            break;
         x->err = x->predicted_s / v->rows[i].ttft_median_s - 1;
         sum += fabs(x->err), max_err = fmax(max_err, fabs(x->err)), v->n++;
     }
+    kvr_store_close(store);
     if (!st && v->n == 0)
         st = kvr_error(KVR_ERR_INPUT, "%s: no %s measurements", db,
                        multi ? "multi-GPU (p > 1)" : "single-device (p = 1)");

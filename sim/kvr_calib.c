@@ -11,16 +11,27 @@ const int kvr_calib_ops[] = {KVR_OP_EMBED,       KVR_OP_NORM_ATTN, KVR_OP_QKV,  
                              KVR_OP_MLP_ACT,     KVR_OP_MLP_DOWN,  KVR_OP_LM_HEAD};
 const int kvr_calib_n_ops = (int)(sizeof kvr_calib_ops / sizeof kvr_calib_ops[0]);
 
-/* One op over the prefill: per layer (s = 0, c = ctx) times the layers, or once outside. */
-static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op)
+/* One op of a layer for c tokens after s, or one op outside the layers. */
+static double one_op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t s, uint64_t c,
+                       int op)
 {
     struct kvr_op_cost x;
-    bool layer = op < KVR_N_LAYER_OPS;
-    uint64_t c = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : ctx;
-    if (kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) return INFINITY;
-    double rows = kvr_cost_model_eff_rows(m, g, (enum kvr_op)op, 0, c, KVR_MASK_CAUSAL);
-    double t = kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, rows);
-    return layer ? t * m->n_layers : t;
+    uint64_t rows_c = op == KVR_OP_FINAL_NORM || op == KVR_OP_LM_HEAD ? 1 : c;
+    if (kvr_op_cost(m, (enum kvr_op)op, s, c, KVR_MASK_CAUSAL, &x)) return INFINITY;
+    double rows = kvr_cost_model_eff_rows(m, g, (enum kvr_op)op, s, rows_c, KVR_MASK_CAUSAL);
+    return kvr_cost_model_op_s(m, g, (enum kvr_op)op, &x, rows);
+}
+
+/* One op over the prefill: per layer (s = 0, c = ctx) times the layers, but the last layer's on
+ * its last row (after ctx - 1) where the executor prunes it (kvr_cost_last_row_op; not when
+ * full); or once outside the layers. */
+static double op_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op,
+                   bool full)
+{
+    double t = one_op_s(m, g, 0, ctx, op);
+    if (op >= KVR_N_LAYER_OPS) return t;
+    if (full || ctx < 2 || !kvr_cost_last_row_op(m, (enum kvr_op)op)) return t * m->n_layers;
+    return t * (m->n_layers - 1) + one_op_s(m, g, ctx - 1, 1, op);
 }
 
 double kvr_calib_predict_at(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t prefix,
@@ -32,13 +43,29 @@ double kvr_calib_predict_at(const struct kvr_model *m, const struct kvr_gpu *g, 
 
 double kvr_calib_predict(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx, int op)
 {
+    return kvr_calib_predict_last(m, g, ctx, op, false);
+}
+
+double kvr_calib_predict_last(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t ctx,
+                              int op, bool full)
+{
+    if (op == KVR_CALIB_ATTN_LAYER) return NAN; /* kvr_calib_predict_at's */
     if (op == KVR_OP_NORM_MLP && m->block_norms == 1) return 0;
     if (op == KVR_OP_ATTN_SCORES)
-        return op_s(m, g, ctx, KVR_OP_ATTN_SCORES) + op_s(m, g, ctx, KVR_OP_ATTN_SOFTMAX) +
-               op_s(m, g, ctx, KVR_OP_ATTN_PV);
-    if (op == KVR_OP_MLP_DOWN) return op_s(m, g, ctx, op) + op_s(m, g, ctx, KVR_OP_RESIDUAL);
-    if (op == KVR_OP_LM_HEAD) return op_s(m, g, ctx, op) + op_s(m, g, ctx, KVR_OP_FINAL_NORM);
-    return op_s(m, g, ctx, op);
+        return op_s(m, g, ctx, KVR_OP_ATTN_SCORES, full) +
+               op_s(m, g, ctx, KVR_OP_ATTN_SOFTMAX, full) + op_s(m, g, ctx, KVR_OP_ATTN_PV, full);
+    if (op == KVR_OP_MLP_DOWN)
+        return op_s(m, g, ctx, op, full) + op_s(m, g, ctx, KVR_OP_RESIDUAL, full);
+    if (op == KVR_OP_LM_HEAD)
+        return op_s(m, g, ctx, op, full) + op_s(m, g, ctx, KVR_OP_FINAL_NORM, full);
+    return op_s(m, g, ctx, op, full);
+}
+
+double kvr_calib_predict_point(const struct kvr_calib_point *p, const struct kvr_gpu *g)
+{
+    if (p->op == KVR_CALIB_ATTN_LAYER)
+        return kvr_calib_predict_at(p->model, g, p->prefix, p->ctx, p->op);
+    return kvr_calib_predict_last(p->model, g, p->ctx, p->op, p->full_last_layer);
 }
 
 /* The operation groups with a time multiplier of their own (kvr_gpu.op_scale). Each class keeps
@@ -112,7 +139,7 @@ static int residuals(const gsl_vector *x, void *data, gsl_vector *f)
     to_gpu(x, &d->g);
     for (size_t i = 0; i < d->n; i++) {
         const struct kvr_calib_point *p = &d->pts[i];
-        double pred = kvr_calib_predict_at(p->model, &d->g, p->prefix, p->ctx, p->op);
+        double pred = kvr_calib_predict_point(p, &d->g);
         gsl_vector_set(f, i, (pred - p->time_s) / p->time_s);
     }
     return GSL_SUCCESS;

@@ -98,6 +98,23 @@ double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint6
     return ops_s(m, g, KVR_OP_OUT_PROJ, KVR_OP_RESIDUAL, 0, c, KVR_MASK_CAUSAL);
 }
 
+bool kvr_cost_last_row_op(const struct kvr_model *m, enum kvr_op op)
+{
+    if (op < KVR_OP_ATTN_SCORES || op > KVR_OP_RESIDUAL) return false;
+    return !(op == KVR_OP_NORM_MLP && m->parallel_attn && m->block_norms == 2);
+}
+
+double kvr_cost_post_last_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t n)
+{
+    double t = 0;
+    for (int op = KVR_OP_OUT_PROJ; op <= KVR_OP_RESIDUAL; op++) {
+        bool one = n > 1 && kvr_cost_last_row_op(m, (enum kvr_op)op);
+        t += ops_s(m, g, (enum kvr_op)op, (enum kvr_op)op, one ? n - 1 : 0, one ? 1 : n,
+                   KVR_MASK_CAUSAL);
+    }
+    return t;
+}
+
 double kvr_cost_embed_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c)
 {
     return ops_s(m, g, KVR_OP_EMBED, KVR_OP_EMBED, 0, c, KVR_MASK_CAUSAL);

@@ -11,6 +11,8 @@
  * sim/README.md writes these out with nccl-tests' algbw/busbw conventions. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "kvr_counts.h"
 #include "kvr_machine.h"
 
@@ -40,6 +42,13 @@ double kvr_cost_attn_block_s(const struct kvr_model *m, const struct kvr_gpu *g,
 double kvr_cost_ops_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op first,
                       enum kvr_op last, uint64_t c);
 double kvr_cost_post_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
+/* The last layer of a one-GPU prefill of n tokens as the executor runs it (kvr_exec_chunk): pre
+ * on all n rows (their K/V are the cache), the rest on the last row alone. An op of that rest
+ * runs on the last row (its query against all n keys) unless it runs before attention: the
+ * second norm of a parallel block with two norms (Falcon-40B) is taken with the first. */
+bool kvr_cost_last_row_op(const struct kvr_model *m, enum kvr_op op);
+/* Post (out-proj .. residual) of that last layer: each op on 1 row after n - 1, or on n. */
+double kvr_cost_post_last_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t n);
 double kvr_cost_embed_s(const struct kvr_model *m, const struct kvr_gpu *g, uint64_t c);
 double kvr_cost_head_s(const struct kvr_model *m,
                        const struct kvr_gpu *g); /* final norm + LM head */

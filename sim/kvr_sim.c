@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_cost.h"
 #include "kvr_layout.h"
 #include "kvr_units.h"
 
@@ -107,6 +108,11 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     enum kvr_status st = kvr_scheme_check_forward(plan->scheme, plan->kv_forward);
     if (st) return st;
     const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
+    if (plan->full_last_layer && plan->p != 1)
+        return kvr_error(KVR_ERR_INPUT,
+                         "a full last layer is a one-GPU plan's (the executor's ranks run every "
+                         "layer on every row), not p = %d's",
+                         plan->p);
     if ((d->options & KVR_SO_ONE_GPU) && plan->p != 1)
         return kvr_error(KVR_ERR_INPUT, "scheme %s runs on one GPU, not %d", d->name, plan->p);
     if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
@@ -233,16 +239,25 @@ enum kvr_status kvr_plan_check_model(const struct kvr_plan *plan, const struct k
 }
 
 /* The whole prefill's causal FLOPs in double: per-layer counts are exact 64-bit integers up to
- * KVR_MAX_CTX, a sum over 80 layers at 4M tokens is not (llama-2-70b: 2.3e19 > 2^64). */
-static enum kvr_status prefill_flops_d(const struct kvr_model *m, uint64_t ctx, double *out)
+ * KVR_MAX_CTX, a sum over 80 layers at 4M tokens is not (llama-2-70b: 2.3e19 > 2^64). Pruned:
+ * less the last layer's ops that run on its last row alone, on every other row. */
+enum kvr_status kvr_sim_prefill_flops(const struct kvr_model *m, uint64_t ctx, bool full_last_layer,
+                                      double *out)
 {
-    struct kvr_op_cost x;
+    struct kvr_op_cost x, one;
     enum kvr_status st = kvr_layer_cost(m, 0, ctx, KVR_MASK_CAUSAL, &x);
     if (st) return st;
     *out = (double)x.flops * m->n_layers;
     for (int op = KVR_N_LAYER_OPS; op < KVR_N_OPS; op++) {
         if ((st = kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x))) return st;
         *out += (double)x.flops;
+    }
+    for (int op = 0; op < KVR_N_LAYER_OPS && !full_last_layer && ctx > 1; op++) {
+        if (!kvr_cost_last_row_op(m, (enum kvr_op)op)) continue;
+        if ((st = kvr_op_cost(m, (enum kvr_op)op, 0, ctx, KVR_MASK_CAUSAL, &x)) ||
+            (st = kvr_op_cost(m, (enum kvr_op)op, ctx - 1, 1, KVR_MASK_CAUSAL, &one)))
+            return st;
+        *out -= (double)x.flops - (double)one.flops;
     }
     return KVR_OK;
 }
@@ -267,9 +282,11 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
         sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0;
     sim->sharded = false;
     sim->tp_t = 0;
-    entries[plan->scheme](sim, plan);
+    bool one = plan->p == 1 && plan->tp <= 1;
+    (one ? kvr_sim_single : entries[plan->scheme])(sim, plan);
     double flops = 0;
-    if ((st = prefill_flops_d(sim->model, plan->ctx, &flops))) return st;
+    if ((st = kvr_sim_prefill_flops(sim->model, plan->ctx, !one || plan->full_last_layer, &flops)))
+        return st;
     res->lower_bound_s = flops / (plan->p * sim->machine->gpu.peak_flops);
     kvr_sim_memory(sim, plan);
     sim->tl = NULL;

@@ -33,6 +33,11 @@ struct kvr_plan {
      * plan); sp: Megatron's sequence parallelism inside the stages (t > 1 only). */
     int tp;
     bool sp;
+    /* One GPU (p = 1): false (the default) models the executor's kvr_exec_chunk, whose last
+     * layer runs its attention and MLP on the last row alone; true runs that layer on every row,
+     * as the executor did before (measurements taken then: kvr validate and kvr calibrate take
+     * it from the data). Refused with p > 1: the schemes on ranks do not prune. */
+    bool full_last_layer;
 };
 
 /* Even split of ctx over p ranks (over the p / t stages of a layout) (the first ctx % p ranks get
@@ -79,7 +84,8 @@ struct kvr_sim_result {
     enum kvr_scheme scheme;
     int p;
     double ttft_s;
-    double lower_bound_s; /* total causal prefill FLOPs / (p * peak) */
+    double lower_bound_s; /* the FLOPs / (p * peak): the causal prefill's, or p = 1 the executed
+                             ones (kvr_sim_prefill_flops) */
     double bytes_sent_total;
     double bytes_inter_node; /* of those, what crosses between nodes (kvr_machine_node; a ring
                                 collective: its hops that do, each bytes_total / n) */
@@ -107,7 +113,15 @@ double kvr_memory_kvr_rank_bytes(const struct kvr_model *m, uint64_t prefix_end,
 double kvr_sim_mem_needed(const struct kvr_sim_result *res);
 enum kvr_status kvr_sim_check_fits(const struct kvr_sim_result *res);
 
-/* Simulates a checked plan through its scheme's simulator entry. timeline may be NULL. */
+/* The FLOPs of a one-GPU prefill of ctx tokens (double: a sum over 80 layers at 4M tokens
+ * exceeds 2^64): every layer on every row (full_last_layer), or as the executor runs it, the
+ * last layer's attention and post on the last row alone (kvr_exec_prefill_flops's count). */
+enum kvr_status kvr_sim_prefill_flops(const struct kvr_model *m, uint64_t ctx, bool full_last_layer,
+                                      double *flops);
+
+/* Simulates a checked plan through its scheme's simulator entry (p = 1: every scheme through
+ * single's, as the executor runs one rank of any scheme through kvr_exec_chunk). timeline may
+ * be NULL. */
 enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
                             struct kvr_sim_result *res, struct kvr_timeline *timeline);
 

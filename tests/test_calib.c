@@ -36,13 +36,14 @@ static size_t points(const struct kvr_model *const *models, const uint64_t *ctx,
                 if (k < 0) { /* the attention kernel alone, one layer, after a prefix of 2 ctx */
                     double t = kvr_calib_predict_at(models[m], g, 2 * ctx[c], ctx[c],
                                                     KVR_CALIB_ATTN_LAYER);
-                    out[n++] = (struct kvr_calib_point){models[m], ctx[c], KVR_CALIB_ATTN_LAYER, t,
-                                                        2 * ctx[c]};
+                    out[n++] = (struct kvr_calib_point){models[m], ctx[c],     KVR_CALIB_ATTN_LAYER,
+                                                        t,         2 * ctx[c], false};
                     continue;
                 }
                 double t = kvr_calib_predict(models[m], g, ctx[c], kvr_calib_ops[k]);
                 if (t > 0)
-                    out[n++] = (struct kvr_calib_point){models[m], ctx[c], kvr_calib_ops[k], t, 0};
+                    out[n++] =
+                        (struct kvr_calib_point){models[m], ctx[c], kvr_calib_ops[k], t, 0, false};
             }
     return n;
 }

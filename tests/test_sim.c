@@ -103,15 +103,26 @@ static void test_closed_forms(void)
     kvr_machine_resolve("a100-nvlink", &mach);
     const struct kvr_gpu *g = &mach.gpu;
     uint64_t C = 8192;
-    double sum = kvr_cost_embed_s(m, g, C) + kvr_cost_head_s(m, g);
+    double sum = kvr_cost_embed_s(m, g, C) + kvr_cost_head_s(m, g), full = sum;
     for (int op = 0; op < KVR_N_LAYER_OPS; op++) {
-        struct kvr_op_cost x;
+        struct kvr_op_cost x, one;
         kvr_op_cost(m, (enum kvr_op)op, 0, C, KVR_MASK_CAUSAL, &x);
+        kvr_op_cost(m, (enum kvr_op)op, C - 1, 1, KVR_MASK_CAUSAL, &one);
         /* a preset's attention goes by its queries too (attn_keys_exp 0) */
-        sum += m->n_layers * kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)C);
+        double t = kvr_cost_op_s(g, &x, kvr_op_class((enum kvr_op)op), (double)C);
+        full += m->n_layers * t;
+        /* the last layer: pre on every row, attention (1 query, C keys) to residual on 1 */
+        sum += (m->n_layers - 1) * t +
+               (op < KVR_OP_ATTN_SCORES ? t
+                                        : kvr_cost_op_s(g, &one, kvr_op_class((enum kvr_op)op), 1));
     }
     struct kvr_plan single = make_plan(KVR_SCHEME_SINGLE, 1, C);
-    is_dbl(ttft(m, &mach, &single), sum, 1e-12, "single = sum of the operation costs");
+    is_dbl(ttft(m, &mach, &single), sum, 1e-12,
+           "single = sum of the operation costs (last layer on the last row)");
+    single.full_last_layer = true;
+    is_dbl(ttft(m, &mach, &single), full, 1e-12,
+           "single with a full last layer: every layer on every row");
+    single.full_last_layer = false;
     struct kvr_plan kvr1 = make_plan(KVR_SCHEME_KVR, 1, C);
     is_dbl(ttft(m, &mach, &kvr1), sum, 1e-12, "kvr with p = 1 = single");
 

@@ -43,7 +43,9 @@ static enum kvr_status run(const struct kvr_model *m, struct kvr_plan *plan,
  *   s = 3, c = 2, causal: pairs 2+2 = 4, rows 2, eff 2/3.75: 168 x 3.75 / 2 = 315 s (233.3);
  *   s = 3, c = 2, dense: keys [2, 5), 2 x 3 = 6 pairs, rows 3: 252 x 4.75 / 3 = 399 s (340.2);
  *   no window, s = 0, c = 4: 10 pairs, 420 x 4.25 / 2.5 = 714 s (unchanged).
- * The calibration's prediction of the attention over a prefill of 4: 2 layers x 588 s. */
+ * The calibration's prediction of the attention over a prefill of 4: 2 layers x 588 s with the
+ * last layer on every row; as the executor prunes it, 588 s + the last query's (s = 3, c = 1:
+ * 2 pairs, rows 2, eff 2/3.75: 84 x 3.75 / 2 = 157.5 s) = 745.5 s. */
 static void test_efficiency_pairs(void)
 {
     unit_machine(&mach, 1);
@@ -61,8 +63,10 @@ static void test_efficiency_pairs(void)
            "no window, 4 queries: 10 pairs, rows 2.5, 714 s");
     is_dbl(kvr_cost_model_eff_rows(&w, g, KVR_OP_ATTN_PV, 0, 4, KVR_MASK_CAUSAL), 1.75, 1e-15,
            "kvr_cost_model_eff_rows: 7 pairs / 4 queries");
-    is_dbl(kvr_calib_predict(&w, g, 4, KVR_OP_ATTN_SCORES), 2 * 588, 1e-12,
-           "calibration's attention prediction over 4 tokens: 2 layers x 588 s");
+    is_dbl(kvr_calib_predict_last(&w, g, 4, KVR_OP_ATTN_SCORES, true), 2 * 588, 1e-12,
+           "calibration's attention prediction over 4 tokens, full: 2 layers x 588 s");
+    is_dbl(kvr_calib_predict(&w, g, 4, KVR_OP_ATTN_SCORES), 588 + 157.5, 1e-12,
+           "  pruned: 588 + the last query's 157.5 s");
 }
 
 static double attn_of(const struct kvr_timeline *tl, int rank)
