@@ -19,7 +19,7 @@
 
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format, *ring_pass,
-        *kv_forward, *tp, *map;
+        *kv_forward, *tp, *map, *chunk;
     struct kvr_machine_args mach;
     bool json, quiet, help, allow_oom, sp;
 };
@@ -27,6 +27,9 @@ struct sim_args {
 #define OFF(f) offsetof(struct sim_args, f)
 static const struct kvr_opt sim_opts[] = {
     KVR_OPT("model", 'm', "M", OFF(model), "preset, .ini or config.json", .def = "llama-7b"),
+    KVR_OPT("chunk", 0, "N", OFF(chunk),
+            "one GPU: the prefill in sub-chunks of N tokens (kvr exec --chunk)",
+            .def_help = "one chunk", .unit = "tokens"),
     KVR_MACHINE_OPTS(struct sim_args, mach, "a100-nvlink", "1"),
     KVR_OPT("gpus", 'g', "P", OFF(gpus), "GPUs used, at most the topology",
             .def_help = "all of the profile"),
@@ -186,6 +189,8 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
     if (rp < 0)
         return kvr_error(KVR_ERR_INPUT, "--ring-pass: '%s' is not kv, q or auto", a->ring_pass);
     plan->ring_pass = (enum kvr_ring_pass)rp;
+    if (a->chunk && (kvr_parse_tokens(a->chunk, KVR_MAX_CTX, &plan->chunk) || plan->chunk == 0))
+        return kvr_error(KVR_ERR_INPUT, "--chunk: '%s' is not a token count >= 1", a->chunk);
     enum kvr_status st = kvr_plan_check(plan, h);
     return st ? kvr_error_prefix(st, "plan: ") : KVR_OK;
 }

@@ -46,7 +46,7 @@ void kvr_sim_memory(struct kvr_sim *sim, const struct kvr_plan *plan)
         double kvb = (double)kvr_model_kv_bytes_per_token_layer(&part);
         rr->weight_bytes = (double)kvr_model_weight_bytes(&part);
         rr->kv_bytes = (all * m->n_layers + one) * kvb;
-        rr->act_bytes = activation_bytes(&part, rr->tokens);
+        rr->act_bytes = activation_bytes(&part, sim->act_rows[r] ? sim->act_rows[r] : rr->tokens);
         if (dense_scores(plan->scheme)) /* the dense block and its probabilities, as timed:
                                          * the keys a last chunk spans (ctx; a window's) */
             rr->act_bytes += 2.0 * (double)rr->tokens *

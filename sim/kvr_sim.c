@@ -113,6 +113,9 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
                          "a full last layer is a one-GPU plan's (the executor's ranks run every "
                          "layer on every row), not p = %d's",
                          plan->p);
+    if (plan->chunk && plan->p != 1)
+        return kvr_error(KVR_ERR_INPUT,
+                         "sub-chunks (--chunk) are a one-GPU prefill's, not p = %d's", plan->p);
     if ((d->options & KVR_SO_ONE_GPU) && plan->p != 1)
         return kvr_error(KVR_ERR_INPUT, "scheme %s runs on one GPU, not %d", d->name, plan->p);
     if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
@@ -279,7 +282,7 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
     if (timeline) timeline->n = timeline->n_dropped = 0;
     if ((st = kvr_scheme_check_forward(plan->scheme, plan->kv_forward))) return st;
     for (int r = 0; r < plan->p; r++)
-        sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0;
+        sim->kv_tokens[r] = (double)plan->ctx, sim->kv_flight_tokens[r] = 0, sim->act_rows[r] = 0;
     sim->sharded = false;
     sim->tp_t = 0;
     bool one = plan->p == 1 && plan->tp <= 1;

@@ -38,6 +38,11 @@ struct kvr_plan {
      * as the executor did before (measurements taken then: kvr validate and kvr calibrate take
      * it from the data). Refused with p > 1: the schemes on ranks do not prune. */
     bool full_last_layer;
+    /* One GPU: the prefill in sub-chunks of `chunk` tokens (0: one chunk), each after the cache
+     * of the ones before, as kvr exec --chunk runs it: per sub-chunk its embedding and layers,
+     * the last layer of all but the last sub-chunk its pre alone (only its K/V are needed);
+     * activations held for one sub-chunk. */
+    uint64_t chunk;
 };
 
 /* Even split of ctx over p ranks (over the p / t stages of a layout) (the first ctx % p ranks get

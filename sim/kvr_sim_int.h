@@ -16,6 +16,7 @@ struct kvr_sim {
      * layers; ctx unless the scheme says otherwise), in-flight tokens of one layer, and
      * whether the weights are sharded over the ranks */
     double kv_tokens[KVR_MAX_GPUS], kv_flight_tokens[KVR_MAX_GPUS];
+    uint64_t act_rows[KVR_MAX_GPUS]; /* activation rows held (0: the rank's tokens); sub-chunks */
     bool sharded;
     int tp_t; /* a layout's TP degree (rank r holds shard r % tp_t); 0: tp's p shards */
 };

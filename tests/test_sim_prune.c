@@ -5,6 +5,8 @@
  * groups over the layers. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kvr_calib.h"
 #include "kvr_cost.h"
@@ -128,9 +130,45 @@ static void test_calib(void)
            "calib: kvr_calib_predict is the pruned one");
 }
 
+/* Sub-chunks (plan.chunk, kvr exec --chunk), tiny C = 5 in chunks of 2: [0, 2), [2, 4), [4, 5).
+ *   [0, 2): layer 1 pre 648 + attention 3 pairs 126 + post 2048; the last layer's pre 648 alone
+ *           (a later sub-chunk reads only its K/V): 3470
+ *   [2, 4): 648 + 7 pairs 294 + 2048, then 648: 3638
+ *   [4, 5): one row, 5 keys: 324 + 210 + 1024 in both layers: 3116; head 192
+ * = 10416 s, the whole prefill's FLOPs; one sub-chunk's activations held. */
+static void test_chunks(void)
+{
+    unit_machine(&mach, 2);
+    struct kvr_plan one = {.scheme = KVR_SCHEME_SINGLE, .p = 1, .ctx = 5, .tokens = {5}};
+    struct kvr_sim *sim;
+    struct kvr_sim_result whole, sub;
+    static struct kvr_event ev[256];
+    struct kvr_timeline tl_buf = {.events = ev, .cap = 256}, *tl = &tl_buf;
+    if (kvr_sim_open(&tiny, &mach, &sim)) abort();
+    ok(!kvr_sim_run(sim, &one, &whole, NULL), "one chunk runs");
+    one.chunk = 2;
+    ok(!kvr_sim_run(sim, &one, &sub, tl), "sub-chunks of 2 run");
+    is_dbl(sub.ttft_s, 3470 + 3638 + 3116 + 192, 1e-9,
+           "sub-chunks of 2: 3470 + 3638 + 3116 + 192 s");
+    int embeds = 0;
+    for (size_t i = 0; i < tl->n; i++) embeds += !strcmp(tl->events[i].what, "embed");
+    ok(embeds == 3, "three sub-chunks, three embeddings (%d)", embeds);
+    ok(sub.rank[0].act_bytes < whole.rank[0].act_bytes &&
+           sub.rank[0].kv_bytes == whole.rank[0].kv_bytes,
+       "activations of 2 rows held, the whole cache kept");
+    one.chunk = 5;
+    ok(!kvr_sim_run(sim, &one, &sub, NULL) && sub.ttft_s == whole.ttft_s,
+       "a chunk of ctx is one chunk");
+    kvr_sim_free(sim);
+    struct kvr_plan two = {
+        .scheme = KVR_SCHEME_KVR, .p = 2, .ctx = 5, .tokens = {3, 2}, .chunk = 2};
+    ok(kvr_plan_check(&two, &mach) == KVR_ERR_INPUT, "sub-chunks on 2 ranks: refused");
+}
+
 int main(void)
 {
     test_hand();
+    test_chunks();
     test_against_exec();
     test_calib();
     return tap_done();
