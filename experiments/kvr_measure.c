@@ -6,6 +6,7 @@
 
 #include "kvr_search_cli.h"
 #include "kvr_version.h"
+#include "kvr_layout.h"
 #include "kvr_sim.h"
 
 enum kvr_status kvr_measure_check_clean(bool allow_dirty)
@@ -57,12 +58,12 @@ enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
                                     const char *method, double *ttft)
 {
-    return kvr_measure_predict_fwd(m, machine, scheme, "", p, ctx, tokens, method, ttft);
+    return kvr_measure_predict_fwd(m, machine, scheme, "", 1, p, ctx, tokens, method, ttft);
 }
 
 enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
                                         const struct kvr_machine *machine, const char *scheme,
-                                        const char *kv_forward, int p, uint64_t ctx,
+                                        const char *kv_forward, int tp, int p, uint64_t ctx,
                                         const uint64_t *tokens, const char *method, double *ttft)
 {
     int s = kvr_scheme_from_name(scheme);
@@ -76,11 +77,15 @@ enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
     struct kvr_machine *h = malloc(sizeof *h); /* large: not on the stack */
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *h = *machine, h->n_gpus = p;
-    struct kvr_plan plan = {
-        .scheme = (enum kvr_scheme)s, .p = p, .ctx = ctx, .kv_forward = (enum kvr_kv_forward)f};
-    /* the schemes that take any partition run the measured one; the others split evenly */
+    struct kvr_plan plan = {.scheme = (enum kvr_scheme)s,
+                            .p = p,
+                            .ctx = ctx,
+                            .kv_forward = (enum kvr_kv_forward)f,
+                            .tp = tp > 1 ? tp : 0};
+    /* the schemes that take any partition run the measured one (a chunk per stage of a layout,
+     * as kvr sim --tp); the others split evenly */
     if ((kvr_scheme_get(plan.scheme)->options & KVR_SO_PARTITION) && tokens)
-        memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);
+        memcpy(plan.tokens, tokens, (size_t)kvr_plan_stages(&plan) * sizeof *tokens);
     else
         kvr_plan_even(&plan);
     /* ring's measurement rows say what travelled: pass-kv or pass-q */
@@ -88,7 +93,9 @@ enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
         plan.ring_pass = KVR_RING_PASS_Q;
     struct kvr_sim *sim = NULL;
     struct kvr_sim_result r;
-    enum kvr_status st = kvr_plan_check(&plan, h);
+    enum kvr_status st = tp > 1 ? kvr_layout_check(m, &plan) : KVR_OK;
+    if (st) st = kvr_error_prefix(st, "measurement with tp = %d: ", tp);
+    if (!st) st = kvr_plan_check(&plan, h);
     if (!st && !(st = kvr_sim_open(m, h, &sim))) st = kvr_sim_run(sim, &plan, &r, NULL);
     kvr_sim_free(sim);
     free(h);

@@ -24,8 +24,10 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
                                     const char *method, double *ttft);
-/* The same in a KV hand-off mode (kv_forward: a mode's name, "" = whole). */
+/* The same in a KV hand-off mode (kv_forward: a mode's name, "" = whole) and a hybrid layout
+ * (tp > 1: p / tp stages of tp GPUs, tokens one chunk per stage, as kvr sim --tp; 0 and 1 the
+ * plain scheme). */
 enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
                                         const struct kvr_machine *machine, const char *scheme,
-                                        const char *kv_forward, int p, uint64_t ctx,
+                                        const char *kv_forward, int tp, int p, uint64_t ctx,
                                         const uint64_t *tokens, const char *method, double *ttft);
