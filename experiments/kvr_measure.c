@@ -69,6 +69,7 @@ enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
     int s = kvr_scheme_from_name(scheme);
     int f = kv_forward[0] ? kvr_kv_forward_from_name(kv_forward) : KVR_FWD_WHOLE;
     if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", scheme);
+    if (s == KVR_SCHEME_TP) tp = 0; /* Megatron TP is t = p already (the row records t = p) */
     if (f < 0)
         return kvr_error(KVR_ERR_INPUT, "measurement with kv_forward '%s': unknown", kv_forward);
     if (p > machine->n_nodes * machine->gpus_per_node)
