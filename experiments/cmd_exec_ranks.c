@@ -36,8 +36,6 @@ static int table_mode(const struct kvr_plan_row *rows, size_t n, uint64_t ctx, b
     return mode < 0 ? KVR_FWD_WHOLE : mode;
 }
 
-/* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
- * --db and --machine; without --machine, --db only receives the measurement). */
 /* With --tp T the rows of that t (kvr search --tp), seen as the interpolation sees them (as
  * kvr lookup --tp does): one chunk per stage. */
 static void stage_rows(struct kvr_plan_row *rows, size_t n)
@@ -45,6 +43,10 @@ static void stage_rows(struct kvr_plan_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         if (rows[i].tp > 1) rows[i].p = kvr_plan_row_chunks(&rows[i]), rows[i].tp = 1;
 }
+
+/* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
+ * --db and --machine; without --machine, --db only receives the measurement); with --tp T the
+ * plan rows of that t at p * T GPUs. */
 
 static enum kvr_status from_table(const struct exec_args *a, const struct kvr_model *m,
                                   const struct kvr_machine *h, int p, struct plan_choice *c)
@@ -386,6 +388,11 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
 static enum kvr_status tp_links(const struct exec_args *a, const struct kvr_machine *h, int t,
                                 int rank, int size, struct kvr_machine *view)
 {
+    if (t == size)
+        return kvr_error(KVR_ERR_USAGE,
+                         "--machine/--link with --tp %d on %d ranks: one stage, no chain between "
+                         "stages to emulate (the stage's all-reduces run on the real links)",
+                         t, size);
     for (int k = 0; k < a->mach.n_links; k++) {
         int i, j;
         if (sscanf(a->mach.links[k], "%d-%d", &i, &j) == 2 && i / t == j / t)

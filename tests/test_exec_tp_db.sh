@@ -55,6 +55,9 @@ report $? "--link inside a stage is refused (its all-reduces are not emulated)" 
 mpi 4 exec $M --backend ref --reps 1 --warmup 0 --scheme kvr --tp 2 --ctx 300 --noise 0.3 >"$tmp/out" 2>"$tmp/err"
 [ $? != 0 ] && grep -qF -- "--noise" "$tmp/err"
 report $? "--noise with --tp is refused" "$(cat "$tmp/err")"
+mpi 2 exec $M --backend ref --reps 1 --warmup 0 --scheme tp --ctx 300 >"$tmp/out" 2>"$tmp/err"
+[ $? != 0 ] && grep -qF -- "one stage, no chain between stages to emulate" "$tmp/err"
+report $? "--machine with one stage (--scheme tp) is refused: nothing it would emulate" "$(cat "$tmp/err")"
 # chain 0's link at 1 MB/s: its KV cannot arrive faster (unpaced it moves at tens of MB/s here)
 mpi 4 exec $M --backend ref --reps 1 --warmup 0 --scheme kvr --tp 2 --ctx 300 --partition 200,100 --link 0-2=1MB/s --json >"$tmp/out" 2>"$tmp/err" &&
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); l={(x['from'], x['to']): x for x in d['links']}; sys.exit(0 if l[(0, 2)]['achieved_Bps'] <= 1.001e6 and l[(0, 2)]['bytes'] > 0 else 1)" "$tmp/out"
