@@ -51,7 +51,8 @@ static const struct kvr_opt exec_opts[] = {
             "reps more runs, timing every operation (each op's median)", .kind = KVR_OPT_FLAG),
     KVR_OPT("db", 'd', "FILE", OFF(db),
             "where the measurement row is stored; under mpirun also the lookup table\n"
-            "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P)"),
+            "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P; with\n--machine; "
+            "with --tp T the rows of that t)"),
     KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
             "store the row although this kvr was built from uncommitted changes\n(refused "
             "otherwise: the row names the commit that produced it)",
@@ -60,7 +61,9 @@ static const struct kvr_opt exec_opts[] = {
             "under mpirun: chunks of @PART_SCHEMES@, one per rank (6k,4k,3.5k,2.5k)",
             .def_help = "from --db, else even"),
     KVR_OPT("machine", 'H', "NAME", OFF(mach.machine),
-            "under mpirun: profile whose links are emulated", .def_help = "full speed"),
+            "under mpirun: profile whose links are emulated (with --tp: the chains'\nlinks, "
+            "stage s to s+1 of each shard)",
+            .def_help = "full speed"),
     KVR_OPT("bw", 0, "RATE", OFF(mach.bw), "under mpirun: every emulated link's bandwidth"),
     KVR_OPT("link", 0, "I-J=RATE[,LAT]", OFF(mach.links),
             "under mpirun: one emulated link; repeatable", .kind = KVR_OPT_MULTI,

@@ -10,6 +10,7 @@
 #include "kvr_json.h"
 #include "kvr_measure.h"
 #include "kvr_mpi.h"
+#include "kvr_search.h"
 #include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_tp.h"
@@ -35,20 +36,32 @@ static int table_mode(const struct kvr_plan_row *rows, size_t n, uint64_t ctx, b
     return mode < 0 ? KVR_FWD_WHOLE : mode;
 }
 
+/* With --tp T the rows of that t (kvr search --tp), seen as the interpolation sees them (as
+ * kvr lookup --tp does): one chunk per stage. */
+static void stage_rows(struct kvr_plan_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].tp > 1) rows[i].p = kvr_plan_row_chunks(&rows[i]), rows[i].tp = 1;
+}
+
 /* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
- * --db and --machine; without --machine, --db only receives the measurement). */
+ * --db and --machine; without --machine, --db only receives the measurement); with --tp T the
+ * plan rows of that t at p * T GPUs. */
+
 static enum kvr_status from_table(const struct exec_args *a, const struct kvr_model *m,
                                   const struct kvr_machine *h, int p, struct plan_choice *c)
 {
-    char key[512];
+    char key[512], tp_text[32] = "";
     kvr_machine_args_key(&a->mach, h->name, key, sizeof key);
     struct kvr_plan_row hk;
-    kvr_plan_row_set_hashes(&hk, m, h); /* h is the machine at p */
+    kvr_plan_row_set_hashes(&hk, m, h); /* h is the machine at p * tp (every rank) */
+    if (a->tp > 1) snprintf(tp_text, sizeof tp_text, ", tp %d", a->tp);
     struct kvr_plan_filter f = {.model = m->name,
                                 .machine = key,
                                 .scheme = kvr_scheme_name(a->scheme),
                                 .method = kvr_part_source_get(KVR_PART_SEARCHED)->sweep,
-                                .p = p,
+                                .p = p * a->tp, /* p: the stages */
+                                .tp = a->tp > 1 ? a->tp : 0,
                                 .model_hash = hk.model_hash,
                                 .machine_hash = hk.machine_hash};
     struct kvr_store *store = NULL;
@@ -60,11 +73,18 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
     size_t n_other = 0;
     if (!st && n == 0) st = kvr_store_count_other_definitions(store, &f, &n_other);
     if (!st && n == 0)
-        st = kvr_error(KVR_ERR_INPUT, "%s: no plan rows for %s on %s at p = %d%s (run kvr search)",
-                       a->db, m->name, key, p,
-                       n_other ? " of the current definitions, only of older ones" : "");
-    if (!st) st = kvr_interp_partition(rows, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
-    for (size_t i = 0; !st && i < n; i++) /* ranks run in GPU order: refuse another mapping */
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: no plan rows for %s on %s at p = %d%s%s (run kvr search%s)", a->db,
+                       m->name, key, f.p, tp_text,
+                       n_other ? " of the current definitions, only of older ones" : "",
+                       a->tp > 1 ? " --tp" : "");
+    struct kvr_plan_row *staged = st ? NULL : malloc((n ? n : 1) * sizeof *staged);
+    if (!st && !staged) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    if (!st) memcpy(staged, rows, n * sizeof *rows), stage_rows(staged, n);
+    if (!st) st = kvr_interp_partition(staged, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
+    free(staged);
+    /* ranks run in GPU order (with --tp rank stage * t + shard): refuse another mapping */
+    for (size_t i = 0; !st && i < n; i++)
         if (rows[i].n_mapping &&
             (rows[i].ctx_tokens == ans.lo_ctx || rows[i].ctx_tokens == ans.hi_ctx))
             for (int k = 0; k < rows[i].n_mapping && !st; k++)
@@ -218,7 +238,7 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
     snprintf(x->comm, sizeof x->comm, "%s", kvr_comm_kind_name(a->comm));
     kvr_comm_versions(comm, x->mpi_version, sizeof x->mpi_version, x->nccl_version,
                       sizeof x->nccl_version);
-    x->p = p, x->ctx_tokens = a->ctx, x->warmup = a->warmup, x->reps = a->reps;
+    x->p = p, x->tp = a->tp, x->ctx_tokens = a->ctx, x->warmup = a->warmup, x->reps = a->reps;
     memcpy(x->tokens, c->tokens, sizeof x->tokens);
     x->ttft_median_s = r->ttft_s, x->ttft_min_s = r->ttft_min_s, x->ttft_max_s = r->ttft_max_s;
     x->peak_mem_bytes = r->peak_mem_bytes, x->first_token = r->first_token;
@@ -267,8 +287,9 @@ struct comms {
 
 /* One (ctx, scheme) pair of the lists on the open executor and communicators. */
 static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model *m,
-                               struct kvr_machine *h, struct kvr_exec *ex, const struct comms *cs,
-                               const char *argv_text, int rank, int size)
+                               struct kvr_machine *h, const struct kvr_machine *chain_links,
+                               struct kvr_exec *ex, const struct comms *cs, const char *argv_text,
+                               int rank, int size)
 {
     char device[128] = "";
     struct plan_choice c;
@@ -294,7 +315,7 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .dump_kv = a->dump_kv};
     ra.dist = (struct kvr_dist_opts){.scheme = a->scheme,
                                      .ctx = (uint32_t)a->ctx,
-                                     .links = h,
+                                     .links = chain_links ? chain_links : h,
                                      .ring_pass = a->ring_pass,
                                      .world = ra.world};
     c.mode = a->kv_forward_set          ? a->kv_forward
@@ -345,12 +366,53 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
                              *t);
     enum kvr_status st = kvr_tp_check(m, *t, "--tp");
     if (st) return kvr_error_prefix(st, "--model %s: ", m->name);
-    const char *no = a->links      ? "--machine, --bw, --link and --noise (link emulation)"
-                     : a->timeline ? "--timeline"
-                     : a->db ? "--db (the lookup table and the measurement rows have no t yet)"
-                             : NULL;
+    /* the emulated links are the chains' (stage s to s + 1 of each shard); the stages'
+     * all-reduces run on the real links, unpaced: what would slow them is refused */
+    const char *no =
+        a->timeline     ? "--timeline"
+        : a->mach.bw    ? "--bw (it sets the links inside the stages too, whose all-reduces are "
+                          "not emulated; give the chains' links with --link I-J)"
+        : a->mach.noise ? "--noise (its draws are per GPU pair of the whole machine; the "
+                          "chains are paced on their own links)"
+        : a->ring_pass == KVR_RING_PASS_AUTO && a->ring_pass_set
+            ? "--ring-pass auto (its prediction is of the plain ring)"
+            : NULL;
     if (no) return kvr_error(KVR_ERR_USAGE, "--tp %d: %s not yet with tensor parallelism", *t, no);
     return KVR_OK;
+}
+
+/* --tp T with --machine or --link: no emulated link inside a stage (its all-reduces run on the
+ * real links), no noise from the profile; then the chain of this rank's shard j seen as a
+ * machine of its own (kvr_machine_permute): position s is GPU s * t + j, so the executor paces
+ * stage s -> s + 1 on the link between those GPUs, as the simulator's layout sends it. */
+static enum kvr_status tp_links(const struct exec_args *a, const struct kvr_machine *h, int t,
+                                int rank, int size, struct kvr_machine *view)
+{
+    if (t == size)
+        return kvr_error(KVR_ERR_USAGE,
+                         "--machine/--link with --tp %d on %d ranks: one stage, no chain between "
+                         "stages to emulate (the stage's all-reduces run on the real links)",
+                         t, size);
+    for (int k = 0; k < a->mach.n_links; k++) {
+        int i, j;
+        if (sscanf(a->mach.links[k], "%d-%d", &i, &j) == 2 && i / t == j / t)
+            return kvr_error(KVR_ERR_USAGE,
+                             "--link %s with --tp %d: GPUs %d and %d are one stage, whose "
+                             "all-reduces are not emulated (link emulation paces the chains)",
+                             a->mach.links[k], t, i, j);
+    }
+    for (int i = 0; i < size; i++)
+        for (int j = 0; j < size; j++)
+            if (h->noise.mode != KVR_NOISE_NONE && h->noise.on[i][j])
+                return kvr_error(KVR_ERR_USAGE,
+                                 "--machine %s with --tp %d: its background traffic (noise) is "
+                                 "not emulated with tensor parallelism",
+                                 h->name, t);
+    int chain[KVR_MAX_GPUS], map[KVR_MAX_GPUS];
+    for (int s = 0; s < size / t; s++) chain[s] = s * t + rank % t;
+    *view = *h;
+    enum kvr_status st = kvr_mapping_complete(chain, size / t, h->n_nodes * h->gpus_per_node, map);
+    return st ? st : kvr_machine_permute(h, map, view);
 }
 
 /* The world, and with t > 1 this rank's stage (color: its stage) and chain (color: its shard). */
@@ -366,12 +428,13 @@ static enum kvr_status open_comms(const struct exec_args *a, int device, int ran
 enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,
                                    const char *argv_text, int rank, int size)
 {
-    static struct kvr_machine h; /* large: not on the stack */
+    static struct kvr_machine h, view; /* large: not on the stack */
     char p_text[16];
     snprintf(p_text, sizeof p_text, "%d", size);
     int t = 1;
     enum kvr_status st = resolve_tp(a, m, size, &t);
     if (!st && a->links) st = kvr_machine_args_build(&a->mach, NULL, p_text, &h);
+    if (!st && a->links && t > 1) st = tp_links(a, &h, t, rank, size, &view);
     struct kvr_exec_opts o = {.backend = a->backend,
                               .max_ctx = (uint32_t)a->ctx,
                               .seed = a->seed,
@@ -391,7 +454,8 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
     for (int i = 0; i < a->n_ctx && !st; i++)
         for (int k = 0; k < a->n_schemes && !st; k++) {
             one.ctx = a->ctxs[i], one.scheme = a->schemes[k];
-            st = run_one(&one, m, a->links ? &h : NULL, ex, &cs, argv_text, rank, size);
+            st = run_one(&one, m, a->links ? &h : NULL, a->links && t > 1 ? &view : NULL, ex, &cs,
+                         argv_text, rank, size);
         }
     kvr_comm_close(cs.chain);
     kvr_comm_close(cs.stage);

@@ -159,6 +159,7 @@ static void print_json(const struct kvr_validate_set *v)
         kvr_json_object_begin(&j);
         kvr_json_kv_str(&j, "model", pts[i].m->model);
         kvr_json_kv_u64(&j, "p", (uint64_t)pts[i].m->p);
+        kvr_json_kv_u64(&j, "tp", (uint64_t)(pts[i].m->tp > 1 ? pts[i].m->tp : 1));
         kvr_json_kv_str(&j, "scheme", pts[i].m->scheme);
         kvr_json_kv_str(&j, "method", pts[i].m->method);
         kvr_json_kv_str(&j, "links", pts[i].m->link_settings);

@@ -6,6 +6,7 @@
 
 #include "kvr_search_cli.h"
 #include "kvr_version.h"
+#include "kvr_layout.h"
 #include "kvr_sim.h"
 
 enum kvr_status kvr_measure_check_clean(bool allow_dirty)
@@ -57,27 +58,28 @@ enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
                                     const char *method, double *ttft)
 {
-    return kvr_measure_predict_fwd(m, machine, scheme, "", p, ctx, tokens, method, ttft);
+    return kvr_measure_predict_fwd(m, machine, scheme, "", 1, p, ctx, tokens, method, ttft);
 }
 
 enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
                                         const struct kvr_machine *machine, const char *scheme,
-                                        const char *kv_forward, int p, uint64_t ctx,
+                                        const char *kv_forward, int tp, int p, uint64_t ctx,
                                         const uint64_t *tokens, const char *method, double *ttft)
 {
-    return kvr_measure_predict_last(m, machine, scheme, kv_forward, p, ctx, tokens, method, false,
-                                    ttft);
+    return kvr_measure_predict_last(m, machine, scheme, kv_forward, tp, p, ctx, tokens, method,
+                                    false, ttft);
 }
 
 enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
                                          const struct kvr_machine *machine, const char *scheme,
-                                         const char *kv_forward, int p, uint64_t ctx,
+                                         const char *kv_forward, int tp, int p, uint64_t ctx,
                                          const uint64_t *tokens, const char *method,
                                          bool full_last_layer, double *ttft)
 {
     int s = kvr_scheme_from_name(scheme);
     int f = kv_forward[0] ? kvr_kv_forward_from_name(kv_forward) : KVR_FWD_WHOLE;
     if (s < 0) return kvr_error(KVR_ERR_INPUT, "measurement of scheme '%s': unknown", scheme);
+    if (s == KVR_SCHEME_TP) tp = 0; /* Megatron TP is t = p already (the row records t = p) */
     if (f < 0)
         return kvr_error(KVR_ERR_INPUT, "measurement with kv_forward '%s': unknown", kv_forward);
     if (p > machine->n_nodes * machine->gpus_per_node)
@@ -90,10 +92,12 @@ enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
                             .p = p,
                             .ctx = ctx,
                             .kv_forward = (enum kvr_kv_forward)f,
+                            .tp = tp > 1 ? tp : 0,
                             .full_last_layer = full_last_layer};
-    /* the schemes that take any partition run the measured one; the others split evenly */
+    /* the schemes that take any partition run the measured one (a chunk per stage of a layout,
+     * as kvr sim --tp); the others split evenly */
     if ((kvr_scheme_get(plan.scheme)->options & KVR_SO_PARTITION) && tokens)
-        memcpy(plan.tokens, tokens, (size_t)p * sizeof *tokens);
+        memcpy(plan.tokens, tokens, (size_t)kvr_plan_stages(&plan) * sizeof *tokens);
     else
         kvr_plan_even(&plan);
     /* ring's measurement rows say what travelled: pass-kv or pass-q */
@@ -101,7 +105,9 @@ enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
         plan.ring_pass = KVR_RING_PASS_Q;
     struct kvr_sim *sim = NULL;
     struct kvr_sim_result r;
-    enum kvr_status st = kvr_plan_check(&plan, h);
+    enum kvr_status st = tp > 1 ? kvr_layout_check(m, &plan) : KVR_OK;
+    if (st) st = kvr_error_prefix(st, "measurement with tp = %d: ", tp);
+    if (!st) st = kvr_plan_check(&plan, h);
     if (!st && !(st = kvr_sim_open(m, h, &sim))) st = kvr_sim_run(sim, &plan, &r, NULL);
     kvr_sim_free(sim);
     free(h);

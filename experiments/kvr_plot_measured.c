@@ -31,10 +31,13 @@ static const char *figure_label(const char *series)
     return d ? d->label : series;
 }
 
+/* The plain schemes' rows (a hybrid layout's, tp > 1, are no point of these panels: their
+ * series would mix layouts of one p). */
 static bool in_panel(const struct kvr_measurement_row *m, const char *model, int p,
                      const char *links)
 {
-    return !strcmp(m->model, model) && m->p == p && !strcmp(kvr_validate_links(m), links);
+    return !strcmp(m->model, model) && m->p == p && m->tp <= 1 &&
+           !strcmp(kvr_validate_links(m), links);
 }
 
 static void write_row(FILE *f, const char *label, const struct kvr_validate_point *x)
@@ -42,7 +45,7 @@ static void write_row(FILE *f, const char *label, const struct kvr_validate_poin
     const struct kvr_measurement_row *m = x->m;
     fprintf(f, "%s\t%llu\t%.9g\t%.9g\t%s\t%s\t", label, (unsigned long long)m->ctx_tokens,
             m->ttft_median_s, x->predicted_s, m->scheme, m->method);
-    for (int r = 0; r < m->p; r++)
+    for (int r = 0; r < (m->tp > 1 ? m->p / m->tp : m->p); r++) /* a chunk per stage */
         fprintf(f, "%s%llu", r ? "," : "", (unsigned long long)m->tokens[r]);
     fprintf(f, "\t%s\n", m->link_settings);
 }

@@ -45,7 +45,9 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     if (st) return kvr_error_prefix(st, "measurement of model '%s': ", x->model);
     static struct kvr_machine h; /* large: not on the stack */
     if ((st = row_machine(x, base, &h))) return st;
-    return kvr_measure_predict_last(&m, &h, x->scheme, x->kv_forward, x->p, x->ctx_tokens,
+    /* a layout's row (tp > 1) against the layout's prediction (kvr sim --tp), not the plain
+     * scheme's */
+    return kvr_measure_predict_last(&m, &h, x->scheme, x->kv_forward, x->tp, x->p, x->ctx_tokens,
                                     x->tokens, x->method, full, ttft);
 }
 
@@ -150,9 +152,16 @@ void kvr_validate_groups(const struct kvr_validate_point *pts, size_t n,
     }
 }
 
+/* A row's TP degree (1: the plain scheme): a layout's points are panels and blocks apart. */
+static int row_tp(const struct kvr_measurement_row *m)
+{
+    return m->tp > 1 ? m->tp : 1;
+}
+
 static bool same_panel(const struct kvr_validate_point *a, const struct kvr_validate_point *b)
 {
     return !strcmp(a->m->model, b->m->model) && a->m->p == b->m->p &&
+           row_tp(a->m) == row_tp(b->m) &&
            !strcmp(kvr_validate_links(a->m), kvr_validate_links(b->m));
 }
 
@@ -193,7 +202,9 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
         for (size_t j = 0; j < i && !seen; j++) seen = same_panel(&pts[i], &pts[j]);
         if (seen) continue;
         snprintf(name, sizeof name, "validate-panel-%d.tsv", ++k);
-        fprintf(list, "%s\t%s,p=%d,%s\n", name, pts[i].m->model, pts[i].m->p,
+        char tp[32] = "";
+        if (row_tp(pts[i].m) > 1) snprintf(tp, sizeof tp, ",tp=%d", row_tp(pts[i].m));
+        fprintf(list, "%s\t%s,p=%d%s,%s\n", name, pts[i].m->model, pts[i].m->p, tp,
                 kvr_validate_links(pts[i].m));
         snprintf(path, sizeof path, "%s/%s", dir, name);
         if ((st = kvr_out_open(&po, "validate --out", path))) break;
@@ -275,11 +286,13 @@ enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_s
         bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
                      strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
                      strcmp(pts[i].m->method, pts[i - 1].m->method) ||
-                     pts[i].m->p != pts[i - 1].m->p;
+                     pts[i].m->p != pts[i - 1].m->p || row_tp(pts[i].m) != row_tp(pts[i - 1].m);
+        char tp[32] = "";
+        if (row_tp(pts[i].m) > 1) snprintf(tp, sizeof tp, " tp=%d", row_tp(pts[i].m));
         if (first && i) fprintf(f, "\n\n");
         if (first)
-            fprintf(f, "%s %s (%s) p=%d\tctx\tmeasured_s\tpredicted_s\terr_pct\n", pts[i].m->model,
-                    pts[i].m->scheme, pts[i].m->method, pts[i].m->p);
+            fprintf(f, "%s %s (%s) p=%d%s\tctx\tmeasured_s\tpredicted_s\terr_pct\n",
+                    pts[i].m->model, pts[i].m->scheme, pts[i].m->method, pts[i].m->p, tp);
         fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
                 pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
     }

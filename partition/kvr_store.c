@@ -206,6 +206,10 @@ static const char *const migrations[] = {
     "DROP VIEW plan_table;"
     "DROP TABLE plan;"
     "ALTER TABLE plan_v7 RENAME TO plan;",
+    /* 7 -> 8: a measurement's TP degree t (#21: kvr exec --tp T --db); its partition_tokens
+     * has p / t chunks, one per stage. Every earlier row ran the plain scheme, t = 1. */
+    "ALTER TABLE measurement ADD COLUMN tp INTEGER NOT NULL DEFAULT 1"
+    "  CHECK (tp >= 1 AND p % tp = 0);",
 };
 /* The rest of a migration, run right after it in the same transaction (ISO C bounds one
  * string literal at 4095 characters); NULL when none. */
@@ -225,7 +229,8 @@ static const char *const migrations_rest[] = {
     "  FROM plan JOIN run ON run.id = plan.run_id;"
     "ALTER TABLE sweep_point ADD COLUMN tp INTEGER NOT NULL DEFAULT 0;"
     "DROP VIEW sweep_done; CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = "
-    "'done';"};
+    "'done';",
+    NULL};
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
 _Static_assert(sizeof migrations_rest / sizeof migrations_rest[0] == N_MIGRATIONS,

@@ -16,7 +16,7 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 7
+#define KVR_STORE_SCHEMA_VERSION 8
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -176,6 +176,9 @@ struct kvr_measurement_row {
     char model[128], machine[512], scheme[32], method[32];
     char kv_forward[16]; /* the chain's hand-off ("" = whole) */
     int p;
+    /* schema 8: the layout's TP degree t (0 and 1: the plain scheme; a row of an older table
+     * reads as 1); tokens has p / t chunks, one per stage */
+    int tp;
     uint64_t ctx_tokens, tokens[KVR_MAX_GPUS];
     char backend[16], comm[16], link_settings[512];
     int warmup, reps;

@@ -10,14 +10,20 @@ static const char put_sql[] =
     "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
     " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
     " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
-    " nccl_version, mpi_version, kv_forward) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-    " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
+    " nccl_version, mpi_version, kv_forward, tp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+
+/* The chunks of a row's partition: p / t. */
+static int row_chunks(const struct kvr_measurement_row *m)
+{
+    return m->tp > 1 && m->p % m->tp == 0 ? m->p / m->tp : m->p;
+}
 
 static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
 {
     const struct kvr_measurement_row *m = (const struct kvr_measurement_row *)arg + i;
     char tokens[KVR_MAX_GPUS * 21];
-    kvr_store_format_tokens(m->tokens, m->p, tokens, sizeof tokens);
+    kvr_store_format_tokens(m->tokens, row_chunks(m), tokens, sizeof tokens);
     const char *texts[] = {m->model, m->machine};
     sqlite3_bind_int64(q, 1, m->run_id);
     for (int k = 0; k < 2; k++) sqlite3_bind_text(q, k + 2, texts[k], -1, SQLITE_TRANSIENT);
@@ -32,6 +38,7 @@ static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
     const char *versions[] = {m->gpu, m->driver, m->nccl_version, m->mpi_version};
     for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 24, m->kv_forward[0] ? m->kv_forward : "whole", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 25, m->tp > 1 ? m->tp : 1);
 }
 
 enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m)
@@ -51,10 +58,11 @@ static void read_row(sqlite3_stmt *q, void *elem)
     m->ctx_tokens = (uint64_t)sqlite3_column_int64(q, 4);
     kvr_store_column_text(q, 5, m->scheme, sizeof m->scheme),
         kvr_store_column_text(q, 6, m->method, sizeof m->method);
+    m->tp = sqlite3_column_int(q, 24);
     char tokens[KVR_MAX_GPUS * 21];
     kvr_store_column_text(q, 7, tokens, sizeof tokens);
     char *s = tokens;
-    for (int i = 0; i < m->p && i < KVR_MAX_GPUS && *s; i++) {
+    for (int i = 0; i < row_chunks(m) && i < KVR_MAX_GPUS && *s; i++) {
         m->tokens[i] = strtoull(s, &s, 10);
         if (*s == ';' || *s == ',') s++;
     }
@@ -75,12 +83,14 @@ static void read_row(sqlite3_stmt *q, void *elem)
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
                                             size_t *n)
 {
-    /* a file of an older schema is read through a migrated copy: kv_forward is there ('whole') */
+    /* a file of an older schema is read through a migrated copy: kv_forward is there ('whole'),
+     * tp too (1) */
     static const char sql[] =
         "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
         " backend, comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
         " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version,"
-        " mpi_version, kv_forward FROM measurement ORDER BY model, p, scheme, method, ctx_tokens,"
+        " mpi_version, kv_forward, tp FROM measurement ORDER BY model, p, scheme, method, "
+        "ctx_tokens,"
         " id";
     *out = NULL, *n = 0;
     sqlite3_stmt *q = NULL;

@@ -7,8 +7,10 @@ import sys
 
 db = sys.argv[1] if len(sys.argv) > 1 else 'data/measurements/h100x4-multi.sqlite'
 c = sqlite3.connect(db)
+# the plain schemes only: the hybrid layouts' rows (schema 8: tp > 1) are summarised apart
+plain = " WHERE tp = 1" if "tp" in [r[1] for r in c.execute("PRAGMA table_info(measurement)")] else ""
 rows = c.execute("SELECT model, p, ctx_tokens, scheme, method, link_settings, ttft_median_s "
-                 "FROM measurement").fetchall()
+                 "FROM measurement" + plain).fetchall()
 t = {}
 for model, p, ctx, scheme, method, links, ttft in rows:
     links = links.split('+', 1)[1] if '+' in links else 'full'

@@ -101,9 +101,8 @@ refuse 2 "--tp 2: neither divides nor is a multiple of the 3 KV heads" "t must d
 refuse 2 "scheme single is one rank" "--tp with --scheme single" -- $common --scheme single --tp 2
 refuse 4 "--scheme tp runs one stage of all 4 ranks: not --tp 2" "--scheme tp with --tp other than P" -- $common --scheme tp --tp 2
 refuse 4 "give --tp 4" "--scheme tp in a list without --tp P" -- $common --scheme kvr,tp
-refuse 4 "link emulation" "--tp with emulated links" -- $common --scheme kvr --tp 2 --machine a100-10GBps
+refuse 4 "--tp 2: --bw (it sets the links inside the stages too" "--tp with --bw (every link, the stages' too)" -- $common --scheme kvr --tp 2 --bw 10GB/s
 refuse 4 "--timeline not yet" "--tp with --timeline" -- $common --scheme kvr --tp 2 --timeline "$tmp/t.tsv"
-refuse 4 "--db" "--tp with --db" -- $common --scheme kvr --tp 2 --db "$tmp/m.db" --allow-dirty
 refuse 4 "--partition (2 stages of --tp 2)" "the partition has one chunk per stage" -- $common --scheme kvr --tp 2 --partition 10,10,10,7
 expect 2 "--tp" "--tp in one process is refused" -- exec $common --tp 2
 echo "1..$n"

@@ -129,9 +129,10 @@ cp "$src/data/measurements/h100x4-multi.sqlite" "$tmp/v2.db"
     [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 2 ]
 report $? "validate reads a schema-2 database and leaves it at schema 2" "$(head -c 300 "$tmp/out")"
 "$kvr" sweep "$tmp/small.ini" --db "$tmp/v2.db" >"$tmp/out" 2>&1 &&
-    [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 7 ] &&
+    [ "$(sql "$tmp/v2.db" "PRAGMA user_version")" = 8 ] &&
+    [ "$(sql "$tmp/v2.db" "SELECT group_concat(DISTINCT tp) FROM measurement")" = 1 ] &&
     [ "$(sql "$tmp/v2.db" "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%KVR-%'")" = 0 ]
-report $? "a writing command migrates schema 2 to 7: no figure label left in the schema" "$(cat "$tmp/out")"
+report $? "a writing command migrates schema 2 to 8 (old measurements t = 1): no figure label left in the schema" "$(cat "$tmp/out")"
 
 echo "1..$n"
 [ "$failed" = 0 ]

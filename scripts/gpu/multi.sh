@@ -11,9 +11,10 @@
 #               weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on P = 8 GPUs with
 #               nccl. check: at 8k the logits of kvr x t, tsp-causal x t and ring x t (t = 2, 4)
 #               against TP-8 (relative error, top token); tp: TP-8 at 8k-128k; 2, 4: tsp-causal x t
-#               and ring x t at 8k-128k (one process), then kvr x t at each context with a
-#               partition balanced in closed form (kvr search --tp is not on main yet: when it is,
-#               take the plan searched on the profile instead). JSON lines into $out/hybrid-*.jsonl.
+#               and ring x t at 8k-128k (one process), then kvr x t with the plan searched by
+#               kvr search --tp t on the profile (phase a's, else measured now), read by kvr exec
+#               --db (KVR-S at each context); tp, 2 and 4 store their rows (with t) in the phases'
+#               database, checked by kvr validate --multi-gpu. JSON lines into $out/hybrid-*.jsonl.
 # "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
 # (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
@@ -107,31 +108,6 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on P G
     k="--model $m --backend cuda --comm nccl --timeout 600 --json"
     [ "$P" = 8 ] || echo "hybrid: written for 8 GPUs, this host has $P"
     hout="$out/hybrid-$step.jsonl"
-    # kvr's stages balanced in closed form: stage i's tokens c_i cost c_i (A + B (S_{i-1} + c_i/2))
-    # (A: linear FLOPs per token, B: attention FLOPs per query-key pair; a shard divides both by t)
-    balanced() { # balanced CTX STAGES
-        python3 - "$1" "$2" <<'PY'
-import sys
-C, n = int(sys.argv[1]), int(sys.argv[2])
-d, H, KV, hd, F = 8192, 64, 8, 128, 28672  # Llama-2-70B
-A, B = 2 * (2 * d * H * hd + 2 * d * KV * hd + 3 * d * F), 4 * H * hd
-def parts(T):
-    S, out = 0, []
-    for _ in range(n):  # c with c (A + B (S + c / 2)) = T
-        a, b = B / 2, A + B * S
-        c = (-b + (b * b + 4 * a * T) ** 0.5) / (2 * a)
-        out.append(c); S += c
-    return out
-lo, hi = 0.0, C * (A + B * C)
-for _ in range(200):
-    mid = (lo + hi) / 2
-    lo, hi = (mid, hi) if sum(parts(mid)) < C else (lo, mid)
-c = [max(64, int(round(x / 64)) * 64) for x in parts(hi)]
-c[-1] = C - sum(c[:-1])
-print(",".join(map(str, c)))
-PY
-    }
-    tok() { python3 -c "print(int('$1'[:-1]) * 1024)"; }
     if [ "$step" = check ]; then
         c="--ctx 8k --reps 1 --warmup 0"
         T=300 run $P $kvr exec $k $c --scheme tp --dump-logits /tmp/tp8.l >>"$hout"
@@ -146,18 +122,26 @@ print('$m 8k $lay against TP-$P: rel err %.2e, top token %s' % (math.sqrt(sum((x
             stamp "checked $lay"
         done
     elif [ "$step" = tp ]; then
-        T=580 run $P $kvr exec $k --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
+        T=580 run $P $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
     else
-        t=$step
-        T=580 run $P $kvr exec $k --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tsp-causal,ring --tp $t >>"$hout"
+        t=$step all=$(echo $ctxs | tr ' ' ,)
+        T=580 run $P $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp-causal,ring --tp $t >>"$hout"
         stamp "tsp-causal, ring x$t"
-        for ctx in $ctxs; do
-            T=300 run $P $kvr exec $k --reps 2 --warmup 1 --ctx $ctx --scheme kvr --tp $t \
-                --partition "$(balanced "$(tok $ctx)" $((P / t)))" >>"$hout"
-            stamp "kvr x$t $ctx"
-        done
+        # kvr x t: the plan searched on the profile (the stages' chain; plans that do not fit are
+        # not stored), read from the table by kvr exec --db (its chains' links emulated)
+        [ -f $prof ] || { links $P; profile; }
+        $kvr search --db $db --model $m --machine $prof --gpus $P --ctx "$all" --tp $t | tail -7
+        fit=$(python3 -c "import sqlite3; c = sqlite3.connect('$db'); print(','.join(str(r[0]) for r in c.execute(
+    \"SELECT DISTINCT ctx_tokens FROM plan WHERE model = '$m' AND p = $P AND tp = $t AND scheme = 'kvr' ORDER BY 1\")))")
+        echo "kvr x$t: the contexts whose plan fits: ${fit:-none}"
+        [ -z "$fit" ] || T=580 run $P $kvr exec $k --db $db --machine $prof --reps 2 --warmup 1 \
+            --ctx "$fit" --scheme kvr --tp $t >>"$hout"
+        stamp "kvr x$t (KVR-S)"
     fi
-    grep -hE '"(scheme|tp|ctx|ttft_s)"' "$hout" | paste -sd' ' | sed 's/"model"/\n"model"/g' | grep . | tail -20
+    grep -hE '"(scheme|method|tp|ctx|ttft_s)"' "$hout" | paste -sd' ' | sed 's/"model"/\n"model"/g' | grep . | tail -20
+    [ "$step" = check ] || [ ! -f $prof ] || $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | tail -6
+    python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
+    [ "$step" = check ] || cp $db "$out/multi3-hybrid-$step.sqlite"
     stamp done
     exit 0
 else

@@ -29,7 +29,7 @@ _CSV1_MAGIC = "# kvrun lookup table, format "
 _CSV1_HEADER = ("model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
                 "partition_tokens").split(",")
 _STORE_APPLICATION_ID = 0x4B565231
-_STORE_SCHEMA = 7
+_STORE_SCHEMA = 8
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -182,7 +182,7 @@ class Table:
 
     @classmethod
     def from_sqlite(cls, path: PathLike) -> "Table":
-        """The plan rows of a kvrun database (schema 7), read-only; stale rows and rows from
+        """The plan rows of a kvrun database (schema 8), read-only; stale rows and rows from
         before content hashes are left out (kvr lookup never serves them either)."""
         uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
         try:
@@ -194,7 +194,7 @@ class Table:
         try:
             if app != _STORE_APPLICATION_ID:
                 raise LookupError_(f"{path}: not a kvrun database")
-            if ver != _STORE_SCHEMA:
+            if ver not in (_STORE_SCHEMA, 7):  # 7 -> 8 added measurement.tp only
                 raise LookupError_(f"{path}: schema {ver}; this package reads schema {_STORE_SCHEMA} "
                                    "(a writing kvr command migrates older ones)")
             rows = [Row(model=m, machine=h, p=p, scheme=s, method=me, granularity_tokens=g,
