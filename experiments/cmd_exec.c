@@ -330,7 +330,8 @@ static void print_table(const struct kvr_model *m, const struct exec_args *a,
 }
 
 /* --chunk: the sub-chunk of one process's prefill (auto: kvr_exec_fit_chunk); --profile and
- * --timeline time one whole chunk, so they refuse sub-chunks. */
+ * --timeline time one whole chunk and a measurement row (--db) cannot say it ran in sub-chunks,
+ * so they refuse them. */
 static enum kvr_status single_chunk(const struct exec_args *a, const struct kvr_model *m,
                                     struct kvr_exec_opts *o)
 {
@@ -345,6 +346,12 @@ static enum kvr_status single_chunk(const struct exec_args *a, const struct kvr_
                          a->chunk_arg);
     }
     o->max_chunk = (uint32_t)(c < a->ctx ? c : a->ctx);
+    if (o->max_chunk < a->ctx && a->db)
+        return kvr_error(KVR_ERR_USAGE,
+                         "--db: a measurement row has no sub-chunk column, and the prefill runs in "
+                         "sub-chunks of %u tokens (--chunk %s): give --chunk %llu or a smaller "
+                         "--ctx",
+                         o->max_chunk, a->chunk_arg, (unsigned long long)a->ctx);
     if (o->max_chunk < a->ctx && (a->profile || a->timeline))
         return kvr_error(KVR_ERR_USAGE,
                          "--%s times one whole chunk, but the prefill runs in sub-chunks of %u "

@@ -115,6 +115,7 @@ expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec
 expect 2 "--chunk: 'half' is neither auto nor a token count" "exec --chunk that is no count exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --chunk half
 expect 2 "--chunk: '0' is neither" "exec --chunk 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --chunk 0
 expect 2 "--profile times one whole chunk" "exec --profile with sub-chunks exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --chunk 3 --profile
+expect 2 "a measurement row has no sub-chunk column" "exec --db with sub-chunks exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --chunk 3 --db "$tmp/sub.db" --allow-dirty
 expect 2 "--timeline times one whole chunk" "exec --timeline with sub-chunks exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --chunk 3 --timeline "$tmp/sub.tsv"
 json_check "exec --chunk 3 on 8 tokens: sub-chunks of 3, the plan's bytes beside the peak" "d['chunk_tokens'] == 3 and d['mem_predicted_bytes'] > 0" -- exec --model "$tiny" --ctx 8 --backend ref --reps 1 --warmup 0 --chunk 3 --json
 expect 2 "--model and --ctx (or --tokens) are required" "exec without --ctx exits 2" -- exec --model "$tiny"
