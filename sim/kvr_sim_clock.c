@@ -52,34 +52,7 @@ void kvr_sim_finish(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_
 void kvr_sim_collective(struct kvr_sim *sim, struct kvr_clocks *c, int p, int layer,
                         const char *what, double dur, double bytes_total)
 {
-    double start = 0;
-    for (int r = 0; r < p; r++) start = c->t[r] > start ? c->t[r] : start;
-    for (int r = 0; r < p; r++) {
-        kvr_sim_wait_until(sim, c, r, layer, start);
-        kvr_sim_event(sim, r, layer, KVR_EV_COLLECTIVE, what, start, start + dur, bytes_total / p,
-                      -1);
-        c->t[r] = start + dur;
-        sim->res->rank[r].comm_s += dur;
-    }
-    sim->res->bytes_sent_total += bytes_total;
-    for (int r = 0; p > 1 && r < p; r++)
-        if (kvr_machine_node(sim->machine, r) != kvr_machine_node(sim->machine, (r + 1) % p))
-            sim->res->bytes_inter_node += bytes_total / p;
-}
-
-void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,
-                               const struct kvr_plan *plan, double *pre, double *attn, double *post)
-{
-    const struct kvr_model *m = sim->model;
-    const struct kvr_gpu *g = &sim->machine->gpu;
-    uint64_t s = 0;
-    for (int i = 0; i < plan->p; i++) {
-        uint64_t n = plan->tokens[i];
-        sim->res->rank[i].tokens = n;
-        pre[i] = kvr_cost_pre_s(m, g, n);
-        attn[i] = kvr_cost_attn_s(m, g, s, n, KVR_MASK_CAUSAL);
-        post[i] = kvr_cost_post_s(m, g, n);
-        s += n;
-        kvr_sim_compute(sim, c, i, -1, "embed", kvr_cost_embed_s(m, g, n));
-    }
+    int all[KVR_MAX_GPUS]; /* ranks 0..p-1: the group of every rank */
+    for (int r = 0; r < p; r++) all[r] = r;
+    kvr_sim_group_collective(sim, c, all, p, layer, what, dur, bytes_total);
 }

@@ -53,11 +53,6 @@ void kvr_sim_collective(struct kvr_sim *sim, struct kvr_clocks *c, int p, int la
 /* The LM head on rank `last`, then every rank's end time and the TTFT. */
 void kvr_sim_finish(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_plan *plan,
                     int last);
-/* Contiguous chunks in rank order (kvr, ring-pass): each rank's tokens, its per-layer costs
- * (causal attention after the chunks before it) and its embedding. */
-void kvr_sim_contiguous_chunks(struct kvr_sim *sim, struct kvr_clocks *c,
-                               const struct kvr_plan *plan, double *pre, double *attn,
-                               double *post);
 
 /* The stages of a plan (kvr_layout.h): t GPUs each, n of them; rank i * t + j is shard j of
  * stage i; part is one shard's model (every shard alike: t divides the heads), the model itself
