@@ -5,11 +5,8 @@
 # error <= 2e-2), kvr in each KV hand-off mode; ring (on the fast attention kernel) pass-KV and
 # pass-Q for MHA, GQA and MQA. Skipped (77) without a GPU, mpirun or an MPI build.
 # Usage: SCRIPT KVR; KVR_TEST_RING_ONLY=1 runs the ring's cases alone, on 4 ranks.
-kvr=$1
-tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-cuda-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 gpu_setup
 mpi_setup
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/m.ini"

@@ -6,13 +6,10 @@
 # bounds (relative L2 error <= 2e-2) for tp, kvr (uneven, each hand-off mode), tsp, tsp-causal,
 # ring and ring-pass over GQA (T above the KV heads too), MQA and biases; and a Falcon fused-QKV
 # checkpoint. Skipped (77) without a GPU, mpirun or an MPI build. Usage: SCRIPT KVR
-kvr=$1
+. "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 src=$(cd "$(dirname "$0")/.." && pwd)
 G="$src/tests/golden/hf"
-tmp=$(mktemp -d /tmp/kvr-test-exec-tp-cuda-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-. "$(dirname "$0")/tap_helpers.sh"
 gpu_setup
 mpi_setup
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"

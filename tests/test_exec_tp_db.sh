@@ -6,11 +6,8 @@
 # emulated is refused (--link inside a stage, --noise); kvr validate predicts a row of t = 2
 # as kvr sim --tp 2 of the same plan. Skipped (77) without mpirun or an MPI build.
 # Usage: test_exec_tp_db.sh KVR
-kvr=$1
-tmp=$(mktemp -d /tmp/kvr-test-exec-tp-db-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 mpi_setup
 rank_models "$tmp"
 db="$tmp/p.db" H=a100-10GBps

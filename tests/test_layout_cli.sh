@@ -3,11 +3,8 @@
 # number, --tp p is tp, the mappings (block, strided, a list) through the machine as the ranks
 # see it, the bytes between nodes, and the refusals (exit 2, the option named).
 # Usage: test_layout_cli.sh PATH/TO/kvr   (TAP on stdout; run from the source root)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 
 # every number of the JSON
 numbers() {

@@ -3,11 +3,8 @@
 # the simulator and (with mpirun and an MPI build) from the executor on CPU ranks: the file
 # parses, has one track per rank and one per link the chain uses, every event lies inside the
 # run's TTFT, and transfers carry their bytes and peers. Usage: test_trace.sh KVR (TAP)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 
 # check_trace FILE P SOURCE: the checks above, for a kvr chain over P ranks
 check_trace() {
