@@ -6,6 +6,7 @@
 
 #include "cmd_exec.h"
 #include "kvr_exec_ranks.h"
+#include "kvr_layout.h"
 #include "kvr_interp.h"
 #include "kvr_json.h"
 #include "kvr_measure.h"
@@ -358,12 +359,15 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
     if (size % *t)
         return kvr_error(KVR_ERR_USAGE, "--tp %d does not divide the %d ranks", *t, size);
     if (*t == 1) return KVR_OK;
-    for (int k = 0; k < a->n_schemes; k++)
-        if (a->schemes[k] == KVR_SCHEME_SINGLE)
+    for (int k = 0; k < a->n_schemes; k++) /* the scheme table's layouts (KVR_SO_LAYOUT) */
+        if (a->schemes[k] != KVR_SCHEME_TP && !kvr_layout_scheme_ok(a->schemes[k])) {
+            char names[256];
+            kvr_scheme_list_text(KVR_LIST_LAYOUT, names, sizeof names);
             return kvr_error(KVR_ERR_USAGE,
-                             "--tp %d: scheme single is one rank, not a layout (one "
+                             "--tp %d: scheme %s has no tensor-parallel layout (%s have; one "
                              "stage of tensor parallelism is --scheme tp)",
-                             *t);
+                             *t, kvr_scheme_name(a->schemes[k]), names);
+        }
     enum kvr_status st = kvr_tp_check(m, *t, "--tp");
     if (st) return kvr_error_prefix(st, "--model %s: ", m->name);
     /* the emulated links are the chains' (stage s to s + 1 of each shard); the stages'
