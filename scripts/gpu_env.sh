@@ -19,5 +19,18 @@ kvr=build-gpu/experiments/kvr
 [ -x $kvr ] || { echo "gpu_env: the build failed (see $out/setup.log)"; exit 1; }
 # mpirun on n ranks with the environment above, bounded by T seconds (default 300)
 run() { timeout "${T:-300}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
+# logits_vs REF GOT LABEL: two float32 logit dumps, the relative L2 error of GOT against REF
+# and whether the top token is the same
+logits_vs() {
+    python3 - "$@" <<'PY'
+import array, math, sys
+a, b = array.array('f'), array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+if len(a) != len(b) or not a: sys.exit(print('%s: the dumps differ in length' % sys.argv[3]))
+rel = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a))
+top = max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
+print('%s: rel err %.2e, top token %s' % (sys.argv[3], rel, 'same' if top else 'DIFFERS'))
+PY
+}
 # a small model with head_dim 64, for the checks against one rank
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/gqa64.ini

@@ -20,11 +20,7 @@
         set -- $s
         rm -f /tmp/t7.l
         T=100 run $1 $kvr exec $c --scheme "${@:2}" --dump-logits /tmp/t7.l 2>&1 | grep -E "first|error|memory" | head -3
-        python3 -c "
-import array, math
-a, b = array.array('f'), array.array('f'); a.frombytes(open('/tmp/r7.l', 'rb').read()); b.frombytes(open('/tmp/t7.l', 'rb').read())
-top = max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
-print('llama-7b 2k $s: rel err %.2e, top token %s' % (math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a)), 'same' if top else 'DIFFERS'))"
+        logits_vs /tmp/r7.l /tmp/t7.l "llama-7b 2k $s"
         stamp "llama-7b $s"
     done
 } 2>&1 | tee "$out/hybrid.log"

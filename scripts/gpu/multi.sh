@@ -75,10 +75,7 @@ if [ "$phase" = a ]; then
     run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
     for s in "kvr" "tsp" "ring-pass" "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
         T=60 run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e || head -3 /tmp/e
-        python3 -c "
-import array, math
-a, b = array.array('f'), array.array('f'); a.frombytes(open('/tmp/r.l', 'rb').read()); b.frombytes(open('/tmp/n.l', 'rb').read())
-print('nccl $s on $P ranks: rel err %.2e' % math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a)))"
+        logits_vs /tmp/r.l /tmp/n.l "nccl $s on $P ranks"
     done
     stamp checked
     links 2
@@ -114,11 +111,7 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on P G
         for lay in "kvr --tp 2" "kvr --tp 4" "tsp-causal --tp 2" "tsp-causal --tp 4" "ring --tp 2" "ring --tp 4"; do
             rm -f /tmp/h.l
             T=300 run $P $kvr exec $k $c --scheme $lay --dump-logits /tmp/h.l >>"$hout" || echo "failed: $lay"
-            python3 -c "
-import array, math
-a, b = array.array('f'), array.array('f'); a.frombytes(open('/tmp/tp8.l', 'rb').read()); b.frombytes(open('/tmp/h.l', 'rb').read())
-top = max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
-print('$m 8k $lay against TP-$P: rel err %.2e, top token %s' % (math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a)), 'same' if top else 'DIFFERS'))"
+            logits_vs /tmp/tp8.l /tmp/h.l "$m 8k $lay against TP-$P"
             stamp "checked $lay"
         done
     elif [ "$step" = tp ]; then

@@ -27,12 +27,6 @@ phase=${1:-check}
 CTX=${CTX:-16k,32k,64k,128k}
 prof=data/machines/h100x4-nccl.ini db=build-gpu/ring.sqlite
 run() { timeout "${T:-540}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
-relerr() {
-    python3 -c "
-import array, math, sys
-a, b = array.array('f'), array.array('f'); a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-print('%s: rel err %.2e' % (sys.argv[3], math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in a))))" "$@"
-}
 
 if [ "$phase" = check ]; then
     printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/m.ini
@@ -40,7 +34,7 @@ if [ "$phase" = check ]; then
     run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
     for s in "--ring-pass kv" "--ring-pass q" "--ring-pass kv --machine a100-10GBps" "--ring-pass q --machine a100-10GBps"; do
         T=60 run $P $kvr exec $c --scheme ring $s --comm nccl --dump-logits /tmp/n.l --json >"$out/ring-check.json" 2>/tmp/e || head -3 /tmp/e
-        relerr /tmp/r.l /tmp/n.l "nccl ring $s on $P ranks"
+        logits_vs /tmp/r.l /tmp/n.l "nccl ring $s on $P ranks"
     done
 elif [ "$phase" = kernels ]; then
     export KVR_TEST_RING_ONLY=1
