@@ -150,11 +150,11 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
                          "attention: head_dim %u (64 or 128), %u heads over %u KV "
                          "heads, %u queries, %d reps",
                          b->head_dim, b->n_heads, b->n_kv, b->c, b->reps);
-    if (b->mt == 8 && b->head_dim != 64)
+    if ((b->mt == 8 || b->mt == 10) && b->head_dim != 64)
         return kvr_error(KVR_ERR_INPUT,
-                         "attention: variant 8 (three consumer warpgroups) takes "
+                         "attention: variant %d (three consumer warpgroups) takes "
                          "head_dim 64, not %u",
-                         b->head_dim);
+                         b->mt, b->head_dim);
     b->flops = 4ull * b->head_dim * b->n_heads * kvr_attn_window_pairs(b->s, b->c, b->window);
     struct attn_bufs a = {0};
     enum kvr_status st = attn_alloc(b, &a);

@@ -53,9 +53,14 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * warp-specialised TMA kernel (kvr_cuda_attn_ws.cu), key range split when the grid is small;
  * 7 is the same with every key range split in 3 (a check of the merge); 8 is the
  * warp-specialised kernel with 3 consumer warpgroups (192-row blocks; head_dim 64 only, refused
- * for 128); 0 is the default. */
-#define KVR_ATTN_DEFAULT_VARIANT      6 /* 16k causal on one H200: 608 TFLOP/s against 509 (3) */
-#define KVR_ATTN_DEFAULT_VARIANT_HD64 8 /* 16k, 71/1 heads: 498 against 454 (6), 362 (5) */
+ * for 128); 9 and 10 are 6 and 8 persistent (one block per SM taking work items from a
+ * counter, the next item's loads overlapping the last one's end); 0 is the default: 6 or 8,
+ * persistent where there are at most KVR_ATTN_PERSIST_ITEMS_PER_SM work items (row blocks x
+ * heads x splits) per SM. KVR_ATTN_PERSIST=0 or 1 in the environment overrides that choice
+ * for the default and the ring's blocks. */
+#define KVR_ATTN_DEFAULT_VARIANT      6  /* 16k causal on one H200: 608 TFLOP/s against 509 (3) */
+#define KVR_ATTN_DEFAULT_VARIANT_HD64 8  /* 16k, 71/1 heads: 498 against 454 (6), 362 (5) */
+#define KVR_ATTN_PERSIST_ITEMS_PER_SM 16 /* Llama-7B: persistent up to 8k, plain from 16k */
 int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void *k, const void *v,
                         uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
                         uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, uint32_t window,
@@ -69,14 +74,16 @@ int kvr_cu_attention_sm90(const void *q, uint64_t q_stride, const void *k, const
 /* The warp-specialised Hopper kernel: a producer warp loads Q, K and V by TMA into mbarrier
  * stages, consumer warpgroups ping-pong their GEMMs. n_split > 0 splits each block's key range
  * in n_split parts merged by their LSE (flash-decoding); 0 chooses from the grid's size.
- * n_consumers is 2 or 3 (3: head_dim 64 only); 0 is 2. Automatic splits keep the partials within
- * KVR_ATTN_WORKSPACE_BYTES of device memory, allocated on first use and kept (one buffer per
- * device). */
+ * n_consumers is 2 or 3 (3: head_dim 64 only); 0 is 2. persist: 1 one block per SM taking items
+ * from a counter, 0 one block per item, -1 the default's choice (KVR_ATTN_PERSIST, or by the
+ * items per SM). Automatic
+ * splits keep the partials within KVR_ATTN_WORKSPACE_BYTES of device memory, allocated on first use
+ * and kept (one buffer per device). */
 #define KVR_ATTN_WORKSPACE_BYTES (64ull << 20)
 int kvr_cu_attention_ws(const void *q, uint64_t q_stride, const void *k, const void *v,
                         uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s, uint32_t c,
                         uint32_t n_heads, uint32_t n_kv, uint32_t hd, int dense, uint32_t window,
-                        float *lse, int n_split, int n_consumers, void *stream);
+                        float *lse, int n_split, int n_consumers, int persist, void *stream);
 /* The plain version, one thread per (query, head), float accumulation: the test oracle. */
 int kvr_cu_attention_naive(const void *q, uint64_t q_stride, const void *k, const void *v,
                            uint64_t kv_stride, void *out, uint64_t out_stride, uint32_t s,

@@ -171,7 +171,7 @@ int kvr_exec_cuda_devices(void);
  * unmasked pairs only (inside the window): 4 head_dim pairs n_heads. With check, the output
  * (and with lse, the log-sum-exp output) is compared with the plain kernel
  * (kvr_cu_attention_naive). */
-#define KVR_ATTN_N_VARIANTS 8 /* kvr_cu_attention_mt's variants are 0..8 */
+#define KVR_ATTN_N_VARIANTS 10 /* kvr_cu_attention_mt's variants are 0..10 */
 struct kvr_attn_bench {
     uint32_t s, c, n_heads, n_kv, head_dim, window;
     int dense, mt, warmup, reps; /* mt: kernel variant (kvr_cu_attention_mt; 0 = default) */

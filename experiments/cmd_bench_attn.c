@@ -30,13 +30,15 @@ static const struct kvr_opt attn_opts[] = {
             .unit = "tokens"),
     KVR_OPT("lse", 0, NULL, OFF(lse), "also write each row's log-sum-exp (checked with --check)",
             .kind = KVR_OPT_FLAG),
-    KVR_OPT("variant", 0, "V", OFF(variant),
-            "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
-            "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
-            "Hopper with one warpgroup per block,\n6 warp-specialised TMA kernel (key range "
-            "split when the grid is\nsmall), 7 the same with every key range split in 3, 8 the "
-            "same\nwith 3 consumer warpgroups (head_dim 64 only)",
-            .def = "0"),
+    KVR_OPT(
+        "variant", 0, "V", OFF(variant),
+        "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
+        "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
+        "Hopper with one warpgroup per block,\n6 warp-specialised TMA kernel (key range "
+        "split when the grid is\nsmall), 7 the same with every key range split in 3, 8 the "
+        "same\nwith 3 consumer warpgroups (head_dim 64 only), 9 and 10: 6 and 8\npersistent (one "
+        "block per SM taking work from a counter)",
+        .def = "0"),
     KVR_OPT("reps", 'r', "R", OFF(reps), "timed runs, after 3 warm-ups", .def = "20"),
     KVR_OPT("ring", 0, "P", OFF(ring),
             "ring attention's kernels instead: every step of P ranks under zig-zag\nsharding "

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""kvrun against PyTorch + Hugging Face end to end, in alternating rounds in one process.
+
+Per round and context: `kvr exec` under each environment given with --kvr-env (a subprocess,
+its JSON), then Hugging Face eager, then its decoder under torch.compile (--compile-ctx only;
+each compiled once before the first round). The same GPU and the same minute for every peer,
+so that clock drift falls on all alike; the ratio is what counts. One JSON object per run
+(impl, env, round, ctx, ttft_s); the summary (median over rounds) goes to stderr.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+import torch
+import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hf_prefill  # noqa: E402
+
+
+def kvr_run(kvr, model, ctx, env, warmup, reps):
+    e = dict(os.environ)
+    e.update(dict(kv.split("=", 1) for kv in env.split(",") if kv))
+    out = subprocess.run([kvr, "exec", "--model", model, "--ctx", str(ctx), "--backend", "cuda",
+                          "--warmup", str(warmup), "--reps", str(reps), "--json"],
+                         env=e, capture_output=True, text=True, timeout=300)
+    if out.returncode:
+        return {"error": out.stderr.strip()[-300:]}
+    return json.loads(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kvr", required=True)
+    ap.add_argument("--model", default="llama-7b")
+    ap.add_argument("--ctx", default="2048,4096")
+    ap.add_argument("--compile-ctx", default="2048,4096")
+    ap.add_argument("--kvr-env", action="append", default=None,
+                    help="NAME=V[,NAME=V]: one kvrun peer per flag (default: one, as is)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    a = ap.parse_args()
+    envs = a.kvr_env or [""]
+    ctxs = [int(c) for c in a.ctx.split(",")]
+    cctx = {int(c) for c in a.compile_ctx.split(",") if c}
+    m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_prefill.hf_config(m),
+                                                              attn_implementation="sdpa")
+    model.eval()
+    eager = hf_prefill.decoder(model)
+    torch._dynamo.config.automatic_dynamic_shapes = False
+    compiled = torch.compile(eager)
+    for ctx in sorted(cctx):  # compile outside the rounds
+        hf_prefill.time_one(model, compiled, ctx, m["vocab"], 2, 1)
+    res = {}
+    for r in range(a.rounds):
+        for ctx in ctxs:
+            peers = [("kvrun", env) for env in envs] + [("pytorch-hf", "")]
+            if ctx in cctx:
+                peers.append(("pytorch-hf-compile", ""))
+            for impl, env in peers:
+                if impl == "kvrun":
+                    row = kvr_run(a.kvr, a.model, ctx, env, a.warmup, a.reps)
+                else:
+                    base = compiled if impl.endswith("compile") else eager
+                    row = hf_prefill.time_one(model, base, ctx, m["vocab"], a.warmup, a.reps)
+                row.update(impl=impl, env=env, round=r, ctx=ctx, model=a.model)
+                print(json.dumps(row), flush=True)
+                if "ttft_s" in row:
+                    res.setdefault((ctx, impl, env), []).append(row["ttft_s"])
+    for ctx in ctxs:
+        med = {k[1:]: statistics.median(v) for k, v in res.items() if k[0] == ctx}
+        torch_best = min([t for (i, e), t in med.items() if i.startswith("pytorch")] or [0])
+        for (impl, env), t in sorted(med.items()):
+            ratio = f"{t / torch_best:.3f}" if torch_best else "-"
+            print(f"ctx {ctx} {impl}{' ' + env if env else ''}: median {t * 1e3:.2f} ms "
+                  f"over {len(res[(ctx, impl, env)])} rounds, / faster PyTorch {ratio}",
+                  file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
