@@ -134,8 +134,29 @@ bool kvr_ws_persist(int persist, uint32_t n_items)
 namespace
 {
 
-/* Merges the n_split partials of each (row, head): weights exp(lse_i - max). One thread per
- * four output columns. */
+/* The n_split partials of (row, head) rh at columns d..d+3 (rows = c x n_heads per split):
+ * their outputs weighted by exp(lse_i - max) and summed into acc, the weights' sum w, the max
+ * mx (-inf and w = 0 where no split saw a key). */
+template <int HD>
+__device__ __forceinline__ float4 merge_partials(const float *part_o, const float *part_lse,
+                                                 uint64_t rows, uint64_t rh, int d, int n_split,
+                                                 float *mx, float *w)
+{
+    float m = -INFINITY, s = 0;
+    for (int sp = 0; sp < n_split; sp++) m = fmaxf(m, part_lse[sp * rows + rh]);
+    float4 acc = make_float4(0, 0, 0, 0);
+    for (int sp = 0; sp < n_split; sp++) {
+        const float e = part_lse[sp * rows + rh], f = e == -INFINITY ? 0.0f : __expf(e - m);
+        const float4 v = *(const float4 *)(part_o + (sp * rows + rh) * HD + d);
+        acc.x += f * v.x, acc.y += f * v.y, acc.z += f * v.z, acc.w += f * v.w;
+        s += f;
+    }
+    *mx = m, *w = s;
+    return acc;
+}
+
+/* Merges the n_split partials of each (row, head) into bf16 out and lse. One thread per four
+ * output columns. */
 template <int HD>
 __global__ void merge_kernel(const float *part_o, const float *part_lse, bf16 *out, uint64_t os,
                              float *lse, uint32_t c, uint32_t n_heads, int n_split)
@@ -144,16 +165,8 @@ __global__ void merge_kernel(const float *part_o, const float *part_lse, bf16 *o
     if (i >= rows * (HD / 4)) return;
     const uint64_t rh = i / (HD / 4);
     const int d = (int)(i % (HD / 4)) * 4;
-    float mx = -INFINITY, w = 0;
-    for (int sp = 0; sp < n_split; sp++) mx = fmaxf(mx, part_lse[sp * rows + rh]);
-    float4 acc = make_float4(0, 0, 0, 0);
-    for (int sp = 0; sp < n_split; sp++) {
-        float e = part_lse[sp * rows + rh];
-        float f = e == -INFINITY ? 0.0f : __expf(e - mx);
-        float4 v = *(const float4 *)(part_o + (sp * rows + rh) * HD + d);
-        acc.x += f * v.x, acc.y += f * v.y, acc.z += f * v.z, acc.w += f * v.w;
-        w += f;
-    }
+    float mx, w;
+    const float4 acc = merge_partials<HD>(part_o, part_lse, rows, rh, d, n_split, &mx, &w);
     const float inv = 1.0f / w;
     const uint32_t r = (uint32_t)(rh / n_heads), h = (uint32_t)(rh % n_heads);
     bf16 *dst = out + r * os + h * HD + d;
@@ -177,18 +190,10 @@ __global__ void merge32_kernel(const float *part_o, const float *part_lse, float
     const int d = (int)(i % G) * 4;
     const unsigned gmask = G == 32 ? 0xffffffffu : 0xffffu << (threadIdx.x & 16);
     const uint32_t r = (uint32_t)(rh / n_heads), h = (uint32_t)(rh % n_heads);
-    float mx = -INFINITY, w = 0, old = -INFINITY;
+    float mx, w, old = -INFINITY;
     if (acc && d == 0) old = lse[r * lses + h];
     old = __shfl_sync(gmask, old, 0, G);
-    for (int sp = 0; sp < n_split; sp++) mx = fmaxf(mx, part_lse[sp * rows + rh]);
-    float4 a4 = make_float4(0, 0, 0, 0);
-    for (int sp = 0; sp < n_split; sp++) {
-        float e = part_lse[sp * rows + rh];
-        float f = e == -INFINITY ? 0.0f : __expf(e - mx);
-        float4 v = *(const float4 *)(part_o + (sp * rows + rh) * HD + d);
-        a4.x += f * v.x, a4.y += f * v.y, a4.z += f * v.z, a4.w += f * v.w;
-        w += f;
-    }
+    const float4 a4 = merge_partials<HD>(part_o, part_lse, rows, rh, d, n_split, &mx, &w);
     if (acc && w == 0) return; /* nothing seen: stays */
     float ln = w > 0 ? mx + __logf(w) : -INFINITY, wn = w > 0 ? 1.0f / w : 0.0f, wo = 0;
     if (old != -INFINITY) {

@@ -198,9 +198,7 @@ __device__ void store_part(const float *o, const float *m, const float *l, const
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
-        float s = l[hf];
-        s += __shfl_xor_sync(0xffffffffu, s, 1);
-        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        const float s = quad_sum(l[hf]);
         float inv = s > 0 ? 1.0f / s : 0.0f;
         uint32_t r = row + hf * 8;
         if (r >= a.c) continue;
@@ -225,9 +223,7 @@ __device__ void store32(const float *o, const float *m, const float *l, const ws
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
-        float s = l[hf];
-        s += __shfl_xor_sync(0xffffffffu, s, 1);
-        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        const float s = quad_sum(l[hf]);
         const uint32_t r = row + hf * 8;
         float *lp = a.lse + r * p.lses + h, old = -INFINITY;
         if (p.acc && r < a.c && (lane & 3) == 0) old = *lp;

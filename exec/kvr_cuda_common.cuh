@@ -150,6 +150,13 @@ __device__ __forceinline__ float max_offset(float m)
     return m == -INFINITY ? 0.0f : m;
 }
 
+/* The sum over the quad of lanes (4g .. 4g + 3) that holds one row of an MMA fragment. */
+__device__ __forceinline__ float quad_sum(float v)
+{
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
 /* Natural-log LSE from the log2-domain running max m (scaled scores) and the sum l. */
 __device__ __forceinline__ float lse_of(float m, float l)
 {
