@@ -362,7 +362,7 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
     for (int k = 0; k < a->n_schemes; k++) /* the scheme table's layouts (KVR_SO_LAYOUT) */
         if (a->schemes[k] != KVR_SCHEME_TP && !kvr_layout_scheme_ok(a->schemes[k])) {
             char names[256];
-            kvr_scheme_list_text(KVR_LIST_LAYOUT, names, sizeof names);
+            kvr_scheme_list_text(KVR_LIST_EXEC_LAYOUT, names, sizeof names);
             return kvr_error(KVR_ERR_USAGE,
                              "--tp %d: scheme %s has no tensor-parallel layout (%s have; one "
                              "stage of tensor parallelism is --scheme tp)",

@@ -182,7 +182,9 @@ void kvr_scheme_list_text(enum kvr_scheme_filter which, char *buf, size_t cap)
         if ((which == KVR_LIST_EXECUTES && !d->executes) ||
             (which == KVR_LIST_PARTITION && !part) ||
             (which == KVR_LIST_SEARCHED && !(d->options & KVR_SO_SEARCHED)) ||
-            (which == KVR_LIST_LAYOUT && !(d->options & KVR_SO_LAYOUT)))
+            ((which == KVR_LIST_LAYOUT || which == KVR_LIST_EXEC_LAYOUT) &&
+             !(d->options & KVR_SO_LAYOUT)) ||
+            (which == KVR_LIST_EXEC_LAYOUT && !d->executes))
             continue;
         append(buf, cap, &len, d->name);
         for (int k = 0; which == KVR_LIST_SIM && k < KVR_N_PART_SOURCES; k++)

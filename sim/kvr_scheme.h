@@ -101,13 +101,14 @@ int kvr_plan_series(enum kvr_scheme *schemes, int *sources, int cap);
 
 /* Which names to list (kvr_scheme_list_text). */
 enum kvr_scheme_filter {
-    KVR_LIST_SCHEMES,   /* every scheme */
-    KVR_LIST_EXECUTES,  /* those with an executor entry */
-    KVR_LIST_PARTITION, /* those that take any partition */
-    KVR_LIST_SEARCHED,  /* those the partition search optimises */
-    KVR_LIST_SIM,       /* every scheme, and NAME-even / NAME-balanced where allowed */
-    KVR_LIST_SERIES,    /* kvr_plan_series' names */
-    KVR_LIST_LAYOUT,    /* those with a hybrid layout (KVR_SO_LAYOUT) */
+    KVR_LIST_SCHEMES,     /* every scheme */
+    KVR_LIST_EXECUTES,    /* those with an executor entry */
+    KVR_LIST_PARTITION,   /* those that take any partition */
+    KVR_LIST_SEARCHED,    /* those the partition search optimises */
+    KVR_LIST_SIM,         /* every scheme, and NAME-even / NAME-balanced where allowed */
+    KVR_LIST_SERIES,      /* kvr_plan_series' names */
+    KVR_LIST_LAYOUT,      /* those with a hybrid layout (KVR_SO_LAYOUT) */
+    KVR_LIST_EXEC_LAYOUT, /* those with a hybrid layout that the executor runs */
 };
 /* "single, tsp, ..." for help and error messages. */
 void kvr_scheme_list_text(enum kvr_scheme_filter which, char *buf, size_t cap);
