@@ -22,6 +22,9 @@ enum kvr_status kvr_store_write_rows(struct kvr_store *s, const char *sql, size_
 typedef void (*kvr_store_read_fn)(sqlite3_stmt *q, void *elem);
 enum kvr_status kvr_store_read_rows(struct kvr_store *s, sqlite3_stmt *q, size_t elem_bytes,
                                     kvr_store_read_fn read, void **out, size_t *n);
+/* Binds ?1 to ?6 of a statement on plan rows to r's model, machine, p, ctx_tokens, scheme and
+ * method (kvr_store_plan.c). */
+void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line);
 #define KVR_SQL_CHECK(s, call)                                                                     \
