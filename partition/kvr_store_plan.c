@@ -31,9 +31,14 @@ enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens
                      p);
 }
 
+int kvr_store_chunks(int p, int tp)
+{
+    return tp > 1 && p % tp == 0 ? p / tp : p;
+}
+
 int kvr_plan_row_chunks(const struct kvr_plan_row *r)
 {
-    return r->tp > 1 && r->p % r->tp == 0 ? r->p / r->tp : r->p;
+    return kvr_store_chunks(r->p, r->tp);
 }
 
 void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r)
