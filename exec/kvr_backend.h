@@ -33,7 +33,6 @@ struct kvr_backend_ops {
     void (*destroy)(void *be);
     /* Tensor t of layer from float32 host data (converted to the backend's type). */
     enum kvr_status (*set_tensor)(void *be, enum kvr_tensor t, uint32_t layer, const float *data);
-    enum kvr_status (*init_random)(void *be, uint64_t seed); /* every present tensor */
     /* The prompt's token ids to the backend: a transfer, not a model operation, so it stays
      * out of the embedding's profiled time. */
     enum kvr_status (*upload)(void *be, const int32_t *tokens_host, uint32_t c);
@@ -95,9 +94,8 @@ struct kvr_backend_ops {
     enum kvr_status (*ring_copy)(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                  void *host, bool to_host);
 
-    /* Row `row` of X, XN, XN2 and QKV to row 0: the last layer of a prefill carries on with its
-     * last token alone (kvr_exec_chunk). */
-    enum kvr_status (*keep_row)(void *be, uint32_t row);
+    /* Row `row` of buffer b to row 0 (kvr_backend_keep_row). */
+    enum kvr_status (*keep_row)(void *be, enum kvr_buf b, uint32_t row);
     /* Tensor parallelism (exec/kvr_exec_tp.c). The LM head's rows [v0, v0+n) of the vocabulary:
      * logits computes and logits_read returns those n (an untied head is reallocated to n rows,
      * so call it before any weight is set; a tied head reads the embedding's rows). */
@@ -106,7 +104,8 @@ struct kvr_backend_ops {
      * backend and a host buffer (after the backend's queued work). */
     enum kvr_status (*x_area)(void *be, float **x);
     enum kvr_status (*x_copy)(void *be, uint32_t c, float *host, bool to_host);
-    /* Seeded values of a shard's slice (kvr_exec_tp_seed): for i < rows, k < row_len, element
+    /* Seeded values of a slice, the whole model's seeded weights (kvr_exec_tp_seed; every
+     * backend has it): for i < rows, k < row_len, element
      * dst0 + i dst_stride + k of tensor t of layer = r->offset + r->scale
      * kvr_rng_sym(seed, r->stream, src0 + i src_stride + k), the full tensor's indices. */
     enum kvr_status (*seed_rows)(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
@@ -121,6 +120,14 @@ struct kvr_backend {
     const struct kvr_backend_ops *ops;
     void *state;
 };
+
+/* The backends' shared host code (kvr_backend.c). */
+/* The elements set_tensor copies into tensor t: its count in m, the LM head's n_vocab rows. */
+uint64_t kvr_backend_tensor_numel(const struct kvr_model *m, uint32_t n_vocab, enum kvr_tensor t);
+/* Row `row` (< max_chunk) of X, XN, XN2 and QKV to row 0: the last layer of a prefill carries on
+ * with its last token alone (kvr_exec_chunk). */
+enum kvr_status kvr_backend_keep_row(const struct kvr_backend *be, uint32_t row,
+                                     uint32_t max_chunk);
 
 /* Bytes a backend needs for a model with max_ctx cache positions and max_chunk rows. */
 uint64_t kvr_ref_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk);

@@ -123,32 +123,13 @@ static enum kvr_status cu_set_tensor(void *be, enum kvr_tensor t, uint32_t layer
     void *dst = tensor(c, t, layer);
     if (!dst)
         return kvr_error(KVR_ERR_INPUT, "model %s has no tensor %s", c->m.name, kvr_tensor_name(t));
-    uint64_t n =
-        t == KVR_T_LM_HEAD ? (uint64_t)c->n_vocab * c->m.d_model : kvr_tensor_numel(&c->m, t);
+    uint64_t n = kvr_backend_tensor_numel(&c->m, c->n_vocab, t);
     uint16_t *h = malloc(n * sizeof *h);
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     for (uint64_t i = 0; i < n; i++) h[i] = kvr_float_to_bf16(data[i]);
     cudaError_t e = cudaMemcpy(dst, h, n * 2, cudaMemcpyHostToDevice);
     free(h);
     KVR_CUDA_CHECK(e);
-    return KVR_OK;
-}
-
-/* Generated on the device with the same counter-based RNG as the reference. */
-static enum kvr_status cu_init_random(void *be, uint64_t seed)
-{
-    struct cu *c = be;
-    for (int t = 0; t < KVR_N_TENSORS; t++) {
-        if (!c->w[t]) continue;
-        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)t) ? c->m.n_layers : 1;
-        for (uint32_t l = 0; l < n_l; l++) {
-            struct kvr_init_rule r = kvr_tensor_init_rule(&c->m, (enum kvr_tensor)t, l);
-            KVR_LAUNCH_CHECK(kvr_cu_fill_random(tensor(c, (enum kvr_tensor)t, l),
-                                                kvr_tensor_numel(&c->m, (enum kvr_tensor)t), seed,
-                                                r.stream, r.scale, r.offset, c->stream));
-        }
-    }
-    KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
     return KVR_OK;
 }
 
@@ -400,70 +381,6 @@ static void cu_device(void *be, char *name, int cap, double *peak)
         *peak = 4096.0 * p.multiProcessorCount * clock_khz * 1e3;
 }
 
-/* Ring attention (defined at the end of the file). */
-static enum kvr_status cu_rotary_rows(void *be, uint32_t layer, uint32_t row0, uint32_t s,
-                                      uint32_t n);
-static enum kvr_status cu_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
-static enum kvr_status cu_ring_q_pack(void *be, uint32_t q_slot, uint32_t n);
-static enum kvr_status cu_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                    const struct kvr_span *k, uint32_t window, uint32_t o_slot);
-static enum kvr_status cu_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n);
-static enum kvr_status cu_ring_finish(void *be, uint32_t o_slot, uint32_t n);
-static enum kvr_status cu_ring_area(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
-                                    size_t *row_bytes);
-static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
-                                    void *host, bool to_host);
-static enum kvr_status cu_keep_row(void *be, uint32_t row);
-
-/* Tensor parallelism (defined at the end of the file). */
-static enum kvr_status cu_vocab_part(void *be, uint32_t v0, uint32_t n);
-static enum kvr_status cu_x_area(void *be, float **x);
-static enum kvr_status cu_x_copy(void *be, uint32_t c, float *host, bool to_host);
-static enum kvr_status cu_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
-                                    uint64_t rows, uint64_t row_len, uint64_t dst_stride,
-                                    uint64_t src0, uint64_t src_stride, uint64_t seed,
-                                    const struct kvr_init_rule *r);
-
-static const struct kvr_backend_ops cu_ops = {
-    .name = "cuda",
-    .destroy = cu_destroy,
-    .set_tensor = cu_set_tensor,
-    .init_random = cu_init_random,
-    .upload = cu_upload,
-    .embed = cu_embed,
-    .norm = cu_norm,
-    .linear = cu_linear,
-    .rotary = cu_rotary,
-    .set_prompt = cu_set_prompt,
-    .attention = cu_attention,
-    .activation = cu_activation,
-    .logits = cu_logits,
-    .logits_read = cu_logits_read,
-    .kv_read = cu_kv_read,
-    .kv_copy = cu_kv_copy,
-    .kv_elem_bytes = 2,
-    .kv_device = cu_kv_device,
-    .sync = cu_sync,
-    .timer = cu_timer,
-    .stamp = cu_stamp,
-    .stamp_span = cu_stamp_span,
-    .memory = cu_memory,
-    .device = cu_device,
-    .rotary_rows = cu_rotary_rows,
-    .ring_setup = cu_ring_setup,
-    .ring_q_pack = cu_ring_q_pack,
-    .ring_attn = cu_ring_attn,
-    .ring_merge = cu_ring_merge,
-    .ring_finish = cu_ring_finish,
-    .ring_area = cu_ring_area,
-    .ring_copy = cu_ring_copy,
-    .keep_row = cu_keep_row,
-    .vocab_part = cu_vocab_part,
-    .x_area = cu_x_area,
-    .x_copy = cu_x_copy,
-    .seed_rows = cu_seed_rows,
-};
-
 static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
 {
     KVR_CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 1));
@@ -565,23 +482,6 @@ uint64_t kvr_cuda_free_bytes(int device)
     size_t f = 0, t = 0;
     if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&f, &t) != cudaSuccess) return 0;
     return f;
-}
-
-enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                                int device, struct kvr_backend *out)
-{
-    enum kvr_status st = cu_check_model(m);
-    if (st) return st;
-    struct cu *c = calloc(1, sizeof *c);
-    if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    c->m = *m, c->max_ctx = max_ctx, c->max_chunk = max_chunk, c->device = device;
-    c->n_vocab = m->vocab;
-    if ((st = cu_setup(c, device))) {
-        cu_destroy(c);
-        return st;
-    }
-    *out = (struct kvr_backend){&cu_ops, c};
-    return KVR_OK;
 }
 
 void kvr_cuda_driver_version(char *buf, size_t cap)
@@ -717,26 +617,19 @@ static enum kvr_status cu_ring_copy(void *be, enum kvr_ring_part part, uint32_t 
     return KVR_OK;
 }
 
-static enum kvr_status cu_keep_row(void *be, uint32_t row)
+static enum kvr_status cu_keep_row(void *be, enum kvr_buf b, uint32_t row)
 {
     struct cu *c = be;
-    static const enum kvr_buf keep[] = {KVR_BUF_X, KVR_BUF_XN, KVR_BUF_XN2, KVR_BUF_QKV};
-    if (row >= c->max_chunk)
-        return kvr_error(KVR_ERR_INPUT, "keep_row: row %u of %u", row, c->max_chunk);
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
-        uint64_t w = buf_bytes(&c->m, keep[i]);
-        KVR_CUDA_CHECK(cudaMemcpyAsync(c->buf[keep[i]], (char *)c->buf[keep[i]] + row * w, w,
-                                       cudaMemcpyDeviceToDevice, c->stream));
-    }
+    uint64_t w = buf_bytes(&c->m, b);
+    KVR_CUDA_CHECK(cudaMemcpyAsync(c->buf[b], (char *)c->buf[b] + row * w, w,
+                                   cudaMemcpyDeviceToDevice, c->stream));
     return KVR_OK;
 }
+
 /* Tensor parallelism: the LM head's rows, and the residual stream for the stage's all-reduce. */
 static enum kvr_status cu_vocab_part(void *be, uint32_t v0, uint32_t n)
 {
-    struct cu *c = be;
-    if (n == 0 || (uint64_t)v0 + n > c->m.vocab)
-        return kvr_error(KVR_ERR_INPUT, "LM head rows [%u, %u) outside the vocabulary of %u", v0,
-                         v0 + n, c->m.vocab);
+    struct cu *c = be; /* v0, n: inside the vocabulary (kvr_exec_tp_setup) */
     if (c->w[KVR_T_LM_HEAD]) {
         KVR_CUDA_CHECK(cudaFree(c->w[KVR_T_LM_HEAD]));
         c->w[KVR_T_LM_HEAD] = NULL;
@@ -779,4 +672,60 @@ static enum kvr_status cu_seed_rows(void *be, enum kvr_tensor t, uint32_t layer,
                                              src_stride, seed, r->stream, r->scale, r->offset,
                                              c->stream));
     return KVR_OK; /* on the stream: kvr_exec_tp_seed syncs once */
+}
+
+static const struct kvr_backend_ops cu_ops = {
+    .name = "cuda",
+    .destroy = cu_destroy,
+    .set_tensor = cu_set_tensor,
+    .upload = cu_upload,
+    .embed = cu_embed,
+    .norm = cu_norm,
+    .linear = cu_linear,
+    .rotary = cu_rotary,
+    .set_prompt = cu_set_prompt,
+    .attention = cu_attention,
+    .activation = cu_activation,
+    .logits = cu_logits,
+    .logits_read = cu_logits_read,
+    .kv_read = cu_kv_read,
+    .kv_copy = cu_kv_copy,
+    .kv_elem_bytes = 2,
+    .kv_device = cu_kv_device,
+    .sync = cu_sync,
+    .timer = cu_timer,
+    .stamp = cu_stamp,
+    .stamp_span = cu_stamp_span,
+    .memory = cu_memory,
+    .device = cu_device,
+    .rotary_rows = cu_rotary_rows,
+    .ring_setup = cu_ring_setup,
+    .ring_q_pack = cu_ring_q_pack,
+    .ring_attn = cu_ring_attn,
+    .ring_merge = cu_ring_merge,
+    .ring_finish = cu_ring_finish,
+    .ring_area = cu_ring_area,
+    .ring_copy = cu_ring_copy,
+    .keep_row = cu_keep_row,
+    .vocab_part = cu_vocab_part,
+    .x_area = cu_x_area,
+    .x_copy = cu_x_copy,
+    .seed_rows = cu_seed_rows,
+};
+
+enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                                int device, struct kvr_backend *out)
+{
+    enum kvr_status st = cu_check_model(m);
+    if (st) return st;
+    struct cu *c = calloc(1, sizeof *c);
+    if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    c->m = *m, c->max_ctx = max_ctx, c->max_chunk = max_chunk, c->device = device;
+    c->n_vocab = m->vocab;
+    if ((st = cu_setup(c, device))) {
+        cu_destroy(c);
+        return st;
+    }
+    *out = (struct kvr_backend){&cu_ops, c};
+    return KVR_OK;
 }

@@ -74,9 +74,7 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
                  : kvr_ref_create(bm, o->max_ctx, chunk, &ex->be);
     if (!st && ex->tp) st = kvr_exec_tp_setup(ex->tp, &ex->be);
     if (!st && o->weights) st = kvr_safetensors_load(o->weights, ex, o->allow_unused);
-    if (!st && !o->weights)
-        st = ex->tp ? kvr_exec_tp_seed(ex->tp, &ex->be, o->seed)
-                    : OPS(ex)->init_random(BE(ex), o->seed);
+    if (!st && !o->weights) st = kvr_exec_tp_seed(ex->tp, &ex->be, &ex->full, o->seed);
     if (st) {
         kvr_exec_close(ex);
         return st;
@@ -310,7 +308,7 @@ static enum kvr_status last_layer(struct kvr_exec *ex, uint32_t s, uint32_t c, e
     const uint32_t l = ex->model.n_layers - 1;
     enum kvr_status st = kvr_exec_layer_qkv(ex, l, s, c);
     if (st || !logits) return st;
-    if (c > 1 && (st = OPS(ex)->keep_row(BE(ex), c - 1))) return st;
+    if (c > 1 && (st = kvr_backend_keep_row(&ex->be, c - 1, ex->opts.max_chunk))) return st;
     return kvr_exec_layer_rest(ex, l, s + c - 1, 1, mask);
 }
 

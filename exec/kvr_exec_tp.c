@@ -145,10 +145,14 @@ void kvr_exec_tp_vocab(const struct kvr_exec_tp *tp, uint32_t *v0, uint32_t *n)
 
 enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be)
 {
+    uint32_t v0 = tp->v0, n = tp->n_vocab;
     if (!be->ops->vocab_part || !be->ops->x_area || !be->ops->x_copy)
         return kvr_error(KVR_ERR_INPUT, "--tp %d: the %s backend has no tensor parallelism", tp->t,
                          be->ops->name);
-    return be->ops->vocab_part(be->state, tp->v0, tp->n_vocab);
+    if (n == 0 || (uint64_t)v0 + n > tp->full.vocab)
+        return kvr_error(KVR_ERR_INPUT, "LM head rows [%u, %u) outside the vocabulary of %u", v0,
+                         v0 + n, tp->full.vocab);
+    return be->ops->vocab_part(be->state, v0, n);
 }
 
 enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
@@ -163,14 +167,16 @@ enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_
     return st;
 }
 
-/* Tensor x of layer seeded on the backend, segment by segment (a column-parallel segment is
- * contiguous in the full tensor; a row-parallel one is a column range of every row). */
+/* Tensor x of layer seeded on the backend: the whole tensor (tp NULL), else the shard's
+ * segments one by one (a column-parallel segment is contiguous in the full tensor; a
+ * row-parallel one is a column range of every row). */
 static enum kvr_status seed_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
-                                   enum kvr_tensor x, uint32_t layer, uint64_t seed)
+                                   const struct kvr_model *full, enum kvr_tensor x, uint32_t layer,
+                                   uint64_t seed)
 {
-    struct kvr_tensor_shape sh = kvr_tensor_shape(&tp->full, x);
-    struct slice s = slice_of(tp, x);
-    struct kvr_init_rule r = kvr_tensor_init_rule(&tp->full, x, layer);
+    struct kvr_tensor_shape sh = kvr_tensor_shape(full, x);
+    struct slice s = tp ? slice_of(tp, x) : (struct slice){0};
+    struct kvr_init_rule r = kvr_tensor_init_rule(full, x, layer);
     const struct kvr_backend_ops *o = be->ops;
     if (s.zero) r.scale = 0, r.offset = 0;
     if (!s.n_seg)
@@ -190,17 +196,18 @@ static enum kvr_status seed_tensor(const struct kvr_exec_tp *tp, struct kvr_back
 }
 
 enum kvr_status kvr_exec_tp_seed(const struct kvr_exec_tp *tp, struct kvr_backend *be,
-                                 uint64_t seed)
+                                 const struct kvr_model *m, uint64_t seed)
 {
-    if (!be->ops->seed_rows)
+    const struct kvr_model *full = tp ? &tp->full : m;
+    if (tp && !be->ops->seed_rows)
         return kvr_error(KVR_ERR_INPUT, "--tp %d: the %s backend cannot seed a shard", tp->t,
                          be->ops->name);
     enum kvr_status st = KVR_OK;
     for (int x = 0; x < KVR_N_TENSORS && !st; x++) {
-        if (!kvr_tensor_present(&tp->full, (enum kvr_tensor)x)) continue;
-        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)x) ? tp->full.n_layers : 1;
+        if (!kvr_tensor_present(full, (enum kvr_tensor)x)) continue;
+        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)x) ? full->n_layers : 1;
         for (uint32_t l = 0; l < n_l && !st; l++)
-            st = seed_tensor(tp, be, (enum kvr_tensor)x, l, seed);
+            st = seed_tensor(tp, be, full, (enum kvr_tensor)x, l, seed);
     }
     return st ? st : be->ops->sync(be->state);
 }

@@ -27,9 +27,11 @@ void kvr_exec_tp_free(struct kvr_exec_tp *tp);
 void kvr_exec_tp_vocab(const struct kvr_exec_tp *tp, uint32_t *v0, uint32_t *n);
 /* The backend's LM head part (before any weight is set). */
 enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be);
-/* Every tensor of the shard: the full model's seeded values at the full tensor's indices. */
+/* Every tensor of the shard: the full model's seeded values at the full tensor's indices
+ * (through the backend's seed_rows). tp NULL: every tensor of the whole model m, unsharded
+ * (the backend's weights when no checkpoint is given). */
 enum kvr_status kvr_exec_tp_seed(const struct kvr_exec_tp *tp, struct kvr_backend *be,
-                                 uint64_t seed);
+                                 const struct kvr_model *m, uint64_t seed);
 /* Tensor x of layer from the full model's float32 data: the shard's slice to the backend. */
 enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,
                                        enum kvr_tensor x, uint32_t layer, const float *full_data);

@@ -94,22 +94,7 @@ static enum kvr_status ref_set_tensor(void *be, enum kvr_tensor t, uint32_t laye
     float *dst = tensor(r, t, layer);
     if (!dst)
         return kvr_error(KVR_ERR_INPUT, "model %s has no tensor %s", r->m.name, kvr_tensor_name(t));
-    uint64_t n =
-        t == KVR_T_LM_HEAD ? (uint64_t)r->n_vocab * r->m.d_model : kvr_tensor_numel(&r->m, t);
-    memcpy(dst, data, n * sizeof *dst);
-    return KVR_OK;
-}
-
-static enum kvr_status ref_init_random(void *be, uint64_t seed)
-{
-    struct ref *r = be;
-    for (int t = 0; t < KVR_N_TENSORS; t++) {
-        if (!r->w[t]) continue;
-        uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)t) ? r->m.n_layers : 1;
-        for (uint32_t l = 0; l < n_l; l++)
-            kvr_tensor_fill_random(&r->m, (enum kvr_tensor)t, l, seed,
-                                   tensor(r, (enum kvr_tensor)t, l));
-    }
+    memcpy(dst, data, kvr_backend_tensor_numel(&r->m, r->n_vocab, t) * sizeof *dst);
     return KVR_OK;
 }
 
@@ -363,104 +348,6 @@ static void ref_device(void *be, char *name, int cap, double *peak)
     *peak = 0;
 }
 
-/* Ring attention (defined at the end of the file). */
-static enum kvr_status ref_rotary_rows(void *be, uint32_t layer, uint32_t row0, uint32_t s,
-                                       uint32_t c);
-static enum kvr_status ref_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
-static enum kvr_status ref_ring_q_pack(void *be, uint32_t q_slot, uint32_t n);
-static enum kvr_status ref_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
-                                     const struct kvr_span *k, uint32_t window, uint32_t o_slot);
-static enum kvr_status ref_ring_merge(void *be, uint32_t dst, uint32_t src, uint32_t n);
-static enum kvr_status ref_ring_finish(void *be, uint32_t o_slot, uint32_t n);
-static enum kvr_status ref_ring_area(void *be, enum kvr_ring_part part, uint32_t slot, void **ptr,
-                                     size_t *row_bytes);
-static enum kvr_status ref_ring_copy(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
-                                     void *host, bool to_host);
-static enum kvr_status ref_keep_row(void *be, uint32_t row);
-
-/* Tensor parallelism (defined at the end of the file). */
-static enum kvr_status ref_vocab_part(void *be, uint32_t v0, uint32_t n);
-static enum kvr_status ref_x_area(void *be, float **x);
-static enum kvr_status ref_x_copy(void *be, uint32_t c, float *host, bool to_host);
-static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
-                                     uint64_t rows, uint64_t row_len, uint64_t dst_stride,
-                                     uint64_t src0, uint64_t src_stride, uint64_t seed,
-                                     const struct kvr_init_rule *r);
-
-static const struct kvr_backend_ops ref_ops = {
-    .name = "ref",
-    .destroy = ref_destroy,
-    .set_tensor = ref_set_tensor,
-    .init_random = ref_init_random,
-    .upload = ref_upload,
-    .embed = ref_embed,
-    .norm = ref_norm,
-    .linear = ref_linear,
-    .rotary = ref_rotary,
-    .set_prompt = ref_set_prompt,
-    .attention = ref_attention,
-    .activation = ref_activation,
-    .logits = ref_logits,
-    .logits_read = ref_logits_read,
-    .kv_read = ref_kv_read,
-    .kv_copy = ref_kv_copy,
-    .kv_elem_bytes = 4,
-    .sync = ref_sync,
-    .timer = ref_timer,
-    .stamp = ref_stamp,
-    .stamp_span = ref_stamp_span,
-    .memory = ref_memory,
-    .device = ref_device,
-    .rotary_rows = ref_rotary_rows,
-    .ring_setup = ref_ring_setup,
-    .ring_q_pack = ref_ring_q_pack,
-    .ring_attn = ref_ring_attn,
-    .ring_merge = ref_ring_merge,
-    .ring_finish = ref_ring_finish,
-    .ring_area = ref_ring_area,
-    .ring_copy = ref_ring_copy,
-    .keep_row = ref_keep_row,
-    .vocab_part = ref_vocab_part,
-    .x_area = ref_x_area,
-    .x_copy = ref_x_copy,
-    .seed_rows = ref_seed_rows,
-};
-
-enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                               struct kvr_backend *out)
-{
-    uint64_t need = kvr_ref_bytes_needed(m, max_ctx, max_chunk);
-    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (have > 0 && (double)need > have)
-        return kvr_error(KVR_ERR_INPUT,
-                         "the ref backend needs %.3g GB for %s at %u tokens; this machine has "
-                         "%.3g GB (the ref backend is for small models)",
-                         need / 1e9, m->name, max_ctx, have / 1e9);
-    struct ref *r = calloc(1, sizeof *r);
-    if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk, r->held_bytes = need;
-    r->n_vocab = m->vocab;
-    bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
-                !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
-                !(r->tokens = malloc(max_chunk * sizeof *r->tokens)) ||
-                !(r->logits = malloc(m->vocab * sizeof *r->logits)) ||
-                !(r->inv_freq = malloc((kvr_rotary_dims(m) / 2 + 1) * sizeof *r->inv_freq));
-    for (int t = 0; t < KVR_N_TENSORS && !fail; t++) {
-        uint64_t n = tensor_count(m, (enum kvr_tensor)t);
-        fail = n && !(r->w[t] = malloc(n * sizeof(float)));
-    }
-    for (int b = 0; b < KVR_N_BUFS && !fail; b++)
-        fail = !(r->buf[b] =
-                     malloc((uint64_t)max_chunk * buf_width(m, (enum kvr_buf)b) * sizeof(float)));
-    if (fail) {
-        ref_destroy(r);
-        return kvr_error(KVR_ERR_NOMEM, "the ref backend could not allocate %.3g GB", need / 1e9);
-    }
-    ref_set_prompt(r, max_ctx);
-    *out = (struct kvr_backend){&ref_ops, r};
-    return KVR_OK;
-}
-
 /* Ring attention: query slots of float, output slots of double (the float64 merge). */
 struct ref_ring {
     uint32_t rows, n_q, n_o;
@@ -644,26 +531,18 @@ static enum kvr_status ref_ring_copy(void *be, enum kvr_ring_part part, uint32_t
     return KVR_OK;
 }
 
-static enum kvr_status ref_keep_row(void *be, uint32_t row)
+static enum kvr_status ref_keep_row(void *be, enum kvr_buf b, uint32_t row)
 {
     struct ref *r = be;
-    static const enum kvr_buf keep[] = {KVR_BUF_X, KVR_BUF_XN, KVR_BUF_XN2, KVR_BUF_QKV};
-    if (row >= r->max_chunk)
-        return kvr_error(KVR_ERR_INPUT, "keep_row: row %u of %u", row, r->max_chunk);
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
-        uint64_t w = buf_width(&r->m, keep[i]);
-        memmove(r->buf[keep[i]], r->buf[keep[i]] + row * w, w * sizeof(float));
-    }
+    uint64_t w = buf_width(&r->m, b);
+    memmove(r->buf[b], r->buf[b] + row * w, w * sizeof(float));
     return KVR_OK;
 }
 
 /* Tensor parallelism: the LM head's rows, and the residual stream for the stage's all-reduce. */
 static enum kvr_status ref_vocab_part(void *be, uint32_t v0, uint32_t n)
 {
-    struct ref *r = be;
-    if (n == 0 || (uint64_t)v0 + n > r->m.vocab)
-        return kvr_error(KVR_ERR_INPUT, "LM head rows [%u, %u) outside the vocabulary of %u", v0,
-                         v0 + n, r->m.vocab);
+    struct ref *r = be; /* v0, n: inside the vocabulary (kvr_exec_tp_setup) */
     if (r->w[KVR_T_LM_HEAD]) {
         free(r->w[KVR_T_LM_HEAD]);
         if (!(r->w[KVR_T_LM_HEAD] = malloc((uint64_t)n * r->m.d_model * sizeof(float))))
@@ -699,5 +578,78 @@ static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer
         for (uint64_t k = 0; k < row_len; k++)
             dst[dst0 + i * dst_stride + k] =
                 r->offset + r->scale * kvr_rng_sym(seed, r->stream, src0 + i * src_stride + k);
+    return KVR_OK;
+}
+
+static const struct kvr_backend_ops ref_ops = {
+    .name = "ref",
+    .destroy = ref_destroy,
+    .set_tensor = ref_set_tensor,
+    .upload = ref_upload,
+    .embed = ref_embed,
+    .norm = ref_norm,
+    .linear = ref_linear,
+    .rotary = ref_rotary,
+    .set_prompt = ref_set_prompt,
+    .attention = ref_attention,
+    .activation = ref_activation,
+    .logits = ref_logits,
+    .logits_read = ref_logits_read,
+    .kv_read = ref_kv_read,
+    .kv_copy = ref_kv_copy,
+    .kv_elem_bytes = 4,
+    .sync = ref_sync,
+    .timer = ref_timer,
+    .stamp = ref_stamp,
+    .stamp_span = ref_stamp_span,
+    .memory = ref_memory,
+    .device = ref_device,
+    .rotary_rows = ref_rotary_rows,
+    .ring_setup = ref_ring_setup,
+    .ring_q_pack = ref_ring_q_pack,
+    .ring_attn = ref_ring_attn,
+    .ring_merge = ref_ring_merge,
+    .ring_finish = ref_ring_finish,
+    .ring_area = ref_ring_area,
+    .ring_copy = ref_ring_copy,
+    .keep_row = ref_keep_row,
+    .vocab_part = ref_vocab_part,
+    .x_area = ref_x_area,
+    .x_copy = ref_x_copy,
+    .seed_rows = ref_seed_rows,
+};
+
+enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
+                               struct kvr_backend *out)
+{
+    uint64_t need = kvr_ref_bytes_needed(m, max_ctx, max_chunk);
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && (double)need > have)
+        return kvr_error(KVR_ERR_INPUT,
+                         "the ref backend needs %.3g GB for %s at %u tokens; this machine has "
+                         "%.3g GB (the ref backend is for small models)",
+                         need / 1e9, m->name, max_ctx, have / 1e9);
+    struct ref *r = calloc(1, sizeof *r);
+    if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk, r->held_bytes = need;
+    r->n_vocab = m->vocab;
+    bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
+                !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
+                !(r->tokens = malloc(max_chunk * sizeof *r->tokens)) ||
+                !(r->logits = malloc(m->vocab * sizeof *r->logits)) ||
+                !(r->inv_freq = malloc((kvr_rotary_dims(m) / 2 + 1) * sizeof *r->inv_freq));
+    for (int t = 0; t < KVR_N_TENSORS && !fail; t++) {
+        uint64_t n = tensor_count(m, (enum kvr_tensor)t);
+        fail = n && !(r->w[t] = malloc(n * sizeof(float)));
+    }
+    for (int b = 0; b < KVR_N_BUFS && !fail; b++)
+        fail = !(r->buf[b] =
+                     malloc((uint64_t)max_chunk * buf_width(m, (enum kvr_buf)b) * sizeof(float)));
+    if (fail) {
+        ref_destroy(r);
+        return kvr_error(KVR_ERR_NOMEM, "the ref backend could not allocate %.3g GB", need / 1e9);
+    }
+    ref_set_prompt(r, max_ctx);
+    *out = (struct kvr_backend){&ref_ops, r};
     return KVR_OK;
 }

@@ -18,7 +18,7 @@ static const struct {
     enum field_type type;
     size_t at;
 } fields[KVR_N_FIELDS] = {
-    [KVR_F_NAME] = {"name", 0, T_NAME, 0},
+    [KVR_F_NAME] = {"name", 0, T_NAME, AT(name)},
     [KVR_F_N_LAYERS] = {"n_layers", 1, T_SIZE, AT(n_layers)},
     [KVR_F_D_MODEL] = {"d_model", 1, T_SIZE, AT(d_model)},
     [KVR_F_N_HEADS] = {"n_heads", 1, T_SIZE, AT(n_heads)},
@@ -31,7 +31,7 @@ static const struct {
     [KVR_F_PARALLEL_ATTN] = {"parallel_attn", 0, T_BOOL, AT(parallel_attn)},
     [KVR_F_BLOCK_NORMS] = {"block_norms", 0, T_SIZE, AT(block_norms)},
     [KVR_F_ROTARY] = {"rotary", 0, T_BOOL, AT(rotary)},
-    [KVR_F_BIAS] = {"bias", 0, T_BIAS, 0},
+    [KVR_F_BIAS] = {"bias", 0, T_BIAS, AT(bias_qkv)}, /* and the other two follow it */
     [KVR_F_TIED] = {"tied_embeddings", 0, T_BOOL, AT(tied_embeddings)},
     [KVR_F_DTYPE] = {"dtype", 0, T_DTYPE, AT(dtype)},
     [KVR_F_BIAS_QKV] = {"bias_qkv", 0, T_BOOL, AT(bias_qkv)},
@@ -158,10 +158,25 @@ enum kvr_status kvr_model_field_set(struct kvr_model *m, enum kvr_model_field f,
     case T_REAL:
         return parse_real(k, v, dst);
     case T_BIAS:
-        if (!(st = parse_bool(k, v, &m->bias_qkv))) m->bias_out = m->bias_mlp = m->bias_qkv;
+        if (!(st = parse_bool(k, v, dst))) m->bias_out = m->bias_mlp = m->bias_qkv;
         return st;
     default:
         return set_enum(m, f, v);
+    }
+}
+
+/* The name of an enum field's value. */
+static const char *enum_name(const struct kvr_model *m, enum field_type t)
+{
+    switch (t) {
+    case T_NORM:
+        return kvr_norm_name(m->norm);
+    case T_MLP:
+        return kvr_mlp_name(m->mlp);
+    case T_DTYPE:
+        return kvr_dtype_name(m->dtype);
+    default:
+        return kvr_rope_scaling_name(m->rope_scaling);
     }
 }
 
@@ -190,16 +205,10 @@ void kvr_model_field_format(const struct kvr_model *m, enum kvr_model_field f, c
                                                                 : "mixed");
         return;
     case T_NORM:
-        snprintf(buf, cap, "%s", kvr_norm_name(m->norm));
-        return;
     case T_MLP:
-        snprintf(buf, cap, "%s", kvr_mlp_name(m->mlp));
-        return;
     case T_DTYPE:
-        snprintf(buf, cap, "%s", kvr_dtype_name(m->dtype));
-        return;
     case T_ROPE:
-        snprintf(buf, cap, "%s", kvr_rope_scaling_name(m->rope_scaling));
+        snprintf(buf, cap, "%s", enum_name(m, fields[f].type));
         return;
     default:
         snprintf(buf, cap, "?");
@@ -250,16 +259,8 @@ void kvr_model_fill_defaults(struct kvr_model *m, uint64_t set)
 
 static enum kvr_status check_size(const struct kvr_model *m, int f, uint32_t max, int *bad)
 {
-    static const size_t offsets[KVR_N_FIELDS] = {
-        [KVR_F_N_LAYERS] = offsetof(struct kvr_model, n_layers),
-        [KVR_F_D_MODEL] = offsetof(struct kvr_model, d_model),
-        [KVR_F_N_HEADS] = offsetof(struct kvr_model, n_heads),
-        [KVR_F_N_KV_HEADS] = offsetof(struct kvr_model, n_kv_heads),
-        [KVR_F_HEAD_DIM] = offsetof(struct kvr_model, head_dim),
-        [KVR_F_D_FFN] = offsetof(struct kvr_model, d_ffn),
-        [KVR_F_VOCAB] = offsetof(struct kvr_model, vocab)};
-    uint32_t v;
-    memcpy(&v, (const char *)m + offsets[f], sizeof v);
+    uint32_t v; /* a T_SIZE field */
+    memcpy(&v, (const char *)m + fields[f].at, sizeof v);
     *bad = f;
     if (v == 0) return kvr_error(KVR_ERR_INPUT, "%s must be positive, got 0", fields[f].key);
     if (v > max)

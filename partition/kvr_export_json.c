@@ -77,31 +77,42 @@ static void kv_from(struct kvr_json *j, const char *name, const char *text, cons
         kvr_json_null(j);
 }
 
-/* The machine's numbers a reader looks for first, beside the full definition. */
+/* The machine's numbers a reader looks for first, beside the full definition: JSON name, key
+ * in the canonical text, and the object it sits in (NULL: the machine's own). */
+static const struct {
+    const char *name, *key, *object;
+} machine_summary[] = {
+    {"gpu", "gpu.name", NULL},
+    {"p", "gpus", NULL},
+    {"peak_flops", "gpu.peak_flops", NULL},
+    {"mem_bytes", "gpu.mem_bytes", NULL},
+    {"mem_Bps", "gpu.mem_Bps", NULL},
+    {"intra_node_Bps", "intra_Bps", "links"},
+    {"intra_node_latency_s", "intra_lat_s", "links"},
+    {"inter_node_Bps", "inter_Bps", "links"},
+    {"inter_node_latency_s", "inter_lat_s", "links"},
+    {"gpus_per_node", "gpus_per_node", "links"},
+    {"overlap_Bps", "overlap_Bps", "links"},
+    {"mode", "noise.mode", "noise"},
+    {"share", "noise.share", "noise"},
+    {"seed", "noise.seed", "noise"},
+    {"links", "noise.links", "noise"},
+};
+
 static void json_machine_summary(struct kvr_json *j, const struct kvr_definition *d)
 {
-    const char *t = d->canonical_text;
-    kv_from(j, "gpu", t, "gpu.name");
-    kv_from(j, "p", t, "gpus");
-    kv_from(j, "peak_flops", t, "gpu.peak_flops");
-    kv_from(j, "mem_bytes", t, "gpu.mem_bytes");
-    kv_from(j, "mem_Bps", t, "gpu.mem_Bps");
-    kvr_json_key(j, "links");
-    kvr_json_object_begin(j);
-    kv_from(j, "intra_node_Bps", t, "intra_Bps");
-    kv_from(j, "intra_node_latency_s", t, "intra_lat_s");
-    kv_from(j, "inter_node_Bps", t, "inter_Bps");
-    kv_from(j, "inter_node_latency_s", t, "inter_lat_s");
-    kv_from(j, "gpus_per_node", t, "gpus_per_node");
-    kv_from(j, "overlap_Bps", t, "overlap_Bps");
-    kvr_json_object_end(j);
-    kvr_json_key(j, "noise");
-    kvr_json_object_begin(j);
-    kv_from(j, "mode", t, "noise.mode");
-    kv_from(j, "share", t, "noise.share");
-    kv_from(j, "seed", t, "noise.seed");
-    kv_from(j, "links", t, "noise.links");
-    kvr_json_object_end(j);
+    const char *open = NULL; /* the object the last entry sat in */
+    for (size_t i = 0; i < sizeof machine_summary / sizeof *machine_summary; i++) {
+        const char *in = machine_summary[i].object;
+        if (open && (!in || strcmp(in, open))) kvr_json_object_end(j);
+        if (in && (!open || strcmp(in, open))) {
+            kvr_json_key(j, in);
+            kvr_json_object_begin(j);
+        }
+        open = in;
+        kv_from(j, machine_summary[i].name, d->canonical_text, machine_summary[i].key);
+    }
+    if (open) kvr_json_object_end(j);
     kvr_json_kv_str(j, "calibration_provenance", d->provenance);
 }
 

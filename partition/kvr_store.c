@@ -431,9 +431,13 @@ enum kvr_status kvr_store_write_rows(struct kvr_store *s, const char *sql, size_
     return n ? kvr_store_transaction(s, write_rows_txn, &w) : KVR_OK;
 }
 
-enum kvr_status kvr_store_read_rows(struct kvr_store *s, sqlite3_stmt *q, size_t elem_bytes,
-                                    kvr_store_read_fn read, void **out, size_t *n)
+enum kvr_status kvr_store_read_rows(struct kvr_store *s, const char *sql, kvr_store_bind_fn bind,
+                                    const void *arg, size_t elem_bytes, kvr_store_read_fn read,
+                                    void **out, size_t *n)
 {
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    if (bind) bind(q, 0, arg);
     char *rows = NULL;
     size_t cnt = 0, cap = 0;
     int rc;

@@ -121,12 +121,7 @@ enum kvr_status kvr_store_list_legacy(struct kvr_store *s, const struct kvr_plan
     for (size_t i = 0; i < *n && rc == SQLITE_OK; i++) {
         const struct kvr_plan_row *r = &(*rows)[i];
         sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, r->model, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, r->machine, -1, SQLITE_STATIC);
-        sqlite3_bind_int(q, 3, r->p);
-        sqlite3_bind_int64(q, 4, (sqlite3_int64)r->ctx_tokens);
-        sqlite3_bind_text(q, 5, r->scheme, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 6, r->method, -1, SQLITE_STATIC);
+        kvr_store_bind_plan_names(q, r);
         rc = sqlite3_step(q);
         if (rc == SQLITE_ROW) (*ids)[i] = sqlite3_column_int64(q, 0), rc = SQLITE_OK;
     }

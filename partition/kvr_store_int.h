@@ -17,11 +17,18 @@ void kvr_store_column_text(sqlite3_stmt *q, int col, char *dst, size_t cap);
 typedef void (*kvr_store_bind_fn)(sqlite3_stmt *q, size_t i, const void *arg);
 enum kvr_status kvr_store_write_rows(struct kvr_store *s, const char *sql, size_t n,
                                      kvr_store_bind_fn bind, const void *arg);
-/* Steps a prepared query to its end (and finalizes it), reading each row with read(q, elem)
- * into a growing array of elem_bytes elements: *out (free()) and *n. */
+/* Runs the query sql to its end, its parameters bound by bind(q, 0, arg) (bind NULL: none),
+ * reading each row with read(q, elem) into a growing array of elem_bytes elements: *out
+ * (free()) and *n. */
 typedef void (*kvr_store_read_fn)(sqlite3_stmt *q, void *elem);
-enum kvr_status kvr_store_read_rows(struct kvr_store *s, sqlite3_stmt *q, size_t elem_bytes,
-                                    kvr_store_read_fn read, void **out, size_t *n);
+enum kvr_status kvr_store_read_rows(struct kvr_store *s, const char *sql, kvr_store_bind_fn bind,
+                                    const void *arg, size_t elem_bytes, kvr_store_read_fn read,
+                                    void **out, size_t *n);
+/* The chunks of a row's partition: p / tp (p when tp is 1 or does not divide it). */
+int kvr_store_chunks(int p, int tp);
+/* Binds ?1 to ?6 of a statement on plan rows to r's model, machine, p, ctx_tokens, scheme and
+ * method (kvr_store_plan.c). */
+void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line);
 #define KVR_SQL_CHECK(s, call)                                                                     \

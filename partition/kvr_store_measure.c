@@ -13,17 +13,11 @@ static const char put_sql[] =
     " nccl_version, mpi_version, kv_forward, tp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
     " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 
-/* The chunks of a row's partition: p / t. */
-static int row_chunks(const struct kvr_measurement_row *m)
-{
-    return m->tp > 1 && m->p % m->tp == 0 ? m->p / m->tp : m->p;
-}
-
 static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
 {
     const struct kvr_measurement_row *m = (const struct kvr_measurement_row *)arg + i;
     char tokens[KVR_MAX_GPUS * 21];
-    kvr_store_format_tokens(m->tokens, row_chunks(m), tokens, sizeof tokens);
+    kvr_store_format_tokens(m->tokens, kvr_store_chunks(m->p, m->tp), tokens, sizeof tokens);
     const char *texts[] = {m->model, m->machine};
     sqlite3_bind_int64(q, 1, m->run_id);
     for (int k = 0; k < 2; k++) sqlite3_bind_text(q, k + 2, texts[k], -1, SQLITE_TRANSIENT);
@@ -62,7 +56,7 @@ static void read_row(sqlite3_stmt *q, void *elem)
     char tokens[KVR_MAX_GPUS * 21];
     kvr_store_column_text(q, 7, tokens, sizeof tokens);
     char *s = tokens;
-    for (int i = 0; i < row_chunks(m) && i < KVR_MAX_GPUS && *s; i++) {
+    for (int i = 0; i < kvr_store_chunks(m->p, m->tp) && i < KVR_MAX_GPUS && *s; i++) {
         m->tokens[i] = strtoull(s, &s, 10);
         if (*s == ';' || *s == ',') s++;
     }
@@ -93,10 +87,8 @@ enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_meas
         "ctx_tokens,"
         " id";
     *out = NULL, *n = 0;
-    sqlite3_stmt *q = NULL;
-    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     void *rows = NULL;
-    enum kvr_status st = kvr_store_read_rows(s, q, sizeof **out, read_row, &rows, n);
+    enum kvr_status st = kvr_store_read_rows(s, sql, NULL, NULL, sizeof **out, read_row, &rows, n);
     *out = rows;
     return st;
 }

@@ -31,20 +31,30 @@ enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens
                      p);
 }
 
-int kvr_plan_row_chunks(const struct kvr_plan_row *r)
+int kvr_store_chunks(int p, int tp)
 {
-    return r->tp > 1 && r->p % r->tp == 0 ? r->p / r->tp : r->p;
+    return tp > 1 && p % tp == 0 ? p / tp : p;
 }
 
-static void bind_key(sqlite3_stmt *q, const struct kvr_plan_row *r)
+int kvr_plan_row_chunks(const struct kvr_plan_row *r)
 {
-    sqlite3_bind_int(q, 21, r->tp > 1 ? r->tp : 1);
+    return kvr_store_chunks(r->p, r->tp);
+}
+
+void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r)
+{
     sqlite3_bind_text(q, 1, r->model, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, r->machine, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 3, r->p);
     sqlite3_bind_int64(q, 4, (sqlite3_int64)r->ctx_tokens);
     sqlite3_bind_text(q, 5, r->scheme, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 6, r->method, -1, SQLITE_STATIC);
+}
+
+static void bind_key(sqlite3_stmt *q, const struct kvr_plan_row *r)
+{
+    sqlite3_bind_int(q, 21, r->tp > 1 ? r->tp : 1);
+    kvr_store_bind_plan_names(q, r);
     sqlite3_bind_text(q, 13, r->model_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 14, r->machine_hash, -1, SQLITE_STATIC);
 }

@@ -77,6 +77,12 @@ static void read_point(sqlite3_stmt *q, void *elem)
     x->tp = sqlite3_column_int(q, 20);
 }
 
+static void bind_sweep(sqlite3_stmt *q, size_t i, const void *sweep)
+{
+    (void)i;
+    sqlite3_bind_text(q, 1, sweep, -1, SQLITE_STATIC);
+}
+
 enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *sweep,
                                            struct kvr_sweep_point **pts, size_t *n)
 {
@@ -85,11 +91,9 @@ enum kvr_status kvr_store_list_open_points(struct kvr_store *s, const char *swee
         " scheme, method, link_Bps, link_spec, link_from, noise_spec, noise_share, seed,"
         " objective, state, tp FROM sweep_point WHERE sweep = ?1 AND state NOT IN ('done', "
         "'infeasible') ORDER BY id";
-    sqlite3_stmt *q = NULL;
-    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
-    sqlite3_bind_text(q, 1, sweep, -1, SQLITE_STATIC);
     void *rows = NULL;
-    enum kvr_status st = kvr_store_read_rows(s, q, sizeof **pts, read_point, &rows, n);
+    enum kvr_status st =
+        kvr_store_read_rows(s, sql, bind_sweep, sweep, sizeof **pts, read_point, &rows, n);
     *pts = rows;
     return st;
 }
@@ -98,8 +102,7 @@ static void bind_finish(sqlite3_stmt *q, size_t i, const void *arg)
 {
     const struct kvr_sweep_point *x = (const struct kvr_sweep_point *)arg + i;
     char tokens[KVR_MAX_GPUS * 21];
-    int chunks = x->tp > 1 && x->p % x->tp == 0 ? x->p / x->tp : x->p;
-    kvr_store_format_tokens(x->tokens, chunks, tokens, sizeof tokens);
+    kvr_store_format_tokens(x->tokens, kvr_store_chunks(x->p, x->tp), tokens, sizeof tokens);
     sqlite3_bind_int64(q, 1, x->id);
     bind_text(q, 2, x->state);
     bind_text(q, 3, tokens);

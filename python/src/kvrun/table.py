@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 if TYPE_CHECKING:
     from .lookup import Answer
@@ -94,6 +94,30 @@ def _ints(text: str) -> Tuple[int, ...]:
         raise LookupError_(f"'{text}' is not integers joined by ';'") from None
 
 
+def _row(r: Dict[str, Any], rest: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Row:
+    """A row of an export, JSON object or CSV record (the same names): the fields both formats
+    spell alike, then ``rest(r)``, the ones they spell differently (read in that order, so the
+    first bad field is the one an error names)."""
+    return Row(model=r["model"], machine=r["machine"], p=int(r["p"]), scheme=r["scheme"],
+               method=r["method"], granularity_tokens=int(r["granularity_tokens"]),
+               ctx_tokens=int(r["ctx_tokens"]), predicted_ttft_s=float(r["predicted_ttft_s"]),
+               **rest(r))
+
+
+def _json_fields(r: Dict[str, Any]) -> Dict[str, Any]:
+    """A JSON row's lists, and the fields format 1 rows may lack."""
+    return dict(partition_tokens=tuple(r["partition_tokens"]), model_hash=r.get("model_hash", ""),
+                machine_hash=r.get("machine_hash", ""), mapping=tuple(r.get("mapping", ())),
+                tp_degree=int(r.get("tp_degree", 1)))
+
+
+def _csv_fields(r: Dict[str, Any]) -> Dict[str, Any]:
+    """A CSV record's lists (integers joined by ';'), and its hashes and t."""
+    return dict(partition_tokens=_ints(r["partition_tokens"]), model_hash=r["model_hash"],
+                machine_hash=r["machine_hash"], mapping=_ints(r["mapping"]),
+                tp_degree=int(r["tp_degree"]))
+
+
 @dataclass
 class Table:
     """A loaded lookup table: rows sorted by key then context, plus the definitions (format 2
@@ -136,16 +160,7 @@ class Table:
         rows = []
         for i, r in enumerate(doc.get("rows", [])):
             try:
-                rows.append(Row(model=r["model"], machine=r["machine"], p=int(r["p"]),
-                                scheme=r["scheme"], method=r["method"],
-                                granularity_tokens=int(r["granularity_tokens"]),
-                                ctx_tokens=int(r["ctx_tokens"]),
-                                predicted_ttft_s=float(r["predicted_ttft_s"]),
-                                partition_tokens=tuple(r["partition_tokens"]),
-                                model_hash=r.get("model_hash", ""),
-                                machine_hash=r.get("machine_hash", ""),
-                                mapping=tuple(r.get("mapping", ())),
-                                tp_degree=int(r.get("tp_degree", 1))))
+                rows.append(_row(r, _json_fields))
             except (KeyError, TypeError, ValueError) as e:
                 raise LookupError_(f"{where}: rows[{i}]: {e}") from None
         meta = {k: v for k, v in doc.items() if k not in ("rows", "models", "machines")}
@@ -168,14 +183,7 @@ class Table:
                 if r["format_version"] != "2":
                     raise LookupError_(f"{path}:{n}: format_version {r['format_version']}")
                 try:
-                    rows.append(Row(model=r["model"], machine=r["machine"], p=int(r["p"]),
-                                    scheme=r["scheme"], method=r["method"],
-                                    granularity_tokens=int(r["granularity_tokens"]),
-                                    ctx_tokens=int(r["ctx_tokens"]),
-                                    predicted_ttft_s=float(r["predicted_ttft_s"]),
-                                    partition_tokens=_ints(r["partition_tokens"]),
-                                    model_hash=r["model_hash"], machine_hash=r["machine_hash"],
-                                    mapping=_ints(r["mapping"]), tp_degree=int(r["tp_degree"])))
+                    rows.append(_row(r, _csv_fields))
                 except (TypeError, ValueError) as e:
                     raise LookupError_(f"{path}:{n}: {e}") from None
         return cls(rows)
