@@ -97,21 +97,21 @@ float *kvr_ws_workspace(size_t bytes)
  * resets them), one pair per (device, stream) so that launches on two streams never share. */
 unsigned *kvr_ws_counters(void *stream)
 {
-    enum { N = 64 };
+    enum { N = 64, W = KVR_WS_CTR_WORDS };
     static unsigned *buf[16];
     static void *streams[16][N];
     static int used[16];
     int d = 0;
     if (cudaGetDevice(&d) || d >= 16) return NULL;
     if (!buf[d]) {
-        if (cudaMalloc(&buf[d], 2 * N * sizeof(unsigned))) return buf[d] = NULL;
-        if (cudaMemset(buf[d], 0, 2 * N * sizeof(unsigned))) return NULL;
+        if (cudaMalloc(&buf[d], (size_t)N * W * sizeof(unsigned))) return buf[d] = NULL;
+        if (cudaMemset(buf[d], 0, (size_t)N * W * sizeof(unsigned))) return NULL;
     }
     for (int i = 0; i < used[d]; i++)
-        if (streams[d][i] == stream) return buf[d] + 2 * i;
+        if (streams[d][i] == stream) return buf[d] + (size_t)W * i;
     if (used[d] == N) return NULL;
     streams[d][used[d]] = stream;
-    return buf[d] + 2 * used[d]++;
+    return buf[d] + (size_t)W * used[d]++;
 }
 
 /* Whether the kernel runs persistent (one block per SM taking items from a counter) when the

@@ -16,7 +16,11 @@ int kvr_ws_sm_count(void);
 int kvr_ws_auto_splits(uint64_t blocks, int max_tiles);
 /* The split partials' buffer of at least `bytes`, grown on demand and kept (one per device). */
 float *kvr_ws_workspace(size_t bytes);
-/* The persistent kernel's two counters for a stream, zero between launches. */
+/* The persistent kernel's words for a stream: two counters (zero between launches), then for
+ * each of at most KVR_WS_MAX_BLOCKS blocks the item its producer hands to its consumers and
+ * the block's tile count before it. */
+#define KVR_WS_MAX_BLOCKS 1024
+#define KVR_WS_CTR_WORDS  (2 + 2 * KVR_WS_MAX_BLOCKS)
 unsigned *kvr_ws_counters(void *stream);
 /* Whether a launch of n_items runs persistent: persist 0 or 1 as given, < 0 the default's
  * choice. */

@@ -30,7 +30,7 @@ namespace
 template <int HD_, int NC_, int BC_, int ST_> struct wcfg {
     static constexpr int HD = HD_, NC = NC_, BC = BC_, ST = ST_, BR = 64 * NC_;
     static constexpr int THREADS = 128 * (NC_ + 1), Q_BYTES = BR * HD * 2, KV_BYTES = BC * HD * 2;
-    static constexpr int SMEM = Q_BYTES + 2 * ST * KV_BYTES + 1024 + 8 * (4 + 4 * ST);
+    static constexpr int SMEM = Q_BYTES + 2 * ST * KV_BYTES + 1024 + 8 * (2 + 4 * ST);
     static constexpr int REGS = NC_ == 2 ? 240 : 160; /* consumer registers after setmaxnreg */
 };
 
@@ -73,9 +73,7 @@ __device__ __forceinline__ void block_order(const attn_args &a, uint32_t hd, uin
     *rb = n_rb - 1 - r / gl, *h = g0 + r % gl;
 }
 
-/* Barrier addresses: full Q, empty Q, then full K, full V, empty K, empty V for each stage;
- * then the slot where the producer writes the item whose Q it loads and the block's count of
- * tiles before it (the stages' phases). */
+/* Barrier addresses: full Q, empty Q, then full K, full V, empty K, empty V for each stage. */
 template <class C> struct bars {
     uint32_t base;
     __device__ uint32_t q() const
@@ -101,10 +99,6 @@ template <class C> struct bars {
     __device__ uint32_t ev(int st) const
     {
         return base + 8 * (2 + 3 * C::ST + st);
-    }
-    __device__ uint32_t slot() const
-    {
-        return base + 8 * (2 + 4 * C::ST);
     }
 };
 
@@ -158,8 +152,10 @@ __device__ __forceinline__ void load_tile(const CUtensorMap &map, const bars<C> 
 }
 
 /* The producer's thread, item after item: once the consumers are done with Q (the empty Q
- * barrier), the item into the slot and its Q, then K and V of each tile as soon as its stage
- * is free. An item without tiles, or the end, is the full Q barrier without bytes. */
+ * barrier), the item (persistent: into the block's global words, which the full Q barrier's
+ * release and acquire order, so no generic shared-memory word is handed over by an mbarrier
+ * alone) and its Q, then K and V of each tile as soon as its stage is free. An item without
+ * tiles, or the end, is the full Q barrier without bytes. */
 template <class C> __device__ void produce(const ws_params &p, const bars<C> &b, uint32_t q_addr)
 {
     const uint32_t k_addr = q_addr + C::Q_BYTES, v_addr = k_addr + C::ST * C::KV_BYTES;
@@ -167,9 +163,12 @@ template <class C> __device__ void produce(const ws_params &p, const bars<C> &b,
     for (int k = 0;; k++) {
         if (k > 0) mbar_wait(b.qe(), (uint32_t)(k - 1) & 1);
         const uint32_t w = next_item(p, k);
-        st_shared(b.slot(), w), st_shared(b.slot() + 4, t);
         const ws_item it = w == NO_ITEM ? ws_item{} : item_of<C>(p, w);
         const int n = it.hi - it.lo, g = (int)(it.h / p.a.group) * C::HD;
+        if (p.ctr) {
+            volatile unsigned *hand = p.ctr + 2 + 2 * blockIdx.x;
+            hand[0] = w, hand[1] = t;
+        }
         if (n <= 0) {
             mbar_arrive(b.q());
             if (w == NO_ITEM) return;
@@ -332,7 +331,7 @@ template <class C> __device__ void store_empty(const ws_params &p, const ws_item
         store32<C::HD>(o0, m0, l0, p, my_row, it.h);
 }
 
-/* A consumer warpgroup, item after item from the slot, until the producer's end. The first
+/* A consumer warpgroup, item after item as the producer hands them over, until its end. The first
  * warpgroup's first turn is its own; at the end it takes the last handed turn back, so that
  * every named barrier's arrivals are matched. */
 template <class C>
@@ -342,7 +341,11 @@ __device__ void consumer_loop(const ws_params &p, const bars<C> &b, uint32_t q_a
     if (cw == 0) bar_arrive(1);
     for (int k = 0;; k++) {
         mbar_wait(b.q(), (uint32_t)k & 1);
-        const uint32_t w = ld_shared(b.slot()), t = ld_shared(b.slot() + 4);
+        uint32_t w = k == 0 ? blockIdx.x : NO_ITEM, t = 0; /* the plain grid's one item */
+        if (p.ctr) {
+            const volatile unsigned *hand = p.ctr + 2 + 2 * blockIdx.x;
+            w = hand[0], t = hand[1];
+        }
         if (w == NO_ITEM) break;
         const ws_item it = item_of<C>(p, w);
         if (it.hi <= it.lo) {
@@ -405,7 +408,9 @@ template <class C> int launch(ws_params &p, int n_split, int persist, void *stre
     p.n_rb = n_rb, p.n_split = (uint32_t)n_split;
     p.n_items = n_rb * a.n_heads * (uint32_t)n_split;
     p.ctr = kvr_ws_persist(persist, p.n_items) ? kvr_ws_counters(stream) : NULL;
-    const uint32_t grid = p.ctr ? min(p.n_items, (uint32_t)kvr_ws_sm_count()) : p.n_items;
+    const uint32_t grid =
+        p.ctr ? min(min(p.n_items, (uint32_t)kvr_ws_sm_count()), (uint32_t)KVR_WS_MAX_BLOCKS)
+              : p.n_items;
     ws_kernel<C><<<grid, C::THREADS, C::SMEM, STREAM(stream)>>>(p);
     if (n_split == 1 || (e = cudaGetLastError())) return (int)e;
     if (p.o32)

@@ -46,9 +46,10 @@ if has sanitize; then
                     --prefix 200 --heads 2 --kv-heads 1 --head-dim $hd --variant $v --window 150 --lse \
                     --reps 2 --check >/tmp/san.log 2>&1
                 echo "$tool variant $v hd$hd: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)"
+                grep -m3 -A4 "Race reported\|Error:" /tmp/san.log
             done
         done
-        timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ctx 1024 \
+        timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ctx 512 \
             --heads 2 --kv-heads 1 --ring 4 --reps 1 --check >/tmp/san.log 2>&1
         echo "$tool ring 4: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)"
     done
