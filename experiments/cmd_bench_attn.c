@@ -10,10 +10,54 @@
 #include "kvr_machine.h"
 #include "kvr_units.h"
 
+static const char usage[] =
+    "usage: kvr bench attention [options]\n\nTimes the attention kernel alone (CUDA "
+    "events, median of the reps) for N queries at\npositions [S, S+N) against keys "
+    "[0, S+N); TFLOP/s counts unmasked pairs only (inside the window when one\nis given).\n";
+
 struct attn_args {
     const char *ctx, *prefix, *heads, *kv_heads, *head_dim, *variant, *reps, *window, *ring;
     bool dense, lse, check, json, quiet, help;
+    struct kvr_attn_bench b; /* converted from the above */
+    uint32_t n_ring;         /* --ring P (0: the prefill kernel) */
 };
+
+static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (kvr_parse_tokens(text, max, &v))
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' is not a count in [0, %llu]", opt, text,
+                         (unsigned long long)max);
+    *out = (uint32_t)v;
+    return KVR_OK;
+}
+
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct attn_args *a = args;
+    struct kvr_attn_bench *b = &a->b;
+    enum kvr_status st = KVR_OK;
+    (void)res;
+    *b = (struct kvr_attn_bench){.warmup = 3, .dense = a->dense, .check = a->check, .lse = a->lse};
+    uint32_t v = 0;
+    a->n_ring = 0;
+    if (!st) st = uint_opt("--ctx", a->ctx, KVR_MAX_CTX, &b->c);
+    if (!st) st = uint_opt("--prefix", a->prefix, KVR_MAX_CTX, &b->s);
+    if (!st) st = uint_opt("--heads", a->heads, 1024, &b->n_heads);
+    if (!st && a->kv_heads) st = uint_opt("--kv-heads", a->kv_heads, 1024, &b->n_kv);
+    if (!st) st = uint_opt("--head-dim", a->head_dim, 1024, &b->head_dim);
+    if (!st) st = uint_opt("--window", a->window, KVR_MAX_CTX, &b->window);
+    if (!st) st = uint_opt("--variant", a->variant, KVR_ATTN_N_VARIANTS, &v), b->mt = (int)v;
+    if (!st) st = uint_opt("--reps", a->reps, 100000, &v), b->reps = (int)v;
+    if (!st) st = uint_opt("--ring", a->ring, KVR_MAX_GPUS, &a->n_ring);
+    if (!st && a->n_ring && (b->s || b->mt || b->dense || b->lse))
+        st = kvr_error(KVR_ERR_USAGE,
+                       "--ring %u: takes no --prefix, --variant, --dense or --lse (the ring's "
+                       "steps run on the default kernel from key 0 and always write the LSE)",
+                       a->n_ring);
+    if (!b->n_kv) b->n_kv = b->n_heads;
+    return st;
+}
 
 #define OFF(f) offsetof(struct attn_args, f)
 static const struct kvr_opt attn_opts[] = {
@@ -45,54 +89,11 @@ static const struct kvr_opt attn_opts[] = {
             .def = "0"),
     KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first",
             .kind = KVR_OPT_FLAG),
-    KVR_OPT_COMMON(struct attn_args),
-    KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct attn_args)};
 #undef OFF
 
 static const struct kvr_opt_spec attn_spec = {
-    .usage =
-        "usage: kvr bench attention [options]\n\nTimes the attention kernel alone (CUDA "
-        "events, median of the reps) for N queries at\npositions [S, S+N) against keys "
-        "[0, S+N); TFLOP/s counts unmasked pairs only (inside the window when one\nis given).\n",
-    .opts = attn_opts};
-
-static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max, uint32_t *out)
-{
-    uint64_t v;
-    if (kvr_parse_tokens(text, max, &v))
-        return kvr_error(KVR_ERR_USAGE, "%s: '%s' is not a count in [0, %llu]", opt, text,
-                         (unsigned long long)max);
-    *out = (uint32_t)v;
-    return KVR_OK;
-}
-
-static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bool *json,
-                             bool *help_, uint32_t *ring)
-{
-    struct attn_args a;
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&attn_spec, argc, argv, &a, &res);
-    *help_ = a.help, *json = a.json;
-    if (st || a.help) return st;
-    *b = (struct kvr_attn_bench){.warmup = 3, .dense = a.dense, .check = a.check, .lse = a.lse};
-    uint32_t v = 0;
-    if (!st) st = uint_opt("--ctx", a.ctx, KVR_MAX_CTX, &b->c);
-    if (!st) st = uint_opt("--prefix", a.prefix, KVR_MAX_CTX, &b->s);
-    if (!st) st = uint_opt("--heads", a.heads, 1024, &b->n_heads);
-    if (!st && a.kv_heads) st = uint_opt("--kv-heads", a.kv_heads, 1024, &b->n_kv);
-    if (!st) st = uint_opt("--head-dim", a.head_dim, 1024, &b->head_dim);
-    if (!st) st = uint_opt("--window", a.window, KVR_MAX_CTX, &b->window);
-    if (!st) st = uint_opt("--variant", a.variant, KVR_ATTN_N_VARIANTS, &v), b->mt = (int)v;
-    if (!st) st = uint_opt("--reps", a.reps, 100000, &v), b->reps = (int)v;
-    if (!st) st = uint_opt("--ring", a.ring, KVR_MAX_GPUS, ring);
-    if (!st && *ring && (b->s || b->mt || b->dense || b->lse))
-        st = kvr_error(KVR_ERR_USAGE,
-                       "--ring %u: takes no --prefix, --variant, --dense or --lse (the ring's "
-                       "steps run on the default kernel from key 0 and always write the LSE)",
-                       *ring);
-    if (!b->n_kv) b->n_kv = b->n_heads;
-    return st;
-}
+    .usage = usage, .opts = attn_opts, .check = check_args};
 
 static const char *ring_kinds[3] = {"diagonal", "earlier", "later"};
 
@@ -179,12 +180,12 @@ static enum kvr_status bench_ring(struct kvr_attn_bench *b, int p, bool json)
 
 enum kvr_status kvr_bench_attention(int argc, char **argv)
 {
-    struct kvr_attn_bench b;
-    bool json = false, want_help = false;
-    uint32_t ring = 0;
-    enum kvr_status st = parse(argc, argv, &b, &json, &want_help, &ring);
-    if (st || want_help) return st ? st : (kvr_opt_help(&attn_spec, stdout), KVR_OK);
-    if (ring) return bench_ring(&b, (int)ring, json);
+    struct attn_args a;
+    enum kvr_status st;
+    if (kvr_opt_start(&attn_spec, argc, argv, &a, NULL, &st)) return st;
+    struct kvr_attn_bench b = a.b;
+    bool json = a.json;
+    if (a.n_ring) return bench_ring(&b, (int)a.n_ring, json);
     if ((st = kvr_exec_bench_attention(&b))) return st;
     if (json) {
         struct kvr_json j;

@@ -149,7 +149,7 @@ static const struct kvr_opt comm_opts[] = {
     KVR_OPT("comm", 0, "C", OFF(comm), "mpi (host-staged) or nccl", .def = "mpi"),
     KVR_OPT("max-bytes", 0, "B", OFF(max_bytes), "largest message", .def = "64MB"),
     KVR_OPT("iters", 0, "N", OFF(iters), "timed iterations per size (5 above 16 MiB)", .def = "20"),
-    KVR_OPT_COMMON(struct comm_args), KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct comm_args)};
 #undef OFF
 
 static const struct kvr_opt_spec comm_spec = {.usage = help, .opts = comm_opts};
@@ -157,9 +157,8 @@ static const struct kvr_opt_spec comm_spec = {.usage = help, .opts = comm_opts};
 enum kvr_status kvr_bench_comm(int argc, char **argv)
 {
     struct comm_args o;
-    struct kvr_opt_result res;
-    enum kvr_status pst = kvr_opt_parse(&comm_spec, argc, argv, &o, &res);
-    if (pst || o.help) return pst ? pst : (kvr_opt_help(&comm_spec, stdout), KVR_OK);
+    enum kvr_status pst;
+    if (kvr_opt_start(&comm_spec, argc, argv, &o, NULL, &pst)) return pst;
     const char *comm_name = o.comm;
     double max_bytes = 64e6;
     uint64_t iters = 20;

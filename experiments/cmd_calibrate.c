@@ -119,6 +119,24 @@ static enum kvr_status check_name(const char *name)
                           name);
 }
 
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct calib *c = args;
+    enum kvr_status st;
+    static const char *const timing_only[] = {"backend", "models", "attn-shapes", NULL};
+    if (c->from &&
+        (st = kvr_opt_refuse(res, timing_only, "times operations: with --from nothing is timed")))
+        return st;
+    if (kvr_backend_from_name(c->backend) < 0)
+        return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
+    static const char *const cuda_only[] = {"attn-shapes", NULL};
+    if (strcmp(c->backend, "cuda") &&
+        (st = kvr_opt_refuse(res, cuda_only, "times the cuda attention kernel")))
+        return st;
+    if ((st = check_paths(c))) return st;
+    return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
+}
+
 #define OFF(f) offsetof(struct calib, f)
 static const struct kvr_opt calib_opts[] = {
     KVR_OPT("backend", 'b', "B", OFF(backend), "cuda or ref", .def = "cuda"),
@@ -154,37 +172,17 @@ static const struct kvr_opt calib_opts[] = {
             .kind = KVR_OPT_FLAG),
     KVR_OPT("points", 0, NULL, OFF(points),
             "also print every measured point with its prediction and error", .kind = KVR_OPT_FLAG),
-    KVR_OPT_COMMON(struct calib),
-    KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct calib)};
 #undef OFF
 
-static const struct kvr_opt_spec calib_spec = {.usage = usage, .opts = calib_opts};
-
-static enum kvr_status parse(int argc, char **argv, struct calib *c)
-{
-    *c = (struct calib){0};
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&calib_spec, argc, argv, c, &res);
-    if (st || c->help) return st;
-    static const char *const timing_only[] = {"backend", "models", "attn-shapes", NULL};
-    if (c->from && (st = kvr_opt_refuse(&calib_spec, &res, timing_only,
-                                        "times operations: with --from nothing is timed")))
-        return st;
-    if (kvr_backend_from_name(c->backend) < 0)
-        return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
-    static const char *const cuda_only[] = {"attn-shapes", NULL};
-    if (strcmp(c->backend, "cuda") &&
-        (st = kvr_opt_refuse(&calib_spec, &res, cuda_only, "times the cuda attention kernel")))
-        return st;
-    if ((st = check_paths(c))) return st;
-    return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
-}
+static const struct kvr_opt_spec calib_spec = {
+    .usage = usage, .opts = calib_opts, .check = check_args};
 
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
 {
-    struct calib c;
-    enum kvr_status st = parse(argc, argv, &c);
-    if (st || c.help) return st ? st : (kvr_opt_help(&calib_spec, stdout), KVR_OK);
+    struct calib c = {0};
+    enum kvr_status st;
+    if (kvr_opt_start(&calib_spec, argc, argv, &c, NULL, &st)) return st;
     uint64_t *fit_ctx = NULL, *check_ctx = NULL, all[64];
     size_t n_fit = 0, n_check = 0;
     static struct kvr_machine h;

@@ -43,6 +43,32 @@ struct args {
     struct kvr_validate_timeline_args tl; /* --timeline */
 };
 
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct args *a = args;
+    enum kvr_status st;
+    static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
+    static const char *const timeline_only[] = {"model", "scheme", "partition", "kv-forward", NULL};
+    if (a->tl.path && (st = kvr_opt_refuse(res, table_only, "does not apply to --timeline")))
+        return st;
+    if (!a->tl.path && (st = kvr_opt_refuse(res, timeline_only, "applies with --timeline only")))
+        return st;
+    /* the defaults: the committed data in the data directory (kvr_datadir.h) */
+    static char db[4200], machine[4200];
+    if (!a->db && !(st = kvr_datadir_path(a->multi ? "data/measurements/h100x4-multi.sqlite"
+                                                   : "data/measurements/h100.sqlite",
+                                          db, sizeof db)))
+        a->db = db;
+    if (!st && !a->machine &&
+        !(st = kvr_datadir_path((a->multi || a->tl.path) ? "data/machines/h100x4-nccl.ini"
+                                                         : "data/machines/h100-calibrated.ini",
+                                machine, sizeof machine)))
+        a->machine = machine;
+    if (st) return st;
+    a->tl.machine = a->machine, a->tl.json = a->json;
+    return st;
+}
+
 #define OFF(f) offsetof(struct args, f)
 static const struct kvr_opt validate_opts[] = {
     KVR_OPT("db", 'd', "FILE", OFF(db), "measurements",
@@ -68,40 +94,11 @@ static const struct kvr_opt validate_opts[] = {
     KVR_OPT("partition", 'P', "L", OFF(tl.partition), "with --timeline: one chunk per rank, a,b,c"),
     KVR_OPT("kv-forward", 0, "MODE", OFF(tl.kv_forward),
             "with --timeline: the run's KV hand-off (whole, streamed, direct)"),
-    KVR_OPT_COMMON(struct args),
-    KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct args)};
 #undef OFF
 
-static const struct kvr_opt_spec validate_spec = {.usage = usage, .opts = validate_opts};
-
-static enum kvr_status parse(int argc, char **argv, struct args *a)
-{
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&validate_spec, argc, argv, a, &res);
-    if (st || a->help) return st;
-    static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
-    static const char *const timeline_only[] = {"model", "scheme", "partition", "kv-forward", NULL};
-    if (a->tl.path &&
-        (st = kvr_opt_refuse(&validate_spec, &res, table_only, "does not apply to --timeline")))
-        return st;
-    if (!a->tl.path &&
-        (st = kvr_opt_refuse(&validate_spec, &res, timeline_only, "applies with --timeline only")))
-        return st;
-    /* the defaults: the committed data in the data directory (kvr_datadir.h) */
-    static char db[4200], machine[4200];
-    if (!a->db && !(st = kvr_datadir_path(a->multi ? "data/measurements/h100x4-multi.sqlite"
-                                                   : "data/measurements/h100.sqlite",
-                                          db, sizeof db)))
-        a->db = db;
-    if (!st && !a->machine &&
-        !(st = kvr_datadir_path((a->multi || a->tl.path) ? "data/machines/h100x4-nccl.ini"
-                                                         : "data/machines/h100-calibrated.ini",
-                                machine, sizeof machine)))
-        a->machine = machine;
-    if (st) return st;
-    a->tl.machine = a->machine, a->tl.json = a->json;
-    return st;
-}
+static const struct kvr_opt_spec validate_spec = {
+    .usage = usage, .opts = validate_opts, .check = check_args};
 
 static void print_group(void *ctx, const char *name, int count, double mape)
 {
@@ -196,8 +193,8 @@ static enum kvr_status figures(const struct args *a, const struct kvr_validate_s
 enum kvr_status kvr_cmd_validate(int argc, char **argv)
 {
     struct args a;
-    enum kvr_status st = parse(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&validate_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&validate_spec, argc, argv, &a, NULL, &st)) return st;
     if (a.tl.path) return kvr_validate_timeline(&a.tl);
     struct kvr_validate_set v;
     if ((st = kvr_validate_load(a.db, a.machine, a.multi, &v))) return st;

@@ -92,7 +92,7 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     static struct option lo[MAX_OPTS + 1];
     static char shorts[3 * MAX_OPTS + 2];
     if (n > MAX_OPTS) return kvr_error(KVR_ERR_RUNTIME, "%s: too many options", argv[0]);
-    *res = (struct kvr_opt_result){0};
+    *res = (struct kvr_opt_result){.spec = spec};
     store_defaults(o, n, base);
     build(o, n, lo, shorts);
     optind = 0, opterr = 0;
@@ -116,20 +116,30 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     return KVR_OK;
 }
 
-bool kvr_opt_given(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
-                   const char *name)
+bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void *args,
+                   struct kvr_opt_result *res, enum kvr_status *st)
 {
-    for (int i = 0; spec->opts[i].name; i++)
-        if (!strcmp(spec->opts[i].name, name)) return res->given >> i & 1;
+    struct kvr_opt_result own;
+    if (!res) res = &own;
+    *st = kvr_opt_parse(spec, argc, argv, args, res);
+    if (!*st && res->help) return kvr_opt_help(spec, stdout), true;
+    if (!*st && spec->check) *st = spec->check(args, res);
+    return *st != KVR_OK;
+}
+
+bool kvr_opt_given(const struct kvr_opt_result *res, const char *name)
+{
+    const struct kvr_opt *o = res->spec->opts;
+    for (int i = 0; o[i].name; i++)
+        if (!strcmp(o[i].name, name)) return res->given >> i & 1;
     return false;
 }
 
-enum kvr_status kvr_opt_refuse(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
-                               const char *const *names, const char *why)
+enum kvr_status kvr_opt_refuse(const struct kvr_opt_result *res, const char *const *names,
+                               const char *why)
 {
     for (int k = 0; names[k]; k++)
-        if (kvr_opt_given(spec, res, names[k]))
-            return kvr_error(KVR_ERR_USAGE, "--%s %s", names[k], why);
+        if (kvr_opt_given(res, names[k])) return kvr_error(KVR_ERR_USAGE, "--%s %s", names[k], why);
     return KVR_OK;
 }
 

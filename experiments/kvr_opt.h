@@ -43,16 +43,22 @@ struct kvr_opt {
         0                                                                                          \
     }
 
+struct kvr_opt_result;
+
 /* A subcommand's table and its help text around it. */
 struct kvr_opt_spec {
     const char *usage;  /* "usage: kvr sim [options]\n\nPredicts ...\n" */
     const char *footer; /* printed after the options, or NULL */
     const struct kvr_opt *opts;
     int min_args, max_args; /* positional arguments allowed (max -1: any) */
+    /* Converts and checks the values once parsed (not after --help), or NULL; args is the
+     * command's struct. */
+    enum kvr_status (*check)(void *args, const struct kvr_opt_result *res);
 };
 
 /* What a parse saw: the positional arguments and which options were given. */
 struct kvr_opt_result {
+    const struct kvr_opt_spec *spec; /* the table parsed */
     char **args;
     int n_args;
     uint64_t given; /* bit i: opts[i] appeared on the command line */
@@ -63,22 +69,28 @@ struct kvr_opt_result {
  * name). Unknown options, missing values and wrong argument counts are KVR_ERR_USAGE. */
 enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **argv, void *base,
                               struct kvr_opt_result *res);
+/* The start of every subcommand: kvr_opt_parse, then on --help the help on stdout, else
+ * spec->check. True when the command is done: *st is its status (KVR_OK after the help). res
+ * may be NULL when the command needs nothing more from the parse. */
+bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void *args,
+                   struct kvr_opt_result *res, enum kvr_status *st);
 /* Whether the option with that long name was given. */
-bool kvr_opt_given(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
-                   const char *name);
+bool kvr_opt_given(const struct kvr_opt_result *res, const char *name);
 /* KVR_ERR_USAGE naming the first of the listed options (NULL-terminated) that was given, with
  * why (e.g. "applies under mpirun only"): the house's "used or refused". */
-enum kvr_status kvr_opt_refuse(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
-                               const char *const *names, const char *why);
+enum kvr_status kvr_opt_refuse(const struct kvr_opt_result *res, const char *const *names,
+                               const char *why);
 void kvr_opt_help(const struct kvr_opt_spec *spec, FILE *out);
 
-/* The shared --json, --quiet and --help entries for a struct with bool json, quiet, help. */
-#define KVR_OPT_COMMON(type)                                                                       \
+/* The end of every table: the shared --json, --quiet and --help entries (for a struct with
+ * bool json, quiet, help), then KVR_OPT_END. */
+#define KVR_OPT_COMMON_END(type)                                                                   \
     KVR_OPT("json", 'j', NULL, offsetof(type, json), "print JSON instead of a table",              \
             .kind = KVR_OPT_FLAG),                                                                 \
         KVR_OPT("quiet", 'q', NULL, offsetof(type, quiet), "no progress bars or notes on stderr",  \
                 .kind = KVR_OPT_FLAG),                                                             \
-        KVR_OPT("help", 'h', NULL, offsetof(type, help), "this help", .kind = KVR_OPT_FLAG)
+        KVR_OPT("help", 'h', NULL, offsetof(type, help), "this help", .kind = KVR_OPT_FLAG),       \
+        KVR_OPT_END
 
 /* Set by --quiet (any command): progress bars and notes stay off. */
 extern bool kvr_opt_quiet;
