@@ -168,8 +168,10 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
                          o.max_bytes);
     if (kvr_parse_u64(o.iters, 100000, &iters) || iters == 0)
         return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", o.iters);
-    int kind = kvr_comm_kind_from_name(comm_name), rank, size;
-    if (kind < 0) return kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", comm_name);
+    int kind, rank, size;
+    if ((pst = kvr_cli_parse_name("--comm", comm_name, kvr_comm_kind_from_name, "mpi or nccl",
+                                  &kind)))
+        return pst;
     if (!kvr_mpi_launched())
         return kvr_error(KVR_ERR_USAGE, "bench comm runs under mpirun -np P (P >= 2)");
     enum kvr_status st = kvr_mpi_init(&rank, &size);

@@ -85,23 +85,16 @@ static void report(const struct calib *c, const struct kvr_machine *h,
     kvr_json_end(&j);
 }
 
-/* Every path named, and no output over an input; --db only stores what is timed now. */
+/* --db only stores what is timed now; --save and --out are two files (the table's file roles
+ * keep every output off the inputs). */
 static enum kvr_status check_paths(const struct calib *c)
 {
-    enum kvr_status st = KVR_OK;
     if (c->from && c->db)
         return kvr_error(KVR_ERR_USAGE, "--db: stores the measurements timed now; with --from "
                                         "nothing is measured (import them with kvr exec)");
-    const char *names[] = {"--from", "--save", "--db", "--out", "--base"};
-    const char *paths[] = {c->from, c->save, c->db, c->out, c->base};
-    for (int i = 0; i < 4 && !st; i++)
-        if (paths[i]) st = kvr_path_check(names[i], paths[i]);
-    for (int o = 1; o < 4 && !st; o++)
-        for (int i = 0; i < 5 && !st; i++)
-            if (i != o) st = kvr_out_check_not_input(names[o], paths[o], names[i], paths[i]);
-    if (!st && c->save && c->out && !strcmp(c->save, c->out))
-        st = kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
-    return st;
+    if (c->save && c->out && !strcmp(c->save, c->out))
+        return kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
+    return KVR_OK;
 }
 
 /* --name becomes an INI value: 1..63 printable characters, no comment character, no blanks
@@ -127,8 +120,10 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     if (c->from &&
         (st = kvr_opt_refuse(res, timing_only, "times operations: with --from nothing is timed")))
         return st;
-    if (kvr_backend_from_name(c->backend) < 0)
-        return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
+    int backend;
+    if ((st = kvr_cli_parse_name("--backend", c->backend, kvr_backend_from_name, "cuda or ref",
+                                 &backend)))
+        return st;
     static const char *const cuda_only[] = {"attn-shapes", NULL};
     if (strcmp(c->backend, "cuda") &&
         (st = kvr_opt_refuse(res, cuda_only, "times the cuda attention kernel")))
@@ -146,13 +141,17 @@ static const struct kvr_opt calib_opts[] = {
     KVR_OPT("check-ctx", 0, "L", OFF(check_ctx), "held-out contexts", .def = "2k,8k,32k",
             .unit = "tokens"),
     KVR_OPT("base", 0, "NAME", OFF(base), "profile whose GPU and links start the fit",
-            .def = "h100-nvlink"),
+            .def = "h100-nvlink", .file = KVR_OPT_FILE_NAME),
     KVR_OPT("from", 0, "CSV", OFF(from),
-            "fit on these measurements instead of timing (model,ctx,op,time_s)"),
-    KVR_OPT("save", 0, "CSV", OFF(save), "write the measurements (what --from reads)"),
+            "fit on these measurements instead of timing (model,ctx,op,time_s)",
+            .file = KVR_OPT_FILE_IN),
+    KVR_OPT("save", 0, "CSV", OFF(save), "write the measurements (what --from reads)",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("db", 'd', "FILE", OFF(db),
-            "also store each TTFT timed now as a measurement row (for kvr validate)"),
-    KVR_OPT("out", 'o', "FILE", OFF(out), "write the calibrated profile (INI, with provenance)"),
+            "also store each TTFT timed now as a measurement row (for kvr validate)",
+            .file = KVR_OPT_FILE_OUT),
+    KVR_OPT("out", 'o', "FILE", OFF(out), "write the calibrated profile (INI, with provenance)",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("name", 0, "NAME", OFF(name), "the profile's name",
             .def_help = "the base's + \"-calibrated\""),
     KVR_OPT("attn-shapes", 0, "L", OFF(attn_shapes),

@@ -88,12 +88,13 @@ static enum kvr_status convert(struct exec_args *a)
     int v;
     if (a->ctx_arg) st = parse_ctxs(a, a->ctx_arg);
     if (!st && a->scheme_arg) st = parse_schemes(a, a->scheme_arg);
-    if (!st && a->backend_arg && (v = kvr_backend_from_name(a->backend_arg)) < 0)
-        st = kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", a->backend_arg);
-    if (!st && a->backend_arg) a->backend = (enum kvr_backend_kind)v;
-    if (!st && (v = kvr_comm_kind_from_name(a->comm_arg)) < 0)
-        st = kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", a->comm_arg);
-    if (!st) a->comm = (enum kvr_comm_kind)v;
+    if (!st && a->backend_arg &&
+        !(st = kvr_cli_parse_name("--backend", a->backend_arg, kvr_backend_from_name, "cuda or ref",
+                                  &v)))
+        a->backend = (enum kvr_backend_kind)v;
+    if (!st && !(st = kvr_cli_parse_name("--comm", a->comm_arg, kvr_comm_kind_from_name,
+                                         "mpi or nccl", &v)))
+        a->comm = (enum kvr_comm_kind)v;
     if (!st) st = parse_int("--reps", a->reps_arg, 1, 100000, &a->reps);
     if (!st) st = parse_int("--tp", a->tp_arg, 1, KVR_MAX_GPUS, &a->tp);
     if (!st) st = parse_int("--warmup", a->warmup_arg, 0, 100000, &a->warmup);
@@ -104,20 +105,14 @@ static enum kvr_status convert(struct exec_args *a)
     if (!st) st = kvr_machine_args_finish(&a->mach);
     a->seed = a->mach.seed;
     a->links = a->mach.machine || a->mach.bw || a->mach.noise || a->mach.n_links;
-    if (!st && a->ring_pass_arg) {
-        if ((v = kvr_ring_pass_from_name(a->ring_pass_arg)) < 0)
-            st = kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv, q or auto",
-                           a->ring_pass_arg);
-        else
-            a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
-    }
-    if (!st && a->kv_forward_arg) {
-        if ((v = kvr_kv_forward_from_name(a->kv_forward_arg)) < 0)
-            st = kvr_error(KVR_ERR_USAGE, "--kv-forward: '%s' is not whole, streamed or direct",
-                           a->kv_forward_arg);
-        else
-            a->kv_forward = (enum kvr_kv_forward)v, a->kv_forward_set = true;
-    }
+    if (!st && a->ring_pass_arg &&
+        !(st = kvr_cli_parse_name("--ring-pass", a->ring_pass_arg, kvr_ring_pass_from_name,
+                                  "kv, q or auto", &v)))
+        a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
+    if (!st && a->kv_forward_arg &&
+        !(st = kvr_cli_parse_name("--kv-forward", a->kv_forward_arg, kvr_kv_forward_from_name,
+                                  "whole, streamed or direct", &v)))
+        a->kv_forward = (enum kvr_kv_forward)v, a->kv_forward_set = true;
     return st;
 }
 
@@ -127,14 +122,7 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     enum kvr_status st;
     if ((st = convert(a))) return st;
     a->tp_set = kvr_opt_given(res, "tp");
-    const char *paths[] = {"--weights", "--db", "--timeline", "--dump-logits", "--dump-kv"};
-    const char *vals[] = {a->weights, a->db, a->timeline, a->dump_logits, a->dump_kv};
-    for (int i = 0; i < 5 && !st; i++)
-        if (vals[i]) st = kvr_path_check(paths[i], vals[i]);
-    for (int o = 2; o < 5 && !st; o++)
-        for (int i = 0; i < 5 && !st; i++)
-            if (i != o) st = kvr_out_check_not_input(paths[o], vals[o], paths[i], vals[i]);
-    if (!st && a->device_arg && a->backend != KVR_BACKEND_CUDA)
+    if (a->device_arg && a->backend != KVR_BACKEND_CUDA)
         st = kvr_error(KVR_ERR_USAGE, "--device picks a CUDA device: not for --backend ref");
     if (!st && (!a->model || (!a->ctx && !a->tokens_path)))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
@@ -182,7 +170,8 @@ static const struct kvr_opt exec_opts[] = {
             .def = KVR_SEED_DEFAULT),
     KVR_OPT("weights", 0, "PATH", OFF(weights),
             "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "
-            "or a folder holding either"),
+            "or a folder holding either",
+            .file = KVR_OPT_FILE_IN),
     KVR_OPT("allow-unused", 0, NULL, OFF(allow_unused),
             "accept checkpoint tensors the model does not use", .def_help = "an error",
             .kind = KVR_OPT_FLAG),
@@ -201,7 +190,8 @@ static const struct kvr_opt exec_opts[] = {
     KVR_OPT("db", 'd', "FILE", OFF(db),
             "where the measurement row is stored; under mpirun also the lookup table\n"
             "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P; with\n--machine; "
-            "with --tp T the rows of that t)"),
+            "with --tp T the rows of that t)",
+            .file = KVR_OPT_FILE_IN),
     KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
             "store the row although this kvr was built from uncommitted changes\n(refused "
             "otherwise: the row names the commit that produced it)",
@@ -224,7 +214,8 @@ static const struct kvr_opt exec_opts[] = {
             "under mpirun: seconds before a rank waiting on a dead peer gives up", .def = "120",
             .unit = "s"),
     KVR_OPT("timeline", 't', "FILE", OFF(timeline),
-            "one more, synchronous run's per-rank events (TSV; a Chrome trace for *.json)"),
+            "one more, synchronous run's per-rank events (TSV; a Chrome trace for *.json)",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("timeline-format", 0, "F", OFF(timeline_format),
             "tsv or chrome (Trace Event Format, for Perfetto)", .def_help = "by the suffix"),
     KVR_OPT("kv-forward", 'F', "MODE", OFF(kv_forward_arg),
@@ -238,8 +229,10 @@ static const struct kvr_opt exec_opts[] = {
     KVR_OPT("ring-pass", 0, "P", OFF(ring_pass_arg),
             "under mpirun, --scheme ring: kv passes the K/V blocks (default), q the\nqueries, "
             "auto the faster for the shape (needs --machine)"),
-    KVR_OPT("dump-logits", 0, "FILE", OFF(dump_logits), "the last rank's logits (float32)"),
-    KVR_OPT("dump-kv", 0, "FILE", OFF(dump_kv), "the last rank's whole KV cache (float32)"),
+    KVR_OPT("dump-logits", 0, "FILE", OFF(dump_logits), "the last rank's logits (float32)",
+            .file = KVR_OPT_FILE_OUT),
+    KVR_OPT("dump-kv", 0, "FILE", OFF(dump_kv), "the last rank's whole KV cache (float32)",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT_COMMON_END(struct exec_args)};
 #undef OFF
 

@@ -30,16 +30,12 @@ struct export_args {
 static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
     struct export_args *a = args;
-    enum kvr_status st;
     (void)res;
     if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
         return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
     if (a->tp_arg && (kvr_parse_u64(a->tp_arg, KVR_MAX_GPUS, &a->tp) || a->tp == 0))
         return kvr_error(KVR_ERR_INPUT, "--tp: '%s' must be 1..%d", a->tp_arg, KVR_MAX_GPUS);
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
-    if ((st = kvr_path_check("--db", a->db)) || (st = kvr_path_check("--out", a->out)) ||
-        (st = kvr_out_check_not_input("--out", a->out, "--db", a->db)))
-        return st;
     if (a->json && !strcmp(a->out, "-"))
         return kvr_error(KVR_ERR_USAGE, "--json prints the summary on stdout: give --out a file");
     if (kvr_export_format_from_name(a->format) < 0)
@@ -50,10 +46,12 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 
 #define OFF(f) offsetof(struct export_args, f)
 static const struct kvr_opt export_opts[] = {
-    KVR_OPT("db", 'd', "FILE", OFF(db), "SQLite database written by kvr search (required)"),
+    KVR_OPT("db", 'd', "FILE", OFF(db), "SQLite database written by kvr search (required)",
+            .file = KVR_OPT_FILE_IN),
     KVR_OPT("format", 'f', "F", OFF(format), "json, csv or c-header", .def = "json"),
     KVR_OPT("out", 'o', "FILE", OFF(out),
-            "output file, - for stdout (required); a symlink's target is written"),
+            "output file, - for stdout (required); a symlink's target is written",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("model", 'm', "M", OFF(model), "only this model name", .def_help = "all"),
     KVR_OPT("machine", 'H', "KEY", OFF(machine), "only this machine key, as stored",
             .def_help = "all"),

@@ -37,12 +37,7 @@ static enum kvr_status check_sim_args(void *args, const struct kvr_opt_result *r
                                                 "applies with --noise only: without noise "
                                                 "every trial is the same")))
         return st;
-    if (a->timeline) st = kvr_path_check("--timeline", a->timeline);
-    if (!st && a->timeline)
-        st = kvr_out_check_not_input("--timeline", a->timeline, "--model", a->model);
-    if (!st && a->timeline)
-        st = kvr_out_check_not_input("--timeline", a->timeline, "--machine", a->mach.machine);
-    if (!st && a->timeline_format && !a->timeline)
+    if (a->timeline_format && !a->timeline)
         st = kvr_error(KVR_ERR_USAGE, "sim: --timeline-format needs --timeline FILE");
     enum kvr_timeline_format fmt;
     if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
@@ -51,7 +46,8 @@ static enum kvr_status check_sim_args(void *args, const struct kvr_opt_result *r
 
 #define OFF(f) offsetof(struct sim_args, f)
 static const struct kvr_opt sim_opts[] = {
-    KVR_OPT("model", 'm', "M", OFF(model), "preset, .ini or config.json", .def = "llama-7b"),
+    KVR_OPT("model", 'm', "M", OFF(model), "preset, .ini or config.json", .def = "llama-7b",
+            .file = KVR_OPT_FILE_NAME),
     KVR_OPT("chunk", 0, "N", OFF(chunk),
             "one GPU: the prefill in sub-chunks of N tokens (kvr exec --chunk)",
             .def_help = "one chunk", .unit = "tokens"),
@@ -78,7 +74,7 @@ static const struct kvr_opt sim_opts[] = {
             "a stage's tokens; reduce-scatter + all-gather, the same bytes)",
             .kind = KVR_OPT_FLAG),
     KVR_OPT("timeline", 't', "FILE", OFF(timeline),
-            "write the events of trial 0 (TSV; Chrome trace for *.json)"),
+            "write the events of trial 0 (TSV; Chrome trace for *.json)", .file = KVR_OPT_FILE_OUT),
     KVR_OPT("kv-forward", 'F', "MODE", OFF(kv_forward),
             "the KV chain's hand-off (kvr): whole (store-and-forward, the\ndefault), streamed "
             "(each piece on as it arrives), direct (each chunk\nto every later rank)"),

@@ -20,7 +20,7 @@ struct kvr_machine_args {
  * `m` of `type`; trials_def is the command's default trial count ("1", "16"). */
 #define KVR_MACHINE_OPTS(type, m, machine_def, trials_def)                                         \
     KVR_OPT("machine", 'H', "H", offsetof(type, m.machine), "preset or .ini profile",              \
-            .def = machine_def),                                                                   \
+            .def = machine_def, .file = KVR_OPT_FILE_NAME),                                        \
         KVR_OPT("bw", 0, "RATE", offsetof(type, m.bw), "every link's bandwidth, e.g. 10GB/s",      \
                 .def_help = "the profile's"),                                                      \
         KVR_OPT("link", 0, "I-J=RATE[,LAT]", offsetof(type, m.links),                              \

@@ -6,6 +6,7 @@
 #include "kvr_opt.h"
 
 #include "kvr_cli.h"
+#include "kvr_out.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -116,6 +117,29 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     return KVR_OK;
 }
 
+static const char *text_of(const struct kvr_opt *o, const void *base)
+{
+    return o->kind == KVR_OPT_TEXT ? *(const char *const *)((const char *)base + o->offset) : NULL;
+}
+
+static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
+{
+    char out[64], in[64];
+    enum kvr_status st = KVR_OK;
+    for (int i = 0; o[i].name && !st; i++)
+        if ((o[i].file == KVR_OPT_FILE_IN || o[i].file == KVR_OPT_FILE_OUT) && text_of(&o[i], base))
+            snprintf(in, sizeof in, "--%s", o[i].name),
+                st = kvr_path_check(in, text_of(&o[i], base));
+    for (int w = 0; o[w].name && !st; w++)
+        for (int i = 0; o[w].file == KVR_OPT_FILE_OUT && o[i].name && !st; i++)
+            if (i != w && o[i].file) {
+                snprintf(out, sizeof out, "--%s", o[w].name),
+                    snprintf(in, sizeof in, "--%s", o[i].name);
+                st = kvr_out_check_not_input(out, text_of(&o[w], base), in, text_of(&o[i], base));
+            }
+    return st;
+}
+
 bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void *args,
                    struct kvr_opt_result *res, enum kvr_status *st)
 {
@@ -123,6 +147,7 @@ bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void 
     if (!res) res = &own;
     *st = kvr_opt_parse(spec, argc, argv, args, res);
     if (!*st && res->help) return kvr_opt_help(spec, stdout), true;
+    if (!*st) *st = check_files(spec->opts, args);
     if (!*st && spec->check) *st = spec->check(args, res);
     return *st != KVR_OK;
 }

@@ -18,6 +18,16 @@ enum kvr_opt_kind {
     KVR_OPT_MULTI /* const char *[max] at offset, int count at count_offset; repeatable */
 };
 
+/* What an option's value names when it names a file. kvr_opt_start checks these before the
+ * command's own check: each one given is a usable path (kvr_path_check; not the NAME ones), and
+ * no OUT one names the file of another (kvr_out_check_not_input), in table order. */
+enum kvr_opt_file {
+    KVR_OPT_NOT_FILE,
+    KVR_OPT_FILE_IN,  /* read, or a database updated in place: no output may replace it */
+    KVR_OPT_FILE_OUT, /* written by the command */
+    KVR_OPT_FILE_NAME /* a preset's name or a file read (--model): no output may replace it */
+};
+
 struct kvr_opt {
     const char *name; /* long name, without "--" */
     char short_name;  /* 0: long only */
@@ -29,6 +39,7 @@ struct kvr_opt {
     size_t offset, count_offset;
     int max;
     const char *def_help; /* the default in words when it is not a value ("all of the profile") */
+    enum kvr_opt_file file;
 };
 
 /* One entry: the long name, the short one (0: none), the argument's name (NULL: a flag's), the
@@ -69,9 +80,10 @@ struct kvr_opt_result {
  * name). Unknown options, missing values and wrong argument counts are KVR_ERR_USAGE. */
 enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **argv, void *base,
                               struct kvr_opt_result *res);
-/* The start of every subcommand: kvr_opt_parse, then on --help the help on stdout, else
- * spec->check. True when the command is done: *st is its status (KVR_OK after the help). res
- * may be NULL when the command needs nothing more from the parse. */
+/* The start of every subcommand: kvr_opt_parse, then on --help the help on stdout, else the
+ * files the options name (kvr_opt.file) and spec->check. True when the command is done: *st is its
+ * status (KVR_OK after the help). res may be NULL when the command needs nothing more from the
+ * parse. */
 bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void *args,
                    struct kvr_opt_result *res, enum kvr_status *st);
 /* Whether the option with that long name was given. */
