@@ -155,7 +155,8 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 #define OFF(f) offsetof(struct exec_args, f)
 static const struct kvr_opt exec_opts[] = {
     KVR_OPT("model", 'm', "M", OFF(model),
-            "preset, INI profile or Hugging Face config.json (required)"),
+            "preset, INI profile or Hugging Face config.json (required)",
+            .file = KVR_OPT_FILE_NAME),
     KVR_OPT("ctx", 'c', "N", OFF(ctx_arg),
             "prompt tokens, k = 1024 (required); under mpirun a list 4k,8k", .unit = "tokens"),
     KVR_OPT("scheme", 's', "S", OFF(scheme_arg),
@@ -177,7 +178,8 @@ static const struct kvr_opt exec_opts[] = {
             .kind = KVR_OPT_FLAG),
     KVR_OPT("tokens", 0, "FILE", OFF(tokens_path),
             "the prompt's token ids instead of seeded ones: one integer a line,\na JSON "
-            "array (.json) or an int32/int64 .npy; --ctx defaults to their count"),
+            "array (.json) or an int32/int64 .npy; --ctx defaults to their count",
+            .file = KVR_OPT_FILE_IN),
     KVR_OPT("device", 0, "D", OFF(device_arg), "CUDA device ordinal",
             .def_help = "0; under mpirun the local rank"),
     KVR_OPT("chunk", 0, "N", OFF(chunk_arg),
@@ -202,7 +204,7 @@ static const struct kvr_opt exec_opts[] = {
     KVR_OPT("machine", 'H', "NAME", OFF(mach.machine),
             "under mpirun: profile whose links are emulated (with --tp: the chains'\nlinks, "
             "stage s to s+1 of each shard)",
-            .def_help = "full speed"),
+            .def_help = "full speed", .file = KVR_OPT_FILE_NAME),
     KVR_OPT("bw", 0, "RATE", OFF(mach.bw), "under mpirun: every emulated link's bandwidth"),
     KVR_OPT("link", 0, "I-J=RATE[,LAT]", OFF(mach.links),
             "under mpirun: one emulated link; repeatable", .kind = KVR_OPT_MULTI,
