@@ -67,13 +67,11 @@ static const struct kvr_opt attn_opts[] = {
     KVR_OPT("heads", 0, "H", OFF(heads), "query heads", .def = "32"),
     KVR_OPT("kv-heads", 0, "G", OFF(kv_heads), "KV heads", .def_help = "H"),
     KVR_OPT("head-dim", 0, "D", OFF(head_dim), "64 or 128", .def = "128"),
-    KVR_OPT("dense", 0, NULL, OFF(dense), "also compute the masked blocks (the paper's TSP)",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("dense", 0, NULL, OFF(dense), "also compute the masked blocks (the paper's TSP)"),
     KVR_OPT("window", 0, "W", OFF(window),
             "sliding window: query i sees key j iff 0 <= i-j < W (0: none)", .def = "0",
             .unit = "tokens"),
-    KVR_OPT("lse", 0, NULL, OFF(lse), "also write each row's log-sum-exp (checked with --check)",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("lse", 0, NULL, OFF(lse), "also write each row's log-sum-exp (checked with --check)"),
     KVR_OPT("variant", 0, "V", OFF(variant),
             "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
             "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
@@ -87,8 +85,7 @@ static const struct kvr_opt attn_opts[] = {
             "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
             "pairs; --check compares them with the plain kernels",
             .def = "0"),
-    KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first"),
     KVR_OPT_COMMON_END(struct attn_args)};
 #undef OFF
 

@@ -167,10 +167,9 @@ static const struct kvr_opt calib_opts[] = {
             "--timeline measures it",
             .def_help = "no cap"),
     KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
-            "store measurements although this kvr was built from uncommitted changes",
-            .kind = KVR_OPT_FLAG),
+            "store measurements although this kvr was built from uncommitted changes"),
     KVR_OPT("points", 0, NULL, OFF(points),
-            "also print every measured point with its prediction and error", .kind = KVR_OPT_FLAG),
+            "also print every measured point with its prediction and error"),
     KVR_OPT_COMMON_END(struct calib)};
 #undef OFF
 

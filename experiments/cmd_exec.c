@@ -174,8 +174,7 @@ static const struct kvr_opt exec_opts[] = {
             "or a folder holding either",
             .file = KVR_OPT_FILE_IN),
     KVR_OPT("allow-unused", 0, NULL, OFF(allow_unused),
-            "accept checkpoint tensors the model does not use", .def_help = "an error",
-            .kind = KVR_OPT_FLAG),
+            "accept checkpoint tensors the model does not use", .def_help = "an error"),
     KVR_OPT("tokens", 0, "FILE", OFF(tokens_path),
             "the prompt's token ids instead of seeded ones: one integer a line,\na JSON "
             "array (.json) or an int32/int64 .npy; --ctx defaults to their count",
@@ -188,7 +187,7 @@ static const struct kvr_opt exec_opts[] = {
             "prompt when it fits the GPU, else the largest multiple of 1024 that does",
             .def = "auto", .unit = "tokens"),
     KVR_OPT("profile", 0, NULL, OFF(profile),
-            "reps more runs, timing every operation (each op's median)", .kind = KVR_OPT_FLAG),
+            "reps more runs, timing every operation (each op's median)"),
     KVR_OPT("db", 'd', "FILE", OFF(db),
             "where the measurement row is stored; under mpirun also the lookup table\n"
             "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P; with\n--machine; "
@@ -196,8 +195,7 @@ static const struct kvr_opt exec_opts[] = {
             .file = KVR_OPT_FILE_IN),
     KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
             "store the row although this kvr was built from uncommitted changes\n(refused "
-            "otherwise: the row names the commit that produced it)",
-            .kind = KVR_OPT_FLAG),
+            "otherwise: the row names the commit that produced it)"),
     KVR_OPT("partition", 'P', "L", OFF(partition),
             "under mpirun: chunks of @PART_SCHEMES@, one per rank (6k,4k,3.5k,2.5k)",
             .def_help = "from --db, else even"),

@@ -60,8 +60,7 @@ static const struct kvr_opt lookup_opts[] = {
             "(closed form + the rows' correction) or bottleneck (hier's\ngreedy at the rows' "
             "bottleneck ratio: within 1% up to p = 64)",
             .def = "linear"),
-    KVR_OPT("clamp", 0, NULL, OFF(clamp), "outside the table, use the nearest end row's fractions",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("clamp", 0, NULL, OFF(clamp), "outside the table, use the nearest end row's fractions"),
     KVR_OPT("method", 'M', "M", OFF(method), "the search method of the rows", .def = "hier"),
     KVR_OPT("scheme", 's', "S", OFF(scheme), "the scheme of the rows: @SEARCHED_SCHEMES@",
             .def = "kvr"),

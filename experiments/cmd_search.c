@@ -60,10 +60,8 @@ static const struct kvr_opt search_opts[] = {
             "best of the block and strided mappings), or auto (every t\nthat divides p and the "
             "model's heads; those that do not fit are said and\nskipped)",
             .def_help = "the plain scheme (t = 1)"),
-    KVR_OPT("sp", 0, NULL, OFF(sp), "with --tp: Megatron's sequence parallelism inside the stages",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT("force", 0, NULL, OFF(force), "search keys already present again and replace them",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("sp", 0, NULL, OFF(sp), "with --tp: Megatron's sequence parallelism inside the stages"),
+    KVR_OPT("force", 0, NULL, OFF(force), "search keys already present again and replace them"),
     KVR_OPT_COMMON_END(struct kvr_search_args)};
 #undef OFF
 

@@ -71,8 +71,7 @@ static const struct kvr_opt sim_opts[] = {
             .def = "block"),
     KVR_OPT("sp", 0, NULL, OFF(sp),
             "with --tp 2 or more: Megatron's sequence parallelism (norms and\nresiduals on 1/T of "
-            "a stage's tokens; reduce-scatter + all-gather, the same bytes)",
-            .kind = KVR_OPT_FLAG),
+            "a stage's tokens; reduce-scatter + all-gather, the same bytes)"),
     KVR_OPT("timeline", 't', "FILE", OFF(timeline),
             "write the events of trial 0 (TSV; Chrome trace for *.json)", .file = KVR_OPT_FILE_OUT),
     KVR_OPT("kv-forward", 'F', "MODE", OFF(kv_forward),
@@ -83,8 +82,7 @@ static const struct kvr_opt sim_opts[] = {
             "of the two for this shape and machine"),
     KVR_OPT("allow-oom", 0, NULL, OFF(allow_oom),
             "print the plan even when it does not fit in GPU memory, exit 0\n(else exit 3 "
-            "with the bytes needed and available per rank)",
-            .kind = KVR_OPT_FLAG),
+            "with the bytes needed and available per rank)"),
     KVR_OPT("timeline-format", 0, "F", OFF(timeline_format),
             "tsv or chrome (Trace Event Format, for Perfetto)", .def_help = "by the suffix"),
     KVR_OPT_COMMON_END(struct sim_args)};

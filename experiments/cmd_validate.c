@@ -79,8 +79,7 @@ static const struct kvr_opt validate_opts[] = {
                 "data/machines/h100-calibrated.ini;\nwith --multi-gpu or --timeline "
                 "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
                 "those GPUs"),
-    KVR_OPT("multi-gpu", 0, NULL, OFF(multi), "validate the multi-rank measurements instead",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("multi-gpu", 0, NULL, OFF(multi), "validate the multi-rank measurements instead"),
     KVR_OPT("out", 'o', "DIR", OFF(out),
             "also draw there validate (predicted against measured, y = x, +-10%),\n"
             "validate_err (error against context), validate_ttft (TTFT against\ncontext, "

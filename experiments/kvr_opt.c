@@ -28,16 +28,19 @@ static void store_defaults(const struct kvr_opt *o, int n, void *base)
 {
     for (int i = 0; i < n; i++) {
         char *at = (char *)base + o[i].offset;
-        if (o[i].kind == KVR_OPT_TEXT) *(const char **)at = o[i].def;
-        if (o[i].kind == KVR_OPT_FLAG) *(bool *)at = false;
-        if (o[i].kind == KVR_OPT_MULTI) *(int *)((char *)base + o[i].count_offset) = 0;
+        if (!o[i].arg)
+            *(bool *)at = false;
+        else if (o[i].kind == KVR_OPT_TEXT)
+            *(const char **)at = o[i].def;
+        else
+            *(int *)((char *)base + o[i].count_offset) = 0;
     }
 }
 
 static enum kvr_status take(const struct kvr_opt *o, void *base, const char *arg)
 {
     char *at = (char *)base + o->offset;
-    if (o->kind == KVR_OPT_FLAG) {
+    if (!o->arg) {
         *(bool *)at = true;
         return KVR_OK;
     }
@@ -58,7 +61,7 @@ static void build(const struct kvr_opt *o, int n, struct option *lo, char *short
     size_t k = 0;
     shorts[k++] = ':'; /* report missing arguments as ':' */
     for (int i = 0; i < n; i++) {
-        int has = o[i].kind == KVR_OPT_FLAG ? no_argument : required_argument;
+        int has = o[i].arg ? required_argument : no_argument;
         lo[i] = (struct option){o[i].name, has, NULL, o[i].short_name ? o[i].short_name : 256 + i};
         if (o[i].short_name) {
             shorts[k++] = o[i].short_name;
@@ -119,7 +122,8 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
 
 static const char *text_of(const struct kvr_opt *o, const void *base)
 {
-    return o->kind == KVR_OPT_TEXT ? *(const char *const *)((const char *)base + o->offset) : NULL;
+    bool text = o->arg && o->kind == KVR_OPT_TEXT;
+    return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
 }
 
 static enum kvr_status check_files(const struct kvr_opt *o, const void *base)

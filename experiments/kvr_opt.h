@@ -12,9 +12,9 @@
 
 #include "kvr_status.h"
 
+/* What an option with an argument stores; one without (arg NULL) is a flag: bool at offset. */
 enum kvr_opt_kind {
     KVR_OPT_TEXT, /* const char * at offset */
-    KVR_OPT_FLAG, /* bool at offset */
     KVR_OPT_MULTI /* const char *[max] at offset, int count at count_offset; repeatable */
 };
 
@@ -31,7 +31,7 @@ enum kvr_opt_file {
 struct kvr_opt {
     const char *name; /* long name, without "--" */
     char short_name;  /* 0: long only */
-    const char *arg;  /* the argument's name in the help ("FILE"); NULL for flags */
+    const char *arg;  /* the argument's name in the help ("FILE"); NULL: a flag */
     const char *def;  /* the default value stored before parsing (NULL: none) */
     const char *unit; /* unit of the value, shown after the default ("tokens"), or NULL */
     const char *help; /* one line; '\n' starts a continuation line */
@@ -97,12 +97,9 @@ void kvr_opt_help(const struct kvr_opt_spec *spec, FILE *out);
 /* The end of every table: the shared --json, --quiet and --help entries (for a struct with
  * bool json, quiet, help), then KVR_OPT_END. */
 #define KVR_OPT_COMMON_END(type)                                                                   \
-    KVR_OPT("json", 'j', NULL, offsetof(type, json), "print JSON instead of a table",              \
-            .kind = KVR_OPT_FLAG),                                                                 \
-        KVR_OPT("quiet", 'q', NULL, offsetof(type, quiet), "no progress bars or notes on stderr",  \
-                .kind = KVR_OPT_FLAG),                                                             \
-        KVR_OPT("help", 'h', NULL, offsetof(type, help), "this help", .kind = KVR_OPT_FLAG),       \
-        KVR_OPT_END
+    KVR_OPT("json", 'j', NULL, offsetof(type, json), "print JSON instead of a table"),             \
+        KVR_OPT("quiet", 'q', NULL, offsetof(type, quiet), "no progress bars or notes on stderr"), \
+        KVR_OPT("help", 'h', NULL, offsetof(type, help), "this help"), KVR_OPT_END
 
 /* Set by --quiet (any command): progress bars and notes stay off. */
 extern bool kvr_opt_quiet;
