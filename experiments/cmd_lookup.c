@@ -12,6 +12,7 @@
 #include "kvr_machine_args.h"
 #include "kvr_opt.h"
 #include "kvr_search.h"
+#include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 
@@ -89,10 +90,7 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args,
                         const struct kvr_plan_filter *f, const struct answer *x)
 {
     kvr_json_object_begin(j);
-    kvr_json_kv_str(j, "model", f->model);
-    kvr_json_kv_str(j, "model_hash", f->model_hash);
-    kvr_json_kv_str(j, "machine", f->machine);
-    kvr_json_kv_str(j, "machine_hash", f->machine_hash);
+    kvr_search_json_definitions(j, f->model, f->model_hash, f->machine, f->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)x->p);
     kvr_json_kv_u64(j, "tp", (uint64_t)x->tp);
     kvr_json_kv_u64(j, "ctx_tokens", x->ctx);
