@@ -142,7 +142,22 @@ static void fit_alpha_beta(const struct result *r, int n, double *alpha, double 
 struct comm_args {
     const char *comm, *max_bytes, *iters;
     bool json, quiet, help;
+    double max_bytes_v; /* converted from the above */
+    uint64_t iters_v;
+    int kind; /* enum kvr_comm_kind */
 };
+
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct comm_args *o = args;
+    (void)res;
+    if (kvr_parse_bytes(o->max_bytes, &o->max_bytes_v) || o->max_bytes_v < 8)
+        return kvr_error(KVR_ERR_USAGE, "--max-bytes: '%s' is not a size of 8 bytes or more",
+                         o->max_bytes);
+    if (kvr_parse_u64(o->iters, 100000, &o->iters_v) || o->iters_v == 0)
+        return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", o->iters);
+    return kvr_cli_parse_name("--comm", o->comm, kvr_comm_kind_from_name, "mpi or nccl", &o->kind);
+}
 
 #define OFF(f) offsetof(struct comm_args, f)
 static const struct kvr_opt comm_opts[] = {
@@ -152,7 +167,8 @@ static const struct kvr_opt comm_opts[] = {
     KVR_OPT_COMMON_END(struct comm_args)};
 #undef OFF
 
-static const struct kvr_opt_spec comm_spec = {.usage = help, .opts = comm_opts};
+static const struct kvr_opt_spec comm_spec = {
+    .usage = help, .opts = comm_opts, .check = check_args};
 
 enum kvr_status kvr_bench_comm(int argc, char **argv)
 {
@@ -160,18 +176,10 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
     enum kvr_status pst;
     if (kvr_opt_start(&comm_spec, argc, argv, &o, NULL, &pst)) return pst;
     const char *comm_name = o.comm;
-    double max_bytes = 64e6;
-    uint64_t iters = 20;
+    double max_bytes = o.max_bytes_v;
+    uint64_t iters = o.iters_v;
     bool json = o.json;
-    if (kvr_parse_bytes(o.max_bytes, &max_bytes) || max_bytes < 8)
-        return kvr_error(KVR_ERR_USAGE, "--max-bytes: '%s' is not a size of 8 bytes or more",
-                         o.max_bytes);
-    if (kvr_parse_u64(o.iters, 100000, &iters) || iters == 0)
-        return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", o.iters);
-    int kind, rank, size;
-    if ((pst = kvr_cli_parse_name("--comm", comm_name, kvr_comm_kind_from_name, "mpi or nccl",
-                                  &kind)))
-        return pst;
+    int kind = o.kind, rank, size;
     if (!kvr_mpi_launched())
         return kvr_error(KVR_ERR_USAGE, "bench comm runs under mpirun -np P (P >= 2)");
     enum kvr_status st = kvr_mpi_init(&rank, &size);
