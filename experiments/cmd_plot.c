@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,9 +45,7 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         return kvr_error(KVR_ERR_USAGE, "plot: --db and --out are required");
     if ((a->db && (st = kvr_path_check("--db", a->db))) || (st = kvr_path_check("--out", a->out)))
         return st;
-    struct stat sb;
-    if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
+    if ((st = kvr_plot_check_out(a->out))) return st;
     if (strcmp(a->name, "all") && !kvr_plot_figure(a->name))
         return kvr_error(KVR_ERR_INPUT, "plot: unknown figure '%s' (see kvr plot --help)", a->name);
     static char scripts[4200], style[4300];
@@ -105,10 +102,9 @@ enum kvr_status kvr_cmd_plot(int argc, char **argv)
     struct kvr_store *store = NULL; /* opened (and so checked) before anything is created */
     if (a.db && (st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
     char data[4096];
-    snprintf(data, sizeof data, "%s/data", a.out);
-    if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0) {
+    if ((st = kvr_plot_data_dir(a.out, data, sizeof data))) {
         kvr_store_close(store);
-        return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", data);
+        return st;
     }
     struct kvr_json j;
     kvr_json_init(&j, stdout);

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kvr_cli.h"
 #include "kvr_opt.h"
@@ -173,14 +171,10 @@ static void print_json(const struct kvr_validate_set *v)
 static enum kvr_status figures(const struct args *a, const struct kvr_validate_set *v)
 {
     char dir[2048];
-    struct stat sb;
-    if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
-    enum kvr_status st = kvr_plot_check_gnuplot(a->gnuplot);
-    if (st) return st;
-    snprintf(dir, sizeof dir, "%s/data", a->out);
-    if (mkdir(dir, 0755) != 0 && access(dir, W_OK) != 0)
-        return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", dir);
+    enum kvr_status st;
+    if ((st = kvr_plot_check_out(a->out)) || (st = kvr_plot_check_gnuplot(a->gnuplot)) ||
+        (st = kvr_plot_data_dir(a->out, dir, sizeof dir)))
+        return st;
     if ((st = kvr_validate_export(dir, v, a->multi ? "multi-GPU" : "single-GPU"))) return st;
     const char *names[] = {"validate", "validate_err", "validate_ttft", "validate_panels"};
     char plots[4200];
