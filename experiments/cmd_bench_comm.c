@@ -213,7 +213,7 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
     else
         free(a), free(b);
     kvr_comm_close(cm);
-    if (st && size > 1) kvr_mpi_abort(kvr_status_exit_code(st));
+    kvr_mpi_abort_failed(st, rank, size);
     kvr_mpi_finalize();
     return st;
 }

@@ -377,12 +377,7 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
         kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
         if ((st = kvr_mpi_init(&rank, &size))) return st;
         st = kvr_exec_ranks_cmd(a, &m, argv_text, rank, size);
-        if (st && size > 1) { /* the others may be waiting for this rank: stop them all */
-            fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st),
-                    kvr_error_message());
-            fflush(stderr);
-            kvr_mpi_abort(kvr_status_exit_code(st));
-        }
+        kvr_mpi_abort_failed(st, rank, size); /* the others may be waiting for this rank */
         kvr_mpi_finalize();
         return st;
     }

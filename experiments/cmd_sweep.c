@@ -164,11 +164,7 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     for (int i = 0; i < a.n_files && !st; i++)
         st = run_file(a.files[i], &a, argv_text, comm, &budget, &failed);
     kvr_comm_close(comm);
-    if (st && size > 1) { /* a peer may be dead or hung: finalizing would wait for it */
-        fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st), kvr_error_message());
-        fflush(stderr);
-        kvr_mpi_abort(kvr_status_exit_code(st));
-    }
+    kvr_mpi_abort_failed(st, rank, size); /* a peer may be dead or hung */
     if (!st && failed)
         st = kvr_error(KVR_ERR_RUNTIME,
                        "some points failed (their errors are in sweep_point.error)");
