@@ -321,6 +321,16 @@ static void print_table(const struct kvr_model *m, const struct exec_args *a,
     printf("first token  %d (logits checksum %.6e)\n", r->first_token, r->logits_checksum);
 }
 
+struct kvr_exec_opts kvr_exec_opts_of(const struct exec_args *a)
+{
+    return (struct kvr_exec_opts){.backend = a->backend,
+                                  .max_ctx = (uint32_t)a->ctx,
+                                  .seed = a->seed,
+                                  .weights = a->weights,
+                                  .allow_unused = a->allow_unused,
+                                  .device = a->device};
+}
+
 /* --chunk: the sub-chunk of one process's prefill (auto: kvr_exec_fit_chunk); --profile and
  * --timeline time one whole chunk and a measurement row (--db) cannot say it ran in sub-chunks,
  * so they refuse them. */
@@ -384,12 +394,7 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
     if ((st = kvr_opt_refuse(&exec_res, ranks_only,
                              "applies to the schemes on ranks: start them with mpirun -np P")))
         return st;
-    struct kvr_exec_opts o = {.backend = a->backend,
-                              .max_ctx = (uint32_t)a->ctx,
-                              .seed = a->seed,
-                              .weights = a->weights,
-                              .allow_unused = a->allow_unused,
-                              .device = a->device};
+    struct kvr_exec_opts o = kvr_exec_opts_of(a);
     if ((st = single_chunk(a, &m, &o))) return st;
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
