@@ -126,21 +126,27 @@ static const char *text_of(const struct kvr_opt *o, const void *base)
     return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
 }
 
+/* "--name" of an entry, for messages. */
+static const char *dashed(const struct kvr_opt *o, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "--%s", o->name);
+    return buf;
+}
+
 static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
 {
     char out[64], in[64];
     enum kvr_status st = KVR_OK;
-    for (int i = 0; o[i].name && !st; i++)
-        if ((o[i].file == KVR_OPT_FILE_IN || o[i].file == KVR_OPT_FILE_OUT) && text_of(&o[i], base))
-            snprintf(in, sizeof in, "--%s", o[i].name),
-                st = kvr_path_check(in, text_of(&o[i], base));
+    for (int i = 0; o[i].name && !st; i++) {
+        bool path = o[i].file == KVR_OPT_FILE_IN || o[i].file == KVR_OPT_FILE_OUT;
+        if (path && text_of(&o[i], base))
+            st = kvr_path_check(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+    }
     for (int w = 0; o[w].name && !st; w++)
         for (int i = 0; o[w].file == KVR_OPT_FILE_OUT && o[i].name && !st; i++)
-            if (i != w && o[i].file) {
-                snprintf(out, sizeof out, "--%s", o[w].name),
-                    snprintf(in, sizeof in, "--%s", o[i].name);
-                st = kvr_out_check_not_input(out, text_of(&o[w], base), in, text_of(&o[i], base));
-            }
+            if (i != w && o[i].file)
+                st = kvr_out_check_not_input(dashed(&o[w], out, sizeof out), text_of(&o[w], base),
+                                             dashed(&o[i], in, sizeof in), text_of(&o[i], base));
     return st;
 }
 
