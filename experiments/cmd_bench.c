@@ -56,7 +56,7 @@ static enum kvr_status bench_sim(bool json)
 struct bench_args {
     bool json, quiet, help;
 };
-static const struct kvr_opt bench_opts[] = {KVR_OPT_COMMON(struct bench_args), KVR_OPT_END};
+static const struct kvr_opt bench_opts[] = {KVR_OPT_COMMON_END(struct bench_args)};
 static const struct kvr_opt_spec bench_spec = {
     .usage = "usage: kvr bench sim|search [paper|scale|table|kvrp] [--json]\n       kvr bench "
              "attention --help\n       kvr bench comm --help\n\nsim: simulator evaluations per "
@@ -75,8 +75,8 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "comm")) return kvr_bench_comm(argc - 1, argv + 1);
     struct bench_args a;
     struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&bench_spec, argc, argv, &a, &res);
-    if (st || a.help) return st ? st : (kvr_opt_help(&bench_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&bench_spec, argc, argv, &a, &res, &st)) return st;
     if (!strcmp(res.args[0], "search")) {
         const char *part = res.n_args == 2 ? res.args[1] : "";
         if (!strcmp(part, "kvrp")) return kvr_bench_search_scale_loo(a.json);

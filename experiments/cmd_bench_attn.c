@@ -10,53 +10,17 @@
 #include "kvr_machine.h"
 #include "kvr_units.h"
 
+static const char usage[] =
+    "usage: kvr bench attention [options]\n\nTimes the attention kernel alone (CUDA "
+    "events, median of the reps) for N queries at\npositions [S, S+N) against keys "
+    "[0, S+N); TFLOP/s counts unmasked pairs only (inside the window when one\nis given).\n";
+
 struct attn_args {
     const char *ctx, *prefix, *heads, *kv_heads, *head_dim, *variant, *reps, *window, *ring;
     bool dense, lse, check, json, quiet, help;
+    struct kvr_attn_bench b; /* converted from the above */
+    uint32_t n_ring;         /* --ring P (0: the prefill kernel) */
 };
-
-#define OFF(f) offsetof(struct attn_args, f)
-static const struct kvr_opt attn_opts[] = {
-    KVR_OPT("ctx", 'c', "N", OFF(ctx), "queries", .def = "16k", .unit = "tokens"),
-    KVR_OPT("prefix", 'p', "S", OFF(prefix), "keys before the first query", .def = "0",
-            .unit = "tokens"),
-    KVR_OPT("heads", 0, "H", OFF(heads), "query heads", .def = "32"),
-    KVR_OPT("kv-heads", 0, "G", OFF(kv_heads), "KV heads", .def_help = "H"),
-    KVR_OPT("head-dim", 0, "D", OFF(head_dim), "64 or 128", .def = "128"),
-    KVR_OPT("dense", 0, NULL, OFF(dense), "also compute the masked blocks (the paper's TSP)",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT("window", 0, "W", OFF(window),
-            "sliding window: query i sees key j iff 0 <= i-j < W (0: none)", .def = "0",
-            .unit = "tokens"),
-    KVR_OPT("lse", 0, NULL, OFF(lse), "also write each row's log-sum-exp (checked with --check)",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT(
-        "variant", 0, "V", OFF(variant),
-        "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
-        "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
-        "Hopper with one warpgroup per block,\n6 warp-specialised TMA kernel (key range "
-        "split when the grid is\nsmall), 7 the same with every key range split in 3, 8 the "
-        "same\nwith 3 consumer warpgroups (head_dim 64 only), 9 and 10: 6 and 8\npersistent (one "
-        "block per SM taking work from a counter)",
-        .def = "0"),
-    KVR_OPT("reps", 'r', "R", OFF(reps), "timed runs, after 3 warm-ups", .def = "20"),
-    KVR_OPT("ring", 0, "P", OFF(ring),
-            "ring attention's kernels instead: every step of P ranks under zig-zag\nsharding "
-            "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
-            "pairs; --check compares them with the plain kernels",
-            .def = "0"),
-    KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT_COMMON(struct attn_args),
-    KVR_OPT_END};
-#undef OFF
-
-static const struct kvr_opt_spec attn_spec = {
-    .usage =
-        "usage: kvr bench attention [options]\n\nTimes the attention kernel alone (CUDA "
-        "events, median of the reps) for N queries at\npositions [S, S+N) against keys "
-        "[0, S+N); TFLOP/s counts unmasked pairs only (inside the window when one\nis given).\n",
-    .opts = attn_opts};
 
 static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max, uint32_t *out)
 {
@@ -68,33 +32,66 @@ static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max,
     return KVR_OK;
 }
 
-static enum kvr_status parse(int argc, char **argv, struct kvr_attn_bench *b, bool *json,
-                             bool *help_, uint32_t *ring)
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
-    struct attn_args a;
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&attn_spec, argc, argv, &a, &res);
-    *help_ = a.help, *json = a.json;
-    if (st || a.help) return st;
-    *b = (struct kvr_attn_bench){.warmup = 3, .dense = a.dense, .check = a.check, .lse = a.lse};
+    struct attn_args *a = args;
+    struct kvr_attn_bench *b = &a->b;
+    enum kvr_status st = KVR_OK;
+    (void)res;
+    *b = (struct kvr_attn_bench){.warmup = 3, .dense = a->dense, .check = a->check, .lse = a->lse};
     uint32_t v = 0;
-    if (!st) st = uint_opt("--ctx", a.ctx, KVR_MAX_CTX, &b->c);
-    if (!st) st = uint_opt("--prefix", a.prefix, KVR_MAX_CTX, &b->s);
-    if (!st) st = uint_opt("--heads", a.heads, 1024, &b->n_heads);
-    if (!st && a.kv_heads) st = uint_opt("--kv-heads", a.kv_heads, 1024, &b->n_kv);
-    if (!st) st = uint_opt("--head-dim", a.head_dim, 1024, &b->head_dim);
-    if (!st) st = uint_opt("--window", a.window, KVR_MAX_CTX, &b->window);
-    if (!st) st = uint_opt("--variant", a.variant, KVR_ATTN_N_VARIANTS, &v), b->mt = (int)v;
-    if (!st) st = uint_opt("--reps", a.reps, 100000, &v), b->reps = (int)v;
-    if (!st) st = uint_opt("--ring", a.ring, KVR_MAX_GPUS, ring);
-    if (!st && *ring && (b->s || b->mt || b->dense || b->lse))
+    a->n_ring = 0;
+    if (!st) st = uint_opt("--ctx", a->ctx, KVR_MAX_CTX, &b->c);
+    if (!st) st = uint_opt("--prefix", a->prefix, KVR_MAX_CTX, &b->s);
+    if (!st) st = uint_opt("--heads", a->heads, 1024, &b->n_heads);
+    if (!st && a->kv_heads) st = uint_opt("--kv-heads", a->kv_heads, 1024, &b->n_kv);
+    if (!st) st = uint_opt("--head-dim", a->head_dim, 1024, &b->head_dim);
+    if (!st) st = uint_opt("--window", a->window, KVR_MAX_CTX, &b->window);
+    if (!st) st = uint_opt("--variant", a->variant, KVR_ATTN_N_VARIANTS, &v), b->mt = (int)v;
+    if (!st) st = uint_opt("--reps", a->reps, 100000, &v), b->reps = (int)v;
+    if (!st) st = uint_opt("--ring", a->ring, KVR_MAX_GPUS, &a->n_ring);
+    if (!st && a->n_ring && (b->s || b->mt || b->dense || b->lse))
         st = kvr_error(KVR_ERR_USAGE,
                        "--ring %u: takes no --prefix, --variant, --dense or --lse (the ring's "
                        "steps run on the default kernel from key 0 and always write the LSE)",
-                       *ring);
+                       a->n_ring);
     if (!b->n_kv) b->n_kv = b->n_heads;
     return st;
 }
+
+#define OFF(f) offsetof(struct attn_args, f)
+static const struct kvr_opt attn_opts[] = {
+    KVR_OPT("ctx", 'c', "N", OFF(ctx), "queries", .def = "16k", .unit = "tokens"),
+    KVR_OPT("prefix", 'p', "S", OFF(prefix), "keys before the first query", .def = "0",
+            .unit = "tokens"),
+    KVR_OPT("heads", 0, "H", OFF(heads), "query heads", .def = "32"),
+    KVR_OPT("kv-heads", 0, "G", OFF(kv_heads), "KV heads", .def_help = "H"),
+    KVR_OPT("head-dim", 0, "D", OFF(head_dim), "64 or 128", .def = "128"),
+    KVR_OPT("dense", 0, NULL, OFF(dense), "also compute the masked blocks (the paper's TSP)"),
+    KVR_OPT("window", 0, "W", OFF(window),
+            "sliding window: query i sees key j iff 0 <= i-j < W (0: none)", .def = "0",
+            .unit = "tokens"),
+    KVR_OPT("lse", 0, NULL, OFF(lse), "also write each row's log-sum-exp (checked with --check)"),
+    KVR_OPT("variant", 0, "V", OFF(variant),
+            "0 default, 1-2 mma.sync kernel with 1 or 2 row tiles per warp,\n3 Hopper wgmma "
+            "kernel, 4 the same with V's strides swapped (wrong\non purpose: a layout check), 5 "
+            "Hopper with one warpgroup per block,\n6 warp-specialised TMA kernel (key range "
+            "split when the grid is\nsmall), 7 the same with every key range split in 3, 8 the "
+            "same\nwith 3 consumer warpgroups (head_dim 64 only), 9 and 10: 6 and 8\npersistent "
+            "(one block per SM taking work from a counter)",
+            .def = "0"),
+    KVR_OPT("reps", 'r', "R", OFF(reps), "timed runs, after 3 warm-ups", .def = "20"),
+    KVR_OPT("ring", 0, "P", OFF(ring),
+            "ring attention's kernels instead: every step of P ranks under zig-zag\nsharding "
+            "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
+            "pairs; --check compares them with the plain kernels",
+            .def = "0"),
+    KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first"),
+    KVR_OPT_COMMON_END(struct attn_args)};
+#undef OFF
+
+static const struct kvr_opt_spec attn_spec = {
+    .usage = usage, .opts = attn_opts, .check = check_args};
 
 static const char *ring_kinds[3] = {"diagonal", "earlier", "later"};
 
@@ -181,12 +178,12 @@ static enum kvr_status bench_ring(struct kvr_attn_bench *b, int p, bool json)
 
 enum kvr_status kvr_bench_attention(int argc, char **argv)
 {
-    struct kvr_attn_bench b;
-    bool json = false, want_help = false;
-    uint32_t ring = 0;
-    enum kvr_status st = parse(argc, argv, &b, &json, &want_help, &ring);
-    if (st || want_help) return st ? st : (kvr_opt_help(&attn_spec, stdout), KVR_OK);
-    if (ring) return bench_ring(&b, (int)ring, json);
+    struct attn_args a;
+    enum kvr_status st;
+    if (kvr_opt_start(&attn_spec, argc, argv, &a, NULL, &st)) return st;
+    struct kvr_attn_bench b = a.b;
+    bool json = a.json;
+    if (a.n_ring) return bench_ring(&b, (int)a.n_ring, json);
     if ((st = kvr_exec_bench_attention(&b))) return st;
     if (json) {
         struct kvr_json j;

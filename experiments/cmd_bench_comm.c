@@ -142,35 +142,44 @@ static void fit_alpha_beta(const struct result *r, int n, double *alpha, double 
 struct comm_args {
     const char *comm, *max_bytes, *iters;
     bool json, quiet, help;
+    double max_bytes_v; /* converted from the above */
+    uint64_t iters_v;
+    int kind; /* enum kvr_comm_kind */
 };
+
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct comm_args *o = args;
+    (void)res;
+    if (kvr_parse_bytes(o->max_bytes, &o->max_bytes_v) || o->max_bytes_v < 8)
+        return kvr_error(KVR_ERR_USAGE, "--max-bytes: '%s' is not a size of 8 bytes or more",
+                         o->max_bytes);
+    if (kvr_parse_u64(o->iters, 100000, &o->iters_v) || o->iters_v == 0)
+        return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", o->iters);
+    return kvr_cli_parse_name("--comm", o->comm, kvr_comm_kind_from_name, "mpi or nccl", &o->kind);
+}
 
 #define OFF(f) offsetof(struct comm_args, f)
 static const struct kvr_opt comm_opts[] = {
     KVR_OPT("comm", 0, "C", OFF(comm), "mpi (host-staged) or nccl", .def = "mpi"),
     KVR_OPT("max-bytes", 0, "B", OFF(max_bytes), "largest message", .def = "64MB"),
     KVR_OPT("iters", 0, "N", OFF(iters), "timed iterations per size (5 above 16 MiB)", .def = "20"),
-    KVR_OPT_COMMON(struct comm_args), KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct comm_args)};
 #undef OFF
 
-static const struct kvr_opt_spec comm_spec = {.usage = help, .opts = comm_opts};
+static const struct kvr_opt_spec comm_spec = {
+    .usage = help, .opts = comm_opts, .check = check_args};
 
 enum kvr_status kvr_bench_comm(int argc, char **argv)
 {
     struct comm_args o;
-    struct kvr_opt_result res;
-    enum kvr_status pst = kvr_opt_parse(&comm_spec, argc, argv, &o, &res);
-    if (pst || o.help) return pst ? pst : (kvr_opt_help(&comm_spec, stdout), KVR_OK);
+    enum kvr_status pst;
+    if (kvr_opt_start(&comm_spec, argc, argv, &o, NULL, &pst)) return pst;
     const char *comm_name = o.comm;
-    double max_bytes = 64e6;
-    uint64_t iters = 20;
+    double max_bytes = o.max_bytes_v;
+    uint64_t iters = o.iters_v;
     bool json = o.json;
-    if (kvr_parse_bytes(o.max_bytes, &max_bytes) || max_bytes < 8)
-        return kvr_error(KVR_ERR_USAGE, "--max-bytes: '%s' is not a size of 8 bytes or more",
-                         o.max_bytes);
-    if (kvr_parse_u64(o.iters, 100000, &iters) || iters == 0)
-        return kvr_error(KVR_ERR_USAGE, "--iters: '%s' is not a count in [1, 100000]", o.iters);
-    int kind = kvr_comm_kind_from_name(comm_name), rank, size;
-    if (kind < 0) return kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", comm_name);
+    int kind = o.kind, rank, size;
     if (!kvr_mpi_launched())
         return kvr_error(KVR_ERR_USAGE, "bench comm runs under mpirun -np P (P >= 2)");
     enum kvr_status st = kvr_mpi_init(&rank, &size);
@@ -204,7 +213,7 @@ enum kvr_status kvr_bench_comm(int argc, char **argv)
     else
         free(a), free(b);
     kvr_comm_close(cm);
-    if (st && size > 1) kvr_mpi_abort(kvr_status_exit_code(st));
+    kvr_mpi_abort_failed(st, rank, size);
     kvr_mpi_finalize();
     return st;
 }

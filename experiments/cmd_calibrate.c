@@ -85,23 +85,16 @@ static void report(const struct calib *c, const struct kvr_machine *h,
     kvr_json_end(&j);
 }
 
-/* Every path named, and no output over an input; --db only stores what is timed now. */
+/* --db only stores what is timed now; --save and --out are two files (the table's file roles
+ * keep every output off the inputs). */
 static enum kvr_status check_paths(const struct calib *c)
 {
-    enum kvr_status st = KVR_OK;
     if (c->from && c->db)
         return kvr_error(KVR_ERR_USAGE, "--db: stores the measurements timed now; with --from "
                                         "nothing is measured (import them with kvr exec)");
-    const char *names[] = {"--from", "--save", "--db", "--out", "--base"};
-    const char *paths[] = {c->from, c->save, c->db, c->out, c->base};
-    for (int i = 0; i < 4 && !st; i++)
-        if (paths[i]) st = kvr_path_check(names[i], paths[i]);
-    for (int o = 1; o < 4 && !st; o++)
-        for (int i = 0; i < 5 && !st; i++)
-            if (i != o) st = kvr_out_check_not_input(names[o], paths[o], names[i], paths[i]);
-    if (!st && c->save && c->out && !strcmp(c->save, c->out))
-        st = kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
-    return st;
+    if (c->save && c->out && !strcmp(c->save, c->out))
+        return kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
+    return KVR_OK;
 }
 
 /* --name becomes an INI value: 1..63 printable characters, no comment character, no blanks
@@ -119,6 +112,26 @@ static enum kvr_status check_name(const char *name)
                           name);
 }
 
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct calib *c = args;
+    enum kvr_status st;
+    static const char *const timing_only[] = {"backend", "models", "attn-shapes", NULL};
+    if (c->from &&
+        (st = kvr_opt_refuse(res, timing_only, "times operations: with --from nothing is timed")))
+        return st;
+    int backend;
+    if ((st = kvr_cli_parse_name("--backend", c->backend, kvr_backend_from_name, "cuda or ref",
+                                 &backend)))
+        return st;
+    static const char *const cuda_only[] = {"attn-shapes", NULL};
+    if (strcmp(c->backend, "cuda") &&
+        (st = kvr_opt_refuse(res, cuda_only, "times the cuda attention kernel")))
+        return st;
+    if ((st = check_paths(c))) return st;
+    return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
+}
+
 #define OFF(f) offsetof(struct calib, f)
 static const struct kvr_opt calib_opts[] = {
     KVR_OPT("backend", 'b', "B", OFF(backend), "cuda or ref", .def = "cuda"),
@@ -128,13 +141,17 @@ static const struct kvr_opt calib_opts[] = {
     KVR_OPT("check-ctx", 0, "L", OFF(check_ctx), "held-out contexts", .def = "2k,8k,32k",
             .unit = "tokens"),
     KVR_OPT("base", 0, "NAME", OFF(base), "profile whose GPU and links start the fit",
-            .def = "h100-nvlink"),
+            .def = "h100-nvlink", .file = KVR_OPT_FILE_NAME),
     KVR_OPT("from", 0, "CSV", OFF(from),
-            "fit on these measurements instead of timing (model,ctx,op,time_s)"),
-    KVR_OPT("save", 0, "CSV", OFF(save), "write the measurements (what --from reads)"),
+            "fit on these measurements instead of timing (model,ctx,op,time_s)",
+            .file = KVR_OPT_FILE_IN),
+    KVR_OPT("save", 0, "CSV", OFF(save), "write the measurements (what --from reads)",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("db", 'd', "FILE", OFF(db),
-            "also store each TTFT timed now as a measurement row (for kvr validate)"),
-    KVR_OPT("out", 'o', "FILE", OFF(out), "write the calibrated profile (INI, with provenance)"),
+            "also store each TTFT timed now as a measurement row (for kvr validate)",
+            .file = KVR_OPT_FILE_OUT),
+    KVR_OPT("out", 'o', "FILE", OFF(out), "write the calibrated profile (INI, with provenance)",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("name", 0, "NAME", OFF(name), "the profile's name",
             .def_help = "the base's + \"-calibrated\""),
     KVR_OPT("attn-shapes", 0, "L", OFF(attn_shapes),
@@ -150,41 +167,20 @@ static const struct kvr_opt calib_opts[] = {
             "--timeline measures it",
             .def_help = "no cap"),
     KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
-            "store measurements although this kvr was built from uncommitted changes",
-            .kind = KVR_OPT_FLAG),
+            "store measurements although this kvr was built from uncommitted changes"),
     KVR_OPT("points", 0, NULL, OFF(points),
-            "also print every measured point with its prediction and error", .kind = KVR_OPT_FLAG),
-    KVR_OPT_COMMON(struct calib),
-    KVR_OPT_END};
+            "also print every measured point with its prediction and error"),
+    KVR_OPT_COMMON_END(struct calib)};
 #undef OFF
 
-static const struct kvr_opt_spec calib_spec = {.usage = usage, .opts = calib_opts};
-
-static enum kvr_status parse(int argc, char **argv, struct calib *c)
-{
-    *c = (struct calib){0};
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&calib_spec, argc, argv, c, &res);
-    if (st || c->help) return st;
-    static const char *const timing_only[] = {"backend", "models", "attn-shapes", NULL};
-    if (c->from && (st = kvr_opt_refuse(&calib_spec, &res, timing_only,
-                                        "times operations: with --from nothing is timed")))
-        return st;
-    if (kvr_backend_from_name(c->backend) < 0)
-        return kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", c->backend);
-    static const char *const cuda_only[] = {"attn-shapes", NULL};
-    if (strcmp(c->backend, "cuda") &&
-        (st = kvr_opt_refuse(&calib_spec, &res, cuda_only, "times the cuda attention kernel")))
-        return st;
-    if ((st = check_paths(c))) return st;
-    return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
-}
+static const struct kvr_opt_spec calib_spec = {
+    .usage = usage, .opts = calib_opts, .check = check_args};
 
 enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
 {
-    struct calib c;
-    enum kvr_status st = parse(argc, argv, &c);
-    if (st || c.help) return st ? st : (kvr_opt_help(&calib_spec, stdout), KVR_OK);
+    struct calib c = {0};
+    enum kvr_status st;
+    if (kvr_opt_start(&calib_spec, argc, argv, &c, NULL, &st)) return st;
     uint64_t *fit_ctx = NULL, *check_ctx = NULL, all[64];
     size_t n_fit = 0, n_check = 0;
     static struct kvr_machine h;

@@ -15,97 +15,16 @@
 #include "kvr_out.h"
 #include "kvr_units.h"
 
-#define OFF(f) offsetof(struct exec_args, f)
-static const struct kvr_opt exec_opts[] = {
-    KVR_OPT("model", 'm', "M", OFF(model),
-            "preset, INI profile or Hugging Face config.json (required)"),
-    KVR_OPT("ctx", 'c', "N", OFF(ctx_arg),
-            "prompt tokens, k = 1024 (required); under mpirun a list 4k,8k", .unit = "tokens"),
-    KVR_OPT("scheme", 's', "S", OFF(scheme_arg),
-            "single, or under mpirun: @EXEC_SCHEMES@, tp\n('kvr help schemes' says what each "
-            "is); under mpirun a list kvr,tsp:\nevery (ctx, scheme) pair runs in turn",
-            .def = "single"),
-    KVR_OPT("backend", 'b', "B", OFF(backend_arg), "cuda or ref",
-            .def_help = "cuda when built with CUDA, else ref"),
-    KVR_OPT("reps", 'r', "R", OFF(reps_arg), "timed runs", .def = "5"),
-    KVR_OPT("warmup", 'w', "W", OFF(warmup_arg), "untimed runs first", .def = "2"),
-    KVR_OPT("seed", 0, "S", OFF(mach.seed_arg), "seed of the random weights, tokens and link noise",
-            .def = KVR_SEED_DEFAULT),
-    KVR_OPT("weights", 0, "PATH", OFF(weights),
-            "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "
-            "or a folder holding either"),
-    KVR_OPT("allow-unused", 0, NULL, OFF(allow_unused),
-            "accept checkpoint tensors the model does not use", .def_help = "an error",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT("tokens", 0, "FILE", OFF(tokens_path),
-            "the prompt's token ids instead of seeded ones: one integer a line,\na JSON "
-            "array (.json) or an int32/int64 .npy; --ctx defaults to their count"),
-    KVR_OPT("device", 0, "D", OFF(device_arg), "CUDA device ordinal",
-            .def_help = "0; under mpirun the local rank"),
-    KVR_OPT("chunk", 0, "N", OFF(chunk_arg),
-            "one process: prefill in sub-chunks of N tokens (each after the cache of\nthe ones "
-            "before: the same logits, one sub-chunk's activations held); auto:\nthe whole "
-            "prompt when it fits the GPU, else the largest multiple of 1024 that does",
-            .def = "auto", .unit = "tokens"),
-    KVR_OPT("profile", 0, NULL, OFF(profile),
-            "reps more runs, timing every operation (each op's median)", .kind = KVR_OPT_FLAG),
-    KVR_OPT("db", 'd', "FILE", OFF(db),
-            "where the measurement row is stored; under mpirun also the lookup table\n"
-            "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P; with\n--machine; "
-            "with --tp T the rows of that t)"),
-    KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
-            "store the row although this kvr was built from uncommitted changes\n(refused "
-            "otherwise: the row names the commit that produced it)",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT("partition", 'P', "L", OFF(partition),
-            "under mpirun: chunks of @PART_SCHEMES@, one per rank (6k,4k,3.5k,2.5k)",
-            .def_help = "from --db, else even"),
-    KVR_OPT("machine", 'H', "NAME", OFF(mach.machine),
-            "under mpirun: profile whose links are emulated (with --tp: the chains'\nlinks, "
-            "stage s to s+1 of each shard)",
-            .def_help = "full speed"),
-    KVR_OPT("bw", 0, "RATE", OFF(mach.bw), "under mpirun: every emulated link's bandwidth"),
-    KVR_OPT("link", 0, "I-J=RATE[,LAT]", OFF(mach.links),
-            "under mpirun: one emulated link; repeatable", .kind = KVR_OPT_MULTI,
-            .count_offset = OFF(mach.n_links), .max = KVR_MAX_GPUS * 2),
-    KVR_OPT("noise", 0, "SPEC", OFF(mach.noise), "under mpirun: emulated background traffic"),
-    KVR_OPT("comm", 0, "C", OFF(comm_arg),
-            "under mpirun: mpi (host-staged, any backend) or nccl (cuda)", .def = "mpi"),
-    KVR_OPT("timeout", 0, "S", OFF(timeout_arg),
-            "under mpirun: seconds before a rank waiting on a dead peer gives up", .def = "120",
-            .unit = "s"),
-    KVR_OPT("timeline", 't', "FILE", OFF(timeline),
-            "one more, synchronous run's per-rank events (TSV; a Chrome trace for *.json)"),
-    KVR_OPT("timeline-format", 0, "F", OFF(timeline_format),
-            "tsv or chrome (Trace Event Format, for Perfetto)", .def_help = "by the suffix"),
-    KVR_OPT("kv-forward", 'F', "MODE", OFF(kv_forward_arg),
-            "under mpirun, kvr: the chain's hand-off, whole, streamed or direct",
-            .def_help = "the table row's mode with --db, else whole"),
-    KVR_OPT("tp", 0, "T", OFF(tp_arg),
-            "under mpirun: hybrid layout, each of the P/T stages a Megatron\ntensor-parallel "
-            "group of T ranks (ranks sT..sT+T-1; the scheme runs\nbetween the stages shard by "
-            "shard); --scheme tp is T = P",
-            .def = "1"),
-    KVR_OPT("ring-pass", 0, "P", OFF(ring_pass_arg),
-            "under mpirun, --scheme ring: kv passes the K/V blocks (default), q the\nqueries, "
-            "auto the faster for the shape (needs --machine)"),
-    KVR_OPT("dump-logits", 0, "FILE", OFF(dump_logits), "the last rank's logits (float32)"),
-    KVR_OPT("dump-kv", 0, "FILE", OFF(dump_kv), "the last rank's whole KV cache (float32)"),
-    KVR_OPT_COMMON(struct exec_args),
-    KVR_OPT_END};
-#undef OFF
-
-static const struct kvr_opt_spec exec_spec = {
-    .usage = "usage: kvr exec --model M --ctx N [--scheme S] [--backend cuda|ref] [options]\n"
-             "       mpirun -np P kvr exec --model M --ctx N[,N..] --scheme S[,S..] [options]\n"
-             "\nRuns a real prefill of N seeded tokens and reports its TTFT (median, min and "
-             "max over\nthe reps; CUDA events on the cuda backend), tokens/s, TFLOP/s and MFU "
-             "(model FLOPs,\ncausal pairs only), peak device memory, the first token and a "
-             "checksum of the last\ntoken's logits. Under mpirun each rank holds the full "
-             "weights and runs its chunk; TTFT\nis the time from a common barrier until the "
-             "last rank has the first token. The\noptions marked 'under mpirun' are refused in "
-             "one process.\n",
-    .opts = exec_opts};
+static const char usage[] =
+    "usage: kvr exec --model M --ctx N [--scheme S] [--backend cuda|ref] [options]\n"
+    "       mpirun -np P kvr exec --model M --ctx N[,N..] --scheme S[,S..] [options]\n"
+    "\nRuns a real prefill of N seeded tokens and reports its TTFT (median, min and "
+    "max over\nthe reps; CUDA events on the cuda backend), tokens/s, TFLOP/s and MFU "
+    "(model FLOPs,\ncausal pairs only), peak device memory, the first token and a "
+    "checksum of the last\ntoken's logits. Under mpirun each rank holds the full "
+    "weights and runs its chunk; TTFT\nis the time from a common barrier until the "
+    "last rank has the first token. The\noptions marked 'under mpirun' are refused in "
+    "one process.\n";
 
 /* What one process cannot honour: the plan on ranks and everything about it. */
 static const char *const ranks_only[] = {"partition", "machine", "bw", "link", "noise",
@@ -169,12 +88,13 @@ static enum kvr_status convert(struct exec_args *a)
     int v;
     if (a->ctx_arg) st = parse_ctxs(a, a->ctx_arg);
     if (!st && a->scheme_arg) st = parse_schemes(a, a->scheme_arg);
-    if (!st && a->backend_arg && (v = kvr_backend_from_name(a->backend_arg)) < 0)
-        st = kvr_error(KVR_ERR_USAGE, "--backend: '%s' is not cuda or ref", a->backend_arg);
-    if (!st && a->backend_arg) a->backend = (enum kvr_backend_kind)v;
-    if (!st && (v = kvr_comm_kind_from_name(a->comm_arg)) < 0)
-        st = kvr_error(KVR_ERR_USAGE, "--comm: '%s' is not mpi or nccl", a->comm_arg);
-    if (!st) a->comm = (enum kvr_comm_kind)v;
+    if (!st && a->backend_arg &&
+        !(st = kvr_cli_parse_name("--backend", a->backend_arg, kvr_backend_from_name, "cuda or ref",
+                                  &v)))
+        a->backend = (enum kvr_backend_kind)v;
+    if (!st && !(st = kvr_cli_parse_name("--comm", a->comm_arg, kvr_comm_kind_from_name,
+                                         "mpi or nccl", &v)))
+        a->comm = (enum kvr_comm_kind)v;
     if (!st) st = parse_int("--reps", a->reps_arg, 1, 100000, &a->reps);
     if (!st) st = parse_int("--tp", a->tp_arg, 1, KVR_MAX_GPUS, &a->tp);
     if (!st) st = parse_int("--warmup", a->warmup_arg, 0, 100000, &a->warmup);
@@ -185,39 +105,24 @@ static enum kvr_status convert(struct exec_args *a)
     if (!st) st = kvr_machine_args_finish(&a->mach);
     a->seed = a->mach.seed;
     a->links = a->mach.machine || a->mach.bw || a->mach.noise || a->mach.n_links;
-    if (!st && a->ring_pass_arg) {
-        if ((v = kvr_ring_pass_from_name(a->ring_pass_arg)) < 0)
-            st = kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv, q or auto",
-                           a->ring_pass_arg);
-        else
-            a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
-    }
-    if (!st && a->kv_forward_arg) {
-        if ((v = kvr_kv_forward_from_name(a->kv_forward_arg)) < 0)
-            st = kvr_error(KVR_ERR_USAGE, "--kv-forward: '%s' is not whole, streamed or direct",
-                           a->kv_forward_arg);
-        else
-            a->kv_forward = (enum kvr_kv_forward)v, a->kv_forward_set = true;
-    }
+    if (!st && a->ring_pass_arg &&
+        !(st = kvr_cli_parse_name("--ring-pass", a->ring_pass_arg, kvr_ring_pass_from_name,
+                                  "kv, q or auto", &v)))
+        a->ring_pass = (enum kvr_ring_pass)v, a->ring_pass_set = true;
+    if (!st && a->kv_forward_arg &&
+        !(st = kvr_cli_parse_name("--kv-forward", a->kv_forward_arg, kvr_kv_forward_from_name,
+                                  "whole, streamed or direct", &v)))
+        a->kv_forward = (enum kvr_kv_forward)v, a->kv_forward_set = true;
     return st;
 }
 
-static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
-    *a = (struct exec_args){.backend = KVR_HAVE_CUDA ? KVR_BACKEND_CUDA : KVR_BACKEND_REF};
-    a->mach.trials = 1;
-    enum kvr_status st = kvr_opt_parse(&exec_spec, argc, argv, a, &exec_res);
-    if (st || a->help) return st;
+    struct exec_args *a = args;
+    enum kvr_status st;
     if ((st = convert(a))) return st;
-    a->tp_set = kvr_opt_given(&exec_spec, &exec_res, "tp");
-    const char *paths[] = {"--weights", "--db", "--timeline", "--dump-logits", "--dump-kv"};
-    const char *vals[] = {a->weights, a->db, a->timeline, a->dump_logits, a->dump_kv};
-    for (int i = 0; i < 5 && !st; i++)
-        if (vals[i]) st = kvr_path_check(paths[i], vals[i]);
-    for (int o = 2; o < 5 && !st; o++)
-        for (int i = 0; i < 5 && !st; i++)
-            if (i != o) st = kvr_out_check_not_input(paths[o], vals[o], paths[i], vals[i]);
-    if (!st && a->device_arg && a->backend != KVR_BACKEND_CUDA)
+    a->tp_set = kvr_opt_given(res, "tp");
+    if (a->device_arg && a->backend != KVR_BACKEND_CUDA)
         st = kvr_error(KVR_ERR_USAGE, "--device picks a CUDA device: not for --backend ref");
     if (!st && (!a->model || (!a->ctx && !a->tokens_path)))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
@@ -233,7 +138,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     enum kvr_timeline_format fmt;
     if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
-    if (!st && !a->help && a->db) st = kvr_measure_check_clean(a->allow_dirty);
+    if (!st && a->db) st = kvr_measure_check_clean(a->allow_dirty);
     bool ring = false;
     for (int i = 0; i < a->n_schemes; i++) ring |= a->schemes[i] == KVR_SCHEME_RING;
     if (!st && a->ring_pass_set && !ring)
@@ -241,11 +146,98 @@ static enum kvr_status parse_args(int argc, char **argv, struct exec_args *a)
     bool chain = false;
     for (int i = 0; i < a->n_schemes; i++)
         chain |= (kvr_scheme_get(a->schemes[i])->options & KVR_SO_FORWARD) != 0;
-    if (!st && !a->help && a->kv_forward_set && !chain)
+    if (!st && a->kv_forward_set && !chain)
         st = kvr_error(KVR_ERR_USAGE, "--kv-forward %s: no scheme in --scheme has a KV chain (kvr)",
                        kvr_kv_forward_name(a->kv_forward));
     return st;
 }
+
+#define OFF(f) offsetof(struct exec_args, f)
+static const struct kvr_opt exec_opts[] = {
+    KVR_OPT("model", 'm', "M", OFF(model),
+            "preset, INI profile or Hugging Face config.json (required)",
+            .file = KVR_OPT_FILE_NAME),
+    KVR_OPT("ctx", 'c', "N", OFF(ctx_arg),
+            "prompt tokens, k = 1024 (required); under mpirun a list 4k,8k", .unit = "tokens"),
+    KVR_OPT("scheme", 's', "S", OFF(scheme_arg),
+            "single, or under mpirun: @EXEC_SCHEMES@, tp\n('kvr help schemes' says what each "
+            "is); under mpirun a list kvr,tsp:\nevery (ctx, scheme) pair runs in turn",
+            .def = "single"),
+    KVR_OPT("backend", 'b', "B", OFF(backend_arg), "cuda or ref",
+            .def_help = "cuda when built with CUDA, else ref"),
+    KVR_OPT("reps", 'r', "R", OFF(reps_arg), "timed runs", .def = "5"),
+    KVR_OPT("warmup", 'w', "W", OFF(warmup_arg), "untimed runs first", .def = "2"),
+    KVR_OPT("seed", 0, "S", OFF(mach.seed_arg), "seed of the random weights, tokens and link noise",
+            .def = KVR_SEED_DEFAULT),
+    KVR_OPT("weights", 0, "PATH", OFF(weights),
+            "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "
+            "or a folder holding either",
+            .file = KVR_OPT_FILE_IN),
+    KVR_OPT("allow-unused", 0, NULL, OFF(allow_unused),
+            "accept checkpoint tensors the model does not use", .def_help = "an error"),
+    KVR_OPT("tokens", 0, "FILE", OFF(tokens_path),
+            "the prompt's token ids instead of seeded ones: one integer a line,\na JSON "
+            "array (.json) or an int32/int64 .npy; --ctx defaults to their count",
+            .file = KVR_OPT_FILE_IN),
+    KVR_OPT("device", 0, "D", OFF(device_arg), "CUDA device ordinal",
+            .def_help = "0; under mpirun the local rank"),
+    KVR_OPT("chunk", 0, "N", OFF(chunk_arg),
+            "one process: prefill in sub-chunks of N tokens (each after the cache of\nthe ones "
+            "before: the same logits, one sub-chunk's activations held); auto:\nthe whole "
+            "prompt when it fits the GPU, else the largest multiple of 1024 that does",
+            .def = "auto", .unit = "tokens"),
+    KVR_OPT("profile", 0, NULL, OFF(profile),
+            "reps more runs, timing every operation (each op's median)"),
+    KVR_OPT("db", 'd', "FILE", OFF(db),
+            "where the measurement row is stored; under mpirun also the lookup table\n"
+            "for kvr's partition (exact row: KVR-S, else interpolated: KVR-P; with\n--machine; "
+            "with --tp T the rows of that t)",
+            .file = KVR_OPT_FILE_IN),
+    KVR_OPT("allow-dirty", 0, NULL, OFF(allow_dirty),
+            "store the row although this kvr was built from uncommitted changes\n(refused "
+            "otherwise: the row names the commit that produced it)"),
+    KVR_OPT("partition", 'P', "L", OFF(partition),
+            "under mpirun: chunks of @PART_SCHEMES@, one per rank (6k,4k,3.5k,2.5k)",
+            .def_help = "from --db, else even"),
+    KVR_OPT("machine", 'H', "NAME", OFF(mach.machine),
+            "under mpirun: profile whose links are emulated (with --tp: the chains'\nlinks, "
+            "stage s to s+1 of each shard)",
+            .def_help = "full speed", .file = KVR_OPT_FILE_NAME),
+    KVR_OPT("bw", 0, "RATE", OFF(mach.bw), "under mpirun: every emulated link's bandwidth"),
+    KVR_OPT("link", 0, "I-J=RATE[,LAT]", OFF(mach.links),
+            "under mpirun: one emulated link; repeatable", .kind = KVR_OPT_MULTI,
+            .count_offset = OFF(mach.n_links), .max = KVR_MAX_GPUS * 2),
+    KVR_OPT("noise", 0, "SPEC", OFF(mach.noise), "under mpirun: emulated background traffic"),
+    KVR_OPT("comm", 0, "C", OFF(comm_arg),
+            "under mpirun: mpi (host-staged, any backend) or nccl (cuda)", .def = "mpi"),
+    KVR_OPT("timeout", 0, "S", OFF(timeout_arg),
+            "under mpirun: seconds before a rank waiting on a dead peer gives up", .def = "120",
+            .unit = "s"),
+    KVR_OPT("timeline", 't', "FILE", OFF(timeline),
+            "one more, synchronous run's per-rank events (TSV; a Chrome trace for *.json)",
+            .file = KVR_OPT_FILE_OUT),
+    KVR_OPT("timeline-format", 0, "F", OFF(timeline_format),
+            "tsv or chrome (Trace Event Format, for Perfetto)", .def_help = "by the suffix"),
+    KVR_OPT("kv-forward", 'F', "MODE", OFF(kv_forward_arg),
+            "under mpirun, kvr: the chain's hand-off, whole, streamed or direct",
+            .def_help = "the table row's mode with --db, else whole"),
+    KVR_OPT("tp", 0, "T", OFF(tp_arg),
+            "under mpirun: hybrid layout, each of the P/T stages a Megatron\ntensor-parallel "
+            "group of T ranks (ranks sT..sT+T-1; the scheme runs\nbetween the stages shard by "
+            "shard); --scheme tp is T = P",
+            .def = "1"),
+    KVR_OPT("ring-pass", 0, "P", OFF(ring_pass_arg),
+            "under mpirun, --scheme ring: kv passes the K/V blocks (default), q the\nqueries, "
+            "auto the faster for the shape (needs --machine)"),
+    KVR_OPT("dump-logits", 0, "FILE", OFF(dump_logits), "the last rank's logits (float32)",
+            .file = KVR_OPT_FILE_OUT),
+    KVR_OPT("dump-kv", 0, "FILE", OFF(dump_kv), "the last rank's whole KV cache (float32)",
+            .file = KVR_OPT_FILE_OUT),
+    KVR_OPT_COMMON_END(struct exec_args)};
+#undef OFF
+
+static const struct kvr_opt_spec exec_spec = {
+    .usage = usage, .opts = exec_opts, .check = check_args};
 
 /* Seconds per operation of one profiled prefill (op_s NULL: not profiled). */
 static void json_ops(struct kvr_json *j, const double *op_s)
@@ -329,6 +321,16 @@ static void print_table(const struct kvr_model *m, const struct exec_args *a,
     printf("first token  %d (logits checksum %.6e)\n", r->first_token, r->logits_checksum);
 }
 
+struct kvr_exec_opts kvr_exec_opts_of(const struct exec_args *a)
+{
+    return (struct kvr_exec_opts){.backend = a->backend,
+                                  .max_ctx = (uint32_t)a->ctx,
+                                  .seed = a->seed,
+                                  .weights = a->weights,
+                                  .allow_unused = a->allow_unused,
+                                  .device = a->device};
+}
+
 /* --chunk: the sub-chunk of one process's prefill (auto: kvr_exec_fit_chunk); --profile and
  * --timeline time one whole chunk and a measurement row (--db) cannot say it ran in sub-chunks,
  * so they refuse them. */
@@ -377,7 +379,7 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
                              "--scheme %s runs on several ranks: start it with mpirun -np P",
                              kvr_scheme_name(a->scheme));
         static const char *const one_process[] = {"profile", "chunk", NULL};
-        if ((st = kvr_opt_refuse(&exec_spec, &exec_res, one_process,
+        if ((st = kvr_opt_refuse(&exec_res, one_process,
                                  "times the operations of one process: run it without mpirun")))
             return st;
         int rank, size;
@@ -385,24 +387,14 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
         kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
         if ((st = kvr_mpi_init(&rank, &size))) return st;
         st = kvr_exec_ranks_cmd(a, &m, argv_text, rank, size);
-        if (st && size > 1) { /* the others may be waiting for this rank: stop them all */
-            fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st),
-                    kvr_error_message());
-            fflush(stderr);
-            kvr_mpi_abort(kvr_status_exit_code(st));
-        }
+        kvr_mpi_abort_failed(st, rank, size); /* the others may be waiting for this rank */
         kvr_mpi_finalize();
         return st;
     }
-    if ((st = kvr_opt_refuse(&exec_spec, &exec_res, ranks_only,
+    if ((st = kvr_opt_refuse(&exec_res, ranks_only,
                              "applies to the schemes on ranks: start them with mpirun -np P")))
         return st;
-    struct kvr_exec_opts o = {.backend = a->backend,
-                              .max_ctx = (uint32_t)a->ctx,
-                              .seed = a->seed,
-                              .weights = a->weights,
-                              .allow_unused = a->allow_unused,
-                              .device = a->device};
+    struct kvr_exec_opts o = kvr_exec_opts_of(a);
     if ((st = single_chunk(a, &m, &o))) return st;
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
@@ -432,9 +424,10 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
 
 enum kvr_status kvr_cmd_exec(int argc, char **argv)
 {
-    struct exec_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&exec_spec, stdout), KVR_OK);
+    struct exec_args a = {.backend = KVR_HAVE_CUDA ? KVR_BACKEND_CUDA : KVR_BACKEND_REF};
+    a.mach.trials = 1;
+    enum kvr_status st;
+    if (kvr_opt_start(&exec_spec, argc, argv, &a, &exec_res, &st)) return st;
     st = exec_parsed(argc, argv, &a);
     free(a.tokens);
     return st;

@@ -40,6 +40,10 @@ struct exec_args {
     struct kvr_machine_args mach;
 };
 
+/* The executor's options as the command gives them (backend, the largest context, seed,
+ * weights, device); the run on ranks sets its own device and layout. */
+struct kvr_exec_opts kvr_exec_opts_of(const struct exec_args *a);
+
 /* Under mpirun: the plan's partition, the timed run on every rank, rank 0's report and
  * measurement row. */
 enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_model *m,

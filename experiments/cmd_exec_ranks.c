@@ -439,14 +439,8 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
     enum kvr_status st = resolve_tp(a, m, size, &t);
     if (!st && a->links) st = kvr_machine_args_build(&a->mach, NULL, p_text, &h);
     if (!st && a->links && t > 1) st = tp_links(a, &h, t, rank, size, &view);
-    struct kvr_exec_opts o = {.backend = a->backend,
-                              .max_ctx = (uint32_t)a->ctx,
-                              .seed = a->seed,
-                              .weights = a->weights,
-                              .allow_unused = a->allow_unused,
-                              .device = rank_device(a),
-                              .tp = t,
-                              .tp_rank = rank % t};
+    struct kvr_exec_opts o = kvr_exec_opts_of(a);
+    o.device = rank_device(a), o.tp = t, o.tp_rank = rank % t;
     struct kvr_exec *ex = NULL;
     struct comms cs = {0};
     if (!st) st = kvr_exec_open(m, &o, &ex);

@@ -14,6 +14,12 @@
 #include "kvr_config.h"
 #include "kvr_version.h"
 
+static const char usage[] =
+    "usage: kvr export --db FILE --format F --out FILE [filters]\n\nWrites the plan "
+    "rows (the lookup table) for deployments; the formats are in\npartition/README.md. "
+    "The file is replaced only once it is complete. --json prints\nthe summary (rows, "
+    "format, out) on stdout.\n";
+
 struct export_args {
     const char *db, *format, *out, *model, *machine, *method, *scheme, *gpus_arg, *model_hash,
         *machine_hash, *tp_arg;
@@ -21,12 +27,31 @@ struct export_args {
     bool json, quiet, help;
 };
 
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct export_args *a = args;
+    (void)res;
+    if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
+        return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
+    if (a->tp_arg && (kvr_parse_u64(a->tp_arg, KVR_MAX_GPUS, &a->tp) || a->tp == 0))
+        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' must be 1..%d", a->tp_arg, KVR_MAX_GPUS);
+    if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
+    if (a->json && !strcmp(a->out, "-"))
+        return kvr_error(KVR_ERR_USAGE, "--json prints the summary on stdout: give --out a file");
+    if (kvr_export_format_from_name(a->format) < 0)
+        return kvr_error(KVR_ERR_INPUT, "--format: unknown format '%s' (json, csv, c-header)",
+                         a->format);
+    return KVR_OK;
+}
+
 #define OFF(f) offsetof(struct export_args, f)
 static const struct kvr_opt export_opts[] = {
-    KVR_OPT("db", 'd', "FILE", OFF(db), "SQLite database written by kvr search (required)"),
+    KVR_OPT("db", 'd', "FILE", OFF(db), "SQLite database written by kvr search (required)",
+            .file = KVR_OPT_FILE_IN),
     KVR_OPT("format", 'f', "F", OFF(format), "json, csv or c-header", .def = "json"),
     KVR_OPT("out", 'o', "FILE", OFF(out),
-            "output file, - for stdout (required); a symlink's target is written"),
+            "output file, - for stdout (required); a symlink's target is written",
+            .file = KVR_OPT_FILE_OUT),
     KVR_OPT("model", 'm', "M", OFF(model), "only this model name", .def_help = "all"),
     KVR_OPT("machine", 'H', "KEY", OFF(machine), "only this machine key, as stored",
             .def_help = "all"),
@@ -39,37 +64,11 @@ static const struct kvr_opt export_opts[] = {
             .def_help = "all"),
     KVR_OPT("machine-hash", 0, "H", OFF(machine_hash), "only this machine definition",
             .def_help = "all"),
-    KVR_OPT_COMMON(struct export_args),
-    KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct export_args)};
 #undef OFF
 
 static const struct kvr_opt_spec export_spec = {
-    .usage = "usage: kvr export --db FILE --format F --out FILE [filters]\n\nWrites the plan "
-             "rows (the lookup table) for deployments; the formats are in\npartition/README.md. "
-             "The file is replaced only once it is complete. --json prints\nthe summary (rows, "
-             "format, out) on stdout.\n",
-    .opts = export_opts};
-
-static enum kvr_status parse_args(int argc, char **argv, struct export_args *a)
-{
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&export_spec, argc, argv, a, &res);
-    if (st || res.help) return st;
-    if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
-        return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
-    if (a->tp_arg && (kvr_parse_u64(a->tp_arg, KVR_MAX_GPUS, &a->tp) || a->tp == 0))
-        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' must be 1..%d", a->tp_arg, KVR_MAX_GPUS);
-    if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
-    if ((st = kvr_path_check("--db", a->db)) || (st = kvr_path_check("--out", a->out)) ||
-        (st = kvr_out_check_not_input("--out", a->out, "--db", a->db)))
-        return st;
-    if (a->json && !strcmp(a->out, "-"))
-        return kvr_error(KVR_ERR_USAGE, "--json prints the summary on stdout: give --out a file");
-    if (kvr_export_format_from_name(a->format) < 0)
-        return kvr_error(KVR_ERR_INPUT, "--format: unknown format '%s' (json, csv, c-header)",
-                         a->format);
-    return KVR_OK;
-}
+    .usage = usage, .opts = export_opts, .check = check_args};
 
 static void print_summary(const struct export_args *a, size_t n)
 {
@@ -92,8 +91,8 @@ static void print_summary(const struct export_args *a, size_t n)
 enum kvr_status kvr_cmd_export(int argc, char **argv)
 {
     struct export_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&export_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&export_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_store *store = NULL;
     struct kvr_plan_row *rows = NULL;
     size_t n = 0;

@@ -12,14 +12,41 @@
 #include "kvr_machine_args.h"
 #include "kvr_opt.h"
 #include "kvr_search.h"
+#include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
+
+static const char usage[] =
+    "usage: kvr lookup --db FILE --gpus P --ctx N [options]\n\nReturns the "
+    "KV-Runahead partition for a context length: the stored row, or one\ninterpolated "
+    "between the neighbouring rows, rounded to the table's granularity.\nThe machine "
+    "options name the key kvr search used.\n";
 
 struct lookup_args {
     const char *db, *model, *gpus, *ctx, *interp, *method, *scheme, *tp;
     struct kvr_machine_args mach;
     bool clamp, json, quiet, help;
 };
+
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct lookup_args *a = args;
+    enum kvr_status st;
+    if (!a->db || !a->gpus || !a->ctx)
+        return kvr_error(KVR_ERR_USAGE, "lookup: --db, --gpus and --ctx are required");
+    if ((st = kvr_machine_args_finish(&a->mach)) ||
+        (st = kvr_machine_args_refuse_noiseless(&a->mach, res, KVR_NOISE_ONLY_IN_KEY)))
+        return st;
+    uint64_t t;
+    if (strcmp(a->tp, "best") && (kvr_parse_u64(a->tp, KVR_MAX_GPUS, &t) || t == 0))
+        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' is not a TP degree 1..%d or best", a->tp,
+                         KVR_MAX_GPUS);
+    if (kvr_interp_from_name(a->interp) < 0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--interp: unknown method '%s' (linear, steffen, balanced, bottleneck)",
+                         a->interp);
+    return KVR_OK;
+}
 
 #define OFF(f) offsetof(struct lookup_args, f)
 static const struct kvr_opt lookup_opts[] = {
@@ -34,8 +61,7 @@ static const struct kvr_opt lookup_opts[] = {
             "(closed form + the rows' correction) or bottleneck (hier's\ngreedy at the rows' "
             "bottleneck ratio: within 1% up to p = 64)",
             .def = "linear"),
-    KVR_OPT("clamp", 0, NULL, OFF(clamp), "outside the table, use the nearest end row's fractions",
-            .kind = KVR_OPT_FLAG),
+    KVR_OPT("clamp", 0, NULL, OFF(clamp), "outside the table, use the nearest end row's fractions"),
     KVR_OPT("method", 'M', "M", OFF(method), "the search method of the rows", .def = "hier"),
     KVR_OPT("scheme", 's', "S", OFF(scheme), "the scheme of the rows: @SEARCHED_SCHEMES@",
             .def = "kvr"),
@@ -43,39 +69,11 @@ static const struct kvr_opt lookup_opts[] = {
             "the rows' layout: a TP degree t (p/t stages of t GPUs), or best (the\nfastest t "
             "the table has for each context)",
             .def = "1"),
-    KVR_OPT_COMMON(struct lookup_args),
-    KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct lookup_args)};
 #undef OFF
 
 static const struct kvr_opt_spec lookup_spec = {
-    .usage = "usage: kvr lookup --db FILE --gpus P --ctx N [options]\n\nReturns the "
-             "KV-Runahead partition for a context length: the stored row, or one\ninterpolated "
-             "between the neighbouring rows, rounded to the table's granularity.\nThe machine "
-             "options name the key kvr search used.\n",
-    .opts = lookup_opts};
-
-static enum kvr_status parse_args(int argc, char **argv, struct lookup_args *a)
-{
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&lookup_spec, argc, argv, a, &res);
-    if (st || res.help) return st;
-    if (!a->db || !a->gpus || !a->ctx)
-        return kvr_error(KVR_ERR_USAGE, "lookup: --db, --gpus and --ctx are required");
-    if ((st = kvr_machine_args_finish(&a->mach))) return st;
-    if (!a->mach.noise && (st = kvr_opt_refuse(&lookup_spec, &res, kvr_noise_only_opts,
-                                               "applies with --noise only (the table's key "
-                                               "has none without noise)")))
-        return st;
-    uint64_t t;
-    if (strcmp(a->tp, "best") && (kvr_parse_u64(a->tp, KVR_MAX_GPUS, &t) || t == 0))
-        return kvr_error(KVR_ERR_INPUT, "--tp: '%s' is not a TP degree 1..%d or best", a->tp,
-                         KVR_MAX_GPUS);
-    if (kvr_interp_from_name(a->interp) < 0)
-        return kvr_error(KVR_ERR_INPUT,
-                         "--interp: unknown method '%s' (linear, steffen, balanced, bottleneck)",
-                         a->interp);
-    return KVR_OK;
-}
+    .usage = usage, .opts = lookup_opts, .check = check_args};
 
 struct answer {
     uint64_t ctx;
@@ -92,10 +90,7 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args,
                         const struct kvr_plan_filter *f, const struct answer *x)
 {
     kvr_json_object_begin(j);
-    kvr_json_kv_str(j, "model", f->model);
-    kvr_json_kv_str(j, "model_hash", f->model_hash);
-    kvr_json_kv_str(j, "machine", f->machine);
-    kvr_json_kv_str(j, "machine_hash", f->machine_hash);
+    kvr_search_json_definitions(j, f->model, f->model_hash, f->machine, f->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)x->p);
     kvr_json_kv_u64(j, "tp", (uint64_t)x->tp);
     kvr_json_kv_u64(j, "ctx_tokens", x->ctx);
@@ -294,8 +289,8 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
 enum kvr_status kvr_cmd_lookup(int argc, char **argv)
 {
     struct lookup_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&lookup_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&lookup_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_model m;
     static struct kvr_machine h;
     char key[512];

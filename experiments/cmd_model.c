@@ -20,7 +20,7 @@ static const struct kvr_opt show_opts[] = {
             "also count the FLOPs of a prefill of N tokens, per operation\n(k = 1024, so 16k = "
             "16384)",
             .unit = "tokens", .def_help = "none"),
-    KVR_OPT_COMMON(struct model_args), KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct model_args)};
 static const struct kvr_opt_spec show_spec = {
     .usage = "usage: kvr model show NAME|FILE [--ctx N] [--json]\n\nShows a model's shape, "
              "exact parameter count, weight bytes and KV-cache bytes.\nNAME is a preset (kvr "
@@ -30,7 +30,7 @@ static const struct kvr_opt_spec show_spec = {
     .min_args = 1,
     .max_args = 1};
 
-static const struct kvr_opt list_opts[] = {KVR_OPT_COMMON(struct model_args), KVR_OPT_END};
+static const struct kvr_opt list_opts[] = {KVR_OPT_COMMON_END(struct model_args)};
 static const struct kvr_opt_spec list_spec = {
     .usage = "usage: kvr model list [--json]\n\nLists the built-in model presets.\n",
     .opts = list_opts};
@@ -201,8 +201,8 @@ static enum kvr_status model_show(int argc, char **argv)
 {
     struct model_args a;
     struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&show_spec, argc, argv, &a, &res);
-    if (st || a.help) return st ? st : (kvr_opt_help(&show_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&show_spec, argc, argv, &a, &res, &st)) return st;
     bool json = a.json;
     uint64_t ctx = 0;
     const char *ctx_text = a.ctx;
@@ -231,9 +231,8 @@ static enum kvr_status model_show(int argc, char **argv)
 static enum kvr_status model_list(int argc, char **argv)
 {
     struct model_args a;
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&list_spec, argc, argv, &a, &res);
-    if (st || a.help) return st ? st : (kvr_opt_help(&list_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&list_spec, argc, argv, &a, NULL, &st)) return st;
     bool json = a.json;
     struct kvr_json j;
     kvr_json_init(&j, stdout);

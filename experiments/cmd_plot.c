@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,40 +17,24 @@
 #include "kvr_plot.h"
 #include "kvr_store.h"
 
+static const char usage[] =
+    "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
+    "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
+    "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig14, or all. fig14 draws the\n"
+    "committed measurements (data/measurements/h100x4-multi.sqlite, predicted on\n"
+    "data/machines/h100x4-nccl.ini): kvr plot fig14 takes no --db.\n--json lists what "
+    "was written.\n";
+
 struct plot_args {
     const char *name, *db, *out, *scripts, *gnuplot;
     bool json, quiet, help;
 };
 
-#define OFF(f) offsetof(struct plot_args, f)
-static const struct kvr_opt plot_opts[] = {
-    KVR_OPT("db", 'd', "FILE", OFF(db),
-            "database filled by kvr sweep (required, but refused with fig14 alone)"),
-    KVR_OPT("out", 'o', "DIR", OFF(out), "existing output folder (required)"),
-    KVR_OPT("scripts", 0, "DIR", OFF(scripts), "gnuplot scripts",
-            .def_help = "plots/ in the data directory, $KVR_DATADIR or PREFIX/share/kvrun"),
-    KVR_OPT("gnuplot", 0, "PROG", OFF(gnuplot), "gnuplot program", .def = "gnuplot"),
-    KVR_OPT_COMMON(struct plot_args),
-    KVR_OPT_END};
-#undef OFF
-
-static const struct kvr_opt_spec plot_spec = {
-    .usage = "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
-             "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
-             "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig14, or all. fig14 draws the\n"
-             "committed measurements (data/measurements/h100x4-multi.sqlite, predicted on\n"
-             "data/machines/h100x4-nccl.ini): kvr plot fig14 takes no --db.\n--json lists what "
-             "was written.\n",
-    .opts = plot_opts,
-    .min_args = 1,
-    .max_args = 1};
-
-static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&plot_spec, argc, argv, a, &res);
-    if (st || res.help) return st;
-    a->name = res.args[0];
+    struct plot_args *a = args;
+    enum kvr_status st = KVR_OK;
+    a->name = res->args[0];
     /* a figure of committed measurements alone reads no database of sweeps: --db is refused */
     const struct kvr_plot_figure *one = kvr_plot_figure(a->name);
     if (one && !strcmp(one->view, KVR_PLOT_MEASURED) && a->db)
@@ -62,9 +45,7 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
         return kvr_error(KVR_ERR_USAGE, "plot: --db and --out are required");
     if ((a->db && (st = kvr_path_check("--db", a->db))) || (st = kvr_path_check("--out", a->out)))
         return st;
-    struct stat sb;
-    if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
+    if ((st = kvr_plot_check_out(a->out))) return st;
     if (strcmp(a->name, "all") && !kvr_plot_figure(a->name))
         return kvr_error(KVR_ERR_INPUT, "plot: unknown figure '%s' (see kvr plot --help)", a->name);
     static char scripts[4200], style[4300];
@@ -76,6 +57,20 @@ static enum kvr_status parse_args(int argc, char **argv, struct plot_args *a)
                        style, strerror(errno));
     return st;
 }
+
+#define OFF(f) offsetof(struct plot_args, f)
+static const struct kvr_opt plot_opts[] = {
+    KVR_OPT("db", 'd', "FILE", OFF(db),
+            "database filled by kvr sweep (required, but refused with fig14 alone)"),
+    KVR_OPT("out", 'o', "DIR", OFF(out), "existing output folder (required)"),
+    KVR_OPT("scripts", 0, "DIR", OFF(scripts), "gnuplot scripts",
+            .def_help = "plots/ in the data directory, $KVR_DATADIR or PREFIX/share/kvrun"),
+    KVR_OPT("gnuplot", 0, "PROG", OFF(gnuplot), "gnuplot program", .def = "gnuplot"),
+    KVR_OPT_COMMON_END(struct plot_args)};
+#undef OFF
+
+static const struct kvr_opt_spec plot_spec = {
+    .usage = usage, .opts = plot_opts, .check = check_args, .min_args = 1, .max_args = 1};
 
 static void report_figure(struct kvr_json *j, const struct plot_args *a,
                           const struct kvr_plot_figure *f, size_t rows)
@@ -101,16 +96,15 @@ static void report_figure(struct kvr_json *j, const struct plot_args *a,
 enum kvr_status kvr_cmd_plot(int argc, char **argv)
 {
     struct plot_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&plot_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&plot_spec, argc, argv, &a, NULL, &st)) return st;
     if ((st = kvr_plot_check_gnuplot(a.gnuplot))) return st;
     struct kvr_store *store = NULL; /* opened (and so checked) before anything is created */
     if (a.db && (st = kvr_store_open(a.db, KVR_STORE_READ, &store))) return st;
     char data[4096];
-    snprintf(data, sizeof data, "%s/data", a.out);
-    if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0) {
+    if ((st = kvr_plot_data_dir(a.out, data, sizeof data))) {
         kvr_store_close(store);
-        return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", data);
+        return st;
     }
     struct kvr_json j;
     kvr_json_init(&j, stdout);

@@ -17,6 +17,22 @@
 #include "kvr_units.h"
 #include "kvr_version.h"
 
+static const char usage[] =
+    "usage: kvr search --db FILE [options]\n\nSearches the KV-Runahead partition of "
+    "every (model, machine, p, ctx) with the simulator\nand stores it in the lookup "
+    "table (SQLite table `plan`). Keys already present are skipped.\nhier also searches "
+    "the chain's mapping to GPUs on multi-node profiles and the best\nplan on fewer GPUs "
+    "(stored with the row when within 0.5%). A plan that does not fit\nin GPU memory is "
+    "never stored: it is named on stderr and the exit code is 3.\n";
+
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
+{
+    struct kvr_search_args *a = args;
+    if (!a->db) return kvr_error(KVR_ERR_USAGE, "search: --db FILE is required");
+    enum kvr_status st = kvr_machine_args_refuse_noiseless(&a->mach, res, KVR_NOISE_ONLY_IN_KEY);
+    return st ? st : kvr_search_args_finish(a);
+}
+
 #define OFF(f) offsetof(struct kvr_search_args, f)
 static const struct kvr_opt search_opts[] = {
     KVR_OPT("db", 'd', "FILE", OFF(db), "SQLite database, created when missing (required)"),
@@ -44,36 +60,13 @@ static const struct kvr_opt search_opts[] = {
             "best of the block and strided mappings), or auto (every t\nthat divides p and the "
             "model's heads; those that do not fit are said and\nskipped)",
             .def_help = "the plain scheme (t = 1)"),
-    KVR_OPT("sp", 0, NULL, OFF(sp), "with --tp: Megatron's sequence parallelism inside the stages",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT("force", 0, NULL, OFF(force), "search keys already present again and replace them",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT_COMMON(struct kvr_search_args),
-    KVR_OPT_END};
+    KVR_OPT("sp", 0, NULL, OFF(sp), "with --tp: Megatron's sequence parallelism inside the stages"),
+    KVR_OPT("force", 0, NULL, OFF(force), "search keys already present again and replace them"),
+    KVR_OPT_COMMON_END(struct kvr_search_args)};
 #undef OFF
 
 static const struct kvr_opt_spec search_spec = {
-    .usage = "usage: kvr search --db FILE [options]\n\nSearches the KV-Runahead partition of "
-             "every (model, machine, p, ctx) with the simulator\nand stores it in the lookup "
-             "table (SQLite table `plan`). Keys already present are skipped.\nhier also searches "
-             "the chain's mapping to GPUs on multi-node profiles and the best\nplan on fewer GPUs "
-             "(stored with the row when within 0.5%). A plan that does not fit\nin GPU memory is "
-             "never stored: it is named on stderr and the exit code is 3.\n",
-    .opts = search_opts};
-
-static enum kvr_status parse_args(int argc, char **argv, struct kvr_search_args *a)
-{
-    kvr_search_args_default(a);
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&search_spec, argc, argv, a, &res);
-    if (st || res.help) return st;
-    if (!a->db) return kvr_error(KVR_ERR_USAGE, "search: --db FILE is required");
-    if (!a->mach.noise && (st = kvr_opt_refuse(&search_spec, &res, kvr_noise_only_opts,
-                                               "applies with --noise only (the table's key "
-                                               "has none without noise)")))
-        return st;
-    return kvr_search_args_finish(a);
-}
+    .usage = usage, .opts = search_opts, .check = check_args};
 
 static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, size_t unfit,
                        double wall_s, bool json)
@@ -111,8 +104,9 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
 enum kvr_status kvr_cmd_search(int argc, char **argv)
 {
     struct kvr_search_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&search_spec, stdout), KVR_OK);
+    kvr_search_args_default(&a);
+    enum kvr_status st;
+    if (kvr_opt_start(&search_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_search_job job;
     if ((st = kvr_search_job_prepare(&a, &job))) return st;
     struct kvr_store *store = NULL;

@@ -17,6 +17,10 @@
 #include "kvr_stats.h"
 #include "kvr_timeline_out.h"
 
+static const char usage[] =
+    "usage: kvr sim [options]\n\nPredicts the TTFT of one plan with the analytical "
+    "simulator.\n";
+
 struct sim_args {
     const char *model, *gpus, *ctx, *scheme, *partition, *timeline, *timeline_format, *ring_pass,
         *kv_forward, *tp, *map, *chunk;
@@ -24,9 +28,26 @@ struct sim_args {
     bool json, quiet, help, allow_oom, sp;
 };
 
+static enum kvr_status check_sim_args(void *args, const struct kvr_opt_result *res)
+{
+    struct sim_args *a = args;
+    enum kvr_status st;
+    if ((st = kvr_machine_args_finish(&a->mach)) ||
+        (st = kvr_machine_args_refuse_noiseless(&a->mach, res,
+                                                "applies with --noise only: without noise "
+                                                "every trial is the same")))
+        return st;
+    if (a->timeline_format && !a->timeline)
+        st = kvr_error(KVR_ERR_USAGE, "sim: --timeline-format needs --timeline FILE");
+    enum kvr_timeline_format fmt;
+    if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
+    return st;
+}
+
 #define OFF(f) offsetof(struct sim_args, f)
 static const struct kvr_opt sim_opts[] = {
-    KVR_OPT("model", 'm', "M", OFF(model), "preset, .ini or config.json", .def = "llama-7b"),
+    KVR_OPT("model", 'm', "M", OFF(model), "preset, .ini or config.json", .def = "llama-7b",
+            .file = KVR_OPT_FILE_NAME),
     KVR_OPT("chunk", 0, "N", OFF(chunk),
             "one GPU: the prefill in sub-chunks of N tokens (kvr exec --chunk)",
             .def_help = "one chunk", .unit = "tokens"),
@@ -50,10 +71,9 @@ static const struct kvr_opt sim_opts[] = {
             .def = "block"),
     KVR_OPT("sp", 0, NULL, OFF(sp),
             "with --tp 2 or more: Megatron's sequence parallelism (norms and\nresiduals on 1/T of "
-            "a stage's tokens; reduce-scatter + all-gather, the same bytes)",
-            .kind = KVR_OPT_FLAG),
+            "a stage's tokens; reduce-scatter + all-gather, the same bytes)"),
     KVR_OPT("timeline", 't', "FILE", OFF(timeline),
-            "write the events of trial 0 (TSV; Chrome trace for *.json)"),
+            "write the events of trial 0 (TSV; Chrome trace for *.json)", .file = KVR_OPT_FILE_OUT),
     KVR_OPT("kv-forward", 'F', "MODE", OFF(kv_forward),
             "the KV chain's hand-off (kvr): whole (store-and-forward, the\ndefault), streamed "
             "(each piece on as it arrives), direct (each chunk\nto every later rank)"),
@@ -62,40 +82,14 @@ static const struct kvr_opt sim_opts[] = {
             "of the two for this shape and machine"),
     KVR_OPT("allow-oom", 0, NULL, OFF(allow_oom),
             "print the plan even when it does not fit in GPU memory, exit 0\n(else exit 3 "
-            "with the bytes needed and available per rank)",
-            .kind = KVR_OPT_FLAG),
+            "with the bytes needed and available per rank)"),
     KVR_OPT("timeline-format", 0, "F", OFF(timeline_format),
             "tsv or chrome (Trace Event Format, for Perfetto)", .def_help = "by the suffix"),
-    KVR_OPT_COMMON(struct sim_args),
-    KVR_OPT_END};
+    KVR_OPT_COMMON_END(struct sim_args)};
 #undef OFF
 
 static const struct kvr_opt_spec sim_spec = {
-    .usage = "usage: kvr sim [options]\n\nPredicts the TTFT of one plan with the analytical "
-             "simulator.\n",
-    .opts = sim_opts};
-
-static enum kvr_status parse_sim_args(int argc, char **argv, struct sim_args *a)
-{
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&sim_spec, argc, argv, a, &res);
-    if (st || res.help) return st;
-    if ((st = kvr_machine_args_finish(&a->mach))) return st;
-    if (!a->mach.noise && (st = kvr_opt_refuse(&sim_spec, &res, kvr_noise_only_opts,
-                                               "applies with --noise only: without noise "
-                                               "every trial is the same")))
-        return st;
-    if (a->timeline) st = kvr_path_check("--timeline", a->timeline);
-    if (!st && a->timeline)
-        st = kvr_out_check_not_input("--timeline", a->timeline, "--model", a->model);
-    if (!st && a->timeline)
-        st = kvr_out_check_not_input("--timeline", a->timeline, "--machine", a->mach.machine);
-    if (!st && a->timeline_format && !a->timeline)
-        st = kvr_error(KVR_ERR_USAGE, "sim: --timeline-format needs --timeline FILE");
-    enum kvr_timeline_format fmt;
-    if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
-    return st;
-}
+    .usage = usage, .opts = sim_opts, .check = check_sim_args};
 
 static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machine *h)
 {
@@ -349,8 +343,8 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
 enum kvr_status kvr_cmd_sim(int argc, char **argv)
 {
     struct sim_args a;
-    enum kvr_status st = parse_sim_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&sim_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&sim_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_model m;
     static struct kvr_machine h; /* large: link matrices */
     struct kvr_plan plan;

@@ -15,6 +15,13 @@
 #include "kvr_sweep.h"
 #include "kvr_units.h"
 
+static const char usage[] =
+    "usage: kvr sweep FILE... [options]\n\nExpands each sweep file's axes, records "
+    "every point in the database (table sweep_point)\nand runs the points not yet done "
+    "on the simulator. Re-running resumes. Under mpirun\nthe points are spread over "
+    "the ranks and rank 0 is the only writer. Every file is read\nand checked before "
+    "anything is written. --json prints a summary per file.\n";
+
 struct sweep_args {
     const char *db, *stop_arg, *jobs_arg, *timeout_arg;
     uint64_t stop_after;
@@ -25,39 +32,12 @@ struct sweep_args {
     int n_files;
 };
 
-#define OFF(f) offsetof(struct sweep_args, f)
-static const struct kvr_opt sweep_opts[] = {
-    KVR_OPT("db", 'd', "FILE", OFF(db), "database",
-            .def_help = "the file's [sweep] db, out/kvrun.db"),
-    KVR_OPT("jobs", 'J', "N", OFF(jobs_arg),
-            "run the points on N threads (each with its own connection)", .def = "1"),
-    KVR_OPT("timeout", 0, "S", OFF(timeout_arg),
-            "under mpirun: seconds a rank waits for another before the job\nis stopped "
-            "(a rank that died or hangs)",
-            .def = "600", .unit = "s"),
-    KVR_OPT("stop-after", 0, "N", OFF(stop_arg), "stop after N points, as an interruption would",
-            .def_help = "none"),
-    KVR_OPT_COMMON(struct sweep_args),
-    KVR_OPT_END};
-#undef OFF
-
-static const struct kvr_opt_spec sweep_spec = {
-    .usage = "usage: kvr sweep FILE... [options]\n\nExpands each sweep file's axes, records "
-             "every point in the database (table sweep_point)\nand runs the points not yet done "
-             "on the simulator. Re-running resumes. Under mpirun\nthe points are spread over "
-             "the ranks and rank 0 is the only writer. Every file is read\nand checked before "
-             "anything is written. --json prints a summary per file.\n",
-    .opts = sweep_opts,
-    .footer = "\nA sweep file's schemes (experiments/README.md; kvr help schemes):\n  @SERIES@\n",
-    .max_args = -1};
-
-static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&sweep_spec, argc, argv, a, &res);
-    if (st || res.help) return st;
-    a->files = res.args, a->n_files = res.n_args, a->stop_after = UINT64_MAX;
-    a->timeout_given = kvr_opt_given(&sweep_spec, &res, "timeout");
+    struct sweep_args *a = args;
+    enum kvr_status st;
+    a->files = res->args, a->n_files = res->n_args, a->stop_after = UINT64_MAX;
+    a->timeout_given = kvr_opt_given(res, "timeout");
     uint64_t jobs;
     if (kvr_parse_u64(a->jobs_arg, 256, &jobs) || jobs == 0)
         return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
@@ -71,6 +51,28 @@ static enum kvr_status parse_args(int argc, char **argv, struct sweep_args *a)
     if (a->n_files == 0) return kvr_error(KVR_ERR_USAGE, "sweep: no sweep file given");
     return KVR_OK;
 }
+
+#define OFF(f) offsetof(struct sweep_args, f)
+static const struct kvr_opt sweep_opts[] = {
+    KVR_OPT("db", 'd', "FILE", OFF(db), "database",
+            .def_help = "the file's [sweep] db, out/kvrun.db"),
+    KVR_OPT("jobs", 'J', "N", OFF(jobs_arg),
+            "run the points on N threads (each with its own connection)", .def = "1"),
+    KVR_OPT("timeout", 0, "S", OFF(timeout_arg),
+            "under mpirun: seconds a rank waits for another before the job\nis stopped "
+            "(a rank that died or hangs)",
+            .def = "600", .unit = "s"),
+    KVR_OPT("stop-after", 0, "N", OFF(stop_arg), "stop after N points, as an interruption would",
+            .def_help = "none"),
+    KVR_OPT_COMMON_END(struct sweep_args)};
+#undef OFF
+
+static const struct kvr_opt_spec sweep_spec = {
+    .usage = usage,
+    .opts = sweep_opts,
+    .check = check_args,
+    .footer = "\nA sweep file's schemes (experiments/README.md; kvr help schemes):\n  @SERIES@\n",
+    .max_args = -1};
 
 /* Every file loaded and expanded once before any database is touched. */
 static enum kvr_status check_files(const struct sweep_args *a)
@@ -140,8 +142,8 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
 enum kvr_status kvr_cmd_sweep(int argc, char **argv)
 {
     struct sweep_args a;
-    enum kvr_status st = parse_args(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&sweep_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&sweep_spec, argc, argv, &a, NULL, &st)) return st;
     if ((st = check_files(&a))) return st;
     char argv_text[4096];
     kvr_cli_join_argv(argc, argv, argv_text, sizeof argv_text);
@@ -162,11 +164,7 @@ enum kvr_status kvr_cmd_sweep(int argc, char **argv)
     for (int i = 0; i < a.n_files && !st; i++)
         st = run_file(a.files[i], &a, argv_text, comm, &budget, &failed);
     kvr_comm_close(comm);
-    if (st && size > 1) { /* a peer may be dead or hung: finalizing would wait for it */
-        fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st), kvr_error_message());
-        fflush(stderr);
-        kvr_mpi_abort(kvr_status_exit_code(st));
-    }
+    kvr_mpi_abort_failed(st, rank, size); /* a peer may be dead or hung */
     if (!st && failed)
         st = kvr_error(KVR_ERR_RUNTIME,
                        "some points failed (their errors are in sweep_point.error)");

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "kvr_cli.h"
 #include "kvr_opt.h"
@@ -43,49 +41,15 @@ struct args {
     struct kvr_validate_timeline_args tl; /* --timeline */
 };
 
-#define OFF(f) offsetof(struct args, f)
-static const struct kvr_opt validate_opts[] = {
-    KVR_OPT("db", 'd', "FILE", OFF(db), "measurements",
-            .def_help = "data/measurements/h100.sqlite,\nwith --multi-gpu "
-                        "data/measurements/h100x4-multi.sqlite"),
-    KVR_OPT("machine", 'H', "P", OFF(machine), "profile or INI file",
-            .def_help =
-                "data/machines/h100-calibrated.ini;\nwith --multi-gpu or --timeline "
-                "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
-                "those GPUs"),
-    KVR_OPT("multi-gpu", 0, NULL, OFF(multi), "validate the multi-rank measurements instead",
-            .kind = KVR_OPT_FLAG),
-    KVR_OPT("out", 'o', "DIR", OFF(out),
-            "also draw there validate (predicted against measured, y = x, +-10%),\n"
-            "validate_err (error against context), validate_ttft (TTFT against\ncontext, "
-            "measured points beside predicted lines) and validate_panels\n(one panel per "
-            "model, p and links, a colour per scheme), PNG + SVG"),
-    KVR_OPT("gnuplot", 0, "PROG", OFF(gnuplot), "gnuplot program", .def = "gnuplot"),
-    KVR_OPT("timeline", 't', "FILE", OFF(tl.path),
-            "compare this run's timeline (kvr exec --timeline) instead"),
-    KVR_OPT("model", 'm', "M", OFF(tl.model), "with --timeline: the measured model"),
-    KVR_OPT("scheme", 's', "S", OFF(tl.scheme), "with --timeline: kvr, tsp, tsp-causal, ring-pass"),
-    KVR_OPT("partition", 'P', "L", OFF(tl.partition), "with --timeline: one chunk per rank, a,b,c"),
-    KVR_OPT("kv-forward", 0, "MODE", OFF(tl.kv_forward),
-            "with --timeline: the run's KV hand-off (whole, streamed, direct)"),
-    KVR_OPT_COMMON(struct args),
-    KVR_OPT_END};
-#undef OFF
-
-static const struct kvr_opt_spec validate_spec = {.usage = usage, .opts = validate_opts};
-
-static enum kvr_status parse(int argc, char **argv, struct args *a)
+static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&validate_spec, argc, argv, a, &res);
-    if (st || a->help) return st;
+    struct args *a = args;
+    enum kvr_status st;
     static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
     static const char *const timeline_only[] = {"model", "scheme", "partition", "kv-forward", NULL};
-    if (a->tl.path &&
-        (st = kvr_opt_refuse(&validate_spec, &res, table_only, "does not apply to --timeline")))
+    if (a->tl.path && (st = kvr_opt_refuse(res, table_only, "does not apply to --timeline")))
         return st;
-    if (!a->tl.path &&
-        (st = kvr_opt_refuse(&validate_spec, &res, timeline_only, "applies with --timeline only")))
+    if (!a->tl.path && (st = kvr_opt_refuse(res, timeline_only, "applies with --timeline only")))
         return st;
     /* the defaults: the committed data in the data directory (kvr_datadir.h) */
     static char db[4200], machine[4200];
@@ -102,6 +66,36 @@ static enum kvr_status parse(int argc, char **argv, struct args *a)
     a->tl.machine = a->machine, a->tl.json = a->json;
     return st;
 }
+
+#define OFF(f) offsetof(struct args, f)
+static const struct kvr_opt validate_opts[] = {
+    KVR_OPT("db", 'd', "FILE", OFF(db), "measurements",
+            .def_help = "data/measurements/h100.sqlite,\nwith --multi-gpu "
+                        "data/measurements/h100x4-multi.sqlite"),
+    KVR_OPT("machine", 'H', "P", OFF(machine), "profile or INI file",
+            .def_help =
+                "data/machines/h100-calibrated.ini;\nwith --multi-gpu or --timeline "
+                "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
+                "those GPUs"),
+    KVR_OPT("multi-gpu", 0, NULL, OFF(multi), "validate the multi-rank measurements instead"),
+    KVR_OPT("out", 'o', "DIR", OFF(out),
+            "also draw there validate (predicted against measured, y = x, +-10%),\n"
+            "validate_err (error against context), validate_ttft (TTFT against\ncontext, "
+            "measured points beside predicted lines) and validate_panels\n(one panel per "
+            "model, p and links, a colour per scheme), PNG + SVG"),
+    KVR_OPT("gnuplot", 0, "PROG", OFF(gnuplot), "gnuplot program", .def = "gnuplot"),
+    KVR_OPT("timeline", 't', "FILE", OFF(tl.path),
+            "compare this run's timeline (kvr exec --timeline) instead"),
+    KVR_OPT("model", 'm', "M", OFF(tl.model), "with --timeline: the measured model"),
+    KVR_OPT("scheme", 's', "S", OFF(tl.scheme), "with --timeline: kvr, tsp, tsp-causal, ring-pass"),
+    KVR_OPT("partition", 'P', "L", OFF(tl.partition), "with --timeline: one chunk per rank, a,b,c"),
+    KVR_OPT("kv-forward", 0, "MODE", OFF(tl.kv_forward),
+            "with --timeline: the run's KV hand-off (whole, streamed, direct)"),
+    KVR_OPT_COMMON_END(struct args)};
+#undef OFF
+
+static const struct kvr_opt_spec validate_spec = {
+    .usage = usage, .opts = validate_opts, .check = check_args};
 
 static void print_group(void *ctx, const char *name, int count, double mape)
 {
@@ -177,14 +171,10 @@ static void print_json(const struct kvr_validate_set *v)
 static enum kvr_status figures(const struct args *a, const struct kvr_validate_set *v)
 {
     char dir[2048];
-    struct stat sb;
-    if (stat(a->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", a->out);
-    enum kvr_status st = kvr_plot_check_gnuplot(a->gnuplot);
-    if (st) return st;
-    snprintf(dir, sizeof dir, "%s/data", a->out);
-    if (mkdir(dir, 0755) != 0 && access(dir, W_OK) != 0)
-        return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", dir);
+    enum kvr_status st;
+    if ((st = kvr_plot_check_out(a->out)) || (st = kvr_plot_check_gnuplot(a->gnuplot)) ||
+        (st = kvr_plot_data_dir(a->out, dir, sizeof dir)))
+        return st;
     if ((st = kvr_validate_export(dir, v, a->multi ? "multi-GPU" : "single-GPU"))) return st;
     const char *names[] = {"validate", "validate_err", "validate_ttft", "validate_panels"};
     char plots[4200];
@@ -196,8 +186,8 @@ static enum kvr_status figures(const struct args *a, const struct kvr_validate_s
 enum kvr_status kvr_cmd_validate(int argc, char **argv)
 {
     struct args a;
-    enum kvr_status st = parse(argc, argv, &a);
-    if (st || a.help) return st ? st : (kvr_opt_help(&validate_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&validate_spec, argc, argv, &a, NULL, &st)) return st;
     if (a.tl.path) return kvr_validate_timeline(&a.tl);
     struct kvr_validate_set v;
     if ((st = kvr_validate_load(a.db, a.machine, a.multi, &v))) return st;

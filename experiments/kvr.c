@@ -22,7 +22,7 @@ static void print_version(void)
 struct version_args {
     bool json, quiet, help;
 };
-static const struct kvr_opt version_opts[] = {KVR_OPT_COMMON(struct version_args), KVR_OPT_END};
+static const struct kvr_opt version_opts[] = {KVR_OPT_COMMON_END(struct version_args)};
 static const struct kvr_opt_spec version_spec = {
     .usage = "usage: kvr version [--json]\n\nThe version (from git) and the features built. "
              "--json keys: version, git, features (cuda, nccl, mpi).\n",
@@ -31,9 +31,8 @@ static const struct kvr_opt_spec version_spec = {
 static enum kvr_status cmd_version(int argc, char **argv)
 {
     struct version_args a;
-    struct kvr_opt_result res;
-    enum kvr_status st = kvr_opt_parse(&version_spec, argc, argv, &a, &res);
-    if (st || a.help) return st ? st : (kvr_opt_help(&version_spec, stdout), KVR_OK);
+    enum kvr_status st;
+    if (kvr_opt_start(&version_spec, argc, argv, &a, NULL, &st)) return st;
     if (!a.json) return print_version(), KVR_OK;
     struct kvr_json j;
     kvr_json_init(&j, stdout);

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 
+#include "kvr_cli.h"
 #include "kvr_status.h"
 
 enum kvr_status kvr_bench_search(bool json);
@@ -12,5 +13,5 @@ enum kvr_status kvr_bench_search_scale(bool json);
 enum kvr_status kvr_bench_search_scale_loo(bool json);
 /* One search at p = 8..64 on one node and on 8 nodes, hier and descent (cmd_bench_scale.c). */
 enum kvr_status kvr_bench_search_issue(bool json);
-enum kvr_status kvr_bench_attention(int argc, char **argv);
-enum kvr_status kvr_bench_comm(int argc, char **argv);
+/* kvr bench attention, kvr bench comm (their own options; kvr_cli.h's entry point). */
+kvr_cmd_fn kvr_bench_attention, kvr_bench_comm;

@@ -140,6 +140,14 @@ int kvr_cli_split(char *buf, const char **parts, int cap)
     return n;
 }
 
+enum kvr_status kvr_cli_parse_name(const char *opt, const char *text,
+                                   int (*from_name)(const char *), const char *names, int *v)
+{
+    if ((*v = from_name(text)) < 0)
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' is not %s", opt, text, names);
+    return KVR_OK;
+}
+
 void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "kvr");

@@ -9,11 +9,14 @@
 
 #include "kvr_status.h"
 
-/* A subcommand: name, one-line summary, and its entry point (argv[0] is its own name). */
+/* A subcommand's entry point (argv[0] is its own name). */
+typedef enum kvr_status kvr_cmd_fn(int argc, char **argv);
+
+/* A subcommand: name, one-line summary, and its entry point. */
 struct kvr_command {
     const char *name;
     const char *summary;
-    enum kvr_status (*run)(int argc, char **argv);
+    kvr_cmd_fn *run;
 };
 
 /* Options: kvr_opt.h (one table per subcommand, one parser). */
@@ -29,20 +32,10 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
  * @SEARCHED_SCHEMES@ (those the partition search optimises). */
 void kvr_cli_print_help(FILE *out, const char *text);
 
-/* The command groups. */
-enum kvr_status kvr_cmd_model(int argc, char **argv);
-enum kvr_status kvr_cmd_sim(int argc, char **argv);
-enum kvr_status kvr_cmd_bench(int argc, char **argv);
-enum kvr_status kvr_cmd_search(int argc, char **argv);
-enum kvr_status kvr_cmd_lookup(int argc, char **argv);
-enum kvr_status kvr_cmd_export(int argc, char **argv);
-enum kvr_status kvr_cmd_sweep(int argc, char **argv);
-enum kvr_status kvr_cmd_plot(int argc, char **argv);
-enum kvr_status kvr_cmd_exec(int argc, char **argv);
-enum kvr_status kvr_cmd_calibrate(int argc, char **argv);
-enum kvr_status kvr_cmd_validate(int argc, char **argv);
-enum kvr_status kvr_cmd_paper(int argc, char **argv);
-enum kvr_status kvr_cmd_help_schemes(int argc, char **argv); /* kvr help schemes */
+/* The command groups (one cmd_*.c each), and `kvr help schemes`. */
+kvr_cmd_fn kvr_cmd_model, kvr_cmd_sim, kvr_cmd_bench, kvr_cmd_search, kvr_cmd_lookup,
+    kvr_cmd_export, kvr_cmd_sweep, kvr_cmd_plot, kvr_cmd_exec, kvr_cmd_calibrate, kvr_cmd_validate,
+    kvr_cmd_paper, kvr_cmd_help_schemes;
 
 /* A list of token counts: "1k,2k,4k", ranges "1k-16k+1k" (from-to+step, step default 1k), or
  * both mixed. At most max_n values; message names the option. Free *out with free(). */
@@ -53,6 +46,11 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
                                        int cap, int *n);
 /* Splits a comma list into at most cap parts in buf (modified copy). */
 int kvr_cli_split(char *buf, const char **parts, int cap);
+
+/* text as one of the names from_name knows (its value in *v), else KVR_ERR_USAGE naming the
+ * option and the names it takes ("--comm: 'x' is not mpi or nccl"). */
+enum kvr_status kvr_cli_parse_name(const char *opt, const char *text,
+                                   int (*from_name)(const char *), const char *names, int *v);
 
 /* "kvr search --model ..." as one string for provenance. */
 void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap);

@@ -3,53 +3,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kvr_opt.h"
 #include "kvr_units.h"
 
-int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, enum kvr_status *st)
-{
-    *st = KVR_OK;
-    switch (c) {
-    case 'H':
-        a->machine = arg;
-        return 1;
-    case KVR_OPT_BW:
-        a->bw = arg;
-        return 1;
-    case KVR_OPT_NOISE:
-        a->noise = arg;
-        return 1;
-    case KVR_OPT_OBJECTIVE:
-        a->objective = arg;
-        return 1;
-    case KVR_OPT_LINK:
-        if (a->n_links == KVR_MAX_GPUS * 2)
-            *st =
-                kvr_error(KVR_ERR_USAGE, "too many --link options (at most %d)", KVR_MAX_GPUS * 2);
-        else
-            a->links[a->n_links++] = arg;
-        return 1;
-    case KVR_OPT_SEED:
-        if (kvr_parse_u64(arg, UINT64_MAX, &a->seed))
-            *st = kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
-        return 1;
-    case KVR_OPT_TRIALS:
-        if (kvr_parse_u64(arg, 1000000, &a->trials) || a->trials == 0)
-            *st = kvr_error(KVR_ERR_INPUT, "--trials: '%s' must be 1..1000000", arg);
-        return 1;
-    }
-    return 0;
-}
+static const char *const noise_only[] = {"seed", "trials", "objective", NULL};
 
-const char *const kvr_noise_only_opts[] = {"seed", "trials", "objective", NULL};
+enum kvr_status kvr_machine_args_refuse_noiseless(const struct kvr_machine_args *a,
+                                                  const struct kvr_opt_result *res, const char *why)
+{
+    return a->noise ? KVR_OK : kvr_opt_refuse(res, noise_only, why);
+}
 
 enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
 {
-    enum kvr_status st = KVR_OK;
-    if (a->seed_arg) kvr_machine_args_take(a, KVR_OPT_SEED, a->seed_arg, &st);
-    if (!st && a->trials_arg) kvr_machine_args_take(a, KVR_OPT_TRIALS, a->trials_arg, &st);
+    if (a->seed_arg && kvr_parse_u64(a->seed_arg, UINT64_MAX, &a->seed))
+        return kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
+    if (a->trials_arg && (kvr_parse_u64(a->trials_arg, 1000000, &a->trials) || a->trials == 0))
+        return kvr_error(KVR_ERR_INPUT, "--trials: '%s' must be 1..1000000", a->trials_arg);
     double pct;
-    if (!st) st = kvr_machine_args_percentile(a, &pct);
-    return st;
+    return kvr_machine_args_percentile(a, &pct);
 }
 
 enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,

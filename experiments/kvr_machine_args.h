@@ -3,21 +3,10 @@
  * kvr_machine the simulator reads, and the machine key that names it in the lookup table. */
 #pragma once
 
-#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "kvr_machine.h"
-
-enum {
-    KVR_OPT_BW = 256,
-    KVR_OPT_LINK,
-    KVR_OPT_NOISE,
-    KVR_OPT_SEED,
-    KVR_OPT_TRIALS,
-    KVR_OPT_OBJECTIVE,
-    KVR_OPT_FIRST_FREE /* commands number their own long-only options from here */
-};
 
 struct kvr_machine_args {
     const char *machine, *bw, *noise, *objective;
@@ -31,7 +20,7 @@ struct kvr_machine_args {
  * `m` of `type`; trials_def is the command's default trial count ("1", "16"). */
 #define KVR_MACHINE_OPTS(type, m, machine_def, trials_def)                                         \
     KVR_OPT("machine", 'H', "H", offsetof(type, m.machine), "preset or .ini profile",              \
-            .def = machine_def),                                                                   \
+            .def = machine_def, .file = KVR_OPT_FILE_NAME),                                        \
         KVR_OPT("bw", 0, "RATE", offsetof(type, m.bw), "every link's bandwidth, e.g. 10GB/s",      \
                 .def_help = "the profile's"),                                                      \
         KVR_OPT("link", 0, "I-J=RATE[,LAT]", offsetof(type, m.links),                              \
@@ -48,8 +37,14 @@ struct kvr_machine_args {
         KVR_OPT("objective", 0, "O", offsetof(type, m.objective),                                  \
                 "over noise trials: mean, or pNN (e.g. p95)", .def = "mean")
 
-/* The options that only mean something with --noise (refused without it). */
-extern const char *const kvr_noise_only_opts[];
+struct kvr_opt_result;
+
+/* Without --noise, refuses the options that only mean something with it (--seed, --trials,
+ * --objective), saying why (KVR_NOISE_ONLY_IN_KEY: the lookup table's). */
+enum kvr_status kvr_machine_args_refuse_noiseless(const struct kvr_machine_args *a,
+                                                  const struct kvr_opt_result *res,
+                                                  const char *why);
+#define KVR_NOISE_ONLY_IN_KEY "applies with --noise only (the table's key has none without noise)"
 
 /* The one default of --seed in every command. */
 #define KVR_SEED_DEFAULT "0"
@@ -57,9 +52,6 @@ extern const char *const kvr_noise_only_opts[];
 /* Converts and checks seed_arg and trials_arg (KVR_ERR_INPUT naming the option), and
  * --objective. */
 enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a);
-
-/* If c is one of the options above, records it (status in *st) and returns 1; else 0. */
-int kvr_machine_args_take(struct kvr_machine_args *a, int c, const char *arg, enum kvr_status *st);
 
 /* The machine: profile `name` (NULL: a->machine), then --gpus (NULL: all), --bw, --link,
  * --noise and the seed, validated. */

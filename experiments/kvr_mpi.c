@@ -1,6 +1,7 @@
 #include "kvr_mpi.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,3 +69,11 @@ void kvr_mpi_abort(int code)
 }
 
 #endif
+
+void kvr_mpi_abort_failed(enum kvr_status st, int rank, int size)
+{
+    if (!st || size <= 1) return;
+    fprintf(stderr, "kvr: rank %d: %s: %s\n", rank, kvr_status_name(st), kvr_error_message());
+    fflush(stderr);
+    kvr_mpi_abort(kvr_status_exit_code(st));
+}

@@ -18,3 +18,7 @@ void kvr_mpi_finalize(void);
 int kvr_mpi_local_device(void);
 /* Ends every rank with this exit code: after a failure that the others cannot see. */
 void kvr_mpi_abort(int code);
+/* After a failure (st) on one of several ranks the job ends here: this rank says why on stderr
+ * ("kvr: rank R: ...") and aborts every rank with st's exit code, since a peer may be dead or
+ * waiting for it (finalizing could wait forever). Returns when st is KVR_OK or size is 1. */
+void kvr_mpi_abort_failed(enum kvr_status st, int rank, int size);

@@ -6,6 +6,7 @@
 #include "kvr_opt.h"
 
 #include "kvr_cli.h"
+#include "kvr_out.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -27,16 +28,19 @@ static void store_defaults(const struct kvr_opt *o, int n, void *base)
 {
     for (int i = 0; i < n; i++) {
         char *at = (char *)base + o[i].offset;
-        if (o[i].kind == KVR_OPT_TEXT) *(const char **)at = o[i].def;
-        if (o[i].kind == KVR_OPT_FLAG) *(bool *)at = false;
-        if (o[i].kind == KVR_OPT_MULTI) *(int *)((char *)base + o[i].count_offset) = 0;
+        if (!o[i].arg)
+            *(bool *)at = false;
+        else if (o[i].kind == KVR_OPT_TEXT)
+            *(const char **)at = o[i].def;
+        else
+            *(int *)((char *)base + o[i].count_offset) = 0;
     }
 }
 
 static enum kvr_status take(const struct kvr_opt *o, void *base, const char *arg)
 {
     char *at = (char *)base + o->offset;
-    if (o->kind == KVR_OPT_FLAG) {
+    if (!o->arg) {
         *(bool *)at = true;
         return KVR_OK;
     }
@@ -57,7 +61,7 @@ static void build(const struct kvr_opt *o, int n, struct option *lo, char *short
     size_t k = 0;
     shorts[k++] = ':'; /* report missing arguments as ':' */
     for (int i = 0; i < n; i++) {
-        int has = o[i].kind == KVR_OPT_FLAG ? no_argument : required_argument;
+        int has = o[i].arg ? required_argument : no_argument;
         lo[i] = (struct option){o[i].name, has, NULL, o[i].short_name ? o[i].short_name : 256 + i};
         if (o[i].short_name) {
             shorts[k++] = o[i].short_name;
@@ -92,7 +96,7 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     static struct option lo[MAX_OPTS + 1];
     static char shorts[3 * MAX_OPTS + 2];
     if (n > MAX_OPTS) return kvr_error(KVR_ERR_RUNTIME, "%s: too many options", argv[0]);
-    *res = (struct kvr_opt_result){0};
+    *res = (struct kvr_opt_result){.spec = spec};
     store_defaults(o, n, base);
     build(o, n, lo, shorts);
     optind = 0, opterr = 0;
@@ -116,20 +120,61 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     return KVR_OK;
 }
 
-bool kvr_opt_given(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
-                   const char *name)
+static const char *text_of(const struct kvr_opt *o, const void *base)
 {
-    for (int i = 0; spec->opts[i].name; i++)
-        if (!strcmp(spec->opts[i].name, name)) return res->given >> i & 1;
+    bool text = o->arg && o->kind == KVR_OPT_TEXT;
+    return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
+}
+
+/* "--name" of an entry, for messages. */
+static const char *dashed(const struct kvr_opt *o, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "--%s", o->name);
+    return buf;
+}
+
+static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
+{
+    char out[64], in[64];
+    enum kvr_status st = KVR_OK;
+    for (int i = 0; o[i].name && !st; i++) {
+        bool path = o[i].file == KVR_OPT_FILE_IN || o[i].file == KVR_OPT_FILE_OUT;
+        if (path && text_of(&o[i], base))
+            st = kvr_path_check(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+    }
+    for (int w = 0; o[w].name && !st; w++)
+        for (int i = 0; o[w].file == KVR_OPT_FILE_OUT && o[i].name && !st; i++)
+            if (i != w && o[i].file)
+                st = kvr_out_check_not_input(dashed(&o[w], out, sizeof out), text_of(&o[w], base),
+                                             dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+    return st;
+}
+
+bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void *args,
+                   struct kvr_opt_result *res, enum kvr_status *st)
+{
+    struct kvr_opt_result own;
+    if (!res) res = &own;
+    *st = kvr_opt_parse(spec, argc, argv, args, res);
+    if (!*st && res->help) return kvr_opt_help(spec, stdout), true;
+    if (!*st) *st = check_files(spec->opts, args);
+    if (!*st && spec->check) *st = spec->check(args, res);
+    return *st != KVR_OK;
+}
+
+bool kvr_opt_given(const struct kvr_opt_result *res, const char *name)
+{
+    const struct kvr_opt *o = res->spec->opts;
+    for (int i = 0; o[i].name; i++)
+        if (!strcmp(o[i].name, name)) return res->given >> i & 1;
     return false;
 }
 
-enum kvr_status kvr_opt_refuse(const struct kvr_opt_spec *spec, const struct kvr_opt_result *res,
-                               const char *const *names, const char *why)
+enum kvr_status kvr_opt_refuse(const struct kvr_opt_result *res, const char *const *names,
+                               const char *why)
 {
     for (int k = 0; names[k]; k++)
-        if (kvr_opt_given(spec, res, names[k]))
-            return kvr_error(KVR_ERR_USAGE, "--%s %s", names[k], why);
+        if (kvr_opt_given(res, names[k])) return kvr_error(KVR_ERR_USAGE, "--%s %s", names[k], why);
     return KVR_OK;
 }
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,22 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
         st = kvr_out_commit(&x.list_w);
     *rows = x.rows;
     return st;
+}
+
+enum kvr_status kvr_plot_check_out(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", dir);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_plot_data_dir(const char *dir, char *data, size_t cap)
+{
+    snprintf(data, cap, "%s/data", dir);
+    if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0)
+        return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", data);
+    return KVR_OK;
 }
 
 enum kvr_status kvr_plot_check_gnuplot(const char *prog)

@@ -31,6 +31,10 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
 enum kvr_status kvr_plot_export_measured(const struct kvr_plot_figure *f, const char *datadir,
                                          size_t *rows);
 
+/* --out DIR of the figures: an existing directory (KVR_ERR_IO naming --out otherwise). */
+enum kvr_status kvr_plot_check_out(const char *dir);
+/* DIR/data, where the figures' data go, created when missing (its path in data). */
+enum kvr_status kvr_plot_data_dir(const char *dir, char *data, size_t cap);
 /* gnuplot must run: its absence is the user's to fix (exit 2). */
 enum kvr_status kvr_plot_check_gnuplot(const char *prog);
 /* Renders OUT/NAME.png and .svg from OUT/data with SCRIPTS/style.gp and SCRIPTS/NAME.gp. */

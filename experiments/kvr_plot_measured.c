@@ -50,56 +50,60 @@ static void write_row(FILE *f, const char *label, const struct kvr_validate_poin
     fprintf(f, "\t%s\n", m->link_settings);
 }
 
-/* The single-GPU block of a panel: the model's p = 1 measurements, contexts ascending. */
-static void write_single(FILE *f, const struct kvr_validate_set *one, const char *model, bool after,
-                         size_t *rows)
+/* Which measurements a block holds: a series of one panel, or (series NULL) the model's
+ * single-GPU runs. */
+struct block_sel {
+    const char *model, *links, *series;
+    int p;
+};
+
+static bool in_block(const struct kvr_measurement_row *m, const struct block_sel *s)
 {
-    for (uint64_t last = 0, header = 0; one;) {
+    if (!s->series) return !strcmp(m->model, s->model);
+    char label[64];
+    kvr_validate_series_label(m, label, sizeof label);
+    return in_panel(m, s->model, s->p, s->links) && !strcmp(label, s->series);
+}
+
+/* One block: the selected points, contexts ascending, under a header naming it (sep before
+ * the header); false when none is selected. */
+static bool write_block(FILE *f, const struct kvr_validate_set *v, const struct block_sel *s,
+                        const char *name, const char *sep, size_t *rows)
+{
+    bool any = false;
+    for (uint64_t last = 0;;) {
         const struct kvr_validate_point *next = NULL;
-        for (size_t i = 0; i < one->n; i++) {
-            const struct kvr_measurement_row *m = one->pts[i].m;
-            if (!strcmp(m->model, model) && m->ctx_tokens > last &&
-                (!next || m->ctx_tokens < next->m->ctx_tokens))
-                next = &one->pts[i];
+        for (size_t i = 0; i < v->n; i++) {
+            const struct kvr_measurement_row *m = v->pts[i].m;
+            if (m->ctx_tokens > last && (!next || m->ctx_tokens < next->m->ctx_tokens) &&
+                in_block(m, s))
+                next = &v->pts[i];
         }
-        if (!next) return;
-        if (!header++)
+        if (!next) return any;
+        if (!any)
             fprintf(f,
-                    "%ssingle\tctx_tokens\tmeasured_s\tpredicted_s\tscheme\tmethod\tpartition"
+                    "%s%s\tctx_tokens\tmeasured_s\tpredicted_s\tscheme\tmethod\tpartition"
                     "\tlinks\n",
-                    after ? "\n\n" : "");
-        write_row(f, "single", next);
+                    sep, name);
+        any = true;
+        write_row(f, name, next);
         last = next->m->ctx_tokens, ++*rows;
     }
 }
 
-/* One panel: a block per series present (the figures' series order), contexts ascending. */
-static void write_panel(FILE *f, const struct kvr_validate_set *v, const char *model, int p,
+/* One panel: a block per series present (the figures' series order), then the model's
+ * single-GPU block (one, when there is one: the reference every panel shares). */
+static void write_panel(FILE *f, const struct kvr_validate_set *v,
+                        const struct kvr_validate_set *one, const char *model, int p,
                         const char *links, size_t *rows)
 {
-    char order[16][32], label[64];
+    char order[16][32];
     int n_order = kvr_validate_series_order(order, 16), blocks = 0;
     for (int o = 0; o < n_order; o++) {
-        const char *name = figure_label(order[o]);
-        for (uint64_t last = 0, header = 0;;) {
-            const struct kvr_validate_point *next = NULL;
-            for (size_t i = 0; i < v->n; i++) {
-                const struct kvr_measurement_row *m = v->pts[i].m;
-                kvr_validate_series_label(m, label, sizeof label);
-                if (in_panel(m, model, p, links) && !strcmp(label, order[o]) &&
-                    m->ctx_tokens > last && (!next || m->ctx_tokens < next->m->ctx_tokens))
-                    next = &v->pts[i];
-            }
-            if (!next) break;
-            if (!header++)
-                fprintf(f,
-                        "%s%s\tctx_tokens\tmeasured_s\tpredicted_s\tscheme\tmethod\tpartition"
-                        "\tlinks\n",
-                        blocks++ ? "\n\n" : "", name);
-            write_row(f, name, next);
-            last = next->m->ctx_tokens, ++*rows;
-        }
+        struct block_sel s = {.model = model, .links = links, .series = order[o], .p = p};
+        blocks += write_block(f, v, &s, figure_label(order[o]), blocks ? "\n\n" : "", rows);
     }
+    if (one) write_block(f, one, &(struct block_sel){.model = model}, "single", "\n\n", rows);
 }
 
 static int add_key(const char **keys, int n, const char *k)
@@ -135,8 +139,7 @@ static enum kvr_status write_panels(const struct kvr_plot_figure *f, const char 
                 snprintf(path, sizeof path, "%s/%s", datadir, name);
                 struct kvr_out o;
                 if ((st = kvr_out_open(&o, "plot data", path))) break;
-                write_panel(o.f, v, models[a], p, links[l], rows);
-                write_single(o.f, one, models[a], true, rows);
+                write_panel(o.f, v, one, models[a], p, links[l], rows);
                 fprintf(list, "%s\t%s,p=%d,%s\n", name, models[a], p, links[l]);
                 st = kvr_out_commit(&o);
             }

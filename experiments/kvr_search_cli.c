@@ -488,13 +488,19 @@ void kvr_search_job_free(struct kvr_search_job *job)
     job->items = NULL, job->done = NULL;
 }
 
+void kvr_search_json_definitions(struct kvr_json *j, const char *model, const char *model_hash,
+                                 const char *machine, const char *machine_hash)
+{
+    kvr_json_kv_str(j, "model", model);
+    kvr_json_kv_str(j, "model_hash", model_hash);
+    kvr_json_kv_str(j, "machine", machine);
+    kvr_json_kv_str(j, "machine_hash", machine_hash);
+}
+
 void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r)
 {
     kvr_json_object_begin(j);
-    kvr_json_kv_str(j, "model", r->model);
-    kvr_json_kv_str(j, "model_hash", r->model_hash);
-    kvr_json_kv_str(j, "machine", r->machine);
-    kvr_json_kv_str(j, "machine_hash", r->machine_hash);
+    kvr_search_json_definitions(j, r->model, r->model_hash, r->machine, r->machine_hash);
     kvr_json_kv_u64(j, "p", (uint64_t)r->p);
     kvr_json_kv_u64(j, "tp", (uint64_t)(r->tp > 1 ? r->tp : 1));
     kvr_json_kv_u64(j, "ctx_tokens", r->ctx_tokens);

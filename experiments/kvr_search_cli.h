@@ -66,6 +66,10 @@ void kvr_search_job_free(struct kvr_search_job *job);
 
 /* One plan row as a JSON object. */
 void kvr_search_json_row(struct kvr_json *j, const struct kvr_plan_row *r);
+/* The definitions a plan is for, as the export names them: model, model_hash, machine (the
+ * table's key), machine_hash (kvr search's rows, kvr lookup's answers). */
+void kvr_search_json_definitions(struct kvr_json *j, const char *model, const char *model_hash,
+                                 const char *machine, const char *machine_hash);
 /* Provenance of this process for a `run` row. */
 void kvr_search_provenance(const char *argv_text, const char *device, struct kvr_provenance *p,
                            char *host, size_t host_cap);

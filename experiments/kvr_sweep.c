@@ -160,16 +160,10 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
                 return kvr_error_prefix(KVR_ERR_INPUT, "bw: ");
             if (strcmp(items[i], "profile") && !(r > 0))
                 return kvr_error(KVR_ERR_INPUT, "bw: '%s' must be positive", items[i]);
-            snprintf(sp->bw[i], sizeof sp->bw[i], "%s", items[i]);
         }
-        sp->n_bw = n;
-        return KVR_OK;
+        return copy_list(sp->bw, &sp->n_bw, items, n);
     }
-    if (!strcmp(key, "links")) {
-        for (int i = 0; i < n; i++) snprintf(sp->links[i], sizeof sp->links[i], "%s", items[i]);
-        sp->n_links = n;
-        return KVR_OK;
-    }
+    if (!strcmp(key, "links")) return copy_list(sp->links, &sp->n_links, items, n);
     if (!strcmp(key, "tp")) {
         for (int i = 0; i < n; i++) {
             uint64_t t = 0;
@@ -192,11 +186,7 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
         sp->n_fwd = n;
         return KVR_OK;
     }
-    if (!strcmp(key, "noise")) {
-        for (int i = 0; i < n; i++) snprintf(sp->noise[i], sizeof sp->noise[i], "%s", items[i]);
-        sp->n_noise = n;
-        return KVR_OK;
-    }
+    if (!strcmp(key, "noise")) return copy_list(sp->noise, &sp->n_noise, items, n);
     return kvr_error(KVR_ERR_INPUT,
                      "unknown axis '%s' (models, machines, gpus, ctx, schemes, bw, "
                      "links, noise, seeds, kv_forward, tp)",

@@ -79,13 +79,24 @@ bool kvr_sweep_series_of(int rank, struct kvr_sweep_series *out);
 enum kvr_status kvr_sweep_eval(const struct kvr_sweep_spec *spec, struct kvr_store *store,
                                int64_t run_id, struct kvr_sweep_item *item);
 
+/* The open points of one run, and the expanded items (sorted by point_key) they are. */
+struct kvr_sweep_open {
+    const struct kvr_sweep_spec *sp;
+    struct kvr_sweep_item *items;
+    size_t n_items;
+    const struct kvr_sweep_point *open;
+    size_t n_open;
+    int64_t run_id;
+};
+
+/* The item of a recorded point (NULL: recorded by an older version of the file). */
+struct kvr_sweep_item *kvr_sweep_item_of(struct kvr_sweep_item *items, size_t n_items,
+                                         const struct kvr_sweep_point *pt);
+
 /* Runs the open points on `jobs` threads, each with its own connection to db; *budget counts
  * down --stop-after; *run and *failed count the points run now. */
-enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_spec *sp, const char *db,
-                                      struct kvr_sweep_item *items, size_t n_items,
-                                      const struct kvr_sweep_point *open, size_t n_open,
-                                      int64_t run_id, int jobs, uint64_t *budget, size_t *run,
-                                      size_t *failed);
+enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_open *o, const char *db, int jobs,
+                                      uint64_t *budget, size_t *run, size_t *failed);
 
 /* The lookup-table rows (keys only) that evaluating a point reads: its own context for KVR-S,
  * the sweep's whole ctx axis for KVR-P, none otherwise (free *rows with free()). */
@@ -101,6 +112,14 @@ enum kvr_status kvr_sweep_put_definitions(const struct kvr_sweep_spec *spec,
                                           int64_t run_id);
 
 struct kvr_comm;
+
+/* Records the expanded points in store (the ones already there stay as they are), lists the
+ * open ones (free *open with free()) and, when there are any, starts a run (its id in *run_id)
+ * with this process's provenance. */
+enum kvr_status kvr_sweep_record(struct kvr_store *store, const struct kvr_sweep_spec *sp,
+                                 const struct kvr_sweep_item *items, size_t n_items,
+                                 const char *argv_text, struct kvr_sweep_point **open,
+                                 size_t *n_open, int64_t *run_id);
 
 /* What a sweep file's run did (rank 0's view under MPI). */
 struct kvr_sweep_tally {

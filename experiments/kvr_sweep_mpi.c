@@ -10,7 +10,6 @@
 
 #include "kvr_cli.h"
 #include "kvr_comm.h"
-#include "kvr_search_cli.h"
 #include "kvr_sweep.h"
 
 #define ROUND_PER_RANK 16
@@ -32,14 +31,9 @@ struct ctx {
     int64_t run_id;
 };
 
-static int cmp_key(const void *key, const void *item)
-{
-    return strcmp(key, ((const struct kvr_sweep_item *)item)->pt.point_key);
-}
-
 static struct kvr_sweep_item *item_of(const struct ctx *c, const struct kvr_sweep_point *p)
 {
-    return bsearch(p->point_key, c->items, c->n_items, sizeof *c->items, cmp_key);
+    return kvr_sweep_item_of(c->items, c->n_items, p);
 }
 
 /* Rank 0's status to everyone: the others fail too, without a message of their own. */
@@ -158,17 +152,10 @@ static enum kvr_status record(struct ctx *c, const char *db, const char *argv_te
                               struct kvr_sweep_tally *t, uint64_t *n_open)
 {
     enum kvr_status st = kvr_store_open(db, KVR_STORE_WRITE, &c->store);
-    struct kvr_sweep_point *pts = st ? NULL : malloc((c->n_items ? c->n_items : 1) * sizeof *pts);
-    if (!st && !pts) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
-    for (size_t i = 0; !st && i < c->n_items; i++) pts[i] = c->items[i].pt;
-    if (!st) st = kvr_store_add_sweep_points(c->store, pts, c->n_items);
-    free(pts);
     size_t n = 0;
-    if (!st) st = kvr_store_list_open_points(c->store, c->sp->name, &c->open, &n);
-    char host[256];
-    struct kvr_provenance prov;
-    kvr_search_provenance(argv_text, "simulator", &prov, host, sizeof host);
-    if (!st && n) st = kvr_store_add_run(c->store, &prov, &c->run_id);
+    if (!st)
+        st = kvr_sweep_record(c->store, c->sp, c->items, c->n_items, argv_text, &c->open, &n,
+                              &c->run_id);
     t->done_before = t->total - n, *n_open = n;
     return st;
 }

@@ -14,13 +14,8 @@
 #define BATCH 64
 
 struct par {
-    const struct kvr_sweep_spec *sp;
+    struct kvr_sweep_open o;
     const char *db;
-    struct kvr_sweep_item *items;
-    size_t n_items;
-    const struct kvr_sweep_point *open;
-    size_t n_open;
-    int64_t run_id;
     pthread_mutex_t mu;
     size_t next, run, failed;
     int finished; /* threads that have returned */
@@ -29,17 +24,12 @@ struct par {
     char msg[1024];
 };
 
-static int cmp_key(const void *key, const void *item)
-{
-    return strcmp(key, ((const struct kvr_sweep_item *)item)->pt.point_key);
-}
-
 /* The index of the next point to run, or SIZE_MAX when none is left (or a thread failed). */
 static size_t take(struct par *p)
 {
     pthread_mutex_lock(&p->mu);
     size_t i = SIZE_MAX;
-    if (!p->st && p->next < p->n_open && p->budget > 0) i = p->next++, p->budget--;
+    if (!p->st && p->next < p->o.n_open && p->budget > 0) i = p->next++, p->budget--;
     pthread_mutex_unlock(&p->mu);
     return i;
 }
@@ -56,11 +46,10 @@ static enum kvr_status work(struct par *p, struct kvr_store *store, struct kvr_s
     size_t nb = 0, i;
     enum kvr_status st = KVR_OK;
     while (!st && (i = take(p)) != SIZE_MAX) {
-        struct kvr_sweep_item *it =
-            bsearch(p->open[i].point_key, p->items, p->n_items, sizeof *p->items, cmp_key);
+        struct kvr_sweep_item *it = kvr_sweep_item_of(p->o.items, p->o.n_items, &p->o.open[i]);
         if (!it) continue; /* recorded by an older version of the file: left as it is */
-        it->pt.id = p->open[i].id;
-        if ((st = kvr_sweep_eval(p->sp, store, p->run_id, it))) break;
+        it->pt.id = p->o.open[i].id;
+        if ((st = kvr_sweep_eval(p->o.sp, store, p->o.run_id, it))) break;
         batch[nb++] = it->pt;
         if (nb == BATCH) st = kvr_store_finish_points(store, batch, nb), nb = 0;
         pthread_mutex_lock(&p->mu);
@@ -98,20 +87,10 @@ static bool progress(struct par *p, int started, size_t *run)
     return busy;
 }
 
-enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_spec *sp, const char *db,
-                                      struct kvr_sweep_item *items, size_t n_items,
-                                      const struct kvr_sweep_point *open, size_t n_open,
-                                      int64_t run_id, int jobs, uint64_t *budget, size_t *run,
-                                      size_t *failed)
+enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_open *o, const char *db, int jobs,
+                                      uint64_t *budget, size_t *run, size_t *failed)
 {
-    struct par p = {.sp = sp,
-                    .db = db,
-                    .items = items,
-                    .n_items = n_items,
-                    .open = open,
-                    .n_open = n_open,
-                    .run_id = run_id,
-                    .budget = *budget};
+    struct par p = {.o = *o, .db = db, .budget = *budget};
     pthread_t *th = calloc((size_t)jobs, sizeof *th);
     if (!th) return kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
     pthread_mutex_init(&p.mu, NULL);
@@ -120,7 +99,7 @@ enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_spec *sp, const cha
     double t0 = kvr_cli_now_s();
     size_t done = 0;
     while (started && progress(&p, started, &done)) {
-        kvr_cli_progress(sp->name, done, n_open, kvr_cli_now_s() - t0);
+        kvr_cli_progress(o->sp->name, done, o->n_open, kvr_cli_now_s() - t0);
         nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
     }
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);

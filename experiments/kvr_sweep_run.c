@@ -16,45 +16,59 @@ static int cmp_key(const void *key, const void *item)
     return strcmp(key, ((const struct kvr_sweep_item *)item)->pt.point_key);
 }
 
-/* Runs the open points in batches; *budget counts down --stop-after. */
-static enum kvr_status run_open(const struct kvr_sweep_spec *sp, struct kvr_store *store,
-                                const char *db, int jobs, struct kvr_sweep_item *items,
-                                size_t n_items, const char *argv_text, uint64_t *budget,
-                                struct kvr_sweep_tally *t)
+struct kvr_sweep_item *kvr_sweep_item_of(struct kvr_sweep_item *items, size_t n_items,
+                                         const struct kvr_sweep_point *pt)
 {
-    struct kvr_sweep_point *open = NULL;
-    size_t n_open = 0;
-    enum kvr_status st = kvr_store_list_open_points(store, sp->name, &open, &n_open);
-    struct kvr_sweep_point *batch = calloc(BATCH, sizeof *batch);
-    int64_t run_id = 0;
+    return bsearch(pt->point_key, items, n_items, sizeof *items, cmp_key);
+}
+
+enum kvr_status kvr_sweep_record(struct kvr_store *store, const struct kvr_sweep_spec *sp,
+                                 const struct kvr_sweep_item *items, size_t n_items,
+                                 const char *argv_text, struct kvr_sweep_point **open,
+                                 size_t *n_open, int64_t *run_id)
+{
+    struct kvr_sweep_point *pts = malloc((n_items ? n_items : 1) * sizeof *pts);
+    enum kvr_status st = pts ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+    for (size_t i = 0; pts && i < n_items; i++) pts[i] = items[i].pt;
+    if (!st) st = kvr_store_add_sweep_points(store, pts, n_items);
+    free(pts);
+    *n_open = 0, *run_id = 0;
+    if (!st) st = kvr_store_list_open_points(store, sp->name, open, n_open);
     char host[256];
     struct kvr_provenance prov;
     kvr_search_provenance(argv_text, "simulator", &prov, host, sizeof host);
-    if (!st && !batch) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
-    if (!st && n_open) st = kvr_store_add_run(store, &prov, &run_id);
-    t->done_before = t->total - n_open;
+    if (!st && *n_open) st = kvr_store_add_run(store, &prov, run_id);
+    return st;
+}
+
+/* Runs the open points in batches; *budget counts down --stop-after. */
+static enum kvr_status run_open(const struct kvr_sweep_open *o, struct kvr_store *store,
+                                const char *db, int jobs, uint64_t *budget,
+                                struct kvr_sweep_tally *t)
+{
+    struct kvr_sweep_point *batch = calloc(BATCH, sizeof *batch);
+    if (!batch) return kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
+    enum kvr_status st = KVR_OK;
     double t0 = kvr_cli_now_s();
-    size_t nb = 0;
-    if (!st && jobs > 1) {
-        st = kvr_sweep_run_threads(sp, db, items, n_items, open, n_open, run_id, jobs, budget,
-                                   &t->run, &t->failed);
+    size_t nb = 0, n_open = o->n_open;
+    if (jobs > 1) {
+        st = kvr_sweep_run_threads(o, db, jobs, budget, &t->run, &t->failed);
         n_open = 0; /* done: skip the serial loop below */
     }
     for (size_t i = 0; i < n_open && !st && *budget > 0; i++, (*budget)--) {
-        struct kvr_sweep_item *it =
-            bsearch(open[i].point_key, items, n_items, sizeof *items, cmp_key);
+        struct kvr_sweep_item *it = kvr_sweep_item_of(o->items, o->n_items, &o->open[i]);
         if (!it) continue; /* recorded by an older version of the file: left as it is */
-        it->pt.id = open[i].id;
-        st = kvr_sweep_eval(sp, store, run_id, it);
+        it->pt.id = o->open[i].id;
+        st = kvr_sweep_eval(o->sp, store, o->run_id, it);
         batch[nb++] = it->pt;
         t->run++, t->failed += !strcmp(it->pt.state, "failed");
         if (!st && (nb == BATCH || i + 1 == n_open || *budget == 1))
             st = kvr_store_finish_points(store, batch, nb), nb = 0;
-        kvr_cli_progress(sp->name, t->run, n_open, kvr_cli_now_s() - t0);
+        kvr_cli_progress(o->sp->name, t->run, n_open, kvr_cli_now_s() - t0);
     }
     if (!st && nb) st = kvr_store_finish_points(store, batch, nb);
     t->wall_s = kvr_cli_now_s() - t0;
-    free(open), free(batch);
+    free(batch);
     return st;
 }
 
@@ -63,16 +77,16 @@ enum kvr_status kvr_sweep_run(const struct kvr_sweep_spec *sp, const char *db, i
                               uint64_t *budget, struct kvr_sweep_tally *t)
 {
     struct kvr_store *store = NULL;
+    struct kvr_sweep_point *open = NULL;
+    struct kvr_sweep_open o = {.sp = sp, .items = items, .n_items = n_items};
     t->total = n_items;
     enum kvr_status st = kvr_store_open(db, KVR_STORE_WRITE, &store);
-    if (!st) {
-        struct kvr_sweep_point *pts = malloc((n_items ? n_items : 1) * sizeof *pts);
-        if (!pts) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
-        for (size_t i = 0; pts && i < n_items; i++) pts[i] = items[i].pt;
-        if (!st) st = kvr_store_add_sweep_points(store, pts, n_items);
-        free(pts);
-    }
-    if (!st) st = run_open(sp, store, db, jobs, items, n_items, argv_text, budget, t);
+    if (!st)
+        st = kvr_sweep_record(store, sp, items, n_items, argv_text, &open, &o.n_open, &o.run_id);
+    o.open = open;
+    if (!st) t->done_before = t->total - o.n_open;
+    if (!st) st = run_open(&o, store, db, jobs, budget, t);
+    free(open);
     kvr_store_close(store);
     return st;
 }
