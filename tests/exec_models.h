@@ -9,6 +9,7 @@
 
 #include "kvr_exec.h"
 #include "kvr_model.h"
+#include "kvr_weights.h"
 
 #define LLAMA_LIKE(nm, d, h, kv, hd, ffn)                                                          \
     {                                                                                              \
@@ -34,6 +35,20 @@ static const struct kvr_model exec_models[] = {
 };
 #define N_EXEC_MODELS ((int)(sizeof exec_models / sizeof exec_models[0]))
 
+/* A prompt of n seeded token ids (n <= 256) below m's vocabulary. */
+struct prompt {
+    uint32_t n;
+    int32_t tok[256];
+};
+
+static inline struct prompt prompt(const struct kvr_model *m, uint64_t seed, uint32_t n)
+{
+    struct prompt p = {.n = n};
+    if (n > 256) abort();
+    kvr_tokens_random(seed, m->vocab, n, p.tok);
+    return p;
+}
+
 /* Relative L2 error |a - b| / |b|. */
 static inline double rel_err(const float *a, const float *b, size_t n)
 {
@@ -53,6 +68,26 @@ static inline double max_abs_diff(const float *a, const float *b, size_t n)
         if (!(d <= m)) m = d; /* NaN wins */
     }
     return m;
+}
+
+/* The largest difference by diff (max_abs_diff, rel_err) of b's K and V cache against a's over
+ * every layer, positions [0, n); NaN wins. */
+static inline double kv_worst(struct kvr_exec *a, struct kvr_exec *b, const struct kvr_model *m,
+                              uint32_t n, double (*diff)(const float *, const float *, size_t))
+{
+    size_t len = (size_t)n * m->n_kv_heads * m->head_dim;
+    float *ka = malloc(len * 4), *va = malloc(len * 4), *kb = malloc(len * 4),
+          *vb = malloc(len * 4);
+    double worst = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        kvr_exec_kv_read(a, l, 0, n, ka, va);
+        kvr_exec_kv_read(b, l, 0, n, kb, vb);
+        double d[2] = {diff(kb, ka, len), diff(vb, va, len)};
+        for (int i = 0; i < 2; i++)
+            if (!(d[i] <= worst) && worst == worst) worst = d[i];
+    }
+    free(ka), free(va), free(kb), free(vb);
+    return worst;
 }
 
 static struct kvr_exec *exec_open(const struct kvr_model *m, enum kvr_backend_kind b, uint32_t ctx,

@@ -51,6 +51,41 @@ __attribute__((format(printf, 4, 5))) static int tap_ok(int pass, const char *fi
             printf("#   message '%s' lacks '%s'\n", m_ ? m_ : "(null)", (needle));                 \
     } while (0)
 
+/* The test's temporary folder, made once by tap_mkdtemp(NAME) (/tmp/kvr-test-NAME-XXXXXX; the
+ * test bails out when it cannot), and the files in it: tap_path(FILE) names one (the last four
+ * names stay valid), tap_write(FILE, TEXT) writes one and returns its name. */
+static char tap_dir[256];
+
+__attribute__((unused)) static const char *tap_mkdtemp(const char *name)
+{
+    snprintf(tap_dir, sizeof tap_dir, "/tmp/kvr-test-%s-XXXXXX", name);
+    if (!mkdtemp(tap_dir)) {
+        printf("Bail out! mkdtemp %s failed\n", tap_dir);
+        exit(1);
+    }
+    return tap_dir;
+}
+
+__attribute__((unused)) static const char *tap_path(const char *file)
+{
+    static char paths[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(paths[i], sizeof paths[i], "%s/%s", tap_dir, file);
+    return paths[i];
+}
+
+__attribute__((unused)) static const char *tap_write(const char *file, const char *text)
+{
+    const char *path = tap_path(file);
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f)) {
+        printf("Bail out! cannot write %s\n", path);
+        exit(1);
+    }
+    return path;
+}
+
 /* Removes a test's temporary folder (and says so when it cannot). */
 __attribute__((unused)) static void tap_rmdir(const char *dir)
 {

@@ -1,13 +1,14 @@
-# Shared helpers of the shell tests (sourced): TAP reporting, exit code + message checks, JSON
-# checks, and one-value SQLite queries. The caller sets $kvr and $tmp, and n=0 failed=0.
+# Shared helpers of the shell tests (sourced): the start (tap_begin), TAP reporting, exit code +
+# message checks, JSON checks, one-value SQLite queries, and the rank tests' runs against one
+# rank. The caller starts with tap_begin KVR (or sets $kvr and $tmp, and n=0 failed=0).
 
-# tap_begin KVR: the program under test in $kvr, the counters, a temporary folder $tmp removed
-# on exit, and the source root in $src
+# tap_begin KVR: the program under test in $kvr, the counters, a temporary folder $tmp
+# (kvr-test-NAME-XXXXXX for test_NAME.sh) removed on exit, and the source root in $src (absolute)
 tap_begin() {
-    kvr=$1 n=0 failed=0
-    tmp=$(mktemp -d) || exit 1
+    kvr=$1 n=0 failed=0 tb_name=$(basename "$0" .sh)
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvr-test-${tb_name#test_}-XXXXXX") || exit 1
     trap 'rm -rf "$tmp"' EXIT
-    src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+    src=$(realpath "${KVR_SOURCE_ROOT:-$(dirname "$0")/..}")
 }
 
 report() { # report PASS NAME [DETAIL]
@@ -86,22 +87,56 @@ sys.exit(0 if len(a) == len(b) > 0 and math.sqrt(num / den) <= 2e-2 else 1)
 PY
 }
 
+# ref_run NAME: the single-rank run of $common (kvr exec's options) as the reference: its logits
+# and KV cache in $tmp/ref.l and $tmp/ref.kv (one TAP point, NAME)
+ref_run() {
+    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
+    report $? "$1" "$(cat "$tmp/err")"
+}
+
+# vs_ref NP NAME ARGS...: $common ARGS on NP ranks against ref_run's reference: the logits and
+# the KV cache (KV=no: the logits only) compared by the command in $cmp (same_f32, close_bf16)
+vs_ref() {
+    vs_np=$1 vs_name=$2; shift 2
+    rm -f "$tmp/l" "$tmp/kv"
+    mpi "$vs_np" exec $common "$@" --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
+        $cmp "$tmp/l" "$tmp/ref.l" && { [ "${KV:-}" = no ] || $cmp "$tmp/kv" "$tmp/ref.kv"; }
+    report $? "$vs_name" "$(cat "$tmp/err")"
+}
+
+# chains_vs_ref NP PARTITION PREFIX WHAT: the chain schemes on NP ranks against ref_run's (vs_ref):
+# kvr in each KV hand-off mode (whole, streamed, direct) with PARTITION (--partition A,B,...;
+# empty: even), tsp, tsp-causal and ring-pass; each named PREFIX SCHEME [MODE] on NP ranks ...: WHAT
+chains_vs_ref() {
+    for cv in kvr:whole kvr:streamed kvr:direct tsp:whole tsp-causal:whole ring-pass:whole; do
+        cv_scheme=${cv%:*} cv_mode=${cv#*:} cv_part= cv_fwd=
+        [ "$cv_scheme" = kvr ] && cv_part=$2
+        [ "$cv_mode" = whole ] || cv_fwd="--kv-forward $cv_mode"
+        vs_ref "$1" "$3$cv_scheme${cv_fwd:+ $cv_mode} on $1 ranks ${cv_part:-even}: $4" \
+            --scheme "$cv_scheme" $cv_part $cv_fwd
+    done
+}
+
+# rings_vs_ref NP PREFIX WHAT: ring (zig-zag) with pass-KV and pass-Q on NP ranks against
+# ref_run's (vs_ref), each named PREFIX ring pass-PASS on NP ranks: WHAT
+rings_vs_ref() {
+    for rv_pass in kv q; do
+        vs_ref "$1" "${2}ring pass-$rv_pass on $1 ranks: $3" --scheme ring --ring-pass $rv_pass
+    done
+}
+
 # layouts MODEL CASE...: each CASE P:T:SCHEME[:PARTITION[:OPTION VALUE]] (kvr exec --tp) against
-# MODEL's single-rank run ($tmp/MODEL.ini, $ctx tokens on $backend): logits and KV cache (KV=no:
-# the logits only) compared by the command in $cmp (same, close_bf16); $what names the check.
+# MODEL's single-rank run ($tmp/MODEL.ini, $ctx tokens on $backend) by vs_ref; $what names the
+# check.
 layouts() {
     model=$1; shift
     common="--model $tmp/$model.ini --ctx $ctx --backend $backend --reps 1 --warmup 0"
-    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-    report $? "$backend: $model: single-rank reference" "$(cat "$tmp/err")"
+    ref_run "$backend: $model: single-rank reference"
     for case in "$@"; do
         p=$(echo "$case" | cut -d: -f1) t=$(echo "$case" | cut -d: -f2) scheme=$(echo "$case" | cut -d: -f3)
         part=$(echo "$case" | cut -d: -f4) opt=$(echo "$case" | cut -d: -f5)
-        rm -f "$tmp/l" "$tmp/kv"
-        mpi "$p" exec $common --scheme "$scheme" --tp "$t" ${part:+--partition $part} $opt \
-            --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-            $cmp "$tmp/l" "$tmp/ref.l" && { [ "${KV:-}" = no ] || $cmp "$tmp/kv" "$tmp/ref.kv"; }
-        report $? "$backend: $model $scheme x$t on $p ranks ${part:-even}${opt:+ $opt}: logits$([ "${KV:-}" = no ] || echo " and KV cache") $what" "$(cat "$tmp/err")"
+        vs_ref "$p" "$backend: $model $scheme x$t on $p ranks ${part:-even}${opt:+ $opt}: logits$([ "${KV:-}" = no ] || echo " and KV cache") $what" \
+            --scheme "$scheme" --tp "$t" ${part:+--partition $part} $opt
     done
 }
 

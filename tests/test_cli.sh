@@ -1,11 +1,8 @@
 #!/bin/sh
 # The kvr program end to end: outputs, JSON keys, exit codes and messages for bad input.
 # Usage: test_cli.sh PATH/TO/kvr   (TAP on stdout)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 
 
 

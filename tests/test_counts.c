@@ -89,28 +89,15 @@ static void test_tiny_prefill(void)
 
 static void test_tiny_falcon(void)
 {
-    /* MQA, LayerNorm, GELU, parallel block with one norm, tied, biases on.
+    /* tiny (d 8, 2 heads of 4 over 1 KV head: MQA, vocab 10, rotary) as one Falcon layer:
+     * LayerNorm, GELU of d_ffn 32, parallel block with one norm, tied, biases on, fp32.
      * embed 80; layer: LN 16, qkv 8*16+16 = 144, out 64+8 = 72, up 8*32+32 = 288,
      * down 32*8+8 = 264 -> 784; final LN 16; tied head 0. Total 880. */
-    struct kvr_model f = {KVR_MODEL_DEFAULTS,
-                          .name = "tiny-falcon",
-                          .n_layers = 1,
-                          .d_model = 8,
-                          .n_heads = 2,
-                          .n_kv_heads = 1,
-                          .head_dim = 4,
-                          .d_ffn = 32,
-                          .vocab = 10,
-                          .norm = KVR_NORM_LAYERNORM,
-                          .mlp = KVR_MLP_GELU,
-                          .parallel_attn = true,
-                          .block_norms = 1,
-                          .rotary = true,
-                          .bias_qkv = true,
-                          .bias_out = true,
-                          .bias_mlp = true,
-                          .tied_embeddings = true,
-                          .dtype = KVR_DTYPE_FP32};
+    struct kvr_model f = tiny;
+    snprintf(f.name, sizeof f.name, "tiny-falcon");
+    f.n_layers = 1, f.d_ffn = 32, f.norm = KVR_NORM_LAYERNORM, f.mlp = KVR_MLP_GELU;
+    f.parallel_attn = true, f.block_norms = 1, f.tied_embeddings = true, f.dtype = KVR_DTYPE_FP32;
+    f.bias_qkv = f.bias_out = f.bias_mlp = true;
     ok(kvr_model_validate(&f) == KVR_OK, "tiny falcon is valid");
     is_u64(kvr_model_param_count(&f), 880, "tiny falcon: params");
     is_u64(kvr_model_weight_bytes(&f), 3520, "tiny falcon: weight bytes (fp32)");

@@ -10,8 +10,6 @@
 #include "st_write.h"
 #include "tap.h"
 
-static char dir[] = "/tmp/kvr-test-exec-XXXXXX";
-
 static float *tensor_rand(const struct kvr_model *m, enum kvr_tensor t, uint32_t layer)
 {
     float *v = malloc(kvr_tensor_numel(m, t) * sizeof *v);
@@ -124,41 +122,27 @@ static void write_falcon(const struct kvr_model *m, const char *path)
 /* Chunked prefill (uneven chunks, prefix offsets) equals one monolithic chunk. */
 static void test_chunked(const struct kvr_model *m)
 {
-    enum { CTX = 37 };
-    int32_t tok[CTX];
-    kvr_tokens_random(3, m->vocab, CTX, tok);
-    struct kvr_exec *a = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
-    struct kvr_exec *b = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
+    struct prompt pr = prompt(m, 3, 37);
+    struct kvr_exec *a = exec_open(m, KVR_BACKEND_REF, pr.n, NULL);
+    struct kvr_exec *b = exec_open(m, KVR_BACKEND_REF, pr.n, NULL);
     float *la = malloc(m->vocab * 4), *lb = malloc(m->vocab * 4);
-    uint32_t one[] = {CTX}, three[] = {17, 1, 19};
-    ok(a && b && !exec_chunks(a, tok, one, 1, la) && !exec_chunks(b, tok, three, 3, lb),
+    uint32_t one[] = {pr.n}, three[] = {17, 1, 19};
+    ok(a && b && !exec_chunks(a, pr.tok, one, 1, la) && !exec_chunks(b, pr.tok, three, 3, lb),
        "%s: monolithic and chunked prefill run", m->name);
     ok(max_abs_diff(lb, la, m->vocab) <= 1e-5,
        "%s: chunks 17+1+19 give the monolithic logits (max diff %.3g)", m->name,
        max_abs_diff(lb, la, m->vocab));
-    size_t n = (size_t)CTX * m->n_kv_heads * m->head_dim;
-    float *k1 = malloc(n * 4), *v1 = malloc(n * 4), *k2 = malloc(n * 4), *v2 = malloc(n * 4);
-    double worst = 0;
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        kvr_exec_kv_read(a, l, 0, CTX, k1, v1);
-        kvr_exec_kv_read(b, l, 0, CTX, k2, v2);
-        worst = fmax(worst, fmax(max_abs_diff(k1, k2, n), max_abs_diff(v1, v2, n)));
-    }
+    double worst = kv_worst(a, b, m, pr.n, max_abs_diff);
     ok(worst <= 1e-5, "%s: chunked KV cache equals the monolithic one (max diff %.3g)", m->name,
        worst);
-    /* causality: a prefix of 20 tokens builds the same cache for those positions */
-    struct kvr_exec *c = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
+    /* causality: a prefix of 20 tokens builds the same cache (K and V) for those positions */
+    struct kvr_exec *c = exec_open(m, KVR_BACKEND_REF, pr.n, NULL);
     uint32_t twenty[] = {20};
-    exec_chunks(c, tok, twenty, 1, lb);
-    worst = 0;
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        kvr_exec_kv_read(a, l, 0, 20, k1, v1);
-        kvr_exec_kv_read(c, l, 0, 20, k2, v2);
-        worst = fmax(worst, max_abs_diff(k1, k2, 20 * m->n_kv_heads * m->head_dim));
-    }
+    exec_chunks(c, pr.tok, twenty, 1, lb);
+    worst = kv_worst(a, c, m, 20, max_abs_diff);
     ok(worst <= 1e-5, "%s: later tokens do not change earlier positions' cache (causal)", m->name);
     kvr_exec_close(a), kvr_exec_close(b), kvr_exec_close(c);
-    free(la), free(lb), free(k1), free(v1), free(k2), free(v2);
+    free(la), free(lb);
 }
 
 /* Layer 0's K and V depend only on the token at that position: norm, projection, rotation
@@ -166,12 +150,11 @@ static void test_chunked(const struct kvr_model *m)
 static void test_closed_form_kv(const struct kvr_model *m)
 {
     enum { CTX = 9 };
-    int32_t tok[CTX];
-    kvr_tokens_random(5, m->vocab, CTX, tok);
+    struct prompt pr = prompt(m, 5, CTX);
     struct kvr_exec *ex = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
     uint32_t one[] = {CTX};
     float *logits = malloc(m->vocab * 4);
-    exec_chunks(ex, tok, one, 1, logits);
+    exec_chunks(ex, pr.tok, one, 1, logits);
     uint32_t d = m->d_model, hd = m->head_dim, kvw = m->n_kv_heads * hd, q = m->n_heads * hd;
     float *emb = tensor_rand(m, KVR_T_EMBED, 0), *nw = tensor_rand(m, KVR_T_ATTN_NORM_W, 0);
     float *w = tensor_rand(m, KVR_T_WQKV, 0), *k = malloc(CTX * kvw * 4),
@@ -179,7 +162,7 @@ static void test_closed_form_kv(const struct kvr_model *m)
     kvr_exec_kv_read(ex, 0, 0, CTX, k, v);
     double worst = 0;
     for (uint32_t p = 0; p < CTX; p++) {
-        const float *x = emb + (size_t)tok[p] * d;
+        const float *x = emb + (size_t)pr.tok[p] * d;
         double ss = 0, xn[512], kk[512];
         for (uint32_t j = 0; j < d; j++) ss += (double)x[j] * x[j];
         for (uint32_t j = 0; j < d; j++) xn[j] = x[j] / sqrt(ss / d + 1e-5) * nw[j];
@@ -205,14 +188,12 @@ static void test_closed_form_kv(const struct kvr_model *m)
 static void run_logits(const struct kvr_model *m, const char *weights, float *out,
                        enum kvr_status *st)
 {
-    enum { CTX = 23 };
-    int32_t tok[CTX];
-    kvr_tokens_random(11, m->vocab, CTX, tok);
+    struct prompt pr = prompt(m, 11, 23);
     struct kvr_exec_opts o = {
-        .backend = KVR_BACKEND_REF, .max_ctx = CTX, .seed = 7, .weights = weights};
+        .backend = KVR_BACKEND_REF, .max_ctx = pr.n, .seed = 7, .weights = weights};
     struct kvr_exec *ex = NULL;
     *st = kvr_exec_open(m, &o, &ex);
-    if (!*st) *st = kvr_exec_chunk(ex, tok, 0, CTX, KVR_MASK_CAUSAL, out);
+    if (!*st) *st = kvr_exec_chunk(ex, pr.tok, 0, pr.n, KVR_MASK_CAUSAL, out);
     kvr_exec_close(ex);
 }
 
@@ -229,15 +210,6 @@ static void test_loader_equal(const struct kvr_model *m, const char *path, doubl
     ok(e <= tol, "%s: %s gives the seeded model's logits (rel err %.3g <= %.3g)", m->name, what, e,
        tol);
     free(seeded), free(loaded);
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
 }
 
 static void write_raw(const char *path, const char *header, size_t data_bytes,
@@ -266,8 +238,8 @@ static void bad_file(const struct kvr_model *m, const char *path, enum kvr_statu
 
 static void test_bad_files(const struct kvr_model *m)
 {
-    const char *p = path_of("bad.safetensors");
-    bad_file(m, path_of("absent.safetensors"), KVR_ERR_IO, "absent.safetensors", "missing file");
+    const char *p = tap_path("bad.safetensors");
+    bad_file(m, tap_path("absent.safetensors"), KVR_ERR_IO, "absent.safetensors", "missing file");
     FILE *f = fopen(p, "wb");
     fputs("abc", f);
     fclose(f);
@@ -343,14 +315,13 @@ static void test_profile(const struct kvr_model *m)
 static void test_pruned(const struct kvr_model *m)
 {
     enum { CTX = 29 };
-    int32_t tok[CTX];
-    kvr_tokens_random(11, m->vocab, CTX, tok);
+    struct prompt pr = prompt(m, 11, CTX);
     struct kvr_exec *a = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
     struct kvr_exec *b = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
     float *la = malloc(m->vocab * 4), *lb = malloc(m->vocab * 4);
     uint32_t one[] = {CTX};
-    ok(a && b && !exec_chunks(a, tok, one, 1, la) &&
-           !exec_full_layers(b, tok, CTX, m->n_layers, lb),
+    ok(a && b && !exec_chunks(a, pr.tok, one, 1, la) &&
+           !exec_full_layers(b, pr.tok, CTX, m->n_layers, lb),
        "%s: pruned and full last layer run", m->name);
     ok(max_abs_diff(la, lb, m->vocab) <= 1e-5,
        "%s: the pruned last layer gives the full layer's logits (max diff %.3g)", m->name,
@@ -370,27 +341,25 @@ static void test_pruned(const struct kvr_model *m)
 
 int main(void)
 {
-    if (!mkdtemp(dir)) return 1;
+    tap_mkdtemp("exec");
     for (int i = 0; i < N_EXEC_MODELS; i++) test_chunked(&exec_models[i]);
     for (int i = 0; i < N_EXEC_MODELS; i++) test_pruned(&exec_models[i]);
     test_closed_form_kv(&exec_models[0]);
     test_closed_form_kv(&exec_models[1]);
-    write_llama(&exec_models[0], 0, path_of("llama.safetensors"), NULL);
-    test_loader_equal(&exec_models[0], path_of("llama.safetensors"), 0, "an F32 Llama file");
-    write_llama(&exec_models[1], 1, path_of("llama-bf16.safetensors"), NULL);
-    test_loader_equal(&exec_models[1], path_of("llama-bf16.safetensors"), 3e-2,
+    write_llama(&exec_models[0], 0, tap_path("llama.safetensors"), NULL);
+    test_loader_equal(&exec_models[0], tap_path("llama.safetensors"), 0, "an F32 Llama file");
+    write_llama(&exec_models[1], 1, tap_path("llama-bf16.safetensors"), NULL);
+    test_loader_equal(&exec_models[1], tap_path("llama-bf16.safetensors"), 3e-2,
                       "a BF16 Llama file");
-    write_falcon(&exec_models[2], path_of("falcon.safetensors"));
-    test_loader_equal(&exec_models[2], path_of("falcon.safetensors"), 0,
+    write_falcon(&exec_models[2], tap_path("falcon.safetensors"));
+    test_loader_equal(&exec_models[2], tap_path("falcon.safetensors"), 0,
                       "an F32 Falcon-7B-style file");
-    write_falcon(&exec_models[3], path_of("falcon40.safetensors"));
-    test_loader_equal(&exec_models[3], path_of("falcon40.safetensors"), 0,
+    write_falcon(&exec_models[3], tap_path("falcon40.safetensors"));
+    test_loader_equal(&exec_models[3], tap_path("falcon40.safetensors"), 0,
                       "an F32 Falcon-40B-style file");
     test_bad_files(&exec_models[0]);
     test_bad_input(&exec_models[0]);
     test_profile(&exec_models[0]);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) return 1;
+    tap_rmdir(tap_dir);
     return tap_done();
 }

@@ -42,8 +42,7 @@ static void test_attention(struct shape sh, uint32_t hd, bool lse, int mt)
 static void test_model(const struct kvr_model *m)
 {
     enum { CTX = 131 };
-    int32_t tok[CTX];
-    kvr_tokens_random(9, m->vocab, CTX, tok);
+    struct prompt pr = prompt(m, 9, CTX);
     struct kvr_exec *ref = exec_open(m, KVR_BACKEND_REF, CTX, NULL);
     struct kvr_exec *cu = exec_open(m, KVR_BACKEND_CUDA, CTX, NULL);
     struct kvr_exec *cu2 = exec_open(m, KVR_BACKEND_CUDA, CTX, NULL);
@@ -53,28 +52,21 @@ static void test_model(const struct kvr_model *m)
     }
     float *lr = malloc(m->vocab * 4), *lc = malloc(m->vocab * 4), *lc2 = malloc(m->vocab * 4);
     uint32_t one[] = {CTX}, chunks[] = {64, 1, 66};
-    ok(!exec_chunks(ref, tok, one, 1, lr) && !exec_chunks(cu, tok, one, 1, lc) &&
-           !exec_chunks(cu2, tok, chunks, 3, lc2),
+    ok(!exec_chunks(ref, pr.tok, one, 1, lr) && !exec_chunks(cu, pr.tok, one, 1, lc) &&
+           !exec_chunks(cu2, pr.tok, chunks, 3, lc2),
        "%s: prefills run", m->name);
     double e1 = rel_err(lc, lr, m->vocab), e2 = rel_err(lc2, lr, m->vocab);
     ok(e1 <= 3e-2, "%s: cuda logits vs ref: rel err %.3g <= 3e-2", m->name, e1);
     ok(e2 <= 3e-2, "%s: cuda chunks 64+1+66 vs ref: rel err %.3g <= 3e-2", m->name, e2);
     float *lf = malloc(m->vocab * 4);
     double e3 =
-        exec_full_layers(cu, tok, CTX, m->n_layers, lf) ? INFINITY : rel_err(lc, lf, m->vocab);
+        exec_full_layers(cu, pr.tok, CTX, m->n_layers, lf) ? INFINITY : rel_err(lc, lf, m->vocab);
     ok(e3 <= 1e-2, "%s: cuda pruned last layer vs every row: rel err %.3g <= 1e-2", m->name, e3);
     free(lf);
-    size_t n = (size_t)CTX * m->n_kv_heads * m->head_dim;
-    float *kr = malloc(n * 4), *vr = malloc(n * 4), *kc = malloc(n * 4), *vc = malloc(n * 4);
-    double worst = 0;
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        kvr_exec_kv_read(ref, l, 0, CTX, kr, vr);
-        kvr_exec_kv_read(cu2, l, 0, CTX, kc, vc);
-        worst = fmax(worst, fmax(rel_err(kc, kr, n), rel_err(vc, vr, n)));
-    }
+    double worst = kv_worst(ref, cu2, m, CTX, rel_err);
     ok(worst <= 2e-2, "%s: chunked cuda KV cache vs ref: rel err %.3g <= 2e-2", m->name, worst);
     kvr_exec_close(ref), kvr_exec_close(cu), kvr_exec_close(cu2);
-    free(lr), free(lc), free(lc2), free(kr), free(vr), free(kc), free(vc);
+    free(lr), free(lc), free(lc2);
 }
 
 static void test_too_big(void)

@@ -6,36 +6,20 @@
 # row, link emulation, the timeline, and the faults: a partition for the wrong rank count, a
 # rank that dies, a rank that hangs, nccl without a GPU. Skipped (77) without mpirun or an MPI
 # build. Usage: test_exec_mpi.sh KVR
-kvr=$1
-tmp=$(mktemp -d /tmp/kvr-test-exec-mpi-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 mpi_setup
 
 rank_models "$tmp"
 
+cmp=same_f32
 for model in gqa mqa; do
     common="--model $tmp/$model.ini --ctx 37 --backend ref --reps 1 --warmup 0"
-    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-    report $? "$model: single-rank reference" "$(cat "$tmp/err")"
+    ref_run "$model: single-rank reference"
     for p in 1 2 3 4 8; do
-        for scheme in kvr tsp tsp-causal ring-pass; do
-            part=
-            if [ $scheme = kvr ]; then case $p in
-                3) part="--partition 20,10,7" ;; 4) part="--partition 15,10,7,5" ;;
-                8) part="--partition 8,7,6,5,4,3,2,2" ;; esac; fi
-            modes=whole
-            [ $scheme = kvr ] && modes="whole streamed direct"
-            for mode in $modes; do
-                fwd=
-                [ $mode != whole ] && fwd="--kv-forward $mode"
-                rm -f "$tmp/l" "$tmp/kv"
-                mpi $p exec $common --scheme $scheme $part $fwd --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                    same_f32 "$tmp/ref.l" "$tmp/l" && same_f32 "$tmp/ref.kv" "$tmp/kv"
-                report $? "$model: $scheme${fwd:+ $mode} on $p ranks ${part:-even}: last rank's logits and KV cache equal single" "$(cat "$tmp/err")"
-            done
-        done
+        case $p in 3) part="--partition 20,10,7" ;; 4) part="--partition 15,10,7,5" ;;
+            8) part="--partition 8,7,6,5,4,3,2,2" ;; *) part= ;; esac
+        chains_vs_ref $p "$part" "$model: " "last rank's logits and KV cache equal single"
     done
 done
 

@@ -11,24 +11,12 @@ gpu_setup
 mpi_setup
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/m.ini"
 common="--model $tmp/m.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
-mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-report $? "single-rank cuda reference" "$(cat "$tmp/err")"
+cmp=close_bf16
+ref_run "single-rank cuda reference"
 [ -n "${KVR_TEST_RING_ONLY:-}" ] && ps_other= || ps_other="2 3 4"
 for p in $ps_other; do
-    for scheme in kvr tsp tsp-causal ring-pass; do
-        part=
-        [ $scheme = kvr ] && [ $p = 3 ] && part="--partition 150,90,61"
-        [ $scheme = kvr ] && [ $p = 4 ] && part="--partition 120,80,60,41"
-        modes=whole
-        [ $scheme = kvr ] && modes="whole streamed direct"
-        for mode in $modes; do
-            fwd=
-            [ $mode != whole ] && fwd="--kv-forward $mode"
-            mpi $p exec $common --scheme $scheme $part $fwd --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                close_bf16 "$tmp/l" "$tmp/ref.l" && close_bf16 "$tmp/kv" "$tmp/ref.kv"
-            report $? "cuda: $scheme${fwd:+ $mode} on $p ranks ${part:-even}: logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
-        done
-    done
+    case $p in 3) part="--partition 150,90,61" ;; 4) part="--partition 120,80,60,41" ;; *) part= ;; esac
+    chains_vs_ref $p "$part" "cuda: " "logits and KV cache within bf16 bounds"
 done
 # ring (zig-zag, rank 0 holds the last token and dumps), pass-KV and pass-Q, MHA, GQA and MQA
 printf '[model]\nname = mha64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 4\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
@@ -38,14 +26,9 @@ printf '[model]\nname = mqa64\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_he
 for case in m:301 mha:301 mqa:301 m:1537; do
     model=${case%:*} ctx=${case#*:}
     common="--model $tmp/$model.ini --ctx $ctx --backend cuda --reps 1 --warmup 0"
-    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-    report $? "$model ctx $ctx: single-rank cuda reference" "$(cat "$tmp/err")"
+    ref_run "$model ctx $ctx: single-rank cuda reference"
     for p in $ps; do
-        for pass in kv q; do
-            mpi $p exec $common --scheme ring --ring-pass $pass --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                close_bf16 "$tmp/l" "$tmp/ref.l" && close_bf16 "$tmp/kv" "$tmp/ref.kv"
-            report $? "cuda: $model ring pass-$pass at ctx $ctx on $p ranks: rank 0's logits and KV cache within bf16 bounds" "$(cat "$tmp/err")"
-        done
+        rings_vs_ref $p "cuda: $model ctx $ctx: " "rank 0's logits and KV cache within bf16 bounds"
     done
 done
 echo "1..$n"

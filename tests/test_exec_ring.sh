@@ -5,31 +5,23 @@
 # single-rank run's (max abs diff <= 1e-5). Then link emulation, the bytes the simulator's
 # ring moves, the timeline, and what is refused. Skipped (77) without mpirun
 # or an MPI build. Usage: test_exec_ring.sh KVR
-kvr=$1
-tmp=$(mktemp -d /tmp/kvr-test-exec-ring-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 mpi_setup
 
 printf '[model]\nname = mha\nn_layers = 2\nd_model = 64\nn_heads = 2\nn_kv_heads = 2\nd_ffn = 96\nvocab = 64\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
 rank_models "$tmp"
 
 # contexts: 37 (odd, no p divides 2p into it), 22 (2p = 4 divides, 6 and 8 do not), 45 for p = 8
+cmp=same_f32
 for model in mha gqa mqa; do
     for ctx in 37 22; do
         common="--model $tmp/$model.ini --ctx $ctx --backend ref --reps 1 --warmup 0"
-        mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-        report $? "$model $ctx: single-rank reference" "$(cat "$tmp/err")"
+        ref_run "$model $ctx: single-rank reference"
         for p in 2 3 4 5 8; do
             [ $((2 * p)) -gt $ctx ] && continue
             [ $model != gqa ] && [ $p = 5 ] && continue
-            for pass in kv q; do
-                rm -f "$tmp/l" "$tmp/kv"
-                mpi $p exec $common --scheme ring --ring-pass $pass --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >/dev/null 2>"$tmp/err" &&
-                    same_f32 "$tmp/ref.l" "$tmp/l" && same_f32 "$tmp/ref.kv" "$tmp/kv"
-                report $? "$model ctx $ctx: ring pass-$pass on $p ranks: rank 0's logits and KV cache equal single" "$(cat "$tmp/err")"
-            done
+            rings_vs_ref $p "$model ctx $ctx: " "rank 0's logits and KV cache equal single"
         done
     done
 done

@@ -11,13 +11,9 @@
 # rounding: max |diff| <= 1e-5 max(1, max |single|) (sums of the shards' partial products run
 # in another order). Then the refusals. Skipped (77) without mpirun or an MPI build.
 # Usage: test_exec_tp.sh KVR
-kvr=$1
-src=$(cd "$(dirname "$0")/.." && pwd)
-G="$src/tests/golden/hf"
-tmp=$(mktemp -d /tmp/kvr-test-exec-tp-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
+G="$src/tests/golden/hf"
 mpi_setup
 
 # same A B: max |a - b| <= 1e-5 max(1, max |b|), one length

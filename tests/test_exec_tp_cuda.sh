@@ -8,7 +8,6 @@
 # checkpoint. Skipped (77) without a GPU, mpirun or an MPI build. Usage: SCRIPT KVR
 . "$(dirname "$0")/tap_helpers.sh"
 tap_begin "$1"
-src=$(cd "$(dirname "$0")/.." && pwd)
 G="$src/tests/golden/hf"
 gpu_setup
 mpi_setup

@@ -3,12 +3,8 @@
 # panel title is written in words, every scheme label has its own colour, and fig5's stacked
 # bars add up to each scheme's TTFT (the overlapped communication lies within what was sent).
 # Usage: test_figures.sh PATH/TO/kvr   (TAP on stdout)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
-src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+tap_begin "$1"
 
 "$kvr" sweep "$src"/experiments/sweeps/*.ini --db "$tmp/f.db" >"$tmp/out" 2>&1
 report $? "every sweep file runs" "$(tail -5 "$tmp/out")"

@@ -7,13 +7,10 @@
 # lacks, a tensor missing from its shard, prompts outside the vocabulary.
 # Usage: test_hf_goldens.sh KVR [cuda]  (cuda: the GPU test, cosine >= 0.999 and the same top
 # token on every case, the sliding-window ones included; exits 77 without a GPU)
-kvr=$(realpath "$1") mode=${2:-ref}
-src=$(cd "$(dirname "$0")/.." && pwd)
-G="$src/tests/golden/hf"
-tmp=$(mktemp -d /tmp/kvr-test-hf-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$(realpath "$1")"
+mode=${2:-ref}
+G="$src/tests/golden/hf"
 
 # cmp_logits GOT WANT: prints "maxrel cosine top_same" and exits 0 within the tolerance
 cmp_logits() {
@@ -34,8 +31,7 @@ prompt() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['prom
 cases=$(ls "$G" | while read -r c; do [ -f "$G/$c/case.json" ] && echo "$c"; done)
 
 if [ "$mode" = cuda ]; then
-    if [ "$("$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; echo $?)" != 0 ]; then
-        echo "1..0 # SKIP no GPU"; exit 77; fi
+    gpu_setup
     for c in $cases; do
         "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
             --backend cuda --reps 1 --warmup 0 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
@@ -91,37 +87,27 @@ else
 fi
 
 # Refusals: exit 2, naming the key and where it came from.
-cfg() { # cfg NAME PYTHON-EDIT: a copy of llama_base's config with d edited
+cfg() { # cfg NAME PYTHON-EDIT [CASE]: a copy of CASE's config (llama_base's) with d edited
     mkdir -p "$tmp/$1"
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $2; json.dump(d, open(sys.argv[2], 'w'))" \
-        "$G/llama_base/config.json" "$tmp/$1/config.json"
+        "$G/${3:-llama_base}/config.json" "$tmp/$1/config.json"
 }
-cfg partial "d['rope_parameters']['partial_rotary_factor'] = 0.5"
-expect 2 'rope_parameters.partial_rotary_factor' "partial_rotary_factor 0.5 on llama: refused" -- model show "$tmp/partial/config.json"
-cfg longrope "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4, 'short_factor': [1], 'long_factor': [1]}"
-expect 2 'not a rotary parameter' "rope_parameters with longrope's keys: refused" -- model show "$tmp/longrope/config.json"
-cfg longrope2 "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4}"
-expect 2 '"rope_parameters.rope_type" = "longrope"' "rope type longrope: refused by name" -- model show "$tmp/longrope2/config.json"
+refused() { # refused NAME PYTHON-EDIT NEEDLE WHAT [CASE]: kvr model show exits 2 on cfg's copy, naming NEEDLE
+    cfg "$1" "$2" "$5"
+    expect 2 "$3" "$4" -- model show "$tmp/$1/config.json"
+}
+refused partial "d['rope_parameters']['partial_rotary_factor'] = 0.5" 'rope_parameters.partial_rotary_factor' "partial_rotary_factor 0.5 on llama: refused"
+refused longrope "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4, 'short_factor': [1], 'long_factor': [1]}" 'not a rotary parameter' "rope_parameters with longrope's keys: refused"
+refused longrope2 "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4}" '"rope_parameters.rope_type" = "longrope"' "rope type longrope: refused by name"
 cfg v4 "d.pop('rope_parameters'); d['rope_theta'] = 5e5; d['rope_scaling'] = {'type': 'linear', 'factor': 2.0}"
 json_check "v4 rope_theta + rope_scaling {type: linear}: read" "d['rope_theta'] == 5e5 and d['rope_scaling'] == 'linear' and d['rope_factor'] == 2" -- model show "$tmp/v4/config.json" --json
-cfg both "d['rope_scaling'] = {'type': 'linear', 'factor': 2.0}"
-expect 2 'both set' "rope_parameters and rope_scaling together: refused" -- model show "$tmp/both/config.json"
-cfg act "d['hidden_act'] = 'gelu'"
-expect 2 '"hidden_act" = "gelu" is not supported' "llama with hidden_act gelu: refused" -- model show "$tmp/act/config.json"
-cfg mbias "d['model_type'] = 'mistral'; d['attention_bias'] = True"
-expect 2 '"attention_bias" = true: model_type "mistral" has no such bias' "attention_bias on mistral: refused" -- model show "$tmp/mbias/config.json"
-cfg quant "d['quantization_config'] = {'quant_method': 'gptq'}"
-expect 2 'quantization_config' "quantization_config: refused" -- model show "$tmp/quant/config.json"
-cfg dt "d['dtype'] = 'float32'; d['torch_dtype'] = 'bfloat16'"
-expect 2 'differ' "dtype and torch_dtype that differ: refused" -- model show "$tmp/dt/config.json"
-mkdir -p "$tmp/qmix"
-python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['layer_types'] = ['full_attention', 'sliding_attention']; json.dump(d, open(sys.argv[2], 'w'))" \
-    "$G/qwen2_window/config.json" "$tmp/qmix/config.json"
-expect 2 'layer_types' "qwen2 with one sliding and one full layer: refused" -- model show "$tmp/qmix/config.json"
-mkdir -p "$tmp/qmwl"
-python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d.pop('layer_types'); d['max_window_layers'] = 1; json.dump(d, open(sys.argv[2], 'w'))" \
-    "$G/qwen2_window/config.json" "$tmp/qmwl/config.json"
-expect 2 '"max_window_layers" = 1' "qwen2 max_window_layers inside the model: refused" -- model show "$tmp/qmwl/config.json"
+refused both "d['rope_scaling'] = {'type': 'linear', 'factor': 2.0}" 'both set' "rope_parameters and rope_scaling together: refused"
+refused act "d['hidden_act'] = 'gelu'" '"hidden_act" = "gelu" is not supported' "llama with hidden_act gelu: refused"
+refused mbias "d['model_type'] = 'mistral'; d['attention_bias'] = True" '"attention_bias" = true: model_type "mistral" has no such bias' "attention_bias on mistral: refused"
+refused quant "d['quantization_config'] = {'quant_method': 'gptq'}" 'quantization_config' "quantization_config: refused"
+refused dt "d['dtype'] = 'float32'; d['torch_dtype'] = 'bfloat16'" 'differ' "dtype and torch_dtype that differ: refused"
+refused qmix "d['layer_types'] = ['full_attention', 'sliding_attention']" 'layer_types' "qwen2 with one sliding and one full layer: refused" qwen2_window
+refused qmwl "d.pop('layer_types'); d['max_window_layers'] = 1" '"max_window_layers" = 1' "qwen2 max_window_layers inside the model: refused" qwen2_window
 json_check "model show: llama3 golden's rope fields and a hash" \
     "d['rope_scaling'] == 'llama3' and d['rope_factor'] == 8 and d['rope_original_max_pos'] == 16 and len(d['hash']) == 16 and d['name'] == 'llama3'" \
     -- model show "$G/llama3/config.json" --json

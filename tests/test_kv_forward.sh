@@ -2,11 +2,8 @@
 # kvr sim --kv-forward: `whole` gives exactly what the kvr scheme gave before the hand-off
 # modes (tests/golden/kvr_sim_whole*.tsv, from main at 19e62a6: every key of the old JSON, and
 # the timeline byte for byte); the modes' JSON; refusals. Usage: test_kv_forward.sh PATH/TO/kvr
-kvr=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 root=${KVR_SOURCE_ROOT:-.}
 cd "$root" || exit 1
 

@@ -141,25 +141,44 @@ static void test_tp(const char *model, const char *machine, enum kvr_scheme s, i
         printf("#   ttft %.17g vs %.17g (%s)\n", a.ttft_s, b.ttft_s, st ? kvr_error_message() : "");
 }
 
-/* Bytes on the links per layer, by hand: the chain hands stage i's [0, S_i) of each shard's KV
- * heads to the next stage (t messages), and each stage all-reduces c_i x d twice (ring: 2(t-1)
- * times the buffer). Llama-2-70B, t = 4: 2 KV heads a shard. */
+/* Llama-2-70B (80 layers, d = 8192, 8 KV heads of 128, bf16) in 2 stages of t = 4 on 8 GPUs,
+ * chunks 20480 and 12288 (32k): a shard holds 2 KV heads, K and V 2 x 2 x 128 x 2 bytes a
+ * token and layer; a layer's all-reduces, by hand: each stage all-reduces c_i x d (bf16) twice,
+ * a ring 2(t - 1) times the buffer. */
+static const double KVB_SHARD = 2.0 * 2 * 128 * 2;
+
+static struct kvr_plan two_stages(enum kvr_scheme s)
+{
+    struct kvr_plan plan = {.scheme = s, .p = 8, .ctx = 32768, .tp = 4};
+    plan.tokens[0] = 20480, plan.tokens[1] = 12288;
+    return plan;
+}
+
+static double allreduce_bytes(const struct kvr_plan *plan)
+{
+    double act = 2.0 * 8192, ar = 0;
+    for (int i = 0; i < 2; i++) ar += 2 * 2.0 * (4 - 1) * (double)plan->tokens[i] * act;
+    return ar;
+}
+
+/* Bytes on the links per layer, by hand: kvr's chain hands stage i's [0, S_i) of each shard's
+ * KV heads to the next stage (t messages); ring-pass x 4's 4 chains each send both stages'
+ * blocks once a layer (n - 1 = 1 step), and every GPU keeps the whole cache of its heads; both
+ * beside the stages' all-reduces. */
 static void test_bytes_memory(void)
 {
     const struct kvr_model *m = kvr_model_preset_find("llama-2-70b");
     kvr_machine_resolve("h100-nvlink", &mach);
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_KVR, .p = 8, .ctx = 32768, .tp = 4};
-    plan.tokens[0] = 20480, plan.tokens[1] = 12288;
+    struct kvr_plan plan = two_stages(KVR_SCHEME_KVR), ring = two_stages(KVR_SCHEME_RING_PASS);
     struct kvr_sim_result r;
     ok(!run(m, &mach, &plan, &r, NULL), "kvr x 4 runs");
-    double kvb_shard = 2.0 * 2 * 128 * 2; /* K and V, 2 heads of 128, bf16 */
-    double chain = 4 * 20480 * kvb_shard, act = 2.0 * 8192, ar = 0;
-    for (int i = 0; i < 2; i++) ar += 2 * 2.0 * (4 - 1) * (double)plan.tokens[i] * act;
-    is_dbl(r.bytes_sent_total, 80 * (chain + ar), 1e-12, "bytes: chain + all-reduces, by hand");
+    double chain = 4 * 20480 * KVB_SHARD;
+    is_dbl(r.bytes_sent_total, 80 * (chain + allreduce_bytes(&plan)), 1e-12,
+           "bytes: chain + all-reduces, by hand");
     ok(r.bytes_inter_node == 0, "one node: nothing between nodes");
     /* the last stage keeps the whole cache of its shard's heads: ctx x 80 layers x kvb / 4 */
-    is_dbl(r.rank[7].kv_bytes, 32768.0 * 80 * kvb_shard, 1e-12, "KV of a last-stage GPU");
-    is_dbl(r.rank[0].kv_bytes, 20480.0 * 80 * kvb_shard, 1e-12, "KV of a first-stage GPU");
+    is_dbl(r.rank[7].kv_bytes, 32768.0 * 80 * KVB_SHARD, 1e-12, "KV of a last-stage GPU");
+    is_dbl(r.rank[0].kv_bytes, 20480.0 * 80 * KVB_SHARD, 1e-12, "KV of a first-stage GPU");
     struct kvr_model shard = *m;
     shard.n_heads = 16, shard.n_kv_heads = 2, shard.d_ffn = 28672 / 4, shard.vocab = 32000 / 4;
     is_dbl(r.rank[3].weight_bytes, (double)kvr_model_weight_bytes(&shard), 1e-12,
@@ -168,24 +187,11 @@ static void test_bytes_memory(void)
         ok(r.rank[g].end_s == r.rank[0].end_s && r.rank[g].compute_s == r.rank[0].compute_s &&
                (g == 3 || r.rank[g + 4].compute_s == r.rank[4].compute_s),
            "shard %d of each stage keeps its stage's clock", g);
-}
-
-/* ring-pass x 4 over 2 stages: each of the 4 chains sends both stages' blocks once a layer (n - 1
- * = 1 step), beside the stages' two all-reduces; every GPU keeps the whole cache of its heads. */
-static void test_ring_pass_bytes(void)
-{
-    const struct kvr_model *m = kvr_model_preset_find("llama-2-70b");
-    kvr_machine_resolve("h100-nvlink", &mach);
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_RING_PASS, .p = 8, .ctx = 32768, .tp = 4};
-    plan.tokens[0] = 20480, plan.tokens[1] = 12288;
-    struct kvr_sim_result r;
-    ok(!run(m, &mach, &plan, &r, NULL), "ring-pass x 4 runs");
-    double kvb_shard = 2.0 * 2 * 128 * 2, act = 2.0 * 8192, ar = 0;
-    double ring = 4 * 32768 * kvb_shard; /* 4 chains, blocks of 20480 and 12288 tokens */
-    for (int i = 0; i < 2; i++) ar += 2 * 2.0 * (4 - 1) * (double)plan.tokens[i] * act;
-    is_dbl(r.bytes_sent_total, 80 * (ring + ar), 1e-12,
+    ok(!run(m, &mach, &ring, &r, NULL), "ring-pass x 4 runs");
+    double rings = 4 * 32768 * KVB_SHARD; /* 4 chains, blocks of 20480 and 12288 tokens */
+    is_dbl(r.bytes_sent_total, 80 * (rings + allreduce_bytes(&ring)), 1e-12,
            "ring-pass x 4 bytes: rings + all-reduces, by hand");
-    is_dbl(r.rank[0].kv_bytes, 32768.0 * 80 * kvb_shard, 1e-12,
+    is_dbl(r.rank[0].kv_bytes, 32768.0 * 80 * KVB_SHARD, 1e-12,
            "ring-pass x 4: the whole cache of a shard's heads");
 }
 
@@ -233,13 +239,11 @@ static void test_between_nodes(void)
     kvr_machine_resolve("a100-nvlink", &mach);
     mach.n_nodes = 2, mach.gpus_per_node = 4, mach.inter_Bps = 25e9;
     kvr_machine_build_links(&mach);
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_KVR, .p = 8, .ctx = 32768, .tp = 4};
-    plan.tokens[0] = 20480, plan.tokens[1] = 12288;
+    struct kvr_plan plan = two_stages(KVR_SCHEME_KVR);
     struct kvr_sim_result a, b;
     int map[KVR_MAX_GPUS];
     ok(!run(m, &mach, &plan, &a, NULL), "block runs on 2 x 4");
-    double kvb_shard = 2.0 * 2 * 128 * 2;
-    is_dbl(a.bytes_inter_node, 80 * 4 * 20480 * kvb_shard, 1e-12,
+    is_dbl(a.bytes_inter_node, 80 * 4 * 20480 * KVB_SHARD, 1e-12,
            "block: the KV hand-off crosses, by hand (%g B)", a.bytes_inter_node);
     kvr_layout_map(KVR_MAP_STRIDED, 8, 4, 8, map);
     ok(map[1] == 2 && map[4] == 1 && map[7] == 7, "strided: rank s*t+j on GPU j*n+s");
@@ -247,9 +251,8 @@ static void test_between_nodes(void)
     ok(!kvr_machine_permute(&mach, map, &permuted), "strided permutes");
     ok(!run(m, &permuted, &plan, &b, NULL), "strided runs");
     /* a stage's ring 0,2,4,6 / 1,3,5,7 crosses at 2 of its 4 hops: half of each all-reduce */
-    double act = 2.0 * 8192, ar = 0;
-    for (int i = 0; i < 2; i++) ar += 2 * 2.0 * 3 * (double)plan.tokens[i] * act;
-    is_dbl(b.bytes_inter_node, 80 * ar / 2, 1e-12, "strided: half the all-reduces cross");
+    is_dbl(b.bytes_inter_node, 80 * allreduce_bytes(&plan) / 2, 1e-12,
+           "strided: half the all-reduces cross");
     ok(a.ttft_s < b.ttft_s, "TP inside the node beats TP across (%g < %g)", a.ttft_s, b.ttft_s);
 }
 
@@ -336,7 +339,6 @@ int main(void)
     test_tp("mistral-7b", "a100-10GBps", KVR_SCHEME_KVR, 8, 20000);
     test_tp("llama-2-70b", "h100-nvlink", KVR_SCHEME_KVR, 16, 65536); /* KV heads replicated */
     test_bytes_memory();
-    test_ring_pass_bytes();
     test_modes();
     test_between_nodes();
     test_invariants();

@@ -10,18 +10,6 @@
 #include "kvr_model.h"
 #include "tap.h"
 
-static char dir[] = "/tmp/kvr-test-model-XXXXXX";
-
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 /* Same counts as the preset: parameters, KV bytes, and a layer's cost for a chunk. */
 static void same_counts(const struct kvr_model *got, const char *preset, const char *what)
 {
@@ -40,7 +28,7 @@ static void load_ok(enum kvr_status (*load)(const char *, struct kvr_model *), c
                     const char *text, const char *preset)
 {
     struct kvr_model m;
-    enum kvr_status st = load(write_file(name, text), &m);
+    enum kvr_status st = load(tap_write(name, text), &m);
     if (ok(st == KVR_OK, "%s loads (%s)", name, st ? kvr_error_message() : "ok"))
         same_counts(&m, preset, name);
 }
@@ -49,7 +37,7 @@ static void load_bad(enum kvr_status (*load)(const char *, struct kvr_model *), 
                      const char *text, enum kvr_status want, const char *needle)
 {
     struct kvr_model m;
-    const char *path = write_file(name, text);
+    const char *path = tap_write(name, text);
     enum kvr_status st = load(path, &m);
     ok(st == want, "%s is rejected with '%s' (got '%s')", name, kvr_status_name(want),
        kvr_status_name(st));
@@ -205,14 +193,9 @@ static void test_resolve(void)
        "resolve finds a preset");
     ok(kvr_model_resolve("llama-8b", &m) == KVR_ERR_INPUT, "resolve rejects an unknown name");
     like(kvr_error_message(), "unknown model 'llama-8b'", "  message names the model");
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s/my-llama", dir);
-    mkdir(sub, 0700);
-    snprintf(sub, sizeof sub, "%s/my-llama/config.json", dir);
-    FILE *f = fopen(sub, "w");
-    fputs(LLAMA7B_JSON "}", f);
-    fclose(f);
-    ok(kvr_model_resolve(sub, &m) == KVR_OK, "resolve loads a config.json");
+    mkdir(tap_path("my-llama"), 0700);
+    ok(kvr_model_resolve(tap_write("my-llama/config.json", LLAMA7B_JSON "}"), &m) == KVR_OK,
+       "resolve loads a config.json");
     ok(!strcmp(m.name, "my-llama"), "config.json is named after its folder: %s", m.name);
     ok(m.dtype == KVR_DTYPE_FP16, "torch_dtype float16 is read");
 }
@@ -235,14 +218,12 @@ static void test_hash(void)
 
 int main(void)
 {
-    if (!mkdtemp(dir)) return printf("Bail out! mkdtemp failed\n"), 1;
+    tap_mkdtemp("model");
     test_ini();
     test_hf();
     test_hf_bad();
     test_resolve();
     test_hash();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+    tap_rmdir(tap_dir);
     return tap_done();
 }

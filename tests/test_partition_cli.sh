@@ -3,12 +3,10 @@
 # and the store's reliability: corrupt, newer, read-only and missing databases, two writers at
 # once, and a search killed with SIGKILL.
 # Usage: test_partition_cli.sh PATH/TO/kvr PATH/TO/kvr-lookup-example   (TAP on stdout)
-kvr=$1 example=$2
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
-src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+tap_begin "$1"
+example=$2
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 
 db=$tmp/plans.db

@@ -16,28 +16,10 @@
 #include "st_write.h"
 #include "tap.h"
 
-static char dir[64];
-
-static const char *at(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void put(const char *name, const char *text)
-{
-    FILE *f = fopen(at(name), "wb");
-    fputs(text, f);
-    fclose(f);
-}
-
-static int n_files(void) /* entries in dir, temp files included */
+static int n_files(void) /* entries in tap_dir, temp files included */
 {
     int n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(tap_dir);
     for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.' || strstr(e->d_name, "tmp-");
     closedir(d);
     return n;
@@ -46,30 +28,34 @@ static int n_files(void) /* entries in dir, temp files included */
 static void test_out(void)
 {
     struct kvr_out o;
-    put("keep.txt", "old\n");
+    tap_write("keep.txt", "old\n");
     int before = n_files();
-    ok(kvr_out_open(&o, "--out", at("keep.txt")) == KVR_OK, "kvr_out_open on an existing file");
+    ok(kvr_out_open(&o, "--out", tap_path("keep.txt")) == KVR_OK,
+       "kvr_out_open on an existing file");
     fputs("new, half", o.f);
     kvr_out_abort(&o);
     char *text = NULL;
-    kvr_file_read(at("keep.txt"), 100, &text, NULL);
+    kvr_file_read(tap_path("keep.txt"), 100, &text, NULL);
     ok(text && !strcmp(text, "old\n"), "abort leaves the old file as it was");
     free(text);
     is_u64(n_files(), before, "  and no temp file");
-    ok(kvr_out_open(&o, "--out", at("keep.txt")) == KVR_OK && fputs("new\n", o.f) >= 0 &&
+    ok(kvr_out_open(&o, "--out", tap_path("keep.txt")) == KVR_OK && fputs("new\n", o.f) >= 0 &&
            kvr_out_commit(&o) == KVR_OK,
        "commit replaces it");
-    kvr_file_read(at("keep.txt"), 100, &text, NULL);
+    kvr_file_read(tap_path("keep.txt"), 100, &text, NULL);
     ok(text && !strcmp(text, "new\n"), "  with the new text");
     free(text);
-    ok(kvr_out_open(&o, "--out", dir) == KVR_ERR_USAGE, "a folder is refused");
+    ok(kvr_out_open(&o, "--out", tap_dir) == KVR_ERR_USAGE, "a folder is refused");
     like(kvr_error_message(), "is a folder", "  by name");
     ok(kvr_out_open(&o, "--out", "") == KVR_ERR_USAGE, "an empty path is refused");
-    ok(kvr_out_open(&o, "--out", at("no/such/dir/x")) == KVR_ERR_IO, "a missing folder is refused");
-    ok(kvr_out_check_not_input("--out", at("keep.txt"), "--db", at("keep.txt")) == KVR_ERR_USAGE,
+    ok(kvr_out_open(&o, "--out", tap_path("no/such/dir/x")) == KVR_ERR_IO,
+       "a missing folder is refused");
+    ok(kvr_out_check_not_input("--out", tap_path("keep.txt"), "--db", tap_path("keep.txt")) ==
+           KVR_ERR_USAGE,
        "an output that is an input is refused");
-    symlink(at("keep.txt"), at("link.txt"));
-    ok(kvr_out_check_not_input("--out", at("link.txt"), "--db", at("keep.txt")) == KVR_ERR_USAGE,
+    symlink(tap_path("keep.txt"), tap_path("link.txt"));
+    ok(kvr_out_check_not_input("--out", tap_path("link.txt"), "--db", tap_path("keep.txt")) ==
+           KVR_ERR_USAGE,
        "  also through a symlink");
 }
 
@@ -78,22 +64,22 @@ static void test_lines(void)
     char long_line[5000];
     memset(long_line, 'x', sizeof long_line - 1);
     long_line[sizeof long_line - 1] = 0;
-    FILE *f = fopen(at("lines.txt"), "wb");
+    FILE *f = fopen(tap_path("lines.txt"), "wb");
     fprintf(f, "a\r\n%s\nb", long_line);
     fclose(f);
     struct kvr_lines r;
-    ok(kvr_lines_open(&r, at("lines.txt"), 1 << 20) == KVR_OK, "kvr_lines_open");
+    ok(kvr_lines_open(&r, tap_path("lines.txt"), 1 << 20) == KVR_OK, "kvr_lines_open");
     char *l1 = kvr_lines_next(&r), *l2 = kvr_lines_next(&r), *l3 = kvr_lines_next(&r);
     ok(l1 && !strcmp(l1, "a") && l2 && strlen(l2) == 4999 && l3 && !strcmp(l3, "b") &&
            r.line == 3 && !kvr_lines_next(&r),
        "CRLF stripped, a 4999-byte line whole, the last line without newline, line 3");
     kvr_lines_close(&r);
-    f = fopen(at("nul.txt"), "wb");
+    f = fopen(tap_path("nul.txt"), "wb");
     fwrite("a\nb\nc\0d\n", 1, 8, f);
     fclose(f);
-    ok(kvr_lines_open(&r, at("nul.txt"), 1 << 20) == KVR_ERR_PARSE, "a NUL byte is refused");
+    ok(kvr_lines_open(&r, tap_path("nul.txt"), 1 << 20) == KVR_ERR_PARSE, "a NUL byte is refused");
     like(kvr_error_message(), "nul.txt:3: NUL byte", "  at its line");
-    ok(kvr_lines_open(&r, at("lines.txt"), 100) == KVR_ERR_INPUT, "the size cap holds");
+    ok(kvr_lines_open(&r, tap_path("lines.txt"), 100) == KVR_ERR_INPUT, "the size cap holds");
 }
 
 static void test_numbers(void)
@@ -115,7 +101,7 @@ static void test_numbers(void)
 
 static void st_raw(const char *name, const char *json, const void *data, size_t n)
 {
-    FILE *f = fopen(at(name), "wb");
+    FILE *f = fopen(tap_path(name), "wb");
     uint64_t len = strlen(json);
     for (int i = 0; i < 8; i++) fputc((int)(len >> (8 * i)) & 255, f);
     fputs(json, f);
@@ -130,33 +116,34 @@ static void test_safetensors(void)
     st_begin(&w);
     st_add(&w, "a", 0, 2, 2, v);
     st_add(&w, "b", 1, 4, 0, v);
-    st_finish(&w, at("ok.safetensors"));
+    st_finish(&w, tap_path("ok.safetensors"));
     size_t n = 0;
-    ok(kvr_safetensors_check(at("ok.safetensors"), &n) == KVR_OK && n == 2,
+    ok(kvr_safetensors_check(tap_path("ok.safetensors"), &n) == KVR_OK && n == 2,
        "a good safetensors file reads (2 tensors)");
     st_raw("dup.safetensors",
            "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
            "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
            v, 8);
-    ok(kvr_safetensors_check(at("dup.safetensors"), NULL) == KVR_ERR_INPUT, "a duplicate name");
+    ok(kvr_safetensors_check(tap_path("dup.safetensors"), NULL) == KVR_ERR_INPUT,
+       "a duplicate name");
     like(kvr_error_message(), "'a' is given twice", "  is refused by name");
     st_raw("str.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":\"4\",\"data_offsets\":[0,4]}}",
            v, 4);
-    ok(kvr_safetensors_check(at("str.safetensors"), NULL) == KVR_ERR_INPUT, "a string shape");
+    ok(kvr_safetensors_check(tap_path("str.safetensors"), NULL) == KVR_ERR_INPUT, "a string shape");
     like(kvr_error_message(), "shape is not an array", "  is refused");
     st_raw("str2.safetensors",
            "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", v, 4);
-    ok(kvr_safetensors_check(at("str2.safetensors"), NULL) == KVR_ERR_INPUT,
+    ok(kvr_safetensors_check(tap_path("str2.safetensors"), NULL) == KVR_ERR_INPUT,
        "a shape of strings is refused");
     float nan_v[2] = {1, NAN};
     st_raw("nan.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
            nan_v, 8);
-    ok(kvr_safetensors_check(at("nan.safetensors"), NULL) == KVR_ERR_INPUT, "a NaN weight");
+    ok(kvr_safetensors_check(tap_path("nan.safetensors"), NULL) == KVR_ERR_INPUT, "a NaN weight");
     like(kvr_error_message(), "holds NaN at element 1", "  is refused with its element");
     uint16_t inf_bf16[2] = {0x3f80, 0x7f80};
     st_raw("inf.safetensors", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
            inf_bf16, 4);
-    ok(kvr_safetensors_check(at("inf.safetensors"), NULL) == KVR_ERR_INPUT,
+    ok(kvr_safetensors_check(tap_path("inf.safetensors"), NULL) == KVR_ERR_INPUT,
        "an infinite BF16 weight is refused");
 }
 
@@ -169,9 +156,9 @@ static int csv(const char *rows, char *err, size_t cap)
 {
     char text[8192];
     snprintf(text, sizeof text, "%s%s", CSV_HEAD, rows);
-    put("t.csv", text);
+    tap_write("t.csv", text);
     struct kvr_lookup *t = NULL;
-    int rc = kvr_lookup_load_csv(at("t.csv"), &t, err, cap);
+    int rc = kvr_lookup_load_csv(tap_path("t.csv"), &t, err, cap);
     kvr_lookup_free(t);
     return rc;
 }
@@ -206,25 +193,22 @@ static void test_lookup_csv(void)
     struct kvr_lookup *t = NULL;
     ok(kvr_lookup_load_csv("/dev/zero", &t, err, sizeof err) == KVR_LOOKUP_BAD_INPUT && !t,
        "/dev/zero is refused (an endless line), not read until memory runs out");
-    FILE *f = fopen(at("nul.csv"), "wb");
+    FILE *f = fopen(tap_path("nul.csv"), "wb");
     fputs(CSV_HEAD, f);
     fwrite("m,h,2,kvr,hier,64,1024,0.01,576;448\0\n", 1, 38, f);
     fclose(f);
-    ok(kvr_lookup_load_csv(at("nul.csv"), &t, err, sizeof err) == KVR_LOOKUP_BAD_INPUT,
+    ok(kvr_lookup_load_csv(tap_path("nul.csv"), &t, err, sizeof err) == KVR_LOOKUP_BAD_INPUT,
        "a NUL byte in a row is refused");
 }
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/kvr-test-readers-XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    tap_mkdtemp("readers");
     test_out();
     test_lines();
     test_numbers();
     test_safetensors();
     test_lookup_csv();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) return 1;
+    tap_rmdir(tap_dir);
     return tap_done();
 }

@@ -4,12 +4,8 @@
 # hangs, parsers take long lines and refuse junk. Cases that need a private mount namespace
 # (disk full on a tiny tmpfs, a read-only folder as root) are skipped where it is not allowed.
 # Usage: test_reliability.sh PATH/TO/kvr   (TAP on stdout)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
-src=${KVR_SOURCE_ROOT:-.}
+tap_begin "$1"
 ops=$src/data/calibration/h100-ops.csv
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 # same FILE FILE: equal, but for the export's creation time (JSON created_utc/created_unix_s)
@@ -195,15 +191,13 @@ done
 printf '[sweep]\nname =\nfigure = fig1\n' >"$tmp/empty.ini"
 expect 2 "empty.ini:2: key 'name' has no value" "sweep name = (empty) exits 2 with file:line" \
     -- sweep "$tmp/empty.ini" --db "$tmp/e.db"
-printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nbw = 0GB/s\n' >"$tmp/bw0.ini"
-expect 2 "bw0.ini:9: bw: '0GB/s' must be positive" "sweep bw = 0GB/s: file:line at read time" \
-    -- sweep "$tmp/bw0.ini" --db "$tmp/e.db"
-printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nnoise = random:3\n' >"$tmp/nz.ini"
-expect 2 "nz.ini:9: noise" "sweep noise = random:3: file:line at read time" \
-    -- sweep "$tmp/nz.ini" --db "$tmp/e.db"
-printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k\nschemes = tsp\ngpus = 2\nlinks = 0-1=fast\n' >"$tmp/ln.ini"
-expect 2 "ln.ini:9: links" "sweep links = 0-1=fast: file:line at read time" \
-    -- sweep "$tmp/ln.ini" --db "$tmp/e.db"
+bad_axis() { # bad_axis NAME LINE NEEDLE: ok.ini and LINE as its line 9, refused at read time
+    { cat "$tmp/ok.ini"; echo "$2"; } >"$tmp/$1.ini"
+    expect 2 "$1.ini:9: $3" "sweep $2: file:line at read time" -- sweep "$tmp/$1.ini" --db "$tmp/e.db"
+}
+bad_axis bw0 "bw = 0GB/s" "bw: '0GB/s' must be positive"
+bad_axis nz "noise = random:3" noise
+bad_axis ln "links = 0-1=fast" links
 [ ! -e "$tmp/e.db" ]; report $? "  none of them creates the database"
 cp "$tmp/ok.ini" "$tmp/ok0.ini"
 expect 2 "not a database" "sweep --db naming the sweep file exits 2" -- sweep "$tmp/ok.ini" --db "$tmp/ok.ini"

@@ -30,6 +30,20 @@ static struct kvr_objective *objective(const struct kvr_model *m, const struct k
     return obj;
 }
 
+static struct kvr_model model(const char *name)
+{
+    struct kvr_model m;
+    if (kvr_model_resolve(name, &m)) abort();
+    return m;
+}
+
+static struct kvr_search_opts default_opts(void)
+{
+    struct kvr_search_opts o;
+    kvr_search_opts_default(&o);
+    return o;
+}
+
 static double gap(double v, double ref)
 {
     return (v - ref) / ref;
@@ -40,8 +54,7 @@ static void check_case(const struct kvr_model *m, struct kvr_machine *h, uint64_
                        const char *label, double *max_gap)
 {
     struct kvr_objective *obj = objective(m, h, 8, 0);
-    struct kvr_search_opts o;
-    kvr_search_opts_default(&o);
+    struct kvr_search_opts o = default_opts();
     struct kvr_search_result hier, ex, even, bal;
     enum kvr_status st = kvr_search_run(obj, KVR_METHOD_HIER, ctx, &o, &hier);
     st = st ? st : kvr_search_run(obj, KVR_METHOD_EXHAUSTIVE, ctx, &o, &ex);
@@ -76,8 +89,7 @@ static void check_case(const struct kvr_model *m, struct kvr_machine *h, uint64_
 
 static void test_against_exhaustive(void)
 {
-    struct kvr_model llama, falcon;
-    if (kvr_model_resolve("llama-7b", &llama) || kvr_model_resolve("falcon-7b", &falcon)) abort();
+    struct kvr_model llama = model("llama-7b"), falcon = model("falcon-7b");
     const struct kvr_model *models[] = {&llama, &falcon};
     const char *machines[] = {"a100-nvlink", "a100-10GBps"};
     double max_gap = 0;
@@ -104,12 +116,10 @@ static void test_against_exhaustive(void)
 
 static void test_nelder_mead(void)
 {
-    struct kvr_model m;
-    if (kvr_model_resolve("llama-7b", &m)) abort();
+    struct kvr_model m = model("llama-7b");
     struct kvr_machine h = machine("a100-10GBps", 3);
     struct kvr_objective *obj = objective(&m, &h, 1, 0);
-    struct kvr_search_opts o;
-    kvr_search_opts_default(&o);
+    struct kvr_search_opts o = default_opts();
     o.granularity = 1; /* the relaxation's optimum is on the one-token grid */
     struct kvr_search_result nm, ex;
     ok(!kvr_search_run(obj, KVR_METHOD_NM, 1024, &o, &nm) &&
@@ -124,8 +134,7 @@ static void test_nelder_mead(void)
 /* The objective against kvr_sim_run by hand: mean and 95th percentile over trials. */
 static void test_objective(void)
 {
-    struct kvr_model m;
-    if (kvr_model_resolve("falcon-7b", &m)) abort();
+    struct kvr_model m = model("falcon-7b");
     struct kvr_machine h = machine("a100-10GBps", 4);
     if (kvr_machine_set_noise(&h, "random:0.5")) abort();
     h.noise.seed = 7;
@@ -196,12 +205,10 @@ static void test_rounding(void)
 
 static void test_small_cases(void)
 {
-    struct kvr_model m;
-    if (kvr_model_resolve("llama-7b", &m)) abort();
+    struct kvr_model m = model("llama-7b");
     struct kvr_machine h = machine("a100-nvlink", 1);
     struct kvr_objective *obj = objective(&m, &h, 1, 0);
-    struct kvr_search_opts o;
-    kvr_search_opts_default(&o);
+    struct kvr_search_opts o = default_opts();
     struct kvr_search_result r;
     ok(!kvr_search_run(obj, KVR_METHOD_HIER, 5000, &o, &r) && r.tokens[0] == 5000,
        "p = 1: the whole context");

@@ -373,22 +373,16 @@ static void test_machine_ini(void)
     ok(mach.n_gpus == 8 && mach.n_nodes == 2, "two nodes of four");
     ok(mach.link_Bps[0][1] == 450e9 && mach.link_Bps[3][4] == 50e9, "intra vs inter links");
     ok(mach.link_Bps[1][2] == 100e9 && mach.link_Bps[2][1] == 450e9, "directed override 1>2");
-    char bad[] = "/tmp/kvr-test-machine-XXXXXX";
-    int fd = mkstemp(bad);
-    FILE *f = fdopen(fd, "w");
-    fputs("[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\n[topology]\n"
-          "gpus_per_node = 4\nintra_bw = 300GB/s\n[links]\n1-7 = 1GB/s\n",
-          f);
-    fclose(f);
+    const char *bad = tap_write("link.ini", "[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\n"
+                                            "[topology]\ngpus_per_node = 4\nintra_bw = 300GB/s\n"
+                                            "[links]\n1-7 = 1GB/s\n");
     ok(kvr_machine_load_ini(bad, &mach) == KVR_ERR_INPUT, "a link outside the topology");
     like(kvr_error_message(), ":9: --link: unknown link '1-7'", "  message has file:line");
-    f = fopen(bad, "w");
-    fputs("[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\neff.gemm = 0.625\n[topology]\n"
-          "gpus_per_node = 4\nintra_bw = 300GB/s\n[noise]\nshare = 0.123456789\nmode = random\n"
-          "links = 0-1,2>3\nseed = 7\n",
-          f);
-    fclose(f);
-    ok(kvr_machine_load_ini(bad, &mach) == KVR_OK, "[noise] section loads (%s)",
+    const char *noise = tap_write(
+        "noise.ini", "[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\neff.gemm = 0.625\n"
+                     "[topology]\ngpus_per_node = 4\nintra_bw = 300GB/s\n[noise]\n"
+                     "share = 0.123456789\nmode = random\nlinks = 0-1,2>3\nseed = 7\n");
+    ok(kvr_machine_load_ini(noise, &mach) == KVR_OK, "[noise] section loads (%s)",
        kvr_error_message());
     ok(mach.noise.share == 0.123456789 && mach.noise.mode == KVR_NOISE_RANDOM &&
            mach.noise.seed == 7,
@@ -397,14 +391,11 @@ static void test_machine_ini(void)
            !mach.noise.on[3][2] && !mach.noise.on[1][2],
        "noise only on the chosen links, 2>3 one way");
     ok(mach.gpu.compute_eff[KVR_CLASS_GEMM] == 0.625, "eff.gemm is read");
-    f = fopen(bad, "w");
-    fputs("[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\neff.gemm = 1.5\n[topology]\n"
-          "gpus_per_node = 4\nintra_bw = 300GB/s\n",
-          f);
-    fclose(f);
-    ok(kvr_machine_load_ini(bad, &mach) == KVR_ERR_INPUT, "an efficiency above 1");
+    const char *eff = tap_write("eff.ini", "[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\n"
+                                           "eff.gemm = 1.5\n[topology]\ngpus_per_node = 4\n"
+                                           "intra_bw = 300GB/s\n");
+    ok(kvr_machine_load_ini(eff, &mach) == KVR_ERR_INPUT, "an efficiency above 1");
     like(kvr_error_message(), ":5: eff.gemm = '1.5' must be in (0, 1]", "  message has file:line");
-    remove(bad);
 }
 
 int main(void)
@@ -421,6 +412,8 @@ int main(void)
     test_pairs_between();
     test_paper_claims();
     test_bad_input();
+    tap_mkdtemp("sim");
     test_machine_ini();
+    tap_rmdir(tap_dir);
     return tap_done();
 }

@@ -112,20 +112,23 @@ static void test_calib(void)
 {
     unit_machine(&mach, 1);
     const struct kvr_gpu *g = &mach.gpu;
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_ATTN_SCORES, false), 840, 1e-9,
-           "calib: attention 630 + 210");
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_ATTN_SCORES, true), 1260, 1e-9,
-           "calib: attention full 2 x 630");
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_OUT_PROJ, false), 768, 1e-9,
-           "calib: out_proj 640 + 128");
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_NORM_MLP, false), 192, 1e-9,
-           "calib: norm_mlp 160 + 32");
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_MLP_UP, false), 3072, 1e-9,
-           "calib: mlp_up 2560 + 512");
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_MLP_DOWN, false), 1632, 1e-9,
-           "calib: mlp_down + residual 1360 + 272");
-    is_dbl(kvr_calib_predict_last(&tiny, g, 5, KVR_OP_QKV, false), 2560, 1e-9,
-           "calib: qkv on every row 2 x 1280");
+    static const struct {
+        enum kvr_op op;
+        bool full;
+        double want;
+        const char *what;
+    } cases[] = {
+        {KVR_OP_ATTN_SCORES, false, 840, "attention 630 + 210"},
+        {KVR_OP_ATTN_SCORES, true, 1260, "attention full 2 x 630"},
+        {KVR_OP_OUT_PROJ, false, 768, "out_proj 640 + 128"},
+        {KVR_OP_NORM_MLP, false, 192, "norm_mlp 160 + 32"},
+        {KVR_OP_MLP_UP, false, 3072, "mlp_up 2560 + 512"},
+        {KVR_OP_MLP_DOWN, false, 1632, "mlp_down + residual 1360 + 272"},
+        {KVR_OP_QKV, false, 2560, "qkv on every row 2 x 1280"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        is_dbl(kvr_calib_predict_last(&tiny, g, 5, cases[i].op, cases[i].full), cases[i].want, 1e-9,
+               "calib: %s", cases[i].what);
     is_dbl(kvr_calib_predict(&tiny, g, 5, KVR_OP_MLP_UP), 3072, 1e-9,
            "calib: kvr_calib_predict is the pruned one");
 }

@@ -36,6 +36,16 @@ static enum kvr_status run(const struct kvr_model *m, struct kvr_plan *plan,
     return st;
 }
 
+/* The scheme on 2 unit GPUs, chunks 3, 3 of the tiny model with a window of 2. */
+static enum kvr_status run_even_w2(enum kvr_scheme s, struct kvr_sim_result *r)
+{
+    unit_machine(&mach, 2);
+    struct kvr_model w = windowed(2);
+    struct kvr_plan plan = {.scheme = s, .p = 2, .ctx = 6};
+    kvr_plan_even(&plan);
+    return run(&w, &plan, r, NULL);
+}
+
 /* The attention efficiency's rows count the pairs the op computes. With half_tokens 1.75 and
  * attn_keys_exp 1 the rows are the mean keys per query and eff = rows / (rows + 1.75):
  *   s = 0, c = 4, causal: pairs 1+2+2+2 = 7, rows 7/4 = 1.75, eff 1/2: 7 x 42 / 0.5 = 588 s
@@ -175,12 +185,8 @@ static void test_tsp(void)
  * block as tsp's: 2 (972 + 97 + 504 + 3072) + 192 = 9482 s. */
 static void test_tsp_paper(void)
 {
-    unit_machine(&mach, 2);
-    struct kvr_model w = windowed(2);
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_TSP_PAPER, .p = 2, .ctx = 6};
-    kvr_plan_even(&plan);
     struct kvr_sim_result r;
-    ok(!run(&w, &plan, &r, NULL), "tsp-paper, window 2 runs");
+    ok(!run_even_w2(KVR_SCHEME_TSP_PAPER, &r), "tsp-paper, window 2 runs");
     is_dbl(r.ttft_s, 9482, 1e-9, "tsp-paper, window 2: TTFT 9482 s");
     ok(fabs(r.bytes_sent_total - 384) < 1e-9 && fabs(r.rank[1].kv_bytes - 384) < 1e-9,
        "tsp-paper, window 2: 384 B gathered (expanded, whole chunks), 384 B kept per rank");
@@ -190,12 +196,8 @@ static void test_tsp_paper(void)
  * rank keeps the whole cache (192 B), the window or not; only the attention shrinks. */
 static void test_ring_pass(void)
 {
-    unit_machine(&mach, 2);
-    struct kvr_model w = windowed(2);
-    struct kvr_plan plan = {.scheme = KVR_SCHEME_RING_PASS, .p = 2, .ctx = 6};
-    kvr_plan_even(&plan);
     struct kvr_sim_result r;
-    ok(!run(&w, &plan, &r, NULL) && fabs(r.bytes_sent_total - 192) < 1e-9 &&
+    ok(!run_even_w2(KVR_SCHEME_RING_PASS, &r) && fabs(r.bytes_sent_total - 192) < 1e-9 &&
            fabs(r.rank[0].kv_bytes - 192) < 1e-9 && fabs(r.rank[1].kv_bytes - 192) < 1e-9,
        "ring-pass, window 2: whole blocks (192 B), 192 B of KV kept per rank");
 }

@@ -2,12 +2,8 @@
 # kvr sweep and kvr plot end to end: expand, run, resume after a simulated interruption, render,
 # and the bad inputs of sweep files (file:line, exit 2).
 # Usage: test_sweep_cli.sh PATH/TO/kvr   (TAP on stdout)
-kvr=$1
-n=0 failed=0
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/tap_helpers.sh"
-src=${KVR_SOURCE_ROOT:-$(dirname "$0")/..}
+tap_begin "$1"
 
 
 cat >"$tmp/small.ini" <<'INI'

@@ -2,11 +2,8 @@
 # kvr sweep under mpirun -np 3: the points spread over the ranks give the serial run's numbers
 # and plan rows; an interrupted MPI sweep resumes; --jobs does not mix with mpirun; a hung rank ends the job. Skipped (77)
 # without mpirun or without an MPI build. Usage: test_sweep_mpi.sh KVR
-kvr=$1
-tmp=$(mktemp -d /tmp/kvr-test-mpi-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 mpi_setup
 
 cat >"$tmp/small.ini" <<'INI'

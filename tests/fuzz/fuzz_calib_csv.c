@@ -17,14 +17,8 @@ const char *const kvr_fuzz_seeds[] = {
     "1\t-1\tcompute\tlogits\t0.5\t0.6\n",
     NULL};
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void read_lines(const char *path)
 {
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/kvr-fuzz-csv-%d.txt", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     for (int pass = 0; pass < 2; pass++) {
         struct kvr_lines r;
         if (kvr_lines_open(&r, path, 1u << 20) != KVR_OK) continue;
@@ -39,6 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         kvr_lines_close(&r);
     }
-    unlink(path);
-    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return kvr_fuzz_file(data, size, "csv.txt", read_lines);
 }

@@ -23,14 +23,8 @@ const char *const kvr_fuzz_seeds[] = {
     "1088;960,0;1\r\n",
     NULL};
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void load_and_query(const char *path)
 {
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/kvr-fuzz-%d.csv", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     struct kvr_lookup *t = NULL;
     char err[256];
     if (kvr_lookup_load_csv(path, &t, err, sizeof err) == KVR_LOOKUP_OK) {
@@ -42,6 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     kvr_lookup_free(t);
-    unlink(path);
-    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return kvr_fuzz_file(data, size, "lookup.csv", load_and_query);
 }

@@ -21,26 +21,29 @@ const char *const kvr_fuzz_seeds[] = {
     "\"new_decoder_architecture\": false, \"parallel_attn\": true, \"alibi\": false}",
     NULL};
 
+static void counts(const struct kvr_model *m)
+{
+    struct kvr_prefill_flops pf;
+    (void)kvr_model_param_count(m);
+    (void)kvr_prefill_flops(m, 4096, KVR_MASK_CAUSAL, &pf);
+}
+
+static void load_json(const char *path)
+{
+    struct kvr_model m;
+    if (kvr_model_load_hf_config(path, &m) == KVR_OK) counts(&m);
+}
+
+static void load_ini(const char *path)
+{
+    struct kvr_model m;
+    static struct kvr_machine h;
+    if (kvr_model_load_ini(path, &m) == KVR_OK) counts(&m);
+    (void)kvr_machine_load_ini(path, &h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    int json = size > 0 && data[0] == '{';
-    snprintf(path, sizeof path, "/tmp/kvr-fuzz-%d.%s", (int)getpid(), json ? "json" : "ini");
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
-    struct kvr_model m;
-    enum kvr_status st = json ? kvr_model_load_hf_config(path, &m) : kvr_model_load_ini(path, &m);
-    if (!json) {
-        static struct kvr_machine h;
-        (void)kvr_machine_load_ini(path, &h);
-    }
-    unlink(path);
-    if (st == KVR_OK) {
-        struct kvr_prefill_flops pf;
-        (void)kvr_model_param_count(&m);
-        (void)kvr_prefill_flops(&m, 4096, KVR_MASK_CAUSAL, &pf);
-    }
-    return 0;
+    if (size > 0 && data[0] == '{') return kvr_fuzz_file(data, size, "model.json", load_json);
+    return kvr_fuzz_file(data, size, "model.ini", load_ini);
 }

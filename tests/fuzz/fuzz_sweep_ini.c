@@ -18,21 +18,18 @@ const char *const kvr_fuzz_seeds[] = {
     "machines = a100-nvlink\r\ngpus = 8\r\nctx = 12k\r\nschemes = tsp, kvr-balanced, kvr-s\r\n",
     NULL};
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void load_and_expand(const char *path)
 {
-    static char path[64];
     static struct kvr_sweep_spec spec;
-    snprintf(path, sizeof path, "/tmp/kvr-fuzz-sweep-%d.ini", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     if (kvr_sweep_load(path, &spec) == KVR_OK) {
         struct kvr_sweep_item *items = NULL;
         size_t n = 0;
         if (kvr_sweep_expand(&spec, &items, &n) == KVR_OK) free(items);
         kvr_sweep_free(&spec);
     }
-    unlink(path);
-    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return kvr_fuzz_file(data, size, "sweep.ini", load_and_expand);
 }
