@@ -41,6 +41,11 @@ same "$tmp/good.csv" "$tmp/c0.csv"; report $? "  and the measurements are unchan
 cp "$src/data/models/falcon-7b.ini" "$tmp/m.ini"
 expect 2 "is the --model" "sim --timeline MODEL.ini refuses to overwrite its model" \
     -- sim --model "$tmp/m.ini" --gpus 2 --ctx 1k --timeline "$tmp/m.ini"
+for o in --dump-kv --dump-logits --timeline; do # the executor's outputs likewise
+    expect 2 "$o '$tmp/m.ini' is the --model" "exec $o MODEL.ini refuses to overwrite its model" \
+        -- exec --model "$tmp/m.ini" --ctx 8 --backend ref "$o" "$tmp/m.ini"
+done
+same "$src/data/models/falcon-7b.ini" "$tmp/m.ini"; report $? "  and the model is unchanged"
 expect 2 "is the --base" "calibrate --out refuses to overwrite its --base profile" \
     -- calibrate --from "$ops" --base "$tmp/good.ini" --out "$tmp/good.ini"
 # a symlink is followed: its target is written, the link stays a link (3 commands)
