@@ -210,6 +210,39 @@ static const char *const migrations[] = {
      * has p / t chunks, one per stage. Every earlier row ran the plain scheme, t = 1. */
     "ALTER TABLE measurement ADD COLUMN tp INTEGER NOT NULL DEFAULT 1"
     "  CHECK (tp >= 1 AND p % tp = 0);",
+    /* 8 -> 9: how the executor ran its last layer (#17, #24): 'pruned' (attention and MLP on
+     * the last row alone: kvr_exec_chunk since commit b4e1d92) or 'full' (on every row). No
+     * default: each row written from now on says what its executor did
+     * (kvr_exec_last_layer_pruned). The rows already there are filled once by the rule kvr
+     * validate used up to schema 8: a run that started before 1796122969 (b4e1d92's commit
+     * time, 2026-12-01 11:02:49 UTC) ran 'full'; from then on a one-rank chain (p / tp = 1:
+     * one GPU, or one tensor-parallel stage, whose shards all run kvr_exec_chunk) ran 'pruned'.
+     * A chain of several ranks (p / tp > 1) runs every layer on every row, before and after:
+     * 'full' (validate predicted those so already). A one-rank row whose run is missing has
+     * nothing to tell it: NULL fails the migration, as validate refused such a row. The table
+     * is rebuilt: SQLite adds a NOT NULL column only with a default. */
+    "CREATE TABLE measurement_v9 ("
+    "  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id),"
+    "  model TEXT NOT NULL, machine TEXT NOT NULL, p INTEGER NOT NULL,"
+    "  ctx_tokens INTEGER NOT NULL, scheme TEXT NOT NULL, method TEXT NOT NULL,"
+    "  partition_tokens TEXT NOT NULL, backend TEXT NOT NULL, comm TEXT NOT NULL,"
+    "  link_settings TEXT NOT NULL, warmup INTEGER NOT NULL, reps INTEGER NOT NULL,"
+    "  ttft_median_s REAL NOT NULL, ttft_min_s REAL NOT NULL, ttft_max_s REAL NOT NULL,"
+    "  peak_mem_bytes REAL, first_token INTEGER, logits_checksum REAL,"
+    "  gpu TEXT, driver TEXT, nccl_version TEXT, mpi_version TEXT,"
+    "  kv_forward TEXT NOT NULL DEFAULT 'whole',"
+    "  tp INTEGER NOT NULL DEFAULT 1 CHECK (tp >= 1 AND p % tp = 0),"
+    "  last_layer TEXT NOT NULL CHECK (last_layer IN ('pruned', 'full')));"
+    "INSERT INTO measurement_v9 SELECT m.id, m.run_id, m.model, m.machine, m.p, m.ctx_tokens,"
+    "  m.scheme, m.method, m.partition_tokens, m.backend, m.comm, m.link_settings, m.warmup,"
+    "  m.reps, m.ttft_median_s, m.ttft_min_s, m.ttft_max_s, m.peak_mem_bytes, m.first_token,"
+    "  m.logits_checksum, m.gpu, m.driver, m.nccl_version, m.mpi_version, m.kv_forward, m.tp,"
+    "  CASE WHEN m.p / m.tp > 1 THEN 'full'"
+    "    WHEN r.started_unix_s IS NULL OR r.started_unix_s <= 0 THEN NULL"
+    "    WHEN r.started_unix_s < 1796122969.0 THEN 'full' ELSE 'pruned' END"
+    "  FROM measurement m LEFT JOIN run r ON r.id = m.run_id;"
+    "DROP TABLE measurement;"
+    "ALTER TABLE measurement_v9 RENAME TO measurement;",
 };
 /* The rest of a migration, run right after it in the same transaction (ISO C bounds one
  * string literal at 4095 characters); NULL when none. */
@@ -230,6 +263,7 @@ static const char *const migrations_rest[] = {
     "ALTER TABLE sweep_point ADD COLUMN tp INTEGER NOT NULL DEFAULT 0;"
     "DROP VIEW sweep_done; CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = "
     "'done';",
+    NULL,
     NULL};
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
@@ -377,7 +411,7 @@ static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
     for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
         if ((st = exec_sql(s, migrations[s->version])) ||
             (migrations_rest[s->version] && (st = exec_sql(s, migrations_rest[s->version]))))
-            return st;
+            return kvr_error_prefix(st, "migrating schema %d to %d: ", s->version, s->version + 1);
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
              KVR_STORE_APPLICATION_ID, KVR_STORE_SCHEMA_VERSION);

@@ -10,8 +10,9 @@ static const char put_sql[] =
     "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
     " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
     " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
-    " nccl_version, mpi_version, kv_forward, tp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+    " nccl_version, mpi_version, kv_forward, tp, last_layer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+    " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25,"
+    " ?26)";
 
 /* The chunks of a row's partition: p / t. */
 static int row_chunks(const struct kvr_measurement_row *m)
@@ -39,6 +40,7 @@ static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
     for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 24, m->kv_forward[0] ? m->kv_forward : "whole", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 25, m->tp > 1 ? m->tp : 1);
+    sqlite3_bind_text(q, 26, m->last_layer, -1, SQLITE_TRANSIENT); /* "" fails the CHECK */
 }
 
 enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m)
@@ -78,18 +80,20 @@ static void read_row(sqlite3_stmt *q, void *elem)
     kvr_store_column_text(q, 21, m->nccl_version, sizeof m->nccl_version);
     kvr_store_column_text(q, 22, m->mpi_version, sizeof m->mpi_version);
     kvr_store_column_text(q, 23, m->kv_forward, sizeof m->kv_forward);
+    kvr_store_column_text(q, 25, m->last_layer, sizeof m->last_layer);
 }
 
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
                                             size_t *n)
 {
     /* a file of an older schema is read through a migrated copy: kv_forward is there ('whole'),
-     * tp too (1) */
+     * tp too (1), last_layer as its migration filled it */
     static const char sql[] =
         "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
         " backend, comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
         " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version,"
-        " mpi_version, kv_forward, tp FROM measurement ORDER BY model, p, scheme, method, "
+        " mpi_version, kv_forward, tp, last_layer FROM measurement ORDER BY model, p, scheme, "
+        "method, "
         "ctx_tokens,"
         " id";
     *out = NULL, *n = 0;
