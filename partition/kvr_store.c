@@ -211,16 +211,12 @@ static const char *const migrations[] = {
     "ALTER TABLE measurement ADD COLUMN tp INTEGER NOT NULL DEFAULT 1"
     "  CHECK (tp >= 1 AND p % tp = 0);",
     /* 8 -> 9: how the executor ran its last layer (#17, #24): 'pruned' (attention and MLP on
-     * the last row alone: kvr_exec_chunk since commit b4e1d92) or 'full' (on every row). No
-     * default: each row written from now on says what its executor did
-     * (kvr_exec_last_layer_pruned). The rows already there are filled once by the rule kvr
-     * validate used up to schema 8: a run that started before 1796122969 (b4e1d92's commit
-     * time, 2026-12-01 11:02:49 UTC) ran 'full'; from then on a one-rank chain (p / tp = 1:
-     * one GPU, or one tensor-parallel stage, whose shards all run kvr_exec_chunk) ran 'pruned'.
-     * A chain of several ranks (p / tp > 1) runs every layer on every row, before and after:
-     * 'full' (validate predicted those so already). A one-rank row whose run is missing has
-     * nothing to tell it: NULL fails the migration, as validate refused such a row. The table
-     * is rebuilt: SQLite adds a NOT NULL column only with a default. */
+     * the last row alone, kvr_exec_chunk since b4e1d92) or 'full'; no default, each new row says
+     * what its executor did. Old rows are filled once by kvr validate's rule up to schema 8: a
+     * one-rank chain (p / tp = 1: one GPU or one TP stage) whose run started before 1796122969
+     * (b4e1d92's commit time) ran 'full', later 'pruned'; a chain of ranks 'full' always. One
+     * without its run's time is refused first (kvr_store_measure_check_v8). Rebuilt: SQLite
+     * adds a NOT NULL column only with a default. */
     "CREATE TABLE measurement_v9 ("
     "  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id),"
     "  model TEXT NOT NULL, machine TEXT NOT NULL, p INTEGER NOT NULL,"
@@ -366,6 +362,11 @@ static enum kvr_status check_objects(struct kvr_store *s)
                 for (int w = v; w < s->version && w < N_MIGRATIONS && !dropped; w++)
                     dropped = strstr(migrations[w], drop) || strstr(migrations[w], drop_if) ||
                               strstr(migrations[w], renamed);
+                /* a table rebuilt under another name and renamed back is there again */
+                char back[112];
+                snprintf(back, sizeof back, "RENAME TO %.*s;", (int)len, name);
+                for (int w = v; w < s->version && w < N_MIGRATIONS && dropped; w++)
+                    dropped = !strstr(migrations[w], back);
                 enum kvr_status st = dropped ? KVR_OK : has_object(s, name, len, &yes);
                 if (st) return st;
                 if (!dropped && !yes)
@@ -409,7 +410,8 @@ static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
     enum kvr_status st = pragma_int(s, "PRAGMA user_version", &s->version);
     if (st) return st; /* re-read under the lock: another process may have migrated */
     for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
-        if ((st = exec_sql(s, migrations[s->version])) ||
+        if ((s->version == 8 && (st = kvr_store_measure_check_v8(s))) ||
+            (st = exec_sql(s, migrations[s->version])) ||
             (migrations_rest[s->version] && (st = exec_sql(s, migrations_rest[s->version]))))
             return kvr_error_prefix(st, "migrating schema %d to %d: ", s->version, s->version + 1);
     char sql[128];

@@ -22,6 +22,9 @@ enum kvr_status kvr_store_write_rows(struct kvr_store *s, const char *sql, size_
 typedef void (*kvr_store_read_fn)(sqlite3_stmt *q, void *elem);
 enum kvr_status kvr_store_read_rows(struct kvr_store *s, sqlite3_stmt *q, size_t elem_bytes,
                                     kvr_store_read_fn read, void **out, size_t *n);
+/* Before migration 8 -> 9 (kvr_store.c): refuses a store with a one-rank measurement whose
+ * run has no start time (kvr_store_measure.c). */
+enum kvr_status kvr_store_measure_check_v8(struct kvr_store *s);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line);
 #define KVR_SQL_CHECK(s, call)                                                                     \

@@ -92,15 +92,38 @@ enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_meas
         "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
         " backend, comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
         " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version,"
-        " mpi_version, kv_forward, tp, last_layer FROM measurement ORDER BY model, p, scheme, "
-        "method, "
-        "ctx_tokens,"
-        " id";
+        " mpi_version, kv_forward, tp, last_layer FROM measurement"
+        " ORDER BY model, p, scheme, method, ctx_tokens, id";
     *out = NULL, *n = 0;
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     void *rows = NULL;
     enum kvr_status st = kvr_store_read_rows(s, q, sizeof **out, read_row, &rows, n);
     *out = rows;
+    return st;
+}
+
+/* Before 8 -> 9: a one-rank row (p / tp = 1) whose run is missing or has no start time cannot
+ * be filled, nothing tells how its executor ran the last layer: refused (the transaction rolls
+ * back, the file is left as it was), as kvr validate refused such a row up to schema 8. */
+enum kvr_status kvr_store_measure_check_v8(struct kvr_store *s)
+{
+    static const char sql[] = "SELECT m.model, m.ctx_tokens, m.run_id FROM measurement m"
+                              " LEFT JOIN run r ON r.id = m.run_id WHERE m.p / m.tp = 1"
+                              " AND (r.started_unix_s IS NULL OR r.started_unix_s <= 0) LIMIT 1";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    int rc = sqlite3_step(q);
+    enum kvr_status st = KVR_OK;
+    if (rc == SQLITE_ROW)
+        st =
+            kvr_error(KVR_ERR_INPUT,
+                      "%s: measurement of %s at %lld tokens: its run %lld is missing, so nothing "
+                      "tells whether the executor pruned the last layer (schema 9's last_layer "
+                      "is taken from the run's start time)",
+                      kvr_store_path(s), (const char *)sqlite3_column_text(q, 0),
+                      (long long)sqlite3_column_int64(q, 1), (long long)sqlite3_column_int64(q, 2));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) KVR_SQL_CHECK(s, rc);
     return st;
 }
