@@ -116,13 +116,13 @@ enum kvr_status kvr_store_measure_check_v8(struct kvr_store *s)
     int rc = sqlite3_step(q);
     enum kvr_status st = KVR_OK;
     if (rc == SQLITE_ROW)
-        st =
-            kvr_error(KVR_ERR_INPUT,
-                      "%s: measurement of %s at %lld tokens: its run %lld is missing, so nothing "
-                      "tells whether the executor pruned the last layer (schema 9's last_layer "
-                      "is taken from the run's start time)",
-                      kvr_store_path(s), (const char *)sqlite3_column_text(q, 0),
-                      (long long)sqlite3_column_int64(q, 1), (long long)sqlite3_column_int64(q, 2));
+        st = kvr_error(
+            KVR_ERR_INPUT,
+            "%s: measurement of %s at %lld tokens: its run %lld is missing or has no start "
+            "time, so nothing tells whether the executor pruned the last layer (schema 9's "
+            "last_layer is taken from it)",
+            kvr_store_path(s), (const char *)sqlite3_column_text(q, 0),
+            (long long)sqlite3_column_int64(q, 1), (long long)sqlite3_column_int64(q, 2));
     sqlite3_finalize(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) KVR_SQL_CHECK(s, rc);
     return st;
