@@ -26,6 +26,7 @@ struct kvr_exec {
     uint32_t ring_rows, ring_n_q, ring_n_o; /* the ring attention workspace (0: none) */
     struct kvr_model full;  /* the whole model; `model` is its shard with tensor parallelism */
     struct kvr_exec_tp *tp; /* tensor-parallel shard (kvr_exec_tp.h), or NULL: the whole model */
+    bool last_layer_pruned; /* the last layer's rest last ran on one row (kvr_exec_chunk) */
 };
 
 #define OPS(ex) ((ex)->be.ops)
@@ -273,6 +274,7 @@ enum kvr_status kvr_exec_layer_after_attn(struct kvr_exec *ex, uint32_t layer, u
      * part into X (the residual, and the biases only it holds), the others overwrite X with
      * theirs, and the stage's all-reduce sums them: the residual and the biases once. */
     bool add = !ex->tp || kvr_exec_tp_shard(ex) == 0;
+    if (layer + 1 == m->n_layers) ex->last_layer_pruned = false; /* last_layer() sets it */
     STEP(KVR_OP_OUT_PROJ, o->linear(be, KVR_BUF_X, KVR_BUF_ATT, KVR_T_WO, layer, c, add));
     if (ex->tp && !m->parallel_attn && (st = kvr_exec_tp_allreduce(ex->tp, &ex->be, c))) return st;
     enum kvr_buf mlp_in = m->parallel_attn && m->block_norms == 1 ? KVR_BUF_XN : KVR_BUF_XN2;
@@ -309,7 +311,14 @@ static enum kvr_status last_layer(struct kvr_exec *ex, uint32_t s, uint32_t c, e
     enum kvr_status st = kvr_exec_layer_qkv(ex, l, s, c);
     if (st || !logits) return st;
     if (c > 1 && (st = kvr_backend_keep_row(&ex->be, c - 1, ex->opts.max_chunk))) return st;
-    return kvr_exec_layer_rest(ex, l, s + c - 1, 1, mask);
+    if ((st = kvr_exec_layer_rest(ex, l, s + c - 1, 1, mask))) return st;
+    ex->last_layer_pruned = true;
+    return KVR_OK;
+}
+
+bool kvr_exec_last_layer_pruned(const struct kvr_exec *ex)
+{
+    return ex->last_layer_pruned;
 }
 
 enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
@@ -474,6 +483,7 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
         uint64_t held = 0;
         OPS(ex)->memory(BE(ex), &held, &r->peak_mem_bytes);
         if (!r->peak_mem_bytes) r->peak_mem_bytes = held;
+        r->last_layer_pruned = ex->last_layer_pruned;
         r->first_token = kvr_logits_argmax(logits, m->vocab);
         r->logits_checksum = kvr_logits_checksum(logits, m->vocab);
         free(ex->logits);

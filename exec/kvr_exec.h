@@ -83,6 +83,11 @@ enum kvr_status kvr_exec_set_tensor(struct kvr_exec *ex, int tensor, uint32_t la
  * X then holds that one row. */
 enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint32_t s, uint32_t c,
                                enum kvr_mask mask, float *logits);
+/* How the last prefill that computed logits ran its last layer's attention and MLP: true on the
+ * last row alone (kvr_exec_chunk: one rank's prefill, also a stage of tensor parallelism),
+ * false on every row of the chunk (the schemes' ranks: kvr_exec_layer_rest on each layer). What
+ * a measurement row records (its last_layer, 'pruned' or 'full'). */
+bool kvr_exec_last_layer_pruned(const struct kvr_exec *ex);
 /* The FLOPs that kvr_exec_chunk(0, ctx) with logits executes (the last layer's rest on one
  * row), what kvr_exec_run_single's tflops and mfu count. */
 enum kvr_status kvr_exec_prefill_flops(const struct kvr_model *m, uint32_t ctx, enum kvr_mask mask,
@@ -134,6 +139,7 @@ struct kvr_exec_result {
     uint32_t chunk;               /* tokens per sub-chunk (ctx: one chunk) */
     int32_t first_token;          /* argmax of the last token's logits */
     double logits_checksum;       /* sum of the last token's logits */
+    bool last_layer_pruned;       /* kvr_exec_last_layer_pruned after the timed runs */
     char device[64];
     double peak_flops;
 };

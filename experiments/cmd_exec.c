@@ -297,6 +297,7 @@ static void print_json(const struct kvr_model *m, const struct exec_args *a,
     kvr_json_key(&j, "first_token");
     kvr_json_i64(&j, r->first_token);
     kvr_json_kv_dbl(&j, "logits_checksum", r->logits_checksum);
+    kvr_json_kv_str(&j, "last_layer", r->last_layer_pruned ? "pruned" : "full");
     if (op_s) json_ops(&j, op_s);
     kvr_json_end(&j);
 }

@@ -162,6 +162,10 @@ static void json_report(const struct exec_args *a, const struct kvr_model *m, in
     kvr_json_kv_str(&j, "device", device);
     kvr_json_kv_u64(&j, "p", (uint64_t)p);
     kvr_json_kv_u64(&j, "tp", (uint64_t)a->tp);
+    kvr_json_kv_str(&j, "last_layer",
+                    !r->n_pruned_ranks       ? "full"
+                    : r->n_pruned_ranks == p ? "pruned"
+                                             : "mixed");
     kvr_json_kv_u64(&j, "ctx", a->ctx);
     kvr_json_key(&j, "partition"); /* one chunk per stage */
     kvr_json_array_begin(&j);
@@ -244,7 +248,15 @@ static enum kvr_status store_row(const struct exec_args *a, const struct kvr_mod
     x->ttft_median_s = r->ttft_s, x->ttft_min_s = r->ttft_min_s, x->ttft_max_s = r->ttft_max_s;
     x->peak_mem_bytes = r->peak_mem_bytes, x->first_token = r->first_token;
     x->logits_checksum = r->logits_checksum;
-    enum kvr_status st = kvr_measure_store(a->db, argv_text, ex, x);
+    /* what the ranks' executors did: all on the last row (one stage), or all on every row */
+    snprintf(x->last_layer, sizeof x->last_layer, "%s", r->n_pruned_ranks ? "pruned" : "full");
+    enum kvr_status st =
+        r->n_pruned_ranks && r->n_pruned_ranks != p
+            ? kvr_error(KVR_ERR_RUNTIME,
+                        "--db: %d of %d ranks ran their last layer on its last row alone, the "
+                        "others on every row: one measurement row cannot record that",
+                        r->n_pruned_ranks, p)
+            : kvr_measure_store(a->db, argv_text, ex, x);
     free(x);
     return st;
 }

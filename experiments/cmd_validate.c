@@ -156,6 +156,7 @@ static void print_json(const struct kvr_validate_set *v)
         kvr_json_kv_u64(&j, "tp", (uint64_t)(pts[i].m->tp > 1 ? pts[i].m->tp : 1));
         kvr_json_kv_str(&j, "scheme", pts[i].m->scheme);
         kvr_json_kv_str(&j, "method", pts[i].m->method);
+        kvr_json_kv_str(&j, "last_layer", pts[i].m->last_layer);
         kvr_json_kv_str(&j, "links", pts[i].m->link_settings);
         kvr_json_kv_u64(&j, "ctx", pts[i].m->ctx_tokens);
         kvr_json_kv_dbl(&j, "measured_s", pts[i].m->ttft_median_s);

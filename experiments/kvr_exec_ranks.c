@@ -13,7 +13,7 @@
 
 /* What each rank sends rank 0 at the end. */
 struct rank_report {
-    int32_t first_token;
+    int32_t first_token, last_layer_pruned;
     double checksum, peak_mem;
     double recv_bytes[KVR_MAX_GPUS], recv_s[KVR_MAX_GPUS];
 };
@@ -152,6 +152,7 @@ static void fold(const struct kvr_ranks_args *a, const struct rank_report *all, 
     int t = tp_of(a), last = kvr_dist_logits_rank(a->dist.scheme, p / t) * t;
     r->first_token = all[last].first_token, r->logits_checksum = all[last].checksum;
     for (int to = 0; to < p; to++) {
+        r->n_pruned_ranks += all[to].last_layer_pruned != 0;
         r->peak_mem_bytes = fmax(r->peak_mem_bytes, all[to].peak_mem);
         for (int from = 0; from < p / t; from++)
             r->link_bytes[from * t + to % t][to] = all[to].recv_bytes[from],
@@ -182,6 +183,7 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
         if (!st && a->dump_kv) st = dump_kv(a);
     }
     me.peak_mem = (double)kvr_exec_peak_memory(a->ex);
+    me.last_layer_pruned = kvr_exec_last_layer_pruned(a->ex); /* of the timed runs' last */
     size_t all_bytes = 0;
     if (!st) st = kvr_comm_gather(all_ranks(a), &me, sizeof me, (void **)&all, &all_bytes);
     if (!st && a->timeline_path) st = timeline(a, tokens, logits);

@@ -29,6 +29,8 @@ struct kvr_ranks_result {
     double peak_mem_bytes;                         /* the largest rank's */
     double link_bytes[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* from -> to, over the timed reps */
     double link_s[KVR_MAX_GPUS][KVR_MAX_GPUS];
+    /* the ranks whose last layer ran on its last row alone (kvr_exec_last_layer_pruned) */
+    int n_pruned_ranks;
 };
 
 /* All ranks call it; the result is complete on rank 0. */

@@ -52,6 +52,7 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
     x->ttft_median_s = r->ttft_s, x->ttft_min_s = r->ttft_min_s, x->ttft_max_s = r->ttft_max_s;
     x->peak_mem_bytes = (double)r->peak_mem_bytes, x->first_token = r->first_token;
     x->logits_checksum = r->logits_checksum;
+    snprintf(x->last_layer, sizeof x->last_layer, "%s", r->last_layer_pruned ? "pruned" : "full");
 }
 
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,

@@ -24,12 +24,6 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
                                     const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
                                     const char *method, double *ttft);
-/* The executor's one-rank prefill (kvr_exec_chunk) runs its last layer's attention and MLP on
- * the last row alone since commit b4e1d92 (2026-12-01 11:02:49 UTC); a run that started before
- * then ran every layer on every row. A measurement row has no column for it, so its run's start
- * time (kvr_store_get_run) tells: every committed run of p = 1 agrees with its version (the
- * H100 data 65dfa94 and the 4-GPU sets' f013d43: before; the H200 set 9084450: after). */
-#define KVR_EXEC_PRUNED_SINCE_UNIX_S 1796122969.0
 /* The same in a KV hand-off mode (kv_forward: a mode's name, "" = whole) and a hybrid layout
  * (tp > 1: p / tp stages of tp GPUs, tokens one chunk per stage, as kvr sim --tp; 0 and 1 the
  * plain scheme). */
@@ -37,8 +31,8 @@ enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
                                         const struct kvr_machine *machine, const char *scheme,
                                         const char *kv_forward, int tp, int p, uint64_t ctx,
                                         const uint64_t *tokens, const char *method, double *ttft);
-/* The same, p = 1 with the last layer on every row when full_last_layer (a run before the
- * pruning; refused with p > 1). */
+/* The same, p = 1 with the last layer on every row when full_last_layer (a measurement row's
+ * last_layer 'full': an executor before commit b4e1d92; refused with p > 1). */
 enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
                                          const struct kvr_machine *machine, const char *scheme,
                                          const char *kv_forward, int tp, int p, uint64_t ctx,

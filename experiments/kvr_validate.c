@@ -29,8 +29,8 @@ static enum kvr_status row_machine(const struct kvr_measurement_row *x, const ch
     return st ? kvr_error_prefix(st, "measurement with links '%s': ", x->link_settings) : KVR_OK;
 }
 
-/* The simulator's TTFT for a measured plan (full: a one-rank run before the executor pruned
- * its last layer). */
+/* The simulator's TTFT for a measured plan (full: a one-rank run whose executor ran its last
+ * layer on every row). */
 static enum kvr_status predict(const struct kvr_measurement_row *x, const char *base, bool full,
                                double *ttft)
 {
@@ -51,23 +51,25 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
                                     x->tokens, x->method, full, ttft);
 }
 
-/* Whether a one-rank measurement ran the last layer on every row: its run started before the
- * executor pruned it (kvr_measure.h). A row without its run is refused: nothing tells. */
-static enum kvr_status row_full_last(struct kvr_store *s, const struct kvr_measurement_row *x,
-                                     bool *full)
+/* Whether a one-rank measurement ran the last layer on every row, as its row records
+ * (last_layer, schema 9; an older store's rows as its migration filled them). The simulator's
+ * chains of several ranks run every layer on every row, so a row of p > 1 marked 'full' is
+ * predicted as they are; one marked 'pruned' (one tensor-parallel stage, whose shards run
+ * kvr_exec_chunk) is refused: no layout of the simulator prunes its last layer. */
+static enum kvr_status row_full_last(const struct kvr_measurement_row *x, bool *full)
 {
-    char version[128];
-    double t0 = 0;
-    *full = false;
-    if (x->p != 1) return KVR_OK;
-    enum kvr_status st = kvr_store_get_run(s, x->run_id, version, sizeof version, &t0);
-    if (!st && t0 <= 0)
-        st = kvr_error(KVR_ERR_INPUT,
-                       "measurement of %s at %llu tokens: its run %lld is missing, so nothing "
-                       "tells whether the executor pruned the last layer",
-                       x->model, (unsigned long long)x->ctx_tokens, (long long)x->run_id);
-    *full = t0 < KVR_EXEC_PRUNED_SINCE_UNIX_S;
-    return st;
+    bool pruned = !strcmp(x->last_layer, "pruned");
+    *full = x->p == 1 && !pruned;
+    if (!pruned && strcmp(x->last_layer, "full"))
+        return kvr_error(KVR_ERR_INPUT, "measurement of %s at %llu tokens: last_layer '%s'",
+                         x->model, (unsigned long long)x->ctx_tokens, x->last_layer);
+    if (pruned && x->p > 1)
+        return kvr_error(KVR_ERR_INPUT,
+                         "measurement of %s, %s on p = %d (tp %d) at %llu tokens: its executor "
+                         "ran the last layer on the last row alone (last_layer 'pruned'), which "
+                         "the simulator models for one GPU only; nothing can predict it",
+                         x->model, x->scheme, x->p, x->tp, (unsigned long long)x->ctx_tokens);
+    return KVR_OK;
 }
 
 /* The links a measurement ran on, for a panel title: "full-speed" without emulated
@@ -250,7 +252,7 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
         bool full = false;
         if ((v->rows[i].p > 1) != multi) continue;
         x->m = &v->rows[i];
-        if ((st = row_full_last(store, &v->rows[i], &full)) ||
+        if ((st = row_full_last(&v->rows[i], &full)) ||
             (st = predict(&v->rows[i], machine, full, &x->predicted_s)))
             break;
         x->err = x->predicted_s / v->rows[i].ttft_median_s - 1;

@@ -210,6 +210,35 @@ static const char *const migrations[] = {
      * has p / t chunks, one per stage. Every earlier row ran the plain scheme, t = 1. */
     "ALTER TABLE measurement ADD COLUMN tp INTEGER NOT NULL DEFAULT 1"
     "  CHECK (tp >= 1 AND p % tp = 0);",
+    /* 8 -> 9: how the executor ran its last layer (#17, #24): 'pruned' (attention and MLP on
+     * the last row alone, kvr_exec_chunk since b4e1d92) or 'full'; no default, each new row says
+     * what its executor did. Old rows are filled once by kvr validate's rule up to schema 8: a
+     * one-rank chain (p / tp = 1: one GPU or one TP stage) whose run started before 1796122969
+     * (b4e1d92's commit time) ran 'full', later 'pruned'; a chain of ranks 'full' always. One
+     * without its run's time is refused first (kvr_store_measure_check_v8). Rebuilt: SQLite
+     * adds a NOT NULL column only with a default. */
+    "CREATE TABLE measurement_v9 ("
+    "  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id),"
+    "  model TEXT NOT NULL, machine TEXT NOT NULL, p INTEGER NOT NULL,"
+    "  ctx_tokens INTEGER NOT NULL, scheme TEXT NOT NULL, method TEXT NOT NULL,"
+    "  partition_tokens TEXT NOT NULL, backend TEXT NOT NULL, comm TEXT NOT NULL,"
+    "  link_settings TEXT NOT NULL, warmup INTEGER NOT NULL, reps INTEGER NOT NULL,"
+    "  ttft_median_s REAL NOT NULL, ttft_min_s REAL NOT NULL, ttft_max_s REAL NOT NULL,"
+    "  peak_mem_bytes REAL, first_token INTEGER, logits_checksum REAL,"
+    "  gpu TEXT, driver TEXT, nccl_version TEXT, mpi_version TEXT,"
+    "  kv_forward TEXT NOT NULL DEFAULT 'whole',"
+    "  tp INTEGER NOT NULL DEFAULT 1 CHECK (tp >= 1 AND p % tp = 0),"
+    "  last_layer TEXT NOT NULL CHECK (last_layer IN ('pruned', 'full')));"
+    "INSERT INTO measurement_v9 SELECT m.id, m.run_id, m.model, m.machine, m.p, m.ctx_tokens,"
+    "  m.scheme, m.method, m.partition_tokens, m.backend, m.comm, m.link_settings, m.warmup,"
+    "  m.reps, m.ttft_median_s, m.ttft_min_s, m.ttft_max_s, m.peak_mem_bytes, m.first_token,"
+    "  m.logits_checksum, m.gpu, m.driver, m.nccl_version, m.mpi_version, m.kv_forward, m.tp,"
+    "  CASE WHEN m.p / m.tp > 1 THEN 'full'"
+    "    WHEN r.started_unix_s IS NULL OR r.started_unix_s <= 0 THEN NULL"
+    "    WHEN r.started_unix_s < 1796122969.0 THEN 'full' ELSE 'pruned' END"
+    "  FROM measurement m LEFT JOIN run r ON r.id = m.run_id;"
+    "DROP TABLE measurement;"
+    "ALTER TABLE measurement_v9 RENAME TO measurement;",
 };
 /* The rest of a migration, run right after it in the same transaction (ISO C bounds one
  * string literal at 4095 characters); NULL when none. */
@@ -230,6 +259,7 @@ static const char *const migrations_rest[] = {
     "ALTER TABLE sweep_point ADD COLUMN tp INTEGER NOT NULL DEFAULT 0;"
     "DROP VIEW sweep_done; CREATE VIEW sweep_done AS SELECT * FROM sweep_point WHERE state = "
     "'done';",
+    NULL,
     NULL};
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == KVR_STORE_SCHEMA_VERSION, "one migration per schema version");
@@ -332,6 +362,11 @@ static enum kvr_status check_objects(struct kvr_store *s)
                 for (int w = v; w < s->version && w < N_MIGRATIONS && !dropped; w++)
                     dropped = strstr(migrations[w], drop) || strstr(migrations[w], drop_if) ||
                               strstr(migrations[w], renamed);
+                /* a table rebuilt under another name and renamed back is there again */
+                char back[112];
+                snprintf(back, sizeof back, "RENAME TO %.*s;", (int)len, name);
+                for (int w = v; w < s->version && w < N_MIGRATIONS && dropped; w++)
+                    dropped = !strstr(migrations[w], back);
                 enum kvr_status st = dropped ? KVR_OK : has_object(s, name, len, &yes);
                 if (st) return st;
                 if (!dropped && !yes)
@@ -375,9 +410,10 @@ static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
     enum kvr_status st = pragma_int(s, "PRAGMA user_version", &s->version);
     if (st) return st; /* re-read under the lock: another process may have migrated */
     for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
-        if ((st = exec_sql(s, migrations[s->version])) ||
+        if ((s->version == 8 && (st = kvr_store_measure_check_v8(s))) ||
+            (st = exec_sql(s, migrations[s->version])) ||
             (migrations_rest[s->version] && (st = exec_sql(s, migrations_rest[s->version]))))
-            return st;
+            return kvr_error_prefix(st, "migrating schema %d to %d: ", s->version, s->version + 1);
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
              KVR_STORE_APPLICATION_ID, KVR_STORE_SCHEMA_VERSION);

@@ -16,7 +16,7 @@
 #include "kvr_status.h"
 
 #define KVR_STORE_APPLICATION_ID 0x4b565231 /* "KVR1" */
-#define KVR_STORE_SCHEMA_VERSION 8
+#define KVR_STORE_SCHEMA_VERSION 9
 
 enum kvr_store_mode { KVR_STORE_READ, KVR_STORE_WRITE };
 
@@ -179,6 +179,10 @@ struct kvr_measurement_row {
     /* schema 8: the layout's TP degree t (0 and 1: the plain scheme; a row of an older table
      * reads as 1); tokens has p / t chunks, one per stage */
     int tp;
+    /* schema 9: how the executor ran its last layer, "pruned" (attention and MLP on the last row
+     * alone, kvr_exec_last_layer_pruned) or "full" (every row); anything else is refused by the
+     * column's CHECK. A row of an older table reads as its migration filled it (kvr_store.c). */
+    char last_layer[8];
     uint64_t ctx_tokens, tokens[KVR_MAX_GPUS];
     char backend[16], comm[16], link_settings[512];
     int warmup, reps;

@@ -29,6 +29,9 @@ int kvr_store_chunks(int p, int tp);
 /* Binds ?1 to ?6 of a statement on plan rows to r's model, machine, p, ctx_tokens, scheme and
  * method (kvr_store_plan.c). */
 void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r);
+/* Before migration 8 -> 9 (kvr_store.c): refuses a store with a one-rank measurement whose
+ * run has no start time (kvr_store_measure.c). */
+enum kvr_status kvr_store_measure_check_v8(struct kvr_store *s);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line);
 #define KVR_SQL_CHECK(s, call)                                                                     \

@@ -10,8 +10,9 @@ static const char put_sql[] =
     "INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
     " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
     " ttft_min_s, ttft_max_s, peak_mem_bytes, first_token, logits_checksum, gpu, driver,"
-    " nccl_version, mpi_version, kv_forward, tp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+    " nccl_version, mpi_version, kv_forward, tp, last_layer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+    " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25,"
+    " ?26)";
 
 static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
 {
@@ -33,6 +34,7 @@ static void bind_row(sqlite3_stmt *q, size_t i, const void *arg)
     for (int k = 0; k < 4; k++) sqlite3_bind_text(q, k + 20, versions[k], -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 24, m->kv_forward[0] ? m->kv_forward : "whole", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 25, m->tp > 1 ? m->tp : 1);
+    sqlite3_bind_text(q, 26, m->last_layer, -1, SQLITE_TRANSIENT); /* "" fails the CHECK */
 }
 
 enum kvr_status kvr_store_put_measurement(struct kvr_store *s, const struct kvr_measurement_row *m)
@@ -72,23 +74,48 @@ static void read_row(sqlite3_stmt *q, void *elem)
     kvr_store_column_text(q, 21, m->nccl_version, sizeof m->nccl_version);
     kvr_store_column_text(q, 22, m->mpi_version, sizeof m->mpi_version);
     kvr_store_column_text(q, 23, m->kv_forward, sizeof m->kv_forward);
+    kvr_store_column_text(q, 25, m->last_layer, sizeof m->last_layer);
 }
 
 enum kvr_status kvr_store_list_measurements(struct kvr_store *s, struct kvr_measurement_row **out,
                                             size_t *n)
 {
     /* a file of an older schema is read through a migrated copy: kv_forward is there ('whole'),
-     * tp too (1) */
+     * tp too (1), last_layer as its migration filled it */
     static const char sql[] =
         "SELECT run_id, model, machine, p, ctx_tokens, scheme, method, partition_tokens,"
         " backend, comm, link_settings, warmup, reps, ttft_median_s, ttft_min_s, ttft_max_s,"
         " peak_mem_bytes, first_token, logits_checksum, gpu, driver, nccl_version,"
-        " mpi_version, kv_forward, tp FROM measurement ORDER BY model, p, scheme, method, "
-        "ctx_tokens,"
-        " id";
+        " mpi_version, kv_forward, tp, last_layer FROM measurement"
+        " ORDER BY model, p, scheme, method, ctx_tokens, id";
     *out = NULL, *n = 0;
     void *rows = NULL;
     enum kvr_status st = kvr_store_read_rows(s, sql, NULL, NULL, sizeof **out, read_row, &rows, n);
     *out = rows;
+    return st;
+}
+
+/* Before 8 -> 9: a one-rank row (p / tp = 1) whose run is missing or has no start time cannot
+ * be filled, nothing tells how its executor ran the last layer: refused (the transaction rolls
+ * back, the file is left as it was), as kvr validate refused such a row up to schema 8. */
+enum kvr_status kvr_store_measure_check_v8(struct kvr_store *s)
+{
+    static const char sql[] = "SELECT m.model, m.ctx_tokens, m.run_id FROM measurement m"
+                              " LEFT JOIN run r ON r.id = m.run_id WHERE m.p / m.tp = 1"
+                              " AND (r.started_unix_s IS NULL OR r.started_unix_s <= 0) LIMIT 1";
+    sqlite3_stmt *q = NULL;
+    KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
+    int rc = sqlite3_step(q);
+    enum kvr_status st = KVR_OK;
+    if (rc == SQLITE_ROW)
+        st = kvr_error(
+            KVR_ERR_INPUT,
+            "%s: measurement of %s at %lld tokens: its run %lld is missing or has no start "
+            "time, so nothing tells whether the executor pruned the last layer (schema 9's "
+            "last_layer is taken from it)",
+            kvr_store_path(s), (const char *)sqlite3_column_text(q, 0),
+            (long long)sqlite3_column_int64(q, 1), (long long)sqlite3_column_int64(q, 2));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) KVR_SQL_CHECK(s, rc);
     return st;
 }

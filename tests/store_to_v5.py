@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Turns a kvrun store (schema 8) back into schema 5 for the migration tests: the plan table
+"""Turns a kvrun store (schema 9) back into schema 5 for the migration tests: the plan table
 without its tp and kv_forward columns (rebuilt: tp is in its UNIQUE key), measurement and
-sweep_point without kv_forward and tp (measurement's tp: schema 8), user_version 5. Usage: store_to_v5.py FILE"""
+sweep_point without kv_forward and tp (measurement's tp: schema 8), measurement without
+last_layer (schema 9), user_version 5. Usage: store_to_v5.py FILE"""
 import re
 import sqlite3
 import sys
@@ -21,7 +22,8 @@ c.execute("DROP TABLE plan")
 c.execute("ALTER TABLE plan5 RENAME TO plan")
 c.execute("CREATE INDEX plan_names ON plan (model, machine, p, scheme, method)")
 c.execute("CREATE VIEW plan_table AS SELECT * FROM plan")
-for t, col in (("measurement", "kv_forward"), ("measurement", "tp"), ("sweep_point", "kv_forward"),
+for t, col in (("measurement", "last_layer"), ("measurement", "kv_forward"), ("measurement", "tp"),
+               ("sweep_point", "kv_forward"),
                ("sweep_point", "tp")):
     c.execute("ALTER TABLE %s DROP COLUMN %s" % (t, col))
 c.execute("PRAGMA user_version = 5")

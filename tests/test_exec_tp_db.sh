@@ -68,8 +68,9 @@ c.execute("DELETE FROM measurement")
 rid = c.execute("SELECT id FROM run LIMIT 1").fetchone()[0]
 c.execute("INSERT INTO measurement (run_id, model, machine, p, ctx_tokens, scheme, method,"
           " partition_tokens, backend, comm, link_settings, warmup, reps, ttft_median_s,"
-          " ttft_min_s, ttft_max_s, tp) VALUES (?, 'llama-7b', 'a100-10GBps', 4, 8192, 'kvr',"
-          " 'kvr-s', '5000;3192', 'cuda', 'nccl', 'a100-10GBps', 1, 3, 0.5, 0.5, 0.5, 2)", (rid,))
+          " ttft_min_s, ttft_max_s, tp, last_layer) VALUES (?, 'llama-7b', 'a100-10GBps', 4, 8192,"
+          " 'kvr', 'kvr-s', '5000;3192', 'cuda', 'nccl', 'a100-10GBps', 1, 3, 0.5, 0.5, 0.5, 2,"
+          " 'full')", (rid,))
 c.commit()
 PY
 "$kvr" validate --db "$db" --multi-gpu --machine $H --json >"$tmp/v" 2>"$tmp/err" &&

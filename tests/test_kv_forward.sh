@@ -96,10 +96,10 @@ python3 "$(dirname "$0")/store_to_v5.py" "$tmp/v3.db"
     cmp -s "$tmp/o3" "$tmp/o4" && [ "$(sql "$tmp/v3.db" "PRAGMA user_version")" = 5 ]
 report $? "a schema-5 store reads as today, unchanged" "$(cat "$tmp/err" "$tmp/o3")"
 "$kvr" search $S --db "$tmp/v3.db" --force >/dev/null 2>"$tmp/err" &&
-    [ "$(sql "$tmp/v3.db" "PRAGMA user_version")" = 8 ] &&
+    [ "$(sql "$tmp/v3.db" "PRAGMA user_version")" = 9 ] &&
     [ "$(sql "$tmp/v3.db" "SELECT group_concat(DISTINCT kv_forward) FROM plan")" = whole ] &&
     [ "$(sql "$tmp/v3.db" "SELECT group_concat(DISTINCT tp) FROM plan")" = 1 ]
-report $? "a writing command migrates it to 8: kv_forward 'whole' and tp 1 on every row" "$(cat "$tmp/err")"
+report $? "a writing command migrates it to 9: kv_forward 'whole' and tp 1 on every row" "$(cat "$tmp/err")"
 
 # sweeps: the kv_forward axis multiplies KVR-E (each mode its series and key suffix), not tsp;
 # KVR-S runs its table row's mode; a point's TTFT is kvr sim's in that mode

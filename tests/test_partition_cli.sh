@@ -18,9 +18,9 @@ json_check "a second search skips every key already present" "d['searches'] == 0
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json
 json_check "--force searches them again" "d['searches'] == 16" \
     -- search $S --gpus 2,4 --ctx 1k-8k+1k --db "$db" --json --force
-[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 8 ] &&
+[ "$(sql "$db" 'SELECT count(*) FROM plan')" = 16 ] && [ "$(sql "$db" 'PRAGMA user_version')" = 9 ] &&
     [ "$(sql "$db" 'PRAGMA journal_mode')" = wal ] && [ "$(sql "$db" 'SELECT count(*) FROM run')" = 2 ]
-report $? "the store: 16 plan rows, schema 8, WAL, one run row per writing search"
+report $? "the store: 16 plan rows, schema 9, WAL, one run row per writing search"
 "$kvr" search $S --gpus 4 --ctx 3k --db "$db" --json --force >"$tmp/s3" 2>&1
 json_check "lookup of a stored ctx returns the row" \
     "d['method'] == 'exact' and d['partition_tokens'] == json.load(open('$tmp/s3'))['rows'][0]['partition_tokens'] and d['neighbours'] == [3072]" \
@@ -138,11 +138,11 @@ expect 2 "only older definitions" "lookup in a schema-2 table says its rows pred
 cmp -s "$old" "$tmp/old.db"; report $? "  and reading leaves the file untouched"
 json_check "a search migrates it and matches the old rows the current profile reproduces" \
     "d['searches'] == 0 and d['skipped'] == 1" -- search $M --ctx 8k --db "$tmp/old.db" --json
-[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 8 ] &&
+[ "$(sql "$tmp/old.db" 'PRAGMA user_version')" = 9 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE tp = 1")" = 48 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash != '' AND stale = 0")" = 4 ] &&
     [ "$(sql "$tmp/old.db" "SELECT count(*) FROM plan WHERE model_hash = '' AND stale = 0")" = 44 ]
-report $? "  schema 8, every row t = 1; its 4 rows keep their names and gain the hashes, the other 44 wait"
+report $? "  schema 9, every row t = 1; its 4 rows keep their names and gain the hashes, the other 44 wait"
 json_check "  and lookup serves them" "d['method'] == 'exact' and d['ctx_tokens'] == 16384" -- lookup $M --ctx 16k --db "$tmp/old.db" --json
 sed 's/^launch = .*/launch = 9us/' "$src/data/machines/h100x4-nccl.ini" >"$tmp/nccl-edited.ini"
 json_check "old rows an edited profile does not reproduce are searched again" "d['searches'] == 1" \
@@ -310,7 +310,7 @@ states=$(sql "$mdb" "SELECT group_concat(state, ',') FROM (SELECT state FROM swe
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE sweep_point SET state = 'infeasible' WHERE state = 'failed'\"); c.commit()" "$mdb" 2>/dev/null
 inf=$(sql "$mdb" "SELECT count(*) FROM sweep_point WHERE state = 'infeasible'")
 labels=$(sql "$mdb" "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%KVR-%'")
-[ "$v" = 8 ] && [ "$states" = "done,failed,pending" ] && [ "$inf" = 1 ] && [ "$labels" = 0 ] &&
+[ "$v" = 9 ] && [ "$states" = "done,failed,pending" ] && [ "$inf" = 1 ] && [ "$labels" = 0 ] &&
     [ "$kept" = "$before" ]
 report $? "schema 2 -> 7: plans and sweep points kept, 'infeasible' accepted, no figure label" "v $v, states $states, infeasible $inf, labels $labels"
 

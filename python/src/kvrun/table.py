@@ -29,7 +29,10 @@ _CSV1_MAGIC = "# kvrun lookup table, format "
 _CSV1_HEADER = ("model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,"
                 "partition_tokens").split(",")
 _STORE_APPLICATION_ID = 0x4B565231
-_STORE_SCHEMA = 8
+_STORE_SCHEMA = 9
+# the schemas whose plan table is this one: 7 -> 8 added measurement.tp, 8 -> 9
+# measurement.last_layer; neither touched the plans, all this package reads
+_STORE_SCHEMAS_READ = (9, 8, 7)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -190,8 +193,9 @@ class Table:
 
     @classmethod
     def from_sqlite(cls, path: PathLike) -> "Table":
-        """The plan rows of a kvrun database (schema 8), read-only; stale rows and rows from
-        before content hashes are left out (kvr lookup never serves them either)."""
+        """The plan rows of a kvrun database (schema 9, or 8 or 7: the same plan table, their
+        rows read alike), read-only; stale rows and rows from before content hashes are left
+        out (kvr lookup never serves them either)."""
         uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
         try:
             con = sqlite3.connect(uri, uri=True)
@@ -202,8 +206,9 @@ class Table:
         try:
             if app != _STORE_APPLICATION_ID:
                 raise LookupError_(f"{path}: not a kvrun database")
-            if ver not in (_STORE_SCHEMA, 7):  # 7 -> 8 added measurement.tp only
-                raise LookupError_(f"{path}: schema {ver}; this package reads schema {_STORE_SCHEMA} "
+            if ver not in _STORE_SCHEMAS_READ:
+                raise LookupError_(f"{path}: schema {ver}; this package reads schemas "
+                                   f"{min(_STORE_SCHEMAS_READ)} to {_STORE_SCHEMA} "
                                    "(a writing kvr command migrates older ones)")
             rows = [Row(model=m, machine=h, p=p, scheme=s, method=me, granularity_tokens=g,
                         ctx_tokens=c, predicted_ttft_s=t, partition_tokens=_ints(part),
