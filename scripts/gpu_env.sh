@@ -11,6 +11,22 @@ mkdir -p "$out"
 [ -s .kvr-version ] && export KVR_VERSION="$(head -1 .kvr-version)"
 . .gpu-deps/env.sh
 P=$(nvidia-smi -L | wc -l)
+# The GPU's kind (h100, h200: the first word after NVIDIA, lower case), its committed operation
+# fit, and the multi-GPU profile a task searches its plans on: the one multi.sh phase a measured
+# on this machine (build-gpu/KIND-nccl.ini) once it exists, else the committed one of this kind
+# (the 4xH100 measurement; for H200s the predicted 8xH200 profile: H200 operations, links
+# fitted on 4 H200s), so that an H200 run never measures partitions tuned for an H100.
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/^NVIDIA //' | awk '{print tolower($1)}')
+gpu_ops=data/calibration/$gpu-ops.csv gpu_base=$gpu-nvlink
+[ -f data/machines/$gpu-calibrated.ini ] && gpu_base=data/machines/$gpu-calibrated.ini
+gpu_prof=build-gpu/$gpu-nccl.ini
+if [ ! -f $gpu_prof ]; then
+    case $gpu in
+    h100) gpu_prof=data/machines/h100x4-nccl.ini ;;
+    h200) gpu_prof=data/machines/h200x8-predicted.ini ;;
+    *) gpu_prof= ;; # no profile of this GPU: a task that searches says so
+    esac
+fi
 t0=$(date +%s)
 stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
 [ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >"$out/setup.log" 2>&1

@@ -11,7 +11,7 @@
 . scripts/gpu_env.sh
 ctxs=("$@")
 [ $# -eq 0 ] && ctxs=(16k 32k)
-prof=data/machines/h100x4-nccl.ini db=build-gpu/chain.sqlite
+prof=${gpu_prof:?no multi-GPU profile of this GPU kind (scripts/gpu_env.sh)} db=build-gpu/chain.sqlite
 run() { timeout "${T:-240}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
 echo "P = $P GPUs"

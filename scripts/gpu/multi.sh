@@ -19,14 +19,15 @@
 # (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
 # emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
 # schemes. Measurements go to build-gpu/multi3.sqlite (kept while the machine stays warm) and
-# are copied to $out (multi3-PHASE.sqlite) with the profile (h100-nccl.ini), comm*.json, and
+# are copied to $out (multi3-PHASE.sqlite) with the profile (GPU-nccl.ini: the operation fit of
+# this kind of GPU, data/calibration/GPU-ops.csv, with the measured links), comm*.json, and
 # the timeline.
 # Regenerates: data/measurements/h100x4-multi.sqlite (the phases' databases merged; kvr: the kvr
 # rows again), data/machines/h100x4-nccl.ini, data/measurements/h100x4-comm-nccl-p2.json and
 # -p4.json, data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv (phase kvr).
 phase=${1:-a}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
-db=build-gpu/multi3.sqlite prof=build-gpu/h100-nccl.ini
+db=build-gpu/multi3.sqlite prof=build-gpu/$gpu-nccl.ini
 stamp built
 
 # The links of p GPUs: bench comm's alpha-beta fit; then the profile (on P GPUs).
@@ -41,8 +42,9 @@ print('p=$1 alpha %.2f us beta %.1f GB/s; at %d MB busbw: %s' % (d['alpha_s'] * 
 }
 profile() {
     read -r lat bw < <(python3 -c "import json; d = json.load(open('build-gpu/comm$P.json')); print('%.9fs %.0fB/s' % (d['alpha_s'], d['beta_Bps']))")
-    $kvr calibrate --from data/calibration/h100-ops.csv --link-lat "$lat" --link-bw "$bw" \
-        --name h100-nccl --out $prof | head -3
+    [ -f "$gpu_ops" ] || { echo "multi: no operation fit of a $gpu ($gpu_ops): run scripts/gpu.sh calibrate first"; exit 1; }
+    $kvr calibrate --from "$gpu_ops" --base "$gpu_base" --link-lat "$lat" --link-bw "$bw" \
+        --name $gpu-nccl --out $prof | head -3
     cp $prof "$out/"
     tables
 }
@@ -89,8 +91,10 @@ if [ "$phase" = a ]; then
         stamp "p=2 $m"
     done
 elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the committed tables
-    cp data/machines/h100x4-nccl.ini $prof
-    cp data/measurements/h100x4-multi.sqlite $db
+    [ -f data/machines/${gpu}x4-nccl.ini ] && [ -f data/measurements/${gpu}x4-multi.sqlite ] ||
+        { echo "multi kvr: no committed ${gpu}x4 profile and database to measure again"; exit 1; }
+    cp data/machines/${gpu}x4-nccl.ini $prof
+    cp data/measurements/${gpu}x4-multi.sqlite $db
     # the tables again on the committed profile (its overlap cap, the fitted attention rows)
     python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('DELETE FROM plan'); c.commit()"
     tables

@@ -25,7 +25,7 @@
 phase=${1:-check}
 [ -n "${kvr:-}" ] || . scripts/gpu_env.sh
 CTX=${CTX:-16k,32k,64k,128k}
-prof=data/machines/h100x4-nccl.ini db=build-gpu/ring.sqlite
+prof=${gpu_prof:?no multi-GPU profile of this GPU kind (scripts/gpu_env.sh)} db=build-gpu/ring.sqlite
 run() { timeout "${T:-540}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
 
 if [ "$phase" = check ]; then
