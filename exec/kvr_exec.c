@@ -303,13 +303,16 @@ enum kvr_status kvr_exec_logits(struct kvr_exec *ex, uint32_t c, float *logits)
 
 /* The last layer of a chunk: its K and V (the QKV half) are all that later chunks read, and
  * the first token needs the chunk's last row alone, so the rest of the layer runs on that row
- * (its query against the whole cache) when the logits are wanted, else not at all. */
+ * (its query against the whole cache) when the logits are wanted, else not at all. A tensor-
+ * parallel stage runs every row, as Megatron's prefill does and as the simulator's TP and
+ * layouts count it (the chains' ranks too): only the one-GPU prefill prunes. */
 static enum kvr_status last_layer(struct kvr_exec *ex, uint32_t s, uint32_t c, enum kvr_mask mask,
                                   bool logits)
 {
     const uint32_t l = ex->model.n_layers - 1;
     enum kvr_status st = kvr_exec_layer_qkv(ex, l, s, c);
     if (st || !logits) return st;
+    if (ex->tp) return kvr_exec_layer_rest(ex, l, s, c, mask); /* the logits read row c - 1 */
     if (c > 1 && (st = kvr_backend_keep_row(&ex->be, c - 1, ex->opts.max_chunk))) return st;
     if ((st = kvr_exec_layer_rest(ex, l, s + c - 1, 1, mask))) return st;
     ex->last_layer_pruned = true;
@@ -330,7 +333,8 @@ enum kvr_status kvr_exec_chunk(struct kvr_exec *ex, const int32_t *tokens, uint3
         if ((st = kvr_exec_layer_qkv(ex, l, s, c)) || (st = kvr_exec_layer_rest(ex, l, s, c, mask)))
             return st;
     if ((st = last_layer(ex, s, c, mask, logits != NULL))) return st;
-    if (logits) return kvr_exec_logits(ex, 1, logits); /* the last row is row 0 now */
+    /* pruned, the last row is row 0 now; a tensor-parallel stage's is still row c - 1 */
+    if (logits) return kvr_exec_logits(ex, ex->tp ? c : 1, logits);
     if ((st = OPS(ex)->sync(BE(ex)))) return st;
     return ex->profile ? prof_collect(ex) : KVR_OK;
 }

@@ -54,8 +54,9 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
 /* Whether a one-rank measurement ran the last layer on every row, as its row records
  * (last_layer, schema 9; an older store's rows as its migration filled them). The simulator's
  * chains of several ranks run every layer on every row, so a row of p > 1 marked 'full' is
- * predicted as they are; one marked 'pruned' (one tensor-parallel stage, whose shards run
- * kvr_exec_chunk) is refused: no layout of the simulator prunes its last layer. */
+ * predicted as they are (a tensor-parallel stage runs every row too); one marked 'pruned' (a
+ * stage run between b4e1d92 and that change, whose shards pruned) is refused: no layout of
+ * the simulator prunes its last layer. */
 static enum kvr_status row_full_last(const struct kvr_measurement_row *x, bool *full)
 {
     bool pruned = !strcmp(x->last_layer, "pruned");
