@@ -20,7 +20,7 @@
 #       first chunk whole once the second is needed) and the partial outputs sent back (float64
 #       rows of n_heads (head_dim + 1) on ref, float32 in the simulator);
 #   no window      tsp, ring-pass, ring pass-KV: (p - 1) C kvb; pass-Q (p - 1) C (q + o);
-#       kvr sum_{i<p-1} S_{i+1} kvb.
+#       kvr sum_{i<p-1} S_{i+1} kvb (the simulator's tsp all-gather: p (p - 1) max(c) kvb).
 # Usage: test_exec_window.sh KVR
 kvr=$1
 tmp=$(mktemp -d /tmp/kvr-test-exec-window-XXXXXX)
@@ -58,19 +58,25 @@ def q_rows(b, ranks):
     zs = [z for r in ranks for ch in zz(r) for z in ch]
     a, c = (sum(1 for y in ch if any(sees(y, z) for z in zs)) for ch in zz(b))
     return len(zz(b)[0]) + c if c else a
-def expect(o_row):
+def expect(o_row, sim):
     S = [sum(part[:i]) for i in range(p)]
     if scheme == 'kvr':  # whole: rank i receives [first(S_i), S_i)
         return L * kvb * sum(min(S[i], W - 1) if trim else S[i] for i in range(1, p))
     if scheme in ('tsp', 'tsp-causal', 'ring-pass'):
-        return L * kvb * (sum(min(S[i], W - 1) for i in range(1, p)) if trim else (p - 1) * C)
+        if trim: return L * kvb * sum(min(S[i], W - 1) for i in range(1, p))
+        # the all-gather: every other chunk to every rank; the simulator's ring all-gather
+        # counts p - 1 steps of the largest chunk on every link
+        return L * kvb * (p - 1) * (p * max(part) if sim and scheme != 'ring-pass' else C)
+    if not trim:  # whole blocks on every hop
+        return L * (p - 1) * C * (kvb if rp == 'kv' else qrow + o_row)
     hops = [(b, h) for b in range(p) for h in range(p - 1)]
     if rp == 'kv':
         return L * kvb * sum(kv_rows(b, path(b, h)) for b, h in hops)
     back = sum(q_rows(b, [i]) for b in range(p) for i in range(p) if i != b)
     return L * (qrow * sum(q_rows(b, path(b, h)) for b, h in hops) + o_row * back)
 moved = sum(l['bytes'] for l in run['links'])
-want_run, want_sim = expect((heads * hd + heads) * 8), expect((heads * hd + heads) * 4)
+want_run = expect((heads * hd + heads) * 8, False)  # ref's float64 partials
+want_sim = expect((heads * hd + heads) * 4, True)
 print(f"run {moved:.0f} want {want_run}, sim {sim['bytes_sent_total']:.0f} want {want_sim}")
 sys.exit(0 if moved == want_run and sim['bytes_sent_total'] == want_sim else 1)
 PY
