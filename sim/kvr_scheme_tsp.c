@@ -37,6 +37,18 @@ static void halo(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_sta
     for (int r = 0; r < S->n * S->t; r++) kvr_sim_wait_until(sim, c, r, l, in[r]);
 }
 
+/* Shard j's all-gather over shard j of every stage, for each j: a barrier of those ranks. */
+static void allgather(struct kvr_sim *sim, struct kvr_clocks *c, const struct kvr_stages *S, int l,
+                      double block)
+{
+    for (int j = 0; j < S->t; j++) {
+        int col[KVR_MAX_GPUS];
+        for (int i = 0; i < S->n; i++) col[i] = i * S->t + j;
+        double dur = kvr_group_allgather_s(sim, col, S->n, l, block);
+        kvr_sim_group_collective(sim, c, col, S->n, l, "allgather", dur, block * S->n * (S->n - 1));
+    }
+}
+
 static void tsp(struct kvr_sim *sim, const struct kvr_plan *plan, bool causal, bool expand)
 {
     const struct kvr_model *m = sim->model;
@@ -76,13 +88,10 @@ static void tsp(struct kvr_sim *sim, const struct kvr_plan *plan, bool causal, b
     }
     for (int l = 0; l < (int)m->n_layers; l++) {
         for (int r = 0; r < plan->p; r++) kvr_sim_compute(sim, &c, r, l, "pre", sc[r / t].pre);
-        if (trim) halo(sim, &c, &S, start, kvb, l, link_free);
-        for (int j = 0; j < t && !trim; j++) {
-            int col[KVR_MAX_GPUS];
-            for (int i = 0; i < n; i++) col[i] = i * t + j;
-            double dur = kvr_group_allgather_s(sim, col, n, l, block);
-            kvr_sim_group_collective(sim, &c, col, n, l, "allgather", dur, block * n * (n - 1));
-        }
+        if (trim)
+            halo(sim, &c, &S, start, kvb, l, link_free);
+        else
+            allgather(sim, &c, &S, l, block);
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < t; j++) kvr_sim_compute(sim, &c, i * t + j, l, "attn", attn[i]);
             kvr_sim_stage_post(sim, &c, &S, &sc[i], i, l, even.tokens[i], 0);
