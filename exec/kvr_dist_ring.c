@@ -421,14 +421,16 @@ enum kvr_status kvr_dist_ring(struct kvr_dist *d)
 }
 
 /* Whether the logits rank lacks rows of the cache after the prefill: ring's pass-Q (each rank
- * keeps its own blocks), and a sliding window that trims what the schemes move (kvr's whole
- * hand-off, tsp, tsp-causal, ring-pass, ring's pass-KV: the logits rank gets only the rows its
+ * keeps its own blocks), and a sliding window that trims what the schemes move (kvr in every
+ * hand-off mode, tsp, tsp-causal, ring-pass, ring: the logits rank gets only the rows its
  * queries see). */
 static bool assemble_needed(const struct kvr_dist_opts *o, const struct kvr_model *m)
 {
     if (o->scheme == KVR_SCHEME_RING && o->ring_pass == KVR_RING_PASS_Q) return true;
     if (!kvr_trim_active(m, o->ctx)) return false;
-    return o->scheme != KVR_SCHEME_KVR || o->kv_forward == KVR_FWD_WHOLE;
+    return o->scheme == KVR_SCHEME_KVR || o->scheme == KVR_SCHEME_TSP ||
+           o->scheme == KVR_SCHEME_TSP_CAUSAL || o->scheme == KVR_SCHEME_RING_PASS ||
+           o->scheme == KVR_SCHEME_RING;
 }
 
 /* Then every other rank sends its own rows (its chunk, or under zig-zag sharding its two),

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Sliding-window trimming on real ranks (#17, sim/kvr_trim.h), ref backend, mpi communicator:
-# tsp, tsp-causal, ring-pass, ring (pass-KV and pass-Q) and kvr on p = 2, 3, 4 ranks at 37
+# tsp, tsp-causal, ring-pass, ring (pass-KV and pass-Q) and kvr (whole, streamed and direct
+# hand-offs) on p = 2, 3, 4 ranks at 37
 # tokens with a window of 5 (smaller than every contiguous chunk) and of 12 (larger than a
 # chunk on 3 and 4 ranks: a rank's halo spans two earlier chunks), so chunks cross the
 # window's edge: the logits rank's logits and whole KV cache (assembled for the dump) equal the
@@ -10,9 +11,10 @@
 #
 # Closed forms per layer (kvb: K and V of a token, float32 as the ref backend sends them;
 # S_i = c_0 + ... + c_{i-1}, the first position of rank i's chunk):
-#   tsp, tsp-causal, ring-pass, kvr (whole)   kvb * sum_{i=1}^{p-1} min(S_i, W - 1): each rank
+#   tsp, tsp-causal, ring-pass, kvr   kvb * sum_{i=1}^{p-1} min(S_i, W - 1): each rank
 #       receives the W - 1 positions before its chunk (a halo; ring-pass relays them, every
-#       hop the rows the ranks after it still see; kvr's chain hands on the same rows);
+#       hop the rows the ranks after it still see; kvr's whole chain hands on the same rows,
+#       streamed each piece's rows the ranks ahead see, direct each receiver's own);
 #   ring pass-KV   the zig-zag blocks cut per hop to the keys a rank still ahead sees, counted
 #       here by brute force over positions (key z travels hop h of its block if some query y
 #       of a rank after the hop has z <= y < z + W);
@@ -88,11 +90,12 @@ for W in 5 12 37; do
     mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
     report $? "window $W: single-rank reference" "$(cat "$tmp/err")"
     for p in 2 3 4; do
-        for case in tsp:kv tsp-causal:kv ring-pass:kv ring:kv ring:q kvr:kv; do
+        for case in tsp:kv tsp-causal:kv ring-pass:kv ring:kv ring:q kvr:whole kvr:streamed kvr:direct; do
             scheme=${case%%:*} pass=${case#*:} opt=
             [ $scheme = ring ] && opt="--ring-pass $pass"
-            [ $scheme = kvr ] && [ $p = 3 ] && opt="--partition 17,12,8"
-            [ $scheme = kvr ] && [ $p = 4 ] && opt="--partition 14,10,7,6"
+            [ $scheme = kvr ] && opt="--kv-forward $pass"
+            [ $scheme = kvr ] && [ $p = 3 ] && opt="$opt --partition 17,12,8"
+            [ $scheme = kvr ] && [ $p = 4 ] && opt="$opt --partition 14,10,7,6"
             rm -f "$tmp/l" "$tmp/kv"
             mpi $p exec $common --scheme $scheme $opt --machine a100-10GBps --json \
                 --dump-logits "$tmp/l" --dump-kv "$tmp/kv" >"$tmp/run" 2>"$tmp/err" &&
@@ -100,7 +103,7 @@ for W in 5 12 37; do
             report $? "window $W: $scheme $opt on $p ranks: logits and whole KV cache equal single" "$(cat "$tmp/err")"
             simopt=$opt
             case $scheme in kvr | ring-pass) # the run's partition
-                simopt="--partition $(python3 -c "import json,sys; print(','.join(map(str, json.load(open(sys.argv[1]))['partition'])))" "$tmp/run")" ;; esac
+                simopt="${opt%%--partition*} --partition $(python3 -c "import json,sys; print(','.join(map(str, json.load(open(sys.argv[1]))['partition'])))" "$tmp/run")" ;; esac
             "$kvr" sim --model "$tmp/w.ini" --machine a100-10GBps --gpus $p --ctx $ctx --scheme $scheme $simopt --json >"$tmp/sim" 2>"$tmp/err" &&
                 oracle "$tmp/run" "$tmp/sim" $scheme $pass $W >"$tmp/cmp" 2>>"$tmp/err"
             report $? "window $W: $scheme $opt on $p ranks: the links carry the closed form, as the simulator's sends ($(cat "$tmp/cmp"))" "$(cat "$tmp/err")"

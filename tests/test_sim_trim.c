@@ -31,6 +31,8 @@
  *   b = 0: ranks 1, 2: 2c + 2c-1; b = 1: + rank 0 c: 5c - 1; b = 2..5: 2c + 2c-1 + c + c-1 =
  *   6c - 2; b = 6: rank 7 2c, ranks 5, 4: c, c-1; b = 7: rank 6 2c-1, rank 5 c-1: 40c - 13 =
  *   81,907 rows x 16512 B; 2,543,524,224 B a layer (5,666,504,704 whole), 81,392,775,168 in all.
+ * kvr (even chunks), every hand-off mode: the halo's 117,411,840 B a layer (whole, streamed:
+ * each link i -> i+1 the rows ranks i+1.. see; direct: each rank its own).
  * tsp-paper is the paper's baseline as it ran: its gather is not trimmed. */
 #include <string.h>
 
@@ -38,12 +40,13 @@
 #include "tap.h"
 
 static struct kvr_machine mach;
+static enum kvr_kv_forward fwd = KVR_FWD_WHOLE; /* kvr's hand-off */
 
 static double bytes_of(const char *model, enum kvr_scheme s, enum kvr_ring_pass rp, uint32_t ctx,
                        struct kvr_sim_result *r)
 {
     const struct kvr_model *m = kvr_model_preset_find(model);
-    struct kvr_plan plan = {.scheme = s, .p = 8, .ctx = ctx, .ring_pass = rp};
+    struct kvr_plan plan = {.scheme = s, .p = 8, .ctx = ctx, .ring_pass = rp, .kv_forward = fwd};
     if (s == KVR_SCHEME_RING)
         kvr_plan_zigzag(&plan);
     else
@@ -76,6 +79,16 @@ int main(void)
            "mistral-7b 32k p 8, ring pass-Q: 71c - 13 query rows and 40c - 13 partials a layer");
     is_dbl(bytes_of("mistral-7b", KVR_SCHEME_TSP_PAPER, 0, 32768, &r), L * 56 * 4096 * 16384, 0,
            "mistral-7b 32k p 8, tsp-paper: the paper's all-gather of expanded K/V, untrimmed");
+    /* kvr, even chunks: every hand-off mode moves what the ranks see, the halo's bytes */
+    for (fwd = KVR_FWD_WHOLE; fwd <= KVR_FWD_DIRECT; fwd++) {
+        is_dbl(bytes_of("mistral-7b", KVR_SCHEME_KVR, 0, 32768, &r), 3757178880.0, 0,
+               "mistral-7b 32k p 8, kvr %s: 7 x 4095 tokens a layer", kvr_kv_forward_name(fwd));
+        is_dbl(r.rank[7].kv_bytes, 1073610752.0, 0, "  rank 7 keeps 4096 + 4095 tokens");
+        is_dbl(bytes_of("llama-3.1-8b", KVR_SCHEME_KVR, 0, 32768, &r), L * 28 * 4096 * 4096, 0,
+               "llama-3.1-8b 32k p 8, kvr %s: sum of S_i = 28 x 4096 tokens a layer",
+               kvr_kv_forward_name(fwd));
+    }
+    fwd = KVR_FWD_WHOLE;
     /* window-free: Llama-3.1-8B has Mistral's K/V and query widths, and Mistral at 4096 tokens
      * (W = ctx) is not trimmed either: the all-gathers and whole blocks of before */
     const double whole = L * 56 * 4096 * 4096;

@@ -104,10 +104,12 @@ static void test_kvr_whole(void)
        "kvr whole, no window: rank 1 keeps 160 B, 96 B sent");
 }
 
-/* streamed and direct hand every piece on whole, as the executor does (exec/kvr_dist_kvr.c):
- * chunks 3, 2, 1 of 6, per layer rank 0's piece (3 tokens) to 1, then rank 1's (2) and rank
- * 0's (3) to 2 (streamed; direct: 3 to 1, 3 to 2, 2 to 2): 8 tokens x 16 B x 2 layers = 256 B
- * with or without the window; each rank keeps [0, S_i): 96, 160, 192 B. */
+/* streamed and direct hand on only the rows the receivers see (sim/kvr_trim.h), as the
+ * executor does (exec/kvr_dist_kvr.c): chunks 3, 2, 1 of 6, window 2, per layer rank 0's key 2
+ * to rank 1 and rank 1's key 4 to rank 2 (streamed: rank 0's piece goes no further than rank 1,
+ * rank 2 sees none of it; direct: rank 0 sends rank 2 nothing): 2 tokens x 16 B x 2 layers =
+ * 64 B; ranks keep [0, 3), [2, 5), [4, 6): 96, 96, 64 B. Without the window whole pieces, 8
+ * tokens a layer (256 B), each rank [0, S_i): 96, 160, 192 B. */
 static void test_kvr_pieces(void)
 {
     unit_machine(&mach, 3);
@@ -116,10 +118,15 @@ static void test_kvr_pieces(void)
         struct kvr_plan plan = {
             .scheme = KVR_SCHEME_KVR, .p = 3, .ctx = 6, .tokens = {3, 2, 1}, .kv_forward = mode};
         struct kvr_sim_result r;
-        ok(!run(&w, &plan, &r, NULL) && fabs(r.bytes_sent_total - 256) < 1e-9 &&
+        ok(!run(&w, &plan, &r, NULL) && fabs(r.bytes_sent_total - 64) < 1e-9 &&
+               fabs(r.rank[0].kv_bytes - 96) < 1e-9 && fabs(r.rank[1].kv_bytes - 96) < 1e-9 &&
+               fabs(r.rank[2].kv_bytes - 64) < 1e-9,
+           "kvr %s, window 2: the rows seen, 64 B sent, keeps 96, 96, 64 B",
+           mode == KVR_FWD_STREAMED ? "streamed" : "direct");
+        ok(!run(&tiny, &plan, &r, NULL) && fabs(r.bytes_sent_total - 256) < 1e-9 &&
                fabs(r.rank[0].kv_bytes - 96) < 1e-9 && fabs(r.rank[1].kv_bytes - 160) < 1e-9 &&
                fabs(r.rank[2].kv_bytes - 192) < 1e-9,
-           "kvr %s, window 2: whole pieces, 256 B sent, keeps 96, 160, 192 B",
+           "kvr %s, no window: whole pieces, 256 B sent, keeps 96, 160, 192 B",
            mode == KVR_FWD_STREAMED ? "streamed" : "direct");
     }
 }
