@@ -388,6 +388,16 @@ static enum kvr_status cu_alloc(struct cu *c, void **p, uint64_t bytes)
     return KVR_OK;
 }
 
+/* The KV cache, zeroed: rows a rank never receives (a sliding window's trimmed hand-offs,
+ * sim/kvr_trim.h) are still read, and masked, by tsp's dense block, so they must not be NaN. */
+static enum kvr_status cu_alloc_zero(struct cu *c, void **p, uint64_t bytes)
+{
+    enum kvr_status st = cu_alloc(c, p, bytes);
+    if (st) return st;
+    KVR_CUDA_CHECK(cudaMemset(*p, 0, bytes));
+    return KVR_OK;
+}
+
 static enum kvr_status cu_alloc_all(struct cu *c)
 {
     const struct kvr_model *m = &c->m;
@@ -400,8 +410,8 @@ static enum kvr_status cu_alloc_all(struct cu *c)
                               (kvr_tensor_is_layer((enum kvr_tensor)t) ? m->n_layers : 1));
     for (int b = 0; b < KVR_N_BUFS && !st; b++)
         st = cu_alloc(c, &c->buf[b], buf_bytes(m, (enum kvr_buf)b) * c->max_chunk);
-    if (!st) st = cu_alloc(c, &c->k, kv);
-    if (!st) st = cu_alloc(c, &c->v, kv);
+    if (!st) st = cu_alloc_zero(c, &c->k, kv);
+    if (!st) st = cu_alloc_zero(c, &c->v, kv);
     if (!st) st = cu_alloc(c, &c->xn_last, 2ull * m->d_model);
     if (!st) st = cu_alloc(c, (void **)&c->logits, 4ull * m->vocab);
     if (!st) st = cu_alloc(c, (void **)&c->tokens, 4ull * c->max_chunk);

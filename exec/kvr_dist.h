@@ -67,7 +67,8 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
                                  float *logits, struct kvr_dist_stats *stats);
 
 /* After a prefill (all ranks call it): the logits rank's cache holds every position's K/V of
- * every layer. A no-op for the schemes that end so already (ring with pass-Q sends each rank's
- * own blocks there: for the checks and dumps, not part of the timed prefill). */
+ * every layer. A no-op for the schemes that end so already (ring with pass-Q, and every scheme
+ * whose hand-offs a sliding window trims (sim/kvr_trim.h), send each rank's own rows there: for
+ * the checks and dumps, not part of the timed prefill). */
 enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
                                      const struct kvr_dist_opts *o);

@@ -9,6 +9,7 @@
  * its keys are in. On nccl all of a rank's transfers run in order on the communicator's one
  * stream, beside the compute stream; the order below is the simulator's (kvr_scheme_kvr.c). */
 #include "kvr_dist_int.h"
+#include "kvr_trim.h"
 
 static enum kvr_status kvr_whole(struct kvr_dist *d)
 {
@@ -51,9 +52,13 @@ static int piece_tag(const struct kvr_dist *d, uint32_t l, int k)
 {
     return (int)l * d->p + k;
 }
-static uint64_t rows_of(const struct kvr_dist *d, int k)
+/* The rows of rank k's piece that ranks [to, to_end) see, from *lo (sim/kvr_trim.h: all of it
+ * without a window; streamed: the ranks from the receiver on, direct: the receiver), as the
+ * simulator's chain hands them on. */
+static uint64_t piece_rows(const struct kvr_dist *d, int k, int to, int to_end, uint64_t *lo)
 {
-    return d->start[k + 1] - d->start[k];
+    return kvr_trim_keys(d->m, d->o->ctx, d->start[k], d->start[k + 1], d->start[to],
+                         d->start[to_end], lo);
 }
 
 /* Streamed: the n-th piece rank i receives at layer l, in the order rank i-1 sent them (layer
@@ -64,20 +69,30 @@ static int streamed_piece(int i, uint32_t l, int n)
     return l == 0 ? i - 1 - n : n;
 }
 
+/* This rank's piece to peer (streamed: for the ranks from peer on; direct: for peer). */
 static enum kvr_status send_own(struct kvr_dist *d, uint32_t l, int peer, int slot, int from,
                                 int flags)
 {
     int i = d->rank;
-    return kvr_dist_send_piece(d, slot, from, l, peer, d->start[i], rows_of(d, i),
-                               piece_tag(d, l, i), flags);
+    uint64_t lo,
+        n = piece_rows(d, i, peer, d->o->kv_forward == KVR_FWD_DIRECT ? peer + 1 : d->p, &lo);
+    return kvr_dist_send_piece(d, slot, from, l, peer, lo, n, piece_tag(d, l, i), flags);
 }
 
 /* nccl: the forward of piece k, queued behind its receive on the stream (it leaves once the
  * piece is in); its send time, with link emulation, once this rank has paced the piece. */
 static enum kvr_status forward_queued(struct kvr_dist *d, uint32_t l, int k)
 {
-    return kvr_dist_send_piece(d, send_slot(l, k), -1, l, d->rank + 1, d->start[k], rows_of(d, k),
-                               piece_tag(d, l, k), KVR_DIST_STAMP_LATER);
+    uint64_t lo, n = piece_rows(d, k, d->rank + 1, d->p, &lo);
+    return kvr_dist_send_piece(d, send_slot(l, k), -1, l, d->rank + 1, lo, n, piece_tag(d, l, k),
+                               KVR_DIST_STAMP_LATER);
+}
+
+/* Streamed: piece k's receive from i-1 (the rows the ranks from this one on see). */
+static enum kvr_status streamed_recv(struct kvr_dist *d, uint32_t l, int k)
+{
+    uint64_t lo, n = piece_rows(d, k, d->rank, d->p, &lo);
+    return kvr_dist_recv_post(d, recv_slot(l, k), l, d->rank - 1, lo, n, piece_tag(d, l, k));
 }
 
 /* Streamed, the receives of layer l from i-1 (own_first: this rank's own chunk goes first, at
@@ -92,16 +107,13 @@ static enum kvr_status streamed_post(struct kvr_dist *d, uint32_t l, bool own_fi
         int k = n < i ? streamed_piece(i, l, n) : -1;
         if (!d->dev) { /* the forward of layer l-2 from this buffer must have left */
             if (k >= 0 && !(st = kvr_dist_slot_wait(d, send_slot(l + 2, k))))
-                st = kvr_dist_recv_post(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k),
-                                        piece_tag(d, l, k));
+                st = streamed_recv(d, l, k);
             continue;
         }
         if ((st = kvr_comm_group(d->comm, true))) break;
         if (n == 0 && own_first && fwd) st = send_own(d, l, i + 1, send_slot(l, i), -1, 0);
         if (!st && n > 0 && fwd) st = forward_queued(d, l, streamed_piece(i, l, n - 1));
-        if (!st && k >= 0)
-            st = kvr_dist_recv_post(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k),
-                                    piece_tag(d, l, k));
+        if (!st && k >= 0) st = streamed_recv(d, l, k);
         enum kvr_status g = kvr_comm_group(d->comm, false);
         if (!st) st = g;
     }
@@ -117,11 +129,17 @@ static enum kvr_status streamed_finish(struct kvr_dist *d, uint32_t l)
     enum kvr_status st = KVR_OK;
     for (int n = 0; n < i && !st; n++) {
         int k = streamed_piece(i, l, n), tag = piece_tag(d, l, k);
-        st = kvr_dist_recv_finish(d, recv_slot(l, k), l, i - 1, d->start[k], rows_of(d, k));
-        if (st || i == d->p - 1) continue;
+        uint64_t lo, rows = piece_rows(d, k, i, d->p, &lo), flo = 0, frows = 0;
+        st = kvr_dist_recv_finish(d, recv_slot(l, k), l, i - 1, lo, rows);
+        if (i < d->p - 1) frows = piece_rows(d, k, i + 1, d->p, &flo);
+        if (st || !frows) continue; /* the last rank, or nothing of it the next ranks see */
+        /* mpi: the received buffer on as it is, or (a window cut it further) restaged from
+         * the cache, where the receive has just put it */
         st = d->dev ? kvr_dist_send_stamp(d, send_slot(l, k), i + 1, tag)
-                    : kvr_dist_send_piece(d, send_slot(l, k), recv_slot(l, k), l, i + 1,
-                                          d->start[k], rows_of(d, k), tag, 0);
+             : frows < rows
+                 ? kvr_dist_send_piece(d, send_slot(l, k), -1, l, i + 1, flo, frows, tag, 0)
+                 : kvr_dist_send_piece(d, send_slot(l, k), recv_slot(l, k), l, i + 1, lo, rows, tag,
+                                       0);
     }
     return st;
 }
@@ -150,9 +168,10 @@ static enum kvr_status kvr_streamed(struct kvr_dist *d)
 static enum kvr_status direct_post(struct kvr_dist *d, uint32_t l)
 {
     enum kvr_status st = KVR_OK;
-    for (int k = 0; k < d->rank && !st; k++)
-        st = kvr_dist_recv_post(d, recv_slot(l, k), l, k, d->start[k], rows_of(d, k),
-                                piece_tag(d, l, k));
+    for (int k = 0; k < d->rank && !st; k++) {
+        uint64_t lo, n = piece_rows(d, k, d->rank, d->rank + 1, &lo);
+        st = kvr_dist_recv_post(d, recv_slot(l, k), l, k, lo, n, piece_tag(d, l, k));
+    }
     return st;
 }
 
@@ -165,9 +184,10 @@ static enum kvr_status direct_send(struct kvr_dist *d, uint32_t l, bool with_rec
     for (int j = i + 1; j < d->p && !st; j++) st = kvr_dist_slot_wait(d, send_slot(l, j));
     if (!st) st = kvr_comm_group(d->comm, true);
     if (!st && with_recv) st = direct_post(d, l);
+    bool trim = kvr_trim_active(d->m, d->o->ctx); /* each peer its own rows: staged apart */
     for (int j = i + 1; j < d->p && !st; j++)
-        st = j == i + 1 ? send_own(d, l, j, first, -1, 0)
-                        : send_own(d, l, j, send_slot(l, j), first, KVR_DIST_KEEP_STAMP);
+        st = j == i + 1 || trim ? send_own(d, l, j, send_slot(l, j), -1, 0)
+                                : send_own(d, l, j, send_slot(l, j), first, KVR_DIST_KEEP_STAMP);
     enum kvr_status g = kvr_comm_group(d->comm, false);
     return st ? st : g;
 }
@@ -184,8 +204,10 @@ static enum kvr_status kvr_direct(struct kvr_dist *d)
             enum kvr_status g = kvr_comm_group(d->comm, false);
             if (!st) st = g;
         }
-        for (int k = 0; k < d->rank && !st; k++)
-            st = kvr_dist_recv_finish(d, recv_slot(l, k), l, k, d->start[k], rows_of(d, k));
+        for (int k = 0; k < d->rank && !st; k++) {
+            uint64_t lo, n = piece_rows(d, k, d->rank, d->rank + 1, &lo);
+            st = kvr_dist_recv_finish(d, recv_slot(l, k), l, k, lo, n);
+        }
         if (!st) st = kvr_dist_post(d, l, KVR_MASK_CAUSAL);
     }
     return st ? st : kvr_dist_sends_done(d);

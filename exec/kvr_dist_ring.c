@@ -8,7 +8,11 @@
  *   pass-Q   its queries: they attend to this rank's own K/V while the next ones travel, each
  *            partial output and LSE kept; after the p steps the partials go back to their
  *            owners in p-1 pairwise rounds and are merged there.
- * A rank leaves a step when its send and its receive are done. The simulator's `ring`
+ * A rank leaves a step when its send and its receive are done. With a sliding window that trims
+ * (sim/kvr_trim.h: 0 < W < ctx) each hop carries only what the ranks still ahead on the block's
+ * way attend to (pass-KV: a tail of each of its two chunks; pass-Q: a prefix of the packed
+ * queries), a hop with nothing is not sent, and a step whose block this rank cannot see is
+ * skipped (no attention, no merge, no partial sent back). The simulator's `ring`
  * (sim/kvr_scheme_ring.c) models this schedule. */
 #include <math.h>
 #include <stdlib.h>
@@ -16,6 +20,7 @@
 
 #include "kvr_cost.h"
 #include "kvr_dist_int.h"
+#include "kvr_trim.h"
 
 enum { SLOT_ACC, SLOT_IN, SLOT_OUT }; /* output slots; pass-Q keeps block b's at SLOT_OUT+b */
 enum piece_kind { P_KV, P_Q, P_O };
@@ -218,18 +223,19 @@ static enum kvr_status xfer_recv_finish(struct ring *g, struct xfer *x)
 }
 
 /* One exchange: x->send to its peer and x->recv from its peer as one group, posted now. */
+/* An empty piece (a window left nothing to move) is neither sent nor received. */
 static enum kvr_status exchange_start(struct ring *g)
 {
     enum kvr_status st = kvr_comm_group(g->d->comm, true);
-    if (!st) st = xfer_send(g, &g->send);
-    if (!st) st = xfer_recv_post(g, &g->recv);
+    if (!st && piece_bytes(g, &g->send.pc)) st = xfer_send(g, &g->send);
+    if (!st && piece_bytes(g, &g->recv.pc)) st = xfer_recv_post(g, &g->recv);
     enum kvr_status e = kvr_comm_group(g->d->comm, false);
     return st ? st : e;
 }
 
 static enum kvr_status exchange_end(struct ring *g)
 {
-    enum kvr_status st = xfer_recv_finish(g, &g->recv);
+    enum kvr_status st = piece_bytes(g, &g->recv.pc) ? xfer_recv_finish(g, &g->recv) : KVR_OK;
     enum kvr_status w = xfer_wait(g, &g->send);
     return st ? st : w;
 }
@@ -242,6 +248,31 @@ static struct piece kv_piece(const struct ring *g, uint32_t l, int r)
 static struct piece slot_piece(enum piece_kind k, uint32_t l, uint32_t slot, uint32_t rows)
 {
     return (struct piece){.kind = k, .layer = l, .slot = slot, .span = {{0, 0}, {rows, 0}}};
+}
+
+/* pass-KV: the rows of rank k's block that the receivers of hops [h_lo, h_hi) attend to (the
+ * whole block without a window). */
+static struct kvr_span kv_hop(const struct ring *g, int k, int h_lo, int h_hi)
+{
+    uint64_t pos[2], n[2];
+    kvr_trim_ring_kv(g->d->m, g->d->o->ctx, g->p, k, h_lo, h_hi, pos, n);
+    return (struct kvr_span){{(uint32_t)pos[0], (uint32_t)pos[1]},
+                             {(uint32_t)n[0], (uint32_t)n[1]}};
+}
+
+/* pass-Q: the rows (a prefix of the packed queries) of rank b's block that the receivers of hops
+ * [h_lo, h_hi) attend to. */
+static uint32_t q_hop(const struct ring *g, int b, int h_lo, int h_hi)
+{
+    return (uint32_t)kvr_trim_ring_q(g->d->m, g->d->o->ctx, g->p, b, h_lo, h_hi);
+}
+
+/* The first `rows` rows of a span (its packed order). */
+static struct kvr_span span_prefix(struct kvr_span s, uint32_t rows)
+{
+    s.n[0] = rows < s.n[0] ? rows : s.n[0];
+    s.n[1] = rows - s.n[0];
+    return s;
 }
 
 /* A compute phase with its timeline event (synchronous when a timeline is kept). */
@@ -262,14 +293,22 @@ static enum kvr_status layer_pass_kv(struct ring *g, uint32_t l)
     enum kvr_status st = KVR_OK;
     for (int j = 0; j < p && !st; j++) {
         int k = (i - j + p) % p;
-        if (j + 1 < p) {
-            g->send.pc = kv_piece(g, l, k), g->send.peer = (i + 1) % p;
-            g->recv.pc = kv_piece(g, l, (k - 1 + p) % p), g->recv.peer = (i - 1 + p) % p;
+        if (j + 1 < p) { /* block k on its hop j, block k-1 on its hop j */
+            g->send.pc = (struct piece){.kind = P_KV, .layer = l, .span = kv_hop(g, k, j, p - 1)};
+            g->recv.pc = (struct piece){
+                .kind = P_KV, .layer = l, .span = kv_hop(g, (k - 1 + p) % p, j, p - 1)};
+            g->send.peer = (i + 1) % p, g->recv.peer = (i - 1 + p) % p;
             g->send.tag = g->recv.tag = 2 * (int)l, g->send.overlapped = g->recv.overlapped = true;
             if ((st = exchange_start(g))) break;
         }
+        /* the keys of block k this rank sees (all of it without a window) */
+        struct kvr_span keys = j ? kv_hop(g, k, j - 1, j) : g->span[k];
+        if (!kvr_span_rows(&keys)) { /* a window: no query here sees a key of it */
+            if (j + 1 < p) st = exchange_end(g);
+            continue;
+        }
         double t = kvr_dist_now_s(d);
-        st = kvr_exec_ring_attn(d->ex, l, -1, mine, &g->span[k], ring_window(d->m),
+        st = kvr_exec_ring_attn(d->ex, l, -1, mine, &keys, ring_window(d->m),
                                 j ? SLOT_IN : SLOT_ACC);
         st = phase_end(g, "attn", l, t, st);
         t = kvr_dist_now_s(d);
@@ -290,28 +329,33 @@ static enum kvr_status layer_pass_q(struct ring *g, uint32_t l)
     enum kvr_status st = phase_end(g, "pack", l, t, kvr_exec_ring_q_pack(d->ex, 0, rows_of(g, i)));
     for (int j = 0; j < p && !st; j++) {
         int b = (i - j + p) % p, nb = (b - 1 + p) % p;
-        if (j + 1 < p) {
-            g->send.pc = slot_piece(P_Q, l, (uint32_t)j % 2, rows_of(g, b));
-            g->recv.pc = slot_piece(P_Q, l, (uint32_t)(j + 1) % 2, rows_of(g, nb));
+        if (j + 1 < p) { /* block b on its hop j, block b-1 on its hop j */
+            g->send.pc = slot_piece(P_Q, l, (uint32_t)j % 2, q_hop(g, b, j, p - 1));
+            g->recv.pc = slot_piece(P_Q, l, (uint32_t)(j + 1) % 2, q_hop(g, nb, j, p - 1));
             g->send.peer = (i + 1) % p, g->recv.peer = (i - 1 + p) % p;
             g->send.tag = g->recv.tag = 2 * (int)l, g->send.overlapped = g->recv.overlapped = true;
             if ((st = exchange_start(g))) break;
         }
+        /* the queries of block b that see this rank's keys (all of them without a window) */
+        struct kvr_span qs = j ? span_prefix(g->span[b], q_hop(g, b, j - 1, j)) : g->span[b];
         t = kvr_dist_now_s(d);
-        st = kvr_exec_ring_attn(d->ex, l, j % 2, &g->span[b], &g->span[i], ring_window(d->m),
-                                j ? SLOT_OUT + (uint32_t)b : SLOT_ACC);
-        st = phase_end(g, "attn", l, t, st);
+        if (kvr_span_rows(&qs)) {
+            st = kvr_exec_ring_attn(d->ex, l, j % 2, &qs, &g->span[i], ring_window(d->m),
+                                    j ? SLOT_OUT + (uint32_t)b : SLOT_ACC);
+            st = phase_end(g, "attn", l, t, st);
+        }
         if (!st && j + 1 < p) st = exchange_end(g);
     }
     for (int j = 1; j < p && !st; j++) { /* round j: block i-j's partial home, ours from i+j */
         int b = (i - j + p) % p;
-        g->send.pc = slot_piece(P_O, l, SLOT_OUT + (uint32_t)b, rows_of(g, b));
-        g->recv.pc = slot_piece(P_O, l, SLOT_IN, rows_of(g, i));
+        uint32_t back = q_hop(g, i, j - 1, j); /* the rows of ours that rank i+j attended */
+        g->send.pc = slot_piece(P_O, l, SLOT_OUT + (uint32_t)b, q_hop(g, b, j - 1, j));
+        g->recv.pc = slot_piece(P_O, l, SLOT_IN, back);
         g->send.peer = b, g->recv.peer = (i + j) % p;
         g->send.tag = g->recv.tag = 2 * (int)l + 1, g->send.overlapped = g->recv.overlapped = false;
-        if (!(st = exchange_start(g)) && !(st = exchange_end(g))) {
+        if (!(st = exchange_start(g)) && !(st = exchange_end(g)) && back) {
             t = kvr_dist_now_s(d);
-            st = kvr_exec_ring_merge(d->ex, SLOT_ACC, SLOT_IN, rows_of(g, i));
+            st = kvr_exec_ring_merge(d->ex, SLOT_ACC, SLOT_IN, back);
             st = phase_end(g, "merge", l, t, st);
         }
     }
@@ -376,13 +420,27 @@ enum kvr_status kvr_dist_ring(struct kvr_dist *d)
     return st;
 }
 
-/* pass-Q leaves each rank with its own blocks only: every rank sends them, layer by layer, to
- * rank 0 (the logits rank), which receives them into its cache. Outside the timed prefill. */
+/* Whether the logits rank lacks rows of the cache after the prefill: ring's pass-Q (each rank
+ * keeps its own blocks), and a sliding window that trims what the schemes move (kvr in every
+ * hand-off mode, tsp, tsp-causal, ring-pass, ring: the logits rank gets only the rows its
+ * queries see). */
+static bool assemble_needed(const struct kvr_dist_opts *o, const struct kvr_model *m)
+{
+    if (o->scheme == KVR_SCHEME_RING && o->ring_pass == KVR_RING_PASS_Q) return true;
+    if (!kvr_trim_active(m, o->ctx)) return false;
+    return o->scheme == KVR_SCHEME_KVR || o->scheme == KVR_SCHEME_TSP ||
+           o->scheme == KVR_SCHEME_TSP_CAUSAL || o->scheme == KVR_SCHEME_RING_PASS ||
+           o->scheme == KVR_SCHEME_RING;
+}
+
+/* Then every other rank sends its own rows (its chunk, or under zig-zag sharding its two),
+ * layer by layer, to the logits rank, which receives them into its cache. Outside the timed
+ * prefill: for the checks and dumps. */
 enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
                                      const struct kvr_dist_opts *o)
 {
-    int p = kvr_comm_size(comm);
-    if (o->scheme != KVR_SCHEME_RING || o->ring_pass != KVR_RING_PASS_Q || p == 1) return KVR_OK;
+    int p = kvr_comm_size(comm), root = kvr_dist_logits_rank(o->scheme, p);
+    if (p == 1 || !assemble_needed(o, kvr_exec_model(ex))) return KVR_OK;
     struct kvr_dist_opts quiet = *o;
     quiet.links = NULL, quiet.timeline = NULL;
     struct kvr_dist_stats stats;
@@ -396,10 +454,13 @@ enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
                          .row = kvr_exec_kv_row_bytes(ex),
                          .stats = &stats};
     struct ring g = {.d = &d, .i = d.rank, .p = p};
+    bool zz = kvr_dist_logits_rank(o->scheme, p) == 0; /* zig-zag sharding */
     enum kvr_status st = KVR_OK;
+    uint64_t at = 0;
     for (int r = 0; r < p; r++) {
-        uint64_t lo[2], hi[2];
-        kvr_zigzag_chunks(o->ctx, p, r, lo, hi);
+        uint64_t lo[2] = {at, 0}, hi[2] = {at + o->partition[r], 0};
+        if (zz) kvr_zigzag_chunks(o->ctx, p, r, lo, hi);
+        at += o->partition[r];
         g.span[r] = (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
                                       {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
         g.rows = rows_of(&g, r) > g.rows ? rows_of(&g, r) : g.rows;
@@ -407,13 +468,13 @@ enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
     if (!d.dev && !(g.send.host = malloc(2 * (size_t)g.rows * d.row + sizeof(double))))
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     for (uint32_t l = 0; l < d.m->n_layers && !st; l++)
-        for (int r = 1; r < p && !st; r++) {
-            if (d.rank != 0 && d.rank != r) continue;
+        for (int r = 0; r < p && !st; r++) {
+            if (r == root || (d.rank != root && d.rank != r)) continue;
             struct xfer *x = &g.send;
-            x->pc = kv_piece(&g, l, r), x->peer = d.rank == 0 ? r : 0, x->tag = 2 * (int)l;
-            if (d.rank == 0 && !(st = xfer_recv_post(&g, x)))
+            x->pc = kv_piece(&g, l, r), x->peer = d.rank == root ? r : root, x->tag = 2 * (int)l;
+            if (d.rank == root && !(st = xfer_recv_post(&g, x)))
                 st = xfer_recv_finish(&g, x);
-            else if (d.rank != 0 && !(st = xfer_send(&g, x)))
+            else if (d.rank != root && !(st = xfer_send(&g, x)))
                 st = xfer_wait(&g, x);
         }
     free(g.send.host);

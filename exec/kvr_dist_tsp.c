@@ -1,11 +1,15 @@
 /* tsp and tsp-causal on ranks: even chunks, an all-gather of K and V per layer (dense masked
- * blocks for tsp, only the unmasked pairs for tsp-causal). */
+ * blocks for tsp, only the unmasked pairs for tsp-causal). With a sliding window that trims
+ * (sim/kvr_trim.h: 0 < W < ctx) a halo exchange instead: each rank receives from each earlier
+ * rank only the rows of its chunk that its queries see, [max(s_j, first(s_i)), e_j), and
+ * nothing from later ranks (the simulator's tsp does the same, sim/kvr_scheme_tsp.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kvr_cost.h"
 #include "kvr_dist_int.h"
+#include "kvr_trim.h"
 
 /* nccl: holds the all-gather until the emulated ring (the simulator's: p-1 steps of the
  * per-rank block, each gated by its slowest link less this layer's noise) could have finished
@@ -64,8 +68,47 @@ static enum kvr_status allgather_kv(struct kvr_dist *d, uint32_t l, unsigned cha
     return st;
 }
 
+/* The halo: the rows of rank `from`'s chunk that rank `to`'s queries see. */
+static uint64_t halo_rows(const struct kvr_dist *d, int from, int to, uint64_t *lo)
+{
+    return kvr_trim_keys(d->m, d->o->ctx, d->start[from], d->start[from + 1], d->start[to],
+                         d->start[to + 1], lo);
+}
+
+/* One layer's halo exchange, one group: the receives from every earlier rank and the sends to
+ * every later one (a rank's slots: KVR_DIST_PIECE_SLOT + peer to receive, + 2 KVR_MAX_GPUS +
+ * peer to send); then the receives are waited for, the sends finish beside the attention. */
+static enum kvr_status halo_kv(struct kvr_dist *d, uint32_t l)
+{
+    int i = d->rank;
+    uint64_t lo, n;
+    enum kvr_status st = d->dev ? kvr_exec_sync(d->ex) : KVR_OK; /* this rank's K/V are in */
+    for (int k = i + 1; k < d->p && !st; k++) /* the previous layer's send from that slot */
+        st = kvr_dist_slot_wait(d, KVR_DIST_PIECE_SLOT + 2 * KVR_MAX_GPUS + k);
+    if (!st) st = kvr_comm_group(d->comm, true);
+    for (int j = 0; j < i && !st; j++)
+        if ((n = halo_rows(d, j, i, &lo)))
+            st = kvr_dist_recv_post(d, KVR_DIST_PIECE_SLOT + j, l, j, lo, n, (int)l);
+    for (int k = i + 1; k < d->p && !st; k++)
+        if ((n = halo_rows(d, i, k, &lo)))
+            st = kvr_dist_send_piece(d, KVR_DIST_PIECE_SLOT + 2 * KVR_MAX_GPUS + k, -1, l, k, lo, n,
+                                     (int)l, 0);
+    enum kvr_status g = kvr_comm_group(d->comm, false);
+    if (!st) st = g;
+    for (int j = 0; j < i && !st; j++)
+        if ((n = halo_rows(d, j, i, &lo)))
+            st = kvr_dist_recv_finish(d, KVR_DIST_PIECE_SLOT + j, l, j, lo, n);
+    return st;
+}
+
 static enum kvr_status tsp(struct kvr_dist *d, enum kvr_mask mask)
 {
+    if (kvr_trim_active(d->m, d->o->ctx)) {
+        enum kvr_status st = KVR_OK;
+        for (uint32_t l = 0; l < d->m->n_layers && !st; l++)
+            if (!(st = kvr_dist_pre(d, l)) && !(st = halo_kv(d, l))) st = kvr_dist_post(d, l, mask);
+        return st ? st : kvr_dist_sends_done(d);
+    }
     uint64_t cmax = 0;
     for (int j = 0; j < d->p; j++)
         cmax = d->start[j + 1] - d->start[j] > cmax ? d->start[j + 1] - d->start[j] : cmax;

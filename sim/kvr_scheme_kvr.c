@@ -14,6 +14,7 @@
  * its TP all-reduces (kvr_sim_stage_post). With t = 1 every loop is the plain scheme's. */
 #include "kvr_cost.h"
 #include "kvr_sim_int.h"
+#include "kvr_trim.h"
 
 struct chain {
     double kvb;                               /* bytes of one shard's token K and V, one layer */
@@ -39,6 +40,24 @@ static double all_pieces(const struct chain *ch, int r, int i)
     return t;
 }
 
+/* Tokens of stage k's piece that stages [to, to_end) see: the whole piece without a window
+ * (kvr_trim.h; streamed: the stages from the receiver on, direct: the receiver). */
+static double piece_rows(const struct kvr_sim *sim, const struct kvr_plan *plan,
+                         const uint64_t *start, int k, int to, int to_end)
+{
+    uint64_t lo;
+    return (double)kvr_trim_keys(sim->model, plan->ctx, start[k], start[k + 1], start[to],
+                                 start[to_end], &lo);
+}
+
+/* The piece of stage k from shard j of stage i to stage `to`, `rows` tokens, not before
+ * `ready`: its arrival, or 0 when a window left nothing of it to send. */
+static double piece_send(struct kvr_sim *sim, struct chain *ch, int i, int to, int j, int l,
+                         double ready, double rows)
+{
+    return rows > 0 ? chain_send(sim, ch, i, to, j, l, ready, rows) : 0;
+}
+
 /* Shard j of stage i's hand-off at layer l, its K/V computed at `ready`; returns when its keys
  * are in. n stages; start[] the stages' boundaries. */
 static double hand_off(struct kvr_sim *sim, struct chain *ch, const struct kvr_plan *plan, int n,
@@ -56,17 +75,18 @@ static double hand_off(struct kvr_sim *sim, struct chain *ch, const struct kvr_p
     if (plan->kv_forward == KVR_FWD_DIRECT) {
         for (int k = i + 1; k < n; k++)
             ch->piece[k * t + j][i] =
-                chain_send(sim, ch, i, k, j, l, ready, (double)plan->tokens[i]);
+                piece_send(sim, ch, i, k, j, l, ready, piece_rows(sim, plan, start, i, k, k + 1));
         return all_pieces(ch, r, i);
     }
     if (i + 1 < n) { /* streamed: stage i-1 sent its pieces in the order stage i forwards them */
-        if (l == 0) ch->piece[nx][i] = chain_send(sim, ch, i, i + 1, j, l, ready, plan->tokens[i]);
+        double own = piece_rows(sim, plan, start, i, i + 1, n);
+        if (l == 0) ch->piece[nx][i] = piece_send(sim, ch, i, i + 1, j, l, ready, own);
         for (int q = 0; q < i; q++) {
             int k = l == 0 ? i - 1 - q : q;
-            ch->piece[nx][k] =
-                chain_send(sim, ch, i, i + 1, j, l, ch->piece[r][k], (double)plan->tokens[k]);
+            ch->piece[nx][k] = piece_send(sim, ch, i, i + 1, j, l, ch->piece[r][k],
+                                          piece_rows(sim, plan, start, k, i + 1, n));
         }
-        if (l > 0) ch->piece[nx][i] = chain_send(sim, ch, i, i + 1, j, l, ready, plan->tokens[i]);
+        if (l > 0) ch->piece[nx][i] = piece_send(sim, ch, i, i + 1, j, l, ready, own);
     }
     return all_pieces(ch, r, i);
 }
@@ -84,10 +104,9 @@ static void chain_setup(struct kvr_sim *sim, const struct kvr_plan *plan,
         kvr_stage_cost(sim, S, n, &sc[i]);
         attn[i] = kvr_cost_attn_s(&S->part, g, start[i], n, KVR_MASK_CAUSAL);
         start[i + 1] = start[i] + n;
-        /* rank i keeps the cache of [0, S_i); whole with a sliding window keeps what it
-         * received, [first(S_{i-1}), S_{i-1}), and its own chunk (streamed and direct hand
-         * every piece on whole, untrimmed, as the executor does) */
-        uint64_t first = plan->kv_forward == KVR_FWD_WHOLE ? kvr_window_first(m, start[i]) : 0;
+        /* rank i keeps the cache of [0, S_i); with a sliding window what it received,
+         * [first(S_{i-1}), S_{i-1}), and its own chunk (every mode hands on only those rows) */
+        uint64_t first = kvr_window_first(m, start[i]);
         for (int j = 0; j < S->t; j++) {
             int r = i * S->t + j;
             sim->res->rank[r].tokens = n;

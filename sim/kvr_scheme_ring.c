@@ -22,6 +22,7 @@
 #include "kvr_cost.h"
 #include "kvr_layout.h"
 #include "kvr_sim_int.h"
+#include "kvr_trim.h"
 
 uint64_t kvr_pairs_between(uint64_t q0, uint64_t q1, uint64_t k0, uint64_t k1)
 {
@@ -107,7 +108,8 @@ static uint64_t zigzag_pairs(uint64_t ctx, int n, int qi, int ki, uint64_t w)
  * KV tokens of in-flight memory: pass-KV two K/V blocks (the one in hand, the one arriving)
  * and two fp32 output slots (the running output, a partial); pass-Q two query blocks and n + 2
  * output slots (running, received, one per other stage's queries). One shard's heads. */
-static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan, const struct kvr_stages *S)
+static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan, const struct kvr_stages *S,
+                    double most_hop)
 {
     const struct kvr_model *m = &S->part;
     double biggest = 0, kvb = (double)kvr_model_kv_bytes_per_token_layer(m);
@@ -116,8 +118,10 @@ static void kv_held(struct kvr_sim *sim, const struct kvr_plan *plan, const stru
            o_row = m->n_heads * (m->head_dim + 1) * 4.0;
     for (int i = 0; i < plan->p; i++)
         if (sim->res->rank[i].tokens > biggest) biggest = (double)sim->res->rank[i].tokens;
-    double flight = plan->ring_pass == KVR_RING_PASS_Q ? biggest * (2 * q_row + (S->n + 2) * o_row)
-                                                       : biggest * (2 * kvb + 2 * o_row);
+    /* the blocks in flight: the most rows a hop carries (a window's trimmed blocks) */
+    double flight = plan->ring_pass == KVR_RING_PASS_Q
+                        ? 2 * most_hop * q_row + biggest * (S->n + 2) * o_row
+                        : 2 * most_hop * kvb + biggest * 2 * o_row;
     for (int i = 0; i < plan->p; i++)
         sim->kv_tokens[i] = (double)sim->res->rank[i].tokens,
         sim->kv_flight_tokens[i] = flight / kvb;
@@ -134,10 +138,52 @@ static double elementwise_s(const struct kvr_gpu *g, double rows, double bytes)
 struct ring_costs {
     struct kvr_stage_cost sc[KVR_MAX_GPUS];
     double merge[KVR_MAX_GPUS], finish[KVR_MAX_GPUS], pack[KVR_MAX_GPUS];
-    double block_bytes[KVR_MAX_GPUS];        /* what travels at a step: K/V, or Q */
-    double partial_bytes[KVR_MAX_GPUS];      /* pass-Q: a partial output and its LSE (fp32) */
+    /* what block b carries on hop h (K/V, or Q; kvr_trim.h: trimmed by a window) */
+    double hop_bytes[KVR_MAX_GPUS][KVR_MAX_GPUS], most_hop_rows;
+    /* pass-Q: the rows of b's queries that i attends (0: none, nothing computed or sent back),
+     * their partial output and LSE (fp32) and their merge */
+    uint64_t q_rows[KVR_MAX_GPUS][KVR_MAX_GPUS];
+    double partial_bytes[KVR_MAX_GPUS][KVR_MAX_GPUS], q_merge[KVR_MAX_GPUS][KVR_MAX_GPUS];
     double attn[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* queries of i against keys of k */
+    bool skip[KVR_MAX_GPUS][KVR_MAX_GPUS];   /* pass-KV: i sees no key of k's block */
 };
+
+/* The rows each block carries on each hop and what each receiver attends (kvr_trim.h); the
+ * attention op of i's queries (pass-Q: the rows of them that k attends) against k's keys
+ * (pass-KV: the rows of them that i attends). */
+static void ring_trim(struct kvr_sim *sim, const struct kvr_plan *plan, const struct kvr_stages *S,
+                      struct ring_costs *rc, double kvb, double q_row, double o_row)
+{
+    const struct kvr_model *m = &S->part;
+    const struct kvr_gpu *g = &sim->machine->gpu;
+    const int n = S->n;
+    bool q = plan->ring_pass == KVR_RING_PASS_Q;
+    rc->most_hop_rows = n > 1 ? 0 : (double)sim->res->rank[0].tokens; /* one stage: no hops */
+    for (int b = 0; b < n; b++)
+        for (int h = 0; h + 1 < n; h++) {
+            uint64_t pos[2], rows[2], r;
+            kvr_trim_ring_kv(m, plan->ctx, n, b, h, n - 1, pos, rows);
+            r = q ? kvr_trim_ring_q(m, plan->ctx, n, b, h, n - 1) : rows[0] + rows[1];
+            rc->hop_bytes[b][h] = (double)r * (q ? q_row : kvb);
+            rc->most_hop_rows = (double)r > rc->most_hop_rows ? (double)r : rc->most_hop_rows;
+        }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            uint64_t pairs = zigzag_pairs(plan->ctx, n, i, k, model_window(m)), pos[2], rows[2];
+            uint64_t nq = sim->res->rank[i * S->t].tokens, nk = sim->res->rank[k * S->t].tokens;
+            int h = ((k - i) % n + n) % n - 1; /* pass-Q: i's queries reach k on hop h */
+            rc->q_rows[i][k] = i == k ? nq : kvr_trim_ring_q(m, plan->ctx, n, i, h, h + 1);
+            if (q) nq = rc->q_rows[i][k];
+            h = ((i - k) % n + n) % n - 1; /* pass-KV: k's keys reach i on hop h */
+            if (i != k) kvr_trim_ring_kv(m, plan->ctx, n, k, h, h + 1, pos, rows);
+            if (i != k && !q) nk = rows[0] + rows[1];
+            rc->skip[i][k] = i != k && kvr_trim_active(m, plan->ctx) && !(rows[0] + rows[1]);
+            rc->attn[i][k] = pairs ? kvr_cost_attn_block_s(m, g, nq, nk, pairs) : 0;
+            rc->partial_bytes[i][k] = (double)rc->q_rows[i][k] * o_row;
+            rc->q_merge[i][k] =
+                elementwise_s(g, (double)rc->q_rows[i][k], 3.0 * (double)rc->q_rows[i][k] * o_row);
+        }
+}
 
 static void ring_costs(struct kvr_sim *sim, const struct kvr_plan *plan, const struct kvr_stages *S,
                        struct ring_costs *rc)
@@ -152,16 +198,8 @@ static void ring_costs(struct kvr_sim *sim, const struct kvr_plan *plan, const s
         rc->merge[i] = elementwise_s(g, n, 3 * n * (qw + m->n_heads) * 4);
         rc->finish[i] = elementwise_s(g, n, n * qw * (4 + elem));
         rc->pack[i] = elementwise_s(g, n, 2 * n * qw * elem);
-        rc->block_bytes[i] = plan->ring_pass == KVR_RING_PASS_Q ? n * qw * elem : n * kvb;
-        rc->partial_bytes[i] = n * (qw + m->n_heads) * 4;
     }
-    for (int i = 0; i < S->n; i++)
-        for (int k = 0; k < S->n; k++) {
-            uint64_t pairs = zigzag_pairs(plan->ctx, S->n, i, k, model_window(m));
-            rc->attn[i][k] = pairs ? kvr_cost_attn_block_s(m, g, sim->res->rank[i * S->t].tokens,
-                                                           sim->res->rank[k * S->t].tokens, pairs)
-                                   : 0;
-        }
+    ring_trim(sim, plan, S, rc, kvb, qw * elem, (qw + m->n_heads) * 4);
 }
 
 /* The n steps of one layer: the block of stage (i-j) mod n in hand at step j; pass-KV attends
@@ -174,17 +212,19 @@ static void ring_steps(struct kvr_sim *sim, struct kvr_clocks *c, const struct k
     const int n = S->n, t = S->t;
     bool q = plan->ring_pass == KVR_RING_PASS_Q;
     for (int j = 0; j < n; j++) {
-        double enter[KVR_MAX_GPUS], arrive[KVR_MAX_GPUS];
+        double enter[KVR_MAX_GPUS], arrive[KVR_MAX_GPUS] = {0};
         memcpy(enter, c->t, sizeof enter);
         for (int h = 0; j + 1 < n && h < t; h++)
             for (int i = 0; i < n; i++) {
                 int b = ((i - j) % n + n) % n, x = i * t + h, to = (i + 1) % n * t + h;
                 double start = enter[x] > enter[to] ? enter[x] : enter[to];
-                arrive[to] =
-                    kvr_sim_send(sim, &link_free[x], x, to, l, start, rc->block_bytes[b], true);
+                if (rc->hop_bytes[b][j] > 0) /* a block no one ahead sees is not sent */
+                    arrive[to] = kvr_sim_send(sim, &link_free[x], x, to, l, start,
+                                              rc->hop_bytes[b][j], true);
             }
         for (int r = 0; r < plan->p; r++) {
             int i = r / t, b = ((i - j) % n + n) % n;
+            if (q ? !rc->q_rows[b][i] : rc->skip[i][b]) continue; /* nothing it sees */
             kvr_sim_compute(sim, c, r, l, "attn", q ? rc->attn[b][i] : rc->attn[i][b]);
             if (j > 0 && !q) kvr_sim_compute(sim, c, r, l, "merge", rc->merge[i]);
         }
@@ -212,13 +252,16 @@ static void ring_return(struct kvr_sim *sim, struct kvr_clocks *c, const struct 
             for (int i = 0; i < n; i++) {
                 int b = ((i - j) % n + n) % n, x = i * t + h, to = b * t + h;
                 double start = c->t[x] > c->t[to] ? c->t[x] : c->t[to];
-                sent[x] =
-                    kvr_sim_send(sim, &link_free[x], x, to, l, start, rc->partial_bytes[b], false);
+                sent[x] = rc->q_rows[b][i] ? kvr_sim_send(sim, &link_free[x], x, to, l, start,
+                                                          rc->partial_bytes[b][i], false)
+                                           : 0; /* i attended none of b's queries */
             }
         for (int r = 0; r < plan->p; r++) {
-            double got = sent[(r / t + j) % n * t + r % t];
+            int from = (r / t + j) % n;
+            double got = sent[from * t + r % t];
             kvr_sim_wait_until(sim, c, r, l, sent[r] > got ? sent[r] : got);
-            kvr_sim_compute(sim, c, r, l, "merge", rc->merge[r / t]);
+            if (rc->q_rows[r / t][from])
+                kvr_sim_compute(sim, c, r, l, "merge", rc->q_merge[r / t][from]);
         }
     }
 }
@@ -239,9 +282,9 @@ void kvr_sim_ring(struct kvr_sim *sim, const struct kvr_plan *plan)
         sim->res->rank[r].tokens = n;
         kvr_sim_compute(sim, &c, r, -1, "embed", kvr_cost_embed_s(m, g, n));
     }
-    kv_held(sim, plan, &S);
     sim->res->ring_pass = plan->ring_pass;
     ring_costs(sim, plan, &S, &rc);
+    kv_held(sim, plan, &S, rc.most_hop_rows);
     bool q = plan->ring_pass == KVR_RING_PASS_Q;
     for (int l = 0; l < (int)m->n_layers; l++) {
         for (int r = 0; r < plan->p; r++) {

@@ -1,5 +1,22 @@
 #include "kvr_cost.h"
 #include "kvr_sim_int.h"
+#include "kvr_trim.h"
+
+/* The bytes of the hop from stage i to i+1 at `step` (block b = i - step + 1): the whole block
+ * without a window; with one (kvr_trim.h) the rows of b that stages i+1.. see,
+ * [max(s_b, first(s_{i+1})), e_b), and nothing for a block that has wrapped around (the stages
+ * before it never attend to it). */
+static double hop_bytes(const struct kvr_sim *sim, const struct kvr_plan *plan,
+                        const uint64_t *start, int n, int i, int step, double kvb)
+{
+    int b = ((i - step + 1) % n + n) % n;
+    if (!kvr_trim_active(sim->model, plan->ctx)) return (double)(start[b + 1] - start[b]) * kvb;
+    uint64_t lo;
+    if (i - step + 1 < 0 || i + 1 >= n) return 0;
+    return (double)kvr_trim_keys(sim->model, plan->ctx, start[b], start[b + 1], start[i + 1],
+                                 plan->ctx, &lo) *
+           kvb;
+}
 
 /* The executor's ring (exec/kvr_dist_ring_pass.c): contiguous chunks; per layer, p-1 steps in which
  * every rank sends the block it got last to the next rank and receives one from the previous, as
@@ -17,18 +34,21 @@ void kvr_sim_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan)
     kvr_sim_stages(sim, plan, &S);
     const int n = S.n, t = S.t;
     struct kvr_stage_cost sc[KVR_MAX_GPUS];
-    double attn[KVR_MAX_GPUS], block[KVR_MAX_GPUS];
+    double attn[KVR_MAX_GPUS];
     double kvb = (double)kvr_model_kv_bytes_per_token_layer(&S.part);
     struct kvr_clocks c = {{0}};
-    uint64_t s = 0;
+    uint64_t s = 0, start[KVR_MAX_GPUS + 1] = {0};
+    bool trim = kvr_trim_active(m, plan->ctx);
     for (int i = 0; i < n; i++) {
         uint64_t k = plan->tokens[i];
         kvr_stage_cost(sim, &S, k, &sc[i]);
         attn[i] = kvr_cost_attn_s(&S.part, g, s, k, KVR_MASK_CAUSAL);
-        block[i] = (double)k * kvb;
+        start[i + 1] = start[i] + k;
         s += k;
         for (int j = 0; j < t; j++) {
             sim->res->rank[i * t + j].tokens = k;
+            /* with a window: its chunk and the rows before it that it sees */
+            if (trim) sim->kv_tokens[i * t + j] = (double)(s - kvr_window_first(m, s - k));
             kvr_sim_compute(sim, &c, i * t + j, -1, "embed", kvr_cost_embed_s(m, g, k));
         }
     }
@@ -39,10 +59,11 @@ void kvr_sim_ring_pass(struct kvr_sim *sim, const struct kvr_plan *plan)
             for (int r = 0; r < plan->p; r++) done[r] = c.t[r];
             for (int j = 0; j < t; j++)
                 for (int i = 0; i < n; i++) {
-                    int from = i * t + j, to = (i + 1) % n * t + j,
-                        b = ((i - step + 1) % n + n) % n;
+                    int from = i * t + j, to = (i + 1) % n * t + j;
+                    double bytes = hop_bytes(sim, plan, start, n, i, step, kvb);
+                    if (bytes == 0) continue; /* nothing any later stage sees: not sent */
                     double ready = c.t[from] > c.t[to] ? c.t[from] : c.t[to];
-                    double end = kvr_sim_send(sim, &link_free, from, to, l, ready, block[b], false);
+                    double end = kvr_sim_send(sim, &link_free, from, to, l, ready, bytes, false);
                     link_free = 0; /* each rank's own link */
                     if (end > done[from]) done[from] = end;
                     if (end > done[to]) done[to] = end;

@@ -47,8 +47,8 @@ layouts gqa 2:2:tp 4:4:tp 4:1:kvr:15,10,7,5 \
 layouts mha 4:4:tp 8:2:kvr:15,10,7,5 8:4:ring 4:2:tsp
 layouts mqa4 4:2:kvr:25,12 8:4:tsp 4:4:tp 8:2:ring
 layouts bias 4:4:tp "8:4:kvr:25,12:--kv-forward streamed" 4:2:tsp 8:2:ring 2:2:kvr
-layouts window 8:2:ring 4:4:tp 8:4:tsp-causal
-KV=no layouts window 4:2:kvr:25,12 "8:2:kvr:15,10,7,5:--kv-forward direct"
+layouts window 8:2:ring 4:4:tp 8:4:tsp-causal 4:2:tsp 4:2:ring-pass "4:2:ring::--ring-pass q"
+layouts window 4:2:kvr:25,12 "8:2:kvr:15,10,7,5:--kv-forward direct"
 
 # checkpoints: the slices of each tensor the loader reads (40-token prompts)
 golden() { # golden CASE P:T:SCHEME[:PARTITION]...

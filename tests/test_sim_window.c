@@ -114,10 +114,12 @@ static void test_kvr_whole(void)
        "kvr whole, no window: rank 1 keeps 160 B, 96 B sent");
 }
 
-/* streamed and direct hand every piece on whole, as the executor does (exec/kvr_dist_kvr.c):
- * chunks 3, 2, 1 of 6, per layer rank 0's piece (3 tokens) to 1, then rank 1's (2) and rank
- * 0's (3) to 2 (streamed; direct: 3 to 1, 3 to 2, 2 to 2): 8 tokens x 16 B x 2 layers = 256 B
- * with or without the window; each rank keeps [0, S_i): 96, 160, 192 B. */
+/* streamed and direct hand on only the rows the receivers see (sim/kvr_trim.h), as the
+ * executor does (exec/kvr_dist_kvr.c): chunks 3, 2, 1 of 6, window 2, per layer rank 0's key 2
+ * to rank 1 and rank 1's key 4 to rank 2 (streamed: rank 0's piece goes no further than rank 1,
+ * rank 2 sees none of it; direct: rank 0 sends rank 2 nothing): 2 tokens x 16 B x 2 layers =
+ * 64 B; ranks keep [0, 3), [2, 5), [4, 6): 96, 96, 64 B. Without the window whole pieces, 8
+ * tokens a layer (256 B), each rank [0, S_i): 96, 160, 192 B. */
 static void test_kvr_pieces(void)
 {
     unit_machine(&mach, 3);
@@ -126,29 +128,37 @@ static void test_kvr_pieces(void)
         struct kvr_plan plan = {
             .scheme = KVR_SCHEME_KVR, .p = 3, .ctx = 6, .tokens = {3, 2, 1}, .kv_forward = mode};
         struct kvr_sim_result r;
-        ok(!run(&w, &plan, &r, NULL) && fabs(r.bytes_sent_total - 256) < 1e-9 &&
+        ok(!run(&w, &plan, &r, NULL) && fabs(r.bytes_sent_total - 64) < 1e-9 &&
+               fabs(r.rank[0].kv_bytes - 96) < 1e-9 && fabs(r.rank[1].kv_bytes - 96) < 1e-9 &&
+               fabs(r.rank[2].kv_bytes - 64) < 1e-9,
+           "kvr %s, window 2: the rows seen, 64 B sent, keeps 96, 96, 64 B",
+           mode == KVR_FWD_STREAMED ? "streamed" : "direct");
+        ok(!run(&tiny, &plan, &r, NULL) && fabs(r.bytes_sent_total - 256) < 1e-9 &&
                fabs(r.rank[0].kv_bytes - 96) < 1e-9 && fabs(r.rank[1].kv_bytes - 160) < 1e-9 &&
                fabs(r.rank[2].kv_bytes - 192) < 1e-9,
-           "kvr %s, window 2: whole pieces, 256 B sent, keeps 96, 160, 192 B",
+           "kvr %s, no window: whole pieces, 256 B sent, keeps 96, 160, 192 B",
            mode == KVR_FWD_STREAMED ? "streamed" : "direct");
     }
 }
 
-/* tsp and tsp-causal, p = 2, ctx 6 (chunks 3, 3): the all-gather moves whole chunks with or
- * without the window (the executor's NCCL all-gather), one step of 1 + 48 = 49 s, 2 x 48 B a
- * layer; every rank keeps all 6 tokens (192 B). Attention on rank 1 (the last chunk):
+/* tsp and tsp-causal, p = 2, ctx 6 (chunks 3, 3): without the window the all-gather moves
+ * whole chunks, one step of 1 + 48 = 49 s, 2 x 48 B a layer, every rank keeps all 6 tokens
+ * (192 B); with window 2 a halo (sim/kvr_trim.h): rank 1 receives [first(3), 3) = [2, 3) from
+ * rank 0, 1 + 16 = 17 s, 16 B a layer (32 B), and rank 0 nothing; rank 0 keeps its 3 tokens
+ * (96 B), rank 1 [2, 6) (128 B). Attention on rank 1 (the last chunk):
  *   tsp         dense block of 3 queries against keys [2, 6): 12 pairs, 504 s (18, 756 s);
  *   tsp-causal  3 queries after 3: 2 + 2 + 2 = 6 pairs, 252 s (15 pairs, 630 s).
- * Layer: pre 972, all-gather 49, attention, post 3072 (the barrier waits for rank 1); then
- * the head 192: tsp 2 (972 + 49 + 504 + 3072) + 192 = 9386 s (9890 without the window),
- * tsp-causal 8882 s (9638). tsp's dense block is fused as the executor runs it; tsp-paper (eager)
- * holds its score block and probabilities of the keys it computes: 2 x 3 x 4 x 2 heads x 2 B =
- * 96 B (144 B without the window). */
+ * Layer: pre 972, the exchange (all-gather 49, halo 17), attention, post 3072 (rank 1 is the
+ * later one at every layer); then the head 192: tsp 2 (972 + 17 + 504 + 3072) + 192 = 9322 s
+ * (9890 without the window; 9386 with the window's whole all-gather before the halo),
+ * tsp-causal 8818 s (9638; 8882). tsp's dense block is fused as the executor runs it; tsp-paper
+ * (eager) holds its score block and probabilities of the keys it computes: 2 x 3 x 4 x 2 heads x 2
+ * B = 96 B (144 B without the window). */
 static void test_tsp(void)
 {
     unit_machine(&mach, 2);
     struct kvr_model w = windowed(2);
-    const double want[2][2] = {{9386, 9890}, {8882, 9638}};
+    const double want[2][2] = {{9322, 9890}, {8818, 9638}};
     for (int causal = 0; causal < 2; causal++)
         for (int win = 0; win < 2; win++) {
             struct kvr_plan plan = {
@@ -159,10 +169,12 @@ static void test_tsp(void)
             ok(!run(win ? &tiny : &w, &plan, &r, NULL), "%s runs", name);
             is_dbl(r.ttft_s, want[causal][win], 1e-9, "%s, %s: TTFT %.0f s", name,
                    win ? "no window" : "window 2", want[causal][win]);
-            ok(fabs(r.bytes_sent_total - 192) < 1e-9 && fabs(r.rank[0].kv_bytes - 192) < 1e-9 &&
-                   fabs(r.rank[1].kv_bytes - 192) < 1e-9,
-               "%s, %s: whole chunks gathered (192 B), 192 B of KV kept per rank", name,
-               win ? "no window" : "window 2");
+            ok(fabs(r.bytes_sent_total - (win ? 192 : 32)) < 1e-9 &&
+                   fabs(r.rank[0].kv_bytes - (win ? 192 : 96)) < 1e-9 &&
+                   fabs(r.rank[1].kv_bytes - (win ? 192 : 128)) < 1e-9,
+               "%s, %s: %s, KV kept %s", name, win ? "no window" : "window 2",
+               win ? "whole chunks gathered (192 B)" : "a halo of one token (32 B)",
+               win ? "192 B per rank" : "96 and 128 B");
             if (!causal) {
                 double fused = r.rank[1].act_bytes;
                 struct kvr_plan c = plan;
@@ -192,23 +204,31 @@ static void test_tsp_paper(void)
        "tsp-paper, window 2: 384 B gathered (expanded, whole chunks), 384 B kept per rank");
 }
 
-/* ring-pass, p = 2, chunks 3, 3: one step of whole blocks (2 x 48 B a layer, 192 B), every
- * rank keeps the whole cache (192 B), the window or not; only the attention shrinks. */
+/* ring-pass, p = 2, chunks 3, 3, window 2: the one step moves the rows of rank 0's block
+ * that rank 1 sees, [first(3), 3) = [2, 3), 16 B a layer (32 B), and nothing from rank 1 to
+ * rank 0 (a block that wrapped around); rank 0 keeps 3 tokens (96 B), rank 1 [2, 6) (128 B).
+ * Without the window whole blocks, 2 x 48 B a layer (192 B), 192 B kept per rank. */
 static void test_ring_pass(void)
 {
     struct kvr_sim_result r;
-    ok(!run_even_w2(KVR_SCHEME_RING_PASS, &r) && fabs(r.bytes_sent_total - 192) < 1e-9 &&
+    ok(!run_even_w2(KVR_SCHEME_RING_PASS, &r) && fabs(r.bytes_sent_total - 32) < 1e-9 &&
+           fabs(r.rank[0].kv_bytes - 96) < 1e-9 && fabs(r.rank[1].kv_bytes - 128) < 1e-9,
+       "ring-pass, window 2: one token's rows (32 B), 96 and 128 B of KV kept");
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_RING_PASS, .p = 2, .ctx = 6};
+    kvr_plan_even(&plan);
+    ok(!run(&tiny, &plan, &r, NULL) && fabs(r.bytes_sent_total - 192) < 1e-9 &&
            fabs(r.rank[0].kv_bytes - 192) < 1e-9 && fabs(r.rank[1].kv_bytes - 192) < 1e-9,
-       "ring-pass, window 2: whole blocks (192 B), 192 B of KV kept per rank");
+       "ring-pass, no window: whole blocks (192 B), 192 B of KV kept per rank");
 }
 
 /* ring (zig-zag), pass-KV, p = 2, ctx 8: rank 0 holds [0, 2) and [6, 8), rank 1 [2, 6). The
- * one exchange a layer sends each rank's whole block (4 tokens, 64 B), so 256 B in all, even
- * where no query of the receiver sees a key of it. Window 2 pairs: rank 0 own 3 + 3, against
+ * one exchange a layer sends each rank only the rows its queries see (sim/kvr_trim.h): window
+ * 2, rank 0's key 1 (query 2 sees it) and rank 1's key 5 (query 6), 16 B each, 64 B in all
+ * (whole blocks, 256 B, without the trimming). Window 2 pairs: rank 0 own 3 + 3, against
  * rank 1's keys 1 (query 6, key 5); rank 1 own 1 + 2 + 2 + 2 = 7, against rank 0's 1 (query 2,
  * key 1): attention 2 x 7 x 42 = 588 s on rank 0 and 2 x 8 x 42 = 672 s on rank 1. Window 1
  * (each query its own key): the blocks of the other rank hold no pair, attention 2 x 4 x 42 =
- * 336 s on each rank, and the exchange still sends 256 B. */
+ * 336 s on each rank, and nothing is sent. */
 static void test_ring(void)
 {
     unit_machine(&mach, 2);
@@ -221,7 +241,8 @@ static void test_ring(void)
         struct kvr_timeline tl = {.events = ev, .cap = 256};
         struct kvr_sim_result r;
         ok(!run(&w, &plan, &r, &tl) && tl.n_dropped == 0, "ring, window %u runs", win);
-        is_dbl(r.bytes_sent_total, 256, 1e-12, "ring, window %u: whole blocks, 256 B", win);
+        is_dbl(r.bytes_sent_total, win == 2 ? 64 : 0, 1e-12, "ring, window %u: %s", win,
+               win == 2 ? "one row each way a layer, 64 B" : "nothing seen, nothing sent");
         is_dbl(attn_of(&tl, 0), win == 2 ? 588 : 336, 1e-12, "ring, window %u: rank 0 attends %s s",
                win, win == 2 ? "588" : "336");
         is_dbl(attn_of(&tl, 1), win == 2 ? 672 : 336, 1e-12, "ring, window %u: rank 1 attends %s s",
@@ -269,8 +290,9 @@ static void test_search_hop(void)
  *   Llama-3.1         (8k + 16k + 24k) x 4096 x 32 = 6,442,450,944 B;
  *   Qwen2             (8k + 16k + 24k) x 2048 x 28 = 2,818,572,288 B.
  * Mistral's last rank keeps [24576 - 4095, 32768) = 12287 tokens: 12287 x 32 x 4096 =
- * 1,610,481,664 B; TSP gathers 4 x 3 x 8192 x 4096 x 32 = 12,884,901,888 B and keeps
- * 32768 x 32 x 4096 = 4,294,967,296 B on every rank, as without the window. */
+ * 1,610,481,664 B; TSP's halo moves what KVR hands on, 3 x 4095 x 4096 x 32 = 1,610,219,520 B
+ * (its all-gather moved 4 x 3 x 8192 x 4096 x 32 = 12,884,901,888 B), its rank 0 keeps its
+ * 8192 tokens (1,073,741,824 B) and rank 3 12287 (as KVR's last rank). */
 static void test_presets(void)
 {
     static const struct {
@@ -291,9 +313,9 @@ static void test_presets(void)
         is_dbl(r.rank[3].kv_bytes, 1610481664.0, 1e-15,
                "mistral-7b: the last rank keeps 12287 tokens");
         plan.scheme = KVR_SCHEME_TSP;
-        ok(!run(m, &plan, &r, NULL) && r.bytes_sent_total == 12884901888.0 &&
-               r.rank[0].kv_bytes == 4294967296.0,
-           "mistral-7b, tsp: 12,884,901,888 B gathered, 4,294,967,296 B kept per rank");
+        ok(!run(m, &plan, &r, NULL) && r.bytes_sent_total == 1610219520.0 &&
+               r.rank[0].kv_bytes == 1073741824.0 && r.rank[3].kv_bytes == 1610481664.0,
+           "mistral-7b, tsp: a halo of 1,610,219,520 B, 1,073,741,824 and 1,610,481,664 B kept");
     }
 }
 
