@@ -240,9 +240,10 @@ def section_chain(out):
     out.append("## 2. The KV hand-off modes: Llama-7B, full speed (chain.sh; the target: >= 88% of ideal at 16k "
                "on 4 GPUs)\n")
     out.append("Efficiency = single / (p x TTFT). Each mode's partition is searched for that mode; `auto` is "
-               "`kvr search --kv-forward auto` (the fastest mode, stored with it). chain.sh searches its "
-               "partitions on the committed 4xH100 profile (`" + CHAIN_PROF + "`, as it is written today) and runs "
-               "those: the `chain.sh's plan` rows simulate exactly those partitions on this profile. The last "
+               "`kvr search --kv-forward auto` (the fastest mode, stored with it). chain.sh searched its "
+               "partitions on the committed 4xH100 profile (`" + CHAIN_PROF + "`) until it took the GPU kind's "
+               "profile (scripts/gpu_env.sh; on H200s this one): the `chain.sh's plan` rows simulate those "
+               "4xH100 partitions on this profile, to show what that cost. The last "
                "columns split TTFT - single/p: the ranks' mean compute beyond single/p (smaller GEMMs, every "
                "row of the last layer, the launches), the last rank's compute beyond the mean (imbalance), its "
                "wait at layer 0 (the chain's start-up) and at later layers, and the rest (0 when the last rank "
@@ -514,11 +515,12 @@ def headline(s1, s2, s4):
                          1e3 * max(r["comm_s"] for r in d8["ranks"]), b8[5], b8[4]))
         theirs = [r for r in s2 if r[:3] == ["4", "16k", "chain.sh's plan"] and r[3] in MODES]
         tb = max(theirs, key=lambda r: float(r[6].rstrip("%")))
-        h.append("chain.sh as written searches its partitions on the 4xH100 profile; those partitions on this "
+        h.append("Partitions searched on the 4xH100 profile (as chain.sh did until it took the GPU kind's "
+                 "profile, scripts/gpu_env.sh: on H200s this one); those partitions on this "
                  "profile: " + ", ".join("%s %s" % (r[3], r[6]) for r in theirs) + " (best %s %s, %s the target): "
                  "the H100's slower attention makes its search give the early ranks more tokens than the H200 "
                  "wants, so the last rank's compute is %s ms %s the mean and it waits %s ms at later layers for "
-                 "the ranks before it. Searched on an H200 profile they would not.\n" % (
+                 "the ranks before it. Searched on this profile they do not.\n" % (
                      tb[3], tb[6], "meets" if float(tb[6].rstrip("%")) >= 88 else "misses", tb[9].lstrip("-"),
                      "below" if tb[9].startswith("-") else "above", tb[11]))
     if s4:
