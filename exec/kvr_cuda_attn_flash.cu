@@ -261,7 +261,7 @@ extern "C" int kvr_cu_attention_mt(const void *q, uint64_t q_stride, const void 
     else if (mt >= 6)
         persist = mt >= 9;
     if (mt >= 6) {
-        int n_split = mt == 7 ? 3 : 0, n_consumers = mt == 8 || mt == 10 ? 3 : 0;
+        int n_split = mt == 7 ? 3 : 0, n_consumers = kvr_cu_attn_variant_x3(mt) ? 3 : 0;
         return kvr_cu_attention_ws(q, q_stride, k, v, kv_stride, out, out_stride, s, c, n_heads,
                                    n_kv, hd, dense, window, lse, n_split, n_consumers, persist,
                                    stream);

@@ -150,7 +150,7 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
                          "attention: head_dim %u (64 or 128), %u heads over %u KV "
                          "heads, %u queries, %d reps",
                          b->head_dim, b->n_heads, b->n_kv, b->c, b->reps);
-    if ((b->mt == 8 || b->mt == 10) && b->head_dim != 64)
+    if (kvr_cu_attn_variant_x3(b->mt) && b->head_dim != 64)
         return kvr_error(KVR_ERR_INPUT,
                          "attention: variant %d (three consumer warpgroups) takes "
                          "head_dim 64, not %u",

@@ -58,6 +58,11 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * persistent where there are at most KVR_ATTN_PERSIST_ITEMS_PER_SM work items (row blocks x
  * heads x splits) per SM. KVR_ATTN_PERSIST=0 or 1 in the environment overrides that choice
  * for the default and the ring's blocks. */
+/* Whether variant mt runs 3 consumer warpgroups (8 and 10: head_dim 64 only). */
+static inline int kvr_cu_attn_variant_x3(int mt)
+{
+    return mt == 8 || mt == 10;
+}
 #define KVR_ATTN_DEFAULT_VARIANT      6  /* 16k causal on one H200: 608 TFLOP/s against 509 (3) */
 #define KVR_ATTN_DEFAULT_VARIANT_HD64 8  /* 16k, 71/1 heads: 498 against 454 (6), 362 (5) */
 #define KVR_ATTN_PERSIST_ITEMS_PER_SM 16 /* Llama-7B: persistent up to 8k, plain from 16k */

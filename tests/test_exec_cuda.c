@@ -7,6 +7,7 @@
 
 #include "exec_models.h"
 #include "kvr_cuda_gemm.h"
+#include "kvr_cuda_kernels.h"
 #include "kvr_weights.h"
 #include "tap.h"
 
@@ -113,7 +114,7 @@ int main(void)
         {0, 777, 2, 2, 1, 0},    {513, 700, 4, 1, 200, 1}, {5000, 3, 8, 8, 0, 0},
     };
     for (int mt = 1; mt <= KVR_ATTN_N_VARIANTS; mt++) /* 4 is the deliberately wrong layout */
-        for (uint32_t hd = 64; hd <= (mt == 8 || mt == 10 ? 64 : 128) && mt != 4; hd += 64)
+        for (uint32_t hd = 64; hd <= (kvr_cu_attn_variant_x3(mt) ? 64 : 128) && mt != 4; hd += 64)
             for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
                 test_attention(shapes[i], hd, i % 2 == 1, mt);
     bool pairs_ok = true; /* the window's pair count against a plain sum */
