@@ -449,6 +449,13 @@ static enum kvr_status gemm_tune(bool *on)
     return KVR_OK;
 }
 
+enum kvr_status kvr_cuda_attn_persist_check(void)
+{
+    if (kvr_cu_attention_persist_env() != -2) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT, "KVR_ATTN_PERSIST=%s (environment): 0 or 1",
+                     getenv("KVR_ATTN_PERSIST"));
+}
+
 static enum kvr_status cu_setup(struct cu *c, int device)
 {
     size_t total;
@@ -481,7 +488,7 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     if (st) return st;
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
     bool tune = true;
-    if ((st = gemm_tune(&tune)) ||
+    if ((st = gemm_tune(&tune)) || (st = kvr_cuda_attn_persist_check()) ||
         (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune)))
         return st;
     return cu_set_prompt(c, c->max_ctx);

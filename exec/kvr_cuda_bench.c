@@ -142,6 +142,8 @@ uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window)
 
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
 {
+    enum kvr_status st = kvr_cuda_attn_persist_check();
+    if (st) return st;
     if (kvr_exec_cuda_devices() == 0)
         return kvr_error(KVR_ERR_INPUT, "kvr bench attention: no CUDA device");
     if ((b->head_dim != 64 && b->head_dim != 128) || !b->n_kv || b->n_heads % b->n_kv || !b->c ||
@@ -157,7 +159,7 @@ enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
                          b->mt, b->head_dim);
     b->flops = 4ull * b->head_dim * b->n_heads * kvr_attn_window_pairs(b->s, b->c, b->window);
     struct attn_bufs a = {0};
-    enum kvr_status st = attn_alloc(b, &a);
+    st = attn_alloc(b, &a);
     if (!st && b->check) {
         st = launch(b, &a) ? kvr_error(KVR_ERR_RUNTIME, "attention launch failed") : KVR_OK;
         if (!st) st = attn_check(b, &a);

@@ -58,6 +58,9 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * persistent where there are at most KVR_ATTN_PERSIST_ITEMS_PER_SM work items (row blocks x
  * heads x splits) per SM. KVR_ATTN_PERSIST=0 or 1 in the environment overrides that choice
  * for the default and the ring's blocks. */
+/* KVR_ATTN_PERSIST in the environment: -1 unset (or empty), 0 or 1; -2 any other value, which
+ * the callers refuse (kvr_cuda_attn_persist_check) before they launch. */
+int kvr_cu_attention_persist_env(void);
 /* Whether variant mt runs 3 consumer warpgroups (8 and 10: head_dim 64 only). */
 static inline int kvr_cu_attn_variant_x3(int mt)
 {

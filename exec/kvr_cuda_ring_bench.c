@@ -228,6 +228,8 @@ static enum kvr_status check_rank(struct kvr_ring_bench *b, const struct ring_bu
 
 enum kvr_status kvr_exec_bench_ring(struct kvr_ring_bench *b)
 {
+    enum kvr_status pst = kvr_cuda_attn_persist_check();
+    if (pst) return pst;
     if (kvr_exec_cuda_devices() == 0)
         return kvr_error(KVR_ERR_INPUT, "kvr bench attention --ring: no CUDA device");
     if ((b->head_dim != 64 && b->head_dim != 128) || !b->n_kv || b->n_heads % b->n_kv || b->p < 1 ||

@@ -218,6 +218,14 @@ done
     --dump-logits "$tmp/l.bin" --dump-kv "$tmp/kv.bin" --timeline "$tmp/t.tsv" >"$tmp/out" 2>&1 &&
     [ -s "$tmp/l.bin" ] && [ -s "$tmp/kv.bin" ] && [ -s "$tmp/t.tsv" ]
 report $? "single-process exec writes --dump-logits, --dump-kv and --timeline" "$(cat "$tmp/out")"
+if "$kvr" --version | grep -q "cuda=yes"; then # the environment's knobs are 0 or 1, or refused
+    export KVR_ATTN_PERSIST=x
+    expect 2 "KVR_ATTN_PERSIST=x (environment): 0 or 1" "bench attention refuses KVR_ATTN_PERSIST=x" \
+        -- bench attention --ctx 100
+    expect 2 "KVR_ATTN_PERSIST=x (environment): 0 or 1" "bench attention --ring refuses it too" \
+        -- bench attention --ctx 100 --ring 2
+    unset KVR_ATTN_PERSIST
+fi
 expect 2 "--device picks a CUDA device" "exec --device with --backend ref exits 2" \
     -- exec --model llama-7b --ctx 16 --backend ref --device 1
 expect 2 "--attn-shapes times the cuda attention kernel" "calibrate --backend ref --attn-shapes exits 2" \
