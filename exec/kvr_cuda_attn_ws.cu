@@ -412,7 +412,8 @@ template <class C> int launch(ws_params &p, int n_split, int persist, void *stre
         p.ctr ? min(min(p.n_items, (uint32_t)kvr_ws_sm_count()), (uint32_t)KVR_WS_MAX_BLOCKS)
               : p.n_items;
     ws_kernel<C><<<grid, C::THREADS, C::SMEM, STREAM(stream)>>>(p);
-    if (n_split == 1 || (e = cudaGetLastError())) return (int)e;
+    e = cudaGetLastError(); /* the launch's own error */
+    if (e || n_split == 1) return (int)e;
     if (p.o32)
         return kvr_ws_merge32(C::HD, p.part_o, p.part_lse, p.o32, p.o32s, p.a.lse, p.lses, a.c,
                               a.n_heads, n_split, p.acc, stream);

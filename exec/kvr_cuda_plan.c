@@ -2,12 +2,10 @@
  * that does not fit fails with the bytes it needs. Kept apart from kvr_cuda.c so that it
  * builds (and is tested) without CUDA. */
 #include "kvr_backend.h"
+#include "kvr_cuda_kernels.h" /* plain C: KVR_ATTN_WORKSPACE_BYTES */
 
 /* cuBLAS workspace and the margin for the CUDA context's own allocations. */
 #define CUDA_WORKSPACE_BYTES (64ull << 20) /* 32 MiB cuBLAS workspace + margin */
-/* The attention kernel's split-key partials, allocated on first use (KVR_ATTN_WORKSPACE_BYTES
- * of kvr_cuda_kernels.h, a CUDA header this file does not include). */
-#define ATTN_PARTIALS_BYTES (64ull << 20)
 
 uint64_t kvr_cuda_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk)
 {
@@ -24,5 +22,6 @@ uint64_t kvr_cuda_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint
                            (uint64_t)m->n_heads * m->head_dim + kvr_up_width(m) + m->d_ffn);
     row += 4ull * m->head_dim; /* rotary table: cos and sin of hd/2 angles */
     uint64_t logits = 4ull * m->vocab + 2ull * m->d_model;
-    return w + kv + row * max_chunk + logits + CUDA_WORKSPACE_BYTES + ATTN_PARTIALS_BYTES;
+    return w + kv + row * max_chunk + logits + CUDA_WORKSPACE_BYTES +
+           KVR_ATTN_WORKSPACE_BYTES; /* the attention's split partials, allocated on first use */
 }

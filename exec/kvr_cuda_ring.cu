@@ -97,8 +97,8 @@ extern "C" int kvr_cu_ring_finish(void *att, const float *o, uint64_t o_stride, 
 
 /* ---- the fast path ---- */
 
-extern "C" int kvr_cu_block_masked(uint32_t q0, uint32_t nq, uint32_t k0, uint32_t nk,
-                                   uint32_t window)
+/* Whether no query of [q0, q0 + nq) sees a key of [k0, k0 + nk) (causal, window). */
+static int block_masked(uint32_t q0, uint32_t nq, uint32_t k0, uint32_t nk, uint32_t window)
 {
     if (nq == 0 || nk == 0 || q0 + nq - 1 < k0) return 1; /* every query before every key */
     const uint32_t k_last = k0 + nk - 1;                  /* the nearest key to the first query */
@@ -136,7 +136,7 @@ static int ring_q_range(const kvr_cu_attn_block &base, const kvr_cu_span &qs, co
     b.q = (const bf16 *)base.q + (uint64_t)row0 * base.q_stride, b.q0 = qs.pos[qr], b.nq = qs.n[qr];
     b.o = base.o + (uint64_t)row0 * base.o_stride, b.lse = b.o + (uint64_t)base.n_heads * base.hd;
     for (int kr = 0; kr < 2; kr++) {
-        if (kvr_cu_block_masked(b.q0, b.nq, ks.pos[kr], ks.n[kr], b.window)) continue;
+        if (block_masked(b.q0, b.nq, ks.pos[kr], ks.n[kr], b.window)) continue;
         b.k = (const bf16 *)base.k + (uint64_t)ks.pos[kr] * base.kv_stride;
         b.v = (const bf16 *)base.v + (uint64_t)ks.pos[kr] * base.kv_stride;
         b.k0 = ks.pos[kr], b.nk = ks.n[kr];

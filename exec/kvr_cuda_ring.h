@@ -69,8 +69,6 @@ struct kvr_cu_attn_block {
     int accumulate, n_split;
 };
 int kvr_cu_attention_block(const struct kvr_cu_attn_block *b, void *stream);
-/* Whether no query of [q0, q0 + nq) sees a key of [k0, k0 + nk) (causal, window). */
-int kvr_cu_block_masked(uint32_t q0, uint32_t nq, uint32_t k0, uint32_t nk, uint32_t window);
 
 #ifdef __cplusplus
 }

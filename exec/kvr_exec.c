@@ -62,6 +62,11 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     if (chunk > o->max_ctx)
         return kvr_error(KVR_ERR_INPUT, "chunk of %u tokens exceeds the context of %u", chunk,
                          o->max_ctx);
+    if (o->tp < 0 || (o->tp <= 1 && o->tp_rank != 0)) /* no shard without tensor parallelism */
+        return kvr_error(KVR_ERR_INPUT,
+                         "tp %d with shard %d: tp is 0 or 1 (the whole model, shard "
+                         "0) or t > 1 (shards 0..t-1)",
+                         o->tp, o->tp_rank);
     struct kvr_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     ex->model = ex->full = *m;

@@ -138,11 +138,6 @@ void kvr_exec_tp_free(struct kvr_exec_tp *tp)
     free(tp);
 }
 
-void kvr_exec_tp_vocab(const struct kvr_exec_tp *tp, uint32_t *v0, uint32_t *n)
-{
-    *v0 = tp->v0, *n = tp->n_vocab;
-}
-
 enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be)
 {
     uint32_t v0 = tp->v0, n = tp->n_vocab;
@@ -222,11 +217,6 @@ enum kvr_status kvr_exec_tp_set_comm(struct kvr_exec_tp *tp, struct kvr_comm *st
                          tp->j, kvr_comm_rank(stage));
     tp->stage = stage;
     return KVR_OK;
-}
-
-struct kvr_comm *kvr_exec_tp_comm(const struct kvr_exec_tp *tp)
-{
-    return tp->stage;
 }
 
 static enum kvr_status host_reserve(struct kvr_exec_tp *tp, size_t floats)

@@ -23,8 +23,6 @@ struct kvr_exec_tp;
 enum kvr_status kvr_exec_tp_open(const struct kvr_model *full, int t, int j,
                                  struct kvr_exec_tp **out, struct kvr_model *shard);
 void kvr_exec_tp_free(struct kvr_exec_tp *tp);
-/* The first vocabulary row of shard j and its count (kvr_tp_shard's split). */
-void kvr_exec_tp_vocab(const struct kvr_exec_tp *tp, uint32_t *v0, uint32_t *n);
 /* The backend's LM head part (before any weight is set). */
 enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be);
 /* Every tensor of the shard: the full model's seeded values at the full tensor's indices
@@ -37,7 +35,6 @@ enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_
                                        enum kvr_tensor x, uint32_t layer, const float *full_data);
 /* The stage: the t ranks of one TP group, ranked by shard. */
 enum kvr_status kvr_exec_tp_set_comm(struct kvr_exec_tp *tp, struct kvr_comm *stage);
-struct kvr_comm *kvr_exec_tp_comm(const struct kvr_exec_tp *tp);
 /* X[0..c) = the stage's sum of every shard's X (fp32): on the device with a device-buffer
  * communicator, else staged through the host. */
 enum kvr_status kvr_exec_tp_allreduce(struct kvr_exec_tp *tp, struct kvr_backend *be, uint32_t c);

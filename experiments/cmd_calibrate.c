@@ -85,15 +85,13 @@ static void report(const struct calib *c, const struct kvr_machine *h,
     kvr_json_end(&j);
 }
 
-/* --db only stores what is timed now; --save and --out are two files (the table's file roles
- * keep every output off the inputs). */
+/* --db only stores what is timed now (the table's file roles keep every output off the inputs
+ * and off the other outputs). */
 static enum kvr_status check_paths(const struct calib *c)
 {
     if (c->from && c->db)
         return kvr_error(KVR_ERR_USAGE, "--db: stores the measurements timed now; with --from "
                                         "nothing is measured (import them with kvr exec)");
-    if (c->save && c->out && !strcmp(c->save, c->out))
-        return kvr_error(KVR_ERR_USAGE, "--save and --out name the same file '%s'", c->out);
     return KVR_OK;
 }
 

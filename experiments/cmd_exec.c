@@ -160,7 +160,7 @@ static const struct kvr_opt exec_opts[] = {
     KVR_OPT("ctx", 'c', "N", OFF(ctx_arg),
             "prompt tokens, k = 1024 (required); under mpirun a list 4k,8k", .unit = "tokens"),
     KVR_OPT("scheme", 's', "S", OFF(scheme_arg),
-            "single, or under mpirun: @EXEC_SCHEMES@, tp\n('kvr help schemes' says what each "
+            "single, or under mpirun: @EXEC_SCHEMES@\n('kvr help schemes' says what each "
             "is); under mpirun a list kvr,tsp:\nevery (ctx, scheme) pair runs in turn",
             .def = "single"),
     KVR_OPT("backend", 'b', "B", OFF(backend_arg), "cuda or ref",

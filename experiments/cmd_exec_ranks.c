@@ -411,7 +411,9 @@ static enum kvr_status tp_links(const struct exec_args *a, const struct kvr_mach
                          t, size);
     for (int k = 0; k < a->mach.n_links; k++) {
         int i, j;
-        if (sscanf(a->mach.links[k], "%d-%d", &i, &j) == 2 && i / t == j / t)
+        enum kvr_status st = kvr_machine_link_ends(h, a->mach.links[k], &i, &j);
+        if (st) return st;
+        if (i / t == j / t)
             return kvr_error(KVR_ERR_USAGE,
                              "--link %s with --tp %d: GPUs %d and %d are one stage, whose "
                              "all-reduces are not emulated (link emulation paces the chains)",

@@ -222,7 +222,7 @@ static double sim_ttft(const struct kvr_model *m, const struct kvr_machine *h, u
                        bool full)
 {
     double t = NAN;
-    return kvr_measure_predict_last(m, h, "single", "", 1, 1, ctx, NULL, NULL, full, &t) ? NAN : t;
+    return kvr_measure_predict(m, h, "single", "", 1, 1, ctx, NULL, NULL, full, &t) ? NAN : t;
 }
 
 /* The rows' models, resolved once (points keep pointers to them). */

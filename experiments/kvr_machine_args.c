@@ -27,6 +27,9 @@ enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
 enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,
                                        const char *gpus, struct kvr_machine *h)
 {
+    if (!name && !a->machine) /* a command without a default profile (kvr exec on ranks) */
+        return kvr_error(KVR_ERR_USAGE, "--bw, --link and --noise change a machine profile: "
+                                        "give it with --machine");
     enum kvr_status st = kvr_machine_resolve(name ? name : a->machine, h);
     if (st) return st;
     if (gpus && (st = kvr_machine_set_gpus(h, gpus))) return st;

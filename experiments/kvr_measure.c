@@ -56,26 +56,9 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
 }
 
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
-                                    const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
-                                    const char *method, double *ttft)
-{
-    return kvr_measure_predict_fwd(m, machine, scheme, "", 1, p, ctx, tokens, method, ttft);
-}
-
-enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
-                                        const struct kvr_machine *machine, const char *scheme,
-                                        const char *kv_forward, int tp, int p, uint64_t ctx,
-                                        const uint64_t *tokens, const char *method, double *ttft)
-{
-    return kvr_measure_predict_last(m, machine, scheme, kv_forward, tp, p, ctx, tokens, method,
-                                    false, ttft);
-}
-
-enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
-                                         const struct kvr_machine *machine, const char *scheme,
-                                         const char *kv_forward, int tp, int p, uint64_t ctx,
-                                         const uint64_t *tokens, const char *method,
-                                         bool full_last_layer, double *ttft)
+                                    const char *scheme, const char *kv_forward, int tp, int p,
+                                    uint64_t ctx, const uint64_t *tokens, const char *method,
+                                    bool full_last_layer, double *ttft)
 {
     int s = kvr_scheme_from_name(scheme);
     int f = kv_forward[0] ? kvr_kv_forward_from_name(kv_forward) : KVR_FWD_WHOLE;

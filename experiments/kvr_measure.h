@@ -20,21 +20,12 @@ void kvr_measure_single(struct kvr_measurement_row *x, const struct kvr_model *m
 
 /* The simulator's TTFT for a measured plan: scheme (single, tsp, tsp-causal, kvr, ring) on p
  * GPUs of machine's topology, kvr with tokens (p chunks), the others split evenly; method (may
- * be NULL) is the row's: for ring, pass-q predicts pass-Q. */
+ * be NULL) is the row's: for ring, pass-q predicts pass-Q. kv_forward: a hand-off mode's name
+ * ("" = whole); tp > 1: a hybrid layout (p / tp stages of tp GPUs, tokens one chunk per stage,
+ * as kvr sim --tp; 0 and 1 the plain scheme); p = 1 with the last layer on every row when
+ * full_last_layer (a measurement row's last_layer 'full': an executor before commit b4e1d92;
+ * refused with p > 1). */
 enum kvr_status kvr_measure_predict(const struct kvr_model *m, const struct kvr_machine *machine,
-                                    const char *scheme, int p, uint64_t ctx, const uint64_t *tokens,
-                                    const char *method, double *ttft);
-/* The same in a KV hand-off mode (kv_forward: a mode's name, "" = whole) and a hybrid layout
- * (tp > 1: p / tp stages of tp GPUs, tokens one chunk per stage, as kvr sim --tp; 0 and 1 the
- * plain scheme). */
-enum kvr_status kvr_measure_predict_fwd(const struct kvr_model *m,
-                                        const struct kvr_machine *machine, const char *scheme,
-                                        const char *kv_forward, int tp, int p, uint64_t ctx,
-                                        const uint64_t *tokens, const char *method, double *ttft);
-/* The same, p = 1 with the last layer on every row when full_last_layer (a measurement row's
- * last_layer 'full': an executor before commit b4e1d92; refused with p > 1). */
-enum kvr_status kvr_measure_predict_last(const struct kvr_model *m,
-                                         const struct kvr_machine *machine, const char *scheme,
-                                         const char *kv_forward, int tp, int p, uint64_t ctx,
-                                         const uint64_t *tokens, const char *method,
-                                         bool full_last_layer, double *ttft);
+                                    const char *scheme, const char *kv_forward, int tp, int p,
+                                    uint64_t ctx, const uint64_t *tokens, const char *method,
+                                    bool full_last_layer, double *ttft);

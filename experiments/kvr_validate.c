@@ -47,8 +47,8 @@ static enum kvr_status predict(const struct kvr_measurement_row *x, const char *
     if ((st = row_machine(x, base, &h))) return st;
     /* a layout's row (tp > 1) against the layout's prediction (kvr sim --tp), not the plain
      * scheme's */
-    return kvr_measure_predict_last(&m, &h, x->scheme, x->kv_forward, x->tp, x->p, x->ctx_tokens,
-                                    x->tokens, x->method, full, ttft);
+    return kvr_measure_predict(&m, &h, x->scheme, x->kv_forward, x->tp, x->p, x->ctx_tokens,
+                               x->tokens, x->method, full, ttft);
 }
 
 /* Whether a one-rank measurement ran the last layer on every row, as its row records

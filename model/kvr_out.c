@@ -150,8 +150,10 @@ enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, c
 {
     struct stat a, b;
     if (!out || !in || !strcmp(out, "-") || !strcmp(in, "-")) return KVR_OK;
-    if (stat(out, &a) != 0 || stat(in, &b) != 0) return KVR_OK;
-    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino && S_ISREG(a.st_mode))
+    /* the same name: the same file, whether or not it exists yet (two outputs of one run) */
+    bool same = !strcmp(out, in);
+    if (!same && (stat(out, &a) != 0 || stat(in, &b) != 0)) return KVR_OK;
+    if (same || (a.st_dev == b.st_dev && a.st_ino == b.st_ino && S_ISREG(a.st_mode)))
         return kvr_error(KVR_ERR_USAGE, "%s '%s' is the %s '%s': it would be overwritten", out_what,
                          out, in_what, in);
     return KVR_OK;

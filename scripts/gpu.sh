@@ -29,3 +29,7 @@ shift
 cd "$here/.." || exit 1
 . scripts/gpu_env.sh
 . "scripts/gpu/$task.sh"
+# a task's failed check that does not stop it sets bad=1 (gpu_env.sh): the call fails too
+st=$?
+[ "${bad:-0}" = 0 ] || st=1
+exit $st

@@ -146,6 +146,14 @@ static enum kvr_status parse_link_ends(const struct kvr_machine *m, const char *
     return KVR_OK;
 }
 
+enum kvr_status kvr_machine_link_ends(const struct kvr_machine *m, const char *spec, int *i, int *j)
+{
+    const char *eq = strchr(spec, '=');
+    bool directed = false;
+    enum kvr_status st = parse_link_ends(m, spec, eq ? eq : spec + strlen(spec), i, j, &directed);
+    return st ? kvr_error_prefix(st, "--link: ") : KVR_OK;
+}
+
 enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec)
 {
     const char *eq = strchr(spec, '=');

@@ -95,6 +95,10 @@ enum kvr_status kvr_machine_set_gpus(struct kvr_machine *m, const char *text);
 enum kvr_status kvr_machine_set_all_bw(struct kvr_machine *m, const char *text);
 /* "I-J=RATE" (both ways) or "I>J=RATE" (directed); RATE may be followed by ",LATENCY". */
 enum kvr_status kvr_machine_set_link(struct kvr_machine *m, const char *spec);
+/* The two GPUs of a --link spec ("I-J=..." or "I>J=..."), checked against m's GPUs as
+ * kvr_machine_set_link reads them. */
+enum kvr_status kvr_machine_link_ends(const struct kvr_machine *m, const char *spec, int *i,
+                                      int *j);
 /* "SHARE" (constant on all links), "random:SHARE", optionally "@I-J,K-L" to pick links. */
 enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec);
 

@@ -49,6 +49,13 @@ report $? "a table of t = 1 only: refused, naming tp 2 and kvr search --tp" "$(c
 mpi 4 exec $M --backend ref --reps 1 --warmup 0 --scheme kvr --tp 2 --ctx 300 --link 0-1=1GB/s >"$tmp/out" 2>"$tmp/err"
 [ $? != 0 ] && grep -qF -- "--link 0-1=1GB/s with --tp 2: GPUs 0 and 1 are one stage" "$tmp/err"
 report $? "--link inside a stage is refused (its all-reduces are not emulated)" "$(cat "$tmp/err")"
+mpi 4 exec $M --backend ref --reps 1 --warmup 0 --scheme kvr --tp 2 --ctx 300 --link '1>0=1GB/s' >"$tmp/out" 2>"$tmp/err"
+[ $? != 0 ] && grep -qF -- "--link 1>0=1GB/s with --tp 2: GPUs 1 and 0 are one stage" "$tmp/err"
+report $? "  and so is its one-way form I>J" "$(cat "$tmp/err")"
+mpi 2 exec --model "$src/data/models/tiny.ini" --backend ref --reps 1 --warmup 0 --scheme kvr --ctx 16 \
+    --link 0-1=1GB/s >"$tmp/out" 2>"$tmp/err"
+[ $? != 0 ] && grep -qF -- "give it with --machine" "$tmp/err"
+report $? "--link on ranks without --machine is refused (it used to crash)" "$(cat "$tmp/err")"
 mpi 4 exec $M --backend ref --reps 1 --warmup 0 --scheme kvr --tp 2 --ctx 300 --noise 0.3 >"$tmp/out" 2>"$tmp/err"
 [ $? != 0 ] && grep -qF -- "--noise" "$tmp/err"
 report $? "--noise with --tp is refused" "$(cat "$tmp/err")"

@@ -24,11 +24,8 @@
 #   no window      tsp, ring-pass, ring pass-KV: (p - 1) C kvb; pass-Q (p - 1) C (q + o);
 #       kvr sum_{i<p-1} S_{i+1} kvb (the simulator's tsp all-gather: p (p - 1) max(c) kvb).
 # Usage: test_exec_window.sh KVR
-kvr=$1
-tmp=$(mktemp -d /tmp/kvr-test-exec-window-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
 . "$(dirname "$0")/tap_helpers.sh"
+tap_begin "$1"
 mpi_setup
 
 ctx=37
@@ -87,8 +84,7 @@ PY
 for W in 5 12 37; do
     printf '[model]\nname = win%s\nn_layers = 2\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\nsliding_window = %s\ndtype = fp32\n' $W $W >"$tmp/w.ini"
     common="--model $tmp/w.ini --ctx $ctx --backend ref --reps 1 --warmup 0"
-    mpi 1 exec $common --scheme single --dump-logits "$tmp/ref.l" --dump-kv "$tmp/ref.kv" >/dev/null 2>"$tmp/err"
-    report $? "window $W: single-rank reference" "$(cat "$tmp/err")"
+    ref_run "window $W: single-rank reference"
     for p in 2 3 4; do
         for case in tsp:kv tsp-causal:kv ring-pass:kv ring:kv ring:q kvr:whole kvr:streamed kvr:direct; do
             scheme=${case%%:*} pass=${case#*:} opt=

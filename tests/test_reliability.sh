@@ -46,6 +46,10 @@ for o in --dump-kv --dump-logits --timeline; do # the executor's outputs likewis
         -- exec --model "$tmp/m.ini" --ctx 8 --backend ref "$o" "$tmp/m.ini"
 done
 same "$src/data/models/falcon-7b.ini" "$tmp/m.ini"; report $? "  and the model is unchanged"
+expect 2 "--dump-logits '$tmp/new.bin' is the --dump-kv '$tmp/new.bin'" \
+    "exec --dump-logits and --dump-kv naming one new file are refused" \
+    -- exec --model "$tmp/m.ini" --ctx 8 --backend ref --dump-logits "$tmp/new.bin" --dump-kv "$tmp/new.bin"
+[ ! -e "$tmp/new.bin" ]; report $? "  before writing either"
 expect 2 "is the --base" "calibrate --out refuses to overwrite its --base profile" \
     -- calibrate --from "$ops" --base "$tmp/good.ini" --out "$tmp/good.ini"
 # a symlink is followed: its target is written, the link stays a link (3 commands)

@@ -59,7 +59,7 @@ def main():
     compiled = torch.compile(eager)
     for ctx in sorted(cctx):  # compile outside the rounds
         hf_prefill.time_one(model, compiled, ctx, m["vocab"], 2, 1)
-    res = {}
+    res, failed = {}, False
     for r in range(a.rounds):
         for ctx in ctxs:
             peers = [("kvrun", env) for env in envs] + [("pytorch-hf", "")]
@@ -73,6 +73,8 @@ def main():
                     row = hf_prefill.time_one(model, base, ctx, m["vocab"], a.warmup, a.reps)
                 row.update(impl=impl, env=env, round=r, ctx=ctx, model=a.model)
                 print(json.dumps(row), flush=True)
+                if impl == "kvrun" and "error" in row:
+                    failed = True
                 if "ttft_s" in row:
                     res.setdefault((ctx, impl, env), []).append(row["ttft_s"])
     for ctx in ctxs:
@@ -83,6 +85,8 @@ def main():
             print(f"ctx {ctx} {impl}{' ' + env if env else ''}: median {t * 1e3:.2f} ms "
                   f"over {len(res[(ctx, impl, env)])} rounds, / faster PyTorch {ratio}",
                   file=sys.stderr)
+    if failed:
+        sys.exit("e2e_rounds.py: a kvrun run failed (its error is in its row)")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@
 # attention's head_dim exponent ran away). Log: calibrate.log.
 # Regenerates: data/calibration/GPU-ops.csv, data/measurements/GPU.sqlite and
 # data/machines/GPU-calibrated.ini (from $out: GPU-ops.csv, GPU.sqlite, GPU-calibrated.ini).
-g=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/^NVIDIA //' | awk '{print tolower($1)}')
-base=$g-nvlink
-[ -f data/machines/$g-calibrated.ini ] && base=data/machines/$g-calibrated.ini
+g=$gpu base=$gpu_base # the GPU's kind and the profile the fit starts from (gpu_env.sh)
 rm -f "$out/$g.sqlite"
 $kvr calibrate --backend cuda --models llama-7b,falcon-7b --fit-ctx 1k,4k,16k \
     --check-ctx 2k,8k,12k,24k,32k --save "$out/$g-ops.csv" --db "$out/$g.sqlite" \

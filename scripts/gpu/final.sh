@@ -8,8 +8,9 @@
     commit=$(cat .kvr-version 2>/dev/null || echo unknown)
     stamp "built $commit"
     nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
-    timeout 420 meson test -C build-gpu --suite gpu --suite unit --print-errorlogs --num-processes 4 2>&1 |
-        grep -E "^ *[0-9]+/|Ok:|Fail:|Skipped:" >"$out/test.log"
+    timeout 420 meson test -C build-gpu --suite gpu --suite unit --print-errorlogs --num-processes 4 \
+        >/tmp/final-mt.log 2>&1 || bad=1
+    grep -E "^ *[0-9]+/|Ok:|Fail:|Skipped:" /tmp/final-mt.log >"$out/test.log"
     grep -E "Ok:|Fail:" "$out/test.log"; grep -E "FAIL|ERROR|TIMEOUT" "$out/test.log"
     grep -E "^not ok" -A4 build-gpu/meson-logs/testlog.txt | head -30
     stamp tested
@@ -37,4 +38,6 @@
             grep -E "TTFT|MFU|first"
     done | tee "$out/e2e.log"
     stamp e2e
+    exit $bad
 } 2>&1 | tee "$out/final.log"
+[ "${PIPESTATUS[0]}" = 0 ]

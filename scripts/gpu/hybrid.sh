@@ -6,12 +6,13 @@
 # Logs: hybrid.log, tp_cuda.log. Regenerates: nothing.
 {
     stamp built
-    sh tests/test_exec_tp_cuda.sh $kvr >"$out/tp_cuda.log" 2>&1
-    echo "exec_tp_cuda: rc $?, $(grep -c '^ok' "$out/tp_cuda.log") ok, $(grep -c '^not ok' "$out/tp_cuda.log") not ok"
+    sh tests/test_exec_tp_cuda.sh $kvr >"$out/tp_cuda.log" 2>&1 || bad=1
+    echo "exec_tp_cuda: rc $bad, $(grep -c '^ok' "$out/tp_cuda.log") ok, $(grep -c '^not ok' "$out/tp_cuda.log") not ok"
     grep -A3 '^not ok' "$out/tp_cuda.log" | head -30
     stamp "exec_tp_cuda done"
-    sh tests/test_hf_goldens.sh $kvr cuda >"$out/hf_cuda.log" 2>&1
-    echo "hf goldens cuda: rc $?, $(grep -c '^ok' "$out/hf_cuda.log") ok"
+    rc=0
+    sh tests/test_hf_goldens.sh $kvr cuda >"$out/hf_cuda.log" 2>&1 || rc=1 bad=1
+    echo "hf goldens cuda: rc $rc, $(grep -c '^ok' "$out/hf_cuda.log") ok"
     grep -A2 '^not ok' "$out/hf_cuda.log" | head -10
     stamp "hf goldens (cuda) done"
     c="--model llama-7b --ctx 2k --backend cuda --reps 1 --warmup 0 --timeout 120"
@@ -20,7 +21,9 @@
         set -- $s
         rm -f /tmp/t7.l
         T=100 run $1 $kvr exec $c --scheme "${@:2}" --dump-logits /tmp/t7.l 2>&1 | grep -E "first|error|memory" | head -3
-        logits_vs /tmp/r7.l /tmp/t7.l "llama-7b 2k $s"
+        logits_vs /tmp/r7.l /tmp/t7.l "llama-7b 2k $s" || bad=1
         stamp "llama-7b $s"
     done
+    exit $bad
 } 2>&1 | tee "$out/hybrid.log"
+[ "${PIPESTATUS[0]}" = 0 ]

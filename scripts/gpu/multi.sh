@@ -27,7 +27,7 @@
 # -p4.json, data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv (phase kvr).
 phase=${1:-a}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
-db=build-gpu/multi3.sqlite prof=build-gpu/$gpu-nccl.ini
+db=build-gpu/multi3.sqlite prof=$gpu_nccl
 stamp built
 
 # The links of p GPUs: bench comm's alpha-beta fit; then the profile (on P GPUs).
@@ -76,8 +76,9 @@ if [ "$phase" = a ]; then
     c="--model /tmp/gqa64.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 30"
     run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
     for s in "kvr" "tsp" "ring-pass" "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
-        T=60 run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e || head -3 /tmp/e
-        logits_vs /tmp/r.l /tmp/n.l "nccl $s on $P ranks"
+        T=60 run $P $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e ||
+            { head -3 /tmp/e; bad=1; }
+        logits_vs /tmp/r.l /tmp/n.l "nccl $s on $P ranks" || bad=1
     done
     stamp checked
     links 2
@@ -111,11 +112,12 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on P G
     hout="$out/hybrid-$step.jsonl"
     if [ "$step" = check ]; then
         c="--ctx 8k --reps 1 --warmup 0"
-        T=300 run $P $kvr exec $k $c --scheme tp --dump-logits /tmp/tp8.l >>"$hout"
+        T=300 run $P $kvr exec $k $c --scheme tp --dump-logits /tmp/tp8.l >>"$hout" || bad=1
         for lay in "kvr --tp 2" "kvr --tp 4" "tsp-causal --tp 2" "tsp-causal --tp 4" "ring --tp 2" "ring --tp 4"; do
             rm -f /tmp/h.l
-            T=300 run $P $kvr exec $k $c --scheme $lay --dump-logits /tmp/h.l >>"$hout" || echo "failed: $lay"
-            logits_vs /tmp/tp8.l /tmp/h.l "$m 8k $lay against TP-$P"
+            T=300 run $P $kvr exec $k $c --scheme $lay --dump-logits /tmp/h.l >>"$hout" ||
+                { echo "failed: $lay"; bad=1; }
+            logits_vs /tmp/tp8.l /tmp/h.l "$m 8k $lay against TP-$P" || bad=1
             stamp "checked $lay"
         done
     elif [ "$step" = tp ]; then
@@ -140,7 +142,7 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on P G
     python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
     [ "$step" = check ] || cp $db "$out/multi3-hybrid-$step.sqlite"
     stamp done
-    exit 0
+    exit $bad
 else
     [ -f $prof ] || { links $P; profile; }
     for m in llama-7b falcon-7b; do

@@ -35,7 +35,7 @@ if has tests; then
         --print-errorlogs >/tmp/mt.log 2>&1
     grep -E "^ *[0-9]+/|Ok:|Fail:|Timeout:" /tmp/mt.log
     grep -E "^not ok" -A3 build-gpu/meson-logs/testlog.txt | head -30
-    echo "exec_cuda points: $(grep -c '^ok' build-gpu/meson-logs/testlog.txt) ok, $(grep -c '^not ok' build-gpu/meson-logs/testlog.txt) not ok"
+    echo "TAP points of these tests: $(grep -c '^ok' build-gpu/meson-logs/testlog.txt) ok, $(grep -c '^not ok' build-gpu/meson-logs/testlog.txt) not ok"
     stamp tested
 fi 2>&1 | tee "$out/persist_tests.log"
 if has sanitize; then

@@ -33,8 +33,9 @@ if [ "$phase" = check ]; then
     c="--model /tmp/m.ini --ctx 1001 --backend cuda --reps 1 --warmup 0 --timeout 30"
     run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
     for s in "--ring-pass kv" "--ring-pass q" "--ring-pass kv --machine a100-10GBps" "--ring-pass q --machine a100-10GBps"; do
-        T=60 run $P $kvr exec $c --scheme ring $s --comm nccl --dump-logits /tmp/n.l --json >"$out/ring-check.json" 2>/tmp/e || head -3 /tmp/e
-        logits_vs /tmp/r.l /tmp/n.l "nccl ring $s on $P ranks"
+        T=60 run $P $kvr exec $c --scheme ring $s --comm nccl --dump-logits /tmp/n.l --json >"$out/ring-check.json" 2>/tmp/e ||
+            { head -3 /tmp/e; bad=1; }
+        logits_vs /tmp/r.l /tmp/n.l "nccl ring $s on $P ranks" || bad=1
     done
 elif [ "$phase" = kernels ]; then
     export KVR_TEST_RING_ONLY=1
