@@ -31,6 +31,12 @@ SHAPES = [
     ("2k after 30k MHA hd128", 30 * K, 2 * K, 32, 32, 128, 0),
     ("512 after 31.5k GQA 4:1", 31 * K + 512, 512, 32, 8, 128, 0),
     ("32k GQA 4:1 window 4096", 0, 32 * K, 32, 8, 128, 4096),
+    # short contexts: a prefill on one GPU, and a chain rank's chunk (KVR at 16k over 4 GPUs)
+    ("2k MHA hd128", 0, 2 * K, 32, 32, 128, 0),
+    ("4k MHA hd128", 0, 4 * K, 32, 32, 128, 0),
+    ("8k MHA hd128", 0, 8 * K, 32, 32, 128, 0),
+    ("2k GQA 4:1 hd128", 0, 2 * K, 32, 8, 128, 0),
+    ("3k after 13k MHA hd128", 13 * K, 3 * K, 32, 32, 128, 0),
 ]
 BACKENDS = [("sdpa-default", None), ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION),
             ("sdpa-flash", SDPBackend.FLASH_ATTENTION)]
@@ -159,10 +165,18 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="first three shapes only")
+    ap.add_argument("--shape", action="append", default=[],
+                    help="only this shape (its name as in the table); repeatable")
     a = ap.parse_args()
+    names = [x[0] for x in SHAPES]
+    for n in a.shape:
+        if n not in names:
+            ap.error(f"--shape {n!r}: no such shape (one of: {', '.join(names)})")
     ver = versions(a.kvr, a.commit)
     rows = []
     shapes = SHAPES[:3] if a.quick else SHAPES
+    if a.shape:
+        shapes = [x for x in SHAPES if x[0] in a.shape]
     with open(a.jsonl, "w") as f:
         f.write(json.dumps({"versions": ver}) + "\n")
         for name, s, c, h, g, d, w in shapes:
