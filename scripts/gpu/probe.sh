@@ -1,0 +1,14 @@
+# Power and clocks: attention alone at 32k (20 and 200 reps, with LSE, persistent) and a Llama-7B
+# 32k prefill with its profile, beside nvidia-smi dmon (power, SM clock, once a second).
+# Regenerates: exec/bench/power_h200_dmon.log (from $out/dmon.log).
+nvidia-smi dmon -s pc -d 1 >"$out/dmon.log" 2>&1 &
+dm=$!
+for r in 20 200; do $kvr bench attention --ctx 32k --reps $r --quiet | tail -3; done
+$kvr bench attention --ctx 32k --reps 20 --lse --quiet | tail -2
+KVR_ATTN_PERSIST=1 $kvr bench attention --ctx 32k --reps 20 --quiet | tail -2
+stamp bench
+$kvr exec --model llama-7b --ctx 32k --backend cuda --warmup 1 --reps 3 --profile 2>&1 |
+    grep -E "TTFT|attention|qkv|mlp_up"
+stamp exec
+kill $dm
+cat "$out/dmon.log"
