@@ -208,6 +208,34 @@ static enum kvr_status layer_types(struct hf *h, struct kvr_model *m, uint32_t w
     return KVR_OK;
 }
 
+/* Mistral's layer_types: transformers' MistralModel ignores them (it warns and slides every
+ * layer by sliding_window; Ministral would honour them), so they must say what it computes. */
+static enum kvr_status mistral_layer_types(struct hf *h, const struct kvr_model *m)
+{
+    char t[16];
+    kvr_hf_type(h, "layer_types", t, sizeof t);
+    if (!strcmp(t, "null")) return KVR_OK;
+    const char *want = m->sliding_window ? "sliding_attention" : "full_attention";
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT sum(value = ?2), count(*) FROM json_each(?1, '$.layer_types')",
+                           -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, want, -1, SQLITE_STATIC);
+    long long same = -1, n = 0;
+    if (strcmp(t, "array") == 0 && sqlite3_step(q) == SQLITE_ROW)
+        same = sqlite3_column_int64(q, 0), n = sqlite3_column_int64(q, 1);
+    sqlite3_finalize(q);
+    if (same != n || n != m->n_layers)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"layer_types\" is not supported for model_type \"%s\" unless it "
+                         "lists \"%s\" for each of the %u layers (transformers' Mistral ignores "
+                         "it; \"sliding_window\" applies to every layer)",
+                         h->path, h->family, want, m->n_layers);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2)
 {
     long long w = 4096; /* MistralConfig's and Qwen2Config's default */
@@ -219,7 +247,7 @@ enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2)
                          h->path, w);
     if (!qwen2) {
         m->sliding_window = (uint32_t)w;
-        return KVR_OK;
+        return mistral_layer_types(h, m);
     }
     long long first = 28, use = 0;
     if ((rc = kvr_hf_get(h, "use_sliding_window", HF_BOOL, &use, NULL, 0)) > 1)
