@@ -108,6 +108,7 @@ CASES = {
                                         num_kv_heads=8, new_decoder_architecture=True, parallel_attn=True,
                                         num_ln_in_parallel_attn=1, bias=False, alibi=False, vocab_size=65024,
                                         max_position_embeddings=8192, ffn_hidden_size=16384,
+                                        tie_word_embeddings=False,
                                         rope_parameters={"rope_type": "default", "rope_theta": 500042.0},
                                         dtype="bfloat16")),
     # falcon-rw-1b: ALiBi, sequential block, MHA, biases
@@ -124,6 +125,28 @@ CASES = {
                                                   qk_nope_head_dim=128, v_head_dim=128, n_routed_experts=64,
                                                   num_experts_per_tok=6, vocab_size=102400, dtype="bfloat16")),
     "deepseek-v3": (T.DeepseekV3Config, dict(dtype="bfloat16")),
+}
+
+
+# The original remote-code configs of tiiuae/falcon-7b ("RefinedWebModel") and tiiuae/falcon-40b
+# ("RefinedWeb", always the new decoder layout: text-generation-inference's FlashRWLargeLayer), as
+# their repositories held them before transformers took Falcon in (their auto_map names RWConfig).
+RW_AUTO = {"AutoConfig": "configuration_RW.RWConfig", "AutoModelForCausalLM": "modelling_RW.RWForCausalLM"}
+REMOTE = {
+    "falcon-7b-refinedweb": {"alibi": False, "apply_residual_connection_post_layernorm": False,
+                             "architectures": ["RWForCausalLM"], "attention_dropout": 0.0, "auto_map": RW_AUTO,
+                             "bias": False, "bos_token_id": 11, "eos_token_id": 11, "hidden_dropout": 0.0,
+                             "hidden_size": 4544, "initializer_range": 0.02, "layer_norm_epsilon": 1e-05,
+                             "model_type": "RefinedWebModel", "multi_query": True, "n_head": 71, "n_layer": 32,
+                             "parallel_attn": True, "torch_dtype": "bfloat16", "transformers_version": "4.27.4",
+                             "use_cache": True, "vocab_size": 65024},
+    "falcon-40b-refinedweb": {"alibi": False, "apply_residual_connection_post_layernorm": False,
+                              "architectures": ["RWForCausalLM"], "attention_dropout": 0.0, "auto_map": RW_AUTO,
+                              "bias": False, "bos_token_id": 11, "eos_token_id": 11, "hidden_dropout": 0.0,
+                              "hidden_size": 8192, "initializer_range": 0.02, "layer_norm_epsilon": 1e-05,
+                              "model_type": "RefinedWeb", "n_head": 128, "n_head_kv": 8, "n_layer": 60,
+                              "parallel_attn": True, "torch_dtype": "bfloat16", "transformers_version": "4.27.4",
+                              "use_cache": True, "vocab_size": 65024},
 }
 
 
@@ -158,6 +181,10 @@ def main():
             with open(os.path.join(out, name + "-v4.json"), "w") as f:
                 json.dump(v4(d), f, indent=2, sort_keys=True)
                 f.write("\n")
+    for name, d in REMOTE.items():
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump(d, f, indent=2, sort_keys=True)
+            f.write("\n")
     with open(os.path.join(out, "VERSIONS"), "w") as f:
         f.write(f"transformers {T.__version__}\nscript scripts/hf_configs.py\n")
 
