@@ -28,9 +28,9 @@ static const char *const common[] = {
     "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
     "suppress_tokens", "begin_suppress_tokens",
     /* read (or refused by value) for every family */
-    "max_position_embeddings", "tie_word_embeddings", "rope_theta", "rope_scaling",
-    "rope_parameters", "quantization_config", "partial_rotary_factor", "attn_logit_softcapping",
-    "final_logit_softcapping", "qk_layernorm", "use_qk_norm", NULL};
+    "max_position_embeddings", "original_max_position_embeddings", "tie_word_embeddings",
+    "rope_theta", "rope_scaling", "rope_parameters", "quantization_config", "partial_rotary_factor",
+    "attn_logit_softcapping", "final_logit_softcapping", "qk_layernorm", "use_qk_norm", NULL};
 
 /* Keys that are inert only when null, false, 0, {} or []. */
 static const char *const off_only[] = {

@@ -130,6 +130,15 @@ edit mistral-types mistral-7b-v0.1 "d['layer_types'] = ['sliding_attention'] * 3
 json_check "mistral-7b-v0.1 with layer_types all sliding: the window on every layer" "d['sliding_window'] == 4096" \
     -- model show "$tmp/edit/mistral-types.json" --json
 refused_edit mistral-use-swa mistral-7b-v0.1 "d['use_sliding_window'] = False" use_sliding_window
+# rotary parameters transformers ignores (it warns), or reads differently across versions
+refused_edit rope-default-factor llama3-8b "d['rope_parameters']['factor'] = 8.0" 'rope_parameters.factor'
+refused_edit rope-dynamic-orig llama3-8b "d['rope_parameters'] = {'rope_type': 'dynamic', 'factor': 2.0, 'original_max_position_embeddings': 4096}" 'rope_parameters.original_max_position_embeddings'
+refused_edit rope-v4-linear-low llama3-8b-v4 "d['rope_scaling'] = {'type': 'linear', 'factor': 2.0, 'low_freq_factor': 1.0}" 'rope_scaling.low_freq_factor'
+refused_edit rope-orig-both llama3.1-8b "d['original_max_position_embeddings'] = 4096" 'original_max_position_embeddings" = 4096 and'
+refused_edit rope-orig-default llama3-8b "d['original_max_position_embeddings'] = 4096" 'original_max_position_embeddings" is read only by rope types llama3 and yarn'
+edit rope-orig-top llama3.1-8b "d['rope_parameters'].pop('original_max_position_embeddings'); d['original_max_position_embeddings'] = 4096"
+json_check "llama3.1-8b with original_max_position_embeddings at the top level only: read (as transformers 5)" \
+    "d['rope_original_max_pos'] == 4096" -- model show "$tmp/edit/rope-orig-top.json" --json
 # Falcon: layouts transformers cannot run, or computes otherwise than the keys say
 refused_edit falcon-postln falcon-7b "d['apply_residual_connection_post_layernorm'] = True" apply_residual_connection_post_layernorm
 edit falcon-postln-off falcon-7b "d['apply_residual_connection_post_layernorm'] = False"
