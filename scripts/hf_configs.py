@@ -65,6 +65,13 @@ CASES = {
                                          max_window_layers=24, use_sliding_window=False,
                                          tie_word_embeddings=True, dtype="bfloat16",
                                          rope_parameters={"rope_type": "default", "rope_theta": 1e6})),
+    # Qwen2.5-7B-Instruct with the YaRN scaling its model card gives for 128k
+    "qwen2.5-7b-yarn": (T.Qwen2Config, dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                                            num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
+                                            max_position_embeddings=32768, sliding_window=131072,
+                                            max_window_layers=28, use_sliding_window=False, dtype="bfloat16",
+                                            rope_parameters={"rope_type": "yarn", "rope_theta": 1e6, "factor": 4.0,
+                                                             "original_max_position_embeddings": 32768})),
     # use_sliding_window true: every layer from max_window_layers on slides
     "qwen2-swa-all": (T.Qwen2Config, dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                                           num_attention_heads=14, num_key_value_heads=2,
@@ -165,7 +172,7 @@ def v4(d):
 
 
 V4 = ["llama2-7b", "llama3-8b", "llama3.1-8b", "llama3.2-1b", "mistral-7b-v0.1", "mistral-7b-v0.3",
-      "qwen2-7b", "falcon-7b", "falcon-40b"]
+      "qwen2-7b", "qwen2.5-7b-yarn", "falcon-7b", "falcon-40b"]
 
 
 def main():
