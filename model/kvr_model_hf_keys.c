@@ -13,13 +13,12 @@
  * value: quantization_config and the ones in hf_refusals). */
 static const char *const common[] = {
     "_name_or_path", "_commit_hash", "_attn_implementation", "_attn_implementation_autoset",
-    "attn_implementation", "architectures", "auto_map", "transformers_version", "model_type",
-    "dtype", "torch_dtype", "use_bfloat16", "use_cache", "bos_token_id", "eos_token_id",
-    "pad_token_id", "sep_token_id", "decoder_start_token_id", "initializer_range",
-    "attention_dropout", "classifier_dropout", "output_attentions", "output_hidden_states",
-    "return_dict", "torchscript", "tf_legacy_loss", "is_decoder", "chunk_size_feed_forward",
-    "id2label", "label2id", "num_labels", "problem_type", "finetuning_task", "tokenizer_class",
-    "prefix", "task_specific_params",
+    "attn_implementation", "architectures", "transformers_version", "model_type", "dtype",
+    "torch_dtype", "use_bfloat16", "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
+    "sep_token_id", "decoder_start_token_id", "initializer_range", "attention_dropout",
+    "classifier_dropout", "output_attentions", "output_hidden_states", "return_dict", "torchscript",
+    "tf_legacy_loss", "is_decoder", "chunk_size_feed_forward", "id2label", "label2id", "num_labels",
+    "problem_type", "finetuning_task", "tokenizer_class", "prefix", "task_specific_params",
     /* generation defaults (generation_config): the first token is the logits' argmax */
     "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
     "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
@@ -127,6 +126,13 @@ static bool is_off(const char *type, const char *text)
 static enum kvr_status check_key(struct hf *h, const char *key, const char *type, const char *text)
 {
     if (listed(common, key) || listed(family_keys(h->family), key)) return KVR_OK;
+    /* remote modelling code computes what it likes; only Falcon's original RW code is known */
+    if (!strcmp(key, "auto_map") && !is_off(type, text) && strncmp(h->family, "RefinedWeb", 10))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"auto_map\" names remote modelling code, whose computation "
+                         "kvrun cannot know; remove it if the model is transformers' own \"%s\"",
+                         h->path, h->family);
+    if (!strcmp(key, "auto_map")) return KVR_OK;
     if (listed(off_only, key)) {
         if (is_off(type, text)) return KVR_OK;
         return kvr_error(KVR_ERR_INPUT,
