@@ -157,9 +157,14 @@ REMOTE = {
 }
 
 
-def v4(d):
-    """The same config as transformers 4.x wrote it: torch_dtype, rope_theta and rope_scaling."""
+def v4(d, kw):
+    """The same config as transformers 4.x wrote it: torch_dtype, rope_theta and rope_scaling;
+    Qwen2 without layer_types and with its sliding_window as given (v5 writes null unless
+    use_sliding_window)."""
     d = dict(d)
+    if d["model_type"] == "qwen2":
+        d.pop("layer_types", None)
+        d["sliding_window"] = kw.get("sliding_window", 4096)
     if "dtype" in d:
         d["torch_dtype"] = d.pop("dtype")
     rp = d.pop("rope_parameters", None)
@@ -186,7 +191,7 @@ def main():
         if name in V4:
             d = json.load(open(path))
             with open(os.path.join(out, name + "-v4.json"), "w") as f:
-                json.dump(v4(d), f, indent=2, sort_keys=True)
+                json.dump(v4(d, kw), f, indent=2, sort_keys=True)
                 f.write("\n")
     for name, d in REMOTE.items():
         with open(os.path.join(out, name + ".json"), "w") as f:

@@ -134,6 +134,14 @@ edit mistral-types mistral-7b-v0.1 "d['layer_types'] = ['sliding_attention'] * 3
 json_check "mistral-7b-v0.1 with layer_types all sliding: the window on every layer" "d['sliding_window'] == 4096" \
     -- model show "$tmp/edit/mistral-types.json" --json
 refused_edit mistral-use-swa mistral-7b-v0.1 "d['use_sliding_window'] = False" use_sliding_window
+# Qwen2's window in the v4 spelling (no layer_types): use_sliding_window and max_window_layers
+edit qwen2-v4-swa-none qwen2-7b-v4 "d['use_sliding_window'] = True"
+json_check "qwen2-7b-v4, use_sliding_window with max_window_layers 28 of 28: no layer slides" "d['sliding_window'] == 0" \
+    -- model show "$tmp/edit/qwen2-v4-swa-none.json" --json
+edit qwen2-v4-swa-all qwen2-7b-v4 "d['use_sliding_window'] = True; d['max_window_layers'] = 0"
+json_check "qwen2-7b-v4, use_sliding_window with max_window_layers 0: every layer slides" "d['sliding_window'] == 131072" \
+    -- model show "$tmp/edit/qwen2-v4-swa-all.json" --json
+refused_edit qwen2-v4-swa-half qwen2-7b-v4 "d['use_sliding_window'] = True; d['max_window_layers'] = 14" max_window_layers
 # rotary parameters transformers ignores (it warns), or reads differently across versions
 refused_edit rope-default-factor llama3-8b "d['rope_parameters']['factor'] = 8.0" 'rope_parameters.factor'
 refused_edit rope-dynamic-orig llama3-8b "d['rope_parameters'] = {'rope_type': 'dynamic', 'factor': 2.0, 'original_max_position_embeddings': 4096}" 'rope_parameters.original_max_position_embeddings'
