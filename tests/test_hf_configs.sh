@@ -86,6 +86,14 @@ honoured falcon-40b-refinedweb "$FALCON and d['n_kv_heads'] == 8 and d['block_no
 honoured falcon-180b "$FALCON and d['n_kv_heads'] == 8 and d['block_norms'] == 2 and d['n_heads'] == 232"
 honoured falcon-11b "$FALCON and d['n_kv_heads'] == 8 and d['block_norms'] == 1 and d['rope_theta'] == 500042 and not d['tied_embeddings']"
 
+# the presets are these models: the same content hash (every field but the name)
+hash() { "$kvr" model show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['hash'])"; }
+for pair in llama-3-8b:llama3-8b llama-3.1-8b:llama3.1-8b mistral-7b:mistral-7b-v0.1 qwen2-7b:qwen2-7b-v4 falcon-7b:falcon-7b; do
+    a=$(hash "${pair%%:*}") b=$(hash "$G/${pair#*:}.json")
+    [ -n "$a" ] && [ "$a" = "$b" ]
+    report $? "preset ${pair%%:*} = ${pair#*:}.json (hash $a, $b)"
+done
+
 # architectures kvrun does not run: refused by model_type, saying what they need
 refused mixtral-8x7b 'model_type" = "mixtral" is not supported (llama, mistral, qwen2, falcon): it needs mixture of experts'
 refused qwen3-8b 'model_type" = "qwen3'
