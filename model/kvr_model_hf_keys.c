@@ -123,16 +123,34 @@ static bool is_off(const char *type, const char *text)
     return text && (!strcmp(text, "{}") || !strcmp(text, "[]"));
 }
 
+/* auto_map: remote code for the causal LM computes what it likes, unless it is the family's own
+ * class (the Falcon repositories ship a copy of transformers' FalconForCausalLM; the RefinedWeb
+ * originals RWForCausalLM, whose two layouts the loader knows). Other Auto classes are inert. */
+static enum kvr_status auto_map(struct hf *h)
+{
+    static const char *const own[][2] = {
+        {"llama", "LlamaForCausalLM"},   {"mistral", "MistralForCausalLM"},
+        {"qwen2", "Qwen2ForCausalLM"},   {"falcon", "FalconForCausalLM"},
+        {"RefinedWeb", "RWForCausalLM"}, {"RefinedWebModel", "RWForCausalLM"}};
+    char v[256];
+    int rc = kvr_hf_get(h, "auto_map.AutoModelForCausalLM", HF_TEXT, NULL, v, sizeof v);
+    if (rc == 1) return KVR_OK;
+    if (rc) return (enum kvr_status)rc;
+    const char *cls = strrchr(v, '.');
+    cls = cls ? cls + 1 : v;
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        if (!strcmp(h->family, own[i][0]) && !strcmp(cls, own[i][1])) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s: key \"auto_map.AutoModelForCausalLM\" = \"%s\" is remote modelling code "
+                     "whose computation kvrun cannot know (model_type \"%s\" is transformers' "
+                     "own class); remove it if the model is that",
+                     h->path, v, h->family);
+}
+
 static enum kvr_status check_key(struct hf *h, const char *key, const char *type, const char *text)
 {
     if (listed(common, key) || listed(family_keys(h->family), key)) return KVR_OK;
-    /* remote modelling code computes what it likes; only Falcon's original RW code is known */
-    if (!strcmp(key, "auto_map") && !is_off(type, text) && strncmp(h->family, "RefinedWeb", 10))
-        return kvr_error(KVR_ERR_INPUT,
-                         "%s: key \"auto_map\" names remote modelling code, whose computation "
-                         "kvrun cannot know; remove it if the model is transformers' own \"%s\"",
-                         h->path, h->family);
-    if (!strcmp(key, "auto_map")) return KVR_OK;
+    if (!strcmp(key, "auto_map")) return auto_map(h);
     if (listed(off_only, key)) {
         if (is_off(type, text)) return KVR_OK;
         return kvr_error(KVR_ERR_INPUT,

@@ -134,7 +134,12 @@ refused_edit llama-unknown llama3-8b "d['foo_scale'] = 2.0" foo_scale
 refused_edit llama-pruned llama3-8b "d['pruned_heads'] = {'0': [1]}" pruned_heads
 edit llama-noprune llama3-8b "d['pruned_heads'] = {}; d['temperature'] = 0.6; d['auto_map'] = {}"
 runs "llama3-8b with empty pruned_heads, generation defaults and auto_map: accepted" -- model show "$tmp/edit/llama-noprune.json"
-refused_edit llama-remote llama3-8b "d['auto_map'] = {'AutoModelForCausalLM': 'modeling_x.XForCausalLM'}" auto_map
+refused_edit llama-remote llama3-8b "d['auto_map'] = {'AutoModelForCausalLM': 'modeling_x.XForCausalLM'}" auto_map.AutoModelForCausalLM
+# the tiiuae repositories' auto_map: their copy of transformers' own Falcon classes
+edit falcon-own-map falcon-7b "d['auto_map'] = {'AutoConfig': 'configuration_falcon.FalconConfig', 'AutoModelForCausalLM': 'modeling_falcon.FalconForCausalLM'}"
+runs "falcon-7b with auto_map naming modeling_falcon.FalconForCausalLM: accepted" -- model show "$tmp/edit/falcon-own-map.json"
+edit llama-tok-map llama3-8b "d['auto_map'] = {'AutoTokenizer': ['tok.T', None]}"
+runs "llama3-8b with an auto_map of a tokenizer only: accepted" -- model show "$tmp/edit/llama-tok-map.json"
 refused_edit llama-cross llama3-8b "d['add_cross_attention'] = True" add_cross_attention
 refused_edit mistral-mixed mistral-7b-v0.1 "d['layer_types'] = ['sliding_attention', 'full_attention'] * 16" layer_types
 refused_edit mistral-full-types mistral-7b-v0.1 "d['layer_types'] = ['full_attention'] * 32" layer_types
