@@ -232,6 +232,73 @@ static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m, int kind)
     return kind ? kvr_hf_window(h, m, kind == 2) : KVR_OK;
 }
 
+/* A Falcon key that, when given, must equal `want`: what transformers' FalconAttention and
+ * FalconDecoderLayer compute for this layout (they ignore the key, or fail). */
+static enum kvr_status hf_falcon_agrees(struct hf *h, const char *key, uint32_t want,
+                                        const char *why)
+{
+    uint32_t v = want;
+    enum kvr_status st = hf_size(h, key, NULL, 0, &v);
+    if (!st && v != want)
+        return kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" = %u is not supported: %s", h->path, key, v,
+                         why);
+    return st;
+}
+
+/* The attention and block layout, as transformers' FalconAttention and FalconDecoderLayer: the
+ * new architecture (40B, 180B, 11B; model_type "RefinedWeb" of the original remote code,
+ * whose 40B is the new layout) has num_kv_heads groups and num_ln_in_parallel_attn norms (2
+ * unless given); the old one (7B) is multi-query, or multi-head, with one norm when parallel. */
+static enum kvr_status hf_falcon_layout(struct hf *h, struct kvr_model *m, bool new_arch,
+                                        bool multi_query)
+{
+    enum kvr_status st;
+    m->n_kv_heads = new_arch ? m->n_heads : (multi_query ? 1 : m->n_heads);
+    m->block_norms = new_arch ? 2 : (m->parallel_attn ? 1 : 2);
+    if (new_arch) {
+        if (!m->parallel_attn)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: key \"parallel_attn\" = false with the new decoder architecture "
+                             "is not supported (transformers' Falcon cannot run it)",
+                             h->path);
+        if ((st = hf_size(h, "num_kv_heads", "n_head_kv", 0, &m->n_kv_heads)) ||
+            (st = hf_size(h, "num_ln_in_parallel_attn", NULL, 0, &m->block_norms)))
+            return st;
+        if (m->block_norms != 1 && m->block_norms != 2)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: key \"num_ln_in_parallel_attn\" = %u is not supported (1 or 2)",
+                             h->path, m->block_norms);
+        return KVR_OK;
+    }
+    const char *why = "the old decoder architecture has one shared norm, or two in sequence";
+    if ((st = hf_falcon_agrees(h, "num_ln_in_parallel_attn", m->block_norms, why))) return st;
+    if (multi_query) return KVR_OK; /* transformers ignores num_kv_heads: one KV head */
+    why = "the old decoder architecture without multi_query has a KV head per query head";
+    if ((st = hf_falcon_agrees(h, "num_kv_heads", m->n_heads, why)) ||
+        (st = hf_falcon_agrees(h, "n_head_kv", m->n_heads, why)))
+        return st;
+    return KVR_OK;
+}
+
+/* Falcon keys that change the computation in ways kvrun does not implement. */
+static enum kvr_status hf_falcon_refusals(struct hf *h, bool alibi)
+{
+    bool post_ln = false;
+    enum kvr_status st = hf_bool(h, "apply_residual_connection_post_layernorm", &post_ln);
+    if (st) return st;
+    if (alibi)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"alibi\" = true: ALiBi attention biases are not supported "
+                         "(rotary only)",
+                         h->path);
+    if (post_ln)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"apply_residual_connection_post_layernorm\" = true is not "
+                         "supported (the residual is the block's input)",
+                         h->path);
+    return KVR_OK;
+}
+
 static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
 {
     enum kvr_status st;
@@ -250,7 +317,7 @@ static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
         (st = hf_size(h, "vocab_size", NULL, 1, &m->vocab)))
         return st;
     m->d_ffn = 4 * m->d_model;
-    bool new_arch = false, multi_query = true, alibi = false;
+    bool new_arch = !strcmp(h->family, "RefinedWeb"), multi_query = true, alibi = false;
     if ((st = hf_size(h, "ffn_hidden_size", NULL, 0, &m->d_ffn)) ||
         (st = hf_bool(h, "new_decoder_architecture", &new_arch)) ||
         (st = hf_bool(h, "multi_query", &multi_query)) || (st = hf_bool(h, "alibi", &alibi)) ||
@@ -258,21 +325,34 @@ static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
         (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)) ||
         (st = hf_real(h, "layer_norm_epsilon", &m->norm_eps)) ||
         (st = hf_size(h, "max_position_embeddings", NULL, 0, &m->max_pos)) ||
-        (st = hf_text_is(h, "activation", "gelu")))
+        (st = hf_text_is(h, "activation", "gelu")) || (st = hf_falcon_refusals(h, alibi)))
         return st;
     m->bias_qkv = m->bias_out = m->bias_mlp = bias; /* Falcon's one flag: every linear layer */
-    m->rotary = !alibi;
+    m->rotary = true;
     m->head_dim = m->d_model / m->n_heads;
-    /* As transformers' FalconConfig: the new architecture (40B, 180B) has num_kv_heads groups
-     * and two norms; the old one (7B) is multi-query with one shared norm. */
-    m->n_kv_heads = new_arch ? m->n_heads : (multi_query ? 1 : m->n_heads);
-    m->block_norms = new_arch ? 2 : (m->parallel_attn ? 1 : 2);
-    if (new_arch) {
-        if ((st = hf_size(h, "num_kv_heads", "n_head_kv", 0, &m->n_kv_heads)) ||
-            (st = hf_size(h, "num_ln_in_parallel_attn", NULL, 0, &m->block_norms)))
-            return st;
-    }
-    return KVR_OK;
+    return hf_falcon_layout(h, m, new_arch, multi_query);
+}
+
+/* What an architecture kvrun does not run needs, for the refusal's message. */
+static const char *hf_unsupported_why(const char *type)
+{
+    static const char *const why[][2] = {
+        {"mixtral", "mixture of experts"},
+        {"qwen2_moe", "mixture of experts"},
+        {"qwen3", "RMSNorm on queries and keys"},
+        {"qwen3_moe", "RMSNorm on queries and keys, mixture of experts"},
+        {"gemma", "GeGLU, scaled embeddings, RMSNorm with 1 + weight"},
+        {"gemma2", "logit soft-capping, sliding window on alternating layers, "
+                   "query_pre_attn_scalar, four norms per block"},
+        {"gemma3", "sliding window on most layers, RMSNorm on queries and keys"},
+        {"phi3", "fused QKV and gate/up projections, longrope scaling"},
+        {"gpt_neox", "partial rotary, parallel residual, LayerNorm with biases"},
+        {"deepseek_v2", "multi-head latent attention, mixture of experts"},
+        {"deepseek_v3", "multi-head latent attention, mixture of experts"},
+    };
+    for (size_t i = 0; i < sizeof why / sizeof *why; i++)
+        if (!strcmp(type, why[i][0])) return why[i][1];
+    return NULL;
 }
 
 static enum kvr_status hf_family(struct hf *h, struct kvr_model *m)
@@ -290,8 +370,9 @@ static enum kvr_status hf_family(struct hf *h, struct kvr_model *m)
         return hf_falcon(h, m);
     return kvr_error(KVR_ERR_INPUT,
                      "%s: key \"model_type\" = \"%s\" is not supported (llama, mistral, qwen2, "
-                     "falcon)",
-                     h->path, type);
+                     "falcon)%s%s",
+                     h->path, type, hf_unsupported_why(type) ? ": it needs " : "",
+                     hf_unsupported_why(type) ? hf_unsupported_why(type) : "");
 }
 
 /* Name: the config's "_name_or_path" (its last component), else the real name of the folder
@@ -397,6 +478,7 @@ enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out
     if (!st) st = hf_family(&h, &m);
     if (!st) st = hf_dtype(&h, &m);
     if (!st) st = hf_refusals(&h);
+    if (!st) st = kvr_hf_check_keys(&h);
     if (!st && m.rotary) st = kvr_hf_rope(&h, &m);
     if (!st && !m.rotary) kvr_model_rope_defaults(&m), m.rotary = false;
     if (!st) hf_name(&h, m.name, sizeof m.name);

@@ -35,3 +35,6 @@ enum kvr_status kvr_hf_rope(struct hf *h, struct kvr_model *m);
 /* The window of Mistral (every layer) and Qwen2 (layer_types, or use_sliding_window and
  * max_window_layers); a model whose layers differ is refused. */
 enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2);
+/* Every top-level key is read, inert, or off; any other is refused by name (kvr_model_hf_keys.c).
+ */
+enum kvr_status kvr_hf_check_keys(struct hf *h);

@@ -56,6 +56,57 @@ static enum kvr_status check_keys(struct hf *h, const char *obj)
     return st;
 }
 
+/* The keys of the object the rope type reads (transformers' _validate_<type>_rope_parameters:
+ * it warns about any other and ignores it; kvrun refuses it). */
+static bool type_reads(enum kvr_rope_scaling r, const char *k)
+{
+    static const char *const common[] = {"rope_type", "type", "rope_theta", "partial_rotary_factor",
+                                         NULL};
+    static const char *const none[] = {NULL};
+    static const char *const factor[] = {"factor", NULL};
+    static const char *const llama3[] = {"factor", "low_freq_factor", "high_freq_factor",
+                                         "original_max_position_embeddings", NULL};
+    static const char *const yarn[] = {"factor",
+                                       "original_max_position_embeddings",
+                                       "attention_factor",
+                                       "beta_fast",
+                                       "beta_slow",
+                                       "mscale",
+                                       "mscale_all_dim",
+                                       "truncate",
+                                       NULL};
+    const char *const *own = r == KVR_ROPE_LLAMA3 ? llama3
+                             : r == KVR_ROPE_YARN ? yarn
+                             : r == KVR_ROPE_NONE ? none
+                                                  : factor;
+    for (const char *const *l = common; *l; l++)
+        if (!strcmp(*l, k)) return true;
+    for (; *own; own++)
+        if (!strcmp(*own, k)) return true;
+    return false;
+}
+
+static enum kvr_status check_type_keys(struct hf *h, const char *obj, const struct kvr_model *m)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT key FROM json_each(?1, '$.%s')", obj);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+    enum kvr_status st = KVR_OK;
+    while (!st && sqlite3_step(q) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(q, 0);
+        if (!type_reads(m->rope_scaling, k))
+            st = kvr_error(KVR_ERR_INPUT,
+                           "%s: key \"%s.%s\" is not a parameter of rope type %s (transformers "
+                           "ignores it); remove it or give the type that uses it",
+                           h->path, obj, k, kvr_rope_scaling_name(m->rope_scaling));
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
 static enum kvr_status rope_type(struct hf *h, const char *obj, struct kvr_model *m)
 {
     char path[128], t[64] = "default";
@@ -122,10 +173,18 @@ static enum kvr_status scaling(struct hf *h, const char *obj, struct kvr_model *
     if (m->rope_scaling == KVR_ROPE_LLAMA3 || m->rope_scaling == KVR_ROPE_YARN) {
         /* as transformers' standardize_rope_params: the object's, the top level's, else
          * max_position_embeddings */
-        if (get_real(h, obj, "original_max_position_embeddings", &orig) == 1 &&
-            kvr_hf_get(h, "original_max_position_embeddings", HF_REAL, NULL, (char *)&orig,
-                       sizeof orig) == 1)
-            orig = m->max_pos;
+        double top = 0;
+        int rc_obj = get_real(h, obj, "original_max_position_embeddings", &orig);
+        int rc_top = kvr_hf_get(h, "original_max_position_embeddings", HF_REAL, NULL, (char *)&top,
+                                sizeof top);
+        if (rc_obj > 1 || rc_top > 1) return (enum kvr_status)(rc_obj > 1 ? rc_obj : rc_top);
+        if (rc_obj == 0 && rc_top == 0 && orig != top)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: key \"original_max_position_embeddings\" = %g and key "
+                             "\"%s.original_max_position_embeddings\" = %g differ (transformers 5 "
+                             "reads the first, 4 the second); give one",
+                             h->path, top, obj, orig);
+        if (rc_obj == 1) orig = rc_top == 0 ? top : m->max_pos;
         if (!(orig >= 1 && orig <= UINT32_MAX))
             return kvr_error(KVR_ERR_INPUT,
                              "%s: original_max_position_embeddings = %g is out of range", h->path,
@@ -167,9 +226,21 @@ enum kvr_status kvr_hf_rope(struct hf *h, struct kvr_model *m)
     int rc = kvr_hf_get(h, "rope_theta", HF_REAL, NULL, (char *)&m->rope_theta, sizeof(double));
     if (rc > 1) return (enum kvr_status)rc;
     bool have_obj = !strcmp(tp, "object") || !strcmp(ts, "object");
+    if (have_obj) {
+        enum kvr_status st;
+        if ((st = check_keys(h, obj)) || (st = rope_type(h, obj, m)) ||
+            (st = check_type_keys(h, obj, m)))
+            return st;
+    }
+    char to[16];
+    kvr_hf_type(h, "original_max_position_embeddings", to, sizeof to);
+    if (m->rope_scaling != KVR_ROPE_LLAMA3 && m->rope_scaling != KVR_ROPE_YARN &&
+        strcmp(to, "null"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"original_max_position_embeddings\" is read only by rope types "
+                         "llama3 and yarn, not %s",
+                         h->path, kvr_rope_scaling_name(m->rope_scaling));
     if (!have_obj) return KVR_OK;
-    enum kvr_status st;
-    if ((st = check_keys(h, obj)) || (st = rope_type(h, obj, m))) return st;
     if ((rc = get_real(h, obj, "rope_theta", &m->rope_theta)) > 1) return (enum kvr_status)rc;
     return scaling(h, obj, m);
 }
@@ -208,6 +279,34 @@ static enum kvr_status layer_types(struct hf *h, struct kvr_model *m, uint32_t w
     return KVR_OK;
 }
 
+/* Mistral's layer_types: transformers' MistralModel ignores them (it warns and slides every
+ * layer by sliding_window; Ministral would honour them), so they must say what it computes. */
+static enum kvr_status mistral_layer_types(struct hf *h, const struct kvr_model *m)
+{
+    char t[16];
+    kvr_hf_type(h, "layer_types", t, sizeof t);
+    if (!strcmp(t, "null")) return KVR_OK;
+    const char *want = m->sliding_window ? "sliding_attention" : "full_attention";
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT sum(value = ?2), count(*) FROM json_each(?1, '$.layer_types')",
+                           -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, want, -1, SQLITE_STATIC);
+    long long same = -1, n = 0;
+    if (strcmp(t, "array") == 0 && sqlite3_step(q) == SQLITE_ROW)
+        same = sqlite3_column_int64(q, 0), n = sqlite3_column_int64(q, 1);
+    sqlite3_finalize(q);
+    if (same != n || n != m->n_layers)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"layer_types\" is not supported for model_type \"%s\" unless it "
+                         "lists \"%s\" for each of the %u layers (transformers' Mistral ignores "
+                         "it; \"sliding_window\" applies to every layer)",
+                         h->path, h->family, want, m->n_layers);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2)
 {
     long long w = 4096; /* MistralConfig's and Qwen2Config's default */
@@ -219,7 +318,7 @@ enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2)
                          h->path, w);
     if (!qwen2) {
         m->sliding_window = (uint32_t)w;
-        return KVR_OK;
+        return mistral_layer_types(h, m);
     }
     long long first = 28, use = 0;
     if ((rc = kvr_hf_get(h, "use_sliding_window", HF_BOOL, &use, NULL, 0)) > 1)

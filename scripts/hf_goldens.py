@@ -9,7 +9,8 @@ tests/golden/hf/CASE/: config.json, model.safetensors (or a sharded index), the 
 (tokens.txt, .json or .npy), logits.f32 (raw little-endian float32) and case.json. The
 versions that produced them go to tests/golden/hf/VERSIONS.
 
-Usage: scripts/hf_goldens.py [OUT_DIR]   (CPU is enough; about a minute)"""
+Usage: scripts/hf_goldens.py [OUT_DIR [CASE...]]   (CPU is enough; about a minute; CASEs:
+only those, their versions appended to VERSIONS)"""
 import json
 import math
 import os
@@ -75,6 +76,29 @@ CASES = {
                                  multi_query=True, parallel_attn=True, bias=True,
                                  layer_norm_epsilon=1e-3, **SMALL), 40, "txt",
                     "Falcon with biases on every linear layer, layer_norm_epsilon 1e-3"),
+    # issue #17's audit (scripts/hf_configs.py): layouts of real configs no case above had
+    # (head_dim 64: the cuda backend takes 64 and 128)
+    "falcon11b": (FalconConfig(hidden_size=256, num_attention_heads=4, num_kv_heads=2,
+                               ffn_hidden_size=96, new_decoder_architecture=True,
+                               parallel_attn=True, num_ln_in_parallel_attn=1, bias=False,
+                               tie_word_embeddings=False,
+                               rope_parameters={"rope_type": "default", "rope_theta": 500042.0},
+                               vocab_size=V, num_hidden_layers=1), 40, "txt",
+                  "Falcon-11B layout: 2 KV groups, one shared LayerNorm, base 500042, untied; 1 layer"),
+    "falcon_seq": (FalconConfig(hidden_size=128, num_attention_heads=2, ffn_hidden_size=96,
+                                multi_query=False, new_decoder_architecture=False,
+                                parallel_attn=False, bias=True,
+                                rope_parameters={"rope_type": "linear", "rope_theta": 1e4,
+                                                 "factor": 2.0}, **SMALL), 40, "txt",
+                   "Falcon sequential block (RW layout without ALiBi), MHA, biases, linear rope 2"),
+    "mistral_hd": (MistralConfig(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                                 head_dim=64, intermediate_size=64, sliding_window=None,
+                                 rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+                                 **SMALL), 40, "txt",
+                   "Mistral-Nemo layout: head_dim 64 with 4 heads on width 64, no window, base 1e6"),
+    "qwen2_tied": (Qwen2Config(**QW, tie_word_embeddings=True, rms_norm_eps=1e-6,
+                               rope_parameters={"rope_type": "default", "rope_theta": 1e6}), 40,
+                   "txt", "Qwen2.5-0.5B layout: q, k, v biases, tied embeddings, base 1e6"),
 }
 
 
@@ -144,12 +168,19 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden", "hf")
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(2)
+    only = sys.argv[2:]  # CASE...: only these (the others and VERSIONS are left as they are)
     for i, (name, (cfg, ctx, fmt, what)) in enumerate(CASES.items()):
         seed = 17 if name in ("llama_base", "llama_sharded", "llama_theta5e5") else 100 + i
-        make(out, name, cfg, ctx, fmt, what, seed)
-    with open(os.path.join(out, "VERSIONS"), "w") as f:
-        f.write(f"transformers {transformers.__version__}\ntorch {torch.__version__}\n"
+        if not only or name in only:
+            make(out, name, cfg, ctx, fmt, what, seed)
+    versions = (f"transformers {transformers.__version__}\ntorch {torch.__version__}\n"
                 f"numpy {np.__version__}\nscript scripts/hf_goldens.py\n")
+    if only:
+        with open(os.path.join(out, "VERSIONS"), "a") as f:
+            f.write(f"cases {' '.join(only)}: " + versions.replace("\n", ", ").rstrip(", ") + "\n")
+        return
+    with open(os.path.join(out, "VERSIONS"), "w") as f:
+        f.write(versions)
 
 
 if __name__ == "__main__":
