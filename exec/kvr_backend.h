@@ -106,8 +106,8 @@ struct kvr_backend_ops {
     enum kvr_status (*x_copy)(void *be, uint32_t c, float *host, bool to_host);
     /* Seeded values of a slice, the whole model's seeded weights (kvr_exec_tp_seed; every
      * backend has it): for i < rows, k < row_len, element
-     * dst0 + i dst_stride + k of tensor t of layer = r->offset + r->scale
-     * kvr_rng_sym(seed, r->stream, src0 + i src_stride + k), the full tensor's indices. */
+     * dst0 + i dst_stride + k of tensor t of layer = kvr_rng_value(seed, r->stream,
+     * src0 + i src_stride + k, r->scale, r->offset), the full tensor's indices. */
     enum kvr_status (*seed_rows)(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
                                  uint64_t rows, uint64_t row_len, uint64_t dst_stride,
                                  uint64_t src0, uint64_t src_stride, uint64_t seed,

@@ -577,7 +577,7 @@ static enum kvr_status ref_seed_rows(void *be, enum kvr_tensor t, uint32_t layer
     for (uint64_t i = 0; i < rows; i++)
         for (uint64_t k = 0; k < row_len; k++)
             dst[dst0 + i * dst_stride + k] =
-                r->offset + r->scale * kvr_rng_sym(seed, r->stream, src0 + i * src_stride + k);
+                kvr_rng_value(seed, r->stream, src0 + i * src_stride + k, r->scale, r->offset);
     return KVR_OK;
 }
 
