@@ -49,6 +49,12 @@ typedef enum kvr_status (*kvr_dist_scheme_fn)(struct kvr_dist *d);
     20000 /* added to a layer's tag: layers < 4096, tags stay under 32767                          \
            */
 
+/* The rows of rank r's chunk of the chain: positions [d->start[r], d->start[r + 1]). */
+static inline uint64_t kvr_dist_rows(const struct kvr_dist *d, int r)
+{
+    return d->start[r + 1] - d->start[r];
+}
+
 /* Seconds since the run's start (after the first barrier). */
 double kvr_dist_now_s(const struct kvr_dist *d);
 /* A timeline event from t0 to now (when a timeline is kept). */

@@ -376,10 +376,7 @@ static enum kvr_status ring_open(struct ring *g, struct kvr_dist *d)
     if (d->o->ctx < 2 * (uint32_t)d->p)
         return kvr_error(KVR_ERR_INPUT, "ring needs ctx >= 2p (%d) for zig-zag chunks", 2 * d->p);
     for (int r = 0; r < d->p; r++) {
-        uint64_t lo[2], hi[2];
-        kvr_zigzag_chunks(d->o->ctx, d->p, r, lo, hi);
-        g->span[r] = (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
-                                       {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
+        g->span[r] = kvr_zigzag_span(d->o->ctx, d->p, r);
         if (d->o->partition[r] != rows_of(g, r))
             return kvr_error(KVR_ERR_INPUT,
                              "ring: rank %d holds %u tokens under zig-zag sharding, not the %llu "
@@ -458,11 +455,9 @@ enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
     enum kvr_status st = KVR_OK;
     uint64_t at = 0;
     for (int r = 0; r < p; r++) {
-        uint64_t lo[2] = {at, 0}, hi[2] = {at + o->partition[r], 0};
-        if (zz) kvr_zigzag_chunks(o->ctx, p, r, lo, hi);
+        g.span[r] = zz ? kvr_zigzag_span(o->ctx, p, r)
+                       : (struct kvr_span){{(uint32_t)at, 0}, {(uint32_t)o->partition[r], 0}};
         at += o->partition[r];
-        g.span[r] = (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
-                                      {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
         g.rows = rows_of(&g, r) > g.rows ? rows_of(&g, r) : g.rows;
     }
     if (!d.dev && !(g.send.host = malloc(2 * (size_t)g.rows * d.row + sizeof(double))))

@@ -9,6 +9,7 @@
 #include "kvr_backend.h"
 #include "kvr_exec_tp.h"
 #include "kvr_safetensors.h"
+#include "kvr_sim.h"
 #include "kvr_weights.h"
 #include "kvr_stats.h"
 
@@ -577,6 +578,14 @@ void kvr_exec_driver(const struct kvr_exec *ex, char *buf, size_t cap)
 }
 
 /* Ring attention (kvr_exec.h). */
+struct kvr_span kvr_zigzag_span(uint32_t ctx, int p, int r)
+{
+    uint64_t lo[2], hi[2];
+    kvr_zigzag_chunks(ctx, p, r, lo, hi);
+    return (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
+                             {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
+}
+
 static enum kvr_status check_span(const struct kvr_exec *ex, const struct kvr_span *sp)
 {
     uint32_t rows = kvr_span_rows(sp);
