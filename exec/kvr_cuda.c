@@ -46,7 +46,7 @@ struct cu {
     float *ring_o; /* [n_o][rows][n_heads hd + n_heads] */
     uint32_t ring_rows;
     uint64_t ring_bytes;
-    uint32_t v0, n_vocab; /* the LM head's rows (cu_vocab_part; else the whole vocabulary) */
+    uint32_t v0, n_vocab; /* the LM head's rows (kvr_cuda_create) */
 };
 
 static uint64_t buf_bytes(const struct kvr_model *m, enum kvr_buf b)
@@ -406,7 +406,7 @@ static enum kvr_status cu_alloc_all(struct cu *c)
     for (int t = 0; t < KVR_N_TENSORS && !st; t++)
         if (kvr_tensor_present(m, (enum kvr_tensor)t))
             st = cu_alloc(c, &c->w[t],
-                          2 * kvr_tensor_numel(m, (enum kvr_tensor)t) *
+                          2 * kvr_backend_tensor_numel(m, c->n_vocab, (enum kvr_tensor)t) *
                               (kvr_tensor_is_layer((enum kvr_tensor)t) ? m->n_layers : 1));
     for (int b = 0; b < KVR_N_BUFS && !st; b++)
         st = cu_alloc(c, &c->buf[b], buf_bytes(m, (enum kvr_buf)b) * c->max_chunk);
@@ -643,21 +643,7 @@ static enum kvr_status cu_keep_row(void *be, enum kvr_buf b, uint32_t row)
     return KVR_OK;
 }
 
-/* Tensor parallelism: the LM head's rows, and the residual stream for the stage's all-reduce. */
-static enum kvr_status cu_vocab_part(void *be, uint32_t v0, uint32_t n)
-{
-    struct cu *c = be; /* v0, n: inside the vocabulary (kvr_exec_tp_setup) */
-    if (c->w[KVR_T_LM_HEAD]) {
-        KVR_CUDA_CHECK(cudaFree(c->w[KVR_T_LM_HEAD]));
-        c->w[KVR_T_LM_HEAD] = NULL;
-        c->held -= 2ull * c->m.vocab * c->m.d_model;
-        enum kvr_status st = cu_alloc(c, &c->w[KVR_T_LM_HEAD], 2ull * n * c->m.d_model);
-        if (st) return st;
-    }
-    c->v0 = v0, c->n_vocab = n;
-    return KVR_OK;
-}
-
+/* Tensor parallelism: the residual stream for the stage's all-reduce. */
 static enum kvr_status cu_x_area(void *be, float **x)
 {
     *x = ((struct cu *)be)->buf[KVR_BUF_X];
@@ -724,21 +710,20 @@ static const struct kvr_backend_ops cu_ops = {
     .ring_area = cu_ring_area,
     .ring_copy = cu_ring_copy,
     .keep_row = cu_keep_row,
-    .vocab_part = cu_vocab_part,
     .x_area = cu_x_area,
     .x_copy = cu_x_copy,
     .seed_rows = cu_seed_rows,
 };
 
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                                int device, struct kvr_backend *out)
+                                uint32_t v0, uint32_t n_vocab, int device, struct kvr_backend *out)
 {
     enum kvr_status st = cu_check_model(m);
     if (st) return st;
     struct cu *c = calloc(1, sizeof *c);
     if (!c) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     c->m = *m, c->max_ctx = max_ctx, c->max_chunk = max_chunk, c->device = device;
-    c->n_vocab = m->vocab;
+    c->v0 = v0, c->n_vocab = n_vocab;
     if ((st = cu_setup(c, device))) {
         cu_destroy(c);
         return st;

@@ -75,10 +75,12 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
     ex->opts.max_chunk = chunk;
     if (o->tp > 1) st = kvr_exec_tp_open(m, o->tp, o->tp_rank, &ex->tp, &ex->model);
     const struct kvr_model *bm = &ex->model; /* the backend holds the shard */
+    uint32_t v0 = 0, n_vocab = m->vocab;     /* and the shard's LM head rows */
+    if (!st) kvr_exec_tp_vocab(ex->tp, &v0, &n_vocab);
     if (!st)
         st = o->backend == KVR_BACKEND_CUDA
-                 ? kvr_cuda_create(bm, o->max_ctx, chunk, o->device, &ex->be)
-                 : kvr_ref_create(bm, o->max_ctx, chunk, &ex->be);
+                 ? kvr_cuda_create(bm, o->max_ctx, chunk, v0, n_vocab, o->device, &ex->be)
+                 : kvr_ref_create(bm, o->max_ctx, chunk, v0, n_vocab, &ex->be);
     if (!st && ex->tp) st = kvr_exec_tp_setup(ex->tp, &ex->be);
     if (!st && o->weights) st = kvr_safetensors_load(o->weights, ex, o->allow_unused);
     if (!st && !o->weights) st = kvr_exec_tp_seed(ex->tp, &ex->be, &ex->full, o->seed);

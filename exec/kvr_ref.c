@@ -24,7 +24,7 @@ struct ref {
     double stamps[KVR_MAX_STAMPS];
     uint64_t held_bytes;
     struct ref_ring *ring; /* ring attention's workspace, or NULL */
-    uint32_t v0, n_vocab;  /* the LM head's rows (ref_vocab_part; else the whole vocabulary) */
+    uint32_t v0, n_vocab;  /* the LM head's rows (kvr_ref_create) */
 };
 
 static void ref_ring_free(struct ref *r);
@@ -45,10 +45,11 @@ static uint64_t buf_width(const struct kvr_model *m, enum kvr_buf b)
     }
 }
 
-static uint64_t tensor_count(const struct kvr_model *m, enum kvr_tensor t)
+/* The floats of tensor t over every layer, the LM head's n_vocab rows. */
+static uint64_t tensor_count(const struct kvr_model *m, uint32_t n_vocab, enum kvr_tensor t)
 {
     if (!kvr_tensor_present(m, t)) return 0;
-    return kvr_tensor_numel(m, t) * (kvr_tensor_is_layer(t) ? m->n_layers : 1);
+    return kvr_backend_tensor_numel(m, n_vocab, t) * (kvr_tensor_is_layer(t) ? m->n_layers : 1);
 }
 
 static uint64_t kv_floats(const struct kvr_model *m, uint32_t max_ctx)
@@ -59,7 +60,7 @@ static uint64_t kv_floats(const struct kvr_model *m, uint32_t max_ctx)
 uint64_t kvr_ref_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk)
 {
     uint64_t n = 2 * kv_floats(m, max_ctx);
-    for (int t = 0; t < KVR_N_TENSORS; t++) n += tensor_count(m, (enum kvr_tensor)t);
+    for (int t = 0; t < KVR_N_TENSORS; t++) n += tensor_count(m, m->vocab, (enum kvr_tensor)t);
     for (int b = 0; b < KVR_N_BUFS; b++) n += (uint64_t)max_chunk * buf_width(m, (enum kvr_buf)b);
     return n * sizeof(float);
 }
@@ -539,20 +540,7 @@ static enum kvr_status ref_keep_row(void *be, enum kvr_buf b, uint32_t row)
     return KVR_OK;
 }
 
-/* Tensor parallelism: the LM head's rows, and the residual stream for the stage's all-reduce. */
-static enum kvr_status ref_vocab_part(void *be, uint32_t v0, uint32_t n)
-{
-    struct ref *r = be; /* v0, n: inside the vocabulary (kvr_exec_tp_setup) */
-    if (r->w[KVR_T_LM_HEAD]) {
-        free(r->w[KVR_T_LM_HEAD]);
-        if (!(r->w[KVR_T_LM_HEAD] = malloc((uint64_t)n * r->m.d_model * sizeof(float))))
-            return kvr_error(KVR_ERR_NOMEM, "out of memory for the LM head");
-        r->held_bytes -= (uint64_t)(r->m.vocab - n) * r->m.d_model * sizeof(float);
-    }
-    r->v0 = v0, r->n_vocab = n;
-    return KVR_OK;
-}
-
+/* Tensor parallelism: the residual stream for the stage's all-reduce. */
 static enum kvr_status ref_x_area(void *be, float **x)
 {
     *x = ((struct ref *)be)->buf[KVR_BUF_X];
@@ -613,14 +601,13 @@ static const struct kvr_backend_ops ref_ops = {
     .ring_area = ref_ring_area,
     .ring_copy = ref_ring_copy,
     .keep_row = ref_keep_row,
-    .vocab_part = ref_vocab_part,
     .x_area = ref_x_area,
     .x_copy = ref_x_copy,
     .seed_rows = ref_seed_rows,
 };
 
 enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                               struct kvr_backend *out)
+                               uint32_t v0, uint32_t n_vocab, struct kvr_backend *out)
 {
     uint64_t need = kvr_ref_bytes_needed(m, max_ctx, max_chunk);
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
@@ -631,15 +618,19 @@ enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint
                          need / 1e9, m->name, max_ctx, have / 1e9);
     struct ref *r = calloc(1, sizeof *r);
     if (!r) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk, r->held_bytes = need;
-    r->n_vocab = m->vocab;
+    /* held: what is allocated, the LM head's n_vocab rows (need counts it whole) */
+    uint64_t head_less =
+        tensor_count(m, m->vocab, KVR_T_LM_HEAD) - tensor_count(m, n_vocab, KVR_T_LM_HEAD);
+    r->m = *m, r->max_ctx = max_ctx, r->max_chunk = max_chunk;
+    r->held_bytes = need - head_less * sizeof(float);
+    r->v0 = v0, r->n_vocab = n_vocab;
     bool fail = !(r->k = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
                 !(r->v = malloc(kv_floats(m, max_ctx) * sizeof(float))) ||
                 !(r->tokens = malloc(max_chunk * sizeof *r->tokens)) ||
                 !(r->logits = malloc(m->vocab * sizeof *r->logits)) ||
                 !(r->inv_freq = malloc((kvr_rotary_dims(m) / 2 + 1) * sizeof *r->inv_freq));
     for (int t = 0; t < KVR_N_TENSORS && !fail; t++) {
-        uint64_t n = tensor_count(m, (enum kvr_tensor)t);
+        uint64_t n = tensor_count(m, n_vocab, (enum kvr_tensor)t);
         fail = n && !(r->w[t] = malloc(n * sizeof(float)));
     }
     for (int b = 0; b < KVR_N_BUFS && !fail; b++)
