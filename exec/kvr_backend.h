@@ -1,5 +1,5 @@
 /* The backend interface (internal to exec/): the primitive operations one layer is made of.
- * kvr_exec.c writes the layer once in terms of these; each backend implements them on its own
+ * kvr_exec_layer.c writes the layer once in terms of these; each backend implements them on its own
  * data (ref: float32 host arrays; cuda: bf16 device arrays, fp32 residual stream).
  *
  * Buffers are named, not passed: every backend owns the same set, sized for max_chunk rows.

@@ -1,5 +1,5 @@
 /* CUDA kernels of the cuda backend and their extern "C" launchers. Host orchestration lives
- * in kvr_cuda.c. bf16 storage, fp32 arithmetic everywhere. */
+ * in kvr_cuda*.c. bf16 storage, fp32 arithmetic everywhere. */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>

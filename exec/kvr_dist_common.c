@@ -188,6 +188,12 @@ enum kvr_status kvr_dist_send_rows(struct kvr_dist *d, int slot, uint32_t layer,
     return kvr_dist_send_piece(d, slot, -1, layer, peer, pos, rows, tag, KVR_DIST_SYNC);
 }
 
+enum kvr_status kvr_dist_group_end(struct kvr_dist *d, enum kvr_status st)
+{
+    enum kvr_status g = kvr_comm_group(d->comm, false);
+    return st ? st : g;
+}
+
 enum kvr_status kvr_dist_sends_done(struct kvr_dist *d)
 {
     enum kvr_status st = KVR_OK;

@@ -99,8 +99,7 @@ static enum kvr_status halo_kv(struct kvr_dist *d, uint32_t l)
         if ((n = halo_rows(d, i, k, &lo)))
             st = kvr_dist_send_piece(d, KVR_DIST_PIECE_SLOT + 2 * KVR_MAX_GPUS + k, -1, l, k, lo, n,
                                      (int)l, 0);
-    enum kvr_status g = kvr_comm_group(d->comm, false);
-    if (!st) st = g;
+    st = kvr_dist_group_end(d, st);
     for (int j = 0; j < i && !st; j++)
         if ((n = halo_rows(d, j, i, &lo)))
             st = kvr_dist_recv_finish(d, KVR_DIST_PIECE_SLOT + j, l, j, lo, n);

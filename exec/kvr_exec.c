@@ -19,10 +19,10 @@ int kvr_backend_from_name(const char *s)
     return -1;
 }
 
-enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
-                              struct kvr_exec **out)
+/* The options kvr_exec_open refuses, and the chunk they give (max_chunk, else the context). */
+static enum kvr_status check_opts(const struct kvr_model *m, const struct kvr_exec_opts *o,
+                                  uint32_t *chunk_out)
 {
-    *out = NULL;
     enum kvr_status st = kvr_model_validate(m);
     if (st) return st;
     if (o->max_ctx == 0 || o->max_ctx > KVR_MAX_CTX)
@@ -42,6 +42,17 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
                          "tp %d with shard %d: tp is 0 or 1 (the whole model, shard "
                          "0) or t > 1 (shards 0..t-1)",
                          o->tp, o->tp_rank);
+    *chunk_out = chunk;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_opts *o,
+                              struct kvr_exec **out)
+{
+    *out = NULL;
+    uint32_t chunk = 0;
+    enum kvr_status st = check_opts(m, o, &chunk);
+    if (st) return st;
     struct kvr_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     ex->model = ex->full = *m;

@@ -81,6 +81,31 @@ static enum kvr_status time_reps(struct kvr_exec *ex, const int32_t *tokens, uin
     return KVR_OK;
 }
 
+/* The report of reps timed runs (times: their seconds, sorted here) of a prefill of ctx tokens
+ * that executes `flops`, whose last run gave `logits`. */
+static void fill_result(struct kvr_exec *ex, uint32_t ctx, int reps, double *times, uint64_t flops,
+                        const float *logits, struct kvr_exec_result *r)
+{
+    const struct kvr_model *m = &ex->model;
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx, r->reps = (uint32_t)reps;
+    r->chunk = ctx < ex->opts.max_chunk ? ctx : ex->opts.max_chunk;
+    r->mem_predicted_bytes = kvr_exec_bytes_needed(&ex->model, &ex->opts);
+    r->ttft_s = kvr_quantile(times, (size_t)reps, 0.5); /* sorts times */
+    r->ttft_min_s = times[0], r->ttft_max_s = times[reps - 1];
+    r->tokens_per_s = ctx / r->ttft_s;
+    r->flops = flops;
+    r->tflops = (double)flops / r->ttft_s / 1e12;
+    OPS(ex)->device(BE(ex), r->device, sizeof r->device, &r->peak_flops);
+    r->mfu = r->peak_flops > 0 ? r->tflops * 1e12 / r->peak_flops : NAN;
+    uint64_t held = 0;
+    OPS(ex)->memory(BE(ex), &held, &r->peak_mem_bytes);
+    if (!r->peak_mem_bytes) r->peak_mem_bytes = held;
+    r->last_layer_pruned = ex->last_layer_pruned;
+    r->first_token = kvr_logits_argmax(logits, m->vocab);
+    r->logits_checksum = kvr_logits_checksum(logits, m->vocab);
+}
+
 enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t token_seed,
                                     int warmup, int reps, struct kvr_exec_result *r)
 {
@@ -100,23 +125,7 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
     if (!st) st = kvr_exec_prompt_tokens(ex, ctx, token_seed, tokens);
     if (!st) st = time_reps(ex, tokens, ctx, warmup, reps, times, logits);
     if (!st) {
-        memset(r, 0, sizeof *r);
-        r->ctx = ctx, r->reps = (uint32_t)reps;
-        r->chunk = ctx < ex->opts.max_chunk ? ctx : ex->opts.max_chunk;
-        r->mem_predicted_bytes = kvr_exec_bytes_needed(&ex->model, &ex->opts);
-        r->ttft_s = kvr_quantile(times, (size_t)reps, 0.5); /* sorts times */
-        r->ttft_min_s = times[0], r->ttft_max_s = times[reps - 1];
-        r->tokens_per_s = ctx / r->ttft_s;
-        r->flops = flops;
-        r->tflops = (double)flops / r->ttft_s / 1e12;
-        OPS(ex)->device(BE(ex), r->device, sizeof r->device, &r->peak_flops);
-        r->mfu = r->peak_flops > 0 ? r->tflops * 1e12 / r->peak_flops : NAN;
-        uint64_t held = 0;
-        OPS(ex)->memory(BE(ex), &held, &r->peak_mem_bytes);
-        if (!r->peak_mem_bytes) r->peak_mem_bytes = held;
-        r->last_layer_pruned = ex->last_layer_pruned;
-        r->first_token = kvr_logits_argmax(logits, m->vocab);
-        r->logits_checksum = kvr_logits_checksum(logits, m->vocab);
+        fill_result(ex, ctx, reps, times, flops, logits, r);
         free(ex->logits);
         ex->logits = logits, logits = NULL;
     }
