@@ -1,5 +1,5 @@
 /* The backend interface (internal to exec/): the primitive operations one layer is made of.
- * kvr_exec.c writes the layer once in terms of these; each backend implements them on its own
+ * kvr_exec_layer.c writes the layer once in terms of these; each backend implements them on its own
  * data (ref: float32 host arrays; cuda: bf16 device arrays, fp32 residual stream).
  *
  * Buffers are named, not passed: every backend owns the same set, sized for max_chunk rows.
@@ -96,18 +96,15 @@ struct kvr_backend_ops {
 
     /* Row `row` of buffer b to row 0 (kvr_backend_keep_row). */
     enum kvr_status (*keep_row)(void *be, enum kvr_buf b, uint32_t row);
-    /* Tensor parallelism (exec/kvr_exec_tp.c). The LM head's rows [v0, v0+n) of the vocabulary:
-     * logits computes and logits_read returns those n (an untied head is reallocated to n rows,
-     * so call it before any weight is set; a tied head reads the embedding's rows). */
-    enum kvr_status (*vocab_part)(void *be, uint32_t v0, uint32_t n);
-    /* The residual stream X's address (device memory on cuda), and its rows [0, c) between the
-     * backend and a host buffer (after the backend's queued work). */
+    /* Tensor parallelism (exec/kvr_exec_tp.c; the LM head's rows are the create functions'
+     * v0, n_vocab). The residual stream X's address (device memory on cuda), and its rows [0, c)
+     * between the backend and a host buffer (after the backend's queued work). */
     enum kvr_status (*x_area)(void *be, float **x);
     enum kvr_status (*x_copy)(void *be, uint32_t c, float *host, bool to_host);
     /* Seeded values of a slice, the whole model's seeded weights (kvr_exec_tp_seed; every
      * backend has it): for i < rows, k < row_len, element
-     * dst0 + i dst_stride + k of tensor t of layer = r->offset + r->scale
-     * kvr_rng_sym(seed, r->stream, src0 + i src_stride + k), the full tensor's indices. */
+     * dst0 + i dst_stride + k of tensor t of layer = kvr_rng_value(seed, r->stream,
+     * src0 + i src_stride + k, r->scale, r->offset), the full tensor's indices. */
     enum kvr_status (*seed_rows)(void *be, enum kvr_tensor t, uint32_t layer, uint64_t dst0,
                                  uint64_t rows, uint64_t row_len, uint64_t dst_stride,
                                  uint64_t src0, uint64_t src_stride, uint64_t seed,
@@ -129,15 +126,20 @@ uint64_t kvr_backend_tensor_numel(const struct kvr_model *m, uint32_t n_vocab, e
 enum kvr_status kvr_backend_keep_row(const struct kvr_backend *be, uint32_t row,
                                      uint32_t max_chunk);
 
-/* Bytes a backend needs for a model with max_ctx cache positions and max_chunk rows. */
+/* Bytes a backend needs for a model with max_ctx cache positions and max_chunk rows (the LM
+ * head counted whole). */
 uint64_t kvr_ref_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk);
 uint64_t kvr_cuda_bytes_needed(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk);
 
+/* A backend for m with max_ctx cache positions and max_chunk rows whose LM head holds the
+ * vocabulary's rows [v0, v0 + n_vocab) (tensor parallelism, kvr_exec_tp_vocab; else 0 and
+ * m->vocab): logits computes and logits_read returns those n_vocab (an untied head is
+ * allocated n_vocab rows; a tied head reads the embedding's rows). */
 enum kvr_status kvr_ref_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                               struct kvr_backend *out);
+                               uint32_t v0, uint32_t n_vocab, struct kvr_backend *out);
 /* Fails with a clear message when kvrun was built without CUDA or no GPU is present. */
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                                int device, struct kvr_backend *out);
+                                uint32_t v0, uint32_t n_vocab, int device, struct kvr_backend *out);
 
 /* Device memory free now on a CUDA device (0 without CUDA or on an error): what
  * kvr_exec_fit_chunk sizes sub-chunks against, the same figure kvr_cuda_create checks. */

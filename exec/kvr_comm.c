@@ -70,6 +70,16 @@ void kvr_comm_close(struct kvr_comm *c)
     free(c);
 }
 
+/* c, opened (st is KVR_OK), to *out; else closed. */
+static enum kvr_status opened(struct kvr_comm *c, enum kvr_status st, struct kvr_comm **out)
+{
+    if (st)
+        kvr_comm_close(c);
+    else
+        *out = c;
+    return st;
+}
+
 enum kvr_status kvr_comm_split(struct kvr_comm *parent, int color, int key, struct kvr_comm **out)
 {
     *out = NULL;
@@ -81,11 +91,7 @@ enum kvr_status kvr_comm_split(struct kvr_comm *parent, int color, int key, stru
                            .timeout_s = parent->timeout_s};
     enum kvr_status st = parent->ops->host->split(parent, color, key, c);
     if (!st) st = c->ops->open(c); /* rank and size in the sub-communicator, the kind's set-up */
-    if (st)
-        kvr_comm_close(c);
-    else
-        *out = c;
-    return st;
+    return opened(c, st, out);
 }
 
 enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeout_s,
@@ -99,11 +105,7 @@ enum kvr_status kvr_comm_open(enum kvr_comm_kind kind, int device, double timeou
     *c = (struct kvr_comm){
         .ops = ops, .kind = kind, .device = device, .timeout_s = timeout_s > 0 ? timeout_s : 1e9};
     enum kvr_status st = ops->open(c);
-    if (st)
-        kvr_comm_close(c);
-    else
-        *out = c;
-    return st;
+    return opened(c, st, out);
 }
 
 void kvr_comm_versions(const struct kvr_comm *c, char *mpi, size_t mpi_cap, char *nccl,

@@ -1,5 +1,5 @@
 /* CUDA kernels of the cuda backend and their extern "C" launchers. Host orchestration lives
- * in kvr_cuda.c. bf16 storage, fp32 arithmetic everywhere. */
+ * in kvr_cuda*.c. bf16 storage, fp32 arithmetic everywhere. */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -22,7 +22,7 @@ __global__ void fill_random_kernel(bf16 *dst, uint64_t n, uint64_t seed, uint64_
 {
     for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n;
          i += (uint64_t)gridDim.x * blockDim.x)
-        dst[i] = __float2bfloat16(offset + scale * kvr_rng_sym(seed, sid, i));
+        dst[i] = __float2bfloat16(kvr_rng_value(seed, sid, i, scale, offset));
 }
 
 extern "C" int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t stream_id,

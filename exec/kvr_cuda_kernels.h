@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-/* dst[i] = bf16(offset + scale * kvr_rng_sym(seed, stream_id, i)), i < n */
+/* dst[i] = bf16(kvr_rng_value(seed, stream_id, i, scale, offset)), i < n (kvr_rng.h) */
 int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t stream_id, float scale,
                        float offset, void *stream);
 /* x[i][:] = float(emb[tokens[i]][:]) */

@@ -39,10 +39,8 @@ static enum kvr_status bufs_alloc(const struct kvr_ring_bench *b, struct ring_bu
     r->os = ((uint64_t)b->n_heads * (b->head_dim + 1) + 3) / 4 * 4;
     uint32_t at = 0;
     for (int i = 0; i < b->p; i++) {
-        uint64_t lo[2], hi[2];
-        kvr_zigzag_chunks(b->ctx, b->p, i, lo, hi);
-        r->span[i] = (struct kvr_cu_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
-                                          {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
+        struct kvr_span s = kvr_zigzag_span(b->ctx, b->p, i);
+        r->span[i] = (struct kvr_cu_span){{s.pos[0], s.pos[1]}, {s.n[0], s.n[1]}};
         r->first[i] = at, at += r->span[i].n[0] + r->span[i].n[1];
         uint32_t n = r->span[i].n[0] + r->span[i].n[1];
         r->rows = n > r->rows ? n : r->rows;

@@ -5,9 +5,9 @@
 #include <stdio.h>
 
 enum kvr_status kvr_cuda_create(const struct kvr_model *m, uint32_t max_ctx, uint32_t max_chunk,
-                                int device, struct kvr_backend *out)
+                                uint32_t v0, uint32_t n_vocab, int device, struct kvr_backend *out)
 {
-    (void)m, (void)max_ctx, (void)max_chunk, (void)device, (void)out;
+    (void)m, (void)max_ctx, (void)max_chunk, (void)v0, (void)n_vocab, (void)device, (void)out;
     return kvr_error(KVR_ERR_INPUT, "--backend cuda: this kvr was built without CUDA "
                                     "(meson setup -Dcuda=enabled on a machine with nvcc)");
 }

@@ -13,7 +13,7 @@ __global__ void fill_rows_kernel(__nv_bfloat16 *dst, uint64_t rows, uint64_t row
          x += (uint64_t)gridDim.x * blockDim.x) {
         uint64_t i = x / row_len, k = x % row_len;
         dst[i * dst_stride + k] =
-            __float2bfloat16(offset + scale * kvr_rng_sym(seed, sid, src0 + i * src_stride + k));
+            __float2bfloat16(kvr_rng_value(seed, sid, src0 + i * src_stride + k, scale, offset));
     }
 }
 

@@ -188,6 +188,12 @@ enum kvr_status kvr_dist_send_rows(struct kvr_dist *d, int slot, uint32_t layer,
     return kvr_dist_send_piece(d, slot, -1, layer, peer, pos, rows, tag, KVR_DIST_SYNC);
 }
 
+enum kvr_status kvr_dist_group_end(struct kvr_dist *d, enum kvr_status st)
+{
+    enum kvr_status g = kvr_comm_group(d->comm, false);
+    return st ? st : g;
+}
+
 enum kvr_status kvr_dist_sends_done(struct kvr_dist *d)
 {
     enum kvr_status st = KVR_OK;
@@ -219,11 +225,18 @@ static void test_fault(const struct kvr_dist *d, uint32_t l)
         for (;;) pause();
 }
 
+/* This rank's chunk: positions [*s, *s + *c). */
+static void own_chunk(const struct kvr_dist *d, uint32_t *s, uint32_t *c)
+{
+    *s = (uint32_t)d->start[d->rank], *c = (uint32_t)kvr_dist_rows(d, d->rank);
+}
+
 enum kvr_status kvr_dist_pre(struct kvr_dist *d, uint32_t l)
 {
     test_fault(d, l);
     double t = kvr_dist_now_s(d);
-    uint32_t s = (uint32_t)d->start[d->rank], c = (uint32_t)(d->start[d->rank + 1] - s);
+    uint32_t s, c;
+    own_chunk(d, &s, &c);
     enum kvr_status st = kvr_exec_layer_qkv(d->ex, l, s, c);
     if (!st && d->o->timeline) st = kvr_exec_sync(d->ex);
     kvr_dist_event(d, KVR_EV_COMPUTE, "pre", (int)l, t, 0, -1);
@@ -233,7 +246,8 @@ enum kvr_status kvr_dist_pre(struct kvr_dist *d, uint32_t l)
 enum kvr_status kvr_dist_post(struct kvr_dist *d, uint32_t l, enum kvr_mask mask)
 {
     double t = kvr_dist_now_s(d);
-    uint32_t s = (uint32_t)d->start[d->rank], c = (uint32_t)(d->start[d->rank + 1] - s);
+    uint32_t s, c;
+    own_chunk(d, &s, &c);
     enum kvr_status st = kvr_exec_layer_rest(d->ex, l, s, c, mask);
     if (!st && d->o->timeline) st = kvr_exec_sync(d->ex);
     kvr_dist_event(d, KVR_EV_COMPUTE, "attn+post", (int)l, t, 0, -1);
@@ -315,16 +329,16 @@ static enum kvr_status embed_mine(struct kvr_dist *d, const int32_t *tokens, uin
 {
     const struct kvr_scheme_desc *sd = kvr_scheme_get(d->o->scheme);
     if (!(sd->options & KVR_SO_ZIGZAG)) return kvr_exec_embed(d->ex, tokens + d->start[d->rank], c);
-    uint64_t lo[2], hi[2], n = 0;
-    kvr_zigzag_chunks(d->o->ctx, d->p, d->rank, lo, hi);
-    if (hi[0] - lo[0] + hi[1] - lo[1] != c)
+    struct kvr_span sp = kvr_zigzag_span(d->o->ctx, d->p, d->rank);
+    uint32_t n = 0;
+    if (kvr_span_rows(&sp) != c)
         return kvr_error(KVR_ERR_INPUT,
                          "%s: rank %d holds %llu tokens under zig-zag sharding, not %u", sd->name,
-                         d->rank, (unsigned long long)(hi[0] - lo[0] + hi[1] - lo[1]), c);
+                         d->rank, (unsigned long long)kvr_span_rows(&sp), c);
     int32_t *mine = malloc((size_t)c * sizeof *mine);
     if (!mine) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     for (int h = 0; h < 2; h++)
-        for (uint64_t x = lo[h]; x < hi[h]; x++) mine[n++] = tokens[x];
+        for (uint32_t x = sp.pos[h]; x < sp.pos[h] + sp.n[h]; x++) mine[n++] = tokens[x];
     enum kvr_status st = kvr_exec_embed(d->ex, mine, c);
     free(mine);
     return st;
@@ -347,7 +361,8 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
     if (!st) st = kvr_exec_set_prompt_len(ex, o->ctx); /* dynamic NTK: the whole prompt's */
     if (!st) st = kvr_comm_barrier(o->world ? o->world : comm); /* everyone starts together */
     d.t0 = kvr_dist_now_s(&d);
-    uint32_t s = (uint32_t)d.start[d.rank], c = (uint32_t)(d.start[d.rank + 1] - s);
+    uint32_t s, c;
+    own_chunk(&d, &s, &c);
     if (!st && d.p == 1)
         st = kvr_exec_chunk(ex, tokens, 0, o->ctx, KVR_MASK_CAUSAL, logits);
     else if (!st) {

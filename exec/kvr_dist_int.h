@@ -49,6 +49,12 @@ typedef enum kvr_status (*kvr_dist_scheme_fn)(struct kvr_dist *d);
     20000 /* added to a layer's tag: layers < 4096, tags stay under 32767                          \
            */
 
+/* The rows of rank r's chunk of the chain: positions [d->start[r], d->start[r + 1]). */
+static inline uint64_t kvr_dist_rows(const struct kvr_dist *d, int r)
+{
+    return d->start[r + 1] - d->start[r];
+}
+
 /* Seconds since the run's start (after the first barrier). */
 double kvr_dist_now_s(const struct kvr_dist *d);
 /* A timeline event from t0 to now (when a timeline is kept). */
@@ -82,6 +88,9 @@ enum kvr_status kvr_dist_send_piece(struct kvr_dist *d, int slot, int from, uint
                                     int peer, uint64_t pos, uint64_t rows, int tag, int flags);
 /* nccl + links: the send time of slot's forward (KVR_DIST_STAMP_LATER), now. */
 enum kvr_status kvr_dist_send_stamp(struct kvr_dist *d, int slot, int peer, int tag);
+/* Ends the communicator's group (also after a failed call inside it): st, or else the end's
+ * status. */
+enum kvr_status kvr_dist_group_end(struct kvr_dist *d, enum kvr_status st);
 /* Waits for what slot still has in flight. */
 enum kvr_status kvr_dist_slot_wait(struct kvr_dist *d, int slot);
 /* Waits for every send still in flight. */

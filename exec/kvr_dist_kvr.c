@@ -114,8 +114,7 @@ static enum kvr_status streamed_post(struct kvr_dist *d, uint32_t l, bool own_fi
         if (n == 0 && own_first && fwd) st = send_own(d, l, i + 1, send_slot(l, i), -1, 0);
         if (!st && n > 0 && fwd) st = forward_queued(d, l, streamed_piece(i, l, n - 1));
         if (!st && k >= 0) st = streamed_recv(d, l, k);
-        enum kvr_status g = kvr_comm_group(d->comm, false);
-        if (!st) st = g;
+        st = kvr_dist_group_end(d, st);
     }
     if (!st && !d->dev && own_first && fwd) st = send_own(d, l, i + 1, send_slot(l, i), -1, 0);
     return st;
@@ -188,8 +187,7 @@ static enum kvr_status direct_send(struct kvr_dist *d, uint32_t l, bool with_rec
     for (int j = i + 1; j < d->p && !st; j++)
         st = j == i + 1 || trim ? send_own(d, l, j, send_slot(l, j), -1, 0)
                                 : send_own(d, l, j, send_slot(l, j), first, KVR_DIST_KEEP_STAMP);
-    enum kvr_status g = kvr_comm_group(d->comm, false);
-    return st ? st : g;
+    return kvr_dist_group_end(d, st);
 }
 
 static enum kvr_status kvr_direct(struct kvr_dist *d)
@@ -200,9 +198,7 @@ static enum kvr_status kvr_direct(struct kvr_dist *d)
         if ((st = kvr_dist_pre(d, l))) break;
         st = direct_send(d, l, l == 0);
         if (!st && l + 1 < n_layers && !(st = kvr_comm_group(d->comm, true))) {
-            st = direct_post(d, l + 1);
-            enum kvr_status g = kvr_comm_group(d->comm, false);
-            if (!st) st = g;
+            st = kvr_dist_group_end(d, direct_post(d, l + 1));
         }
         for (int k = 0; k < d->rank && !st; k++) {
             uint64_t lo, n = piece_rows(d, k, d->rank, d->rank + 1, &lo);

@@ -229,8 +229,7 @@ static enum kvr_status exchange_start(struct ring *g)
     enum kvr_status st = kvr_comm_group(g->d->comm, true);
     if (!st && piece_bytes(g, &g->send.pc)) st = xfer_send(g, &g->send);
     if (!st && piece_bytes(g, &g->recv.pc)) st = xfer_recv_post(g, &g->recv);
-    enum kvr_status e = kvr_comm_group(g->d->comm, false);
-    return st ? st : e;
+    return kvr_dist_group_end(g->d, st);
 }
 
 static enum kvr_status exchange_end(struct ring *g)
@@ -376,10 +375,7 @@ static enum kvr_status ring_open(struct ring *g, struct kvr_dist *d)
     if (d->o->ctx < 2 * (uint32_t)d->p)
         return kvr_error(KVR_ERR_INPUT, "ring needs ctx >= 2p (%d) for zig-zag chunks", 2 * d->p);
     for (int r = 0; r < d->p; r++) {
-        uint64_t lo[2], hi[2];
-        kvr_zigzag_chunks(d->o->ctx, d->p, r, lo, hi);
-        g->span[r] = (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
-                                       {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
+        g->span[r] = kvr_zigzag_span(d->o->ctx, d->p, r);
         if (d->o->partition[r] != rows_of(g, r))
             return kvr_error(KVR_ERR_INPUT,
                              "ring: rank %d holds %u tokens under zig-zag sharding, not the %llu "
@@ -433,6 +429,36 @@ static bool assemble_needed(const struct kvr_dist_opts *o, const struct kvr_mode
            o->scheme == KVR_SCHEME_RING;
 }
 
+/* Each rank's own rows (its chunk of the partition, or with zz its zig-zag chunks) and the most
+ * of them. */
+static void own_spans(struct ring *g, const struct kvr_dist_opts *o, bool zz)
+{
+    uint64_t at = 0;
+    for (int r = 0; r < g->p; r++) {
+        g->span[r] = zz ? kvr_zigzag_span(o->ctx, g->p, r)
+                        : (struct kvr_span){{(uint32_t)at, 0}, {(uint32_t)o->partition[r], 0}};
+        at += o->partition[r];
+        g->rows = rows_of(g, r) > g->rows ? rows_of(g, r) : g->rows;
+    }
+}
+
+/* Layer l's rows of every other rank into the cache of root (each sends its own). */
+static enum kvr_status gather_layer(struct ring *g, uint32_t l, int root)
+{
+    int me = g->d->rank;
+    enum kvr_status st = KVR_OK;
+    for (int r = 0; r < g->p && !st; r++) {
+        if (r == root || (me != root && me != r)) continue;
+        struct xfer *x = &g->send;
+        x->pc = kv_piece(g, l, r), x->peer = me == root ? r : root, x->tag = 2 * (int)l;
+        if (me == root && !(st = xfer_recv_post(g, x)))
+            st = xfer_recv_finish(g, x);
+        else if (me != root && !(st = xfer_send(g, x)))
+            st = xfer_wait(g, x);
+    }
+    return st;
+}
+
 /* Then every other rank sends its own rows (its chunk, or under zig-zag sharding its two),
  * layer by layer, to the logits rank, which receives them into its cache. Outside the timed
  * prefill: for the checks and dumps. */
@@ -454,29 +480,11 @@ enum kvr_status kvr_dist_assemble_kv(struct kvr_exec *ex, struct kvr_comm *comm,
                          .row = kvr_exec_kv_row_bytes(ex),
                          .stats = &stats};
     struct ring g = {.d = &d, .i = d.rank, .p = p};
-    bool zz = kvr_dist_logits_rank(o->scheme, p) == 0; /* zig-zag sharding */
     enum kvr_status st = KVR_OK;
-    uint64_t at = 0;
-    for (int r = 0; r < p; r++) {
-        uint64_t lo[2] = {at, 0}, hi[2] = {at + o->partition[r], 0};
-        if (zz) kvr_zigzag_chunks(o->ctx, p, r, lo, hi);
-        at += o->partition[r];
-        g.span[r] = (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
-                                      {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
-        g.rows = rows_of(&g, r) > g.rows ? rows_of(&g, r) : g.rows;
-    }
+    own_spans(&g, o, kvr_dist_logits_rank(o->scheme, p) == 0);
     if (!d.dev && !(g.send.host = malloc(2 * (size_t)g.rows * d.row + sizeof(double))))
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-    for (uint32_t l = 0; l < d.m->n_layers && !st; l++)
-        for (int r = 0; r < p && !st; r++) {
-            if (r == root || (d.rank != root && d.rank != r)) continue;
-            struct xfer *x = &g.send;
-            x->pc = kv_piece(&g, l, r), x->peer = d.rank == root ? r : root, x->tag = 2 * (int)l;
-            if (d.rank == root && !(st = xfer_recv_post(&g, x)))
-                st = xfer_recv_finish(&g, x);
-            else if (d.rank != root && !(st = xfer_send(&g, x)))
-                st = xfer_wait(&g, x);
-        }
+    for (uint32_t l = 0; l < d.m->n_layers && !st; l++) st = gather_layer(&g, l, root);
     free(g.send.host);
     return st;
 }

@@ -11,7 +11,7 @@ static uint64_t hop_rows(const struct kvr_dist *d, int from, int t, uint64_t *lo
 {
     int p = d->p, b = (from - t + 1 + p) % p;
     *lo = d->start[b];
-    if (!kvr_trim_active(d->m, d->o->ctx)) return d->start[b + 1] - d->start[b];
+    if (!kvr_trim_active(d->m, d->o->ctx)) return kvr_dist_rows(d, b);
     if (from - t + 1 < 0 || from + 1 >= p) return 0;
     return kvr_trim_keys(d->m, d->o->ctx, d->start[b], d->start[b + 1], d->start[from + 1],
                          d->o->ctx, lo);

@@ -23,9 +23,17 @@ static void pace_allgather(struct kvr_dist *d, int layer, double start, uint64_t
     kvr_dist_sleep_until(d, done);
     for (int j = 0; j < d->p; j++)
         if (j != d->rank) {
-            d->stats->recv_bytes[j] += (double)(2 * (d->start[j + 1] - d->start[j]) * d->row);
+            d->stats->recv_bytes[j] += (double)(2 * kvr_dist_rows(d, j) * d->row);
             d->stats->recv_s[j] += fmax(done, kvr_dist_now_s(d)) - start;
         }
+}
+
+/* The longest chunk: mpi's all-gather pads every rank's to it. */
+static uint64_t rows_max(const struct kvr_dist *d)
+{
+    uint64_t cmax = 0;
+    for (int j = 0; j < d->p; j++) cmax = kvr_dist_rows(d, j) > cmax ? kvr_dist_rows(d, j) : cmax;
+    return cmax;
 }
 
 /* TSP's all-gather of this layer's K and V: mpi through host buffers (chunks padded to the
@@ -33,9 +41,7 @@ static void pace_allgather(struct kvr_dist *d, int layer, double start, uint64_t
 static enum kvr_status allgather_kv(struct kvr_dist *d, uint32_t l, unsigned char *all)
 {
     int i = d->rank;
-    uint64_t cmax = 0, s = d->start[i], c = d->start[i + 1] - s;
-    for (int j = 0; j < d->p; j++)
-        cmax = d->start[j + 1] - d->start[j] > cmax ? d->start[j + 1] - d->start[j] : cmax;
+    uint64_t cmax = rows_max(d), s = d->start[i], c = kvr_dist_rows(d, i);
     enum kvr_status st = KVR_OK;
     double t = kvr_dist_now_s(d);
     if (d->dev) {
@@ -57,7 +63,7 @@ static enum kvr_status allgather_kv(struct kvr_dist *d, uint32_t l, unsigned cha
     st = kvr_exec_kv_copy(d->ex, l, (uint32_t)s, (uint32_t)c, k, k + cmax * d->row, true);
     if (!st) st = kvr_comm_allgather(d->comm, mine, all, part);
     for (int j = 0; j < d->p && !st; j++) {
-        uint64_t sj = d->start[j], cj = d->start[j + 1] - sj;
+        uint64_t sj = d->start[j], cj = kvr_dist_rows(d, j);
         if (j == i) continue;
         memcpy(&sent, all + j * part, sizeof sent);
         kvr_dist_pace(d, j, (int)l, sent, (double)(2 * cj * d->row));
@@ -93,8 +99,7 @@ static enum kvr_status halo_kv(struct kvr_dist *d, uint32_t l)
         if ((n = halo_rows(d, i, k, &lo)))
             st = kvr_dist_send_piece(d, KVR_DIST_PIECE_SLOT + 2 * KVR_MAX_GPUS + k, -1, l, k, lo, n,
                                      (int)l, 0);
-    enum kvr_status g = kvr_comm_group(d->comm, false);
-    if (!st) st = g;
+    st = kvr_dist_group_end(d, st);
     for (int j = 0; j < i && !st; j++)
         if ((n = halo_rows(d, j, i, &lo)))
             st = kvr_dist_recv_finish(d, KVR_DIST_PIECE_SLOT + j, l, j, lo, n);
@@ -109,9 +114,7 @@ static enum kvr_status tsp(struct kvr_dist *d, enum kvr_mask mask)
             if (!(st = kvr_dist_pre(d, l)) && !(st = halo_kv(d, l))) st = kvr_dist_post(d, l, mask);
         return st ? st : kvr_dist_sends_done(d);
     }
-    uint64_t cmax = 0;
-    for (int j = 0; j < d->p; j++)
-        cmax = d->start[j + 1] - d->start[j] > cmax ? d->start[j + 1] - d->start[j] : cmax;
+    uint64_t cmax = rows_max(d);
     unsigned char *all = d->dev ? NULL : malloc(kvr_dist_msg_bytes(d, cmax) * (size_t)d->p);
     if (!d->dev && !all) return kvr_error(KVR_ERR_NOMEM, "tsp: out of memory");
     enum kvr_status st = KVR_OK;

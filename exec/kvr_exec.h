@@ -219,6 +219,9 @@ static inline uint32_t kvr_span_rows(const struct kvr_span *s)
 {
     return s->n[0] + s->n[1];
 }
+/* Rank r's rows under zig-zag sharding of ctx over p ranks (ctx >= 2p): chunks r and 2p-1-r of
+ * 2p, as the simulator cuts them (kvr_zigzag_chunks, sim/kvr_sim.h). */
+struct kvr_span kvr_zigzag_span(uint32_t ctx, int p, int r);
 /* kvr_exec_layer_qkv for the rows of a span: norms and QKV on all of them, rotary and the cache
  * write of each range at its positions. */
 enum kvr_status kvr_exec_layer_qkv_span(struct kvr_exec *ex, uint32_t layer,

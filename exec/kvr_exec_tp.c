@@ -127,7 +127,7 @@ enum kvr_status kvr_exec_tp_open(const struct kvr_model *full, int t, int j,
     tp->full = *full, tp->t = t, tp->j = j;
     kvr_tp_shard(full, t, j, shard);
     tp->v0 = part0(full->vocab, t, j), tp->n_vocab = shard->vocab;
-    shard->vocab = full->vocab; /* the embedding is whole; the LM head's rows: kvr_exec_tp_setup */
+    shard->vocab = full->vocab; /* the embedding is whole; the LM head's rows: kvr_exec_tp_vocab */
     *out = tp;
     return KVR_OK;
 }
@@ -138,16 +138,17 @@ void kvr_exec_tp_free(struct kvr_exec_tp *tp)
     free(tp);
 }
 
+void kvr_exec_tp_vocab(const struct kvr_exec_tp *tp, uint32_t *v0, uint32_t *n)
+{
+    if (tp) *v0 = tp->v0, *n = tp->n_vocab;
+}
+
 enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be)
 {
-    uint32_t v0 = tp->v0, n = tp->n_vocab;
-    if (!be->ops->vocab_part || !be->ops->x_area || !be->ops->x_copy)
+    if (!be->ops->x_area || !be->ops->x_copy)
         return kvr_error(KVR_ERR_INPUT, "--tp %d: the %s backend has no tensor parallelism", tp->t,
                          be->ops->name);
-    if (n == 0 || (uint64_t)v0 + n > tp->full.vocab)
-        return kvr_error(KVR_ERR_INPUT, "LM head rows [%u, %u) outside the vocabulary of %u", v0,
-                         v0 + n, tp->full.vocab);
-    return be->ops->vocab_part(be->state, v0, n);
+    return KVR_OK;
 }
 
 enum kvr_status kvr_exec_tp_set_tensor(const struct kvr_exec_tp *tp, struct kvr_backend *be,

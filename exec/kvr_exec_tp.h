@@ -18,12 +18,15 @@
 struct kvr_exec_tp;
 
 /* t > 1: the state of shard j and the model the backend runs: the shard's heads, KV heads and
- * MLP columns, the whole vocabulary (the embedding is replicated; the LM head's part is set by
- * kvr_exec_tp_setup). KVR_ERR_INPUT naming --tp when t does not shard m (kvr_tp_check). */
+ * MLP columns, the whole vocabulary (the embedding is replicated; the LM head's part:
+ * kvr_exec_tp_vocab). KVR_ERR_INPUT naming --tp when t does not shard m (kvr_tp_check). */
 enum kvr_status kvr_exec_tp_open(const struct kvr_model *full, int t, int j,
                                  struct kvr_exec_tp **out, struct kvr_model *shard);
 void kvr_exec_tp_free(struct kvr_exec_tp *tp);
-/* The backend's LM head part (before any weight is set). */
+/* The LM head's rows [*v0, *v0 + *n) of the vocabulary that the shard's backend holds (its
+ * create functions' v0, n_vocab); tp NULL: *v0 and *n unchanged (the whole vocabulary). */
+void kvr_exec_tp_vocab(const struct kvr_exec_tp *tp, uint32_t *v0, uint32_t *n);
+/* Checks the backend has what a shard needs (after it is created). */
 enum kvr_status kvr_exec_tp_setup(struct kvr_exec_tp *tp, struct kvr_backend *be);
 /* Every tensor of the shard: the full model's seeded values at the full tensor's indices
  * (through the backend's seed_rows). tp NULL: every tensor of the whole model m, unsharded

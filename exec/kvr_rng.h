@@ -31,3 +31,17 @@ KVR_HD float kvr_rng_sym(uint64_t seed, uint64_t stream, uint64_t index)
     uint32_t u = (uint32_t)(kvr_rng_bits(seed, stream, index) >> 40); /* 24 bits */
     return (float)u * (1.0f / 8388608.0f) - 1.0f;
 }
+
+/* The seeded value of element `index`: offset + scale * kvr_rng_sym(seed, stream, index), the
+ * one definition every backend fills seeded weights with (kvr_weights.c, the ref backend,
+ * kvr_cuda_kernels.cu, kvr_cuda_tp.cu). The product and the sum are rounded apart on the
+ * device as on the host (nvcc would fuse them into one FMA), so both give the same float. */
+KVR_HD float kvr_rng_value(uint64_t seed, uint64_t stream, uint64_t index, float scale,
+                           float offset)
+{
+#ifdef __CUDA_ARCH__
+    return __fadd_rn(offset, __fmul_rn(scale, kvr_rng_sym(seed, stream, index)));
+#else
+    return offset + scale * kvr_rng_sym(seed, stream, index);
+#endif
+}

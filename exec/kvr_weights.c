@@ -131,7 +131,7 @@ void kvr_tensor_fill_random(const struct kvr_model *m, enum kvr_tensor t, uint32
 {
     struct kvr_init_rule r = kvr_tensor_init_rule(m, t, layer);
     uint64_t n = kvr_tensor_numel(m, t);
-    for (uint64_t i = 0; i < n; i++) out[i] = r.offset + r.scale * kvr_rng_sym(seed, r.stream, i);
+    for (uint64_t i = 0; i < n; i++) out[i] = kvr_rng_value(seed, r.stream, i, r.scale, r.offset);
 }
 
 void kvr_tokens_random(uint64_t seed, uint32_t vocab, uint32_t n, int32_t *out)

@@ -55,7 +55,7 @@ uint64_t kvr_up_width(const struct kvr_model *m);  /* 2 d_ffn (SwiGLU) or d_ffn 
  * are 1 +- 0.1, biases +- 0.02, the embedding +- 1. Same numbers on every backend. */
 struct kvr_init_rule {
     uint64_t stream; /* RNG stream: (tensor, layer) */
-    float scale;     /* value = offset + scale * kvr_rng_sym(seed, stream, i) */
+    float scale;     /* value = kvr_rng_value(seed, stream, i, scale, offset) */
     float offset;
 };
 struct kvr_init_rule kvr_tensor_init_rule(const struct kvr_model *m, enum kvr_tensor t,

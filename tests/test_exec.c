@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "exec_models.h"
+#include "kvr_rng.h"
 #include "kvr_weights.h"
 #include "st_write.h"
 #include "tap.h"
@@ -339,9 +340,40 @@ static void test_pruned(const struct kvr_model *m)
        m->n_layers, CTX);
 }
 
+/* The seeded values (kvr_rng.h: the one fill formula of every backend, host and device)
+ * pinned to numbers printed once: a change to the generator or the formula changes every
+ * seeded model, so it fails here first. The host fill follows the formula element by element. */
+static void test_seeded_values(const struct kvr_model *m)
+{
+    static const struct {
+        uint64_t index;
+        float sym, norm, bias; /* kvr_rng_sym(7, 3, .); a norm's (0.1, 1); a bias's (0.02, 0) */
+    } pin[] = {{0, 0x1.0203fp-1f, 0x1.0ce698p+0f, -0x1.2de91ep-10f},
+               {1, -0x1.3a37a4p-1f, 0x1.e0940ap-1f, 0x1.c648p-7f},
+               {12345, 0x1.18aa64p-1f, 0x1.0e0884p+0f, 0x1.f20cb2p-7f},
+               {1ull << 40, -0x1.60964p-2f, 0x1.ee5ee4p-1f, -0x1.33f948p-10f}};
+    bool same = kvr_rng_bits(7, UINT64_MAX, 0) == 0x21fc44cf1ce11025ull;
+    for (size_t i = 0; i < sizeof pin / sizeof *pin; i++)
+        same &= kvr_rng_sym(7, 3, pin[i].index) == pin[i].sym &&
+                kvr_rng_value(7, 3, pin[i].index, 0.1f, 1.0f) == pin[i].norm &&
+                kvr_rng_value(7, 2ull << 32 | 5, pin[i].index, 0.02f, 0.0f) == pin[i].bias;
+    ok(same, "seeded values: kvr_rng_bits, kvr_rng_sym and kvr_rng_value give the pinned numbers");
+    enum kvr_tensor ts[] = {KVR_T_ATTN_NORM_W, KVR_T_WQKV, KVR_T_EMBED};
+    bool fill = true;
+    for (size_t x = 0; x < sizeof ts / sizeof *ts; x++) {
+        float *v = tensor_rand(m, ts[x], 1);
+        struct kvr_init_rule r = kvr_tensor_init_rule(m, ts[x], 1);
+        for (uint64_t i = 0; i < kvr_tensor_numel(m, ts[x]); i++)
+            fill &= v[i] == kvr_rng_value(7, r.stream, i, r.scale, r.offset);
+        free(v);
+    }
+    ok(fill, "%s: kvr_tensor_fill_random is kvr_rng_value at each tensor's rule", m->name);
+}
+
 int main(void)
 {
     tap_mkdtemp("exec");
+    test_seeded_values(&exec_models[0]);
     for (int i = 0; i < N_EXEC_MODELS; i++) test_chunked(&exec_models[i]);
     for (int i = 0; i < N_EXEC_MODELS; i++) test_pruned(&exec_models[i]);
     test_closed_form_kv(&exec_models[0]);

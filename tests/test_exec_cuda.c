@@ -2,12 +2,15 @@
  * against the plain kernel over shapes: MHA, GQA, MQA, head_dim 64 and 128, odd lengths,
  * prefix offsets (split key ranges), dense and causal, sliding windows, the LSE output.
  * Skipped (77) without a GPU. */
+#include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "exec_models.h"
 #include "kvr_cuda_gemm.h"
 #include "kvr_cuda_kernels.h"
+#include "kvr_cuda_tp.h"
+#include "kvr_rng.h"
 #include "kvr_weights.h"
 #include "tap.h"
 
@@ -95,12 +98,45 @@ static void test_gemm(uint64_t rows, uint64_t n, uint64_t k, bool f32, bool acc)
         printf("#   %s\n", st ? kvr_error_message() : "");
 }
 
+/* The device's seeded fills (kvr_cu_fill_random, and a shard's slice, kvr_cu_fill_random_rows)
+ * against the host's kvr_rng_value rounded to bf16, bit for bit: kvr_rng.h is their one
+ * formula, so the cuda backend's seeded weights are the host's (kvr_weights.c, ref). */
+static void test_seeded_fill(void)
+{
+    enum { ROWS = 37, COLS = 301, PART = 100, SRC0 = 50 };
+    const uint64_t n = (uint64_t)ROWS * COLS;
+    static const float rule[][2] = {{0.1f, 1.0f}, {0.02f, 0.0f}, {1.0f, 0.0f}, {0.0625f, 0.5f}};
+    uint16_t *h = malloc(n * sizeof *h);
+    void *d = NULL;
+    bool whole = h && !kvr_exec_device_buffer(0, n * sizeof *h, &d), part = whole;
+    for (int r = 0; r < 4 && whole && part; r++) {
+        float scale = rule[r][0], offset = rule[r][1];
+        uint64_t sid = 11 + (uint64_t)r;
+        whole = !kvr_cu_fill_random(d, n, 7, sid, scale, offset, NULL) &&
+                cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost) == cudaSuccess;
+        for (uint64_t i = 0; i < n && whole; i++)
+            whole = h[i] == kvr_float_to_bf16(kvr_rng_value(7, sid, i, scale, offset));
+        part = !kvr_cu_fill_random_rows(d, ROWS, PART, PART, SRC0, COLS, 7, sid, scale, offset,
+                                        NULL) &&
+               cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost) == cudaSuccess;
+        for (uint64_t i = 0; i < (uint64_t)ROWS * PART && part; i++)
+            part = h[i] == kvr_float_to_bf16(kvr_rng_value(
+                               7, sid, SRC0 + i / PART * COLS + i % PART, scale, offset));
+    }
+    ok(whole,
+       "seeded fill: the device's kvr_cu_fill_random equals the host's kvr_rng_value in bf16");
+    ok(part, "seeded fill: the device's kvr_cu_fill_random_rows equals the host's slice in bf16");
+    kvr_exec_device_free(d);
+    free(h);
+}
+
 int main(void)
 {
     if (kvr_exec_cuda_devices() == 0) {
         printf("1..0 # SKIP no CUDA device\n"); /* exit 77: skipped */
         return 77;
     }
+    test_seeded_fill();
     test_gemm(131, 320, 256, false, false);
     test_gemm(131, 256, 320, true, true);
     test_gemm(1, 4096, 4096, true, true);

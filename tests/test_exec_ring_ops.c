@@ -15,20 +15,13 @@
 
 enum { CTX = 97, P = 2 };
 
-static struct kvr_span zigzag_span(int rank)
-{
-    uint64_t lo[2], hi[2];
-    kvr_zigzag_chunks(CTX, P, rank, lo, hi);
-    return (struct kvr_span){{(uint32_t)lo[0], (uint32_t)lo[1]},
-                             {(uint32_t)(hi[0] - lo[0]), (uint32_t)(hi[1] - lo[1])}};
-}
-
 /* Layer 0's K/V of every position in the cache, rank 0's rows' Q in QKV; then slot 0 = rank 0's
  * queries against every key at once, slot 1 = against its own block merged with rank 1's,
  * slot 2 = the packed queries against rank 1's block alone. */
 static enum kvr_status ring_blocks(struct kvr_exec *ex, const int32_t *tok, uint32_t window)
 {
-    struct kvr_span s0 = zigzag_span(0), s1 = zigzag_span(1), all = {{0, 0}, {CTX, 0}};
+    struct kvr_span s0 = kvr_zigzag_span(CTX, P, 0), s1 = kvr_zigzag_span(CTX, P, 1),
+                    all = {{0, 0}, {CTX, 0}};
     int32_t t[CTX];
     enum kvr_status st = KVR_OK;
     for (int r = 1; r >= 0 && !st; r--) {
@@ -118,7 +111,7 @@ static void test_model(const struct kvr_model *m, bool gpu)
 {
     int32_t tok[CTX];
     kvr_tokens_random(3, m->vocab, CTX, tok);
-    struct kvr_span s0 = zigzag_span(0);
+    struct kvr_span s0 = kvr_zigzag_span(CTX, P, 0);
     uint32_t rows = kvr_span_rows(&s0), windows[2] = {0, 30};
     double *full[2] = {NULL, NULL};
     size_t n = 0;
