@@ -158,6 +158,12 @@ static enum kvr_status cu_alloc_all(struct cu *c)
 
 static enum kvr_status cu_check_model(const struct kvr_model *m)
 {
+    if (m->dtype != KVR_DTYPE_BF16) /* the kernels and GEMMs are bf16's */
+        return kvr_error(KVR_ERR_INPUT,
+                         "--backend cuda: model %s has dtype %s; the cuda backend computes in bf16 "
+                         "only (dtype = bf16 in a .ini, \"dtype\": \"bfloat16\" in a "
+                         "config.json); --backend ref computes in float32 whatever the dtype",
+                         m->name, kvr_dtype_name(m->dtype));
     if (m->rotary && kvr_rotary_dims(m) % 16)
         return kvr_error(KVR_ERR_INPUT,
                          "--backend cuda: model %s rotates %u dimensions per head; the rotary "

@@ -106,6 +106,13 @@ else
         ! sql "$tmp/clean.db" "SELECT version FROM run" | grep -q -- "-dirty"
     report $? "exec --db from a clean build stores its commit" "$(cat "$tmp/err")"
 fi
+if "$kvr" --version | grep -q "cuda=yes"; then # refused before any device is looked for
+    expect 2 "model tiny has dtype fp32; the cuda backend computes in bf16 only" \
+        "exec --backend cuda on an fp32 model exits 2" -- exec --model "$tiny" --ctx 8 --backend cuda
+    sed 's/dtype = fp32/dtype = fp16/' "$tiny" >"$tmp/tiny16.ini"
+    expect 2 "has dtype fp16; the cuda backend computes in bf16 only" \
+        "exec --backend cuda on an fp16 model exits 2" -- exec --model "$tmp/tiny16.ini" --ctx 8 --backend cuda
+fi
 expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
 expect 2 "start it with mpirun" "exec with a multi-rank scheme on one process exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
 expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"
