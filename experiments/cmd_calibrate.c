@@ -127,6 +127,11 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         (st = kvr_opt_refuse(res, cuda_only, "times the cuda attention kernel")))
         return st;
     if ((st = check_paths(c))) return st;
+    static const char *const db_only[] = {"allow-dirty", NULL};
+    if (!c->db && (st = kvr_opt_refuse(res, db_only, "applies with --db only (nothing is stored)")))
+        return st;
+    struct kvr_calibrate_timing t = {c->backend, c->models, c->attn_shapes, NULL, false};
+    if (!c->from && (st = kvr_calibrate_check_timing(&t))) return st;
     return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
 }
 

@@ -62,8 +62,7 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
 {
     char buf[256];
     const char *parts[KVR_EXEC_MAX_LIST];
-    snprintf(buf, sizeof buf, "%s", arg);
-    a->n_schemes = kvr_cli_split(buf, parts, KVR_EXEC_MAX_LIST);
+    a->n_schemes = kvr_cli_split_copy(arg, buf, sizeof buf, parts, KVR_EXEC_MAX_LIST);
     if (a->n_schemes <= 0)
         return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a list of 1..%d schemes", arg,
                          KVR_EXEC_MAX_LIST);

@@ -96,9 +96,11 @@ enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64
     if (!buf) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", opt);
     size_t cap = 0;
     enum kvr_status st = KVR_OK;
-    for (char *save = NULL, *it = strtok_r(buf, ",", &save); it && !st;
-         it = strtok_r(NULL, ",", &save))
-        st = parse_range(opt, it, out, n, &cap);
+    for (char *it = buf, *next; it && !st; it = next) {
+        if ((next = strchr(it, ','))) *next++ = 0;
+        st = *it ? parse_range(opt, it, out, n, &cap)
+                 : kvr_error(KVR_ERR_INPUT, "%s: empty item in '%s'", opt, text);
+    }
     free(buf);
     if (!st && *n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: '%s' lists nothing", opt, text);
     if (st) free(*out), *out = NULL, *n = 0;
@@ -110,8 +112,7 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
 {
     char buf[1024];
     const char *parts[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    int k = kvr_cli_split(buf, parts, cap < 256 ? cap : 256);
+    int k = kvr_cli_split_copy(text, buf, sizeof buf, parts, cap < 256 ? cap : 256);
     if (k <= 0)
         return kvr_error(KVR_ERR_INPUT, "%s: '%s' is not a list of 1..%d values", opt, text, cap);
     for (int i = 0; i < k; i++) {
@@ -138,6 +139,12 @@ int kvr_cli_split(char *buf, const char **parts, int cap)
     for (int i = 0; i < n; i++)
         if (!*parts[i]) return -1; /* "a,,b" */
     return n;
+}
+
+int kvr_cli_split_copy(const char *text, char *buf, size_t cap, const char **parts, int max)
+{
+    if ((size_t)snprintf(buf, cap, "%s", text) >= cap) return -1;
+    return kvr_cli_split(buf, parts, max);
 }
 
 enum kvr_status kvr_cli_parse_name(const char *opt, const char *text,

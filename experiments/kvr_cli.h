@@ -46,6 +46,8 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
                                        int cap, int *n);
 /* Splits a comma list into at most cap parts in buf (modified copy). */
 int kvr_cli_split(char *buf, const char **parts, int cap);
+/* kvr_cli_split of a copy of text in buf[cap]: -1 also when text does not fit (never cut). */
+int kvr_cli_split_copy(const char *text, char *buf, size_t cap, const char **parts, int max);
 
 /* text as one of the names from_name knows (its value in *v), else KVR_ERR_USAGE naming the
  * option and the names it takes ("--comm: 'x' is not mpi or nccl"). */

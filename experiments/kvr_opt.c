@@ -37,6 +37,12 @@ static void store_defaults(const struct kvr_opt *o, int n, void *base)
     }
 }
 
+static const char *text_of(const struct kvr_opt *o, const void *base)
+{
+    bool text = o->arg && o->kind == KVR_OPT_TEXT;
+    return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
+}
+
 static enum kvr_status take(const struct kvr_opt *o, void *base, const char *arg)
 {
     char *at = (char *)base + o->offset;
@@ -104,6 +110,10 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     for (int c; !st && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1;) {
         int i = c == '?' || c == ':' ? -1 : index_of(o, n, c);
         if (i < 0) return bad_option(argv, c);
+        /* one value per option: a second one would silently win over the first */
+        if (o[i].arg && o[i].kind == KVR_OPT_TEXT && (res->given >> i & 1))
+            return kvr_error(KVR_ERR_USAGE, "%s: --%s given twice ('%s', then '%s')", argv[0],
+                             o[i].name, text_of(&o[i], base), optarg);
         res->given |= 1ull << i;
         st = take(&o[i], base, optarg);
         if (!strcmp(o[i].name, "help")) res->help = true;
@@ -118,12 +128,6 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
         return kvr_error(KVR_ERR_USAGE, "%s: missing argument (see kvr %s --help)", argv[0],
                          argv[0]);
     return KVR_OK;
-}
-
-static const char *text_of(const struct kvr_opt *o, const void *base)
-{
-    bool text = o->arg && o->kind == KVR_OPT_TEXT;
-    return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
 }
 
 /* "--name" of an entry, for messages. */

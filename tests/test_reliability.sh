@@ -52,6 +52,20 @@ expect 2 "--dump-logits '$tmp/new.bin' is the --dump-kv '$tmp/new.bin'" \
 [ ! -e "$tmp/new.bin" ]; report $? "  before writing either"
 expect 2 "is the --base" "calibrate --out refuses to overwrite its --base profile" \
     -- calibrate --from "$ops" --base "$tmp/good.ini" --out "$tmp/good.ini"
+# ... spelled another way, a database's WAL, journal or -shm, or one new file named twice
+cp "$tmp/q.db" "$tmp/qs.db"; "$kvr" lookup --db "$tmp/qs.db" --gpus 2 --ctx 1k >/dev/null 2>&1
+for o in "$tmp/qs.db-wal" "$tmp/./qs.db-journal" "$tmp/qs.db-shm"; do
+    expect 2 "database's" "export --out ${o##*/} (a file of its --db) is refused" \
+        -- export --db "$tmp/qs.db" --out "$o"
+done
+[ ! -e "$tmp/qs.db-journal" ]; report $? "  and no journal was made beside the database"
+expect 2 "is the --dump-kv" "exec --dump-logits new.bin --dump-kv ./new.bin (one new file) is refused" \
+    -- exec --model "$tmp/m.ini" --ctx 8 --backend ref --dump-logits "$tmp/new2.bin" --dump-kv "$tmp/./new2.bin"
+# an option given twice is refused, not the last value silently taken (any command's table)
+expect 2 "--out given twice ('$tmp/o1.json', then '$tmp/o2.json')" "export --out A --out B exits 2" \
+    -- export --db "$tmp/q.db" --out "$tmp/o1.json" --out "$tmp/o2.json"
+[ ! -e "$tmp/o1.json" ] && [ ! -e "$tmp/o2.json" ]; report $? "  writing neither"
+expect 2 "--ctx given twice" "sim --ctx 1k -c 2k exits 2" -- sim --ctx 1k -c 2k
 # a symlink is followed: its target is written, the link stays a link (3 commands)
 ln -s "$tmp/t-export.json" "$tmp/l1"; ln -s "$tmp/t-sim.tsv" "$tmp/l2"
 ln -s "$tmp/t-cal.ini" "$tmp/l3"
@@ -250,6 +264,20 @@ expect 2 "--models times operations" "calibrate --models with --from exits 2" \
     -- calibrate --from "$ops" --models llama-7b
 expect 2 "--model applies with --timeline only" "validate --model without --timeline exits 2" \
     -- validate --model llama-7b
+expect 2 "--allow-dirty applies with --db only" "calibrate --allow-dirty without --db exits 2" \
+    -- calibrate --from "$ops" --allow-dirty
+# the timing lists are checked before any device is opened (no item empty, every model known)
+expect 2 "--models: 'llama-7b,,falcon-7b' is not a list" "calibrate --models A,,B exits 2" \
+    -- calibrate --backend ref --models llama-7b,,falcon-7b
+expect 2 "--attn-shapes: 'bogus' is not QUERIES:PREFIX" "calibrate --attn-shapes bogus exits 2" \
+    -- calibrate --attn-shapes bogus
+# lists: an empty item is refused, not skipped (ctx of search, exec, sweep)
+expect 2 "--ctx: empty item in '1k,,2k'" "search --ctx 1k,,2k exits 2" \
+    -- search --db "$tmp/ei.db" --ctx 1k,,2k --gpus 2
+[ ! -e "$tmp/ei.db" ]; report $? "  before creating the database"
+expect 2 "--ctx: empty item in '8,'" "exec --ctx 8, exits 2" -- exec --model llama-7b --ctx 8, --backend ref
+sed 's/^ctx = 1k$/ctx = 1k,/' "$tmp/ok.ini" >"$tmp/ec.ini"
+expect 2 "ec.ini:6: ctx: empty item" "sweep ctx = 1k, exits 2 with file:line" -- sweep "$tmp/ec.ini" --db "$tmp/ei.db"
 # calibrate never writes a profile kvr sim refuses (3 cases), and help takes its topic
 expect 2 "--link-bw: '0GB/s' must be positive" "calibrate --link-bw 0GB/s exits 2" \
     -- calibrate --from "$ops" --link-bw 0GB/s --out "$tmp/bad.ini"
@@ -301,6 +329,21 @@ for c in "export --out $tmp/nt.json" "lookup --gpus 2 --ctx 1k" "search --ctx 1k
 done
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('PRAGMA journal_mode').fetchone()[0])" "$tmp/nt.db" >"$tmp/mode1"
 same "$tmp/mode0" "$tmp/mode1"; report $? "  and its journal mode is unchanged"
+# a database cut short (not whole pages, or fewer than its header counts) is refused: SQLite
+# reads the missing bytes as zeros and the rows there would silently be gone
+"$kvr" search --db "$tmp/big.db" --ctx 1k-64k+1k --gpus 2,4 >/dev/null 2>&1
+sz=$(stat -c %s "$tmp/big.db")
+for cut in 100 4096; do
+    cp "$tmp/big.db" "$tmp/cut.db"; truncate -s $((sz - cut)) "$tmp/cut.db"; cp "$tmp/cut.db" "$tmp/cut0.db"
+    for c in "export --format csv --out $tmp/cut.csv" "lookup --gpus 2 --ctx 1k" \
+        "search --ctx 1k --gpus 2"; do
+        # shellcheck disable=SC2086
+        "$kvr" $c --db "$tmp/cut.db" >/dev/null 2>"$tmp/err"; rc=$?
+        [ "$rc" = 2 ] && grep -q "truncated" "$tmp/err" && same "$tmp/cut.db" "$tmp/cut0.db"
+        report $? "kvr ${c%% *}: a database cut by $cut bytes exits 2, untouched" "exit $rc: $(cat "$tmp/err")"
+    done
+done
+[ ! -e "$tmp/cut.csv" ]; report $? "  and no export was written"
 # a WAL that was not checkpointed, no -shm, in a read-only folder: refused, not read stale
 if [ "$has_ns" = yes ]; then
     cp "$tmp/q.db" "$tmp/w.db"
