@@ -34,12 +34,14 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
     }
     const char *name = argv[1];
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
-        if (argc > 3) return kvr_error(KVR_ERR_USAGE, "%s help: one topic at most", prog);
-        for (const struct kvr_command *c = cmds; argc == 3 && c->name; c++)
-            if (!strcmp(c->name, argv[2])) { /* kvr help CMD = kvr CMD --help */
-                char *sub[] = {argv[2], "--help", NULL};
-                return c->run(2, sub);
+        for (const struct kvr_command *c = cmds; argc >= 3 && argc <= 4 && c->name; c++)
+            if (!strcmp(c->name, argv[2]) && (argc == 3 || c->subcommands)) {
+                /* kvr help CMD [SUB] = kvr CMD [SUB] --help */
+                char *sub[] = {argv[2], argv[3], "--help", NULL};
+                if (argc == 3) sub[1] = "--help", sub[2] = NULL;
+                return c->run(argc - 1, sub);
             }
+        if (argc > 3) return kvr_error(KVR_ERR_USAGE, "%s help: one topic at most", prog);
         if (argc == 3)
             return kvr_error(KVR_ERR_USAGE, "%s help: unknown command '%s'", prog, argv[2]);
         print_commands(stdout, prog, cmds);

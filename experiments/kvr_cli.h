@@ -17,12 +17,13 @@ struct kvr_command {
     const char *name;
     const char *summary;
     kvr_cmd_fn *run;
+    bool subcommands; /* "kvr help CMD SUB" is "kvr CMD SUB --help" (model, bench) */
 };
 
 /* Options: kvr_opt.h (one table per subcommand, one parser). */
 
 /* Dispatches argv[1] among cmds (NULL-terminated by name); "help" and --help print usage,
- * "help CMD" the command's own help. */
+ * "help CMD" the command's own help ("help CMD SUB" a subcommand's, where CMD has them). */
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,
                                  char **argv);
 

@@ -288,6 +288,42 @@ expect 2 "--name" "calibrate --name with a comment character exits 2" \
 "$kvr" help sim >"$tmp/out" 2>&1 && grep -q "usage: kvr sim" "$tmp/out" &&
     grep -q -- "--partition LIST" "$tmp/out"
 report $? "kvr help sim prints sim's help"
+# ... and the rest of the options no mode uses (sim x 1, exec x 2, validate x 1), the bench's
+# shape named by option before any device is looked for, the environment's KVR_LOG
+expect 2 "--gpus 2: scheme single runs on one GPU" "sim --scheme single --gpus 2 exits 2" \
+    -- sim --scheme single --gpus 2
+expect 2 "--allow-dirty applies with --db only" "exec --allow-dirty without --db exits 2" \
+    -- exec --model llama-7b --ctx 16 --backend ref --allow-dirty
+expect 2 "--allow-unused applies with --weights only" "exec --allow-unused without --weights exits 2" \
+    -- exec --model llama-7b --ctx 16 --backend ref --allow-unused
+expect 2 "--gnuplot draws the figures of --out" "validate --gnuplot without --out exits 2" \
+    -- validate --gnuplot gnuplot
+expect 2 "--head-dim: '96' is not 64 or 128" "bench attention --head-dim 96 exits 2 naming it" \
+    -- bench attention --head-dim 96
+expect 2 "--kv-heads: '5' does not divide --heads 32" "bench attention --kv-heads 5 exits 2 naming it" \
+    -- bench attention --kv-heads 5
+KVR_LOG=verbose "$kvr" sim --gpus 2 --ctx 1k >/dev/null 2>"$tmp/err"; rc=$?
+[ "$rc" = 2 ] && grep -q "KVR_LOG=verbose (environment)" "$tmp/err"
+report $? "KVR_LOG=verbose exits 2 naming the environment variable" "exit $rc: $(cat "$tmp/err")"
+# a sweep whose axes make no point is refused (it would store nothing and exit 0)
+{ cat "$tmp/ok.ini"; echo "tp = 3"; } >"$tmp/tp3.ini"
+expect 2 "tp3.ini: the axes make no point" "sweep tp = 3 at gpus = 2 (no point) exits 2" \
+    -- sweep "$tmp/tp3.ini" --db "$tmp/tp3.db"
+[ ! -e "$tmp/tp3.db" ]; report $? "  creating no database"
+# every command takes --quiet and the table's options, kvr help CMD [SUB] each one's help
+for c in "paper --db $tmp/q.db" "help schemes" "version"; do
+    # shellcheck disable=SC2086
+    "$kvr" $c -q >/dev/null 2>"$tmp/err"; rc=$?
+    ! grep -q "unknown" "$tmp/err"; report $? "kvr $c takes -q" "exit $rc: $(cat "$tmp/err")"
+done
+for t in "bench attention" "bench comm" "model show" "model list"; do
+    # shellcheck disable=SC2086
+    "$kvr" help $t >"$tmp/out" 2>&1 && grep -q "usage: .*kvr $t" "$tmp/out"
+    report $? "kvr help $t prints its help" "$(head -3 "$tmp/out")"
+done
+expect 2 "one topic at most" "kvr help sim extra exits 2 (sim has no subcommands)" -- help sim extra
+expect 2 "unexpected argument 'extra'" "kvr --version --json extra exits 2" -- --version --json extra
+expect 2 "see kvr model show --help" "model show without a model names 'kvr model show'" -- model show
 # --quiet: no progress bar even on a terminal (script(1) gives the command one)
 if command -v script >/dev/null; then
     script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 >/dev/null" /dev/null >"$tmp/tty1" 2>&1
