@@ -180,6 +180,14 @@ double kvr_cli_cpu_s(void)
     return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
+static bool progress_drawn; /* a bar is on stderr, its line not ended */
+
+void kvr_cli_progress_end(void)
+{
+    if (progress_drawn) fputc('\n', stderr), fflush(stderr);
+    progress_drawn = false;
+}
+
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s)
 {
     static double last_s = -1;
@@ -192,6 +200,7 @@ void kvr_cli_progress(const char *label, size_t done, size_t total, double elaps
     fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu ETA %.0fs ", label, fill,
             "==============================", width - fill, "", done, total, eta);
     if (done == total) fputc('\n', stderr);
+    progress_drawn = done != total;
     fflush(stderr);
 }
 

@@ -60,6 +60,9 @@ void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap);
 /* A progress bar on stderr when it is a terminal and not --quiet, redrawn at most ten times a
  * second: "label [=====>    ] 42/192 ETA 3s". */
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s);
+/* Ends a bar left short of its total (an interruption, --stop-after, an error): its line ends
+ * before anything else is printed. */
+void kvr_cli_progress_end(void);
 double kvr_cli_now_s(void); /* monotonic wall seconds */
 /* CPU seconds of this process: the dev machine's cores are shared, so wall time overstates a
  * search's cost; the benchmark tables show both. */

@@ -470,6 +470,7 @@ enum kvr_status kvr_search_job_run(struct kvr_search_job *job, struct kvr_store 
         if (!st) st = flush(&w, job, false);
         kvr_cli_progress("search", ++n, todo, kvr_cli_now_s() - t0);
     }
+    kvr_cli_progress_end();
     enum kvr_status fst = flush(&w, job, true); /* keep what finished, even after an error */
     kvr_objective_free(obj);
     if (!st && !fst && job->n_nofit)

@@ -66,6 +66,7 @@ static enum kvr_status run_open(const struct kvr_sweep_open *o, struct kvr_store
             st = kvr_store_finish_points(store, batch, nb), nb = 0;
         kvr_cli_progress(o->sp->name, t->run, n_open, kvr_cli_now_s() - t0);
     }
+    kvr_cli_progress_end();
     if (!st && nb) st = kvr_store_finish_points(store, batch, nb);
     t->wall_s = kvr_cli_now_s() - t0;
     free(batch);

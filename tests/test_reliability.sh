@@ -330,6 +330,14 @@ if command -v script >/dev/null; then
     script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 --force --quiet >/dev/null" /dev/null >"$tmp/tty2" 2>&1
     grep -q "search \[" "$tmp/tty1" && ! grep -q "search \[" "$tmp/tty2"
     report $? "a terminal shows search's progress bar, --quiet hides it"
+    # a bar ends its line before the summary, on threads and after --stop-after too
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k-128k+1k\nschemes = tsp, kvr-even\ngpus = 2, 4\n' >"$tmp/bar.ini"
+    for o in "--jobs 2" "--stop-after 300"; do
+        rm -f "$tmp/bar.db"
+        script -qec "'$kvr' sweep '$tmp/bar.ini' --db '$tmp/bar.db' $o" /dev/null >"$tmp/tty3" 2>&1
+        tr '\r' '\n' <"$tmp/tty3" | grep -q "^sweep bar (fig1): 512 points"
+        report $? "sweep $o on a terminal: the bar's line ends before the summary" "$(tail -c 300 "$tmp/tty3")"
+    done
 else
     skip "--quiet hides the progress bar" "no script(1)"
 fi
