@@ -324,6 +324,9 @@ done
 expect 2 "one topic at most" "kvr help sim extra exits 2 (sim has no subcommands)" -- help sim extra
 expect 2 "unexpected argument 'extra'" "kvr --version --json extra exits 2" -- --version --json extra
 expect 2 "see kvr model show --help" "model show without a model names 'kvr model show'" -- model show
+"$kvr" search --db "$tmp/q.db" --ctx 1k-8k+1k --gpus 2 --force --quiet >"$tmp/out" 2>&1 &&
+    [ "$(wc -l <"$tmp/out")" = 1 ] && grep -q "^8 searched" "$tmp/out"
+report $? "search --quiet prints the summary line, not every row" "$(cat "$tmp/out")"
 # --quiet: no progress bar even on a terminal (script(1) gives the command one)
 if command -v script >/dev/null; then
     script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 >/dev/null" /dev/null >"$tmp/tty1" 2>&1
@@ -454,7 +457,7 @@ done
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
 report $? "validate --timeline reads kvr sim's timeline" "$(cat "$tmp/err")"
 zeros=$(printf '%0250d' 0)
-{ head -2 "$tmp/tl.tsv"; printf '0\t0\tcompute\tpre\t0.%s1\t0.5\t0\t-1\n' "$zeros"; } >"$tmp/tl2.tsv"
+{ head -2 "$tmp/tl.tsv"; printf '0\t0\tcompute\tpre\t0.%s1\t0.5\t0\t-1\n' "$zeros"; tail -n +3 "$tmp/tl.tsv"; } >"$tmp/tl2.tsv"
 "$kvr" validate --timeline "$tmp/tl2.tsv" --model llama-7b --scheme kvr --partition 600,424 \
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
 report $? "a 280-byte timeline line is legal" "$(cat "$tmp/err")"
@@ -465,6 +468,16 @@ for bad in '0\t0\tcompute\tpre\t0\tinf\t0\t-1' '0\t0\tcompute\tpre\t0\t1.0abc\t0
     expect 2 "tl3.tsv:4:" "timeline TSV refuses '$bad' at line 4" \
         -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 done
+
+# a timeline of another plan: fewer ranks than --partition's chunks, or a peer no rank has
+expect 2 "has no compute or wait of rank 2" "validate --timeline of 2 ranks with a 3-chunk --partition exits 2" \
+    -- validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
+grep -v "^1	" "$tmp/tl.tsv" >"$tmp/tl1.tsv"
+expect 2 "has no compute or wait of rank 1" "validate --timeline missing a rank's events exits 2" \
+    -- validate --timeline "$tmp/tl1.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
+{ head -3 "$tmp/tl2.tsv"; printf '0\t0\tsend\tkv\t0\t1\t100\t5\n'; } >"$tmp/tl3.tsv"
+expect 2 "tl3.tsv:4: peer '5' is outside [-1, 1]" "timeline TSV refuses a peer outside the ranks" \
+    -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 
 echo "1..$n"
 [ "$failed" = 0 ]
