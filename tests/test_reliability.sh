@@ -66,6 +66,10 @@ expect 2 "--out given twice ('$tmp/o1.json', then '$tmp/o2.json')" "export --out
     -- export --db "$tmp/q.db" --out "$tmp/o1.json" --out "$tmp/o2.json"
 [ ! -e "$tmp/o1.json" ] && [ ! -e "$tmp/o2.json" ]; report $? "  writing neither"
 expect 2 "--ctx given twice" "sim --ctx 1k -c 2k exits 2" -- sim --ctx 1k -c 2k
+expect 2 "--link 1-0=5GB/s: link 1-0 is given twice" "sim --link 0-1=1GB/s --link 1-0=5GB/s exits 2" \
+    -- sim --gpus 2 --ctx 1k --link 0-1=1GB/s --link 1-0=5GB/s
+"$kvr" sim --gpus 2 --ctx 1k --link '0>1=1GB/s' --link '1>0=5GB/s' >/dev/null 2>"$tmp/err"
+report $? "  one link's two directions, each once, are taken" "$(cat "$tmp/err")"
 # a symlink is followed: its target is written, the link stays a link (3 commands)
 ln -s "$tmp/t-export.json" "$tmp/l1"; ln -s "$tmp/t-sim.tsv" "$tmp/l2"
 ln -s "$tmp/t-cal.ini" "$tmp/l3"
@@ -266,6 +270,10 @@ expect 2 "--model applies with --timeline only" "validate --model without --time
     -- validate --model llama-7b
 expect 2 "--allow-dirty applies with --db only" "calibrate --allow-dirty without --db exits 2" \
     -- calibrate --from "$ops" --allow-dirty
+expect 2 "--check-ctx times operations" "calibrate --check-ctx with --from exits 2 (every other context is held out)" \
+    -- calibrate --from "$ops" --check-ctx 3k
+expect 2 "--fit-ctx: no measurement at 3072 tokens" "calibrate --fit-ctx 3k absent from --from exits 2, naming it" \
+    -- calibrate --from "$ops" --fit-ctx 1k,3k
 # the timing lists are checked before any device is opened (no item empty, every model known)
 expect 2 "--models: 'llama-7b,,falcon-7b' is not a list" "calibrate --models A,,B exits 2" \
     -- calibrate --backend ref --models llama-7b,,falcon-7b
