@@ -318,6 +318,12 @@ report $? "KVR_LOG=verbose exits 2 naming the environment variable" "exit $rc: $
 expect 2 "tp3.ini: the axes make no point" "sweep tp = 3 at gpus = 2 (no point) exits 2" \
     -- sweep "$tmp/tp3.ini" --db "$tmp/tp3.db"
 [ ! -e "$tmp/tp3.db" ]; report $? "  creating no database"
+# two files of one sweep name and different figures: the second is refused, not "already done"
+sed 's/^figure = fig1$/figure = fig3\nname = ok/' "$tmp/ok.ini" >"$tmp/ok-fig3.ini"
+"$kvr" sweep "$tmp/ok.ini" --db "$tmp/nm.db" >/dev/null 2>&1
+expect 2 "sweep name 'ok' already holds the points of figure fig1" \
+    "sweep: a name another figure's points hold is refused" -- sweep "$tmp/ok-fig3.ini" --db "$tmp/nm.db"
+[ "$(sql "$tmp/nm.db" "SELECT count(*) FROM sweep_point")" = 1 ]; report $? "  and records nothing"
 # every command takes --quiet and the table's options, kvr help CMD [SUB] each one's help
 for c in "paper --db $tmp/q.db" "help schemes" "version"; do
     # shellcheck disable=SC2086
