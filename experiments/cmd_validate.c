@@ -68,6 +68,9 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
                                 machine, sizeof machine)))
         a->machine = machine;
     if (st) return st;
+    /* the figures' folder and gnuplot before anything is computed or printed */
+    if (a->out && ((st = kvr_plot_check_out(a->out)) || (st = kvr_plot_check_gnuplot(a->gnuplot))))
+        return st;
     a->tl.machine = a->machine, a->tl.json = a->json;
     return st;
 }

@@ -176,6 +176,18 @@ exit 1
         -- plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/badplot"
     same "$tmp/figs/fig3.png" "$tmp/fig3-old.png" && [ -z "$(ls -A "$tmp/figs/data" | grep render)" ]
     report $? "  the old fig3.png is whole, no render folder left"
+    # a figure that is a symlink: its target is written, the link stays (as every output)
+    mkdir "$tmp/lfig"; ln -s "$tmp/fig3-target.png" "$tmp/lfig/fig3.png"
+    "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/lfig" >/dev/null 2>"$tmp/err" &&
+        [ -L "$tmp/lfig/fig3.png" ] && [ -s "$tmp/fig3-target.png" ]
+    report $? "plot: OUT/fig3.png a symlink: its target written, the link kept" "$(cat "$tmp/err")"
+    # a folder gnuplot's shell quoting cannot carry is refused before anything is written
+    mkdir "$tmp/q'd"
+    expect 2 "holds ''', which cannot be passed to gnuplot" "plot --out with a quote exits 2" \
+        -- plot fig3 --db "$tmp/p.db" --out "$tmp/q'd"
+    expect 2 "holds ''', which cannot be passed to gnuplot" "validate --out with a quote exits 2" \
+        -- validate --out "$tmp/q'd"
+    [ ! -s "$tmp/out" ] && [ -z "$(ls -A "$tmp/q'd")" ]; report $? "  printing and writing nothing"
     expect 1 "gnuplot failed" "validate --out with a failing gnuplot exits 1" \
         -- validate --out "$tmp/figs" --gnuplot "$tmp/badplot"
     [ ! -e "$tmp/figs/validate.png" ]; report $? "  and leaves no partial validate.png"
