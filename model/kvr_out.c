@@ -102,8 +102,14 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
         snprintf(o->path, sizeof o->path, "-");
         return KVR_OK;
     }
-    if ((st = resolve(o, path))) return st;
     struct stat sb;
+    /* a device or FIFO the kernel reaches through links, /proc's too (/dev/stdout on a pipe:
+     * /proc/self/fd/1 -> "pipe:[N]", no path to follow by hand), is written through as named */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        snprintf(o->path, sizeof o->path, "%s", path);
+        return open_through(o, S_ISFIFO(sb.st_mode));
+    }
+    if ((st = resolve(o, path))) return st;
     bool exists = stat(o->path, &sb) == 0;
     if (exists && S_ISDIR(sb.st_mode))
         return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);

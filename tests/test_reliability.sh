@@ -95,6 +95,10 @@ t0=$(date +%s)
 expect 2 "no process reads the FIFO" "a FIFO nobody reads is refused, not waited for forever" \
     -- export --db "$tmp/q.db" --out "$tmp/fifo2"
 [ -p "$tmp/fifo2" ] && [ $(($(date +%s) - t0)) -lt 60 ]; report $? "  within a minute, the FIFO left as it is"
+# /dev/stdout on a pipe (/proc/self/fd/1 -> "pipe:[N]", no path): written through
+{ "$kvr" export --db "$tmp/q.db" --out /dev/stdout 2>"$tmp/err"; echo "rc=$?" >"$tmp/rc"; } | cat >"$tmp/piped.json"
+[ "$(cat "$tmp/rc")" = rc=0 ] && same "$tmp/piped.json" "$tmp/good.json"
+report $? "export --out /dev/stdout into a pipe writes the table through" "$(cat "$tmp/rc" "$tmp/err")"
 # a device is written through: /dev/full stays a device and the error reaches the exit code
 expect 1 "error writing '/dev/full'" "export --out /dev/full exits 1" \
     -- export --db "$tmp/q.db" --out /dev/full
