@@ -174,9 +174,12 @@ static bool same_file(const char *a, const char *b)
            (canonical(a, ca, sizeof ca) && canonical(b, cb, sizeof cb) && !strcmp(ca, cb));
 }
 
+/* A regular file only: a FIFO (--tokens <(...)) is neither opened nor read here. */
 static bool is_sqlite(const char *path)
 {
     char head[16] = {0};
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
     FILE *f = fopen(path, "rb");
     size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);

@@ -61,6 +61,14 @@ done
 [ ! -e "$tmp/qs.db-journal" ]; report $? "  and no journal was made beside the database"
 expect 2 "is the --dump-kv" "exec --dump-logits new.bin --dump-kv ./new.bin (one new file) is refused" \
     -- exec --model "$tmp/m.ini" --ctx 8 --backend ref --dump-logits "$tmp/new2.bin" --dump-kv "$tmp/./new2.bin"
+# an input that is a FIFO is read once, by its reader alone (the output checks never open it)
+mkfifo "$tmp/tok.fifo"
+printf '1\n2\n3\n' >"$tmp/tok.fifo" &
+timeout 60 "$kvr" exec --model "$src/data/models/tiny.ini" --backend ref --reps 1 --warmup 0 --tokens "$tmp/tok.fifo" \
+    --dump-logits "$tmp/tok.l" >"$tmp/out" 2>"$tmp/err"
+rc=$?; wait
+[ "$rc" = 0 ] && grep -q "3 tokens" "$tmp/out" && [ -s "$tmp/tok.l" ]
+report $? "exec --tokens FIFO --dump-logits F: the tokens read through the FIFO" "exit $rc: $(cat "$tmp/err")"
 # an option given twice is refused, not the last value silently taken (any command's table)
 expect 2 "--out given twice ('$tmp/o1.json', then '$tmp/o2.json')" "export --out A --out B exits 2" \
     -- export --db "$tmp/q.db" --out "$tmp/o1.json" --out "$tmp/o2.json"
