@@ -8,10 +8,13 @@
 #include "kvr_cli.h"
 #include "kvr_out.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_OPTS 64
 
@@ -137,6 +140,26 @@ static const char *dashed(const struct kvr_opt *o, char *buf, size_t cap)
     return buf;
 }
 
+/* An output the command could not write is named before any work (a run of minutes, then a
+ * lost result): a folder, or a new file in a folder that is not there. */
+static enum kvr_status out_writable(const char *what, const char *path)
+{
+    struct stat sb;
+    if (!strcmp(path, "-") || lstat(path, &sb) == 0) {
+        if (strcmp(path, "-") && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
+        return KVR_OK;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    const char *d = dirname(dir);
+    int e = stat(d, &sb) != 0 ? errno : 0;
+    if (e || !S_ISDIR(sb.st_mode))
+        return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", what, d,
+                         e ? strerror(e) : "not a folder");
+    return KVR_OK;
+}
+
 static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
 {
     char out[64], in[64];
@@ -145,6 +168,8 @@ static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
         bool path = o[i].file == KVR_OPT_FILE_IN || o[i].file == KVR_OPT_FILE_OUT;
         if (path && text_of(&o[i], base))
             st = kvr_path_check(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+        if (!st && o[i].file == KVR_OPT_FILE_OUT && text_of(&o[i], base))
+            st = out_writable(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
     }
     for (int w = 0; o[w].name && !st; w++)
         for (int i = 0; o[w].file == KVR_OPT_FILE_OUT && o[i].name && !st; i++)

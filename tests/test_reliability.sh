@@ -69,6 +69,13 @@ timeout 60 "$kvr" exec --model "$src/data/models/tiny.ini" --backend ref --reps 
 rc=$?; wait
 [ "$rc" = 0 ] && grep -q "3 tokens" "$tmp/out" && [ -s "$tmp/tok.l" ]
 report $? "exec --tokens FIFO --dump-logits F: the tokens read through the FIFO" "exit $rc: $(cat "$tmp/err")"
+# an output that cannot be written is named before any work (before the model is even sized)
+for o in --timeline --dump-logits --dump-kv; do
+    expect 2 "$o: cannot write in '$tmp/nodir'" "exec $o in a missing folder exits 2 before the run" \
+        -- exec --model llama-7b --ctx 16 --backend ref "$o" "$tmp/nodir/x"
+done
+expect 2 "--out: cannot write in '$tmp/nodir'" "calibrate --out in a missing folder exits 2 before the fit" \
+    -- calibrate --from "$ops" --out "$tmp/nodir/c.ini"
 # an option given twice is refused, not the last value silently taken (any command's table)
 expect 2 "--out given twice ('$tmp/o1.json', then '$tmp/o2.json')" "export --out A --out B exits 2" \
     -- export --db "$tmp/q.db" --out "$tmp/o1.json" --out "$tmp/o2.json"
