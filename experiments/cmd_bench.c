@@ -71,8 +71,11 @@ static const struct kvr_opt_spec bench_spec = {
 
 enum kvr_status kvr_cmd_bench(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "attention")) return kvr_bench_attention(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "comm")) return kvr_bench_comm(argc - 1, argv + 1);
+    static char attention[] = "bench attention", comm[] = "bench comm"; /* names in messages */
+    if (argc >= 2 && !strcmp(argv[1], "attention"))
+        return argv[1] = attention, kvr_bench_attention(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "comm"))
+        return argv[1] = comm, kvr_bench_comm(argc - 1, argv + 1);
     struct bench_args a;
     struct kvr_opt_result res;
     enum kvr_status st;

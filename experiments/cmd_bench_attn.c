@@ -32,6 +32,29 @@ static enum kvr_status uint_opt(const char *opt, const char *text, uint64_t max,
     return KVR_OK;
 }
 
+/* The shape the kernels take, named by option before any device is looked for. */
+static enum kvr_status check_shape(const struct attn_args *a)
+{
+    const struct kvr_attn_bench *b = &a->b;
+    if (b->head_dim != 64 && b->head_dim != 128)
+        return kvr_error(KVR_ERR_USAGE, "--head-dim: '%s' is not 64 or 128", a->head_dim);
+    if (!b->c || !b->n_heads || !b->reps)
+        return kvr_error(KVR_ERR_USAGE, "--%s: '%s' must be at least 1",
+                         !b->c         ? "ctx"
+                         : !b->n_heads ? "heads"
+                                       : "reps",
+                         !b->c         ? a->ctx
+                         : !b->n_heads ? a->heads
+                                       : a->reps);
+    if (!b->n_kv || b->n_heads % b->n_kv)
+        return kvr_error(KVR_ERR_USAGE, "--kv-heads: '%s' does not divide --heads %u", a->kv_heads,
+                         b->n_heads);
+    if (a->n_ring && b->c < 2 * a->n_ring)
+        return kvr_error(KVR_ERR_USAGE, "--ring %u: --ctx %u gives fewer than 2 tokens a rank",
+                         a->n_ring, b->c);
+    return KVR_OK;
+}
+
 static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
     struct attn_args *a = args;
@@ -55,8 +78,10 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
                        "--ring %u: takes no --prefix, --variant, --dense or --lse (the ring's "
                        "steps run on the default kernel from key 0 and always write the LSE)",
                        a->n_ring);
+    if (!st && a->kv_heads && !b->n_kv)
+        st = kvr_error(KVR_ERR_USAGE, "--kv-heads: '%s' must be at least 1", a->kv_heads);
     if (!b->n_kv) b->n_kv = b->n_heads;
-    return st;
+    return st ? st : check_shape(a);
 }
 
 #define OFF(f) offsetof(struct attn_args, f)

@@ -114,7 +114,9 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
     struct calib *c = args;
     enum kvr_status st;
-    static const char *const timing_only[] = {"backend", "models", "attn-shapes", NULL};
+    /* --check-ctx picks what is timed: with --from every other context of the CSV is held out */
+    static const char *const timing_only[] = {"backend", "models", "attn-shapes", "check-ctx",
+                                              NULL};
     if (c->from &&
         (st = kvr_opt_refuse(res, timing_only, "times operations: with --from nothing is timed")))
         return st;
@@ -127,6 +129,11 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         (st = kvr_opt_refuse(res, cuda_only, "times the cuda attention kernel")))
         return st;
     if ((st = check_paths(c))) return st;
+    static const char *const db_only[] = {"allow-dirty", NULL};
+    if (!c->db && (st = kvr_opt_refuse(res, db_only, "applies with --db only (nothing is stored)")))
+        return st;
+    struct kvr_calibrate_timing t = {c->backend, c->models, c->attn_shapes, NULL, false};
+    if (!c->from && (st = kvr_calibrate_check_timing(&t))) return st;
     return c->db ? kvr_measure_check_clean(c->allow_dirty) : KVR_OK;
 }
 
@@ -136,8 +143,9 @@ static const struct kvr_opt calib_opts[] = {
     KVR_OPT("models", 0, "L", OFF(models), "models to time", .def = "llama-7b,falcon-7b"),
     KVR_OPT("fit-ctx", 0, "L", OFF(fit_ctx), "contexts the fit sees", .def = "1k,4k,16k",
             .unit = "tokens"),
-    KVR_OPT("check-ctx", 0, "L", OFF(check_ctx), "held-out contexts", .def = "2k,8k,32k",
-            .unit = "tokens"),
+    KVR_OPT("check-ctx", 0, "L", OFF(check_ctx),
+            "held-out contexts timed (with --from: every context of the CSV the fit does not see)",
+            .def = "2k,8k,32k", .unit = "tokens"),
     KVR_OPT("base", 0, "NAME", OFF(base), "profile whose GPU and links start the fit",
             .def = "h100-nvlink", .file = KVR_OPT_FILE_NAME),
     KVR_OPT("from", 0, "CSV", OFF(from),
@@ -214,6 +222,14 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
         st = c.from ? kvr_calibrate_read_csv(c.from, &c.data)
                     : kvr_calibrate_measure(&t, all, n_fit + n_check, &c.data);
     if (!st && c.save) st = kvr_calibrate_write_csv(c.save, &c.data);
+    for (size_t k = 0; k < n_fit && !st; k++) { /* a fit context without rows fits nothing */
+        size_t i = 0;
+        while (i < c.data.n && c.data.rows[i].ctx != fit_ctx[k]) i++;
+        if (i == c.data.n)
+            st = kvr_error(KVR_ERR_INPUT, "--fit-ctx: no measurement at %llu tokens%s%s",
+                           (unsigned long long)fit_ctx[k], c.from ? " in " : "",
+                           c.from ? c.from : "");
+    }
     if (!st)
         st =
             kvr_calibrate_fit(&c.data, &h, fit_ctx, n_fit, c.points && !c.json ? stdout : NULL, &o);

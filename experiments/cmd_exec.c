@@ -62,8 +62,7 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
 {
     char buf[256];
     const char *parts[KVR_EXEC_MAX_LIST];
-    snprintf(buf, sizeof buf, "%s", arg);
-    a->n_schemes = kvr_cli_split(buf, parts, KVR_EXEC_MAX_LIST);
+    a->n_schemes = kvr_cli_split_copy(arg, buf, sizeof buf, parts, KVR_EXEC_MAX_LIST);
     if (a->n_schemes <= 0)
         return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a list of 1..%d schemes", arg,
                          KVR_EXEC_MAX_LIST);
@@ -139,6 +138,10 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     if (!st && a->timeline) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!a->n_schemes) a->schemes[a->n_schemes++] = a->scheme;
     if (!st && a->db) st = kvr_measure_check_clean(a->allow_dirty);
+    if (!st && a->allow_dirty && !a->db)
+        st = kvr_error(KVR_ERR_USAGE, "--allow-dirty applies with --db only (nothing is stored)");
+    if (!st && a->allow_unused && !a->weights)
+        st = kvr_error(KVR_ERR_USAGE, "--allow-unused applies with --weights only");
     bool ring = false;
     for (int i = 0; i < a->n_schemes; i++) ring |= a->schemes[i] == KVR_SCHEME_RING;
     if (!st && a->ring_pass_set && !ring)

@@ -259,8 +259,11 @@ static enum kvr_status model_list(int argc, char **argv)
 
 enum kvr_status kvr_cmd_model(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "show")) return model_show(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "list")) return model_list(argc - 1, argv + 1);
+    static char show[] = "model show", list[] = "model list"; /* the name in messages */
+    if (argc >= 2 && !strcmp(argv[1], "show"))
+        return argv[1] = show, model_show(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "list"))
+        return argv[1] = list, model_list(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
         return fputs(group_help, stdout), KVR_OK;
     fputs(group_help, stderr);

@@ -13,22 +13,30 @@
 #include "kvr_cli.h"
 #include "kvr_file.h"
 #include "kvr_json.h"
+#include "kvr_opt.h"
 #include "kvr_store.h"
 
-static const char paper_help[] =
-    "usage: kvr paper [--db FILE] [--json]\n"
-    "\n"
-    "The paper's claims against the simulator: KVR-S over each TSP baseline (TSP as kvrun\n"
-    "models it, TSP-causal, and TSP-paper, K/V expanded to every query head) on 8 A100s at\n"
-    "300 and 10 GB/s, at 16k and at its best context of 4k-16k, on four A100 profiles (the\n"
-    "presets; published efficiencies without and with an overlap cap; the hypothesis of eager\n"
-    "attention), and KVR-P's gap to KVR-S. Reads the points of experiments/sweeps/paper.ini.\n"
-    "--json: per claim, baseline and profile the speedups, the baseline's and KVR-S's TTFT at\n"
-    "16k and the extra baseline time the paper's number would need.\n"
-    "\n"
-    "  -d, --db FILE   database the paper sweep ran into    (default out/kvrun.db)\n"
-    "  -j, --json      print JSON instead of a table\n"
-    "  -h, --help      this help\n";
+struct paper_args {
+    const char *db;
+    bool json, quiet, help;
+};
+static const struct kvr_opt paper_opts[] = {
+    KVR_OPT("db", 'd', "FILE", offsetof(struct paper_args, db), "database the paper sweep ran into",
+            .def = "out/kvrun.db", .file = KVR_OPT_FILE_IN),
+    KVR_OPT_COMMON_END(struct paper_args)};
+static const struct kvr_opt_spec paper_spec = {
+    .usage =
+        "usage: kvr paper [--db FILE] [--json]\n"
+        "\n"
+        "The paper's claims against the simulator: KVR-S over each TSP baseline (TSP as kvrun\n"
+        "models it, TSP-causal, and TSP-paper, K/V expanded to every query head) on 8 A100s at\n"
+        "300 and 10 GB/s, at 16k and at its best context of 4k-16k, on four A100 profiles (the\n"
+        "presets; published efficiencies without and with an overlap cap; the hypothesis of "
+        "eager\nattention), and KVR-P's gap to KVR-S. Reads the points of "
+        "experiments/sweeps/paper.ini.\n"
+        "--json: per claim, baseline and profile the speedups, the baseline's and KVR-S's TTFT "
+        "at\n16k and the extra baseline time the paper's number would need.\n",
+    .opts = paper_opts};
 
 #define N_PROFILES 4
 #define N_BASES    3
@@ -253,21 +261,12 @@ static const char points_sql[] =
 
 enum kvr_status kvr_cmd_paper(int argc, char **argv)
 {
-    const char *db = "out/kvrun.db";
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-            return fputs(paper_help, stdout), KVR_OK;
-        if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
-            json = true;
-        else if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--db")) && i + 1 < argc)
-            db = argv[++i];
-        else
-            return kvr_error(KVR_ERR_USAGE, "paper: unknown or incomplete option '%s'", argv[i]);
-    }
-    if (!*db) return kvr_error(KVR_ERR_USAGE, "--db: an empty path");
+    struct paper_args a;
+    enum kvr_status st;
+    if (kvr_opt_start(&paper_spec, argc, argv, &a, NULL, &st)) return st;
+    const char *db = a.db;
     struct kvr_store *store = NULL;
-    enum kvr_status st = kvr_store_open(db, KVR_STORE_READ, &store);
+    st = kvr_store_open(db, KVR_STORE_READ, &store);
     if (st) return st;
     static struct points ps;
     ps.n = 0;
@@ -281,6 +280,6 @@ enum kvr_status kvr_cmd_paper(int argc, char **argv)
             "--db %s first",
             db, db);
     if (st) return st;
-    json ? print_json(&ps) : print_table(&ps);
+    a.json ? print_json(&ps) : print_table(&ps);
     return KVR_OK;
 }

@@ -5,14 +5,20 @@
 
 #include "kvr_cli.h"
 #include "kvr_json.h"
+#include "kvr_opt.h"
 #include "kvr_scheme.h"
 
-static const char help[] =
-    "usage: kvr help schemes [--json]\n"
-    "\n"
-    "Lists every scheme once, from the scheme table: its name, its label in\n"
-    "figures, whether the executor runs it, the partitions it takes and a\n"
-    "help line; then the partition sources and the plan names they make.\n";
+struct schemes_args {
+    bool json, quiet, help;
+};
+static const struct kvr_opt schemes_opts[] = {KVR_OPT_COMMON_END(struct schemes_args)};
+static const struct kvr_opt_spec schemes_spec = {
+    .usage = "usage: kvr help schemes [--json]\n"
+             "\n"
+             "Lists every scheme once, from the scheme table: its name, its label in\n"
+             "figures, whether the executor runs it, the partitions it takes and a\n"
+             "help line; then the partition sources and the plan names they make.\n",
+    .opts = schemes_opts};
 
 /* The plan names of scheme d in a sweep: its name, or NAME-SUFFIX per source it takes. */
 static void json_plan_names(struct kvr_json *j, const struct kvr_scheme_desc *d)
@@ -102,15 +108,11 @@ static void print_table(void)
 
 enum kvr_status kvr_cmd_help_schemes(int argc, char **argv)
 {
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-            json = true;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return fputs(help, stdout), KVR_OK;
-        else
-            return kvr_error(KVR_ERR_USAGE, "help schemes: unexpected argument '%s'", argv[i]);
-    }
-    json ? print_json() : print_table();
+    struct schemes_args a;
+    enum kvr_status st;
+    static char name[] = "help schemes"; /* the name in messages */
+    argv[0] = name;
+    if (kvr_opt_start(&schemes_spec, argc, argv, &a, NULL, &st)) return st;
+    a.json ? print_json() : print_table();
     return KVR_OK;
 }

@@ -23,7 +23,8 @@ static const char usage[] =
     "table (SQLite table `plan`). Keys already present are skipped.\nhier also searches "
     "the chain's mapping to GPUs on multi-node profiles and the best\nplan on fewer GPUs "
     "(stored with the row when within 0.5%). A plan that does not fit\nin GPU memory is "
-    "never stored: it is named on stderr and the exit code is 3.\n";
+    "never stored: it is named on stderr and the exit code is 3. --quiet prints only the\n"
+    "summary line, not every row.\n";
 
 static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
@@ -71,10 +72,12 @@ static const struct kvr_opt_spec search_spec = {
 static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped, size_t unfit,
                        double wall_s, bool json)
 {
+    size_t n_print = kvr_opt_quiet ? 0 : n; /* --quiet: the summary line alone */
     if (!json) {
-        printf("%-10s %-24s %3s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "tp",
-               "ctx", "method", "TTFT", "evals", "fewer", "partition");
-        for (size_t i = 0; i < n; i++) {
+        if (n_print)
+            printf("%-10s %-24s %3s %3s %7s %-8s %12s %7s %5s  %s\n", "model", "machine", "p", "tp",
+                   "ctx", "method", "TTFT", "evals", "fewer", "partition");
+        for (size_t i = 0; i < n_print; i++) {
             char t[32], part[KVR_MAX_GPUS * 21];
             kvr_store_format_tokens(rows[i].tokens, kvr_plan_row_chunks(&rows[i]), part,
                                     sizeof part);

@@ -151,6 +151,8 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
                          "kvr lookup and pass it as --partition (kvr sim takes %s)",
                          a->scheme, names);
     const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
+    if ((d->options & KVR_SO_ONE_GPU) && a->gpus && h->n_gpus > 1)
+        return kvr_error(KVR_ERR_INPUT, "--gpus %s: scheme %s runs on one GPU", a->gpus, a->scheme);
     if (d->options & KVR_SO_ONE_GPU) plan->p = 1;
     enum kvr_status lst = setup_layout(a, m, plan);
     if (lst) return lst;

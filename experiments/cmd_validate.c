@@ -51,6 +51,11 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         return st;
     if (!a->tl.path && (st = kvr_opt_refuse(res, timeline_only, "applies with --timeline only")))
         return st;
+    static const char *const figures_only[] = {"gnuplot", NULL};
+    if (!a->out && (st = kvr_opt_refuse(res, figures_only,
+                                        "draws the figures of --out DIR: "
+                                        "give --out, or nothing is drawn")))
+        return st;
     /* the defaults: the committed data in the data directory (kvr_datadir.h) */
     static char db[4200], machine[4200];
     if (!a->db && !(st = kvr_datadir_path(a->multi ? "data/measurements/h100x4-multi.sqlite"
@@ -63,6 +68,9 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
                                 machine, sizeof machine)))
         a->machine = machine;
     if (st) return st;
+    /* the figures' folder and gnuplot before anything is computed or printed */
+    if (a->out && ((st = kvr_plot_check_out(a->out)) || (st = kvr_plot_check_gnuplot(a->gnuplot))))
+        return st;
     a->tl.machine = a->machine, a->tl.json = a->json;
     return st;
 }

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_json.h"
+#include "kvr_log.h"
 #include "kvr_opt.h"
 #include "kvr_version.h"
 
@@ -52,29 +54,30 @@ static enum kvr_status cmd_version(int argc, char **argv)
 
 static const struct kvr_command commands[] = {
     {"model", "list model presets; show a model's shape, parameters, bytes and FLOPs",
-     kvr_cmd_model},
-    {"sim", "predict the TTFT of one plan with the analytical simulator", kvr_cmd_sim},
+     kvr_cmd_model, true},
+    {"sim", "predict the TTFT of one plan with the analytical simulator", kvr_cmd_sim, false},
     {"search", "search KV-Runahead partitions and store them in the lookup table (SQLite)",
-     kvr_cmd_search},
+     kvr_cmd_search, false},
     {"lookup", "the partition for any context from the lookup table (exact or interpolated)",
-     kvr_cmd_lookup},
-    {"export", "write the lookup table as JSON, CSV or a C header for deployments", kvr_cmd_export},
+     kvr_cmd_lookup, false},
+    {"export", "write the lookup table as JSON, CSV or a C header for deployments", kvr_cmd_export,
+     false},
     {"sweep", "run sweep files (the experiments behind the figures) into the database",
-     kvr_cmd_sweep},
-    {"plot", "export each figure's data from the database and render it with gnuplot",
-     kvr_cmd_plot},
-    {"exec", "run a real prefill on a backend (cuda or ref) and time it", kvr_cmd_exec},
+     kvr_cmd_sweep, false},
+    {"plot", "export each figure's data from the database and render it with gnuplot", kvr_cmd_plot,
+     false},
+    {"exec", "run a real prefill on a backend (cuda or ref) and time it", kvr_cmd_exec, false},
     {"calibrate", "fit the simulator's GPU parameters to the executor's measured operations",
-     kvr_cmd_calibrate},
+     kvr_cmd_calibrate, false},
     {"validate", "the simulator's TTFT predictions against stored executor measurements",
-     kvr_cmd_validate},
+     kvr_cmd_validate, false},
     {"paper", "the KV-Runahead paper's claims against the simulator (the paper sweep's points)",
-     kvr_cmd_paper},
+     kvr_cmd_paper, false},
     {"bench",
      "benchmarks: `kvr bench sim`, `kvr bench search`, `kvr bench attention`, `kvr bench comm`",
-     kvr_cmd_bench},
-    {"version", "print the version and the features built", cmd_version},
-    {NULL, NULL, NULL},
+     kvr_cmd_bench, true},
+    {"version", "print the version and the features built", cmd_version, false},
+    {NULL, NULL, NULL, false},
 };
 
 /* Every byte of standard output must have reached it: a full disk or a closed pipe at any
@@ -92,15 +95,30 @@ static int finish_stdout(enum kvr_status st)
     return kvr_status_exit_code(st);
 }
 
+/* The environment's knobs are checked as options are: a value that means nothing is refused. */
+static enum kvr_status check_env(void)
+{
+    const char *lv = getenv("KVR_LOG");
+    if (lv && *lv && kvr_log_level_from_name(lv) < 0)
+        return kvr_error(KVR_ERR_USAGE, "KVR_LOG=%s (environment): not error, warn, info or debug",
+                         lv);
+    return KVR_OK;
+}
+
 int main(int argc, char **argv)
 {
+    enum kvr_status st = check_env();
+    if (st) {
+        fprintf(stderr, "kvr: %s: %s\n", kvr_status_name(st), kvr_error_message());
+        return kvr_status_exit_code(st);
+    }
     if (argc >= 2 && !strcmp(argv[1], "--version")) {
-        char *sub[] = {"version", argc >= 3 ? argv[2] : NULL, NULL};
-        enum kvr_status st = cmd_version(argc >= 3 ? 2 : 1, sub);
+        static char name[] = "version"; /* kvr --version [OPTIONS] = kvr version [OPTIONS] */
+        argv[1] = name;
+        st = cmd_version(argc - 1, argv + 1);
         if (st) fprintf(stderr, "kvr: %s: %s\n", kvr_status_name(st), kvr_error_message());
         return finish_stdout(st);
     }
-    enum kvr_status st;
     if (argc >= 3 && !strcmp(argv[1], "help") && !strcmp(argv[2], "schemes"))
         st = kvr_cmd_help_schemes(argc - 2, argv + 2); /* kvr help schemes: the scheme table */
     else

@@ -118,22 +118,50 @@ enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calib
     return kvr_out_commit(&o);
 }
 
-/* The attention kernel alone at each --attn-shapes C:S (queries after a prefix), per model. */
+/* One --attn-shapes item, QUERIES:PREFIX. */
+static enum kvr_status parse_shape(const char *item, uint64_t *q, uint64_t *s)
+{
+    char cs[64], *colon;
+    if ((size_t)snprintf(cs, sizeof cs, "%s", item) >= sizeof cs || !(colon = strchr(cs, ':')) ||
+        (*colon = 0, kvr_parse_tokens(cs, KVR_MAX_CTX, q)) ||
+        kvr_parse_tokens(colon + 1, KVR_MAX_CTX, s) || *q == 0)
+        return kvr_error(KVR_ERR_USAGE, "--attn-shapes: '%s' is not QUERIES:PREFIX", item);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_calibrate_check_timing(const struct kvr_calibrate_timing *t)
+{
+    char buf[1024];
+    const char *parts[32];
+    int n = kvr_cli_split_copy(t->models, buf, sizeof buf, parts, 16);
+    if (n < 1)
+        return kvr_error(KVR_ERR_USAGE, "--models: '%s' is not a list of 1..16 models", t->models);
+    enum kvr_status st = KVR_OK;
+    for (int i = 0; i < n && !st; i++) {
+        struct kvr_model m;
+        if ((st = kvr_model_resolve(parts[i], &m))) return kvr_error_prefix(st, "--models: ");
+    }
+    if (!*t->attn_shapes) return KVR_OK;
+    if ((n = kvr_cli_split_copy(t->attn_shapes, buf, sizeof buf, parts, 32)) < 1)
+        return kvr_error(KVR_ERR_USAGE, "--attn-shapes: '%s' is not a list of 1..32 shapes",
+                         t->attn_shapes);
+    uint64_t q, s;
+    for (int i = 0; i < n && !st; i++) st = parse_shape(parts[i], &q, &s);
+    return st;
+}
+
+/* The attention kernel alone at each --attn-shapes C:S (queries after a prefix), per model
+ * (the lists checked by kvr_calibrate_check_timing). */
 static enum kvr_status measure_attention(struct kvr_calibrate_data *c, const char *shapes,
                                          const char *spec, const struct kvr_model *m)
 {
-    char buf[512];
+    char buf[1024];
     const char *parts[32];
-    snprintf(buf, sizeof buf, "%s", shapes);
-    int n = kvr_cli_split(buf, parts, 32);
+    int n = *shapes ? kvr_cli_split_copy(shapes, buf, sizeof buf, parts, 32) : 0;
     enum kvr_status st = KVR_OK;
     for (int i = 0; i < n && !st; i++) {
-        char cs[64], *colon;
         uint64_t q, s;
-        snprintf(cs, sizeof cs, "%s", parts[i]);
-        if (!(colon = strchr(cs, ':')) || (*colon = 0, kvr_parse_tokens(cs, KVR_MAX_CTX, &q)) ||
-            kvr_parse_tokens(colon + 1, KVR_MAX_CTX, &s) || q == 0)
-            return kvr_error(KVR_ERR_USAGE, "--attn-shapes: '%s' is not QUERIES:PREFIX", parts[i]);
+        if ((st = parse_shape(parts[i], &q, &s))) return st;
         struct kvr_attn_bench b = {.s = (uint32_t)s,
                                    .c = (uint32_t)q,
                                    .n_heads = m->n_heads,
@@ -154,8 +182,7 @@ enum kvr_status kvr_calibrate_measure(const struct kvr_calibrate_timing *t, cons
 {
     char buf[1024];
     const char *parts[16];
-    snprintf(buf, sizeof buf, "%s", t->models);
-    int n_models = kvr_cli_split(buf, parts, 16);
+    int n_models = kvr_cli_split_copy(t->models, buf, sizeof buf, parts, 16);
     uint64_t max_ctx = 0;
     for (size_t i = 0; i < n_ctx; i++) max_ctx = ctx[i] > max_ctx ? ctx[i] : max_ctx;
     enum kvr_status st = KVR_OK;

@@ -60,6 +60,9 @@ void kvr_calibrate_free(struct kvr_calibrate_data *d);
 enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *d);
 enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calibrate_data *d);
 /* Times every model at every context: TTFT (median of 3) and one profiled run. */
+/* t's lists checked before anything is timed: every model resolves, every shape is
+ * QUERIES:PREFIX, no item empty (KVR_ERR_USAGE naming the option). */
+enum kvr_status kvr_calibrate_check_timing(const struct kvr_calibrate_timing *t);
 enum kvr_status kvr_calibrate_measure(const struct kvr_calibrate_timing *t, const uint64_t *ctx,
                                       size_t n_ctx, struct kvr_calibrate_data *d);
 /* Fits h's GPU to the operation times at the fit_ctx contexts and measures the errors at all;

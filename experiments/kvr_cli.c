@@ -34,12 +34,14 @@ enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmd
     }
     const char *name = argv[1];
     if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
-        if (argc > 3) return kvr_error(KVR_ERR_USAGE, "%s help: one topic at most", prog);
-        for (const struct kvr_command *c = cmds; argc == 3 && c->name; c++)
-            if (!strcmp(c->name, argv[2])) { /* kvr help CMD = kvr CMD --help */
-                char *sub[] = {argv[2], "--help", NULL};
-                return c->run(2, sub);
+        for (const struct kvr_command *c = cmds; argc >= 3 && argc <= 4 && c->name; c++)
+            if (!strcmp(c->name, argv[2]) && (argc == 3 || c->subcommands)) {
+                /* kvr help CMD [SUB] = kvr CMD [SUB] --help */
+                char *sub[] = {argv[2], argv[3], "--help", NULL};
+                if (argc == 3) sub[1] = "--help", sub[2] = NULL;
+                return c->run(argc - 1, sub);
             }
+        if (argc > 3) return kvr_error(KVR_ERR_USAGE, "%s help: one topic at most", prog);
         if (argc == 3)
             return kvr_error(KVR_ERR_USAGE, "%s help: unknown command '%s'", prog, argv[2]);
         print_commands(stdout, prog, cmds);
@@ -96,9 +98,11 @@ enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64
     if (!buf) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", opt);
     size_t cap = 0;
     enum kvr_status st = KVR_OK;
-    for (char *save = NULL, *it = strtok_r(buf, ",", &save); it && !st;
-         it = strtok_r(NULL, ",", &save))
-        st = parse_range(opt, it, out, n, &cap);
+    for (char *it = buf, *next; it && !st; it = next) {
+        if ((next = strchr(it, ','))) *next++ = 0;
+        st = *it ? parse_range(opt, it, out, n, &cap)
+                 : kvr_error(KVR_ERR_INPUT, "%s: empty item in '%s'", opt, text);
+    }
     free(buf);
     if (!st && *n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: '%s' lists nothing", opt, text);
     if (st) free(*out), *out = NULL, *n = 0;
@@ -110,8 +114,7 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
 {
     char buf[1024];
     const char *parts[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    int k = kvr_cli_split(buf, parts, cap < 256 ? cap : 256);
+    int k = kvr_cli_split_copy(text, buf, sizeof buf, parts, cap < 256 ? cap : 256);
     if (k <= 0)
         return kvr_error(KVR_ERR_INPUT, "%s: '%s' is not a list of 1..%d values", opt, text, cap);
     for (int i = 0; i < k; i++) {
@@ -138,6 +141,12 @@ int kvr_cli_split(char *buf, const char **parts, int cap)
     for (int i = 0; i < n; i++)
         if (!*parts[i]) return -1; /* "a,,b" */
     return n;
+}
+
+int kvr_cli_split_copy(const char *text, char *buf, size_t cap, const char **parts, int max)
+{
+    if ((size_t)snprintf(buf, cap, "%s", text) >= cap) return -1;
+    return kvr_cli_split(buf, parts, max);
 }
 
 enum kvr_status kvr_cli_parse_name(const char *opt, const char *text,
@@ -171,6 +180,14 @@ double kvr_cli_cpu_s(void)
     return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
+static bool progress_drawn; /* a bar is on stderr, its line not ended */
+
+void kvr_cli_progress_end(void)
+{
+    if (progress_drawn) fputc('\n', stderr), fflush(stderr);
+    progress_drawn = false;
+}
+
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s)
 {
     static double last_s = -1;
@@ -183,6 +200,7 @@ void kvr_cli_progress(const char *label, size_t done, size_t total, double elaps
     fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu ETA %.0fs ", label, fill,
             "==============================", width - fill, "", done, total, eta);
     if (done == total) fputc('\n', stderr);
+    progress_drawn = done != total;
     fflush(stderr);
 }
 

@@ -17,12 +17,13 @@ struct kvr_command {
     const char *name;
     const char *summary;
     kvr_cmd_fn *run;
+    bool subcommands; /* "kvr help CMD SUB" is "kvr CMD SUB --help" (model, bench) */
 };
 
 /* Options: kvr_opt.h (one table per subcommand, one parser). */
 
 /* Dispatches argv[1] among cmds (NULL-terminated by name); "help" and --help print usage,
- * "help CMD" the command's own help. */
+ * "help CMD" the command's own help ("help CMD SUB" a subcommand's, where CMD has them). */
 enum kvr_status kvr_cli_dispatch(const char *prog, const struct kvr_command *cmds, int argc,
                                  char **argv);
 
@@ -46,6 +47,8 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
                                        int cap, int *n);
 /* Splits a comma list into at most cap parts in buf (modified copy). */
 int kvr_cli_split(char *buf, const char **parts, int cap);
+/* kvr_cli_split of a copy of text in buf[cap]: -1 also when text does not fit (never cut). */
+int kvr_cli_split_copy(const char *text, char *buf, size_t cap, const char **parts, int max);
 
 /* text as one of the names from_name knows (its value in *v), else KVR_ERR_USAGE naming the
  * option and the names it takes ("--comm: 'x' is not mpi or nccl"). */
@@ -57,6 +60,9 @@ void kvr_cli_join_argv(int argc, char **argv, char *buf, size_t cap);
 /* A progress bar on stderr when it is a terminal and not --quiet, redrawn at most ten times a
  * second: "label [=====>    ] 42/192 ETA 3s". */
 void kvr_cli_progress(const char *label, size_t done, size_t total, double elapsed_s);
+/* Ends a bar left short of its total (an interruption, --stop-after, an error): its line ends
+ * before anything else is printed. */
+void kvr_cli_progress_end(void);
 double kvr_cli_now_s(void); /* monotonic wall seconds */
 /* CPU seconds of this process: the dev machine's cores are shared, so wall time overstates a
  * search's cost; the benchmark tables show both. */

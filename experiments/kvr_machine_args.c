@@ -24,6 +24,25 @@ enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
     return kvr_machine_args_percentile(a, &pct);
 }
 
+/* One --link per link and direction: a second one would silently replace the first. */
+static enum kvr_status links_once(const struct kvr_machine_args *a, const struct kvr_machine *h)
+{
+    static _Thread_local bool set[KVR_MAX_GPUS][KVR_MAX_GPUS];
+    memset(set, 0, sizeof set);
+    for (int k = 0; k < a->n_links; k++) {
+        const char *spec = a->links[k], *eq = strchr(spec, '=');
+        int i, j;
+        enum kvr_status st = kvr_machine_link_ends(h, spec, &i, &j);
+        if (st) return st;
+        bool directed = eq && memchr(spec, '>', (size_t)(eq - spec));
+        if (set[i][j] || (!directed && set[j][i]))
+            return kvr_error(KVR_ERR_USAGE, "--link %s: link %d-%d is given twice", spec, i, j);
+        set[i][j] = true;
+        if (!directed) set[j][i] = true;
+    }
+    return KVR_OK;
+}
+
 enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,
                                        const char *gpus, struct kvr_machine *h)
 {
@@ -36,6 +55,7 @@ enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const c
     if (a->bw && (st = kvr_machine_set_all_bw(h, a->bw))) return st;
     for (int i = 0; i < a->n_links; i++)
         if ((st = kvr_machine_set_link(h, a->links[i]))) return st;
+    if ((st = links_once(a, h))) return st;
     if (a->noise && (st = kvr_machine_set_noise(h, a->noise))) return st;
     h->noise.seed = a->seed;
     return kvr_machine_validate(h);

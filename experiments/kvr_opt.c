@@ -8,10 +8,13 @@
 #include "kvr_cli.h"
 #include "kvr_out.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_OPTS 64
 
@@ -35,6 +38,12 @@ static void store_defaults(const struct kvr_opt *o, int n, void *base)
         else
             *(int *)((char *)base + o[i].count_offset) = 0;
     }
+}
+
+static const char *text_of(const struct kvr_opt *o, const void *base)
+{
+    bool text = o->arg && o->kind == KVR_OPT_TEXT;
+    return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
 }
 
 static enum kvr_status take(const struct kvr_opt *o, void *base, const char *arg)
@@ -104,6 +113,10 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     for (int c; !st && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1;) {
         int i = c == '?' || c == ':' ? -1 : index_of(o, n, c);
         if (i < 0) return bad_option(argv, c);
+        /* one value per option: a second one would silently win over the first */
+        if (o[i].arg && o[i].kind == KVR_OPT_TEXT && (res->given >> i & 1))
+            return kvr_error(KVR_ERR_USAGE, "%s: --%s given twice ('%s', then '%s')", argv[0],
+                             o[i].name, text_of(&o[i], base), optarg);
         res->given |= 1ull << i;
         st = take(&o[i], base, optarg);
         if (!strcmp(o[i].name, "help")) res->help = true;
@@ -120,17 +133,31 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     return KVR_OK;
 }
 
-static const char *text_of(const struct kvr_opt *o, const void *base)
-{
-    bool text = o->arg && o->kind == KVR_OPT_TEXT;
-    return text ? *(const char *const *)((const char *)base + o->offset) : NULL;
-}
-
 /* "--name" of an entry, for messages. */
 static const char *dashed(const struct kvr_opt *o, char *buf, size_t cap)
 {
     snprintf(buf, cap, "--%s", o->name);
     return buf;
+}
+
+/* An output the command could not write is named before any work (a run of minutes, then a
+ * lost result): a folder, or a new file in a folder that is not there. */
+static enum kvr_status out_writable(const char *what, const char *path)
+{
+    struct stat sb;
+    if (!strcmp(path, "-") || lstat(path, &sb) == 0) {
+        if (strcmp(path, "-") && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
+        return KVR_OK;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    const char *d = dirname(dir);
+    int e = stat(d, &sb) != 0 ? errno : 0;
+    if (e || !S_ISDIR(sb.st_mode))
+        return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", what, d,
+                         e ? strerror(e) : "not a folder");
+    return KVR_OK;
 }
 
 static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
@@ -141,6 +168,8 @@ static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
         bool path = o[i].file == KVR_OPT_FILE_IN || o[i].file == KVR_OPT_FILE_OUT;
         if (path && text_of(&o[i], base))
             st = kvr_path_check(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+        if (!st && o[i].file == KVR_OPT_FILE_OUT && text_of(&o[i], base))
+            st = out_writable(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
     }
     for (int w = 0; o[w].name && !st; w++)
         for (int i = 0; o[w].file == KVR_OPT_FILE_OUT && o[i].name && !st; i++)

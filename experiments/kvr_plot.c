@@ -356,8 +356,21 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
     return st;
 }
 
+/* gnuplot runs through the shell with its paths quoted: a quote, '$', '`' or '\\' in one would
+ * end the quoting (a failed render, or another command run). */
+static enum kvr_status shell_safe(const char *what, const char *path)
+{
+    const char *c = strpbrk(path, "'\"$`\\");
+    if (c)
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' holds '%c', which cannot be passed to gnuplot",
+                         what, path, *c);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_plot_check_out(const char *dir)
 {
+    enum kvr_status st = shell_safe("--out", dir);
+    if (st) return st;
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return kvr_error(KVR_ERR_IO, "--out: '%s' is not an existing directory", dir);
@@ -374,6 +387,8 @@ enum kvr_status kvr_plot_data_dir(const char *dir, char *data, size_t cap)
 
 enum kvr_status kvr_plot_check_gnuplot(const char *prog)
 {
+    enum kvr_status st = shell_safe("--gnuplot", prog);
+    if (st) return st;
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "'%s' --version >/dev/null 2>&1", prog);
     int rc = system(cmd);
@@ -385,17 +400,44 @@ enum kvr_status kvr_plot_check_gnuplot(const char *prog)
     return KVR_OK;
 }
 
+/* A whole picture onto OUT/NAME.TERM: renamed over a regular file (or none); a symlink's
+ * target, a device or a FIFO gets it through the one writer (kvr_out.h), never replaced. */
+static enum kvr_status place(const char *from, const char *to)
+{
+    struct stat sb;
+    if (lstat(to, &sb) != 0 || S_ISREG(sb.st_mode)) {
+        if (rename(from, to) == 0) return KVR_OK;
+        return kvr_error(KVR_ERR_RUNTIME, "plot: cannot replace %s: %s", to, strerror(errno));
+    }
+    struct kvr_out o;
+    enum kvr_status st = kvr_out_open(&o, "plot", to);
+    FILE *in = st ? NULL : fopen(from, "rb");
+    if (!st && !in) st = kvr_error(KVR_ERR_IO, "plot: cannot read %s: %s", from, strerror(errno));
+    char buf[1 << 16];
+    for (size_t n; !st && (n = fread(buf, 1, sizeof buf, in)) > 0;) fwrite(buf, 1, n, o.f);
+    if (in && ferror(in)) st = kvr_error(KVR_ERR_IO, "plot: cannot read %s", from);
+    if (in) fclose(in);
+    if (st)
+        kvr_out_abort(&o);
+    else
+        st = kvr_out_commit(&o);
+    return st;
+}
+
 /* gnuplot writes each picture into a fresh folder beside the data; only a whole picture is
  * renamed over OUT/NAME.png (.svg), so a failed render never leaves a half-written figure. */
 enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const char *out,
                                 const char *name)
 {
+    enum kvr_status st = shell_safe("--gnuplot", gnuplot);
+    if (!st) st = shell_safe("the gnuplot scripts' folder", scripts);
+    if (!st) st = shell_safe("--out", out);
+    if (st) return st;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s/data/.render-XXXXXX", out);
     if (!mkdtemp(tmp))
         return kvr_error(KVR_ERR_RUNTIME, "plot: cannot make a folder in %s/data: %s", out,
                          strerror(errno));
-    enum kvr_status st = KVR_OK;
     for (int t = 0; t < 2 && !st; t++) {
         char cmd[8192], from[4200], to[4200];
         const char *term = t ? "svg" : "png";
@@ -409,8 +451,8 @@ enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const 
         if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
             st = kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
                            scripts, name, out, name);
-        else if (rename(from, to) != 0)
-            st = kvr_error(KVR_ERR_RUNTIME, "plot: cannot replace %s: %s", to, strerror(errno));
+        else
+            st = place(from, to);
         unlink(from);
     }
     rmdir(tmp);

@@ -68,7 +68,7 @@ enum kvr_status kvr_timeline_tsv_parse(char *line, int p, struct kvr_tsv_event *
     if (!st) st = kvr_parse_real("start_s", f[4], 0, 1e9, &e->start_s);
     if (!st) st = kvr_parse_real("end_s", f[5], e->start_s, 1e9, &e->end_s);
     if (!st && n > 6) st = kvr_parse_real("bytes", f[6], 0, 1e18, &e->bytes);
-    if (!st && n > 7) st = kvr_parse_int("peer", f[7], -1, KVR_MAX_GPUS - 1, &peer);
+    if (!st && n > 7) st = kvr_parse_int("peer", f[7], -1, p - 1, &peer);
     e->rank = (int)rank, e->layer = (int)layer, e->peer = (int)peer;
     return st;
 }

@@ -19,7 +19,7 @@ enum kvr_status kvr_calib_csv_parse(char *line, struct kvr_calib_csv_row *r);
 
 /* kvr validate --timeline: "rank layer kind what start_s end_s [bytes [peer]]" separated by
  * tabs; kind compute, send, wait or collective; rank in [0, p), finite times with end >= start >=
- * 0, bytes >= 0, peer >= -1. */
+ * 0, bytes >= 0, peer in [-1, p). */
 struct kvr_tsv_event {
     int rank, layer, peer;
     char kind[32], what[32];

@@ -45,8 +45,7 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
 {
     char buf[2048];
     const char *parts[KVR_SEARCH_MAX_LIST];
-    snprintf(buf, sizeof buf, "%s", a->models);
-    job->n_models = kvr_cli_split(buf, parts, KVR_SEARCH_MAX_LIST);
+    job->n_models = kvr_cli_split_copy(a->models, buf, sizeof buf, parts, KVR_SEARCH_MAX_LIST);
     if (job->n_models < 1)
         return kvr_error(KVR_ERR_INPUT, "--model: '%s' is not a list of 1..%d models", a->models,
                          KVR_SEARCH_MAX_LIST);
@@ -55,8 +54,8 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
         if (st) return kvr_error_prefix(st, "--model: ");
         kvr_hash_hex(kvr_model_hash(&job->models[i]), job->model_hashes[i]);
     }
-    snprintf(buf, sizeof buf, "%s", a->mach.machine);
-    job->n_machines = kvr_cli_split(buf, parts, KVR_SEARCH_MAX_LIST);
+    job->n_machines =
+        kvr_cli_split_copy(a->mach.machine, buf, sizeof buf, parts, KVR_SEARCH_MAX_LIST);
     if (job->n_machines < 1)
         return kvr_error(KVR_ERR_INPUT, "--machine: '%s' is not a list of 1..%d profiles",
                          a->mach.machine, KVR_SEARCH_MAX_LIST);
@@ -471,6 +470,7 @@ enum kvr_status kvr_search_job_run(struct kvr_search_job *job, struct kvr_store 
         if (!st) st = flush(&w, job, false);
         kvr_cli_progress("search", ++n, todo, kvr_cli_now_s() - t0);
     }
+    kvr_cli_progress_end();
     enum kvr_status fst = flush(&w, job, true); /* keep what finished, even after an error */
     kvr_objective_free(obj);
     if (!st && !fst && job->n_nofit)

@@ -438,6 +438,13 @@ enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_swe
     size_t u = 0; /* drop duplicates (single at every p, seeds without noise) */
     for (size_t i = 0; i < total; i++)
         if (u == 0 || strcmp(it[u - 1].pt.point_key, it[i].pt.point_key)) it[u++] = it[i];
+    if (u == 0) { /* e.g. every tp divides no gpus: a run would store nothing and exit 0 */
+        free(it);
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: the axes make no point (no tp divides a gpus value "
+                         "and the model's heads)",
+                         sp->path);
+    }
     *items = it, *n = u;
     return KVR_OK;
 }

@@ -200,6 +200,7 @@ enum kvr_status kvr_sweep_run_mpi(const struct kvr_sweep_spec *sp, const char *d
     }
     t->run = c.m, *budget -= c.m;
 out:
+    if (rank == 0) kvr_cli_progress_end();
     t->wall_s = kvr_cli_now_s() - t0;
     kvr_store_close(c.store);
     free(c.open);

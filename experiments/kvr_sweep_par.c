@@ -103,6 +103,8 @@ enum kvr_status kvr_sweep_run_threads(const struct kvr_sweep_open *o, const char
         nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
     }
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    kvr_cli_progress(o->sp->name, p.run, o->n_open, kvr_cli_now_s() - t0); /* the last state */
+    kvr_cli_progress_end();
     pthread_mutex_destroy(&p.mu);
     free(th);
     *budget = p.budget, *run = p.run, *failed = p.failed;

@@ -22,6 +22,29 @@ struct kvr_sweep_item *kvr_sweep_item_of(struct kvr_sweep_item *items, size_t n_
     return bsearch(pt->point_key, items, n_items, sizeof *items, cmp_key);
 }
 
+static enum kvr_status on_other_figure(void *arg, int n, const char *const *v)
+{
+    if (n > 0) snprintf(arg, 64, "%s", v[0]);
+    return KVR_OK;
+}
+
+/* Points are keyed by (name, point): a name another figure's file already used would take
+ * that figure's points as done here and store nothing for this one. */
+static enum kvr_status check_name_free(struct kvr_store *store, const struct kvr_sweep_spec *sp)
+{
+    static const char sql[] = "SELECT figure FROM sweep_point WHERE sweep = ?1 AND figure <> ?2 "
+                              "LIMIT 1";
+    const char *params[] = {sp->name, sp->figure};
+    char other[64] = "";
+    enum kvr_status st = kvr_store_query_rows(store, sql, params, 2, on_other_figure, other);
+    if (!st && other[0])
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: sweep name '%s' already holds the points of figure %s in the "
+                       "database (figure = %s here): give this file its own name",
+                       sp->path, sp->name, other, sp->figure);
+    return st;
+}
+
 enum kvr_status kvr_sweep_record(struct kvr_store *store, const struct kvr_sweep_spec *sp,
                                  const struct kvr_sweep_item *items, size_t n_items,
                                  const char *argv_text, struct kvr_sweep_point **open,
@@ -30,6 +53,7 @@ enum kvr_status kvr_sweep_record(struct kvr_store *store, const struct kvr_sweep
     struct kvr_sweep_point *pts = malloc((n_items ? n_items : 1) * sizeof *pts);
     enum kvr_status st = pts ? KVR_OK : kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
     for (size_t i = 0; pts && i < n_items; i++) pts[i] = items[i].pt;
+    if (!st) st = check_name_free(store, sp);
     if (!st) st = kvr_store_add_sweep_points(store, pts, n_items);
     free(pts);
     *n_open = 0, *run_id = 0;
@@ -66,6 +90,7 @@ static enum kvr_status run_open(const struct kvr_sweep_open *o, struct kvr_store
             st = kvr_store_finish_points(store, batch, nb), nb = 0;
         kvr_cli_progress(o->sp->name, t->run, n_open, kvr_cli_now_s() - t0);
     }
+    kvr_cli_progress_end();
     if (!st && nb) st = kvr_store_finish_points(store, batch, nb);
     t->wall_s = kvr_cli_now_s() - t0;
     free(batch);

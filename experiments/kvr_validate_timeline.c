@@ -74,6 +74,7 @@ static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct 
     enum kvr_status st = kvr_lines_open(&r, path, 256u << 20);
     if (st) return kvr_error_prefix(st, "--timeline: ");
     int n = 0;
+    bool seen[KVR_MAX_GPUS] = {false};
     for (char *line; !st && (line = kvr_lines_next(&r));) {
         if (r.line == 1 && !strncmp(line, "rank\t", 5)) continue;
         struct kvr_tsv_event e;
@@ -82,11 +83,18 @@ static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct 
             break;
         }
         int ph = phase_of(e.kind, e.what);
-        if (ph >= 0) m->s[e.rank][ph] += e.end_s - e.start_s, n++;
+        if (ph >= 0) m->s[e.rank][ph] += e.end_s - e.start_s, n++, seen[e.rank] = true;
         add_xfer(x, e.kind, (struct xfer){e.rank, e.layer, e.peer, e.start_s, e.end_s, e.bytes});
     }
     kvr_lines_close(&r);
     if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
+    /* a rank without events: the run of another plan (fewer ranks than --partition's chunks) */
+    for (int i = 0; i < p && !st; i++)
+        if (!seen[i])
+            st = kvr_error(KVR_ERR_INPUT,
+                           "--timeline: %s has no compute or wait of rank %d, but --partition "
+                           "gives %d ranks: not a run of this plan",
+                           path, i, p);
     return st;
 }
 

@@ -21,13 +21,18 @@ void kvr_log_set_level(enum kvr_log_level level)
     log_level = (int)level;
 }
 
+int kvr_log_level_from_name(const char *name)
+{
+    for (int i = 0; name && i <= KVR_LOG_DEBUG; i++)
+        if (strcmp(name, level_names[i]) == 0) return i;
+    return -1;
+}
+
 enum kvr_log_level kvr_log_level(void)
 {
     if (log_level < 0) {
-        const char *env = getenv("KVR_LOG");
-        log_level = KVR_LOG_WARN;
-        for (int i = 0; env && i <= KVR_LOG_DEBUG; i++)
-            if (strcmp(env, level_names[i]) == 0) log_level = i;
+        int from_env = kvr_log_level_from_name(getenv("KVR_LOG"));
+        log_level = from_env >= 0 ? from_env : KVR_LOG_WARN;
     }
     return (enum kvr_log_level)log_level;
 }

@@ -8,6 +8,8 @@ enum kvr_log_level { KVR_LOG_ERROR = 0, KVR_LOG_WARN, KVR_LOG_INFO, KVR_LOG_DEBU
 void kvr_log_set_rank(int rank, int n_ranks);
 void kvr_log_set_level(enum kvr_log_level level);
 enum kvr_log_level kvr_log_level(void);
+/* The level of a name (error, warn, info, debug), or -1: how main refuses a bad $KVR_LOG. */
+int kvr_log_level_from_name(const char *name);
 
 /* Formats one line as it would be logged (prefix included) into buf; returns its length. */
 int kvr_log_format(char *buf, int cap, enum kvr_log_level level, const char *fmt, ...)

@@ -102,8 +102,14 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
         snprintf(o->path, sizeof o->path, "-");
         return KVR_OK;
     }
-    if ((st = resolve(o, path))) return st;
     struct stat sb;
+    /* a device or FIFO the kernel reaches through links, /proc's too (/dev/stdout on a pipe:
+     * /proc/self/fd/1 -> "pipe:[N]", no path to follow by hand), is written through as named */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        snprintf(o->path, sizeof o->path, "%s", path);
+        return open_through(o, S_ISFIFO(sb.st_mode));
+    }
+    if ((st = resolve(o, path))) return st;
     bool exists = stat(o->path, &sb) == 0;
     if (exists && S_ISDIR(sb.st_mode))
         return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
@@ -145,16 +151,57 @@ void kvr_out_abort(struct kvr_out *o)
     o->f = NULL, o->tmp[0] = 0;
 }
 
+/* folder made canonical + "/" + name: how a file not made yet is compared (new.bin, ./new.bin) */
+static bool canonical(const char *path, char *buf, size_t cap)
+{
+    char d[PATH_MAX], b[PATH_MAX], real[PATH_MAX];
+    snprintf(d, sizeof d, "%s", path);
+    snprintf(b, sizeof b, "%s", path);
+    if (!realpath(dirname(d), real)) return false;
+    return (size_t)snprintf(buf, cap, "%s/%s", real, basename(b)) < cap;
+}
+
+/* Whether a and b name one file: one regular file when both exist (links and other spellings
+ * followed), else, neither existing, one name in one folder. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    bool ea = stat(a, &x) == 0, eb = stat(b, &y) == 0;
+    if (ea || eb)
+        return ea && eb && x.st_dev == y.st_dev && x.st_ino == y.st_ino && S_ISREG(x.st_mode);
+    char ca[PATH_MAX], cb[PATH_MAX];
+    return !strcmp(a, b) ||
+           (canonical(a, ca, sizeof ca) && canonical(b, cb, sizeof cb) && !strcmp(ca, cb));
+}
+
+/* A regular file only: a FIFO (--tokens <(...)) is neither opened nor read here. */
+static bool is_sqlite(const char *path)
+{
+    char head[16] = {0};
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    return n == sizeof head && !memcmp(head, "SQLite format 3", sizeof head);
+}
+
 enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,
                                         const char *in)
 {
-    struct stat a, b;
     if (!out || !in || !strcmp(out, "-") || !strcmp(in, "-")) return KVR_OK;
-    /* the same name: the same file, whether or not it exists yet (two outputs of one run) */
-    bool same = !strcmp(out, in);
-    if (!same && (stat(out, &a) != 0 || stat(in, &b) != 0)) return KVR_OK;
-    if (same || (a.st_dev == b.st_dev && a.st_ino == b.st_ino && S_ISREG(a.st_mode)))
+    if (same_file(out, in))
         return kvr_error(KVR_ERR_USAGE, "%s '%s' is the %s '%s': it would be overwritten", out_what,
                          out, in_what, in);
+    /* a database's journal or WAL holds its latest rows: replacing it loses or corrupts them */
+    static const char *const sidecars[] = {"-wal", "-shm", "-journal"};
+    for (int k = 0; k < 3 && is_sqlite(in); k++) {
+        char side[PATH_MAX];
+        if ((size_t)snprintf(side, sizeof side, "%s%s", in, sidecars[k]) >= sizeof side) break;
+        if (same_file(out, side))
+            return kvr_error(KVR_ERR_USAGE,
+                             "%s '%s' is the %s database's %s file: it would be overwritten",
+                             out_what, out, in_what, sidecars[k] + 1);
+    }
     return KVR_OK;
 }

@@ -587,7 +587,8 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
     struct kvr_store *s = calloc(1, sizeof *s);
     if (!s) return kvr_error(KVR_ERR_NOMEM, "store: out of memory");
     snprintf(s->path, sizeof s->path, "%s", path);
-    enum kvr_status st = open_db(s, path, mode, false);
+    enum kvr_status st = kvr_store_check_file(path);
+    if (!st) st = open_db(s, path, mode, false);
     if (!st) st = check_identity(s, mode);
     if (st == KVR_ERR_IO && mode == KVR_STORE_READ && access(path, W_OK) != 0) {
         sqlite3_close_v2(s->db);

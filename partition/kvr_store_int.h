@@ -32,6 +32,9 @@ void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r);
 /* Before migration 8 -> 9 (kvr_store.c): refuses a store with a one-rank measurement whose
  * run has no start time (kvr_store_measure.c). */
 enum kvr_status kvr_store_measure_check_v8(struct kvr_store *s);
+/* Refuses a database file cut short: not whole pages, or fewer than its header counts
+ * (kvr_store_file.c). KVR_OK when the file is missing, empty or not SQLite's. */
+enum kvr_status kvr_store_check_file(const char *path);
 enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *what, const char *file,
                                     int line);
 #define KVR_SQL_CHECK(s, call)                                                                     \

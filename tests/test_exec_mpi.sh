@@ -23,17 +23,19 @@ for model in gqa mqa; do
     done
 done
 
-common="--model $tmp/gqa.ini --ctx 37 --backend ref --warmup 1 --reps 3"
+# an option is given once (kvr refuses a second value): runs that change one start from $base
+base="--model $tmp/gqa.ini --backend ref --warmup 1"
+common="$base --ctx 37 --reps 3"
 mpi 3 exec $common --scheme kvr --partition 20,10,7 --db "$tmp/m.db" --allow-dirty --json >"$tmp/out" 2>"$tmp/err" &&
     [ "$(sql "$tmp/m.db" "SELECT scheme || ' ' || method || ' ' || p || ' ' || partition_tokens || ' ' || comm FROM measurement")" = "kvr given 3 20;10;7 mpi" ] &&
     [ -n "$(sql "$tmp/m.db" "SELECT mpi_version FROM measurement")" ] &&
     [ "$(sql "$tmp/m.db" "SELECT count(*) FROM measurement JOIN run ON run.id = measurement.run_id")" = 1 ]
 report $? "rank 0 stores one measurement row with its provenance" "$(cat "$tmp/err")"
-mpi 3 exec $common --reps 1 --scheme kvr --partition 20,10,7 --kv-forward direct --db "$tmp/m.db" --allow-dirty >/dev/null 2>"$tmp/err" &&
+mpi 3 exec $base --ctx 37 --reps 1 --scheme kvr --partition 20,10,7 --kv-forward direct --db "$tmp/m.db" --allow-dirty >/dev/null 2>"$tmp/err" &&
     [ "$(sql "$tmp/m.db" "SELECT group_concat(kv_forward) FROM measurement")" = "whole,direct" ]
 report $? "the measurement row records the KV hand-off mode" "$(cat "$tmp/err")"
 "$kvr" search --db "$tmp/fwd.db" --model "$tmp/gqa.ini" --machine a100-10GBps --gpus 3 --ctx 37 --granularity 1 --kv-forward streamed >/dev/null 2>"$tmp/err" &&
-    mpi 3 exec $common --reps 1 --scheme kvr --machine a100-10GBps --db "$tmp/fwd.db" --allow-dirty --json >"$tmp/out" 2>>"$tmp/err" &&
+    mpi 3 exec $base --ctx 37 --reps 1 --scheme kvr --machine a100-10GBps --db "$tmp/fwd.db" --allow-dirty --json >"$tmp/out" 2>>"$tmp/err" &&
     grep -q '"kv_forward": "streamed"' "$tmp/out" && grep -q '"method": "kvr-s"' "$tmp/out" &&
     [ "$(sql "$tmp/fwd.db" "SELECT kv_forward FROM measurement")" = streamed ]
 report $? "kvr exec --db runs the table row's hand-off mode and records it" "$(cat "$tmp/err" "$tmp/out")"
@@ -107,8 +109,8 @@ sys.exit(0 if ok else 1)
 PY
 report $? "bench comm: every operation and size, algbw = bytes/time, busbw with nccl-tests' factors, an alpha-beta fit" "$(head -c 600 "$tmp/out"; cat "$tmp/err")"
 # lists: one process runs every (ctx, scheme) pair; each equals its own run
-mpi 3 exec $common --ctx 30,37 --scheme kvr,tsp-causal --db "$tmp/l.db" --allow-dirty --json >"$tmp/out" 2>"$tmp/err" &&
-    mpi 3 exec $common --ctx 30 --scheme tsp-causal --json >"$tmp/one" 2>>"$tmp/err" &&
+mpi 3 exec $base --reps 3 --ctx 30,37 --scheme kvr,tsp-causal --db "$tmp/l.db" --allow-dirty --json >"$tmp/out" 2>"$tmp/err" &&
+    mpi 3 exec $base --reps 3 --ctx 30 --scheme tsp-causal --json >"$tmp/one" 2>>"$tmp/err" &&
     python3 - "$tmp/out" "$tmp/one" <<'PY'
 import json, sys
 def objs(path):
@@ -125,7 +127,7 @@ sys.exit(0 if ok else 1)
 PY
 [ $? = 0 ] && [ "$(sql "$tmp/l.db" "SELECT group_concat(ctx_tokens || scheme, ' ') FROM (SELECT * FROM measurement ORDER BY id)")" = "30kvr 30tsp-causal 37kvr 37tsp-causal" ]
 report $? "--ctx and --scheme lists: every pair runs in turn, a report and a row each, as its own run" "$(cat "$tmp/err")"
-"$kvr" exec $common --ctx 30,37 >/dev/null 2>"$tmp/err"
+"$kvr" exec $base --reps 3 --ctx 30,37 >/dev/null 2>"$tmp/err"
 [ $? = 2 ] && grep -q "mpirun" "$tmp/err"
 report $? "lists without mpirun: exit 2, naming mpirun" "$(cat "$tmp/err")"
 "$kvr" exec $common --scheme kvr,tsp --timeline "$tmp/t.tsv" >/dev/null 2>"$tmp/err"

@@ -52,6 +52,39 @@ expect 2 "--dump-logits '$tmp/new.bin' is the --dump-kv '$tmp/new.bin'" \
 [ ! -e "$tmp/new.bin" ]; report $? "  before writing either"
 expect 2 "is the --base" "calibrate --out refuses to overwrite its --base profile" \
     -- calibrate --from "$ops" --base "$tmp/good.ini" --out "$tmp/good.ini"
+# ... spelled another way, a database's WAL, journal or -shm, or one new file named twice
+cp "$tmp/q.db" "$tmp/qs.db"; "$kvr" lookup --db "$tmp/qs.db" --gpus 2 --ctx 1k >/dev/null 2>&1
+for o in "$tmp/qs.db-wal" "$tmp/./qs.db-journal" "$tmp/qs.db-shm"; do
+    expect 2 "database's" "export --out ${o##*/} (a file of its --db) is refused" \
+        -- export --db "$tmp/qs.db" --out "$o"
+done
+[ ! -e "$tmp/qs.db-journal" ]; report $? "  and no journal was made beside the database"
+expect 2 "is the --dump-kv" "exec --dump-logits new.bin --dump-kv ./new.bin (one new file) is refused" \
+    -- exec --model "$tmp/m.ini" --ctx 8 --backend ref --dump-logits "$tmp/new2.bin" --dump-kv "$tmp/./new2.bin"
+# an input that is a FIFO is read once, by its reader alone (the output checks never open it)
+mkfifo "$tmp/tok.fifo"
+printf '1\n2\n3\n' >"$tmp/tok.fifo" &
+timeout 60 "$kvr" exec --model "$src/data/models/tiny.ini" --backend ref --reps 1 --warmup 0 --tokens "$tmp/tok.fifo" \
+    --dump-logits "$tmp/tok.l" >"$tmp/out" 2>"$tmp/err"
+rc=$?; wait
+[ "$rc" = 0 ] && grep -q "3 tokens" "$tmp/out" && [ -s "$tmp/tok.l" ]
+report $? "exec --tokens FIFO --dump-logits F: the tokens read through the FIFO" "exit $rc: $(cat "$tmp/err")"
+# an output that cannot be written is named before any work (before the model is even sized)
+for o in --timeline --dump-logits --dump-kv; do
+    expect 2 "$o: cannot write in '$tmp/nodir'" "exec $o in a missing folder exits 2 before the run" \
+        -- exec --model llama-7b --ctx 16 --backend ref "$o" "$tmp/nodir/x"
+done
+expect 2 "--out: cannot write in '$tmp/nodir'" "calibrate --out in a missing folder exits 2 before the fit" \
+    -- calibrate --from "$ops" --out "$tmp/nodir/c.ini"
+# an option given twice is refused, not the last value silently taken (any command's table)
+expect 2 "--out given twice ('$tmp/o1.json', then '$tmp/o2.json')" "export --out A --out B exits 2" \
+    -- export --db "$tmp/q.db" --out "$tmp/o1.json" --out "$tmp/o2.json"
+[ ! -e "$tmp/o1.json" ] && [ ! -e "$tmp/o2.json" ]; report $? "  writing neither"
+expect 2 "--ctx given twice" "sim --ctx 1k -c 2k exits 2" -- sim --ctx 1k -c 2k
+expect 2 "--link 1-0=5GB/s: link 1-0 is given twice" "sim --link 0-1=1GB/s --link 1-0=5GB/s exits 2" \
+    -- sim --gpus 2 --ctx 1k --link 0-1=1GB/s --link 1-0=5GB/s
+"$kvr" sim --gpus 2 --ctx 1k --link '0>1=1GB/s' --link '1>0=5GB/s' >/dev/null 2>"$tmp/err"
+report $? "  one link's two directions, each once, are taken" "$(cat "$tmp/err")"
 # a symlink is followed: its target is written, the link stays a link (3 commands)
 ln -s "$tmp/t-export.json" "$tmp/l1"; ln -s "$tmp/t-sim.tsv" "$tmp/l2"
 ln -s "$tmp/t-cal.ini" "$tmp/l3"
@@ -77,6 +110,10 @@ t0=$(date +%s)
 expect 2 "no process reads the FIFO" "a FIFO nobody reads is refused, not waited for forever" \
     -- export --db "$tmp/q.db" --out "$tmp/fifo2"
 [ -p "$tmp/fifo2" ] && [ $(($(date +%s) - t0)) -lt 60 ]; report $? "  within a minute, the FIFO left as it is"
+# /dev/stdout on a pipe (/proc/self/fd/1 -> "pipe:[N]", no path): written through
+{ "$kvr" export --db "$tmp/q.db" --out /dev/stdout 2>"$tmp/err"; echo "rc=$?" >"$tmp/rc"; } | cat >"$tmp/piped.json"
+[ "$(cat "$tmp/rc")" = rc=0 ] && same "$tmp/piped.json" "$tmp/good.json"
+report $? "export --out /dev/stdout into a pipe writes the table through" "$(cat "$tmp/rc" "$tmp/err")"
 # a device is written through: /dev/full stays a device and the error reaches the exit code
 expect 1 "error writing '/dev/full'" "export --out /dev/full exits 1" \
     -- export --db "$tmp/q.db" --out /dev/full
@@ -158,6 +195,18 @@ exit 1
         -- plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/badplot"
     same "$tmp/figs/fig3.png" "$tmp/fig3-old.png" && [ -z "$(ls -A "$tmp/figs/data" | grep render)" ]
     report $? "  the old fig3.png is whole, no render folder left"
+    # a figure that is a symlink: its target is written, the link stays (as every output)
+    mkdir "$tmp/lfig"; ln -s "$tmp/fig3-target.png" "$tmp/lfig/fig3.png"
+    "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/lfig" >/dev/null 2>"$tmp/err" &&
+        [ -L "$tmp/lfig/fig3.png" ] && [ -s "$tmp/fig3-target.png" ]
+    report $? "plot: OUT/fig3.png a symlink: its target written, the link kept" "$(cat "$tmp/err")"
+    # a folder gnuplot's shell quoting cannot carry is refused before anything is written
+    mkdir "$tmp/q'd"
+    expect 2 "holds ''', which cannot be passed to gnuplot" "plot --out with a quote exits 2" \
+        -- plot fig3 --db "$tmp/p.db" --out "$tmp/q'd"
+    expect 2 "holds ''', which cannot be passed to gnuplot" "validate --out with a quote exits 2" \
+        -- validate --out "$tmp/q'd"
+    [ ! -s "$tmp/out" ] && [ -z "$(ls -A "$tmp/q'd")" ]; report $? "  printing and writing nothing"
     expect 1 "gnuplot failed" "validate --out with a failing gnuplot exits 1" \
         -- validate --out "$tmp/figs" --gnuplot "$tmp/badplot"
     [ ! -e "$tmp/figs/validate.png" ]; report $? "  and leaves no partial validate.png"
@@ -250,6 +299,24 @@ expect 2 "--models times operations" "calibrate --models with --from exits 2" \
     -- calibrate --from "$ops" --models llama-7b
 expect 2 "--model applies with --timeline only" "validate --model without --timeline exits 2" \
     -- validate --model llama-7b
+expect 2 "--allow-dirty applies with --db only" "calibrate --allow-dirty without --db exits 2" \
+    -- calibrate --from "$ops" --allow-dirty
+expect 2 "--check-ctx times operations" "calibrate --check-ctx with --from exits 2 (every other context is held out)" \
+    -- calibrate --from "$ops" --check-ctx 3k
+expect 2 "--fit-ctx: no measurement at 3072 tokens" "calibrate --fit-ctx 3k absent from --from exits 2, naming it" \
+    -- calibrate --from "$ops" --fit-ctx 1k,3k
+# the timing lists are checked before any device is opened (no item empty, every model known)
+expect 2 "--models: 'llama-7b,,falcon-7b' is not a list" "calibrate --models A,,B exits 2" \
+    -- calibrate --backend ref --models llama-7b,,falcon-7b
+expect 2 "--attn-shapes: 'bogus' is not QUERIES:PREFIX" "calibrate --attn-shapes bogus exits 2" \
+    -- calibrate --attn-shapes bogus
+# lists: an empty item is refused, not skipped (ctx of search, exec, sweep)
+expect 2 "--ctx: empty item in '1k,,2k'" "search --ctx 1k,,2k exits 2" \
+    -- search --db "$tmp/ei.db" --ctx 1k,,2k --gpus 2
+[ ! -e "$tmp/ei.db" ]; report $? "  before creating the database"
+expect 2 "--ctx: empty item in '8,'" "exec --ctx 8, exits 2" -- exec --model llama-7b --ctx 8, --backend ref
+sed 's/^ctx = 1k$/ctx = 1k,/' "$tmp/ok.ini" >"$tmp/ec.ini"
+expect 2 "ec.ini:6: ctx: empty item" "sweep ctx = 1k, exits 2 with file:line" -- sweep "$tmp/ec.ini" --db "$tmp/ei.db"
 # calibrate never writes a profile kvr sim refuses (3 cases), and help takes its topic
 expect 2 "--link-bw: '0GB/s' must be positive" "calibrate --link-bw 0GB/s exits 2" \
     -- calibrate --from "$ops" --link-bw 0GB/s --out "$tmp/bad.ini"
@@ -260,12 +327,65 @@ expect 2 "--name" "calibrate --name with a comment character exits 2" \
 "$kvr" help sim >"$tmp/out" 2>&1 && grep -q "usage: kvr sim" "$tmp/out" &&
     grep -q -- "--partition LIST" "$tmp/out"
 report $? "kvr help sim prints sim's help"
+# ... and the rest of the options no mode uses (sim x 1, exec x 2, validate x 1), the bench's
+# shape named by option before any device is looked for, the environment's KVR_LOG
+expect 2 "--gpus 2: scheme single runs on one GPU" "sim --scheme single --gpus 2 exits 2" \
+    -- sim --scheme single --gpus 2
+expect 2 "--allow-dirty applies with --db only" "exec --allow-dirty without --db exits 2" \
+    -- exec --model llama-7b --ctx 16 --backend ref --allow-dirty
+expect 2 "--allow-unused applies with --weights only" "exec --allow-unused without --weights exits 2" \
+    -- exec --model llama-7b --ctx 16 --backend ref --allow-unused
+expect 2 "--gnuplot draws the figures of --out" "validate --gnuplot without --out exits 2" \
+    -- validate --gnuplot gnuplot
+expect 2 "--head-dim: '96' is not 64 or 128" "bench attention --head-dim 96 exits 2 naming it" \
+    -- bench attention --head-dim 96
+expect 2 "--kv-heads: '5' does not divide --heads 32" "bench attention --kv-heads 5 exits 2 naming it" \
+    -- bench attention --kv-heads 5
+KVR_LOG=verbose "$kvr" sim --gpus 2 --ctx 1k >/dev/null 2>"$tmp/err"; rc=$?
+[ "$rc" = 2 ] && grep -q "KVR_LOG=verbose (environment)" "$tmp/err"
+report $? "KVR_LOG=verbose exits 2 naming the environment variable" "exit $rc: $(cat "$tmp/err")"
+# a sweep whose axes make no point is refused (it would store nothing and exit 0)
+{ cat "$tmp/ok.ini"; echo "tp = 3"; } >"$tmp/tp3.ini"
+expect 2 "tp3.ini: the axes make no point" "sweep tp = 3 at gpus = 2 (no point) exits 2" \
+    -- sweep "$tmp/tp3.ini" --db "$tmp/tp3.db"
+[ ! -e "$tmp/tp3.db" ]; report $? "  creating no database"
+# two files of one sweep name and different figures: the second is refused, not "already done"
+sed 's/^figure = fig1$/figure = fig3\nname = ok/' "$tmp/ok.ini" >"$tmp/ok-fig3.ini"
+"$kvr" sweep "$tmp/ok.ini" --db "$tmp/nm.db" >/dev/null 2>&1
+expect 2 "sweep name 'ok' already holds the points of figure fig1" \
+    "sweep: a name another figure's points hold is refused" -- sweep "$tmp/ok-fig3.ini" --db "$tmp/nm.db"
+[ "$(sql "$tmp/nm.db" "SELECT count(*) FROM sweep_point")" = 1 ]; report $? "  and records nothing"
+# every command takes --quiet and the table's options, kvr help CMD [SUB] each one's help
+for c in "paper --db $tmp/q.db" "help schemes" "version"; do
+    # shellcheck disable=SC2086
+    "$kvr" $c -q >/dev/null 2>"$tmp/err"; rc=$?
+    ! grep -q "unknown" "$tmp/err"; report $? "kvr $c takes -q" "exit $rc: $(cat "$tmp/err")"
+done
+for t in "bench attention" "bench comm" "model show" "model list"; do
+    # shellcheck disable=SC2086
+    "$kvr" help $t >"$tmp/out" 2>&1 && grep -q "usage: .*kvr $t" "$tmp/out"
+    report $? "kvr help $t prints its help" "$(head -3 "$tmp/out")"
+done
+expect 2 "one topic at most" "kvr help sim extra exits 2 (sim has no subcommands)" -- help sim extra
+expect 2 "unexpected argument 'extra'" "kvr --version --json extra exits 2" -- --version --json extra
+expect 2 "see kvr model show --help" "model show without a model names 'kvr model show'" -- model show
+"$kvr" search --db "$tmp/q.db" --ctx 1k-8k+1k --gpus 2 --force --quiet >"$tmp/out" 2>&1 &&
+    [ "$(wc -l <"$tmp/out")" = 1 ] && grep -q "^8 searched" "$tmp/out"
+report $? "search --quiet prints the summary line, not every row" "$(cat "$tmp/out")"
 # --quiet: no progress bar even on a terminal (script(1) gives the command one)
 if command -v script >/dev/null; then
     script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 >/dev/null" /dev/null >"$tmp/tty1" 2>&1
     script -qec "'$kvr' search --db '$tmp/pq.db' --ctx 1k-4k+1k --gpus 2 --force --quiet >/dev/null" /dev/null >"$tmp/tty2" 2>&1
     grep -q "search \[" "$tmp/tty1" && ! grep -q "search \[" "$tmp/tty2"
     report $? "a terminal shows search's progress bar, --quiet hides it"
+    # a bar ends its line before the summary, on threads and after --stop-after too
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\nctx = 1k-128k+1k\nschemes = tsp, kvr-even\ngpus = 2, 4\n' >"$tmp/bar.ini"
+    for o in "--jobs 2" "--stop-after 300"; do
+        rm -f "$tmp/bar.db"
+        script -qec "'$kvr' sweep '$tmp/bar.ini' --db '$tmp/bar.db' $o" /dev/null >"$tmp/tty3" 2>&1
+        tr '\r' '\n' <"$tmp/tty3" | grep -q "^sweep bar (fig1): 512 points"
+        report $? "sweep $o on a terminal: the bar's line ends before the summary" "$(tail -c 300 "$tmp/tty3")"
+    done
 else
     skip "--quiet hides the progress bar" "no script(1)"
 fi
@@ -301,6 +421,21 @@ for c in "export --out $tmp/nt.json" "lookup --gpus 2 --ctx 1k" "search --ctx 1k
 done
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('PRAGMA journal_mode').fetchone()[0])" "$tmp/nt.db" >"$tmp/mode1"
 same "$tmp/mode0" "$tmp/mode1"; report $? "  and its journal mode is unchanged"
+# a database cut short (not whole pages, or fewer than its header counts) is refused: SQLite
+# reads the missing bytes as zeros and the rows there would silently be gone
+"$kvr" search --db "$tmp/big.db" --ctx 1k-64k+1k --gpus 2,4 >/dev/null 2>&1
+sz=$(stat -c %s "$tmp/big.db")
+for cut in 100 4096; do
+    cp "$tmp/big.db" "$tmp/cut.db"; truncate -s $((sz - cut)) "$tmp/cut.db"; cp "$tmp/cut.db" "$tmp/cut0.db"
+    for c in "export --format csv --out $tmp/cut.csv" "lookup --gpus 2 --ctx 1k" \
+        "search --ctx 1k --gpus 2"; do
+        # shellcheck disable=SC2086
+        "$kvr" $c --db "$tmp/cut.db" >/dev/null 2>"$tmp/err"; rc=$?
+        [ "$rc" = 2 ] && grep -q "truncated" "$tmp/err" && same "$tmp/cut.db" "$tmp/cut0.db"
+        report $? "kvr ${c%% *}: a database cut by $cut bytes exits 2, untouched" "exit $rc: $(cat "$tmp/err")"
+    done
+done
+[ ! -e "$tmp/cut.csv" ]; report $? "  and no export was written"
 # a WAL that was not checkpointed, no -shm, in a read-only folder: refused, not read stale
 if [ "$has_ns" = yes ]; then
     cp "$tmp/q.db" "$tmp/w.db"
@@ -367,7 +502,7 @@ done
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
 report $? "validate --timeline reads kvr sim's timeline" "$(cat "$tmp/err")"
 zeros=$(printf '%0250d' 0)
-{ head -2 "$tmp/tl.tsv"; printf '0\t0\tcompute\tpre\t0.%s1\t0.5\t0\t-1\n' "$zeros"; } >"$tmp/tl2.tsv"
+{ head -2 "$tmp/tl.tsv"; printf '0\t0\tcompute\tpre\t0.%s1\t0.5\t0\t-1\n' "$zeros"; tail -n +3 "$tmp/tl.tsv"; } >"$tmp/tl2.tsv"
 "$kvr" validate --timeline "$tmp/tl2.tsv" --model llama-7b --scheme kvr --partition 600,424 \
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
 report $? "a 280-byte timeline line is legal" "$(cat "$tmp/err")"
@@ -378,6 +513,16 @@ for bad in '0\t0\tcompute\tpre\t0\tinf\t0\t-1' '0\t0\tcompute\tpre\t0\t1.0abc\t0
     expect 2 "tl3.tsv:4:" "timeline TSV refuses '$bad' at line 4" \
         -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 done
+
+# a timeline of another plan: fewer ranks than --partition's chunks, or a peer no rank has
+expect 2 "has no compute or wait of rank 2" "validate --timeline of 2 ranks with a 3-chunk --partition exits 2" \
+    -- validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
+grep -v "^1	" "$tmp/tl.tsv" >"$tmp/tl1.tsv"
+expect 2 "has no compute or wait of rank 1" "validate --timeline missing a rank's events exits 2" \
+    -- validate --timeline "$tmp/tl1.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
+{ head -3 "$tmp/tl2.tsv"; printf '0\t0\tsend\tkv\t0\t1\t100\t5\n'; } >"$tmp/tl3.tsv"
+expect 2 "tl3.tsv:4: peer '5' is outside [-1, 1]" "timeline TSV refuses a peer outside the ranks" \
+    -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 
 echo "1..$n"
 [ "$failed" = 0 ]
