@@ -1,6 +1,7 @@
 #include "kvr_machine.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvr_file.h"
@@ -210,14 +211,17 @@ enum kvr_status kvr_machine_set_noise_links(struct kvr_machine *m, const char *l
 
 enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", spec);
+    char *buf = strdup(spec); /* any length: a long link list is never cut */
+    if (!buf) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     char *at = strchr(buf, '@'), *share = buf;
     if (at) *at = '\0';
     m->noise.mode = KVR_NOISE_CONSTANT;
     if (!strncmp(buf, "random:", 7)) m->noise.mode = KVR_NOISE_RANDOM, share = buf + 7;
     enum kvr_status st = kvr_machine_set_noise_share(m, share);
+    if (!st && at && !at[1]) /* "@" and no link would put the noise nowhere */
+        st = kvr_error(KVR_ERR_INPUT, "no link after '@' (e.g. @0-1,2-3)");
     if (!st) st = kvr_machine_set_noise_links(m, at ? at + 1 : "all");
+    free(buf);
     if (st) return kvr_error_prefix(st, "--noise '%s': ", spec);
     if (m->noise.share == 0) m->noise.mode = KVR_NOISE_NONE;
     return KVR_OK;

@@ -287,6 +287,16 @@ expect 2 "--timeout bounds the waits between MPI ranks" "sweep --timeout without
     -- sweep "$tmp/ok.ini" --db "$tmp/ok3.db" --timeout 5
 [ ! -e "$tmp/ok3.db" ]; report $? "  before creating the database"
 expect 2 "--objective: 'bogus'" "sim --objective bogus exits 2" -- sim --objective bogus --noise 0.1
+expect 2 "no link after '@'" "sim --noise SHARE@ with no link exits 2 (was: noise on no link, exit 0)" \
+    -- sim --gpus 4 --noise random:0.5@
+# a long link list is read whole (it was cut at 256 bytes): 200 times 0-1, then 2-3, is 0-1,2-3
+long=$(printf '0-1,%.0s' $(seq 200))2-3
+"$kvr" sim --gpus 4 --noise "0.5@$long" --json >"$tmp/nl" 2>&1 &&
+    "$kvr" sim --gpus 4 --noise "0.5@0-1,2-3" --json >"$tmp/ns" 2>&1 &&
+    "$kvr" sim --gpus 4 --noise "0.5@0-1" --json >"$tmp/n1" 2>&1 &&
+    python3 -c 'import json, sys; t = [json.load(open(f))["ttft_s"] for f in sys.argv[1:]]; sys.exit(not (t[0] == t[1] != t[2]))' \
+        "$tmp/nl" "$tmp/ns" "$tmp/n1"
+report $? "sim --noise with a 1 KB link list reads its last link" "$(cat "$tmp/nl")"
 expect 2 "--trials applies with --noise only" "sim --trials without --noise exits 2" -- sim --trials 5
 expect 2 "--seed applies with --noise only" "search --seed without --noise exits 2" \
     -- search --db "$tmp/q.db" --ctx 1k --gpus 2 --seed 3
