@@ -170,6 +170,15 @@ static enum kvr_status parse_scaled(const char *what, const char *text,
     return kvr_error(KVR_ERR_INPUT, "%s '%s' has unknown unit '%s' (%s)", what, text, m.end, hint);
 }
 
+/* Whether text is a number with nothing after it: a rate without its unit, which a reader
+ * would take for GB/s or TFLOPS and the parser for bytes or FLOP per second. */
+static bool bare_number(const char *text)
+{
+    char *end = NULL;
+    strtod(text, &end);
+    return end != text && *end == '\0';
+}
+
 enum kvr_status kvr_parse_bytes(const char *text, double *out_bytes)
 {
     static const struct suffix tails[] = {{"", 1}, {"B", 1}, {NULL, 0}};
@@ -181,6 +190,11 @@ enum kvr_status kvr_parse_rate_Bps(const char *text, double *out_Bps)
 {
     static const struct suffix tails[] = {{"", 1},        {"B/s", 1},     {"Bps", 1},
                                           {"b/s", 0.125}, {"bps", 0.125}, {NULL, 0}};
+    if (bare_number(text))
+        return kvr_error(KVR_ERR_INPUT,
+                         "rate '%s' has no unit (use e.g. 10GB/s, or %sB/s for "
+                         "bytes per second)",
+                         text, text);
     return parse_scaled("rate", text, byte_multipliers, tails,
                         "use e.g. 10GB/s, 300GiB/s, or 100Gb/s for bits", out_Bps);
 }
@@ -198,6 +212,11 @@ enum kvr_status kvr_parse_flops_rate(const char *text, double *out)
     static const struct suffix mult[] = {{"", 1},     {"K", 1e3},  {"M", 1e6}, {"G", 1e9},
                                          {"T", 1e12}, {"P", 1e15}, {NULL, 0}};
     static const struct suffix tails[] = {{"", 1}, {"FLOPS", 1}, {"FLOP/s", 1}, {NULL, 0}};
+    if (bare_number(text))
+        return kvr_error(KVR_ERR_INPUT,
+                         "FLOP rate '%s' has no unit (use e.g. 312TFLOPS, or "
+                         "%sFLOPS for FLOP per second)",
+                         text, text);
     return parse_scaled("FLOP rate", text, mult, tails, "use e.g. 312TFLOPS or 989.5TFLOP/s", out);
 }
 

@@ -83,6 +83,9 @@ static void test_bytes_rates(void)
     dbl_ok(kvr_parse_rate_Bps, "25Gbps", 3.125e9);
     dbl_ok(kvr_parse_rate_Bps, "10G", 10e9);
     dbl_bad(kvr_parse_rate_Bps, "10GB/h", "unknown unit");
+    dbl_bad(kvr_parse_rate_Bps, "100", "has no unit"); /* not 100 B/s */
+    dbl_bad(kvr_parse_rate_Bps, "1.5e3", "has no unit");
+    dbl_ok(kvr_parse_rate_Bps, "100B/s", 100);
     dbl_bad(kvr_parse_rate_Bps, "-1GB/s", "negative");
     dbl_bad(kvr_parse_rate_Bps,
             "1"
@@ -107,6 +110,7 @@ static void test_durations_flops(void)
     dbl_ok(kvr_parse_flops_rate, "989.5TFLOP/s", 989.5e12);
     dbl_ok(kvr_parse_flops_rate, "1.2P", 1.2e15);
     dbl_bad(kvr_parse_flops_rate, "312TB", "unknown unit");
+    dbl_bad(kvr_parse_flops_rate, "312", "has no unit"); /* not 312 FLOP/s */
 }
 
 static void test_printing(void)
