@@ -147,6 +147,42 @@ static enum kvr_status st_parse_rows(struct st_file *f, sqlite3 *db, const char 
     return st;
 }
 
+static int by_begin(const void *a, const void *b)
+{
+    const struct st_entry *x = *(const struct st_entry *const *)a,
+                          *y = *(const struct st_entry *const *)b;
+    return x->begin < y->begin   ? -1
+           : x->begin > y->begin ? 1
+                                 : (x->end > y->end) - (x->end < y->end);
+}
+
+/* The tensors' byte ranges tile the data exactly, as safetensors' own reader requires: no gap,
+ * no two tensors sharing bytes, and nothing after the last (a file cut or padded wrongly). */
+static enum kvr_status st_check_coverage(const struct st_file *f)
+{
+    const struct st_entry **v = malloc((f->n + 1) * sizeof *v);
+    if (!v) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < f->n; i++) v[i] = &f->e[i];
+    qsort(v, f->n, sizeof *v, by_begin);
+    uint64_t at = 0;
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < f->n && !st; i++) {
+        if (v[i]->begin != at)
+            st = kvr_error(KVR_ERR_INPUT,
+                           "%s: tensor %s starts at data byte %" PRIu64 ", not %" PRIu64
+                           " (a gap, or bytes shared with another tensor)",
+                           f->path, v[i]->name, v[i]->begin, at);
+        at = v[i]->end;
+    }
+    if (!st && at != f->data_bytes)
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: the tensors end at data byte %" PRIu64 " of %" PRIu64
+                       " (bytes after the last tensor)",
+                       f->path, at, f->data_bytes);
+    free(v);
+    return st;
+}
+
 static enum kvr_status st_read_header(struct st_file *f, char **json)
 {
     struct stat sb;
@@ -195,6 +231,7 @@ static enum kvr_status st_open(const char *path, struct st_file *f)
         sqlite3_finalize(q);
     }
     if (!st) st = st_parse_rows(f, db, json);
+    if (!st) st = st_check_coverage(f);
     sqlite3_close(db);
     free(json);
     return st;

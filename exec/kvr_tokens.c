@@ -118,6 +118,8 @@ static enum kvr_status parse_npy(const char *path, const char *d, size_t size, u
     const char *data = d + off + hl;
     if (count > (size - off - hl) / (size_t)w)
         return kvr_error(KVR_ERR_INPUT, "%s: .npy holds fewer than its %llu elements", path, count);
+    if (count * (size_t)w != size - off - hl) /* numpy writes the data and nothing after it */
+        return kvr_error(KVR_ERR_INPUT, "%s: .npy holds more than its %llu elements", path, count);
     for (size_t i = 0; i < count; i++) {
         long long v;
         if (w == 8) {

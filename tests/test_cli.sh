@@ -123,6 +123,20 @@ expect 2 "a measurement row has no sub-chunk column" "exec --db with sub-chunks 
 expect 2 "--timeline times one whole chunk" "exec --timeline with sub-chunks exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --chunk 3 --timeline "$tmp/sub.tsv"
 json_check "exec --chunk 3 on 8 tokens: sub-chunks of 3, the plan's bytes beside the peak" "d['chunk_tokens'] == 3 and d['mem_predicted_bytes'] > 0" -- exec --model "$tiny" --ctx 8 --backend ref --reps 1 --warmup 0 --chunk 3 --json
 expect 2 "--model and --ctx (or --tokens) are required" "exec without --ctx exits 2" -- exec --model "$tiny"
+# .npy prompts as numpy writes them: the data and nothing after it
+python3 - "$tmp/p.npy" "$tmp/p_tail.npy" <<'PY'
+import struct, sys
+h = "{'descr': '<i4', 'fortran_order': False, 'shape': (5,), }"
+h += " " * (63 - (10 + len(h)) % 64) + "\n"
+head = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode()
+data = struct.pack("<5i", 1, 2, 3, 4, 5)
+open(sys.argv[1], "wb").write(head + data)
+open(sys.argv[2], "wb").write(head + data + struct.pack("<i", 6))
+PY
+"$kvr" exec --model "$tiny" --tokens "$tmp/p.npy" --backend ref --reps 1 --warmup 0 >/dev/null 2>"$tmp/err"
+report $? "exec --tokens reads a .npy prompt" "$(cat "$tmp/err")"
+expect 2 "p_tail.npy: .npy holds more than its 5 elements" ".npy with data after its elements exits 2" \
+    -- exec --model "$tiny" --tokens "$tmp/p_tail.npy" --backend ref --reps 1 --warmup 0
 expect 2 "reps" "exec with --reps 0 exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --reps 0
 
 # kvr calibrate and kvr validate on the committed H100 data (no GPU needed)

@@ -145,6 +145,22 @@ static void test_safetensors(void)
            inf_bf16, 4);
     ok(kvr_safetensors_check(tap_path("inf.safetensors"), NULL) == KVR_ERR_INPUT,
        "an infinite BF16 weight is refused");
+    st_raw("tail.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+           v, 12);
+    ok(kvr_safetensors_check(tap_path("tail.safetensors"), NULL) == KVR_ERR_INPUT,
+       "bytes after the last tensor are refused");
+    like(kvr_error_message(), "end at data byte 8 of 12", "  with the count");
+    st_raw("gap.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+           v, 12);
+    ok(kvr_safetensors_check(tap_path("gap.safetensors"), NULL) == KVR_ERR_INPUT,
+       "a gap before a tensor is refused");
+    st_raw("share.safetensors",
+           "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+           "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+           v, 8);
+    ok(kvr_safetensors_check(tap_path("share.safetensors"), NULL) == KVR_ERR_INPUT,
+       "two tensors sharing bytes are refused");
+    like(kvr_error_message(), "bytes shared with another tensor", "  by name");
 }
 
 #define CSV_HEAD                                                                                   \
