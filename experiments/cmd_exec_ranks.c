@@ -37,14 +37,6 @@ static int table_mode(const struct kvr_plan_row *rows, size_t n, uint64_t ctx, b
     return mode < 0 ? KVR_FWD_WHOLE : mode;
 }
 
-/* With --tp T the rows of that t (kvr search --tp), seen as the interpolation sees them (as
- * kvr lookup --tp does): one chunk per stage. */
-static void stage_rows(struct kvr_plan_row *rows, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].tp > 1) rows[i].p = kvr_plan_row_chunks(&rows[i]), rows[i].tp = 1;
-}
-
 /* KVR-S when the table has the context, KVR-P (linear, as the paper) between its rows (with
  * --db and --machine; without --machine, --db only receives the measurement); with --tp T the
  * plan rows of that t at p * T GPUs. */
@@ -81,7 +73,8 @@ static enum kvr_status from_table(const struct exec_args *a, const struct kvr_mo
                        a->tp > 1 ? " --tp" : "");
     struct kvr_plan_row *staged = st ? NULL : malloc((n ? n : 1) * sizeof *staged);
     if (!st && !staged) st = kvr_error(KVR_ERR_NOMEM, "out of memory");
-    if (!st) memcpy(staged, rows, n * sizeof *rows), stage_rows(staged, n);
+    for (size_t i = 0; !st && i < n; i++) /* with --tp T: one chunk per stage */
+        staged[i] = kvr_plan_row_staged(&rows[i]);
     if (!st) st = kvr_interp_partition(staged, n, a->ctx, KVR_INTERP_LINEAR, false, &ans);
     free(staged);
     /* ranks run in GPU order (with --tp rank stage * t + shard): refuse another mapping */

@@ -195,9 +195,7 @@ static size_t rows_of_tp(const struct kvr_plan_row *rows, size_t n, int t, struc
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if ((rows[i].tp > 1 ? rows[i].tp : 1) == t) {
-            out[k] = rows[i];
-            if (t > 1) out[k].p = kvr_plan_row_chunks(&rows[i]), out[k].tp = 1;
-            out[k++].n_mapping = t > 1 ? 0 : rows[i].n_mapping;
+            out[k++] = kvr_plan_row_staged(&rows[i]);
         }
     return k;
 }

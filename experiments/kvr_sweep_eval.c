@@ -146,9 +146,7 @@ static enum kvr_status table_partition(struct point_env *e, const struct kvr_swe
      * models a chain of whole GPUs) */
     struct kvr_plan_row *staged = tp > 1 && k ? calloc(k, sizeof *staged) : NULL;
     if (!st && tp > 1 && k && !staged) st = kvr_error(KVR_ERR_NOMEM, "sweep: out of memory");
-    for (size_t i = 0; staged && i < k; i++)
-        staged[i] = rows[i], staged[i].p = kvr_plan_row_chunks(&rows[i]), staged[i].tp = 1,
-        staged[i].n_mapping = 0;
+    for (size_t i = 0; staged && i < k; i++) staged[i] = kvr_plan_row_staged(&rows[i]);
     if (!st && tp > 1)
         st = kvr_interp_partition(staged, k, it->pt.ctx_tokens, KVR_INTERP_LINEAR, true, &a);
     else if (!st)

@@ -113,6 +113,9 @@ enum kvr_status kvr_store_count_other_definitions(struct kvr_store *s,
 
 /* The chunks of a row's partition: p / t. */
 int kvr_plan_row_chunks(const struct kvr_plan_row *r);
+/* A layout's row (t > 1) as the interpolation sees it: one chunk per stage (p = p / t, t = 1),
+ * without its GPU mapping (which names p GPUs); a row of t = 1 unchanged. */
+struct kvr_plan_row kvr_plan_row_staged(const struct kvr_plan_row *r);
 
 enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
                                       bool *exists);

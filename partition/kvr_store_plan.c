@@ -41,6 +41,13 @@ int kvr_plan_row_chunks(const struct kvr_plan_row *r)
     return kvr_store_chunks(r->p, r->tp);
 }
 
+struct kvr_plan_row kvr_plan_row_staged(const struct kvr_plan_row *r)
+{
+    struct kvr_plan_row s = *r;
+    if (r->tp > 1) s.p = kvr_plan_row_chunks(r), s.tp = 1, s.n_mapping = 0;
+    return s;
+}
+
 void kvr_store_bind_plan_names(sqlite3_stmt *q, const struct kvr_plan_row *r)
 {
     sqlite3_bind_text(q, 1, r->model, -1, SQLITE_STATIC);
