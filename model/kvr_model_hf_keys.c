@@ -36,49 +36,17 @@ static const char *const off_only[] = {
     "is_encoder_decoder",  "add_cross_attention", "cross_attention_hidden_size",
     "tie_encoder_decoder", "pruned_heads",        NULL};
 
-static const char *const llama[] = {"hidden_size",
-                                    "num_hidden_layers",
-                                    "num_attention_heads",
-                                    "intermediate_size",
-                                    "vocab_size",
-                                    "num_key_value_heads",
-                                    "head_dim",
-                                    "rms_norm_eps",
-                                    "hidden_act",
-                                    "attention_bias",
-                                    "mlp_bias",
-                                    "pretraining_tp",
-                                    NULL};
-static const char *const mistral[] = {"hidden_size",
-                                      "num_hidden_layers",
-                                      "num_attention_heads",
-                                      "intermediate_size",
-                                      "vocab_size",
-                                      "num_key_value_heads",
-                                      "head_dim",
-                                      "rms_norm_eps",
-                                      "hidden_act",
-                                      "attention_bias",
-                                      "mlp_bias",
-                                      "sliding_window",
-                                      "layer_types",
-                                      NULL};
-static const char *const qwen2[] = {"hidden_size",
-                                    "num_hidden_layers",
-                                    "num_attention_heads",
-                                    "intermediate_size",
-                                    "vocab_size",
-                                    "num_key_value_heads",
-                                    "head_dim",
-                                    "rms_norm_eps",
-                                    "hidden_act",
-                                    "attention_bias",
-                                    "mlp_bias",
-                                    "sliding_window",
-                                    "use_sliding_window",
-                                    "max_window_layers",
-                                    "layer_types",
-                                    NULL};
+/* The Llama-shaped families' keys, then each one's own. */
+static const char *const llama_like[] = {
+    "hidden_size",       "num_hidden_layers", "num_attention_heads",
+    "intermediate_size", "vocab_size",        "num_key_value_heads",
+    "head_dim",          "rms_norm_eps",      "hidden_act",
+    "attention_bias",    "mlp_bias",          NULL};
+static const char *const llama[] = {"pretraining_tp", NULL};
+static const char *const mistral[] = {"sliding_window", "layer_types", NULL};
+static const char *const qwen2[] = {"sliding_window", "use_sliding_window", "max_window_layers",
+                                    "layer_types", NULL};
+static const char *const none[] = {NULL};
 static const char *const falcon[] = {"hidden_size",
                                      "num_hidden_layers",
                                      "n_layer",
@@ -107,12 +75,15 @@ static bool listed(const char *const *list, const char *key)
     return false;
 }
 
-static const char *const *family_keys(const char *family)
+/* A family's keys: its base list (*base) and its own (the return). */
+static const char *const *family_keys(const char *family, const char *const **base)
 {
+    *base = llama_like;
     if (!strcmp(family, "llama")) return llama;
     if (!strcmp(family, "mistral")) return mistral;
     if (!strcmp(family, "qwen2")) return qwen2;
-    return falcon; /* falcon, RefinedWeb, RefinedWebModel */
+    *base = falcon; /* falcon, RefinedWeb, RefinedWebModel */
+    return none;
 }
 
 /* Whether a value is off: null, false, 0, {} or []. */
@@ -149,7 +120,8 @@ static enum kvr_status auto_map(struct hf *h)
 
 static enum kvr_status check_key(struct hf *h, const char *key, const char *type, const char *text)
 {
-    if (listed(common, key) || listed(family_keys(h->family), key)) return KVR_OK;
+    const char *const *base, *const *own = family_keys(h->family, &base);
+    if (listed(common, key) || listed(base, key) || listed(own, key)) return KVR_OK;
     if (!strcmp(key, "auto_map")) return auto_map(h);
     if (listed(off_only, key)) {
         if (is_off(type, text)) return KVR_OK;
