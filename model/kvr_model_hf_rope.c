@@ -16,8 +16,29 @@ static int get_real(struct hf *h, const char *obj, const char *key, double *out)
     return kvr_hf_get(h, path, HF_REAL, NULL, (char *)out, sizeof *out);
 }
 
+typedef enum kvr_status (*key_fn)(struct hf *h, const char *obj, const char *key, const char *type,
+                                  const struct kvr_model *m);
+
+/* fn on every key of the object obj (with its JSON type), until one fails. */
+static enum kvr_status each_key(struct hf *h, const char *obj, key_fn fn, const struct kvr_model *m)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT key, type FROM json_each(?1, '$.%s')", obj);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+    enum kvr_status st = KVR_OK;
+    while (!st && sqlite3_step(q) == SQLITE_ROW)
+        st = fn(h, obj, (const char *)sqlite3_column_text(q, 0),
+                (const char *)sqlite3_column_text(q, 1), m);
+    sqlite3_finalize(q);
+    return st;
+}
+
 /* The keys an object may hold, so that a parameter kvrun would ignore is refused instead. */
-static enum kvr_status check_keys(struct hf *h, const char *obj)
+static enum kvr_status known_key(struct hf *h, const char *obj, const char *k, const char *type,
+                                 const struct kvr_model *m)
 {
     static const char *const known[] = {"rope_type",
                                         "type",
@@ -33,27 +54,20 @@ static enum kvr_status check_keys(struct hf *h, const char *obj)
                                         "mscale_all_dim",
                                         "truncate",
                                         "partial_rotary_factor"};
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT key, type FROM json_each(?1, '$.%s')", obj);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
-    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
-    enum kvr_status st = KVR_OK;
-    while (!st && sqlite3_step(q) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(q, 0);
-        bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof *known && !ok; i++) ok = !strcmp(k, known[i]);
-        if (!ok && !strcmp((const char *)sqlite3_column_text(q, 1), "object"))
-            st = kvr_error(KVR_ERR_INPUT,
-                           "%s: key \"%s.%s\": rotary parameters per layer type are not supported",
-                           h->path, obj, k);
-        else if (!ok)
-            st = kvr_error(KVR_ERR_INPUT, "%s: key \"%s.%s\" is not a rotary parameter kvrun knows",
-                           h->path, obj, k);
-    }
-    sqlite3_finalize(q);
-    return st;
+    (void)m;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(k, known[i])) return KVR_OK;
+    if (!strcmp(type, "object"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"%s.%s\": rotary parameters per layer type are not supported",
+                         h->path, obj, k);
+    return kvr_error(KVR_ERR_INPUT, "%s: key \"%s.%s\" is not a rotary parameter kvrun knows",
+                     h->path, obj, k);
+}
+
+static enum kvr_status check_keys(struct hf *h, const char *obj)
+{
+    return each_key(h, obj, known_key, NULL);
 }
 
 /* The keys of the object the rope type reads (transformers' _validate_<type>_rope_parameters:
@@ -86,25 +100,20 @@ static bool type_reads(enum kvr_rope_scaling r, const char *k)
     return false;
 }
 
+static enum kvr_status type_key(struct hf *h, const char *obj, const char *k, const char *type,
+                                const struct kvr_model *m)
+{
+    (void)type;
+    if (type_reads(m->rope_scaling, k)) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s: key \"%s.%s\" is not a parameter of rope type %s (transformers "
+                     "ignores it); remove it or give the type that uses it",
+                     h->path, obj, k, kvr_rope_scaling_name(m->rope_scaling));
+}
+
 static enum kvr_status check_type_keys(struct hf *h, const char *obj, const struct kvr_model *m)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT key FROM json_each(?1, '$.%s')", obj);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(h->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
-    sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
-    enum kvr_status st = KVR_OK;
-    while (!st && sqlite3_step(q) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(q, 0);
-        if (!type_reads(m->rope_scaling, k))
-            st = kvr_error(KVR_ERR_INPUT,
-                           "%s: key \"%s.%s\" is not a parameter of rope type %s (transformers "
-                           "ignores it); remove it or give the type that uses it",
-                           h->path, obj, k, kvr_rope_scaling_name(m->rope_scaling));
-    }
-    sqlite3_finalize(q);
-    return st;
+    return each_key(h, obj, type_key, m);
 }
 
 static enum kvr_status rope_type(struct hf *h, const char *obj, struct kvr_model *m)
