@@ -157,6 +157,7 @@ json_check "qwen2-7b-v4, use_sliding_window with max_window_layers 0: every laye
 refused_edit qwen2-v4-swa-half qwen2-7b-v4 "d['use_sliding_window'] = True; d['max_window_layers'] = 14" max_window_layers
 # rotary parameters transformers ignores (it warns), or reads differently across versions
 refused_edit rope-default-factor llama3-8b "d['rope_parameters']['factor'] = 8.0" 'rope_parameters.factor'
+refused_edit rope-per-layer-type llama3-8b "d['rope_parameters']['full_attention'] = {'rope_type': 'default'}" 'rope_parameters.full_attention'
 refused_edit rope-dynamic-orig llama3-8b "d['rope_parameters'] = {'rope_type': 'dynamic', 'factor': 2.0, 'original_max_position_embeddings': 4096}" 'rope_parameters.original_max_position_embeddings'
 refused_edit rope-v4-linear-low llama3-8b-v4 "d['rope_scaling'] = {'type': 'linear', 'factor': 2.0, 'low_freq_factor': 1.0}" 'rope_scaling.low_freq_factor'
 refused_edit rope-orig-both llama3.1-8b "d['original_max_position_embeddings'] = 4096" 'original_max_position_embeddings" = 4096 and'
