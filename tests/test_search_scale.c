@@ -91,6 +91,28 @@ static void test_grid_and_memory(void)
        "llama-2-70b 32k on 8 A100s: no plan fits, exit 3 with the bytes (%s)", kvr_error_message());
     ok(kvr_search_descent(obj, 32768, &o, &r) == KVR_ERR_NOFIT, "  the descent oracle refuses too");
     kvr_objective_free(obj);
+    /* llama-7b at 133000 on 8 A100s: the last rank's whole cache leaves room for 6606 tokens of
+     * activations, so the balanced split (last chunk 9607) and the even one do not fit, but
+     * plans with a shorter last chunk do; the oracles must find them, not refuse or fail */
+    h = cluster(1, 8, 8);
+    obj = objective(&llama, &h, 1);
+    struct kvr_search_result hr, dr, nr, er;
+    st = kvr_search_hier(obj, 133000, &o, &hr);
+    ok(!st && hr.tokens[7] <= 6606, "133000 tokens: hier fits, last chunk %llu",
+       (unsigned long long)hr.tokens[7]);
+    st = kvr_search_descent(obj, 133000, &o, &dr);
+    ok(!st && dr.ttft_s <= hr.ttft_s * 1.005,
+       "  the descent oracle finds a plan that fits from starts that do not (%s)",
+       st ? kvr_error_message() : "ok");
+    st = kvr_search_nelder_mead(obj, 133000, &o, &nr);
+    ok(!st && isfinite(kvr_objective_eval(obj, 133000, nr.tokens)),
+       "  Nelder-Mead too (no GSL error on the plans that do not fit: %s)",
+       st ? kvr_error_message() : "ok");
+    st = kvr_search_run(obj, KVR_METHOD_EVEN, 133000, &o, &er);
+    ok(st == KVR_ERR_NOFIT && strstr(kvr_error_message(), "the even split"),
+       "  the even split does not fit, and the error says so, not that no partition does (%s)",
+       kvr_error_message());
+    kvr_objective_free(obj);
     ok(fabs(h.gpu.mem_bytes - 80.0 * 1073741824) < 1 && h.gpu.mem_reserve_bytes == 2147483648.0,
        "A100: 80 GiB as the card reports, 2 GiB reserve");
     struct kvr_machine h200;
