@@ -136,6 +136,11 @@ void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward
     obj->plan.kv_forward = f;
 }
 
+enum kvr_kv_forward kvr_objective_kv_forward(const struct kvr_objective *obj)
+{
+    return obj->plan.kv_forward;
+}
+
 double kvr_objective_last_nofit_ratio(const struct kvr_objective *obj)
 {
     return obj->last_nofit_ratio;

@@ -59,6 +59,7 @@ double kvr_objective_last_nofit_ratio(const struct kvr_objective *obj);
 /* The hand-off mode the objective's plans use from now on (the search tries each, kvr search
  * --kv-forward auto). */
 void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f);
+enum kvr_kv_forward kvr_objective_kv_forward(const struct kvr_objective *obj);
 /* The chunks of a partition: p, or a layout's p / t stages. */
 int kvr_objective_p(const struct kvr_objective *obj);
 /* The layout's t (1 without one) and the GPUs (p). */

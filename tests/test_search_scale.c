@@ -148,6 +148,24 @@ static void test_mapping_and_fewer(void)
     for (int i = 0; i + 1 < 8; i++) uses_slow |= ps.map[i] == 1 && ps.map[i + 1] == 2;
     ok(!uses_slow, "  and its chain never sends 1 -> 2");
     kvr_objective_free(obj);
+    /* the direct hand-off sends from each rank to every later one: a slow one-way link between
+     * GPUs that are never adjacent in a chain (0 > 2) still matters, and the orders with GPUs
+     * descending never send on it (the mappings were deduplicated by the adjacent hops alone) */
+    h = cluster(2, 4, 8);
+    if (kvr_machine_set_link(&h, "0>2=1GB/s")) abort();
+    struct kvr_objective_opts od = {
+        .scheme = KVR_SCHEME_KVR, .trials = 1, .kv_forward = KVR_FWD_DIRECT};
+    if (kvr_objective_open(&llama, &h, &od, &obj)) abort();
+    st = kvr_search_hier(obj, 16384, &o, &id);
+    if (!st) st = kvr_search_plan(obj, 16384, &o, &ps);
+    bool sends_slow = false;
+    for (int i = 0; i < 8; i++)
+        for (int j = i + 1; j < 8; j++) sends_slow |= ps.map[i] == 0 && ps.map[j] == 2;
+    ok(!st && ps.n_mappings >= 2 && ps.best.ttft_s < id.ttft_s * 0.95 && !sends_slow,
+       "direct, slow one-way link 0 > 2: %d mappings, the best never sends 0 -> 2 (%.4f s "
+       "against %.4f s in GPU order)",
+       ps.n_mappings, ps.best.ttft_s, id.ttft_s);
+    kvr_objective_free(obj);
     h = cluster(1, 8, 8);
     if (kvr_machine_set_all_bw(&h, "10GB/s")) abort();
     obj = objective(&llama, &h, 1);
