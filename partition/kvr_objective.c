@@ -134,6 +134,7 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
 void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f)
 {
     obj->plan.kv_forward = f;
+    obj->opts.kv_forward = f; /* and the objectives opened from it (kvr_objective_open_fewer) */
 }
 
 enum kvr_kv_forward kvr_objective_kv_forward(const struct kvr_objective *obj)

@@ -178,6 +178,26 @@ static void test_mapping_and_fewer(void)
     uint64_t sum = 0;
     for (int i = 0; i < ps.fewer_p; i++) sum += ps.fewer.tokens[i];
     is_u64(sum, 16384, "  the fewer-GPU partition sums to ctx");
+    /* the fewer-GPU searches run in the objective's hand-off mode as set (kvr search
+     * --kv-forward streamed|auto sets it after opening): streamed on 5 GPUs is faster than on
+     * 8 here, which the fewer searches in the whole mode did not see */
+    kvr_objective_set_kv_forward(obj, KVR_FWD_STREAMED);
+    st = kvr_search_plan(obj, 16384, &o, &ps);
+    double fewer_streamed = NAN;
+    if (!st && ps.fewer_p > 0) {
+        struct kvr_machine hq = h;
+        hq.n_gpus = ps.fewer_p;
+        struct kvr_objective_opts os = {
+            .scheme = KVR_SCHEME_KVR, .trials = 1, .kv_forward = KVR_FWD_STREAMED};
+        struct kvr_objective *oq = NULL;
+        if (kvr_objective_open(&llama, &hq, &os, &oq)) abort();
+        fewer_streamed = kvr_objective_eval(oq, 16384, ps.fewer.tokens);
+        kvr_objective_free(oq);
+    }
+    ok(!st && ps.fewer_p >= 1 && ps.fewer_p < 8 &&
+           fabs(fewer_streamed - ps.fewer.ttft_s) <= 1e-12 * ps.fewer.ttft_s,
+       "  streamed: %d GPUs as fast, their TTFT the streamed one (%.4f s; streamed %.4f s)",
+       ps.fewer_p, ps.fewer.ttft_s, fewer_streamed);
     kvr_objective_free(obj);
 }
 
