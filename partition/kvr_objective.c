@@ -17,6 +17,7 @@ struct kvr_objective {
     uint64_t n_nofit;           /* evaluations refused for memory */
     double nofit_min_bytes;     /* the least any refused plan's worst rank needed */
     double nofit_avail_bytes;
+    double last_nofit_ratio; /* the last evaluation's worst rank need / available; 0: fit */
     struct kvr_sim **sims;
     uint64_t n_trials, n_evals;
     double percentile;
@@ -101,6 +102,7 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
     struct kvr_plan *plan = &obj->plan;
     uint64_t sum = 0;
     obj->n_evals++;
+    obj->last_nofit_ratio = 0;
     int n = kvr_plan_stages(plan);
     for (int i = 0; i < n; i++) {
         if (tokens[i] == 0) return INFINITY;
@@ -118,6 +120,7 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
             obj->n_nofit++;
             obj->nofit_min_bytes = need < obj->nofit_min_bytes ? need : obj->nofit_min_bytes;
             obj->nofit_avail_bytes = res.mem_available_bytes;
+            obj->last_nofit_ratio = need / res.mem_available_bytes;
             return INFINITY;
         }
         obj->vals[t] = res.ttft_s;
@@ -131,6 +134,17 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
 void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f)
 {
     obj->plan.kv_forward = f;
+    obj->opts.kv_forward = f; /* and the objectives opened from it (kvr_objective_open_fewer) */
+}
+
+enum kvr_kv_forward kvr_objective_kv_forward(const struct kvr_objective *obj)
+{
+    return obj->plan.kv_forward;
+}
+
+double kvr_objective_last_nofit_ratio(const struct kvr_objective *obj)
+{
+    return obj->last_nofit_ratio;
 }
 
 uint64_t kvr_objective_evals(const struct kvr_objective *obj)

@@ -31,11 +31,18 @@ struct best {
     double v;
 };
 
+/* A plan that does not fit counts as this penalty times its fullest rank's need / available:
+ * above every TTFT, and falling towards the plans that fit, so a descent from a start that
+ * does not fit (the later ranks' caches fill the GPU, and the balanced split is too heavy at
+ * the end) finds them. */
+#define NOFIT_PENALTY_S 1e12
+
 static void consider(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens,
                      struct best *b)
 {
     int p = kvr_objective_p(obj);
-    double v = kvr_objective_eval(obj, ctx, tokens);
+    double v = kvr_objective_eval(obj, ctx, tokens), over = kvr_objective_last_nofit_ratio(obj);
+    if (!isfinite(v) && over > 0) v = NOFIT_PENALTY_S * over;
     if (v < b->v) {
         b->v = v;
         memcpy(b->tokens, tokens, (size_t)p * sizeof *tokens);
@@ -134,7 +141,7 @@ enum kvr_status kvr_search_descent(struct kvr_objective *obj, uint64_t ctx,
         descend(obj, ctx, step, &b);
         if (step == g) break;
     }
-    if (!isfinite(b.v)) return kvr_objective_nofit_error(obj, ctx);
+    if (!(b.v < NOFIT_PENALTY_S)) return kvr_objective_nofit_error(obj, ctx);
     memcpy(res->tokens, b.tokens, (size_t)p * sizeof *b.tokens);
     res->ttft_s = b.v;
     res->granularity = g;
@@ -160,6 +167,12 @@ static enum kvr_status fixed_split(struct kvr_objective *obj, uint64_t ctx, uint
     res->ttft_s = kvr_objective_eval(obj, ctx, res->tokens);
     res->n_evals = kvr_objective_evals(obj) - evals0;
     res->granularity = even ? 1 : g; /* the even split is exact */
+    double over = kvr_objective_last_nofit_ratio(obj);
+    if (!isfinite(res->ttft_s) && over > 0) /* this split, not every partition */
+        return kvr_error(KVR_ERR_NOFIT,
+                         "the %s split of %llu tokens on %d ranks does not fit in GPU memory: "
+                         "its fullest rank needs %.4f times the bytes available",
+                         even ? "even" : "balanced", (unsigned long long)ctx, p, over);
     return isfinite(res->ttft_s) ? KVR_OK : kvr_objective_nofit_error(obj, ctx);
 }
 
@@ -198,5 +211,5 @@ double kvr_search_polish(struct kvr_objective *obj, uint64_t ctx, uint64_t g, ui
         if (step / 2 / g * g < g) break;
     }
     memcpy(tokens, b.tokens, (size_t)p * sizeof *tokens);
-    return b.v;
+    return b.v < NOFIT_PENALTY_S ? b.v : INFINITY;
 }

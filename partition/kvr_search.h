@@ -52,9 +52,14 @@ void kvr_objective_free(struct kvr_objective *obj);
 /* TTFT objective of a partition of ctx (p = machine's n_gpus); INFINITY for an invalid one. */
 double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens);
 uint64_t kvr_objective_evals(const struct kvr_objective *obj);
+/* After an evaluation that did not fit in memory: its fullest rank's bytes needed / available
+ * (> 1); 0 after one that fit or was invalid. What a relaxation can descend on towards a plan
+ * that fits (Nelder-Mead). */
+double kvr_objective_last_nofit_ratio(const struct kvr_objective *obj);
 /* The hand-off mode the objective's plans use from now on (the search tries each, kvr search
  * --kv-forward auto). */
 void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f);
+enum kvr_kv_forward kvr_objective_kv_forward(const struct kvr_objective *obj);
 /* The chunks of a partition: p, or a layout's p / t stages. */
 int kvr_objective_p(const struct kvr_objective *obj);
 /* The layout's t (1 without one) and the GPUs (p). */

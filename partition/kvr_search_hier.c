@@ -190,24 +190,39 @@ bool kvr_search_on_grid(const uint64_t *tokens, int p, uint64_t g)
  * 8 x 8 GPUs at 128k: 0.68% from the strong oracle with 1, 0.06% with 3). */
 #define REFINE_SPAN 3
 
+/* A move of step tokens between chunks a and b, either way; true when it improved v. */
+static bool try_move(struct kvr_objective *obj, uint64_t ctx, uint64_t step, uint64_t *t,
+                     uint64_t *a, uint64_t *b, double *v)
+{
+    for (int dir = 0; dir < 2; dir++) {
+        uint64_t *from = dir ? a : b, *to = dir ? b : a;
+        if (*from <= step) continue; /* chunks stay non-empty */
+        *from -= step, *to += step;
+        double w = kvr_objective_eval(obj, ctx, t);
+        if (w < *v * (1 - 1e-12)) {
+            *v = w;
+            return true; /* the other direction would undo it */
+        }
+        *from += step, *to -= step;
+    }
+    return false;
+}
+
+/* One pass of moves across every boundary, and between every chunk and the last one (the LM
+ * head's rank, which also waits for the last hop: with a sliding window every other rank costs
+ * about the same and the best plan moves tokens from the last rank to the front ones, which
+ * moves of span 3 do not reach: 0.8% from the strong oracle for Mistral-7B at 16k on 16 GPUs);
+ * true when something improved. */
 static bool refine_pass(struct kvr_objective *obj, uint64_t ctx, uint64_t step, uint64_t *t,
                         double *v)
 {
     int p = kvr_objective_p(obj), span = REFINE_SPAN;
     bool improved = false;
-    for (int i = 0; i + 1 < p; i++)
+    for (int i = 0; i + 1 < p; i++) {
         for (int d = 1; d <= span && i + d < p; d++)
-            for (int dir = 0; dir < 2; dir++) {
-                uint64_t *from = dir ? &t[i] : &t[i + d], *to = dir ? &t[i + d] : &t[i];
-                if (*from <= step) continue; /* chunks stay non-empty */
-                *from -= step, *to += step;
-                double w = kvr_objective_eval(obj, ctx, t);
-                if (w < *v * (1 - 1e-12)) {
-                    *v = w, improved = true;
-                    break; /* the other direction would undo it */
-                }
-                *from += step, *to -= step;
-            }
+            improved |= try_move(obj, ctx, step, t, &t[i], &t[i + d], v);
+        if (i + span < p - 1) improved |= try_move(obj, ctx, step, t, &t[i], &t[p - 1], v);
+    }
     return improved;
 }
 

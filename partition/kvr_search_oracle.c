@@ -82,6 +82,11 @@ static void softmax(const gsl_vector *x, int p, double *frac)
     for (int i = 0; i < p; i++) frac[i] /= sum;
 }
 
+/* What the relaxation sees of a plan that does not fit: GSL's simplex needs finite values
+ * (an infinite one is GSL_EBADFUNC), so a penalty far above any TTFT that falls with the
+ * fullest rank's memory, towards the plans that fit. */
+#define NM_NOFIT_PENALTY_S 1e12
+
 static double relaxed_f(const gsl_vector *x, void *arg)
 {
     struct relaxed *r = arg;
@@ -89,7 +94,8 @@ static double relaxed_f(const gsl_vector *x, void *arg)
     uint64_t t[KVR_MAX_GPUS];
     softmax(x, r->p, frac);
     kvr_lookup_round(frac, r->p, r->ctx, 1, t);
-    return kvr_objective_eval(r->obj, r->ctx, t);
+    double v = kvr_objective_eval(r->obj, r->ctx, t), over = kvr_objective_last_nofit_ratio(r->obj);
+    return isfinite(v) ? v : NM_NOFIT_PENALTY_S * (over > 0 ? over : 4);
 }
 
 /* One Nelder-Mead run from x (overwritten with the minimiser); returns its value. */
@@ -137,7 +143,7 @@ static enum kvr_status nm_starts(struct relaxed *r, const struct kvr_search_opts
         nm_start(r, k, rng, x);
         enum kvr_status st = nm_run(&f, x, step, &v);
         if (st) return st;
-        if (v < *best_v) {
+        if (v < *best_v && v < NM_NOFIT_PENALTY_S) {
             *best_v = v;
             softmax(x, r->p, frac);
             kvr_lookup_round(frac, r->p, r->ctx, 1, best_t);

@@ -16,27 +16,34 @@ static void contiguous(const struct kvr_machine *h, bool nodes_desc, bool gpus_d
     }
 }
 
-/* Two mappings are the same candidate when every hop of the chain looks the same. */
-static bool same_hops(const struct kvr_machine *h, int p, const int *a, const int *b)
+/* Two mappings are the same candidate when every link the chain sends on looks the same: the
+ * hops i -> i + 1 (whole, streamed), or every i -> j, i < j, with the direct hand-off (each rank
+ * sends its chunk to every later one: a slow or one-way link between non-adjacent GPUs matters
+ * there, and the reversed orders avoid a slow forward direction). */
+static bool same_link(const struct kvr_machine *h, int a0, int a1, int b0, int b1)
 {
-    for (int i = 0; i + 1 < p; i++) {
-        int a0 = a[i], a1 = a[i + 1], b0 = b[i], b1 = b[i + 1];
-        if (h->link_Bps[a0][a1] != h->link_Bps[b0][b1] ||
-            h->link_lat_s[a0][a1] != h->link_lat_s[b0][b1] ||
-            (h->noise.all_links ? false : h->noise.on[a0][a1] != h->noise.on[b0][b1]))
-            return false;
-    }
+    return h->link_Bps[a0][a1] == h->link_Bps[b0][b1] &&
+           h->link_lat_s[a0][a1] == h->link_lat_s[b0][b1] &&
+           (h->noise.all_links || h->noise.on[a0][a1] == h->noise.on[b0][b1]);
+}
+
+static bool same_hops(const struct kvr_machine *h, int p, bool all_pairs, const int *a,
+                      const int *b)
+{
+    for (int i = 0; i + 1 < p; i++)
+        for (int j = i + 1; j < (all_pairs ? p : i + 2); j++)
+            if (!same_link(h, a[i], a[j], b[i], b[j])) return false;
     return true;
 }
 
 /* The candidates, distinct; returns how many. */
-static int candidates(const struct kvr_machine *h, int p, int maps[4][KVR_MAX_GPUS])
+static int candidates(const struct kvr_machine *h, int p, bool all_pairs, int maps[4][KVR_MAX_GPUS])
 {
     int n = 0;
     for (int k = 0; k < 4; k++) {
         contiguous(h, k & 2, k & 1, maps[n]);
         bool dup = false;
-        for (int j = 0; j < n && !dup; j++) dup = same_hops(h, p, maps[j], maps[n]);
+        for (int j = 0; j < n && !dup; j++) dup = same_hops(h, p, all_pairs, maps[j], maps[n]);
         if (!dup) n++;
     }
     return n;
@@ -47,7 +54,8 @@ static enum kvr_status search_mappings(struct kvr_objective *obj, uint64_t ctx,
                                        const struct kvr_machine *base, struct kvr_plan_search *out)
 {
     int p = kvr_objective_p(obj), maps[4][KVR_MAX_GPUS], best = -1;
-    int n = candidates(base, p, maps), total = base->n_nodes * base->gpus_per_node;
+    bool direct = kvr_objective_kv_forward(obj) == KVR_FWD_DIRECT;
+    int n = candidates(base, p, direct, maps), total = base->n_nodes * base->gpus_per_node;
     enum kvr_status st = KVR_OK, last = KVR_OK;
     out->best.ttft_s = INFINITY;
     for (int k = 0; k < n; k++) {

@@ -4,8 +4,9 @@
  * Mappings searched: contiguous per node (the chain fills a node before it crosses to the
  * next, so it crosses the slow inter-node links the fewest times, nodes - 1), in the four
  * orders {nodes ascending, descending} x {GPUs inside a node ascending, descending}. Only the
- * chain's hops matter to kvr (position i sends to i + 1), so mappings whose hops have the
- * same bandwidth, latency and noise are one candidate: on a uniform node or a uniform
+ * links kvr sends on matter (the chain's hops i -> i + 1; with the direct hand-off every
+ * i -> j, i < j), so mappings whose links have the same bandwidth, latency and noise are one
+ * candidate: on a uniform node or a uniform
  * hierarchical machine that is one search; per-link overrides (a slow or one-way link) or
  * noise on chosen links make the orders differ (which hop carries how much KV over which
  * link). Orders that interleave nodes add slow hops and are not searched.

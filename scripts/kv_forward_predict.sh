@@ -12,7 +12,11 @@ python3 - "$kvr" "$tmp" <<'PY'
 import json, subprocess, sys
 kvr, tmp = sys.argv[1], sys.argv[2]
 def run(*args):
-    return json.loads(subprocess.run([kvr, *args, "--json"], check=True, capture_output=True, text=True).stdout)
+    r = subprocess.run([kvr, *args, "--json"], capture_output=True, text=True)
+    if r.returncode == 3:  # does not fit in GPU memory: never a prediction (#18)
+        return None
+    r.check_returncode()
+    return json.loads(r.stdout)
 cases = [("data/machines/h100x4-nccl.ini", 4, ["16k", "24k", "32k"], True),
          ("h200-nvlink", 8, ["32k", "64k", "128k", "256k"], True),
          ("data/machines/a100-published-8x8.ini", 64, ["64k", "128k", "256k"], False)]
@@ -23,10 +27,17 @@ for machine, p, ctxs, searched in cases:
         for mode in ("whole", "streamed", "direct"):
             common = ["-m", "llama-7b", "-H", machine, "-g", str(p), "-c", ctx, "--kv-forward", mode]
             if searched:
-                row = run("search", "--db", f"{tmp}/{mode}.db", "--model", "llama-7b", "--machine", machine,
-                          "--gpus", str(p), "--ctx", ctx, "--kv-forward", mode)["rows"][0]
-                common += ["-P", ",".join(str(t) for t in row["partition"])]
-            d = run("sim", *common)
+                found = run("search", "--db", f"{tmp}/{mode}.db", "--model", "llama-7b", "--machine", machine,
+                            "--gpus", str(p), "--ctx", ctx, "--kv-forward", mode)
+                row = found["rows"][0] if found else None
+                if row:
+                    common += ["-P", ",".join(str(t) for t in row["partition_tokens"]),
+                               "--map", ",".join(str(g) for g in row["mapping"])]
+            d = run("sim", *common) if not searched or row else None
+            if d is None:
+                print("%-14s %3d %5s %-9s %-9s %12s %10s %8s" % (machine.split("/")[-1].replace(".ini", ""), p, ctx,
+                      "searched" if searched else "balanced", mode, "-", "no fit", "-"))
+                continue
             base = base or d["ttft_s"]
             name = d["machine"]
             print("%-14s %3d %5s %-9s %-9s %12.2f %10.1f %7.1f%%" % (name, p, ctx, "searched" if searched else "balanced",

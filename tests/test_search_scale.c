@@ -67,6 +67,11 @@ static void test_oracle(void)
     h = cluster(1, 8, 8);
     if (kvr_machine_set_all_bw(&h, "10GB/s")) abort();
     against_oracle(&llama, h, 16384, 1, "10 GB/s p=8 16k");
+    /* a sliding window (4096) makes every rank but the last cost about the same: the best plan
+     * moves tokens from the last rank to the front ones (hier's refinement was 0.81% behind) */
+    struct kvr_model mistral;
+    if (kvr_model_resolve("mistral-7b", &mistral)) abort();
+    against_oracle(&mistral, cluster(8, 8, 16), 16384, 1, "mistral-7b 8x8 p=16 16k");
 }
 
 static void test_grid_and_memory(void)
@@ -90,6 +95,28 @@ static void test_grid_and_memory(void)
     ok(st == KVR_ERR_NOFIT && strstr(kvr_error_message(), "bytes"),
        "llama-2-70b 32k on 8 A100s: no plan fits, exit 3 with the bytes (%s)", kvr_error_message());
     ok(kvr_search_descent(obj, 32768, &o, &r) == KVR_ERR_NOFIT, "  the descent oracle refuses too");
+    kvr_objective_free(obj);
+    /* llama-7b at 133000 on 8 A100s: the last rank's whole cache leaves room for 6606 tokens of
+     * activations, so the balanced split (last chunk 9607) and the even one do not fit, but
+     * plans with a shorter last chunk do; the oracles must find them, not refuse or fail */
+    h = cluster(1, 8, 8);
+    obj = objective(&llama, &h, 1);
+    struct kvr_search_result hr, dr, nr, er;
+    st = kvr_search_hier(obj, 133000, &o, &hr);
+    ok(!st && hr.tokens[7] <= 6606, "133000 tokens: hier fits, last chunk %llu",
+       (unsigned long long)hr.tokens[7]);
+    st = kvr_search_descent(obj, 133000, &o, &dr);
+    ok(!st && dr.ttft_s <= hr.ttft_s * 1.005,
+       "  the descent oracle finds a plan that fits from starts that do not (%s)",
+       st ? kvr_error_message() : "ok");
+    st = kvr_search_nelder_mead(obj, 133000, &o, &nr);
+    ok(!st && isfinite(kvr_objective_eval(obj, 133000, nr.tokens)),
+       "  Nelder-Mead too (no GSL error on the plans that do not fit: %s)",
+       st ? kvr_error_message() : "ok");
+    st = kvr_search_run(obj, KVR_METHOD_EVEN, 133000, &o, &er);
+    ok(st == KVR_ERR_NOFIT && strstr(kvr_error_message(), "the even split"),
+       "  the even split does not fit, and the error says so, not that no partition does (%s)",
+       kvr_error_message());
     kvr_objective_free(obj);
     ok(fabs(h.gpu.mem_bytes - 80.0 * 1073741824) < 1 && h.gpu.mem_reserve_bytes == 2147483648.0,
        "A100: 80 GiB as the card reports, 2 GiB reserve");
@@ -121,6 +148,24 @@ static void test_mapping_and_fewer(void)
     for (int i = 0; i + 1 < 8; i++) uses_slow |= ps.map[i] == 1 && ps.map[i + 1] == 2;
     ok(!uses_slow, "  and its chain never sends 1 -> 2");
     kvr_objective_free(obj);
+    /* the direct hand-off sends from each rank to every later one: a slow one-way link between
+     * GPUs that are never adjacent in a chain (0 > 2) still matters, and the orders with GPUs
+     * descending never send on it (the mappings were deduplicated by the adjacent hops alone) */
+    h = cluster(2, 4, 8);
+    if (kvr_machine_set_link(&h, "0>2=1GB/s")) abort();
+    struct kvr_objective_opts od = {
+        .scheme = KVR_SCHEME_KVR, .trials = 1, .kv_forward = KVR_FWD_DIRECT};
+    if (kvr_objective_open(&llama, &h, &od, &obj)) abort();
+    st = kvr_search_hier(obj, 16384, &o, &id);
+    if (!st) st = kvr_search_plan(obj, 16384, &o, &ps);
+    bool sends_slow = false;
+    for (int i = 0; i < 8; i++)
+        for (int j = i + 1; j < 8; j++) sends_slow |= ps.map[i] == 0 && ps.map[j] == 2;
+    ok(!st && ps.n_mappings >= 2 && ps.best.ttft_s < id.ttft_s * 0.95 && !sends_slow,
+       "direct, slow one-way link 0 > 2: %d mappings, the best never sends 0 -> 2 (%.4f s "
+       "against %.4f s in GPU order)",
+       ps.n_mappings, ps.best.ttft_s, id.ttft_s);
+    kvr_objective_free(obj);
     h = cluster(1, 8, 8);
     if (kvr_machine_set_all_bw(&h, "10GB/s")) abort();
     obj = objective(&llama, &h, 1);
@@ -133,6 +178,26 @@ static void test_mapping_and_fewer(void)
     uint64_t sum = 0;
     for (int i = 0; i < ps.fewer_p; i++) sum += ps.fewer.tokens[i];
     is_u64(sum, 16384, "  the fewer-GPU partition sums to ctx");
+    /* the fewer-GPU searches run in the objective's hand-off mode as set (kvr search
+     * --kv-forward streamed|auto sets it after opening): streamed on 5 GPUs is faster than on
+     * 8 here, which the fewer searches in the whole mode did not see */
+    kvr_objective_set_kv_forward(obj, KVR_FWD_STREAMED);
+    st = kvr_search_plan(obj, 16384, &o, &ps);
+    double fewer_streamed = NAN;
+    if (!st && ps.fewer_p > 0) {
+        struct kvr_machine hq = h;
+        hq.n_gpus = ps.fewer_p;
+        struct kvr_objective_opts os = {
+            .scheme = KVR_SCHEME_KVR, .trials = 1, .kv_forward = KVR_FWD_STREAMED};
+        struct kvr_objective *oq = NULL;
+        if (kvr_objective_open(&llama, &hq, &os, &oq)) abort();
+        fewer_streamed = kvr_objective_eval(oq, 16384, ps.fewer.tokens);
+        kvr_objective_free(oq);
+    }
+    ok(!st && ps.fewer_p >= 1 && ps.fewer_p < 8 &&
+           fabs(fewer_streamed - ps.fewer.ttft_s) <= 1e-12 * ps.fewer.ttft_s,
+       "  streamed: %d GPUs as fast, their TTFT the streamed one (%.4f s; streamed %.4f s)",
+       ps.fewer_p, ps.fewer.ttft_s, fewer_streamed);
     kvr_objective_free(obj);
 }
 

@@ -130,6 +130,47 @@ static void test_startup_bounds(void)
        later_lat);
 }
 
+/* Without link latency streamed never ends later than whole either (the TTFT, not only the
+ * start-up): every piece leaves a port no later than whole's message would. On one node and on
+ * two nodes of 4, with and without a layout of t = 2, Llama-7B and Mistral-7B (its window trims
+ * the hand-offs), the balanced split and random ones; 840 kvr sim cases (audit18) with latency
+ * include streamed later by up to 16% (p - 1 pieces a hop, each a latency), so this holds only
+ * without it. */
+static void test_ttft_bound(void)
+{
+    static const char *const models[] = {"llama-7b", "mistral-7b"};
+    unsigned seed = 11;
+    int n = 0, later = 0;
+    for (int mi = 0; mi < 2; mi++)
+        for (int nodes = 1; nodes <= 2; nodes++)
+            for (int tp = 0; tp <= 2; tp += 2)
+                for (int trial = 0; trial < 8; trial++) {
+                    const struct kvr_model *m = kvr_model_preset_find(models[mi]);
+                    kvr_machine_resolve("a100-nvlink", &mach);
+                    mach.n_nodes = nodes, mach.gpus_per_node = 8 / nodes, mach.n_gpus = 8;
+                    mach.inter_Bps = 25e9;
+                    kvr_machine_build_links(&mach);
+                    for (int i = 0; i < 8; i++)
+                        for (int j = 0; j < 8; j++) mach.link_lat_s[i][j] = 1e-18; /* > 0 */
+                    struct kvr_plan plan = {
+                        .scheme = KVR_SCHEME_KVR, .p = tp ? 4 : 8, .ctx = 32768};
+                    if (trial == 0)
+                        kvr_plan_balanced(&plan, m, &mach.gpu);
+                    else
+                        random_partition(&plan, &seed);
+                    plan.p = 8, plan.tp = tp;
+                    struct kvr_sim_result w, st;
+                    plan.kv_forward = KVR_FWD_WHOLE;
+                    bool good = run(m, &mach, &plan, &w);
+                    plan.kv_forward = KVR_FWD_STREAMED;
+                    good = good && run(m, &mach, &plan, &st);
+                    later += !good || !(st.ttft_s <= w.ttft_s * (1 + 1e-12));
+                    n++;
+                }
+    ok(later == 0, "no latency: streamed's TTFT is never later than whole's (%d cases, %d later)",
+       n, later);
+}
+
 static void test_more_bandwidth(void)
 {
     static const char *const bws[] = {"1GB/s", "10GB/s", "50GB/s", "300GB/s", "3TB/s"};
@@ -198,6 +239,7 @@ int main(void)
     test_hand_derived();
     test_bytes();
     test_startup_bounds();
+    test_ttft_bound();
     test_more_bandwidth();
     test_one_rank_and_refusals();
     return tap_done();
