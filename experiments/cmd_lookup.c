@@ -228,12 +228,12 @@ static enum kvr_status answer_tp(const struct lookup_args *a, const struct kvr_m
         for (size_t k = 0; k < n_rows; k++)
             if (rows[k].ctx_tokens == out[i].a.lo_ctx)
                 out[i].lower = orig[k], out[i].row = &out[i].lower;
-        if (out[i].row && out[i].row->n_mapping) {
-            int map[KVR_MAX_GPUS];
-            st = kvr_mapping_complete(out[i].row->mapping, out[i].row->n_mapping,
-                                      h->n_nodes * h->gpus_per_node, map);
-            if (!st) st = kvr_objective_set_mapping(obj, map);
-        }
+        /* the lower row's mapping, or GPU order: never the mapping of an earlier context */
+        int map[KVR_MAX_GPUS], size = h->n_nodes * h->gpus_per_node;
+        for (int g = 0; g < size; g++) map[g] = g;
+        if (out[i].row && out[i].row->n_mapping)
+            st = kvr_mapping_complete(out[i].row->mapping, out[i].row->n_mapping, size, map);
+        if (!st) st = kvr_objective_set_mapping(obj, map);
         /* never an answer that does not fit: exit 3 with the bytes */
         if (!st) out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);
         if (!st && !isfinite(out[i].ttft_s))

@@ -78,5 +78,17 @@ expect 2 "--sp: sequence parallelism needs --tp 2" "--sp with --tp 1 exits 2" --
 expect 2 "has 8 chunks, but the plan has 4 stages" "--partition of p chunks with --tp 2 exits 2" \
     -- sim --tp 2 --partition 2k,2k,2k,2k,2k,2k,2k,2k
 
+# kvr lookup --tp answers each context with its own row's mapping: a row without one is GPU
+# order, not the mapping of a context answered before it in the same call
+M=data/machines/h100-2x4.ini
+look() {
+    "$kvr" lookup --db "$tmp/mt.db" --model llama-7b --machine $M --gpus 8 --tp 2 --ctx "$1" --json |
+        python3 -c 'import json, sys; d = json.load(sys.stdin); print((d if isinstance(d, list) else [d])[-1]["predicted_ttft_s"])'
+}
+"$kvr" search --model llama-7b --machine $M --gpus 8 --tp 2 --ctx 8k,16k --db "$tmp/mt.db" --quiet >/dev/null 2>"$tmp/err" &&
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE plan SET mapping = ? WHERE ctx_tokens = 8192", ("0;4;1;5;2;6;3;7",)); c.commit()' "$tmp/mt.db" 2>>"$tmp/err" &&
+    alone=$(look 16k) && after=$(look 8k,16k) && [ -n "$alone" ] && [ "$alone" = "$after" ]
+report $? "lookup --tp: 16k after a mapped 8k answers as 16k alone ($alone, $after)" "$(cat "$tmp/err")"
+
 echo "1..$n"
 [ "$failed" = 0 ]
