@@ -36,40 +36,6 @@ static enum kvr_status each_key(struct hf *h, const char *obj, key_fn fn, const 
     return st;
 }
 
-/* The keys an object may hold, so that a parameter kvrun would ignore is refused instead. */
-static enum kvr_status known_key(struct hf *h, const char *obj, const char *k, const char *type,
-                                 const struct kvr_model *m)
-{
-    static const char *const known[] = {"rope_type",
-                                        "type",
-                                        "rope_theta",
-                                        "factor",
-                                        "low_freq_factor",
-                                        "high_freq_factor",
-                                        "original_max_position_embeddings",
-                                        "attention_factor",
-                                        "beta_fast",
-                                        "beta_slow",
-                                        "mscale",
-                                        "mscale_all_dim",
-                                        "truncate",
-                                        "partial_rotary_factor"};
-    (void)m;
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (!strcmp(k, known[i])) return KVR_OK;
-    if (!strcmp(type, "object"))
-        return kvr_error(KVR_ERR_INPUT,
-                         "%s: key \"%s.%s\": rotary parameters per layer type are not supported",
-                         h->path, obj, k);
-    return kvr_error(KVR_ERR_INPUT, "%s: key \"%s.%s\" is not a rotary parameter kvrun knows",
-                     h->path, obj, k);
-}
-
-static enum kvr_status check_keys(struct hf *h, const char *obj)
-{
-    return each_key(h, obj, known_key, NULL);
-}
-
 /* The keys of the object the rope type reads (transformers' _validate_<type>_rope_parameters:
  * it warns about any other and ignores it; kvrun refuses it). */
 static bool type_reads(enum kvr_rope_scaling r, const char *k)
@@ -98,6 +64,29 @@ static bool type_reads(enum kvr_rope_scaling r, const char *k)
     for (; *own; own++)
         if (!strcmp(*own, k)) return true;
     return false;
+}
+
+/* The keys an object may hold (those some rope type reads), so that a parameter kvrun would
+ * ignore is refused instead. */
+static enum kvr_status known_key(struct hf *h, const char *obj, const char *k, const char *type,
+                                 const struct kvr_model *m)
+{
+    static const enum kvr_rope_scaling readers[] = {KVR_ROPE_LINEAR, KVR_ROPE_LLAMA3,
+                                                    KVR_ROPE_YARN};
+    (void)m;
+    for (size_t i = 0; i < sizeof readers / sizeof *readers; i++)
+        if (type_reads(readers[i], k)) return KVR_OK;
+    if (!strcmp(type, "object"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"%s.%s\": rotary parameters per layer type are not supported",
+                         h->path, obj, k);
+    return kvr_error(KVR_ERR_INPUT, "%s: key \"%s.%s\" is not a rotary parameter kvrun knows",
+                     h->path, obj, k);
+}
+
+static enum kvr_status check_keys(struct hf *h, const char *obj)
+{
+    return each_key(h, obj, known_key, NULL);
 }
 
 static enum kvr_status type_key(struct hf *h, const char *obj, const char *k, const char *type,
