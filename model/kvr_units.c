@@ -147,14 +147,18 @@ static const struct suffix byte_multipliers[] = {
     {"T", 1e12},    {"P", 1e15},    {"Ki", 1024.0}, {"Mi", 0x1p20}, {"Gi", 0x1p30},
     {"Ti", 0x1p40}, {"Pi", 0x1p50}, {NULL, 0}};
 
-/* Parses number, multiplier, then one of the allowed tails (each with a scale factor). */
+/* Parses number, multiplier, then one of the allowed tails (each with a scale factor). A rate
+ * (bare_ok false) refuses a number with nothing after it, which a reader would take for GB/s
+ * or TFLOPS and the tails for bytes or FLOP per second. */
 static enum kvr_status parse_scaled(const char *what, const char *text,
                                     const struct suffix *multipliers, const struct suffix *tails,
-                                    const char *hint, double *out)
+                                    bool bare_ok, const char *hint, double *out)
 {
     struct mantissa m;
     enum kvr_status st = scan_mantissa(what, text, &m);
     if (st) return st;
+    if (!bare_ok && !*m.end)
+        return kvr_error(KVR_ERR_INPUT, "%s '%s' has no unit (%s)", what, text, hint);
     for (const struct suffix *mul = multipliers; mul->text; mul++) {
         size_t n = strlen(mul->text);
         if (strncmp(m.end, mul->text, n) != 0) continue;
@@ -170,19 +174,10 @@ static enum kvr_status parse_scaled(const char *what, const char *text,
     return kvr_error(KVR_ERR_INPUT, "%s '%s' has unknown unit '%s' (%s)", what, text, m.end, hint);
 }
 
-/* Whether text is a number with nothing after it: a rate without its unit, which a reader
- * would take for GB/s or TFLOPS and the parser for bytes or FLOP per second. */
-static bool bare_number(const char *text)
-{
-    char *end = NULL;
-    strtod(text, &end);
-    return end != text && *end == '\0';
-}
-
 enum kvr_status kvr_parse_bytes(const char *text, double *out_bytes)
 {
     static const struct suffix tails[] = {{"", 1}, {"B", 1}, {NULL, 0}};
-    return parse_scaled("byte size", text, byte_multipliers, tails,
+    return parse_scaled("byte size", text, byte_multipliers, tails, true,
                         "use B, KB/MB/GB/TB = 1000^n or KiB/MiB/GiB/TiB = 1024^n", out_bytes);
 }
 
@@ -190,13 +185,8 @@ enum kvr_status kvr_parse_rate_Bps(const char *text, double *out_Bps)
 {
     static const struct suffix tails[] = {{"", 1},        {"B/s", 1},     {"Bps", 1},
                                           {"b/s", 0.125}, {"bps", 0.125}, {NULL, 0}};
-    if (bare_number(text))
-        return kvr_error(KVR_ERR_INPUT,
-                         "rate '%s' has no unit (use e.g. 10GB/s, or %sB/s for "
-                         "bytes per second)",
-                         text, text);
-    return parse_scaled("rate", text, byte_multipliers, tails,
-                        "use e.g. 10GB/s, 300GiB/s, or 100Gb/s for bits", out_Bps);
+    return parse_scaled("rate", text, byte_multipliers, tails, false,
+                        "use e.g. 10GB/s, 300GiB/s, 100Gb/s for bits, or B/s", out_Bps);
 }
 
 enum kvr_status kvr_parse_duration_s(const char *text, double *out_s)
@@ -204,7 +194,7 @@ enum kvr_status kvr_parse_duration_s(const char *text, double *out_s)
     static const struct suffix none[] = {{"", 1}, {NULL, 0}};
     static const struct suffix units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6},
                                           {"ms", 1e-3}, {"s", 1},     {NULL, 0}};
-    return parse_scaled("duration", text, none, units, "use ns, us, ms or s", out_s);
+    return parse_scaled("duration", text, none, units, true, "use ns, us, ms or s", out_s);
 }
 
 enum kvr_status kvr_parse_flops_rate(const char *text, double *out)
@@ -212,12 +202,8 @@ enum kvr_status kvr_parse_flops_rate(const char *text, double *out)
     static const struct suffix mult[] = {{"", 1},     {"K", 1e3},  {"M", 1e6}, {"G", 1e9},
                                          {"T", 1e12}, {"P", 1e15}, {NULL, 0}};
     static const struct suffix tails[] = {{"", 1}, {"FLOPS", 1}, {"FLOP/s", 1}, {NULL, 0}};
-    if (bare_number(text))
-        return kvr_error(KVR_ERR_INPUT,
-                         "FLOP rate '%s' has no unit (use e.g. 312TFLOPS, or "
-                         "%sFLOPS for FLOP per second)",
-                         text, text);
-    return parse_scaled("FLOP rate", text, mult, tails, "use e.g. 312TFLOPS or 989.5TFLOP/s", out);
+    return parse_scaled("FLOP rate", text, mult, tails, false, "use e.g. 312TFLOPS or 989.5TFLOP/s",
+                        out);
 }
 
 char *kvr_format_tokens(char *buf, size_t cap, uint64_t tokens)
