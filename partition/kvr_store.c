@@ -381,12 +381,6 @@ static enum kvr_status check_identity(struct kvr_store *s, enum kvr_store_mode m
     return app_id == KVR_STORE_APPLICATION_ID ? check_objects(s) : KVR_OK;
 }
 
-static enum kvr_status exec_sql(struct kvr_store *s, const char *sql)
-{
-    KVR_SQL_CHECK(s, sqlite3_exec(s->db, sql, NULL, NULL, NULL));
-    return KVR_OK;
-}
-
 static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
 {
     (void)arg;
@@ -394,13 +388,13 @@ static enum kvr_status migrate_txn(struct kvr_store *s, void *arg)
     if (st) return st; /* re-read under the lock: another process may have migrated */
     for (; s->version < KVR_STORE_SCHEMA_VERSION; s->version++)
         if ((s->version == 8 && (st = kvr_store_measure_check_v8(s))) ||
-            (st = exec_sql(s, migrations[s->version])) ||
-            (migrations_rest[s->version] && (st = exec_sql(s, migrations_rest[s->version]))))
+            (st = kvr_store_exec(s, migrations[s->version])) ||
+            (migrations_rest[s->version] && (st = kvr_store_exec(s, migrations_rest[s->version]))))
             return kvr_error_prefix(st, "migrating schema %d to %d: ", s->version, s->version + 1);
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
              KVR_STORE_APPLICATION_ID, KVR_STORE_SCHEMA_VERSION);
-    return exec_sql(s, sql);
+    return kvr_store_exec(s, sql);
 }
 
 /* WAL is persistent in the file; switching needs a moment without readers, so retry. */
@@ -507,7 +501,7 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
         st = copy_to_memory(s);
     if (!st && s->version < KVR_STORE_SCHEMA_VERSION)
         st = kvr_store_transaction(s, migrate_txn, NULL);
-    if (!st) st = exec_sql(s, "PRAGMA foreign_keys = ON");
+    if (!st) st = kvr_store_exec(s, "PRAGMA foreign_keys = ON");
     if (st)
         kvr_store_close(s);
     else

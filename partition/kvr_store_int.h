@@ -9,6 +9,8 @@
 sqlite3 *kvr_store_db(struct kvr_store *s);
 const char *kvr_store_path(const struct kvr_store *s);
 
+/* Runs sql (statements without results) on the store's connection (kvr_store_rows.c). */
+enum kvr_status kvr_store_exec(struct kvr_store *s, const char *sql);
 /* Column col of the current row as text ("" for NULL), truncated to cap. */
 void kvr_store_column_text(sqlite3_stmt *q, int col, char *dst, size_t cap);
 

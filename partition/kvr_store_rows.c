@@ -5,7 +5,7 @@
 
 #include "kvr_store_int.h"
 
-static enum kvr_status exec_sql(struct kvr_store *s, const char *sql)
+enum kvr_status kvr_store_exec(struct kvr_store *s, const char *sql)
 {
     KVR_SQL_CHECK(s, sqlite3_exec(kvr_store_db(s), sql, NULL, NULL, NULL));
     return KVR_OK;
@@ -31,9 +31,10 @@ enum kvr_status kvr_store_sql_error(struct kvr_store *s, int rc, const char *wha
 enum kvr_status kvr_store_transaction(struct kvr_store *s,
                                       enum kvr_status (*fn)(struct kvr_store *, void *), void *arg)
 {
-    KVR_SQL_CHECK(s, sqlite3_exec(kvr_store_db(s), "BEGIN IMMEDIATE", NULL, NULL, NULL));
-    enum kvr_status st = fn(s, arg);
-    if (!st) st = exec_sql(s, "COMMIT");
+    enum kvr_status st = kvr_store_exec(s, "BEGIN IMMEDIATE");
+    if (st) return st;
+    st = fn(s, arg);
+    if (!st) st = kvr_store_exec(s, "COMMIT");
     if (st) sqlite3_exec(kvr_store_db(s), "ROLLBACK", NULL, NULL, NULL);
     return st;
 }
