@@ -83,7 +83,7 @@ static void test_bytes_rates(void)
     dbl_ok(kvr_parse_rate_Bps, "25Gbps", 3.125e9);
     dbl_ok(kvr_parse_rate_Bps, "10G", 10e9);
     dbl_bad(kvr_parse_rate_Bps, "10GB/h", "unknown unit");
-    dbl_bad(kvr_parse_rate_Bps, "100", "has no unit"); /* not 100 B/s */
+    dbl_bad(kvr_parse_rate_Bps, "100", "has no unit");         /* not 100 B/s */
     dbl_bad(kvr_parse_rate_Bps, "1.5e3", "unknown unit 'e3'"); /* no exponents */
     dbl_ok(kvr_parse_rate_Bps, "100B/s", 100);
     dbl_bad(kvr_parse_rate_Bps, "-1GB/s", "negative");
