@@ -2,31 +2,35 @@
 
 #include <math.h>
 
-double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum kvr_op_class cls,
-                     double rows)
+/* An op's time at a peak and a compute efficiency (the class's, or attention's scaled one). */
+static double op_s(const struct kvr_gpu *g, double peak, double eff_c, const struct kvr_op_cost *c,
+                   enum kvr_op_class cls, double rows)
 {
     double bytes = (double)kvr_op_cost_bytes(c), flops = (double)c->flops;
     if (flops == 0 && bytes == 0) return 0;
-    double eff = g->compute_eff[cls] * rows / (rows + g->half_tokens[cls]);
-    double t_compute = flops > 0 ? flops / (g->peak_flops * eff) : 0;
+    double eff = eff_c * rows / (rows + g->half_tokens[cls]);
+    double t_compute = flops > 0 ? flops / (peak * eff) : 0;
     double t_memory = bytes / (g->mem_Bps * g->mem_eff[cls]);
     return (t_compute > t_memory ? t_compute : t_memory) + g->launch_s;
 }
 
+double kvr_cost_op_s(const struct kvr_gpu *g, const struct kvr_op_cost *c, enum kvr_op_class cls,
+                     double rows)
+{
+    return op_s(g, g->peak_flops, g->compute_eff[cls], c, cls, rows);
+}
+
+/* At the peak of the model's dtype: an fp32 model's GEMMs run without tensor cores. */
 double kvr_cost_model_op_s(const struct kvr_model *m, const struct kvr_gpu *g, enum kvr_op op,
                            const struct kvr_op_cost *c, double rows)
 {
     enum kvr_op_class cls = kvr_op_class(op);
-    double scale = g->op_scale[op] > 0 ? g->op_scale[op] : 1, t;
-    if (cls != KVR_CLASS_ATTENTION || g->attn_hd_exp == 0) {
-        t = kvr_cost_op_s(g, c, cls, rows);
-    } else {
-        struct kvr_gpu scaled = *g;
-        double e = g->compute_eff[cls] * pow(m->head_dim / 128.0, g->attn_hd_exp);
-        scaled.compute_eff[cls] = e < 1 ? e : 1;
-        t = kvr_cost_op_s(&scaled, c, cls, rows);
+    double scale = g->op_scale[op] > 0 ? g->op_scale[op] : 1, e = g->compute_eff[cls];
+    if (cls == KVR_CLASS_ATTENTION && g->attn_hd_exp != 0) {
+        e *= pow(m->head_dim / 128.0, g->attn_hd_exp);
+        if (e > 1) e = 1;
     }
-    return t * scale;
+    return op_s(g, kvr_gpu_peak_flops(g, m->dtype), e, c, cls, rows) * scale;
 }
 
 /* The rows that set an op's efficiency: its tokens; for attention queries^(1-a) times the mean

@@ -13,10 +13,11 @@
 #define DEFAULT_EFF                                                                                \
     .compute_eff = {0.75, 0.55, 0.50}, .half_tokens = {128, 256, 1}, .mem_eff = {0.80, 0.80, 0.80}
 
-#define GPU(nm, peak, bw, mem)                                                                     \
+#define GPU(nm, peak, peak32, bw, mem)                                                             \
     {                                                                                              \
-        .name = nm, .peak_flops = peak, .mem_Bps = bw, .mem_bytes = mem, .launch_s = 4e-6,         \
-        .mem_reserve_bytes = KVR_GPU_RESERVE_BYTES, DEFAULT_EFF                                    \
+        .name = nm, .peak_flops = peak, .peak_fp32_flops = peak32, .mem_Bps = bw,                  \
+        .mem_bytes = mem, .launch_s = 4e-6, .mem_reserve_bytes = KVR_GPU_RESERVE_BYTES,            \
+        DEFAULT_EFF                                                                                \
     }
 
 /* One host of 8 GPUs with its links: within the node (bandwidth, latency) and between nodes. */
@@ -27,19 +28,20 @@
         .inter_lat_s = inter_lat                                                                   \
     }
 
-/* Capacities as the cards report them (nvidia-smi, cudaMemGetInfo's total): 80 GiB on the
- * A100/H100 80GB, 143771 MiB on the H200. Sources in data/README.md. */
+/* Peaks from the datasheets: dense BF16 with tensor cores, and FP32 without (A100 19.5, H100
+ * and H200 SXM 67 TFLOP/s). Capacities as the cards report them (nvidia-smi, cudaMemGetInfo's
+ * total): 80 GiB on the A100/H100 80GB, 143771 MiB on the H200. Sources in data/README.md. */
 #define GiB(x) ((x)*1073741824.0)
 #define MiB(x) ((x)*1048576.0)
 static const struct kvr_machine presets[] = {
-    HOST8("a100-nvlink", GPU("A100-SXM4-80GB", 312e12, 2.039e12, GiB(80)), 300e9, 3e-6, 25e9,
-          10e-6),
-    HOST8("a100-10GBps", GPU("A100-SXM4-80GB", 312e12, 2.039e12, GiB(80)), 10e9, 10e-6, 10e9,
-          10e-6),
-    HOST8("h100-nvlink", GPU("H100-SXM5-80GB", 989.4e12, 3.35e12, GiB(80)), 450e9, 3e-6, 50e9,
-          10e-6),
-    HOST8("h200-nvlink", GPU("H200-SXM-141GB", 989.4e12, 4.8e12, MiB(143771)), 450e9, 3e-6, 50e9,
-          10e-6),
+    HOST8("a100-nvlink", GPU("A100-SXM4-80GB", 312e12, 19.5e12, 2.039e12, GiB(80)), 300e9, 3e-6,
+          25e9, 10e-6),
+    HOST8("a100-10GBps", GPU("A100-SXM4-80GB", 312e12, 19.5e12, 2.039e12, GiB(80)), 10e9, 10e-6,
+          10e9, 10e-6),
+    HOST8("h100-nvlink", GPU("H100-SXM5-80GB", 989.4e12, 66.9e12, 3.35e12, GiB(80)), 450e9, 3e-6,
+          50e9, 10e-6),
+    HOST8("h200-nvlink", GPU("H200-SXM-141GB", 989.4e12, 66.9e12, 4.8e12, MiB(143771)), 450e9, 3e-6,
+          50e9, 10e-6),
 };
 
 int kvr_machine_preset_count(void)
@@ -227,6 +229,11 @@ enum kvr_status kvr_machine_set_noise(struct kvr_machine *m, const char *spec)
     return KVR_OK;
 }
 
+double kvr_gpu_peak_flops(const struct kvr_gpu *g, enum kvr_dtype d)
+{
+    return d == KVR_DTYPE_FP32 ? g->peak_fp32_flops : g->peak_flops;
+}
+
 static bool op_scales_ok(const struct kvr_gpu *g)
 {
     for (int op = 0; op < KVR_N_OPS; op++)
@@ -239,6 +246,9 @@ enum kvr_status kvr_gpu_validate(const struct kvr_gpu *g)
     if (!(g->peak_flops > 0) || !(g->mem_Bps > 0) || !(g->mem_bytes > 0) || !(g->launch_s >= 0))
         return kvr_error(KVR_ERR_INPUT, "GPU %s: peak, mem_bw and mem must be > 0, launch >= 0",
                          g->name);
+    if (!(g->peak_fp32_flops >= 0 && g->peak_fp32_flops <= g->peak_flops))
+        return kvr_error(KVR_ERR_INPUT, "GPU %s: peak_fp32 %g FLOP/s must be in [0, peak = %g]",
+                         g->name, g->peak_fp32_flops, g->peak_flops);
     if (!(g->mem_reserve_bytes >= 0 && g->mem_reserve_bytes < g->mem_bytes))
         return kvr_error(KVR_ERR_INPUT, "GPU %s: mem_reserve %.0f bytes must be in [0, mem = %.0f)",
                          g->name, g->mem_reserve_bytes, g->mem_bytes);

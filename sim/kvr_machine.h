@@ -19,9 +19,12 @@
 
 struct kvr_gpu {
     char name[64];
-    double peak_flops; /* dense bf16/fp16 FLOP/s */
-    double mem_Bps;    /* memory bandwidth */
-    double mem_bytes;  /* capacity as the card reports it (80 GiB A100/H100, 143771 MiB H200) */
+    double peak_flops; /* dense bf16/fp16 FLOP/s (tensor cores) */
+    /* Dense fp32 FLOP/s without tensor cores, what an fp32 model's GEMMs run at (PyTorch's
+     * default, TF32 off). 0: not given; the simulator then refuses fp32 models. */
+    double peak_fp32_flops;
+    double mem_Bps;   /* memory bandwidth */
+    double mem_bytes; /* capacity as the card reports it (80 GiB A100/H100, 143771 MiB H200) */
     /* Held back from the plans: the CUDA context, library workspaces (cuBLAS, NCCL buffers) and
      * allocator slack. A plan fits when every rank needs at most mem_bytes - mem_reserve_bytes. */
     double mem_reserve_bytes;
@@ -75,6 +78,9 @@ struct kvr_machine {
 
 /* The node of position i (its GPU's, under a permutation). */
 int kvr_machine_node(const struct kvr_machine *m, int i);
+
+/* The peak an op of a model of dtype d runs at: peak_fp32_flops for fp32, else peak_flops. */
+double kvr_gpu_peak_flops(const struct kvr_gpu *g, enum kvr_dtype d);
 
 int kvr_machine_preset_count(void);
 const struct kvr_machine *kvr_machine_preset_at(int i);

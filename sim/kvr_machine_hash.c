@@ -31,6 +31,7 @@ static void put_gpu(struct text *t, const struct kvr_gpu *g)
 {
     put(t, "gpu.name=%s\ngpu.peak_flops=%.17g\ngpu.mem_Bps=%.17g\ngpu.mem_bytes=%.17g\n", g->name,
         g->peak_flops, g->mem_Bps, g->mem_bytes);
+    if (g->peak_fp32_flops != 0) put(t, "gpu.peak_fp32_flops=%.17g\n", g->peak_fp32_flops);
     put(t, "gpu.mem_reserve_bytes=%.17g\ngpu.launch_s=%.17g\n", g->mem_reserve_bytes, g->launch_s);
     for (int c = 0; c < KVR_N_CLASSES; c++)
         put(t, "gpu.compute_eff.%s=%.17g\ngpu.half_tokens.%s=%.17g\ngpu.mem_eff.%s=%.17g\n",

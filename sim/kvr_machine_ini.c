@@ -1,8 +1,9 @@
 /* Machine profiles as INI files (data/machines/NAME.ini). Sections: [machine] name;
- * [gpu] name, peak, mem_bw, mem, mem_reserve (default 2GiB), launch, eff.CLASS, half_tokens.CLASS,
- * mem_eff.CLASS, attn_hd_exp, attn_keys_exp, op_scale.OP; [topology] nodes, gpus_per_node, gpus,
- * intra_bw, intra_lat, inter_bw, inter_lat, overlap_bw; [links] I-J = RATE[,LATENCY] (or I>J,
- * directed); [noise] share, mode, links, seed. Every error names file:line. */
+ * [gpu] name, peak, peak_fp32 (0 if absent: fp32 models refused), mem_bw, mem, mem_reserve (default
+ * 2GiB), launch, eff.CLASS, half_tokens.CLASS, mem_eff.CLASS, attn_hd_exp, attn_keys_exp,
+ * op_scale.OP; [topology] nodes, gpus_per_node, gpus, intra_bw, intra_lat, inter_bw, inter_lat,
+ * overlap_bw; [links] I-J = RATE[,LATENCY] (or I>J, directed); [noise] share, mode, links, seed.
+ * Every error names file:line. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ static const struct key_spec keys[] = {
     {"machine", "name", K_TEXT, M(name), 0},
     {"gpu", "name", K_TEXT, M(gpu.name), 0},
     {"gpu", "peak", K_FLOPS, M(gpu.peak_flops), 1},
+    {"gpu", "peak_fp32", K_FLOPS, M(gpu.peak_fp32_flops), 0},
     {"gpu", "mem_bw", K_RATE, M(gpu.mem_Bps), 1},
     {"gpu", "mem", K_BYTES, M(gpu.mem_bytes), 1},
     {"gpu", "mem_reserve", K_BYTES, M(gpu.mem_reserve_bytes), 0},
@@ -197,6 +199,7 @@ static void set_defaults(struct kvr_machine *m)
     *m = (struct kvr_machine){.n_nodes = 1, .intra_lat_s = 3e-6, .inter_lat_s = 10e-6};
     m->gpu = base->gpu;
     snprintf(m->gpu.name, sizeof m->gpu.name, "gpu");
+    m->gpu.peak_fp32_flops = 0; /* a file's GPU is not the preset's: fp32 only if it says */
 }
 
 /* Links and noise links name GPUs, so they wait for the topology. */
@@ -313,6 +316,8 @@ static void put_gpu(FILE *f, const struct kvr_gpu *g)
     char key[64];
     fprintf(f, "\n[gpu]\nname = %s\n", g->name);
     put_number(f, "peak", g->peak_flops, flops_units, kvr_parse_flops_rate);
+    if (g->peak_fp32_flops > 0)
+        put_number(f, "peak_fp32", g->peak_fp32_flops, flops_units, kvr_parse_flops_rate);
     put_number(f, "mem_bw", g->mem_Bps, bw_units + 1, kvr_parse_rate_Bps); /* TB/s, B/s */
     put_number(f, "mem", g->mem_bytes, byte_units, kvr_parse_bytes);
     put_number(f, "mem_reserve", g->mem_reserve_bytes, byte_units, kvr_parse_bytes);

@@ -25,7 +25,7 @@ void kvr_plan_even(struct kvr_plan *plan)
 }
 
 /* Seconds per token of a layer's token-local work and per attention pair, at the GPU's
- * asymptotic efficiencies. */
+ * asymptotic efficiencies (at the bf16 peak: the peak cancels in the balance, a / b). */
 static void balance_coefficients(const struct kvr_model *m, const struct kvr_gpu *g, double *a,
                                  double *b)
 {
@@ -143,11 +143,23 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     return KVR_OK;
 }
 
+/* An fp32 model computes at the GPU's fp32 peak, which a profile may not give. */
+static enum kvr_status check_dtype_peak(const struct kvr_model *m, const struct kvr_machine *h)
+{
+    if (kvr_gpu_peak_flops(&h->gpu, m->dtype) > 0) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "model %s has dtype %s, and machine %s (GPU %s) gives no %s peak: add "
+                     "[gpu] peak_fp32 to the profile",
+                     m->name, kvr_dtype_name(m->dtype), h->name, h->gpu.name,
+                     kvr_dtype_name(m->dtype));
+}
+
 enum kvr_status kvr_sim_open(const struct kvr_model *model, const struct kvr_machine *machine,
                              struct kvr_sim **out)
 {
     enum kvr_status st = kvr_model_validate(model);
-    if (st || (st = kvr_machine_validate(machine))) return st;
+    if (st || (st = kvr_machine_validate(machine)) || (st = check_dtype_peak(model, machine)))
+        return st;
     struct kvr_sim *sim = calloc(1, sizeof *sim);
     if (!sim) return kvr_error(KVR_ERR_NOMEM, "simulator: out of memory");
     sim->model = model;
@@ -290,7 +302,8 @@ enum kvr_status kvr_sim_run(struct kvr_sim *sim, const struct kvr_plan *plan,
     double flops = 0;
     if ((st = kvr_sim_prefill_flops(sim->model, plan->ctx, !one || plan->full_last_layer, &flops)))
         return st;
-    res->lower_bound_s = flops / (plan->p * sim->machine->gpu.peak_flops);
+    res->lower_bound_s =
+        flops / (plan->p * kvr_gpu_peak_flops(&sim->machine->gpu, sim->model->dtype));
     kvr_sim_memory(sim, plan);
     sim->tl = NULL;
     return KVR_OK;

@@ -113,6 +113,11 @@ if "$kvr" --version | grep -q "cuda=yes"; then # refused before any device is lo
     expect 2 "has dtype fp16; the cuda backend computes in bf16 only" \
         "exec --backend cuda on an fp16 model exits 2" -- exec --model "$tmp/tiny16.ini" --ctx 8 --backend cuda
 fi
+# an fp32 model computes at the profile's fp32 peak; a profile without one refuses it
+grep -v '^peak_fp32' "$KVR_SOURCE_ROOT/data/machines/h100-2x4.ini" >"$tmp/nofp32.ini"
+expect 2 "model tiny has dtype fp32, and machine h100-2x4 (GPU H100-SXM5-80GB) gives no fp32 peak" \
+    "sim of an fp32 model on a profile without peak_fp32 exits 2" -- sim --model "$tiny" --machine "$tmp/nofp32.ini" --gpus 2 --ctx 64
+expect 2 "gives no fp32 peak" "search of an fp32 model on a profile without peak_fp32 exits 2" -- search --model "$tiny" --machine "$tmp/nofp32.ini" --gpus 2 --ctx 1k --db "$tmp/nofp32.db"
 expect 2 "--backend: 'tpu' is not cuda or ref" "exec with an unknown backend exits 2" -- exec --model "$tiny" --ctx 8 --backend tpu
 expect 2 "start it with mpirun" "exec with a multi-rank scheme on one process exits 2" -- exec --model "$tiny" --ctx 8 --scheme kvr --backend ref
 expect 2 "no-such.safetensors" "exec with a missing weight file exits 2" -- exec --model "$tiny" --ctx 8 --backend ref --weights "$tmp/no-such.safetensors"

@@ -242,6 +242,43 @@ static void test_flop_scaling(void)
     }
 }
 
+/* An fp32 model computes at the fp32 peak: pure compute at an fp32 peak of peak / 8 takes 8x
+ * the bf16 model's time, and the lower bound moves with it; without an fp32 peak the profile
+ * cannot time the model and the simulator refuses it. */
+static void test_fp32_peak(void)
+{
+    struct kvr_model m32 = *kvr_model_preset_find("llama-7b"), m16 = m32;
+    m32.dtype = KVR_DTYPE_FP32;
+    for (int si = 0; si < 7; si++) {
+        kvr_machine_resolve("a100-nvlink", &mach);
+        infinite_links(&mach);
+        mach.gpu.mem_Bps = 1e300, mach.gpu.launch_s = 0;
+        mach.gpu.peak_fp32_flops = mach.gpu.peak_flops / 8;
+        struct kvr_plan plan = make_plan(all_schemes[si], 4, 10000);
+        is_dbl(ttft(&m32, &mach, &plan), 8 * ttft(&m16, &mach, &plan),
+               1e-9 * ttft(&m32, &mach, &plan),
+               "%s: an fp32 model at an fp32 peak of peak / 8 takes 8x the bf16 time",
+               kvr_scheme_name(all_schemes[si]));
+    }
+    struct kvr_sim *sim = NULL;
+    struct kvr_sim_result r16, r32;
+    struct kvr_plan plan = make_plan(KVR_SCHEME_KVR, 4, 10000);
+    ok(!kvr_sim_open(&m16, &mach, &sim) && !kvr_sim_run(sim, &plan, &r16, NULL), "bf16 runs");
+    kvr_sim_free(sim);
+    ok(!kvr_sim_open(&m32, &mach, &sim) && !kvr_sim_run(sim, &plan, &r32, NULL), "fp32 runs");
+    kvr_sim_free(sim);
+    is_dbl(r32.lower_bound_s, 8 * r16.lower_bound_s, 1e-9 * r32.lower_bound_s,
+           "the lower bound of an fp32 model is at the fp32 peak");
+    mach.gpu.peak_fp32_flops = 0;
+    sim = NULL;
+    ok(kvr_sim_open(&m32, &mach, &sim) == KVR_ERR_INPUT && !sim,
+       "a profile without an fp32 peak refuses an fp32 model");
+    ok(kvr_sim_open(&m16, &mach, &sim) == KVR_OK, "... and still times a bf16 one");
+    kvr_sim_free(sim);
+    ok(kvr_machine_resolve("h200-nvlink", &mach) == KVR_OK && mach.gpu.peak_fp32_flops == 66.9e12,
+       "the H200 preset has the datasheet's fp32 peak");
+}
+
 static void test_relabelling(void)
 {
     const struct kvr_model *m = kvr_model_preset_find("llama-7b");
@@ -407,6 +444,7 @@ int main(void)
     test_overlap_cap();
     test_lower_bound_and_bandwidth();
     test_flop_scaling();
+    test_fp32_peak();
     test_relabelling();
     test_monotone_ctx();
     test_pairs_between();
