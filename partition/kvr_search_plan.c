@@ -36,15 +36,32 @@ static bool same_hops(const struct kvr_machine *h, int p, bool all_pairs, const 
     return true;
 }
 
-/* The candidates, distinct; returns how many. */
-static int candidates(const struct kvr_machine *h, int p, bool all_pairs, int maps[4][KVR_MAX_GPUS])
+/* The window of p chain positions starting at `off` of the full order `full`, first; the
+ * unused GPUs after it. */
+static void window(const int *full, int total, int p, int off, int *map)
 {
-    int n = 0;
+    int k = 0;
+    for (int i = off; i < off + p; i++) map[k++] = full[i];
+    for (int i = 0; i < total; i++)
+        if (i < off || i >= off + p) map[k++] = full[i];
+}
+
+/* The candidates, distinct; returns how many (at most KVR_MAX_MAPPINGS). With p below the
+ * topology every window of p consecutive positions on the fewest nodes is one: it sets where
+ * the chain crosses between nodes (an early hop carries less of the prefix's KV). */
+static int candidates(const struct kvr_machine *h, int p, bool all_pairs, int (*maps)[KVR_MAX_GPUS])
+{
+    int gpn = h->gpus_per_node, total = h->n_nodes * gpn, nodes = (p + gpn - 1) / gpn, n = 0;
+    int full[KVR_MAX_GPUS];
     for (int k = 0; k < 4; k++) {
-        contiguous(h, k & 2, k & 1, maps[n]);
-        bool dup = false;
-        for (int j = 0; j < n && !dup; j++) dup = same_hops(h, p, all_pairs, maps[j], maps[n]);
-        if (!dup) n++;
+        contiguous(h, k & 2, k & 1, full);
+        for (int off = 0; off + p <= total && n < KVR_MAX_MAPPINGS; off++) {
+            if ((off + p - 1) / gpn - off / gpn + 1 > nodes) continue;
+            window(full, total, p, off, maps[n]);
+            bool dup = false;
+            for (int j = 0; j < n && !dup; j++) dup = same_hops(h, p, all_pairs, maps[j], maps[n]);
+            if (!dup) n++;
+        }
     }
     return n;
 }
@@ -53,21 +70,25 @@ static enum kvr_status search_mappings(struct kvr_objective *obj, uint64_t ctx,
                                        const struct kvr_search_opts *o,
                                        const struct kvr_machine *base, struct kvr_plan_search *out)
 {
-    int p = kvr_objective_p(obj), maps[4][KVR_MAX_GPUS], best = -1;
+    int p = kvr_objective_p(obj), best = -1;
+    int(*maps)[KVR_MAX_GPUS] = malloc(KVR_MAX_MAPPINGS * sizeof *maps);
+    if (!maps) return kvr_error(KVR_ERR_NOMEM, "out of memory for the mappings");
     bool direct = kvr_objective_kv_forward(obj) == KVR_FWD_DIRECT;
     int n = candidates(base, p, direct, maps), total = base->n_nodes * base->gpus_per_node;
     enum kvr_status st = KVR_OK, last = KVR_OK;
     out->best.ttft_s = INFINITY;
     for (int k = 0; k < n; k++) {
         struct kvr_search_result r;
-        if ((st = kvr_objective_set_mapping(obj, maps[k]))) return st;
+        if ((st = kvr_objective_set_mapping(obj, maps[k]))) break;
         out->n_searches++;
         if ((last = kvr_search_hier(obj, ctx, o, &r))) continue;
         if (r.ttft_s < out->best.ttft_s) out->best = r, best = k;
     }
     out->n_mappings = n;
+    if (!st && best >= 0) memcpy(out->map, maps[best], (size_t)total * sizeof *out->map);
+    free(maps);
+    if (st) return st;
     if (best < 0) return last;
-    memcpy(out->map, maps[best], (size_t)total * sizeof *out->map);
     return kvr_objective_set_mapping(obj, out->map);
 }
 

@@ -9,7 +9,12 @@
  * candidate: on a uniform node or a uniform
  * hierarchical machine that is one search; per-link overrides (a slow or one-way link) or
  * noise on chosen links make the orders differ (which hop carries how much KV over which
- * link). Orders that interleave nodes add slow hops and are not searched.
+ * link). Orders that interleave nodes add slow hops and are not searched. With p below the
+ * topology's size, every window of p consecutive positions of each order that spans the fewest
+ * nodes is a candidate too (on 2 x 8 with p = 12: 8 + 4 GPUs, 7 + 5, ..., 4 + 8), since where
+ * the chain crosses matters: hop i carries the KV of the prefix [0, S_i), so an early crossing
+ * sends less over the slow link (tests/test_search_scale.c checks the choice against every
+ * node sequence of a small machine).
  *
  * Fewer GPUs: with u the ranks holding more than one grain, hier on p' in {u, u + 1, p / 2}
  * (p' < p) GPUs, the chain's last p' positions of the best mapping (the ranks doing the work);
@@ -30,6 +35,7 @@ struct kvr_plan_search {
     uint64_t fewer_evals; /* evaluations of the fewer-GPU searches (their own objectives) */
 };
 
+#define KVR_MAX_MAPPINGS    256   /* candidates: 4 orders x at most KVR_MAX_GPUS windows */
 #define KVR_FEWER_TOLERANCE 0.005 /* "as fast": within 0.5% */
 
 /* Leaves obj on the best mapping. */
