@@ -149,6 +149,10 @@ static void print_answers(const struct lookup_args *args, const struct kvr_plan_
         printf("%8llu %3d %-13s %12s  %s\n", (unsigned long long)x[i].ctx, x[i].tp, how,
                kvr_format_duration(t, sizeof t, x[i].ttft_s), part);
         const struct kvr_plan_row *r = x[i].row;
+        if (r && r->n_mapping) { /* JSON's mapping: chain position (rank) i on GPU m[i] */
+            kvr_mapping_format(r->mapping, x[i].a.p, part, sizeof part);
+            printf("%8s on GPUs %s (rank i on the i-th)\n", "", part);
+        }
         if (x[i].a.exact && r && r->fewer_p) {
             kvr_store_format_tokens(r->fewer_tokens, r->fewer_p, part, sizeof part);
             printf("%8s fewer GPUs are as fast: %d GPUs, %s, partition %s\n", "", r->fewer_p,

@@ -67,11 +67,48 @@ static enum kvr_status place(const struct kvr_model *m, const struct kvr_machine
     return st;
 }
 
+/* Offset off is searched: 0, or on a multi-node topology a shift inside the first node that
+ * keeps the p GPUs on the fewest nodes. */
+static bool window_ok(const struct kvr_machine *h, int p, int t, int off)
+{
+    int gpn = h->gpus_per_node, total = h->n_nodes * gpn;
+    if (off == 0) return true;
+    if (h->n_nodes < 2 || off >= gpn || off + p > total || t > gpn) return false;
+    return (off + p - 1) / gpn - off / gpn == (p - 1) / gpn;
+}
+
+/* One candidate: t, the named mapping shifted by off GPUs, placed and measured. */
+static enum kvr_status candidate(const struct kvr_model *m, const struct kvr_machine *h,
+                                 uint64_t ctx, const struct kvr_layout_opts *o, int t,
+                                 enum kvr_map k, int off, struct kvr_layout_result *res)
+{
+    const int p = h->n_gpus, total = h->n_nodes * h->gpus_per_node;
+    struct kvr_layout_candidate *c = &res->cand[res->n_cand];
+    *c = (struct kvr_layout_candidate){
+        .plan = {.scheme = o->scheme,
+                 .p = p,
+                 .ctx = ctx,
+                 .tp = t,
+                 .sp = o->objective.sp && t > 1,
+                 .kv_forward = o->scheme == KVR_SCHEME_KVR ? o->objective.kv_forward : 0},
+        .map_kind = k,
+        .offset = off};
+    int named[KVR_MAX_GPUS];
+    kvr_layout_map(k, p, t, total, named);
+    for (int r = 0; r < total; r++) c->map[r] = (named[r] + off) % total;
+    enum kvr_status st = place(m, h, ctx, o, c);
+    if (st) return st;
+    if (c->fits && (res->best < 0 || c->ttft_s < res->cand[res->best].ttft_s))
+        res->best = res->n_cand;
+    res->n_cand++;
+    return KVR_OK;
+}
+
 enum kvr_status kvr_layout_search(const struct kvr_model *model, const struct kvr_machine *machine,
                                   uint64_t ctx, const struct kvr_layout_opts *o,
                                   struct kvr_layout_result *res)
 {
-    const int p = machine->n_gpus, total = machine->n_nodes * machine->gpus_per_node;
+    const int p = machine->n_gpus;
     memset(res, 0, sizeof *res);
     res->best = -1;
     if (!kvr_layout_scheme_ok(o->scheme))
@@ -80,23 +117,13 @@ enum kvr_status kvr_layout_search(const struct kvr_model *model, const struct kv
     for (int t = 1; t <= p; t++) {
         if ((o->tp_only && t != o->tp_only) || kvr_layout_check_tp(model, p, t, "--tp")) continue;
         int n_maps = t > 1 && t < p ? 2 : 1; /* strided = block at t = 1 and t = p */
-        for (int k = 0; k < n_maps && res->n_cand < KVR_LAYOUT_MAX_CANDIDATES; k++) {
-            struct kvr_layout_candidate *c = &res->cand[res->n_cand];
-            *c = (struct kvr_layout_candidate){
-                .plan = {.scheme = o->scheme,
-                         .p = p,
-                         .ctx = ctx,
-                         .tp = t,
-                         .sp = o->objective.sp && t > 1,
-                         .kv_forward = o->scheme == KVR_SCHEME_KVR ? o->objective.kv_forward : 0},
-                .map_kind = (enum kvr_map)k};
-            kvr_layout_map((enum kvr_map)k, p, t, total, c->map);
-            enum kvr_status st = place(model, machine, ctx, o, c);
-            if (st) return st;
-            if (c->fits && (res->best < 0 || c->ttft_s < res->cand[res->best].ttft_s))
-                res->best = res->n_cand;
-            res->n_cand++;
-        }
+        for (int k = 0; k < n_maps; k++)
+            for (int off = 0; window_ok(machine, p, t, off); off += t) {
+                if (res->n_cand == KVR_LAYOUT_MAX_CANDIDATES) return KVR_OK;
+                enum kvr_status st =
+                    candidate(model, machine, ctx, o, t, (enum kvr_map)k, off, res);
+                if (st) return st;
+            }
     }
     if (res->n_cand == 0 && o->tp_only) return kvr_layout_check_tp(model, p, o->tp_only, "--tp");
     return KVR_OK;
@@ -119,7 +146,7 @@ enum kvr_status kvr_layout_row_set(const struct kvr_layout_result *res, const st
     memcpy(r->tokens, c->plan.tokens, sizeof r->tokens);
     r->predicted_ttft_s = c->ttft_s, r->granularity_tokens = c->granularity;
     r->evaluations = c->n_evals;
-    r->n_mapping = c->map_kind == KVR_MAP_BLOCK ? 0 : c->plan.p;
+    r->n_mapping = c->map_kind == KVR_MAP_BLOCK && c->offset == 0 ? 0 : c->plan.p;
     memcpy(r->mapping, c->map, sizeof r->mapping);
     r->fewer_p = 0;
     return KVR_OK;

@@ -6,21 +6,26 @@
  * the even split. Every candidate is simulated once more for its memory per GPU and its bytes
  * between nodes; the best is the fastest that fits on every GPU (the simulator's memory
  * model). t = 1 here is the plain scheme on the identity mapping: kvr search's own product
- * (kvr_search_plan, over the chain's mappings and fewer GPUs) covers it. */
+ * (kvr_search_plan, over the chain's mappings and fewer GPUs) covers it. With p below a
+ * multi-node topology, each mapping also runs shifted by offsets of t GPUs within a node (on
+ * the fewest nodes): where the chains cross between nodes, an early stage's KV being the
+ * smaller (uniform nodes: shifts by a whole node look the same and are not searched). */
 #pragma once
 
 #include "kvr_layout.h"
 #include "kvr_search.h"
 #include "kvr_store.h"
 
-#define KVR_LAYOUT_MAX_CANDIDATES 32
+#define KVR_LAYOUT_MAX_CANDIDATES 96
 
 struct kvr_layout_candidate {
-    struct kvr_plan plan;              /* tp >= 1, partition over the stages */
-    int map[KVR_MAX_GPUS];             /* role -> GPU of the machine as given (whole topology) */
-    enum kvr_map map_kind;             /* block or strided */
-    double ttft_s;                     /* the objective (mean / percentile with noise) */
-    double mem_max_bytes;              /* the fullest GPU's memory */
+    struct kvr_plan plan;  /* tp >= 1, partition over the stages */
+    int map[KVR_MAX_GPUS]; /* role -> GPU of the machine as given (whole topology) */
+    enum kvr_map map_kind; /* block or strided */
+    int offset;            /* the window's first GPU: on fewer GPUs than the topology, role r on the
+                              mapping's GPU + offset (0: from GPU 0) */
+    double ttft_s;         /* the objective (mean / percentile with noise) */
+    double mem_max_bytes;  /* the fullest GPU's memory */
     double bytes_inter_node_per_layer; /* what crosses between nodes per layer (all GPUs) */
     bool fits;
     uint64_t n_evals, granularity;
@@ -47,8 +52,8 @@ enum kvr_status kvr_layout_search(const struct kvr_model *model, const struct kv
                                   uint64_t ctx, const struct kvr_layout_opts *o,
                                   struct kvr_layout_result *res);
 
-/* A plan row's partition (per stage), granularity, prediction, evaluations and mapping (block:
- * not recorded) from the best candidate; KVR_ERR_NOFIT, with the fullest GPU's bytes, when no
- * candidate fits. The key fields (tp included) are the caller's. */
+/* A plan row's partition (per stage), granularity, prediction, evaluations and mapping (the
+ * identity: not recorded) from the best candidate; KVR_ERR_NOFIT, with the fullest GPU's bytes,
+ * when no candidate fits. The key fields (tp included) are the caller's. */
 enum kvr_status kvr_layout_row_set(const struct kvr_layout_result *res, const struct kvr_machine *h,
                                    struct kvr_plan_row *r);

@@ -76,7 +76,7 @@ for l in open(os.path.join(d, 'fig8-0.tsv')):
     f = l.rstrip('\n').split('\t')
     if len(f) == 4 and f[0] == 'KVR-S' and f[2] != 'link_from':
         kvrs[int(f[2])] = float(f[3])
-print(kvrs)
+print('# fig8 KVR-S by slow link:', kvrs)
 sys.exit(0 if len(kvrs) == 4 and all(kvrs[k] > kvrs[-1] for k in (0, 1, 2)) else 1)
 PY
 report $? "fig8: a slow link among the four GPUs slows KVR-S too (its plan runs on them)"

@@ -117,8 +117,53 @@ static void test_kvr(const char *machine, int p, uint64_t ctx)
     }
 }
 
+/* On fewer GPUs than the topology (2 nodes of 8, 25 GB/s between; kvr x 2 on 12 GPUs: 6
+ * stages), the search's best is as fast as the best of every way to put the stages on the
+ * nodes in chain order (each stage inside a node, at most 4 per node), each searched by hier. */
+static void test_windows(void)
+{
+    const struct kvr_model *m = kvr_model_preset_find("llama-7b");
+    kvr_machine_resolve("h100-nvlink", &mach);
+    mach.n_nodes = 2, mach.inter_Bps = 25e9, mach.n_gpus = 12;
+    kvr_machine_build_links(&mach);
+    struct kvr_layout_opts o;
+    kvr_layout_opts_default(&o);
+    o.tp_only = 2;
+    static struct kvr_layout_result res;
+    bool ran = kvr_layout_search(m, &mach, 65536, &o, &res) == KVR_OK && res.best >= 0;
+    double best = INFINITY;
+    int best_seq = -1;
+    for (int seq = 0; seq < 1 << 6 && ran; seq++) {
+        int map[16], used[2] = {0, 0}, k = 0;
+        for (int s = 0; s < 6; s++) {
+            int node = seq >> s & 1;
+            map[k++] = node * 8 + 2 * used[node], map[k++] = node * 8 + 2 * used[node] + 1;
+            used[node]++;
+        }
+        if (used[0] > 4 || used[1] > 4) continue;
+        for (int g = 0; g < 16; g++) {
+            bool in = false;
+            for (int i = 0; i < 12; i++) in |= map[i] == g;
+            if (!in) map[k++] = g;
+        }
+        struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = 1, .tp = 2};
+        struct kvr_objective *obj = NULL;
+        struct kvr_search_result sr;
+        ran = !kvr_objective_open(m, &mach, &oo, &obj) && !kvr_objective_set_mapping(obj, map) &&
+              !kvr_search_run(obj, KVR_METHOD_HIER, 65536, &o.search, &sr);
+        kvr_objective_free(obj);
+        if (ran && sr.ttft_s < best) best = sr.ttft_s, best_seq = seq;
+    }
+    const struct kvr_layout_candidate *b = ran ? &res.cand[res.best] : NULL;
+    ok(ran && b->ttft_s <= best * (1 + 1e-9),
+       "kvr x 2 on 12 of 2 x 8 GPUs, 64k: the best (offset %d, %g s) is as fast as the best "
+       "stage-to-node sequence (%#x, %g s)",
+       b ? b->offset : -1, b ? b->ttft_s : 0, best_seq, best);
+}
+
 int main(void)
 {
+    test_windows();
     test_even_schemes("h100-nvlink", 8, 32768);
     test_even_schemes("a100-nvlink", 8, 131072);
     test_kvr("h100-nvlink", 8, 32768);
