@@ -123,6 +123,11 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     a->tp_set = kvr_opt_given(res, "tp");
     if (a->device_arg && a->backend != KVR_BACKEND_CUDA)
         st = kvr_error(KVR_ERR_USAGE, "--device picks a CUDA device: not for --backend ref");
+    if (!st && a->comm == KVR_COMM_NCCL && a->backend != KVR_BACKEND_CUDA)
+        st = kvr_error(KVR_ERR_USAGE,
+                       "--comm nccl moves device buffers: it needs --backend cuda, not %s "
+                       "(--comm mpi runs every backend)",
+                       kvr_backend_name(a->backend));
     if (!st && (!a->model || (!a->ctx && !a->tokens_path)))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
     if (!st && a->tokens_path && a->n_ctx > 1)
