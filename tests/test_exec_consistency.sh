@@ -53,6 +53,13 @@ both 8 gqa 1 refuse "kvr x4 on 8 with ctx 1 (2 stages)" -- --scheme kvr --tp 4
 both 8 gqa 8 ok "ring x2 on 8 with ctx 8 (4 stages)" -- --scheme ring --tp 2
 both 4 gqa 37 ok "kvr x2, one chunk per stage" -- --scheme kvr --tp 2 --partition 30,7 --kv-forward direct
 both 4 gqa 37 refuse "kvr x2 with one chunk per rank" -- --scheme kvr --tp 2 --partition 10,10,10,7
+# --ring-pass auto with --tp: the pass kvr sim --tp predicts for the layout (refused before)
+mpi 4 exec --model "$tmp/gqa.ini" --ctx 37 --backend ref --reps 1 --warmup 0 --scheme ring --tp 2 \
+    --ring-pass auto --machine a100-10GBps --json >"$tmp/out" 2>"$tmp/err" &&
+    "$kvr" sim --model "$tmp/gqa.ini" --machine a100-10GBps --gpus 4 --ctx 37 --scheme ring --tp 2 \
+        --ring-pass auto --json >"$tmp/sim" 2>>"$tmp/err" &&
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2])); sys.exit(0 if r['method'] == 'pass-' + s['ring_pass'] and r['tp'] == s['tp'] == 2 else 1)" "$tmp/out" "$tmp/sim"
+report $? "ring x2 --ring-pass auto: runs the pass kvr sim --tp 2 picks" "$(cat "$tmp/out" "$tmp/sim" "$tmp/err")"
 mpi 2 exec --model "$tmp/gqa.ini" --ctx 37 --backend ref --scheme kvr --comm nccl >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "nccl moves device buffers: it needs --backend cuda, not ref" "$tmp/err"
 report $? "--comm nccl with --backend ref: refused before anything runs, naming the backend" "$(cat "$tmp/err")"
