@@ -80,6 +80,28 @@ sys.exit(0 if d['ttft_s'] >= 0.2 and d['links'] and all(l['achieved_Bps'] > 0 fo
         "$(cat "$tmp/out" "$tmp/err")"
 done
 
+# bytes: with float32 K/V (what the ref backend moves) every run's links carry what the
+# simulator's sends add up to (tsp's all-gather pads each rank's chunk to the largest on both;
+# the executor counted the unpadded rows). Not pass-Q: the ref backend's partial outputs are
+# float64 (the oracle's merge), the simulator's float32 as the cuda backend's.
+sed 's/dtype = bf16/dtype = fp32/' "$tmp/gqa.ini" >"$tmp/gqa32.ini"
+sed 's/dtype = bf16/dtype = fp32/' "$tmp/window.ini" >"$tmp/window32.ini"
+for c in "gqa32 5 --scheme tsp" "gqa32 5 --scheme tsp-causal" "window32 5 --scheme tsp" \
+    "window32 4 --scheme kvr --partition 30,1,5,1" "window32 4 --scheme kvr --partition 30,1,5,1 --kv-forward streamed" \
+    "window32 4 --scheme kvr --partition 30,1,5,1 --kv-forward direct" "gqa32 4 --scheme ring-pass --partition 1,30,5,1" \
+    "window32 6 --scheme ring" "gqa32 5 --scheme ring"; do
+    # shellcheck disable=SC2086
+    set -- $c
+    model=$1 np=$2
+    shift 2
+    mpi "$np" exec --model "$tmp/$model.ini" --ctx 37 --backend ref --reps 1 --warmup 0 "$@" \
+        --machine a100-nvlink --json >"$tmp/out" 2>"$tmp/err" &&
+        "$kvr" sim --model "$tmp/$model.ini" --ctx 37 --machine a100-nvlink --gpus "$np" "$@" \
+            --json >"$tmp/sim" 2>>"$tmp/err" &&
+        python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2])); sys.exit(0 if sum(l['bytes'] for l in r['links']) == s['bytes_sent_total'] > 0 else 1)" "$tmp/out" "$tmp/sim"
+    report $? "$model on $np ranks $*: the links carry the simulator's bytes" "$(cat "$tmp/err"; grep -h '"bytes' "$tmp/out" "$tmp/sim" | head -12)"
+done
+
 # timelines: the executor's steps in the simulator's order, rank by rank (kvr validate
 # --timeline); the zig-zag split of 37 tokens on 4 ranks is 9,9,9,10
 tl_case() { # tl_case NP MODEL PARTITION NAME -- EXEC-ARGS (validate gets --scheme ... too)
