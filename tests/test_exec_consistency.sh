@@ -53,6 +53,13 @@ both 8 gqa 1 refuse "kvr x4 on 8 with ctx 1 (2 stages)" -- --scheme kvr --tp 4
 both 8 gqa 8 ok "ring x2 on 8 with ctx 8 (4 stages)" -- --scheme ring --tp 2
 both 4 gqa 37 ok "kvr x2, one chunk per stage" -- --scheme kvr --tp 2 --partition 30,7 --kv-forward direct
 both 4 gqa 37 refuse "kvr x2 with one chunk per rank" -- --scheme kvr --tp 2 --partition 10,10,10,7
+# a list with a scheme that takes no partition: refused before any pair runs (before: kvr ran,
+# was reported (and stored with --db), then ring failed)
+mpi 2 exec --model "$tmp/gqa.ini" --ctx 37 --backend ref --reps 1 --warmup 0 --scheme kvr,ring \
+    --partition 20,17 --db "$tmp/l.db" --allow-dirty >"$tmp/out" 2>"$tmp/err"
+[ $? != 0 ] && grep -q "partition applies to schemes kvr, ring-pass only, not ring" "$tmp/err" &&
+    [ ! -s "$tmp/out" ] && [ ! -e "$tmp/l.db" ]
+report $? "--scheme kvr,ring --partition: refused before kvr runs, nothing printed or stored" "$(cat "$tmp/out" "$tmp/err")"
 # --ring-pass auto with --tp: the pass kvr sim --tp predicts for the layout (refused before)
 mpi 4 exec --model "$tmp/gqa.ini" --ctx 37 --backend ref --reps 1 --warmup 0 --scheme ring --tp 2 \
     --ring-pass auto --machine a100-10GBps --json >"$tmp/out" 2>"$tmp/err" &&
