@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvr_comm_int.h"
 #include "kvr_config.h"
@@ -215,4 +216,64 @@ int kvr_comm_size(const struct kvr_comm *c)
 bool kvr_comm_device_buffers(const struct kvr_comm *c)
 {
     return c && c->ops->device_buffers;
+}
+
+double kvr_comm_clock_offset_s(const struct kvr_comm *c)
+{
+    return c ? c->clock_offset_s : 0;
+}
+
+/* Whether every rank of c runs on rank 0's host (rank 0's host name broadcast, each compares). */
+static enum kvr_status one_host(struct kvr_comm *c, bool *same)
+{
+    char mine[256] = "", root[256] = "";
+    gethostname(mine, sizeof mine - 1);
+    memcpy(root, mine, sizeof root);
+    enum kvr_status st = kvr_comm_bcast(c, root, sizeof root, 0);
+    double other = strcmp(mine, root) != 0;
+    if (!st) st = kvr_comm_max_f64(c, &other);
+    *same = other == 0;
+    return st;
+}
+
+/* Ranks on other hosts: rank 0 answers each rank's 16 pings with its clock in turn; a rank's
+ * offset is its clock at the middle of its fastest round trip less rank 0's answer. */
+static enum kvr_status ping_offsets(struct kvr_comm *c)
+{
+    enum { ROUNDS = 16, TAG = 32000 };
+    enum kvr_status st = KVR_OK;
+    double best = 1e30;
+    for (int r = 1; r < c->size && !st; r++)
+        for (int k = 0; k < ROUNDS && !st && (c->rank == 0 || c->rank == r); k++) {
+            struct kvr_comm_req *q = NULL;
+            double t1 = kvr_comm_now_s(), t0 = 0, ping = 0;
+            if (c->rank == 0) {
+                if (!(st = kvr_comm_host_irecv(c, &ping, sizeof ping, r, TAG, &q)) &&
+                    !(st = kvr_comm_host_wait(c, q))) {
+                    t0 = kvr_comm_now_s();
+                    if (!(st = kvr_comm_host_isend(c, &t0, sizeof t0, r, TAG, &q)))
+                        st = kvr_comm_host_wait(c, q);
+                }
+                continue;
+            }
+            if (!(st = kvr_comm_host_isend(c, &t1, sizeof t1, 0, TAG, &q)) &&
+                !(st = kvr_comm_host_wait(c, q)) &&
+                !(st = kvr_comm_host_irecv(c, &t0, sizeof t0, 0, TAG, &q)) &&
+                !(st = kvr_comm_host_wait(c, q))) {
+                double t2 = kvr_comm_now_s();
+                if (t2 - t1 < best) best = t2 - t1, c->clock_offset_s = (t1 + t2) / 2 - t0;
+            }
+        }
+    return st;
+}
+
+enum kvr_status kvr_comm_sync_clock(struct kvr_comm *c)
+{
+    if (!c || c->clock_synced) return KVR_OK;
+    bool same = false;
+    c->clock_offset_s = 0;
+    enum kvr_status st = one_host(c, &same);
+    if (!st && !same) st = ping_offsets(c);
+    c->clock_synced = !st;
+    return st;
 }

@@ -66,5 +66,12 @@ enum kvr_status kvr_comm_bcast(struct kvr_comm *c, void *buf, size_t bytes, int 
  * and *all_bytes (rank 0 only; free()). */
 enum kvr_status kvr_comm_gather(struct kvr_comm *c, const void *mine, size_t bytes, void **all,
                                 size_t *all_bytes);
+/* A clock every rank of c reads alike: rank 0's CLOCK_MONOTONIC. kvr_comm_sync_clock (every
+ * rank calls it; it runs once per communicator) finds this rank's offset to it: 0 when every
+ * rank runs on one host (one clock), else the offset of the fastest of 16 round trips to rank
+ * 0. kvr_comm_clock_offset_s: that offset (0 before the sync). */
+enum kvr_status kvr_comm_sync_clock(struct kvr_comm *c);
+double kvr_comm_clock_offset_s(const struct kvr_comm *c);
+
 /* Ends every rank (after a failure the others cannot see). */
 void kvr_comm_abort(struct kvr_comm *c, int code);

@@ -58,8 +58,10 @@ struct kvr_comm {
     enum kvr_comm_kind kind;
     int rank, size, device;
     double timeout_s;
-    void *nccl; /* struct nccl_state, nccl only */
-    void *mpi;  /* MPI_Comm * of a sub-communicator (kvr_comm_split); NULL: MPI_COMM_WORLD */
+    void *nccl;        /* struct nccl_state, nccl only */
+    void *mpi;         /* MPI_Comm * of a sub-communicator (kvr_comm_split); NULL: MPI_COMM_WORLD */
+    bool clock_synced; /* kvr_comm_sync_clock has run */
+    double clock_offset_s; /* this rank's CLOCK_MONOTONIC less rank 0's */
 };
 
 extern const struct kvr_comm_ops kvr_comm_mpi_ops;  /* kvr_comm_mpi.c, with MPI */

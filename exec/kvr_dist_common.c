@@ -225,6 +225,16 @@ static void test_fault(const struct kvr_dist *d, uint32_t l)
         for (;;) pause();
 }
 
+/* KVR_TEST_FAULT=late@R: rank R leaves the start's barrier 0.2 s after the others (a rank the
+ * OS ran late), for the test that every rank's times are on one clock. */
+static void test_late_start(const struct kvr_dist *d)
+{
+    const char *f = getenv("KVR_TEST_FAULT");
+    int r = -1;
+    if (f && sscanf(f, "late@%d", &r) == 1 && r == d->rank)
+        nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
+}
+
 /* This rank's chunk: positions [*s, *s + *c). */
 static void own_chunk(const struct kvr_dist *d, uint32_t *s, uint32_t *c)
 {
@@ -344,6 +354,32 @@ static enum kvr_status embed_mine(struct kvr_dist *d, const int32_t *tokens, uin
     return st;
 }
 
+/* Every rank leaves a barrier, then takes rank 0's clock at its exit as the run's origin:
+ * send times travel between ranks, and TTFT is the latest rank's end, so every rank's times
+ * are on one clock (kvr_comm_sync_clock; each rank's own barrier exit, as before, put a rank
+ * that left it late behind the others and made achieved link rates negative). */
+static enum kvr_status start_together(struct kvr_dist *d)
+{
+    struct kvr_comm *all = d->o->world ? d->o->world : d->comm;
+    enum kvr_status st = kvr_comm_sync_clock(all);
+    if (!st) st = kvr_comm_barrier(all);
+    test_late_start(d);
+    d->t0 = 0;
+    double origin = kvr_dist_now_s(d) - kvr_comm_clock_offset_s(all); /* rank 0's clock */
+    if (!st) st = kvr_comm_bcast(all, &origin, sizeof origin, 0);
+    d->t0 = origin + kvr_comm_clock_offset_s(all); /* this rank's clock */
+    return st;
+}
+
+/* A compute phase of the driver with its timeline event (synchronous when a timeline is kept). */
+static enum kvr_status timed_phase(struct kvr_dist *d, const char *what, int layer, double t0,
+                                   enum kvr_status st)
+{
+    if (!st && d->o->timeline) st = kvr_exec_sync(d->ex);
+    if (!st) kvr_dist_event(d, KVR_EV_COMPUTE, what, layer, t0, 0, -1);
+    return st;
+}
+
 enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
                                  const struct kvr_dist_opts *o, const int32_t *tokens,
                                  float *logits, struct kvr_dist_stats *stats)
@@ -359,18 +395,21 @@ enum kvr_status kvr_dist_prefill(struct kvr_exec *ex, struct kvr_comm *comm,
     enum kvr_status st = kvr_dist_check(o, d.p);
     if (!st) st = dist_setup(&d);
     if (!st) st = kvr_exec_set_prompt_len(ex, o->ctx); /* dynamic NTK: the whole prompt's */
-    if (!st) st = kvr_comm_barrier(o->world ? o->world : comm); /* everyone starts together */
-    d.t0 = kvr_dist_now_s(&d);
+    if (!st) st = start_together(&d);
     uint32_t s, c;
     own_chunk(&d, &s, &c);
     if (!st && d.p == 1)
         st = kvr_exec_chunk(ex, tokens, 0, o->ctx, KVR_MASK_CAUSAL, logits);
     else if (!st) {
+        double t = kvr_dist_now_s(&d);
         st = embed_mine(&d, tokens, c);
+        st = timed_phase(&d, "embed", -1, t, st);
         if (!st) st = entries[o->scheme](&d);
-        if (!st)
-            st = d.rank == kvr_dist_logits_rank(o->scheme, d.p) ? kvr_exec_logits(ex, c, logits)
-                                                                : kvr_exec_sync(ex);
+        t = kvr_dist_now_s(&d);
+        if (!st && d.rank == kvr_dist_logits_rank(o->scheme, d.p))
+            st = timed_phase(&d, "head", (int)d.m->n_layers, t, kvr_exec_logits(ex, c, logits));
+        else if (!st)
+            st = kvr_exec_sync(ex);
     }
     stats->end_s = kvr_dist_now_s(&d);
     for (int i = 0; i < KVR_DIST_SLOTS; i++) free(d.buf[i]);

@@ -144,20 +144,25 @@ static enum kvr_status streamed_finish(struct kvr_dist *d, uint32_t l)
 }
 
 /* Layer 0: own chunk, then the pieces as they come; later layers: the pieces (their receives
- * and forwards queued during the layer before), then the own chunk. */
+ * and forwards queued during the layer before), then the own chunk. nccl: the own chunk's send
+ * is queued behind the forwards on the stream; mpi: sent once they have gone (before, mpi sent
+ * it first, an order neither nccl nor the simulator has). */
 static enum kvr_status kvr_streamed(struct kvr_dist *d)
 {
     int i = d->rank;
     uint32_t n_layers = d->m->n_layers;
     enum kvr_status st = KVR_OK;
     for (uint32_t l = 0; l < n_layers && !st; l++) {
+        bool own_later = l > 0 && i < d->p - 1;
         if ((st = kvr_dist_pre(d, l))) break;
         if (l == 0)
             st = streamed_post(d, 0, true);
-        else if (i < d->p - 1)
+        else if (own_later && d->dev)
             st = send_own(d, l, i + 1, send_slot(l, i), -1, KVR_DIST_SYNC);
         if (!st && l + 1 < n_layers) st = streamed_post(d, l + 1, false);
         if (!st) st = streamed_finish(d, l);
+        if (!st && own_later && !d->dev)
+            st = send_own(d, l, i + 1, send_slot(l, i), -1, KVR_DIST_SYNC);
         if (!st) st = kvr_dist_post(d, l, KVR_MASK_CAUSAL);
     }
     return st ? st : kvr_dist_sends_done(d);

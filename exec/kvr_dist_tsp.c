@@ -66,7 +66,8 @@ static enum kvr_status allgather_kv(struct kvr_dist *d, uint32_t l, unsigned cha
         uint64_t sj = d->start[j], cj = kvr_dist_rows(d, j);
         if (j == i) continue;
         memcpy(&sent, all + j * part, sizeof sent);
-        kvr_dist_pace(d, j, (int)l, sent, (double)(2 * cj * d->row));
+        /* the link carries the padded block (the simulator's all-gather of the largest chunk) */
+        kvr_dist_pace(d, j, (int)l, sent, (double)(2 * cmax * d->row));
         k = all + j * part + sizeof(double);
         st = kvr_exec_kv_copy(d->ex, l, (uint32_t)sj, (uint32_t)cj, k, k + cmax * d->row, false);
     }

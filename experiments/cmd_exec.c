@@ -123,6 +123,13 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     a->tp_set = kvr_opt_given(res, "tp");
     if (a->device_arg && a->backend != KVR_BACKEND_CUDA)
         st = kvr_error(KVR_ERR_USAGE, "--device picks a CUDA device: not for --backend ref");
+    /* under mpirun (one process refuses the rank options by name, below) */
+    bool ranks = kvr_mpi_launched();
+    if (!st && ranks && a->comm == KVR_COMM_NCCL && a->backend != KVR_BACKEND_CUDA)
+        st = kvr_error(KVR_ERR_USAGE,
+                       "--comm nccl moves device buffers: it needs --backend cuda, not %s "
+                       "(--comm mpi runs every backend)",
+                       kvr_backend_name(a->backend));
     if (!st && (!a->model || (!a->ctx && !a->tokens_path)))
         st = kvr_error(KVR_ERR_USAGE, "--model and --ctx (or --tokens) are required");
     if (!st && a->tokens_path && a->n_ctx > 1)
@@ -142,6 +149,15 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         st = kvr_error(KVR_ERR_USAGE, "--allow-dirty applies with --db only (nothing is stored)");
     if (!st && a->allow_unused && !a->weights)
         st = kvr_error(KVR_ERR_USAGE, "--allow-unused applies with --weights only");
+    /* every scheme of the list takes the partition, or none runs (before: the pairs before
+     * the first that cannot ran, were reported and stored, then the run failed) */
+    for (int i = 0; !st && ranks && a->partition && i < a->n_schemes; i++)
+        if (!(kvr_scheme_get(a->schemes[i])->options & KVR_SO_PARTITION)) {
+            char names[256];
+            kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
+            st = kvr_error(KVR_ERR_USAGE, "--partition applies to schemes %s only, not %s", names,
+                           kvr_scheme_name(a->schemes[i]));
+        }
     bool ring = false;
     for (int i = 0; i < a->n_schemes; i++) ring |= a->schemes[i] == KVR_SCHEME_RING;
     if (!st && a->ring_pass_set && !ring)

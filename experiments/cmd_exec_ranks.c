@@ -113,12 +113,31 @@ static enum kvr_status choose(const struct exec_args *a, const struct kvr_model 
     if (a->scheme == KVR_SCHEME_RING) /* what travelled (kvr validate predicts that) */
         snprintf(c->method, sizeof c->method, "pass-%s", kvr_ring_pass_name(a->ring_pass));
     enum kvr_status st = KVR_OK;
+    /* as kvr sim's plan check: every rank (stage) holds a chunk; tp's hold the whole prompt */
+    if (!(kvr_scheme_get(a->scheme)->options & KVR_SO_SHARDED) && a->ctx < (uint64_t)p)
+        return a->tp > 1 ? kvr_error(KVR_ERR_USAGE,
+                                     "ctx %llu < %d stages (p = %d, --tp %d): every stage needs "
+                                     "a token at least",
+                                     (unsigned long long)a->ctx, p, p * a->tp, a->tp)
+                         : kvr_error(KVR_ERR_USAGE,
+                                     "ctx %llu < p = %d: every rank needs a token at least",
+                                     (unsigned long long)a->ctx, p);
     if (a->partition && !any) {
         char names[256];
         kvr_scheme_list_text(KVR_LIST_PARTITION, names, sizeof names);
         return kvr_error(KVR_ERR_USAGE, "--partition applies to schemes %s only, not %s", names,
                          kvr_scheme_name(a->scheme));
     }
+    int n_chunks = 1;
+    for (const char *x = a->partition ? a->partition : ""; *x; x++) n_chunks += *x == ',';
+    if (a->partition && n_chunks != p)
+        return a->tp > 1 ? kvr_error(KVR_ERR_USAGE,
+                                     "--partition (%d stages of --tp %d): '%s' has %d chunks, "
+                                     "not one per stage",
+                                     p, a->tp, a->partition, n_chunks)
+                         : kvr_error(KVR_ERR_USAGE,
+                                     "--partition (%d ranks): '%s' has %d chunks, not one per rank",
+                                     p, a->partition, n_chunks);
     if (a->partition) {
         if ((st = kvr_plan_parse_partition(&plan, a->partition)))
             return a->tp > 1
@@ -261,7 +280,9 @@ static int rank_device(const struct exec_args *a)
     return a->device_set || !kvr_mpi_launched() ? a->device : kvr_mpi_local_device();
 }
 
-/* ring with --ring-pass auto: the pass the simulator predicts faster on the profile. */
+/* ring with --ring-pass auto: the pass the simulator predicts faster on the profile, for the
+ * layout that runs (p stages of --tp t on the profile's GPUs in rank order, as kvr sim --tp t
+ * predicts it). */
 static enum kvr_status ring_pass_pick(const struct exec_args *a, const struct kvr_model *m,
                                       const struct kvr_machine *h, int p, enum kvr_ring_pass *out)
 {
@@ -270,8 +291,11 @@ static enum kvr_status ring_pass_pick(const struct exec_args *a, const struct kv
     if (!h)
         return kvr_error(KVR_ERR_USAGE, "--ring-pass auto needs --machine: the profile whose "
                                         "prediction picks the pass (its links are emulated)");
-    struct kvr_plan plan = {
-        .scheme = KVR_SCHEME_RING, .p = p, .ctx = a->ctx, .ring_pass = KVR_RING_PASS_AUTO};
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_RING,
+                            .p = p * a->tp,
+                            .tp = a->tp > 1 ? a->tp : 0,
+                            .ctx = a->ctx,
+                            .ring_pass = KVR_RING_PASS_AUTO};
     kvr_plan_zigzag(&plan);
     struct kvr_sim *sim = NULL;
     struct kvr_sim_result *r = malloc(sizeof *r);
@@ -383,9 +407,7 @@ static enum kvr_status resolve_tp(const struct exec_args *a, const struct kvr_mo
                           "not emulated; give the chains' links with --link I-J)"
         : a->mach.noise ? "--noise (its draws are per GPU pair of the whole machine; the "
                           "chains are paced on their own links)"
-        : a->ring_pass == KVR_RING_PASS_AUTO && a->ring_pass_set
-            ? "--ring-pass auto (its prediction is of the plain ring)"
-            : NULL;
+                        : NULL;
     if (no) return kvr_error(KVR_ERR_USAGE, "--tp %d: %s not yet with tensor parallelism", *t, no);
     return KVR_OK;
 }

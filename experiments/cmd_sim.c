@@ -105,6 +105,13 @@ static enum kvr_status setup_layout(const struct sim_args *a, const struct kvr_m
     if (kvr_parse_u64(a->tp, KVR_MAX_GPUS, &t) || t == 0)
         return kvr_error(KVR_ERR_INPUT, "--tp: '%s' is not a TP degree in 1..%d", a->tp,
                          KVR_MAX_GPUS);
+    /* --scheme tp is t = p, one stage, as kvr exec's --scheme tp --tp P */
+    if (plan->scheme == KVR_SCHEME_TP && (int)t != plan->p)
+        return kvr_error(KVR_ERR_INPUT, "--scheme tp runs one stage of all %d GPUs: not --tp %s",
+                         plan->p, a->tp);
+    if (plan->scheme == KVR_SCHEME_TP)
+        return a->sp ? kvr_error(KVR_ERR_INPUT, "--sp: --scheme tp has no sequence parallelism")
+                     : KVR_OK;
     plan->tp = (int)t;
     plan->sp = a->sp;
     return kvr_layout_check(m, plan);
@@ -161,6 +168,9 @@ static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_mod
         return kvr_error(KVR_ERR_INPUT, "--partition applies to schemes %s only, not %s", names,
                          a->scheme);
     }
+    if (a->kv_forward && !(d->options & KVR_SO_FORWARD))
+        return kvr_error(KVR_ERR_INPUT, "--kv-forward %s: scheme %s has no KV chain to forward",
+                         a->kv_forward, a->scheme);
     if (a->kv_forward) {
         int f = kvr_kv_forward_from_name(a->kv_forward);
         kvr_kv_forward_list_text(names, sizeof names);

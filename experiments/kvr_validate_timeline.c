@@ -55,6 +55,99 @@ static double waited_rate(const struct xfers *x, int *count)
     return n ? kvr_quantile(r, (size_t)n, 0.5) : 0;
 }
 
+/* The steps of each rank in the order it ran them, to compare the run's schedule with the
+ * simulator's: every event but the waits (the simulator writes only those that last), the
+ * simulator's attn then post of one layer read as the executor's one attn+post; sends and
+ * collectives with their peer. The bytes are not compared (the ref backend moves float32). */
+struct step {
+    int rank, layer, peer;
+    char kind[16], what[16];
+};
+struct steps {
+    struct step *s;
+    size_t n, cap;
+    long last[KVR_MAX_GPUS]; /* each rank's last step, -1: none */
+};
+
+static void steps_init(struct steps *x)
+{
+    *x = (struct steps){0};
+    for (int r = 0; r < KVR_MAX_GPUS; r++) x->last[r] = -1;
+}
+
+static enum kvr_status step_add(struct steps *x, int rank, int layer, const char *kind,
+                                const char *what, int peer)
+{
+    if (!strcmp(kind, "wait")) return KVR_OK;
+    struct step *prev = x->last[rank] >= 0 ? &x->s[x->last[rank]] : NULL;
+    if (prev && !strcmp(kind, "compute") && !strcmp(what, "post") && prev->layer == layer &&
+        !strcmp(prev->kind, "compute") && !strcmp(prev->what, "attn")) {
+        snprintf(prev->what, sizeof prev->what, "attn+post");
+        return KVR_OK;
+    }
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 1024;
+        struct step *g = realloc(x->s, cap * sizeof *g);
+        if (!g) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+        x->s = g, x->cap = cap;
+    }
+    struct step *e = &x->s[x->n];
+    *e = (struct step){rank, layer, !strcmp(kind, "compute") ? -1 : peer, "", ""};
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    snprintf(e->what, sizeof e->what, "%s", what);
+    x->last[rank] = (long)x->n++;
+    return KVR_OK;
+}
+
+static void step_text(const struct step *e, char *buf, size_t cap)
+{
+    if (!e) {
+        snprintf(buf, cap, "nothing");
+        return;
+    }
+    int n = snprintf(buf, cap, "layer %d %s %s", e->layer, e->kind, e->what);
+    if (e->peer >= 0 && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, " (peer %d)", e->peer);
+}
+
+/* The next step of rank r from *i on (NULL: none left). */
+static const struct step *step_next(const struct steps *x, int r, size_t *i)
+{
+    for (; *i < x->n; (*i)++)
+        if (x->s[*i].rank == r) return &x->s[(*i)++];
+    return NULL;
+}
+
+static bool step_same(const struct step *a, const struct step *b)
+{
+    return a->layer == b->layer && a->peer == b->peer && !strcmp(a->kind, b->kind) &&
+           !strcmp(a->what, b->what);
+}
+
+/* Every rank's steps in the run's order against the simulator's (exit 2 at the first that
+ * differs: the run was not of this plan, or the simulator does not model what ran). */
+static enum kvr_status steps_compare(const char *path, int p, const struct steps *meas,
+                                     const struct steps *pred)
+{
+    for (int r = 0; r < p; r++) {
+        size_t i = 0, j = 0;
+        for (int k = 0;; k++) {
+            const struct step *a = step_next(meas, r, &i), *b = step_next(pred, r, &j);
+            if (!a && !b) break;
+            if (a && b && step_same(a, b)) continue;
+            char ta[96], tb[96];
+            step_text(a, ta, sizeof ta), step_text(b, tb, sizeof tb);
+            return kvr_error(KVR_ERR_INPUT,
+                             "--timeline: %s: rank %d's step %d is %s, the simulator's plan has "
+                             "%s there: not a run of this plan (--scheme, --partition, "
+                             "--kv-forward, --ring-pass), or a schedule the simulator does not "
+                             "model",
+                             path, r, k, ta, tb);
+        }
+    }
+    return KVR_OK;
+}
+
 /* The phase an event is charged to (-1: none of them, as the embedding or a send). */
 static int phase_of(const char *kind, const char *what)
 {
@@ -68,7 +161,8 @@ static int phase_of(const char *kind, const char *what)
     return -1;
 }
 
-static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct xfers *x)
+static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct xfers *x,
+                                struct steps *steps)
 {
     struct kvr_lines r;
     enum kvr_status st = kvr_lines_open(&r, path, 256u << 20);
@@ -85,6 +179,7 @@ static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct 
         int ph = phase_of(e.kind, e.what);
         if (ph >= 0) m->s[e.rank][ph] += e.end_s - e.start_s, n++, seen[e.rank] = true;
         add_xfer(x, e.kind, (struct xfer){e.rank, e.layer, e.peer, e.start_s, e.end_s, e.bytes});
+        st = step_add(steps, e.rank, e.layer, e.kind, e.what, e.peer);
     }
     kvr_lines_close(&r);
     if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
@@ -98,17 +193,45 @@ static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct 
     return st;
 }
 
-static void sim_sums(const struct kvr_timeline *tl, struct sums *s)
+static enum kvr_status sim_sums(const struct kvr_timeline *tl, struct sums *s, struct steps *x)
 {
-    for (size_t i = 0; i < tl->n; i++) {
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < tl->n && !st; i++) {
         const struct kvr_event *e = &tl->events[i];
         int ph = phase_of(kvr_event_kind_name(e->kind), e->what);
         if (ph >= 0) s->s[e->rank][ph] += e->end_s - e->start_s;
+        st = step_add(x, e->rank, e->layer, kvr_event_kind_name(e->kind), e->what, e->peer);
     }
+    return st;
+}
+
+/* A scheme that cannot take any partition runs its own split: the one given must be it. */
+static enum kvr_status check_split(const struct kvr_plan *plan)
+{
+    const struct kvr_scheme_desc *d = kvr_scheme_get(plan->scheme);
+    if (d->options & KVR_SO_PARTITION) return KVR_OK;
+    struct kvr_plan own = *plan;
+    if (d->options & KVR_SO_ZIGZAG)
+        kvr_plan_zigzag(&own);
+    else
+        kvr_plan_even(&own);
+    for (int i = 0; i < plan->p; i++)
+        if (own.tokens[i] != plan->tokens[i]) {
+            char text[512] = "";
+            for (int k = 0, n = 0; k < plan->p && n < (int)sizeof text - 24; k++)
+                n += snprintf(text + n, sizeof text - (size_t)n, "%s%llu", k ? "," : "",
+                              (unsigned long long)own.tokens[k]);
+            return kvr_error(KVR_ERR_USAGE,
+                             "--partition: scheme %s runs its own split of %llu tokens on %d "
+                             "ranks, %s (%s), not the one given",
+                             d->name, (unsigned long long)plan->ctx, plan->p, text,
+                             d->options & KVR_SO_ZIGZAG ? "zig-zag" : "even");
+        }
+    return KVR_OK;
 }
 
 static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, struct kvr_plan *plan,
-                                struct sums *pred)
+                                struct sums *pred, struct steps *steps)
 {
     struct kvr_model m;
     static struct kvr_machine h; /* large: not on the stack */
@@ -128,6 +251,15 @@ static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, stru
         return kvr_error(KVR_ERR_USAGE, "--kv-forward: '%s' is not whole, streamed or direct",
                          a->kv_forward);
     plan->kv_forward = (enum kvr_kv_forward)f;
+    int rp = a->ring_pass ? kvr_ring_pass_from_name(a->ring_pass) : KVR_RING_PASS_KV;
+    if (rp < 0 || rp == KVR_RING_PASS_AUTO)
+        return kvr_error(KVR_ERR_USAGE, "--ring-pass: '%s' is not kv or q (the pass that ran)",
+                         a->ring_pass);
+    if (a->ring_pass && plan->scheme != KVR_SCHEME_RING)
+        return kvr_error(KVR_ERR_USAGE, "--ring-pass applies to --scheme ring only, not %s",
+                         a->scheme);
+    plan->ring_pass = (enum kvr_ring_pass)rp;
+    if ((st = check_split(plan))) return st;
     if ((st = kvr_model_resolve(a->model, &m))) return kvr_error_prefix(st, "--model: ");
     char gpus[16];
     snprintf(gpus, sizeof gpus, "%d", plan->p);
@@ -141,7 +273,10 @@ static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, stru
     struct kvr_sim_result r;
     if (!tl.events) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     if (!(st = kvr_sim_open(&m, &h, &sim))) st = kvr_sim_run(sim, plan, &r, &tl);
-    if (!st) sim_sums(&tl, pred);
+    if (!st && tl.n_dropped)
+        st = kvr_error(KVR_ERR_RUNTIME, "--timeline: the simulator's plan has more than %zu events",
+                       tl.cap);
+    if (!st) st = sim_sums(&tl, pred, steps);
     kvr_sim_free(sim);
     free(tl.events);
     return st;
@@ -206,8 +341,12 @@ enum kvr_status kvr_validate_timeline(const struct kvr_validate_timeline_args *a
     static struct sums meas, pred;
     static struct xfers x;
     memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred), memset(&x, 0, sizeof x);
-    enum kvr_status st = simulate(a, &plan, &pred);
-    if (!st) st = read_tsv(a->path, plan.p, &meas, &x);
+    struct steps sm, sp;
+    steps_init(&sm), steps_init(&sp);
+    enum kvr_status st = simulate(a, &plan, &pred, &sp);
+    if (!st) st = read_tsv(a->path, plan.p, &meas, &x, &sm);
+    if (!st) st = steps_compare(a->path, plan.p, &sm, &sp);
+    free(sm.s), free(sp.s);
     if (st) return st;
     int n_waited;
     double rate = waited_rate(&x, &n_waited);

@@ -219,8 +219,8 @@ static void ring_steps(struct kvr_sim *sim, struct kvr_clocks *c, const struct k
                 int b = ((i - j) % n + n) % n, x = i * t + h, to = (i + 1) % n * t + h;
                 double start = enter[x] > enter[to] ? enter[x] : enter[to];
                 if (rc->hop_bytes[b][j] > 0) /* a block no one ahead sees is not sent */
-                    arrive[to] = kvr_sim_send(sim, &link_free[x], x, to, l, start,
-                                              rc->hop_bytes[b][j], true);
+                    arrive[to] = kvr_sim_send_what(sim, &link_free[x], x, to, l, start,
+                                                   rc->hop_bytes[b][j], true, q ? "q" : "kv");
             }
         for (int r = 0; r < plan->p; r++) {
             int i = r / t, b = ((i - j) % n + n) % n;
@@ -252,9 +252,10 @@ static void ring_return(struct kvr_sim *sim, struct kvr_clocks *c, const struct 
             for (int i = 0; i < n; i++) {
                 int b = ((i - j) % n + n) % n, x = i * t + h, to = b * t + h;
                 double start = c->t[x] > c->t[to] ? c->t[x] : c->t[to];
-                sent[x] = rc->q_rows[b][i] ? kvr_sim_send(sim, &link_free[x], x, to, l, start,
-                                                          rc->partial_bytes[b][i], false)
-                                           : 0; /* i attended none of b's queries */
+                sent[x] = rc->q_rows[b][i]
+                              ? kvr_sim_send_what(sim, &link_free[x], x, to, l, start,
+                                                  rc->partial_bytes[b][i], false, "out")
+                              : 0; /* i attended none of b's queries */
             }
         for (int r = 0; r < plan->p; r++) {
             int from = (r / t + j) % n;

@@ -121,14 +121,21 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     if (plan->ctx < 1 || plan->ctx > KVR_MAX_CTX)
         return kvr_error(KVR_ERR_INPUT, "ctx %llu is outside 1..%u", (unsigned long long)plan->ctx,
                          KVR_MAX_CTX);
-    if (plan->ctx < (uint64_t)plan->p)
-        return kvr_error(KVR_ERR_INPUT, "ctx %llu < p = %d: every rank needs a token at least",
-                         (unsigned long long)plan->ctx, plan->p);
     if (plan->tp < 0 || (plan->tp > 0 && (plan->tp > plan->p || plan->p % plan->tp)))
         return kvr_error(KVR_ERR_INPUT, "--tp %d does not divide p = %d", plan->tp, plan->p);
     if (plan->tp > 1 && !kvr_layout_scheme_ok(plan->scheme))
         return kvr_error(KVR_ERR_INPUT, "--tp: scheme %s has no tensor-parallel layout", d->name);
+    /* every stage (a rank without --tp) holds a chunk; tp's ranks all hold the whole prompt */
+    if (d->options & KVR_SO_SHARDED) return KVR_OK;
     int n = kvr_plan_stages(plan);
+    if (plan->ctx < (uint64_t)n && n == plan->p)
+        return kvr_error(KVR_ERR_INPUT, "ctx %llu < p = %d: every rank needs a token at least",
+                         (unsigned long long)plan->ctx, plan->p);
+    if (plan->ctx < (uint64_t)n)
+        return kvr_error(KVR_ERR_INPUT,
+                         "ctx %llu < %d stages (p = %d, --tp %d): every stage needs a token at "
+                         "least",
+                         (unsigned long long)plan->ctx, n, plan->p, plan->tp);
     if ((d->options & KVR_SO_ZIGZAG) && plan->ctx < 2 * (uint64_t)n)
         return kvr_error(KVR_ERR_INPUT, "%s needs ctx >= 2p (%d) for zig-zag chunks", d->name,
                          2 * n);

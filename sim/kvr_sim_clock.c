@@ -28,10 +28,16 @@ void kvr_sim_wait_until(struct kvr_sim *sim, struct kvr_clocks *c, int r, int la
 double kvr_sim_send(struct kvr_sim *sim, double *link_free, int r, int peer, int layer,
                     double ready, double bytes, bool overlapped)
 {
+    return kvr_sim_send_what(sim, link_free, r, peer, layer, ready, bytes, overlapped, "kv");
+}
+
+double kvr_sim_send_what(struct kvr_sim *sim, double *link_free, int r, int peer, int layer,
+                         double ready, double bytes, bool overlapped, const char *what)
+{
     double start = ready > *link_free ? ready : *link_free, nz = kvr_sim_share(sim, layer, r, peer);
     double dur = overlapped ? kvr_link_overlap_s(sim->machine, r, peer, bytes, nz)
                             : kvr_link_s(sim->machine, r, peer, bytes, nz);
-    kvr_sim_event(sim, r, layer, KVR_EV_SEND, "kv", start, start + dur, bytes, peer);
+    kvr_sim_event(sim, r, layer, KVR_EV_SEND, what, start, start + dur, bytes, peer);
     sim->res->rank[r].comm_s += dur;
     sim->res->bytes_sent_total += bytes;
     if (kvr_machine_node(sim->machine, r) != kvr_machine_node(sim->machine, peer))

@@ -47,6 +47,10 @@ void kvr_sim_wait_until(struct kvr_sim *sim, struct kvr_clocks *c, int r, int la
  * `overlapped`: asynchronous, beside compute at both ends (kvr_link_overlap_s). */
 double kvr_sim_send(struct kvr_sim *sim, double *link_free, int r, int peer, int layer,
                     double ready, double bytes, bool overlapped);
+/* The same, its timeline event named `what` (what travels: "kv", ring pass-Q's "q" and "out",
+ * as the executor names it). */
+double kvr_sim_send_what(struct kvr_sim *sim, double *link_free, int r, int peer, int layer,
+                         double ready, double bytes, bool overlapped, const char *what);
 /* Barrier plus a collective on all p ranks starting when the last one is ready. */
 void kvr_sim_collective(struct kvr_sim *sim, struct kvr_clocks *c, int p, int layer,
                         const char *what, double dur, double bytes_total);

@@ -512,7 +512,8 @@ done
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
 report $? "validate --timeline reads kvr sim's timeline" "$(cat "$tmp/err")"
 zeros=$(printf '%0250d' 0)
-{ head -2 "$tmp/tl.tsv"; printf '0\t0\tcompute\tpre\t0.%s1\t0.5\t0\t-1\n' "$zeros"; tail -n +3 "$tmp/tl.tsv"; } >"$tmp/tl2.tsv"
+# (a wait: validate compares every other step's order with the simulator's)
+{ head -2 "$tmp/tl.tsv"; printf '0\t0\twait\twait\t0.%s1\t0.5\t0\t-1\n' "$zeros"; tail -n +3 "$tmp/tl.tsv"; } >"$tmp/tl2.tsv"
 "$kvr" validate --timeline "$tmp/tl2.tsv" --model llama-7b --scheme kvr --partition 600,424 \
     --machine a100-nvlink >/dev/null 2>"$tmp/err"
 report $? "a 280-byte timeline line is legal" "$(cat "$tmp/err")"
