@@ -30,10 +30,12 @@ static const char usage[] =
     "--json keys: points, mape_pct, max_err_pct, by_links, by_series, rows.\n"
     "\n"
     "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P]\n"
-    "    [--kv-forward whole|streamed|direct] [--json]\n"
+    "    [--kv-forward whole|streamed|direct] [--ring-pass kv|q] [--json]\n"
     "compares one run's per-rank timeline (kvr exec --timeline) with the simulator's for the\n"
     "same plan, phase by phase: compute (pre; attention and the rest of the layer), which no\n"
-    "link touches, apart from the waits and collectives that the links and the schedule add.\n";
+    "link touches, apart from the waits and collectives that the links and the schedule add.\n"
+    "The plan a timeline records in its header line (kvr sim and kvr exec write it) must be the\n"
+    "options' (scheme, partition, KV hand-off, ring pass, model's hash): another is refused.\n";
 
 struct args {
     const char *db, *machine, *out, *gnuplot;
@@ -46,7 +48,8 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     struct args *a = args;
     enum kvr_status st;
     static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
-    static const char *const timeline_only[] = {"model", "scheme", "partition", "kv-forward", NULL};
+    static const char *const timeline_only[] = {"model",      "scheme",    "partition",
+                                                "kv-forward", "ring-pass", NULL};
     if (a->tl.path && (st = kvr_opt_refuse(res, table_only, "does not apply to --timeline")))
         return st;
     if (!a->tl.path && (st = kvr_opt_refuse(res, timeline_only, "applies with --timeline only")))
@@ -99,6 +102,7 @@ static const struct kvr_opt validate_opts[] = {
     KVR_OPT("partition", 'P', "L", OFF(tl.partition), "with --timeline: one chunk per rank, a,b,c"),
     KVR_OPT("kv-forward", 0, "MODE", OFF(tl.kv_forward),
             "with --timeline: the run's KV hand-off (whole, streamed, direct)"),
+    KVR_OPT("ring-pass", 0, "P", OFF(tl.ring_pass), "with --timeline, --scheme ring: kv or q"),
     KVR_OPT_COMMON_END(struct args)};
 #undef OFF
 

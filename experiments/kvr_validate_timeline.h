@@ -13,6 +13,7 @@ struct kvr_validate_timeline_args {
     const char *partition;  /* one chunk per rank, "a,b,c" */
     const char *machine;    /* the profile to predict on */
     const char *kv_forward; /* the run's KV hand-off (NULL: whole) */
+    const char *ring_pass;  /* ring: the run's pass, kv or q (NULL: kv) */
     bool json;
 };
 

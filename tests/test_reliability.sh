@@ -524,9 +524,38 @@ for bad in '0\t0\tcompute\tpre\t0\tinf\t0\t-1' '0\t0\tcompute\tpre\t0\t1.0abc\t0
         -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 done
 
-# a timeline of another plan: fewer ranks than --partition's chunks, or a peer no rank has
+# a timeline of another plan: its header records the plan (scheme, partition, hand-off, ring
+# pass, model's hash, tp), and validate refuses another one, naming both (7 cases)
+v="validate --machine a100-nvlink --timeline"
+for c in "--model llama-7b --scheme kvr --partition 512,512|partition 600,424 (its header), but --partition gives 512,512" \
+    "--model llama-7b --scheme kvr --partition 600,423,1|partition 600,424 (its header), but --partition gives 600,423,1" \
+    "--model llama-7b --scheme tsp --partition 600,424|scheme kvr (its header), but --scheme gives tsp" \
+    "--model llama-7b --scheme kvr --partition 600,424 --kv-forward streamed|KV hand-off whole (its header), but --kv-forward gives streamed" \
+    "--model falcon-7b --scheme kvr --partition 600,424|model llama-7b (hash b8a554fa8fe9d810) (its header), but --model gives falcon-7b"; do
+    # shellcheck disable=SC2086
+    expect 2 "${c#*|}" "validate --timeline (kvr 600,424) ${c%%|*} exits 2" -- $v "$tmp/tl.tsv" ${c%%|*}
+done
+"$kvr" sim --gpus 4 --ctx 1k --scheme ring --ring-pass q --timeline "$tmp/tlr.tsv" >/dev/null
+expect 2 "ring pass q (its header), but --ring-pass gives kv" "validate --timeline of ring pass-Q as pass-KV exits 2" \
+    -- $v "$tmp/tlr.tsv" --model llama-7b --scheme ring --partition 256,256,256,256
+"$kvr" $v "$tmp/tlr.tsv" --model llama-7b --scheme ring --ring-pass q --partition 256,256,256,256 >/dev/null 2>"$tmp/err"
+report $? "  and with --ring-pass q it is validated" "$(cat "$tmp/err")"
+"$kvr" sim --gpus 4 --ctx 1k --scheme kvr --tp 2 --timeline "$tmp/tlt.tsv" >/dev/null
+expect 2 "a layout of tensor-parallel degree 2" "validate --timeline of a --tp 2 layout exits 2" \
+    -- $v "$tmp/tlt.tsv" --model llama-7b --scheme kvr --partition "$(sed -n '1s/.* partition=\([^ ]*\).*/\1/p' "$tmp/tlt.tsv")"
+# the header line is read strictly; a timeline written before the plan was recorded still reads
+sed '1s/ p=2/ p=2 p=3/' "$tmp/tl.tsv" >"$tmp/tlb.tsv"
+expect 2 "tlb.tsv:1: plan: p is given twice" "a timeline header with a key twice exits 2" -- $v "$tmp/tlb.tsv" --model llama-7b --scheme kvr --partition 600,424
+sed '1s/partition=600,424/partition=600%2C424%/' "$tmp/tl.tsv" >"$tmp/tlb.tsv"
+expect 2 "tlb.tsv:1: plan: partition: '600%2C424%' has a bad %XX escape" "a timeline header with a bad escape exits 2" -- $v "$tmp/tlb.tsv" --model llama-7b --scheme kvr --partition 600,424
+sed '1s/\tpeer\t/\tpeers\t/' "$tmp/tl.tsv" >"$tmp/tlb.tsv"
+expect 2 "tlb.tsv:1: header: expected the columns" "a timeline header with other columns exits 2" -- $v "$tmp/tlb.tsv" --model llama-7b --scheme kvr --partition 600,424
+sed '1s/\t# kvrun-plan.*//' "$tmp/tl.tsv" >"$tmp/tlo.tsv"
+expect 0 "records no plan" "a timeline without the plan (written before it was recorded) is read, with a warning" \
+    -- $v "$tmp/tlo.tsv" --model llama-7b --scheme kvr --partition 600,424
+# and, without the plan, fewer ranks than --partition's chunks, or a peer no rank has
 expect 2 "has no compute or wait of rank 2" "validate --timeline of 2 ranks with a 3-chunk --partition exits 2" \
-    -- validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
+    -- validate --timeline "$tmp/tlo.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
 grep -v "^1	" "$tmp/tl.tsv" >"$tmp/tl1.tsv"
 expect 2 "has no compute or wait of rank 1" "validate --timeline missing a rank's events exits 2" \
     -- validate --timeline "$tmp/tl1.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
