@@ -129,8 +129,9 @@ static enum kvr_status apply_map(const struct sim_args *a, const struct kvr_plan
         if (!st) st = kvr_mapping_complete(chain, plan->p, total, map);
         if (st) return kvr_error_prefix(st, "--map: block, strided or a list of GPUs: ");
     }
+    enum kvr_status st = kvr_machine_args_check_used(&a->mach, h, map, h->n_gpus);
     base = *h;
-    return kvr_machine_permute(&base, map, h);
+    return st ? st : kvr_machine_permute(&base, map, h);
 }
 
 static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_model *m,

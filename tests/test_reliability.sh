@@ -479,6 +479,30 @@ for c in "model show $tmp/zero.ini" "sim --machine $tmp/zero.ini" "sweep $tmp/ze
     report $? "kvr ${c%% *} on /dev/zero exits 2 at the size cap" "exit $rc: $(cat "$tmp/err")"
 done
 
+# --noise and --link on a link the plan never uses: an end on a GPU the plan does not run on is
+# refused (sim, exec); a link between its GPUs that the scheme sends nothing on is honoured
+for o in "--noise 0.5@5-6|--noise '0.5@5-6': GPU 5 is not one the plan runs on (GPUs 0,1,2,3)" \
+    "--noise random:0.3@3-4|GPU 4 is not one the plan runs on" "--link 5-6=1GB/s|--link 5-6=1GB/s: GPU 5" \
+    "--map 0,1,2,4 --link 2-3=1GB/s|GPU 3 is not one the plan runs on (GPUs 0,1,2,4)"; do
+    # shellcheck disable=SC2086
+    expect 2 "${o#*|}" "sim --gpus 4 ${o%%|*} exits 2" -- sim --gpus 4 --ctx 4k ${o%%|*}
+done
+if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+        OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_orte_tmpdir_base="$tmp" \
+        timeout 300 mpirun -np 3 --oversubscribe "$kvr" exec --model "$src/data/models/tiny.ini" --ctx 60 \
+        --backend ref --machine a100-nvlink --noise 0.5@2-3 --reps 1 --warmup 0 >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ "$rc" = 2 ] && grep -q "GPU 3 is not one the plan runs on (GPUs 0,1,2)" "$tmp/err"
+    report $? "exec on 3 ranks --noise 0.5@2-3 exits 2" "exit $rc: $(head -3 "$tmp/err")"
+else skip "exec on 3 ranks --noise 0.5@2-3 exits 2" "no mpirun"; fi
+ttft() { "$kvr" sim --gpus 4 --ctx 4k --bw 10GB/s "$@" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['ttft_s'])"; }
+t0=$(ttft) t1=$(ttft --noise 0.5@0-2) t2=$(ttft --kv-forward direct) t3=$(ttft --kv-forward direct --noise 0.5@0-2)
+t4=$(ttft --noise 0.5@5-6 --map 4,5,6,7) t5=$(ttft --map 4,5,6,7)
+[ "$t0" = "$t1" ] && [ -n "$t2" ] && [ "$t2" != "$t3" ] && [ -n "$t5" ] && [ "$t4" != "$t5" ]
+report $? "noise on 0-2 leaves the whole chain as it was, slows the direct hand-off; 5-6 is used under --map 4,5,6,7" \
+    "$t0 $t1 / $t2 $t3 / $t4 $t5"
+
 ## 5. Parsers: long lines are legal and line numbers stay right; junk is refused.
 long=$(seq -s, 1024 1024 80000) # 462 characters
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = %s\n\nbogus\n' "$long" >"$tmp/long.ini"
