@@ -97,6 +97,9 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
     *o = (struct kvr_out){.what = what};
     enum kvr_status st = kvr_path_check(what, path);
     if (st) return st;
+    if (path[strlen(path) - 1] == '/')
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' ends in '/': a folder's name, not a file's", what,
+                         path);
     if (!strcmp(path, "-")) {
         o->f = stdout, o->is_stdout = true;
         snprintf(o->path, sizeof o->path, "-");
@@ -184,6 +187,16 @@ static bool is_sqlite(const char *path)
     size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
     return n == sizeof head && !memcmp(head, "SQLite format 3", sizeof head);
+}
+
+bool kvr_out_is_stdout(const char *path)
+{
+    struct stat a, b;
+    if (!path) return false;
+    if (!strcmp(path, "-")) return true;
+    if (stat(path, &a) != 0 || fstat(STDOUT_FILENO, &b) != 0) return false;
+    if (S_ISCHR(b.st_mode) && !isatty(STDOUT_FILENO)) return false; /* /dev/null: nothing mixes */
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,

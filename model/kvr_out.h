@@ -35,5 +35,8 @@ void kvr_out_abort(struct kvr_out *o);
  * followed), e.g. "kvr export --db q.db --out q.db". NULL paths and "-" never clash. */
 enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,
                                         const char *in);
+/* Whether path names standard output: "-", or a path to the file, pipe or terminal that file
+ * descriptor 1 is (/dev/stdout, /proc/self/fd/1, the file stdout is redirected to). */
+bool kvr_out_is_stdout(const char *path);
 /* Whether path is "" (refused everywhere a file is named: KVR_ERR_USAGE naming what). */
 enum kvr_status kvr_path_check(const char *what, const char *path);

@@ -587,5 +587,65 @@ expect 2 "has no compute or wait of rank 1" "validate --timeline missing a rank'
 expect 2 "tl3.tsv:4: peer '5' is outside [-1, 1]" "timeline TSV refuses a peer outside the ranks" \
     -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 
+## 6. Round 2 (issue #16): each class over every command or file it applies to.
+# a database path that is not a regular file is refused before SQLite opens it (a FIFO hung,
+# /dev/full and /dev/null were runtime errors, exit 1), and so is another database's -wal,
+# -shm or -journal (a database made in an empty -wal, exit 0, vanished at q.db's next open)
+mkfifo "$tmp/db.fifo"; mkdir -p "$tmp/db.dir"
+for c in "search --gpus 2 --ctx 1k" "sweep $tmp/sw1.ini" "export --out $tmp/x.json" \
+    "lookup --gpus 2 --ctx 1k" "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --allow-dirty"; do
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = 1k\n' >"$tmp/sw1.ini"
+    for d in "$tmp/db.fifo|is a FIFO" "/dev/null|is a device" "/dev/full|is a device" "$tmp/db.dir|is a folder" \
+        "$tmp/qs.db-wal|is the wal file of the database" "$tmp/qs.db-journal|is the journal file of the database"; do
+        [ "${d%%|*}" = "$tmp/qs.db-journal" ] && : >"$tmp/qs.db-journal"
+        # shellcheck disable=SC2086
+        timeout 60 "$kvr" ${c%% *} --db "${d%%|*}" ${c#* } >/dev/null 2>"$tmp/err" </dev/null
+        rc=$?
+        [ "$rc" = 2 ] && grep -qF "${d#*|}" "$tmp/err"
+        report $? "${c%% *} --db ${d%%|*} exits 2 (${d#*|})" "exit $rc: $(cat "$tmp/err")"
+    done
+done
+rm -f "$tmp/qs.db-journal"
+expect 2 "'-' (standard output) cannot hold a database" "search --db - exits 2 (it made a database file named '-')" \
+    -- search --db - --gpus 2 --ctx 1k
+[ ! -e ./- ]; report $? "  and no file named '-' is made"
+# an output naming standard output where the command prints its report there is refused (sim
+# --json --timeline - printed TSV into the JSON, calibrate --out - a profile with the fit's
+# report in it that no longer loads); export (its report on stderr) still writes there
+for c in "sim --gpus 2 --ctx 1k --json --timeline -" "sim --gpus 2 --ctx 1k --timeline /dev/stdout" \
+    "calibrate --from $ops --out -" "calibrate --from $ops --save /dev/stdout" \
+    "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --dump-kv -" \
+    "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --dump-logits /dev/stdout"; do
+    # shellcheck disable=SC2086
+    expect 2 "is standard output, which carries the command's report" "$c exits 2" -- $c
+done
+"$kvr" sim --gpus 2 --ctx 1k --timeline "$tmp/so.tsv" >"$tmp/so.tsv" 2>"$tmp/err"
+rc=$?; [ "$rc" = 2 ] && grep -q "is standard output" "$tmp/err"
+report $? "sim --timeline F > F (the file stdout is) exits 2" "exit $rc: $(cat "$tmp/err")"
+"$kvr" sim --gpus 2 --ctx 1k --timeline /dev/null >/dev/null 2>"$tmp/err"
+report $? "sim --timeline /dev/null > /dev/null is taken" "$(cat "$tmp/err")"
+"$kvr" export --db "$tmp/q.db" --out - 2>"$tmp/err" | python3 -c "import json, sys; json.load(sys.stdin)"
+report $? "export --out - still writes the table alone on stdout" "$(cat "$tmp/err")"
+expect 2 "--json prints the summary on stdout" "export --json --out /dev/stdout exits 2" \
+    -- export --db "$tmp/q.db" --json --out /dev/stdout
+# an output path ending in '/' names a folder: refused before any work (it was exit 1 after it)
+for c in "export --db $tmp/q.db --out $tmp/n.json/" "sim --gpus 2 --ctx 1k --timeline $tmp/n.tsv/" \
+    "calibrate --from $ops --out $tmp/n.ini/"; do
+    # shellcheck disable=SC2086
+    expect 2 "ends in '/': a folder's name, not a file's" "$c exits 2" -- $c
+done
+# a link spec longer than its buffer was cut: --link 0-000...012 (GPU 12 of 8) read as link 0-1
+z=$(printf '%060d' 0)
+expect 2 "is longer than 63 characters" "sim --link 0-${z}12=1GB/s exits 2 (was link 0-1)" -- sim --gpus 4 --ctx 4k --link "0-${z}12=1GB/s"
+expect 2 "is longer than 63 characters" "sim --noise 0.5@0-${z}12 exits 2" -- sim --gpus 4 --ctx 4k --noise "0.5@0-${z}12"
+# export --model-hash/--machine-hash: a value that is no stored hash is named (it answered
+# "no plan rows match the filters", upper case included)
+for h in B8A554FA8FE9D810 12 nan b8a554fa8fe9d8100; do
+    expect 2 "--model-hash: '$h' is not a definition's hash" "export --model-hash $h exits 2 naming it" \
+        -- export --db "$tmp/q.db" --out - --model-hash "$h"
+done
+expect 2 "--machine-hash: 'x' is not a definition's hash" "export --machine-hash x exits 2 naming it" \
+    -- export --db "$tmp/q.db" --out - --machine-hash x
+
 echo "1..$n"
 [ "$failed" = 0 ]
