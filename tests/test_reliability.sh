@@ -647,5 +647,27 @@ done
 expect 2 "--machine-hash: 'x' is not a definition's hash" "export --machine-hash x exits 2 naming it" \
     -- export --db "$tmp/q.db" --out - --machine-hash x
 
+# SIGTERM, SIGINT or SIGHUP while an output is being written: the temp file is removed, the
+# target never made, and the exit status is the signal's (a killed writer left .NAME.tmp-*)
+mkdir -p "$tmp/sig"
+for sg in TERM INT HUP; do
+    # a background job starts with SIGINT ignored (and stays so): restore its default first
+    python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+        "$kvr" sim --model llama-2-70b --machine "$src/data/machines/a100-1x64.ini" --gpus 64 --ctx 64k \
+        --scheme ring --timeline "$tmp/sig/big.tsv" >/dev/null 2>&1 &
+    pid=$! seen=no
+    for _ in $(seq 1500); do
+        ls "$tmp/sig"/.big.tsv.tmp-* >/dev/null 2>&1 && { kill -"$sg" $pid; seen=yes; break; }
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.02
+    done
+    wait $pid; rc=$?
+    if [ $seen = no ]; then skip "SIG$sg during a write" "the write ended before its temp file was seen"; continue; fi
+    left=$(ls -A "$tmp/sig")
+    [ "$rc" -gt 128 ] && [ -z "$left" ]
+    report $? "SIG$sg during sim --timeline's write: exit $rc (the signal's), no temp file, no target" "left: $left"
+    rm -rf "$tmp/sig"/* "$tmp/sig"/.[!.]*
+done
+
 echo "1..$n"
 [ "$failed" = 0 ]
