@@ -647,6 +647,22 @@ done
 expect 2 "--machine-hash: 'x' is not a definition's hash" "export --machine-hash x exits 2 naming it" \
     -- export --db "$tmp/q.db" --out - --machine-hash x
 
+# a sweep axis value that no scheme or noise value of the file takes is refused at its line
+# (kv_forward = streamed with tsp and kvr-s only, tp = 2 with single, seeds without noise:
+# each collapsed into the points without it, exit 0)
+for c in "tsp, kvr-s|kv_forward = streamed|kv_forward = streamed reaches no point" \
+    "single|tp = none, 2|tp = 2 reaches no point" "tsp|seeds = 0-3|seeds = 1 reaches no point"; do
+    sch=${c%%|*} rest=${c#*|}
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = %s\nctx = 1k\n%s\n' \
+        "$sch" "${rest%%|*}" >"$tmp/reach.ini"
+    expect 2 "reach.ini:9: ${rest#*|}" "sweep: schemes = $sch with ${rest%%|*} exits 2 at its line" \
+        -- sweep "$tmp/reach.ini" --db "$tmp/reach.db"
+done
+[ ! -e "$tmp/reach.db" ]; report $? "  and no database is made"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = tsp, kvr-even\nctx = 1k\nkv_forward = whole, direct\n' >"$tmp/reach.ini"
+"$kvr" sweep "$tmp/reach.ini" --db "$tmp/reach.db" --json >"$tmp/out" 2>"$tmp/err"
+report $? "  kv_forward = whole, direct with kvr-even beside tsp still runs" "$(cat "$tmp/err")"
+
 # SIGTERM, SIGINT or SIGHUP while an output is being written: the temp file is removed, the
 # target never made, and the exit status is the signal's (a killed writer left .NAME.tmp-*)
 mkdir -p "$tmp/sig"
