@@ -327,6 +327,11 @@ expect 2 "--ctx: empty item in '1k,,2k'" "search --ctx 1k,,2k exits 2" \
 expect 2 "--ctx: empty item in '8,'" "exec --ctx 8, exits 2" -- exec --model llama-7b --ctx 8, --backend ref
 sed 's/^ctx = 1k$/ctx = 1k,/' "$tmp/ok.ini" >"$tmp/ec.ini"
 expect 2 "ec.ini:6: ctx: empty item" "sweep ctx = 1k, exits 2 with file:line" -- sweep "$tmp/ec.ini" --db "$tmp/ei.db"
+# what only the written profile holds is refused without --out (accepted and ignored before)
+for o in "--name foo" "--link-lat 5us" "--link-bw 10GB/s" "--overlap-bw 20GB/s"; do
+    # shellcheck disable=SC2086
+    expect 2 "${o%% *} sets the profile --out writes" "calibrate $o without --out exits 2" -- calibrate --from "$ops" $o
+done
 # calibrate never writes a profile kvr sim refuses (3 cases), and help takes its topic
 expect 2 "--link-bw: '0GB/s' must be positive" "calibrate --link-bw 0GB/s exits 2" \
     -- calibrate --from "$ops" --link-bw 0GB/s --out "$tmp/bad.ini"
