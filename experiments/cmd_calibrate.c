@@ -129,6 +129,11 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         (st = kvr_opt_refuse(res, cuda_only, "times the cuda attention kernel")))
         return st;
     if ((st = check_paths(c))) return st;
+    /* what only the written profile holds: without --out it would be accepted and ignored */
+    static const char *const out_only[] = {"name", "link-lat", "link-bw", "overlap-bw", NULL};
+    if (!c->out &&
+        (st = kvr_opt_refuse(res, out_only, "sets the profile --out writes: give --out FILE")))
+        return st;
     static const char *const db_only[] = {"allow-dirty", NULL};
     if (!c->db && (st = kvr_opt_refuse(res, db_only, "applies with --db only (nothing is stored)")))
         return st;

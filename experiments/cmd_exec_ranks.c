@@ -467,6 +467,7 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
     int t = 1;
     enum kvr_status st = resolve_tp(a, m, size, &t);
     if (!st && a->links) st = kvr_machine_args_build(&a->mach, NULL, p_text, &h);
+    if (!st && a->links) st = kvr_machine_args_check_used(&a->mach, &h, NULL, size); /* GPU order */
     if (!st && a->links && t > 1) st = tp_links(a, &h, t, rank, size, &view);
     struct kvr_exec_opts o = kvr_exec_opts_of(a);
     o.device = rank_device(a), o.tp = t, o.tp_rank = rank % t;

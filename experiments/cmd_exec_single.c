@@ -10,6 +10,7 @@
 #include "kvr_cli.h"
 #include "kvr_out.h"
 #include "kvr_sim.h"
+#include "kvr_hash.h"
 #include "kvr_timeline_out.h"
 #include "kvr_tokens.h"
 #include "kvr_weights.h"
@@ -106,8 +107,10 @@ static enum kvr_status timeline(const struct exec_args *a, struct kvr_exec *ex,
     if (!st) st = kvr_exec_logits(ex, ctx, logits);
     event(&e, (int)m->n_layers, "head", t);
     enum kvr_timeline_format fmt;
-    struct kvr_timeline_meta meta = {"single",   m->name, "one device",
-                                     "executor", 1,       kvr_cli_now_s() - e.base};
+    struct kvr_plan plan = {.scheme = KVR_SCHEME_SINGLE, .p = 1, .ctx = ctx, .tokens = {ctx}};
+    struct kvr_timeline_meta meta = {
+        "single", m->name,          "one device", "executor", 1, kvr_cli_now_s() - e.base,
+        &plan,    kvr_model_hash(m)};
     if (!st) st = kvr_timeline_format_pick(a->timeline_format, a->timeline, &fmt);
     if (!st) st = kvr_timeline_write(a->timeline, fmt, e.v, e.n, &meta);
     free(e.v);

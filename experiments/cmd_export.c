@@ -27,16 +27,31 @@ struct export_args {
     bool json, quiet, help;
 };
 
+/* A definition's hash as stored: 16 hex digits, lower case (kvr_hash_hex). */
+static enum kvr_status check_hash(const char *opt, const char *h)
+{
+    if (!h) return KVR_OK;
+    size_t n = strspn(h, "0123456789abcdef");
+    if (n != 16 || h[n])
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: '%s' is not a definition's hash (16 hex digits 0-9a-f, as stored)",
+                         opt, h);
+    return KVR_OK;
+}
+
 static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
     struct export_args *a = args;
     (void)res;
+    enum kvr_status st = check_hash("--model-hash", a->model_hash);
+    if (!st) st = check_hash("--machine-hash", a->machine_hash);
+    if (st) return st;
     if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
         return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
     if (a->tp_arg && (kvr_parse_u64(a->tp_arg, KVR_MAX_GPUS, &a->tp) || a->tp == 0))
         return kvr_error(KVR_ERR_INPUT, "--tp: '%s' must be 1..%d", a->tp_arg, KVR_MAX_GPUS);
     if (!a->db || !a->out) return kvr_error(KVR_ERR_USAGE, "export: --db and --out are required");
-    if (a->json && !strcmp(a->out, "-"))
+    if (a->json && kvr_out_is_stdout(a->out))
         return kvr_error(KVR_ERR_USAGE, "--json prints the summary on stdout: give --out a file");
     if (kvr_export_format_from_name(a->format) < 0)
         return kvr_error(KVR_ERR_INPUT, "--format: unknown format '%s' (json, csv, c-header)",
@@ -51,7 +66,7 @@ static const struct kvr_opt export_opts[] = {
     KVR_OPT("format", 'f', "F", OFF(format), "json, csv or c-header", .def = "json"),
     KVR_OPT("out", 'o', "FILE", OFF(out),
             "output file, - for stdout (required); a symlink's target is written",
-            .file = KVR_OPT_FILE_OUT),
+            .file = KVR_OPT_FILE_OUT, .to_stdout = true),
     KVR_OPT("model", 'm', "M", OFF(model), "only this model name", .def_help = "all"),
     KVR_OPT("machine", 'H', "KEY", OFF(machine), "only this machine key, as stored",
             .def_help = "all"),
@@ -73,7 +88,7 @@ static const struct kvr_opt_spec export_spec = {
 static void print_summary(const struct export_args *a, size_t n)
 {
     if (!a->json) {
-        if (strcmp(a->out, "-") && !a->quiet)
+        if (!kvr_out_is_stdout(a->out) && !a->quiet)
             fprintf(stderr, "export: %zu rows written to %s (%s)\n", n, a->out, a->format);
         return;
     }

@@ -15,6 +15,7 @@
 #include "kvr_sim.h"
 #include "kvr_units.h"
 #include "kvr_stats.h"
+#include "kvr_hash.h"
 #include "kvr_timeline_out.h"
 
 static const char usage[] =
@@ -135,8 +136,9 @@ static enum kvr_status apply_map(const struct sim_args *a, const struct kvr_plan
         if (!st) st = kvr_mapping_complete(chain, plan->p, total, map);
         if (st) return kvr_error_prefix(st, "--map: block, strided or a list of GPUs: ");
     }
+    enum kvr_status st = kvr_machine_args_check_used(&a->mach, h, map, h->n_gpus);
     base = *h;
-    return kvr_machine_permute(&base, map, h);
+    return st ? st : kvr_machine_permute(&base, map, h);
 }
 
 static enum kvr_status setup_plan(const struct sim_args *a, const struct kvr_model *m,
@@ -383,7 +385,10 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
                        tl.n_dropped, tl.cap);
     if (!st && a.timeline) {
         enum kvr_timeline_format fmt;
-        struct kvr_timeline_meta meta = {a.scheme, m.name, h.name, "simulator", plan.p, res.ttft_s};
+        struct kvr_plan ran = plan; /* what ran: ring's pass resolved */
+        ran.ring_pass = res.ring_pass;
+        struct kvr_timeline_meta meta = {a.scheme, m.name,     h.name, "simulator",
+                                         plan.p,   res.ttft_s, &ran,   kvr_model_hash(&m)};
         st = kvr_timeline_format_pick(a.timeline_format, a.timeline, &fmt);
         if (!st) st = kvr_timeline_write(a.timeline, fmt, tl.events, tl.n, &meta);
     }

@@ -35,7 +35,9 @@ static const char usage[] =
     "same plan, phase by phase: compute (pre; attention and the rest of the layer), which no\n"
     "link touches, apart from the waits and collectives that the links and the schedule add;\n"
     "every rank's steps (computes, sends, collectives; not the waits) must come in the\n"
-    "simulator's order, else exit 2.\n";
+    "simulator's order, else exit 2. The plan a timeline records in its header line (kvr sim\n"
+    "and kvr exec write it) must be the options' (scheme, partition, KV hand-off, ring pass,\n"
+    "model's hash): another is refused.\n";
 
 struct args {
     const char *db, *machine, *out, *gnuplot;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_hash.h"
 #include "kvr_timeline_out.h"
 #include "kvr_weights.h"
 #include "kvr_stats.h"
@@ -98,12 +99,22 @@ static enum kvr_status write_events(const struct kvr_ranks_args *a, const struct
                                    all[i].what,  all[i].start_s, all[i].end_s,
                                    all[i].bytes, all[i].peer};
     enum kvr_timeline_format fmt;
+    int n_ranks = kvr_comm_size(all_ranks(a));
+    struct kvr_plan plan = {.scheme = a->dist.scheme,
+                            .p = n_ranks,
+                            .ctx = a->dist.ctx,
+                            .ring_pass = a->dist.ring_pass,
+                            .kv_forward = a->dist.kv_forward,
+                            .tp = a->tp > 1 ? a->tp : 0};
+    memcpy(plan.tokens, a->dist.partition, sizeof plan.tokens);
     struct kvr_timeline_meta meta = {kvr_scheme_name(a->dist.scheme),
                                      kvr_exec_model(a->ex)->name,
                                      a->machine_name ? a->machine_name : "full speed",
                                      "executor",
-                                     kvr_comm_size(all_ranks(a)),
-                                     ttft_s};
+                                     n_ranks,
+                                     ttft_s,
+                                     &plan,
+                                     kvr_model_hash(kvr_exec_model(a->ex))};
     enum kvr_status st = kvr_timeline_format_pick(a->timeline_format, a->timeline_path, &fmt);
     if (!st) st = kvr_timeline_write(a->timeline_path, fmt, ev, k, &meta);
     free(ev);

@@ -61,6 +61,43 @@ enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const c
     return kvr_machine_validate(h);
 }
 
+static void used_text(const bool *used, int total, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int g = 0; g < total && k < cap; g++)
+        if (used[g]) k += (size_t)snprintf(buf + k, cap - k, "%s%d", k ? "," : "", g);
+}
+
+enum kvr_status kvr_machine_args_check_used(const struct kvr_machine_args *a,
+                                            const struct kvr_machine *h, const int *gpus, int n)
+{
+    int total = h->n_nodes * h->gpus_per_node;
+    bool used[KVR_MAX_GPUS] = {false};
+    char list[4 * KVR_MAX_GPUS];
+    for (int k = 0; k < n; k++) used[gpus ? gpus[k] : k] = true;
+    used_text(used, total, list, sizeof list);
+    for (int k = 0; k < a->n_links; k++) {
+        int i, j;
+        enum kvr_status st = kvr_machine_link_ends(h, a->links[k], &i, &j);
+        if (st) return st;
+        if (!used[i] || !used[j])
+            return kvr_error(KVR_ERR_INPUT,
+                             "--link %s: GPU %d is not one the plan runs on (GPUs %s): no "
+                             "transfer of the plan crosses link %d-%d",
+                             a->links[k], used[i] ? j : i, list, i, j);
+    }
+    if (!a->noise || h->noise.mode == KVR_NOISE_NONE || h->noise.all_links) return KVR_OK;
+    for (int i = 0; i < total; i++)
+        for (int j = 0; j < total; j++)
+            if (h->noise.on[i][j] && (!used[i] || !used[j]))
+                return kvr_error(KVR_ERR_INPUT,
+                                 "--noise '%s': GPU %d is not one the plan runs on (GPUs %s): no "
+                                 "transfer of the plan crosses link %d-%d",
+                                 a->noise, used[i] ? j : i, list, i, j);
+    return KVR_OK;
+}
+
 void kvr_machine_args_key(const struct kvr_machine_args *a, const char *name, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "%s", name ? name : a->machine);

@@ -28,7 +28,8 @@ struct kvr_machine_args {
                 .count_offset = offsetof(type, m.n_links), .max = KVR_MAX_GPUS * 2),               \
         KVR_OPT("noise", 0, "SPEC", offsetof(type, m.noise),                                       \
                 "background traffic: SHARE in [0,1) constant, random:SHARE drawn\n"                \
-                "per layer in [0, SHARE); add @I-J,K-L for chosen links",                          \
+                "per layer in [0, SHARE); add @I-J,K-L for chosen links\n"                         \
+                "(the plan's GPUs; one its scheme sends nothing on changes nothing)",              \
                 .def_help = "none"),                                                               \
         KVR_OPT("seed", 0, "X", offsetof(type, m.seed_arg),                                        \
                 "seed of the noise (and of exec's weights and tokens)", .def = KVR_SEED_DEFAULT),  \
@@ -57,6 +58,14 @@ enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a);
  * --noise and the seed, validated. */
 enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const char *name,
                                        const char *gpus, struct kvr_machine *h);
+
+/* --link and --noise against the GPUs one plan runs on (gpus[0..n) of h's topology; NULL: GPUs
+ * 0..n-1), h as kvr_machine_args_build made it (not permuted): a link with an end outside them
+ * is crossed by none of the plan's transfers, so it is refused (KVR_ERR_INPUT, naming it) rather
+ * than accepted and ignored. A link between two of them that the scheme sends nothing on is
+ * honoured: the plan is unaffected by it, as on the real machine (sim/README.md, "Noise"). */
+enum kvr_status kvr_machine_args_check_used(const struct kvr_machine_args *a,
+                                            const struct kvr_machine *h, const int *gpus, int n);
 
 /* The lookup table's machine key: the profile name, plus each override as given, plus with
  * noise the seed, trials and objective ("a100-nvlink+bw=10GB/s"). */

@@ -145,6 +145,10 @@ static const char *dashed(const struct kvr_opt *o, char *buf, size_t cap)
 static enum kvr_status out_writable(const char *what, const char *path)
 {
     struct stat sb;
+    size_t n = strlen(path);
+    if (n && path[n - 1] == '/') /* a file made there could never be renamed to the name */
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' ends in '/': a folder's name, not a file's", what,
+                         path);
     if (!strcmp(path, "-") || lstat(path, &sb) == 0) {
         if (strcmp(path, "-") && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
             return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
@@ -170,6 +174,12 @@ static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
             st = kvr_path_check(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
         if (!st && o[i].file == KVR_OPT_FILE_OUT && text_of(&o[i], base))
             st = out_writable(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+        if (!st && o[i].file == KVR_OPT_FILE_OUT && !o[i].to_stdout &&
+            kvr_out_is_stdout(text_of(&o[i], base)))
+            st = kvr_error(KVR_ERR_USAGE,
+                           "%s '%s' is standard output, which carries the command's report: "
+                           "name a file",
+                           dashed(&o[i], in, sizeof in), text_of(&o[i], base));
     }
     for (int w = 0; o[w].name && !st; w++)
         for (int i = 0; o[w].file == KVR_OPT_FILE_OUT && o[i].name && !st; i++)

@@ -40,6 +40,10 @@ struct kvr_opt {
     int max;
     const char *def_help; /* the default in words when it is not a value ("all of the profile") */
     enum kvr_opt_file file;
+    /* KVR_OPT_FILE_OUT: the output may be standard output ("-", /dev/stdout), the command then
+     * keeping its own report off it; without, one naming standard output is refused (it would
+     * be mixed with the report, or with another output) */
+    bool to_stdout;
 };
 
 /* One entry: the long name, the short one (0: none), the argument's name (NULL: a flag's), the

@@ -438,6 +438,7 @@ enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const 
     if (!mkdtemp(tmp))
         return kvr_error(KVR_ERR_RUNTIME, "plot: cannot make a folder in %s/data: %s", out,
                          strerror(errno));
+    int dir_slot = kvr_cleanup_add(tmp, true); /* a stopped plot leaves no half picture */
     for (int t = 0; t < 2 && !st; t++) {
         char cmd[8192], from[4200], to[4200];
         const char *term = t ? "svg" : "png";
@@ -445,16 +446,19 @@ enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const 
                  "'%s' -e \"datadir='%s/data'; outdir='%s'; name='%s'; term='%s'\" '%s/style.gp' "
                  "'%s/%s.gp' 2>'%s/data/%s.log'",
                  gnuplot, out, tmp, name, term, scripts, scripts, name, out, name);
-        int rc = system(cmd);
         snprintf(from, sizeof from, "%s/%s.%s", tmp, name, term);
         snprintf(to, sizeof to, "%s/%s.%s", out, name, term);
+        int file_slot = kvr_cleanup_add(from, false);
+        int rc = system(cmd);
         if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
             st = kvr_error(KVR_ERR_RUNTIME, "gnuplot failed on %s/%s.gp (see %s/data/%s.log)",
                            scripts, name, out, name);
         else
             st = place(from, to);
         unlink(from);
+        kvr_cleanup_drop(file_slot);
     }
     rmdir(tmp);
+    kvr_cleanup_drop(dir_slot);
     return st;
 }

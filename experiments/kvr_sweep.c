@@ -229,8 +229,9 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
 }
 
 /* The lines of the axes checked against each other once the whole file is read. */
-enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_N };
-static const char *const line_keys[L_N] = {"machines", "gpus", "bw", "links", "noise"};
+enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_SEEDS, L_FWD, L_TP, L_N };
+static const char *const line_keys[L_N] = {"machines", "gpus",  "bw",         "links",
+                                           "noise",    "seeds", "kv_forward", "tp"};
 
 struct loader {
     struct kvr_sweep_spec *sp;
@@ -288,6 +289,46 @@ static enum kvr_status check_axes(const struct loader *ld)
     return KVR_OK;
 }
 
+/* A series that runs the axis' hand-off: a chain scheme making its own partition (set_forward). */
+static bool takes_forward(struct kvr_sweep_series s)
+{
+    bool own = s.source < 0 || !kvr_part_source_get(s.source)->needs_table;
+    return (kvr_scheme_get(s.scheme)->options & KVR_SO_FORWARD) && own;
+}
+
+/* A value of kv_forward, tp or seeds that no scheme or noise value of the file takes would
+ * collapse into the points without it: accepted and ignored (kv_forward = streamed with only
+ * tsp and kvr-s gave whole points, exit 0). Refused at its line. */
+static enum kvr_status check_reach(const struct loader *ld)
+{
+    const struct kvr_sweep_spec *sp = ld->sp;
+    bool fwd = false, layouts = false, noisy = false;
+    for (int i = 0; i < sp->n_schemes; i++)
+        fwd |= takes_forward(sp->schemes[i]),
+            layouts |= kvr_layout_scheme_ok(sp->schemes[i].scheme);
+    for (int i = 0; i < sp->n_noise; i++) noisy |= strcmp(sp->noise[i], "none") != 0;
+    for (int i = 0; i < sp->n_fwd; i++)
+        if (sp->fwd[i] != KVR_FWD_WHOLE && !fwd)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s:%d: kv_forward = %s reaches no point: no scheme of the file "
+                             "makes its own chain partition (kvr-even, kvr-balanced; kvr-s and "
+                             "kvr-p run the mode their table row was searched for)",
+                             sp->path, ld->lines[L_FWD], kvr_kv_forward_name(sp->fwd[i]));
+    for (int i = 0; i < sp->n_tp; i++)
+        if (sp->tp[i] > 0 && !layouts)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s:%d: tp = %d reaches no point: no scheme of the file has "
+                             "layouts (kvr help schemes)",
+                             sp->path, ld->lines[L_TP], sp->tp[i]);
+    for (int i = 0; i < sp->n_seeds; i++)
+        if (sp->seeds[i] != 0 && !noisy)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s:%d: seeds = %llu reaches no point: every noise value is none "
+                             "(a seed draws the noise)",
+                             sp->path, ld->lines[L_SEEDS], (unsigned long long)sp->seeds[i]);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
 {
     memset(sp, 0, sizeof *sp);
@@ -313,6 +354,7 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
                                             : NULL;
     if (!st && missing) st = kvr_error(KVR_ERR_INPUT, "%s: missing %s", path, missing);
     if (!st) st = check_axes(&ld);
+    if (!st) st = check_reach(&ld);
     if (!st && !strcmp(sp->objective, "exec"))
         st = kvr_error(KVR_ERR_INPUT,
                        "%s: objective = exec needs the executor, which this "
@@ -339,8 +381,7 @@ static int cmp_items(const void *a, const void *b)
  * and ends the point's key (keys without one stay as they were). */
 static void set_forward(enum kvr_kv_forward f, struct kvr_sweep_series s, struct kvr_sweep_point *x)
 {
-    bool own = s.source < 0 || !kvr_part_source_get(s.source)->needs_table;
-    if (!(kvr_scheme_get(s.scheme)->options & KVR_SO_FORWARD) || !own) f = KVR_FWD_WHOLE;
+    if (!takes_forward(s)) f = KVR_FWD_WHOLE;
     snprintf(x->kv_forward, sizeof x->kv_forward, "%s", kvr_kv_forward_name(f));
     if (f == KVR_FWD_WHOLE) return;
     size_t n = strlen(x->series), k = strlen(x->point_key);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kvr_file.h"
+#include "kvr_hash.h"
 #include "kvr_json.h"
 #include "kvr_out.h"
 
@@ -22,10 +23,55 @@ enum kvr_status kvr_timeline_format_pick(const char *name, const char *path,
     return kvr_error(KVR_ERR_INPUT, "--timeline-format: unknown format '%s' (chrome, tsv)", name);
 }
 
-/* The simulator's times print with 9 significant digits, the executor's to the nanosecond. */
-static void write_tsv(FILE *f, const struct kvr_event *ev, size_t n, bool sim)
+/* " KEY=VALUE", the value's bytes that would end the field or the pair %XX-escaped. */
+static void put_kv(FILE *f, const char *key, const char *value)
 {
-    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer\n");
+    fprintf(f, " %s=", key);
+    for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+        if (*c <= ' ' || *c == '%' || *c == '=' || *c >= 0x7f)
+            fprintf(f, "%%%02X", *c);
+        else
+            fputc(*c, f);
+}
+
+/* The header's last field: the plan (kvr_timeline_out.h). */
+static void write_plan(FILE *f, const struct kvr_timeline_meta *m)
+{
+    const struct kvr_plan *pl = m->plan;
+    char num[32], hash[KVR_HASH_HEX], part[KVR_MAX_GPUS * 21 + 1];
+    size_t k = 0;
+    fprintf(f, "\t# kvrun-plan");
+    put_kv(f, "source", m->source);
+    put_kv(f, "scheme", kvr_scheme_name(pl->scheme));
+    put_kv(f, "model", m->model);
+    kvr_hash_hex(m->model_hash, hash);
+    put_kv(f, "model_hash", hash);
+    put_kv(f, "machine", m->machine);
+    snprintf(num, sizeof num, "%d", m->p);
+    put_kv(f, "ranks", num);
+    int t = pl->tp > 1 ? pl->tp : 1, stages = pl->p / t;
+    snprintf(num, sizeof num, "%d", stages);
+    put_kv(f, "p", num);
+    snprintf(num, sizeof num, "%d", t);
+    put_kv(f, "tp", num);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)pl->ctx);
+    put_kv(f, "ctx", num);
+    for (int i = 0; i < stages; i++)
+        k += (size_t)snprintf(part + k, sizeof part - k, "%s%llu", i ? "," : "",
+                              (unsigned long long)pl->tokens[i]);
+    put_kv(f, "partition", part);
+    put_kv(f, "kv_forward", kvr_kv_forward_name(pl->kv_forward));
+    if (pl->scheme == KVR_SCHEME_RING) put_kv(f, "ring_pass", kvr_ring_pass_name(pl->ring_pass));
+}
+
+/* The simulator's times print with 9 significant digits, the executor's to the nanosecond. */
+static void write_tsv(FILE *f, const struct kvr_event *ev, size_t n,
+                      const struct kvr_timeline_meta *m)
+{
+    bool sim = !strcmp(m->source, "simulator");
+    fprintf(f, "rank\tlayer\tkind\twhat\tstart_s\tend_s\tbytes\tpeer");
+    if (m->plan) write_plan(f, m);
+    fprintf(f, "\n");
     for (size_t i = 0; i < n; i++) {
         const struct kvr_event *e = &ev[i];
         fprintf(f,
@@ -142,6 +188,6 @@ enum kvr_status kvr_timeline_write(const char *path, enum kvr_timeline_format fm
     if (fmt == KVR_TIMELINE_CHROME)
         write_chrome(o.f, ev, n, meta);
     else
-        write_tsv(o.f, ev, n, !strcmp(meta->source, "simulator"));
+        write_tsv(o.f, ev, n, meta);
     return kvr_out_commit(&o);
 }

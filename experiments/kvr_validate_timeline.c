@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "kvr_file.h"
+#include "kvr_hash.h"
+#include "kvr_log.h"
 #include "kvr_json.h"
 #include "kvr_readers.h"
 #include "kvr_machine_args.h"
@@ -161,16 +163,81 @@ static int phase_of(const char *kind, const char *what)
     return -1;
 }
 
-static enum kvr_status read_tsv(const char *path, int p, struct sums *m, struct xfers *x,
-                                struct steps *steps)
+/* What validate --timeline predicts: the options' plan, and the model's hash. */
+struct predicted {
+    struct kvr_plan plan;
+    const char *model_name;
+    uint64_t model_hash;
+};
+
+/* "A: the timeline's X (FILE's header), the options' Y" */
+static enum kvr_status differs(const char *path, const char *what, const char *file_v,
+                               const char *opt, const char *opt_v)
 {
+    return kvr_error(KVR_ERR_INPUT,
+                     "--timeline: %s is a run of %s %s (its header), but %s gives %s: not a run "
+                     "of this plan",
+                     path, what, file_v, opt, opt_v);
+}
+
+/* A recorded plan (kvr_timeline_out.h) must be the one the options describe. */
+static enum kvr_status check_plan(const char *path, const struct kvr_tsv_plan *t,
+                                  const struct predicted *w)
+{
+    const struct kvr_plan *pl = &w->plan;
+    char part[KVR_TSV_PARTITION_CAP], hash[KVR_HASH_HEX], fm[300], om[300];
+    size_t k = 0;
+    for (int i = 0; i < pl->p; i++)
+        k += (size_t)snprintf(part + k, sizeof part - k, "%s%llu", i ? "," : "",
+                              (unsigned long long)pl->tokens[i]);
+    if (t->tp > 1) {
+        char tp[32];
+        snprintf(tp, sizeof tp, "%lld", t->tp);
+        return differs(path, "a layout of tensor-parallel degree", tp, "validate --timeline",
+                       "plans without --tp only");
+    }
+    if (strcmp(t->scheme, kvr_scheme_name(pl->scheme)))
+        return differs(path, "scheme", t->scheme, "--scheme", kvr_scheme_name(pl->scheme));
+    if (strcmp(t->partition, part))
+        return differs(path, "partition", t->partition, "--partition", part);
+    const char *fwd = kvr_kv_forward_name(pl->kv_forward);
+    if (t->kv_forward[0] && strcmp(t->kv_forward, fwd))
+        return differs(path, "KV hand-off", t->kv_forward, "--kv-forward", fwd);
+    const char *rp = kvr_ring_pass_name(pl->ring_pass);
+    if (pl->scheme == KVR_SCHEME_RING && t->ring_pass[0] && strcmp(t->ring_pass, rp))
+        return differs(path, "ring pass", t->ring_pass, "--ring-pass", rp);
+    kvr_hash_hex(w->model_hash, hash);
+    if (t->model_hash[0] && strcmp(t->model_hash, hash)) {
+        snprintf(fm, sizeof fm, "%s (hash %s)", t->model, t->model_hash);
+        snprintf(om, sizeof om, "%s (hash %s)", w->model_name, hash);
+        return differs(path, "model", fm, "--model", om);
+    }
+    return KVR_OK;
+}
+
+static enum kvr_status read_tsv(const char *path, const struct predicted *w, struct sums *m,
+                                struct xfers *x, struct steps *steps)
+{
+    int p = w->plan.p;
     struct kvr_lines r;
     enum kvr_status st = kvr_lines_open(&r, path, 256u << 20);
     if (st) return kvr_error_prefix(st, "--timeline: ");
     int n = 0;
     bool seen[KVR_MAX_GPUS] = {false};
     for (char *line; !st && (line = kvr_lines_next(&r));) {
-        if (r.line == 1 && !strncmp(line, "rank\t", 5)) continue;
+        struct kvr_tsv_plan t;
+        if (r.line == 1 && kvr_timeline_tsv_header(line, &t, &st)) {
+            if (st)
+                st = kvr_error_prefix(st, "--timeline: %s:1: ", path);
+            else if (t.has_plan)
+                st = check_plan(path, &t, w);
+            else
+                kvr_log(KVR_LOG_WARN,
+                        "--timeline: %s records no plan (written before kvrun recorded it): "
+                        "that it is a run of --scheme and --partition is not checked",
+                        path);
+            continue;
+        }
         struct kvr_tsv_event e;
         if ((st = kvr_timeline_tsv_parse(line, p, &e))) {
             st = kvr_error_prefix(st, "--timeline: %s:%d: ", path, r.line);
@@ -230,10 +297,11 @@ static enum kvr_status check_split(const struct kvr_plan *plan)
     return KVR_OK;
 }
 
-static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, struct kvr_plan *plan,
+static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, struct predicted *w,
                                 struct sums *pred, struct steps *steps)
 {
-    struct kvr_model m;
+    static struct kvr_model m;
+    struct kvr_plan *plan = &w->plan;
     static struct kvr_machine h; /* large: not on the stack */
     int s = kvr_scheme_from_name(a->scheme);
     if (s < 0) {
@@ -261,6 +329,7 @@ static enum kvr_status simulate(const struct kvr_validate_timeline_args *a, stru
     plan->ring_pass = (enum kvr_ring_pass)rp;
     if ((st = check_split(plan))) return st;
     if ((st = kvr_model_resolve(a->model, &m))) return kvr_error_prefix(st, "--model: ");
+    w->model_name = m.name, w->model_hash = kvr_model_hash(&m);
     char gpus[16];
     snprintf(gpus, sizeof gpus, "%d", plan->p);
     struct kvr_machine_args ma = {.machine = a->machine, .trials = 1};
@@ -337,23 +406,24 @@ enum kvr_status kvr_validate_timeline(const struct kvr_validate_timeline_args *a
     if (!a->model || !a->scheme || !a->partition)
         return kvr_error(KVR_ERR_USAGE,
                          "--timeline needs --model, --scheme and --partition (the measured plan)");
-    struct kvr_plan plan = {0};
+    struct predicted w = {0};
+    const struct kvr_plan *plan = &w.plan;
     static struct sums meas, pred;
     static struct xfers x;
     memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred), memset(&x, 0, sizeof x);
     struct steps sm, sp;
     steps_init(&sm), steps_init(&sp);
-    enum kvr_status st = simulate(a, &plan, &pred, &sp);
-    if (!st) st = read_tsv(a->path, plan.p, &meas, &x, &sm);
-    if (!st) st = steps_compare(a->path, plan.p, &sm, &sp);
+    enum kvr_status st = simulate(a, &w, &pred, &sp);
+    if (!st) st = read_tsv(a->path, &w, &meas, &x, &sm);
+    if (!st) st = steps_compare(a->path, w.plan.p, &sm, &sp);
     free(sm.s), free(sp.s);
     if (st) return st;
     int n_waited;
     double rate = waited_rate(&x, &n_waited);
     if (a->json)
-        print_json(&plan, &meas, &pred, rate, n_waited);
+        print_json(plan, &meas, &pred, rate, n_waited);
     else
-        print_text(&plan, &meas, &pred);
+        print_text(plan, &meas, &pred);
     if (!a->json && n_waited)
         printf("transfers a receiver waited for: %d, median %.1f GB/s from send to arrival "
                "(kvr calibrate --overlap-bw)\n",

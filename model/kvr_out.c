@@ -4,11 +4,68 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The cleanup slots: state 0 free, 1 being filled or emptied, 2 armed (the handler acts). */
+enum { N_CLEANUP = 64 };
+static struct {
+    int state;
+    bool is_dir;
+    char path[PATH_MAX];
+} cleanup[N_CLEANUP];
+
+static void on_signal(int sig)
+{
+    for (int pass = 0; pass < 2; pass++) /* files, then the folders they were in */
+        for (int i = 0; i < N_CLEANUP; i++)
+            if (__atomic_load_n(&cleanup[i].state, __ATOMIC_ACQUIRE) == 2 &&
+                cleanup[i].is_dir == (pass == 1))
+                (void)(pass ? rmdir(cleanup[i].path) : unlink(cleanup[i].path));
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_handlers(void)
+{
+    static int done;
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) {
+        struct sigaction old, sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        /* a signal ignored (a background job's SIGINT, nohup's SIGHUP) stays ignored */
+        if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+            sigaction(sigs[k], &sa, NULL);
+    }
+}
+
+int kvr_cleanup_add(const char *path, bool is_dir)
+{
+    if (strlen(path) >= PATH_MAX) return 0;
+    install_handlers();
+    for (int i = 0; i < N_CLEANUP; i++) {
+        int free_state = 0;
+        if (!__atomic_compare_exchange_n(&cleanup[i].state, &free_state, 1, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue;
+        strcpy(cleanup[i].path, path);
+        cleanup[i].is_dir = is_dir;
+        __atomic_store_n(&cleanup[i].state, 2, __ATOMIC_RELEASE);
+        return i + 1;
+    }
+    return 0;
+}
+
+void kvr_cleanup_drop(int slot)
+{
+    if (slot > 0 && slot <= N_CLEANUP)
+        __atomic_store_n(&cleanup[slot - 1].state, 0, __ATOMIC_RELEASE);
+}
 
 enum kvr_status kvr_path_check(const char *what, const char *path)
 {
@@ -56,6 +113,7 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
         o->tmp[0] = 0;
         return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", o->what, dir, strerror(e));
     }
+    o->cleanup = kvr_cleanup_add(o->tmp, false);
     mode_t mask = umask(0);
     umask(mask);
     (void)fchmod(fd, old ? old->st_mode & 07777 : 0666 & ~mask);
@@ -65,6 +123,7 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
         close(fd);
         unlink(o->tmp);
         o->tmp[0] = 0;
+        kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
         return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", o->what);
     }
     return KVR_OK;
@@ -97,6 +156,9 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
     *o = (struct kvr_out){.what = what};
     enum kvr_status st = kvr_path_check(what, path);
     if (st) return st;
+    if (path[strlen(path) - 1] == '/')
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s' ends in '/': a folder's name, not a file's", what,
+                         path);
     if (!strcmp(path, "-")) {
         o->f = stdout, o->is_stdout = true;
         snprintf(o->path, sizeof o->path, "-");
@@ -124,6 +186,7 @@ static enum kvr_status fail(struct kvr_out *o, int e)
                                    strerror(e ? e : EIO));
     if (o->tmp[0]) unlink(o->tmp);
     o->tmp[0] = 0;
+    kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
     return st;
 }
 
@@ -141,6 +204,7 @@ enum kvr_status kvr_out_commit(struct kvr_out *o)
     if (bad) return fail(o, e);
     if (o->tmp[0] && rename(o->tmp, o->path) != 0) return fail(o, errno);
     o->tmp[0] = 0;
+    kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
     return KVR_OK;
 }
 
@@ -149,6 +213,7 @@ void kvr_out_abort(struct kvr_out *o)
     if (o->f && !o->is_stdout) fclose(o->f);
     if (o->tmp[0]) unlink(o->tmp);
     o->f = NULL, o->tmp[0] = 0;
+    kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
 }
 
 /* folder made canonical + "/" + name: how a file not made yet is compared (new.bin, ./new.bin) */
@@ -184,6 +249,16 @@ static bool is_sqlite(const char *path)
     size_t n = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
     return n == sizeof head && !memcmp(head, "SQLite format 3", sizeof head);
+}
+
+bool kvr_out_is_stdout(const char *path)
+{
+    struct stat a, b;
+    if (!path) return false;
+    if (!strcmp(path, "-")) return true;
+    if (stat(path, &a) != 0 || fstat(STDOUT_FILENO, &b) != 0) return false;
+    if (S_ISCHR(b.st_mode) && !isatty(STDOUT_FILENO)) return false; /* /dev/null: nothing mixes */
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,

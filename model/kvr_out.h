@@ -21,7 +21,17 @@ struct kvr_out {
     char path[4096];  /* the file written (the symlink's target) */
     char tmp[4096];   /* the temp file, "" when writing through or to stdout */
     bool is_stdout;
+    int cleanup; /* kvr_cleanup_add's slot + 1 for tmp (0: none) */
 };
+
+/* Paths removed when the program is stopped by SIGINT, SIGTERM, SIGHUP or SIGQUIT (then killed
+ * by the same signal, so its exit status says so) while they are registered: temp files
+ * (kvr_out registers its own) and temp folders (removed after the files, so register a folder's
+ * files too). Handlers are installed at the first registration, for the signals not ignored.
+ * kvr_cleanup_add returns the slot + 1 (0: every slot in use, nothing registered); safe from
+ * any thread. */
+int kvr_cleanup_add(const char *path, bool is_dir);
+void kvr_cleanup_drop(int slot);
 
 /* Opens the output; what names it in messages. Nothing is created when this fails. */
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path);
@@ -35,5 +45,8 @@ void kvr_out_abort(struct kvr_out *o);
  * followed), e.g. "kvr export --db q.db --out q.db". NULL paths and "-" never clash. */
 enum kvr_status kvr_out_check_not_input(const char *out_what, const char *out, const char *in_what,
                                         const char *in);
+/* Whether path names standard output: "-", or a path to the file, pipe or terminal that file
+ * descriptor 1 is (/dev/stdout, /proc/self/fd/1, the file stdout is redirected to). */
+bool kvr_out_is_stdout(const char *path);
 /* Whether path is "" (refused everywhere a file is named: KVR_ERR_USAGE naming what). */
 enum kvr_status kvr_path_check(const char *what, const char *path);

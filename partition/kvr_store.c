@@ -483,6 +483,10 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
 {
     if (!path || !*path || !strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
         return kvr_error(KVR_ERR_USAGE, "--db: '%s' is not a database file path", path ? path : "");
+    if (!strcmp(path, "-")) /* standard output everywhere else: never a file named "-" */
+        return kvr_error(KVR_ERR_USAGE,
+                         "--db: '-' (standard output) cannot hold a database: name a file (./- "
+                         "for one called '-')");
     struct kvr_store *s = calloc(1, sizeof *s);
     if (!s) return kvr_error(KVR_ERR_NOMEM, "store: out of memory");
     snprintf(s->path, sizeof s->path, "%s", path);

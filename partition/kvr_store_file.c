@@ -16,11 +16,48 @@ static uint32_t be32(const unsigned char *b)
  * missing bytes of its last page as zeros and the rows on it are silently gone (an export of
  * a table cut by 100 bytes gave 125 of its 128 rows, exit 0). SQLite writes whole pages and
  * never leaves the file shorter than its header's page count, so either is damage. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)                 ? "a folder"
+           : S_ISFIFO(m)              ? "a FIFO"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+           : S_ISSOCK(m)              ? "a socket"
+                                      : "not a regular file";
+}
+
+/* PATH-wal, PATH-shm or PATH-journal beside an existing PATH: that database's own file (a
+ * database made there vanishes when SQLite next opens PATH and resets its log). */
+static enum kvr_status side_file(const char *path)
+{
+    static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+    size_t n = strlen(path);
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(sfx[i]);
+        if (n <= k || strcmp(path + n - k, sfx[i])) continue;
+        char base[4096];
+        struct stat sb;
+        if (n - k >= sizeof base) return KVR_OK;
+        memcpy(base, path, n - k);
+        base[n - k] = 0;
+        if (stat(base, &sb) == 0 && S_ISREG(sb.st_mode))
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s is the %s file of the database %s, not a database: refused", path,
+                             sfx[i] + 1, base);
+    }
+    return KVR_OK;
+}
+
 enum kvr_status kvr_store_check_file(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return KVR_OK; /* missing: created for writing, refused by the reader */
     struct stat sb;
+    /* never open a FIFO or a device: the open (or SQLite's first read) would wait forever */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return kvr_error(KVR_ERR_INPUT, "%s is %s, not a database file: refused", path,
+                         file_kind(sb.st_mode));
+    enum kvr_status st = side_file(path);
+    if (st) return st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return KVR_OK; /* missing: created for writing, refused by the reader */
     unsigned char h[100];
     ssize_t n = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? pread(fd, h, sizeof h, 0) : -1;
     close(fd);

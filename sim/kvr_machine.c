@@ -131,7 +131,9 @@ static enum kvr_status parse_link_ends(const struct kvr_machine *m, const char *
 {
     char buf[64];
     size_t n = (size_t)(end - spec);
-    if (n >= sizeof buf) n = sizeof buf - 1;
+    if (n >= sizeof buf) /* cut, "0-00...012" would read as the link 0-1 */
+        return kvr_error(KVR_ERR_INPUT, "link '%.*s...' is longer than %zu characters", 20, spec,
+                         sizeof buf - 1);
     memcpy(buf, spec, n);
     buf[n] = '\0';
     char *sep = strpbrk(buf, "->");

@@ -85,6 +85,12 @@ report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 
 sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
 "$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -qE "map.csv:[0-9]+: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
+# the example's numbers whole and in range: TO -1 was 2^64 - 1, a loop without end with --clamp
+for a in "4x 1024" "4 1024 -1 1 --clamp" "4 1k" "0 1024"; do
+    # shellcheck disable=SC2086
+    timeout 60 "$example" "$tmp/table.csv" llama-7b a100-10GBps $a >/dev/null 2>"$tmp/err"; rc=$?
+    [ $rc = 2 ] && grep -q "is not a number in" "$tmp/err"; report $? "kvr-lookup-example P FROM.. = $a exits 2" "exit $rc: $(cat "$tmp/err")"
+done
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"

@@ -327,6 +327,11 @@ expect 2 "--ctx: empty item in '1k,,2k'" "search --ctx 1k,,2k exits 2" \
 expect 2 "--ctx: empty item in '8,'" "exec --ctx 8, exits 2" -- exec --model llama-7b --ctx 8, --backend ref
 sed 's/^ctx = 1k$/ctx = 1k,/' "$tmp/ok.ini" >"$tmp/ec.ini"
 expect 2 "ec.ini:6: ctx: empty item" "sweep ctx = 1k, exits 2 with file:line" -- sweep "$tmp/ec.ini" --db "$tmp/ei.db"
+# what only the written profile holds is refused without --out (accepted and ignored before)
+for o in "--name foo" "--link-lat 5us" "--link-bw 10GB/s" "--overlap-bw 20GB/s"; do
+    # shellcheck disable=SC2086
+    expect 2 "${o%% *} sets the profile --out writes" "calibrate $o without --out exits 2" -- calibrate --from "$ops" $o
+done
 # calibrate never writes a profile kvr sim refuses (3 cases), and help takes its topic
 expect 2 "--link-bw: '0GB/s' must be positive" "calibrate --link-bw 0GB/s exits 2" \
     -- calibrate --from "$ops" --link-bw 0GB/s --out "$tmp/bad.ini"
@@ -479,6 +484,30 @@ for c in "model show $tmp/zero.ini" "sim --machine $tmp/zero.ini" "sweep $tmp/ze
     report $? "kvr ${c%% *} on /dev/zero exits 2 at the size cap" "exit $rc: $(cat "$tmp/err")"
 done
 
+# --noise and --link on a link the plan never uses: an end on a GPU the plan does not run on is
+# refused (sim, exec); a link between its GPUs that the scheme sends nothing on is honoured
+for o in "--noise 0.5@5-6|--noise '0.5@5-6': GPU 5 is not one the plan runs on (GPUs 0,1,2,3)" \
+    "--noise random:0.3@3-4|GPU 4 is not one the plan runs on" "--link 5-6=1GB/s|--link 5-6=1GB/s: GPU 5" \
+    "--map 0,1,2,4 --link 2-3=1GB/s|GPU 3 is not one the plan runs on (GPUs 0,1,2,4)"; do
+    # shellcheck disable=SC2086
+    expect 2 "${o#*|}" "sim --gpus 4 ${o%%|*} exits 2" -- sim --gpus 4 --ctx 4k ${o%%|*}
+done
+if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+        OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_orte_tmpdir_base="$tmp" \
+        timeout 300 mpirun -np 3 --oversubscribe "$kvr" exec --model "$src/data/models/tiny.ini" --ctx 60 \
+        --backend ref --machine a100-nvlink --noise 0.5@2-3 --reps 1 --warmup 0 >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ "$rc" = 2 ] && grep -q "GPU 3 is not one the plan runs on (GPUs 0,1,2)" "$tmp/err"
+    report $? "exec on 3 ranks --noise 0.5@2-3 exits 2" "exit $rc: $(head -3 "$tmp/err")"
+else skip "exec on 3 ranks --noise 0.5@2-3 exits 2" "no mpirun"; fi
+ttft() { "$kvr" sim --gpus 4 --ctx 4k --bw 10GB/s "$@" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['ttft_s'])"; }
+t0=$(ttft) t1=$(ttft --noise 0.5@0-2) t2=$(ttft --kv-forward direct) t3=$(ttft --kv-forward direct --noise 0.5@0-2)
+t4=$(ttft --noise 0.5@5-6 --map 4,5,6,7) t5=$(ttft --map 4,5,6,7)
+[ "$t0" = "$t1" ] && [ -n "$t2" ] && [ "$t2" != "$t3" ] && [ -n "$t5" ] && [ "$t4" != "$t5" ]
+report $? "noise on 0-2 leaves the whole chain as it was, slows the direct hand-off; 5-6 is used under --map 4,5,6,7" \
+    "$t0 $t1 / $t2 $t3 / $t4 $t5"
+
 ## 5. Parsers: long lines are legal and line numbers stay right; junk is refused.
 long=$(seq -s, 1024 1024 80000) # 462 characters
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = %s\n\nbogus\n' "$long" >"$tmp/long.ini"
@@ -525,15 +554,142 @@ for bad in '0\t0\tcompute\tpre\t0\tinf\t0\t-1' '0\t0\tcompute\tpre\t0\t1.0abc\t0
         -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 done
 
-# a timeline of another plan: fewer ranks than --partition's chunks, or a peer no rank has
+# a timeline of another plan: its header records the plan (scheme, partition, hand-off, ring
+# pass, model's hash, tp), and validate refuses another one, naming both (7 cases)
+v="validate --machine a100-nvlink --timeline"
+for c in "--model llama-7b --scheme kvr --partition 512,512|partition 600,424 (its header), but --partition gives 512,512" \
+    "--model llama-7b --scheme kvr --partition 600,423,1|partition 600,424 (its header), but --partition gives 600,423,1" \
+    "--model llama-7b --scheme tsp --partition 512,512|scheme kvr (its header), but --scheme gives tsp" \
+    "--model llama-7b --scheme kvr --partition 600,424 --kv-forward streamed|KV hand-off whole (its header), but --kv-forward gives streamed" \
+    "--model falcon-7b --scheme kvr --partition 600,424|model llama-7b (hash b8a554fa8fe9d810) (its header), but --model gives falcon-7b"; do
+    # shellcheck disable=SC2086
+    expect 2 "${c#*|}" "validate --timeline (kvr 600,424) ${c%%|*} exits 2" -- $v "$tmp/tl.tsv" ${c%%|*}
+done
+"$kvr" sim --gpus 4 --ctx 1k --scheme ring --ring-pass q --timeline "$tmp/tlr.tsv" >/dev/null
+expect 2 "ring pass q (its header), but --ring-pass gives kv" "validate --timeline of ring pass-Q as pass-KV exits 2" \
+    -- $v "$tmp/tlr.tsv" --model llama-7b --scheme ring --partition 256,256,256,256
+"$kvr" $v "$tmp/tlr.tsv" --model llama-7b --scheme ring --ring-pass q --partition 256,256,256,256 >/dev/null 2>"$tmp/err"
+report $? "  and with --ring-pass q it is validated" "$(cat "$tmp/err")"
+"$kvr" sim --gpus 4 --ctx 1k --scheme kvr --tp 2 --timeline "$tmp/tlt.tsv" >/dev/null
+expect 2 "a layout of tensor-parallel degree 2" "validate --timeline of a --tp 2 layout exits 2" \
+    -- $v "$tmp/tlt.tsv" --model llama-7b --scheme kvr --partition "$(sed -n '1s/.* partition=\([^ ]*\).*/\1/p' "$tmp/tlt.tsv")"
+# the header line is read strictly; a timeline written before the plan was recorded still reads
+sed '1s/ p=2/ p=2 p=3/' "$tmp/tl.tsv" >"$tmp/tlb.tsv"
+expect 2 "tlb.tsv:1: plan: p is given twice" "a timeline header with a key twice exits 2" -- $v "$tmp/tlb.tsv" --model llama-7b --scheme kvr --partition 600,424
+sed '1s/partition=600,424/partition=600%2C424%/' "$tmp/tl.tsv" >"$tmp/tlb.tsv"
+expect 2 "tlb.tsv:1: plan: partition: '600%2C424%' has a bad %XX escape" "a timeline header with a bad escape exits 2" -- $v "$tmp/tlb.tsv" --model llama-7b --scheme kvr --partition 600,424
+sed '1s/\tpeer\t/\tpeers\t/' "$tmp/tl.tsv" >"$tmp/tlb.tsv"
+expect 2 "tlb.tsv:1: header: expected the columns" "a timeline header with other columns exits 2" -- $v "$tmp/tlb.tsv" --model llama-7b --scheme kvr --partition 600,424
+sed '1s/\t# kvrun-plan.*//' "$tmp/tl.tsv" >"$tmp/tlo.tsv"
+expect 0 "records no plan" "a timeline without the plan (written before it was recorded) is read, with a warning" \
+    -- $v "$tmp/tlo.tsv" --model llama-7b --scheme kvr --partition 600,424
+# and, without the plan, fewer ranks than --partition's chunks, or a peer no rank has
 expect 2 "has no compute or wait of rank 2" "validate --timeline of 2 ranks with a 3-chunk --partition exits 2" \
-    -- validate --timeline "$tmp/tl.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
+    -- validate --timeline "$tmp/tlo.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
 grep -v "^1	" "$tmp/tl.tsv" >"$tmp/tl1.tsv"
 expect 2 "has no compute or wait of rank 1" "validate --timeline missing a rank's events exits 2" \
     -- validate --timeline "$tmp/tl1.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
 { head -3 "$tmp/tl2.tsv"; printf '0\t0\tsend\tkv\t0\t1\t100\t5\n'; } >"$tmp/tl3.tsv"
 expect 2 "tl3.tsv:4: peer '5' is outside [-1, 1]" "timeline TSV refuses a peer outside the ranks" \
     -- validate --timeline "$tmp/tl3.tsv" --model llama-7b --scheme kvr --partition 600,424 --machine a100-nvlink
+
+## 6. Round 2 (issue #16): each class over every command or file it applies to.
+# a database path that is not a regular file is refused before SQLite opens it (a FIFO hung,
+# /dev/full and /dev/null were runtime errors, exit 1), and so is another database's -wal,
+# -shm or -journal (a database made in an empty -wal, exit 0, vanished at q.db's next open)
+mkfifo "$tmp/db.fifo"; mkdir -p "$tmp/db.dir"
+for c in "search --gpus 2 --ctx 1k" "sweep $tmp/sw1.ini" "export --out $tmp/x.json" \
+    "lookup --gpus 2 --ctx 1k" "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --allow-dirty"; do
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = 1k\n' >"$tmp/sw1.ini"
+    for d in "$tmp/db.fifo|is a FIFO" "/dev/null|is a device" "/dev/full|is a device" "$tmp/db.dir|is a folder" \
+        "$tmp/qs.db-wal|is the wal file of the database" "$tmp/qs.db-journal|is the journal file of the database"; do
+        [ "${d%%|*}" = "$tmp/qs.db-journal" ] && : >"$tmp/qs.db-journal"
+        # shellcheck disable=SC2086
+        timeout 60 "$kvr" ${c%% *} --db "${d%%|*}" ${c#* } >/dev/null 2>"$tmp/err" </dev/null
+        rc=$?
+        [ "$rc" = 2 ] && grep -qF "${d#*|}" "$tmp/err"
+        report $? "${c%% *} --db ${d%%|*} exits 2 (${d#*|})" "exit $rc: $(cat "$tmp/err")"
+    done
+done
+rm -f "$tmp/qs.db-journal"
+expect 2 "'-' (standard output) cannot hold a database" "search --db - exits 2 (it made a database file named '-')" \
+    -- search --db - --gpus 2 --ctx 1k
+[ ! -e ./- ]; report $? "  and no file named '-' is made"
+# an output naming standard output where the command prints its report there is refused (sim
+# --json --timeline - printed TSV into the JSON, calibrate --out - a profile with the fit's
+# report in it that no longer loads); export (its report on stderr) still writes there
+for c in "sim --gpus 2 --ctx 1k --json --timeline -" "sim --gpus 2 --ctx 1k --timeline /dev/stdout" \
+    "calibrate --from $ops --out -" "calibrate --from $ops --save /dev/stdout" \
+    "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --dump-kv -" \
+    "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --dump-logits /dev/stdout"; do
+    # shellcheck disable=SC2086
+    expect 2 "is standard output, which carries the command's report" "$c exits 2" -- $c
+done
+"$kvr" sim --gpus 2 --ctx 1k --timeline "$tmp/so.tsv" >"$tmp/so.tsv" 2>"$tmp/err"
+rc=$?; [ "$rc" = 2 ] && grep -q "is standard output" "$tmp/err"
+report $? "sim --timeline F > F (the file stdout is) exits 2" "exit $rc: $(cat "$tmp/err")"
+"$kvr" sim --gpus 2 --ctx 1k --timeline /dev/null >/dev/null 2>"$tmp/err"
+report $? "sim --timeline /dev/null > /dev/null is taken" "$(cat "$tmp/err")"
+"$kvr" export --db "$tmp/q.db" --out - 2>"$tmp/err" | python3 -c "import json, sys; json.load(sys.stdin)"
+report $? "export --out - still writes the table alone on stdout" "$(cat "$tmp/err")"
+expect 2 "--json prints the summary on stdout" "export --json --out /dev/stdout exits 2" \
+    -- export --db "$tmp/q.db" --json --out /dev/stdout
+# an output path ending in '/' names a folder: refused before any work (it was exit 1 after it)
+for c in "export --db $tmp/q.db --out $tmp/n.json/" "sim --gpus 2 --ctx 1k --timeline $tmp/n.tsv/" \
+    "calibrate --from $ops --out $tmp/n.ini/"; do
+    # shellcheck disable=SC2086
+    expect 2 "ends in '/': a folder's name, not a file's" "$c exits 2" -- $c
+done
+# a link spec longer than its buffer was cut: --link 0-000...012 (GPU 12 of 8) read as link 0-1
+z=$(printf '%060d' 0)
+expect 2 "is longer than 63 characters" "sim --link 0-${z}12=1GB/s exits 2 (was link 0-1)" -- sim --gpus 4 --ctx 4k --link "0-${z}12=1GB/s"
+expect 2 "is longer than 63 characters" "sim --noise 0.5@0-${z}12 exits 2" -- sim --gpus 4 --ctx 4k --noise "0.5@0-${z}12"
+# export --model-hash/--machine-hash: a value that is no stored hash is named (it answered
+# "no plan rows match the filters", upper case included)
+for h in B8A554FA8FE9D810 12 nan b8a554fa8fe9d8100; do
+    expect 2 "--model-hash: '$h' is not a definition's hash" "export --model-hash $h exits 2 naming it" \
+        -- export --db "$tmp/q.db" --out - --model-hash "$h"
+done
+expect 2 "--machine-hash: 'x' is not a definition's hash" "export --machine-hash x exits 2 naming it" \
+    -- export --db "$tmp/q.db" --out - --machine-hash x
+
+# a sweep axis value that no scheme or noise value of the file takes is refused at its line
+# (kv_forward = streamed with tsp and kvr-s only, tp = 2 with single, seeds without noise:
+# each collapsed into the points without it, exit 0)
+for c in "tsp, kvr-s|kv_forward = streamed|kv_forward = streamed reaches no point" \
+    "single|tp = none, 2|tp = 2 reaches no point" "tsp|seeds = 0-3|seeds = 1 reaches no point"; do
+    sch=${c%%|*} rest=${c#*|}
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = %s\nctx = 1k\n%s\n' \
+        "$sch" "${rest%%|*}" >"$tmp/reach.ini"
+    expect 2 "reach.ini:9: ${rest#*|}" "sweep: schemes = $sch with ${rest%%|*} exits 2 at its line" \
+        -- sweep "$tmp/reach.ini" --db "$tmp/reach.db"
+done
+[ ! -e "$tmp/reach.db" ]; report $? "  and no database is made"
+printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = tsp, kvr-even\nctx = 1k\nkv_forward = whole, direct\n' >"$tmp/reach.ini"
+"$kvr" sweep "$tmp/reach.ini" --db "$tmp/reach.db" --json >"$tmp/out" 2>"$tmp/err"
+report $? "  kv_forward = whole, direct with kvr-even beside tsp still runs" "$(cat "$tmp/err")"
+
+# SIGTERM, SIGINT or SIGHUP while an output is being written: the temp file is removed, the
+# target never made, and the exit status is the signal's (a killed writer left .NAME.tmp-*)
+mkdir -p "$tmp/sig"
+for sg in TERM INT HUP; do
+    # a background job starts with SIGINT ignored (and stays so): restore its default first
+    python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+        "$kvr" sim --model llama-2-70b --machine "$src/data/machines/a100-1x64.ini" --gpus 64 --ctx 64k \
+        --scheme ring --timeline "$tmp/sig/big.tsv" >/dev/null 2>&1 &
+    pid=$! seen=no
+    for _ in $(seq 1500); do
+        ls "$tmp/sig"/.big.tsv.tmp-* >/dev/null 2>&1 && { kill -"$sg" $pid; seen=yes; break; }
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.02
+    done
+    wait $pid; rc=$?
+    if [ $seen = no ]; then skip "SIG$sg during a write" "the write ended before its temp file was seen"; continue; fi
+    left=$(ls -A "$tmp/sig")
+    [ "$rc" -gt 128 ] && [ -z "$left" ]
+    report $? "SIG$sg during sim --timeline's write: exit $rc (the signal's), no temp file, no target" "left: $left"
+    rm -rf "$tmp/sig"/* "$tmp/sig"/.[!.]*
+done
 
 echo "1..$n"
 [ "$failed" = 0 ]

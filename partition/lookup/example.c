@@ -15,21 +15,35 @@ static int usage(void)
     return 2;
 }
 
+/* A whole decimal number in [1, max] (no sign, no junk: "-1" would be 2^64 - 1, a loop that
+ * never ends); 0 when it is not one. */
+static unsigned long long number(const char *what, const char *s, unsigned long long max)
+{
+    char *end;
+    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+    if (!v || *end || v > max) {
+        fprintf(stderr, "kvr-lookup-example: %s '%s' is not a number in 1..%llu\n", what, s, max);
+        return 0;
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     int clamp = argc > 1 && !strcmp(argv[argc - 1], "--clamp");
     argc -= clamp;
     if (argc < 6 || argc > 8) return usage();
-    unsigned long long from = strtoull(argv[5], NULL, 10);
-    unsigned long long to = argc > 6 ? strtoull(argv[6], NULL, 10) : from;
-    unsigned long long step = argc > 7 ? strtoull(argv[7], NULL, 10) : 1;
-    if (!from || to < from || !step) return usage();
+    const unsigned long long max_ctx = 1ull << 30; /* beyond any table's context */
+    unsigned long long p = number("P", argv[4], 4096), from = number("FROM", argv[5], max_ctx);
+    unsigned long long to = argc > 6 ? number("TO", argv[6], max_ctx) : from;
+    unsigned long long step = argc > 7 ? number("STEP", argv[7], max_ctx) : 1;
+    if (!p || !from || !to || !step) return 2;
+    if (to < from) return usage();
     char err[1024];
     struct kvr_lookup *t;
     int rc = kvr_lookup_load_csv(argv[1], &t, err, sizeof err);
     if (rc) return fprintf(stderr, "kvr-lookup-example: %s\n", err), 2;
-    struct kvr_lookup_query q = {
-        .model = argv[2], .machine = argv[3], .p = atoi(argv[4]), .clamp = clamp};
+    struct kvr_lookup_query q = {.model = argv[2], .machine = argv[3], .p = (int)p, .clamp = clamp};
     for (unsigned long long ctx = from; ctx <= to && !rc; ctx += step) {
         struct kvr_lookup_answer a;
         q.ctx_tokens = ctx;
