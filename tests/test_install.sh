@@ -74,14 +74,32 @@ out=$(bash -c ". '$comp'; COMP_WORDS=(kvr se); COMP_CWORD=1; _kvr; echo \${COMPR
 [ "$out" = "$(printf 'search\n--granularity')" ]
 report $? "bash completion: 'kvr se' -> search, 'kvr search --gra' -> --granularity" "$out"
 
-# the relocatable .pc file: pkg-config finds the moved prefix; a consumer builds and runs
+# the relocatable .pc file: pkg-config finds the moved prefix, with and without --define-prefix
+# (which resets ${prefix} to the folder two above the .pc file: PREFIX/lib under a multiarch
+# libdir); a consumer builds and runs, as C11, as C++17, and linked statically
 pc=$(find "$P" -name kvr_lookup.pc | head -n 1)
-flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kvr_lookup 2>"$tmp/err")
-printf '#include <kvr_lookup.h>\n#include <stdio.h>\nint main(void){ printf("%%d\\n", KVR_LOOKUP_FORMAT_VERSION); return 0; }\n' >"$tmp/c.c"
 libdir=$(dirname "$(dirname "$pc")")
-case $flags in *"$P"*) ;; *) false ;; esac && cc "$tmp/c.c" $flags -o "$tmp/c" 2>>"$tmp/err" &&
-    [ "$(LD_LIBRARY_PATH=$libdir "$tmp/c")" = 2 ]
-report $? "kvr_lookup.pc is relocatable: '$flags'" "$(cat "$tmp/err")"
+printf '#include <kvr_lookup.h>\n#include <stdio.h>\nint main(void){ printf("%%d %%s\\n", KVR_LOOKUP_FORMAT_VERSION, kvr_lookup_rc_name(KVR_LOOKUP_NOT_FOUND)); return 0; }\n' >"$tmp/c.c"
+for how in plain --define-prefix; do
+    def=; [ "$how" = plain ] || def=$how
+    flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config $def --cflags --libs kvr_lookup 2>"$tmp/err")
+    case $flags in *"$P"*) ;; *) false ;; esac && cc -std=c11 -Wall -pedantic "$tmp/c.c" $flags -o "$tmp/c" 2>>"$tmp/err" &&
+        [ "$(LD_LIBRARY_PATH=$libdir "$tmp/c")" = "2 not found" ]
+    report $? "kvr_lookup.pc is relocatable ($how): '$flags'" "$(cat "$tmp/err")"
+done
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --static --cflags --libs kvr_lookup)
+cc -std=c11 "$tmp/c.c" $flags -static -o "$tmp/cs" 2>"$tmp/err" && [ "$("$tmp/cs")" = "2 not found" ]
+report $? "  a static consumer: '$flags'" "$(cat "$tmp/err")"
+cxx=$(command -v c++ || command -v g++)
+if [ -n "$cxx" ]; then
+    cp "$tmp/c.c" "$tmp/c.cpp"
+    flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kvr_lookup)
+    "$cxx" -std=c++17 -Wall -pedantic "$tmp/c.cpp" $flags -o "$tmp/cxx" 2>"$tmp/err" &&
+        [ "$(LD_LIBRARY_PATH=$libdir "$tmp/cxx")" = "2 not found" ]
+    report $? "  the installed header as C++17" "$(cat "$tmp/err")"
+else
+    echo "# no C++ compiler: the C++17 consumer is not built"
+fi
 
 echo "1..$n"
 [ "$failed" = 0 ]
