@@ -64,6 +64,24 @@ KVR_DATADIR=$tmp/nowhere "$tmp/lonely/bin/kvr" validate >"$tmp/out" 2>"$tmp/err"
 [ $rc = 2 ] && grep -q "KVR_DATADIR: '$tmp/nowhere'" "$tmp/err"
 report $? "  a KVR_DATADIR that does not exist exits 2" "exit $rc: $(cat "$tmp/err")"
 
+# a data directory without the defaults: each refusal says which default, from where
+mkdir -p "$tmp/empty"
+KVR_DATADIR=$tmp/empty "$kvr" validate >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "\-\-db not given, and its default data/measurements/h100.sqlite is not in the data directory (named by KVR_DATADIR): '$tmp/empty/" "$tmp/err"
+report $? "  validate in an empty KVR_DATADIR: exit 2 naming the default it looked for" "exit $rc: $(cat "$tmp/err")"
+KVR_DATADIR=$tmp/empty "$kvr" plot fig1 --db "$tmp/run/out/kvrun.db" --out "$tmp/empty" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "\-\-scripts not given, and its default plots/style.gp is not in the data directory" "$tmp/err"
+report $? "  plot in an empty KVR_DATADIR: exit 2 naming --scripts' default" "exit $rc: $(cat "$tmp/err")"
+# kvr bench search scale reads its cluster profiles from the data directory, not the working
+# folder (run in the source root, which has them: it used to run the whole benchmark)
+(cd "$src" && KVR_DATADIR=$tmp/empty timeout 60 "$kvr" bench search scale --json >"$tmp/out" 2>"$tmp/err"); rc=$?
+[ $rc = 2 ] && grep -q "the cluster profile data/machines/a100-1x64.ini is not in the data directory" "$tmp/err"
+report $? "  bench search scale: its profiles from the data directory" "exit $rc: $(cat "$tmp/err")"
+rm -f "$tmp/p.db"; "$kvr" search --model llama-7b --gpus 2 --ctx 1k --db "$tmp/p.db" -q >/dev/null 2>&1
+"$kvr" paper --db "$tmp/p.db" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -qF "run kvr sweep $share/experiments/sweeps/paper.ini --db" "$tmp/err"
+report $? "  paper without its sweep names the installed sweep file" "exit $rc: $(cat "$tmp/err")"
+
 # man page and bash completion
 man_page=$P/share/man/man1/kvr.1
 MANWIDTH=100 man -l "$man_page" >"$tmp/man.txt" 2>"$tmp/err" && grep -q "kvr search --db FILE" "$tmp/man.txt" &&
