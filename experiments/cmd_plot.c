@@ -20,7 +20,7 @@
 static const char usage[] =
     "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
     "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
-    "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig14, or all. fig14 draws the\n"
+    "DIR/NAME.svg (data in DIR/data).\nNAME: @FIGURES@, or all.\nfig14 draws the "
     "committed measurements (data/measurements/h100x4-multi.sqlite, predicted on\n"
     "data/machines/h100x4-nccl.ini): kvr plot fig14 takes no --db.\n--json lists what "
     "was written.\n";

@@ -85,12 +85,39 @@ report $? "  paper without its sweep names the installed sweep file" "exit $rc: 
 # man page and bash completion
 man_page=$P/share/man/man1/kvr.1
 MANWIDTH=100 man -l "$man_page" >"$tmp/man.txt" 2>"$tmp/err" && grep -q "kvr search --db FILE" "$tmp/man.txt" &&
-    grep -q -- "--granularity" "$tmp/man.txt" && grep -q "KVR_DATADIR" "$tmp/man.txt"
+    grep -q -- "--granularity" "$tmp/man.txt" && grep -q "KVR_DATADIR" "$tmp/man.txt" &&
+    grep -q "KVR_LOG" "$tmp/man.txt" && grep -q "3 *a plan that does not fit" "$tmp/man.txt"
 report $? "man -l kvr.1 renders every command's help" "$(cat "$tmp/err"; head -n 5 "$tmp/man.txt")"
 comp=$P/share/bash-completion/completions/kvr
-out=$(bash -c ". '$comp'; COMP_WORDS=(kvr se); COMP_CWORD=1; _kvr; echo \${COMPREPLY[*]}; COMP_WORDS=(kvr search --gra); COMP_CWORD=2; _kvr; echo \${COMPREPLY[*]}" 2>&1)
-[ "$out" = "$(printf 'search\n--granularity')" ]
-report $? "bash completion: 'kvr se' -> search, 'kvr search --gra' -> --granularity" "$out"
+cat >"$tmp/comp.sh" <<'COMP'
+. "$1"; kvr=$2
+words() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _kvr; printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort -u; }
+# each command's and sub-command's options: the lines of its option table (kvr_opt_help), no more
+cmds=$("$kvr" help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p')
+for c in $cmds "model list" "model show" "bench sim" "bench search" "bench attention" "bench comm"; do
+    case $c in model | bench) continue ;; esac
+    want=$("$kvr" $c --help | grep -oE '^  (-[A-Za-z0-9], |    )--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+' | sort -u)
+    got=$(words kvr $c --)
+    [ "$got" = "$want" ] || echo "kvr $c --<TAB>: extra [$(comm -13 <(echo "$want") <(echo "$got") | tr '\n' ' ')] missing [$(comm -23 <(echo "$want") <(echo "$got") | tr '\n' ' ')]"
+done
+[ "$(words kvr se)" = search ] || echo "kvr se: $(words kvr se)"
+[ "$(words kvr help '' | tr '\n' ' ')" = "$(printf '%s\n' $cmds schemes | sort | tr '\n' ' ')" ] || echo "kvr help <TAB>: $(words kvr help '')"
+[ "$(words kvr help model '' | tr '\n' ' ')" = "list show " ] || echo "kvr help model <TAB>: $(words kvr help model '')"
+[ "$(words kvr model '' | tr '\n' ' ')" = "list show " ] || echo "kvr model <TAB>: $(words kvr model '')"
+[ "$(words kvr bench '' | tr '\n' ' ')" = "attention comm search sim " ] || echo "kvr bench <TAB>: $(words kvr bench '')"
+[ "$(words kvr bench search '' | tr '\n' ' ')" = "kvrp paper scale table " ] || echo "kvr bench search <TAB>: $(words kvr bench search '')"
+[ -z "$(words kvr bench sim '')" ] || echo "kvr bench sim <TAB>: $(words kvr bench sim '')"
+figs=$(cd "$3/plots" && ls fig*.gp | sed 's/\.gp$//'; echo all)
+[ "$(words kvr plot '')" = "$(echo "$figs" | sort)" ] || echo "kvr plot <TAB>: $(words kvr plot '' | tr '\n' ' ') (want $(echo $figs))"
+mkdir -p "$4/d" && touch "$4/d/t.json" && cd "$4/d"
+[ "$(words kvr sim --timeline t)" = t.json ] || echo "kvr sim --timeline t<TAB>: $(words kvr sim --timeline t)"
+[ "$(words kvr model show t)" = t.json ] || echo "kvr model show t<TAB>: $(words kvr model show t)"
+[ -z "$(words kvr sim --ctx '')" ] || echo "kvr sim --ctx <TAB>: $(words kvr sim --ctx '' | tr '\n' ' ')"
+[ "$(words kvr model show llama-2)" = llama-2-70b ] || echo "kvr model show llama-2<TAB>: $(words kvr model show llama-2)"
+COMP
+out=$(bash "$tmp/comp.sh" "$comp" "$kvr" "$share" "$tmp" 2>&1)
+[ -z "$out" ]
+report $? "bash completion: every command's and sub-command's options as its option table, sub-commands, help topics, figures, files after a path option" "$out"
 
 # the relocatable .pc file: pkg-config finds the moved prefix, with and without --define-prefix
 # (which resets ${prefix} to the folder two above the .pc file: PREFIX/lib under a multiarch
