@@ -85,6 +85,22 @@ report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 
 sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
 "$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -qE "map.csv:[0-9]+: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
+# ... but only for that key: a table whose other keys' rows are layouts (t > 1) or run on other
+# GPUs loads, and serves its plain keys (it refused the whole file at its first such row)
+"$kvr" search --model llama-2-70b --machine h100-nvlink --gpus 8 --ctx 8k,16k --tp 2 --db "$tmp/mix.db" -q >/dev/null &&
+    "$kvr" search --model llama-7b --machine a100-10GBps --link 2-3=2GB/s --link 5-6=1GB/s --gpus 4 --ctx 1k-8k+1k --db "$tmp/mix.db" -q >/dev/null &&
+    "$kvr" search --model llama-7b --machine a100-10GBps --gpus 4 --ctx 1k-8k+1k --db "$tmp/mix.db" -q >/dev/null &&
+    "$kvr" export --db "$tmp/mix.db" --format csv --out "$tmp/mix.csv" >/dev/null
+want=$("$kvr" lookup --db "$tmp/mix.db" --model llama-7b --machine a100-10GBps --gpus 4 --ctx 5000 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partition_tokens'])")
+got=$("$example" "$tmp/mix.csv" llama-7b a100-10GBps 4 5000 2>"$tmp/err" | python3 -c "import json,sys; print(json.load(sys.stdin)['partition'])")
+[ -n "$want" ] && [ "$got" = "$want" ]
+report $? "kvr_lookup loads a table with layouts and mapped rows, and serves its plain keys" "got '$got', want '$want': $(cat "$tmp/err")"
+"$example" "$tmp/mix.csv" llama-7b "a100-10GBps+link=2-3=2GB/s+link=5-6=1GB/s" 4 5000 >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -qE "mix.csv:[0-9]+: mapping is not the identity 0;1;...;3 but 7;6;5;4" "$tmp/err"
+report $? "  a key with a mapped row is refused, naming the row" "exit $rc: $(cat "$tmp/err")"
+"$example" "$tmp/mix.csv" llama-2-70b h100-nvlink 8 12000 >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "only rows of tp_degree > 1" "$tmp/err"
+report $? "  a key of layouts only says so" "exit $rc: $(cat "$tmp/err")"
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
