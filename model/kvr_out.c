@@ -92,13 +92,33 @@ static enum kvr_status open_through(struct kvr_out *o, bool fifo)
     return KVR_OK;
 }
 
+static FILE *data_stdout; /* the real standard output, once kvr_out_stdout_for_data ran */
+
+enum kvr_status kvr_out_stdout_for_data(void)
+{
+    if (data_stdout) return KVR_OK;
+    fflush(stdout);
+    int fd = dup(STDOUT_FILENO);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        int e = errno;
+        if (f)
+            fclose(f);
+        else if (fd >= 0)
+            close(fd);
+        return kvr_error(KVR_ERR_RUNTIME, "standard output: cannot set it aside: %s", strerror(e));
+    }
+    data_stdout = f;
+    return KVR_OK;
+}
+
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path)
 {
     *o = (struct kvr_out){.what = what};
     enum kvr_status st = kvr_path_check(what, path);
     if (st) return st;
     if (!strcmp(path, "-")) {
-        o->f = stdout, o->is_stdout = true;
+        o->f = data_stdout ? data_stdout : stdout, o->is_stdout = true;
         snprintf(o->path, sizeof o->path, "-");
         return KVR_OK;
     }

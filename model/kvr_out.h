@@ -23,6 +23,10 @@ struct kvr_out {
     bool is_stdout;
 };
 
+/* An output named "-" takes standard output alone: from here on, "-" writes to the real standard
+ * output and everything else the program prints there (its result table) goes to stderr, so
+ * `kvr sim --timeline - > t.tsv` holds the timeline only (kvr_opt_start calls it). */
+enum kvr_status kvr_out_stdout_for_data(void);
 /* Opens the output; what names it in messages. Nothing is created when this fails. */
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path);
 /* Flushes, checks, fsyncs and renames; on any failure the temp file is removed, the target is
