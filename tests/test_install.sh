@@ -137,11 +137,31 @@ cc -std=c11 "$tmp/c.c" $flags -static -o "$tmp/cs" 2>"$tmp/err" && [ "$("$tmp/cs
 report $? "  a static consumer: '$flags'" "$(cat "$tmp/err")"
 cxx=$(command -v c++ || command -v g++)
 if [ -n "$cxx" ]; then
-    cp "$tmp/c.c" "$tmp/c.cpp"
+    # the installed header and a c-header export (kvr export --format c-header) in one C++17
+    # program, against the installed library
+    "$kvr" export --db "$tmp/p.db" --format c-header --out "$tmp/table.h" >/dev/null 2>"$tmp/err"
+    cat >"$tmp/c.cpp" <<'CXX'
+#include <kvr_lookup.h>
+#include <cstdio>
+#include "table.h"
+int main()
+{
+    char err[256];
+    kvr_lookup *t = nullptr;
+    if (kvr_lookup_from_rows(kvr_table_rows, kvr_table_n_rows, &t, err, sizeof err)) return 1;
+    kvr_lookup_query q{};
+    q.model = "llama-7b", q.machine = "a100-nvlink", q.p = 2, q.ctx_tokens = 1024;
+    kvr_lookup_answer a;
+    int rc = kvr_lookup_partition(t, &q, &a, err, sizeof err);
+    std::printf("%d %s %d\n", KVR_LOOKUP_FORMAT_VERSION, rc ? err : "ok", a.exact);
+    kvr_lookup_free(t);
+    return rc;
+}
+CXX
     flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kvr_lookup)
-    "$cxx" -std=c++17 -Wall -pedantic "$tmp/c.cpp" $flags -o "$tmp/cxx" 2>"$tmp/err" &&
-        [ "$(LD_LIBRARY_PATH=$libdir "$tmp/cxx")" = "2 not found" ]
-    report $? "  the installed header as C++17" "$(cat "$tmp/err")"
+    "$cxx" -std=c++17 -Wall -pedantic -I"$tmp" "$tmp/c.cpp" $flags -o "$tmp/cxx" 2>>"$tmp/err" &&
+        [ "$(LD_LIBRARY_PATH=$libdir "$tmp/cxx")" = "2 ok 1" ]
+    report $? "  the installed header and a c-header export as C++17" "$(cat "$tmp/err")"
 else
     echo "# no C++ compiler: the C++17 consumer is not built"
 fi
