@@ -169,3 +169,27 @@ def test_sqlite_path_with_uri_characters(tmp_path: Path, folder: str) -> None:
     before = sorted(p.name for p in tmp_path.iterdir())
     assert kvrun.Table.load(db).lookup("m", "h", 2, 1024).tokens == (576, 448)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_only_stale_rows_say_so(tmp_path: Path) -> None:
+    """A database whose rows of a key are all stale (or from before content hashes) refuses the
+    query saying so, as kvr lookup does, instead of a bare "no rows"."""
+    import sqlite3
+    db = tmp_path / "s.db"
+    c = sqlite3.connect(db)
+    c.execute(f"PRAGMA application_id = {0x4B565231}")
+    c.execute("PRAGMA user_version = 9")
+    c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
+              "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
+              "tp, stale)")
+    c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
+    c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
+              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 1)")
+    c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 2048, 0.2, '1088;960', "
+              "'', '', NULL, 1, 0)")
+    c.commit()
+    c.close()
+    with pytest.raises(kvrun.LookupError_, match="only 2 stale rows"):
+        kvrun.Table.load(db).lookup("m", "h", 2, 1024)
+    with pytest.raises(kvrun.LookupError_, match="no rows for m on h, p = 4$"):
+        kvrun.Table.load(db).lookup("m", "h", 4, 1024)

@@ -154,6 +154,9 @@ class Table:
     models: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     machines: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     meta: Dict[str, Any] = field(default_factory=dict)
+    # (model, machine, p) -> rows a database holds but never serves (stale, or from before
+    # content hashes), so that a query of only those says so
+    left_out: Dict[Tuple[str, str, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rows.sort(key=lambda r: (r.key, r.ctx_tokens))
@@ -248,6 +251,9 @@ class Table:
                         "SELECT model, machine, p, scheme, method, granularity_tokens, ctx_tokens,"
                         " predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, tp"
                         " FROM plan WHERE stale = 0 AND model_hash != ''")]
+            left_out = {(m, h, p): n for (m, h, p, n) in con.execute(
+                "SELECT model, machine, p, count(*) FROM plan WHERE stale != 0 OR model_hash = ''"
+                " GROUP BY model, machine, p")}
             defs: Dict[str, Dict[str, Dict[str, Any]]] = {"model": {}, "machine": {}}
             for kind, hsh, name, text, prov in con.execute(
                     "SELECT kind, hash, name, canonical_text, provenance FROM definition"):
@@ -255,7 +261,8 @@ class Table:
                                    "provenance": prov}
         finally:
             con.close()
-        return cls(rows, defs["model"], defs["machine"], {"format_version": 2, "source": str(path)})
+        return cls(rows, defs["model"], defs["machine"], {"format_version": 2, "source": str(path)},
+                   left_out)
 
     # ---- queries ----
     def select(self, model: str, machine: str, p: int, scheme: str = "kvr",
@@ -269,8 +276,12 @@ class Table:
                and (model_hash is None or r.model_hash == model_hash)
                and (machine_hash is None or r.machine_hash == machine_hash)]
         if not sel:
+            stale = self.left_out.get((model, machine, p), 0)
             raise LookupError_(f"no rows for {model} on {machine}, p = {p}"
-                               + (f", tp = {tp}" if tp != 1 else ""))
+                               + (f", tp = {tp}" if tp != 1 else "")
+                               + (f": only {stale} stale rows (of an older definition, or from"
+                                  " before content hashes), never served; run kvr search again"
+                                  if stale else ""))
         if len({(r.model_hash, r.machine_hash) for r in sel}) > 1:
             raise LookupError_(f"rows of more than one definition of {model} on {machine} "
                                f"(p = {p}): give the model_hash and machine_hash")
