@@ -2,9 +2,12 @@
 # meson install into a temporary prefix, moved elsewhere (the tree is relocatable), then the
 # main job (every sweep file, every figure) and kvr validate from the installed tree alone: no
 # source or build path in the program, and (where `unshare -m` may mount) the source and build
-# folders hidden under empty tmpfs mounts while it runs. Also: the man page renders, the bash
-# completion completes, the relocatable .pc file builds a consumer of libkvr_lookup, and a
-# program without a data directory refuses with exit 2.
+# folders hidden under empty tmpfs mounts while it runs, then kvr paper, export and lookup on its
+# table. Also: the man page renders; the bash completion offers each command's option table,
+# sub-commands, help topics, figures and files; the relocatable .pc file (with and without
+# --define-prefix) builds consumers of libkvr_lookup (C11, static, C++17 with a c-header
+# export); a program without a data directory, or a data directory without a default file,
+# refuses with exit 2 naming what it looked for; bench search reads its profiles from there.
 # Usage: test_install.sh MESON BUILD_DIR   (TAP on stdout)
 meson=$1 build=$(realpath "$2")
 n=0 failed=0
@@ -35,6 +38,9 @@ cd "$tmp/run"
 "$kvr" sweep "$share"/experiments/sweeps/*.ini --db out/kvrun.db
 "$kvr" plot all --db out/kvrun.db --out out/figures
 "$kvr" validate --json >validate.json
+"$kvr" paper --db out/kvrun.db >paper.txt
+"$kvr" export --db out/kvrun.db --format json --out table.json
+"$kvr" lookup --db out/kvrun.db --model llama-7b --machine a100-nvlink --gpus 4 --ctx 12.5k --json >lookup.json
 JOB
 mkdir -p "$tmp/run/out/figures"
 hidden=no
@@ -52,6 +58,12 @@ want=$(ls "$src"/plots/fig*.gp | wc -l)
 report $? "main job (every sweep, every figure) from the moved install, source and build hidden: $hidden" "exit $rc, $pngs PNGs: $(tail -n 8 "$tmp/job.log")"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['points'] == 16 and d['mape_pct'] < 10 else 1)" "$tmp/run/validate.json" 2>"$tmp/err"
 report $? "  kvr validate reads its committed data from share/kvrun" "$(head -c 300 "$tmp/run/validate.json") $(cat "$tmp/err")"
+python3 -c "
+import json, sys
+t = json.load(open(sys.argv[1])); a = json.load(open(sys.argv[2]))
+ok = t['format_version'] == 2 and len(t['rows']) > 100 and a['ctx_tokens'] == 12800 and sum(a['partition_tokens']) == 12800
+sys.exit(0 if ok and 'Llama-7B' in open(sys.argv[3]).read() else 1)" "$tmp/run/table.json" "$tmp/run/lookup.json" "$tmp/run/paper.txt" 2>"$tmp/err"
+report $? "  kvr paper, export and lookup on the job's table, from the installed tree" "$(cat "$tmp/err")"
 
 # no data directory: refused, naming where it looked; KVR_DATADIR points elsewhere
 mkdir -p "$tmp/lonely/bin" && cp "$kvr" "$tmp/lonely/bin/kvr"
