@@ -136,17 +136,24 @@ report $? "bash completion: every command's and sub-command's options as its opt
 # libdir); a consumer builds and runs, as C11, as C++17, and linked statically
 pc=$(find "$P" -name kvr_lookup.pc | head -n 1)
 libdir=$(dirname "$(dirname "$pc")")
+# a sanitizer build's library needs its runtime first in the program: the consumers link it too
+san=
+if ldd "$libdir/libkvr_lookup.so" 2>/dev/null | grep -q libasan; then san="-fsanitize=address,undefined"; fi
 printf '#include <kvr_lookup.h>\n#include <stdio.h>\nint main(void){ printf("%%d %%s\\n", KVR_LOOKUP_FORMAT_VERSION, kvr_lookup_rc_name(KVR_LOOKUP_NOT_FOUND)); return 0; }\n' >"$tmp/c.c"
 for how in plain --define-prefix; do
     def=; [ "$how" = plain ] || def=$how
     flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config $def --cflags --libs kvr_lookup 2>"$tmp/err")
-    case $flags in *"$P"*) ;; *) false ;; esac && cc -std=c11 -Wall -pedantic "$tmp/c.c" $flags -o "$tmp/c" 2>>"$tmp/err" &&
+    case $flags in *"$P"*) ;; *) false ;; esac && cc $san -std=c11 -Wall -pedantic "$tmp/c.c" $flags -o "$tmp/c" 2>>"$tmp/err" &&
         [ "$(LD_LIBRARY_PATH=$libdir "$tmp/c")" = "2 not found" ]
     report $? "kvr_lookup.pc is relocatable ($how): '$flags'" "$(cat "$tmp/err")"
 done
 flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --static --cflags --libs kvr_lookup)
-cc -std=c11 "$tmp/c.c" $flags -static -o "$tmp/cs" 2>"$tmp/err" && [ "$("$tmp/cs")" = "2 not found" ]
-report $? "  a static consumer: '$flags'" "$(cat "$tmp/err")"
+if [ -z "$san" ]; then
+    cc -std=c11 "$tmp/c.c" $flags -static -o "$tmp/cs" 2>"$tmp/err" && [ "$("$tmp/cs")" = "2 not found" ]
+    report $? "  a static consumer: '$flags'" "$(cat "$tmp/err")"
+else
+    echo "# a sanitizer build: no static consumer (the sanitizers do not link statically)"
+fi
 cxx=$(command -v c++ || command -v g++)
 if [ -n "$cxx" ]; then
     # the installed header and a c-header export (kvr export --format c-header) in one C++17
@@ -171,7 +178,7 @@ int main()
 }
 CXX
     flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs kvr_lookup)
-    "$cxx" -std=c++17 -Wall -pedantic -I"$tmp" "$tmp/c.cpp" $flags -o "$tmp/cxx" 2>>"$tmp/err" &&
+    "$cxx" $san -std=c++17 -Wall -pedantic -I"$tmp" "$tmp/c.cpp" $flags -o "$tmp/cxx" 2>>"$tmp/err" &&
         [ "$(LD_LIBRARY_PATH=$libdir "$tmp/cxx")" = "2 ok 1" ]
     report $? "  the installed header and a c-header export as C++17" "$(cat "$tmp/err")"
 else
