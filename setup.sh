@@ -9,7 +9,7 @@ case $mode in main | test) ;; *) echo "usage: ./setup.sh main|test" >&2; exit 2 
 
 # Debian packages the build and the tests need (DESIGN.md, Machines).
 pkgs="meson ninja-build pkg-config gcc libc6-dev libgsl-dev libsqlite3-dev libinih-dev python3 git gnuplot-nox
-      python3-venv python3-pytest python3-wheel
+      python3-venv python3-pytest python3-wheel python3-wheel-whl python3-jsonschema
       openmpi-bin libopenmpi-dev"
 [ "$mode" = test ] && pkgs="$pkgs clang-format man-db"
 missing=

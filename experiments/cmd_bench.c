@@ -58,13 +58,15 @@ struct bench_args {
 };
 static const struct kvr_opt bench_opts[] = {KVR_OPT_COMMON_END(struct bench_args)};
 static const struct kvr_opt_spec bench_spec = {
-    .usage = "usage: kvr bench sim|search [paper|scale|table|kvrp] [--json]\n       kvr bench "
-             "attention --help\n       kvr bench comm --help\n\nsim: simulator evaluations per "
-             "second; search: the paper's 192-search table,\ntime and quality (paper), then the "
-             "cluster-scale cases (scale): p = 8-64 on one\nnode and on 2x4, 4x8, 8x8 profiles, "
-             "with and without noise; table: the issue's\ntable of one search per p; kvrp: "
-             "KVR-P leave-one-out at large p. Run from the source\nroot (the profiles are "
-             "data/machines/a100-*.ini).\n",
+    .usage =
+        "usage: kvr bench sim [--json]\n       kvr bench search [paper|scale|table|kvrp] [--json]\n"
+        "       kvr bench "
+        "attention --help\n       kvr bench comm --help\n\nsim: simulator evaluations per "
+        "second; search: the paper's 192-search table,\ntime and quality (paper), then the "
+        "cluster-scale cases (scale): p = 8-64 on one\nnode and on 2x4, 4x8, 8x8 profiles, "
+        "with and without noise; table: the issue's\ntable of one search per p; kvrp: "
+        "KVR-P leave-one-out at large p. The profiles are\n"
+        "data/machines/a100-*.ini in the data directory ($KVR_DATADIR or PREFIX/share/kvrun).\n",
     .opts = bench_opts,
     .min_args = 1,
     .max_args = 2};
@@ -90,7 +92,11 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
         st = strcmp(part, "scale") ? kvr_bench_search(a.json) : KVR_OK;
         return st || !strcmp(part, "paper") ? st : kvr_bench_search_scale(a.json);
     }
-    if (res.n_args != 1 || strcmp(res.args[0], "sim"))
-        return kvr_error(KVR_ERR_USAGE, "bench: expected 'sim', 'search', 'attention' or 'comm'");
+    if (strcmp(res.args[0], "sim"))
+        return kvr_error(KVR_ERR_USAGE,
+                         "bench: unknown benchmark '%s' (sim, search, attention or comm)",
+                         res.args[0]);
+    if (res.n_args != 1)
+        return kvr_error(KVR_ERR_USAGE, "bench sim: unexpected argument '%s'", res.args[1]);
     return bench_sim(a.json);
 }

@@ -1,7 +1,7 @@
 /* kvr bench search, the cluster-scale part: p = 16, 32, 64 on one node (a100-1x64) and 2x4,
- * 4x8, 8x8 nodes (a100-2x4, a100-4x8, a100-8x8; data/machines/, read from the working
- * folder), at 16k and 128k (Llama-7B) and 1M (Falcon-7B: the one preset whose whole 1M cache
- * fits the chain's last rank), without and with noise (random:0.5, 8 trials). Each case: the
+ * 4x8, 8x8 nodes (a100-2x4, a100-4x8, a100-8x8; data/machines/ in the data directory,
+ * kvr_datadir.h), at 16k and 128k (Llama-7B) and 1M (Falcon-7B: the one preset whose whole 1M
+ * cache fits the chain's last rank), without and with noise (random:0.5, 8 trials). Each case: the
  * product's plan search (hier over the mappings, and the fewer-GPU plan), its evaluations and
  * wall time, the gap to the strong oracle (multistart on the same mapping and grid) and
  * KVR-P's gap (linear interpolation from rows at ctx * 2^(k/4), k = +-1..+-4, leave-one-out;
@@ -14,6 +14,7 @@
 
 #include "kvr_bench.h"
 #include "kvr_cli.h"
+#include "kvr_datadir.h"
 #include "kvr_interp.h"
 #include "kvr_json.h"
 #include "kvr_machine_args.h"
@@ -40,12 +41,15 @@ static enum kvr_status open_case(const struct scale_case *c, const struct kvr_mo
                                  struct kvr_objective **obj)
 {
     static struct kvr_machine h;
-    char path[256], g[16];
-    snprintf(path, sizeof path, "data/machines/%s.ini", c->machine);
+    char rel[256], path[4200], g[16];
+    snprintf(rel, sizeof rel, "data/machines/%s.ini", c->machine);
     snprintf(g, sizeof g, "%d", c->p);
+    /* the committed profile, from the data directory (kvr_datadir.h), not the working folder */
+    enum kvr_status st = kvr_datadir_default("the cluster profile", rel, path, sizeof path);
+    if (st) return st;
     struct kvr_machine_args a = {
         .machine = path, .noise = c->noise ? "random:0.5" : NULL, .seed = 1, .trials = 8};
-    enum kvr_status st = kvr_machine_args_build(&a, NULL, g, &h);
+    st = kvr_machine_args_build(&a, NULL, g, &h);
     struct kvr_objective_opts oo = {.scheme = KVR_SCHEME_KVR, .trials = 8};
     return st ? st : kvr_objective_open(m, &h, &oo, obj);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_datadir.h"
 #include "kvr_cli.h"
 #include "kvr_file.h"
 #include "kvr_json.h"
@@ -273,12 +274,14 @@ enum kvr_status kvr_cmd_paper(int argc, char **argv)
     const char *params[] = {"paper"};
     st = kvr_store_query_rows(store, points_sql, params, 1, on_point, &ps);
     kvr_store_close(store);
-    if (!st && ps.n == 0)
-        st = kvr_error(
-            KVR_ERR_INPUT,
-            "%s: no points of the paper sweep: run kvr sweep experiments/sweeps/paper.ini "
-            "--db %s first",
-            db, db);
+    if (!st && ps.n == 0) {
+        char sweep[4200]; /* the sweep file where this program's data directory has it */
+        if (kvr_datadir_path("experiments/sweeps/paper.ini", sweep, sizeof sweep))
+            snprintf(sweep, sizeof sweep, "PREFIX/share/kvrun/experiments/sweeps/paper.ini");
+        st = kvr_error(KVR_ERR_INPUT,
+                       "%s: no points of the paper sweep: run kvr sweep %s --db %s first", db,
+                       sweep, db);
+    }
     if (st) return st;
     a.json ? print_json(&ps) : print_table(&ps);
     return KVR_OK;

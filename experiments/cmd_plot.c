@@ -20,7 +20,7 @@
 static const char usage[] =
     "usage: kvr plot NAME|all --db FILE --out DIR [options]\n\nExports each figure's "
     "data from the database's views and renders it with gnuplot as\nDIR/NAME.png and "
-    "DIR/NAME.svg (data in DIR/data). NAME: fig1 ... fig14, or all. fig14 draws the\n"
+    "DIR/NAME.svg (data in DIR/data).\nNAME: @FIGURES@, or all.\nfig14 draws the "
     "committed measurements (data/measurements/h100x4-multi.sqlite, predicted on\n"
     "data/machines/h100x4-nccl.ini): kvr plot fig14 takes no --db.\n--json lists what "
     "was written.\n";
@@ -49,8 +49,11 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     if (strcmp(a->name, "all") && !kvr_plot_figure(a->name))
         return kvr_error(KVR_ERR_INPUT, "plot: unknown figure '%s' (see kvr plot --help)", a->name);
     static char scripts[4200], style[4300];
-    if (!a->scripts && !(st = kvr_datadir_path("plots", scripts, sizeof scripts)))
+    if (!a->scripts && !(st = kvr_datadir_default("--scripts not given, and its default",
+                                                  "plots/style.gp", scripts, sizeof scripts))) {
+        *strrchr(scripts, '/') = 0; /* the folder of style.gp */
         a->scripts = scripts;
+    }
     snprintf(style, sizeof style, "%s/style.gp", a->scripts ? a->scripts : "");
     if (!st && access(style, R_OK) != 0)
         st = kvr_error(KVR_ERR_IO, "--scripts: no gnuplot scripts in '%s' (%s: %s)", a->scripts,

@@ -63,14 +63,17 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         return st;
     /* the defaults: the committed data in the data directory (kvr_datadir.h) */
     static char db[4200], machine[4200];
-    if (!a->db && !(st = kvr_datadir_path(a->multi ? "data/measurements/h100x4-multi.sqlite"
-                                                   : "data/measurements/h100.sqlite",
-                                          db, sizeof db)))
+    if (!a->db && !a->tl.path &&
+        !(st = kvr_datadir_default("--db not given, and its default",
+                                   a->multi ? "data/measurements/h100x4-multi.sqlite"
+                                            : "data/measurements/h100.sqlite",
+                                   db, sizeof db)))
         a->db = db;
     if (!st && !a->machine &&
-        !(st = kvr_datadir_path((a->multi || a->tl.path) ? "data/machines/h100x4-nccl.ini"
-                                                         : "data/machines/h100-calibrated.ini",
-                                machine, sizeof machine)))
+        !(st = kvr_datadir_default("--machine not given, and its default",
+                                   (a->multi || a->tl.path) ? "data/machines/h100x4-nccl.ini"
+                                                            : "data/machines/h100-calibrated.ini",
+                                   machine, sizeof machine)))
         a->machine = machine;
     if (st) return st;
     /* the figures' folder and gnuplot before anything is computed or printed */

@@ -10,6 +10,7 @@
 
 #include "kvr_model.h"
 #include "kvr_opt.h"
+#include "kvr_plot.h"
 #include "kvr_units.h"
 
 static void print_commands(FILE *out, const char *prog, const struct kvr_command *cmds)
@@ -219,7 +220,12 @@ static bool help_token(const char *s, size_t *len, char *list, size_t cap)
             kvr_scheme_list_text(tokens[i].which, list, cap);
             return true;
         }
-    return false;
+    if (strncmp(s, "@FIGURES@", *len = strlen("@FIGURES@"))) return false;
+    size_t at = 0; /* the figures kvr plot draws, from its table */
+    list[0] = 0;
+    for (int i = 0; kvr_plot_at(i) && at < cap; i++)
+        at += (size_t)snprintf(list + at, cap - at, "%s%s", i ? ", " : "", kvr_plot_at(i)->name);
+    return true;
 }
 
 /* Writes a list at column col, wrapped before 96 columns at its commas, continuing at col. */

@@ -58,3 +58,13 @@ enum kvr_status kvr_datadir_path(const char *rel, char *buf, size_t cap)
         return kvr_error(KVR_ERR_INPUT, "data directory path too long: %s/%s", dir, rel);
     return KVR_OK;
 }
+
+enum kvr_status kvr_datadir_default(const char *what, const char *rel, char *buf, size_t cap)
+{
+    enum kvr_status st = kvr_datadir_path(rel, buf, cap);
+    if (st || access(buf, R_OK) == 0) return st;
+    int e = errno;
+    const char *env = getenv("KVR_DATADIR");
+    return kvr_error(KVR_ERR_IO, "%s %s is not in the data directory (%s): '%s': %s", what, rel,
+                     env && *env ? "named by KVR_DATADIR" : "beside the program", buf, strerror(e));
+}

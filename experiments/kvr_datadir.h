@@ -15,3 +15,7 @@
 enum kvr_status kvr_datadir(char *buf, size_t cap);
 /* DATADIR/rel into buf, e.g. "data/machines/h100-calibrated.ini"; the file need not exist. */
 enum kvr_status kvr_datadir_path(const char *rel, char *buf, size_t cap);
+/* DATADIR/rel into buf for a file the user did not name (an option's default): KVR_ERR_IO when it
+ * is not readable there, saying what it is ("--machine not given, and its default"), the path
+ * and where the data directory came from (KVR_DATADIR or beside the program). */
+enum kvr_status kvr_datadir_default(const char *what, const char *rel, char *buf, size_t cap);

@@ -164,6 +164,31 @@ static enum kvr_status out_writable(const char *what, const char *path)
     return KVR_OK;
 }
 
+/* An output named "-" has standard output to itself: a second one, or --json's result beside it,
+ * is refused; otherwise the command's own printing moves to stderr (kvr_out_stdout_for_data). */
+static enum kvr_status check_stdout(const struct kvr_opt *o, const void *base)
+{
+    int first = -1;
+    bool json = false;
+    char a[64], b[64];
+    for (int i = 0; o[i].name; i++) {
+        if (!strcmp(o[i].name, "json") && !o[i].arg)
+            json = *(const bool *)((const char *)base + o[i].offset);
+        const char *v = o[i].file == KVR_OPT_FILE_OUT ? text_of(&o[i], base) : NULL;
+        if (!v || strcmp(v, "-")) continue;
+        if (first >= 0)
+            return kvr_error(KVR_ERR_USAGE, "%s - and %s -: one standard output for two outputs",
+                             dashed(&o[first], a, sizeof a), dashed(&o[i], b, sizeof b));
+        first = i;
+    }
+    if (first >= 0 && json)
+        return kvr_error(KVR_ERR_USAGE,
+                         "%s -: standard output would carry it and --json's result: give %s a "
+                         "file",
+                         dashed(&o[first], a, sizeof a), dashed(&o[first], b, sizeof b));
+    return first >= 0 ? kvr_out_stdout_for_data() : KVR_OK;
+}
+
 static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
 {
     char out[64], in[64];
@@ -174,11 +199,13 @@ static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
             st = kvr_path_check(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
         if (!st && o[i].file == KVR_OPT_FILE_OUT && text_of(&o[i], base))
             st = out_writable(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
+        /* "-" takes standard output alone (check_stdout); another name of it would mix */
         if (!st && o[i].file == KVR_OPT_FILE_OUT && !o[i].to_stdout &&
+            text_of(&o[i], base) && strcmp(text_of(&o[i], base), "-") &&
             kvr_out_is_stdout(text_of(&o[i], base)))
             st = kvr_error(KVR_ERR_USAGE,
                            "%s '%s' is standard output, which carries the command's report: "
-                           "name a file",
+                           "name a file, or '-' (which then has it alone)",
                            dashed(&o[i], in, sizeof in), text_of(&o[i], base));
     }
     for (int w = 0; o[w].name && !st; w++)
@@ -186,7 +213,7 @@ static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
             if (i != w && o[i].file)
                 st = kvr_out_check_not_input(dashed(&o[w], out, sizeof out), text_of(&o[w], base),
                                              dashed(&o[i], in, sizeof in), text_of(&o[i], base));
-    return st;
+    return st ? st : check_stdout(o, base);
 }
 
 bool kvr_opt_start(const struct kvr_opt_spec *spec, int argc, char **argv, void *args,

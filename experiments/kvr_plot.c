@@ -435,10 +435,14 @@ enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const 
     if (st) return st;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s/data/.render-XXXXXX", out);
-    if (!mkdtemp(tmp))
+    sigset_t saved; /* made and registered as one step: a stopped plot leaves no half picture */
+    kvr_cleanup_block(true, &saved);
+    bool made = mkdtemp(tmp) != NULL;
+    int e = errno, dir_slot = made ? kvr_cleanup_add(tmp, true) : 0;
+    kvr_cleanup_block(false, &saved);
+    if (!made)
         return kvr_error(KVR_ERR_RUNTIME, "plot: cannot make a folder in %s/data: %s", out,
-                         strerror(errno));
-    int dir_slot = kvr_cleanup_add(tmp, true); /* a stopped plot leaves no half picture */
+                         strerror(e));
     for (int t = 0; t < 2 && !st; t++) {
         char cmd[8192], from[4200], to[4200];
         const char *term = t ? "svg" : "png";

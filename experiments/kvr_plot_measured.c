@@ -156,8 +156,8 @@ enum kvr_status kvr_plot_export_measured(const struct kvr_plot_figure *f, const 
     if (!profile) return kvr_error(KVR_ERR_INPUT, "%s: no profile for its measurements", f->name);
     struct kvr_validate_set v, one = {0};
     *rows = 0;
-    enum kvr_status st = kvr_datadir_path(f->sweep, db, sizeof db);
-    if (!st) st = kvr_datadir_path(profile, machine, sizeof machine);
+    enum kvr_status st = kvr_datadir_default("its measurements", f->sweep, db, sizeof db);
+    if (!st) st = kvr_datadir_default("its profile", profile, machine, sizeof machine);
     if (!st) st = kvr_validate_load(db, machine, true, &v);
     if (st) return kvr_error_prefix(st, "%s: ", f->name);
     bool singles = false; /* the same machine's single-GPU runs, when the database has some */

@@ -3,17 +3,32 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kvr_file.h"
 #include "kvr_hash.h"
 #include "kvr_json.h"
 #include "kvr_out.h"
 
+/* Whether path ends in suffix, ignoring case (t.JSON is a .json file). */
+static bool ends_in(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && !strcasecmp(path + n - k, suffix);
+}
+
 enum kvr_status kvr_timeline_format_pick(const char *name, const char *path,
                                          enum kvr_timeline_format *fmt)
 {
+    static const char *const packed[] = {".gz", ".bz2", ".xz", ".zst", ".zip"};
+    for (size_t i = 0; path && i < sizeof packed / sizeof *packed; i++)
+        if (ends_in(path, packed[i]))
+            return kvr_error(KVR_ERR_USAGE,
+                             "--timeline %s: kvr writes timelines uncompressed (name it *.json or "
+                             "*.tsv, and compress it afterwards)",
+                             path);
     if (!name) {
-        *fmt = kvr_file_has_suffix(path, ".json") ? KVR_TIMELINE_CHROME : KVR_TIMELINE_TSV;
+        *fmt = ends_in(path, ".json") ? KVR_TIMELINE_CHROME : KVR_TIMELINE_TSV;
         return KVR_OK;
     }
     if (!strcmp(name, "tsv") || !strcmp(name, "chrome")) {
@@ -145,10 +160,14 @@ static void event(struct kvr_json *j, const struct kvr_event *e)
     kvr_json_key(j, "layer");
     kvr_json_i64(j, e->layer);
     kvr_json_kv_dbl(j, "bytes", e->bytes);
-    kvr_json_key(j, "from");
+    /* a transfer's peers; a rank's own event (compute, wait, a collective over its group) names
+     * the rank alone, never itself as a peer (from = to) */
+    kvr_json_key(j, link ? "from" : "rank");
     kvr_json_i64(j, e->rank);
-    kvr_json_key(j, "to");
-    kvr_json_i64(j, link ? e->peer : e->rank);
+    if (link) {
+        kvr_json_key(j, "to");
+        kvr_json_i64(j, e->peer);
+    }
     kvr_json_object_end(j);
     kvr_json_object_end(j);
 }

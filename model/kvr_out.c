@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,12 @@ static void on_signal(int sig)
     raise(sig);
 }
 
+static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
 static void install_handlers(void)
 {
     static int done;
     if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) {
         struct sigaction old, sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
@@ -59,6 +61,19 @@ int kvr_cleanup_add(const char *path, bool is_dir)
         return i + 1;
     }
     return 0;
+}
+
+void kvr_cleanup_block(bool block, sigset_t *saved)
+{
+    install_handlers();
+    if (!block) {
+        pthread_sigmask(SIG_SETMASK, saved, NULL);
+        return;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) sigaddset(&set, sigs[k]);
+    pthread_sigmask(SIG_BLOCK, &set, saved);
 }
 
 void kvr_cleanup_drop(int slot)
@@ -107,13 +122,16 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
     const char *dir = dirname(dir_buf), *base = basename(base_buf);
     if ((size_t)snprintf(o->tmp, sizeof o->tmp, "%s/.%s.tmp-XXXXXX", dir, base) >= sizeof o->tmp)
         return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+    sigset_t saved; /* made and registered as one step: a signal between would leave it */
+    kvr_cleanup_block(true, &saved);
     int fd = mkstemp(o->tmp);
+    if (fd >= 0) o->cleanup = kvr_cleanup_add(o->tmp, false);
+    kvr_cleanup_block(false, &saved);
     if (fd < 0) {
         int e = errno;
         o->tmp[0] = 0;
         return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", o->what, dir, strerror(e));
     }
-    o->cleanup = kvr_cleanup_add(o->tmp, false);
     mode_t mask = umask(0);
     umask(mask);
     (void)fchmod(fd, old ? old->st_mode & 07777 : 0666 & ~mask);
@@ -151,6 +169,26 @@ static enum kvr_status open_through(struct kvr_out *o, bool fifo)
     return KVR_OK;
 }
 
+static FILE *data_stdout; /* the real standard output, once kvr_out_stdout_for_data ran */
+
+enum kvr_status kvr_out_stdout_for_data(void)
+{
+    if (data_stdout) return KVR_OK;
+    fflush(stdout);
+    int fd = dup(STDOUT_FILENO);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        int e = errno;
+        if (f)
+            fclose(f);
+        else if (fd >= 0)
+            close(fd);
+        return kvr_error(KVR_ERR_RUNTIME, "standard output: cannot set it aside: %s", strerror(e));
+    }
+    data_stdout = f;
+    return KVR_OK;
+}
+
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path)
 {
     *o = (struct kvr_out){.what = what};
@@ -160,7 +198,7 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
         return kvr_error(KVR_ERR_USAGE, "%s: '%s' ends in '/': a folder's name, not a file's", what,
                          path);
     if (!strcmp(path, "-")) {
-        o->f = stdout, o->is_stdout = true;
+        o->f = data_stdout ? data_stdout : stdout, o->is_stdout = true;
         snprintf(o->path, sizeof o->path, "-");
         return KVR_OK;
     }

@@ -10,6 +10,7 @@
  * Every write error (full disk, file-size limit, EIO) surfaces at kvr_out_commit. */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -32,7 +33,14 @@ struct kvr_out {
  * any thread. */
 int kvr_cleanup_add(const char *path, bool is_dir);
 void kvr_cleanup_drop(int slot);
+/* Blocks (block true, saving the mask) or restores (false) the signals above in this thread:
+ * around making a temp file and registering it, so that no signal falls between. */
+void kvr_cleanup_block(bool block, sigset_t *saved);
 
+/* An output named "-" takes standard output alone: from here on, "-" writes to the real standard
+ * output and everything else the program prints there (its result table) goes to stderr, so
+ * `kvr sim --timeline - > t.tsv` holds the timeline only (kvr_opt_start calls it). */
+enum kvr_status kvr_out_stdout_for_data(void);
 /* Opens the output; what names it in messages. Nothing is created when this fails. */
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path);
 /* Flushes, checks, fsyncs and renames; on any failure the temp file is removed, the target is

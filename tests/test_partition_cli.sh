@@ -50,7 +50,7 @@ report $? "export --format csv"
 python3 -c "
 import json,sys
 a=json.load(open(sys.argv[1])); b=[json.loads(l) for l in open(sys.argv[2])]
-bad=[(x['ctx_tokens'],x['partition_tokens'],y['partition']) for x,y in zip(a,b) if (x['ctx_tokens'],x['partition_tokens'],x['method'])!=(y['ctx'],y['partition'],y['method'])]
+bad=[(x['ctx_tokens'],x['partition_tokens'],y['partition_tokens']) for x,y in zip(a,b) if (x['ctx_tokens'],x['partition_tokens'],x['method'])!=(y['ctx_tokens'],y['partition_tokens'],y['method'])]
 print('# compared', len(a), 'contexts;', len(bad), 'differ', bad[:3]); sys.exit(0 if len(a)==len(b)==15361 and not bad else 1)" "$tmp/kvr.json" "$tmp/lib.jsonl"
 report $? "kvr_lookup (CSV) agrees with kvr lookup on every ctx 1k..16k" "$(cat "$tmp/err")"
 "$kvr" export --db "$db" --format c-header --out "$tmp/table.h" 2>/dev/null
@@ -80,7 +80,7 @@ rows=[list(map(int,l.split())) for l in open(sys.argv[2])]
 sys.exit(0 if len(rows) > 2000 and all(a[r[0]] == r[1:] for r in rows) else 1)" "$tmp/kvr.json" "$tmp/hdr.txt"
 report $? "export --format c-header compiles and agrees with kvr lookup" "$(cat "$tmp/err")"
 printf '# kvrun lookup table, format 1\nmodel,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens\nm,h,2,kvr,hier,64,1024,0.1,576;448\nm,h,2,kvr,hier,64,2048,0.2,1088;960\n' >"$tmp/v1.csv"
-[ "$("$example" "$tmp/v1.csv" m h 2 1536 2>"$tmp/err")" = '{"ctx": 1536, "method": "interpolated", "partition": [832, 704]}' ]
+[ "$("$example" "$tmp/v1.csv" m h 2 1536 2>"$tmp/err")" = '{"ctx_tokens": 1536, "method": "interpolated", "partition_tokens": [832, 704]}' ]
 report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 2 1536 2>&1)"
 sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
 "$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
@@ -91,6 +91,22 @@ for a in "4x 1024" "4 1024 -1 1 --clamp" "4 1k" "0 1024"; do
     timeout 60 "$example" "$tmp/table.csv" llama-7b a100-10GBps $a >/dev/null 2>"$tmp/err"; rc=$?
     [ $rc = 2 ] && grep -q "is not a number in" "$tmp/err"; report $? "kvr-lookup-example P FROM.. = $a exits 2" "exit $rc: $(cat "$tmp/err")"
 done
+# ... but only for that key: a table whose other keys' rows are layouts (t > 1) or run on other
+# GPUs loads, and serves its plain keys (it refused the whole file at its first such row)
+"$kvr" search --model llama-2-70b --machine h100-nvlink --gpus 8 --ctx 8k,16k --tp 2 --db "$tmp/mix.db" -q >/dev/null &&
+    "$kvr" search --model llama-7b --machine a100-10GBps --link 2-3=2GB/s --link 5-6=1GB/s --gpus 4 --ctx 1k-8k+1k --db "$tmp/mix.db" -q >/dev/null &&
+    "$kvr" search --model llama-7b --machine a100-10GBps --gpus 4 --ctx 1k-8k+1k --db "$tmp/mix.db" -q >/dev/null &&
+    "$kvr" export --db "$tmp/mix.db" --format csv --out "$tmp/mix.csv" >/dev/null
+want=$("$kvr" lookup --db "$tmp/mix.db" --model llama-7b --machine a100-10GBps --gpus 4 --ctx 5000 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partition_tokens'])")
+got=$("$example" "$tmp/mix.csv" llama-7b a100-10GBps 4 5000 2>"$tmp/err" | python3 -c "import json,sys; print(json.load(sys.stdin)['partition_tokens'])")
+[ -n "$want" ] && [ "$got" = "$want" ]
+report $? "kvr_lookup loads a table with layouts and mapped rows, and serves its plain keys" "got '$got', want '$want': $(cat "$tmp/err")"
+"$example" "$tmp/mix.csv" llama-7b "a100-10GBps+link=2-3=2GB/s+link=5-6=1GB/s" 4 5000 >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -qE "mix.csv:[0-9]+: mapping is not the identity 0;1;...;3 but [0-9]+;[0-9]+;[0-9]+;[0-9]+ " "$tmp/err"
+report $? "  a key with a mapped row is refused, naming the row" "exit $rc: $(cat "$tmp/err")"
+"$example" "$tmp/mix.csv" llama-2-70b h100-nvlink 8 12000 >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "only rows of tp_degree > 1" "$tmp/err"
+report $? "  a key of layouts only says so" "exit $rc: $(cat "$tmp/err")"
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"

@@ -19,6 +19,24 @@ fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 set -e
+# python/README.md's offline install in a plain fresh venv (no system packages, no network):
+# pip's isolated build takes Debian's setuptools and wheel from /usr/share/python-wheels
+# (python3-setuptools-whl, python3-wheel-whl); then the console script answers from a table
+wheels=/usr/share/python-wheels
+if ls "$wheels"/setuptools-*.whl "$wheels"/wheel-*.whl >/dev/null 2>&1; then
+    "$py" -m venv "$tmp/plain"
+    cp -R "$src/python" "$tmp/pkg0" && rm -rf "$tmp/pkg0/build" "$tmp/pkg0"/src/*.egg-info
+    PIP_FIND_LINKS= PIP_INDEX_URL= "$tmp/plain/bin/pip" install --quiet --no-index --find-links "$wheels" "$tmp/pkg0"
+    printf 'format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,objective,objective_trials,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens,mapping\r\n2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,1024,0.1,576;448,0;1\r\n2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,2048,0.2,1088;960,1;0\r\n' >"$tmp/t.csv"
+    "$tmp/plain/bin/kvrun-lookup" "$tmp/t.csv" m h 2 1536 >"$tmp/ans.json"
+    "$tmp/plain/bin/python" -c "import json,sys; a=json.load(open(sys.argv[1])); sys.exit(0 if a['partition_tokens'] == [832, 704] and a['method'] == 'interpolated' else 1)" "$tmp/ans.json"
+    echo "# plain venv, offline: pip install --no-index --find-links $wheels ./python: ok"
+elif [ "${KVR_REQUIRE_PYTHON:-0}" = 1 ]; then
+    echo "no setuptools and wheel wheels in $wheels (Debian: python3-setuptools-whl python3-wheel-whl)"
+    exit 1
+else
+    echo "# no setuptools and wheel wheels in $wheels: the plain-venv offline install is not tried"
+fi
 "$py" -m venv --system-site-packages "$tmp/venv"
 cp -R "$src/python" "$tmp/pkg" && rm -rf "$tmp/pkg/build" "$tmp/pkg"/src/*.egg-info # build outside the tree
 "$tmp/venv/bin/pip" install --quiet --no-build-isolation --no-index --no-deps "$tmp/pkg"

@@ -615,16 +615,24 @@ rm -f "$tmp/qs.db-journal"
 expect 2 "'-' (standard output) cannot hold a database" "search --db - exits 2 (it made a database file named '-')" \
     -- search --db - --gpus 2 --ctx 1k
 [ ! -e ./- ]; report $? "  and no file named '-' is made"
-# an output naming standard output where the command prints its report there is refused (sim
-# --json --timeline - printed TSV into the JSON, calibrate --out - a profile with the fit's
-# report in it that no longer loads); export (its report on stderr) still writes there
-for c in "sim --gpus 2 --ctx 1k --json --timeline -" "sim --gpus 2 --ctx 1k --timeline /dev/stdout" \
-    "calibrate --from $ops --out -" "calibrate --from $ops --save /dev/stdout" \
-    "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --dump-kv -" \
+# an output naming standard output other than '-' where the command prints its report there is
+# refused (sim --timeline /dev/stdout mixed TSV into the table); '-' has standard output alone
+# (the report goes to stderr), except beside --json (sim --json --timeline - printed TSV into
+# the JSON); export (its report on stderr) writes there either way
+for c in "sim --gpus 2 --ctx 1k --timeline /dev/stdout" "calibrate --from $ops --save /dev/stdout" \
     "exec --model $src/data/models/tiny.ini --backend ref --ctx 8 --reps 1 --warmup 0 --dump-logits /dev/stdout"; do
     # shellcheck disable=SC2086
     expect 2 "is standard output, which carries the command's report" "$c exits 2" -- $c
 done
+expect 2 "standard output would carry it and --json's result" "sim --json --timeline - exits 2" \
+    -- sim --gpus 2 --ctx 1k --json --timeline -
+"$kvr" calibrate --from "$ops" --out - >"$tmp/cal-out.ini" 2>"$tmp/err" &&
+    "$kvr" sim --machine "$tmp/cal-out.ini" --gpus 1 --ctx 1k >/dev/null 2>>"$tmp/err"
+report $? "calibrate --out - > F: F is the profile alone, and it loads" "$(cat "$tmp/err")"
+"$kvr" exec --model "$src/data/models/tiny.ini" --backend ref --ctx 8 --reps 1 --warmup 0 --dump-kv - >"$tmp/kv.bin" 2>"$tmp/err" &&
+    "$kvr" exec --model "$src/data/models/tiny.ini" --backend ref --ctx 8 --reps 1 --warmup 0 --dump-kv "$tmp/kv2.bin" >/dev/null 2>>"$tmp/err" &&
+    cmp -s "$tmp/kv.bin" "$tmp/kv2.bin"
+report $? "exec --dump-kv - > F: F is the dump alone, the file's bytes" "$(cat "$tmp/err")"
 "$kvr" sim --gpus 2 --ctx 1k --timeline "$tmp/so.tsv" >"$tmp/so.tsv" 2>"$tmp/err"
 rc=$?; [ "$rc" = 2 ] && grep -q "is standard output" "$tmp/err"
 report $? "sim --timeline F > F (the file stdout is) exits 2" "exit $rc: $(cat "$tmp/err")"

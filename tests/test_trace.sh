@@ -28,6 +28,8 @@ for e in X:
     assert e["ts"] + e["dur"] <= ttft_us * (1 + 1e-9) + 1e-3, (e, ttft_us)
 sends = [e for e in X if e["pid"] == 2]
 assert sends and all(e["cat"] == "send" and e["args"]["bytes"] > 0 and e["args"]["to"] == e["args"]["from"] + 1 and names[(2, e["tid"])] == "link %d->%d" % (e["args"]["from"], e["args"]["to"]) for e in sends)
+own = [e for e in X if e["pid"] == 1]
+assert all(e["args"]["rank"] == e["tid"] and "to" not in e["args"] and "from" not in e["args"] for e in own), [e for e in own if "to" in e["args"]][:2]
 busy = {r: sum(e["dur"] for e in X if e["pid"] == 1 and e["tid"] == r) for r in range(p)}
 assert all(v > 0 for v in busy.values()), busy
 print("# %d events, %d transfers, TTFT %.3f ms" % (len(X), len(sends), ttft_us / 1e3))
@@ -48,6 +50,23 @@ expect 2 "--timeline-format: unknown format 'xml' (chrome, tsv)" "an unknown --t
     -- sim --timeline "$tmp/x" --timeline-format xml
 expect 2 "--timeline-format needs --timeline FILE" "--timeline-format without --timeline exits 2" -- sim --timeline-format chrome
 [ ! -e "$tmp/x" ] && [ ! -e "$tmp/x.tmp" ]; report $? "  and writes nothing"
+"$kvr" sim --gpus 4 --ctx 16k --machine a100-10GBps --timeline "$tmp/S.JSON" >/dev/null 2>&1 &&
+    check_trace "$tmp/S.JSON" 4 simulator >/dev/null 2>&1
+report $? "the suffix rule ignores case: t.JSON is a Chrome trace"
+expect 2 "kvr writes timelines uncompressed" "a compressed suffix (t.json.gz) is refused, not written as plain text" \
+    -- sim --timeline "$tmp/t.json.gz"
+[ ! -e "$tmp/t.json.gz" ]; report $? "  and writes nothing"
+# --timeline -: standard output holds the timeline alone (the result table goes to stderr)
+"$kvr" sim --gpus 4 --ctx 16k --machine a100-10GBps --timeline - >"$tmp/o.tsv" 2>"$tmp/err"
+awk -F '\t' 'NR > 1 && NF != 8 { bad = 1 } END { exit bad || NR < 100 }' "$tmp/o.tsv" && grep -q "TTFT" "$tmp/err"
+report $? "sim --timeline -: the TSV alone on stdout, the result on stderr" "$(head -c 300 "$tmp/err"; tail -n 3 "$tmp/o.tsv")"
+"$kvr" sim --gpus 4 --ctx 16k --machine a100-10GBps --timeline - --timeline-format chrome >"$tmp/o.json" 2>/dev/null &&
+    check_trace "$tmp/o.json" 4 simulator >/dev/null 2>&1
+report $? "  --timeline - --timeline-format chrome: a trace on stdout"
+expect 2 "--timeline -: standard output would carry it and --json's result" "  --timeline - with --json is refused (both on stdout)" \
+    -- sim --timeline - --json
+expect 2 "--save - and --out -: one standard output for two outputs" "two outputs on standard output are refused" \
+    -- calibrate --from "$src/data/calibration/h100-ops.csv" --save - --out -
 
 printf '[model]\nname = gqa\nn_layers = 3\nd_model = 128\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 192\nvocab = 96\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/gqa.ini"
 "$kvr" exec --model "$tmp/gqa.ini" --ctx 16 --backend ref --reps 1 --warmup 0 --timeline "$tmp/one.json" >"$tmp/out" 2>&1 &&

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
         struct kvr_lookup_answer a;
         q.ctx_tokens = ctx;
         if ((rc = kvr_lookup_partition(t, &q, &a, err, sizeof err))) break;
-        printf("{\"ctx\": %llu, \"method\": \"%s\", \"partition\": [", ctx,
+        printf("{\"ctx_tokens\": %llu, \"method\": \"%s\", \"partition_tokens\": [", ctx,
                a.exact ? "exact" : "interpolated");
         for (int i = 0; i < a.p; i++)
             printf("%s%llu", i ? ", " : "", (unsigned long long)a.tokens[i]);

@@ -11,11 +11,20 @@
 
 #define MAX_LINE 4096
 
+/* A key the table has rows of that it cannot serve (kvr_lookup_hold): one allocation. */
+struct held_key {
+    struct kvr_lookup_row key; /* strings point into text */
+    int tp;
+    char *why, text[];
+};
+
 struct kvr_lookup {
     struct kvr_lookup_row *rows;
     size_t n;
     char *strings;    /* one block holding every key string */
     uint64_t *tokens; /* one block holding every partition */
+    struct held_key **held;
+    size_t n_held;
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(int rc, char *err, size_t cap,
@@ -142,18 +151,63 @@ static int ambiguous(const struct kvr_lookup_row *const *sel, size_t n)
     return 0;
 }
 
+int kvr_lookup_hold(struct kvr_lookup *t, const struct kvr_lookup_row *key, int tp, const char *why,
+                    char *err, size_t cap)
+{
+    const char *s[] = {key->model,      key->machine,      key->scheme, key->method,
+                       key->model_hash, key->machine_hash, why};
+    size_t len = 0;
+    for (int i = 0; i < 7; i++) len += strlen(or_empty(s[i])) + 1;
+    struct held_key *h = malloc(sizeof *h + len);
+    struct held_key **g = realloc(t->held, (t->n_held + 1) * sizeof *g);
+    if (!h || !g) return free(h), fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory");
+    t->held = g;
+    h->key = *key, h->tp = tp, h->key.partition_tokens = NULL;
+    const char **dst[] = {&h->key.model,         &h->key.machine,    &h->key.scheme,
+                          &h->key.method,        &h->key.model_hash, &h->key.machine_hash,
+                          (const char **)&h->why};
+    char *w = h->text;
+    for (int i = 0; i < 7; i++) {
+        size_t n = strlen(or_empty(s[i])) + 1;
+        memcpy(w, or_empty(s[i]), n);
+        *dst[i] = w, w += n;
+    }
+    t->held[t->n_held++] = h;
+    return KVR_LOOKUP_OK;
+}
+
+/* A held key of the query: a row of t = 1 on other GPUs refuses it (*n_layouts: how many of
+ * the key's rows are layouts, t > 1, which a t = 1 query leaves aside). */
+static const struct held_key *held_for(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
+                                       size_t *n_layouts)
+{
+    *n_layouts = 0;
+    for (size_t i = 0; i < t->n_held; i++)
+        if (same_key(&t->held[i]->key, q)) {
+            if (t->held[i]->tp == 1) return t->held[i];
+            ++*n_layouts;
+        }
+    return NULL;
+}
+
 int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
                          struct kvr_lookup_answer *a, char *err, size_t cap)
 {
     if (!t || !q || !q->model || !q->machine || q->p < 1 || q->p > KVR_LOOKUP_MAX_P)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "query needs a table, model, machine, p");
+    size_t n_layouts;
+    const struct held_key *h = held_for(t, q, &n_layouts);
+    if (h) return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s", h->why);
     const struct kvr_lookup_row **sel = malloc((t->n ? t->n : 1) * sizeof *sel);
     if (!sel) return fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++) /* rows are sorted by key, then ctx */
         if (same_key(&t->rows[i], q)) sel[n++] = &t->rows[i];
-    int rc = !n ? fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d", q->model,
-                       q->machine, q->p)
+    int rc = !n ? fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d%s", q->model,
+                       q->machine, q->p,
+                       n_layouts ? " (only rows of tp_degree > 1, which this library does not "
+                                   "serve)"
+                                 : "")
              : ambiguous(sel, n)
                  ? fail(KVR_LOOKUP_BAD_INPUT, err, cap,
                         "rows of more than one definition of %s on %s (p = %d): give the "
@@ -268,6 +322,8 @@ void kvr_lookup_free(struct kvr_lookup *t)
     free(t->rows);
     free(t->strings);
     free(t->tokens);
+    for (size_t i = 0; i < t->n_held; i++) free(t->held[i]);
+    free(t->held);
     free(t);
 }
 

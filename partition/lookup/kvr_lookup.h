@@ -70,13 +70,17 @@ struct kvr_lookup_answer {
 
 struct kvr_lookup; /* a loaded table */
 
-/* Loads a CSV export (format 1 or 2). Messages go to err (cap bytes) and name the file and line. */
+/* Loads a CSV export (format 1 or 2). Messages go to err (cap bytes) and name the file and line.
+ * A format 2 row this library cannot serve (tp_degree > 1: a hybrid layout; or a mapping other
+ * than chunk i on GPU i) does not stop the load: its key is kept aside, a query of a key with a
+ * mapped row is refused (KVR_LOOKUP_BAD_INPUT, naming the row's file:line), and a key whose rows
+ * are all layouts answers KVR_LOOKUP_NOT_FOUND saying so. */
 int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, size_t cap);
 /* Copies n rows (e.g. from a c-header export) into a table. */
 int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr_lookup **out,
                          char *err, size_t cap);
-void kvr_lookup_free(struct kvr_lookup *t); /* accepts NULL */
-size_t kvr_lookup_n_rows(const struct kvr_lookup *t);
+void kvr_lookup_free(struct kvr_lookup *t);           /* accepts NULL */
+size_t kvr_lookup_n_rows(const struct kvr_lookup *t); /* the rows it serves */
 
 int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
                          struct kvr_lookup_answer *a, char *err, size_t cap);

@@ -22,9 +22,18 @@
     "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_"      \
     "tokens"
 
+/* A row this library cannot serve (check_v2): its key, t and why, for kvr_lookup_hold. */
+struct held {
+    struct kvr_lookup_row key;
+    int tp;
+    char why[1200];
+};
+
 struct staging {
     struct kvr_lookup_row *rows;
     size_t n, cap;
+    struct held *held;
+    size_t n_held, cap_held;
 };
 
 static void staging_free(struct staging *s)
@@ -33,7 +42,9 @@ static void staging_free(struct staging *s)
         free((void *)s->rows[i].model);
         free((void *)s->rows[i].partition_tokens);
     }
+    for (size_t i = 0; i < s->n_held; i++) free((void *)s->held[i].key.model);
     free(s->rows);
+    free(s->held);
 }
 
 /* Splits line in place into fields; returns the count or -1 on a bad quote. */
@@ -136,36 +147,49 @@ static int is_hash(const char *s)
     return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
 }
 
-/* Format 2's own fields: the row's version, t = 1 (this library has no TP layouts), the
- * identity mapping (chunk i on GPU i), hashes of 16 hex digits. Anything else is refused. */
+/* Format 2's own fields: the row's version, hashes of 16 hex digits, t >= 1 dividing p, a
+ * mapping of p GPUs (anything else is refused: -1). A row this library cannot serve, a
+ * layout's (t > 1) or one whose chunk i does not run on GPU i, is held (1: *tp and why set):
+ * the table keeps its key, and a query of that key says why (kvr_lookup_hold). */
 static int check_v2(char **f, const struct layout *L, int p, char *err, size_t cap,
-                    const char *where)
+                    const char *where, int *tp_out, char *why, size_t why_cap)
 {
     uint64_t v, tp, map[KVR_LOOKUP_MAX_P];
     if (parse_u64(f[L->at[F_VERSION]], &v) || v != 2)
         return snprintf(err, cap, "%s: format_version '%s' (this library reads 1 and 2)", where,
                         f[L->at[F_VERSION]]),
                -1;
-    if (parse_u64(f[L->at[F_TP]], &tp) || tp != 1)
-        return snprintf(err, cap, "%s: tp_degree '%s' (this library serves t = 1 only)", where,
-                        f[L->at[F_TP]]),
+    if (parse_u64(f[L->at[F_TP]], &tp) || tp < 1 || tp > (uint64_t)p || p % (int)tp)
+        return snprintf(err, cap, "%s: tp_degree '%s' does not divide p = %d", where,
+                        f[L->at[F_TP]], p),
                -1;
     if (!is_hash(f[L->at[F_MHASH]]) || !is_hash(f[L->at[F_HHASH]]))
         return snprintf(err, cap, "%s: model_hash/machine_hash are not 16 hex digits", where), -1;
-    int bad = parse_tokens(f[L->at[F_MAPPING]], map, p);
-    for (int i = 0; i < p && !bad; i++) bad = map[i] != (uint64_t)i;
-    if (bad)
-        return snprintf(err, cap,
-                        "%s: mapping is not the identity 0;1;...;%d (this library maps "
-                        "chunk i to GPU i only)",
-                        where, p - 1),
+    char text[KVR_LOOKUP_MAX_P * 8];
+    snprintf(text, sizeof text, "%s", f[L->at[F_MAPPING]]);
+    if (parse_tokens(f[L->at[F_MAPPING]], map, p))
+        return snprintf(err, cap, "%s: mapping '%s' is not %d GPUs joined by ';'", where, text, p),
                -1;
+    *tp_out = (int)tp;
+    if (tp != 1)
+        return snprintf(why, why_cap, "%s: tp_degree %d (this library serves t = 1 only)", where,
+                        (int)tp),
+               1;
+    for (int i = 0; i < p; i++)
+        if (map[i] != (uint64_t)i)
+            return snprintf(why, why_cap,
+                            "%s: mapping is not the identity 0;1;...;%d but %s (this library "
+                            "maps chunk i to GPU i only: kvr lookup and the Python package "
+                            "serve it)",
+                            where, p - 1, text),
+                   1;
     return 0;
 }
 
-/* Parses one data line into a staged row (strings packed into one allocation). */
-static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *r, char *err,
-                     size_t cap, const char *where)
+/* Parses one data line into a staged row (strings packed into one allocation); a row the
+ * library cannot serve goes into *held instead (its key only; *is_held set). */
+static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *r,
+                     struct held *held, int *is_held, char *err, size_t cap, const char *where)
 {
     char *f[16];
     uint64_t p, gran, ctx;
@@ -179,14 +203,19 @@ static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *
         return snprintf(err, cap, "%s: bad granularity '%s' or ctx '%s'", where, gs, cs), -1;
     double ttft;
     if (parse_time(ts, &ttft)) return snprintf(err, cap, "%s: bad TTFT '%s'", where, ts), -1;
-    if (L->version == 2 && check_v2(f, L, (int)p, err, cap, where)) return -1;
+    int tp = 1, rc = L->version == 2
+                         ? check_v2(f, L, (int)p, err, cap, where, &tp, held->why, sizeof held->why)
+                         : 0;
+    if (rc < 0) return -1;
+    *is_held = rc == 1;
+    if (*is_held) r = &held->key, held->tp = tp;
     static const int strs[] = {F_MODEL, F_MACHINE, F_SCHEME, F_METHOD, F_MHASH, F_HHASH};
     int n_strs = L->version == 2 ? 6 : 4;
     size_t len = 0;
     for (int i = 0; i < n_strs; i++) len += strlen(f[L->at[strs[i]]]) + 1;
     char *s = malloc(len);
-    uint64_t *tok = malloc(p * sizeof *tok);
-    if (!s || !tok || parse_tokens(f[L->at[F_PART]], tok, (int)p)) {
+    uint64_t *tok = *is_held ? NULL : malloc(p * sizeof *tok);
+    if (!s || (!*is_held && (!tok || parse_tokens(f[L->at[F_PART]], tok, (int)p)))) {
         free(s), free(tok);
         return snprintf(err, cap, "%s: partition '%s' is not %d tokens joined by ';'", where,
                         f[L->at[F_PART]], (int)p),
@@ -255,6 +284,24 @@ static const struct layout *read_header(FILE *f, const char *path, char **line, 
     return &v1;
 }
 
+/* Room for one more row and one more held row. */
+static int grow(struct staging *s)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? 2 * s->cap : 64;
+        struct kvr_lookup_row *nr = realloc(s->rows, nc * sizeof *nr);
+        if (!nr) return -1;
+        s->rows = nr, s->cap = nc;
+    }
+    if (s->n_held == s->cap_held) {
+        size_t nc = s->cap_held ? 2 * s->cap_held : 8;
+        struct held *nh = realloc(s->held, nc * sizeof *nh);
+        if (!nh) return -1;
+        s->held = nh, s->cap_held = nc;
+    }
+    return 0;
+}
+
 static int read_rows(FILE *f, const char *path, struct staging *s, char **line, char *err,
                      size_t cap)
 {
@@ -267,14 +314,16 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char **line, 
         char where[512];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!len) continue;
-        if (s->n == s->cap) {
-            size_t nc = s->cap ? 2 * s->cap : 64;
-            struct kvr_lookup_row *nr = realloc(s->rows, nc * sizeof *nr);
-            if (!nr) return snprintf(err, cap, "out of memory"), KVR_LOOKUP_NOMEM;
-            s->rows = nr, s->cap = nc;
-        }
+        if (grow(s)) return snprintf(err, cap, "out of memory"), KVR_LOOKUP_NOMEM;
         memset(&s->rows[s->n], 0, sizeof s->rows[s->n]);
-        if (parse_row(*line, L, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
+        memset(&s->held[s->n_held], 0, sizeof s->held[s->n_held]);
+        int held = 0;
+        if (parse_row(*line, L, &s->rows[s->n], &s->held[s->n_held], &held, err, cap, where))
+            return KVR_LOOKUP_BAD_INPUT;
+        if (held) {
+            s->n_held++;
+            continue;
+        }
         s->n++;
         if (kvr_lookup_check_row(&s->rows[s->n - 1], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     }
@@ -294,7 +343,14 @@ int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, si
     free(line);
     fclose(f);
     if (!rc) {
-        rc = kvr_lookup_from_rows(s.rows, s.n, out, err, cap);
+        struct kvr_lookup *t = NULL;
+        rc = kvr_lookup_from_rows(s.rows, s.n, &t, err, cap);
+        for (size_t i = 0; !rc && i < s.n_held; i++)
+            rc = kvr_lookup_hold(t, &s.held[i].key, s.held[i].tp, s.held[i].why, err, cap);
+        if (rc)
+            kvr_lookup_free(t);
+        else
+            *out = t;
         if (rc) {
             char inner[512];
             snprintf(inner, sizeof inner, "%s", err);

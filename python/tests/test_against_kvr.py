@@ -27,8 +27,8 @@ def test_lookup_equals_kvr_lookup_on_every_context(searched: Dict[str, Path],
         bad = []
         for w in want:
             a = table.lookup(MODEL, MACHINE, p, w["ctx_tokens"])
-            if (list(a.tokens), a.method, list(a.neighbours)) != (
-                    w["partition_tokens"], w["method"], w["neighbours"]):
+            if (list(a.tokens), a.method, list(a.neighbours), list(a.mapping)) != (
+                    w["partition_tokens"], w["method"], w["neighbours"], w["mapping"]):
                 bad.append((w["ctx_tokens"], list(a.tokens), w["partition_tokens"]))
         assert not bad, f"p = {p}: {len(bad)} contexts differ, first {bad[:3]}"
 
@@ -117,3 +117,68 @@ def test_layouts_export_read_and_look_up(tmp_path: Path, source_root: Path) -> N
             assert len(kvrun.ranges_of(a)) == 8
         with pytest.raises(kvrun.LookupError_):
             table.lookup("llama-2-70b", "h100-nvlink", 8, 24576)  # no rows of t = 1
+
+
+def test_mappings_onto_a_bigger_machine_equal_kvr_lookup(tmp_path: Path, source_root: Path) -> None:
+    """Rows whose chain runs on some GPUs of a bigger machine (4 of 8 around slow or high-latency
+    links, where the GPUs change with the context: 1-4, 4-7, 6-3 descending; 3 of the 2x4 nodes on
+    GPUs 3, 2, 1): the package reads them from the database and both exports, and answers every
+    context with kvr lookup's partition and GPUs (it refused such tables, and served every
+    context on the first row's GPUs)."""
+    from conftest import run_kvr
+    db = tmp_path / "m.db"
+    slow = ["--machine", "a100-10GBps", "--link", "1-2=300GB/s,2ms", "--link", "3-4=300GB/s,2ms",
+            "--link", "5-6=5GB/s", "--gpus", "4"]
+    nodes = ["--machine", str(source_root / "data" / "machines" / "h100-2x4.ini"), "--gpus", "3"]
+    for key in (slow, nodes):
+        run_kvr("search", "--model", MODEL, *key, "--ctx", "1k-32k+1k", "--db", str(db))
+    for fmt in ("json", "csv"):
+        run_kvr("export", "--db", str(db), "--format", fmt, "--out", str(tmp_path / ("m." + fmt)))
+    for key, name, p, step in ((slow, "a100-10GBps+link=1-2=300GB/s,2ms+link=3-4=300GB/s,2ms+link=5-6=5GB/s", 4, 1),
+                               (nodes, "h100-2x4", 3, 5)):
+        want = json.loads(run_kvr("lookup", "--model", MODEL, *key, "--ctx",
+                                  f"1024-32768+{step}", "--db", str(db), "--json"))
+        assert len({tuple(w["mapping"]) for w in want}) >= (2 if p == 4 else 1)
+        for source in (db, tmp_path / "m.json", tmp_path / "m.csv"):
+            table = kvrun.Table.load(source)
+            bad = [(w["ctx_tokens"], a.mapping, w["mapping"])
+                   for w in want for a in [table.lookup(MODEL, name, p, w["ctx_tokens"])]
+                   if (list(a.tokens), list(a.mapping)) != (w["partition_tokens"], w["mapping"])]
+            assert not bad, f"{source.name}, p = {p}: {len(bad)} contexts differ, first {bad[:3]}"
+
+
+def test_exports_against_jsonschema(searched: Dict[str, Path], source_root: Path) -> None:
+    """The JSON export against a full JSON Schema implementation (python3-jsonschema, draft
+    2020-12) when installed: valid, and the small validator agrees on broken documents."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((source_root / "partition" / "kvrun-lookup-table-2.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    v = jsonschema.Draft202012Validator(schema)
+    doc = json.loads(searched["json"].read_text())
+    assert not list(v.iter_errors(doc))
+    for mutate in (lambda d: d["rows"][0].pop("mapping"), lambda d: d["rows"][0].update(p="4"),
+                   lambda d: d["rows"][0].update(partition_tokens=[0, 1024]),
+                   lambda d: d["machines"][0].update(extra=1),
+                   lambda d: d["models"][0].update(hash="XYZ"),
+                   lambda d: d.update(created_utc="yesterday")):
+        bad = copy.deepcopy(doc)
+        mutate(bad)
+        assert list(v.iter_errors(bad))
+        with pytest.raises(kvrun.SchemaError):
+            kvrun.validate(bad, schema)
+
+
+def test_console_script_takes_the_layout(tmp_path: Path) -> None:
+    """kvrun-lookup --tp T answers a layout's rows as Table.lookup(..., tp=T) does."""
+    import subprocess
+    import sys
+    from conftest import run_kvr
+    db = tmp_path / "l.db"
+    key = ["--model", "llama-2-70b", "--machine", "h100-nvlink", "--gpus", "8"]
+    run_kvr("search", *key, "--ctx", "8k,16k", "--tp", "2", "--db", str(db))
+    out = subprocess.run([sys.executable, "-m", "kvrun", str(db), "llama-2-70b", "h100-nvlink",
+                          "8", "12000", "--tp", "2"], check=True, capture_output=True, text=True)
+    a = json.loads(out.stdout)
+    want = json.loads(run_kvr("lookup", *key, "--ctx", "12000", "--tp", "2", "--db", str(db),
+                              "--json"))
+    assert a["tp"] == 2 and a["partition_tokens"] == want["partition_tokens"]

@@ -96,3 +96,100 @@ def test_hybrid_layout_rows() -> None:
         kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (1024, 1024), tp_degree=3)
     with pytest.raises(kvrun.LookupError_):  # a layout's row with p chunks
         kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (512,) * 4, tp_degree=2)
+
+
+def test_json_counts_are_integers(tmp_path: Path) -> None:
+    """A JSON row's counts are exact integers: 512.5 (which sums to ctx with 511.5), true or
+    "512" are refused by field, never served (the schema says integer)."""
+    import json
+    row = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
+           "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
+           "granularity_tokens": 64, "ctx_tokens": 1024, "predicted_ttft_s": 0.1,
+           "partition_tokens": [512, 512], "mapping": [0, 1]}
+    doc = {"format": "kvrun-lookup-table", "format_version": 2, "rows": [row]}
+    assert kvrun.Table.from_document(doc).lookup("m", "h", 2, 1024).tokens == (512, 512)
+    for field, bad in (("partition_tokens", [512.5, 511.5]), ("ctx_tokens", 1024.0),
+                       ("p", True), ("granularity_tokens", "64"), ("mapping", [0, 1.0]),
+                       ("predicted_ttft_s", "0.1"), ("format_version", 3)):
+        d = json.loads(json.dumps(doc))
+        d["rows"][0][field] = bad
+        with pytest.raises(kvrun.LookupError_, match=field):
+            kvrun.Table.from_document(d)
+    with pytest.raises(kvrun.LookupError_, match="format True"):
+        kvrun.Table.from_document(dict(doc, format_version=True))
+
+
+def test_ctx_must_be_an_integer() -> None:
+    t = kvrun.Table(rows((512, 512), (1024, 1024)))
+    for bad in (1536.5, 1536.0, "1536", True):
+        with pytest.raises(kvrun.LookupError_, match="not"):
+            t.lookup("m", "h", 2, bad)  # type: ignore[arg-type]
+
+
+def test_mapping_onto_gpus_of_a_bigger_machine() -> None:
+    """A chain of 4 on GPUs 7, 6, 5, 4 of an 8-GPU node (what the search stores around a slow
+    link) is a row like any other; two chunks on one GPU is not. Each answer runs on the lower
+    neighbour's GPUs (the exact row's, the end row's when clamped), as kvr lookup answers."""
+    spec = ((512, 512, 512, 512), (1024, 1024, 1024, 1024), (2048,) * 4)
+    maps = ((0, 1, 2, 3), (7, 6, 5, 4), (3, 2, 1, 0))
+    rs = [kvrun.Row("m", "h", 4, "kvr", "hier", 64, sum(t), 1.0 + i, t, model_hash="a" * 16,
+                    machine_hash="b" * 16, mapping=m) for i, (t, m) in enumerate(zip(spec, maps))]
+    t = kvrun.Table(rs)
+    assert t.lookup("m", "h", 4, 2048).mapping == (0, 1, 2, 3)
+    assert t.lookup("m", "h", 4, 4096).mapping == (7, 6, 5, 4)
+    assert t.lookup("m", "h", 4, 5000).mapping == (7, 6, 5, 4)
+    assert t.lookup("m", "h", 4, 8192).mapping == (3, 2, 1, 0)
+    assert t.lookup("m", "h", 4, 9000, clamp=True).mapping == (3, 2, 1, 0)
+    assert [r.gpu for r in kvrun.ranges_of(t.lookup("m", "h", 4, 5000))] == [7, 6, 5, 4]
+    with pytest.raises(kvrun.LookupError_, match="distinct"):
+        kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (512,) * 4, mapping=(7, 6, 6, 4))
+    with pytest.raises(kvrun.LookupError_, match="distinct"):
+        kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (512,) * 4, mapping=(0, 1, 2))
+
+
+@pytest.mark.parametrize("folder", ["a #1?x", "p%41", "sp ace"])
+def test_sqlite_path_with_uri_characters(tmp_path: Path, folder: str) -> None:
+    """A database under a folder whose name holds '#', '?' or '%' is read as that file (it
+    opened another name, and created an empty database there)."""
+    import sqlite3
+    d = tmp_path / folder
+    d.mkdir()
+    db = d / "plans.db"
+    c = sqlite3.connect(db)
+    c.execute(f"PRAGMA application_id = {0x4B565231}")  # kvrun's store
+    c.execute("PRAGMA user_version = 9")
+    c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
+              "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
+              "tp, stale)")
+    c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
+    c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
+              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 0)")
+    c.commit()
+    c.close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert kvrun.Table.load(db).lookup("m", "h", 2, 1024).tokens == (576, 448)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_only_stale_rows_say_so(tmp_path: Path) -> None:
+    """A database whose rows of a key are all stale (or from before content hashes) refuses the
+    query saying so, as kvr lookup does, instead of a bare "no rows"."""
+    import sqlite3
+    db = tmp_path / "s.db"
+    c = sqlite3.connect(db)
+    c.execute(f"PRAGMA application_id = {0x4B565231}")
+    c.execute("PRAGMA user_version = 9")
+    c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
+              "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
+              "tp, stale)")
+    c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
+    c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
+              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 1)")
+    c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 2048, 0.2, '1088;960', "
+              "'', '', NULL, 1, 0)")
+    c.commit()
+    c.close()
+    with pytest.raises(kvrun.LookupError_, match="only 2 stale rows"):
+        kvrun.Table.load(db).lookup("m", "h", 2, 1024)
+    with pytest.raises(kvrun.LookupError_, match="no rows for m on h, p = 4$"):
+        kvrun.Table.load(db).lookup("m", "h", 4, 1024)

@@ -15,6 +15,7 @@ doubles, so the partitions agree bit for bit:
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
@@ -102,16 +103,23 @@ def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
     """The partition for ``ctx`` from the rows of one key, sorted by ``ctx_tokens``."""
     if not rows:
         raise LookupError_("no rows for this key")
+    if isinstance(ctx, bool):
+        raise LookupError_(f"ctx {ctx!r} is not a number of tokens")
+    try:
+        ctx = operator.index(ctx)  # an int (or numpy integer), never 12500.5
+    except TypeError:
+        raise LookupError_(f"ctx {ctx!r} is not an integer number of tokens") from None
     p, tp = rows[0].p, rows[0].tp_degree
     if ctx < p:
         raise LookupError_(f"ctx {ctx} is smaller than p = {p}")
-    mapping = tuple(rows[0].mapping)
     k = 0
     while k < len(rows) and rows[k].ctx_tokens < ctx:
         k += 1
+    # the GPUs are the lower neighbour's (the exact row's; the end row's when clamped), as
+    # kvr lookup answers: rows of one key may map the chain differently at different contexts
     if k < len(rows) and rows[k].ctx_tokens == ctx:
         r = rows[k]
-        return Answer(ctx, tuple(r.partition_tokens), mapping, True, False, (ctx,),
+        return Answer(ctx, tuple(r.partition_tokens), tuple(r.mapping), True, False, (ctx,),
                       r.predicted_ttft_s, tp)
     if k == 0 or k == len(rows):
         if not clamp:
@@ -119,9 +127,10 @@ def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
                              f"[{rows[0].ctx_tokens}, {rows[-1].ctx_tokens}] (use clamp)")
         end = rows[0 if k == 0 else -1]
         tokens, ttft = _from_rows(end, end, ctx)
-        return Answer(ctx, tuple(tokens), mapping, False, True, (end.ctx_tokens,), ttft, tp)
+        return Answer(ctx, tuple(tokens), tuple(end.mapping), False, True, (end.ctx_tokens,),
+                      ttft, tp)
     tokens, ttft = _from_rows(rows[k - 1], rows[k], ctx)
-    return Answer(ctx, tuple(tokens), mapping, False, False,
+    return Answer(ctx, tuple(tokens), tuple(rows[k - 1].mapping), False, False,
                   (rows[k - 1].ctx_tokens, rows[k].ctx_tokens), ttft, tp)
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 if TYPE_CHECKING:
@@ -76,8 +77,11 @@ class Row:
             raise LookupError_("granularity must be >= 1")
         if not self.mapping:
             object.__setattr__(self, "mapping", tuple(range(self.p)))
-        if sorted(self.mapping) != list(range(self.p)):
-            raise LookupError_(f"mapping {list(self.mapping)} is not a permutation of the {self.p} GPUs")
+        # p distinct GPUs of the machine, which may have more than p (a chain of 4 on GPUs
+        # 7, 6, 5, 4 of an 8-GPU node)
+        if (len(self.mapping) != self.p or len(set(self.mapping)) != self.p
+                or any(g < 0 for g in self.mapping)):
+            raise LookupError_(f"mapping {list(self.mapping)} is not {self.p} distinct GPUs")
 
     @property
     def stages(self) -> int:
@@ -98,20 +102,40 @@ def _ints(text: str) -> Tuple[int, ...]:
 
 
 def _row(r: Dict[str, Any], rest: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Row:
-    """A row of an export, JSON object or CSV record (the same names): the fields both formats
-    spell alike, then ``rest(r)``, the ones they spell differently (read in that order, so the
-    first bad field is the one an error names)."""
+    """A CSV record: the plain fields, then ``rest(r)``, the lists, hashes and t (read in that
+    order, so the first bad field is the one an error names)."""
     return Row(model=r["model"], machine=r["machine"], p=int(r["p"]), scheme=r["scheme"],
                method=r["method"], granularity_tokens=int(r["granularity_tokens"]),
                ctx_tokens=int(r["ctx_tokens"]), predicted_ttft_s=float(r["predicted_ttft_s"]),
                **rest(r))
 
 
-def _json_fields(r: Dict[str, Any]) -> Dict[str, Any]:
-    """A JSON row's lists, and the fields format 1 rows may lack."""
-    return dict(partition_tokens=tuple(r["partition_tokens"]), model_hash=r.get("model_hash", ""),
-                machine_hash=r.get("machine_hash", ""), mapping=tuple(r.get("mapping", ())),
-                tp_degree=int(r.get("tp_degree", 1)))
+def _json_int(x: Any, what: str) -> int:
+    """A JSON integer (not a bool, not 512.5 or "512"): the counts of a table are exact."""
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise ValueError(f"{what}: {x!r} is not an integer")
+    return x
+
+
+def _json_ints(xs: Any, what: str) -> Tuple[int, ...]:
+    if not isinstance(xs, list):
+        raise ValueError(f"{what}: {xs!r} is not a list of integers")
+    return tuple(_json_int(x, what) for x in xs)
+
+
+def _json_row(r: Dict[str, Any]) -> Row:
+    """A JSON row: integers where the schema says integer, the fields format 1 rows may lack."""
+    ttft = r["predicted_ttft_s"]
+    if isinstance(ttft, bool) or not isinstance(ttft, (int, float)):
+        raise ValueError(f"predicted_ttft_s: {ttft!r} is not a number")
+    return Row(model=r["model"], machine=r["machine"], p=_json_int(r["p"], "p"),
+               scheme=r["scheme"], method=r["method"],
+               granularity_tokens=_json_int(r["granularity_tokens"], "granularity_tokens"),
+               ctx_tokens=_json_int(r["ctx_tokens"], "ctx_tokens"), predicted_ttft_s=float(ttft),
+               partition_tokens=_json_ints(r["partition_tokens"], "partition_tokens"),
+               model_hash=r.get("model_hash", ""), machine_hash=r.get("machine_hash", ""),
+               mapping=_json_ints(r.get("mapping", []), "mapping"),
+               tp_degree=_json_int(r.get("tp_degree", 1), "tp_degree"))
 
 
 def _csv_fields(r: Dict[str, Any]) -> Dict[str, Any]:
@@ -130,6 +154,9 @@ class Table:
     models: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     machines: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     meta: Dict[str, Any] = field(default_factory=dict)
+    # (model, machine, p) -> rows a database holds but never serves (stale, or from before
+    # content hashes), so that a query of only those says so
+    left_out: Dict[Tuple[str, str, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rows.sort(key=lambda r: (r.key, r.ctx_tokens))
@@ -158,12 +185,14 @@ class Table:
         if doc.get("format") != "kvrun-lookup-table":
             raise LookupError_(f"{where}: not a kvrun lookup table")
         version = doc.get("format_version")
-        if version not in (1, 2):
+        if isinstance(version, bool) or version not in (1, 2):
             raise LookupError_(f"{where}: format {version}; this package reads formats 1 and 2")
         rows = []
         for i, r in enumerate(doc.get("rows", [])):
             try:
-                rows.append(_row(r, _json_fields))
+                if version == 2 and r.get("format_version") != 2:
+                    raise ValueError(f"format_version {r.get('format_version')!r} in a format 2 table")
+                rows.append(_json_row(r))
             except (KeyError, TypeError, ValueError) as e:
                 raise LookupError_(f"{where}: rows[{i}]: {e}") from None
         meta = {k: v for k, v in doc.items() if k not in ("rows", "models", "machines")}
@@ -196,7 +225,11 @@ class Table:
         """The plan rows of a kvrun database (schema 9, or 8 or 7: the same plan table, their
         rows read alike), read-only; stale rows and rows from before content hashes are left
         out (kvr lookup never serves them either)."""
-        uri = "file:" + os.path.abspath(os.fspath(path)) + "?mode=ro"
+        # a file: URI with the path quoted (a '#', '?' or '%' in it is a file name's, not the
+        # URI's), read-only: never a new empty database beside the one asked for
+        uri = Path(os.path.abspath(os.fspath(path))).as_uri() + "?mode=ro"
+        if not os.path.isfile(path):
+            raise LookupError_(f"{path}: no such database file")
         try:
             con = sqlite3.connect(uri, uri=True)
             app, ver = con.execute("SELECT (SELECT application_id FROM pragma_application_id),"
@@ -218,6 +251,9 @@ class Table:
                         "SELECT model, machine, p, scheme, method, granularity_tokens, ctx_tokens,"
                         " predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, tp"
                         " FROM plan WHERE stale = 0 AND model_hash != ''")]
+            left_out = {(m, h, p): n for (m, h, p, n) in con.execute(
+                "SELECT model, machine, p, count(*) FROM plan WHERE stale != 0 OR model_hash = ''"
+                " GROUP BY model, machine, p")}
             defs: Dict[str, Dict[str, Dict[str, Any]]] = {"model": {}, "machine": {}}
             for kind, hsh, name, text, prov in con.execute(
                     "SELECT kind, hash, name, canonical_text, provenance FROM definition"):
@@ -225,7 +261,8 @@ class Table:
                                    "provenance": prov}
         finally:
             con.close()
-        return cls(rows, defs["model"], defs["machine"], {"format_version": 2, "source": str(path)})
+        return cls(rows, defs["model"], defs["machine"], {"format_version": 2, "source": str(path)},
+                   left_out)
 
     # ---- queries ----
     def select(self, model: str, machine: str, p: int, scheme: str = "kvr",
@@ -239,8 +276,12 @@ class Table:
                and (model_hash is None or r.model_hash == model_hash)
                and (machine_hash is None or r.machine_hash == machine_hash)]
         if not sel:
+            stale = self.left_out.get((model, machine, p), 0)
             raise LookupError_(f"no rows for {model} on {machine}, p = {p}"
-                               + (f", tp = {tp}" if tp != 1 else ""))
+                               + (f", tp = {tp}" if tp != 1 else "")
+                               + (f": only {stale} stale rows (of an older definition, or from"
+                                  " before content hashes), never served; run kvr search again"
+                                  if stale else ""))
         if len({(r.model_hash, r.machine_hash) for r in sel}) > 1:
             raise LookupError_(f"rows of more than one definition of {model} on {machine} "
                                f"(p = {p}): give the model_hash and machine_hash")
