@@ -48,6 +48,13 @@ static const struct {
      "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
      "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
      " WHERE k.series = ?2 AND t.series = ?4)"},
+    {"plot_breakdown", /* fig5: the TTFT of the rank that finishes last cut into compute, the
+                          communication it is exposed to and waiting (they add up to the TTFT),
+                          and apart, the communication that ran under its compute: its link
+                          time beyond the exposed and waiting time, compute + comm - TTFT */
+     "(SELECT figure, link_Bps, series, series_rank, compute_s, comm_s, wait_s, ttft_s,"
+     "  max(0.0, ttft_s - compute_s - wait_s) AS exposed_s,"
+     "  max(0.0, compute_s + comm_s - ttft_s) AS overlapped_s FROM sweep_done)"},
     {"plot_scaling_used", /* fig3: the GPUs each plan really uses: chunks above 2% of ctx */
      "(WITH RECURSIVE s(id, ctx, rest, used) AS ("
      "  SELECT id, ctx_tokens, partition_tokens || ';', 0 FROM sweep_done"
@@ -100,8 +107,9 @@ static const struct kvr_plot_figure figures[] = {
      "series_rank, p", false},
     {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done", "",
      "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank", true},
-    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "sweep_done",
-     "link_Bps", "", "series, compute_s, comm_s, wait_s, ttft_s", "series_rank", false},
+    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "plot_breakdown",
+     "link_Bps", "", "series, compute_s, exposed_s, wait_s, ttft_s, overlapped_s, comm_s",
+     "series_rank", false},
     {"fig6", "KVR-P vs KVR-S: TTFT gap", SWEEPS "fig6.ini", "plot_kvrp_gap", "machine", "p",
      "ctx_tokens, gap_pct", "p, ctx_tokens", false},
     {"fig7", "noisy network: TTFT vs competing traffic", SWEEPS "fig7.ini", "plot_noise", "",
@@ -164,9 +172,9 @@ static void label(const char *col, const char *v, char *buf, size_t cap)
         if (!*v)
             snprintf(buf, cap, "profile-bw");
         else if (bw >= 1e9)
-            snprintf(buf, cap, "%gGB/s", bw / 1e9);
+            snprintf(buf, cap, "bw=%gGB/s", bw / 1e9);
         else
-            snprintf(buf, cap, "%gMB/s", bw / 1e6);
+            snprintf(buf, cap, "bw=%gMB/s", bw / 1e6);
     } else if (!strncmp(col, "p", 1) && (col[1] == 0 || col[1] == ',')) {
         snprintf(buf, cap, "p=%s", v);
     } else if (!strncmp(col, "machine", 7) || !strncmp(col, "model", 5)) {
