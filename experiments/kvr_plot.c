@@ -293,8 +293,9 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
     return KVR_OK;
 }
 
-/* What a figure does not draw: its points that do not fit in GPU memory, one line per model
- * and p (model, p, first and last context, series, most bytes needed, bytes available, points) in
+/* What a figure does not draw: its points that do not fit in GPU memory, one line per model, p
+ * and TP degree (model, p, first and last context, series, most bytes needed, bytes available,
+ * points, the TP degree t of the layout: 0 or 1 the whole model on every GPU) in
  * DATADIR/NAME.infeasible (empty when none), for the figure's caption (style.gp: oom_note). */
 static enum kvr_status on_infeasible(void *arg, int n, const char *const *v)
 {
@@ -309,8 +310,8 @@ static enum kvr_status write_infeasible(struct kvr_store *store, const struct kv
 {
     static const char sql[] =
         "SELECT model, p, min(ctx_tokens), max(ctx_tokens), group_concat(DISTINCT series),"
-        " max(mem_needed_bytes), max(mem_available_bytes), count(*) FROM sweep_point"
-        " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p ORDER BY model, p";
+        " max(mem_needed_bytes), max(mem_available_bytes), count(*), tp FROM sweep_point"
+        " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p, tp ORDER BY model, p, tp";
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.infeasible", datadir, f->name);
     struct kvr_out o;

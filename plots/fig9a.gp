@@ -1,14 +1,17 @@
 # GQA, MQA and a 70B model on 8 GPUs at 10 GB/s.
-# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
 # Llama-2-70B's 129 GiB of weights do not fit an 80 GiB A100 whole: its panel draws TP-8 and the
-# other series as layouts over tensor-parallel stages (fig9a-70b.ini), each at its best tp.
+# other series as layouts over tensor-parallel stages (fig9a-70b.ini), each point at its fastest
+# t among the plans that fit; the legend gives the t (' ×2': 4 stages of 2 GPUs).
 # tp cannot shard Falcon-7B's 71 heads over 8 GPUs (refused, as Megatron): no tp line for it.
-set multiplot layout 2, 2 title '8 A100s at 10 GB/s: GQA, MQA and Llama-2-70B (plans that fit, each at its best tp), simulated' font ',16'
+set multiplot layout 2, 2 title '8 A100s at 10 GB/s: GQA, MQA and Llama-2-70B (plans that fit), simulated (A100 preset)'."\n{/*0.7 ×t: the scheme over 8/t chain stages of t tensor-parallel GPUs, at its fastest t (a range: t varies with the context); TP-8: Megatron tensor parallelism over all 8}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
+set xrange [0:33]
 do for [i=1:n_panels] {
     set title pretty(i)
     S = series(i)
-    plot for [b=0:*] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title columnheader(1)
+    nb = words(S)
+    plot for [b=0:nb-1] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title tp_label(i, b, 5, 8)
 }
 unset multiplot

@@ -4,7 +4,7 @@
 # (so a 0.998x cell is almost white, not the full blue of a scale that starts there).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (white, no
 # number); the caption line under the title names them (style.gp: oom_note).
-set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
+set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100 preset)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'GPUs (p)'
 set cblabel 'speedup (x)'
@@ -23,7 +23,7 @@ else { set palette defined (0 '#F7F7F7', 1 '#D55E00') }
 set cbrange [lo:hi]
 set style fill solid 1.0 noborder
 set yrange [1.5:8.5]
-set xrange [0.4:33.6]
+set xrange [0.5:32.5]
 set key off
 set xtics nomirror
 set ytics nomirror

@@ -20,10 +20,10 @@ s/\([0-9.][0-9.]*\)GB\/s/\1 GB\/s/g
 s/\([0-9.][0-9.]*\)MB\/s/\1 MB\/s/g
 s/p=1$/1 GPU/
 s/p=\([0-9]*\)/\1 GPUs/
-s/\bllama-7b\b/Llama-7B/
-s/\bllama-2-70b\b/Llama-2-70B (GQA 8:1)/
-s/\bllama-3-8b\b/Llama-3-8B (GQA 4:1)/
-s/\bllama-3\.1-8b\b/Llama-3.1-8B (GQA 4:1)/
-s/\bmistral-7b\b/Mistral-7B (GQA 4:1, 4k window)/
-s/\bfalcon-7b\b/Falcon-7B (MQA)/
-s/\bqwen2-7b\b/Qwen2-7B (GQA 7:1)/
+s/\bllama-7b\b/Llama-7B/g
+s/\bllama-2-70b\b/Llama-2-70B (GQA 8:1)/g
+s/\bllama-3-8b\b/Llama-3-8B (GQA 4:1)/g
+s/\bllama-3\.1-8b\b/Llama-3.1-8B (GQA 4:1)/g
+s/\bmistral-7b\b/Mistral-7B (GQA 4:1, 4k window)/g
+s/\bfalcon-7b\b/Falcon-7B (MQA)/g
+s/\bqwen2-7b\b/Qwen2-7B (GQA 7:1)/g
