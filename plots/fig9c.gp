@@ -1,5 +1,5 @@
 # Heat maps of the KVR-S / TSP TTFT speedup over (p, ctx), one per bandwidth, the value printed
-# in every fourth column (4k, 8k, ...). The colour bar spans the data; white is 1x (no gain),
+# in every fourth column (2k, 6k, ..., 30k: none on the frame). The colour bar spans the data; white is 1x (no gain),
 # orange a gain, blue a loss, with blue as deep as a loss of the same ratio as the largest gain
 # (so a 0.998x cell is almost white, not the full blue of a scale that starts there).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (white, no
@@ -30,6 +30,6 @@ set ytics nomirror
 do for [i=1:n_panels] {
     set title pretty(i)
     plot panel(i) using ($3/1024):2:(0.5):(0.5):4 with boxxyerror fc palette, \
-         '' using (abs($3 / 4096.0 - floor($3 / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',8'
+         '' using (abs(($3 - 2048) / 4096.0 - floor(($3 - 2048) / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',8'
 }
 unset multiplot
