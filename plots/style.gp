@@ -66,3 +66,12 @@ tp_awk = 'NF == 0 {if (inb) k++; inb = 0; next} !inb {inb = 1; next} k == b && $
 tp_of(i, b, col) = system("awk -F'\t' -v b=".b." -v c=".col." '".tp_awk."' '".panel(i)."'")
 tp_label(i, b, col, p) = word(series(i), b + 1) eq 'TP' ? sprintf('TP-%d', p) : word(series(i), b + 1).tp_of(i, b, col)
 p_of(i) = int(system(sprintf("sed -n '%dp' '%s' | cut -f2 | sed 's/.*p=//'", i, list)))
+# kvr validate's series (validate*.gp): the executor's scheme names ('tsp', 'kvr' with its
+# method) in the figures' colours. A block header of validate-1.tsv reads 'MODEL SCHEME (METHOD)
+# p=P': hdr(i, b) is block b's (from 0), vlt its scheme's linetype, vpt a marker per model and p.
+lt_exec(s) = s eq 'tsp' ? 1 : s eq 'tsp-causal' ? 2 : s eq 'tsp-paper' ? 10 : s eq 'tp' ? 4 : lt_of(s)
+hdr_awk = 'NF == 0 {if (inb) k++; inb = 0; next} !inb {inb = 1; if (k == b) {print $1; exit}}'
+hdr(i, b) = system("awk -F'\t' -v b=".b." '".hdr_awk."' '".panel(i)."'")
+vlt(h) = word(h, 2) ne 'kvr' ? lt_exec(word(h, 2)) : word(h, 3) eq '(kvr-e)' ? 5 : \
+    word(h, 3) eq '(kvr-s)' ? 6 : word(h, 3) eq '(kvr-p)' ? 8 : 11
+vpt(h) = word('7 5 9 13 11 3', (word(h, 1) eq 'llama-7b' ? 1 : 3) + (word(h, 4) eq 'p=4' ? 1 : 0)) + 0
