@@ -8,7 +8,9 @@ set yrange [0:1]
 set xrange [1:16]
 set key off
 set style fill solid 0.85 border lc rgb '#ffffff'
-set palette defined (0 '#D55E00', 0.5 '#F7F7F7', 1 '#0072B2')
+# ranks are not schemes: a grey ramp, darkest for rank 0 (style.gp: no scheme colour means
+# anything else), white borders between the bands
+set palette defined (0 '#5A5A5A', 1 '#EDEDED')
 set cbrange [0:1]
 unset colorbox
 do for [i=1:n_panels] {
