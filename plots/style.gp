@@ -69,7 +69,7 @@ p_of(i) = int(system(sprintf("sed -n '%dp' '%s' | cut -f2 | sed 's/.*p=//'", i, 
 # kvr validate's series (validate*.gp): the executor's scheme names ('tsp', 'kvr' with its
 # method) in the figures' colours. A block header of validate-1.tsv reads 'MODEL SCHEME (METHOD)
 # p=P': hdr(i, b) is block b's (from 0), vlt its scheme's linetype, vpt a marker per model and p.
-lt_exec(s) = s eq 'tsp' ? 1 : s eq 'tsp-causal' ? 2 : s eq 'tsp-paper' ? 10 : s eq 'tp' ? 4 : lt_of(s)
+lt_exec(n) = n eq 'tsp' ? 1 : n eq 'tsp-causal' ? 2 : n eq 'tsp-paper' ? 10 : n eq 'tp' ? 4 : lt_of(n)
 hdr_awk = 'NF == 0 {if (inb) k++; inb = 0; next} !inb {inb = 1; if (k == b) {print $1; exit}}'
 hdr(i, b) = system("awk -F'\t' -v b=".b." '".hdr_awk."' '".panel(i)."'")
 vlt(h) = word(h, 2) ne 'kvr' ? lt_exec(word(h, 2)) : word(h, 3) eq '(kvr-e)' ? 5 : \

@@ -289,6 +289,43 @@ printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlin
 expect 2 "no points of the paper sweep" "kvr paper on a database without the paper sweep exits 2" -- paper --db "$tmp/one.db"
 expect 2 "cannot open database" "kvr paper on a missing database exits 2" -- paper --db "$tmp/missing.db"
 
+# The README's figure table: each row names sweep files whose figure key is the row's, a plot
+# script that exists, and a figure kvr plot all rendered; every plot script and sweep file has
+# a row (paper.ini is kvr paper's, in the section below the table).
+python3 - "$src" "$tmp/fig" <<'PY'
+import os, re, sys
+src, out = sys.argv[1:3]
+bad, names = [], set()
+rows = [l for l in open(os.path.join(src, 'README.md')) if re.match(r'\| fig\d', l)]
+for l in rows:
+    c = [x.strip() for x in l.strip().strip('|').split('|')]
+    name = c[0]
+    names.add(name)
+    for sw in re.findall(r'`([^`]+\.ini)`', c[2]):
+        path = os.path.join(src, sw if '/' in sw else 'experiments/sweeps/' + sw)
+        if not os.path.exists(path):
+            bad.append('%s: no %s' % (name, sw))
+        elif sw.endswith('.ini') and 'sweeps' in path:
+            m = re.search(r'^figure\s*=\s*(\S+)', open(path).read(), re.M)
+            if not m or m.group(1) != name:
+                bad.append('%s: %s fills %s' % (name, sw, m and m.group(1)))
+    gp = re.findall(r'`([^`]+\.gp)`', c[3])
+    if [os.path.basename(g) for g in gp] != [name + '.gp'] or not os.path.exists(os.path.join(src, 'plots', name + '.gp')):
+        bad.append('%s: plot script %s' % (name, gp))
+    if not os.path.exists(os.path.join(out, name + '.png')):
+        bad.append('%s: not rendered' % name)
+table = ''.join(rows)
+for f in os.listdir(os.path.join(src, 'plots')):
+    if re.match(r'fig\d+[a-z]?\.gp$', f) and f[:-3] not in names:
+        bad.append('plots/%s: no row' % f)
+for f in os.listdir(os.path.join(src, 'experiments', 'sweeps')):
+    if f.endswith('.ini') and f != 'paper.ini' and not re.search(r'`(experiments/sweeps/)?' + re.escape(f) + '`', table):
+        bad.append('experiments/sweeps/%s: no row' % f)
+print('\n'.join(bad))
+sys.exit(0 if len(rows) >= 16 and not bad else 1)
+PY
+report $? "README's figure table: every row's sweep files, plot script and figure exist"
+
 for f in "$src"/plots/fig*.gp; do
     b=$(basename "$f" .gp)
     [ -s "$tmp/fig/$b.png" ] && [ -s "$tmp/fig/$b.svg" ]; report $? "$b renders PNG and SVG"
