@@ -56,7 +56,7 @@ sim = 'simulated'
 oom_list = datadir.'/'.name.'.infeasible'
 # (The awk programs are joined with '.', not gnuplot's sprintf: gnuplot 5.4 garbles a long
 # sprintf format once the arguments make the result long, as a deep --out path does.)
-oom_awk = '{printf "%s%s on %d GPUs%s at %s: %s (up to %.0f GiB needed per GPU; %.0f GiB available)", (NR > 1 ? "}\n{/*0.7 " : "not drawn (they do not fit in GPU memory): "), $1, $2, ($9 > 1 ? sprintf(" (tensor-parallel stages of %d)", $9) : " (whole model per GPU)"), ($3 == $4 ? sprintf("%gk", $3 / 1024) : sprintf("%gk-%gk", $3 / 1024, $4 / 1024)), $5, $6 / 2^30, $7 / 2^30}'
+oom_awk = '{printf "%s%s on %d GPUs%s at %s: %s (up to %.0f GiB needed per GPU; %.0f available)", (NR > 1 ? "}\n{/*0.7 " : "not drawn (do not fit in GPU memory): "), $1, $2, ($9 > 1 ? sprintf(" (tensor-parallel stages of %d)", $9) : " (whole model per GPU)"), ($3 == $4 ? sprintf("%gk", $3 / 1024) : sprintf("%gk-%gk", $3 / 1024, $4 / 1024)), $5, $6 / 2^30, $7 / 2^30}'
 oom_note = system("[ -s '".oom_list."' ] && awk -F'\t' '".oom_awk."' '".oom_list."' | sed -f '".plotdir."/labels.sed'")
 # Layouts over tensor-parallel stages (fig9a's Llama-2-70B panel, fig13): the TP degrees t of
 # block b (from 0) of panel i, read from column col, as a label suffix: ' ×2', ' ×2–4' (its

@@ -88,7 +88,7 @@ for f in sorted(os.listdir(os.path.join(out, 'data'))):
     n = sum(1 for l in open(os.path.join(out, 'data', f)) if l.strip())
     texts = re.findall(r'>([^<]*)<', open(os.path.join(out, name + '.svg'), encoding='utf-8').read())
     said = [t for t in texts if 'GiB needed per GPU' in t]
-    if len(said) != n or (n and not any(t.startswith('not drawn (they do not fit in GPU memory)') for t in texts)):
+    if len(said) != n or (n and not any(t.startswith('not drawn (do not fit in GPU memory)') for t in texts)):
         bad.append('%s: %d groups of points left out, %d named in its caption' % (name, n, len(said)))
     named += n
 for f in sorted(os.listdir(plots)):
