@@ -1,6 +1,7 @@
 # Measured points beside the simulator's predictions: TTFT against context, one block per model,
-# scheme and rank count (points: measured; dashed: predicted), a scheme in its colour of every
-# figure (style.gp: vlt), a model and GPU count with its marker (vpt). Data: kvr validate --out.
+# scheme, rank count and links (points: measured; dashed: predicted), a scheme in its colour of
+# every figure (style.gp: vlt), a model and GPU count with its marker (vpt). Data: kvr validate
+# --out.
 set title 'TTFT against context, '.word(titles, 1).': measured (points) and predicted (dashed)' font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (s)'

@@ -228,6 +228,31 @@ report $? "kvr plot fig14 needs no database" "$(tail -3 "$tmp/out")"
 expect 2 "draws the committed measurements" "kvr plot fig14 --db (a database it would not read) exits 2" -- \
     plot fig14 --db "$tmp/f.db" --out "$tmp/f14"
 
+# kvr validate's figures draw a line through each block of validate-1.tsv: a block is one model,
+# scheme, method, p and links, so no context comes twice (the 4xH100 blocks mixed full speed and
+# 10 GB/s runs: the lines went back and forth between them).
+mkdir "$tmp/val"
+"$kvr" validate --multi-gpu --out "$tmp/val" >"$tmp/out" 2>&1
+python3 - "$tmp/val/data/validate-1.tsv" <<'PY'
+import sys
+blocks, cur, bad = [], None, []
+for l in open(sys.argv[1]):
+    f = l.rstrip('\n').split('\t')
+    if not l.strip():
+        cur = None
+    elif cur is None:
+        cur = [f[0], []]
+        blocks.append(cur)
+    else:
+        cur[1].append(int(f[1]))
+for name, ctx in blocks:
+    if len(ctx) != len(set(ctx)) or ctx != sorted(ctx):
+        bad.append('%s: contexts %s' % (name, ctx))
+print('\n'.join(bad[:5]))
+sys.exit(0 if len(blocks) >= 40 and not bad else 1)
+PY
+report $? "kvr validate --multi-gpu: each line of its figures joins the runs of one link setting" "$(tail -3 "$tmp/out")"
+
 # tsp-paper: K/V expanded to every query head. MHA (Llama-7B): exactly tsp. MQA (Falcon-7B, 71
 # query heads over 1 KV head): the all-gather moves 71 times tsp's bytes.
 for m in llama-7b falcon-7b; do
