@@ -141,6 +141,37 @@ sys.exit(0 if not bad else 1)
 PY
 report $? "fig9a's 70B panel and fig13: every layout labelled with its t, TP with its GPUs"
 
+# fig10, the lookup table: at every context the ranks' bands tile [0, 1] in rank order, and
+# the 16k column is what kvr lookup returns from the same database.
+python3 - "$tmp/fig/data" "$kvr" "$tmp/f.db" <<'PY'
+import json, os, subprocess, sys
+d, kvr, db = sys.argv[1:4]
+bad, panels = [], 0
+for l in open(os.path.join(d, 'fig10.list')):
+    name, title = l.rstrip('\n').split('\t')
+    model, machine, p = title.split(',')
+    p = int(p[2:])
+    bands = {}
+    for r in open(os.path.join(d, name)):
+        f = r.rstrip('\n').split('\t')
+        if len(f) == 5 and f[1] != 'ctx_tokens':
+            bands.setdefault(int(f[1]), []).append((int(f[0]), float(f[2]), float(f[3]), float(f[4])))
+    for ctx, b in bands.items():
+        b.sort()
+        edges = [0.0] + [x[3] for x in b]
+        if [x[0] for x in b] != list(range(p)) or any(abs(x[2] - edges[i]) > 1e-12 or abs(x[3] - x[2] - x[1]) > 1e-12 for i, x in enumerate(b)) or abs(edges[-1] - 1) > 1e-12:
+            bad.append('%s %d: bands %s' % (title, ctx, b))
+    r = subprocess.run([kvr, 'lookup', '--db', db, '--model', model, '--machine', machine, '--gpus', str(p), '--ctx', '16k', '--json'], capture_output=True, text=True)
+    want = json.loads(r.stdout)['partition_tokens'] if r.returncode == 0 else None
+    got = [round(x[1] * 16384) for x in sorted(bands.get(16384, []))]
+    if want != got:
+        bad.append('%s at 16k: drawn %s, kvr lookup %s' % (title, got, want))
+    panels += 1
+print('\n'.join(bad[:5]))
+sys.exit(0 if panels == 8 and not bad else 1)
+PY
+report $? "fig10: each context's bands tile the context in rank order, and are kvr lookup's partition"
+
 # fig8: every series runs on the figure's four GPUs, so a slow link among them slows the searched
 # plan too (on an 8-GPU profile the search had mapped the chain onto the other four GPUs).
 python3 - "$tmp/fig/data" <<'PY'
