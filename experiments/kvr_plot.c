@@ -252,7 +252,8 @@ static enum kvr_status on_row(void *arg, int n, const char *const *v)
 }
 
 /* fig4: re-simulates each stored plan with a timeline; one block per series of
- * (rank, start_s, end_s, kind) with kind 0 compute, 1 send, 2 wait, 3 collective. */
+ * (rank, start_s, end_s, kind) with kind 0 compute, 1 send, 2 wait, 3 collective; the block's
+ * header row ends with the plan's partition. */
 static enum kvr_status gantt_events(const char *const *v, struct kvr_timeline *tl)
 {
     struct kvr_model m;
@@ -286,7 +287,8 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
     enum kvr_status st = x->out ? KVR_OK : next_file(x, v);
     if (!st) st = gantt_events(v, &tl);
     if (st) return kvr_error_prefix(st, "fig4: ");
-    fprintf(x->out, "%s%s\trank\tstart_s\tend_s\tkind\n", x->rows ? "\n\n" : "", v[0]);
+    fprintf(x->out, "%s%s\trank\tstart_s\tend_s\tkind\t%s\n", x->rows ? "\n\n" : "", v[0],
+            v[6]); /* the header ends with the partition ("c0;c1;..."), for the panel's title */
     for (size_t i = 0; i < tl.n; i++, x->rows++)
         fprintf(x->out, "%s\t%d\t%.9g\t%.9g\t%d\n", v[0], events[i].rank, events[i].start_s,
                 events[i].end_s, (int)events[i].kind);

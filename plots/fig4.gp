@@ -12,8 +12,11 @@ set yrange [-0.6:3.6]
 set ytics 1
 set key outside right
 set style fill solid 1.0 noborder
+# the partition of block b, from its header row's last field ('c0;c1;...')
+parts_awk = 'NF == 0 {if (inb) k++; inb = 0; next} !inb {inb = 1; if (k == b) {gsub(";", ", ", $6); print $6; exit}}'
+parts(b) = system("awk -F'\t' -v b=".b." '".parts_awk."' '".panel(1)."'")
 do for [b=0:1] {
-    set title (b == 0 ? 'KVR-E (even split)' : 'KVR-S (searched split)')
+    set title (b == 0 ? 'KVR-E (even split: ' : 'KVR-S (searched split: ').parts(b).' tokens per rank)'
     plot panel(1) index b using ($5 == 0 ? ms(($3+$4)/2) : NaN):2:(ms(($4-$3)/2)):(0.35) \
               with boxxyerror lt 13 fs solid 1.0 border lt 13 title 'compute', \
          '' index b using ($5 == 2 ? ms(($3+$4)/2) : NaN):2:(ms(($4-$3)/2)):(0.35) \
