@@ -3,7 +3,7 @@
 # later ranks attend to longer prefixes, so earlier ranks get more tokens.
 set multiplot layout 2, 4 title 'The KVR-S lookup table: share of the context per rank, simulated (A100 presets)'."\n{/*0.7 rank 0 at the bottom. At 300 GB/s earlier ranks get more tokens (later ones attend to longer prefixes); at 10 GB/s Llama-7B's KV hand-offs dominate and later ranks get more, so that less KV is sent;}\n{/*0.7 Falcon-7B's multi-query KV is 64 times smaller, so its table hardly depends on the links. A rank is numbered where its band is wider than 3% at 16k.}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
-set ylabel 'share of the context'
+set ylabel 'share of the context (fraction)'
 set yrange [0:1]
 set xrange [1:16]
 set key off
