@@ -150,7 +150,12 @@ static double kvrp_gap_pct(const struct points *ps, int prof, int *count)
 static void reason(const struct claim *c, int base, const struct cell *x, char *buf, size_t cap)
 {
     double need_s = c->paper * x->kvrs_s - x->base_s;
-    if (x->best >= c->paper)
+    if (x->best >= 1 + 2 * (c->paper - 1)) /* the gain over 1 more than twice the claimed gain */
+        snprintf(buf, cap,
+                 "far above (%.2fx at %lluk, over twice the claimed gain): the paper would "
+                 "report it if its baseline had been this slow here",
+                 x->best, (unsigned long long)(x->best_ctx / 1024));
+    else if (x->best >= c->paper)
         snprintf(buf, cap, "reached (%.2fx at %lluk)", x->best,
                  (unsigned long long)(x->best_ctx / 1024));
     else
@@ -199,8 +204,11 @@ static void print_table(const struct points *ps)
         snprintf(cells[p], sizeof cells[p], n ? "%+.2f%%" : "-", g);
     }
     printf("\n");
-    print_row("KVR-P vs KVR-S", "~1.3%", "mean gap", cells,
+    print_row("KVR-P vs KVR-S", "~1.3%*", "mean gap", cells,
               "(4 contexts; fig6 has the finer leave-one-out)");
+    printf("* not re-checked against the paper's text (data/README.md, \"The paper's "
+           "numbers\"): a\n  reading of its KVR-P/KVR-S comparison; the 1.4x and 1.6x are its "
+           "abstract's words.\n");
     printf(
         "\nProfile 4 is a hypothesis, not a measurement: with attention whose time goes with the\n"
         "scores it materializes (eager PyTorch), the masked half that TSP computes and KVR-S "

@@ -48,6 +48,13 @@ static const struct {
      "  AND t.ctx_tokens = k.ctx_tokens AND t.link_spec IS k.link_spec"
      "  AND t.noise_spec IS k.noise_spec AND t.seed IS k.seed"
      " WHERE k.series = ?2 AND t.series = ?4)"},
+    {"plot_breakdown", /* fig5: the TTFT of the rank that finishes last cut into compute, the
+                          communication it is exposed to and waiting (they add up to the TTFT),
+                          and apart, the communication that ran under its compute: its link
+                          time beyond the exposed and waiting time, compute + comm - TTFT */
+     "(SELECT figure, link_Bps, series, series_rank, compute_s, comm_s, wait_s, ttft_s,"
+     "  max(0.0, ttft_s - compute_s - wait_s) AS exposed_s,"
+     "  max(0.0, compute_s + comm_s - ttft_s) AS overlapped_s FROM sweep_done)"},
     {"plot_scaling_used", /* fig3: the GPUs each plan really uses: chunks above 2% of ctx */
      "(WITH RECURSIVE s(id, ctx, rest, used) AS ("
      "  SELECT id, ctx_tokens, partition_tokens || ';', 0 FROM sweep_done"
@@ -100,8 +107,9 @@ static const struct kvr_plot_figure figures[] = {
      "series_rank, p", false},
     {"fig4", "load balance: KVR-E vs KVR-S per-rank timeline", SWEEPS "fig4.ini", "sweep_done", "",
      "series", "model, machine, link_Bps, p, ctx_tokens, partition_tokens", "series_rank", true},
-    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "sweep_done",
-     "link_Bps", "", "series, compute_s, comm_s, wait_s, ttft_s", "series_rank", false},
+    {"fig5", "TTFT breakdown: compute, communication, waiting", SWEEPS "fig5.ini", "plot_breakdown",
+     "link_Bps", "", "series, compute_s, exposed_s, wait_s, ttft_s, overlapped_s, comm_s",
+     "series_rank", false},
     {"fig6", "KVR-P vs KVR-S: TTFT gap", SWEEPS "fig6.ini", "plot_kvrp_gap", "machine", "p",
      "ctx_tokens, gap_pct", "p, ctx_tokens", false},
     {"fig7", "noisy network: TTFT vs competing traffic", SWEEPS "fig7.ini", "plot_noise", "",
@@ -109,8 +117,8 @@ static const struct kvr_plot_figure figures[] = {
      "series_rank, noise_share", false},
     {"fig8", "one slow link: even split vs re-searched split", SWEEPS "fig8.ini", "sweep_done", "",
      "series", "series_rank, link_from, ttft_s", "series_rank, link_from", false},
-    {"fig9a", "GQA, MQA and Llama-2-70B on 8 GPUs (plans that fit, each at its best tp)",
-     SWEEPS "fig9a.ini", "plot_best_tp", "model", "series", "series_rank, ctx_tokens, ttft_s, tp",
+    {"fig9a", "GQA, MQA, Llama-2-70B on 8 GPUs: plans that fit, best t", SWEEPS "fig9a.ini",
+     "plot_best_tp", "model", "series", "series_rank, ctx_tokens, ttft_s, tp",
      "series_rank, ctx_tokens", false},
     {"fig9b", "two nodes: intra- vs inter-node links", SWEEPS "fig9b.ini", "sweep_done", "machine",
      "series", "series_rank, ctx_tokens, ttft_s", "series_rank, ctx_tokens", false},
@@ -124,9 +132,9 @@ static const struct kvr_plot_figure figures[] = {
      "pair_rank, model, ctx_tokens", false},
     {"fig12", "TTFT against link bandwidth", SWEEPS "fig12.ini", "sweep_done", "p", "series",
      "series_rank, link_Bps, ttft_s", "series_rank, link_Bps", false},
-    {"fig13", "Llama-2-70B on 8 and 16 GPUs: TP against the layouts at their best t",
-     SWEEPS "fig13.ini", "plot_best_tp", "machine, p", "series",
-     "series_rank, ctx_tokens, ttft_s, tp", "series_rank, ctx_tokens", false},
+    {"fig13", "Llama-2-70B on 8 and 16 GPUs: TP against layouts, best t", SWEEPS "fig13.ini",
+     "plot_best_tp", "machine, p", "series", "series_rank, ctx_tokens, ttft_s, tp",
+     "series_rank, ctx_tokens", false},
     {"fig14", "measured on 4xH100 against simulated", "data/measurements/h100x4-multi.sqlite",
      KVR_PLOT_MEASURED, "", "", "", "", false},
 };
@@ -164,9 +172,9 @@ static void label(const char *col, const char *v, char *buf, size_t cap)
         if (!*v)
             snprintf(buf, cap, "profile-bw");
         else if (bw >= 1e9)
-            snprintf(buf, cap, "%gGB/s", bw / 1e9);
+            snprintf(buf, cap, "bw=%gGB/s", bw / 1e9);
         else
-            snprintf(buf, cap, "%gMB/s", bw / 1e6);
+            snprintf(buf, cap, "bw=%gMB/s", bw / 1e6);
     } else if (!strncmp(col, "p", 1) && (col[1] == 0 || col[1] == ',')) {
         snprintf(buf, cap, "p=%s", v);
     } else if (!strncmp(col, "machine", 7) || !strncmp(col, "model", 5)) {
@@ -244,7 +252,8 @@ static enum kvr_status on_row(void *arg, int n, const char *const *v)
 }
 
 /* fig4: re-simulates each stored plan with a timeline; one block per series of
- * (rank, start_s, end_s, kind) with kind 0 compute, 1 send, 2 wait, 3 collective. */
+ * (rank, start_s, end_s, kind) with kind 0 compute, 1 send, 2 wait, 3 collective; the block's
+ * header row ends with the plan's partition. */
 static enum kvr_status gantt_events(const char *const *v, struct kvr_timeline *tl)
 {
     struct kvr_model m;
@@ -278,15 +287,17 @@ static enum kvr_status on_gantt_row(void *arg, int n, const char *const *v)
     enum kvr_status st = x->out ? KVR_OK : next_file(x, v);
     if (!st) st = gantt_events(v, &tl);
     if (st) return kvr_error_prefix(st, "fig4: ");
-    fprintf(x->out, "%s%s\trank\tstart_s\tend_s\tkind\n", x->rows ? "\n\n" : "", v[0]);
+    fprintf(x->out, "%s%s\trank\tstart_s\tend_s\tkind\t%s\n", x->rows ? "\n\n" : "", v[0],
+            v[6]); /* the header ends with the partition ("c0;c1;..."), for the panel's title */
     for (size_t i = 0; i < tl.n; i++, x->rows++)
         fprintf(x->out, "%s\t%d\t%.9g\t%.9g\t%d\n", v[0], events[i].rank, events[i].start_s,
                 events[i].end_s, (int)events[i].kind);
     return KVR_OK;
 }
 
-/* What a figure does not draw: its points that do not fit in GPU memory, one line per model
- * and p (model, p, first and last context, series, most bytes needed, bytes available, points) in
+/* What a figure does not draw: its points that do not fit in GPU memory, one line per model, p
+ * and TP degree (model, p, first and last context, series, most bytes needed, bytes available,
+ * points, the TP degree t of the layout: 0 or 1 the whole model on every GPU) in
  * DATADIR/NAME.infeasible (empty when none), for the figure's caption (style.gp: oom_note). */
 static enum kvr_status on_infeasible(void *arg, int n, const char *const *v)
 {
@@ -301,8 +312,8 @@ static enum kvr_status write_infeasible(struct kvr_store *store, const struct kv
 {
     static const char sql[] =
         "SELECT model, p, min(ctx_tokens), max(ctx_tokens), group_concat(DISTINCT series),"
-        " max(mem_needed_bytes), max(mem_available_bytes), count(*) FROM sweep_point"
-        " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p ORDER BY model, p";
+        " max(mem_needed_bytes), max(mem_available_bytes), count(*), tp FROM sweep_point"
+        " WHERE figure = ?1 AND state = 'infeasible' GROUP BY model, p, tp ORDER BY model, p, tp";
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.infeasible", datadir, f->name);
     struct kvr_out o;

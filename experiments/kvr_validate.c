@@ -274,6 +274,24 @@ void kvr_validate_free(struct kvr_validate_set *v)
     *v = (struct kvr_validate_set){0};
 }
 
+/* validate-1.tsv's blocks: the points of one model, scheme, method, p, TP degree and links (a
+ * block of runs on different links drew one line through them in validate_ttft/validate_err). */
+static bool same_block(const struct kvr_validate_point *a, const struct kvr_validate_point *b)
+{
+    return same_panel(a, b) && !strcmp(a->m->scheme, b->m->scheme) &&
+           !strcmp(a->m->method, b->m->method);
+}
+
+static void write_block_head(FILE *f, const struct kvr_measurement_row *m)
+{
+    char tp[32] = "", links[300] = "";
+    if (row_tp(m) > 1) snprintf(tp, sizeof tp, " tp=%d", row_tp(m));
+    if (strcmp(kvr_validate_links(m), "full-speed"))
+        snprintf(links, sizeof links, " %s", kvr_validate_links(m));
+    fprintf(f, "%s %s (%s) p=%d%s%s\tctx\tmeasured_s\tpredicted_s\terr_pct\n", m->model, m->scheme,
+            m->method, m->p, tp, links);
+}
+
 enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_set *v,
                                     const char *title)
 {
@@ -281,24 +299,24 @@ enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_s
     size_t n = v->n;
     char path[2200];
     snprintf(path, sizeof path, "%s/validate-1.tsv", dir);
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    if (!done) return kvr_error(KVR_ERR_RUNTIME, "validate --out: out of memory");
     struct kvr_out o;
     enum kvr_status st = kvr_out_open(&o, "validate --out", path);
-    if (st) return st;
+    if (st) return free(done), st;
     FILE *f = o.f;
-    for (size_t i = 0; i < n; i++) {
-        bool first = i == 0 || strcmp(pts[i].m->model, pts[i - 1].m->model) ||
-                     strcmp(pts[i].m->scheme, pts[i - 1].m->scheme) ||
-                     strcmp(pts[i].m->method, pts[i - 1].m->method) ||
-                     pts[i].m->p != pts[i - 1].m->p || row_tp(pts[i].m) != row_tp(pts[i - 1].m);
-        char tp[32] = "";
-        if (row_tp(pts[i].m) > 1) snprintf(tp, sizeof tp, " tp=%d", row_tp(pts[i].m));
-        if (first && i) fprintf(f, "\n\n");
-        if (first)
-            fprintf(f, "%s %s (%s) p=%d%s\tctx\tmeasured_s\tpredicted_s\terr_pct\n",
-                    pts[i].m->model, pts[i].m->scheme, pts[i].m->method, pts[i].m->p, tp);
-        fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[i].m->ctx_tokens,
-                pts[i].m->ttft_median_s, pts[i].predicted_s, 100 * pts[i].err);
+    for (size_t i = 0; i < n; i++) { /* each block in the database's order within */
+        if (done[i]) continue;
+        if (i) fprintf(f, "\n\n");
+        write_block_head(f, pts[i].m);
+        for (size_t j = i; j < n; j++) {
+            if (done[j] || !same_block(&pts[i], &pts[j])) continue;
+            done[j] = true;
+            fprintf(f, "x\t%llu\t%.9g\t%.9g\t%.4f\n", (unsigned long long)pts[j].m->ctx_tokens,
+                    pts[j].m->ttft_median_s, pts[j].predicted_s, 100 * pts[j].err);
+        }
     }
+    free(done);
     if ((st = kvr_out_commit(&o))) return st;
     st = write_panels(dir, pts, n); /* with validate_panels.list */
     const char *names[] = {"validate", "validate_err", "validate_ttft"};

@@ -4,7 +4,7 @@
 # hatched. Log axis from 1 (no gain); the dashed segments are the paper's claims (over 1.4x for
 # Llama-7B, over 1.6x for Falcon-7B, against its TSP).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
-set multiplot layout 1, n_panels title 'TTFT speedup of KVR-S and KVR-P over the TSP baselines on 8 A100s, simulated'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
+set multiplot layout 1, n_panels title 'TTFT speedup of KVR-S and KVR-P over the TSP baselines on 8 A100s, simulated (A100 presets)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set ylabel 'speedup over the baseline (x, log scale)'
 set logscale y
 set yrange [0.95:8]

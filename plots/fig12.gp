@@ -10,7 +10,7 @@ do for [i=2:n_panels] {
     lo = STATS_min < lo ? STATS_min : lo
     hi = STATS_max > hi ? STATS_max : hi
 }
-set multiplot layout 1, n_panels - 1 title 'Llama-7B at 16k on A100s: TTFT against link bandwidth, simulated'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
+set multiplot layout 1, n_panels - 1 title 'Llama-7B at 16k on A100s: TTFT against link bandwidth, simulated (A100 preset, every link at the bandwidth)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'link bandwidth (GB/s, every link)'
 set ylabel 'TTFT (ms)'
 set logscale x

@@ -1,16 +1,29 @@
 # Llama-2-70B on one and two nodes of 8: TP over all p GPUs against tsp-causal, ring and KVR-S
-# over tensor-parallel stages (p/t stages of t GPUs), each at its best t among the plans that
-# fit; the labels give KVR-S's t.
-set multiplot layout 2, 2 title 'Llama-2-70B: TP-p against p/t stages of t GPUs, each at its best t (label: KVR-S t), simulated' font ',15'
+# over tensor-parallel stages (p/t stages of t GPUs), each point at its fastest t among the plans
+# that fit: the legend gives each series' t (a range when it varies with the context), the labels
+# under KVR-S its t at each context. One log y axis for all four panels.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
+lo = 1e9; hi = 0
+do for [i=1:n_panels] {
+    stats panel(i) using (ms($4)) nooutput
+    lo = STATS_min < lo ? STATS_min : lo
+    hi = STATS_max > hi ? STATS_max : hi
+}
+set multiplot layout 2, 2 title 'Llama-2-70B: TP over all p GPUs against p/t stages of t GPUs, simulated'."\n{/*0.7 ×t: the scheme over p/t chain stages of t tensor-parallel GPUs, at its fastest t among the plans that fit (a range: t varies with the context; under KVR-S: its t)}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',15'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
 set logscale xy
 set xrange [3.4:150]
+set yrange [lo / 8:hi * 1.3]
+set format y '%g'
 set xtics (4, 8, 16, 32, 64, 128)
+set key bottom right font ",11" samplen 2  # the curves rise to the right: the lower right corner is empty
 do for [i=1:n_panels] {
     set title pretty(i)
     S = series(i)
-    plot for [b=0:*] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title columnheader(1), \
-         for [b=0:*] panel(i) index b using ($3/1024):(ms($4)):(word(S, b+1) eq 'KVR-S' ? sprintf('t=%d', $5) : '') with labels offset 0, char -1 font ',10' tc lt 6 notitle
+    nb = words(S)
+    P = p_of(i)
+    plot for [b=0:nb-1] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title tp_label(i, b, 5, P), \
+         for [b=0:nb-1] panel(i) index b using ($3/1024):(ms($4)):(word(S, b+1) eq 'KVR-S' ? sprintf('t=%d', $5) : '') with labels offset 0, char -1 font ',10' tc lt 6 notitle
 }
 unset multiplot

@@ -8,7 +8,8 @@ set ylabel 'TTFT (ms)'
 set logscale y
 set format y '%g'
 set ytics add (20, 50, 200, 500, 2000)
-set key top left horizontal maxcols 3 samplen 2 font ',11'
+# the key in the empty lower right corner (the curves rise to the right), inside the frame
+set key bottom right horizontal maxcols 2 samplen 2.5 font ',11'
 cols = 3
 do for [i=1:n_panels] {
     if ((i - 1) % cols == 0) {
@@ -19,7 +20,7 @@ do for [i=1:n_panels] {
             hi = STATS_max > hi ? STATS_max : hi
             lo = STATS_min < lo ? STATS_min : lo
         }
-        set yrange [lo / 1.1:hi * 2.5]
+        set yrange [lo / 1.6:hi * 1.3]
     }
     set title pretty(i)
     S = series(i)

@@ -3,11 +3,17 @@
 # horizontal reference. A linear axis from 0: the data span 80 to 1300 ms. Each KVR-S point
 # is labelled with the GPUs its plan really uses: chunks above 2% of the context (the others
 # hold a token-grid minimum and do nothing useful).
-# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
-set multiplot layout 1, 2 title 'Llama-7B at 12k context: scaling with the number of GPUs, simulated' font ',16'
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
+set multiplot layout 1, 2 title 'Llama-7B at 12k context: scaling with the number of GPUs, simulated (A100 presets)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'GPUs (p)'
 set ylabel 'TTFT (ms)'
-set yrange [0:*]
+# one linear y axis from 0 for both panels, with room above the data for the key
+hi = 0
+do for [i=1:n_panels] {
+    stats panel(i) using (ms($4)) nooutput
+    hi = STATS_max > hi ? STATS_max : hi
+}
+set yrange [0:hi * 1.32]
 set xrange [0.8:8.2]
 set key top right
 set label 1 'numbers under KVR-S: the GPUs its plan really uses (chunks above 2% of the context)' at graph 0.02, graph 0.03 font ',10' tc lt 6

@@ -1,8 +1,8 @@
-# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
 # Noisy network: TTFT under competing traffic. A point is the mean over 10 seeds of each seed's
 # 16-trial mean TTFT; its bar spans the best and the worst seed's 16-trial mean.
-set title "Llama-7B, 4 A100s, 8k, 10 GB/s, simulated: TTFT under competing traffic\n{/*0.8 point: mean over 10 seeds of a 16-trial mean; bar: best to worst seed}" font ',15'
-set xlabel 'competing traffic: largest share of a link taken per layer'
+set title "Llama-7B, 4 A100s, 8k, 10 GB/s, simulated: TTFT under competing traffic\n{/*0.8 point: mean over 10 seeds of a 16-trial mean; bar: best to worst seed}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',15'
+set xlabel "competing traffic: largest share of a link's bandwidth taken per layer (fraction)"
 set ylabel 'TTFT (ms)'
 set xrange [-0.05:0.75]
 S = series(1)

@@ -1,6 +1,6 @@
-# Points that do not fit in GPU memory (sweep state 'infeasible') are skipped, never drawn.
+# Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
 # Two nodes of four against one node of eight, on one y scale so the panels compare.
-set multiplot layout 1, 2 title 'Llama-7B on 8 H100s: one node against two nodes (50 GB/s between), simulated' font ',16'
+set multiplot layout 1, 2 title 'Llama-7B on 8 H100s: two nodes of 4 (50 GB/s between) against one node of 8, simulated'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
 ymax = 0

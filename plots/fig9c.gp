@@ -1,10 +1,10 @@
 # Heat maps of the KVR-S / TSP TTFT speedup over (p, ctx), one per bandwidth, the value printed
-# in every fourth column (4k, 8k, ...). The colour bar spans the data; white is 1x (no gain),
+# in every fourth column (2k, 6k, ..., 30k: none on the frame). The colour bar spans the data; white is 1x (no gain),
 # orange a gain, blue a loss, with blue as deep as a loss of the same ratio as the largest gain
 # (so a 0.998x cell is almost white, not the full blue of a scale that starts there).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (white, no
 # number); the caption line under the title names them (style.gp: oom_note).
-set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
+set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100 preset)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'GPUs (p)'
 set cblabel 'speedup (x)'
@@ -23,13 +23,13 @@ else { set palette defined (0 '#F7F7F7', 1 '#D55E00') }
 set cbrange [lo:hi]
 set style fill solid 1.0 noborder
 set yrange [1.5:8.5]
-set xrange [0.4:33.6]
+set xrange [0.5:32.5]
 set key off
 set xtics nomirror
 set ytics nomirror
 do for [i=1:n_panels] {
     set title pretty(i)
     plot panel(i) using ($3/1024):2:(0.5):(0.5):4 with boxxyerror fc palette, \
-         '' using (abs($3 / 4096.0 - floor($3 / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',8'
+         '' using (abs(($3 - 2048) / 4096.0 - floor(($3 - 2048) / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',8'
 }
 unset multiplot

@@ -50,6 +50,28 @@ series(i) = system(sprintf("awk -F'\t' 'h==0&&NF{print $1; h=1} !NF{h=0}' '%s'",
 ms(x) = 1000 * x
 sim = 'simulated'
 # The figure's points that do not fit in GPU memory (NAME.infeasible, written by kvr plot): never
-# drawn; oom_note says which, for a caption line ('' when every point fits).
+# drawn; oom_note says which, for the caption under the title ('' when every point fits): a
+# script writes "\n{/*0.7 ".oom_note."}", and each model, p and t after the first begins a line
+# of its own.
 oom_list = datadir.'/'.name.'.infeasible'
-oom_note = system(sprintf("[ -s '%s' ] && awk -F'\t' '{printf \"%%s%%s on %%d GPUs at %%gk-%%gk: %%s (up to %%.0f GiB of %%.0f)\", (NR > 1 ? \"; \" : \"not drawn (they do not fit in GPU memory): \"), $1, $2, $3 / 1024, $4 / 1024, $5, $6 / 2^30, $7 / 2^30}' '%s' | sed -f '%s/labels.sed'", oom_list, oom_list, plotdir))
+# (The awk programs are joined with '.', not gnuplot's sprintf: gnuplot 5.4 garbles a long
+# sprintf format once the arguments make the result long, as a deep --out path does.)
+oom_awk = '{printf "%s%s on %d GPUs%s at %s: %s (up to %.0f GiB needed per GPU; %.0f available)", (NR > 1 ? "}\n{/*0.7 " : "not drawn (do not fit in GPU memory): "), $1, $2, ($9 > 1 ? sprintf(" (tensor-parallel stages of %d)", $9) : " (whole model per GPU)"), ($3 == $4 ? sprintf("%gk", $3 / 1024) : sprintf("%gk-%gk", $3 / 1024, $4 / 1024)), $5, $6 / 2^30, $7 / 2^30}'
+oom_note = system("[ -s '".oom_list."' ] && awk -F'\t' '".oom_awk."' '".oom_list."' | sed -f '".plotdir."/labels.sed'")
+# Layouts over tensor-parallel stages (fig9a's Llama-2-70B panel, fig13): the TP degrees t of
+# block b (from 0) of panel i, read from column col, as a label suffix: ' ×2', ' ×2–4' (its
+# fastest t varies with the context) or '' (no layout: the whole model on every GPU). TP over
+# all p GPUs is 'TP-p' (tp_label).
+tp_awk = 'NF == 0 {if (inb) k++; inb = 0; next} !inb {inb = 1; next} k == b && $c > 1 {lo = (lo == "" || $c < lo) ? $c : lo; hi = $c > hi ? $c : hi} END {if (hi > 1) printf(lo == hi ? " ×%d" : " ×%d–%d", lo, hi)}'
+tp_of(i, b, col) = system("awk -F'\t' -v b=".b." -v c=".col." '".tp_awk."' '".panel(i)."'")
+tp_label(i, b, col, p) = word(series(i), b + 1) eq 'TP' ? sprintf('TP-%d', p) : word(series(i), b + 1).tp_of(i, b, col)
+p_of(i) = int(system(sprintf("sed -n '%dp' '%s' | cut -f2 | sed 's/.*p=//'", i, list)))
+# kvr validate's series (validate*.gp): the executor's scheme names ('tsp', 'kvr' with its
+# method) in the figures' colours. A block header of validate-1.tsv reads 'MODEL SCHEME (METHOD)
+# p=P': hdr(i, b) is block b's (from 0), vlt its scheme's linetype, vpt a marker per model and p.
+lt_exec(n) = n eq 'tsp' ? 1 : n eq 'tsp-causal' ? 2 : n eq 'tsp-paper' ? 10 : n eq 'tp' ? 4 : lt_of(n)
+hdr_awk = 'NF == 0 {if (inb) k++; inb = 0; next} !inb {inb = 1; if (k == b) {print $1; exit}}'
+hdr(i, b) = system("awk -F'\t' -v b=".b." '".hdr_awk."' '".panel(i)."'")
+vlt(h) = word(h, 2) ne 'kvr' ? lt_exec(word(h, 2)) : word(h, 3) eq '(kvr-e)' ? 5 : \
+    word(h, 3) eq '(kvr-s)' ? 6 : word(h, 3) eq '(kvr-p)' ? 8 : 11
+vpt(h) = word('7 5 9 13 11 3', (word(h, 1) eq 'llama-7b' ? 1 : 3) + (word(h, 4) eq 'p=4' ? 1 : 0)) + 0

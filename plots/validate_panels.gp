@@ -13,14 +13,16 @@ if (term eq 'svg') {
     set terminal pngcairo size 600*cols,420*rows enhanced font 'DejaVu Sans,11' linewidth 1.5
 }
 set output outdir.'/'.name.'.'.term
-set multiplot layout rows, cols title 'Measured (points) and predicted (dashed) TTFT' font ',15'
+set multiplot layout rows, cols title 'TTFT measured (points) against simulated (dashed lines), the same plans' font ',15'
 set xlabel 'context (k tokens)'
 set ylabel 'TTFT (ms)'
 set logscale xy 2
 set key top left font ',10'
 do for [i=1:n_panels] {
-    set title word(titles, i)
-    plot for [b=0:n_series-1] panel(i) index b using ($2/1024):(ms($3)) with points lt b+1 ps 1.3 title columnheader(1), \
-         for [b=0:n_series-1] panel(i) index b using ($2/1024):(ms($4)) with lines lt b+1 dt 2 notitle
+    set title pretty(i)
+    array L[n_series]
+    do for [b=1:n_series] { L[b] = lt_exec(hdr(i, b - 1)) }
+    plot for [b=0:n_series-1] panel(i) index b using ($2/1024):(ms($3)) with points lt L[b+1] ps 1.3 title columnheader(1), \
+         for [b=0:n_series-1] panel(i) index b using ($2/1024):(ms($4)) with lines lt L[b+1] dt 2 notitle
 }
 unset multiplot
