@@ -63,9 +63,10 @@ def expect(o_row, sim):
         return L * kvb * sum(min(S[i], W - 1) if trim else S[i] for i in range(1, p))
     if scheme in ('tsp', 'tsp-causal', 'ring-pass'):
         if trim: return L * kvb * sum(min(S[i], W - 1) for i in range(1, p))
-        # the all-gather: every other chunk to every rank; the simulator's ring all-gather
-        # counts p - 1 steps of the largest chunk on every link
-        return L * kvb * (p - 1) * (p * max(part) if sim and scheme != 'ring-pass' else C)
+        # the all-gather: every other chunk to every rank, each padded to the largest (mpi's
+        # all-gather moves the padded block; the simulator's ring all-gather counts p - 1 steps
+        # of the largest chunk on every link); ring-pass's hops carry the chunks as they are
+        return L * kvb * (p - 1) * (p * max(part) if scheme != 'ring-pass' else C)
     if not trim:  # whole blocks on every hop
         return L * (p - 1) * C * (kvb if rp == 'kv' else qrow + o_row)
     hops = [(b, h) for b in range(p) for h in range(p - 1)]

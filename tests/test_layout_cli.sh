@@ -69,8 +69,8 @@ for args in "--scheme ring --ring-pass q" "--scheme ring --ring-pass q --tp 2" "
 done
 expect 2 "--tp 3: must divide the 8 GPUs" "--tp that does not divide p exits 2" -- sim --tp 3
 expect 2 "does not divide the 71 heads" "--tp that does not divide the heads exits 2" -- sim --model falcon-7b --tp 2
-expect 2 "--scheme tp runs one stage of all 8 GPUs: not --tp 2" "--tp 2 on tp (one stage of all the GPUs) exits 2" -- sim --scheme tp --tp 2
-expect 2 "no tensor-parallel layout" "--tp on a scheme without a layout exits 2" -- sim --scheme single --tp 2
+expect 2 "no tensor-parallel layout" "--tp on a scheme without a layout exits 2" -- sim --scheme single --gpus 1 --tp 1
+expect 2 "--scheme tp runs one stage of all 8 GPUs: not --tp 2" "--scheme tp with --tp other than p exits 2 (kvr exec's rule)" -- sim --scheme tp --tp 2
 expect 2 "--tp: 'x' is not a TP degree" "a --tp that is no number exits 2" -- sim --tp x
 expect 2 "--map: block, strided or a list" "a short --map exits 2" -- sim --tp 2 --map 0,1
 expect 2 "not 8 distinct GPUs" "a --map that is no permutation exits 2" -- sim --tp 2 --map 0,0,1,2,3,4,5,6
