@@ -11,7 +11,7 @@ case $mode in main | test) ;; *) echo "usage: ./setup.sh main|test" >&2; exit 2 
 pkgs="meson ninja-build pkg-config gcc libc6-dev libgsl-dev libsqlite3-dev libinih-dev python3 git gnuplot-nox
       python3-venv python3-pytest python3-wheel python3-wheel-whl python3-jsonschema
       openmpi-bin libopenmpi-dev"
-[ "$mode" = test ] && pkgs="$pkgs clang-format man-db"
+[ "$mode" = test ] && pkgs="$pkgs clang-format man-db python3-mypy"
 missing=
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

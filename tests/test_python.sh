@@ -42,6 +42,14 @@ cp -R "$src/python" "$tmp/pkg" && rm -rf "$tmp/pkg/build" "$tmp/pkg"/src/*.egg-i
 "$tmp/venv/bin/pip" install --quiet --no-build-isolation --no-index --no-deps "$tmp/pkg"
 # the package comes from the virtual environment, not from the source tree
 "$tmp/venv/bin/python" -c "import kvrun, sys; sys.exit(0 if kvrun.__file__.startswith(sys.argv[1]) else 1)" "$tmp/venv"
+# typed (py.typed): the package passes mypy --strict where mypy is installed (python3-mypy)
+if "$py" -m mypy --version >/dev/null 2>&1; then
+    "$py" -m mypy --strict --no-incremental --cache-dir=/dev/null "$src/python/src/kvrun"
+elif [ "${KVR_REQUIRE_PYTHON:-0}" = 1 ]; then
+    echo "no mypy (Debian: python3-mypy)"; exit 1
+else
+    echo "# no mypy: the package's types are not checked"
+fi
 # a sanitizer build's library needs its runtime loaded first, which python is not: no ctypes
 if ldd "$lib" 2>/dev/null | grep -q 'libasan'; then lib=; echo "# libkvr_lookup is an ASan build: ctypes test skipped"; fi
 cd "$tmp"

@@ -32,6 +32,11 @@ class _Answer(ctypes.Structure):
                 ("predicted_ttft_s", ctypes.c_double)]
 
 
+def enc(s: Optional[str]) -> Optional[bytes]:
+    """A key string as the C library takes it (NULL: any)."""
+    return s.encode() if s is not None else None
+
+
 def _find() -> Optional[str]:
     """KVR_LOOKUP_LIB (set but empty: none), else the system's search."""
     env = os.environ.get("KVR_LOOKUP_LIB")
@@ -82,7 +87,6 @@ class CTable:
     def lookup(self, model: str, machine: str, p: int, ctx_tokens: int, clamp: bool = False,
                scheme: str = "kvr", method: str = "hier", model_hash: Optional[str] = None,
                machine_hash: Optional[str] = None) -> Answer:
-        enc = lambda s: s.encode() if s is not None else None  # noqa: E731
         q = _Query(enc(model), enc(machine), enc(scheme), enc(method), p, ctx_tokens, int(clamp),
                    enc(model_hash), enc(machine_hash))
         a, err = _Answer(), ctypes.create_string_buffer(1024)
