@@ -68,6 +68,19 @@ sys.exit(0 if len(a) == len(b) > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 
 PY
 }
 
+# same_scaled A B: two float32 dumps of one length, max |a - b| <= 1e-5 max(1, max |b|) (tp's
+# shards add their partial sums in another order, so large values differ in their last bits)
+same_scaled() {
+    python3 - "$1" "$2" <<'PY'
+import array, sys
+a, b = array.array('f'), array.array('f')
+a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
+ok = len(a) == len(b) > 0
+ok = ok and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 * max(1.0, max(abs(y) for y in b))
+sys.exit(0 if ok else 1)
+PY
+}
+
 # gpu_setup: exits 77 (skipped) when $kvr has no GPU to run the attention kernel on.
 gpu_setup() {
     if ! "$kvr" bench attention --ctx 64 --reps 1 >/dev/null 2>&1; then

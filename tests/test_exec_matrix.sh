@@ -27,17 +27,8 @@ for a in mha:4:4 gqa:4:2 mqa:4:1; do
     printf "[model]\nname = ${name}w\n$body\nsliding_window = 5\n" >"$tmp/${name}w.ini"
 done
 
-# same A B: max |a - b| <= 1e-5 max(1, max |b|), one length
-same() {
-    python3 - "$1" "$2" <<'PY'
-import array, sys
-a, b = array.array('f'), array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-ok = len(a) == len(b) > 0
-ok = ok and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 * max(1.0, max(abs(y) for y in b))
-sys.exit(0 if ok else 1)
-PY
-}
+# same A B: same_scaled (tap_helpers.sh)
+same() { same_scaled "$@"; }
 cmp=same
 
 for c in \

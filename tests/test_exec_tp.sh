@@ -16,17 +16,8 @@ tap_begin "$1"
 G="$src/tests/golden/hf"
 mpi_setup
 
-# same A B: max |a - b| <= 1e-5 max(1, max |b|), one length
-same() {
-    python3 - "$1" "$2" <<'PY'
-import array, sys
-a, b = array.array('f'), array.array('f')
-a.frombytes(open(sys.argv[1], 'rb').read()); b.frombytes(open(sys.argv[2], 'rb').read())
-ok = len(a) == len(b) > 0
-ok = ok and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5 * max(1.0, max(abs(y) for y in b))
-sys.exit(0 if ok else 1)
-PY
-}
+# same A B: same_scaled (tap_helpers.sh)
+same() { same_scaled "$@"; }
 
 rank_models "$tmp" # gqa: 4 heads over 2 KV heads; mqa: 3 heads, not for T = 2 or 4
 printf '[model]\nname = mha\nn_layers = 2\nd_model = 128\nn_heads = 4\nn_kv_heads = 4\nd_ffn = 160\nvocab = 64\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,16 @@ def test_mapping_onto_gpus_of_a_bigger_machine() -> None:
         kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (512,) * 4, mapping=(0, 1, 2))
 
 
+def _store_v9(c: sqlite3.Connection) -> None:
+    """The tables of a version-9 kvrun store that the package reads, empty."""
+    c.execute(f"PRAGMA application_id = {0x4B565231}")  # kvrun's store
+    c.execute("PRAGMA user_version = 9")
+    c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
+              "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
+              "tp, stale)")
+    c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
+
+
 @pytest.mark.parametrize("folder", ["a #1?x", "p%41", "sp ace"])
 def test_sqlite_path_with_uri_characters(tmp_path: Path, folder: str) -> None:
     """A database under a folder whose name holds '#', '?' or '%' is read as that file (it
@@ -156,12 +167,7 @@ def test_sqlite_path_with_uri_characters(tmp_path: Path, folder: str) -> None:
     d.mkdir()
     db = d / "plans.db"
     c = sqlite3.connect(db)
-    c.execute(f"PRAGMA application_id = {0x4B565231}")  # kvrun's store
-    c.execute("PRAGMA user_version = 9")
-    c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
-              "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
-              "tp, stale)")
-    c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
+    _store_v9(c)
     c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
               "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 0)")
     c.commit()
@@ -177,12 +183,7 @@ def test_only_stale_rows_say_so(tmp_path: Path) -> None:
     import sqlite3
     db = tmp_path / "s.db"
     c = sqlite3.connect(db)
-    c.execute(f"PRAGMA application_id = {0x4B565231}")
-    c.execute("PRAGMA user_version = 9")
-    c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
-              "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
-              "tp, stale)")
-    c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
+    _store_v9(c)
     c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
               "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 1)")
     c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 2048, 0.2, '1088;960', "
