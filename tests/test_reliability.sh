@@ -652,11 +652,11 @@ done
 expect 2 "--machine-hash: 'x' is not a definition's hash" "export --machine-hash x exits 2 naming it" \
     -- export --db "$tmp/q.db" --out - --machine-hash x
 
-# a sweep axis value that no scheme or noise value of the file takes is refused at its line
-# (kv_forward = streamed with tsp and kvr-s only, tp = 2 with single, seeds without noise:
-# each collapsed into the points without it, exit 0)
+# a sweep axis value that no scheme of the file takes is refused at its line (kv_forward =
+# streamed with tsp and kvr-s only, tp = 2 with single: each collapsed into the points without
+# it, exit 0)
 for c in "tsp, kvr-s|kv_forward = streamed|kv_forward = streamed reaches no point" \
-    "single|tp = none, 2|tp = 2 reaches no point" "tsp|seeds = 0-3|seeds = 1 reaches no point"; do
+    "single|tp = none, 2|tp = 2 reaches no point"; do
     sch=${c%%|*} rest=${c#*|}
     printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = %s\nctx = 1k\n%s\n' \
         "$sch" "${rest%%|*}" >"$tmp/reach.ini"
@@ -667,6 +667,22 @@ done
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = tsp, kvr-even\nctx = 1k\nkv_forward = whole, direct\n' >"$tmp/reach.ini"
 "$kvr" sweep "$tmp/reach.ini" --db "$tmp/reach.db" --json >"$tmp/out" 2>"$tmp/err"
 report $? "  kv_forward = whole, direct with kvr-even beside tsp still runs" "$(cat "$tmp/err")"
+
+# a sweep point of an edited profile is run again, its new row replacing the old one (it was
+# "already done" with the old definition's TTFT); a key from before the hash likewise
+mkdir -p "$tmp/swd"; cp "$src/data/machines/h100x4-nccl.ini" "$tmp/swd/m.ini"
+printf '[sweep]\nfigure = fig1\nname = s\n[axes]\nmodels = llama-7b\nmachines = m.ini\ngpus = 2\nschemes = tsp\nctx = 1k\n' >"$tmp/swd/s.ini"
+"$kvr" sweep "$tmp/swd/s.ini" --db "$tmp/swd/s.db" -q >/dev/null 2>&1
+t0=$(sql "$tmp/swd/s.db" "SELECT ttft_s FROM sweep_point")
+sed -i 's/^peak = .*/peak = 100TFLOPS/' "$tmp/swd/m.ini"
+"$kvr" sweep "$tmp/swd/s.ini" --db "$tmp/swd/s.db" --json >"$tmp/out" 2>"$tmp/err"
+t1=$(sql "$tmp/swd/s.db" "SELECT ttft_s FROM sweep_point") rows=$(sql "$tmp/swd/s.db" "SELECT count(*) FROM sweep_point")
+[ "$rows" = 1 ] && python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) > 5 * float(sys.argv[1]) else 1)" "$t0" "$t1"
+report $? "sweep after its profile was edited: the point run again, one row, the new TTFT" "$rows rows, $t0 -> $t1: $(cat "$tmp/err")"
+python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE sweep_point SET point_key = substr(point_key, 1, instr(point_key, '|def=') - 1), ttft_s = 1\"); c.commit()" "$tmp/swd/s.db"
+"$kvr" sweep "$tmp/swd/s.ini" --db "$tmp/swd/s.db" -q >/dev/null 2>"$tmp/err"
+[ "$(sql "$tmp/swd/s.db" "SELECT count(*) || ' ' || (ttft_s = $t1) FROM sweep_point")" = "1 1" ]
+report $? "  a row of a key without the hash is replaced too" "$(sql "$tmp/swd/s.db" "SELECT group_concat(point_key || '=' || ttft_s) FROM sweep_point") $(cat "$tmp/err")"
 
 # validate --timeline reads every transfer of a timeline (it kept the first 4096 sends and
 # waits, and the rates of more waited pairs overflowed a 4096-entry buffer): 16 ring ranks at
