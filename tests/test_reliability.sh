@@ -668,6 +668,23 @@ printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlin
 "$kvr" sweep "$tmp/reach.ini" --db "$tmp/reach.db" --json >"$tmp/out" 2>"$tmp/err"
 report $? "  kv_forward = whole, direct with kvr-even beside tsp still runs" "$(cat "$tmp/err")"
 
+# a plan row whose partition is not one of its context (chunks not summing to ctx, an empty
+# chunk) or whose TTFT is no time is refused by every reader: lookup served it (interpolated,
+# exit 0; exact, exit 1 "no valid partition") and export wrote it (exit 0)
+for v in "100;100|sums to 200 tokens, not its ctx 1024" "1024;0|chunk 1 of 0 tokens" \
+    "512;512|neg|predicted_ttft_s -1 is not a time"; do
+    cp "$tmp/q.db" "$tmp/pt.db"
+    part=${v%%|*} rest=${v#*|} ttft=0.04
+    case $rest in neg*) ttft=-1 part=512\;512 rest=${rest#neg|} ;; esac
+    python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE plan SET partition_tokens = ?, predicted_ttft_s = ? WHERE ctx_tokens = 1024', (sys.argv[2], float(sys.argv[3]))); c.commit()" "$tmp/pt.db" "$part" "$ttft"
+    for c in "lookup --gpus 2 --ctx 1k" "lookup --gpus 2 --ctx 1536" "export --out $tmp/pt.json"; do
+        # shellcheck disable=SC2086
+        expect 2 "plan of llama-7b at p = 2, ctx 1024: " "$c of a row $part (TTFT $ttft) exits 2" -- ${c%% *} --db "$tmp/pt.db" ${c#* }
+        grep -qF "$rest" "$tmp/err" || report 1 "  naming it: $rest" "$(cat "$tmp/err")"
+    done
+done
+[ ! -e "$tmp/pt.json" ]; report $? "  and no export is written"
+
 # a sweep point of an edited profile is run again, its new row replacing the old one (it was
 # "already done" with the old definition's TTFT); a key from before the hash likewise
 mkdir -p "$tmp/swd"; cp "$src/data/machines/h100x4-nccl.ini" "$tmp/swd/m.ini"
