@@ -7,9 +7,11 @@
 
 #include "kvr_cli.h"
 #include "kvr_file.h"
+#include "kvr_hash.h"
 #include "kvr_ini.h"
 #include "kvr_layout.h"
 #include "kvr_machine_args.h"
+#include "kvr_machine_hash.h"
 #include "kvr_units.h"
 
 #define MAX_SERIES 64
@@ -250,9 +252,10 @@ static enum kvr_status on_key(void *user, const char *section, const char *key, 
     return axis_key(ld->sp, key, value);
 }
 
-/* One machine the sweep will build: profile h at p GPUs with one bw, link and noise value. */
+/* One machine the sweep will build: profile h at p GPUs with one bw, link and noise value; its
+ * hash into *hash when not NULL. */
 static enum kvr_status try_machine(const struct kvr_sweep_spec *sp, int h, int p, const char *bw,
-                                   const char *link, const char *noise)
+                                   const char *link, const char *noise, uint64_t *hash)
 {
     static struct kvr_machine m;
     char g[16];
@@ -261,24 +264,31 @@ static enum kvr_status try_machine(const struct kvr_sweep_spec *sp, int h, int p
     a.bw = bw && strcmp(bw, "profile") ? bw : NULL;
     a.noise = noise && strcmp(noise, "none") ? noise : NULL;
     if (link && strcmp(link, "none")) a.links[a.n_links++] = link;
-    return kvr_machine_args_build(&a, NULL, g, &m);
+    enum kvr_status st = kvr_machine_args_build(&a, NULL, g, &m);
+    if (!st && hash) *hash = kvr_machine_hash(&m);
+    return st;
 }
 
 /* Every value of the machine axes checked now, at its line, rather than point by point at run
  * time: gpus against each machine, then each bw, link and noise value on each of them. */
 static enum kvr_status check_axes(const struct loader *ld)
 {
-    const struct kvr_sweep_spec *sp = ld->sp;
-    for (int h = 0; h < sp->n_machines; h++)
+    struct kvr_sweep_spec *sp = ld->sp;
+    for (int h = 0; h < sp->n_machines; h++) {
+        enum kvr_status st =
+            try_machine(sp, h, 1, NULL, NULL, NULL, &sp->machine_hash[h][sp->n_gpus]);
+        if (st)
+            return kvr_error_prefix(st, "%s:%d: machines (%s): ", sp->path, ld->lines[L_MACHINES],
+                                    sp->machines[h]);
         for (int g = 0; g < sp->n_gpus; g++) {
             int p = sp->gpus[g], k = L_GPUS;
-            enum kvr_status st = try_machine(sp, h, p, NULL, NULL, NULL);
+            st = try_machine(sp, h, p, NULL, NULL, NULL, &sp->machine_hash[h][g]);
             for (int i = 0; !st && i < sp->n_bw; i++)
-                k = L_BW, st = try_machine(sp, h, p, sp->bw[i], NULL, NULL);
+                k = L_BW, st = try_machine(sp, h, p, sp->bw[i], NULL, NULL, NULL);
             for (int i = 0; !st && i < sp->n_links; i++)
-                k = L_LINKS, st = try_machine(sp, h, p, NULL, sp->links[i], NULL);
+                k = L_LINKS, st = try_machine(sp, h, p, NULL, sp->links[i], NULL, NULL);
             for (int i = 0; !st && i < sp->n_noise; i++)
-                k = L_NOISE, st = try_machine(sp, h, p, NULL, NULL, sp->noise[i]);
+                k = L_NOISE, st = try_machine(sp, h, p, NULL, NULL, sp->noise[i], NULL);
             if (st && ld->lines[k])
                 return kvr_error_prefix(st, "%s:%d: %s (on %s at gpus = %d): ", sp->path,
                                         ld->lines[k], line_keys[k], sp->machines[h], p);
@@ -286,6 +296,7 @@ static enum kvr_status check_axes(const struct loader *ld)
                 return kvr_error_prefix(st, "%s:%d: machines (%s at gpus = %d): ", sp->path,
                                         ld->lines[L_MACHINES], sp->machines[h], p);
         }
+    }
     return KVR_OK;
 }
 
@@ -296,17 +307,17 @@ static bool takes_forward(struct kvr_sweep_series s)
     return (kvr_scheme_get(s.scheme)->options & KVR_SO_FORWARD) && own;
 }
 
-/* A value of kv_forward, tp or seeds that no scheme or noise value of the file takes would
- * collapse into the points without it: accepted and ignored (kv_forward = streamed with only
- * tsp and kvr-s gave whole points, exit 0). Refused at its line. */
+/* A value of kv_forward or tp that no scheme of the file takes would collapse into the points
+ * without it: accepted and ignored (kv_forward = streamed with only tsp and kvr-s gave whole
+ * points, exit 0). Refused at its line. (Seeds without noise collapse as documented: a noise
+ * axis of none and random values takes them for its random points.) */
 static enum kvr_status check_reach(const struct loader *ld)
 {
     const struct kvr_sweep_spec *sp = ld->sp;
-    bool fwd = false, layouts = false, noisy = false;
+    bool fwd = false, layouts = false;
     for (int i = 0; i < sp->n_schemes; i++)
         fwd |= takes_forward(sp->schemes[i]),
             layouts |= kvr_layout_scheme_ok(sp->schemes[i].scheme);
-    for (int i = 0; i < sp->n_noise; i++) noisy |= strcmp(sp->noise[i], "none") != 0;
     for (int i = 0; i < sp->n_fwd; i++)
         if (sp->fwd[i] != KVR_FWD_WHOLE && !fwd)
             return kvr_error(KVR_ERR_INPUT,
@@ -320,12 +331,6 @@ static enum kvr_status check_reach(const struct loader *ld)
                              "%s:%d: tp = %d reaches no point: no scheme of the file has "
                              "layouts (kvr help schemes)",
                              sp->path, ld->lines[L_TP], sp->tp[i]);
-    for (int i = 0; i < sp->n_seeds; i++)
-        if (sp->seeds[i] != 0 && !noisy)
-            return kvr_error(KVR_ERR_INPUT,
-                             "%s:%d: seeds = %llu reaches no point: every noise value is none "
-                             "(a seed draws the noise)",
-                             sp->path, ld->lines[L_SEEDS], (unsigned long long)sp->seeds[i]);
     return KVR_OK;
 }
 
@@ -408,9 +413,10 @@ static bool tp_applies(const struct kvr_sweep_spec *sp, int m, int p, int tp,
 
 /* Fills one item from its axis values. */
 static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int l, int nz,
-                      uint64_t seed, int p, uint64_t ctx, struct kvr_sweep_series s,
+                      uint64_t seed, int g, uint64_t ctx, struct kvr_sweep_series s,
                       enum kvr_kv_forward f, int tp, struct kvr_sweep_item *it)
 {
+    int p = sp->gpus[g];
     struct kvr_sweep_point *x = &it->pt;
     memset(it, 0, sizeof *it);
     it->model = m;
@@ -418,7 +424,8 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
     snprintf(it->link, sizeof it->link, "%s", strcmp(sp->links[l], "none") ? sp->links[l] : "");
     snprintf(it->noise, sizeof it->noise, "%s", strcmp(sp->noise[nz], "none") ? sp->noise[nz] : "");
     if (!it->noise[0]) seed = 0; /* seeds only matter with noise */
-    if (kvr_scheme_get(s.scheme)->options & KVR_SO_ONE_GPU) p = 1;
+    bool one = kvr_scheme_get(s.scheme)->options & KVR_SO_ONE_GPU;
+    if (one) p = 1;
     snprintf(x->sweep, sizeof x->sweep, "%s", sp->name);
     snprintf(x->figure, sizeof x->figure, "%s", sp->figure);
     kvr_plan_label(s.scheme, s.source, x->series, sizeof x->series);
@@ -442,6 +449,12 @@ static void make_item(const struct kvr_sweep_spec *sp, int m, int h, int b, int 
              x->scheme);
     set_forward(f, s, x);
     set_tp(tp, s, x);
+    /* the definitions' content: an edited model or profile file makes another key, whose
+     * record replaces the row of the old one (kvr_store_add_sweep_points) */
+    uint64_t mh = sp->machine_hash[h][one ? sp->n_gpus : g];
+    uint64_t def = kvr_hash_bytes(kvr_model_hash(&sp->models[m]), &mh, sizeof mh);
+    size_t k = strlen(x->point_key);
+    snprintf(x->point_key + k, sizeof x->point_key - k, "|def=%016llx", (unsigned long long)def);
 }
 
 enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_sweep_item **items,
@@ -470,10 +483,9 @@ enum kvr_status kvr_sweep_expand(const struct kvr_sweep_spec *sp, struct kvr_swe
                                             for (int t = 0; t < sp->n_tp; t++)
                                                 if (tp_applies(sp, m, sp->gpus[g], sp->tp[t],
                                                                sp->schemes[s]))
-                                                    make_item(sp, m, h, b, l, nz, sp->seeds[sd],
-                                                              sp->gpus[g], sp->ctx[c],
-                                                              sp->schemes[s], sp->fwd[f], sp->tp[t],
-                                                              &it[k++]);
+                                                    make_item(sp, m, h, b, l, nz, sp->seeds[sd], g,
+                                                              sp->ctx[c], sp->schemes[s],
+                                                              sp->fwd[f], sp->tp[t], &it[k++]);
     total = k;
     qsort(it, total, sizeof *it, cmp_items);
     size_t u = 0; /* drop duplicates (single at every p, seeds without noise) */

@@ -54,6 +54,9 @@ struct kvr_sweep_spec {
     uint64_t seeds[KVR_SWEEP_MAX_AXIS];
     uint64_t *ctx;
     size_t n_ctx;
+    /* each machine's hash at each gpus value ([machine][gpus]) and at one GPU ([machine][n_gpus]):
+     * a point's key ends with its definitions' hash, so an edited file is run again */
+    uint64_t machine_hash[KVR_SWEEP_MAX_AXIS][KVR_SWEEP_MAX_AXIS + 1];
 };
 
 /* One point with the texts that build its machine ("" = not overridden). */

@@ -26,35 +26,88 @@ struct sums {
 };
 
 /* The sends and the waits of a measured timeline, for the rate of the transfers a receiver
- * waited for (its wait ends when the data arrives). */
-enum { MAX_XFER = 4096 };
+ * waited for (its wait ends when the data arrives); as many as the file holds (a fixed 4096
+ * dropped the rest, and the rates of 8 ring ranks overflowed their buffer). */
 struct xfer {
     int rank, layer, peer;
     double t0, t1, bytes;
 };
+struct xfer_list {
+    struct xfer *v;
+    size_t n, cap;
+};
 struct xfers {
-    int n_send, n_wait;
-    struct xfer send[MAX_XFER], wait[MAX_XFER];
+    struct xfer_list send, wait;
 };
 
-static void add_xfer(struct xfers *x, const char *kind, struct xfer e)
+static enum kvr_status push(struct xfer_list *l, struct xfer e)
 {
-    if (!strcmp(kind, "send") && x->n_send < MAX_XFER) x->send[x->n_send++] = e;
-    if (!strcmp(kind, "wait") && x->n_wait < MAX_XFER) x->wait[x->n_wait++] = e;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        struct xfer *v = realloc(l->v, cap * sizeof *v);
+        if (!v) return kvr_error(KVR_ERR_NOMEM, "--timeline: out of memory for the transfers");
+        l->v = v, l->cap = cap;
+    }
+    l->v[l->n++] = e;
+    return KVR_OK;
 }
 
-/* The median rate of the sends whose receiver waited at least 0.1 ms for them (0: none). */
-static double waited_rate(const struct xfers *x, int *count)
+static enum kvr_status add_xfer(struct xfers *x, const char *kind, struct xfer e)
 {
-    static double r[MAX_XFER];
-    int n = 0;
-    for (int i = 0; i < x->n_send; i++)
-        for (int j = 0; j < x->n_wait; j++)
-            if (x->wait[j].rank == x->send[i].peer && x->wait[j].layer == x->send[i].layer &&
-                x->wait[j].t1 - x->wait[j].t0 > 1e-4 && x->wait[j].t1 > x->send[i].t0)
-                r[n++] = x->send[i].bytes / (x->wait[j].t1 - x->send[i].t0);
+    if (!strcmp(kind, "send")) return push(&x->send, e);
+    if (!strcmp(kind, "wait")) return push(&x->wait, e);
+    return KVR_OK;
+}
+
+static void xfers_free(struct xfers *x)
+{
+    free(x->send.v), free(x->wait.v);
+    *x = (struct xfers){{0}, {0}};
+}
+
+static int by_rank_layer(const void *a, const void *b)
+{
+    const struct xfer *p = a, *q = b;
+    return p->rank != q->rank ? (p->rank > q->rank) - (p->rank < q->rank)
+                              : (p->layer > q->layer) - (p->layer < q->layer);
+}
+
+/* The median rate of the sends whose receiver waited at least 0.1 ms for them (0: none): each
+ * send against the waits of its receiver at its layer (waits sorted by rank and layer). */
+static enum kvr_status waited_rate(struct xfers *x, size_t *count, double *rate)
+{
+    struct xfer_list *w = &x->wait;
+    qsort(w->v, w->n, sizeof *w->v, by_rank_layer);
+    double *r = NULL;
+    size_t n = 0, cap = 0;
+    enum kvr_status st = KVR_OK;
+    for (size_t i = 0; i < x->send.n && !st; i++) {
+        const struct xfer *s = &x->send.v[i];
+        size_t lo = 0, hi = w->n; /* the first wait at (s->peer, s->layer) */
+        struct xfer key = {.rank = s->peer, .layer = s->layer};
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (by_rank_layer(&w->v[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t j = lo; j < w->n && !by_rank_layer(&w->v[j], &key) && !st; j++) {
+            if (!(w->v[j].t1 - w->v[j].t0 > 1e-4 && w->v[j].t1 > s->t0)) continue;
+            if (n == cap) {
+                double *g = realloc(r, (cap = cap ? 2 * cap : 1024) * sizeof *g);
+                if (!g)
+                    st = kvr_error(KVR_ERR_NOMEM, "--timeline: out of memory");
+                else
+                    r = g;
+            }
+            if (!st) r[n++] = s->bytes / (w->v[j].t1 - s->t0);
+        }
+    }
     *count = n;
-    return n ? kvr_quantile(r, (size_t)n, 0.5) : 0;
+    *rate = !st && n ? kvr_quantile(r, n, 0.5) : 0;
+    free(r);
+    return st;
 }
 
 /* The steps of each rank in the order it ran them, to compare the run's schedule with the
@@ -245,8 +298,9 @@ static enum kvr_status read_tsv(const char *path, const struct predicted *w, str
         }
         int ph = phase_of(e.kind, e.what);
         if (ph >= 0) m->s[e.rank][ph] += e.end_s - e.start_s, n++, seen[e.rank] = true;
-        add_xfer(x, e.kind, (struct xfer){e.rank, e.layer, e.peer, e.start_s, e.end_s, e.bytes});
-        st = step_add(steps, e.rank, e.layer, e.kind, e.what, e.peer);
+        st = add_xfer(x, e.kind,
+                      (struct xfer){e.rank, e.layer, e.peer, e.start_s, e.end_s, e.bytes});
+        if (!st) st = step_add(steps, e.rank, e.layer, e.kind, e.what, e.peer);
     }
     kvr_lines_close(&r);
     if (!st && n == 0) st = kvr_error(KVR_ERR_INPUT, "--timeline: %s holds no events", path);
@@ -377,7 +431,7 @@ static void print_text(const struct kvr_plan *plan, const struct sums *m, const 
 }
 
 static void print_json(const struct kvr_plan *plan, const struct sums *m, const struct sums *p,
-                       double rate, int n_waited)
+                       double rate, size_t n_waited)
 {
     struct kvr_json j;
     kvr_json_begin(&j, stdout);
@@ -409,23 +463,25 @@ enum kvr_status kvr_validate_timeline(const struct kvr_validate_timeline_args *a
     struct predicted w = {0};
     const struct kvr_plan *plan = &w.plan;
     static struct sums meas, pred;
-    static struct xfers x;
-    memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred), memset(&x, 0, sizeof x);
+    struct xfers x = {{0}, {0}};
+    memset(&meas, 0, sizeof meas), memset(&pred, 0, sizeof pred);
     struct steps sm, sp;
     steps_init(&sm), steps_init(&sp);
     enum kvr_status st = simulate(a, &w, &pred, &sp);
     if (!st) st = read_tsv(a->path, &w, &meas, &x, &sm);
     if (!st) st = steps_compare(a->path, w.plan.p, &sm, &sp);
     free(sm.s), free(sp.s);
+    size_t n_waited = 0;
+    double rate = 0;
+    if (!st) st = waited_rate(&x, &n_waited, &rate);
+    xfers_free(&x);
     if (st) return st;
-    int n_waited;
-    double rate = waited_rate(&x, &n_waited);
     if (a->json)
         print_json(plan, &meas, &pred, rate, n_waited);
     else
         print_text(plan, &meas, &pred);
     if (!a->json && n_waited)
-        printf("transfers a receiver waited for: %d, median %.1f GB/s from send to arrival "
+        printf("transfers a receiver waited for: %zu, median %.1f GB/s from send to arrival "
                "(kvr calibrate --overlap-bw)\n",
                n_waited, rate / 1e9);
     return KVR_OK;

@@ -31,6 +31,23 @@ enum kvr_status kvr_store_parse_tokens(const char *text, int p, uint64_t *tokens
                      p);
 }
 
+/* A stored partition is one of its context: no empty chunk, the chunks summing to ctx (a
+ * damaged row of 100;100 at 1k was served, interpolated from and exported, exit 0). */
+static enum kvr_status check_partition(const char *what, const uint64_t *t, int n, uint64_t ctx)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i] == 0 || t[i] > ctx)
+            return kvr_error(KVR_ERR_INPUT, "%s chunk %d of %llu tokens at ctx %llu", what, i,
+                             (unsigned long long)t[i], (unsigned long long)ctx);
+        sum += t[i];
+    }
+    if (sum != ctx)
+        return kvr_error(KVR_ERR_INPUT, "%s sums to %llu tokens, not its ctx %llu", what,
+                         (unsigned long long)sum, (unsigned long long)ctx);
+    return KVR_OK;
+}
+
 int kvr_store_chunks(int p, int tp)
 {
     return tp > 1 && p % tp == 0 ? p / tp : p;
@@ -136,7 +153,10 @@ static enum kvr_status read_fewer(sqlite3_stmt *q, struct kvr_plan_row *r)
     if (r->fewer_p >= r->p || !ft || !fm)
         return kvr_error(KVR_ERR_INPUT, "fewer-GPU plan with p = %d of %d", r->fewer_p, r->p);
     r->fewer_predicted_ttft_s = sqlite3_column_double(q, 19);
-    if ((st = kvr_store_parse_tokens((const char *)ft, r->fewer_p, r->fewer_tokens))) return st;
+    if ((st = kvr_store_parse_tokens((const char *)ft, r->fewer_p, r->fewer_tokens)) ||
+        (st =
+             check_partition("fewer_partition_tokens", r->fewer_tokens, r->fewer_p, r->ctx_tokens)))
+        return st;
     return parse_map((const char *)fm, r->fewer_p, r->fewer_mapping);
 }
 
@@ -228,8 +248,14 @@ static enum kvr_status read_row(struct kvr_store *s, sqlite3_stmt *q, struct kvr
     const unsigned char *text = sqlite3_column_text(q, 6);
     enum kvr_status st =
         kvr_store_parse_tokens(text ? (const char *)text : "", kvr_plan_row_chunks(r), r->tokens);
+    if (!st)
+        st = check_partition("partition_tokens", r->tokens, kvr_plan_row_chunks(r), r->ctx_tokens);
+    if (!st && !(r->predicted_ttft_s > 0 && r->predicted_ttft_s < 1e30))
+        st = kvr_error(KVR_ERR_INPUT, "predicted_ttft_s %g is not a time", r->predicted_ttft_s);
     if (!st) st = read_fewer(q, r);
-    return st ? kvr_error_prefix(st, "%s: plan: ", kvr_store_path(s)) : KVR_OK;
+    return st ? kvr_error_prefix(st, "%s: plan of %s at p = %d, ctx %llu: ", kvr_store_path(s),
+                                 r->model, r->p, (unsigned long long)r->ctx_tokens)
+              : KVR_OK;
 }
 
 enum kvr_status kvr_store_list_plans(struct kvr_store *s, const struct kvr_plan_filter *f,

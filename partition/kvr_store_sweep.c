@@ -39,9 +39,31 @@ static void bind_add(sqlite3_stmt *q, size_t i, const void *arg)
     sqlite3_bind_int(q, 20, x->tp);
 }
 
+/* The key without its definitions' hash ("|def=...", the end of a point's key). */
+static size_t base_len(const char *key)
+{
+    const char *d = strstr(key, "|def=");
+    return d ? (size_t)(d - key) : strlen(key);
+}
+
+static void bind_stale(sqlite3_stmt *q, size_t i, const void *arg)
+{
+    const struct kvr_sweep_point *x = (const struct kvr_sweep_point *)arg + i;
+    bind_text(q, 1, x->sweep);
+    bind_text(q, 2, x->point_key);
+    sqlite3_bind_text(q, 3, x->point_key, (int)base_len(x->point_key), SQLITE_TRANSIENT);
+}
+
 enum kvr_status kvr_store_add_sweep_points(struct kvr_store *s, const struct kvr_sweep_point *pts,
                                            size_t n)
 {
+    /* a row of the same point under other definitions (an edited model or profile file, or a
+     * key from before the hash) holds results of what is no longer asked: replaced */
+    static const char stale[] =
+        "DELETE FROM sweep_point WHERE sweep = ?1 AND point_key <> ?2 AND (point_key = ?3 OR"
+        " (point_key > ?3 || '|def=' AND point_key < ?3 || '|def>'))"; /* a range of the index */
+    enum kvr_status st = kvr_store_write_rows(s, stale, n, bind_stale, pts);
+    if (st) return st;
     static const char sql[] =
         "INSERT OR IGNORE INTO sweep_point (sweep, point_key, figure, series, series_rank, model,"
         " machine, p, ctx_tokens, scheme, method, link_Bps, link_spec, link_from, noise_spec,"

@@ -125,8 +125,8 @@ c = sqlite3.connect(sys.argv[1])
 pts = {(r[0], r[1]): r[2:] for r in c.execute("SELECT ctx_tokens, series, kv_forward, state, ttft_s, point_key FROM sweep_point")}
 want = {'TSP', 'KVR-E', 'KVR-E streamed', 'KVR-E direct', 'KVR-S'}
 ok = len(pts) == 10 and {s for _, s in pts} == want and all(v[1] == 'done' for v in pts.values())
-ok = ok and pts[(16384, 'KVR-E streamed')][0] == 'streamed' and pts[(16384, 'KVR-E streamed')][3].endswith('|kvr-even|fwd=streamed')
-ok = ok and pts[(16384, 'KVR-E')][3].endswith('|kvr-even') and pts[(16384, 'TSP')][0] == 'whole'
+ok = ok and pts[(16384, 'KVR-E streamed')][0] == 'streamed' and pts[(16384, 'KVR-E streamed')][3].split('|def=')[0].endswith('|kvr-even|fwd=streamed')
+ok = ok and pts[(16384, 'KVR-E')][3].split('|def=')[0].endswith('|kvr-even') and pts[(16384, 'TSP')][0] == 'whole'
 ok = ok and pts[(16384, 'KVR-E streamed')][2] == json.load(open(sys.argv[2]))['ttft_s']
 table = dict(c.execute("SELECT ctx_tokens, kv_forward FROM plan"))
 ok = ok and all(pts[(x, 'KVR-S')][0] == table[x] for x in (8192, 16384))

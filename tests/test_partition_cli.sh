@@ -310,7 +310,7 @@ ldb=$tmp/fit.db
 "$kvr" search --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k,32k --db "$ldb" >/dev/null 2>&1
 sed 's/^mem = 80GiB$/mem = 40GiB/; s/^name = a100-2x4$/name = a100-10GBps/' "$src/data/machines/a100-2x4.ini" | sed 's/^intra_bw = .*/intra_bw = 10GB\/s/; s/^inter_bw = .*/inter_bw = 10GB\/s/' >"$tmp/small.ini"
 "$kvr" search --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 16k,48k --db "$ldb" >/dev/null 2>&1
-python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE plan SET ctx_tokens = 70000, partition_tokens = '64;64;64;64;64;64;64;' || (70000 - 448) WHERE ctx_tokens = 49152\"); c.commit()" "$ldb"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE plan SET ctx_tokens = 70000, partition_tokens = '64;64;64;64;64;64;64;' || (70000 - 448), fewer_p = NULL, fewer_partition_tokens = NULL, fewer_mapping = NULL, fewer_predicted_ttft_s = NULL WHERE ctx_tokens = 49152\"); c.commit()" "$ldb"
 expect 3 "fits in GPU memory" "lookup never returns a partition that does not fit" -- lookup --model llama-7b --machine "$tmp/small.ini" --gpus 8 --ctx 70000 --db "$ldb"
 
 # The forward migrations from schema 2 (a committed schema-2 file, given sweep points in three

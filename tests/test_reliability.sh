@@ -661,11 +661,11 @@ done
 expect 2 "--machine-hash: 'x' is not a definition's hash" "export --machine-hash x exits 2 naming it" \
     -- export --db "$tmp/q.db" --out - --machine-hash x
 
-# a sweep axis value that no scheme or noise value of the file takes is refused at its line
-# (kv_forward = streamed with tsp and kvr-s only, tp = 2 with single, seeds without noise:
-# each collapsed into the points without it, exit 0)
+# a sweep axis value that no scheme of the file takes is refused at its line (kv_forward =
+# streamed with tsp and kvr-s only, tp = 2 with single: each collapsed into the points without
+# it, exit 0)
 for c in "tsp, kvr-s|kv_forward = streamed|kv_forward = streamed reaches no point" \
-    "single|tp = none, 2|tp = 2 reaches no point" "tsp|seeds = 0-3|seeds = 1 reaches no point"; do
+    "single|tp = none, 2|tp = 2 reaches no point"; do
     sch=${c%%|*} rest=${c#*|}
     printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = %s\nctx = 1k\n%s\n' \
         "$sch" "${rest%%|*}" >"$tmp/reach.ini"
@@ -676,6 +676,65 @@ done
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = tsp, kvr-even\nctx = 1k\nkv_forward = whole, direct\n' >"$tmp/reach.ini"
 "$kvr" sweep "$tmp/reach.ini" --db "$tmp/reach.db" --json >"$tmp/out" 2>"$tmp/err"
 report $? "  kv_forward = whole, direct with kvr-even beside tsp still runs" "$(cat "$tmp/err")"
+
+# a plan row whose partition is not one of its context (chunks not summing to ctx, an empty
+# chunk) or whose TTFT is no time is refused by every reader: lookup served it (interpolated,
+# exit 0; exact, exit 1 "no valid partition") and export wrote it (exit 0)
+for v in "100;100|sums to 200 tokens, not its ctx 1024" "1024;0|chunk 1 of 0 tokens" \
+    "512;512|neg|predicted_ttft_s -1 is not a time"; do
+    cp "$tmp/q.db" "$tmp/pt.db"
+    part=${v%%|*} rest=${v#*|} ttft=0.04
+    case $rest in neg*) ttft=-1 part=512\;512 rest=${rest#neg|} ;; esac
+    python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('UPDATE plan SET partition_tokens = ?, predicted_ttft_s = ? WHERE ctx_tokens = 1024', (sys.argv[2], float(sys.argv[3]))); c.commit()" "$tmp/pt.db" "$part" "$ttft"
+    for c in "lookup --gpus 2 --ctx 1k" "lookup --gpus 2 --ctx 1536" "export --out $tmp/pt.json"; do
+        # shellcheck disable=SC2086
+        expect 2 "plan of llama-7b at p = 2, ctx 1024: " "$c of a row $part (TTFT $ttft) exits 2" -- ${c%% *} --db "$tmp/pt.db" ${c#* }
+        grep -qF "$rest" "$tmp/err" || report 1 "  naming it: $rest" "$(cat "$tmp/err")"
+    done
+done
+[ ! -e "$tmp/pt.json" ]; report $? "  and no export is written"
+
+# a sweep point of an edited profile is run again, its new row replacing the old one (it was
+# "already done" with the old definition's TTFT); a key from before the hash likewise
+mkdir -p "$tmp/swd"; cp "$src/data/machines/h100x4-nccl.ini" "$tmp/swd/m.ini"
+printf '[sweep]\nfigure = fig1\nname = s\n[axes]\nmodels = llama-7b\nmachines = m.ini\ngpus = 2\nschemes = tsp\nctx = 1k\n' >"$tmp/swd/s.ini"
+"$kvr" sweep "$tmp/swd/s.ini" --db "$tmp/swd/s.db" -q >/dev/null 2>&1
+t0=$(sql "$tmp/swd/s.db" "SELECT ttft_s FROM sweep_point")
+sed -i 's/^peak = .*/peak = 100TFLOPS/' "$tmp/swd/m.ini"
+"$kvr" sweep "$tmp/swd/s.ini" --db "$tmp/swd/s.db" --json >"$tmp/out" 2>"$tmp/err"
+t1=$(sql "$tmp/swd/s.db" "SELECT ttft_s FROM sweep_point") rows=$(sql "$tmp/swd/s.db" "SELECT count(*) FROM sweep_point")
+[ "$rows" = 1 ] && python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) > 5 * float(sys.argv[1]) else 1)" "$t0" "$t1"
+report $? "sweep after its profile was edited: the point run again, one row, the new TTFT" "$rows rows, $t0 -> $t1: $(cat "$tmp/err")"
+python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE sweep_point SET point_key = substr(point_key, 1, instr(point_key, '|def=') - 1), ttft_s = 1\"); c.commit()" "$tmp/swd/s.db"
+"$kvr" sweep "$tmp/swd/s.ini" --db "$tmp/swd/s.db" -q >/dev/null 2>"$tmp/err"
+[ "$(sql "$tmp/swd/s.db" "SELECT count(*) || ' ' || (ttft_s = $t1) FROM sweep_point")" = "1 1" ]
+report $? "  a row of a key without the hash is replaced too" "$(sql "$tmp/swd/s.db" "SELECT group_concat(point_key || '=' || ttft_s) FROM sweep_point") $(cat "$tmp/err")"
+
+# validate --timeline reads every transfer of a timeline (it kept the first 4096 sends and
+# waits, and the rates of more waited pairs overflowed a 4096-entry buffer): 16 ring ranks at
+# 1 GB/s make 7680 sends; the count and the median rate against a brute-force oracle
+part16=$(python3 -c "print(','.join(['2048'] * 16))")
+"$kvr" sim --machine "$src/data/machines/a100-1x64.ini" --gpus 16 --ctx 32k --bw 1GB/s --scheme ring \
+    --timeline "$tmp/ring16.tsv" >/dev/null 2>"$tmp/err"
+want=$(python3 - "$tmp/ring16.tsv" <<'PY'
+import sys, statistics
+S, W = [], []
+for i, l in enumerate(open(sys.argv[1])):
+    f = l.rstrip('\n').split('\t')
+    if i == 0: continue
+    if f[2] == 'send': S.append((int(f[1]), int(f[7]), float(f[4]), float(f[6])))
+    if f[2] == 'wait': W.append((int(f[0]), int(f[1]), float(f[4]), float(f[5])))
+R = [b / (w1 - t0) for (la, peer, t0, b) in S for (wr, wl, w0, w1) in W
+     if wr == peer and wl == la and w1 - w0 > 1e-4 and w1 > t0]
+print(len(S), len(R), statistics.median(R))
+PY
+)
+got=$("$kvr" validate --timeline "$tmp/ring16.tsv" --model llama-7b --scheme ring --partition "$part16" \
+    --machine "$src/data/machines/a100-1x64.ini" --json 2>>"$tmp/err" | python3 -c "import json, sys; d = json.load(sys.stdin); print(d['waited_transfers'], d['waited_transfer_Bps'])")
+w_sends=${want%% *} w_rest=${want#* }
+[ "${w_sends:-0}" -gt 4096 ] && [ -n "$got" ] && python3 -c "import sys; a = sys.argv[1].split(); b = sys.argv[2].split(); sys.exit(0 if int(a[0]) == int(b[0]) and abs(float(a[1]) / float(b[1]) - 1) < 1e-9 else 1)" "$w_rest" "$got"
+report $? "validate --timeline of 16 ring ranks ($w_sends sends): every waited transfer counted, the median rate exact" \
+    "want $w_rest, got $got: $(cat "$tmp/err")"
 
 # SIGTERM, SIGINT or SIGHUP while an output is being written: the temp file is removed, the
 # target never made, and the exit status is the signal's (a killed writer left .NAME.tmp-*)
