@@ -200,9 +200,8 @@ static enum kvr_status check_files(const struct kvr_opt *o, const void *base)
         if (!st && o[i].file == KVR_OPT_FILE_OUT && text_of(&o[i], base))
             st = out_writable(dashed(&o[i], in, sizeof in), text_of(&o[i], base));
         /* "-" takes standard output alone (check_stdout); another name of it would mix */
-        if (!st && o[i].file == KVR_OPT_FILE_OUT && !o[i].to_stdout &&
-            text_of(&o[i], base) && strcmp(text_of(&o[i], base), "-") &&
-            kvr_out_is_stdout(text_of(&o[i], base)))
+        if (!st && o[i].file == KVR_OPT_FILE_OUT && !o[i].to_stdout && text_of(&o[i], base) &&
+            strcmp(text_of(&o[i], base), "-") && kvr_out_is_stdout(text_of(&o[i], base)))
             st = kvr_error(KVR_ERR_USAGE,
                            "%s '%s' is standard output, which carries the command's report: "
                            "name a file, or '-' (which then has it alone)",
