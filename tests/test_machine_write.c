@@ -22,6 +22,7 @@ static const char *differs(const struct kvr_machine *x, const struct kvr_machine
     if (strcmp(x->name, y->name) || strcmp(g->name, h->name)) return "name";
     if (g->peak_flops != h->peak_flops || g->mem_Bps != h->mem_Bps || g->mem_bytes != h->mem_bytes)
         return "peak, mem_bw or mem";
+    if (g->peak_fp32_flops != h->peak_fp32_flops) return "peak_fp32";
     if (g->mem_reserve_bytes != h->mem_reserve_bytes || g->launch_s != h->launch_s)
         return "mem_reserve or launch";
     for (int c = 0; c < KVR_N_CLASSES; c++)
@@ -83,6 +84,7 @@ static void awkward(struct kvr_machine *m)
     kvr_machine_resolve("h100-nvlink", m);
     snprintf(m->name, sizeof m->name, "awkward");
     m->gpu.peak_flops = 1e15 / 3;
+    m->gpu.peak_fp32_flops = 66.9e12 * (1 + 2e-16);
     m->gpu.mem_Bps = 3.35e12 * (1 + 1e-15);
     m->gpu.mem_bytes = 85899345920;
     m->gpu.mem_reserve_bytes = 0;
