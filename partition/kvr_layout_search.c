@@ -71,10 +71,9 @@ static enum kvr_status place(const struct kvr_model *m, const struct kvr_machine
  * keeps the p GPUs on the fewest nodes. */
 static bool window_ok(const struct kvr_machine *h, int p, int t, int off)
 {
-    int gpn = h->gpus_per_node, total = h->n_nodes * gpn;
     if (off == 0) return true;
-    if (h->n_nodes < 2 || off >= gpn || off + p > total || t > gpn) return false;
-    return (off + p - 1) / gpn - off / gpn == (p - 1) / gpn;
+    return h->n_nodes > 1 && off < h->gpus_per_node && t <= h->gpus_per_node &&
+           kvr_map_window_ok(h, p, off);
 }
 
 /* One candidate: t, the named mapping shifted by off GPUs, placed and measured. */

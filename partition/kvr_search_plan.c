@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvr_layout.h"
+
 /* Contiguous per node, nodes in order `nodes_desc`, GPUs inside a node in order `gpus_desc`. */
 static void contiguous(const struct kvr_machine *h, bool nodes_desc, bool gpus_desc, int *map)
 {
@@ -51,12 +53,12 @@ static void window(const int *full, int total, int p, int off, int *map)
  * the chain crosses between nodes (an early hop carries less of the prefix's KV). */
 static int candidates(const struct kvr_machine *h, int p, bool all_pairs, int (*maps)[KVR_MAX_GPUS])
 {
-    int gpn = h->gpus_per_node, total = h->n_nodes * gpn, nodes = (p + gpn - 1) / gpn, n = 0;
+    int total = h->n_nodes * h->gpus_per_node, n = 0;
     int full[KVR_MAX_GPUS];
     for (int k = 0; k < 4; k++) {
         contiguous(h, k & 2, k & 1, full);
         for (int off = 0; off + p <= total && n < KVR_MAX_MAPPINGS; off++) {
-            if ((off + p - 1) / gpn - off / gpn + 1 > nodes) continue;
+            if (!kvr_map_window_ok(h, p, off)) continue;
             window(full, total, p, off, maps[n]);
             bool dup = false;
             for (int j = 0; j < n && !dup; j++) dup = same_hops(h, p, all_pairs, maps[j], maps[n]);

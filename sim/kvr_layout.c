@@ -70,6 +70,13 @@ void kvr_layout_map(enum kvr_map map, int p, int t, int n_total, int *out)
     for (int r = 0; r < n_total; r++) out[r] = r < p ? map_gpu(map, p, t, r) : r;
 }
 
+bool kvr_map_window_ok(const struct kvr_machine *h, int p, int off)
+{
+    int gpn = h->gpus_per_node;
+    if (off < 0 || off + p > h->n_nodes * gpn) return false;
+    return (off + p - 1) / gpn - off / gpn == (p - 1) / gpn;
+}
+
 int kvr_layout_map_kind(const int *map, int p, int t)
 {
     for (int k = 0; k < KVR_N_MAPS; k++) {

@@ -37,5 +37,8 @@ int kvr_map_from_name(const char *name); /* -1 when unknown */
 /* The role -> GPU permutation of a named mapping for p GPUs in stages of t, completed over the
  * whole topology of n_total GPUs (the unused GPUs after, in order). */
 void kvr_layout_map(enum kvr_map map, int p, int t, int n_total, int *out);
+/* Whether p consecutive GPUs from GPU off fit the topology and span the fewest nodes a chain
+ * of p can (the windows the mapping searches try on fewer GPUs than the topology). */
+bool kvr_map_window_ok(const struct kvr_machine *h, int p, int off);
 /* Which named mapping the first p entries of map are (-1: none). */
 int kvr_layout_map_kind(const int *map, int p, int t);
