@@ -178,10 +178,13 @@ enum kvr_status kvr_calib_fit(struct kvr_gpu *g, const struct kvr_calib_point *p
     if (n < N_PARAMS)
         return kvr_error(KVR_ERR_INPUT, "calibration: %zu measured points for %d parameters", n,
                          N_PARAMS);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!(pts[i].time_s > 0))
             return kvr_error(KVR_ERR_INPUT, "calibration: point %zu (ctx %llu) has time %g s", i,
                              (unsigned long long)pts[i].ctx, pts[i].time_s);
+        enum kvr_status st = kvr_gpu_check_dtype(g, pts[i].model, NULL);
+        if (st) return kvr_error_prefix(st, "calibration: ");
+    }
     kvr_gsl_init();
     struct fit_data d = {.g = *g, .pts = pts, .n = n};
     gsl_multifit_nlinear_fdf fdf = {.f = residuals, .n = n, .p = N_PARAMS, .params = &d};

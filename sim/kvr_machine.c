@@ -236,6 +236,18 @@ double kvr_gpu_peak_flops(const struct kvr_gpu *g, enum kvr_dtype d)
     return d == KVR_DTYPE_FP32 ? g->peak_fp32_flops : g->peak_flops;
 }
 
+enum kvr_status kvr_gpu_check_dtype(const struct kvr_gpu *g, const struct kvr_model *m,
+                                    const char *machine)
+{
+    if (kvr_gpu_peak_flops(g, m->dtype) > 0) return KVR_OK;
+    const char *d = kvr_dtype_name(m->dtype);
+    return kvr_error(KVR_ERR_INPUT,
+                     "model %s has dtype %s, and %s%s%sGPU %s%s gives no %s peak: add [gpu] "
+                     "peak_fp32 to the profile",
+                     m->name, d, machine ? "machine " : "", machine ? machine : "",
+                     machine ? " (" : "", g->name, machine ? ")" : "", d);
+}
+
 static bool op_scales_ok(const struct kvr_gpu *g)
 {
     for (int op = 0; op < KVR_N_OPS; op++)

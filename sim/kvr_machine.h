@@ -81,6 +81,10 @@ int kvr_machine_node(const struct kvr_machine *m, int i);
 
 /* The peak an op of a model of dtype d runs at: peak_fp32_flops for fp32, else peak_flops. */
 double kvr_gpu_peak_flops(const struct kvr_gpu *g, enum kvr_dtype d);
+/* KVR_ERR_INPUT, naming the model, its dtype and the GPU (of machine `machine` when not NULL),
+ * when the GPU gives no peak for the model's dtype (a profile without peak_fp32). */
+enum kvr_status kvr_gpu_check_dtype(const struct kvr_gpu *g, const struct kvr_model *m,
+                                    const char *machine);
 
 int kvr_machine_preset_count(void);
 const struct kvr_machine *kvr_machine_preset_at(int i);

@@ -150,22 +150,12 @@ enum kvr_status kvr_plan_check(const struct kvr_plan *plan, const struct kvr_mac
     return KVR_OK;
 }
 
-/* An fp32 model computes at the GPU's fp32 peak, which a profile may not give. */
-static enum kvr_status check_dtype_peak(const struct kvr_model *m, const struct kvr_machine *h)
-{
-    if (kvr_gpu_peak_flops(&h->gpu, m->dtype) > 0) return KVR_OK;
-    return kvr_error(KVR_ERR_INPUT,
-                     "model %s has dtype %s, and machine %s (GPU %s) gives no %s peak: add "
-                     "[gpu] peak_fp32 to the profile",
-                     m->name, kvr_dtype_name(m->dtype), h->name, h->gpu.name,
-                     kvr_dtype_name(m->dtype));
-}
-
 enum kvr_status kvr_sim_open(const struct kvr_model *model, const struct kvr_machine *machine,
                              struct kvr_sim **out)
 {
     enum kvr_status st = kvr_model_validate(model);
-    if (st || (st = kvr_machine_validate(machine)) || (st = check_dtype_peak(model, machine)))
+    if (st || (st = kvr_machine_validate(machine)) ||
+        (st = kvr_gpu_check_dtype(&machine->gpu, model, machine->name)))
         return st;
     struct kvr_sim *sim = calloc(1, sizeof *sim);
     if (!sim) return kvr_error(KVR_ERR_NOMEM, "simulator: out of memory");

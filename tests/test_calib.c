@@ -107,5 +107,13 @@ int main(void)
     fit[3].time_s = 0;
     ok(kvr_calib_fit(&g2, fit, n_fit, &r) == KVR_ERR_INPUT, "a zero time is refused");
     like(kvr_error_message(), "point 3", "its message names the point");
+    fit[3].time_s = fit[4].time_s; /* an fp32 model's points on a GPU without an fp32 peak */
+    struct kvr_model m32 = *fit[0].model;
+    m32.dtype = KVR_DTYPE_FP32;
+    for (size_t i = 0; i < n_fit; i++) fit[i].model = &m32;
+    g2.peak_fp32_flops = 0;
+    ok(kvr_calib_fit(&g2, fit, n_fit, &r) == KVR_ERR_INPUT, "an fp32 model without an fp32 peak");
+    like(kvr_error_message(), "has dtype fp32, and GPU H100-SXM5-80GB gives no fp32 peak",
+         "  is refused, naming the dtype and the GPU");
     return tap_done();
 }
