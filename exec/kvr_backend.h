@@ -94,6 +94,13 @@ struct kvr_backend_ops {
     enum kvr_status (*ring_copy)(void *be, enum kvr_ring_part part, uint32_t slot, uint32_t n,
                                  void *host, bool to_host);
 
+    /* tsp-paper with nccl (exec/kvr_dist_tsp.c; NULL on host backends): a device scratch of
+     * at least `bytes`, kept by the backend and grown when asked for more; and device rows in
+     * the cache's layout [n][kv][hd] to or from rows expanded to every query head (kvr_exec.h's
+     * kvr_exec_kv_regroup). */
+    enum kvr_status (*wide_area)(void *be, uint64_t bytes, void **ptr);
+    enum kvr_status (*kv_regroup)(void *be, void *dst, const void *src, uint64_t rows,
+                                  uint32_t group, bool expand);
     /* Row `row` of buffer b to row 0 (kvr_backend_keep_row). */
     enum kvr_status (*keep_row)(void *be, enum kvr_buf b, uint32_t row);
     /* Tensor parallelism (exec/kvr_exec_tp.c; the LM head's rows are the create functions'

@@ -28,7 +28,7 @@ static void cu_destroy(void *be)
     for (int b = 0; b < KVR_N_BUFS; b++) cudaFree(c->buf[b]);
     cudaFree(c->k), cudaFree(c->v), cudaFree(c->xn_last), cudaFree(c->logits);
     cudaFree(c->tokens), cudaFree(c->workspace), cudaFree(c->rope), cudaFree(c->inv_freq);
-    cudaFree(c->ring_q), cudaFree(c->ring_o);
+    cudaFree(c->ring_q), cudaFree(c->ring_o), cudaFree(c->wide);
     kvr_cu_gemm_close(c->gemm);
     if (c->blas) cublasDestroy(c->blas);
     for (int i = 0; c->stamps && i < KVR_MAX_STAMPS; i++)
@@ -275,6 +275,8 @@ static const struct kvr_backend_ops cu_ops = {
     .device = cu_device,
     .rotary_rows = kvr_cuda_rotary_rows,
     .ring_setup = kvr_cuda_ring_setup,
+    .wide_area = kvr_cuda_wide_area,
+    .kv_regroup = kvr_cuda_kv_regroup,
     .ring_q_pack = kvr_cuda_ring_q_pack,
     .ring_attn = kvr_cuda_ring_attn,
     .ring_merge = kvr_cuda_ring_merge,

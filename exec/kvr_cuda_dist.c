@@ -61,6 +61,36 @@ enum kvr_status kvr_cuda_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint3
     return KVR_OK;
 }
 
+enum kvr_status kvr_cuda_wide_area(void *be, uint64_t bytes, void **ptr)
+{
+    struct cu *c = be;
+    if (c->wide_bytes < bytes) {
+        KVR_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+        cudaFree(c->wide);
+        c->held -= c->wide_bytes, c->wide_bytes = 0;
+        if (cudaMalloc(&c->wide, bytes) != cudaSuccess) {
+            cudaGetLastError();
+            c->wide = NULL;
+            return kvr_error(KVR_ERR_INPUT,
+                             "--backend cuda: tsp-paper's expanded K/V (%.3g GB) does not fit "
+                             "beside the model",
+                             (double)bytes / 1e9);
+        }
+        c->held += bytes, c->wide_bytes = bytes;
+    }
+    *ptr = c->wide;
+    return KVR_OK;
+}
+
+enum kvr_status kvr_cuda_kv_regroup(void *be, void *dst, const void *src, uint64_t rows,
+                                    uint32_t group, bool expand)
+{
+    struct cu *c = be;
+    KVR_LAUNCH_CHECK(kvr_cu_kv_regroup(dst, src, rows, c->m.n_kv_heads, group, c->m.head_dim,
+                                       expand, c->stream));
+    return KVR_OK;
+}
+
 enum kvr_status kvr_cuda_ring_q_pack(void *be, uint32_t q_slot, uint32_t n)
 {
     struct cu *c = be;

@@ -37,6 +37,8 @@ struct cu {
     float *ring_o; /* [n_o][rows][n_heads hd + n_heads] */
     uint32_t ring_rows;
     uint64_t ring_bytes;
+    void *wide; /* tsp-paper's expanded K/V (kvr_cuda_wide_area), allocated on first use */
+    uint64_t wide_bytes;
     uint32_t v0, n_vocab; /* the LM head's rows (kvr_cuda_create) */
 };
 
@@ -105,6 +107,9 @@ enum kvr_status kvr_cuda_keep_row(void *be, enum kvr_buf b, uint32_t row);
 enum kvr_status kvr_cuda_rotary_rows(void *be, uint32_t layer, uint32_t row0, uint32_t s,
                                      uint32_t n);
 enum kvr_status kvr_cuda_ring_setup(void *be, uint32_t rows, uint32_t n_q, uint32_t n_o);
+enum kvr_status kvr_cuda_wide_area(void *be, uint64_t bytes, void **ptr);
+enum kvr_status kvr_cuda_kv_regroup(void *be, void *dst, const void *src, uint64_t rows,
+                                    uint32_t group, bool expand);
 enum kvr_status kvr_cuda_ring_q_pack(void *be, uint32_t q_slot, uint32_t n);
 enum kvr_status kvr_cuda_ring_attn(void *be, uint32_t layer, int q_slot, const struct kvr_span *q,
                                    const struct kvr_span *k, uint32_t window, uint32_t o_slot);

@@ -357,6 +357,32 @@ extern "C" int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t
     return launched();
 }
 
+/* One thread per 8 elements of the expanded row: expanded head h is KV head h / group. */
+__global__ void kv_regroup_kernel(uint4 *dst, const uint4 *src, uint64_t rows, uint32_t n_kv,
+                                  uint32_t group, uint32_t hd8, int expand)
+{
+    uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    uint64_t wide = (uint64_t)n_kv * group * hd8, r = i / wide;
+    if (r >= rows) return;
+    uint32_t h = (uint32_t)(i % wide / hd8), e = (uint32_t)(i % hd8);
+    uint64_t narrow_at = (r * n_kv + h / group) * hd8 + e;
+    if (expand)
+        dst[i] = src[narrow_at];
+    else if (h % group == 0)
+        dst[narrow_at] = src[i];
+}
+
+extern "C" int kvr_cu_kv_regroup(void *dst, const void *src, uint64_t rows, uint32_t n_kv,
+                                 uint32_t group, uint32_t hd, int expand, void *stream)
+{
+    if (hd % 8 || !group) return (int)cudaErrorInvalidValue;
+    uint64_t n = rows * n_kv * group * (hd / 8);
+    if (!n) return 0;
+    kv_regroup_kernel<<<(unsigned)((n + 255) / 256), 256, 0, STREAM(stream)>>>(
+        (uint4 *)dst, (const uint4 *)src, rows, n_kv, group, hd / 8, expand);
+    return launched();
+}
+
 /* ---------------------------------------------------------------- attention, plain version */
 
 /* Query i (position s + i) sees keys [max(0, s + i + 1 - window), s + i] (all up to s + i

@@ -31,6 +31,11 @@ int kvr_cu_rope_table(void *table, uint32_t s, uint32_t c, uint32_t rot, const f
  * [pos][kv][hd] at position s (qkv's K part is left unrotated). hd and rot are multiples of 16. */
 int kvr_cu_rotary(void *qkv, void *kcache, void *vcache, const void *table, uint32_t s, uint32_t c,
                   uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint32_t rot, void *stream);
+/* tsp-paper's K/V (kvr_dist_tsp.c): rows [rows][n_kv][hd] to rows [rows][n_kv group][hd] with
+ * each KV head repeated group times (expand), or back, keeping each group's first copy. bf16,
+ * hd a multiple of 8. */
+int kvr_cu_kv_regroup(void *dst, const void *src, uint64_t rows, uint32_t n_kv, uint32_t group,
+                      uint32_t hd, int expand, void *stream);
 /* act[i][j] = silu(up[i][j]) * up[i][ffn + j] (swiglu) or gelu(up[i][j]) */
 int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
                       void *stream);

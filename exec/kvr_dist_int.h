@@ -36,6 +36,8 @@ struct kvr_dist {
 /* An executor entry: the layers of one prefill on this rank, after the embedding (the driver
  * then computes the logits on the last rank). */
 typedef enum kvr_status (*kvr_dist_scheme_fn)(struct kvr_dist *d);
+/* The entry of a scheme the table marks KVR_SIM_ONLY: refuses, naming it. */
+enum kvr_status kvr_dist_sim_only(struct kvr_dist *d);
 #define KVR_EXEC(f)  f
 #define KVR_SIM_ONLY kvr_dist_sim_only
 #define KVR_SCHEME(id, name, label, sim, exec, options, help)                                      \

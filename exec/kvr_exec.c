@@ -186,6 +186,21 @@ enum kvr_status kvr_exec_kv_device(struct kvr_exec *ex, uint32_t layer, uint32_t
     return OPS(ex)->kv_device(BE(ex), layer, pos, k, v);
 }
 
+enum kvr_status kvr_exec_wide_area(struct kvr_exec *ex, uint64_t bytes, void **ptr)
+{
+    if (!OPS(ex)->wide_area)
+        return kvr_error(KVR_ERR_INPUT, "--comm nccl needs --backend cuda (device buffers)");
+    return OPS(ex)->wide_area(BE(ex), bytes, ptr);
+}
+
+enum kvr_status kvr_exec_kv_regroup(struct kvr_exec *ex, void *dst, const void *src, uint64_t rows,
+                                    uint32_t group, bool expand)
+{
+    if (!OPS(ex)->kv_regroup)
+        return kvr_error(KVR_ERR_INPUT, "--comm nccl needs --backend cuda (device buffers)");
+    return OPS(ex)->kv_regroup(BE(ex), dst, src, rows, group, expand);
+}
+
 uint64_t kvr_exec_peak_memory(struct kvr_exec *ex)
 {
     uint64_t held = 0, peak = 0;

@@ -165,6 +165,15 @@ enum kvr_status kvr_exec_sync(struct kvr_exec *ex);
 enum kvr_status kvr_exec_kv_device(struct kvr_exec *ex, uint32_t layer, uint32_t pos, void **k,
                                    void **v);
 
+/* tsp-paper with nccl (cuda only): the executor's device scratch of at least `bytes` (kept and
+ * grown by the backend, freed with the executor), and device rows in the cache's layout
+ * [rows][kv][hd] to (expand) or from rows [rows][kv group][hd] expanded to every query head,
+ * each KV head repeated group times as Hugging Face's repeat_kv does (back: each group's first
+ * copy), on the executor's stream. */
+enum kvr_status kvr_exec_wide_area(struct kvr_exec *ex, uint64_t bytes, void **ptr);
+enum kvr_status kvr_exec_kv_regroup(struct kvr_exec *ex, void *dst, const void *src, uint64_t rows,
+                                    uint32_t group, bool expand);
+
 /* Device memory for communicator benchmarks with nccl (an error without CUDA). */
 enum kvr_status kvr_exec_device_buffer(int device, size_t bytes, void **p);
 void kvr_exec_device_free(void *p);

@@ -24,7 +24,7 @@ KVR_SCHEME(TSP, "tsp", "TSP", kvr_sim_tsp, KVR_EXEC(kvr_dist_tsp),
 KVR_SCHEME(TSP_CAUSAL, "tsp-causal", "TSP-causal", kvr_sim_tsp_causal, KVR_EXEC(kvr_dist_tsp_causal),
            KVR_SO_EVEN | KVR_SO_LAYOUT,
            "tsp computing only the unmasked pairs (a flash kernel skipping the masked triangle)")
-KVR_SCHEME(TSP_PAPER, "tsp-paper", "TSP-paper", kvr_sim_tsp_paper, KVR_SIM_ONLY,
+KVR_SCHEME(TSP_PAPER, "tsp-paper", "TSP-paper", kvr_sim_tsp_paper, KVR_EXEC(kvr_dist_tsp_paper),
            KVR_SO_EVEN | KVR_SO_LAYOUT,
            "the paper's baseline as it most plausibly ran: tsp with K/V expanded to every query head")
 KVR_SCHEME(RING, "ring", "ring", kvr_sim_ring, KVR_EXEC(kvr_dist_ring),

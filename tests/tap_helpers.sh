@@ -119,9 +119,9 @@ vs_ref() {
 
 # chains_vs_ref NP PARTITION PREFIX WHAT: the chain schemes on NP ranks against ref_run's (vs_ref):
 # kvr in each KV hand-off mode (whole, streamed, direct) with PARTITION (--partition A,B,...;
-# empty: even), tsp, tsp-causal and ring-pass; each named PREFIX SCHEME [MODE] on NP ranks ...: WHAT
+# empty: even), tsp, tsp-causal, tsp-paper and ring-pass; each named PREFIX SCHEME [MODE] on NP ranks ...: WHAT
 chains_vs_ref() {
-    for cv in kvr:whole kvr:streamed kvr:direct tsp:whole tsp-causal:whole ring-pass:whole; do
+    for cv in kvr:whole kvr:streamed kvr:direct tsp:whole tsp-causal:whole tsp-paper:whole ring-pass:whole; do
         cv_scheme=${cv%:*} cv_mode=${cv#*:} cv_part= cv_fwd=
         [ "$cv_scheme" = kvr ] && cv_part=$2
         [ "$cv_mode" = whole ] || cv_fwd="--kv-forward $cv_mode"

@@ -96,7 +96,8 @@ sed 's/dtype = bf16/dtype = fp32/' "$tmp/window.ini" >"$tmp/window32.ini"
 for c in "gqa32 5 --scheme tsp" "gqa32 5 --scheme tsp-causal" "window32 5 --scheme tsp" \
     "window32 4 --scheme kvr --partition 30,1,5,1" "window32 4 --scheme kvr --partition 30,1,5,1 --kv-forward streamed" \
     "window32 4 --scheme kvr --partition 30,1,5,1 --kv-forward direct" "gqa32 4 --scheme ring-pass --partition 1,30,5,1" \
-    "window32 6 --scheme ring" "gqa32 5 --scheme ring"; do
+    "window32 6 --scheme ring" "gqa32 5 --scheme ring" "gqa32 5 --scheme tsp-paper" \
+    "window32 3 --scheme tsp-paper"; do
     # shellcheck disable=SC2086
     set -- $c
     model=$1 np=$2
@@ -128,6 +129,7 @@ for m in streamed direct; do
 done
 tl_case 5 window 8,8,7,7,7 "tsp-causal, window 5 (halos)" -- --scheme tsp-causal
 tl_case 3 gqa 13,12,12 "tsp (all-gather)" -- --scheme tsp
+tl_case 3 gqa 13,12,12 "tsp-paper (expanded all-gather)" -- --scheme tsp-paper
 tl_case 4 window 1,30,5,1 "ring-pass, window 5" -- --scheme ring-pass --partition 1,30,5,1
 tl_case 4 gqa 9,9,9,10 "ring pass-KV" -- --scheme ring
 tl_case 4 window 9,9,9,10 "ring pass-Q, window 5" -- --scheme ring --ring-pass q

@@ -130,6 +130,37 @@ static void test_seeded_fill(void)
     free(h);
 }
 
+/* tsp-paper's expansion (kvr_cu_kv_regroup) against the rule written out: expanded head h of
+ * row r is KV head h / g of row r; back, each group's first copy; for GQA 4:2 at head_dim 128
+ * and Falcon-7B's MQA 71:1 at head_dim 64. */
+static void test_kv_regroup(uint32_t n_kv, uint32_t g, uint32_t hd)
+{
+    enum { ROWS = 5 };
+    uint64_t narrow = (uint64_t)ROWS * n_kv * hd, wide = narrow * g;
+    uint16_t *h = malloc(narrow * 2), *w = malloc(wide * 2), *back = malloc(narrow * 2);
+    void *dn = NULL, *dw = NULL, *db = NULL;
+    bool good = h && w && back && !kvr_exec_device_buffer(0, narrow * 2, &dn) &&
+                !kvr_exec_device_buffer(0, wide * 2, &dw) &&
+                !kvr_exec_device_buffer(0, narrow * 2, &db);
+    for (uint64_t i = 0; good && i < narrow; i++) h[i] = (uint16_t)(i * 2654435761u >> 7);
+    good = good && cudaMemcpy(dn, h, narrow * 2, cudaMemcpyHostToDevice) == cudaSuccess &&
+           !kvr_cu_kv_regroup(dw, dn, ROWS, n_kv, g, hd, 1, NULL) &&
+           !kvr_cu_kv_regroup(db, dw, ROWS, n_kv, g, hd, 0, NULL) &&
+           cudaMemcpy(w, dw, wide * 2, cudaMemcpyDeviceToHost) == cudaSuccess &&
+           cudaMemcpy(back, db, narrow * 2, cudaMemcpyDeviceToHost) == cudaSuccess;
+    bool expanded = good, compact = good;
+    for (uint64_t i = 0; good && i < wide; i++) {
+        uint64_t r = i / ((uint64_t)n_kv * g * hd), head = i / hd % ((uint64_t)n_kv * g);
+        expanded &= w[i] == h[(r * n_kv + head / g) * hd + i % hd];
+    }
+    for (uint64_t i = 0; good && i < narrow; i++) compact &= back[i] == h[i];
+    ok(expanded, "kv_regroup %u KV heads x %u, hd %u: each KV head repeated in place", n_kv, g, hd);
+    ok(compact, "kv_regroup %u KV heads x %u, hd %u: back to the cache's rows exactly", n_kv, g,
+       hd);
+    kvr_exec_device_free(dn), kvr_exec_device_free(dw), kvr_exec_device_free(db);
+    free(h), free(w), free(back);
+}
+
 int main(void)
 {
     if (kvr_exec_cuda_devices() == 0) {
@@ -137,6 +168,8 @@ int main(void)
         return 77;
     }
     test_seeded_fill();
+    test_kv_regroup(2, 2, 128);
+    test_kv_regroup(1, 71, 64);
     test_gemm(131, 320, 256, false, false);
     test_gemm(131, 256, 320, true, true);
     test_gemm(1, 4096, 4096, true, true);

@@ -9,7 +9,8 @@
 # one chunk of 1 token, every chunk but the first under the window), and ctx 37 or 23 (no p
 # divides either). 1872 valid combinations; the 61 cases below cover every pair of factor
 # values that any valid combination has (greedy pairwise, seed 7): the rest of the suite
-# (test_exec_mpi, _ring, _window, _tp) adds its own fixed cases. Case: MODEL:CTX:P:T:SCHEME[/MODE]:PARTITION
+# (test_exec_mpi, _ring, _window, _tp) adds its own fixed cases; five more run tsp-paper (K/V
+# gathered expanded to every query head, untrimmed under the window) for each attention kind. Case: MODEL:CTX:P:T:SCHEME[/MODE]:PARTITION
 # (MODEL w: with the window; PARTITION - : the scheme's own split). Skipped (77) without mpirun.
 # Usage: test_exec_matrix.sh KVR
 . "$(dirname "$0")/tap_helpers.sh"
@@ -93,6 +94,11 @@ for c in \
     mqaw:37:7:1:kvr/direct:19,3,3,3,3,3,3 \
     mqaw:37:7:1:kvr/streamed:19,3,3,3,3,3,3 \
     mqaw:37:7:1:tsp:- \
+    gqa:37:4:1:tsp-paper:- \
+    gqa:23:4:2:tsp-paper:- \
+    mqa:37:5:1:tsp-paper:- \
+    mqaw:23:3:1:tsp-paper:- \
+    mhaw:37:2:1:tsp-paper:- \
     ; do
     IFS=: read -r model ctx p t scheme part <<CASE
 $c

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The schemes on real ranks (ref backend, mpi communicator): for kvr (each KV hand-off mode:
-# whole, streamed, direct), tsp, tsp-causal and ring-pass
+# whole, streamed, direct), tsp, tsp-causal, tsp-paper and ring-pass
 # on p = 1, 2, 3, 4 and 8 ranks, uneven KV-Runahead partitions included, the last rank's logits
 # and whole KV cache equal the single-rank run's (max abs diff <= 1e-5). Then the measurement
 # row, link emulation, the timeline, and the faults: a partition for the wrong rank count, a
@@ -133,9 +133,9 @@ report $? "lists without mpirun: exit 2, naming mpirun" "$(cat "$tmp/err")"
 "$kvr" exec $common --scheme kvr,tsp --timeline "$tmp/t.tsv" >/dev/null 2>"$tmp/err"
 [ $? = 2 ] && grep -q "describe one run" "$tmp/err" && [ ! -e "$tmp/t.tsv" ]
 report $? "a list with --timeline: exit 2, nothing written" "$(cat "$tmp/err")"
-mpi 2 exec $common --scheme tsp-paper >/dev/null 2>"$tmp/err"
-[ $? != 0 ] && grep -q "not one the executor runs" "$tmp/err" && grep -q "ring" "$tmp/err"
-report $? "--scheme tsp-paper: refused, naming the schemes the executor runs (ring among them)" "$(cat "$tmp/err")"
+mpi 2 exec $common --scheme tsp-papers >/dev/null 2>"$tmp/err"
+[ $? != 0 ] && grep -q "not one the executor runs" "$tmp/err" && grep -q "ring" "$tmp/err" && grep -q "tsp-paper" "$tmp/err"
+report $? "--scheme tsp-papers: refused, naming the schemes the executor runs (ring and tsp-paper among them)" "$(cat "$tmp/err")"
 mpi 3 exec $common --scheme kvr --partition 20,17 >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "3 ranks" "$tmp/err"
 report $? "a partition for 2 ranks on 3 fails, naming the rank count" "$(cat "$tmp/err")"

@@ -3,7 +3,7 @@
 # communicator, host-staged), so this proves the multi-rank CUDA path, not its speed. The last
 # rank's logits and KV cache match the single-rank cuda run within bf16 bounds (relative L2
 # error <= 2e-2), kvr in each KV hand-off mode; ring (on the fast attention kernel) pass-KV and
-# pass-Q for MHA, GQA and MQA. Skipped (77) without a GPU, mpirun or an MPI build.
+# pass-Q for MHA, GQA and MQA; tsp-paper for MQA too. Skipped (77) without a GPU, mpirun or an MPI build.
 # Usage: SCRIPT KVR; KVR_TEST_RING_ONLY=1 runs the ring's cases alone, on 4 ranks.
 . "$(dirname "$0")/tap_helpers.sh"
 tap_begin "$1"
@@ -31,5 +31,11 @@ for case in m:301 mha:301 mqa:301 m:1537; do
         rings_vs_ref $p "cuda: $model ctx $ctx: " "rank 0's logits and KV cache within bf16 bounds"
     done
 done
+# tsp-paper for MQA (GQA runs in chains_vs_ref above): K/V expanded to 4 query heads
+if [ -z "${KVR_TEST_RING_ONLY:-}" ]; then
+    common="--model $tmp/mqa.ini --ctx 301 --backend cuda --reps 1 --warmup 0"
+    ref_run "mqa ctx 301: single-rank cuda reference"
+    vs_ref 3 "cuda: mqa ctx 301: tsp-paper on 3 ranks: logits and KV cache within bf16 bounds" --scheme tsp-paper
+fi
 echo "1..$n"
 [ "$failed" = 0 ]

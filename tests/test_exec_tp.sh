@@ -85,7 +85,7 @@ refuse 6 "--tp 3: does not divide the 4 heads" "t must divide the heads" -- $com
 printf '[model]\nname = kv3\nn_layers = 1\nd_model = 96\nn_heads = 6\nn_kv_heads = 3\nd_ffn = 64\nvocab = 32\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/kv3.ini"
 refuse 2 "--tp 2: neither divides nor is a multiple of the 3 KV heads" "t must divide the KV heads or be a multiple of them" \
     -- --model "$tmp/kv3.ini" --ctx 16 --backend ref --scheme kvr --tp 2
-refuse 2 "--tp 2: scheme single has no tensor-parallel layout (tsp, tsp-causal, ring, kvr, ring-pass have;" "--tp with --scheme single names the layouts the executor runs" -- $common --scheme single --tp 2
+refuse 2 "--tp 2: scheme single has no tensor-parallel layout (tsp, tsp-causal, tsp-paper, ring, kvr, ring-pass have;" "--tp with --scheme single names the layouts the executor runs" -- $common --scheme single --tp 2
 refuse 4 "--scheme tp runs one stage of all 4 ranks: not --tp 2" "--scheme tp with --tp other than P" -- $common --scheme tp --tp 2
 refuse 4 "give --tp 4" "--scheme tp in a list without --tp P" -- $common --scheme kvr,tp
 refuse 4 "--tp 2: --bw (it sets the links inside the stages too" "--tp with --bw (every link, the stages' too)" -- $common --scheme kvr --tp 2 --bw 10GB/s

@@ -15,9 +15,10 @@
 #               kvr search --tp t on the profile (phase a's, else measured now), read by kvr exec
 #               --db (KVR-S at each context); tp, 2 and 4 store their rows (with t) in the phases'
 #               database, checked by kvr validate --multi-gpu. JSON lines into $out/hybrid-*.jsonl.
-# "Everything" for each model: tsp, tsp-causal, ring-pass and KVR-E at 4k-32k; KVR-S and KVR-P
-# (24k lies between the table's rows) at full speed; kvr, tsp and ring-pass with every link
-# emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
+# "Everything" for each model: tsp, tsp-causal, tsp-paper (K/V gathered expanded to every query
+# head), ring-pass, ring (zig-zag, overlapped; pass-KV, then pass-Q) and KVR-E at 4k-32k; KVR-S
+# and KVR-P (24k lies between the table's rows) at full speed; kvr, tsp, tsp-paper, ring-pass
+# and ring with every link emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
 # schemes. Measurements go to build-gpu/multi3.sqlite (kept while the machine stays warm) and
 # are copied to $out (multi3-PHASE.sqlite) with the profile (GPU-nccl.ini: the operation fit of
 # this kind of GPU, data/calibration/GPU-ops.csv, with the measured links), comm*.json, and
@@ -62,11 +63,12 @@ tables() {
 # Every measurement of model m on p GPUs (only kvr's with KVR_ONLY=1).
 measure() {
     local p=$1 m=$2 k="--model $2 --backend cuda --db $db --json --timeout 60 --comm nccl"
-    local full=tsp,tsp-causal,ring-pass,kvr emul=kvr,tsp,ring-pass
+    local full=tsp,tsp-causal,tsp-paper,ring-pass,ring,kvr emul=kvr,tsp,tsp-paper,ring-pass,ring
     [ "${KVR_ONLY:-0}" = 1 ] && full=kvr emul=kvr
     show() { grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' | sed 's/"ctx"/\n"ctx"/g; s/  */ /g' | grep . | sed "s|^|p=$p $m $1: |"; }
     run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme $full | show full
     run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme kvr --machine $prof | show table
+    [ "${KVR_ONLY:-0}" = 1 ] || run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme ring --ring-pass q | show pass-q
     run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme $emul --machine $prof --bw 10GB/s | show 10GB/s
     run $p $kvr exec $k --reps 2 --warmup 1 --ctx 16k,32k --scheme $emul --machine $prof --link 0-1=10GB/s | show slow-0-1
 }
