@@ -7,10 +7,11 @@
  * token). The KV cache each rank holds, and whether the weights are sharded, come from the
  * scheme (struct kvr_sim). tsp computes its dense block in the fused kernel as the executor
  * does (no score matrix: the 4xH100 runs of tsp at 32k on 2 GPUs peaked at 36.5 GB). tsp-paper,
- * the paper's baseline as it most plausibly ran (eager attention, never executed here), also
+ * the paper's baseline as it most plausibly ran (eager attention), also
  * holds its score block and its probabilities, 2 * c * keys * heads * dtype bytes of one layer
- * (keys = ctx; with a sliding window W the min(ctx - c, W - 1) + c that the block spans). A plan
- * fits when every rank's sum is within the GPU's memory less its reserve. */
+ * (keys = ctx; with a sliding window W the min(ctx - c, W - 1) + c that the block spans). (The
+ * executor's tsp-paper runs the dense block fused, as tsp: it moves the paper's bytes without that
+ * block.) A plan fits when every rank's sum is within the GPU's memory less its reserve. */
 #include <stdio.h>
 #include <string.h>
 
