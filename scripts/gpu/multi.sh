@@ -7,6 +7,9 @@
 #   multi b     everything on P GPUs (P = all of them), and the validation
 #   multi kvr   only kvr's measurements again (2 and P GPUs), with the tables searched again on
 #               the committed profile, into a copy of the committed database; and one timeline
+#   multi today [MODELS]   today's models (default llama-3.1-8b; also qwen2-7b, mistral-7b: one
+#               or two a call): single on one GPU, then tsp-causal, ring, KVR-E and KVR-S (the
+#               table searched on the profile) on P GPUs at $CTX (default 16k-128k)
 #   multi hybrid check|tp|2|4   the hybrid layouts (issue #21, for #25): Llama-2-70B (seeded
 #               weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on P = 8 GPUs with
 #               nccl. check: at 8k the logits of kvr x t, tsp-causal x t and ring x t (t = 2, 4)
@@ -107,6 +110,25 @@ elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the commi
     echo "timeline: llama-7b 32k kvr --partition $part"
     run $P $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
         --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
+elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more per call
+    models=${2:-llama-3.1-8b} ctxs=${CTX:-16k,32k,64k,128k}
+    [ -f $prof ] || { links $P; profile; }
+    for m in $models; do
+        k="--model $m --backend cuda --db $db --json --timeout 120"
+        run 1 $kvr exec $k --reps 2 --warmup 1 --ctx $ctxs --scheme single |
+            grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
+        stamp "single $m"
+        T=580 run $P $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
+            --scheme tsp-causal,ring,kvr | grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' |
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$P $m: /"
+        $kvr search --db $db --model $m --machine $prof --gpus $P --ctx $ctxs >/dev/null ||
+            echo "search failed: $m"
+        T=580 run $P $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs --scheme kvr \
+            --machine $prof | grep -E '"(ctx|method|ttft_s)"' | paste -sd' ' |
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$P $m KVR-S: /"
+        stamp "p=$P $m"
+    done
+    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | tail -6
 elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on P GPUs
     step=${2:-check} m=llama-2-70b ctxs="8k 16k 32k 64k 128k"
     k="--model $m --backend cuda --comm nccl --timeout 600 --json"
