@@ -61,7 +61,9 @@ static enum kvr_status take_row(struct kvr_st_index *ix, const char *path, const
         return kvr_error(KVR_ERR_INPUT,
                          "%s: weight_map entry \"%s\" must name a shard file in the index's folder",
                          path, name ? name : "");
-    size_t at;
+    if (kvr_st_index_shard(ix, name)) /* JSON keeps both; which one wins is anyone's guess */
+        return kvr_error(KVR_ERR_INPUT, "%s: weight_map lists tensor \"%s\" twice", path, name);
+    size_t at = 0;
     enum kvr_status st = add_shard(ix, dir, file, &at);
     return st ? st : add_name(ix, name, at);
 }
@@ -96,7 +98,7 @@ enum kvr_status kvr_st_index_read(const char *path, struct kvr_st_index *ix)
 {
     char *text = NULL, dir[1024];
     memset(ix, 0, sizeof *ix);
-    enum kvr_status st = kvr_file_read(path, INDEX_MAX_BYTES, &text, NULL);
+    enum kvr_status st = kvr_file_read_text(path, INDEX_MAX_BYTES, &text, NULL);
     if (st) return st;
     const char *slash = strrchr(path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 0, path);

@@ -66,6 +66,8 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
     if (a->n_schemes <= 0)
         return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a list of 1..%d schemes", arg,
                          KVR_EXEC_MAX_LIST);
+    enum kvr_status dup = kvr_cli_check_unique("--scheme", parts, a->n_schemes);
+    if (dup) return dup;
     for (int i = 0; i < a->n_schemes; i++) {
         int v = kvr_scheme_from_name(parts[i]);
         if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
@@ -186,7 +188,8 @@ static const struct kvr_opt exec_opts[] = {
             .def_help = "cuda when built with CUDA, else ref"),
     KVR_OPT("reps", 'r', "R", OFF(reps_arg), "timed runs", .def = "5"),
     KVR_OPT("warmup", 'w', "W", OFF(warmup_arg), "untimed runs first", .def = "2"),
-    KVR_OPT("seed", 0, "S", OFF(mach.seed_arg), "seed of the random weights, tokens and link noise",
+    KVR_OPT("seed", 0, "S", OFF(mach.seed_arg),
+            "seed of the random weights, tokens and link noise, 0..4294967295",
             .def = KVR_SEED_DEFAULT),
     KVR_OPT("weights", 0, "PATH", OFF(weights),
             "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "

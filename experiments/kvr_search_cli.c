@@ -49,6 +49,8 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
     if (job->n_models < 1)
         return kvr_error(KVR_ERR_INPUT, "--model: '%s' is not a list of 1..%d models", a->models,
                          KVR_SEARCH_MAX_LIST);
+    enum kvr_status dup = kvr_cli_check_unique("--model", parts, job->n_models);
+    if (dup) return dup;
     for (int i = 0; i < job->n_models; i++) {
         enum kvr_status st = kvr_model_resolve(parts[i], &job->models[i]);
         if (st) return kvr_error_prefix(st, "--model: ");
@@ -59,6 +61,7 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
     if (job->n_machines < 1)
         return kvr_error(KVR_ERR_INPUT, "--machine: '%s' is not a list of 1..%d profiles",
                          a->mach.machine, KVR_SEARCH_MAX_LIST);
+    if ((dup = kvr_cli_check_unique("--machine", parts, job->n_machines))) return dup;
     for (int i = 0; i < job->n_machines; i++)
         snprintf(job->machine_names[i], sizeof job->machine_names[i], "%s", parts[i]);
     return kvr_cli_parse_ctx_list("--ctx", a->ctx, ctx, n_ctx);

@@ -42,6 +42,9 @@ static enum kvr_status split_items(const char *key, const char *value, char sep,
                              KVR_SWEEP_MAX_AXIS);
         memcpy(items[*n], s, len);
         items[(*n)++][len] = 0;
+        for (int i = 0; i + 1 < *n; i++) /* the same point twice (",,": an empty one) */
+            if (!strcmp(items[i], items[*n - 1]))
+                return kvr_error(KVR_ERR_INPUT, "%s: '%s' is listed twice", key, items[i]);
         if (!e) return KVR_OK;
         s = e + 1;
     }
@@ -75,8 +78,8 @@ static enum kvr_status set_seeds(struct kvr_sweep_spec *sp, char items[][256], i
         char *dash = strchr(items[i], '-');
         uint64_t a, b;
         if (dash) *dash = 0;
-        if (kvr_parse_u64(items[i], UINT32_MAX, &a) ||
-            (dash && kvr_parse_u64(dash + 1, UINT32_MAX, &b)))
+        if (kvr_parse_u64(items[i], KVR_NOISE_SEED_MAX, &a) ||
+            (dash && kvr_parse_u64(dash + 1, KVR_NOISE_SEED_MAX, &b)))
             return kvr_error_prefix(KVR_ERR_INPUT, "seeds: ");
         if (!dash) b = a;
         if (b < a)

@@ -155,7 +155,7 @@ static enum kvr_status on_noise(struct machine_ini *mi, const char *key, const c
             return kvr_error(KVR_ERR_INPUT, "links = '%.40s...' is too long", v);
         mi->noise_line = line;
     } else if (!strcmp(key, "seed")) {
-        if (kvr_parse_u64(v, UINT64_MAX, &nz->seed))
+        if (kvr_parse_u64(v, KVR_NOISE_SEED_MAX, &nz->seed))
             return kvr_error_prefix(KVR_ERR_INPUT, "seed: ");
     } else {
         return kvr_error(KVR_ERR_INPUT, "unknown key '%s' in [noise]", key);
