@@ -9,6 +9,7 @@
 #include "kvr_json.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
+#include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 #include "kvr_config.h"
@@ -45,6 +46,7 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     (void)res;
     enum kvr_status st = check_hash("--model-hash", a->model_hash);
     if (!st) st = check_hash("--machine-hash", a->machine_hash);
+    if (!st) st = kvr_search_check_names(a->method, a->scheme);
     if (st) return st;
     if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
         return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);

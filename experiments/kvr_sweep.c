@@ -183,7 +183,7 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
     if (!strcmp(key, "kv_forward")) {
         for (int i = 0; i < n; i++) {
             int f = kvr_kv_forward_from_name(items[i]);
-            if (f < 0 || n > KVR_N_FWD)
+            if (f < 0)
                 return kvr_error(KVR_ERR_INPUT, "kv_forward: '%s' is not whole, streamed or direct",
                                  items[i]);
             sp->fwd[i] = (enum kvr_kv_forward)f;
@@ -310,6 +310,18 @@ static bool takes_forward(struct kvr_sweep_series s)
     return (kvr_scheme_get(s.scheme)->options & KVR_SO_FORWARD) && own;
 }
 
+/* Whether TP degree tp makes a layout of some model, gpus value and scheme of the file. */
+static bool tp_reaches(const struct kvr_sweep_spec *sp, int tp)
+{
+    for (int m = 0; m < sp->n_models; m++)
+        for (int g = 0; g < sp->n_gpus; g++)
+            for (int s = 0; s < sp->n_schemes; s++)
+                if (kvr_layout_scheme_ok(sp->schemes[s].scheme) &&
+                    kvr_layout_check_tp(&sp->models[m], sp->gpus[g], tp, "tp") == KVR_OK)
+                    return true;
+    return false;
+}
+
 /* A value of kv_forward or tp that no scheme of the file takes would collapse into the points
  * without it: accepted and ignored (kv_forward = streamed with only tsp and kvr-s gave whole
  * points, exit 0). Refused at its line. (Seeds without noise collapse as documented: a noise
@@ -333,6 +345,12 @@ static enum kvr_status check_reach(const struct loader *ld)
             return kvr_error(KVR_ERR_INPUT,
                              "%s:%d: tp = %d reaches no point: no scheme of the file has "
                              "layouts (kvr help schemes)",
+                             sp->path, ld->lines[L_TP], sp->tp[i]);
+    for (int i = 0; i < sp->n_tp; i++)
+        if (sp->tp[i] > 0 && !tp_reaches(sp, sp->tp[i]))
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s:%d: tp = %d reaches no point: it divides no gpus value and "
+                             "a model's heads",
                              sp->path, ld->lines[L_TP], sp->tp[i]);
     return KVR_OK;
 }
