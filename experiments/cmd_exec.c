@@ -13,6 +13,7 @@
 #include "kvr_mpi.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
+#include "kvr_st_index.h"
 #include "kvr_units.h"
 
 static const char usage[] =
@@ -151,6 +152,10 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         st = kvr_error(KVR_ERR_USAGE, "--allow-dirty applies with --db only (nothing is stored)");
     if (!st && a->allow_unused && !a->weights)
         st = kvr_error(KVR_ERR_USAGE, "--allow-unused applies with --weights only");
+    /* the option table checks each output against --weights as named; not its index or shards */
+    if (!st) st = kvr_st_check_not_input(a->weights, "--dump-logits", a->dump_logits);
+    if (!st) st = kvr_st_check_not_input(a->weights, "--dump-kv", a->dump_kv);
+    if (!st) st = kvr_st_check_not_input(a->weights, "--timeline", a->timeline);
     /* every scheme of the list takes the partition, or none runs (before: the pairs before
      * the first that cannot ran, were reported and stored, then the run failed) */
     for (int i = 0; !st && ranks && a->partition && i < a->n_schemes; i++)
