@@ -11,6 +11,7 @@
 #include "kvr_ini.h"
 #include "kvr_layout.h"
 #include "kvr_machine_args.h"
+#include "kvr_out.h"
 #include "kvr_machine_hash.h"
 #include "kvr_units.h"
 
@@ -212,6 +213,11 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
 {
     if (!strcmp(key, "name")) return set_text(sp->name, sizeof sp->name, key, value);
     if (!strcmp(key, "figure")) return set_text(sp->figure, sizeof sp->figure, key, value);
+    if (!strcmp(key, "db") && value[strlen(value) - 1] == '/')
+        return kvr_error(KVR_ERR_INPUT, "db: '%s' ends in '/': a folder's name, not a file's",
+                         value);
+    if (!strcmp(key, "db") && kvr_out_check_not_input("db", value, "sweep file", sp->path))
+        return KVR_ERR_INPUT; /* SQLite would refuse it, without saying that it is this file */
     if (!strcmp(key, "db")) return set_text(sp->db, sizeof sp->db, key, value);
     if (!strcmp(key, "objective")) {
         if (strcmp(value, "sim") && strcmp(value, "exec"))
@@ -224,8 +230,8 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
                                KVR_MAX_CTX)
                    : KVR_OK;
     if (!strcmp(key, "trials"))
-        return kvr_parse_u64(value, 100000, &sp->trials) || !sp->trials
-                   ? kvr_error(KVR_ERR_INPUT, "trials: '%s' must be 1..100000", value)
+        return kvr_parse_u64(value, 1000000, &sp->trials) || !sp->trials /* as --trials */
+                   ? kvr_error(KVR_ERR_INPUT, "trials: '%s' must be 1..1000000", value)
                    : KVR_OK;
     return kvr_error(KVR_ERR_INPUT,
                      "unknown key '%s' in [sweep] (name, figure, objective, db, "

@@ -44,7 +44,7 @@ while IFS='|' read -r name want args; do
 done <"$src/tests/audit/round3.cases"
 
 # a refused command leaves nothing behind
-for db in n1 n2 d1 d3 s1 s3; do
+for db in n1 n2 d1 d3 s1 s3 dbdir dbdir2 dbdir3 dbdir4; do
     [ ! -e "$F/$db.db" ]
     report $? "refused: $db.db was not created"
 done

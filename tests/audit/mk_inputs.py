@@ -131,6 +131,9 @@ for name, extra in [("ok", ""), ("tp3", "tp = 2, 3"), ("tp8", "tp = 8"), ("tp-tw
                     ("seed-big", "noise = random:0.3\nseeds = 4294967296"), ("ctx-twice", "")]:
     text = sweep.replace("ctx = 1k, 2k", "ctx = 1k, 1k-2k+1k") if name == "ctx-twice" else sweep
     open("sw-%s.ini" % name, "w").write(text + extra + "\n")
+open("sw-db-slash.ini", "w").write(sweep.replace("[axes]", "db = %s/dbdir4/\n[axes]" % out))
+open("sw-db-self.ini", "w").write(sweep.replace("[axes]", "db = %s/sw-db-self.ini\n[axes]" % out))
+open("sw-trials.ini", "w").write(sweep.replace("[axes]", "trials = 1000000\n[axes]").replace("gpus = 2, 4", "gpus = 2"))
 prof = open(os.path.join(src, "data/machines/a100-10GBps-x4.ini")).read()
 open("noise-seed-big.ini", "w").write(prof + "\n[noise]\nshare = 0.3\nmode = random\nseed = 4294967296\n")
 open("noise-seed-max.ini", "w").write(prof + "\n[noise]\nshare = 0.3\nmode = random\nseed = 4294967295\n")
