@@ -136,4 +136,8 @@ open("sw-db-self.ini", "w").write(sweep.replace("[axes]", "db = %s/sw-db-self.in
 open("sw-trials.ini", "w").write(sweep.replace("[axes]", "trials = 1000000\n[axes]").replace("gpus = 2, 4", "gpus = 2"))
 prof = open(os.path.join(src, "data/machines/a100-10GBps-x4.ini")).read()
 open("noise-seed-big.ini", "w").write(prof + "\n[noise]\nshare = 0.3\nmode = random\nseed = 4294967296\n")
+open("links-both-ways.ini", "w").write(prof + "\n[links]\n0-1 = 1GB/s\n1-0 = 2GB/s\n")
+open("links-directed-then-both.ini", "w").write(prof + "\n[links]\n0>1 = 1GB/s\n0-1 = 2GB/s\n")
+open("links-directed-each-way.ini", "w").write(prof + "\n[links]\n0>1 = 1GB/s\n1>0 = 2GB/s\n")
+open("noise-no-share.ini", "w").write(prof + "\n[noise]\nlinks = 0-1\nseed = 3\n")
 open("noise-seed-max.ini", "w").write(prof + "\n[noise]\nshare = 0.3\nmode = random\nseed = 4294967295\n")
