@@ -102,7 +102,7 @@ static enum kvr_status convert(struct exec_args *a)
     if (!st) st = parse_int("--warmup", a->warmup_arg, 0, 100000, &a->warmup);
     if (!st && a->device_arg) st = parse_int("--device", a->device_arg, 0, 1023, &a->device);
     a->device_set = a->device_arg != NULL;
-    if (!st && kvr_parse_decimal("--timeout", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
+    if (!st && kvr_parse_decimal("seconds", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
         st = kvr_error_prefix(KVR_ERR_USAGE, "--timeout: ");
     if (!st) st = kvr_machine_args_finish(&a->mach);
     a->seed = a->mach.seed;
