@@ -201,6 +201,8 @@ static enum kvr_status st_read_header(struct st_file *f, char **json)
     if (pread(f->fd, *json, n, 8) != (ssize_t)n)
         return kvr_error(KVR_ERR_IO, "%s: cannot read the header", f->path);
     (*json)[n] = 0;
+    if (memchr(*json, 0, n)) /* the JSON reader would stop there and drop the rest */
+        return kvr_error(KVR_ERR_INPUT, "%s: the header holds a NUL byte", f->path);
     return KVR_OK;
 }
 
@@ -504,6 +506,30 @@ static enum kvr_status check_unused(const struct loader *L, bool allow)
     return KVR_OK;
 }
 
+/* A sharded checkpoint's index and shards agree: every tensor the index lists is in the shard it
+ * names, and every tensor of a shard is listed there (not in another shard, not left out), so
+ * no tensor is read from a file the index does not name and no copy is silently dropped. */
+static enum kvr_status check_index(const struct loader *L)
+{
+    for (size_t i = 0; i < L->ix.n_names; i++) {
+        const char *shard = L->ix.shards[L->ix.shard_of[i]];
+        for (size_t k = 0; k < L->n_files; k++)
+            if (!strcmp(L->f[k].path, shard) && !st_find(&L->f[k], L->ix.names[i]))
+                return kvr_error(KVR_ERR_INPUT,
+                                 "%s: the index puts tensor %s in %s, which does not hold it",
+                                 L->what, L->ix.names[i], shard);
+    }
+    for (size_t k = 0; k < L->n_files; k++)
+        for (size_t j = 0; j < L->f[k].n; j++) {
+            const char *name = L->f[k].e[j].name, *shard = kvr_st_index_shard(&L->ix, name);
+            if (!shard || strcmp(shard, L->f[k].path))
+                return kvr_error(KVR_ERR_INPUT, "%s: shard %s holds tensor %s, which the index %s",
+                                 L->what, L->f[k].path, name,
+                                 shard ? "puts in another shard" : "does not list");
+        }
+    return KVR_OK;
+}
+
 /* The shards (or the one file) named by --weights, opened and mapped in the index's order. */
 static enum kvr_status open_files(struct loader *L, const char *weights)
 {
@@ -518,7 +544,7 @@ static enum kvr_status open_files(struct loader *L, const char *weights)
         st = st_open(is_index ? L->ix.shards[i] : path, &L->f[i]);
     }
     if (!st && !is_index) L->n_files = 1;
-    return st;
+    return !st && is_index ? check_index(L) : st;
 }
 
 static void close_files(struct loader *L)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "kvr_file.h"
+#include "kvr_out.h"
 
 #define INDEX_MAX_BYTES (64u << 20)
 
@@ -61,7 +62,9 @@ static enum kvr_status take_row(struct kvr_st_index *ix, const char *path, const
         return kvr_error(KVR_ERR_INPUT,
                          "%s: weight_map entry \"%s\" must name a shard file in the index's folder",
                          path, name ? name : "");
-    size_t at;
+    if (kvr_st_index_shard(ix, name)) /* JSON keeps both; which one wins is anyone's guess */
+        return kvr_error(KVR_ERR_INPUT, "%s: weight_map lists tensor \"%s\" twice", path, name);
+    size_t at = 0;
     enum kvr_status st = add_shard(ix, dir, file, &at);
     return st ? st : add_name(ix, name, at);
 }
@@ -96,7 +99,7 @@ enum kvr_status kvr_st_index_read(const char *path, struct kvr_st_index *ix)
 {
     char *text = NULL, dir[1024];
     memset(ix, 0, sizeof *ix);
-    enum kvr_status st = kvr_file_read(path, INDEX_MAX_BYTES, &text, NULL);
+    enum kvr_status st = kvr_file_read_text(path, INDEX_MAX_BYTES, &text, NULL);
     if (st) return st;
     const char *slash = strrchr(path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 0, path);
@@ -118,6 +121,22 @@ const char *kvr_st_index_shard(const struct kvr_st_index *ix, const char *name)
     for (size_t i = 0; i < ix->n_names; i++)
         if (!strcmp(ix->names[i], name)) return ix->shards[ix->shard_of[i]];
     return NULL;
+}
+
+enum kvr_status kvr_st_check_not_input(const char *weights, const char *what, const char *out)
+{
+    char path[1024];
+    int is_index = 0;
+    if (!weights || !out) return KVR_OK;
+    enum kvr_status st = kvr_st_resolve(weights, path, sizeof path, &is_index);
+    if (!st) st = kvr_out_check_not_input(what, out, "--weights", path);
+    if (st || !is_index) return st;
+    struct kvr_st_index ix;
+    if ((st = kvr_st_index_read(path, &ix))) return st;
+    for (size_t i = 0; i < ix.n_shards && !st; i++)
+        st = kvr_out_check_not_input(what, out, "--weights shard", ix.shards[i]);
+    kvr_st_index_free(&ix);
+    return st;
 }
 
 static int is_file(const char *p)

@@ -24,6 +24,11 @@ void kvr_st_index_free(struct kvr_st_index *ix);
 /* The shard the index puts tensor `name` in, or NULL. */
 const char *kvr_st_index_shard(const struct kvr_st_index *ix, const char *name);
 
+/* KVR_ERR_USAGE when output out (named what) is one of the files --weights reads: the file, the
+ * index or one of its shards (a --dump-kv into the checkpoint's folder replaced a shard); an
+ * unreadable --weights or index is its own error. NULL weights or out: KVR_OK. */
+enum kvr_status kvr_st_check_not_input(const char *weights, const char *what, const char *out);
+
 /* What --weights names: a folder becomes its model.safetensors.index.json, else its
  * model.safetensors. *is_index tells which. */
 enum kvr_status kvr_st_resolve(const char *weights, char *out, size_t cap, int *is_index);

@@ -1,6 +1,8 @@
 #include "kvr_tokens.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,12 +93,104 @@ static enum kvr_status parse_json(const char *path, const char *d, size_t size, 
     return st;
 }
 
-/* .npy v1/v2/v3: magic, version, header length, a Python dict header, then the data. */
+/* The .npy header: a Python dict literal with exactly the keys descr (a string), fortran_order
+ * (True or False) and shape (a tuple of whole numbers), each once, as numpy.lib.format reads it
+ * (either quote, any blanks, a trailing comma; padded with blanks and a newline). */
+struct npy_header {
+    char descr[16];
+    int fortran; /* -1: not given */
+    int n_dims;  /* -1: not given */
+    unsigned long long dims[8];
+};
+
+static const char *npy_blank(const char *s, const char *end)
+{
+    while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) s++;
+    return s;
+}
+
+/* A quoted string (' or "), without escapes, into out; NULL when it is not one. */
+static const char *npy_string(const char *s, const char *end, char *out, size_t cap)
+{
+    if (s >= end || (*s != '\'' && *s != '"')) return NULL;
+    const char *q = memchr(s + 1, *s, (size_t)(end - s - 1));
+    if (!q || (size_t)(q - s - 1) >= cap || memchr(s + 1, '\\', (size_t)(q - s - 1))) return NULL;
+    memcpy(out, s + 1, (size_t)(q - s - 1)), out[q - s - 1] = 0;
+    return q + 1;
+}
+
+/* "(3,)", "(2, 3)", "()": whole numbers without sign, at most 8. */
+static const char *npy_shape(const char *s, const char *end, struct npy_header *h)
+{
+    if (s >= end || *s++ != '(') return NULL;
+    h->n_dims = 0;
+    for (;;) {
+        s = npy_blank(s, end);
+        if (s < end && *s == ')') return s + 1;
+        if (s >= end || *s < '0' || *s > '9' || h->n_dims == 8) return NULL;
+        unsigned long long v = 0;
+        for (; s < end && *s >= '0' && *s <= '9'; s++) {
+            if (v > (ULLONG_MAX - 9) / 10) return NULL;
+            v = v * 10 + (unsigned)(*s - '0');
+        }
+        h->dims[h->n_dims++] = v;
+        s = npy_blank(s, end);
+        if (s < end && *s == ',')
+            s++;
+        else if (s >= end || *s != ')')
+            return NULL;
+    }
+}
+
+static const char *npy_entry(const char *s, const char *end, struct npy_header *h)
+{
+    char key[32];
+    if (!(s = npy_string(s, end, key, sizeof key))) return NULL;
+    s = npy_blank(s, end);
+    if (s >= end || *s++ != ':') return NULL;
+    s = npy_blank(s, end);
+    if (!strcmp(key, "descr") && !h->descr[0]) {
+        s = npy_string(s, end, h->descr, sizeof h->descr); /* a list: a structured dtype */
+        return s && h->descr[0] ? s : NULL;
+    }
+    if (!strcmp(key, "fortran_order") && h->fortran < 0) {
+        size_t n = (size_t)(end - s);
+        if (n >= 4 && !memcmp(s, "True", 4)) return h->fortran = 1, s + 4;
+        if (n >= 5 && !memcmp(s, "False", 5)) return h->fortran = 0, s + 5;
+        return NULL;
+    }
+    if (!strcmp(key, "shape") && h->n_dims < 0) return npy_shape(s, end, h);
+    return NULL; /* another key, or one given twice */
+}
+
+static bool npy_header_parse(const char *s, const char *end, struct npy_header *h)
+{
+    *h = (struct npy_header){.fortran = -1, .n_dims = -1};
+    s = npy_blank(s, end);
+    if (s >= end || *s++ != '{') return false;
+    for (;;) {
+        s = npy_blank(s, end);
+        if (s < end && *s == '}') break;
+        if (!(s = npy_entry(s, end, h))) return false;
+        s = npy_blank(s, end);
+        if (s < end && *s == ',')
+            s++;
+        else if (s >= end || *s != '}')
+            return false;
+    }
+    s = npy_blank(s + 1, end);
+    return s == end && h->descr[0] && h->fortran >= 0 && h->n_dims >= 0;
+}
+
+/* .npy v1/v2/v3: magic, version, header length, the dict header, then the data. */
 static enum kvr_status parse_npy(const char *path, const char *d, size_t size, uint32_t vocab,
                                  int32_t **out, uint32_t *n, uint32_t *cap)
 {
     if (size < 10 || memcmp(d, "\x93NUMPY", 6))
         return kvr_error(KVR_ERR_INPUT, "%s: not a .npy file", path);
+    if (d[6] < 1 || d[6] > 3)
+        return kvr_error(KVR_ERR_INPUT, "%s: .npy format version %d (kvr reads 1, 2 and 3)", path,
+                         (unsigned char)d[6]);
     size_t hl = (unsigned char)d[8] | (size_t)(unsigned char)d[9] << 8, off = 10;
     if (d[6] >= 2) {
         if (size < 12) return kvr_error(KVR_ERR_INPUT, "%s: truncated .npy header", path);
@@ -104,17 +198,22 @@ static enum kvr_status parse_npy(const char *path, const char *d, size_t size, u
         off = 12;
     }
     if (hl > size - off) return kvr_error(KVR_ERR_INPUT, "%s: truncated .npy header", path);
-    char hdr[1024];
-    snprintf(hdr, sizeof hdr, "%.*s", (int)(hl < sizeof hdr ? hl : sizeof hdr - 1), d + off);
-    int w = strstr(hdr, "'<i8'") ? 8 : strstr(hdr, "'<i4'") ? 4 : 0;
-    if (!w || !strstr(hdr, "'fortran_order': False"))
+    struct npy_header h;
+    if (memchr(d + off, 0, hl) || !npy_header_parse(d + off, d + off + hl, &h))
         return kvr_error(KVR_ERR_INPUT,
-                         "%s: .npy must hold little-endian int32 or int64 in C order (header %s)",
-                         path, hdr);
-    unsigned long long count = 0;
-    const char *sh = strstr(hdr, "'shape': (");
-    if (!sh || sscanf(sh + 10, "%llu", &count) != 1 || !strstr(sh, ",)"))
-        return kvr_error(KVR_ERR_INPUT, "%s: .npy must be one-dimensional (header %s)", path, hdr);
+                         "%s: the .npy header is not a dict of descr, fortran_order and shape "
+                         "(%.*s)",
+                         path, (int)(hl < 200 ? hl : 200), d + off);
+    int w = !strcmp(h.descr, "<i8") ? 8 : !strcmp(h.descr, "<i4") ? 4 : 0;
+    if (!w || h.fortran)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: .npy must hold little-endian int32 or int64 ('<i4', '<i8') in C "
+                         "order, not '%s'%s",
+                         path, h.descr, h.fortran ? " in Fortran order" : "");
+    if (h.n_dims != 1)
+        return kvr_error(KVR_ERR_INPUT, "%s: .npy must be one-dimensional, not of %d dimensions",
+                         path, h.n_dims);
+    unsigned long long count = h.dims[0];
     const char *data = d + off + hl;
     if (count > (size - off - hl) / (size_t)w)
         return kvr_error(KVR_ERR_INPUT, "%s: .npy holds fewer than its %llu elements", path, count);
@@ -142,6 +241,12 @@ enum kvr_status kvr_tokens_parse(const char *path, int fmt, const char *data, si
 {
     uint32_t cap = 0;
     *out = NULL, *n = 0;
+    const char *nul = fmt == 'n' ? NULL : memchr(data, 0, size);
+    if (nul) { /* the text's readers would stop at it and drop the rest */
+        size_t line = 1;
+        for (const char *c = data; c < nul; c++) line += *c == '\n';
+        return kvr_error(KVR_ERR_INPUT, "%s:%zu: NUL byte in a text file", path, line);
+    }
     enum kvr_status st = fmt == 'n'   ? parse_npy(path, data, size, vocab, out, n, &cap)
                          : fmt == 'j' ? parse_json(path, data, size, vocab, out, n, &cap)
                                       : parse_text(path, data, size, vocab, out, n, &cap);
@@ -154,11 +259,12 @@ enum kvr_status kvr_tokens_read(const char *path, uint32_t vocab, int32_t **out,
 {
     char *data = NULL;
     size_t size = 0;
-    enum kvr_status st = kvr_file_read(path, KVR_TOKENS_MAX_BYTES, &data, &size);
-    if (st) return st;
     int fmt = kvr_file_has_suffix(path, ".npy")    ? 'n'
               : kvr_file_has_suffix(path, ".json") ? 'j'
                                                    : 't';
+    enum kvr_status st = fmt == 'n' ? kvr_file_read(path, KVR_TOKENS_MAX_BYTES, &data, &size)
+                                    : kvr_file_read_text(path, KVR_TOKENS_MAX_BYTES, &data, &size);
+    if (st) return st;
     st = kvr_tokens_parse(path, fmt, data, size, vocab, out, n);
     free(data);
     return st;

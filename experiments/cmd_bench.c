@@ -78,6 +78,13 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
         return argv[1] = attention, kvr_bench_attention(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "comm"))
         return argv[1] = comm, kvr_bench_comm(argc - 1, argv + 1);
+    for (int i = 1; i < argc; i++) /* named before --help is honoured: bench takes flags only */
+        if (argv[i][0] != '-' && strcmp(argv[i], "sim") && strcmp(argv[i], "search"))
+            return kvr_error(KVR_ERR_USAGE,
+                             "bench: unknown benchmark '%s' (sim, search, attention or comm)",
+                             argv[i]);
+        else if (argv[i][0] != '-')
+            break;
     struct bench_args a;
     struct kvr_opt_result res;
     enum kvr_status st;

@@ -204,6 +204,15 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
         st = kvr_error(KVR_ERR_USAGE, "at most 64 contexts");
         goto out;
     }
+    for (size_t i = 0; !c.from && i < n_check; i++) /* with --from the CSV's own are checked */
+        for (size_t k = 0; k < n_fit; k++)
+            if (check_ctx[i] == fit_ctx[k]) {
+                st = kvr_error(KVR_ERR_USAGE,
+                               "--check-ctx %llu is in --fit-ctx too: a context the fit sees is "
+                               "not held out",
+                               (unsigned long long)check_ctx[i]);
+                goto out;
+            }
     memcpy(all, fit_ctx, n_fit * sizeof *all),
         memcpy(all + n_fit, check_ctx, n_check * sizeof *all);
     h.n_gpus = 1;

@@ -13,6 +13,7 @@
 #include "kvr_mpi.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
+#include "kvr_st_index.h"
 #include "kvr_units.h"
 
 static const char usage[] =
@@ -66,6 +67,8 @@ static enum kvr_status parse_schemes(struct exec_args *a, const char *arg)
     if (a->n_schemes <= 0)
         return kvr_error(KVR_ERR_USAGE, "--scheme: '%s' is not a list of 1..%d schemes", arg,
                          KVR_EXEC_MAX_LIST);
+    enum kvr_status dup = kvr_cli_check_unique("--scheme", parts, a->n_schemes);
+    if (dup) return dup;
     for (int i = 0; i < a->n_schemes; i++) {
         int v = kvr_scheme_from_name(parts[i]);
         if (v < 0 || !kvr_dist_runs((enum kvr_scheme)v)) {
@@ -99,7 +102,7 @@ static enum kvr_status convert(struct exec_args *a)
     if (!st) st = parse_int("--warmup", a->warmup_arg, 0, 100000, &a->warmup);
     if (!st && a->device_arg) st = parse_int("--device", a->device_arg, 0, 1023, &a->device);
     a->device_set = a->device_arg != NULL;
-    if (!st && kvr_parse_decimal("--timeout", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
+    if (!st && kvr_parse_decimal("seconds", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
         st = kvr_error_prefix(KVR_ERR_USAGE, "--timeout: ");
     if (!st) st = kvr_machine_args_finish(&a->mach);
     a->seed = a->mach.seed;
@@ -149,6 +152,10 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         st = kvr_error(KVR_ERR_USAGE, "--allow-dirty applies with --db only (nothing is stored)");
     if (!st && a->allow_unused && !a->weights)
         st = kvr_error(KVR_ERR_USAGE, "--allow-unused applies with --weights only");
+    /* the option table checks each output against --weights as named; not its index or shards */
+    if (!st) st = kvr_st_check_not_input(a->weights, "--dump-logits", a->dump_logits);
+    if (!st) st = kvr_st_check_not_input(a->weights, "--dump-kv", a->dump_kv);
+    if (!st) st = kvr_st_check_not_input(a->weights, "--timeline", a->timeline);
     /* every scheme of the list takes the partition, or none runs (before: the pairs before
      * the first that cannot ran, were reported and stored, then the run failed) */
     for (int i = 0; !st && ranks && a->partition && i < a->n_schemes; i++)
@@ -186,7 +193,8 @@ static const struct kvr_opt exec_opts[] = {
             .def_help = "cuda when built with CUDA, else ref"),
     KVR_OPT("reps", 'r', "R", OFF(reps_arg), "timed runs", .def = "5"),
     KVR_OPT("warmup", 'w', "W", OFF(warmup_arg), "untimed runs first", .def = "2"),
-    KVR_OPT("seed", 0, "S", OFF(mach.seed_arg), "seed of the random weights, tokens and link noise",
+    KVR_OPT("seed", 0, "S", OFF(mach.seed_arg),
+            "seed of the random weights, tokens and link noise, 0..4294967295",
             .def = KVR_SEED_DEFAULT),
     KVR_OPT("weights", 0, "PATH", OFF(weights),
             "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "

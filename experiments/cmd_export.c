@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kvr_cli.h"
 #include "kvr_export.h"
 #include "kvr_json.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
+#include "kvr_search_cli.h"
 #include "kvr_store.h"
 #include "kvr_units.h"
 #include "kvr_config.h"
@@ -27,6 +29,12 @@ struct export_args {
     bool json, quiet, help;
 };
 
+static bool suffix_is(const char *path, const char *sfx)
+{
+    size_t n = strlen(path), k = strlen(sfx);
+    return n >= k && !strcasecmp(path + n - k, sfx);
+}
+
 /* A definition's hash as stored: 16 hex digits, lower case (kvr_hash_hex). */
 static enum kvr_status check_hash(const char *opt, const char *h)
 {
@@ -42,9 +50,14 @@ static enum kvr_status check_hash(const char *opt, const char *h)
 static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
     struct export_args *a = args;
-    (void)res;
+    /* as --timeline does: a table.csv holding JSON would be read as a broken CSV */
+    if (!kvr_opt_given(res, "format"))
+        a->format = a->out && suffix_is(a->out, ".csv") ? "csv"
+                    : a->out && suffix_is(a->out, ".h") ? "c-header"
+                                                        : "json";
     enum kvr_status st = check_hash("--model-hash", a->model_hash);
     if (!st) st = check_hash("--machine-hash", a->machine_hash);
+    if (!st) st = kvr_search_check_names(a->method, a->scheme);
     if (st) return st;
     if (a->gpus_arg && (kvr_parse_u64(a->gpus_arg, KVR_MAX_GPUS, &a->gpus) || a->gpus == 0))
         return kvr_error(KVR_ERR_INPUT, "--gpus: '%s' must be 1..%d", a->gpus_arg, KVR_MAX_GPUS);
@@ -63,7 +76,8 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 static const struct kvr_opt export_opts[] = {
     KVR_OPT("db", 'd', "FILE", OFF(db), "SQLite database written by kvr search (required)",
             .file = KVR_OPT_FILE_IN),
-    KVR_OPT("format", 'f', "F", OFF(format), "json, csv or c-header", .def = "json"),
+    KVR_OPT("format", 'f', "F", OFF(format), "json, csv or c-header",
+            .def_help = "by --out's suffix: .csv csv, .h c-header, else json"),
     KVR_OPT("out", 'o', "FILE", OFF(out),
             "output file, - for stdout (required); a symlink's target is written",
             .file = KVR_OPT_FILE_OUT, .to_stdout = true),

@@ -41,6 +41,7 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     if (strcmp(a->tp, "best") && (kvr_parse_u64(a->tp, KVR_MAX_GPUS, &t) || t == 0))
         return kvr_error(KVR_ERR_INPUT, "--tp: '%s' is not a TP degree 1..%d or best", a->tp,
                          KVR_MAX_GPUS);
+    if ((st = kvr_search_check_names(a->method, a->scheme))) return st;
     if (kvr_interp_from_name(a->interp) < 0)
         return kvr_error(KVR_ERR_INPUT,
                          "--interp: unknown method '%s' (linear, steffen, balanced, bottleneck)",

@@ -43,7 +43,7 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
         return kvr_error(KVR_ERR_USAGE, "--jobs: '%s' is not a thread count in [1, 256]",
                          a->jobs_arg);
     a->jobs = (int)jobs;
-    if (kvr_parse_decimal("--timeout", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
+    if (kvr_parse_decimal("seconds", a->timeout_arg, 0.001, 1e6, &a->timeout_s))
         return kvr_error_prefix(KVR_ERR_USAGE, "--timeout: ");
     if (a->stop_arg && kvr_parse_u64(a->stop_arg, UINT64_MAX, &a->stop_after))
         return kvr_error_prefix(KVR_ERR_INPUT, "--stop-after: ");

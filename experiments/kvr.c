@@ -81,14 +81,15 @@ static const struct kvr_command commands[] = {
 };
 
 /* Every byte of standard output must have reached it: a full disk or a closed pipe at any
- * point (ferror stays set after a failed flush) is a failure, never exit 0. */
+ * point (ferror stays set after a failed flush) is a failure, never exit 0, nor 3 (a plan that
+ * does not fit: its result is printed, then 3; a lost result is a runtime failure). */
 static int finish_stdout(enum kvr_status st)
 {
     errno = 0;
     bool bad = fflush(stdout) != 0 || ferror(stdout);
     int e = errno;
     if (fclose(stdout) != 0 && !bad) bad = true, e = errno;
-    if (bad && !st) {
+    if (bad && (!st || st == KVR_ERR_NOFIT)) {
         fprintf(stderr, "kvr: error writing standard output: %s\n", strerror(e ? e : EIO));
         return 1;
     }

@@ -136,18 +136,18 @@ enum kvr_status kvr_calibrate_check_timing(const struct kvr_calibrate_timing *t)
     int n = kvr_cli_split_copy(t->models, buf, sizeof buf, parts, 16);
     if (n < 1)
         return kvr_error(KVR_ERR_USAGE, "--models: '%s' is not a list of 1..16 models", t->models);
-    enum kvr_status st = KVR_OK;
+    enum kvr_status st = kvr_cli_check_unique("--models", parts, n);
     for (int i = 0; i < n && !st; i++) {
         struct kvr_model m;
         if ((st = kvr_model_resolve(parts[i], &m))) return kvr_error_prefix(st, "--models: ");
     }
-    if (!*t->attn_shapes) return KVR_OK;
+    if (st || !*t->attn_shapes) return st;
     if ((n = kvr_cli_split_copy(t->attn_shapes, buf, sizeof buf, parts, 32)) < 1)
         return kvr_error(KVR_ERR_USAGE, "--attn-shapes: '%s' is not a list of 1..32 shapes",
                          t->attn_shapes);
     uint64_t q, s;
     for (int i = 0; i < n && !st; i++) st = parse_shape(parts[i], &q, &s);
-    return st;
+    return st ? st : kvr_cli_check_unique("--attn-shapes", parts, n);
 }
 
 /* The attention kernel alone at each --attn-shapes C:S (queries after a prefix), per model

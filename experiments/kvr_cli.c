@@ -91,6 +91,38 @@ static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, 
     return st;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A value listed twice ("1k,1k", "1k-4k+1k,2k") would be run, searched or printed twice. */
+static enum kvr_status ctx_unique(const char *opt, const char *text, const uint64_t *v, size_t n)
+{
+    uint64_t *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s) return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", opt);
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_u64);
+    size_t i = 1;
+    while (i < n && s[i] != s[i - 1]) i++;
+    uint64_t twice = i < n ? s[i] : 0;
+    free(s);
+    if (i < n)
+        return kvr_error(KVR_ERR_INPUT, "%s: %llu tokens listed twice in '%s'", opt,
+                         (unsigned long long)twice, text);
+    return KVR_OK;
+}
+
+enum kvr_status kvr_cli_check_unique(const char *opt, const char *const *parts, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(parts[i], parts[j]))
+                return kvr_error(KVR_ERR_INPUT, "%s: '%s' is listed twice", opt, parts[i]);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out, size_t *n)
 {
     *out = NULL, *n = 0;
@@ -106,6 +138,7 @@ enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64
     }
     free(buf);
     if (!st && *n == 0) st = kvr_error(KVR_ERR_INPUT, "%s: '%s' lists nothing", opt, text);
+    if (!st) st = ctx_unique(opt, text, *out, *n);
     if (st) free(*out), *out = NULL, *n = 0;
     return st;
 }
@@ -124,6 +157,10 @@ enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo
             return kvr_error(KVR_ERR_INPUT, "%s: '%s' is not an integer in %d..%d", opt, parts[i],
                              lo, hi);
         out[i] = (int)v;
+        for (int j = 0; j < i; j++)
+            if (out[j] == out[i])
+                return kvr_error(KVR_ERR_INPUT, "%s: %d is listed twice in '%s'", opt, out[i],
+                                 text);
     }
     *n = k;
     return KVR_OK;

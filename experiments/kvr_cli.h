@@ -39,12 +39,16 @@ kvr_cmd_fn kvr_cmd_model, kvr_cmd_sim, kvr_cmd_bench, kvr_cmd_search, kvr_cmd_lo
     kvr_cmd_paper, kvr_cmd_help_schemes;
 
 /* A list of token counts: "1k,2k,4k", ranges "1k-16k+1k" (from-to+step, step default 1k), or
- * both mixed. At most max_n values; message names the option. Free *out with free(). */
+ * both mixed, no value twice. At most max_n values; message names the option. Free *out with
+ * free(). */
 enum kvr_status kvr_cli_parse_ctx_list(const char *opt, const char *text, uint64_t **out,
                                        size_t *n);
-/* A comma list of integers in [lo, hi] ("2,4,8"). */
+/* A comma list of integers in [lo, hi] ("2,4,8"), none twice. */
 enum kvr_status kvr_cli_parse_int_list(const char *opt, const char *text, int lo, int hi, int *out,
                                        int cap, int *n);
+/* KVR_ERR_INPUT naming the option and the first item of parts[n] given twice: a list never
+ * holds a value twice (every list parser here refuses it too). */
+enum kvr_status kvr_cli_check_unique(const char *opt, const char *const *parts, int n);
 /* Splits a comma list into at most cap parts in buf (modified copy). */
 int kvr_cli_split(char *buf, const char **parts, int cap);
 /* kvr_cli_split of a copy of text in buf[cap]: -1 also when text does not fit (never cut). */

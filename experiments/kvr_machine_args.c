@@ -16,7 +16,7 @@ enum kvr_status kvr_machine_args_refuse_noiseless(const struct kvr_machine_args 
 
 enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
 {
-    if (a->seed_arg && kvr_parse_u64(a->seed_arg, UINT64_MAX, &a->seed))
+    if (a->seed_arg && kvr_parse_u64(a->seed_arg, KVR_NOISE_SEED_MAX, &a->seed))
         return kvr_error_prefix(KVR_ERR_INPUT, "--seed: ");
     if (a->trials_arg && (kvr_parse_u64(a->trials_arg, 1000000, &a->trials) || a->trials == 0))
         return kvr_error(KVR_ERR_INPUT, "--trials: '%s' must be 1..1000000", a->trials_arg);
@@ -132,7 +132,8 @@ enum kvr_status kvr_machine_args_from_key(const char *key, struct kvr_machine_ar
         else if (!strcmp(part, "objective"))
             a->objective = eq;
         else if (!strcmp(part, "seed") || !strcmp(part, "trials")) {
-            if (kvr_parse_u64(eq, UINT64_MAX, !strcmp(part, "seed") ? &a->seed : &a->trials))
+            if (kvr_parse_u64(eq, !strcmp(part, "seed") ? KVR_NOISE_SEED_MAX : UINT64_MAX,
+                              !strcmp(part, "seed") ? &a->seed : &a->trials))
                 return kvr_error(KVR_ERR_INPUT, "machine key '%s': %s '%s'", key, part, eq);
         } else
             return kvr_error(KVR_ERR_INPUT, "machine key '%s': unknown setting '%s'", key, part);

@@ -32,7 +32,8 @@ struct kvr_machine_args {
                 "(the plan's GPUs; one its scheme sends nothing on changes nothing)",              \
                 .def_help = "none"),                                                               \
         KVR_OPT("seed", 0, "X", offsetof(type, m.seed_arg),                                        \
-                "seed of the noise (and of exec's weights and tokens)", .def = KVR_SEED_DEFAULT),  \
+                "seed of the noise (and of exec's weights and tokens), 0..4294967295",             \
+                .def = KVR_SEED_DEFAULT),                                                          \
         KVR_OPT("trials", 0, "T", offsetof(type, m.trials_arg), "noise trials",                    \
                 .def = trials_def),                                                                \
         KVR_OPT("objective", 0, "O", offsetof(type, m.objective),                                  \

@@ -88,11 +88,17 @@ static int index_of(const struct kvr_opt *o, int n, int c)
     return -1;
 }
 
-static enum kvr_status bad_option(char **argv, int c)
+static int index_of(const struct kvr_opt *o, int n, int c);
+
+static enum kvr_status bad_option(const struct kvr_opt *o, int n, char **argv, int c)
 {
     const char *bad = argv[optind - 1];
     if (c == ':') return kvr_error(KVR_ERR_USAGE, "%s: option '%s' needs a value", argv[0], bad);
-    if (optopt && optopt < 256)
+    int i = optopt ? index_of(o, n, optopt) : -1;
+    if (i >= 0 && !strncmp(bad, "--", 2) && strchr(bad, '=')) /* "--json=yes": a flag's value */
+        return kvr_error(KVR_ERR_USAGE, "%s: option '--%s' takes no value ('%s')", argv[0],
+                         o[i].name, bad);
+    if (optopt && optopt < 256 && strncmp(bad, "--", 2))
         return kvr_error(KVR_ERR_USAGE, "%s: unknown option '-%c'", argv[0], optopt);
     return kvr_error(KVR_ERR_USAGE, "%s: unknown option '%s'", argv[0], bad);
 }
@@ -112,7 +118,7 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
     enum kvr_status st = KVR_OK;
     for (int c; !st && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1;) {
         int i = c == '?' || c == ':' ? -1 : index_of(o, n, c);
-        if (i < 0) return bad_option(argv, c);
+        if (i < 0) return bad_option(o, n, argv, c);
         /* one value per option: a second one would silently win over the first */
         if (o[i].arg && o[i].kind == KVR_OPT_TEXT && (res->given >> i & 1))
             return kvr_error(KVR_ERR_USAGE, "%s: --%s given twice ('%s', then '%s')", argv[0],
@@ -122,11 +128,13 @@ enum kvr_status kvr_opt_parse(const struct kvr_opt_spec *spec, int argc, char **
         if (!strcmp(o[i].name, "help")) res->help = true;
         if (!strcmp(o[i].name, "quiet")) kvr_opt_quiet = true;
     }
-    if (st || res->help) return st;
+    if (st) return st;
     res->args = argv + optind, res->n_args = argc - optind;
+    /* refused with --help too, as an unknown option is: one rule for what a command takes */
     if (res->n_args > spec->max_args && spec->max_args >= 0)
         return kvr_error(KVR_ERR_USAGE, "%s: unexpected argument '%s'", argv[0],
                          argv[optind + (spec->max_args > 0 ? spec->max_args : 0)]);
+    if (res->help) return KVR_OK;
     if (res->n_args < spec->min_args)
         return kvr_error(KVR_ERR_USAGE, "%s: missing argument (see kvr %s --help)", argv[0],
                          argv[0]);

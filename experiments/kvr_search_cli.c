@@ -49,6 +49,8 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
     if (job->n_models < 1)
         return kvr_error(KVR_ERR_INPUT, "--model: '%s' is not a list of 1..%d models", a->models,
                          KVR_SEARCH_MAX_LIST);
+    enum kvr_status dup = kvr_cli_check_unique("--model", parts, job->n_models);
+    if (dup) return dup;
     for (int i = 0; i < job->n_models; i++) {
         enum kvr_status st = kvr_model_resolve(parts[i], &job->models[i]);
         if (st) return kvr_error_prefix(st, "--model: ");
@@ -59,6 +61,7 @@ static enum kvr_status prepare_lists(const struct kvr_search_args *a, struct kvr
     if (job->n_machines < 1)
         return kvr_error(KVR_ERR_INPUT, "--machine: '%s' is not a list of 1..%d profiles",
                          a->mach.machine, KVR_SEARCH_MAX_LIST);
+    if ((dup = kvr_cli_check_unique("--machine", parts, job->n_machines))) return dup;
     for (int i = 0; i < job->n_machines; i++)
         snprintf(job->machine_names[i], sizeof job->machine_names[i], "%s", parts[i]);
     return kvr_cli_parse_ctx_list("--ctx", a->ctx, ctx, n_ctx);
@@ -135,6 +138,25 @@ static enum kvr_status make_items(struct kvr_search_job *job, const uint64_t *ct
     return KVR_OK;
 }
 
+enum kvr_status kvr_search_check_names(const char *method, const char *scheme)
+{
+    int s = kvr_scheme_from_name(scheme);
+    if (kvr_method_from_name(method) < 0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--method: unknown method '%s' (hier, exhaustive, "
+                         "nelder-mead, even, balanced, descent, multistart)",
+                         method);
+    if (s < 0 || !(kvr_scheme_get(s)->options & KVR_SO_SEARCHED)) {
+        char names[256];
+        kvr_scheme_list_text(KVR_LIST_SEARCHED, names, sizeof names);
+        return kvr_error(KVR_ERR_INPUT,
+                         "--scheme: '%s' does not take a partition that the search optimises "
+                         "(only %s)",
+                         scheme, names);
+    }
+    return KVR_OK;
+}
+
 enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct kvr_search_job *job)
 {
     memset(job, 0, sizeof *job);
@@ -142,20 +164,7 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
     uint64_t *ctx = NULL;
     size_t n_ctx = 0;
     int method = kvr_method_from_name(a->method), scheme = kvr_scheme_from_name(a->scheme);
-    enum kvr_status st = KVR_OK;
-    if (method < 0)
-        st = kvr_error(KVR_ERR_INPUT,
-                       "--method: unknown method '%s' (hier, exhaustive, "
-                       "nelder-mead, even, balanced, descent, multistart)",
-                       a->method);
-    if (!st && (scheme < 0 || !(kvr_scheme_get(scheme)->options & KVR_SO_SEARCHED))) {
-        char names[256];
-        kvr_scheme_list_text(KVR_LIST_SEARCHED, names, sizeof names);
-        st = kvr_error(KVR_ERR_INPUT,
-                       "--scheme: '%s' does not take a partition that the search optimises "
-                       "(only %s)",
-                       a->scheme, names);
-    }
+    enum kvr_status st = kvr_search_check_names(a->method, a->scheme);
     job->kv_forward = strcmp(a->kv_forward, "auto") ? kvr_kv_forward_from_name(a->kv_forward) : -1;
     if (!st && job->kv_forward < 0 && strcmp(a->kv_forward, "auto"))
         st = kvr_error(KVR_ERR_INPUT,
@@ -167,6 +176,12 @@ enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct k
         st = kvr_cli_parse_int_list("--tp", a->tp, 1, KVR_MAX_GPUS, job->tps, KVR_MAX_GPUS,
                                     &job->n_tps);
     if (!st && a->sp && !a->tp) st = kvr_error(KVR_ERR_INPUT, "--sp needs --tp LIST|auto");
+    bool staged = job->tp_auto; /* --sp acts inside TP groups: some t must be 2 or more */
+    for (int i = 0; i < job->n_tps; i++) staged = staged || job->tps[i] > 1;
+    if (!st && a->sp && !staged)
+        st = kvr_error(KVR_ERR_INPUT,
+                       "--sp: sequence parallelism needs a TP degree of 2 or more, not --tp %s",
+                       a->tp);
     job->sp = a->sp;
     if (!st) st = kvr_machine_args_percentile(&a->mach, &job->objective.percentile);
     if (!st && a->gpus)

@@ -56,6 +56,9 @@ struct kvr_search_job {
 };
 
 /* Parses and checks everything (models, machines at every p, lists) before any I/O. */
+/* --method and --scheme name a search method and a scheme the search optimises (search, and
+ * the lookup and export filters, which would otherwise match no row and say only that). */
+enum kvr_status kvr_search_check_names(const char *method, const char *scheme);
 enum kvr_status kvr_search_job_prepare(const struct kvr_search_args *a, struct kvr_search_job *job);
 enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct kvr_store *store,
                                             bool force);

@@ -11,6 +11,7 @@
 #include "kvr_ini.h"
 #include "kvr_layout.h"
 #include "kvr_machine_args.h"
+#include "kvr_out.h"
 #include "kvr_machine_hash.h"
 #include "kvr_units.h"
 
@@ -42,6 +43,9 @@ static enum kvr_status split_items(const char *key, const char *value, char sep,
                              KVR_SWEEP_MAX_AXIS);
         memcpy(items[*n], s, len);
         items[(*n)++][len] = 0;
+        for (int i = 0; i + 1 < *n; i++) /* the same point twice (",,": an empty one) */
+            if (!strcmp(items[i], items[*n - 1]))
+                return kvr_error(KVR_ERR_INPUT, "%s: '%s' is listed twice", key, items[i]);
         if (!e) return KVR_OK;
         s = e + 1;
     }
@@ -75,8 +79,8 @@ static enum kvr_status set_seeds(struct kvr_sweep_spec *sp, char items[][256], i
         char *dash = strchr(items[i], '-');
         uint64_t a, b;
         if (dash) *dash = 0;
-        if (kvr_parse_u64(items[i], UINT32_MAX, &a) ||
-            (dash && kvr_parse_u64(dash + 1, UINT32_MAX, &b)))
+        if (kvr_parse_u64(items[i], KVR_NOISE_SEED_MAX, &a) ||
+            (dash && kvr_parse_u64(dash + 1, KVR_NOISE_SEED_MAX, &b)))
             return kvr_error_prefix(KVR_ERR_INPUT, "seeds: ");
         if (!dash) b = a;
         if (b < a)
@@ -180,7 +184,7 @@ static enum kvr_status axis_key(struct kvr_sweep_spec *sp, const char *key, cons
     if (!strcmp(key, "kv_forward")) {
         for (int i = 0; i < n; i++) {
             int f = kvr_kv_forward_from_name(items[i]);
-            if (f < 0 || n > KVR_N_FWD)
+            if (f < 0)
                 return kvr_error(KVR_ERR_INPUT, "kv_forward: '%s' is not whole, streamed or direct",
                                  items[i]);
             sp->fwd[i] = (enum kvr_kv_forward)f;
@@ -209,6 +213,11 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
 {
     if (!strcmp(key, "name")) return set_text(sp->name, sizeof sp->name, key, value);
     if (!strcmp(key, "figure")) return set_text(sp->figure, sizeof sp->figure, key, value);
+    if (!strcmp(key, "db") && value[strlen(value) - 1] == '/')
+        return kvr_error(KVR_ERR_INPUT, "db: '%s' ends in '/': a folder's name, not a file's",
+                         value);
+    if (!strcmp(key, "db") && kvr_out_check_not_input("db", value, "sweep file", sp->path))
+        return KVR_ERR_INPUT; /* SQLite would refuse it, without saying that it is this file */
     if (!strcmp(key, "db")) return set_text(sp->db, sizeof sp->db, key, value);
     if (!strcmp(key, "objective")) {
         if (strcmp(value, "sim") && strcmp(value, "exec"))
@@ -221,8 +230,8 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
                                KVR_MAX_CTX)
                    : KVR_OK;
     if (!strcmp(key, "trials"))
-        return kvr_parse_u64(value, 100000, &sp->trials) || !sp->trials
-                   ? kvr_error(KVR_ERR_INPUT, "trials: '%s' must be 1..100000", value)
+        return kvr_parse_u64(value, 1000000, &sp->trials) || !sp->trials /* as --trials */
+                   ? kvr_error(KVR_ERR_INPUT, "trials: '%s' must be 1..1000000", value)
                    : KVR_OK;
     return kvr_error(KVR_ERR_INPUT,
                      "unknown key '%s' in [sweep] (name, figure, objective, db, "
@@ -307,6 +316,18 @@ static bool takes_forward(struct kvr_sweep_series s)
     return (kvr_scheme_get(s.scheme)->options & KVR_SO_FORWARD) && own;
 }
 
+/* Whether TP degree tp makes a layout of some model, gpus value and scheme of the file. */
+static bool tp_reaches(const struct kvr_sweep_spec *sp, int tp)
+{
+    for (int m = 0; m < sp->n_models; m++)
+        for (int g = 0; g < sp->n_gpus; g++)
+            for (int s = 0; s < sp->n_schemes; s++)
+                if (kvr_layout_scheme_ok(sp->schemes[s].scheme) &&
+                    kvr_layout_check_tp(&sp->models[m], sp->gpus[g], tp, "tp") == KVR_OK)
+                    return true;
+    return false;
+}
+
 /* A value of kv_forward or tp that no scheme of the file takes would collapse into the points
  * without it: accepted and ignored (kv_forward = streamed with only tsp and kvr-s gave whole
  * points, exit 0). Refused at its line. (Seeds without noise collapse as documented: a noise
@@ -330,6 +351,12 @@ static enum kvr_status check_reach(const struct loader *ld)
             return kvr_error(KVR_ERR_INPUT,
                              "%s:%d: tp = %d reaches no point: no scheme of the file has "
                              "layouts (kvr help schemes)",
+                             sp->path, ld->lines[L_TP], sp->tp[i]);
+    for (int i = 0; i < sp->n_tp; i++)
+        if (sp->tp[i] > 0 && !tp_reaches(sp, sp->tp[i]))
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s:%d: tp = %d reaches no point: it divides no gpus value and "
+                             "a model's heads",
                              sp->path, ld->lines[L_TP], sp->tp[i]);
     return KVR_OK;
 }

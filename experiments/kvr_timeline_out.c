@@ -20,7 +20,9 @@ static bool ends_in(const char *path, const char *suffix)
 enum kvr_status kvr_timeline_format_pick(const char *name, const char *path,
                                          enum kvr_timeline_format *fmt)
 {
-    static const char *const packed[] = {".gz", ".bz2", ".xz", ".zst", ".zip"};
+    static const char *const packed[] = {".gz",   ".tgz",  ".bz2", ".tbz2", ".xz",  ".txz",
+                                         ".zst",  ".zstd", ".zip", ".7z",   ".lz4", ".lz",
+                                         ".lzma", ".Z",    ".br",  ".sz"};
     for (size_t i = 0; path && i < sizeof packed / sizeof *packed; i++)
         if (ends_in(path, packed[i]))
             return kvr_error(KVR_ERR_USAGE,

@@ -46,19 +46,26 @@ bool kvr_file_has_suffix(const char *path, const char *suffix)
     return n >= k && strcmp(path + n - k, suffix) == 0;
 }
 
+enum kvr_status kvr_file_read_text(const char *path, size_t max_bytes, char **out, size_t *out_len)
+{
+    size_t len = 0;
+    enum kvr_status st = kvr_file_read(path, max_bytes, out, &len);
+    if (st) return st;
+    const char *nul = memchr(*out, 0, len);
+    if (nul) {
+        int line = 1;
+        for (const char *c = *out; c < nul; c++) line += *c == '\n';
+        free(*out), *out = NULL;
+        return kvr_error(KVR_ERR_PARSE, "%s:%d: NUL byte in a text file", path, line);
+    }
+    if (out_len) *out_len = len;
+    return KVR_OK;
+}
+
 enum kvr_status kvr_lines_open(struct kvr_lines *r, const char *path, size_t max_bytes)
 {
     *r = (struct kvr_lines){.path = path};
-    enum kvr_status st = kvr_file_read(path, max_bytes, &r->buf, &r->len);
-    if (st) return st;
-    const char *nul = memchr(r->buf, 0, r->len);
-    if (nul) {
-        int line = 1;
-        for (const char *c = r->buf; c < nul; c++) line += *c == '\n';
-        kvr_lines_close(r);
-        return kvr_error(KVR_ERR_PARSE, "%s:%d: NUL byte in a text file", path, line);
-    }
-    return KVR_OK;
+    return kvr_file_read_text(path, max_bytes, &r->buf, &r->len);
 }
 
 char *kvr_lines_next(struct kvr_lines *r)

@@ -10,6 +10,10 @@
  * path and the system's reason, or KVR_ERR_INPUT when the file is larger than max_bytes. */
 enum kvr_status kvr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len);
 
+/* kvr_file_read for a text file (JSON, a list of numbers): a NUL byte, which every reader of the
+ * NUL-terminated text would take for its end and so drop the rest, is refused with path:line. */
+enum kvr_status kvr_file_read_text(const char *path, size_t max_bytes, char **out, size_t *out_len);
+
 /* Whether path ends with suffix (".ini", ".json"). */
 bool kvr_file_has_suffix(const char *path, const char *suffix);
 

@@ -470,7 +470,7 @@ static enum kvr_status hf_open(struct hf *h)
 enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out)
 {
     char *text = NULL;
-    enum kvr_status st = kvr_file_read(path, HF_CONFIG_MAX_BYTES, &text, NULL);
+    enum kvr_status st = kvr_file_read_text(path, HF_CONFIG_MAX_BYTES, &text, NULL);
     if (st) return st;
     struct hf h = {.path = path, .text = text};
     struct kvr_model m;

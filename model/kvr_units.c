@@ -119,6 +119,22 @@ static const struct suffix *match_prefix(const struct suffix *table, const char 
     return best;
 }
 
+/* Whether the digits after the point of text, times scale (a power of two up to 2^20), make a
+ * whole number, in exact arithmetic: a double would round "1.00000000000000000001k" to 1024. A
+ * fraction of 2^-20 has at most 20 decimals, so one with more (trailing zeros aside) never does. */
+static bool fraction_whole(const char *text, uint64_t scale)
+{
+    const char *f = strchr(text, '.');
+    if (!f) return true;
+    size_t n = strspn(++f, "0123456789");
+    while (n && f[n - 1] == '0') n--;
+    if (n > 20) return false;
+    __extension__ typedef unsigned __int128 u128; /* 10^20 * 2^20 needs 87 bits */
+    u128 v = 0, ten_n = 1;
+    for (size_t i = 0; i < n; i++) v = v * 10 + (unsigned)(f[i] - '0'), ten_n *= 10;
+    return v * scale % ten_n == 0;
+}
+
 static const struct suffix token_suffixes[] = {
     {"", 1}, {"k", 1024}, {"K", 1024}, {"M", 1048576}, {NULL, 0}};
 
@@ -136,7 +152,7 @@ enum kvr_status kvr_parse_tokens(const char *text, uint64_t max, uint64_t *out)
     if (v > (double)max || v > EXACT_DOUBLE_MAX)
         return kvr_error(KVR_ERR_INPUT, "token count '%s' is out of range [0, %llu]", text,
                          (unsigned long long)max);
-    if (v != floor(v))
+    if (v != floor(v) || !fraction_whole(text, (uint64_t)sfx->scale))
         return kvr_error(KVR_ERR_INPUT, "token count '%s' is not a whole number of tokens", text);
     *out = (uint64_t)v;
     return KVR_OK;

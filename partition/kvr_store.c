@@ -483,6 +483,9 @@ enum kvr_status kvr_store_open(const char *path, enum kvr_store_mode mode, struc
 {
     if (!path || !*path || !strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
         return kvr_error(KVR_ERR_USAGE, "--db: '%s' is not a database file path", path ? path : "");
+    if (path[strlen(path) - 1] == '/') /* SQLite would make "x" of "x/": another file */
+        return kvr_error(KVR_ERR_USAGE, "--db: '%s' ends in '/': a folder's name, not a file's",
+                         path);
     if (!strcmp(path, "-")) /* standard output everywhere else: never a file named "-" */
         return kvr_error(KVR_ERR_USAGE,
                          "--db: '-' (standard output) cannot hold a database: name a file (./- "

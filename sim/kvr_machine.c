@@ -206,8 +206,12 @@ enum kvr_status kvr_machine_set_noise_links(struct kvr_machine *m, const char *l
         bool directed = false;
         enum kvr_status st = parse_link_ends(m, p, end, &i, &j, &directed);
         if (st) return st;
+        if (m->noise.on[i][j] || (!directed && m->noise.on[j][i])) /* one meaning per link */
+            return kvr_error(KVR_ERR_INPUT, "link %d-%d is listed twice", i, j);
         m->noise.on[i][j] = true;
         if (!directed) m->noise.on[j][i] = true;
+        if (*end && !end[1]) /* "0-1," : an empty last item, as ",," is */
+            return kvr_error(KVR_ERR_INPUT, "link list '%s' ends in ','", list);
         p = *end ? end + 1 : end;
     }
     return KVR_OK;
@@ -292,6 +296,9 @@ enum kvr_status kvr_machine_validate(const struct kvr_machine *m)
                 return kvr_error(KVR_ERR_INPUT,
                                  "machine %s: link %d>%d needs bandwidth and latency > 0", m->name,
                                  i, j);
+    if (m->noise.seed > KVR_NOISE_SEED_MAX)
+        return kvr_error(KVR_ERR_INPUT, "machine %s: noise seed %llu is outside 0..%u", m->name,
+                         (unsigned long long)m->noise.seed, KVR_NOISE_SEED_MAX);
     if (!(m->noise.share >= 0 && m->noise.share < 1))
         return kvr_error(KVR_ERR_INPUT, "machine %s: noise share %g is outside [0, 1)", m->name,
                          m->noise.share);

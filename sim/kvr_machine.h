@@ -54,8 +54,13 @@ struct kvr_noise {
     double share;   /* constant: the share taken; random: drawn uniformly in [0, share) */
     bool all_links; /* else only the links marked in on[][] */
     bool on[KVR_MAX_GPUS][KVR_MAX_GPUS];
-    uint64_t seed;
+    uint64_t seed; /* 0..KVR_NOISE_SEED_MAX */
 };
+
+/* The largest noise seed: the generator (GSL's mt19937) keeps 32 bits of its seed, so seeds
+ * s and s + 2^32 would draw the same noise; --seed, a profile's [noise] seed and a sweep's
+ * seeds are refused beyond it. */
+#define KVR_NOISE_SEED_MAX 4294967295u
 
 struct kvr_machine {
     char name[64];

@@ -51,6 +51,8 @@ struct machine_ini {
     int link_lines[32], n_links;
     char noise_links[256];
     int noise_line;
+    bool noise_share;   /* [noise] share given */
+    int noise_key_line; /* the first other [noise] key's line (0: none) */
 };
 
 /* The unit parser of each kind of number. */
@@ -138,6 +140,8 @@ static enum kvr_status set_efficiency(struct kvr_gpu *g, const char *key, const 
 static enum kvr_status on_noise(struct machine_ini *mi, const char *key, const char *v, int line)
 {
     struct kvr_noise *nz = &mi->m->noise;
+    if (strcmp(key, "share") && !mi->noise_key_line) mi->noise_key_line = line;
+    mi->noise_share |= !strcmp(key, "share");
     if (!strcmp(key, "share")) {
         enum kvr_status st = kvr_machine_set_noise_share(mi->m, v);
         if (st) return st;
@@ -155,7 +159,7 @@ static enum kvr_status on_noise(struct machine_ini *mi, const char *key, const c
             return kvr_error(KVR_ERR_INPUT, "links = '%.40s...' is too long", v);
         mi->noise_line = line;
     } else if (!strcmp(key, "seed")) {
-        if (kvr_parse_u64(v, UINT64_MAX, &nz->seed))
+        if (kvr_parse_u64(v, KVR_NOISE_SEED_MAX, &nz->seed))
             return kvr_error_prefix(KVR_ERR_INPUT, "seed: ");
     } else {
         return kvr_error(KVR_ERR_INPUT, "unknown key '%s' in [noise]", key);
@@ -202,6 +206,28 @@ static void set_defaults(struct kvr_machine *m)
     m->gpu.peak_fp32_flops = 0; /* a file's GPU is not the preset's: fp32 only if it says */
 }
 
+/* One [links] entry per link and direction ("0-1" and "1-0" are one link): a second one would
+ * silently replace the first, as a second --link would. */
+static enum kvr_status links_once(const struct machine_ini *mi, const char *path)
+{
+    static _Thread_local int at[KVR_MAX_GPUS][KVR_MAX_GPUS]; /* the line setting it, or 0 */
+    memset(at, 0, sizeof at);
+    for (int k = 0; k < mi->n_links; k++) {
+        int i, j, line = mi->link_lines[k];
+        if (kvr_machine_link_ends(mi->m, mi->links[k], &i, &j))
+            return kvr_error_prefix(KVR_ERR_INPUT, "%s:%d: ", path, line);
+        const char *eq = strchr(mi->links[k], '=');
+        bool directed = memchr(mi->links[k], '>', (size_t)(eq - mi->links[k])) != NULL;
+        int before = at[i][j] ? at[i][j] : directed ? 0 : at[j][i];
+        if (before)
+            return kvr_error(KVR_ERR_INPUT, "%s:%d: link %d-%d is given twice (line %d)", path,
+                             line, i, j, before);
+        at[i][j] = line;
+        if (!directed) at[j][i] = line;
+    }
+    return KVR_OK;
+}
+
 /* Links and noise links name GPUs, so they wait for the topology. */
 static enum kvr_status apply_deferred(struct machine_ini *mi, const char *path)
 {
@@ -210,6 +236,13 @@ static enum kvr_status apply_deferred(struct machine_ini *mi, const char *path)
     for (int k = 0; k < mi->n_links; k++)
         if (kvr_machine_set_link(m, mi->links[k]))
             return kvr_error_prefix(KVR_ERR_INPUT, "%s:%d: ", path, mi->link_lines[k]);
+    enum kvr_status st = links_once(mi, path);
+    if (st) return st;
+    if (mi->noise_key_line && !mi->noise_share) /* share 0: no noise, whatever the rest says */
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s:%d: [noise] has no share: its mode, links and seed would change "
+                         "nothing",
+                         path, mi->noise_key_line);
     const char *links = mi->noise_links[0] ? mi->noise_links : "all";
     if (kvr_machine_set_noise_links(m, links))
         return kvr_error_prefix(KVR_ERR_INPUT, "%s:%d: ", path, mi->noise_line);

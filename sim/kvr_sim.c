@@ -79,10 +79,13 @@ void kvr_plan_balanced(struct kvr_plan *plan, const struct kvr_model *m, const s
 enum kvr_status kvr_plan_parse_partition(struct kvr_plan *plan, const char *text)
 {
     char buf[1024];
-    snprintf(buf, sizeof buf, "%s", text);
+    if ((size_t)snprintf(buf, sizeof buf, "%s", text) >= sizeof buf) /* never cut, then read */
+        return kvr_error(KVR_ERR_INPUT, "--partition: '%.40s...' is longer than %zu characters",
+                         text, sizeof buf - 1);
     int n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = buf, *next; tok; tok = next) { /* "a,,b", ",a", "a,": an empty chunk */
+        if ((next = strchr(tok, ','))) *next++ = 0;
+        if (!*tok) return kvr_error(KVR_ERR_INPUT, "--partition: empty item in '%s'", text);
         if (n == KVR_MAX_GPUS)
             return kvr_error(KVR_ERR_INPUT, "--partition: more than %d chunks", KVR_MAX_GPUS);
         if (kvr_parse_tokens(tok, KVR_MAX_CTX, &plan->tokens[n]))

@@ -102,7 +102,7 @@ static void awkward(struct kvr_machine *m)
     m->link_Bps[2][3] = 1e9 / 7;
     kvr_machine_set_noise(m, "random:0.3@0-1,4>5");
     m->noise.share = 0.3 / 7;
-    m->noise.seed = 18446744073709551615ull;
+    m->noise.seed = KVR_NOISE_SEED_MAX; /* the largest seed the generator tells apart */
 }
 
 int main(void)

@@ -290,10 +290,12 @@ expect 2 "--objective: 'bogus'" "sim --objective bogus exits 2" -- sim --objecti
 expect 2 "no link after '@'" "sim --noise SHARE@ with no link exits 2 (was: noise on no link, exit 0)" \
     -- sim --gpus 4 --noise random:0.5@
 # a long link list is read whole (it was cut at 256 bytes): 200 times 0-1, then 2-3, is 0-1,2-3
-long=$(printf '0-1,%.0s' $(seq 200))2-3
-"$kvr" sim --gpus 4 --noise "0.5@$long" --json >"$tmp/nl" 2>&1 &&
-    "$kvr" sim --gpus 4 --noise "0.5@0-1,2-3" --json >"$tmp/ns" 2>&1 &&
-    "$kvr" sim --gpus 4 --noise "0.5@0-1" --json >"$tmp/n1" 2>&1 &&
+# 1 KB of distinct links off the chain of 64 GPUs (a link listed twice is refused), then 2-3
+long=$(python3 -c 'print(",".join(f"{i}-{j}" for i in range(4, 64) for j in range(i + 2, 64))[:1100].rsplit(",", 1)[0])')
+m64=(--machine "$src/data/machines/a100-1x64.ini" --gpus 64)
+"$kvr" sim "${m64[@]}" --noise "0.5@$long,2-3" --json >"$tmp/nl" 2>&1 &&
+    "$kvr" sim "${m64[@]}" --noise "0.5@2-3" --json >"$tmp/ns" 2>&1 &&
+    "$kvr" sim "${m64[@]}" --noise "0.5@$long" --json >"$tmp/n1" 2>&1 &&
     python3 -c 'import json, sys; t = [json.load(open(f))["ttft_s"] for f in sys.argv[1:]]; sys.exit(not (t[0] == t[1] != t[2]))' \
         "$tmp/nl" "$tmp/ns" "$tmp/n1"
 report $? "sim --noise with a 1 KB link list reads its last link" "$(cat "$tmp/nl")"

@@ -125,6 +125,8 @@ struct layout {
 };
 static const struct layout v1 = {9, 1, {0, 1, 2, 3, 4, 5, 6, 7, 8, -1, -1, -1, -1, -1}};
 static const struct layout v2 = {16, 2, {1, 3, 5, 7, 8, 11, 12, 13, 14, 2, 4, 0, 6, 15}};
+#define V2_OBJECTIVE 9 /* format 2's objective, then objective_trials: read, checked, not served   \
+                        */
 enum {
     F_MODEL,
     F_MACHINE,
@@ -147,6 +149,18 @@ static int is_hash(const char *s)
     return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
 }
 
+/* The row's objective: "mean" or pNN with NN in (0, 100] (kvr --objective), over a whole number
+ * of trials >= 1; written for the reader to see what the TTFT is of, so never anything else. */
+static int is_objective(const char *stat, const char *trials)
+{
+    uint64_t n;
+    if (parse_u64(trials, &n) || n < 1) return 0;
+    if (!strcmp(stat, "mean")) return 1;
+    double pct;
+    return stat[0] == 'p' && stat[1] != '.' && !parse_time(stat + 1, &pct) &&
+           strspn(stat + 1, "0123456789.") == strlen(stat + 1) && pct > 0 && pct <= 100;
+}
+
 /* Format 2's own fields: the row's version, hashes of 16 hex digits, t >= 1 dividing p, a
  * mapping of p GPUs (anything else is refused: -1). A row this library cannot serve, a
  * layout's (t > 1) or one whose chunk i does not run on GPU i, is held (1: *tp and why set):
@@ -165,6 +179,11 @@ static int check_v2(char **f, const struct layout *L, int p, char *err, size_t c
                -1;
     if (!is_hash(f[L->at[F_MHASH]]) || !is_hash(f[L->at[F_HHASH]]))
         return snprintf(err, cap, "%s: model_hash/machine_hash are not 16 hex digits", where), -1;
+    if (!is_objective(f[V2_OBJECTIVE], f[V2_OBJECTIVE + 1]))
+        return snprintf(err, cap,
+                        "%s: objective '%s' over '%s' trials is not mean or pNN over 1 or more",
+                        where, f[V2_OBJECTIVE], f[V2_OBJECTIVE + 1]),
+               -1;
     char text[KVR_LOOKUP_MAX_P * 8];
     snprintf(text, sizeof text, "%s", f[L->at[F_MAPPING]]);
     if (parse_tokens(f[L->at[F_MAPPING]], map, p))
