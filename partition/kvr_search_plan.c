@@ -132,8 +132,12 @@ enum kvr_status kvr_search_plan(struct kvr_objective *obj, uint64_t ctx,
     if (st) return st;
     int u = 0;
     for (int i = 0; i < p; i++) u += out->best.tokens[i] > out->best.granularity;
-    int qs[3] = {u, u + 1, p / 2};
-    for (int k = 0; k < 3 && !st; k++) {
+    /* u and u + 1 (the ranks doing the work), and p / 2, p / 4, ..., 1: when every rank holds
+     * one grain (ctx near p times the granularity) u says nothing, and the best p' can be far
+     * below p / 2 (Llama-7B, 4096 tokens on 64 GPUs of 8 x 8: 32 GPUs 0.0383 s, 16 0.0365 s) */
+    int qs[2 + 8] = {u, u + 1}, n_q = 2;
+    for (int q = p / 2; q >= 1 && n_q < 10; q /= 2) qs[n_q++] = q;
+    for (int k = 0; k < n_q && !st; k++) {
         bool dup = qs[k] < 1 || qs[k] >= p;
         for (int j = 0; j < k; j++) dup |= qs[j] == qs[k];
         if (!dup) st = search_fewer_one(obj, ctx, qs[k], o, total, out);

@@ -16,9 +16,9 @@
  * sends less over the slow link (tests/test_search_scale.c checks the choice against every
  * node sequence of a small machine).
  *
- * Fewer GPUs: with u the ranks holding more than one grain, hier on p' in {u, u + 1, p / 2}
- * (p' < p) GPUs, the chain's last p' positions of the best mapping (the ranks doing the work);
- * the best is kept when it is within 0.5% of the p-GPU plan or faster. */
+ * Fewer GPUs: with u the ranks holding more than one grain, hier on p' in {u, u + 1, p / 2,
+ * p / 4, ..., 1} (p' < p) GPUs, the chain's last p' positions of the best mapping (the ranks doing
+ * the work); the best is kept when it is within 0.5% of the p-GPU plan or faster. */
 #pragma once
 
 #include "kvr_search.h"
