@@ -264,7 +264,10 @@ enum kvr_status kvr_search_job_skip_present(struct kvr_search_job *job, struct k
     for (size_t i = 0; i < job->n_items && !force; i++) {
         struct kvr_plan_row key;
         fill_key(job, &job->items[i], &key);
-        enum kvr_status st = kvr_store_plan_exists(store, &key, &job->items[i].present);
+        uint64_t g;
+        enum kvr_status st = kvr_store_plan_grain(store, &key, &job->items[i].present, &g);
+        if (!st && job->items[i].present) /* a row on another grid is not the one asked for */
+            st = kvr_plan_row_check_grain(&key, g, job->opts.granularity, "--granularity");
         if (st) return st;
         job->n_skipped += job->items[i].present;
     }

@@ -91,8 +91,11 @@ static enum kvr_status fill_table(struct point_env *e, const uint64_t *ctx, size
     for (size_t i = 0; i < n && !st; i++) {
         struct kvr_plan_row r;
         bool present;
+        uint64_t g;
         row_key(e, ctx[i], tp, &r);
-        if ((st = kvr_store_plan_exists(e->store, &r, &present)) || present) continue;
+        if (!(st = kvr_store_plan_grain(e->store, &r, &present, &g)) && present)
+            st = kvr_plan_row_check_grain(&r, g, e->spec->granularity, "granularity");
+        if (st || present) continue;
         struct kvr_plan_search res;
         if (tp <= 1 && !obj && (st = kvr_objective_open(e->model, e->h, &oo, &obj))) break;
         if ((st = put_definitions(e, e->store, e->ma.machine, e->run_id))) break;

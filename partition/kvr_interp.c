@@ -45,7 +45,8 @@ static enum kvr_status steffen(const struct kvr_plan_row *rows, size_t n, uint64
         sum += f[i];
     }
     for (int i = 0; i < p && !st; i++) f[i] = sum > 0 ? f[i] / sum : 1.0 / p;
-    if (!st) kvr_lookup_round(f, p, ctx, rows[0].granularity_tokens, a->tokens);
+    /* on the lower neighbour's grid, as linear (rows[0] may be a short row rounded to 1) */
+    if (!st) kvr_lookup_round(f, p, ctx, rows[lo].granularity_tokens, a->tokens);
     a->lo_ctx = rows[lo].ctx_tokens, a->hi_ctx = rows[lo + 1].ctx_tokens;
     gsl_interp_free(it);
     free(x), free(y);

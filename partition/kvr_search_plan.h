@@ -16,9 +16,9 @@
  * sends less over the slow link (tests/test_search_scale.c checks the choice against every
  * node sequence of a small machine).
  *
- * Fewer GPUs: with u the ranks holding more than one grain, hier on p' in {u, u + 1, p / 2}
- * (p' < p) GPUs, the chain's last p' positions of the best mapping (the ranks doing the work);
- * the best is kept when it is within 0.5% of the p-GPU plan or faster. */
+ * Fewer GPUs: with u the ranks holding more than one grain, hier on p' in {u, u + 1, p / 2,
+ * p / 4, ..., 1} (p' < p) GPUs, the chain's last p' positions of the best mapping (the ranks doing
+ * the work); the best is kept when it is within 0.5% of the p-GPU plan or faster. */
 #pragma once
 
 #include "kvr_search.h"
@@ -49,3 +49,13 @@ enum kvr_status kvr_mapping_parse(const char *text, int n, int n_total, int *map
 /* A plan row's partition, granularity, prediction, evaluations, mapping (identity: not
  * recorded) and fewer-GPU plan from a plan search; the key fields are the caller's. */
 void kvr_plan_row_set_search(struct kvr_plan_row *r, const struct kvr_plan_search *ps);
+
+/* The grid a search of `key` (its scheme, method, p, t and ctx) at granularity g records: g over
+ * the row's p / t chunks (1 when ctx < chunks * g), 1 for the even split and Nelder-Mead (exact
+ * tokens, one-token rounding), 0 (any) for a scheme without a searched partition. */
+uint64_t kvr_plan_row_grain(const struct kvr_plan_row *key, uint64_t g);
+/* KVR_ERR_INPUT naming the row and both grids when a row present in a table was searched on
+ * another grid than a search of it at granularity g (`where` names the setting) would record:
+ * serving it would ignore the asked granularity. */
+enum kvr_status kvr_plan_row_check_grain(const struct kvr_plan_row *row, uint64_t stored_g,
+                                         uint64_t g, const char *where);

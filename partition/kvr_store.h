@@ -119,6 +119,9 @@ struct kvr_plan_row kvr_plan_row_staged(const struct kvr_plan_row *r);
 
 enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
                                       bool *exists);
+/* As kvr_store_plan_exists, and when the row exists, the granularity it was searched on. */
+enum kvr_status kvr_store_plan_grain(struct kvr_store *s, const struct kvr_plan_row *key,
+                                     bool *exists, uint64_t *granularity_tokens);
 /* Writes rows in one transaction; replace overwrites rows with the same key, otherwise rows
  * already present are kept (another process may have written them first). */
 enum kvr_status kvr_store_put_plans(struct kvr_store *s, const struct kvr_plan_row *rows, size_t n,

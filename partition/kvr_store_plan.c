@@ -83,20 +83,29 @@ static void bind_key(sqlite3_stmt *q, const struct kvr_plan_row *r)
     sqlite3_bind_text(q, 14, r->machine_hash, -1, SQLITE_STATIC);
 }
 
-enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
-                                      bool *exists)
+enum kvr_status kvr_store_plan_grain(struct kvr_store *s, const struct kvr_plan_row *key,
+                                     bool *exists, uint64_t *granularity_tokens)
 {
-    static const char sql[] = "SELECT 1 FROM plan WHERE model = ?1 AND machine = ?2 AND p = ?3 "
-                              "AND ctx_tokens = ?4 AND scheme = ?5 AND method = ?6 "
-                              "AND model_hash = ?13 AND machine_hash = ?14 AND tp = ?21";
+    static const char sql[] =
+        "SELECT granularity_tokens FROM plan WHERE model = ?1 AND "
+        "machine = ?2 AND p = ?3 AND ctx_tokens = ?4 AND scheme = ?5 AND "
+        "method = ?6 AND model_hash = ?13 AND machine_hash = ?14 AND tp = ?21";
     sqlite3_stmt *q = NULL;
     KVR_SQL_CHECK(s, sqlite3_prepare_v2(kvr_store_db(s), sql, -1, &q, NULL));
     bind_key(q, key);
     int rc = sqlite3_step(q);
+    *exists = rc == SQLITE_ROW;
+    *granularity_tokens = *exists ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
     sqlite3_finalize(q);
     KVR_SQL_CHECK(s, rc);
-    *exists = rc == SQLITE_ROW;
     return KVR_OK;
+}
+
+enum kvr_status kvr_store_plan_exists(struct kvr_store *s, const struct kvr_plan_row *key,
+                                      bool *exists)
+{
+    uint64_t g;
+    return kvr_store_plan_grain(s, key, exists, &g);
 }
 
 static void format_map(const int *map, int n, char *buf, size_t cap)

@@ -351,6 +351,36 @@ for part, g in c.execute('SELECT partition_tokens, granularity_tokens FROM plan'
 print(bad, n, c.execute('SELECT count(*) FROM plan WHERE granularity_tokens = 16').fetchone()[0])" "$gdb")
 [ "$off" = "0 36 2" ]
 report $? "every stored partition is on the granularity its row records (64, and 16 when asked)" "off-grid boundaries, rows, rows at 16: $off"
+# KVR-P on the grid of the rows it interpolates: Steffen rounded on the first row's grain, 1 for a
+# row shorter than p x 64 tokens (256 on 8), so its answer at 10000 was off the 64-token grid.
+sdb=$tmp/steffen.db
+"$kvr" search --model llama-7b --machine a100-10GBps --gpus 8 --ctx 256,4k,8k,12k,16k --db "$sdb" >/dev/null 2>&1
+json_check "lookup --interp steffen rounds on its neighbours' grid (64), not the 256-token row's (1)" \
+    "all(sum(d['partition_tokens'][:i + 1]) % 64 == 0 for i in range(7)) and sum(d['partition_tokens']) == 10000" \
+    -- lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 10000 --interp steffen --db "$sdb" --json
+# A row already stored on another grid is not the one asked for: refused, not skipped (a search
+# at --granularity 64 over the 16-token rows reported them "already present" and kept them).
+expect 2 "was searched on a grid of 16 tokens, not 64" "search at another granularity refuses a row stored on another grid (exit 2)" -- \
+    search --model llama-7b --machine a100-nvlink --gpus 8 --ctx 5000 --db "$gdb"
+"$kvr" search --model llama-7b --machine a100-nvlink --gpus 8 --ctx 5000 --force --db "$gdb" >/dev/null 2>&1 &&
+    [ "$(sql "$gdb" "SELECT granularity_tokens FROM plan WHERE machine = 'a100-nvlink' AND ctx_tokens = 5000")" = 64 ] &&
+    "$kvr" search --model llama-7b --machine a100-nvlink --gpus 8 --ctx 5000 --db "$gdb" 2>&1 | grep -q "1 already present"
+report $? "  --force searches it again on the asked grid, and the same grid is then present"
+cat >"$tmp/g16.ini" <<'INI'
+[sweep]
+figure = fig1
+granularity = 16
+[axes]
+models = llama-7b
+machines = a100-10GBps
+gpus = 8
+ctx = 16k
+schemes = kvr-s
+INI
+"$kvr" sweep "$tmp/g16.ini" --db "$gdb" >/dev/null 2>&1
+[ "$(sql "$gdb" "SELECT count(*) FROM sweep_point WHERE state = 'failed' AND error LIKE '%granularity 16: the stored plan%grid of 64 tokens%'")" = 1 ] &&
+    [ "$(sql "$gdb" "SELECT count(*) FROM sweep_point WHERE state = 'done'")" = 0 ]
+report $? "  a sweep at granularity 16 does not serve the 64-token row: the point fails, naming both grids"
 expect 2 "ctx 4 < p = 8" "sim with ctx < p says so" -- sim --gpus 8 --ctx 4
 "$kvr" lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" >"$tmp/fewer.txt" 2>&1
 "$kvr" lookup --model llama-7b --machine a100-10GBps --gpus 8 --ctx 16k --db "$gdb" --json >"$tmp/fewer.json" 2>&1

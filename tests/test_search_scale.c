@@ -317,11 +317,42 @@ static void test_sim_checks(void)
     kvr_sim_free(sim);
 }
 
+/* ctx = p * granularity: every rank holds one grain, so u (the ranks holding more) says nothing
+ * about how many GPUs the work needs; the fewer-GPU plan must still be the best p' < p (it was
+ * p / 2 = 32 GPUs at 0.0383 s where 16 take 0.0365 s). The oracle: hier on every p' < 64. */
+static void test_fewer_coarse_grid(void)
+{
+    struct kvr_model llama;
+    if (kvr_model_resolve("llama-7b", &llama)) abort();
+    struct kvr_machine h = cluster(8, 8, 64);
+    struct kvr_objective *obj = objective(&llama, &h, 1);
+    struct kvr_search_opts o;
+    kvr_search_opts_default(&o);
+    struct kvr_plan_search ps;
+    enum kvr_status st = kvr_search_plan(obj, 4096, &o, &ps);
+    double best = INFINITY;
+    int best_q = 0;
+    for (int q = 1; q < 64 && !st; q++) {
+        struct kvr_objective *fo = NULL;
+        struct kvr_search_result r;
+        if ((st = kvr_objective_open_fewer(obj, q, &fo))) break;
+        if (!(st = kvr_search_hier(fo, 4096, &o, &r)) && r.ttft_s < best)
+            best = r.ttft_s, best_q = q;
+        kvr_objective_free(fo);
+    }
+    ok(!st && ps.fewer_p >= 1 && ps.fewer.ttft_s <= best * (1 + KVR_FEWER_TOLERANCE),
+       "4096 tokens on 64 GPUs (one grain each, %.4f s): the plan on %d GPUs (%.4f s) is within "
+       "0.5%% of the best on fewer (%d GPUs, %.4f s)",
+       ps.best.ttft_s, ps.fewer_p, ps.fewer.ttft_s, best_q, best);
+    kvr_objective_free(obj);
+}
+
 int main(void)
 {
     test_sim_checks();
     test_grid_and_memory();
     test_mapping_and_fewer();
+    test_fewer_coarse_grid();
     test_mapping_windows();
     test_oracle();
     test_kvrp(16);
