@@ -307,14 +307,15 @@ static uint64_t rope_uses(const struct kvr_model *m)
  * negative number (ValueError), an attention factor <= 0 zeroes or flips cos and sin. */
 static enum kvr_status check_positive(const struct kvr_model *m, uint64_t uses, int *bad)
 {
-    static const int pos[] = {KVR_F_ROPE_FACTOR, KVR_F_ROPE_LOW_FREQ, KVR_F_ROPE_HIGH_FREQ,
+    static const int pos[] = {KVR_F_ROPE_FACTOR,    KVR_F_ROPE_LOW_FREQ,  KVR_F_ROPE_HIGH_FREQ,
                               KVR_F_ROPE_BETA_FAST, KVR_F_ROPE_BETA_SLOW, KVR_F_ROPE_ATTN_FACTOR};
     for (size_t i = 0; i < sizeof pos / sizeof *pos; i++) {
         double v;
         memcpy(&v, (const char *)m + fields[pos[i]].at, sizeof v);
         *bad = pos[i];
         if ((uses & (1ull << pos[i])) && !(v > 0 && isfinite(v)))
-            return kvr_error(KVR_ERR_INPUT, "%s = %g must be a finite positive number (rope type %s)",
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s = %g must be a finite positive number (rope type %s)",
                              fields[pos[i]].key, v, kvr_rope_scaling_name(m->rope_scaling));
     }
     return KVR_OK;
