@@ -302,8 +302,28 @@ static uint64_t rope_uses(const struct kvr_model *m)
 #undef B
 }
 
+/* The scaling parameters a type uses are finite and positive: a factor of 0 divides by zero,
+ * low_freq_factor 0 too (transformers: ZeroDivisionError), a negative beta takes the log of a
+ * negative number (ValueError), an attention factor <= 0 zeroes or flips cos and sin. */
+static enum kvr_status check_positive(const struct kvr_model *m, uint64_t uses, int *bad)
+{
+    static const int pos[] = {KVR_F_ROPE_FACTOR,    KVR_F_ROPE_LOW_FREQ,  KVR_F_ROPE_HIGH_FREQ,
+                              KVR_F_ROPE_BETA_FAST, KVR_F_ROPE_BETA_SLOW, KVR_F_ROPE_ATTN_FACTOR};
+    for (size_t i = 0; i < sizeof pos / sizeof *pos; i++) {
+        double v;
+        memcpy(&v, (const char *)m + fields[pos[i]].at, sizeof v);
+        *bad = pos[i];
+        if ((uses & (1ull << pos[i])) && !(v > 0 && isfinite(v)))
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s = %g must be a finite positive number (rope type %s)",
+                             fields[pos[i]].key, v, kvr_rope_scaling_name(m->rope_scaling));
+    }
+    return KVR_OK;
+}
+
 static enum kvr_status check_rope(const struct kvr_model *m, int *bad)
 {
+    enum kvr_status st;
     uint64_t uses = rope_uses(m);
     for (int f = KVR_F_ROPE_THETA; f <= KVR_F_ROPE_TRUNCATE; f++) {
         *bad = f;
@@ -322,6 +342,13 @@ static enum kvr_status check_rope(const struct kvr_model *m, int *bad)
                          "rotary_fraction = %g must be in (0, 1] and rotate at least 2 of the "
                          "head's %u dimensions (4 with dynamic scaling)",
                          m->rotary_fraction, m->head_dim);
+    *bad = KVR_F_ROTARY_FRACTION;
+    if ((uint32_t)((double)m->head_dim * m->rotary_fraction) % 2)
+        return kvr_error(KVR_ERR_INPUT,
+                         "head_dim * rotary_fraction = %u rotated dimensions is odd: rotary "
+                         "embeddings rotate pairs (transformers fails on it)",
+                         (uint32_t)((double)m->head_dim * m->rotary_fraction));
+    if ((st = check_positive(m, uses, bad))) return st;
     *bad = KVR_F_ROPE_ORIG_CTX;
     if ((uses & (1ull << KVR_F_ROPE_ORIG_CTX)) && m->rope_orig_ctx == 0)
         return kvr_error(KVR_ERR_INPUT, "rope_scaling = %s needs rope_original_max_pos",

@@ -182,7 +182,34 @@ static enum kvr_status hf_refuse_true(struct hf *h, const char *key)
     return st;
 }
 
-static enum kvr_status hf_llama_shape(struct hf *h, struct kvr_model *m)
+/* num_key_value_heads when the key is absent: LlamaConfig's default is None (one KV head per
+ * query head), MistralConfig's 8 and Qwen2Config's 32 (transformers 4 and 5); null is None. */
+static enum kvr_status hf_kv_heads(struct hf *h, struct kvr_model *m, int kind)
+{
+    m->n_kv_heads = m->n_heads;
+    if (!kvr_hf_has(h, "num_key_value_heads")) {
+        if (kind) m->n_kv_heads = kind == 1 ? 8 : 32;
+        return KVR_OK;
+    }
+    return hf_size(h, "num_key_value_heads", NULL, 0, &m->n_kv_heads);
+}
+
+/* hidden_act of the gated MLP: "silu" or its alias "swish" (transformers' ACT2FN maps both to
+ * nn.SiLU); any other (gelu, gelu_pytorch_tanh, relu, ...) would gate with another function. */
+static enum kvr_status hf_act(struct hf *h)
+{
+    char v[64];
+    int rc = hf_get(h, "hidden_act", HF_TEXT, NULL, v, sizeof v);
+    if (rc > 1) return (enum kvr_status)rc;
+    if (rc == 0 && strcmp(v, "silu") && strcmp(v, "swish"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"hidden_act\" = \"%s\" is not supported (silu or swish: "
+                         "kvrun's gated MLP is SwiGLU)",
+                         h->path, v);
+    return KVR_OK;
+}
+
+static enum kvr_status hf_llama_shape(struct hf *h, struct kvr_model *m, int kind)
 {
     enum kvr_status st;
     if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
@@ -191,9 +218,8 @@ static enum kvr_status hf_llama_shape(struct hf *h, struct kvr_model *m)
         (st = hf_size(h, "intermediate_size", NULL, 1, &m->d_ffn)) ||
         (st = hf_size(h, "vocab_size", NULL, 1, &m->vocab)))
         return st;
-    m->n_kv_heads = m->n_heads;
     m->head_dim = m->d_model / m->n_heads;
-    if ((st = hf_size(h, "num_key_value_heads", NULL, 0, &m->n_kv_heads))) return st;
+    if ((st = hf_kv_heads(h, m, kind))) return st;
     return hf_size(h, "head_dim", NULL, 0, &m->head_dim);
 }
 
@@ -213,11 +239,16 @@ static enum kvr_status hf_llama(struct hf *h, struct kvr_model *m, int kind)
                             .max_pos = kind == 1   ? 131072
                                        : kind == 2 ? 32768
                                                    : 2048};
-    if ((st = hf_llama_shape(h, m)) ||
+    if ((st = hf_llama_shape(h, m, kind)) ||
         (st = hf_bool(h, "tie_word_embeddings", &m->tied_embeddings)) ||
-        (st = hf_real(h, "rms_norm_eps", &m->norm_eps)) ||
-        (st = hf_text_is(h, "hidden_act", "silu")))
+        (st = hf_real(h, "rms_norm_eps", &m->norm_eps)) || (st = hf_act(h)))
         return st;
+    if (kind == 2 && kvr_hf_has(h, "attention_bias"))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"attention_bias\" is not supported for model_type \"qwen2\": "
+                         "transformers' Qwen2 always has q, k and v biases and no output bias, "
+                         "whatever it says (remove it)",
+                         h->path);
     if (kind == 0) {
         bool attn_bias = false;
         if ((st = hf_bool(h, "attention_bias", &attn_bias)) ||
@@ -363,16 +394,23 @@ static enum kvr_status hf_family(struct hf *h, struct kvr_model *m)
     if (rc) return (enum kvr_status)rc;
     snprintf(h->family_buf, sizeof h->family_buf, "%s", type);
     h->family = h->family_buf;
-    if (!strcmp(type, "llama")) return hf_llama(h, m, 0);
-    if (!strcmp(type, "mistral")) return hf_llama(h, m, 1);
-    if (!strcmp(type, "qwen2")) return hf_llama(h, m, 2);
-    if (!strcmp(type, "falcon") || !strcmp(type, "RefinedWebModel") || !strcmp(type, "RefinedWeb"))
-        return hf_falcon(h, m);
-    return kvr_error(KVR_ERR_INPUT,
-                     "%s: key \"model_type\" = \"%s\" is not supported (llama, mistral, qwen2, "
-                     "falcon)%s%s",
-                     h->path, type, hf_unsupported_why(type) ? ": it needs " : "",
-                     hf_unsupported_why(type) ? hf_unsupported_why(type) : "");
+    int kind = !strcmp(type, "llama")     ? 0
+               : !strcmp(type, "mistral") ? 1
+               : !strcmp(type, "qwen2")   ? 2
+               : (!strcmp(type, "falcon") || !strcmp(type, "RefinedWebModel") ||
+                  !strcmp(type, "RefinedWeb"))
+                   ? 3
+                   : -1;
+    if (kind < 0)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"model_type\" = \"%s\" is not supported (llama, mistral, "
+                         "qwen2, falcon)%s%s",
+                         h->path, type, hf_unsupported_why(type) ? ": it needs " : "",
+                         hf_unsupported_why(type) ? hf_unsupported_why(type) : "");
+    /* no key null that must not be, before any is read */
+    enum kvr_status st = kvr_hf_check_nulls(h);
+    if (st) return st;
+    return kind == 3 ? hf_falcon(h, m) : hf_llama(h, m, kind);
 }
 
 /* Name: the config's "_name_or_path" (its last component), else the real name of the folder
@@ -434,20 +472,35 @@ static enum kvr_status hf_refusals(struct hf *h)
     return KVR_OK;
 }
 
-/* JSON leaves repeated keys undefined (SQLite reads the first, Python the last): refuse them. */
+/* JSON leaves repeated keys undefined (SQLite reads the first, Python the last): refuse them at
+ * every depth ("rope_scaling": {"factor": 8, "factor": 2} too). A key spelled with a backslash
+ * escape ("num_hidden\u005flayers") is what Python reads as the plain key, but SQLite's JSON
+ * paths (3.40) do not find it: refused, naming it, rather than read as absent. */
 static enum kvr_status hf_check_unique(struct hf *h)
 {
-    sqlite3_stmt *dup = NULL;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT key FROM json_each(?1) GROUP BY key HAVING count(*) > 1 LIMIT 1",
-                           -1, &dup, NULL) != SQLITE_OK)
-        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
-    sqlite3_bind_text(dup, 1, h->text, -1, SQLITE_STATIC);
+    static const char *const sql[] = {
+        "SELECT substr(fullkey, 3) FROM json_tree(?1) WHERE key IS NOT NULL AND "
+        "typeof(key) = 'text' GROUP BY parent, key HAVING count(*) > 1 LIMIT 1",
+        "SELECT substr(fullkey, 3) FROM json_tree(?1) WHERE instr(fullkey, '\\') > 0 LIMIT 1"};
+    static const char *const what[] = {"appears more than once in its object",
+                                       "is spelled with a backslash escape (write it plainly)"};
     enum kvr_status st = KVR_OK;
-    if (sqlite3_step(dup) == SQLITE_ROW)
-        st = kvr_error(KVR_ERR_PARSE, "%s: key \"%s\" appears more than once", h->path,
-                       (const char *)sqlite3_column_text(dup, 0));
-    sqlite3_finalize(dup);
+    for (int i = 0; i < 2 && !st; i++) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(h->db, sql[i], -1, &q, NULL) != SQLITE_OK)
+            return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
+        sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            char key[256];
+            size_t n = 0; /* the path without SQLite's quotes: rope_scaling.factor */
+            for (const char *c = (const char *)sqlite3_column_text(q, 0); *c && n + 1 < sizeof key;
+                 c++)
+                if (*c != '"') key[n++] = *c;
+            key[n] = 0;
+            st = kvr_error(KVR_ERR_PARSE, "%s: key \"%s\" %s", h->path, key, what[i]);
+        }
+        sqlite3_finalize(q);
+    }
     return st;
 }
 

@@ -38,3 +38,5 @@ enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2);
 /* Every top-level key is read, inert, or off; any other is refused by name (kvr_model_hf_keys.c).
  */
 enum kvr_status kvr_hf_check_keys(struct hf *h);
+/* Keys that change the computation and have no null meaning are refused when null. */
+enum kvr_status kvr_hf_check_nulls(struct hf *h);

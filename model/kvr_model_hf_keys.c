@@ -68,6 +68,39 @@ static const char *const falcon[] = {"hidden_size",
                                      "hidden_dropout",
                                      NULL};
 
+/* Keys that change the computation and have no null meaning: transformers 5's typed configs
+ * (huggingface_hub's @strict) refuse null for them, 4 reads null as false (tie_word_embeddings,
+ * Falcon's multi_query and parallel_attn: a different model than the family's default) or
+ * fails. kvrun refuses null rather than take the default. Keys whose null means something
+ * (num_key_value_heads, head_dim, sliding_window, num_kv_heads, num_ln_in_parallel_attn,
+ * ffn_hidden_size, rope_scaling, layer_types, dtype) are read by the loader as absent. */
+static const char *const no_null[] = {"hidden_size",
+                                      "num_hidden_layers",
+                                      "num_attention_heads",
+                                      "intermediate_size",
+                                      "vocab_size",
+                                      "rms_norm_eps",
+                                      "hidden_act",
+                                      "attention_bias",
+                                      "mlp_bias",
+                                      "tie_word_embeddings",
+                                      "max_position_embeddings",
+                                      "original_max_position_embeddings",
+                                      "rope_theta",
+                                      "use_sliding_window",
+                                      "max_window_layers",
+                                      "n_layer",
+                                      "n_head",
+                                      "new_decoder_architecture",
+                                      "multi_query",
+                                      "alibi",
+                                      "parallel_attn",
+                                      "bias",
+                                      "layer_norm_epsilon",
+                                      "activation",
+                                      "apply_residual_connection_post_layernorm",
+                                      NULL};
+
 static bool listed(const char *const *list, const char *key)
 {
     for (; *list; list++)
@@ -149,4 +182,19 @@ enum kvr_status kvr_hf_check_keys(struct hf *h)
                        (const char *)sqlite3_column_text(q, 2));
     sqlite3_finalize(q);
     return st;
+}
+
+enum kvr_status kvr_hf_check_nulls(struct hf *h)
+{
+    for (const char *const *k = no_null; *k; k++) {
+        char t[16];
+        if (!kvr_hf_has(h, *k)) continue;
+        kvr_hf_type(h, *k, t, sizeof t);
+        if (!strcmp(t, "null"))
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: key \"%s\" = null is not supported: give its value "
+                             "(transformers 5 refuses null for it; 4 reads it as false or fails)",
+                             h->path, *k);
+    }
+    return KVR_OK;
 }

@@ -3,6 +3,7 @@
  * "rope_scaling" {type or rope_type, factor, ...}. Both are read; every key of the object is
  * either used or refused by name, and rope types kvrun does not implement are refused. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,7 +74,19 @@ static enum kvr_status known_key(struct hf *h, const char *obj, const char *k, c
 {
     static const enum kvr_rope_scaling readers[] = {KVR_ROPE_LINEAR, KVR_ROPE_LLAMA3,
                                                     KVR_ROPE_YARN};
+    /* transformers reads these with .get() and treats None as absent (beta_fast "or 32", ...);
+     * any other null (factor, rope_theta, truncate, original_max_position_embeddings, ...) it
+     * fails on, or reads as false, so kvrun refuses it rather than take a default */
+    static const char *const nullable[] = {"attention_factor", "beta_fast", "beta_slow", "mscale",
+                                           "mscale_all_dim"};
     (void)m;
+    bool may_be_null = false;
+    for (size_t i = 0; i < sizeof nullable / sizeof *nullable; i++)
+        may_be_null = may_be_null || !strcmp(k, nullable[i]);
+    if (!strcmp(type, "null") && !may_be_null)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"%s.%s\" = null is not supported: give its value or remove it",
+                         h->path, obj, k);
     for (size_t i = 0; i < sizeof readers / sizeof *readers; i++)
         if (type_reads(readers[i], k)) return KVR_OK;
     if (!strcmp(type, "object"))
@@ -105,21 +118,33 @@ static enum kvr_status check_type_keys(struct hf *h, const char *obj, const stru
     return each_key(h, obj, type_key, m);
 }
 
+/* "rope_type", or the older "type". Both given and different: transformers 4's configs copy
+ * "type" over "rope_type" (LlamaConfig: "BC: if there is a 'type' field, copy it to
+ * 'rope_type'"), 5's standardize_rope_params keeps "rope_type" (setdefault), so the two
+ * versions compute different models: refused. */
 static enum kvr_status rope_type(struct hf *h, const char *obj, struct kvr_model *m)
 {
-    char path[128], t[64] = "default";
+    char path[128], t[64] = "default", old[64] = "";
+    snprintf(path, sizeof path, "%s.type", obj);
+    int rc_old = kvr_hf_get(h, path, HF_TEXT, NULL, old, sizeof old);
     snprintf(path, sizeof path, "%s.rope_type", obj);
     int rc = kvr_hf_get(h, path, HF_TEXT, NULL, t, sizeof t);
-    if (rc == 1) {
+    if (rc > 1 || rc_old > 1) return (enum kvr_status)(rc > 1 ? rc : rc_old);
+    if (rc == 0 && rc_old == 0 && strcmp(t, old))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: keys \"%s.rope_type\" = \"%s\" and \"%s.type\" = \"%s\" differ "
+                         "(transformers 4 computes the second, 5 the first); give one",
+                         h->path, obj, t, obj, old);
+    if (rc == 1 && rc_old == 0) {
+        memcpy(t, old, sizeof t);
         snprintf(path, sizeof path, "%s.type", obj);
-        rc = kvr_hf_get(h, path, HF_TEXT, NULL, t, sizeof t);
     }
-    if (rc > 1) return (enum kvr_status)rc;
     int r = !strcmp(t, "default") ? KVR_ROPE_NONE : kvr_rope_scaling_from_name(t);
     if (r < 0 || !strcmp(t, "none"))
         return kvr_error(KVR_ERR_INPUT,
                          "%s: key \"%s\" = \"%s\": rotary scaling of this type is not supported "
-                         "(default, linear, dynamic, llama3, yarn)",
+                         "(default, linear, dynamic, llama3, yarn; not longrope or su, whose "
+                         "factors depend on the prompt's length per dimension)",
                          h->path, path, t);
     m->rope_scaling = (enum kvr_rope_scaling)r;
     return KVR_OK;
@@ -144,7 +169,10 @@ static double mscale(double factor, double ms)
 static enum kvr_status yarn(struct hf *h, const char *obj, struct kvr_model *m)
 {
     double f = 0, af = 0, ms = 0, msa = 0, bf = 0, bs = 0;
-    if (get_real(h, obj, "factor", &f) == 1) f = (double)m->max_pos / m->rope_orig_ctx;
+    /* factor is required: transformers 5 reads rope_parameters["factor"] (absent: KeyError;
+     * null: max_position_embeddings / original), 4 fails on both */
+    enum kvr_status st = need(h, obj, "factor", m, &f);
+    if (st) return st;
     m->rope_factor = f;
     if (get_real(h, obj, "beta_fast", &bf) == 0 && bf) m->rope_beta_fast = bf;
     if (get_real(h, obj, "beta_slow", &bs) == 0 && bs) m->rope_beta_slow = bs;
@@ -206,6 +234,22 @@ static enum kvr_status scaling(struct hf *h, const char *obj, struct kvr_model *
     }
 }
 
+/* rope_theta at the top level and in the object, different: transformers 4 reads the top
+ * level's (config.rope_theta), 5 the object's (setdefault keeps it): refused. */
+static enum kvr_status theta_once(struct hf *h, const char *obj)
+{
+    double top = 0, in = 0;
+    int rc_top = kvr_hf_get(h, "rope_theta", HF_REAL, NULL, (char *)&top, sizeof top);
+    int rc_in = get_real(h, obj, "rope_theta", &in);
+    if (rc_top > 1 || rc_in > 1) return (enum kvr_status)(rc_top > 1 ? rc_top : rc_in);
+    if (rc_top == 0 && rc_in == 0 && top != in)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: keys \"rope_theta\" = %g and \"%s.rope_theta\" = %g differ "
+                         "(transformers 4 reads the first, 5 the second); give one",
+                         h->path, top, obj, in);
+    return KVR_OK;
+}
+
 enum kvr_status kvr_hf_rope(struct hf *h, struct kvr_model *m)
 {
     char tp[16], ts[16];
@@ -226,8 +270,8 @@ enum kvr_status kvr_hf_rope(struct hf *h, struct kvr_model *m)
     bool have_obj = !strcmp(tp, "object") || !strcmp(ts, "object");
     if (have_obj) {
         enum kvr_status st;
-        if ((st = check_keys(h, obj)) || (st = rope_type(h, obj, m)) ||
-            (st = check_type_keys(h, obj, m)))
+        if ((st = rope_type(h, obj, m)) || (st = check_keys(h, obj)) ||
+            (st = check_type_keys(h, obj, m)) || (st = theta_once(h, obj)))
             return st;
     }
     char to[16];
@@ -305,28 +349,54 @@ static enum kvr_status mistral_layer_types(struct hf *h, const struct kvr_model 
     return KVR_OK;
 }
 
+/* Qwen2's layer_types (transformers >= 4.53 writes them) against the keys transformers 4 reads
+ * instead (Qwen2Attention: a layer slides iff use_sliding_window and layer_idx >=
+ * max_window_layers): a config on which they disagree is two different models. */
+static enum kvr_status qwen2_agree(struct hf *h, const struct kvr_model *m, long long w,
+                                   long long first)
+{
+    bool legacy_all = w && first <= 0, legacy_none = !w || first >= (long long)m->n_layers;
+    if (m->sliding_window ? legacy_all : legacy_none) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s: key \"layer_types\" (%s) disagrees with \"use_sliding_window\", "
+                     "\"sliding_window\" and \"max_window_layers\" = %lld (transformers before "
+                     "4.53 reads those: layers i >= max_window_layers slide when "
+                     "use_sliding_window); make them agree",
+                     h->path, m->sliding_window ? "every layer slides" : "no layer slides", first);
+}
+
 enum kvr_status kvr_hf_window(struct hf *h, struct kvr_model *m, int qwen2)
 {
     long long w = 4096; /* MistralConfig's and Qwen2Config's default */
     int rc = kvr_hf_get(h, "sliding_window", HF_INT, &w, NULL, 0);
     if (rc > 1) return (enum kvr_status)rc;
+    bool given = rc == 0;
     if (rc == 1 && kvr_hf_has(h, "sliding_window")) w = 0; /* null: none */
     if (w < 0 || w > UINT32_MAX)
         return kvr_error(KVR_ERR_INPUT, "%s: key \"sliding_window\" = %lld is out of range",
                          h->path, w);
+    long long first = 28, use = 0;
+    if (qwen2 && (rc = kvr_hf_get(h, "use_sliding_window", HF_BOOL, &use, NULL, 0)) > 1)
+        return (enum kvr_status)rc;
+    /* 0 is not "no window": transformers' mask keeps keys j with i - j < 0, none (null is) */
+    if (given && w == 0 && (!qwen2 || use))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"sliding_window\" = 0 is not supported: a window of 0 tokens "
+                         "masks every key (transformers computes NaN); null means no window",
+                         h->path);
     if (!qwen2) {
         m->sliding_window = (uint32_t)w;
         return mistral_layer_types(h, m);
     }
-    long long first = 28, use = 0;
-    if ((rc = kvr_hf_get(h, "use_sliding_window", HF_BOOL, &use, NULL, 0)) > 1)
-        return (enum kvr_status)rc;
     if (!use) w = 0; /* Qwen2Config: sliding_window = None unless use_sliding_window */
-    char t[16];
-    kvr_hf_type(h, "layer_types", t, sizeof t);
-    if (!strcmp(t, "array")) return layer_types(h, m, (uint32_t)w);
     if ((rc = kvr_hf_get(h, "max_window_layers", HF_INT, &first, NULL, 0)) > 1)
         return (enum kvr_status)rc;
+    char t[16];
+    kvr_hf_type(h, "layer_types", t, sizeof t);
+    if (!strcmp(t, "array")) {
+        enum kvr_status st = layer_types(h, m, (uint32_t)w);
+        return st ? st : qwen2_agree(h, m, w, first);
+    }
     /* layers i >= max_window_layers slide */
     if (w && first > 0 && first < (long long)m->n_layers)
         return kvr_error(KVR_ERR_INPUT,

@@ -97,7 +97,7 @@ refused() { # refused NAME PYTHON-EDIT NEEDLE WHAT [CASE]: kvr model show exits 
     expect 2 "$3" "$4" -- model show "$tmp/$1/config.json"
 }
 refused partial "d['rope_parameters']['partial_rotary_factor'] = 0.5" 'rope_parameters.partial_rotary_factor' "partial_rotary_factor 0.5 on llama: refused"
-refused longrope "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4, 'short_factor': [1], 'long_factor': [1]}" 'not a rotary parameter' "rope_parameters with longrope's keys: refused"
+refused longrope "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4, 'short_factor': [1], 'long_factor': [1]}" '"rope_parameters.rope_type" = "longrope": rotary scaling of this type is not supported' "rope_parameters with longrope's keys: refused, naming the type"
 refused longrope2 "d['rope_parameters'] = {'rope_type': 'longrope', 'rope_theta': 1e4}" '"rope_parameters.rope_type" = "longrope"' "rope type longrope: refused by name"
 cfg v4 "d.pop('rope_parameters'); d['rope_theta'] = 5e5; d['rope_scaling'] = {'type': 'linear', 'factor': 2.0}"
 json_check "v4 rope_theta + rope_scaling {type: linear}: read" "d['rope_theta'] == 5e5 and d['rope_scaling'] == 'linear' and d['rope_factor'] == 2" -- model show "$tmp/v4/config.json" --json
