@@ -208,9 +208,13 @@ static enum kvr_status st_read_header(struct st_file *f, char **json)
 
 static enum kvr_status st_open(const char *path, struct st_file *f)
 {
-    *f = (struct st_file){.fd = open(path, O_RDONLY)};
+    *f = (struct st_file){.fd = open(path, O_RDONLY | O_NONBLOCK)}; /* a FIFO: not waited for */
     snprintf(f->path, sizeof f->path, "%s", path);
     if (f->fd < 0) return kvr_error(KVR_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) /* mapped: a FIFO or a device is not */
+        return kvr_error(KVR_ERR_INPUT, "%s: not a regular file (a checkpoint is memory-mapped)",
+                         path);
     char *json = NULL;
     sqlite3 *db = NULL;
     enum kvr_status st = st_read_header(f, &json);
@@ -516,7 +520,8 @@ static enum kvr_status check_index(const struct loader *L)
         for (size_t k = 0; k < L->n_files; k++)
             if (!strcmp(L->f[k].path, shard) && !st_find(&L->f[k], L->ix.names[i]))
                 return kvr_error(KVR_ERR_INPUT,
-                                 "%s: the index puts tensor %s in %s, which does not hold it",
+                                 "%s: tensor %s is missing from shard %s, where the index puts "
+                                 "it",
                                  L->what, L->ix.names[i], shard);
     }
     for (size_t k = 0; k < L->n_files; k++)

@@ -216,7 +216,7 @@ static enum kvr_status next_file(struct exporter *x, const char *const *v)
     if (x->out && (x->out = NULL, st = kvr_out_commit(&x->out_w))) return st;
     snprintf(name, sizeof name, "%s-%d.tsv", x->f->name, x->n_files++);
     snprintf(path, sizeof path, "%s/%s", x->datadir, name);
-    if ((st = kvr_out_open(&x->out_w, "plot data", path))) return st;
+    if ((st = kvr_out_open_own(&x->out_w, "plot data", path))) return st;
     x->out = x->out_w.f;
     fprintf(x->list, "%s\t%s\n", name, *title ? title : x->f->name);
     x->block[0] = 0;
@@ -317,7 +317,7 @@ static enum kvr_status write_infeasible(struct kvr_store *store, const struct kv
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.infeasible", datadir, f->name);
     struct kvr_out o;
-    enum kvr_status st = kvr_out_open(&o, "plot data", path);
+    enum kvr_status st = kvr_out_open_own(&o, "plot data", path);
     if (st) return st;
     const char *params[] = {f->name};
     st = kvr_store_query_rows(store, sql, params, 1, on_infeasible, o.f);
@@ -332,7 +332,7 @@ enum kvr_status kvr_plot_export(struct kvr_store *store, const struct kvr_plot_f
     char path[4200], cols[512], order[256];
     snprintf(path, sizeof path, "%s/%s.list", datadir, f->name);
     struct exporter x = {.f = f, .datadir = datadir, .nf = count_cols(f->file_cols)};
-    enum kvr_status st = kvr_out_open(&x.list_w, "plot list", path);
+    enum kvr_status st = kvr_out_open_own(&x.list_w, "plot list", path);
     if (st) return st;
     x.list = x.list_w.f;
     snprintf(cols, sizeof cols, "%s%s%s%s%s", f->file_cols, *f->file_cols ? ", " : "", f->block_col,
@@ -391,6 +391,10 @@ enum kvr_status kvr_plot_check_out(const char *dir)
 enum kvr_status kvr_plot_data_dir(const char *dir, char *data, size_t cap)
 {
     snprintf(data, cap, "%s/data", dir);
+    struct stat sb; /* a link there would send the data files elsewhere (into the scripts) */
+    if (lstat(data, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return kvr_error(KVR_ERR_INPUT, "--out: '%s' is %s, not the folder kvr makes for the data",
+                         data, S_ISLNK(sb.st_mode) ? "a symlink" : "a file");
     if (mkdir(data, 0755) != 0 && access(data, W_OK) != 0)
         return kvr_error(KVR_ERR_IO, "--out: cannot create '%s'", data);
     return KVR_OK;
@@ -411,11 +415,30 @@ enum kvr_status kvr_plot_check_gnuplot(const char *prog)
     return KVR_OK;
 }
 
+/* Whether a symlink's regular target holds something other than a picture (PNG, SVG) or
+ * nothing: kvr named OUT/NAME.png itself, so a link there to a database or a script is not one
+ * the user asked to be replaced. */
+static bool links_to_other(const char *to)
+{
+    struct stat sb;
+    char head[256] = "";
+    if (stat(to, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return false;
+    FILE *f = fopen(to, "rb");
+    size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+    if (f) fclose(f);
+    head[n] = 0;
+    return memcmp(head, "\x89PNG", 4) && !strstr(head, "<svg") && strncmp(head, "<?xml", 5);
+}
+
 /* A whole picture onto OUT/NAME.TERM: renamed over a regular file (or none); a symlink's
- * target, a device or a FIFO gets it through the one writer (kvr_out.h), never replaced. */
+ * target, a device or a FIFO gets it through the one writer (kvr_out.h), never replaced; a
+ * symlink to a file that is not a picture is refused. */
 static enum kvr_status place(const char *from, const char *to)
 {
     struct stat sb;
+    if (lstat(to, &sb) == 0 && S_ISLNK(sb.st_mode) && links_to_other(to))
+        return kvr_error(KVR_ERR_INPUT,
+                         "plot: %s links to a file that is not a picture: not replaced", to);
     if (lstat(to, &sb) != 0 || S_ISREG(sb.st_mode)) {
         if (rename(from, to) == 0) return KVR_OK;
         return kvr_error(KVR_ERR_RUNTIME, "plot: cannot replace %s: %s", to, strerror(errno));

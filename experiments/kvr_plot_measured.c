@@ -138,7 +138,7 @@ static enum kvr_status write_panels(const struct kvr_plot_figure *f, const char 
                 snprintf(name, sizeof name, "%s-%d.tsv", f->name, k++);
                 snprintf(path, sizeof path, "%s/%s", datadir, name);
                 struct kvr_out o;
-                if ((st = kvr_out_open(&o, "plot data", path))) break;
+                if ((st = kvr_out_open_own(&o, "plot data", path))) break;
                 write_panel(o.f, v, one, models[a], p, links[l], rows);
                 fprintf(list, "%s\t%s,p=%d,%s\n", name, models[a], p, links[l]);
                 st = kvr_out_commit(&o);
@@ -168,7 +168,7 @@ enum kvr_status kvr_plot_export_measured(const struct kvr_plot_figure *f, const 
     }
     snprintf(path, sizeof path, "%s/%s.list", datadir, f->name);
     struct kvr_out lo;
-    if (!(st = kvr_out_open(&lo, "plot list", path))) {
+    if (!(st = kvr_out_open_own(&lo, "plot list", path))) {
         st = write_panels(f, datadir, &v, singles ? &one : NULL, lo.f, rows);
         if (st)
             kvr_out_abort(&lo);

@@ -196,7 +196,7 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
     char path[2200], name[64], series[64];
     snprintf(path, sizeof path, "%s/validate_panels.list", dir);
     struct kvr_out lo, po;
-    enum kvr_status st = kvr_out_open(&lo, "validate --out", path);
+    enum kvr_status st = kvr_out_open_own(&lo, "validate --out", path);
     if (st) return st;
     FILE *list = lo.f;
     int k = 0;
@@ -210,7 +210,7 @@ static enum kvr_status write_panels(const char *dir, const struct kvr_validate_p
         fprintf(list, "%s\t%s,p=%d%s,%s\n", name, pts[i].m->model, pts[i].m->p, tp,
                 kvr_validate_links(pts[i].m));
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        if ((st = kvr_out_open(&po, "validate --out", path))) break;
+        if ((st = kvr_out_open_own(&po, "validate --out", path))) break;
         FILE *f = po.f;
         /* the same block (colour) for a series in every panel; an absent one is an empty,
          * untitled block */
@@ -302,7 +302,7 @@ enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_s
     bool *done = calloc(n ? n : 1, sizeof *done);
     if (!done) return kvr_error(KVR_ERR_RUNTIME, "validate --out: out of memory");
     struct kvr_out o;
-    enum kvr_status st = kvr_out_open(&o, "validate --out", path);
+    enum kvr_status st = kvr_out_open_own(&o, "validate --out", path);
     if (st) return free(done), st;
     FILE *f = o.f;
     for (size_t i = 0; i < n; i++) { /* each block in the database's order within */
@@ -322,7 +322,7 @@ enum kvr_status kvr_validate_export(const char *dir, const struct kvr_validate_s
     const char *names[] = {"validate", "validate_err", "validate_ttft"};
     for (int k = 0; k < 3 && !st; k++) {
         snprintf(path, sizeof path, "%s/%s.list", dir, names[k]);
-        if ((st = kvr_out_open(&o, "validate --out", path))) break;
+        if ((st = kvr_out_open_own(&o, "validate --out", path))) break;
         fprintf(o.f, "validate-1.tsv\t%s\n", title);
         st = kvr_out_commit(&o);
     }

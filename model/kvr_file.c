@@ -1,14 +1,50 @@
 #include "kvr_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIFO_WAIT_MS 10000 /* as long as an output FIFO is waited for (kvr_out.h) */
+
+/* fopen(path, "rb"), but a FIFO is opened without blocking and read only once something
+ * writes to it within FIFO_WAIT_MS (--tokens <(...) works; a FIFO nobody writes to would be
+ * waited for forever: refused). */
+static enum kvr_status open_input(const char *path, FILE **out)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISFIFO(sb.st_mode)) {
+        *out = fopen(path, "rb");
+        return *out ? KVR_OK : kvr_error(KVR_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return kvr_error(KVR_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, FIFO_WAIT_MS);
+    if (r <= 0 || !(p.revents & (POLLIN | POLLHUP))) {
+        close(fd);
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: a FIFO nothing wrote to for %d s: refused (it would be waited for "
+                         "forever)",
+                         path, FIFO_WAIT_MS / 1000);
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(*out = fdopen(fd, "rb"))) {
+        int e = errno;
+        close(fd);
+        return kvr_error(KVR_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+    }
+    return KVR_OK;
+}
 
 enum kvr_status kvr_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return kvr_error(KVR_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = NULL;
+    enum kvr_status st = open_input(path, &f);
+    if (st) return st;
     char *buf = malloc(max_bytes + 1);
     if (!buf) {
         fclose(f);

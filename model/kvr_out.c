@@ -189,6 +189,18 @@ enum kvr_status kvr_out_stdout_for_data(void)
     return KVR_OK;
 }
 
+enum kvr_status kvr_out_open_own(struct kvr_out *o, const char *what, const char *path)
+{
+    struct stat sb;
+    *o = (struct kvr_out){.what = what};
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: '%s' is %s: kvr names this file itself and writes only a new or "
+                         "regular one there",
+                         what, path, S_ISLNK(sb.st_mode) ? "a symlink" : "not a regular file");
+    return kvr_out_open(o, what, path);
+}
+
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path)
 {
     *o = (struct kvr_out){.what = what};

@@ -43,6 +43,10 @@ void kvr_cleanup_block(bool block, sigset_t *saved);
 enum kvr_status kvr_out_stdout_for_data(void);
 /* Opens the output; what names it in messages. Nothing is created when this fails. */
 enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *path);
+/* kvr_out_open for a file the program names itself (a figure's data file in --out DIR/data):
+ * a symlink, FIFO, device or folder found there is refused, as the user never named where it
+ * points (a link planted there would overwrite an input). */
+enum kvr_status kvr_out_open_own(struct kvr_out *o, const char *what, const char *path);
 /* Flushes, checks, fsyncs and renames; on any failure the temp file is removed, the target is
  * untouched and the status names the output and the system's reason. Always closes. */
 enum kvr_status kvr_out_commit(struct kvr_out *o);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kvr_file.h"
 #include "kvr_hash.h"
@@ -106,7 +107,8 @@ void kvr_machine_provenance(const char *name_or_file, char *buf, size_t cap)
         return;
     }
     put(&t, "file %s", name_or_file);
-    FILE *f = fopen(name_or_file, "r");
+    struct stat sb; /* read again: a FIFO's bytes were the loader's, and a reopen would wait */
+    FILE *f = stat(name_or_file, &sb) == 0 && S_ISREG(sb.st_mode) ? fopen(name_or_file, "r") : NULL;
     char line[512];
     while (f && fgets(line, sizeof line, f) && (line[0] == ';' || line[0] == '#')) {
         line[strcspn(line, "\r\n")] = 0;

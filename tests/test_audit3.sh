@@ -16,6 +16,7 @@ fixtures() {
     "$kvr" search --db "$F/q.db" --ctx 1k-4k+1k --gpus 2 -q >/dev/null 2>&1 || return 1
     "$kvr" sim --gpus 2 --ctx 1k --partition 600,424 --timeline "$F/tl.tsv" >/dev/null 2>&1 || return 1
     cp "$src/data/models/tiny.ini" "$F/tiny.ini"
+    mkfifo "$F/fifo.txt" "$F/fifo.ini" "$F/fifo.json" "$F/fifo.safetensors" || return 1
     python3 "$src/tests/audit/mk_inputs.py" "$src" "$F"
 }
 
@@ -53,6 +54,30 @@ done
     "$kvr" sim --gpus 4 --ctx 1k --noise random:0.3 --trials 3 --seed 0 --json >"$tmp/b" 2>&1 &&
     ! cmp -s "$tmp/a" "$tmp/b"
 report $? "seed 4294967295 and seed 0 draw different noise"
+# kvr plot's own files in --out: a link planted there was written through (fig14's data over
+# its measurements database, exit 0); a link to a picture still gets the picture
+if command -v gnuplot >/dev/null; then
+    printf 'not a picture\n' >"$tmp/victim"
+    mkdir -p "$tmp/p1/data" "$tmp/p2" "$tmp/p3" "$tmp/p4" "$tmp/elsewhere"
+    ln -s "$tmp/victim" "$tmp/p1/data/fig14-0.tsv"
+    "$kvr" plot fig14 --out "$tmp/p1" >/dev/null 2>&1
+    [ $? = 2 ] && [ "$(cat "$tmp/victim")" = "not a picture" ]
+    report $? "plot: a symlink in DIR/data refused (exit 2), its target untouched"
+    ln -s "$tmp/elsewhere" "$tmp/p2/data"
+    "$kvr" plot fig14 --out "$tmp/p2" >/dev/null 2>&1
+    [ $? = 2 ] && [ -z "$(ls -A "$tmp/elsewhere")" ]
+    report $? "plot: DIR/data a symlink to another folder refused, nothing written there"
+    ln -s "$tmp/victim" "$tmp/p3/fig14.png"
+    "$kvr" plot fig14 --out "$tmp/p3" >/dev/null 2>&1
+    [ $? = 2 ] && [ "$(cat "$tmp/victim")" = "not a picture" ]
+    report $? "plot: DIR/fig14.png a symlink to a file that is not a picture refused"
+    "$kvr" plot fig14 --out "$tmp/p4" >/dev/null 2>&1 && cp "$tmp/p4/fig14.png" "$tmp/pic.png" &&
+        rm "$tmp/p4/fig14.png" && ln -s "$tmp/pic.png" "$tmp/p4/fig14.png" &&
+        "$kvr" plot fig14 --out "$tmp/p4" >/dev/null 2>&1 && [ -L "$tmp/p4/fig14.png" ]
+    report $? "plot: DIR/fig14.png a symlink to a picture gets the picture (the link stays)"
+else
+    for i in 1 2 3 4; do echo "ok $((n += 1)) # SKIP no gnuplot"; done
+fi
 # a read-only folder (a private mount namespace; skipped where it is not allowed)
 mkdir -p "$tmp/ro"
 if unshare -m true 2>/dev/null; then

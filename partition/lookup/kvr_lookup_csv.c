@@ -125,8 +125,8 @@ struct layout {
 };
 static const struct layout v1 = {9, 1, {0, 1, 2, 3, 4, 5, 6, 7, 8, -1, -1, -1, -1, -1}};
 static const struct layout v2 = {16, 2, {1, 3, 5, 7, 8, 11, 12, 13, 14, 2, 4, 0, 6, 15}};
-#define V2_OBJECTIVE 9 /* format 2's objective, then objective_trials: read, checked, not served   \
-                        */
+/* format 2's objective, then objective_trials: read, checked, not served */
+#define V2_OBJECTIVE 9
 enum {
     F_MODEL,
     F_MACHINE,
