@@ -333,6 +333,11 @@ for tp in 2 4 8; do
     agree "$tmp/lk.json" "$tmp/lh.jsonl"
     report $? "a C header of the layouts serves t = $tp as kvr lookup --tp $tp (interpolated and clamped)" "$(cat "$tmp/err")"
 done
+N12="--model llama-2-70b --machine $src/data/machines/h100-2x8-25.ini --gpus 12"
+"$kvr" search $N12 --ctx 16k,32k --tp 2 --db "$tmp/n12.db" -q >/dev/null 2>&1
+"$kvr" lookup $N12 --ctx 20k --tp 2 --db "$tmp/n12.db" >"$tmp/n12.txt" 2>&1
+grep -q "on GPUs 4;5;6;7;8;9;10;11;12;13;14;15 (rank i" "$tmp/n12.txt"
+report $? "lookup --tp 2 of a chain on GPUs 4..15 lists all 12 GPUs (it listed the first p / t)" "$(cat "$tmp/n12.txt")"
 expect 2 "--tp: 'x' must be 1..64" "export --tp x exits 2" -- export --db "$ldb" --format csv --tp x --out "$tmp/l.csv"
 
 # bad input
