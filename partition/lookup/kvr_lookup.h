@@ -32,10 +32,12 @@ extern "C" {
 #define KVR_LOOKUP_FORMAT_VERSION 2
 #define KVR_LOOKUP_MAX_P          64
 /* The library's major version (its soname): 3 added the layout fields at the ends of the row,
- * query and answer structs (an ABI change; code that names fields keeps compiling). */
+ * query and answer structs (an ABI change: code that names fields keeps compiling, but must be
+ * rebuilt against this header). */
 #define KVR_LOOKUP_VERSION_MAJOR 3
 /* Format 2 CSV: this header line, then one row per line (RFC 4180; CRLF or LF). The lists
- * partition_tokens and mapping are ';'-joined integers; mapping[i] is the GPU of chunk i. */
+ * partition_tokens (p / t chunks) and mapping (p GPUs) are ';'-joined integers; mapping[r] is
+ * the GPU of rank r, which belongs to stage (chunk) r / t. */
 #define KVR_LOOKUP_CSV2_HEADER                                                                     \
     "format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,objective,"    \
     "objective_trials,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens,mapping"
