@@ -151,8 +151,9 @@ static void print_answers(const struct lookup_args *args, const struct kvr_plan_
                kvr_format_duration(t, sizeof t, x[i].ttft_s), part);
         const struct kvr_plan_row *r = x[i].row;
         if (r && r->n_mapping) { /* JSON's mapping: chain position (rank) i on GPU m[i] */
-            kvr_mapping_format(r->mapping, x[i].a.p, part, sizeof part);
-            printf("%8s on GPUs %s (rank i on the i-th)\n", "", part);
+            kvr_mapping_format(r->mapping, x[i].p, part, sizeof part); /* all p GPUs */
+            printf("%8s on GPUs %s (rank i on the i-th%s)\n", "", part,
+                   x[i].tp > 1 ? "; stage s is ranks s*tp .. s*tp + tp - 1" : "");
         }
         if (x[i].a.exact && r && r->fewer_p) {
             kvr_store_format_tokens(r->fewer_tokens, r->fewer_p, part, sizeof part);

@@ -63,12 +63,19 @@ enum kvr_status kvr_interp_partition(const struct kvr_plan_row *rows, size_t n, 
         return kvr_error(KVR_ERR_NOMEM, "interp: out of memory");
     }
     for (size_t k = 0; k < n; k++) {
-        lr[k] = (struct kvr_lookup_row){rows[k].model,       rows[k].machine,
-                                        rows[k].scheme,      rows[k].method,
-                                        rows[k].p,           rows[k].granularity_tokens,
-                                        rows[k].ctx_tokens,  rows[k].predicted_ttft_s,
-                                        rows[k].tokens,      rows[k].model_hash,
-                                        rows[k].machine_hash};
+        lr[k] = (struct kvr_lookup_row){rows[k].model,
+                                        rows[k].machine,
+                                        rows[k].scheme,
+                                        rows[k].method,
+                                        rows[k].p,
+                                        rows[k].granularity_tokens,
+                                        rows[k].ctx_tokens,
+                                        rows[k].predicted_ttft_s,
+                                        rows[k].tokens,
+                                        rows[k].model_hash,
+                                        rows[k].machine_hash,
+                                        1, /* staged: one entry per chunk */
+                                        NULL};
         view[k] = &lr[k];
     }
     char err[512];

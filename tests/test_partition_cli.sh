@@ -9,6 +9,54 @@ example=$2
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 
+# agree KVR-JSON LINES: kvr lookup --json's answers (one or a list) against kvr_lookup's JSON
+# lines (kvr-lookup-example's, or hdr_run's): ctx, partition, method, t and GPUs (a line without
+# "mapping" or "tp" means the identity and t = 1, as the example prints them)
+agree() {
+    python3 -c "
+import json,sys
+a=json.load(open(sys.argv[1])); a=a if isinstance(a, list) else [a]; b=[json.loads(l) for l in open(sys.argv[2])]
+k=lambda x,p: (x['ctx_tokens'], x['partition_tokens'], x['method'], x.get('tp', 1), x.get('mapping', list(range(p))))
+bad=[(x['ctx_tokens'],k(x,x['p']),k(y,x['p'])) for x,y in zip(a,b) if k(x,x['p'])!=k(y,x['p'])]
+print('# compared', len(a), 'contexts;', len(bad), 'differ', bad[:2]); sys.exit(0 if len(a)==len(b)>0 and not bad else 1)" "$1" "$2"
+}
+# hdr_run HEADER MODEL MACHINE P TP FROM TO STEP: a C11 consumer of a c-header export (built with
+# -Wall -Wextra -pedantic -Werror) prints each context's answer (clamped outside the rows) as a
+# JSON line, layout included
+hdr_run() {
+    d=$tmp/hdr.$n && mkdir -p "$d" && cp "$1" "$d/table.h" && shift
+    cat >"$d/main.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include "table.h"
+int main(int argc, char **argv)
+{
+    struct kvr_lookup *t;
+    char err[512];
+    struct kvr_lookup_answer a;
+    if (argc != 8 || kvr_lookup_from_rows(kvr_table_rows, kvr_table_n_rows, &t, err, sizeof err))
+        return fprintf(stderr, "%s\n", argc != 8 ? "usage" : err), 1;
+    struct kvr_lookup_query q = {
+        .model = argv[1], .machine = argv[2], .p = atoi(argv[3]), .clamp = 1, .tp_degree = atoi(argv[4])};
+    unsigned long long to = strtoull(argv[6], NULL, 10), step = strtoull(argv[7], NULL, 10);
+    for (unsigned long long ctx = strtoull(argv[5], NULL, 10); ctx <= to; ctx += step) {
+        q.ctx_tokens = ctx;
+        if (kvr_lookup_partition(t, &q, &a, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
+        printf("{\"ctx_tokens\": %llu, \"method\": \"%s\", \"tp\": %d, \"partition_tokens\": [", ctx,
+               a.exact ? "exact" : "interpolated", a.tp_degree);
+        for (int i = 0; i < a.n_chunks; i++) printf("%s%llu", i ? ", " : "", (unsigned long long)a.tokens[i]);
+        printf("], \"mapping\": [");
+        for (int i = 0; i < a.p; i++) printf("%s%d", i ? ", " : "", a.mapping[i]);
+        printf("]}\n");
+    }
+    kvr_lookup_free(t);
+    return 0;
+}
+C
+    cc -std=c11 -Wall -Wextra -pedantic -Werror -I"$src/partition/lookup" -I"$d" "$d/main.c" "$src/partition/lookup/kvr_lookup.c" -lm -o "$d/main" 2>"$tmp/err" &&
+        "$d/main" "$@" 2>>"$tmp/err"
+}
+
 db=$tmp/plans.db
 S="--model llama-7b --machine a100-10GBps"
 json_check "search fills 16 rows that sum to ctx" \
@@ -83,30 +131,47 @@ printf '# kvrun lookup table, format 1\nmodel,machine,p,scheme,method,granularit
 [ "$("$example" "$tmp/v1.csv" m h 2 1536 2>"$tmp/err")" = '{"ctx_tokens": 1536, "method": "interpolated", "partition_tokens": [832, 704]}' ]
 report $? "kvr_lookup still reads format 1 CSV" "$("$example" "$tmp/v1.csv" m h 2 1536 2>&1)"
 sed 's/,0;1;2;3\r$/,1;0;2;3\r/' "$tmp/table.csv" >"$tmp/map.csv"
-"$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
-[ $rc = 2 ] && grep -qE "map.csv:[0-9]+: mapping is not the identity" "$tmp/err"; report $? "kvr_lookup refuses a mapping it cannot serve" "$(cat "$tmp/err")"
+"$example" "$tmp/map.csv" llama-7b a100-10GBps 4 1024 16384 1 >"$tmp/map.jsonl" 2>"$tmp/err" &&
+    python3 -c "
+import json,sys
+a=json.load(open(sys.argv[1])); b=[json.loads(l) for l in open(sys.argv[2])]
+sys.exit(0 if len(a)==len(b)==15361 and all(y['mapping']==[1,0,2,3] and y['tp']==1 and y['partition_tokens']==x['partition_tokens'] for x,y in zip(a,b)) else 1)" "$tmp/kvr.json" "$tmp/map.jsonl"
+report $? "kvr_lookup serves a mapped table (chunk 0 on GPU 1): the same partitions, the rows' GPUs" "$(cat "$tmp/err")"
 # the example's numbers whole and in range: TO -1 was 2^64 - 1, a loop without end with --clamp
 for a in "4x 1024" "4 1024 -1 1 --clamp" "4 1k" "0 1024"; do
     # shellcheck disable=SC2086
     timeout 60 "$example" "$tmp/table.csv" llama-7b a100-10GBps $a >/dev/null 2>"$tmp/err"; rc=$?
     [ $rc = 2 ] && grep -q "is not a number in" "$tmp/err"; report $? "kvr-lookup-example P FROM.. = $a exits 2" "exit $rc: $(cat "$tmp/err")"
 done
-# ... but only for that key: a table whose other keys' rows are layouts (t > 1) or run on other
-# GPUs loads, and serves its plain keys (it refused the whole file at its first such row)
+# a table of layouts (t > 1), mapped rows and plain rows: kvr_lookup serves every key as
+# kvr lookup does (it held the layouts and mapped keys aside)
 "$kvr" search --model llama-2-70b --machine h100-nvlink --gpus 8 --ctx 8k,16k --tp 2 --db "$tmp/mix.db" -q >/dev/null &&
     "$kvr" search --model llama-7b --machine a100-10GBps --link 2-3=2GB/s --link 5-6=1GB/s --gpus 4 --ctx 1k-8k+1k --db "$tmp/mix.db" -q >/dev/null &&
     "$kvr" search --model llama-7b --machine a100-10GBps --gpus 4 --ctx 1k-8k+1k --db "$tmp/mix.db" -q >/dev/null &&
-    "$kvr" export --db "$tmp/mix.db" --format csv --out "$tmp/mix.csv" >/dev/null
-want=$("$kvr" lookup --db "$tmp/mix.db" --model llama-7b --machine a100-10GBps --gpus 4 --ctx 5000 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partition_tokens'])")
-got=$("$example" "$tmp/mix.csv" llama-7b a100-10GBps 4 5000 2>"$tmp/err" | python3 -c "import json,sys; print(json.load(sys.stdin)['partition_tokens'])")
-[ -n "$want" ] && [ "$got" = "$want" ]
-report $? "kvr_lookup loads a table with layouts and mapped rows, and serves its plain keys" "got '$got', want '$want': $(cat "$tmp/err")"
-"$example" "$tmp/mix.csv" llama-7b "a100-10GBps+link=2-3=2GB/s+link=5-6=1GB/s" 4 5000 >/dev/null 2>"$tmp/err"; rc=$?
-[ $rc = 2 ] && grep -qE "mix.csv:[0-9]+: mapping is not the identity 0;1;...;3 but [0-9]+;[0-9]+;[0-9]+;[0-9]+ " "$tmp/err"
-report $? "  a key with a mapped row is refused, naming the row" "exit $rc: $(cat "$tmp/err")"
+    "$kvr" export --db "$tmp/mix.db" --format csv --out "$tmp/mix.csv" >/dev/null &&
+    "$kvr" export --db "$tmp/mix.db" --format c-header --out "$tmp/mix.h" >/dev/null
+for k in "plain|llama-7b|a100-10GBps|a100-10GBps|4|1|1024 8192 1|" \
+         "mapped|llama-7b|a100-10GBps --link 2-3=2GB/s --link 5-6=1GB/s|a100-10GBps+link=2-3=2GB/s+link=5-6=1GB/s|4|1|1000 9000 7|--clamp" \
+         "layout|llama-2-70b|h100-nvlink|h100-nvlink|8|2|8192 16384 1|"; do
+    IFS='|' read -r what model mach name p tp range clamp <<EOF
+$k
+EOF
+    # shellcheck disable=SC2086
+    set -- $range
+    # shellcheck disable=SC2086
+    "$kvr" lookup --db "$tmp/mix.db" --model "$model" --machine $mach --gpus "$p" --tp "$tp" --ctx "$1-$2+$3" $clamp --json >"$tmp/mk.json" 2>"$tmp/err"
+    # shellcheck disable=SC2086
+    "$example" "$tmp/mix.csv" "$model" "$name" "$p" "$1" "$2" "$3" --tp "$tp" $clamp >"$tmp/mx.jsonl" 2>>"$tmp/err"
+    agree "$tmp/mk.json" "$tmp/mx.jsonl"; report $? "kvr_lookup (CSV) serves the $what key of a mixed table as kvr lookup, every ctx $1..$2 step $3" "$(cat "$tmp/err")"
+    a1=$1 a2=$2 a3=$3
+    hdr_run "$tmp/mix.h" "$model" "$name" "$p" "$tp" "$a1" "$a2" "$a3" >"$tmp/mh.jsonl"
+    agree "$tmp/mk.json" "$tmp/mh.jsonl"; report $? "  and so does its c-header export" "$(cat "$tmp/err")"
+done
+grep -q "KVR_TABLE_F(tp_degree) 2, KVR_TABLE_F(mapping) " "$tmp/mix.h" && grep -q "static const int kvr_table_mapping_" "$tmp/mix.h"
+report $? "  the c-header carries tp_degree and the mappings"
 "$example" "$tmp/mix.csv" llama-2-70b h100-nvlink 8 12000 >/dev/null 2>"$tmp/err"; rc=$?
-[ $rc = 2 ] && grep -q "only rows of tp_degree > 1" "$tmp/err"
-report $? "  a key of layouts only says so" "exit $rc: $(cat "$tmp/err")"
+[ $rc = 2 ] && grep -q "p = 8 of tp_degree 1 (the table has this key's rows of tp_degree 2 only" "$tmp/err"
+report $? "  a query of the wrong t (1 for rows of t = 2) is not found, naming the t there is" "exit $rc: $(cat "$tmp/err")"
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
@@ -261,7 +326,18 @@ report $? "JSON export carries tp_degree, p/t chunks, p GPUs in the mapping"
 "$kvr" export --db "$ldb" --format csv --tp 4 --out "$tmp/l.csv" 2>/dev/null &&
     [ "$(grep -c ',8,4,kvr,' "$tmp/l.csv")" = 2 ] && [ "$(wc -l < "$tmp/l.csv")" = 3 ]
 report $? "CSV export --tp 4: the t = 4 rows with their tp_degree"
-expect 2 "is a hybrid layout (tp 2" "a C header refuses the layouts" -- export --db "$ldb" --format c-header --out "$tmp/l.h"
+"$kvr" export --db "$ldb" --format c-header --out "$tmp/l.h" 2>"$tmp/err"
+for tp in 2 4 8; do
+    "$kvr" lookup $L --ctx 12k-40k+997 --tp $tp --clamp --db "$ldb" --json >"$tmp/lk.json" 2>>"$tmp/err" &&
+        hdr_run "$tmp/l.h" llama-2-70b h100-nvlink 8 $tp 12288 40960 997 >"$tmp/lh.jsonl" 2>>"$tmp/err"
+    agree "$tmp/lk.json" "$tmp/lh.jsonl"
+    report $? "a C header of the layouts serves t = $tp as kvr lookup --tp $tp (interpolated and clamped)" "$(cat "$tmp/err")"
+done
+N12="--model llama-2-70b --machine $src/data/machines/h100-2x8-25.ini --gpus 12"
+"$kvr" search $N12 --ctx 16k,32k --tp 2 --db "$tmp/n12.db" -q >/dev/null 2>&1
+"$kvr" lookup $N12 --ctx 20k --tp 2 --db "$tmp/n12.db" >"$tmp/n12.txt" 2>&1
+grep -q "on GPUs 4;5;6;7;8;9;10;11;12;13;14;15 (rank i" "$tmp/n12.txt"
+report $? "lookup --tp 2 of a chain on GPUs 4..15 lists all 12 GPUs (it listed the first p / t)" "$(cat "$tmp/n12.txt")"
 expect 2 "--tp: 'x' must be 1..64" "export --tp x exits 2" -- export --db "$ldb" --format csv --tp x --out "$tmp/l.csv"
 
 # bad input
@@ -389,7 +465,7 @@ grep -q "fewer GPUs are as fast" "$tmp/fewer.txt" &&
 report $? "lookup says when fewer GPUs are as fast (10 GB/s, p = 8, 16k)" "$(cat "$tmp/fewer.txt" "$tmp/fewer.json")"
 
 # A plan whose chain is not in GPU order (h100-2x4's slow link 1>2): JSON carries the mapping,
-# CSV carries it too (its mapping column); the C header (no mapping column) refuses it
+# CSV carries it too (its mapping column); so does the C header (its rows' mapping)
 xdb=$tmp/mapped.db
 "$kvr" search --model llama-7b --machine "$src/data/machines/h100-2x4.ini" --ctx 16k --db "$xdb" >/dev/null 2>&1
 "$kvr" export --db "$xdb" --format json --out "$tmp/mapped.json" >/dev/null 2>&1 &&
@@ -398,7 +474,13 @@ report $? "export JSON carries the chain mapping, which avoids the slow link 1>2
 "$kvr" export --db "$xdb" --format csv --out "$tmp/mapped.csv" >/dev/null 2>&1 &&
     python3 -c "import csv,json,sys; j=json.load(open(sys.argv[1]))['rows'][0]['mapping']; r=next(csv.DictReader(open(sys.argv[2], newline=''))); sys.exit(0 if [int(x) for x in r['mapping'].split(';')] == j else 1)" "$tmp/mapped.json" "$tmp/mapped.csv"
 report $? "export CSV carries the same chain mapping"
-expect 2 "cannot carry" "export C header of a plan with a mapping exits 2" -- export --db "$xdb" --format c-header --out "$tmp/mapped.h"
+"$kvr" export --db "$xdb" --format c-header --out "$tmp/mapped.h" >/dev/null 2>"$tmp/err"
+read -r xm xp <<EOF
+$(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['rows'][0]; print(r['machine'], r['p'])" "$tmp/mapped.json")
+EOF
+"$kvr" lookup --model llama-7b --machine "$src/data/machines/h100-2x4.ini" --gpus "$xp" --ctx 16k --db "$xdb" --json >"$tmp/xk.json" 2>>"$tmp/err" &&
+    hdr_run "$tmp/mapped.h" llama-7b "$xm" "$xp" 1 16384 16384 1 >"$tmp/xh.jsonl"
+agree "$tmp/xk.json" "$tmp/xh.jsonl"; report $? "the C header of a mapped plan serves its GPUs as kvr lookup" "$(cat "$tmp/err")"
 
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -11,20 +11,12 @@
 
 #define MAX_LINE 4096
 
-/* A key the table has rows of that it cannot serve (kvr_lookup_hold): one allocation. */
-struct held_key {
-    struct kvr_lookup_row key; /* strings point into text */
-    int tp;
-    char *why, text[];
-};
-
 struct kvr_lookup {
     struct kvr_lookup_row *rows;
     size_t n;
     char *strings;    /* one block holding every key string */
     uint64_t *tokens; /* one block holding every partition */
-    struct held_key **held;
-    size_t n_held;
+    int *mappings;    /* one block holding every mapping that is not NULL */
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(int rc, char *err, size_t cap,
@@ -81,7 +73,7 @@ static void from_rows(const struct kvr_lookup_row *lo, const struct kvr_lookup_r
                       uint64_t ctx, struct kvr_lookup_answer *a)
 {
     double f_lo[KVR_LOOKUP_MAX_P], f_hi[KVR_LOOKUP_MAX_P], f[KVR_LOOKUP_MAX_P];
-    int p = lo->p;
+    int p = lo->p / kvr_lookup_row_tp(lo); /* the chunks: one per stage */
     double w = hi->ctx_tokens == lo->ctx_tokens
                    ? 0
                    : (double)(ctx - lo->ctx_tokens) / (double)(hi->ctx_tokens - lo->ctx_tokens);
@@ -94,22 +86,35 @@ static void from_rows(const struct kvr_lookup_row *lo, const struct kvr_lookup_r
     a->predicted_ttft_s = lo->predicted_ttft_s + w * (hi->predicted_ttft_s - lo->predicted_ttft_s);
 }
 
+int kvr_lookup_row_tp(const struct kvr_lookup_row *r)
+{
+    return r->tp_degree > 1 ? r->tp_degree : 1;
+}
+
+/* The answer's GPUs: the row's mapping, or the identity. */
+static void set_mapping(const struct kvr_lookup_row *r, struct kvr_lookup_answer *a)
+{
+    for (int i = 0; i < a->p; i++) a->mapping[i] = r->mapping ? r->mapping[i] : i;
+}
+
 int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_t ctx, int clamp,
                      struct kvr_lookup_answer *a, char *err, size_t cap)
 {
     memset(a, 0, sizeof *a);
     if (n == 0) return fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for this key");
-    a->p = rows[0]->p;
-    if (ctx < (uint64_t)a->p)
-        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "ctx %llu is smaller than p = %d",
-                    (unsigned long long)ctx, a->p);
+    a->p = rows[0]->p, a->tp_degree = kvr_lookup_row_tp(rows[0]);
+    a->n_chunks = a->p / a->tp_degree;
+    if (ctx < (uint64_t)a->n_chunks)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "ctx %llu is smaller than the %d chunks",
+                    (unsigned long long)ctx, a->n_chunks);
     size_t k = 0;
     while (k < n && rows[k]->ctx_tokens < ctx) k++;
     if (k < n && rows[k]->ctx_tokens == ctx) {
-        memcpy(a->tokens, rows[k]->partition_tokens, (size_t)a->p * sizeof *a->tokens);
+        memcpy(a->tokens, rows[k]->partition_tokens, (size_t)a->n_chunks * sizeof *a->tokens);
         a->exact = 1;
         a->lo_ctx = a->hi_ctx = ctx;
         a->predicted_ttft_s = rows[k]->predicted_ttft_s;
+        set_mapping(rows[k], a);
         return KVR_LOOKUP_OK;
     }
     if (k == 0 || k == n) {
@@ -121,9 +126,11 @@ int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_
         const struct kvr_lookup_row *end = rows[k == 0 ? 0 : n - 1];
         from_rows(end, end, ctx, a);
         a->clamped = 1;
+        set_mapping(end, a);
         return KVR_LOOKUP_OK;
     }
-    from_rows(rows[k - 1], rows[k], ctx, a);
+    from_rows(rows[k - 1], rows[k], ctx, a); /* the lower neighbour's GPUs, as kvr lookup's */
+    set_mapping(rows[k - 1], a);
     return KVR_LOOKUP_OK;
 }
 
@@ -132,7 +139,13 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
-static int same_key(const struct kvr_lookup_row *r, const struct kvr_lookup_query *q)
+static int query_tp(const struct kvr_lookup_query *q)
+{
+    return q->tp_degree > 1 ? q->tp_degree : 1;
+}
+
+/* The key but t (the query's t is checked apart, so that a wrong t can say so). */
+static int same_key_any_tp(const struct kvr_lookup_row *r, const struct kvr_lookup_query *q)
 {
     return !strcmp(r->model, q->model) && !strcmp(r->machine, q->machine) &&
            !strcmp(r->scheme, q->scheme ? q->scheme : "kvr") &&
@@ -151,43 +164,26 @@ static int ambiguous(const struct kvr_lookup_row *const *sel, size_t n)
     return 0;
 }
 
-int kvr_lookup_hold(struct kvr_lookup *t, const struct kvr_lookup_row *key, int tp, const char *why,
-                    char *err, size_t cap)
+/* "no rows" for q, naming the t the key's rows have when they are of other t. */
+static int not_found(const struct kvr_lookup *t, const struct kvr_lookup_query *q, char *err,
+                     size_t cap)
 {
-    const char *s[] = {key->model,      key->machine,      key->scheme, key->method,
-                       key->model_hash, key->machine_hash, why};
+    char others[256] = "";
     size_t len = 0;
-    for (int i = 0; i < 7; i++) len += strlen(or_empty(s[i])) + 1;
-    struct held_key *h = malloc(sizeof *h + len);
-    struct held_key **g = realloc(t->held, (t->n_held + 1) * sizeof *g);
-    if (!h || !g) return free(h), fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory");
-    t->held = g;
-    h->key = *key, h->tp = tp, h->key.partition_tokens = NULL;
-    const char **dst[] = {&h->key.model,         &h->key.machine,    &h->key.scheme,
-                          &h->key.method,        &h->key.model_hash, &h->key.machine_hash,
-                          (const char **)&h->why};
-    char *w = h->text;
-    for (int i = 0; i < 7; i++) {
-        size_t n = strlen(or_empty(s[i])) + 1;
-        memcpy(w, or_empty(s[i]), n);
-        *dst[i] = w, w += n;
-    }
-    t->held[t->n_held++] = h;
-    return KVR_LOOKUP_OK;
-}
-
-/* A held key of the query: a row of t = 1 on other GPUs refuses it (*n_layouts: how many of
- * the key's rows are layouts, t > 1, which a t = 1 query leaves aside). */
-static const struct held_key *held_for(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
-                                       size_t *n_layouts)
-{
-    *n_layouts = 0;
-    for (size_t i = 0; i < t->n_held; i++)
-        if (same_key(&t->held[i]->key, q)) {
-            if (t->held[i]->tp == 1) return t->held[i];
-            ++*n_layouts;
-        }
-    return NULL;
+    for (int tp = 1; tp <= KVR_LOOKUP_MAX_P; tp++)
+        for (size_t i = 0; i < t->n; i++)
+            if (kvr_lookup_row_tp(&t->rows[i]) == tp && same_key_any_tp(&t->rows[i], q)) {
+                len += (size_t)snprintf(others + len, sizeof others - len, "%s%d", len ? ", " : "",
+                                        tp);
+                break;
+            }
+    if (len)
+        return fail(KVR_LOOKUP_NOT_FOUND, err, cap,
+                    "no rows for %s on %s, p = %d of tp_degree %d (the table has this key's rows "
+                    "of tp_degree %s only: set the query's tp_degree)",
+                    q->model, q->machine, q->p, query_tp(q), others);
+    return fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d", q->model,
+                q->machine, q->p);
 }
 
 int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_query *q,
@@ -195,19 +191,16 @@ int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_que
 {
     if (!t || !q || !q->model || !q->machine || q->p < 1 || q->p > KVR_LOOKUP_MAX_P)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "query needs a table, model, machine, p");
-    size_t n_layouts;
-    const struct held_key *h = held_for(t, q, &n_layouts);
-    if (h) return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s", h->why);
+    if (q->tp_degree < 0 || q->p % query_tp(q))
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "query: tp_degree %d does not divide p = %d",
+                    q->tp_degree, q->p);
     const struct kvr_lookup_row **sel = malloc((t->n ? t->n : 1) * sizeof *sel);
     if (!sel) return fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++) /* rows are sorted by key, then ctx */
-        if (same_key(&t->rows[i], q)) sel[n++] = &t->rows[i];
-    int rc = !n ? fail(KVR_LOOKUP_NOT_FOUND, err, cap, "no rows for %s on %s, p = %d%s", q->model,
-                       q->machine, q->p,
-                       n_layouts ? " (only rows of tp_degree > 1, which this library does not "
-                                   "serve)"
-                                 : "")
+        if (same_key_any_tp(&t->rows[i], q) && kvr_lookup_row_tp(&t->rows[i]) == query_tp(q))
+            sel[n++] = &t->rows[i];
+    int rc = !n ? not_found(t, q, err, cap)
              : ambiguous(sel, n)
                  ? fail(KVR_LOOKUP_BAD_INPUT, err, cap,
                         "rows of more than one definition of %s on %s (p = %d): give the "
@@ -228,7 +221,25 @@ static int cmp_rows(const void *x, const void *y)
         (c = strcmp(or_empty(a->machine_hash), or_empty(b->machine_hash))))
         return c;
     if (a->p != b->p) return a->p < b->p ? -1 : 1;
+    int ta = kvr_lookup_row_tp(a), tb = kvr_lookup_row_tp(b);
+    if (ta != tb) return ta < tb ? -1 : 1;
     return (a->ctx_tokens > b->ctx_tokens) - (a->ctx_tokens < b->ctx_tokens);
+}
+
+/* A mapping of p distinct GPU ids >= 0, or NULL (the identity). */
+static int check_mapping(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where)
+{
+    for (int i = 0; r->mapping && i < r->p; i++) {
+        if (r->mapping[i] < 0)
+            return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: mapping[%d] = %d is not a GPU id",
+                        where, i, r->mapping[i]);
+        for (int k = 0; k < i; k++)
+            if (r->mapping[k] == r->mapping[i])
+                return fail(KVR_LOOKUP_BAD_INPUT, err, cap,
+                            "%s: the mapping is not %d distinct GPUs (GPU %d at %d and %d)", where,
+                            r->p, r->mapping[i], k, i);
+    }
+    return 0;
 }
 
 /* Checks one row: chunks non-empty and summing to ctx, p and granularity in range. */
@@ -246,8 +257,12 @@ int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, 
         !r->method || !*r->method)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap,
                     "%s: model, machine, scheme, method must be set", where);
+    if (r->tp_degree < 0 || r->p % kvr_lookup_row_tp(r))
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: tp_degree %d does not divide p = %d",
+                    where, r->tp_degree, r->p);
+    if (check_mapping(r, err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     uint64_t sum = 0;
-    for (int i = 0; i < r->p; i++) {
+    for (int i = 0; i < r->p / kvr_lookup_row_tp(r); i++) {
         if (r->partition_tokens[i] == 0)
             return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: chunk %d is empty", where, i);
         sum += r->partition_tokens[i];
@@ -261,7 +276,7 @@ int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, 
 int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr_lookup **out,
                          char *err, size_t cap)
 {
-    size_t n_chars = 0, n_tokens = 0;
+    size_t n_chars = 0, n_tokens = 0, n_map = 0;
     for (size_t i = 0; i < n; i++) {
         char where[64];
         snprintf(where, sizeof where, "row %zu", i);
@@ -270,20 +285,23 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
         n_chars += strlen(rows[i].model) + strlen(rows[i].machine) + strlen(rows[i].scheme) +
                    strlen(rows[i].method) + strlen(or_empty(rows[i].model_hash)) +
                    strlen(or_empty(rows[i].machine_hash)) + 6;
-        n_tokens += (size_t)rows[i].p;
+        n_tokens += (size_t)(rows[i].p / kvr_lookup_row_tp(&rows[i]));
+        n_map += rows[i].mapping ? (size_t)rows[i].p : 0;
     }
     struct kvr_lookup *t = calloc(1, sizeof *t);
     if (t) {
         t->rows = calloc(n ? n : 1, sizeof *t->rows);
         t->strings = malloc(n_chars + 1);
         t->tokens = malloc((n_tokens ? n_tokens : 1) * sizeof *t->tokens);
+        t->mappings = malloc((n_map ? n_map : 1) * sizeof *t->mappings);
     }
-    if (!t || !t->rows || !t->strings || !t->tokens) {
+    if (!t || !t->rows || !t->strings || !t->tokens || !t->mappings) {
         kvr_lookup_free(t);
         return fail(KVR_LOOKUP_NOMEM, err, cap, "out of memory for %zu rows", n);
     }
     char *s = t->strings;
     uint64_t *tok = t->tokens;
+    int *map = t->mappings;
     for (size_t i = 0; i < n; i++) {
         struct kvr_lookup_row *r = &t->rows[i];
         *r = rows[i];
@@ -296,9 +314,15 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
             *fields[f] = s;
             s += len;
         }
-        memcpy(tok, rows[i].partition_tokens, (size_t)r->p * sizeof *tok);
+        int n_chunks = r->p / kvr_lookup_row_tp(r);
+        memcpy(tok, rows[i].partition_tokens, (size_t)n_chunks * sizeof *tok);
         r->partition_tokens = tok;
-        tok += r->p;
+        tok += n_chunks;
+        if (r->mapping) {
+            memcpy(map, rows[i].mapping, (size_t)r->p * sizeof *map);
+            r->mapping = map;
+            map += r->p;
+        }
     }
     t->n = n;
     qsort(t->rows, n, sizeof *t->rows, cmp_rows);
@@ -306,8 +330,9 @@ int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr
         if (!cmp_rows(&t->rows[i - 1], &t->rows[i])) {
             const struct kvr_lookup_row *r = &t->rows[i];
             fail(KVR_LOOKUP_BAD_INPUT, err, cap,
-                 "two rows for model %s, machine %s, scheme %s, method %s, p = %d, ctx = %llu",
-                 r->model, r->machine, r->scheme, r->method, r->p,
+                 "two rows for model %s, machine %s, scheme %s, method %s, p = %d, tp_degree %d, "
+                 "ctx = %llu",
+                 r->model, r->machine, r->scheme, r->method, r->p, kvr_lookup_row_tp(r),
                  (unsigned long long)r->ctx_tokens);
             kvr_lookup_free(t);
             return KVR_LOOKUP_BAD_INPUT;
@@ -322,8 +347,7 @@ void kvr_lookup_free(struct kvr_lookup *t)
     free(t->rows);
     free(t->strings);
     free(t->tokens);
-    for (size_t i = 0; i < t->n_held; i++) free(t->held[i]);
-    free(t->held);
+    free(t->mappings);
     free(t);
 }
 

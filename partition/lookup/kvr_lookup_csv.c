@@ -22,18 +22,9 @@
     "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_"      \
     "tokens"
 
-/* A row this library cannot serve (check_v2): its key, t and why, for kvr_lookup_hold. */
-struct held {
-    struct kvr_lookup_row key;
-    int tp;
-    char why[1200];
-};
-
 struct staging {
     struct kvr_lookup_row *rows;
     size_t n, cap;
-    struct held *held;
-    size_t n_held, cap_held;
 };
 
 static void staging_free(struct staging *s)
@@ -41,10 +32,9 @@ static void staging_free(struct staging *s)
     for (size_t i = 0; i < s->n; i++) {
         free((void *)s->rows[i].model);
         free((void *)s->rows[i].partition_tokens);
+        free((void *)s->rows[i].mapping);
     }
-    for (size_t i = 0; i < s->n_held; i++) free((void *)s->held[i].key.model);
     free(s->rows);
-    free(s->held);
 }
 
 /* Splits line in place into fields; returns the count or -1 on a bad quote. */
@@ -162,13 +152,12 @@ static int is_objective(const char *stat, const char *trials)
 }
 
 /* Format 2's own fields: the row's version, hashes of 16 hex digits, t >= 1 dividing p, a
- * mapping of p GPUs (anything else is refused: -1). A row this library cannot serve, a
- * layout's (t > 1) or one whose chunk i does not run on GPU i, is held (1: *tp and why set):
- * the table keeps its key, and a query of that key says why (kvr_lookup_hold). */
+ * mapping of p GPU ids (into *map, p ints; their distinctness is kvr_lookup_check_row's);
+ * anything else is refused (-1, err naming where). */
 static int check_v2(char **f, const struct layout *L, int p, char *err, size_t cap,
-                    const char *where, int *tp_out, char *why, size_t why_cap)
+                    const char *where, int *tp_out, int *map)
 {
-    uint64_t v, tp, map[KVR_LOOKUP_MAX_P];
+    uint64_t v, tp, m[KVR_LOOKUP_MAX_P];
     if (parse_u64(f[L->at[F_VERSION]], &v) || v != 2)
         return snprintf(err, cap, "%s: format_version '%s' (this library reads 1 and 2)", where,
                         f[L->at[F_VERSION]]),
@@ -186,29 +175,24 @@ static int check_v2(char **f, const struct layout *L, int p, char *err, size_t c
                -1;
     char text[KVR_LOOKUP_MAX_P * 8];
     snprintf(text, sizeof text, "%s", f[L->at[F_MAPPING]]);
-    if (parse_tokens(f[L->at[F_MAPPING]], map, p))
+    if (parse_tokens(f[L->at[F_MAPPING]], m, p))
         return snprintf(err, cap, "%s: mapping '%s' is not %d GPUs joined by ';'", where, text, p),
                -1;
+    for (int i = 0; i < p; i++) {
+        if (m[i] > 0x7fffffff)
+            return snprintf(err, cap, "%s: mapping '%s': GPU %llu is out of range", where, text,
+                            (unsigned long long)m[i]),
+                   -1;
+        map[i] = (int)m[i];
+    }
     *tp_out = (int)tp;
-    if (tp != 1)
-        return snprintf(why, why_cap, "%s: tp_degree %d (this library serves t = 1 only)", where,
-                        (int)tp),
-               1;
-    for (int i = 0; i < p; i++)
-        if (map[i] != (uint64_t)i)
-            return snprintf(why, why_cap,
-                            "%s: mapping is not the identity 0;1;...;%d but %s (this library "
-                            "maps chunk i to GPU i only: kvr lookup and the Python package "
-                            "serve it)",
-                            where, p - 1, text),
-                   1;
     return 0;
 }
 
-/* Parses one data line into a staged row (strings packed into one allocation); a row the
- * library cannot serve goes into *held instead (its key only; *is_held set). */
-static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *r,
-                     struct held *held, int *is_held, char *err, size_t cap, const char *where)
+/* Parses one data line into a staged row (strings packed into one allocation; the partition
+ * and a format 2 row's mapping in their own). */
+static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *r, char *err,
+                     size_t cap, const char *where)
 {
     char *f[16];
     uint64_t p, gran, ctx;
@@ -222,24 +206,22 @@ static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *
         return snprintf(err, cap, "%s: bad granularity '%s' or ctx '%s'", where, gs, cs), -1;
     double ttft;
     if (parse_time(ts, &ttft)) return snprintf(err, cap, "%s: bad TTFT '%s'", where, ts), -1;
-    int tp = 1, rc = L->version == 2
-                         ? check_v2(f, L, (int)p, err, cap, where, &tp, held->why, sizeof held->why)
-                         : 0;
-    if (rc < 0) return -1;
-    *is_held = rc == 1;
-    if (*is_held) r = &held->key, held->tp = tp;
+    int tp = 1, map[KVR_LOOKUP_MAX_P];
+    if (L->version == 2 && check_v2(f, L, (int)p, err, cap, where, &tp, map)) return -1;
     static const int strs[] = {F_MODEL, F_MACHINE, F_SCHEME, F_METHOD, F_MHASH, F_HHASH};
-    int n_strs = L->version == 2 ? 6 : 4;
+    int n_strs = L->version == 2 ? 6 : 4, n_chunks = (int)p / tp;
     size_t len = 0;
     for (int i = 0; i < n_strs; i++) len += strlen(f[L->at[strs[i]]]) + 1;
     char *s = malloc(len);
-    uint64_t *tok = *is_held ? NULL : malloc(p * sizeof *tok);
-    if (!s || (!*is_held && (!tok || parse_tokens(f[L->at[F_PART]], tok, (int)p)))) {
-        free(s), free(tok);
+    uint64_t *tok = malloc((size_t)n_chunks * sizeof *tok);
+    int *m = L->version == 2 ? malloc(p * sizeof *m) : NULL;
+    if (!s || !tok || (L->version == 2 && !m) || parse_tokens(f[L->at[F_PART]], tok, n_chunks)) {
+        free(s), free(tok), free(m);
         return snprintf(err, cap, "%s: partition '%s' is not %d tokens joined by ';'", where,
-                        f[L->at[F_PART]], (int)p),
+                        f[L->at[F_PART]], n_chunks),
                -1;
     }
+    if (m) memcpy(m, map, p * sizeof *m);
     const char **dst[] = {&r->model,  &r->machine,    &r->scheme,
                           &r->method, &r->model_hash, &r->machine_hash};
     for (int i = 0; i < n_strs; i++) {
@@ -249,6 +231,7 @@ static int parse_row(char *line, const struct layout *L, struct kvr_lookup_row *
     }
     r->p = (int)p, r->granularity_tokens = gran, r->ctx_tokens = ctx;
     r->predicted_ttft_s = ttft, r->partition_tokens = tok;
+    r->tp_degree = tp, r->mapping = m;
     return 0;
 }
 
@@ -303,7 +286,7 @@ static const struct layout *read_header(FILE *f, const char *path, char **line, 
     return &v1;
 }
 
-/* Room for one more row and one more held row. */
+/* Room for one more row. */
 static int grow(struct staging *s)
 {
     if (s->n == s->cap) {
@@ -311,12 +294,6 @@ static int grow(struct staging *s)
         struct kvr_lookup_row *nr = realloc(s->rows, nc * sizeof *nr);
         if (!nr) return -1;
         s->rows = nr, s->cap = nc;
-    }
-    if (s->n_held == s->cap_held) {
-        size_t nc = s->cap_held ? 2 * s->cap_held : 8;
-        struct held *nh = realloc(s->held, nc * sizeof *nh);
-        if (!nh) return -1;
-        s->held = nh, s->cap_held = nc;
     }
     return 0;
 }
@@ -335,14 +312,7 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char **line, 
         if (!len) continue;
         if (grow(s)) return snprintf(err, cap, "out of memory"), KVR_LOOKUP_NOMEM;
         memset(&s->rows[s->n], 0, sizeof s->rows[s->n]);
-        memset(&s->held[s->n_held], 0, sizeof s->held[s->n_held]);
-        int held = 0;
-        if (parse_row(*line, L, &s->rows[s->n], &s->held[s->n_held], &held, err, cap, where))
-            return KVR_LOOKUP_BAD_INPUT;
-        if (held) {
-            s->n_held++;
-            continue;
-        }
+        if (parse_row(*line, L, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
         s->n++;
         if (kvr_lookup_check_row(&s->rows[s->n - 1], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;
     }
@@ -364,12 +334,7 @@ int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, si
     if (!rc) {
         struct kvr_lookup *t = NULL;
         rc = kvr_lookup_from_rows(s.rows, s.n, &t, err, cap);
-        for (size_t i = 0; !rc && i < s.n_held; i++)
-            rc = kvr_lookup_hold(t, &s.held[i].key, s.held[i].tp, s.held[i].why, err, cap);
-        if (rc)
-            kvr_lookup_free(t);
-        else
-            *out = t;
+        if (!rc) *out = t;
         if (rc) {
             char inner[512];
             snprintf(inner, sizeof inner, "%s", err);

@@ -10,20 +10,17 @@
 extern "C" {
 #endif
 
-/* The interpolation itself, over rows of one key sorted by ctx (kvr lookup shares it). */
+/* The interpolation itself, over rows of one key (one t) sorted by ctx (kvr lookup shares it,
+ * with its rows staged: one entry per chunk, t = 1). */
 int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_t ctx, int clamp,
                      struct kvr_lookup_answer *a, char *err, size_t cap);
 
-/* Checks a row (p in range, granularity >= 1, chunks non-empty and summing to ctx); where
- * prefixes the message. */
+/* Checks a row (p in range, t dividing p, a mapping of p distinct GPUs, granularity >= 1, p / t
+ * chunks non-empty and summing to ctx); where prefixes the message. */
 int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, const char *where);
 
-/* Keeps the key of a row the library cannot serve (a CSV row of tp_degree t > 1, or one whose
- * chunk i does not run on GPU i) with why ("FILE:LINE: ..."): a query of that key is refused
- * with that message (a key with a mapped row is never interpolated over its other rows), and a
- * key whose rows are all layouts says so instead of "no rows". */
-int kvr_lookup_hold(struct kvr_lookup *t, const struct kvr_lookup_row *key, int tp, const char *why,
-                    char *err, size_t cap);
+/* A row's t: tp_degree, 0 read as 1. */
+int kvr_lookup_row_tp(const struct kvr_lookup_row *r);
 
 /* The grain boundaries round to: granularity, or 1 when ctx < p * granularity. */
 uint64_t kvr_lookup_grain(int p, uint64_t ctx, uint64_t granularity);

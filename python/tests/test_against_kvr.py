@@ -43,10 +43,79 @@ def test_c_library_through_ctypes(searched: Dict[str, Path], kvr_answers: Dict[i
     if not clib.available():
         pytest.skip("libkvr_lookup not found (KVR_LOOKUP_LIB)")
     t = clib.CTable(searched["csv"])
+    py = kvrun.Table.load(searched["csv"])
     for w in kvr_answers[8][::97]:
-        assert list(t.lookup(MODEL, MACHINE, 8, w["ctx_tokens"]).tokens) == w["partition_tokens"]
+        a = t.lookup(MODEL, MACHINE, 8, w["ctx_tokens"])
+        assert list(a.tokens) == w["partition_tokens"] and list(a.mapping) == w["mapping"]
+        assert a == py.lookup(MODEL, MACHINE, 8, w["ctx_tokens"])
     with pytest.raises(kvrun.LookupError_, match="outside the table's range"):
         t.lookup(MODEL, MACHINE, 8, 40000)
+
+
+def _c_python_kvr_agree(csv_path: Path, want: List[dict], model: str, machine: str, p: int,
+                        tp: int, clamp: bool = False) -> None:
+    """On every context of want (kvr lookup --json): the C library through ctypes and the
+    package answer alike (the whole Answer, the interpolated TTFT included), and both give kvr
+    lookup's partition, GPUs, t, method and neighbours."""
+    c, py = clib.CTable(csv_path), kvrun.Table.load(csv_path)
+    bad = []
+    for w in want:
+        ctx = w["ctx_tokens"]
+        a = py.lookup(model, machine, p, ctx, clamp=clamp, tp=tp)
+        b = c.lookup(model, machine, p, ctx, clamp=clamp, tp=tp)
+        got = (list(a.tokens), list(a.mapping), a.tp, a.method, list(a.neighbours), a.clamped)
+        if a != b or got != (w["partition_tokens"], w["mapping"], w["tp"], w["method"],
+                             w["neighbours"], w["clamped"]):
+            bad.append((ctx, got, b, w["partition_tokens"], w["mapping"]))
+    assert want and not bad, f"{csv_path.name}, t = {tp}: {len(bad)} of {len(want)} differ: {bad[:2]}"
+    # the wrong t: not found, naming the t the table has
+    wrong = 1 if tp > 1 else 2
+    if p % wrong == 0:
+        with pytest.raises(kvrun.LookupError_, match=rf"of tp_degree {wrong} \(the table has this "
+                           rf"key's rows of tp_degree ([0-9]+, )*{tp}(, [0-9]+)* only"):
+            c.lookup(model, machine, p, want[0]["ctx_tokens"], tp=wrong)
+
+
+def test_c_python_kvr_agree_on_a_hybrid_table(tmp_path: Path) -> None:
+    """kvr search --tp 2,4 then the CSV export: libkvr_lookup, the package and kvr lookup --tp
+    agree on every context 8k..32k of each t (p / t chunks, one per stage)."""
+    if not clib.available():
+        pytest.skip("libkvr_lookup not found (KVR_LOOKUP_LIB)")
+    from conftest import run_kvr
+    db, out = tmp_path / "h.db", tmp_path / "h.csv"
+    key = ["--model", "llama-2-70b", "--machine", "h100-nvlink", "--gpus", "8"]
+    run_kvr("search", *key, "--ctx", "8k-32k+4k", "--tp", "2,4", "--db", str(db))
+    run_kvr("export", "--db", str(db), "--format", "csv", "--out", str(out))
+    for t in (2, 4):
+        want = json.loads(run_kvr("lookup", *key, "--ctx", "8192-32768+1", "--tp", str(t),
+                                  "--db", str(db), "--json"))
+        assert {len(w["partition_tokens"]) for w in want} == {8 // t}
+        _c_python_kvr_agree(out, want, "llama-2-70b", "h100-nvlink", 8, t)
+
+
+def test_c_python_kvr_agree_on_a_mapped_multi_node_table(tmp_path: Path, source_root: Path) -> None:
+    """Two nodes of 8 H100s at 25 GB/s between them, a chain of 12: the search puts it on GPUs
+    4..15 (one id beyond p), for t = 1 (clamped beyond the rows too) and for layouts t = 2, 4;
+    libkvr_lookup, the package and kvr lookup agree on every context of a range."""
+    if not clib.available():
+        pytest.skip("libkvr_lookup not found (KVR_LOOKUP_LIB)")
+    from conftest import run_kvr
+    db, out = tmp_path / "n.db", tmp_path / "n.csv"
+    machine = str(source_root / "data" / "machines" / "h100-2x8-25.ini")
+    plain = ["--model", MODEL, "--machine", machine, "--gpus", "12"]
+    hybrid = ["--model", "llama-2-70b", "--machine", machine, "--gpus", "12"]
+    run_kvr("search", *plain, "--ctx", "1k-32k+1k", "--db", str(db))
+    run_kvr("search", *hybrid, "--ctx", "16k-64k+8k", "--tp", "2,4", "--db", str(db))
+    run_kvr("export", "--db", str(db), "--format", "csv", "--out", str(out))
+    want = json.loads(run_kvr("lookup", *plain, "--ctx", "600-34000+1", "--clamp", "--db",
+                              str(db), "--json"))
+    assert any(w["mapping"] != list(range(12)) for w in want) and any(w["clamped"] for w in want)
+    _c_python_kvr_agree(out, want, MODEL, "h100-2x8-25", 12, 1, clamp=True)
+    for t in (2, 4):
+        want = json.loads(run_kvr("lookup", *hybrid, "--ctx", "16384-65536+1", "--tp", str(t),
+                                  "--db", str(db), "--json"))
+        assert all(w["mapping"] != list(range(12)) for w in want)
+        _c_python_kvr_agree(out, want, "llama-2-70b", "h100-2x8-25", 12, t)
 
 
 def test_csv_export_reads_with_dictreader(searched: Dict[str, Path]) -> None:

@@ -28,9 +28,10 @@ static void load_and_query(const char *path)
     struct kvr_lookup *t = NULL;
     char err[256];
     if (kvr_lookup_load_csv(path, &t, err, sizeof err) == KVR_LOOKUP_OK) {
-        for (uint64_t ctx = 1; ctx < 5000; ctx += 499) {
-            struct kvr_lookup_query q = {"llama-7b", "a100-nvlink", NULL, NULL, 2, ctx,
-                                         1,          NULL,          NULL};
+        for (uint64_t ctx = 1; ctx < 10000; ctx += 499) {
+            struct kvr_lookup_query q = {"llama-7b", "a100-nvlink",     NULL, NULL,
+                                         2,          ctx % 5000,        1,    NULL,
+                                         NULL,       ctx < 5000 ? 0 : 2};
             struct kvr_lookup_answer a;
             (void)kvr_lookup_partition(t, &q, &a, err, sizeof err);
         }

@@ -1,6 +1,7 @@
 """Optional: the C library ``libkvr_lookup`` (installed by kvrun's ``meson install``) through
 ctypes, for deployments that want the very code ``kvr lookup`` runs. It reads CSV exports
-(formats 1 and 2). Found through ``KVR_LOOKUP_LIB`` (a path; empty: do not use one), else the
+(formats 1 and 2, rows of any TP degree and mapping: library version 3, ``libkvr_lookup.so.3``;
+the structs below mirror its ``kvr_lookup.h``). Found through ``KVR_LOOKUP_LIB`` (a path; empty: do not use one), else the
 system's library search.
 """
 
@@ -23,13 +24,15 @@ class _Query(ctypes.Structure):
     _fields_ = [("model", ctypes.c_char_p), ("machine", ctypes.c_char_p),
                 ("scheme", ctypes.c_char_p), ("method", ctypes.c_char_p), ("p", ctypes.c_int),
                 ("ctx_tokens", ctypes.c_uint64), ("clamp", ctypes.c_int),
-                ("model_hash", ctypes.c_char_p), ("machine_hash", ctypes.c_char_p)]
+                ("model_hash", ctypes.c_char_p), ("machine_hash", ctypes.c_char_p),
+                ("tp_degree", ctypes.c_int)]
 
 
 class _Answer(ctypes.Structure):
     _fields_ = [("tokens", ctypes.c_uint64 * _MAX_P), ("p", ctypes.c_int), ("exact", ctypes.c_int),
                 ("clamped", ctypes.c_int), ("lo_ctx", ctypes.c_uint64), ("hi_ctx", ctypes.c_uint64),
-                ("predicted_ttft_s", ctypes.c_double)]
+                ("predicted_ttft_s", ctypes.c_double), ("tp_degree", ctypes.c_int),
+                ("n_chunks", ctypes.c_int), ("mapping", ctypes.c_int * _MAX_P)]
 
 
 def enc(s: Optional[str]) -> Optional[bytes]:
@@ -65,6 +68,8 @@ class CTable:
         if not path:
             raise LookupError_("libkvr_lookup not found (set KVR_LOOKUP_LIB)")
         self._lib = ctypes.CDLL(path)
+        if not hasattr(self._lib, "kvr_lookup_n_rows"):
+            raise LookupError_(f"{path}: not libkvr_lookup")
         self._lib.kvr_lookup_load_csv.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
                                                   ctypes.c_char_p, ctypes.c_size_t]
         self._lib.kvr_lookup_partition.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Query),
@@ -86,12 +91,13 @@ class CTable:
 
     def lookup(self, model: str, machine: str, p: int, ctx_tokens: int, clamp: bool = False,
                scheme: str = "kvr", method: str = "hier", model_hash: Optional[str] = None,
-               machine_hash: Optional[str] = None) -> Answer:
+               machine_hash: Optional[str] = None, tp: int = 1) -> Answer:
+        """As :meth:`kvrun.Table.lookup`: ``tp`` names the layout's t (its rows only)."""
         q = _Query(enc(model), enc(machine), enc(scheme), enc(method), p, ctx_tokens, int(clamp),
-                   enc(model_hash), enc(machine_hash))
+                   enc(model_hash), enc(machine_hash), tp)
         a, err = _Answer(), ctypes.create_string_buffer(1024)
         if self._lib.kvr_lookup_partition(self._t, ctypes.byref(q), ctypes.byref(a), err, 1024):
             raise LookupError_(err.value.decode())
         neighbours = (a.lo_ctx,) if a.lo_ctx == a.hi_ctx else (a.lo_ctx, a.hi_ctx)
-        return Answer(ctx_tokens, tuple(a.tokens[:a.p]), tuple(range(a.p)), bool(a.exact),
-                      bool(a.clamped), neighbours, a.predicted_ttft_s)
+        return Answer(ctx_tokens, tuple(a.tokens[:a.n_chunks]), tuple(a.mapping[:a.p]),
+                      bool(a.exact), bool(a.clamped), neighbours, a.predicted_ttft_s, a.tp_degree)

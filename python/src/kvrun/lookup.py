@@ -6,6 +6,9 @@ doubles, so the partitions agree bit for bit:
 * ``ctx`` with a row: that row's partition.
 * ``lo < ctx < hi`` (neighbouring rows): each chunk's fraction ``c_i / sum`` is interpolated
   linearly with ``w = (ctx - lo) / (hi - lo)``.
+* Layouts (``tp`` t > 1): the ``p / t`` chunks (one per stage) are interpolated and rounded as
+  above with ``p`` read as ``p / t``. The GPUs (``mapping``) are the exact row's, the end row's
+  when clamped, the lower neighbour's when interpolated (even where the neighbours' differ).
 * Rounding: ``g`` = granularity (``g = 1`` when ``ctx < p * g``); cumulative boundaries
   ``b_i = llround(ctx * (f_0 + ... + f_i) / g) * g`` for ``i < p - 1``, each clamped to
   ``[b_(i-1) + g, floor((ctx - (p-1-i) * g) / g) * g]``; the last chunk takes the rest.
@@ -109,9 +112,9 @@ def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
         ctx = operator.index(ctx)  # an int (or numpy integer), never 12500.5
     except TypeError:
         raise LookupError_(f"ctx {ctx!r} is not an integer number of tokens") from None
-    p, tp = rows[0].p, rows[0].tp_degree
-    if ctx < p:
-        raise LookupError_(f"ctx {ctx} is smaller than p = {p}")
+    tp, n = rows[0].tp_degree, rows[0].stages
+    if ctx < n:  # every chunk (one per stage) needs a token
+        raise LookupError_(f"ctx {ctx} is smaller than the {n} chunks")
     k = 0
     while k < len(rows) and rows[k].ctx_tokens < ctx:
         k += 1
