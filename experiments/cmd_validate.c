@@ -104,7 +104,7 @@ static const struct kvr_opt validate_opts[] = {
             "compare this run's timeline (kvr exec --timeline) instead"),
     KVR_OPT("model", 'm', "M", OFF(tl.model), "with --timeline: the measured model"),
     KVR_OPT("scheme", 's', "S", OFF(tl.scheme),
-            "with --timeline: kvr, tsp, tsp-causal, ring-pass, ring"),
+            "with --timeline: the run's scheme (kvr help schemes)"),
     KVR_OPT("partition", 'P', "L", OFF(tl.partition), "with --timeline: one chunk per rank, a,b,c"),
     KVR_OPT("kv-forward", 0, "MODE", OFF(tl.kv_forward),
             "with --timeline: the run's KV hand-off (whole, streamed, direct)"),

@@ -9,7 +9,7 @@
 struct kvr_validate_timeline_args {
     const char *path;       /* kvr exec --timeline's TSV */
     const char *model;      /* the measured plan */
-    const char *scheme;     /* kvr, tsp, tsp-causal, ring-pass, ring */
+    const char *scheme;     /* the run's scheme (the scheme table) */
     const char *partition;  /* one chunk per rank, "a,b,c" */
     const char *machine;    /* the profile to predict on */
     const char *kv_forward; /* the run's KV hand-off (NULL: whole) */
