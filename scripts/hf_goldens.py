@@ -20,8 +20,9 @@ import sys
 import numpy as np
 import torch
 import transformers
+from safetensors.torch import save_file
 from transformers import (AutoModelForCausalLM, FalconConfig, LlamaConfig, MistralConfig,
-                          Qwen2Config)
+                          Phi3Config, Qwen2Config)
 
 V = 64  # vocabulary
 SMALL = dict(vocab_size=V, num_hidden_layers=2)
@@ -99,7 +100,50 @@ CASES = {
     "qwen2_tied": (Qwen2Config(**QW, tie_word_embeddings=True, rms_norm_eps=1e-6,
                                rope_parameters={"rope_type": "default", "rope_theta": 1e6}), 40,
                    "txt", "Qwen2.5-0.5B layout: q, k, v biases, tied embeddings, base 1e6"),
+    # partial rotary: transformers' Llama, Mistral, Qwen2 and Falcon do not take
+    # partial_rotary_factor (their cos/sin would not match the head), so kvrun refuses it in
+    # their configs; Phi-3 rotates the first int(head_dim x factor) dimensions of each head
+    # (rotate-half on them, the rest passed through) on Llama's layout, with Q, K, V and gate, up
+    # fused. Saved under Llama's tensor names with a kvrun model profile (model.ini,
+    # rotary_fraction) instead of config.json: the oracle for the profile's rotary_fraction.
+    "phi3_partial": (Phi3Config(hidden_size=128, num_attention_heads=2, num_key_value_heads=1,
+                                intermediate_size=64, partial_rotary_factor=0.5,
+                                tie_word_embeddings=False, pad_token_id=None, bos_token_id=1,
+                                eos_token_id=2, **SMALL), 40, "txt",
+                     "partial rotary 0.5 (Phi-3: 32 of 64 dims), as a kvrun model profile"),
 }
+
+
+def save_phi3_as_llama(model, cfg, d, name):
+    """Phi-3's fused qkv_proj and gate_up_proj split into Llama's names (q, k, v; gate, up:
+    Phi3MLP's first half gates), bf16, and the kvrun model profile of the same model."""
+    hd = cfg.hidden_size // cfg.num_attention_heads
+    nq, nkv = cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd
+    out = {}
+    for k, v in model.state_dict().items():
+        v = v.to(torch.bfloat16).contiguous()
+        if "qkv_proj" in k:
+            for part, w in zip(("q_proj", "k_proj", "v_proj"), v.split([nq, nkv, nkv])):
+                out[k.replace("qkv_proj", part)] = w.contiguous()
+        elif "gate_up_proj" in k:
+            for part, w in zip(("gate_proj", "up_proj"), v.chunk(2)):
+                out[k.replace("gate_up_proj", part)] = w.contiguous()
+        else:
+            out[k] = v
+    save_file(out, os.path.join(d, "model.safetensors"))
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    theta = rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))
+    frac = rope.get("partial_rotary_factor", getattr(cfg, "partial_rotary_factor", 1.0))
+    with open(os.path.join(d, "model.ini"), "w") as f:
+        f.write(f"; {name}: transformers' Phi3Config (scripts/hf_goldens.py) as a kvrun profile\n"
+                f"[model]\nname = {name}\nn_layers = {cfg.num_hidden_layers}\n"
+                f"d_model = {cfg.hidden_size}\nn_heads = {cfg.num_attention_heads}\n"
+                f"n_kv_heads = {cfg.num_key_value_heads}\nd_ffn = {cfg.intermediate_size}\n"
+                f"vocab = {cfg.vocab_size}\nnorm = rmsnorm\nmlp = swiglu\n"
+                f"norm_eps = {cfg.rms_norm_eps!r}\nrope_theta = {float(theta)!r}\n"
+                f"rotary_fraction = {float(frac)!r}\n"
+                f"max_position_embeddings = {cfg.max_position_embeddings}\n"
+                f"tied_embeddings = false\ndtype = bf16\n")
 
 
 def init_weights(model, seed):
@@ -150,7 +194,10 @@ def make(out, name, cfg, ctx, fmt, what, seed):
         logits = model(torch.tensor([tokens])).logits[0, -1].float().numpy()
     model.to(torch.bfloat16)
     shard = "60KB" if name.endswith("_sharded") else "50MB"
-    model.save_pretrained(d, max_shard_size=shard, safe_serialization=True)
+    if cfg.model_type == "phi3":
+        save_phi3_as_llama(model, cfg, d, name)
+    else:
+        model.save_pretrained(d, max_shard_size=shard, safe_serialization=True)
     for extra in ("generation_config.json",):
         if os.path.exists(os.path.join(d, extra)):
             os.remove(os.path.join(d, extra))
@@ -159,7 +206,9 @@ def make(out, name, cfg, ctx, fmt, what, seed):
     top = int(np.argmax(logits))
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump({"case": name, "what": what, "ctx": ctx, "prompt": prompt, "seed": seed,
-                   "top_token": top, "family": cfg.model_type}, f, indent=1)
+                   "top_token": top, "family": cfg.model_type,
+                   "model": "model.ini" if cfg.model_type == "phi3" else "config.json"}, f,
+                  indent=1)
     print(f"{name:16s} ctx {ctx}  top {top:3d}  |logits| {np.abs(logits).max():.3f}  {what}")
 
 

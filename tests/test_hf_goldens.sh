@@ -6,7 +6,8 @@
 # case is sharded. Then the refusals: every config key kvrun cannot honour, tensors the config
 # lacks, a tensor missing from its shard, prompts outside the vocabulary.
 # Usage: test_hf_goldens.sh KVR [cuda]  (cuda: the GPU test, cosine >= 0.999 and the same top
-# token on every case, the sliding-window ones included; exits 77 without a GPU)
+# token on every case, the sliding-window ones included, on one rank and as the same 3-rank
+# chain on ranks sharing the GPU; exits 77 without a GPU)
 . "$(dirname "$0")/tap_helpers.sh"
 tap_begin "$(realpath "$1")"
 mode=${2:-ref}
@@ -28,27 +29,44 @@ sys.exit(0 if ok else 1)
 PY
 }
 prompt() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['prompt'])" "$G/$1/case.json"; }
+# the case's model: its config.json, or a kvrun profile (model.ini) where transformers' config
+# is of a family kvrun does not load (phi3_partial: Phi-3's partial rotary on Llama's layout)
+model() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('model', 'config.json'))" "$G/$1/case.json"; }
 cases=$(ls "$G" | while read -r c; do [ -f "$G/$c/case.json" ] && echo "$c"; done)
 
 if [ "$mode" = cuda ]; then
     gpu_setup
     for c in $cases; do
-        "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+        "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
             --backend cuda --reps 1 --warmup 0 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
             cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
         report $? "cuda $c: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
     done
     for c in mistral_window llama_dynamic; do
-        "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+        "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
             --backend cuda --reps 1 --warmup 0 --chunk 16 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
             cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
         report $? "cuda $c in sub-chunks of 16 tokens: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
     done
+    # over ranks sharing the GPU: a 3-rank KV-Runahead chain (20, 12, 8) against Hugging Face
+    if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+        export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+        for c in $cases; do
+            mpi 3 exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+                --backend cuda --reps 1 --warmup 0 --scheme kvr --partition 20,12,8 \
+                --dump-logits "$tmp/m.l" >/dev/null 2>"$tmp/err" &&
+                cmp_logits "$tmp/m.l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
+            report $? "cuda 3-rank kvr (20,12,8) $c: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
+        done
+    else
+        echo "# no mpirun: the cuda chains are not run"
+    fi
     echo "1..$n"; [ "$failed" = 0 ]; exit
 fi
 
 for c in $cases; do
-    "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+    "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
         --backend ref --reps 1 --warmup 0 --dump-logits "$tmp/$c.l" >/dev/null 2>"$tmp/err" &&
         cmp_logits "$tmp/$c.l" "$G/$c/logits.f32" ref >"$tmp/cmp"
     report $? "ref $c ($(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['what'])" "$G/$c/case.json")): $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
@@ -56,7 +74,7 @@ done
 # sub-chunks (--chunk): each after the cache of the ones before, crossing the sliding window's
 # edge (mistral_window, qwen2_window) and dynamic NTK's whole-prompt length: Hugging Face's logits
 for c in llama_base llama_dynamic mistral_window qwen2_window falcon7b; do
-    "$kvr" exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+    "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
         --backend ref --reps 1 --warmup 0 --chunk 7 --dump-logits "$tmp/c.l" >/dev/null 2>"$tmp/err" &&
         cmp_logits "$tmp/c.l" "$G/$c/logits.f32" ref >"$tmp/cmp"
     report $? "ref $c in sub-chunks of 7 tokens: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
@@ -66,12 +84,18 @@ done
     --backend ref --reps 1 --warmup 0 --dump-logits "$tmp/x.l" >/dev/null 2>&1
 ! cmp_logits "$tmp/x.l" "$G/llama_theta5e5/logits.f32" ref >"$tmp/cmp"
 report $? "the base-10000 config on the base-500000 golden misses it ($(cat "$tmp/cmp"))"
+# and partial rotary is what matches Phi-3: the same profile rotating every dimension misses it
+sed 's/^rotary_fraction = .*/rotary_fraction = 1/' "$G/phi3_partial/model.ini" >"$tmp/full.ini"
+"$kvr" exec --model "$tmp/full.ini" --weights "$G/phi3_partial" --tokens "$G/phi3_partial/tokens.txt" \
+    --backend ref --reps 1 --warmup 0 --dump-logits "$tmp/x.l" >/dev/null 2>&1
+! cmp_logits "$tmp/x.l" "$G/phi3_partial/logits.f32" ref >"$tmp/cmp"
+report $? "rotary_fraction 1 on the partial-rotary (0.5) golden misses it ($(cat "$tmp/cmp"))"
 
 if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
     for c in $cases; do
-        mpi 3 exec --model "$G/$c/config.json" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+        mpi 3 exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
             --backend ref --reps 1 --warmup 0 --scheme kvr --partition 20,12,8 \
             --dump-logits "$tmp/m.l" >/dev/null 2>"$tmp/err" &&
             cmp_logits "$tmp/m.l" "$G/$c/logits.f32" ref >"$tmp/cmp" &&
