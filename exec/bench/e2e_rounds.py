@@ -2,8 +2,9 @@
 """kvrun against PyTorch + Hugging Face end to end, in alternating rounds in one process.
 
 Per round and context: `kvr exec` under each environment given with --kvr-env (a subprocess,
-its JSON), then Hugging Face eager, then its decoder under torch.compile (--compile-ctx only;
-each compiled once before the first round). The same GPU and the same minute for every peer,
+its JSON), then Hugging Face eager with SDPA's own choice of backend and with each backend of
+--sdpa forced (torch.nn.attention.sdpa_kernel: cudnn, flash, efficient), then its decoder under
+torch.compile (--compile-ctx only; each compiled once before the first round). The same GPU and the same minute for every peer,
 so that clock drift falls on all alike; the ratio is what counts. One JSON object per run
 (impl, env, round, ctx, ttft_s); the summary (median over rounds) goes to stderr.
 """
@@ -16,6 +17,7 @@ import sys
 
 import torch
 import transformers
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_prefill  # noqa: E402
@@ -32,6 +34,22 @@ def kvr_run(kvr, model, ctx, env, warmup, reps):
     return json.loads(out.stdout)
 
 
+BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+            "efficient": SDPBackend.EFFICIENT_ATTENTION}
+
+
+def hf_run(model, base, ctx, vocab, warmup, reps, backend):
+    """One Hugging Face timing; with a forced SDPA backend, an error row where it cannot run."""
+    if not backend:
+        return hf_prefill.time_one(model, base, ctx, vocab, warmup, reps)
+    try:
+        with sdpa_kernel(BACKENDS[backend]):
+            return hf_prefill.time_one(model, base, ctx, vocab, warmup, reps)
+    except (RuntimeError, torch.OutOfMemoryError) as e:
+        torch.cuda.empty_cache()
+        return {"error": str(e).strip().splitlines()[0][:200]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvr", required=True)
@@ -40,11 +58,17 @@ def main():
     ap.add_argument("--compile-ctx", default="2048,4096")
     ap.add_argument("--kvr-env", action="append", default=None,
                     help="NAME=V[,NAME=V]: one kvrun peer per flag (default: one, as is)")
+    ap.add_argument("--sdpa", default="",
+                    help="comma list of SDPA backends to force for eager too: " + ",".join(BACKENDS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args()
     envs = a.kvr_env or [""]
+    forced = [b for b in a.sdpa.split(",") if b]
+    for b in forced:
+        if b not in BACKENDS:
+            sys.exit(f"e2e_rounds.py: --sdpa {b}: not one of {', '.join(BACKENDS)}")
     ctxs = [int(c) for c in a.ctx.split(",")]
     cctx = {int(c) for c in a.compile_ctx.split(",") if c}
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
@@ -63,6 +87,7 @@ def main():
     for r in range(a.rounds):
         for ctx in ctxs:
             peers = [("kvrun", env) for env in envs] + [("pytorch-hf", "")]
+            peers += [("pytorch-hf-" + b, "") for b in forced]
             if ctx in cctx:
                 peers.append(("pytorch-hf-compile", ""))
             for impl, env in peers:
@@ -70,8 +95,10 @@ def main():
                     row = kvr_run(a.kvr, a.model, ctx, env, a.warmup, a.reps)
                 else:
                     base = compiled if impl.endswith("compile") else eager
-                    row = hf_prefill.time_one(model, base, ctx, m["vocab"], a.warmup, a.reps)
-                row.update(impl=impl, env=env, round=r, ctx=ctx, model=a.model)
+                    backend = impl[len("pytorch-hf-"):] if impl[len("pytorch-hf-"):] in BACKENDS else ""
+                    row = hf_run(model, base, ctx, m["vocab"], a.warmup, a.reps, backend)
+                row.update(impl=impl, env=env, round=r, ctx=ctx, model=a.model, torch=torch.__version__,
+                           transformers=transformers.__version__)
                 print(json.dumps(row), flush=True)
                 if impl == "kvrun" and "error" in row:
                     failed = True
