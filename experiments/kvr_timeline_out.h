@@ -10,7 +10,7 @@
  *           (pid 2) per link i->j for the transfers on it; complete ("X") events in
  *           microseconds from the run's start, with layer, bytes, from and to as args;
  *           otherData holds the run's TTFT, scheme, model and machine.
- * Written to PATH.tmp and renamed, so a failure never leaves a half-written file. */
+ * Written through kvr_out (a temp file renamed), so a failure never leaves a half-written file. */
 #pragma once
 
 #include <stddef.h>

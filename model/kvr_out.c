@@ -1,5 +1,6 @@
 #include "kvr_out.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -8,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,32 +116,91 @@ static enum kvr_status resolve(struct kvr_out *o, const char *path)
     return KVR_OK;
 }
 
+/* Stale temp files. A writer holds an flock on its temp from mkstemp to the rename (or the
+ * unlink); the kernel drops the lock when the process dies, however it dies (SIGKILL, a crash,
+ * a power cut: a lock does not survive a reboot), so a temp nobody holds locked belongs to a
+ * dead writer. A lock rather than a pid in the name: nothing to guess when a pid is reused or
+ * the writer ran on another host (NFS carries flock locks to its lock manager). flock, not
+ * fcntl's locks: those belong to the process, so a scan would not see (and its close would
+ * drop) the locks of its own process's other writers. A file system without locks makes flock
+ * fail for every writer: nothing is taken for stale there. */
+static bool is_temp_of(const char *name, const char *base)
+{
+    size_t n = strlen(base); /* "." BASE ".tmp-" and mkstemp's 6 letters or digits, no more */
+    if (name[0] != '.' || strncmp(name + 1, base, n) || strncmp(name + 1 + n, ".tmp-", 5))
+        return false;
+    const char *x = name + 1 + n + 5;
+    return strlen(x) == 6 &&
+           strspn(x, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 6;
+}
+
+/* Unlinks the stale temps of target BASE in DIR: only regular files of this user with a temp's
+ * name, locked by this scan (so no writer holds them) and still under that name. */
+static void remove_stale_temps(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat named, held;
+        if (!is_temp_of(e->d_name, base) ||
+            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(named.st_mode) || named.st_uid != geteuid())
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
+            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+            named.st_dev == held.st_dev && named.st_ino == held.st_ino)
+            unlinkat(dirfd(d), e->d_name, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
 static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
 {
     char dir_buf[4096], base_buf[4096];
     snprintf(dir_buf, sizeof dir_buf, "%s", o->path);
     snprintf(base_buf, sizeof base_buf, "%s", o->path);
     const char *dir = dirname(dir_buf), *base = basename(base_buf);
-    if ((size_t)snprintf(o->tmp, sizeof o->tmp, "%s/.%s.tmp-XXXXXX", dir, base) >= sizeof o->tmp)
-        return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
-    sigset_t saved; /* made and registered as one step: a signal between would leave it */
-    kvr_cleanup_block(true, &saved);
-    int fd = mkstemp(o->tmp);
-    if (fd >= 0) o->cleanup = kvr_cleanup_add(o->tmp, false);
-    kvr_cleanup_block(false, &saved);
-    if (fd < 0) {
-        int e = errno;
-        o->tmp[0] = 0;
-        return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", o->what, dir, strerror(e));
-    }
+    remove_stale_temps(dir, base);
     mode_t mask = umask(0);
     umask(mask);
-    (void)fchmod(fd, old ? old->st_mode & 07777 : 0666 & ~mask);
+    o->mode = old ? old->st_mode & 07777 : 0666 & ~mask;
+    int fd = -1;
+    /* a scan can lock and unlink a temp between its mkstemp and its flock: then make another */
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        if ((size_t)snprintf(o->tmp, sizeof o->tmp, "%s/.%s.tmp-XXXXXX", dir, base) >=
+            sizeof o->tmp)
+            return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
+        sigset_t saved; /* made and registered as one step: a signal between would leave it */
+        kvr_cleanup_block(true, &saved);
+        fd = mkstemp(o->tmp);
+        if (fd >= 0) o->cleanup = kvr_cleanup_add(o->tmp, false);
+        kvr_cleanup_block(false, &saved);
+        if (fd < 0) {
+            int e = errno;
+            o->tmp[0] = 0;
+            return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", o->what, dir, strerror(e));
+        }
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* a child (gnuplot) would hold the lock */
+        struct stat sb;
+        int lock_err = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+        if (lock_err == EWOULDBLOCK || (!lock_err && (fstat(fd, &sb) != 0 || sb.st_nlink == 0))) {
+            close(fd), fd = -1; /* the scan holding it unlinks it (or has) */
+            kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
+        }
+    }
+    if (fd < 0) {
+        o->tmp[0] = 0;
+        return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': temp files keep vanishing", o->what,
+                         dir);
+    }
     o->f = fdopen(fd, "w");
     if (o->f) setvbuf(o->f, NULL, _IOFBF, 1 << 16);
     if (!o->f) {
-        close(fd);
         unlink(o->tmp);
+        close(fd);
         o->tmp[0] = 0;
         kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
         return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", o->what);
@@ -247,21 +308,28 @@ enum kvr_status kvr_out_commit(struct kvr_out *o)
     if (!f) return kvr_error(KVR_ERR_IO, "%s: not open", o->what);
     errno = 0;
     bool bad = fflush(f) != 0 || ferror(f);
-    int e = errno;
+    int e = errno, lock = -1;
     if (o->is_stdout) return bad ? fail(o, e) : KVR_OK;
-    if (!bad && o->tmp[0] && fsync(fileno(f)) != 0) bad = true, e = errno;
+    if (!bad && o->tmp[0]) {
+        (void)fchmod(fileno(f), o->mode);
+        if (fsync(fileno(f)) != 0) bad = true, e = errno;
+        /* the temp's lock must outlive fclose until the rename, or a scan takes it for stale */
+        else if ((lock = fcntl(fileno(f), F_DUPFD_CLOEXEC, 0)) < 0)
+            bad = true, e = errno;
+    }
     if (fclose(f) != 0 && !bad) bad = true, e = errno;
-    if (bad) return fail(o, e);
-    if (o->tmp[0] && rename(o->tmp, o->path) != 0) return fail(o, errno);
+    if (!bad && o->tmp[0] && rename(o->tmp, o->path) != 0) bad = true, e = errno;
+    enum kvr_status st = bad ? fail(o, e) : KVR_OK;
+    if (lock >= 0) close(lock);
     o->tmp[0] = 0;
     kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
-    return KVR_OK;
+    return st;
 }
 
 void kvr_out_abort(struct kvr_out *o)
 {
+    if (o->tmp[0]) unlink(o->tmp); /* before fclose drops the lock */
     if (o->f && !o->is_stdout) fclose(o->f);
-    if (o->tmp[0]) unlink(o->tmp);
     o->f = NULL, o->tmp[0] = 0;
     kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
 }

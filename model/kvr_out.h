@@ -6,7 +6,10 @@
  *   FIFO without a reader for 10 s is refused rather than waited for);
  * - anything else is written to a unique temp file in the target's folder (mkstemp), flushed,
  *   fsync'ed and renamed over the target at commit, so a failure or a kill never leaves a
- *   half-written file and concurrent writers never mix (the last rename wins whole).
+ *   half-written file and concurrent writers never mix (the last rename wins whole). The
+ *   writer holds an flock on its temp (.BASE.tmp-XXXXXX) until the rename; before making one
+ *   it removes the temps of the same target that nobody holds locked, left by a writer killed
+ *   with SIGKILL or a crash (only regular files of this user named so; a live writer's stay).
  * Every write error (full disk, file-size limit, EIO) surfaces at kvr_out_commit. */
 #pragma once
 
@@ -21,6 +24,7 @@ struct kvr_out {
     const char *what; /* the option or role, for messages ("--out") */
     char path[4096];  /* the file written (the symlink's target) */
     char tmp[4096];   /* the temp file, "" when writing through or to stdout */
+    unsigned mode;    /* the temp's mode from commit on (0600, mkstemp's, while written) */
     bool is_stdout;
     int cleanup; /* kvr_cleanup_add's slot + 1 for tmp (0: none) */
 };

@@ -1,11 +1,13 @@
 /* The readers and the writer of the reliability issue, below the program: kvr_out (temp file,
- * commit, abort), kvr_lines (long lines, CRLF, NUL), the strict number parsers, safetensors
- * (duplicate names, non-array shapes, NaN and infinite weights) and the kvr_lookup CSV library
- * (duplicate keys, NaN or negative TTFTs, empty chunks, long lines). */
+ * commit, abort, the stale temps of killed writers), kvr_lines (long lines, CRLF, NUL), the strict
+ * number parsers, safetensors (duplicate names, non-array shapes, NaN and infinite weights) and the
+ * kvr_lookup CSV library (duplicate keys, NaN or negative TTFTs, empty chunks, long lines). */
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvr_file.h"
@@ -57,6 +59,136 @@ static void test_out(void)
     ok(kvr_out_check_not_input("--out", tap_path("link.txt"), "--db", tap_path("keep.txt")) ==
            KVR_ERR_USAGE,
        "  also through a symlink");
+}
+
+/* A child process writing path through kvr_out: it writes half, sends its temp file's name (in
+ * tmp) and waits; a byte on *go makes it write the rest and commit (exit 0 when that worked). */
+static pid_t start_writer(const char *path, int *go, char *tmp, size_t cap)
+{
+    int ready[2], gop[2];
+    if (pipe(ready) || pipe(gop)) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct kvr_out o;
+        close(ready[0]), close(gop[1]);
+        if (kvr_out_open(&o, "--out", path) != KVR_OK) _exit(2);
+        fputs("child, half\n", o.f);
+        fflush(o.f);
+        const char *name = strrchr(o.tmp, '/') + 1;
+        char c;
+        if (write(ready[1], name, strlen(name)) < 0 || read(gop[0], &c, 1) != 1) _exit(3);
+        fputs("child, whole\n", o.f);
+        _exit(kvr_out_commit(&o) == KVR_OK ? 0 : 1);
+    }
+    close(ready[1]), close(gop[0]);
+    ssize_t n = pid > 0 ? read(ready[0], tmp, cap - 1) : -1;
+    tmp[n > 0 ? n : 0] = 0;
+    close(ready[0]);
+    *go = gop[1];
+    return pid;
+}
+
+static bool exists(const char *file) /* lstat: a link counts, whatever it points to */
+{
+    struct stat sb;
+    return lstat(tap_path(file), &sb) == 0;
+}
+
+static bool has_text(const char *file, const char *want)
+{
+    char *text = NULL;
+    kvr_file_read(tap_path(file), 100000, &text, NULL);
+    bool same = text && !strcmp(text, want);
+    free(text);
+    return same;
+}
+
+/* The temp of a writer killed with SIGKILL (or any temp nobody holds locked) is removed by the
+ * next write of its target; a live writer's, another target's and look-alikes stay. */
+static void test_out_stale(void)
+{
+    char killed[256], live[256];
+    int go, go_killed;
+    pid_t pid = start_writer(tap_path("t.txt"), &go, live, sizeof live);
+    ok(pid > 0 && *live && exists(live), "a writer is writing (temp %s)", live);
+    pid_t dead = start_writer(tap_path("t.txt"), &go_killed, killed, sizeof killed);
+    ok(dead > 0 && *killed && exists(killed) && exists(live),
+       "  and a second one (temp %s): its scan left the first's temp", killed);
+    kill(dead, SIGKILL);
+    waitpid(dead, NULL, 0);
+    close(go_killed);
+    ok(exists(killed) && !exists("t.txt"), "  the second's temp stays when it is killed (SIGKILL)");
+    tap_write(".t.txt.tmp-Stale1", "made and never locked\n");
+    tap_write("keep2.txt", "kept\n");
+    static const char *const others[] = {
+        ".t.txt.tmp-abc12",    ".t.txt.tmp-abc1234", ".t.txt.tmp-ab_123", "t.txt.tmp-abc123",
+        ".t.txt.tmp-abc123.x", ".u.txt.tmp-Abc123",  ".t.tx.tmp-Abc123",  "..t.txt.tmp-Abc123"};
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++) tap_write(others[k], "not ours\n");
+    symlink(tap_path("keep2.txt"), tap_path(".t.txt.tmp-Link12"));
+    mkfifo(tap_path(".t.txt.tmp-Fifo12"), 0600);
+    mkdir(tap_path(".t.txt.tmp-Dir123"), 0700);
+    bool root = geteuid() == 0;
+    if (root) chown(tap_write(".t.txt.tmp-Other1", "another user's\n"), 65534, 65534);
+
+    struct kvr_out o;
+    ok(kvr_out_open(&o, "--out", tap_path("t.txt")) == KVR_OK && fputs("parent\n", o.f) >= 0 &&
+           kvr_out_commit(&o) == KVR_OK,
+       "the next write of the target works");
+    ok(has_text("t.txt", "parent\n"), "  with the right text");
+    ok(!exists(killed), "  and removes the killed writer's temp");
+    ok(!exists(".t.txt.tmp-Stale1"), "  and a temp left unlocked");
+    ok(exists(live), "  but not the live writer's");
+    bool all = true;
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++)
+        if (!exists(others[k])) all = false, printf("# %s was removed\n", others[k]);
+    ok(all, "  nor other targets' temps or look-alike names (%zu)", sizeof others / sizeof *others);
+    ok(exists(".t.txt.tmp-Link12") && has_text("keep2.txt", "kept\n") &&
+           exists(".t.txt.tmp-Fifo12") && exists(".t.txt.tmp-Dir123"),
+       "  nor a symlink, a FIFO or a folder named like a temp");
+    if (root) ok(exists(".t.txt.tmp-Other1"), "  nor another user's file named like a temp");
+
+    int status = -1;
+    ok(write(go, "g", 1) == 1 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0,
+       "the live writer's commit then works");
+    close(go);
+    ok(has_text("t.txt", "child, half\nchild, whole\n") && !exists(live),
+       "  its temp renamed over the target, whole");
+
+    /* 4 processes writing one target 100 times each: every scan meets the others' live temps
+     * (and may lock one between its mkstemp and its flock): every write must work, whole */
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++)
+        if (fflush(stdout), (kids[k] = fork()) == 0) {
+            char line[64];
+            snprintf(line, sizeof line, "writer %d, a line long enough to take a while\n", k);
+            for (int r = 0; r < 100; r++) {
+                if (kvr_out_open(&o, "--out", tap_path("c.txt")) != KVR_OK) _exit(1);
+                for (int i = 0; i < 50; i++) fputs(line, o.f);
+                if (kvr_out_commit(&o) != KVR_OK) _exit(1);
+            }
+            _exit(0);
+        }
+    int good = 0;
+    for (int k = 0; k < 4; k++)
+        good += kids[k] > 0 && waitpid(kids[k], &status, 0) == kids[k] && WIFEXITED(status) &&
+                WEXITSTATUS(status) == 0;
+    is_u64(good, 4, "4 concurrent writers x 100 writes of one target all work");
+    bool whole = false;
+    for (int k = 0; k < 4; k++) {
+        char want[4096] = "";
+        for (int i = 0; i < 50; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want),
+                     "writer %d, a line long enough to take a while\n", k);
+        whole |= has_text("c.txt", want);
+    }
+    ok(whole, "  the target is one writer's text, whole");
+    DIR *d = opendir(tap_dir);
+    int left = 0;
+    for (struct dirent *e; (e = readdir(d));) left += !strncmp(e->d_name, ".c.txt.tmp-", 11);
+    closedir(d);
+    is_u64(left, 0, "  and no temp file is left");
 }
 
 static void test_lines(void)
@@ -221,6 +353,7 @@ int main(void)
 {
     tap_mkdtemp("readers");
     test_out();
+    test_out_stale();
     test_lines();
     test_numbers();
     test_safetensors();
