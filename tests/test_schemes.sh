@@ -21,6 +21,23 @@ report $? "every scheme once, each with a label, a simulator entry and a help li
 ok=0; for s in $names; do grep -q "^$s " "$tmp/table" || ok=1; done
 report $ok "the plain table has a row per scheme"
 
+# sim/README.md's drawing of the table: a row per scheme, in the table's order, with its label
+# and an exec entry exactly where the table has one
+python3 - "$tmp/schemes.json" "$src/sim/README.md" >"$tmp/readme" <<'PY'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+rows, on = [], False
+for line in open(sys.argv[2]):
+    if re.match(r'^    kvr_scheme_list\.h\s+id\s', line): on = True; continue
+    if on and not line.strip(): break
+    if on: rows.append(line.split())
+want = [[s['name'], s['label'], s['executor']] for s in d['schemes']]
+got = [[r[1], r[2], r[4].startswith('kvr_dist_')] for r in rows if len(r) > 4]
+print('README:', got, '\ntable:', want)
+sys.exit(0 if got == want and len(rows) == len(want) else 1)
+PY
+report $? "sim/README.md draws the table: its names, labels and exec entries" "$(cat "$tmp/readme")"
+
 # kvr sim: its help and its error list name every scheme; each simulates
 "$kvr" sim --help >"$tmp/help"
 ok=0; for s in $names; do grep -qw -- "$s" "$tmp/help" || ok=1; done
