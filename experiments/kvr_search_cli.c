@@ -146,8 +146,12 @@ enum kvr_status kvr_search_check_names(const char *method, const char *scheme)
                          "--method: unknown method '%s' (hier, exhaustive, "
                          "nelder-mead, even, balanced, descent, multistart)",
                          method);
-    if (s < 0 || !(kvr_scheme_get(s)->options & KVR_SO_SEARCHED)) {
-        char names[256];
+    char names[256];
+    if (s < 0) {
+        kvr_scheme_list_text(KVR_LIST_SCHEMES, names, sizeof names);
+        return kvr_error(KVR_ERR_INPUT, "--scheme: unknown scheme '%s' (%s)", scheme, names);
+    }
+    if (!(kvr_scheme_get(s)->options & KVR_SO_SEARCHED)) {
         kvr_scheme_list_text(KVR_LIST_SEARCHED, names, sizeof names);
         return kvr_error(KVR_ERR_INPUT,
                          "--scheme: '%s' does not take a partition that the search optimises "

@@ -162,11 +162,6 @@ int kvr_objective_tp(const struct kvr_objective *obj)
     return kvr_plan_tp(&obj->plan);
 }
 
-int kvr_objective_gpus(const struct kvr_objective *obj)
-{
-    return obj->plan.p;
-}
-
 void kvr_search_start(const struct kvr_objective *obj, uint64_t ctx, uint64_t g, uint64_t *tokens)
 {
     struct kvr_plan plan = {
@@ -186,16 +181,6 @@ const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj)
 const struct kvr_machine *kvr_objective_machine(const struct kvr_objective *obj)
 {
     return &obj->machine;
-}
-
-uint64_t kvr_objective_trials(const struct kvr_objective *obj)
-{
-    return obj->n_trials;
-}
-
-const int *kvr_objective_mapping(const struct kvr_objective *obj)
-{
-    return obj->map;
 }
 
 /* Chain position i runs on GPU map[i] of the opened machine: the links (and which links carry

@@ -62,17 +62,14 @@ void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward
 enum kvr_kv_forward kvr_objective_kv_forward(const struct kvr_objective *obj);
 /* The chunks of a partition: p, or a layout's p / t stages. */
 int kvr_objective_p(const struct kvr_objective *obj);
-/* The layout's t (1 without one) and the GPUs (p). */
+/* The layout's t (1 without one). */
 int kvr_objective_tp(const struct kvr_objective *obj);
-int kvr_objective_gpus(const struct kvr_objective *obj);
-uint64_t kvr_objective_trials(const struct kvr_objective *obj);
 const struct kvr_model *kvr_objective_model(const struct kvr_objective *obj);
 /* The machine with the mapping applied: position i of the chain is its GPU i. */
 const struct kvr_machine *kvr_objective_machine(const struct kvr_objective *obj);
 /* Chain position i -> GPU map[i] of the machine as opened (map: a permutation of the whole
  * topology; the first p entries are the chain). Identity when opened. */
 enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *map);
-const int *kvr_objective_mapping(const struct kvr_objective *obj);
 /* The links (and noisy links) of base seen from chain positions: out's i -> j is base's
  * map[i] -> map[j]; map a permutation of the whole topology; base and out distinct. The rest
  * of out is untouched. */

@@ -1,8 +1,8 @@
 #!/bin/sh
 # ring (zig-zag ring attention) on real ranks, ref backend, mpi communicator: with pass-KV and
-# pass-Q, on p = 2..8 ranks and contexts that 2p does not divide, for MHA, GQA and MQA, the
-# logits rank's (rank 0's: it holds the last token) logits and whole KV cache equal the
-# single-rank run's (max abs diff <= 1e-5). Then link emulation, the bytes the simulator's
+# pass-Q, on every p = 2..8 ranks (5 for GQA only) and contexts that 2p does not divide, for
+# MHA, GQA and MQA, the logits rank's (rank 0's: it holds the last token) logits and whole KV
+# cache equal the single-rank run's (max abs diff <= 1e-5). Then link emulation, the bytes the simulator's
 # ring moves, the timeline, and what is refused. Skipped (77) without mpirun
 # or an MPI build. Usage: test_exec_ring.sh KVR
 . "$(dirname "$0")/tap_helpers.sh"
@@ -12,13 +12,15 @@ mpi_setup
 printf '[model]\nname = mha\nn_layers = 2\nd_model = 64\nn_heads = 2\nn_kv_heads = 2\nd_ffn = 96\nvocab = 64\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >"$tmp/mha.ini"
 rank_models "$tmp"
 
-# contexts: 37 (odd, no p divides 2p into it), 22 (2p = 4 divides, 6 and 8 do not), 45 for p = 8
+# contexts: 37 and 22, which no 2p of p = 2..8 divides (zig-zag chunks of unequal lengths).
+# p = 6 and 7 for every model (the matrix has them only for MHA or GQA, one pass each, and no
+# plain t = 1 ring at 6), p = 5 for GQA alone
 cmp=same_f32
 for model in mha gqa mqa; do
     for ctx in 37 22; do
         common="--model $tmp/$model.ini --ctx $ctx --backend ref --reps 1 --warmup 0"
         ref_run "$model $ctx: single-rank reference"
-        for p in 2 3 4 5 8; do
+        for p in 2 3 4 5 6 7 8; do
             [ $((2 * p)) -gt $ctx ] && continue
             [ $model != gqa ] && [ $p = 5 ] && continue
             rings_vs_ref $p "$model ctx $ctx: " "rank 0's logits and KV cache equal single"
