@@ -32,30 +32,38 @@ prompt() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['prom
 # the case's model: its config.json, or a kvrun profile (model.ini) where transformers' config
 # is of a family kvrun does not load (phi3_partial: Phi-3's partial rotary on Llama's layout)
 model() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('model', 'config.json'))" "$G/$1/case.json"; }
+# run_case LAUNCH CASE BACKEND OUT [ARGS...]: the case's prefill (LAUNCH: "$kvr", or "mpi 3" for
+# ranks), its last-token logits to OUT, stderr to $tmp/err
+run_case() {
+    launch=$1 c=$2 be=$3 o=$4
+    shift 4
+    $launch exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
+        --backend "$be" --reps 1 --warmup 0 --dump-logits "$o" "$@" >/dev/null 2>"$tmp/err"
+}
+# have_mpi: mpirun and an MPI build, with Open MPI's settings for ranks as root on one host
+have_mpi() {
+    command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes" || return 1
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+}
 cases=$(ls "$G" | while read -r c; do [ -f "$G/$c/case.json" ] && echo "$c"; done)
 
 if [ "$mode" = cuda ]; then
     gpu_setup
     for c in $cases; do
-        "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
-            --backend cuda --reps 1 --warmup 0 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
+        run_case "$kvr" "$c" cuda "$tmp/l" &&
             cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
         report $? "cuda $c: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
     done
     for c in mistral_window llama_dynamic; do
-        "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
-            --backend cuda --reps 1 --warmup 0 --chunk 16 --dump-logits "$tmp/l" >/dev/null 2>"$tmp/err" &&
+        run_case "$kvr" "$c" cuda "$tmp/l" --chunk 16 &&
             cmp_logits "$tmp/l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
         report $? "cuda $c in sub-chunks of 16 tokens: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
     done
     # over ranks sharing the GPU: a 3-rank KV-Runahead chain (20, 12, 8) against Hugging Face
-    if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
-        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-        export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+    if have_mpi; then
         for c in $cases; do
-            mpi 3 exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
-                --backend cuda --reps 1 --warmup 0 --scheme kvr --partition 20,12,8 \
-                --dump-logits "$tmp/m.l" >/dev/null 2>"$tmp/err" &&
+            run_case "mpi 3" "$c" cuda "$tmp/m.l" --scheme kvr --partition 20,12,8 &&
                 cmp_logits "$tmp/m.l" "$G/$c/logits.f32" cuda >"$tmp/cmp"
             report $? "cuda 3-rank kvr (20,12,8) $c: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
         done
@@ -66,16 +74,14 @@ if [ "$mode" = cuda ]; then
 fi
 
 for c in $cases; do
-    "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
-        --backend ref --reps 1 --warmup 0 --dump-logits "$tmp/$c.l" >/dev/null 2>"$tmp/err" &&
+    run_case "$kvr" "$c" ref "$tmp/$c.l" &&
         cmp_logits "$tmp/$c.l" "$G/$c/logits.f32" ref >"$tmp/cmp"
     report $? "ref $c ($(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['what'])" "$G/$c/case.json")): $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
 done
 # sub-chunks (--chunk): each after the cache of the ones before, crossing the sliding window's
 # edge (mistral_window, qwen2_window) and dynamic NTK's whole-prompt length: Hugging Face's logits
 for c in llama_base llama_dynamic mistral_window qwen2_window falcon7b; do
-    "$kvr" exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
-        --backend ref --reps 1 --warmup 0 --chunk 7 --dump-logits "$tmp/c.l" >/dev/null 2>"$tmp/err" &&
+    run_case "$kvr" "$c" ref "$tmp/c.l" --chunk 7 &&
         cmp_logits "$tmp/c.l" "$G/$c/logits.f32" ref >"$tmp/cmp"
     report $? "ref $c in sub-chunks of 7 tokens: $(cat "$tmp/cmp" 2>/dev/null)" "$(cat "$tmp/err")"
 done
@@ -91,13 +97,9 @@ sed 's/^rotary_fraction = .*/rotary_fraction = 1/' "$G/phi3_partial/model.ini" >
 ! cmp_logits "$tmp/x.l" "$G/phi3_partial/logits.f32" ref >"$tmp/cmp"
 report $? "rotary_fraction 1 on the partial-rotary (0.5) golden misses it ($(cat "$tmp/cmp"))"
 
-if command -v mpirun >/dev/null && "$kvr" --version | grep -q "mpi=yes"; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-    export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+if have_mpi; then
     for c in $cases; do
-        mpi 3 exec --model "$G/$c/$(model "$c")" --weights "$G/$c" --tokens "$G/$c/$(prompt "$c")" \
-            --backend ref --reps 1 --warmup 0 --scheme kvr --partition 20,12,8 \
-            --dump-logits "$tmp/m.l" >/dev/null 2>"$tmp/err" &&
+        run_case "mpi 3" "$c" ref "$tmp/m.l" --scheme kvr --partition 20,12,8 &&
             cmp_logits "$tmp/m.l" "$G/$c/logits.f32" ref >"$tmp/cmp" &&
             python3 -c "
 import array, sys
