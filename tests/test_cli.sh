@@ -178,6 +178,20 @@ json_check "validate --timeline of the simulator's own timeline: every phase of 
 json_check "validate --timeline: the transfers a receiver waited for reach the simulated 10 GB/s link, less its latency" \
     "d['waited_transfers'] > 0 and 9.9e9 < d['waited_transfer_Bps'] <= 10e9" \
     -- validate --timeline "$tmp/sl.tsv" --model llama-7b --scheme kvr --partition 3072,2816,2304 --machine a100-10GBps --json
+# scripts/overlap_rate.py (gpu.sh multi a's overlap cap): that rate as --overlap-bw takes it;
+# a JSON without the rate, or with no waited transfer, fails naming it
+"$kvr" validate --timeline "$tmp/sl.tsv" --model llama-7b --scheme kvr --partition 3072,2816,2304 --machine a100-10GBps --json >"$tmp/ov.json" 2>"$tmp/err"
+rate=$(python3 "$KVR_SOURCE_ROOT/scripts/overlap_rate.py" "$tmp/ov.json" 2>"$tmp/err")
+case $rate in 99[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]B/s | 10000000000B/s) r=0 ;; *) r=1 ;; esac
+report $r "overlap_rate.py prints the waited transfers' rate in B/s (got '$rate')" "$(cat "$tmp/err")"
+python3 -c "import json, sys; d = json.load(open(sys.argv[1])); d['waited_transfers'] = 0; json.dump(d, open(sys.argv[2], 'w'))" "$tmp/ov.json" "$tmp/ov0.json"
+python3 "$KVR_SOURCE_ROOT/scripts/overlap_rate.py" "$tmp/ov0.json" >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] && [ ! -s "$tmp/out" ] && grep -q "no transfer that a receiver waited for" "$tmp/err"
+report $? "overlap_rate.py with no waited transfer exits 1 and prints no rate" "$(cat "$tmp/err")"
+echo '{"ranks": []}' >"$tmp/ovx.json"
+python3 "$KVR_SOURCE_ROOT/scripts/overlap_rate.py" "$tmp/ovx.json" >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] && [ ! -s "$tmp/out" ] && grep -q "no waited_transfers / waited_transfer_Bps" "$tmp/err"
+report $? "overlap_rate.py on JSON without the rate exits 1 naming the keys" "$(cat "$tmp/err")"
 sed '1s/\t# kvrun-plan.*//' "$tmp/s.tsv" >"$tmp/s-old.tsv" # as written before the plan was recorded
 expect 2 "s-old.tsv:4: rank '2' is outside [0, 1]" "validate --timeline with a partition of too few ranks exits 2, naming the line" \
     -- validate --timeline "$tmp/s-old.tsv" --model "$tiny" --scheme kvr --partition 300,300 --machine a100-10GBps

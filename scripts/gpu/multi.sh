@@ -7,7 +7,10 @@
 #   multi a     nccl against one rank on pmax ranks (tsp with link emulation too); the links
 #               (kvr bench comm on each count of the list); the profile: the committed operation
 #               fit of this GPU kind plus the alpha and beta measured on pmax (kvr calibrate
-#               --from --link-lat --link-bw); the lookup tables (each count); single; then
+#               --from --link-lat --link-bw), then its overlap cap beside GEMMs (one KVR
+#               timeline: Llama-7B at 32k on pmax GPUs, kvr validate --timeline's rate of the
+#               transfers a receiver waited for, the profile fitted again with --overlap-bw;
+#               no rate stops the phase); the lookup tables on it (each count); single; then
 #               everything on p0 GPUs
 #   multi b     everything on each of the other counts (about 2 minutes a count on 4 H100s),
 #               and the validation
@@ -32,8 +35,9 @@
 # and ring with every link emulated at 10 GB/s and with link 0-1 at 10 GB/s. One process runs each list of contexts and
 # schemes. Measurements go to build-gpu/multi3.sqlite (kept while the machine stays warm) and
 # are copied to $out (multi3-PHASE.sqlite) with the profile (GPU-nccl.ini: the operation fit of
-# this kind of GPU, data/calibration/GPU-ops.csv, with the measured links), comm*.json, and
-# the timeline.
+# this kind of GPU, data/calibration/GPU-ops.csv, with the measured links and overlap cap),
+# comm*.json, the overlap timeline and its validation (tl-overlap-*.tsv,
+# overlap-validate-p*.json), and phase kvr's timeline.
 # Regenerates: data/measurements/h100x4-multi.sqlite (the phases' databases merged; kvr: the kvr
 # rows again), data/machines/h100x4-nccl.ini, data/measurements/h100x4-comm-nccl-p2.json and
 # -p4.json, data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv (phase kvr); on 8 H200s
@@ -57,12 +61,35 @@ bw = {r['op']: r['busbw_Bps'] for r in d['rows'] if r['bytes'] == big}
 print('p=$1 alpha %.2f us beta %.1f GB/s; at %d MB busbw: %s' % (d['alpha_s'] * 1e6, d['beta_Bps'] / 1e9, big >> 20,
       ', '.join('%s %.0f GB/s' % (k, v / 1e9) for k, v in sorted(bw.items()))))"
 }
+# profile p [OVERLAP]: fitted on the links of p GPUs (and the overlap cap, a rate)
 profile() {
     read -r lat bw < <(python3 -c "import json; d = json.load(open('build-gpu/comm$1.json')); print('%.9fs %.0fB/s' % (d['alpha_s'], d['beta_Bps']))")
     [ -f "$gpu_ops" ] || { echo "multi: no operation fit of a $gpu ($gpu_ops): run scripts/gpu.sh calibrate first"; exit 1; }
     $kvr calibrate --from "$gpu_ops" --base "$gpu_base" --link-lat "$lat" --link-bw "$bw" \
-        --name $gpu-nccl --out $prof | head -3
+        ${2:+--overlap-bw "$2"} --name $gpu-nccl --out $prof | head -3
     cp $prof "$out/"
+}
+
+# The overlap cap beside GEMMs (issue 25, run 1) on p GPUs, the way data/machines/h100x4-nccl.ini
+# got its own: one timeline of Llama-7B at 32k, kvr with the partition searched on the profile
+# so far (no cap; a scratch table) and the whole hand-off; kvr validate --timeline --json on it
+# (every rank's steps in the simulator's order, else it fails), whose median rate of the
+# transfers a receiver waited for (scripts/overlap_rate.py) becomes the profile's --overlap-bw.
+# Anything missing stops the call: no table may be searched on a profile without its cap.
+overlap() {
+    local p=$1 tl="$out/tl-overlap-llama-7b-32k-p$1.tsv" part rate
+    rm -f build-gpu/overlap.sqlite
+    part=$($kvr search --db build-gpu/overlap.sqlite --model llama-7b --machine $prof --gpus $p --ctx 32k --json |
+        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['rows'][0]['partition_tokens'])))") ||
+        { echo "multi: overlap: no searched partition of llama-7b 32k on $p GPUs"; exit 1; }
+    T=120 run $p $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
+        --partition $part --kv-forward whole --reps 1 --warmup 1 --timeline "$tl" | grep TTFT
+    $kvr validate --timeline "$tl" --model llama-7b --scheme kvr --partition $part \
+        --kv-forward whole --machine $prof --json >"$out/overlap-validate-p$p.json" ||
+        { echo "multi: overlap: kvr validate --timeline $tl failed"; exit 1; }
+    rate=$(python3 scripts/overlap_rate.py "$out/overlap-validate-p$p.json") || exit 1
+    echo "overlap cap on $p GPUs (llama-7b 32k, partition $part): $rate"
+    profile $p "$rate"
 }
 
 # The lookup tables of both models on each rank count given, at full speed and with the
@@ -101,6 +128,7 @@ if [ "$phase" = a ]; then
     stamp checked
     for p in $ps; do links $p; done
     profile $pmax
+    overlap $pmax
     tables $ps
     stamp profiled
     for m in llama-7b falcon-7b; do
@@ -125,7 +153,7 @@ elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the commi
         --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
 elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more per call
     models=${2:-llama-3.1-8b} ctxs=${CTX:-16k,32k,64k,128k}
-    [ -f $prof ] || { links $p1; profile $p1; }
+    [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
     for m in $models; do
         k="--model $m --backend cuda --db $db --json --timeout 120"
         run 1 $kvr exec $k --reps 2 --warmup 1 --ctx $ctxs --scheme single |
@@ -165,7 +193,7 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
         stamp "tsp-causal, ring x$t"
         # kvr x t: the plan searched on the profile (the stages' chain; plans that do not fit are
         # not stored), read from the table by kvr exec --db (its chains' links emulated)
-        [ -f $prof ] || { links $p1; profile $p1; }
+        [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
         $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx "$all" --tp $t | tail -7
         fit=$(python3 -c "import sqlite3; c = sqlite3.connect('$db'); print(','.join(str(r[0]) for r in c.execute(
     \"SELECT DISTINCT ctx_tokens FROM plan WHERE model = '$m' AND p = $p1 AND tp = $t AND scheme = 'kvr' ORDER BY 1\")))")
@@ -181,7 +209,7 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
     stamp done
     exit $bad
 else
-    [ -f $prof ] || { for p in $ps; do links $p; done; profile $pmax; tables $ps; }
+    [ -f $prof ] || { for p in $ps; do links $p; done; profile $pmax; overlap $pmax; tables $ps; }
     [ "$ps" != "$p0" ] || echo "multi b: the list ($ps) has no count beyond phase a's p0 = $p0"
     for p in ${ps#$p0}; do
         for m in llama-7b falcon-7b; do
