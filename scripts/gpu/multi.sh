@@ -4,7 +4,9 @@
 # and kvr, KVR_P (default P) for the phases that run on one count; each from 2 to P, else the
 # call stops at once naming it (scripts/gpu_env.sh). Below, p0 is the list's smallest, pmax its
 # largest. In calls that fit the 10-minute limit:
-#   multi a     nccl against one rank on pmax ranks (tsp with link emulation too); the links
+#   multi a     nccl against one rank on pmax ranks (the logits of kvr, tsp, tsp-causal,
+#               tsp-paper, ring-pass and ring, pass-KV and pass-Q; tsp and kvr with link
+#               emulation too); the links
 #               (kvr bench comm on each count of the list); the profile: the committed operation
 #               fit of this GPU kind plus the alpha and beta measured on pmax (kvr calibrate
 #               --from --link-lat --link-bw), then its overlap cap beside GEMMs (one KVR
@@ -120,7 +122,8 @@ if [ "$phase" = a ]; then
     rm -f $db $prof
     c="--model /tmp/gqa64.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 30"
     run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
-    for s in "kvr" "tsp" "ring-pass" "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
+    for s in "kvr" "tsp" "tsp-causal" "tsp-paper" "ring-pass" "ring" "ring --ring-pass q" \
+        "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
         T=60 run $pmax $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e ||
             { head -3 /tmp/e; bad=1; }
         logits_vs /tmp/r.l /tmp/n.l "nccl $s on $pmax ranks" || bad=1
