@@ -321,8 +321,8 @@ def section_hybrid(out):
                "GPUs: what `kvr exec --tp` runs) for tsp, tsp-causal and ring (pass-KV, as multi.sh runs it); "
                "kvr x t: `kvr search --tp auto` (whole; its partition and the best of the block and strided "
                "mappings per t), simulated again with them. TP-8: `--scheme tp` on 8 GPUs (t = 8 of every "
-               "layout is one stage of 8). multi.sh hybrid measures TP-8 and t = 2, 4 of tsp-causal, ring and "
-               "kvr; t = 1 (129 GiB of weights per GPU, about 9 GiB left for the KV and activations) is the "
+               "layout is one stage of 8). multi.sh hybrid measures TP-8 and t = 2, 4 of tsp, tsp-causal, ring "
+               "and kvr; t = 1 (129 GiB of weights per GPU, about 9 GiB left for the KV and activations) is the "
                "simulator's alone. Every TTFT is a plan that fits; OOM otherwise.\n")
     rows = search(f"{TMP}/s4.db", [model], [p], ctxs, (), "whole", PROF, ("--tp", "auto"))
     args = {}

@@ -25,9 +25,11 @@
 #               and 8 on one 8-GPU lease: one call with KVR_P=4, one without
 #   multi hybrid check|tp|2|4   the hybrid layouts (issue #21, for #25): Llama-2-70B (seeded
 #               weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on KVR_P = 8 GPUs with
-#               nccl. check: at 8k the logits of kvr x t, tsp-causal x t and ring x t (t = 2, 4)
-#               against TP-8 (relative error, top token); tp: TP-8 at 8k-128k; 2, 4: tsp-causal x t
-#               and ring x t at 8k-128k (one process), then kvr x t with the plan searched by
+#               nccl. check: at 8k the logits of kvr x t, tsp x t, tsp-causal x t and ring x t
+#               (t = 2, 4) against TP-8 (relative error, top token); tp: TP-8 at 8k-128k; 2, 4:
+#               tsp x t (the paper's baseline; kvr exec --scheme tsp --tp: the scheme table marks
+#               tsp a layout), tsp-causal x t and ring x t at 8k-128k (one process; every one
+#               fits at t = 2 and 4 by the predictions), then kvr x t with the plan searched by
 #               kvr search --tp t on the profile (phase a's, else measured now), read by kvr exec
 #               --db (KVR-S at each context); tp, 2 and 4 store their rows (with t) in the phases'
 #               database, checked by kvr validate --multi-gpu. JSON lines into $out/hybrid-*.jsonl.
@@ -181,7 +183,8 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
     if [ "$step" = check ]; then
         c="--ctx 8k --reps 1 --warmup 0"
         T=300 run $p1 $kvr exec $k $c --scheme tp --dump-logits /tmp/tp8.l >>"$hout" || bad=1
-        for lay in "kvr --tp 2" "kvr --tp 4" "tsp-causal --tp 2" "tsp-causal --tp 4" "ring --tp 2" "ring --tp 4"; do
+        for lay in "kvr --tp 2" "kvr --tp 4" "tsp --tp 2" "tsp --tp 4" "tsp-causal --tp 2" "tsp-causal --tp 4" \
+            "ring --tp 2" "ring --tp 4"; do
             rm -f /tmp/h.l
             T=300 run $p1 $kvr exec $k $c --scheme $lay --dump-logits /tmp/h.l >>"$hout" ||
                 { echo "failed: $lay"; bad=1; }
@@ -192,8 +195,8 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
         T=580 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
     else
         t=$step all=$(echo $ctxs | tr ' ' ,)
-        T=580 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp-causal,ring --tp $t >>"$hout"
-        stamp "tsp-causal, ring x$t"
+        T=580 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp,tsp-causal,ring --tp $t >>"$hout"
+        stamp "tsp, tsp-causal, ring x$t"
         # kvr x t: the plan searched on the profile (the stages' chain; plans that do not fit are
         # not stored), read from the table by kvr exec --db (its chains' links emulated)
         [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
