@@ -20,9 +20,12 @@
 #               the committed profile, into a copy of the committed database; and one timeline
 #               (pmax)
 #   multi today [MODELS]   today's models (default llama-3.1-8b; also qwen2-7b, mistral-7b: one
-#               or two a call): single on one GPU, then tsp-causal, ring, KVR-E and KVR-S (the
-#               table searched on the profile) on KVR_P GPUs at $CTX (default 16k-128k); p = 4
-#               and 8 on one 8-GPU lease: one call with KVR_P=4, one without
+#               or two a call): single on one GPU, then tsp, tsp-causal, ring (pass-KV), KVR-E,
+#               ring pass-Q, tsp-paper (alone, at the contexts where kvr sim finds its expanded
+#               K/V fits: Llama-3.1-8B's not at 64k and 128k on 4 GPUs, and a plan that does
+#               not fit would end the process's list) and KVR-S (the table searched on the profile)
+#               on KVR_P GPUs at $CTX (default 16k-128k); p = 4 and 8 on one 8-GPU lease: one
+#               call with KVR_P=4, one without
 #   multi hybrid check|tp|2|4   the hybrid layouts (issue #21, for #25): Llama-2-70B (seeded
 #               weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on KVR_P = 8 GPUs with
 #               nccl. check: at 8k the logits of kvr x t, tsp x t, tsp-causal x t and ring x t
@@ -165,7 +168,18 @@ elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more 
             grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
         stamp "single $m"
         T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
-            --scheme tsp-causal,ring,kvr | grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' |
+            --scheme tsp,tsp-causal,ring,kvr | grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' |
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /"
+        T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
+            --scheme ring --ring-pass q | grep -E '"(ctx|scheme|ttft_s)"' | paste -sd' ' |
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m pass-q: /"
+        fit=$(for c in $(echo $ctxs | tr , ' '); do
+            $kvr sim --model $m --machine $prof --gpus $p1 --ctx $c --scheme tsp-paper --json 2>/dev/null |
+                python3 -c "import json, sys; sys.exit(0 if all(r['fits'] for r in json.load(sys.stdin)['ranks']) else 1)" && echo $c
+        done | paste -sd,)
+        echo "tsp-paper $m on $p1 GPUs: the contexts whose expanded K/V fits: ${fit:-none}"
+        [ -z "$fit" ] || T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $fit \
+            --scheme tsp-paper | grep -E '"(ctx|scheme|ttft_s)"' | paste -sd' ' |
             sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /"
         $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx $ctxs >/dev/null ||
             echo "search failed: $m"
