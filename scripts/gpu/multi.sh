@@ -188,7 +188,7 @@ elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more 
             sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m KVR-S: /"
         stamp "p=$p1 $m"
     done
-    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | tail -6
+    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
 elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR_P GPUs
     step=${2:-check} m=llama-2-70b ctxs="8k 16k 32k 64k 128k"
     k="--model $m --backend cuda --comm nccl --timeout 600 --json"
@@ -223,7 +223,7 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
         stamp "kvr x$t (KVR-S)"
     fi
     grep -hE '"(scheme|method|tp|ctx|ttft_s)"' "$hout" | paste -sd' ' | sed 's/"model"/\n"model"/g' | grep . | tail -20
-    [ "$step" = check ] || [ ! -f $prof ] || $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | tail -6
+    [ "$step" = check ] || [ ! -f $prof ] || $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
     python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
     [ "$step" = check ] || cp $db "$out/multi3-hybrid-$step.sqlite"
     stamp done
@@ -237,7 +237,7 @@ else
             stamp "p=$p $m"
         done
     done
-    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | tail -4
+    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
 fi
 python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
 cp $db "$out/multi3-$phase.sqlite"
