@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvr_cli.h"
 #include "kvr_opt.h"
@@ -21,13 +22,18 @@
 #include "kvr_validate_timeline.h"
 
 static const char usage[] =
-    "usage: kvr validate [--db FILE] [--machine PROFILE] [--multi-gpu] [--out DIR] [--json]\n"
+    "usage: kvr validate [--db FILE] [--machine PROFILE] [--multi-gpu] [--calibration CSV]\n"
+    "    [--calibration-ctx L] [--out DIR] [--json]\n"
     "\n"
     "Predicts every stored measurement's plan (model, p, ctx, scheme, partition) with the\n"
     "simulator on PROFILE and prints the relative error of each, the MAPE and the largest\n"
     "error. Single-device measurements (p = 1) by default; --multi-gpu takes those of p > 1.\n"
+    "The held-out points, whose (model, ctx) the calibration never timed (no row of the\n"
+    "operation CSV the profile was fitted from at the fit's contexts: a model or a context\n"
+    "not used to calibrate), get their MAPE apart from the others'.\n"
     "\n"
-    "--json keys: points, mape_pct, max_err_pct, by_links, by_series, rows.\n"
+    "--json keys: points, mape_pct, max_err_pct, by_links, by_series, calibration (null, or\n"
+    "csv, fit_ctx, calibrated and held_out: points, mape_pct), rows (each with held_out).\n"
     "\n"
     "kvr validate --timeline FILE --model M --scheme S --partition L [--machine P]\n"
     "    [--kv-forward whole|streamed|direct] [--ring-pass kv|q] [--json]\n"
@@ -40,7 +46,7 @@ static const char usage[] =
     "model's hash): another is refused.\n";
 
 struct args {
-    const char *db, *machine, *out, *gnuplot;
+    const char *db, *machine, *out, *gnuplot, *calibration, *calibration_ctx;
     bool multi, json, quiet, help;
     struct kvr_validate_timeline_args tl; /* --timeline */
 };
@@ -49,7 +55,8 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
 {
     struct args *a = args;
     enum kvr_status st;
-    static const char *const table_only[] = {"db", "multi-gpu", "out", "gnuplot", NULL};
+    static const char *const table_only[] = {"db",          "multi-gpu",       "out", "gnuplot",
+                                             "calibration", "calibration-ctx", NULL};
     static const char *const timeline_only[] = {"model",      "scheme",    "partition",
                                                 "kv-forward", "ring-pass", NULL};
     if (a->tl.path && (st = kvr_opt_refuse(res, table_only, "does not apply to --timeline")))
@@ -94,6 +101,15 @@ static const struct kvr_opt validate_opts[] = {
                 "data/machines/h100x4-nccl.ini, the same fit\nwith the NCCL links measured on "
                 "those GPUs"),
     KVR_OPT("multi-gpu", 0, NULL, OFF(multi), "validate the multi-rank measurements instead"),
+    KVR_OPT("calibration", 0, "CSV", OFF(calibration),
+            "the operation times the profile was fitted from (kvr calibrate\n--from): a point "
+            "whose (model, ctx) has no row there at the fit's\ncontexts is held out, its MAPE "
+            "apart",
+            .def_help = "the one the profile's header records"),
+    KVR_OPT("calibration-ctx", 0, "L", OFF(calibration_ctx),
+            "the contexts of the fit (1k,4k,16k): the CSV's rows at others\nwere held out by "
+            "the fit too",
+            .def_help = "the profile's recorded ones, else all the CSV's"),
     KVR_OPT("out", 'o', "DIR", OFF(out),
             "also draw there validate (predicted against measured, y = x, +-10%),\n"
             "validate_err (error against context), validate_ttft (TTFT against\ncontext, "
@@ -130,7 +146,50 @@ static void json_group(void *ctx, const char *name, int count, double mape)
     kvr_json_object_end(j);
 }
 
-static void print_table(const struct kvr_validate_set *v)
+/* The held-out split's lines (reason: why there is none). */
+static void print_split(const struct kvr_validate_set *v, const char *reason)
+{
+    const struct kvr_validate_calibration *c = &v->cal;
+    if (!c->known) {
+        printf("held out: %s\n", reason);
+        return;
+    }
+    printf("held out: no time of their (model, ctx) in %s at ", c->csv);
+    if (!c->n_fit_ctx) printf("any context");
+    for (size_t k = 0; k < c->n_fit_ctx; k++) /* 1k, 4k, 16k as the profile writes them */
+        printf(c->fit_ctx[k] % 1024 ? "%s%llu" : "%s%lluk", k ? "," : "",
+               (unsigned long long)(c->fit_ctx[k] % 1024 ? c->fit_ctx[k] : c->fit_ctx[k] / 1024));
+    printf(" tokens\n");
+    const char *names[2] = {"calibrated", "held-out"};
+    size_t counts[2] = {c->n_fitted, c->n_held_out};
+    double mapes[2] = {c->fitted_mape_pct, c->held_mape_pct};
+    for (int k = 0; k < 2; k++)
+        if (counts[k])
+            printf("  %-12s %-24s %4zu points  MAPE %6.2f%%\n", "calibration", names[k], counts[k],
+                   mapes[k]);
+        else
+            printf("  %-12s %-24s %4d points  MAPE      -\n", "calibration", names[k], 0);
+}
+
+static void json_split(struct kvr_json *j, const struct kvr_validate_calibration *c)
+{
+    kvr_json_key(j, "calibration");
+    if (!c->known) {
+        kvr_json_null(j);
+        return;
+    }
+    kvr_json_object_begin(j);
+    kvr_json_kv_str(j, "csv", c->csv);
+    kvr_json_key(j, "fit_ctx"); /* empty: every context of the CSV */
+    kvr_json_array_begin(j);
+    for (size_t k = 0; k < c->n_fit_ctx; k++) kvr_json_u64(j, c->fit_ctx[k]);
+    kvr_json_array_end(j);
+    json_group(j, "calibrated", (int)c->n_fitted, c->fitted_mape_pct); /* no point: mape_pct null */
+    json_group(j, "held_out", (int)c->n_held_out, c->held_mape_pct);
+    kvr_json_object_end(j);
+}
+
+static void print_table(const struct kvr_validate_set *v, const char *reason)
 {
     const struct kvr_validate_point *pts = v->pts;
     size_t n = v->n;
@@ -146,6 +205,7 @@ static void print_table(const struct kvr_validate_set *v)
     printf("%zu points: MAPE %.2f%%, max error %.2f%%\n", n, v->mape_pct, v->max_err_pct);
     kvr_validate_groups(pts, n, kvr_validate_links_of, print_group, "links");
     kvr_validate_groups(pts, n, kvr_validate_series_label, print_group, "series");
+    print_split(v, reason);
 }
 
 static void print_json(const struct kvr_validate_set *v)
@@ -165,6 +225,7 @@ static void print_json(const struct kvr_validate_set *v)
     kvr_json_object_begin(&j);
     kvr_validate_groups(pts, n, kvr_validate_series_label, json_group, &j);
     kvr_json_object_end(&j);
+    json_split(&j, &v->cal);
     kvr_json_key(&j, "rows");
     kvr_json_array_begin(&j);
     for (size_t i = 0; i < n; i++) {
@@ -180,6 +241,11 @@ static void print_json(const struct kvr_validate_set *v)
         kvr_json_kv_dbl(&j, "measured_s", pts[i].m->ttft_median_s);
         kvr_json_kv_dbl(&j, "predicted_s", pts[i].predicted_s);
         kvr_json_kv_dbl(&j, "err_pct", 100 * pts[i].err);
+        kvr_json_key(&j, "held_out");
+        if (v->cal.known)
+            kvr_json_bool(&j, pts[i].held_out);
+        else
+            kvr_json_null(&j);
         kvr_json_object_end(&j);
     }
     kvr_json_array_end(&j);
@@ -210,10 +276,29 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     if (a.tl.path) return kvr_validate_timeline(&a.tl);
     struct kvr_validate_set v;
     if ((st = kvr_validate_load(a.db, a.machine, a.multi, &v))) return st;
+    /* the held-out split: the calibration CSV given, else the one the profile records */
+    static char rec_csv[4200], rec_ctx[1024], found[4200];
+    const char *csv = a.calibration, *reason = "the profile records no calibration CSV "
+                                               "(give --calibration)";
+    kvr_validate_calibration_of(a.machine, rec_csv, sizeof rec_csv, rec_ctx, sizeof rec_ctx);
+    if (!csv && rec_csv[0]) {
+        if (access(rec_csv, R_OK) == 0)
+            csv = rec_csv;
+        else if (!kvr_datadir_path(rec_csv, found, sizeof found) && access(found, R_OK) == 0)
+            csv = found;
+        else
+            reason = "the calibration CSV that the profile records is not readable here, nor "
+                     "in the data directory (give --calibration)";
+    }
+    if (csv &&
+        (st = kvr_validate_split(&v, csv, a.calibration_ctx ? a.calibration_ctx : rec_ctx))) {
+        kvr_validate_free(&v);
+        return st;
+    }
     if (a.json)
         print_json(&v);
     else
-        print_table(&v);
+        print_table(&v, reason);
     if (a.out) st = figures(&a, &v);
     kvr_validate_free(&v);
     return st;

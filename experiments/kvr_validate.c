@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvr_calibrate.h"
+#include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_machine_args.h"
 #include "kvr_measure.h"
@@ -265,6 +267,98 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
                        multi ? "multi-GPU (p > 1)" : "single-device (p = 1)");
     v->mape_pct = v->n ? 100 * sum / (double)v->n : 0, v->max_err_pct = 100 * max_err;
     if (st) kvr_validate_free(v);
+    return st;
+}
+
+void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
+                                 size_t ctx_cap)
+{
+    static const char tag[] = "; Measurements: ", timed[] = "timed now";
+    csv[0] = ctx[0] = '\0';
+    FILE *f = machine ? fopen(machine, "r") : NULL; /* a preset's name opens nothing */
+    if (!f) return;
+    char line[4400];
+    /* the header's comment lines, before the first section */
+    while (fgets(line, sizeof line, f) && line[0] == ';') {
+        if (strncmp(line, tag, sizeof tag - 1)) continue;
+        const char *from = line + sizeof tag - 1, *end = strstr(from, ". Fitted on ");
+        if (!end || (end - from == (int)sizeof timed - 1 && !strncmp(from, timed, end - from)))
+            break;
+        snprintf(csv, csv_cap, "%.*s", (int)(end - from), from);
+        const char *c = strstr(end, "(contexts "), *close = c ? strchr(c, ')') : NULL;
+        if (close) snprintf(ctx, ctx_cap, "%.*s", (int)(close - c - 10), c + 10);
+        break;
+    }
+    fclose(f);
+}
+
+/* Whether the calibration rows d (their models' resolved names in names) hold (model, ctx) at
+ * one of the contexts ctxs (none: any). */
+static bool calibrated(const struct kvr_calibrate_data *d, char (*names)[64], const uint64_t *ctxs,
+                       size_t n_ctx, const char *model, uint64_t ctx)
+{
+    bool fit = n_ctx == 0;
+    for (size_t k = 0; k < n_ctx && !fit; k++) fit = ctxs[k] == ctx;
+    for (size_t i = 0; fit && i < d->n; i++)
+        if (d->rows[i].ctx == ctx && (!strcmp(names[i], model) || !strcmp(d->rows[i].model, model)))
+            return true;
+    return false;
+}
+
+enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv, const char *fit_ctx)
+{
+    struct kvr_validate_calibration *c = &v->cal;
+    *c = (struct kvr_validate_calibration){.fitted_mape_pct = NAN, .held_mape_pct = NAN};
+    uint64_t *ctxs = NULL;
+    size_t n_ctx = 0;
+    char(*names)[64] = NULL;
+    struct kvr_calibrate_data d = {0};
+    enum kvr_status st = KVR_OK;
+    if (fit_ctx && fit_ctx[0] &&
+        (st = kvr_cli_parse_ctx_list("--calibration-ctx", fit_ctx, &ctxs, &n_ctx)))
+        return st;
+    if (n_ctx > sizeof c->fit_ctx / sizeof *c->fit_ctx)
+        st = kvr_error(KVR_ERR_USAGE, "--calibration-ctx: at most %zu contexts",
+                       sizeof c->fit_ctx / sizeof *c->fit_ctx);
+    if (!st && !(st = kvr_calibrate_alloc(&d)) && (st = kvr_calibrate_read_csv(csv, &d)))
+        st = kvr_error_prefix(st, "--calibration: ");
+    if (!st && !(names = calloc(d.n ? d.n : 1, sizeof *names)))
+        st = kvr_error(KVR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < d.n; i++) { /* each distinct model resolved once */
+        static struct kvr_model m;
+        if (i && !strcmp(d.rows[i].model, d.rows[i - 1].model))
+            memcpy(names[i], names[i - 1], sizeof *names);
+        else
+            snprintf(names[i], sizeof *names, "%s",
+                     kvr_model_resolve(d.rows[i].model, &m) ? d.rows[i].model : m.name);
+    }
+    for (size_t k = 0; !st && k < n_ctx; k++) { /* a fit context the CSV lacks fits nothing */
+        bool found = false;
+        for (size_t i = 0; i < d.n && !found; i++) found = d.rows[i].ctx == ctxs[k];
+        if (!found)
+            st = kvr_error(KVR_ERR_INPUT, "--calibration-ctx: %s has no row at %llu tokens", csv,
+                           (unsigned long long)ctxs[k]);
+    }
+    double sum_fit = 0, sum_held = 0;
+    for (size_t i = 0; !st && i < v->n; i++) {
+        struct kvr_validate_point *x = &v->pts[i];
+        x->held_out = !calibrated(&d, names, ctxs, n_ctx, x->m->model, x->m->ctx_tokens);
+        if (x->held_out)
+            sum_held += fabs(x->err), c->n_held_out++;
+        else
+            sum_fit += fabs(x->err), c->n_fitted++;
+    }
+    if (!st) {
+        c->known = true;
+        snprintf(c->csv, sizeof c->csv, "%s", csv);
+        memcpy(c->fit_ctx, ctxs, n_ctx * sizeof *ctxs), c->n_fit_ctx = n_ctx;
+        if (c->n_fitted) c->fitted_mape_pct = 100 * sum_fit / (double)c->n_fitted;
+        if (c->n_held_out) c->held_mape_pct = 100 * sum_held / (double)c->n_held_out;
+    } else {
+        *c = (struct kvr_validate_calibration){.fitted_mape_pct = NAN, .held_mape_pct = NAN};
+        for (size_t i = 0; i < v->n; i++) v->pts[i].held_out = false;
+    }
+    free(ctxs), free(names), kvr_calibrate_free(&d);
     return st;
 }
 

@@ -11,6 +11,18 @@
 struct kvr_validate_point {
     const struct kvr_measurement_row *m;
     double predicted_s, err; /* predicted / measured - 1 */
+    bool held_out;           /* its (model, ctx) is not the calibration's (kvr_validate_split) */
+};
+
+/* The held-out split (kvr_validate_split): which (model, ctx) the profile was calibrated on,
+ * and the MAPE of the points on either side. */
+struct kvr_validate_calibration {
+    bool known;           /* false: no calibration CSV, no split */
+    char csv[4200];       /* the operation times the profile was fitted from */
+    uint64_t fit_ctx[64]; /* the contexts of the fit; none: every context of the CSV */
+    size_t n_fit_ctx;
+    size_t n_fitted, n_held_out;           /* points */
+    double fitted_mape_pct, held_mape_pct; /* NAN without such points */
 };
 
 struct kvr_validate_set {
@@ -19,6 +31,7 @@ struct kvr_validate_set {
     struct kvr_validate_point *pts; /* the validated ones, in the database's order */
     size_t n;
     double mape_pct, max_err_pct;
+    struct kvr_validate_calibration cal;
 };
 
 /* Predicts every measurement of p = 1 (multi: of p > 1) in db on the profile `machine` with
@@ -26,6 +39,21 @@ struct kvr_validate_set {
 enum kvr_status kvr_validate_load(const char *db, const char *machine, bool multi,
                                   struct kvr_validate_set *v);
 void kvr_validate_free(struct kvr_validate_set *v);
+
+/* What a profile records of its calibration (kvr calibrate --out's header): the CSV it was
+ * fitted from ("; Measurements: PATH. Fitted on N operation times (contexts L)") into csv and
+ * the contexts of the fit (L) into ctx; both "" when the profile records none (a preset, a
+ * profile written by hand, a fit timed now rather than read from a CSV). */
+void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
+                                 size_t ctx_cap);
+/* The held-out split: a point is held out when its (model, ctx) is not among the rows of the
+ * operation CSV csv at the contexts fit_ctx ("1k,4k,16k"; NULL or "": every context of the
+ * CSV): when the fit saw no time of its model at its context (a model or a context the
+ * calibration never ran). A CSV row's model matches a measurement's by the name it resolves
+ * to. A fit context without a row in the CSV is an input error. Sets v->cal and each point's
+ * held_out. */
+enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv,
+                                   const char *fit_ctx);
 
 /* A point's labels: its links ("full-speed", "bw=10GB/s", ...) and its series (the scheme's
  * name, or the label of a searched scheme's partition source: KVR-E, KVR-S, KVR-P). */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # One entry for the GPU machine: scripts/gpu.sh TASK [ARGS]. Sources the common environment
 # (scripts/gpu_env.sh: NVLink multicast off, Open MPI as root, the carried .gpu-deps, the build
-# in build-gpu, $out = $OUT or ./gpu-out, $P = the GPUs of this host, $kvr, run, stamp), then
+# in build-gpu, $out = $OUT or ./gpu-out, $P = the GPUs of this host, $kvr, run, stamp; the
+# multi-GPU tasks' rank counts from KVR_GPUS_LIST and KVR_P, checked against $P), then
 # runs scripts/gpu/TASK.sh. Each task's first line says what it does, and its "Regenerates:"
 # lines which committed data it makes; `scripts/gpu.sh help` lists them.
 # Before copying the tree to the machine, record its commit (scripts/version.sh reads it):
@@ -11,6 +12,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 task=${1:-help}
 usage() {
     echo "usage: scripts/gpu.sh TASK [ARGS]   (logs and data under \$OUT or ./gpu-out)"
+    echo "  rank counts of multi and chain (each from 2 to the host's GPUs, else the task stops):"
+    echo "    KVR_GPUS_LIST=\"2 4 8\"  multi a, b, kvr (default \"2 P\", P = all the GPUs)"
+    echo "    KVR_P=4                multi today, hybrid and chain (default P)"
     for f in "$here"/gpu/*.sh; do
         printf '  %-10s %s\n' "$(basename "$f" .sh)" "$(sed -n '1s/^# *//p' "$f")"
         # the heading's comment lines from "Regenerates:" on

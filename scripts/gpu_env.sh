@@ -1,7 +1,8 @@
 # Sourced by scripts/gpu.sh before every task: NVLink multicast off everywhere (the device
 # tool's rule), Open MPI as root in a container, the output folder ($OUT or ./gpu-out) in $out,
-# the carried build dependencies (.gpu-deps), P = the GPUs of this host, and a release build
-# with CUDA and MPI in build-gpu ($kvr is its program).
+# the carried build dependencies (.gpu-deps), P = the GPUs of this host (rank_counts and
+# one_count: the rank counts a multi-GPU task runs, KVR_GPUS_LIST and KVR_P, checked against P),
+# and a release build with CUDA and MPI in build-gpu ($kvr is its program).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -11,6 +12,29 @@ mkdir -p "$out"
 [ -s .kvr-version ] && export KVR_VERSION="$(head -1 .kvr-version)"
 . .gpu-deps/env.sh
 P=$(nvidia-smi -L | wc -l)
+# The rank counts of the multi-GPU tasks (scripts/gpu/multi.sh, chain.sh), so that one lease of
+# 8 GPUs measures p = 2, 4 and 8: rank_counts prints KVR_GPUS_LIST's (spaces or commas, e.g.
+# "2 4 8"; default "2 P"), ascending, each once; one_count prints KVR_P (default P), the count of
+# a task that runs on one. A count that is not a whole number from 2 to P fails with the reason
+# (the caller stops: `ps=$(rank_counts) || exit 1`).
+check_count() { # NAME COUNT
+    case $2 in
+    '' | 0* | *[!0-9]*) ;;
+    *) [ "$2" -ge 2 ] && [ "$2" -le "$P" ] && return 0 ;;
+    esac
+    echo "gpu_env: $1 names '$2': a rank count must be a whole number from 2 to the $P GPUs of this host" >&2
+    return 1
+}
+rank_counts() {
+    local list c
+    list=$(echo "${KVR_GPUS_LIST:-2 $P}" | tr ',' ' ')
+    [ -n "${list// /}" ] || { echo "gpu_env: KVR_GPUS_LIST is empty: give rank counts, e.g. \"2 4 8\"" >&2; return 1; }
+    for c in $list; do check_count KVR_GPUS_LIST "$c" || return 1; done
+    printf '%s\n' $list | sort -n -u | paste -sd' '
+}
+one_count() {
+    check_count KVR_P "${KVR_P:-$P}" && echo "${KVR_P:-$P}"
+}
 # The GPU's kind (h100, h200: the first word after NVIDIA, lower case), its committed operation
 # fit, and the multi-GPU profile a task searches its plans on: the one multi.sh phase a measured
 # on this machine (build-gpu/KIND-nccl.ini) once it exists, else the committed one of this kind

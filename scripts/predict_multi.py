@@ -183,7 +183,7 @@ def section_paper(out, hashes):
     links = ["full", "slow 0-1"] if QUICK else list(LINKS)
     table_ctx = [4096, 8192, 16384, 32768]  # multi.sh's tables; 24k lies between their rows (KVR-P)
     out.append("## 1. The paper's setting: Llama-7B and Falcon-7B, 4k-32k, p = 2, 4, 8\n")
-    out.append("multi.sh phases a (p = 2) and b (p = P): full speed, every link emulated at 10 GB/s "
+    out.append("multi.sh phases a (p = 2) and b (p = 4 and 8, `KVR_GPUS_LIST=\"2 4 8\"`): full speed, every link emulated at 10 GB/s "
                "(`--bw 10GB/s`), link 0-1 at 10 GB/s (`--link 0-1=10GB/s`); chain.sh: the hand-off modes. "
                "KVR-S: the partition `kvr search` finds on this profile for each mode (`--kv-forward MODE`), "
                "at every context; KVR-P: at 24k, `kvr lookup` (linear) between the 16k and 32k rows of the "
@@ -191,13 +191,15 @@ def section_paper(out, hashes):
                "KVR-E, ring and TSP in `whole` / their own schedules. Ring pass-KV and pass-Q: `--scheme ring "
                "--ring-pass kv|q` (zig-zag, overlapped); ring-pass: the contiguous pass-KV ring. single: one "
                "GPU (the same in every link setting). multi.sh measures at full speed tsp, tsp-causal, "
-               "ring-pass, KVR-E, KVR-S, KVR-P; with the emulated links kvr, tsp and ring-pass at 8k, 16k, "
-               "32k (10 GB/s) and 16k, 32k (slow 0-1); the other cells are the simulator's alone. "
+               "tsp-paper, ring-pass, ring pass-KV and pass-Q, KVR-E, KVR-S, KVR-P; with the emulated links "
+               "kvr, tsp, tsp-paper, ring-pass and ring (pass-KV) at 8k, 16k, 32k (10 GB/s) and 16k, 32k "
+               "(slow 0-1); the other cells are the simulator's alone. "
                "`KVR, H100 table`: the partition of the table searched (whole) on the committed 4xH100 profile "
                "(`" + CHAIN_PROF + "`), what multi.sh's phase kvr runs (the row; at 24k interpolated), "
                "simulated on this profile. Phases a and b search their tables on the profile phase a makes "
-               "(today: the H100 operation fit `data/calibration/h100-ops.csv` with the links it measures), "
-               "whose partitions cannot be fixed before the links are measured.\n")
+               "(the operation fit of the GPU kind, on H200s `data/calibration/h200-ops.csv`, with the links "
+               "and the overlap cap it measures: scripts/gpu_env.sh, multi.sh), whose partitions cannot be "
+               "fixed before the links are measured.\n")
     summary = {}
     for link in links:
         L = LINKS[link]
@@ -289,8 +291,8 @@ def section_today(out):
     table_ctx = [16384, 32768, 65536, 131072]
     out.append("## 4. Today's models: Llama-3.1-8B, Qwen2-7B (GQA), Mistral-7B-v0.1 (sliding window 4096), "
                "16k-128k, p = 4 and 8, full speed\n")
-    out.append("The schemes as in section 1 (issue #25's run 3; no committed GPU script measures these models "
-               "yet). A plan that does not fit in the 141 GB of a GPU "
+    out.append("The schemes as in section 1 (issue #25's run 3, multi.sh phase today on p = 4 and 8; "
+               "tsp-paper at the contexts where it fits). A plan that does not fit in the 141 GB of a GPU "
                "(less the profile's 2 GiB reserve) says OOM with the bytes its fullest rank needs and has; "
                "`kvr search` stores no plan that does not fit (then KVR-S is `-`). KVR-P: at 32k and 64k, "
                "interpolated (linear) from the other three rows of the table, searched in `whole`.\n")
@@ -321,8 +323,8 @@ def section_hybrid(out):
                "GPUs: what `kvr exec --tp` runs) for tsp, tsp-causal and ring (pass-KV, as multi.sh runs it); "
                "kvr x t: `kvr search --tp auto` (whole; its partition and the best of the block and strided "
                "mappings per t), simulated again with them. TP-8: `--scheme tp` on 8 GPUs (t = 8 of every "
-               "layout is one stage of 8). multi.sh hybrid measures TP-8 and t = 2, 4 of tsp-causal, ring and "
-               "kvr; t = 1 (129 GiB of weights per GPU, about 9 GiB left for the KV and activations) is the "
+               "layout is one stage of 8). multi.sh hybrid measures TP-8 and t = 2, 4 of tsp, tsp-causal, ring "
+               "and kvr; t = 1 (129 GiB of weights per GPU, about 9 GiB left for the KV and activations) is the "
                "simulator's alone. Every TTFT is a plan that fits; OOM otherwise.\n")
     rows = search(f"{TMP}/s4.db", [model], [p], ctxs, (), "whole", PROF, ("--tp", "auto"))
     args = {}

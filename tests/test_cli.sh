@@ -168,6 +168,40 @@ expect 2 "nothing tells whether the executor pruned the last layer" "validate of
 expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu --db "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite"
 json_check "validate --multi-gpu --json on the committed 4-GPU measurements: 160 points, MAPE <= 10%" \
     "d['points'] == 160 and 0 < d['mape_pct'] <= 10 and len({r['links'] for r in d['rows']}) == 4 and sorted(d['by_links']) == ['bw=10GB/s', 'full-speed', 'link=0-1=10GB/s'] and sum(g['points'] for g in d['by_series'].values()) == 160" -- validate --multi-gpu --json
+# the held-out split on the committed 4xH100 data: h100x4-nccl.ini records its fit (h100-ops.csv
+# at 1k, 4k, 16k; both models at every context of the CSV), so the held-out points are those at
+# 8k, 24k and 32k. Counted by hand from the database: 32 + 20 + 44 = 96 held out, 20 + 44 = 64
+# at 4k and 16k; their MAPE is the mean |error| of those rows.
+multi="$KVR_SOURCE_ROOT/data/measurements/h100x4-multi.sqlite"
+held=$(sql "$multi" "SELECT count(*) FROM measurement WHERE p > 1 AND ctx_tokens IN (8192, 24576, 32768)")
+fitted=$(sql "$multi" "SELECT count(*) FROM measurement WHERE p > 1 AND ctx_tokens IN (4096, 16384)")
+[ "$held" = 96 ] && [ "$fitted" = 64 ]
+report $? "the hand count of h100x4-multi's points at 8k, 24k, 32k and at 4k, 16k: 96 and 64" "$held, $fitted"
+mape_of="sum(abs(r['err_pct']) for r in d['rows'] if r['ctx'] in S) / sum(1 for r in d['rows'] if r['ctx'] in S)"
+json_check "validate --multi-gpu --json: the held-out split from the profile's record, 96 held out, 64 calibrated, each MAPE by hand" \
+    "(lambda c, S: c['csv'].endswith('data/calibration/h100-ops.csv') and c['fit_ctx'] == [1024, 4096, 16384] and c['held_out']['points'] == $held and c['calibrated']['points'] == $fitted and all(r['held_out'] == (r['ctx'] in S) for r in d['rows']) and abs(c['held_out']['mape_pct'] - $mape_of) < 1e-9 and abs(c['calibrated']['mape_pct'] - (lambda S: $mape_of)({4096, 16384})) < 1e-9 and abs(($held * c['held_out']['mape_pct'] + $fitted * c['calibrated']['mape_pct']) / 160 - d['mape_pct']) < 1e-9)(d['calibration'], {8192, 24576, 32768})" \
+    -- validate --multi-gpu --json
+json_check "validate --calibration-ctx 8k,32k: the points at 4k, 16k, 24k held out (20 + 44 + 20)" \
+    "d['calibration']['held_out']['points'] == 84 and d['calibration']['calibrated']['points'] == 76 and all(r['held_out'] == (r['ctx'] not in (8192, 32768)) for r in d['rows'])" \
+    -- validate --multi-gpu --json --calibration-ctx 8k,32k
+grep -v '^falcon-7b,' "$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv" >"$tmp/llama-ops.csv"
+json_check "validate --calibration of Llama-7B's times alone: every Falcon-7B point held out (a model not calibrated)" \
+    "d['calibration']['held_out']['points'] == 80 + 48 and all(r['held_out'] == (r['model'] == 'falcon-7b' or r['ctx'] not in (4096, 16384)) for r in d['rows'])" \
+    -- validate --multi-gpu --json --calibration "$tmp/llama-ops.csv"
+expect 2 "has no row at 3072 tokens" "validate --calibration-ctx with a context the CSV lacks exits 2" \
+    -- validate --multi-gpu --calibration-ctx 3k
+expect 2 "no-such.csv" "validate --calibration with a missing CSV exits 2" \
+    -- validate --multi-gpu --calibration "$tmp/no-such.csv"
+json_check "validate on a preset (no recorded calibration): calibration null, rows held_out null" \
+    "d['calibration'] is None and all(r['held_out'] is None for r in d['rows'])" \
+    -- validate --multi-gpu --json --machine h100-nvlink
+# one GPU: the held-out TTFT MAPE is the one kvr calibrate wrote into the profile's header
+"$kvr" validate >"$tmp/out" 2>"$tmp/err"
+want=$(sed -n 's/.*TTFT MAPE \([0-9.]*\)%.*/\1/p' "$KVR_SOURCE_ROOT/data/machines/h100-calibrated.ini")
+grep -q "calibration  held-out .* MAPE *$want%" "$tmp/out"
+report $? "validate (one GPU): the held-out points' MAPE is h100-calibrated.ini's held-out TTFT MAPE ($want%)" "$(tail -3 "$tmp/out")"
+expect 2 "does not apply to --timeline" "validate --timeline refuses --calibration" \
+    -- validate --timeline "$tmp/sl.tsv" --model llama-7b --scheme kvr --partition 3072,2816,2304 --calibration "$tmp/llama-ops.csv"
 # validate --timeline on the simulator's own timeline: every phase predicted exactly
 tiny="$KVR_SOURCE_ROOT/data/models/tiny.ini"
 "$kvr" sim --model "$tiny" --machine a100-10GBps --gpus 3 --ctx 600 --scheme kvr --partition 300,180,120 --timeline "$tmp/s.tsv" >/dev/null 2>"$tmp/err"
@@ -178,6 +212,20 @@ json_check "validate --timeline of the simulator's own timeline: every phase of 
 json_check "validate --timeline: the transfers a receiver waited for reach the simulated 10 GB/s link, less its latency" \
     "d['waited_transfers'] > 0 and 9.9e9 < d['waited_transfer_Bps'] <= 10e9" \
     -- validate --timeline "$tmp/sl.tsv" --model llama-7b --scheme kvr --partition 3072,2816,2304 --machine a100-10GBps --json
+# scripts/overlap_rate.py (gpu.sh multi a's overlap cap): that rate as --overlap-bw takes it;
+# a JSON without the rate, or with no waited transfer, fails naming it
+"$kvr" validate --timeline "$tmp/sl.tsv" --model llama-7b --scheme kvr --partition 3072,2816,2304 --machine a100-10GBps --json >"$tmp/ov.json" 2>"$tmp/err"
+rate=$(python3 "$KVR_SOURCE_ROOT/scripts/overlap_rate.py" "$tmp/ov.json" 2>"$tmp/err")
+case $rate in 99[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]B/s | 10000000000B/s) r=0 ;; *) r=1 ;; esac
+report $r "overlap_rate.py prints the waited transfers' rate in B/s (got '$rate')" "$(cat "$tmp/err")"
+python3 -c "import json, sys; d = json.load(open(sys.argv[1])); d['waited_transfers'] = 0; json.dump(d, open(sys.argv[2], 'w'))" "$tmp/ov.json" "$tmp/ov0.json"
+python3 "$KVR_SOURCE_ROOT/scripts/overlap_rate.py" "$tmp/ov0.json" >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] && [ ! -s "$tmp/out" ] && grep -q "no transfer that a receiver waited for" "$tmp/err"
+report $? "overlap_rate.py with no waited transfer exits 1 and prints no rate" "$(cat "$tmp/err")"
+echo '{"ranks": []}' >"$tmp/ovx.json"
+python3 "$KVR_SOURCE_ROOT/scripts/overlap_rate.py" "$tmp/ovx.json" >"$tmp/out" 2>"$tmp/err"
+[ $? = 1 ] && [ ! -s "$tmp/out" ] && grep -q "no waited_transfers / waited_transfer_Bps" "$tmp/err"
+report $? "overlap_rate.py on JSON without the rate exits 1 naming the keys" "$(cat "$tmp/err")"
 sed '1s/\t# kvrun-plan.*//' "$tmp/s.tsv" >"$tmp/s-old.tsv" # as written before the plan was recorded
 expect 2 "s-old.tsv:4: rank '2' is outside [0, 1]" "validate --timeline with a partition of too few ranks exits 2, naming the line" \
     -- validate --timeline "$tmp/s-old.tsv" --model "$tiny" --scheme kvr --partition 300,300 --machine a100-10GBps

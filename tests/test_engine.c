@@ -163,6 +163,31 @@ static void test_validate(void)
         kvrs += !strcmp(label, "KVR-S");
     }
     ok(kvrs > 0, "validate: KVR-S points labelled from the scheme table (%d)", kvrs);
+    /* the held-out split: the profile records h100-ops.csv fitted at 1k, 4k, 16k, which holds
+     * both models at every context, so the points at 8k, 24k and 32k are held out: 32 + 20 +
+     * 44 = 96 of the database's multi-GPU rows (20 at 4k, 44 at 16k calibrated) */
+    char csv[4200], fit[256];
+    kvr_validate_calibration_of(KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini", csv, sizeof csv,
+                                fit, sizeof fit);
+    ok(!strcmp(csv, "data/calibration/h100-ops.csv") && !strcmp(fit, "1k,4k,16k"),
+       "validate: the profile's recorded calibration (%s at %s)", csv, fit);
+    st = kvr_validate_split(&v, KVR_SOURCE_DATADIR "/calibration/h100-ops.csv", fit);
+    size_t held = 0, agree = 0;
+    double sum = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        uint64_t c = v.pts[i].m->ctx_tokens;
+        bool want = c == 8192 || c == 24576 || c == 32768;
+        held += want, agree += v.pts[i].held_out == want, sum += want ? fabs(v.pts[i].err) : 0;
+    }
+    ok(!st && v.cal.known && held == 96 && v.cal.n_held_out == 96 && v.cal.n_fitted == 64 &&
+           agree == v.n,
+       "validate: 96 points held out (8k, 24k, 32k), 64 calibrated (%zu, %zu)", v.cal.n_held_out,
+       v.cal.n_fitted);
+    is_dbl(v.cal.held_mape_pct, 100 * sum / 96, 1e-12, "validate: the held-out MAPE by hand");
+    is_dbl((96 * v.cal.held_mape_pct + 64 * v.cal.fitted_mape_pct) / 160, v.mape_pct, 1e-12,
+           "validate: the two sides' MAPE weigh up to the overall one");
+    kvr_validate_calibration_of("h100-nvlink", csv, sizeof csv, fit, sizeof fit);
+    ok(!csv[0] && !fit[0], "validate: a preset records no calibration");
     kvr_validate_free(&v);
     st = kvr_validate_load(KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
                            KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini", true, &v);

@@ -2,32 +2,41 @@
 # The KV hand-off modes on one host's GPUs (issue 22's runs, for the multi-GPU issue 25): one
 # rank per GPU, NCCL, multicast off. Target: Llama-7B at 16k on 4 GPUs at >= 88% of ideal
 # (single / 4 / TTFT), up from 83.9% with `whole` (data/measurements/h100x4-RESULTS.md).
-#   scripts/gpu/chain.sh [CTX...]   (default 16k 32k; about 5 minutes on 4 GPUs)
-# For each context: single on one GPU; kvr on P GPUs in each mode (whole, streamed, direct)
+#   [KVR_P=p] [KVR_MODELS="M..."] scripts/gpu/chain.sh [CTX...]   (default 16k 32k)
+# KVR_P: the ranks (default all the GPUs of this host; KVR_P=4 on 8 GPUs for the target; from 2
+# to the host's GPUs, else it stops: scripts/gpu_env.sh's one_count). KVR_MODELS: the models
+# swept, in turn (default "llama-7b falcon-7b": Falcon-7B's multi-query K/V is 32 times
+# smaller, so the modes differ less); about 5 minutes a model on 4 GPUs, so within the device's
+# 10-minute limit one model a call (KVR_MODELS=llama-7b, then KVR_MODELS=falcon-7b).
+# For each model and context: single on one GPU; kvr on KVR_P GPUs in each mode (whole, streamed, direct)
 # with the partition searched for that mode on the committed profile (kvr search --kv-forward
 # MODE), then auto's plan (the fastest mode, searched); every run's first token and logits
 # checksum against whole's. At the first context one timeline per mode (the last rank's layer-0
-# wait, measured). Then the simulator's predictions. Logs and build-gpu/chain.sqlite to $OUT.
+# wait, measured). Then the simulator's predictions (Llama-7B's). Logs (the model's name
+# first: llama-7b-kvr-whole-16k.json) and build-gpu/chain.sqlite to $OUT.
 . scripts/gpu_env.sh
 ctxs=("$@")
 [ $# -eq 0 ] && ctxs=(16k 32k)
+models=${KVR_MODELS:-llama-7b falcon-7b}
 prof=${gpu_prof:?no multi-GPU profile of this GPU kind (scripts/gpu_env.sh)} db=build-gpu/chain.sqlite
 run() { timeout "${T:-240}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
-echo "P = $P GPUs"
+p1=$(one_count) || exit 1
+echo "p = $p1 ranks (KVR_P) of the $P GPUs"
 
-# one plan: the search in MODE, then the run; prints TTFT, share of ideal, logits against whole
+# one plan of model $m: the search in MODE, then the run; prints TTFT, share of ideal, logits
+# against whole
 one() {
     local ctx=$1 mode=$2 single=$3 part fwd
-    $kvr search --db $db --model llama-7b --machine $prof --gpus "$P" --ctx "$ctx" \
-        --kv-forward "$mode" --force --json >"$out/search-$mode-$ctx.json" || echo "search failed: $mode"
-    read -r part fwd < <(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['rows'][0]; print(','.join(map(str, r['partition'])), r['kv_forward'])" "$out/search-$mode-$ctx.json")
-    echo "$mode:$part:$fwd" >>"$out/plans-$ctx.txt"
-    run "$P" $kvr exec --model llama-7b --ctx "$ctx" --backend cuda --comm nccl --scheme kvr \
+    $kvr search --db $db --model $m --machine $prof --gpus "$p1" --ctx "$ctx" \
+        --kv-forward "$mode" --force --json >"$out/$m-search-$mode-$ctx.json" || echo "search failed: $m $mode"
+    read -r part fwd < <(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['rows'][0]; print(','.join(map(str, r['partition_tokens'])), r['kv_forward'])" "$out/$m-search-$mode-$ctx.json")
+    echo "$mode:$part:$fwd" >>"$out/$m-plans-$ctx.txt"
+    run "$p1" $kvr exec --model $m --ctx "$ctx" --backend cuda --comm nccl --scheme kvr \
         --partition "$part" --kv-forward "$fwd" --db $db --reps 5 --warmup 2 --timeout 60 \
-        --json >"$out/kvr-$mode-$ctx.json" 2>"$out/kvr-$mode-$ctx.err" ||
-        { echo "kvr $mode $ctx failed"; tail -3 "$out/kvr-$mode-$ctx.err"; return; }
-    python3 - "$out/kvr-$mode-$ctx.json" "$out/kvr-whole-$ctx.json" "$single" "$P" "$ctx" "$mode" <<'PY'
+        --json >"$out/$m-kvr-$mode-$ctx.json" 2>"$out/$m-kvr-$mode-$ctx.err" ||
+        { echo "$m kvr $mode $ctx failed"; tail -3 "$out/$m-kvr-$mode-$ctx.err"; return; }
+    python3 - "$out/$m-kvr-$mode-$ctx.json" "$out/$m-kvr-whole-$ctx.json" "$single" "$p1" "$m $ctx" "$mode" <<'PY'
 import json, sys
 d, w = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 single, p = float(sys.argv[3]), int(sys.argv[4])
@@ -39,25 +48,28 @@ print("%s %-8s (runs %s) partition %s: TTFT %.1f ms, %.1f%% of ideal (target 88%
 PY
 }
 
-for ctx in "${ctxs[@]}"; do
-    rm -f "$out/plans-$ctx.txt"
-    $kvr exec --model llama-7b --ctx "$ctx" --backend cuda --reps 5 --warmup 2 --json >"$out/single-$ctx.json"
-    single=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ttft_s'])" "$out/single-$ctx.json")
-    echo "$ctx single: $(python3 -c "print('%.1f ms' % (1e3 * $single))")"
-    for mode in whole streamed direct auto; do one "$ctx" $mode "$single"; done
-done
+for m in $models; do
+    for ctx in "${ctxs[@]}"; do
+        rm -f "$out/$m-plans-$ctx.txt"
+        $kvr exec --model $m --ctx "$ctx" --backend cuda --reps 5 --warmup 2 --json >"$out/$m-single-$ctx.json"
+        single=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ttft_s'])" "$out/$m-single-$ctx.json")
+        echo "$m $ctx single: $(python3 -c "print('%.1f ms' % (1e3 * $single))")"
+        for mode in whole streamed direct auto; do one "$ctx" $mode "$single"; done
+    done
 
-# the chain's layer-0 wait per mode, measured on a synchronous run's timeline
-for mode in whole streamed direct; do
-    part=$(grep "^$mode:" "$out/plans-${ctxs[0]}.txt" | cut -d: -f2)
-    run "$P" $kvr exec --model llama-7b --ctx "${ctxs[0]}" --backend cuda --comm nccl --scheme kvr \
-        --partition "$part" --kv-forward $mode --reps 1 --warmup 1 \
-        --timeline "$out/timeline-$mode.tsv" >/dev/null 2>&1 || echo "timeline $mode failed"
-    awk -F'\t' -v r=$((P - 1)) -v m=$mode '$1 == r && $2 == 0 && $3 == "wait" {w += $6 - $5}
-        END {printf "%s: the last rank waits %.2f ms at layer 0 (measured)\n", m, 1e3 * w}' "$out/timeline-$mode.tsv"
-    $kvr validate --timeline "$out/timeline-$mode.tsv" --model llama-7b --scheme kvr \
-        --partition "$part" --machine $prof --kv-forward $mode >"$out/validate-$mode.txt" 2>&1
-    tail -4 "$out/validate-$mode.txt"
+    # the chain's layer-0 wait per mode, measured on a synchronous run's timeline
+    for mode in whole streamed direct; do
+        part=$(grep "^$mode:" "$out/$m-plans-${ctxs[0]}.txt" | cut -d: -f2)
+        tl="$out/$m-timeline-$mode.tsv"
+        run "$p1" $kvr exec --model $m --ctx "${ctxs[0]}" --backend cuda --comm nccl --scheme kvr \
+            --partition "$part" --kv-forward $mode --reps 1 --warmup 1 \
+            --timeline "$tl" >/dev/null 2>&1 || echo "$m timeline $mode failed"
+        awk -F'\t' -v r=$((p1 - 1)) -v m="$m $mode" '$1 == r && $2 == 0 && $3 == "wait" {w += $6 - $5}
+            END {printf "%s: the last rank waits %.2f ms at layer 0 (measured)\n", m, 1e3 * w}' "$tl"
+        $kvr validate --timeline "$tl" --model $m --scheme kvr \
+            --partition "$part" --machine $prof --kv-forward $mode >"$out/$m-validate-$mode.txt" 2>&1
+        tail -4 "$out/$m-validate-$mode.txt"
+    done
 done
 sh scripts/kv_forward_predict.sh $kvr >"$out/predicted.txt"
 cat "$out/predicted.txt"
