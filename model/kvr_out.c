@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* mkostemp */
 #include "kvr_out.h"
 
 #include <dirent.h>
@@ -119,11 +120,11 @@ static enum kvr_status resolve(struct kvr_out *o, const char *path)
 /* Stale temp files. A writer holds an flock on its temp from mkstemp to the rename (or the
  * unlink); the kernel drops the lock when the process dies, however it dies (SIGKILL, a crash,
  * a power cut: a lock does not survive a reboot), so a temp nobody holds locked belongs to a
- * dead writer. A lock rather than a pid in the name: nothing to guess when a pid is reused or
- * the writer ran on another host (NFS carries flock locks to its lock manager). flock, not
- * fcntl's locks: those belong to the process, so a scan would not see (and its close would
- * drop) the locks of its own process's other writers. A file system without locks makes flock
- * fail for every writer: nothing is taken for stale there. */
+ * dead writer. A lock rather than a pid in the name: nothing to guess when a pid is reused.
+ * flock, not fcntl's locks: those belong to the process, so a scan would not see (and its close
+ * would drop) the locks of its own process's other writers. Where flock fails (a file system
+ * without locks; Linux's NFS emulates flock with POSIX locks, which a read-only descriptor
+ * cannot take), nothing is taken for stale: such temps stay, as before. */
 static bool is_temp_of(const char *name, const char *base)
 {
     size_t n = strlen(base); /* "." BASE ".tmp-" and mkstemp's 6 letters or digits, no more */
@@ -175,7 +176,7 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
             return kvr_error(KVR_ERR_USAGE, "%s: path too long", o->what);
         sigset_t saved; /* made and registered as one step: a signal between would leave it */
         kvr_cleanup_block(true, &saved);
-        fd = mkstemp(o->tmp);
+        fd = mkostemp(o->tmp, O_CLOEXEC); /* a child (gnuplot) would hold the lock */
         if (fd >= 0) o->cleanup = kvr_cleanup_add(o->tmp, false);
         kvr_cleanup_block(false, &saved);
         if (fd < 0) {
@@ -183,7 +184,6 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
             o->tmp[0] = 0;
             return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", o->what, dir, strerror(e));
         }
-        (void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* a child (gnuplot) would hold the lock */
         struct stat sb;
         int lock_err = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
         if (lock_err == EWOULDBLOCK || (!lock_err && (fstat(fd, &sb) != 0 || sb.st_nlink == 0))) {

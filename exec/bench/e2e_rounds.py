@@ -66,9 +66,11 @@ def main():
     a = ap.parse_args()
     envs = a.kvr_env or [""]
     forced = [b for b in a.sdpa.split(",") if b]
-    for b in forced:
+    for i, b in enumerate(forced):
         if b not in BACKENDS:
             sys.exit(f"e2e_rounds.py: --sdpa {b}: not one of {', '.join(BACKENDS)}")
+        if b in forced[:i]:
+            sys.exit(f"e2e_rounds.py: --sdpa {b}: listed twice (its rows would pool)")
     ctxs = [int(c) for c in a.ctx.split(",")]
     cctx = {int(c) for c in a.compile_ctx.split(",") if c}
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
