@@ -12,8 +12,8 @@
 #               --from --link-lat --link-bw), then its overlap cap beside GEMMs (one KVR
 #               timeline: Llama-7B at 32k on pmax GPUs, kvr validate --timeline's rate of the
 #               transfers a receiver waited for, the profile fitted again with --overlap-bw;
-#               no rate stops the phase); the lookup tables on it (each count); single; then
-#               everything on p0 GPUs
+#               a step that fails, or no rate, stops the call and removes the profile); the
+#               lookup tables on it (each count); single; then everything on p0 GPUs
 #   multi b     everything on each of the other counts (about 2 minutes a count on 4 H100s),
 #               and the validation
 #   multi kvr   only kvr's measurements again (each count), with the tables searched again on
@@ -58,23 +58,39 @@ p0=${ps%% *} pmax=${ps##* }
 echo "rank counts: $ps (KVR_GPUS_LIST); one count: $p1 (KVR_P); this host: $P GPUs"
 stamp built
 
+# A step of the profile (links, profile, overlap) that fails stops the call and removes the
+# profile so far (and its copy in $out), so that no later phase or task (gpu_env.sh's gpu_prof)
+# searches on, and no one commits, a profile without its links or overlap cap.
+die() {
+    echo "multi: $*" >&2
+    rm -f $prof "$out/${prof##*/}"
+    exit 1
+}
 # The links of p GPUs: bench comm's alpha-beta fit; then the profile (on the links of p GPUs).
 links() {
-    T=90 run $1 $kvr bench comm --comm nccl --max-bytes 256MB --iters 8 --json >build-gpu/comm$1.json
+    rm -f build-gpu/comm$1.json
+    T=90 run $1 $kvr bench comm --comm nccl --max-bytes 256MB --iters 8 --json >build-gpu/comm$1.json ||
+        die "links: kvr bench comm on $1 ranks failed"
     python3 -c "
 import json; d = json.load(open('build-gpu/comm$1.json'))
 big = max(r['bytes'] for r in d['rows'])
 bw = {r['op']: r['busbw_Bps'] for r in d['rows'] if r['bytes'] == big}
 print('p=$1 alpha %.2f us beta %.1f GB/s; at %d MB busbw: %s' % (d['alpha_s'] * 1e6, d['beta_Bps'] / 1e9, big >> 20,
-      ', '.join('%s %.0f GB/s' % (k, v / 1e9) for k, v in sorted(bw.items()))))"
+      ', '.join('%s %.0f GB/s' % (k, v / 1e9) for k, v in sorted(bw.items()))))" ||
+        die "links: no alpha-beta fit in build-gpu/comm$1.json"
 }
 # profile p [OVERLAP]: fitted on the links of p GPUs (and the overlap cap, a rate)
 profile() {
+    local lat bw
     read -r lat bw < <(python3 -c "import json; d = json.load(open('build-gpu/comm$1.json')); print('%.9fs %.0fB/s' % (d['alpha_s'], d['beta_Bps']))")
-    [ -f "$gpu_ops" ] || { echo "multi: no operation fit of a $gpu ($gpu_ops): run scripts/gpu.sh calibrate first"; exit 1; }
+    [ -n "$bw" ] || die "profile: no links of $1 GPUs in build-gpu/comm$1.json"
+    [ -f "$gpu_ops" ] || die "no operation fit of a $gpu ($gpu_ops): run scripts/gpu.sh calibrate first"
+    rm -f $prof
     $kvr calibrate --from "$gpu_ops" --base "$gpu_base" --link-lat "$lat" --link-bw "$bw" \
-        ${2:+--overlap-bw "$2"} --name $gpu-nccl --out $prof | head -3
-    cp $prof "$out/"
+        ${2:+--overlap-bw "$2"} --name $gpu-nccl --out $prof >build-gpu/calibrate.log 2>&1 && [ -s $prof ] ||
+        { tail -3 build-gpu/calibrate.log; die "profile: kvr calibrate on the links of $1 GPUs${2:+ with --overlap-bw $2} failed"; }
+    head -3 build-gpu/calibrate.log
+    cp $prof "$out/" || die "profile: cannot copy $prof to $out"
 }
 
 # The overlap cap beside GEMMs (issue 25, run 1) on p GPUs, the way data/machines/h100x4-nccl.ini
@@ -87,14 +103,18 @@ overlap() {
     local p=$1 tl="$out/tl-overlap-llama-7b-32k-p$1.tsv" part rate
     rm -f build-gpu/overlap.sqlite
     part=$($kvr search --db build-gpu/overlap.sqlite --model llama-7b --machine $prof --gpus $p --ctx 32k --json |
-        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['rows'][0]['partition_tokens'])))") ||
-        { echo "multi: overlap: no searched partition of llama-7b 32k on $p GPUs"; exit 1; }
+        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['rows'][0]['partition_tokens'])))") &&
+        [ -n "$part" ] || die "overlap: no searched partition of llama-7b 32k on $p GPUs"
+    rm -f "$tl" "$out/overlap-validate-p$p.json"
     T=120 run $p $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
-        --partition $part --kv-forward whole --reps 1 --warmup 1 --timeline "$tl" | grep TTFT
+        --partition $part --kv-forward whole --reps 1 --warmup 1 --timeline "$tl" >build-gpu/overlap-exec.log 2>&1 &&
+        [ -s "$tl" ] || { tail -3 build-gpu/overlap-exec.log; die "overlap: the timeline run (kvr exec on $p ranks) failed"; }
+    grep TTFT build-gpu/overlap-exec.log
     $kvr validate --timeline "$tl" --model llama-7b --scheme kvr --partition $part \
         --kv-forward whole --machine $prof --json >"$out/overlap-validate-p$p.json" ||
-        { echo "multi: overlap: kvr validate --timeline $tl failed"; exit 1; }
-    rate=$(python3 scripts/overlap_rate.py "$out/overlap-validate-p$p.json") || exit 1
+        die "overlap: kvr validate --timeline $tl failed"
+    rate=$(python3 scripts/overlap_rate.py "$out/overlap-validate-p$p.json") ||
+        die "overlap: no rate of the waited transfers in $out/overlap-validate-p$p.json"
     echo "overlap cap on $p GPUs (llama-7b 32k, partition $part): $rate"
     profile $p "$rate"
 }
@@ -105,7 +125,7 @@ tables() {
     for p in "$@"; do
         for extra in "" "--bw 10GB/s" "--link 0-1=10GB/s"; do
             $kvr search --db $db --model llama-7b,falcon-7b --machine $prof $extra --gpus $p \
-                --ctx 4k,8k,16k,32k >/dev/null || echo "search failed: p=$p $extra"
+                --ctx 4k,8k,16k,32k >/dev/null || { echo "search failed: p=$p $extra"; bad=1; }
         done
     done
 }
@@ -126,9 +146,11 @@ measure() {
 if [ "$phase" = a ]; then
     rm -f $db $prof
     c="--model /tmp/gqa64.ini --ctx 1024 --backend cuda --reps 1 --warmup 0 --timeout 30"
-    run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null
+    rm -f /tmp/r.l
+    run 1 $kvr exec $c --scheme single --dump-logits /tmp/r.l >/dev/null || { echo "multi a: the one-rank reference failed"; bad=1; }
     for s in "kvr" "tsp" "tsp-causal" "tsp-paper" "ring-pass" "ring" "ring --ring-pass q" \
         "tsp --machine a100-10GBps" "kvr --machine a100-10GBps"; do
+        rm -f /tmp/n.l
         T=60 run $pmax $kvr exec $c --scheme $s --comm nccl --dump-logits /tmp/n.l --json >/dev/null 2>/tmp/e ||
             { head -3 /tmp/e; bad=1; }
         logits_vs /tmp/r.l /tmp/n.l "nccl $s on $pmax ranks" || bad=1
