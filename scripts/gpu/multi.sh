@@ -17,8 +17,10 @@
 #   multi b     everything on each of the other counts (about 2 minutes a count on 4 H100s),
 #               and the validation
 #   multi kvr   only kvr's measurements again (each count), with the tables searched again on
-#               the committed profile, into a copy of the committed database; and one timeline
-#               (pmax)
+#               the committed profile of this GPU kind and pmax (data/machines/GPUxPMAX-nccl.ini:
+#               h100x4, h200x8), into a copy of its committed database
+#               (data/measurements/GPUxPMAX-multi.sqlite); and one timeline (pmax); without
+#               either file the call stops naming it and the phases that make it
 #   multi today [MODELS]   today's models (default llama-3.1-8b; also qwen2-7b, mistral-7b: one
 #               or two a call): single on one GPU, then tsp, tsp-causal, ring (pass-KV), KVR-E,
 #               ring pass-Q, tsp-paper (alone, at the contexts where kvr sim finds its expanded
@@ -168,10 +170,18 @@ if [ "$phase" = a ]; then
         stamp "p=$p0 $m"
     done
 elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the committed tables
-    [ -f data/machines/${gpu}x4-nccl.ini ] && [ -f data/measurements/${gpu}x4-multi.sqlite ] ||
-        { echo "multi kvr: no committed ${gpu}x4 profile and database to measure again"; exit 1; }
-    cp data/machines/${gpu}x4-nccl.ini $prof
-    cp data/measurements/${gpu}x4-multi.sqlite $db
+    # the committed files of this kind and the list's largest count (h100x4, h200x8)
+    cprof=data/machines/${gpu}x$pmax-nccl.ini cdb=data/measurements/${gpu}x$pmax-multi.sqlite
+    missing=
+    for f in $cprof $cdb; do [ -f $f ] || missing="$missing $f"; done
+    [ -z "$missing" ] || {
+        echo "multi kvr: measures kvr again on the committed $cprof and $cdb; missing:$missing"
+        echo "  (phase a makes the profile, $out/$gpu-nccl.ini; phases a and b the database," \
+            "$out/multi3-a.sqlite and multi3-b.sqlite merged; on $pmax ${gpu}s, KVR_GPUS_LIST=\"$ps\")"
+        exit 1
+    }
+    cp $cprof $prof
+    cp $cdb $db
     # the tables again on the committed profile (its overlap cap, the fitted attention rows)
     python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('DELETE FROM plan'); c.commit()"
     tables $ps
