@@ -3,7 +3,9 @@
 # GPUs, so that one lease measures p = 2, 4 and 8; the same list on every call) for phases a, b
 # and kvr, KVR_P (default P) for the phases that run on one count; each from 2 to P, else the
 # call stops at once naming it (scripts/gpu_env.sh). Below, p0 is the list's smallest, pmax its
-# largest. In calls that fit the 10-minute limit:
+# largest. In calls that fit the 10-minute limit (each run bounded by what is left of the call,
+# gpu_env.sh's run: one with too little left is skipped, saying so; the database copied to $out
+# after each model, count or step, so that a call cut short keeps what it measured):
 #   multi a     nccl against one rank on pmax ranks (the logits of kvr, tsp, tsp-causal,
 #               tsp-paper, ring-pass and ring, pass-KV and pass-Q; tsp and kvr with link
 #               emulation too); the links
@@ -22,22 +24,23 @@
 #               (data/measurements/GPUxPMAX-multi.sqlite); and one timeline (pmax); without
 #               either file the call stops naming it and the phases that make it
 #   multi today [MODELS]   today's models (default llama-3.1-8b; also qwen2-7b, mistral-7b: one
-#               or two a call): single on one GPU, then tsp, tsp-causal, ring (pass-KV), KVR-E,
-#               ring pass-Q, tsp-paper (alone, at the contexts where kvr sim finds its expanded
+#               a call, five runs each): single on one GPU, then tsp, tsp-causal, ring (pass-KV),
+#               KVR-E, ring pass-Q, tsp-paper (alone, at the contexts where kvr sim finds its expanded
 #               K/V fits: Llama-3.1-8B's not at 64k and 128k on 4 GPUs, and a plan that does
 #               not fit would end the process's list) and KVR-S (the table searched on the profile)
 #               on KVR_P GPUs at $CTX (default 16k-128k); p = 4 and 8 on one 8-GPU lease: one
 #               call with KVR_P=4, one without
-#   multi hybrid check|tp|2|4   the hybrid layouts (issue #21, for #25): Llama-2-70B (seeded
-#               weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on KVR_P = 8 GPUs with
-#               nccl. check: at 8k the logits of kvr x t, tsp x t, tsp-causal x t and ring x t
+#   multi hybrid check|tp|2|4|kvr2|kvr4   the hybrid layouts (issue #21, for #25): Llama-2-70B
+#               (seeded weights, 128.5 GiB: no layout with t = 1 fits an 80 GiB card) on KVR_P = 8
+#               GPUs with nccl. check: at 8k the logits of kvr x t, tsp x t, tsp-causal x t and ring x t
 #               (t = 2, 4) against TP-8 (relative error, top token); tp: TP-8 at 8k-128k; 2, 4:
 #               tsp x t (the paper's baseline; kvr exec --scheme tsp --tp: the scheme table marks
 #               tsp a layout), tsp-causal x t and ring x t at 8k-128k (one process; every one
-#               fits at t = 2 and 4 by the predictions), then kvr x t with the plan searched by
-#               kvr search --tp t on the profile (phase a's, else measured now), read by kvr exec
-#               --db (KVR-S at each context); tp, 2 and 4 store their rows (with t) in the phases'
-#               database, checked by kvr validate --multi-gpu. JSON lines into $out/hybrid-*.jsonl.
+#               fits at t = 2 and 4 by the predictions); kvr2, kvr4: kvr x t with the plan searched
+#               by kvr search --tp t on the profile (phase a's, else measured now), read by kvr
+#               exec --db (KVR-S at each context); each step one call (a run takes most of one);
+#               tp, 2, 4, kvr2 and kvr4 store their rows (with t) in the phases' database, checked
+#               by kvr validate --multi-gpu. JSON lines into $out/hybrid-*.jsonl.
 # "Everything" for each model: tsp, tsp-causal, tsp-paper (K/V gathered expanded to every query
 # head), ring-pass, ring (zig-zag, overlapped; pass-KV, then pass-Q) and KVR-E at 4k-32k; KVR-S
 # and KVR-P (24k lies between the table's rows) at full speed; kvr, tsp, tsp-paper, ring-pass
@@ -73,6 +76,7 @@ links() {
     rm -f build-gpu/comm$1.json
     T=90 run $1 $kvr bench comm --comm nccl --max-bytes 256MB --iters 8 --json >build-gpu/comm$1.json ||
         die "links: kvr bench comm on $1 ranks failed"
+    cp build-gpu/comm$1.json "$out/"
     python3 -c "
 import json; d = json.load(open('build-gpu/comm$1.json'))
 big = max(r['bytes'] for r in d['rows'])
@@ -132,6 +136,13 @@ tables() {
     done
 }
 
+# save [NAME]: the database (its log checkpointed) to $out/NAME (default multi3-PHASE.sqlite),
+# after each model, count or step
+save() {
+    python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
+    cp $db "$out/${1:-multi3-$phase.sqlite}"
+}
+
 # Every measurement of model m on p GPUs (only kvr's with KVR_ONLY=1).
 measure() {
     local p=$1 m=$2 k="--model $2 --backend cuda --db $db --json --timeout 60 --comm nccl"
@@ -168,6 +179,7 @@ if [ "$phase" = a ]; then
             grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
         measure $p0 $m
         stamp "p=$p0 $m"
+        save
     done
 elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the committed tables
     # the committed files of this kind and the list's largest count (h100x4, h200x8)
@@ -185,13 +197,13 @@ elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the commi
     # the tables again on the committed profile (its overlap cap, the fitted attention rows)
     python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('DELETE FROM plan'); c.commit()"
     tables $ps
-    for p in $ps; do for m in llama-7b falcon-7b; do KVR_ONLY=1 measure $p $m; stamp "kvr p=$p $m"; done; done
+    for p in $ps; do for m in llama-7b falcon-7b; do KVR_ONLY=1 measure $p $m; stamp "kvr p=$p $m"; save; done; done
     part=$($kvr lookup --db $db --model llama-7b --machine $prof --gpus $pmax --ctx 32k --json |
         python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition_tokens'])))")
     echo "timeline: llama-7b 32k kvr --partition $part"
     run $pmax $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
         --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
-elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more per call
+elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one a call by default
     models=${2:-llama-3.1-8b} ctxs=${CTX:-16k,32k,64k,128k}
     [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
     for m in $models; do
@@ -199,10 +211,10 @@ elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more 
         run 1 $kvr exec $k --reps 2 --warmup 1 --ctx $ctxs --scheme single |
             grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
         stamp "single $m"
-        T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
+        T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
             --scheme tsp,tsp-causal,ring,kvr | grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' |
             sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /"
-        T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
+        T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
             --scheme ring --ring-pass q | grep -E '"(ctx|scheme|ttft_s)"' | paste -sd' ' |
             sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m pass-q: /"
         fit=$(for c in $(echo $ctxs | tr , ' '); do
@@ -210,15 +222,16 @@ elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one or more 
                 python3 -c "import json, sys; sys.exit(0 if all(r['fits'] for r in json.load(sys.stdin)['ranks']) else 1)" && echo $c
         done | paste -sd,)
         echo "tsp-paper $m on $p1 GPUs: the contexts whose expanded K/V fits: ${fit:-none}"
-        [ -z "$fit" ] || T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $fit \
+        [ -z "$fit" ] || T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $fit \
             --scheme tsp-paper | grep -E '"(ctx|scheme|ttft_s)"' | paste -sd' ' |
             sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /"
         $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx $ctxs >/dev/null ||
             echo "search failed: $m"
-        T=580 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs --scheme kvr \
+        T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs --scheme kvr \
             --machine $prof | grep -E '"(ctx|method|ttft_s)"' | paste -sd' ' |
             sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m KVR-S: /"
         stamp "p=$p1 $m"
+        save
     done
     $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
 elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR_P GPUs
@@ -238,26 +251,32 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
             stamp "checked $lay"
         done
     elif [ "$step" = tp ]; then
-        T=580 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
+        T=570 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
     else
-        t=$step all=$(echo $ctxs | tr ' ' ,)
-        T=580 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp,tsp-causal,ring --tp $t >>"$hout"
-        stamp "tsp, tsp-causal, ring x$t"
-        # kvr x t: the plan searched on the profile (the stages' chain; plans that do not fit are
-        # not stored), read from the table by kvr exec --db (its chains' links emulated)
-        [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
-        $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx "$all" --tp $t | tail -7
-        fit=$(python3 -c "import sqlite3; c = sqlite3.connect('$db'); print(','.join(str(r[0]) for r in c.execute(
+        t=${step#kvr} all=$(echo $ctxs | tr ' ' ,)
+        case $t in
+        2 | 4) ;;
+        *) echo "multi hybrid: no step '$step' (check, tp, 2, 4, kvr2, kvr4)"; exit 1 ;;
+        esac
+        if [ "$t" = "$step" ]; then
+            T=570 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp,tsp-causal,ring --tp $t >>"$hout"
+            stamp "tsp, tsp-causal, ring x$t"
+        else
+            # kvr x t: the plan searched on the profile (the stages' chain; plans that do not fit
+            # are not stored), read from the table by kvr exec --db (its chains' links emulated)
+            [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
+            $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx "$all" --tp $t | tail -7
+            fit=$(python3 -c "import sqlite3; c = sqlite3.connect('$db'); print(','.join(str(r[0]) for r in c.execute(
     \"SELECT DISTINCT ctx_tokens FROM plan WHERE model = '$m' AND p = $p1 AND tp = $t AND scheme = 'kvr' ORDER BY 1\")))")
-        echo "kvr x$t: the contexts whose plan fits: ${fit:-none}"
-        [ -z "$fit" ] || T=580 run $p1 $kvr exec $k --db $db --machine $prof --reps 2 --warmup 1 \
-            --ctx "$fit" --scheme kvr --tp $t >>"$hout"
-        stamp "kvr x$t (KVR-S)"
+            echo "kvr x$t: the contexts whose plan fits: ${fit:-none}"
+            [ -z "$fit" ] || T=570 run $p1 $kvr exec $k --db $db --machine $prof --reps 2 --warmup 1 \
+                --ctx "$fit" --scheme kvr --tp $t >>"$hout"
+            stamp "kvr x$t (KVR-S)"
+        fi
     fi
     grep -hE '"(scheme|method|tp|ctx|ttft_s)"' "$hout" | paste -sd' ' | sed 's/"model"/\n"model"/g' | grep . | tail -20
     [ "$step" = check ] || [ ! -f $prof ] || $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
-    python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
-    [ "$step" = check ] || cp $db "$out/multi3-hybrid-$step.sqlite"
+    [ "$step" = check ] || save "multi3-hybrid-$step.sqlite"
     stamp done
     exit $bad
 else
@@ -267,11 +286,11 @@ else
         for m in llama-7b falcon-7b; do
             measure $p $m
             stamp "p=$p $m"
+            save
         done
     done
     $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
 fi
-python3 -c "import sqlite3; c = sqlite3.connect('$db'); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"
-cp $db "$out/multi3-$phase.sqlite"
+save
 cp build-gpu/comm*.json "$out/" 2>/dev/null
 stamp done
