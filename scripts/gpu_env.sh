@@ -15,7 +15,7 @@ mkdir -p "$out"
 P=$(nvidia-smi -L | wc -l)
 # The rank counts of the multi-GPU tasks (scripts/gpu/multi.sh, chain.sh), so that one lease of
 # 8 GPUs measures p = 2, 4 and 8: rank_counts prints KVR_GPUS_LIST's (spaces or commas, e.g.
-# "2 4 8"; default "2 P"), ascending, each once; one_count prints KVR_P (default P), the count of
+# "2 4 8"; default "2 P" when unset; set but empty, it fails), ascending, each once; one_count prints KVR_P (default P), the count of
 # a task that runs on one. A count that is not a whole number from 2 to P fails with the reason
 # (the caller stops: `ps=$(rank_counts) || exit 1`).
 check_count() { # NAME COUNT
@@ -28,7 +28,7 @@ check_count() { # NAME COUNT
 }
 rank_counts() {
     local list c
-    list=$(echo "${KVR_GPUS_LIST:-2 $P}" | tr ',' ' ')
+    list=$(echo "${KVR_GPUS_LIST-2 $P}" | tr ',' ' ') # set but empty: refused below
     [ -n "${list// /}" ] || { echo "gpu_env: KVR_GPUS_LIST is empty: give rank counts, e.g. \"2 4 8\"" >&2; return 1; }
     for c in $list; do check_count KVR_GPUS_LIST "$c" || return 1; done
     printf '%s\n' $list | sort -n -u | paste -sd' '
