@@ -57,10 +57,18 @@
 phase=${1:-a}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
 db=build-gpu/multi3.sqlite prof=$gpu_nccl
-ps=$(rank_counts) || exit 1
-p1=$(one_count) || exit 1
-p0=${ps%% *} pmax=${ps##* }
-echo "rank counts: $ps (KVR_GPUS_LIST); one count: $p1 (KVR_P); this host: $P GPUs"
+# each phase checks only the count it uses: the list (a, b, kvr) or the one (today, hybrid)
+case $phase in
+today | hybrid)
+    p1=$(one_count) || exit 1
+    echo "one count: $p1 (KVR_P); this host: $P GPUs"
+    ;;
+*)
+    ps=$(rank_counts) || exit 1
+    p0=${ps%% *} pmax=${ps##* }
+    echo "rank counts: $ps (KVR_GPUS_LIST); this host: $P GPUs"
+    ;;
+esac
 stamp built
 
 # A step of the profile (links, profile, overlap) that fails stops the call and removes the
