@@ -16,8 +16,9 @@
 #               transfers a receiver waited for, the profile fitted again with --overlap-bw;
 #               a step that fails, or no rate, stops the call and removes the profile); the
 #               lookup tables on it (each count); single; then everything on p0 GPUs
-#   multi b     everything on each of the other counts (about 2 minutes a count on 4 H100s),
-#               and the validation
+#   multi b     everything on each of the other counts (about 2 minutes a count on 4 H100s;
+#               the tables searched first for a count that has none, one phase a's list did not
+#               have), and the validation
 #   multi kvr   only kvr's measurements again (each count), with the tables searched again on
 #               the committed profile of this GPU kind and pmax (data/machines/GPUxPMAX-nccl.ini:
 #               h100x4, h200x8), into a copy of its committed database
@@ -142,6 +143,15 @@ tables() {
                 --ctx 4k,8k,16k,32k >/dev/null || { echo "search failed: p=$p $extra"; bad=1; }
         done
     done
+}
+
+# has_tables p: the database holds the tables' plans of p GPUs (no database: it does not)
+has_tables() {
+    python3 - "$db" "$1" <<'PY' 2>/dev/null
+import sqlite3, sys
+c = sqlite3.connect('file:%s?mode=ro' % sys.argv[1], uri=True)
+sys.exit(0 if c.execute("SELECT 1 FROM plan WHERE p = ? AND model = 'llama-7b' LIMIT 1", (int(sys.argv[2]),)).fetchone() else 1)
+PY
 }
 
 # save [NAME]: the database (its log checkpointed) to $out/NAME (default multi3-PHASE.sqlite),
@@ -290,6 +300,10 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
 else
     [ -f $prof ] || { for p in $ps; do links $p; done; profile $pmax; overlap $pmax; tables $ps; }
     [ "$ps" != "$p0" ] || echo "multi b: the list ($ps) has no count beyond phase a's p0 = $p0"
+    for p in ${ps#$p0}; do
+        # a count phase a's list did not have: its tables now
+        has_tables $p || { echo "multi b: no tables of p = $p in $db (not in phase a's list): searching them"; tables $p; }
+    done
     for p in ${ps#$p0}; do
         for m in llama-7b falcon-7b; do
             measure $p $m
