@@ -2,7 +2,8 @@
 # tool's rule), Open MPI as root in a container, the output folder ($OUT or ./gpu-out) in $out,
 # the carried build dependencies (.gpu-deps), P = the GPUs of this host (rank_counts and
 # one_count: the rank counts a multi-GPU task runs, KVR_GPUS_LIST and KVR_P, checked against P),
-# and a release build with CUDA and MPI in build-gpu ($kvr is its program).
+# and a release build with CUDA and MPI in build-gpu ($kvr is its program); run (mpirun) bounded
+# by what is left of the call (run_t, KVR_CALL_S).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -14,7 +15,7 @@ mkdir -p "$out"
 P=$(nvidia-smi -L | wc -l)
 # The rank counts of the multi-GPU tasks (scripts/gpu/multi.sh, chain.sh), so that one lease of
 # 8 GPUs measures p = 2, 4 and 8: rank_counts prints KVR_GPUS_LIST's (spaces or commas, e.g.
-# "2 4 8"; default "2 P"), ascending, each once; one_count prints KVR_P (default P), the count of
+# "2 4 8"; default "2 P" when unset; set but empty, it fails), ascending, each once; one_count prints KVR_P (default P), the count of
 # a task that runs on one. A count that is not a whole number from 2 to P fails with the reason
 # (the caller stops: `ps=$(rank_counts) || exit 1`).
 check_count() { # NAME COUNT
@@ -27,7 +28,7 @@ check_count() { # NAME COUNT
 }
 rank_counts() {
     local list c
-    list=$(echo "${KVR_GPUS_LIST:-2 $P}" | tr ',' ' ')
+    list=$(echo "${KVR_GPUS_LIST-2 $P}" | tr ',' ' ') # set but empty: refused below
     [ -n "${list// /}" ] || { echo "gpu_env: KVR_GPUS_LIST is empty: give rank counts, e.g. \"2 4 8\"" >&2; return 1; }
     for c in $list; do check_count KVR_GPUS_LIST "$c" || return 1; done
     printf '%s\n' $list | sort -n -u | paste -sd' '
@@ -51,15 +52,29 @@ if [ ! -f $gpu_prof ]; then
     *) gpu_prof= ;; # no profile of this GPU: a task that searches says so
     esac
 fi
-t0=$(date +%s)
+t0=${t0:-$(date +%s)} # the call's start (kept when a task sources this file again: chain.sh)
 bad=0 # a task's failed check that does not stop it: `check || bad=1`; gpu.sh then exits 1
 stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
 [ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >"$out/setup.log" 2>&1
 meson compile -C build-gpu 2>&1 | grep -E "error" | head
 kvr=build-gpu/experiments/kvr
 [ -x $kvr ] || { echo "gpu_env: the build failed (see $out/setup.log)"; exit 1; }
-# mpirun on n ranks with the environment above, bounded by T seconds (default 300)
-run() { timeout "${T:-300}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
+# run_t CAP [WHAT]: the timeout of the next run: CAP seconds, or what is left of the call when
+# that is less (KVR_CALL_S, default 570, from t0: the device's 600-s limit less 30 s for what
+# follows, the copies to $out); under 30 s left it says so and fails (the run is skipped), so
+# that a call never runs past its limit and loses what the runs before it measured
+run_t() {
+    local left=$((${KVR_CALL_S:-570} - ($(date +%s) - t0)))
+    [ "$left" -ge 30 ] || { stamp "skipped, $left s left of the call: ${2:-a run}" >&2; return 1; }
+    echo $(($1 < left ? $1 : left))
+}
+# mpirun on n ranks with the environment above, bounded by T seconds (default 300) and by what
+# is left of the call (run_t: too little left, it is skipped and fails)
+run() {
+    local t
+    t=$(run_t "${T:-300}" "mpirun -np $*") || return 1
+    timeout "$t" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"
+}
 # logits_vs REF GOT LABEL: two float32 logit dumps, the relative L2 error of GOT against REF
 # and whether the top token is the same; fails (status 1) when the dumps differ in length or are
 # empty, the error is above bf16's bound (2e-2, tests/tap_helpers.sh's close_bf16) or the top

@@ -5,9 +5,11 @@
 #   [KVR_P=p] [KVR_MODELS="M..."] scripts/gpu/chain.sh [CTX...]   (default 16k 32k)
 # KVR_P: the ranks (default all the GPUs of this host; KVR_P=4 on 8 GPUs for the target; from 2
 # to the host's GPUs, else it stops: scripts/gpu_env.sh's one_count). KVR_MODELS: the models
-# swept, in turn (default "llama-7b falcon-7b": Falcon-7B's multi-query K/V is 32 times
-# smaller, so the modes differ less); about 5 minutes a model on 4 GPUs, so within the device's
-# 10-minute limit one model a call (KVR_MODELS=llama-7b, then KVR_MODELS=falcon-7b).
+# swept, in turn (default llama-7b; then KVR_MODELS=falcon-7b: Falcon-7B's multi-query K/V is
+# 32 times smaller, so the modes differ less); about 5 minutes a model on 4 GPUs, so within the
+# device's 10-minute limit one model a call. Each run is bounded by what is left of the call
+# (gpu_env.sh's run_t: one with too little left is skipped, saying so), and the database is
+# copied to $OUT after each model.
 # For each model and context: single on one GPU; kvr on KVR_P GPUs in each mode (whole, streamed, direct)
 # with the partition searched for that mode on the committed profile (kvr search --kv-forward
 # MODE), then auto's plan (the fastest mode, searched); every run's first token and logits
@@ -17,9 +19,13 @@
 . scripts/gpu_env.sh
 ctxs=("$@")
 [ $# -eq 0 ] && ctxs=(16k 32k)
-models=${KVR_MODELS:-llama-7b falcon-7b}
+models=${KVR_MODELS:-llama-7b}
 prof=${gpu_prof:?no multi-GPU profile of this GPU kind (scripts/gpu_env.sh)} db=build-gpu/chain.sqlite
-run() { timeout "${T:-240}" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"; }
+run() { # gpu_env.sh's run, with T's default 240
+    local t
+    t=$(run_t "${T:-240}" "mpirun -np $*") || return 1
+    timeout "$t" mpirun -np "$1" --bind-to none -x NCCL_NVLS_ENABLE "${@:2}"
+}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
 p1=$(one_count) || exit 1
 echo "p = $p1 ranks (KVR_P) of the $P GPUs"
@@ -51,8 +57,10 @@ PY
 for m in $models; do
     for ctx in "${ctxs[@]}"; do
         rm -f "$out/$m-plans-$ctx.txt"
-        $kvr exec --model $m --ctx "$ctx" --backend cuda --reps 5 --warmup 2 --json >"$out/$m-single-$ctx.json"
-        single=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ttft_s'])" "$out/$m-single-$ctx.json")
+        t=$(run_t 240 "$m $ctx single") || { bad=1; break; }
+        timeout "$t" $kvr exec --model $m --ctx "$ctx" --backend cuda --reps 5 --warmup 2 --json >"$out/$m-single-$ctx.json"
+        single=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ttft_s'])" "$out/$m-single-$ctx.json") ||
+            { echo "$m $ctx single failed"; bad=1; continue; }
         echo "$m $ctx single: $(python3 -c "print('%.1f ms' % (1e3 * $single))")"
         for mode in whole streamed direct auto; do one "$ctx" $mode "$single"; done
     done
@@ -70,6 +78,7 @@ for m in $models; do
             --partition "$part" --machine $prof --kv-forward $mode >"$out/$m-validate-$mode.txt" 2>&1
         tail -4 "$out/$m-validate-$mode.txt"
     done
+    cp $db "$out/" 2>/dev/null
 done
 sh scripts/kv_forward_predict.sh $kvr >"$out/predicted.txt"
 cat "$out/predicted.txt"
