@@ -151,7 +151,7 @@ static void print_split(const struct kvr_validate_set *v, const char *reason)
 {
     const struct kvr_validate_calibration *c = &v->cal;
     if (!c->known) {
-        printf("held out: %s\n", reason);
+        printf("held out: no calibration CSV (%s): give --calibration\n", reason);
         return;
     }
     printf("held out: no time of their (model, ctx) in %s at ", c->csv);
@@ -277,18 +277,27 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     struct kvr_validate_set v;
     if ((st = kvr_validate_load(a.db, a.machine, a.multi, &v))) return st;
     /* the held-out split: the calibration CSV given, else the one the profile records */
-    static char rec_csv[4200], rec_ctx[1024], found[4200];
-    const char *csv = a.calibration, *reason = "the profile records no calibration CSV "
-                                               "(give --calibration)";
+    static char rec_csv[4200], rec_ctx[1024], found[4200], reason[8600];
+    const char *csv = a.calibration;
     kvr_validate_calibration_of(a.machine, rec_csv, sizeof rec_csv, rec_ctx, sizeof rec_ctx);
+    snprintf(reason, sizeof reason, "%s records none", a.machine);
     if (!csv && rec_csv[0]) {
         if (access(rec_csv, R_OK) == 0)
             csv = rec_csv;
         else if (!kvr_datadir_path(rec_csv, found, sizeof found) && access(found, R_OK) == 0)
             csv = found;
         else
-            reason = "the calibration CSV that the profile records is not readable here, nor "
-                     "in the data directory (give --calibration)";
+            snprintf(reason, sizeof reason,
+                     "%s records %s, which is not readable here, nor in the data directory",
+                     a.machine, rec_csv);
+    }
+    /* --calibration-ctx picks the contexts of a CSV: without one it would change nothing */
+    if (!csv && a.calibration_ctx) {
+        kvr_validate_free(&v);
+        return kvr_error(KVR_ERR_USAGE,
+                         "--calibration-ctx: no calibration CSV to apply it to (%s): give "
+                         "--calibration",
+                         reason);
     }
     if (csv &&
         (st = kvr_validate_split(&v, csv, a.calibration_ctx ? a.calibration_ctx : rec_ctx))) {

@@ -195,6 +195,20 @@ expect 2 "no-such.csv" "validate --calibration with a missing CSV exits 2" \
 json_check "validate on a preset (no recorded calibration): calibration null, rows held_out null" \
     "d['calibration'] is None and all(r['held_out'] is None for r in d['rows'])" \
     -- validate --multi-gpu --json --machine h100-nvlink
+# --calibration-ctx without a calibration CSV to apply it to: refused, not ignored
+expect 2 "--calibration-ctx: no calibration CSV to apply it to (h100-nvlink records none): give --calibration" \
+    "validate --calibration-ctx on a preset (no recorded CSV) exits 2" \
+    -- validate --multi-gpu --machine h100-nvlink --calibration-ctx 1k
+sed 's|^; Measurements: .*\. Fitted on |; Measurements: data/calibration/gone.csv. Fitted on |' "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/gone.ini"
+expect 2 "--calibration-ctx: no calibration CSV to apply it to ($tmp/gone.ini records data/calibration/gone.csv, which is not readable" \
+    "validate --calibration-ctx on a profile whose recorded CSV is not readable exits 2" \
+    -- validate --multi-gpu --machine "$tmp/gone.ini" --calibration-ctx 1k
+sed 's|^; Measurements: .*\. Fitted on |; Measurements: timed now. Fitted on |' "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/timed.ini"
+expect 2 "--calibration-ctx: no calibration CSV to apply it to ($tmp/timed.ini records none" \
+    "validate --calibration-ctx on a profile fitted on times taken then (no CSV) exits 2" \
+    -- validate --multi-gpu --machine "$tmp/timed.ini" --calibration-ctx 1k
+json_check "validate on a profile whose recorded CSV is not readable: calibration null" \
+    "d['calibration'] is None" -- validate --multi-gpu --json --machine "$tmp/gone.ini"
 # one GPU: the held-out TTFT MAPE is the one kvr calibrate wrote into the profile's header
 "$kvr" validate >"$tmp/out" 2>"$tmp/err"
 want=$(sed -n 's/.*TTFT MAPE \([0-9.]*\)%.*/\1/p' "$KVR_SOURCE_ROOT/data/machines/h100-calibrated.ini")
