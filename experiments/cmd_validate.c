@@ -105,7 +105,7 @@ static const struct kvr_opt validate_opts[] = {
             "the operation times the profile was fitted from (kvr calibrate\n--from): a point "
             "whose (model, ctx) has no row there at the fit's\ncontexts is held out, its MAPE "
             "apart",
-            .def_help = "the one the profile's header records"),
+            .def_help = "the one the profile's header records", .file = KVR_OPT_FILE_IN),
     KVR_OPT("calibration-ctx", 0, "L", OFF(calibration_ctx),
             "the contexts of the fit (1k,4k,16k): the CSV's rows at others\nwere held out by "
             "the fit too",
@@ -299,8 +299,10 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
                          "--calibration",
                          reason);
     }
-    if (csv &&
-        (st = kvr_validate_split(&v, csv, a.calibration_ctx ? a.calibration_ctx : rec_ctx))) {
+    if (csv && (st = kvr_validate_split(&v, csv,
+                                        a.calibration_ctx ? a.calibration_ctx
+                                        : rec_ctx[0]      ? rec_ctx
+                                                          : NULL))) {
         kvr_validate_free(&v);
         return st;
     }

@@ -314,8 +314,7 @@ enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv, 
     char(*names)[64] = NULL;
     struct kvr_calibrate_data d = {0};
     enum kvr_status st = KVR_OK;
-    if (fit_ctx && fit_ctx[0] &&
-        (st = kvr_cli_parse_ctx_list("--calibration-ctx", fit_ctx, &ctxs, &n_ctx)))
+    if (fit_ctx && (st = kvr_cli_parse_ctx_list("--calibration-ctx", fit_ctx, &ctxs, &n_ctx)))
         return st;
     if (n_ctx > sizeof c->fit_ctx / sizeof *c->fit_ctx)
         st = kvr_error(KVR_ERR_USAGE, "--calibration-ctx: at most %zu contexts",

@@ -47,8 +47,8 @@ void kvr_validate_free(struct kvr_validate_set *v);
 void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
                                  size_t ctx_cap);
 /* The held-out split: a point is held out when its (model, ctx) is not among the rows of the
- * operation CSV csv at the contexts fit_ctx ("1k,4k,16k"; NULL or "": every context of the
- * CSV): when the fit saw no time of its model at its context (a model or a context the
+ * operation CSV csv at the contexts fit_ctx ("1k,4k,16k"; NULL: every context of the CSV;
+ * "" is refused, an empty list): when the fit saw no time of its model at its context (a model or a context the
  * calibration never ran). A CSV row's model matches a measurement's by the name it resolves
  * to. A fit context without a row in the CSV is an input error. Sets v->cal and each point's
  * held_out. */

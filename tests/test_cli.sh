@@ -207,6 +207,10 @@ sed 's|^; Measurements: .*\. Fitted on |; Measurements: timed now. Fitted on |' 
 expect 2 "--calibration-ctx: no calibration CSV to apply it to ($tmp/timed.ini records none" \
     "validate --calibration-ctx on a profile fitted on times taken then (no CSV) exits 2" \
     -- validate --multi-gpu --machine "$tmp/timed.ini" --calibration-ctx 1k
+expect 2 "--calibration-ctx: the list is empty" "validate --calibration-ctx '' exits 2 (an empty list, not every context)" \
+    -- validate --multi-gpu --calibration-ctx ''
+expect 2 "--calibration: the path is empty" "validate --calibration '' exits 2" \
+    -- validate --multi-gpu --calibration ''
 json_check "validate on a profile whose recorded CSV is not readable: calibration null" \
     "d['calibration'] is None" -- validate --multi-gpu --json --machine "$tmp/gone.ini"
 # one GPU: the held-out TTFT MAPE is the one kvr calibrate wrote into the profile's header
