@@ -299,10 +299,18 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
                          "--calibration",
                          reason);
     }
-    if (csv && (st = kvr_validate_split(&v, csv,
-                                        a.calibration_ctx ? a.calibration_ctx
-                                        : rec_ctx[0]      ? rec_ctx
-                                                          : NULL))) {
+    /* each message names where its value came from: the option, or the profile's header */
+    static char csv_what[8600], ctx_what[5300];
+    const char *fit_ctx = a.calibration_ctx ? a.calibration_ctx : rec_ctx[0] ? rec_ctx : NULL;
+    snprintf(csv_what, sizeof csv_what,
+             a.calibration ? "--calibration"
+                           : "%s's calibration record (its header line '; Measurements: %s. ...')",
+             a.machine, rec_csv);
+    snprintf(ctx_what, sizeof ctx_what,
+             a.calibration_ctx ? "--calibration-ctx"
+                               : "%s's calibration record (its header line's '(contexts %s)')",
+             a.machine, rec_ctx);
+    if (csv && (st = kvr_validate_split(&v, csv, csv_what, fit_ctx, ctx_what))) {
         kvr_validate_free(&v);
         return st;
     }

@@ -58,12 +58,13 @@ static enum kvr_status add_row(struct kvr_calibrate_data *c, const char *model, 
 }
 
 /* model,ctx,op,time_s[,prefix] with a header line; every bad line named as file:line (strict
- * numbers, lines of any length: kvr_readers.h). */
-enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *c)
+ * numbers, lines of any length: kvr_readers.h); what (or NULL) prefixes the open error. */
+enum kvr_status kvr_calibrate_read_csv(const char *what, const char *path,
+                                       struct kvr_calibrate_data *c)
 {
     struct kvr_lines r;
     enum kvr_status st = kvr_lines_open(&r, path, 64u << 20);
-    if (st) return kvr_error_prefix(st, "--from: ");
+    if (st) return what ? kvr_error_prefix(st, "%s: ", what) : st;
     char known[64] = ""; /* the last model name resolved */
     for (char *line; !st && (line = kvr_lines_next(&r));) {
         if (r.line == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */

@@ -56,8 +56,11 @@ enum kvr_status kvr_calibrate_alloc(struct kvr_calibrate_data *d);
 void kvr_calibrate_free(struct kvr_calibrate_data *d);
 /* model,ctx,op,time_s[,prefix] with a header line (and "# GPU, driver"), and a comment line
  * "# last layer: pruned" or "# last layer: full" (how the executor that took the times ran its
- * last layer; a file without it is refused: nothing else tells); bad lines as path:line. */
-enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *d);
+ * last layer; a file without it is refused: nothing else tells); bad lines as path:line. what
+ * names the file's source ("--from") in the message of a file that does not open (NULL: the
+ * caller names it). */
+enum kvr_status kvr_calibrate_read_csv(const char *what, const char *path,
+                                       struct kvr_calibrate_data *d);
 enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calibrate_data *d);
 /* Times every model at every context: TTFT (median of 3) and one profiled run. */
 /* t's lists checked before anything is timed: every model resolves, every shape is

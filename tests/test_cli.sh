@@ -192,6 +192,20 @@ expect 2 "has no row at 3072 tokens" "validate --calibration-ctx with a context 
     -- validate --multi-gpu --calibration-ctx 3k
 expect 2 "no-such.csv" "validate --calibration with a missing CSV exits 2" \
     -- validate --multi-gpu --calibration "$tmp/no-such.csv"
+# each message names where its value came from: the option, or the profile's header line
+expect 2 "error: --calibration: $tmp/no-such.csv: " "validate --calibration with a missing CSV names --calibration alone (not the reader's --from)" \
+    -- validate --multi-gpu --calibration "$tmp/no-such.csv"
+grep -v ',16384,' "$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv" >"$tmp/no16k.csv"
+expect 2 "h100x4-nccl.ini's calibration record (its header line's '(contexts 1k,4k,16k)'): $tmp/no16k.csv (--calibration) has no row at 16384 tokens" \
+    "validate --calibration of a CSV without the recorded 16k rows blames the profile's recorded contexts, not --calibration-ctx" \
+    -- validate --multi-gpu --calibration "$tmp/no16k.csv"
+expect 2 "error: --calibration-ctx: $tmp/no16k.csv (--calibration) has no row at 16384 tokens" \
+    "validate --calibration-ctx 16k with that CSV blames --calibration-ctx" \
+    -- validate --multi-gpu --calibration "$tmp/no16k.csv" --calibration-ctx 16k
+sed "s|^; Measurements: .*\\. Fitted on |; Measurements: $tmp/bad.csv. Fitted on |" "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/badrec.ini"
+expect 2 "error: $tmp/badrec.ini's calibration record (its header line '; Measurements: $tmp/bad.csv. ...'): $tmp/bad.csv:3: " \
+    "validate of a profile whose recorded CSV has a bad line names the profile's record, not --calibration" \
+    -- validate --multi-gpu --machine "$tmp/badrec.ini"
 json_check "validate on a preset (no recorded calibration): calibration null, rows held_out null" \
     "d['calibration'] is None and all(r['held_out'] is None for r in d['rows'])" \
     -- validate --multi-gpu --json --machine h100-nvlink
