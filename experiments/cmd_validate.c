@@ -104,8 +104,8 @@ static const struct kvr_opt validate_opts[] = {
     KVR_OPT("calibration", 0, "CSV", OFF(calibration),
             "the operation times the profile was fitted from (kvr calibrate\n--from): a point "
             "whose (model, ctx) has no row there at the fit's\ncontexts is held out, its MAPE "
-            "apart",
-            .def_help = "the one the profile's header records", .file = KVR_OPT_FILE_IN),
+            "apart; a recorded CSV is found in\nthe data directory, else beside the profile",
+            .def_help = "the profile's record", .file = KVR_OPT_FILE_IN),
     KVR_OPT("calibration-ctx", 0, "L", OFF(calibration_ctx),
             "the contexts of the fit (1k,4k,16k): the CSV's rows at others\nwere held out by "
             "the fit too",
@@ -268,6 +268,20 @@ static enum kvr_status figures(const struct args *a, const struct kvr_validate_s
     return st;
 }
 
+/* The calibration CSV a profile records (as kvr calibrate --from was given it), found as kvrun
+ * finds its data files: an absolute path as it is, a relative one in the data directory
+ * (kvr_datadir.h), else beside the profile; never in the current folder, where another
+ * checkout's file of that name would be taken silently. */
+static bool find_recorded(const char *machine, const char *rec, char *buf, size_t cap)
+{
+    if (rec[0] == '/') return (size_t)snprintf(buf, cap, "%s", rec) < cap && !access(buf, R_OK);
+    if (!kvr_datadir_path(rec, buf, cap) && !access(buf, R_OK)) return true;
+    const char *slash = strrchr(machine, '/');
+    int dir = slash ? (int)(slash - machine) : 1;
+    return (size_t)snprintf(buf, cap, "%.*s/%s", dir, slash ? machine : ".", rec) < cap &&
+           !access(buf, R_OK);
+}
+
 enum kvr_status kvr_cmd_validate(int argc, char **argv)
 {
     struct args a;
@@ -282,13 +296,12 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     kvr_validate_calibration_of(a.machine, rec_csv, sizeof rec_csv, rec_ctx, sizeof rec_ctx);
     snprintf(reason, sizeof reason, "%s records none", a.machine);
     if (!csv && rec_csv[0]) {
-        if (access(rec_csv, R_OK) == 0)
-            csv = rec_csv;
-        else if (!kvr_datadir_path(rec_csv, found, sizeof found) && access(found, R_OK) == 0)
+        if (find_recorded(a.machine, rec_csv, found, sizeof found))
             csv = found;
         else
             snprintf(reason, sizeof reason,
-                     "%s records %s, which is not readable here, nor in the data directory",
+                     "%s records %s, which is not readable in the data directory nor beside the "
+                     "profile",
                      a.machine, rec_csv);
     }
     /* --calibration-ctx picks the contexts of a CSV: without one it would change nothing */

@@ -227,6 +227,22 @@ expect 2 "--calibration: the path is empty" "validate --calibration '' exits 2" 
     -- validate --multi-gpu --calibration ''
 json_check "validate on a profile whose recorded CSV is not readable: calibration null" \
     "d['calibration'] is None" -- validate --multi-gpu --json --machine "$tmp/gone.ini"
+# the CSV a profile records is found in the data directory, else beside the profile; never in
+# the current folder: run from a folder holding decoys of those names (Llama-7B's times alone,
+# with which every Falcon-7B point would be held out)
+kvr_abs=$(realpath "$kvr")
+mkdir -p "$tmp/other/data/calibration" "$tmp/prof"
+cp "$tmp/llama-ops.csv" "$tmp/other/data/calibration/h100-ops.csv"
+(cd "$tmp/other" && "$kvr_abs" validate --multi-gpu --json) >"$tmp/out" 2>"$tmp/err"
+python3 -c "import json, sys; c = json.load(open(sys.argv[1]))['calibration']; sys.exit(0 if c['csv'] != 'data/calibration/h100-ops.csv' and c['csv'].endswith('/data/calibration/h100-ops.csv') and c['held_out']['points'] == 96 else 1)" "$tmp/out"
+report $? "validate from a folder holding data/calibration/h100-ops.csv: the profile's recorded CSV is the data directory's, not that folder's" "$(head -c 300 "$tmp/out") $(cat "$tmp/err")"
+cp "$tmp/llama-ops.csv" "$tmp/prof/mine.csv"
+cp "$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv" "$tmp/other/mine.csv"
+(cd "$tmp/prof" && "$kvr_abs" calibrate --from mine.csv --base h100-nvlink --out mine.ini) >/dev/null 2>"$tmp/err"
+report $? "calibrate --from mine.csv --out mine.ini in the profile's folder" "$(cat "$tmp/err")"
+(cd "$tmp/other" && "$kvr_abs" validate --multi-gpu --json --machine "$tmp/prof/mine.ini") >"$tmp/out" 2>"$tmp/err"
+python3 -c "import json, sys; d = json.load(open(sys.argv[1])); c = d['calibration']; sys.exit(0 if c['csv'] == sys.argv[2] and all(r['held_out'] for r in d['rows'] if r['model'] == 'falcon-7b') else 1)" "$tmp/out" "$tmp/prof/mine.csv"
+report $? "validate of a profile recording a relative CSV: the one beside the profile, not the current folder's" "$(head -c 300 "$tmp/out") $(cat "$tmp/err")"
 # one GPU: the held-out TTFT MAPE is the one kvr calibrate wrote into the profile's header
 "$kvr" validate >"$tmp/out" 2>"$tmp/err"
 want=$(sed -n 's/.*TTFT MAPE \([0-9.]*\)%.*/\1/p' "$KVR_SOURCE_ROOT/data/machines/h100-calibrated.ini")
