@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvr_calibrate.h"
 #include "kvr_cli.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
@@ -18,6 +19,7 @@
 #include "kvr_plot.h"
 #include "kvr_sim.h"
 #include "kvr_store.h"
+#include "kvr_units.h"
 #include "kvr_validate.h"
 #include "kvr_validate_timeline.h"
 
@@ -154,11 +156,11 @@ static void print_split(const struct kvr_validate_set *v, const char *reason)
         printf("held out: no calibration CSV (%s): give --calibration\n", reason);
         return;
     }
+    char tok[32];
     printf("held out: no time of their (model, ctx) in %s at ", c->csv);
     if (!c->n_fit_ctx) printf("any context");
     for (size_t k = 0; k < c->n_fit_ctx; k++) /* 1k, 4k, 16k as the profile writes them */
-        printf(c->fit_ctx[k] % 1024 ? "%s%llu" : "%s%lluk", k ? "," : "",
-               (unsigned long long)(c->fit_ctx[k] % 1024 ? c->fit_ctx[k] : c->fit_ctx[k] / 1024));
+        printf("%s%s", k ? "," : "", kvr_format_tokens(tok, sizeof tok, c->fit_ctx[k]));
     printf(" tokens\n");
     const char *names[2] = {"calibrated", "held-out"};
     size_t counts[2] = {c->n_fitted, c->n_held_out};
@@ -293,7 +295,11 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     /* the held-out split: the calibration CSV given, else the one the profile records */
     static char rec_csv[4200], rec_ctx[1024], found[4200], reason[8600];
     const char *csv = a.calibration;
-    kvr_validate_calibration_of(a.machine, rec_csv, sizeof rec_csv, rec_ctx, sizeof rec_ctx);
+    if ((st = kvr_calibrate_read_record(a.machine, rec_csv, sizeof rec_csv, rec_ctx,
+                                        sizeof rec_ctx))) {
+        kvr_validate_free(&v);
+        return st;
+    }
     snprintf(reason, sizeof reason, "%s records none", a.machine);
     if (!csv && rec_csv[0]) {
         if (find_recorded(a.machine, rec_csv, found, sizeof found))

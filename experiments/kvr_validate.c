@@ -270,28 +270,6 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
     return st;
 }
 
-void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
-                                 size_t ctx_cap)
-{
-    static const char tag[] = "; Measurements: ", timed[] = "timed now";
-    csv[0] = ctx[0] = '\0';
-    FILE *f = machine ? fopen(machine, "r") : NULL; /* a preset's name opens nothing */
-    if (!f) return;
-    char line[4400];
-    /* the header's comment lines, before the first section */
-    while (fgets(line, sizeof line, f) && line[0] == ';') {
-        if (strncmp(line, tag, sizeof tag - 1)) continue;
-        const char *from = line + sizeof tag - 1, *end = strstr(from, ". Fitted on ");
-        if (!end || (end - from == (int)sizeof timed - 1 && !strncmp(from, timed, end - from)))
-            break;
-        snprintf(csv, csv_cap, "%.*s", (int)(end - from), from);
-        const char *c = strstr(end, "(contexts "), *close = c ? strchr(c, ')') : NULL;
-        if (close) snprintf(ctx, ctx_cap, "%.*s", (int)(close - c - 10), c + 10);
-        break;
-    }
-    fclose(f);
-}
-
 /* Whether the calibration rows d (their models' resolved names in names) hold (model, ctx) at
  * one of the contexts ctxs (none: any). */
 static bool calibrated(const struct kvr_calibrate_data *d, char (*names)[64], const uint64_t *ctxs,

@@ -40,12 +40,6 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
                                   struct kvr_validate_set *v);
 void kvr_validate_free(struct kvr_validate_set *v);
 
-/* What a profile records of its calibration (kvr calibrate --out's header): the CSV it was
- * fitted from ("; Measurements: PATH. Fitted on N operation times (contexts L)") into csv and
- * the contexts of the fit (L) into ctx; both "" when the profile records none (a preset, a
- * profile written by hand, a fit timed now rather than read from a CSV). */
-void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
-                                 size_t ctx_cap);
 /* The held-out split: a point is held out when its (model, ctx) is not among the rows of the
  * operation CSV csv at the contexts fit_ctx ("1k,4k,16k"; NULL: every context of the CSV;
  * "" is refused, an empty list): when the fit saw no time of its model at its context (a model or a

@@ -243,6 +243,22 @@ report $? "calibrate --from mine.csv --out mine.ini in the profile's folder" "$(
 (cd "$tmp/other" && "$kvr_abs" validate --multi-gpu --json --machine "$tmp/prof/mine.ini") >"$tmp/out" 2>"$tmp/err"
 python3 -c "import json, sys; d = json.load(open(sys.argv[1])); c = d['calibration']; sys.exit(0 if c['csv'] == sys.argv[2] and all(r['held_out'] for r in d['rows'] if r['model'] == 'falcon-7b') else 1)" "$tmp/out" "$tmp/prof/mine.csv"
 report $? "validate of a profile recording a relative CSV: the one beside the profile, not the current folder's" "$(head -c 300 "$tmp/out") $(cat "$tmp/err")"
+# the record round trip: what kvr calibrate writes into a profile's header, kvr validate reads
+# back (the same CSV, the same contexts); run from the source root so --from is relative, as
+# the committed profiles record it
+(cd "$KVR_SOURCE_ROOT" && "$kvr_abs" calibrate --from data/calibration/h100-ops.csv --fit-ctx 1k,8k,32k --out "$tmp/rt.ini") >/dev/null 2>"$tmp/err"
+report $? "calibrate --from data/calibration/h100-ops.csv --fit-ctx 1k,8k,32k --out rt.ini" "$(cat "$tmp/err")"
+json_check "validate --machine rt.ini reads its record back: the same CSV, the contexts 1k, 8k, 32k" \
+    "(lambda c: __import__('os').path.samefile(c['csv'], '$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv') and c['fit_ctx'] == [1024, 8192, 32768] and c['held_out']['points'] + c['calibrated']['points'] == d['points'] and all(r['held_out'] == (r['ctx'] not in (1024, 8192, 32768)) for r in d['rows']) and c['calibrated']['points'] > 0)(d['calibration'])" \
+    -- validate --machine "$tmp/rt.ini" --json
+"$kvr" validate --machine "$tmp/rt.ini" >"$tmp/out" 2>"$tmp/err"
+grep -q "^held out: no time of their (model, ctx) in .*/data/calibration/h100-ops.csv at 1k,8k,32k tokens$" "$tmp/out"
+report $? "validate --machine rt.ini prints the record's contexts as the profile writes them" "$(grep '^held out' "$tmp/out") $(cat "$tmp/err")"
+long=$(python3 -c "print(','.join(str(1024 * i) for i in range(1, 201)))")
+sed "s|(contexts 1k,4k,16k)|(contexts $long)|" "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/long.ini"
+expect 2 "long.ini:2: the calibration record's context list (${#long} characters) is longer than the 1023 this reader takes" \
+    "validate of a profile whose recorded context list is too long for the reader exits 2 (not cut short)" \
+    -- validate --multi-gpu --machine "$tmp/long.ini"
 # one GPU: the held-out TTFT MAPE is the one kvr calibrate wrote into the profile's header
 "$kvr" validate >"$tmp/out" 2>"$tmp/err"
 want=$(sed -n 's/.*TTFT MAPE \([0-9.]*\)%.*/\1/p' "$KVR_SOURCE_ROOT/data/machines/h100-calibrated.ini")
