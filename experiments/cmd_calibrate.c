@@ -233,7 +233,7 @@ enum kvr_status kvr_cmd_calibrate(int argc, char **argv)
     struct kvr_calibrate_timing t = {c.backend, c.models, c.attn_shapes, c.db, c.json || c.quiet};
     st = kvr_calibrate_alloc(&c.data);
     if (!st)
-        st = c.from ? kvr_calibrate_read_csv(c.from, &c.data)
+        st = c.from ? kvr_calibrate_read_csv("--from", c.from, &c.data)
                     : kvr_calibrate_measure(&t, all, n_fit + n_check, &c.data);
     if (!st && c.save) st = kvr_calibrate_write_csv(c.save, &c.data);
     for (size_t k = 0; k < n_fit && !st; k++) { /* a fit context without rows fits nothing */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvr_calibrate.h"
 #include "kvr_cli.h"
 #include "kvr_opt.h"
 #include "kvr_out.h"
@@ -18,6 +19,7 @@
 #include "kvr_plot.h"
 #include "kvr_sim.h"
 #include "kvr_store.h"
+#include "kvr_units.h"
 #include "kvr_validate.h"
 #include "kvr_validate_timeline.h"
 
@@ -104,8 +106,8 @@ static const struct kvr_opt validate_opts[] = {
     KVR_OPT("calibration", 0, "CSV", OFF(calibration),
             "the operation times the profile was fitted from (kvr calibrate\n--from): a point "
             "whose (model, ctx) has no row there at the fit's\ncontexts is held out, its MAPE "
-            "apart",
-            .def_help = "the one the profile's header records"),
+            "apart; a recorded CSV is found in\nthe data directory, else beside the profile",
+            .def_help = "the profile's record", .file = KVR_OPT_FILE_IN),
     KVR_OPT("calibration-ctx", 0, "L", OFF(calibration_ctx),
             "the contexts of the fit (1k,4k,16k): the CSV's rows at others\nwere held out by "
             "the fit too",
@@ -151,14 +153,14 @@ static void print_split(const struct kvr_validate_set *v, const char *reason)
 {
     const struct kvr_validate_calibration *c = &v->cal;
     if (!c->known) {
-        printf("held out: %s\n", reason);
+        printf("held out: no calibration CSV (%s): give --calibration\n", reason);
         return;
     }
+    char tok[32];
     printf("held out: no time of their (model, ctx) in %s at ", c->csv);
     if (!c->n_fit_ctx) printf("any context");
     for (size_t k = 0; k < c->n_fit_ctx; k++) /* 1k, 4k, 16k as the profile writes them */
-        printf(c->fit_ctx[k] % 1024 ? "%s%llu" : "%s%lluk", k ? "," : "",
-               (unsigned long long)(c->fit_ctx[k] % 1024 ? c->fit_ctx[k] : c->fit_ctx[k] / 1024));
+        printf("%s%s", k ? "," : "", kvr_format_tokens(tok, sizeof tok, c->fit_ctx[k]));
     printf(" tokens\n");
     const char *names[2] = {"calibrated", "held-out"};
     size_t counts[2] = {c->n_fitted, c->n_held_out};
@@ -268,6 +270,20 @@ static enum kvr_status figures(const struct args *a, const struct kvr_validate_s
     return st;
 }
 
+/* The calibration CSV a profile records (as kvr calibrate --from was given it), found as kvrun
+ * finds its data files: an absolute path as it is, a relative one in the data directory
+ * (kvr_datadir.h), else beside the profile; never in the current folder, where another
+ * checkout's file of that name would be taken silently. */
+static bool find_recorded(const char *machine, const char *rec, char *buf, size_t cap)
+{
+    if (rec[0] == '/') return (size_t)snprintf(buf, cap, "%s", rec) < cap && !access(buf, R_OK);
+    if (!kvr_datadir_path(rec, buf, cap) && !access(buf, R_OK)) return true;
+    const char *slash = strrchr(machine, '/');
+    int dir = slash ? (int)(slash - machine) : 1;
+    return (size_t)snprintf(buf, cap, "%.*s/%s", dir, slash ? machine : ".", rec) < cap &&
+           !access(buf, R_OK);
+}
+
 enum kvr_status kvr_cmd_validate(int argc, char **argv)
 {
     struct args a;
@@ -277,21 +293,43 @@ enum kvr_status kvr_cmd_validate(int argc, char **argv)
     struct kvr_validate_set v;
     if ((st = kvr_validate_load(a.db, a.machine, a.multi, &v))) return st;
     /* the held-out split: the calibration CSV given, else the one the profile records */
-    static char rec_csv[4200], rec_ctx[1024], found[4200];
-    const char *csv = a.calibration, *reason = "the profile records no calibration CSV "
-                                               "(give --calibration)";
-    kvr_validate_calibration_of(a.machine, rec_csv, sizeof rec_csv, rec_ctx, sizeof rec_ctx);
+    static char rec_csv[4200], rec_ctx[1024], found[4200], reason[8600];
+    const char *csv = a.calibration;
+    if ((st = kvr_calibrate_read_record(a.machine, rec_csv, sizeof rec_csv, rec_ctx,
+                                        sizeof rec_ctx))) {
+        kvr_validate_free(&v);
+        return st;
+    }
+    snprintf(reason, sizeof reason, "%s records none", a.machine);
     if (!csv && rec_csv[0]) {
-        if (access(rec_csv, R_OK) == 0)
-            csv = rec_csv;
-        else if (!kvr_datadir_path(rec_csv, found, sizeof found) && access(found, R_OK) == 0)
+        if (find_recorded(a.machine, rec_csv, found, sizeof found))
             csv = found;
         else
-            reason = "the calibration CSV that the profile records is not readable here, nor "
-                     "in the data directory (give --calibration)";
+            snprintf(reason, sizeof reason,
+                     "%s records %s, which is not readable in the data directory nor beside the "
+                     "profile",
+                     a.machine, rec_csv);
     }
-    if (csv &&
-        (st = kvr_validate_split(&v, csv, a.calibration_ctx ? a.calibration_ctx : rec_ctx))) {
+    /* --calibration-ctx picks the contexts of a CSV: without one it would change nothing */
+    if (!csv && a.calibration_ctx) {
+        kvr_validate_free(&v);
+        return kvr_error(KVR_ERR_USAGE,
+                         "--calibration-ctx: no calibration CSV to apply it to (%s): give "
+                         "--calibration",
+                         reason);
+    }
+    /* each message names where its value came from: the option, or the profile's header */
+    static char csv_what[8600], ctx_what[5300];
+    const char *fit_ctx = a.calibration_ctx ? a.calibration_ctx : rec_ctx[0] ? rec_ctx : NULL;
+    snprintf(csv_what, sizeof csv_what,
+             a.calibration ? "--calibration"
+                           : "%s's calibration record (its header line '; Measurements: %s. ...')",
+             a.machine, rec_csv);
+    snprintf(ctx_what, sizeof ctx_what,
+             a.calibration_ctx ? "--calibration-ctx"
+                               : "%s's calibration record (its header line's '(contexts %s)')",
+             a.machine, rec_ctx);
+    if (csv && (st = kvr_validate_split(&v, csv, csv_what, fit_ctx, ctx_what))) {
         kvr_validate_free(&v);
         return st;
     }

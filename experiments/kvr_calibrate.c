@@ -58,12 +58,13 @@ static enum kvr_status add_row(struct kvr_calibrate_data *c, const char *model, 
 }
 
 /* model,ctx,op,time_s[,prefix] with a header line; every bad line named as file:line (strict
- * numbers, lines of any length: kvr_readers.h). */
-enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *c)
+ * numbers, lines of any length: kvr_readers.h); what (or NULL) prefixes the open error. */
+enum kvr_status kvr_calibrate_read_csv(const char *what, const char *path,
+                                       struct kvr_calibrate_data *c)
 {
     struct kvr_lines r;
     enum kvr_status st = kvr_lines_open(&r, path, 64u << 20);
-    if (st) return kvr_error_prefix(st, "--from: ");
+    if (st) return what ? kvr_error_prefix(st, "%s: ", what) : st;
     char known[64] = ""; /* the last model name resolved */
     for (char *line; !st && (line = kvr_lines_next(&r));) {
         if (r.line == 2 && !strncmp(line, "# ", 2)) { /* the GPU and driver the times came from */
@@ -316,6 +317,46 @@ enum kvr_status kvr_calibrate_fit(const struct kvr_calibrate_data *c, struct kvr
     return st;
 }
 
+/* The profile header's record of the fit, written by kvr_calibrate_write_profile and read back
+ * by kvr_calibrate_read_record (one place owns the format):
+ * "; Measurements: CSV. Fitted on N operation times (contexts L), rms ..." */
+static const char rec_tag[] = "; Measurements: ", rec_fitted[] = ". Fitted on ",
+                  rec_ctx[] = " (contexts ", rec_timed[] = "timed now";
+
+enum kvr_status kvr_calibrate_read_record(const char *profile, char *csv, size_t csv_cap, char *ctx,
+                                          size_t ctx_cap)
+{
+    csv[0] = ctx[0] = '\0';
+    FILE *f = profile ? fopen(profile, "r") : NULL; /* a preset's name opens nothing */
+    if (!f) return KVR_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    enum kvr_status st = KVR_OK;
+    /* the header's comment lines, before the first section */
+    for (int no = 1; getline(&line, &cap, f) > 0 && line[0] == ';'; no++) {
+        if (strncmp(line, rec_tag, sizeof rec_tag - 1)) continue;
+        const char *from = line + sizeof rec_tag - 1, *end = strstr(from, rec_fitted);
+        size_t n = end ? (size_t)(end - from) : 0;
+        if (!end || (n == sizeof rec_timed - 1 && !strncmp(from, rec_timed, n))) break;
+        const char *c = strstr(end, rec_ctx), *close = c ? strchr(c, ')') : NULL;
+        size_t n_ctx = close ? (size_t)(close - c) - (sizeof rec_ctx - 1) : 0;
+        if (n >= csv_cap || n_ctx >= ctx_cap) /* refused, not cut short */
+            st = kvr_error(KVR_ERR_INPUT,
+                           "%s:%d: the calibration record's %s (%zu characters) is longer than "
+                           "the %zu this reader takes",
+                           profile, no, n >= csv_cap ? "CSV path" : "context list",
+                           n >= csv_cap ? n : n_ctx, (n >= csv_cap ? csv_cap : ctx_cap) - 1);
+        else {
+            snprintf(csv, csv_cap, "%.*s", (int)n, from);
+            if (close) snprintf(ctx, ctx_cap, "%.*s", (int)n_ctx, c + sizeof rec_ctx - 1);
+        }
+        break;
+    }
+    free(line);
+    fclose(f);
+    return st;
+}
+
 /* The profile: the base's links and the fitted GPU, with where they came from. */
 enum kvr_status kvr_calibrate_write_profile(const char *path, const char *from, const char *fit_ctx,
                                             const struct kvr_calibrate_data *c,
@@ -332,13 +373,13 @@ enum kvr_status kvr_calibrate_write_profile(const char *path, const char *from, 
     fprintf(f, "; Calibrated by `kvr calibrate` on %s: %s, %s.\n", date, c->gpu[0] ? c->gpu : "?",
             c->driver[0] ? c->driver : "?");
     fprintf(f,
-            "; Measurements: %s. Fitted on %zu operation times (contexts %s), rms %.2f%%, "
+            "%s%s%s%zu operation times%s%s), rms %.2f%%, "
             "max %.2f%%;\n; held out (every other measured context): operations MAPE %.2f%% "
             "(max %.2f%%, time-weighted %.2f%%), TTFT MAPE %.2f%% (max %.2f%%).\n",
-            from ? from : "timed now", o->n_points, fit_ctx, 100 * o->fit.rms_rel,
-            100 * o->fit.max_rel, kvr_calibrate_mape(&o->op_check), 100 * o->op_check.max,
-            100 * o->abs_err_s / o->meas_s, kvr_calibrate_mape(&o->ttft_check),
-            100 * o->ttft_check.max);
+            rec_tag, from ? from : rec_timed, rec_fitted, o->n_points, rec_ctx, fit_ctx,
+            100 * o->fit.rms_rel, 100 * o->fit.max_rel, kvr_calibrate_mape(&o->op_check),
+            100 * o->op_check.max, 100 * o->abs_err_s / o->meas_s,
+            kvr_calibrate_mape(&o->ttft_check), 100 * o->ttft_check.max);
     kvr_machine_write_ini(f, h);
     /* the profile replaces the old one only if kvr sim loads it: the temp file is read back */
     static struct kvr_machine back;

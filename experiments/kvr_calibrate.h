@@ -56,8 +56,11 @@ enum kvr_status kvr_calibrate_alloc(struct kvr_calibrate_data *d);
 void kvr_calibrate_free(struct kvr_calibrate_data *d);
 /* model,ctx,op,time_s[,prefix] with a header line (and "# GPU, driver"), and a comment line
  * "# last layer: pruned" or "# last layer: full" (how the executor that took the times ran its
- * last layer; a file without it is refused: nothing else tells); bad lines as path:line. */
-enum kvr_status kvr_calibrate_read_csv(const char *path, struct kvr_calibrate_data *d);
+ * last layer; a file without it is refused: nothing else tells); bad lines as path:line. what
+ * names the file's source ("--from") in the message of a file that does not open (NULL: the
+ * caller names it). */
+enum kvr_status kvr_calibrate_read_csv(const char *what, const char *path,
+                                       struct kvr_calibrate_data *d);
 enum kvr_status kvr_calibrate_write_csv(const char *path, const struct kvr_calibrate_data *d);
 /* Times every model at every context: TTFT (median of 3) and one profiled run. */
 /* t's lists checked before anything is timed: every model resolves, every shape is
@@ -75,5 +78,13 @@ enum kvr_status kvr_calibrate_write_profile(const char *path, const char *from, 
                                             const struct kvr_calibrate_data *d,
                                             const struct kvr_machine *h,
                                             const struct kvr_calibrate_outcome *o);
+/* What a profile records of its calibration, the header line kvr_calibrate_write_profile writes
+ * ("; Measurements: CSV. Fitted on N operation times (contexts L), ..."): the CSV it was fitted
+ * from, as --from was given, into csv and the contexts of the fit (L) into ctx; both "" when the
+ * profile records none (a preset's name, a profile written by hand, a fit timed now rather than
+ * read from a CSV). A CSV or a list longer than its buffer (cap, NUL included) is an input
+ * error naming profile:line, not cut short. */
+enum kvr_status kvr_calibrate_read_record(const char *profile, char *csv, size_t csv_cap, char *ctx,
+                                          size_t ctx_cap);
 double kvr_calibrate_mape(const struct kvr_calibrate_errors *e); /* percent; NAN when empty */
 const char *kvr_calibrate_op_label(int op);

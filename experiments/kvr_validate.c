@@ -270,28 +270,6 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
     return st;
 }
 
-void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
-                                 size_t ctx_cap)
-{
-    static const char tag[] = "; Measurements: ", timed[] = "timed now";
-    csv[0] = ctx[0] = '\0';
-    FILE *f = machine ? fopen(machine, "r") : NULL; /* a preset's name opens nothing */
-    if (!f) return;
-    char line[4400];
-    /* the header's comment lines, before the first section */
-    while (fgets(line, sizeof line, f) && line[0] == ';') {
-        if (strncmp(line, tag, sizeof tag - 1)) continue;
-        const char *from = line + sizeof tag - 1, *end = strstr(from, ". Fitted on ");
-        if (!end || (end - from == (int)sizeof timed - 1 && !strncmp(from, timed, end - from)))
-            break;
-        snprintf(csv, csv_cap, "%.*s", (int)(end - from), from);
-        const char *c = strstr(end, "(contexts "), *close = c ? strchr(c, ')') : NULL;
-        if (close) snprintf(ctx, ctx_cap, "%.*s", (int)(close - c - 10), c + 10);
-        break;
-    }
-    fclose(f);
-}
-
 /* Whether the calibration rows d (their models' resolved names in names) hold (model, ctx) at
  * one of the contexts ctxs (none: any). */
 static bool calibrated(const struct kvr_calibrate_data *d, char (*names)[64], const uint64_t *ctxs,
@@ -305,7 +283,8 @@ static bool calibrated(const struct kvr_calibrate_data *d, char (*names)[64], co
     return false;
 }
 
-enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv, const char *fit_ctx)
+enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv,
+                                   const char *csv_what, const char *fit_ctx, const char *ctx_what)
 {
     struct kvr_validate_calibration *c = &v->cal;
     *c = (struct kvr_validate_calibration){.fitted_mape_pct = NAN, .held_mape_pct = NAN};
@@ -314,14 +293,12 @@ enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv, 
     char(*names)[64] = NULL;
     struct kvr_calibrate_data d = {0};
     enum kvr_status st = KVR_OK;
-    if (fit_ctx && fit_ctx[0] &&
-        (st = kvr_cli_parse_ctx_list("--calibration-ctx", fit_ctx, &ctxs, &n_ctx)))
-        return st;
+    if (fit_ctx && (st = kvr_cli_parse_ctx_list(ctx_what, fit_ctx, &ctxs, &n_ctx))) return st;
     if (n_ctx > sizeof c->fit_ctx / sizeof *c->fit_ctx)
-        st = kvr_error(KVR_ERR_USAGE, "--calibration-ctx: at most %zu contexts",
+        st = kvr_error(KVR_ERR_USAGE, "%s: at most %zu contexts", ctx_what,
                        sizeof c->fit_ctx / sizeof *c->fit_ctx);
-    if (!st && !(st = kvr_calibrate_alloc(&d)) && (st = kvr_calibrate_read_csv(csv, &d)))
-        st = kvr_error_prefix(st, "--calibration: ");
+    if (!st && !(st = kvr_calibrate_alloc(&d)) && (st = kvr_calibrate_read_csv(NULL, csv, &d)))
+        st = kvr_error_prefix(st, "%s: ", csv_what);
     if (!st && !(names = calloc(d.n ? d.n : 1, sizeof *names)))
         st = kvr_error(KVR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < d.n; i++) { /* each distinct model resolved once */
@@ -336,8 +313,8 @@ enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv, 
         bool found = false;
         for (size_t i = 0; i < d.n && !found; i++) found = d.rows[i].ctx == ctxs[k];
         if (!found)
-            st = kvr_error(KVR_ERR_INPUT, "--calibration-ctx: %s has no row at %llu tokens", csv,
-                           (unsigned long long)ctxs[k]);
+            st = kvr_error(KVR_ERR_INPUT, "%s: %s (%s) has no row at %llu tokens", ctx_what, csv,
+                           csv_what, (unsigned long long)ctxs[k]);
     }
     double sum_fit = 0, sum_held = 0;
     for (size_t i = 0; !st && i < v->n; i++) {

@@ -40,20 +40,15 @@ enum kvr_status kvr_validate_load(const char *db, const char *machine, bool mult
                                   struct kvr_validate_set *v);
 void kvr_validate_free(struct kvr_validate_set *v);
 
-/* What a profile records of its calibration (kvr calibrate --out's header): the CSV it was
- * fitted from ("; Measurements: PATH. Fitted on N operation times (contexts L)") into csv and
- * the contexts of the fit (L) into ctx; both "" when the profile records none (a preset, a
- * profile written by hand, a fit timed now rather than read from a CSV). */
-void kvr_validate_calibration_of(const char *machine, char *csv, size_t csv_cap, char *ctx,
-                                 size_t ctx_cap);
 /* The held-out split: a point is held out when its (model, ctx) is not among the rows of the
- * operation CSV csv at the contexts fit_ctx ("1k,4k,16k"; NULL or "": every context of the
- * CSV): when the fit saw no time of its model at its context (a model or a context the
- * calibration never ran). A CSV row's model matches a measurement's by the name it resolves
- * to. A fit context without a row in the CSV is an input error. Sets v->cal and each point's
- * held_out. */
+ * operation CSV csv at the contexts fit_ctx ("1k,4k,16k"; NULL: every context of the CSV;
+ * "" is refused, an empty list): when the fit saw no time of its model at its context (a model or a
+ * context the calibration never ran). A CSV row's model matches a measurement's by the name it
+ * resolves to. A fit context without a row in the CSV is an input error. Sets v->cal and each
+ * point's held_out. csv_what and ctx_what name where csv and fit_ctx came from in the messages (the
+ * option, or the profile's calibration record). */
 enum kvr_status kvr_validate_split(struct kvr_validate_set *v, const char *csv,
-                                   const char *fit_ctx);
+                                   const char *csv_what, const char *fit_ctx, const char *ctx_what);
 
 /* A point's labels: its links ("full-speed", "bw=10GB/s", ...) and its series (the scheme's
  * name, or the label of a searched scheme's partition source: KVR-E, KVR-S, KVR-P). */

@@ -192,9 +192,73 @@ expect 2 "has no row at 3072 tokens" "validate --calibration-ctx with a context 
     -- validate --multi-gpu --calibration-ctx 3k
 expect 2 "no-such.csv" "validate --calibration with a missing CSV exits 2" \
     -- validate --multi-gpu --calibration "$tmp/no-such.csv"
+# each message names where its value came from: the option, or the profile's header line
+expect 2 "error: --calibration: $tmp/no-such.csv: " "validate --calibration with a missing CSV names --calibration alone (not the reader's --from)" \
+    -- validate --multi-gpu --calibration "$tmp/no-such.csv"
+grep -v ',16384,' "$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv" >"$tmp/no16k.csv"
+expect 2 "h100x4-nccl.ini's calibration record (its header line's '(contexts 1k,4k,16k)'): $tmp/no16k.csv (--calibration) has no row at 16384 tokens" \
+    "validate --calibration of a CSV without the recorded 16k rows blames the profile's recorded contexts, not --calibration-ctx" \
+    -- validate --multi-gpu --calibration "$tmp/no16k.csv"
+expect 2 "error: --calibration-ctx: $tmp/no16k.csv (--calibration) has no row at 16384 tokens" \
+    "validate --calibration-ctx 16k with that CSV blames --calibration-ctx" \
+    -- validate --multi-gpu --calibration "$tmp/no16k.csv" --calibration-ctx 16k
+sed "s|^; Measurements: .*\\. Fitted on |; Measurements: $tmp/bad.csv. Fitted on |" "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/badrec.ini"
+expect 2 "error: $tmp/badrec.ini's calibration record (its header line '; Measurements: $tmp/bad.csv. ...'): $tmp/bad.csv:3: " \
+    "validate of a profile whose recorded CSV has a bad line names the profile's record, not --calibration" \
+    -- validate --multi-gpu --machine "$tmp/badrec.ini"
 json_check "validate on a preset (no recorded calibration): calibration null, rows held_out null" \
     "d['calibration'] is None and all(r['held_out'] is None for r in d['rows'])" \
     -- validate --multi-gpu --json --machine h100-nvlink
+# --calibration-ctx without a calibration CSV to apply it to: refused, not ignored
+expect 2 "--calibration-ctx: no calibration CSV to apply it to (h100-nvlink records none): give --calibration" \
+    "validate --calibration-ctx on a preset (no recorded CSV) exits 2" \
+    -- validate --multi-gpu --machine h100-nvlink --calibration-ctx 1k
+sed 's|^; Measurements: .*\. Fitted on |; Measurements: data/calibration/gone.csv. Fitted on |' "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/gone.ini"
+expect 2 "--calibration-ctx: no calibration CSV to apply it to ($tmp/gone.ini records data/calibration/gone.csv, which is not readable" \
+    "validate --calibration-ctx on a profile whose recorded CSV is not readable exits 2" \
+    -- validate --multi-gpu --machine "$tmp/gone.ini" --calibration-ctx 1k
+sed 's|^; Measurements: .*\. Fitted on |; Measurements: timed now. Fitted on |' "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/timed.ini"
+expect 2 "--calibration-ctx: no calibration CSV to apply it to ($tmp/timed.ini records none" \
+    "validate --calibration-ctx on a profile fitted on times taken then (no CSV) exits 2" \
+    -- validate --multi-gpu --machine "$tmp/timed.ini" --calibration-ctx 1k
+expect 2 "--calibration-ctx: the list is empty" "validate --calibration-ctx '' exits 2 (an empty list, not every context)" \
+    -- validate --multi-gpu --calibration-ctx ''
+expect 2 "--calibration: the path is empty" "validate --calibration '' exits 2" \
+    -- validate --multi-gpu --calibration ''
+json_check "validate on a profile whose recorded CSV is not readable: calibration null" \
+    "d['calibration'] is None" -- validate --multi-gpu --json --machine "$tmp/gone.ini"
+# the CSV a profile records is found in the data directory, else beside the profile; never in
+# the current folder: run from a folder holding decoys of those names (Llama-7B's times alone,
+# with which every Falcon-7B point would be held out)
+kvr_abs=$(realpath "$kvr")
+mkdir -p "$tmp/other/data/calibration" "$tmp/prof"
+cp "$tmp/llama-ops.csv" "$tmp/other/data/calibration/h100-ops.csv"
+(cd "$tmp/other" && "$kvr_abs" validate --multi-gpu --json) >"$tmp/out" 2>"$tmp/err"
+python3 -c "import json, sys; c = json.load(open(sys.argv[1]))['calibration']; sys.exit(0 if c['csv'] != 'data/calibration/h100-ops.csv' and c['csv'].endswith('/data/calibration/h100-ops.csv') and c['held_out']['points'] == 96 else 1)" "$tmp/out"
+report $? "validate from a folder holding data/calibration/h100-ops.csv: the profile's recorded CSV is the data directory's, not that folder's" "$(head -c 300 "$tmp/out") $(cat "$tmp/err")"
+cp "$tmp/llama-ops.csv" "$tmp/prof/mine.csv"
+cp "$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv" "$tmp/other/mine.csv"
+(cd "$tmp/prof" && "$kvr_abs" calibrate --from mine.csv --base h100-nvlink --out mine.ini) >/dev/null 2>"$tmp/err"
+report $? "calibrate --from mine.csv --out mine.ini in the profile's folder" "$(cat "$tmp/err")"
+(cd "$tmp/other" && "$kvr_abs" validate --multi-gpu --json --machine "$tmp/prof/mine.ini") >"$tmp/out" 2>"$tmp/err"
+python3 -c "import json, sys; d = json.load(open(sys.argv[1])); c = d['calibration']; sys.exit(0 if c['csv'] == sys.argv[2] and all(r['held_out'] for r in d['rows'] if r['model'] == 'falcon-7b') else 1)" "$tmp/out" "$tmp/prof/mine.csv"
+report $? "validate of a profile recording a relative CSV: the one beside the profile, not the current folder's" "$(head -c 300 "$tmp/out") $(cat "$tmp/err")"
+# the record round trip: what kvr calibrate writes into a profile's header, kvr validate reads
+# back (the same CSV, the same contexts); run from the source root so --from is relative, as
+# the committed profiles record it
+(cd "$KVR_SOURCE_ROOT" && "$kvr_abs" calibrate --from data/calibration/h100-ops.csv --fit-ctx 1k,8k,32k --out "$tmp/rt.ini") >/dev/null 2>"$tmp/err"
+report $? "calibrate --from data/calibration/h100-ops.csv --fit-ctx 1k,8k,32k --out rt.ini" "$(cat "$tmp/err")"
+json_check "validate --machine rt.ini reads its record back: the same CSV, the contexts 1k, 8k, 32k" \
+    "(lambda c: __import__('os').path.samefile(c['csv'], '$KVR_SOURCE_ROOT/data/calibration/h100-ops.csv') and c['fit_ctx'] == [1024, 8192, 32768] and c['held_out']['points'] + c['calibrated']['points'] == d['points'] and all(r['held_out'] == (r['ctx'] not in (1024, 8192, 32768)) for r in d['rows']) and c['calibrated']['points'] > 0)(d['calibration'])" \
+    -- validate --machine "$tmp/rt.ini" --json
+"$kvr" validate --machine "$tmp/rt.ini" >"$tmp/out" 2>"$tmp/err"
+grep -q "^held out: no time of their (model, ctx) in .*/data/calibration/h100-ops.csv at 1k,8k,32k tokens$" "$tmp/out"
+report $? "validate --machine rt.ini prints the record's contexts as the profile writes them" "$(grep '^held out' "$tmp/out") $(cat "$tmp/err")"
+long=$(python3 -c "print(','.join(str(1024 * i) for i in range(1, 201)))")
+sed "s|(contexts 1k,4k,16k)|(contexts $long)|" "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/long.ini"
+expect 2 "long.ini:2: the calibration record's context list (${#long} characters) is longer than the 1023 this reader takes" \
+    "validate of a profile whose recorded context list is too long for the reader exits 2 (not cut short)" \
+    -- validate --multi-gpu --machine "$tmp/long.ini"
 # one GPU: the held-out TTFT MAPE is the one kvr calibrate wrote into the profile's header
 "$kvr" validate >"$tmp/out" 2>"$tmp/err"
 want=$(sed -n 's/.*TTFT MAPE \([0-9.]*\)%.*/\1/p' "$KVR_SOURCE_ROOT/data/machines/h100-calibrated.ini")

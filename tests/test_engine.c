@@ -107,7 +107,7 @@ static void test_calibrate(void)
     static struct kvr_machine h, committed;
     uint64_t fit_ctx[] = {1024, 4096, 16384};
     enum kvr_status st = kvr_calibrate_alloc(&d);
-    if (!st) st = kvr_calibrate_read_csv(KVR_SOURCE_DATADIR "/calibration/h100-ops.csv", &d);
+    if (!st) st = kvr_calibrate_read_csv(NULL, KVR_SOURCE_DATADIR "/calibration/h100-ops.csv", &d);
     if (!st) st = kvr_machine_resolve("h100-nvlink", &h);
     h.n_gpus = 1;
     if (!st) st = kvr_calibrate_fit(&d, &h, fit_ctx, 3, NULL, &o);
@@ -167,11 +167,11 @@ static void test_validate(void)
      * both models at every context, so the points at 8k, 24k and 32k are held out: 32 + 20 +
      * 44 = 96 of the database's multi-GPU rows (20 at 4k, 44 at 16k calibrated) */
     char csv[4200], fit[256];
-    kvr_validate_calibration_of(KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini", csv, sizeof csv,
-                                fit, sizeof fit);
-    ok(!strcmp(csv, "data/calibration/h100-ops.csv") && !strcmp(fit, "1k,4k,16k"),
+    const char *rec = KVR_SOURCE_DATADIR "/machines/h100x4-nccl.ini";
+    st = kvr_calibrate_read_record(rec, csv, sizeof csv, fit, sizeof fit);
+    ok(!st && !strcmp(csv, "data/calibration/h100-ops.csv") && !strcmp(fit, "1k,4k,16k"),
        "validate: the profile's recorded calibration (%s at %s)", csv, fit);
-    st = kvr_validate_split(&v, KVR_SOURCE_DATADIR "/calibration/h100-ops.csv", fit);
+    st = kvr_validate_split(&v, KVR_SOURCE_DATADIR "/calibration/h100-ops.csv", "csv", fit, "fit");
     size_t held = 0, agree = 0;
     double sum = 0;
     for (size_t i = 0; i < v.n; i++) {
@@ -186,8 +186,29 @@ static void test_validate(void)
     is_dbl(v.cal.held_mape_pct, 100 * sum / 96, 1e-12, "validate: the held-out MAPE by hand");
     is_dbl((96 * v.cal.held_mape_pct + 64 * v.cal.fitted_mape_pct) / 160, v.mape_pct, 1e-12,
            "validate: the two sides' MAPE weigh up to the overall one");
-    kvr_validate_calibration_of("h100-nvlink", csv, sizeof csv, fit, sizeof fit);
-    ok(!csv[0] && !fit[0], "validate: a preset records no calibration");
+    /* a record longer than the buffers is refused, not cut short: "1k,4k,16k" takes 10 bytes,
+     * "data/calibration/h100-ops.csv" 30 */
+    char small[30];
+    ok(!kvr_calibrate_read_record(rec, csv, sizeof csv, small, 10) && !strcmp(small, "1k,4k,16k"),
+       "calibrate: a record's contexts fill a buffer of their length exactly");
+    st = kvr_calibrate_read_record(rec, csv, sizeof csv, small, 9);
+    ok(st == KVR_ERR_INPUT && strstr(kvr_error_message(), "context list (9 characters)") &&
+           !small[0],
+       "calibrate: a record's contexts longer than the buffer refused (%s)", kvr_error_message());
+    ok(!kvr_calibrate_read_record(rec, small, 30, fit, sizeof fit) &&
+           !strcmp(small, "data/calibration/h100-ops.csv"),
+       "calibrate: a record's CSV path fills a buffer of its length exactly");
+    st = kvr_calibrate_read_record(rec, small, 29, fit, sizeof fit);
+    ok(st == KVR_ERR_INPUT && strstr(kvr_error_message(), "CSV path (29 characters)"),
+       "calibrate: a record's CSV path longer than the buffer refused (%s)", kvr_error_message());
+    /* a CSV that does not open: the message names its source once, not the reader's --from */
+    st = kvr_validate_split(&v, KVR_SOURCE_DATADIR "/calibration/no-such.csv", "--calibration",
+                            NULL, NULL);
+    ok(st == KVR_ERR_IO && !strncmp(kvr_error_message(), "--calibration: ", 15) &&
+           !strstr(kvr_error_message(), "--from") && !v.cal.known,
+       "validate: a missing calibration CSV named by its source (%s)", kvr_error_message());
+    st = kvr_calibrate_read_record("h100-nvlink", csv, sizeof csv, fit, sizeof fit);
+    ok(!st && !csv[0] && !fit[0], "validate: a preset records no calibration");
     kvr_validate_free(&v);
     st = kvr_validate_load(KVR_SOURCE_DATADIR "/measurements/h100.sqlite",
                            KVR_SOURCE_DATADIR "/machines/h100-calibrated.ini", true, &v);
