@@ -193,10 +193,11 @@ bool kvr_search_on_grid(const uint64_t *tokens, int p, uint64_t g)
  * its T runs only when the screen is within SCREEN_SLACK of the current plan's (the mean over
  * trials of a max over paths is not the max at the mean, so an improving move can screen a
  * little worse: at slack 0 the refinement stalls at the scan's plan, 0.9% from the oracle on
- * 8 x 8 at 128k); and a step stops once a whole pass gains less than PASS_GAIN: the mean of T
- * = 8 trials differs from one trial by ~2% (2.65 against 2.72 s there), so a pass's gain below
- * 0.1% is fit to the draws rather than the expectation (there the last of 26 passes at the
- * grain gained 0.06% in all). Both leave a search without noise exactly as it was. */
+ * 8 x 8 at 128k); and a step stops once a whole pass gains less than PASS_GAIN: there the 8
+ * trials' TTFTs at the plan found spread by 3.0% (standard deviation), so their mean estimates
+ * the expected TTFT to ~1.1% and a pass's gain below 0.1% fits the draws, not the expectation
+ * (before, 26 passes at the grain there gained 0.06% in all). Both leave a search without noise
+ * exactly as it was. */
 #define SCREEN_SLACK 1e-4
 #define PASS_GAIN    1e-3
 
