@@ -19,6 +19,8 @@ struct kvr_objective {
     double nofit_avail_bytes;
     double last_nofit_ratio; /* the last evaluation's worst rank need / available; 0: fit */
     struct kvr_sim **sims;
+    struct kvr_machine screen_machine; /* machine with random noise at its mean share */
+    struct kvr_sim *screen_sim;        /* opened at the first screen */
     uint64_t n_trials, n_evals;
     double percentile;
     double *vals;
@@ -59,6 +61,7 @@ void kvr_objective_free(struct kvr_objective *obj)
 {
     if (!obj) return;
     for (uint64_t t = 0; obj->sims && t < obj->n_trials; t++) kvr_sim_free(obj->sims[t]);
+    kvr_sim_free(obj->screen_sim);
     free(obj->sims);
     free(obj->vals);
     free(obj);
@@ -97,7 +100,9 @@ enum kvr_status kvr_objective_open(const struct kvr_model *model, const struct k
     return st;
 }
 
-double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens)
+/* The mean over sims[0..n_sims) (the objective itself on obj's trials). */
+static double eval_sims(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens,
+                        struct kvr_sim **sims, uint64_t n_sims)
 {
     struct kvr_plan *plan = &obj->plan;
     uint64_t sum = 0;
@@ -112,9 +117,9 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
     plan->ctx = ctx;
     memcpy(plan->tokens, tokens, (size_t)n * sizeof *tokens);
     double mean = 0;
-    for (uint64_t t = 0; t < obj->n_trials; t++) {
+    for (uint64_t t = 0; t < n_sims; t++) {
         struct kvr_sim_result res;
-        if (kvr_sim_run(obj->sims[t], plan, &res, NULL)) return INFINITY;
+        if (kvr_sim_run(sims[t], plan, &res, NULL)) return INFINITY;
         if (!kvr_sim_fits(&res)) { /* memory does not depend on the noise: refuse it at once */
             double need = kvr_sim_mem_needed(&res);
             obj->n_nofit++;
@@ -123,12 +128,49 @@ double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_
             obj->last_nofit_ratio = need / res.mem_available_bytes;
             return INFINITY;
         }
+        if (sims != obj->sims) return res.ttft_s; /* the screen: one run */
         obj->vals[t] = res.ttft_s;
         mean += res.ttft_s / (double)obj->n_trials;
     }
     if (obj->n_trials == 1) return obj->vals[0];
     return obj->percentile > 0 ? kvr_quantile(obj->vals, obj->n_trials, obj->percentile / 100)
                                : mean;
+}
+
+double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens)
+{
+    return eval_sims(obj, ctx, tokens, obj->sims, obj->n_trials);
+}
+
+double kvr_noise_mean_share(double share)
+{
+    return 1 - share / -log1p(-share);
+}
+
+/* The screen's machine: the mapped one with random noise replaced by its mean share. */
+static void screen_machine(struct kvr_objective *obj)
+{
+    obj->screen_machine = obj->machine;
+    struct kvr_noise *nz = &obj->screen_machine.noise;
+    if (nz->mode == KVR_NOISE_RANDOM)
+        nz->mode = KVR_NOISE_CONSTANT, nz->share = kvr_noise_mean_share(nz->share);
+}
+
+double kvr_objective_screen(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens)
+{
+    if (obj->n_trials == 1) return kvr_objective_eval(obj, ctx, tokens);
+    if (!obj->screen_sim) {
+        screen_machine(obj);
+        if (kvr_sim_open(&obj->model, &obj->screen_machine, &obj->screen_sim) ||
+            kvr_sim_draw_noise(obj->screen_sim, 0))
+            return INFINITY;
+    }
+    return eval_sims(obj, ctx, tokens, &obj->screen_sim, 1);
+}
+
+uint64_t kvr_objective_trials(const struct kvr_objective *obj)
+{
+    return obj->n_trials;
 }
 
 void kvr_objective_set_kv_forward(struct kvr_objective *obj, enum kvr_kv_forward f)
@@ -234,7 +276,8 @@ enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *
     memcpy(obj->map, map, (size_t)n * sizeof *map);
     for (uint64_t t = 0; t < obj->n_trials; t++)
         if ((st = kvr_sim_draw_noise(obj->sims[t], t))) return st;
-    return KVR_OK;
+    if (obj->screen_sim) screen_machine(obj), st = kvr_sim_draw_noise(obj->screen_sim, 0);
+    return st;
 }
 
 enum kvr_status kvr_objective_nofit_error(const struct kvr_objective *obj, uint64_t ctx)

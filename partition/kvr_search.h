@@ -52,6 +52,15 @@ void kvr_objective_free(struct kvr_objective *obj);
 /* TTFT objective of a partition of ctx (p = machine's n_gpus); INFINITY for an invalid one. */
 double kvr_objective_eval(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens);
 uint64_t kvr_objective_evals(const struct kvr_objective *obj);
+/* The noise trials each evaluation runs (1 without noise). */
+uint64_t kvr_objective_trials(const struct kvr_objective *obj);
+/* A cheap, deterministic stand-in for the objective under noise, for screening candidates: one
+ * simulator run with every randomly noisy link at its mean share (kvr_noise_mean_share; counted
+ * as an evaluation). With one trial, the objective itself. */
+double kvr_objective_screen(struct kvr_objective *obj, uint64_t ctx, const uint64_t *tokens);
+/* The expected share of random noise share s as a transfer's time sees it: E[1 / (1 - U s)]
+ * for U uniform in [0, 1) is -ln(1 - s) / s = 1 / (1 - mean share). */
+double kvr_noise_mean_share(double share);
 /* After an evaluation that did not fit in memory: its fullest rank's bytes needed / available
  * (> 1); 0 after one that fit or was invalid. What a relaxation can descend on towards a plan
  * that fits (Nelder-Mead). */

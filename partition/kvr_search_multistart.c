@@ -1,8 +1,8 @@
-/* The strong oracle for tests and `kvr bench search`: the best of hier, the descent oracle and
- * Nelder-Mead rounded to the grid (both at p <= 16: beyond they take minutes), hier's
- * refinement from seeded random starts (one anywhere on the simplex at p <= 16, then hops: the
- * best so far with every boundary moved by a random -4..4 grains), and all-pair moves (p(p-1)
- * a step) from the best. */
+/* The strong oracle for tests and `kvr bench search`: the best of hier (under noise refined
+ * again without hier's screen), the descent oracle and Nelder-Mead rounded to the grid (both
+ * at p <= 16: beyond they take minutes), hier's refinement from seeded random starts (one anywhere
+ * on the simplex at p <= 16, then hops: the best so far with every boundary moved by a random -4..4
+ * grains), and all-pair moves (p(p-1) a step) from the best. */
 #include <math.h>
 #include <string.h>
 
@@ -74,6 +74,8 @@ enum kvr_status kvr_search_multistart(struct kvr_objective *obj, uint64_t ctx,
     enum kvr_status st = kvr_search_hier(obj, ctx, o, &r);
     if (st) return st; /* hier refuses what nothing else would find (ctx < p, no fit) */
     keep_result(&b, &r, st, p, g);
+    if (kvr_objective_trials(obj) > 1 && p > 1) /* hier screens under noise: the full refinement */
+        keep(&b, r.tokens, kvr_search_refine(obj, ctx, g, 4 * g, r.tokens), p);
     if (p <= 16) {
         keep_result(&b, &r, kvr_search_descent(obj, ctx, o, &r), p, g);
         if (kvr_search_nelder_mead(obj, ctx, o, &r) == KVR_OK) {

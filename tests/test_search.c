@@ -165,7 +165,28 @@ static void test_objective(void)
     ok(isinf(kvr_objective_eval(o_mean, 8192, bad)), "objective: a partition not summing to ctx "
                                                      "is infinite");
     is_u64(kvr_objective_evals(o_mean), 2, "objective counts evaluations");
+    /* the screen under noise: one run with every noisy link at the mean share, which gives a
+     * transfer its expected time, E[1 / (1 - U s)] = -ln(1 - s) / s (2 ln 2 at s = 0.5) */
+    is_dbl(1 / (1 - kvr_noise_mean_share(0.5)), 2 * log(2), 1e-12,
+           "the mean share gives the expected transfer time");
+    struct kvr_machine hm = h;
+    hm.noise.mode = KVR_NOISE_CONSTANT, hm.noise.share = kvr_noise_mean_share(0.5);
+    struct kvr_sim_result r;
+    if (kvr_sim_open(&m, &hm, &sim) || kvr_sim_draw_noise(sim, 0) ||
+        kvr_sim_run(sim, &plan, &r, NULL))
+        abort();
+    kvr_sim_free(sim);
+    is_dbl(kvr_objective_screen(o_mean, 8192, tokens), r.ttft_s, 1e-12,
+           "screen: one run at the links' mean share");
+    ok(fabs(r.ttft_s - mean) > 1e-9 * mean, "screen: not the mean of the trials");
+    is_u64(kvr_objective_evals(o_mean), 3, "a screen counts as an evaluation");
     kvr_objective_free(o_mean), kvr_objective_free(o_p95);
+    h.noise.mode = KVR_NOISE_NONE;
+    struct kvr_objective *o_one = objective(&m, &h, 5, 0);
+    is_u64(kvr_objective_trials(o_one), 1, "without noise one trial");
+    is_dbl(kvr_objective_screen(o_one, 8192, tokens), kvr_objective_eval(o_one, 8192, tokens), 0,
+           "without noise the screen is the objective");
+    kvr_objective_free(o_one);
 }
 
 /* Rounding: sums exactly, chunks non-empty, boundaries on the grain; exact fractions kept. */
