@@ -2,12 +2,16 @@
  * out = in[rows][k] W[n][k]^T with bf16 out, float out += (the residual add), or SwiGLU of the
  * gate and up halves of W written as one bf16 activation (the MLP's up projection and its
  * activation in one pass, the up projection's output never stored).
- *  - Persistent: one block per SM takes 128 x 256 tiles in a fixed order (groups of 16 row
- *    tiles whose rows stay in L2 while the block columns sweep past).
- *  - A producer warpgroup's first thread loads A (128 x 64) and B (256 x 64) into ST stages
- *    with the bulk tensor copy engine (128-byte swizzle), each stage with a full and an empty
- *    mbarrier; two consumer warpgroups take 64 rows each with m64n256k16 wgmma, one k-step in
- *    flight while the next is issued, and store from registers.
+ *  - Persistent: one block per SM, in clusters of two; a cluster takes pairs of 128 x 256 tiles
+ *    on adjacent rows and the same columns in a fixed order (groups of 16 row tiles whose rows
+ *    stay in L2 while the column tiles sweep past).
+ *  - A producer warpgroup's first thread loads its block's A (128 x 64) and one half of the
+ *    pair's B (256 x 64) into ST stages with the bulk tensor copy engine (128-byte swizzle), the
+ *    B half multicast to both blocks: B crosses L2 once per pair, which is what L2's bandwidth
+ *    needs at this tile size. Each stage has a full mbarrier and an empty one that the consumers
+ *    of both blocks release (a block's B half lands in its peer too).
+ *  - Two consumer warpgroups take 64 rows each with m64n256k16 wgmma, one k-step in flight
+ *    while the next is issued, and store from registers.
  *  - SwiGLU: the tile's B is 128 gate rows and the matching 128 up rows, so each thread holds
  *    a gate column and its up column (8 j + 2 q and 128 + 8 j + 2 q) side by side.
  * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
@@ -25,25 +29,38 @@ namespace
 constexpr int BM = 128, BN = 256, BK = 64, ST = 4, THREADS = 384;
 constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE = A_BYTES + B_BYTES;
 constexpr int SMEM = ST * STAGE + 1024 + 16 * ST;
+constexpr int ACC_BATCH = 16;    /* float accumulate: loads in flight at once per thread */
 constexpr uint32_t GROUP_M = 16; /* row tiles swept together: 2048 rows of A at k = 4096, 16 MB */
 
 struct gemm_params {
     CUtensorMap ta, tb;
     void *out;
-    uint64_t ldo;           /* out's row stride, elements */
-    uint32_t rows, n_out;   /* out's rows and columns */
-    uint32_t n_m, n_n, n_k; /* tiles: rows, columns, k-steps */
-    uint32_t b_second;      /* the row of W's second 128-row box, from the first's */
-    uint32_t b_step;        /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
-    int epi;                /* enum kvr_gemm_epi */
+    uint64_t ldo;            /* out's row stride, elements */
+    uint32_t rows, n_out;    /* out's rows and columns */
+    uint32_t n_mp, n_n, n_k; /* tiles: row pairs, columns, k-steps */
+    uint32_t b_second;       /* the row of W's second 128-row box, from the first's */
+    uint32_t b_step;         /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
+    int epi;                 /* enum kvr_gemm_epi */
 };
 
-/* Tile t's row tile and column tile: groups of GROUP_M row tiles, columns inside a group. */
+/* Pair t's row tile pair and column tile: groups of GROUP_M / 2 pairs, columns inside a group;
+ * block `rank` of the cluster takes row tile 2 m + rank. */
 __device__ __forceinline__ void tile_of(const gemm_params &p, uint32_t t, uint32_t *m, uint32_t *n)
 {
-    const uint32_t per = GROUP_M * p.n_n, g0 = t / per * GROUP_M;
-    const uint32_t gm = min(GROUP_M, p.n_m - g0), r = t - g0 * p.n_n;
-    *m = g0 + r % gm, *n = r / gm;
+    const uint32_t g = GROUP_M / 2, per = g * p.n_n, g0 = t / per * g;
+    const uint32_t gm = min(g, p.n_mp - g0), r = t - g0 * p.n_n;
+    *m = 2 * (g0 + r % gm) + cluster_rank(), *n = r / gm;
+}
+
+/* The cluster's pairs: t = cluster, cluster + clusters, ... */
+__device__ __forceinline__ uint32_t first_pair()
+{
+    return blockIdx.x / 2;
+}
+
+__device__ __forceinline__ uint32_t pair_step()
+{
+    return gridDim.x / 2;
 }
 
 __device__ __forceinline__ uint32_t full_bar(uint32_t bars, int st)
@@ -56,24 +73,24 @@ __device__ __forceinline__ uint32_t empty_bar(uint32_t bars, int st)
     return bars + 8 * (ST + st);
 }
 
-/* The producer's thread: every k-step of every tile of the block, into the stages in turn. */
+/* The producer's thread: every k-step of every tile of the block, into the stages in turn; a
+ * stage is free once the consumers of both blocks have released it. */
 __device__ void produce(const gemm_params &p, uint32_t base, uint32_t bars)
 {
-    const uint32_t n_tiles = p.n_m * p.n_n;
+    const uint32_t n_pairs = p.n_mp * p.n_n, rank = cluster_rank();
     uint32_t it = 0;
-    for (uint32_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
+    for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
         uint32_t mt, nt;
         tile_of(p, t, &mt, &nt);
-        const int row = (int)(mt * BM), wrow = (int)(nt * p.b_step);
+        const int row = (int)(mt * BM), wrow = (int)(nt * p.b_step + rank * p.b_second);
         for (uint32_t kt = 0; kt < p.n_k; kt++, it++) {
             const int st = (int)(it % ST);
-            const uint32_t a = base + st * STAGE, b = a + A_BYTES;
+            const uint32_t a = base + st * STAGE, b = a + A_BYTES + rank * (B_BYTES / 2);
             if (it >= ST) mbar_wait(empty_bar(bars, st), ((it / ST) & 1) ^ 1);
             mbar_expect_tx(full_bar(bars, st), STAGE);
             const int x = (int)(kt * BK);
             tma_load(a, &p.ta, full_bar(bars, st), x, row);
-            tma_load(b, &p.tb, full_bar(bars, st), x, wrow);
-            tma_load(b + B_BYTES / 2, &p.tb, full_bar(bars, st), x, wrow + (int)p.b_second);
+            tma_load_multicast(b, &p.tb, full_bar(bars, st), x, wrow, 3);
         }
     }
 }
@@ -114,15 +131,21 @@ __device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_
             continue;
         }
         const uint32_t c0 = nt * BN + q2;
-        if (p.epi == KVR_GEMM_EPI_F32_ACC) {
+        if (p.epi == KVR_GEMM_EPI_F32_ACC) { /* loads in batches: each one waits on memory */
             float *o = (float *)p.out + r * p.ldo + c0;
 #pragma unroll
-            for (int j = 0; j < BN / 8; j++)
-                if (c0 + 8 * j < p.n_out) {
-                    float2 v = *(float2 *)(o + 8 * j);
-                    v.x += d[4 * j + 2 * hf], v.y += d[4 * j + 2 * hf + 1];
-                    *(float2 *)(o + 8 * j) = v;
-                }
+            for (int j0 = 0; j0 < BN / 8; j0 += ACC_BATCH) {
+                float2 v[ACC_BATCH];
+#pragma unroll
+                for (int j = 0; j < ACC_BATCH; j++)
+                    if (c0 + 8 * (j0 + j) < p.n_out) v[j] = *(const float2 *)(o + 8 * (j0 + j));
+#pragma unroll
+                for (int j = 0; j < ACC_BATCH; j++)
+                    if (c0 + 8 * (j0 + j) < p.n_out) {
+                        v[j].x += d[4 * (j0 + j) + 2 * hf], v[j].y += d[4 * (j0 + j) + 2 * hf + 1];
+                        *(float2 *)(o + 8 * (j0 + j)) = v[j];
+                    }
+            }
             continue;
         }
         bf16 *o = (bf16 *)p.out + r * p.ldo + c0;
@@ -133,15 +156,22 @@ __device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_
     }
 }
 
+/* A stage done with, to the empty barriers of both blocks of the cluster. */
+__device__ __forceinline__ void release(uint32_t bars, int st)
+{
+    mbar_arrive_cluster(empty_bar(bars, st), 0);
+    mbar_arrive_cluster(empty_bar(bars, st), 1);
+}
+
 /* A consumer warpgroup: each of the block's tiles, k-step after k-step as the stages fill; a
  * stage is released once the k-step after it has been issued and it is done. */
 __device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int cw)
 {
-    const uint32_t n_tiles = p.n_m * p.n_n;
+    const uint32_t n_pairs = p.n_mp * p.n_n;
     const bool leader = (threadIdx.x & 127) == 0;
     uint32_t it = 0;
     float d[128];
-    for (uint32_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
+    for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
 #pragma unroll
         for (int i = 0; i < 128; i++) d[i] = 0;
         for (uint32_t kt = 0; kt < p.n_k; kt++, it++) {
@@ -150,10 +180,10 @@ __device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int 
             const uint32_t a = base + st * STAGE;
             mma_step(d, a, a + A_BYTES, cw);
             wg_wait<1>();
-            if (kt > 0 && leader) mbar_arrive(empty_bar(bars, (int)((it - 1) % ST)));
+            if (kt > 0 && leader) release(bars, (int)((it - 1) % ST));
         }
         wg_wait<0>();
-        if (leader) mbar_arrive(empty_bar(bars, (int)((it - 1) % ST)));
+        if (leader) release(bars, (int)((it - 1) % ST));
         pin<128>(d);
         uint32_t mt, nt;
         tile_of(p, t, &mt, &nt);
@@ -169,17 +199,18 @@ __global__ void __launch_bounds__(THREADS, 1) gemm_kernel(const __grid_constant_
     const int wg = threadIdx.x >> 7;
     if (threadIdx.x == 0) {
         for (int st = 0; st < ST; st++) mbar_init(full_bar(bars, st), 1);
-        for (int st = 0; st < ST; st++) mbar_init(empty_bar(bars, st), 2);
+        for (int st = 0; st < ST; st++) mbar_init(empty_bar(bars, st), 4); /* 2 blocks x 2 */
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
-    __syncthreads();
+    cluster_sync(); /* the peer's barriers are ready before anything reaches them */
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
         if (threadIdx.x == 0) produce(p, base, bars);
-        return;
+    } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+        consume(p, base, bars, wg - 1);
     }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
-    consume(p, base, bars, wg - 1);
+    cluster_sync(); /* no block leaves while its peer may still write to it or arrive on it */
 }
 
 } // namespace
@@ -202,13 +233,26 @@ extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w,
         return (int)cudaErrorNotSupported;
     p.out = out, p.epi = epi, p.rows = (uint32_t)rows;
     p.n_out = (uint32_t)(swiglu ? n / 2 : n), p.ldo = p.n_out;
-    p.n_m = (uint32_t)((rows + BM - 1) / BM), p.n_k = (uint32_t)(k / BK);
+    const uint32_t n_m = (uint32_t)((rows + BM - 1) / BM);
+    p.n_mp = (n_m + 1) / 2, p.n_k = (uint32_t)(k / BK);
     p.n_n = swiglu ? p.n_out / (BN / 2) : (p.n_out + BN - 1) / BN;
     p.b_step = swiglu ? BN / 2 : BN, p.b_second = swiglu ? p.n_out : BN / 2;
     cudaError_t e =
         cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (e != cudaSuccess) return (int)e;
-    const uint32_t tiles = p.n_m * p.n_n, grid = min(tiles, (uint32_t)kvr_ws_sm_count());
-    gemm_kernel<<<grid, THREADS, SMEM, STREAM(stream)>>>(p);
-    return launched();
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM, cfg.stream = STREAM(stream);
+    cfg.attrs = attr, cfg.numAttrs = 1;
+    static int max_clusters = 0; /* how many clusters of two fit on the device at once */
+    if (!max_clusters) {
+        cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
+        if ((e = cudaOccupancyMaxActiveClusters(&max_clusters, gemm_kernel, &cfg)) != cudaSuccess)
+            return (int)e;
+        if (max_clusters < 1) return (int)cudaErrorNotSupported;
+    }
+    cfg.gridDim = dim3(2 * min(p.n_mp * p.n_n, (uint32_t)max_clusters));
+    return (int)cudaLaunchKernelEx(&cfg, gemm_kernel, p);
 }
