@@ -360,26 +360,48 @@ static enum kvr_status check_run(struct kvr_cu_gemm *g, struct check_bufs *b, st
     return st;
 }
 
+/* A check's buffers, cuBLAS handle and (untuned) GEMM state; closed whatever happened. */
+struct check_ctx {
+    struct check_bufs b;
+    cublasHandle_t blas;
+    struct kvr_cu_gemm *g;
+};
+
+#define CHECK_WS_BYTES (32u << 20)
+
+static enum kvr_status check_open(struct check_ctx *c, uint64_t rows, uint64_t n, uint64_t k,
+                                  size_t es)
+{
+    enum kvr_status st = check_alloc(&c->b, rows, n, k, es, CHECK_WS_BYTES);
+    if (!st && cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS)
+        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
+    if (!st && cublasSetWorkspace(c->blas, c->b.ws, CHECK_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
+        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
+    if (!st) st = kvr_cu_gemm_open(&c->g, c->blas, NULL, c->b.ws, CHECK_WS_BYTES, false, 0);
+    return st;
+}
+
+static enum kvr_status check_close(struct check_ctx *c, enum kvr_status st)
+{
+    cudaError_t e = cudaDeviceSynchronize(); /* the check's last kernels, before the frees */
+    struct check_bufs *b = &c->b;
+    kvr_cu_gemm_close(c->g);
+    if (c->blas) cublasDestroy(c->blas);
+    cudaFree(b->w), cudaFree(b->in), cudaFree(b->c0), cudaFree(b->ref), cudaFree(b->out);
+    cudaFree(b->ws);
+    if (!st && e != cudaSuccess) st = kvr_error(KVR_ERR_RUNTIME, "CUDA: %s", cudaGetErrorString(e));
+    return st;
+}
+
 enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool out_f32,
                                   bool accumulate, double *worst_rel_err, int *n_algos)
 {
-    const size_t ws = 32u << 20;
-    struct check_bufs b = {0};
-    struct kvr_cu_gemm *g = NULL;
-    cublasHandle_t blas = NULL;
+    struct check_ctx c = {0};
     struct shape s = {.rows = rows, .n = n, .k = k, .f32 = out_f32, .acc = accumulate};
-    enum kvr_status st = check_alloc(&b, rows, n, k, out_f32 ? 4 : 2, ws);
-    if (!st && cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
-        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
-    if (!st && cublasSetWorkspace(blas, b.ws, ws) != CUBLAS_STATUS_SUCCESS)
-        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
-    if (!st) st = kvr_cu_gemm_open(&g, blas, NULL, b.ws, ws, false, 0);
-    if (!st) st = check_run(g, &b, &s, worst_rel_err, n_algos);
+    enum kvr_status st = check_open(&c, rows, n, k, out_f32 ? 4 : 2);
+    if (!st) st = check_run(c.g, &c.b, &s, worst_rel_err, n_algos);
     desc_free(&s.d);
-    kvr_cu_gemm_close(g);
-    if (blas) cublasDestroy(blas);
-    cudaFree(b.w), cudaFree(b.in), cudaFree(b.c0), cudaFree(b.ref), cudaFree(b.out), cudaFree(b.ws);
-    return st;
+    return check_close(&c, st);
 }
 
 /* The own kernel against cublasGemmEx on random data, its output poisoned first: bf16; the float
@@ -411,10 +433,7 @@ static enum kvr_status ws_check_run(struct kvr_cu_gemm *g, struct check_bufs *b,
 enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int epi,
                                      double *rel_err)
 {
-    const size_t ws = 32u << 20;
-    struct check_bufs b = {0};
-    struct kvr_cu_gemm *g = NULL;
-    cublasHandle_t blas = NULL;
+    struct check_ctx c = {0};
     struct shape s = {.rows = rows,
                       .n = n,
                       .k = k,
@@ -425,16 +444,7 @@ enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int 
         return kvr_error(KVR_ERR_INPUT, "own GEMM: shape %llux%llux%llu (epilogue %d) not taken",
                          (unsigned long long)rows, (unsigned long long)n, (unsigned long long)k,
                          epi);
-    enum kvr_status st = check_alloc(&b, rows, n, k, s.f32 ? 4 : 2, ws);
-    if (!st && cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
-        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
-    if (!st && cublasSetWorkspace(blas, b.ws, ws) != CUBLAS_STATUS_SUCCESS)
-        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
-    if (!st) st = kvr_cu_gemm_open(&g, blas, NULL, b.ws, ws, false, 0);
-    if (!st) st = ws_check_run(g, &b, &s, epi, rel_err);
-    if (!st) KVR_CUDA_CHECK(cudaDeviceSynchronize());
-    kvr_cu_gemm_close(g);
-    if (blas) cublasDestroy(blas);
-    cudaFree(b.w), cudaFree(b.in), cudaFree(b.c0), cudaFree(b.ref), cudaFree(b.out), cudaFree(b.ws);
-    return st;
+    enum kvr_status st = check_open(&c, rows, n, k, s.f32 ? 4 : 2);
+    if (!st) st = ws_check_run(c.g, &c.b, &s, epi, rel_err);
+    return check_close(&c, st);
 }
