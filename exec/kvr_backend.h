@@ -54,6 +54,11 @@ struct kvr_backend_ops {
     enum kvr_status (*attention)(void *be, uint32_t layer, uint32_t s, uint32_t c,
                                  enum kvr_mask mask);
     enum kvr_status (*activation)(void *be, uint32_t c); /* UP -> ACT */
+    /* Optional (NULL: linear then activation): the MLP's up projection of in, and when the
+     * backend fuses them for this shape its activation too (ACT written, UP not: *fused true);
+     * else UP alone (*fused false), and the activation follows. */
+    enum kvr_status (*linear_act)(void *be, enum kvr_buf in, uint32_t layer, uint32_t c,
+                                  bool *fused);
     /* Final norm and LM head of row `row` of X, kept in the backend; then the logits to the
      * host (vocab floats), a transfer outside the LM head's profiled time. */
     enum kvr_status (*logits)(void *be, uint32_t row);

@@ -179,14 +179,23 @@ static enum kvr_status cu_check_model(const struct kvr_model *m)
     return KVR_OK;
 }
 
-/* KVR_GEMM_TUNE=0 in the environment keeps every GEMM on cublasGemmEx (the plain path, for
- * measurements side by side); unset or 1 times cuBLASLt's algorithms per shape. */
-static enum kvr_status gemm_tune(bool *on)
+/* An environment switch: unset or 1 on, 0 off, anything else refused by name. */
+static enum kvr_status env_switch(const char *name, bool *on)
 {
-    const char *e = getenv("KVR_GEMM_TUNE");
+    const char *e = getenv(name);
     *on = !e || !strcmp(e, "1");
     if (e && strcmp(e, "0") && strcmp(e, "1"))
-        return kvr_error(KVR_ERR_INPUT, "KVR_GEMM_TUNE=%s (environment): 0 or 1", e);
+        return kvr_error(KVR_ERR_INPUT, "%s=%s (environment): 0 or 1", name, e);
+    return KVR_OK;
+}
+
+static enum kvr_status gemm_own(int *own)
+{
+    const char *e = getenv("KVR_GEMM_OWN");
+    if (!e) return KVR_OK;
+    if (strlen(e) != 1 || e[0] < '0' || e[0] > '2')
+        return kvr_error(KVR_ERR_INPUT, "KVR_GEMM_OWN=%s (environment): 0, 1 or 2", e);
+    *own = e[0] - '0';
     return KVR_OK;
 }
 
@@ -228,9 +237,14 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     enum kvr_status st = cu_alloc_all(c);
     if (st) return st;
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
+    /* KVR_GEMM_TUNE=0 keeps every GEMM on cublasGemmEx (the plain path, for measurements side
+     * by side); KVR_GEMM_OWN (kvr_cu_gemm_open's own) 0, 1 (unset) or 2 */
     bool tune = true;
-    if ((st = gemm_tune(&tune)) || (st = kvr_cuda_attn_persist_check()) ||
-        (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune)))
+    int own = 1;
+    if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own)) ||
+        (st = kvr_cuda_attn_persist_check()) ||
+        (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune,
+                               own)))
         return st;
     return kvr_cuda_set_prompt(c, c->max_ctx);
 }
@@ -261,6 +275,7 @@ static const struct kvr_backend_ops cu_ops = {
     .set_prompt = kvr_cuda_set_prompt,
     .attention = kvr_cuda_attention,
     .activation = kvr_cuda_activation,
+    .linear_act = kvr_cuda_linear_act,
     .logits = kvr_cuda_logits,
     .logits_read = kvr_cuda_logits_read,
     .kv_read = kvr_cuda_kv_read,

@@ -30,7 +30,9 @@ struct lt_desc {
 struct shape {
     uint64_t rows, n, k;
     bool f32, acc;
-    bool lt; /* false: cublasGemmEx */
+    bool lt;     /* false: cublasGemmEx */
+    bool ws;     /* the warp-specialised kernel (kvr_cuda_gemm_ws.cu), before lt */
+    bool swiglu; /* kvr_cu_gemm_swiglu's shape: ws is the fused kernel, else GEMM + activation */
     cublasLtMatmulAlgo_t algo;
     struct lt_desc d; /* when lt */
 };
@@ -42,18 +44,20 @@ struct kvr_cu_gemm {
     void *ws;
     size_t ws_bytes;
     bool tune;
+    int own; /* the warp-specialised kernel: 0 never, 1 a timed candidate, 2 wherever it fits */
     cudaEvent_t e0, e1;
     struct shape shapes[MAX_SHAPES];
     int n_shapes;
 };
 
 enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
-                                 void *workspace, size_t ws_bytes, bool tune)
+                                 void *workspace, size_t ws_bytes, bool tune, int own)
 {
     struct kvr_cu_gemm *g = calloc(1, sizeof *g);
     if (!g) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *out = g;
     g->blas = blas, g->stream = stream, g->ws = workspace, g->ws_bytes = ws_bytes, g->tune = tune;
+    g->own = tune ? own : 0;
     KVR_LT_CHECK(cublasLtCreate(&g->lt));
     KVR_CUDA_CHECK(cudaEventCreate(&g->e0));
     KVR_CUDA_CHECK(cudaEventCreate(&g->e1));
@@ -113,12 +117,35 @@ static enum kvr_status heuristic(struct kvr_cu_gemm *g, const struct lt_desc *d,
     return KVR_OK;
 }
 
-/* One GEMM of shape s: cublasGemmEx when algo is NULL, else that cuBLASLt algorithm. */
+/* The warp-specialised kernel's epilogue for the shape, or -1 where it has none. */
+static int ws_epi(const struct shape *s)
+{
+    if (s->swiglu)
+        return kvr_cu_gemm_ws_supports(s->rows, s->n, s->k, KVR_GEMM_EPI_SWIGLU)
+                   ? KVR_GEMM_EPI_SWIGLU
+                   : -1;
+    int epi = s->f32 && s->acc ? KVR_GEMM_EPI_F32_ACC : !s->f32 && !s->acc ? KVR_GEMM_EPI_BF16 : -1;
+    return epi >= 0 && kvr_cu_gemm_ws_supports(s->rows, s->n, s->k, epi) ? epi : -1;
+}
+
+#define ALGO_WS ((const cublasLtMatmulAlgo_t *)&ws_tag) /* run()'s third kind */
+static const char ws_tag;
+
+/* One GEMM of shape s: cublasGemmEx when algo is NULL, the warp-specialised kernel when it is
+ * ALGO_WS, else that cuBLASLt algorithm. */
 static enum kvr_status run(struct kvr_cu_gemm *g, const struct shape *s, const struct lt_desc *d,
                            const cublasLtMatmulAlgo_t *algo, void *out, const void *in,
                            const void *w)
 {
     const float alpha = 1.0f, beta = s->acc ? 1.0f : 0.0f;
+    if (algo == ALGO_WS) {
+        int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, g->stream);
+        if (e != cudaErrorNotSupported) {
+            KVR_LAUNCH_CHECK(e);
+            return KVR_OK;
+        }
+        algo = NULL; /* TMA cannot read these operands (their alignment): cublasGemmEx */
+    }
     if (!algo) {
         KVR_CUBLAS_CHECK(cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, (int)s->rows,
                                       (int)s->k, &alpha, w, CUDA_R_16BF, (int)s->k, in, CUDA_R_16BF,
@@ -165,11 +192,18 @@ static enum kvr_status tune(struct kvr_cu_gemm *g, struct shape *s, void *out, c
         lt = fminf(lt, t);
         if (t < best) best = t, s->lt = true, s->algo = res[i].algo;
     }
+    /* the own kernel is kept only when faster than the best of cuBLAS by KEEP_GAIN too */
+    float own = !st && g->own && ws_epi(s) >= 0 ? time_ms(g, s, &d, ALGO_WS, out, in, w) : INFINITY;
+    if (g->own == 2 ? own < INFINITY : own < (s->lt ? best : ex) * KEEP_GAIN) s->ws = true;
     if (getenv("KVR_GEMM_LOG")) /* a diagnostic: what the tuner saw */
         fprintf(stderr,
-                "gemm rows %llu n %llu k %llu%s: GemmEx %.4f ms, best of %d cuBLASLt %.4f ms: %s\n",
+                "gemm rows %llu n %llu k %llu%s: GemmEx %.4f ms, best of %d cuBLASLt %.4f ms, "
+                "own %.4f ms: %s\n",
                 (unsigned long long)s->rows, (unsigned long long)s->n, (unsigned long long)s->k,
-                s->acc ? " accumulate" : "", ex, n, lt, s->lt ? "cuBLASLt" : "GemmEx");
+                s->acc ? " accumulate" : "", ex, n, lt, own,
+                s->ws   ? "own"
+                : s->lt ? "cuBLASLt"
+                        : "GemmEx");
     cudaGetLastError(); /* a failed candidate leaves nothing behind */
     if (s->lt && !st)
         s->d = d;
@@ -183,7 +217,7 @@ static struct shape *find(struct kvr_cu_gemm *g, const struct shape *key)
     for (int i = 0; i < g->n_shapes; i++) {
         struct shape *s = &g->shapes[i];
         if (s->rows == key->rows && s->n == key->n && s->k == key->k && s->f32 == key->f32 &&
-            s->acc == key->acc)
+            s->acc == key->acc && s->swiglu == key->swiglu)
             return s;
     }
     return NULL;
@@ -203,8 +237,61 @@ enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, cons
         st = tune(g, s, accumulate ? scratch : out, in, w);
     }
     if (st) return st;
+    if (s && s->ws) return run(g, s, NULL, ALGO_WS, out, in, w);
     return s && s->lt ? run(g, s, &s->d, &s->algo, out, in, w)
                       : run(g, &key, NULL, NULL, out, in, w);
+}
+
+/* The unfused pair's time (the tuned GEMM into up, then the activation kernel), best of two
+ * after one untimed; +inf when it fails. */
+static float time_unfused(struct kvr_cu_gemm *g, void *act, void *up, const void *in, const void *w,
+                          uint64_t rows, uint64_t ffn, uint64_t k)
+{
+    float best = INFINITY;
+    for (int r = 0; r < 3; r++) {
+        float ms = INFINITY;
+        if ((r > 0 && cudaEventRecord(g->e0, g->stream)) ||
+            kvr_cu_gemm(g, up, false, in, w, rows, 2 * ffn, k, false, NULL, 0) ||
+            kvr_cu_activation(act, up, (uint32_t)rows, (uint32_t)ffn, 1, g->stream))
+            return INFINITY;
+        if (r > 0 && (cudaEventRecord(g->e1, g->stream) || cudaEventSynchronize(g->e1) ||
+                      cudaEventElapsedTime(&ms, g->e0, g->e1)))
+            return INFINITY;
+        best = fminf(best, ms);
+    }
+    return best;
+}
+
+enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, const void *in,
+                                   const void *w, uint64_t rows, uint64_t ffn, uint64_t k,
+                                   bool *fused)
+{
+    struct shape key = {.rows = rows, .n = 2 * ffn, .k = k, .swiglu = true};
+    struct shape *s = find(g, &key);
+    *fused = false;
+    if (!s && g->own && ws_epi(&key) >= 0 && g->n_shapes < MAX_SHAPES) {
+        s = &g->shapes[g->n_shapes++];
+        *s = key;
+        float pair = time_unfused(g, act, up, in, w, rows, ffn, k);
+        float own = time_ms(g, s, NULL, ALGO_WS, act, in, w);
+        s->ws = g->own == 2 ? own < INFINITY : own < pair * KEEP_GAIN;
+        if (getenv("KVR_GEMM_LOG"))
+            fprintf(stderr,
+                    "gemm rows %llu n %llu k %llu swiglu: GEMM + activation %.4f ms, "
+                    "own fused %.4f ms: %s\n",
+                    (unsigned long long)rows, (unsigned long long)(2 * ffn), (unsigned long long)k,
+                    pair, own, s->ws ? "own fused" : "GEMM + activation");
+        cudaGetLastError();
+    }
+    if (s && s->ws) {
+        int e = kvr_cu_gemm_ws(act, KVR_GEMM_EPI_SWIGLU, in, w, rows, 2 * ffn, k, g->stream);
+        if (e != cudaErrorNotSupported) {
+            KVR_LAUNCH_CHECK(e);
+            *fused = true;
+            return KVR_OK;
+        }
+    }
+    return kvr_cu_gemm(g, up, false, in, w, rows, 2 * ffn, k, false, NULL, 0);
 }
 
 /* rel L2 error of the device arrays a against b (n elements, float32 or bf16) */
@@ -273,24 +360,91 @@ static enum kvr_status check_run(struct kvr_cu_gemm *g, struct check_bufs *b, st
     return st;
 }
 
+/* A check's buffers, cuBLAS handle and (untuned) GEMM state; closed whatever happened. */
+struct check_ctx {
+    struct check_bufs b;
+    cublasHandle_t blas;
+    struct kvr_cu_gemm *g;
+};
+
+#define CHECK_WS_BYTES (32u << 20)
+
+static enum kvr_status check_open(struct check_ctx *c, uint64_t rows, uint64_t n, uint64_t k,
+                                  size_t es)
+{
+    enum kvr_status st = check_alloc(&c->b, rows, n, k, es, CHECK_WS_BYTES);
+    if (!st && cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS)
+        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
+    if (!st && cublasSetWorkspace(c->blas, c->b.ws, CHECK_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
+        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
+    if (!st) st = kvr_cu_gemm_open(&c->g, c->blas, NULL, c->b.ws, CHECK_WS_BYTES, false, 0);
+    return st;
+}
+
+static enum kvr_status check_close(struct check_ctx *c, enum kvr_status st)
+{
+    cudaError_t e = cudaDeviceSynchronize(); /* the check's last kernels, before the frees */
+    struct check_bufs *b = &c->b;
+    kvr_cu_gemm_close(c->g);
+    if (c->blas) cublasDestroy(c->blas);
+    cudaFree(b->w), cudaFree(b->in), cudaFree(b->c0), cudaFree(b->ref), cudaFree(b->out);
+    cudaFree(b->ws);
+    if (!st && e != cudaSuccess) st = kvr_error(KVR_ERR_RUNTIME, "CUDA: %s", cudaGetErrorString(e));
+    return st;
+}
+
 enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool out_f32,
                                   bool accumulate, double *worst_rel_err, int *n_algos)
 {
-    const size_t ws = 32u << 20;
-    struct check_bufs b = {0};
-    struct kvr_cu_gemm *g = NULL;
-    cublasHandle_t blas = NULL;
+    struct check_ctx c = {0};
     struct shape s = {.rows = rows, .n = n, .k = k, .f32 = out_f32, .acc = accumulate};
-    enum kvr_status st = check_alloc(&b, rows, n, k, out_f32 ? 4 : 2, ws);
-    if (!st && cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
-        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
-    if (!st && cublasSetWorkspace(blas, b.ws, ws) != CUBLAS_STATUS_SUCCESS)
-        st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
-    if (!st) st = kvr_cu_gemm_open(&g, blas, NULL, b.ws, ws, false);
-    if (!st) st = check_run(g, &b, &s, worst_rel_err, n_algos);
+    enum kvr_status st = check_open(&c, rows, n, k, out_f32 ? 4 : 2);
+    if (!st) st = check_run(c.g, &c.b, &s, worst_rel_err, n_algos);
     desc_free(&s.d);
-    kvr_cu_gemm_close(g);
-    if (blas) cublasDestroy(blas);
-    cudaFree(b.w), cudaFree(b.in), cudaFree(b.c0), cudaFree(b.ref), cudaFree(b.out), cudaFree(b.ws);
+    return check_close(&c, st);
+}
+
+/* The own kernel against cublasGemmEx on random data, its output poisoned first: bf16; the float
+ * accumulate (C the same first product for both); SwiGLU against the GEMM into up (c0) and the
+ * activation kernel. */
+static enum kvr_status ws_check_run(struct kvr_cu_gemm *g, struct check_bufs *b,
+                                    const struct shape *s, int epi, double *err)
+{
+    const bool swiglu = epi == KVR_GEMM_EPI_SWIGLU;
+    const uint64_t n_out = swiglu ? s->n / 2 : s->n, count = s->rows * n_out;
+    const size_t bytes = (s->f32 ? 4 : 2) * count;
+    struct shape plain = *s;
+    plain.acc = false, plain.swiglu = false;
+    enum kvr_status st = run(g, &plain, NULL, NULL, swiglu || s->acc ? b->c0 : b->ref, b->in, b->w);
+    if (!st && swiglu)
+        KVR_LAUNCH_CHECK(
+            kvr_cu_activation(b->ref, b->c0, (uint32_t)s->rows, (uint32_t)n_out, 1, NULL));
+    if (!st && s->acc) { /* ref = C + product, out = C before the own kernel adds to it */
+        KVR_CUDA_CHECK(cudaMemcpy(b->ref, b->c0, bytes, cudaMemcpyDeviceToDevice));
+        st = run(g, s, NULL, NULL, b->ref, b->in, b->w);
+        if (!st) KVR_CUDA_CHECK(cudaMemcpy(b->out, b->c0, bytes, cudaMemcpyDeviceToDevice));
+    } else if (!st)
+        KVR_CUDA_CHECK(cudaMemset(b->out, 0xff, bytes)); /* NaN until written */
+    if (!st) KVR_LAUNCH_CHECK(kvr_cu_gemm_ws(b->out, epi, b->in, b->w, s->rows, s->n, s->k, NULL));
+    if (!st) st = compare(b->out, b->ref, count, s->f32, err);
     return st;
+}
+
+enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int epi,
+                                     double *rel_err)
+{
+    struct check_ctx c = {0};
+    struct shape s = {.rows = rows,
+                      .n = n,
+                      .k = k,
+                      .f32 = epi == KVR_GEMM_EPI_F32_ACC,
+                      .acc = epi == KVR_GEMM_EPI_F32_ACC,
+                      .swiglu = epi == KVR_GEMM_EPI_SWIGLU};
+    if (!kvr_cu_gemm_ws_supports(rows, n, k, epi))
+        return kvr_error(KVR_ERR_INPUT, "own GEMM: shape %llux%llux%llu (epilogue %d) not taken",
+                         (unsigned long long)rows, (unsigned long long)n, (unsigned long long)k,
+                         epi);
+    enum kvr_status st = check_open(&c, rows, n, k, s.f32 ? 4 : 2);
+    if (!st) st = ws_check_run(c.g, &c.b, &s, epi, rel_err);
+    return check_close(&c, st);
 }

@@ -40,6 +40,21 @@ int kvr_cu_kv_regroup(void *dst, const void *src, uint64_t rows, uint32_t n_kv, 
 int kvr_cu_activation(void *act, const void *up, uint32_t c, uint32_t ffn, int swiglu,
                       void *stream);
 
+/* The warp-specialised Hopper GEMM (kvr_cuda_gemm_ws.cu): out = in[rows][k] W[n][k]^T, bf16
+ * in, with one of these epilogues. SWIGLU: W is the gate rows [0, n/2) then the up rows
+ * [n/2, n), and out[rows][n/2] = silu(gate) * up in bf16 (the product in float, rounded once). */
+enum kvr_gemm_epi {
+    KVR_GEMM_EPI_BF16 = 0,    /* out bf16 [rows][n] */
+    KVR_GEMM_EPI_F32_ACC = 1, /* out float [rows][n] += */
+    KVR_GEMM_EPI_SWIGLU = 2,
+};
+/* Whether the kernel takes the shape (k a multiple of 64; n of 8, SWIGLU of 256). */
+int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi);
+/* cudaErrorInvalidValue for a shape it does not take, cudaErrorNotSupported where TMA cannot
+ * read the operands (alignment). */
+int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w, uint64_t rows, uint64_t n,
+                   uint64_t k, void *stream);
+
 /* Flash attention: queries at positions [s, s+c) (rows of q, row stride q_stride elements,
  * head h at column h*hd) against keys and values [0, s+c) (row stride kv_stride, KV head g at
  * column g*hd), causal. window > 0 is a sliding window: the query at position i sees key j iff

@@ -126,6 +126,21 @@ enum kvr_status kvr_cuda_attention(void *be, uint32_t layer, uint32_t s, uint32_
     return KVR_OK;
 }
 
+/* SwiGLU without an up bias (a bias is added between the GEMM and the activation): the
+ * GEMM's fused epilogue where timing chose it (kvr_cu_gemm_swiglu). */
+enum kvr_status kvr_cuda_linear_act(void *be, enum kvr_buf in, uint32_t layer, uint32_t n,
+                                    bool *fused)
+{
+    struct cu *c = be;
+    struct kvr_tensor_shape sh = kvr_tensor_shape(&c->m, KVR_T_WUP);
+    *fused = false;
+    if (c->m.mlp != KVR_MLP_SWIGLU || cu_tensor(c, (enum kvr_tensor)(KVR_T_WUP + 1), layer) ||
+        sh.rows != 2ull * c->m.d_ffn)
+        return kvr_cuda_linear(be, KVR_BUF_UP, in, KVR_T_WUP, layer, n, false);
+    return kvr_cu_gemm_swiglu(c->gemm, c->buf[KVR_BUF_ACT], c->buf[KVR_BUF_UP], c->buf[in],
+                              cu_tensor(c, KVR_T_WUP, layer), n, c->m.d_ffn, sh.cols, fused);
+}
+
 enum kvr_status kvr_cuda_activation(void *be, uint32_t n)
 {
     struct cu *c = be;

@@ -43,6 +43,39 @@ __device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap *map, u
                  : "memory");
 }
 
+/* The same box into shared memory at dst of every block of the cluster in cta_mask, each
+ * block's barrier at the address bar (the GEMM's B halves, kvr_cuda_gemm_ws.cu). */
+__device__ __forceinline__ void tma_load_multicast(uint32_t dst, const CUtensorMap *map,
+                                                   uint32_t bar, int x, int y, uint16_t cta_mask)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 ".multicast::cluster [%0], [%1, {%3, %4}], [%2], %5;\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y), "h"(cta_mask)
+                 : "memory");
+}
+
+/* An arrival on the barrier at address bar of block cta of the cluster (itself included). */
+__device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t cta)
+{
+    asm volatile("{\n.reg .b32 r;\nmapa.shared::cluster.u32 r, %0, %1;\n"
+                 "mbarrier.arrive.shared::cluster.b64 _, [r];\n}\n" ::"r"(bar),
+                 "r"(cta)
+                 : "memory");
+}
+
+/* Every thread of every block of the cluster. */
+__device__ __forceinline__ void cluster_sync()
+{
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+}
+
+__device__ __forceinline__ uint32_t cluster_rank()
+{
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+
 __device__ __forceinline__ void bar_sync(int id)
 {
     asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory");

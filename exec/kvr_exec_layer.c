@@ -128,8 +128,11 @@ enum kvr_status kvr_exec_layer_after_attn(struct kvr_exec *ex, uint32_t layer, u
     enum kvr_buf mlp_in = m->parallel_attn && m->block_norms == 1 ? KVR_BUF_XN : KVR_BUF_XN2;
     if (!m->parallel_attn)
         STEP(KVR_OP_NORM_MLP, o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c));
-    STEP(KVR_OP_MLP_UP, o->linear(be, KVR_BUF_UP, mlp_in, KVR_T_WUP, layer, c, false));
-    STEP(KVR_OP_MLP_ACT, o->activation(be, c));
+    bool fused = false; /* a fused activation is charged to the up projection */
+    STEP(KVR_OP_MLP_UP, o->linear_act
+                            ? o->linear_act(be, mlp_in, layer, c, &fused)
+                            : o->linear(be, KVR_BUF_UP, mlp_in, KVR_T_WUP, layer, c, false));
+    if (!fused) STEP(KVR_OP_MLP_ACT, o->activation(be, c));
     /* a parallel block adds the MLP's part to the attention's, one all-reduce for both */
     STEP(KVR_OP_MLP_DOWN,
          o->linear(be, KVR_BUF_X, KVR_BUF_ACT, KVR_T_WDOWN, layer, c, add || m->parallel_attn));

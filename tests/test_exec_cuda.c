@@ -98,6 +98,21 @@ static void test_gemm(uint64_t rows, uint64_t n, uint64_t k, bool f32, bool acc)
         printf("#   %s\n", st ? kvr_error_message() : "");
 }
 
+/* The own warp-specialised GEMM (kvr_cuda_gemm_ws.cu) against cublasGemmEx, and its SwiGLU
+ * epilogue against the GEMM and the activation kernel, on shapes off its 128 x 256 x 64 tiles
+ * (rows, columns) as well as the model's; a shape it does not take is refused. */
+static void test_gemm_ws(uint64_t rows, uint64_t n, uint64_t k, int epi)
+{
+    static const char *const names[] = {"bf16", "float32 accumulate", "swiglu"};
+    double err = INFINITY;
+    enum kvr_status st = kvr_cu_gemm_ws_check(rows, n, k, epi, &err);
+    double bound = epi == KVR_GEMM_EPI_F32_ACC ? 1e-5 : 1e-2;
+    if (!ok(!st && err <= bound, "own gemm %llux%llux%llu %s: rel err %.3g <= %.0e",
+            (unsigned long long)rows, (unsigned long long)n, (unsigned long long)k, names[epi], err,
+            bound))
+        printf("#   %s\n", st ? kvr_error_message() : "");
+}
+
 /* The device's seeded fills (kvr_cu_fill_random, and a shard's slice, kvr_cu_fill_random_rows)
  * against the host's kvr_rng_value rounded to bf16, bit for bit: kvr_rng.h is their one
  * formula, so the cuda backend's seeded weights are the host's (kvr_weights.c, ref). */
@@ -176,6 +191,22 @@ int main(void)
     test_gemm(77, 96, 64, false, false);
     test_gemm(2048, 4096, 11008, true, true);
     test_gemm(2048, 12288, 4096, false, false);
+    test_gemm_ws(2048, 12288, 4096, KVR_GEMM_EPI_BF16);
+    test_gemm_ws(131, 320, 256, KVR_GEMM_EPI_BF16);
+    test_gemm_ws(1, 264, 64, KVR_GEMM_EPI_BF16);
+    test_gemm_ws(300, 4104, 192, KVR_GEMM_EPI_BF16);
+    test_gemm_ws(2048, 4096, 11008, KVR_GEMM_EPI_F32_ACC);
+    test_gemm_ws(131, 256, 320, KVR_GEMM_EPI_F32_ACC);
+    test_gemm_ws(1, 4096, 4096, KVR_GEMM_EPI_F32_ACC);
+    test_gemm_ws(2048, 22016, 4096, KVR_GEMM_EPI_SWIGLU);
+    test_gemm_ws(200, 768, 128, KVR_GEMM_EPI_SWIGLU);
+    test_gemm_ws(1, 512, 64, KVR_GEMM_EPI_SWIGLU);
+    {
+        double err = 0;
+        ok(kvr_cu_gemm_ws_check(64, 320, 64, KVR_GEMM_EPI_SWIGLU, &err) == KVR_ERR_INPUT &&
+               kvr_cu_gemm_ws_check(64, 256, 100, KVR_GEMM_EPI_BF16, &err) == KVR_ERR_INPUT,
+           "own gemm: SwiGLU halves off the 128-column tile and k off 64 are refused");
+    }
     static const struct shape shapes[] = {
         {0, 1, 4, 4, 0, 0},      {0, 37, 4, 2, 0, 0},      {100, 77, 6, 1, 0, 0},
         {0, 1000, 8, 2, 0, 0},   {4000, 300, 4, 4, 0, 0},  {513, 700, 4, 1, 0, 1},

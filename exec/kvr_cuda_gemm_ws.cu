@@ -1,0 +1,258 @@
+/* A warp-specialised GEMM on Hopper (sm_90a) with the epilogues cuBLASLt lacks:
+ * out = in[rows][k] W[n][k]^T with bf16 out, float out += (the residual add), or SwiGLU of the
+ * gate and up halves of W written as one bf16 activation (the MLP's up projection and its
+ * activation in one pass, the up projection's output never stored).
+ *  - Persistent: one block per SM, in clusters of two; a cluster takes pairs of 128 x 256 tiles
+ *    on adjacent rows and the same columns in a fixed order (groups of 16 row tiles whose rows
+ *    stay in L2 while the column tiles sweep past).
+ *  - A producer warpgroup's first thread loads its block's A (128 x 64) and one half of the
+ *    pair's B (256 x 64) into ST stages with the bulk tensor copy engine (128-byte swizzle), the
+ *    B half multicast to both blocks: B crosses L2 once per pair, which is what L2's bandwidth
+ *    needs at this tile size. Each stage has a full mbarrier and an empty one that the consumers
+ *    of both blocks release (a block's B half lands in its peer too).
+ *  - Two consumer warpgroups take 64 rows each with m64n256k16 wgmma, one k-step in flight
+ *    while the next is issued, and store from registers.
+ *  - SwiGLU: the tile's B is 128 gate rows and the matching 128 up rows, so each thread holds
+ *    a gate column and its up column (8 j + 2 q and 128 + 8 j + 2 q) side by side.
+ * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
+#include <cuda.h> /* CUtensorMap */
+
+#include "kvr_cuda_attn_host.cuh"
+#include "kvr_cuda_common.cuh"
+#include "kvr_cuda_kernels.h"
+#include "kvr_cuda_sync.cuh"
+#include "kvr_cuda_wgmma.cuh"
+
+namespace
+{
+
+constexpr int BM = 128, BN = 256, BK = 64, ST = 4, THREADS = 384;
+constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE = A_BYTES + B_BYTES;
+constexpr int SMEM = ST * STAGE + 1024 + 16 * ST;
+constexpr int ACC_BATCH = 16;    /* float accumulate: loads in flight at once per thread */
+constexpr uint32_t GROUP_M = 16; /* row tiles swept together: 2048 rows of A at k = 4096, 16 MB */
+
+struct gemm_params {
+    CUtensorMap ta, tb;
+    void *out;
+    uint64_t ldo;            /* out's row stride, elements */
+    uint32_t rows, n_out;    /* out's rows and columns */
+    uint32_t n_mp, n_n, n_k; /* tiles: row pairs, columns, k-steps */
+    uint32_t b_second;       /* the row of W's second 128-row box, from the first's */
+    uint32_t b_step;         /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
+    int epi;                 /* enum kvr_gemm_epi */
+};
+
+/* Pair t's row tile pair and column tile: groups of GROUP_M / 2 pairs, columns inside a group;
+ * block `rank` of the cluster takes row tile 2 m + rank. */
+__device__ __forceinline__ void tile_of(const gemm_params &p, uint32_t t, uint32_t *m, uint32_t *n)
+{
+    const uint32_t g = GROUP_M / 2, per = g * p.n_n, g0 = t / per * g;
+    const uint32_t gm = min(g, p.n_mp - g0), r = t - g0 * p.n_n;
+    *m = 2 * (g0 + r % gm) + cluster_rank(), *n = r / gm;
+}
+
+/* The cluster's pairs: t = cluster, cluster + clusters, ... */
+__device__ __forceinline__ uint32_t first_pair()
+{
+    return blockIdx.x / 2;
+}
+
+__device__ __forceinline__ uint32_t pair_step()
+{
+    return gridDim.x / 2;
+}
+
+__device__ __forceinline__ uint32_t full_bar(uint32_t bars, int st)
+{
+    return bars + 8 * st;
+}
+
+__device__ __forceinline__ uint32_t empty_bar(uint32_t bars, int st)
+{
+    return bars + 8 * (ST + st);
+}
+
+/* The producer's thread: every k-step of every tile of the block, into the stages in turn; a
+ * stage is free once the consumers of both blocks have released it. */
+__device__ void produce(const gemm_params &p, uint32_t base, uint32_t bars)
+{
+    const uint32_t n_pairs = p.n_mp * p.n_n, rank = cluster_rank();
+    uint32_t it = 0;
+    for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
+        uint32_t mt, nt;
+        tile_of(p, t, &mt, &nt);
+        const int row = (int)(mt * BM), wrow = (int)(nt * p.b_step + rank * p.b_second);
+        for (uint32_t kt = 0; kt < p.n_k; kt++, it++) {
+            const int st = (int)(it % ST);
+            const uint32_t a = base + st * STAGE, b = a + A_BYTES + rank * (B_BYTES / 2);
+            if (it >= ST) mbar_wait(empty_bar(bars, st), ((it / ST) & 1) ^ 1);
+            mbar_expect_tx(full_bar(bars, st), STAGE);
+            const int x = (int)(kt * BK);
+            tma_load(a, &p.ta, full_bar(bars, st), x, row);
+            tma_load_multicast(b, &p.tb, full_bar(bars, st), x, wrow, 3);
+        }
+    }
+}
+
+/* One k-step of a consumer warpgroup: its 64 rows of A against the stage's 256 rows of B. */
+__device__ __forceinline__ void mma_step(float *d, uint32_t a, uint32_t b, int cw)
+{
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++)
+        wgmma_ss_n256(d, desc(a + cw * 64 * 128 + kk * 32, 16, 1024), desc(b + kk * 32, 16, 1024),
+                      1);
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+__device__ __forceinline__ float silu_mul(float g, float u)
+{
+    return g / (1.0f + __expf(-g)) * u;
+}
+
+/* The tile's result from registers: thread (warp w, lane g q) holds rows r0 + 16 w + g and
+ * + 8, columns 8 j + 2 q and + 1 of the 256 (d[4 j ..], rows apart by 2). */
+__device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_t nt, int cw)
+{
+    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const uint32_t r0 = mt * BM + cw * 64 + warp * 16 + (lane >> 2), q2 = (lane & 3) * 2;
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const uint32_t r = r0 + hf * 8;
+        if (r >= p.rows) continue;
+        if (p.epi == KVR_GEMM_EPI_SWIGLU) {
+            bf16 *o = (bf16 *)p.out + r * p.ldo + nt * (BN / 2) + q2;
+#pragma unroll
+            for (int j = 0; j < BN / 16; j++) {
+                const float *g = d + 4 * j + 2 * hf, *u = d + 4 * (j + BN / 16) + 2 * hf;
+                *(uint32_t *)(o + 8 * j) = pack_bf16(silu_mul(g[0], u[0]), silu_mul(g[1], u[1]));
+            }
+            continue;
+        }
+        const uint32_t c0 = nt * BN + q2;
+        if (p.epi == KVR_GEMM_EPI_F32_ACC) { /* loads in batches: each one waits on memory */
+            float *o = (float *)p.out + r * p.ldo + c0;
+#pragma unroll
+            for (int j0 = 0; j0 < BN / 8; j0 += ACC_BATCH) {
+                float2 v[ACC_BATCH];
+#pragma unroll
+                for (int j = 0; j < ACC_BATCH; j++)
+                    if (c0 + 8 * (j0 + j) < p.n_out) v[j] = *(const float2 *)(o + 8 * (j0 + j));
+#pragma unroll
+                for (int j = 0; j < ACC_BATCH; j++)
+                    if (c0 + 8 * (j0 + j) < p.n_out) {
+                        v[j].x += d[4 * (j0 + j) + 2 * hf], v[j].y += d[4 * (j0 + j) + 2 * hf + 1];
+                        *(float2 *)(o + 8 * (j0 + j)) = v[j];
+                    }
+            }
+            continue;
+        }
+        bf16 *o = (bf16 *)p.out + r * p.ldo + c0;
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++)
+            if (c0 + 8 * j < p.n_out)
+                *(uint32_t *)(o + 8 * j) = pack_bf16(d[4 * j + 2 * hf], d[4 * j + 2 * hf + 1]);
+    }
+}
+
+/* A stage done with, to the empty barriers of both blocks of the cluster. */
+__device__ __forceinline__ void release(uint32_t bars, int st)
+{
+    mbar_arrive_cluster(empty_bar(bars, st), 0);
+    mbar_arrive_cluster(empty_bar(bars, st), 1);
+}
+
+/* A consumer warpgroup: each of the block's tiles, k-step after k-step as the stages fill; a
+ * stage is released once the k-step after it has been issued and it is done. */
+__device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int cw)
+{
+    const uint32_t n_pairs = p.n_mp * p.n_n;
+    const bool leader = (threadIdx.x & 127) == 0;
+    uint32_t it = 0;
+    float d[128];
+    for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
+#pragma unroll
+        for (int i = 0; i < 128; i++) d[i] = 0;
+        for (uint32_t kt = 0; kt < p.n_k; kt++, it++) {
+            const int st = (int)(it % ST);
+            mbar_wait(full_bar(bars, st), (it / ST) & 1);
+            const uint32_t a = base + st * STAGE;
+            mma_step(d, a, a + A_BYTES, cw);
+            wg_wait<1>();
+            if (kt > 0 && leader) release(bars, (int)((it - 1) % ST));
+        }
+        wg_wait<0>();
+        if (leader) release(bars, (int)((it - 1) % ST));
+        pin<128>(d);
+        uint32_t mt, nt;
+        tile_of(p, t, &mt, &nt);
+        store(p, d, mt, nt, cw);
+    }
+}
+
+__global__ void __launch_bounds__(THREADS, 1) gemm_kernel(const __grid_constant__ gemm_params p)
+{
+    extern __shared__ unsigned char raw[];
+    const uint32_t base = smem_addr(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
+    const uint32_t bars = base + ST * STAGE;
+    const int wg = threadIdx.x >> 7;
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < ST; st++) mbar_init(full_bar(bars, st), 1);
+        for (int st = 0; st < ST; st++) mbar_init(empty_bar(bars, st), 4); /* 2 blocks x 2 */
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    cluster_sync(); /* the peer's barriers are ready before anything reaches them */
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+        if (threadIdx.x == 0) produce(p, base, bars);
+    } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+        consume(p, base, bars, wg - 1);
+    }
+    cluster_sync(); /* no block leaves while its peer may still write to it or arrive on it */
+}
+
+} // namespace
+
+extern "C" int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi)
+{
+    if (!rows || !n || k % BK || rows > 0x7fffffffu || n > 0x7fffffffu || k > 0x7fffffffu) return 0;
+    if (epi == KVR_GEMM_EPI_SWIGLU) return n % BN == 0; /* whole gate and up tiles */
+    return epi == KVR_GEMM_EPI_BF16 || epi == KVR_GEMM_EPI_F32_ACC ? n % 8 == 0 : 0;
+}
+
+extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w, uint64_t rows,
+                              uint64_t n, uint64_t k, void *stream)
+{
+    if (!kvr_cu_gemm_ws_supports(rows, n, k, epi)) return (int)cudaErrorInvalidValue;
+    gemm_params p = {};
+    const bool swiglu = epi == KVR_GEMM_EPI_SWIGLU;
+    if (!kvr_ws_tensor_map(&p.ta, in, k, rows, k, BM) ||
+        !kvr_ws_tensor_map(&p.tb, w, k, n, k, BN / 2))
+        return (int)cudaErrorNotSupported;
+    p.out = out, p.epi = epi, p.rows = (uint32_t)rows;
+    p.n_out = (uint32_t)(swiglu ? n / 2 : n), p.ldo = p.n_out;
+    const uint32_t n_m = (uint32_t)((rows + BM - 1) / BM);
+    p.n_mp = (n_m + 1) / 2, p.n_k = (uint32_t)(k / BK);
+    p.n_n = swiglu ? p.n_out / (BN / 2) : (p.n_out + BN - 1) / BN;
+    p.b_step = swiglu ? BN / 2 : BN, p.b_second = swiglu ? p.n_out : BN / 2;
+    cudaError_t e =
+        cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
+    if (e != cudaSuccess) return (int)e;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM, cfg.stream = STREAM(stream);
+    cfg.attrs = attr, cfg.numAttrs = 1;
+    static int max_clusters = 0; /* how many clusters of two fit on the device at once */
+    if (!max_clusters) {
+        cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
+        if ((e = cudaOccupancyMaxActiveClusters(&max_clusters, gemm_kernel, &cfg)) != cudaSuccess)
+            return (int)e;
+        if (max_clusters < 1) return (int)cudaErrorNotSupported;
+    }
+    cfg.gridDim = dim3(2 * min(p.n_mp * p.n_n, (uint32_t)max_clusters));
+    return (int)cudaLaunchKernelEx(&cfg, gemm_kernel, p);
+}
