@@ -467,16 +467,28 @@ enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const 
     if (!st) st = shell_safe("the gnuplot scripts' folder", scripts);
     if (!st) st = shell_safe("--out", out);
     if (st) return st;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s/data/.render-XXXXXX", out);
-    sigset_t saved; /* made and registered as one step: a stopped plot leaves no half picture */
-    kvr_cleanup_block(true, &saved);
-    bool made = mkdtemp(tmp) != NULL;
-    int e = errno, dir_slot = made ? kvr_cleanup_add(tmp, true) : 0;
-    kvr_cleanup_block(false, &saved);
-    if (!made)
-        return kvr_error(KVR_ERR_RUNTIME, "plot: cannot make a folder in %s/data: %s", out,
-                         strerror(e));
+    char tmp[4096], data[4000];
+    int dir_slot = 0, lock = -1;
+    if ((size_t)snprintf(data, sizeof data, "%s/data", out) >= sizeof data)
+        return kvr_error(KVR_ERR_USAGE, "--out: path too long");
+    kvr_out_remove_stale_dirs(data, ".render-"); /* the folders of plots killed by SIGKILL */
+    for (int tries = 0; lock < 0 && tries < 100; tries++) {
+        snprintf(tmp, sizeof tmp, "%s/.render-XXXXXX", data);
+        sigset_t saved; /* made and registered as one step: a stopped plot leaves no half picture */
+        kvr_cleanup_block(true, &saved);
+        bool made = mkdtemp(tmp) != NULL;
+        int e = errno;
+        dir_slot = made ? kvr_cleanup_add(tmp, true) : 0;
+        kvr_cleanup_block(false, &saved);
+        if (!made)
+            return kvr_error(KVR_ERR_RUNTIME, "plot: cannot make a folder in %s: %s", data,
+                             strerror(e));
+        if ((lock = kvr_out_lock_dir(tmp)) < 0) { /* another plot's scan took it */
+            rmdir(tmp);
+            kvr_cleanup_drop(dir_slot);
+        }
+    }
+    if (lock < 0) return kvr_error(KVR_ERR_RUNTIME, "plot: folders in %s keep vanishing", data);
     for (int t = 0; t < 2 && !st; t++) {
         char cmd[8192], from[4200], to[4200];
         const char *term = t ? "svg" : "png";
@@ -497,6 +509,7 @@ enum kvr_status kvr_plot_render(const char *gnuplot, const char *scripts, const 
         kvr_cleanup_drop(file_slot);
     }
     rmdir(tmp);
+    close(lock);
     kvr_cleanup_drop(dir_slot);
     return st;
 }

@@ -125,14 +125,19 @@ static enum kvr_status resolve(struct kvr_out *o, const char *path)
  * would drop) the locks of its own process's other writers. Where flock fails (a file system
  * without locks; Linux's NFS emulates flock with POSIX locks, which a read-only descriptor
  * cannot take), nothing is taken for stale: such temps stay, as before. */
-static bool is_temp_of(const char *name, const char *base)
+/* mkstemp's and mkdtemp's 6 letters or digits, no more */
+static bool is_six_tail(const char *x)
 {
-    size_t n = strlen(base); /* "." BASE ".tmp-" and mkstemp's 6 letters or digits, no more */
-    if (name[0] != '.' || strncmp(name + 1, base, n) || strncmp(name + 1 + n, ".tmp-", 5))
-        return false;
-    const char *x = name + 1 + n + 5;
     return strlen(x) == 6 &&
            strspn(x, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 6;
+}
+
+static bool is_temp_of(const char *name, const char *base)
+{
+    size_t n = strlen(base); /* "." BASE ".tmp-" and the six */
+    if (name[0] != '.' || strncmp(name + 1, base, n) || strncmp(name + 1 + n, ".tmp-", 5))
+        return false;
+    return is_six_tail(name + 1 + n + 5);
 }
 
 /* Unlinks the stale temps of target BASE in DIR: only regular files of this user with a temp's
@@ -156,6 +161,56 @@ static void remove_stale_temps(const char *dir, const char *base)
         close(fd);
     }
     closedir(d);
+}
+
+/* The regular files of this user inside a stale folder (fd, locked), then the folder itself;
+ * anything else in it keeps it. */
+static void remove_stale_dir(int parent, const char *name, int fd)
+{
+    DIR *d = fdopendir(dup(fd));
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+            sb.st_uid == geteuid())
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+    unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+void kvr_out_remove_stale_dirs(const char *parent, const char *prefix)
+{
+    DIR *d = opendir(parent);
+    if (!d) return;
+    const size_t n = strlen(prefix);
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat named, held;
+        if (strncmp(e->d_name, prefix, n) || !is_six_tail(e->d_name + n) ||
+            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(named.st_mode) || named.st_uid != geteuid())
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
+            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+            named.st_dev == held.st_dev && named.st_ino == held.st_ino)
+            remove_stale_dir(dirfd(d), e->d_name, fd);
+        close(fd);
+    }
+    closedir(d);
+}
+
+int kvr_out_lock_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 || sb.st_nlink == 0) {
+        close(fd); /* a scan holds it, or has removed it: the caller makes another */
+        return -1;
+    }
+    return fd;
 }
 
 static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)

@@ -41,6 +41,15 @@ void kvr_cleanup_drop(int slot);
  * around making a temp file and registering it, so that no signal falls between. */
 void kvr_cleanup_block(bool block, sigset_t *saved);
 
+/* Temp folders (PARENT/PREFIX and mkdtemp's six): a writer holds kvr_out_lock_dir's lock on its
+ * folder until it removes it (close the descriptor after); kvr_out_remove_stale_dirs removes
+ * those nobody holds locked, left by a writer killed with SIGKILL (only folders of this user
+ * named so, and only the regular files of this user inside them: anything else keeps one).
+ * kvr_out_lock_dir returns the locked descriptor (close-on-exec, so a child never holds it), or
+ * -1 when a scan took or removed the folder first (make another). */
+void kvr_out_remove_stale_dirs(const char *parent, const char *prefix);
+int kvr_out_lock_dir(const char *path);
+
 /* An output named "-" takes standard output alone: from here on, "-" writes to the real standard
  * output and everything else the program prints there (its result table) goes to stderr, so
  * `kvr sim --timeline - > t.tsv` holds the timeline only (kvr_opt_start calls it). */

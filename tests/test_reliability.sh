@@ -210,6 +210,49 @@ exit 1
     expect 1 "gnuplot failed" "validate --out with a failing gnuplot exits 1" \
         -- validate --out "$tmp/figs" --gnuplot "$tmp/badplot"
     [ ! -e "$tmp/figs/validate.png" ]; report $? "  and leaves no partial validate.png"
+    # SIGKILL during a render leaves its folder (nothing can remove it then); the next plot into
+    # the same --out removes it (nobody holds its lock), never a live plot's folder or look-alikes
+    printf '#!/bin/sh
+[ "$1" = --version ] && exit 0
+eval "$2"
+echo picture >"$outdir/$name.$term"
+echo $$ >>"$KVR_TEST_PIDS"
+exec sleep "$KVR_TEST_SLEEP"
+' >"$tmp/slowplot"
+    chmod +x "$tmp/slowplot"
+    renders() { (cd "$tmp/figs/data" && ls -A | grep '^\.render-' | tr '\n' ' '); }
+    wait_renders() { # COUNT: until that many render folders exist (10 s at most)
+        for _ in $(seq 500); do [ "$(renders | wc -w)" -ge "$1" ] && return; sleep 0.02; done
+    }
+    export KVR_TEST_PIDS="$tmp/slow.pids"
+    KVR_TEST_SLEEP=60 "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/slowplot" \
+        >/dev/null 2>&1 &
+    pid=$!
+    wait_renders 1
+    kill -KILL $pid; wait $pid 2>/dev/null
+    dead=$(renders | tr -d " ")
+    mkdir "$tmp/figs/data/.render-abc12" "$tmp/figs/data/.render-abc1234"
+    KVR_TEST_SLEEP=3 "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/slowplot" \
+        >/dev/null 2>&1 &
+    live=$!
+    for _ in $(seq 500); do # until the live plot has swept and made its own folder
+        live_dir=$(renders | tr " " "\n" | grep . | grep -v -x -e "$dead" -e .render-abc12 -e .render-abc1234)
+        [ -n "$live_dir" ] && break
+        sleep 0.02
+    done
+    [ -n "$dead" ] && [ ! -e "$tmp/figs/data/$dead" ] && [ -n "$live_dir" ] &&
+        [ -d "$tmp/figs/data/.render-abc12" ] && [ -d "$tmp/figs/data/.render-abc1234" ]
+    report $? "SIGKILL during a plot leaves its render folder ($dead); the next plot removes it, not look-alikes" \
+        "now: $(renders)"
+    "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ $rc = 0 ] && [ -d "$tmp/figs/data/$live_dir" ]
+    report $? "  a plot beside a live one (exit $rc) leaves the live one's folder" "now: $(renders) $(cat "$tmp/err")"
+    wait $live; rc=$?
+    [ $rc = 0 ] && [ ! -e "$tmp/figs/data/$live_dir" ] && [ -s "$tmp/figs/fig3.png" ]
+    report $? "  the live plot ends whole (exit $rc) and removes its own folder" "left: $(renders)"
+    kill $(cat "$KVR_TEST_PIDS") 2>/dev/null # the killed plot's orphaned gnuplot
+    rmdir "$tmp/figs/data/.render-abc12" "$tmp/figs/data/.render-abc1234"
 else
     skip "plot with a failing gnuplot" "no gnuplot"
 fi
