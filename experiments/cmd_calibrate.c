@@ -92,6 +92,15 @@ static enum kvr_status check_paths(const struct calib *c)
     if (c->from && c->db)
         return kvr_error(KVR_ERR_USAGE, "--db: stores the measurements timed now; with --from "
                                         "nothing is measured (import them with kvr exec)");
+    /* the profile's header records --from on one comment line, read back up to ". Fitted on "
+     * (kvr_calibrate_read_record: validate finds the CSV there) */
+    bool ctl = false;
+    for (const char *p = c->from; p && *p && !ctl; p++) ctl = (unsigned char)*p < 32 || *p == 127;
+    if (c->from && c->out && (ctl || strstr(c->from, ". Fitted on ")))
+        return kvr_error(KVR_ERR_USAGE,
+                         "--from: '%s' holds %s, which the profile's record of the fit (one "
+                         "header line) cannot carry: rename or link the CSV",
+                         c->from, ctl ? "a control character" : "'. Fitted on '");
     return KVR_OK;
 }
 

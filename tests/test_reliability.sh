@@ -174,6 +174,13 @@ expect 2 "g16.ini:8: gpus" "sweep: gpus = 16 on an 8-GPU machine is found at rea
 expect 2 "--format: unknown" "export --format bogus exits 2" \
     -- export --db "$tmp/q.db" --format bogus --out "$tmp/none.json"
 expect 2 "--name" "calibrate --name '' exits 2" -- calibrate --from "$ops" --name '' --out "$tmp/none.ini"
+cp "$ops" "$tmp/a. Fitted on b.csv" && cp "$ops" "$tmp/two
+lines.csv"
+expect 2 "cannot carry" "calibrate --from with the record's separator in its path exits 2" \
+    -- calibrate --from "$tmp/a. Fitted on b.csv" --out "$tmp/none.ini"
+expect 2 "a control character" "calibrate --from with a newline in its path exits 2" \
+    -- calibrate --from "$tmp/two
+lines.csv" --out "$tmp/none.ini"
 [ ! -e "$tmp/none.json" ] && [ ! -e "$tmp/none.ini" ]; report $? "  neither writes its --out"
 # a gnuplot that fails half-way through a picture leaves the old figure whole (2 commands)
 gnuplot_ok=
