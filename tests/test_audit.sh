@@ -55,7 +55,9 @@ if ! fixtures; then echo "1..0 # SKIP the fixtures could not be made"; exit 1; f
 vals=(0 -1 99999999999999999999999 nan inf 0x10 12junk "" " 12" 1e400)
 while IFS='|' read -r base opt skip; do
     for v in "${vals[@]}"; do
-        case " $skip " in *" $v "*) continue ;; esac
+        taken=no # VALUES TAKEN: blank-separated words, compared whole (the empty value is never one)
+        for w in $skip; do [ "$w" = "$v" ] && taken=yes; done
+        [ $taken = yes ] && continue
         run "$base $opt '$v'" 2 "$base $opt $(printf '%q' "$v")"
     done
 done <"$cases/numeric.list"
