@@ -228,7 +228,7 @@ extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w,
     if (!kvr_cu_gemm_ws_supports(rows, n, k, epi)) return (int)cudaErrorInvalidValue;
     gemm_params p = {};
     const bool swiglu = epi == KVR_GEMM_EPI_SWIGLU;
-    if (!kvr_ws_tensor_map(&p.ta, in, k, rows, k, BM) ||
+    if (((uintptr_t)out & 15) || !kvr_ws_tensor_map(&p.ta, in, k, rows, k, BM) ||
         !kvr_ws_tensor_map(&p.tb, w, k, n, k, BN / 2))
         return (int)cudaErrorNotSupported;
     p.out = out, p.epi = epi, p.rows = (uint32_t)rows;

@@ -51,7 +51,7 @@ enum kvr_gemm_epi {
 /* Whether the kernel takes the shape (k a multiple of 64; n of 8, SWIGLU of 256). */
 int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi);
 /* cudaErrorInvalidValue for a shape it does not take, cudaErrorNotSupported where TMA cannot
- * read the operands (alignment). */
+ * read the operands or out is not 16-byte aligned. */
 int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w, uint64_t rows, uint64_t n,
                    uint64_t k, void *stream);
 
