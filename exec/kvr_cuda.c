@@ -189,13 +189,19 @@ static enum kvr_status env_switch(const char *name, bool *on)
     return KVR_OK;
 }
 
-static enum kvr_status gemm_own(int *own)
+/* The own kernel is one of the tuner's candidates: with the tuner off only 0 means anything. */
+static enum kvr_status gemm_own(int *own, bool tune)
 {
     const char *e = getenv("KVR_GEMM_OWN");
     if (!e) return KVR_OK;
     if (strlen(e) != 1 || e[0] < '0' || e[0] > '2')
         return kvr_error(KVR_ERR_INPUT, "KVR_GEMM_OWN=%s (environment): 0, 1 or 2", e);
     *own = e[0] - '0';
+    if (*own && !tune)
+        return kvr_error(KVR_ERR_INPUT,
+                         "KVR_GEMM_OWN=%s (environment) with KVR_GEMM_TUNE=0: every GEMM is "
+                         "cublasGemmEx then, so the own kernel never runs",
+                         e);
     return KVR_OK;
 }
 
@@ -241,7 +247,7 @@ static enum kvr_status cu_setup(struct cu *c, int device)
      * by side); KVR_GEMM_OWN (kvr_cu_gemm_open's own) 0, 1 (unset) or 2 */
     bool tune = true;
     int own = 1;
-    if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own)) ||
+    if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own, tune)) ||
         (st = kvr_cuda_attn_persist_check()) ||
         (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune,
                                own)))

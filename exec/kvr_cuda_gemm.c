@@ -138,13 +138,9 @@ static enum kvr_status run(struct kvr_cu_gemm *g, const struct shape *s, const s
                            const void *w)
 {
     const float alpha = 1.0f, beta = s->acc ? 1.0f : 0.0f;
-    if (algo == ALGO_WS) {
-        int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, g->stream);
-        if (e != cudaErrorNotSupported) {
-            KVR_LAUNCH_CHECK(e);
-            return KVR_OK;
-        }
-        algo = NULL; /* TMA cannot read these operands (their alignment): cublasGemmEx */
+    if (algo == ALGO_WS) { /* a refusal (alignment) is a failure here: timing never picks it */
+        KVR_LAUNCH_CHECK(kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, g->stream));
+        return KVR_OK;
     }
     if (!algo) {
         KVR_CUBLAS_CHECK(cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)s->n, (int)s->rows,
@@ -237,7 +233,13 @@ enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, cons
         st = tune(g, s, accumulate ? scratch : out, in, w);
     }
     if (st) return st;
-    if (s && s->ws) return run(g, s, NULL, ALGO_WS, out, in, w);
+    if (s && s->ws) {
+        int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, rows, n, k, g->stream);
+        if (e != cudaErrorNotSupported) {
+            KVR_LAUNCH_CHECK(e);
+            return KVR_OK;
+        } /* TMA cannot read these operands (their alignment differs from the timed ones) */
+    }
     return s && s->lt ? run(g, s, &s->d, &s->algo, out, in, w)
                       : run(g, &key, NULL, NULL, out, in, w);
 }

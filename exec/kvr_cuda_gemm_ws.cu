@@ -217,7 +217,8 @@ __global__ void __launch_bounds__(THREADS, 1) gemm_kernel(const __grid_constant_
 
 extern "C" int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi)
 {
-    if (!rows || !n || k % BK || rows > 0x7fffffffu || n > 0x7fffffffu || k > 0x7fffffffu) return 0;
+    if (!rows || !n || !k || k % BK || rows > 0x7fffffffu || n > 0x7fffffffu || k > 0x7fffffffu)
+        return 0;
     if (epi == KVR_GEMM_EPI_SWIGLU) return n % BN == 0; /* whole gate and up tiles */
     return epi == KVR_GEMM_EPI_BF16 || epi == KVR_GEMM_EPI_F32_ACC ? n % 8 == 0 : 0;
 }
@@ -246,7 +247,10 @@ extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w,
     attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
     cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM, cfg.stream = STREAM(stream);
     cfg.attrs = attr, cfg.numAttrs = 1;
-    static int max_clusters = 0; /* how many clusters of two fit on the device at once */
+    static int clusters_of[64]; /* per device: how many clusters of two fit on it at once */
+    int dev = 0;
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess) return (int)e;
+    int &max_clusters = clusters_of[dev & 63];
     if (!max_clusters) {
         cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
         if ((e = cudaOccupancyMaxActiveClusters(&max_clusters, gemm_kernel, &cfg)) != cudaSuccess)

@@ -96,11 +96,16 @@ static enum kvr_status check_paths(const struct calib *c)
      * (kvr_calibrate_read_record: validate finds the CSV there) */
     bool ctl = false;
     for (const char *p = c->from; p && *p && !ctl; p++) ctl = (unsigned char)*p < 32 || *p == 127;
-    if (c->from && c->out && (ctl || strstr(c->from, ". Fitted on ")))
+    const char *why = !c->from || !c->out               ? NULL
+                      : ctl                             ? "holds a control character"
+                      : strstr(c->from, ". Fitted on ") ? "holds '. Fitted on '"
+                      : !strcmp(c->from, "timed now")   ? "is the record's word for no CSV"
+                                                        : NULL;
+    if (why)
         return kvr_error(KVR_ERR_USAGE,
-                         "--from: '%s' holds %s, which the profile's record of the fit (one "
-                         "header line) cannot carry: rename or link the CSV",
-                         c->from, ctl ? "a control character" : "'. Fitted on '");
+                         "--from: '%s' %s, which the profile's record of the fit (one header "
+                         "line) cannot carry: rename or link the CSV",
+                         c->from, why);
     return KVR_OK;
 }
 

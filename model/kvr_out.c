@@ -167,8 +167,12 @@ static void remove_stale_temps(const char *dir, const char *base)
  * anything else in it keeps it. */
 static void remove_stale_dir(int parent, const char *name, int fd)
 {
-    DIR *d = fdopendir(dup(fd));
-    if (!d) return;
+    int own = dup(fd);
+    DIR *d = own < 0 ? NULL : fdopendir(own);
+    if (!d) {
+        if (own >= 0) close(own);
+        return;
+    }
     for (struct dirent *e; (e = readdir(d));) {
         struct stat sb;
         if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
@@ -204,9 +208,13 @@ void kvr_out_remove_stale_dirs(const char *parent, const char *prefix)
 int kvr_out_lock_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat sb;
+    struct stat held, named;
     if (fd < 0) return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 || sb.st_nlink == 0) {
+    /* where flock fails for another reason (no locks there, as on NFS) the folder goes on
+     * unlocked: a scan cannot lock it either, so it takes nothing for stale there */
+    int err = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+    if (err == EWOULDBLOCK || fstat(fd, &held) != 0 || lstat(path, &named) != 0 ||
+        named.st_dev != held.st_dev || named.st_ino != held.st_ino) {
         close(fd); /* a scan holds it, or has removed it: the caller makes another */
         return -1;
     }

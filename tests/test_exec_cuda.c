@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "exec_models.h"
 #include "kvr_cuda_gemm.h"
@@ -71,6 +72,29 @@ static void test_model(const struct kvr_model *m)
     ok(worst <= 2e-2, "%s: chunked cuda KV cache vs ref: rel err %.3g <= 2e-2", m->name, worst);
     kvr_exec_close(ref), kvr_exec_close(cu), kvr_exec_close(cu2);
     free(lr), free(lc), free(lc2);
+}
+
+/* KVR_GEMM_OWN: a value that is not 0, 1 or 2, or the own kernel with the tuner off, refused by
+ * name; and 2 (the own kernel wherever it takes the shape, the fused SwiGLU among them: d_ffn a
+ * multiple of 128) against the ref backend as every model is. */
+static void test_gemm_env(void)
+{
+    static const struct kvr_model fused = LLAMA_LIKE("llama-ffn256", 128, 2, 1, 64, 256);
+    struct kvr_exec_opts o = {.backend = KVR_BACKEND_CUDA, .max_ctx = 256};
+    struct kvr_exec *ex = NULL;
+    setenv("KVR_GEMM_OWN", "3", 1);
+    ok(kvr_exec_open(&fused, &o, &ex) == KVR_ERR_INPUT &&
+           strstr(kvr_error_message(), "KVR_GEMM_OWN=3"),
+       "KVR_GEMM_OWN=3 is refused, named: %s", kvr_error_message());
+    kvr_exec_close(ex), ex = NULL;
+    setenv("KVR_GEMM_OWN", "2", 1), setenv("KVR_GEMM_TUNE", "0", 1);
+    ok(kvr_exec_open(&fused, &o, &ex) == KVR_ERR_INPUT &&
+           strstr(kvr_error_message(), "KVR_GEMM_TUNE=0"),
+       "KVR_GEMM_OWN=2 with KVR_GEMM_TUNE=0 is refused, named: %s", kvr_error_message());
+    kvr_exec_close(ex);
+    unsetenv("KVR_GEMM_TUNE");
+    test_model(&fused);
+    unsetenv("KVR_GEMM_OWN");
 }
 
 static void test_too_big(void)
@@ -200,6 +224,9 @@ int main(void)
     test_gemm_ws(1, 4096, 4096, KVR_GEMM_EPI_F32_ACC);
     test_gemm_ws(2048, 22016, 4096, KVR_GEMM_EPI_SWIGLU);
     test_gemm_ws(200, 768, 128, KVR_GEMM_EPI_SWIGLU);
+    test_gemm_ws(2600, 768, 128, KVR_GEMM_EPI_BF16); /* 11 row pairs: a second, partial group */
+    test_gemm_ws(2600, 512, 64, KVR_GEMM_EPI_SWIGLU);
+    test_gemm_ws(4100, 264, 128, KVR_GEMM_EPI_F32_ACC);
     test_gemm_ws(1, 512, 64, KVR_GEMM_EPI_SWIGLU);
     {
         double err = 0;
@@ -239,5 +266,6 @@ int main(void)
     }
     for (int i = 0; i < N_EXEC_MODELS; i++) test_model(&exec_models[i]);
     test_too_big();
+    test_gemm_env();
     return tap_done();
 }

@@ -175,12 +175,15 @@ expect 2 "--format: unknown" "export --format bogus exits 2" \
     -- export --db "$tmp/q.db" --format bogus --out "$tmp/none.json"
 expect 2 "--name" "calibrate --name '' exits 2" -- calibrate --from "$ops" --name '' --out "$tmp/none.ini"
 cp "$ops" "$tmp/a. Fitted on b.csv" && cp "$ops" "$tmp/two
-lines.csv"
+lines.csv" && cp "$ops" "$tmp/timed now"
 expect 2 "cannot carry" "calibrate --from with the record's separator in its path exits 2" \
     -- calibrate --from "$tmp/a. Fitted on b.csv" --out "$tmp/none.ini"
 expect 2 "a control character" "calibrate --from with a newline in its path exits 2" \
     -- calibrate --from "$tmp/two
 lines.csv" --out "$tmp/none.ini"
+(k=$(realpath "$kvr") && cd "$tmp" && "$k" calibrate --from "timed now" --out none.ini >/dev/null 2>"$tmp/err")
+[ $? = 2 ] && grep -q "the record's word for no CSV" "$tmp/err"
+report $? "calibrate --from 'timed now' (the record's word for no CSV) exits 2" "$(cat "$tmp/err")"
 [ ! -e "$tmp/none.json" ] && [ ! -e "$tmp/none.ini" ]; report $? "  neither writes its --out"
 # a gnuplot that fails half-way through a picture leaves the old figure whole (2 commands)
 gnuplot_ok=
@@ -231,16 +234,16 @@ exec sleep "$KVR_TEST_SLEEP"
     wait_renders() { # COUNT: until that many render folders exist (10 s at most)
         for _ in $(seq 500); do [ "$(renders | wc -w)" -ge "$1" ] && return; sleep 0.02; done
     }
-    export KVR_TEST_PIDS="$tmp/slow.pids"
-    KVR_TEST_SLEEP=60 "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/slowplot" \
-        >/dev/null 2>&1 &
+    KVR_TEST_PIDS="$tmp/dead.pids" KVR_TEST_SLEEP=60 "$kvr" plot fig3 --db "$tmp/p.db" \
+        --out "$tmp/figs" --gnuplot "$tmp/slowplot" >/dev/null 2>&1 &
     pid=$!
-    wait_renders 1
+    for _ in $(seq 500); do [ -s "$tmp/dead.pids" ] && break; sleep 0.02; done
     kill -KILL $pid; wait $pid 2>/dev/null
+    kill $(cat "$tmp/dead.pids") 2>/dev/null # its gnuplot, orphaned (nothing else: it sleeps still)
     dead=$(renders | tr -d " ")
     mkdir "$tmp/figs/data/.render-abc12" "$tmp/figs/data/.render-abc1234"
-    KVR_TEST_SLEEP=3 "$kvr" plot fig3 --db "$tmp/p.db" --out "$tmp/figs" --gnuplot "$tmp/slowplot" \
-        >/dev/null 2>&1 &
+    KVR_TEST_PIDS="$tmp/live.pids" KVR_TEST_SLEEP=3 "$kvr" plot fig3 --db "$tmp/p.db" \
+        --out "$tmp/figs" --gnuplot "$tmp/slowplot" >/dev/null 2>&1 &
     live=$!
     for _ in $(seq 500); do # until the live plot has swept and made its own folder
         live_dir=$(renders | tr " " "\n" | grep . | grep -v -x -e "$dead" -e .render-abc12 -e .render-abc1234)
@@ -258,7 +261,6 @@ exec sleep "$KVR_TEST_SLEEP"
     wait $live; rc=$?
     [ $rc = 0 ] && [ ! -e "$tmp/figs/data/$live_dir" ] && [ -s "$tmp/figs/fig3.png" ]
     report $? "  the live plot ends whole (exit $rc) and removes its own folder" "left: $(renders)"
-    kill $(cat "$KVR_TEST_PIDS") 2>/dev/null # the killed plot's orphaned gnuplot
     rmdir "$tmp/figs/data/.render-abc12" "$tmp/figs/data/.render-abc1234"
 else
     skip "plot with a failing gnuplot" "no gnuplot"
