@@ -16,7 +16,7 @@ usage() {
     echo "    KVR_GPUS_LIST=\"2 4 8\"  multi a, b, kvr (default \"2 P\", P = all the GPUs)"
     echo "    KVR_P=4                multi today, hybrid and chain (default P)"
     for f in "$here"/gpu/*.sh; do
-        printf '  %-10s %s\n' "$(basename "$f" .sh)" "$(sed -n '1s/^# *//p' "$f")"
+        printf '  %-10s %s\n' "$(basename "$f" .sh)" "$(grep -m1 '^# ' "$f" | sed 's/^# *//')"
         # the heading's comment lines from "Regenerates:" on
         sed -n '/^# Regenerates:/,/^[^#]/p' "$f" | grep '^#' | sed 's/^# */             /'
     done
