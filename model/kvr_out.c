@@ -140,25 +140,33 @@ static bool is_temp_of(const char *name, const char *base)
     return is_six_tail(name + 1 + n + 5);
 }
 
-/* Unlinks the stale temps of target BASE in DIR: only regular files of this user with a temp's
- * name, locked by this scan (so no writer holds them) and still under that name. */
+/* A descriptor on entry NAME of folder DFD when it is stale: a regular file (dir: a folder) of
+ * this user, locked by this scan (so no writer holds it) and still under that name; else -1. */
+static int open_if_stale(int dfd, const char *name, bool dir)
+{
+    struct stat named, held;
+    if (fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) != 0 || named.st_uid != geteuid() ||
+        !(dir ? S_ISDIR(named.st_mode) : S_ISREG(named.st_mode)))
+        return -1;
+    int fd =
+        openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (dir ? O_DIRECTORY : O_NONBLOCK));
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
+        fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == held.st_dev &&
+        named.st_ino == held.st_ino)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* Unlinks the stale temps of target BASE in DIR. */
 static void remove_stale_temps(const char *dir, const char *base)
 {
     DIR *d = opendir(dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
-        struct stat named, held;
-        if (!is_temp_of(e->d_name, base) ||
-            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(named.st_mode) || named.st_uid != geteuid())
-            continue;
-        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
-            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-            named.st_dev == held.st_dev && named.st_ino == held.st_ino)
-            unlinkat(dirfd(d), e->d_name, 0);
-        close(fd);
+        int fd = is_temp_of(e->d_name, base) ? open_if_stale(dirfd(d), e->d_name, false) : -1;
+        if (fd >= 0) unlinkat(dirfd(d), e->d_name, 0), close(fd);
     }
     closedir(d);
 }
@@ -189,18 +197,9 @@ void kvr_out_remove_stale_dirs(const char *parent, const char *prefix)
     if (!d) return;
     const size_t n = strlen(prefix);
     for (struct dirent *e; (e = readdir(d));) {
-        struct stat named, held;
-        if (strncmp(e->d_name, prefix, n) || !is_six_tail(e->d_name + n) ||
-            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISDIR(named.st_mode) || named.st_uid != geteuid())
-            continue;
-        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
-            fstatat(dirfd(d), e->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-            named.st_dev == held.st_dev && named.st_ino == held.st_ino)
-            remove_stale_dir(dirfd(d), e->d_name, fd);
-        close(fd);
+        bool named = !strncmp(e->d_name, prefix, n) && is_six_tail(e->d_name + n);
+        int fd = named ? open_if_stale(dirfd(d), e->d_name, true) : -1;
+        if (fd >= 0) remove_stale_dir(dirfd(d), e->d_name, fd), close(fd);
     }
     closedir(d);
 }
