@@ -208,6 +208,24 @@ static enum kvr_status tune(struct kvr_cu_gemm *g, struct shape *s, void *out, c
     return st;
 }
 
+static enum kvr_status launched(int e)
+{
+    KVR_LAUNCH_CHECK(e);
+    return KVR_OK;
+}
+
+/* The own kernel chosen for shape s: false when TMA cannot read these operands (their alignment
+ * differs from the timed ones), and the caller runs cuBLAS's choice; else true, *st its
+ * launch's status. */
+static bool run_own(struct kvr_cu_gemm *g, const struct shape *s, void *out, const void *in,
+                    const void *w, enum kvr_status *st)
+{
+    int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, g->stream);
+    if (e == cudaErrorNotSupported) return false;
+    *st = launched(e);
+    return true;
+}
+
 static struct shape *find(struct kvr_cu_gemm *g, const struct shape *key)
 {
     for (int i = 0; i < g->n_shapes; i++) {
@@ -233,13 +251,7 @@ enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, cons
         st = tune(g, s, accumulate ? scratch : out, in, w);
     }
     if (st) return st;
-    if (s && s->ws) {
-        int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, rows, n, k, g->stream);
-        if (e != cudaErrorNotSupported) {
-            KVR_LAUNCH_CHECK(e);
-            return KVR_OK;
-        } /* TMA cannot read these operands (their alignment differs from the timed ones) */
-    }
+    if (s && s->ws && run_own(g, s, out, in, w, &st)) return st;
     return s && s->lt ? run(g, s, &s->d, &s->algo, out, in, w)
                       : run(g, &key, NULL, NULL, out, in, w);
 }
@@ -285,14 +297,8 @@ enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, c
                     pair, own, s->ws ? "own fused" : "GEMM + activation");
         cudaGetLastError();
     }
-    if (s && s->ws) {
-        int e = kvr_cu_gemm_ws(act, KVR_GEMM_EPI_SWIGLU, in, w, rows, 2 * ffn, k, g->stream);
-        if (e != cudaErrorNotSupported) {
-            KVR_LAUNCH_CHECK(e);
-            *fused = true;
-            return KVR_OK;
-        }
-    }
+    enum kvr_status st = KVR_OK;
+    if (s && s->ws && (*fused = run_own(g, s, act, in, w, &st))) return st;
     return kvr_cu_gemm(g, up, false, in, w, rows, 2 * ffn, k, false, NULL, 0);
 }
 
