@@ -1,5 +1,5 @@
-/* wgmma wrappers for the Hopper kernels (attention, the GEMM): m64nNk16, bf16 in, fp32 out (64 or 32 fp32
- * accumulators per thread, one asm operand each: WG_ACC64 / WG_ACC32). */
+/* wgmma wrappers for the Hopper kernels (attention, the GEMM): m64nNk16, bf16 in, fp32 out (128,
+ * 64 or 32 fp32 accumulators per thread, one asm operand each: WG_ACC128 / WG_ACC64 / WG_ACC32). */
 #pragma once
 #include <stdint.h>
 
