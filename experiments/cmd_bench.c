@@ -85,7 +85,7 @@ enum kvr_status kvr_cmd_bench(int argc, char **argv)
                              argv[i]);
         else if (argv[i][0] != '-')
             break;
-    struct bench_args a;
+    struct bench_args a = {0};
     struct kvr_opt_result res;
     enum kvr_status st;
     if (kvr_opt_start(&bench_spec, argc, argv, &a, &res, &st)) return st;

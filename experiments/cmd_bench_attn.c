@@ -203,7 +203,7 @@ static enum kvr_status bench_ring(struct kvr_attn_bench *b, int p, bool json)
 
 enum kvr_status kvr_bench_attention(int argc, char **argv)
 {
-    struct attn_args a;
+    struct attn_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&attn_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_attn_bench b = a.b;

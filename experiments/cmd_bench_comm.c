@@ -172,7 +172,7 @@ static const struct kvr_opt_spec comm_spec = {
 
 enum kvr_status kvr_bench_comm(int argc, char **argv)
 {
-    struct comm_args o;
+    struct comm_args o = {0};
     enum kvr_status pst;
     if (kvr_opt_start(&comm_spec, argc, argv, &o, NULL, &pst)) return pst;
     const char *comm_name = o.comm;

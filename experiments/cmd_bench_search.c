@@ -29,7 +29,7 @@ static double table_cpu_s; /* CPU seconds of the table (the dev machine's cores 
 
 static enum kvr_status build_table(struct kvr_search_job *job, double *wall_s)
 {
-    struct kvr_search_args a;
+    struct kvr_search_args a = {0};
     kvr_search_args_default(&a);
     a.models = "llama-7b,falcon-7b";
     a.mach.machine = "a100-nvlink,a100-10GBps";

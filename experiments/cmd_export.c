@@ -119,7 +119,7 @@ static void print_summary(const struct export_args *a, size_t n)
 
 enum kvr_status kvr_cmd_export(int argc, char **argv)
 {
-    struct export_args a;
+    struct export_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&export_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_store *store = NULL;

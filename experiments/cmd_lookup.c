@@ -292,7 +292,7 @@ static enum kvr_status answer_all(const struct lookup_args *a, const struct kvr_
 
 enum kvr_status kvr_cmd_lookup(int argc, char **argv)
 {
-    struct lookup_args a;
+    struct lookup_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&lookup_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_model m;

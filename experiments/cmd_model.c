@@ -199,7 +199,7 @@ static void print_prefill_table(const struct prefill *pr)
 
 static enum kvr_status model_show(int argc, char **argv)
 {
-    struct model_args a;
+    struct model_args a = {0};
     struct kvr_opt_result res;
     enum kvr_status st;
     if (kvr_opt_start(&show_spec, argc, argv, &a, &res, &st)) return st;
@@ -230,7 +230,7 @@ static enum kvr_status model_show(int argc, char **argv)
 
 static enum kvr_status model_list(int argc, char **argv)
 {
-    struct model_args a;
+    struct model_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&list_spec, argc, argv, &a, NULL, &st)) return st;
     bool json = a.json;

@@ -270,7 +270,7 @@ static const char points_sql[] =
 
 enum kvr_status kvr_cmd_paper(int argc, char **argv)
 {
-    struct paper_args a;
+    struct paper_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&paper_spec, argc, argv, &a, NULL, &st)) return st;
     const char *db = a.db;

@@ -98,7 +98,7 @@ static void report_figure(struct kvr_json *j, const struct plot_args *a,
 
 enum kvr_status kvr_cmd_plot(int argc, char **argv)
 {
-    struct plot_args a;
+    struct plot_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&plot_spec, argc, argv, &a, NULL, &st)) return st;
     if ((st = kvr_plot_check_gnuplot(a.gnuplot))) return st;

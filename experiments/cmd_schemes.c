@@ -108,7 +108,7 @@ static void print_table(void)
 
 enum kvr_status kvr_cmd_help_schemes(int argc, char **argv)
 {
-    struct schemes_args a;
+    struct schemes_args a = {0};
     enum kvr_status st;
     static char name[] = "help schemes"; /* the name in messages */
     argv[0] = name;

@@ -106,7 +106,7 @@ static void print_rows(const struct kvr_plan_row *rows, size_t n, size_t skipped
 
 enum kvr_status kvr_cmd_search(int argc, char **argv)
 {
-    struct kvr_search_args a;
+    struct kvr_search_args a = {0};
     kvr_search_args_default(&a);
     enum kvr_status st;
     if (kvr_opt_start(&search_spec, argc, argv, &a, NULL, &st)) return st;

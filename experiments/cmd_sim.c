@@ -356,7 +356,7 @@ static void print_table(const struct kvr_model *m, const struct kvr_machine *h,
 
 enum kvr_status kvr_cmd_sim(int argc, char **argv)
 {
-    struct sim_args a;
+    struct sim_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&sim_spec, argc, argv, &a, NULL, &st)) return st;
     struct kvr_model m;

@@ -141,7 +141,7 @@ static enum kvr_status run_file(const char *path, const struct sweep_args *a, co
 
 enum kvr_status kvr_cmd_sweep(int argc, char **argv)
 {
-    struct sweep_args a;
+    struct sweep_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&sweep_spec, argc, argv, &a, NULL, &st)) return st;
     if ((st = check_files(&a))) return st;

@@ -286,7 +286,7 @@ static bool find_recorded(const char *machine, const char *rec, char *buf, size_
 
 enum kvr_status kvr_cmd_validate(int argc, char **argv)
 {
-    struct args a;
+    struct args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&validate_spec, argc, argv, &a, NULL, &st)) return st;
     if (a.tl.path) return kvr_validate_timeline(&a.tl);

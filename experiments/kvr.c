@@ -32,7 +32,7 @@ static const struct kvr_opt_spec version_spec = {
 
 static enum kvr_status cmd_version(int argc, char **argv)
 {
-    struct version_args a;
+    struct version_args a = {0};
     enum kvr_status st;
     if (kvr_opt_start(&version_spec, argc, argv, &a, NULL, &st)) return st;
     if (!a.json) return print_version(), KVR_OK;
