@@ -205,11 +205,15 @@ static enum kvr_status gemm_own(int *own, bool tune)
     return KVR_OK;
 }
 
-enum kvr_status kvr_cuda_attn_persist_check(void)
+enum kvr_status kvr_cuda_attn_env_check(void)
 {
-    if (kvr_cu_attention_persist_env() != -2) return KVR_OK;
-    return kvr_error(KVR_ERR_INPUT, "KVR_ATTN_PERSIST=%s (environment): 0 or 1",
-                     getenv("KVR_ATTN_PERSIST"));
+    if (kvr_cu_attention_persist_env() == -2)
+        return kvr_error(KVR_ERR_INPUT, "KVR_ATTN_PERSIST=%s (environment): 0 or 1",
+                         getenv("KVR_ATTN_PERSIST"));
+    if (kvr_cu_attention_lazy_env() == -2)
+        return kvr_error(KVR_ERR_INPUT, "KVR_ATTN_LAZY=%s (environment): 0 or 1",
+                         getenv("KVR_ATTN_LAZY"));
+    return KVR_OK;
 }
 
 static enum kvr_status cu_setup(struct cu *c, int device)
@@ -248,7 +252,7 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     bool tune = true;
     int own = 1;
     if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own, tune)) ||
-        (st = kvr_cuda_attn_persist_check()) ||
+        (st = kvr_cuda_attn_env_check()) ||
         (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune,
                                own)))
         return st;

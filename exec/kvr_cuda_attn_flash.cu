@@ -93,7 +93,8 @@ __device__ __forceinline__ void flash_mask(flash_tile<HD, MT> &t, const attn_arg
 
 /* Online softmax: new running max, rescale O and l, scores become probabilities. */
 template <int HD, int MT>
-__device__ __forceinline__ void flash_softmax(flash_tile<HD, MT> &t, float scale_log2)
+__device__ __forceinline__ void flash_softmax(flash_tile<HD, MT> &t, float scale_log2,
+                                              float lazy_log2)
 {
     constexpr int NT = flash_tile<HD, MT>::NT, DT = flash_tile<HD, MT>::DT;
 #pragma unroll
@@ -106,7 +107,9 @@ __device__ __forceinline__ void flash_softmax(flash_tile<HD, MT> &t, float scale
                 mx = fmaxf(mx, fmaxf(t.sc[mt][nt][2 * hf], t.sc[mt][nt][2 * hf + 1]));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            float m_new = fmaxf(t.m[mt][hf], mx * scale_log2), m_off = max_offset(m_new);
+            float m_new = fmaxf(t.m[mt][hf], mx * scale_log2);
+            if (!(m_new > t.m[mt][hf] + lazy_log2)) m_new = t.m[mt][hf]; /* attn_args.lazy_log2 */
+            const float m_off = max_offset(m_new);
             float alpha = ex2(t.m[mt][hf] - m_off), sum = 0;
             t.m[mt][hf] = m_new;
 #pragma unroll
@@ -221,7 +224,7 @@ template <int HD, int MT> __global__ void __launch_bounds__(128, 2) flash_kernel
         const uint32_t key0 = (uint32_t)j * T::BC;
         flash_scores<HD, MT>(t, sQ, sK + st * T::BC * HD, wrow, lane);
         if (attn_tile_masked(a, key0, T::BC, wq0, wq1)) flash_mask<HD, MT>(t, a, key0, wq0, lane);
-        flash_softmax<HD, MT>(t, a.scale_log2);
+        flash_softmax<HD, MT>(t, a.scale_log2, a.lazy_log2);
         flash_pv<HD, MT>(t, sV + st * T::BC * HD, lane);
         __syncthreads();
     }

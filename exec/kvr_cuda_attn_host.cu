@@ -127,6 +127,13 @@ extern "C" int kvr_cu_attention_persist_env(void)
     return !strcmp(e, "0") ? 0 : !strcmp(e, "1") ? 1 : -2;
 }
 
+extern "C" int kvr_cu_attention_lazy_env(void)
+{
+    const char *e = getenv("KVR_ATTN_LAZY");
+    if (!e || !*e) return -1;
+    return !strcmp(e, "0") ? 0 : !strcmp(e, "1") ? 1 : -2;
+}
+
 bool kvr_ws_persist(int persist, uint32_t n_items)
 {
     if (persist >= 0) return persist != 0;

@@ -51,6 +51,9 @@ static enum kvr_status attn_alloc(const struct kvr_attn_bench *b, struct attn_bu
     }
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->q, q / 2, 1, 1, 1.0f, 0.0f, NULL));
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->k, kv / 2, 1, 2, 1.0f, 0.0f, NULL));
+    if (b->k_ramp > 0)
+        KVR_LAUNCH_CHECK(
+            kvr_cu_scale_rows(a->k, b->s + b->c, b->n_kv * b->head_dim, b->k_ramp, NULL));
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(a->v, kv / 2, 1, 3, 1.0f, 0.0f, NULL));
     /* poison the output: every element must be written */
     KVR_CUDA_CHECK(cudaMemset(a->o, 0xff, q));
@@ -142,7 +145,7 @@ uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window)
 
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b)
 {
-    enum kvr_status st = kvr_cuda_attn_persist_check();
+    enum kvr_status st = kvr_cuda_attn_env_check();
     if (st) return st;
     if (kvr_exec_cuda_devices() == 0)
         return kvr_error(KVR_ERR_INPUT, "kvr bench attention: no CUDA device");

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kvr_cuda_kernels.h" /* kvr_cu_attention_lazy_env */
+
 typedef __nv_bfloat16 bf16;
 
 #define STREAM(s) ((cudaStream_t)(s))
@@ -23,6 +25,10 @@ struct attn_args {
     uint32_t s, c, group, n_heads, window; /* window 0: full causal attention */
     int dense;
     float scale_log2;
+    /* lazy rescaling: a row's running max (log2 domain) moves, and O and the sum are rescaled,
+     * only when a tile's max exceeds it by more than this (0: at every rise). Exact either way:
+     * the probabilities stay at most 2^lazy_log2, which fp32 sums and bf16 P hold. */
+    float lazy_log2;
     /* the keys: nk rows of k, v at positions k0.. (make_attn_args: [0, s+c), the prefill's) */
     uint32_t k0, nk;
 };
@@ -50,6 +56,7 @@ static inline bool make_attn_args(attn_args *a, const void *q, uint64_t qs, cons
                    window,
                    dense,
                    (float)(1.4426950408889634 / sqrt((double)hd)),
+                   kvr_cu_attention_lazy_env() == 0 ? 0.0f : KVR_ATTN_LAZY_LOG2,
                    0,
                    s + c};
     return true;

@@ -33,6 +33,20 @@ extern "C" int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t
     return launched();
 }
 
+__global__ void scale_rows_kernel(bf16 *x, uint64_t n, uint32_t width, float ramp)
+{
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n;
+         i += (uint64_t)gridDim.x * blockDim.x)
+        x[i] = __float2bfloat16(__bfloat162float(x[i]) * (1.0f + (float)(i / width) * ramp));
+}
+
+extern "C" int kvr_cu_scale_rows(void *x, uint64_t rows, uint32_t width, float ramp, void *stream)
+{
+    const uint64_t n = rows * width;
+    scale_rows_kernel<<<blocks_for(n, 256), 256, 0, STREAM(stream)>>>((bf16 *)x, n, width, ramp);
+    return launched();
+}
+
 /* One block per token; when d is a multiple of 8 each thread moves 8 values (a 16-byte load,
  * two 16-byte stores), else one. */
 __global__ void embed_kernel(float *x, const bf16 *emb, const int32_t *tokens, uint32_t d)

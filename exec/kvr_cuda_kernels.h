@@ -12,6 +12,9 @@ extern "C" {
 /* dst[i] = bf16(kvr_rng_value(seed, stream_id, i, scale, offset)), i < n (kvr_rng.h) */
 int kvr_cu_fill_random(void *dst, uint64_t n, uint64_t seed, uint64_t stream_id, float scale,
                        float offset, void *stream);
+/* x[r][:] = bf16(x[r][:] * (1 + r ramp)), r < rows (bf16 rows of width): a test's keys whose
+ * scores grow along the context, so that a softmax's running max keeps rising */
+int kvr_cu_scale_rows(void *x, uint64_t rows, uint32_t width, float ramp, void *stream);
 /* x[i][:] = float(emb[tokens[i]][:]) */
 int kvr_cu_embed(float *x, const void *emb, const int32_t *tokens, uint32_t c, uint32_t d,
                  void *stream);
@@ -79,8 +82,14 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * heads x splits) per SM. KVR_ATTN_PERSIST=0 or 1 in the environment overrides that choice
  * for the default and the ring's blocks. */
 /* KVR_ATTN_PERSIST in the environment: -1 unset (or empty), 0 or 1; -2 any other value, which
- * the callers refuse (kvr_cuda_attn_persist_check) before they launch. */
+ * the callers refuse (kvr_cuda_attn_env_check) before they launch. */
 int kvr_cu_attention_persist_env(void);
+/* KVR_ATTN_LAZY in the environment: -1 unset (or empty), 0 or 1; -2 any other value (refused
+ * as KVR_ATTN_PERSIST's is). 1, the default, is lazy rescaling: a row's running max moves only
+ * when a tile raises it by more than KVR_ATTN_LAZY_LOG2 (2^8 in the probabilities), so most
+ * tiles skip O's rescale (FlashAttention-4's threshold); 0 moves it at every rise. Both exact. */
+int kvr_cu_attention_lazy_env(void);
+#define KVR_ATTN_LAZY_LOG2 8.0f
 /* Whether variant mt runs 3 consumer warpgroups (8 and 10: head_dim 64 only). */
 static inline int kvr_cu_attn_variant_x3(int mt)
 {

@@ -226,7 +226,7 @@ static enum kvr_status check_rank(struct kvr_ring_bench *b, const struct ring_bu
 
 enum kvr_status kvr_exec_bench_ring(struct kvr_ring_bench *b)
 {
-    enum kvr_status pst = kvr_cuda_attn_persist_check();
+    enum kvr_status pst = kvr_cuda_attn_env_check();
     if (pst) return pst;
     if (kvr_exec_cuda_devices() == 0)
         return kvr_error(KVR_ERR_INPUT, "kvr bench attention --ring: no CUDA device");

@@ -194,7 +194,10 @@ __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *al
             mx = fmaxf(mx, fmaxf(sc[4 * b + 2 * hf], sc[4 * b + 2 * hf + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        float m_new = fmaxf(m[hf], mx * sl2), m_off = max_offset(m_new), sum = 0;
+        float m_new = fmaxf(m[hf], mx * sl2);
+        if (!(m_new > m[hf] + a.lazy_log2)) m_new = m[hf]; /* lazy: alpha is exactly 1 */
+        const float m_off = max_offset(m_new);
+        float sum = 0;
         alpha[hf] = ex2(m[hf] - m_off);
         m[hf] = m_new;
 #pragma unroll
@@ -209,8 +212,11 @@ __device__ __forceinline__ void softmax(float *sc, float *m, float *l, float *al
     }
 }
 
+/* O's rows times alpha; skipped when the whole warp's factors are 1 (lazy rescaling's usual
+ * case, a warp-uniform branch). */
 template <int HD> __device__ __forceinline__ void rescale(float *o, const float *alpha)
 {
+    if (__all_sync(0xffffffffu, alpha[0] == 1.0f && alpha[1] == 1.0f)) return;
 #pragma unroll
     for (int b = 0; b < HD / 8; b++)
 #pragma unroll

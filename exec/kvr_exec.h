@@ -191,6 +191,7 @@ struct kvr_attn_bench {
     uint32_t s, c, n_heads, n_kv, head_dim, window;
     int dense, mt, warmup, reps; /* mt: kernel variant (kvr_cu_attention_mt; 0 = default) */
     bool check, lse;
+    float k_ramp; /* > 0: key row j scaled by 1 + j k_ramp (a running max that keeps rising) */
     /* results */
     double time_s, time_min_s, tflops, max_abs_err, rel_err, lse_err;
     uint64_t flops;

@@ -20,7 +20,7 @@ struct shape {
     int dense;
 };
 
-static void test_attention(struct shape sh, uint32_t hd, bool lse, int mt)
+static void test_attention_ramp(struct shape sh, uint32_t hd, bool lse, int mt, float ramp)
 {
     uint32_t s = sh.s, c = sh.c, h = sh.h, kv = sh.kv;
     int dense = sh.dense;
@@ -34,14 +34,45 @@ static void test_attention(struct shape sh, uint32_t hd, bool lse, int mt)
                                .mt = mt,
                                .reps = 1,
                                .check = true,
-                               .lse = lse};
+                               .lse = lse,
+                               .k_ramp = ramp};
     enum kvr_status st = kvr_exec_bench_attention(&b);
     if (!ok(!st && b.rel_err <= 1e-2 && b.max_abs_err <= 3e-2 && (!lse || b.lse_err <= 1e-2),
-            "attention s=%u c=%u heads %u/%u hd %u%s window %u variant %d: rel err %.3g, max abs "
-            "%.3g%s lse err %.3g",
-            s, c, h, kv, hd, dense ? " dense" : "", sh.window, mt, b.rel_err, b.max_abs_err,
-            lse ? "," : ", no", lse ? b.lse_err : 0.0))
+            "attention s=%u c=%u heads %u/%u hd %u%s window %u variant %d%s: rel err %.3g, max "
+            "abs %.3g%s lse err %.3g",
+            s, c, h, kv, hd, dense ? " dense" : "", sh.window, mt, ramp > 0 ? " keys ramped" : "",
+            b.rel_err, b.max_abs_err, lse ? "," : ", no", lse ? b.lse_err : 0.0))
         printf("#   %s\n", st ? kvr_error_message() : "");
+}
+
+static void test_attention(struct shape sh, uint32_t hd, bool lse, int mt)
+{
+    test_attention_ramp(sh, hd, lse, mt, 0);
+}
+
+/* Lazy rescaling (KVR_ATTN_LAZY, default 1) against rescaling at every rise (0), both against
+ * the plain kernel, on keys whose scores grow along the context: the running max rises by more
+ * than the threshold every few tiles, so both the skipped and the taken rescale run. */
+static void test_attention_lazy(void)
+{
+    static const struct shape ramped[] = {{0, 1000, 4, 2, 0, 0},
+                                          {513, 700, 4, 1, 0, 1},
+                                          {300, 500, 4, 4, 129, 0},
+                                          {0, 2000, 2, 2, 0, 0}};
+    for (int lazy = 1; lazy >= 0; lazy--) {
+        setenv("KVR_ATTN_LAZY", lazy ? "1" : "0", 1);
+        for (int mt = 0; mt <= KVR_ATTN_N_VARIANTS; mt++)
+            for (uint32_t hd = 64; hd <= (kvr_cu_attn_variant_x3(mt) ? 64 : 128) && mt != 4;
+                 hd += 64)
+                for (size_t i = 0; i < sizeof ramped / sizeof *ramped; i++)
+                    test_attention_ramp(ramped[i], hd, i % 2 == 0, mt, 0.03f);
+    }
+    setenv("KVR_ATTN_LAZY", "x", 1);
+    struct kvr_attn_bench bad = {.c = 10, .n_heads = 1, .n_kv = 1, .head_dim = 64, .reps = 1};
+    ok(kvr_exec_bench_attention(&bad) == KVR_ERR_INPUT &&
+           strstr(kvr_error_message(), "KVR_ATTN_LAZY=x"),
+       "KVR_ATTN_LAZY=x is refused, named: %s", kvr_error_message());
+    unsetenv("KVR_ATTN_LAZY");
 }
 
 static void test_model(const struct kvr_model *m)
@@ -244,6 +275,7 @@ int main(void)
         for (uint32_t hd = 64; hd <= (kvr_cu_attn_variant_x3(mt) ? 64 : 128) && mt != 4; hd += 64)
             for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
                 test_attention(shapes[i], hd, i % 2 == 1, mt);
+    test_attention_lazy();
     bool pairs_ok = true; /* the window's pair count against a plain sum */
     for (uint32_t w = 1; w < 40; w += 3)
         for (uint32_t st = 0; st < 50; st += 7) {

@@ -330,6 +330,12 @@ if "$kvr" --version | grep -q "cuda=yes"; then # the environment's knobs are 0 o
     expect 2 "KVR_ATTN_PERSIST=x (environment): 0 or 1" "bench attention --ring refuses it too" \
         -- bench attention --ctx 100 --ring 2
     unset KVR_ATTN_PERSIST
+    export KVR_ATTN_LAZY=2
+    expect 2 "KVR_ATTN_LAZY=2 (environment): 0 or 1" "bench attention refuses KVR_ATTN_LAZY=2" \
+        -- bench attention --ctx 100
+    expect 2 "KVR_ATTN_LAZY=2 (environment): 0 or 1" "bench attention --ring refuses it too" \
+        -- bench attention --ctx 100 --ring 2
+    unset KVR_ATTN_LAZY
 fi
 expect 2 "--device picks a CUDA device" "exec --device with --backend ref exits 2" \
     -- exec --model llama-7b --ctx 16 --backend ref --device 1
