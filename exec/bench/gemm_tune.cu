@@ -2,13 +2,15 @@
  * cuBLASLt heuristic offers (up to 16, with a 32 MB workspace), on random bf16 data, for the
  * shapes of one layer of a model at a number of rows. Diagnostic, not part of the build:
  *   nvcc -O2 -o gemm_tune exec/bench/gemm_tune.cu -lcublasLt -lcublas
- *   ./gemm_tune ROWS D_MODEL QKV_WIDTH UP_WIDTH D_FFN     (Llama-7B: 32768 4096 12288 22016 11008)
+ *   ./gemm_tune ROWS D_MODEL QKV_WIDTH UP_WIDTH D_FFN [hot]  (Llama-7B: 2048 4096 12288 22016 11008)
+ * hot: each candidate also timed after 400 ms back to back, at the card's power cap.
  * Prints per shape: GemmEx ms and TFLOP/s, heuristic #0's, the best algorithm's, and its index. */
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CK(x)                                                                                      \
     do {                                                                                           \
@@ -47,9 +49,29 @@ template <class F> static float time_ms(F f, int reps)
     return best;
 }
 
+/* The same at the power cap: f back to back for about 400 ms first (the card's clocks settle
+ * under its power limit), then the best of 3 batches of reps. */
+template <class F> static float time_ms_hot(F f, int reps)
+{
+    float spent = 0;
+    while (spent < 400) {
+        cudaEventRecord(e0);
+        for (int i = 0; i < reps; i++) f();
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        spent += ms;
+    }
+    return time_ms(f, reps);
+}
+
+static int hot = 0; /* argv[6] == "hot": every candidate timed cold and at the power cap */
+
 int main(int argc, char **argv)
 {
     if (argc < 6) return fprintf(stderr, "usage: gemm_tune ROWS D QKV UP FFN\n"), 2;
+    hot = argc > 6 && !strcmp(argv[6], "hot");
     long rows = atol(argv[1]), d = atol(argv[2]), qkv = atol(argv[3]), up = atol(argv[4]),
          ffn = atol(argv[5]);
     struct {
@@ -91,6 +113,16 @@ int main(int argc, char **argv)
                              (int)s.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             },
             reps);
+        if (hot) {
+            float th = time_ms_hot(
+                [&] {
+                    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)s.n, (int)rows, (int)s.k, &alpha,
+                                 A, CUDA_R_16BF, (int)s.k, B, CUDA_R_16BF, (int)s.k, &beta, C, ct,
+                                 (int)s.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                },
+                reps);
+            printf("  %-9s GemmEx : %8.4f ms cold, %8.4f ms hot\n", s.name, ex, th);
+        }
         cublasLtMatmulDesc_t op;
         cublasLtMatrixLayout_t la, lb, lc;
         cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -118,6 +150,15 @@ int main(int argc, char **argv)
                 },
                 reps);
             if (cudaGetLastError()) continue;
+            if (hot) {
+                float th = time_ms_hot(
+                    [&] {
+                        cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc,
+                                       &res[i].algo, ws, ws_bytes, 0);
+                    },
+                    reps);
+                printf("  %-9s algo %2d: %8.4f ms cold, %8.4f ms hot\n", s.name, i, t, th);
+            }
             if (i == 0) h0 = t;
             if (t < best) best = t, bi = i;
         }

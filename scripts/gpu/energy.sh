@@ -1,0 +1,13 @@
+# Energy per prefill at the power cap (#24): kvrun and torch.compile at 2k beside nvidia-smi's power and clock every 20 ms (exec/bench/power_peer.py), and each GEMM candidate of Llama-7B at 2k timed cold and after 400 ms back to back (exec/bench/gemm_tune.cu hot).
+# KVR_ENERGY_CTX: the contexts (default 2048). Logs: energy.jsonl, gemm_hot.log.
+# Regenerates: nothing (exec/bench/RESULTS.md by hand).
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.draw,power.limit --format=csv,noheader
+stamp "built $(cat .kvr-version 2>/dev/null)"
+nvcc -O2 -arch=sm_90a -o /tmp/gemm_tune exec/bench/gemm_tune.cu -lcublasLt -lcublas || bad=1
+/tmp/gemm_tune 2048 4096 12288 22016 11008 hot 2>&1 | tee "$out/gemm_hot.log" || bad=1
+stamp gemm
+for ctx in ${KVR_ENERGY_CTX:-2048}; do
+    PYTHONUNBUFFERED=1 timeout 300 python3 exec/bench/power_peer.py --kvr $kvr --ctx $ctx 2>&1 |
+        grep -v Warn | tee -a "$out/energy.jsonl"
+done
+stamp energy
