@@ -205,17 +205,6 @@ static enum kvr_status gemm_own(int *own, bool tune)
     return KVR_OK;
 }
 
-/* How the tuner times its candidates: like KVR_GEMM_OWN, only 0 means anything untuned. */
-static enum kvr_status gemm_hot(bool *hot, bool tune)
-{
-    enum kvr_status st = env_switch("KVR_GEMM_HOT", hot);
-    if (!st && getenv("KVR_GEMM_HOT") && *hot && !tune)
-        return kvr_error(KVR_ERR_INPUT,
-                         "KVR_GEMM_HOT=1 (environment) with KVR_GEMM_TUNE=0: nothing is timed "
-                         "then, every GEMM is cublasGemmEx");
-    return st;
-}
-
 enum kvr_status kvr_cuda_attn_env_check(void)
 {
     if (kvr_cu_attention_persist_env() == -2)
@@ -259,14 +248,13 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     if (st) return st;
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
     /* KVR_GEMM_TUNE=0 keeps every GEMM on cublasGemmEx (the plain path, for measurements side
-     * by side); KVR_GEMM_HOT=0 times the tuner's candidates cold; KVR_GEMM_OWN (kvr_cu_gemm_open's
-     * own) 0, 1 (unset) or 2 */
-    bool tune = true, hot = true;
+     * by side); KVR_GEMM_OWN (kvr_cu_gemm_open's own) 0, 1 (unset) or 2 */
+    bool tune = true;
     int own = 1;
     if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own, tune)) ||
-        (st = gemm_hot(&hot, tune)) || (st = kvr_cuda_attn_env_check()) ||
+        (st = kvr_cuda_attn_env_check()) ||
         (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune,
-                               hot, own)))
+                               own)))
         return st;
     return kvr_cuda_set_prompt(c, c->max_ctx);
 }

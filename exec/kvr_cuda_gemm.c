@@ -43,7 +43,7 @@ struct kvr_cu_gemm {
     cudaStream_t stream;
     void *ws;
     size_t ws_bytes;
-    bool tune, hot; /* hot: candidates timed at the power cap (time_cand) */
+    bool tune;
     int own; /* the warp-specialised kernel: 0 never, 1 a timed candidate, 2 wherever it fits */
     cudaEvent_t e0, e1;
     struct shape shapes[MAX_SHAPES];
@@ -51,13 +51,12 @@ struct kvr_cu_gemm {
 };
 
 enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
-                                 void *workspace, size_t ws_bytes, bool tune, bool hot, int own)
+                                 void *workspace, size_t ws_bytes, bool tune, int own)
 {
     struct kvr_cu_gemm *g = calloc(1, sizeof *g);
     if (!g) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *out = g;
     g->blas = blas, g->stream = stream, g->ws = workspace, g->ws_bytes = ws_bytes, g->tune = tune;
-    g->hot = tune && hot;
     g->own = tune ? own : 0;
     KVR_LT_CHECK(cublasLtCreate(&g->lt));
     KVR_CUDA_CHECK(cudaEventCreate(&g->e0));
@@ -155,75 +154,21 @@ static enum kvr_status run(struct kvr_cu_gemm *g, const struct shape *s, const s
     return KVR_OK;
 }
 
-/* A candidate to time: run()'s arguments, or (pair) the tuned GEMM into out followed by the
- * activation kernel into act, the unfused SwiGLU. */
-struct cand {
-    struct kvr_cu_gemm *g;
-    const struct shape *s;
-    const struct lt_desc *d;
-    const cublasLtMatmulAlgo_t *algo;
-    void *out, *act;
-    const void *in, *w;
-    bool pair;
-};
-
-static enum kvr_status cand_run(const struct cand *c)
-{
-    if (!c->pair) return run(c->g, c->s, c->d, c->algo, c->out, c->in, c->w);
-    const struct shape *s = c->s;
-    enum kvr_status st =
-        kvr_cu_gemm(c->g, c->out, false, c->in, c->w, s->rows, s->n, s->k, false, NULL, 0);
-    if (!st)
-        KVR_LAUNCH_CHECK(kvr_cu_activation(c->act, c->out, (uint32_t)s->rows, (uint32_t)(s->n / 2),
-                                           1, c->g->stream));
-    return st;
-}
-
-/* reps runs back to back, in ms; +inf when one fails. */
-static float batch_ms(const struct cand *c, int reps)
-{
-    float ms = INFINITY;
-    struct kvr_cu_gemm *g = c->g;
-    if (cudaEventRecord(g->e0, g->stream)) return INFINITY;
-    for (int i = 0; i < reps; i++)
-        if (cand_run(c)) return INFINITY;
-    if (cudaEventRecord(g->e1, g->stream) || cudaEventSynchronize(g->e1) ||
-        cudaEventElapsedTime(&ms, g->e0, g->e1))
-        return INFINITY;
-    return ms;
-}
-
-/* A candidate's time in ms, after one untimed run (a pair's GEMM tunes there); +inf when it
- * fails. Hot (the default, KVR_GEMM_HOT): a shape of at least HOT_MIN_MS runs back to back
- * for HOT_HEAT_MS first, then the mean of runs spanning HOT_SPAN_MS: the card's clocks have
- * settled under its power cap, where a prefill runs, and what a candidate costs there is its
- * energy (one H200, Llama-7B's up projection at 2k: cuBLAS's default 0.48 ms cold and 0.57
- * hot, another algorithm 0.52 and 0.53). Cold: the best of two single runs. */
-#define HOT_MIN_MS  0.05f
-#define HOT_HEAT_MS 60.0f
-#define HOT_SPAN_MS 20.0f
-static float time_cand(const struct cand *c)
-{
-    if (cand_run(c)) return INFINITY;
-    float first = batch_ms(c, 1);
-    if (!(first < INFINITY)) return INFINITY;
-    if (c->g->hot && first >= HOT_MIN_MS) {
-        const int reps = (int)ceilf(HOT_SPAN_MS / first);
-        for (float spent = 0; spent < HOT_HEAT_MS;) {
-            const float t = batch_ms(c, reps);
-            if (!(t < INFINITY)) return INFINITY;
-            spent += t;
-        }
-        return batch_ms(c, reps) / (float)reps;
-    }
-    return fminf(first, batch_ms(c, 1));
-}
-
+/* The best of two timed runs (after one untimed) of a candidate, in ms; +inf when it fails. */
 static float time_ms(struct kvr_cu_gemm *g, const struct shape *s, const struct lt_desc *d,
                      const cublasLtMatmulAlgo_t *algo, void *out, const void *in, const void *w)
 {
-    const struct cand c = {.g = g, .s = s, .d = d, .algo = algo, .out = out, .in = in, .w = w};
-    return time_cand(&c);
+    float best = INFINITY;
+    if (run(g, s, d, algo, out, in, w)) return INFINITY;
+    for (int r = 0; r < 2; r++) {
+        float ms = INFINITY;
+        if (cudaEventRecord(g->e0, g->stream) || run(g, s, d, algo, out, in, w) ||
+            cudaEventRecord(g->e1, g->stream) || cudaEventSynchronize(g->e1) ||
+            cudaEventElapsedTime(&ms, g->e0, g->e1))
+            return INFINITY;
+        best = fminf(best, ms);
+    }
+    return best;
 }
 
 /* Chooses s's algorithm by timing on out (which it overwrites). */
@@ -311,6 +256,26 @@ enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, cons
                       : run(g, &key, NULL, NULL, out, in, w);
 }
 
+/* The unfused pair's time (the tuned GEMM into up, then the activation kernel), best of two
+ * after one untimed; +inf when it fails. */
+static float time_unfused(struct kvr_cu_gemm *g, void *act, void *up, const void *in, const void *w,
+                          uint64_t rows, uint64_t ffn, uint64_t k)
+{
+    float best = INFINITY;
+    for (int r = 0; r < 3; r++) {
+        float ms = INFINITY;
+        if ((r > 0 && cudaEventRecord(g->e0, g->stream)) ||
+            kvr_cu_gemm(g, up, false, in, w, rows, 2 * ffn, k, false, NULL, 0) ||
+            kvr_cu_activation(act, up, (uint32_t)rows, (uint32_t)ffn, 1, g->stream))
+            return INFINITY;
+        if (r > 0 && (cudaEventRecord(g->e1, g->stream) || cudaEventSynchronize(g->e1) ||
+                      cudaEventElapsedTime(&ms, g->e0, g->e1)))
+            return INFINITY;
+        best = fminf(best, ms);
+    }
+    return best;
+}
+
 enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, const void *in,
                                    const void *w, uint64_t rows, uint64_t ffn, uint64_t k,
                                    bool *fused)
@@ -321,9 +286,7 @@ enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, c
     if (!s && g->own && ws_epi(&key) >= 0 && g->n_shapes < MAX_SHAPES) {
         s = &g->shapes[g->n_shapes++];
         *s = key;
-        const struct cand unfused = {
-            .g = g, .s = s, .out = up, .act = act, .in = in, .w = w, .pair = true};
-        float pair = time_cand(&unfused);
+        float pair = time_unfused(g, act, up, in, w, rows, ffn, k);
         float own = time_ms(g, s, NULL, ALGO_WS, act, in, w);
         s->ws = g->own == 2 ? own < INFINITY : own < pair * KEEP_GAIN;
         if (getenv("KVR_GEMM_LOG"))
@@ -422,7 +385,7 @@ static enum kvr_status check_open(struct check_ctx *c, uint64_t rows, uint64_t n
         st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
     if (!st && cublasSetWorkspace(c->blas, c->b.ws, CHECK_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
         st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
-    if (!st) st = kvr_cu_gemm_open(&c->g, c->blas, NULL, c->b.ws, CHECK_WS_BYTES, false, false, 0);
+    if (!st) st = kvr_cu_gemm_open(&c->g, c->blas, NULL, c->b.ws, CHECK_WS_BYTES, false, 0);
     return st;
 }
 

@@ -14,13 +14,11 @@
 struct kvr_cu_gemm;
 
 /* blas is the backend's cublasHandle_t (on stream), workspace its cuBLAS workspace. tune false:
- * always cublasGemmEx (the plain path). hot (with tune): the shapes of 50 us or more timed after
- * 60 ms back to back, at the card's power cap, where a prefill runs; else cold, the best of
- * two single runs. own (with tune), the warp-specialised kernel
+ * always cublasGemmEx (the plain path). own (with tune), the warp-specialised kernel
  * (kvr_cuda_gemm_ws.cu): 0 never, 1 a candidate kept when at least 2% faster than cuBLAS's
  * choice, 2 wherever it takes the shape (the sanitizers' runs). */
 enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
-                                 void *workspace, size_t ws_bytes, bool tune, bool hot, int own);
+                                 void *workspace, size_t ws_bytes, bool tune, int own);
 void kvr_cu_gemm_close(struct kvr_cu_gemm *g);
 
 /* The GEMM. The first call of a shape times the candidates: on out itself (accumulate false) or
