@@ -74,12 +74,7 @@ def main():
     ctxs = [int(c) for c in a.ctx.split(",")]
     cctx = {int(c) for c in a.compile_ctx.split(",") if c}
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    with torch.device("cuda"):
-        model = transformers.AutoModelForCausalLM.from_config(hf_prefill.hf_config(m),
-                                                              attn_implementation="sdpa")
-    model.eval()
+    model = hf_prefill.load(m)
     eager = hf_prefill.decoder(model)
     torch._dynamo.config.automatic_dynamic_shapes = False
     compiled = torch.compile(eager)

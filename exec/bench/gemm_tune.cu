@@ -33,19 +33,23 @@ __global__ void fill(__nv_bfloat16 *p, size_t n, unsigned seed)
 
 static cudaEvent_t e0, e1;
 
+/* reps runs of f back to back, in ms */
+template <class F> static float batch_ms(F f, int reps)
+{
+    cudaEventRecord(e0);
+    for (int i = 0; i < reps; i++) f();
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float ms;
+    cudaEventElapsedTime(&ms, e0, e1);
+    return ms;
+}
+
 template <class F> static float time_ms(F f, int reps)
 {
     for (int i = 0; i < 2; i++) f();
     float best = 1e30f;
-    for (int r = 0; r < 3; r++) {
-        cudaEventRecord(e0);
-        for (int i = 0; i < reps; i++) f();
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (ms / reps < best) best = ms / reps;
-    }
+    for (int r = 0; r < 3; r++) best = fminf(best, batch_ms(f, reps) / reps);
     return best;
 }
 
@@ -53,16 +57,7 @@ template <class F> static float time_ms(F f, int reps)
  * under its power limit), then the best of 3 batches of reps. */
 template <class F> static float time_ms_hot(F f, int reps)
 {
-    float spent = 0;
-    while (spent < 400) {
-        cudaEventRecord(e0);
-        for (int i = 0; i < reps; i++) f();
-        cudaEventRecord(e1);
-        cudaEventSynchronize(e1);
-        float ms;
-        cudaEventElapsedTime(&ms, e0, e1);
-        spent += ms;
-    }
+    for (float spent = 0; spent < 400;) spent += batch_ms(f, reps);
     return time_ms(f, reps);
 }
 

@@ -37,6 +37,17 @@ def hf_config(m):
                                      layer_norm_epsilon=1e-5, **common)
 
 
+def load(m):
+    """Hugging Face's model of the kvr model description m, seeded random bf16 weights on the
+    GPU, SDPA attention, in eval mode."""
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_config(m),
+                                                              attn_implementation="sdpa")
+    return model.eval()
+
+
 def decoder(model):
     return model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
 
@@ -76,12 +87,7 @@ def main():
     ap.add_argument("--compile", action="store_true", help="the decoder under torch.compile")
     a = ap.parse_args()
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    with torch.device("cuda"):
-        model = transformers.AutoModelForCausalLM.from_config(hf_config(m),
-                                                              attn_implementation="sdpa")
-    model.eval()
+    model = load(m)
     if a.compile:  # one static graph per context, as a deployment would warm them up
         torch._dynamo.config.automatic_dynamic_shapes = False
     base = torch.compile(decoder(model)) if a.compile else decoder(model)

@@ -58,13 +58,7 @@ def main():
     ap.add_argument("--reps", type=int, default=60)
     a = ap.parse_args()
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    import transformers
-    with torch.device("cuda"):
-        model = transformers.AutoModelForCausalLM.from_config(hf_prefill.hf_config(m),
-                                                              attn_implementation="sdpa")
-    model.eval()
+    model = hf_prefill.load(m)
     torch._dynamo.config.automatic_dynamic_shapes = False
     compiled = torch.compile(hf_prefill.decoder(model))
     hf_prefill.time_one(model, compiled, a.ctx, m["vocab"], 2, 1)  # compiled before the timing
