@@ -162,9 +162,10 @@ printf 'model,ctx,op,time_s\nllama-7b,1024,qkv,0.004\n' >"$tmp/nolast.csv"
 expect 2 "no '# last layer: pruned|full' line" "calibrate --from a CSV that does not say how the last layer ran exits 2" -- calibrate --from "$tmp/nolast.csv"
 printf 'model,ctx,op,time_s\n# last layer: half\nllama-7b,1024,qkv,0.004\n' >"$tmp/badlast.csv"
 expect 2 "badlast.csv:2: last layer 'half'" "calibrate --from a CSV with an unknown last layer exits 2 with file:line" -- calibrate --from "$tmp/badlast.csv"
-cp "$KVR_SOURCE_ROOT/data/measurements/h200.sqlite" "$tmp/norun.sqlite"
+# a database from before schema 9 (h100.sqlite: its rows take last_layer from their run)
+cp "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite" "$tmp/norun.sqlite"
 python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DELETE FROM run'); c.commit()" "$tmp/norun.sqlite"
-expect 2 "nothing tells whether the executor pruned the last layer" "validate of one-rank rows without their run exits 2" -- validate --db "$tmp/norun.sqlite" --machine "$KVR_SOURCE_ROOT/data/machines/h200-calibrated.ini"
+expect 2 "nothing tells whether the executor pruned the last layer" "validate of one-rank rows without their run exits 2" -- validate --db "$tmp/norun.sqlite" --machine "$KVR_SOURCE_ROOT/data/machines/h100-calibrated.ini"
 expect 2 "no multi-GPU (p > 1) measurements" "validate --multi-gpu without such rows exits 2" -- validate --multi-gpu --db "$KVR_SOURCE_ROOT/data/measurements/h100.sqlite"
 json_check "validate --multi-gpu --json on the committed 4-GPU measurements: 160 points, MAPE <= 10%" \
     "d['points'] == 160 and 0 < d['mape_pct'] <= 10 and len({r['links'] for r in d['rows']}) == 4 and sorted(d['by_links']) == ['bw=10GB/s', 'full-speed', 'link=0-1=10GB/s'] and sum(g['points'] for g in d['by_series'].values()) == 160" -- validate --multi-gpu --json
