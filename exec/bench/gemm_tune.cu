@@ -2,9 +2,10 @@
  * cuBLASLt heuristic offers (up to 16, with a 32 MB workspace), on random bf16 data, for the
  * shapes of one layer of a model at a number of rows. Diagnostic, not part of the build:
  *   nvcc -O2 -o gemm_tune exec/bench/gemm_tune.cu -lcublasLt -lcublas
- *   ./gemm_tune ROWS D_MODEL QKV_WIDTH UP_WIDTH D_FFN [hot]  (Llama-7B: 2048 4096 12288 22016 11008)
- * hot: each candidate also timed after 400 ms back to back, at the card's power cap.
- * Prints per shape: GemmEx ms and TFLOP/s, heuristic #0's, the best algorithm's, and its index. */
+ *   ./gemm_tune ROWS D_MODEL QKV_WIDTH UP_WIDTH D_FFN [hot]
+ *   (Llama-7B at 2k: 2048 4096 12288 22016 11008)
+ * Prints per shape: GemmEx ms and TFLOP/s, heuristic #0's, the best algorithm's, and its index;
+ * with hot, each candidate cold and again after 400 ms back to back, at the card's power cap. */
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
