@@ -207,12 +207,11 @@ static enum kvr_status gemm_own(int *own, bool tune)
 
 enum kvr_status kvr_cuda_attn_env_check(void)
 {
-    if (kvr_cu_attention_persist_env() == -2)
-        return kvr_error(KVR_ERR_INPUT, "KVR_ATTN_PERSIST=%s (environment): 0 or 1",
-                         getenv("KVR_ATTN_PERSIST"));
-    if (kvr_cu_attention_lazy_env() == -2)
-        return kvr_error(KVR_ERR_INPUT, "KVR_ATTN_LAZY=%s (environment): 0 or 1",
-                         getenv("KVR_ATTN_LAZY"));
+    static const char *const names[] = {"KVR_ATTN_PERSIST", "KVR_ATTN_LAZY"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (kvr_cu_attention_env(names[i]) == -2)
+            return kvr_error(KVR_ERR_INPUT, "%s=%s (environment): 0 or 1", names[i],
+                             getenv(names[i]));
     return KVR_OK;
 }
 

@@ -120,16 +120,9 @@ unsigned *kvr_ws_counters(void *stream)
  * KVR_ATTN_PERSIST_ITEMS_PER_SM items per SM. There a block's start and end are a large part
  * of its time and hiding them pays (one H200, attention alone: 0.95x the time at 1k-8k); with
  * more items per SM the plain grid did as well (16k, 32k: within the rounds' spread). */
-extern "C" int kvr_cu_attention_persist_env(void)
+extern "C" int kvr_cu_attention_env(const char *name)
 {
-    const char *e = getenv("KVR_ATTN_PERSIST");
-    if (!e || !*e) return -1;
-    return !strcmp(e, "0") ? 0 : !strcmp(e, "1") ? 1 : -2;
-}
-
-extern "C" int kvr_cu_attention_lazy_env(void)
-{
-    const char *e = getenv("KVR_ATTN_LAZY");
+    const char *e = getenv(name);
     if (!e || !*e) return -1;
     return !strcmp(e, "0") ? 0 : !strcmp(e, "1") ? 1 : -2;
 }
@@ -137,7 +130,7 @@ extern "C" int kvr_cu_attention_lazy_env(void)
 bool kvr_ws_persist(int persist, uint32_t n_items)
 {
     if (persist >= 0) return persist != 0;
-    const int v = kvr_cu_attention_persist_env();
+    const int v = kvr_cu_attention_env("KVR_ATTN_PERSIST");
     return v >= 0 ? v != 0
                   : n_items <= (uint32_t)(KVR_ATTN_PERSIST_ITEMS_PER_SM * kvr_ws_sm_count());
 }

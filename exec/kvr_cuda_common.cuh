@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "kvr_cuda_kernels.h" /* kvr_cu_attention_lazy_env */
+#include "kvr_cuda_kernels.h" /* kvr_cu_attention_env */
 
 typedef __nv_bfloat16 bf16;
 
@@ -56,7 +56,7 @@ static inline bool make_attn_args(attn_args *a, const void *q, uint64_t qs, cons
                    window,
                    dense,
                    (float)(1.4426950408889634 / sqrt((double)hd)),
-                   kvr_cu_attention_lazy_env() == 0 ? 0.0f : KVR_ATTN_LAZY_LOG2,
+                   kvr_cu_attention_env("KVR_ATTN_LAZY") == 0 ? 0.0f : KVR_ATTN_LAZY_LOG2,
                    0,
                    s + c};
     return true;

@@ -81,14 +81,13 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * persistent where there are at most KVR_ATTN_PERSIST_ITEMS_PER_SM work items (row blocks x
  * heads x splits) per SM. KVR_ATTN_PERSIST=0 or 1 in the environment overrides that choice
  * for the default and the ring's blocks. */
-/* KVR_ATTN_PERSIST in the environment: -1 unset (or empty), 0 or 1; -2 any other value, which
- * the callers refuse (kvr_cuda_attn_env_check) before they launch. */
-int kvr_cu_attention_persist_env(void);
-/* KVR_ATTN_LAZY in the environment: -1 unset (or empty), 0 or 1; -2 any other value (refused
- * as KVR_ATTN_PERSIST's is). 1, the default, is lazy rescaling: a row's running max moves only
- * when a tile raises it by more than KVR_ATTN_LAZY_LOG2 (2^8 in the probabilities), so most
- * tiles skip O's rescale (FlashAttention-4's threshold); 0 moves it at every rise. Both exact. */
-int kvr_cu_attention_lazy_env(void);
+/* An attention switch in the environment (KVR_ATTN_PERSIST, KVR_ATTN_LAZY): -1 unset (or
+ * empty), 0 or 1; -2 any other value, which the callers refuse (kvr_cuda_attn_env_check)
+ * before they launch. KVR_ATTN_LAZY=1, the default, is lazy rescaling: a row's running max
+ * moves only when a tile raises it by more than KVR_ATTN_LAZY_LOG2 (2^8 in the probabilities),
+ * so most tiles skip O's rescale (FlashAttention-4's threshold); 0 moves it at every rise. Both
+ * exact. */
+int kvr_cu_attention_env(const char *name);
 #define KVR_ATTN_LAZY_LOG2 8.0f
 /* Whether variant mt runs 3 consumer warpgroups (8 and 10: head_dim 64 only). */
 static inline int kvr_cu_attn_variant_x3(int mt)
