@@ -66,8 +66,12 @@ static int hot = 0; /* argv[6] == "hot": every candidate timed cold and at the p
 
 int main(int argc, char **argv)
 {
-    if (argc < 6) return fprintf(stderr, "usage: gemm_tune ROWS D QKV UP FFN\n"), 2;
-    hot = argc > 6 && !strcmp(argv[6], "hot");
+    if (argc < 6) return fprintf(stderr, "usage: gemm_tune ROWS D QKV UP FFN [hot]\n"), 2;
+    if (argc > 7 || (argc == 7 && strcmp(argv[6], "hot")))
+        return fprintf(stderr, "gemm_tune: '%s': the sixth argument can only be 'hot'\n",
+                       argv[argc - 1]),
+               2;
+    hot = argc == 7;
     long rows = atol(argv[1]), d = atol(argv[2]), qkv = atol(argv[3]), up = atol(argv[4]),
          ffn = atol(argv[5]);
     struct {

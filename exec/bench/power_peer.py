@@ -41,8 +41,8 @@ class Sampler:
 
     def window(self, t0, t1):
         sel = [(w, f) for t, w, f in self.rows if t0 <= t <= t1]
-        if not sel:
-            return {"samples": 0}
+        if not sel:  # nvidia-smi gave nothing (a field it lacks): no number beats a wrong one
+            sys.exit(f"power_peer.py: no power samples in a window of {t1 - t0:.2f} s")
         return {"samples": len(sel), "power_w": statistics.mean(w for w, _ in sel),
                 "sm_mhz": statistics.mean(f for _, f in sel)}
 

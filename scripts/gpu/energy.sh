@@ -8,6 +8,6 @@ nvcc -O2 -arch=sm_90a -o /tmp/gemm_tune exec/bench/gemm_tune.cu -lcublasLt -lcub
 stamp gemm
 for ctx in ${KVR_ENERGY_CTX:-2048}; do
     PYTHONUNBUFFERED=1 timeout 300 python3 exec/bench/power_peer.py --kvr $kvr --ctx $ctx 2>&1 |
-        grep -v Warn | tee -a "$out/energy.jsonl"
+        grep -v Warn | tee -a "$out/energy.jsonl" || bad=1
 done
 stamp energy
