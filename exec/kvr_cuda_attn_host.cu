@@ -50,6 +50,21 @@ bool kvr_ws_tensor_map(CUtensorMap *m, const void *base, uint64_t cols, uint64_t
               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+/* A [rows][cols] bf16 or float matrix written in boxes of 128 bytes x 64 rows (64 bf16 or 32
+ * floats) with the 128-byte swizzle; the parts of a box past the end are not written. */
+bool kvr_ws_store_map(CUtensorMap *m, void *base, bool f32, uint64_t cols, uint64_t rows,
+                      uint64_t stride)
+{
+    encode_fn fn = encoder();
+    const uint64_t es = f32 ? 4 : 2;
+    if (!fn || ((uintptr_t)base & 15) || (stride * es) % 16 || !cols || !rows) return false;
+    cuuint64_t dims[2] = {cols, rows}, strides[1] = {stride * es};
+    cuuint32_t box[2] = {(cuuint32_t)(128 / es), 64}, step[2] = {1, 1};
+    return fn(m, f32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, base,
+              dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+              CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 int kvr_ws_sm_count(void)
 {
     static int n_sm = 0;

@@ -11,6 +11,10 @@
  * with the 128-byte swizzle (rows past the end read as zeros); false where TMA cannot. */
 bool kvr_ws_tensor_map(CUtensorMap *m, const void *base, uint64_t cols, uint64_t rows,
                        uint64_t stride, uint32_t box_rows);
+/* A [rows][cols] bf16 (or, f32, float) matrix written in boxes of 128 bytes x 64 rows with the
+ * 128-byte swizzle (the GEMM's epilogue); false where TMA cannot. */
+bool kvr_ws_store_map(CUtensorMap *m, void *base, bool f32, uint64_t cols, uint64_t rows,
+                      uint64_t stride);
 int kvr_ws_sm_count(void);
 /* The key-range splits that fill the SMs for `blocks` blocks of at most max_tiles tiles. */
 int kvr_ws_auto_splits(uint64_t blocks, int max_tiles);

@@ -11,7 +11,9 @@
  *    needs at this tile size. Each stage has a full mbarrier and an empty one that the consumers
  *    of both blocks release (a block's B half lands in its peer too).
  *  - Two consumer warpgroups take 64 rows each with m64n256k16 wgmma, one k-step in flight
- *    while the next is issued, and store from registers.
+ *    while the next is issued. The epilogue goes through shared memory, a box of 64 rows x 128
+ *    bytes at a time, and TMA stores it (the float accumulate: adds it in L2) while the
+ *    warpgroup starts its next tile: the tensor cores wait only for the writes to shared memory.
  *  - SwiGLU: the tile's B is 128 gate rows and the matching 128 up rows, so each thread holds
  *    a gate column and its up column (8 j + 2 q and 128 + 8 j + 2 q) side by side.
  * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
@@ -28,15 +30,13 @@ namespace
 
 constexpr int BM = 128, BN = 256, BK = 64, ST = 4, THREADS = 384;
 constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE = A_BYTES + B_BYTES;
-constexpr int SMEM = ST * STAGE + 1024 + 16 * ST;
-constexpr int ACC_BATCH = 16;    /* float accumulate: loads in flight at once per thread */
+constexpr int EPI_BOX = 64 * 128;      /* an epilogue box: 64 rows x 128 bytes */
+constexpr int EPI_BYTES = 4 * EPI_BOX; /* two boxes per consumer warpgroup, used in turn */
+constexpr int SMEM = ST * STAGE + EPI_BYTES + 1024 + 16 * ST;
 constexpr uint32_t GROUP_M = 16; /* row tiles swept together: 2048 rows of A at k = 4096, 16 MB */
 
 struct gemm_params {
-    CUtensorMap ta, tb;
-    void *out;
-    uint64_t ldo;            /* out's row stride, elements */
-    uint32_t rows, n_out;    /* out's rows and columns */
+    CUtensorMap ta, tb, to;  /* in, W, out */
     uint32_t n_mp, n_n, n_k; /* tiles: row pairs, columns, k-steps */
     uint32_t b_second;       /* the row of W's second 128-row box, from the first's */
     uint32_t b_step;         /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
@@ -111,48 +111,81 @@ __device__ __forceinline__ float silu_mul(float g, float u)
     return g / (1.0f + __expf(-g)) * u;
 }
 
-/* The tile's result from registers: thread (warp w, lane g q) holds rows r0 + 16 w + g and
- * + 8, columns 8 j + 2 q and + 1 of the 256 (d[4 j ..], rows apart by 2). */
-__device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_t nt, int cw)
+/* Shared-memory address of byte b of row r in a box with the 128-byte swizzle (16-byte chunk
+ * c of row r at chunk c ^ (r % 8): the 8 rows of a warp's store hit different banks). */
+__device__ __forceinline__ uint32_t swizzled(uint32_t box, uint32_t r, uint32_t b)
+{
+    return box + r * 128 + ((((b >> 4) ^ r) & 7) << 4) + (b & 15);
+}
+
+__device__ __forceinline__ void st_shared(uint32_t a, uint32_t v)
+{
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory");
+}
+
+__device__ __forceinline__ void st_shared(uint32_t a, float x, float y)
+{
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(a), "f"(x), "f"(y) : "memory");
+}
+
+/* Box c of the tile's result into shared memory at box. Thread (warp w, lane g q) holds rows
+ * 16 w + g and + 8 of the warpgroup's 64 and columns 8 j + 2 q and + 1 (d[4 j ..], rows apart
+ * by 2); a box is 64 bf16 columns (j in [8 c, 8 c + 8)) or 32 floats ([4 c, 4 c + 4)). */
+template <int EPI> __device__ __forceinline__ void box_write(uint32_t box, const float *d, int c)
 {
     const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-    const uint32_t r0 = mt * BM + cw * 64 + warp * 16 + (lane >> 2), q2 = (lane & 3) * 2;
+    const uint32_t r0 = warp * 16 + (lane >> 2), q = lane & 3;
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         const uint32_t r = r0 + hf * 8;
-        if (r >= p.rows) continue;
-        if (p.epi == KVR_GEMM_EPI_SWIGLU) {
-            bf16 *o = (bf16 *)p.out + r * p.ldo + nt * (BN / 2) + q2;
+        if (EPI == KVR_GEMM_EPI_F32_ACC) {
 #pragma unroll
-            for (int j = 0; j < BN / 16; j++) {
-                const float *g = d + 4 * j + 2 * hf, *u = d + 4 * (j + BN / 16) + 2 * hf;
-                *(uint32_t *)(o + 8 * j) = pack_bf16(silu_mul(g[0], u[0]), silu_mul(g[1], u[1]));
+            for (int jj = 0; jj < 4; jj++) {
+                const float *v = d + 4 * (4 * c + jj) + 2 * hf;
+                st_shared(swizzled(box, r, 32 * jj + 8 * q), v[0], v[1]);
             }
-            continue;
-        }
-        const uint32_t c0 = nt * BN + q2;
-        if (p.epi == KVR_GEMM_EPI_F32_ACC) { /* loads in batches: each one waits on memory */
-            float *o = (float *)p.out + r * p.ldo + c0;
+        } else {
 #pragma unroll
-            for (int j0 = 0; j0 < BN / 8; j0 += ACC_BATCH) {
-                float2 v[ACC_BATCH];
-#pragma unroll
-                for (int j = 0; j < ACC_BATCH; j++)
-                    if (c0 + 8 * (j0 + j) < p.n_out) v[j] = *(const float2 *)(o + 8 * (j0 + j));
-#pragma unroll
-                for (int j = 0; j < ACC_BATCH; j++)
-                    if (c0 + 8 * (j0 + j) < p.n_out) {
-                        v[j].x += d[4 * (j0 + j) + 2 * hf], v[j].y += d[4 * (j0 + j) + 2 * hf + 1];
-                        *(float2 *)(o + 8 * (j0 + j)) = v[j];
-                    }
+            for (int jj = 0; jj < 8; jj++) {
+                const float *v = d + 4 * (8 * c + jj) + 2 * hf;
+                uint32_t w;
+                if (EPI == KVR_GEMM_EPI_SWIGLU) /* the gate's column and its up column, BN / 2 on */
+                    w = pack_bf16(silu_mul(v[0], v[4 * (BN / 16)]),
+                                  silu_mul(v[1], v[4 * (BN / 16) + 1]));
+                else
+                    w = pack_bf16(v[0], v[1]);
+                st_shared(swizzled(box, r, 16 * jj + 4 * q), w);
             }
-            continue;
         }
-        bf16 *o = (bf16 *)p.out + r * p.ldo + c0;
+    }
+}
+
+/* The warpgroup's 64 rows of the tile, box after box through its two boxes in turn (slot
+ * counts them over the tiles): a box is rewritten once the store two before it has read it. */
+template <int EPI>
+__device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_t nt, int cw,
+                      uint32_t boxes, uint32_t *slot)
+{
+    constexpr int N_BOX = EPI == KVR_GEMM_EPI_F32_ACC ? 8 : EPI == KVR_GEMM_EPI_SWIGLU ? 2 : 4;
+    constexpr int BOX_COLS = EPI == KVR_GEMM_EPI_F32_ACC ? 32 : 64;
+    const bool leader = (threadIdx.x & 127) == 0;
+    const int x0 = (int)(nt * (EPI == KVR_GEMM_EPI_SWIGLU ? BN / 2 : BN)),
+              y = (int)(mt * BM + cw * 64);
 #pragma unroll
-        for (int j = 0; j < BN / 8; j++)
-            if (c0 + 8 * j < p.n_out)
-                *(uint32_t *)(o + 8 * j) = pack_bf16(d[4 * j + 2 * hf], d[4 * j + 2 * hf + 1]);
+    for (int c = 0; c < N_BOX; c++, (*slot)++) {
+        const uint32_t box = boxes + (2 * cw + (*slot & 1)) * EPI_BOX;
+        if (leader) bulk_wait_read<1>();
+        wg_bar_sync(1 + cw);
+        box_write<EPI>(box, d, c);
+        fence_proxy_async();
+        wg_bar_sync(1 + cw);
+        if (leader) {
+            if (EPI == KVR_GEMM_EPI_F32_ACC)
+                tma_store_add(&p.to, box, x0 + c * BOX_COLS, y);
+            else
+                tma_store(&p.to, box, x0 + c * BOX_COLS, y);
+            bulk_commit();
+        }
     }
 }
 
@@ -167,9 +200,9 @@ __device__ __forceinline__ void release(uint32_t bars, int st)
  * stage is released once the k-step after it has been issued and it is done. */
 __device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int cw)
 {
-    const uint32_t n_pairs = p.n_mp * p.n_n;
+    const uint32_t n_pairs = p.n_mp * p.n_n, boxes = base + ST * STAGE;
     const bool leader = (threadIdx.x & 127) == 0;
-    uint32_t it = 0;
+    uint32_t it = 0, slot = 0;
     float d[128];
     for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
 #pragma unroll
@@ -187,15 +220,21 @@ __device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int 
         pin<128>(d);
         uint32_t mt, nt;
         tile_of(p, t, &mt, &nt);
-        store(p, d, mt, nt, cw);
+        if (p.epi == KVR_GEMM_EPI_SWIGLU)
+            store<KVR_GEMM_EPI_SWIGLU>(p, d, mt, nt, cw, boxes, &slot);
+        else if (p.epi == KVR_GEMM_EPI_F32_ACC)
+            store<KVR_GEMM_EPI_F32_ACC>(p, d, mt, nt, cw, boxes, &slot);
+        else
+            store<KVR_GEMM_EPI_BF16>(p, d, mt, nt, cw, boxes, &slot);
     }
+    if (leader) bulk_wait_all(); /* the boxes stay until read, the block until written */
 }
 
 __global__ void __launch_bounds__(THREADS, 1) gemm_kernel(const __grid_constant__ gemm_params p)
 {
     extern __shared__ unsigned char raw[];
     const uint32_t base = smem_addr(raw + ((1024 - (smem_addr(raw) & 1023)) & 1023));
-    const uint32_t bars = base + ST * STAGE;
+    const uint32_t bars = base + ST * STAGE + EPI_BYTES;
     const int wg = threadIdx.x >> 7;
     if (threadIdx.x == 0) {
         for (int st = 0; st < ST; st++) mbar_init(full_bar(bars, st), 1);
@@ -229,15 +268,16 @@ extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w,
     if (!kvr_cu_gemm_ws_supports(rows, n, k, epi)) return (int)cudaErrorInvalidValue;
     gemm_params p = {};
     const bool swiglu = epi == KVR_GEMM_EPI_SWIGLU;
-    if (((uintptr_t)out & 15) || !kvr_ws_tensor_map(&p.ta, in, k, rows, k, BM) ||
-        !kvr_ws_tensor_map(&p.tb, w, k, n, k, BN / 2))
+    const uint32_t n_out = (uint32_t)(swiglu ? n / 2 : n);
+    if (!kvr_ws_tensor_map(&p.ta, in, k, rows, k, BM) ||
+        !kvr_ws_tensor_map(&p.tb, w, k, n, k, BN / 2) ||
+        !kvr_ws_store_map(&p.to, out, epi == KVR_GEMM_EPI_F32_ACC, n_out, rows, n_out))
         return (int)cudaErrorNotSupported;
-    p.out = out, p.epi = epi, p.rows = (uint32_t)rows;
-    p.n_out = (uint32_t)(swiglu ? n / 2 : n), p.ldo = p.n_out;
+    p.epi = epi;
     const uint32_t n_m = (uint32_t)((rows + BM - 1) / BM);
     p.n_mp = (n_m + 1) / 2, p.n_k = (uint32_t)(k / BK);
-    p.n_n = swiglu ? p.n_out / (BN / 2) : (p.n_out + BN - 1) / BN;
-    p.b_step = swiglu ? BN / 2 : BN, p.b_second = swiglu ? p.n_out : BN / 2;
+    p.n_n = swiglu ? n_out / (BN / 2) : (n_out + BN - 1) / BN;
+    p.b_step = swiglu ? BN / 2 : BN, p.b_second = swiglu ? n_out : BN / 2;
     cudaError_t e =
         cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
     if (e != cudaSuccess) return (int)e;

@@ -54,6 +54,49 @@ __device__ __forceinline__ void tma_load_multicast(uint32_t dst, const CUtensorM
                  : "memory");
 }
 
+/* Shared memory at src to the box at column x, row y of map (a bulk group of its own once
+ * committed); rows and columns past the map's end are not written. */
+__device__ __forceinline__ void tma_store(const CUtensorMap *map, uint32_t src, int x, int y)
+{
+    asm volatile(
+        "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"(
+            (uint64_t)map),
+        "r"(src), "r"(x), "r"(y)
+        : "memory");
+}
+
+/* The same, added to what the box holds (float: out += src, one rounding, in L2). */
+__device__ __forceinline__ void tma_store_add(const CUtensorMap *map, uint32_t src, int x, int y)
+{
+    asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%2, "
+                 "%3}], [%1];\n" ::"l"((uint64_t)map),
+                 "r"(src), "r"(x), "r"(y)
+                 : "memory");
+}
+
+__device__ __forceinline__ void bulk_commit()
+{
+    asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+/* Until at most N of this thread's committed bulk groups still read their shared memory. */
+template <int N> __device__ __forceinline__ void bulk_wait_read()
+{
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+
+/* Until every committed bulk group of this thread is complete (its writes done). */
+__device__ __forceinline__ void bulk_wait_all()
+{
+    asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+}
+
+/* This thread's shared-memory writes, visible to the bulk copies issued after a barrier. */
+__device__ __forceinline__ void fence_proxy_async()
+{
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 /* An arrival on the barrier at address bar of block cta of the cluster (itself included). */
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t cta)
 {
@@ -79,6 +122,12 @@ __device__ __forceinline__ uint32_t cluster_rank()
 __device__ __forceinline__ void bar_sync(int id)
 {
     asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory");
+}
+
+/* The 128 threads of one warpgroup. */
+__device__ __forceinline__ void wg_bar_sync(int id)
+{
+    asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory");
 }
 
 __device__ __forceinline__ void bar_arrive(int id)
