@@ -240,9 +240,9 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
 }
 
 /* The lines of the axes checked against each other once the whole file is read. */
-enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_SEEDS, L_FWD, L_TP, L_N };
-static const char *const line_keys[L_N] = {"machines", "gpus",  "bw",         "links",
-                                           "noise",    "seeds", "kv_forward", "tp"};
+enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_SEEDS, L_FWD, L_TP, L_TRIALS, L_N };
+static const char *const line_keys[L_N] = {"machines", "gpus",       "bw", "links", "noise",
+                                           "seeds",    "kv_forward", "tp", "trials"};
 
 struct loader {
     struct kvr_sweep_spec *sp;
@@ -328,10 +328,25 @@ static bool tp_reaches(const struct kvr_sweep_spec *sp, int tp)
     return false;
 }
 
+/* seeds and trials draw the noise: without a noise value other than none they reach no point
+ * (seeds = 0-9 gave one point, exit 0), as kvr sim refuses --seed and --trials without
+ * --noise. With some noise value they apply to its points (the none points collapse). */
+static enum kvr_status check_noise_reach(const struct loader *ld)
+{
+    const struct kvr_sweep_spec *sp = ld->sp;
+    for (int i = 0; i < sp->n_noise; i++)
+        if (strcmp(sp->noise[i], "none")) return KVR_OK;
+    int k = ld->lines[L_SEEDS] ? L_SEEDS : ld->lines[L_TRIALS] ? L_TRIALS : -1;
+    if (k < 0) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s:%d: %s reaches no point: it applies with noise only, and every noise "
+                     "value is none",
+                     sp->path, ld->lines[k], line_keys[k]);
+}
+
 /* A value of kv_forward or tp that no scheme of the file takes would collapse into the points
  * without it: accepted and ignored (kv_forward = streamed with only tsp and kvr-s gave whole
- * points, exit 0). Refused at its line. (Seeds without noise collapse as documented: a noise
- * axis of none and random values takes them for its random points.) */
+ * points, exit 0). Refused at its line. (Seeds and trials: check_noise_reach.) */
 static enum kvr_status check_reach(const struct loader *ld)
 {
     const struct kvr_sweep_spec *sp = ld->sp;
@@ -387,6 +402,7 @@ enum kvr_status kvr_sweep_load(const char *path, struct kvr_sweep_spec *sp)
     if (!st && missing) st = kvr_error(KVR_ERR_INPUT, "%s: missing %s", path, missing);
     if (!st) st = check_axes(&ld);
     if (!st) st = check_reach(&ld);
+    if (!st) st = check_noise_reach(&ld);
     if (!st && !strcmp(sp->objective, "exec"))
         st = kvr_error(KVR_ERR_INPUT,
                        "%s: objective = exec needs the executor, which this "

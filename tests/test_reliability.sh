@@ -736,6 +736,19 @@ done
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 4\nschemes = tsp, kvr-even\nctx = 1k\nkv_forward = whole, direct\n' >"$tmp/reach.ini"
 "$kvr" sweep "$tmp/reach.ini" --db "$tmp/reach.db" --json >"$tmp/out" 2>"$tmp/err"
 report $? "  kv_forward = whole, direct with kvr-even beside tsp still runs" "$(cat "$tmp/err")"
+# seeds and trials draw the noise: with every noise value none they reach no point (seeds =
+# 0-3 ran one point, exit 0), as sim refuses --seed and --trials without --noise
+for c in "seeds = 0-3|noise = none|10|seeds" "seeds = 1|bw = profile|10|seeds" "trials = 4|[sweep]|10|trials"; do
+    printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = 1k\n%s\n%s\n' \
+        "$(echo "$c" | cut -d'|' -f2)" "${c%%|*}" >"$tmp/sn.ini"
+    expect 2 "sn.ini:$(echo "$c" | cut -d'|' -f3): ${c##*|} reaches no point: it applies with noise only" \
+        "sweep: ${c%%|*} beside $(echo "$c" | cut -d'|' -f2) exits 2 at its line" -- sweep "$tmp/sn.ini" --db "$tmp/sn.db"
+done
+[ ! -e "$tmp/sn.db" ]; report $? "  and no database is made"
+printf '[sweep]\nfigure = fig1\ntrials = 2\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nschemes = tsp\nctx = 1k\nnoise = none; random:0.2\nseeds = 0-1\n' >"$tmp/sn.ini"
+"$kvr" sweep "$tmp/sn.ini" --db "$tmp/sn.db" --json >"$tmp/out" 2>"$tmp/err" &&
+    python3 -c "import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))['points'] == 3 else 1)" "$tmp/out"
+report $? "  seeds = 0-1 and trials = 2 beside noise = none; random:0.2: 3 points (none collapses)" "$(cat "$tmp/out" "$tmp/err")"
 
 # a plan row whose partition is not one of its context (chunks not summing to ctx, an empty
 # chunk) or whose TTFT is no time is refused by every reader: lookup served it (interpolated,

@@ -194,3 +194,71 @@ def test_only_stale_rows_say_so(tmp_path: Path) -> None:
         kvrun.Table.load(db).lookup("m", "h", 2, 1024)
     with pytest.raises(kvrun.LookupError_, match="no rows for m on h, p = 4$"):
         kvrun.Table.load(db).lookup("m", "h", 4, 1024)
+
+
+_CSV2 = ("format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,objective,"
+         "objective_trials,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens,mapping\n"
+         "2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,1024,0.1,576;448,0;1\n")
+_ROW2 = "2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,2048,0.2,1088;960,0;1"
+
+
+@pytest.mark.parametrize("bad, says", [
+    (_ROW2 + "\n" + _ROW2.replace("1088;960", "1000;1048"), "two rows for model m"),
+    (_ROW2.replace(",0.2,", ",nan,"), "predicted_ttft_s 'nan'"),
+    (_ROW2.replace(",0.2,", ",-1,"), "predicted_ttft_s '-1'"),
+    (_ROW2 + ",junk", "expected 16 fields"),
+    (_ROW2.rsplit(",", 1)[0], "expected 16 fields"),
+    (_ROW2.replace(",2048,", ",2_048,"), "ctx '2_048'"),
+    (_ROW2.replace(",2048,", ", 2048,"), "ctx ' 2048'"),
+    (_ROW2.replace(",64,", ",+64,"), "granularity '\\+64'"),
+    (_ROW2.replace("1088;960", "1_088;960"), "1_088;960"),
+    (_ROW2.replace("2,m,", "2,,", 1), "model, machine, scheme and method must be set"),
+    (_ROW2.replace("0123456789abcdef", "xyz"), "model_hash 'xyz'"),
+])
+def test_csv_refuses_what_the_c_library_refuses(tmp_path: Path, bad: str, says: str) -> None:
+    """A CSV row libkvr_lookup refuses (a second row of one key and context, a TTFT that is not
+    a finite time >= 0, a field too many or too few, a count int() would take but the C reader
+    does not, an empty name, a bad hash) is refused here too, naming the file: never one of two
+    answers, or an interpolation around a dropped row."""
+    f = tmp_path / "t.csv"
+    f.write_text(_CSV2 + bad + "\n")
+    with pytest.raises(kvrun.LookupError_, match=f"^{f}.*{says}"):
+        kvrun.Table.load(f)
+    f.write_text(_CSV2 + _ROW2 + "\n")
+    assert kvrun.Table.load(f).lookup("m", "h", 2, 2048).tokens == (1088, 960)
+
+
+def test_json_that_is_not_a_table_is_a_lookup_error(tmp_path: Path) -> None:
+    """Broken JSON, bytes that are not UTF-8, NaN, a row or a definition that is not an object:
+    LookupError_ naming the file (kvrun-lookup: exit 2), never a traceback (exit 1) or a NaN
+    served; two rows of one key and context are refused as in a CSV."""
+    import json
+    row = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
+           "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
+           "granularity_tokens": 64, "ctx_tokens": 1024, "predicted_ttft_s": 0.1,
+           "partition_tokens": [512, 512], "mapping": [0, 1]}
+    doc = {"format": "kvrun-lookup-table", "format_version": 2, "rows": [row]}
+    f = tmp_path / "t.json"
+    cases = [(b'{"format":\n', "not JSON"), (b"{\xff}", "not UTF-8"), (b"\xff\xfe{", "not UTF-8"),
+             (json.dumps(dict(doc, rows=[dict(row, predicted_ttft_s=float("nan"))])).encode(), "NaN"),
+             (json.dumps(dict(doc, rows=["x"])).encode(), "rows\\[0\\]: 'x' is not an object"),
+             (json.dumps(dict(doc, rows={})).encode(), "rows: {} is not a list"),
+             (json.dumps(dict(doc, models=[{}])).encode(), "models\\[0\\]: not an object with a 'hash'"),
+             (json.dumps(dict(doc, rows=[row, dict(row, partition_tokens=[600, 424])])).encode(),
+              "two rows for model m")]
+    for text, says in cases:
+        f.write_bytes(text)
+        with pytest.raises(kvrun.LookupError_, match=f"^{f}.*{says}"):
+            kvrun.Table.load(f)
+    with pytest.raises(kvrun.LookupError_, match="not a kvrun lookup table"):
+        kvrun.Table.from_document([doc])  # type: ignore[arg-type]
+    f.write_text(json.dumps(doc))
+    assert kvrun.Table.load(f).lookup("m", "h", 2, 1024).tokens == (512, 512)
+
+
+def test_console_script_exits_2_on_a_broken_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kvrun.__main__ import main
+    f = tmp_path / "t.json"
+    f.write_text('{"format":')
+    assert main([str(f), "m", "h", "2", "1024"]) == 2
+    assert "not JSON" in capsys.readouterr().err

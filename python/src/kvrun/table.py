@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -75,6 +76,11 @@ class Row:
             raise LookupError_(f"partition sums to {sum(self.partition_tokens)}, not ctx {self.ctx_tokens}")
         if self.granularity_tokens < 1:
             raise LookupError_("granularity must be >= 1")
+        # what kvr_lookup_check_row refuses too: the C library and this package serve one table
+        if not (math.isfinite(self.predicted_ttft_s) and self.predicted_ttft_s >= 0):
+            raise LookupError_(f"predicted_ttft_s {self.predicted_ttft_s!r} is not a finite time >= 0")
+        if not all((self.model, self.machine, self.scheme, self.method)):
+            raise LookupError_("model, machine, scheme and method must be set")
         if not self.mapping:
             object.__setattr__(self, "mapping", tuple(range(self.p)))
         # p distinct GPUs of the machine, which may have more than p (a chain of 4 on GPUs
@@ -94,9 +100,24 @@ class Row:
                 self.tp_degree, self.scheme, self.method)
 
 
+def _uint(text: str, what: str) -> int:
+    """A CSV count as the C library reads it: ASCII digits only (int() would also take ' 64',
+    '+64' and '6_4')."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{what} {text!r} is not a whole number")
+    return int(text)
+
+
+def _time(text: str) -> float:
+    """A CSV TTFT as the C library reads it: a finite number >= 0, no sign, blanks, inf or nan."""
+    if not text or text[0] not in "0123456789." or text.strip("0123456789.eE+-"):
+        raise ValueError(f"predicted_ttft_s {text!r} is not a time")
+    return float(text)
+
+
 def _ints(text: str) -> Tuple[int, ...]:
     try:
-        return tuple(int(t) for t in text.split(";"))
+        return tuple(_uint(t, "item") for t in text.split(";"))
     except ValueError:
         raise LookupError_(f"'{text}' is not integers joined by ';'") from None
 
@@ -104,9 +125,11 @@ def _ints(text: str) -> Tuple[int, ...]:
 def _row(r: Dict[str, Any], rest: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Row:
     """A CSV record: the plain fields, then ``rest(r)``, the lists, hashes and t (read in that
     order, so the first bad field is the one an error names)."""
-    return Row(model=r["model"], machine=r["machine"], p=int(r["p"]), scheme=r["scheme"],
-               method=r["method"], granularity_tokens=int(r["granularity_tokens"]),
-               ctx_tokens=int(r["ctx_tokens"]), predicted_ttft_s=float(r["predicted_ttft_s"]),
+    if None in r or None in r.values():  # csv.DictReader: fields beyond the header, or too few
+        raise ValueError(f"expected {len(CSV_HEADER)} fields")
+    return Row(model=r["model"], machine=r["machine"], p=_uint(r["p"], "p"), scheme=r["scheme"],
+               method=r["method"], granularity_tokens=_uint(r["granularity_tokens"], "granularity"),
+               ctx_tokens=_uint(r["ctx_tokens"], "ctx"), predicted_ttft_s=_time(r["predicted_ttft_s"]),
                **rest(r))
 
 
@@ -138,11 +161,36 @@ def _json_row(r: Dict[str, Any]) -> Row:
                tp_degree=_json_int(r.get("tp_degree", 1), "tp_degree"))
 
 
+def _no_constant(name: str) -> Any:
+    """json's parse_constant: NaN, Infinity and -Infinity are not JSON (Python writes them)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_list(doc: Dict[str, Any], key: str, where: str) -> List[Any]:
+    xs = doc.get(key, [])
+    if not isinstance(xs, list):
+        raise LookupError_(f"{where}: {key}: {xs!r} is not a list")
+    return xs
+
+
+def _json_defs(doc: Dict[str, Any], key: str, where: str) -> Dict[str, Dict[str, Any]]:
+    """The definitions (models or machines) by hash: objects with a string 'hash'."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for i, m in enumerate(_json_list(doc, key, where)):
+        if not isinstance(m, dict) or not isinstance(m.get("hash"), str):
+            raise LookupError_(f"{where}: {key}[{i}]: not an object with a 'hash'")
+        out[m["hash"]] = m
+    return out
+
+
 def _csv_fields(r: Dict[str, Any]) -> Dict[str, Any]:
     """A CSV record's lists (integers joined by ';'), and its hashes and t."""
+    for k in ("model_hash", "machine_hash"):  # 16 hex digits, as the C library demands
+        if len(r[k]) != 16 or r[k].strip("0123456789abcdef"):
+            raise ValueError(f"{k} {r[k]!r} is not 16 hex digits")
     return dict(partition_tokens=_ints(r["partition_tokens"]), model_hash=r["model_hash"],
                 machine_hash=r["machine_hash"], mapping=_ints(r["mapping"]),
-                tp_degree=int(r["tp_degree"]))
+                tp_degree=_uint(r["tp_degree"], "tp_degree"))
 
 
 @dataclass
@@ -160,6 +208,13 @@ class Table:
 
     def __post_init__(self) -> None:
         self.rows.sort(key=lambda r: (r.key, r.ctx_tokens))
+        # one answer per key and context, as the C library demands: which of two rows a lookup
+        # served would otherwise depend on the file's order
+        for a, b in zip(self.rows, self.rows[1:]):
+            if (a.key, a.ctx_tokens) == (b.key, b.ctx_tokens):
+                raise LookupError_(f"two rows for model {b.model}, machine {b.machine}, scheme "
+                                   f"{b.scheme}, method {b.method}, p = {b.p}, tp_degree "
+                                   f"{b.tp_degree}, ctx = {b.ctx_tokens}")
 
     # ---- loading ----
     @classmethod
@@ -171,33 +226,52 @@ class Table:
             return cls.from_sqlite(path)
         if head.lstrip().startswith(b"{"):
             return cls.from_json(path)
-        return cls.from_csv(path)
+        try:
+            return cls.from_csv(path)
+        except UnicodeDecodeError as e:
+            raise LookupError_(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
     @classmethod
     def from_json(cls, path: PathLike) -> "Table":
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f, parse_constant=_no_constant)
+        except UnicodeDecodeError as e:
+            raise LookupError_(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except ValueError as e:  # json.JSONDecodeError, or NaN/Infinity (not JSON)
+            raise LookupError_(f"{path}: not JSON: {e}") from None
         return cls.from_document(doc, str(path))
 
     @classmethod
     def from_document(cls, doc: Dict[str, Any], where: str = "table") -> "Table":
         """A parsed JSON export (format 1 or 2)."""
-        if doc.get("format") != "kvrun-lookup-table":
+        if not isinstance(doc, dict) or doc.get("format") != "kvrun-lookup-table":
             raise LookupError_(f"{where}: not a kvrun lookup table")
         version = doc.get("format_version")
         if isinstance(version, bool) or version not in (1, 2):
             raise LookupError_(f"{where}: format {version}; this package reads formats 1 and 2")
         rows = []
-        for i, r in enumerate(doc.get("rows", [])):
+        for i, r in enumerate(_json_list(doc, "rows", where)):
             try:
+                if not isinstance(r, dict):
+                    raise ValueError(f"{r!r} is not an object")
                 if version == 2 and r.get("format_version") != 2:
                     raise ValueError(f"format_version {r.get('format_version')!r} in a format 2 table")
                 rows.append(_json_row(r))
             except (KeyError, TypeError, ValueError) as e:
                 raise LookupError_(f"{where}: rows[{i}]: {e}") from None
         meta = {k: v for k, v in doc.items() if k not in ("rows", "models", "machines")}
-        return cls(rows, {m["hash"]: m for m in doc.get("models", [])},
-                   {m["hash"]: m for m in doc.get("machines", [])}, meta)
+        return cls._of(where, rows, _json_defs(doc, "models", where),
+                       _json_defs(doc, "machines", where), meta)
+
+    @classmethod
+    def _of(cls, where: str, *args: Any) -> "Table":
+        """The table of a file's rows; a refusal of the whole (two rows of one key and context)
+        names the file."""
+        try:
+            return cls(*args)
+        except LookupError_ as e:
+            raise LookupError_(f"{where}: {e}") from None
 
     @classmethod
     def from_csv(cls, path: PathLike) -> "Table":
@@ -205,7 +279,7 @@ class Table:
         with open(path, newline="", encoding="utf-8") as f:
             first = f.readline()
             if first.startswith(_CSV1_MAGIC):
-                return cls(_csv1_rows(f, str(path), first))
+                return cls._of(str(path), _csv1_rows(f, str(path), first))
             f.seek(0)
             reader = csv.DictReader(f)
             if reader.fieldnames != CSV_HEADER:
@@ -218,7 +292,7 @@ class Table:
                     rows.append(_row(r, _csv_fields))
                 except (TypeError, ValueError) as e:
                     raise LookupError_(f"{path}:{n}: {e}") from None
-        return cls(rows)
+        return cls._of(str(path), rows)
 
     @classmethod
     def from_sqlite(cls, path: PathLike) -> "Table":
@@ -310,7 +384,8 @@ def _csv1_rows(f: Iterable[str], path: str, first: str) -> List[Row]:
             continue
         try:
             m, h, p, s, me, g, c, t, part = r
-            rows.append(Row(m, h, int(p), s, me, int(g), int(c), float(t), _ints(part)))
+            rows.append(Row(m, h, _uint(p, "p"), s, me, _uint(g, "granularity"), _uint(c, "ctx"),
+                            _time(t), _ints(part)))
         except ValueError as e:
             raise LookupError_(f"{path}:{n}: {e}") from None
     return rows
