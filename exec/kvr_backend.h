@@ -59,6 +59,10 @@ struct kvr_backend_ops {
      * else UP alone (*fused false), and the activation follows. */
     enum kvr_status (*linear_act)(void *be, enum kvr_buf in, uint32_t layer, uint32_t c,
                                   bool *fused);
+    /* Optional (NULL: linear then rotary): the QKV projection of XN at positions [s, s+c), and
+     * where the backend fuses them for this shape rotary and the cache write too (*fused true:
+     * what rotary leaves); else QKV alone (*fused false), and rotary follows. */
+    enum kvr_status (*qkv_rotary)(void *be, uint32_t layer, uint32_t s, uint32_t c, bool *fused);
     /* Final norm and LM head of row `row` of X, kept in the backend; then the logits to the
      * host (vocab floats), a transfer outside the LM head's profiled time. */
     enum kvr_status (*logits)(void *be, uint32_t row);

@@ -285,6 +285,7 @@ static const struct kvr_backend_ops cu_ops = {
     .attention = kvr_cuda_attention,
     .activation = kvr_cuda_activation,
     .linear_act = kvr_cuda_linear_act,
+    .qkv_rotary = kvr_cuda_qkv_rotary,
     .logits = kvr_cuda_logits,
     .logits_read = kvr_cuda_logits_read,
     .kv_read = kvr_cuda_kv_read,

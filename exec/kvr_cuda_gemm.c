@@ -33,6 +33,7 @@ struct shape {
     bool lt;     /* false: cublasGemmEx */
     bool ws;     /* the warp-specialised kernel (kvr_cuda_gemm_ws.cu), before lt */
     bool swiglu; /* kvr_cu_gemm_swiglu's shape: ws is the fused kernel, else GEMM + activation */
+    bool rope;   /* kvr_cu_gemm_qkv_rope's: ws is the fused kernel, else GEMM + rotary kernel */
     cublasLtMatmulAlgo_t algo;
     struct lt_desc d; /* when lt */
 };
@@ -231,7 +232,7 @@ static struct shape *find(struct kvr_cu_gemm *g, const struct shape *key)
     for (int i = 0; i < g->n_shapes; i++) {
         struct shape *s = &g->shapes[i];
         if (s->rows == key->rows && s->n == key->n && s->k == key->k && s->f32 == key->f32 &&
-            s->acc == key->acc && s->swiglu == key->swiglu)
+            s->acc == key->acc && s->swiglu == key->swiglu && s->rope == key->rope)
             return s;
     }
     return NULL;
@@ -256,24 +257,69 @@ enum kvr_status kvr_cu_gemm(struct kvr_cu_gemm *g, void *out, bool out_f32, cons
                       : run(g, &key, NULL, NULL, out, in, w);
 }
 
-/* The unfused pair's time (the tuned GEMM into up, then the activation kernel), best of two
- * after one untimed; +inf when it fails. */
-static float time_unfused(struct kvr_cu_gemm *g, void *act, void *up, const void *in, const void *w,
-                          uint64_t rows, uint64_t ffn, uint64_t k)
+/* The best of two timed runs of f(g, ctx) after one untimed, in ms; +inf when one fails. */
+static float time_calls(struct kvr_cu_gemm *g, int (*f)(struct kvr_cu_gemm *, const void *),
+                        const void *ctx)
 {
     float best = INFINITY;
     for (int r = 0; r < 3; r++) {
         float ms = INFINITY;
-        if ((r > 0 && cudaEventRecord(g->e0, g->stream)) ||
-            kvr_cu_gemm(g, up, false, in, w, rows, 2 * ffn, k, false, NULL, 0) ||
-            kvr_cu_activation(act, up, (uint32_t)rows, (uint32_t)ffn, 1, g->stream))
-            return INFINITY;
+        if ((r > 0 && cudaEventRecord(g->e0, g->stream)) || f(g, ctx)) return INFINITY;
         if (r > 0 && (cudaEventRecord(g->e1, g->stream) || cudaEventSynchronize(g->e1) ||
                       cudaEventElapsedTime(&ms, g->e0, g->e1)))
             return INFINITY;
         best = fminf(best, ms);
     }
     return best;
+}
+
+/* A fused epilogue's operands, and the unfused pair's buffer (up, or QKV). */
+struct fused_call {
+    void *out, *mid;
+    const void *in, *w;
+    uint64_t rows, n, k;
+    const struct kvr_gemm_rope *rope;
+};
+
+/* The unfused SwiGLU: the tuned GEMM into up (mid), then the activation kernel. */
+static int swiglu_pair(struct kvr_cu_gemm *g, const void *ctx)
+{
+    const struct fused_call *f = ctx;
+    return kvr_cu_gemm(g, f->mid, false, f->in, f->w, f->rows, f->n, f->k, false, NULL, 0) ||
+           kvr_cu_activation(f->out, f->mid, (uint32_t)f->rows, (uint32_t)(f->n / 2), 1, g->stream);
+}
+
+/* The unfused rotary: the tuned GEMM into QKV, then the rotary kernel to the caches. */
+static int rope_pair(struct kvr_cu_gemm *g, const void *ctx)
+{
+    const struct fused_call *f = ctx;
+    const struct kvr_gemm_rope *r = f->rope;
+    return kvr_cu_gemm(g, r->q, false, f->in, f->w, f->rows, f->n, f->k, false, NULL, 0) ||
+           kvr_cu_rotary(r->q, r->k_cache, r->v_cache, r->table, 0, (uint32_t)f->rows, r->n_heads,
+                         r->n_kv, r->hd, r->hd, g->stream);
+}
+
+static int rope_own(struct kvr_cu_gemm *g, const void *ctx)
+{
+    const struct fused_call *f = ctx;
+    return kvr_cu_gemm_ws_rope(f->rope, f->in, f->w, f->rows, f->k, g->stream);
+}
+
+/* A fused shape's first call: the own kernel (own, timed) is kept where at least KEEP_GAIN
+ * faster than the unfused pair. */
+static void choose_fused(struct kvr_cu_gemm *g, struct shape *s, float pair, float own,
+                         const char *what)
+{
+    s->ws = g->own == 2 ? own < INFINITY : own < pair * KEEP_GAIN;
+    if (getenv("KVR_GEMM_LOG"))
+        fprintf(stderr,
+                "gemm rows %llu n %llu k %llu %s: GEMM + %s %.4f ms, own fused %.4f ms: %s\n",
+                (unsigned long long)s->rows, (unsigned long long)s->n, (unsigned long long)s->k,
+                what, s->swiglu ? "activation" : "rotary", pair, own,
+                s->ws       ? "own fused"
+                : s->swiglu ? "GEMM + activation"
+                            : "GEMM + rotary");
+    cudaGetLastError();
 }
 
 enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, const void *in,
@@ -286,30 +332,53 @@ enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, c
     if (!s && g->own && ws_epi(&key) >= 0 && g->n_shapes < MAX_SHAPES) {
         s = &g->shapes[g->n_shapes++];
         *s = key;
-        float pair = time_unfused(g, act, up, in, w, rows, ffn, k);
-        float own = time_ms(g, s, NULL, ALGO_WS, act, in, w);
-        s->ws = g->own == 2 ? own < INFINITY : own < pair * KEEP_GAIN;
-        if (getenv("KVR_GEMM_LOG"))
-            fprintf(stderr,
-                    "gemm rows %llu n %llu k %llu swiglu: GEMM + activation %.4f ms, "
-                    "own fused %.4f ms: %s\n",
-                    (unsigned long long)rows, (unsigned long long)(2 * ffn), (unsigned long long)k,
-                    pair, own, s->ws ? "own fused" : "GEMM + activation");
-        cudaGetLastError();
+        struct fused_call f = {act, up, in, w, rows, 2 * ffn, k, NULL};
+        choose_fused(g, s, time_calls(g, swiglu_pair, &f), time_ms(g, s, NULL, ALGO_WS, act, in, w),
+                     "swiglu");
     }
     enum kvr_status st = KVR_OK;
     if (s && s->ws && (*fused = run_own(g, s, act, in, w, &st))) return st;
     return kvr_cu_gemm(g, up, false, in, w, rows, 2 * ffn, k, false, NULL, 0);
 }
 
-/* rel L2 error of the device arrays a against b (n elements, float32 or bf16) */
-static enum kvr_status compare(const void *a, const void *b, uint64_t n, bool f32, double *err)
+enum kvr_status kvr_cu_gemm_qkv_rope(struct kvr_cu_gemm *g, const struct kvr_gemm_rope *r,
+                                     const void *in, const void *w, uint64_t rows, uint64_t n,
+                                     uint64_t k, bool *fused)
 {
-    size_t es = f32 ? 4 : 2;
+    struct shape key = {.rows = rows, .n = n, .k = k, .rope = true};
+    struct shape *s = find(g, &key);
+    struct fused_call f = {NULL, NULL, in, w, rows, n, k, r};
+    *fused = false;
+    const bool takes = kvr_cu_gemm_ws_rope_supports(rows, k, r) &&
+                       (uint64_t)(r->n_heads + 2 * r->n_kv) * r->hd == n;
+    if (!s && g->own && takes && g->n_shapes < MAX_SHAPES) {
+        s = &g->shapes[g->n_shapes++];
+        *s = key;
+        choose_fused(g, s, time_calls(g, rope_pair, &f), time_calls(g, rope_own, &f), "rotary");
+    }
+    if (s && s->ws && takes) {
+        int e = rope_own(g, &f);
+        if (e != cudaErrorNotSupported) { /* else these operands' alignment: the pair */
+            KVR_LAUNCH_CHECK(e);
+            *fused = true;
+            return KVR_OK;
+        }
+    }
+    return kvr_cu_gemm(g, r->q, false, in, w, rows, n, k, false, NULL, 0);
+}
+
+/* rel L2 error of the device matrices a against b ([rows][cols] of row stride ld elements,
+ * float32 or bf16) */
+static enum kvr_status compare_rows(const void *a, const void *b, uint64_t rows, uint64_t cols,
+                                    uint64_t ld, bool f32, double *err)
+{
+    size_t es = f32 ? 4 : 2, n = rows * cols;
     char *h = malloc(2 * n * es);
     if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
-    cudaError_t e = cudaMemcpy(h, a, n * es, cudaMemcpyDeviceToHost);
-    if (!e) e = cudaMemcpy(h + n * es, b, n * es, cudaMemcpyDeviceToHost);
+    cudaError_t e = cudaMemcpy2D(h, cols * es, a, ld * es, cols * es, rows, cudaMemcpyDeviceToHost);
+    if (!e)
+        e = cudaMemcpy2D(h + n * es, cols * es, b, ld * es, cols * es, rows,
+                         cudaMemcpyDeviceToHost);
     double num = 0, den = 0;
     for (uint64_t i = 0; !e && i < n; i++) {
         double x = f32 ? ((float *)h)[i] : kvr_bf16_to_float(((uint16_t *)h)[i]);
@@ -321,6 +390,11 @@ static enum kvr_status compare(const void *a, const void *b, uint64_t n, bool f3
     *err = den > 0 ? sqrt(num / den) : INFINITY;
     if (!(*err == *err)) *err = INFINITY; /* NaN: an element was not written */
     return KVR_OK;
+}
+
+static enum kvr_status compare(const void *a, const void *b, uint64_t n, bool f32, double *err)
+{
+    return compare_rows(a, b, 1, n, n, f32, err);
 }
 
 struct check_bufs {
@@ -454,5 +528,71 @@ enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int 
                          epi);
     enum kvr_status st = check_open(&c, rows, n, k, s.f32 ? 4 : 2);
     if (!st) st = ws_check_run(c.g, &c.b, &s, epi, rel_err);
+    return check_close(&c, st);
+}
+
+/* The rotary check's buffers: in, W, the rotary table and its frequencies, and per side
+ * (reference, own) QKV and the two caches. */
+struct rope_bufs {
+    void *in, *w, *table, *qkv[2], *kc[2], *vc[2];
+    float *inv_freq;
+};
+
+static enum kvr_status rope_alloc(struct rope_bufs *b, uint64_t rows, uint64_t n, uint64_t kv,
+                                  uint64_t k, uint32_t hd)
+{
+    KVR_CUDA_CHECK(cudaMalloc(&b->in, 2 * rows * k));
+    KVR_CUDA_CHECK(cudaMalloc(&b->w, 2 * n * k));
+    KVR_CUDA_CHECK(cudaMalloc(&b->table, 8 * rows * hd / 2));
+    KVR_CUDA_CHECK(cudaMalloc((void **)&b->inv_freq, 4 * hd / 2));
+    for (int i = 0; i < 2; i++) {
+        KVR_CUDA_CHECK(cudaMalloc(&b->qkv[i], 2 * rows * n));
+        KVR_CUDA_CHECK(cudaMalloc(&b->kc[i], 2 * rows * kv));
+        KVR_CUDA_CHECK(cudaMalloc(&b->vc[i], 2 * rows * kv));
+        KVR_CUDA_CHECK(cudaMemset(b->qkv[i], 0xff, 2 * rows * n)); /* NaN until written */
+        KVR_CUDA_CHECK(cudaMemset(b->kc[i], 0xff, 2 * rows * kv));
+        KVR_CUDA_CHECK(cudaMemset(b->vc[i], 0xff, 2 * rows * kv));
+    }
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(b->w, n * k, 7, 1, 0.5f, 0.0f, NULL));
+    KVR_LAUNCH_CHECK(kvr_cu_fill_random(b->in, rows * k, 7, 2, 1.0f, 0.0f, NULL));
+    float f[64];
+    for (uint32_t j = 0; j < hd / 2; j++) f[j] = (float)pow(10000.0, -2.0 * j / hd);
+    KVR_CUDA_CHECK(cudaMemcpy(b->inv_freq, f, 4 * hd / 2, cudaMemcpyHostToDevice));
+    /* positions from 5000 on: angles of thousands of radians, as a long prompt's */
+    KVR_LAUNCH_CHECK(kvr_cu_rope_table(b->table, 5000, (uint32_t)rows, hd, b->inv_freq, 1, NULL));
+    return KVR_OK;
+}
+
+static void rope_free(struct rope_bufs *b)
+{
+    cudaDeviceSynchronize();
+    cudaFree(b->in), cudaFree(b->w), cudaFree(b->table), cudaFree(b->inv_freq);
+    for (int i = 0; i < 2; i++) cudaFree(b->qkv[i]), cudaFree(b->kc[i]), cudaFree(b->vc[i]);
+}
+
+enum kvr_status kvr_cu_gemm_ws_rope_check(uint64_t rows, uint32_t n_heads, uint32_t n_kv,
+                                          uint32_t hd, uint64_t k, bool rotate, double err[3])
+{
+    struct check_ctx c = {0};
+    struct rope_bufs b = {0};
+    const uint64_t q = (uint64_t)n_heads * hd, kv = (uint64_t)n_kv * hd, n = q + 2 * kv;
+    struct kvr_gemm_rope r = {.n_heads = n_heads, .n_kv = n_kv, .hd = hd, .q_ld = n};
+    if (hd > 128 || !kvr_cu_gemm_ws_rope_supports(rows, k, &r))
+        return kvr_error(KVR_ERR_INPUT,
+                         "own GEMM: rotary of %u/%u heads of %u at %llux%llu not taken", n_heads,
+                         n_kv, hd, (unsigned long long)rows, (unsigned long long)k);
+    enum kvr_status st = check_open(&c, 1, 1, 1, 2);
+    if (!st) st = rope_alloc(&b, rows, n, kv, k, hd);
+    struct shape plain = {.rows = rows, .n = n, .k = k};
+    if (!st) st = run(c.g, &plain, NULL, NULL, b.qkv[0], b.in, b.w); /* cublasGemmEx */
+    if (!st)
+        KVR_LAUNCH_CHECK(kvr_cu_rotary(b.qkv[0], b.kc[0], b.vc[0], rotate ? b.table : NULL, 0,
+                                       (uint32_t)rows, n_heads, n_kv, hd, hd, NULL));
+    r.q = b.qkv[1], r.k_cache = b.kc[1], r.v_cache = b.vc[1], r.table = rotate ? b.table : NULL;
+    if (!st) KVR_LAUNCH_CHECK(kvr_cu_gemm_ws_rope(&r, b.in, b.w, rows, k, NULL));
+    if (!st) st = compare_rows(b.qkv[1], b.qkv[0], rows, q, n, false, &err[0]);
+    if (!st) st = compare(b.kc[1], b.kc[0], rows * kv, false, &err[1]);
+    if (!st) st = compare(b.vc[1], b.vc[0], rows * kv, false, &err[2]);
+    rope_free(&b);
     return check_close(&c, st);
 }

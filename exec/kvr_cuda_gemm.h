@@ -12,6 +12,7 @@
 #include "kvr_status.h"
 
 struct kvr_cu_gemm;
+struct kvr_gemm_rope; /* kvr_cuda_kernels.h */
 
 /* blas is the backend's cublasHandle_t (on stream), workspace its cuBLAS workspace. tune false:
  * always cublasGemmEx (the plain path). own (with tune), the warp-specialised kernel
@@ -35,6 +36,15 @@ enum kvr_status kvr_cu_gemm_swiglu(struct kvr_cu_gemm *g, void *act, void *up, c
                                    const void *w, uint64_t rows, uint64_t ffn, uint64_t k,
                                    bool *fused);
 
+/* The QKV projection of in by W (n = (n_heads + 2 n_kv) hd rows) with rotary and the cache
+ * write (r: kvr_cuda_kernels.h): the own kernel's rotary epilogue where timing at the shape's
+ * first call found it at least 2% faster than the GEMM into r->q followed by the rotary kernel
+ * (*fused true); else that GEMM alone into r->q, the QKV buffer (*fused false: the caller runs
+ * the rotary kernel). */
+enum kvr_status kvr_cu_gemm_qkv_rope(struct kvr_cu_gemm *g, const struct kvr_gemm_rope *r,
+                                     const void *in, const void *w, uint64_t rows, uint64_t n,
+                                     uint64_t k, bool *fused);
+
 /* The test of every candidate: each cuBLASLt algorithm of the shape against cublasGemmEx on
  * random data (out poisoned first): the worst relative L2 error, and how many were run. */
 enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool out_f32,
@@ -44,3 +54,8 @@ enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool ou
  * on random data: the relative L2 error of its output. epi: enum kvr_gemm_epi. */
 enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int epi,
                                      double *rel_err);
+
+/* The rotary epilogue against cublasGemmEx and the rotary kernel (rotate false: no table) on
+ * random data, positions from 5000: the relative L2 errors of Q, the K cache and the V cache. */
+enum kvr_status kvr_cu_gemm_ws_rope_check(uint64_t rows, uint32_t n_heads, uint32_t n_kv,
+                                          uint32_t hd, uint64_t k, bool rotate, double err[3]);

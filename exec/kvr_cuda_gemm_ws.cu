@@ -16,6 +16,9 @@
  *    warpgroup starts its next tile: the tensor cores wait only for the writes to shared memory.
  *  - SwiGLU: the tile's B is 128 gate rows and the matching 128 up rows, so each thread holds
  *    a gate column and its up column (8 j + 2 q and 128 + 8 j + 2 q) side by side.
+ *  - Rotary (the QKV projection): a tile is 2 or 4 whole heads of Q, K or V, and each thread
+ *    holds a dimension and its rotate-half partner (head_dim / 2 on); Q and K rotate in
+ *    registers, and the boxes go to Q's columns of QKV, the K cache or the V cache.
  * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
 #include <cuda.h> /* CUtensorMap */
 
@@ -36,11 +39,16 @@ constexpr int SMEM = ST * STAGE + EPI_BYTES + 1024 + 16 * ST;
 constexpr uint32_t GROUP_M = 16; /* row tiles swept together: 2048 rows of A at k = 4096, 16 MB */
 
 struct gemm_params {
-    CUtensorMap ta, tb, to;  /* in, W, out */
-    uint32_t n_mp, n_n, n_k; /* tiles: row pairs, columns, k-steps */
-    uint32_t b_second;       /* the row of W's second 128-row box, from the first's */
-    uint32_t b_step;         /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
-    int epi;                 /* enum kvr_gemm_epi */
+    CUtensorMap ta, tb, to;    /* in, W, out (rotary: Q's columns of QKV) */
+    CUtensorMap tk, tv;        /* rotary: the K and V caches' rows of the chunk */
+    const float *rope;         /* rotary: cos, sin float2 [rows][hd / 2], or NULL */
+    uint32_t rows;             /* out's rows */
+    uint32_t q_tiles, k_tiles; /* rotary: column tiles of Q, then of K (then V's) */
+    uint32_t hd;               /* rotary: head_dim, 64 or 128 */
+    uint32_t n_mp, n_n, n_k;   /* tiles: row pairs, columns, k-steps */
+    uint32_t b_second;         /* the row of W's second 128-row box, from the first's */
+    uint32_t b_step;           /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
+    int epi;                   /* enum kvr_gemm_epi */
 };
 
 /* Pair t's row tile pair and column tile: groups of GROUP_M / 2 pairs, columns inside a group;
@@ -108,7 +116,8 @@ __device__ __forceinline__ void mma_step(float *d, uint32_t a, uint32_t b, int c
 
 __device__ __forceinline__ float silu_mul(float g, float u)
 {
-    return g / (1.0f + __expf(-g)) * u;
+    return __fdividef(g, 1.0f + __expf(-g)) *
+           u; /* the hardware reciprocal: the epilogue is exposed */
 }
 
 /* Shared-memory address of byte b of row r in a box with the 128-byte swizzle (16-byte chunk
@@ -163,14 +172,13 @@ template <int EPI> __device__ __forceinline__ void box_write(uint32_t box, const
 /* The warpgroup's 64 rows of the tile, box after box through its two boxes in turn (slot
  * counts them over the tiles): a box is rewritten once the store two before it has read it. */
 template <int EPI>
-__device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_t nt, int cw,
+__device__ void store(const CUtensorMap *map, int x0, const float *d, uint32_t mt, int cw,
                       uint32_t boxes, uint32_t *slot)
 {
     constexpr int N_BOX = EPI == KVR_GEMM_EPI_F32_ACC ? 8 : EPI == KVR_GEMM_EPI_SWIGLU ? 2 : 4;
     constexpr int BOX_COLS = EPI == KVR_GEMM_EPI_F32_ACC ? 32 : 64;
     const bool leader = (threadIdx.x & 127) == 0;
-    const int x0 = (int)(nt * (EPI == KVR_GEMM_EPI_SWIGLU ? BN / 2 : BN)),
-              y = (int)(mt * BM + cw * 64);
+    const int y = (int)(mt * BM + cw * 64);
 #pragma unroll
     for (int c = 0; c < N_BOX; c++, (*slot)++) {
         const uint32_t box = boxes + (2 * cw + (*slot & 1)) * EPI_BOX;
@@ -181,12 +189,65 @@ __device__ void store(const gemm_params &p, const float *d, uint32_t mt, uint32_
         wg_bar_sync(1 + cw);
         if (leader) {
             if (EPI == KVR_GEMM_EPI_F32_ACC)
-                tma_store_add(&p.to, box, x0 + c * BOX_COLS, y);
+                tma_store_add(map, box, x0 + c * BOX_COLS, y);
             else
-                tma_store(&p.to, box, x0 + c * BOX_COLS, y);
+                tma_store(map, box, x0 + c * BOX_COLS, y);
             bulk_commit();
         }
     }
+}
+
+/* Rotate-half of the tile's heads in registers: dimension i < HD / 2 of a head (column
+ * 8 j + 2 q + e) with i + HD / 2 (j + HD / 16, the same thread), by the cos and sin of the
+ * row's position (float4: dimensions i and i + 1). */
+template <int HD>
+__device__ __forceinline__ void rotate(const gemm_params &p, float *d, uint32_t mt, int cw)
+{
+    constexpr int JH = HD / 8; /* the j of one head */
+    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const uint32_t row = mt * BM + cw * 64 + warp * 16 + (lane >> 2) + hf * 8;
+        if (row >= p.rows) continue;
+        const float4 *cs = (const float4 *)(p.rope + (uint64_t)row * HD) + (lane & 3);
+        float4 t[JH / 2];
+#pragma unroll
+        for (int jh = 0; jh < JH / 2; jh++) t[jh] = cs[4 * jh];
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+            if (j % JH >= JH / 2) continue;
+            float *a = d + 4 * j + 2 * hf, *b = d + 4 * (j + JH / 2) + 2 * hf;
+            const float4 r = t[j % JH];
+            const float a0 = a[0], a1 = a[1];
+            a[0] = a0 * r.x - b[0] * r.y, b[0] = b[0] * r.x + a0 * r.y;
+            a[1] = a1 * r.z - b[1] * r.w, b[1] = b[1] * r.z + a1 * r.w;
+        }
+    }
+}
+
+/* The tile's epilogue: its boxes to out, or (rotary) Q and K rotated, each tile to its own
+ * matrix. */
+__device__ __forceinline__ void epilogue(const gemm_params &p, float *d, uint32_t mt, uint32_t nt,
+                                         int cw, uint32_t boxes, uint32_t *slot)
+{
+    if (p.epi == KVR_GEMM_EPI_SWIGLU)
+        return store<KVR_GEMM_EPI_SWIGLU>(&p.to, (int)(nt * (BN / 2)), d, mt, cw, boxes, slot);
+    if (p.epi == KVR_GEMM_EPI_F32_ACC)
+        return store<KVR_GEMM_EPI_F32_ACC>(&p.to, (int)(nt * BN), d, mt, cw, boxes, slot);
+    if (p.epi != KVR_GEMM_EPI_ROPE)
+        return store<KVR_GEMM_EPI_BF16>(&p.to, (int)(nt * BN), d, mt, cw, boxes, slot);
+    const bool q = nt < p.q_tiles, k = !q && nt < p.q_tiles + p.k_tiles;
+    if (p.rope && (q || k)) {
+        if (p.hd == 64)
+            rotate<64>(p, d, mt, cw);
+        else
+            rotate<128>(p, d, mt, cw);
+    }
+    const uint32_t t0 = q ? 0 : k ? p.q_tiles : p.q_tiles + p.k_tiles;
+    store<KVR_GEMM_EPI_BF16>(q   ? &p.to
+                             : k ? &p.tk
+                                 : &p.tv,
+                             (int)((nt - t0) * BN), d, mt, cw, boxes, slot);
 }
 
 /* A stage done with, to the empty barriers of both blocks of the cluster. */
@@ -220,12 +281,7 @@ __device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int 
         pin<128>(d);
         uint32_t mt, nt;
         tile_of(p, t, &mt, &nt);
-        if (p.epi == KVR_GEMM_EPI_SWIGLU)
-            store<KVR_GEMM_EPI_SWIGLU>(p, d, mt, nt, cw, boxes, &slot);
-        else if (p.epi == KVR_GEMM_EPI_F32_ACC)
-            store<KVR_GEMM_EPI_F32_ACC>(p, d, mt, nt, cw, boxes, &slot);
-        else
-            store<KVR_GEMM_EPI_BF16>(p, d, mt, nt, cw, boxes, &slot);
+        epilogue(p, d, mt, nt, cw, boxes, &slot);
     }
     if (leader) bulk_wait_all(); /* the boxes stay until read, the block until written */
 }
@@ -252,6 +308,41 @@ __global__ void __launch_bounds__(THREADS, 1) gemm_kernel(const __grid_constant_
     cluster_sync(); /* no block leaves while its peer may still write to it or arrive on it */
 }
 
+/* The kernel on p's tiles: clusters of two, as many as fit at once (at most one per pair). */
+int launch(const gemm_params &p, void *stream)
+{
+    cudaError_t e =
+        cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
+    if (e != cudaSuccess) return (int)e;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM, cfg.stream = STREAM(stream);
+    cfg.attrs = attr, cfg.numAttrs = 1;
+    static int clusters_of[64]; /* per device: how many clusters of two fit on it at once */
+    int dev = 0;
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess) return (int)e;
+    int &max_clusters = clusters_of[dev & 63];
+    if (!max_clusters) {
+        cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
+        if ((e = cudaOccupancyMaxActiveClusters(&max_clusters, gemm_kernel, &cfg)) != cudaSuccess)
+            return (int)e;
+        if (max_clusters < 1) return (int)cudaErrorNotSupported;
+    }
+    cfg.gridDim = dim3(2 * min(p.n_mp * p.n_n, (uint32_t)max_clusters));
+    return (int)cudaLaunchKernelEx(&cfg, gemm_kernel, p);
+}
+
+/* p's tile counts for rows x n_out at depth k (SwiGLU: n_out / 128 tiles of gate and up). */
+void tiles(gemm_params *p, uint64_t rows, uint32_t n_out, uint64_t k, bool swiglu)
+{
+    const uint32_t n_m = (uint32_t)((rows + BM - 1) / BM);
+    p->rows = (uint32_t)rows, p->n_mp = (n_m + 1) / 2, p->n_k = (uint32_t)(k / BK);
+    p->n_n = swiglu ? n_out / (BN / 2) : (n_out + BN - 1) / BN;
+    p->b_step = swiglu ? BN / 2 : BN, p->b_second = swiglu ? n_out : BN / 2;
+}
+
 } // namespace
 
 extern "C" int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi)
@@ -274,29 +365,32 @@ extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w,
         !kvr_ws_store_map(&p.to, out, epi == KVR_GEMM_EPI_F32_ACC, n_out, rows, n_out))
         return (int)cudaErrorNotSupported;
     p.epi = epi;
-    const uint32_t n_m = (uint32_t)((rows + BM - 1) / BM);
-    p.n_mp = (n_m + 1) / 2, p.n_k = (uint32_t)(k / BK);
-    p.n_n = swiglu ? n_out / (BN / 2) : (n_out + BN - 1) / BN;
-    p.b_step = swiglu ? BN / 2 : BN, p.b_second = swiglu ? n_out : BN / 2;
-    cudaError_t e =
-        cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
-    if (e != cudaSuccess) return (int)e;
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM, cfg.stream = STREAM(stream);
-    cfg.attrs = attr, cfg.numAttrs = 1;
-    static int clusters_of[64]; /* per device: how many clusters of two fit on it at once */
-    int dev = 0;
-    if ((e = cudaGetDevice(&dev)) != cudaSuccess) return (int)e;
-    int &max_clusters = clusters_of[dev & 63];
-    if (!max_clusters) {
-        cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
-        if ((e = cudaOccupancyMaxActiveClusters(&max_clusters, gemm_kernel, &cfg)) != cudaSuccess)
-            return (int)e;
-        if (max_clusters < 1) return (int)cudaErrorNotSupported;
-    }
-    cfg.gridDim = dim3(2 * min(p.n_mp * p.n_n, (uint32_t)max_clusters));
-    return (int)cudaLaunchKernelEx(&cfg, gemm_kernel, p);
+    tiles(&p, rows, n_out, k, swiglu);
+    return launch(p, stream);
+}
+
+extern "C" int kvr_cu_gemm_ws_rope_supports(uint64_t rows, uint64_t k,
+                                            const struct kvr_gemm_rope *r)
+{
+    const uint64_t q = (uint64_t)r->n_heads * r->hd, kv = (uint64_t)r->n_kv * r->hd;
+    return (r->hd == 64 || r->hd == 128) && q && kv && q % BN == 0 && kv % BN == 0 &&
+           kvr_cu_gemm_ws_supports(rows, q + 2 * kv, k, KVR_GEMM_EPI_BF16);
+}
+
+extern "C" int kvr_cu_gemm_ws_rope(const struct kvr_gemm_rope *r, const void *in, const void *w,
+                                   uint64_t rows, uint64_t k, void *stream)
+{
+    if (!kvr_cu_gemm_ws_rope_supports(rows, k, r)) return (int)cudaErrorInvalidValue;
+    const uint32_t q = r->n_heads * r->hd, kv = r->n_kv * r->hd;
+    gemm_params p = {};
+    if (((uintptr_t)r->table & 15) || !kvr_ws_tensor_map(&p.ta, in, k, rows, k, BM) ||
+        !kvr_ws_tensor_map(&p.tb, w, k, q + 2 * kv, k, BN / 2) ||
+        !kvr_ws_store_map(&p.to, r->q, false, q, rows, r->q_ld) ||
+        !kvr_ws_store_map(&p.tk, r->k_cache, false, kv, rows, kv) ||
+        !kvr_ws_store_map(&p.tv, r->v_cache, false, kv, rows, kv))
+        return (int)cudaErrorNotSupported;
+    p.epi = KVR_GEMM_EPI_ROPE, p.rope = (const float *)r->table, p.hd = r->hd;
+    p.q_tiles = q / BN, p.k_tiles = kv / BN;
+    tiles(&p, rows, q + 2 * kv, k, false);
+    return launch(p, stream);
 }

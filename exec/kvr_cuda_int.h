@@ -94,6 +94,7 @@ enum kvr_status kvr_cuda_set_prompt(void *be, uint32_t ctx);
 enum kvr_status kvr_cuda_attention(void *be, uint32_t layer, uint32_t s, uint32_t n,
                                    enum kvr_mask mask);
 enum kvr_status kvr_cuda_activation(void *be, uint32_t n);
+enum kvr_status kvr_cuda_qkv_rotary(void *be, uint32_t layer, uint32_t s, uint32_t n, bool *fused);
 enum kvr_status kvr_cuda_linear_act(void *be, enum kvr_buf in, uint32_t layer, uint32_t n,
                                     bool *fused);
 enum kvr_status kvr_cuda_logits(void *be, uint32_t row);

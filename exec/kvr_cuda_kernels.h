@@ -50,6 +50,7 @@ enum kvr_gemm_epi {
     KVR_GEMM_EPI_BF16 = 0,    /* out bf16 [rows][n] */
     KVR_GEMM_EPI_F32_ACC = 1, /* out float [rows][n] += */
     KVR_GEMM_EPI_SWIGLU = 2,
+    KVR_GEMM_EPI_ROPE = 3, /* the QKV projection with rotary: kvr_cu_gemm_ws_rope */
 };
 /* Whether the kernel takes the shape (k a multiple of 64; n of 8, SWIGLU of 256). */
 int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi);
@@ -57,6 +58,22 @@ int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi);
  * read the operands or out is not 16-byte aligned. */
 int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w, uint64_t rows, uint64_t n,
                    uint64_t k, void *stream);
+
+/* The QKV projection's rotary epilogue (the rotary kernel's work in the GEMM): of out =
+ * in W^T, W the Q then K then V rows, Q (its n_heads * hd columns) rotated to q (row stride
+ * q_ld), K rotated to k_cache and V to v_cache (the cache's rows of the chunk's positions, row
+ * stride n_kv * hd). table: kvr_cu_rope_table's cos and sin of the chunk, rotating all hd
+ * dimensions (16-byte aligned), or NULL: no rotation. */
+struct kvr_gemm_rope {
+    void *q, *k_cache, *v_cache;
+    uint64_t q_ld;
+    const void *table;
+    uint32_t n_heads, n_kv, hd;
+};
+/* Whether the kernel takes it: hd 64 or 128, Q's and K's widths multiples of 256, k of 64. */
+int kvr_cu_gemm_ws_rope_supports(uint64_t rows, uint64_t k, const struct kvr_gemm_rope *r);
+int kvr_cu_gemm_ws_rope(const struct kvr_gemm_rope *r, const void *in, const void *w, uint64_t rows,
+                        uint64_t k, void *stream);
 
 /* Flash attention: queries at positions [s, s+c) (rows of q, row stride q_stride elements,
  * head h at column h*hd) against keys and values [0, s+c) (row stride kv_stride, KV head g at

@@ -76,15 +76,24 @@ enum kvr_status kvr_cuda_linear(void *be, enum kvr_buf out, enum kvr_buf in, enu
     return st;
 }
 
-enum kvr_status kvr_cuda_rotary(void *be, uint32_t layer, uint32_t s, uint32_t n)
+/* The rotary table of positions [s, s+n): once per chunk, not per layer. */
+static enum kvr_status rope_table(struct cu *c, uint32_t s, uint32_t n)
 {
-    struct cu *c = be;
     const struct kvr_model *m = &c->m;
-    if (m->rotary && (c->rope_s != s || c->rope_c < n)) { /* once per chunk, not per layer */
+    if (m->rotary && (c->rope_s != s || c->rope_c < n)) {
         KVR_LAUNCH_CHECK(kvr_cu_rope_table(c->rope, s, n, kvr_rotary_dims(m), c->inv_freq,
                                            c->rope_scale, c->stream));
         c->rope_s = s, c->rope_c = n;
     }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_cuda_rotary(void *be, uint32_t layer, uint32_t s, uint32_t n)
+{
+    struct cu *c = be;
+    const struct kvr_model *m = &c->m;
+    enum kvr_status st = rope_table(c, s, n);
+    if (st) return st;
     KVR_LAUNCH_CHECK(kvr_cu_rotary(c->buf[KVR_BUF_QKV], cu_kv_at(c, c->k, layer, 0),
                                    cu_kv_at(c, c->v, layer, 0), m->rotary ? c->rope : NULL, s, n,
                                    m->n_heads, m->n_kv_heads, m->head_dim, kvr_rotary_dims(m),
@@ -124,6 +133,32 @@ enum kvr_status kvr_cuda_attention(void *be, uint32_t layer, uint32_t s, uint32_
                          (uint64_t)m->n_heads * m->head_dim, s, n, m->n_heads, m->n_kv_heads,
                          m->head_dim, mask == KVR_MASK_DENSE, m->sliding_window, NULL, c->stream));
     return KVR_OK;
+}
+
+/* QKV with rotary and the cache write in the GEMM's epilogue where timing chose it
+ * (kvr_cu_gemm_qkv_rope): without a QKV bias (it is added between the GEMM and rotary), with
+ * every dimension rotated (or none). */
+enum kvr_status kvr_cuda_qkv_rotary(void *be, uint32_t layer, uint32_t s, uint32_t n, bool *fused)
+{
+    struct cu *c = be;
+    const struct kvr_model *m = &c->m;
+    struct kvr_tensor_shape sh = kvr_tensor_shape(m, KVR_T_WQKV);
+    *fused = false;
+    if (cu_tensor(c, (enum kvr_tensor)(KVR_T_WQKV + 1), layer) ||
+        (m->rotary && kvr_rotary_dims(m) != m->head_dim))
+        return kvr_cuda_linear(be, KVR_BUF_QKV, KVR_BUF_XN, KVR_T_WQKV, layer, n, false);
+    enum kvr_status st = rope_table(c, s, n);
+    if (st) return st;
+    struct kvr_gemm_rope r = {.q = c->buf[KVR_BUF_QKV],
+                              .k_cache = cu_kv_at(c, c->k, layer, s),
+                              .v_cache = cu_kv_at(c, c->v, layer, s),
+                              .q_ld = kvr_qkv_width(m),
+                              .table = m->rotary ? c->rope : NULL,
+                              .n_heads = m->n_heads,
+                              .n_kv = m->n_kv_heads,
+                              .hd = m->head_dim};
+    return kvr_cu_gemm_qkv_rope(c->gemm, &r, c->buf[KVR_BUF_XN], cu_tensor(c, KVR_T_WQKV, layer), n,
+                                sh.rows, sh.cols, fused);
 }
 
 /* SwiGLU without an up bias (a bias is added between the GEMM and the activation): the

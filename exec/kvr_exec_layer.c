@@ -79,7 +79,10 @@ enum kvr_status kvr_exec_embed(struct kvr_exec *ex, const int32_t *tokens, uint3
     return KVR_OK;
 }
 
-enum kvr_status kvr_exec_norms_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t c)
+/* The norms and QKV; with fused (chunk position s), rotary too where the backend fuses it (a
+ * profiled run keeps the two passes, as the MLP's). */
+static enum kvr_status norms_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c,
+                                 bool *fused)
 {
     const struct kvr_backend_ops *o = OPS(ex);
     void *be = BE(ex);
@@ -89,15 +92,23 @@ enum kvr_status kvr_exec_norms_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t
     /* Falcon-40B style: two norms of the same input, taken before attention changes X. */
     if (m->parallel_attn && m->block_norms == 2)
         STEP(KVR_OP_NORM_MLP, o->norm(be, KVR_BUF_XN2, KVR_T_MLP_NORM_W, layer, c));
-    STEP(KVR_OP_QKV, o->linear(be, KVR_BUF_QKV, KVR_BUF_XN, KVR_T_WQKV, layer, c, false));
+    STEP(KVR_OP_QKV, fused && o->qkv_rotary && !ex->profile
+                         ? o->qkv_rotary(be, layer, s, c, fused)
+                         : o->linear(be, KVR_BUF_QKV, KVR_BUF_XN, KVR_T_WQKV, layer, c, false));
     return KVR_OK;
+}
+
+enum kvr_status kvr_exec_norms_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t c)
+{
+    return norms_qkv(ex, layer, 0, c, NULL);
 }
 
 enum kvr_status kvr_exec_layer_qkv(struct kvr_exec *ex, uint32_t layer, uint32_t s, uint32_t c)
 {
     enum kvr_status st = kvr_exec_check_chunk(ex, s, c);
-    if (st || (st = kvr_exec_norms_qkv(ex, layer, c))) return st;
-    STEP(KVR_OP_ROTARY, OPS(ex)->rotary(BE(ex), layer, s, c));
+    bool fused = false;
+    if (st || (st = norms_qkv(ex, layer, s, c, &fused))) return st;
+    if (!fused) STEP(KVR_OP_ROTARY, OPS(ex)->rotary(BE(ex), layer, s, c));
     return KVR_OK;
 }
 

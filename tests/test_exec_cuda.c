@@ -168,6 +168,23 @@ static void test_gemm_ws(uint64_t rows, uint64_t n, uint64_t k, int epi)
         printf("#   %s\n", st ? kvr_error_message() : "");
 }
 
+/* The own GEMM's rotary epilogue (the QKV projection, Q rotated in place, K and V to the
+ * caches) against cublasGemmEx and the rotary kernel: MHA and GQA, head_dim 64 and 128, rows off
+ * the 128-row tile, with and without a table. The reference rounds to bf16 twice, the epilogue
+ * once. */
+static void test_gemm_rope(uint64_t rows, uint32_t n_heads, uint32_t n_kv, uint32_t hd, uint64_t k,
+                           bool rotate)
+{
+    double err[3] = {INFINITY, INFINITY, INFINITY};
+    enum kvr_status st = kvr_cu_gemm_ws_rope_check(rows, n_heads, n_kv, hd, k, rotate, err);
+    if (!ok(!st && err[0] <= 1e-2 && err[1] <= 1e-2 && err[2] <= 1e-2,
+            "own gemm rotary %llu rows, %u/%u heads of %u, k %llu%s: rel err Q %.3g, K %.3g, V "
+            "%.3g <= 1e-02",
+            (unsigned long long)rows, n_heads, n_kv, hd, (unsigned long long)k,
+            rotate ? "" : ", no rotation", err[0], err[1], err[2]))
+        printf("#   %s\n", st ? kvr_error_message() : "");
+}
+
 /* The device's seeded fills (kvr_cu_fill_random, and a shard's slice, kvr_cu_fill_random_rows)
  * against the host's kvr_rng_value rounded to bf16, bit for bit: kvr_rng.h is their one
  * formula, so the cuda backend's seeded weights are the host's (kvr_weights.c, ref). */
@@ -264,6 +281,17 @@ int main(void)
         ok(kvr_cu_gemm_ws_check(64, 320, 64, KVR_GEMM_EPI_SWIGLU, &err) == KVR_ERR_INPUT &&
                kvr_cu_gemm_ws_check(64, 256, 100, KVR_GEMM_EPI_BF16, &err) == KVR_ERR_INPUT,
            "own gemm: SwiGLU halves off the 128-column tile and k off 64 are refused");
+    }
+    test_gemm_rope(2048, 32, 32, 128, 4096, true); /* Llama-7B */
+    test_gemm_rope(300, 32, 8, 128, 192, true);    /* GQA 4:1 */
+    test_gemm_rope(131, 8, 4, 64, 128, true);
+    test_gemm_rope(1, 4, 4, 64, 64, true);
+    test_gemm_rope(200, 8, 4, 64, 128, false);
+    {
+        double err[3];
+        ok(kvr_cu_gemm_ws_rope_check(64, 8, 2, 64, 128, true, err) == KVR_ERR_INPUT &&
+               kvr_cu_gemm_ws_rope_check(64, 4, 4, 96, 128, true, err) == KVR_ERR_INPUT,
+           "own gemm rotary: K's width off 256 and head_dim 96 are refused");
     }
     static const struct shape shapes[] = {
         {0, 1, 4, 4, 0, 0},      {0, 37, 4, 2, 0, 0},      {100, 77, 6, 1, 0, 0},
