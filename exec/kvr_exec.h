@@ -149,6 +149,9 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
 /* Argmax and sum of logits (what the reports print). */
 int32_t kvr_logits_argmax(const float *logits, uint32_t vocab);
 double kvr_logits_checksum(const float *logits, uint32_t vocab);
+/* KVR_ERR_RUNTIME naming the first NaN or infinite logit (activations past float's range):
+ * its argmax would be a first token nothing computed. */
+enum kvr_status kvr_logits_check(const float *logits, uint32_t vocab);
 
 /* Raw KV-cache rows (the backend's element type) between the executor and host buffers of
  * n * kvr_exec_kv_row_bytes bytes each: what the multi-rank schemes send. */

@@ -38,6 +38,17 @@ double kvr_logits_checksum(const float *logits, uint32_t vocab)
     return sum;
 }
 
+enum kvr_status kvr_logits_check(const float *logits, uint32_t vocab)
+{
+    for (uint32_t i = 0; i < vocab; i++)
+        if (!isfinite(logits[i]))
+            return kvr_error(KVR_ERR_RUNTIME,
+                             "the last token's logit %u is %s: the prefill overflowed float "
+                             "(the weights or the prompt drive the activations past its range)",
+                             i, isnan(logits[i]) ? "NaN" : "infinite");
+    return KVR_OK;
+}
+
 uint64_t kvr_exec_bytes_needed(const struct kvr_model *m, const struct kvr_exec_opts *o)
 {
     uint32_t chunk = o->max_chunk ? o->max_chunk : o->max_ctx;
@@ -124,6 +135,7 @@ enum kvr_status kvr_exec_run_single(struct kvr_exec *ex, uint32_t ctx, uint64_t 
     if (!st) st = kvr_exec_set_prompt_len(ex, ctx);
     if (!st) st = kvr_exec_prompt_tokens(ex, ctx, token_seed, tokens);
     if (!st) st = time_reps(ex, tokens, ctx, warmup, reps, times, logits);
+    if (!st) st = kvr_logits_check(logits, m->vocab);
     if (!st) {
         fill_result(ex, ctx, reps, times, flops, logits, r);
         free(ex->logits);

@@ -103,7 +103,7 @@ static enum kvr_status st_parse_rows(struct st_file *f, sqlite3 *db, const char 
     const char *sql = "SELECT key, json_extract(value, '$.dtype'), json_extract(value, '$.shape'),"
                       " json_extract(value, '$.data_offsets[0]'),"
                       " json_extract(value, '$.data_offsets[1]'), type,"
-                      " json_type(value, '$.shape')"
+                      " json_type(value, '$.shape'), json_array_length(value, '$.data_offsets')"
                       " FROM json_each(?1) WHERE key != '__metadata__'";
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
@@ -131,8 +131,9 @@ static enum kvr_status st_parse_rows(struct st_file *f, sqlite3 *db, const char 
                            f->path, e->name);
         else if (strcmp((const char *)sqlite3_column_text(q, 5), "object") ||
                  sqlite3_column_type(q, 3) != SQLITE_INTEGER ||
-                 sqlite3_column_type(q, 4) != SQLITE_INTEGER)
-            st = kvr_error(KVR_ERR_INPUT, "%s: tensor %s lacks dtype, shape or data_offsets",
+                 sqlite3_column_type(q, 4) != SQLITE_INTEGER || sqlite3_column_int(q, 7) != 2)
+            st = kvr_error(KVR_ERR_INPUT,
+                           "%s: tensor %s lacks dtype, shape or data_offsets (two integers)",
                            f->path, e->name);
         if (!st)
             st = st_dtype_parse(f, e->name, (const char *)sqlite3_column_text(q, 1), &e->dtype);
@@ -181,6 +182,25 @@ static enum kvr_status st_check_coverage(const struct st_file *f)
                        f->path, at, f->data_bytes);
     free(v);
     return st;
+}
+
+/* __metadata__, when given, is an object of strings (safetensors' own reader fails on any
+ * other): a file it cannot load is not read here either. */
+static enum kvr_status st_check_metadata(const struct st_file *f, sqlite3 *db, const char *json)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT coalesce(json_type(?1, '$.__metadata__'), 'object') = 'object' AND NOT "
+            "EXISTS (SELECT 1 FROM json_each(?1, '$.__metadata__') WHERE type != 'text')",
+            -1, &q, NULL) != SQLITE_OK)
+        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (!ok)
+        return kvr_error(KVR_ERR_INPUT, "%s: __metadata__ is not an object of strings", f->path);
+    return KVR_OK;
 }
 
 static enum kvr_status st_read_header(struct st_file *f, char **json)
@@ -236,7 +256,9 @@ static enum kvr_status st_open(const char *path, struct st_file *f)
             st = kvr_error(KVR_ERR_PARSE, "%s: the header is not a JSON object", path);
         sqlite3_finalize(q);
     }
-    if (!st) st = st_parse_rows(f, db, json);
+    if (!st) st = st_check_metadata(f, db, json);
+    if (!st) st = st_parse_rows(f, db, json);         /* a tensor named twice: by its name */
+    if (!st) st = kvr_st_json_unique(db, path, json); /* "dtype" twice: which one is it? */
     if (!st) st = st_check_coverage(f);
     sqlite3_close(db);
     free(json);
@@ -443,6 +465,15 @@ static enum kvr_status missing(const struct loader *L, const char *name)
     return kvr_error(KVR_ERR_INPUT, "%s: tensor %s is missing", L->what, name);
 }
 
+/* "[4096, 64]", "[64]", "[]": every dimension, as the file or the model has it. */
+static void shape_text(const uint64_t *dims, int n, char *buf, size_t cap)
+{
+    size_t at = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < n && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%" PRIu64, i ? ", " : "", dims[i]);
+    if (at < cap) snprintf(buf + at, cap - at, "]");
+}
+
 static enum kvr_status load_part(struct loader *L, const struct part *p, uint32_t layer, float *dst,
                                  float *tmp)
 {
@@ -459,13 +490,13 @@ static enum kvr_status load_part(struct loader *L, const struct part *p, uint32_
     uint64_t want0 = count, want1 = vec ? 0 : unit;
     bool shape_ok = vec ? e->n_dims == 1 && e->shape[0] == want0
                         : e->n_dims == 2 && e->shape[0] == want0 && e->shape[1] == want1;
-    if (!shape_ok)
-        return kvr_error(KVR_ERR_INPUT,
-                         "%s: tensor %s has shape [%" PRIu64 "%s%" PRIu64 "], the model (%s) needs "
-                         "[%" PRIu64 "%s%" PRIu64 "]",
-                         f->path, name, e->shape[0], e->n_dims > 1 ? ", " : "",
-                         e->n_dims > 1 ? e->shape[1] : 0, L->m->name, want0, vec ? "" : ", ",
-                         want1);
+    if (!shape_ok) {
+        char has[96], need[48];
+        shape_text(e->shape, e->n_dims, has, sizeof has);
+        shape_text((const uint64_t[]){want0, want1}, vec ? 1 : 2, need, sizeof need);
+        return kvr_error(KVR_ERR_INPUT, "%s: tensor %s has shape %s, the model (%s) needs %s",
+                         f->path, name, has, L->m->name, need);
+    }
     if (p->rows != P_FALCON_QKV) return st_read(f, e, dst + first * unit);
     enum kvr_status st = st_read(f, e, tmp);
     if (!st) falcon_ungroup(L->m, tmp, dst, unit);
@@ -481,9 +512,31 @@ static enum kvr_status load_tensor(struct loader *L, enum kvr_tensor t, uint32_t
     return st ? st : kvr_exec_set_tensor(L->ex, t, layer, buf);
 }
 
+/* The checkpoint layout's names fill each tensor the model has exactly: a part of another
+ * tensor's size (gate_proj and up_proj for a GELU MLP's one up projection) or no name at all
+ * (a LayerNorm's bias in Llama's names) would leave rows of it unread. */
+static enum kvr_status check_layout(const struct loader *L, enum kvr_tensor t)
+{
+    struct kvr_tensor_shape sh = kvr_tensor_shape(L->m, t);
+    uint64_t full = sh.rows == 1 ? sh.cols : sh.rows, filled = 0, first, count;
+    for (size_t i = 0; i < L->n_parts; i++)
+        if (L->parts[i].t == t)
+            part_range(L->m, L->parts[i].rows, full, &first, &count), filled += count;
+    if (filled == full) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s: model %s (%s, %s MLP) needs %s of %" PRIu64 " rows; the %s checkpoint "
+                     "layout's names hold %" PRIu64 " rows of it: that layout cannot hold this "
+                     "model",
+                     L->what, L->m->name, kvr_norm_name(L->m->norm), kvr_mlp_name(L->m->mlp),
+                     kvr_tensor_name(t), full, L->parts == llama_parts ? "Llama" : "Falcon",
+                     filled);
+}
+
 static enum kvr_status load_all(struct loader *L, float *buf, float *tmp)
 {
     enum kvr_status st = KVR_OK;
+    for (int t = 0; t < KVR_N_TENSORS && !st; t++)
+        if (kvr_tensor_present(L->m, (enum kvr_tensor)t)) st = check_layout(L, (enum kvr_tensor)t);
     for (int t = 0; t < KVR_N_TENSORS && !st; t++) {
         if (!kvr_tensor_present(L->m, (enum kvr_tensor)t)) continue;
         uint32_t n_l = kvr_tensor_is_layer((enum kvr_tensor)t) ? L->m->n_layers : 1;

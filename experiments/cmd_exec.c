@@ -150,6 +150,13 @@ static enum kvr_status check_args(void *args, const struct kvr_opt_result *res)
     if (!st && a->db) st = kvr_measure_check_clean(a->allow_dirty);
     if (!st && a->allow_dirty && !a->db)
         st = kvr_error(KVR_ERR_USAGE, "--allow-dirty applies with --db only (nothing is stored)");
+    /* the seed draws the weights, the prompt and the link noise: with none of them drawn it
+     * would be taken and change nothing */
+    if (!st && kvr_opt_given(res, "seed") && a->weights && a->tokens_path && !a->links)
+        st = kvr_error(KVR_ERR_USAGE,
+                       "--seed %s: nothing is drawn (the weights come from --weights, the prompt "
+                       "from --tokens, and no link is emulated)",
+                       a->mach.seed_arg);
     if (!st && a->allow_unused && !a->weights)
         st = kvr_error(KVR_ERR_USAGE, "--allow-unused applies with --weights only");
     /* the option table checks each output against --weights as named; not its index or shards */
@@ -399,6 +406,7 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
     struct kvr_model m;
     if ((st = kvr_model_resolve(a->model, &m))) return kvr_error_prefix(st, "--model: ");
     if ((st = kvr_exec_prompt(a, &m))) return st;
+    if (a->db && (st = kvr_measure_check_db(a->db))) return st;
     if (a->scheme != KVR_SCHEME_SINGLE || a->n_schemes > 1 || a->n_ctx > 1 || kvr_mpi_launched()) {
         if (!kvr_mpi_launched() && (a->n_schemes > 1 || a->n_ctx > 1))
             return kvr_error(KVR_ERR_USAGE, "lists in --ctx or --scheme run under mpirun");

@@ -186,7 +186,9 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
     if (!st && !a->tokens) kvr_tokens_random(a->seed, m->vocab, a->dist.ctx, tokens);
     if (!st) st = timed(a, tokens, logits, &me, times);
     if (!st && a->dump_kv) st = kvr_dist_assemble_kv(a->ex, a->comm, &a->dist);
-    if (!st && rank == kvr_dist_logits_rank(a->dist.scheme, p)) {
+    bool logits_rank = rank == kvr_dist_logits_rank(a->dist.scheme, p);
+    if (!st && logits_rank) st = kvr_logits_check(logits, m->vocab);
+    if (!st && logits_rank) {
         me.first_token = kvr_logits_argmax(logits, m->vocab);
         me.checksum = kvr_logits_checksum(logits, m->vocab);
         if (a->dump_logits && kvr_exec_tp_shard(a->ex) == 0)

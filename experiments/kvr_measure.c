@@ -1,8 +1,12 @@
 #include "kvr_measure.h"
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kvr_search_cli.h"
 #include "kvr_version.h"
@@ -17,6 +21,27 @@ enum kvr_status kvr_measure_check_clean(bool allow_dirty)
                      "commit names what produced the measurement: commit and rebuild, or pass "
                      "--allow-dirty",
                      KVR_GIT_VERSION);
+}
+
+enum kvr_status kvr_measure_check_db(const char *db)
+{
+    struct stat sb;
+    size_t n = strlen(db);
+    if (n && db[n - 1] != '/' && strcmp(db, "-") && stat(db, &sb) != 0 && errno == ENOENT) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", db);
+        const char *d = dirname(dir);
+        if (stat(d, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(d, W_OK) != 0)
+            return kvr_error(KVR_ERR_IO, "--db: cannot create '%s': '%s' is not a writable folder",
+                             db, d);
+        return KVR_OK;
+    }
+    struct kvr_store *store = NULL;
+    enum kvr_status st = kvr_store_open(db, KVR_STORE_READ, &store);
+    kvr_store_close(store);
+    if (!st && access(db, W_OK) != 0)
+        st = kvr_error(KVR_ERR_IO, "--db: '%s' is not writable: %s", db, strerror(errno));
+    return st;
 }
 
 enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct kvr_exec *ex,

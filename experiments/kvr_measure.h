@@ -10,6 +10,9 @@
 /* A measurement names the commit that produced it: refused (usage error) when this kvr was
  * built from a tree with uncommitted changes (a "-dirty" version), unless allow_dirty. */
 enum kvr_status kvr_measure_check_clean(bool allow_dirty);
+/* --db before the run, changing nothing: an existing file must open as a kvrun database and be
+ * writable, a new one needs its folder (a run of minutes, then a refused database, lost it). */
+enum kvr_status kvr_measure_check_db(const char *db);
 
 enum kvr_status kvr_measure_store(const char *db, const char *argv_text, struct kvr_exec *ex,
                                   struct kvr_measurement_row *x);

@@ -43,6 +43,12 @@ enum kvr_status kvr_model_load_ini(const char *path, struct kvr_model *out)
                          "%s:%d: key 'bias' sets all three biases; give it or bias_qkv, bias_out "
                          "and bias_mlp, not both",
                          path, mi.lines[KVR_F_BIAS]);
+    /* a scaling type without its factor would run at 1, which no config means (dynamic NTK
+     * still changes the base at 1; transformers requires the factor) */
+    if ((mi.set_mask & (1ull << KVR_F_ROPE_SCALING)) && m.rope_scaling != KVR_ROPE_NONE &&
+        !(mi.set_mask & (1ull << KVR_F_ROPE_FACTOR)))
+        return kvr_error(KVR_ERR_INPUT, "%s:%d: rope_scaling = %s needs rope_factor", path,
+                         mi.lines[KVR_F_ROPE_SCALING], kvr_rope_scaling_name(m.rope_scaling));
     if (!(mi.set_mask & (1ull << KVR_F_NAME))) kvr_file_stem(path, m.name, sizeof m.name);
     kvr_model_fill_defaults(&m, mi.set_mask);
     int bad;

@@ -174,6 +174,76 @@ expect 2 "holds 40 tokens, but --ctx is 39" "--tokens and a different --ctx: ref
     -- exec --model "$G/llama_base/config.json" --weights "$G/llama_base" --tokens "$G/llama_base/tokens.txt" --ctx 39 $common
 expect 0 "exceeds the model's max_position_embeddings (16)" "--ctx past max_position_embeddings warns" \
     -- exec --model "$G/llama_dynamic/config.json" --weights "$G/llama_dynamic" --tokens "$G/llama_dynamic/tokens.txt" $common
+# a header edited in one place (st_edit NAME PYTHON-EDIT: llama_base's file, its header h as
+# text edited, the data kept): what safetensors' own reader refuses is refused too
+st_edit() {
+    mkdir -p "$tmp/$1"
+    python3 - "$G/llama_base/model.safetensors" "$tmp/$1/model.safetensors" "$2" <<'PY'
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = b[8:8 + n].decode()
+exec(sys.argv[3])
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(h)) + h.encode() + b[8 + n:])
+PY
+}
+lb="--model $G/llama_base/config.json --tokens $G/llama_base/tokens.txt $common"
+st_edit dtype2 "h = h.replace('\"model.norm.weight\":{\"dtype\":\"BF16\"', '\"model.norm.weight\":{\"dtype\":\"F16\",\"dtype\":\"BF16\"')"
+expect 2 'key "model.norm.weight.dtype" appears more than once' \
+    "a tensor's dtype given twice (F16, then BF16): refused, not read as the first" \
+    -- exec $lb --weights "$tmp/dtype2"
+st_edit offs3 "import json; d = json.loads(h); d['model.norm.weight']['data_offsets'].append(7); h = json.dumps(d)"
+expect 2 "model.norm.weight lacks dtype, shape or data_offsets (two integers)" \
+    "data_offsets of three numbers: refused" -- exec $lb --weights "$tmp/offs3"
+st_edit meta "import json; d = json.loads(h); d['__metadata__'] = {'format': 'pt', 'step': 3}; h = json.dumps(d)"
+expect 2 "__metadata__ is not an object of strings" "__metadata__ with a number: refused" \
+    -- exec $lb --weights "$tmp/meta"
+st_edit shape "import json; d = json.loads(h); d['model.norm.weight']['shape'] = [1, 64]; h = json.dumps(d)"
+expect 2 "model.norm.weight has shape [1, 64], the model (llama_base) needs [64]" \
+    "a wrong shape's message gives both shapes as they are" -- exec $lb --weights "$tmp/shape"
+# a profile the Llama names cannot hold: the GELU MLP's one up projection (gate_proj was read
+# as it, up_proj written past it), a LayerNorm's biases (left as the buffer's last contents)
+for v in "mlp = gelu|up.weight of 64 rows; the Llama checkpoint layout's names hold 128" \
+    "norm = layernorm|attn_norm.bias of 64 rows; the Llama checkpoint layout's names hold 0"; do
+    printf '[model]\nname = lb\nn_layers = 2\nd_model = 64\nn_heads = 2\nn_kv_heads = 1\nd_ffn = 64\nvocab = 64\nnorm = rmsnorm\nmlp = swiglu\nnorm_eps = 1e-06\n' |
+        sed "s/^${v%% =*} = .*/${v%%|*}/" >"$tmp/lb.ini"
+    expect 2 "${v#*|}" "Llama's names for a profile with ${v%%|*}: refused, naming the tensor" \
+        -- exec --model "$tmp/lb.ini" --weights "$G/llama_base" --tokens "$G/llama_base/tokens.txt" $common
+done
+mkdir -p "$tmp/both" && cp "$G"/llama_sharded/* "$tmp/both/" && cp "$G/llama_base/model.safetensors" "$tmp/both/"
+expect 2 "holds both model.safetensors and model.safetensors.index.json" \
+    "a folder with a single file and an index: refused (transformers reads the file)" \
+    -- exec $lb --weights "$tmp/both"
+mkdir -p "$tmp/wm2" && cp "$G"/llama_sharded/*.safetensors "$tmp/wm2/"
+python3 -c "import sys; t = open(sys.argv[1]).read().rstrip(); open(sys.argv[2], 'w').write(t[:-1] + ', \"weight_map\": {\"x\": \"y.safetensors\"}}')" \
+    "$G/llama_sharded/model.safetensors.index.json" "$tmp/wm2/model.safetensors.index.json"
+expect 2 'key "weight_map" appears more than once' \
+    "an index with weight_map twice: refused (Python reads the last)" -- exec $lb --weights "$tmp/wm2"
+# finite weights whose activations overflow float (norm weights of bf16's largest value): the
+# logits are NaN, and their argmax (token 0) was reported as the first token, exit 0
+mkdir -p "$tmp/huge" && printf 'kept\n' >"$tmp/huge.l"
+python3 - "$G/llama_base/model.safetensors" "$tmp/huge/model.safetensors" <<'PY'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+for k, v in json.loads(b[8:8 + n]).items():
+    if k.endswith('layernorm.weight') or k == 'model.norm.weight':
+        a, e = v['data_offsets']
+        b[8 + n + a:8 + n + e] = struct.pack('<H', 0x7f7f) * ((e - a) // 2)
+open(sys.argv[2], 'wb').write(bytes(b))
+PY
+expect 1 "logit 0 is NaN: the prefill overflowed float" \
+    "NaN logits from overflowing activations: exit 1, not a first token" \
+    -- exec $lb --weights "$tmp/huge" --dump-logits "$tmp/huge.l"
+[ "$(cat "$tmp/huge.l")" = kept ]; report $? "  and --dump-logits is left as it was"
+if have_mpi; then
+    mpi 2 exec $lb --weights "$tmp/huge" --scheme kvr >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ "$rc" = 1 ] && grep -q "logit 0 is NaN" "$tmp/err"
+    report $? "  the same on a 2-rank chain: exit 1" "exit $rc: $(head -3 "$tmp/err")"
+fi
+expect 2 "--seed 5: nothing is drawn" "--seed with --weights and --tokens (nothing seeded): refused" \
+    -- exec $lb --weights "$G/llama_base" --seed 5
 "$kvr" exec --model "$G/mistral_window/config.json" --weights "$G/mistral_window" --tokens "$G/mistral_window/tokens.txt" $common \
     --dump-kv "$tmp/kv" --timeline "$tmp/tl.tsv" >/dev/null 2>"$tmp/err" &&
     [ "$(wc -c <"$tmp/kv")" = $((2 * 2 * 40 * 64 * 4)) ] && head -1 "$tmp/tl.tsv" | grep -q "^rank	layer	kind" &&

@@ -97,6 +97,10 @@ static void test_ini(void)
              KVR_ERR_INPUT, "limit.ini:2: n_layers = 5000 exceeds the limit 4096");
     load_bad(kvr_model_load_ini, "bool.ini", LLAMA7B_INI "bias = maybe\n", KVR_ERR_INPUT,
              "bool.ini:11: bias = 'maybe' is not a boolean");
+    /* a scaling type's factor is not taken as 1 (dynamic NTK would still move the base) */
+    load_bad(kvr_model_load_ini, "nofactor.ini",
+             LLAMA7B_INI "rope_scaling = dynamic\nmax_position_embeddings = 2048\n", KVR_ERR_INPUT,
+             "nofactor.ini:11: rope_scaling = dynamic needs rope_factor");
     ok(kvr_model_load_ini("/nonexistent/x.ini", &m) == KVR_ERR_IO, "missing INI file: I/O error");
     like(kvr_error_message(), "/nonexistent/x.ini: cannot open", "  names the path");
 }

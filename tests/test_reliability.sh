@@ -74,6 +74,15 @@ for o in --timeline --dump-logits --dump-kv; do
     expect 2 "$o: cannot write in '$tmp/nodir'" "exec $o in a missing folder exits 2 before the run" \
         -- exec --model llama-7b --ctx 16 --backend ref "$o" "$tmp/nodir/x"
 done
+# a --db that cannot take the row is refused before the run (it was after: the run, then the
+# dumps replaced, then exit 2), on one process and on ranks alike
+printf 'old\n' >"$tmp/keep.l" && printf '{}\n' >"$tmp/notdb.json"
+for d in "$tmp/notdb.json|corrupt or not a database" "$tmp/nodir/m.db|--db: cannot create"; do
+    expect 2 "${d#*|}" "exec --db ${d%%|*}: refused before the run" \
+        -- exec --model "$src/data/models/tiny.ini" --ctx 8 --backend ref --reps 1 --warmup 0 \
+        --allow-dirty --dump-logits "$tmp/keep.l" --db "${d%%|*}"
+    [ "$(cat "$tmp/keep.l")" = old ]; report $? "  and --dump-logits is left as it was"
+done
 expect 2 "--out: cannot write in '$tmp/nodir'" "calibrate --out in a missing folder exits 2 before the fit" \
     -- calibrate --from "$ops" --out "$tmp/nodir/c.ini"
 # an option given twice is refused, not the last value silently taken (any command's table)
