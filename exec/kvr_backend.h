@@ -44,7 +44,8 @@ struct kvr_backend_ops {
     enum kvr_status (*linear)(void *be, enum kvr_buf out, enum kvr_buf in, enum kvr_tensor w,
                               uint32_t layer, uint32_t c, bool accumulate);
     /* Rotates Q (in place) of QKV at positions [s, s+c), writes the rotated K and V to the
-     * cache (QKV's K part is dead afterwards: a backend may leave it unrotated). */
+     * cache (QKV's K and V parts are dead afterwards: a backend may leave them unrotated, or,
+     * qkv_rotary fused, unwritten). */
     enum kvr_status (*rotary)(void *be, uint32_t layer, uint32_t s, uint32_t c);
     /* The prompt's length, which dynamic NTK rotary scaling reads (as transformers does for a
      * prefill: every chunk rotates with the frequencies of the whole prompt). */

@@ -57,7 +57,8 @@ bool kvr_ws_store_map(CUtensorMap *m, void *base, bool f32, uint64_t cols, uint6
 {
     encode_fn fn = encoder();
     const uint64_t es = f32 ? 4 : 2;
-    if (!fn || ((uintptr_t)base & 15) || (stride * es) % 16 || !cols || !rows) return false;
+    if (!fn || ((uintptr_t)base & 15) || (stride * es) % 16 || !cols || !rows || stride < cols)
+        return false;
     cuuint64_t dims[2] = {cols, rows}, strides[1] = {stride * es};
     cuuint32_t box[2] = {(cuuint32_t)(128 / es), 64}, step[2] = {1, 1};
     return fn(m, f32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, base,

@@ -349,8 +349,9 @@ enum kvr_status kvr_cu_gemm_qkv_rope(struct kvr_cu_gemm *g, const struct kvr_gem
     struct shape *s = find(g, &key);
     struct fused_call f = {NULL, NULL, in, w, rows, n, k, r};
     *fused = false;
+    /* the pair writes QKV at row stride n (kvr_cu_gemm, kvr_cu_rotary): so must the kernel */
     const bool takes = kvr_cu_gemm_ws_rope_supports(rows, k, r) &&
-                       (uint64_t)(r->n_heads + 2 * r->n_kv) * r->hd == n;
+                       (uint64_t)(r->n_heads + 2 * r->n_kv) * r->hd == n && r->q_ld == n;
     if (!s && g->own && takes && g->n_shapes < MAX_SHAPES) {
         s = &g->shapes[g->n_shapes++];
         *s = key;
@@ -532,7 +533,9 @@ enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int 
 }
 
 /* The rotary check's buffers: in, W, the rotary table and its frequencies, and per side
- * (reference, own) QKV and the two caches. */
+ * (reference, own) QKV and the two caches, each cache with GUARD poisoned rows before and after
+ * the chunk's (kc, vc point at the chunk's first). */
+#define GUARD 64
 struct rope_bufs {
     void *in, *w, *table, *qkv[2], *kc[2], *vc[2];
     float *inv_freq;
@@ -545,13 +548,17 @@ static enum kvr_status rope_alloc(struct rope_bufs *b, uint64_t rows, uint64_t n
     KVR_CUDA_CHECK(cudaMalloc(&b->w, 2 * n * k));
     KVR_CUDA_CHECK(cudaMalloc(&b->table, 8 * rows * hd / 2));
     KVR_CUDA_CHECK(cudaMalloc((void **)&b->inv_freq, 4 * hd / 2));
+    const size_t cache = 2 * (rows + 2 * GUARD) * kv;
     for (int i = 0; i < 2; i++) {
+        void *kc = NULL, *vc = NULL;
         KVR_CUDA_CHECK(cudaMalloc(&b->qkv[i], 2 * rows * n));
-        KVR_CUDA_CHECK(cudaMalloc(&b->kc[i], 2 * rows * kv));
-        KVR_CUDA_CHECK(cudaMalloc(&b->vc[i], 2 * rows * kv));
         KVR_CUDA_CHECK(cudaMemset(b->qkv[i], 0xff, 2 * rows * n)); /* NaN until written */
-        KVR_CUDA_CHECK(cudaMemset(b->kc[i], 0xff, 2 * rows * kv));
-        KVR_CUDA_CHECK(cudaMemset(b->vc[i], 0xff, 2 * rows * kv));
+        KVR_CUDA_CHECK(cudaMalloc(&kc, cache));
+        b->kc[i] = (char *)kc + 2 * GUARD * kv;
+        KVR_CUDA_CHECK(cudaMalloc(&vc, cache));
+        b->vc[i] = (char *)vc + 2 * GUARD * kv;
+        KVR_CUDA_CHECK(cudaMemset(kc, 0xff, cache));
+        KVR_CUDA_CHECK(cudaMemset(vc, 0xff, cache));
     }
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(b->w, n * k, 7, 1, 0.5f, 0.0f, NULL));
     KVR_LAUNCH_CHECK(kvr_cu_fill_random(b->in, rows * k, 7, 2, 1.0f, 0.0f, NULL));
@@ -563,11 +570,48 @@ static enum kvr_status rope_alloc(struct rope_bufs *b, uint64_t rows, uint64_t n
     return KVR_OK;
 }
 
-static void rope_free(struct rope_bufs *b)
+static void rope_free(struct rope_bufs *b, uint64_t kv)
 {
     cudaDeviceSynchronize();
     cudaFree(b->in), cudaFree(b->w), cudaFree(b->table), cudaFree(b->inv_freq);
-    for (int i = 0; i < 2; i++) cudaFree(b->qkv[i]), cudaFree(b->kc[i]), cudaFree(b->vc[i]);
+    for (int i = 0; i < 2; i++) {
+        cudaFree(b->qkv[i]);
+        if (b->kc[i]) cudaFree((char *)b->kc[i] - 2 * GUARD * kv);
+        if (b->vc[i]) cudaFree((char *)b->vc[i] - 2 * GUARD * kv);
+    }
+}
+
+/* Whether rows x cols bf16 at p (row stride ld) still hold the poison: nothing wrote there. */
+static enum kvr_status untouched(const void *p, uint64_t rows, uint64_t cols, uint64_t ld,
+                                 bool *clean)
+{
+    uint16_t *h = malloc(2 * rows * cols);
+    if (!h) return kvr_error(KVR_ERR_NOMEM, "out of memory");
+    cudaError_t e = cudaMemcpy2D(h, 2 * cols, p, 2 * ld, 2 * cols, rows, cudaMemcpyDeviceToHost);
+    *clean = true;
+    for (uint64_t i = 0; !e && i < rows * cols; i++) *clean = *clean && h[i] == 0xffff;
+    free(h);
+    KVR_CUDA_CHECK(e);
+    return KVR_OK;
+}
+
+/* The own side wrote nothing but its targets: the caches' guard rows, QKV's K and V columns. */
+static enum kvr_status rope_outside(const struct rope_bufs *b, uint64_t rows, uint64_t q,
+                                    uint64_t kv)
+{
+    const char *kc = b->kc[1], *vc = b->vc[1];
+    bool c[5];
+    enum kvr_status st = untouched(kc - 2 * GUARD * kv, GUARD, kv, kv, &c[0]);
+    if (!st) st = untouched(kc + 2 * rows * kv, GUARD, kv, kv, &c[1]);
+    if (!st) st = untouched(vc - 2 * GUARD * kv, GUARD, kv, kv, &c[2]);
+    if (!st) st = untouched(vc + 2 * rows * kv, GUARD, kv, kv, &c[3]);
+    if (!st) st = untouched((const char *)b->qkv[1] + 2 * q, rows, 2 * kv, q + 2 * kv, &c[4]);
+    if (!st && !(c[0] && c[1] && c[2] && c[3] && c[4]))
+        st = kvr_error(KVR_ERR_RUNTIME,
+                       "own GEMM rotary wrote outside its targets (K guard %d %d, V guard %d %d, "
+                       "QKV's K and V %d: 1 untouched)",
+                       c[0], c[1], c[2], c[3], c[4]);
+    return st;
 }
 
 enum kvr_status kvr_cu_gemm_ws_rope_check(uint64_t rows, uint32_t n_heads, uint32_t n_kv,
@@ -593,6 +637,7 @@ enum kvr_status kvr_cu_gemm_ws_rope_check(uint64_t rows, uint32_t n_heads, uint3
     if (!st) st = compare_rows(b.qkv[1], b.qkv[0], rows, q, n, false, &err[0]);
     if (!st) st = compare(b.kc[1], b.kc[0], rows * kv, false, &err[1]);
     if (!st) st = compare(b.vc[1], b.vc[0], rows * kv, false, &err[2]);
-    rope_free(&b);
+    if (!st) st = rope_outside(&b, rows, q, kv);
+    rope_free(&b, kv);
     return check_close(&c, st);
 }

@@ -1,10 +1,11 @@
-# The own warp-specialised GEMM and its SwiGLU epilogue (kvr_cuda_gemm_ws.cu, #24).
+# The own warp-specialised GEMM and its fused epilogues, SwiGLU and rotary (kvr_cuda_gemm_ws.cu, #24).
 # Parts (`gemm.sh PART...`, default: tests tune ab sanitize): `tests` test_exec_cuda's GEMM
 # checks (and the whole binary's result), then hf_goldens_cuda with KVR_GEMM_OWN=2 (the own
 # kernel wherever it fits) and at the default; `tune` the tuner's side-by-side times of every
 # Llama-7B GEMM shape (KVR_GEMM_LOG=1) at 2k, 4k, 16k and 32k; `ab` Llama-7B end to end with the own kernel
 # as a candidate (KVR_GEMM_OWN=1) and without (0), alternating, KVR_ROUNDS rounds (default 2);
-# `sanitize` compute-sanitizer memcheck and racecheck on a small prefill with KVR_GEMM_OWN=2.
+# `sanitize` compute-sanitizer memcheck and racecheck on a small prefill with KVR_GEMM_OWN=2
+# (GQA 2:1 at head_dim 64: every epilogue runs, rotary among them).
 # Logs: gemm_*.log (gemm_failed names what failed; the call then exits 1). Regenerates: nothing
 # (exec/bench/RESULTS.md by hand).
 parts=" ${*:-tests tune ab sanitize} "
@@ -45,7 +46,7 @@ if has ab; then
     stamp ab
 fi 2>&1 | tee "$out/gemm_ab.log"
 if has sanitize; then
-    printf '[model]\nname = small\nn_layers = 2\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/small.ini
+    printf '[model]\nname = small\nn_layers = 2\nd_model = 512\nn_heads = 8\nn_kv_heads = 4\nd_ffn = 1024\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/small.ini
     for tool in memcheck racecheck; do
         KVR_GEMM_OWN=2 KVR_GEMM_LOG=1 timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 $kvr exec \
             --model /tmp/small.ini --ctx 300 --reps 1 --warmup 1 >/tmp/san.log 2>&1 || fail "$tool"
