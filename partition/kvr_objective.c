@@ -14,8 +14,10 @@ struct kvr_objective {
     struct kvr_machine base;    /* as opened */
     struct kvr_machine machine; /* base with the chain mapping applied (what the sims read) */
     int map[KVR_MAX_GPUS];      /* chain position -> GPU of base */
-    uint64_t n_nofit;           /* evaluations refused for memory */
-    double nofit_min_bytes;     /* the least any refused plan's worst rank needed */
+    /* refusals for memory at context nofit_ctx only: one objective serves many contexts (kvr
+     * search's list), and a refusal at another context says nothing about this one */
+    uint64_t nofit_ctx, n_nofit; /* evaluations refused for memory */
+    double nofit_min_bytes;      /* the least any refused plan's worst rank needed */
     double nofit_avail_bytes;
     double last_nofit_ratio; /* the last evaluation's worst rank need / available; 0: fit */
     struct kvr_sim **sims;
@@ -122,6 +124,8 @@ static double eval_sims(struct kvr_objective *obj, uint64_t ctx, const uint64_t 
         if (kvr_sim_run(sims[t], plan, &res, NULL)) return INFINITY;
         if (!kvr_sim_fits(&res)) { /* memory does not depend on the noise: refuse it at once */
             double need = kvr_sim_mem_needed(&res);
+            if (obj->nofit_ctx != ctx)
+                obj->nofit_ctx = ctx, obj->n_nofit = 0, obj->nofit_min_bytes = INFINITY;
             obj->n_nofit++;
             obj->nofit_min_bytes = need < obj->nofit_min_bytes ? need : obj->nofit_min_bytes;
             obj->nofit_avail_bytes = res.mem_available_bytes;
@@ -282,7 +286,7 @@ enum kvr_status kvr_objective_set_mapping(struct kvr_objective *obj, const int *
 
 enum kvr_status kvr_objective_nofit_error(const struct kvr_objective *obj, uint64_t ctx)
 {
-    if (obj->n_nofit == 0)
+    if (obj->n_nofit == 0 || obj->nofit_ctx != ctx)
         return kvr_error(KVR_ERR_RUNTIME, "search found no valid partition of %llu on %d ranks",
                          (unsigned long long)ctx, obj->plan.p);
     if (obj->plan.tp > 1)

@@ -4,6 +4,7 @@
  * rounding keeps every invariant. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kvr_lookup_int.h"
 #include "kvr_search.h"
@@ -248,11 +249,41 @@ static void test_small_cases(void)
     ok(kvr_objective_open(&m, &h, &oo, &obj) == KVR_ERR_INPUT, "tsp takes no partition: refused");
 }
 
+/* The bytes a refusal names ("the best needs N bytes"), 0 when it names none. */
+static double nofit_need(const char *msg)
+{
+    const char *at = strstr(msg, "needs ");
+    return at ? strtod(at + 6, NULL) : 0;
+}
+
+/* One objective serves kvr search's every context: a refusal names this context's plans, not
+ * the smaller ones of a context searched before (it said 86011024384 bytes at 136k, 132k's). */
+static void test_nofit_per_context(void)
+{
+    struct kvr_model m = model("llama-7b");
+    struct kvr_machine h = machine("a100-nvlink", 4);
+    struct kvr_search_opts o = default_opts();
+    struct kvr_search_result r;
+    struct kvr_objective *fresh = objective(&m, &h, 1, 0), *reused = objective(&m, &h, 1, 0);
+    ok(kvr_search_run(fresh, KVR_METHOD_HIER, 139264, &o, &r) == KVR_ERR_NOFIT, "136k: no fit");
+    double alone = nofit_need(kvr_error_message());
+    ok(kvr_search_run(reused, KVR_METHOD_HIER, 135168, &o, &r) == KVR_ERR_NOFIT, "132k: no fit");
+    ok(kvr_search_run(reused, KVR_METHOD_HIER, 139264, &o, &r) == KVR_ERR_NOFIT, "then 136k");
+    double after = nofit_need(kvr_error_message());
+    is_dbl(after, alone, 0, "  136k after 132k names the bytes of 136k alone");
+    /* the last rank keeps all 139264 tokens: weights + ctx x 32 layers x 16 KiB at least */
+    double floor = (double)kvr_model_weight_bytes(&m) + 139264.0 * 32 * 16384;
+    ok(after >= floor, "  %.0f bytes >= the last rank's weights and cache, %.0f", after, floor);
+    kvr_objective_free(fresh);
+    kvr_objective_free(reused);
+}
+
 int main(void)
 {
     test_rounding();
     test_objective();
     test_small_cases();
+    test_nofit_per_context();
     test_nelder_mead();
     test_against_exhaustive();
     return tap_done();
