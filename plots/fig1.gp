@@ -2,7 +2,7 @@
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
 set multiplot layout 2, 3 title 'Llama-7B: TTFT against context, simulated (A100 presets)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
-set ylabel 'TTFT (ms)'
+set ylabel 'TTFT (ms, log scale)'
 # one y axis per row (a bandwidth): the panels of a row compare p; log, so that a gap between
 # two schemes (a speedup) reads the same at every p
 set logscale y

@@ -14,12 +14,13 @@ set palette defined (0 '#5A5A5A', 1 '#EDEDED')
 set cbrange [0:1]
 unset colorbox
 do for [i=1:n_panels] {
-    set title pretty(i) font ',9'
+    t = pretty(i)  # the model on a line of its own: four titles side by side
+    set title t[1:strstrt(t, ', ') - 1]."\n".t[strstrt(t, ', ') + 2:] font ',11'
     S = series(i)
     nb = words(S)
     plot for [b=0:nb-1] panel(i) index b using ($2/1024):4:5 with filledcurves \
              fc palette frac (nb > 1 ? b / (nb - 1.0) : 0), \
          for [b=0:nb-1] panel(i) index b using (column(2) == 16384 && $5 - $4 > 0.03 ? 15.2 : NaN):(($4 + $5) / 2):(sprintf('%d', b)) \
-             with labels font ',9'
+             with labels font ',10'
 }
 unset multiplot

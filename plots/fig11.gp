@@ -5,7 +5,7 @@
 # Llama-7B, over 1.6x for Falcon-7B, against its TSP).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (oom_note).
 set multiplot layout 1, n_panels title 'TTFT speedup of KVR-S and KVR-P over the TSP baselines on 8 A100s, simulated (A100 presets)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
-set ylabel 'speedup over the baseline (x, log scale)'
+set ylabel 'speedup over the baseline (×, log scale)'
 set logscale y
 set yrange [0.95:8]
 set ytics (1, 1.2, 1.4, 1.6, 2, 3, 4, 6, 8)
@@ -30,7 +30,7 @@ do for [i=1:n_panels] {
          for [b=0:nb-1] panel(i) index b using (kvrs(word(S, b+1)) ? NaN : x(b)):5:(x(b) - w / 2):(x(b) + w / 2):(1):5 \
              with boxxyerror lt lt_of(base(word(S, b+1))) dt 1 fs pattern 4 border lc rgb '#333333' \
              title (kvrs(word(S, b+1)) ? '' : word(S, b+1)), \
-         panel(i) index 0 using 0:(claim(strcol(3))):(0.45):(0) with boxxyerror lt 7 dt 2 lw 2 fs empty \
+         panel(i) index 0 using ($0 - 0.45):(claim(strcol(3))):(0.9):(0) with vectors nohead lt 7 dt 2 lw 2 \
              title "the paper's claim (over TSP)"
 }
 unset multiplot

@@ -11,8 +11,8 @@ do for [i=2:n_panels] {
     hi = STATS_max > hi ? STATS_max : hi
 }
 set multiplot layout 1, n_panels - 1 title 'Llama-7B at 16k on A100s: TTFT against link bandwidth, simulated (A100 preset, every link at the bandwidth)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
-set xlabel 'link bandwidth (GB/s, every link)'
-set ylabel 'TTFT (ms)'
+set xlabel 'link bandwidth (GB/s, every link; log scale)'
+set ylabel 'TTFT (ms, log scale)'
 set logscale x
 set xrange [0.8:750]
 set logscale y

@@ -9,21 +9,24 @@ do for [i=1:n_panels] {
     lo = STATS_min < lo ? STATS_min : lo
     hi = STATS_max > hi ? STATS_max : hi
 }
-set multiplot layout 2, 2 title 'Llama-2-70B: TP over all p GPUs against p/t stages of t GPUs, simulated'."\n{/*0.7 ×t: the scheme over p/t chain stages of t tensor-parallel GPUs, at its fastest t among the plans that fit (a range: t varies with the context; under KVR-S: its t)}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',15'
-set xlabel 'context (k tokens)'
-set ylabel 'TTFT (ms)'
+set multiplot layout 2, 2 title 'Llama-2-70B: TP over all p GPUs against p/t stages of t GPUs, simulated'."\n{/*0.7 ×t: the scheme over p/t chain stages of t tensor-parallel GPUs, at its fastest t among the plans that fit (a range: t varies with the context; under KVR-S: its t); ring drawn over KVR-S}".(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',15'
+set xlabel 'context (k tokens, log scale)'
+set ylabel 'TTFT (ms, log scale)'
 set logscale xy
 set xrange [3.4:150]
-set yrange [lo / 8:hi * 1.3]
+set yrange [lo / 2.8:hi * 1.5]  # room under the lowest KVR-S point for its t
 set format y '%g'
 set xtics (4, 8, 16, 32, 64, 128)
-set key bottom right font ",11" samplen 2  # the curves rise to the right: the lower right corner is empty
+# the key in the empty upper left corner (the curves rise to the right); the series drawn from
+# KVR-S up, so that ring's and TSP-causal's markers lie on top of KVR-S where they meet it (within
+# 2-5%; ring is below it at 128k, where KVR-S needs t = 4), the key in the series' order
+set key top left invert font ",11" samplen 2
 do for [i=1:n_panels] {
     set title pretty(i)
     S = series(i)
     nb = words(S)
     P = p_of(i)
-    plot for [b=0:nb-1] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title tp_label(i, b, 5, P), \
+    plot for [b=nb-1:0:-1] panel(i) index b using ($3/1024):(ms($4)) with linespoints lt lt_of(word(S, b+1)) title tp_label(i, b, 5, P), \
          for [b=0:nb-1] panel(i) index b using ($3/1024):(ms($4)):(word(S, b+1) eq 'KVR-S' ? sprintf('t=%d', $5) : '') with labels offset 0, char -1 font ',10' tc lt 6 notitle
 }
 unset multiplot

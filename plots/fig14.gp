@@ -25,8 +25,8 @@ do for [i=1:n_panels] {
     err = err + STATS_sum; npts = npts + STATS_records
 }
 set multiplot layout rows, cols title sprintf("TTFT measured on 4×H100 (points) against simulated (lines): the same plans, %d multi-GPU points, mean error %.1f%%", npts, 100 * err / npts)."\n{/*0.75 single: the same model measured on one of the four H100s (the same in every panel of a model)}" font ',15'
-set xlabel 'context (k tokens)'
-set ylabel 'TTFT (ms)'
+set xlabel 'context (k tokens, log scale)'
+set ylabel 'TTFT (ms, log scale)'
 set logscale xy 2
 set xrange [3.4:38]
 set yrange [lo / 1.25:hi * 1.25]

@@ -3,11 +3,12 @@
 # orange a gain, blue a loss, with blue as deep as a loss of the same ratio as the largest gain
 # (so a 0.998x cell is almost white, not the full blue of a scale that starts there).
 # Points that do not fit in GPU memory (sweep state 'infeasible') are not drawn (white, no
-# number); the caption line under the title names them (style.gp: oom_note).
+# number); the caption line under the title names them (style.gp: oom_note). A cell overlaps its
+# neighbours by 0.02 on each side, so that no seam of the background shows between them.
 set multiplot layout 1, n_panels title 'Llama-7B: TTFT speedup of KVR-S over TSP, simulated (A100 preset)'.(oom_note eq '' ? '' : "\n{/*0.7 ".oom_note."}") font ',16'
 set xlabel 'context (k tokens)'
 set ylabel 'GPUs (p)'
-set cblabel 'speedup (x)'
+set cblabel 'speedup (×)'
 lo = 1e9; hi = 0
 do for [i=1:n_panels] {
     stats panel(i) using 4 nooutput
@@ -29,7 +30,7 @@ set xtics nomirror
 set ytics nomirror
 do for [i=1:n_panels] {
     set title pretty(i)
-    plot panel(i) using ($3/1024):2:(0.5):(0.5):4 with boxxyerror fc palette, \
-         '' using (abs(($3 - 2048) / 4096.0 - floor(($3 - 2048) / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',8'
+    plot panel(i) using ($3/1024):2:(0.52):(0.52):4 with boxxyerror fc palette, \
+         '' using (abs(($3 - 2048) / 4096.0 - floor(($3 - 2048) / 4096.0 + 0.5)) < 1e-9 ? $3 / 1024.0 : NaN):2:(sprintf('%.2f', $4)) with labels font ',10'
 }
 unset multiplot

@@ -6,7 +6,7 @@ s/a100-10GBps/A100, 10 GB\/s/
 s/a100-nvlink/A100, 300 GB\/s NVLink/
 s/a100-published/A100 (published efficiencies)/
 s/h100-nvlink/one node of 8 H100s (NVLink)/
-s/h100-2x4/two nodes of 4 H100s (50 GB\/s between; link 1→2 at 100 GB\/s)/
+s/h100-2x4/two nodes of 4 H100s (50 GB\/s between; link 1→2 slowed to 100 GB\/s)/
 s/a100-2x8, p=8$/one node of 8 A100s (published efficiencies)/
 s/a100-2x8, p=16$/two nodes of 8 A100s (25 GB\/s between)/
 s/h100-2x8, p=8$/one node of 8 H100s/
