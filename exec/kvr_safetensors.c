@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kvr_exec.h"
+#include "kvr_json_query.h"
 #include "kvr_st_index.h"
 #include "kvr_weights.h"
 
@@ -257,8 +258,8 @@ static enum kvr_status st_open(const char *path, struct st_file *f)
         sqlite3_finalize(q);
     }
     if (!st) st = st_check_metadata(f, db, json);
-    if (!st) st = st_parse_rows(f, db, json);         /* a tensor named twice: by its name */
-    if (!st) st = kvr_st_json_unique(db, path, json); /* "dtype" twice: which one is it? */
+    if (!st) st = st_parse_rows(f, db, json); /* a tensor named twice: by its name */
+    if (!st) st = kvr_json_check_unique(db, path, json, KVR_ERR_INPUT); /* "dtype" twice */
     if (!st) st = st_check_coverage(f);
     sqlite3_close(db);
     free(json);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "kvr_file.h"
+#include "kvr_json_query.h"
 #include "kvr_out.h"
 
 #define INDEX_MAX_BYTES (64u << 20)
@@ -82,7 +83,7 @@ enum kvr_status kvr_st_index_parse(const char *path, const char *dir, const char
                            "WHERE json_valid(?1) AND json_type(?1, '$.weight_map') = 'object'",
                            -1, &q, NULL) != SQLITE_OK)
         st = kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
-    if (!st) st = kvr_st_json_unique(db, path, json);
+    if (!st) st = kvr_json_check_unique(db, path, json, KVR_ERR_INPUT);
     if (!st) sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
     int rc = SQLITE_DONE;
     while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) st = take_row(ix, path, dir, q);
@@ -93,29 +94,6 @@ enum kvr_status kvr_st_index_parse(const char *path, const char *dir, const char
     sqlite3_finalize(q);
     sqlite3_close(db);
     if (st) kvr_st_index_free(ix);
-    return st;
-}
-
-enum kvr_status kvr_st_json_unique(sqlite3 *db, const char *path, const char *json)
-{
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT substr(fullkey, 3) FROM json_tree(?1) WHERE json_valid(?1) AND "
-                           "typeof(key) = 'text' GROUP BY parent, key HAVING count(*) > 1 LIMIT 1",
-                           -1, &q, NULL) != SQLITE_OK)
-        return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
-    enum kvr_status st = KVR_OK;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        char key[256];
-        size_t n = 0; /* the path without SQLite's quotes */
-        for (const char *c = (const char *)sqlite3_column_text(q, 0); *c && n + 1 < sizeof key; c++)
-            if (*c != '"') key[n++] = *c;
-        key[n] = 0;
-        st = kvr_error(KVR_ERR_INPUT, "%s: key \"%s\" appears more than once in its object", path,
-                       key);
-    }
-    sqlite3_finalize(q);
     return st;
 }
 

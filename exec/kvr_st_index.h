@@ -3,7 +3,6 @@
  * JSON is read with SQLite's JSON functions. */
 #pragma once
 
-#include <sqlite3.h>
 #include <stddef.h>
 
 #include "kvr_status.h"
@@ -29,11 +28,6 @@ const char *kvr_st_index_shard(const struct kvr_st_index *ix, const char *name);
  * index or one of its shards (a --dump-kv into the checkpoint's folder replaced a shard); an
  * unreadable --weights or index is its own error. NULL weights or out: KVR_OK. */
 enum kvr_status kvr_st_check_not_input(const char *weights, const char *what, const char *out);
-
-/* JSON leaves a repeated key undefined (SQLite reads the first, Python and safetensors' own
- * reader the last, or fail): KVR_ERR_INPUT naming the first one found at any depth, as "a.b".
- * db is any open SQLite connection (for its JSON functions). */
-enum kvr_status kvr_st_json_unique(sqlite3 *db, const char *path, const char *json);
 
 /* What --weights names: a folder becomes its model.safetensors.index.json, else its
  * model.safetensors; a folder holding both is refused (transformers reads the file, the

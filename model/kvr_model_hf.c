@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kvr_file.h"
+#include "kvr_json_query.h"
 #include "kvr_model.h"
 #include "kvr_model_fields.h"
 #include "kvr_model_hf.h"
@@ -478,29 +479,18 @@ static enum kvr_status hf_refusals(struct hf *h)
  * paths (3.40) do not find it: refused, naming it, rather than read as absent. */
 static enum kvr_status hf_check_unique(struct hf *h)
 {
-    static const char *const sql[] = {
-        "SELECT substr(fullkey, 3) FROM json_tree(?1) WHERE key IS NOT NULL AND "
-        "typeof(key) = 'text' GROUP BY parent, key HAVING count(*) > 1 LIMIT 1",
-        "SELECT substr(fullkey, 3) FROM json_tree(?1) WHERE instr(fullkey, '\\') > 0 LIMIT 1"};
-    static const char *const what[] = {"appears more than once in its object",
-                                       "is spelled with a backslash escape (write it plainly)"};
-    enum kvr_status st = KVR_OK;
-    for (int i = 0; i < 2 && !st; i++) {
-        sqlite3_stmt *q = NULL;
-        if (sqlite3_prepare_v2(h->db, sql[i], -1, &q, NULL) != SQLITE_OK)
-            return kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(h->db));
-        sqlite3_bind_text(q, 1, h->text, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-            char key[256];
-            size_t n = 0; /* the path without SQLite's quotes: rope_scaling.factor */
-            for (const char *c = (const char *)sqlite3_column_text(q, 0); *c && n + 1 < sizeof key;
-                 c++)
-                if (*c != '"') key[n++] = *c;
-            key[n] = 0;
-            st = kvr_error(KVR_ERR_PARSE, "%s: key \"%s\" %s", h->path, key, what[i]);
-        }
-        sqlite3_finalize(q);
-    }
+    char key[256];
+    bool found = false;
+    enum kvr_status st = kvr_json_check_unique(h->db, h->path, h->text, KVR_ERR_PARSE);
+    if (!st)
+        st = kvr_json_first_key(h->db,
+                                "SELECT fullkey FROM json_tree(?1) WHERE instr(fullkey, '\\') > 0 "
+                                "LIMIT 1",
+                                h->text, key, sizeof key, &found);
+    if (!st && found)
+        st = kvr_error(KVR_ERR_PARSE,
+                       "%s: key \"%s\" is spelled with a backslash escape (write it plainly)",
+                       h->path, key);
     return st;
 }
 
