@@ -247,13 +247,14 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     if (st) return st;
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
     /* KVR_GEMM_TUNE=0 keeps every GEMM on cublasGemmEx (the plain path, for measurements side
-     * by side); KVR_GEMM_OWN (kvr_cu_gemm_open's own) 0, 1 (unset) or 2 */
-    bool tune = true;
+     * by side); KVR_GEMM_OWN (kvr_cu_gemm_open's own) 0, 1 (unset) or 2; KVR_GEMM_SPLIT=0 keeps
+     * the own kernel's last round whole (the split's A/B) */
+    bool tune = true, split = true;
     int own = 1;
     if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own, tune)) ||
-        (st = kvr_cuda_attn_env_check()) ||
+        (st = env_switch("KVR_GEMM_SPLIT", &split)) || (st = kvr_cuda_attn_env_check()) ||
         (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune,
-                               own)))
+                               own, split)))
         return st;
     return kvr_cuda_set_prompt(c, c->max_ctx);
 }

@@ -46,19 +46,27 @@ struct kvr_cu_gemm {
     size_t ws_bytes;
     bool tune;
     int own; /* the warp-specialised kernel: 0 never, 1 a timed candidate, 2 wherever it fits */
+    struct kvr_gemm_scratch split; /* its last round's split: partials in ws, flags of its own */
     cudaEvent_t e0, e1;
     struct shape shapes[MAX_SHAPES];
     int n_shapes;
 };
 
+#define SPLIT_FLAGS 1024 /* 4 per tail pair: 256 pairs, more than a round of any GPU's clusters */
+
 enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
-                                 void *workspace, size_t ws_bytes, bool tune, int own)
+                                 void *workspace, size_t ws_bytes, bool tune, int own, bool split)
 {
     struct kvr_cu_gemm *g = calloc(1, sizeof *g);
     if (!g) return kvr_error(KVR_ERR_NOMEM, "out of memory");
     *out = g;
     g->blas = blas, g->stream = stream, g->ws = workspace, g->ws_bytes = ws_bytes, g->tune = tune;
     g->own = tune ? own : 0;
+    if (split) { /* the partials share cuBLAS's workspace: one stream runs both */
+        KVR_CUDA_CHECK(cudaMalloc((void **)&g->split.flags, 4 * SPLIT_FLAGS));
+        KVR_CUDA_CHECK(cudaMemset(g->split.flags, 0, 4 * SPLIT_FLAGS));
+        g->split.part = workspace, g->split.part_bytes = ws_bytes, g->split.n_flags = SPLIT_FLAGS;
+    }
     KVR_LT_CHECK(cublasLtCreate(&g->lt));
     KVR_CUDA_CHECK(cudaEventCreate(&g->e0));
     KVR_CUDA_CHECK(cudaEventCreate(&g->e1));
@@ -74,6 +82,7 @@ void kvr_cu_gemm_close(struct kvr_cu_gemm *g)
     if (g->lt) cublasLtDestroy(g->lt);
     if (g->e0) cudaEventDestroy(g->e0);
     if (g->e1) cudaEventDestroy(g->e1);
+    if (g->split.flags) cudaFree(g->split.flags);
     free(g);
 }
 
@@ -129,6 +138,12 @@ static int ws_epi(const struct shape *s)
     return epi >= 0 && kvr_cu_gemm_ws_supports(s->rows, s->n, s->k, epi) ? epi : -1;
 }
 
+/* The own kernel's split scratch, or NULL (no split: not opened with it). */
+static const struct kvr_gemm_scratch *scratch(const struct kvr_cu_gemm *g)
+{
+    return g->split.flags ? &g->split : NULL;
+}
+
 #define ALGO_WS ((const cublasLtMatmulAlgo_t *)&ws_tag) /* run()'s third kind */
 static const char ws_tag;
 
@@ -140,7 +155,8 @@ static enum kvr_status run(struct kvr_cu_gemm *g, const struct shape *s, const s
 {
     const float alpha = 1.0f, beta = s->acc ? 1.0f : 0.0f;
     if (algo == ALGO_WS) { /* a refusal (alignment) is a failure here: timing never picks it */
-        KVR_LAUNCH_CHECK(kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, g->stream));
+        KVR_LAUNCH_CHECK(
+            kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, scratch(g), g->stream));
         return KVR_OK;
     }
     if (!algo) {
@@ -221,7 +237,7 @@ static enum kvr_status launched(int e)
 static bool run_own(struct kvr_cu_gemm *g, const struct shape *s, void *out, const void *in,
                     const void *w, enum kvr_status *st)
 {
-    int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, g->stream);
+    int e = kvr_cu_gemm_ws(out, ws_epi(s), in, w, s->rows, s->n, s->k, scratch(g), g->stream);
     if (e == cudaErrorNotSupported) return false;
     *st = launched(e);
     return true;
@@ -302,7 +318,7 @@ static int rope_pair(struct kvr_cu_gemm *g, const void *ctx)
 static int rope_own(struct kvr_cu_gemm *g, const void *ctx)
 {
     const struct fused_call *f = ctx;
-    return kvr_cu_gemm_ws_rope(f->rope, f->in, f->w, f->rows, f->k, g->stream);
+    return kvr_cu_gemm_ws_rope(f->rope, f->in, f->w, f->rows, f->k, scratch(g), g->stream);
 }
 
 /* A fused shape's first call: the own kernel (own, timed) is kept where at least KEEP_GAIN
@@ -460,7 +476,7 @@ static enum kvr_status check_open(struct check_ctx *c, uint64_t rows, uint64_t n
         st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasCreate failed");
     if (!st && cublasSetWorkspace(c->blas, c->b.ws, CHECK_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
         st = kvr_error(KVR_ERR_RUNTIME, "cuBLAS: cublasSetWorkspace failed");
-    if (!st) st = kvr_cu_gemm_open(&c->g, c->blas, NULL, c->b.ws, CHECK_WS_BYTES, false, 0);
+    if (!st) st = kvr_cu_gemm_open(&c->g, c->blas, NULL, c->b.ws, CHECK_WS_BYTES, false, 0, true);
     return st;
 }
 
@@ -487,34 +503,47 @@ enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool ou
     return check_close(&c, st);
 }
 
-/* The own kernel against cublasGemmEx on random data, its output poisoned first: bf16; the float
- * accumulate (C the same first product for both); SwiGLU against the GEMM into up (c0) and the
- * activation kernel. */
+/* The own kernel into out (poisoned first, or C for the accumulate) with scratch sc (NULL: no
+ * split), against ref. */
+static enum kvr_status ws_own_run(const struct check_bufs *b, const struct shape *s, int epi,
+                                  uint64_t count, const struct kvr_gemm_scratch *sc, double *err)
+{
+    const size_t bytes = (s->f32 ? 4 : 2) * count;
+    KVR_CUDA_CHECK(s->acc ? cudaMemcpy(b->out, b->c0, bytes, cudaMemcpyDeviceToDevice)
+                          : cudaMemset(b->out, 0xff, bytes)); /* NaN until written */
+    KVR_LAUNCH_CHECK(kvr_cu_gemm_ws(b->out, epi, b->in, b->w, s->rows, s->n, s->k, sc, NULL));
+    return compare(b->out, b->ref, count, s->f32, err);
+}
+
+/* The own kernel against cublasGemmEx on random data, whole and with its last round split
+ * (*parts: into how many parts; 1 where the shape has no split): bf16; the float accumulate
+ * (C the same first product for both); SwiGLU against the GEMM into up (c0) and the activation
+ * kernel. */
 static enum kvr_status ws_check_run(struct kvr_cu_gemm *g, struct check_bufs *b,
-                                    const struct shape *s, int epi, double *err)
+                                    const struct shape *s, int epi, double *err, int *parts)
 {
     const bool swiglu = epi == KVR_GEMM_EPI_SWIGLU;
     const uint64_t n_out = swiglu ? s->n / 2 : s->n, count = s->rows * n_out;
-    const size_t bytes = (s->f32 ? 4 : 2) * count;
     struct shape plain = *s;
     plain.acc = false, plain.swiglu = false;
     enum kvr_status st = run(g, &plain, NULL, NULL, swiglu || s->acc ? b->c0 : b->ref, b->in, b->w);
     if (!st && swiglu)
         KVR_LAUNCH_CHECK(
             kvr_cu_activation(b->ref, b->c0, (uint32_t)s->rows, (uint32_t)n_out, 1, NULL));
-    if (!st && s->acc) { /* ref = C + product, out = C before the own kernel adds to it */
-        KVR_CUDA_CHECK(cudaMemcpy(b->ref, b->c0, bytes, cudaMemcpyDeviceToDevice));
+    if (!st && s->acc) { /* ref = C + product */
+        KVR_CUDA_CHECK(cudaMemcpy(b->ref, b->c0, (size_t)4 * count, cudaMemcpyDeviceToDevice));
         st = run(g, s, NULL, NULL, b->ref, b->in, b->w);
-        if (!st) KVR_CUDA_CHECK(cudaMemcpy(b->out, b->c0, bytes, cudaMemcpyDeviceToDevice));
-    } else if (!st)
-        KVR_CUDA_CHECK(cudaMemset(b->out, 0xff, bytes)); /* NaN until written */
-    if (!st) KVR_LAUNCH_CHECK(kvr_cu_gemm_ws(b->out, epi, b->in, b->w, s->rows, s->n, s->k, NULL));
-    if (!st) st = compare(b->out, b->ref, count, s->f32, err);
+    }
+    double whole = 0, split = 0;
+    *parts = kvr_cu_gemm_ws_split(s->rows, s->n, s->k, epi, scratch(g));
+    if (!st) st = ws_own_run(b, s, epi, count, NULL, &whole);
+    if (!st) st = ws_own_run(b, s, epi, count, scratch(g), &split);
+    *err = fmax(whole, split);
     return st;
 }
 
 enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int epi,
-                                     double *rel_err)
+                                     double *rel_err, int *parts)
 {
     struct check_ctx c = {0};
     struct shape s = {.rows = rows,
@@ -528,7 +557,7 @@ enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int 
                          (unsigned long long)rows, (unsigned long long)n, (unsigned long long)k,
                          epi);
     enum kvr_status st = check_open(&c, rows, n, k, s.f32 ? 4 : 2);
-    if (!st) st = ws_check_run(c.g, &c.b, &s, epi, rel_err);
+    if (!st) st = ws_check_run(c.g, &c.b, &s, epi, rel_err, parts);
     return check_close(&c, st);
 }
 
@@ -633,7 +662,7 @@ enum kvr_status kvr_cu_gemm_ws_rope_check(uint64_t rows, uint32_t n_heads, uint3
         KVR_LAUNCH_CHECK(kvr_cu_rotary(b.qkv[0], b.kc[0], b.vc[0], rotate ? b.table : NULL, 0,
                                        (uint32_t)rows, n_heads, n_kv, hd, hd, NULL));
     r.q = b.qkv[1], r.k_cache = b.kc[1], r.v_cache = b.vc[1], r.table = rotate ? b.table : NULL;
-    if (!st) KVR_LAUNCH_CHECK(kvr_cu_gemm_ws_rope(&r, b.in, b.w, rows, k, NULL));
+    if (!st) KVR_LAUNCH_CHECK(kvr_cu_gemm_ws_rope(&r, b.in, b.w, rows, k, scratch(c.g), NULL));
     if (!st) st = compare_rows(b.qkv[1], b.qkv[0], rows, q, n, false, &err[0]);
     if (!st) st = compare(b.kc[1], b.kc[0], rows * kv, false, &err[1]);
     if (!st) st = compare(b.vc[1], b.vc[0], rows * kv, false, &err[2]);

@@ -17,9 +17,10 @@ struct kvr_gemm_rope; /* kvr_cuda_kernels.h */
 /* blas is the backend's cublasHandle_t (on stream), workspace its cuBLAS workspace. tune false:
  * always cublasGemmEx (the plain path). own (with tune), the warp-specialised kernel
  * (kvr_cuda_gemm_ws.cu): 0 never, 1 a candidate kept when at least 2% faster than cuBLAS's
- * choice, 2 wherever it takes the shape (the sanitizers' runs). */
+ * choice, 2 wherever it takes the shape (the sanitizers' runs). split: the own kernel may split
+ * its last round's pairs over k (kvr_cuda_gemm_ws.cu), its partials in workspace. */
 enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
-                                 void *workspace, size_t ws_bytes, bool tune, int own);
+                                 void *workspace, size_t ws_bytes, bool tune, int own, bool split);
 void kvr_cu_gemm_close(struct kvr_cu_gemm *g);
 
 /* The GEMM. The first call of a shape times the candidates: on out itself (accumulate false) or
@@ -51,9 +52,10 @@ enum kvr_status kvr_cu_gemm_check(uint64_t rows, uint64_t n, uint64_t k, bool ou
                                   bool accumulate, double *worst_rel_err, int *n_algos);
 
 /* The own kernel (kvr_cuda_gemm_ws.cu) against cublasGemmEx (SwiGLU: and the activation kernel)
- * on random data: the relative L2 error of its output. epi: enum kvr_gemm_epi. */
+ * on random data, run whole and with its last round split: the worse relative L2 error of its
+ * output, and the parts of the split (1: the shape has none). epi: enum kvr_gemm_epi. */
 enum kvr_status kvr_cu_gemm_ws_check(uint64_t rows, uint64_t n, uint64_t k, int epi,
-                                     double *rel_err);
+                                     double *rel_err, int *parts);
 
 /* The rotary epilogue against cublasGemmEx and the rotary kernel (rotate false: no table) on
  * random data, positions from 5000: the relative L2 errors of Q, the K cache and the V cache. */

@@ -19,6 +19,12 @@
  *  - Rotary (the QKV projection): a tile is 2 or 4 whole heads of Q, K or V, and each thread
  *    holds a dimension and its rotate-half partner (head_dim / 2 on); Q and K rotate in
  *    registers, and the boxes go to Q's columns of QKV, the K cache or the V cache.
+ *  - The last round's split (split-K of the tail): where the pairs left after the full rounds
+ *    would fill at most half of the clusters, each is split into S <= 4 ranges of k-steps, one
+ *    per cluster of that round; the first S - 1 write their float partials to a scratch buffer
+ *    and count themselves on a flag, the last adds them in order (deterministic) and runs the
+ *    epilogue. Llama-7B's up projection at 2k: 688 pairs on 66 clusters, 10 full rounds and 28
+ *    pairs, so the last round takes half a tile's time instead of a whole one.
  * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
 #include <cuda.h> /* CUtensorMap */
 
@@ -37,6 +43,8 @@ constexpr int EPI_BOX = 64 * 128;      /* an epilogue box: 64 rows x 128 bytes *
 constexpr int EPI_BYTES = 4 * EPI_BOX; /* two boxes per consumer warpgroup, used in turn */
 constexpr int SMEM = ST * STAGE + EPI_BYTES + 1024 + 16 * ST;
 constexpr uint32_t GROUP_M = 16; /* row tiles swept together: 2048 rows of A at k = 4096, 16 MB */
+constexpr uint32_t SPLIT_MAX = 4, SPLIT_MIN_K = 4; /* parts of a tail pair; k-steps per part */
+constexpr uint32_t PART_FLOATS = 128 * 128;        /* a consumer warpgroup's 64 x 256 floats */
 
 struct gemm_params {
     CUtensorMap ta, tb, to;    /* in, W, out (rotary: Q's columns of QKV) */
@@ -49,7 +57,31 @@ struct gemm_params {
     uint32_t b_second;         /* the row of W's second 128-row box, from the first's */
     uint32_t b_step;           /* W rows per column tile: 256, or SwiGLU's 128 gate rows */
     int epi;                   /* enum kvr_gemm_epi */
+    uint32_t full;             /* pairs run whole; the tail pairs after them, split */
+    uint32_t tail, split;      /* tail pairs and parts per pair (1: no split, tail 0) */
+    float *part;               /* the split's partials: [tail][split - 1][2 blocks][2 wg][..] */
+    unsigned *flags;           /* per tail pair, block and warpgroup: parts written; 0 at rest */
 };
+
+/* A work unit: pair t over k-steps [k0, k1); part of split (split 1: the whole pair), slot its
+ * tail pair's index. */
+struct unit {
+    uint32_t t, k0, k1, part, slot;
+};
+
+/* Work w: the pairs [0, full) whole, then the tail's parts, part-major so that the parts of one
+ * pair fall on different clusters of the last round. */
+__device__ __forceinline__ unit unit_of(const gemm_params &p, uint32_t w)
+{
+    if (w < p.full) return unit{w, 0, p.n_k, 0, 0};
+    const uint32_t u = w - p.full, part = u / p.tail, slot = u % p.tail;
+    return unit{p.full + slot, part * p.n_k / p.split, (part + 1) * p.n_k / p.split, part, slot};
+}
+
+__device__ __forceinline__ uint32_t n_work(const gemm_params &p)
+{
+    return p.full + p.tail * p.split;
+}
 
 /* Pair t's row tile pair and column tile: groups of GROUP_M / 2 pairs, columns inside a group;
  * block `rank` of the cluster takes row tile 2 m + rank. */
@@ -85,13 +117,14 @@ __device__ __forceinline__ uint32_t empty_bar(uint32_t bars, int st)
  * stage is free once the consumers of both blocks have released it. */
 __device__ void produce(const gemm_params &p, uint32_t base, uint32_t bars)
 {
-    const uint32_t n_pairs = p.n_mp * p.n_n, rank = cluster_rank();
+    const uint32_t n = n_work(p), rank = cluster_rank();
     uint32_t it = 0;
-    for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
+    for (uint32_t w = first_pair(); w < n; w += pair_step()) {
+        const unit un = unit_of(p, w);
         uint32_t mt, nt;
-        tile_of(p, t, &mt, &nt);
+        tile_of(p, un.t, &mt, &nt);
         const int row = (int)(mt * BM), wrow = (int)(nt * p.b_step + rank * p.b_second);
-        for (uint32_t kt = 0; kt < p.n_k; kt++, it++) {
+        for (uint32_t kt = un.k0; kt < un.k1; kt++, it++) {
             const int st = (int)(it % ST);
             const uint32_t a = base + st * STAGE, b = a + A_BYTES + rank * (B_BYTES / 2);
             if (it >= ST) mbar_wait(empty_bar(bars, st), ((it / ST) & 1) ^ 1);
@@ -257,30 +290,83 @@ __device__ __forceinline__ void release(uint32_t bars, int st)
     mbar_arrive_cluster(empty_bar(bars, st), 1);
 }
 
-/* A consumer warpgroup: each of the block's tiles, k-step after k-step as the stages fill; a
- * stage is released once the k-step after it has been issued and it is done. */
+/* The warpgroup's partial sums of a tail part, in its slab of the scratch buffer (element e of
+ * thread i at e * 128 + i: each store a warpgroup's 512 contiguous bytes). */
+__device__ __forceinline__ float *slab(const gemm_params &p, const unit &un, uint32_t part, int cw)
+{
+    const uint64_t s = ((uint64_t)(un.slot * (p.split - 1) + part) * 2 + cluster_rank()) * 2 + cw;
+    return p.part + s * PART_FLOATS + (threadIdx.x & 127);
+}
+
+__device__ __forceinline__ unsigned *flag_of(const gemm_params &p, const unit &un, int cw)
+{
+    return p.flags + (un.slot * 2 + cluster_rank()) * 2 + cw;
+}
+
+/* A part before the last: its sums to the slab, then (all stored, then a release) counted. */
+__device__ void put_part(const gemm_params &p, const unit &un, const float *d, int cw)
+{
+    float *s = slab(p, un, un.part, cw);
+#pragma unroll
+    for (int e = 0; e < 128; e++) __stcg(s + e * 128, d[e]);
+    wg_bar_sync(1 + cw);
+    if ((threadIdx.x & 127) == 0)
+        asm volatile("fence.acq_rel.gpu;\n"
+                     "red.relaxed.gpu.global.add.u32 [%0], 1;\n" ::"l"(flag_of(p, un, cw))
+                     : "memory");
+}
+
+/* The last part: once the others are counted (acquire), their sums added in part order, and
+ * the flag back to 0 for the next launch. */
+__device__ void add_parts(const gemm_params &p, const unit &un, float *d, int cw)
+{
+    if ((threadIdx.x & 127) == 0) {
+        unsigned *f = flag_of(p, un, cw), v = 0;
+        for (;;) {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(f) : "memory");
+            if (v >= p.split - 1) break;
+            __nanosleep(64);
+        }
+        *f = 0;
+    }
+    wg_bar_sync(1 + cw);
+    for (uint32_t j = 0; j + 1 < p.split; j++) {
+        const float *s = slab(p, un, j, cw);
+#pragma unroll
+        for (int e = 0; e < 128; e++) d[e] += __ldcg(s + e * 128);
+    }
+}
+
+/* A consumer warpgroup: each of the block's work units, k-step after k-step as the stages fill;
+ * a stage is released once the k-step after it has been issued and it is done. */
 __device__ void consume(const gemm_params &p, uint32_t base, uint32_t bars, int cw)
 {
-    const uint32_t n_pairs = p.n_mp * p.n_n, boxes = base + ST * STAGE;
+    const uint32_t n = n_work(p), boxes = base + ST * STAGE;
     const bool leader = (threadIdx.x & 127) == 0;
     uint32_t it = 0, slot = 0;
     float d[128];
-    for (uint32_t t = first_pair(); t < n_pairs; t += pair_step()) {
+    for (uint32_t w = first_pair(); w < n; w += pair_step()) {
+        const unit un = unit_of(p, w);
 #pragma unroll
         for (int i = 0; i < 128; i++) d[i] = 0;
-        for (uint32_t kt = 0; kt < p.n_k; kt++, it++) {
+        for (uint32_t kt = un.k0; kt < un.k1; kt++, it++) {
             const int st = (int)(it % ST);
             mbar_wait(full_bar(bars, st), (it / ST) & 1);
             const uint32_t a = base + st * STAGE;
             mma_step(d, a, a + A_BYTES, cw);
             wg_wait<1>();
-            if (kt > 0 && leader) release(bars, (int)((it - 1) % ST));
+            if (kt > un.k0 && leader) release(bars, (int)((it - 1) % ST));
         }
         wg_wait<0>();
         if (leader) release(bars, (int)((it - 1) % ST));
         pin<128>(d);
+        if (w >= p.full && un.part + 1 < p.split) {
+            put_part(p, un, d, cw);
+            continue;
+        }
+        if (w >= p.full) add_parts(p, un, d, cw);
         uint32_t mt, nt;
-        tile_of(p, t, &mt, &nt);
+        tile_of(p, un.t, &mt, &nt);
         epilogue(p, d, mt, nt, cw, boxes, &slot);
     }
     if (leader) bulk_wait_all(); /* the boxes stay until read, the block until written */
@@ -308,29 +394,60 @@ __global__ void __launch_bounds__(THREADS, 1) gemm_kernel(const __grid_constant_
     cluster_sync(); /* no block leaves while its peer may still write to it or arrive on it */
 }
 
-/* The kernel on p's tiles: clusters of two, as many as fit at once (at most one per pair). */
-int launch(const gemm_params &p, void *stream)
+/* How many clusters of two fit on the current device at once (per device, asked once). */
+int max_clusters(int *out)
 {
-    cudaError_t e =
-        cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);
+    static int clusters_of[64];
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return (int)e;
+    int &n = clusters_of[dev & 63];
+    if (!n) {
+        cudaLaunchConfig_t cfg = {};
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeClusterDimension;
+        attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+        cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM;
+        cfg.attrs = attr, cfg.numAttrs = 1;
+        cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
+        if ((e = cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      SMEM)) != cudaSuccess ||
+            (e = cudaOccupancyMaxActiveClusters(&n, gemm_kernel, &cfg)) != cudaSuccess)
+            return (int)e;
+        if (n < 1) return (int)cudaErrorNotSupported;
+    }
+    *out = n;
+    return 0;
+}
+
+/* The last round's split on c clusters: the tail pairs (after the full rounds) split in S
+ * parts where S of each fit the round (S * tail <= c), each part has SPLIT_MIN_K k-steps and
+ * the scratch holds the partials; else every pair whole. */
+void plan_split(gemm_params *p, uint32_t c, const struct kvr_gemm_scratch *sc)
+{
+    const uint32_t pairs = p->n_mp * p->n_n, tail = pairs % c;
+    p->full = pairs, p->tail = 0, p->split = 1;
+    if (!sc || !sc->part || !sc->flags || !tail || 4ull * tail > sc->n_flags) return;
+    uint32_t s = min(SPLIT_MAX, min(c / tail, p->n_k / SPLIT_MIN_K));
+    while (s >= 2 && (uint64_t)tail * (s - 1) * 4 * PART_FLOATS * 4 > sc->part_bytes) s--;
+    if (s < 2) return;
+    p->full = pairs - tail, p->tail = tail, p->split = s;
+    p->part = (float *)sc->part, p->flags = sc->flags;
+}
+
+/* The kernel on p's tiles: clusters of two, as many as fit at once (at most one per unit). */
+int launch(gemm_params &p, const struct kvr_gemm_scratch *sc, void *stream)
+{
+    int c = 0, e = max_clusters(&c);
+    if (e) return e;
+    plan_split(&p, (uint32_t)c, sc);
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.x = 2, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
     cfg.blockDim = dim3(THREADS), cfg.dynamicSmemBytes = SMEM, cfg.stream = STREAM(stream);
     cfg.attrs = attr, cfg.numAttrs = 1;
-    static int clusters_of[64]; /* per device: how many clusters of two fit on it at once */
-    int dev = 0;
-    if ((e = cudaGetDevice(&dev)) != cudaSuccess) return (int)e;
-    int &max_clusters = clusters_of[dev & 63];
-    if (!max_clusters) {
-        cfg.gridDim = dim3(2 * (uint32_t)kvr_ws_sm_count());
-        if ((e = cudaOccupancyMaxActiveClusters(&max_clusters, gemm_kernel, &cfg)) != cudaSuccess)
-            return (int)e;
-        if (max_clusters < 1) return (int)cudaErrorNotSupported;
-    }
-    cfg.gridDim = dim3(2 * min(p.n_mp * p.n_n, (uint32_t)max_clusters));
+    cfg.gridDim = dim3(2 * min(p.full + p.tail * p.split, (uint32_t)c));
     return (int)cudaLaunchKernelEx(&cfg, gemm_kernel, p);
 }
 
@@ -354,7 +471,8 @@ extern "C" int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, in
 }
 
 extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w, uint64_t rows,
-                              uint64_t n, uint64_t k, void *stream)
+                              uint64_t n, uint64_t k, const struct kvr_gemm_scratch *sc,
+                              void *stream)
 {
     if (!kvr_cu_gemm_ws_supports(rows, n, k, epi)) return (int)cudaErrorInvalidValue;
     gemm_params p = {};
@@ -366,7 +484,20 @@ extern "C" int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w,
         return (int)cudaErrorNotSupported;
     p.epi = epi;
     tiles(&p, rows, n_out, k, swiglu);
-    return launch(p, stream);
+    return launch(p, sc, stream);
+}
+
+extern "C" int kvr_cu_gemm_ws_split(uint64_t rows, uint64_t n, uint64_t k, int epi,
+                                    const struct kvr_gemm_scratch *sc)
+{
+    if (!kvr_cu_gemm_ws_supports(rows, n, k, epi)) return 0;
+    gemm_params p = {};
+    int c = 0;
+    const bool swiglu = epi == KVR_GEMM_EPI_SWIGLU;
+    tiles(&p, rows, (uint32_t)(swiglu ? n / 2 : n), k, swiglu);
+    if (max_clusters(&c)) return 0;
+    plan_split(&p, (uint32_t)c, sc);
+    return (int)p.split;
 }
 
 extern "C" int kvr_cu_gemm_ws_rope_supports(uint64_t rows, uint64_t k,
@@ -378,7 +509,8 @@ extern "C" int kvr_cu_gemm_ws_rope_supports(uint64_t rows, uint64_t k,
 }
 
 extern "C" int kvr_cu_gemm_ws_rope(const struct kvr_gemm_rope *r, const void *in, const void *w,
-                                   uint64_t rows, uint64_t k, void *stream)
+                                   uint64_t rows, uint64_t k, const struct kvr_gemm_scratch *sc,
+                                   void *stream)
 {
     if (!kvr_cu_gemm_ws_rope_supports(rows, k, r)) return (int)cudaErrorInvalidValue;
     const uint32_t q = r->n_heads * r->hd, kv = r->n_kv * r->hd;
@@ -392,5 +524,5 @@ extern "C" int kvr_cu_gemm_ws_rope(const struct kvr_gemm_rope *r, const void *in
     p.epi = KVR_GEMM_EPI_ROPE, p.rope = (const float *)r->table, p.hd = r->hd;
     p.q_tiles = q / BN, p.k_tiles = kv / BN;
     tiles(&p, rows, q + 2 * kv, k, false);
-    return launch(p, stream);
+    return launch(p, sc, stream);
 }

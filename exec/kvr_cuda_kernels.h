@@ -54,10 +54,22 @@ enum kvr_gemm_epi {
 };
 /* Whether the kernel takes the shape (k a multiple of 64; n of 8, SWIGLU of 256). */
 int kvr_cu_gemm_ws_supports(uint64_t rows, uint64_t n, uint64_t k, int epi);
+/* The scratch of the last round's split (the tail's pairs in parts over k): float partials
+ * and n_flags counters that are 0 between launches (the last part resets them). One stream's
+ * GEMMs at a time may share it; NULL, or too small for a shape: no split. */
+struct kvr_gemm_scratch {
+    void *part;
+    size_t part_bytes;
+    unsigned *flags;
+    uint32_t n_flags;
+};
 /* cudaErrorInvalidValue for a shape it does not take, cudaErrorNotSupported where TMA cannot
  * read the operands or out is not 16-byte aligned. */
 int kvr_cu_gemm_ws(void *out, int epi, const void *in, const void *w, uint64_t rows, uint64_t n,
-                   uint64_t k, void *stream);
+                   uint64_t k, const struct kvr_gemm_scratch *sc, void *stream);
+/* The parts a tail pair of the shape is split into on this device with sc (1: none). */
+int kvr_cu_gemm_ws_split(uint64_t rows, uint64_t n, uint64_t k, int epi,
+                         const struct kvr_gemm_scratch *sc);
 
 /* The QKV projection's rotary epilogue (the rotary kernel's work in the GEMM): of out =
  * in W^T, W the Q then K then V rows, Q (its n_heads * hd columns) rotated to q (row stride
@@ -73,7 +85,7 @@ struct kvr_gemm_rope {
 /* Whether the kernel takes it: hd 64 or 128, Q's and K's widths multiples of 256, k of 64. */
 int kvr_cu_gemm_ws_rope_supports(uint64_t rows, uint64_t k, const struct kvr_gemm_rope *r);
 int kvr_cu_gemm_ws_rope(const struct kvr_gemm_rope *r, const void *in, const void *w, uint64_t rows,
-                        uint64_t k, void *stream);
+                        uint64_t k, const struct kvr_gemm_scratch *sc, void *stream);
 
 /* Flash attention: queries at positions [s, s+c) (rows of q, row stride q_stride elements,
  * head h at column h*hd) against keys and values [0, s+c) (row stride kv_stride, KV head g at

@@ -155,16 +155,20 @@ static void test_gemm(uint64_t rows, uint64_t n, uint64_t k, bool f32, bool acc)
 
 /* The own warp-specialised GEMM (kvr_cuda_gemm_ws.cu) against cublasGemmEx, and its SwiGLU
  * epilogue against the GEMM and the activation kernel, on shapes off its 128 x 256 x 64 tiles
- * (rows, columns) as well as the model's; a shape it does not take is refused. */
-static void test_gemm_ws(uint64_t rows, uint64_t n, uint64_t k, int epi)
+ * (rows, columns) as well as the model's; a shape it does not take is refused. Each runs whole
+ * and with its last round split over k; split: a shape whose few pairs (at most 20, 4 k-steps
+ * a part) split on any GPU of 40 clusters or more, so the split must have run. */
+static void test_gemm_ws(uint64_t rows, uint64_t n, uint64_t k, int epi, bool split)
 {
     static const char *const names[] = {"bf16", "float32 accumulate", "swiglu"};
     double err = INFINITY;
-    enum kvr_status st = kvr_cu_gemm_ws_check(rows, n, k, epi, &err);
+    int parts = 0;
+    enum kvr_status st = kvr_cu_gemm_ws_check(rows, n, k, epi, &err, &parts);
     double bound = epi == KVR_GEMM_EPI_F32_ACC ? 1e-5 : 1e-2;
-    if (!ok(!st && err <= bound, "own gemm %llux%llux%llu %s: rel err %.3g <= %.0e",
+    if (!ok(!st && err <= bound && (!split || parts >= 2),
+            "own gemm %llux%llux%llu %s: rel err %.3g <= %.0e, whole and in %d parts%s",
             (unsigned long long)rows, (unsigned long long)n, (unsigned long long)k, names[epi], err,
-            bound))
+            bound, parts, split ? " (>= 2)" : ""))
         printf("#   %s\n", st ? kvr_error_message() : "");
 }
 
@@ -263,23 +267,28 @@ int main(void)
     test_gemm(77, 96, 64, false, false);
     test_gemm(2048, 4096, 11008, true, true);
     test_gemm(2048, 12288, 4096, false, false);
-    test_gemm_ws(2048, 12288, 4096, KVR_GEMM_EPI_BF16);
-    test_gemm_ws(131, 320, 256, KVR_GEMM_EPI_BF16);
-    test_gemm_ws(1, 264, 64, KVR_GEMM_EPI_BF16);
-    test_gemm_ws(300, 4104, 192, KVR_GEMM_EPI_BF16);
-    test_gemm_ws(2048, 4096, 11008, KVR_GEMM_EPI_F32_ACC);
-    test_gemm_ws(131, 256, 320, KVR_GEMM_EPI_F32_ACC);
-    test_gemm_ws(1, 4096, 4096, KVR_GEMM_EPI_F32_ACC);
-    test_gemm_ws(2048, 22016, 4096, KVR_GEMM_EPI_SWIGLU);
-    test_gemm_ws(200, 768, 128, KVR_GEMM_EPI_SWIGLU);
-    test_gemm_ws(2600, 768, 128, KVR_GEMM_EPI_BF16); /* 11 row pairs: a second, partial group */
-    test_gemm_ws(2600, 512, 64, KVR_GEMM_EPI_SWIGLU);
-    test_gemm_ws(4100, 264, 128, KVR_GEMM_EPI_F32_ACC);
-    test_gemm_ws(1, 512, 64, KVR_GEMM_EPI_SWIGLU);
+    test_gemm_ws(2048, 12288, 4096, KVR_GEMM_EPI_BF16, false);
+    test_gemm_ws(131, 320, 256, KVR_GEMM_EPI_BF16, false);
+    test_gemm_ws(1, 264, 64, KVR_GEMM_EPI_BF16, false);
+    test_gemm_ws(300, 4104, 192, KVR_GEMM_EPI_BF16, false);
+    test_gemm_ws(2048, 4096, 11008, KVR_GEMM_EPI_F32_ACC, false);
+    test_gemm_ws(131, 256, 320, KVR_GEMM_EPI_F32_ACC, false);
+    test_gemm_ws(2048, 22016, 4096, KVR_GEMM_EPI_SWIGLU, false);
+    test_gemm_ws(200, 768, 128, KVR_GEMM_EPI_SWIGLU, false);
+    test_gemm_ws(2600, 768, 128, KVR_GEMM_EPI_BF16, false); /* 11 row pairs: a partial group */
+    test_gemm_ws(2600, 512, 64, KVR_GEMM_EPI_SWIGLU, false);
+    test_gemm_ws(4100, 264, 128, KVR_GEMM_EPI_F32_ACC, false);
+    test_gemm_ws(1, 512, 64, KVR_GEMM_EPI_SWIGLU, false);
+    test_gemm_ws(131, 4096, 1024, KVR_GEMM_EPI_BF16, true);  /* 16 pairs: 4 parts of 4 steps */
+    test_gemm_ws(131, 5120, 512, KVR_GEMM_EPI_BF16, true);   /* 20 pairs, 8 steps: 2 parts */
+    test_gemm_ws(131, 2048, 1216, KVR_GEMM_EPI_BF16, true);  /* 19 steps: parts of 4 and 5 */
+    test_gemm_ws(1, 4096, 4096, KVR_GEMM_EPI_F32_ACC, true); /* the accumulate, split */
+    test_gemm_ws(200, 4096, 576, KVR_GEMM_EPI_SWIGLU, true); /* 16 pairs, 9 steps: 2 parts */
     {
         double err = 0;
-        ok(kvr_cu_gemm_ws_check(64, 320, 64, KVR_GEMM_EPI_SWIGLU, &err) == KVR_ERR_INPUT &&
-               kvr_cu_gemm_ws_check(64, 256, 100, KVR_GEMM_EPI_BF16, &err) == KVR_ERR_INPUT,
+        int parts = 0;
+        ok(kvr_cu_gemm_ws_check(64, 320, 64, KVR_GEMM_EPI_SWIGLU, &err, &parts) == KVR_ERR_INPUT &&
+               kvr_cu_gemm_ws_check(64, 256, 100, KVR_GEMM_EPI_BF16, &err, &parts) == KVR_ERR_INPUT,
            "own gemm: SwiGLU halves off the 128-column tile and k off 64 are refused");
     }
     test_gemm_rope(2048, 32, 32, 128, 4096, true); /* Llama-7B */
@@ -287,6 +296,7 @@ int main(void)
     test_gemm_rope(131, 8, 4, 64, 128, true);
     test_gemm_rope(1, 4, 4, 64, 64, true);
     test_gemm_rope(200, 8, 4, 64, 128, false);
+    test_gemm_rope(131, 8, 8, 128, 1024, true); /* 12 pairs: its last round split */
     {
         double err[3];
         ok(kvr_cu_gemm_ws_rope_check(64, 8, 2, 64, 128, true, err) == KVR_ERR_INPUT &&

@@ -5,7 +5,8 @@
 # kvr bench attention plain against persistent in alternating rounds (KVR_ROUNDS, default 2),
 # `e2e` Llama-7B end to end: kvrun persistent and plain (KVR_ATTN_PERSIST) beside PyTorch +
 # Hugging Face eager and torch.compile in alternating rounds (exec/bench/e2e_rounds.py;
-# KVR_E2E_DEFAULT=1: kvrun as it is, one peer; KVR_E2E_CTX, KVR_E2E_ROUNDS, KVR_E2E_REPS; KVR_E2E_COMPILE
+# KVR_E2E_DEFAULT=1: kvrun as it is, one peer; KVR_E2E_ENV the kvrun settings side by side
+# (default "KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0"); KVR_E2E_CTX, KVR_E2E_ROUNDS, KVR_E2E_REPS; KVR_E2E_COMPILE
 # the contexts torch.compile runs (default 2048,4096); KVR_E2E_SDPA eager HF with SDPA backends
 # forced too, e.g. cudnn,flash).
 # Logs: persist_*.log, e2e_rounds.jsonl. Regenerates: nothing (exec/bench/RESULTS.md by hand).
@@ -80,7 +81,8 @@ if has e2e; then
     PYTHONUNBUFFERED=1 timeout ${KVR_E2E_TIMEOUT:-480} python3 exec/bench/e2e_rounds.py --kvr $kvr --model llama-7b \
         --ctx ${KVR_E2E_CTX:-2048,4096,8192,16384,32768} --compile-ctx ${KVR_E2E_COMPILE:-2048,4096} \
         --sdpa "${KVR_E2E_SDPA:-}" --reps ${KVR_E2E_REPS:-5} \
-        $([ "${KVR_E2E_DEFAULT:-0}" = 1 ] || echo --kvr-env KVR_ATTN_PERSIST=1 --kvr-env KVR_ATTN_PERSIST=0) \
+        $(for e in ${KVR_E2E_ENV:-KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0}; do
+            [ "${KVR_E2E_DEFAULT:-0}" = 1 ] || echo --kvr-env "$e"; done) \
         --rounds ${KVR_E2E_ROUNDS:-3} \
         >"$out/e2e_rounds.jsonl"
     stamp e2e
