@@ -94,12 +94,19 @@ static double logistic(double x)
     return 1 / (1 + exp(-x));
 }
 
+/* A parameter the data do not determine (zero gradient: a GEMM's half_tokens near 0, the
+ * memory efficiency of a compute-bound class) gets an unbounded trust-region step: capped,
+ * its predictions stay finite, so such a step is rejected instead of sending the fit to
+ * infinity (H200 data of 2026-12-03: half_tokens.gemm went to inf from the previous profile). */
+#define HALF_TOKENS_LOG_MAX 16.0 /* e^16: 8.9 million tokens, past any context */
+#define EFF_MIN             1e-6
+
 static void to_gpu(const gsl_vector *x, struct kvr_gpu *g)
 {
     for (int c = 0; c < KVR_N_CLASSES; c++) {
-        g->compute_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c)));
-        g->half_tokens[c] = exp(gsl_vector_get(x, (size_t)(3 * c + 1)));
-        g->mem_eff[c] = logistic(gsl_vector_get(x, (size_t)(3 * c + 2)));
+        g->compute_eff[c] = fmax(logistic(gsl_vector_get(x, (size_t)(3 * c))), EFF_MIN);
+        g->half_tokens[c] = exp(fmin(gsl_vector_get(x, (size_t)(3 * c + 1)), HALF_TOKENS_LOG_MAX));
+        g->mem_eff[c] = fmax(logistic(gsl_vector_get(x, (size_t)(3 * c + 2))), EFF_MIN);
     }
     g->launch_s = exp(gsl_vector_get(x, N_BASE - 3));
     g->attn_hd_exp = exp(gsl_vector_get(x, N_BASE - 2));
