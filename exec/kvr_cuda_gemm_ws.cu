@@ -24,7 +24,9 @@
  *    per cluster of that round; the first S - 1 write their float partials to a scratch buffer
  *    and count themselves on a flag, the last adds them in order (deterministic) and runs the
  *    epilogue. Llama-7B's up projection at 2k: 688 pairs on 66 clusters, 10 full rounds and 28
- *    pairs, so the last round takes half a tile's time instead of a whole one.
+ *    pairs, so the last round takes half a tile's time instead of a whole one. Only a last part
+ *    waits, and the parts it waits for are on clusters of lower index (part-major order),
+ *    dispatched before it and never waiting themselves: the wait ends, as stream-K's does.
  * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
 #include <cuda.h> /* CUtensorMap */
 
