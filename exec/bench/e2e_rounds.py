@@ -7,6 +7,10 @@ its JSON), then Hugging Face eager with SDPA's own choice of backend and with ea
 torch.compile (--compile-ctx only; each compiled once before the first round). The same GPU and the same minute for every peer,
 so that clock drift falls on all alike; the ratio is what counts. One JSON object per run
 (impl, env, round, ctx, ttft_s); the summary (median over rounds) goes to stderr.
+--same-weights DIR adds the peer "kvrun-hfweights": kvrun on Hugging Face's own model (saved to
+DIR as safetensors, read back with --model DIR/config.json --weights DIR) and on the very
+prompt Hugging Face gets (DIR/tokens-CTX.npy), so that the two run the same numbers: at the
+power cap the time is the energy, and a GEMM's energy depends on the data it multiplies.
 """
 import argparse
 import json
@@ -15,6 +19,7 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
 import torch
 import transformers
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -23,11 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_prefill  # noqa: E402
 
 
-def kvr_run(kvr, model, ctx, env, warmup, reps):
+def kvr_run(kvr, model, ctx, env, warmup, reps, extra=()):
     e = dict(os.environ)
     e.update(dict(kv.split("=", 1) for kv in env.split(",") if kv))
     out = subprocess.run([kvr, "exec", "--model", model, "--ctx", str(ctx), "--backend", "cuda",
-                          "--warmup", str(warmup), "--reps", str(reps), "--json"],
+                          "--warmup", str(warmup), "--reps", str(reps), "--json", *extra],
                          env=e, capture_output=True, text=True, timeout=300)
     if out.returncode:
         return {"error": out.stderr.strip()[-300:]}
@@ -50,6 +55,21 @@ def hf_run(model, base, ctx, vocab, warmup, reps, backend):
         return {"error": str(e).strip().splitlines()[0][:200]}
 
 
+def save_same(model, d, ctxs, vocab):
+    """Hugging Face's model and each context's prompt under d, for kvrun to read; returns
+    (config.json's path, the --weights and --tokens arguments of each context)."""
+    if os.path.exists(d) and os.listdir(d):
+        sys.exit(f"e2e_rounds.py: --same-weights {d}: not empty (an old model would be read)")
+    os.makedirs(d, exist_ok=True)
+    model.save_pretrained(d)
+    args = {}
+    for ctx in ctxs:
+        tok = os.path.join(d, f"tokens-{ctx}.npy")
+        np.save(tok, hf_prefill.prompt_ids(ctx, vocab)[0].cpu().numpy().astype(np.int32))
+        args[ctx] = ["--weights", d, "--tokens", tok]
+    return os.path.join(d, "config.json"), args
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvr", required=True)
@@ -60,6 +80,8 @@ def main():
                     help="NAME=V[,NAME=V]: one kvrun peer per flag (default: one, as is)")
     ap.add_argument("--sdpa", default="",
                     help="comma list of SDPA backends to force for eager too: " + ",".join(BACKENDS))
+    ap.add_argument("--same-weights", metavar="DIR", default="",
+                    help="also kvrun on Hugging Face's weights and prompt, saved to DIR (new or empty)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
@@ -75,21 +97,26 @@ def main():
     cctx = {int(c) for c in a.compile_ctx.split(",") if c}
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
     model = hf_prefill.load(m)
+    same = save_same(model, a.same_weights, ctxs, m["vocab"]) if a.same_weights else None
     eager = hf_prefill.decoder(model)
     torch._dynamo.config.automatic_dynamic_shapes = False
     compiled = torch.compile(eager)
     for ctx in sorted(cctx):  # compile outside the rounds
         hf_prefill.time_one(model, compiled, ctx, m["vocab"], 2, 1)
-    res, failed = {}, False
+    res, first, failed = {}, {}, False
     for r in range(a.rounds):
         for ctx in ctxs:
-            peers = [("kvrun", env) for env in envs] + [("pytorch-hf", "")]
+            peers = [("kvrun", env) for env in envs]
+            peers += [("kvrun-hfweights", env) for env in envs] if same else []
+            peers += [("pytorch-hf", "")]
             peers += [("pytorch-hf-" + b, "") for b in forced]
             if ctx in cctx:
                 peers.append(("pytorch-hf-compile", ""))
             for impl, env in peers:
                 if impl == "kvrun":
                     row = kvr_run(a.kvr, a.model, ctx, env, a.warmup, a.reps)
+                elif impl == "kvrun-hfweights":
+                    row = kvr_run(a.kvr, same[0], ctx, env, a.warmup, a.reps, same[1][ctx])
                 else:
                     base = compiled if impl.endswith("compile") else eager
                     backend = impl[len("pytorch-hf-"):] if impl[len("pytorch-hf-"):] in BACKENDS else ""
@@ -97,10 +124,12 @@ def main():
                 row.update(impl=impl, env=env, round=r, ctx=ctx, model=a.model, torch=torch.__version__,
                            transformers=transformers.__version__)
                 print(json.dumps(row), flush=True)
-                if impl == "kvrun" and "error" in row:
+                if impl.startswith("kvrun") and "error" in row:
                     failed = True
                 if "ttft_s" in row:
                     res.setdefault((ctx, impl, env), []).append(row["ttft_s"])
+                if "first_token" in row:
+                    first.setdefault((ctx, impl), set()).add(row["first_token"])
     for ctx in ctxs:
         med = {k[1:]: statistics.median(v) for k, v in res.items() if k[0] == ctx}
         torch_best = min([t for (i, e), t in med.items() if i.startswith("pytorch")] or [0])
@@ -109,6 +138,9 @@ def main():
             print(f"ctx {ctx} {impl}{' ' + env if env else ''}: median {t * 1e3:.2f} ms "
                   f"over {len(res[(ctx, impl, env)])} rounds, / faster PyTorch {ratio}",
                   file=sys.stderr)
+        if same:  # the same weights and prompt: the same first token, bf16 rounding aside
+            print(f"ctx {ctx} first token: kvrun-hfweights {sorted(first.get((ctx, 'kvrun-hfweights'), []))}, "
+                  f"pytorch-hf {sorted(first.get((ctx, 'pytorch-hf'), []))}", file=sys.stderr)
     if failed:
         sys.exit("e2e_rounds.py: a kvrun run failed (its error is in its row)")
 

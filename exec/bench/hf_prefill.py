@@ -57,9 +57,14 @@ def prefill(model, base, ids):
     return model.lm_head(out.last_hidden_state[:, -1:, :])
 
 
-def time_one(model, base, ctx, vocab, warmup, reps):
+def prompt_ids(ctx, vocab):
+    """The prompt every peer of a context gets: ctx seeded token ids, shape (1, ctx)."""
     g = torch.Generator(device="cuda").manual_seed(1)
-    ids = torch.randint(0, vocab, (1, ctx), device="cuda", generator=g)
+    return torch.randint(0, vocab, (1, ctx), device="cuda", generator=g)
+
+
+def time_one(model, base, ctx, vocab, warmup, reps):
+    ids = prompt_ids(ctx, vocab)
     times = []
     torch.cuda.reset_peak_memory_stats()
     with torch.inference_mode():

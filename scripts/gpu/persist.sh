@@ -8,7 +8,8 @@
 # KVR_E2E_DEFAULT=1: kvrun as it is, one peer; KVR_E2E_ENV the kvrun settings side by side
 # (default "KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0"); KVR_E2E_CTX, KVR_E2E_ROUNDS, KVR_E2E_REPS; KVR_E2E_COMPILE
 # the contexts torch.compile runs (default 2048,4096); KVR_E2E_SDPA eager HF with SDPA backends
-# forced too, e.g. cudnn,flash).
+# forced too, e.g. cudnn,flash; KVR_E2E_SAME_WEIGHTS=DIR kvrun also on Hugging Face's weights
+# and prompt, saved to DIR: keep it outside $OUT, 13 GB for Llama-7B).
 # Logs: persist_*.log, e2e_rounds.jsonl. Regenerates: nothing (exec/bench/RESULTS.md by hand).
 parts=" ${*:-smoke tests sanitize attn e2e} "
 has() { [[ "$parts" == *" $1 "* ]]; }
@@ -83,7 +84,7 @@ if has e2e; then
         --sdpa "${KVR_E2E_SDPA:-}" --reps ${KVR_E2E_REPS:-5} \
         $(for e in ${KVR_E2E_ENV:-KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0}; do
             [ "${KVR_E2E_DEFAULT:-0}" = 1 ] || echo --kvr-env "$e"; done) \
-        --rounds ${KVR_E2E_ROUNDS:-3} \
+        --rounds ${KVR_E2E_ROUNDS:-3} ${KVR_E2E_SAME_WEIGHTS:+--same-weights "$KVR_E2E_SAME_WEIGHTS"} \
         >"$out/e2e_rounds.jsonl"
     stamp e2e
 fi 2>&1 | tee "$out/persist_e2e.log"
