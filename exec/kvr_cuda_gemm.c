@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kvr_cuda_check.h"
 #include "kvr_cuda_gemm.h"
@@ -64,7 +65,8 @@ enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *str
     g->own = tune ? own : 0;
     if (split) { /* the partials share cuBLAS's workspace: one stream runs both */
         KVR_CUDA_CHECK(cudaMalloc((void **)&g->split.flags, 4 * SPLIT_FLAGS));
-        KVR_CUDA_CHECK(cudaMemset(g->split.flags, 0, 4 * SPLIT_FLAGS));
+        /* on the GEMMs' stream: a non-blocking stream is not ordered after the legacy one */
+        KVR_CUDA_CHECK(cudaMemsetAsync(g->split.flags, 0, 4 * SPLIT_FLAGS, (cudaStream_t)stream));
         g->split.part = workspace, g->split.part_bytes = ws_bytes, g->split.n_flags = SPLIT_FLAGS;
     }
     KVR_LT_CHECK(cublasLtCreate(&g->lt));
@@ -515,8 +517,36 @@ static enum kvr_status ws_own_run(const struct check_bufs *b, const struct shape
     return compare(b->out, b->ref, count, s->f32, err);
 }
 
+static enum kvr_status out_to_host(void *dst, const struct check_bufs *b, size_t bytes)
+{
+    KVR_CUDA_CHECK(cudaMemcpy(dst, b->out, bytes, cudaMemcpyDeviceToHost));
+    return KVR_OK;
+}
+
+/* The split run twice more on the same flags and scratch: bit for bit what it gave first, or
+ * the sum is not in part order or a flag was left set for the next launch. */
+static enum kvr_status ws_split_repeat(const struct check_bufs *b, const struct shape *s, int epi,
+                                       uint64_t count, const struct kvr_gemm_scratch *sc)
+{
+    const size_t bytes = (s->f32 ? 4 : 2) * count;
+    unsigned char *first = malloc(bytes), *again = malloc(bytes);
+    enum kvr_status st = first && again ? out_to_host(first, b, bytes)
+                                        : kvr_error(KVR_ERR_RUNTIME, "out of host memory");
+    for (int r = 2; r <= 3 && !st; r++) {
+        double e;
+        if (!(st = ws_own_run(b, s, epi, count, sc, &e)) && !(st = out_to_host(again, b, bytes)) &&
+            memcmp(first, again, bytes))
+            st = kvr_error(
+                KVR_ERR_RUNTIME, "own GEMM %llux%llux%llu: split run %d differs from the first",
+                (unsigned long long)s->rows, (unsigned long long)s->n, (unsigned long long)s->k, r);
+    }
+    free(first), free(again);
+    return st;
+}
+
 /* The own kernel against cublasGemmEx on random data, whole and with its last round split
- * (*parts: into how many parts; 1 where the shape has no split): bf16; the float accumulate
+ * (*parts: into how many parts; 1 where the shape has no split; a split run three times, bit for
+ * bit the same): bf16; the float accumulate
  * (C the same first product for both); SwiGLU against the GEMM into up (c0) and the activation
  * kernel. */
 static enum kvr_status ws_check_run(struct kvr_cu_gemm *g, struct check_bufs *b,
@@ -538,6 +568,7 @@ static enum kvr_status ws_check_run(struct kvr_cu_gemm *g, struct check_bufs *b,
     *parts = kvr_cu_gemm_ws_split(s->rows, s->n, s->k, epi, scratch(g));
     if (!st) st = ws_own_run(b, s, epi, count, NULL, &whole);
     if (!st) st = ws_own_run(b, s, epi, count, scratch(g), &split);
+    if (!st && *parts > 1) st = ws_split_repeat(b, s, epi, count, scratch(g));
     *err = fmax(whole, split);
     return st;
 }
