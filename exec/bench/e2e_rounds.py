@@ -7,6 +7,9 @@ its JSON), then Hugging Face eager with SDPA's own choice of backend and with ea
 torch.compile (--compile-ctx only; each compiled once before the first round). The same GPU and the same minute for every peer,
 so that clock drift falls on all alike; the ratio is what counts. One JSON object per run
 (impl, env, round, ctx, ttft_s); the summary (median over rounds) goes to stderr.
+--compile-causal-ctx adds the peer "pytorch-hf-compile-causal": the decoder under torch.compile
+with SDPA's is_causal and no mask tensor (hf_prefill.causal_sdpa; under torch.compile
+transformers passes SDPA a whole mask, which keeps it off its fused causal kernels).
 --same-weights DIR adds the peer "kvrun-hfweights": kvrun on Hugging Face's own model (saved to
 DIR as safetensors, read back with --model DIR/config.json --weights DIR) and on the very
 prompt Hugging Face gets (DIR/tokens-CTX.npy), so that the two run the same numbers: at the
@@ -76,6 +79,9 @@ def main():
     ap.add_argument("--model", default="llama-7b")
     ap.add_argument("--ctx", default="2048,4096")
     ap.add_argument("--compile-ctx", default="2048,4096")
+    ap.add_argument("--compile-causal-ctx", default="",
+                    help="contexts of the peer pytorch-hf-compile-causal: torch.compile with "
+                         "SDPA's is_causal and no mask tensor (hf_prefill.causal_sdpa)")
     ap.add_argument("--kvr-env", action="append", default=None,
                     help="NAME=V[,NAME=V]: one kvrun peer per flag (default: one, as is)")
     ap.add_argument("--sdpa", default="",
@@ -95,6 +101,9 @@ def main():
             sys.exit(f"e2e_rounds.py: --sdpa {b}: listed twice (its rows would pool)")
     ctxs = [int(c) for c in a.ctx.split(",")]
     cctx = {int(c) for c in a.compile_ctx.split(",") if c}
+    kctx = {int(c) for c in a.compile_causal_ctx.split(",") if c}
+    for c in sorted((cctx | kctx) - set(ctxs)):
+        sys.exit(f"e2e_rounds.py: compile context {c} is not in --ctx (it would compile, never run)")
     m = json.loads(subprocess.check_output([a.kvr, "model", "show", a.model, "--json"]))
     model = hf_prefill.load(m)
     same = save_same(model, a.same_weights, ctxs, m["vocab"]) if a.same_weights else None
@@ -103,6 +112,10 @@ def main():
     compiled = torch.compile(eager)
     for ctx in sorted(cctx):  # compile outside the rounds
         hf_prefill.time_one(model, compiled, ctx, m["vocab"], 2, 1)
+    causal = hf_prefill.load(m, hf_prefill.CAUSAL) if kctx else None  # the same seeded weights
+    causal_c = torch.compile(hf_prefill.decoder(causal)) if kctx else None
+    for ctx in sorted(kctx):
+        hf_prefill.time_one(causal, causal_c, ctx, m["vocab"], 2, 1)
     res, first, failed = {}, {}, False
     for r in range(a.rounds):
         for ctx in ctxs:
@@ -112,11 +125,15 @@ def main():
             peers += [("pytorch-hf-" + b, "") for b in forced]
             if ctx in cctx:
                 peers.append(("pytorch-hf-compile", ""))
+            if ctx in kctx:
+                peers.append(("pytorch-hf-compile-causal", ""))
             for impl, env in peers:
                 if impl == "kvrun":
                     row = kvr_run(a.kvr, a.model, ctx, env, a.warmup, a.reps)
                 elif impl == "kvrun-hfweights":
                     row = kvr_run(a.kvr, same[0], ctx, env, a.warmup, a.reps, same[1][ctx])
+                elif impl == "pytorch-hf-compile-causal":
+                    row = hf_run(causal, causal_c, ctx, m["vocab"], a.warmup, a.reps, "")
                 else:
                     base = compiled if impl.endswith("compile") else eager
                     backend = impl[len("pytorch-hf-"):] if impl[len("pytorch-hf-"):] in BACKENDS else ""
@@ -138,6 +155,8 @@ def main():
             print(f"ctx {ctx} {impl}{' ' + env if env else ''}: median {t * 1e3:.2f} ms "
                   f"over {len(res[(ctx, impl, env)])} rounds, / faster PyTorch {ratio}",
                   file=sys.stderr)
+        print(f"ctx {ctx} first tokens: " + ", ".join(
+            f"{i} {sorted(v)}" for (c, i), v in sorted(first.items()) if c == ctx), file=sys.stderr)
         if same:  # the same weights and prompt: the same first token, bf16 rounding aside
             print(f"ctx {ctx} first token: kvrun-hfweights {sorted(first.get((ctx, 'kvrun-hfweights'), []))}, "
                   f"pytorch-hf {sorted(first.get((ctx, 'pytorch-hf'), []))}", file=sys.stderr)

@@ -37,14 +37,38 @@ def hf_config(m):
                                      layer_norm_epsilon=1e-5, **common)
 
 
-def load(m):
+CAUSAL = "kvr_causal_sdpa"
+
+
+def causal_sdpa(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
+                is_causal=None, **kwargs):
+    """SDPA with is_causal=True and no mask tensor. Eager SDPA attention does this by itself
+    for an unpadded prompt from an empty cache, but under torch.compile transformers builds the
+    whole ctx x ctx mask and passes it (masking_utils' _ignore_causal_mask_sdpa declines while
+    tracing), so SDPA leaves its fused causal kernels: the compiled peer would be handicapped.
+    Valid here only: one unpadded sequence whose queries are all its keys (refused otherwise)."""
+    if query.shape[2] != key.shape[2]:
+        raise RuntimeError(f"{CAUSAL}: {query.shape[2]} queries against {key.shape[2]} keys "
+                           "(the cache was not empty)")
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, is_causal=True, scale=scaling,
+        enable_gqa=key.shape[1] != query.shape[1])
+    return out.transpose(1, 2).contiguous(), None
+
+
+def load(m, attn="sdpa"):
     """Hugging Face's model of the kvr model description m, seeded random bf16 weights on the
-    GPU, SDPA attention, in eval mode."""
+    GPU (the same for every call), in eval mode; attn "sdpa" (transformers' own) or CAUSAL
+    (causal_sdpa, registered with no mask to build)."""
+    if attn == CAUSAL:
+        from transformers.masking_utils import AttentionMaskInterface
+        transformers.AttentionInterface.register(CAUSAL, causal_sdpa)
+        AttentionMaskInterface.register(CAUSAL, lambda *args, **kwargs: None)
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
     with torch.device("cuda"):
         model = transformers.AutoModelForCausalLM.from_config(hf_config(m),
-                                                              attn_implementation="sdpa")
+                                                              attn_implementation=attn)
     return model.eval()
 
 
