@@ -200,6 +200,17 @@ struct kvr_attn_bench {
     uint64_t flops;
 };
 enum kvr_status kvr_exec_bench_attention(struct kvr_attn_bench *b);
+/* The tolerances of a check against the plain kernel (bf16 outputs, fp32 log-sum-exps): what
+ * test_exec_cuda asserts and what fails kvr bench attention --check. */
+#define KVR_ATTN_CHECK_REL 1e-2 /* output, relative L2 */
+#define KVR_ATTN_CHECK_ABS 3e-2 /* output, max abs */
+#define KVR_ATTN_CHECK_LSE 1e-2 /* LSE, max abs */
+/* Whether b's check (b->check) is within them; NaN (an unwritten output) is not. */
+static inline bool kvr_attn_check_passed(const struct kvr_attn_bench *b)
+{
+    return b->rel_err <= KVR_ATTN_CHECK_REL && b->max_abs_err <= KVR_ATTN_CHECK_ABS &&
+           (!b->lse || b->lse_err <= KVR_ATTN_CHECK_LSE);
+}
 /* Unmasked pairs per head of c queries at [s, s+c), causal, inside a window (0: none). */
 uint64_t kvr_attn_window_pairs(uint64_t s, uint64_t c, uint64_t window);
 /* The ring's attention kernels alone (kvr bench attention --ring P; cuda): for each of p ranks
@@ -221,6 +232,14 @@ struct kvr_ring_bench {
     bool finish_equal;
 };
 enum kvr_status kvr_exec_bench_ring(struct kvr_ring_bench *b);
+/* Whether r's check is within the tolerances above (max abs errors) and the finish equal. */
+static inline bool kvr_ring_check_passed(const struct kvr_ring_bench *r)
+{
+    return r->step_err <= KVR_ATTN_CHECK_ABS && r->merged_err <= KVR_ATTN_CHECK_ABS &&
+           r->merge_err <= KVR_ATTN_CHECK_ABS && r->step_lse_err <= KVR_ATTN_CHECK_LSE &&
+           r->merged_lse_err <= KVR_ATTN_CHECK_LSE && r->merge_lse_err <= KVR_ATTN_CHECK_LSE &&
+           r->finish_equal;
+}
 
 /* Ring attention (exec/kvr_dist_ring.c): a rank's rows hold up to two position ranges (zig-zag
  * sharding), and attention runs block by block with each block's log-sum-exp, the partial

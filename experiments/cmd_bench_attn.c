@@ -111,7 +111,9 @@ static const struct kvr_opt attn_opts[] = {
             "of the context (--prefix 0, --variant 0), beside the prefill\nkernel on the same "
             "pairs; --check compares them with the plain kernels",
             .def = "0"),
-    KVR_OPT("check", 0, NULL, OFF(check), "compare with the plain kernel first"),
+    KVR_OPT(
+        "check", 0, NULL, OFF(check),
+        "compare with the plain kernel first; exit 1 past rel err 1e-2, max abs 3e-2, LSE 1e-2"),
     KVR_OPT_COMMON_END(struct attn_args)};
 #undef OFF
 
@@ -198,7 +200,23 @@ static enum kvr_status bench_ring(struct kvr_attn_bench *b, int p, bool json)
     if (!st) st = kvr_exec_bench_attention(b);
     if (st) return st;
     (json ? ring_json : ring_print)(&r, b);
+    if (r.check && !kvr_ring_check_passed(&r))
+        return kvr_error(KVR_ERR_RUNTIME,
+                         "--check: the ring's fast path is off the plain kernels (max abs err "
+                         "above %g, LSE above %g, or the finish differs)",
+                         KVR_ATTN_CHECK_ABS, KVR_ATTN_CHECK_LSE);
     return KVR_OK;
+}
+
+/* A check beyond the tolerances fails the command, after the numbers are printed. */
+static enum kvr_status check_verdict(const struct kvr_attn_bench *b)
+{
+    if (!b->check || kvr_attn_check_passed(b)) return KVR_OK;
+    return kvr_error(KVR_ERR_RUNTIME,
+                     "--check: variant %d is off the plain kernel: rel err %.3g (at most %g), max "
+                     "abs err %.3g (%g)%s",
+                     b->mt, b->rel_err, KVR_ATTN_CHECK_REL, b->max_abs_err, KVR_ATTN_CHECK_ABS,
+                     b->lse && !(b->lse_err <= KVR_ATTN_CHECK_LSE) ? ", LSE off" : "");
 }
 
 enum kvr_status kvr_bench_attention(int argc, char **argv)
@@ -231,7 +249,7 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
             if (b.lse) kvr_json_kv_dbl(&j, "lse_max_abs_err", b.lse_err);
         }
         kvr_json_end(&j);
-        return KVR_OK;
+        return check_verdict(&b);
     }
     char t[32];
     printf("attention c=%u s=%u heads=%u/%u hd=%u%s window=%u variant %d: %s median, %.1f TFLOP/s "
@@ -242,5 +260,5 @@ enum kvr_status kvr_bench_attention(int argc, char **argv)
         printf("; vs plain kernel: max abs err %.3g, rel err %.3g", b.max_abs_err, b.rel_err);
     if (b.check && b.lse) printf(", lse max abs err %.3g", b.lse_err);
     printf("\n");
-    return KVR_OK;
+    return check_verdict(&b);
 }

@@ -113,6 +113,13 @@ if "$kvr" --version | grep -q "cuda=yes"; then # refused before any device is lo
     expect 2 "has dtype fp16; the cuda backend computes in bf16 only" \
         "exec --backend cuda on an fp16 model exits 2" -- exec --model "$tmp/tiny16.ini" --ctx 8 --backend cuda
 fi
+# bench attention --check fails the command on a wrong kernel (variant 4: V's strides swapped)
+if "$kvr" bench attention --ctx 64 --heads 2 --reps 1 --check >/dev/null 2>&1; then
+    expect 1 "--check: variant 4 is off the plain kernel" "bench attention --check on a wrong kernel exits 1" \
+        -- bench attention --ctx 300 --heads 2 --variant 4 --reps 1 --check
+else
+    n=$((n + 1)); echo "ok $n - # SKIP bench attention --check on a wrong kernel: no GPU"
+fi
 # an fp32 model computes at the profile's fp32 peak; a profile without one refuses it
 grep -v '^peak_fp32' "$KVR_SOURCE_ROOT/data/machines/h100-2x4.ini" >"$tmp/nofp32.ini"
 expect 2 "model tiny has dtype fp32, and machine h100-2x4 (GPU H100-SXM5-80GB) gives no fp32 peak" \
