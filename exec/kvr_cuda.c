@@ -179,32 +179,6 @@ static enum kvr_status cu_check_model(const struct kvr_model *m)
     return KVR_OK;
 }
 
-/* An environment switch: unset or 1 on, 0 off, anything else refused by name. */
-static enum kvr_status env_switch(const char *name, bool *on)
-{
-    const char *e = getenv(name);
-    *on = !e || !strcmp(e, "1");
-    if (e && strcmp(e, "0") && strcmp(e, "1"))
-        return kvr_error(KVR_ERR_INPUT, "%s=%s (environment): 0 or 1", name, e);
-    return KVR_OK;
-}
-
-/* The own kernel is one of the tuner's candidates: with the tuner off only 0 means anything. */
-static enum kvr_status gemm_own(int *own, bool tune)
-{
-    const char *e = getenv("KVR_GEMM_OWN");
-    if (!e) return KVR_OK;
-    if (strlen(e) != 1 || e[0] < '0' || e[0] > '2')
-        return kvr_error(KVR_ERR_INPUT, "KVR_GEMM_OWN=%s (environment): 0, 1 or 2", e);
-    *own = e[0] - '0';
-    if (*own && !tune)
-        return kvr_error(KVR_ERR_INPUT,
-                         "KVR_GEMM_OWN=%s (environment) with KVR_GEMM_TUNE=0: every GEMM is "
-                         "cublasGemmEx then, so the own kernel never runs",
-                         e);
-    return KVR_OK;
-}
-
 enum kvr_status kvr_cuda_attn_env_check(void)
 {
     static const char *const names[] = {"KVR_ATTN_PERSIST", "KVR_ATTN_LAZY"};
@@ -248,13 +222,11 @@ static enum kvr_status cu_setup(struct cu *c, int device)
     KVR_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->workspace, WORKSPACE_BYTES));
     /* KVR_GEMM_TUNE=0 keeps every GEMM on cublasGemmEx (the plain path, for measurements side
      * by side); KVR_GEMM_OWN (kvr_cu_gemm_open's own) 0, 1 (unset) or 2; KVR_GEMM_SPLIT=0 keeps
-     * the own kernel's last round whole (the split's A/B) */
-    bool tune = true, split = true;
-    int own = 1;
-    if ((st = env_switch("KVR_GEMM_TUNE", &tune)) || (st = gemm_own(&own, tune)) ||
-        (st = env_switch("KVR_GEMM_SPLIT", &split)) || (st = kvr_cuda_attn_env_check()) ||
-        (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES, tune,
-                               own, split)))
+     * the own kernel's last round whole (the split's A/B); kvr_exec_open checked them all */
+    struct kvr_exec_env env;
+    if ((st = kvr_exec_env_read(&env)) ||
+        (st = kvr_cu_gemm_open(&c->gemm, c->blas, c->stream, c->workspace, WORKSPACE_BYTES,
+                               env.tune, env.own, env.split)))
         return st;
     return kvr_cuda_set_prompt(c, c->max_ctx);
 }

@@ -139,7 +139,7 @@ unsigned *kvr_ws_counters(void *stream)
 extern "C" int kvr_cu_attention_env(const char *name)
 {
     const char *e = getenv(name);
-    if (!e || !*e) return -1;
+    if (!e) return -1; /* the empty string is refused, as by kvr_exec_env_read */
     return !strcmp(e, "0") ? 0 : !strcmp(e, "1") ? 1 : -2;
 }
 

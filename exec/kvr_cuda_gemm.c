@@ -53,6 +53,13 @@ struct kvr_cu_gemm {
     int n_shapes;
 };
 
+/* KVR_GEMM_LOG=1 (kvr_exec_env_read refused any value but 0 and 1 before a backend opened) */
+static bool gemm_log(void)
+{
+    const char *e = getenv("KVR_GEMM_LOG");
+    return e && !strcmp(e, "1");
+}
+
 #define SPLIT_FLAGS 1024 /* 4 per tail pair: 256 pairs, more than a round of any GPU's clusters */
 
 enum kvr_status kvr_cu_gemm_open(struct kvr_cu_gemm **out, void *blas, void *stream,
@@ -210,7 +217,7 @@ static enum kvr_status tune(struct kvr_cu_gemm *g, struct shape *s, void *out, c
     /* the own kernel is kept only when faster than the best of cuBLAS by KEEP_GAIN too */
     float own = !st && g->own && ws_epi(s) >= 0 ? time_ms(g, s, &d, ALGO_WS, out, in, w) : INFINITY;
     if (g->own == 2 ? own < INFINITY : own < (s->lt ? best : ex) * KEEP_GAIN) s->ws = true;
-    if (getenv("KVR_GEMM_LOG")) /* a diagnostic: what the tuner saw */
+    if (gemm_log()) /* a diagnostic: what the tuner saw */
         fprintf(stderr,
                 "gemm rows %llu n %llu k %llu%s: GemmEx %.4f ms, best of %d cuBLASLt %.4f ms, "
                 "own %.4f ms: %s\n",
@@ -329,7 +336,7 @@ static void choose_fused(struct kvr_cu_gemm *g, struct shape *s, float pair, flo
                          const char *what)
 {
     s->ws = g->own == 2 ? own < INFINITY : own < pair * KEEP_GAIN;
-    if (getenv("KVR_GEMM_LOG"))
+    if (gemm_log())
         fprintf(stderr,
                 "gemm rows %llu n %llu k %llu %s: GEMM + %s %.4f ms, own fused %.4f ms: %s\n",
                 (unsigned long long)s->rows, (unsigned long long)s->n, (unsigned long long)s->k,

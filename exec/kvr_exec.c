@@ -51,7 +51,9 @@ enum kvr_status kvr_exec_open(const struct kvr_model *m, const struct kvr_exec_o
 {
     *out = NULL;
     uint32_t chunk = 0;
+    struct kvr_exec_env env;
     enum kvr_status st = check_opts(m, o, &chunk);
+    if (!st) st = kvr_exec_env_read(&env); /* before any device is looked for */
     if (st) return st;
     struct kvr_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return kvr_error(KVR_ERR_NOMEM, "out of memory");

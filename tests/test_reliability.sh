@@ -346,6 +346,24 @@ if "$kvr" --version | grep -q "cuda=yes"; then # the environment's knobs are 0 o
         -- bench attention --ctx 100 --ring 2
     unset KVR_ATTN_LAZY
 fi
+# the cuda backend's switches are checked before any device, on either backend (kvr_exec_env.c)
+tiny_exec() { env "$@" "$kvr" exec --model "$src/data/models/tiny.ini" --ctx 16 --backend ref --reps 1 --warmup 0; }
+for kv in KVR_GEMM_TUNE=banana KVR_GEMM_SPLIT=2 KVR_GEMM_LOG=yes KVR_GEMM_LOG= KVR_ATTN_LAZY= KVR_ATTN_PERSIST=on; do
+    tiny_exec "$kv" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    [ "$rc" = 2 ] && grep -qF "$kv (environment): 0 or 1" "$tmp/err"
+    report $? "exec refuses $kv by name" "exit $rc: $(cat "$tmp/err")"
+done
+tiny_exec KVR_GEMM_OWN=3 >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ "$rc" = 2 ] && grep -qF "KVR_GEMM_OWN=3 (environment): 0, 1 or 2" "$tmp/err"
+report $? "exec refuses KVR_GEMM_OWN=3 by name" "exit $rc: $(cat "$tmp/err")"
+for pair in "KVR_GEMM_SPLIT=0 KVR_GEMM_OWN=0" "KVR_GEMM_SPLIT=1 KVR_GEMM_TUNE=0"; do
+    # shellcheck disable=SC2086
+    tiny_exec $pair >"$tmp/out" 2>"$tmp/err"; rc=$?
+    [ "$rc" = 2 ] && grep -qF "the own GEMM never runs, so its split means nothing" "$tmp/err"
+    report $? "exec refuses $pair (a switch of a kernel that never runs)" "exit $rc: $(cat "$tmp/err")"
+done
+tiny_exec KVR_GEMM_LOG=0 KVR_GEMM_SPLIT=0 KVR_ATTN_LAZY=1 >"$tmp/out" 2>"$tmp/err"
+report $? "exec takes good values of them" "$(cat "$tmp/err")"
 expect 2 "--device picks a CUDA device" "exec --device with --backend ref exits 2" \
     -- exec --model llama-7b --ctx 16 --backend ref --device 1
 expect 2 "--attn-shapes times the cuda attention kernel" "calibrate --backend ref --attn-shapes exits 2" \
