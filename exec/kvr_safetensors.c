@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kvr_exec.h"
+#include "kvr_hash.h"
 #include "kvr_json_query.h"
 #include "kvr_st_index.h"
 #include "kvr_weights.h"
@@ -613,11 +614,43 @@ static void close_files(struct loader *L)
     kvr_st_index_free(&L->ix);
 }
 
+/* The config.json beside the weights (in the folder --weights names, or the file's folder), if
+ * there is one, describes the model they were saved from: it must be the model being run, or
+ * the weights would be read into another model without a word (another rope_theta, say). */
+static enum kvr_status config_agrees(const char *weights, const struct kvr_model *m)
+{
+    struct stat sb;
+    char cfg[1100], why[512];
+    const char *slash = strrchr(weights, '/');
+    if (stat(weights, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(cfg, sizeof cfg, "%s/config.json", weights);
+    else if (slash)
+        snprintf(cfg, sizeof cfg, "%.*s/config.json", (int)(slash - weights), weights);
+    else
+        snprintf(cfg, sizeof cfg, "config.json");
+    if (stat(cfg, &sb) != 0 || !S_ISREG(sb.st_mode)) return KVR_OK;
+    struct kvr_model saved;
+    enum kvr_status st = kvr_model_load_hf_config(cfg, &saved);
+    if (st) {
+        snprintf(why, sizeof why, "%s", kvr_error_message());
+        return kvr_error(st,
+                         "--weights %s: %s beside it (the model the weights were saved from, "
+                         "checked against --model): %s",
+                         weights, cfg, why);
+    }
+    if (kvr_model_hash(&saved) == kvr_model_hash(m)) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "--weights %s: %s beside it describes another model than --model (%s): "
+                     "'kvr model show' both; pass --model %s to run the model the weights are",
+                     weights, cfg, m->name, cfg);
+}
+
 enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool allow_unused)
 {
     struct loader L = {.m = kvr_exec_full_model(ex), .ex = ex, .what = path};
     const struct st_file *f;
-    enum kvr_status st = open_files(&L, path);
+    enum kvr_status st = config_agrees(path, L.m);
+    if (!st) st = open_files(&L, path);
     if (!st && find(&L, "model.embed_tokens.weight", &f)) {
         L.parts = llama_parts, L.n_parts = sizeof llama_parts / sizeof *llama_parts;
     } else if (!st && find(&L, "transformer.word_embeddings.weight", &f)) {

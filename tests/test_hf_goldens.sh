@@ -94,8 +94,18 @@ misses() {
     [ "$(wc -c <"$tmp/x.l")" = "$(wc -c <"$4")" ] || { echo "logit counts differ"; return 1; }
     ! cmp_logits "$tmp/x.l" "$4" ref
 }
+# bare CASE: the case's weights alone in $tmp/bare-CASE (no config.json beside them, which kvr
+# would check against --model), for the runs below that read them into another model on purpose
+bare() {
+    mkdir -p "$tmp/bare-$1" && cp "$G/$1/model.safetensors" "$tmp/bare-$1/" && echo "$tmp/bare-$1"
+}
+# the config.json beside the weights is the model they were saved from: another one is refused
+expect 2 "llama_theta5e5/config.json beside it describes another model than --model (llama_base)" \
+    "weights beside a config.json that is not --model's: refused, naming both" \
+    -- exec --model "$G/llama_base/config.json" --weights "$G/llama_theta5e5" \
+    --tokens "$G/llama_base/tokens.txt" --backend ref --reps 1 --warmup 0
 # the same weights under another rotary base are far off
-misses "$G/llama_base/config.json" "$G/llama_theta5e5" "$G/llama_base/tokens.txt" \
+misses "$G/llama_base/config.json" "$(bare llama_theta5e5)" "$G/llama_base/tokens.txt" \
     "$G/llama_theta5e5/logits.f32" >"$tmp/cmp"
 report $? "the base-10000 config on the base-500000 golden misses it ($(cat "$tmp/cmp"))" "$(cat "$tmp/err")"
 # and partial rotary is what matches Phi-3: the same profile rotating every dimension misses it
@@ -149,8 +159,8 @@ report $? "the name comes from the folder, not the path's spelling (config.json 
 
 common="--backend ref --reps 1 --warmup 0"
 expect 2 "is not used by model llama_base (its config does not have it" "a checkpoint with biases the config lacks: refused, naming the tensor" \
-    -- exec --model "$G/llama_base/config.json" --weights "$G/llama_bias" --tokens "$G/llama_base/tokens.txt" $common
-"$kvr" exec --model "$G/llama_base/config.json" --weights "$G/llama_bias/model.safetensors" --tokens "$G/llama_base/tokens.txt" $common --allow-unused >/dev/null 2>"$tmp/err"
+    -- exec --model "$G/llama_base/config.json" --weights "$(bare llama_bias)" --tokens "$G/llama_base/tokens.txt" $common
+"$kvr" exec --model "$G/llama_base/config.json" --weights "$tmp/bare-llama_bias/model.safetensors" --tokens "$G/llama_base/tokens.txt" $common --allow-unused >/dev/null 2>"$tmp/err"
 report $? "--allow-unused accepts it" "$(cat "$tmp/err")"
 mkdir -p "$tmp/shards" && cp "$G"/llama_sharded/*.safetensors "$tmp/shards/"
 python3 - "$G/llama_sharded/model.safetensors.index.json" "$tmp/shards/model.safetensors.index.json" <<'PY'
@@ -208,7 +218,7 @@ for v in "mlp = gelu|up.weight of 64 rows; the Llama checkpoint layout's names h
     printf '[model]\nname = lb\nn_layers = 2\nd_model = 64\nn_heads = 2\nn_kv_heads = 1\nd_ffn = 64\nvocab = 64\nnorm = rmsnorm\nmlp = swiglu\nnorm_eps = 1e-06\n' |
         sed "s/^${v%% =*} = .*/${v%%|*}/" >"$tmp/lb.ini"
     expect 2 "${v#*|}" "Llama's names for a profile with ${v%%|*}: refused, naming the tensor" \
-        -- exec --model "$tmp/lb.ini" --weights "$G/llama_base" --tokens "$G/llama_base/tokens.txt" $common
+        -- exec --model "$tmp/lb.ini" --weights "$(bare llama_base)" --tokens "$G/llama_base/tokens.txt" $common
 done
 mkdir -p "$tmp/both" && cp "$G"/llama_sharded/* "$tmp/both/" && cp "$G/llama_base/model.safetensors" "$tmp/both/"
 expect 2 "holds both model.safetensors and model.safetensors.index.json" \
