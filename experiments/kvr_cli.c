@@ -86,6 +86,16 @@ static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, 
     if (b < a)
         return kvr_error(KVR_ERR_INPUT, "%s: empty range %llu-%llu", opt, (unsigned long long)a,
                          (unsigned long long)b);
+    /* With its step given, B bounds the range (1000-9000+7 ends at 8994); without one, an end
+     * the default step misses would be dropped unseen ("1-2" ran 1 alone). */
+    if (!plus && dash && (b - a) % step)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: range %llu-%llu in the default steps of %llu does not reach %llu "
+                         "(its last value would be %llu); give an end the steps reach, or the "
+                         "step (A-B+S)",
+                         opt, (unsigned long long)a, (unsigned long long)b,
+                         (unsigned long long)step, (unsigned long long)b,
+                         (unsigned long long)(b - (b - a) % step));
     enum kvr_status st = KVR_OK;
     for (uint64_t v = a; v <= b && !st; v += step) st = push(out, n, cap, v, opt);
     return st;

@@ -59,7 +59,8 @@ open("tok-nul.txt", "wb").write(b"1\n2\x007\n3\n")
 open("tok-nul.json", "wb").write(b"[1,2,3]\x00,99]")
 open("tok.json", "wb").write(b"[1,2,3]")
 cfg = open(os.path.join(src, "tests/golden/hf_configs/llama2-7b.json"), "rb").read()
-open("config.json", "wb").write(cfg)
+os.makedirs("hf", exist_ok=True)  # apart: a config.json beside the checkpoints would be theirs
+open("hf/config.json", "wb").write(cfg)
 open("config-nul.json", "wb").write(cfg[: cfg.rfind(b"}") + 1] + b"\0 garbage {")
 
 # the tiny model (data/models/tiny.ini) as a Llama checkpoint
