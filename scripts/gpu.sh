@@ -5,6 +5,8 @@
 # multi-GPU tasks' rank counts from KVR_GPUS_LIST and KVR_P, checked against $P), then
 # runs scripts/gpu/TASK.sh. Each task's first line says what it does, and its "Regenerates:"
 # lines which committed data it makes; `scripts/gpu.sh help` lists them.
+# The call exits 2 for an unknown task, or a part or argument the task does not take; 1 when the
+# build, or a check, test, sanitizer, run or script of the task failed (bad=1, gpu_env.sh).
 # Before copying the tree to the machine, record its commit (scripts/version.sh reads it):
 #   git describe --always --dirty --tags > .kvr-version
 set -uo pipefail

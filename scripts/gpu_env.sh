@@ -56,9 +56,15 @@ t0=${t0:-$(date +%s)} # the call's start (kept when a task sources this file aga
 bad=0 # a task's failed check that does not stop it: `check || bad=1`; gpu.sh then exits 1
 stamp() { echo "[$(($(date +%s) - t0)) s] $*"; }
 [ -f build-gpu/build.ninja ] || meson setup build-gpu --buildtype=release -Dcuda=enabled -Dmpi=enabled >"$out/setup.log" 2>&1
-meson compile -C build-gpu 2>&1 | grep -E "error" | head
+# the compile's own status: on a warm machine a failed build would leave the previous kvr in
+# place, and a task would measure it under this commit's name
+meson compile -C build-gpu >"$out/build.log" 2>&1 || {
+    echo "gpu_env: the build failed ($out/build.log$([ ! -f "$out/setup.log" ] || echo ", $out/setup.log")):"
+    tail -30 "$out/build.log"
+    exit 1
+}
 kvr=build-gpu/experiments/kvr
-[ -x $kvr ] || { echo "gpu_env: the build failed (see $out/setup.log)"; exit 1; }
+[ -x $kvr ] || { echo "gpu_env: the build made no $kvr (see $out/build.log)"; exit 1; }
 # run_t CAP [WHAT]: the timeout of the next run: CAP seconds, or what is left of the call when
 # that is less (KVR_CALL_S, default 570, from t0: the device's 600-s limit less 30 s for what
 # follows, the copies to $out); under 30 s left it says so and fails (the run is skipped), so
@@ -97,3 +103,51 @@ PY
 }
 # a small model with head_dim 64, for the checks against one rank
 printf '[model]\nname = gqa64\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\ndtype = bf16\n' >/tmp/gqa64.ini
+
+# The task's name in its messages (gpu.sh's TASK; the file's when run by itself: chain.sh, hf.sh)
+task_name() { echo "${task:-$(basename "$0" .sh)}"; }
+# parts_check VALID...: each word of a task's $parts (`persist.sh PART...`) is one of VALID, else
+# the call stops (exit 2, as gpu.sh's for an unknown task) naming the valid ones: a misspelt part
+# would otherwise run nothing and pass. no_args "$@": a task that takes no arguments refuses any.
+parts_check() {
+    local p ps
+    read -ra ps <<<"$parts"
+    for p in "${ps[@]}"; do
+        [[ " $* " == *" $p "* ]] ||
+            { echo "$(task_name): no part '$p' (the parts: $*)" >&2; exit 2; }
+    done
+}
+no_args() {
+    [ $# = 0 ] || { echo "$(task_name): takes no arguments (given: $*)" >&2; exit 2; }
+}
+# capture CMD...: CMD's output (its stderr too) into $got, for a task that prints a line of it;
+# when CMD fails, its last lines and status are printed and capture fails with it, so that the
+# caller counts it: `capture $kvr bench ... || bad=1; echo "...: $(grep -m1 TFLOP <<<"$got")"`
+capture() {
+    local rc
+    got=$("$@" 2>&1) && return 0
+    rc=$?
+    echo "FAILED (rc $rc): $*"
+    tail -3 <<<"$got"
+    return $rc
+}
+# nofit RC ERRFILE: kvr's refusal of a context the GPU cannot hold, an expected result apart
+# from a crash: kvr exec plans its memory before allocating and exits 2 saying "... GB of GPU
+# memory; device N has ... GB free" (exec/kvr_cuda.c, kvr_exec_run.c); 3 is a plan that does not
+# fit (experiments/kvr.c)
+nofit() {
+    [ "$1" = 3 ] || { [ "$1" = 2 ] && grep -q "GB of GPU memory" "$2"; }
+}
+# keep_if_ok FILE CMD...: CMD's standard output into FILE only when CMD succeeds; it writes to
+# FILE's .partial name (e2e_rounds.partial.jsonl) and is moved into place after, so that a run
+# that fails, times out or is cut short with the call keeps its rows under a name that says so,
+# never one that looks complete; CMD's status
+keep_if_ok() {
+    local f=$1 part rc
+    part=${1%.*}.partial.${1##*.}
+    rm -f "$f" "$part"
+    "${@:2}" >"$part"
+    rc=$?
+    if [ $rc = 0 ]; then mv "$part" "$f"; else echo "FAILED (rc $rc): the rows so far in $part"; fi
+    return $rc
+}

@@ -2,10 +2,19 @@
 # The attention engineer's device call (issue #24): build, a smoke run of the warp-specialised
 # kernel, the GPU tests, kvrun against PyTorch SDPA side by side (with the clocks logged),
 # compute-sanitizer, an ncu look at the kernel.
-#   bash scripts/gpu/attn.sh [all|bench|sanitize|ncu]...     (logs and results under $OUT)
+#   bash scripts/gpu/attn.sh [all|tests|bench|sanitize|ncu|e2e]...   (logs and results under $OUT)
+# A failed test, sanitizer check, run or script makes it exit 1 (its log says which).
 set -uo pipefail
 tasks=" ${*:-all} "
+# it runs by itself too, without gpu_env.sh's parts_check: an unknown part would do nothing
+for t in $tasks; do
+    case $t in
+    all | tests | bench | sanitize | ncu | e2e) ;;
+    *) echo "attn: no part '$t' (the parts: all tests bench sanitize ncu e2e)" >&2; exit 2 ;;
+    esac
+done
 want() { [[ "$tasks" == *" all "* || "$tasks" == *" $1 "* ]]; }
+bad=0 # a failed check that does not stop the task: `check || bad=1`; the task then exits 1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 out=${OUT:-gpu-out}
 mkdir -p "$out"
@@ -35,7 +44,8 @@ if [ $ok = 0 ]; then # the new kernel is wrong or hangs: check the others' windo
 fi
 if want tests; then
     timeout 300 build-gpu/tests/test_exec_cuda >"$out/test_exec_cuda.tap" 2>&1
-    echo "test_exec_cuda rc=$? $(grep -c '^ok' "$out/test_exec_cuda.tap") ok, $(grep -c '^not ok' "$out/test_exec_cuda.tap") not ok"
+    rc=$?; [ $rc = 0 ] || bad=1
+    echo "test_exec_cuda rc=$rc $(grep -c '^ok' "$out/test_exec_cuda.tap") ok, $(grep -c '^not ok' "$out/test_exec_cuda.tap") not ok"
     grep -A1 '^not ok' "$out/test_exec_cuda.tap" | head -20
     stamp tests
 fi
@@ -44,7 +54,8 @@ if want bench; then
     dmon=$!
     timeout 400 python3 exec/bench/attn_peer.py $kvr "$out/attn_peer.jsonl" "$out/attn_peer.md" \
         --commit "$commit" --rounds 3 >"$out/attn_peer.log" 2>&1
-    echo "attn_peer rc=$?"; grep -i " error" "$out/attn_peer.log" | head -5
+    rc=$?; [ $rc = 0 ] || bad=1
+    echo "attn_peer rc=$rc"; grep -i " error" "$out/attn_peer.log" | head -5
     kill $dmon
     stamp bench
 fi
@@ -56,7 +67,8 @@ if want sanitize; then
                 timeout 60 compute-sanitizer --tool $tool --error-exitcode 9 $kvr bench attention --ctx 300 \
                     --prefix 200 --heads 2 --kv-heads 1 --head-dim $hd --variant $v --window 150 --lse \
                     --reps 1 --check >/tmp/san.log 2>&1
-                echo "$tool variant $v hd$hd: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)" | tee -a "$out/sanitize.log"
+                rc=$?; [ $rc = 0 ] || bad=1
+                echo "$tool variant $v hd$hd: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log)" | tee -a "$out/sanitize.log"
             done
         done
     done
@@ -67,7 +79,7 @@ if want ncu; then
     for args in "--ctx 16k" "--ctx 2k --prefix 30k" "--ctx 16k --heads 71 --kv-heads 1 --head-dim 64"; do
         echo "## $args" >>"$out/ncu.log"
         timeout 90 ncu --clock-control none -k regex:ws_kernel --launch-skip 2 -c 1 --metrics $m \
-            $kvr bench attention $args --reps 1 >>"$out/ncu.log" 2>&1
+            $kvr bench attention $args --reps 1 >>"$out/ncu.log" 2>&1 || { echo "ncu $args: FAILED"; bad=1; }
     done
     grep -E "^## |ws_kernel|duration|per_second|hmma|hit_rate|dram__|warps_active" "$out/ncu.log" | sed 's/  */ /g'
     stamp ncu
@@ -76,10 +88,12 @@ if want e2e; then # Llama-7B prefill end to end, kvrun against PyTorch + Hugging
     ctxs=${KVR_BENCH_CTX:-2048,4096,8192,16384,32768}
     for ctx in ${ctxs//,/ }; do
         timeout 120 $kvr exec --model llama-7b --ctx $ctx --backend cuda --warmup 2 --reps 5 --json |
-            python3 -c 'import json,sys; r=json.load(sys.stdin); r["impl"]="kvrun"; print(json.dumps(r))' >>"$out/e2e.jsonl"
+            python3 -c 'import json,sys; r=json.load(sys.stdin); r["impl"]="kvrun"; print(json.dumps(r))' >>"$out/e2e.jsonl" ||
+            { echo "kvrun llama-7b $ctx: FAILED"; bad=1; }
     done
-    timeout 300 python3 exec/bench/hf_prefill.py --kvr $kvr --model llama-7b --ctx "$ctxs" >>"$out/e2e.jsonl"
-    python3 - "$out/e2e.jsonl" <<'PY'
+    timeout 300 python3 exec/bench/hf_prefill.py --kvr $kvr --model llama-7b --ctx "$ctxs" >>"$out/e2e.jsonl" ||
+        { echo "hf_prefill.py: FAILED"; bad=1; }
+    python3 - "$out/e2e.jsonl" <<'PY' || bad=1
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print("| ctx | kvrun TTFT ms | PyTorch+HF TTFT ms | ratio | kvrun MFU |")
@@ -93,4 +107,5 @@ for r in rows:
 PY
     stamp e2e
 fi
-[ -f "$out/attn_peer.md" ] && cat "$out/attn_peer.md"
+[ ! -f "$out/attn_peer.md" ] || cat "$out/attn_peer.md"
+exit $bad # the status: every part asked for passed (not whether attn_peer.md exists)

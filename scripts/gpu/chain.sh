@@ -15,7 +15,8 @@
 # MODE), then auto's plan (the fastest mode, searched); every run's first token and logits
 # checksum against whole's. At the first context one timeline per mode (the last rank's layer-0
 # wait, measured). Then the simulator's predictions (Llama-7B's). Logs (the model's name
-# first: llama-7b-kvr-whole-16k.json) and build-gpu/chain.sqlite to $OUT.
+# first: llama-7b-kvr-whole-16k.json) and build-gpu/chain.sqlite to $OUT. A failed search, run,
+# validation or prediction makes the call exit 1.
 . scripts/gpu_env.sh
 ctxs=("$@")
 [ $# -eq 0 ] && ctxs=(16k 32k)
@@ -35,13 +36,16 @@ echo "p = $p1 ranks (KVR_P) of the $P GPUs"
 one() {
     local ctx=$1 mode=$2 single=$3 part fwd
     $kvr search --db $db --model $m --machine $prof --gpus "$p1" --ctx "$ctx" \
-        --kv-forward "$mode" --force --json >"$out/$m-search-$mode-$ctx.json" || echo "search failed: $m $mode"
+        --kv-forward "$mode" --force --json >"$out/$m-search-$mode-$ctx.json" || {
+        [ $? = 3 ] && echo "$m $mode $ctx: no plan fits" || { echo "search failed: $m $mode $ctx"; bad=1; }
+        return
+    }
     read -r part fwd < <(python3 -c "import json,sys; r = json.load(open(sys.argv[1]))['rows'][0]; print(','.join(map(str, r['partition_tokens'])), r['kv_forward'])" "$out/$m-search-$mode-$ctx.json")
     echo "$mode:$part:$fwd" >>"$out/$m-plans-$ctx.txt"
     run "$p1" $kvr exec --model $m --ctx "$ctx" --backend cuda --comm nccl --scheme kvr \
         --partition "$part" --kv-forward "$fwd" --db $db --reps 5 --warmup 2 --timeout 60 \
         --json >"$out/$m-kvr-$mode-$ctx.json" 2>"$out/$m-kvr-$mode-$ctx.err" ||
-        { echo "$m kvr $mode $ctx failed"; tail -3 "$out/$m-kvr-$mode-$ctx.err"; return; }
+        { echo "$m kvr $mode $ctx failed"; tail -3 "$out/$m-kvr-$mode-$ctx.err"; bad=1; return; }
     python3 - "$out/$m-kvr-$mode-$ctx.json" "$out/$m-kvr-whole-$ctx.json" "$single" "$p1" "$m $ctx" "$mode" <<'PY'
 import json, sys
 d, w = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
@@ -52,6 +56,7 @@ print("%s %-8s (runs %s) partition %s: TTFT %.1f ms, %.1f%% of ideal (target 88%
       % (sys.argv[5], sys.argv[6], d.get('kv_forward'), d['partition'], 1e3 * d['ttft_s'], 100 * eff,
          "equal to" if same else "DIFFER from"))
 PY
+    [ $? = 0 ] || bad=1
 }
 
 for m in $models; do
@@ -68,18 +73,21 @@ for m in $models; do
     # the chain's layer-0 wait per mode, measured on a synchronous run's timeline
     for mode in whole streamed direct; do
         part=$(grep "^$mode:" "$out/$m-plans-${ctxs[0]}.txt" | cut -d: -f2)
+        [ -n "$part" ] || { echo "$m timeline $mode: no plan (its search above)"; continue; }
         tl="$out/$m-timeline-$mode.tsv"
         run "$p1" $kvr exec --model $m --ctx "${ctxs[0]}" --backend cuda --comm nccl --scheme kvr \
             --partition "$part" --kv-forward $mode --reps 1 --warmup 1 \
-            --timeline "$tl" >/dev/null 2>&1 || echo "$m timeline $mode failed"
+            --timeline "$tl" >/dev/null 2>&1 || { echo "$m timeline $mode failed"; bad=1; continue; }
         awk -F'\t' -v r=$((p1 - 1)) -v m="$m $mode" '$1 == r && $2 == 0 && $3 == "wait" {w += $6 - $5}
             END {printf "%s: the last rank waits %.2f ms at layer 0 (measured)\n", m, 1e3 * w}' "$tl"
         $kvr validate --timeline "$tl" --model $m --scheme kvr \
-            --partition "$part" --machine $prof --kv-forward $mode >"$out/$m-validate-$mode.txt" 2>&1
+            --partition "$part" --machine $prof --kv-forward $mode >"$out/$m-validate-$mode.txt" 2>&1 ||
+            { echo "$m validate --timeline $mode failed"; bad=1; }
         tail -4 "$out/$m-validate-$mode.txt"
     done
     cp $db "$out/" 2>/dev/null
 done
-sh scripts/kv_forward_predict.sh $kvr >"$out/predicted.txt"
+sh scripts/kv_forward_predict.sh $kvr >"$out/predicted.txt" || { echo "kv_forward_predict.sh failed"; bad=1; }
 cat "$out/predicted.txt"
 cp $db "$out/" 2>/dev/null
+[ "$bad" = 0 ] # the status, run by itself too (bash scripts/gpu/chain.sh)

@@ -9,6 +9,7 @@
 # Logs: gemm_*.log (gemm_failed names what failed; the call then exits 1). Regenerates: nothing
 # (exec/bench/RESULTS.md by hand).
 parts=" ${*:-tests tune ab sanitize} "
+parts_check tests tune ab sanitize
 rm -f "$out/gemm_failed"
 fail() { echo "FAILED: $1" | tee -a "$out/gemm_failed"; } # the parts run in pipelines' subshells
 has() { [[ "$parts" == *" $1 "* ]]; }
@@ -30,7 +31,8 @@ fi 2>&1 | tee "$out/gemm_tests.log"
 if has tune; then
     for ctx in ${KVR_TUNE_CTX:-2048 4096 16384 32768}; do
         KVR_GEMM_LOG=1 timeout 120 $kvr exec --model llama-7b --ctx $ctx --reps 3 --warmup 1 2>&1 |
-            grep -E "^gemm|TTFT|first token|MFU|throughput"
+            grep -E "^gemm|TTFT|first token|MFU|throughput|error"
+        [ "${PIPESTATUS[0]}" = 0 ] || fail "tune ctx $ctx" # kvr's status, not grep's
     done
     stamp tuned
 fi 2>&1 | tee "$out/gemm_tune.log"
@@ -38,8 +40,9 @@ if has ab; then
     for r in $(seq "${KVR_ROUNDS:-2}"); do
         for ctx in ${KVR_AB_CTX:-2048 4096 16384}; do
             for own in 1 0; do
-                echo "round $r ctx $ctx KVR_GEMM_OWN=$own: $(KVR_GEMM_OWN=$own timeout 120 $kvr exec --model llama-7b \
-                    --ctx $ctx --reps 10 --warmup 2 2>&1 | grep -E 'TTFT|throughput|first token' | tr -s ' \n' ' ')"
+                KVR_GEMM_OWN=$own capture timeout 120 $kvr exec --model llama-7b --ctx $ctx --reps 10 \
+                    --warmup 2 || fail "ab round $r ctx $ctx KVR_GEMM_OWN=$own"
+                echo "round $r ctx $ctx KVR_GEMM_OWN=$own: $(grep -E 'TTFT|throughput|first token' <<<"$got" | tr -s ' \n' ' ')"
             done
         done
     done

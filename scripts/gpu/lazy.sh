@@ -6,8 +6,11 @@
 # default 2); `e2e` Llama-7B end to end, kvrun lazy and not beside PyTorch + Hugging Face eager
 # and torch.compile in alternating rounds (exec/bench/e2e_rounds.py; KVR_E2E_CTX, KVR_E2E_ROUNDS,
 # KVR_E2E_COMPILE as persist.sh's).
-# Logs: lazy_*.log, e2e_rounds.jsonl. Regenerates: nothing (exec/bench/RESULTS.md by hand).
+# Logs: lazy_*.log, e2e_rounds.jsonl (e2e_rounds.partial.jsonl when e2e_rounds.py failed or
+# timed out; lazy_failed names what failed, the call then exits 1). Regenerates: nothing
+# (exec/bench/RESULTS.md by hand).
 parts=" ${*:-tests sanitize attn e2e} "
+parts_check tests sanitize attn e2e
 has() { [[ "$parts" == *" $1 "* ]]; }
 rm -f "$out/lazy_failed"
 fail() { echo "FAILED: $1" | tee -a "$out/lazy_failed"; } # the parts run in pipelines' subshells
@@ -46,17 +49,19 @@ if has attn; then
     for r in $(seq "${KVR_ROUNDS:-2}"); do
         for s in "${shapes[@]}"; do
             for lz in 1 0; do
-                echo "round $r lazy $lz $s: $(KVR_ATTN_LAZY=$lz $kvr bench attention $s --reps 20 2>&1 | grep -oE '[0-9.]+ [mu]s median, [0-9.]+ TFLOP/s' | head -1)"
+                KVR_ATTN_LAZY=$lz capture $kvr bench attention $s --reps 20 || fail "attn lazy $lz $s"
+                echo "round $r lazy $lz $s: $(grep -m1 -oE '[0-9.]+ [mu]s median, [0-9.]+ TFLOP/s' <<<"$got")"
             done
         done
     done
     stamp attention
 fi 2>&1 | tee "$out/lazy_attn.log"
 if has e2e; then
-    PYTHONUNBUFFERED=1 timeout ${KVR_E2E_TIMEOUT:-330} python3 exec/bench/e2e_rounds.py --kvr $kvr --model llama-7b \
+    # the rows into e2e_rounds.partial.jsonl, renamed e2e_rounds.jsonl once the script succeeded
+    PYTHONUNBUFFERED=1 keep_if_ok "$out/e2e_rounds.jsonl" \
+        timeout ${KVR_E2E_TIMEOUT:-330} python3 exec/bench/e2e_rounds.py --kvr $kvr --model llama-7b \
         --ctx ${KVR_E2E_CTX:-2048,4096,16384,32768} --compile-ctx ${KVR_E2E_COMPILE:-2048,4096} \
-        --kvr-env KVR_ATTN_LAZY=1 --kvr-env KVR_ATTN_LAZY=0 --rounds ${KVR_E2E_ROUNDS:-2} \
-        >"$out/e2e_rounds.jsonl" || fail e2e
+        --kvr-env KVR_ATTN_LAZY=1 --kvr-env KVR_ATTN_LAZY=0 --rounds ${KVR_E2E_ROUNDS:-2} || fail e2e
     stamp e2e
 fi 2>&1 | tee "$out/lazy_e2e.log"
 [ ! -e "$out/lazy_failed" ] # the task's status: every check passed

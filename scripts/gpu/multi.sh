@@ -50,12 +50,19 @@
 # are copied to $out (multi3-PHASE.sqlite) with the profile (GPU-nccl.ini: the operation fit of
 # this kind of GPU, data/calibration/GPU-ops.csv, with the measured links and overlap cap),
 # comm*.json, the overlap timeline and its validation (tl-overlap-*.tsv,
-# overlap-validate-p*.json), and phase kvr's timeline.
+# overlap-validate-p*.json), and phase kvr's timeline. A failed run, search or validation makes
+# the call exit 1 (a failed step of the profile stops it at once).
 # Regenerates: data/measurements/h100x4-multi.sqlite (the phases' databases merged; kvr: the kvr
 # rows again), data/machines/h100x4-nccl.ini, data/measurements/h100x4-comm-nccl-p2.json and
 # -p4.json, data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv (phase kvr); on 8 H200s
 # with KVR_GPUS_LIST="2 4 8": the same files named h200x8 (comm: -p2, -p4, -p8).
 phase=${1:-a}
+# an unknown phase ran phase b's measurements (the last branch below); extra words were ignored
+case $phase in
+a | b | kvr) [ $# -le 1 ] || { echo "multi $phase: takes no more arguments (given: ${*:2})" >&2; exit 2; } ;;
+today | hybrid) [ $# -le 2 ] || { echo "multi $phase: one more argument at most (given: ${*:2})" >&2; exit 2; } ;;
+*) echo "multi: no phase '$phase' (the phases: a b kvr today hybrid)" >&2; exit 2 ;;
+esac
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1
 db=build-gpu/multi3.sqlite prof=$gpu_nccl
 # each phase checks only the count it uses: the list (a, b, kvr) or the one (today, hybrid)
@@ -167,11 +174,12 @@ measure() {
     local full=tsp,tsp-causal,tsp-paper,ring-pass,ring,kvr emul=kvr,tsp,tsp-paper,ring-pass,ring
     [ "${KVR_ONLY:-0}" = 1 ] && full=kvr emul=kvr
     show() { grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' | sed 's/"ctx"/\n"ctx"/g; s/  */ /g' | grep . | sed "s|^|p=$p $m $1: |"; }
-    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme $full | show full
-    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme kvr --machine $prof | show table
-    [ "${KVR_ONLY:-0}" = 1 ] || run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme ring --ring-pass q | show pass-q
-    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme $emul --machine $prof --bw 10GB/s | show 10GB/s
-    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 16k,32k --scheme $emul --machine $prof --link 0-1=10GB/s | show slow-0-1
+    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme $full | show full || bad=1
+    run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme kvr --machine $prof | show table || bad=1
+    [ "${KVR_ONLY:-0}" = 1 ] || run $p $kvr exec $k --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme ring --ring-pass q | show pass-q ||
+        bad=1
+    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 8k,16k,32k --scheme $emul --machine $prof --bw 10GB/s | show 10GB/s || bad=1
+    run $p $kvr exec $k --reps 2 --warmup 1 --ctx 16k,32k --scheme $emul --machine $prof --link 0-1=10GB/s | show slow-0-1 || bad=1
 }
 
 if [ "$phase" = a ]; then
@@ -194,7 +202,7 @@ if [ "$phase" = a ]; then
     stamp profiled
     for m in llama-7b falcon-7b; do
         run 1 $kvr exec --model $m --backend cuda --db $db --json --reps 3 --warmup 1 --ctx 4k,8k,16k,24k,32k --scheme single |
-            grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
+            grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /" || bad=1
         measure $p0 $m
         stamp "p=$p0 $m"
         save
@@ -217,24 +225,25 @@ elif [ "$phase" = kvr ]; then # kvr again after an executor change, on the commi
     tables $ps
     for p in $ps; do for m in llama-7b falcon-7b; do KVR_ONLY=1 measure $p $m; stamp "kvr p=$p $m"; save; done; done
     part=$($kvr lookup --db $db --model llama-7b --machine $prof --gpus $pmax --ctx 32k --json |
-        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition_tokens'])))")
+        python3 -c "import json, sys; print(','.join(map(str, json.load(sys.stdin)['partition_tokens'])))") ||
+        { echo "multi kvr: no partition of llama-7b 32k on $pmax GPUs in $db"; bad=1; }
     echo "timeline: llama-7b 32k kvr --partition $part"
     run $pmax $kvr exec --model llama-7b --ctx 32k --backend cuda --comm nccl --scheme kvr \
-        --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT
+        --partition $part --reps 1 --warmup 1 --timeline "$out/tl-llama-7b-32k-kvr.tsv" | grep TTFT || bad=1
 elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one a call by default
     models=${2:-llama-3.1-8b} ctxs=${CTX:-16k,32k,64k,128k}
     [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
     for m in $models; do
         k="--model $m --backend cuda --db $db --json --timeout 120"
         run 1 $kvr exec $k --reps 2 --warmup 1 --ctx $ctxs --scheme single |
-            grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /"
+            grep -E '"(ctx|ttft_s)"' | paste -sd' ' | sed "s/^/single $m: /" || bad=1
         stamp "single $m"
         T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
             --scheme tsp,tsp-causal,ring,kvr | grep -E '"(ctx|scheme|method|ttft_s)"' | paste -sd' ' |
-            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /"
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /" || bad=1
         T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs \
             --scheme ring --ring-pass q | grep -E '"(ctx|scheme|ttft_s)"' | paste -sd' ' |
-            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m pass-q: /"
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m pass-q: /" || bad=1
         fit=$(for c in $(echo $ctxs | tr , ' '); do
             $kvr sim --model $m --machine $prof --gpus $p1 --ctx $c --scheme tsp-paper --json 2>/dev/null |
                 python3 -c "import json, sys; sys.exit(0 if all(r['fits'] for r in json.load(sys.stdin)['ranks']) else 1)" && echo $c
@@ -242,16 +251,16 @@ elif [ "$phase" = today ]; then # today's models (issue 25, run 3), one a call b
         echo "tsp-paper $m on $p1 GPUs: the contexts whose expanded K/V fits: ${fit:-none}"
         [ -z "$fit" ] || T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $fit \
             --scheme tsp-paper | grep -E '"(ctx|scheme|ttft_s)"' | paste -sd' ' |
-            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /"
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m: /" || bad=1
         $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx $ctxs >/dev/null ||
-            echo "search failed: $m"
+            [ $? = 3 ] || { echo "search failed: $m"; bad=1; } # 3: some plans do not fit, a result
         T=570 run $p1 $kvr exec $k --comm nccl --reps 2 --warmup 1 --ctx $ctxs --scheme kvr \
             --machine $prof | grep -E '"(ctx|method|ttft_s)"' | paste -sd' ' |
-            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m KVR-S: /"
+            sed 's/"ctx"/\n"ctx"/g' | grep . | sed "s/^/p=$p1 $m KVR-S: /" || bad=1
         stamp "p=$p1 $m"
         save
     done
-    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
+    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p' || bad=1
 elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR_P GPUs
     step=${2:-check} m=llama-2-70b ctxs="8k 16k 32k 64k 128k"
     k="--model $m --backend cuda --comm nccl --timeout 600 --json"
@@ -269,31 +278,35 @@ elif [ "$phase" = hybrid ]; then # the hybrid layouts (--tp): Llama-2-70B on KVR
             stamp "checked $lay"
         done
     elif [ "$step" = tp ]; then
-        T=570 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout"
+        T=570 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$(echo $ctxs | tr ' ' ,)" --scheme tp >>"$hout" ||
+            bad=1
     else
         t=${step#kvr} all=$(echo $ctxs | tr ' ' ,)
         case $t in
         2 | 4) ;;
-        *) echo "multi hybrid: no step '$step' (check, tp, 2, 4, kvr2, kvr4)"; exit 1 ;;
+        *) echo "multi hybrid: no step '$step' (check, tp, 2, 4, kvr2, kvr4)" >&2; exit 2 ;;
         esac
         if [ "$t" = "$step" ]; then
-            T=570 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp,tsp-causal,ring --tp $t >>"$hout"
+            T=570 run $p1 $kvr exec $k --db $db --reps 2 --warmup 1 --ctx "$all" --scheme tsp,tsp-causal,ring --tp $t >>"$hout" ||
+                bad=1
             stamp "tsp, tsp-causal, ring x$t"
         else
             # kvr x t: the plan searched on the profile (the stages' chain; plans that do not fit
             # are not stored), read from the table by kvr exec --db (its chains' links emulated)
             [ -f $prof ] || { links $p1; profile $p1; overlap $p1; }
-            $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx "$all" --tp $t | tail -7
+            $kvr search --db $db --model $m --machine $prof --gpus $p1 --ctx "$all" --tp $t | tail -7 ||
+                [ $? = 3 ] || bad=1 # 3 (pipefail: kvr's): plans that do not fit, not stored
             fit=$(python3 -c "import sqlite3; c = sqlite3.connect('$db'); print(','.join(str(r[0]) for r in c.execute(
     \"SELECT DISTINCT ctx_tokens FROM plan WHERE model = '$m' AND p = $p1 AND tp = $t AND scheme = 'kvr' ORDER BY 1\")))")
             echo "kvr x$t: the contexts whose plan fits: ${fit:-none}"
             [ -z "$fit" ] || T=570 run $p1 $kvr exec $k --db $db --machine $prof --reps 2 --warmup 1 \
-                --ctx "$fit" --scheme kvr --tp $t >>"$hout"
+                --ctx "$fit" --scheme kvr --tp $t >>"$hout" || bad=1
             stamp "kvr x$t (KVR-S)"
         fi
     fi
     grep -hE '"(scheme|method|tp|ctx|ttft_s)"' "$hout" | paste -sd' ' | sed 's/"model"/\n"model"/g' | grep . | tail -20
-    [ "$step" = check ] || [ ! -f $prof ] || $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
+    [ "$step" = check ] || [ ! -f $prof ] || $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p' ||
+        bad=1
     [ "$step" = check ] || save "multi3-hybrid-$step.sqlite"
     stamp done
     exit $bad
@@ -311,7 +324,7 @@ else
             save
         done
     done
-    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p'
+    $kvr validate --multi-gpu --db $db --machine $prof 2>&1 | sed -n '/^kvr: \|points: MAPE/,$p' || bad=1
 fi
 save
 cp build-gpu/comm*.json "$out/" 2>/dev/null

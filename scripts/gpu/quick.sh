@@ -1,6 +1,7 @@
 # A quick check of one change on the GPU: the named meson tests (QUICK_TESTS, default exec_cuda
 # and exec_mpi_cuda) with their failures, and compute-sanitizer memcheck on one small prefill.
 # Logs: quick.log. Regenerates: nothing.
+no_args "$@"
 {
     stamp "built $(cat .kvr-version 2>/dev/null)"
     timeout 400 meson test -C build-gpu ${QUICK_TESTS:-exec_cuda exec_mpi_cuda} --print-errorlogs \
@@ -9,5 +10,7 @@
     grep -E "^not ok" -A4 build-gpu/meson-logs/testlog.txt | head -30
     grep -E "^ok.*(regroup|tsp-paper)" build-gpu/meson-logs/testlog.txt
     stamp tested
+    # the block is a pipeline's subshell (| tee): its bad=1 is not this shell's, its status is
+    exit $bad
 } 2>&1 | tee "$out/quick.log"
-exit $bad
+[ "${PIPESTATUS[0]}" = 0 ]

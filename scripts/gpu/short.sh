@@ -2,6 +2,7 @@
 # Runs exec/bench/attn_peer.py on its short shapes (2k-8k causal, GQA 4:1 at 2k, 3k after 13k),
 # kvrun's default, plain-grid (6) and persistent (9) variants, 3 alternating rounds.
 # Regenerates: exec/bench/attn_short_h200.{jsonl,md} (from $out/attn_short.*).
+no_args "$@"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.draw --format=csv,noheader
 shapes=("2k MHA hd128" "4k MHA hd128" "8k MHA hd128" "2k GQA 4:1 hd128" "3k after 13k MHA hd128")
 args=()

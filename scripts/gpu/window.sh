@@ -2,6 +2,7 @@
 # tsp-causal, ring (pass-KV, pass-Q), ring-pass and kvr (each hand-off mode) on 2 and 4 ranks
 # against the single rank's logits (bf16 bounds: relative error, top token), a window smaller
 # than a chunk; fails when any differs. Logs: window.log. Regenerates: nothing.
+no_args "$@"
 printf '[model]\nname = win100\nn_layers = 3\nd_model = 256\nn_heads = 4\nn_kv_heads = 2\nd_ffn = 512\nvocab = 500\nnorm = rmsnorm\nmlp = swiglu\nsliding_window = 100\ndtype = bf16\n' >/tmp/win.ini
 c="--model /tmp/win.ini --ctx 601 --backend cuda --reps 1 --warmup 0"
 bad=0
