@@ -8,6 +8,7 @@
 #include "kvr_cli.h"
 #include "kvr_config.h"
 #include "kvr_exec.h"
+#include "kvr_exec_ranks.h"
 #include "kvr_json.h"
 #include "kvr_measure.h"
 #include "kvr_mpi.h"
@@ -435,12 +436,15 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
     struct kvr_exec *ex = NULL;
     struct kvr_exec_result r;
     double op_s[KVR_N_OPS];
+    static struct kvr_staged out; /* large: not on the stack */
     if (!(st = kvr_exec_open(&m, &o, &ex)) && a->tokens)
         st = kvr_exec_set_tokens(ex, a->tokens, (uint32_t)a->ctx);
     if (!st) st = kvr_exec_run_single(ex, (uint32_t)a->ctx, a->seed, a->warmup, a->reps, &r);
-    if (!st) st = kvr_exec_single_outputs(a, ex);
+    if (!st) st = kvr_exec_single_outputs(a, ex, &out);
     if (!st && a->profile)
         st = kvr_exec_profile_single(ex, (uint32_t)a->ctx, a->seed, a->reps, op_s);
+    /* the outputs are renamed into place only once everything, the row too, succeeded */
+    if (!st) st = kvr_staged_sync(&out);
     if (!st && a->db) {
         struct kvr_measurement_row x;
         char argv_text[4096];
@@ -448,6 +452,8 @@ static enum kvr_status exec_parsed(int argc, char **argv, struct exec_args *a)
         kvr_measure_single(&x, &m, &r, kvr_backend_name(a->backend), a->warmup, a->reps);
         st = kvr_measure_store(a->db, argv_text, ex, &x);
     }
+    if (!st) st = kvr_staged_commit(&out);
+    kvr_staged_abort(&out);
     kvr_exec_close(ex);
     if (st) return st;
     if (a->json)

@@ -51,6 +51,9 @@ enum kvr_status kvr_exec_ranks_cmd(const struct exec_args *a, const struct kvr_m
 
 /* One process (cmd_exec_single.c): reads --tokens (setting ctx to their count) and warns when
  * ctx exceeds the model's max_position_embeddings; then, after the timed run, writes
- * --dump-logits, --dump-kv and --timeline. */
+ * --dump-logits, --dump-kv and --timeline staged in out (kvr_exec_ranks.h), which the caller
+ * commits once everything else succeeded, or aborts. */
+struct kvr_staged;
 enum kvr_status kvr_exec_prompt(struct exec_args *a, const struct kvr_model *m);
-enum kvr_status kvr_exec_single_outputs(const struct exec_args *a, struct kvr_exec *ex);
+enum kvr_status kvr_exec_single_outputs(const struct exec_args *a, struct kvr_exec *ex,
+                                        struct kvr_staged *out);

@@ -315,13 +315,55 @@ struct comms {
     struct kvr_comm *world, *stage, *chain;
 };
 
+/* Every rank with its status after a step: KVR_OK when all succeeded, else this rank's own
+ * failure. A rank that succeeded waits in a barrier the failed ones never join, until their
+ * kvr_mpi_abort_failed ends the job, so their message is the one it says (the timeout: one
+ * saying another rank failed). */
+static enum kvr_status all_ok(struct kvr_comm *world, enum kvr_status mine, const char *step)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", kvr_error_message()); /* the collective may overwrite it */
+    double bad = mine != KVR_OK;
+    enum kvr_status st = kvr_comm_max_f64(world, &bad);
+    if (mine) return kvr_error(mine, "%s", msg);
+    if (st || !bad) return st;
+    (void)kvr_comm_barrier(world);
+    return kvr_error(KVR_ERR_RUNTIME, "another rank failed %s: no output written", step);
+}
+
+/* After the run on every rank (outputs staged on the ranks that write them): all flushed, then
+ * rank 0's row, then the renames, each step on every rank before the next, and the report
+ * last; a failure anywhere removes every temp and leaves the old files. */
+static enum kvr_status finish(const struct exec_args *a, const struct kvr_model *m,
+                              const struct kvr_machine *h, const struct plan_choice *c,
+                              const struct kvr_ranks_result *r, struct kvr_exec *ex,
+                              const struct comms *cs, const char *argv_text, int rank, int size,
+                              struct kvr_staged *out)
+{
+    enum kvr_status st = all_ok(cs->world, kvr_staged_sync(out), "writing its outputs");
+    if (!st && a->db)
+        st = all_ok(cs->world,
+                    rank == 0 ? store_row(a, m, h, size, c, r, ex, cs->world, argv_text) : KVR_OK,
+                    "storing the row");
+    if (!st) st = all_ok(cs->world, kvr_staged_commit(out), "renaming its outputs");
+    kvr_staged_abort(out);
+    if (st || rank != 0) return st;
+    char device[128] = "";
+    kvr_exec_device_name(ex, device, sizeof device);
+    if (a->json)
+        json_report(a, m, size, c, r, device);
+    else
+        table_report(a, m, size, c, r, device);
+    fflush(stdout);
+    return KVR_OK;
+}
+
 /* One (ctx, scheme) pair of the lists on the open executor and communicators. */
 static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model *m,
                                struct kvr_machine *h, const struct kvr_machine *chain_links,
                                struct kvr_exec *ex, const struct comms *cs, const char *argv_text,
                                int rank, int size)
 {
-    char device[128] = "";
     struct plan_choice c;
     struct exec_args picked = *a;
     int stages = size / a->tp;
@@ -343,6 +385,8 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
                                 .machine_name = h ? h->name : NULL,
                                 .dump_logits = a->dump_logits,
                                 .dump_kv = a->dump_kv};
+    static struct kvr_staged out; /* large: not on the stack */
+    ra.staged = &out;
     ra.dist = (struct kvr_dist_opts){.scheme = a->scheme,
                                      .ctx = (uint32_t)a->ctx,
                                      .links = chain_links ? chain_links : h,
@@ -355,16 +399,10 @@ static enum kvr_status run_one(const struct exec_args *a, const struct kvr_model
     ra.dist.kv_forward = c.mode;
     if (!st) memcpy(ra.dist.partition, c.tokens, sizeof c.tokens);
     if (!st) st = kvr_ranks_run(&ra, &r);
-    if (!st && rank == 0) {
-        kvr_exec_device_name(ex, device, sizeof device);
-        if (a->json)
-            json_report(a, m, size, &c, &r, device);
-        else
-            table_report(a, m, size, &c, &r, device);
-        fflush(stdout);
-        if (a->db) st = store_row(a, m, h, size, &c, &r, ex, cs->world, argv_text);
-    }
-    return st;
+    /* a rank failing in the run returns alone (the others may wait in its collectives, until
+     * kvr_mpi_abort_failed ends them): nothing was renamed */
+    if (st) return kvr_staged_abort(&out), st;
+    return finish(a, m, h, &c, &r, ex, cs, argv_text, rank, size, &out);
 }
 
 /* --tp with the schemes of the list: t (--scheme tp is t = P, one stage), and what a hybrid

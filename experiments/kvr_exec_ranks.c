@@ -2,15 +2,79 @@
 
 #include "kvr_out.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvr_hash.h"
 #include "kvr_timeline_out.h"
 #include "kvr_weights.h"
 #include "kvr_stats.h"
+
+enum kvr_status kvr_staged_open(struct kvr_staged *s, const char *what, const char *path,
+                                struct kvr_out **o)
+{
+    if (s->n == KVR_STAGED_MAX) return kvr_error(KVR_ERR_RUNTIME, "%s: too many outputs", what);
+    enum kvr_status st = kvr_out_open(&s->out[s->n], what, path);
+    if (!st) *o = &s->out[s->n++];
+    return st;
+}
+
+/* errno as the failed write left it (0: lost, EIO then), as kvr_out_commit says it */
+static enum kvr_status write_error(const struct kvr_out *o)
+{
+    return kvr_error(KVR_ERR_RUNTIME, "%s: error writing '%s': %s", o->what, o->path,
+                     strerror(errno ? errno : EIO));
+}
+
+enum kvr_status kvr_staged_check(const struct kvr_out *o)
+{
+    return ferror(o->f) ? write_error(o) : KVR_OK;
+}
+
+enum kvr_status kvr_staged_write(const struct kvr_out *o, const void *v, size_t bytes)
+{
+    errno = 0;
+    return fwrite(v, 1, bytes, o->f) == bytes ? kvr_staged_check(o) : write_error(o);
+}
+
+enum kvr_status kvr_staged_sync(struct kvr_staged *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        struct kvr_out *o = &s->out[i];
+        if (!o->f || o->is_stdout) continue; /* flushed at commit, after the run's success */
+        errno = 0;
+        if (fflush(o->f) != 0 || ferror(o->f) || (o->tmp[0] && fsync(fileno(o->f)) != 0))
+            return write_error(o);
+    }
+    return KVR_OK;
+}
+
+enum kvr_status kvr_staged_commit(struct kvr_staged *s)
+{
+    enum kvr_status st = KVR_OK;
+    for (int pass = 0; pass < 2; pass++) /* what stdout took stays taken: the files after it */
+        for (int i = 0; i < s->n; i++) {
+            struct kvr_out *o = &s->out[i];
+            if (!o->f || o->is_stdout != (pass == 0)) continue;
+            if (st)
+                kvr_out_abort(o);
+            else
+                st = kvr_out_commit(o);
+        }
+    s->n = 0;
+    return st;
+}
+
+void kvr_staged_abort(struct kvr_staged *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->out[i].f) kvr_out_abort(&s->out[i]);
+    s->n = 0;
+}
 
 /* What each rank sends rank 0 at the end. */
 struct rank_report {
@@ -53,39 +117,38 @@ static enum kvr_status timed(const struct kvr_ranks_args *a, const int32_t *toke
     return st;
 }
 
-static enum kvr_status write_floats(const char *path, const float *v, size_t n)
+/* Staged: renamed into place by the caller once the whole run succeeded. */
+static enum kvr_status write_floats(const struct kvr_ranks_args *a, const float *v, size_t n)
 {
-    struct kvr_out o;
-    enum kvr_status st = kvr_out_open(&o, "--dump-logits", path);
-    if (st) return st;
-    (void)fwrite(v, sizeof *v, n, o.f);
-    return kvr_out_commit(&o);
+    struct kvr_out *o;
+    enum kvr_status st = kvr_staged_open(a->staged, "--dump-logits", a->dump_logits, &o);
+    return st ? st : kvr_staged_write(o, v, n * sizeof *v);
 }
 
 /* The logits rank's whole KV cache, layer by layer: K [ctx][kv][hd], then V, as float32. With
- * --tp every shard of the logits stage calls it, shard 0 gathers the stage's heads and writes. */
+ * --tp every shard of the logits stage calls it, shard 0 gathers the stage's heads and writes
+ * (after a write error it still gathers: the other shards wait in the gather). Staged. */
 static enum kvr_status dump_kv(const struct kvr_ranks_args *a)
 {
     const struct kvr_model *m = kvr_exec_full_model(a->ex);
     size_t n = (size_t)a->dist.ctx * m->n_kv_heads * m->head_dim;
     float *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
     bool writer = kvr_exec_tp_shard(a->ex) == 0;
-    struct kvr_out o;
+    struct kvr_out *o = NULL;
     enum kvr_status st = !k || !v ? kvr_error(KVR_ERR_NOMEM, "--dump-kv: out of memory")
-                         : writer ? kvr_out_open(&o, "--dump-kv", a->dump_kv)
+                         : writer ? kvr_staged_open(a->staged, "--dump-kv", a->dump_kv, &o)
                                   : KVR_OK;
-    bool opened = !st && writer;
+    enum kvr_status wst = KVR_OK;
     for (uint32_t l = 0; l < m->n_layers && !st; l++) {
         st = kvr_exec_kv_gather(a->ex, l, a->dist.ctx, k, v);
-        if (!st && writer) (void)(fwrite(k, sizeof *k, n, o.f) + fwrite(v, sizeof *v, n, o.f));
+        if (!st && o && !wst) wst = kvr_staged_write(o, k, n * sizeof *k);
+        if (!st && o && !wst) wst = kvr_staged_write(o, v, n * sizeof *v);
     }
-    if (opened && st) kvr_out_abort(&o);
-    if (opened && !st) st = kvr_out_commit(&o);
     free(k), free(v);
-    return st;
+    return st ? st : wst;
 }
 
-/* Rank 0: every rank's events (empty slots have no name) into the timeline file. */
+/* Rank 0: every rank's events (empty slots have no name) into the timeline file (staged). */
 static enum kvr_status write_events(const struct kvr_ranks_args *a, const struct wire_event *all,
                                     size_t n, double ttft_s)
 {
@@ -115,8 +178,11 @@ static enum kvr_status write_events(const struct kvr_ranks_args *a, const struct
                                      ttft_s,
                                      &plan,
                                      kvr_model_hash(kvr_exec_model(a->ex))};
+    struct kvr_out *o;
     enum kvr_status st = kvr_timeline_format_pick(a->timeline_format, a->timeline_path, &fmt);
-    if (!st) st = kvr_timeline_write(a->timeline_path, fmt, ev, k, &meta);
+    if (!st) st = kvr_staged_open(a->staged, "--timeline", a->timeline_path, &o);
+    if (!st) kvr_timeline_put(o->f, fmt, ev, k, &meta);
+    if (!st) st = kvr_staged_check(o);
     free(ev);
     return st;
 }
@@ -191,8 +257,7 @@ enum kvr_status kvr_ranks_run(const struct kvr_ranks_args *a, struct kvr_ranks_r
     if (!st && logits_rank) {
         me.first_token = kvr_logits_argmax(logits, m->vocab);
         me.checksum = kvr_logits_checksum(logits, m->vocab);
-        if (a->dump_logits && kvr_exec_tp_shard(a->ex) == 0)
-            st = write_floats(a->dump_logits, logits, m->vocab);
+        if (a->dump_logits && kvr_exec_tp_shard(a->ex) == 0) st = write_floats(a, logits, m->vocab);
         if (!st && a->dump_kv) st = dump_kv(a);
     }
     me.peak_mem = (double)kvr_exec_peak_memory(a->ex);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_OPTS 64
 
@@ -148,8 +149,32 @@ static const char *dashed(const struct kvr_opt *o, char *buf, size_t cap)
     return buf;
 }
 
+/* The file path writes (kvr_out follows links so): a symlink's final target, link by link,
+ * else path itself; a dangling link names the file to create. */
+static enum kvr_status link_target(const char *what, const char *path, char *cur, size_t cap)
+{
+    char link[4096], dir[4096];
+    if ((size_t)snprintf(cur, cap, "%s", path) >= cap)
+        return kvr_error(KVR_ERR_USAGE, "%s: '%s': path too long", what, path);
+    for (int hops = 0;; hops++) {
+        struct stat sb;
+        if (lstat(cur, &sb) != 0 || !S_ISLNK(sb.st_mode)) return KVR_OK;
+        if (hops == 40) return kvr_error(KVR_ERR_USAGE, "%s: '%s': too many links", what, path);
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0) return kvr_error(KVR_ERR_IO, "%s: '%s': %s", what, cur, strerror(errno));
+        link[n] = 0;
+        snprintf(dir, sizeof dir, "%s", cur);
+        const char *d = dirname(dir);
+        int k = link[0] == '/' || !strcmp(d, ".") ? snprintf(cur, cap, "%s", link)
+                                                  : snprintf(cur, cap, "%s/%s", d, link);
+        if (k < 0 || (size_t)k >= cap)
+            return kvr_error(KVR_ERR_USAGE, "%s: '%s': path too long", what, path);
+    }
+}
+
 /* An output the command could not write is named before any work (a run of minutes, then a
- * lost result): a folder, or a new file in a folder that is not there. */
+ * lost result): a folder, or a new file in a folder that is not there, also when a symlink
+ * names it (before, a dangling link was taken as writable and the run failed at its end). */
 static enum kvr_status out_writable(const char *what, const char *path)
 {
     struct stat sb;
@@ -157,19 +182,22 @@ static enum kvr_status out_writable(const char *what, const char *path)
     if (n && path[n - 1] == '/') /* a file made there could never be renamed to the name */
         return kvr_error(KVR_ERR_USAGE, "%s: '%s' ends in '/': a folder's name, not a file's", what,
                          path);
-    if (!strcmp(path, "-") || lstat(path, &sb) == 0) {
-        if (strcmp(path, "-") && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-            return kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path);
-        return KVR_OK;
-    }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
+    if (!strcmp(path, "-")) return KVR_OK;
+    char target[4096], dir[4096];
+    enum kvr_status st = link_target(what, path, target, sizeof target);
+    if (st) return st;
+    if (stat(target, &sb) == 0)
+        return S_ISDIR(sb.st_mode) ? kvr_error(KVR_ERR_USAGE, "%s: '%s' is a folder", what, path)
+                                   : KVR_OK;
+    snprintf(dir, sizeof dir, "%s", target);
     const char *d = dirname(dir);
     int e = stat(d, &sb) != 0 ? errno : 0;
-    if (e || !S_ISDIR(sb.st_mode))
-        return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", what, d,
-                         e ? strerror(e) : "not a folder");
-    return KVR_OK;
+    if (!e && S_ISDIR(sb.st_mode)) return KVR_OK;
+    const char *why = e ? strerror(e) : "not a folder";
+    if (strcmp(target, path))
+        return kvr_error(KVR_ERR_IO, "%s: '%s' is a symlink to '%s': cannot write in '%s': %s",
+                         what, path, target, d, why);
+    return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': %s", what, d, why);
 }
 
 /* An output named "-" has standard output to itself: a second one, or --json's result beside it,

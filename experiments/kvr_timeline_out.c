@@ -199,6 +199,15 @@ static void write_chrome(FILE *f, const struct kvr_event *ev, size_t n,
     kvr_json_finish(&j);
 }
 
+void kvr_timeline_put(FILE *f, enum kvr_timeline_format fmt, const struct kvr_event *ev, size_t n,
+                      const struct kvr_timeline_meta *meta)
+{
+    if (fmt == KVR_TIMELINE_CHROME)
+        write_chrome(f, ev, n, meta);
+    else
+        write_tsv(f, ev, n, meta);
+}
+
 enum kvr_status kvr_timeline_write(const char *path, enum kvr_timeline_format fmt,
                                    const struct kvr_event *ev, size_t n,
                                    const struct kvr_timeline_meta *meta)
@@ -206,9 +215,6 @@ enum kvr_status kvr_timeline_write(const char *path, enum kvr_timeline_format fm
     struct kvr_out o;
     enum kvr_status st = kvr_out_open(&o, "--timeline", path);
     if (st) return st;
-    if (fmt == KVR_TIMELINE_CHROME)
-        write_chrome(o.f, ev, n, meta);
-    else
-        write_tsv(o.f, ev, n, meta);
+    kvr_timeline_put(o.f, fmt, ev, n, meta);
     return kvr_out_commit(&o);
 }

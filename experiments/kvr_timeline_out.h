@@ -14,6 +14,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "kvr_sim.h"
 
@@ -36,3 +37,7 @@ struct kvr_timeline_meta {
 enum kvr_status kvr_timeline_write(const char *path, enum kvr_timeline_format fmt,
                                    const struct kvr_event *ev, size_t n,
                                    const struct kvr_timeline_meta *meta);
+/* The same into an open stream (an output the caller commits with others: kvr exec's); write
+ * errors stay in ferror(f). */
+void kvr_timeline_put(FILE *f, enum kvr_timeline_format fmt, const struct kvr_event *ev, size_t n,
+                      const struct kvr_timeline_meta *meta);
