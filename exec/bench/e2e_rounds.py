@@ -34,12 +34,18 @@ import hf_prefill  # noqa: E402
 def kvr_run(kvr, model, ctx, env, warmup, reps, extra=()):
     e = dict(os.environ)
     e.update(dict(kv.split("=", 1) for kv in env.split(",") if kv))
-    out = subprocess.run([kvr, "exec", "--model", model, "--ctx", str(ctx), "--backend", "cuda",
-                          "--warmup", str(warmup), "--reps", str(reps), "--json", *extra],
-                         env=e, capture_output=True, text=True, timeout=300)
+    try:
+        out = subprocess.run([kvr, "exec", "--model", model, "--ctx", str(ctx), "--backend", "cuda",
+                              "--warmup", str(warmup), "--reps", str(reps), "--json", *extra],
+                             env=e, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return {"error": "kvr exec: no answer in 300 s"}
     if out.returncode:
         return {"error": out.stderr.strip()[-300:]}
-    return json.loads(out.stdout)
+    try:
+        return json.loads(out.stdout)
+    except json.JSONDecodeError as x:  # an error row, not a crash that loses the later rounds
+        return {"error": f"kvr exec --json printed no JSON ({x}): {out.stdout[:200]!r}"}
 
 
 BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
@@ -47,9 +53,14 @@ BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTEN
 
 
 def hf_run(model, base, ctx, vocab, warmup, reps, backend):
-    """One Hugging Face timing; with a forced SDPA backend, an error row where it cannot run."""
+    """One Hugging Face timing; an error row where it runs out of memory, and with a forced SDPA
+    backend where that backend cannot run the shape."""
     if not backend:
-        return hf_prefill.time_one(model, base, ctx, vocab, warmup, reps)
+        try:
+            return hf_prefill.time_one(model, base, ctx, vocab, warmup, reps)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return {"error": "out of memory"}
     try:
         with sdpa_kernel(BACKENDS[backend]):
             return hf_prefill.time_one(model, base, ctx, vocab, warmup, reps)
@@ -141,7 +152,10 @@ def main():
                 row.update(impl=impl, env=env, round=r, ctx=ctx, model=a.model, torch=torch.__version__,
                            transformers=transformers.__version__)
                 print(json.dumps(row), flush=True)
-                if impl.startswith("kvrun") and "error" in row:
+                # a kvrun run, or a PyTorch peer of SDPA's own choice, that fails for another
+                # reason than memory would leave the ratio against a peer that is not there
+                if "error" in row and (impl.startswith("kvrun") or (
+                        impl not in [f"pytorch-hf-{b}" for b in forced] and row["error"] != "out of memory")):
                     failed = True
                 if "ttft_s" in row:
                     res.setdefault((ctx, impl, env), []).append(row["ttft_s"])
@@ -161,7 +175,7 @@ def main():
             print(f"ctx {ctx} first token: kvrun-hfweights {sorted(first.get((ctx, 'kvrun-hfweights'), []))}, "
                   f"pytorch-hf {sorted(first.get((ctx, 'pytorch-hf'), []))}", file=sys.stderr)
     if failed:
-        sys.exit("e2e_rounds.py: a kvrun run failed (its error is in its row)")
+        sys.exit("e2e_rounds.py: a run failed (its error is in its row)")
 
 
 if __name__ == "__main__":
