@@ -5,7 +5,7 @@ Per round and context: `kvr exec` under each environment given with --kvr-env (a
 its JSON), then Hugging Face eager with SDPA's own choice of backend and with each backend of
 --sdpa forced (torch.nn.attention.sdpa_kernel: cudnn, flash, efficient), then its decoder under
 torch.compile (--compile-ctx only; each compiled once before the first round). The same GPU and the same minute for every peer,
-so that clock drift falls on all alike; the ratio is what counts. One JSON object per run
+so that clock drift falls on all alike (the peers' order reversed every other round); the ratio is what counts. One JSON object per run
 (impl, env, round, ctx, ttft_s); the summary (median over rounds) goes to stderr.
 --compile-causal-ctx adds the peer "pytorch-hf-compile-causal": the decoder under torch.compile
 with SDPA's is_causal and no mask tensor (hf_prefill.causal_sdpa; under torch.compile
@@ -138,6 +138,8 @@ def main():
                 peers.append(("pytorch-hf-compile", ""))
             if ctx in kctx:
                 peers.append(("pytorch-hf-compile-causal", ""))
+            if r % 2:  # ABBA: no peer always first (fresh from idle) or last in a round
+                peers.reverse()
             for impl, env in peers:
                 if impl == "kvrun":
                     row = kvr_run(a.kvr, a.model, ctx, env, a.warmup, a.reps)
