@@ -106,23 +106,13 @@ int main(int argc, char **argv)
         cudaDataType_t ct = s.f32 ? CUDA_R_32F : CUDA_R_16BF;
         double flop = 2.0 * rows * s.n * s.k;
         int reps = flop > 1e12 ? 3 : 10;
-        float ex = time_ms(
-            [&] {
-                cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)s.n, (int)rows, (int)s.k, &alpha, A,
-                             CUDA_R_16BF, (int)s.k, B, CUDA_R_16BF, (int)s.k, &beta, C, ct,
-                             (int)s.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-            },
-            reps);
-        if (hot) {
-            float th = time_ms_hot(
-                [&] {
-                    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)s.n, (int)rows, (int)s.k, &alpha,
-                                 A, CUDA_R_16BF, (int)s.k, B, CUDA_R_16BF, (int)s.k, &beta, C, ct,
-                                 (int)s.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-                },
-                reps);
-            printf("  %-9s GemmEx : %8.4f ms cold, %8.4f ms hot\n", s.name, ex, th);
-        }
+        /* every call checked: a failed one launches nothing and would time near 0 */
+        auto gemm_ex = [&] {
+            CK(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)s.n, (int)rows, (int)s.k, &alpha, A,
+                            CUDA_R_16BF, (int)s.k, B, CUDA_R_16BF, (int)s.k, &beta, C, ct, (int)s.n,
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        };
+        float ex = time_ms(gemm_ex, reps);
         cublasLtMatmulDesc_t op;
         cublasLtMatrixLayout_t la, lb, lc;
         cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -139,28 +129,36 @@ int main(int argc, char **argv)
         cublasLtMatmulHeuristicResult_t res[16];
         int n_res = 0;
         CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 16, res, &n_res));
-        float h0 = 0, best = 1e30f;
+        float h0 = 0, best = 1e30f, cold[16];
         int bi = -1;
-        for (int i = 0; i < n_res; i++) {
-            if (res[i].state) continue;
-            float t = time_ms(
-                [&] {
-                    cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc, &res[i].algo,
-                                   ws, ws_bytes, 0);
-                },
-                reps);
-            if (cudaGetLastError()) continue;
-            if (hot) {
-                float th = time_ms_hot(
-                    [&] {
-                        cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc,
-                                       &res[i].algo, ws, ws_bytes, 0);
-                    },
-                    reps);
-                printf("  %-9s algo %2d: %8.4f ms cold, %8.4f ms hot\n", s.name, i, t, th);
+        bool ok[16] = {false};
+        for (int i = 0; i < n_res; i++) { /* every candidate cold first, then (hot) each hot */
+            auto lt_mm = [&] {
+                return cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc,
+                                      &res[i].algo, ws, ws_bytes, 0);
+            };
+            /* one untimed call: an algorithm that fails is skipped, not timed at 0 */
+            if (res[i].state || lt_mm() != CUBLAS_STATUS_SUCCESS || cudaDeviceSynchronize() ||
+                cudaGetLastError()) {
+                printf("  %-9s algo %2d: fails, skipped\n", s.name, i);
+                continue;
             }
-            if (i == 0) h0 = t;
-            if (t < best) best = t, bi = i;
+            ok[i] = true, cold[i] = time_ms([&] { CK(lt_mm()); }, reps);
+            if (i == 0) h0 = cold[i];
+            if (cold[i] < best) best = cold[i], bi = i;
+        }
+        if (hot) {
+            printf("  %-9s GemmEx : %8.4f ms cold, %8.4f ms hot\n", s.name, ex,
+                   time_ms_hot(gemm_ex, reps));
+            for (int i = 0; i < n_res; i++)
+                if (ok[i])
+                    printf("  %-9s algo %2d: %8.4f ms cold, %8.4f ms hot\n", s.name, i, cold[i],
+                           time_ms_hot(
+                               [&] {
+                                   CK(cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, C, lc, C,
+                                                     lc, &res[i].algo, ws, ws_bytes, 0));
+                               },
+                               reps));
         }
         printf("%-9s %9.3f %7.1f | %9.3f %7.1f | %9.3f %7.1f %4d %d\n", s.name, ex, flop / ex / 1e9,
                h0, h0 > 0 ? flop / h0 / 1e9 : 0.0, best, flop / best / 1e9, bi, n_res);
