@@ -26,7 +26,10 @@
  *    epilogue. Llama-7B's up projection at 2k: 688 pairs on 66 clusters, 10 full rounds and 28
  *    pairs, so the last round takes half a tile's time instead of a whole one. Only a last part
  *    waits, and the parts it waits for are on clusters of lower index (part-major order),
- *    dispatched before it and never waiting themselves: the wait ends, as stream-K's does.
+ *    dispatched before it and never waiting themselves: the wait ends, as stream-K's does. That
+ *    rests on clusters being dispatched in index order when not all fit at once (another
+ *    kernel or MPS holding SMs), which CUDA does not promise and CUTLASS's serial split-K
+ *    assumes too; KVR_GEMM_SPLIT=0 runs without it.
  * cuBLAS stays the reference and the choice where timing finds it faster (kvr_cuda_gemm.c). */
 #include <cuda.h> /* CUtensorMap */
 
