@@ -110,8 +110,8 @@ int kvr_cu_attention(const void *q, uint64_t q_stride, const void *k, const void
  * persistent where there are at most KVR_ATTN_PERSIST_ITEMS_PER_SM work items (row blocks x
  * heads x splits) per SM. KVR_ATTN_PERSIST=0 or 1 in the environment overrides that choice
  * for the default and the ring's blocks. */
-/* An attention switch in the environment (KVR_ATTN_PERSIST, KVR_ATTN_LAZY): -1 unset (or
- * empty), 0 or 1; -2 any other value, which the callers refuse (kvr_cuda_attn_env_check)
+/* An attention switch in the environment (KVR_ATTN_PERSIST, KVR_ATTN_LAZY): -1 unset, 0 or 1;
+ * -2 any other value, the empty string too, which the callers refuse (kvr_cuda_attn_env_check)
  * before they launch. KVR_ATTN_LAZY=1, the default, is lazy rescaling: a row's running max
  * moves only when a tile raises it by more than KVR_ATTN_LAZY_LOG2 (2^8 in the probabilities),
  * so most tiles skip O's rescale (FlashAttention-4's threshold); 0 moves it at every rise. Both

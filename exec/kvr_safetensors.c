@@ -616,11 +616,15 @@ static void close_files(struct loader *L)
 
 /* The config.json beside the weights (in the folder --weights names, or the file's folder), if
  * there is one, describes the model they were saved from: it must be the model being run, or
- * the weights would be read into another model without a word (another rope_theta, say). */
+ * the weights would be read into another model without a word (another rope_theta, say). The
+ * dtype is the run's choice (the tensors carry their own; --backend cuda computes in bf16), and
+ * max_position_embeddings changes the numbers only under dynamic NTK scaling, so neither is
+ * compared. A config kvrun cannot read is a warning: --model (an INI profile, say) may be how
+ * that family runs at all (Phi-3's partial rotary), and the tensors' shapes are checked anyway. */
 static enum kvr_status config_agrees(const char *weights, const struct kvr_model *m)
 {
     struct stat sb;
-    char cfg[1100], why[512];
+    char cfg[1100];
     const char *slash = strrchr(weights, '/');
     if (stat(weights, &sb) == 0 && S_ISDIR(sb.st_mode))
         snprintf(cfg, sizeof cfg, "%s/config.json", weights);
@@ -630,27 +634,28 @@ static enum kvr_status config_agrees(const char *weights, const struct kvr_model
         snprintf(cfg, sizeof cfg, "config.json");
     if (stat(cfg, &sb) != 0 || !S_ISREG(sb.st_mode)) return KVR_OK;
     struct kvr_model saved;
-    enum kvr_status st = kvr_model_load_hf_config(cfg, &saved);
-    if (st) {
-        snprintf(why, sizeof why, "%s", kvr_error_message());
-        return kvr_error(st,
-                         "--weights %s: %s beside it (the model the weights were saved from, "
-                         "checked against --model): %s",
-                         weights, cfg, why);
+    if (kvr_model_load_hf_config(cfg, &saved)) {
+        fprintf(stderr,
+                "kvr: warning: --weights %s: %s beside it is not a config kvrun reads "
+                "(%s), so the weights are not checked against it\n",
+                weights, cfg, kvr_error_message());
+        return KVR_OK;
     }
+    saved.dtype = m->dtype;
+    if (saved.rope_scaling != KVR_ROPE_DYNAMIC) saved.max_pos = m->max_pos;
     if (kvr_model_hash(&saved) == kvr_model_hash(m)) return KVR_OK;
     return kvr_error(KVR_ERR_INPUT,
-                     "--weights %s: %s beside it describes another model than --model (%s): "
-                     "'kvr model show' both; pass --model %s to run the model the weights are",
-                     weights, cfg, m->name, cfg);
+                     "--weights %s: %s beside it describes another model than --model (%s; "
+                     "'kvr model show' both)",
+                     weights, cfg, m->name);
 }
 
 enum kvr_status kvr_safetensors_load(const char *path, struct kvr_exec *ex, bool allow_unused)
 {
     struct loader L = {.m = kvr_exec_full_model(ex), .ex = ex, .what = path};
     const struct st_file *f;
-    enum kvr_status st = config_agrees(path, L.m);
-    if (!st) st = open_files(&L, path);
+    enum kvr_status st = open_files(&L, path); /* a missing file is reported as such first */
+    if (!st) st = config_agrees(path, L.m);
     if (!st && find(&L, "model.embed_tokens.weight", &f)) {
         L.parts = llama_parts, L.n_parts = sizeof llama_parts / sizeof *llama_parts;
     } else if (!st && find(&L, "transformer.word_embeddings.weight", &f)) {

@@ -203,8 +203,8 @@ static enum kvr_status bench_ring(struct kvr_attn_bench *b, int p, bool json)
     if (r.check && !kvr_ring_check_passed(&r))
         return kvr_error(KVR_ERR_RUNTIME,
                          "--check: the ring's fast path is off the plain kernels (max abs err "
-                         "above %g, LSE above %g, or the finish differs)",
-                         KVR_ATTN_CHECK_ABS, KVR_ATTN_CHECK_LSE);
+                         "above %g, LSE above %g, the merge above %g, or the finish differs)",
+                         KVR_ATTN_CHECK_ABS, KVR_ATTN_CHECK_LSE, KVR_RING_CHECK_MERGE);
     return KVR_OK;
 }
 

@@ -100,10 +100,24 @@ bare() {
     mkdir -p "$tmp/bare-$1" && cp "$G/$1/model.safetensors" "$tmp/bare-$1/" && echo "$tmp/bare-$1"
 }
 # the config.json beside the weights is the model they were saved from: another one is refused
-expect 2 "llama_theta5e5/config.json beside it describes another model than --model (llama_base)" \
+expect 2 "llama_theta5e5/config.json beside it describes another model than --model (llama_base;" \
     "weights beside a config.json that is not --model's: refused, naming both" \
     -- exec --model "$G/llama_base/config.json" --weights "$G/llama_theta5e5" \
     --tokens "$G/llama_base/tokens.txt" --backend ref --reps 1 --warmup 0
+# ... but its dtype (the run's choice) is not compared, and one kvrun cannot read is a warning
+mkdir -p "$tmp/f32" "$tmp/newkey" && cp "$G"/llama_base/* "$tmp/f32/" && cp "$G"/llama_base/* "$tmp/newkey/"
+python3 - "$tmp" <<'PY'
+import json, sys
+for d, k, v in (("f32", "dtype", "float32"), ("newkey", "some_new_key", 1)):
+    p = f"{sys.argv[1]}/{d}/config.json"
+    c = json.load(open(p)); c[k] = v; json.dump(c, open(p, "w"))
+PY
+"$kvr" exec --model "$G/llama_base/config.json" --weights "$tmp/f32" --tokens "$G/llama_base/tokens.txt" \
+    --backend ref --reps 1 --warmup 0 >/dev/null 2>"$tmp/err"
+report $? "weights beside the same config saved as float32: run" "$(cat "$tmp/err")"
+"$kvr" exec --model "$G/llama_base/config.json" --weights "$tmp/newkey" --tokens "$G/llama_base/tokens.txt" \
+    --backend ref --reps 1 --warmup 0 >/dev/null 2>"$tmp/err" && grep -q "is not a config kvrun reads" "$tmp/err"
+report $? "weights beside a config kvrun cannot read: run, with a warning" "$(cat "$tmp/err")"
 # the same weights under another rotary base are far off
 misses "$G/llama_base/config.json" "$(bare llama_theta5e5)" "$G/llama_base/tokens.txt" \
     "$G/llama_theta5e5/logits.f32" >"$tmp/cmp"
