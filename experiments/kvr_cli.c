@@ -72,7 +72,8 @@ static enum kvr_status push(uint64_t **out, size_t *n, size_t *cap, uint64_t v, 
 static enum kvr_status parse_range(const char *opt, char *item, uint64_t **out, size_t *n,
                                    size_t *cap)
 {
-    char *dash = strchr(item, '-'), *plus = dash ? strchr(dash, '+') : NULL;
+    char *dash = *item ? strchr(item + 1, '-') : NULL; /* "-1" is a count, a bad one */
+    char *plus = dash ? strchr(dash, '+') : NULL;
     uint64_t a, b = 0, step = 1024;
     if (dash) *dash = 0;
     if (plus) *plus = 0;

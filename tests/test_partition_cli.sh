@@ -345,6 +345,7 @@ expect 2 "unknown method 'fast'" "unknown --method exits 2" -- search --db "$db"
 expect 2 "'tsp' does not take a partition" "a scheme without partitions exits 2" -- search --db "$db" --scheme tsp
 expect 2 "larger than the topology" "--gpus beyond the profile exits 2" -- search --db "$db" --gpus 2,9
 expect 2 "empty range 4096-1024" "an empty ctx range exits 2" -- search --db "$db" --ctx 4k-1k
+expect 2 "token count '-1' is negative" "a negative ctx names it" -- search --db "$db" --ctx -1
 expect 2 "range 1-2 in the default steps of 1024 does not reach 2 (its last value would be 1)" "a ctx range whose end the steps miss exits 2" -- search --db "$db" --ctx 1-2
 expect 2 "--db FILE is required" "search without --db exits 2" -- search
 expect 2 "unknown format 'xml'" "unknown export format exits 2" -- export --db "$db" --format xml --out "$tmp/x"
