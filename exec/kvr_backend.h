@@ -166,11 +166,11 @@ uint64_t kvr_cuda_free_bytes(int device);
 void kvr_cuda_driver_version(char *buf, size_t cap);
 
 /* The cuda backend's switches from the environment (kvr_exec_env.c; exec/README.md):
- * KVR_GEMM_TUNE (tune), KVR_GEMM_OWN (own: 0, 1 or 2), KVR_GEMM_SPLIT (split), KVR_GEMM_LOG
- * (log); KVR_ATTN_PERSIST and KVR_ATTN_LAZY are checked too and read by the kernels' host code.
- * kvr_exec_open reads them before either backend is created. */
+ * KVR_GEMM_TUNE (tune), KVR_GEMM_OWN (own: 0, 1 or 2), KVR_GEMM_SPLIT (split); KVR_GEMM_LOG
+ * (read by kvr_cuda_gemm.c), KVR_ATTN_PERSIST and KVR_ATTN_LAZY are checked too and read by the
+ * kernels' host code. kvr_exec_open reads them before either backend is created. */
 struct kvr_exec_env {
-    bool tune, split, log;
+    bool tune, split;
     int own;
 };
 enum kvr_status kvr_exec_env_read(struct kvr_exec_env *v);

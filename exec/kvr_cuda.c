@@ -181,12 +181,8 @@ static enum kvr_status cu_check_model(const struct kvr_model *m)
 
 enum kvr_status kvr_cuda_attn_env_check(void)
 {
-    static const char *const names[] = {"KVR_ATTN_PERSIST", "KVR_ATTN_LAZY"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (kvr_cu_attention_env(names[i]) == -2)
-            return kvr_error(KVR_ERR_INPUT, "%s=%s (environment): 0 or 1", names[i],
-                             getenv(names[i]));
-    return KVR_OK;
+    struct kvr_exec_env env; /* the attention's switches are among them: one parse of all */
+    return kvr_exec_env_read(&env);
 }
 
 static enum kvr_status cu_setup(struct cu *c, int device)

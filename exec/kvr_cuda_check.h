@@ -10,9 +10,9 @@
 #define KVR_CUDA_CHECK(call)                                                                       \
     KVR_FOREIGN_CHECK(cudaError_t, call, #call, cudaSuccess, "CUDA", cudaGetErrorString)
 
-/* KVR_ATTN_PERSIST and KVR_ATTN_LAZY (environment), if set, are 0 or 1 (kvr_cuda.c); else an
- * input error naming the one that is not. The backend and the attention benchmarks check them
- * before they launch. */
+/* The cuda switches of the environment, KVR_ATTN_PERSIST and KVR_ATTN_LAZY among them, as
+ * kvr_exec_env_read checks them; else an input error naming the one that is not. The attention
+ * benchmarks check them before they launch. */
 enum kvr_status kvr_cuda_attn_env_check(void);
 
 /* The launchers of kvr_cuda_kernels.h return a cudaError_t as an int. */

@@ -42,7 +42,6 @@ enum kvr_status kvr_exec_env_read(struct kvr_exec_env *v)
         if (switch_of(plain[i]) == -2) return bad(plain[i], "0 or 1");
     const int tune = switch_of("KVR_GEMM_TUNE"), split = switch_of("KVR_GEMM_SPLIT");
     *v = (struct kvr_exec_env){.tune = tune != 0, .own = 1, .split = split != 0};
-    v->log = switch_of("KVR_GEMM_LOG") == 1;
     enum kvr_status st = read_own(v);
     if (!st && split >= 0 && (!v->tune || !v->own))
         st = kvr_error(KVR_ERR_INPUT,
