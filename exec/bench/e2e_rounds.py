@@ -32,6 +32,8 @@ import hf_prefill  # noqa: E402
 
 
 def kvr_run(kvr, model, ctx, env, warmup, reps, extra=()):
+    # PyTorch's cached blocks back to the GPU: at 64k-128k they would crowd kvrun out
+    torch.cuda.empty_cache()
     e = dict(os.environ)
     e.update(dict(kv.split("=", 1) for kv in env.split(",") if kv))
     try:

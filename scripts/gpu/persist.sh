@@ -3,11 +3,11 @@
 # with --check (stops the task when one fails), `tests` meson's GPU tests, `sanitize`
 # compute-sanitizer memcheck and racecheck on variants 9, 10 and the ring's blocks, `attn`
 # kvr bench attention plain against persistent in alternating rounds (KVR_ROUNDS, default 2),
-# `e2e` Llama-7B end to end: kvrun persistent and plain (KVR_ATTN_PERSIST) beside PyTorch +
+# `e2e` Llama-7B (KVR_E2E_MODEL) end to end: kvrun persistent and plain (KVR_ATTN_PERSIST) beside PyTorch +
 # Hugging Face eager and torch.compile in alternating rounds (exec/bench/e2e_rounds.py;
 # KVR_E2E_DEFAULT=1: kvrun as it is, one peer; KVR_E2E_ENV the kvrun settings side by side
-# (default "KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0"); KVR_E2E_CTX, KVR_E2E_ROUNDS, KVR_E2E_REPS; KVR_E2E_COMPILE
-# the contexts torch.compile runs (default 2048,4096); KVR_E2E_SDPA eager HF with SDPA backends
+# (default "KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0"); KVR_E2E_CTX, KVR_E2E_ROUNDS, KVR_E2E_REPS, KVR_E2E_WARMUP, KVR_E2E_TIMEOUT; KVR_E2E_COMPILE
+# the contexts torch.compile runs (default 2048,4096; set empty: none); KVR_E2E_SDPA eager HF with SDPA backends
 # forced too, e.g. cudnn,flash; KVR_E2E_COMPILE_CAUSAL the contexts of torch.compile with SDPA's
 # is_causal and no mask tensor (default none); KVR_E2E_SAME_WEIGHTS=DIR kvrun also on Hugging Face's weights
 # and prompt, saved to DIR: keep it outside $OUT, 13 GB for Llama-7B).
@@ -96,8 +96,9 @@ fi 2>&1 | tee "$out/persist_attn.log"
 if has e2e; then
     # the rows into e2e_rounds.partial.jsonl, renamed e2e_rounds.jsonl once the script succeeded
     PYTHONUNBUFFERED=1 keep_if_ok "$out/e2e_rounds.jsonl" \
-        timeout ${KVR_E2E_TIMEOUT:-480} python3 exec/bench/e2e_rounds.py --kvr $kvr --model llama-7b \
-        --ctx ${KVR_E2E_CTX:-2048,4096,8192,16384,32768} --compile-ctx ${KVR_E2E_COMPILE:-2048,4096} \
+        timeout ${KVR_E2E_TIMEOUT:-480} python3 exec/bench/e2e_rounds.py --kvr $kvr \
+        --model "${KVR_E2E_MODEL:-llama-7b}" --warmup ${KVR_E2E_WARMUP:-2} \
+        --ctx ${KVR_E2E_CTX:-2048,4096,8192,16384,32768} --compile-ctx "${KVR_E2E_COMPILE-2048,4096}" \
         --compile-causal-ctx "${KVR_E2E_COMPILE_CAUSAL:-}" \
         --sdpa "${KVR_E2E_SDPA:-}" --reps ${KVR_E2E_REPS:-5} \
         $(for e in ${KVR_E2E_ENV:-KVR_ATTN_PERSIST=1 KVR_ATTN_PERSIST=0}; do
