@@ -4,6 +4,7 @@
 # compute-sanitizer, an ncu look at the kernel.
 #   bash scripts/gpu/attn.sh [all|tests|bench|sanitize|ncu|e2e]...   (logs and results under $OUT)
 # A failed test, sanitizer check, run or script makes it exit 1 (its log says which).
+# KVR_ATTN_ROUNDS: attn_peer.py's alternating rounds (default 3).
 set -uo pipefail
 tasks=" ${*:-all} "
 # it runs by itself too, without gpu_env.sh's parts_check: an unknown part would do nothing
@@ -53,7 +54,7 @@ if want bench; then
     nvidia-smi dmon -s pc -d 1 >"$out/dmon.log" 2>&1 &
     dmon=$!
     timeout 400 python3 exec/bench/attn_peer.py $kvr "$out/attn_peer.jsonl" "$out/attn_peer.md" \
-        --commit "$commit" --rounds 3 >"$out/attn_peer.log" 2>&1
+        --commit "$commit" --rounds ${KVR_ATTN_ROUNDS:-3} >"$out/attn_peer.log" 2>&1
     rc=$?; [ $rc = 0 ] || bad=1
     echo "attn_peer rc=$rc"; grep -i " error" "$out/attn_peer.log" | head -5
     kill $dmon
