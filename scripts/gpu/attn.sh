@@ -26,7 +26,7 @@ stamp() { echo "== $1 ($(( $(date +%s) - t0 )) s)"; }
 meson compile -C build-gpu >/tmp/build.log 2>&1 || { tail -30 /tmp/build.log; exit 1; }
 grep -B2 -A3 "ws_kernel\|hopper_kernel" /tmp/build.log | grep -E "Compiling entry|registers|spill" >"$out/ptxas.log"
 kvr=build-gpu/experiments/kvr
-commit=$(cat COMMIT 2>/dev/null || echo unknown)
+commit=$(head -1 .kvr-version 2>/dev/null || echo unknown) # recorded before the copy (gpu.sh)
 stamp "built $commit"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.draw --format=csv,noheader
 smoke() { timeout 30 $kvr bench attention "$@" --reps 3 --check --lse; }
