@@ -84,7 +84,37 @@ struct answer {
     const struct kvr_plan_row *row; /* the lower neighbour: its mapping, and its fewer-GPU plan
                                        when the answer is that row (NULL or &lower) */
     struct kvr_plan_row lower;
+    enum kvr_kv_forward fwd; /* the rows' hand-off, the one the TTFT is simulated in */
 };
+
+/* A row's hand-off ("" reads as whole; the store refuses unknown names). */
+static enum kvr_kv_forward row_forward(const struct kvr_plan_row *r)
+{
+    int f = r->kv_forward[0] ? kvr_kv_forward_from_name(r->kv_forward) : KVR_FWD_WHOLE;
+    return f < 0 ? KVR_FWD_WHOLE : (enum kvr_kv_forward)f;
+}
+
+/* The hand-off answer x is simulated in: its neighbours' (the rows at lo_ctx and hi_ctx),
+ * which must agree: a partition interpolated between plans of two hand-offs is neither's. */
+static enum kvr_status answer_forward(const struct kvr_plan_row *orig, size_t n_rows,
+                                      struct answer *x)
+{
+    const struct kvr_plan_row *lo = NULL, *hi = NULL;
+    for (size_t k = 0; k < n_rows; k++) {
+        if (orig[k].ctx_tokens == x->a.lo_ctx) lo = &orig[k];
+        if (orig[k].ctx_tokens == x->a.hi_ctx) hi = &orig[k];
+    }
+    x->fwd = lo ? row_forward(lo) : KVR_FWD_WHOLE;
+    if (lo && hi && row_forward(hi) != x->fwd)
+        return kvr_error(KVR_ERR_INPUT,
+                         "--ctx %llu: its neighbours were searched for different KV hand-offs "
+                         "(ctx %llu %s, ctx %llu %s): run 'kvr search' again with one "
+                         "--kv-forward",
+                         (unsigned long long)x->ctx, (unsigned long long)lo->ctx_tokens,
+                         kvr_kv_forward_name(x->fwd), (unsigned long long)hi->ctx_tokens,
+                         kvr_kv_forward_name(row_forward(hi)));
+    return KVR_OK;
+}
 
 /* Field names as in the export (format 2): ctx_tokens, partition_tokens, the hashes. */
 static void json_answer(struct kvr_json *j, const struct lookup_args *args,
@@ -103,6 +133,7 @@ static void json_answer(struct kvr_json *j, const struct lookup_args *args,
     kvr_json_kv_str(j, "interp", x->a.exact || x->a.clamped ? "none" : args->interp);
     kvr_json_kv_bool(j, "clamped", x->a.clamped);
     kvr_json_kv_dbl(j, "predicted_ttft_s", x->ttft_s);
+    kvr_json_kv_str(j, "kv_forward", kvr_kv_forward_name(x->fwd));
     kvr_json_key(j, "mapping");
     kvr_json_array_begin(j);
     for (int i = 0; i < x->p; i++) /* the GPU of each rank stage * tp + shard */
@@ -149,6 +180,9 @@ static void print_answers(const struct lookup_args *args, const struct kvr_plan_
                                   : args->interp);
         printf("%8llu %3d %-13s %12s  %s\n", (unsigned long long)x[i].ctx, x[i].tp, how,
                kvr_format_duration(t, sizeof t, x[i].ttft_s), part);
+        if (x[i].fwd != KVR_FWD_WHOLE)
+            printf("%8s KV hand-off %s (the rows' kv_forward; the TTFT is simulated in it)\n", "",
+                   kvr_kv_forward_name(x[i].fwd));
         const struct kvr_plan_row *r = x[i].row;
         if (r && r->n_mapping) { /* JSON's mapping: chain position (rank) i on GPU m[i] */
             kvr_mapping_format(r->mapping, x[i].p, part, sizeof part); /* all p GPUs */
@@ -240,6 +274,9 @@ static enum kvr_status answer_tp(const struct lookup_args *a, const struct kvr_m
         if (out[i].row && out[i].row->n_mapping)
             st = kvr_mapping_complete(out[i].row->mapping, out[i].row->n_mapping, size, map);
         if (!st) st = kvr_objective_set_mapping(obj, map);
+        /* the rows' hand-off: a plan searched for direct is timed as direct */
+        if (!st) st = answer_forward(orig, n_rows, &out[i]);
+        if (!st) kvr_objective_set_kv_forward(obj, out[i].fwd);
         /* never an answer that does not fit: exit 3 with the bytes */
         if (!st) out[i].ttft_s = kvr_objective_eval(obj, ctx[i], out[i].a.tokens);
         if (!st && !isfinite(out[i].ttft_s))

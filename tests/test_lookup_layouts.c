@@ -4,6 +4,7 @@
  * the table has), and rows that are refused with their file:line (a mapping that is not p
  * distinct GPUs, a t that does not divide p, a partition of other than p / t chunks). The
  * expected partitions are worked by hand from the rounding rule in kvr_lookup.h (g = 64). */
+#include <math.h>
 #include <string.h>
 
 #include "kvr_lookup.h"
@@ -45,7 +46,8 @@ static void expect(const struct kvr_lookup *t, int p, int tp, uint64_t ctx, int 
     for (int i = 0; same && i < n; i++) same = a.tokens[i] == tokens[i];
     for (int i = 0; same && i < p; i++) same = a.mapping[i] == gpus[i];
     ok(same && a.p == p && a.tp_degree == want_t && a.n_chunks == n && a.exact == exact &&
-           a.clamped == clamped,
+           a.clamped == clamped &&
+           (clamped ? isnan(a.predicted_ttft_s) : isfinite(a.predicted_ttft_s)),
        "%s (p = %d, t = %d, ctx %llu): %s", what, p, want_t, (unsigned long long)ctx,
        rc ? err : "");
 }

@@ -85,6 +85,17 @@ json_check "lookup --clamp says so" "d['clamped'] and sum(d['partition_tokens'])
     -- lookup $S --gpus 4 --ctx 9k --clamp --db "$db" --json
 expect 2 "no plan rows for model llama-7b, machine a100-nvlink" "lookup of a key not searched exits 2" \
     -- lookup --gpus 4 --ctx 2k --db "$db"
+# rows searched for another KV hand-off are timed in it (lookup had timed them as whole), and a
+# context between rows of two hand-offs is refused
+kf=$tmp/kf.db
+"$kvr" search $S --gpus 4 --ctx 4k,8k --db "$kf" --kv-forward direct -q >/dev/null 2>&1 &&
+    "$kvr" search $S --gpus 4 --ctx 16k --db "$kf" -q >/dev/null 2>&1
+json_check "lookup of a row searched for the direct hand-off: its stored TTFT, kv_forward direct" \
+    "d['kv_forward'] == 'direct' and abs(d['predicted_ttft_s'] - float('$(sql "$kf" "SELECT predicted_ttft_s FROM plan WHERE ctx_tokens = 4096")')) < 1e-9 * d['predicted_ttft_s']" \
+    -- lookup $S --gpus 4 --ctx 4k --db "$kf" --json
+json_check "  a whole row beside them says whole" "d['kv_forward'] == 'whole'" -- lookup $S --gpus 4 --ctx 16k --db "$kf" --json
+expect 2 "searched for different KV hand-offs (ctx 8192 direct, ctx 16384 whole)" \
+    "  a context between a direct and a whole row exits 2" -- lookup $S --gpus 4 --ctx 12k --db "$kf"
 
 # export, and the deployment library against kvr lookup on every ctx from 1k to 16k
 "$kvr" search $S --gpus 4 --ctx 1k-16k+1k --db "$db" >/dev/null 2>&1

@@ -126,6 +126,8 @@ int kvr_lookup_solve(const struct kvr_lookup_row *const *rows, size_t n, uint64_
         const struct kvr_lookup_row *end = rows[k == 0 ? 0 : n - 1];
         from_rows(end, end, ctx, a);
         a->clamped = 1;
+        /* the end row's time is not this context's: no estimate rather than a wrong one */
+        a->predicted_ttft_s = NAN;
         set_mapping(end, a);
         return KVR_LOOKUP_OK;
     }

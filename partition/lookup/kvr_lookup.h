@@ -83,7 +83,9 @@ struct kvr_lookup_answer {
     int exact;                         /* 1: a stored row; 0: interpolated or clamped */
     int clamped;                       /* 1: ctx was outside the rows */
     uint64_t lo_ctx, hi_ctx;           /* the neighbours used (equal for exact and clamped) */
-    double predicted_ttft_s;           /* stored for exact rows; interpolated linearly otherwise */
+    /* stored for exact rows; between rows the linear interpolation of the neighbours' stored
+     * times (an estimate: kvr lookup simulates the interpolated partition); NaN when clamped */
+    double predicted_ttft_s;
     /* version 3: the layout; chunk i runs on GPUs mapping[i tp_degree .. (i + 1) tp_degree) */
     int tp_degree, n_chunks;       /* t >= 1, and p / t */
     int mapping[KVR_LOOKUP_MAX_P]; /* p GPU ids: the exact, end or lower neighbour row's */
