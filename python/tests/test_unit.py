@@ -41,6 +41,15 @@ def test_exact_interpolated_clamped() -> None:
     assert t.lookup("m", "h", 2, 4096, clamp=True).clamped
 
 
+def test_predicted_ttft_stored_interpolated_or_none_when_clamped() -> None:
+    t = kvrun.Table(rows((512, 512), (1024, 1024)))  # stored 1.0 s at 1024, 2.0 s at 2048
+    assert t.lookup("m", "h", 2, 1024).predicted_ttft_s == 1.0
+    assert t.lookup("m", "h", 2, 1536).predicted_ttft_s == pytest.approx(1.5)
+    # the end row's 2.0 s is not 4096's: no estimate rather than a wrong one
+    assert t.lookup("m", "h", 2, 4096, clamp=True).predicted_ttft_s is None
+    assert t.lookup("m", "h", 2, 256, clamp=True).predicted_ttft_s is None
+
+
 def test_two_definitions_under_one_name_need_the_hash() -> None:
     t = kvrun.Table(rows((512, 512)) + rows((600, 424), model_hash="c" * 16))
     with pytest.raises(kvrun.LookupError_, match="more than one definition"):

@@ -100,4 +100,5 @@ class CTable:
             raise LookupError_(err.value.decode())
         neighbours = (a.lo_ctx,) if a.lo_ctx == a.hi_ctx else (a.lo_ctx, a.hi_ctx)
         return Answer(ctx_tokens, tuple(a.tokens[:a.n_chunks]), tuple(a.mapping[:a.p]),
-                      bool(a.exact), bool(a.clamped), neighbours, a.predicted_ttft_s, a.tp_degree)
+                      bool(a.exact), bool(a.clamped), neighbours,
+                      None if a.clamped else a.predicted_ttft_s, a.tp_degree)

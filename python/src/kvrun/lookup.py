@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .table import LookupError_, Row
 
@@ -47,7 +47,9 @@ class Answer:
     exact: bool
     clamped: bool
     neighbours: Tuple[int, ...]
-    predicted_ttft_s: float
+    #: an exact row's stored prediction; between rows the linear interpolation of the two
+    #: neighbours' (an estimate: ``kvr lookup`` simulates the partition); None when clamped
+    predicted_ttft_s: Optional[float]
     tp: int = 1
 
     @property
@@ -129,9 +131,10 @@ def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
             raise OutOfRange(f"ctx {ctx} is outside the table's range "
                              f"[{rows[0].ctx_tokens}, {rows[-1].ctx_tokens}] (use clamp)")
         end = rows[0 if k == 0 else -1]
-        tokens, ttft = _from_rows(end, end, ctx)
+        tokens, _ = _from_rows(end, end, ctx)
+        # the end row's time is not this context's: no estimate rather than a wrong one
         return Answer(ctx, tuple(tokens), tuple(end.mapping), False, True, (end.ctx_tokens,),
-                      ttft, tp)
+                      None, tp)
     tokens, ttft = _from_rows(rows[k - 1], rows[k], ctx)
     return Answer(ctx, tuple(tokens), tuple(rows[k - 1].mapping), False, False,
                   (rows[k - 1].ctx_tokens, rows[k].ctx_tokens), ttft, tp)
