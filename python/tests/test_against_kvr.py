@@ -13,7 +13,7 @@ import pytest
 import kvrun
 from kvrun import clib
 
-from conftest import DEGREES, MACHINE, MODEL
+from conftest import DEGREES, MACHINE, MODEL, run_kvr
 
 
 @pytest.mark.parametrize("source", ["json", "csv", "db"])
@@ -251,3 +251,13 @@ def test_console_script_takes_the_layout(tmp_path: Path) -> None:
     want = json.loads(run_kvr("lookup", *key, "--ctx", "12000", "--tp", "2", "--db", str(db),
                               "--json"))
     assert a["tp"] == 2 and a["partition_tokens"] == want["partition_tokens"]
+
+
+def test_sqlite_refuses_a_plan_of_another_kv_hand_off(tmp_path: Path) -> None:
+    """kvr export refuses rows searched for --kv-forward direct; so does the SQLite reader
+    (it had served them as plain plans, their TTFT that of another hand-off)."""
+    db = tmp_path / "kf.db"
+    run_kvr("search", "--model", "llama-7b", "--machine", "a100-10GBps", "--gpus", "2",
+            "--ctx", "2k,4k", "--db", str(db), "--kv-forward", "direct", "-q")
+    with pytest.raises(kvrun.LookupError_, match="ctx 2048 was searched for kv_forward direct"):
+        kvrun.Table.from_sqlite(str(db))

@@ -163,7 +163,7 @@ def _store_v9(c: sqlite3.Connection) -> None:
     c.execute("PRAGMA user_version = 9")
     c.execute("CREATE TABLE plan (model, machine, p, scheme, method, granularity_tokens, "
               "ctx_tokens, predicted_ttft_s, partition_tokens, model_hash, machine_hash, mapping, "
-              "tp, stale)")
+              "tp, stale, kv_forward DEFAULT 'whole')")
     c.execute("CREATE TABLE definition (kind, hash, name, canonical_text, provenance)")
 
 
@@ -178,7 +178,7 @@ def test_sqlite_path_with_uri_characters(tmp_path: Path, folder: str) -> None:
     c = sqlite3.connect(db)
     _store_v9(c)
     c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
-              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 0)")
+              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 0, 'whole')")
     c.commit()
     c.close()
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -194,9 +194,9 @@ def test_only_stale_rows_say_so(tmp_path: Path) -> None:
     c = sqlite3.connect(db)
     _store_v9(c)
     c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 1024, 0.1, '576;448', "
-              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 1)")
+              "'aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb', NULL, 1, 1, 'whole')")
     c.execute("INSERT INTO plan VALUES ('m', 'h', 2, 'kvr', 'hier', 64, 2048, 0.2, '1088;960', "
-              "'', '', NULL, 1, 0)")
+              "'', '', NULL, 1, 0, 'whole')")
     c.commit()
     c.close()
     with pytest.raises(kvrun.LookupError_, match="only 2 stale rows"):

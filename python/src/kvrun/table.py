@@ -317,6 +317,15 @@ class Table:
                 raise LookupError_(f"{path}: schema {ver}; this package reads schemas "
                                    f"{min(_STORE_SCHEMAS_READ)} to {_STORE_SCHEMA} "
                                    "(a writing kvr command migrates older ones)")
+            # a plan searched for another KV hand-off is not this package's plan: refused as
+            # kvr export refuses it (an answer has no field for the hand-off)
+            fwd = con.execute("SELECT model, p, ctx_tokens, kv_forward FROM plan WHERE stale = 0"
+                              " AND model_hash != '' AND kv_forward NOT IN ('', 'whole')"
+                              " ORDER BY model, p, ctx_tokens LIMIT 1").fetchone()
+            if fwd:
+                raise LookupError_(f"{path}: the plan of {fwd[0]} at p = {fwd[1]}, ctx {fwd[2]} "
+                                   f"was searched for kv_forward {fwd[3]}, which this package "
+                                   "cannot serve (kvr lookup can)")
             rows = [Row(model=m, machine=h, p=p, scheme=s, method=me, granularity_tokens=g,
                         ctx_tokens=c, predicted_ttft_s=t, partition_tokens=_ints(part),
                         model_hash=mh, machine_hash=hh, mapping=_ints(mp) if mp else (),
