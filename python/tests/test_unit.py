@@ -136,6 +136,40 @@ def test_ctx_must_be_an_integer() -> None:
             t.lookup("m", "h", 2, bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("clamp", [False, True])
+@pytest.mark.parametrize("ctx", [0, -1, -1024, 4194305, 2**64 + 1536])
+def test_ctx_outside_kvrs_range_is_refused(ctx: int, clamp: bool) -> None:
+    """ctx < 1 or > 4194304 (kvr's cap on --ctx) is refused, clamp or not (clamp had served
+    4194305 and 2**64 + 1536 the end row's split)."""
+    t = kvrun.Table(rows((512, 512), (1024, 1024)))
+    with pytest.raises(kvrun.LookupError_, match=rf"ctx {ctx} is outside 1\.\.4194304"):
+        t.lookup("m", "h", 2, ctx, clamp=clamp)
+    planner = kvrun.PrefillPlanner(t, "m", "h")
+    with pytest.raises(kvrun.LookupError_, match=rf"prompt_tokens {ctx} is outside"):
+        planner.plan(ctx, 2)
+    assert t.lookup("m", "h", 2, 4194304, clamp=True).clamped
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("prompt", [0, -5])
+def test_planner_refuses_empty_prompts(prompt: int, p: int) -> None:
+    """plan() had answered a prompt of 0 or -5 tokens (p = 1: one range [0, -5))."""
+    planner = kvrun.PrefillPlanner(kvrun.Table(rows((512, 512), (1024, 1024))), "m", "h",
+                                   min_tokens_per_rank=100)
+    with pytest.raises(kvrun.LookupError_, match=f"prompt_tokens {prompt} is outside"):
+        planner.plan(prompt, p)
+
+
+@pytest.mark.parametrize("p", [0, -1, True, 2.0])
+def test_planner_refuses_p_below_one(p: object) -> None:
+    """plan() had answered p = 0 and -1 with one range (the min_tokens_per_rank fallback)."""
+    planner = kvrun.PrefillPlanner(kvrun.Table(rows((512, 512), (1024, 1024))), "m", "h",
+                                   min_tokens_per_rank=100)
+    with pytest.raises(kvrun.LookupError_, match="is not a number of ranks >= 1"):
+        planner.plan(1024, p)  # type: ignore[arg-type]
+    assert len(kvrun.PrefillPlanner(planner.table, "m", "h").plan(1024, 1)) == 1
+
+
 def test_mapping_onto_gpus_of_a_bigger_machine() -> None:
     """A chain of 4 on GPUs 7, 6, 5, 4 of an 8-GPU node (what the search stores around a slow
     link) is a row like any other; two chunks on one GPU is not. Each answer runs on the lower

@@ -24,7 +24,11 @@ from typing import List, Optional, Sequence, Tuple
 
 from .table import LookupError_, Row
 
-__all__ = ["Answer", "OutOfRange", "fractions", "grain", "llround", "round_fractions", "solve"]
+__all__ = ["Answer", "OutOfRange", "MAX_CTX", "check_ctx", "fractions", "grain", "llround",
+           "round_fractions", "solve"]
+
+#: the longest context a query may name: kvr's cap on --ctx (4 Mi tokens)
+MAX_CTX = 4194304
 
 
 class OutOfRange(LookupError_):
@@ -104,16 +108,25 @@ def _from_rows(lo: Row, hi: Row, ctx: int) -> Tuple[List[int], float]:
     return round_fractions(f, ctx, lo.granularity_tokens), ttft
 
 
+def check_ctx(ctx: object, what: str = "ctx") -> int:
+    """A query's context: an integer (or numpy integer; never a bool or 12500.5) in
+    1..MAX_CTX, clamp or not; else :class:`LookupError_` naming it."""
+    if isinstance(ctx, bool):
+        raise LookupError_(f"{what} {ctx!r} is not a number of tokens")
+    try:
+        n = operator.index(ctx)  # type: ignore[arg-type]
+    except TypeError:
+        raise LookupError_(f"{what} {ctx!r} is not an integer number of tokens") from None
+    if not 1 <= n <= MAX_CTX:
+        raise LookupError_(f"{what} {n} is outside 1..{MAX_CTX} (kvr's cap on --ctx)")
+    return int(n)
+
+
 def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:
     """The partition for ``ctx`` from the rows of one key, sorted by ``ctx_tokens``."""
     if not rows:
         raise LookupError_("no rows for this key")
-    if isinstance(ctx, bool):
-        raise LookupError_(f"ctx {ctx!r} is not a number of tokens")
-    try:
-        ctx = operator.index(ctx)  # an int (or numpy integer), never 12500.5
-    except TypeError:
-        raise LookupError_(f"ctx {ctx!r} is not an integer number of tokens") from None
+    ctx = check_ctx(ctx)
     tp, n = rows[0].tp_degree, rows[0].stages
     if ctx < n:  # every chunk (one per stage) needs a token
         raise LookupError_(f"ctx {ctx} is smaller than the {n} chunks")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from .lookup import Answer
+from .lookup import Answer, check_ctx
 from .table import LookupError_, PathLike, Table
 
 __all__ = ["RankRange", "token_ranges", "ranges_of", "PrefillPlanner"]
@@ -71,6 +71,11 @@ class PrefillPlanner:
         return list(self._available)
 
     def plan(self, prompt_tokens: int, p: int) -> List[RankRange]:
+        """The ranges of a prompt of ``prompt_tokens`` (1..MAX_CTX) on up to ``p`` >= 1 ranks;
+        anything else is a :class:`LookupError_` naming the value, p = 1 included."""
+        prompt_tokens = check_ctx(prompt_tokens, "prompt_tokens")
+        if isinstance(p, bool) or not isinstance(p, int) or p < 1:
+            raise LookupError_(f"p {p!r} is not a number of ranks >= 1")
         if p == 1:
             return [RankRange(0, 0, 0, prompt_tokens)]
         if self.min_tokens_per_rank:
