@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Dict, List
 
@@ -261,3 +262,39 @@ def test_sqlite_refuses_a_plan_of_another_kv_hand_off(tmp_path: Path) -> None:
             "--ctx", "2k,4k", "--db", str(db), "--kv-forward", "direct", "-q")
     with pytest.raises(kvrun.LookupError_, match="ctx 2048 was searched for kv_forward direct"):
         kvrun.Table.from_sqlite(str(db))
+
+
+_SMALL_CSV = ("format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,"
+              "objective,objective_trials,granularity_tokens,ctx_tokens,predicted_ttft_s,"
+              "partition_tokens,mapping\r\n"
+              "2,m,0123456789abcdef,h,fedcba9876543210,4,1,kvr,hier,mean,1,64,10240,0.1,"
+              "3072;2560;2560;2048,0;1;2;3\r\n"
+              "2,m,0123456789abcdef,h,fedcba9876543210,4,1,kvr,hier,mean,1,64,20480,0.2,"
+              "6144;5120;5120;4096,0;1;2;3\r\n")
+
+
+@pytest.mark.parametrize("kw, says", [
+    (dict(ctx_tokens=2**64 + 12500), "ctx 18446744073709564116 is outside"),  # wrapped to 12500
+    (dict(ctx_tokens=-1), "ctx -1 is outside"),                                # 2**64 - 1, clamped
+    (dict(ctx_tokens=-1, clamp=True), "ctx -1 is outside"),
+    (dict(ctx_tokens=4194305, clamp=True), "ctx 4194305 is outside"),
+    (dict(p=2**32 + 4), "p 4294967300 is not an integer in 1..64"),           # wrapped to 4
+    (dict(p=-2**32 + 4), "p -4294967292 is not an integer in 1..64"),
+    (dict(tp=2**32 + 1), "tp 4294967297 is not an integer in 1..64"),         # wrapped to 1
+    (dict(tp=0), "tp 0 is not an integer in 1..64"),
+    (dict(ctx_tokens=12500.0), "ctx 12500.0 is not an integer"),
+    (dict(clamp=2**32), "clamp 4294967296 is not True or False"),
+    (dict(model="m\0x"), "model 'm\\x00x' is not a string without NUL bytes"),  # read as 'm'
+])
+def test_ctypes_query_integers_are_range_checked(tmp_path: Path, kw: dict, says: str) -> None:
+    """CTable.lookup checks every value before ctypes, which wrapped what did not fit (2**64 +
+    12500 answered as 12500, p = 2**32 + 4 as 4, -1 as 2**64 - 1)."""
+    if not clib.available():
+        pytest.skip("libkvr_lookup not found (KVR_LOOKUP_LIB)")
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text(_SMALL_CSV, newline="")
+    t = clib.CTable(csv_path)
+    q = dict(model="m", machine="h", p=4, ctx_tokens=12500)
+    assert t.lookup(**q).tokens == kvrun.Table.load(csv_path).lookup(**q).tokens
+    with pytest.raises(kvrun.LookupError_, match=re.escape(says)):
+        t.lookup(**{**q, **kw})

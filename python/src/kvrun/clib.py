@@ -12,7 +12,7 @@ import ctypes.util
 import os
 from typing import Optional
 
-from .lookup import Answer
+from .lookup import Answer, check_ctx
 from .table import LookupError_, PathLike
 
 __all__ = ["available", "CTable"]
@@ -35,9 +35,20 @@ class _Answer(ctypes.Structure):
                 ("n_chunks", ctypes.c_int), ("mapping", ctypes.c_int * _MAX_P)]
 
 
-def enc(s: Optional[str]) -> Optional[bytes]:
-    """A key string as the C library takes it (NULL: any)."""
-    return s.encode() if s is not None else None
+def enc(s: Optional[str], what: str = "key") -> Optional[bytes]:
+    """A key string as the C library takes it (NULL: any); a NUL byte would cut it short."""
+    if s is None:
+        return None
+    if not isinstance(s, str) or "\0" in s:
+        raise LookupError_(f"{what} {s!r} is not a string without NUL bytes")
+    return s.encode()
+
+
+def _int_in(x: object, lo: int, hi: int, what: str) -> int:
+    """An int in lo..hi, checked before ctypes (which wraps 2**32 + 4 to 4 and -1 to 2**64 - 1)."""
+    if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
+        raise LookupError_(f"{what} {x!r} is not an integer in {lo}..{hi}")
+    return x
 
 
 def _find() -> Optional[str]:
@@ -93,8 +104,15 @@ class CTable:
                scheme: str = "kvr", method: str = "hier", model_hash: Optional[str] = None,
                machine_hash: Optional[str] = None, tp: int = 1) -> Answer:
         """As :meth:`kvrun.Table.lookup`: ``tp`` names the layout's t (its rows only)."""
-        q = _Query(enc(model), enc(machine), enc(scheme), enc(method), p, ctx_tokens, int(clamp),
-                   enc(model_hash), enc(machine_hash), tp)
+        # every integer range-checked here: ctypes would wrap what does not fit silently
+        p = _int_in(p, 1, _MAX_P, "p")
+        ctx_tokens = check_ctx(ctx_tokens)
+        tp = _int_in(tp, 1, _MAX_P, "tp")
+        if not (isinstance(clamp, int) and clamp in (0, 1)):
+            raise LookupError_(f"clamp {clamp!r} is not True or False")
+        q = _Query(enc(model, "model"), enc(machine, "machine"), enc(scheme, "scheme"),
+                   enc(method, "method"), p, ctx_tokens, int(clamp), enc(model_hash, "model_hash"),
+                   enc(machine_hash, "machine_hash"), tp)
         a, err = _Answer(), ctypes.create_string_buffer(1024)
         if self._lib.kvr_lookup_partition(self._t, ctypes.byref(q), ctypes.byref(a), err, 1024):
             raise LookupError_(err.value.decode())
