@@ -257,6 +257,22 @@ _ROW2 = "2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,2048,0.2
     (_ROW2.replace("1088;960", "1_088;960"), "1_088;960"),
     (_ROW2.replace("2,m,", "2,,", 1), "model, machine, scheme and method must be set"),
     (_ROW2.replace("0123456789abcdef", "xyz"), "model_hash 'xyz'"),
+    # objective and trials as libkvr_lookup's is_objective (they had been read and ignored)
+    (_ROW2.replace(",mean,1,", ",bogus,1,"), "objective 'bogus' over 1 trials"),
+    (_ROW2.replace(",mean,1,", ",p0,1,"), "objective 'p0'"),
+    (_ROW2.replace(",mean,1,", ",p101,1,"), "objective 'p101'"),
+    (_ROW2.replace(",mean,1,", ",p.5,1,"), "objective 'p.5'"),
+    (_ROW2.replace(",mean,1,", ",p9.5.5,1,"), "objective 'p9.5.5'"),
+    (_ROW2.replace(",mean,1,", ",p1e1,1,"), "objective 'p1e1'"),
+    (_ROW2.replace(",mean,1,", ",p,1,"), "objective 'p'"),
+    (_ROW2.replace(",mean,1,", ",mean,0,"), "over 0 trials"),
+    (_ROW2.replace(",mean,1,", ",mean,-1,"), "over '-1' trials"),
+    (_ROW2.replace(",mean,1,", ",mean,1.5,"), "over '1.5' trials"),
+    (_ROW2.replace(",mean,1,", ",mean,x,"), "over 'x' trials"),
+    (_ROW2.replace(",mean,1,", ",mean,18446744073709551616,"), "over '18446744073709551616'"),
+    (_ROW2.replace(",2048,", ",18446744073709551616,"), "ctx '18446744073709551616'"),
+    (_ROW2.replace("2,m,", "2,m\0,", 1), ":3: a NUL byte"),
+    pytest.param(_ROW2 + "," + "x" * (1 << 20), ":3: a line of", id="line of 1 MiB"),
 ])
 def test_csv_refuses_what_the_c_library_refuses(tmp_path: Path, bad: str, says: str) -> None:
     """A CSV row libkvr_lookup refuses (a second row of one key and context, a TTFT that is not
@@ -268,6 +284,30 @@ def test_csv_refuses_what_the_c_library_refuses(tmp_path: Path, bad: str, says: 
     with pytest.raises(kvrun.LookupError_, match=f"^{f}.*{says}"):
         kvrun.Table.load(f)
     f.write_text(_CSV2 + _ROW2 + "\n")
+    assert kvrun.Table.load(f).lookup("m", "h", 2, 2048).tokens == (1088, 960)
+
+
+@pytest.mark.parametrize("objective, trials", [("bogus", 1), ("p0", 1), ("p101", 1), ("p.5", 1),
+                                               (50, 1), ("mean", 0), ("mean", -1), ("mean", 1.5),
+                                               ("mean", True), ("mean", "1")])
+def test_json_objective_as_the_c_library(objective: object, trials: object) -> None:
+    """A JSON row's objective and trials are checked as a CSV row's (they had been ignored)."""
+    row = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
+           "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
+           "objective": "p99", "objective_trials": 5, "granularity_tokens": 64,
+           "ctx_tokens": 1024, "predicted_ttft_s": 0.1, "partition_tokens": [512, 512],
+           "mapping": [0, 1]}
+    doc = {"format": "kvrun-lookup-table", "format_version": 2, "rows": [row]}
+    assert kvrun.Table.from_document(doc).lookup("m", "h", 2, 1024).exact
+    doc["rows"] = [dict(row, objective=objective, objective_trials=trials)]
+    with pytest.raises(kvrun.LookupError_, match=r"rows\[0\]: objective .* is not mean or pNN"):
+        kvrun.Table.from_document(doc)
+
+
+@pytest.mark.parametrize("objective", ["mean", "p50", "p99.9", "p100", "p0.5", "p1."])
+def test_csv_takes_the_objectives_the_c_library_takes(tmp_path: Path, objective: str) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text(_CSV2 + _ROW2.replace(",mean,1,", f",{objective},7,") + "\n")
     assert kvrun.Table.load(f).lookup("m", "h", 2, 2048).tokens == (1088, 960)
 
 

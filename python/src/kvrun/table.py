@@ -10,6 +10,7 @@ two definitions under one name refuses a query that does not say which.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -35,6 +36,8 @@ _STORE_SCHEMA = 9
 # the schemas whose plan table is this one: 7 -> 8 added measurement.tp, 8 -> 9
 # measurement.last_layer; neither touched the plans, all this package reads
 _STORE_SCHEMAS_READ = (9, 8, 7)
+
+_MAX_LINE_BYTES = 1 << 20  # kvr_lookup_csv.c's MAX_LINE_BYTES: a line's bytes, '\r' included, < this
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -103,9 +106,20 @@ class Row:
 def _uint(text: str, what: str) -> int:
     """A CSV count as the C library reads it: ASCII digits only (int() would also take ' 64',
     '+64' and '6_4')."""
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2**64:  # strtoull's ERANGE
         raise ValueError(f"{what} {text!r} is not a whole number")
     return int(text)
+
+
+def _objective(stat: Any, trials: Any) -> None:
+    """A row's objective as libkvr_lookup checks it (is_objective): "mean" or pNN with NN a
+    plain number (digits and '.', not starting with '.') in (0, 100], over trials >= 1."""
+    ok = isinstance(stat, str) and (stat == "mean" or (
+        stat[:1] == "p" and stat[1:2] not in ("", ".") and not stat[1:].strip("0123456789.")
+        and stat[1:].count(".") <= 1 and 0 < float(stat[1:]) <= 100))
+    if not ok or isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"objective {stat!r} over {trials!r} trials is not mean or pNN over 1 "
+                         "or more")
 
 
 def _time(text: str) -> float:
@@ -148,6 +162,8 @@ def _json_ints(xs: Any, what: str) -> Tuple[int, ...]:
 
 def _json_row(r: Dict[str, Any]) -> Row:
     """A JSON row: integers where the schema says integer, the fields format 1 rows may lack."""
+    if "objective" in r or "objective_trials" in r:  # format 2 (format 1 rows have neither)
+        _objective(r["objective"], r["objective_trials"])
     ttft = r["predicted_ttft_s"]
     if isinstance(ttft, bool) or not isinstance(ttft, (int, float)):
         raise ValueError(f"predicted_ttft_s: {ttft!r} is not a number")
@@ -185,6 +201,9 @@ def _json_defs(doc: Dict[str, Any], key: str, where: str) -> Dict[str, Dict[str,
 
 def _csv_fields(r: Dict[str, Any]) -> Dict[str, Any]:
     """A CSV record's lists (integers joined by ';'), and its hashes and t."""
+    trials = r["objective_trials"]
+    _objective(r["objective"], int(trials) if trials.isascii() and trials.isdigit()
+               and int(trials) < 2**64 else trials)
     for k in ("model_hash", "machine_hash"):  # 16 hex digits, as the C library demands
         if len(r[k]) != 16 or r[k].strip("0123456789abcdef"):
             raise ValueError(f"{k} {r[k]!r} is not 16 hex digits")
@@ -276,7 +295,16 @@ class Table:
     @classmethod
     def from_csv(cls, path: PathLike) -> "Table":
         """A CSV export: format 2 (RFC 4180, header first) or format 1 (a comment line first)."""
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, "rb") as fb:
+            data = fb.read()
+        # what libkvr_lookup's line reader refuses: a NUL byte, a line of 1 MiB or more
+        for n, line in enumerate(data.split(b"\n"), start=1):
+            if b"\0" in line:
+                raise LookupError_(f"{path}:{n}: a NUL byte (byte {line.index(0)} of the line)")
+            if len(line) >= _MAX_LINE_BYTES:
+                raise LookupError_(f"{path}:{n}: a line of {len(line)} bytes (the most is "
+                                   f"{_MAX_LINE_BYTES - 1})")
+        with io.StringIO(data.decode("utf-8"), newline="") as f:
             first = f.readline()
             if first.startswith(_CSV1_MAGIC):
                 return cls._of(str(path), _csv1_rows(f, str(path), first))
