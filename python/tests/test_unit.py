@@ -108,15 +108,29 @@ def test_hybrid_layout_rows() -> None:
         kvrun.Row("m", "h", 4, "kvr", "hier", 64, 2048, 1.0, (512,) * 4, tp_degree=2)
 
 
+_JROW = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
+         "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
+         "objective": "mean", "objective_trials": 1, "granularity_tokens": 64,
+         "ctx_tokens": 1024, "predicted_ttft_s": 0.1, "partition_tokens": [512, 512],
+         "mapping": [0, 1], "simulator_version": "t", "searched_unix_s": 0}
+
+
+def _jdoc(rows: list) -> dict:
+    """A format 2 JSON document with every field its schema requires (no definitions)."""
+    return {"format": "kvrun-lookup-table", "format_version": 2, "generator": "test",
+            "created_utc": "2026-01-01T00:00:00Z", "created_unix_s": 0,
+            "partition_meaning": "tokens per chunk",
+            "interpolation": {"rule": "linear-fractions", "description": "linear"},
+            "layout": {"tp_degree": 1, "mapping": "identity"}, "models": [], "machines": [],
+            "rows": rows}
+
+
 def test_json_counts_are_integers(tmp_path: Path) -> None:
     """A JSON row's counts are exact integers: 512.5 (which sums to ctx with 511.5), true or
     "512" are refused by field, never served (the schema says integer)."""
     import json
-    row = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
-           "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
-           "granularity_tokens": 64, "ctx_tokens": 1024, "predicted_ttft_s": 0.1,
-           "partition_tokens": [512, 512], "mapping": [0, 1]}
-    doc = {"format": "kvrun-lookup-table", "format_version": 2, "rows": [row]}
+    row = dict(_JROW)
+    doc = _jdoc([row])
     assert kvrun.Table.from_document(doc).lookup("m", "h", 2, 1024).tokens == (512, 512)
     for field, bad in (("partition_tokens", [512.5, 511.5]), ("ctx_tokens", 1024.0),
                        ("p", True), ("granularity_tokens", "64"), ("mapping", [0, 1.0]),
@@ -125,7 +139,7 @@ def test_json_counts_are_integers(tmp_path: Path) -> None:
         d["rows"][0][field] = bad
         with pytest.raises(kvrun.LookupError_, match=field):
             kvrun.Table.from_document(d)
-    with pytest.raises(kvrun.LookupError_, match="format True"):
+    with pytest.raises(kvrun.LookupError_, match="format_version True is a bool, not an integer"):
         kvrun.Table.from_document(dict(doc, format_version=True))
 
 
@@ -292,16 +306,16 @@ def test_csv_refuses_what_the_c_library_refuses(tmp_path: Path, bad: str, says: 
                                                ("mean", True), ("mean", "1")])
 def test_json_objective_as_the_c_library(objective: object, trials: object) -> None:
     """A JSON row's objective and trials are checked as a CSV row's (they had been ignored)."""
-    row = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
-           "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
-           "objective": "p99", "objective_trials": 5, "granularity_tokens": 64,
-           "ctx_tokens": 1024, "predicted_ttft_s": 0.1, "partition_tokens": [512, 512],
-           "mapping": [0, 1]}
-    doc = {"format": "kvrun-lookup-table", "format_version": 2, "rows": [row]}
+    row = dict(_JROW, objective="p99", objective_trials=5)
+    doc = _jdoc([row])
     assert kvrun.Table.from_document(doc).lookup("m", "h", 2, 1024).exact
     doc["rows"] = [dict(row, objective=objective, objective_trials=trials)]
-    with pytest.raises(kvrun.LookupError_, match=r"rows\[0\]: objective .* is not mean or pNN"):
+    with pytest.raises(kvrun.LookupError_, match=r"rows\[0\].*objective"):
         kvrun.Table.from_document(doc)
+    # format 1 (no schema) rows are checked too
+    doc1 = {"format": "kvrun-lookup-table", "format_version": 1, "rows": doc["rows"]}
+    with pytest.raises(kvrun.LookupError_, match=r"rows\[0\]: objective .* is not mean or pNN"):
+        kvrun.Table.from_document(doc1)
 
 
 @pytest.mark.parametrize("objective", ["mean", "p50", "p99.9", "p100", "p0.5", "p1."])
@@ -316,17 +330,14 @@ def test_json_that_is_not_a_table_is_a_lookup_error(tmp_path: Path) -> None:
     LookupError_ naming the file (kvrun-lookup: exit 2), never a traceback (exit 1) or a NaN
     served; two rows of one key and context are refused as in a CSV."""
     import json
-    row = {"format_version": 2, "model": "m", "model_hash": "a" * 16, "machine": "h",
-           "machine_hash": "b" * 16, "p": 2, "tp_degree": 1, "scheme": "kvr", "method": "hier",
-           "granularity_tokens": 64, "ctx_tokens": 1024, "predicted_ttft_s": 0.1,
-           "partition_tokens": [512, 512], "mapping": [0, 1]}
-    doc = {"format": "kvrun-lookup-table", "format_version": 2, "rows": [row]}
+    row = dict(_JROW)
+    doc = _jdoc([row])
     f = tmp_path / "t.json"
     cases = [(b'{"format":\n', "not JSON"), (b"{\xff}", "not UTF-8"), (b"\xff\xfe{", "not UTF-8"),
              (json.dumps(dict(doc, rows=[dict(row, predicted_ttft_s=float("nan"))])).encode(), "NaN"),
-             (json.dumps(dict(doc, rows=["x"])).encode(), "rows\\[0\\]: 'x' is not an object"),
-             (json.dumps(dict(doc, rows={})).encode(), "rows: {} is not a list"),
-             (json.dumps(dict(doc, models=[{}])).encode(), "models\\[0\\]: not an object with a 'hash'"),
+             (json.dumps(dict(doc, rows=["x"])).encode(), "rows\\[0\\]: str is not object"),
+             (json.dumps(dict(doc, rows={})).encode(), "rows: dict is not array"),
+             (json.dumps(dict(doc, models=[{}])).encode(), "models\\[0\\]: missing 'name'"),
              (json.dumps(dict(doc, rows=[row, dict(row, partition_tokens=[600, 424])])).encode(),
               "two rows for model m")]
     for text, says in cases:
@@ -345,3 +356,40 @@ def test_console_script_exits_2_on_a_broken_table(tmp_path: Path, capsys: pytest
     f.write_text('{"format":')
     assert main([str(f), "m", "h", "2", "1024"]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutate, says", [
+    (lambda d: d["interpolation"].update(rule="cubic"),
+     "interpolation.rule: 'cubic' is not one of \\['linear-fractions'\\]"),
+    (lambda d: d["rows"][0].pop("mapping"), "rows\\[0\\]: missing 'mapping'"),
+    (lambda d: d["rows"][0].pop("tp_degree"), "rows\\[0\\]: missing 'tp_degree'"),
+    (lambda d: d.pop("rows"), "no 'rows'"),
+    (lambda d: d.update(format_version="2"), "format_version '2' is a str, not an integer"),
+    (lambda d: d.pop("interpolation"), "missing 'interpolation'"),
+    (lambda d: d["layout"].pop("tp_degree"), "layout: missing 'tp_degree'"),
+    (lambda d: d["rows"][0].pop("objective"), "rows\\[0\\]: missing 'objective'"),
+    (lambda d: d["machines"].append({"name": "h", "hash": "b" * 16}), "machines\\[0\\]: missing 'gpu'"),
+    (lambda d: d.update(extra=1), "unexpected key 'extra'"),
+])
+def test_json_follows_its_schema(mutate: object, says: str) -> None:
+    """A format 2 document is held to kvrun-lookup-table-2.schema.json: another interpolation
+    rule had been served linearly, a row without mapping or tp_degree given the identity and
+    t = 1, a document without rows read as an empty table, format_version "2" named as 2."""
+    import copy
+    doc = _jdoc([dict(_JROW), dict(_JROW, ctx_tokens=2048, partition_tokens=[1024, 1024])])
+    assert kvrun.Table.from_document(doc).lookup("m", "h", 2, 1536).method == "interpolated"
+    bad = copy.deepcopy(doc)
+    mutate(bad)  # type: ignore[operator]
+    with pytest.raises(kvrun.LookupError_, match=says):
+        kvrun.Table.from_document(bad)
+
+
+def test_the_packaged_schema_is_partitions(source_root: Path) -> None:
+    """The schema the package ships is partition/'s, byte for byte."""
+    from importlib import resources
+    theirs = source_root / "partition" / "kvrun-lookup-table-2.schema.json"
+    if not theirs.is_file():
+        pytest.skip(f"{theirs}: not a source tree")
+    ours = resources.files("kvrun") / "kvrun-lookup-table-2.schema.json"
+    assert ours.read_bytes() == theirs.read_bytes()
+

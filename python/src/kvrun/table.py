@@ -177,6 +177,20 @@ def _json_row(r: Dict[str, Any]) -> Row:
                tp_degree=_json_int(r.get("tp_degree", 1), "tp_degree"))
 
 
+_SCHEMA_2: Dict[str, Any] = {}
+
+
+def _schema_2() -> Dict[str, Any]:
+    """partition/kvrun-lookup-table-2.schema.json, as shipped in the package (a test keeps the
+    two identical)."""
+    if not _SCHEMA_2:
+        from importlib import resources
+        text = (resources.files(__package__ or "kvrun") / "kvrun-lookup-table-2.schema.json").read_text(
+            encoding="utf-8")
+        _SCHEMA_2.update(json.loads(text))
+    return _SCHEMA_2
+
+
 def _no_constant(name: str) -> Any:
     """json's parse_constant: NaN, Infinity and -Infinity are not JSON (Python writes them)."""
     raise ValueError(f"{name} is not a JSON number")
@@ -267,8 +281,22 @@ class Table:
         if not isinstance(doc, dict) or doc.get("format") != "kvrun-lookup-table":
             raise LookupError_(f"{where}: not a kvrun lookup table")
         version = doc.get("format_version")
-        if isinstance(version, bool) or version not in (1, 2):
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise LookupError_(f"{where}: format_version {version!r} is a "
+                               f"{type(version).__name__}, not an integer")
+        if version not in (1, 2):
             raise LookupError_(f"{where}: format {version}; this package reads formats 1 and 2")
+        if "rows" not in doc:
+            raise LookupError_(f"{where}: no 'rows' (a table without it is not an empty one)")
+        if version == 2:
+            # the schema whole: its required fields and enums (interpolation.rule: a table of
+            # another rule is not one this package's linear interpolation serves), types, ranges
+            from .schema import SchemaError, validate
+            try:
+                validate(doc, _schema_2())
+            except SchemaError as e:
+                raise LookupError_(f"{where}: not a format 2 table "
+                                   f"(kvrun-lookup-table-2.schema.json): {e}") from None
         rows = []
         for i, r in enumerate(_json_list(doc, "rows", where)):
             try:
