@@ -393,3 +393,51 @@ def test_the_packaged_schema_is_partitions(source_root: Path) -> None:
     ours = resources.files("kvrun") / "kvrun-lookup-table-2.schema.json"
     assert ours.read_bytes() == theirs.read_bytes()
 
+
+def _cli_table(tmp_path: Path) -> Path:
+    f = tmp_path / "t.csv"
+    f.write_text(_CSV2 + _ROW2 + "\n")
+    return f
+
+
+@pytest.mark.parametrize("args, says", [
+    (["2", "1536", "--tp", "1", "--tp", "2"], "--tp given twice"),
+    (["2", "1536", "--scheme", "kvr", "--scheme=x"], "--scheme given twice"),
+    (["2", "1536", "--clamp", "--clamp"], "--clamp given twice"),
+    (["2", "1536", "--model-hash", "0123456789abcdef", "--model-hash", "x"], "--model-hash given twice"),
+    (["2", "1_536"], "ctx '1_536' is not plain decimal digits"),
+    (["2", " 1536"], "ctx ' 1536' is not plain decimal digits"),
+    (["2", "+1536"], "ctx '+1536' is not plain decimal digits"),
+    (["2", "-5"], "ctx '-5' is not plain decimal digits"),
+    (["2", "0"], "ctx 0 is outside 1..4194304"),
+    (["2", "4194305", "--clamp"], "ctx 4194305 is outside 1..4194304"),
+    ([" 2", "1536"], "p ' 2' is not plain decimal digits"),
+    (["2", "1536", "--tp", "0"], "--tp 0 is outside 1..64"),
+    (["2", "1536", "--tp", "-1"], "--tp '-1' is not plain decimal digits"),
+    (["2", "1536", "--cl"], "unrecognized arguments: --cl"),
+])
+def test_console_script_refuses_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            args: list, says: str) -> None:
+    """kvrun-lookup refuses an option given twice (it kept the last), a count int() takes but
+    is not plain digits (' 1536', '1_536'), --tp 0 or -1, a context outside kvr's range."""
+    from kvrun.__main__ import main
+    f = _cli_table(tmp_path)
+    assert main([str(f), "m", "h", "2", "1536"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(f), "m", "h", *args])
+    assert e.value.code == 2 and says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--scheme", "ring"], "scheme 'ring' (its rows have 'kvr')"),
+    (["--method", "exhaustive"], "method 'exhaustive' (its rows have 'hier')"),
+    (["--model-hash", "ffffffffffffffff"], "model_hash 'ffffffffffffffff' (its rows have '0123456789abcdef')"),
+    (["--machine-hash", "ffffffffffffffff"], "machine_hash 'ffffffffffffffff'"),
+])
+def test_console_script_names_the_filter_that_left_no_rows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list, says: str) -> None:
+    from kvrun.__main__ import main
+    assert main([str(_cli_table(tmp_path)), "m", "h", "2", "1536", *args]) == 2
+    err = capsys.readouterr().err
+    assert "no rows for m on h, p = 2" in err and says in err

@@ -420,11 +420,29 @@ class Table:
                                + (f", tp = {tp}" if tp != 1 else "")
                                + (f": only {stale} stale rows (of an older definition, or from"
                                   " before content hashes), never served; run kvr search again"
-                                  if stale else ""))
+                                  if stale else "")
+                               + self._excluded(model, machine, p, tp, scheme=scheme,
+                                                method=method, model_hash=model_hash,
+                                                machine_hash=machine_hash))
         if len({(r.model_hash, r.machine_hash) for r in sel}) > 1:
             raise LookupError_(f"rows of more than one definition of {model} on {machine} "
                                f"(p = {p}): give the model_hash and machine_hash")
         return sel
+
+    def _excluded(self, model: str, machine: str, p: int, tp: int, **filters: Optional[str]) -> str:
+        """Which of the given filters left no row of (model, machine, p, tp): '' when there are
+        none of those rows at all."""
+        base = [r for r in self.rows if (r.model, r.machine, r.p, r.tp_degree) == (model, machine, p, tp)]
+        if not base:
+            return ""
+        why = []
+        for name, want in filters.items():
+            have = sorted({getattr(r, name) for r in base})
+            if want is not None and want not in have:
+                why.append(f"{name} {want!r} (its rows have {', '.join(map(repr, have))})")
+        return ": " + ("; ".join(why) if why else
+                       "no row has " + ", ".join(f"{k} {v!r}" for k, v in filters.items()
+                                                 if v is not None) + " together")
 
     def lookup(self, model: str, machine: str, p: int, ctx_tokens: int, clamp: bool = False,
                **key: Any) -> "Answer":
