@@ -383,7 +383,7 @@ enum kvr_status kvr_calibrate_write_profile(const char *path, const char *from, 
     kvr_machine_write_ini(f, h);
     /* the profile replaces the old one only if kvr sim loads it: the temp file is read back */
     static struct kvr_machine back;
-    if (out.tmp[0] && fflush(out.f) == 0 && (st = kvr_machine_load_ini(out.tmp, &back))) {
+    if (out.tmp[0] && kvr_out_flush(&out) && (st = kvr_machine_load_ini(out.tmp, &back))) {
         kvr_out_abort(&out);
         return kvr_error_prefix(KVR_ERR_RUNTIME, "--out: the profile would not load back: ");
     }

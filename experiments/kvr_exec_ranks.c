@@ -23,11 +23,13 @@ enum kvr_status kvr_staged_open(struct kvr_staged *s, const char *what, const ch
     return st;
 }
 
-/* errno as the failed write left it (0: lost, EIO then), as kvr_out_commit says it */
+/* the first failed write's reason (else errno as the failed call left it; 0: lost, EIO then),
+ * as kvr_out_commit says it */
 static enum kvr_status write_error(const struct kvr_out *o)
 {
+    int e = kvr_out_error(o) ? kvr_out_error(o) : errno;
     return kvr_error(KVR_ERR_RUNTIME, "%s: error writing '%s': %s", o->what, o->path,
-                     strerror(errno ? errno : EIO));
+                     strerror(e ? e : EIO));
 }
 
 enum kvr_status kvr_staged_check(const struct kvr_out *o)
@@ -47,7 +49,7 @@ enum kvr_status kvr_staged_sync(struct kvr_staged *s)
         struct kvr_out *o = &s->out[i];
         if (!o->f || o->is_stdout) continue; /* flushed at commit, after the run's success */
         errno = 0;
-        if (fflush(o->f) != 0 || ferror(o->f) || (o->tmp[0] && fsync(fileno(o->f)) != 0))
+        if (fflush(o->f) != 0 || ferror(o->f) || (o->tmp[0] && fsync(o->fd) != 0))
             return write_error(o);
     }
     return KVR_OK;

@@ -34,7 +34,9 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+/* SIGXFSZ too: a write past the file-size limit (ulimit -f) kills by default, which would
+ * leave the temp; handled, the temp goes and the default action follows */
+static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ};
 
 static void install_handlers(void)
 {
@@ -220,6 +222,58 @@ int kvr_out_lock_dir(const char *path)
     return fd;
 }
 
+/* Every file's FILE writes through this sink, which keeps the first write's errno: a stdio
+ * buffer fails at whatever fprintf fills it, and by the commit errno holds someone else's
+ * value (SQLite's, a later fflush's with nothing left to write). */
+struct kvr_out_sink {
+    int fd, err;
+};
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t n)
+{
+    struct kvr_out_sink *k = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(k->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!k->err) k->err = w < 0 ? errno : EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+static int sink_close(void *cookie)
+{
+    struct kvr_out_sink *k = cookie;
+    int r = close(k->fd);
+    free(k);
+    return r;
+}
+
+/* o->f over descriptor fd (closed with f; on failure the caller closes fd) */
+static bool open_sink(struct kvr_out *o, int fd)
+{
+    struct kvr_out_sink *k = malloc(sizeof *k);
+    if (!k) return false;
+    *k = (struct kvr_out_sink){.fd = fd};
+    o->f = fopencookie(k, "w", (cookie_io_functions_t){.write = sink_write, .close = sink_close});
+    if (!o->f) {
+        free(k);
+        return false;
+    }
+    o->fd = fd, o->sink = k;
+    setvbuf(o->f, NULL, _IOFBF, 1 << 16);
+    return true;
+}
+
+int kvr_out_error(const struct kvr_out *o)
+{
+    return o->sink ? o->sink->err : 0;
+}
+
 static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
 {
     char dir_buf[4096], base_buf[4096];
@@ -258,9 +312,7 @@ static enum kvr_status open_temp(struct kvr_out *o, const struct stat *old)
         return kvr_error(KVR_ERR_IO, "%s: cannot write in '%s': temp files keep vanishing", o->what,
                          dir);
     }
-    o->f = fdopen(fd, "w");
-    if (o->f) setvbuf(o->f, NULL, _IOFBF, 1 << 16);
-    if (!o->f) {
+    if (!open_sink(o, fd)) {
         unlink(o->tmp);
         close(fd);
         o->tmp[0] = 0;
@@ -284,11 +336,10 @@ static enum kvr_status open_through(struct kvr_out *o, bool fifo)
         return kvr_error(KVR_ERR_IO, "%s: cannot write '%s': %s", o->what, o->path,
                          errno == ENXIO ? "no process reads the FIFO" : strerror(errno));
     if (fifo) (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    if (!(o->f = fdopen(fd, "w"))) {
+    if (!open_sink(o, fd)) {
         close(fd);
         return kvr_error(KVR_ERR_NOMEM, "%s: out of memory", o->what);
     }
-    setvbuf(o->f, NULL, _IOFBF, 1 << 16);
     return KVR_OK;
 }
 
@@ -363,6 +414,11 @@ static enum kvr_status fail(struct kvr_out *o, int e)
     return st;
 }
 
+bool kvr_out_flush(struct kvr_out *o)
+{
+    return o->f && fflush(o->f) == 0 && !ferror(o->f);
+}
+
 enum kvr_status kvr_out_commit(struct kvr_out *o)
 {
     FILE *f = o->f;
@@ -370,15 +426,16 @@ enum kvr_status kvr_out_commit(struct kvr_out *o)
     if (!f) return kvr_error(KVR_ERR_IO, "%s: not open", o->what);
     errno = 0;
     bool bad = fflush(f) != 0 || ferror(f);
-    int e = errno, lock = -1;
+    int e = kvr_out_error(o) ? kvr_out_error(o) : errno, lock = -1;
     if (o->is_stdout) return bad ? fail(o, e) : KVR_OK;
     if (!bad && o->tmp[0]) {
-        (void)fchmod(fileno(f), o->mode);
-        if (fsync(fileno(f)) != 0) bad = true, e = errno;
+        (void)fchmod(o->fd, o->mode);
+        if (fsync(o->fd) != 0) bad = true, e = errno;
         /* the temp's lock must outlive fclose until the rename, or a scan takes it for stale */
-        else if ((lock = fcntl(fileno(f), F_DUPFD_CLOEXEC, 0)) < 0)
+        else if ((lock = fcntl(o->fd, F_DUPFD_CLOEXEC, 0)) < 0)
             bad = true, e = errno;
     }
+    o->sink = NULL; /* freed by fclose */
     if (fclose(f) != 0 && !bad) bad = true, e = errno;
     if (!bad && o->tmp[0] && rename(o->tmp, o->path) != 0) bad = true, e = errno;
     enum kvr_status st = bad ? fail(o, e) : KVR_OK;
@@ -392,7 +449,7 @@ void kvr_out_abort(struct kvr_out *o)
 {
     if (o->tmp[0]) unlink(o->tmp); /* before fclose drops the lock */
     if (o->f && !o->is_stdout) fclose(o->f);
-    o->f = NULL, o->tmp[0] = 0;
+    o->f = NULL, o->sink = NULL, o->tmp[0] = 0;
     kvr_cleanup_drop(o->cleanup), o->cleanup = 0;
 }
 

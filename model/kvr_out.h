@@ -27,10 +27,12 @@ struct kvr_out {
     unsigned mode;    /* the temp's mode from commit on (0600, mkstemp's, while written) */
     bool is_stdout;
     int cleanup; /* kvr_cleanup_add's slot + 1 for tmp (0: none) */
+    int fd;      /* f's descriptor (f writes through a sink that keeps the first error) */
+    struct kvr_out_sink *sink; /* that sink, owned by f; NULL on standard output */
 };
 
-/* Paths removed when the program is stopped by SIGINT, SIGTERM, SIGHUP or SIGQUIT (then killed
- * by the same signal, so its exit status says so) while they are registered: temp files
+/* Paths removed when the program is stopped by SIGINT, SIGTERM, SIGHUP, SIGQUIT or SIGXFSZ (then
+ * killed by the same signal, so its exit status says so) while they are registered: temp files
  * (kvr_out registers its own) and temp folders (removed after the files, so register a folder's
  * files too). Handlers are installed at the first registration, for the signals not ignored.
  * kvr_cleanup_add returns the slot + 1 (0: every slot in use, nothing registered); safe from
@@ -60,6 +62,12 @@ enum kvr_status kvr_out_open(struct kvr_out *o, const char *what, const char *pa
  * a symlink, FIFO, device or folder found there is refused, as the user never named where it
  * points (a link planted there would overwrite an input). */
 enum kvr_status kvr_out_open_own(struct kvr_out *o, const char *what, const char *path);
+/* Flushes what is buffered, so the file can be read back before the commit; false on a write
+ * error, whose reason the commit then reports. */
+bool kvr_out_flush(struct kvr_out *o);
+/* The system's reason for the first failed write to o (errno's value), 0 when none failed:
+ * kept apart because errno is overwritten by whatever runs between that write and the check. */
+int kvr_out_error(const struct kvr_out *o);
 /* Flushes, checks, fsyncs and renames; on any failure the temp file is removed, the target is
  * untouched and the status names the output and the system's reason. Always closes. */
 enum kvr_status kvr_out_commit(struct kvr_out *o);

@@ -131,18 +131,34 @@ expect 1 "/dev/full" "sim --timeline /dev/full exits 1" -- sim --gpus 2 --ctx 1k
 # a write that fails half-way (file-size limit) leaves the old file whole, no temp file (4 outputs)
 cp "$tmp/good.json" "$tmp/x.json"; cp "$tmp/good.ini" "$tmp/x.ini"; cp "$tmp/good.csv" "$tmp/x.csv"
 cp "$tmp/good.json" "$tmp/x.tsv"
-for c in "export --db $tmp/q.db --out $tmp/x.json" "calibrate --from $ops --out $tmp/x.ini" \
-    "calibrate --from $ops --save $tmp/x.csv" "sim --gpus 2 --ctx 1k --timeline $tmp/x.tsv"; do
+# (export reads a database whose 32 KiB -shm file must be written under the limit too: its
+# table of 256 rows, 184 KB, under 100 blocks, 50 KiB in dash's 512-byte blocks, 100 KiB in
+# bash's; the others under 1 block). The message must be the
+# output's, with the system's reason: a failure elsewhere (SQLite's) would pass unseen.
+"$kvr" search --db "$tmp/big.db" --ctx 1k-256k+1k --gpus 2 >/dev/null 2>&1
+"$kvr" export --db "$tmp/big.db" --out "$tmp/good.big" --format json 2>/dev/null
+cp "$tmp/good.big" "$tmp/x.big"
+for c in "100 export --db $tmp/big.db --format json --out $tmp/x.big" \
+    "1 calibrate --from $ops --out $tmp/x.ini" \
+    "1 calibrate --from $ops --save $tmp/x.csv" "1 sim --gpus 2 --ctx 1k --timeline $tmp/x.tsv"; do
     # shellcheck disable=SC2086
-    (trap '' XFSZ; ulimit -f 1; exec "$kvr" $c) >/dev/null 2>"$tmp/err"; rc=$?
+    (trap '' XFSZ; ulimit -f ${c%% *}; exec "$kvr" ${c#* }) >/dev/null 2>"$tmp/err"; rc=$?
+    c=${c#* }
     out=$(echo "$c" | sed 's/.* //')
     good=$tmp/good.${out##*.}; [ "${out##*.}" = tsv ] && good=$tmp/good.json
-    [ "$rc" = 1 ] && same "$out" "$good" && [ -z "$(ls -A "$tmp" | grep '\.tmp-')" ]
+    [ "$rc" = 1 ] && same "$out" "$good" && [ -z "$(ls -A "$tmp" | grep '\.tmp-')" ] &&
+        grep -q "error writing '$out': File too large" "$tmp/err"
     report $? "file-size limit: kvr ${c%% *} ${out##*.} exits 1, the old file intact" \
         "exit $rc; $(cat "$tmp/err")"
 done
 "$kvr" sim --machine "$tmp/x.ini" --gpus 1 --scheme single >/dev/null
 report $? "  the calibrated profile still loads after the failed rewrite"
+# the same with SIGXFSZ at its default (it kills): the signal's status, the old file, no temp
+(ulimit -f 100; exec "$kvr" export --db "$tmp/big.db" --format json --out "$tmp/x.big") >/dev/null 2>&1
+rc=$?
+[ "$rc" -gt 128 ] && same "$tmp/x.big" "$tmp/good.big" && [ -z "$(ls -A "$tmp" | grep '\.tmp-')" ]
+report $? "SIGXFSZ (file-size limit, default action): exit $rc, the old file intact, no temp left" \
+    "$(ls -A "$tmp" | grep '\.tmp-')"
 # the same on a full disk (a 24 KiB tmpfs): export and calibrate
 if [ "$has_ns" = yes ]; then
     in_ns 'cp "$1" "$3/mnt/q.json" && dd if=/dev/zero of="$3/mnt/fill" bs=1k count=19 2>/dev/null;
@@ -525,7 +541,7 @@ python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(
 same "$tmp/mode0" "$tmp/mode1"; report $? "  and its journal mode is unchanged"
 # a database cut short (not whole pages, or fewer than its header counts) is refused: SQLite
 # reads the missing bytes as zeros and the rows there would silently be gone
-"$kvr" search --db "$tmp/big.db" --ctx 1k-64k+1k --gpus 2,4 >/dev/null 2>&1
+"$kvr" search --db "$tmp/big.db" --ctx 1k-256k+1k --gpus 2,4 >/dev/null 2>&1
 sz=$(stat -c %s "$tmp/big.db")
 for cut in 100 4096; do
     cp "$tmp/big.db" "$tmp/cut.db"; truncate -s $((sz - cut)) "$tmp/cut.db"; cp "$tmp/cut.db" "$tmp/cut0.db"
