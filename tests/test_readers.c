@@ -325,7 +325,7 @@ static void test_lookup_csv(void)
         "m,h,2,kvr,hier,64,1024,nan,576;448\n", "m,h,2,kvr,hier,64,1024,-1,576;448\n",
         "m,h,2,kvr,hier,64,1024,inf,576;448\n", "m,h,3,kvr,hier,64,1024,1,576;;448\n",
         "m,h,2,kvr,hier,64,1024,1,576;448;\n",  "m,h,2,kvr,hier,64,1024,0x1,576;448\n",
-        ",h,2,kvr,hier,64,1024,1,576;448\n"};
+        ",h,2,kvr,hier,64,1024,1,576;448\n",    "m,h,2,kvr,hier,64,1024,0,576;448\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ok(csv(bad[i], err, sizeof err) == KVR_LOOKUP_BAD_INPUT, "refused: %.*s",
            (int)strcspn(bad[i], "\n"), bad[i]);

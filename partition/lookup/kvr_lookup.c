@@ -252,8 +252,9 @@ int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, 
                     KVR_LOOKUP_MAX_P);
     if (r->granularity_tokens < 1)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: granularity must be >= 1", where);
-    if (!isfinite(r->predicted_ttft_s) || r->predicted_ttft_s < 0)
-        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: TTFT %g is not a finite time >= 0", where,
+    /* > 0, as the JSON schema says: no prefill takes no time, and kvr never writes 0 */
+    if (!isfinite(r->predicted_ttft_s) || r->predicted_ttft_s <= 0)
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: TTFT %g is not a finite time > 0", where,
                     r->predicted_ttft_s);
     if (!r->model || !*r->model || !r->machine || !*r->machine || !r->scheme || !*r->scheme ||
         !r->method || !*r->method)

@@ -263,6 +263,7 @@ _ROW2 = "2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,2048,0.2
     (_ROW2 + "\n" + _ROW2.replace("1088;960", "1000;1048"), "two rows for model m"),
     (_ROW2.replace(",0.2,", ",nan,"), "predicted_ttft_s 'nan'"),
     (_ROW2.replace(",0.2,", ",-1,"), "predicted_ttft_s '-1'"),
+    (_ROW2.replace(",0.2,", ",0,"), "predicted_ttft_s 0.0 is not a finite time > 0"),
     (_ROW2 + ",junk", "expected 16 fields"),
     (_ROW2.rsplit(",", 1)[0], "expected 16 fields"),
     (_ROW2.replace(",2048,", ",2_048,"), "ctx '2_048'"),
@@ -290,7 +291,7 @@ _ROW2 = "2,m,0123456789abcdef,h,fedcba9876543210,2,1,kvr,hier,mean,1,64,2048,0.2
 ])
 def test_csv_refuses_what_the_c_library_refuses(tmp_path: Path, bad: str, says: str) -> None:
     """A CSV row libkvr_lookup refuses (a second row of one key and context, a TTFT that is not
-    a finite time >= 0, a field too many or too few, a count int() would take but the C reader
+    a finite time > 0, a field too many or too few, a count int() would take but the C reader
     does not, an empty name, a bad hash) is refused here too, naming the file: never one of two
     answers, or an interpolation around a dropped row."""
     f = tmp_path / "t.csv"

@@ -80,8 +80,8 @@ class Row:
         if self.granularity_tokens < 1:
             raise LookupError_("granularity must be >= 1")
         # what kvr_lookup_check_row refuses too: the C library and this package serve one table
-        if not (math.isfinite(self.predicted_ttft_s) and self.predicted_ttft_s >= 0):
-            raise LookupError_(f"predicted_ttft_s {self.predicted_ttft_s!r} is not a finite time >= 0")
+        if not (math.isfinite(self.predicted_ttft_s) and self.predicted_ttft_s > 0):
+            raise LookupError_(f"predicted_ttft_s {self.predicted_ttft_s!r} is not a finite time > 0")
         if not all((self.model, self.machine, self.scheme, self.method)):
             raise LookupError_("model, machine, scheme and method must be set")
         if not self.mapping:
@@ -123,7 +123,8 @@ def _objective(stat: Any, trials: Any) -> None:
 
 
 def _time(text: str) -> float:
-    """A CSV TTFT as the C library reads it: a finite number >= 0, no sign, blanks, inf or nan."""
+    """A CSV TTFT as the C library reads it: a finite number (> 0, Row checks), no sign, blanks,
+    inf or nan."""
     if not text or text[0] not in "0123456789." or text.strip("0123456789.eE+-"):
         raise ValueError(f"predicted_ttft_s {text!r} is not a time")
     return float(text)
