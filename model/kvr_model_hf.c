@@ -39,7 +39,16 @@ int kvr_hf_get(struct hf *h, const char *key, enum hf_kind kind, long long *i, c
         return KVR_OK;
     }
     if (kind == HF_TEXT && !strcmp(type, "text")) {
-        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(h->get, 1));
+        /* a value cut at a NUL or at cap would be read as another string ("x.LlamaForCausalLM"
+         * + more) */
+        const char *v = (const char *)sqlite3_column_text(h->get, 1);
+        size_t n = (size_t)sqlite3_column_bytes(h->get, 1);
+        if (strlen(v) != n || n >= cap)
+            return kvr_error(KVR_ERR_INPUT,
+                             "%s: key \"%s\" must be a string of at most %zu bytes "
+                             "without a NUL character",
+                             h->path, key, cap - 1);
+        memcpy(buf, v, n + 1);
         return KVR_OK;
     }
     if (kind == HF_REAL && (!strcmp(type, "integer") || !strcmp(type, "real"))) {
@@ -331,6 +340,24 @@ static enum kvr_status hf_falcon_refusals(struct hf *h, bool alibi)
     return KVR_OK;
 }
 
+/* The RefinedWeb spellings n_layer, n_head, n_head_kv under model_type "falcon": transformers'
+ * FalconConfig reads them over num_hidden_layers, num_attention_heads, num_kv_heads in 4.31-4.32
+ * (attribute_map, n_head_kv) and ignores them from 4.33 (their defaults 32, 71, the heads):
+ * accepted only beside the new spelling with the same value. */
+static enum kvr_status hf_falcon_old_key(struct hf *h, const char *key, const char *old)
+{
+    uint32_t v = 0, v_old = 0;
+    enum kvr_status st;
+    if (strcmp(h->family, "falcon") || !kvr_hf_has(h, old)) return KVR_OK;
+    if ((st = hf_size(h, key, NULL, 0, &v)) || (st = hf_size(h, old, NULL, 0, &v_old))) return st;
+    if (v && v == v_old) return KVR_OK;
+    return kvr_error(KVR_ERR_INPUT,
+                     "%s: key \"%s\" is not supported for model_type \"falcon\" unless \"%s\" "
+                     "says the same: transformers 4.31-4.32 read it over \"%s\", 4.33 on ignore "
+                     "it",
+                     h->path, old, key, key);
+}
+
 static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
 {
     enum kvr_status st;
@@ -343,7 +370,10 @@ static enum kvr_status hf_falcon(struct hf *h, struct kvr_model *m)
                             .norm_eps = 1e-5,
                             .max_pos = 2048};
     bool bias = false;
-    if ((st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
+    if ((st = hf_falcon_old_key(h, "num_hidden_layers", "n_layer")) ||
+        (st = hf_falcon_old_key(h, "num_attention_heads", "n_head")) ||
+        (st = hf_falcon_old_key(h, "num_kv_heads", "n_head_kv")) ||
+        (st = hf_size(h, "hidden_size", NULL, 1, &m->d_model)) ||
         (st = hf_size(h, "num_hidden_layers", "n_layer", 1, &m->n_layers)) ||
         (st = hf_size(h, "num_attention_heads", "n_head", 1, &m->n_heads)) ||
         (st = hf_size(h, "vocab_size", NULL, 1, &m->vocab)))
@@ -494,6 +524,25 @@ static enum kvr_status hf_check_unique(struct hf *h)
     return st;
 }
 
+/* A string escape \u0000 is a NUL character to Python, but SQLite's JSON functions (3.40) cut
+ * the string there ("silu\u0000x" reads as "silu"): refused wherever it is. The document is
+ * valid JSON, so a backslash run is inside a string; an odd run escapes the 'u'. */
+static enum kvr_status hf_check_nul(const struct hf *h)
+{
+    for (const char *p = strstr(h->text, "u0000"); p; p = strstr(p + 1, "u0000")) {
+        const char *b = p;
+        while (b > h->text && b[-1] == '\\') b--;
+        if ((p - b) % 2 == 0) continue;
+        int line = 1;
+        for (const char *q = h->text; q < p; q++) line += *q == '\n';
+        return kvr_error(KVR_ERR_PARSE,
+                         "%s:%d: a string holds \\u0000, a NUL character (SQLite's JSON reads the "
+                         "string cut there, Python whole)",
+                         h->path, line);
+    }
+    return KVR_OK;
+}
+
 static enum kvr_status hf_open(struct hf *h)
 {
     if (sqlite3_open_v2(":memory:", &h->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
@@ -507,7 +556,8 @@ static enum kvr_status hf_open(struct hf *h)
     ok = ok && sqlite3_step(valid) == SQLITE_ROW && sqlite3_column_int(valid, 0);
     sqlite3_finalize(valid);
     if (!ok) return kvr_error(KVR_ERR_PARSE, "%s: malformed JSON (expected one object)", h->path);
-    return hf_check_unique(h);
+    enum kvr_status st = hf_check_unique(h);
+    return st ? st : hf_check_nul(h);
 }
 
 enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out)

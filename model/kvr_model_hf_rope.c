@@ -174,20 +174,52 @@ static enum kvr_status yarn(struct hf *h, const char *obj, struct kvr_model *m)
     enum kvr_status st = need(h, obj, "factor", m, &f);
     if (st) return st;
     m->rope_factor = f;
-    if (get_real(h, obj, "beta_fast", &bf) == 0 && bf) m->rope_beta_fast = bf;
-    if (get_real(h, obj, "beta_slow", &bs) == 0 && bs) m->rope_beta_slow = bs;
+    /* absent or null: the default; any other non-number is an error (transformers fails on
+     * it), never read as absent */
+    int rc_bf = get_real(h, obj, "beta_fast", &bf), rc_bs = get_real(h, obj, "beta_slow", &bs);
+    int rc_af = get_real(h, obj, "attention_factor", &af), rc_ms = get_real(h, obj, "mscale", &ms);
+    int rc_msa = get_real(h, obj, "mscale_all_dim", &msa);
+    int rcs[] = {rc_bf, rc_bs, rc_af, rc_ms, rc_msa};
+    for (size_t i = 0; i < sizeof rcs / sizeof *rcs; i++)
+        if (rcs[i] > 1) return (enum kvr_status)rcs[i];
+    if (rc_bf == 0 && bf) m->rope_beta_fast = bf;
+    if (rc_bs == 0 && bs) m->rope_beta_slow = bs;
     char path[128];
     long long tr = 1;
     snprintf(path, sizeof path, "%s.truncate", obj);
     int rc = kvr_hf_get(h, path, HF_BOOL, &tr, NULL, 0);
     if (rc > 1) return (enum kvr_status)rc;
     m->rope_truncate = tr != 0;
-    if (get_real(h, obj, "attention_factor", &af) == 0) {
+    if (rc_af == 0)
         m->rope_attn_factor = af;
-    } else {
-        get_real(h, obj, "mscale", &ms), get_real(h, obj, "mscale_all_dim", &msa);
+    else
         m->rope_attn_factor = ms && msa ? mscale(f, ms) / mscale(f, msa) : mscale(f, 1);
-    }
+    return KVR_OK;
+}
+
+/* original_max_position_embeddings of llama3 and yarn, as transformers' standardize_rope_params:
+ * the object's, the top level's, else max_position_embeddings. An integer, as the other sizes:
+ * transformers computes with 8192.5 as given, which a whole token count cannot hold. */
+static enum kvr_status orig_ctx(struct hf *h, const char *obj, struct kvr_model *m)
+{
+    char path[128];
+    long long in = 0, top = 0;
+    snprintf(path, sizeof path, "%s.original_max_position_embeddings", obj);
+    int rc_obj = kvr_hf_get(h, path, HF_INT, &in, NULL, 0);
+    int rc_top = kvr_hf_get(h, "original_max_position_embeddings", HF_INT, &top, NULL, 0);
+    if (rc_obj > 1 || rc_top > 1) return (enum kvr_status)(rc_obj > 1 ? rc_obj : rc_top);
+    if (rc_obj == 0 && rc_top == 0 && in != top)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: key \"original_max_position_embeddings\" = %lld and key "
+                         "\"%s.original_max_position_embeddings\" = %lld differ (transformers 5 "
+                         "reads the first, 4 the second); give one",
+                         h->path, top, obj, in);
+    if (rc_obj == 1) in = rc_top == 0 ? top : m->max_pos;
+    if (!(in >= 1 && in <= UINT32_MAX))
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s: original_max_position_embeddings = %lld is out of range", h->path,
+                         in);
+    m->rope_orig_ctx = (uint32_t)in;
     return KVR_OK;
 }
 
@@ -195,28 +227,9 @@ static enum kvr_status yarn(struct hf *h, const char *obj, struct kvr_model *m)
 static enum kvr_status scaling(struct hf *h, const char *obj, struct kvr_model *m)
 {
     enum kvr_status st = KVR_OK;
-    double orig = 0;
-    if (m->rope_scaling == KVR_ROPE_LLAMA3 || m->rope_scaling == KVR_ROPE_YARN) {
-        /* as transformers' standardize_rope_params: the object's, the top level's, else
-         * max_position_embeddings */
-        double top = 0;
-        int rc_obj = get_real(h, obj, "original_max_position_embeddings", &orig);
-        int rc_top = kvr_hf_get(h, "original_max_position_embeddings", HF_REAL, NULL, (char *)&top,
-                                sizeof top);
-        if (rc_obj > 1 || rc_top > 1) return (enum kvr_status)(rc_obj > 1 ? rc_obj : rc_top);
-        if (rc_obj == 0 && rc_top == 0 && orig != top)
-            return kvr_error(KVR_ERR_INPUT,
-                             "%s: key \"original_max_position_embeddings\" = %g and key "
-                             "\"%s.original_max_position_embeddings\" = %g differ (transformers 5 "
-                             "reads the first, 4 the second); give one",
-                             h->path, top, obj, orig);
-        if (rc_obj == 1) orig = rc_top == 0 ? top : m->max_pos;
-        if (!(orig >= 1 && orig <= UINT32_MAX))
-            return kvr_error(KVR_ERR_INPUT,
-                             "%s: original_max_position_embeddings = %g is out of range", h->path,
-                             orig);
-        m->rope_orig_ctx = (uint32_t)orig;
-    }
+    if ((m->rope_scaling == KVR_ROPE_LLAMA3 || m->rope_scaling == KVR_ROPE_YARN) &&
+        (st = orig_ctx(h, obj, m)))
+        return st;
     switch (m->rope_scaling) {
     case KVR_ROPE_LINEAR:
     case KVR_ROPE_DYNAMIC:

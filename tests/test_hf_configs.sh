@@ -177,5 +177,28 @@ edit falcon-mha falcon-7b "d['multi_query'] = False"
 json_check "falcon-7b without multi_query: a KV head per query head" "d['n_kv_heads'] == 71" -- model show "$tmp/edit/falcon-mha.json" --json
 refused_edit rw40-7b-style falcon-40b-refinedweb "d['new_decoder_architecture'] = False; d['multi_query'] = False" n_head_kv
 refused_edit falcon-embed falcon-7b "d['n_embed'] = 4544" n_embed
+# JSON SQLite reads otherwise than Python: a \u0000 in a string cut the value there
+# ("silu\u0000x" read as silu, "llama\u0000x" as llama), and a string longer than kvrun's buffer
+# was cut to a class name it accepts
+edit llama-nul-act llama3-8b "d['hidden_act'] = 'silu\\x00gelu'"
+expect 2 'llama-nul-act.json:' "a hidden_act with a NUL character: refused" -- model show "$tmp/edit/llama-nul-act.json"
+edit llama-nul-type llama3-8b "d['model_type'] = 'llama\\x00x'"
+expect 2 'a string holds \u0000' "a model_type with a NUL character: refused" -- model show "$tmp/edit/llama-nul-type.json"
+edit llama-nul-name llama3-8b "d['_name_or_path'] = 'a\\\\u0000'"
+json_check "an escaped backslash before u0000 is no NUL: accepted" "d['name'] == 'a\\\\u0000'" -- model show "$tmp/edit/llama-nul-name.json" --json
+refused_edit llama-long-map llama3-8b "d['auto_map'] = {'AutoModelForCausalLM': 'm' * 238 + '.LlamaForCausalLMEvil'}" 'auto_map.AutoModelForCausalLM" must be a string of at most 255 bytes'
+# yarn parameters of the wrong type (transformers fails on them) were read as absent
+refused_edit yarn-beta-str qwen2.5-7b-yarn "d['rope_parameters']['beta_fast'] = 'x'" 'rope_parameters.beta_fast" must be a number'
+refused_edit yarn-mscale-str qwen2.5-7b-yarn "d['rope_parameters']['mscale'] = 'x'; d['rope_parameters']['mscale_all_dim'] = 1.0" 'rope_parameters.mscale" must be a number'
+refused_edit yarn-attn-str qwen2.5-7b-yarn "d['rope_parameters']['attention_factor'] = 'x'" 'rope_parameters.attention_factor" must be a number'
+# original_max_position_embeddings 8192.7 was cut to 8192 (transformers computes with 8192.7)
+refused_edit llama3-orig-real llama3.1-8b "d['rope_parameters']['original_max_position_embeddings'] = 8192.7" 'rope_parameters.original_max_position_embeddings" must be an integer'
+refused_edit yarn-orig-top-real qwen2.5-7b-yarn-v4 "d['rope_scaling'].pop('original_max_position_embeddings'); d['original_max_position_embeddings'] = 32768.5" 'original_max_position_embeddings" must be an integer'
+# RefinedWeb's spellings under model_type falcon: transformers 4.31-4.32 read them, 4.33 on not
+refused_edit falcon-n-layer falcon-7b "d.pop('num_hidden_layers'); d['n_layer'] = 60" 'n_layer" is not supported for model_type "falcon"'
+refused_edit falcon-n-head-differs falcon-7b "d['n_head'] = 32" 'n_head" is not supported for model_type "falcon"'
+refused_edit falcon40-n-head-kv falcon-40b "d['n_head_kv'] = 1" 'n_head_kv" is not supported for model_type "falcon"'
+edit falcon-n-layer-same falcon-7b "d['n_layer'] = 32; d['n_head'] = 71"
+json_check "falcon-7b with n_layer and n_head equal to the new keys: accepted" "d['n_layers'] == 32 and d['n_heads'] == 71" -- model show "$tmp/edit/falcon-n-layer-same.json" --json
 echo "1..$n"
 [ "$failed" = 0 ]
