@@ -261,6 +261,7 @@ static enum kvr_status st_open(const char *path, struct st_file *f)
     if (!st) st = st_check_metadata(f, db, json);
     if (!st) st = st_parse_rows(f, db, json); /* a tensor named twice: by its name */
     if (!st) st = kvr_json_check_unique(db, path, json, KVR_ERR_INPUT); /* "dtype" twice */
+    if (!st) st = kvr_json_check_no_nul(path, json, KVR_ERR_INPUT);     /* "a\u0000b": cut to "a" */
     if (!st) st = st_check_coverage(f);
     sqlite3_close(db);
     free(json);

@@ -84,6 +84,7 @@ enum kvr_status kvr_st_index_parse(const char *path, const char *dir, const char
                            -1, &q, NULL) != SQLITE_OK)
         st = kvr_error(KVR_ERR_RUNTIME, "sqlite: %s", sqlite3_errmsg(db));
     if (!st) st = kvr_json_check_unique(db, path, json, KVR_ERR_INPUT);
+    if (!st) st = kvr_json_check_no_nul(path, json, KVR_ERR_INPUT);
     if (!st) sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
     int rc = SQLITE_DONE;
     while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) st = take_row(ix, path, dir, q);

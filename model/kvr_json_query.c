@@ -1,5 +1,7 @@
 #include "kvr_json_query.h"
 
+#include <string.h>
+
 enum kvr_status kvr_json_first_key(sqlite3 *db, const char *sql, const char *json, char *key,
                                    size_t cap, bool *found)
 {
@@ -33,4 +35,21 @@ enum kvr_status kvr_json_check_unique(sqlite3 *db, const char *path, const char 
     if (!st && found)
         st = kvr_error(code, "%s: key \"%s\" appears more than once in its object", path, key);
     return st;
+}
+
+enum kvr_status kvr_json_check_no_nul(const char *path, const char *json, enum kvr_status code)
+{
+    /* valid JSON has backslashes inside strings only; an odd run escapes the 'u' */
+    for (const char *p = strstr(json, "u0000"); p; p = strstr(p + 1, "u0000")) {
+        const char *b = p;
+        while (b > json && b[-1] == '\\') b--;
+        if ((p - b) % 2 == 0) continue;
+        int line = 1;
+        for (const char *q = json; q < p; q++) line += *q == '\n';
+        return kvr_error(code,
+                         "%s:%d: a string holds \\u0000, a NUL character (SQLite's JSON reads the "
+                         "string cut there, Python whole)",
+                         path, line);
+    }
+    return KVR_OK;
 }

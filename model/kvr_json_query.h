@@ -17,3 +17,8 @@ enum kvr_status kvr_json_first_key(sqlite3 *db, const char *sql, const char *jso
  * reader the last, or fail): status code naming path and the first repeated key at any depth. */
 enum kvr_status kvr_json_check_unique(sqlite3 *db, const char *path, const char *json,
                                       enum kvr_status code);
+
+/* A string escape \u0000 is a NUL character to Python and to safetensors' reader, but SQLite's
+ * JSON functions (3.40) cut the string there ("silu\u0000x" reads as "silu"): status code
+ * naming path and the line, wherever it is. json must be valid JSON. */
+enum kvr_status kvr_json_check_no_nul(const char *path, const char *json, enum kvr_status code);

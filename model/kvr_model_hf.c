@@ -524,25 +524,6 @@ static enum kvr_status hf_check_unique(struct hf *h)
     return st;
 }
 
-/* A string escape \u0000 is a NUL character to Python, but SQLite's JSON functions (3.40) cut
- * the string there ("silu\u0000x" reads as "silu"): refused wherever it is. The document is
- * valid JSON, so a backslash run is inside a string; an odd run escapes the 'u'. */
-static enum kvr_status hf_check_nul(const struct hf *h)
-{
-    for (const char *p = strstr(h->text, "u0000"); p; p = strstr(p + 1, "u0000")) {
-        const char *b = p;
-        while (b > h->text && b[-1] == '\\') b--;
-        if ((p - b) % 2 == 0) continue;
-        int line = 1;
-        for (const char *q = h->text; q < p; q++) line += *q == '\n';
-        return kvr_error(KVR_ERR_PARSE,
-                         "%s:%d: a string holds \\u0000, a NUL character (SQLite's JSON reads the "
-                         "string cut there, Python whole)",
-                         h->path, line);
-    }
-    return KVR_OK;
-}
-
 static enum kvr_status hf_open(struct hf *h)
 {
     if (sqlite3_open_v2(":memory:", &h->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
@@ -557,7 +538,7 @@ static enum kvr_status hf_open(struct hf *h)
     sqlite3_finalize(valid);
     if (!ok) return kvr_error(KVR_ERR_PARSE, "%s: malformed JSON (expected one object)", h->path);
     enum kvr_status st = hf_check_unique(h);
-    return st ? st : hf_check_nul(h);
+    return st ? st : kvr_json_check_no_nul(h->path, h->text, KVR_ERR_PARSE);
 }
 
 enum kvr_status kvr_model_load_hf_config(const char *path, struct kvr_model *out)

@@ -222,6 +222,10 @@ expect 2 "model.norm.weight lacks dtype, shape or data_offsets (two integers)" \
 st_edit meta "import json; d = json.loads(h); d['__metadata__'] = {'format': 'pt', 'step': 3}; h = json.dumps(d)"
 expect 2 "__metadata__ is not an object of strings" "__metadata__ with a number: refused" \
     -- exec $lb --weights "$tmp/meta"
+st_edit nul "h = h.replace('\"model.norm.weight\"', '\"model.norm.weight\\\\u0000x\"')"
+expect 2 'a string holds \u0000, a NUL character' \
+    "a tensor named model.norm.weight\\u0000x: refused (SQLite's JSON cut it to model.norm.weight)" \
+    -- exec $lb --weights "$tmp/nul"
 st_edit shape "import json; d = json.loads(h); d['model.norm.weight']['shape'] = [1, 64]; h = json.dumps(d)"
 expect 2 "model.norm.weight has shape [1, 64], the model (llama_base) needs [64]" \
     "a wrong shape's message gives both shapes as they are" -- exec $lb --weights "$tmp/shape"
