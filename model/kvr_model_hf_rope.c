@@ -325,10 +325,10 @@ static enum kvr_status layer_types(struct hf *h, struct kvr_model *m, uint32_t w
                          "%s: key \"layer_types\": %lld sliding and %lld full layers; kvrun "
                          "models one window for every layer",
                          h->path, sl, full);
-    if (sl && !window)
+    if (sl && !window) /* Qwen2: null, or off by use_sliding_window (Qwen2Config: None then) */
         return kvr_error(KVR_ERR_INPUT,
-                         "%s: key \"layer_types\" has sliding layers but \"sliding_window\" is "
-                         "null",
+                         "%s: key \"layer_types\" has sliding layers but there is no window "
+                         "(\"sliding_window\" null, or \"use_sliding_window\" false or absent)",
                          h->path);
     m->sliding_window = sl ? window : 0;
     return KVR_OK;

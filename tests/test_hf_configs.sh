@@ -115,6 +115,9 @@ edit() {
 }
 # refused_edit NAME FROM PYTHON-EDIT NEEDLE: the edited copy is refused naming NEEDLE
 refused_edit() { edit "$1" "$2" "$3"; refused "$1" "$4" "$tmp/edit/$1.json"; }
+# every layer sliding but the window off: named so (the message had said sliding_window is null
+# where the file gives 4096)
+refused_edit qwen2-swa-off qwen2-swa-all "d['use_sliding_window'] = False" 'layer_types" has sliding layers but there is no window ("sliding_window" null, or "use_sliding_window" false'
 
 # another family's config relabelled (as "llamafied" checkpoints are): its own keys are refused
 relabel() { # relabel FROM TYPE NEEDLE
