@@ -143,6 +143,7 @@ static void test_rows(void)
                                .p = 4,
                                .granularity_tokens = 64,
                                .ctx_tokens = 1024,
+                               .predicted_ttft_s = 0.1,
                                .partition_tokens = tok,
                                .tp_degree = 2,
                                .mapping = map};
