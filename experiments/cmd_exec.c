@@ -203,7 +203,7 @@ static const struct kvr_opt exec_opts[] = {
     KVR_OPT("warmup", 'w', "W", OFF(warmup_arg), "untimed runs first", .def = "2"),
     KVR_OPT("seed", 0, "S", OFF(mach.seed_arg),
             "seed of the random weights, tokens and link noise, 0..4294967295",
-            .def = KVR_SEED_DEFAULT),
+            .def_help = KVR_SEED_DEFAULT),
     KVR_OPT("weights", 0, "PATH", OFF(weights),
             "load weights from a .safetensors file, a sharded\nmodel.safetensors.index.json, "
             "or a folder holding either",

@@ -136,7 +136,9 @@ static enum kvr_status apply_map(const struct sim_args *a, const struct kvr_plan
         if (!st) st = kvr_mapping_complete(chain, plan->p, total, map);
         if (st) return kvr_error_prefix(st, "--map: block, strided or a list of GPUs: ");
     }
-    enum kvr_status st = kvr_machine_args_check_used(&a->mach, h, map, h->n_gpus);
+    /* the plan's GPUs, not the profile's: single runs on one of them (its --link 0-1 was
+     * taken and changed nothing) */
+    enum kvr_status st = kvr_machine_args_check_used(&a->mach, h, map, plan->p);
     base = *h;
     return st ? st : kvr_machine_permute(&base, map, h);
 }

@@ -57,7 +57,9 @@ enum kvr_status kvr_machine_args_build(const struct kvr_machine_args *a, const c
         if ((st = kvr_machine_set_link(h, a->links[i]))) return st;
     if ((st = links_once(a, h))) return st;
     if (a->noise && (st = kvr_machine_set_noise(h, a->noise))) return st;
-    h->noise.seed = a->seed;
+    /* a profile's [noise] seed stands unless the options give the noise or a seed (it was
+     * reset to 0 here: every profile seed drew seed 0's noise) */
+    if (a->noise || a->seed_arg) h->noise.seed = a->seed;
     return kvr_machine_validate(h);
 }
 

@@ -33,7 +33,7 @@ struct kvr_machine_args {
                 .def_help = "none"),                                                               \
         KVR_OPT("seed", 0, "X", offsetof(type, m.seed_arg),                                        \
                 "seed of the noise (and of exec's weights and tokens), 0..4294967295",             \
-                .def = KVR_SEED_DEFAULT),                                                          \
+                .def_help = KVR_SEED_DEFAULT),                                                     \
         KVR_OPT("trials", 0, "T", offsetof(type, m.trials_arg), "noise trials",                    \
                 .def = trials_def),                                                                \
         KVR_OPT("objective", 0, "O", offsetof(type, m.objective),                                  \
@@ -48,7 +48,8 @@ enum kvr_status kvr_machine_args_refuse_noiseless(const struct kvr_machine_args 
                                                   const char *why);
 #define KVR_NOISE_ONLY_IN_KEY "applies with --noise only (the table's key has none without noise)"
 
-/* The one default of --seed in every command. */
+/* The one default of --seed in every command (help text only: seed_arg stays NULL when --seed
+ * is not given, so a profile's [noise] seed stands, kvr_machine_args_build). */
 #define KVR_SEED_DEFAULT "0"
 
 /* Converts and checks seed_arg and trials_arg (KVR_ERR_INPUT naming the option), and

@@ -89,6 +89,10 @@ static enum kvr_status set_seeds(struct kvr_sweep_spec *sp, char items[][256], i
         for (uint64_t s = a; s <= b; s++) {
             if (sp->n_seeds == KVR_SWEEP_MAX_AXIS)
                 return kvr_error(KVR_ERR_INPUT, "seeds: more than %d", KVR_SWEEP_MAX_AXIS);
+            for (int k = 0; k < sp->n_seeds; k++) /* "0-3, 2": its points were run once */
+                if (sp->seeds[k] == s)
+                    return kvr_error(KVR_ERR_INPUT, "seeds: %llu is listed twice",
+                                     (unsigned long long)s);
             sp->seeds[sp->n_seeds++] = s;
         }
     }
@@ -240,9 +244,9 @@ static enum kvr_status sweep_key(struct kvr_sweep_spec *sp, const char *key, con
 }
 
 /* The lines of the axes checked against each other once the whole file is read. */
-enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_SEEDS, L_FWD, L_TP, L_TRIALS, L_N };
-static const char *const line_keys[L_N] = {"machines", "gpus",       "bw", "links", "noise",
-                                           "seeds",    "kv_forward", "tp", "trials"};
+enum { L_MACHINES, L_GPUS, L_BW, L_LINKS, L_NOISE, L_SEEDS, L_FWD, L_TP, L_TRIALS, L_GRAN, L_N };
+static const char *const line_keys[L_N] = {"machines", "gpus",       "bw", "links",  "noise",
+                                           "seeds",    "kv_forward", "tp", "trials", "granularity"};
 
 struct loader {
     struct kvr_sweep_spec *sp;
@@ -346,14 +350,22 @@ static enum kvr_status check_noise_reach(const struct loader *ld)
 
 /* A value of kv_forward or tp that no scheme of the file takes would collapse into the points
  * without it: accepted and ignored (kv_forward = streamed with only tsp and kvr-s gave whole
- * points, exit 0). Refused at its line. (Seeds and trials: check_noise_reach.) */
+ * points, exit 0); so would a granularity without kvr-s or kvr-p, the series whose table rows
+ * it grids. Refused at its line. (Seeds and trials: check_noise_reach.) */
 static enum kvr_status check_reach(const struct loader *ld)
 {
     const struct kvr_sweep_spec *sp = ld->sp;
-    bool fwd = false, layouts = false;
-    for (int i = 0; i < sp->n_schemes; i++)
-        fwd |= takes_forward(sp->schemes[i]),
-            layouts |= kvr_layout_scheme_ok(sp->schemes[i].scheme);
+    bool fwd = false, layouts = false, table = false;
+    for (int i = 0; i < sp->n_schemes; i++) {
+        struct kvr_sweep_series s = sp->schemes[i];
+        fwd |= takes_forward(s), layouts |= kvr_layout_scheme_ok(s.scheme);
+        table |= s.source >= 0 && kvr_part_source_get(s.source)->needs_table;
+    }
+    if (ld->lines[L_GRAN] && !table)
+        return kvr_error(KVR_ERR_INPUT,
+                         "%s:%d: granularity reaches no point: it grids the lookup table's "
+                         "partitions, and no scheme of the file reads them (kvr-s, kvr-p)",
+                         sp->path, ld->lines[L_GRAN]);
     for (int i = 0; i < sp->n_fwd; i++)
         if (sp->fwd[i] != KVR_FWD_WHOLE && !fwd)
             return kvr_error(KVR_ERR_INPUT,

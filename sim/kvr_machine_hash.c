@@ -44,12 +44,15 @@ static void put_gpu(struct text *t, const struct kvr_gpu *g)
             put(t, "gpu.op_scale.%s=%.17g\n", kvr_op_name((enum kvr_op)op), g->op_scale[op]);
 }
 
-/* The links among the GPUs used that the topology alone would not give (as
- * kvr_machine_build_links makes them: same node intra, else inter). */
+/* The links of the whole topology that it alone would not give (as kvr_machine_build_links
+ * makes them: same node intra, else inter). All of them, not those among GPUs 0..p-1: the
+ * search may place a chain of p on any p GPUs (a slow 0-1 sent it to 4-7 on a100-2x4), so a
+ * profile edited at 4-5 kept its hash and was served the stale plan on 4-7. */
 static void put_links(struct text *t, const struct kvr_machine *m)
 {
-    for (int i = 0; i < m->n_gpus; i++)
-        for (int j = 0; j < m->n_gpus; j++) {
+    int size = m->n_nodes * m->gpus_per_node;
+    for (int i = 0; i < size; i++)
+        for (int j = 0; j < size; j++) {
             bool same = i / m->gpus_per_node == j / m->gpus_per_node;
             double bw = same ? m->intra_Bps : m->inter_Bps;
             double lat = same ? m->intra_lat_s : m->inter_lat_s;
@@ -58,7 +61,8 @@ static void put_links(struct text *t, const struct kvr_machine *m)
         }
 }
 
-static void put_noise(struct text *t, const struct kvr_noise *nz, int p)
+/* Which links carry noise, over the whole topology of size GPUs (as put_links). */
+static void put_noise(struct text *t, const struct kvr_noise *nz, int size)
 {
     static const char *const modes[] = {"none", "constant", "random"};
     put(t, "noise.mode=%s\n", modes[nz->mode]);
@@ -67,8 +71,8 @@ static void put_noise(struct text *t, const struct kvr_noise *nz, int p)
         (unsigned long long)nz->seed);
     if (nz->all_links) put(t, "all");
     int k = 0;
-    for (int i = 0; i < p && !nz->all_links; i++)
-        for (int j = 0; j < p; j++)
+    for (int i = 0; i < size && !nz->all_links; i++)
+        for (int j = 0; j < size; j++)
             if (i != j && nz->on[i][j]) put(t, "%s%d>%d", k++ ? "," : "", i, j);
     put(t, "\n");
 }
@@ -83,7 +87,7 @@ size_t kvr_machine_canonical(const struct kvr_machine *m, char *buf, size_t cap)
         m->intra_Bps, m->intra_lat_s, m->inter_Bps, m->inter_lat_s);
     put(&t, "overlap_Bps=%.17g\n", m->overlap_Bps);
     put_links(&t, m);
-    put_noise(&t, &m->noise, m->n_gpus);
+    put_noise(&t, &m->noise, m->n_nodes * m->gpus_per_node);
     return t.n;
 }
 

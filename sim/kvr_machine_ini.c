@@ -98,8 +98,9 @@ static enum kvr_status set_efficiency(struct kvr_gpu *g, const char *key, const 
         *hit = 1;
         for (int op = 0; op < KVR_N_OPS; op++)
             if (!strcmp(key + 9, kvr_op_name((enum kvr_op)op))) {
-                if (kvr_parse_decimal(key, v, 0, 100, &g->op_scale[op]))
-                    return kvr_error(KVR_ERR_INPUT, "%s = '%s' must be a number in [0, 100]", key,
+                /* 0 is the cost model's "not set" (x 1): taken, it gave the counted time */
+                if (kvr_parse_decimal(key, v, 0, 100, &g->op_scale[op]) || !g->op_scale[op])
+                    return kvr_error(KVR_ERR_INPUT, "%s = '%s' must be a number in (0, 100]", key,
                                      v);
                 return KVR_OK;
             }

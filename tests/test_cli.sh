@@ -73,12 +73,22 @@ expect 2 "sums to 16000, not ctx = 16384" "partition not summing to ctx exits 2"
 expect 2 "chunk 1 is empty" "empty chunk exits 2" -- sim --gpus 2 --ctx 16k --partition 16k,0
 expect 2 "has 3 chunks, but --gpus is 2" "partition length exits 2" -- sim --gpus 2 --ctx 3k --partition 1k,1k,1k
 expect 2 "unknown link '2-9'" "unknown link exits 2" -- sim --link 2-9=1GB/s
+expect 2 "--link 0-1=1GB/s: GPU 1 is not one the plan runs on (GPUs 0)" "sim --scheme single with a link to a second GPU exits 2 (it was taken, changing nothing)" -- sim --scheme single --link 0-1=1GB/s
 expect 2 "must be > 0" "zero bandwidth exits 2" -- sim --bw 0GB/s
 expect 2 "latency '0us' must be > 0" "zero latency exits 2" -- sim --link 0-1=1GB/s,0us
 expect 2 "must be a number in [0, 1)" "noise outside [0,1) exits 2" -- sim --noise 1.5
 expect 2 "larger than the topology" "p beyond the topology exits 2" -- sim --gpus 9
 expect 2 "unknown scheme 'zigzag'" "unknown scheme exits 2" -- sim --scheme zigzag
 expect 2 "unknown machine 'a100'" "unknown machine exits 2" -- sim --machine a100
+# a profile's [noise] seed draws its noise (it was reset to seed 0, whatever the profile said)
+prof='[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GiB\n[topology]\ngpus_per_node = 4\nintra_bw = 10GB/s\n'
+printf "$prof" >"$tmp/quiet.ini"
+printf "$prof[noise]\nshare = 0.5\nmode = random\nseed = 42\n" >"$tmp/seed42.ini"
+"$kvr" sim --machine "$tmp/quiet.ini" --noise random:0.5 --seed 42 --gpus 4 --ctx 4k --json >"$tmp/o42" 2>"$tmp/err" &&
+    "$kvr" sim --machine "$tmp/quiet.ini" --noise random:0.5 --gpus 4 --ctx 4k --json >"$tmp/o0" 2>>"$tmp/err" &&
+    "$kvr" sim --machine "$tmp/seed42.ini" --gpus 4 --ctx 4k --json >"$tmp/p42" 2>>"$tmp/err"
+python3 -c "import json, sys; a, b, c = (json.load(open(f))['ttft_s'] for f in sys.argv[1:]); sys.exit(0 if a == c != b else 1)" "$tmp/o42" "$tmp/o0" "$tmp/p42" 2>>"$tmp/err"
+report $? "sim on a profile with [noise] seed = 42: the draws of --noise random:0.5 --seed 42, not seed 0's" "$(cat "$tmp/err")"
 
 # kvr exec (the ref backend runs everywhere)
 tiny="$KVR_SOURCE_ROOT/data/models/tiny.ini"

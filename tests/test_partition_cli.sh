@@ -227,6 +227,16 @@ import sqlite3,sys; c=sqlite3.connect(sys.argv[1])
 t=c.execute(\"SELECT canonical_text FROM definition WHERE kind='model' AND canonical_text LIKE '%n_layers=8%'\").fetchone()
 sys.exit(0 if t else 1)" "$tmp/ca.db"
 report $? "  the definition table re-reads the edited model (n_layers=8)"
+# a link beyond GPUs 0..p-1 is part of the machine: the search may place the chain there (a
+# slow 0-1 sends it to 4-7), so editing 4-5 searches again (it kept the hash, and lookup served
+# the plan on 4-7 across the new 1 GB/s link: 1.25 s against 208 ms)
+{ cat "$src/data/machines/a100-2x4.ini"; printf '[links]\n0-1 = 1GB/s\n'; } >"$tmp/far.ini"
+F="--model llama-7b --machine $tmp/far.ini --gpus 4 --ctx 8k --db $tmp/far.db --json"
+json_check "search with a slow link 0-1 on a100-2x4 places the chain of 4 on GPUs 4-7" \
+    "d['searches'] == 1 and d['rows'][0]['mapping'] == [4, 5, 6, 7]" -- search $F
+printf '4-5 = 1GB/s\n' >>"$tmp/far.ini"
+json_check "  the profile edited at link 4-5 (beyond GPUs 0-3) is searched again" \
+    "d['searches'] == 1 and d['skipped'] == 0 and d['rows'][0]['mapping'] != [4, 5, 6, 7]" -- search $F
 
 # migration from schema 2 (a committed table of 48 rows): read as it is, matched or marked stale
 old=$src/data/measurements/h200x4-kvr-newtables.sqlite

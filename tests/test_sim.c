@@ -433,6 +433,13 @@ static void test_machine_ini(void)
                                            "intra_bw = 300GB/s\n");
     ok(kvr_machine_load_ini(eff, &mach) == KVR_ERR_INPUT, "an efficiency above 1");
     like(kvr_error_message(), ":5: eff.gemm = '1.5' must be in (0, 1]", "  message has file:line");
+    /* op_scale 0 is the cost model's "not set": a profile's 0 ran every qkv at x 1 */
+    const char *zero = tap_write("zero.ini", "[gpu]\npeak = 312TFLOPS\nmem_bw = 2TB/s\nmem = 80GB\n"
+                                             "op_scale.qkv = 0\n[topology]\ngpus_per_node = 4\n"
+                                             "intra_bw = 300GB/s\n");
+    ok(kvr_machine_load_ini(zero, &mach) == KVR_ERR_INPUT, "an op_scale of 0");
+    like(kvr_error_message(), ":5: op_scale.qkv = '0' must be a number in (0, 100]",
+         "  message has file:line");
 }
 
 int main(void)

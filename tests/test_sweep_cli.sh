@@ -117,6 +117,12 @@ report $? "  KVR-S x p is TP"
 report $? "  the layouts' rows are in the lookup table with their tp"
 printf '[sweep]\nfigure = fig1\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\ntp = 3x\n' >"$tmp/bad_tp.ini"
 expect 2 "tp: '3x' is not none or a TP degree" "a bad tp value exits 2" -- sweep "$tmp/bad_tp.ini" --db "$tmp/bad.db"
+# a seed listed twice, across a range (its points were collapsed into one, exit 0)
+printf '[sweep]\nfigure = fig7\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp\nnoise = 0.1\nseeds = 0-3, 2\n' >"$tmp/seeds2.ini"
+expect 2 "seeds2.ini:10: seeds: 2 is listed twice" "a seed listed twice (0-3, 2) exits 2 with file:line" -- sweep "$tmp/seeds2.ini" --db "$tmp/bad.db"
+# a granularity without kvr-s or kvr-p grids no partition (it was taken, changing nothing)
+printf '[sweep]\nfigure = fig1\ngranularity = 16\n[axes]\nmodels = llama-7b\nmachines = a100-nvlink\ngpus = 2\nctx = 1k\nschemes = tsp, kvr-even\n' >"$tmp/gran.ini"
+expect 2 "gran.ini:3: granularity reaches no point" "a granularity with no kvr-s or kvr-p series exits 2 with file:line" -- sweep "$tmp/gran.ini" --db "$tmp/bad.db"
 
 # a committed schema-2 database (with the figure views it had) opens for reading untouched, and
 # a writing command migrates it to the current schema, which keeps no figure labels
