@@ -349,6 +349,73 @@ static void test_lookup_csv(void)
        "a NUL byte in a row is refused");
 }
 
+/* One query of a format 1 table of rows; rc, the answer in *a (chunk tokens), err. */
+static int csv_query(const char *text, uint64_t ctx, int clamp, struct kvr_lookup_answer *a,
+                     char *err, size_t cap)
+{
+    tap_write("q.csv", text);
+    struct kvr_lookup *t = NULL;
+    int rc = kvr_lookup_load_csv(tap_path("q.csv"), &t, err, cap);
+    struct kvr_lookup_query q = {
+        .model = "m", .machine = "h", .p = 2, .ctx_tokens = ctx, .clamp = clamp};
+    if (!rc) rc = kvr_lookup_partition(t, &q, a, err, cap);
+    kvr_lookup_free(t);
+    return rc;
+}
+
+/* The edges of the numbers (helper-69's audit): each was a plausible wrong answer or a header
+ * read as another, where the Python package refuses. */
+static void test_lookup_edges(void)
+{
+    char err[512];
+    struct kvr_lookup_answer a;
+    /* 2^64 - 1 + 513 wrapped to 512: the row was served, a chunk of 2^64 - 1 tokens */
+    ok(csv("m,h,2,kvr,hier,64,512,0.01,18446744073709551615;513\n", err, sizeof err) ==
+           KVR_LOOKUP_BAD_INPUT,
+       "a partition whose sum wraps past 2^64 to ctx is refused");
+    like(err, "t.csv:3", "  at its line");
+    /* p * granularity wrapped to 0, so the grain was 2^63: chunks of 2^63 tokens */
+    ok(csv_query(CSV_HEAD "m,h,2,kvr,hier,9223372036854775808,1024,0.01,512;512\n"
+                          "m,h,2,kvr,hier,9223372036854775808,2048,0.02,1088;960\n",
+                 1500, 0, &a, err, sizeof err) == KVR_LOOKUP_OK &&
+           a.tokens[0] + a.tokens[1] == 1500 && a.tokens[0] < 1500,
+       "a granularity of 2^63 rounds to tokens (grain 1), not to 2^63");
+    /* kvr's cap on --ctx, which the Python package holds a query to */
+    ok(csv_query(CSV_HEAD "m,h,2,kvr,hier,64,1024,0.01,512;512\n", 4194305, 1, &a, err,
+                 sizeof err) == KVR_LOOKUP_BAD_INPUT,
+       "a query of ctx 4194305 is refused, clamp or not");
+    like(err, "ctx 4194305 is outside 1..4194304", "  naming it");
+    ok(csv_query(CSV_HEAD "m,h,2,kvr,hier,64,1024,0.01,512;512\n", 4194304, 1, &a, err,
+                 sizeof err) == KVR_LOOKUP_OK,
+       "  ctx 4194304 is served");
+    /* bytes the Python package refuses (it decodes UTF-8): Latin-1, an overlong '/', a surrogate */
+    const char *latin[] = {"m\xe9", "m\xc0\xaf", "m\xed\xa0\x80", "m\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof latin / sizeof *latin; i++) {
+        char rows[128];
+        snprintf(rows, sizeof rows,
+                 "m,h,2,kvr,hier,64,1024,0.01,512;512\n%s,h,2,kvr,hier,64,1024,0.01,512;512\n",
+                 latin[i]);
+        ok(csv(rows, err, sizeof err) == KVR_LOOKUP_BAD_INPUT,
+           "a name that is not UTF-8 is refused (%zu)", i);
+        like(err, "t.csv:4: not UTF-8 text (byte 1", "  naming line and byte");
+    }
+    ok(csv("m\xc3\xa9\xf0\x9f\x98\x80,h,2,kvr,hier,64,1024,0.01,512;512\n", err, sizeof err) ==
+           KVR_LOOKUP_OK,
+       "  UTF-8 names load");
+    const char *magic[] = {"1abc", " 1", "01", "+1", "4294967297", "1 "};
+    for (size_t i = 0; i < sizeof magic / sizeof *magic; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "# kvrun lookup table, format %s\n%s", magic[i],
+                 strchr(CSV_HEAD, '\n') + 1);
+        tap_write("m.csv", text);
+        struct kvr_lookup *t = NULL;
+        ok(kvr_lookup_load_csv(tap_path("m.csv"), &t, err, sizeof err) == KVR_LOOKUP_BAD_INPUT,
+           "format '%s' is not format 1", magic[i]);
+        like(err, "m.csv:1", "  at line 1");
+        kvr_lookup_free(t);
+    }
+}
+
 int main(void)
 {
     tap_mkdtemp("readers");
@@ -358,6 +425,7 @@ int main(void)
     test_numbers();
     test_safetensors();
     test_lookup_csv();
+    test_lookup_edges();
     tap_rmdir(tap_dir);
     return tap_done();
 }

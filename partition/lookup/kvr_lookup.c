@@ -47,7 +47,8 @@ void kvr_lookup_fractions(const uint64_t *tokens, int p, double *frac)
 
 uint64_t kvr_lookup_grain(int p, uint64_t ctx, uint64_t granularity)
 {
-    return granularity >= 1 && ctx >= (uint64_t)p * granularity ? granularity : 1;
+    /* ctx / p >= g, not ctx >= p g: a granularity of 2^63 made p g wrap to 0 (grain 2^63) */
+    return granularity >= 1 && p >= 1 && ctx / (uint64_t)p >= granularity ? granularity : 1;
 }
 
 void kvr_lookup_round(const double *frac, int p, uint64_t ctx, uint64_t granularity,
@@ -193,6 +194,10 @@ int kvr_lookup_partition(const struct kvr_lookup *t, const struct kvr_lookup_que
 {
     if (!t || !q || !q->model || !q->machine || q->p < 1 || q->p > KVR_LOOKUP_MAX_P)
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "query needs a table, model, machine, p");
+    if (q->ctx_tokens < 1 || q->ctx_tokens > KVR_LOOKUP_MAX_CTX) /* as the Python package */
+        return fail(KVR_LOOKUP_BAD_INPUT, err, cap,
+                    "ctx %llu is outside 1..%u (kvr's cap on --ctx)",
+                    (unsigned long long)q->ctx_tokens, KVR_LOOKUP_MAX_CTX);
     if (q->tp_degree < 0 || q->p % query_tp(q))
         return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "query: tp_degree %d does not divide p = %d",
                     q->tp_degree, q->p);
@@ -268,6 +273,12 @@ int kvr_lookup_check_row(const struct kvr_lookup_row *r, char *err, size_t cap, 
     for (int i = 0; i < r->p / kvr_lookup_row_tp(r); i++) {
         if (r->partition_tokens[i] == 0)
             return fail(KVR_LOOKUP_BAD_INPUT, err, cap, "%s: chunk %d is empty", where, i);
+        /* a sum past 2^64 would wrap, and 2^64 - 1 + 513 read as 512 */
+        if (r->partition_tokens[i] > UINT64_MAX - sum)
+            return fail(KVR_LOOKUP_BAD_INPUT, err, cap,
+                        "%s: partition sums past 2^64 - 1 (chunk %d: %llu), not to ctx %llu", where,
+                        i, (unsigned long long)r->partition_tokens[i],
+                        (unsigned long long)r->ctx_tokens);
         sum += r->partition_tokens[i];
     }
     if (sum != r->ctx_tokens)

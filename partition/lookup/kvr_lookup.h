@@ -31,6 +31,9 @@ extern "C" {
 /* The newest table format this library reads; it reads format 1 too. */
 #define KVR_LOOKUP_FORMAT_VERSION 2
 #define KVR_LOOKUP_MAX_P          64
+/* The longest context a query may name: kvr's cap on --ctx (4 Mi tokens); the Python package's
+ * MAX_CTX. A query of ctx 0 or above it is KVR_LOOKUP_BAD_INPUT, clamp or not. */
+#define KVR_LOOKUP_MAX_CTX 4194304u
 /* The library's major version (its soname): 3 added the layout fields at the ends of the row,
  * query and answer structs (an ABI change: code that names fields keeps compiling, but must be
  * rebuilt against this header). */
@@ -94,8 +97,9 @@ struct kvr_lookup_answer {
 struct kvr_lookup; /* a loaded table */
 
 /* Loads a CSV export (format 1 or 2; format 2 rows of any tp_degree and mapping). Messages go
- * to err (cap bytes) and name the file and line. A query of a t the key has no rows of answers
- * KVR_LOOKUP_NOT_FOUND naming the t the table has. */
+ * to err (cap bytes) and name the file and line. Rows are UTF-8 text (as the Python package reads
+ * them); format 1's first line is exactly its magic and "1". A query of a t the key has no rows of
+ * answers KVR_LOOKUP_NOT_FOUND naming the t the table has. */
 int kvr_lookup_load_csv(const char *path, struct kvr_lookup **out, char *err, size_t cap);
 /* Copies n rows (e.g. from a c-header export) into a table. */
 int kvr_lookup_from_rows(const struct kvr_lookup_row *rows, size_t n, struct kvr_lookup **out,

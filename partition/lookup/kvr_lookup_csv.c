@@ -265,7 +265,6 @@ static long next_line(FILE *f, char **line, size_t *cap)
 static const struct layout *read_header(FILE *f, const char *path, char **line, size_t *lcap,
                                         char *err, size_t cap, int *first)
 {
-    unsigned version = 0;
     if (next_line(f, line, lcap) < 0)
         return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), NULL;
     *first = 2;
@@ -274,16 +273,41 @@ static const struct layout *read_header(FILE *f, const char *path, char **line, 
         return snprintf(err, cap, "%s:1: a format 2 header other than '%s'", path,
                         KVR_LOOKUP_CSV2_HEADER),
                NULL;
-    if (strncmp(*line, MAGIC, strlen(MAGIC)) || sscanf(*line + strlen(MAGIC), "%u", &version) != 1)
+    if (strncmp(*line, MAGIC, strlen(MAGIC)))
         return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), NULL;
-    if (version != 1)
-        return snprintf(err, cap, "%s:1: format %u, this library reads formats 1 and %d", path,
-                        version, KVR_LOOKUP_FORMAT_VERSION),
+    /* exactly "1": sscanf's %u read "1abc", " 1", "+1" and 4294967297 (wrapped) as format 1 */
+    if (strcmp(*line + strlen(MAGIC), "1"))
+        return snprintf(err, cap, "%s:1: format '%s', this library reads formats 1 and %d", path,
+                        *line + strlen(MAGIC), KVR_LOOKUP_FORMAT_VERSION),
                NULL;
     if (next_line(f, line, lcap) < 0 || strcmp(*line, HEADER))
         return snprintf(err, cap, "%s:2: expected the header '%s'", path, HEADER), NULL;
     *first = 3;
     return &v1;
+}
+
+/* Strict UTF-8, as the Python package decodes a table: no overlong forms, surrogates or code
+ * points past U+10FFFF; -1 or the offset of the first bad byte. (A Latin-1 name was served here
+ * and refused there, and no query from Python could name it.) */
+static long bad_utf8(const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    for (const unsigned char *at = s; *s; at = s) {
+        unsigned c = *s++, lo = 0x80, hi = 0xbf;
+        if (c < 0x80) continue;
+        int n = c >= 0xc2 && c <= 0xdf   ? 1
+                : c >= 0xe0 && c <= 0xef ? 2
+                : c >= 0xf0 && c <= 0xf4 ? 3
+                                         : 0;
+        if (!n) return (long)(at - (const unsigned char *)text);
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+        for (int i = 0; i < n; i++, s++, lo = 0x80, hi = 0xbf)
+            if (*s < lo || *s > hi) return (long)(at - (const unsigned char *)text);
+    }
+    return -1;
 }
 
 /* Room for one more row. */
@@ -310,6 +334,10 @@ static int read_rows(FILE *f, const char *path, struct staging *s, char **line, 
         char where[512];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!len) continue;
+        long bad = bad_utf8(*line);
+        if (bad >= 0)
+            return snprintf(err, cap, "%s: not UTF-8 text (byte %ld of the line)", where, bad),
+                   KVR_LOOKUP_BAD_INPUT;
         if (grow(s)) return snprintf(err, cap, "out of memory"), KVR_LOOKUP_NOMEM;
         memset(&s->rows[s->n], 0, sizeof s->rows[s->n]);
         if (parse_row(*line, L, &s->rows[s->n], err, cap, where)) return KVR_LOOKUP_BAD_INPUT;

@@ -442,3 +442,102 @@ def test_console_script_names_the_filter_that_left_no_rows(
     assert main([str(_cli_table(tmp_path)), "m", "h", "2", "1536", *args]) == 2
     err = capsys.readouterr().err
     assert "no rows for m on h, p = 2" in err and says in err
+
+
+# ---- helper-69's audit: the CSV reader reads a file as libkvr_lookup does, line for line ----
+
+_CSV1 = ("# kvrun lookup table, format 1\n"
+         "model,machine,p,scheme,method,granularity_tokens,ctx_tokens,predicted_ttft_s,partition_tokens\n"
+         "m,h,2,kvr,hier,64,1024,0.1,512;512\n")
+
+
+def test_csv_errors_name_the_files_line_past_blank_lines(tmp_path: Path) -> None:
+    """csv.DictReader skipped blank lines and counted records: the bad row on line 5 was named
+    as line 3."""
+    f = tmp_path / "t.csv"
+    f.write_text(_CSV2 + "\n\n" + _ROW2.replace(",mean,", ",meen,") + "\n")
+    with pytest.raises(kvrun.LookupError_, match=f"^{f}:5: objective 'meen'"):
+        kvrun.Table.load(f)
+    f.write_text(_CSV2 + "\r\n\n" + _ROW2 + "\n")  # blank lines are skipped, as in C
+    assert kvrun.Table.load(f).lookup("m", "h", 2, 2048).exact
+
+
+@pytest.mark.parametrize("text, says", [
+    # the csv module read "m"x as mx, and a quoted header as the header; C refuses both
+    (_CSV2 + _ROW2.replace("2,m,", '2,"m"x,', 1), ":3: expected 16 fields"),
+    ('"format_version"' + _CSV2[len("format_version"):], ":1: not a kvrun lookup table"),
+    (_CSV1.replace("\nmodel,", '\n"model",'), ":2: expected the format 1 header"),
+    # a quoted line break (C reads lines: an unclosed quote), and '\r' alone ending lines
+    (_CSV2 + _ROW2.replace("2,m,", '2,"m\nx",', 1), ":3: expected 16 fields"),
+    (_CSV2.replace("\n", "\r"), ":1: a format 2 header other than"),
+    # format 1's first line is the magic and exactly "1" (" 1 " was read as 1 after strip())
+    (_CSV1.replace("format 1\n", "format 1 \n"), ":1: # kvrun lookup table, format 1 ;"),
+])
+def test_csv_dialect_is_the_c_librarys(tmp_path: Path, text: str, says: str) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text(text, newline="")
+    with pytest.raises(kvrun.LookupError_, match=f"^{f}{says}"):
+        kvrun.Table.load(f)
+
+
+def test_csv_takes_what_the_c_library_takes(tmp_path: Path) -> None:
+    """A format_version of 02 is a count as C reads counts (it was refused); quoted fields and
+    CRLF read as C reads them."""
+    f = tmp_path / "t.csv"
+    f.write_text((_CSV2 + "0" + _ROW2.replace("2,m,", '2,"m",', 1) + "\n").replace("\n", "\r\n"),
+                 newline="")
+    assert kvrun.Table.load(f).lookup("m", "h", 2, 2048).tokens == (1088, 960)
+
+
+@pytest.mark.parametrize("ttft", ["1e301", "2e-308", "4.9e-324"])
+def test_csv_time_as_the_c_library(tmp_path: Path, ttft: str) -> None:
+    """C's parse_time refuses a time above 1e300 or below the smallest normal double (strtod's
+    ERANGE); they were served here."""
+    f = tmp_path / "t.csv"
+    f.write_text(_CSV2 + _ROW2.replace(",0.2,", f",{ttft},") + "\n")
+    with pytest.raises(kvrun.LookupError_, match=f"^{f}:3: predicted_ttft_s '{ttft}'"):
+        kvrun.Table.load(f)
+
+
+def test_mapping_gpu_ids_fit_the_c_librarys_int(tmp_path: Path) -> None:
+    """GPU 2^31 was mapped here, and refused by libkvr_lookup (its mapping is int)."""
+    f = tmp_path / "t.csv"
+    f.write_text(_CSV2 + _ROW2.replace(",0;1", ",0;2147483648") + "\n")
+    with pytest.raises(kvrun.LookupError_, match=f"^{f}:3: .*2147483648"):
+        kvrun.Table.load(f)
+    with pytest.raises(kvrun.LookupError_, match="2147483648"):
+        kvrun.Row("m", "h", 2, "kvr", "hier", 64, 1024, 1.0, (512, 512), mapping=(0, 2**31))
+
+
+def test_csv_not_utf8_names_the_line(tmp_path: Path) -> None:
+    """from_csv raised UnicodeDecodeError (only load turned it into a LookupError_)."""
+    f = tmp_path / "t.csv"
+    f.write_bytes((_CSV2 + _ROW2.replace("2,m,", "2,m\xe9,", 1) + "\n").encode("latin-1"))
+    with pytest.raises(kvrun.LookupError_, match=f"^{f}:3: not UTF-8"):
+        kvrun.Table.from_csv(f)
+
+
+@pytest.mark.parametrize("query, says", [
+    (dict(p=2.0), "p 2.0 is not an integer"),
+    (dict(p=True), "p True is not an integer"),
+    (dict(p="2"), "p '2' is not an integer"),
+    (dict(p=0), "p 0 is not an integer in 1..64"),
+    (dict(p=65), "p 65 is not an integer in 1..64"),
+    (dict(tp=True), "tp True is not an integer"),
+    (dict(tp=1.0), "tp 1.0 is not an integer"),
+    (dict(tp=0), "tp 0 is not an integer in 1..64"),
+    (dict(tp=3), "tp 3 does not divide p = 2"),
+    (dict(clamp="no"), "clamp 'no' is not True or False"),
+    (dict(clamp=0.5), "clamp 0.5 is not True or False"),
+    (dict(scheme=None), "scheme None is not a string"),
+    (dict(model=b"m"), "model b'm' is not a string"),
+    (dict(model_hash=123), "model_hash 123 is not a string"),
+])
+def test_query_values_are_checked_and_named(query: dict, says: str) -> None:
+    """p = 2.0 and tp = True were served, clamp = "no" clamped, and scheme None (the default in
+    CTable, through C's NULL) answered "no row has method 'hier' together"."""
+    t = kvrun.Table(rows((512, 512), (1024, 1024)))
+    q = {**dict(model="m", machine="h", p=2, ctx_tokens=500), **query}
+    with pytest.raises(kvrun.LookupError_, match=says):
+        t.lookup(**q)
+    assert t.lookup("m", "h", 2, 500, clamp=True).clamped and t.lookup("m", "h", 2, 1024, clamp=1).exact

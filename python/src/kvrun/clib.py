@@ -13,7 +13,7 @@ import os
 from typing import Optional
 
 from .lookup import Answer, check_ctx
-from .table import LookupError_, PathLike
+from .table import LookupError_, PathLike, check_clamp, check_key
 
 __all__ = ["available", "CTable"]
 
@@ -42,13 +42,6 @@ def enc(s: Optional[str], what: str = "key") -> Optional[bytes]:
     if not isinstance(s, str) or "\0" in s:
         raise LookupError_(f"{what} {s!r} is not a string without NUL bytes")
     return s.encode()
-
-
-def _int_in(x: object, lo: int, hi: int, what: str) -> int:
-    """An int in lo..hi, checked before ctypes (which wraps 2**32 + 4 to 4 and -1 to 2**64 - 1)."""
-    if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
-        raise LookupError_(f"{what} {x!r} is not an integer in {lo}..{hi}")
-    return x
 
 
 def _find() -> Optional[str]:
@@ -104,12 +97,11 @@ class CTable:
                scheme: str = "kvr", method: str = "hier", model_hash: Optional[str] = None,
                machine_hash: Optional[str] = None, tp: int = 1) -> Answer:
         """As :meth:`kvrun.Table.lookup`: ``tp`` names the layout's t (its rows only)."""
-        # every integer range-checked here: ctypes would wrap what does not fit silently
-        p = _int_in(p, 1, _MAX_P, "p")
+        # every value checked here as Table.lookup checks it: ctypes would wrap what does not
+        # fit silently, and a scheme None is C's NULL (the default) where Table refuses it
+        p, tp = check_key(model, machine, p, scheme, method, model_hash, machine_hash, tp)
         ctx_tokens = check_ctx(ctx_tokens)
-        tp = _int_in(tp, 1, _MAX_P, "tp")
-        if not (isinstance(clamp, int) and clamp in (0, 1)):
-            raise LookupError_(f"clamp {clamp!r} is not True or False")
+        check_clamp(clamp)
         q = _Query(enc(model, "model"), enc(machine, "machine"), enc(scheme, "scheme"),
                    enc(method, "method"), p, ctx_tokens, int(clamp), enc(model_hash, "model_hash"),
                    enc(machine_hash, "machine_hash"), tp)

@@ -9,20 +9,20 @@ two definitions under one name refuses a query that does not say which.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
+import operator
 import os
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 if TYPE_CHECKING:
     from .lookup import Answer
 
-__all__ = ["LookupError_", "Row", "Table", "FORMAT_VERSION", "CSV_HEADER"]
+__all__ = ["LookupError_", "Row", "Table", "FORMAT_VERSION", "CSV_HEADER", "check_key", "check_clamp"]
 
 FORMAT_VERSION = 2
 CSV_HEADER = ("format_version,model,model_hash,machine,machine_hash,p,tp_degree,scheme,method,"
@@ -38,6 +38,8 @@ _STORE_SCHEMA = 9
 _STORE_SCHEMAS_READ = (9, 8, 7)
 
 _MAX_LINE_BYTES = 1 << 20  # kvr_lookup_csv.c's MAX_LINE_BYTES: a line's bytes, '\r' included, < this
+
+_MAX_GPU_ID = 2**31 - 1  # kvr_lookup_csv.c: a mapping's GPU must fit an int
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -88,9 +90,11 @@ class Row:
             object.__setattr__(self, "mapping", tuple(range(self.p)))
         # p distinct GPUs of the machine, which may have more than p (a chain of 4 on GPUs
         # 7, 6, 5, 4 of an 8-GPU node)
+        # (GPU ids are C ints in libkvr_lookup's rows and answers: 2^31 and above it refuses)
         if (len(self.mapping) != self.p or len(set(self.mapping)) != self.p
-                or any(g < 0 for g in self.mapping)):
-            raise LookupError_(f"mapping {list(self.mapping)} is not {self.p} distinct GPUs")
+                or any(not 0 <= g <= _MAX_GPU_ID for g in self.mapping)):
+            raise LookupError_(f"mapping {list(self.mapping)} is not {self.p} distinct GPUs "
+                               f"(ids 0..{_MAX_GPU_ID})")
 
     @property
     def stages(self) -> int:
@@ -101,6 +105,41 @@ class Row:
     def key(self) -> Tuple[str, str, str, str, int, int, str, str]:
         return (self.model, self.model_hash, self.machine, self.machine_hash, self.p,
                 self.tp_degree, self.scheme, self.method)
+
+
+def _count(x: object, lo: int, hi: int, what: str) -> int:
+    """A query's count: an int (or numpy integer; never a bool, 2.0 or "2") in lo..hi."""
+    try:
+        n = None if isinstance(x, bool) else operator.index(x)  # type: ignore[arg-type]
+    except TypeError:
+        n = None
+    if n is None or not lo <= n <= hi:
+        raise LookupError_(f"{what} {x!r} is not an integer in {lo}..{hi}")
+    return int(n)
+
+
+def check_key(model: object, machine: object, p: object, scheme: object, method: object,
+              model_hash: object, machine_hash: object, tp: object) -> Tuple[int, int]:
+    """A query's key, checked as libkvr_lookup checks its query, naming the value: p = 2.0 and
+    tp = True matched the rows of 2 and 1 (==), scheme None answered no rows (C's NULL is the
+    default). Returns (p, tp)."""
+    for what, x in (("model", model), ("machine", machine), ("scheme", scheme),
+                    ("method", method)):
+        if not isinstance(x, str):
+            raise LookupError_(f"{what} {x!r} is not a string")
+    for what, x in (("model_hash", model_hash), ("machine_hash", machine_hash)):
+        if x is not None and not isinstance(x, str):
+            raise LookupError_(f"{what} {x!r} is not a string (or None: any)")
+    n, t = _count(p, 1, 64, "p"), _count(tp, 1, 64, "tp")
+    if n % t:
+        raise LookupError_(f"tp {t} does not divide p = {n}")
+    return n, t
+
+
+def check_clamp(clamp: object) -> None:
+    """True or False (or 1, 0): "no" or 0.5 clamped, being truthy."""
+    if not (isinstance(clamp, int) and clamp in (0, 1)):
+        raise LookupError_(f"clamp {clamp!r} is not True or False")
 
 
 def _uint(text: str, what: str) -> int:
@@ -127,7 +166,13 @@ def _time(text: str) -> float:
     inf or nan."""
     if not text or text[0] not in "0123456789." or text.strip("0123456789.eE+-"):
         raise ValueError(f"predicted_ttft_s {text!r} is not a time")
-    return float(text)
+    v = float(text)
+    # parse_time's range: above 1e300, or below the least normal double (strtod's ERANGE), C
+    # refuses the row (0 is Row's to refuse: not > 0)
+    if v > 1e300 or 0 < v < sys.float_info.min:
+        raise ValueError(f"predicted_ttft_s {text!r} is outside libkvr_lookup's range of times "
+                         f"({sys.float_info.min!r} to 1e300 s)")
+    return v
 
 
 def _ints(text: str) -> Tuple[int, ...]:
@@ -140,8 +185,6 @@ def _ints(text: str) -> Tuple[int, ...]:
 def _row(r: Dict[str, Any], rest: Callable[[Dict[str, Any]], Dict[str, Any]]) -> Row:
     """A CSV record: the plain fields, then ``rest(r)``, the lists, hashes and t (read in that
     order, so the first bad field is the one an error names)."""
-    if None in r or None in r.values():  # csv.DictReader: fields beyond the header, or too few
-        raise ValueError(f"expected {len(CSV_HEADER)} fields")
     return Row(model=r["model"], machine=r["machine"], p=_uint(r["p"], "p"), scheme=r["scheme"],
                method=r["method"], granularity_tokens=_uint(r["granularity_tokens"], "granularity"),
                ctx_tokens=_uint(r["ctx_tokens"], "ctx"), predicted_ttft_s=_time(r["predicted_ttft_s"]),
@@ -323,32 +366,30 @@ class Table:
 
     @classmethod
     def from_csv(cls, path: PathLike) -> "Table":
-        """A CSV export: format 2 (RFC 4180, header first) or format 1 (a comment line first)."""
-        with open(path, "rb") as fb:
-            data = fb.read()
-        # what libkvr_lookup's line reader refuses: a NUL byte, a line of 1 MiB or more
-        for n, line in enumerate(data.split(b"\n"), start=1):
-            if b"\0" in line:
-                raise LookupError_(f"{path}:{n}: a NUL byte (byte {line.index(0)} of the line)")
-            if len(line) >= _MAX_LINE_BYTES:
-                raise LookupError_(f"{path}:{n}: a line of {len(line)} bytes (the most is "
-                                   f"{_MAX_LINE_BYTES - 1})")
-        with io.StringIO(data.decode("utf-8"), newline="") as f:
-            first = f.readline()
-            if first.startswith(_CSV1_MAGIC):
-                return cls._of(str(path), _csv1_rows(f, str(path), first))
-            f.seek(0)
-            reader = csv.DictReader(f)
-            if reader.fieldnames != CSV_HEADER:
-                raise LookupError_(f"{path}:1: expected the format 2 header {','.join(CSV_HEADER)}")
-            rows = []
-            for n, r in enumerate(reader, start=2):
-                if r["format_version"] != "2":
-                    raise LookupError_(f"{path}:{n}: format_version {r['format_version']}")
-                try:
-                    rows.append(_row(r, _csv_fields))
-                except (TypeError, ValueError) as e:
-                    raise LookupError_(f"{path}:{n}: {e}") from None
+        """A CSV export: format 2 (header first) or format 1 (a comment line first), read line
+        for line as libkvr_lookup reads it (_csv_lines, _split): the csv module's dialect took
+        what C refuses ("m"x as mx, a quoted header, CR alone ending lines, a quoted line
+        break) and counted records, not lines, in its errors."""
+        lines = _csv_lines(path)
+        first = lines[0][1] if lines else ""
+        if first.startswith(_CSV1_MAGIC):
+            return cls._of(str(path), _csv1_rows(lines, str(path)))
+        if first != ",".join(CSV_HEADER):
+            raise LookupError_(f"{path}:1: " + ("a format 2 header other than the expected "
+                                                if first.startswith("format_version,") else
+                                                "not a kvrun lookup table; expected ")
+                               + ",".join(CSV_HEADER))
+        rows = []
+        for n, text in lines[1:]:
+            try:
+                f = _split(text, len(CSV_HEADER))
+                r = dict(zip(CSV_HEADER, f))
+                if _uint(r["format_version"], "format_version") != 2:  # "02" is C's 2 too
+                    raise ValueError(f"format_version {r['format_version']!r} in a format 2 "
+                                     "table (this package reads 1 and 2)")
+                rows.append(_row(r, _csv_fields))
+            except (TypeError, ValueError) as e:
+                raise LookupError_(f"{path}:{n}: {e}") from None
         return cls._of(str(path), rows)
 
     @classmethod
@@ -410,6 +451,7 @@ class Table:
                machine_hash: Optional[str] = None, tp: int = 1) -> List[Row]:
         """The rows of one key (``tp``: the layout's t, 1 the plain plans), sorted by context;
         refuses rows of two definitions."""
+        p, tp = check_key(model, machine, p, scheme, method, model_hash, machine_hash, tp)
         sel = [r for r in self.rows
                if (r.model, r.machine, r.p, r.scheme, r.method) == (model, machine, p, scheme, method)
                and r.tp_degree == tp
@@ -449,6 +491,7 @@ class Table:
                **key: Any) -> "Answer":
         """The partition for ``ctx_tokens``: exact row, else interpolated (see kvrun.lookup)."""
         from .lookup import solve
+        check_clamp(clamp)
         return solve(self.select(model, machine, p, **key), ctx_tokens, clamp)
 
     def keys(self) -> List[Tuple[str, str, str, str, int, int, str, str]]:
@@ -456,22 +499,79 @@ class Table:
         return sorted({r.key for r in self.rows})
 
 
-def _csv1_rows(f: Iterable[str], path: str, first: str) -> List[Row]:
-    if first.strip() != _CSV1_MAGIC + "1":
-        raise LookupError_(f"{path}:1: {first.strip()}; this package reads formats 1 and 2")
-    reader = csv.reader(f)
-    if next(reader, None) != _CSV1_HEADER:
-        raise LookupError_(f"{path}:2: expected the format 1 header")
-    rows = []
-    for n, r in enumerate(reader, start=3):
-        if not r:
-            continue
+def _csv_lines(path: PathLike) -> List[Tuple[int, str]]:
+    """A CSV file's lines as libkvr_lookup's next_line reads them, numbered from 1: split at
+    LF, every CR at a line's end dropped, empty lines left out (the header is line 1
+    whatever it holds); a NUL byte, a line of 1 MiB or more or one that is not UTF-8 refused,
+    naming the line."""
+    with open(path, "rb") as fb:
+        data = fb.read()
+    out = []
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        if b"\0" in line:
+            raise LookupError_(f"{path}:{n}: a NUL byte (byte {line.index(0)} of the line)")
+        if len(line) >= _MAX_LINE_BYTES:
+            raise LookupError_(f"{path}:{n}: a line of {len(line)} bytes (the most is "
+                               f"{_MAX_LINE_BYTES - 1})")
         try:
-            m, h, p, s, me, g, c, t, part = r
+            text = line.rstrip(b"\r").decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise LookupError_(f"{path}:{n}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        if text or n == 1:
+            out.append((n, text))
+    return out
+
+
+def _split(line: str, n_fields: int) -> List[str]:
+    """A line's fields as kvr_lookup_csv.c's split reads them: RFC 4180 quotes ("" a quote), a
+    quote that does not close or text after a closing quote refused; exactly n_fields."""
+    fields: List[str] = []
+    i, end = 0, len(line)
+    while True:
+        if i < end and line[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                if j >= end:
+                    raise ValueError(f"expected {n_fields} fields (a quote that does not close)")
+                if line.startswith('""', j):
+                    buf.append('"')
+                    j += 2
+                elif line[j] == '"':
+                    break
+                else:
+                    buf.append(line[j])
+                    j += 1
+            i = j + 1
+            if i < end and line[i] != ",":
+                raise ValueError(f"expected {n_fields} fields (text after a closing quote)")
+            fields.append("".join(buf))
+        else:
+            j = line.find(",", i)
+            j = end if j < 0 else j
+            fields.append(line[i:j])
+            i = j
+        if i >= end:
+            break
+        i += 1  # the comma
+    if len(fields) != n_fields:
+        raise ValueError(f"expected {n_fields} fields")
+    return fields
+
+
+def _csv1_rows(lines: List[Tuple[int, str]], path: str) -> List[Row]:
+    """Format 1: the magic, exactly "1" (C's strcmp: "1 " and "01" are not), its header on
+    line 2, then rows of 9 fields."""
+    first = lines[0][1]
+    if first != _CSV1_MAGIC + "1":
+        raise LookupError_(f"{path}:1: {first}; this package reads formats 1 and 2")
+    if len(lines) < 2 or lines[1] != (2, ",".join(_CSV1_HEADER)):
+        raise LookupError_(f"{path}:2: expected the format 1 header {','.join(_CSV1_HEADER)}")
+    rows = []
+    for n, text in lines[2:]:
+        try:
+            m, h, p, s, me, g, c, t, part = _split(text, len(_CSV1_HEADER))
             rows.append(Row(m, h, _uint(p, "p"), s, me, _uint(g, "granularity"), _uint(c, "ctx"),
                             _time(t), _ints(part)))
         except ValueError as e:
             raise LookupError_(f"{path}:{n}: {e}") from None
     return rows
-
-
