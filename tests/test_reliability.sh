@@ -686,6 +686,19 @@ expect 2 "tlb.tsv:1: header: expected the columns" "a timeline header with other
 sed '1s/\t# kvrun-plan.*//' "$tmp/tl.tsv" >"$tmp/tlo.tsv"
 expect 0 "records no plan" "a timeline without the plan (written before it was recorded) is read, with a warning" \
     -- $v "$tmp/tlo.tsv" --model llama-7b --scheme kvr --partition 600,424
+# a timeline from before the embedding and the head were timed (no plan, neither step) is
+# compared without them: the committed 4xH100 run (it was refused at its first step, exit 2)
+h4=$KVR_SOURCE_ROOT/data/measurements/h100x4-timeline-llama-7b-32k-kvr.tsv
+"$kvr" validate --timeline "$h4" --model llama-7b --scheme kvr --partition 11648,8448,6784,5888 \
+    --machine "$KVR_SOURCE_ROOT/data/machines/h100x4-nccl.ini" >"$tmp/h4.txt" 2>"$tmp/err" &&
+    grep -q "measured 1376.479 ms, predicted 1361.367 ms, -1.10%" "$tmp/h4.txt"
+report $? "validate --timeline of the committed 4xH100 run (no embed or head steps) gives its RESULTS.md's -1.10%" "$(cat "$tmp/err" "$tmp/h4.txt")"
+grep -Pv "\t(embed|head)\t" "$tmp/tl.tsv" >"$tmp/tle.tsv"
+expect 2 "step 0 is layer 0 compute pre, the simulator's plan has layer -1 compute embed" "  a timeline that records its plan still needs the embed and head steps" \
+    -- $v "$tmp/tle.tsv" --model llama-7b --scheme kvr --partition 600,424
+grep -Pv "\tembed\t" "$tmp/tlo.tsv" >"$tmp/tle.tsv"
+expect 2 "the simulator's plan has layer -1 compute embed" "  as does one without the plan that has a head step but no embed" \
+    -- $v "$tmp/tle.tsv" --model llama-7b --scheme kvr --partition 600,424
 # and, without the plan, fewer ranks than --partition's chunks, or a peer no rank has
 expect 2 "has no compute or wait of rank 2" "validate --timeline of 2 ranks with a 3-chunk --partition exits 2" \
     -- validate --timeline "$tmp/tlo.tsv" --model llama-7b --scheme kvr --partition 600,423,1 --machine a100-nvlink
