@@ -185,7 +185,7 @@ report $? "  the c-header carries tp_degree and the mappings"
 report $? "  a query of the wrong t (1 for rows of t = 2) is not found, naming the t there is" "exit $rc: $(cat "$tmp/err")"
 printf '# kvrun lookup table, format 3\n' >"$tmp/v3.csv"
 "$example" "$tmp/v3.csv" llama-7b a100-10GBps 4 1024 2>"$tmp/err"; rc=$?
-[ $rc = 2 ] && grep -q "v3.csv:1: format 3" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
+[ $rc = 2 ] && grep -q "v3.csv:1: format '3', this library reads formats 1 and 2" "$tmp/err"; report $? "kvr_lookup refuses a newer table format (file:line)" "$(cat "$tmp/err")"
 python3 -c "
 import sys; L=open(sys.argv[1], newline='').read().split('\r\n'); f=L[2].split(','); t=f[14].split(';'); t[-1]='0'; f[14]=';'.join(t); L[2]=','.join(f)
 open(sys.argv[2], 'w', newline='').write('\r\n'.join(L))" "$tmp/table.csv" "$tmp/bad.csv"
@@ -239,6 +239,13 @@ json_check "  the profile edited at link 4-5 (beyond GPUs 0-3) is searched again
     "d['searches'] == 1 and d['skipped'] == 0 and d['rows'][0]['mapping'] != [4, 5, 6, 7]" -- search $F
 
 # migration from schema 2 (a committed table of 48 rows): read as it is, matched or marked stale
+# the committed databases are in rollback-journal mode: a WAL file (h200.sqlite was) leaves
+# -wal and -shm beside it in the tree whenever kvr validate or lookup reads it
+python3 -c "
+import glob, sys
+bad = [f for f in glob.glob(sys.argv[1] + '/data/measurements/*.sqlite') if open(f, 'rb').read(20)[18:20] != bytes([1, 1])]
+print(' '.join(bad)); sys.exit(1 if bad else 0)" "$src" >"$tmp/wal.txt"
+report $? "every committed database is in rollback-journal mode (reading it leaves no -wal, -shm)" "$(cat "$tmp/wal.txt")"
 old=$src/data/measurements/h200x4-kvr-newtables.sqlite
 cp "$old" "$tmp/old.db" && cp "$old" "$tmp/old2.db"
 M="--model llama-7b --machine $src/data/machines/h100x4-nccl.ini --gpus 4"
