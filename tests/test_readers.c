@@ -380,6 +380,11 @@ static void test_lookup_edges(void)
                  1500, 0, &a, err, sizeof err) == KVR_LOOKUP_OK &&
            a.tokens[0] + a.tokens[1] == 1500 && a.tokens[0] < 1500,
        "a granularity of 2^63 rounds to tokens (grain 1), not to 2^63");
+    /* an editor's byte-order mark before a real header is named (it said "not a table") */
+    ok(csv_query("\xef\xbb\xbf" CSV_HEAD "m,h,2,kvr,hier,64,1024,0.01,512;512\n", 1024, 0, &a, err,
+                 sizeof err) == KVR_LOOKUP_BAD_INPUT,
+       "a table behind a UTF-8 byte-order mark is refused");
+    like(err, "q.csv:1: a UTF-8 byte-order mark before the header", "  naming the mark");
     /* kvr's cap on --ctx, which the Python package holds a query to */
     ok(csv_query(CSV_HEAD "m,h,2,kvr,hier,64,1024,0.01,512;512\n", 4194305, 1, &a, err,
                  sizeof err) == KVR_LOOKUP_BAD_INPUT,

@@ -269,6 +269,13 @@ static const struct layout *read_header(FILE *f, const char *path, char **line, 
         return snprintf(err, cap, "%s:1: not a kvrun lookup table", path), NULL;
     *first = 2;
     if (!strcmp(*line, KVR_LOOKUP_CSV2_HEADER)) return &v2;
+    /* named, not "not a table": an editor's BOM in front of a real header */
+    if (!strncmp(*line, "\xef\xbb\xbf", 3))
+        return snprintf(err, cap,
+                        "%s:1: a UTF-8 byte-order mark before the header (kvr writes "
+                        "none: remove it)",
+                        path),
+               NULL;
     if (!strncmp(*line, "format_version,", 15))
         return snprintf(err, cap, "%s:1: a format 2 header other than '%s'", path,
                         KVR_LOOKUP_CSV2_HEADER),

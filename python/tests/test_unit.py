@@ -472,6 +472,9 @@ def test_csv_errors_name_the_files_line_past_blank_lines(tmp_path: Path) -> None
     (_CSV2.replace("\n", "\r"), ":1: a format 2 header other than"),
     # format 1's first line is the magic and exactly "1" (" 1 " was read as 1 after strip())
     (_CSV1.replace("format 1\n", "format 1 \n"), ":1: # kvrun lookup table, format 1 ;"),
+    # a byte-order mark is named (both readers said "not a kvrun lookup table")
+    ("\ufeff" + _CSV2 + _ROW2 + "\n", ":1: a UTF-8 byte-order mark before the header"),
+    ("\ufeff" + _CSV1, ":1: a UTF-8 byte-order mark before the header"),
 ])
 def test_csv_dialect_is_the_c_librarys(tmp_path: Path, text: str, says: str) -> None:
     f = tmp_path / "t.csv"

@@ -372,6 +372,9 @@ class Table:
         break) and counted records, not lines, in its errors."""
         lines = _csv_lines(path)
         first = lines[0][1] if lines else ""
+        if first.startswith("\ufeff"):  # named as C names it, not "not a table"
+            raise LookupError_(f"{path}:1: a UTF-8 byte-order mark before the header (kvr writes "
+                               "none: remove it)")
         if first.startswith(_CSV1_MAGIC):
             return cls._of(str(path), _csv1_rows(lines, str(path)))
         if first != ",".join(CSV_HEADER):
