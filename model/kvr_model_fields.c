@@ -1,6 +1,6 @@
 #include "kvr_model_fields.h"
 
-#include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -92,13 +92,12 @@ static enum kvr_status parse_size(const char *key, const char *v, bool zero_ok, 
     return KVR_OK;
 }
 
-/* A finite positive real number. */
+/* A finite positive real number, written as the data files' reals (kvr_parse_real): strtod
+ * alone took hex ("rope_theta = 0x10" read as 16) and "infinity"-like spellings. */
 static enum kvr_status parse_real(const char *key, const char *v, double *out)
 {
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno || !isfinite(x) || x <= 0)
+    double x;
+    if (kvr_parse_real(key, v, -DBL_MAX, DBL_MAX, &x) || x <= 0)
         return kvr_error(KVR_ERR_INPUT, "%s = '%s' is not a finite positive number", key, v);
     *out = x;
     return KVR_OK;

@@ -89,6 +89,21 @@ printf "$prof[noise]\nshare = 0.5\nmode = random\nseed = 42\n" >"$tmp/seed42.ini
     "$kvr" sim --machine "$tmp/seed42.ini" --gpus 4 --ctx 4k --json >"$tmp/p42" 2>>"$tmp/err"
 python3 -c "import json, sys; a, b, c = (json.load(open(f))['ttft_s'] for f in sys.argv[1:]); sys.exit(0 if a == c != b else 1)" "$tmp/o42" "$tmp/o0" "$tmp/p42" 2>>"$tmp/err"
 report $? "sim on a profile with [noise] seed = 42: the draws of --noise random:0.5 --seed 42, not seed 0's" "$(cat "$tmp/err")"
+# --seed, --trials and --objective follow the machine's noise, not the --noise option: a profile's
+# random noise takes them (they were refused, "without noise"), constant noise draws nothing and
+# refuses them (they were taken, every trial the same)
+json_check "sim --trials on a profile with [noise] mode = random draws each trial" \
+    "d['ttft_p95_s'] != d['ttft_p50_s']" -- sim --machine "$tmp/seed42.ini" --gpus 4 --ctx 4k --trials 5 --json
+printf "$prof[noise]\nshare = 0.5\n" >"$tmp/const.ini"
+"$kvr" sim --machine "$tmp/seed42.ini" --gpus 4 --ctx 4k --seed 3 --json >"$tmp/p3" 2>"$tmp/err"
+python3 -c "import json, sys; a, b = (json.load(open(f))['ttft_s'] for f in sys.argv[1:]); sys.exit(0 if a != b else 1)" "$tmp/p3" "$tmp/p42" 2>>"$tmp/err"
+report $? "sim --seed 3 replaces a profile's [noise] seed = 42" "$(cat "$tmp/err")"
+expect 2 "--trials applies with random noise only" "sim --noise 0.5 --trials 4 (constant noise) exits 2" \
+    -- sim --noise 0.5 --trials 4
+expect 2 "--objective applies with random noise only" "sim --noise 0.5@0-1 --objective p95 exits 2" \
+    -- sim --noise 0.5@0-1 --objective p95
+expect 2 "--seed applies with random noise only" "sim --seed on a profile with constant [noise] exits 2" \
+    -- sim --machine "$tmp/const.ini" --gpus 4 --ctx 4k --seed 3
 
 # kvr exec (the ref backend runs everywhere)
 tiny="$KVR_SOURCE_ROOT/data/models/tiny.ini"

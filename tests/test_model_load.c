@@ -101,6 +101,11 @@ static void test_ini(void)
     load_bad(kvr_model_load_ini, "nofactor.ini",
              LLAMA7B_INI "rope_scaling = dynamic\nmax_position_embeddings = 2048\n", KVR_ERR_INPUT,
              "nofactor.ini:11: rope_scaling = dynamic needs rope_factor");
+    /* reals are the data files' (kvr_parse_real): strtod alone read hex, rope_theta 0x10 as 16 */
+    load_bad(kvr_model_load_ini, "hexreal.ini", LLAMA7B_INI "rope_theta = 0x10\n", KVR_ERR_INPUT,
+             "hexreal.ini:11: rope_theta = '0x10' is not a finite positive number");
+    load_bad(kvr_model_load_ini, "hexeps.ini", LLAMA7B_INI "norm_eps = 0x1p-20\n", KVR_ERR_INPUT,
+             "hexeps.ini:11: norm_eps = '0x1p-20' is not a finite positive number");
     ok(kvr_model_load_ini("/nonexistent/x.ini", &m) == KVR_ERR_IO, "missing INI file: I/O error");
     like(kvr_error_message(), "/nonexistent/x.ini: cannot open", "  names the path");
 }

@@ -400,7 +400,7 @@ m64=$src/data/machines/a100-1x64.ini
     python3 -c 'import json, sys; t = [json.load(open(f))["ttft_s"] for f in sys.argv[1:]]; sys.exit(not (t[0] == t[1] != t[2]))' \
         "$tmp/nl" "$tmp/ns" "$tmp/n1"
 report $? "sim --noise with a 1 KB link list reads its last link" "$(cat "$tmp/nl")"
-expect 2 "--trials applies with --noise only" "sim --trials without --noise exits 2" -- sim --trials 5
+expect 2 "--trials applies with random noise only" "sim --trials without --noise exits 2" -- sim --trials 5
 expect 2 "--seed applies with --noise only" "search --seed without --noise exits 2" \
     -- search --db "$tmp/q.db" --ctx 1k --gpus 2 --seed 3
 json_check "sim --objective p95 is honoured (objective_s = ttft_p95_s)" \
