@@ -35,11 +35,9 @@ static enum kvr_status check_sim_args(void *args, const struct kvr_opt_result *r
     struct sim_args *a = args;
     enum kvr_status st;
     if ((st = kvr_machine_args_finish(&a->mach))) return st;
-    /* whether they mean anything depends on the machine's noise, profile included
-     * (check_noise_opts, once the machine is built) */
-    static const char *const noise_opts[] = {"seed", "trials", "objective"};
-    for (int k = 2; k >= 0; k--)
-        if (kvr_opt_given(res, noise_opts[k])) a->noise_opt = noise_opts[k];
+    /* whether they mean anything depends on the machine's noise, profile included: checked
+     * once it is built (kvr_machine_args_refuse_unrandom) */
+    a->noise_opt = kvr_machine_args_noise_given(res);
     if (a->timeline_format && !a->timeline)
         st = kvr_error(KVR_ERR_USAGE, "sim: --timeline-format needs --timeline FILE");
     enum kvr_timeline_format fmt;
@@ -97,20 +95,6 @@ static const struct kvr_opt_spec sim_spec = {
 static enum kvr_status setup_machine(const struct sim_args *a, struct kvr_machine *h)
 {
     return kvr_machine_args_build(&a->mach, NULL, a->gpus, h);
-}
-
-/* --seed, --trials and --objective move only random noise's draws: without noise and with
- * constant noise (which draws nothing) every trial is the same. Random noise may come from
- * --noise random:SHARE or from the profile's [noise] mode = random (whose seed --seed
- * replaces, kvr_machine_args_build). */
-static enum kvr_status check_noise_opts(const struct sim_args *a, const struct kvr_machine *h)
-{
-    if (!a->noise_opt || h->noise.mode == KVR_NOISE_RANDOM) return KVR_OK;
-    return kvr_error(KVR_ERR_USAGE,
-                     "--%s applies with random noise only (--noise random:SHARE, or a "
-                     "profile's [noise] mode = random): %s every trial is the same",
-                     a->noise_opt,
-                     h->noise.mode == KVR_NOISE_NONE ? "without noise" : "with constant noise");
 }
 
 /* --tp and --sp onto the plan (checked on the model and p). */
@@ -382,8 +366,8 @@ enum kvr_status kvr_cmd_sim(int argc, char **argv)
     struct kvr_plan plan;
     int map[KVR_MAX_GPUS];
     if ((st = kvr_model_resolve(a.model, &m)) || (st = setup_machine(&a, &h)) ||
-        (st = check_noise_opts(&a, &h)) || (st = setup_plan(&a, &m, &h, &plan)) ||
-        (st = apply_map(&a, &plan, &h, map)))
+        (st = kvr_machine_args_refuse_unrandom(a.noise_opt, &h)) ||
+        (st = setup_plan(&a, &m, &h, &plan)) || (st = apply_map(&a, &plan, &h, map)))
         return st;
     struct kvr_sim *sim = NULL;
     if ((st = kvr_sim_open(&m, &h, &sim))) return st;

@@ -14,6 +14,23 @@ enum kvr_status kvr_machine_args_refuse_noiseless(const struct kvr_machine_args 
     return a->noise ? KVR_OK : kvr_opt_refuse(res, noise_only, why);
 }
 
+const char *kvr_machine_args_noise_given(const struct kvr_opt_result *res)
+{
+    for (int k = 0; noise_only[k]; k++)
+        if (kvr_opt_given(res, noise_only[k])) return noise_only[k];
+    return NULL;
+}
+
+enum kvr_status kvr_machine_args_refuse_unrandom(const char *given, const struct kvr_machine *h)
+{
+    if (!given || h->noise.mode == KVR_NOISE_RANDOM) return KVR_OK;
+    return kvr_error(KVR_ERR_USAGE,
+                     "--%s applies with random noise only (--noise random:SHARE, or a profile's "
+                     "[noise] mode = random): %s every trial is the same",
+                     given,
+                     h->noise.mode == KVR_NOISE_NONE ? "without noise" : "with constant noise");
+}
+
 enum kvr_status kvr_machine_args_finish(struct kvr_machine_args *a)
 {
     if (a->seed_arg && kvr_parse_u64(a->seed_arg, KVR_NOISE_SEED_MAX, &a->seed))

@@ -48,6 +48,13 @@ enum kvr_status kvr_machine_args_refuse_noiseless(const struct kvr_machine_args 
                                                   const char *why);
 #define KVR_NOISE_ONLY_IN_KEY "applies with --noise only (the table's key has none without noise)"
 
+/* The first of --seed, --trials, --objective given (NULL: none), for a check that needs the
+ * built machine: kvr_machine_args_refuse_unrandom. */
+const char *kvr_machine_args_noise_given(const struct kvr_opt_result *res);
+/* Refuses that option unless h's noise is random (from --noise random:SHARE or the profile):
+ * without noise, or with constant noise, which draws nothing, every trial is the same. */
+enum kvr_status kvr_machine_args_refuse_unrandom(const char *given, const struct kvr_machine *h);
+
 /* The one default of --seed in every command (help text only: seed_arg stays NULL when --seed
  * is not given, so a profile's [noise] seed stands, kvr_machine_args_build). */
 #define KVR_SEED_DEFAULT "0"
