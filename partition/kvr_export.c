@@ -11,6 +11,11 @@
 #include "kvr_lookup.h"
 #include "kvr_store_int.h"
 
+/* The deployment library is dependency-free, so it restates kvr's caps: they must agree (a
+ * table kvr exports is one it serves, and no more) */
+_Static_assert(KVR_LOOKUP_MAX_CTX == KVR_MAX_CTX, "libkvr_lookup's ctx cap is kvr's --ctx cap");
+_Static_assert(KVR_LOOKUP_MAX_P == KVR_MAX_GPUS, "libkvr_lookup's p cap is kvr's GPU cap");
+
 int kvr_export_format_from_name(const char *name)
 {
     return !strcmp(name, "json")       ? KVR_EXPORT_JSON
