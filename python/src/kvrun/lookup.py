@@ -18,11 +18,10 @@ doubles, so the partitions agree bit for bit:
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from .table import LookupError_, Row
+from .table import LookupError_, Row, as_index
 
 __all__ = ["Answer", "OutOfRange", "MAX_CTX", "check_ctx", "fractions", "grain", "llround",
            "round_fractions", "solve"]
@@ -113,13 +112,12 @@ def check_ctx(ctx: object, what: str = "ctx") -> int:
     1..MAX_CTX, clamp or not; else :class:`LookupError_` naming it."""
     if isinstance(ctx, bool):
         raise LookupError_(f"{what} {ctx!r} is not a number of tokens")
-    try:
-        n = operator.index(ctx)  # type: ignore[arg-type]
-    except TypeError:
-        raise LookupError_(f"{what} {ctx!r} is not an integer number of tokens") from None
+    n = as_index(ctx)
+    if n is None:
+        raise LookupError_(f"{what} {ctx!r} is not an integer number of tokens")
     if not 1 <= n <= MAX_CTX:
         raise LookupError_(f"{what} {n} is outside 1..{MAX_CTX} (kvr's cap on --ctx)")
-    return int(n)
+    return n
 
 
 def solve(rows: Sequence[Row], ctx: int, clamp: bool = False) -> Answer:

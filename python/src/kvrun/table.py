@@ -107,15 +107,22 @@ class Row:
                 self.tp_degree, self.scheme, self.method)
 
 
-def _count(x: object, lo: int, hi: int, what: str) -> int:
-    """A query's count: an int (or numpy integer; never a bool, 2.0 or "2") in lo..hi."""
+def as_index(x: object) -> Optional[int]:
+    """x as an integer if it is one (an int or numpy integer; never a bool, 2.0 or "2")."""
+    if isinstance(x, bool):
+        return None
     try:
-        n = None if isinstance(x, bool) else operator.index(x)  # type: ignore[arg-type]
+        return int(operator.index(x))  # type: ignore[arg-type]
     except TypeError:
-        n = None
+        return None
+
+
+def _count(x: object, lo: int, hi: int, what: str) -> int:
+    """A query's count: an integer (as_index) in lo..hi."""
+    n = as_index(x)
     if n is None or not lo <= n <= hi:
         raise LookupError_(f"{what} {x!r} is not an integer in {lo}..{hi}")
-    return int(n)
+    return n
 
 
 def check_key(model: object, machine: object, p: object, scheme: object, method: object,
